@@ -1,0 +1,47 @@
+// swift-tools-version:6.1
+// Ember: an inference runtime for Linux edge devices. See ../shared/DESIGN.md (module map).
+import PackageDescription
+
+let package = Package(
+    name: "Ember",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "Ember", targets: ["Ember"]),
+        .executable(name: "ember", targets: ["ember"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // Core IR: dtypes, shapes, quantization, graph, op set, errors. No dependencies.
+        .target(name: "EmberCore"),
+        // C11 micro-kernels with a scalar reference for each; runtime CPU dispatch.
+        .target(name: "CEmberKernels"),
+        // The system libzstd (apt: libzstd-dev).
+        .systemLibrary(
+            name: "CZstd",
+            pkgConfig: "libzstd",
+            providers: [.apt(["libzstd-dev"])]
+        ),
+        .target(name: "EmberKernels", dependencies: ["EmberCore", "CEmberKernels"]),
+        .target(name: "EmberFormat", dependencies: ["EmberCore", "CZstd"]),
+        .target(name: "EmberRuntime", dependencies: ["EmberCore", "EmberKernels"]),
+        .target(name: "Ember", dependencies: ["EmberCore", "EmberFormat", "EmberRuntime"]),
+        .executableTarget(
+            name: "ember",
+            dependencies: [
+                "Ember",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        // Test support: counts heap allocations per thread by interposing malloc.
+        .target(name: "CAllocationCounter", path: "Tests/Support/CAllocationCounter"),
+        .testTarget(name: "EmberCoreTests", dependencies: ["EmberCore"]),
+        .testTarget(name: "EmberKernelsTests", dependencies: ["EmberKernels", "CEmberKernels"]),
+        .testTarget(name: "EmberFormatTests", dependencies: ["EmberFormat", "Ember"]),
+        .testTarget(name: "EmberRuntimeTests", dependencies: ["EmberRuntime", "Ember", "CAllocationCounter"]),
+        .testTarget(name: "EmberTests", dependencies: ["Ember", "CAllocationCounter"]),
+        .testTarget(name: "EmberCLITests", dependencies: ["Ember", "ember"]),
+    ]
+)

@@ -1,0 +1,632 @@
+// Scalar reference kernels (see include/ember_kernels.h). Plain C11 loops: the
+// arithmetic every optimized kernel must reproduce. Int8 follows TensorFlow
+// Lite's reference kernels bit for bit (gemmlowp fixed point, double rounding).
+#include "ember_kernels.h"
+
+#include <math.h>
+#include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#define EMBER_X86 1
+#endif
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#endif
+
+// ---------------------------------------------------------------- CPU features
+static uint32_t detect_cpu_features(void) {
+  uint32_t f = 0;
+#if EMBER_X86 && (defined(__GNUC__) || defined(__clang__))
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("sse4.2")) f |= EMBER_CPU_SSE42;
+  if (__builtin_cpu_supports("avx2")) f |= EMBER_CPU_AVX2;
+  if (__builtin_cpu_supports("fma")) f |= EMBER_CPU_FMA;
+  if (__builtin_cpu_supports("avx512f")) f |= EMBER_CPU_AVX512F;
+  if (__builtin_cpu_supports("avx512bw")) f |= EMBER_CPU_AVX512BW;
+  if (__builtin_cpu_supports("avx512vnni")) f |= EMBER_CPU_AVX512VNNI;
+#elif defined(__aarch64__) && defined(__linux__)
+  unsigned long hw = getauxval(AT_HWCAP);
+  f |= EMBER_CPU_NEON;  // mandatory on AArch64
+#ifdef HWCAP_ASIMDDP
+  if (hw & HWCAP_ASIMDDP) f |= EMBER_CPU_DOTPROD;
+#endif
+#if defined(AT_HWCAP2) && defined(HWCAP2_I8MM)
+  if (getauxval(AT_HWCAP2) & HWCAP2_I8MM) f |= EMBER_CPU_I8MM;
+#endif
+  (void)hw;
+#endif
+  return f;
+}
+
+uint32_t ember_cpu_features(void) {
+  // Benign race: every thread computes the same value.
+  static volatile uint32_t cached = 0;
+  static volatile int ready = 0;
+  if (!ready) {
+    cached = detect_cpu_features();
+    ready = 1;
+  }
+  return cached;
+}
+
+// ------------------------------------------------------------- fixed point
+int32_t ember_saturating_rounding_doubling_high_mul(int32_t a, int32_t b) {
+  if (a == b && a == INT32_MIN) return INT32_MAX;
+  int64_t ab = (int64_t)a * (int64_t)b;
+  int64_t nudge = ab >= 0 ? (1 << 30) : (1 - (1 << 30));
+  return (int32_t)((ab + nudge) / ((int64_t)1 << 31));  // C division truncates toward zero, as gemmlowp's
+}
+
+int32_t ember_rounding_divide_by_pot(int32_t x, int32_t exponent) {
+  const int32_t mask = (int32_t)(((int64_t)1 << exponent) - 1);
+  const int32_t remainder = x & mask;
+  const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+  return (x >> exponent) + (remainder > threshold ? 1 : 0);  // arithmetic shift on every target compiler
+}
+
+int32_t ember_multiply_by_quantized_multiplier(int32_t x, int32_t multiplier, int32_t shift) {
+  const int32_t left = shift > 0 ? shift : 0;
+  const int32_t right = shift > 0 ? 0 : -shift;
+  // TFLite multiplies by (1 << left); wrap like two's complement instead of UB.
+  const int32_t shifted = (int32_t)((uint32_t)x * ((uint32_t)1 << left));
+  return ember_rounding_divide_by_pot(ember_saturating_rounding_doubling_high_mul(shifted, multiplier), right);
+}
+
+void ember_quantize_multiplier(double real, int32_t *multiplier, int32_t *shift) {
+  if (real == 0.0 || !isfinite(real)) {
+    *multiplier = 0;
+    *shift = 0;
+    return;
+  }
+  int exponent = 0;
+  const double q = frexp(real, &exponent);
+  int64_t q_fixed = (int64_t)llround(q * (double)(1ll << 31));
+  if (q_fixed == (1ll << 31)) {
+    q_fixed /= 2;
+    ++exponent;
+  }
+  if (exponent < -31) {
+    exponent = 0;
+    q_fixed = 0;
+  }
+  if (exponent > 30) {  // TFLite would overflow here; saturate instead.
+    exponent = 30;
+    q_fixed = INT32_MAX;
+  }
+  *multiplier = (int32_t)q_fixed;
+  *shift = exponent;
+}
+
+static inline int32_t clamp_i32(int32_t v, int32_t lo, int32_t hi) { return v < lo ? lo : (v > hi ? hi : v); }
+static inline float clamp_f(float v, float lo, float hi) { return v < lo ? lo : (v > hi ? hi : v); }
+
+// ------------------------------------------------------------------ Conv 2D
+void ember_conv2d_f32_ref(const ember_conv_geometry *g, const float *input, const float *filter,
+                          const float *bias, float act_min, float act_max, float *output) {
+  const int32_t ic_per_group = g->in_c / g->groups, oc_per_group = g->out_c / g->groups;
+  for (int32_t n = 0; n < g->batch; ++n)
+    for (int32_t oy = 0; oy < g->out_h; ++oy)
+      for (int32_t ox = 0; ox < g->out_w; ++ox)
+        for (int32_t oc = 0; oc < g->out_c; ++oc) {
+          const int32_t group = oc / oc_per_group;
+          float acc = bias ? bias[oc] : 0.0f;
+          for (int32_t ky = 0; ky < g->kernel_h; ++ky) {
+            const int32_t iy = oy * g->stride_h - g->pad_top + ky * g->dilation_h;
+            if (iy < 0 || iy >= g->in_h) continue;
+            for (int32_t kx = 0; kx < g->kernel_w; ++kx) {
+              const int32_t ix = ox * g->stride_w - g->pad_left + kx * g->dilation_w;
+              if (ix < 0 || ix >= g->in_w) continue;
+              const float *in = input + (((int64_t)n * g->in_h + iy) * g->in_w + ix) * g->in_c + (int64_t)group * ic_per_group;
+              const float *f = filter + (((int64_t)oc * g->kernel_h + ky) * g->kernel_w + kx) * ic_per_group;
+              for (int32_t ic = 0; ic < ic_per_group; ++ic) acc += in[ic] * f[ic];
+            }
+          }
+          output[(((int64_t)n * g->out_h + oy) * g->out_w + ox) * g->out_c + oc] = clamp_f(acc, act_min, act_max);
+        }
+}
+
+void ember_conv2d_s8_ref(const ember_conv_geometry *g, const int8_t *input, const int8_t *filter,
+                         const int32_t *bias, const ember_requant *q, int8_t *output) {
+  const int32_t ic_per_group = g->in_c / g->groups, oc_per_group = g->out_c / g->groups;
+  for (int32_t n = 0; n < g->batch; ++n)
+    for (int32_t oy = 0; oy < g->out_h; ++oy)
+      for (int32_t ox = 0; ox < g->out_w; ++ox)
+        for (int32_t oc = 0; oc < g->out_c; ++oc) {
+          const int32_t group = oc / oc_per_group;
+          int32_t acc = 0;
+          for (int32_t ky = 0; ky < g->kernel_h; ++ky) {
+            const int32_t iy = oy * g->stride_h - g->pad_top + ky * g->dilation_h;
+            if (iy < 0 || iy >= g->in_h) continue;
+            for (int32_t kx = 0; kx < g->kernel_w; ++kx) {
+              const int32_t ix = ox * g->stride_w - g->pad_left + kx * g->dilation_w;
+              if (ix < 0 || ix >= g->in_w) continue;
+              const int8_t *in = input + (((int64_t)n * g->in_h + iy) * g->in_w + ix) * g->in_c + (int64_t)group * ic_per_group;
+              const int8_t *f = filter + (((int64_t)oc * g->kernel_h + ky) * g->kernel_w + kx) * ic_per_group;
+              for (int32_t ic = 0; ic < ic_per_group; ++ic) acc += ((int32_t)in[ic] + q->input_offset) * (int32_t)f[ic];
+            }
+          }
+          if (bias) acc += bias[oc];
+          acc = ember_multiply_by_quantized_multiplier(acc, q->multiplier[oc], q->shift[oc]) + q->output_offset;
+          output[(((int64_t)n * g->out_h + oy) * g->out_w + ox) * g->out_c + oc] = (int8_t)clamp_i32(acc, q->act_min, q->act_max);
+        }
+}
+
+// ---------------------------------------------------------- Fully connected
+void ember_fully_connected_f32_ref(int64_t rows, int32_t in_features, int32_t out_features,
+                                   const float *input, const float *weights, const float *bias,
+                                   float act_min, float act_max, float *output) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int32_t o = 0; o < out_features; ++o) {
+      float acc = bias ? bias[o] : 0.0f;
+      const float *x = input + r * in_features, *w = weights + (int64_t)o * in_features;
+      for (int32_t i = 0; i < in_features; ++i) acc += x[i] * w[i];
+      output[r * out_features + o] = clamp_f(acc, act_min, act_max);
+    }
+}
+
+void ember_fully_connected_s8_ref(int64_t rows, int32_t in_features, int32_t out_features,
+                                  const int8_t *input, const int8_t *weights, const int32_t *bias,
+                                  const ember_requant *q, int8_t *output) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int32_t o = 0; o < out_features; ++o) {
+      int32_t acc = 0;
+      const int8_t *x = input + r * in_features, *w = weights + (int64_t)o * in_features;
+      for (int32_t i = 0; i < in_features; ++i) acc += ((int32_t)x[i] + q->input_offset) * (int32_t)w[i];
+      if (bias) acc += bias[o];
+      acc = ember_multiply_by_quantized_multiplier(acc, q->multiplier[o], q->shift[o]) + q->output_offset;
+      output[r * out_features + o] = (int8_t)clamp_i32(acc, q->act_min, q->act_max);
+    }
+}
+
+static float half_to_float(uint16_t h);
+
+void ember_fully_connected_f32_q4b32_ref(int64_t rows, int32_t in_features, int32_t out_features,
+                                         const float *input, const uint8_t *weights,
+                                         const float *bias, float act_min, float act_max,
+                                         float *output) {
+  const int32_t blocks = in_features / 32;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int32_t o = 0; o < out_features; ++o) {
+      float acc = bias ? bias[o] : 0.0f;
+      const float *x = input + r * in_features;
+      const uint8_t *row = weights + (int64_t)o * blocks * 18;
+      for (int32_t b = 0; b < blocks; ++b) {
+        const uint8_t *blk = row + (int64_t)b * 18;
+        const float scale = half_to_float((uint16_t)(blk[0] | (blk[1] << 8)));
+        float dot = 0.0f;
+        for (int32_t j = 0; j < 16; ++j) {
+          const int32_t lo = (int32_t)(blk[2 + j] & 0x0F) - ((blk[2 + j] & 0x08) ? 16 : 0);
+          const int32_t hi = (int32_t)(blk[2 + j] >> 4) - ((blk[2 + j] & 0x80) ? 16 : 0);
+          dot += x[b * 32 + 2 * j] * (float)lo + x[b * 32 + 2 * j + 1] * (float)hi;
+        }
+        acc += dot * scale;
+      }
+      output[r * out_features + o] = clamp_f(acc, act_min, act_max);
+    }
+}
+
+void ember_matmul_f32_ref(int32_t m, int32_t k, int32_t n, const float *a, const float *b, float *out) {
+  for (int32_t i = 0; i < m; ++i)
+    for (int32_t j = 0; j < n; ++j) {
+      float acc = 0.0f;
+      for (int32_t p = 0; p < k; ++p) acc += a[(int64_t)i * k + p] * b[(int64_t)p * n + j];
+      out[(int64_t)i * n + j] = acc;
+    }
+}
+
+// ------------------------------------------------------------- Elementwise
+// Walks the output in order; calls body(out_index, a_index, b_index).
+#define EMBER_BROADCAST_LOOP(bc, ...)                                                 \
+  do {                                                                              \
+    int64_t total_ = 1;                                                             \
+    for (int32_t d_ = 0; d_ < (bc)->rank; ++d_) total_ *= (bc)->shape[d_];          \
+    int32_t idx_[EMBER_MAX_RANK] = {0};                                             \
+    int64_t ai = 0, bi = 0;                                                         \
+    for (int64_t oi = 0; oi < total_; ++oi) {                                       \
+      __VA_ARGS__;                                                                  \
+      for (int32_t d_ = (bc)->rank - 1; d_ >= 0; --d_) {                            \
+        ++idx_[d_];                                                                 \
+        ai += (bc)->a_strides[d_];                                                  \
+        bi += (bc)->b_strides[d_];                                                  \
+        if (idx_[d_] < (bc)->shape[d_]) break;                                      \
+        ai -= (bc)->a_strides[d_] * (bc)->shape[d_];                                \
+        bi -= (bc)->b_strides[d_] * (bc)->shape[d_];                                \
+        idx_[d_] = 0;                                                               \
+      }                                                                             \
+    }                                                                               \
+  } while (0)
+
+void ember_binary_f32_ref(ember_binary_op op, const ember_broadcast *bc, const float *a,
+                          const float *b, float act_min, float act_max, float *out) {
+  EMBER_BROADCAST_LOOP(bc, {
+    const float x = a[ai], y = b[bi];
+    float r;
+    switch (op) {
+      case EMBER_BINARY_ADD: r = x + y; break;
+      case EMBER_BINARY_SUB: r = x - y; break;
+      case EMBER_BINARY_MUL: r = x * y; break;
+      default: r = x / y; break;
+    }
+    out[oi] = clamp_f(r, act_min, act_max);
+  });
+}
+
+void ember_add_s8_ref(const ember_broadcast *bc, const int8_t *a, const int8_t *b,
+                      const ember_add_s8_params *p, int32_t subtract, int8_t *out) {
+  EMBER_BROADCAST_LOOP(bc, {
+    const int32_t sa = ((int32_t)a[ai] + p->a_offset) * (1 << p->left_shift);
+    const int32_t sb = ((int32_t)b[bi] + p->b_offset) * (1 << p->left_shift);
+    const int32_t xa = ember_multiply_by_quantized_multiplier(sa, p->a_multiplier, p->a_shift);
+    const int32_t xb = ember_multiply_by_quantized_multiplier(sb, p->b_multiplier, p->b_shift);
+    const int32_t raw = subtract ? xa - xb : xa + xb;
+    const int32_t o = ember_multiply_by_quantized_multiplier(raw, p->output_multiplier, p->output_shift) + p->output_offset;
+    out[oi] = (int8_t)clamp_i32(o, p->act_min, p->act_max);
+  });
+}
+
+void ember_mul_s8_ref(const ember_broadcast *bc, const int8_t *a, const int8_t *b,
+                      const ember_mul_s8_params *p, int8_t *out) {
+  EMBER_BROADCAST_LOOP(bc, {
+    const int32_t prod = ((int32_t)a[ai] + p->a_offset) * ((int32_t)b[bi] + p->b_offset);
+    const int32_t o = ember_multiply_by_quantized_multiplier(prod, p->output_multiplier, p->output_shift) + p->output_offset;
+    out[oi] = (int8_t)clamp_i32(o, p->act_min, p->act_max);
+  });
+}
+
+void ember_unary_f32_ref(ember_unary_op op, float alpha, int64_t count, const float *in, float *out) {
+  for (int64_t i = 0; i < count; ++i) {
+    const float x = in[i];
+    float r;
+    switch (op) {
+      case EMBER_UNARY_RELU: r = x > 0.0f ? x : 0.0f; break;
+      case EMBER_UNARY_RELU6: r = clamp_f(x, 0.0f, 6.0f); break;
+      case EMBER_UNARY_RELU_N1_TO_1: r = clamp_f(x, -1.0f, 1.0f); break;
+      case EMBER_UNARY_LEAKY_RELU: r = x >= 0.0f ? x : alpha * x; break;
+      case EMBER_UNARY_SIGMOID: r = 1.0f / (1.0f + expf(-x)); break;
+      case EMBER_UNARY_TANH: r = tanhf(x); break;
+      case EMBER_UNARY_HARD_SWISH: r = x * clamp_f(x + 3.0f, 0.0f, 6.0f) / 6.0f; break;
+      default: r = 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)); break;
+    }
+    out[i] = r;
+  }
+}
+
+void ember_lookup_s8(int64_t count, const int8_t *in, const int8_t *table, int8_t *out) {
+  for (int64_t i = 0; i < count; ++i) out[i] = table[(uint8_t)((int32_t)in[i] + 128)];
+}
+
+void ember_softmax_f32_ref(int64_t outer, int32_t axis_size, int64_t inner, float beta,
+                           const float *in, float *out) {
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t i = 0; i < inner; ++i) {
+      const float *x = in + o * axis_size * inner + i;
+      float *y = out + o * axis_size * inner + i;
+      float max = x[0];
+      for (int32_t k = 1; k < axis_size; ++k) max = x[k * inner] > max ? x[k * inner] : max;
+      float sum = 0.0f;
+      for (int32_t k = 0; k < axis_size; ++k) {
+        y[k * inner] = expf(beta * (x[k * inner] - max));
+        sum += y[k * inner];
+      }
+      for (int32_t k = 0; k < axis_size; ++k) y[k * inner] /= sum;
+    }
+}
+
+void ember_layer_norm_f32_ref(int64_t rows, int32_t cols, float epsilon, const float *in,
+                              const float *gamma, const float *beta, float *out) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float *x = in + r * cols;
+    float *y = out + r * cols;
+    double mean = 0.0, var = 0.0;
+    for (int32_t c = 0; c < cols; ++c) mean += x[c];
+    mean /= cols;
+    for (int32_t c = 0; c < cols; ++c) var += (x[c] - mean) * (x[c] - mean);
+    var /= cols;
+    const float inv = 1.0f / sqrtf((float)var + epsilon);
+    for (int32_t c = 0; c < cols; ++c) {
+      float v = ((float)(x[c] - mean)) * inv;
+      if (gamma) v *= gamma[c];
+      if (beta) v += beta[c];
+      y[c] = v;
+    }
+  }
+}
+
+// ----------------------------------------------------------------- Pooling
+#define EMBER_POOL_LOOP(g, ...)                                                                   \
+  for (int32_t n = 0; n < (g)->batch; ++n)                                                        \
+    for (int32_t oy = 0; oy < (g)->out_h; ++oy)                                                   \
+      for (int32_t ox = 0; ox < (g)->out_w; ++ox) {                                               \
+        const int32_t y0 = oy * (g)->stride_h - (g)->pad_top, x0 = ox * (g)->stride_w - (g)->pad_left; \
+        const int32_t ys = y0 < 0 ? 0 : y0, xs = x0 < 0 ? 0 : x0;                                 \
+        const int32_t ye = y0 + (g)->kernel_h > (g)->in_h ? (g)->in_h : y0 + (g)->kernel_h;       \
+        const int32_t xe = x0 + (g)->kernel_w > (g)->in_w ? (g)->in_w : x0 + (g)->kernel_w;       \
+        const int64_t obase = (((int64_t)n * (g)->out_h + oy) * (g)->out_w + ox) * (g)->channels; \
+        for (int32_t c = 0; c < (g)->channels; ++c) {                                             \
+          __VA_ARGS__;                                                                            \
+        }                                                                                         \
+      }
+#define EMBER_POOL_AT(g, y, x) ((((int64_t)n * (g)->in_h + (y)) * (g)->in_w + (x)) * (g)->channels + c)
+
+void ember_avg_pool_f32_ref(const ember_pool_geometry *g, const float *in, float act_min,
+                            float act_max, float *out) {
+  EMBER_POOL_LOOP(g, {
+    float sum = 0.0f;
+    int32_t count = 0;
+    for (int32_t y = ys; y < ye; ++y)
+      for (int32_t x = xs; x < xe; ++x) { sum += in[EMBER_POOL_AT(g, y, x)]; ++count; }
+    out[obase + c] = clamp_f(count > 0 ? sum / (float)count : 0.0f, act_min, act_max);
+  })
+}
+
+void ember_max_pool_f32_ref(const ember_pool_geometry *g, const float *in, float act_min,
+                            float act_max, float *out) {
+  EMBER_POOL_LOOP(g, {
+    float m = -INFINITY;
+    for (int32_t y = ys; y < ye; ++y)
+      for (int32_t x = xs; x < xe; ++x) { const float v = in[EMBER_POOL_AT(g, y, x)]; m = v > m ? v : m; }
+    out[obase + c] = clamp_f(m, act_min, act_max);
+  })
+}
+
+void ember_avg_pool_s8_ref(const ember_pool_geometry *g, const int8_t *in, int32_t act_min,
+                           int32_t act_max, int8_t *out) {
+  EMBER_POOL_LOOP(g, {
+    int32_t acc = 0, count = 0;
+    for (int32_t y = ys; y < ye; ++y)
+      for (int32_t x = xs; x < xe; ++x) { acc += in[EMBER_POOL_AT(g, y, x)]; ++count; }
+    if (count == 0) count = 1;
+    acc = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
+    out[obase + c] = (int8_t)clamp_i32(acc, act_min, act_max);
+  })
+}
+
+void ember_max_pool_s8_ref(const ember_pool_geometry *g, const int8_t *in, int32_t act_min,
+                           int32_t act_max, int8_t *out) {
+  EMBER_POOL_LOOP(g, {
+    int32_t m = -128;
+    for (int32_t y = ys; y < ye; ++y)
+      for (int32_t x = xs; x < xe; ++x) { const int32_t v = in[EMBER_POOL_AT(g, y, x)]; m = v > m ? v : m; }
+    out[obase + c] = (int8_t)clamp_i32(m, act_min, act_max);
+  })
+}
+
+// -------------------------------------------------------------- Reductions
+// Output index of every input element; reduced dims contribute nothing.
+#define EMBER_REDUCE_LOOP(r, ...)                                                      \
+  do {                                                                               \
+    int64_t out_stride_[EMBER_MAX_RANK];                                             \
+    int64_t s_ = 1, total_ = 1;                                                      \
+    for (int32_t d_ = (r)->rank - 1; d_ >= 0; --d_) {                                \
+      const int reduced_ = ((r)->axis_mask >> d_) & 1u;                              \
+      out_stride_[d_] = reduced_ ? 0 : s_;                                           \
+      if (!reduced_) s_ *= (r)->shape[d_];                                           \
+      total_ *= (r)->shape[d_];                                                      \
+    }                                                                                \
+    int32_t idx_[EMBER_MAX_RANK] = {0};                                              \
+    int64_t oi = 0;                                                                  \
+    for (int64_t ii = 0; ii < total_; ++ii) {                                        \
+      __VA_ARGS__;                                                                   \
+      for (int32_t d_ = (r)->rank - 1; d_ >= 0; --d_) {                              \
+        ++idx_[d_];                                                                  \
+        oi += out_stride_[d_];                                                       \
+        if (idx_[d_] < (r)->shape[d_]) break;                                        \
+        oi -= out_stride_[d_] * (r)->shape[d_];                                      \
+        idx_[d_] = 0;                                                                \
+      }                                                                              \
+    }                                                                                \
+  } while (0)
+
+static void reduce_counts(const ember_reduce *r, int64_t *out_count, int64_t *reduced) {
+  int64_t o = 1, k = 1;
+  for (int32_t d = 0; d < r->rank; ++d) {
+    if ((r->axis_mask >> d) & 1u) k *= r->shape[d]; else o *= r->shape[d];
+  }
+  *out_count = o;
+  *reduced = k;
+}
+
+void ember_mean_f32_ref(const ember_reduce *r, const float *in, float *out) {
+  int64_t n_out, n_red;
+  reduce_counts(r, &n_out, &n_red);
+  for (int64_t i = 0; i < n_out; ++i) out[i] = 0.0f;
+  EMBER_REDUCE_LOOP(r, { out[oi] += in[ii]; });
+  if (n_red > 0)
+    for (int64_t i = 0; i < n_out; ++i) out[i] /= (float)n_red;
+}
+
+void ember_mean_s8_ref(const ember_reduce *r, const int8_t *in, int32_t input_zero_point,
+                       int32_t multiplier, int32_t shift, int32_t output_zero_point,
+                       int32_t *scratch, int8_t *out) {
+  int64_t n_out, n_red;
+  reduce_counts(r, &n_out, &n_red);
+  for (int64_t i = 0; i < n_out; ++i) scratch[i] = 0;
+  EMBER_REDUCE_LOOP(r, { scratch[oi] += (int32_t)in[ii] - input_zero_point; });
+  for (int64_t i = 0; i < n_out; ++i) {
+    const int32_t v = ember_multiply_by_quantized_multiplier(scratch[i], multiplier, shift) + output_zero_point;
+    out[i] = (int8_t)clamp_i32(v, -128, 127);
+  }
+}
+
+// ------------------------------------------------------ Data movement
+static int64_t product(int32_t rank, const int32_t *dims) {
+  int64_t p = 1;
+  for (int32_t d = 0; d < rank; ++d) p *= dims[d];
+  return p;
+}
+
+void ember_transpose_ref(int32_t elem_size, int32_t rank, const int32_t *in_shape,
+                         const int32_t *perm, const void *in, void *out) {
+  const int64_t total = product(rank, in_shape);
+  if (total == 0) return;
+  int64_t in_stride[EMBER_MAX_RANK], stride_for_out[EMBER_MAX_RANK];
+  int32_t out_shape[EMBER_MAX_RANK], idx[EMBER_MAX_RANK] = {0};
+  int64_t s = 1;
+  for (int32_t d = rank - 1; d >= 0; --d) { in_stride[d] = s; s *= in_shape[d]; }
+  for (int32_t d = 0; d < rank; ++d) { out_shape[d] = in_shape[perm[d]]; stride_for_out[d] = in_stride[perm[d]]; }
+  const char *src = (const char *)in;
+  char *dst = (char *)out;
+  int64_t ii = 0;
+  for (int64_t oi = 0; oi < total; ++oi) {
+    memcpy(dst + oi * elem_size, src + ii * elem_size, (size_t)elem_size);
+    for (int32_t d = rank - 1; d >= 0; --d) {
+      ++idx[d];
+      ii += stride_for_out[d];
+      if (idx[d] < out_shape[d]) break;
+      ii -= stride_for_out[d] * out_shape[d];
+      idx[d] = 0;
+    }
+  }
+}
+
+void ember_pad_ref(int32_t elem_size, int32_t rank, const int32_t *in_shape,
+                   const int32_t *pad_before, const int32_t *out_shape, const void *pad_value,
+                   const void *in, void *out) {
+  const int64_t total = product(rank, out_shape);
+  if (total == 0) return;
+  int64_t in_stride[EMBER_MAX_RANK];
+  int32_t idx[EMBER_MAX_RANK] = {0};
+  int64_t s = 1;
+  for (int32_t d = rank - 1; d >= 0; --d) { in_stride[d] = s; s *= in_shape[d]; }
+  const char *src = (const char *)in;
+  char *dst = (char *)out;
+  for (int64_t oi = 0; oi < total; ++oi) {
+    int inside = 1;
+    int64_t ii = 0;
+    for (int32_t d = 0; d < rank; ++d) {
+      const int32_t v = idx[d] - pad_before[d];
+      if (v < 0 || v >= in_shape[d]) { inside = 0; break; }
+      ii += v * in_stride[d];
+    }
+    memcpy(dst + oi * elem_size, inside ? src + ii * elem_size : (const char *)pad_value, (size_t)elem_size);
+    for (int32_t d = rank - 1; d >= 0; --d) {
+      if (++idx[d] < out_shape[d]) break;
+      idx[d] = 0;
+    }
+  }
+}
+
+void ember_slice_ref(int32_t elem_size, int32_t rank, const int32_t *in_shape,
+                     const int32_t *begin, const int32_t *stride, const int32_t *out_shape,
+                     const void *in, void *out) {
+  const int64_t total = product(rank, out_shape);
+  if (total == 0) return;
+  int64_t in_stride[EMBER_MAX_RANK];
+  int32_t idx[EMBER_MAX_RANK] = {0};
+  int64_t s = 1;
+  for (int32_t d = rank - 1; d >= 0; --d) { in_stride[d] = s; s *= in_shape[d]; }
+  const char *src = (const char *)in;
+  char *dst = (char *)out;
+  for (int64_t oi = 0; oi < total; ++oi) {
+    int64_t ii = 0;
+    for (int32_t d = 0; d < rank; ++d) ii += ((int64_t)begin[d] + (int64_t)idx[d] * stride[d]) * in_stride[d];
+    memcpy(dst + oi * elem_size, src + ii * elem_size, (size_t)elem_size);
+    for (int32_t d = rank - 1; d >= 0; --d) {
+      if (++idx[d] < out_shape[d]) break;
+      idx[d] = 0;
+    }
+  }
+}
+
+void ember_concat_ref(int32_t count, const void *const *inputs, const int64_t *chunk_bytes,
+                      int64_t outer, void *out) {
+  char *dst = (char *)out;
+  for (int64_t r = 0; r < outer; ++r)
+    for (int32_t i = 0; i < count; ++i) {
+      if (chunk_bytes[i] > 0) memcpy(dst, (const char *)inputs[i] + r * chunk_bytes[i], (size_t)chunk_bytes[i]);
+      dst += chunk_bytes[i];
+    }
+}
+
+// ------------------------------------------------------------ Conversions
+// Rounds half away from zero, clamps in float first (casting NaN or a huge
+// float to an integer is undefined behaviour); NaN maps to the zero point.
+static inline int32_t affine_quantize(float x, float scale, int32_t zero_point, int32_t qmin, int32_t qmax) {
+  const float q = roundf(x / scale);
+  if (isnan(q)) return clamp_i32(zero_point, qmin, qmax);
+  const float lo = (float)(qmin - zero_point), hi = (float)(qmax - zero_point);
+  const float c = q < lo ? lo : (q > hi ? hi : q);
+  return clamp_i32((int32_t)c + zero_point, qmin, qmax);
+}
+
+void ember_quantize_f32_s8_ref(int64_t count, const float *in, float scale, int32_t zero_point, int8_t *out) {
+  for (int64_t i = 0; i < count; ++i) out[i] = (int8_t)affine_quantize(in[i], scale, zero_point, -128, 127);
+}
+
+void ember_quantize_f32_u8_ref(int64_t count, const float *in, float scale, int32_t zero_point, uint8_t *out) {
+  for (int64_t i = 0; i < count; ++i) out[i] = (uint8_t)affine_quantize(in[i], scale, zero_point, 0, 255);
+}
+
+void ember_dequantize_s8_f32_ref(int64_t count, const int8_t *in, float scale, int32_t zero_point, float *out) {
+  for (int64_t i = 0; i < count; ++i) out[i] = scale * (float)((int32_t)in[i] - zero_point);
+}
+
+void ember_dequantize_u8_f32_ref(int64_t count, const uint8_t *in, float scale, int32_t zero_point, float *out) {
+  for (int64_t i = 0; i < count; ++i) out[i] = scale * (float)((int32_t)in[i] - zero_point);
+}
+
+void ember_requantize_s8_ref(int64_t count, const int8_t *in, int32_t input_zero_point,
+                             int32_t multiplier, int32_t shift, int32_t output_zero_point,
+                             int32_t act_min, int32_t act_max, int8_t *out) {
+  for (int64_t i = 0; i < count; ++i) {
+    const int32_t v = ember_multiply_by_quantized_multiplier((int32_t)in[i] - input_zero_point, multiplier, shift) + output_zero_point;
+    out[i] = (int8_t)clamp_i32(v, act_min, act_max);
+  }
+}
+
+static float half_to_float(uint16_t h) {
+  const uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+  const uint32_t exp = (h >> 10) & 0x1Fu, mant = h & 0x3FFu;
+  uint32_t bits;
+  if (exp == 0) {
+    if (mant == 0) {
+      bits = sign;
+    } else {  // subnormal: normalize
+      int32_t e = -1;
+      uint32_t m = mant;
+      do { ++e; m <<= 1; } while ((m & 0x400u) == 0);
+      bits = sign | ((uint32_t)(127 - 15 - e) << 23) | ((m & 0x3FFu) << 13);
+    }
+  } else if (exp == 0x1F) {
+    bits = sign | 0x7F800000u | (mant << 13);  // inf or NaN (payload kept)
+  } else {
+    bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
+  }
+  float f;
+  memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+static uint16_t float_to_half(float f) {
+  uint32_t x;
+  memcpy(&x, &f, sizeof x);
+  const uint16_t sign = (uint16_t)((x >> 16) & 0x8000u);
+  const uint32_t exp = (x >> 23) & 0xFFu;
+  uint32_t mant = x & 0x7FFFFFu;
+  if (exp == 0xFF) {  // inf or NaN: keep NaN quiet and non-zero
+    return (uint16_t)(sign | 0x7C00u | (mant ? (0x200u | (mant >> 13)) : 0u));
+  }
+  const int32_t e = (int32_t)exp - 127 + 15;
+  if (e >= 0x1F) return (uint16_t)(sign | 0x7C00u);  // overflow → inf
+  if (e <= 0) {                                      // subnormal half or zero
+    if (e < -10) return sign;
+    mant |= 0x800000u;
+    const uint32_t shift = (uint32_t)(14 - e);
+    uint32_t half = mant >> shift;
+    const uint32_t rem = mant & ((1u << shift) - 1u), midpoint = 1u << (shift - 1);
+    if (rem > midpoint || (rem == midpoint && (half & 1u))) ++half;
+    return (uint16_t)(sign | half);
+  }
+  uint32_t half = ((uint32_t)e << 10) | (mant >> 13);
+  const uint32_t rem = mant & 0x1FFFu;
+  if (rem > 0x1000u || (rem == 0x1000u && (half & 1u))) ++half;  // may carry into the exponent: correct
+  return (uint16_t)(sign | half);
+}
+
+void ember_f16_to_f32(int64_t count, const uint16_t *in, float *out) {
+  for (int64_t i = 0; i < count; ++i) out[i] = half_to_float(in[i]);
+}
+
+void ember_f32_to_f16(int64_t count, const float *in, uint16_t *out) {
+  for (int64_t i = 0; i < count; ++i) out[i] = float_to_half(in[i]);
+}

@@ -1,0 +1,246 @@
+// CEmberKernels — Ember's micro-kernels in C11.
+//
+// Every kernel here is a scalar *reference*: plain loops, no intrinsics, the
+// arithmetic the optimized kernels (AVX2, AVX-512 VNNI, NEON; later) must
+// reproduce. Int8 kernels follow the TensorFlow Lite quantization spec and its
+// rounding exactly (see tensorflow/lite/kernels/internal/common.h and
+// reference/integer_ops/*.h), so Ember's bytes equal LiteRT's reference bytes.
+//
+// Conventions:
+// - Layout is NHWC for images; filters are [out_c][kh][kw][in_c / groups].
+// - No kernel allocates. Callers pass every buffer, including scratch.
+// - Element counts are int64_t; small geometric quantities are int32_t.
+// - Callers validate shapes; kernels trust their arguments.
+#ifndef EMBER_KERNELS_H
+#define EMBER_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define EMBER_MAX_RANK 6
+
+// ---------------------------------------------------------------- CPU features
+enum {
+  EMBER_CPU_SSE42 = 1u << 0,
+  EMBER_CPU_AVX2 = 1u << 1,
+  EMBER_CPU_FMA = 1u << 2,
+  EMBER_CPU_AVX512F = 1u << 3,
+  EMBER_CPU_AVX512BW = 1u << 4,
+  EMBER_CPU_AVX512VNNI = 1u << 5,
+  EMBER_CPU_NEON = 1u << 8,
+  EMBER_CPU_DOTPROD = 1u << 9,
+  EMBER_CPU_I8MM = 1u << 10,
+};
+/// Features of the CPU we run on (detected once, at run time).
+uint32_t ember_cpu_features(void);
+
+// ------------------------------------------------- TFLite fixed-point helpers
+/// gemmlowp SaturatingRoundingDoublingHighMul.
+int32_t ember_saturating_rounding_doubling_high_mul(int32_t a, int32_t b);
+/// gemmlowp RoundingDivideByPOT (round half away from zero), 0 <= exponent <= 31.
+int32_t ember_rounding_divide_by_pot(int32_t x, int32_t exponent);
+/// TFLite MultiplyByQuantizedMultiplier: shift > 0 is a left shift.
+int32_t ember_multiply_by_quantized_multiplier(int32_t x, int32_t multiplier, int32_t shift);
+/// TFLite QuantizeMultiplier: real = multiplier * 2^(shift - 31), multiplier in [2^30, 2^31).
+/// real == 0 gives multiplier 0, shift 0.
+void ember_quantize_multiplier(double real, int32_t *multiplier, int32_t *shift);
+
+/// Requantization of int32 accumulators to int8, per output channel.
+typedef struct {
+  int32_t input_offset;       // minus the input zero point
+  int32_t output_offset;      // the output zero point
+  const int32_t *multiplier;  // one per output channel
+  const int32_t *shift;       // one per output channel
+  int32_t act_min, act_max;   // clamp, in the quantized domain
+} ember_requant;
+
+// ------------------------------------------------------------------ Conv 2D
+typedef struct {
+  int32_t batch, in_h, in_w, in_c;
+  int32_t out_h, out_w, out_c;
+  int32_t kernel_h, kernel_w;
+  int32_t stride_h, stride_w;
+  int32_t dilation_h, dilation_w;
+  int32_t pad_top, pad_left;  // input positions outside the image are skipped
+  int32_t groups;             // in_c and out_c are multiples of groups; depthwise: groups == in_c
+} ember_conv_geometry;
+
+/// f32 convolution; bias may be NULL; result clamped to [act_min, act_max].
+void ember_conv2d_f32_ref(const ember_conv_geometry *g, const float *input, const float *filter,
+                          const float *bias, float act_min, float act_max, float *output);
+/// int8 convolution, TFLite reference integer_ops::ConvPerChannel arithmetic
+/// (filter zero point 0, bias int32 may be NULL).
+void ember_conv2d_s8_ref(const ember_conv_geometry *g, const int8_t *input, const int8_t *filter,
+                         const int32_t *bias, const ember_requant *q, int8_t *output);
+
+// ---------------------------------------------------------- Fully connected
+/// output[r][o] = sum_i input[r][i] * weights[o][i] + bias[o], clamped. bias may be NULL.
+void ember_fully_connected_f32_ref(int64_t rows, int32_t in_features, int32_t out_features,
+                                   const float *input, const float *weights, const float *bias,
+                                   float act_min, float act_max, float *output);
+/// int8 fully connected (TFLite reference integer_ops::FullyConnected, per-channel capable).
+void ember_fully_connected_s8_ref(int64_t rows, int32_t in_features, int32_t out_features,
+                                  const int8_t *input, const int8_t *weights, const int32_t *bias,
+                                  const ember_requant *q, int8_t *output);
+/// INT4 weights, symmetric, blocks of 32 along in_features (in_features % 32 == 0).
+/// Each block is 18 bytes: f16 scale (little-endian IEEE half), then 16 bytes of
+/// nibbles; byte j holds weight 2j in its low nibble and 2j+1 in its high nibble,
+/// each a two's-complement int4 in [-8, 7]. Row o of weights starts at
+/// o * (in_features / 32) * 18. Dequantized inside the dot product.
+void ember_fully_connected_f32_q4b32_ref(int64_t rows, int32_t in_features, int32_t out_features,
+                                         const float *input, const uint8_t *weights,
+                                         const float *bias, float act_min, float act_max,
+                                         float *output);
+
+/// out[m][n] = sum_k a[m][k] * b[k][n] (row-major, one matrix).
+void ember_matmul_f32_ref(int32_t m, int32_t k, int32_t n, const float *a, const float *b,
+                          float *out);
+
+// ------------------------------------------------------------- Elementwise
+/// Numpy broadcasting over up to EMBER_MAX_RANK dims: shape is the output
+/// shape; strides are element strides of each input (0 on broadcast dims).
+typedef struct {
+  int32_t rank;
+  int32_t shape[EMBER_MAX_RANK];
+  int64_t a_strides[EMBER_MAX_RANK];
+  int64_t b_strides[EMBER_MAX_RANK];
+} ember_broadcast;
+
+typedef enum { EMBER_BINARY_ADD = 0, EMBER_BINARY_SUB = 1, EMBER_BINARY_MUL = 2, EMBER_BINARY_DIV = 3 } ember_binary_op;
+
+void ember_binary_f32_ref(ember_binary_op op, const ember_broadcast *bc, const float *a,
+                          const float *b, float act_min, float act_max, float *out);
+
+/// TFLite int8 ADD/SUB parameters (reference integer_ops::Add): inputs are
+/// offset, shifted left by left_shift (20), scaled by their multipliers,
+/// added (or subtracted), scaled by the output multiplier, offset and clamped.
+typedef struct {
+  int32_t a_offset, b_offset, output_offset;  // offsets are minus the zero points; output is +zp
+  int32_t left_shift;
+  int32_t a_multiplier, a_shift;
+  int32_t b_multiplier, b_shift;
+  int32_t output_multiplier, output_shift;
+  int32_t act_min, act_max;
+} ember_add_s8_params;
+/// subtract != 0 computes a - b.
+void ember_add_s8_ref(const ember_broadcast *bc, const int8_t *a, const int8_t *b,
+                      const ember_add_s8_params *p, int32_t subtract, int8_t *out);
+
+/// TFLite int8 MUL: (a + a_offset) * (b + b_offset) requantized by one multiplier.
+typedef struct {
+  int32_t a_offset, b_offset, output_offset;
+  int32_t output_multiplier, output_shift;
+  int32_t act_min, act_max;
+} ember_mul_s8_params;
+void ember_mul_s8_ref(const ember_broadcast *bc, const int8_t *a, const int8_t *b,
+                      const ember_mul_s8_params *p, int8_t *out);
+
+typedef enum {
+  EMBER_UNARY_RELU = 0,
+  EMBER_UNARY_RELU6 = 1,
+  EMBER_UNARY_LEAKY_RELU = 2,  // x >= 0 ? x : alpha * x
+  EMBER_UNARY_SIGMOID = 3,
+  EMBER_UNARY_TANH = 4,
+  EMBER_UNARY_HARD_SWISH = 5,  // x * relu6(x + 3) / 6
+  EMBER_UNARY_GELU = 6,        // 0.5 x (1 + erf(x / sqrt 2))
+  EMBER_UNARY_RELU_N1_TO_1 = 7,
+} ember_unary_op;
+/// in and out may alias (in-place).
+void ember_unary_f32_ref(ember_unary_op op, float alpha, int64_t count, const float *in, float *out);
+/// out[i] = table[(uint8_t)(in[i] + 128)]: any int8 -> int8 function precomputed in 256 entries.
+void ember_lookup_s8(int64_t count, const int8_t *in, const int8_t *table, int8_t *out);
+
+/// Softmax along an axis of size axis_size: data viewed as [outer][axis_size][inner].
+/// out = exp(beta * (x - max)) / sum. in and out must not alias.
+void ember_softmax_f32_ref(int64_t outer, int32_t axis_size, int64_t inner, float beta,
+                           const float *in, float *out);
+
+/// Layer normalization over the last `cols` elements of each row:
+/// out = (x - mean) / sqrt(var + epsilon) * gamma + beta (gamma, beta may be NULL).
+void ember_layer_norm_f32_ref(int64_t rows, int32_t cols, float epsilon, const float *in,
+                              const float *gamma, const float *beta, float *out);
+
+// ----------------------------------------------------------------- Pooling
+typedef struct {
+  int32_t batch, in_h, in_w, channels;
+  int32_t out_h, out_w;
+  int32_t kernel_h, kernel_w;
+  int32_t stride_h, stride_w;
+  int32_t pad_top, pad_left;  // padded positions are excluded (average divides by the valid count)
+} ember_pool_geometry;
+
+void ember_avg_pool_f32_ref(const ember_pool_geometry *g, const float *in, float act_min,
+                            float act_max, float *out);
+void ember_max_pool_f32_ref(const ember_pool_geometry *g, const float *in, float act_min,
+                            float act_max, float *out);
+/// TFLite reference int8 AveragePool: integer sum, rounded division by the valid count
+/// (half away from zero), clamped. Input and output share scale and zero point.
+void ember_avg_pool_s8_ref(const ember_pool_geometry *g, const int8_t *in, int32_t act_min,
+                           int32_t act_max, int8_t *out);
+void ember_max_pool_s8_ref(const ember_pool_geometry *g, const int8_t *in, int32_t act_min,
+                           int32_t act_max, int8_t *out);
+
+// -------------------------------------------------------------- Reductions
+/// Reduce the axes whose bit is set in axis_mask (bit d = dimension d) of a
+/// tensor of `rank` dims; the output keeps the non-reduced dims in order.
+typedef struct {
+  int32_t rank;
+  int32_t shape[EMBER_MAX_RANK];
+  uint32_t axis_mask;
+} ember_reduce;
+
+void ember_mean_f32_ref(const ember_reduce *r, const float *in, float *out);
+/// int8 mean: acc = sum(x - input_zero_point) in int32 (scratch holds one int32
+/// per output element), out = clamp(MultiplyByQuantizedMultiplier(acc, multiplier,
+/// shift) + output_zero_point, -128, 127); the caller folds 1/count and the
+/// scale ratio into the multiplier.
+void ember_mean_s8_ref(const ember_reduce *r, const int8_t *in, int32_t input_zero_point,
+                       int32_t multiplier, int32_t shift, int32_t output_zero_point,
+                       int32_t *scratch, int8_t *out);
+
+// ------------------------------------------------------ Data movement (any dtype)
+/// out has shape in_shape permuted: out_shape[d] = in_shape[perm[d]].
+void ember_transpose_ref(int32_t elem_size, int32_t rank, const int32_t *in_shape,
+                         const int32_t *perm, const void *in, void *out);
+/// Constant padding: out_shape[d] = pad_before[d] + in_shape[d] + pad_after[d]
+/// (pads >= 0); every padded element is a copy of the elem_size bytes at pad_value.
+void ember_pad_ref(int32_t elem_size, int32_t rank, const int32_t *in_shape,
+                   const int32_t *pad_before, const int32_t *out_shape, const void *pad_value,
+                   const void *in, void *out);
+/// Strided slice: out[i0..] = in[begin[0] + i0 * stride[0], ...]; strides may be
+/// negative; the caller guarantees every index is in range.
+void ember_slice_ref(int32_t elem_size, int32_t rank, const int32_t *in_shape,
+                     const int32_t *begin, const int32_t *stride, const int32_t *out_shape,
+                     const void *in, void *out);
+/// Concatenation: the output is `outer` repetitions of, for each input i in
+/// order, chunk_bytes[i] bytes taken from inputs[i] + r * chunk_bytes[i].
+void ember_concat_ref(int32_t count, const void *const *inputs, const int64_t *chunk_bytes,
+                      int64_t outer, void *out);
+
+// ------------------------------------------------------------ Conversions
+/// TFLite AffineQuantize: q = clamp(round_half_away(x / scale) + zero_point, qmin, qmax).
+void ember_quantize_f32_s8_ref(int64_t count, const float *in, float scale, int32_t zero_point,
+                               int8_t *out);
+void ember_quantize_f32_u8_ref(int64_t count, const float *in, float scale, int32_t zero_point,
+                               uint8_t *out);
+/// x = scale * (q - zero_point).
+void ember_dequantize_s8_f32_ref(int64_t count, const int8_t *in, float scale,
+                                 int32_t zero_point, float *out);
+void ember_dequantize_u8_f32_ref(int64_t count, const uint8_t *in, float scale,
+                                 int32_t zero_point, float *out);
+/// int8 -> int8 with another scale: out = clamp(MBQM(x - in_zp, m, s) + out_zp, act_min, act_max).
+void ember_requantize_s8_ref(int64_t count, const int8_t *in, int32_t input_zero_point,
+                             int32_t multiplier, int32_t shift, int32_t output_zero_point,
+                             int32_t act_min, int32_t act_max, int8_t *out);
+/// IEEE half <-> single, round to nearest even; NaN and infinities preserved.
+void ember_f16_to_f32(int64_t count, const uint16_t *in, float *out);
+void ember_f32_to_f16(int64_t count, const float *in, uint16_t *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif  // EMBER_KERNELS_H

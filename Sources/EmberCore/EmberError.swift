@@ -1,0 +1,51 @@
+/// Every failure Ember reports. Each case says what went wrong and where, in
+/// words a device engineer can act on; `description` is one line.
+public enum EmberError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// A package file is damaged, truncated or not a package. `offset` is the byte
+    /// offset in the file where the problem was found.
+    case malformedPackage(section: String, offset: Int, reason: String)
+    /// The package needs a feature this build does not have (newer format, required feature bit).
+    case incompatiblePackage(reason: String)
+    /// A graph breaks a rule of the IR; `node` names the node (or value) at fault.
+    case invalidGraph(node: String, reason: String)
+    /// A valid graph uses something this runtime does not implement yet.
+    case unsupported(node: String, reason: String)
+    /// The caller passed an input that does not match the model.
+    case invalidInput(name: String, reason: String)
+    /// A file could not be read or written; `errno` is the C errno (0 if none).
+    case io(path: String, errno: Int32, reason: String)
+    /// A bad argument or option that is not about a model input.
+    case invalidArgument(String)
+
+    public var description: String {
+        switch self {
+        case let .malformedPackage(section, offset, reason):
+            return "malformed package: section \(section) at byte \(offset): \(reason)"
+        case let .incompatiblePackage(reason):
+            return "incompatible package: \(reason)"
+        case let .invalidGraph(node, reason):
+            return "invalid graph: \(node): \(reason)"
+        case let .unsupported(node, reason):
+            return "unsupported: \(node): \(reason)"
+        case let .invalidInput(name, reason):
+            return "invalid input '\(name)': \(reason)"
+        case let .io(path, errno, reason):
+            return errno == 0 ? "\(path): \(reason)" : "\(path): \(reason) (errno \(errno))"
+        case let .invalidArgument(message):
+            return "invalid argument: \(message)"
+        }
+    }
+}
+
+/// Checked arithmetic for sizes computed from untrusted numbers.
+@inlinable
+public func checkedMultiply(_ a: Int, _ b: Int) -> Int? {
+    let (r, o) = a.multipliedReportingOverflow(by: b)
+    return o ? nil : r
+}
+
+@inlinable
+public func checkedAdd(_ a: Int, _ b: Int) -> Int? {
+    let (r, o) = a.addingReportingOverflow(b)
+    return o ? nil : r
+}

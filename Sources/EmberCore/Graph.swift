@@ -1,0 +1,118 @@
+/// Bytes that own or borrow constant tensor data. A package keeps its mapped
+/// file alive through `owner`; `GraphBuilder` constants own a heap copy.
+public final class ConstantBuffer: @unchecked Sendable {
+    public let bytes: UnsafeRawBufferPointer
+    private let owner: AnyObject?
+    private let ownsBytes: Bool
+
+    /// Borrows `bytes`, keeping `owner` alive as long as this buffer is.
+    public init(borrowing bytes: UnsafeRawBufferPointer, owner: AnyObject?) {
+        self.bytes = bytes
+        self.owner = owner
+        self.ownsBytes = false
+    }
+
+    /// Copies `source` into a new 64-byte aligned allocation.
+    public init(copying source: UnsafeRawBufferPointer) {
+        let p = UnsafeMutableRawBufferPointer.allocate(byteCount: max(source.count, 1), alignment: 64)
+        if source.count > 0, let base = source.baseAddress { p.baseAddress?.copyMemory(from: base, byteCount: source.count) }
+        bytes = UnsafeRawBufferPointer(rebasing: p[0..<source.count])
+        owner = nil
+        ownsBytes = true
+    }
+
+    /// Takes ownership of `allocation` (from `UnsafeMutableRawBufferPointer.allocate`);
+    /// only its first `count` bytes are the data.
+    public init(adopting allocation: UnsafeMutableRawBufferPointer, count: Int) {
+        precondition(count <= allocation.count)
+        bytes = UnsafeRawBufferPointer(rebasing: allocation[0..<count])
+        owner = nil
+        ownsBytes = true
+    }
+
+    deinit {
+        if ownsBytes, let base = bytes.baseAddress { base.deallocate() }
+    }
+}
+
+/// A constant tensor's bytes: a range of a `ConstantBuffer`.
+public struct ConstantData: Sendable {
+    public let buffer: ConstantBuffer
+    public let offset: Int
+    public let count: Int
+
+    public init(buffer: ConstantBuffer, offset: Int, count: Int) {
+        precondition(offset >= 0 && count >= 0 && offset + count <= buffer.bytes.count, "constant range outside its buffer")
+        self.buffer = buffer; self.offset = offset; self.count = count
+    }
+
+    /// Copies `array`'s bytes into an owned buffer.
+    public init<T: BitwiseCopyable>(copying array: [T]) {
+        let buffer = array.withUnsafeBytes { ConstantBuffer(copying: $0) }
+        self.init(buffer: buffer, offset: 0, count: buffer.bytes.count)
+    }
+
+    public var bytes: UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(rebasing: buffer.bytes[offset..<(offset + count)])
+    }
+}
+
+/// Index of a value in `Graph.values`.
+public typealias ValueID = Int
+
+/// A tensor in the graph: a graph input, a constant, or a node's output.
+public struct Value: Sendable {
+    public var name: String
+    public var dtype: DType
+    public var shape: Shape
+    public var quant: QuantParams?
+    /// Set for constants.
+    public var constant: ConstantData?
+
+    public init(name: String, dtype: DType, shape: Shape, quant: QuantParams? = nil, constant: ConstantData? = nil) {
+        self.name = name; self.dtype = dtype; self.shape = shape; self.quant = quant; self.constant = constant
+    }
+}
+
+/// One op application. `inputs[i]` is nil for an absent optional input.
+public struct Node: Sendable {
+    public var name: String
+    public var op: Op
+    public var inputs: [ValueID?]
+    public var output: ValueID
+
+    public init(name: String, op: Op, inputs: [ValueID?], output: ValueID) {
+        self.name = name; self.op = op; self.inputs = inputs; self.output = output
+    }
+}
+
+/// A model: values, nodes in execution order, graph inputs and outputs.
+public struct Graph: Sendable {
+    public var name: String
+    public var values: [Value]
+    public var nodes: [Node]
+    public var inputs: [ValueID]
+    public var outputs: [ValueID]
+
+    public init(name: String, values: [Value], nodes: [Node], inputs: [ValueID], outputs: [ValueID]) {
+        self.name = name; self.values = values; self.nodes = nodes; self.inputs = inputs; self.outputs = outputs
+    }
+
+    /// Number of elements in all constants (the parameter count).
+    public var parameterCount: Int {
+        values.reduce(0) { sum, v in
+            guard v.constant != nil else { return sum }
+            return sum &+ (elementCount(v.shape.upperBoundDims) ?? 0)
+        }
+    }
+
+    /// Bytes of constant data.
+    public var weightBytes: Int { values.reduce(0) { $0 &+ ($1.constant?.count ?? 0) } }
+
+    /// Op name → count.
+    public var opHistogram: [(op: OpKind, count: Int)] {
+        var counts: [OpKind: Int] = [:]
+        for n in nodes { counts[n.op.kind, default: 0] += 1 }
+        return counts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key.rawValue < $1.key.rawValue }.map { ($0.key, $0.value) }
+    }
+}

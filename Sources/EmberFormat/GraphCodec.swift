@@ -1,0 +1,251 @@
+import EmberCore
+
+/// GRPH section payload: a graph's values, nodes, inputs and outputs. Constant
+/// data lives in a TENS section; a constant records (tensor section id, offset,
+/// length). Layout in docs/FORMAT.md. Attribute integers are bounded to Int32
+/// and dims to 0...Int32.max so that no later arithmetic on them can overflow.
+public enum GraphCodec {
+    static let maxRank = 8
+
+    /// Encodes `graph`; constants are appended (64-byte aligned) to `tensors`,
+    /// which is stored as TENS section `tensorSection`.
+    public static func encode(_ graph: Graph, tensorSection: UInt32, tensors: inout ByteWriter) -> [UInt8] {
+        var w = ByteWriter()
+        w.string(graph.name)
+        w.u32(UInt32(graph.values.count))
+        for v in graph.values {
+            w.string(v.name)
+            w.u8(v.dtype.rawValue)
+            w.u8((v.quant != nil ? 1 : 0) | (v.constant != nil ? 2 : 0))
+            w.u8(UInt8(v.shape.rank))
+            for d in v.shape.dims {
+                switch d {
+                case let .fixed(n): w.u8(0); w.i64(Int64(n))
+                case let .symbolic(name, bound): w.u8(1); w.i64(Int64(bound)); w.string(name)
+                }
+            }
+            if let q = v.quant {
+                w.i32(Int32(q.axis ?? -1))
+                w.u32(UInt32(q.scales.count))
+                for s in q.scales { w.f32(s) }
+                for z in q.zeroPoints { w.i32(z) }
+            }
+            if let c = v.constant {
+                tensors.align(FormatV1.sectionAlignment)
+                let offset = tensors.count
+                tensors.raw(c.bytes)
+                w.u32(tensorSection)
+                w.u64(UInt64(offset))
+                w.u64(UInt64(c.count))
+            }
+        }
+        w.u32(UInt32(graph.nodes.count))
+        for n in graph.nodes {
+            w.string(n.name)
+            w.u16(n.op.kind.rawValue)
+            encodeAttributes(n.op, &w)
+            w.u32(UInt32(n.inputs.count))
+            for i in n.inputs { w.i32(Int32(i ?? -1)) }
+            w.i32(Int32(n.output))
+        }
+        w.u32(UInt32(graph.inputs.count)); for i in graph.inputs { w.i32(Int32(i)) }
+        w.u32(UInt32(graph.outputs.count)); for o in graph.outputs { w.i32(Int32(o)) }
+        return w.bytes
+    }
+
+    /// Decodes a graph; `tensors` maps a TENS section id to its contents. Does
+    /// not validate the graph's semantics (callers run `Graph.validate`).
+    public static func decode(_ r: inout ByteReader, tensors: [UInt32: ConstantBuffer]) throws -> Graph {
+        let name = try r.string("graph name")
+        let valueCount = try r.count("value", minBytes: 7)
+        var values: [Value] = []
+        values.reserveCapacity(valueCount)
+        for _ in 0..<valueCount {
+            let at = r.position
+            let vname = try r.string("value name")
+            let dtypeByte = try r.u8()
+            guard let dtype = DType(rawValue: dtypeByte) else { throw r.error("value '\(vname)' has unknown dtype \(dtypeByte)", at: r.position - 1) }
+            let flags = try r.u8()
+            guard flags & ~3 == 0 else { throw r.error("value '\(vname)' has unknown flags \(flags)", at: r.position - 1) }
+            let rank = Int(try r.u8())
+            guard rank <= maxRank else { throw r.error("value '\(vname)' has rank \(rank) (max \(maxRank))", at: r.position - 1) }
+            var dims: [Dim] = []
+            for _ in 0..<rank {
+                let kind = try r.u8()
+                let n = try r.int("dim of '\(vname)'", in: 0...Int(Int32.max))
+                switch kind {
+                case 0: dims.append(.fixed(n))
+                case 1: dims.append(.symbolic(name: try r.string("symbolic dim name", limit: 256), upperBound: n))
+                default: throw r.error("value '\(vname)' has unknown dim kind \(kind)", at: r.position - 9)
+                }
+            }
+            var quant: QuantParams? = nil
+            if flags & 1 != 0 {
+                let axis = Int(try r.i32())
+                let n = try r.count("quantization scale", minBytes: 8)
+                guard n >= 1 else { throw r.error("value '\(vname)' has quantization with no scales") }
+                var scales: [Float] = [], zps: [Int32] = []
+                scales.reserveCapacity(n); zps.reserveCapacity(n)
+                for _ in 0..<n { scales.append(try r.f32()) }
+                for _ in 0..<n { zps.append(try r.i32()) }
+                if axis < 0 {
+                    guard n == 1 else { throw r.error("per-tensor quantization of '\(vname)' has \(n) scales") }
+                    quant = QuantParams(scale: scales[0], zeroPoint: zps[0])
+                } else {
+                    quant = QuantParams(scales: scales, zeroPoints: zps, axis: axis)
+                }
+            }
+            var constant: ConstantData? = nil
+            if flags & 2 != 0 {
+                let sectionID = try r.u32()
+                let offset = try r.length("constant offset", limit: Int.max / 2)
+                let length = try r.length("constant length", limit: Int.max / 2)
+                guard let buffer = tensors[sectionID] else {
+                    throw r.error("constant '\(vname)' refers to TENS#\(sectionID), which the package does not have", at: at)
+                }
+                guard offset <= buffer.bytes.count, length <= buffer.bytes.count - offset else {
+                    throw r.error("constant '\(vname)' (\(length) bytes at \(offset)) lies outside TENS#\(sectionID) (\(buffer.bytes.count) bytes)", at: at)
+                }
+                constant = ConstantData(buffer: buffer, offset: offset, count: length)
+            }
+            values.append(Value(name: vname, dtype: dtype, shape: Shape(dims), quant: quant, constant: constant))
+        }
+
+        func valueRef(_ what: String, optional: Bool = false) throws -> ValueID? {
+            let at = r.position
+            let v = Int(try r.i32())
+            if optional && v == -1 { return nil }
+            guard v >= 0, v < values.count else { throw r.error("\(what) refers to value #\(v) of \(values.count)", at: at) }
+            return v
+        }
+
+        let nodeCount = try r.count("node", minBytes: 14)
+        var nodes: [Node] = []
+        nodes.reserveCapacity(nodeCount)
+        for _ in 0..<nodeCount {
+            let nname = try r.string("node name")
+            let at = r.position
+            let code = try r.u16()
+            guard let kind = OpKind(rawValue: code) else { throw r.error("node '\(nname)' has unknown op code \(code)", at: at) }
+            let op = try decodeAttributes(kind, &r, node: nname)
+            let inputCount = try r.count("node input", minBytes: 4)
+            var inputs: [ValueID?] = []
+            for _ in 0..<inputCount { inputs.append(try valueRef("input of node '\(nname)'", optional: true)) }
+            guard let output = try valueRef("output of node '\(nname)'") else { throw r.error("node '\(nname)' has no output") }
+            nodes.append(Node(name: nname, op: op, inputs: inputs, output: output))
+        }
+        var inputs: [ValueID] = [], outputs: [ValueID] = []
+        for _ in 0..<(try r.count("graph input", minBytes: 4)) { if let v = try valueRef("graph input") { inputs.append(v) } }
+        for _ in 0..<(try r.count("graph output", minBytes: 4)) { if let v = try valueRef("graph output") { outputs.append(v) } }
+        guard r.remaining == 0 else { throw r.error("\(r.remaining) unexpected bytes after the graph") }
+        return Graph(name: name, values: values, nodes: nodes, inputs: inputs, outputs: outputs)
+    }
+
+    // MARK: attributes
+
+    private static func encodeAttributes(_ op: Op, _ w: inout ByteWriter) {
+        func ints(_ a: [Int]) { w.u32(UInt32(a.count)); for v in a { w.i64(Int64(v)) } }
+        func padding(_ p: Padding) {
+            switch p {
+            case .same: w.u8(0)
+            case .valid: w.u8(1)
+            case let .explicit(t, l, b, r): w.u8(2); for v in [t, l, b, r] { w.i64(Int64(v)) }
+            }
+        }
+        func pool(_ p: Pool2DAttributes) {
+            for v in [p.kernelH, p.kernelW, p.strideH, p.strideW] { w.i64(Int64(v)) }
+            padding(p.padding); w.u8(p.activation.rawValue)
+        }
+        switch op {
+        case let .conv2D(a):
+            for v in [a.strideH, a.strideW, a.dilationH, a.dilationW, a.groups] { w.i64(Int64(v)) }
+            padding(a.padding); w.u8(a.activation.rawValue)
+        case let .fullyConnected(act), let .add(act), let .sub(act), let .mul(act), let .div(act):
+            w.u8(act.rawValue)
+        case let .leakyRelu(alpha): w.f32(alpha)
+        case let .softmax(axis, beta): w.i64(Int64(axis)); w.f32(beta)
+        case let .averagePool2D(p), let .maxPool2D(p): pool(p)
+        case let .mean(axes, keepDims): ints(axes); w.u8(keepDims ? 1 : 0)
+        case let .reshape(dims): ints(dims)
+        case let .transpose(perm): ints(perm)
+        case let .concat(axis): w.i64(Int64(axis))
+        case let .pad(before, after): ints(before); ints(after)
+        case let .slice(begin, end, strides): ints(begin); ints(end); ints(strides)
+        case let .layerNorm(axis, eps): w.i64(Int64(axis)); w.f32(eps)
+        case let .quantize(dtype): w.u8(dtype.rawValue)
+        case .matMul, .relu, .relu6, .sigmoid, .tanh, .hardSwish, .gelu, .globalAveragePool, .dequantize: break
+        }
+    }
+
+    private static func decodeAttributes(_ kind: OpKind, _ r: inout ByteReader, node: String) throws -> Op {
+        let small = Int(Int32.min)...Int(Int32.max)
+        func int(_ what: String) throws -> Int { try r.int("\(what) of node '\(node)'", in: small) }
+        func positive(_ what: String) throws -> Int { try r.int("\(what) of node '\(node)'", in: 1...Int(Int32.max)) }
+        func ints(_ what: String) throws -> [Int] {
+            let n = try r.count(what, minBytes: 8)
+            guard n <= maxRank * 4 else { throw r.error("\(what) of node '\(node)' has \(n) entries") }
+            return try (0..<n).map { _ in try int(what) }
+        }
+        func activation() throws -> Activation {
+            let b = try r.u8()
+            guard let a = Activation(rawValue: b) else { throw r.error("node '\(node)' has unknown activation \(b)", at: r.position - 1) }
+            return a
+        }
+        func padding() throws -> Padding {
+            let b = try r.u8()
+            switch b {
+            case 0: return .same
+            case 1: return .valid
+            case 2:
+                let v = try (0..<4).map { _ in try r.int("padding of node '\(node)'", in: 0...Int(Int32.max)) }
+                return .explicit(top: v[0], left: v[1], bottom: v[2], right: v[3])
+            default: throw r.error("node '\(node)' has unknown padding \(b)", at: r.position - 1)
+            }
+        }
+        func pool() throws -> Pool2DAttributes {
+            let kh = try positive("kernel"), kw = try positive("kernel"), sh = try positive("stride"), sw = try positive("stride")
+            return Pool2DAttributes(kernelH: kh, kernelW: kw, strideH: sh, strideW: sw, padding: try padding(), activation: try activation())
+        }
+        switch kind {
+        case .conv2D:
+            let sh = try positive("stride"), sw = try positive("stride"), dh = try positive("dilation"), dw = try positive("dilation")
+            let groups = try positive("groups")
+            return .conv2D(Conv2DAttributes(strideH: sh, strideW: sw, dilationH: dh, dilationW: dw, padding: try padding(), groups: groups, activation: try activation()))
+        case .fullyConnected: return .fullyConnected(try activation())
+        case .add: return .add(try activation())
+        case .sub: return .sub(try activation())
+        case .mul: return .mul(try activation())
+        case .div: return .div(try activation())
+        case .matMul: return .matMul
+        case .relu: return .relu
+        case .relu6: return .relu6
+        case .leakyRelu: return .leakyRelu(alpha: try r.f32())
+        case .sigmoid: return .sigmoid
+        case .tanh: return .tanh
+        case .hardSwish: return .hardSwish
+        case .gelu: return .gelu
+        case .softmax: return .softmax(axis: try int("axis"), beta: try r.f32())
+        case .averagePool2D: return .averagePool2D(try pool())
+        case .maxPool2D: return .maxPool2D(try pool())
+        case .mean:
+            let axes = try ints("axes")
+            return .mean(axes: axes, keepDims: try r.u8() != 0)
+        case .globalAveragePool: return .globalAveragePool
+        case .reshape: return .reshape(try ints("dims"))
+        case .transpose: return .transpose(perm: try ints("perm"))
+        case .concat: return .concat(axis: try int("axis"))
+        case .pad:
+            let before = try ints("pads")
+            return .pad(before: before, after: try ints("pads"))
+        case .slice:
+            let b = try ints("begin"), e = try ints("end")
+            return .slice(begin: b, end: e, strides: try ints("strides"))
+        case .layerNorm: return .layerNorm(axis: try int("axis"), epsilon: try r.f32())
+        case .quantize:
+            let b = try r.u8()
+            guard let d = DType(rawValue: b) else { throw r.error("node '\(node)' quantizes to unknown dtype \(b)", at: r.position - 1) }
+            return .quantize(d)
+        case .dequantize: return .dequantize
+        }
+    }
+}

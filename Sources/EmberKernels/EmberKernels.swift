@@ -1,0 +1,96 @@
+// EmberKernels — op implementations over the CEmberKernels micro-kernels.
+//
+// `Kernels.prepare` turns one node (with its concrete input/output types,
+// quantization and constants) into a `PreparedKernel`: how much scratch it
+// needs, and a `bind` step that, given the planned buffer addresses, returns
+// the closure the executor calls on every run. Everything that can be computed
+// ahead — requantization multipliers, activation ranges, lookup tables,
+// broadcast strides, converted weights — is computed here, once, so that a run
+// only calls C kernels: no allocation, no validation, no dictionary lookups.
+//
+// This target knows nothing about files or packages.
+import CEmberKernels
+import EmberCore
+
+/// Everything a kernel needs to know about one node.
+public struct KernelContext {
+    public var nodeName: String
+    public var op: Op
+    public var inputs: [TensorInfo?]
+    public var inputQuant: [QuantParams?]
+    /// Constant data of inputs that are constants (nil otherwise).
+    public var inputConstants: [ConstantData?]
+    public var output: TensorInfo
+    public var outputQuant: QuantParams?
+
+    public init(nodeName: String, op: Op, inputs: [TensorInfo?], inputQuant: [QuantParams?],
+                inputConstants: [ConstantData?], output: TensorInfo, outputQuant: QuantParams?) {
+        self.nodeName = nodeName; self.op = op; self.inputs = inputs; self.inputQuant = inputQuant
+        self.inputConstants = inputConstants; self.output = output; self.outputQuant = outputQuant
+    }
+}
+
+/// Addresses of a node's buffers, known after memory planning.
+public struct KernelBuffers {
+    /// One per node input; nil for an absent optional input. Constants point into their data.
+    public var inputs: [UnsafeRawPointer?]
+    public var output: UnsafeMutableRawPointer
+    /// `scratchBytes` bytes, 64-byte aligned, or nil when none were asked for.
+    public var scratch: UnsafeMutableRawPointer?
+
+    public init(inputs: [UnsafeRawPointer?], output: UnsafeMutableRawPointer, scratch: UnsafeMutableRawPointer?) {
+        self.inputs = inputs; self.output = output; self.scratch = scratch
+    }
+}
+
+/// A node ready to run once its buffers are known.
+public struct PreparedKernel {
+    public var scratchBytes: Int
+    /// Which C kernel family runs it (for `ember inspect` and tests).
+    public var implementation: String
+    public var bind: (KernelBuffers) throws -> () -> Void
+}
+
+/// Long-lived memory for prepared parameters (multipliers, tables, converted
+/// weights, parameter structs). Freed when the executor that owns it goes.
+public final class PreparedStorage {
+    private var allocations: [UnsafeMutableRawPointer] = []
+    public private(set) var bytes = 0
+    public init() {}
+
+    public func allocate<T>(_ type: T.Type, count: Int) -> UnsafeMutablePointer<T> {
+        let n = max(count, 1)
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: n * MemoryLayout<T>.stride, alignment: max(64, MemoryLayout<T>.alignment))
+        allocations.append(raw)
+        bytes += n * MemoryLayout<T>.stride
+        return raw.bindMemory(to: T.self, capacity: n)
+    }
+
+    /// A stable pointer to a copy of `value`.
+    public func store<T>(_ value: T) -> UnsafePointer<T> {
+        let p = allocate(T.self, count: 1)
+        p.initialize(to: value)
+        return UnsafePointer(p)
+    }
+
+    public func store<T>(_ values: [T]) -> UnsafePointer<T> {
+        let p = allocate(T.self, count: values.count)
+        for (i, v) in values.enumerated() { (p + i).initialize(to: v) }
+        return UnsafePointer(p)
+    }
+
+    deinit { for a in allocations { a.deallocate() } }
+}
+
+/// The CPU features the C dispatch sees.
+public var cpuFeatureNames: [String] {
+    let f = ember_cpu_features()
+    let names: [(UInt32, String)] = [
+        (UInt32(EMBER_CPU_SSE42), "sse4.2"), (UInt32(EMBER_CPU_AVX2), "avx2"),
+        (UInt32(EMBER_CPU_FMA), "fma"), (UInt32(EMBER_CPU_AVX512F), "avx512f"),
+        (UInt32(EMBER_CPU_AVX512BW), "avx512bw"), (UInt32(EMBER_CPU_AVX512VNNI), "avx512vnni"),
+        (UInt32(EMBER_CPU_NEON), "neon"), (UInt32(EMBER_CPU_DOTPROD), "dotprod"),
+        (UInt32(EMBER_CPU_I8MM), "i8mm"),
+    ]
+    return names.filter { f & $0.0 != 0 }.map(\.1)
+}

@@ -1,0 +1,682 @@
+import CEmberKernels
+import EmberCore
+
+/// Turns nodes into prepared kernels. See the top of EmberKernels.swift.
+public enum Kernels {
+    /// Prepares one node. Throws `unsupported` (naming the node) for a valid
+    /// node this runtime cannot run yet, e.g. an int8 op with per-axis activations.
+    public static func prepare(_ c: KernelContext, storage: PreparedStorage) throws -> PreparedKernel {
+        try Preparer(c: c, storage: storage).prepare()
+    }
+}
+
+private typealias FloatPtr = UnsafePointer<Float>
+private typealias MutFloatPtr = UnsafeMutablePointer<Float>
+
+private func req(_ b: KernelBuffers, _ i: Int, _ node: String) throws -> UnsafeRawPointer {
+    guard i < b.inputs.count, let p = b.inputs[i] else {
+        throw EmberError.invalidGraph(node: node, reason: "input \(i) has no buffer")
+    }
+    return p
+}
+
+private struct Preparer {
+    let c: KernelContext
+    let storage: PreparedStorage
+
+    func unsupported(_ why: String) -> EmberError { .unsupported(node: c.nodeName, reason: "\(c.op.kind): \(why)") }
+
+    func input(_ i: Int) throws -> TensorInfo {
+        guard i < c.inputs.count, let t = c.inputs[i] else { throw unsupported("input \(i) is missing") }
+        return t
+    }
+    func optionalInput(_ i: Int) -> TensorInfo? { i < c.inputs.count ? c.inputs[i] : nil }
+    func quant(_ i: Int) throws -> QuantParams {
+        guard i < c.inputQuant.count, let q = c.inputQuant[i] else { throw unsupported("input \(i) has no quantization parameters") }
+        return q
+    }
+    func perTensorQuant(_ i: Int) throws -> QuantParams {
+        let q = try quant(i)
+        guard q.isPerTensor else { throw unsupported("per-axis quantization of activation input \(i)") }
+        return q
+    }
+    func outQuant() throws -> QuantParams {
+        guard let q = c.outputQuant, q.isPerTensor else { throw unsupported("the output needs per-tensor quantization parameters") }
+        return q
+    }
+
+    func kernel(_ name: String, scratch: Int = 0, _ bind: @escaping (KernelBuffers) throws -> () -> Void) -> PreparedKernel {
+        PreparedKernel(scratchBytes: scratch, implementation: name, bind: bind)
+    }
+
+    /// A float weight input as f32: nil means "use the runtime pointer" (f32 data
+    /// or a non-constant input); f16 constants are widened once, here.
+    func floatOperand(_ i: Int, role: String) throws -> FloatPtr? {
+        guard let t = optionalInput(i) else { return nil }
+        switch t.dtype {
+        case .f32: return nil
+        case .f16:
+            guard let data = c.inputConstants[i] else { throw unsupported("\(role) is a non-constant f16 tensor") }
+            let n = t.elementCount
+            let p = storage.allocate(Float.self, count: n)
+            ember_f16_to_f32(Int64(n), data.bytes.baseAddress?.assumingMemoryBound(to: UInt16.self), p)
+            return FloatPtr(p)
+        default: throw unsupported("\(role) of dtype \(t.dtype) in a float op")
+        }
+    }
+
+    func prepare() throws -> PreparedKernel {
+        let x = try input(0)
+        let isQ8 = x.dtype.isQuantized8
+        switch c.op {
+        case let .conv2D(a): return isQ8 ? try convInt8(a) : try convFloat(a)
+        case let .fullyConnected(act): return isQ8 ? try fullyConnectedInt8(act) : try fullyConnectedFloat(act)
+        case .matMul: return isQ8 ? try floatFallback() : try matMulFloat()
+        case let .add(act): return isQ8 ? try addInt8(act, subtract: false) : try binaryFloat(EMBER_BINARY_ADD, act)
+        case let .sub(act): return isQ8 ? try addInt8(act, subtract: true) : try binaryFloat(EMBER_BINARY_SUB, act)
+        case let .mul(act): return isQ8 ? try mulInt8(act) : try binaryFloat(EMBER_BINARY_MUL, act)
+        case let .div(act): return isQ8 ? try floatFallback() : try binaryFloat(EMBER_BINARY_DIV, act)
+        case .relu, .relu6, .leakyRelu, .sigmoid, .tanh, .hardSwish, .gelu:
+            return isQ8 ? try unaryInt8() : try unaryFloat()
+        case let .softmax(axis, beta): return isQ8 ? try floatFallback() : try softmaxFloat(axis: axis, beta: beta)
+        case let .averagePool2D(p): return try pool(p, average: true)
+        case let .maxPool2D(p): return try pool(p, average: false)
+        case let .mean(axes, _): return try mean(axes: axes)
+        case .globalAveragePool: return try mean(axes: [1, 2])
+        case .reshape: return try reshape()
+        case let .transpose(perm): return try transpose(perm)
+        case .concat: return try concat()
+        case let .pad(before, _): return try pad(before)
+        case let .slice(begin, end, strides): return try slice(begin, end, strides)
+        case let .layerNorm(axis, eps): return isQ8 ? try floatFallback() : try layerNormFloat(axis: axis, epsilon: eps)
+        case let .quantize(to): return try quantize(to)
+        case .dequantize: return try dequantize()
+        }
+    }
+
+    // MARK: convolution and fully connected
+
+    func convGeometry(_ a: Conv2DAttributes) throws -> ember_conv_geometry {
+        let x = try input(0), w = try input(1), o = c.output
+        guard let h = windowGeometry(input: x.dims[1], kernel: w.dims[1], stride: a.strideH, dilation: a.dilationH, padding: a.padding, vertical: true),
+              let ww = windowGeometry(input: x.dims[2], kernel: w.dims[2], stride: a.strideW, dilation: a.dilationW, padding: a.padding, vertical: false) else {
+            throw unsupported("window does not fit")
+        }
+        var g = ember_conv_geometry()
+        g.batch = Int32(x.dims[0]); g.in_h = Int32(x.dims[1]); g.in_w = Int32(x.dims[2]); g.in_c = Int32(x.dims[3])
+        g.out_h = Int32(o.dims[1]); g.out_w = Int32(o.dims[2]); g.out_c = Int32(o.dims[3])
+        g.kernel_h = Int32(w.dims[1]); g.kernel_w = Int32(w.dims[2])
+        g.stride_h = Int32(a.strideH); g.stride_w = Int32(a.strideW)
+        g.dilation_h = Int32(a.dilationH); g.dilation_w = Int32(a.dilationW)
+        g.pad_top = Int32(h.padBefore); g.pad_left = Int32(ww.padBefore)
+        g.groups = Int32(a.groups)
+        return g
+    }
+
+    func convFloat(_ a: Conv2DAttributes) throws -> PreparedKernel {
+        let g = storage.store(try convGeometry(a))
+        let filter = try floatOperand(1, role: "filter"), bias = try floatOperand(2, role: "bias")
+        let (lo, hi) = a.activation.range
+        let node = c.nodeName
+        return kernel("conv2d_f32_ref") { b in
+            let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
+            let f = try filter ?? req(b, 1, node).assumingMemoryBound(to: Float.self)
+            let bi = bias ?? (b.inputs.count > 2 ? b.inputs[2]?.assumingMemoryBound(to: Float.self) : nil)
+            let out = b.output.assumingMemoryBound(to: Float.self)
+            return { ember_conv2d_f32_ref(g, x, f, bi, lo, hi, out) }
+        }
+    }
+
+    /// Per-output-channel requantization (TFLite PopulateConvolutionQuantizationParams).
+    func requant(outputChannels: Int, activation: Activation) throws -> UnsafePointer<ember_requant> {
+        let inQ = try perTensorQuant(0), wQ = try quant(1), oQ = try outQuant()
+        guard c.output.dtype == .i8, (try input(1)).dtype == .i8 else { throw unsupported("int8 needs i8 weights and output") }
+        guard wQ.zeroPoints.allSatisfy({ $0 == 0 }) else { throw unsupported("weights with a non-zero zero point") }
+        guard wQ.isPerTensor || (wQ.axis == 0 && wQ.scales.count == outputChannels) else {
+            throw unsupported("weights quantized per axis \(wQ.axis ?? -1); only per output channel (axis 0) is supported")
+        }
+        if let bias = optionalInput(2), bias.dtype != .i32 { throw unsupported("int8 op with a \(bias.dtype) bias (needs i32)") }
+        let mult = storage.allocate(Int32.self, count: outputChannels)
+        let shift = storage.allocate(Int32.self, count: outputChannels)
+        for o in 0..<outputChannels {
+            let fs = wQ.isPerTensor ? wQ.scale : wQ.scales[o]
+            let real = Double(inQ.scale) * Double(fs) / Double(oQ.scale)
+            let (m, s) = quantizeMultiplier(real)
+            mult[o] = m; shift[o] = s
+        }
+        let (lo, hi) = activationRangeInt8(activation, oQ)
+        var r = ember_requant()
+        r.input_offset = -inQ.zeroPoint
+        r.output_offset = oQ.zeroPoint
+        r.multiplier = UnsafePointer(mult)
+        r.shift = UnsafePointer(shift)
+        r.act_min = lo; r.act_max = hi
+        return storage.store(r)
+    }
+
+    func convInt8(_ a: Conv2DAttributes) throws -> PreparedKernel {
+        guard try input(0).dtype == .i8 else { throw unsupported("u8 activations (use i8)") }
+        let g = storage.store(try convGeometry(a))
+        let q = try requant(outputChannels: c.output.dims[3], activation: a.activation)
+        let node = c.nodeName
+        return kernel("conv2d_s8_ref") { b in
+            let x = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
+            let f = try req(b, 1, node).assumingMemoryBound(to: Int8.self)
+            let bi = b.inputs.count > 2 ? b.inputs[2]?.assumingMemoryBound(to: Int32.self) : nil
+            let out = b.output.assumingMemoryBound(to: Int8.self)
+            return { ember_conv2d_s8_ref(g, x, f, bi, q, out) }
+        }
+    }
+
+    func fullyConnectedFloat(_ act: Activation) throws -> PreparedKernel {
+        let w = try input(1)
+        let outF = Int32(w.dims[0]), inF = Int32(w.dims[1])
+        let rows = Int64(c.output.elementCount / max(w.dims[0], 1))
+        let bias = try floatOperand(2, role: "bias")
+        let (lo, hi) = act.range
+        let node = c.nodeName
+        if w.dtype == .int4Block32 {
+            guard inF % 32 == 0 else { throw unsupported("int4 weights need in_features divisible by 32") }
+            return kernel("fully_connected_f32_q4b32_ref") { b in
+                let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
+                let wp = try req(b, 1, node).assumingMemoryBound(to: UInt8.self)
+                let bi = bias ?? (b.inputs.count > 2 ? b.inputs[2]?.assumingMemoryBound(to: Float.self) : nil)
+                let out = b.output.assumingMemoryBound(to: Float.self)
+                return { ember_fully_connected_f32_q4b32_ref(rows, inF, outF, x, wp, bi, lo, hi, out) }
+            }
+        }
+        let weights = try floatOperand(1, role: "weights")
+        return kernel("fully_connected_f32_ref") { b in
+            let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
+            let wp = try weights ?? req(b, 1, node).assumingMemoryBound(to: Float.self)
+            let bi = bias ?? (b.inputs.count > 2 ? b.inputs[2]?.assumingMemoryBound(to: Float.self) : nil)
+            let out = b.output.assumingMemoryBound(to: Float.self)
+            return { ember_fully_connected_f32_ref(rows, inF, outF, x, wp, bi, lo, hi, out) }
+        }
+    }
+
+    func fullyConnectedInt8(_ act: Activation) throws -> PreparedKernel {
+        guard try input(0).dtype == .i8 else { throw unsupported("u8 activations (use i8)") }
+        let w = try input(1)
+        let outF = Int32(w.dims[0]), inF = Int32(w.dims[1])
+        let rows = Int64(c.output.elementCount / max(w.dims[0], 1))
+        let q = try requant(outputChannels: w.dims[0], activation: act)
+        let node = c.nodeName
+        return kernel("fully_connected_s8_ref") { b in
+            let x = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
+            let wp = try req(b, 1, node).assumingMemoryBound(to: Int8.self)
+            let bi = b.inputs.count > 2 ? b.inputs[2]?.assumingMemoryBound(to: Int32.self) : nil
+            let out = b.output.assumingMemoryBound(to: Int8.self)
+            return { ember_fully_connected_s8_ref(rows, inF, outF, x, wp, bi, q, out) }
+        }
+    }
+
+    func matMulFloat() throws -> PreparedKernel {
+        let a = try input(0), bt = try input(1), o = c.output
+        let m = a.dims[a.dims.count - 2], k = a.dims[a.dims.count - 1], n = bt.dims[bt.dims.count - 1]
+        let batchDims = Array(o.dims.dropLast(2))
+        let batches = elementCount(batchDims) ?? 0
+        // Element offsets of each batch's matrices in a and b (broadcast batch dims).
+        let aOff = storage.allocate(Int.self, count: batches), bOff = storage.allocate(Int.self, count: batches)
+        let aStrides = broadcastStrides(Array(a.dims.dropLast(2)), to: batchDims)
+        let bStrides = broadcastStrides(Array(bt.dims.dropLast(2)), to: batchDims)
+        var index = [Int](repeating: 0, count: batchDims.count)
+        for i in 0..<batches {
+            var ao = 0, bo = 0
+            for d in 0..<batchDims.count { ao += index[d] * aStrides[d]; bo += index[d] * bStrides[d] }
+            aOff[i] = ao * m * k; bOff[i] = bo * k * n
+            var d = batchDims.count - 1
+            while d >= 0 { index[d] += 1; if index[d] < batchDims[d] { break }; index[d] = 0; d -= 1 }
+        }
+        let aOffsets = UnsafePointer(aOff), bOffsets = UnsafePointer(bOff)
+        let m32 = Int32(m), k32 = Int32(k), n32 = Int32(n), outStride = m * n
+        let aConst = try floatOperand(0, role: "a"), bConst = try floatOperand(1, role: "b")
+        let node = c.nodeName
+        return kernel("matmul_f32_ref") { b in
+            let ap = try aConst ?? req(b, 0, node).assumingMemoryBound(to: Float.self)
+            let bp = try bConst ?? req(b, 1, node).assumingMemoryBound(to: Float.self)
+            let out = b.output.assumingMemoryBound(to: Float.self)
+            return {
+                for i in 0..<batches {
+                    ember_matmul_f32_ref(m32, k32, n32, ap + aOffsets[i], bp + bOffsets[i], out + i * outStride)
+                }
+            }
+        }
+    }
+
+    // MARK: elementwise
+
+    func broadcast() throws -> UnsafePointer<ember_broadcast> {
+        let a = try input(0), b = try input(1), o = c.output
+        guard o.dims.count <= Int(EMBER_MAX_RANK) else { throw unsupported("broadcast over rank \(o.dims.count) (max \(EMBER_MAX_RANK))") }
+        var bc = ember_broadcast()
+        bc.rank = Int32(o.dims.count)
+        fillTuple(&bc.shape, o.dims.map { Int32($0) })
+        fillTuple(&bc.a_strides, broadcastStrides(a.dims, to: o.dims).map { Int64($0) })
+        fillTuple(&bc.b_strides, broadcastStrides(b.dims, to: o.dims).map { Int64($0) })
+        return storage.store(bc)
+    }
+
+    func binaryFloat(_ op: ember_binary_op, _ act: Activation) throws -> PreparedKernel {
+        let bc = try broadcast()
+        let (lo, hi) = act.range
+        let aConst = try floatOperand(0, role: "a"), bConst = try floatOperand(1, role: "b")
+        let node = c.nodeName
+        return kernel("binary_f32_ref") { b in
+            let ap = try aConst ?? req(b, 0, node).assumingMemoryBound(to: Float.self)
+            let bp = try bConst ?? req(b, 1, node).assumingMemoryBound(to: Float.self)
+            let out = b.output.assumingMemoryBound(to: Float.self)
+            return { ember_binary_f32_ref(op, bc, ap, bp, lo, hi, out) }
+        }
+    }
+
+    /// TFLite int8 ADD/SUB (reference integer_ops::Add, left shift 20).
+    func addInt8(_ act: Activation, subtract: Bool) throws -> PreparedKernel {
+        guard try input(0).dtype == .i8 else { throw unsupported("u8 activations (use i8)") }
+        let qa = try perTensorQuant(0), qb = try perTensorQuant(1), qo = try outQuant()
+        let bc = try broadcast()
+        var p = ember_add_s8_params()
+        p.a_offset = -qa.zeroPoint; p.b_offset = -qb.zeroPoint; p.output_offset = qo.zeroPoint
+        p.left_shift = 20
+        let twiceMax = Double(2 * max(qa.scale, qb.scale))
+        (p.a_multiplier, p.a_shift) = quantizeMultiplier(Double(qa.scale) / twiceMax)
+        (p.b_multiplier, p.b_shift) = quantizeMultiplier(Double(qb.scale) / twiceMax)
+        (p.output_multiplier, p.output_shift) = quantizeMultiplier(twiceMax / Double(Float(1 << 20) * qo.scale))
+        (p.act_min, p.act_max) = activationRangeInt8(act, qo)
+        let params = storage.store(p)
+        let sub: Int32 = subtract ? 1 : 0
+        let node = c.nodeName
+        return kernel("add_s8_ref") { b in
+            let ap = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
+            let bp = try req(b, 1, node).assumingMemoryBound(to: Int8.self)
+            let out = b.output.assumingMemoryBound(to: Int8.self)
+            return { ember_add_s8_ref(bc, ap, bp, params, sub, out) }
+        }
+    }
+
+    func mulInt8(_ act: Activation) throws -> PreparedKernel {
+        guard try input(0).dtype == .i8 else { throw unsupported("u8 activations (use i8)") }
+        let qa = try perTensorQuant(0), qb = try perTensorQuant(1), qo = try outQuant()
+        let bc = try broadcast()
+        var p = ember_mul_s8_params()
+        p.a_offset = -qa.zeroPoint; p.b_offset = -qb.zeroPoint; p.output_offset = qo.zeroPoint
+        // TFLite computes this product in float, then widens it.
+        (p.output_multiplier, p.output_shift) = quantizeMultiplier(Double(qa.scale * qb.scale / qo.scale))
+        (p.act_min, p.act_max) = activationRangeInt8(act, qo)
+        let params = storage.store(p)
+        let node = c.nodeName
+        return kernel("mul_s8_ref") { b in
+            let ap = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
+            let bp = try req(b, 1, node).assumingMemoryBound(to: Int8.self)
+            let out = b.output.assumingMemoryBound(to: Int8.self)
+            return { ember_mul_s8_ref(bc, ap, bp, params, out) }
+        }
+    }
+
+    func unaryOp() -> (ember_unary_op, Float) {
+        switch c.op {
+        case .relu: return (EMBER_UNARY_RELU, 0)
+        case .relu6: return (EMBER_UNARY_RELU6, 0)
+        case let .leakyRelu(alpha): return (EMBER_UNARY_LEAKY_RELU, alpha)
+        case .sigmoid: return (EMBER_UNARY_SIGMOID, 0)
+        case .tanh: return (EMBER_UNARY_TANH, 0)
+        case .hardSwish: return (EMBER_UNARY_HARD_SWISH, 0)
+        default: return (EMBER_UNARY_GELU, 0)
+        }
+    }
+
+    func unaryFloat() throws -> PreparedKernel {
+        let (op, alpha) = unaryOp()
+        let count = Int64(c.output.elementCount)
+        let node = c.nodeName
+        return kernel("unary_f32_ref") { b in
+            let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
+            let out = b.output.assumingMemoryBound(to: Float.self)
+            return { ember_unary_f32_ref(op, alpha, count, x, out) }
+        }
+    }
+
+    /// Any int8 → int8 function as a 256-entry table. Relu and Relu6 use TFLite's
+    /// integer requantize-and-clamp; the others evaluate the float function on
+    /// each dequantized code and requantize it.
+    func unaryInt8() throws -> PreparedKernel {
+        guard try input(0).dtype == .i8, c.output.dtype == .i8 else { throw unsupported("u8 activations (use i8)") }
+        let qi = try perTensorQuant(0), qo = try outQuant()
+        let table = storage.allocate(Int8.self, count: 256)
+        switch c.op {
+        case .relu, .relu6:
+            let (m, s) = quantizeMultiplier(Double(qi.scale) / Double(qo.scale))
+            let (lo, hi) = activationRangeInt8(c.op == .relu ? .relu : .relu6, qo)
+            var codes = (0..<256).map { Int8(truncatingIfNeeded: $0 - 128) }
+            ember_requantize_s8_ref(256, &codes, qi.zeroPoint, m, s, qo.zeroPoint, lo, hi, table)
+        default:
+            let (op, alpha) = unaryOp()
+            var real = (0..<256).map { Float($0 - 128 - Int(qi.zeroPoint)) * qi.scale }
+            ember_unary_f32_ref(op, alpha, 256, real, &real)
+            ember_quantize_f32_s8_ref(256, real, qo.scale, qo.zeroPoint, table)
+        }
+        let lut = UnsafePointer(table)
+        let count = Int64(c.output.elementCount)
+        let node = c.nodeName
+        return kernel("lookup_s8") { b in
+            let x = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
+            let out = b.output.assumingMemoryBound(to: Int8.self)
+            return { ember_lookup_s8(count, x, lut, out) }
+        }
+    }
+
+    func softmaxFloat(axis: Int, beta: Float) throws -> PreparedKernel {
+        let dims = c.output.dims
+        let a = axis < 0 ? axis + dims.count : axis
+        let outer = Int64(elementCount(Array(dims[..<a])) ?? 0)
+        let size = Int32(dims[a])
+        let inner = Int64(elementCount(Array(dims[(a + 1)...])) ?? 0)
+        let node = c.nodeName
+        return kernel("softmax_f32_ref") { b in
+            let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
+            let out = b.output.assumingMemoryBound(to: Float.self)
+            return { ember_softmax_f32_ref(outer, size, inner, beta, x, out) }
+        }
+    }
+
+    func layerNormFloat(axis: Int, epsilon: Float) throws -> PreparedKernel {
+        let dims = c.output.dims
+        let a = axis < 0 ? axis + dims.count : axis
+        let cols = elementCount(Array(dims[a...])) ?? 0
+        let rows = Int64(c.output.elementCount / max(cols, 1))
+        let gamma = try floatOperand(1, role: "gamma"), beta = try floatOperand(2, role: "beta")
+        let cols32 = Int32(cols)
+        let node = c.nodeName
+        return kernel("layer_norm_f32_ref") { b in
+            let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
+            let g = gamma ?? (b.inputs.count > 1 ? b.inputs[1]?.assumingMemoryBound(to: Float.self) : nil)
+            let be = beta ?? (b.inputs.count > 2 ? b.inputs[2]?.assumingMemoryBound(to: Float.self) : nil)
+            let out = b.output.assumingMemoryBound(to: Float.self)
+            return { ember_layer_norm_f32_ref(rows, cols32, epsilon, x, g, be, out) }
+        }
+    }
+
+    // MARK: pooling and reductions
+
+    func pool(_ p: Pool2DAttributes, average: Bool) throws -> PreparedKernel {
+        let x = try input(0), o = c.output
+        guard let h = windowGeometry(input: x.dims[1], kernel: p.kernelH, stride: p.strideH, dilation: 1, padding: p.padding, vertical: true),
+              let w = windowGeometry(input: x.dims[2], kernel: p.kernelW, stride: p.strideW, dilation: 1, padding: p.padding, vertical: false) else {
+            throw unsupported("window does not fit")
+        }
+        var g = ember_pool_geometry()
+        g.batch = Int32(x.dims[0]); g.in_h = Int32(x.dims[1]); g.in_w = Int32(x.dims[2]); g.channels = Int32(x.dims[3])
+        g.out_h = Int32(o.dims[1]); g.out_w = Int32(o.dims[2])
+        g.kernel_h = Int32(p.kernelH); g.kernel_w = Int32(p.kernelW)
+        g.stride_h = Int32(p.strideH); g.stride_w = Int32(p.strideW)
+        g.pad_top = Int32(h.padBefore); g.pad_left = Int32(w.padBefore)
+        let gp = storage.store(g)
+        let node = c.nodeName
+        if x.dtype == .f32 {
+            let (lo, hi) = p.activation.range
+            return kernel(average ? "avg_pool_f32_ref" : "max_pool_f32_ref") { b in
+                let xp = try req(b, 0, node).assumingMemoryBound(to: Float.self)
+                let out = b.output.assumingMemoryBound(to: Float.self)
+                return average ? { ember_avg_pool_f32_ref(gp, xp, lo, hi, out) } : { ember_max_pool_f32_ref(gp, xp, lo, hi, out) }
+            }
+        }
+        guard x.dtype == .i8 else { throw unsupported("u8 activations (use i8)") }
+        let qi = try perTensorQuant(0), qo = try outQuant()
+        guard qi == qo else { throw unsupported("int8 pooling needs the same scale and zero point on input and output (TFLite's rule)") }
+        let (lo, hi) = activationRangeInt8(p.activation, qo)
+        return kernel(average ? "avg_pool_s8_ref" : "max_pool_s8_ref") { b in
+            let xp = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
+            let out = b.output.assumingMemoryBound(to: Int8.self)
+            return average ? { ember_avg_pool_s8_ref(gp, xp, lo, hi, out) } : { ember_max_pool_s8_ref(gp, xp, lo, hi, out) }
+        }
+    }
+
+    func mean(axes: [Int]) throws -> PreparedKernel {
+        let x = try input(0)
+        guard x.dims.count <= Int(EMBER_MAX_RANK) else { throw unsupported("rank \(x.dims.count) (max \(EMBER_MAX_RANK))") }
+        var r = ember_reduce()
+        r.rank = Int32(x.dims.count)
+        fillTuple(&r.shape, x.dims.map { Int32($0) })
+        var reduced = 1
+        for a in axes {
+            let n = a < 0 ? a + x.dims.count : a
+            r.axis_mask |= 1 << UInt32(n)
+            reduced *= x.dims[n]
+        }
+        let rp = storage.store(r)
+        let node = c.nodeName
+        if x.dtype == .f32 {
+            return kernel("mean_f32_ref") { b in
+                let xp = try req(b, 0, node).assumingMemoryBound(to: Float.self)
+                let out = b.output.assumingMemoryBound(to: Float.self)
+                return { ember_mean_f32_ref(rp, xp, out) }
+            }
+        }
+        guard x.dtype == .i8 else { throw unsupported("u8 activations (use i8)") }
+        let qi = try perTensorQuant(0), qo = try outQuant()
+        let (m, s) = quantizeMultiplier(Double(qi.scale) / (Double(qo.scale) * Double(max(reduced, 1))))
+        let zi = qi.zeroPoint, zo = qo.zeroPoint
+        let outCount = c.output.elementCount
+        return kernel("mean_s8_ref", scratch: outCount * 4) { b in
+            let xp = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
+            let out = b.output.assumingMemoryBound(to: Int8.self)
+            let scratch = b.scratch?.assumingMemoryBound(to: Int32.self)
+            return { ember_mean_s8_ref(rp, xp, zi, m, s, zo, scratch, out) }
+        }
+    }
+
+    // MARK: data movement
+
+    func requireSameQuant(_ i: Int) throws {
+        if c.output.dtype.isQuantized8 {
+            guard i < c.inputQuant.count, c.inputQuant[i] == c.outputQuant else {
+                throw unsupported("quantized input \(i) and output must share scale and zero point")
+            }
+        }
+    }
+
+    func reshape() throws -> PreparedKernel {
+        try requireSameQuant(0)
+        let bytes = c.output.byteCount
+        let node = c.nodeName
+        return kernel("copy") { b in
+            let x = try req(b, 0, node)
+            let out = b.output
+            if UnsafeRawPointer(out) == x { return {} } // the planner aliased the buffers
+            return { out.copyMemory(from: x, byteCount: bytes) }
+        }
+    }
+
+    func rankCheck(_ dims: [Int]) throws -> UnsafePointer<Int32> {
+        guard dims.count <= Int(EMBER_MAX_RANK) else { throw unsupported("rank \(dims.count) (max \(EMBER_MAX_RANK))") }
+        return storage.store(dims.map { Int32($0) })
+    }
+
+    func elementSize() -> Int32 { Int32(c.output.dtype.traits.bytesPerBlock) }
+
+    func transpose(_ perm: [Int]) throws -> PreparedKernel {
+        try requireSameQuant(0)
+        let shape = try rankCheck(try input(0).dims), permP = try rankCheck(perm)
+        let rank = Int32(perm.count), es = elementSize()
+        let node = c.nodeName
+        return kernel("transpose_ref") { b in
+            let x = try req(b, 0, node), out = b.output
+            return { ember_transpose_ref(es, rank, shape, permP, x, out) }
+        }
+    }
+
+    /// Bytes of the value that represents real zero in the output's encoding.
+    func zeroValue() -> UnsafeRawPointer {
+        let p = storage.allocate(UInt64.self, count: 1)
+        p.pointee = 0
+        if c.output.dtype.isQuantized8, let q = c.outputQuant {
+            UnsafeMutableRawPointer(p).storeBytes(of: UInt8(truncatingIfNeeded: q.zeroPoint), as: UInt8.self)
+        }
+        return UnsafeRawPointer(p)
+    }
+
+    func pad(_ before: [Int]) throws -> PreparedKernel {
+        try requireSameQuant(0)
+        let x = try input(0)
+        let inShape = try rankCheck(x.dims), beforeP = try rankCheck(before), outShape = try rankCheck(c.output.dims)
+        let rank = Int32(x.dims.count), es = elementSize(), value = zeroValue()
+        let node = c.nodeName
+        return kernel("pad_ref") { b in
+            let xp = try req(b, 0, node), out = b.output
+            return { ember_pad_ref(es, rank, inShape, beforeP, outShape, value, xp, out) }
+        }
+    }
+
+    func slice(_ begin: [Int], _ end: [Int], _ strides: [Int]) throws -> PreparedKernel {
+        try requireSameQuant(0)
+        let x = try input(0)
+        var starts: [Int] = []
+        for i in 0..<x.dims.count {
+            guard let s = sliceAxis(dim: x.dims[i], begin: begin[i], end: end[i], stride: strides[i]) else { throw unsupported("stride 0") }
+            starts.append(s.count == 0 ? 0 : s.start)
+        }
+        let inShape = try rankCheck(x.dims), beginP = try rankCheck(starts), strideP = try rankCheck(strides)
+        let outShape = try rankCheck(c.output.dims)
+        let rank = Int32(x.dims.count), es = elementSize()
+        let node = c.nodeName
+        return kernel("slice_ref") { b in
+            let xp = try req(b, 0, node), out = b.output
+            return { ember_slice_ref(es, rank, inShape, beginP, strideP, outShape, xp, out) }
+        }
+    }
+
+    func concat() throws -> PreparedKernel {
+        guard case let .concat(axis) = c.op else { throw unsupported("not a concat") }
+        for i in 0..<c.inputs.count { try requireSameQuant(i) }
+        let dims = c.output.dims
+        let a = axis < 0 ? axis + dims.count : axis
+        let es = Int(elementSize())
+        let outer = Int64(elementCount(Array(dims[..<a])) ?? 0)
+        let inner = elementCount(Array(dims[(a + 1)...])) ?? 0
+        let count = c.inputs.count
+        let chunks = storage.store(try (0..<count).map { i in Int64(try input(i).dims[a] * inner * es) })
+        let pointers = storage.allocate(UnsafeRawPointer?.self, count: count)
+        let node = c.nodeName
+        return kernel("concat_ref") { b in
+            for i in 0..<count { pointers[i] = try req(b, i, node) }
+            let out = b.output
+            let ins = UnsafePointer(pointers)
+            return { ember_concat_ref(Int32(count), ins, chunks, outer, out) }
+        }
+    }
+
+    // MARK: conversions
+
+    func quantize(_ to: DType) throws -> PreparedKernel {
+        let x = try input(0)
+        let qo = try outQuant()
+        let count = Int64(c.output.elementCount)
+        let node = c.nodeName
+        if x.dtype == .f32 {
+            let s = qo.scale, z = qo.zeroPoint
+            return kernel(to == .i8 ? "quantize_f32_s8_ref" : "quantize_f32_u8_ref") { b in
+                let xp = try req(b, 0, node).assumingMemoryBound(to: Float.self)
+                let out = b.output
+                if to == .i8 { return { ember_quantize_f32_s8_ref(count, xp, s, z, out.assumingMemoryBound(to: Int8.self)) } }
+                return { ember_quantize_f32_u8_ref(count, xp, s, z, out.assumingMemoryBound(to: UInt8.self)) }
+            }
+        }
+        guard x.dtype == .i8, to == .i8 else { throw unsupported("requantize \(x.dtype) → \(to) (only i8 → i8)") }
+        let qi = try perTensorQuant(0)
+        let (m, s) = quantizeMultiplier(Double(qi.scale) / Double(qo.scale))
+        let zi = qi.zeroPoint, zo = qo.zeroPoint
+        return kernel("requantize_s8_ref") { b in
+            let xp = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
+            let out = b.output.assumingMemoryBound(to: Int8.self)
+            return { ember_requantize_s8_ref(count, xp, zi, m, s, zo, -128, 127, out) }
+        }
+    }
+
+    func dequantize() throws -> PreparedKernel {
+        let x = try input(0)
+        let count = Int64(c.output.elementCount)
+        let node = c.nodeName
+        if x.dtype == .f16 {
+            return kernel("f16_to_f32") { b in
+                let xp = try req(b, 0, node).assumingMemoryBound(to: UInt16.self)
+                let out = b.output.assumingMemoryBound(to: Float.self)
+                return { ember_f16_to_f32(count, xp, out) }
+            }
+        }
+        let qi = try perTensorQuant(0)
+        let s = qi.scale, z = qi.zeroPoint
+        let signed = x.dtype == .i8
+        return kernel(signed ? "dequantize_s8_f32_ref" : "dequantize_u8_f32_ref") { b in
+            let xp = try req(b, 0, node)
+            let out = b.output.assumingMemoryBound(to: Float.self)
+            if signed { return { ember_dequantize_s8_f32_ref(count, xp.assumingMemoryBound(to: Int8.self), s, z, out) } }
+            return { ember_dequantize_u8_f32_ref(count, xp.assumingMemoryBound(to: UInt8.self), s, z, out) }
+        }
+    }
+
+    // MARK: float fallback for int8 ops without an integer kernel
+
+    /// Dequantizes the 8-bit inputs into scratch, runs the f32 kernel, quantizes
+    /// the result. Used for int8 Softmax, LayerNorm, Div and MatMul; exactness
+    /// against TFLite's integer kernels is not claimed for these.
+    func floatFallback() throws -> PreparedKernel {
+        guard c.output.dtype == .i8 else { throw unsupported("\(c.output.dtype) output (use i8)") }
+        let qo = try outQuant()
+        var f = c
+        var dequant: [(index: Int, count: Int, scale: Float, zp: Int32)] = []
+        for (i, t) in c.inputs.enumerated() {
+            guard let t, t.dtype.isQuantized8 else { continue }
+            guard t.dtype == .i8 else { throw unsupported("u8 activations (use i8)") }
+            let q = try perTensorQuant(i)
+            dequant.append((i, t.elementCount, q.scale, q.zeroPoint))
+            f.inputs[i] = TensorInfo(.f32, t.dims)
+            f.inputConstants[i] = nil
+            f.inputQuant[i] = nil
+        }
+        f.output = TensorInfo(.f32, c.output.dims)
+        f.outputQuant = nil
+        let inner = try Preparer(c: f, storage: storage).prepare()
+        func aligned(_ n: Int) -> Int { (n + 63) / 64 * 64 }
+        var layout: [Int] = []
+        var total = aligned(inner.scratchBytes)
+        for d in dequant { layout.append(total); total += aligned(d.count * 4) }
+        let outOffset = total
+        total += aligned(c.output.elementCount * 4)
+        let outCount = Int64(c.output.elementCount)
+        let s = qo.scale, z = qo.zeroPoint
+        let jobs = dequant
+        let node = c.nodeName
+        return PreparedKernel(scratchBytes: total, implementation: "f32 fallback(\(inner.implementation))", bind: { b in
+            guard let scratch = b.scratch else { throw EmberError.invalidGraph(node: node, reason: "no scratch buffer was planned") }
+            var ins = b.inputs
+            var sources: [UnsafeRawPointer] = []
+            for (k, d) in jobs.enumerated() {
+                sources.append(try req(b, d.index, node))
+                ins[d.index] = UnsafeRawPointer(scratch + layout[k])
+            }
+            let outF = (scratch + outOffset).assumingMemoryBound(to: Float.self)
+            let run = try inner.bind(KernelBuffers(inputs: ins, output: UnsafeMutableRawPointer(outF), scratch: inner.scratchBytes > 0 ? scratch : nil))
+            let out = b.output.assumingMemoryBound(to: Int8.self)
+            let dst = layout.map { (scratch + $0).assumingMemoryBound(to: Float.self) }
+            return {
+                for k in 0..<jobs.count {
+                    ember_dequantize_s8_f32_ref(Int64(jobs[k].count), sources[k].assumingMemoryBound(to: Int8.self), jobs[k].scale, jobs[k].zp, dst[k])
+                }
+                run()
+                ember_quantize_f32_s8_ref(outCount, outF, s, z, out)
+            }
+        })
+    }
+}
+
+/// Element strides of `dims` (right-aligned against `target`), 0 on broadcast dims.
+func broadcastStrides(_ dims: [Int], to target: [Int]) -> [Int] {
+    let offset = target.count - dims.count
+    var strides = [Int](repeating: 0, count: target.count)
+    var step = 1
+    for i in stride(from: dims.count - 1, through: 0, by: -1) {
+        strides[i + offset] = (dims[i] == 1 && target[i + offset] != 1) ? 0 : step
+        step *= dims[i]
+    }
+    return strides
+}

@@ -1,0 +1,174 @@
+// EmberRuntime — runs a validated graph: plans every intermediate tensor into
+// one arena ahead of time (MemoryPlanner.swift), prepares one kernel per node
+// (EmberKernels), and then runs with zero heap allocations per inference.
+import EmberCore
+import EmberKernels
+
+/// How to prepare an executor.
+public struct ExecutorOptions: Sendable {
+    /// Sizes for symbolic dims; unbound ones take their upper bound.
+    public var bindings: [String: Int] = [:]
+    /// Let elementwise ops write over their input and reshapes share their
+    /// input's bytes when nothing else needs them (smaller arena).
+    public var inPlace = true
+    public init(bindings: [String: Int] = [:], inPlace: Bool = true) {
+        self.bindings = bindings; self.inPlace = inPlace
+    }
+}
+
+/// A graph input or output as the executor lays it out.
+public struct TensorSlot: Sendable {
+    public let name: String
+    public let info: TensorInfo
+    public let quant: QuantParams?
+    public var byteCount: Int { info.byteCount }
+}
+
+/// Prepared graph + arena. `prepare` (the initializer) does all the work that
+/// allocates; `run` only calls kernels.
+///
+/// Usage without allocations: write inputs through `inputBuffer(_:)`, call
+/// `run()`, read results through `outputBuffer(_:)`.
+public final class Executor {
+    public let graph: Graph
+    public let validated: ValidatedGraph
+    public let plan: MemoryPlan
+    /// For each value, the index of its buffer in `plan` (nil for constants).
+    public let bufferOfValue: [Int?]
+    /// The C kernel family each node runs.
+    public let implementations: [String]
+    public let inputs: [TensorSlot]
+    public let outputs: [TensorSlot]
+    /// Bytes held for prepared parameters (multipliers, tables, converted weights).
+    public var preparedBytes: Int { storage.bytes }
+    public var arenaBytes: Int { plan.arenaSize }
+
+    private let arena: UnsafeMutableRawBufferPointer
+    private let storage = PreparedStorage()
+    /// Closures wrapped in a struct: an array of bare closures stores them at the
+    /// generic abstraction level, and calling one from it allocates a
+    /// reabstraction thunk per call (seen in debug builds).
+    private struct Step { let run: () -> Void }
+    private let steps: [Step]
+    private let inputPointers: [UnsafeMutableRawPointer]
+    private let outputPointers: [UnsafeRawPointer]
+
+    public init(graph: Graph, options: ExecutorOptions = ExecutorOptions()) throws {
+        self.graph = graph
+        let v = try graph.validate(bindings: options.bindings)
+        validated = v
+        let types = v.types
+        let nodeCount = graph.nodes.count
+
+        // 1. Kernels first: they say how much scratch they need.
+        var prepared: [PreparedKernel] = []
+        for node in graph.nodes {
+            let ctx = KernelContext(
+                nodeName: node.name, op: node.op,
+                inputs: node.inputs.map { $0.map { types[$0] } },
+                inputQuant: node.inputs.map { $0.flatMap { graph.values[$0].quant } },
+                inputConstants: node.inputs.map { $0.flatMap { graph.values[$0].constant } },
+                output: types[node.output], outputQuant: graph.values[node.output].quant)
+            prepared.append(try Kernels.prepare(ctx, storage: storage))
+        }
+        implementations = prepared.map(\.implementation)
+
+        // 2. Lifetimes of values (steps are node indices).
+        let last = max(nodeCount - 1, 0)
+        var firstUse = [Int](repeating: 0, count: graph.values.count)
+        var lastUse = [Int](repeating: -1, count: graph.values.count)
+        let isGraphInput = Set(graph.inputs)
+        for (i, node) in graph.nodes.enumerated() {
+            firstUse[node.output] = i
+            lastUse[node.output] = max(lastUse[node.output], i)
+            for case let id? in node.inputs { lastUse[id] = max(lastUse[id], i) }
+        }
+        for id in graph.inputs { firstUse[id] = 0; lastUse[id] = max(lastUse[id], 0) }
+        for id in graph.outputs { lastUse[id] = last }
+
+        // 3. Buffers: one per non-constant value, except where a value may share its input's.
+        var buffer = [Int?](repeating: nil, count: graph.values.count)
+        var groups: [(size: Int, first: Int, last: Int, label: String, holdsGraphInput: Bool)] = []
+        func newBuffer(_ id: ValueID) {
+            buffer[id] = groups.count
+            groups.append((types[id].byteCount, firstUse[id], max(lastUse[id], firstUse[id]), graph.values[id].name, isGraphInput.contains(id)))
+        }
+        for id in graph.inputs where graph.values[id].constant == nil { newBuffer(id) }
+        for (i, node) in graph.nodes.enumerated() {
+            let out = node.output
+            if options.inPlace, let first = node.inputs.first ?? nil, let g = buffer[first],
+               types[first].byteCount == types[out].byteCount {
+                let sharesBytes: Bool
+                switch node.op {
+                case .reshape: sharesBytes = true
+                default:
+                    sharesBytes = node.op.isElementwiseInPlaceCandidate && types[first] == types[out]
+                        && groups[g].last == i && !groups[g].holdsGraphInput
+                }
+                if sharesBytes {
+                    buffer[out] = g
+                    groups[g].last = max(groups[g].last, lastUse[out], i)
+                    continue
+                }
+            }
+            newBuffer(out)
+        }
+        var requirements = groups.map { BufferRequirement(size: $0.size, firstUse: $0.first, lastUse: $0.last, label: $0.label) }
+        var scratchBuffer = [Int?](repeating: nil, count: nodeCount)
+        for (i, p) in prepared.enumerated() where p.scratchBytes > 0 {
+            scratchBuffer[i] = requirements.count
+            requirements.append(BufferRequirement(size: p.scratchBytes, firstUse: i, lastUse: i, label: "scratch of \(graph.nodes[i].name)"))
+        }
+
+        // 4. Place them, check the invariant, allocate the one arena.
+        let plan = GreedyPlanner.plan(requirements)
+        if let (a, b) = plan.overlaps().first {
+            throw EmberError.invalidGraph(node: graph.name, reason: "memory plan is inconsistent: \(requirements[a].label) overlaps \(requirements[b].label)")
+        }
+        self.plan = plan
+        bufferOfValue = buffer
+        arena = UnsafeMutableRawBufferPointer.allocate(byteCount: max(plan.arenaSize, 64), alignment: 64)
+        arena.initializeMemory(as: UInt8.self, repeating: 0)
+        let base = arena.baseAddress!
+
+        func pointer(_ id: ValueID) -> UnsafeMutableRawPointer {
+            if let c = graph.values[id].constant, let p = c.bytes.baseAddress { return UnsafeMutableRawPointer(mutating: p) }
+            if let b = buffer[id] { return base + plan.offsets[b] }
+            return base
+        }
+
+        // 5. Bind every kernel to its addresses.
+        var steps: [Step] = []
+        for (i, node) in graph.nodes.enumerated() {
+            let buffers = KernelBuffers(
+                inputs: node.inputs.map { $0.map { UnsafeRawPointer(pointer($0)) } },
+                output: pointer(node.output),
+                scratch: scratchBuffer[i].map { base + plan.offsets[$0] })
+            steps.append(Step(run: try prepared[i].bind(buffers)))
+        }
+        self.steps = steps
+        inputs = graph.inputs.map { TensorSlot(name: graph.values[$0].name, info: types[$0], quant: graph.values[$0].quant) }
+        outputs = graph.outputs.map { TensorSlot(name: graph.values[$0].name, info: types[$0], quant: graph.values[$0].quant) }
+        inputPointers = graph.inputs.map { pointer($0) }
+        outputPointers = graph.outputs.map { UnsafeRawPointer(pointer($0)) }
+    }
+
+    deinit { arena.deallocate() }
+
+    /// Where to write graph input `index` before `run()`.
+    public func inputBuffer(_ index: Int) -> UnsafeMutableRawBufferPointer {
+        UnsafeMutableRawBufferPointer(start: inputPointers[index], count: inputs[index].byteCount)
+    }
+
+    /// Graph output `index` after `run()`; valid until the next run.
+    public func outputBuffer(_ index: Int) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: outputPointers[index], count: outputs[index].byteCount)
+    }
+
+    /// One inference over the current input buffers. Allocates nothing.
+    public func run() {
+        steps.withUnsafeBufferPointer { s in
+            for i in 0..<s.count { s[i].run() }
+        }
+    }
+}

@@ -1,0 +1,123 @@
+import ArgumentParser
+import Ember
+
+struct Inspect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show what a package holds: metadata, variants, inputs and outputs, ops, weights, arena.",
+        discussion: """
+        Loads and fully validates the package (every checksum, offset and graph), prepares \
+        each variant's memory plan, and prints a summary. A damaged package is reported as \
+        one line naming the section and byte offset, with exit status 1.
+
+        Examples:
+          ember inspect model.ember
+          ember inspect model.ember --plan --variant int8
+          ember inspect model.ember --json
+        """
+    )
+
+    @Argument(help: "The .ember package.")
+    var file: String
+
+    @Flag(help: "Draw each variant's memory plan: one row per step, the arena across.")
+    var plan = false
+
+    @Flag(help: "Print JSON instead of text.")
+    var json = false
+
+    @Option(help: "Only this variant (default: all).")
+    var variant: String?
+
+    func run() throws {
+        let package = try EmberPackage(path: file)
+        let indices = variant == nil ? Array(package.variants.indices) : [try package.variantIndex(variant)]
+        var reports: [VariantReport] = []
+        for i in indices {
+            let graph = package.contents.graphs[i]
+            let executor = try Executor(graph: graph)
+            reports.append(VariantReport(record: package.variants[i], graph: graph, executor: executor))
+        }
+        if json {
+            print(jsonReport(package, reports))
+            return
+        }
+        print("package   \(file) (\(package.fileBytes) bytes, format \(package.contents.formatVersion.major).\(package.contents.formatVersion.minor))")
+        for (k, v) in package.metadata.entries { print("  \(k): \(v)") }
+        print("sections  " + package.contents.sections.map { s in
+            "\(s.label) \(s.storedLength)B" + (s.compression == .zstd ? " (zstd from \(s.rawLength)B)" : "")
+        }.joined(separator: ", "))
+        print("\nvariants")
+        print(pad("name", 14) + pad("quality", 16) + pad("MACs", 12) + pad("params", 10) + pad("weights", 12) + "arena")
+        for r in reports {
+            let q = r.record.quality.isNaN ? "-" : "\(r.record.quality) \(r.record.qualityMetric)"
+            print(pad(r.record.name, 14) + pad(q, 16) + pad(String(r.macs), 12) + pad(String(r.graph.parameterCount), 10)
+                  + pad("\(r.graph.weightBytes) B", 12) + "\(r.executor.arenaBytes) B")
+        }
+        for r in reports {
+            print("\nvariant \(r.record.name): \(r.graph.nodes.count) nodes, graph '\(r.graph.name)'")
+            for s in r.executor.inputs { print("  input   \(slotLine(s))") }
+            for s in r.executor.outputs { print("  output  \(slotLine(s))") }
+            print("  ops     " + r.graph.opHistogram.map { "\($0.op) \($0.count)" }.joined(separator: ", "))
+            print("  params  \(r.graph.parameterCount) (\(r.graph.weightBytes) bytes of weights)")
+            print("  arena   \(r.executor.arenaBytes) bytes, \(r.executor.plan.requirements.count) buffers; prepared parameters \(r.executor.preparedBytes) bytes")
+            if plan { print(r.executor.plan.render()) }
+        }
+    }
+}
+
+struct VariantReport {
+    let record: VariantRecord
+    let graph: Graph
+    let executor: Executor
+    var macs: Int { executor.validated.totalCost.macs }
+}
+
+func slotLine(_ s: TensorSlot) -> String {
+    "\(s.name): \(s.info)" + (s.quant.map { " (\($0))" } ?? "")
+}
+
+func pad(_ s: String, _ width: Int) -> String {
+    s.count >= width ? s + " " : s + String(repeating: " ", count: width - s.count)
+}
+
+/// Minimal JSON emission (strings escaped per RFC 8259).
+func jsonString(_ s: String) -> String {
+    var out = "\""
+    for u in s.unicodeScalars {
+        switch u {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\t": out += "\\t"
+        case "\r": out += "\\r"
+        default:
+            if u.value < 0x20 {
+                let h = String(u.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
+            } else { out.unicodeScalars.append(u) }
+        }
+    }
+    return out + "\""
+}
+
+func jsonNumber(_ f: Float) -> String { f.isFinite ? "\(f)" : "null" }
+
+func jsonReport(_ p: EmberPackage, _ reports: [VariantReport]) -> String {
+    func slot(_ s: TensorSlot) -> String {
+        var q = "null"
+        if let quant = s.quant {
+            q = "{\"scales\":[\(quant.scales.map { jsonNumber($0) }.joined(separator: ","))],\"zero_points\":[\(quant.zeroPoints.map(String.init).joined(separator: ","))]"
+                + (quant.axis.map { ",\"axis\":\($0)" } ?? "") + "}"
+        }
+        return "{\"name\":\(jsonString(s.name)),\"dtype\":\(jsonString(s.info.dtype.description)),\"shape\":[\(s.info.dims.map(String.init).joined(separator: ","))],\"quant\":\(q)}"
+    }
+    let meta = p.metadata.entries.map { "\(jsonString($0.key)):\(jsonString($0.value))" }.joined(separator: ",")
+    let variants = reports.map { r in
+        let ops = r.graph.opHistogram.map { "\(jsonString($0.op.description)):\($0.count)" }.joined(separator: ",")
+        return "{\"name\":\(jsonString(r.record.name)),\"quality\":\(jsonNumber(r.record.quality)),\"quality_metric\":\(jsonString(r.record.qualityMetric)),"
+            + "\"macs\":\(r.macs),\"parameters\":\(r.graph.parameterCount),\"weight_bytes\":\(r.graph.weightBytes),\"arena_bytes\":\(r.executor.arenaBytes),"
+            + "\"inputs\":[\(r.executor.inputs.map(slot).joined(separator: ","))],\"outputs\":[\(r.executor.outputs.map(slot).joined(separator: ","))],"
+            + "\"ops\":{\(ops)}}"
+    }.joined(separator: ",")
+    return "{\"file_bytes\":\(p.fileBytes),\"metadata\":{\(meta)},\"variants\":[\(variants)]}"
+}

@@ -1,0 +1,118 @@
+import ArgumentParser
+import Ember
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a package on .npy inputs and write each output as .npy.",
+        discussion: """
+        Each --input names a graph input and a .npy file; its dtype and shape must match the \
+        model exactly (`ember inspect` lists them). Outputs are written as DIR/<output-name>.npy \
+        (characters other than letters, digits, '.', '-' and '_' become '_').
+
+        Examples:
+          ember run model.ember --input input_1=sample.npy --output out/
+          ember run model.ember --variant int8 --input x=x.npy --repeat 100
+        """
+    )
+
+    @Argument(help: "The .ember package.")
+    var file: String
+
+    @Option(name: .customLong("input"), help: ArgumentHelp("A graph input as NAME=path.npy (repeat for each input).", valueName: "NAME=path.npy"))
+    var inputs: [String] = []
+
+    @Option(help: "Directory for the outputs (created if missing).")
+    var output: String?
+
+    @Option(help: "Which variant to run (default: the first, best rung).")
+    var variant: String?
+
+    @Option(help: "Run this many times and report the latency distribution.")
+    var `repeat`: Int = 1
+
+    func validate() throws {
+        guard `repeat` >= 1 else { throw ValidationError("--repeat must be at least 1") }
+        for spec in inputs where !spec.contains("=") {
+            throw ValidationError("--input '\(spec)' must look like NAME=path.npy")
+        }
+    }
+
+    func run() throws {
+        let package = try EmberPackage(path: file)
+        let session = try Session(package: package, variant: variant)
+        var feeds: [String: Tensor] = [:]
+        for spec in inputs {
+            guard let eq = spec.firstIndex(of: "=") else { continue }
+            let name = String(spec[..<eq]), path = String(spec[spec.index(after: eq)...])
+            guard feeds[name] == nil else { throw EmberError.invalidArgument("input '\(name)' is given twice") }
+            feeds[name] = try NPY.decode(try readWholeFile(path), name: name)
+        }
+        let clock = ContinuousClock()
+        var times: [Duration] = []
+        var results: [String: Tensor] = [:]
+        for _ in 0..<`repeat` {
+            let start = clock.now
+            results = try session.run(feeds)
+            times.append(clock.now - start)
+        }
+        if let dir = output {
+            try makeDirectories(dir)
+            for slot in session.outputs {
+                guard let t = results[slot.name] else { continue }
+                let path = dir + "/" + safeFileName(slot.name) + ".npy"
+                try writeFile(NPY.encode(t), to: path)
+                print("wrote \(path) \(t.dtype)\(formatDims(t.dims))")
+            }
+        } else {
+            for slot in session.outputs {
+                if let t = results[slot.name] { print("\(slot.name) \(t.dtype)\(formatDims(t.dims)): \(preview(t))") }
+            }
+        }
+        let sorted = times.sorted()
+        let median = sorted[sorted.count / 2]
+        print("variant \(session.variant.name), arena \(session.arenaBytes) bytes, latency \(ms(median)) ms"
+              + (`repeat` > 1 ? " (median of \(`repeat`), min \(ms(sorted[0])) ms, max \(ms(sorted[sorted.count - 1])) ms)" : ""))
+    }
+}
+
+func ms(_ d: Duration) -> String {
+    let (s, atto) = d.components
+    let v = Double(s) * 1000 + Double(atto) / 1e15
+    return String(Double(Int(v * 1000)) / 1000)
+}
+
+func safeFileName(_ name: String) -> String {
+    String(name.map { $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" || $0 == "_" ? $0 : "_" })
+}
+
+/// The first few elements, as numbers.
+func preview(_ t: Tensor, limit: Int = 8) -> String {
+    let values: [String]
+    switch t.dtype {
+    case .f32: values = t.floats.prefix(limit).map { String($0) }
+    case .i8: values = t.int8s.prefix(limit).map { String($0) }
+    case .u8: values = t.bytes.prefix(limit).map { String($0) }
+    default: values = ["\(t.bytes.count) bytes"]
+    }
+    let count = elementCount(t.dims) ?? 0
+    return "[" + values.joined(separator: ", ") + (count > limit ? ", …" : "") + "]"
+}
+
+func readWholeFile(_ path: String) throws -> [UInt8] {
+    let f = try MappedFile(path: path)
+    return Array(f.bytes)
+}
+
+/// mkdir -p.
+func makeDirectories(_ path: String) throws {
+    var current = path.hasPrefix("/") ? "/" : ""
+    for part in path.split(separator: "/") {
+        current += (current.isEmpty || current.hasSuffix("/") ? "" : "/") + part
+        if mkdir(current, 0o755) != 0 && errno != EEXIST {
+            throw EmberError.io(path: current, errno: errno, reason: "cannot create directory")
+        }
+    }
+}

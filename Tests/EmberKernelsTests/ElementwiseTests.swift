@@ -1,0 +1,169 @@
+import Testing
+import CEmberKernels
+@testable import EmberKernels
+#if canImport(Glibc)
+import Glibc
+#endif
+
+func makeBroadcast(_ a: [Int], _ b: [Int], _ out: [Int]) -> ember_broadcast {
+    var bc = ember_broadcast()
+    bc.rank = Int32(out.count)
+    fillTuple(&bc.shape, out.map { Int32($0) })
+    fillTuple(&bc.a_strides, broadcastStrides(a, to: out).map { Int64($0) })
+    fillTuple(&bc.b_strides, broadcastStrides(b, to: out).map { Int64($0) })
+    return bc
+}
+
+/// Flat index into a (broadcast) input of the output element `i`.
+func sourceIndex(_ i: Int, _ dims: [Int], _ out: [Int]) -> Int {
+    let strides = broadcastStrides(dims, to: out)
+    var rem = i, idx = 0
+    for d in stride(from: out.count - 1, through: 0, by: -1) { idx += (rem % out[d]) * strides[d]; rem /= out[d] }
+    return idx
+}
+
+func randomBroadcastPair(_ rng: inout SplitMix64) -> ([Int], [Int], [Int]) {
+    let rank = rng.int(0...4)
+    let out = (0..<rank).map { _ in rng.int(1...5) }
+    let a = out.map { rng.int(0...3) == 0 ? 1 : $0 }
+    let b = Array(out.map { rng.int(0...2) == 0 ? 1 : $0 }.dropFirst(rng.int(0...rank)))
+    return (a, b, out)
+}
+
+@Suite struct ElementwiseTests {
+    @Test func binaryFloatBroadcasts() {
+        var rng = SplitMix64(seed: 20)
+        for _ in 0..<300 {
+            let (ad, bd, od) = randomBroadcastPair(&rng)
+            let a = rng.floats(ad.reduce(1, *)), b = rng.floats(bd.reduce(1, *)).map { $0 + 3 }
+            let n = od.reduce(1, *)
+            for (op, f) in [(EMBER_BINARY_ADD, { (x: Float, y: Float) in x + y }), (EMBER_BINARY_SUB, { $0 - $1 }),
+                            (EMBER_BINARY_MUL, { $0 * $1 }), (EMBER_BINARY_DIV, { $0 / $1 })] {
+                var bc = makeBroadcast(ad, bd, od)
+                var out = [Float](repeating: 0, count: n)
+                ember_binary_f32_ref(op, &bc, a, b, -.infinity, .infinity, &out)
+                for i in 0..<n { #expect(out[i] == f(a[sourceIndex(i, ad, od)], b[sourceIndex(i, bd, od)])) }
+            }
+        }
+    }
+
+    @Test func addAndMulInt8MatchTFLiteFormulas() {
+        var rng = SplitMix64(seed: 21)
+        for _ in 0..<300 {
+            let (ad, bd, od) = randomBroadcastPair(&rng)
+            let a = rng.int8s(ad.reduce(1, *)), b = rng.int8s(bd.reduce(1, *)), n = od.reduce(1, *)
+            var p = ember_add_s8_params()
+            p.a_offset = Int32(rng.int(-127...128)); p.b_offset = Int32(rng.int(-127...128)); p.output_offset = Int32(rng.int(-128...127))
+            p.left_shift = 20
+            p.a_multiplier = Int32(rng.int((1 << 30)...Int(Int32.max))); p.a_shift = Int32(rng.int(-3...0))
+            p.b_multiplier = Int32(rng.int((1 << 30)...Int(Int32.max))); p.b_shift = Int32(rng.int(-3...0))
+            p.output_multiplier = Int32(rng.int((1 << 30)...Int(Int32.max))); p.output_shift = Int32(rng.int(-22...(-17)))
+            p.act_min = -100; p.act_max = 120
+            let sub = Int32(rng.int(0...1))
+            var bc = makeBroadcast(ad, bd, od)
+            var out = [Int8](repeating: 0, count: n)
+            ember_add_s8_ref(&bc, a, b, &p, sub, &out)
+            for i in 0..<n {
+                let sa = mbqm((Int32(a[sourceIndex(i, ad, od)]) + p.a_offset) << 20, p.a_multiplier, p.a_shift)
+                let sb = mbqm((Int32(b[sourceIndex(i, bd, od)]) + p.b_offset) << 20, p.b_multiplier, p.b_shift)
+                let raw = mbqm(sub == 1 ? sa - sb : sa + sb, p.output_multiplier, p.output_shift) + p.output_offset
+                #expect(out[i] == Int8(min(max(raw, -100), 120)))
+            }
+
+            var m = ember_mul_s8_params(a_offset: p.a_offset, b_offset: p.b_offset, output_offset: p.output_offset,
+                                        output_multiplier: p.output_multiplier, output_shift: Int32(rng.int(-14...(-7))), act_min: -128, act_max: 127)
+            ember_mul_s8_ref(&bc, a, b, &m, &out)
+            for i in 0..<n {
+                let prod = (Int32(a[sourceIndex(i, ad, od)]) + m.a_offset) * (Int32(b[sourceIndex(i, bd, od)]) + m.b_offset)
+                #expect(out[i] == Int8(min(max(mbqm(prod, m.output_multiplier, m.output_shift) + m.output_offset, -128), 127)))
+            }
+        }
+    }
+
+    @Test func unaryFloatFunctions() {
+        let x: [Float] = [-10, -3, -1.5, -0.5, 0, 0.5, 1.5, 3, 7, 10]
+        func run(_ op: ember_unary_op, _ alpha: Float = 0) -> [Float] {
+            var out = x
+            ember_unary_f32_ref(op, alpha, Int64(x.count), x, &out)
+            return out
+        }
+        #expect(run(EMBER_UNARY_RELU) == x.map { max($0, 0) })
+        #expect(run(EMBER_UNARY_RELU6) == x.map { min(max($0, 0), 6) })
+        #expect(run(EMBER_UNARY_RELU_N1_TO_1) == x.map { min(max($0, -1), 1) })
+        #expect(run(EMBER_UNARY_LEAKY_RELU, 0.1) == x.map { $0 >= 0 ? $0 : 0.1 * $0 })
+        for (a, v) in zip(run(EMBER_UNARY_SIGMOID), x) { #expect(abs(a - 1 / (1 + expf(-v))) < 1e-6) }
+        for (a, v) in zip(run(EMBER_UNARY_TANH), x) { #expect(abs(a - tanhf(v)) < 1e-6) }
+        for (a, v) in zip(run(EMBER_UNARY_HARD_SWISH), x) { #expect(abs(a - v * min(max(v + 3, 0), 6) / 6) < 1e-6) }
+        for (a, v) in zip(run(EMBER_UNARY_GELU), x) { #expect(abs(a - 0.5 * v * (1 + erff(v / 2.0.squareRoot().f))) < 1e-5) }
+        // In place.
+        var y = x
+        y.withUnsafeMutableBufferPointer { ember_unary_f32_ref(EMBER_UNARY_RELU, 0, 10, $0.baseAddress, $0.baseAddress) }
+        #expect(y == x.map { max($0, 0) })
+    }
+
+    @Test func softmaxAndLayerNorm() {
+        var rng = SplitMix64(seed: 22)
+        for _ in 0..<100 {
+            let outer = rng.int(1...3), size = rng.int(1...7), inner = rng.int(1...3)
+            let x = rng.floats(outer * size * inner, 50)
+            var out = [Float](repeating: 0, count: x.count)
+            ember_softmax_f32_ref(Int64(outer), Int32(size), Int64(inner), 0.7, x, &out)
+            for o in 0..<outer { for i in 0..<inner {
+                let idx = (0..<size).map { (o * size + $0) * inner + i }
+                let m = idx.map { x[$0] }.max()!
+                let e = idx.map { expf(0.7 * (x[$0] - m)) }, s = e.reduce(0, +)
+                for (k, j) in idx.enumerated() { #expect(abs(out[j] - e[k] / s) < 1e-6) }
+            } }
+            let cols = rng.int(1...9), rows = rng.int(1...4)
+            let y = rng.floats(rows * cols, 3), gamma = rng.floats(cols), beta = rng.floats(cols)
+            var ln = [Float](repeating: 0, count: y.count)
+            ember_layer_norm_f32_ref(Int64(rows), Int32(cols), 1e-5, y, gamma, beta, &ln)
+            for r in 0..<rows {
+                let row = Array(y[(r * cols)..<((r + 1) * cols)])
+                let mean = row.reduce(0, +) / Float(cols)
+                let v = row.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Float(cols)
+                for c in 0..<cols { #expect(abs(ln[r * cols + c] - ((row[c] - mean) / (v + 1e-5).squareRoot() * gamma[c] + beta[c])) < 1e-4) }
+            }
+        }
+    }
+
+    @Test func quantizeDequantizeAndEdgeValues() {
+        let x: [Float] = [0, 0.5, -0.5, 1.5, 2.5, -2.5, 1000, -1000, .infinity, -.infinity, .nan, 1e30]
+        var q = [Int8](repeating: 0, count: x.count)
+        ember_quantize_f32_s8_ref(Int64(x.count), x, 1, 3, &q)
+        #expect(Array(q.prefix(8)) == [3, 4, 2, 5, 6, 0, 127, -128]) // half away from zero, then + zp, clamp
+        #expect(q[8] == 127 && q[9] == -128 && q[11] == 127)
+        var u = [UInt8](repeating: 0, count: 3)
+        ember_quantize_f32_u8_ref(3, [-1, 0.4, 300], 0.5, 10, &u)
+        #expect(u == [8, 11, 255])
+        var f = [Float](repeating: 0, count: 3)
+        ember_dequantize_s8_f32_ref(3, [-128, 0, 127], 0.5, -1, &f)
+        #expect(f == [-63.5, 0.5, 64])
+        var r = [Int8](repeating: 0, count: 4)
+        let (m, s) = quantizeMultiplier(0.5)
+        ember_requantize_s8_ref(4, [-128, -1, 1, 127], 0, m, s, 0, -128, 127, &r)
+        // gemmlowp's doubling high multiply rounds ties up: -0.5 → 0, 0.5 → 1, 63.5 → 64 (as TFLite).
+        #expect(r == [-64, 0, 1, 64])
+    }
+
+    @Test func halfPrecisionRoundTripsEveryValue() {
+        let all = (0...UInt16.max).map { $0 }
+        var f = [Float](repeating: 0, count: all.count)
+        ember_f16_to_f32(Int64(all.count), all, &f)
+        for (h, v) in zip(all, f) {
+            let expected = Float(Float16(bitPattern: h))
+            #expect(v.bitPattern == expected.bitPattern || (v.isNaN && expected.isNaN))
+        }
+        var back = [UInt16](repeating: 0, count: all.count)
+        ember_f32_to_f16(Int64(f.count), f, &back)
+        for (h, b) in zip(all, back) where !Float16(bitPattern: h).isNaN { #expect(h == b) }
+        var rng = SplitMix64(seed: 23)
+        let randomFloats = (0..<20_000).map { _ in Float(bitPattern: UInt32(truncatingIfNeeded: rng.next())) }
+        ember_f32_to_f16(Int64(randomFloats.count), randomFloats, &back)
+        for (x, h) in zip(randomFloats, back.prefix(randomFloats.count)) where !x.isNaN {
+            #expect(Float16(x).bitPattern == h) // Swift's conversion rounds to nearest even too
+        }
+    }
+}
+
+extension Double { var f: Float { Float(self) } }

@@ -1,0 +1,103 @@
+import Testing
+import EmberRuntime
+import Ember
+
+@Suite struct GreedyPlannerTests {
+    @Test func reusesMemoryOfDeadBuffers() {
+        // A chain a→b→c→d: at most two buffers are alive at once.
+        let reqs = (0..<4).map { BufferRequirement(size: 1000, firstUse: $0, lastUse: $0 + 1, label: "t\($0)") }
+        let plan = GreedyPlanner.plan(reqs)
+        #expect(plan.overlaps().isEmpty)
+        #expect(plan.arenaSize == 2 * 1024) // two 1000-byte buffers, each rounded up to 64
+        #expect(plan.render().contains("arena 2048 bytes"))
+    }
+
+    @Test func largestFirstFillsGaps() {
+        let reqs = [
+            BufferRequirement(size: 4096, firstUse: 0, lastUse: 1, label: "big0"),
+            BufferRequirement(size: 4096, firstUse: 2, lastUse: 3, label: "big1"),
+            BufferRequirement(size: 64, firstUse: 0, lastUse: 3, label: "small"),
+        ]
+        let plan = GreedyPlanner.plan(reqs)
+        #expect(plan.offsets[0] == 0 && plan.offsets[1] == 0 && plan.offsets[2] == 4096)
+        #expect(plan.arenaSize == 4096 + 64)
+    }
+
+    /// The invariant over many random buffer sets: nothing alive at the same
+    /// time shares a byte, everything is aligned and inside the arena, and the
+    /// arena is never smaller than the largest set of simultaneously live bytes.
+    @Test func randomPlansNeverOverlap() {
+        var rng = SplitMix64(seed: 99)
+        for trial in 0..<500 {
+            let n = Int(rng.next() % 40) + 1
+            let steps = Int(rng.next() % 30) + 1
+            let reqs = (0..<n).map { i -> BufferRequirement in
+                let a = Int(rng.next() % UInt64(steps)), b = Int(rng.next() % UInt64(steps))
+                return BufferRequirement(size: Int(rng.next() % 5000), firstUse: min(a, b), lastUse: max(a, b), label: "b\(i)")
+            }
+            let plan = GreedyPlanner.plan(reqs)
+            #expect(plan.overlaps().isEmpty, "trial \(trial)")
+            #expect(plan.isWithinArena, "trial \(trial)")
+            let peak = (0..<steps).map { s in reqs.filter { $0.firstUse <= s && s <= $0.lastUse }.reduce(0) { $0 + $1.size } }.max() ?? 0
+            #expect(plan.arenaSize >= peak)
+        }
+    }
+
+    /// The same invariant on real executors over random graphs (chains with
+    /// branches, residual adds, reshapes and in-place activations).
+    @Test func randomGraphsPlanWithoutOverlap() throws {
+        var rng = SplitMix64(seed: 7)
+        for trial in 0..<150 {
+            let b = GraphBuilder(name: "random\(trial)")
+            let width = Int(rng.next() % 16) + 1
+            var live = [b.input("x", .f32, [1, width])]
+            let steps = Int(rng.next() % 12) + 1
+            for s in 0..<steps {
+                let pick = live[Int(rng.next() % UInt64(live.count))]
+                let choice = rng.next() % 5, other = live[Int(rng.next() % UInt64(live.count))]
+                do {
+                    switch choice {
+                    case 0: live.append(try b.add(.relu, [pick], name: "relu\(s)"))
+                    case 1: live.append(try b.add(.add(.none), [pick, other], name: "add\(s)"))
+                    case 2: live.append(try b.add(.reshape([width, 1]), [pick], name: "reshape\(s)"))
+                    case 3:
+                        let w = b.constant("w\(s)", rng.floats(width * width, scale: 1), dims: [width, width])
+                        live.append(try b.add(.fullyConnected(.none), [pick, w, nil], name: "fc\(s)"))
+                    default: live.append(try b.add(.sigmoid, [pick], name: "sig\(s)"))
+                    }
+                } catch {
+                    continue // this random step does not fit the shapes (e.g. fc after a reshape)
+                }
+                if live.count > 3 && rng.next() % 2 == 0 { live.removeFirst() }
+            }
+            b.output(live[live.count - 1], name: "y")
+            let g = try b.build()
+            for inPlace in [false, true] {
+                let e = try Executor(graph: g, options: ExecutorOptions(inPlace: inPlace))
+                #expect(e.plan.overlaps().isEmpty, "trial \(trial)")
+                #expect(e.plan.isWithinArena)
+            }
+            // In-place and out-of-place give the same numbers.
+            let feeds = TestModels.input(for: g, seed: UInt64(trial))
+            let p = EmberPackage(contents: PackageContents(metadata: PackageMetadata(), variants: [VariantRecord(name: "v")], graphs: [g]))
+            let a = try Session(package: p, options: ExecutorOptions(inPlace: true)).run(feeds)
+            let c = try Session(package: p, options: ExecutorOptions(inPlace: false)).run(feeds)
+            #expect(a == c, "trial \(trial)")
+        }
+    }
+
+    @Test func inPlaceShrinksTheArena() throws {
+        let b = GraphBuilder(name: "chain")
+        var v = b.input("x", .f32, [1, 1024])
+        for i in 0..<6 { v = try b.add(i % 2 == 0 ? .relu : .sigmoid, [v], name: "act\(i)") }
+        v = try b.add(.reshape([1024]), [v], name: "flat")
+        b.output(v, name: "y")
+        let g = try b.build()
+        let inPlace = try Executor(graph: g, options: ExecutorOptions(inPlace: true))
+        let separate = try Executor(graph: g, options: ExecutorOptions(inPlace: false))
+        #expect(inPlace.arenaBytes == 4096 * 2) // input + one buffer shared by the whole chain
+        #expect(separate.arenaBytes == 4096 * 2) // greedy ping-pong also needs two
+        #expect(inPlace.plan.requirements.count == 2)
+        #expect(separate.plan.requirements.count == 8)
+    }
+}
