@@ -44,8 +44,9 @@ struct Demo: ParsableCommand {
             print("   \(pad(v.name, 6)) → \(label) edges (p_vertical=\(round3(probs[0])), p_horizontal=\(round3(probs[1]))), arena \(session.arenaBytes) bytes, \(ms(elapsed)) ms")
             if v.name == "fp32" { try writeFile(NPY.encode(out["orientation"] ?? image), to: output + "/orientation.npy") }
         }
-        print("Next: ember inspect \(packagePath) --plan")
-        print("      ember run \(packagePath) --variant int8 --input image=\(inputPath) --output \(output)")
+        let ember = CommandLine.arguments.first ?? "ember"
+        print("Next: \(ember) inspect \(packagePath) --plan")
+        print("      \(ember) run \(packagePath) --variant int8 --input image=\(inputPath) --output \(output)")
     }
 }
 

@@ -47,10 +47,10 @@ struct Inspect: ParsableCommand {
             "\(s.label) \(s.storedLength)B" + (s.compression == .zstd ? " (zstd from \(s.rawLength)B)" : "")
         }.joined(separator: ", "))
         print("\nvariants")
-        print(pad("name", 14) + pad("quality", 16) + pad("MACs", 12) + pad("params", 10) + pad("weights", 12) + "arena")
+        print(pad("name", 14) + pad("quality", 18) + pad("MACs", 12) + pad("params", 10) + pad("weights", 12) + "arena")
         for r in reports {
-            let q = r.record.quality.isNaN ? "-" : "\(r.record.quality) \(r.record.qualityMetric)"
-            print(pad(r.record.name, 14) + pad(q, 16) + pad(String(r.macs), 12) + pad(String(r.graph.parameterCount), 10)
+            let q = r.record.quality.isNaN ? "-" : "\(Double(Int((r.record.quality * 10).rounded())) / 10) \(r.record.qualityMetric)"
+            print(pad(r.record.name, 14) + pad(q, 18) + pad(String(r.macs), 12) + pad(String(r.graph.parameterCount), 10)
                   + pad("\(r.graph.weightBytes) B", 12) + "\(r.executor.arenaBytes) B")
         }
         for r in reports {
