@@ -27,10 +27,13 @@ let package = Package(
         .target(name: "EmberFormat", dependencies: ["EmberCore", "CZstd"]),
         .target(name: "EmberRuntime", dependencies: ["EmberCore", "EmberKernels"]),
         .target(name: "Ember", dependencies: ["EmberCore", "EmberFormat", "EmberRuntime"]),
+        // Importers (TFLite; ONNX later). Linked into the CLI and packer only.
+        .target(name: "EmberImport", dependencies: ["EmberCore"]),
         .executableTarget(
             name: "ember",
             dependencies: [
                 "Ember",
+                "EmberImport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -42,6 +45,7 @@ let package = Package(
         .testTarget(name: "EmberFormatTests", dependencies: ["EmberFormat", "Ember"]),
         .testTarget(name: "EmberRuntimeTests", dependencies: ["EmberRuntime", "Ember", "CAllocationCounter"]),
         .testTarget(name: "EmberTests", dependencies: ["Ember", "CAllocationCounter"]),
+        .testTarget(name: "EmberImportTests", dependencies: ["EmberImport", "Ember"]),
         .testTarget(name: "EmberCLITests", dependencies: ["Ember", "ember"]),
     ]
 )

@@ -72,6 +72,15 @@ int32_t ember_multiply_by_quantized_multiplier(int32_t x, int32_t multiplier, in
   return ember_rounding_divide_by_pot(ember_saturating_rounding_doubling_high_mul(shifted, multiplier), right);
 }
 
+int32_t ember_multiply_by_quantized_multiplier_single_rounding(int32_t x, int32_t multiplier, int32_t shift) {
+  if (shift > 30) shift = 30;
+  if (shift < -31) shift = -31;
+  const int32_t total_shift = 31 - shift;
+  const int64_t round = (int64_t)1 << (total_shift - 1);
+  const int64_t result = ((int64_t)x * (int64_t)multiplier + round) >> total_shift;  // arithmetic shift
+  return (int32_t)(result > INT32_MAX ? INT32_MAX : (result < INT32_MIN ? INT32_MIN : result));
+}
+
 void ember_quantize_multiplier(double real, int32_t *multiplier, int32_t *shift) {
   if (real == 0.0 || !isfinite(real)) {
     *multiplier = 0;
@@ -173,7 +182,7 @@ void ember_fully_connected_s8_ref(int64_t rows, int32_t in_features, int32_t out
       const int8_t *x = input + r * in_features, *w = weights + (int64_t)o * in_features;
       for (int32_t i = 0; i < in_features; ++i) acc += ((int32_t)x[i] + q->input_offset) * (int32_t)w[i];
       if (bias) acc += bias[o];
-      acc = ember_multiply_by_quantized_multiplier(acc, q->multiplier[o], q->shift[o]) + q->output_offset;
+      acc = ember_multiply_by_quantized_multiplier_single_rounding(acc, q->multiplier[o], q->shift[o]) + q->output_offset;
       output[r * out_features + o] = (int8_t)clamp_i32(acc, q->act_min, q->act_max);
     }
 }

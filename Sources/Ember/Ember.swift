@@ -20,7 +20,7 @@ public final class EmberPackage: @unchecked Sendable {
     /// Maps and validates `path`. Errors say which section and byte is wrong.
     public init(path: String, limits: LoadLimits = LoadLimits()) throws {
         let file = try MappedFile(path: path)
-        contents = try PackageReader.read(bytes: file.bytes, owner: file, limits: limits)
+        contents = try file.withBytes { try PackageReader.read(bytes: $0, owner: file, limits: limits) }
         self.path = path
         fileBytes = file.bytes.count
     }

@@ -4,6 +4,9 @@ public enum EmberError: Error, Equatable, Sendable, CustomStringConvertible {
     /// A package file is damaged, truncated or not a package. `offset` is the byte
     /// offset in the file where the problem was found.
     case malformedPackage(section: String, offset: Int, reason: String)
+    /// A model file to import (TFLite, ONNX) is damaged or not what it claims;
+    /// `offset` is the byte offset where the problem was found.
+    case malformedModel(format: String, offset: Int, reason: String)
     /// The package needs a feature this build does not have (newer format, required feature bit).
     case incompatiblePackage(reason: String)
     /// A graph breaks a rule of the IR; `node` names the node (or value) at fault.
@@ -21,6 +24,8 @@ public enum EmberError: Error, Equatable, Sendable, CustomStringConvertible {
         switch self {
         case let .malformedPackage(section, offset, reason):
             return "malformed package: section \(section) at byte \(offset): \(reason)"
+        case let .malformedModel(format, offset, reason):
+            return "malformed \(format) model at byte \(offset): \(reason)"
         case let .incompatiblePackage(reason):
             return "incompatible package: \(reason)"
         case let .invalidGraph(node, reason):

@@ -68,7 +68,7 @@ public enum PackageReader {
     /// Maps `path` and reads it; raw tensor sections stay in the mapping.
     public static func read(path: String, limits: LoadLimits = LoadLimits()) throws -> PackageContents {
         let file = try MappedFile(path: path)
-        return try read(bytes: file.bytes, owner: file, limits: limits)
+        return try file.withBytes { try read(bytes: $0, owner: file, limits: limits) }
     }
 
     /// Reads a package from bytes kept alive by `owner`. Validates the

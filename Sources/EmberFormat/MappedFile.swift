@@ -34,6 +34,18 @@ public final class MappedFile: @unchecked Sendable {
         mappedLength = size
     }
 
+    /// Runs `body` on the mapped bytes while keeping the mapping alive. Use this
+    /// (not `bytes`) whenever nothing else holds the file: Swift may release an
+    /// object right after its last use, and a released mapping is unmapped.
+    public func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try withExtendedLifetime(self) { try body(bytes) }
+    }
+
+    /// The whole file, copied.
+    public static func readAll(path: String) throws -> [UInt8] {
+        try MappedFile(path: path).withBytes { Array($0) }
+    }
+
     deinit {
         if let base = bytes.baseAddress { munmap(UnsafeMutableRawPointer(mutating: base), mappedLength) }
     }

@@ -102,8 +102,7 @@ func preview(_ t: Tensor, limit: Int = 8) -> String {
 }
 
 func readWholeFile(_ path: String) throws -> [UInt8] {
-    let f = try MappedFile(path: path)
-    return Array(f.bytes)
+    try MappedFile.readAll(path: path)
 }
 
 /// mkdir -p.

@@ -71,7 +71,7 @@ func entry(_ i: Int) -> Int { 64 + 48 * i }
         let path = "/tmp/ember-format-test-\(UInt32.random(in: 0...UInt32.max)).ember"
         try writeFile(try samplePackage(), to: path)
         let file = try MappedFile(path: path)
-        let p = try PackageReader.read(bytes: file.bytes, owner: file)
+        let p = try file.withBytes { try PackageReader.read(bytes: $0, owner: file) }
         let c = try #require(p.graphs[0].values.first { $0.constant != nil }?.constant)
         let base = UInt(bitPattern: file.bytes.baseAddress), addr = UInt(bitPattern: c.bytes.baseAddress)
         #expect(addr >= base && addr < base + UInt(file.bytes.count))

@@ -99,7 +99,7 @@ func forEachTap(_ g: ember_conv_geometry, _ tap: (Int, Int, Int) -> Void) {
             for r in 0..<rows { for o in 0..<outF {
                 var a = bias[o]
                 for i in 0..<inF { a += (Int32(x[r * inF + i]) - inZP) * Int32(w[o * inF + i]) }
-                expected.append(Int8(min(max(mbqm(a, mult[o], shift[o]) + outZP, -128), 127)))
+                expected.append(Int8(min(max(mbqmSingle(a, mult[o], shift[o]) + outZP, -128), 127)))
             } }
             var out = [Int8](repeating: 0, count: rows * outF)
             mult.withUnsafeBufferPointer { m in shift.withUnsafeBufferPointer { s in

@@ -22,6 +22,12 @@ func mbqm(_ x: Int32, _ m: Int32, _ shift: Int32) -> Int32 {
     return rdbp(srdhm(x &* (Int32(1) << left), m), right)
 }
 
+/// TFLite's single-rounding MultiplyByQuantizedMultiplier (what LiteRT's int8 FC uses).
+func mbqmSingle(_ x: Int32, _ m: Int32, _ shift: Int32) -> Int32 {
+    let total = Int64(31 - shift)
+    return Int32((Int64(x) * Int64(m) + (Int64(1) << (total - 1))) >> total)
+}
+
 @Suite struct FixedPointTests {
     @Test func knownValues() {
         #expect(ember_saturating_rounding_doubling_high_mul(Int32.min, Int32.min) == Int32.max)
@@ -35,6 +41,10 @@ func mbqm(_ x: Int32, _ m: Int32, _ shift: Int32) -> Int32 {
         let (m2, s2) = quantizeMultiplier(3.0)
         #expect(m2 == 1 << 30 + (1 << 29) && s2 == 2)
         #expect(quantizeMultiplier(0).multiplier == 0)
+        // The two roundings differ at negative ties: -6 × 0.25 = -1.5.
+        let quarter = quantizeMultiplier(0.25)
+        #expect(ember_multiply_by_quantized_multiplier(-6, quarter.multiplier, quarter.shift) == -2)
+        #expect(ember_multiply_by_quantized_multiplier_single_rounding(-6, quarter.multiplier, quarter.shift) == -1)
     }
 
     @Test func quantizeMultiplierRepresentsTheRealNumber() {
@@ -56,6 +66,7 @@ func mbqm(_ x: Int32, _ m: Int32, _ shift: Int32) -> Int32 {
             let shift = Int32(Int(rng.next() % 32) - 31 + (i % 2 == 0 ? Int(rng.next() % 4) : 0))
             let safeX = shift > 0 ? x >> shift : x // keep x << shift in range, as real models do
             #expect(ember_multiply_by_quantized_multiplier(safeX, m, shift) == mbqm(safeX, m, shift))
+            #expect(ember_multiply_by_quantized_multiplier_single_rounding(safeX, m, shift) == mbqmSingle(safeX, m, shift))
         }
     }
 }

@@ -43,8 +43,14 @@ uint32_t ember_cpu_features(void);
 int32_t ember_saturating_rounding_doubling_high_mul(int32_t a, int32_t b);
 /// gemmlowp RoundingDivideByPOT (round half away from zero), 0 <= exponent <= 31.
 int32_t ember_rounding_divide_by_pot(int32_t x, int32_t exponent);
-/// TFLite MultiplyByQuantizedMultiplier: shift > 0 is a left shift.
+/// TFLite MultiplyByQuantizedMultiplier, gemmlowp's double rounding
+/// (SaturatingRoundingDoublingHighMul, then RoundingDivideByPOT). shift > 0 is a
+/// left shift. Conv, depthwise, add, mul, pooling and requantize use it.
 int32_t ember_multiply_by_quantized_multiplier(int32_t x, int32_t multiplier, int32_t shift);
+/// The single-rounding form (one 64-bit product, ties up): round(x·m·2^(shift−31)).
+/// LiteRT's int8 FULLY_CONNECTED rounds this way (its reference kernels give these
+/// bytes on the MLPerf Tiny models; the double-rounding form differs by one at ties).
+int32_t ember_multiply_by_quantized_multiplier_single_rounding(int32_t x, int32_t multiplier, int32_t shift);
 /// TFLite QuantizeMultiplier: real = multiplier * 2^(shift - 31), multiplier in [2^30, 2^31).
 /// real == 0 gives multiplier 0, shift 0.
 void ember_quantize_multiplier(double real, int32_t *multiplier, int32_t *shift);
@@ -82,7 +88,8 @@ void ember_conv2d_s8_ref(const ember_conv_geometry *g, const int8_t *input, cons
 void ember_fully_connected_f32_ref(int64_t rows, int32_t in_features, int32_t out_features,
                                    const float *input, const float *weights, const float *bias,
                                    float act_min, float act_max, float *output);
-/// int8 fully connected (TFLite reference integer_ops::FullyConnected, per-channel capable).
+/// int8 fully connected (TFLite integer_ops::FullyConnected, per-channel capable;
+/// requantizes with the single-rounding multiply, as LiteRT does).
 void ember_fully_connected_s8_ref(int64_t rows, int32_t in_features, int32_t out_features,
                                   const int8_t *input, const int8_t *weights, const int32_t *bias,
                                   const ember_requant *q, int8_t *output);
@@ -158,6 +165,19 @@ void ember_lookup_s8(int64_t count, const int8_t *in, const int8_t *table, int8_
 /// out = exp(beta * (x - max)) / sum. in and out must not alias.
 void ember_softmax_f32_ref(int64_t outer, int32_t axis_size, int64_t inner, float beta,
                            const float *in, float *out);
+
+/// TFLite reference int8 softmax (reference_ops::Softmax with gemmlowp fixed
+/// point: 5 integer bits for scaled differences, 12 for the accumulator) along
+/// the last axis of [outer][depth]. input_multiplier / input_left_shift and
+/// diff_min come from TFLite's PreprocessSoftmaxScaling and CalculateInputRadius
+/// (see ember_softmax_s8_prepare). Output: scale 1/256, zero point -128.
+void ember_softmax_s8_ref(int64_t outer, int32_t depth, int32_t input_multiplier,
+                          int32_t input_left_shift, int32_t diff_min, const int8_t *in,
+                          int8_t *out);
+/// Computes the parameters above from beta and the input scale, as TFLite's
+/// SoftmaxPrepare does for int8.
+void ember_softmax_s8_prepare(double beta, double input_scale, int32_t *input_multiplier,
+                              int32_t *input_left_shift, int32_t *diff_min);
 
 /// Layer normalization over the last `cols` elements of each row:
 /// out = (x - mean) / sqrt(var + epsilon) * gamma + beta (gamma, beta may be NULL).
