@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Prepares a fresh Debian/Ubuntu machine (Swift 6.x already installed) for Ember:
 # installs libzstd-dev (and pkg-config) with apt-get — through sudo only when
-# not root — then, unless --deps-only is given, builds Ember in release mode and
-# runs `ember demo`.
+# not root — then, unless --deps-only is given, builds Ember in release mode,
+# packs the bundled int8 keyword-spotting model (MLPerf Tiny, Apache-2.0) and
+# runs it on a real recorded input, printing the top classes.
 #
 #   bash tools/bootstrap.sh              # install what is missing, run the demo
 #   bash tools/bootstrap.sh --deps-only  # only install what is missing
@@ -21,5 +22,10 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 if [ "${1:-}" != "--deps-only" ]; then
-  swift run -c release ember demo --output demo-out
+  swift build -c release --product ember
+  kws=Tests/Fixtures/mlperf-tiny/kws_int8
+  mkdir -p demo-out
+  .build/release/ember pack "$kws/model.tflite" -o demo-out/kws_int8.ember
+  .build/release/ember run demo-out/kws_int8.ember --input "input_1=$kws/inputs/00_0.npy" \
+    --top 3 --labels "$kws/labels.txt"
 fi

@@ -28,13 +28,16 @@ struct Inspect: ParsableCommand {
     @Option(help: "Only this variant (default: all).")
     var variant: String?
 
+    @Flag(help: "Plan without in-place reuse (every tensor its own buffer, as TFLite Micro plans), for comparison.")
+    var noInPlace = false
+
     func run() throws {
         let package = try EmberPackage(path: file)
         let indices = variant == nil ? Array(package.variants.indices) : [try package.variantIndex(variant)]
         var reports: [VariantReport] = []
         for i in indices {
             let graph = package.contents.graphs[i]
-            let executor = try Executor(graph: graph)
+            let executor = try Executor(graph: graph, options: ExecutorOptions(inPlace: !noInPlace))
             reports.append(VariantReport(record: package.variants[i], graph: graph, executor: executor))
         }
         if json {

@@ -33,8 +33,16 @@ struct Run: ParsableCommand {
     @Option(help: "Run this many times and report the latency distribution.")
     var `repeat`: Int = 1
 
+    @Option(help: "Print the K highest-scoring classes of each output (scores dequantized).")
+    var top: Int?
+
+    @Option(help: "Class names for --top, one per line.")
+    var labels: String?
+
     func validate() throws {
         guard `repeat` >= 1 else { throw ValidationError("--repeat must be at least 1") }
+        if let top { guard top >= 1 else { throw ValidationError("--top must be at least 1") } }
+        if labels != nil && top == nil { throw ValidationError("--labels goes with --top") }
         for spec in inputs where !spec.contains("=") {
             throw ValidationError("--input '\(spec)' must look like NAME=path.npy")
         }
@@ -66,9 +74,23 @@ struct Run: ParsableCommand {
                 try writeFile(NPY.encode(t), to: path)
                 print("wrote \(path) \(t.dtype)\(formatDims(t.dims))")
             }
-        } else {
+        } else if top == nil {
             for slot in session.outputs {
                 if let t = results[slot.name] { print("\(slot.name) \(t.dtype)\(formatDims(t.dims)): \(preview(t))") }
+            }
+        }
+        if let top {
+            let names = try labels.map { try MappedFile.readAll(path: $0) }.map { bytes in
+                String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).map { $0.trimmingCharacters() }
+            } ?? []
+            for slot in session.outputs {
+                guard let t = results[slot.name] else { continue }
+                let scores = realValues(t, slot.quant)
+                print("\(slot.name): top \(min(top, scores.count)) of \(scores.count)")
+                for (rank, i) in scores.indices.sorted(by: { scores[$0] > scores[$1] }).prefix(top).enumerated() {
+                    let label = i < names.count && !names[i].isEmpty ? names[i] : "class \(i)"
+                    print("  \(rank + 1). \(pad(label, 12)) \(round3(scores[i]))")
+                }
             }
         }
         let sorted = times.sorted()
@@ -82,6 +104,25 @@ func ms(_ d: Duration) -> String {
     let (s, atto) = d.components
     let v = Double(s) * 1000 + Double(atto) / 1e15
     return String(Double(Int(v * 1000)) / 1000)
+}
+
+/// Elements as real numbers (8-bit outputs dequantized with their parameters).
+func realValues(_ t: Tensor, _ q: QuantParams?) -> [Float] {
+    switch t.dtype {
+    case .f32: return t.floats
+    case .i8: return t.int8s.map { Float(Int32($0) - (q?.zeroPoint ?? 0)) * (q?.scale ?? 1) }
+    case .u8: return t.bytes.map { Float(Int32($0) - (q?.zeroPoint ?? 0)) * (q?.scale ?? 1) }
+    default: return []
+    }
+}
+
+extension StringProtocol {
+    func trimmingCharacters() -> String {
+        var s = Substring(self)
+        while let f = s.first, f == " " || f == "\r" || f == "\t" { s = s.dropFirst() }
+        while let l = s.last, l == " " || l == "\r" || l == "\t" { s = s.dropLast() }
+        return String(s)
+    }
 }
 
 func safeFileName(_ name: String) -> String {

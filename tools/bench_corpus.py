@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""Side-by-side figures for the MLPerf Tiny corpus: package and arena bytes, and
+single-thread latency of Ember vs LiteRT, all measured in one run on this machine.
+
+    python3 tools/bench_corpus.py [--repeat 50] [--corpus ../shared/corpus/mlperf-tiny]
+
+Prints a Markdown table (the one in BENCHMARKS.md). Uses tools/.venv-litert
+(created by tools/compare_litert.py's bootstrap if missing) and the release build
+of ember (built if missing).
+
+Columns:
+- arena: Ember's plan (greedy by size, in-place reuse); "TFLM-style" is the same
+  greedy planner with in-place reuse off, which is how TensorFlow Lite Micro's
+  GreedyMemoryPlanner places activations (its real arena adds persistent
+  allocations and kernel scratch on top, so it is a lower bound for TFLM).
+- latency: median wall time of one inference, one thread. Ember: `ember run
+  --repeat N` (includes copying inputs/outputs). LiteRT: Interpreter.invoke() from
+  Python, default kernels (XNNPACK) and reference kernels (BUILTIN_REF).
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+from compare_litert import ensure_venv  # noqa: E402
+
+
+def litert_latency(model, feeds, resolver, repeat):
+    from ai_edge_litert.interpreter import Interpreter
+    it = Interpreter(model_path=model, experimental_op_resolver_type=resolver, num_threads=1)
+    it.allocate_tensors()
+    for d in it.get_input_details():
+        it.set_tensor(d["index"], feeds[d["name"]])
+    it.invoke()
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        it.invoke()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1000
+
+
+def main():
+    ensure_venv()
+    import numpy as np
+    from ai_edge_litert.interpreter import OpResolverType
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeat", type=int, default=50)
+    ap.add_argument("--corpus", default=os.path.join(ROOT, "..", "shared", "corpus", "mlperf-tiny"))
+    a = ap.parse_args()
+    ember = os.path.join(ROOT, ".build", "release", "ember")
+    subprocess.check_call(["swift", "build", "-c", "release", "--product", "ember"], cwd=ROOT,
+                          stdout=subprocess.DEVNULL)
+    print("| model | .tflite bytes | .ember bytes | Ember arena | TFLM-style arena | Ember ms | LiteRT XNNPACK ms | LiteRT reference ms |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for name in sorted(os.listdir(a.corpus)):
+        d = os.path.join(a.corpus, name)
+        model = os.path.join(d, "model.tflite")
+        if not os.path.exists(model):
+            continue
+        meta = json.load(open(os.path.join(d, "meta.json")))
+        feeds = {i["name"]: np.load(os.path.join(d, "inputs", f"00_{k}.npy")) for k, i in enumerate(meta["inputs"])}
+        with tempfile.TemporaryDirectory() as tmp:
+            pkg = os.path.join(tmp, "m.ember")
+            r = subprocess.run([ember, "pack", model, "-o", pkg], capture_output=True, text=True)
+            if r.returncode != 0:
+                print(f"| {name} | {os.path.getsize(model)} | not packed: {r.stderr.strip()[:90]}… | | | | | |")
+                continue
+            info = json.loads(subprocess.check_output([ember, "inspect", pkg, "--json"]))
+            flat = json.loads(subprocess.check_output([ember, "inspect", pkg, "--json", "--no-in-place"]))
+            args = [ember, "run", pkg, "--repeat", str(a.repeat)]
+            for k, i in enumerate(meta["inputs"]):
+                args += ["--input", f"{i['name']}={os.path.join(d, 'inputs', f'00_{k}.npy')}"]
+            out = subprocess.check_output(args, text=True)
+            ember_ms = float(out.split("latency ")[1].split(" ms")[0])
+            xnn = litert_latency(model, feeds, OpResolverType.AUTO, a.repeat)
+            ref = litert_latency(model, feeds, OpResolverType.BUILTIN_REF, a.repeat)
+            print(f"| {name} | {os.path.getsize(model)} | {os.path.getsize(pkg)} | {info['variants'][0]['arena_bytes']} | "
+                  f"{flat['variants'][0]['arena_bytes']} | {ember_ms:.3f} | {xnn:.3f} | {ref:.3f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
