@@ -160,6 +160,53 @@ void ember_conv2d_s8_ref(const ember_conv_geometry *g, const int8_t *input, cons
         }
 }
 
+void ember_conv2d_hybrid_ref(const ember_conv_geometry *g, const float *input, const int8_t *filter,
+                             float filter_scale, const float *bias, float act_min, float act_max,
+                             int8_t *scratch, float *output) {
+  const int64_t per_batch = (int64_t)g->in_h * g->in_w * g->in_c;
+  const int32_t ic_per_group = g->in_c / g->groups, oc_per_group = g->out_c / g->groups;
+  for (int32_t n = 0; n < g->batch; ++n) {
+    // tensor_utils::SymmetricQuantizeFloats over this batch.
+    const float *x = input + n * per_batch;
+    int8_t *q = scratch + n * per_batch;
+    float lo = per_batch > 0 ? x[0] : 0.0f, hi = lo;
+    for (int64_t i = 1; i < per_batch; ++i) { lo = x[i] < lo ? x[i] : lo; hi = x[i] > hi ? x[i] : hi; }
+    const float range = fabsf(lo) > fabsf(hi) ? fabsf(lo) : fabsf(hi);
+    float scale = 1.0f;
+    if (range == 0.0f) {
+      memset(q, 0, (size_t)per_batch);
+    } else {
+      scale = range / 127.0f;
+      const float inv = 127.0f / range;
+      for (int64_t i = 0; i < per_batch; ++i) {
+        const float r = roundf(x[i] * inv);
+        q[i] = (int8_t)(r > 127.0f ? 127 : (r < -127.0f ? -127 : (int32_t)r));
+      }
+    }
+    const float out_scale = scale * filter_scale;
+    for (int32_t oy = 0; oy < g->out_h; ++oy)
+      for (int32_t ox = 0; ox < g->out_w; ++ox)
+        for (int32_t oc = 0; oc < g->out_c; ++oc) {
+          const int32_t group = oc / oc_per_group;
+          int32_t acc = 0;
+          for (int32_t ky = 0; ky < g->kernel_h; ++ky) {
+            const int32_t iy = oy * g->stride_h - g->pad_top + ky * g->dilation_h;
+            if (iy < 0 || iy >= g->in_h) continue;
+            for (int32_t kx = 0; kx < g->kernel_w; ++kx) {
+              const int32_t ix = ox * g->stride_w - g->pad_left + kx * g->dilation_w;
+              if (ix < 0 || ix >= g->in_w) continue;
+              const int8_t *in = q + ((int64_t)iy * g->in_w + ix) * g->in_c + (int64_t)group * ic_per_group;
+              const int8_t *f = filter + (((int64_t)oc * g->kernel_h + ky) * g->kernel_w + kx) * ic_per_group;
+              for (int32_t ic = 0; ic < ic_per_group; ++ic) acc += (int32_t)in[ic] * (int32_t)f[ic];
+            }
+          }
+          float v = (float)acc * out_scale;
+          if (bias) v += bias[oc];
+          output[(((int64_t)n * g->out_h + oy) * g->out_w + ox) * g->out_c + oc] = clamp_f(v, act_min, act_max);
+        }
+  }
+}
+
 // ---------------------------------------------------------- Fully connected
 void ember_fully_connected_f32_ref(int64_t rows, int32_t in_features, int32_t out_features,
                                    const float *input, const float *weights, const float *bias,

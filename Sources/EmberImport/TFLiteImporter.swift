@@ -256,11 +256,7 @@ private struct Importer {
         let o = options
         switch code {
         case .conv2D:
-            let x = try tensor(try input(0), "input")
-            let w = try tensor(try input(1), "filter")
-            if x.dtype == .f32 && w.dtype == .i8 {
-                throw EmberError.unsupported(node: node, reason: "CONV_2D with int8 weights on float activations (dynamic-range / hybrid quantization) is not supported yet")
-            }
+            // f32 input with int8 weights is a dynamic-range ("hybrid") conv; the kernel handles it.
             let attrs = Conv2DAttributes(
                 strideH: Int(try o?.int(2, Int32.self, default: 1) ?? 1), strideW: Int(try o?.int(1, Int32.self, default: 1) ?? 1),
                 dilationH: Int(try o?.int(5, Int32.self, default: 1) ?? 1), dilationW: Int(try o?.int(4, Int32.self, default: 1) ?? 1),

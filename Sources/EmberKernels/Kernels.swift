@@ -114,6 +114,7 @@ private struct Preparer {
     }
 
     func convFloat(_ a: Conv2DAttributes) throws -> PreparedKernel {
+        if try input(1).dtype == .i8 { return try convHybrid(a) }
         let g = storage.store(try convGeometry(a))
         let filter = try floatOperand(1, role: "filter"), bias = try floatOperand(2, role: "bias")
         let (lo, hi) = a.activation.range
@@ -124,6 +125,30 @@ private struct Preparer {
             let bi = bias ?? (b.inputs.count > 2 ? b.inputs[2]?.assumingMemoryBound(to: Float.self) : nil)
             let out = b.output.assumingMemoryBound(to: Float.self)
             return { ember_conv2d_f32_ref(g, x, f, bi, lo, hi, out) }
+        }
+    }
+
+    /// f32 activations with int8 weights (LiteRT's dynamic-range "hybrid" conv):
+    /// the input is quantized per batch at run time into scratch.
+    func convHybrid(_ a: Conv2DAttributes) throws -> PreparedKernel {
+        let wq = try quant(1)
+        guard wq.zeroPoints.allSatisfy({ $0 == 0 }), wq.scales.allSatisfy({ $0 == wq.scale }) else {
+            throw unsupported("hybrid convolution with per-channel or asymmetric weight scales")
+        }
+        let g = storage.store(try convGeometry(a))
+        let bias = try floatOperand(2, role: "bias")
+        let (lo, hi) = a.activation.range
+        let filterScale = wq.scale
+        let node = c.nodeName
+        return kernel("conv2d_hybrid_ref", scratch: try input(0).elementCount) { b in
+            let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
+            let f = try req(b, 1, node).assumingMemoryBound(to: Int8.self)
+            let bi = bias ?? (b.inputs.count > 2 ? b.inputs[2]?.assumingMemoryBound(to: Float.self) : nil)
+            let out = b.output.assumingMemoryBound(to: Float.self)
+            guard let scratch = b.scratch?.assumingMemoryBound(to: Int8.self) else {
+                throw EmberError.invalidGraph(node: node, reason: "no scratch buffer was planned")
+            }
+            return { ember_conv2d_hybrid_ref(g, x, f, filterScale, bi, lo, hi, scratch, out) }
         }
     }
 

@@ -85,9 +85,7 @@ func floatTolerance(_ path: String) throws -> (abs: Float, rel: Float) {
 
 /// Models known not to match yet, with the reason. The test fails if one of
 /// these starts matching (update the table) or any other model stops matching.
-let knownGaps: [String: String] = [
-    "kws_float32": "hybrid (dynamic-range int8) CONV_2D weights are not supported yet",
-]
+let knownGaps: [String: String] = [:]
 
 @Suite struct TFLiteCorpusTests {
     @Test(arguments: ["kws_int8", "resnet8_float"])
@@ -106,7 +104,7 @@ let knownGaps: [String: String] = [
             let outcome: String?
             do { outcome = try checkModel(Corpus.shared + "/" + m) } catch { outcome = "\(error)" }
             if let gap = knownGaps[m] {
-                #expect(outcome?.contains(gap.prefix(20)) == true || outcome?.contains("hybrid") == true, "\(m): expected the known gap '\(gap)', got \(outcome ?? "a match")")
+                #expect(outcome?.contains(gap) == true, "\(m): expected the known gap '\(gap)', got \(outcome ?? "a match")")
             } else {
                 #expect(outcome == nil, "\(m): \(outcome ?? "")")
             }

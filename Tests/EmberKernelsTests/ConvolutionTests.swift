@@ -86,6 +86,38 @@ func forEachTap(_ g: ember_conv_geometry, _ tap: (Int, Int, Int) -> Void) {
         }
     }
 
+    @Test func hybridMatchesDynamicQuantizationFormula() {
+        var rng = SplitMix64(seed: 14)
+        for trial in 0..<200 {
+            var g = randomGeometry(&rng)
+            let perBatch = Int(g.in_h * g.in_w * g.in_c)
+            let inCount = Int(g.batch) * perBatch
+            let fCount = Int(g.out_c * g.kernel_h * g.kernel_w * (g.in_c / g.groups))
+            let outCount = Int(g.batch * g.out_h * g.out_w * g.out_c)
+            var x = rng.floats(inCount, 4)
+            if trial % 10 == 0 { x = [Float](repeating: 0, count: inCount) } // zero range → scale 1, all zeros
+            let f = rng.int8s(fCount), bias = rng.floats(Int(g.out_c))
+            let filterScale = Float.random(in: 0.001...0.1, using: &rng)
+            // Twin: quantize each batch symmetrically, integer conv, rescale.
+            var q = [Int8](repeating: 0, count: inCount), scales = [Float](repeating: 1, count: Int(g.batch))
+            for n in 0..<Int(g.batch) {
+                let slice = x[(n * perBatch)..<((n + 1) * perBatch)]
+                let range = slice.map { abs($0) }.max() ?? 0
+                guard range > 0 else { continue }
+                scales[n] = range / 127
+                for i in slice.indices { q[i] = Int8(max(-127, min(127, (x[i] * (127 / range)).rounded(.toNearestOrAwayFromZero)))) }
+            }
+            var acc = [Int32](repeating: 0, count: outCount)
+            forEachTap(g) { o, i, k in acc[o] += Int32(q[i]) * Int32(f[k]) }
+            let perOut = Int(g.out_h * g.out_w * g.out_c)
+            let expected = acc.enumerated().map { o, a in Float(a) * (scales[o / perOut] * filterScale) + bias[o % Int(g.out_c)] }
+            var out = [Float](repeating: .nan, count: outCount), scratch = [Int8](repeating: 0, count: inCount)
+            ember_conv2d_hybrid_ref(&g, x, f, filterScale, bias, -.infinity, .infinity, &scratch, &out)
+            #expect(out == expected)
+            #expect(scratch == q)
+        }
+    }
+
     @Test func fullyConnectedInt8AndFloat() {
         var rng = SplitMix64(seed: 12)
         for _ in 0..<200 {

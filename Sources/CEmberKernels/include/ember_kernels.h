@@ -83,6 +83,15 @@ void ember_conv2d_f32_ref(const ember_conv_geometry *g, const float *input, cons
 void ember_conv2d_s8_ref(const ember_conv_geometry *g, const int8_t *input, const int8_t *filter,
                          const int32_t *bias, const ember_requant *q, int8_t *output);
 
+/// Dynamic-range ("hybrid") convolution, as LiteRT's EvalHybrid: per batch, the
+/// f32 input is quantized symmetrically to int8 (scale = max|x| / 127, round half
+/// away from zero, clamp ±127) into `scratch` (in_h·in_w·in_c bytes per batch, all
+/// batches), convolved with the int8 filter in int32 (padding contributes 0), and
+/// each output is acc · (input_scale · filter_scale) + bias, clamped.
+void ember_conv2d_hybrid_ref(const ember_conv_geometry *g, const float *input, const int8_t *filter,
+                             float filter_scale, const float *bias, float act_min, float act_max,
+                             int8_t *scratch, float *output);
+
 // ---------------------------------------------------------- Fully connected
 /// output[r][o] = sum_i input[r][i] * weights[o][i] + bias[o], clamped. bias may be NULL.
 void ember_fully_connected_f32_ref(int64_t rows, int32_t in_features, int32_t out_features,
