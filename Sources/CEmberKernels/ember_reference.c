@@ -511,14 +511,27 @@ static int64_t product(int32_t rank, const int32_t *dims) {
   return p;
 }
 
+// Row-major element strides of a shape.
+static void row_major_strides(int32_t rank, const int32_t *shape, int64_t *strides) {
+  int64_t s = 1;
+  for (int32_t d = rank - 1; d >= 0; --d) { strides[d] = s; s *= shape[d]; }
+}
+
+// Advances a multi-index over `shape` in row-major order.
+static inline void next_index(int32_t rank, const int32_t *shape, int32_t *idx) {
+  for (int32_t d = rank - 1; d >= 0; --d) {
+    if (++idx[d] < shape[d]) return;
+    idx[d] = 0;
+  }
+}
+
 void ember_transpose_ref(int32_t elem_size, int32_t rank, const int32_t *in_shape,
                          const int32_t *perm, const void *in, void *out) {
   const int64_t total = product(rank, in_shape);
   if (total == 0) return;
   int64_t in_stride[EMBER_MAX_RANK], stride_for_out[EMBER_MAX_RANK];
   int32_t out_shape[EMBER_MAX_RANK], idx[EMBER_MAX_RANK] = {0};
-  int64_t s = 1;
-  for (int32_t d = rank - 1; d >= 0; --d) { in_stride[d] = s; s *= in_shape[d]; }
+  row_major_strides(rank, in_shape, in_stride);
   for (int32_t d = 0; d < rank; ++d) { out_shape[d] = in_shape[perm[d]]; stride_for_out[d] = in_stride[perm[d]]; }
   const char *src = (const char *)in;
   char *dst = (char *)out;
@@ -542,23 +555,16 @@ void ember_pad_ref(int32_t elem_size, int32_t rank, const int32_t *in_shape,
   if (total == 0) return;
   int64_t in_stride[EMBER_MAX_RANK];
   int32_t idx[EMBER_MAX_RANK] = {0};
-  int64_t s = 1;
-  for (int32_t d = rank - 1; d >= 0; --d) { in_stride[d] = s; s *= in_shape[d]; }
+  row_major_strides(rank, in_shape, in_stride);
   const char *src = (const char *)in;
   char *dst = (char *)out;
-  for (int64_t oi = 0; oi < total; ++oi) {
-    int inside = 1;
-    int64_t ii = 0;
-    for (int32_t d = 0; d < rank; ++d) {
+  for (int64_t oi = 0; oi < total; ++oi, next_index(rank, out_shape, idx)) {
+    const char *from = src;
+    for (int32_t d = 0; d < rank && from; ++d) {
       const int32_t v = idx[d] - pad_before[d];
-      if (v < 0 || v >= in_shape[d]) { inside = 0; break; }
-      ii += v * in_stride[d];
+      from = (v < 0 || v >= in_shape[d]) ? NULL : from + (int64_t)v * in_stride[d] * elem_size;
     }
-    memcpy(dst + oi * elem_size, inside ? src + ii * elem_size : (const char *)pad_value, (size_t)elem_size);
-    for (int32_t d = rank - 1; d >= 0; --d) {
-      if (++idx[d] < out_shape[d]) break;
-      idx[d] = 0;
-    }
+    memcpy(dst + oi * elem_size, from ? from : (const char *)pad_value, (size_t)elem_size);
   }
 }
 
@@ -569,18 +575,13 @@ void ember_slice_ref(int32_t elem_size, int32_t rank, const int32_t *in_shape,
   if (total == 0) return;
   int64_t in_stride[EMBER_MAX_RANK];
   int32_t idx[EMBER_MAX_RANK] = {0};
-  int64_t s = 1;
-  for (int32_t d = rank - 1; d >= 0; --d) { in_stride[d] = s; s *= in_shape[d]; }
+  row_major_strides(rank, in_shape, in_stride);
   const char *src = (const char *)in;
   char *dst = (char *)out;
-  for (int64_t oi = 0; oi < total; ++oi) {
+  for (int64_t oi = 0; oi < total; ++oi, next_index(rank, out_shape, idx)) {
     int64_t ii = 0;
     for (int32_t d = 0; d < rank; ++d) ii += ((int64_t)begin[d] + (int64_t)idx[d] * stride[d]) * in_stride[d];
     memcpy(dst + oi * elem_size, src + ii * elem_size, (size_t)elem_size);
-    for (int32_t d = rank - 1; d >= 0; --d) {
-      if (++idx[d] < out_shape[d]) break;
-      idx[d] = 0;
-    }
   }
 }
 

@@ -98,10 +98,11 @@ public enum NPY {
 }
 
 extension StringProtocol {
-    func trimmingCharacters() -> String {
+    /// The string without leading and trailing spaces, tabs, carriage returns and newlines.
+    public func trimmingCharacters() -> String {
         var s = Substring(self)
-        while let f = s.first, f == " " || f == "\t" || f == "\n" { s = s.dropFirst() }
-        while let l = s.last, l == " " || l == "\t" || l == "\n" { s = s.dropLast() }
+        while let f = s.first, f == " " || f == "\t" || f == "\n" || f == "\r" { s = s.dropFirst() }
+        while let l = s.last, l == " " || l == "\t" || l == "\n" || l == "\r" { s = s.dropLast() }
         return String(s)
     }
     func trimmingQuotes() -> String {

@@ -116,14 +116,6 @@ func realValues(_ t: Tensor, _ q: QuantParams?) -> [Float] {
     }
 }
 
-extension StringProtocol {
-    func trimmingCharacters() -> String {
-        var s = Substring(self)
-        while let f = s.first, f == " " || f == "\r" || f == "\t" { s = s.dropFirst() }
-        while let l = s.last, l == " " || l == "\r" || l == "\t" { s = s.dropLast() }
-        return String(s)
-    }
-}
 
 func safeFileName(_ name: String) -> String {
     String(name.map { $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" || $0 == "_" ? $0 : "_" })
