@@ -134,26 +134,36 @@ void ember_conv2d_f32_ref(const ember_conv_geometry *g, const float *input, cons
         }
 }
 
+// Sum over the valid taps of one output position of (input + input_offset) * filter,
+// in int32: the integer core of the int8 and hybrid convolutions.
+static inline int32_t conv_s8_accumulate(const ember_conv_geometry *g, const int8_t *batch_input,
+                                         const int8_t *filter, int32_t input_offset,
+                                         int32_t oy, int32_t ox, int32_t oc) {
+  const int32_t ic_per_group = g->in_c / g->groups, oc_per_group = g->out_c / g->groups;
+  const int32_t group = oc / oc_per_group;
+  int32_t acc = 0;
+  for (int32_t ky = 0; ky < g->kernel_h; ++ky) {
+    const int32_t iy = oy * g->stride_h - g->pad_top + ky * g->dilation_h;
+    if (iy < 0 || iy >= g->in_h) continue;
+    for (int32_t kx = 0; kx < g->kernel_w; ++kx) {
+      const int32_t ix = ox * g->stride_w - g->pad_left + kx * g->dilation_w;
+      if (ix < 0 || ix >= g->in_w) continue;
+      const int8_t *in = batch_input + ((int64_t)iy * g->in_w + ix) * g->in_c + (int64_t)group * ic_per_group;
+      const int8_t *f = filter + (((int64_t)oc * g->kernel_h + ky) * g->kernel_w + kx) * ic_per_group;
+      for (int32_t ic = 0; ic < ic_per_group; ++ic) acc += ((int32_t)in[ic] + input_offset) * (int32_t)f[ic];
+    }
+  }
+  return acc;
+}
+
 void ember_conv2d_s8_ref(const ember_conv_geometry *g, const int8_t *input, const int8_t *filter,
                          const int32_t *bias, const ember_requant *q, int8_t *output) {
-  const int32_t ic_per_group = g->in_c / g->groups, oc_per_group = g->out_c / g->groups;
+  const int64_t per_batch = (int64_t)g->in_h * g->in_w * g->in_c;
   for (int32_t n = 0; n < g->batch; ++n)
     for (int32_t oy = 0; oy < g->out_h; ++oy)
       for (int32_t ox = 0; ox < g->out_w; ++ox)
         for (int32_t oc = 0; oc < g->out_c; ++oc) {
-          const int32_t group = oc / oc_per_group;
-          int32_t acc = 0;
-          for (int32_t ky = 0; ky < g->kernel_h; ++ky) {
-            const int32_t iy = oy * g->stride_h - g->pad_top + ky * g->dilation_h;
-            if (iy < 0 || iy >= g->in_h) continue;
-            for (int32_t kx = 0; kx < g->kernel_w; ++kx) {
-              const int32_t ix = ox * g->stride_w - g->pad_left + kx * g->dilation_w;
-              if (ix < 0 || ix >= g->in_w) continue;
-              const int8_t *in = input + (((int64_t)n * g->in_h + iy) * g->in_w + ix) * g->in_c + (int64_t)group * ic_per_group;
-              const int8_t *f = filter + (((int64_t)oc * g->kernel_h + ky) * g->kernel_w + kx) * ic_per_group;
-              for (int32_t ic = 0; ic < ic_per_group; ++ic) acc += ((int32_t)in[ic] + q->input_offset) * (int32_t)f[ic];
-            }
-          }
+          int32_t acc = conv_s8_accumulate(g, input + n * per_batch, filter, q->input_offset, oy, ox, oc);
           if (bias) acc += bias[oc];
           acc = ember_multiply_by_quantized_multiplier(acc, q->multiplier[oc], q->shift[oc]) + q->output_offset;
           output[(((int64_t)n * g->out_h + oy) * g->out_w + ox) * g->out_c + oc] = (int8_t)clamp_i32(acc, q->act_min, q->act_max);
@@ -164,7 +174,6 @@ void ember_conv2d_hybrid_ref(const ember_conv_geometry *g, const float *input, c
                              float filter_scale, const float *bias, float act_min, float act_max,
                              int8_t *scratch, float *output) {
   const int64_t per_batch = (int64_t)g->in_h * g->in_w * g->in_c;
-  const int32_t ic_per_group = g->in_c / g->groups, oc_per_group = g->out_c / g->groups;
   for (int32_t n = 0; n < g->batch; ++n) {
     // tensor_utils::SymmetricQuantizeFloats over this batch.
     const float *x = input + n * per_batch;
@@ -187,19 +196,7 @@ void ember_conv2d_hybrid_ref(const ember_conv_geometry *g, const float *input, c
     for (int32_t oy = 0; oy < g->out_h; ++oy)
       for (int32_t ox = 0; ox < g->out_w; ++ox)
         for (int32_t oc = 0; oc < g->out_c; ++oc) {
-          const int32_t group = oc / oc_per_group;
-          int32_t acc = 0;
-          for (int32_t ky = 0; ky < g->kernel_h; ++ky) {
-            const int32_t iy = oy * g->stride_h - g->pad_top + ky * g->dilation_h;
-            if (iy < 0 || iy >= g->in_h) continue;
-            for (int32_t kx = 0; kx < g->kernel_w; ++kx) {
-              const int32_t ix = ox * g->stride_w - g->pad_left + kx * g->dilation_w;
-              if (ix < 0 || ix >= g->in_w) continue;
-              const int8_t *in = q + ((int64_t)iy * g->in_w + ix) * g->in_c + (int64_t)group * ic_per_group;
-              const int8_t *f = filter + (((int64_t)oc * g->kernel_h + ky) * g->kernel_w + kx) * ic_per_group;
-              for (int32_t ic = 0; ic < ic_per_group; ++ic) acc += (int32_t)in[ic] * (int32_t)f[ic];
-            }
-          }
+          const int32_t acc = conv_s8_accumulate(g, q, filter, 0, oy, ox, oc);
           float v = (float)acc * out_scale;
           if (bias) v += bias[oc];
           output[(((int64_t)n * g->out_h + oy) * g->out_w + ox) * g->out_c + oc] = clamp_f(v, act_min, act_max);
