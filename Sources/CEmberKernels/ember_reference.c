@@ -298,6 +298,8 @@ void ember_binary_f32_ref(ember_binary_op op, const ember_broadcast *bc, const f
       case EMBER_BINARY_ADD: r = x + y; break;
       case EMBER_BINARY_SUB: r = x - y; break;
       case EMBER_BINARY_MUL: r = x * y; break;
+      case EMBER_BINARY_MAX: r = x > y ? x : y; break;
+      case EMBER_BINARY_MIN: r = x < y ? x : y; break;
       default: r = x / y; break;
     }
     out[oi] = clamp_f(r, act_min, act_max);
@@ -323,6 +325,14 @@ void ember_mul_s8_ref(const ember_broadcast *bc, const int8_t *a, const int8_t *
     const int32_t prod = ((int32_t)a[ai] + p->a_offset) * ((int32_t)b[bi] + p->b_offset);
     const int32_t o = ember_multiply_by_quantized_multiplier(prod, p->output_multiplier, p->output_shift) + p->output_offset;
     out[oi] = (int8_t)clamp_i32(o, p->act_min, p->act_max);
+  });
+}
+
+void ember_minmax_s8_ref(const ember_broadcast *bc, const int8_t *a, const int8_t *b,
+                         int32_t maximum, int8_t *out) {
+  EMBER_BROADCAST_LOOP(bc, {
+    const int8_t x = a[ai], y = b[bi];
+    out[oi] = maximum ? (x > y ? x : y) : (x < y ? x : y);
   });
 }
 
@@ -442,6 +452,67 @@ void ember_max_pool_s8_ref(const ember_pool_geometry *g, const int8_t *in, int32
       for (int32_t x = xs; x < xe; ++x) { const int32_t v = in[EMBER_POOL_AT(g, y, x)]; m = v > m ? v : m; }
     out[obase + c] = (int8_t)clamp_i32(m, act_min, act_max);
   })
+}
+
+// -------------------------------------------------------------------- Resize
+static inline float resize_scale(int32_t in, int32_t out, int32_t align_corners) {
+  return (align_corners && out > 1) ? (float)(in - 1) / (float)(out - 1) : (float)in / (float)out;
+}
+
+static inline int32_t nearest_source(int32_t o, int32_t in, float scale, int32_t align_corners, int32_t half_pixel) {
+  const float offset = half_pixel ? 0.5f : 0.0f;
+  int32_t v = align_corners ? (int32_t)roundf(((float)o + offset) * scale) : (int32_t)floorf(((float)o + offset) * scale);
+  if (v > in - 1) v = in - 1;
+  if (half_pixel && v < 0) v = 0;
+  return v;
+}
+
+void ember_resize_nearest_ref(int32_t elem_size, int32_t batch, int32_t in_h, int32_t in_w,
+                              int32_t channels, int32_t out_h, int32_t out_w, int32_t align_corners,
+                              int32_t half_pixel_centers, const void *in, void *out) {
+  const float sh = resize_scale(in_h, out_h, align_corners), sw = resize_scale(in_w, out_w, align_corners);
+  const int64_t row = (int64_t)channels * elem_size;
+  const char *src = (const char *)in;
+  char *dst = (char *)out;
+  for (int32_t n = 0; n < batch; ++n)
+    for (int32_t y = 0; y < out_h; ++y) {
+      const int32_t iy = nearest_source(y, in_h, sh, align_corners, half_pixel_centers);
+      for (int32_t x = 0; x < out_w; ++x) {
+        const int32_t ix = nearest_source(x, in_w, sw, align_corners, half_pixel_centers);
+        memcpy(dst + (((int64_t)n * out_h + y) * out_w + x) * row, src + (((int64_t)n * in_h + iy) * in_w + ix) * row, (size_t)row);
+      }
+    }
+}
+
+static inline void interpolation_values(int32_t o, float scale, int32_t half_pixel, int32_t in,
+                                        float *scaled, int32_t *lo, int32_t *hi) {
+  *scaled = half_pixel ? ((float)o + 0.5f) * scale - 0.5f : (float)o * scale;
+  const int32_t f = (int32_t)floorf(*scaled), c = (int32_t)ceilf(*scaled);
+  *lo = f > 0 ? f : 0;
+  *hi = c < in - 1 ? c : in - 1;
+}
+
+void ember_resize_bilinear_f32_ref(int32_t batch, int32_t in_h, int32_t in_w, int32_t channels,
+                                   int32_t out_h, int32_t out_w, int32_t align_corners,
+                                   int32_t half_pixel_centers, const float *in, float *out) {
+  const float sh = resize_scale(in_h, out_h, align_corners), sw = resize_scale(in_w, out_w, align_corners);
+  for (int32_t n = 0; n < batch; ++n)
+    for (int32_t y = 0; y < out_h; ++y) {
+      float fy; int32_t y0, y1;
+      interpolation_values(y, sh, half_pixel_centers, in_h, &fy, &y0, &y1);
+      for (int32_t x = 0; x < out_w; ++x) {
+        float fx; int32_t x0, x1;
+        interpolation_values(x, sw, half_pixel_centers, in_w, &fx, &x0, &x1);
+        const float dy = fy - (float)y0, dx = fx - (float)x0;
+        const float *p00 = in + (((int64_t)n * in_h + y0) * in_w + x0) * channels;
+        const float *p10 = in + (((int64_t)n * in_h + y1) * in_w + x0) * channels;
+        const float *p01 = in + (((int64_t)n * in_h + y0) * in_w + x1) * channels;
+        const float *p11 = in + (((int64_t)n * in_h + y1) * in_w + x1) * channels;
+        float *o = out + (((int64_t)n * out_h + y) * out_w + x) * channels;
+        for (int32_t c = 0; c < channels; ++c)
+          o[c] = p00[c] * (1 - dy) * (1 - dx) + p10[c] * dy * (1 - dx) + p01[c] * (1 - dy) * dx + p11[c] * dy * dx;
+      }
+    }
 }
 
 // -------------------------------------------------------------- Reductions

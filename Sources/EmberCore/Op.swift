@@ -78,6 +78,20 @@ public struct Conv2DAttributes: Hashable, Sendable {
     }
 }
 
+/// TFLite RESIZE_BILINEAR / RESIZE_NEAREST_NEIGHBOR parameters.
+public struct ResizeAttributes: Hashable, Sendable {
+    public var height: Int, width: Int
+    /// Bilinear interpolation, else nearest neighbour.
+    public var bilinear: Bool
+    public var alignCorners: Bool
+    public var halfPixelCenters: Bool
+
+    public init(height: Int, width: Int, bilinear: Bool, alignCorners: Bool = false, halfPixelCenters: Bool = false) {
+        self.height = height; self.width = width; self.bilinear = bilinear
+        self.alignCorners = alignCorners; self.halfPixelCenters = halfPixelCenters
+    }
+}
+
 public struct Pool2DAttributes: Hashable, Sendable {
     public var kernelH: Int, kernelW: Int
     public var strideH: Int, strideW: Int
@@ -126,6 +140,10 @@ public enum Op: Hashable, Sendable {
     case quantize(DType)
     /// i8, u8 or f16 → f32.
     case dequantize
+    /// Elementwise maximum / minimum with numpy broadcasting.
+    case maximum, minimum
+    /// Spatial resize of NHWC images to `height` × `width` (TFLite semantics).
+    case resize(ResizeAttributes)
 
     /// The op's name as the CLI prints it and the format stores it.
     public var kind: OpKind {
@@ -157,6 +175,9 @@ public enum Op: Hashable, Sendable {
         case .layerNorm: return .layerNorm
         case .quantize: return .quantize
         case .dequantize: return .dequantize
+        case .maximum: return .maximum
+        case .minimum: return .minimum
+        case .resize: return .resize
         }
     }
 
@@ -164,7 +185,7 @@ public enum Op: Hashable, Sendable {
     public var arity: (required: Int, optional: Int) {
         switch self {
         case .conv2D, .fullyConnected: return (2, 1)
-        case .matMul, .add, .sub, .mul, .div: return (2, 0)
+        case .matMul, .add, .sub, .mul, .div, .maximum, .minimum: return (2, 0)
         case .layerNorm: return (1, 2)
         case .concat: return (1, Int.max - 1)
         default: return (1, 0)
@@ -175,7 +196,7 @@ public enum Op: Hashable, Sendable {
     /// planner may let the output reuse its first input's buffer.
     public var isElementwiseInPlaceCandidate: Bool {
         switch self {
-        case .add, .sub, .mul, .div, .relu, .relu6, .leakyRelu, .sigmoid, .tanh, .hardSwish, .gelu: return true
+        case .add, .sub, .mul, .div, .maximum, .minimum, .relu, .relu6, .leakyRelu, .sigmoid, .tanh, .hardSwish, .gelu: return true
         default: return false
         }
     }
@@ -185,7 +206,8 @@ public enum Op: Hashable, Sendable {
 public enum OpKind: UInt16, Sendable, CaseIterable, CustomStringConvertible {
     case conv2D = 1, fullyConnected, matMul, add, sub, mul, div, relu, relu6, leakyRelu,
          sigmoid, tanh, hardSwish, gelu, softmax, averagePool2D, maxPool2D, mean,
-         globalAveragePool, reshape, transpose, concat, pad, slice, layerNorm, quantize, dequantize
+         globalAveragePool, reshape, transpose, concat, pad, slice, layerNorm, quantize, dequantize,
+         maximum, minimum, resize
 
     public var description: String {
         switch self {
@@ -216,6 +238,9 @@ public enum OpKind: UInt16, Sendable, CaseIterable, CustomStringConvertible {
         case .layerNorm: return "LayerNorm"
         case .quantize: return "Quantize"
         case .dequantize: return "Dequantize"
+        case .maximum: return "Maximum"
+        case .minimum: return "Minimum"
+        case .resize: return "Resize"
         }
     }
 }

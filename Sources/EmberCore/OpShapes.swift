@@ -127,7 +127,7 @@ extension Op {
             }
             return TensorInfo(outputDType ?? x.dtype, batch + [m, n])
 
-        case .add, .sub, .mul, .div:
+        case .add, .sub, .mul, .div, .maximum, .minimum:
             try requireNumeric()
             let b = req[1]
             guard b.dtype == x.dtype else { throw fail("input dtypes differ: \(x.dtype) and \(b.dtype)") }
@@ -271,6 +271,13 @@ extension Op {
         case .dequantize:
             guard x.dtype.isQuantized8 || x.dtype == .f16 else { throw fail("input must be i8, u8 or f16, got \(x.dtype)") }
             return TensorInfo(.f32, x.dims)
+
+        case let .resize(r):
+            try requireNumeric()
+            try requireRank(x, 4, "input")
+            guard r.height >= 1, r.width >= 1 else { throw fail("output size \(r.height)x\(r.width) must be positive") }
+            guard x.dims[1] >= 1, x.dims[2] >= 1 else { throw fail("input \(formatDims(x.dims)) is empty") }
+            return TensorInfo(x.dtype, [x.dims[0], r.height, r.width, x.dims[3]])
         }
     }
 
@@ -289,8 +296,10 @@ extension Op {
             if let a = inputs[0], let k = a.dims.last { macs = outElems &* k }
         case let .averagePool2D(p), let .maxPool2D(p):
             macs = outElems &* p.kernelH &* p.kernelW
-        case .add, .sub, .mul, .div, .relu, .relu6, .leakyRelu, .sigmoid, .tanh, .hardSwish, .gelu, .quantize, .dequantize:
+        case .add, .sub, .mul, .div, .maximum, .minimum, .relu, .relu6, .leakyRelu, .sigmoid, .tanh, .hardSwish, .gelu, .quantize, .dequantize:
             macs = outElems
+        case let .resize(r):
+            macs = outElems &* (r.bilinear ? 4 : 0)
         case .softmax, .layerNorm:
             macs = outElems &* 3
         case .mean, .globalAveragePool:

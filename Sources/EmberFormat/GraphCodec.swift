@@ -173,7 +173,10 @@ public enum GraphCodec {
         case let .slice(begin, end, strides): ints(begin); ints(end); ints(strides)
         case let .layerNorm(axis, eps): w.i64(Int64(axis)); w.f32(eps)
         case let .quantize(dtype): w.u8(dtype.rawValue)
-        case .matMul, .relu, .relu6, .sigmoid, .tanh, .hardSwish, .gelu, .globalAveragePool, .dequantize: break
+        case let .resize(r):
+            w.i64(Int64(r.height)); w.i64(Int64(r.width))
+            w.u8((r.bilinear ? 1 : 0) | (r.alignCorners ? 2 : 0) | (r.halfPixelCenters ? 4 : 0))
+        case .matMul, .relu, .relu6, .sigmoid, .tanh, .hardSwish, .gelu, .globalAveragePool, .dequantize, .maximum, .minimum: break
         }
     }
 
@@ -246,6 +249,13 @@ public enum GraphCodec {
             guard let d = DType(rawValue: b) else { throw r.error("node '\(node)' quantizes to unknown dtype \(b)", at: r.position - 1) }
             return .quantize(d)
         case .dequantize: return .dequantize
+        case .maximum: return .maximum
+        case .minimum: return .minimum
+        case .resize:
+            let h = try positive("height"), w = try positive("width")
+            let flags = try r.u8()
+            guard flags & ~7 == 0 else { throw r.error("node '\(node)' has unknown resize flags \(flags)", at: r.position - 1) }
+            return .resize(ResizeAttributes(height: h, width: w, bilinear: flags & 1 != 0, alignCorners: flags & 2 != 0, halfPixelCenters: flags & 4 != 0))
         }
     }
 }

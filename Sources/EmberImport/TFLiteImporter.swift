@@ -16,18 +16,20 @@ public enum TFLiteImporter {
         case transpose = 39, mean = 40, sub = 41, div = 42, squeeze = 43, stridedSlice = 45
         case padV2 = 60, expandDims = 70, leakyRelu = 98, quantize = 114, hardSwish = 117
         case batchMatMul = 126
+        case resizeBilinear = 23, split = 49, maximum = 55, minimum = 57, slice = 65
+        case resizeNearestNeighbor = 97, splitV = 102
     }
 
     /// Names of other builtin codes, for the "unsupported" report.
     static let otherNames: [Int: String] = [
         5: "DEPTH_TO_SPACE", 7: "EMBEDDING_LOOKUP", 8: "FLOOR", 11: "L2_NORMALIZATION", 12: "L2_POOL_2D",
-        13: "LOCAL_RESPONSE_NORMALIZATION", 16: "LSTM", 20: "RELU_N1_TO_1", 23: "RESIZE_BILINEAR", 24: "RNN",
+        13: "LOCAL_RESPONSE_NORMALIZATION", 16: "LSTM", 20: "RELU_N1_TO_1", 24: "RNN",
         26: "SPACE_TO_DEPTH", 32: "CUSTOM", 36: "GATHER", 37: "BATCH_TO_SPACE_ND", 38: "SPACE_TO_BATCH_ND",
-        44: "UNIDIRECTIONAL_SEQUENCE_LSTM", 47: "EXP", 49: "SPLIT", 50: "LOG_SOFTMAX", 53: "CAST", 54: "PRELU",
-        55: "MAXIMUM", 56: "ARG_MAX", 57: "MINIMUM", 59: "NEG", 65: "SLICE", 67: "TRANSPOSE_CONV", 69: "TILE",
+        44: "UNIDIRECTIONAL_SEQUENCE_LSTM", 47: "EXP", 50: "LOG_SOFTMAX", 53: "CAST", 54: "PRELU",
+        56: "ARG_MAX", 59: "NEG", 67: "TRANSPOSE_CONV", 69: "TILE",
         74: "SUM", 75: "SQRT", 76: "RSQRT", 77: "SHAPE", 78: "POW", 82: "REDUCE_MAX", 83: "PACK", 88: "UNPACK",
-        92: "SQUARE", 97: "RESIZE_NEAREST_NEIGHBOR", 99: "SQUARED_DIFFERENCE", 100: "MIRROR_PAD", 101: "ABS",
-        102: "SPLIT_V", 111: "ELU", 150: "GELU",
+        92: "SQUARE", 99: "SQUARED_DIFFERENCE", 100: "MIRROR_PAD", 101: "ABS",
+        111: "ELU", 150: "GELU",
     ]
 
     static func opName(_ code: Int) -> String {
@@ -223,11 +225,14 @@ private struct Importer {
             let op = try ops.table(i)
             let inputs = try op.ints(1, Int32.self) ?? []
             let outputs = try op.ints(2, Int32.self) ?? []
-            guard outputs.count == 1 else { throw EmberError.unsupported(node: "operator \(i)", reason: "\(outputs.count) outputs") }
-            let out = outputs[0]
-            let outRecord = try tensor(out, "operator \(i) output")
-            let nodeName = outRecord.name
             guard let code = TFLiteImporter.Builtin(rawValue: codes[i]) else { continue }
+            if code == .split || code == .splitV {
+                try convertSplit(code, options: try op.table(4), inputs: inputs, outputs: outputs)
+                continue
+            }
+            guard outputs.count == 1 else { throw EmberError.unsupported(node: "operator \(i)", reason: "\(code) with \(outputs.count) outputs") }
+            let out = outputs[0]
+            let nodeName = try tensor(out, "operator \(i) output").name
             try convert(code, options: try op.table(4), inputs: inputs, output: out, node: nodeName)
         }
 
@@ -237,6 +242,29 @@ private struct Importer {
         let g = Graph(name: name, values: values, nodes: nodes, inputs: graphInputs, outputs: graphOutputs)
         _ = try g.validate()
         return g
+    }
+
+    /// SPLIT (axis, x) and SPLIT_V (x, sizes, axis) become one Slice per output.
+    mutating func convertSplit(_ code: TFLiteImporter.Builtin, options: FBTable?, inputs: [Int], outputs: [Int]) throws {
+        let node = try outputs.first.map { try tensor($0, "SPLIT output").name } ?? "split"
+        guard inputs.count >= 2, !outputs.isEmpty else { throw EmberError.invalidGraph(node: node, reason: "\(code) needs an input, an axis and outputs") }
+        let xIndex = code == .split ? inputs[1] : inputs[0]
+        let axisIndex = code == .split ? inputs[0] : (inputs.count > 2 ? inputs[2] : -1)
+        let x = try tensor(xIndex, "SPLIT input")
+        guard let axisValue = try ints(axisIndex, "SPLIT axis", node: node).first else { throw EmberError.invalidGraph(node: node, reason: "empty axis") }
+        let axis = axisValue < 0 ? axisValue + x.dims.count : axisValue
+        guard axis >= 0, axis < x.dims.count else { throw EmberError.invalidGraph(node: node, reason: "axis \(axisValue) outside rank \(x.dims.count)") }
+        var start = 0
+        for out in outputs {
+            let o = try tensor(out, "SPLIT output")
+            guard o.dims.count == x.dims.count else { throw EmberError.invalidGraph(node: o.name, reason: "SPLIT output rank differs from its input") }
+            var begin = [Int](repeating: 0, count: x.dims.count), end = x.dims
+            begin[axis] = start
+            end[axis] = start + o.dims[axis]
+            start += o.dims[axis]
+            try emit(.slice(begin: begin, end: end, strides: [Int](repeating: 1, count: x.dims.count)), [try value(xIndex)], output: out, node: o.name)
+        }
+        guard start == x.dims[axis] else { throw EmberError.invalidGraph(node: node, reason: "SPLIT outputs cover \(start) of \(x.dims[axis])") }
     }
 
     mutating func emit(_ op: Op, _ inputs: [ValueID?], output: Int, node: String) throws {
@@ -426,6 +454,27 @@ private struct Importer {
             } else {
                 try emit(.dequantize, [try value(xi)], output: output, node: node)
             }
+
+        case .maximum, .minimum:
+            try emit(code == .maximum ? .maximum : .minimum, [try value(input(0)), try value(input(1))], output: output, node: node)
+
+        case .resizeBilinear, .resizeNearestNeighbor:
+            guard outT.dims.count == 4 else { throw EmberError.invalidGraph(node: node, reason: "\(code) output must be NHWC") }
+            let bilinear = code == .resizeBilinear
+            let attrs = ResizeAttributes(height: outT.dims[1], width: outT.dims[2], bilinear: bilinear,
+                                         alignCorners: try o?.bool(bilinear ? 2 : 0) ?? false,
+                                         halfPixelCenters: try o?.bool(bilinear ? 3 : 1) ?? false)
+            try emit(.resize(attrs), [try value(input(0))], output: output, node: node)
+
+        case .slice:
+            let x = try tensor(try input(0), "input")
+            let begin = try ints(try input(1), "begin", node: node), size = try ints(try input(2), "size", node: node)
+            guard begin.count == x.dims.count, size.count == x.dims.count else { throw EmberError.invalidGraph(node: node, reason: "SLICE begin/size must have rank \(x.dims.count)") }
+            let end = zip(begin, size).map { b, n in n < 0 ? Int(Int32.max) : b + n }
+            try emit(.slice(begin: begin, end: end, strides: [Int](repeating: 1, count: begin.count)), [try value(input(0))], output: output, node: node)
+
+        case .split, .splitV:
+            throw EmberError.invalidGraph(node: node, reason: "SPLIT is converted elsewhere")
 
         case .batchMatMul:
             let adjX = try o?.bool(0) ?? false, adjY = try o?.bool(1) ?? false

@@ -91,6 +91,51 @@ private struct Preparer {
         case let .layerNorm(axis, eps): return isQ8 ? try floatFallback() : try layerNormFloat(axis: axis, epsilon: eps)
         case let .quantize(to): return try quantize(to)
         case .dequantize: return try dequantize()
+        case .maximum: return isQ8 ? try minMaxInt8(maximum: true) : try binaryFloat(EMBER_BINARY_MAX, .none)
+        case .minimum: return isQ8 ? try minMaxInt8(maximum: false) : try binaryFloat(EMBER_BINARY_MIN, .none)
+        case let .resize(r): return r.bilinear ? (isQ8 ? try floatFallback() : try resizeBilinear(r)) : try resizeNearest(r)
+        }
+    }
+
+    func minMaxInt8(maximum: Bool) throws -> PreparedKernel {
+        guard try input(0).dtype == .i8 else { throw unsupported("u8 activations (use i8)") }
+        try requireSameQuant(0)
+        try requireSameQuant(1)
+        let bc = try broadcast()
+        let flag: Int32 = maximum ? 1 : 0
+        let node = c.nodeName
+        return kernel("minmax_s8_ref") { b in
+            let ap = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
+            let bp = try req(b, 1, node).assumingMemoryBound(to: Int8.self)
+            let out = b.output.assumingMemoryBound(to: Int8.self)
+            return { ember_minmax_s8_ref(bc, ap, bp, flag, out) }
+        }
+    }
+
+    /// Nearest neighbour copies elements, so it is exact for any dtype.
+    func resizeNearest(_ r: ResizeAttributes) throws -> PreparedKernel {
+        try requireSameQuant(0)
+        let x = try input(0)
+        let dims = x.dims.map { Int32($0) }
+        let es = elementSize(), ac: Int32 = r.alignCorners ? 1 : 0, hp: Int32 = r.halfPixelCenters ? 1 : 0
+        let oh = Int32(r.height), ow = Int32(r.width)
+        let node = c.nodeName
+        return kernel("resize_nearest_ref") { b in
+            let xp = try req(b, 0, node), out = b.output
+            return { ember_resize_nearest_ref(es, dims[0], dims[1], dims[2], dims[3], oh, ow, ac, hp, xp, out) }
+        }
+    }
+
+    func resizeBilinear(_ r: ResizeAttributes) throws -> PreparedKernel {
+        let x = try input(0)
+        let dims = x.dims.map { Int32($0) }
+        let ac: Int32 = r.alignCorners ? 1 : 0, hp: Int32 = r.halfPixelCenters ? 1 : 0
+        let oh = Int32(r.height), ow = Int32(r.width)
+        let node = c.nodeName
+        return kernel("resize_bilinear_f32_ref") { b in
+            let xp = try req(b, 0, node).assumingMemoryBound(to: Float.self)
+            let out = b.output.assumingMemoryBound(to: Float.self)
+            return { ember_resize_bilinear_f32_ref(dims[0], dims[1], dims[2], dims[3], oh, ow, ac, hp, xp, out) }
         }
     }
 

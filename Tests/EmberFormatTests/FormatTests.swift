@@ -67,6 +67,21 @@ func entry(_ i: Int) -> Int { 64 + 48 * i }
         #expect(c0.count > 0 && tens.compression == .none)
     }
 
+    @Test func everyOpKindRoundTrips() throws {
+        let b = GraphBuilder(name: "ops")
+        let x = b.input("x", .f32, [1, 4, 4, 2])
+        let y = try b.add(.resize(ResizeAttributes(height: 8, width: 6, bilinear: true, halfPixelCenters: true)), [x], name: "up")
+        let z = try b.add(.resize(ResizeAttributes(height: 2, width: 2, bilinear: false, alignCorners: true)), [y], name: "down")
+        let m = try b.add(.maximum, [z, z], name: "max")
+        let n = try b.add(.minimum, [m, z], name: "min")
+        b.output(n)
+        let g = try b.build()
+        let p = try load(try PackageWriter.serialize(PackageContents(metadata: PackageMetadata(), variants: [VariantRecord(name: "v")], graphs: [g])))
+        #expect(p.graphs[0].nodes.map(\.op) == g.nodes.map(\.op))
+        let out = try Session(package: EmberPackage(contents: p)).run(["x": Tensor([Float](repeating: 1.5, count: 32), dims: [1, 4, 4, 2])])
+        #expect(out["min"]?.floats == [Float](repeating: 1.5, count: 8))
+    }
+
     @Test func rawTensorsAreZeroCopyFromTheMapping() throws {
         let path = "/tmp/ember-format-test-\(UInt32.random(in: 0...UInt32.max)).ember"
         try writeFile(try samplePackage(), to: path)

@@ -37,8 +37,12 @@ func randomBroadcastPair(_ rng: inout SplitMix64) -> ([Int], [Int], [Int]) {
             let (ad, bd, od) = randomBroadcastPair(&rng)
             let a = rng.floats(ad.reduce(1, *)), b = rng.floats(bd.reduce(1, *)).map { $0 + 3 }
             let n = od.reduce(1, *)
-            for (op, f) in [(EMBER_BINARY_ADD, { (x: Float, y: Float) in x + y }), (EMBER_BINARY_SUB, { $0 - $1 }),
-                            (EMBER_BINARY_MUL, { $0 * $1 }), (EMBER_BINARY_DIV, { $0 / $1 })] {
+            let cases: [(ember_binary_op, (Float, Float) -> Float)] = [
+                (EMBER_BINARY_ADD, { $0 + $1 }), (EMBER_BINARY_SUB, { $0 - $1 }),
+                (EMBER_BINARY_MUL, { $0 * $1 }), (EMBER_BINARY_DIV, { $0 / $1 }),
+                (EMBER_BINARY_MAX, { max($0, $1) }), (EMBER_BINARY_MIN, { min($0, $1) }),
+            ]
+            for (op, f) in cases {
                 var bc = makeBroadcast(ad, bd, od)
                 var out = [Float](repeating: 0, count: n)
                 ember_binary_f32_ref(op, &bc, a, b, -.infinity, .infinity, &out)
@@ -77,6 +81,55 @@ func randomBroadcastPair(_ rng: inout SplitMix64) -> ([Int], [Int], [Int]) {
                 let prod = (Int32(a[sourceIndex(i, ad, od)]) + m.a_offset) * (Int32(b[sourceIndex(i, bd, od)]) + m.b_offset)
                 #expect(out[i] == Int8(min(max(mbqm(prod, m.output_multiplier, m.output_shift) + m.output_offset, -128), 127)))
             }
+        }
+    }
+
+    @Test func minMaxInt8OnRawCodes() {
+        var rng = SplitMix64(seed: 24)
+        for _ in 0..<100 {
+            let (ad, bd, od) = randomBroadcastPair(&rng)
+            let a = rng.int8s(ad.reduce(1, *)), b = rng.int8s(bd.reduce(1, *)), n = od.reduce(1, *)
+            var bc = makeBroadcast(ad, bd, od)
+            var mx = [Int8](repeating: 0, count: n), mn = mx
+            ember_minmax_s8_ref(&bc, a, b, 1, &mx)
+            ember_minmax_s8_ref(&bc, a, b, 0, &mn)
+            for i in 0..<n {
+                let x = a[sourceIndex(i, ad, od)], y = b[sourceIndex(i, bd, od)]
+                #expect(mx[i] == max(x, y) && mn[i] == min(x, y))
+            }
+        }
+    }
+
+    /// Swift twins of TFLite's reference resize index arithmetic.
+    @Test func resizeMatchesTFLiteFormulas() {
+        var rng = SplitMix64(seed: 25)
+        for _ in 0..<200 {
+            let inH = rng.int(1...6), inW = rng.int(1...6), c = rng.int(1...3), outH = rng.int(1...9), outW = rng.int(1...9)
+            let align = rng.int(0...1) == 1, half = !align && rng.int(0...1) == 1
+            func scale(_ i: Int, _ o: Int) -> Float { (align && o > 1) ? Float(i - 1) / Float(o - 1) : Float(i) / Float(o) }
+            let sh = scale(inH, outH), sw = scale(inW, outW)
+            func nearest(_ o: Int, _ i: Int, _ s: Float) -> Int {
+                let v = (Float(o) + (half ? 0.5 : 0)) * s
+                var r = align ? Int(v.rounded(.toNearestOrAwayFromZero)) : Int(v.rounded(.down))
+                r = min(r, i - 1)
+                return half ? max(r, 0) : r
+            }
+            let x = rng.floats(inH * inW * c)
+            var near = [Float](repeating: 0, count: outH * outW * c), bil = near
+            ember_resize_nearest_ref(4, 1, Int32(inH), Int32(inW), Int32(c), Int32(outH), Int32(outW), align ? 1 : 0, half ? 1 : 0, x, &near)
+            ember_resize_bilinear_f32_ref(1, Int32(inH), Int32(inW), Int32(c), Int32(outH), Int32(outW), align ? 1 : 0, half ? 1 : 0, x, &bil)
+            for oy in 0..<outH { for ox in 0..<outW { for ch in 0..<c {
+                let o = (oy * outW + ox) * c + ch
+                #expect(near[o] == x[(nearest(oy, inH, sh) * inW + nearest(ox, inW, sw)) * c + ch])
+                let fy = half ? (Float(oy) + 0.5) * sh - 0.5 : Float(oy) * sh
+                let fx = half ? (Float(ox) + 0.5) * sw - 0.5 : Float(ox) * sw
+                let y0 = max(Int(fy.rounded(.down)), 0), y1 = min(Int(fy.rounded(.up)), inH - 1)
+                let x0 = max(Int(fx.rounded(.down)), 0), x1 = min(Int(fx.rounded(.up)), inW - 1)
+                let dy = fy - Float(y0), dx = fx - Float(x0)
+                func at(_ y: Int, _ xx: Int) -> Float { x[(y * inW + xx) * c + ch] }
+                let e = at(y0, x0) * (1 - dy) * (1 - dx) + at(y1, x0) * dy * (1 - dx) + at(y0, x1) * (1 - dy) * dx + at(y1, x1) * dy * dx
+                #expect(abs(bil[o] - e) <= 1e-6)
+            } } }
         }
     }
 

@@ -126,7 +126,14 @@ typedef struct {
   int64_t b_strides[EMBER_MAX_RANK];
 } ember_broadcast;
 
-typedef enum { EMBER_BINARY_ADD = 0, EMBER_BINARY_SUB = 1, EMBER_BINARY_MUL = 2, EMBER_BINARY_DIV = 3 } ember_binary_op;
+typedef enum {
+  EMBER_BINARY_ADD = 0,
+  EMBER_BINARY_SUB = 1,
+  EMBER_BINARY_MUL = 2,
+  EMBER_BINARY_DIV = 3,
+  EMBER_BINARY_MAX = 4,
+  EMBER_BINARY_MIN = 5,
+} ember_binary_op;
 
 void ember_binary_f32_ref(ember_binary_op op, const ember_broadcast *bc, const float *a,
                           const float *b, float act_min, float act_max, float *out);
@@ -154,6 +161,11 @@ typedef struct {
 } ember_mul_s8_params;
 void ember_mul_s8_ref(const ember_broadcast *bc, const int8_t *a, const int8_t *b,
                       const ember_mul_s8_params *p, int8_t *out);
+
+/// int8 maximum (maximum != 0) or minimum of raw codes; inputs and output share
+/// scale and zero point (TFLite's rule for MAXIMUM/MINIMUM).
+void ember_minmax_s8_ref(const ember_broadcast *bc, const int8_t *a, const int8_t *b,
+                         int32_t maximum, int8_t *out);
 
 typedef enum {
   EMBER_UNARY_RELU = 0,
@@ -212,6 +224,15 @@ void ember_avg_pool_s8_ref(const ember_pool_geometry *g, const int8_t *in, int32
                            int32_t act_max, int8_t *out);
 void ember_max_pool_s8_ref(const ember_pool_geometry *g, const int8_t *in, int32_t act_min,
                            int32_t act_max, int8_t *out);
+
+/// TFLite RESIZE_NEAREST_NEIGHBOR (reference GetNearestNeighbor), any element size.
+void ember_resize_nearest_ref(int32_t elem_size, int32_t batch, int32_t in_h, int32_t in_w,
+                              int32_t channels, int32_t out_h, int32_t out_w, int32_t align_corners,
+                              int32_t half_pixel_centers, const void *in, void *out);
+/// TFLite reference RESIZE_BILINEAR on f32 (ComputeInterpolationValues).
+void ember_resize_bilinear_f32_ref(int32_t batch, int32_t in_h, int32_t in_w, int32_t channels,
+                                   int32_t out_h, int32_t out_w, int32_t align_corners,
+                                   int32_t half_pixel_centers, const float *in, float *out);
 
 // -------------------------------------------------------------- Reductions
 /// Reduce the axes whose bit is set in axis_mask (bit d = dimension d) of a
