@@ -27,6 +27,8 @@ let package = Package(
         .target(name: "EmberFormat", dependencies: ["EmberCore", "CZstd"]),
         .target(name: "EmberRuntime", dependencies: ["EmberCore", "EmberKernels"]),
         .target(name: "Ember", dependencies: ["EmberCore", "EmberFormat", "EmberRuntime"]),
+        // Power, energy, thermal and memory envelope: telemetry, clocks (scheduler to come).
+        .target(name: "EmberBudget", dependencies: ["EmberCore"]),
         // Importers (TFLite; ONNX later). Linked into the CLI and packer only.
         .target(name: "EmberImport", dependencies: ["EmberCore"]),
         .executableTarget(
@@ -34,6 +36,7 @@ let package = Package(
             dependencies: [
                 "Ember",
                 "EmberImport",
+                "EmberBudget",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -45,6 +48,7 @@ let package = Package(
         .testTarget(name: "EmberFormatTests", dependencies: ["EmberFormat", "Ember"]),
         .testTarget(name: "EmberRuntimeTests", dependencies: ["EmberRuntime", "Ember", "CAllocationCounter"]),
         .testTarget(name: "EmberTests", dependencies: ["Ember", "CAllocationCounter"]),
+        .testTarget(name: "EmberBudgetTests", dependencies: ["EmberBudget"]),
         .testTarget(name: "EmberImportTests", dependencies: ["EmberImport", "Ember"]),
         .testTarget(name: "EmberCLITests", dependencies: ["Ember", "ember"]),
     ]

@@ -84,6 +84,17 @@ import Testing
         #expect(try ember("inspect", flipped).stderr.contains("checksum mismatch"))
     }
 
+    @Test func telemetryReadsAFakeTreeAndSaysWhatIsAbsent() throws {
+        let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures/sysfs")
+        let r = try ember("telemetry", "--root", fixtures.appendingPathComponent("intel").path)
+        #expect(r.status == 0)
+        #expect(r.stdout.contains("intel-rapl:0 (package-0): 262143000000 µJ, wraps at 262143328850 µJ"))
+        #expect(r.stdout.contains("hwmon devices: none found"))
+        #expect(r.stdout.contains("BAT0 (Battery) Discharging 81%: 10285.0 mW"))
+        let empty = try ember("telemetry", "--root", Self.workDir)
+        #expect(empty.status == 0 && empty.stdout.contains("thermal zones: none found"))
+    }
+
     @Test func badInputsAndUsage() throws {
         let path = try demoPackage()
         let wrongShape = Self.workDir + "/wrong.npy"
