@@ -19,6 +19,11 @@ public enum EmberError: Error, Equatable, Sendable, CustomStringConvertible {
     case io(path: String, errno: Int32, reason: String)
     /// A bad argument or option that is not about a model input.
     case invalidArgument(String)
+    /// The budget scheduler shed a request: the power, energy or thermal budget is
+    /// spent; retrying after `retryAfterMs` milliseconds may succeed.
+    case overBudget(retryAfterMs: Int, reason: String)
+    /// A configuration file (envelope, device profile) is wrong; names file and key.
+    case invalidConfiguration(file: String, key: String, reason: String)
 
     public var description: String {
         switch self {
@@ -38,6 +43,10 @@ public enum EmberError: Error, Equatable, Sendable, CustomStringConvertible {
             return errno == 0 ? "\(path): \(reason)" : "\(path): \(reason) (errno \(errno))"
         case let .invalidArgument(message):
             return "invalid argument: \(message)"
+        case let .overBudget(retryAfterMs, reason):
+            return "over budget, retry after \(retryAfterMs) ms: \(reason)"
+        case let .invalidConfiguration(file, key, reason):
+            return "\(file): \(key): \(reason)"
         }
     }
 }
