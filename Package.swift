@@ -26,8 +26,8 @@ let package = Package(
         .target(name: "EmberKernels", dependencies: ["EmberCore", "CEmberKernels"]),
         .target(name: "EmberFormat", dependencies: ["EmberCore", "CZstd"]),
         .target(name: "EmberRuntime", dependencies: ["EmberCore", "EmberKernels"]),
-        .target(name: "Ember", dependencies: ["EmberCore", "EmberFormat", "EmberRuntime"]),
-        // Power, energy, thermal and memory envelope: telemetry, clocks (scheduler to come).
+        .target(name: "Ember", dependencies: ["EmberCore", "EmberFormat", "EmberRuntime", "EmberBudget"]),
+        // Power, energy, thermal and memory envelope: telemetry, clocks, controller, scheduler.
         .target(name: "EmberBudget", dependencies: ["EmberCore"]),
         // Importers (TFLite; ONNX later). Linked into the CLI and packer only.
         .target(name: "EmberImport", dependencies: ["EmberCore"]),

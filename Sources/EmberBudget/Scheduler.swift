@@ -105,9 +105,10 @@ public final class BudgetScheduler {
             choice = rungs.indices.filter(fits).max { rungs[$0].quality < rungs[$1].quality }
             why = choice.map { _ in "best rung within \(Int(allowedMw)) mW, \(Int(bucket.tokensMillijoules)) mJ in the bucket and the \(Int(deadline)) ms deadline" } ?? ""
         }
-        // Dwell: keep the current rung if it still fits and the last switch was recent.
+        // Dwell: keep the current rung if it still fits and the last switch was recent
+        // (never while throttled: heat is a safety matter).
         let sinceSwitchMs = Double(now &- lastSwitchNs) / 1e6
-        if let c = choice, c != current, sinceSwitchMs < dwellMs, fits(current) {
+        if !throttled, let c = choice, c != current, sinceSwitchMs < dwellMs, fits(current) {
             choice = current
             why = "kept \(rungs[current].name) for the \(Int(dwellMs)) ms dwell time"
         }

@@ -33,6 +33,12 @@ struct Run: ParsableCommand {
     @Option(help: "Run this many times and report the latency distribution.")
     var `repeat`: Int = 1
 
+    @Option(help: "Run under this power/thermal envelope (TOML): the budget scheduler picks the rung.")
+    var envelope: String?
+
+    @Option(help: "Priority of the request under --envelope: critical, normal or best_effort.")
+    var priority: String = "normal"
+
     @Option(help: "Print the K highest-scoring classes of each output (scores dequantized).")
     var top: Int?
 
@@ -43,6 +49,8 @@ struct Run: ParsableCommand {
         guard `repeat` >= 1 else { throw ValidationError("--repeat must be at least 1") }
         if let top { guard top >= 1 else { throw ValidationError("--top must be at least 1") } }
         if labels != nil && top == nil { throw ValidationError("--labels goes with --top") }
+        guard Priority(rawValue: priority) != nil else { throw ValidationError("--priority must be critical, normal or best_effort") }
+        if envelope != nil && variant != nil { throw ValidationError("--variant and --envelope exclude each other: the envelope picks the variant") }
         for spec in inputs where !spec.contains("=") {
             throw ValidationError("--input '\(spec)' must look like NAME=path.npy")
         }
@@ -50,7 +58,12 @@ struct Run: ParsableCommand {
 
     func run() throws {
         let package = try EmberPackage(path: file)
-        let session = try Session(package: package, variant: variant)
+        var ladder: LadderSession? = nil
+        if let envelope {
+            let text = String(decoding: try MappedFile.readAll(path: envelope), as: UTF8.self)
+            ladder = try LadderSession(package: package, envelope: try Envelope.parse(text, file: envelope))
+        }
+        let session = try ladder.map { $0.sessions[0] } ?? Session(package: package, variant: variant)
         var feeds: [String: Tensor] = [:]
         for spec in inputs {
             guard let eq = spec.firstIndex(of: "=") else { continue }
@@ -61,9 +74,14 @@ struct Run: ParsableCommand {
         let clock = ContinuousClock()
         var times: [Duration] = []
         var results: [String: Tensor] = [:]
+        var decision: Decision? = nil
         for _ in 0..<`repeat` {
             let start = clock.now
-            results = try session.run(feeds)
+            if let ladder {
+                (results, decision) = try ladder.run(feeds, priority: Priority(rawValue: priority) ?? .normal)
+            } else {
+                results = try session.run(feeds)
+            }
             times.append(clock.now - start)
         }
         if let dir = output {
@@ -95,7 +113,11 @@ struct Run: ParsableCommand {
         }
         let sorted = times.sorted()
         let median = sorted[sorted.count / 2]
-        print("variant \(session.variant.name), arena \(session.arenaBytes) bytes, latency \(ms(median)) ms"
+        if let decision {
+            print("decision: rung \(decision.rungName), predicted \(round3(Float(decision.predictedLatencyMs))) ms / \(round3(Float(decision.predictedEnergyMillijoules))) mJ, allowed \(Int(decision.allowedMilliwatts)) mW, bucket \(Int(decision.bucketMillijoules)) mJ\(decision.throttled ? ", throttled" : ""): \(decision.reason)")
+        }
+        let arena = decision.flatMap { d in ladder?.sessions[d.rung].arenaBytes } ?? session.arenaBytes
+        print("variant \(decision?.rungName ?? session.variant.name), arena \(arena) bytes, latency \(ms(median)) ms"
               + (`repeat` > 1 ? " (median of \(`repeat`), min \(ms(sorted[0])) ms, max \(ms(sorted[sorted.count - 1])) ms)" : ""))
     }
 }
