@@ -187,19 +187,6 @@ void ember_lookup_s8(int64_t count, const int8_t *in, const int8_t *table, int8_
 void ember_softmax_f32_ref(int64_t outer, int32_t axis_size, int64_t inner, float beta,
                            const float *in, float *out);
 
-/// TFLite reference int8 softmax (reference_ops::Softmax with gemmlowp fixed
-/// point: 5 integer bits for scaled differences, 12 for the accumulator) along
-/// the last axis of [outer][depth]. input_multiplier / input_left_shift and
-/// diff_min come from TFLite's PreprocessSoftmaxScaling and CalculateInputRadius
-/// (see ember_softmax_s8_prepare). Output: scale 1/256, zero point -128.
-void ember_softmax_s8_ref(int64_t outer, int32_t depth, int32_t input_multiplier,
-                          int32_t input_left_shift, int32_t diff_min, const int8_t *in,
-                          int8_t *out);
-/// Computes the parameters above from beta and the input scale, as TFLite's
-/// SoftmaxPrepare does for int8.
-void ember_softmax_s8_prepare(double beta, double input_scale, int32_t *input_multiplier,
-                              int32_t *input_left_shift, int32_t *diff_min);
-
 /// Layer normalization over the last `cols` elements of each row:
 /// out = (x - mean) / sqrt(var + epsilon) * gamma + beta (gamma, beta may be NULL).
 void ember_layer_norm_f32_ref(int64_t rows, int32_t cols, float epsilon, const float *in,
