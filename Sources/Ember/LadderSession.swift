@@ -8,52 +8,90 @@ import Glibc
 /// picks the rung, or sheds the request with `EmberError.overBudget`. Every
 /// result carries the `Decision` that produced it.
 ///
-/// Energy per inference comes from a power model (`activeMilliwatts` × measured
-/// latency) until the device profiles land; temperature from the hottest thermal
-/// zone, when there is one.
+/// Predicted cost per rung: the device profile's estimate when one is given
+/// (`DeviceProfile.estimate` of the rung's MACs and bytes), else one timed run
+/// × `activeMilliwatts`. Measured cost corrects it online: latency always,
+/// energy from the RAPL package counter when the machine has one (less idle
+/// power), else the same power model. Temperature: the hottest thermal zone;
+/// memory headroom: the process's cgroup.
+///
+/// The executor runs an inference on one thread, so `maxThreads` is 1 here;
+/// the simulator exercises the thread decision.
 public final class LadderSession {
     public let package: EmberPackage
     public let sessions: [Session]
     public let scheduler: BudgetScheduler
     public let telemetry: Telemetry?
+    public let profile: DeviceProfile?
     public let activeMilliwatts: Double
     private let clock: BudgetClock
+    private var energyMeter: EnergyMeter?
+    private let raplPath: String?
 
-    public init(package: EmberPackage, envelope: Envelope, clock: BudgetClock = MonotonicClock(),
+    public init(package: EmberPackage, envelope: Envelope, profile: DeviceProfile? = nil, clock: BudgetClock = MonotonicClock(),
                 telemetry: Telemetry? = Telemetry(), activeMilliwatts: Double = 2000, dwellMs: Double = 2000) throws {
         self.package = package
         self.clock = clock
         self.telemetry = telemetry
+        self.profile = profile
         self.activeMilliwatts = activeMilliwatts
         sessions = try package.variants.map { try Session(package: package, variant: $0.name) }
-        // Predicted cost of each rung: one timed run on zeroed inputs.
-        var rungs: [RungCost] = []
         // Measured qualities are comparable only when every rung has one; otherwise
         // the ladder's order (best first) is the quality.
         let allMeasured = package.variants.allSatisfy { !$0.quality.isNaN }
+        var rungs: [RungCost] = []
         for (i, s) in sessions.enumerated() {
-            let start = clock.nanoseconds
-            s.run()
-            let ms = max(Double(clock.nanoseconds &- start) / 1e6, 0.001)
             let record = package.variants[i]
             let quality = allMeasured ? Double(record.quality) : Double(package.variants.count - i)
-            rungs.append(RungCost(name: record.name, quality: quality, latencyMs: ms, energyMillijoules: activeMilliwatts * ms / 1000))
+            let memory = Int64(s.arenaBytes) + Int64(package.contents.graphs[i].weightBytes)
+            if let profile {
+                let e = profile.estimate(InferenceWork(s.executor.validated), threads: 1)
+                rungs.append(RungCost(name: record.name, quality: quality, latencyMs: e.latencyMs, energyMillijoules: e.energyMillijoules, memoryBytes: memory))
+            } else {
+                let start = clock.nanoseconds
+                s.run()
+                let ms = max(Double(clock.nanoseconds &- start) / 1e6, 0.001)
+                rungs.append(RungCost(name: record.name, quality: quality, latencyMs: ms, energyMillijoules: activeMilliwatts * ms / 1000, memoryBytes: memory))
+            }
         }
+        var options = SchedulerOptions()
+        options.dwellMs = dwellMs
+        options.idleMilliwatts = profile?.idleMilliwatts ?? 0
+        let sustainable = profile?.sustainableMilliwatts(limitCelsius: envelope.tempLimitCelsius, ambientCelsius: 25) ?? envelope.powerMilliwatts
         scheduler = try BudgetScheduler(
             envelope: envelope, rungs: rungs, clock: clock,
-            controller: ThermalController(sustainableMilliwatts: envelope.powerMilliwatts, proportionalMwPerDegree: envelope.powerMilliwatts / 10,
-                                          integralMwPerDegreeSecond: envelope.powerMilliwatts / 100),
-            dwellMs: dwellMs)
+            controller: ThermalController.tuned(sustainableMilliwatts: sustainable, timeConstantSeconds: profile?.thermalTimeConstantS ?? 60),
+            options: options)
+        let package = telemetry?.raplDomains().first { $0.name.hasPrefix("package") }
+        raplPath = package.map { $0.id }
+        energyMeter = package.map { EnergyMeter(maxRange: $0.maxRangeMicrojoules) }
     }
 
     /// One request: sample telemetry, decide, run the chosen rung, record what it cost.
     public func run(_ feeds: [String: Tensor], priority: Priority) throws -> (outputs: [String: Tensor], decision: Decision) {
-        scheduler.tick(celsius: telemetry?.thermalZones().compactMap { $0.celsius.value }.max())
+        let headroom: Int64? = telemetry.flatMap { t in
+            if case .available(let m) = t.cgroupMemory() { return m.headroomBytes }
+            return nil
+        }
+        scheduler.tick(celsius: telemetry?.thermalZones().compactMap { $0.celsius.value }.max(), memoryHeadroomBytes: headroom)
         let decision = try scheduler.decide(priority: priority)
+        _ = sampleEnergy()
         let start = clock.nanoseconds
         let outputs = try sessions[decision.rung].run(feeds)
         let ms = Double(clock.nanoseconds &- start) / 1e6
-        scheduler.record(decision, measuredLatencyMs: ms, measuredEnergyMillijoules: activeMilliwatts * ms / 1000)
+        let idle = profile?.idleMilliwatts ?? 0
+        let measured = sampleEnergy().map { max(0, $0 * ms / 1000 - idle * ms / 1000) }
+        let modelled = profile.map { _ in decision.predictedEnergyMillijoules * ms / max(decision.predictedLatencyMs, 1e-6) } ?? activeMilliwatts * ms / 1000
+        scheduler.record(decision, measuredLatencyMs: ms, measuredEnergyMillijoules: measured ?? modelled)
         return (outputs, decision)
+    }
+
+    /// Average package power (mW) since the previous sample, from RAPL; nil without it.
+    private func sampleEnergy() -> Double? {
+        guard let id = raplPath, let t = telemetry,
+              let domain = t.raplDomains().first(where: { $0.id == id }),
+              case .available(let uj) = domain.energyMicrojoules else { return nil }
+        if case .available(let mw)? = energyMeter?.sample(microjoules: uj, atNanoseconds: clock.nanoseconds) { return mw }
+        return nil
     }
 }

@@ -114,7 +114,7 @@ struct Run: ParsableCommand {
         let sorted = times.sorted()
         let median = sorted[sorted.count / 2]
         if let decision {
-            print("decision: rung \(decision.rungName), predicted \(round3(Float(decision.predictedLatencyMs))) ms / \(round3(Float(decision.predictedEnergyMillijoules))) mJ, allowed \(Int(decision.allowedMilliwatts)) mW, bucket \(Int(decision.bucketMillijoules)) mJ\(decision.throttled ? ", throttled" : ""): \(decision.reason)")
+            print("decision: rung \(decision.rungName), predicted \(round3(Float(decision.predictedLatencyMs))) ms / \(round3(Float(decision.predictedEnergyMillijoules))) mJ, allowed \(Int(decision.allowedMilliwatts)) mW, \(Int(decision.energyLeftMillijoules)) mJ left in the power window, \(round3(Float(decision.requestsPerSecond))) req/s\(decision.throttled ? ", throttled" : ""): \(decision.reason)")
         }
         let arena = decision.flatMap { d in ladder?.sessions[d.rung].arenaBytes } ?? session.arenaBytes
         print("variant \(decision?.rungName ?? session.variant.name), arena \(arena) bytes, latency \(ms(median)) ms"

@@ -49,8 +49,8 @@ func sysfsFixture(_ name: String) -> SysfsRoot {
     }
 
     @Test func spentEnergyShedsBestEffortButNotCritical() throws {
-        var env = Envelope(powerMilliwatts: 1, tempLimitCelsius: 80) // 1 mW: nothing fits
-        env.powerWindowSeconds = 0.1
+        var env = Envelope(powerMilliwatts: 1, tempLimitCelsius: 80) // 1 mW over 1 ms: 1 µJ, nothing fits
+        env.powerWindowSeconds = 0.001
         env.deadlineMs = [.critical: 1000, .normal: 1000, .bestEffort: 1000]
         let ladder = try LadderSession(package: try twoRungPackage(), envelope: env, telemetry: nil, activeMilliwatts: 5000)
         #expect(throws: EmberError.self) { try ladder.run(feeds, priority: .bestEffort) }

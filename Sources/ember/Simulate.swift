@@ -1,0 +1,115 @@
+import ArgumentParser
+import Ember
+
+struct Simulate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Replay a workload trace on a simulated device: the real scheduler, a virtual clock, an RC thermal model.",
+        discussion: """
+        Drives the same BudgetScheduler that `ember run --envelope` uses, on a virtual clock, \
+        against the device profile's power model and a lumped RC thermal model (C·dT/dt = P − \
+        (T − ambient)/R). Each rung's cost comes from its MACs and bytes on the profile; the \
+        simulated device is --cost-error slower than the profile predicts, so the scheduler must \
+        learn the difference online, as on a real board.
+
+        The same trace is also run under two baselines: always-best (best rung on every core; \
+        the kernel throttles only at the profile's passive trip) and race-then-throttle (best \
+        rung on every core; the kernel caps the clock at the envelope's limit).
+
+        Writes to --out: timeline.csv (Ember, one row per second), timeline-always-best.csv, \
+        timeline-race-then-throttle.csv, timeline.svg (temperature, power, rung, served and shed \
+        over time) and summary.md (the table printed at the end).
+
+        Example:
+          ember simulate model.ember --target targets/rpi4.toml \\
+            --envelope targets/envelopes/camera-node.toml --trace targets/traces/camera-steady.csv \\
+            --ambient 35 --out sim-out
+        """
+    )
+
+    @Argument(help: "The .ember package whose ladder the scheduler picks from.")
+    var package: String
+
+    @Option(help: "Device profile (TOML), e.g. targets/rpi4.toml.")
+    var target: String
+
+    @Option(help: "Power/thermal envelope (TOML).")
+    var envelope: String
+
+    @Option(help: "Workload trace: CSV with a `time_ms,priority` header.")
+    var trace: String
+
+    @Option(help: "Ambient temperature, °C.")
+    var ambient: Double = 25
+
+    @Option(help: "Where to write timeline.csv, timeline.svg and summary.md.")
+    var out: String = "sim-out"
+
+    @Option(help: "Minimum time between rung switches, ms.")
+    var dwellMs: Double = 2000
+
+    @Option(help: "How much slower (and hungrier) the simulated device is than its profile predicts.")
+    var costError: Double = 1.15
+
+    func validate() throws {
+        guard ambient > -50 && ambient < 100 else { throw ValidationError("--ambient must be between -50 and 100 °C") }
+        guard dwellMs >= 0 && dwellMs <= 3_600_000 else { throw ValidationError("--dwell-ms must be between 0 and 3600000") }
+        guard costError >= 0.1 && costError <= 10 else { throw ValidationError("--cost-error must be between 0.1 and 10") }
+    }
+
+    func run() throws {
+        let profile = try DeviceProfile.parse(try readText(target), file: target)
+        let env = try Envelope.parse(try readText(envelope), file: envelope)
+        let events = try Workload.parse(try readText(trace), file: trace)
+        let pkg = try EmberPackage(path: package)
+        let rungs = try simulatedRungs(pkg)
+
+        var config = SimulationConfig(profile: profile, envelope: env, rungs: rungs, ambientCelsius: ambient)
+        config.dwellMs = dwellMs
+        config.costErrorFactor = costError
+        var results: [SimulationResult] = []
+        for policy in SimulationPolicy.allCases {
+            config.policy = policy
+            FileHandleStderr.write("simulating \(policy.rawValue): \(events.count) requests over \(Int((events.last?.timeMs ?? 0) / 1000)) s…\n")
+            results.append(try Simulator(config).run(events))
+        }
+        try makeDirectories(out)
+        for r in results {
+            let name = r.policy == .ember ? "timeline.csv" : "timeline-\(r.policy.rawValue).csv"
+            try writeFile(Array(TimelineReport.csv(r).utf8), to: out + "/" + name)
+        }
+        let title = "\(pkg.metadata["name"] ?? package) on \(profile.name), \(fmtC(ambient)) ambient, \(trace.split(separator: "/").last ?? "")"
+        try writeFile(Array(TimelineReport.svg(results, rungNames: rungs.map(\.name), envelope: env, title: title).utf8), to: out + "/timeline.svg")
+        var summary = "# \(title)\n\n" + TimelineReport.table(results, envelope: env)
+        let ember = results[0]
+        for b in results.dropFirst() where b.onTimeWithinLimit > 0 {
+            let gain = Double(ember.onTimeWithinLimit) / Double(b.onTimeWithinLimit) - 1
+            summary += "\nEmber serves \(fmtPercent(gain)) \(gain >= 0 ? "more" : "fewer") requests on time within the limit than \(b.policy.rawValue)."
+        }
+        summary += "\nRungs served by Ember: " + zip(rungs, ember.servedPerRung).map { "\($0.0.name) \($0.1)" }.joined(separator: ", ")
+            + "; \(ember.switches.count) level switches, shortest dwell \(ember.minimumDwellMs.isFinite ? "\(Int(ember.minimumDwellMs)) ms" : "—").\n"
+        try writeFile(Array(summary.utf8), to: out + "/summary.md")
+        print(summary, terminator: "")
+        print("wrote \(out)/timeline.csv, \(out)/timeline.svg, \(out)/summary.md")
+    }
+}
+
+/// Each variant as the simulator sees it: MACs by type and bytes from the
+/// validated graph, memory = weights + arena. Quality: the stored measure when
+/// every rung has one, else the ladder's order (best first).
+func simulatedRungs(_ pkg: EmberPackage) throws -> [SimulatedRung] {
+    let measured = pkg.variants.allSatisfy { !$0.quality.isNaN }
+    return try pkg.variants.enumerated().map { i, v in
+        let executor = try Executor(graph: pkg.contents.graphs[i])
+        return SimulatedRung(name: v.name, quality: measured ? Double(v.quality) : Double(pkg.variants.count - i),
+                             work: InferenceWork(executor.validated),
+                             memoryBytes: Int64(executor.arenaBytes) + Int64(pkg.contents.graphs[i].weightBytes))
+    }
+}
+
+func readText(_ path: String) throws -> String {
+    String(decoding: try MappedFile.readAll(path: path), as: UTF8.self)
+}
+
+func fmtC(_ c: Double) -> String { "\(Int(c.rounded())) °C" }
+
+func fmtPercent(_ x: Double) -> String { "\(Int((abs(x) * 100).rounded()))%" }
