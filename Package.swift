@@ -31,12 +31,15 @@ let package = Package(
         .target(name: "EmberBudget", dependencies: ["EmberCore"]),
         // Importers (TFLite; ONNX later). Linked into the CLI and packer only.
         .target(name: "EmberImport", dependencies: ["EmberCore"]),
+        // The packer's library: calibration, int8 quantization, quality measures.
+        .target(name: "EmberPack", dependencies: ["EmberCore", "EmberRuntime"]),
         .executableTarget(
             name: "ember",
             dependencies: [
                 "Ember",
                 "EmberImport",
                 "EmberBudget",
+                "EmberPack",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -50,6 +53,7 @@ let package = Package(
         .testTarget(name: "EmberTests", dependencies: ["Ember", "CAllocationCounter"]),
         .testTarget(name: "EmberBudgetTests", dependencies: ["EmberBudget"]),
         .testTarget(name: "EmberImportTests", dependencies: ["EmberImport", "Ember"]),
+        .testTarget(name: "EmberPackTests", dependencies: ["EmberPack", "EmberImport", "Ember"]),
         .testTarget(name: "EmberCLITests", dependencies: ["Ember", "ember"]),
     ]
 )

@@ -11,8 +11,11 @@ public struct ExecutorOptions: Sendable {
     /// Let elementwise ops write over their input and reshapes share their
     /// input's bytes when nothing else needs them (smaller arena).
     public var inPlace = true
-    public init(bindings: [String: Int] = [:], inPlace: Bool = true) {
-        self.bindings = bindings; self.inPlace = inPlace
+    /// Give every value its own bytes for the whole run, so `valueBuffer` can
+    /// read any intermediate afterwards (calibration, per-layer error). Larger arena.
+    public var keepEveryValue = false
+    public init(bindings: [String: Int] = [:], inPlace: Bool = true, keepEveryValue: Bool = false) {
+        self.bindings = bindings; self.inPlace = inPlace; self.keepEveryValue = keepEveryValue
     }
 }
 
@@ -52,6 +55,7 @@ public final class Executor {
     private let steps: [Step]
     private let inputPointers: [UnsafeMutableRawPointer]
     private let outputPointers: [UnsafeRawPointer]
+    private let valuePointers: [UnsafeRawPointer]
 
     public init(graph: Graph, options: ExecutorOptions = ExecutorOptions()) throws {
         self.graph = graph
@@ -85,6 +89,7 @@ public final class Executor {
         }
         for id in graph.inputs { firstUse[id] = 0; lastUse[id] = max(lastUse[id], 0) }
         for id in graph.outputs { lastUse[id] = last }
+        if options.keepEveryValue { for id in lastUse.indices { lastUse[id] = last } }
 
         // 3. Buffers: one per non-constant value, except where a value may share its input's.
         var buffer = [Int?](repeating: nil, count: graph.values.count)
@@ -96,7 +101,7 @@ public final class Executor {
         for id in graph.inputs where graph.values[id].constant == nil { newBuffer(id) }
         for (i, node) in graph.nodes.enumerated() {
             let out = node.output
-            if options.inPlace, let first = node.inputs.first ?? nil, let g = buffer[first],
+            if options.inPlace && !options.keepEveryValue, let first = node.inputs.first ?? nil, let g = buffer[first],
                types[first].byteCount == types[out].byteCount {
                 let sharesBytes: Bool
                 switch node.op {
@@ -150,6 +155,7 @@ public final class Executor {
         inputs = graph.inputs.map { TensorSlot(name: graph.values[$0].name, info: types[$0], quant: graph.values[$0].quant) }
         outputs = graph.outputs.map { TensorSlot(name: graph.values[$0].name, info: types[$0], quant: graph.values[$0].quant) }
         inputPointers = graph.inputs.map { pointer($0) }
+        valuePointers = options.keepEveryValue ? graph.values.indices.map { UnsafeRawPointer(pointer($0)) } : []
         outputPointers = graph.outputs.map { UnsafeRawPointer(pointer($0)) }
     }
 
@@ -163,6 +169,12 @@ public final class Executor {
     /// Graph output `index` after `run()`; valid until the next run.
     public func outputBuffer(_ index: Int) -> UnsafeRawBufferPointer {
         UnsafeRawBufferPointer(start: outputPointers[index], count: outputs[index].byteCount)
+    }
+
+    /// Any value's bytes after `run()` — only with `keepEveryValue` (nil otherwise).
+    public func valueBuffer(_ id: ValueID) -> UnsafeRawBufferPointer? {
+        guard id >= 0, id < valuePointers.count else { return nil }
+        return UnsafeRawBufferPointer(start: valuePointers[id], count: validated.types[id].byteCount)
     }
 
     /// One inference over the current input buffers. Allocates nothing.

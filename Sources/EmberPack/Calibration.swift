@@ -1,0 +1,199 @@
+// EmberPack — the packer's library: calibration, post-training int8
+// quantization and the quality measures (SQNR, top-1 agreement) that go into
+// each rung's VARIANTS record. `ember pack --ladder` drives it.
+import EmberCore
+import EmberRuntime
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One calibration or evaluation sample: the bytes of every graph input, in
+/// `Graph.inputs` order, already checked against the graph's types.
+public struct Sample: Sendable {
+    public var inputs: [[UInt8]]
+    public init(inputs: [[UInt8]]) { self.inputs = inputs }
+}
+
+/// How an activation's range is chosen from what calibration saw.
+public enum CalibrationMethod: String, Sendable, CaseIterable {
+    /// The observed minimum and maximum.
+    case minmax
+    /// The 0.01 % and 99.99 % points of the observed values (clips rare outliers).
+    case percentile
+}
+
+/// Observed float ranges of every non-constant f32 value of a graph, gathered by
+/// running it (every value kept) over calibration samples.
+public struct Calibration: Sendable {
+    /// Per value id: (min, max), nil for values that are not float activations.
+    public var ranges: [(min: Float, max: Float)?]
+    public var sampleCount: Int
+
+    /// Runs `graph` over `samples`. A NaN or infinity anywhere is an error naming
+    /// the sample and the value (a model that produces them cannot be calibrated).
+    public static func run(_ graph: Graph, samples: [Sample], method: CalibrationMethod = .minmax,
+                           progress: ((Int, Int) -> Void)? = nil) throws -> Calibration {
+        guard !samples.isEmpty else { throw EmberError.invalidArgument("calibration needs at least one sample") }
+        let executor = try Executor(graph: graph, options: ExecutorOptions(keepEveryValue: true))
+        let floatValues = graph.values.indices.filter { graph.values[$0].constant == nil && executor.validated.types[$0].dtype == .f32 }
+        var ranges = [(min: Float, max: Float)?](repeating: nil, count: graph.values.count)
+        // Percentile keeps every observation of a value; fine for the small models and few samples calibration uses.
+        var observed: [Int: [Float]] = [:]
+        for (n, sample) in samples.enumerated() {
+            try load(sample, into: executor, sampleIndex: n)
+            executor.run()
+            for id in floatValues {
+                guard let buf = executor.valueBuffer(id) else { continue }
+                let xs = buf.bindMemory(to: Float.self)
+                var lo = Float.infinity, hi = -Float.infinity
+                for x in xs {
+                    guard x.isFinite else {
+                        throw EmberError.invalidInput(name: graph.values[id].name, reason: "calibration sample \(n) produces \(x) here")
+                    }
+                    lo = min(lo, x); hi = max(hi, x)
+                }
+                if let r = ranges[id] { ranges[id] = (min(r.min, lo), max(r.max, hi)) } else { ranges[id] = (lo, hi) }
+                if method == .percentile { observed[id, default: []].append(contentsOf: xs) }
+            }
+            progress?(n + 1, samples.count)
+        }
+        if method == .percentile {
+            for (id, var xs) in observed where xs.count >= 100 {
+                xs.sort()
+                let lo = xs[Int(Double(xs.count - 1) * 0.0001)], hi = xs[Int(Double(xs.count - 1) * 0.9999)]
+                ranges[id] = (lo, hi)
+            }
+        }
+        return Calibration(ranges: ranges, sampleCount: samples.count)
+    }
+
+    static func load(_ sample: Sample, into executor: Executor, sampleIndex: Int) throws {
+        guard sample.inputs.count == executor.inputs.count else {
+            throw EmberError.invalidInput(name: "sample \(sampleIndex)", reason: "has \(sample.inputs.count) inputs, the model \(executor.inputs.count)")
+        }
+        for (i, bytes) in sample.inputs.enumerated() {
+            let dst = executor.inputBuffer(i)
+            guard bytes.count == dst.count else {
+                throw EmberError.invalidInput(name: executor.inputs[i].name, reason: "sample \(sampleIndex) has \(bytes.count) bytes, expected \(dst.count) (\(executor.inputs[i].info))")
+            }
+            bytes.withUnsafeBytes { dst.copyMemory(from: $0) }
+        }
+    }
+}
+
+/// Runs a graph on samples and returns every output as floats (int8 outputs dequantized).
+public func floatOutputs(_ graph: Graph, samples: [Sample]) throws -> [[[Float]]] {
+    let executor = try Executor(graph: graph)
+    var all: [[[Float]]] = []
+    for (n, s) in samples.enumerated() {
+        try Calibration.load(s, into: executor, sampleIndex: n)
+        executor.run()
+        all.append(executor.outputs.indices.map { i in
+            let slot = executor.outputs[i]
+            let buf = executor.outputBuffer(i)
+            switch slot.info.dtype {
+            case .f32: return Array(buf.bindMemory(to: Float.self))
+            case .i8:
+                let q = slot.quant ?? QuantParams(scale: 1, zeroPoint: 0)
+                return buf.bindMemory(to: Int8.self).map { q.scale * Float(Int32($0) - q.zeroPoint) }
+            case .u8:
+                let q = slot.quant ?? QuantParams(scale: 1, zeroPoint: 0)
+                return buf.map { q.scale * Float(Int32($0) - q.zeroPoint) }
+            default: return []
+            }
+        })
+    }
+    return all
+}
+
+/// How close a rung's outputs are to the reference's, over samples.
+public struct QualityReport: Sendable, Equatable {
+    public var name: String
+    /// Per output: 10·log10(Σ ref² / Σ (ref − x)²); +∞ when identical.
+    public var sqnrDb: [Double]
+    public var maxAbsError: [Double]
+    public var meanAbsError: [Double]
+    /// Share of samples whose arg-max of output 0 agrees, for classifiers
+    /// (`isClassifier`); nil otherwise.
+    public var top1Agreement: Double?
+
+    /// The worst output's SQNR: the rung's quality figure.
+    public var quality: Double { sqnrDb.min() ?? .nan }
+
+    public static func compare(name: String, reference: [[[Float]]], candidate: [[[Float]]], classifier: Bool = false) -> QualityReport {
+        let outputs = reference.first?.count ?? 0
+        var sqnr: [Double] = [], maxAbs: [Double] = [], meanAbs: [Double] = []
+        for k in 0..<outputs {
+            var signal = 0.0, noise = 0.0, worst = 0.0, sum = 0.0, count = 0
+            for (r, c) in zip(reference, candidate) where k < r.count && k < c.count {
+                for (a, b) in zip(r[k], c[k]) {
+                    let d = Double(a) - Double(b)
+                    signal += Double(a) * Double(a); noise += d * d
+                    worst = max(worst, abs(d)); sum += abs(d); count += 1
+                }
+            }
+            sqnr.append(noise == 0 ? .infinity : 10 * log10(signal / noise))
+            maxAbs.append(worst); meanAbs.append(count > 0 ? sum / Double(count) : 0)
+        }
+        var agreement: Double?
+        if classifier, let first = reference.first?.first, first.count > 1 {
+            var same = 0
+            for (r, c) in zip(reference, candidate) where !r.isEmpty && !c.isEmpty {
+                if argmax(r[0]) == argmax(c[0]) { same += 1 }
+            }
+            agreement = Double(same) / Double(max(reference.count, 1))
+        }
+        return QualityReport(name: name, sqnrDb: sqnr, maxAbsError: maxAbs, meanAbsError: meanAbs, top1Agreement: agreement)
+    }
+}
+
+/// A classifier: output 0 comes out of a softmax (possibly through a reshape or dequantize).
+public func isClassifier(_ g: Graph) -> Bool {
+    guard var id = g.outputs.first else { return false }
+    while let n = g.nodes.first(where: { $0.output == id }) {
+        switch n.op {
+        case .softmax: return true
+        case .reshape, .dequantize: guard let next = n.inputs.first ?? nil else { return false }; id = next
+        default: return false
+        }
+    }
+    return false
+}
+
+func argmax(_ xs: [Float]) -> Int { xs.indices.max { xs[$0] < xs[$1] } ?? 0 }
+
+/// SQNR (dB) of every node output of `candidate` against the node of the same
+/// name in `reference`, over `samples` — where quantization loses signal.
+/// Values are compared as floats (int8 dequantized); nodes missing from either
+/// graph or with other element counts are skipped.
+public func perLayerSQNR(reference: Graph, candidate: Graph, samples: [Sample], candidateSamples: [Sample]? = nil) throws -> [(node: String, sqnrDb: Double)] {
+    let a = try Executor(graph: reference, options: ExecutorOptions(keepEveryValue: true))
+    let b = try Executor(graph: candidate, options: ExecutorOptions(keepEveryValue: true))
+    var byName: [String: ValueID] = [:]
+    for n in candidate.nodes { byName[n.name] = n.output }
+    var signal = [Double](repeating: 0, count: reference.nodes.count), noise = signal
+    for (k, s) in samples.enumerated() {
+        try Calibration.load(s, into: a, sampleIndex: k)
+        try Calibration.load(candidateSamples?[k] ?? s, into: b, sampleIndex: k)
+        a.run(); b.run()
+        for (i, n) in reference.nodes.enumerated() {
+            guard let other = byName[n.name], let x = floats(a, reference, n.output), let y = floats(b, candidate, other), x.count == y.count else { continue }
+            for (u, v) in zip(x, y) { signal[i] += Double(u) * Double(u); noise[i] += Double(u - v) * Double(u - v) }
+        }
+    }
+    return reference.nodes.indices.compactMap { i in
+        guard byName[reference.nodes[i].name] != nil else { return nil }
+        return (reference.nodes[i].name, noise[i] == 0 ? .infinity : 10 * log10(signal[i] / noise[i]))
+    }
+}
+
+private func floats(_ e: Executor, _ g: Graph, _ id: ValueID) -> [Float]? {
+    guard let buf = e.valueBuffer(id) else { return nil }
+    switch e.validated.types[id].dtype {
+    case .f32: return Array(buf.bindMemory(to: Float.self))
+    case .i8:
+        let q = g.values[id].quant ?? QuantParams(scale: 1, zeroPoint: 0)
+        return buf.bindMemory(to: Int8.self).map { q.scale * Float(Int32($0) - q.zeroPoint) }
+    default: return nil
+    }
+}
