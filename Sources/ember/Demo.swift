@@ -50,7 +50,7 @@ struct Demo: ParsableCommand {
     }
 }
 
-func round3(_ x: Float) -> String { String(Float(Int((x * 1000).rounded())) / 1000) }
+func round3(_ x: Float) -> String { x.isFinite && abs(x) < 1e12 ? String(Float(Int((x * 1000).rounded())) / 1000) : "\(x)" }
 
 /// The demo model, built in code. The int8 variant's activation ranges follow
 /// from the model's arithmetic (pixels in [0, 1], Sobel responses in [0, 4]

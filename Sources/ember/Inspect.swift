@@ -52,9 +52,14 @@ struct Inspect: ParsableCommand {
         print("\nvariants")
         print(pad("name", 14) + pad("quality", 18) + pad("MACs", 12) + pad("params", 10) + pad("weights", 12) + "arena")
         for r in reports {
-            let q = r.record.quality.isNaN ? "-" : "\(Double(Int((r.record.quality * 10).rounded())) / 10) \(r.record.qualityMetric)"
+            // Quality comes from the file: NaN (unmeasured) and ±∞ (the reference itself) must print, not trap.
+            let q = r.record.quality.isNaN ? "-" : (r.record.quality.isInfinite ? "∞ \(r.record.qualityMetric) (reference)"
+                : "\(fmtDb(Double(r.record.quality))) \(r.record.qualityMetric)")
             print(pad(r.record.name, 14) + pad(q, 18) + pad(String(r.macs), 12) + pad(String(r.graph.parameterCount), 10)
                   + pad("\(r.graph.weightBytes) B", 12) + "\(r.executor.arenaBytes) B")
+            if !r.record.targets.isEmpty {
+                print("    estimated per inference (1 thread): " + r.record.targets.map { "\($0.target) \(round3($0.latencyMs)) ms / \(round3($0.energyMj)) mJ" }.joined(separator: ", "))
+            }
         }
         for r in reports {
             print("\nvariant \(r.record.name): \(r.graph.nodes.count) nodes, graph '\(r.graph.name)'")

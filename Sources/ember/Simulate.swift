@@ -50,10 +50,14 @@ struct Simulate: ParsableCommand {
     @Option(help: "How much slower (and hungrier) the simulated device is than its profile predicts.")
     var costError: Double = 1.15
 
+    @Option(help: "What-if: multiply every rung's MACs and bytes by this (a bigger model with the same ladder shape).")
+    var workScale: Double = 1
+
     func validate() throws {
         guard ambient > -50 && ambient < 100 else { throw ValidationError("--ambient must be between -50 and 100 °C") }
         guard dwellMs >= 0 && dwellMs <= 3_600_000 else { throw ValidationError("--dwell-ms must be between 0 and 3600000") }
         guard costError >= 0.1 && costError <= 10 else { throw ValidationError("--cost-error must be between 0.1 and 10") }
+        guard workScale > 0 && workScale <= 1e6 else { throw ValidationError("--work-scale must be in (0, 1000000]") }
     }
 
     func run() throws {
@@ -61,7 +65,12 @@ struct Simulate: ParsableCommand {
         let env = try Envelope.parse(try readText(envelope), file: envelope)
         let events = try Workload.parse(try readText(trace), file: trace)
         let pkg = try EmberPackage(path: package)
-        let rungs = try simulatedRungs(pkg)
+        let rungs = try simulatedRungs(pkg).map { r in
+            var r = r
+            func scale(_ x: Int) -> Int { Int((Double(x) * workScale).rounded()) }
+            r.work = InferenceWork(macsF32: scale(r.work.macsF32), macsF16: scale(r.work.macsF16), macsI8: scale(r.work.macsI8), dramBytes: scale(r.work.dramBytes))
+            return r
+        }
 
         var config = SimulationConfig(profile: profile, envelope: env, rungs: rungs, ambientCelsius: ambient)
         config.dwellMs = dwellMs
@@ -77,7 +86,7 @@ struct Simulate: ParsableCommand {
             let name = r.policy == .ember ? "timeline.csv" : "timeline-\(r.policy.rawValue).csv"
             try writeFile(Array(TimelineReport.csv(r).utf8), to: out + "/" + name)
         }
-        let title = "\(pkg.metadata["name"] ?? package) on \(profile.name), \(fmtC(ambient)) ambient, \(trace.split(separator: "/").last ?? "")"
+        let title = "\(pkg.metadata["name"] ?? package)\(workScale != 1 ? " ×\(fmtDb(workScale)) work" : "") on \(profile.name), \(fmtC(ambient)) ambient, \(trace.split(separator: "/").last ?? "")"
         try writeFile(Array(TimelineReport.svg(results, rungNames: rungs.map(\.name), envelope: env, title: title).utf8), to: out + "/timeline.svg")
         var summary = "# \(title)\n\n" + TimelineReport.table(results, envelope: env)
         let ember = results[0]

@@ -130,3 +130,52 @@ let extendedTests: Bool = {
     guard let v = getenv("EMBER_EXTENDED") else { return false }
     return String(cString: v) == "1"
 }()
+
+@Suite struct DeviceProfileTests {
+    static let targets: String = {
+        var parts = #filePath.split(separator: "/").map(String.init)
+        parts.removeLast(3)
+        return "/" + parts.joined(separator: "/") + "/targets"
+    }()
+
+    @Test(arguments: ["rpi4", "rpi5", "jetson-orin-nano", "x86-appliance", "host"])
+    func shippedProfilesParse(name: String) throws {
+        let path = Self.targets + "/\(name).toml"
+        guard let f = fopen(path, "r") else { Issue.record("missing \(path)"); return }
+        var text = ""
+        var buf = [CChar](repeating: 0, count: 4096)
+        while fgets(&buf, 4096, f) != nil { text += String(cString: buf) }
+        fclose(f)
+        let p = try DeviceProfile.parse(text, file: path)
+        #expect(p.name == name && p.cores >= 1 && p.tripCriticalCelsius > p.tripPassiveCelsius)
+        // int8 is never slower than fp32 per MAC on these parts.
+        #expect(p.gmacsPerCoreI8 >= p.gmacsPerCoreF32)
+        let e = p.estimate(InferenceWork(macsF32: 10_000_000, dramBytes: 1_000_000), threads: 1)
+        let e4 = p.estimate(InferenceWork(macsF32: 10_000_000, dramBytes: 1_000_000), threads: p.cores)
+        #expect(e4.latencyMs <= e.latencyMs && e4.energyMillijoules >= e.energyMillijoules * 0.999)
+    }
+
+    @Test func badProfilesNameFileKeyAndRange() {
+        func error(_ edit: (String) -> String) -> String {
+            do { _ = try DeviceProfile.parse(edit(boardProfileText), file: "board.toml"); return "ok" } catch { return "\(error)" }
+        }
+        #expect(error { $0 } == "ok")
+        #expect(error { $0.replacingFirst("cores = 4", with: "cores = 0") }.contains("board.toml: cores: 0.0 is outside 1.0...256.0"))
+        #expect(error { $0.replacingFirst("trip_critical_c = 85", with: "trip_critical_c = 70") }.contains("thermal.trip_critical_c"))
+        #expect(error { $0.replacingFirst("isa = [\"neon\"]", with: "isa = [\"mmx\"]") }.contains("isa: 'mmx' is not one of"))
+        #expect(error { $0.replacingFirst("idle_mw = 2700", with: "idle_mw = \"lots\"") }.contains("power.idle_mw: must be a number"))
+        #expect(error { $0.replacingFirst("[thermal]", with: "[fans]") }.contains("[fans]: unknown section"))
+        #expect(error { $0.replacingFirst("name = \"board\"", with: "name = \"other\"") }.contains("must equal the file name"))
+    }
+}
+
+extension String {
+    func replacingFirst(_ a: String, with b: String) -> String {
+        // No Foundation in this test target: split once on the first match.
+        let parts = split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        guard let i = parts.firstIndex(where: { $0.hasPrefix(a) }) else { return self }
+        var out = parts
+        out[i] = b + String(parts[i].dropFirst(a.count))
+        return out.joined(separator: "\n")
+    }
+}

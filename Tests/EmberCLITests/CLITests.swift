@@ -114,4 +114,100 @@ import Testing
         let help = try ember("run", "--help")
         #expect(help.status == 0 && help.stdout.contains("NAME=path.npy"))
     }
+
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
+    @Test func packsALadderWithCalibrationAndReports() throws {
+        let fixture = Self.root + "/Tests/Fixtures/mlperf-tiny/resnet8_float"
+        let out = Self.workDir + "/r8.ember", md = Self.workDir + "/r8.md", json = Self.workDir + "/r8.json"
+        let r = try ember("pack", fixture + "/model.tflite", "-o", out, "--ladder", "fp32,int8", "--calib", fixture + "/inputs",
+                          "--targets", Self.root + "/targets", "--report", md, "--report", json)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("| int8 |") && r.stdout.contains("rpi4 ms / mJ"))
+        #expect(r.stderr.contains("calibrating: 3/3"))
+        let report = try String(contentsOfFile: json, encoding: .utf8)
+        #expect(report.contains("\"name\":\"int8\"") && report.contains("\"layers\":[{"))
+        #expect(try String(contentsOfFile: md, encoding: .utf8).contains("| fp32 |"))
+        let inspect = try ember("inspect", out)
+        #expect(inspect.status == 0 && inspect.stdout.contains("(reference)") && inspect.stdout.contains("sqnr_db"))
+        #expect(inspect.stdout.contains("rpi5"))
+        // Any rung runs by name, float in, float out.
+        let run = try ember("run", out, "--variant", "int8", "--input", "input_1=" + fixture + "/inputs/00_0.npy")
+        #expect(run.status == 0, "\(run.stderr)")
+
+        // An int8-only package is at most 0.27x the float model.
+        let small = Self.workDir + "/r8-int8.ember"
+        #expect(try ember("pack", fixture + "/model.tflite", "-o", small, "--ladder", "int8", "--calib", fixture + "/inputs").status == 0)
+        let floatBytes = try FileManager.default.attributesOfItem(atPath: fixture + "/model.tflite")[.size] as? Int ?? 0
+        let int8Bytes = try FileManager.default.attributesOfItem(atPath: small)[.size] as? Int ?? .max
+        #expect(Double(int8Bytes) <= 0.27 * Double(floatBytes), "\(int8Bytes) vs \(floatBytes)")
+    }
+
+    @Test func badCalibrationAndFlagsAreClearErrors() throws {
+        let fixture = Self.root + "/Tests/Fixtures/mlperf-tiny/resnet8_float"
+        let model = fixture + "/model.tflite", out = Self.workDir + "/bad.ember"
+        let empty = Self.workDir + "/calib-empty", wrong = Self.workDir + "/calib-wrong", nan = Self.workDir + "/calib-nan"
+        for d in [empty, wrong, nan] { try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true) }
+        // Wrong shape: a 1x4 float array.
+        try npy(shape: "(1, 4)", floats: [1, 2, 3, 4]).write(to: URL(fileURLWithPath: wrong + "/0.npy"))
+        var values = [Float](repeating: 0.5, count: 32 * 32 * 3)
+        values[7] = .nan
+        try npy(shape: "(1, 32, 32, 3)", floats: values).write(to: URL(fileURLWithPath: nan + "/0.npy"))
+
+        let cases: [([String], Int32, String)] = [
+            (["--ladder", "int8", "--calib", empty], 1, "no .npy files"),
+            (["--ladder", "int8", "--calib", wrong], 1, "expected f32[1x32x32x3]"),
+            (["--ladder", "int8", "--calib", nan], 1, "element 7 is nan"),
+            (["--ladder", "int8", "--calib", Self.workDir + "/missing"], 1, "cannot open the calibration directory"),
+            (["--ladder", "int8"], 2, "needs --calib"),
+            (["--ladder", "int4"], 2, "not a rung this packer builds yet"),
+            (["--ladder", "fp32,fp32"], 2, "twice"),
+            (["--ladder", "fp32", "--calib-method", "magic"], 2, "minmax or percentile"),
+            (["--ladder", "fp32", "--report", "r.txt"], 2, ".json or .md"),
+        ]
+        for (args, status, message) in cases {
+            let r = try ember(["pack", model, "-o", out] + args)
+            #expect(r.status == status && r.stderr.contains(message), "\(args): \(r.status) \(r.stderr)")
+        }
+    }
+
+    func ember(_ args: [String]) throws -> Result {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.binary)
+        p.arguments = args
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    }
+
+    /// A little-endian float32 .npy file.
+    func npy(shape: String, floats: [Float]) -> Data {
+        var header = "{'descr': '<f4', 'fortran_order': False, 'shape': \(shape), }"
+        while (10 + header.count + 1) % 64 != 0 { header += " " }
+        header += "\n"
+        var d = Data([0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(header.count & 0xff), UInt8(header.count >> 8)])
+        d.append(Data(header.utf8))
+        floats.withUnsafeBytes { d.append(contentsOf: $0) }
+        return d
+    }
+
+    @Test func simulateWritesTimelineAndBeatsTheBaselines() throws {
+        let demo = try demoPackage()
+        let trace = Self.workDir + "/t.csv", out = Self.workDir + "/sim"
+        #expect(try ember("trace", "camera", "--rate", "5", "--seconds", "30", "-o", trace).status == 0)
+        let r = try ember("simulate", demo, "--target", Self.root + "/targets/rpi4.toml", "--envelope", Self.root + "/targets/envelopes/camera-node.toml",
+                          "--trace", trace, "--ambient", "30", "--out", out)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("| ember |") && r.stdout.contains("| race-then-throttle |"))
+        let svg = try String(contentsOfFile: out + "/timeline.svg", encoding: .utf8)
+        #expect(svg.hasPrefix("<svg") && svg.contains("limit 70 °C"))
+        let csv = try String(contentsOfFile: out + "/timeline.csv", encoding: .utf8)
+        #expect(csv.split(separator: "\n").count >= 30)
+        let bad = try ember("simulate", demo, "--target", Self.root + "/targets/rpi4.toml", "--envelope", trace, "--trace", trace)
+        #expect(bad.status == 1 && bad.stderr.contains(trace))
+    }
 }
