@@ -262,7 +262,9 @@ public final class BudgetScheduler {
             let retry = Int(min(max(retryMs, 1), 3_600_000).rounded(.up))
             throw EmberError.overBudget(retryAfterMs: retry, reason: throttled
                 ? "device at its \(fmt(envelope.tempLimitCelsius)) °C limit"
-                : "no rung fits \(Int(allowedMilliwatts)) mW, \(Int(tokens)) mJ left and the \(fmt(deadline)) ms deadline for a \(priority.rawValue) request")
+                : inferenceMilliwatts <= 0
+                    ? "the device's idle power (\(Int(options.idleMilliwatts)) mW) leaves nothing of the \(Int(allowedMilliwatts)) mW allowed for inference"
+                    : "no rung fits \(Int(allowedMilliwatts)) mW, \(Int(tokens)) mJ left and the \(fmt(deadline)) ms deadline for a \(priority.rawValue) request")
         }
         window.charge(picked.energyMj)
         _ = hourly?.take(picked.energyMj)

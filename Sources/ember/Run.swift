@@ -36,6 +36,9 @@ struct Run: ParsableCommand {
     @Option(help: "Run under this power/thermal envelope (TOML): the budget scheduler picks the rung.")
     var envelope: String?
 
+    @Option(help: "Device profile (TOML) under --envelope: predicted rung costs, idle power and thermal figures (default: one timed run per rung at 2 W).")
+    var target: String?
+
     @Option(help: "Priority of the request under --envelope: critical, normal or best_effort.")
     var priority: String = "normal"
 
@@ -50,6 +53,7 @@ struct Run: ParsableCommand {
         if let top { guard top >= 1 else { throw ValidationError("--top must be at least 1") } }
         if labels != nil && top == nil { throw ValidationError("--labels goes with --top") }
         guard Priority(rawValue: priority) != nil else { throw ValidationError("--priority must be critical, normal or best_effort") }
+        if target != nil && envelope == nil { throw ValidationError("--target needs --envelope") }
         if envelope != nil && variant != nil { throw ValidationError("--variant and --envelope exclude each other: the envelope picks the variant") }
         for spec in inputs where !spec.contains("=") {
             throw ValidationError("--input '\(spec)' must look like NAME=path.npy")
@@ -61,7 +65,8 @@ struct Run: ParsableCommand {
         var ladder: LadderSession? = nil
         if let envelope {
             let text = String(decoding: try MappedFile.readAll(path: envelope), as: UTF8.self)
-            ladder = try LadderSession(package: package, envelope: try Envelope.parse(text, file: envelope))
+            let profile = try target.map { try DeviceProfile.parse(try readText($0), file: $0) }
+            ladder = try LadderSession(package: package, envelope: try Envelope.parse(text, file: envelope), profile: profile)
         }
         let session = try ladder.map { $0.sessions[0] } ?? Session(package: package, variant: variant)
         var feeds: [String: Tensor] = [:]

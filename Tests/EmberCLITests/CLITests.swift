@@ -16,18 +16,7 @@ import Testing
         return dir
     }()
 
-    func ember(_ args: String...) throws -> Result {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: Self.binary)
-        p.arguments = args
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
-    }
+    func ember(_ args: String...) throws -> Result { try ember(args) }
 
     func demoPackage() throws -> String {
         let dir = Self.workDir + "/demo"
