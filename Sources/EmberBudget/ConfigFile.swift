@@ -97,8 +97,6 @@ public struct ConfigFile: Sendable {
         }
     }
 
-    public func has(_ key: String) -> Bool { values[key] != nil }
-
     /// A number within `range`; nil when absent and not `required`.
     public func number(_ key: String, in range: ClosedRange<Double>, required: Bool = true) throws -> Double? {
         guard let v = values[key] else {

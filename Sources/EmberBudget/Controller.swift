@@ -1,8 +1,7 @@
 /// Energy token bucket: fills at the average power cap, holds at most one
 /// window's worth, and is drawn down by the energy each inference uses.
 public struct EnergyBucket: Sendable, Equatable {
-    /// Refill rate; the scheduler lowers it when the thermal controller allows less.
-    public var refillMilliwatts: Double
+    public let refillMilliwatts: Double
     public let capacityMillijoules: Double
     public private(set) var tokensMillijoules: Double
     private var lastNanoseconds: UInt64
@@ -140,11 +139,6 @@ public struct PowerWindow: Sendable, Equatable {
     public var spentMillijoules: Double { slots.reduce(0, +) }
 
     public mutating func charge(_ millijoules: Double) { slots[head] += millijoules }
-
-    /// Whether `millijoules` more keeps the window within `allowedMilliwatts` on average.
-    public func admits(_ millijoules: Double, allowedMilliwatts: Double) -> Bool {
-        spentMillijoules + millijoules <= allowedMilliwatts * windowSeconds
-    }
 
     /// Milliseconds until enough of the window's energy has aged out for `millijoules` more.
     public func waitMs(for millijoules: Double, allowedMilliwatts: Double, now: UInt64) -> Double {

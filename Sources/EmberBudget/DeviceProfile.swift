@@ -86,10 +86,9 @@ public struct DeviceProfile: Sendable, Equatable {
         return p
     }
 
-    /// Speed-up of `threads` threads over one.
+    /// Speed-up of `threads` threads (at most `cores`) over one.
     public func speedup(threads: Int) -> Double {
-        let t = Double(min(max(threads, 1), cores))
-        return t * pow(Swift.max(parallelEfficiency, 0.01), t - 1)
+        parallelSpeedup(threads: min(max(threads, 1), cores), efficiency: parallelEfficiency)
     }
 
     /// Sustainable power: what holds the sensor at `limitCelsius` in `ambientCelsius`.
@@ -154,6 +153,14 @@ public struct InferenceEstimate: Sendable, Equatable {
     /// Energy above idle.
     public var energyMillijoules: Double
     public var threads: Int
+}
+
+/// Speed-up of `threads` threads over one when each added thread keeps
+/// `efficiency` of the last one's gain: t·efficiency^(t−1). Shared by the
+/// device model and the scheduler so both predict the same latency.
+public func parallelSpeedup(threads: Int, efficiency: Double) -> Double {
+    let t = Double(max(threads, 1))
+    return t * pow(max(efficiency, 0.01), t - 1)
 }
 
 extension String {

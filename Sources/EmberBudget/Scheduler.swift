@@ -169,7 +169,7 @@ public final class BudgetScheduler {
         return arrivals * exp(-dt / options.rateTimeConstantSeconds)
     }
 
-    private func speedup(_ t: Int) -> Double { Double(t) * pow(max(options.parallelEfficiency, 0.01), Double(t - 1)) }
+    private func speedup(_ t: Int) -> Double { parallelSpeedup(threads: t, efficiency: options.parallelEfficiency) }
 
     private struct Option { var rung: Int; var threads: Int; var latencyMs: Double; var energyMj: Double }
 
