@@ -26,7 +26,7 @@ public final class LadderSession {
     public let activeMilliwatts: Double
     private let clock: BudgetClock
     private var energyMeter: EnergyMeter?
-    private let raplPath: String?
+    private let raplDomainID: String?
 
     public init(package: EmberPackage, envelope: Envelope, profile: DeviceProfile? = nil, clock: BudgetClock = MonotonicClock(),
                 telemetry: Telemetry? = Telemetry(), activeMilliwatts: Double = 2000, dwellMs: Double = 2000) throws {
@@ -62,9 +62,9 @@ public final class LadderSession {
             envelope: envelope, rungs: rungs, clock: clock,
             controller: ThermalController.tuned(sustainableMilliwatts: sustainable, timeConstantSeconds: profile?.thermalTimeConstantS ?? 60),
             options: options)
-        let package = telemetry?.raplDomains().first { $0.name.hasPrefix("package") }
-        raplPath = package.map { $0.id }
-        energyMeter = package.map { EnergyMeter(maxRange: $0.maxRangeMicrojoules) }
+        let packageDomain = telemetry?.raplDomains().first { $0.name.hasPrefix("package") }
+        raplDomainID = packageDomain.map { $0.id }
+        energyMeter = packageDomain.map { EnergyMeter(maxRange: $0.maxRangeMicrojoules) }
     }
 
     /// One request: sample telemetry, decide, run the chosen rung, record what it cost.
@@ -88,9 +88,7 @@ public final class LadderSession {
 
     /// Average package power (mW) since the previous sample, from RAPL; nil without it.
     private func sampleEnergy() -> Double? {
-        guard let id = raplPath, let t = telemetry,
-              let domain = t.raplDomains().first(where: { $0.id == id }),
-              case .available(let uj) = domain.energyMicrojoules else { return nil }
+        guard let id = raplDomainID, case .available(let uj)? = telemetry?.raplEnergy(id: id) else { return nil }
         if case .available(let mw)? = energyMeter?.sample(microjoules: uj, atNanoseconds: clock.nanoseconds) { return mw }
         return nil
     }

@@ -110,9 +110,15 @@ public struct Telemetry: Sendable {
         fs.list("sys/class/powercap", prefix: "intel-rapl:").map { id in
             let base = "sys/class/powercap/\(id)"
             return RaplDomain(id: id, name: fs.text("\(base)/name").value ?? id,
-                              energyMicrojoules: fs.integer("\(base)/energy_uj"),
+                              energyMicrojoules: raplEnergy(id: id),
                               maxRangeMicrojoules: fs.integer("\(base)/max_energy_range_uj").value)
         }
+    }
+
+    /// One RAPL domain's counter (`id` as in `raplDomains()`): one file read,
+    /// for sampling around every inference without listing the domains again.
+    public func raplEnergy(id: String) -> Reading<Int64> {
+        fs.integer("sys/class/powercap/\(id)/energy_uj")
     }
 
     public func hwmonDevices() -> [HwmonDevice] {
