@@ -146,6 +146,8 @@ public struct Simulator {
                                    timeConstantSeconds: p.thermalTimeConstantS),
                 options: o)
         }
+        // Baselines: the best rung on every core, whatever happens.
+        let baselineLatencyMs = p.estimate(c.rungs[best].work, threads: p.cores).latencyMs
         let tripCelsius = c.policy == .raceThenThrottle ? c.envelope.tempLimitCelsius : p.tripPassiveCelsius
         let limit = c.envelope.tempLimitCelsius
         let tau = p.thermalTimeConstantS * 1000
@@ -261,8 +263,7 @@ public struct Simulator {
                         if ev.priority == .critical { result.criticalShed += 1 }
                     }
                 } else {
-                    let e = p.estimate(c.rungs[best].work, threads: p.cores)
-                    enqueue(Job(arrivalMs: now, priority: ev.priority, rung: best, threads: p.cores, predictedMs: e.latencyMs, decision: nil))
+                    enqueue(Job(arrivalMs: now, priority: ev.priority, rung: best, threads: p.cores, predictedMs: baselineLatencyMs, decision: nil))
                 }
                 startNext()
             } else if nextTick == t {

@@ -90,17 +90,7 @@ public func floatOutputs(_ graph: Graph, samples: [Sample]) throws -> [[[Float]]
         executor.run()
         all.append(executor.outputs.indices.map { i in
             let slot = executor.outputs[i]
-            let buf = executor.outputBuffer(i)
-            switch slot.info.dtype {
-            case .f32: return Array(buf.bindMemory(to: Float.self))
-            case .i8:
-                let q = slot.quant ?? QuantParams(scale: 1, zeroPoint: 0)
-                return buf.bindMemory(to: Int8.self).map { q.scale * Float(Int32($0) - q.zeroPoint) }
-            case .u8:
-                let q = slot.quant ?? QuantParams(scale: 1, zeroPoint: 0)
-                return buf.map { q.scale * Float(Int32($0) - q.zeroPoint) }
-            default: return []
-            }
+            return dequantized(executor.outputBuffer(i), slot.info.dtype, slot.quant) ?? []
         })
     }
     return all
@@ -177,7 +167,10 @@ public func perLayerSQNR(reference: Graph, candidate: Graph, samples: [Sample], 
         try Calibration.load(candidateSamples?[k] ?? s, into: b, sampleIndex: k)
         a.run(); b.run()
         for (i, n) in reference.nodes.enumerated() {
-            guard let other = byName[n.name], let x = floats(a, reference, n.output), let y = floats(b, candidate, other), x.count == y.count else { continue }
+            guard let other = byName[n.name],
+                  let x = a.valueBuffer(n.output).flatMap({ dequantized($0, a.validated.types[n.output].dtype, reference.values[n.output].quant) }),
+                  let y = b.valueBuffer(other).flatMap({ dequantized($0, b.validated.types[other].dtype, candidate.values[other].quant) }),
+                  x.count == y.count else { continue }
             for (u, v) in zip(x, y) { signal[i] += Double(u) * Double(u); noise[i] += Double(u - v) * Double(u - v) }
         }
     }
@@ -187,13 +180,14 @@ public func perLayerSQNR(reference: Graph, candidate: Graph, samples: [Sample], 
     }
 }
 
-private func floats(_ e: Executor, _ g: Graph, _ id: ValueID) -> [Float]? {
-    guard let buf = e.valueBuffer(id) else { return nil }
-    switch e.validated.types[id].dtype {
+/// A tensor's bytes as floats: f32 as they are, 8-bit dequantized with its
+/// (per-tensor) parameters; nil for other types.
+func dequantized(_ buf: UnsafeRawBufferPointer, _ dtype: DType, _ quant: QuantParams?) -> [Float]? {
+    let q = quant ?? QuantParams(scale: 1, zeroPoint: 0)
+    switch dtype {
     case .f32: return Array(buf.bindMemory(to: Float.self))
-    case .i8:
-        let q = g.values[id].quant ?? QuantParams(scale: 1, zeroPoint: 0)
-        return buf.bindMemory(to: Int8.self).map { q.scale * Float(Int32($0) - q.zeroPoint) }
+    case .i8: return buf.bindMemory(to: Int8.self).map { q.scale * Float(Int32($0) - q.zeroPoint) }
+    case .u8: return buf.map { q.scale * Float(Int32($0) - q.zeroPoint) }
     default: return nil
     }
 }

@@ -164,11 +164,12 @@ extension Quantizer {
     /// `samples` is folded back into its int32 bias. Positions where the float
     /// output is clipped by a fused ReLU are left out (the error there is not
     /// the layer's). Later layers are measured after earlier ones are corrected.
-    public static func correctBias(reference: Graph, quantized: Graph, samples: [Sample]) throws -> Graph {
+    /// `referenceOutputs`: `floatOutputs(reference, samples:)` when the caller has it already.
+    public static func correctBias(reference: Graph, quantized: Graph, samples: [Sample], referenceOutputs: [[[Float]]]? = nil) throws -> Graph {
         let corrected = try correctBiasLayerByLayer(reference: reference, quantized: quantized, samples: samples)
         // Kept only where it helps the outputs: with few samples the measured
         // means can be noise (on kws_float32 it costs 20 dB).
-        let ref = try floatOutputs(reference, samples: samples)
+        let ref = try referenceOutputs ?? floatOutputs(reference, samples: samples)
         let before = QualityReport.compare(name: "", reference: ref, candidate: try floatOutputs(quantized, samples: samples)).quality
         let after = QualityReport.compare(name: "", reference: ref, candidate: try floatOutputs(corrected, samples: samples)).quality
         return after > before ? corrected : quantized
@@ -187,7 +188,7 @@ extension Quantizer {
             for (_, id) in floatByName { if let b = floatExec.valueBuffer(id), floatExec.validated.types[id].dtype == .f32 { m[id] = Array(b.bindMemory(to: Float.self)) } }
             floatRuns.append(m)
         }
-        for (ni, node) in quantized.nodes.enumerated() {
+        for node in quantized.nodes {
             let isWeighted: Bool
             switch node.op { case .conv2D, .fullyConnected: isWeighted = true; default: isWeighted = false }
             guard isWeighted, node.inputs.count > 2, let bid = node.inputs[2], let wid = node.inputs[1], let xid = node.inputs[0],
@@ -214,7 +215,6 @@ extension Quantizer {
                 bias[c] = Int32(max(-2_147_483_647, min(2_147_483_647, Double(bias[c]) - shift)))
             }
             g.values[bid].constant = ConstantData(copying: bias)
-            _ = ni
         }
         return g
     }

@@ -128,7 +128,7 @@ struct Pack: ParsableCommand {
                     progress("calibrating", done, total)
                 }
                 let q = try Quantizer.int8(graph, calibration: calibration, name: graph.name + "-int8")
-                g = noBiasCorrection ? q : try Quantizer.correctBias(reference: graph, quantized: q, samples: samples)
+                g = noBiasCorrection ? q : try Quantizer.correctBias(reference: graph, quantized: q, samples: samples, referenceOutputs: reference)
             default:
                 g = graph
             }
@@ -171,11 +171,11 @@ func loadProfiles(_ dir: String) throws -> [DeviceProfile] {
     try listDirectory(dir).filter { $0.hasSuffix(".toml") }.sorted().map { try DeviceProfile.parse(try readText(dir + "/" + $0), file: dir + "/" + $0) }
 }
 
-/// Names in a directory ([] if it does not exist).
-func listDirectory(_ dir: String) throws -> [String] {
+/// Names in a directory; [] if it does not exist and `missingIsEmpty`.
+func listDirectory(_ dir: String, missingIsEmpty: Bool = true, what: String = "directory") throws -> [String] {
     guard let d = opendir(dir) else {
-        if errno == ENOENT { return [] }
-        throw EmberError.io(path: dir, errno: errno, reason: "cannot list directory")
+        if errno == ENOENT && missingIsEmpty { return [] }
+        throw EmberError.io(path: dir, errno: errno, reason: "cannot open the \(what)")
     }
     defer { closedir(d) }
     var names: [String] = []
@@ -188,9 +188,7 @@ func listDirectory(_ dir: String) throws -> [String] {
 
 /// Calibration samples from a directory of .npy files, checked against the graph's inputs.
 func loadCalibration(_ dir: String, for graph: Graph) throws -> [Sample] {
-    guard let d = opendir(dir) else { throw EmberError.io(path: dir, errno: errno, reason: "cannot open the calibration directory") }
-    closedir(d)
-    let files = try listDirectory(dir).filter { $0.hasSuffix(".npy") }.sorted()
+    let files = try listDirectory(dir, missingIsEmpty: false, what: "calibration directory").filter { $0.hasSuffix(".npy") }.sorted()
     guard !files.isEmpty else { throw EmberError.invalidInput(name: dir, reason: "the calibration directory has no .npy files") }
     let inputs = graph.inputs
     var groups: [[String]] = []
