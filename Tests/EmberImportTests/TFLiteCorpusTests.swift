@@ -5,31 +5,6 @@ import Ember
 import Glibc
 #endif
 
-/// Where a model folder lives: the shared corpus next to the project, or the
-/// committed fixtures.
-enum Corpus {
-    static let projectRoot: String = {
-        var parts = #filePath.split(separator: "/").map(String.init)
-        parts.removeLast(3) // Tests/EmberImportTests/<file>
-        return "/" + parts.joined(separator: "/")
-    }()
-    static let shared = projectRoot + "/../shared/corpus/mlperf-tiny"
-    static let fixtures = projectRoot + "/Tests/Fixtures/mlperf-tiny"
-
-    static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
-
-    static var sharedModels: [String] {
-        guard let dir = opendir(shared) else { return [] }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while let e = readdir(dir) {
-            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if !name.hasPrefix("."), exists(shared + "/" + name + "/model.tflite") { names.append(name) }
-        }
-        return names.sorted()
-    }
-}
-
 func readBytes(_ path: String) throws -> [UInt8] { try MappedFile.readAll(path: path) }
 
 /// Packs a model folder's model.tflite, runs every reference input and

@@ -6,14 +6,7 @@ import EmberImport
 import Glibc
 #endif
 
-enum Corpus {
-    static let projectRoot: String = {
-        var parts = #filePath.split(separator: "/").map(String.init)
-        parts.removeLast(3) // Tests/EmberPackTests/<file>
-        return "/" + parts.joined(separator: "/")
-    }()
-    static let shared = projectRoot + "/../shared/corpus/mlperf-tiny"
-
+extension Corpus {
     static func graph(_ dir: String) throws -> Graph {
         try MappedFile(path: dir + "/model.tflite").withBytes { try TFLiteImporter.importModel($0, name: String(dir.split(separator: "/").last ?? "m")) }
     }
