@@ -20,6 +20,9 @@ public enum CalibrationMethod: String, Sendable, CaseIterable {
     case minmax
     /// The 0.01 % and 99.99 % points of the observed values (clips rare outliers).
     case percentile
+    /// The range, shrunk from min/max, whose int8 quantization of the observed
+    /// values has the least squared error (clipping error against rounding error).
+    case mse
 }
 
 /// Observed float ranges of every non-constant f32 value of a graph, gathered by
@@ -53,18 +56,49 @@ public struct Calibration: Sendable {
                     lo = min(lo, x); hi = max(hi, x)
                 }
                 if let r = ranges[id] { ranges[id] = (min(r.min, lo), max(r.max, hi)) } else { ranges[id] = (lo, hi) }
-                if method == .percentile { observed[id, default: []].append(contentsOf: xs) }
+                if method != .minmax { observed[id, default: []].append(contentsOf: xs) }
             }
             progress?(n + 1, samples.count)
         }
-        if method == .percentile {
+        switch method {
+        case .minmax: break
+        case .percentile:
             for (id, var xs) in observed where xs.count >= 100 {
                 xs.sort()
                 let lo = xs[Int(Double(xs.count - 1) * 0.0001)], hi = xs[Int(Double(xs.count - 1) * 0.9999)]
                 ranges[id] = (lo, hi)
             }
+        case .mse:
+            for (id, xs) in observed { if let r = ranges[id] { ranges[id] = mseOptimalRange(xs, min: r.min, max: r.max) } }
         }
         return Calibration(ranges: ranges, sampleCount: samples.count)
+    }
+
+    /// Tries ranges [α·min, α·max] for α from 1 down to 0.2 and keeps the one
+    /// whose int8 quantize–dequantize error over `xs` is least. The error is
+    /// summed over a 2,048-bin histogram of `xs`, so each candidate costs the
+    /// same however many values were observed.
+    static func mseOptimalRange(_ xs: [Float], min lo: Float, max hi: Float) -> (min: Float, max: Float) {
+        let lo = Swift.min(lo, 0), hi = Swift.max(hi, 0)
+        guard hi > lo, !xs.isEmpty else { return (lo, hi) }
+        let bins = 2048
+        let width = (hi - lo) / Float(bins)
+        var counts = [Double](repeating: 0, count: bins)
+        for x in xs { counts[Swift.min(bins - 1, Swift.max(0, Int((x - lo) / width)))] += 1 }
+        var best: (error: Double, range: (min: Float, max: Float)) = (.infinity, (lo, hi))
+        for step in 0...40 {
+            let alpha = 1 - Float(step) * 0.02
+            let q = Quantizer.activationParams(min: lo * alpha, max: hi * alpha)
+            var error = 0.0
+            for b in 0..<bins where counts[b] > 0 {
+                let x = lo + (Float(b) + 0.5) * width
+                let level = Swift.max(-128, Swift.min(127, (x / q.scale).rounded() + Float(q.zeroPoint)))
+                let d = Double(x - q.scale * (level - Float(q.zeroPoint)))
+                error += counts[b] * d * d
+            }
+            if error < best.error { best = (error, (lo * alpha, hi * alpha)) }
+        }
+        return best.range
     }
 
     static func load(_ sample: Sample, into executor: Executor, sampleIndex: Int) throws {

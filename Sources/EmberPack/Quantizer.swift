@@ -165,8 +165,10 @@ extension Quantizer {
     /// output is clipped by a fused ReLU are left out (the error there is not
     /// the layer's). Later layers are measured after earlier ones are corrected.
     /// `referenceOutputs`: `floatOutputs(reference, samples:)` when the caller has it already.
-    public static func correctBias(reference: Graph, quantized: Graph, samples: [Sample], referenceOutputs: [[[Float]]]? = nil) throws -> Graph {
-        let corrected = try correctBiasLayerByLayer(reference: reference, quantized: quantized, samples: samples)
+    /// `progress` hears (layers done, layers) as each layer is corrected.
+    public static func correctBias(reference: Graph, quantized: Graph, samples: [Sample], referenceOutputs: [[[Float]]]? = nil,
+                                   progress: ((Int, Int) -> Void)? = nil) throws -> Graph {
+        let corrected = try correctBiasLayerByLayer(reference: reference, quantized: quantized, samples: samples, progress: progress)
         // Kept only where it helps the outputs: with few samples the measured
         // means can be noise (on kws_float32 it costs 20 dB).
         let ref = try referenceOutputs ?? floatOutputs(reference, samples: samples)
@@ -175,7 +177,7 @@ extension Quantizer {
         return after > before ? corrected : quantized
     }
 
-    static func correctBiasLayerByLayer(reference: Graph, quantized: Graph, samples: [Sample]) throws -> Graph {
+    static func correctBiasLayerByLayer(reference: Graph, quantized: Graph, samples: [Sample], progress: ((Int, Int) -> Void)?) throws -> Graph {
         var g = quantized
         var floatByName: [String: ValueID] = [:]
         for n in reference.nodes { floatByName[n.name] = n.output }
@@ -188,9 +190,12 @@ extension Quantizer {
             for (_, id) in floatByName { if let b = floatExec.valueBuffer(id), floatExec.validated.types[id].dtype == .f32 { m[id] = Array(b.bindMemory(to: Float.self)) } }
             floatRuns.append(m)
         }
+        let layers = quantized.nodes.filter { n in if case .conv2D = n.op { return true }; if case .fullyConnected = n.op { return true }; return false }.count
+        var layersDone = 0
         for node in quantized.nodes {
             let isWeighted: Bool
             switch node.op { case .conv2D, .fullyConnected: isWeighted = true; default: isWeighted = false }
+            if isWeighted { layersDone += 1; progress?(layersDone, layers) }
             guard isWeighted, node.inputs.count > 2, let bid = node.inputs[2], let wid = node.inputs[1], let xid = node.inputs[0],
                   let wq = g.values[wid].quant, let xq = g.values[xid].quant, let oq = g.values[node.output].quant,
                   let fid = floatByName[node.name], let bc = g.values[bid].constant, g.values[bid].dtype == .i32 else { continue }

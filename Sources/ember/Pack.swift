@@ -8,7 +8,7 @@ import Glibc
 
 struct Pack: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Import a TFLite model and write it as an .ember package, optionally as a ladder of quantized rungs.",
+        abstract: "Import a TFLite model and write it as an .ember package, optionally as a ladder of quantized and pruned rungs.",
         discussion: """
         Reads a .tflite flatbuffer (schema v3): float32 models, float16-stored weights and \
         fully int8-quantized models (per-tensor and per-channel). Tensor names are kept, so \
@@ -16,42 +16,64 @@ struct Pack: ParsableCommand {
         fails with one error listing every unsupported op and its count. docs/TFLITE.md \
         lists what is supported.
 
-        --ladder builds several rungs from one float model: fp32 (the model as it is) and \
-        int8 (post-training quantization in the TFLite scheme: per-channel int8 weights, \
-        per-tensor int8 activations calibrated on --calib, int32 bias, empirical bias \
-        correction; inputs and outputs stay float). Each rung's quality is its SQNR (dB) \
-        against fp32 on the calibration samples; its latency and energy are estimated on \
-        every device profile in --targets. fp16, int4 and pruned rungs are not built yet.
+        Graph passes run first (`--passes` lists them; `--no-NAME` turns one off).
+
+        --ladder builds several rungs from one float model. A rung is a precision — fp32 (the \
+        model as it is), fp16 (conv/FC weights stored as f16), int8 (post-training \
+        quantization in the TFLite scheme: per-channel int8 weights, per-tensor int8 \
+        activations calibrated on --calib, int32 bias, empirical bias correction; inputs and \
+        outputs stay float), int4 (weight-only INT4 blocks of 32 for FC and 1x1 conv layers) — \
+        optionally followed by -pruneNN (magnitude pruning to NN % zeros), -2:4 (two of every \
+        four weights kept) or -chNN (NN % of prunable output channels removed), e.g. \
+        int8-prune50. Pruning has no fine-tuning: the report shows its honest cost. Each \
+        rung's quality is its SQNR (dB) against the float model on the calibration samples; \
+        its latency and energy are estimated on every device profile in --targets. Rungs are \
+        stored best quality first.
+
+        --variant NAME=small.tflite adds a separately trained (e.g. distilled) model with the \
+        same inputs and outputs as its own rung; a NAME ending in a rung recipe \
+        (small-int8, small-int8-prune50) is built that way, else it is kept as fp32.
 
         --calib DIR holds .npy files: for a one-input model, one file per sample; for several \
         inputs, SAMPLE_K.npy with K the input's index (as in ../shared/corpus).
 
+        With --ladder, tensor sections are zstd-compressed where that saves 10 % or more \
+        (pruned rungs do; dense ones stay raw and are mapped in place at load).
+
         Examples:
           ember pack model.tflite -o model.ember
-          ember pack model.tflite -o model.ember --compress
           ember pack model.tflite -o model.ember --ladder fp32,int8 --calib calib/ --report report.md
+          ember pack model.tflite -o model.ember --ladder fp32,fp16,int8,int4,int8-prune50,int8-2:4 --calib calib/
+          ember pack model.tflite -o model.ember --ladder fp32,int8 --calib calib/ --variant tiny-int8=tiny.tflite
+          ember pack --passes
         """
     )
 
     @Argument(help: "The .tflite model.")
-    var model: String
+    var model: String?
 
     @Option(name: .shortAndLong, help: "Where to write the package.")
-    var output: String
+    var output: String?
 
     @Option(help: "Name of the variant (default: fp32 or int8, from the model's input type). Without --ladder only.")
     var variantName: String?
 
-    @Flag(help: "Compress weights with zstd where it pays (they are then copied at load instead of mapped).")
-    var compress = false
+    @Flag(inversion: .prefixedNo, help: "Compress tensor sections with zstd where it saves 10 % (compressed ones are copied at load instead of mapped). Default: on with --ladder, off without.")
+    var compress: Bool?
 
-    @Option(help: "Rungs to build from a float model, best first: fp32, int8 (comma-separated).")
+    @Option(help: "zstd level for compressed sections, 1 (fast) to 22 (small).")
+    var zstdLevel: Int32 = 19
+
+    @Option(help: "Rungs to build from a float model (comma-separated), e.g. fp32,fp16,int8,int4,int8-prune50,int8-2:4,fp32-ch25.")
     var ladder: String?
 
-    @Option(help: "Directory of .npy calibration samples (needed for int8).")
+    @Option(help: "A separately trained model with the same signature as its own rung: NAME=FILE.tflite (repeatable).")
+    var variant: [String] = []
+
+    @Option(help: "Directory of .npy calibration samples (needed for int8, and for quality figures).")
     var calib: String?
 
-    @Option(help: "How activation ranges are chosen: minmax or percentile (99.99 %).")
+    @Option(help: "How activation ranges are chosen: minmax, percentile (99.99 %) or mse (least int8 error).")
     var calibMethod: String = "minmax"
 
     @Flag(help: "Do not fold measured per-channel errors back into int8 biases.")
@@ -60,42 +82,97 @@ struct Pack: ParsableCommand {
     @Option(help: "Device profiles to estimate each rung's latency and energy on (a directory of .toml).")
     var targets: String = "targets"
 
-    @Option(help: "Drop rungs whose SQNR against fp32 is below this (dB).")
+    @Option(help: "Drop rungs whose SQNR against the float model is below this (dB).")
     var minSqnr: Double?
 
-    @Option(help: "Write the rung report here too: .json or .md.")
+    @Option(help: "Drop rungs whose top-1 agreement with the float model is below this (percent; classifiers only).")
+    var minAgreement: Double?
+
+    @Option(help: "Write the rung report here too: .json or .md (repeatable).")
     var report: [String] = []
 
-    static let knownRungs = ["fp32", "int8"]
+    @Flag(help: "List the graph passes and exit.")
+    var passes = false
+
+    @Flag(name: .customLong("no-fold-constants"), help: "Skip the fold-constants pass.") var noFoldConstants = false
+    @Flag(name: .customLong("no-remove-no-ops"), help: "Skip the remove-no-ops pass.") var noRemoveNoOps = false
+    @Flag(name: .customLong("no-fold-batchnorm"), help: "Skip the fold-batchnorm pass.") var noFoldBatchnorm = false
+    @Flag(name: .customLong("no-fuse-activations"), help: "Skip the fuse-activations pass.") var noFuseActivations = false
+    @Flag(name: .customLong("no-remove-dead-nodes"), help: "Skip the remove-dead-nodes pass.") var noRemoveDeadNodes = false
+
+    /// The passes turned off by `--no-NAME`.
+    var skippedPasses: Set<String> {
+        var s = Set<String>()
+        if noFoldConstants { s.insert("fold-constants") }
+        if noRemoveNoOps { s.insert("remove-no-ops") }
+        if noFoldBatchnorm { s.insert("fold-batchnorm") }
+        if noFuseActivations { s.insert("fuse-activations") }
+        if noRemoveDeadNodes { s.insert("remove-dead-nodes") }
+        return s
+    }
+
+    var rungNames: [String] { ladder.map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) } ?? [] }
 
     func validate() throws {
+        if passes { return }
+        guard let model else { throw ValidationError("missing the model to pack (ember pack MODEL.tflite -o OUT.ember)") }
+        guard output != nil else { throw ValidationError("missing -o OUT.ember") }
         guard model.hasSuffix(".tflite") else { throw ValidationError("only .tflite models can be packed for now (got \(model))") }
-        guard CalibrationMethod(rawValue: calibMethod) != nil else { throw ValidationError("--calib-method must be minmax or percentile") }
-        if let ladder {
-            let rungs = ladder.split(separator: ",").map(String.init)
-            guard !rungs.isEmpty else { throw ValidationError("--ladder is empty") }
-            for r in rungs where !Self.knownRungs.contains(r) {
-                throw ValidationError("--ladder: '\(r)' is not a rung this packer builds yet (it builds: \(Self.knownRungs.joined(separator: ", ")))")
+        guard CalibrationMethod(rawValue: calibMethod) != nil else { throw ValidationError("--calib-method must be minmax, percentile or mse") }
+        guard (1...22).contains(zstdLevel) else { throw ValidationError("--zstd-level must be 1...22") }
+        if ladder != nil || !variant.isEmpty {
+            let rungs = rungNames
+            guard ladder == nil || !rungs.contains("") else { throw ValidationError("--ladder has an empty rung name") }
+            var recipes: [RungRecipe] = []
+            for r in rungs {
+                do { recipes.append(try RungRecipe.parse(r)) } catch { throw ValidationError("--ladder: \(error)") }
             }
-            guard Set(rungs).count == rungs.count else { throw ValidationError("--ladder names a rung twice") }
-            if rungs.contains("int8") && calib == nil { throw ValidationError("--ladder int8 needs --calib DIR of .npy samples") }
-            guard variantName == nil else { throw ValidationError("--variant-name and --ladder exclude each other") }
+            for v in variant {
+                guard let eq = v.firstIndex(of: "="), eq != v.startIndex, v[v.index(after: eq)...].hasSuffix(".tflite") else {
+                    throw ValidationError("--variant must be NAME=FILE.tflite (got \(v))")
+                }
+                recipes.append(Self.variantRecipe(String(v[..<eq])))
+            }
+            let names = rungs + variant.compactMap { $0.split(separator: "=").first.map(String.init) }
+            guard Set(names).count == names.count else { throw ValidationError("--ladder/--variant name a rung twice") }
+            if recipes.contains(where: \.needsCalibration) && calib == nil { throw ValidationError("int8 rungs need --calib DIR of .npy samples") }
+            guard variantName == nil else { throw ValidationError("--variant-name and --ladder/--variant exclude each other") }
         }
         for r in report where !(r.hasSuffix(".json") || r.hasSuffix(".md")) { throw ValidationError("--report must end in .json or .md (got \(r))") }
         if let m = minSqnr, !(m > -100 && m < 400) { throw ValidationError("--min-sqnr must be a number of dB") }
+        if let m = minAgreement, !(0...100).contains(m) { throw ValidationError("--min-agreement must be a percentage, 0...100") }
+        if (minSqnr != nil || minAgreement != nil) && calib == nil { throw ValidationError("--min-sqnr and --min-agreement need --calib samples to measure quality on") }
+    }
+
+    /// The recipe a `--variant` NAME asks for: its longest dash-separated suffix that is a rung name, else fp32.
+    static func variantRecipe(_ name: String) -> RungRecipe {
+        let parts = name.split(separator: "-").map(String.init)
+        for i in 1..<max(parts.count, 1) {
+            if let r = try? RungRecipe.parse(parts[i...].joined(separator: "-")) { return r }
+        }
+        return RungRecipe(precision: .fp32)
     }
 
     func run() throws {
+        if passes {
+            for p in GraphPasses.all { print(p.name + String(repeating: " ", count: max(1, 20 - p.name.count)) + p.summary) }
+            return
+        }
+        guard let model, let output else { return }
         let file = try MappedFile(path: model)
         let base = String(model.split(separator: "/").last ?? Substring(model)).replacingSuffix(".tflite", with: "")
-        let (graph, sourceHash) = try file.withBytes { (try TFLiteImporter.importModel($0, name: base), fnv1aHex($0)) }
-        let metadata = PackageMetadata([
+        let (imported, sourceHash) = try file.withBytes { (try TFLiteImporter.importModel($0, name: base), fnv1aHex($0)) }
+        let graph = try optimize(imported, label: base)
+        var metadata = PackageMetadata([
             ("name", base), ("source", model), ("source_format", "tflite"),
             ("source_hash", sourceHash), ("created_by", "ember pack"),
         ])
-        let contents: PackageContents
-        if let ladder {
-            contents = try buildLadder(graph, rungs: ladder.split(separator: ",").map(String.init), metadata: metadata)
+        if !skippedPasses.isEmpty { metadata["passes_skipped"] = skippedPasses.sorted().joined(separator: ",") }
+        var contents: PackageContents
+        var reports: [RungReport] = []
+        var samples = 0
+        if ladder != nil || !variant.isEmpty {
+            (contents, reports, samples) = try buildLadder(imported, optimized: graph, metadata: metadata)
         } else {
             let executor = try Executor(graph: graph)
             let isInt8 = graph.nodes.contains { n in graph.values[n.output].dtype == .i8 }
@@ -106,54 +183,118 @@ struct Pack: ParsableCommand {
             contents = PackageContents(metadata: metadata, variants: [variant], graphs: [graph])
         }
         // Graph sections are decoded at load anyway, so zstd there costs nothing at run time.
-        try PackageWriter.write(contents, to: output, options: WriteOptions(compressTensors: compress, compressGraphs: true))
+        let options = WriteOptions(compressTensors: compress ?? !reports.isEmpty, compressGraphs: true, zstdLevel: zstdLevel)
+        if !reports.isEmpty {
+            // The stored size of each rung's tensors is known once it is written: measure, then record it.
+            let sections = try PackageWriter.serialize(contents, options: options).withUnsafeBytes { try ContainerReader.read($0, owner: nil).sections }
+            for (i, var r) in reports.enumerated() {
+                if let t = sections.first(where: { $0.kind == .tensors && $0.id == UInt32(i) }) { r.storedBytes = t.storedLength; r.rawBytes = t.rawLength }
+                reports[i] = r
+                contents.metadata["stored_bytes.\(r.record.name)"] = String(r.storedBytes)
+            }
+            let table = RungReport.markdown(reports, model: model, samples: samples)
+            print(table, terminator: "")
+            for path in report {
+                try writeFile(Array((path.hasSuffix(".json") ? RungReport.json(reports, model: model, samples: samples) : table).utf8), to: path)
+            }
+        }
+        try PackageWriter.write(contents, to: output, options: options)
         let written = try MappedFile(path: output).withBytes { $0.count }
         print("packed \(model) (\(file.bytes.count) bytes) → \(output) (\(written) bytes): "
               + contents.variants.map { "\($0.name)" }.joined(separator: ", ") + "; \(graph.nodes.count) nodes, \(graph.parameterCount) parameters")
     }
 
-    func buildLadder(_ graph: Graph, rungs: [String], metadata: PackageMetadata) throws -> PackageContents {
+    /// The graph after the passes not turned off, with one stderr line saying what they did.
+    func optimize(_ graph: Graph, label: String) throws -> Graph {
+        var done: [String] = []
+        let g = try GraphPasses.run(graph, skipping: skippedPasses) { name, n in done.append("\(name) \(n)") }
+        if !done.isEmpty { FileHandleStderr.write("passes on \(label) (rewrites): \(done.joined(separator: ", "))\n") }
+        return g
+    }
+
+    /// One rung to build: its name, recipe and the float graph it starts from.
+    struct RungJob {
+        var name: String
+        var recipe: RungRecipe
+        var source: Graph
+    }
+
+    func buildLadder(_ original: Graph, optimized graph: Graph, metadata: PackageMetadata) throws -> (PackageContents, [RungReport], Int) {
         guard graph.inputs.allSatisfy({ graph.values[$0].dtype == .f32 }) else {
-            throw EmberError.invalidArgument("--ladder needs a float model; \(model) takes \(graph.inputs.map { "\(graph.values[$0].dtype)" }.joined(separator: ", ")) inputs")
+            throw EmberError.invalidArgument("--ladder needs a float model; \(model ?? "") takes \(graph.inputs.map { "\(graph.values[$0].dtype)" }.joined(separator: ", ")) inputs")
+        }
+        var jobs = try rungNames.map { RungJob(name: $0, recipe: try RungRecipe.parse($0), source: graph) }
+        for v in variant {
+            guard let eq = v.firstIndex(of: "=") else { continue }
+            let name = String(v[..<eq]), path = String(v[v.index(after: eq)...])
+            let other = try MappedFile(path: path).withBytes { try TFLiteImporter.importModel($0, name: name) }
+            jobs.append(RungJob(name: name, recipe: Self.variantRecipe(name), source: try optimize(try matchingSignature(other, of: graph, path: path), label: name)))
         }
         let samples = try calib.map { try loadCalibration($0, for: graph) } ?? []
-        let reference = samples.isEmpty ? [] : try floatOutputs(graph, samples: samples)
+        // Quality is measured against the model as imported, before any pass.
+        let reference = samples.isEmpty ? [] : try floatOutputs(original, samples: samples)
         let classifier = isClassifier(graph)
-        var graphs: [Graph] = [], variants: [VariantRecord] = [], reports: [RungReport] = []
-        for rung in rungs {
-            let g: Graph
-            switch rung {
-            case "int8":
-                let calibration = try Calibration.run(graph, samples: samples, method: CalibrationMethod(rawValue: calibMethod) ?? .minmax) { done, total in
-                    progress("calibrating", done, total)
-                }
-                let q = try Quantizer.int8(graph, calibration: calibration, name: graph.name + "-int8")
-                g = noBiasCorrection ? q : try Quantizer.correctBias(reference: graph, quantized: q, samples: samples, referenceOutputs: reference)
-            default:
-                g = graph
+        var built: [(graph: Graph, record: VariantRecord, report: RungReport)] = []
+        for job in jobs {
+            FileHandleStderr.write("building rung \(job.name)\n")
+            let pruned = try job.recipe.prunedFloatGraph(job.source)
+            var g: Graph
+            if job.recipe.precision == .int8 {
+                let calibration = try Calibration.run(pruned, samples: samples, method: CalibrationMethod(rawValue: calibMethod) ?? .minmax,
+                                                      progress: ProgressBar("calibrating \(job.name)").update)
+                let q = try Quantizer.int8(pruned, calibration: calibration)
+                let same = pruned.values.count == graph.values.count && job.source.name == graph.name && job.recipe.channelFraction == nil && job.recipe.sparsity == nil && !job.recipe.twoOfFour
+                g = noBiasCorrection ? q : try Quantizer.correctBias(reference: pruned, quantized: q, samples: samples,
+                                                                   referenceOutputs: same ? reference : nil, progress: ProgressBar("bias correction \(job.name)").update)
+            } else {
+                g = try job.recipe.applyStorage(pruned)
             }
+            g.name = graph.name + "-" + job.name
             let executor = try Executor(graph: g)
-            let quality = samples.isEmpty ? nil : QualityReport.compare(name: rung, reference: reference, candidate: try floatOutputs(g, samples: samples), classifier: classifier)
+            let quality = samples.isEmpty ? nil : QualityReport.compare(name: job.name, reference: reference, candidate: try floatOutputs(g, samples: samples), classifier: classifier)
             if let m = minSqnr, let q = quality, q.quality < m {
-                FileHandleStderr.write("dropped rung \(rung): SQNR \(fmtDb(q.quality)) < --min-sqnr \(m)\n")
+                FileHandleStderr.write("dropped rung \(job.name): SQNR \(fmtDb(q.quality)) dB < --min-sqnr \(m)\n")
                 continue
             }
-            let record = VariantRecord(name: rung, quality: quality.map { Float($0.quality) } ?? .nan, qualityMetric: quality == nil ? "" : "sqnr_db",
+            if let m = minAgreement, let a = quality?.top1Agreement, a * 100 < m {
+                FileHandleStderr.write("dropped rung \(job.name): top-1 agreement \(Int((a * 100).rounded())) % < --min-agreement \(m)\n")
+                continue
+            }
+            let record = VariantRecord(name: job.name, quality: quality.map { Float($0.quality) } ?? .nan, qualityMetric: quality == nil ? "" : "sqnr_db",
                                        macs: executor.validated.totalCost.macs, weightBytes: g.weightBytes, arenaBytes: executor.arenaBytes,
                                        targets: try targetCosts(executor))
-            graphs.append(g); variants.append(record)
-            reports.append(RungReport(record: record, quality: quality,
-                                      layers: rung == "fp32" || samples.isEmpty ? [] : try perLayerSQNR(reference: graph, candidate: g, samples: samples)))
+            let layers = job.name == "fp32" || samples.isEmpty || job.source.name != graph.name ? [] : try perLayerSQNR(reference: graph, candidate: g, samples: samples)
+            built.append((g, record, RungReport(record: record, quality: quality, layers: layers)))
         }
-        guard !graphs.isEmpty else { throw EmberError.invalidArgument("every rung fell below --min-sqnr") }
-        let table = RungReport.markdown(reports, model: model, samples: samples.count)
-        print(table, terminator: "")
-        for path in report {
-            try writeFile(Array((path.hasSuffix(".json") ? RungReport.json(reports, model: model, samples: samples.count) : table).utf8), to: path)
+        guard !built.isEmpty else { throw EmberError.invalidArgument("every rung fell below --min-sqnr / --min-agreement") }
+        // Best quality first (the order the scheduler prefers rungs in); unmeasured rungs keep their order at the end.
+        let order = built.indices.sorted { a, b in
+            let qa = Double(built[a].record.quality), qb = Double(built[b].record.quality)
+            if qa.isNaN || qb.isNaN { return !qa.isNaN && qb.isNaN || (qa.isNaN == qb.isNaN && a < b) }
+            return qa != qb ? qa > qb : a < b
         }
         var meta = metadata
         meta["calibration_samples"] = String(samples.count)
-        return PackageContents(metadata: meta, variants: variants, graphs: graphs)
+        let contents = PackageContents(metadata: meta, variants: order.map { built[$0].record }, graphs: order.map { built[$0].graph })
+        return (contents, order.map { built[$0].report }, samples.count)
+    }
+
+    /// `other` with the inputs and outputs of `graph`: same count, dtype and
+    /// dims, in order; renamed to `graph`'s names so every rung runs with the same feeds.
+    func matchingSignature(_ other: Graph, of graph: Graph, path: String) throws -> Graph {
+        var g = other
+        let mine = try graph.validate().types, theirs = try other.validate().types
+        for (what, a, b) in [("input", graph.inputs, other.inputs), ("output", graph.outputs, other.outputs)] {
+            guard a.count == b.count else {
+                throw EmberError.invalidInput(name: path, reason: "has \(b.count) \(what)s, the model has \(a.count)")
+            }
+            for (k, (x, y)) in zip(a, b).enumerated() where mine[x] != theirs[y] {
+                throw EmberError.invalidInput(name: path, reason: "\(what) \(k) '\(other.values[y].name)' is \(theirs[y]), the model's '\(graph.values[x].name)' is \(mine[x])")
+            }
+            for (x, y) in zip(a, b) { g.values[y].name = graph.values[x].name }
+        }
+        _ = try g.validate()
+        return g
     }
 
     /// Latency and energy of one inference on each profile in --targets (one thread).
@@ -225,14 +366,33 @@ func loadCalibration(_ dir: String, for graph: Graph) throws -> [Sample] {
     }
 }
 
-/// A progress line on stderr: a bar redrawn in place on a terminal, plain lines otherwise.
-func progress(_ label: String, _ done: Int, _ total: Int) {
-    if isatty(2) != 0 {
-        let width = 30, filled = total > 0 ? done * width / total : width
-        FileHandleStderr.write("\r\(label) [" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled) + "] \(done)/\(total)" + (done == total ? "\n" : ""))
-    } else if done == total || done % max(1, total / 10) == 0 {
-        FileHandleStderr.write("\(label): \(done)/\(total)\n")
+/// Progress on stderr: a bar with an ETA redrawn in place on a terminal,
+/// plain lines (every tenth and the last) otherwise.
+final class ProgressBar {
+    let label: String
+    let start = monotonicSeconds()
+    init(_ label: String) { self.label = label }
+
+    func update(_ done: Int, _ total: Int) {
+        let elapsed = monotonicSeconds() - start
+        let eta = done > 0 && done < total ? " ETA \(formatDuration(elapsed / Double(done) * Double(total - done)))" : ""
+        if isatty(2) != 0 {
+            let width = 30, filled = total > 0 ? done * width / total : width
+            FileHandleStderr.write("\r\(label) [" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled) + "] \(done)/\(total)\(eta)   " + (done == total ? "\n" : ""))
+        } else if done == total || done % max(1, total / 10) == 0 {
+            FileHandleStderr.write("\(label): \(done)/\(total)\(eta)\n")
+        }
     }
+}
+
+func monotonicSeconds() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &t)
+    return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
+}
+
+func formatDuration(_ s: Double) -> String {
+    s < 60 ? "\(Int(s.rounded(.up)))s" : "\(Int(s / 60))m\(Int(s.truncatingRemainder(dividingBy: 60)))s"
 }
 
 func fmtDb(_ x: Double) -> String { x.isFinite && abs(x) < 1e12 ? String(Double(Int((x * 10).rounded())) / 10) : (x.isNaN ? "-" : "∞") }
@@ -242,16 +402,21 @@ struct RungReport {
     var record: VariantRecord
     var quality: QualityReport?
     var layers: [(node: String, sqnrDb: Double)]
+    /// The rung's tensor section as written (after zstd where it paid) and before.
+    var storedBytes = 0
+    var rawBytes = 0
+
+    var compressionRatio: Double { storedBytes > 0 ? Double(rawBytes) / Double(storedBytes) : 1 }
 
     static func markdown(_ rungs: [RungReport], model: String, samples: Int) -> String {
-        var s = "| rung | bytes | MACs | arena | SQNR dB (worst output) | max abs err | mean abs err | top-1 agreement | worst layer |"
+        var s = "| rung | weight bytes | stored bytes | zstd ratio | MACs | arena | SQNR dB (worst output) | max abs err | mean abs err | top-1 agreement | worst layer |"
         let targets = rungs.first?.record.targets.map(\.target) ?? []
         for t in targets { s += " \(t) ms / mJ |" }
-        s += "\n|---|---:|---:|---:|---:|---:|---:|---:|---|" + String(repeating: "---:|", count: targets.count) + "\n"
+        s += "\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|" + String(repeating: "---:|", count: targets.count) + "\n"
         for r in rungs {
             let q = r.quality
             let worst = r.layers.min { $0.sqnrDb < $1.sqnrDb }
-            s += "| \(r.record.name) | \(r.record.weightBytes) | \(r.record.macs) | \(r.record.arenaBytes) | \(q.map { fmtDb($0.quality) } ?? "-") "
+            s += "| \(r.record.name) | \(r.record.weightBytes) | \(r.storedBytes) | \(round3(Float(r.compressionRatio))) | \(r.record.macs) | \(r.record.arenaBytes) | \(q.map { fmtDb($0.quality) } ?? "-") "
                 + "| \(q.map { sci($0.maxAbsError.max() ?? 0) } ?? "-") | \(q.map { sci($0.meanAbsError.max() ?? 0) } ?? "-") "
                 + "| \(q?.top1Agreement.map { "\(Int(($0 * 100).rounded()))%" } ?? "-") | \(worst.map { "\($0.node.suffix(32)) \(fmtDb($0.sqnrDb))" } ?? "-") |"
             for t in r.record.targets { s += " \(round3(t.latencyMs)) / \(round3(t.energyMj)) |" }
@@ -267,7 +432,7 @@ struct RungReport {
             let q = r.quality
             let layers = r.layers.map { "{\"node\":\(jsonString($0.node)),\"sqnr_db\":\(num($0.sqnrDb))}" }.joined(separator: ",")
             let targets = r.record.targets.map { "{\"target\":\(jsonString($0.target)),\"latency_ms\":\(num(Double($0.latencyMs))),\"energy_mj\":\(num(Double($0.energyMj)))}" }.joined(separator: ",")
-            return "{\"name\":\(jsonString(r.record.name)),\"weight_bytes\":\(r.record.weightBytes),\"macs\":\(r.record.macs),\"arena_bytes\":\(r.record.arenaBytes),"
+            return "{\"name\":\(jsonString(r.record.name)),\"weight_bytes\":\(r.record.weightBytes),\"stored_bytes\":\(r.storedBytes),\"compression_ratio\":\(num(r.compressionRatio)),\"macs\":\(r.record.macs),\"arena_bytes\":\(r.record.arenaBytes),"
                 + "\"sqnr_db\":[\(q?.sqnrDb.map(num).joined(separator: ",") ?? "")],\"max_abs_error\":[\(q?.maxAbsError.map(num).joined(separator: ",") ?? "")],"
                 + "\"mean_abs_error\":[\(q?.meanAbsError.map(num).joined(separator: ",") ?? "")],\"top1_agreement\":\(q?.top1Agreement.map(num) ?? "null"),"
                 + "\"layers\":[\(layers)],\"targets\":[\(targets)]}"
