@@ -113,7 +113,7 @@ import Testing
                           "--targets", Self.root + "/targets", "--report", md, "--report", json)
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("| int8 |") && r.stdout.contains("rpi4 ms / mJ"))
-        #expect(r.stderr.contains("calibrating: 3/3"))
+        #expect(r.stderr.contains("calibrating int8: 3/3"))
         let report = try String(contentsOfFile: json, encoding: .utf8)
         #expect(report.contains("\"name\":\"int8\"") && report.contains("\"layers\":[{"))
         #expect(try String(contentsOfFile: md, encoding: .utf8).contains("| fp32 |"))
@@ -132,6 +132,45 @@ import Testing
         #expect(Double(int8Bytes) <= 0.27 * Double(floatBytes), "\(int8Bytes) vs \(floatBytes)")
     }
 
+    /// The packer's passes are listed and each one can be turned off; a ladder
+    /// of every precision and pruning kind packs, runs rung by rung, and the
+    /// same inputs give the same bytes (two separate processes).
+    @Test func packsEveryRungKindDeterministically() throws {
+        let fixture = Self.root + "/Tests/Fixtures/mlperf-tiny/resnet8_float"
+        let list = try ember("pack", "--passes")
+        #expect(list.status == 0)
+        let names = list.stdout.split(separator: "\n").compactMap { $0.split(separator: " ").first.map(String.init) }
+        #expect(names == ["fold-constants", "remove-no-ops", "fold-batchnorm", "fuse-activations", "remove-dead-nodes"])
+
+        let ladder = "fp32,fp16,int8,int4,int8-prune50,int8-2:4,fp32-ch25"
+        var outputs: [String] = []
+        for k in 0..<2 {
+            let out = Self.workDir + "/every-\(k).ember"
+            let r = try ember(["pack", fixture + "/model.tflite", "-o", out, "--ladder", ladder, "--calib", fixture + "/inputs", "--calib-method", "mse",
+                               "--targets", Self.root + "/targets", "--zstd-level", "9"] + names.map { "--no-" + $0 })
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(r.stdout.contains("| int8-prune50 |") && r.stdout.contains("zstd ratio"))
+            outputs.append(out)
+        }
+        let a = try Data(contentsOf: URL(fileURLWithPath: outputs[0])), b = try Data(contentsOf: URL(fileURLWithPath: outputs[1]))
+        #expect(a == b, "packing twice gave different bytes")
+        let inspect = try ember("inspect", outputs[0])
+        for rung in ladder.split(separator: ",") {
+            #expect(inspect.stdout.contains(String(rung)))
+            let run = try ember("run", outputs[0], "--variant", String(rung), "--input", "input_1=" + fixture + "/inputs/00_0.npy")
+            #expect(run.status == 0, "\(rung): \(run.stderr)")
+        }
+        // --min-agreement drops the rungs that pruning broke, and says so.
+        let strict = try ember("pack", fixture + "/model.tflite", "-o", Self.workDir + "/strict.ember", "--ladder", "fp32,int8,int8-prune50",
+                               "--calib", fixture + "/inputs", "--min-agreement", "100", "--targets", "/nonexistent")
+        #expect(strict.status == 0 && strict.stderr.contains("dropped rung int8-prune50: top-1 agreement"), "\(strict.stderr)")
+        #expect(!strict.stdout.contains("| int8-prune50 |"))
+        // A distilled variant with the same signature is its own rung (here the model itself, as int8).
+        let withVariant = try ember("pack", fixture + "/model.tflite", "-o", Self.workDir + "/variant.ember", "--ladder", "fp32",
+                                    "--variant", "student-int8=" + fixture + "/model.tflite", "--calib", fixture + "/inputs", "--targets", "/nonexistent")
+        #expect(withVariant.status == 0 && withVariant.stdout.contains("| student-int8 |"), "\(withVariant.stderr)")
+    }
+
     @Test func badCalibrationAndFlagsAreClearErrors() throws {
         let fixture = Self.root + "/Tests/Fixtures/mlperf-tiny/resnet8_float"
         let model = fixture + "/model.tflite", out = Self.workDir + "/bad.ember"
@@ -148,10 +187,17 @@ import Testing
             (["--ladder", "int8", "--calib", wrong], 1, "expected f32[1x32x32x3]"),
             (["--ladder", "int8", "--calib", nan], 1, "element 7 is nan"),
             (["--ladder", "int8", "--calib", Self.workDir + "/missing"], 1, "cannot open the calibration directory"),
-            (["--ladder", "int8"], 2, "needs --calib"),
-            (["--ladder", "int4"], 2, "not a rung this packer builds yet"),
+            (["--ladder", "int8"], 2, "int8 rungs need --calib"),
+            (["--ladder", "int3"], 2, "rung 'int3': expected a precision"),
+            (["--ladder", "int8-prune50-2:4", "--calib", fixture + "/inputs"], 2, "prune and 2:4 exclude each other"),
             (["--ladder", "fp32,fp32"], 2, "twice"),
-            (["--ladder", "fp32", "--calib-method", "magic"], 2, "minmax or percentile"),
+            (["--ladder", "fp32", "--calib-method", "magic"], 2, "minmax, percentile or mse"),
+            (["--ladder", "fp32", "--zstd-level", "40"], 2, "--zstd-level must be 1...22"),
+            (["--ladder", "fp32", "--min-agreement", "0.9"], 2, "need --calib"),
+            (["--ladder", "fp32", "--calib", fixture + "/inputs", "--min-agreement", "120"], 2, "percentage"),
+            (["--ladder", "fp32", "--variant", "small"], 2, "NAME=FILE.tflite"),
+            (["--ladder", "fp32", "--variant", "small=" + Self.root + "/Tests/Fixtures/mlperf-tiny/kws_int8/model.tflite", "--calib", fixture + "/inputs"], 1,
+             "input 0 'input_1' is i8[1x49x10x1], the model's 'input_1' is f32[1x32x32x3]"),
             (["--ladder", "fp32", "--report", "r.txt"], 2, ".json or .md"),
         ]
         for (args, status, message) in cases {
