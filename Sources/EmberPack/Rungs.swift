@@ -72,7 +72,8 @@ public struct RungRecipe: Sendable, Equatable, CustomStringConvertible {
     /// weight pruning. Precision is applied by the caller (int8 needs calibration
     /// of this graph); `applyStorage` does fp16 and int4.
     public func prunedFloatGraph(_ graph: Graph) throws -> Graph {
-        var g = graph
+        guard channelFraction != nil || sparsity != nil || twoOfFour else { return graph }
+        var g = try WeightStorage.floatWeights(graph)
         if let c = channelFraction { g = try Pruning.channels(g, fraction: c) }
         if let s = sparsity { g = try Pruning.magnitude(g, sparsity: s) }
         if twoOfFour { g = try Pruning.twoOfFour(g) }
@@ -91,6 +92,24 @@ public struct RungRecipe: Sendable, Equatable, CustomStringConvertible {
 
 /// Storage-only rewrites of float weights.
 public enum WeightStorage {
+    /// Hybrid layers (float activations, int8 weights with quantization
+    /// parameters, as some float .tflite files ship) get their weights as f32,
+    /// so pruning and int4 can work on them.
+    public static func floatWeights(_ graph: Graph) throws -> Graph {
+        var g = graph
+        for i in g.nodes.indices {
+            let n = g.nodes[i]
+            switch n.op { case .conv2D, .fullyConnected: break; default: continue }
+            guard n.inputs.count > 1, let w = n.inputs[1], g.values[w].dtype == .i8, g.values[n.output].dtype == .f32,
+                  let c = g.values[w].constant, let floats = floatsOf(g.values[w], c) else { continue }
+            g.values.append(Value(name: g.values[w].name + "/f32", dtype: .f32, shape: g.values[w].shape, constant: ConstantData(copying: floats)))
+            g.nodes[i].inputs[1] = g.values.count - 1
+        }
+        let out = g.droppingUnreferencedValues()
+        _ = try out.validate()
+        return out
+    }
+
     /// Conv and FC weights and biases as f16; the float kernels widen them once
     /// when they are prepared, so the package halves and the arena does not change.
     public static func fp16(_ graph: Graph) throws -> Graph {
@@ -111,7 +130,11 @@ public enum WeightStorage {
         var g = graph
         let types = try g.validate().types
         for i in g.nodes.indices {
-            guard let (w, _, act) = g.floatWeightedLayer(g.nodes[i]), let data = g.values[w].constant else { continue }
+            // f32 weights, or hybrid int8 ones (float activations) taken as their float values.
+            let n = g.nodes[i]
+            guard n.inputs.count > 1, let w = n.inputs[1], let data = g.values[w].constant, g.values[n.output].dtype == .f32,
+                  g.values[w].dtype == .f32 || g.values[w].dtype == .i8, let weights = floatsOf(g.values[w], data) else { continue }
+            let act = n.op.activation ?? .none
             let dims = types[w].dims
             switch g.nodes[i].op {
             case .fullyConnected: break
@@ -122,7 +145,7 @@ public enum WeightStorage {
             }
             let outF = dims[0], inF = dims.dropFirst().reduce(1, *)
             guard inF % 32 == 0 else { continue }
-            let packed = packInt4Block32(Array(data.bytes.bindMemory(to: Float.self)), rows: outF, columns: inF)
+            let packed = packInt4Block32(weights, rows: outF, columns: inF)
             g.values.append(Value(name: g.values[w].name + "/int4", dtype: .int4Block32, shape: Shape([outF, inF]), constant: ConstantData(copying: packed)))
             g.nodes[i].inputs[1] = g.values.count - 1
             g.nodes[i].op = .fullyConnected(act)

@@ -73,6 +73,9 @@ struct Pack: ParsableCommand {
     @Option(help: "Directory of .npy calibration samples (needed for int8, and for quality figures).")
     var calib: String?
 
+    @Option(help: "Directory of held-out .npy samples to measure quality on (default: the --calib samples).")
+    var eval: String?
+
     @Option(help: "How activation ranges are chosen: minmax, percentile (99.99 %) or mse (least int8 error).")
     var calibMethod: String = "minmax"
 
@@ -141,6 +144,7 @@ struct Pack: ParsableCommand {
         for r in report where !(r.hasSuffix(".json") || r.hasSuffix(".md")) { throw ValidationError("--report must end in .json or .md (got \(r))") }
         if let m = minSqnr, !(m > -100 && m < 400) { throw ValidationError("--min-sqnr must be a number of dB") }
         if let m = minAgreement, !(0...100).contains(m) { throw ValidationError("--min-agreement must be a percentage, 0...100") }
+        if eval != nil && calib == nil { throw ValidationError("--eval needs --calib too") }
         if (minSqnr != nil || minAgreement != nil) && calib == nil { throw ValidationError("--min-sqnr and --min-agreement need --calib samples to measure quality on") }
     }
 
@@ -192,7 +196,7 @@ struct Pack: ParsableCommand {
                 reports[i] = r
                 contents.metadata["stored_bytes.\(r.record.name)"] = String(r.storedBytes)
             }
-            let table = RungReport.markdown(reports, model: model, samples: samples)
+            let table = RungReport.markdown(reports, model: model, samples: samples, heldOut: eval != nil)
             print(table, terminator: "")
             for path in report {
                 try writeFile(Array((path.hasSuffix(".json") ? RungReport.json(reports, model: model, samples: samples) : table).utf8), to: path)
@@ -217,6 +221,8 @@ struct Pack: ParsableCommand {
         var name: String
         var recipe: RungRecipe
         var source: Graph
+        /// A --variant model (not the main one): its own outputs are the bias-correction reference.
+        var isVariant = false
     }
 
     func buildLadder(_ original: Graph, optimized graph: Graph, metadata: PackageMetadata) throws -> (PackageContents, [RungReport], Int) {
@@ -228,11 +234,14 @@ struct Pack: ParsableCommand {
             guard let eq = v.firstIndex(of: "=") else { continue }
             let name = String(v[..<eq]), path = String(v[v.index(after: eq)...])
             let other = try MappedFile(path: path).withBytes { try TFLiteImporter.importModel($0, name: name) }
-            jobs.append(RungJob(name: name, recipe: Self.variantRecipe(name), source: try optimize(try matchingSignature(other, of: graph, path: path), label: name)))
+            jobs.append(RungJob(name: name, recipe: Self.variantRecipe(name), source: try optimize(try matchingSignature(other, of: graph, path: path), label: name), isVariant: true))
         }
         let samples = try calib.map { try loadCalibration($0, for: graph) } ?? []
-        // Quality is measured against the model as imported, before any pass.
-        let reference = samples.isEmpty ? [] : try floatOutputs(original, samples: samples)
+        // Quality is measured against the model as imported, before any pass,
+        // on held-out samples when --eval gives them.
+        let evalSamples = try eval.map { try loadCalibration($0, for: graph) } ?? samples
+        let reference = evalSamples.isEmpty ? [] : try floatOutputs(original, samples: evalSamples)
+        let calibReference = eval == nil ? reference : try floatOutputs(original, samples: samples)
         let classifier = isClassifier(graph)
         var built: [(graph: Graph, record: VariantRecord, report: RungReport)] = []
         for job in jobs {
@@ -243,15 +252,16 @@ struct Pack: ParsableCommand {
                 let calibration = try Calibration.run(pruned, samples: samples, method: CalibrationMethod(rawValue: calibMethod) ?? .minmax,
                                                       progress: ProgressBar("calibrating \(job.name)").update)
                 let q = try Quantizer.int8(pruned, calibration: calibration)
-                let same = pruned.values.count == graph.values.count && job.source.name == graph.name && job.recipe.channelFraction == nil && job.recipe.sparsity == nil && !job.recipe.twoOfFour
-                g = noBiasCorrection ? q : try Quantizer.correctBias(reference: pruned, quantized: q, samples: samples,
-                                                                   referenceOutputs: same ? reference : nil, progress: ProgressBar("bias correction \(job.name)").update)
+                // Corrected against the unpruned float layers, so the mean shift pruning causes is folded back too.
+                g = noBiasCorrection ? q : try Quantizer.correctBias(reference: job.source, quantized: q, samples: samples,
+                                                                   referenceOutputs: job.isVariant ? nil : calibReference,
+                                                                   progress: ProgressBar("bias correction \(job.name)").update)
             } else {
                 g = try job.recipe.applyStorage(pruned)
             }
             g.name = graph.name + "-" + job.name
             let executor = try Executor(graph: g)
-            let quality = samples.isEmpty ? nil : QualityReport.compare(name: job.name, reference: reference, candidate: try floatOutputs(g, samples: samples), classifier: classifier)
+            let quality = evalSamples.isEmpty ? nil : QualityReport.compare(name: job.name, reference: reference, candidate: try floatOutputs(g, samples: evalSamples), classifier: classifier)
             if let m = minSqnr, let q = quality, q.quality < m {
                 FileHandleStderr.write("dropped rung \(job.name): SQNR \(fmtDb(q.quality)) dB < --min-sqnr \(m)\n")
                 continue
@@ -263,7 +273,7 @@ struct Pack: ParsableCommand {
             let record = VariantRecord(name: job.name, quality: quality.map { Float($0.quality) } ?? .nan, qualityMetric: quality == nil ? "" : "sqnr_db",
                                        macs: executor.validated.totalCost.macs, weightBytes: g.weightBytes, arenaBytes: executor.arenaBytes,
                                        targets: try targetCosts(executor))
-            let layers = job.name == "fp32" || samples.isEmpty || job.source.name != graph.name ? [] : try perLayerSQNR(reference: graph, candidate: g, samples: samples)
+            let layers = job.name == "fp32" || samples.isEmpty || job.isVariant ? [] : try perLayerSQNR(reference: graph, candidate: g, samples: evalSamples)
             built.append((g, record, RungReport(record: record, quality: quality, layers: layers)))
         }
         guard !built.isEmpty else { throw EmberError.invalidArgument("every rung fell below --min-sqnr / --min-agreement") }
@@ -275,8 +285,9 @@ struct Pack: ParsableCommand {
         }
         var meta = metadata
         meta["calibration_samples"] = String(samples.count)
+        meta["quality_samples"] = eval == nil ? "calibration" : "held-out \(evalSamples.count)"
         let contents = PackageContents(metadata: meta, variants: order.map { built[$0].record }, graphs: order.map { built[$0].graph })
-        return (contents, order.map { built[$0].report }, samples.count)
+        return (contents, order.map { built[$0].report }, evalSamples.count)
     }
 
     /// `other` with the inputs and outputs of `graph`: same count, dtype and
@@ -408,7 +419,7 @@ struct RungReport {
 
     var compressionRatio: Double { storedBytes > 0 ? Double(rawBytes) / Double(storedBytes) : 1 }
 
-    static func markdown(_ rungs: [RungReport], model: String, samples: Int) -> String {
+    static func markdown(_ rungs: [RungReport], model: String, samples: Int, heldOut: Bool) -> String {
         var s = "| rung | weight bytes | stored bytes | zstd ratio | MACs | arena | SQNR dB (worst output) | max abs err | mean abs err | top-1 agreement | worst layer |"
         let targets = rungs.first?.record.targets.map(\.target) ?? []
         for t in targets { s += " \(t) ms / mJ |" }
@@ -422,7 +433,8 @@ struct RungReport {
             for t in r.record.targets { s += " \(round3(t.latencyMs)) / \(round3(t.energyMj)) |" }
             s += "\n"
         }
-        s += "\nQuality measured against fp32 on \(samples) calibration sample(s) of \(model).\n"
+        s += "\nQuality measured against the float model on \(samples) sample(s) of \(model)"
+            + (heldOut ? ", held out from calibration.\n" : " (the calibration samples; --eval DIR holds some out).\n")
         return s
     }
 
@@ -437,7 +449,7 @@ struct RungReport {
                 + "\"mean_abs_error\":[\(q?.meanAbsError.map(num).joined(separator: ",") ?? "")],\"top1_agreement\":\(q?.top1Agreement.map(num) ?? "null"),"
                 + "\"layers\":[\(layers)],\"targets\":[\(targets)]}"
         }
-        return "{\"model\":\(jsonString(model)),\"calibration_samples\":\(samples),\"rungs\":[\(items.joined(separator: ","))]}\n"
+        return "{\"model\":\(jsonString(model)),\"quality_samples\":\(samples),\"rungs\":[\(items.joined(separator: ","))]}\n"
     }
 }
 
