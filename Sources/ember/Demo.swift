@@ -1,5 +1,6 @@
 import ArgumentParser
 import Ember
+import EmberPack
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -52,9 +53,8 @@ struct Demo: ParsableCommand {
 
 func round3(_ x: Float) -> String { x.isFinite && abs(x) < 1e12 ? String(Float(Int((x * 1000).rounded())) / 1000) : "\(x)" }
 
-/// The demo model, built in code. The int8 variant's activation ranges follow
-/// from the model's arithmetic (pixels in [0, 1], Sobel responses in [0, 4]
-/// after ReLU, logits in [-8, 8]), so no calibration data is needed.
+/// The demo model, built in code. Its int8 variant comes from the packer's own
+/// quantizer, calibrated on the demo's two stripe images.
 enum DemoModel {
     static let side = 16
     static let sobelX: [Float] = [-1, 0, 1, -2, 0, 2, -1, 0, 1]   // responds to vertical edges
@@ -82,54 +82,26 @@ enum DemoModel {
         return try b.build()
     }
 
-    static func int8Graph() throws -> Graph {
-        let inQ = QuantParams(scale: 1.0 / 255, zeroPoint: -128)
-        let convQ = QuantParams(scale: 4.0 / 255, zeroPoint: -128)
-        let logitQ = QuantParams(scale: 16.0 / 255, zeroPoint: 0)
-        let wScale: Float = 2.0 / 127
-        func q(_ v: [Float], _ s: Float) -> [Int8] { v.map { Int8(max(-127, min(127, ($0 / s).rounded()))) } }
-
-        let b = GraphBuilder(name: "edge-orientation-int8")
-        let x = b.input("image", .f32, [1, side, side, 1])
-        let xq = try b.add(.quantize(.i8), [x], name: "quantize", outputQuant: inQ)
-        let w = b.constant("sobel", q(sobelX + sobelY, wScale), dtype: .i8, dims: [2, 3, 3, 1],
-                           quant: QuantParams(scales: [wScale, wScale], zeroPoints: [0, 0], axis: 0))
-        let conv = try b.add(.conv2D(Conv2DAttributes(padding: .same, activation: .relu)), [xq, w, nil], name: "edges", outputQuant: convQ)
-        let pooled = try b.add(.globalAveragePool, [conv], name: "pool", outputQuant: convQ)
-        let flat = try b.add(.reshape([1, 2]), [pooled], name: "flatten", outputQuant: convQ)
-        let fw = b.constant("fc_weights", q(fcWeights, wScale), dtype: .i8, dims: [2, 2], quant: QuantParams(scale: wScale, zeroPoint: 0))
-        let fb = b.constant("fc_bias", [Int32](repeating: 0, count: 2), dtype: .i32, dims: [2])
-        let logits = try b.add(.fullyConnected(.none), [flat, fw, fb], name: "logits_q", outputQuant: logitQ)
-        let deq = try b.add(.dequantize, [logits], name: "logits")
-        let probs = try b.add(.softmax(axis: -1, beta: 1), [deq], name: "orientation")
-        b.output(probs)
-        return try b.build()
-    }
-
-    /// Both variants, with the int8 rung's SQNR against fp32 measured on a few images.
+    /// Both variants, with the int8 rung's SQNR against fp32 measured on the two stripe images.
     static func package() throws -> PackageContents {
-        let fp32 = try floatGraph(), int8 = try int8Graph()
-        let p = PackageContents(metadata: PackageMetadata([
+        let fp32 = try floatGraph()
+        let samples = [stripes(vertical: true), stripes(vertical: false)].map { Sample(inputs: [$0.bytes]) }
+        let int8 = try Quantizer.int8(fp32, calibration: try Calibration.run(fp32, samples: samples), name: "edge-orientation-int8")
+        let quality = QualityReport.compare(name: "int8", reference: try floatOutputs(fp32, samples: samples),
+                                            candidate: try floatOutputs(int8, samples: samples), classifier: true)
+        var p = PackageContents(metadata: PackageMetadata([
             ("name", "edge-orientation-demo"), ("version", "1"),
             ("description", "Tells vertical from horizontal edges in a 16x16 grey image (built by `ember demo`)."),
             ("license", "Apache-2.0"), ("created_by", "ember demo"),
         ]), variants: [VariantRecord(name: "fp32"), VariantRecord(name: "int8")], graphs: [fp32, int8])
-        let package = EmberPackage(contents: p)
-        let reference = try Session(package: package, variant: "fp32"), quantized = try Session(package: package, variant: "int8")
-        var signal: Double = 0, noise: Double = 0
-        for image in [stripes(vertical: true), stripes(vertical: false)] {
-            let a = try reference.run(["image": image])["orientation"]?.floats ?? []
-            let b = try quantized.run(["image": image])["orientation"]?.floats ?? []
-            for (u, v) in zip(a, b) { signal += Double(u * u); noise += Double((u - v) * (u - v)) }
+        for (i, g) in [fp32, int8].enumerated() {
+            let executor = try Executor(graph: g)
+            p.variants[i].macs = executor.validated.totalCost.macs
+            p.variants[i].weightBytes = g.weightBytes
+            p.variants[i].arenaBytes = executor.arenaBytes
         }
-        var out = p
-        for (i, (g, session)) in zip([fp32, int8], [reference, quantized]).enumerated() {
-            out.variants[i].macs = try g.validate().totalCost.macs
-            out.variants[i].weightBytes = g.weightBytes
-            out.variants[i].arenaBytes = session.arenaBytes
-        }
-        out.variants[1].quality = Float(10 * log10(signal / max(noise, 1e-30)))
-        out.variants[1].qualityMetric = "sqnr_db"
-        return out
+        p.variants[1].quality = Float(quality.quality)
+        p.variants[1].qualityMetric = "sqnr_db"
+        return p
     }
 }
