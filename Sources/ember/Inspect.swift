@@ -45,7 +45,10 @@ struct Inspect: ParsableCommand {
             return
         }
         print("package   \(file) (\(package.fileBytes) bytes, format \(package.contents.formatVersion.major).\(package.contents.formatVersion.minor))")
-        for (k, v) in package.metadata.entries { print("  \(k): \(v)") }
+        for (k, v) in package.metadata.entries {
+            // The packer's full report is long JSON: `--json` prints it.
+            print("  \(k): " + (k == "pack_report" ? "(\(v.utf8.count) bytes of JSON; see --json)" : v))
+        }
         print("sections  " + package.contents.sections.map { s in
             "\(s.label) \(s.storedLength)B" + (s.compression == .zstd ? " (zstd from \(s.rawLength)B)" : "")
         }.joined(separator: ", "))

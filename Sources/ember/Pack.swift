@@ -196,6 +196,8 @@ struct Pack: ParsableCommand {
                 reports[i] = r
                 contents.metadata["stored_bytes.\(r.record.name)"] = String(r.storedBytes)
             }
+            // The whole report (per output and per layer) travels in META too; `ember inspect --json` shows it.
+            contents.metadata["pack_report"] = RungReport.json(reports, model: model, samples: samples)
             let table = RungReport.markdown(reports, model: model, samples: samples, heldOut: eval != nil)
             print(table, terminator: "")
             for path in report {

@@ -120,6 +120,9 @@ import Testing
         let inspect = try ember("inspect", out)
         #expect(inspect.status == 0 && inspect.stdout.contains("(reference)") && inspect.stdout.contains("sqnr_db"))
         #expect(inspect.stdout.contains("rpi5"))
+        // The full report (per layer too) is stored in META.
+        let inspectJSON = try ember("inspect", out, "--json")
+        #expect(inspectJSON.stdout.contains("pack_report") && inspectJSON.stdout.contains("sqnr_db"))
         // Any rung runs by name, float in, float out.
         let run = try ember("run", out, "--variant", "int8", "--input", "input_1=" + fixture + "/inputs/00_0.npy")
         #expect(run.status == 0, "\(run.stderr)")
