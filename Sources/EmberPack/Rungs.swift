@@ -124,8 +124,9 @@ public enum WeightStorage {
         return out
     }
 
-    /// INT4 block-32 weights for FC layers and 1×1 stride-1 convs (rewritten as
-    /// FC over the channel axis) whose input width is a multiple of 32.
+    /// INT4 block-32 weights for FC layers, 1×1 stride-1 convs (rewritten as FC
+    /// over the channel axis) and MatMuls by a constant 2-D matrix (rewritten as
+    /// FC with the matrix transposed) whose input width is a multiple of 32.
     public static func int4(_ graph: Graph) throws -> Graph {
         var g = graph
         let types = try g.validate().types
@@ -136,16 +137,24 @@ public enum WeightStorage {
                   g.values[w].dtype == .f32 || g.values[w].dtype == .i8, let weights = floatsOf(g.values[w], data) else { continue }
             let act = n.op.activation ?? .none
             let dims = types[w].dims
+            // Weights as [out_features, in_features] rows.
+            var rows: [Float] = weights
             switch g.nodes[i].op {
             case .fullyConnected: break
             case let .conv2D(a):
                 guard dims.count == 4, dims[1] == 1, dims[2] == 1, a.groups == 1, a.strideH == 1, a.strideW == 1 else { continue }
                 switch a.padding { case .explicit: continue; default: break }
+            case .matMul:
+                // x [..., M, K] × constant [K, N] is an FC with weights [N, K].
+                guard dims.count == 2 else { continue }
+                let (k, n) = (dims[0], dims[1])
+                rows = (0..<(n * k)).map { weights[($0 % k) * n + $0 / k] }
             default: continue
             }
-            let outF = dims[0], inF = dims.dropFirst().reduce(1, *)
+            let isMatMul = g.nodes[i].op == .matMul
+            let outF = isMatMul ? dims[1] : dims[0], inF = isMatMul ? dims[0] : dims.dropFirst().reduce(1, *)
             guard inF % 32 == 0 else { continue }
-            let packed = packInt4Block32(weights, rows: outF, columns: inF)
+            let packed = packInt4Block32(rows, rows: outF, columns: inF)
             g.values.append(Value(name: g.values[w].name + "/int4", dtype: .int4Block32, shape: Shape([outF, inF]), constant: ConstantData(copying: packed)))
             g.nodes[i].inputs[1] = g.values.count - 1
             g.nodes[i].op = .fullyConnected(act)

@@ -22,7 +22,7 @@ struct Pack: ParsableCommand {
         model as it is), fp16 (conv/FC weights stored as f16), int8 (post-training \
         quantization in the TFLite scheme: per-channel int8 weights, per-tensor int8 \
         activations calibrated on --calib, int32 bias, empirical bias correction; inputs and \
-        outputs stay float), int4 (weight-only INT4 blocks of 32 for FC and 1x1 conv layers) — \
+        outputs stay float), int4 (weight-only INT4 blocks of 32 for FC, 1x1 conv and constant MatMul) — \
         optionally followed by -pruneNN (magnitude pruning to NN % zeros), -2:4 (two of every \
         four weights kept) or -chNN (NN % of prunable output channels removed), e.g. \
         int8-prune50. Pruning has no fine-tuning: the report shows its honest cost. Each \

@@ -229,11 +229,15 @@ func opKinds(_ g: Graph) -> [OpKind] { g.nodes.map(\.op.kind) }
         let w1 = rng.floats(64 * 32, 0.3)
         let conv = try b.add(.conv2D(Conv2DAttributes(padding: .same, activation: .relu)), [x, b.constant("w1", w1, dims: [64, 1, 1, 32]), b.constant("b1", rng.floats(64, 0.1), dims: [64])], name: "pointwise")
         let pooled = try b.add(.mean(axes: [1, 2], keepDims: false), [conv], name: "mean")
-        b.output(try b.add(.fullyConnected(.none), [pooled, b.constant("w2", rng.floats(8 * 64, 0.3), dims: [8, 64]), nil], name: "fc"))
+        let fc = try b.add(.fullyConnected(.none), [pooled, b.constant("w2", rng.floats(8 * 64, 0.3), dims: [8, 64]), nil], name: "fc")
+        let wide = try b.add(.reshape([1, 1, 8]), [fc], name: "row")
+        // A MatMul by a constant [K, N] matrix, K = 32: becomes an FC over its transpose.
+        let k32 = try b.add(.concat(axis: 2), [wide, wide, wide, wide], name: "k32")
+        b.output(try b.add(.matMul, [k32, b.constant("w3", rng.floats(32 * 6, 0.3), dims: [32, 6])], name: "mm"))
         let g = try b.build()
         let q4 = try WeightStorage.int4(g)
-        #expect(opKinds(q4).filter { $0 == .fullyConnected }.count == 2) // the 1x1 conv became an FC
-        #expect(q4.values.filter { $0.dtype == .int4Block32 }.count == 2)
+        #expect(opKinds(q4).filter { $0 == .fullyConnected }.count == 3) // the 1x1 conv and the MatMul became FCs
+        #expect(q4.values.filter { $0.dtype == .int4Block32 }.count == 3)
 
         func roundTrip(_ w: [Float], columns: Int) -> [Float] {
             let packed = WeightStorage.packInt4Block32(w, rows: w.count / columns, columns: columns)
@@ -251,7 +255,14 @@ func opKinds(_ g: Graph) -> [OpKind] { g.nodes.map(\.op.kind) }
         var reference = g
         for n in reference.nodes { if let wid = n.inputs.count > 1 ? n.inputs[1] : nil, let c = reference.values[wid].constant, reference.values[wid].dtype == .f32 {
             let dims = reference.values[wid].shape.upperBoundDims
-            reference.values[wid].constant = ConstantData(copying: roundTrip(Array(c.bytes.bindMemory(to: Float.self)), columns: dims.last ?? 1))
+            let w = Array(c.bytes.bindMemory(to: Float.self))
+            if n.op == .matMul { // [K, N]: round-trip the rows of its transpose, then transpose back
+                let (k, cols) = (dims[0], dims[1])
+                let t = roundTrip((0..<(k * cols)).map { w[($0 % k) * cols + $0 / k] }, columns: k)
+                reference.values[wid].constant = ConstantData(copying: (0..<(k * cols)).map { t[($0 % cols) * k + $0 / cols] })
+            } else {
+                reference.values[wid].constant = ConstantData(copying: roundTrip(w, columns: dims.last ?? 1))
+            }
         } }
         #expect(try agreementDb(reference, q4) > 100)
         let lost = try agreementDb(g, q4)
