@@ -13,8 +13,8 @@ public struct RungRecipe: Sendable, Equatable, CustomStringConvertible {
         case fp16
         /// Post-training int8, the TFLite scheme (`Quantizer.int8`); needs calibration.
         case int8
-        /// Weight-only INT4 in blocks of 32 with an f16 scale, for FC and 1×1 conv
-        /// layers whose input width is a multiple of 32; other layers stay f32.
+        /// Weight-only INT4 in blocks of 32 with an f16 scale, for FC, 1×1 conv and
+        /// constant-MatMul layers whose input width is a multiple of 32; other layers stay f32.
         case int4
     }
 
