@@ -168,6 +168,10 @@ import Testing
                                "--calib", fixture + "/inputs", "--min-agreement", "100", "--targets", "/nonexistent")
         #expect(strict.status == 0 && strict.stderr.contains("dropped rung int8-prune50: top-1 agreement"), "\(strict.stderr)")
         #expect(!strict.stdout.contains("| int8-prune50 |"))
+        // --eval measures quality on held-out samples and says so.
+        let heldOut = try ember("pack", fixture + "/model.tflite", "-o", Self.workDir + "/heldout.ember", "--ladder", "fp32,fp16",
+                                "--calib", fixture + "/inputs", "--eval", fixture + "/inputs", "--targets", "/nonexistent")
+        #expect(heldOut.status == 0 && heldOut.stdout.contains("held out from calibration"), "\(heldOut.stderr)")
         // A distilled variant with the same signature is its own rung (here the model itself, as int8).
         let withVariant = try ember("pack", fixture + "/model.tflite", "-o", Self.workDir + "/variant.ember", "--ladder", "fp32",
                                     "--variant", "student-int8=" + fixture + "/model.tflite", "--calib", fixture + "/inputs", "--targets", "/nonexistent")
@@ -199,6 +203,7 @@ import Testing
             (["--ladder", "fp32", "--min-agreement", "0.9"], 2, "need --calib"),
             (["--ladder", "fp32", "--calib", fixture + "/inputs", "--min-agreement", "120"], 2, "percentage"),
             (["--ladder", "fp32", "--variant", "small"], 2, "NAME=FILE.tflite"),
+            (["--ladder", "fp32", "--eval", fixture + "/inputs"], 2, "--eval needs --calib"),
             (["--ladder", "fp32", "--variant", "small=" + Self.root + "/Tests/Fixtures/mlperf-tiny/kws_int8/model.tflite", "--calib", fixture + "/inputs"], 1,
              "input 0 'input_1' is i8[1x49x10x1], the model's 'input_1' is f32[1x32x32x3]"),
             (["--ladder", "fp32", "--report", "r.txt"], 2, ".json or .md"),
