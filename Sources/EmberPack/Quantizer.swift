@@ -4,8 +4,7 @@ import EmberRuntime
 /// Post-training int8 quantization in the TFLite scheme, so the spine's int8
 /// kernels run the result unchanged: per-tensor asymmetric int8 activations
 /// (ranges from `Calibration`, widened to hold 0), per-channel symmetric int8
-/// conv weights (axis 0), per-tensor symmetric int8 fully-connected weights,
-/// int32 bias at scale s_in·s_w. Softmax and logistic outputs take TFLite's
+/// conv and fully-connected weights (axis 0), int32 bias at scale s_in·s_w. Softmax and logistic outputs take TFLite's
 /// fixed 1/256 scale (tanh 1/128); pooling, reshape, transpose, pad and slice
 /// keep their input's parameters (TFLite's same-scale rule). Any other op runs
 /// as a float island between dequantize and quantize nodes, so every float
@@ -68,23 +67,22 @@ public enum Quantizer {
                 guard let wid = node.inputs[1], let wc = graph.values[wid].constant, let weights = floatsOf(graph.values[wid], wc) else {
                     throw EmberError.invalidGraph(node: node.name, reason: "weights are not a constant")
                 }
-                let isConv: Bool
-                isConv = true
+                // Per output channel (axis 0) for conv and FC alike: a per-tensor FC
+                // scale cost ad01 13 dB (BENCHMARKS.md).
                 let dims = v.types[wid].dims
                 let channels = dims[0], per = weights.count / max(channels, 1)
-                var scales = [Float](repeating: 1, count: isConv ? channels : 1)
+                var scales = [Float](repeating: 1, count: channels)
                 for c in scales.indices {
-                    let slice = isConv ? weights[(c * per)..<((c + 1) * per)] : weights[...]
+                    let slice = weights[(c * per)..<((c + 1) * per)]
                     let m = slice.reduce(Float(0)) { max($0, abs($1)) }
                     scales[c] = m > 0 ? m / 127 : 1
                 }
                 var qw = [Int8](repeating: 0, count: weights.count)
                 for i in weights.indices {
-                    let s = isConv ? scales[i / max(per, 1)] : scales[0]
+                    let s = scales[i / max(per, 1)]
                     qw[i] = Int8(max(-127, min(127, (weights[i] / s).rounded())))
                 }
-                let wq = isConv ? QuantParams(scales: scales, zeroPoints: [Int32](repeating: 0, count: channels), axis: 0)
-                                : QuantParams(scale: scales[0], zeroPoint: 0)
+                let wq = QuantParams(scales: scales, zeroPoints: [Int32](repeating: 0, count: channels), axis: 0)
                 let x = try asInt8(node.inputs[0] ?? -1)
                 let inScale = try quant(node.inputs[0] ?? -1).scale
                 let w = b.constant(graph.values[wid].name, qw, dtype: .i8, dims: dims, quant: wq)
@@ -94,7 +92,7 @@ public enum Quantizer {
                         throw EmberError.unsupported(node: node.name, reason: "a non-constant bias cannot be quantized")
                     }
                     let q = bf.indices.map { i -> Int32 in
-                        let s = Double(inScale) * Double(isConv ? scales[min(i, scales.count - 1)] : scales[0])
+                        let s = Double(inScale) * Double(scales[min(i, scales.count - 1)])
                         return Int32(max(-2_147_483_647, min(2_147_483_647, (Double(bf[i]) / s).rounded())))
                     }
                     bias = b.constant(graph.values[bid].name, q, dtype: .i32, dims: v.types[bid].dims)
@@ -190,13 +188,13 @@ extension Quantizer {
             for (_, id) in floatByName { if let b = floatExec.valueBuffer(id), floatExec.validated.types[id].dtype == .f32 { m[id] = Array(b.bindMemory(to: Float.self)) } }
             floatRuns.append(m)
         }
-        let layers = quantized.nodes.filter { n in if case .conv2D = n.op { return true }; if case .fullyConnected = n.op { return true }; return false }.count
+        func isWeighted(_ op: Op) -> Bool { switch op { case .conv2D, .fullyConnected: return true; default: return false } }
+        let layers = quantized.nodes.filter { isWeighted($0.op) }.count
         var layersDone = 0
-        for node in quantized.nodes {
-            let isWeighted: Bool
-            switch node.op { case .conv2D, .fullyConnected: isWeighted = true; default: isWeighted = false }
-            if isWeighted { layersDone += 1; progress?(layersDone, layers) }
-            guard isWeighted, node.inputs.count > 2, let bid = node.inputs[2], let wid = node.inputs[1], let xid = node.inputs[0],
+        for node in quantized.nodes where isWeighted(node.op) {
+            layersDone += 1
+            progress?(layersDone, layers)
+            guard node.inputs.count > 2, let bid = node.inputs[2], let wid = node.inputs[1], let xid = node.inputs[0],
                   let wq = g.values[wid].quant, let xq = g.values[xid].quant, let oq = g.values[node.output].quant,
                   let fid = floatByName[node.name], let bc = g.values[bid].constant, g.values[bid].dtype == .i32 else { continue }
             let exec = try Executor(graph: g, options: ExecutorOptions(keepEveryValue: true))
