@@ -93,85 +93,83 @@ public enum GraphPasses {
     /// Sub) after a conv or FC; both fold into its weights and bias:
     /// (W·x + b)·s = (s·W)·x + s·b and (W·x + b) + t = W·x + (b + t).
     static func foldBatchNorm(_ graph: Graph) throws -> (graph: Graph, rewrites: Int) {
-        var g = graph
-        var folded = 0
-        var changed = true
-        while changed {
-            changed = false
-            let types = try g.validate().types
-            let consumers = g.consumers()
-            for (i, node) in g.nodes.enumerated() {
-                guard let (weightsID, biasID, activation) = g.floatWeightedLayer(node), activation == .none,
-                      consumers[node.output, default: []].count == 1, let next = consumers[node.output]?.first,
-                      !g.outputs.contains(node.output) else { continue }
-                let channels = types[weightsID].dims[0]
-                let follower = g.nodes[next]
-                let (kind, act): (Character, Activation)
-                switch follower.op {
-                case let .mul(a): (kind, act) = ("*", a)
-                case let .add(a): (kind, act) = ("+", a)
-                case let .sub(a): (kind, act) = ("-", a)
-                default: continue
-                }
-                // The other operand: a constant broadcast along the last (channel) axis only.
-                guard follower.inputs.count == 2, let other = (follower.inputs[0] == node.output ? follower.inputs[1] : follower.inputs[0]),
-                      kind != "-" || follower.inputs[0] == node.output,
-                      g.values[other].dtype == .f32, let c = g.values[other].constant,
-                      types[other].dims.dropLast().allSatisfy({ $0 == 1 }), types[other].dims.count <= types[node.output].dims.count,
-                      types[other].elementCount == channels || types[other].elementCount == 1,
-                      // A follower that broadcasts to a larger shape than the layer's cannot go.
-                      types[follower.output] == types[node.output] else { continue }
-                let k = Array(c.bytes.bindMemory(to: Float.self))
-                func perChannel(_ o: Int) -> Float { k.count == 1 ? k[0] : k[o] }
-                var bias = biasID.flatMap { g.values[$0].constant }.map { Array($0.bytes.bindMemory(to: Float.self)) } ?? [Float](repeating: 0, count: channels)
-                if kind == "*" {
-                    guard let wc = g.values[weightsID].constant else { continue }
-                    var w = Array(wc.bytes.bindMemory(to: Float.self))
-                    let per = w.count / channels
-                    for o in 0..<channels { for j in 0..<per { w[o * per + j] *= perChannel(o) } }
-                    for o in 0..<channels { bias[o] *= perChannel(o) }
-                    // New constants: the old ones may be shared with another layer.
-                    g.values.append(Value(name: g.values[weightsID].name + "/bn", dtype: .f32, shape: g.values[weightsID].shape, constant: ConstantData(copying: w)))
-                    g.nodes[i].inputs[1] = g.values.count - 1
-                } else {
-                    for o in 0..<channels { bias[o] += kind == "+" ? perChannel(o) : -perChannel(o) }
-                }
-                g.values.append(Value(name: (biasID.map { g.values[$0].name } ?? node.name + "/bias") + "/bn", dtype: .f32, shape: Shape([channels]), constant: ConstantData(copying: bias)))
-                if g.nodes[i].inputs.count < 3 { g.nodes[i].inputs.append(nil) }
-                g.nodes[i].inputs[2] = g.values.count - 1
-                g.nodes[i].op = g.nodes[i].op.withActivation(act)
-                guard g.bypass(nodeAt: next, with: node.output) else { throw EmberError.invalidGraph(node: follower.name, reason: "cannot fold into \(node.name)") }
-                g = g.droppingUnreferencedValues()
-                folded += 1; changed = true
-                break
+        try rewriteUntilNoneApplies(graph) { g, i, consumers, types in
+            let node = g.nodes[i]
+            guard let (weightsID, biasID, activation) = g.floatWeightedLayer(node), activation == .none,
+                  consumers[node.output, default: []].count == 1, let next = consumers[node.output]?.first,
+                  !g.outputs.contains(node.output) else { return false }
+            let channels = types[weightsID].dims[0]
+            let follower = g.nodes[next]
+            let (kind, act): (Character, Activation)
+            switch follower.op {
+            case let .mul(a): (kind, act) = ("*", a)
+            case let .add(a): (kind, act) = ("+", a)
+            case let .sub(a): (kind, act) = ("-", a)
+            default: return false
             }
+            // The other operand: a constant broadcast along the last (channel) axis only.
+            guard follower.inputs.count == 2, let other = (follower.inputs[0] == node.output ? follower.inputs[1] : follower.inputs[0]),
+                  kind != "-" || follower.inputs[0] == node.output,
+                  g.values[other].dtype == .f32, let c = g.values[other].constant,
+                  types[other].dims.dropLast().allSatisfy({ $0 == 1 }), types[other].dims.count <= types[node.output].dims.count,
+                  types[other].elementCount == channels || types[other].elementCount == 1,
+                  // A follower that broadcasts to a larger shape than the layer's cannot go.
+                  types[follower.output] == types[node.output] else { return false }
+            let k = Array(c.bytes.bindMemory(to: Float.self))
+            func perChannel(_ o: Int) -> Float { k.count == 1 ? k[0] : k[o] }
+            var bias = biasID.flatMap { g.values[$0].constant }.map { Array($0.bytes.bindMemory(to: Float.self)) } ?? [Float](repeating: 0, count: channels)
+            if kind == "*" {
+                guard let wc = g.values[weightsID].constant else { return false }
+                var w = Array(wc.bytes.bindMemory(to: Float.self))
+                let per = w.count / channels
+                for o in 0..<channels { for j in 0..<per { w[o * per + j] *= perChannel(o) } }
+                for o in 0..<channels { bias[o] *= perChannel(o) }
+                // New constants: the old ones may be shared with another layer.
+                g.values.append(Value(name: g.values[weightsID].name + "/bn", dtype: .f32, shape: g.values[weightsID].shape, constant: ConstantData(copying: w)))
+                g.nodes[i].inputs[1] = g.values.count - 1
+            } else {
+                for o in 0..<channels { bias[o] += kind == "+" ? perChannel(o) : -perChannel(o) }
+            }
+            g.values.append(Value(name: (biasID.map { g.values[$0].name } ?? node.name + "/bias") + "/bn", dtype: .f32, shape: Shape([channels]), constant: ConstantData(copying: bias)))
+            if g.nodes[i].inputs.count < 3 { g.nodes[i].inputs.append(nil) }
+            g.nodes[i].inputs[2] = g.values.count - 1
+            g.nodes[i].op = g.nodes[i].op.withActivation(act)
+            guard g.bypass(nodeAt: next, with: node.output) else { throw EmberError.invalidGraph(node: follower.name, reason: "cannot fold into \(node.name)") }
+            return true
         }
-        return (g.droppingUnreferencedValues(), folded)
     }
 
     /// A Relu or Relu6 whose input comes from a node with a fused-activation
     /// slot set to none (and read by nothing else) becomes that slot.
     static func fuseActivations(_ graph: Graph) throws -> (graph: Graph, rewrites: Int) {
-        var g = graph
-        var fused = 0
-        var changed = true
-        while changed {
-            changed = false
-            let consumers = g.consumers()
-            for (i, node) in g.nodes.enumerated() {
-                let act: Activation
-                switch node.op { case .relu: act = .relu; case .relu6: act = .relu6; default: continue }
-                guard let x = node.inputs.first ?? nil, let p = g.nodes.firstIndex(where: { $0.output == x }),
-                      g.values[x].dtype == .f32, g.nodes[p].op.activation == Activation.none,
-                      consumers[x, default: []].count == 1, !g.outputs.contains(x) else { continue }
-                g.nodes[p].op = g.nodes[p].op.withActivation(act)
-                guard g.bypass(nodeAt: i, with: x) else { g.nodes[p].op = g.nodes[p].op.withActivation(.none); continue }
-                g = g.droppingUnreferencedValues()
-                fused += 1; changed = true
-                break
-            }
+        try rewriteUntilNoneApplies(graph) { g, i, consumers, _ in
+            let act: Activation
+            switch g.nodes[i].op { case .relu: act = .relu; case .relu6: act = .relu6; default: return false }
+            guard let x = g.nodes[i].inputs.first ?? nil, let p = g.nodes.firstIndex(where: { $0.output == x }),
+                  g.values[x].dtype == .f32, g.nodes[p].op.activation == Activation.none,
+                  consumers[x, default: []].count == 1, !g.outputs.contains(x) else { return false }
+            g.nodes[p].op = g.nodes[p].op.withActivation(act)
+            guard g.bypass(nodeAt: i, with: x) else { g.nodes[p].op = g.nodes[p].op.withActivation(.none); return false }
+            return true
         }
-        return (g.droppingUnreferencedValues(), fused)
+    }
+
+    /// Tries `rewrite` at each node in order; after the first that applies
+    /// (it returns true, having changed the graph) starts over on the new
+    /// graph, until it applies nowhere. A rewrite that returns false must
+    /// leave the graph as it was. Returns the graph and the rewrite count.
+    static func rewriteUntilNoneApplies(_ graph: Graph,
+                                        _ rewrite: (inout Graph, Int, [ValueID: [Int]], [TensorInfo]) throws -> Bool) throws -> (graph: Graph, rewrites: Int) {
+        var g = graph, count = 0
+        search: while true {
+            let consumers = g.consumers(), types = try g.validate().types
+            for i in g.nodes.indices where try rewrite(&g, i, consumers, types) {
+                g = g.droppingUnreferencedValues()
+                count += 1
+                continue search
+            }
+            return (g, count)
+        }
     }
 
     /// Nodes whose outputs no graph output depends on, and constants no node reads.

@@ -197,12 +197,11 @@ struct Pack: ParsableCommand {
                 contents.metadata["stored_bytes.\(r.record.name)"] = String(r.storedBytes)
             }
             // The whole report (per output and per layer) travels in META too; `ember inspect --json` shows it.
-            contents.metadata["pack_report"] = RungReport.json(reports, model: model, samples: samples)
+            let json = RungReport.json(reports, model: model, samples: samples)
+            contents.metadata["pack_report"] = json
             let table = RungReport.markdown(reports, model: model, samples: samples, heldOut: eval != nil)
             print(table, terminator: "")
-            for path in report {
-                try writeFile(Array((path.hasSuffix(".json") ? RungReport.json(reports, model: model, samples: samples) : table).utf8), to: path)
-            }
+            for path in report { try writeFile(Array((path.hasSuffix(".json") ? json : table).utf8), to: path) }
         }
         try PackageWriter.write(contents, to: output, options: options)
         let written = try MappedFile(path: output).withBytes { $0.count }
@@ -275,7 +274,7 @@ struct Pack: ParsableCommand {
             let record = VariantRecord(name: job.name, quality: quality.map { Float($0.quality) } ?? .nan, qualityMetric: quality == nil ? "" : "sqnr_db",
                                        macs: executor.validated.totalCost.macs, weightBytes: g.weightBytes, arenaBytes: executor.arenaBytes,
                                        targets: try targetCosts(executor))
-            let layers = job.name == "fp32" || samples.isEmpty || job.isVariant ? [] : try perLayerSQNR(reference: graph, candidate: g, samples: evalSamples)
+            let layers = job.name == "fp32" || evalSamples.isEmpty || job.isVariant ? [] : try perLayerSQNR(reference: graph, candidate: g, samples: evalSamples)
             built.append((g, record, RungReport(record: record, quality: quality, layers: layers)))
         }
         guard !built.isEmpty else { throw EmberError.invalidArgument("every rung fell below --min-sqnr / --min-agreement") }
