@@ -24,7 +24,9 @@ let package = Package(
             providers: [.apt(["libzstd-dev"])]
         ),
         .target(name: "EmberKernels", dependencies: ["EmberCore", "CEmberKernels"]),
-        .target(name: "EmberFormat", dependencies: ["EmberCore", "CZstd"]),
+        // Read leases on mapped packages, answered by a private copy (overwrite-safe mapping).
+        .target(name: "CEmberSys"),
+        .target(name: "EmberFormat", dependencies: ["EmberCore", "CZstd", "CEmberSys"]),
         .target(name: "EmberRuntime", dependencies: ["EmberCore", "EmberKernels"]),
         .target(name: "Ember", dependencies: ["EmberCore", "EmberFormat", "EmberRuntime", "EmberBudget"]),
         // Power, energy, thermal and memory envelope: telemetry, clocks, controller, scheduler.

@@ -7,28 +7,50 @@
 @_exported import EmberFormat
 @_exported import EmberRuntime
 
-/// A loaded, validated package. Raw tensor sections stay in the file mapping.
+/// A loaded, validated package. Raw tensor sections are used in place from
+/// the package file, which is held so that it cannot change under a running
+/// session (`PackageFile`: a read lease, or a private copy); compressed ones
+/// are decompressed only for a variant that is opened (`graph(variant:)`).
+/// Decompressed tensors and every session's arena and prepared parameters are
+/// charged to one `MemoryAccount` capped by `limits.maxMemoryBytes`.
 public final class EmberPackage: @unchecked Sendable {
+    /// Every variant's graph, validated; constants in compressed sections are
+    /// deferred until `graph(variant:)` loads them.
     public let contents: PackageContents
     public let path: String?
     /// Size of the package file in bytes (0 for packages built in memory).
     public let fileBytes: Int
+    public let limits: LoadLimits
+    public let account: MemoryAccount
+    /// How the file is held (nil for packages built in memory).
+    public let protection: PackageFileProtection?
+    private let index: PackageIndex?
 
     public var metadata: PackageMetadata { contents.metadata }
     public var variants: [VariantRecord] { contents.variants }
 
-    /// Maps and validates `path`. Errors say which section and byte is wrong.
-    public init(path: String, limits: LoadLimits = LoadLimits()) throws {
-        let file = try MappedFile(path: path)
-        contents = try file.withBytes { try PackageReader.read(bytes: $0, owner: file, limits: limits) }
+    /// Holds and validates `path`. Errors say which section, variant and byte is wrong.
+    public init(path: String, limits: LoadLimits = LoadLimits(), protection: PackageFileProtection = .automatic) throws {
+        let file = try PackageFile(path: path, maxBytes: limits.maxFileBytes, protection: protection)
+        let account = MemoryAccount(limit: limits.maxMemoryBytes)
+        let index = try file.withBytes { try PackageIndex(bytes: $0, owner: file, limits: limits, account: account) }
+        self.index = index
+        contents = index.contents
         self.path = path
         fileBytes = file.bytes.count
+        self.limits = limits
+        self.account = account
+        self.protection = file.protection
     }
 
-    public init(contents: PackageContents) {
+    public init(contents: PackageContents, limits: LoadLimits = LoadLimits()) {
         self.contents = contents
         path = nil
         fileBytes = 0
+        index = nil
+        self.limits = limits
+        account = MemoryAccount(limit: limits.maxMemoryBytes)
+        protection = nil
     }
 
     /// Index of the variant called `name`; nil picks the first (best) rung.
@@ -40,8 +62,17 @@ public final class EmberPackage: @unchecked Sendable {
         return i
     }
 
+    /// The variant's graph with all its weights present (its compressed tensor
+    /// sections decompressed now, and released when the graph is).
     public func graph(variant: String? = nil) throws -> Graph {
-        contents.graphs[try variantIndex(variant)]
+        try graph(at: try variantIndex(variant))
+    }
+
+    public func graph(at index: Int) throws -> Graph {
+        guard index >= 0, index < contents.graphs.count else {
+            throw EmberError.invalidArgument("variant #\(index) does not exist; the package has \(contents.graphs.count)")
+        }
+        return try self.index?.loadedGraph(index) ?? contents.graphs[index]
     }
 }
 
@@ -87,11 +118,25 @@ public final class Session {
     public var outputs: [TensorSlot] { executor.outputs }
     public var arenaBytes: Int { executor.arenaBytes }
 
-    public init(package: EmberPackage, variant: String? = nil, options: ExecutorOptions = ExecutorOptions()) throws {
+    /// Prepares `variant` (default: the first). Its arena and prepared
+    /// parameters are charged to the package's memory account, under the
+    /// package's limits, unless `options` brings an account of its own.
+    /// With `limits`, the session is checked against those instead, on an account of its own.
+    public init(package: EmberPackage, variant: String? = nil, limits: LoadLimits? = nil,
+                options: ExecutorOptions = ExecutorOptions()) throws {
         self.package = package
         let i = try package.variantIndex(variant)
         self.variant = package.variants[i]
-        executor = try Executor(graph: package.contents.graphs[i], options: options)
+        var o = options
+        if let limits {
+            o.limits = limits
+            o.account = MemoryAccount(limit: limits.maxMemoryBytes)
+        } else if o.account == nil {
+            o.account = package.account
+            o.limits = package.limits
+        }
+        if o.label == nil { o.label = "variant '\(package.variants[i].name)'" }
+        executor = try Executor(graph: try package.graph(at: i), options: o)
     }
 
     /// Runs on owned tensors, checking each against the model (dtype and shape):

@@ -21,7 +21,7 @@ public struct ConfigFile: Sendable {
     public init(parsing text: String, file: String, sections allowed: Set<String>) throws {
         self.file = file
         var section = ""
-        for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        for (n, raw) in textLines(try normalizedText(text, name: file)).enumerated() {
             let line = Self.stripComment(raw).trimmed
             if line.isEmpty { continue }
             let where_ = "line \(n + 1)"

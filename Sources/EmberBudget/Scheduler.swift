@@ -111,6 +111,11 @@ public final class BudgetScheduler {
         for r in rungs where !(r.latencyMs > 0 && r.latencyMs.isFinite && r.energyMillijoules >= 0 && r.energyMillijoules.isFinite) {
             throw EmberError.invalidArgument("rung '\(r.name)' has no usable cost (latency \(r.latencyMs) ms, energy \(r.energyMillijoules) mJ)")
         }
+        if let cap = envelope.memoryBytes, let smallest = rungs.filter({ $0.memoryBytes > 0 }).min(by: { $0.memoryBytes < $1.memoryBytes }),
+           smallest.memoryBytes > cap {
+            throw EmberError.invalidConfiguration(file: "envelope", key: "memory_bytes",
+                reason: "\(formatBytes(Int(cap))) is less than the smallest rung needs (\(smallest.name): \(formatBytes(Int(smallest.memoryBytes))) of arena and weights)")
+        }
         self.envelope = envelope
         self.rungs = rungs
         self.clock = clock
@@ -225,15 +230,15 @@ public final class BudgetScheduler {
             moveLevel(to: cheapest, now: now)
             why = "at or above \(fmt(envelope.tempLimitCelsius)) °C: cheapest rung until \(fmt(envelope.tempLimitCelsius - envelope.tempHysteresisCelsius)) °C"
         } else if sinceSwitchMs < options.dwellMs {
-            why = "kept \(rungs[current].name) for the \(Int(options.dwellMs)) ms dwell time"
+            why = "kept \(rungs[current].name) for the \(formatDecimal(options.dwellMs, places: 0)) ms dwell time"
         } else {
             let free = rungs.indices.compactMap { fit($0, backlog: 0) }
             if let best = free.filter(sustained).max(by: worse) {
                 moveLevel(to: best.rung, now: now)
-                why = "best rung sustainable at \(fmt(rate)) req/s within \(Int(allowedMilliwatts)) mW and the \(fmt(deadline)) ms deadline"
+                why = "best rung sustainable at \(fmt(rate)) req/s within \(formatDecimal(allowedMilliwatts, places: 0)) mW and the \(fmt(deadline)) ms deadline"
             } else if let cheap = free.min(by: { $0.energyMj < $1.energyMj }) {
                 moveLevel(to: cheap.rung, now: now)
-                why = "cheapest rung that fits: no rung is sustainable at \(fmt(rate)) req/s within \(Int(allowedMilliwatts)) mW"
+                why = "cheapest rung that fits: no rung is sustainable at \(fmt(rate)) req/s within \(formatDecimal(allowedMilliwatts, places: 0)) mW"
             } else {
                 why = "kept \(rungs[current].name): no rung fits"
             }
@@ -259,12 +264,19 @@ public final class BudgetScheduler {
             let dwellLeft = sinceSwitchMs < options.dwellMs && !throttled ? options.dwellMs - sinceSwitchMs : 0
             var retryMs = wait.isFinite ? wait : options.dwellMs
             if dwellLeft > 0 { retryMs = min(retryMs, dwellLeft) }
-            let retry = Int(min(max(retryMs, 1), 3_600_000).rounded(.up))
+            let retry = retryMs.isFinite ? Int(min(max(retryMs, 1), 3_600_000).rounded(.up)) : 3_600_000
+            let smallest = rungs.map(\.memoryBytes).min() ?? 0
+            if smallest > memoryCap {
+                // Memory, not power: say so, and that it will not pass by waiting a millisecond.
+                let source = (envelope.memoryBytes ?? .max) <= memoryCap ? "the envelope's memory_bytes" : "the cgroup's memory headroom"
+                throw EmberError.overBudget(retryAfterMs: 3_600_000, reason:
+                    "no rung fits in \(formatBytes(Int(memoryCap))) of memory (\(source)); the smallest needs \(formatBytes(Int(smallest)))")
+            }
             throw EmberError.overBudget(retryAfterMs: retry, reason: throttled
                 ? "device at its \(fmt(envelope.tempLimitCelsius)) °C limit"
                 : inferenceMilliwatts <= 0
-                    ? "the device's idle power (\(Int(options.idleMilliwatts)) mW) leaves nothing of the \(Int(allowedMilliwatts)) mW allowed for inference"
-                    : "no rung fits \(Int(allowedMilliwatts)) mW, \(Int(tokens)) mJ left and the \(fmt(deadline)) ms deadline for a \(priority.rawValue) request")
+                    ? "the device's idle power (\(formatDecimal(options.idleMilliwatts, places: 0)) mW) leaves nothing of the \(formatDecimal(allowedMilliwatts, places: 0)) mW allowed for inference"
+                    : "no rung fits \(formatDecimal(allowedMilliwatts, places: 0)) mW, \(formatDecimal(tokens, places: 0)) mJ left and the \(fmt(deadline)) ms deadline for a \(priority.rawValue) request")
         }
         window.charge(picked.energyMj)
         _ = hourly?.take(picked.energyMj)
@@ -298,8 +310,4 @@ public final class BudgetScheduler {
 }
 
 /// Short decimal for messages (no Foundation formatting).
-func fmt(_ x: Double) -> String {
-    guard x.isFinite else { return x > 0 ? "∞" : "-∞" }
-    let r = (x * 10).rounded() / 10
-    return r == r.rounded() ? String(Int(r)) : String(r)
-}
+func fmt(_ x: Double) -> String { formatDecimal(x, places: 1) }

@@ -32,25 +32,47 @@ public struct SysfsRoot: Sendable {
         root + (relative.hasPrefix("/") ? relative : "/" + relative)
     }
 
-    /// File contents without the trailing newline, or the reason they are not there.
+    /// File contents without the trailing newline, or the reason they are not
+    /// there. Only a regular file is read (opened without blocking, so a FIFO
+    /// planted in a fake tree cannot hang the reader), and control characters —
+    /// an ANSI escape in a zone's `type` — come back as '?'.
     public func text(_ relative: String) -> Reading<String> {
         let p = path(relative)
-        let fd = open(p, O_RDONLY | O_CLOEXEC)
+        let fd = open(p, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
         guard fd >= 0 else {
             let e = errno
             switch e {
             case ENOENT: return .unavailable("\(relative) does not exist")
-            case EACCES, EPERM: return .unavailable("\(relative) is not readable by this user (errno \(e))")
-            default: return .unavailable("\(relative) cannot be opened (errno \(e))")
+            case EACCES, EPERM: return .unavailable("\(relative) is not readable by this user (\(errnoDescription(e)))")
+            default: return .unavailable("\(relative) cannot be opened (\(errnoDescription(e)))")
             }
         }
         defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+            return .unavailable("\(relative) is not a regular file")
+        }
         var buffer = [UInt8](repeating: 0, count: 4096)
         let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, 4096) }
-        guard n >= 0 else { return .unavailable("\(relative) cannot be read (errno \(errno))") }
-        var s = String(decoding: buffer[0..<n], as: UTF8.self)
+        guard n >= 0 else { return .unavailable("\(relative) cannot be read (\(errnoDescription(errno)))") }
+        var s = ""
+        for u in String(decoding: buffer[0..<n], as: UTF8.self).unicodeScalars {
+            let control = (u.value < 0x20 && u != "\n") || u.value == 0x7F || (u.value >= 0x80 && u.value < 0xA0)
+            s.unicodeScalars.append(control ? "?" : u)
+        }
         while let last = s.last, last == "\n" || last == " " { s.removeLast() }
         return .available(s)
+    }
+
+    /// An integer file whose value must lie in `range` (kernel units); a value
+    /// outside it is reported, not believed.
+    public func integer(_ relative: String, in range: ClosedRange<Int64>) -> Reading<Int64> {
+        switch integer(relative) {
+        case let .unavailable(why): return .unavailable(why)
+        case let .available(v):
+            guard range.contains(v) else { return .unavailable("\(relative) reads \(v), outside the plausible \(range.lowerBound)…\(range.upperBound)") }
+            return .available(v)
+        }
     }
 
     /// An integer file (sysfs units as the kernel writes them).

@@ -93,13 +93,13 @@ public struct Telemetry: Sendable {
             var trips: [TripPoint] = []
             for f in fs.list(base, prefix: "trip_point_") where f.hasSuffix("_temp") {
                 let stem = String(f.dropLast("_temp".count))
-                if let milli = fs.integer("\(base)/\(f)").value {
+                if let milli = fs.integer("\(base)/\(f)", in: Plausible.milliCelsius).value {
                     trips.append(TripPoint(type: fs.text("\(base)/\(stem)_type").value ?? "unknown", celsius: Double(milli) / 1000))
                 }
             }
             let temp: Reading<Double>
-            switch fs.integer("\(base)/temp") {
-            case let .available(milli): temp = plausibleCelsius(Double(milli) / 1000, "\(base)/temp")
+            switch fs.integer("\(base)/temp", in: Plausible.milliCelsius) {
+            case let .available(milli): temp = .available(Double(milli) / 1000)
             case let .unavailable(why): temp = .unavailable(why)
             }
             return ThermalZone(name: zone, type: fs.text("\(base)/type").value ?? "unknown", celsius: temp, trips: trips)
@@ -111,14 +111,14 @@ public struct Telemetry: Sendable {
             let base = "sys/class/powercap/\(id)"
             return RaplDomain(id: id, name: fs.text("\(base)/name").value ?? id,
                               energyMicrojoules: raplEnergy(id: id),
-                              maxRangeMicrojoules: fs.integer("\(base)/max_energy_range_uj").value)
+                              maxRangeMicrojoules: fs.integer("\(base)/max_energy_range_uj", in: 1...Int64.max).value)
         }
     }
 
     /// One RAPL domain's counter (`id` as in `raplDomains()`): one file read,
     /// for sampling around every inference without listing the domains again.
     public func raplEnergy(id: String) -> Reading<Int64> {
-        fs.integer("sys/class/powercap/\(id)/energy_uj")
+        fs.integer("sys/class/powercap/\(id)/energy_uj", in: 0...Int64.max)
     }
 
     public func hwmonDevices() -> [HwmonDevice] {
@@ -130,12 +130,12 @@ public struct Telemetry: Sendable {
                 // INA3221 and friends label the voltage channel only; its current shares the index.
                 let sibling = channel.hasPrefix("curr") ? "in" + channel.dropFirst(4) : channel
                 let label = fs.text("\(base)/\(channel)_label").value ?? fs.text("\(base)/\(sibling)_label").value ?? channel
-                guard let v = fs.integer("\(base)/\(f)").value else { continue }
-                if f.hasPrefix("power") { d.powerMilliwatts[label] = Double(v) / 1000 }        // µW
-                else if f.hasPrefix("energy") { d.energyMillijoules[label] = Double(v) / 1000 } // µJ
-                else if f.hasPrefix("temp") { d.celsius[label] = Double(v) / 1000 }            // m°C
-                else if f.hasPrefix("in") { d.volts[label] = Double(v) / 1000 }                // mV
-                else if f.hasPrefix("curr") { d.amps[label] = Double(v) / 1000 }               // mA
+                let path = "\(base)/\(f)"
+                if f.hasPrefix("power"), let v = fs.integer(path, in: Plausible.microwatts).value { d.powerMilliwatts[label] = Double(v) / 1000 }
+                else if f.hasPrefix("energy"), let v = fs.integer(path, in: 0...Int64.max).value { d.energyMillijoules[label] = Double(v) / 1000 }
+                else if f.hasPrefix("temp"), let v = fs.integer(path, in: Plausible.milliCelsius).value { d.celsius[label] = Double(v) / 1000 }
+                else if f.hasPrefix("in"), let v = fs.integer(path, in: Plausible.millivolts).value { d.volts[label] = Double(v) / 1000 }
+                else if f.hasPrefix("curr"), let v = fs.integer(path, in: Plausible.milliamps).value { d.amps[label] = Double(v) / 1000 }
             }
             return d
         }
@@ -145,19 +145,20 @@ public struct Telemetry: Sendable {
         fs.list("sys/class/power_supply").map { name in
             let base = "sys/class/power_supply/\(name)"
             var power: Reading<Double>
-            switch fs.integer("\(base)/power_now") {
+            switch fs.integer("\(base)/power_now", in: Plausible.microwatts) {
             case let .available(uw): power = .available(Double(uw) / 1000)
             case let .unavailable(why):
                 // power = V × I when the supply reports those instead (µV × µA → mW).
-                if let uv = fs.integer("\(base)/voltage_now").value, let ua = fs.integer("\(base)/current_now").value {
-                    power = .available(Double(uv) * Double(ua) / 1e9)
+                if let uv = fs.integer("\(base)/voltage_now", in: Plausible.microvolts).value,
+                   let ua = fs.integer("\(base)/current_now", in: Plausible.microamps).value {
+                    power = .available(abs(Double(uv) * Double(ua)) / 1e9)
                 } else {
                     power = .unavailable(why)
                 }
             }
             return PowerSupply(name: name, type: fs.text("\(base)/type").value ?? "unknown",
                                status: fs.text("\(base)/status").value,
-                               capacityPercent: fs.integer("\(base)/capacity").value.map { Int($0) },
+                               capacityPercent: fs.integer("\(base)/capacity", in: 0...100).value.map { Int($0) },
                                powerMilliwatts: power)
         }
     }
@@ -168,20 +169,27 @@ public struct Telemetry: Sendable {
         guard case let .available(text) = fs.text("proc/self/cgroup") else {
             return .unavailable("/proc/self/cgroup is not readable")
         }
-        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("0::") }) else {
+        guard let line = textLines(text).first(where: { $0.hasPrefix("0::") }) else {
             return .unavailable("no cgroup v2 entry in /proc/self/cgroup (cgroup v1 only)")
         }
         let rel = String(line.dropFirst(3))
+        // The path comes from a file: it must stay inside the cgroup tree under the root.
+        guard rel.hasPrefix("/"), !rel.split(separator: "/").contains(where: { $0 == ".." || $0 == "." }) else {
+            return .unavailable("/proc/self/cgroup names '\(rel.prefix(80))', which leaves the cgroup tree")
+        }
         let candidates = ["sys/fs/cgroup" + rel, "sys/fs/cgroup/unified" + rel]
         guard let base = candidates.first(where: { fs.exists($0 + "/memory.current") || fs.exists($0 + "/memory.max") }) else {
             return .unavailable("cgroup v2 directory for \(rel) has no memory controller files")
         }
         let limit: Reading<Int64?>
         switch fs.text(base + "/memory.max") {
-        case let .available(s): limit = s == "max" ? .available(nil) : (Int64(s).map { .available($0) } ?? .unavailable("memory.max holds '\(s)'"))
+        case let .available(s):
+            if s == "max" { limit = .available(nil) }
+            else if let v = Int64(s), v >= 0 { limit = .available(v) }
+            else { limit = .unavailable("memory.max holds '\(s.prefix(40))'") }
         case let .unavailable(why): limit = .unavailable(why)
         }
-        return .available(CgroupMemory(path: rel, limitBytes: limit, currentBytes: fs.integer(base + "/memory.current"),
+        return .available(CgroupMemory(path: rel, limitBytes: limit, currentBytes: fs.integer(base + "/memory.current", in: 0...Int64.max),
                                        memoryPressureAvg10: pressure(base + "/memory.pressure"),
                                        cpuPressureAvg10: pressure(base + "/cpu.pressure")))
     }
@@ -191,7 +199,7 @@ public struct Telemetry: Sendable {
         switch fs.text(relative) {
         case let .unavailable(why): return .unavailable(why)
         case let .available(s):
-            guard let some = s.split(separator: "\n").first(where: { $0.hasPrefix("some ") }),
+            guard let some = textLines(s).first(where: { $0.hasPrefix("some ") }),
                   let field = some.split(separator: " ").first(where: { $0.hasPrefix("avg10=") }),
                   let v = Double(field.dropFirst("avg10=".count)), v >= 0, v <= 100 else {
                 return .unavailable("\(relative) is not in PSI format")
@@ -200,9 +208,18 @@ public struct Telemetry: Sendable {
         }
     }
 
-    func plausibleCelsius(_ c: Double, _ path: String) -> Reading<Double> {
-        (c > -60 && c < 200) ? .available(c) : .unavailable("\(path) reads \(c) °C, outside -60…200")
-    }
+}
+
+/// Ranges a sensor value must be in to be believed, in kernel units. Past them
+/// the reading is reported as implausible (a broken driver or a planted file).
+enum Plausible {
+    static let milliCelsius: ClosedRange<Int64> = -60_000...200_000
+    /// Up to 100 kW: nothing Ember runs on draws more.
+    static let microwatts: ClosedRange<Int64> = 0...100_000_000_000
+    static let microvolts: ClosedRange<Int64> = 0...1_000_000_000
+    static let microamps: ClosedRange<Int64> = -1_000_000_000...1_000_000_000
+    static let millivolts: ClosedRange<Int64> = -1_000_000...1_000_000
+    static let milliamps: ClosedRange<Int64> = -1_000_000...1_000_000
 }
 
 /// Power from a cumulative energy counter (RAPL `energy_uj`, hwmon `energy*_input`),
@@ -219,14 +236,19 @@ public struct EnergyMeter: Sendable {
         defer { last = (microjoules, now) }
         guard let (e0, t0) = last else { return nil }
         guard now > t0 else { return .unavailable("no time passed between samples") }
-        var delta = microjoules - e0
+        // In Double: counters come from files, and their difference may not fit an Int64.
+        var delta = Double(microjoules) - Double(e0)
         if delta < 0 {
-            guard let range = maxRange, range > 0, e0 <= range else {
+            guard let range = maxRange, range > 0, e0 <= range, microjoules >= 0 else {
                 return .unavailable("energy counter ran backwards (\(e0) → \(microjoules) µJ) with no wrap range")
             }
-            delta += range // wrapped past max_energy_range_uj
+            delta += Double(range) // wrapped past max_energy_range_uj
         }
         let seconds = Double(now - t0) / 1e9
-        return .available(Double(delta) / 1000 / seconds) // µJ → mJ, per s → mW
+        let milliwatts = delta / 1000 / seconds // µJ → mJ, per s → mW
+        guard milliwatts <= Double(Plausible.microwatts.upperBound) / 1000 else {
+            return .unavailable("energy counter jumped \(fmt3(delta)) µJ in \(fmt3(seconds)) s, an implausible \(fmt3(milliwatts)) mW")
+        }
+        return .available(milliwatts)
     }
 }

@@ -1,3 +1,4 @@
+import EmberCore
 /// Writes simulation results as timeline.csv and timeline.svg: temperature,
 /// power, Ember's rung, and requests served on time / shed, over time — one
 /// picture that shows at a glance whether the box stayed cool and answered.
@@ -17,7 +18,7 @@ public enum TimelineReport {
         s += "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
         for r in results {
             s += "| \(r.policy.rawValue) | \(r.arrived) | \(r.onTime) | \(r.onTimeWithinLimit) | \(r.late) | \(r.shed) | \(r.criticalShed) "
-                + "| \(fmt(r.maxCelsius)) | \(fmt(r.secondsAboveLimit)) | \(Int(r.maxWindowMilliwatts.rounded())) | \(fmt(r.totalMillijoules / 1000)) |\n"
+                + "| \(fmt(r.maxCelsius)) | \(fmt(r.secondsAboveLimit)) | \(formatDecimal(r.maxWindowMilliwatts, places: 0)) | \(fmt(r.totalMillijoules / 1000)) |\n"
         }
         return s
     }

@@ -13,13 +13,19 @@ public struct TraceEvent: Sendable, Equatable {
 /// Workload traces: `time_ms,priority` CSV files (targets/traces/) and seeded
 /// random workloads for property tests.
 public enum Workload {
+    /// Most requests a trace may hold (parsed or generated), and the latest
+    /// time one may arrive: the simulator's work is bounded by both.
+    public static let maxRequests = 10_000_000
+    public static let maxDurationMs: Double = 7 * 86_400_000
+
     /// Parses a trace: a `time_ms,priority` header, then one request per line,
-    /// times non-decreasing; `#` comments and blank lines are skipped. Errors
-    /// name the file and line.
+    /// times non-decreasing and at most `maxDurationMs`, at most `maxRequests`
+    /// of them; `#` comments and blank lines are skipped; CRLF line ends are
+    /// fine. Errors name the file and line.
     public static func parse(_ text: String, file: String) throws -> [TraceEvent] {
         var events: [TraceEvent] = []
         var sawHeader = false
-        for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        for (n, raw) in textLines(try normalizedText(text, name: file)).enumerated() {
             let line = String(raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? "").trimmed
             if line.isEmpty { continue }
             let fields = line.split(separator: ",", omittingEmptySubsequences: false).map { String($0).trimmed }
@@ -32,8 +38,13 @@ public enum Workload {
                 continue
             }
             guard fields.count == 2 else { throw EmberError.invalidConfiguration(file: file, key: at, reason: "expected `time_ms,priority`, got '\(line.prefix(60))'") }
-            guard let t = Double(fields[0]), t.isFinite, t >= 0 else {
-                throw EmberError.invalidConfiguration(file: file, key: at, reason: "time '\(fields[0].prefix(30))' is not a non-negative number of milliseconds")
+            guard let t = Double(fields[0]), t.isFinite, t >= 0, t <= maxDurationMs else {
+                throw EmberError.invalidConfiguration(file: file, key: at,
+                    reason: "time '\(fields[0].prefix(30))' is not a number of milliseconds in 0…\(fmt3(maxDurationMs)) (7 days)")
+            }
+            guard events.count < maxRequests else {
+                throw EmberError.limitExceeded(what: "trace '\(file)'", needs: events.count + 1, limit: maxRequests, unit: "requests",
+                                               hint: " (split it into shorter traces)")
             }
             guard let p = Priority(rawValue: fields[1]) else {
                 throw EmberError.invalidConfiguration(file: file, key: at, reason: "priority '\(fields[1].prefix(30))' is not critical, normal or best_effort")
@@ -54,6 +65,26 @@ public enum Workload {
         return s
     }
 
+    /// How many requests `steady` would make, checked against `maxRequests` before making them.
+    public static func checkSteady(seconds: Double, framesPerSecond: Double, criticalEverySeconds: Double) throws {
+        let n = seconds * framesPerSecond + seconds / criticalEverySeconds
+        try checkCount(n, "lower --rate or --seconds, or raise --critical-every")
+    }
+
+    /// How many requests `bursty` makes on average, checked against `maxRequests`
+    /// (the generator itself stops one past the limit, for an unlucky draw).
+    public static func checkBursty(seconds: Double, burstsPerMinute: Double, burstLength: Int, idleIntervalMs: Double) throws {
+        let n = seconds * 1000 / idleIntervalMs + seconds / 60 * burstsPerMinute * Double(burstLength)
+        try checkCount(n, "raise --idle-interval-ms or lower --rate, --burst-length or --seconds")
+    }
+
+    static func checkCount(_ n: Double, _ advice: String) throws {
+        guard n.isFinite, n <= Double(maxRequests) else {
+            throw EmberError.limitExceeded(what: "the trace", needs: n.isFinite && n < 0x1p62 ? Int(n) : Int.max, limit: maxRequests,
+                                           unit: "requests", hint: " (\(advice))")
+        }
+    }
+
     /// A steady stream (camera frames) at `framesPerSecond` with jitter, as normal requests,
     /// plus a critical request every `criticalEverySeconds`.
     public static func steady(seconds: Double, framesPerSecond: Double, criticalEverySeconds: Double, seed: UInt64) -> [TraceEvent] {
@@ -61,12 +92,14 @@ public enum Workload {
         var events: [TraceEvent] = []
         let period = 1000 / framesPerSecond
         var t = 0.0
-        while t < seconds * 1000 {
+        while t < seconds * 1000, events.count <= maxRequests {
             events.append(TraceEvent(timeMs: t + rng.uniform() * period * 0.1, priority: .normal))
             t += period
         }
         var c = criticalEverySeconds * 1000 * 0.5
-        while c < seconds * 1000 { events.append(TraceEvent(timeMs: c, priority: .critical)); c += criticalEverySeconds * 1000 }
+        while c < seconds * 1000, events.count <= maxRequests {
+            events.append(TraceEvent(timeMs: c, priority: .critical)); c += criticalEverySeconds * 1000
+        }
         return events.sorted { $0.timeMs < $1.timeMs }
     }
 
@@ -79,9 +112,11 @@ public enum Workload {
         var rng = SeededGenerator(seed: seed)
         var events: [TraceEvent] = []
         var t = 0.0
-        while t < seconds * 1000 { events.append(TraceEvent(timeMs: t, priority: .bestEffort)); t += idleIntervalMs }
+        while t < seconds * 1000, events.count <= maxRequests {
+            events.append(TraceEvent(timeMs: t, priority: .bestEffort)); t += idleIntervalMs
+        }
         var b = rng.exponential(mean: 60_000 / burstsPerMinute)
-        while b < seconds * 1000 {
+        while b < seconds * 1000, events.count <= maxRequests {
             if rng.uniform() < 0.1 { events.append(TraceEvent(timeMs: b, priority: .critical)) }
             for k in 0..<burstLength { events.append(TraceEvent(timeMs: b + Double(k) * burstSpacingMs, priority: .normal)) }
             b += Double(burstLength) * burstSpacingMs + rng.exponential(mean: 60_000 / burstsPerMinute)
@@ -118,9 +153,4 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
 }
 
 /// Three decimals, no Foundation.
-func fmt3(_ x: Double) -> String {
-    guard x.isFinite else { return "nan" }
-    let r = (x * 1000).rounded() / 1000
-    if r == r.rounded(), abs(r) < 1e15 { return String(Int(r)) }
-    return String(r)
-}
+public func fmt3(_ x: Double) -> String { formatDecimal(x, places: 3) }

@@ -24,6 +24,10 @@ public enum EmberError: Error, Equatable, Sendable, CustomStringConvertible {
     case overBudget(retryAfterMs: Int, reason: String)
     /// A configuration file (envelope, device profile) is wrong; names file and key.
     case invalidConfiguration(file: String, key: String, reason: String)
+    /// Something would need more than a `LoadLimits` cap (or another documented
+    /// bound) allows; says what, how much and the limit, checked before allocating.
+    /// `unit` is "bytes" (printed as KiB/MiB/GiB) or what is counted ("nodes", "requests").
+    case limitExceeded(what: String, needs: Int, limit: Int, unit: String = "bytes", hint: String = "")
 
     public var description: String {
         switch self {
@@ -40,13 +44,16 @@ public enum EmberError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .invalidInput(name, reason):
             return "invalid input '\(name)': \(reason)"
         case let .io(path, errno, reason):
-            return errno == 0 ? "\(path): \(reason)" : "\(path): \(reason) (errno \(errno))"
+            return "'\(path)': \(reason)" + (errno == 0 ? "" : ": \(errnoDescription(errno))")
         case let .invalidArgument(message):
             return "invalid argument: \(message)"
         case let .overBudget(retryAfterMs, reason):
             return "over budget, retry after \(retryAfterMs) ms: \(reason)"
         case let .invalidConfiguration(file, key, reason):
-            return "\(file): \(key): \(reason)"
+            return "'\(file)': \(key): \(reason)"
+        case let .limitExceeded(what, needs, limit, unit, hint):
+            func amount(_ x: Int) -> String { unit == "bytes" ? formatBytes(x) : "\(formatCount(x)) \(unit)" }
+            return "\(what) needs \(amount(needs)), limit \(amount(limit))\(hint)"
         }
     }
 }

@@ -10,6 +10,7 @@ public final class ConstantBuffer: @unchecked Sendable {
         self.bytes = bytes
         self.owner = owner
         self.ownsBytes = false
+        account = nil
     }
 
     /// Copies `source` into a new 64-byte aligned allocation.
@@ -19,32 +20,55 @@ public final class ConstantBuffer: @unchecked Sendable {
         bytes = UnsafeRawBufferPointer(rebasing: p[0..<source.count])
         owner = nil
         ownsBytes = true
+        account = nil
     }
 
     /// Takes ownership of `allocation` (from `UnsafeMutableRawBufferPointer.allocate`);
-    /// only its first `count` bytes are the data.
-    public init(adopting allocation: UnsafeMutableRawBufferPointer, count: Int) {
+    /// only its first `count` bytes are the data. When `account` is given, the
+    /// allocation was charged to it and is released from it with the buffer.
+    public init(adopting allocation: UnsafeMutableRawBufferPointer, count: Int, account: MemoryAccount? = nil) {
         precondition(count <= allocation.count)
         bytes = UnsafeRawBufferPointer(rebasing: allocation[0..<count])
         owner = nil
         ownsBytes = true
+        self.account = account
+        chargedBytes = count
     }
+
+    private var account: MemoryAccount?
+    private var chargedBytes = 0
+
+    /// The buffer deferred constants point at: no bytes.
+    public static let empty = ConstantBuffer(borrowing: UnsafeRawBufferPointer(start: nil, count: 0), owner: nil)
 
     deinit {
         if ownsBytes, let base = bytes.baseAddress { base.deallocate() }
+        account?.release(chargedBytes)
     }
 }
 
-/// A constant tensor's bytes: a range of a `ConstantBuffer`.
+/// A constant tensor's bytes: a range of a `ConstantBuffer` — or, in a package
+/// read lazily, a range of a compressed tensor section that is not loaded yet
+/// (`deferredSection`). A deferred constant has a size but no bytes; the
+/// executor refuses it, and `EmberPackage` loads the section first.
 public struct ConstantData: Sendable {
     public let buffer: ConstantBuffer
     public let offset: Int
     public let count: Int
+    /// The tensor section holding the bytes, while they are not loaded.
+    public let deferredSection: UInt32?
 
     public init(buffer: ConstantBuffer, offset: Int, count: Int) {
         precondition(offset >= 0 && count >= 0 && offset + count <= buffer.bytes.count, "constant range outside its buffer")
-        self.buffer = buffer; self.offset = offset; self.count = count
+        self.buffer = buffer; self.offset = offset; self.count = count; deferredSection = nil
     }
+
+    /// `count` bytes at `offset` of tensor section `section`, to be loaded later.
+    public init(deferredIn section: UInt32, offset: Int, count: Int) {
+        buffer = .empty; self.offset = offset; self.count = count; deferredSection = section
+    }
+
+    public var isDeferred: Bool { deferredSection != nil }
 
     /// Copies `array`'s bytes into an owned buffer.
     public init<T: BitwiseCopyable>(copying array: [T]) {
@@ -52,8 +76,10 @@ public struct ConstantData: Sendable {
         self.init(buffer: buffer, offset: 0, count: buffer.bytes.count)
     }
 
+    /// The bytes (empty for a deferred constant).
     public var bytes: UnsafeRawBufferPointer {
-        UnsafeRawBufferPointer(rebasing: buffer.bytes[offset..<(offset + count)])
+        if isDeferred { return UnsafeRawBufferPointer(start: nil, count: 0) }
+        return UnsafeRawBufferPointer(rebasing: buffer.bytes[offset..<(offset + count)])
     }
 }
 

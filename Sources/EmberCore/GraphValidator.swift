@@ -24,21 +24,38 @@ extension Graph {
     /// output (no dangling values); constants hold exactly the bytes their type
     /// needs; 8-bit values carry valid quantization; each node's inferred output
     /// type equals the declared one. Errors name the node or value.
-    public func validate(bindings: [String: Int] = [:]) throws -> ValidatedGraph {
+    public func validate(bindings: [String: Int] = [:], limits: LoadLimits = LoadLimits()) throws -> ValidatedGraph {
         let count = values.count
         func valueName(_ id: ValueID) -> String { id >= 0 && id < count ? "value '\(values[id].name)'" : "value #\(id)" }
         guard !nodes.isEmpty || !outputs.isEmpty else { throw EmberError.invalidGraph(node: name, reason: "graph has no nodes and no outputs") }
+        try LoadLimits.check("graph '\(name.prefix(64))'", needs: count, limit: limits.maxValues, unit: "values")
+        try LoadLimits.check("graph '\(name.prefix(64))'", needs: nodes.count, limit: limits.maxNodes, unit: "nodes")
+        func checkName(_ n: String, _ what: String) throws {
+            guard n.utf8.count <= GraphLimits.maxNameBytes else {
+                throw EmberError.invalidGraph(node: "\(what) '\(n.prefix(40))…'",
+                                              reason: "name is \(n.utf8.count) bytes; the limit is \(GraphLimits.maxNameBytes)")
+            }
+        }
+        try checkName(name, "graph")
+        for n in nodes { try checkName(n.name, "node") }
+        let maxElements = min(limits.maxTensorElements, Int(Int32.max))
 
         var types: [TensorInfo] = []
         types.reserveCapacity(count)
         for v in values {
+            try checkName(v.name, "value")
+            guard v.shape.rank <= GraphLimits.maxRank else {
+                throw EmberError.invalidGraph(node: "value '\(v.name)'", reason: "rank \(v.shape.rank) is above the limit of \(GraphLimits.maxRank)")
+            }
+            for case let .symbolic(dimName, _) in v.shape.dims { try checkName(dimName, "symbolic dim") }
             let dims: [Int]
             do { dims = try v.shape.resolved(bindings) } catch {
                 throw EmberError.invalidGraph(node: "value '\(v.name)'", reason: "\(error)")
             }
-            guard v.dtype.byteCount(dims: dims) != nil else {
+            guard v.dtype.byteCount(dims: dims) != nil, let elements = elementCount(dims) else {
                 throw EmberError.invalidGraph(node: "value '\(v.name)'", reason: "shape \(v.shape) of \(v.dtype) is too large or not a whole number of blocks")
             }
+            try LoadLimits.check("value '\(v.name)' \(v.shape)", needs: elements, limit: maxElements, unit: "elements")
             if v.dtype.isBlockEncoded && v.constant == nil {
                 throw EmberError.invalidGraph(node: "value '\(v.name)'", reason: "\(v.dtype) is only allowed for constants")
             }

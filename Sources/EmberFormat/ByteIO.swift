@@ -43,9 +43,11 @@ public struct ByteReader {
     public let baseOffset: Int
     public let section: String
     public private(set) var position: Int = 0
+    /// Whatever owns `bytes` (e.g. a decompressed section), kept alive with the reader.
+    private let keepAlive: AnyObject?
 
-    public init(_ bytes: UnsafeRawBufferPointer, section: String, baseOffset: Int) {
-        self.bytes = bytes; self.section = section; self.baseOffset = baseOffset
+    public init(_ bytes: UnsafeRawBufferPointer, section: String, baseOffset: Int, keepAlive: AnyObject? = nil) {
+        self.bytes = bytes; self.section = section; self.baseOffset = baseOffset; self.keepAlive = keepAlive
     }
 
     public var remaining: Int { bytes.count - position }
@@ -113,7 +115,7 @@ public struct ByteReader {
         return Int(v)
     }
 
-    public mutating func string(_ what: String, limit: Int = 1 << 20) throws -> String {
+    public mutating func string(_ what: String, limit: Int = GraphLimits.maxNameBytes) throws -> String {
         let at = position
         let n = Int(try u32())
         guard n <= limit else { throw error("\(what) length \(n) exceeds \(limit)", at: at) }

@@ -76,24 +76,23 @@ public struct Container {
         UnsafeRawBufferPointer(rebasing: bytes[s.offset..<(s.offset + s.storedLength)])
     }
 
-    /// The section's contents: borrowed in place when raw, decompressed once when zstd.
-    public func contents(_ s: SectionEntry, limits: LoadLimits) throws -> ConstantBuffer {
+    /// The section's contents: borrowed in place when raw, decompressed when
+    /// zstd — into a buffer charged to `account` (which refuses it, before
+    /// anything is allocated, when the raw length would pass the account's limit).
+    public func contents(_ s: SectionEntry, account: MemoryAccount?, what: String) throws -> ConstantBuffer {
         switch s.compression {
         case .none:
             return ConstantBuffer(borrowing: stored(s), owner: owner)
         case .zstd:
-            guard s.rawLength <= limits.maxDecompressedSectionBytes else {
-                throw EmberError.malformedPackage(section: s.label, offset: s.offset, reason: "raw length \(s.rawLength) exceeds the limit of \(limits.maxDecompressedSectionBytes) bytes")
+            if let account { try account.reserve(s.rawLength, for: what) }
+            do {
+                return try Zstd.decompress(stored(s), rawLength: s.rawLength, section: s.label, offset: s.offset, account: account)
+            } catch {
+                account?.release(s.rawLength)
+                throw error
             }
-            return try Zstd.decompress(stored(s), rawLength: s.rawLength, section: s.label, offset: s.offset)
         }
     }
-}
-
-/// Limits a reader applies to sizes that come from the file.
-public struct LoadLimits: Sendable {
-    public var maxDecompressedSectionBytes: Int = 1 << 30
-    public init() {}
 }
 
 /// Reads and checks the header and section table. Checks, in order: length,

@@ -42,10 +42,21 @@ public enum PackageWriter {
             throw EmberError.invalidArgument("a package needs at least one variant and one graph per variant (\(p.variants.count) variants, \(p.graphs.count) graphs)")
         }
         var names = Set<String>()
-        for v in p.variants where !names.insert(v.name).inserted {
-            throw EmberError.invalidArgument("variant name '\(v.name)' is used twice")
+        for v in p.variants {
+            guard names.insert(v.name).inserted else { throw EmberError.invalidArgument("variant name '\(v.name)' is used twice") }
+            guard !v.name.isEmpty, v.name.utf8.count <= GraphLimits.maxNameBytes else {
+                throw EmberError.invalidArgument("variant name '\(v.name.prefix(40))' must be 1…\(GraphLimits.maxNameBytes) bytes")
+            }
         }
-        for g in p.graphs { _ = try g.validate() }
+        for (k, _) in p.metadata.entries where k.utf8.count > GraphLimits.maxNameBytes {
+            throw EmberError.invalidArgument("metadata key '\(k.prefix(40))…' is longer than \(GraphLimits.maxNameBytes) bytes")
+        }
+        for g in p.graphs {
+            _ = try g.validate()
+            if let v = g.values.first(where: { $0.constant?.isDeferred == true }) {
+                throw EmberError.invalidArgument("constant '\(v.name)' of graph '\(g.name)' is not loaded (use PackageIndex.loadedGraph)")
+            }
+        }
         var c = ContainerWriter()
         c.zstdLevel = options.zstdLevel
         c.add(.meta, id: 0, payload: p.metadata.encode(), compress: options.compressGraphs)
@@ -65,16 +76,44 @@ public enum PackageWriter {
 }
 
 public enum PackageReader {
-    /// Maps `path` and reads it; raw tensor sections stay in the mapping.
-    public static func read(path: String, limits: LoadLimits = LoadLimits()) throws -> PackageContents {
-        let file = try MappedFile(path: path)
+    /// Holds `path` (leased or privately copied, `PackageFile`) and reads it
+    /// with every tensor section loaded.
+    public static func read(path: String, limits: LoadLimits = LoadLimits(),
+                            protection: PackageFileProtection = .automatic) throws -> PackageContents {
+        let file = try PackageFile(path: path, maxBytes: limits.maxFileBytes, protection: protection)
         return try file.withBytes { try read(bytes: $0, owner: file, limits: limits) }
     }
 
-    /// Reads a package from bytes kept alive by `owner`. Validates the
-    /// container, decodes every section and validates every graph.
+    /// Reads a package from bytes kept alive by `owner`: validates the
+    /// container, decodes and validates every graph, and loads every tensor
+    /// section (zstd ones decompressed, within `limits.maxMemoryBytes`).
     public static func read(bytes: UnsafeRawBufferPointer, owner: AnyObject?, limits: LoadLimits = LoadLimits()) throws -> PackageContents {
+        let account = MemoryAccount(limit: limits.maxMemoryBytes)
+        let index = try PackageIndex(bytes: bytes, owner: owner, limits: limits, account: account)
+        var p = index.contents
+        p.graphs = try p.graphs.indices.map { try index.loadedGraph($0) }
+        return p
+    }
+}
+
+/// A validated package whose compressed tensor sections are decompressed only
+/// when a variant that uses them is asked for (`loadedGraph`). Everything
+/// else — the section table and checksums, META, VARS and every variant's
+/// graph, with the bounds of every constant — is checked when it is made, so a
+/// damaged variant is reported at load even if it is never run.
+public final class PackageIndex: @unchecked Sendable {
+    /// Graphs whose constants in compressed tensor sections are deferred.
+    public let contents: PackageContents
+    public let limits: LoadLimits
+    /// Decompressed tensor sections and the sessions on this package draw on it.
+    public let account: MemoryAccount
+    private let container: Container
+
+    public init(bytes: UnsafeRawBufferPointer, owner: AnyObject?, limits: LoadLimits, account: MemoryAccount) throws {
+        self.limits = limits
+        self.account = account
         let c = try ContainerReader.read(bytes, owner: owner)
+        container = c
         let known: Set<SectionKind> = [.meta, .graph, .tensors, .variants]
         for s in c.sections where !known.contains(s.kind) && s.required {
             throw EmberError.incompatiblePackage(reason: "required section \(s.label) at byte \(s.offset) is of a kind this build does not know")
@@ -86,39 +125,91 @@ public enum PackageReader {
             }
             return found[0]
         }
-        func reader(_ s: SectionEntry, _ buffer: ConstantBuffer) -> ByteReader {
+        /// META, VARS and GRPH are decoded into Swift values, so their raw size is capped on its own.
+        func structure(_ s: SectionEntry, label: String) throws -> ByteReader {
+            guard s.rawLength <= limits.maxStructureSectionBytes else {
+                throw EmberError.malformedPackage(section: label, offset: s.offset,
+                    reason: "raw length \(formatBytes(s.rawLength)) is above the \(formatBytes(limits.maxStructureSectionBytes)) limit for a \(s.kind) section")
+            }
+            // Decoded and dropped at once, so not charged to the account.
+            let buffer = try c.contents(s, account: nil, what: label)
             // Offsets in a compressed section are offsets into its raw bytes; say so by
             // reporting the section's file offset plus the raw position.
-            ByteReader(buffer.bytes, section: s.label, baseOffset: s.offset)
+            return ByteReader(buffer.bytes, section: label, baseOffset: s.offset, keepAlive: buffer)
         }
         let metaEntry = try one(.meta)
-        let metaBuffer = try c.contents(metaEntry, limits: limits)
-        var mr = reader(metaEntry, metaBuffer)
+        var mr = try structure(metaEntry, label: metaEntry.label)
         let metadata = try PackageMetadata.decode(&mr)
         let varsEntry = try one(.variants)
-        let varsBuffer = try c.contents(varsEntry, limits: limits)
-        var vr = reader(varsEntry, varsBuffer)
+        var vr = try structure(varsEntry, label: varsEntry.label)
         let variants = try VariantRecord.decodeAll(&vr)
         guard !variants.isEmpty else { throw vr.error("the package has no variants", at: 0) }
+        var names = Set<String>()
+        for v in variants where !names.insert(v.name).inserted {
+            throw vr.error("variant name '\(v.name)' is used twice", at: 0)
+        }
 
-        var tensors: [UInt32: ConstantBuffer] = [:]
-        for s in c.sections where s.kind == .tensors { tensors[s.id] = try c.contents(s, limits: limits) }
+        // Raw tensor sections cost nothing to borrow; compressed ones are only sized now.
+        var raw: [UInt32: ConstantBuffer] = [:], sizes: [UInt32: Int] = [:]
+        for s in c.sections where s.kind == .tensors {
+            sizes[s.id] = s.rawLength
+            if s.compression == .none { raw[s.id] = try c.contents(s, account: nil, what: s.label) }
+        }
         var graphs: [Graph] = []
-        for i in 0..<variants.count {
+        var reach: [UInt32: Int] = [:]
+        for (i, variant) in variants.enumerated() {
             guard let s = c.sections.first(where: { $0.kind == .graph && $0.id == UInt32(i) }) else {
-                throw EmberError.malformedPackage(section: "GRPH#\(i)", offset: 0, reason: "variant '\(variants[i].name)' has no graph section")
+                throw EmberError.malformedPackage(section: "GRPH#\(i)", offset: 0, reason: "variant '\(variant.name)' has no graph section")
             }
-            let buffer = try c.contents(s, limits: limits)
-            var r = reader(s, buffer)
-            let g = try GraphCodec.decode(&r, tensors: tensors)
-            do { _ = try g.validate() } catch let e as EmberError {
-                throw EmberError.malformedPackage(section: s.label, offset: s.offset, reason: "\(e)")
+            let label = "\(s.label) (variant '\(variant.name)')"
+            var r = try structure(s, label: label)
+            let g = try GraphCodec.decode(&r, tensors: TensorSections(raw: raw, sizes: sizes), limits: limits)
+            do { _ = try g.validate(limits: limits) } catch let e as EmberError {
+                throw EmberError.malformedPackage(section: label, offset: s.offset, reason: "\(e)")
+            }
+            for v in g.values {
+                guard let k = v.constant else { continue }
+                let section = k.deferredSection ?? UInt32(i)
+                reach[section] = max(reach[section] ?? 0, k.offset + k.count)
             }
             graphs.append(g)
+        }
+        // A tensor section holds its constants and at most alignment padding: a
+        // compressed one that claims more is a decompression bomb, refused unopened.
+        for s in c.sections where s.kind == .tensors && s.compression != .none {
+            let end = reach[s.id] ?? 0
+            guard s.rawLength <= (end + FormatV1.sectionAlignment - 1) / FormatV1.sectionAlignment * FormatV1.sectionAlignment else {
+                throw EmberError.malformedPackage(section: s.label, offset: s.offset,
+                    reason: "declares \(formatBytes(s.rawLength)) of tensors, but its constants end at byte \(end)")
+            }
         }
         var p = PackageContents(metadata: metadata, variants: variants, graphs: graphs)
         p.sections = c.sections
         p.formatVersion = (c.major, c.minor)
-        return p
+        contents = p
+    }
+
+    /// Variant `index`'s graph with every constant's bytes present: its
+    /// compressed tensor sections are decompressed now, charged to `account`,
+    /// and released when the last graph or session using them goes.
+    public func loadedGraph(_ index: Int) throws -> Graph {
+        var g = contents.graphs[index]
+        let wanted = Set(g.values.compactMap { $0.constant?.deferredSection })
+        var loaded: [UInt32: ConstantBuffer] = [:]
+        for id in wanted.sorted() {
+            guard let s = container.sections.first(where: { $0.kind == .tensors && $0.id == id }) else {
+                throw EmberError.malformedPackage(section: "TENS#\(id)", offset: 0, reason: "the section is missing")
+            }
+            loaded[id] = try container.contents(s, account: account,
+                                                what: "variant '\(contents.variants[index].name)': decompressing \(s.label)")
+        }
+        for i in g.values.indices {
+            guard let k = g.values[i].constant, let id = k.deferredSection, let buffer = loaded[id] else { continue }
+            guard k.offset <= buffer.bytes.count, k.count <= buffer.bytes.count - k.offset else {
+                throw EmberError.malformedPackage(section: "TENS#\(id)", offset: 0, reason: "constant '\(g.values[i].name)' lies outside the section")
+            }
+            g.values[i].constant = ConstantData(buffer: buffer, offset: k.offset, count: k.count)
+        }
+        return g
     }
 }

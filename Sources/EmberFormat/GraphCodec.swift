@@ -4,8 +4,22 @@ import EmberCore
 /// data lives in a TENS section; a constant records (tensor section id, offset,
 /// length). Layout in docs/FORMAT.md. Attribute integers are bounded to Int32
 /// and dims to 0...Int32.max so that no later arithmetic on them can overflow.
+/// The tensor sections a graph's constants may live in: the size of each, and
+/// the bytes of those already at hand (raw sections in the file, or decompressed).
+public struct TensorSections {
+    public var loaded: [UInt32: ConstantBuffer]
+    public var sizes: [UInt32: Int]
+    public init(raw: [UInt32: ConstantBuffer], sizes: [UInt32: Int]) {
+        loaded = raw
+        self.sizes = sizes
+        for (id, b) in raw where self.sizes[id] == nil { self.sizes[id] = b.bytes.count }
+    }
+    /// Every section's bytes at hand.
+    public init(_ loaded: [UInt32: ConstantBuffer]) { self.init(raw: loaded, sizes: [:]) }
+}
+
 public enum GraphCodec {
-    static let maxRank = 8
+    static let maxRank = GraphLimits.maxRank
 
     /// Encodes `graph`; constants are appended (64-byte aligned) to `tensors`,
     /// which is stored as TENS section `tensorSection`.
@@ -53,11 +67,18 @@ public enum GraphCodec {
         return w.bytes
     }
 
-    /// Decodes a graph; `tensors` maps a TENS section id to its contents. Does
-    /// not validate the graph's semantics (callers run `Graph.validate`).
-    public static func decode(_ r: inout ByteReader, tensors: [UInt32: ConstantBuffer]) throws -> Graph {
+    /// Decodes a graph. A constant in a tensor section that `tensors` holds
+    /// bytes for borrows them; one in a section it only knows the size of is
+    /// deferred (`ConstantData(deferredIn:)`). Either way its range is checked
+    /// against the section and must be 64-byte aligned. Does not validate the
+    /// graph's semantics (callers run `Graph.validate`).
+    public static func decode(_ r: inout ByteReader, tensors: TensorSections, limits: LoadLimits = LoadLimits()) throws -> Graph {
         let name = try r.string("graph name")
+        let countAt = r.position
         let valueCount = try r.count("value", minBytes: 7)
+        guard valueCount <= limits.maxValues else {
+            throw r.error("graph has \(formatCount(valueCount)) values, limit \(formatCount(limits.maxValues))", at: countAt)
+        }
         var values: [Value] = []
         values.reserveCapacity(valueCount)
         for _ in 0..<valueCount {
@@ -75,7 +96,7 @@ public enum GraphCodec {
                 let n = try r.int("dim of '\(vname)'", in: 0...Int(Int32.max))
                 switch kind {
                 case 0: dims.append(.fixed(n))
-                case 1: dims.append(.symbolic(name: try r.string("symbolic dim name", limit: 256), upperBound: n))
+                case 1: dims.append(.symbolic(name: try r.string("symbolic dim name"), upperBound: n))
                 default: throw r.error("value '\(vname)' has unknown dim kind \(kind)", at: r.position - 9)
                 }
             }
@@ -100,13 +121,20 @@ public enum GraphCodec {
                 let sectionID = try r.u32()
                 let offset = try r.length("constant offset", limit: Int.max / 2)
                 let length = try r.length("constant length", limit: Int.max / 2)
-                guard let buffer = tensors[sectionID] else {
+                guard let size = tensors.sizes[sectionID] else {
                     throw r.error("constant '\(vname)' refers to TENS#\(sectionID), which the package does not have", at: at)
                 }
-                guard offset <= buffer.bytes.count, length <= buffer.bytes.count - offset else {
-                    throw r.error("constant '\(vname)' (\(length) bytes at \(offset)) lies outside TENS#\(sectionID) (\(buffer.bytes.count) bytes)", at: at)
+                guard offset <= size, length <= size - offset else {
+                    throw r.error("constant '\(vname)' (\(length) bytes at \(offset)) lies outside TENS#\(sectionID) (\(size) bytes)", at: at)
                 }
-                constant = ConstantData(buffer: buffer, offset: offset, count: length)
+                guard offset % FormatV1.sectionAlignment == 0 else {
+                    throw r.error("constant '\(vname)' at offset \(offset) of TENS#\(sectionID) is not \(FormatV1.sectionAlignment)-byte aligned", at: at)
+                }
+                if let buffer = tensors.loaded[sectionID] {
+                    constant = ConstantData(buffer: buffer, offset: offset, count: length)
+                } else {
+                    constant = ConstantData(deferredIn: sectionID, offset: offset, count: length)
+                }
             }
             values.append(Value(name: vname, dtype: dtype, shape: Shape(dims), quant: quant, constant: constant))
         }
@@ -119,7 +147,11 @@ public enum GraphCodec {
             return v
         }
 
+        let nodeCountAt = r.position
         let nodeCount = try r.count("node", minBytes: 14)
+        guard nodeCount <= limits.maxNodes else {
+            throw r.error("graph has \(formatCount(nodeCount)) nodes, limit \(formatCount(limits.maxNodes))", at: nodeCountAt)
+        }
         var nodes: [Node] = []
         nodes.reserveCapacity(nodeCount)
         for _ in 0..<nodeCount {
@@ -186,7 +218,7 @@ public enum GraphCodec {
         func positive(_ what: String) throws -> Int { try r.int("\(what) of node '\(node)'", in: 1...Int(Int32.max)) }
         func ints(_ what: String) throws -> [Int] {
             let n = try r.count(what, minBytes: 8)
-            guard n <= maxRank * 4 else { throw r.error("\(what) of node '\(node)' has \(n) entries") }
+            guard n <= GraphLimits.maxAttributeCount else { throw r.error("\(what) of node '\(node)' has \(n) entries") }
             return try (0..<n).map { _ in try int(what) }
         }
         func activation() throws -> Activation {

@@ -5,65 +5,106 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CEmberSys
 import EmberCore
 
-/// A read-only, private memory mapping of a whole file. Raw tensor sections
-/// are used in place from it (zero copy); it stays mapped while anything
-/// borrowing its bytes is alive.
-public final class MappedFile: @unchecked Sendable {
+/// How a package file is held in memory while sessions use it.
+public enum PackageFileProtection: String, Sendable, CaseIterable {
+    /// Lease where the kernel allows it, else a private copy.
+    case automatic
+    /// A read-only mapping of the file under a read lease (`F_SETLEASE`): zero
+    /// copy until someone opens the file for writing or truncates it; then a
+    /// signal handler swaps in a private copy of the same bytes before the
+    /// kernel lets the writer go on (CEmberSys). Needs the file's owner or
+    /// CAP_LEASE, and no writer holding it open.
+    case lease
+    /// The whole file read into private memory: costs its size in RAM, safe
+    /// whatever happens to the file.
+    case privateCopy = "copy"
+}
+
+/// A package file held so that it cannot change or vanish under a running
+/// session: replacing it in place (`cp new.ember live.ember`), truncating it
+/// or writing into it never reaches the bytes Ember reads (no SIGBUS). Raw
+/// tensor sections are used in place from `bytes`, which stay valid while this
+/// object lives. Deploy by atomic rename all the same: it is cheaper, and a
+/// process started meanwhile never sees a half-written file.
+public final class PackageFile: @unchecked Sendable {
     public let path: String
     public let bytes: UnsafeRawBufferPointer
-    private let mappedLength: Int
+    /// What was done: `.lease` or `.privateCopy` (never `.automatic`).
+    public let protection: PackageFileProtection
+    private let leaseSlot: Int32
 
-    public init(path: String) throws {
+    public init(path: String, maxBytes: Int = LoadLimits().maxFileBytes, protection: PackageFileProtection = .automatic) throws {
         self.path = path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw EmberError.io(path: path, errno: errno, reason: "cannot open") }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { throw EmberError.io(path: path, errno: errno, reason: "cannot stat") }
-        guard (st.st_mode & S_IFMT) == S_IFREG else { throw EmberError.io(path: path, errno: 0, reason: "not a regular file") }
-        let size = Int(st.st_size)
-        guard size > 0 else {
-            throw EmberError.io(path: path, errno: 0, reason: "file is empty")
+        let file = try CheckedFile(path: path, policy: FileReadPolicy("package", maxBytes: maxBytes))
+        guard file.size > 0 else { throw EmberError.io(path: path, errno: 0, reason: "the package is empty") }
+        var address: UnsafeRawPointer? = nil
+        if protection != .privateCopy {
+            // The lease needs its own descriptor: CheckedFile closes its one.
+            let fd = dup(file.descriptor)
+            var slot: Int32 = -1
+            let status = fd < 0 ? errno : ember_leased_map(fd, file.size, &address, &slot)
+            if status == 0, let address {
+                bytes = UnsafeRawBufferPointer(start: address, count: file.size)
+                self.protection = .lease
+                leaseSlot = slot
+                return
+            }
+            if fd >= 0 { close(fd) }
+            if protection == .lease {
+                throw EmberError.io(path: path, errno: status, reason: "cannot take a read lease on the package")
+            }
         }
-        guard let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), p != MAP_FAILED else {
-            throw EmberError.io(path: path, errno: errno, reason: "cannot map \(size) bytes")
+        let status = ember_private_copy(file.descriptor, file.size, &address)
+        guard status == 0, let address else {
+            throw EmberError.io(path: path, errno: status, reason: "cannot read the \(file.size)-byte package")
         }
-        bytes = UnsafeRawBufferPointer(start: p, count: size)
-        mappedLength = size
+        bytes = UnsafeRawBufferPointer(start: address, count: file.size)
+        self.protection = .privateCopy
+        leaseSlot = -1
     }
 
-    /// Runs `body` on the mapped bytes while keeping the mapping alive. Use this
-    /// (not `bytes`) whenever nothing else holds the file: Swift may release an
-    /// object right after its last use, and a released mapping is unmapped.
+    /// Whether a writer broke the lease and the bytes are now a private copy.
+    public var wasReplacedByCopy: Bool { leaseSlot >= 0 && ember_leased_state(leaseSlot) == 2 }
+
+    /// Lease breaks answered with a private copy in this process, all packages.
+    public static var leaseBreaks: UInt64 { ember_lease_breaks() }
+
+    /// Runs `body` on the bytes while keeping them alive. Use this (not `bytes`)
+    /// whenever nothing else holds the file: Swift may release an object right
+    /// after its last use.
     public func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try withExtendedLifetime(self) { try body(bytes) }
     }
 
-    /// The whole file, copied.
-    public static func readAll(path: String) throws -> [UInt8] {
-        try MappedFile(path: path).withBytes { Array($0) }
-    }
-
     deinit {
-        if let base = bytes.baseAddress { munmap(UnsafeMutableRawPointer(mutating: base), mappedLength) }
+        if leaseSlot >= 0 {
+            ember_leased_unmap(leaseSlot)
+        } else {
+            ember_private_unmap(bytes.baseAddress, bytes.count)
+        }
     }
 }
 
-/// Writes `bytes` to `path` atomically enough for a CLI: to `path.tmp`, then rename.
+/// Writes `bytes` to `path` atomically: to a temporary file beside it, flushed,
+/// then renamed over `path`. A reader never sees a half-written file, and a
+/// process holding the old file keeps the old bytes.
 public func writeFile(_ bytes: [UInt8], to path: String) throws {
+    guard !path.isEmpty else { throw EmberError.io(path: path, errno: 0, reason: "the output path is empty") }
     let tmp = path + ".tmp"
     let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
     guard fd >= 0 else { throw EmberError.io(path: path, errno: errno, reason: "cannot create") }
     var written = 0
     let ok: Bool = bytes.withUnsafeBytes { buf in
+        guard let base = buf.baseAddress else { return true }
         while written < buf.count {
-            let n = write(fd, buf.baseAddress! + written, buf.count - written)
+            let n = write(fd, base + written, buf.count - written)
             if n < 0 { if errno == EINTR { continue }; return false }
             written += n
         }
-        return true
+        return fsync(fd) == 0
     }
     let writeErrno = errno
     close(fd)

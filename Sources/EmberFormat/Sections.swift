@@ -29,7 +29,10 @@ public struct PackageMetadata: Sendable, Equatable {
     static func decode(_ r: inout ByteReader) throws -> PackageMetadata {
         let n = try r.count("metadata entry", minBytes: 8)
         var m = PackageMetadata()
-        for _ in 0..<n { m.entries.append((try r.string("metadata key"), try r.string("metadata value"))) }
+        for _ in 0..<n {
+            // Values may be long (the packer's JSON report); the section's own size bounds them.
+            m.entries.append((try r.string("metadata key"), try r.string("metadata value", limit: Int(Int32.max))))
+        }
         return m
     }
 }

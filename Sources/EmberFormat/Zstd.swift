@@ -22,8 +22,10 @@ public enum Zstd {
 
     /// Decompresses one frame whose header must declare exactly `rawLength`
     /// bytes, into a new 64-byte aligned buffer. The caller has already capped
-    /// `rawLength`; a frame that lies about its size is an error, not an allocation.
-    public static func decompress(_ input: UnsafeRawBufferPointer, rawLength: Int, section: String, offset: Int) throws -> ConstantBuffer {
+    /// `rawLength` (and charged it to `account`, which the buffer releases when
+    /// it goes); a frame that lies about its size is an error, not an allocation.
+    public static func decompress(_ input: UnsafeRawBufferPointer, rawLength: Int, section: String, offset: Int,
+                                  account: MemoryAccount? = nil) throws -> ConstantBuffer {
         let declared = ZSTD_getFrameContentSize(input.baseAddress, input.count)
         // ZSTD_CONTENTSIZE_UNKNOWN = 0ULL - 1, ZSTD_CONTENTSIZE_ERROR = 0ULL - 2
         guard declared != UInt64.max, declared != UInt64.max - 1 else {
@@ -39,6 +41,6 @@ public enum Zstd {
             let why = ZSTD_isError(n) != 0 ? String(cString: ZSTD_getErrorName(n)) : "produced \(n) bytes"
             throw EmberError.malformedPackage(section: section, offset: offset, reason: "zstd decompression failed: \(why)")
         }
-        return ConstantBuffer(adopting: out, count: rawLength)
+        return ConstantBuffer(adopting: out, count: rawLength, account: account)
     }
 }

@@ -37,8 +37,10 @@ public enum TFLiteImporter {
         return otherNames[code] ?? "BUILTIN_\(code)"
     }
 
-    public static func importModel(_ bytes: UnsafeRawBufferPointer, name: String) throws -> Graph {
-        var importer = try Importer(FlatBuffer(bytes, format: "TFLite"), name: name)
+    /// `limits` bound what the model may ask for (tensor elements, values, nodes);
+    /// the graph is validated against them, as the package reader will.
+    public static func importModel(_ bytes: UnsafeRawBufferPointer, name: String, limits: LoadLimits = LoadLimits()) throws -> Graph {
+        var importer = try Importer(FlatBuffer(bytes, format: "TFLite"), name: name, limits: limits)
         return try importer.run()
     }
 }
@@ -54,6 +56,7 @@ private struct TensorRecord {
 private struct Importer {
     let fb: FlatBuffer
     let name: String
+    let limits: LoadLimits
     var tensors: [TensorRecord] = []
     var subgraph: FBTable
     var opcodes: [Int] = []
@@ -62,9 +65,10 @@ private struct Importer {
     var nodes: [Node] = []
     var valueOfTensor: [Int: ValueID] = [:]
 
-    init(_ fb: FlatBuffer, name: String) throws {
+    init(_ fb: FlatBuffer, name: String, limits: LoadLimits) throws {
         self.fb = fb
         self.name = name
+        self.limits = limits
         guard fb.bytes.count >= 8 else { throw fb.fail(0, "file is \(fb.bytes.count) bytes, too short for a flatbuffer") }
         if let id = fb.identifier, id != "TFL3" {
             throw fb.fail(4, "file identifier is '\(id)', expected 'TFL3' (not a TFLite model?)")
@@ -82,9 +86,14 @@ private struct Importer {
         guard let subgraphs = try model.vector(2, elementSize: 4), subgraphs.count >= 1 else {
             throw fb.fail(model.position, "model has no subgraph")
         }
+        guard subgraphs.count == 1 else {
+            // Control flow (WHILE, IF, CALL_ONCE) lives in the other subgraphs; packing only the first would be wrong.
+            throw EmberError.unsupported(node: name, reason: "the model has \(subgraphs.count) subgraphs; only single-subgraph models are supported (no control flow ops)")
+        }
         subgraph = try subgraphs.table(0)
         let buffers = try model.vector(4, elementSize: 4)
         guard let ts = try subgraph.vector(0, elementSize: 4) else { throw fb.fail(subgraph.position, "subgraph has no tensors") }
+        try LoadLimits.check("model '\(name)'", needs: ts.count, limit: limits.maxValues, unit: "tensors")
         for i in 0..<ts.count {
             let t = try ts.table(i)
             let tname = try t.string(3) ?? "tensor\(i)"
@@ -101,8 +110,17 @@ private struct Importer {
             default:
                 throw EmberError.unsupported(node: "tensor '\(tname)'", reason: "TFLite tensor type \(typeCode) (supported: float32, float16, int8, uint8, int32, int64, bool)")
             }
+            guard tname.utf8.count <= GraphLimits.maxNameBytes else {
+                throw fb.fail(t.position, "tensor \(i)'s name is \(tname.utf8.count) bytes; the limit is \(GraphLimits.maxNameBytes)")
+            }
             let dims = try t.ints(0, Int32.self) ?? []
+            guard dims.count <= GraphLimits.maxRank else {
+                throw EmberError.unsupported(node: "tensor '\(tname)'", reason: "rank \(dims.count) (at most \(GraphLimits.maxRank))")
+            }
             for d in dims where d < 0 { throw fb.fail(t.position, "tensor '\(tname)' has negative dim \(d)") }
+            guard let elements = elementCount(dims) else { throw fb.fail(t.position, "tensor '\(tname)' \(formatDims(dims)) has too many elements") }
+            try LoadLimits.check("tensor '\(tname)' \(formatDims(dims))", needs: elements, limit: min(limits.maxTensorElements, Int(Int32.max)),
+                                 unit: "elements")
             var quant: QuantParams? = nil
             if let q = try t.table(4), let scales = try q.floats(2), !scales.isEmpty {
                 let zps = try q.ints(3, Int64.self) ?? [Int](repeating: 0, count: scales.count)
@@ -111,7 +129,12 @@ private struct Importer {
                 if scales.count == 1 {
                     quant = QuantParams(scale: scales[0], zeroPoint: Int32(zps[0]))
                 } else {
-                    quant = QuantParams(scales: scales, zeroPoints: zps.map { Int32($0) }, axis: Int(try q.int(6, Int32.self)))
+                    let axis = Int(try q.int(6, Int32.self))
+                    // quantized_dimension indexes dims: checked here, before anything uses it.
+                    guard axis >= 0, axis < dims.count, dims[axis] == scales.count else {
+                        throw fb.fail(q.position, "tensor '\(tname)' \(formatDims(dims)) has \(scales.count) scales along quantized_dimension \(axis)")
+                    }
+                    quant = QuantParams(scales: scales, zeroPoints: zps.map { Int32($0) }, axis: axis)
                 }
             }
             var data: UnsafeRawBufferPointer? = nil
@@ -240,7 +263,7 @@ private struct Importer {
         let graphOutputs = try (subgraph.ints(2, Int32.self) ?? []).map { try value($0) }
         // Drop values nothing uses (e.g. shape tensors read as parameters).
         let g = Graph(name: name, values: values, nodes: nodes, inputs: graphInputs, outputs: graphOutputs)
-        _ = try g.validate()
+        _ = try g.validate(limits: limits)
         return g
     }
 

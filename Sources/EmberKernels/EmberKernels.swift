@@ -53,33 +53,49 @@ public struct PreparedKernel {
 
 /// Long-lived memory for prepared parameters (multipliers, tables, converted
 /// weights, parameter structs). Freed when the executor that owns it goes.
+/// Every allocation is charged to a `MemoryAccount` first, so a graph whose
+/// parameters would pass the memory cap is refused before the bytes exist.
 public final class PreparedStorage {
     private var allocations: [UnsafeMutableRawPointer] = []
     public private(set) var bytes = 0
-    public init() {}
+    private let account: MemoryAccount
+    private let subject: String
 
-    public func allocate<T>(_ type: T.Type, count: Int) -> UnsafeMutablePointer<T> {
+    /// `subject` names what is prepared in errors ("variant 'int8'").
+    public init(account: MemoryAccount = MemoryAccount(limit: LoadLimits().maxMemoryBytes), subject: String = "the graph") {
+        self.account = account
+        self.subject = subject
+    }
+
+    public func allocate<T>(_ type: T.Type, count: Int) throws -> UnsafeMutablePointer<T> {
         let n = max(count, 1)
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: n * MemoryLayout<T>.stride, alignment: max(64, MemoryLayout<T>.alignment))
+        guard let size = checkedMultiply(n, MemoryLayout<T>.stride) else {
+            throw EmberError.limitExceeded(what: "prepared parameters of \(subject)", needs: Int.max, limit: account.limit)
+        }
+        try account.reserve(size, for: "prepared parameters of \(subject)")
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: max(64, MemoryLayout<T>.alignment))
         allocations.append(raw)
-        bytes += n * MemoryLayout<T>.stride
+        bytes += size
         return raw.bindMemory(to: T.self, capacity: n)
     }
 
     /// A stable pointer to a copy of `value`.
-    public func store<T>(_ value: T) -> UnsafePointer<T> {
-        let p = allocate(T.self, count: 1)
+    public func store<T>(_ value: T) throws -> UnsafePointer<T> {
+        let p = try allocate(T.self, count: 1)
         p.initialize(to: value)
         return UnsafePointer(p)
     }
 
-    public func store<T>(_ values: [T]) -> UnsafePointer<T> {
-        let p = allocate(T.self, count: values.count)
+    public func store<T>(_ values: [T]) throws -> UnsafePointer<T> {
+        let p = try allocate(T.self, count: values.count)
         for (i, v) in values.enumerated() { (p + i).initialize(to: v) }
         return UnsafePointer(p)
     }
 
-    deinit { for a in allocations { a.deallocate() } }
+    deinit {
+        for a in allocations { a.deallocate() }
+        account.release(bytes)
+    }
 }
 
 /// The CPU features the C dispatch sees.

@@ -58,7 +58,7 @@ private struct Preparer {
         case .f16:
             guard let data = c.inputConstants[i] else { throw unsupported("\(role) is a non-constant f16 tensor") }
             let n = t.elementCount
-            let p = storage.allocate(Float.self, count: n)
+            let p = try storage.allocate(Float.self, count: n)
             ember_f16_to_f32(Int64(n), data.bytes.baseAddress?.assumingMemoryBound(to: UInt16.self), p)
             return FloatPtr(p)
         default: throw unsupported("\(role) of dtype \(t.dtype) in a float op")
@@ -160,7 +160,7 @@ private struct Preparer {
 
     func convFloat(_ a: Conv2DAttributes) throws -> PreparedKernel {
         if try input(1).dtype == .i8 { return try convHybrid(a) }
-        let g = storage.store(try convGeometry(a))
+        let g = try storage.store(try convGeometry(a))
         let filter = try floatOperand(1, role: "filter"), bias = try floatOperand(2, role: "bias")
         let (lo, hi) = a.activation.range
         let node = c.nodeName
@@ -180,7 +180,7 @@ private struct Preparer {
         guard wq.zeroPoints.allSatisfy({ $0 == 0 }), wq.scales.allSatisfy({ $0 == wq.scale }) else {
             throw unsupported("hybrid convolution with per-channel or asymmetric weight scales")
         }
-        let g = storage.store(try convGeometry(a))
+        let g = try storage.store(try convGeometry(a))
         let bias = try floatOperand(2, role: "bias")
         let (lo, hi) = a.activation.range
         let filterScale = wq.scale
@@ -206,8 +206,8 @@ private struct Preparer {
             throw unsupported("weights quantized per axis \(wQ.axis ?? -1); only per output channel (axis 0) is supported")
         }
         if let bias = optionalInput(2), bias.dtype != .i32 { throw unsupported("int8 op with a \(bias.dtype) bias (needs i32)") }
-        let mult = storage.allocate(Int32.self, count: outputChannels)
-        let shift = storage.allocate(Int32.self, count: outputChannels)
+        let mult = try storage.allocate(Int32.self, count: outputChannels)
+        let shift = try storage.allocate(Int32.self, count: outputChannels)
         for o in 0..<outputChannels {
             let fs = wQ.isPerTensor ? wQ.scale : wQ.scales[o]
             let real = Double(inQ.scale) * Double(fs) / Double(oQ.scale)
@@ -221,12 +221,12 @@ private struct Preparer {
         r.multiplier = UnsafePointer(mult)
         r.shift = UnsafePointer(shift)
         r.act_min = lo; r.act_max = hi
-        return storage.store(r)
+        return try storage.store(r)
     }
 
     func convInt8(_ a: Conv2DAttributes) throws -> PreparedKernel {
         guard try input(0).dtype == .i8 else { throw unsupported("u8 activations (use i8)") }
-        let g = storage.store(try convGeometry(a))
+        let g = try storage.store(try convGeometry(a))
         let q = try requant(outputChannels: c.output.dims[3], activation: a.activation)
         let node = c.nodeName
         return kernel("conv2d_s8_ref") { b in
@@ -287,7 +287,7 @@ private struct Preparer {
         let batchDims = Array(o.dims.dropLast(2))
         let batches = elementCount(batchDims) ?? 0
         // Element offsets of each batch's matrices in a and b (broadcast batch dims).
-        let aOff = storage.allocate(Int.self, count: batches), bOff = storage.allocate(Int.self, count: batches)
+        let aOff = try storage.allocate(Int.self, count: batches), bOff = try storage.allocate(Int.self, count: batches)
         let aStrides = broadcastStrides(Array(a.dims.dropLast(2)), to: batchDims)
         let bStrides = broadcastStrides(Array(bt.dims.dropLast(2)), to: batchDims)
         var index = [Int](repeating: 0, count: batchDims.count)
@@ -324,7 +324,7 @@ private struct Preparer {
         fillTuple(&bc.shape, o.dims.map { Int32($0) })
         fillTuple(&bc.a_strides, broadcastStrides(a.dims, to: o.dims).map { Int64($0) })
         fillTuple(&bc.b_strides, broadcastStrides(b.dims, to: o.dims).map { Int64($0) })
-        return storage.store(bc)
+        return try storage.store(bc)
     }
 
     func binaryFloat(_ op: ember_binary_op, _ act: Activation) throws -> PreparedKernel {
@@ -353,7 +353,7 @@ private struct Preparer {
         (p.b_multiplier, p.b_shift) = quantizeMultiplier(Double(qb.scale) / twiceMax)
         (p.output_multiplier, p.output_shift) = quantizeMultiplier(twiceMax / Double(Float(1 << 20) * qo.scale))
         (p.act_min, p.act_max) = activationRangeInt8(act, qo)
-        let params = storage.store(p)
+        let params = try storage.store(p)
         let sub: Int32 = subtract ? 1 : 0
         let node = c.nodeName
         return kernel("add_s8_ref") { b in
@@ -373,7 +373,7 @@ private struct Preparer {
         // TFLite computes this product in float, then widens it.
         (p.output_multiplier, p.output_shift) = quantizeMultiplier(Double(qa.scale * qb.scale / qo.scale))
         (p.act_min, p.act_max) = activationRangeInt8(act, qo)
-        let params = storage.store(p)
+        let params = try storage.store(p)
         let node = c.nodeName
         return kernel("mul_s8_ref") { b in
             let ap = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
@@ -412,7 +412,7 @@ private struct Preparer {
     func unaryInt8() throws -> PreparedKernel {
         guard try input(0).dtype == .i8, c.output.dtype == .i8 else { throw unsupported("u8 activations (use i8)") }
         let qi = try perTensorQuant(0), qo = try outQuant()
-        let table = storage.allocate(Int8.self, count: 256)
+        let table = try storage.allocate(Int8.self, count: 256)
         switch c.op {
         case .relu, .relu6:
             let (m, s) = quantizeMultiplier(Double(qi.scale) / Double(qo.scale))
@@ -480,7 +480,7 @@ private struct Preparer {
         g.kernel_h = Int32(p.kernelH); g.kernel_w = Int32(p.kernelW)
         g.stride_h = Int32(p.strideH); g.stride_w = Int32(p.strideW)
         g.pad_top = Int32(h.padBefore); g.pad_left = Int32(w.padBefore)
-        let gp = storage.store(g)
+        let gp = try storage.store(g)
         let node = c.nodeName
         if x.dtype == .f32 {
             let (lo, hi) = p.activation.range
@@ -513,7 +513,7 @@ private struct Preparer {
             r.axis_mask |= 1 << UInt32(n)
             reduced *= x.dims[n]
         }
-        let rp = storage.store(r)
+        let rp = try storage.store(r)
         let node = c.nodeName
         if x.dtype == .f32 {
             return kernel("mean_f32_ref") { b in
@@ -559,7 +559,7 @@ private struct Preparer {
 
     func rankCheck(_ dims: [Int]) throws -> UnsafePointer<Int32> {
         guard dims.count <= Int(EMBER_MAX_RANK) else { throw unsupported("rank \(dims.count) (max \(EMBER_MAX_RANK))") }
-        return storage.store(dims.map { Int32($0) })
+        return try storage.store(dims.map { Int32($0) })
     }
 
     func elementSize() -> Int32 { Int32(c.output.dtype.traits.bytesPerBlock) }
@@ -576,8 +576,8 @@ private struct Preparer {
     }
 
     /// Bytes of the value that represents real zero in the output's encoding.
-    func zeroValue() -> UnsafeRawPointer {
-        let p = storage.allocate(UInt64.self, count: 1)
+    func zeroValue() throws -> UnsafeRawPointer {
+        let p = try storage.allocate(UInt64.self, count: 1)
         p.pointee = 0
         if c.output.dtype.isQuantized8, let q = c.outputQuant {
             UnsafeMutableRawPointer(p).storeBytes(of: UInt8(truncatingIfNeeded: q.zeroPoint), as: UInt8.self)
@@ -589,7 +589,7 @@ private struct Preparer {
         try requireSameQuant(0)
         let x = try input(0)
         let inShape = try rankCheck(x.dims), beforeP = try rankCheck(before), outShape = try rankCheck(c.output.dims)
-        let rank = Int32(x.dims.count), es = elementSize(), value = zeroValue()
+        let rank = Int32(x.dims.count), es = elementSize(), value = try zeroValue()
         let node = c.nodeName
         return kernel("pad_ref") { b in
             let xp = try req(b, 0, node), out = b.output
@@ -624,8 +624,8 @@ private struct Preparer {
         let outer = Int64(elementCount(Array(dims[..<a])) ?? 0)
         let inner = elementCount(Array(dims[(a + 1)...])) ?? 0
         let count = c.inputs.count
-        let chunks = storage.store(try (0..<count).map { i in Int64(try input(i).dims[a] * inner * es) })
-        let pointers = storage.allocate(UnsafeRawPointer?.self, count: count)
+        let chunks = try storage.store(try (0..<count).map { i in Int64(try input(i).dims[a] * inner * es) })
+        let pointers = try storage.allocate(UnsafeRawPointer?.self, count: count)
         let node = c.nodeName
         return kernel("concat_ref") { b in
             for i in 0..<count { pointers[i] = try req(b, i, node) }

@@ -34,10 +34,10 @@ public struct Calibration: Sendable {
 
     /// Runs `graph` over `samples`. A NaN or infinity anywhere is an error naming
     /// the sample and the value (a model that produces them cannot be calibrated).
-    public static func run(_ graph: Graph, samples: [Sample], method: CalibrationMethod = .minmax,
+    public static func run(_ graph: Graph, samples: [Sample], method: CalibrationMethod = .minmax, limits: LoadLimits = LoadLimits(),
                            progress: ((Int, Int) -> Void)? = nil) throws -> Calibration {
         guard !samples.isEmpty else { throw EmberError.invalidArgument("calibration needs at least one sample") }
-        let executor = try Executor(graph: graph, options: ExecutorOptions(keepEveryValue: true))
+        let executor = try Executor(graph: graph, options: ExecutorOptions(keepEveryValue: true, limits: limits, label: "calibration of '\(graph.name)'"))
         let floatValues = graph.values.indices.filter { graph.values[$0].constant == nil && executor.validated.types[$0].dtype == .f32 }
         var ranges = [(min: Float, max: Float)?](repeating: nil, count: graph.values.count)
         // Percentile keeps every observation of a value; fine for the small models and few samples calibration uses.
@@ -80,11 +80,16 @@ public struct Calibration: Sendable {
     /// same however many values were observed.
     static func mseOptimalRange(_ xs: [Float], min lo: Float, max hi: Float) -> (min: Float, max: Float) {
         let lo = Swift.min(lo, 0), hi = Swift.max(hi, 0)
-        guard hi > lo, !xs.isEmpty else { return (lo, hi) }
         let bins = 2048
         let width = (hi - lo) / Float(bins)
+        // A range so narrow that a bin has no width (e.g. all values ~1e-42) has nothing to clip.
+        guard hi > lo, width > 0, width.isFinite, !xs.isEmpty else { return (lo, hi) }
         var counts = [Double](repeating: 0, count: bins)
-        for x in xs { counts[Swift.min(bins - 1, Swift.max(0, Int((x - lo) / width)))] += 1 }
+        for x in xs {
+            let position = ((x - lo) / width).rounded(.down)
+            let bin = position.isNaN ? 0 : Int(Swift.min(Swift.max(position, 0), Float(bins - 1)))
+            counts[bin] += 1
+        }
         var best: (error: Double, range: (min: Float, max: Float)) = (.infinity, (lo, hi))
         for step in 0...40 {
             let alpha = 1 - Float(step) * 0.02
@@ -116,8 +121,8 @@ public struct Calibration: Sendable {
 }
 
 /// Runs a graph on samples and returns every output as floats (int8 outputs dequantized).
-public func floatOutputs(_ graph: Graph, samples: [Sample]) throws -> [[[Float]]] {
-    let executor = try Executor(graph: graph)
+public func floatOutputs(_ graph: Graph, samples: [Sample], limits: LoadLimits = LoadLimits()) throws -> [[[Float]]] {
+    let executor = try Executor(graph: graph, options: ExecutorOptions(limits: limits, label: "graph '\(graph.name)'"))
     var all: [[[Float]]] = []
     for (n, s) in samples.enumerated() {
         try Calibration.load(s, into: executor, sampleIndex: n)
@@ -190,9 +195,10 @@ func argmax(_ xs: [Float]) -> Int { xs.indices.max { xs[$0] < xs[$1] } ?? 0 }
 /// name in `reference`, over `samples` — where quantization loses signal.
 /// Values are compared as floats (int8 dequantized); nodes missing from either
 /// graph or with other element counts are skipped.
-public func perLayerSQNR(reference: Graph, candidate: Graph, samples: [Sample], candidateSamples: [Sample]? = nil) throws -> [(node: String, sqnrDb: Double)] {
-    let a = try Executor(graph: reference, options: ExecutorOptions(keepEveryValue: true))
-    let b = try Executor(graph: candidate, options: ExecutorOptions(keepEveryValue: true))
+public func perLayerSQNR(reference: Graph, candidate: Graph, samples: [Sample], candidateSamples: [Sample]? = nil,
+                         limits: LoadLimits = LoadLimits()) throws -> [(node: String, sqnrDb: Double)] {
+    let a = try Executor(graph: reference, options: ExecutorOptions(keepEveryValue: true, limits: limits, label: "graph '\(reference.name)'"))
+    let b = try Executor(graph: candidate, options: ExecutorOptions(keepEveryValue: true, limits: limits, label: "graph '\(candidate.name)'"))
     var byName: [String: ValueID] = [:]
     for n in candidate.nodes { byName[n.name] = n.output }
     var signal = [Double](repeating: 0, count: reference.nodes.count), noise = signal

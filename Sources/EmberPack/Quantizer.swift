@@ -165,21 +165,22 @@ extension Quantizer {
     /// `referenceOutputs`: `floatOutputs(reference, samples:)` when the caller has it already.
     /// `progress` hears (layers done, layers) as each layer is corrected.
     public static func correctBias(reference: Graph, quantized: Graph, samples: [Sample], referenceOutputs: [[[Float]]]? = nil,
-                                   progress: ((Int, Int) -> Void)? = nil) throws -> Graph {
-        let corrected = try correctBiasLayerByLayer(reference: reference, quantized: quantized, samples: samples, progress: progress)
+                                   limits: LoadLimits = LoadLimits(), progress: ((Int, Int) -> Void)? = nil) throws -> Graph {
+        let corrected = try correctBiasLayerByLayer(reference: reference, quantized: quantized, samples: samples, limits: limits, progress: progress)
         // Kept only where it helps the outputs: with few samples the measured
         // means can be noise (on kws_float32 it costs 20 dB).
-        let ref = try referenceOutputs ?? floatOutputs(reference, samples: samples)
-        let before = QualityReport.compare(name: "", reference: ref, candidate: try floatOutputs(quantized, samples: samples)).quality
-        let after = QualityReport.compare(name: "", reference: ref, candidate: try floatOutputs(corrected, samples: samples)).quality
+        let ref = try referenceOutputs ?? floatOutputs(reference, samples: samples, limits: limits)
+        let before = QualityReport.compare(name: "", reference: ref, candidate: try floatOutputs(quantized, samples: samples, limits: limits)).quality
+        let after = QualityReport.compare(name: "", reference: ref, candidate: try floatOutputs(corrected, samples: samples, limits: limits)).quality
         return after > before ? corrected : quantized
     }
 
-    static func correctBiasLayerByLayer(reference: Graph, quantized: Graph, samples: [Sample], progress: ((Int, Int) -> Void)?) throws -> Graph {
+    static func correctBiasLayerByLayer(reference: Graph, quantized: Graph, samples: [Sample], limits: LoadLimits,
+                                        progress: ((Int, Int) -> Void)?) throws -> Graph {
         var g = quantized
         var floatByName: [String: ValueID] = [:]
         for n in reference.nodes { floatByName[n.name] = n.output }
-        let floatExec = try Executor(graph: reference, options: ExecutorOptions(keepEveryValue: true))
+        let floatExec = try Executor(graph: reference, options: ExecutorOptions(keepEveryValue: true, limits: limits, label: "graph '\(reference.name)'"))
         var floatRuns: [[ValueID: [Float]]] = []
         for (k, s) in samples.enumerated() {
             try Calibration.load(s, into: floatExec, sampleIndex: k)
@@ -197,7 +198,7 @@ extension Quantizer {
             guard node.inputs.count > 2, let bid = node.inputs[2], let wid = node.inputs[1], let xid = node.inputs[0],
                   let wq = g.values[wid].quant, let xq = g.values[xid].quant, let oq = g.values[node.output].quant,
                   let fid = floatByName[node.name], let bc = g.values[bid].constant, g.values[bid].dtype == .i32 else { continue }
-            let exec = try Executor(graph: g, options: ExecutorOptions(keepEveryValue: true))
+            let exec = try Executor(graph: g, options: ExecutorOptions(keepEveryValue: true, limits: limits, label: "graph '\(g.name)'"))
             let channels = exec.validated.types[node.output].dims.last ?? 1
             var sum = [Double](repeating: 0, count: channels), count = [Int](repeating: 0, count: channels)
             for (k, s) in samples.enumerated() {

@@ -1,6 +1,11 @@
 // EmberRuntime — runs a validated graph: plans every intermediate tensor into
 // one arena ahead of time (MemoryPlanner.swift), prepares one kernel per node
 // (EmberKernels), and then runs with zero heap allocations per inference.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import EmberCore
 import EmberKernels
 
@@ -14,8 +19,17 @@ public struct ExecutorOptions: Sendable {
     /// Give every value its own bytes for the whole run, so `valueBuffer` can
     /// read any intermediate afterwards (calibration, per-layer error). Larger arena.
     public var keepEveryValue = false
-    public init(bindings: [String: Int] = [:], inPlace: Bool = true, keepEveryValue: Bool = false) {
+    /// Structural caps and the memory cap (used when `account` is nil).
+    public var limits = LoadLimits()
+    /// Where the arena and prepared parameters are charged (a package's
+    /// account, shared by its sessions); nil: a new one with `limits.maxMemoryBytes`.
+    public var account: MemoryAccount?
+    /// How errors name what is being prepared, e.g. "variant 'int8'".
+    public var label: String?
+    public init(bindings: [String: Int] = [:], inPlace: Bool = true, keepEveryValue: Bool = false,
+                limits: LoadLimits = LoadLimits(), account: MemoryAccount? = nil, label: String? = nil) {
         self.bindings = bindings; self.inPlace = inPlace; self.keepEveryValue = keepEveryValue
+        self.limits = limits; self.account = account; self.label = label
     }
 }
 
@@ -46,8 +60,8 @@ public final class Executor {
     public var preparedBytes: Int { storage.bytes }
     public var arenaBytes: Int { plan.arenaSize }
 
-    private let arena: UnsafeMutableRawBufferPointer
-    private let storage = PreparedStorage()
+    private let arena: Arena
+    private let storage: PreparedStorage
     /// Closures wrapped in a struct: an array of bare closures stores them at the
     /// generic abstraction level, and calling one from it allocates a
     /// reabstraction thunk per call (seen in debug builds).
@@ -59,10 +73,16 @@ public final class Executor {
 
     public init(graph: Graph, options: ExecutorOptions = ExecutorOptions()) throws {
         self.graph = graph
-        let v = try graph.validate(bindings: options.bindings)
+        let v = try graph.validate(bindings: options.bindings, limits: options.limits)
         validated = v
+        if let c = graph.values.first(where: { $0.constant?.isDeferred == true }) {
+            throw EmberError.invalidArgument("constant '\(c.name)' is still compressed in its package; load the variant's graph first (EmberPackage.graph)")
+        }
         let types = v.types
         let nodeCount = graph.nodes.count
+        let account = options.account ?? MemoryAccount(limit: options.limits.maxMemoryBytes)
+        let subject = options.label ?? "graph '\(graph.name)'"
+        storage = PreparedStorage(account: account, subject: subject)
 
         // 1. Kernels first: they say how much scratch they need.
         var prepared: [PreparedKernel] = []
@@ -132,9 +152,8 @@ public final class Executor {
         }
         self.plan = plan
         bufferOfValue = buffer
-        arena = UnsafeMutableRawBufferPointer.allocate(byteCount: max(plan.arenaSize, 64), alignment: 64)
-        arena.initializeMemory(as: UInt8.self, repeating: 0)
-        let base = arena.baseAddress!
+        arena = try Arena(bytes: plan.arenaSize, account: account, subject: subject)
+        let base = arena.base
 
         func pointer(_ id: ValueID) -> UnsafeMutableRawPointer {
             if let c = graph.values[id].constant, let p = c.bytes.baseAddress { return UnsafeMutableRawPointer(mutating: p) }
@@ -159,7 +178,6 @@ public final class Executor {
         outputPointers = graph.outputs.map { UnsafeRawPointer(pointer($0)) }
     }
 
-    deinit { arena.deallocate() }
 
     /// Where to write graph input `index` before `run()`.
     public func inputBuffer(_ index: Int) -> UnsafeMutableRawBufferPointer {
@@ -182,5 +200,31 @@ public final class Executor {
         steps.withUnsafeBufferPointer { s in
             for i in 0..<s.count { s[i].run() }
         }
+    }
+}
+
+/// The one arena of an executor: anonymous pages, zero until first written
+/// (so a large plan costs memory only where it is used), charged to a
+/// `MemoryAccount` before it is mapped.
+final class Arena {
+    let base: UnsafeMutableRawPointer
+    let count: Int
+    private let account: MemoryAccount
+
+    init(bytes: Int, account: MemoryAccount, subject: String) throws {
+        let size = max(bytes, 64)
+        try account.reserve(size, for: "the arena of \(subject)")
+        guard let p = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), p != MAP_FAILED else {
+            account.release(size)
+            throw EmberError.limitExceeded(what: "the arena of \(subject)", needs: size, limit: 0, hint: " (the system refused: \(errnoDescription(errno)))")
+        }
+        base = p
+        count = size
+        self.account = account
+    }
+
+    deinit {
+        munmap(base, count)
+        account.release(count)
     }
 }

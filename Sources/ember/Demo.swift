@@ -51,7 +51,7 @@ struct Demo: ParsableCommand {
     }
 }
 
-func round3(_ x: Float) -> String { x.isFinite && abs(x) < 1e12 ? String(Float(Int((x * 1000).rounded())) / 1000) : "\(x)" }
+func round3(_ x: Float) -> String { formatDecimal(Double(x), places: 3) }
 
 /// The demo model, built in code. Its int8 variant comes from the packer's own
 /// quantizer, calibrated on the demo's two stripe images.

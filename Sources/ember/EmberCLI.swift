@@ -32,18 +32,25 @@ struct EmberCommand: ParsableCommand {
                 print(fullMessage(for: error))
                 Glibc.exit(0)
             }
-            let message = fullMessage(for: error)
-            if code == .validationFailure {
-                FileHandleStderr.write(message + "\n")
-                Glibc.exit(2)
-            }
+            // Usage errors are one line too, with where to read more.
+            let message = message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
+            if code == .validationFailure { fail(message + " (see '\(helpCommand()) --help')", code: 2) }
             fail(message, code: 1)
         }
     }
+
+    /// "ember run" when the first argument names a subcommand, else "ember".
+    static func helpCommand() -> String {
+        let args = CommandLine.arguments.dropFirst()
+        let names = configuration.subcommands.map { $0._commandName }
+        if let first = args.first, names.contains(first) { return "ember \(first)" }
+        return "ember"
+    }
 }
 
+/// Prints `ember: error: MESSAGE` as one line on stderr and exits.
 func fail(_ message: String, code: Int32) -> Never {
-    FileHandleStderr.write("ember: error: \(message)\n")
+    FileHandleStderr.write("ember: error: \(oneLine(message))\n")
     Glibc.exit(code)
 }
 
@@ -52,4 +59,10 @@ enum FileHandleStderr {
         var s = s
         s.withUTF8 { buf in _ = Glibc.write(2, buf.baseAddress, buf.count) }
     }
+}
+
+/// Progress and what a long command is doing: on stdout, so that stderr holds
+/// nothing but the one error line when there is one.
+func note(_ s: String) {
+    print(s)
 }

@@ -31,14 +31,18 @@ struct Inspect: ParsableCommand {
     @Flag(help: "Plan without in-place reuse (every tensor its own buffer, as TFLite Micro plans), for comparison.")
     var noInPlace = false
 
+    @Option(help: ArgumentHelp("Most memory one variant may use to be prepared (e.g. 512M, 2G).", valueName: "bytes"))
+    var maxMemory: ByteSize?
+
     func run() throws {
-        let package = try EmberPackage(path: file)
+        let package = try EmberPackage(path: file, limits: loadLimits(maxMemory: maxMemory))
         let indices = variant == nil ? Array(package.variants.indices) : [try package.variantIndex(variant)]
         var reports: [VariantReport] = []
         for i in indices {
-            let graph = package.contents.graphs[i]
-            let executor = try Executor(graph: graph, options: ExecutorOptions(inPlace: !noInPlace))
-            reports.append(VariantReport(record: package.variants[i], graph: graph, executor: executor))
+            // One variant at a time: its weights and arena are released before the next is prepared.
+            let session = try Session(package: package, variant: package.variants[i].name, options: ExecutorOptions(inPlace: !noInPlace))
+            reports.append(VariantReport(record: package.variants[i], graph: package.contents.graphs[i],
+                                         executor: session.executor, drawPlan: plan))
         }
         if json {
             print(jsonReport(package, reports))
@@ -59,28 +63,46 @@ struct Inspect: ParsableCommand {
             let q = r.record.quality.isNaN ? "-" : (r.record.quality.isInfinite ? "∞ \(r.record.qualityMetric) (reference)"
                 : "\(fmtDb(Double(r.record.quality))) \(r.record.qualityMetric)")
             print(pad(r.record.name, 14) + pad(q, 18) + pad(String(r.macs), 12) + pad(String(r.graph.parameterCount), 10)
-                  + pad("\(r.graph.weightBytes) B", 12) + "\(r.executor.arenaBytes) B")
+                  + pad("\(r.graph.weightBytes) B", 12) + "\(r.arenaBytes) B")
             if !r.record.targets.isEmpty {
                 print("    estimated per inference (1 thread): " + r.record.targets.map { "\($0.target) \(round3($0.latencyMs)) ms / \(round3($0.energyMj)) mJ" }.joined(separator: ", "))
             }
         }
         for r in reports {
             print("\nvariant \(r.record.name): \(r.graph.nodes.count) nodes, graph '\(r.graph.name)'")
-            for s in r.executor.inputs { print("  input   \(slotLine(s))") }
-            for s in r.executor.outputs { print("  output  \(slotLine(s))") }
+            for s in r.inputs { print("  input   \(slotLine(s))") }
+            for s in r.outputs { print("  output  \(slotLine(s))") }
             print("  ops     " + r.graph.opHistogram.map { "\($0.op) \($0.count)" }.joined(separator: ", "))
             print("  params  \(r.graph.parameterCount) (\(r.graph.weightBytes) bytes of weights)")
-            print("  arena   \(r.executor.arenaBytes) bytes, \(r.executor.plan.requirements.count) buffers; prepared parameters \(r.executor.preparedBytes) bytes")
-            if plan { print(r.executor.plan.render()) }
+            print("  arena   \(r.arenaBytes) bytes, \(r.bufferCount) buffers; prepared parameters \(r.preparedBytes) bytes")
+            if plan { print(r.planPicture) }
         }
     }
 }
 
+/// What `inspect` prints of one variant (the executor itself is not kept).
 struct VariantReport {
     let record: VariantRecord
     let graph: Graph
-    let executor: Executor
-    var macs: Int { executor.validated.totalCost.macs }
+    let macs: Int
+    let arenaBytes: Int
+    let preparedBytes: Int
+    let inputs: [TensorSlot]
+    let outputs: [TensorSlot]
+    let bufferCount: Int
+    let planPicture: String
+
+    init(record: VariantRecord, graph: Graph, executor: Executor, drawPlan: Bool) {
+        self.record = record
+        self.graph = graph
+        macs = executor.validated.totalCost.macs
+        arenaBytes = executor.arenaBytes
+        preparedBytes = executor.preparedBytes
+        inputs = executor.inputs
+        outputs = executor.outputs
+        bufferCount = executor.plan.requirements.count
+        planPicture = drawPlan ? executor.plan.render() : ""
+    }
 }
 
 func slotLine(_ s: TensorSlot) -> String {
@@ -126,8 +148,8 @@ func jsonReport(_ p: EmberPackage, _ reports: [VariantReport]) -> String {
     let variants = reports.map { r in
         let ops = r.graph.opHistogram.map { "\(jsonString($0.op.description)):\($0.count)" }.joined(separator: ",")
         return "{\"name\":\(jsonString(r.record.name)),\"quality\":\(jsonNumber(r.record.quality)),\"quality_metric\":\(jsonString(r.record.qualityMetric)),"
-            + "\"macs\":\(r.macs),\"parameters\":\(r.graph.parameterCount),\"weight_bytes\":\(r.graph.weightBytes),\"arena_bytes\":\(r.executor.arenaBytes),"
-            + "\"inputs\":[\(r.executor.inputs.map(slot).joined(separator: ","))],\"outputs\":[\(r.executor.outputs.map(slot).joined(separator: ","))],"
+            + "\"macs\":\(r.macs),\"parameters\":\(r.graph.parameterCount),\"weight_bytes\":\(r.graph.weightBytes),\"arena_bytes\":\(r.arenaBytes),"
+            + "\"inputs\":[\(r.inputs.map(slot).joined(separator: ","))],\"outputs\":[\(r.outputs.map(slot).joined(separator: ","))],"
             + "\"ops\":{\(ops)}}"
     }.joined(separator: ",")
     return "{\"file_bytes\":\(p.fileBytes),\"metadata\":{\(meta)},\"variants\":[\(variants)]}"

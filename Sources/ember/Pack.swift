@@ -82,8 +82,11 @@ struct Pack: ParsableCommand {
     @Flag(help: "Do not fold measured per-channel errors back into int8 biases.")
     var noBiasCorrection = false
 
-    @Option(help: "Device profiles to estimate each rung's latency and energy on (a directory of .toml).")
-    var targets: String = "targets"
+    @Option(help: ArgumentHelp("Device profiles to estimate each rung's latency and energy on (a directory of .toml; default: ./targets when it exists).", valueName: "dir"))
+    var targets: String?
+
+    @Option(help: ArgumentHelp("Most memory the packer may give one graph it runs (calibration, quality), e.g. 2G.", valueName: "bytes"))
+    var maxMemory: ByteSize?
 
     @Option(help: "Drop rungs whose SQNR against the float model is below this (dB).")
     var minSqnr: Double?
@@ -119,7 +122,12 @@ struct Pack: ParsableCommand {
     func validate() throws {
         if passes { return }
         guard let model else { throw ValidationError("missing the model to pack (ember pack MODEL.tflite -o OUT.ember)") }
-        guard output != nil else { throw ValidationError("missing -o OUT.ember") }
+        guard let output else { throw ValidationError("missing -o OUT.ember") }
+        // Nothing the packer writes may be something it reads, or another of its outputs.
+        let variantFiles = variant.compactMap { v in v.firstIndex(of: "=").map { ("--variant", String(v[v.index(after: $0)...])) } }
+        try checkOutputs([("-o", output)] + report.map { ("--report", $0) },
+                         inputs: [("model", model)] + variantFiles + [calib, eval].compactMap { $0 }.map { ("calibration", $0) })
+        if let targets, !isDirectory(targets) { throw ValidationError("--targets '\(targets)' is not a directory") }
         guard model.hasSuffix(".tflite") else { throw ValidationError("only .tflite models can be packed for now (got \(model))") }
         guard CalibrationMethod(rawValue: calibMethod) != nil else { throw ValidationError("--calib-method must be minmax, percentile or mse") }
         guard (1...22).contains(zstdLevel) else { throw ValidationError("--zstd-level must be 1...22") }
@@ -163,9 +171,13 @@ struct Pack: ParsableCommand {
             return
         }
         guard let model, let output else { return }
-        let file = try MappedFile(path: model)
+        let limits = loadLimits(maxMemory: maxMemory)
+        if targets == nil && !isDirectory("targets") {
+            note("no device profiles (./targets is absent and --targets was not given): rung latency and energy are not estimated")
+        }
+        let modelBytes = try readFile(model, .model)
         let base = String(model.split(separator: "/").last ?? Substring(model)).replacingSuffix(".tflite", with: "")
-        let (imported, sourceHash) = try file.withBytes { (try TFLiteImporter.importModel($0, name: base), fnv1aHex($0)) }
+        let (imported, sourceHash) = try modelBytes.withUnsafeBytes { (try TFLiteImporter.importModel($0, name: base, limits: limits), fnv1aHex($0)) }
         let graph = try optimize(imported, label: base)
         var metadata = PackageMetadata([
             ("name", base), ("source", model), ("source_format", "tflite"),
@@ -176,9 +188,9 @@ struct Pack: ParsableCommand {
         var reports: [RungReport] = []
         var samples = 0
         if ladder != nil || !variant.isEmpty {
-            (contents, reports, samples) = try buildLadder(imported, optimized: graph, metadata: metadata)
+            (contents, reports, samples) = try buildLadder(imported, optimized: graph, metadata: metadata, limits: limits)
         } else {
-            let executor = try Executor(graph: graph)
+            let executor = try Executor(graph: graph, options: ExecutorOptions(limits: limits))
             let isInt8 = graph.nodes.contains { n in graph.values[n.output].dtype == .i8 }
             let variant = VariantRecord(name: variantName ?? (isInt8 ? "int8" : "fp32"),
                                         macs: executor.validated.totalCost.macs,
@@ -203,9 +215,9 @@ struct Pack: ParsableCommand {
             print(table, terminator: "")
             for path in report { try writeFile(Array((path.hasSuffix(".json") ? json : table).utf8), to: path) }
         }
-        try PackageWriter.write(contents, to: output, options: options)
-        let written = try MappedFile(path: output).withBytes { $0.count }
-        print("packed \(model) (\(file.bytes.count) bytes) → \(output) (\(written) bytes): "
+        let packed = try PackageWriter.serialize(contents, options: options)
+        try writeFile(packed, to: output)
+        print("packed \(model) (\(modelBytes.count) bytes) → \(output) (\(packed.count) bytes): "
               + contents.variants.map { "\($0.name)" }.joined(separator: ", ") + "; \(graph.nodes.count) nodes, \(graph.parameterCount) parameters")
     }
 
@@ -213,7 +225,7 @@ struct Pack: ParsableCommand {
     func optimize(_ graph: Graph, label: String) throws -> Graph {
         var done: [String] = []
         let g = try GraphPasses.run(graph, skipping: skippedPasses) { name, n in done.append("\(name) \(n)") }
-        if !done.isEmpty { FileHandleStderr.write("passes on \(label) (rewrites): \(done.joined(separator: ", "))\n") }
+        if !done.isEmpty { note("passes on \(label) (rewrites): \(done.joined(separator: ", "))") }
         return g
     }
 
@@ -226,7 +238,8 @@ struct Pack: ParsableCommand {
         var isVariant = false
     }
 
-    func buildLadder(_ original: Graph, optimized graph: Graph, metadata: PackageMetadata) throws -> (PackageContents, [RungReport], Int) {
+    func buildLadder(_ original: Graph, optimized graph: Graph, metadata: PackageMetadata,
+                     limits: LoadLimits) throws -> (PackageContents, [RungReport], Int) {
         guard graph.inputs.allSatisfy({ graph.values[$0].dtype == .f32 }) else {
             throw EmberError.invalidArgument("--ladder needs a float model; \(model ?? "") takes \(graph.inputs.map { "\(graph.values[$0].dtype)" }.joined(separator: ", ")) inputs")
         }
@@ -234,47 +247,49 @@ struct Pack: ParsableCommand {
         for v in variant {
             guard let eq = v.firstIndex(of: "=") else { continue }
             let name = String(v[..<eq]), path = String(v[v.index(after: eq)...])
-            let other = try MappedFile(path: path).withBytes { try TFLiteImporter.importModel($0, name: name) }
+            let other = try readFile(path, .model).withUnsafeBytes { try TFLiteImporter.importModel($0, name: name, limits: limits) }
             jobs.append(RungJob(name: name, recipe: Self.variantRecipe(name), source: try optimize(try matchingSignature(other, of: graph, path: path), label: name), isVariant: true))
         }
         let samples = try calib.map { try loadCalibration($0, for: graph) } ?? []
         // Quality is measured against the model as imported, before any pass,
         // on held-out samples when --eval gives them.
         let evalSamples = try eval.map { try loadCalibration($0, for: graph) } ?? samples
-        let reference = evalSamples.isEmpty ? [] : try floatOutputs(original, samples: evalSamples)
-        let calibReference = eval == nil ? reference : try floatOutputs(original, samples: samples)
+        let reference = evalSamples.isEmpty ? [] : try floatOutputs(original, samples: evalSamples, limits: limits)
+        let calibReference = eval == nil ? reference : try floatOutputs(original, samples: samples, limits: limits)
         let classifier = isClassifier(graph)
         var built: [(graph: Graph, record: VariantRecord, report: RungReport)] = []
         for job in jobs {
-            FileHandleStderr.write("building rung \(job.name)\n")
+            note("building rung \(job.name)")
             let pruned = try job.recipe.prunedFloatGraph(job.source)
             var g: Graph
             if job.recipe.precision == .int8 {
                 let calibration = try Calibration.run(pruned, samples: samples, method: CalibrationMethod(rawValue: calibMethod) ?? .minmax,
-                                                      progress: ProgressBar("calibrating \(job.name)").update)
+                                                      limits: limits, progress: ProgressBar("calibrating \(job.name)").update)
                 let q = try Quantizer.int8(pruned, calibration: calibration)
                 // Corrected against the unpruned float layers, so the mean shift pruning causes is folded back too.
                 g = noBiasCorrection ? q : try Quantizer.correctBias(reference: job.source, quantized: q, samples: samples,
-                                                                   referenceOutputs: job.isVariant ? nil : calibReference,
+                                                                   referenceOutputs: job.isVariant ? nil : calibReference, limits: limits,
                                                                    progress: ProgressBar("bias correction \(job.name)").update)
             } else {
                 g = try job.recipe.applyStorage(pruned)
             }
             g.name = graph.name + "-" + job.name
-            let executor = try Executor(graph: g)
-            let quality = evalSamples.isEmpty ? nil : QualityReport.compare(name: job.name, reference: reference, candidate: try floatOutputs(g, samples: evalSamples), classifier: classifier)
+            let executor = try Executor(graph: g, options: ExecutorOptions(limits: limits, label: "rung '\(job.name)'"))
+            let quality = evalSamples.isEmpty ? nil : QualityReport.compare(name: job.name, reference: reference,
+                                                                            candidate: try floatOutputs(g, samples: evalSamples, limits: limits), classifier: classifier)
             if let m = minSqnr, let q = quality, q.quality < m {
-                FileHandleStderr.write("dropped rung \(job.name): SQNR \(fmtDb(q.quality)) dB < --min-sqnr \(m)\n")
+                note("dropped rung \(job.name): SQNR \(fmtDb(q.quality)) dB < --min-sqnr \(m)")
                 continue
             }
             if let m = minAgreement, let a = quality?.top1Agreement, a * 100 < m {
-                FileHandleStderr.write("dropped rung \(job.name): top-1 agreement \(Int((a * 100).rounded())) % < --min-agreement \(m)\n")
+                note("dropped rung \(job.name): top-1 agreement \(formatDecimal(a * 100, places: 0)) % < --min-agreement \(m)")
                 continue
             }
             let record = VariantRecord(name: job.name, quality: quality.map { Float($0.quality) } ?? .nan, qualityMetric: quality == nil ? "" : "sqnr_db",
                                        macs: executor.validated.totalCost.macs, weightBytes: g.weightBytes, arenaBytes: executor.arenaBytes,
                                        targets: try targetCosts(executor))
-            let layers = job.name == "fp32" || evalSamples.isEmpty || job.isVariant ? [] : try perLayerSQNR(reference: graph, candidate: g, samples: evalSamples)
+            let layers = job.name == "fp32" || evalSamples.isEmpty || job.isVariant ? []
+                : try perLayerSQNR(reference: graph, candidate: g, samples: evalSamples, limits: limits)
             built.append((g, record, RungReport(record: record, quality: quality, layers: layers)))
         }
         guard !built.isEmpty else { throw EmberError.invalidArgument("every rung fell below --min-sqnr / --min-agreement") }
@@ -312,7 +327,7 @@ struct Pack: ParsableCommand {
     /// Latency and energy of one inference on each profile in --targets (one thread).
     func targetCosts(_ executor: Executor) throws -> [TargetCost] {
         let work = InferenceWork(executor.validated)
-        return try loadProfiles(targets).map { p in
+        return try loadProfiles(targets ?? "targets").map { p in
             let e = p.estimate(work, threads: 1)
             return TargetCost(target: p.name, latencyMs: Float(e.latencyMs), energyMj: Float(e.energyMillijoules))
         }
@@ -321,7 +336,9 @@ struct Pack: ParsableCommand {
 
 /// Every `*.toml` device profile in `dir`, parsed and validated (a bad one is an error); none when `dir` is absent.
 func loadProfiles(_ dir: String) throws -> [DeviceProfile] {
-    try listDirectory(dir).filter { $0.hasSuffix(".toml") }.sorted().map { try DeviceProfile.parse(try readText(dir + "/" + $0), file: dir + "/" + $0) }
+    try listDirectory(dir).filter { $0.hasSuffix(".toml") }.sorted().map {
+        try DeviceProfile.parse(try readText(dir + "/" + $0, "device profile"), file: dir + "/" + $0)
+    }
 }
 
 /// Names in a directory; [] if it does not exist and `missingIsEmpty`.
@@ -365,7 +382,7 @@ func loadCalibration(_ dir: String, for graph: Graph) throws -> [Sample] {
     return try groups.map { names in
         Sample(inputs: try names.enumerated().map { k, name in
             let path = dir + "/" + name
-            let t = try NPY.decode(try readWholeFile(path), name: path)
+            let t = try NPY.decode(try readFile(path, .npy), name: path)
             let want = types[inputs[k]]
             guard t.dtype == want.dtype, t.dims == want.dims else {
                 throw EmberError.invalidInput(name: path, reason: "expected \(want) for input '\(graph.values[inputs[k]].name)', got \(t.dtype)\(formatDims(t.dims))")
@@ -378,8 +395,8 @@ func loadCalibration(_ dir: String, for graph: Graph) throws -> [Sample] {
     }
 }
 
-/// Progress on stderr: a bar with an ETA redrawn in place on a terminal,
-/// plain lines (every tenth and the last) otherwise.
+/// Progress on stdout (stderr is kept for the one error line): a bar with an
+/// ETA redrawn in place on a terminal, plain lines (every tenth and the last) otherwise.
 final class ProgressBar {
     let label: String
     let start = monotonicSeconds()
@@ -388,11 +405,13 @@ final class ProgressBar {
     func update(_ done: Int, _ total: Int) {
         let elapsed = monotonicSeconds() - start
         let eta = done > 0 && done < total ? " ETA \(formatDuration(elapsed / Double(done) * Double(total - done)))" : ""
-        if isatty(2) != 0 {
+        if isatty(1) != 0 {
             let width = 30, filled = total > 0 ? done * width / total : width
-            FileHandleStderr.write("\r\(label) [" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled) + "] \(done)/\(total)\(eta)   " + (done == total ? "\n" : ""))
+            print("\r\(label) [" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled) + "] \(done)/\(total)\(eta)   ",
+                  terminator: done == total ? "\n" : "")
+            fflush(nil)
         } else if done == total || done % max(1, total / 10) == 0 {
-            FileHandleStderr.write("\(label): \(done)/\(total)\(eta)\n")
+            note("\(label): \(done)/\(total)\(eta)")
         }
     }
 }
@@ -404,10 +423,11 @@ func monotonicSeconds() -> Double {
 }
 
 func formatDuration(_ s: Double) -> String {
-    s < 60 ? "\(Int(s.rounded(.up)))s" : "\(Int(s / 60))m\(Int(s.truncatingRemainder(dividingBy: 60)))s"
+    guard s.isFinite, s < 1e9 else { return "?" }
+    return s < 60 ? "\(Int(s.rounded(.up)))s" : "\(Int(s / 60))m\(Int(s.truncatingRemainder(dividingBy: 60)))s"
 }
 
-func fmtDb(_ x: Double) -> String { x.isFinite && abs(x) < 1e12 ? String(Double(Int((x * 10).rounded())) / 10) : (x.isNaN ? "-" : "∞") }
+func fmtDb(_ x: Double) -> String { x.isNaN ? "-" : formatDecimal(x, places: 1) }
 
 /// One rung in the packer's report.
 struct RungReport {

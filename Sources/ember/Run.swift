@@ -9,8 +9,15 @@ struct Run: ParsableCommand {
         abstract: "Run a package on .npy inputs and write each output as .npy.",
         discussion: """
         Each --input names a graph input and a .npy file; its dtype and shape must match the \
-        model exactly (`ember inspect` lists them). Outputs are written as DIR/<output-name>.npy \
-        (characters other than letters, digits, '.', '-' and '_' become '_').
+        model exactly (`ember inspect` lists them). Outputs are written as DIR/<output-name>.npy; \
+        bytes of the name other than letters, digits, '.', '-' and '_' are written %XX, so \
+        every output gets its own file and none leaves DIR (an output 'a/b' is DIR/a%2Fb.npy).
+
+        The package is held so that replacing or truncating the file while this runs cannot \
+        disturb it (a read lease, or a private copy; --file-protection). Memory — decompressed \
+        weights, arenas and prepared parameters together — is capped by --max-memory, by \
+        default the cgroup's memory.max headroom where there is one, else 1 GiB; a package that \
+        needs more is refused before anything is allocated.
 
         Examples:
           ember run model.ember --input input_1=sample.npy --output out/
@@ -30,8 +37,16 @@ struct Run: ParsableCommand {
     @Option(help: "Which variant to run (default: the first, best rung).")
     var variant: String?
 
-    @Option(help: "Run this many times and report the latency distribution.")
+    @Option(parsing: .unconditional, help: "Run this many times (1…\(Run.maxRepeat)) and report the latency distribution.")
     var `repeat`: Int = 1
+
+    static let maxRepeat = 1_000_000
+
+    @Option(help: ArgumentHelp("Most memory the package may use: weights it decompresses, arenas and prepared parameters (e.g. 512M, 2G).", valueName: "bytes"))
+    var maxMemory: ByteSize?
+
+    @Option(help: "How the package file is held: automatic (a read lease, else a private copy), lease or copy.")
+    var fileProtection: PackageFileProtection = .automatic
 
     @Option(help: "Run under this power/thermal envelope (TOML): the budget scheduler picks the rung.")
     var envelope: String?
@@ -42,40 +57,49 @@ struct Run: ParsableCommand {
     @Option(help: "Priority of the request under --envelope: critical, normal or best_effort.")
     var priority: String = "normal"
 
-    @Option(help: "Print the K highest-scoring classes of each output (scores dequantized).")
+    @Option(parsing: .unconditional, help: "Print the K highest-scoring classes of each output (scores dequantized).")
     var top: Int?
 
     @Option(help: "Class names for --top, one per line.")
     var labels: String?
 
     func validate() throws {
-        guard `repeat` >= 1 else { throw ValidationError("--repeat must be at least 1") }
-        if let top { guard top >= 1 else { throw ValidationError("--top must be at least 1") } }
+        guard (1...Run.maxRepeat).contains(`repeat`) else { throw ValidationError("--repeat must be 1…\(Run.maxRepeat), got \(`repeat`)") }
+        if let top { guard top >= 1 else { throw ValidationError("--top must be at least 1, got \(top)") } }
+        if let output, output.isEmpty { throw ValidationError("--output needs a directory") }
         if labels != nil && top == nil { throw ValidationError("--labels goes with --top") }
         guard Priority(rawValue: priority) != nil else { throw ValidationError("--priority must be critical, normal or best_effort") }
         if target != nil && envelope == nil { throw ValidationError("--target needs --envelope") }
         if envelope != nil && variant != nil { throw ValidationError("--variant and --envelope exclude each other: the envelope picks the variant") }
-        for spec in inputs where !spec.contains("=") {
-            throw ValidationError("--input '\(spec)' must look like NAME=path.npy")
+        for spec in inputs {
+            guard let eq = spec.firstIndex(of: "="), eq != spec.startIndex, spec.index(after: eq) != spec.endIndex else {
+                throw ValidationError("--input '\(spec)' must look like NAME=path.npy")
+            }
         }
     }
 
     func run() throws {
-        let package = try EmberPackage(path: file)
-        var ladder: LadderSession? = nil
-        if let envelope {
-            let text = String(decoding: try MappedFile.readAll(path: envelope), as: UTF8.self)
-            let profile = try target.map { try DeviceProfile.parse(try readText($0), file: $0) }
-            ladder = try LadderSession(package: package, envelope: try Envelope.parse(text, file: envelope), profile: profile)
-        }
-        let session = try ladder.map { $0.sessions[0] } ?? Session(package: package, variant: variant)
+        // Everything that can be wrong with the command's own files is found before the model is prepared.
+        let env = try envelope.map { try Envelope.parse(try readText($0, "envelope"), file: $0) }
+        let profile = try target.map { try DeviceProfile.parse(try readText($0, "device profile"), file: $0) }
+        let names = try labels.map { path in textLines(try readText(path, "labels file")).map { $0.trimmingCharacters() } } ?? []
         var feeds: [String: Tensor] = [:]
         for spec in inputs {
             guard let eq = spec.firstIndex(of: "=") else { continue }
             let name = String(spec[..<eq]), path = String(spec[spec.index(after: eq)...])
             guard feeds[name] == nil else { throw EmberError.invalidArgument("input '\(name)' is given twice") }
-            feeds[name] = try NPY.decode(try readWholeFile(path), name: name)
+            feeds[name] = try NPY.decode(try readFile(path, .npy), name: name)
         }
+        let package = try EmberPackage(path: file, limits: loadLimits(maxMemory: maxMemory), protection: fileProtection)
+        var ladder: LadderSession? = nil
+        if let env, let path = envelope {
+            do {
+                ladder = try LadderSession(package: package, envelope: env, profile: profile)
+            } catch EmberError.invalidConfiguration(file: "envelope", let key, let reason) {
+                throw EmberError.invalidConfiguration(file: path, key: key, reason: reason)
+            }
+        }
+        let session = try ladder.map { $0.sessions[0] } ?? Session(package: package, variant: variant)
         let clock = ContinuousClock()
         var times: [Duration] = []
         var results: [String: Tensor] = [:]
@@ -93,7 +117,7 @@ struct Run: ParsableCommand {
             try makeDirectories(dir)
             for slot in session.outputs {
                 guard let t = results[slot.name] else { continue }
-                let path = dir + "/" + safeFileName(slot.name) + ".npy"
+                let path = (dir.hasSuffix("/") ? dir : dir + "/") + safeFileName(slot.name) + ".npy"
                 try writeFile(NPY.encode(t), to: path)
                 print("wrote \(path) \(t.dtype)\(formatDims(t.dims))")
             }
@@ -103,23 +127,20 @@ struct Run: ParsableCommand {
             }
         }
         if let top {
-            let names = try labels.map { try MappedFile.readAll(path: $0) }.map { bytes in
-                String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).map { $0.trimmingCharacters() }
-            } ?? []
             for slot in session.outputs {
                 guard let t = results[slot.name] else { continue }
                 let scores = realValues(t, slot.quant)
                 print("\(slot.name): top \(min(top, scores.count)) of \(scores.count)")
                 for (rank, i) in scores.indices.sorted(by: { scores[$0] > scores[$1] }).prefix(top).enumerated() {
                     let label = i < names.count && !names[i].isEmpty ? names[i] : "class \(i)"
-                    print("  \(rank + 1). \(pad(label, 12)) \(round3(scores[i]))")
+                    print("  \(rank + 1). \(pad(oneLine(label), 12)) \(round3(scores[i]))")
                 }
             }
         }
         let sorted = times.sorted()
         let median = sorted[sorted.count / 2]
         if let decision {
-            print("decision: rung \(decision.rungName), predicted \(round3(Float(decision.predictedLatencyMs))) ms / \(round3(Float(decision.predictedEnergyMillijoules))) mJ, allowed \(Int(decision.allowedMilliwatts)) mW, \(Int(decision.energyLeftMillijoules)) mJ left in the power window, \(round3(Float(decision.requestsPerSecond))) req/s\(decision.throttled ? ", throttled" : ""): \(decision.reason)")
+            print("decision: rung \(decision.rungName), predicted \(round3(Float(decision.predictedLatencyMs))) ms / \(round3(Float(decision.predictedEnergyMillijoules))) mJ, allowed \(formatDecimal(decision.allowedMilliwatts, places: 0)) mW, \(formatDecimal(decision.energyLeftMillijoules, places: 0)) mJ left in the power window, \(round3(Float(decision.requestsPerSecond))) req/s\(decision.throttled ? ", throttled" : ""): \(decision.reason)")
         }
         let arena = decision.flatMap { d in ladder?.sessions[d.rung].arenaBytes } ?? session.arenaBytes
         print("variant \(decision?.rungName ?? session.variant.name), arena \(arena) bytes, latency \(ms(median)) ms"
@@ -130,7 +151,7 @@ struct Run: ParsableCommand {
 func ms(_ d: Duration) -> String {
     let (s, atto) = d.components
     let v = Double(s) * 1000 + Double(atto) / 1e15
-    return String(Double(Int(v * 1000)) / 1000)
+    return formatDecimal(v, places: 3)
 }
 
 /// Elements as real numbers (8-bit outputs dequantized with their parameters).
@@ -144,10 +165,6 @@ func realValues(_ t: Tensor, _ q: QuantParams?) -> [Float] {
 }
 
 
-func safeFileName(_ name: String) -> String {
-    String(name.map { $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" || $0 == "_" ? $0 : "_" })
-}
-
 /// The first few elements, as numbers.
 func preview(_ t: Tensor, limit: Int = 8) -> String {
     let values: [String]
@@ -159,10 +176,6 @@ func preview(_ t: Tensor, limit: Int = 8) -> String {
     }
     let count = elementCount(t.dims) ?? 0
     return "[" + values.joined(separator: ", ") + (count > limit ? ", …" : "") + "]"
-}
-
-func readWholeFile(_ path: String) throws -> [UInt8] {
-    try MappedFile.readAll(path: path)
 }
 
 /// mkdir -p.

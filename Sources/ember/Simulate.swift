@@ -38,7 +38,7 @@ struct Simulate: ParsableCommand {
     @Option(help: "Workload trace: CSV with a `time_ms,priority` header.")
     var trace: String
 
-    @Option(help: "Ambient temperature, °C.")
+    @Option(parsing: .unconditional, help: "Ambient temperature, °C.")
     var ambient: Double = 25
 
     @Option(help: "Where to write timeline.csv, timeline.svg and summary.md.")
@@ -53,6 +53,9 @@ struct Simulate: ParsableCommand {
     @Option(help: "What-if: multiply every rung's MACs and bytes by this (a bigger model with the same ladder shape).")
     var workScale: Double = 1
 
+    @Option(help: ArgumentHelp("Most memory the package may use to be prepared (e.g. 512M, 2G).", valueName: "bytes"))
+    var maxMemory: ByteSize?
+
     func validate() throws {
         guard ambient > -50 && ambient < 100 else { throw ValidationError("--ambient must be between -50 and 100 °C") }
         guard dwellMs >= 0 && dwellMs <= 3_600_000 else { throw ValidationError("--dwell-ms must be between 0 and 3600000") }
@@ -61,10 +64,10 @@ struct Simulate: ParsableCommand {
     }
 
     func run() throws {
-        let profile = try DeviceProfile.parse(try readText(target), file: target)
-        let env = try Envelope.parse(try readText(envelope), file: envelope)
-        let events = try Workload.parse(try readText(trace), file: trace)
-        let pkg = try EmberPackage(path: package)
+        let profile = try DeviceProfile.parse(try readText(target, "device profile"), file: target)
+        let env = try Envelope.parse(try readText(envelope, "envelope"), file: envelope)
+        let events = try Workload.parse(try readTextFile(trace, .trace), file: trace)
+        let pkg = try EmberPackage(path: package, limits: loadLimits(maxMemory: maxMemory))
         let rungs = try simulatedRungs(pkg).map { r in
             var r = r
             func scale(_ x: Int) -> Int { Int((Double(x) * workScale).rounded()) }
@@ -78,7 +81,7 @@ struct Simulate: ParsableCommand {
         var results: [SimulationResult] = []
         for policy in SimulationPolicy.allCases {
             config.policy = policy
-            FileHandleStderr.write("simulating \(policy.rawValue): \(events.count) requests over \(Int((events.last?.timeMs ?? 0) / 1000)) s…\n")
+            note("simulating \(policy.rawValue): \(events.count) requests over \(fmt3((events.last?.timeMs ?? 0) / 1000)) s…")
             results.append(try Simulator(config).run(events))
         }
         try makeDirectories(out)
@@ -95,7 +98,7 @@ struct Simulate: ParsableCommand {
             summary += "\nEmber serves \(fmtPercent(gain)) \(gain >= 0 ? "more" : "fewer") requests on time within the limit than \(b.policy.rawValue)."
         }
         summary += "\nRungs served by Ember: " + zip(rungs, ember.servedPerRung).map { "\($0.0.name) \($0.1)" }.joined(separator: ", ")
-            + "; \(ember.switches.count) level switches, shortest dwell \(ember.minimumDwellMs.isFinite ? "\(Int(ember.minimumDwellMs)) ms" : "—").\n"
+            + "; \(ember.switches.count) level switches, shortest dwell \(ember.minimumDwellMs.isFinite ? "\(formatDecimal(ember.minimumDwellMs, places: 0)) ms" : "—").\n"
         try writeFile(Array(summary.utf8), to: out + "/summary.md")
         print(summary, terminator: "")
         print("wrote \(out)/timeline.csv, \(out)/timeline.svg, \(out)/summary.md")
@@ -108,17 +111,13 @@ struct Simulate: ParsableCommand {
 func simulatedRungs(_ pkg: EmberPackage) throws -> [SimulatedRung] {
     let measured = pkg.variants.allSatisfy { !$0.quality.isNaN }
     return try pkg.variants.enumerated().map { i, v in
-        let executor = try Executor(graph: pkg.contents.graphs[i])
+        let executor = try Session(package: pkg, variant: v.name).executor
         return SimulatedRung(name: v.name, quality: measured ? Double(v.quality) : Double(pkg.variants.count - i),
                              work: InferenceWork(executor.validated),
                              memoryBytes: Int64(executor.arenaBytes) + Int64(pkg.contents.graphs[i].weightBytes))
     }
 }
 
-func readText(_ path: String) throws -> String {
-    String(decoding: try MappedFile.readAll(path: path), as: UTF8.self)
-}
+func fmtC(_ c: Double) -> String { "\(formatDecimal(c, places: 0)) °C" }
 
-func fmtC(_ c: Double) -> String { "\(Int(c.rounded())) °C" }
-
-func fmtPercent(_ x: Double) -> String { "\(Int((abs(x) * 100).rounded()))%" }
+func fmtPercent(_ x: Double) -> String { "\(formatDecimal(abs(x) * 100, places: 0))%" }

@@ -28,6 +28,10 @@ struct TelemetryCommand: ParsableCommand {
     @Flag(help: "Also sample energy counters twice, 200 ms apart, and print the power they give.")
     var power = false
 
+    func validate() throws {
+        guard !root.isEmpty, isDirectory(root) else { throw ValidationError("--root '\(root)' is not a directory") }
+    }
+
     func run() throws {
         let telemetry = Telemetry(root: SysfsRoot(root))
         let s = telemetry.sample()

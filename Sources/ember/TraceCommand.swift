@@ -23,10 +23,10 @@ struct TraceCommand: ParsableCommand {
     @Argument(help: "camera or voice.")
     var shape: Shape
 
-    @Option(help: "camera: frames per second; voice: commands per minute.")
+    @Option(parsing: .unconditional, help: "camera: frames per second; voice: commands per minute.")
     var rate: Double = 8
 
-    @Option(help: "Length of the trace.")
+    @Option(parsing: .unconditional, help: "Length of the trace, seconds.")
     var seconds: Double = 600
 
     @Option(help: "camera: seconds between critical requests.")
@@ -50,20 +50,25 @@ struct TraceCommand: ParsableCommand {
     func validate() throws {
         guard seconds > 0 && seconds <= 86_400 else { throw ValidationError("--seconds must be in (0, 86400]") }
         guard rate > 0 && rate <= 1000 else { throw ValidationError("--rate must be in (0, 1000]") }
-        guard criticalEvery > 0, burstLength > 0 && burstLength <= 10_000, burstSpacingMs > 0, idleIntervalMs > 0 else {
-            throw ValidationError("--critical-every, --burst-length, --burst-spacing-ms and --idle-interval-ms must be positive")
+        guard criticalEvery >= 0.001 && criticalEvery <= 86_400, burstLength > 0 && burstLength <= 10_000,
+              burstSpacingMs >= 0.001 && burstSpacingMs <= 3_600_000, idleIntervalMs >= 1 && idleIntervalMs <= 86_400_000 else {
+            throw ValidationError("--critical-every must be 0.001…86400 s, --burst-length 1…10000, --burst-spacing-ms 0.001…3600000 and --idle-interval-ms 1…86400000")
         }
+        guard !output.isEmpty else { throw ValidationError("-o needs a path") }
     }
 
     func run() throws {
         let events: [TraceEvent]
         switch shape {
         case .camera:
+            try Workload.checkSteady(seconds: seconds, framesPerSecond: rate, criticalEverySeconds: criticalEvery)
             events = Workload.steady(seconds: seconds, framesPerSecond: rate, criticalEverySeconds: criticalEvery, seed: seed)
         case .voice:
+            try Workload.checkBursty(seconds: seconds, burstsPerMinute: rate, burstLength: burstLength, idleIntervalMs: idleIntervalMs)
             events = Workload.bursty(seconds: seconds, burstsPerMinute: rate, burstLength: burstLength, burstSpacingMs: burstSpacingMs,
                                      idleIntervalMs: idleIntervalMs, seed: seed)
         }
+        try LoadLimits.check("the trace", needs: events.count, limit: Workload.maxRequests, unit: "requests", hint: " (use a lower rate or a shorter trace)")
         try writeFile(Array(Workload.csv(events).utf8), to: output)
         print("wrote \(events.count) requests over \(Int(seconds)) s to \(output)")
     }

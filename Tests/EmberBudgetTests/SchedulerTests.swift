@@ -25,8 +25,8 @@ import EmberCore
         func text(_ s: String) -> String {
             do { _ = try Envelope.parse(s, file: "e.toml"); return "ok" } catch { return "\(error)" }
         }
-        #expect(text("temp_limit_c = 70").hasPrefix("e.toml: power_mw: required"))
-        #expect(text("power_mw = 0\ntemp_limit_c = 70") == "e.toml: power_mw: 0.0 is outside 1.0...1000000.0")
+        #expect(text("temp_limit_c = 70").hasPrefix("'e.toml': power_mw: required"))
+        #expect(text("power_mw = 0\ntemp_limit_c = 70") == "'e.toml': power_mw: 0.0 is outside 1.0...1000000.0")
         #expect(text("power_mw = lots\ntemp_limit_c = 70").contains("power_mw: 'lots' is not a number"))
         #expect(text("power_mw = 1\npower_mw = 2\ntemp_limit_c = 70").contains("given twice"))
         #expect(text("power_mw = 1\ntemp_limit_c = 70\nvoltage = 5").contains("voltage: unknown key"))

@@ -160,7 +160,7 @@ let extendedTests: Bool = {
             do { _ = try DeviceProfile.parse(edit(boardProfileText), file: "board.toml"); return "ok" } catch { return "\(error)" }
         }
         #expect(error { $0 } == "ok")
-        #expect(error { $0.replacingFirst("cores = 4", with: "cores = 0") }.contains("board.toml: cores: 0.0 is outside 1.0...256.0"))
+        #expect(error { $0.replacingFirst("cores = 4", with: "cores = 0") }.contains("'board.toml': cores: 0.0 is outside 1.0...256.0"))
         #expect(error { $0.replacingFirst("trip_critical_c = 85", with: "trip_critical_c = 70") }.contains("thermal.trip_critical_c"))
         #expect(error { $0.replacingFirst("isa = [\"neon\"]", with: "isa = [\"mmx\"]") }.contains("isa: 'mmx' is not one of"))
         #expect(error { $0.replacingFirst("idle_mw = 2700", with: "idle_mw = \"lots\"") }.contains("power.idle_mw: must be a number"))

@@ -5,13 +5,13 @@ import Ember
 import Glibc
 #endif
 
-func readBytes(_ path: String) throws -> [UInt8] { try MappedFile.readAll(path: path) }
+func readBytes(_ path: String) throws -> [UInt8] { try readFile(path, .model) }
 
 /// Packs a model folder's model.tflite, runs every reference input and
 /// compares with `outputs_ref`: returns nil when every output matches (int8
 /// byte for byte; float within the corpus tolerance), else why not.
 func checkModel(_ dir: String) throws -> String? {
-    let graph = try MappedFile(path: dir + "/model.tflite").withBytes { try TFLiteImporter.importModel($0, name: "m") }
+    let graph = try readBytes(dir + "/model.tflite").withUnsafeBytes { try TFLiteImporter.importModel($0, name: "m") }
     // Through the real format: write, read back, run.
     let bytes = try PackageWriter.serialize(PackageContents(metadata: PackageMetadata(), variants: [VariantRecord(name: "v")], graphs: [graph]))
     let buffer = bytes.withUnsafeBytes { ConstantBuffer(copying: $0) }
@@ -87,7 +87,7 @@ let knownGaps: [String: String] = [:]
     }
 
     @Test func namesShapesAndQuantizationAreKept() throws {
-        let g = try MappedFile(path: Corpus.fixtures + "/kws_int8/model.tflite").withBytes { try TFLiteImporter.importModel($0, name: "kws") }
+        let g = try readBytes(Corpus.fixtures + "/kws_int8/model.tflite").withUnsafeBytes { try TFLiteImporter.importModel($0, name: "kws") }
         let input = g.values[g.inputs[0]], output = g.values[g.outputs[0]]
         #expect(input.name == "input_1" && input.shape == [1, 49, 10, 1] && input.dtype == .i8)
         #expect(input.quant == QuantParams(scale: 0.5847029089927673, zeroPoint: 83))

@@ -8,13 +8,13 @@ import Glibc
 
 extension Corpus {
     static func graph(_ dir: String) throws -> Graph {
-        try MappedFile(path: dir + "/model.tflite").withBytes { try TFLiteImporter.importModel($0, name: String(dir.split(separator: "/").last ?? "m")) }
+        try readFile(dir + "/model.tflite", .model).withUnsafeBytes { try TFLiteImporter.importModel($0, name: String(dir.split(separator: "/").last ?? "m")) }
     }
 
     /// The folder's three reference inputs as samples.
     static func samples(_ dir: String, inputs: Int = 1) throws -> [Sample] {
         try ["00", "01", "02"].map { s in
-            Sample(inputs: try (0..<inputs).map { k in try NPY.decode(try MappedFile.readAll(path: "\(dir)/inputs/\(s)_\(k).npy"), name: "input \(k)").bytes })
+            Sample(inputs: try (0..<inputs).map { k in try NPY.decode(try readFile("\(dir)/inputs/\(s)_\(k).npy", .npy), name: "input \(k)").bytes })
         }
     }
 }

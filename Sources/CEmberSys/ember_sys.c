@@ -1,0 +1,173 @@
+// See include/ember_sys.h. Everything the signal handler touches is a
+// lock-free slot table; it calls only mmap, mremap, mprotect, fcntl and memcpy.
+#define _GNU_SOURCE
+#include "ember_sys.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define EMBER_MAX_LEASES 256
+
+enum { SLOT_FREE = 0, SLOT_SETUP = 1, SLOT_LEASED = 2, SLOT_COPYING = 3, SLOT_COPIED = 4, SLOT_COPY_FAILED = 5, SLOT_CLOSING = 6 };
+
+typedef struct {
+    _Atomic int state;
+    int fd;
+    void *address;
+    size_t length;
+} lease_slot;
+
+static lease_slot slots[EMBER_MAX_LEASES];
+static _Atomic uint64_t breaks;
+static struct sigaction previous;
+static pthread_once_t install_once = PTHREAD_ONCE_INIT;
+static int install_errno;
+
+static int lease_signal(void) { return SIGRTMIN + 6; }
+
+/// Replaces the mapping of `s` with a private copy of its bytes; returns 0 or -1.
+static int replace_with_copy(lease_slot *s) {
+    void *copy = mmap(NULL, s->length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (copy == MAP_FAILED) return -1;
+    memcpy(copy, s->address, s->length);
+    mprotect(copy, s->length, PROT_READ);
+    // Atomically puts the copy where the file's pages were: readers on other
+    // threads see the same bytes before and after.
+    if (mremap(copy, s->length, s->length, MREMAP_MAYMOVE | MREMAP_FIXED, s->address) == MAP_FAILED) {
+        munmap(copy, s->length);
+        return -1;
+    }
+    return 0;
+}
+
+static void on_lease_break(int sig, siginfo_t *info, void *context) {
+    int saved = errno;
+    int handled = 0;
+    for (int i = 0; i < EMBER_MAX_LEASES; i++) {
+        lease_slot *s = &slots[i];
+        int expected = SLOT_LEASED;
+        if (atomic_load(&s->state) != SLOT_LEASED || s->fd != info->si_fd) continue;
+        if (!atomic_compare_exchange_strong(&s->state, &expected, SLOT_COPYING)) continue;
+        int ok = replace_with_copy(s) == 0;
+        // Release either way: holding on only delays the writer by the kernel's
+        // lease-break-time; with no copy the old pages stay until they are reclaimed.
+        fcntl(s->fd, F_SETLEASE, F_UNLCK);
+        if (ok) atomic_fetch_add(&breaks, 1);
+        atomic_store(&s->state, ok ? SLOT_COPIED : SLOT_COPY_FAILED);
+        handled = 1;
+    }
+    if (!handled) {
+        if ((previous.sa_flags & SA_SIGINFO) && previous.sa_sigaction) previous.sa_sigaction(sig, info, context);
+        else if (previous.sa_handler != SIG_DFL && previous.sa_handler != SIG_IGN && previous.sa_handler) previous.sa_handler(sig);
+    }
+    errno = saved;
+}
+
+static void install_handler(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_lease_break;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(lease_signal(), &sa, &previous) != 0) install_errno = errno;
+}
+
+int ember_leased_map(int fd, size_t length, const void **address, int *slot) {
+    pthread_once(&install_once, install_handler);
+    if (install_errno) return install_errno;
+    if (length == 0) return EINVAL;
+    int index = -1;
+    for (int i = 0; i < EMBER_MAX_LEASES && index < 0; i++) {
+        int expected = SLOT_FREE;
+        if (atomic_compare_exchange_strong(&slots[i].state, &expected, SLOT_SETUP)) index = i;
+    }
+    if (index < 0) return ENOSPC;
+    lease_slot *s = &slots[index];
+    void *p = mmap(NULL, length, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (p == MAP_FAILED) {
+        int e = errno;
+        atomic_store(&s->state, SLOT_FREE);
+        return e;
+    }
+    s->fd = fd;
+    s->address = p;
+    s->length = length;
+    // Leased before anything reads the bytes, so validation and use see one version.
+    atomic_store(&s->state, SLOT_LEASED);
+    if (fcntl(fd, F_SETSIG, lease_signal()) != 0 || fcntl(fd, F_SETLEASE, F_RDLCK) != 0) {
+        int e = errno;
+        int expected = SLOT_LEASED;
+        // A break cannot have come: there was no lease. Undo.
+        atomic_compare_exchange_strong(&s->state, &expected, SLOT_CLOSING);
+        munmap(p, length);
+        s->fd = -1;
+        atomic_store(&s->state, SLOT_FREE);
+        return e;
+    }
+    *address = p;
+    *slot = index;
+    return 0;
+}
+
+void ember_leased_unmap(int slot) {
+    if (slot < 0 || slot >= EMBER_MAX_LEASES) return;
+    lease_slot *s = &slots[slot];
+    for (;;) {
+        int state = atomic_load(&s->state);
+        if (state == SLOT_COPYING) { sched_yield(); continue; }
+        if (state == SLOT_FREE || state == SLOT_SETUP || state == SLOT_CLOSING) return;
+        if (atomic_compare_exchange_strong(&s->state, &state, SLOT_CLOSING)) {
+            if (state == SLOT_LEASED) fcntl(s->fd, F_SETLEASE, F_UNLCK);
+            break;
+        }
+    }
+    close(s->fd);
+    munmap(s->address, s->length);
+    s->fd = -1;
+    s->address = NULL;
+    s->length = 0;
+    atomic_store(&s->state, SLOT_FREE);
+}
+
+int ember_leased_state(int slot) {
+    if (slot < 0 || slot >= EMBER_MAX_LEASES) return 0;
+    switch (atomic_load(&slots[slot].state)) {
+    case SLOT_LEASED: return 1;
+    case SLOT_COPIED: return 2;
+    case SLOT_COPY_FAILED: return 3;
+    default: return 0;
+    }
+}
+
+uint64_t ember_lease_breaks(void) { return atomic_load(&breaks); }
+
+int ember_private_copy(int fd, size_t length, const void **address) {
+    if (length == 0) return EINVAL;
+    unsigned char *p = mmap(NULL, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return errno;
+    size_t done = 0;
+    while (done < length) {
+        ssize_t n = pread(fd, p + done, length - done, (off_t)done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            int e = n < 0 ? errno : EIO;
+            munmap(p, length);
+            return e;
+        }
+        done += (size_t)n;
+    }
+    mprotect(p, length, PROT_READ);
+    *address = p;
+    return 0;
+}
+
+void ember_private_unmap(const void *address, size_t length) {
+    if (address && length) munmap((void *)address, length);
+}

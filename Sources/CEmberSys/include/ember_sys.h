@@ -1,0 +1,52 @@
+// CEmberSys — the few system calls Swift cannot make safely itself: a read
+// lease on a mapped package, whose break (another process opening the file
+// for writing, truncating it, or `cp new.ember live.ember`) is answered inside
+// a signal handler by replacing the mapping with a private copy of the same
+// bytes before the writer may proceed. The kernel holds the writer's open()
+// until the lease is released, so a running session never sees a page vanish
+// (SIGBUS) or change under it.
+//
+// The lease-break signal is EMBER_LEASE_SIGNAL (SIGRTMIN + 6); a handler
+// installed there before Ember's is chained to for descriptors that are not
+// Ember's.
+#ifndef EMBER_SYS_H
+#define EMBER_SYS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Maps `length` bytes of the read-only descriptor `fd` and takes a read lease
+/// on it. On success returns 0, stores the address and a slot handle, and takes
+/// ownership of `fd` (closed by ember_leased_unmap). On failure returns the
+/// errno (EAGAIN: the file is open for writing somewhere; EACCES: not the
+/// owner and no CAP_LEASE; ENOSPC: too many leased packages), nothing is
+/// mapped, and `fd` stays the caller's.
+int ember_leased_map(int fd, size_t length, const void **address, int *slot);
+
+/// Releases the lease, closes the descriptor and unmaps (the private copy if
+/// the lease was broken). Waits for a lease break that is copying right now.
+void ember_leased_unmap(int slot);
+
+/// 1 while the mapping is the file's pages; 2 once a lease break replaced it
+/// with a private copy; 3 if that copy could not be made (out of memory).
+int ember_leased_state(int slot);
+
+/// How many lease breaks have been answered with a private copy (all slots).
+uint64_t ember_lease_breaks(void);
+
+/// Reads the whole of `fd` into a new private anonymous mapping of `length`
+/// bytes (the fallback when no lease can be taken). Returns 0 or an errno;
+/// EIO if the file was shorter than `length`.
+int ember_private_copy(int fd, size_t length, const void **address);
+
+/// Unmaps what ember_private_copy returned.
+void ember_private_unmap(const void *address, size_t length);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
