@@ -8,6 +8,7 @@ let package = Package(
     products: [
         .library(name: "Ember", targets: ["Ember"]),
         .executable(name: "ember", targets: ["ember"]),
+        .executable(name: "ember-fuzz", targets: ["EmberFuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -45,13 +46,15 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // Fuzz harnesses for every untrusted-input reader (tools/fuzz.sh); a replay tool otherwise.
+        .executableTarget(name: "EmberFuzz", dependencies: ["Ember", "EmberImport"]),
 
         // Test support: counts heap allocations per thread by interposing malloc.
         .target(name: "CAllocationCounter", path: "Tests/Support/CAllocationCounter"),
         .testTarget(name: "EmberCoreTests", dependencies: ["EmberCore"]),
         .testTarget(name: "EmberKernelsTests", dependencies: ["EmberKernels", "CEmberKernels"]),
         .testTarget(name: "EmberFormatTests", dependencies: ["EmberFormat", "Ember"]),
-        .testTarget(name: "EmberRuntimeTests", dependencies: ["EmberRuntime", "Ember", "CAllocationCounter"]),
+        .testTarget(name: "EmberRuntimeTests", dependencies: ["EmberRuntime", "EmberKernels", "EmberImport", "Ember", "CAllocationCounter"]),
         .testTarget(name: "EmberTests", dependencies: ["Ember", "CAllocationCounter"]),
         .testTarget(name: "EmberBudgetTests", dependencies: ["EmberBudget"]),
         .testTarget(name: "EmberImportTests", dependencies: ["EmberImport", "Ember"]),

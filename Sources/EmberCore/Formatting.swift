@@ -9,7 +9,7 @@ public func formatBytes(_ n: Int) -> String {
         let tenths = (n / (size / 1024) * 10 / 1024)
         return "\(tenths / 10).\(tenths % 10) \(name)"
     }
-    return "\(n) bytes"
+    return n == 1 ? "1 byte" : "\(n) bytes"
 }
 
 /// A count with thousands separators: "86,400,000".

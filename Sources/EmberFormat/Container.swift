@@ -289,3 +289,27 @@ func hex(_ v: UInt32) -> String {
 }
 
 func hex64(_ v: UInt64) -> String { "0x" + String(v, radix: 16) }
+
+/// Recomputes every checksum a package carries — each in-bounds section's,
+/// the section table's and the header's — over whatever the bytes now hold.
+/// For fuzzers and mutation tests: edited contents then reach the decoders
+/// instead of stopping at a CRC mismatch. Out-of-range fields are left alone.
+public func resealChecksums(_ b: inout [UInt8]) {
+    guard b.count >= FormatV1.headerSize else { return }
+    func u32(_ o: Int) -> UInt32 { (0..<4).reduce(0) { $0 | UInt32(b[o + $1]) << (8 * UInt32($1)) } }
+    func u64(_ o: Int) -> UInt64 { (0..<8).reduce(0) { $0 | UInt64(b[o + $1]) << (8 * UInt64($1)) } }
+    func put(_ o: Int, _ v: UInt32) { for i in 0..<4 { b[o + i] = UInt8((v >> (8 * UInt32(i))) & 0xFF) } }
+    let count = Int(u32(16))
+    let table = u64(24)
+    if count <= FormatV1.maxSections, table <= UInt64(b.count), UInt64(count * FormatV1.entrySize) <= UInt64(b.count) - table {
+        let t = Int(table)
+        for i in 0..<count {
+            let e = t + i * FormatV1.entrySize
+            let offset = u64(e + 8), stored = u64(e + 16)
+            guard offset <= UInt64(b.count), stored <= UInt64(b.count) - offset else { continue }
+            put(e + 36, CRC32.checksum(Array(b[Int(offset)..<Int(offset + stored)])))
+        }
+        put(40, CRC32.checksum(Array(b[t..<(t + count * FormatV1.entrySize)])))
+    }
+    put(60, CRC32.checksum(Array(b[0..<60])))
+}

@@ -1,6 +1,59 @@
 import CEmberKernels
 import EmberCore
 
+/// Every C kernel family an executor can bind a node to. `ember inspect` and
+/// `Executor.implementations` show the raw names; the zero-allocation test
+/// fails when one of these is not exercised.
+public enum KernelImplementation: String, CaseIterable, Sendable {
+    case addS8Ref = "add_s8_ref"
+    case avgPoolF32Ref = "avg_pool_f32_ref"
+    case avgPoolS8Ref = "avg_pool_s8_ref"
+    case binaryF32Ref = "binary_f32_ref"
+    case concatRef = "concat_ref"
+    case conv2dF32Ref = "conv2d_f32_ref"
+    case conv2dHybridRef = "conv2d_hybrid_ref"
+    case conv2dS8Ref = "conv2d_s8_ref"
+    case copy = "copy"
+    case dequantizeS8F32Ref = "dequantize_s8_f32_ref"
+    case f16ToF32 = "f16_to_f32"
+    case fullyConnectedF32Q4b32Ref = "fully_connected_f32_q4b32_ref"
+    case fullyConnectedF32Ref = "fully_connected_f32_ref"
+    case fullyConnectedS8Ref = "fully_connected_s8_ref"
+    case layerNormF32Ref = "layer_norm_f32_ref"
+    case lookupS8 = "lookup_s8"
+    case matmulF32Ref = "matmul_f32_ref"
+    case meanF32Ref = "mean_f32_ref"
+    case meanS8Ref = "mean_s8_ref"
+    case minmaxS8Ref = "minmax_s8_ref"
+    case mulS8Ref = "mul_s8_ref"
+    case padRef = "pad_ref"
+    case quantizeF32S8Ref = "quantize_f32_s8_ref"
+    case requantizeS8Ref = "requantize_s8_ref"
+    case resizeBilinearF32Ref = "resize_bilinear_f32_ref"
+    case resizeNearestRef = "resize_nearest_ref"
+    case sliceRef = "slice_ref"
+    case softmaxF32Ref = "softmax_f32_ref"
+    case transposeRef = "transpose_ref"
+    case unaryF32Ref = "unary_f32_ref"
+
+    case maxPoolF32Ref = "max_pool_f32_ref"
+    case maxPoolS8Ref = "max_pool_s8_ref"
+    case dequantizeU8F32Ref = "dequantize_u8_f32_ref"
+    case quantizeF32U8Ref = "quantize_f32_u8_ref"
+
+    /// The prefix of a float fallback's name: "f32 fallback(softmax_f32_ref)".
+    public static let fallbackPrefix = "f32 fallback("
+
+    /// The implementations a name stands for (a fallback names the float kernel inside).
+    public static func parse(_ name: String) -> [KernelImplementation] {
+        if name.hasPrefix(fallbackPrefix) {
+            let inner = String(name.dropFirst(fallbackPrefix.count).dropLast())
+            return parse(inner)
+        }
+        return KernelImplementation(rawValue: name).map { [$0] } ?? []
+    }
+}
+
 /// Turns nodes into prepared kernels. See the top of EmberKernels.swift.
 public enum Kernels {
     /// Prepares one node. Throws `unsupported` (naming the node) for a valid
@@ -45,8 +98,8 @@ private struct Preparer {
         return q
     }
 
-    func kernel(_ name: String, scratch: Int = 0, _ bind: @escaping (KernelBuffers) throws -> () -> Void) -> PreparedKernel {
-        PreparedKernel(scratchBytes: scratch, implementation: name, bind: bind)
+    func kernel(_ implementation: KernelImplementation, scratch: Int = 0, _ bind: @escaping (KernelBuffers) throws -> () -> Void) -> PreparedKernel {
+        PreparedKernel(scratchBytes: scratch, implementation: implementation.rawValue, bind: bind)
     }
 
     /// A float weight input as f32: nil means "use the runtime pointer" (f32 data
@@ -104,7 +157,7 @@ private struct Preparer {
         let bc = try broadcast()
         let flag: Int32 = maximum ? 1 : 0
         let node = c.nodeName
-        return kernel("minmax_s8_ref") { b in
+        return kernel(.minmaxS8Ref) { b in
             let ap = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
             let bp = try req(b, 1, node).assumingMemoryBound(to: Int8.self)
             let out = b.output.assumingMemoryBound(to: Int8.self)
@@ -120,7 +173,7 @@ private struct Preparer {
         let es = elementSize(), ac: Int32 = r.alignCorners ? 1 : 0, hp: Int32 = r.halfPixelCenters ? 1 : 0
         let oh = Int32(r.height), ow = Int32(r.width)
         let node = c.nodeName
-        return kernel("resize_nearest_ref") { b in
+        return kernel(.resizeNearestRef) { b in
             let xp = try req(b, 0, node), out = b.output
             return { ember_resize_nearest_ref(es, dims[0], dims[1], dims[2], dims[3], oh, ow, ac, hp, xp, out) }
         }
@@ -132,7 +185,7 @@ private struct Preparer {
         let ac: Int32 = r.alignCorners ? 1 : 0, hp: Int32 = r.halfPixelCenters ? 1 : 0
         let oh = Int32(r.height), ow = Int32(r.width)
         let node = c.nodeName
-        return kernel("resize_bilinear_f32_ref") { b in
+        return kernel(.resizeBilinearF32Ref) { b in
             let xp = try req(b, 0, node).assumingMemoryBound(to: Float.self)
             let out = b.output.assumingMemoryBound(to: Float.self)
             return { ember_resize_bilinear_f32_ref(dims[0], dims[1], dims[2], dims[3], oh, ow, ac, hp, xp, out) }
@@ -164,7 +217,7 @@ private struct Preparer {
         let filter = try floatOperand(1, role: "filter"), bias = try floatOperand(2, role: "bias")
         let (lo, hi) = a.activation.range
         let node = c.nodeName
-        return kernel("conv2d_f32_ref") { b in
+        return kernel(.conv2dF32Ref) { b in
             let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
             let f = try filter ?? req(b, 1, node).assumingMemoryBound(to: Float.self)
             let bi = bias ?? (b.inputs.count > 2 ? b.inputs[2]?.assumingMemoryBound(to: Float.self) : nil)
@@ -185,7 +238,7 @@ private struct Preparer {
         let (lo, hi) = a.activation.range
         let filterScale = wq.scale
         let node = c.nodeName
-        return kernel("conv2d_hybrid_ref", scratch: try input(0).elementCount) { b in
+        return kernel(.conv2dHybridRef, scratch: try input(0).elementCount) { b in
             let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
             let f = try req(b, 1, node).assumingMemoryBound(to: Int8.self)
             let bi = bias ?? (b.inputs.count > 2 ? b.inputs[2]?.assumingMemoryBound(to: Float.self) : nil)
@@ -229,7 +282,7 @@ private struct Preparer {
         let g = try storage.store(try convGeometry(a))
         let q = try requant(outputChannels: c.output.dims[3], activation: a.activation)
         let node = c.nodeName
-        return kernel("conv2d_s8_ref") { b in
+        return kernel(.conv2dS8Ref) { b in
             let x = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
             let f = try req(b, 1, node).assumingMemoryBound(to: Int8.self)
             let bi = b.inputs.count > 2 ? b.inputs[2]?.assumingMemoryBound(to: Int32.self) : nil
@@ -247,7 +300,7 @@ private struct Preparer {
         let node = c.nodeName
         if w.dtype == .int4Block32 {
             guard inF % 32 == 0 else { throw unsupported("int4 weights need in_features divisible by 32") }
-            return kernel("fully_connected_f32_q4b32_ref") { b in
+            return kernel(.fullyConnectedF32Q4b32Ref) { b in
                 let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
                 let wp = try req(b, 1, node).assumingMemoryBound(to: UInt8.self)
                 let bi = bias ?? (b.inputs.count > 2 ? b.inputs[2]?.assumingMemoryBound(to: Float.self) : nil)
@@ -256,7 +309,7 @@ private struct Preparer {
             }
         }
         let weights = try floatOperand(1, role: "weights")
-        return kernel("fully_connected_f32_ref") { b in
+        return kernel(.fullyConnectedF32Ref) { b in
             let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
             let wp = try weights ?? req(b, 1, node).assumingMemoryBound(to: Float.self)
             let bi = bias ?? (b.inputs.count > 2 ? b.inputs[2]?.assumingMemoryBound(to: Float.self) : nil)
@@ -272,7 +325,7 @@ private struct Preparer {
         let rows = Int64(c.output.elementCount / max(w.dims[0], 1))
         let q = try requant(outputChannels: w.dims[0], activation: act)
         let node = c.nodeName
-        return kernel("fully_connected_s8_ref") { b in
+        return kernel(.fullyConnectedS8Ref) { b in
             let x = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
             let wp = try req(b, 1, node).assumingMemoryBound(to: Int8.self)
             let bi = b.inputs.count > 2 ? b.inputs[2]?.assumingMemoryBound(to: Int32.self) : nil
@@ -302,7 +355,7 @@ private struct Preparer {
         let m32 = Int32(m), k32 = Int32(k), n32 = Int32(n), outStride = m * n
         let aConst = try floatOperand(0, role: "a"), bConst = try floatOperand(1, role: "b")
         let node = c.nodeName
-        return kernel("matmul_f32_ref") { b in
+        return kernel(.matmulF32Ref) { b in
             let ap = try aConst ?? req(b, 0, node).assumingMemoryBound(to: Float.self)
             let bp = try bConst ?? req(b, 1, node).assumingMemoryBound(to: Float.self)
             let out = b.output.assumingMemoryBound(to: Float.self)
@@ -332,7 +385,7 @@ private struct Preparer {
         let (lo, hi) = act.range
         let aConst = try floatOperand(0, role: "a"), bConst = try floatOperand(1, role: "b")
         let node = c.nodeName
-        return kernel("binary_f32_ref") { b in
+        return kernel(.binaryF32Ref) { b in
             let ap = try aConst ?? req(b, 0, node).assumingMemoryBound(to: Float.self)
             let bp = try bConst ?? req(b, 1, node).assumingMemoryBound(to: Float.self)
             let out = b.output.assumingMemoryBound(to: Float.self)
@@ -356,7 +409,7 @@ private struct Preparer {
         let params = try storage.store(p)
         let sub: Int32 = subtract ? 1 : 0
         let node = c.nodeName
-        return kernel("add_s8_ref") { b in
+        return kernel(.addS8Ref) { b in
             let ap = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
             let bp = try req(b, 1, node).assumingMemoryBound(to: Int8.self)
             let out = b.output.assumingMemoryBound(to: Int8.self)
@@ -375,7 +428,7 @@ private struct Preparer {
         (p.act_min, p.act_max) = activationRangeInt8(act, qo)
         let params = try storage.store(p)
         let node = c.nodeName
-        return kernel("mul_s8_ref") { b in
+        return kernel(.mulS8Ref) { b in
             let ap = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
             let bp = try req(b, 1, node).assumingMemoryBound(to: Int8.self)
             let out = b.output.assumingMemoryBound(to: Int8.self)
@@ -383,7 +436,7 @@ private struct Preparer {
         }
     }
 
-    func unaryOp() -> (ember_unary_op, Float) {
+    func unaryOp() throws -> (ember_unary_op, Float) {
         switch c.op {
         case .relu: return (EMBER_UNARY_RELU, 0)
         case .relu6: return (EMBER_UNARY_RELU6, 0)
@@ -391,15 +444,19 @@ private struct Preparer {
         case .sigmoid: return (EMBER_UNARY_SIGMOID, 0)
         case .tanh: return (EMBER_UNARY_TANH, 0)
         case .hardSwish: return (EMBER_UNARY_HARD_SWISH, 0)
-        default: return (EMBER_UNARY_GELU, 0)
+        case .gelu: return (EMBER_UNARY_GELU, 0)
+        case .conv2D, .fullyConnected, .matMul, .add, .sub, .mul, .div, .softmax, .averagePool2D, .maxPool2D, .mean,
+             .globalAveragePool, .reshape, .transpose, .concat, .pad, .slice, .layerNorm, .quantize, .dequantize,
+             .maximum, .minimum, .resize:
+            throw unsupported("not an elementwise activation")
         }
     }
 
     func unaryFloat() throws -> PreparedKernel {
-        let (op, alpha) = unaryOp()
+        let (op, alpha) = try unaryOp()
         let count = Int64(c.output.elementCount)
         let node = c.nodeName
-        return kernel("unary_f32_ref") { b in
+        return kernel(.unaryF32Ref) { b in
             let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
             let out = b.output.assumingMemoryBound(to: Float.self)
             return { ember_unary_f32_ref(op, alpha, count, x, out) }
@@ -420,7 +477,7 @@ private struct Preparer {
             var codes = (0..<256).map { Int8(truncatingIfNeeded: $0 - 128) }
             ember_requantize_s8_ref(256, &codes, qi.zeroPoint, m, s, qo.zeroPoint, lo, hi, table)
         default:
-            let (op, alpha) = unaryOp()
+            let (op, alpha) = try unaryOp()
             var real = (0..<256).map { Float($0 - 128 - Int(qi.zeroPoint)) * qi.scale }
             ember_unary_f32_ref(op, alpha, 256, real, &real)
             ember_quantize_f32_s8_ref(256, real, qo.scale, qo.zeroPoint, table)
@@ -428,7 +485,7 @@ private struct Preparer {
         let lut = UnsafePointer(table)
         let count = Int64(c.output.elementCount)
         let node = c.nodeName
-        return kernel("lookup_s8") { b in
+        return kernel(.lookupS8) { b in
             let x = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
             let out = b.output.assumingMemoryBound(to: Int8.self)
             return { ember_lookup_s8(count, x, lut, out) }
@@ -442,7 +499,7 @@ private struct Preparer {
         let size = Int32(dims[a])
         let inner = Int64(elementCount(Array(dims[(a + 1)...])) ?? 0)
         let node = c.nodeName
-        return kernel("softmax_f32_ref") { b in
+        return kernel(.softmaxF32Ref) { b in
             let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
             let out = b.output.assumingMemoryBound(to: Float.self)
             return { ember_softmax_f32_ref(outer, size, inner, beta, x, out) }
@@ -457,7 +514,7 @@ private struct Preparer {
         let gamma = try floatOperand(1, role: "gamma"), beta = try floatOperand(2, role: "beta")
         let cols32 = Int32(cols)
         let node = c.nodeName
-        return kernel("layer_norm_f32_ref") { b in
+        return kernel(.layerNormF32Ref) { b in
             let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
             let g = gamma ?? (b.inputs.count > 1 ? b.inputs[1]?.assumingMemoryBound(to: Float.self) : nil)
             let be = beta ?? (b.inputs.count > 2 ? b.inputs[2]?.assumingMemoryBound(to: Float.self) : nil)
@@ -484,7 +541,7 @@ private struct Preparer {
         let node = c.nodeName
         if x.dtype == .f32 {
             let (lo, hi) = p.activation.range
-            return kernel(average ? "avg_pool_f32_ref" : "max_pool_f32_ref") { b in
+            return kernel(average ? .avgPoolF32Ref : .maxPoolF32Ref) { b in
                 let xp = try req(b, 0, node).assumingMemoryBound(to: Float.self)
                 let out = b.output.assumingMemoryBound(to: Float.self)
                 return average ? { ember_avg_pool_f32_ref(gp, xp, lo, hi, out) } : { ember_max_pool_f32_ref(gp, xp, lo, hi, out) }
@@ -494,7 +551,7 @@ private struct Preparer {
         let qi = try perTensorQuant(0), qo = try outQuant()
         guard qi == qo else { throw unsupported("int8 pooling needs the same scale and zero point on input and output (TFLite's rule)") }
         let (lo, hi) = activationRangeInt8(p.activation, qo)
-        return kernel(average ? "avg_pool_s8_ref" : "max_pool_s8_ref") { b in
+        return kernel(average ? .avgPoolS8Ref : .maxPoolS8Ref) { b in
             let xp = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
             let out = b.output.assumingMemoryBound(to: Int8.self)
             return average ? { ember_avg_pool_s8_ref(gp, xp, lo, hi, out) } : { ember_max_pool_s8_ref(gp, xp, lo, hi, out) }
@@ -516,7 +573,7 @@ private struct Preparer {
         let rp = try storage.store(r)
         let node = c.nodeName
         if x.dtype == .f32 {
-            return kernel("mean_f32_ref") { b in
+            return kernel(.meanF32Ref) { b in
                 let xp = try req(b, 0, node).assumingMemoryBound(to: Float.self)
                 let out = b.output.assumingMemoryBound(to: Float.self)
                 return { ember_mean_f32_ref(rp, xp, out) }
@@ -527,7 +584,7 @@ private struct Preparer {
         let (m, s) = quantizeMultiplier(Double(qi.scale) / (Double(qo.scale) * Double(max(reduced, 1))))
         let zi = qi.zeroPoint, zo = qo.zeroPoint
         let outCount = c.output.elementCount
-        return kernel("mean_s8_ref", scratch: outCount * 4) { b in
+        return kernel(.meanS8Ref, scratch: outCount * 4) { b in
             let xp = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
             let out = b.output.assumingMemoryBound(to: Int8.self)
             let scratch = b.scratch?.assumingMemoryBound(to: Int32.self)
@@ -549,7 +606,7 @@ private struct Preparer {
         try requireSameQuant(0)
         let bytes = c.output.byteCount
         let node = c.nodeName
-        return kernel("copy") { b in
+        return kernel(.copy) { b in
             let x = try req(b, 0, node)
             let out = b.output
             if UnsafeRawPointer(out) == x { return {} } // the planner aliased the buffers
@@ -569,7 +626,7 @@ private struct Preparer {
         let shape = try rankCheck(try input(0).dims), permP = try rankCheck(perm)
         let rank = Int32(perm.count), es = elementSize()
         let node = c.nodeName
-        return kernel("transpose_ref") { b in
+        return kernel(.transposeRef) { b in
             let x = try req(b, 0, node), out = b.output
             return { ember_transpose_ref(es, rank, shape, permP, x, out) }
         }
@@ -591,7 +648,7 @@ private struct Preparer {
         let inShape = try rankCheck(x.dims), beforeP = try rankCheck(before), outShape = try rankCheck(c.output.dims)
         let rank = Int32(x.dims.count), es = elementSize(), value = try zeroValue()
         let node = c.nodeName
-        return kernel("pad_ref") { b in
+        return kernel(.padRef) { b in
             let xp = try req(b, 0, node), out = b.output
             return { ember_pad_ref(es, rank, inShape, beforeP, outShape, value, xp, out) }
         }
@@ -609,7 +666,7 @@ private struct Preparer {
         let outShape = try rankCheck(c.output.dims)
         let rank = Int32(x.dims.count), es = elementSize()
         let node = c.nodeName
-        return kernel("slice_ref") { b in
+        return kernel(.sliceRef) { b in
             let xp = try req(b, 0, node), out = b.output
             return { ember_slice_ref(es, rank, inShape, beginP, strideP, outShape, xp, out) }
         }
@@ -627,7 +684,7 @@ private struct Preparer {
         let chunks = try storage.store(try (0..<count).map { i in Int64(try input(i).dims[a] * inner * es) })
         let pointers = try storage.allocate(UnsafeRawPointer?.self, count: count)
         let node = c.nodeName
-        return kernel("concat_ref") { b in
+        return kernel(.concatRef) { b in
             for i in 0..<count { pointers[i] = try req(b, i, node) }
             let out = b.output
             let ins = UnsafePointer(pointers)
@@ -644,7 +701,7 @@ private struct Preparer {
         let node = c.nodeName
         if x.dtype == .f32 {
             let s = qo.scale, z = qo.zeroPoint
-            return kernel(to == .i8 ? "quantize_f32_s8_ref" : "quantize_f32_u8_ref") { b in
+            return kernel(to == .i8 ? .quantizeF32S8Ref : .quantizeF32U8Ref) { b in
                 let xp = try req(b, 0, node).assumingMemoryBound(to: Float.self)
                 let out = b.output
                 if to == .i8 { return { ember_quantize_f32_s8_ref(count, xp, s, z, out.assumingMemoryBound(to: Int8.self)) } }
@@ -655,7 +712,7 @@ private struct Preparer {
         let qi = try perTensorQuant(0)
         let (m, s) = quantizeMultiplier(Double(qi.scale) / Double(qo.scale))
         let zi = qi.zeroPoint, zo = qo.zeroPoint
-        return kernel("requantize_s8_ref") { b in
+        return kernel(.requantizeS8Ref) { b in
             let xp = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
             let out = b.output.assumingMemoryBound(to: Int8.self)
             return { ember_requantize_s8_ref(count, xp, zi, m, s, zo, -128, 127, out) }
@@ -667,7 +724,7 @@ private struct Preparer {
         let count = Int64(c.output.elementCount)
         let node = c.nodeName
         if x.dtype == .f16 {
-            return kernel("f16_to_f32") { b in
+            return kernel(.f16ToF32) { b in
                 let xp = try req(b, 0, node).assumingMemoryBound(to: UInt16.self)
                 let out = b.output.assumingMemoryBound(to: Float.self)
                 return { ember_f16_to_f32(count, xp, out) }
@@ -676,7 +733,7 @@ private struct Preparer {
         let qi = try perTensorQuant(0)
         let s = qi.scale, z = qi.zeroPoint
         let signed = x.dtype == .i8
-        return kernel(signed ? "dequantize_s8_f32_ref" : "dequantize_u8_f32_ref") { b in
+        return kernel(signed ? .dequantizeS8F32Ref : .dequantizeU8F32Ref) { b in
             let xp = try req(b, 0, node)
             let out = b.output.assumingMemoryBound(to: Float.self)
             if signed { return { ember_dequantize_s8_f32_ref(count, xp.assumingMemoryBound(to: Int8.self), s, z, out) } }
@@ -716,7 +773,7 @@ private struct Preparer {
         let s = qo.scale, z = qo.zeroPoint
         let jobs = dequant
         let node = c.nodeName
-        return PreparedKernel(scratchBytes: total, implementation: "f32 fallback(\(inner.implementation))", bind: { b in
+        return PreparedKernel(scratchBytes: total, implementation: KernelImplementation.fallbackPrefix + inner.implementation + ")", bind: { b in
             guard let scratch = b.scratch else { throw EmberError.invalidGraph(node: node, reason: "no scratch buffer was planned") }
             var ins = b.inputs
             var sources: [UnsafeRawPointer] = []

@@ -157,15 +157,31 @@ import EmberCore
         let clock = VirtualClock()
         var rungs = ladder
         rungs[0].memoryBytes = 64 << 20; rungs[1].memoryBytes = 16 << 20; rungs[2].memoryBytes = 8 << 20
-        var env = Envelope(powerMilliwatts: 6000, tempLimitCelsius: 70)
-        env.memoryBytes = 32 << 20 // the envelope alone rules fp32 out
+        // No memory cap in the envelope: only the cgroup's headroom decides.
+        let env = Envelope(powerMilliwatts: 6000, tempLimitCelsius: 70)
         let s = try BudgetScheduler(envelope: env, rungs: rungs, clock: clock, controller: .tuned(sustainableMilliwatts: 3000, timeConstantSeconds: 60), dwellMs: 0)
-        s.tick(celsius: 40)
-        #expect(try s.decide(priority: .normal).rungName == "int8")
-        // The cgroup has 4 MiB left beyond the resident int8 rung (16 MiB): int8 still fits, fp32 does not.
+        s.tick(celsius: 40, memoryHeadroomBytes: 1 << 30)
+        #expect(try s.decide(priority: .normal).rungName == "fp32")
+        // Another process takes memory: 48 MiB over the limit beyond the resident fp32 (64 MiB)
+        // leaves 16 MiB, so fp32 no longer fits and int8 does.
         clock.advance(milliseconds: 100)
-        s.tick(celsius: 40, memoryHeadroomBytes: 4 << 20)
+        s.tick(celsius: 40, memoryHeadroomBytes: -(48 << 20))
         #expect(try s.decide(priority: .normal).rungName == "int8")
+        // 12 MiB over beyond the resident int8 (16 MiB) leaves 4 MiB: nothing fits, and the
+        // error says it is memory, not power.
+        clock.advance(milliseconds: 100)
+        s.tick(celsius: 40, memoryHeadroomBytes: -(12 << 20))
+        let text = "\((try? s.decide(priority: .normal)).map { "served on \($0.rungName)" } ?? errorOf { try s.decide(priority: .normal) })"
+        #expect(text.contains("no rung fits in 4 MiB of memory (the cgroup's memory headroom); the smallest needs 8 MiB"), "\(text)")
+    }
+
+    @Test func anEnvelopeMemoryCapBelowEveryRungIsAConfigurationError() throws {
+        var rungs = ladder
+        rungs[0].memoryBytes = 64 << 20; rungs[1].memoryBytes = 16 << 20; rungs[2].memoryBytes = 8 << 20
+        var env = Envelope(powerMilliwatts: 6000, tempLimitCelsius: 70)
+        env.memoryBytes = 1
+        let text = errorOf { try BudgetScheduler(envelope: env, rungs: rungs, clock: VirtualClock(), controller: .tuned(sustainableMilliwatts: 3000, timeConstantSeconds: 60)) }
+        #expect(text == "'envelope': memory_bytes: 1 byte is less than the smallest rung needs (int4: 8 MiB of arena and weights)", "\(text)")
     }
 
     @Test func hourlyEnergyCapSheds() throws {
@@ -206,4 +222,8 @@ import EmberCore
         s.record(d, measuredLatencyMs: 80, measuredEnergyMillijoules: 400)
         #expect(s.rungs[0].latencyMs == 48 && s.rungs[0].energyMillijoules == 240)
     }
+}
+
+func errorOf(_ body: () throws -> Any) -> String {
+    do { _ = try body(); return "no error" } catch { return "\(error)" }
 }

@@ -97,19 +97,35 @@ import CEmberKernels
         #expect(c == [1, 3, 4, 2, 5, 6])
     }
 
-    @Test func randomTransposesInvert() {
+    /// Against an independent Swift twin (output index → input index by the
+    /// permutation), not a round trip, which a kernel that only copies would pass.
+    @Test func randomTransposesMatchTheirDefinition() {
         var rng = SplitMix64(seed: 32)
-        for _ in 0..<100 {
+        for _ in 0..<200 {
             let rank = rng.int(1...6)
-            let dims = (0..<rank).map { _ in rng.int(1...3) }
-            let perm = Array(0..<rank).shuffled(using: &rng)
+            let dims = (0..<rank).map { _ in rng.int(1...4) }
+            var perm = Array(0..<rank).shuffled(using: &rng)
+            if rank > 1 && perm == Array(0..<rank) { perm.swapAt(0, rank - 1) }
             let x = rng.floats(dims.reduce(1, *))
-            var y = x, back = x
+            var y = [Float](repeating: .nan, count: x.count)
             ember_transpose_ref(4, Int32(rank), dims.map { Int32($0) }, perm.map { Int32($0) }, x, &y)
-            var inverse = [Int32](repeating: 0, count: rank)
-            for (i, p) in perm.enumerated() { inverse[p] = Int32(i) }
-            ember_transpose_ref(4, Int32(rank), perm.map { Int32(dims[$0]) }, inverse, y, &back)
-            #expect(back == x)
+            #expect(y == transposeTwin(x, dims: dims, perm: perm), "dims \(dims) perm \(perm)")
         }
     }
+}
+
+/// out[o] = x[c] where c[perm[i]] = o[i], by explicit coordinates.
+func transposeTwin(_ x: [Float], dims: [Int], perm: [Int]) -> [Float] {
+    let outDims = perm.map { dims[$0] }
+    var out = [Float](repeating: 0, count: x.count)
+    for flat in 0..<x.count {
+        var o = [Int](repeating: 0, count: dims.count), rest = flat
+        for i in stride(from: dims.count - 1, through: 0, by: -1) { o[i] = rest % outDims[i]; rest /= outDims[i] }
+        var c = [Int](repeating: 0, count: dims.count)
+        for i in 0..<dims.count { c[perm[i]] = o[i] }
+        var src = 0
+        for i in 0..<dims.count { src = src * dims[i] + c[i] }
+        out[flat] = x[src]
+    }
+    return out
 }

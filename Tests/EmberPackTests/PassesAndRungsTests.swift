@@ -123,12 +123,56 @@ func opKinds(_ g: Graph) -> [OpKind] { g.nodes.map(\.op.kind) }
         #expect(opKinds(try GraphPasses.run(g)) == [.add])
         #expect(opKinds(try GraphPasses.run(g, skipping: ["fuse-activations"])) == [.add, .relu])
 
+        // The corpus models are fused by their converter already: the passes must leave their outputs alone.
         for dir in [Corpus.fixtures + "/resnet8_float"] + Corpus.sharedModels.filter { !$0.contains("int8") }.map({ Corpus.shared + "/" + $0 }) {
             let model = try Corpus.graph(dir)
             let optimized = try GraphPasses.run(model)
             #expect(optimized.nodes.count <= model.nodes.count)
             #expect(try agreementDb(model, optimized) > 100, "\(dir)")
         }
+    }
+}
+
+/// A graph on which every pass has work: a constant subexpression, a no-op
+/// reshape, a batch norm after a conv, a ReLU to fuse and a dead branch.
+func graphEveryPassRewrites() throws -> Graph {
+    var rng = SplitMix64(seed: 11)
+    let b = GraphBuilder(name: "every-pass")
+    let x = b.input("x", .f32, [1, 6, 6, 3])
+    let w = b.constant("w", rng.floats(8 * 3 * 3 * 3, 0.5), dims: [8, 3, 3, 3])
+    let conv = try b.add(.conv2D(Conv2DAttributes(padding: .same)), [x, w, b.constant("b", rng.floats(8, 0.1), dims: [8])], name: "conv")
+    let half = b.constant("half", [Float](repeating: 0.5, count: 8), dims: [8])
+    let scale = try b.add(.mul(.none), [half, b.constant("gamma", rng.floats(8, 2), dims: [8])], name: "bn/scale") // folds to a constant
+    let m = try b.add(.mul(.none), [conv, scale], name: "bn/mul")
+    let a = try b.add(.add(.none), [m, b.constant("beta", rng.floats(8, 1), dims: [8])], name: "bn/add")
+    let r = try b.add(.relu, [a], name: "relu")
+    let same = try b.add(.reshape([1, 6, 6, 8]), [r], name: "same-shape")
+    _ = try b.add(.sigmoid, [same], name: "dead-branch")
+    let pool = try b.add(.averagePool2D(Pool2DAttributes(kernelH: 6, kernelW: 6, strideH: 1, strideW: 1)), [same], name: "pool")
+    let flat = try b.add(.reshape([1, 8]), [pool], name: "flatten")
+    b.output(try b.add(.fullyConnected(.none), [flat, b.constant("fc", rng.floats(40, 0.5), dims: [5, 8]), nil], name: "logits"), name: "y")
+    return try b.build()
+}
+
+@Suite struct PackerDeterminismTests {
+    /// With every pass rewriting, passes + int8 quantization + bias correction
+    /// twice give the same package bytes.
+    @Test func passesAndQuantizationGiveTheSameBytesTwice() throws {
+        var logs: [[String: Int]] = []
+        var packages: [[UInt8]] = []
+        for _ in 0..<2 {
+            var log: [String: Int] = [:]
+            let g = try GraphPasses.run(try graphEveryPassRewrites()) { log[$0] = $1 }
+            let samples = try randomSamples(g, count: 4, seed: 3)
+            let calibration = try Calibration.run(g, samples: samples, method: .mse)
+            let q = try Quantizer.correctBias(reference: g, quantized: try Quantizer.int8(g, calibration: calibration), samples: samples)
+            let contents = PackageContents(metadata: PackageMetadata([("name", "d")]), variants: [VariantRecord(name: "fp32"), VariantRecord(name: "int8")], graphs: [g, q])
+            packages.append(try PackageWriter.serialize(contents, options: WriteOptions(compressTensors: true, compressGraphs: true)))
+            logs.append(log)
+        }
+        for pass in GraphPasses.all.map(\.name) { #expect((logs[0][pass] ?? 0) > 0, "\(pass) made no rewrite: \(logs[0])") }
+        #expect(logs[0] == logs[1])
+        #expect(packages[0] == packages[1])
     }
 }
 

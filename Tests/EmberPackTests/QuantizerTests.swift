@@ -46,7 +46,8 @@ extension Corpus {
     /// Done-when of the packer issue: on every float corpus model, Ember's own
     /// int8 rung is within 1 dB SQNR (vs float) and 1 point of top-1 agreement
     /// of the converter-made int8 model, on the same inputs.
-    @Test(arguments: [("ad01_fp32", "ad01_int8"), ("kws_float32", "kws_int8"), ("resnet8_float", "resnet8_int8"), ("vww96_float", "vww96_int8")])
+    @Test(.enabled(if: Corpus.isPresent, "needs the float and int8 models of ../shared/corpus/mlperf-tiny"),
+          arguments: [("ad01_fp32", "ad01_int8"), ("kws_float32", "kws_int8"), ("resnet8_float", "resnet8_int8"), ("vww96_float", "vww96_int8")])
     func ownInt8MatchesTheConvertersInt8(pair: (String, String)) throws {
         let floatDir = Corpus.shared + "/" + pair.0, int8Dir = Corpus.shared + "/" + pair.1
         let floatGraph = try Corpus.graph(floatDir)

@@ -1,6 +1,8 @@
 import Testing
 import CAllocationCounter
 import EmberRuntime
+import EmberKernels
+import EmberImport
 import Ember
 
 /// Zero heap allocations per inference after prepare, counted by an
@@ -16,7 +18,8 @@ import Ember
         #expect(n >= 1) // the counter really counts: a test of zero is meaningful
     }
 
-    func allocations(of graph: Graph, runs: Int = 50) throws -> Int64 {
+    /// Allocations during `runs` inferences after one warm-up run, and the implementations bound.
+    func allocations(of graph: Graph, runs: Int = 50) throws -> (count: Int64, implementations: [String]) {
         let e = try Executor(graph: graph)
         let feeds = TestModels.input(for: graph, seed: 3)
         for (i, slot) in e.inputs.enumerated() {
@@ -26,14 +29,30 @@ import Ember
         e.run() // warm-up
         ember_alloc_counter_start()
         for _ in 0..<runs { e.run() }
-        return ember_alloc_counter_stop()
+        return (ember_alloc_counter_stop(), e.implementations)
     }
 
-    @Test func floatCNNRunAllocatesNothing() throws {
-        #expect(try allocations(of: TestModels.smallCNN()) == 0)
-    }
-
-    @Test func int8GraphRunAllocatesNothing() throws {
-        #expect(try allocations(of: Int8Models.quantizedMLP()) == 0)
+    /// The committed int8 and float MLPerf Tiny fixtures, the test graphs and the
+    /// kernel zoo: each runs without a single allocation, and between them every
+    /// kernel implementation the executor can bind has been counted.
+    @Test func everyKernelImplementationRunsWithoutAllocating() throws {
+        var graphs: [(String, Graph)] = [("smallCNN", try TestModels.smallCNN()), ("quantizedMLP", try Int8Models.quantizedMLP())]
+        for name in ["kws_int8", "resnet8_float"] {
+            let bytes = try readFile(Corpus.fixtures + "/" + name + "/model.tflite", .model)
+            graphs.append((name, try bytes.withUnsafeBytes { try TFLiteImporter.importModel($0, name: name) }))
+        }
+        graphs += try KernelZoo.all().map { ($0.name, $0) }
+        var exercised = Set<KernelImplementation>()
+        for (name, g) in graphs {
+            let (count, implementations) = try allocations(of: g)
+            #expect(count == 0, "\(name): \(count) allocations in 50 runs")
+            for i in implementations {
+                let parsed = KernelImplementation.parse(i)
+                #expect(!parsed.isEmpty, "\(name): '\(i)' is not a KernelImplementation")
+                exercised.formUnion(parsed)
+            }
+        }
+        let missing = KernelImplementation.allCases.filter { !exercised.contains($0) }
+        #expect(missing.isEmpty, "not exercised by an allocation-counted run: \(missing.map(\.rawValue))")
     }
 }

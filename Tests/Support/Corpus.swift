@@ -16,6 +16,10 @@ enum Corpus {
 
     static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
 
+    /// Whether ../shared/corpus is beside the project (a fresh clone has none):
+    /// tests that need it are `.enabled(if: Corpus.isPresent)` and show as skipped.
+    static let isPresent = !sharedModels.isEmpty
+
     static var sharedModels: [String] {
         guard let dir = opendir(shared) else { return [] }
         defer { closedir(dir) }

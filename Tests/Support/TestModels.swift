@@ -30,8 +30,14 @@ enum TestModels {
             let dims = v.shape.upperBoundDims
             let n = elementCount(dims) ?? 0
             switch v.dtype {
-            case .i8: feeds[v.name] = Tensor((0..<n).map { _ in Int8(truncatingIfNeeded: rng.next()) }, dims: dims)
-            default: feeds[v.name] = Tensor(rng.floats(n, scale: 1), dims: dims)
+            case .f32: feeds[v.name] = Tensor(rng.floats(n, scale: 1), dims: dims)
+            case .f16:
+                let halves = rng.floats(n, scale: 1).map { Float16($0).bitPattern }
+                feeds[v.name] = Tensor(dtype: .f16, dims: dims, bytes: halves.withUnsafeBytes { Array($0) })
+            default:
+                // Any bit pattern is a valid i8, u8, i32, i64 or bool-as-byte value.
+                let bytes = (0..<(v.dtype.byteCount(dims: dims) ?? 0)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+                feeds[v.name] = Tensor(dtype: v.dtype, dims: dims, bytes: v.dtype == .bool ? bytes.map { $0 & 1 } : bytes)
             }
         }
         return feeds
