@@ -71,7 +71,18 @@ public final class Executor {
     private let outputPointers: [UnsafeRawPointer]
     private let valuePointers: [UnsafeRawPointer]
 
-    public init(graph: Graph, options: ExecutorOptions = ExecutorOptions()) throws {
+    /// Validates and prepares `graph`; errors name `options.label` (the variant) and the node.
+    public convenience init(graph: Graph, options: ExecutorOptions = ExecutorOptions()) throws {
+        do {
+            try self.init(checked: graph, options: options)
+        } catch let EmberError.invalidGraph(node, reason) where options.label != nil {
+            throw EmberError.invalidGraph(node: "\(options.label ?? ""), \(node)", reason: reason)
+        } catch let EmberError.unsupported(node, reason) where options.label != nil {
+            throw EmberError.unsupported(node: "\(options.label ?? ""), \(node)", reason: reason)
+        }
+    }
+
+    private init(checked graph: Graph, options: ExecutorOptions) throws {
         self.graph = graph
         let v = try graph.validate(bindings: options.bindings, limits: options.limits)
         validated = v

@@ -1,0 +1,1 @@
+../Support/Int8Models.swift

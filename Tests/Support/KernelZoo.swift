@@ -1,0 +1,79 @@
+import Ember
+
+
+/// Small graphs that between them bind every `KernelImplementation`: the
+/// zero-allocation test runs each and fails on any implementation none binds.
+enum KernelZoo {
+    static let q = QuantParams(scale: 0.05, zeroPoint: -3)
+
+    /// f32 layout, pooling, reduction, resize, normalization, matmul and elementwise kernels.
+    static func float() throws -> Graph {
+        var rng = SplitMix64(seed: 21)
+        let b = GraphBuilder(name: "zoo-f32")
+        let x = b.input("x", .f32, [1, 4, 4, 2])
+        let mp = try b.add(.maxPool2D(Pool2DAttributes(kernelH: 2, kernelW: 2, strideH: 2, strideW: 2)), [x], name: "maxpool")
+        let up = try b.add(.resize(ResizeAttributes(height: 4, width: 4, bilinear: true, halfPixelCenters: true)), [mp], name: "bilinear")
+        let near = try b.add(.resize(ResizeAttributes(height: 4, width: 4, bilinear: false)), [mp], name: "nearest")
+        let lo = try b.add(.minimum, [up, near], name: "min")
+        let hi = try b.add(.maximum, [lo, x], name: "max")
+        let t = try b.add(.transpose(perm: [0, 3, 1, 2]), [hi], name: "transpose")               // [1,2,4,4]
+        let p = try b.add(.pad(before: [0, 0, 1, 0], after: [0, 0, 0, 1]), [t], name: "pad")       // [1,2,5,5]
+        let s = try b.add(.slice(begin: [0, 0, 0, 0], end: [1, 2, 4, 4], strides: [1, 1, 1, 1]), [p], name: "slice")
+        let c = try b.add(.concat(axis: 1), [s, t], name: "concat")                              // [1,4,4,4]
+        let r = try b.add(.reshape([4, 16]), [c], name: "reshape")
+        let ln = try b.add(.layerNorm(axis: 1, epsilon: 1e-5), [r], name: "layernorm")
+        let sig = try b.add(.sigmoid, [ln], name: "sigmoid")
+        let w = b.constant("w", rng.floats(16 * 3, 0.3), dims: [16, 3])
+        let mm = try b.add(.matMul, [sig, w], name: "matmul")                                     // [4,3]
+        let m = try b.add(.mean(axes: [0], keepDims: false), [mm], name: "mean")
+        b.output(m, name: "y")
+        return try b.build()
+    }
+
+    /// Integer kernels on i8 activations, and the float fallback.
+    static func int8() throws -> Graph {
+        let b = GraphBuilder(name: "zoo-s8")
+        let x = b.input("x", .i8, [1, 4, 4, 2], quant: q)
+        let mp = try b.add(.maxPool2D(Pool2DAttributes(kernelH: 2, kernelW: 2, strideH: 1, strideW: 1, padding: .same)), [x], name: "maxpool", outputQuant: q)
+        let ap = try b.add(.averagePool2D(Pool2DAttributes(kernelH: 2, kernelW: 2, strideH: 1, strideW: 1, padding: .same)), [mp], name: "avgpool", outputQuant: q)
+        let mx = try b.add(.maximum, [ap, x], name: "max", outputQuant: q)
+        let prod = try b.add(.mul(.none), [mx, ap], name: "mul", outputQuant: QuantParams(scale: 0.1, zeroPoint: 0))
+        let sig = try b.add(.sigmoid, [prod], name: "sigmoid", outputQuant: QuantParams(scale: 1.0 / 256, zeroPoint: -128))
+        let rq = try b.add(.quantize(.i8), [sig], name: "requantize", outputQuant: q)
+        let near = try b.add(.resize(ResizeAttributes(height: 2, width: 2, bilinear: false)), [rq], name: "nearest", outputQuant: q)
+        let div = try b.add(.div(.none), [near, near], name: "div", outputQuant: QuantParams(scale: 0.02, zeroPoint: 0))
+        b.output(try b.add(.dequantize, [div], name: "y"), name: "y")
+        return try b.build()
+    }
+
+    /// u8 and f16 conversions.
+    static func conversions() throws -> Graph {
+        let b = GraphBuilder(name: "zoo-conversions")
+        let u = b.input("u", .u8, [8], quant: QuantParams(scale: 0.1, zeroPoint: 128))
+        let h = b.input("h", .f16, [8])
+        let du = try b.add(.dequantize, [u], name: "dequantize-u8")
+        let dh = try b.add(.dequantize, [h], name: "f16")
+        let sum = try b.add(.add(.none), [du, dh], name: "sum")
+        let qu = try b.add(.quantize(.u8), [sum], name: "quantize-u8", outputQuant: QuantParams(scale: 0.2, zeroPoint: 100))
+        b.output(try b.add(.dequantize, [qu], name: "y"), name: "y")
+        return try b.build()
+    }
+
+    /// Dynamic-range conv (int8 weights on f32 activations) and an INT4 block-32 FC.
+    static func weightOnly() throws -> Graph {
+        var rng = SplitMix64(seed: 22)
+        let b = GraphBuilder(name: "zoo-weights")
+        let x = b.input("x", .f32, [1, 3, 3, 4])
+        let w8 = b.constant("w8", rng.int8s(8 * 3 * 3 * 4), dtype: .i8, dims: [8, 3, 3, 4], quant: QuantParams(scale: 0.01, zeroPoint: 0))
+        let conv = try b.add(.conv2D(Conv2DAttributes(padding: .same)), [x, w8, nil], name: "hybrid")   // [1,3,3,8]
+        let flat = try b.add(.reshape([9, 8]), [conv], name: "flat")
+        let wide = try b.add(.concat(axis: 1), [flat, flat, flat, flat], name: "widen")                    // [9,32]
+        var blocks: [UInt8] = []
+        for _ in 0..<5 { blocks += [0x00, 0x2C] + (0..<16).map { _ in UInt8(truncatingIfNeeded: rng.next()) } } // f16 scale 1/16
+        let w4 = b.constant("w4", blocks, dtype: .int4Block32, dims: [5, 32])
+        b.output(try b.add(.fullyConnected(.relu), [wide, w4, nil], name: "int4-fc"), name: "y")
+        return try b.build()
+    }
+
+    static func all() throws -> [Graph] { [try float(), try int8(), try conversions(), try weightOnly()] }
+}
