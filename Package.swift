@@ -59,6 +59,6 @@ let package = Package(
         .testTarget(name: "EmberBudgetTests", dependencies: ["EmberBudget"]),
         .testTarget(name: "EmberImportTests", dependencies: ["EmberImport", "Ember"]),
         .testTarget(name: "EmberPackTests", dependencies: ["EmberPack", "EmberImport", "Ember"]),
-        .testTarget(name: "EmberCLITests", dependencies: ["Ember", "ember"]),
+        .testTarget(name: "EmberCLITests", dependencies: ["Ember", "EmberFormat", "ember"]),
     ]
 )
