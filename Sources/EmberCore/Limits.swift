@@ -14,8 +14,9 @@ public struct LoadLimits: Sendable, Equatable {
     /// into Swift structures, so they cost memory beyond their size).
     public var maxStructureSectionBytes: Int = 64 << 20
     /// Values and nodes of one graph.
-    public var maxValues: Int = 1 << 20
-    public var maxNodes: Int = 1 << 20
+    public var maxValues: Int = 1 << 16
+    /// The memory planner is quadratic in buffers; 16,384 nodes plan in well under a second.
+    public var maxNodes: Int = 1 << 14
     /// Elements of one tensor. Kernels index within a tensor in 32 bits.
     public var maxTensorElements: Int = Int(Int32.max)
     /// Resident bytes: decompressed tensors + arena + prepared parameters.

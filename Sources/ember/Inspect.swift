@@ -34,8 +34,11 @@ struct Inspect: ParsableCommand {
     @Option(help: ArgumentHelp("Most memory one variant may use to be prepared (e.g. 512M, 2G).", valueName: "bytes"))
     var maxMemory: ByteSize?
 
+    @Option(help: "How the package file is held: automatic (a read lease, else a private copy), lease or copy.")
+    var fileProtection: PackageFileProtection = .automatic
+
     func run() throws {
-        let package = try EmberPackage(path: file, limits: loadLimits(maxMemory: maxMemory))
+        let package = try EmberPackage(path: file, limits: loadLimits(maxMemory: maxMemory), protection: fileProtection)
         let indices = variant == nil ? Array(package.variants.indices) : [try package.variantIndex(variant)]
         var reports: [VariantReport] = []
         for i in indices {

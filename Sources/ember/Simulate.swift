@@ -70,7 +70,8 @@ struct Simulate: ParsableCommand {
         let pkg = try EmberPackage(path: package, limits: loadLimits(maxMemory: maxMemory))
         let rungs = try simulatedRungs(pkg).map { r in
             var r = r
-            func scale(_ x: Int) -> Int { Int((Double(x) * workScale).rounded()) }
+            // MACs come from the package: saturate rather than trap on a product past Int.
+            func scale(_ x: Int) -> Int { Int(min((Double(x) * workScale).rounded(), 0x1p62)) }
             r.work = InferenceWork(macsF32: scale(r.work.macsF32), macsF16: scale(r.work.macsF16), macsI8: scale(r.work.macsI8), dramBytes: scale(r.work.dramBytes))
             return r
         }
