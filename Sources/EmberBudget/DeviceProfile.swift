@@ -128,7 +128,7 @@ public struct InferenceWork: Sendable, Equatable {
     public init(macsF32: Int = 0, macsF16: Int = 0, macsI8: Int = 0, dramBytes: Int = 0) {
         self.macsF32 = macsF32; self.macsF16 = macsF16; self.macsI8 = macsI8; self.dramBytes = dramBytes
     }
-    public var totalMacs: Int { macsF32 + macsF16 + macsI8 }
+    public var totalMacs: Int { saturatingAdd(saturatingAdd(macsF32, macsF16), macsI8) }
 
     /// Counts a validated graph: a node's MACs are int8 when its first input is
     /// 8-bit, f16 when its weights are f16, f32 otherwise (hybrid int8-weight
@@ -140,10 +140,11 @@ public struct InferenceWork: Sendable, Equatable {
             let cost = node.op.cost(inputs: inputs, output: v.types[node.output])
             let first = inputs.first.flatMap { $0 }?.dtype
             let weights = inputs.count > 1 ? inputs[1]?.dtype : nil
-            if first == .i8 || first == .u8 { macsI8 += cost.macs }
-            else if weights == .f16 { macsF16 += cost.macs }
-            else { macsF32 += cost.macs }
-            dramBytes += cost.bytesRead + cost.bytesWritten
+            // Saturating: a graph from a file may claim absurd costs; they must not trap here.
+            if first == .i8 || first == .u8 { macsI8 = saturatingAdd(macsI8, cost.macs) }
+            else if weights == .f16 { macsF16 = saturatingAdd(macsF16, cost.macs) }
+            else { macsF32 = saturatingAdd(macsF32, cost.macs) }
+            dramBytes = saturatingAdd(dramBytes, saturatingAdd(cost.bytesRead, cost.bytesWritten))
         }
     }
 }

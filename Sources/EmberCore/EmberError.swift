@@ -70,3 +70,17 @@ public func checkedAdd(_ a: Int, _ b: Int) -> Int? {
     let (r, o) = a.addingReportingOverflow(b)
     return o ? nil : r
 }
+
+/// a × b, or Int.max / Int.min where that overflows: for costs and sizes that are
+/// reported, not allocated (an allocation size must use `checkedMultiply`).
+@inlinable
+public func saturatingMultiply(_ a: Int, _ b: Int) -> Int {
+    let (r, o) = a.multipliedReportingOverflow(by: b)
+    return o ? ((a < 0) != (b < 0) ? .min : .max) : r
+}
+
+@inlinable
+public func saturatingAdd(_ a: Int, _ b: Int) -> Int {
+    let (r, o) = a.addingReportingOverflow(b)
+    return o ? (b < 0 ? .min : .max) : r
+}

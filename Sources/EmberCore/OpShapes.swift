@@ -17,7 +17,8 @@ public struct OpCost: Hashable, Sendable {
         self.macs = macs; self.bytesRead = bytesRead; self.bytesWritten = bytesWritten
     }
     public static func + (a: OpCost, b: OpCost) -> OpCost {
-        OpCost(macs: a.macs &+ b.macs, bytesRead: a.bytesRead &+ b.bytesRead, bytesWritten: a.bytesWritten &+ b.bytesWritten)
+        OpCost(macs: saturatingAdd(a.macs, b.macs), bytesRead: saturatingAdd(a.bytesRead, b.bytesRead),
+               bytesWritten: saturatingAdd(a.bytesWritten, b.bytesWritten))
     }
 }
 
@@ -283,25 +284,25 @@ extension Op {
 
     /// MACs and bytes of one execution, from concrete input and output types.
     public func cost(inputs: [TensorInfo?], output: TensorInfo) -> OpCost {
-        let read = inputs.reduce(0) { $0 &+ ($1?.byteCount ?? 0) }
+        let read = inputs.reduce(0) { saturatingAdd($0, $1?.byteCount ?? 0) }
         let written = output.byteCount
         let outElems = output.elementCount
         var macs = 0
         switch self {
         case .conv2D:
-            if let w = inputs[1], w.dims.count == 4 { macs = outElems &* w.dims[1] &* w.dims[2] &* w.dims[3] }
+            if let w = inputs[1], w.dims.count == 4 { macs = saturatingMultiply(saturatingMultiply(saturatingMultiply(outElems, w.dims[1]), w.dims[2]), w.dims[3]) }
         case .fullyConnected:
-            if let w = inputs[1], w.dims.count == 2 { macs = outElems &* w.dims[1] }
+            if let w = inputs[1], w.dims.count == 2 { macs = saturatingMultiply(outElems, w.dims[1]) }
         case .matMul:
-            if let a = inputs[0], let k = a.dims.last { macs = outElems &* k }
+            if let a = inputs[0], let k = a.dims.last { macs = saturatingMultiply(outElems, k) }
         case let .averagePool2D(p), let .maxPool2D(p):
-            macs = outElems &* p.kernelH &* p.kernelW
+            macs = saturatingMultiply(saturatingMultiply(outElems, p.kernelH), p.kernelW)
         case .add, .sub, .mul, .div, .maximum, .minimum, .relu, .relu6, .leakyRelu, .sigmoid, .tanh, .hardSwish, .gelu, .quantize, .dequantize:
             macs = outElems
         case let .resize(r):
-            macs = outElems &* (r.bilinear ? 4 : 0)
+            macs = saturatingMultiply(outElems, (r.bilinear ? 4 : 0))
         case .softmax, .layerNorm:
-            macs = outElems &* 3
+            macs = saturatingMultiply(outElems, 3)
         case .mean, .globalAveragePool:
             macs = inputs[0]?.elementCount ?? 0
         case .reshape, .transpose, .concat, .pad, .slice:
