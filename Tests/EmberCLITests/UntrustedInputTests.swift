@@ -13,6 +13,7 @@ import Ember
         var stdout: String
         var stderr: String
         var maxRSSBytes: Int
+        var milliseconds: Int
         var killed: Bool
     }
 
@@ -27,13 +28,15 @@ import Ember
     /// Measured there, not with wait4 here: a child spawned from this (large, long-
     /// lived) test process inherits this process's RSS high-water mark at exec.
     static let launcher = """
-        import resource, subprocess, sys
+        import resource, subprocess, sys, time
         out, err, timeout = open(sys.argv[1], 'wb'), open(sys.argv[2], 'wb'), float(sys.argv[3])
+        start = time.monotonic()
         try:
             code, killed = subprocess.run(sys.argv[4:], stdin=subprocess.DEVNULL, stdout=out, stderr=err, timeout=timeout).returncode, 0
         except subprocess.TimeoutExpired:
             code, killed = -9, 1
-        print(code if code >= 0 else 128 - code, killed, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+        print(code if code >= 0 else 128 - code, killed, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+              int((time.monotonic() - start) * 1000))
         """
 
     static func spawn(_ args: [String], timeout: Double = 20) throws -> Outcome {
@@ -48,16 +51,18 @@ import Ember
         let report = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
         let fields = report.split(separator: " ").compactMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
-        guard fields.count == 3 else { throw EmberError.invalidArgument("the python3 launcher failed: \(report)") }
+        guard fields.count == 4 else { throw EmberError.invalidArgument("the python3 launcher failed: \(report)") }
         return Outcome(status: Int32(fields[0]),
                        stdout: (try? String(contentsOfFile: out, encoding: .utf8)) ?? "",
                        stderr: (try? String(contentsOfFile: err, encoding: .utf8)) ?? "",
-                       maxRSSBytes: fields[2] * 1024, killed: fields[1] == 1)
+                       maxRSSBytes: fields[2] * 1024, milliseconds: fields[3], killed: fields[1] == 1)
     }
 
     /// The contract for a refused input: one error line saying `message`, the exit status, bounded memory, no hang.
     func expectRefused(_ args: [String], status: Int32 = 1, _ message: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
         let r = try Self.spawn(args)
+        // Recorded for docs/RELIABILITY.md, not asserted (wall time on a shared VM is noise).
+        print("hostile: \(r.milliseconds) ms, \(r.maxRSSBytes >> 20) MiB, exit \(r.status): ember \(args.map { $0.count > 60 ? "…" + $0.suffix(40) : $0 }.joined(separator: " "))")
         #expect(!r.killed, "hung: \(args)", sourceLocation: sourceLocation)
         #expect(r.status == status, "\(args): status \(r.status), stderr \(r.stderr)", sourceLocation: sourceLocation)
         #expect(r.stderr.hasPrefix("ember: error: ") && r.stderr.filter { $0 == "\n" }.count == 1 && r.stderr.hasSuffix("\n"),
