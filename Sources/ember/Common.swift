@@ -39,25 +39,34 @@ func loadLimits(maxMemory: ByteSize?) -> LoadLimits {
     return LoadLimits()
 }
 
+/// `s` with each scalar `escape` names replaced by what it returns.
+func escaping(_ s: String, _ escape: (Unicode.Scalar) -> String?) -> String {
+    var out = ""
+    for u in s.unicodeScalars {
+        if let e = escape(u) { out += e } else { out.unicodeScalars.append(u) }
+    }
+    return out
+}
+
+/// `value` in hexadecimal, zero-padded to `digits`.
+func hexDigits(_ value: UInt32, _ digits: Int) -> String {
+    let h = String(value, radix: 16)
+    return String(repeating: "0", count: max(0, digits - h.count)) + h
+}
+
 /// One line, whatever the message holds: control characters (newlines, ANSI
 /// escapes from a file name or a sysfs value) become visible escapes.
 func oneLine(_ s: String) -> String {
-    var out = ""
-    for u in s.unicodeScalars {
+    escaping(s) { u in
         switch u {
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
+        case "\n": return "\\n"
+        case "\r": return "\\r"
+        case "\t": return "\\t"
         default:
-            if u.value < 0x20 || u.value == 0x7F || (u.value >= 0x80 && u.value < 0xA0) {
-                let h = String(u.value, radix: 16)
-                out += "\\x" + (h.count < 2 ? "0" : "") + h
-            } else {
-                out.unicodeScalars.append(u)
-            }
+            let control = u.value < 0x20 || u.value == 0x7F || (u.value >= 0x80 && u.value < 0xA0)
+            return control ? "\\x" + hexDigits(u.value, 2) : nil
         }
     }
-    return out
 }
 
 /// A file name for an output called `name`: letters, digits, '.', '-' and '_'

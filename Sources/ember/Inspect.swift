@@ -118,22 +118,16 @@ func pad(_ s: String, _ width: Int) -> String {
 
 /// Minimal JSON emission (strings escaped per RFC 8259).
 func jsonString(_ s: String) -> String {
-    var out = "\""
-    for u in s.unicodeScalars {
+    "\"" + escaping(s) { u in
         switch u {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\t": out += "\\t"
-        case "\r": out += "\\r"
-        default:
-            if u.value < 0x20 {
-                let h = String(u.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
-            } else { out.unicodeScalars.append(u) }
+        case "\"": return "\\\""
+        case "\\": return "\\\\"
+        case "\n": return "\\n"
+        case "\t": return "\\t"
+        case "\r": return "\\r"
+        default: return u.value < 0x20 ? "\\u" + hexDigits(u.value, 4) : nil
         }
-    }
-    return out + "\""
+    } + "\""
 }
 
 func jsonNumber(_ f: Float) -> String { f.isFinite ? "\(f)" : "null" }
