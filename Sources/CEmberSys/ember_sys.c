@@ -11,11 +11,13 @@
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define EMBER_MAX_LEASES 256
 
-enum { SLOT_FREE = 0, SLOT_SETUP = 1, SLOT_LEASED = 2, SLOT_COPYING = 3, SLOT_COPIED = 4, SLOT_COPY_FAILED = 5, SLOT_CLOSING = 6 };
+enum { SLOT_FREE = 0, SLOT_SETUP = 1, SLOT_LEASED = 2, SLOT_COPYING = 3, SLOT_COPIED = 4, SLOT_COPY_FAILED = 5, SLOT_CLOSING = 6,
+       SLOT_BROKEN_IN_SETUP = 7 };
 
 typedef struct {
     _Atomic int state;
@@ -52,8 +54,16 @@ static void on_lease_break(int sig, siginfo_t *info, void *context) {
     int handled = 0;
     for (int i = 0; i < EMBER_MAX_LEASES; i++) {
         lease_slot *s = &slots[i];
-        int expected = SLOT_LEASED;
-        if (atomic_load(&s->state) != SLOT_LEASED || s->fd != info->si_fd) continue;
+        int expected = SLOT_SETUP;
+        if (s->fd != info->si_fd) continue;
+        // Broken before anything was mapped: let the writer go; the setup sees it and gives up.
+        if (atomic_compare_exchange_strong(&s->state, &expected, SLOT_BROKEN_IN_SETUP)) {
+            fcntl(s->fd, F_SETLEASE, F_UNLCK);
+            handled = 1;
+            continue;
+        }
+        expected = SLOT_LEASED;
+        if (atomic_load(&s->state) != SLOT_LEASED) continue;
         if (!atomic_compare_exchange_strong(&s->state, &expected, SLOT_COPYING)) continue;
         int ok = replace_with_copy(s) == 0;
         // Release either way: holding on only delays the writer by the kernel's
@@ -79,10 +89,9 @@ static void install_handler(void) {
     if (sigaction(lease_signal(), &sa, &previous) != 0) install_errno = errno;
 }
 
-int ember_leased_map(int fd, size_t length, const void **address, int *slot) {
+int ember_leased_map(int fd, size_t max_length, const void **address, size_t *length, int *slot) {
     pthread_once(&install_once, install_handler);
     if (install_errno) return install_errno;
-    if (length == 0) return EINVAL;
     int index = -1;
     for (int i = 0; i < EMBER_MAX_LEASES && index < 0; i++) {
         int expected = SLOT_FREE;
@@ -90,28 +99,42 @@ int ember_leased_map(int fd, size_t length, const void **address, int *slot) {
     }
     if (index < 0) return ENOSPC;
     lease_slot *s = &slots[index];
-    void *p = mmap(NULL, length, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (p == MAP_FAILED) {
-        int e = errno;
-        atomic_store(&s->state, SLOT_FREE);
-        return e;
-    }
     s->fd = fd;
-    s->address = p;
-    s->length = length;
-    // Leased before anything reads the bytes, so validation and use see one version.
-    atomic_store(&s->state, SLOT_LEASED);
+    s->address = NULL;
+    s->length = 0;
+    // 1. The lease first: from here on no writer can change or truncate the file
+    //    without breaking it (which the handler records in the slot).
     if (fcntl(fd, F_SETSIG, lease_signal()) != 0 || fcntl(fd, F_SETLEASE, F_RDLCK) != 0) {
         int e = errno;
-        int expected = SLOT_LEASED;
-        // A break cannot have come: there was no lease. Undo.
-        atomic_compare_exchange_strong(&s->state, &expected, SLOT_CLOSING);
-        munmap(p, length);
         s->fd = -1;
         atomic_store(&s->state, SLOT_FREE);
         return e;
     }
+    // 2. Then the size and the mapping, of the file as the lease protects it.
+    struct stat st;
+    int e = 0;
+    void *p = MAP_FAILED;
+    if (fstat(fd, &st) != 0) e = errno;
+    else if (st.st_size <= 0) e = EINVAL;
+    else if ((uint64_t)st.st_size > (uint64_t)max_length) e = EFBIG;
+    else if ((p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0)) == MAP_FAILED) e = errno;
+    if (e == 0) {
+        s->address = p;
+        s->length = (size_t)st.st_size;
+        int expected = SLOT_SETUP;
+        // 3. A break during steps 1–2 means the size or bytes may already be stale: give up.
+        if (!atomic_compare_exchange_strong(&s->state, &expected, SLOT_LEASED)) e = EAGAIN;
+    }
+    if (e != 0) {
+        if (p != MAP_FAILED) munmap(p, (size_t)st.st_size);
+        fcntl(fd, F_SETLEASE, F_UNLCK);
+        s->fd = -1;
+        s->address = NULL;
+        atomic_store(&s->state, SLOT_FREE);
+        return e;
+    }
     *address = p;
+    *length = (size_t)st.st_size;
     *slot = index;
     return 0;
 }
@@ -122,7 +145,7 @@ void ember_leased_unmap(int slot) {
     for (;;) {
         int state = atomic_load(&s->state);
         if (state == SLOT_COPYING) { sched_yield(); continue; }
-        if (state == SLOT_FREE || state == SLOT_SETUP || state == SLOT_CLOSING) return;
+        if (state == SLOT_FREE || state == SLOT_SETUP || state == SLOT_CLOSING || state == SLOT_BROKEN_IN_SETUP) return;
         if (atomic_compare_exchange_strong(&s->state, &state, SLOT_CLOSING)) {
             if (state == SLOT_LEASED) fcntl(s->fd, F_SETLEASE, F_UNLCK);
             break;

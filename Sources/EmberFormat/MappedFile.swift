@@ -45,9 +45,11 @@ public final class PackageFile: @unchecked Sendable {
             // The lease needs its own descriptor: CheckedFile closes its one.
             let fd = dup(file.descriptor)
             var slot: Int32 = -1
-            let status = fd < 0 ? errno : ember_leased_map(fd, file.size, &address, &slot)
+            var length = 0
+            // The size is read again under the lease: the file may have changed since it was opened.
+            let status = fd < 0 ? errno : ember_leased_map(fd, maxBytes, &address, &length, &slot)
             if status == 0, let address {
-                bytes = UnsafeRawBufferPointer(start: address, count: file.size)
+                bytes = UnsafeRawBufferPointer(start: address, count: length)
                 self.protection = .lease
                 leaseSlot = slot
                 return

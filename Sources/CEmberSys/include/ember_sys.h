@@ -19,13 +19,15 @@
 extern "C" {
 #endif
 
-/// Maps `length` bytes of the read-only descriptor `fd` and takes a read lease
-/// on it. On success returns 0, stores the address and a slot handle, and takes
-/// ownership of `fd` (closed by ember_leased_unmap). On failure returns the
-/// errno (EAGAIN: the file is open for writing somewhere; EACCES: not the
-/// owner and no CAP_LEASE; ENOSPC: too many leased packages), nothing is
-/// mapped, and `fd` stays the caller's.
-int ember_leased_map(int fd, size_t length, const void **address, int *slot);
+/// Takes a read lease on the read-only descriptor `fd`, then (protected by it)
+/// reads the file's size and maps it whole. On success returns 0, stores the
+/// address, the length and a slot handle, and takes ownership of `fd` (closed
+/// by ember_leased_unmap). On failure returns the errno (EAGAIN: the file is
+/// open for writing somewhere, or a writer broke the lease while it was being
+/// set up; EACCES: not the owner and no CAP_LEASE; EFBIG: larger than
+/// `max_length`; ENOSPC: too many leased packages), nothing is mapped, and
+/// `fd` stays the caller's.
+int ember_leased_map(int fd, size_t max_length, const void **address, size_t *length, int *slot);
 
 /// Releases the lease, closes the descriptor and unmaps (the private copy if
 /// the lease was broken). Waits for a lease break that is copying right now.
