@@ -11,6 +11,9 @@
 // This target knows nothing about files or packages.
 import CEmberKernels
 import EmberCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Everything a kernel needs to know about one node.
 public struct KernelContext {
@@ -22,11 +25,13 @@ public struct KernelContext {
     public var inputConstants: [ConstantData?]
     public var output: TensorInfo
     public var outputQuant: QuantParams?
+    /// Which optimized kernels to bind where one exists (already checked against the CPU).
+    public var isa: KernelISA
 
     public init(nodeName: String, op: Op, inputs: [TensorInfo?], inputQuant: [QuantParams?],
-                inputConstants: [ConstantData?], output: TensorInfo, outputQuant: QuantParams?) {
+                inputConstants: [ConstantData?], output: TensorInfo, outputQuant: QuantParams?, isa: KernelISA = .scalar) {
         self.nodeName = nodeName; self.op = op; self.inputs = inputs; self.inputQuant = inputQuant
-        self.inputConstants = inputConstants; self.output = output; self.outputQuant = outputQuant
+        self.inputConstants = inputConstants; self.output = output; self.outputQuant = outputQuant; self.isa = isa
     }
 }
 
@@ -109,4 +114,65 @@ public var cpuFeatureNames: [String] {
         (UInt32(EMBER_CPU_I8MM), "i8mm"),
     ]
     return names.filter { f & $0.0 != 0 }.map(\.1)
+}
+
+/// The instruction-set path an executor binds its kernels for. Chosen once, at
+/// prepare: `EMBER_ISA=scalar|avx2|avx512|neon` forces one, else the best this
+/// CPU has. Ops without a kernel for the path run the scalar reference.
+public enum KernelISA: String, CaseIterable, Sendable, CustomStringConvertible {
+    /// The scalar reference kernels (the oracle every other path is tested against).
+    case scalar
+    /// AVX2 + FMA.
+    case avx2
+    /// AVX-512 F + BW + VNNI.
+    case avx512
+    /// ARM NEON (no NEON kernels yet: the scalar ones run).
+    case neon
+
+    public var description: String { rawValue }
+
+    /// What the CPU must have for this path.
+    public var isSupported: Bool {
+        let f = ember_cpu_features()
+        func has(_ bits: Int32) -> Bool { f & UInt32(bits) == UInt32(bits) }
+        switch self {
+        case .scalar: return true
+        case .avx2: return has(Int32(EMBER_CPU_AVX2 | EMBER_CPU_FMA))
+        case .avx512: return has(Int32(EMBER_CPU_AVX512F | EMBER_CPU_AVX512BW | EMBER_CPU_AVX512VNNI))
+        case .neon: return has(Int32(EMBER_CPU_NEON))
+        }
+    }
+
+    /// The fastest path this CPU supports.
+    public static var best: KernelISA {
+        [.avx512, .avx2, .neon].first { $0.isSupported } ?? .scalar
+    }
+
+    /// The paths this CPU supports, best first.
+    public static var supported: [KernelISA] { allCases.filter(\.isSupported).reversed() }
+
+    /// `requested`, else `EMBER_ISA`, else `best`; a path this CPU lacks is an error.
+    public static func resolve(_ requested: KernelISA?) throws -> KernelISA {
+        var isa = requested ?? .best
+        if requested == nil, let raw = getenv("EMBER_ISA") {
+            let name = String(cString: raw)
+            guard let forced = KernelISA(rawValue: name) else {
+                throw EmberError.invalidArgument("EMBER_ISA='\(name)' is not one of \(allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            isa = forced
+        }
+        guard isa.isSupported else {
+            throw EmberError.invalidArgument("the \(isa) kernels need a CPU this one is not (it supports \(supported.map(\.rawValue).joined(separator: ", ")))")
+        }
+        return isa
+    }
+
+    /// The C kernels' ISA number (EMBER_ISA_*); nil where the path has no optimized kernels.
+    var cISA: Int32? {
+        switch self {
+        case .avx2: return Int32(EMBER_ISA_AVX2)
+        case .avx512: return Int32(EMBER_ISA_AVX512)
+        case .scalar, .neon: return nil
+        }
+    }
 }

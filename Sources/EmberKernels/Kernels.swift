@@ -41,6 +41,24 @@ public enum KernelImplementation: String, CaseIterable, Sendable {
     case dequantizeU8F32Ref = "dequantize_u8_f32_ref"
     case quantizeF32U8Ref = "quantize_f32_u8_ref"
 
+    case conv2dS8Avx512 = "conv2d_s8_avx512"
+    case conv2dS8Avx2 = "conv2d_s8_avx2"
+    case dwconv2dS8Avx512 = "dwconv2d_s8_avx512"
+    case dwconv2dS8Avx2 = "dwconv2d_s8_avx2"
+    case fullyConnectedS8Avx512 = "fully_connected_s8_avx512"
+    case fullyConnectedS8Avx2 = "fully_connected_s8_avx2"
+    case conv2dF32Avx512 = "conv2d_f32_avx512"
+    case conv2dF32Avx2 = "conv2d_f32_avx2"
+    case dwconv2dF32Avx512 = "dwconv2d_f32_avx512"
+    case dwconv2dF32Avx2 = "dwconv2d_f32_avx2"
+    case fullyConnectedF32Avx512 = "fully_connected_f32_avx512"
+    case fullyConnectedF32Avx2 = "fully_connected_f32_avx2"
+
+    /// The path an implementation belongs to (`.scalar` for the reference kernels).
+    public var isa: KernelISA {
+        rawValue.hasSuffix("_avx512") ? .avx512 : rawValue.hasSuffix("_avx2") ? .avx2 : .scalar
+    }
+
     /// The prefix of a float fallback's name: "f32 fallback(softmax_f32_ref)".
     public static let fallbackPrefix = "f32 fallback("
 
@@ -216,6 +234,7 @@ private struct Preparer {
         let g = try storage.store(try convGeometry(a))
         let filter = try floatOperand(1, role: "filter"), bias = try floatOperand(2, role: "bias")
         let (lo, hi) = a.activation.range
+        if let isa = c.isa.cISA, let fast = try convFloatFast(a, isa: isa, geometry: g, filter: filter, bias: bias) { return fast }
         let node = c.nodeName
         return kernel(.conv2dF32Ref) { b in
             let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
@@ -281,6 +300,7 @@ private struct Preparer {
         guard try input(0).dtype == .i8 else { throw unsupported("u8 activations (use i8)") }
         let g = try storage.store(try convGeometry(a))
         let q = try requant(outputChannels: c.output.dims[3], activation: a.activation)
+        if let isa = c.isa.cISA, let fast = try convInt8Fast(a, isa: isa, geometry: g, requant: q) { return fast }
         let node = c.nodeName
         return kernel(.conv2dS8Ref) { b in
             let x = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
@@ -288,6 +308,119 @@ private struct Preparer {
             let bi = b.inputs.count > 2 ? b.inputs[2]?.assumingMemoryBound(to: Int32.self) : nil
             let out = b.output.assumingMemoryBound(to: Int8.self)
             return { ember_conv2d_s8_ref(g, x, f, bi, q, out) }
+        }
+    }
+
+    // MARK: optimized convolution and fully connected (weights packed here, once)
+
+    /// A constant f32 input's data (nil when the input is absent or not a constant f32).
+    func constantFloats(_ i: Int) -> FloatPtr? {
+        guard i < c.inputConstants.count, let d = c.inputConstants[i], optionalInput(i)?.dtype == .f32 else { return nil }
+        return d.bytes.baseAddress?.assumingMemoryBound(to: Float.self)
+    }
+
+    /// The bias input's data: `.some(nil)` when there is no bias, nil when it is not a constant
+    /// (the optimized kernels fold the bias into packed parameters, so it must be known now).
+    func constantBias<T>(_ type: T.Type) throws -> UnsafePointer<T>?? {
+        guard c.inputs.count > 2, c.inputs[2] != nil else { return .some(nil) }
+        guard let d = c.inputConstants[2] else { return nil }
+        return .some(d.bytes.baseAddress?.assumingMemoryBound(to: T.self))
+    }
+
+    func packQS8(isa: Int32, k: Int, n: Int, weights: ConstantData, bias: UnsafePointer<Int32>?,
+                 requant q: UnsafePointer<ember_requant>, singleRounding: Bool) throws -> UnsafePointer<ember_qs8_gemm> {
+        let np = Int(ember_n_padded(isa, Int32(n)))
+        let packed = try storage.allocate(UInt8.self, count: Int(ember_qs8_packed_bytes(isa, Int32(k), Int32(n))))
+        let pb = try storage.allocate(Int32.self, count: np), pm = try storage.allocate(Int32.self, count: np)
+        let ps = try storage.allocate(Int32.self, count: np)
+        let r = q.pointee
+        ember_qs8_pack(isa, Int32(k), Int32(n), weights.bytes.baseAddress?.assumingMemoryBound(to: Int8.self), bias,
+                       r.multiplier, r.shift, -r.input_offset, packed, pb, pm, ps)
+        var g = ember_qs8_gemm()
+        g.k = Int32(k); g.k_padded = ember_qs8_k_padded(isa, Int32(k)); g.n = Int32(n); g.n_padded = Int32(np)
+        g.weights = UnsafeRawPointer(packed); g.bias = UnsafePointer(pb); g.multiplier = UnsafePointer(pm); g.shift = UnsafePointer(ps)
+        g.input_zero_point = -r.input_offset; g.output_offset = r.output_offset; g.act_min = r.act_min; g.act_max = r.act_max
+        g.single_rounding = singleRounding ? 1 : 0
+        return try storage.store(g)
+    }
+
+    func packF32(isa: Int32, k: Int, n: Int, weights: FloatPtr, bias: FloatPtr?, range: (Float, Float)) throws -> UnsafePointer<ember_f32_gemm> {
+        let np = Int(ember_n_padded(isa, Int32(n)))
+        let packed = try storage.allocate(Float.self, count: np * k), pb = try storage.allocate(Float.self, count: np)
+        ember_f32_pack(isa, Int32(k), Int32(n), weights, bias, packed, pb)
+        return try storage.store(ember_f32_gemm(k: Int32(k), n: Int32(n), n_padded: Int32(np), weights: UnsafePointer(packed),
+                                                bias: UnsafePointer(pb), act_min: range.0, act_max: range.1))
+    }
+
+    /// Depthwise with one output per input channel, in the channels-vectorized kernels.
+    func isDepthwise(_ a: Conv2DAttributes) throws -> Bool {
+        let inC = try input(0).dims[3]
+        return a.groups == inC && c.output.dims[3] == inC && a.groups > 1
+    }
+
+    func convInt8Fast(_ a: Conv2DAttributes, isa: Int32, geometry g: UnsafePointer<ember_conv_geometry>,
+                      requant q: UnsafePointer<ember_requant>) throws -> PreparedKernel? {
+        guard let filter = c.inputConstants[1], let bias = try constantBias(Int32.self) else { return nil }
+        let w = try input(1), outC = c.output.dims[3], node = c.nodeName
+        let avx512 = isa == Int32(EMBER_ISA_AVX512)
+        if a.groups == 1 {
+            let k = w.dims[1] * w.dims[2] * w.dims[3]
+            let gemm = try packQS8(isa: isa, k: k, n: outC, weights: filter, bias: bias, requant: q, singleRounding: false)
+            return kernel(avx512 ? .conv2dS8Avx512 : .conv2dS8Avx2, scratch: Int(ember_gemm_scratch_bytes(isa, Int32(k), 1))) { b in
+                let x = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
+                let out = b.output.assumingMemoryBound(to: Int8.self)
+                guard let s = b.scratch else { throw EmberError.invalidGraph(node: node, reason: "no scratch buffer was planned") }
+                if avx512 { return { ember_conv2d_s8_avx512(g, x, gemm, s, out) } }
+                return { ember_conv2d_s8_avx2(g, x, gemm, s, out) }
+            }
+        }
+        guard try isDepthwise(a) else { return nil }
+        let taps = w.dims[1] * w.dims[2], cp = Int(ember_n_padded(isa, Int32(outC)))
+        let pw = try storage.allocate(Int32.self, count: taps * cp), pb = try storage.allocate(Int32.self, count: cp)
+        let pm = try storage.allocate(Int32.self, count: cp), ps = try storage.allocate(Int32.self, count: cp)
+        let r = q.pointee
+        ember_dw_pack_s8(isa, Int32(taps), Int32(outC), filter.bytes.baseAddress?.assumingMemoryBound(to: Int8.self), bias,
+                         r.multiplier, r.shift, pw, pb, pm, ps)
+        let dw = try storage.store(ember_qs8_dw(c_padded: Int32(cp), weights: UnsafePointer(pw), bias: UnsafePointer(pb),
+                                                multiplier: UnsafePointer(pm), shift: UnsafePointer(ps), input_zero_point: -r.input_offset,
+                                                output_offset: r.output_offset, act_min: r.act_min, act_max: r.act_max))
+        return kernel(avx512 ? .dwconv2dS8Avx512 : .dwconv2dS8Avx2) { b in
+            let x = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
+            let out = b.output.assumingMemoryBound(to: Int8.self)
+            if avx512 { return { ember_dwconv2d_s8_avx512(g, x, dw, out) } }
+            return { ember_dwconv2d_s8_avx2(g, x, dw, out) }
+        }
+    }
+
+    func convFloatFast(_ a: Conv2DAttributes, isa: Int32, geometry g: UnsafePointer<ember_conv_geometry>,
+                       filter widened: FloatPtr?, bias widenedBias: FloatPtr?) throws -> PreparedKernel? {
+        guard let filter = widened ?? constantFloats(1), let optionalBias = try constantBias(Float.self) else { return nil }
+        let bias = widenedBias ?? optionalBias
+        let w = try input(1), outC = c.output.dims[3], node = c.nodeName
+        let range = a.activation.range
+        let avx512 = isa == Int32(EMBER_ISA_AVX512)
+        if a.groups == 1 {
+            let k = w.dims[1] * w.dims[2] * w.dims[3]
+            let gemm = try packF32(isa: isa, k: k, n: outC, weights: filter, bias: bias, range: range)
+            return kernel(avx512 ? .conv2dF32Avx512 : .conv2dF32Avx2, scratch: Int(ember_gemm_scratch_bytes(isa, Int32(k), 0))) { b in
+                let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
+                let out = b.output.assumingMemoryBound(to: Float.self)
+                guard let s = b.scratch else { throw EmberError.invalidGraph(node: node, reason: "no scratch buffer was planned") }
+                if avx512 { return { ember_conv2d_f32_avx512(g, x, gemm, s, out) } }
+                return { ember_conv2d_f32_avx2(g, x, gemm, s, out) }
+            }
+        }
+        guard try isDepthwise(a) else { return nil }
+        let taps = w.dims[1] * w.dims[2], cp = Int(ember_n_padded(isa, Int32(outC)))
+        let pw = try storage.allocate(Float.self, count: taps * cp), pb = try storage.allocate(Float.self, count: cp)
+        ember_dw_pack_f32(isa, Int32(taps), Int32(outC), filter, bias, pw, pb)
+        let dw = try storage.store(ember_f32_dw(c_padded: Int32(cp), weights: UnsafePointer(pw), bias: UnsafePointer(pb),
+                                                act_min: range.min, act_max: range.max))
+        return kernel(avx512 ? .dwconv2dF32Avx512 : .dwconv2dF32Avx2) { b in
+            let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
+            let out = b.output.assumingMemoryBound(to: Float.self)
+            if avx512 { return { ember_dwconv2d_f32_avx512(g, x, dw, out) } }
+            return { ember_dwconv2d_f32_avx2(g, x, dw, out) }
         }
     }
 
@@ -309,6 +442,17 @@ private struct Preparer {
             }
         }
         let weights = try floatOperand(1, role: "weights")
+        if let isa = c.isa.cISA, let wp = weights ?? constantFloats(1), let constant = try constantBias(Float.self) {
+            // An f16 bias was widened into `bias`; an f32 one is read where it is.
+            let gemm = try packF32(isa: isa, k: Int(inF), n: Int(outF), weights: wp, bias: bias ?? constant, range: (lo, hi))
+            let avx512 = isa == Int32(EMBER_ISA_AVX512)
+            return kernel(avx512 ? .fullyConnectedF32Avx512 : .fullyConnectedF32Avx2) { b in
+                let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
+                let out = b.output.assumingMemoryBound(to: Float.self)
+                if avx512 { return { ember_fully_connected_f32_avx512(rows, x, gemm, out) } }
+                return { ember_fully_connected_f32_avx2(rows, x, gemm, out) }
+            }
+        }
         return kernel(.fullyConnectedF32Ref) { b in
             let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
             let wp = try weights ?? req(b, 1, node).assumingMemoryBound(to: Float.self)
@@ -325,6 +469,18 @@ private struct Preparer {
         let rows = Int64(c.output.elementCount / max(w.dims[0], 1))
         let q = try requant(outputChannels: w.dims[0], activation: act)
         let node = c.nodeName
+        if let isa = c.isa.cISA, let weights = c.inputConstants[1], let bias = try constantBias(Int32.self) {
+            let gemm = try packQS8(isa: isa, k: Int(inF), n: Int(outF), weights: weights, bias: bias, requant: q, singleRounding: true)
+            let scratch = Int(ember_gemm_scratch_bytes(isa, inF, 1))
+            let avx512 = isa == Int32(EMBER_ISA_AVX512)
+            return kernel(avx512 ? .fullyConnectedS8Avx512 : .fullyConnectedS8Avx2, scratch: scratch) { b in
+                let x = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
+                let out = b.output.assumingMemoryBound(to: Int8.self)
+                guard let s = b.scratch else { throw EmberError.invalidGraph(node: node, reason: "no scratch buffer was planned") }
+                if avx512 { return { ember_fully_connected_s8_avx512(rows, x, gemm, s, out) } }
+                return { ember_fully_connected_s8_avx2(rows, x, gemm, s, out) }
+            }
+        }
         return kernel(.fullyConnectedS8Ref) { b in
             let x = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
             let wp = try req(b, 1, node).assumingMemoryBound(to: Int8.self)

@@ -8,6 +8,7 @@ import Musl
 #endif
 import EmberCore
 import EmberKernels
+@_exported import enum EmberKernels.KernelISA
 
 /// How to prepare an executor.
 public struct ExecutorOptions: Sendable {
@@ -26,10 +27,12 @@ public struct ExecutorOptions: Sendable {
     public var account: MemoryAccount?
     /// How errors name what is being prepared, e.g. "variant 'int8'".
     public var label: String?
+    /// The kernel path (nil: `EMBER_ISA` if set, else the best this CPU has).
+    public var isa: KernelISA?
     public init(bindings: [String: Int] = [:], inPlace: Bool = true, keepEveryValue: Bool = false,
-                limits: LoadLimits = LoadLimits(), account: MemoryAccount? = nil, label: String? = nil) {
+                limits: LoadLimits = LoadLimits(), account: MemoryAccount? = nil, label: String? = nil, isa: KernelISA? = nil) {
         self.bindings = bindings; self.inPlace = inPlace; self.keepEveryValue = keepEveryValue
-        self.limits = limits; self.account = account; self.label = label
+        self.limits = limits; self.account = account; self.label = label; self.isa = isa
     }
 }
 
@@ -54,6 +57,8 @@ public final class Executor {
     public let bufferOfValue: [Int?]
     /// The C kernel family each node runs.
     public let implementations: [String]
+    /// The kernel path this executor was prepared for.
+    public let isa: KernelISA
     public let inputs: [TensorSlot]
     public let outputs: [TensorSlot]
     /// Bytes held for prepared parameters (multipliers, tables, converted weights).
@@ -94,6 +99,8 @@ public final class Executor {
         let account = options.account ?? MemoryAccount(limit: options.limits.maxMemoryBytes)
         let subject = options.label ?? "graph '\(graph.name)'"
         storage = PreparedStorage(account: account, subject: subject)
+        let isa = try KernelISA.resolve(options.isa)
+        self.isa = isa
 
         // 1. Kernels first: they say how much scratch they need.
         var prepared: [PreparedKernel] = []
@@ -103,7 +110,7 @@ public final class Executor {
                 inputs: node.inputs.map { $0.map { types[$0] } },
                 inputQuant: node.inputs.map { $0.flatMap { graph.values[$0].quant } },
                 inputConstants: node.inputs.map { $0.flatMap { graph.values[$0].constant } },
-                output: types[node.output], outputQuant: graph.values[node.output].quant)
+                output: types[node.output], outputQuant: graph.values[node.output].quant, isa: isa)
             prepared.append(try Kernels.prepare(ctx, storage: storage))
         }
         implementations = prepared.map(\.implementation)
@@ -204,6 +211,28 @@ public final class Executor {
     public func valueBuffer(_ id: ValueID) -> UnsafeRawBufferPointer? {
         guard id >= 0, id < valuePointers.count else { return nil }
         return UnsafeRawBufferPointer(start: valuePointers[id], count: validated.types[id].byteCount)
+    }
+
+    /// Runs `runs` inferences timing every step: the median nanoseconds of each
+    /// node's kernel, in node order (for `ember bench --profile`; allocates).
+    public func profile(runs: Int) -> [Double] {
+        var samples = [[UInt64]](repeating: [], count: steps.count)
+        var t = timespec()
+        func now() -> UInt64 {
+            clock_gettime(CLOCK_MONOTONIC, &t)
+            return UInt64(t.tv_sec) &* 1_000_000_000 &+ UInt64(t.tv_nsec)
+        }
+        for _ in 0..<max(runs, 1) {
+            for i in steps.indices {
+                let start = now()
+                steps[i].run()
+                samples[i].append(now() &- start)
+            }
+        }
+        return samples.map { s in
+            let sorted = s.sorted()
+            return sorted.isEmpty ? 0 : Double(sorted[sorted.count / 2])
+        }
     }
 
     /// One inference over the current input buffers. Allocates nothing.

@@ -10,13 +10,13 @@ func readBytes(_ path: String) throws -> [UInt8] { try readFile(path, .model) }
 /// Packs a model folder's model.tflite, runs every reference input and
 /// compares with `outputs_ref`: returns nil when every output matches (int8
 /// byte for byte; float within the corpus tolerance), else why not.
-func checkModel(_ dir: String) throws -> String? {
+func checkModel(_ dir: String, isa: KernelISA = .best) throws -> String? {
     let graph = try readBytes(dir + "/model.tflite").withUnsafeBytes { try TFLiteImporter.importModel($0, name: "m") }
     // Through the real format: write, read back, run.
     let bytes = try PackageWriter.serialize(PackageContents(metadata: PackageMetadata(), variants: [VariantRecord(name: "v")], graphs: [graph]))
     let buffer = bytes.withUnsafeBytes { ConstantBuffer(copying: $0) }
     let package = EmberPackage(contents: try PackageReader.read(bytes: buffer.bytes, owner: buffer))
-    let session = try Session(package: package)
+    let session = try Session(package: package, options: ExecutorOptions(isa: isa))
     let tolerance = try floatTolerance(dir + "/meta.json")
     for sample in ["00", "01", "02"] {
         var feeds: [String: Tensor] = [:]
@@ -63,9 +63,12 @@ func floatTolerance(_ path: String) throws -> (abs: Float, rel: Float) {
 let knownGaps: [String: String] = [:]
 
 @Suite struct TFLiteCorpusTests {
+    /// On every kernel path this CPU has: int8 byte for byte, float within the corpus tolerance.
     @Test(arguments: ["kws_int8", "resnet8_float"])
     func committedFixturesMatchLiteRT(_ name: String) throws {
-        #expect(try checkModel(Corpus.fixtures + "/" + name) == nil)
+        for isa in KernelISA.supported {
+            #expect(try checkModel(Corpus.fixtures + "/" + name, isa: isa) == nil, "\(name) on \(isa)")
+        }
     }
 
     @Test(.enabled(if: Corpus.isPresent, "needs ../shared/corpus/mlperf-tiny (absent: only the committed fixtures are checked)"))
@@ -73,13 +76,15 @@ let knownGaps: [String: String] = [:]
         let models = Corpus.sharedModels
         #expect(models.count >= 9)
         for m in models {
+          for isa in KernelISA.supported {
             let outcome: String?
-            do { outcome = try checkModel(Corpus.shared + "/" + m) } catch { outcome = "\(error)" }
+            do { outcome = try checkModel(Corpus.shared + "/" + m, isa: isa) } catch { outcome = "\(error) on \(isa)" }
             if let gap = knownGaps[m] {
                 #expect(outcome?.contains(gap) == true, "\(m): expected the known gap '\(gap)', got \(outcome ?? "a match")")
             } else {
-                #expect(outcome == nil, "\(m): \(outcome ?? "")")
+                #expect(outcome == nil, "\(m) on \(isa): \(outcome ?? "")")
             }
+          }
         }
     }
 

@@ -277,6 +277,99 @@ void ember_requantize_s8_ref(int64_t count, const int8_t *in, int32_t input_zero
 void ember_f16_to_f32(int64_t count, const uint16_t *in, float *out);
 void ember_f32_to_f16(int64_t count, const float *in, uint16_t *out);
 
+// ------------------------------------------------------- Optimized kernels
+// One file per ISA (ember_x86_avx2.c, ember_x86_avx512.c), each function
+// compiled with __attribute__((target(...))) and called only when
+// ember_cpu_features() says the CPU has it. Their weights are packed once, at
+// prepare, by ember_pack.c; the int8 kernels give exactly the reference
+// kernels' bytes (integer accumulation is order-free; requantization is the
+// same fixed-point arithmetic, done 8 or 16 lanes at a time).
+enum {
+  EMBER_ISA_SCALAR = 0,
+  EMBER_ISA_AVX2 = 1,    // AVX2 + FMA: int8 as exact int16 pair products (vpmaddwd)
+  EMBER_ISA_AVX512 = 2,  // AVX-512 F + BW + VNNI: int8 as u8·s8 quads (vpdpbusd)
+};
+
+/// Output channels per vector: 16 (AVX-512) or 8 (AVX2).
+int32_t ember_isa_lanes(int32_t isa);
+/// k rounded up to the ISA's int8 group (4 for VNNI quads, 2 for int16 pairs).
+int32_t ember_qs8_k_padded(int32_t isa, int32_t k);
+/// n rounded up to a whole number of vectors.
+int32_t ember_n_padded(int32_t isa, int32_t n);
+/// Bytes of packed int8 weights for a k × n GEMM.
+int64_t ember_qs8_packed_bytes(int32_t isa, int32_t k, int32_t n);
+
+/// An int8 GEMM's packed weights and per-output-channel requantization (n_padded entries each).
+typedef struct {
+  int32_t k, k_padded, n, n_padded;
+  const void *weights;
+  const int32_t *bias;        // AVX-512: bias − (128 + input_zero_point)·Σw, see ember_qs8_pack
+  const int32_t *multiplier;
+  const int32_t *shift;
+  int32_t input_zero_point;
+  int32_t output_offset, act_min, act_max;
+  int32_t single_rounding;    // 1: FULLY_CONNECTED's single rounding; 0: conv's double rounding
+} ember_qs8_gemm;
+
+/// Packs `weights` [n][k] (row o = output channel o's k inputs) for `isa`.
+void ember_qs8_pack(int32_t isa, int32_t k, int32_t n, const int8_t *weights, const int32_t *bias,
+                    const int32_t *multiplier, const int32_t *shift, int32_t input_zero_point,
+                    void *packed, int32_t *bias_out, int32_t *mult_out, int32_t *shift_out);
+
+/// f32 GEMM weights packed [n_padded/lanes][k][lanes], bias n_padded (zeros without one).
+typedef struct {
+  int32_t k, n, n_padded;
+  const float *weights;
+  const float *bias;
+  float act_min, act_max;
+} ember_f32_gemm;
+void ember_f32_pack(int32_t isa, int32_t k, int32_t n, const float *weights, const float *bias,
+                    float *packed, float *bias_out);
+
+/// Depthwise (depth multiplier 1) weights packed [kh·kw][c_padded], per-channel parameters c_padded.
+typedef struct {
+  int32_t c_padded;
+  const int32_t *weights;
+  const int32_t *bias, *multiplier, *shift;
+  int32_t input_zero_point, output_offset, act_min, act_max;
+} ember_qs8_dw;
+void ember_dw_pack_s8(int32_t isa, int32_t taps, int32_t channels, const int8_t *filter, const int32_t *bias,
+                      const int32_t *multiplier, const int32_t *shift, int32_t *packed, int32_t *bias_out,
+                      int32_t *mult_out, int32_t *shift_out);
+typedef struct {
+  int32_t c_padded;
+  const float *weights;
+  const float *bias;
+  float act_min, act_max;
+} ember_f32_dw;
+void ember_dw_pack_f32(int32_t isa, int32_t taps, int32_t channels, const float *filter, const float *bias,
+                       float *packed, float *bias_out);
+
+/// Scratch the GEMM convolutions and int8 FC need: a few gathered input rows.
+int64_t ember_gemm_scratch_bytes(int32_t isa, int32_t k, int32_t is_int8);
+
+// Convolution with groups == 1 as a GEMM over gathered input patches (K = kh·kw·in_c).
+void ember_conv2d_s8_avx512(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_gemm *w,
+                            void *scratch, int8_t *output);
+void ember_conv2d_s8_avx2(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_gemm *w,
+                          void *scratch, int8_t *output);
+void ember_conv2d_f32_avx512(const ember_conv_geometry *g, const float *input, const ember_f32_gemm *w,
+                             void *scratch, float *output);
+void ember_conv2d_f32_avx2(const ember_conv_geometry *g, const float *input, const ember_f32_gemm *w,
+                           void *scratch, float *output);
+// Fully connected: rows × k inputs.
+void ember_fully_connected_s8_avx512(int64_t rows, const int8_t *input, const ember_qs8_gemm *w, void *scratch,
+                                     int8_t *output);
+void ember_fully_connected_s8_avx2(int64_t rows, const int8_t *input, const ember_qs8_gemm *w, void *scratch,
+                                   int8_t *output);
+void ember_fully_connected_f32_avx512(int64_t rows, const float *input, const ember_f32_gemm *w, float *output);
+void ember_fully_connected_f32_avx2(int64_t rows, const float *input, const ember_f32_gemm *w, float *output);
+// Depthwise convolution, depth multiplier 1 (groups == in_c == out_c).
+void ember_dwconv2d_s8_avx512(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_dw *w, int8_t *output);
+void ember_dwconv2d_s8_avx2(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_dw *w, int8_t *output);
+void ember_dwconv2d_f32_avx512(const ember_conv_geometry *g, const float *input, const ember_f32_dw *w, float *output);
+void ember_dwconv2d_f32_avx2(const ember_conv_geometry *g, const float *input, const ember_f32_dw *w, float *output);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,88 @@
+// Weight packing for the optimized kernels (portable C, run once at prepare).
+// Layouts (ember_kernels.h, "Optimized kernels"):
+//   EMBER_ISA_AVX512 int8: [n_padded/16][k_padded/4][16][4] int8, k_padded = ceil4(k)
+//   EMBER_ISA_AVX2   int8: [n_padded/8][k_padded/2][8][2] int16, k_padded = ceil2(k)
+//   f32 (both):            [n_padded/NR][k][NR] float, NR = 16 (AVX-512) or 8 (AVX2)
+//   depthwise:             [taps][c_padded] int32 (int8) or float (f32)
+// Padding (channels beyond n, k beyond k) is zero, so it adds nothing.
+#include "ember_kernels.h"
+
+#include <string.h>
+
+int32_t ember_isa_lanes(int32_t isa) { return isa == EMBER_ISA_AVX512 ? 16 : 8; }
+
+static int32_t round_up(int32_t x, int32_t m) { return (x + m - 1) / m * m; }
+
+int32_t ember_qs8_k_padded(int32_t isa, int32_t k) { return round_up(k, isa == EMBER_ISA_AVX512 ? 4 : 2); }
+
+int32_t ember_n_padded(int32_t isa, int32_t n) { return round_up(n, ember_isa_lanes(isa)); }
+
+int64_t ember_qs8_packed_bytes(int32_t isa, int32_t k, int32_t n) {
+  const int64_t elems = (int64_t)ember_qs8_k_padded(isa, k) * ember_n_padded(isa, n);
+  return isa == EMBER_ISA_AVX512 ? elems : elems * 2;
+}
+
+void ember_qs8_pack(int32_t isa, int32_t k, int32_t n, const int8_t *weights, const int32_t *bias,
+                    const int32_t *multiplier, const int32_t *shift, int32_t input_zero_point,
+                    void *packed, int32_t *bias_out, int32_t *mult_out, int32_t *shift_out) {
+  const int32_t kp = ember_qs8_k_padded(isa, k), np = ember_n_padded(isa, n), lanes = ember_isa_lanes(isa);
+  memset(packed, 0, (size_t)ember_qs8_packed_bytes(isa, k, n));
+  for (int32_t o = 0; o < np; ++o) {
+    int32_t sum = 0;
+    for (int32_t i = 0; o < n && i < k; ++i) {
+      const int8_t w = weights[(int64_t)o * k + i];
+      sum += w;
+      const int64_t panel = o / lanes, lane = o % lanes;
+      if (isa == EMBER_ISA_AVX512) {
+        ((int8_t *)packed)[((panel * (kp / 4) + i / 4) * lanes + lane) * 4 + i % 4] = w;
+      } else {
+        ((int16_t *)packed)[((panel * (kp / 2) + i / 2) * lanes + lane) * 2 + i % 2] = w;
+      }
+    }
+    const int32_t b = (o < n && bias) ? bias[o] : 0;
+    // AVX-512 multiplies unsigned input bytes x + 128: (x - zp)·w = (x + 128)·w − (128 + zp)·w.
+    bias_out[o] = isa == EMBER_ISA_AVX512 ? (int32_t)((uint32_t)b - (uint32_t)((128 + input_zero_point) * sum)) : b;
+    mult_out[o] = o < n ? multiplier[o] : 0;
+    shift_out[o] = o < n ? shift[o] : 0;
+  }
+}
+
+void ember_f32_pack(int32_t isa, int32_t k, int32_t n, const float *weights, const float *bias,
+                    float *packed, float *bias_out) {
+  const int32_t np = ember_n_padded(isa, n), lanes = ember_isa_lanes(isa);
+  for (int32_t o = 0; o < np; ++o) {
+    const int64_t panel = o / lanes, lane = o % lanes;
+    for (int32_t i = 0; i < k; ++i)
+      packed[(panel * k + i) * lanes + lane] = o < n ? weights[(int64_t)o * k + i] : 0.0f;
+    bias_out[o] = (o < n && bias) ? bias[o] : 0.0f;
+  }
+}
+
+void ember_dw_pack_s8(int32_t isa, int32_t taps, int32_t channels, const int8_t *filter, const int32_t *bias,
+                      const int32_t *multiplier, const int32_t *shift, int32_t *packed, int32_t *bias_out,
+                      int32_t *mult_out, int32_t *shift_out) {
+  const int32_t cp = ember_n_padded(isa, channels);
+  for (int32_t c = 0; c < cp; ++c) {
+    // Ember's depthwise filter is [c][kh][kw][1].
+    for (int32_t t = 0; t < taps; ++t) packed[(int64_t)t * cp + c] = c < channels ? filter[(int64_t)c * taps + t] : 0;
+    bias_out[c] = (c < channels && bias) ? bias[c] : 0;
+    mult_out[c] = c < channels ? multiplier[c] : 0;
+    shift_out[c] = c < channels ? shift[c] : 0;
+  }
+}
+
+void ember_dw_pack_f32(int32_t isa, int32_t taps, int32_t channels, const float *filter, const float *bias,
+                       float *packed, float *bias_out) {
+  const int32_t cp = ember_n_padded(isa, channels);
+  for (int32_t c = 0; c < cp; ++c) {
+    for (int32_t t = 0; t < taps; ++t) packed[(int64_t)t * cp + c] = c < channels ? filter[(int64_t)c * taps + t] : 0.0f;
+    bias_out[c] = (c < channels && bias) ? bias[c] : 0.0f;
+  }
+}
+
+// Both ISAs' GEMM kernels gather four rows at a time (MR in their files).
+int64_t ember_gemm_scratch_bytes(int32_t isa, int32_t k, int32_t is_int8) {
+  const int64_t rows = 4;
+  if (!is_int8) return rows * k * (int64_t)sizeof(float);
+  return rows * ember_qs8_k_padded(isa, k) * (isa == EMBER_ISA_AVX512 ? 1 : 2);
+}

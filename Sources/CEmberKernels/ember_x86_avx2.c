@@ -1,0 +1,318 @@
+// AVX2 + FMA kernels: 8 output channels per vector.
+//
+// int8 GEMM: input patches are widened to int16 with the zero point already
+// subtracted (padding taps are 0), weights are int16 pairs, and vpmaddwd
+// forms exact 32-bit sums of two products (vpmaddubsw would saturate).
+// Requantization is the reference's fixed-point arithmetic, 8 lanes at a
+// time, so the bytes are the reference's. AVX2 has no arithmetic 64-bit
+// shift: where only the low 32 bits of a shifted product are kept and the
+// shift is at most 32 a logical shift gives the same bits; elsewhere the sign
+// is folded in by hand.
+#include "ember_kernels.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#include <string.h>
+
+#define TARGET __attribute__((target("avx2,fma")))
+#define MR 4
+
+// ------------------------------------------------------------ requantization
+TARGET static inline __m256i srdhm_from_product(__m256i p) {
+  const __m256i zero = _mm256_setzero_si256();
+  __m256i negative = _mm256_cmpgt_epi64(zero, p);
+  p = _mm256_add_epi64(p, _mm256_blendv_epi8(_mm256_set1_epi64x(1LL << 30), _mm256_set1_epi64x(1 - (1LL << 30)), negative));
+  negative = _mm256_cmpgt_epi64(zero, p);
+  p = _mm256_add_epi64(p, _mm256_and_si256(negative, _mm256_set1_epi64x((1LL << 31) - 1)));
+  return _mm256_srli_epi64(p, 31);  // bits 31..62 of p: the same low 32 bits as an arithmetic shift
+}
+
+TARGET static inline __m256i mbqm_double(__m256i x, __m256i mult, __m256i shift) {
+  const __m256i zero = _mm256_setzero_si256(), one = _mm256_set1_epi32(1);
+  const __m256i left = _mm256_max_epi32(shift, zero), right = _mm256_max_epi32(_mm256_sub_epi32(zero, shift), zero);
+  x = _mm256_sllv_epi32(x, left);
+  const __m256i even = srdhm_from_product(_mm256_mul_epi32(x, mult));
+  const __m256i odd = srdhm_from_product(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), _mm256_srli_epi64(mult, 32)));
+  __m256i r = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
+  const __m256i mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, right), one);
+  const __m256i remainder = _mm256_and_si256(r, mask);
+  const __m256i threshold = _mm256_add_epi32(_mm256_srai_epi32(mask, 1), _mm256_and_si256(_mm256_cmpgt_epi32(zero, r), one));
+  r = _mm256_srav_epi32(r, right);
+  return _mm256_add_epi32(r, _mm256_and_si256(_mm256_cmpgt_epi32(remainder, threshold), one));
+}
+
+/// Arithmetic right shift of 64-bit lanes by per-lane counts.
+TARGET static inline __m256i srav_epi64(__m256i v, __m256i count) {
+  const __m256i sign = _mm256_cmpgt_epi64(_mm256_setzero_si256(), v);
+  return _mm256_xor_si256(_mm256_srlv_epi64(_mm256_xor_si256(v, sign), count), sign);
+}
+
+TARGET static inline __m256i saturate_i32(__m256i v) {
+  const __m256i hi = _mm256_set1_epi64x(INT32_MAX), lo = _mm256_set1_epi64x(INT32_MIN);
+  v = _mm256_blendv_epi8(v, hi, _mm256_cmpgt_epi64(v, hi));
+  return _mm256_blendv_epi8(v, lo, _mm256_cmpgt_epi64(lo, v));
+}
+
+TARGET static inline __m256i mbqm_single(__m256i x, __m256i mult, __m256i shift) {
+  shift = _mm256_min_epi32(_mm256_max_epi32(shift, _mm256_set1_epi32(-31)), _mm256_set1_epi32(30));
+  const __m256i total = _mm256_sub_epi32(_mm256_set1_epi32(31), shift);
+  const __m256i total_even = _mm256_and_si256(total, _mm256_set1_epi64x(0xFFFFFFFF));
+  const __m256i total_odd = _mm256_srli_epi64(total, 32);
+  const __m256i one = _mm256_set1_epi64x(1);
+  __m256i even = _mm256_mul_epi32(x, mult);
+  __m256i odd = _mm256_mul_epi32(_mm256_srli_epi64(x, 32), _mm256_srli_epi64(mult, 32));
+  even = saturate_i32(srav_epi64(_mm256_add_epi64(even, _mm256_sllv_epi64(one, _mm256_sub_epi64(total_even, one))), total_even));
+  odd = saturate_i32(srav_epi64(_mm256_add_epi64(odd, _mm256_sllv_epi64(one, _mm256_sub_epi64(total_odd, one))), total_odd));
+  return _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
+}
+
+/// Requantizes 8 accumulators of channels [c, c + 8) and stores the first `count` as int8.
+TARGET static inline void requant_store(__m256i acc, const int32_t *multiplier, const int32_t *shift, int32_t single,
+                                        int32_t offset, int32_t act_min, int32_t act_max, int32_t count, int8_t *out) {
+  const __m256i mult = _mm256_loadu_si256((const __m256i *)multiplier), sh = _mm256_loadu_si256((const __m256i *)shift);
+  __m256i r = single ? mbqm_single(acc, mult, sh) : mbqm_double(acc, mult, sh);
+  r = _mm256_add_epi32(r, _mm256_set1_epi32(offset));
+  r = _mm256_min_epi32(_mm256_max_epi32(r, _mm256_set1_epi32(act_min)), _mm256_set1_epi32(act_max));
+  const __m128i p16 = _mm_packs_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
+  const __m128i p8 = _mm_packs_epi16(p16, p16);
+  if (count >= 8) { _mm_storel_epi64((__m128i *)out, p8); return; }
+  int8_t tmp[16];
+  _mm_storeu_si128((__m128i *)tmp, p8);
+  memcpy(out, tmp, (size_t)count);
+}
+
+// ------------------------------------------------------------ int8 GEMM tile
+/// MR rows of int16 patches (each k_padded values) × one or two 8-channel panels.
+TARGET static void qs8_tile(int32_t rows, const int16_t *a, const ember_qs8_gemm *w, int32_t panel, int8_t *out, int64_t out_stride) {
+  const int32_t kp = w->k_padded, pairs = kp / 2, c0 = panel * 8;
+  const int32_t two = (panel + 1) * 8 < w->n_padded;
+  const int16_t *b0 = (const int16_t *)w->weights + (int64_t)panel * pairs * 16, *b1 = b0 + (int64_t)pairs * 16;
+  const int16_t *a0 = a, *a1 = a + (rows > 1 ? kp : 0), *a2 = a + (rows > 2 ? 2 * kp : 0), *a3 = a + (rows > 3 ? 3 * kp : 0);
+  const __m256i bias0 = _mm256_loadu_si256((const __m256i *)(w->bias + c0));
+  const __m256i bias1 = two ? _mm256_loadu_si256((const __m256i *)(w->bias + c0 + 8)) : bias0;
+  __m256i c00 = bias0, c10 = bias0, c20 = bias0, c30 = bias0, c01 = bias1, c11 = bias1, c21 = bias1, c31 = bias1;
+  for (int32_t q = 0; q < pairs; ++q) {
+    const __m256i w0 = _mm256_loadu_si256((const __m256i *)(b0 + q * 16));
+    const __m256i w1 = two ? _mm256_loadu_si256((const __m256i *)(b1 + q * 16)) : w0;
+    int32_t v;
+    __m256i x;
+    memcpy(&v, a0 + 2 * q, 4); x = _mm256_set1_epi32(v);
+    c00 = _mm256_add_epi32(c00, _mm256_madd_epi16(x, w0)); c01 = _mm256_add_epi32(c01, _mm256_madd_epi16(x, w1));
+    memcpy(&v, a1 + 2 * q, 4); x = _mm256_set1_epi32(v);
+    c10 = _mm256_add_epi32(c10, _mm256_madd_epi16(x, w0)); c11 = _mm256_add_epi32(c11, _mm256_madd_epi16(x, w1));
+    memcpy(&v, a2 + 2 * q, 4); x = _mm256_set1_epi32(v);
+    c20 = _mm256_add_epi32(c20, _mm256_madd_epi16(x, w0)); c21 = _mm256_add_epi32(c21, _mm256_madd_epi16(x, w1));
+    memcpy(&v, a3 + 2 * q, 4); x = _mm256_set1_epi32(v);
+    c30 = _mm256_add_epi32(c30, _mm256_madd_epi16(x, w0)); c31 = _mm256_add_epi32(c31, _mm256_madd_epi16(x, w1));
+  }
+  const int32_t n0 = w->n - c0 < 8 ? w->n - c0 : 8, n1 = w->n - c0 - 8 < 8 ? w->n - c0 - 8 : 8;
+  const __m256i acc0[MR] = {c00, c10, c20, c30}, acc1[MR] = {c01, c11, c21, c31};
+  for (int32_t r = 0; r < rows; ++r) {
+    int8_t *o = out + r * out_stride + c0;
+    requant_store(acc0[r], w->multiplier + c0, w->shift + c0, w->single_rounding, w->output_offset, w->act_min, w->act_max, n0, o);
+    if (two && n1 > 0)
+      requant_store(acc1[r], w->multiplier + c0 + 8, w->shift + c0 + 8, w->single_rounding, w->output_offset, w->act_min, w->act_max, n1, o + 8);
+  }
+}
+
+/// The patch of output pixel `pixel` as int16 (x − zero point), 0 where a tap falls outside.
+TARGET static void gather_i16(const ember_conv_geometry *g, const int8_t *input, int64_t pixel, int32_t zero_point,
+                              int16_t *dst, int32_t k_padded) {
+  const int64_t per_image = (int64_t)g->out_h * g->out_w;
+  const int32_t n = (int32_t)(pixel / per_image), rest = (int32_t)(pixel % per_image);
+  const int32_t oy = rest / g->out_w, ox = rest % g->out_w, c = g->in_c;
+  int32_t k = 0;
+  for (int32_t ky = 0; ky < g->kernel_h; ++ky) {
+    const int32_t iy = oy * g->stride_h - g->pad_top + ky * g->dilation_h;
+    for (int32_t kx = 0; kx < g->kernel_w; ++kx, k += c) {
+      const int32_t ix = ox * g->stride_w - g->pad_left + kx * g->dilation_w;
+      if (iy < 0 || iy >= g->in_h || ix < 0 || ix >= g->in_w) { memset(dst + k, 0, sizeof(int16_t) * (size_t)c); continue; }
+      const int8_t *src = input + (((int64_t)n * g->in_h + iy) * g->in_w + ix) * c;
+      for (int32_t i = 0; i < c; ++i) dst[k + i] = (int16_t)(src[i] - zero_point);
+    }
+  }
+  memset(dst + k, 0, sizeof(int16_t) * (size_t)(k_padded - k));
+}
+
+TARGET void ember_conv2d_s8_avx2(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_gemm *w, void *scratch,
+                                 int8_t *output) {
+  int16_t *patches = (int16_t *)scratch;
+  const int64_t pixels = (int64_t)g->batch * g->out_h * g->out_w;
+  const int32_t panels = w->n_padded / 8;
+  for (int64_t p = 0; p < pixels; p += MR) {
+    const int32_t rows = pixels - p < MR ? (int32_t)(pixels - p) : MR;
+    for (int32_t r = 0; r < rows; ++r) gather_i16(g, input, p + r, w->input_zero_point, patches + (int64_t)r * w->k_padded, w->k_padded);
+    for (int32_t panel = 0; panel < panels; panel += 2) qs8_tile(rows, patches, w, panel, output + p * w->n, w->n);
+  }
+}
+
+TARGET void ember_fully_connected_s8_avx2(int64_t rows, const int8_t *input, const ember_qs8_gemm *w, void *scratch, int8_t *output) {
+  int16_t *patches = (int16_t *)scratch;
+  const int32_t panels = w->n_padded / 8;
+  for (int64_t p = 0; p < rows; p += MR) {
+    const int32_t mr = rows - p < MR ? (int32_t)(rows - p) : MR;
+    for (int32_t r = 0; r < mr; ++r) {
+      const int8_t *src = input + (p + r) * w->k;
+      int16_t *dst = patches + (int64_t)r * w->k_padded;
+      for (int32_t i = 0; i < w->k; ++i) dst[i] = (int16_t)(src[i] - w->input_zero_point);
+      memset(dst + w->k, 0, sizeof(int16_t) * (size_t)(w->k_padded - w->k));
+    }
+    for (int32_t panel = 0; panel < panels; panel += 2) qs8_tile(mr, patches, w, panel, output + p * w->n, w->n);
+  }
+}
+
+// ------------------------------------------------------------ int8 depthwise
+/// Eight int8 channels widened to int32; a tail shorter than 8 is read through a copy.
+TARGET static inline __m256i load8_s8(const int8_t *src, int32_t count) {
+  if (count >= 8) return _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)src));
+  int8_t tmp[8] = {0};
+  memcpy(tmp, src, (size_t)count);
+  return _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)tmp));
+}
+
+TARGET void ember_dwconv2d_s8_avx2(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_dw *w, int8_t *output) {
+  const int32_t c = g->in_c, cp = w->c_padded;
+  const __m256i zp = _mm256_set1_epi32(w->input_zero_point);
+  for (int32_t n = 0; n < g->batch; ++n)
+    for (int32_t oy = 0; oy < g->out_h; ++oy)
+      for (int32_t ox = 0; ox < g->out_w; ++ox) {
+        int8_t *out = output + (((int64_t)n * g->out_h + oy) * g->out_w + ox) * c;
+        for (int32_t c0 = 0; c0 < c; c0 += 8) {
+          const int32_t count = c - c0 < 8 ? c - c0 : 8;
+          __m256i acc = _mm256_loadu_si256((const __m256i *)(w->bias + c0));
+          for (int32_t ky = 0; ky < g->kernel_h; ++ky) {
+            const int32_t iy = oy * g->stride_h - g->pad_top + ky * g->dilation_h;
+            if (iy < 0 || iy >= g->in_h) continue;
+            for (int32_t kx = 0; kx < g->kernel_w; ++kx) {
+              const int32_t ix = ox * g->stride_w - g->pad_left + kx * g->dilation_w;
+              if (ix < 0 || ix >= g->in_w) continue;
+              const int8_t *src = input + (((int64_t)n * g->in_h + iy) * g->in_w + ix) * c + c0;
+              const __m256i x = _mm256_sub_epi32(load8_s8(src, count), zp);
+              const __m256i f = _mm256_loadu_si256((const __m256i *)(w->weights + (int64_t)(ky * g->kernel_w + kx) * cp + c0));
+              acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(x, f));
+            }
+          }
+          requant_store(acc, w->multiplier + c0, w->shift + c0, 0, w->output_offset, w->act_min, w->act_max, count, out + c0);
+        }
+      }
+}
+
+// ------------------------------------------------------------------- f32
+TARGET static inline __m256i tail_mask(int32_t count) {
+  const __m256i index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(count), index);
+}
+
+TARGET static void f32_tile(int32_t rows, const float *a, int64_t row_stride, const ember_f32_gemm *w, int32_t panel,
+                            float *out, int64_t out_stride) {
+  const int32_t k = w->k, c0 = panel * 8;
+  const int32_t two = (panel + 1) * 8 < w->n_padded;
+  const float *b0 = w->weights + (int64_t)panel * k * 8, *b1 = b0 + (int64_t)k * 8;
+  const float *a0 = a, *a1 = a + (rows > 1 ? row_stride : 0), *a2 = a + (rows > 2 ? 2 * row_stride : 0);
+  const float *a3 = a + (rows > 3 ? 3 * row_stride : 0);
+  const __m256 bias0 = _mm256_loadu_ps(w->bias + c0), bias1 = two ? _mm256_loadu_ps(w->bias + c0 + 8) : bias0;
+  __m256 c00 = bias0, c10 = bias0, c20 = bias0, c30 = bias0, c01 = bias1, c11 = bias1, c21 = bias1, c31 = bias1;
+  for (int32_t i = 0; i < k; ++i) {
+    const __m256 w0 = _mm256_loadu_ps(b0 + i * 8), w1 = two ? _mm256_loadu_ps(b1 + i * 8) : w0;
+    __m256 x = _mm256_set1_ps(a0[i]); c00 = _mm256_fmadd_ps(x, w0, c00); c01 = _mm256_fmadd_ps(x, w1, c01);
+    x = _mm256_set1_ps(a1[i]); c10 = _mm256_fmadd_ps(x, w0, c10); c11 = _mm256_fmadd_ps(x, w1, c11);
+    x = _mm256_set1_ps(a2[i]); c20 = _mm256_fmadd_ps(x, w0, c20); c21 = _mm256_fmadd_ps(x, w1, c21);
+    x = _mm256_set1_ps(a3[i]); c30 = _mm256_fmadd_ps(x, w0, c30); c31 = _mm256_fmadd_ps(x, w1, c31);
+  }
+  const __m256 lo = _mm256_set1_ps(w->act_min), hi = _mm256_set1_ps(w->act_max);
+  const int32_t n0 = w->n - c0 < 8 ? w->n - c0 : 8, n1 = w->n - c0 - 8 < 8 ? w->n - c0 - 8 : 8;
+  const __m256i m0 = tail_mask(n0), m1 = tail_mask(n1);
+  const __m256 acc0[MR] = {c00, c10, c20, c30}, acc1[MR] = {c01, c11, c21, c31};
+  for (int32_t r = 0; r < rows; ++r) {
+    _mm256_maskstore_ps(out + r * out_stride + c0, m0, _mm256_min_ps(_mm256_max_ps(acc0[r], lo), hi));
+    if (two && n1 > 0) _mm256_maskstore_ps(out + r * out_stride + c0 + 8, m1, _mm256_min_ps(_mm256_max_ps(acc1[r], lo), hi));
+  }
+}
+
+TARGET static void gather_f32(const ember_conv_geometry *g, const float *input, int64_t pixel, float *dst) {
+  const int64_t per_image = (int64_t)g->out_h * g->out_w;
+  const int32_t n = (int32_t)(pixel / per_image), rest = (int32_t)(pixel % per_image);
+  const int32_t oy = rest / g->out_w, ox = rest % g->out_w, c = g->in_c;
+  int32_t k = 0;
+  for (int32_t ky = 0; ky < g->kernel_h; ++ky) {
+    const int32_t iy = oy * g->stride_h - g->pad_top + ky * g->dilation_h;
+    for (int32_t kx = 0; kx < g->kernel_w; ++kx, k += c) {
+      const int32_t ix = ox * g->stride_w - g->pad_left + kx * g->dilation_w;
+      if (iy < 0 || iy >= g->in_h || ix < 0 || ix >= g->in_w) { memset(dst + k, 0, sizeof(float) * (size_t)c); continue; }
+      memcpy(dst + k, input + (((int64_t)n * g->in_h + iy) * g->in_w + ix) * c, sizeof(float) * (size_t)c);
+    }
+  }
+}
+
+TARGET void ember_conv2d_f32_avx2(const ember_conv_geometry *g, const float *input, const ember_f32_gemm *w, void *scratch,
+                                  float *output) {
+  float *patches = (float *)scratch;
+  const int64_t pixels = (int64_t)g->batch * g->out_h * g->out_w;
+  const int32_t panels = w->n_padded / 8;
+  const int32_t pointwise = g->kernel_h == 1 && g->kernel_w == 1 && g->stride_h == 1 && g->stride_w == 1 &&
+                            g->pad_top == 0 && g->pad_left == 0 && g->out_h == g->in_h && g->out_w == g->in_w;
+  for (int64_t p = 0; p < pixels; p += MR) {
+    const int32_t rows = pixels - p < MR ? (int32_t)(pixels - p) : MR;
+    const float *a = input + p * w->k;
+    if (!pointwise) {
+      for (int32_t r = 0; r < rows; ++r) gather_f32(g, input, p + r, patches + (int64_t)r * w->k);
+      a = patches;
+    }
+    for (int32_t panel = 0; panel < panels; panel += 2) f32_tile(rows, a, w->k, w, panel, output + p * w->n, w->n);
+  }
+}
+
+TARGET void ember_fully_connected_f32_avx2(int64_t rows, const float *input, const ember_f32_gemm *w, float *output) {
+  const int32_t panels = w->n_padded / 8;
+  for (int64_t p = 0; p < rows; p += MR) {
+    const int32_t mr = rows - p < MR ? (int32_t)(rows - p) : MR;
+    for (int32_t panel = 0; panel < panels; panel += 2) f32_tile(mr, input + p * w->k, w->k, w, panel, output + p * w->n, w->n);
+  }
+}
+
+TARGET void ember_dwconv2d_f32_avx2(const ember_conv_geometry *g, const float *input, const ember_f32_dw *w, float *output) {
+  const int32_t c = g->in_c, cp = w->c_padded;
+  const __m256 lo = _mm256_set1_ps(w->act_min), hi = _mm256_set1_ps(w->act_max);
+  for (int32_t n = 0; n < g->batch; ++n)
+    for (int32_t oy = 0; oy < g->out_h; ++oy)
+      for (int32_t ox = 0; ox < g->out_w; ++ox) {
+        float *out = output + (((int64_t)n * g->out_h + oy) * g->out_w + ox) * c;
+        for (int32_t c0 = 0; c0 < c; c0 += 8) {
+          const int32_t count = c - c0 < 8 ? c - c0 : 8;
+          const __m256i m = tail_mask(count);
+          __m256 acc = _mm256_loadu_ps(w->bias + c0);
+          for (int32_t ky = 0; ky < g->kernel_h; ++ky) {
+            const int32_t iy = oy * g->stride_h - g->pad_top + ky * g->dilation_h;
+            if (iy < 0 || iy >= g->in_h) continue;
+            for (int32_t kx = 0; kx < g->kernel_w; ++kx) {
+              const int32_t ix = ox * g->stride_w - g->pad_left + kx * g->dilation_w;
+              if (ix < 0 || ix >= g->in_w) continue;
+              const float *src = input + (((int64_t)n * g->in_h + iy) * g->in_w + ix) * c + c0;
+              acc = _mm256_fmadd_ps(_mm256_maskload_ps(src, m), _mm256_loadu_ps(w->weights + (int64_t)(ky * g->kernel_w + kx) * cp + c0), acc);
+            }
+          }
+          _mm256_maskstore_ps(out + c0, m, _mm256_min_ps(_mm256_max_ps(acc, lo), hi));
+        }
+      }
+}
+
+#else  // not x86-64: never dispatched (ember_cpu_features reports no AVX2).
+void ember_conv2d_s8_avx2(const ember_conv_geometry *g, const int8_t *i, const ember_qs8_gemm *w, void *s, int8_t *o) {
+  (void)g; (void)i; (void)w; (void)s; (void)o;
+}
+void ember_fully_connected_s8_avx2(int64_t r, const int8_t *i, const ember_qs8_gemm *w, void *s, int8_t *o) {
+  (void)r; (void)i; (void)w; (void)s; (void)o;
+}
+void ember_dwconv2d_s8_avx2(const ember_conv_geometry *g, const int8_t *i, const ember_qs8_dw *w, int8_t *o) {
+  (void)g; (void)i; (void)w; (void)o;
+}
+void ember_conv2d_f32_avx2(const ember_conv_geometry *g, const float *i, const ember_f32_gemm *w, void *s, float *o) {
+  (void)g; (void)i; (void)w; (void)s; (void)o;
+}
+void ember_fully_connected_f32_avx2(int64_t r, const float *i, const ember_f32_gemm *w, float *o) {
+  (void)r; (void)i; (void)w; (void)o;
+}
+void ember_dwconv2d_f32_avx2(const ember_conv_geometry *g, const float *i, const ember_f32_dw *w, float *o) {
+  (void)g; (void)i; (void)w; (void)o;
+}
+#endif

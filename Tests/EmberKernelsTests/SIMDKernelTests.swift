@@ -1,0 +1,210 @@
+import Testing
+import CEmberKernels
+@testable import EmberKernels
+
+/// The optimized ISAs this CPU can run, and (printed) the ones it cannot.
+let availableISAs: [Int32] = {
+    let f = ember_cpu_features()
+    var isas: [Int32] = []
+    if f & UInt32(EMBER_CPU_AVX2) != 0 && f & UInt32(EMBER_CPU_FMA) != 0 { isas.append(Int32(EMBER_ISA_AVX2)) }
+    let avx512 = UInt32(EMBER_CPU_AVX512F | EMBER_CPU_AVX512BW | EMBER_CPU_AVX512VNNI)
+    if f & avx512 == avx512 { isas.append(Int32(EMBER_ISA_AVX512)) }
+    for (isa, name) in [(Int32(EMBER_ISA_AVX2), "avx2"), (Int32(EMBER_ISA_AVX512), "avx512 (F+BW+VNNI)")] where !isas.contains(isa) {
+        print("SKIP: this CPU has no \(name); its kernels were not tested here")
+    }
+    return isas
+}()
+
+func isaName(_ isa: Int32) -> String { isa == Int32(EMBER_ISA_AVX512) ? "avx512" : "avx2" }
+
+@Test func packingGeometryFollowsTheVectorWidth() {
+    #expect(ember_isa_lanes(Int32(EMBER_ISA_AVX512)) == 16 && ember_isa_lanes(Int32(EMBER_ISA_AVX2)) == 8)
+    #expect(ember_n_padded(Int32(EMBER_ISA_AVX512), 17) == 32 && ember_n_padded(Int32(EMBER_ISA_AVX2), 17) == 24)
+    #expect(ember_qs8_k_padded(Int32(EMBER_ISA_AVX512), 27) == 28 && ember_qs8_k_padded(Int32(EMBER_ISA_AVX2), 27) == 28)
+    #expect(ember_qs8_packed_bytes(Int32(EMBER_ISA_AVX512), 27, 17) == 28 * 32)
+    #expect(ember_qs8_packed_bytes(Int32(EMBER_ISA_AVX2), 27, 17) == 28 * 24 * 2)
+}
+
+/// Random requantization parameters, some of them saturating (large multipliers, left shifts).
+func randomRequant(_ rng: inout SplitMix64, channels: Int) -> (mult: [Int32], shift: [Int32]) {
+    let mult = (0..<channels).map { _ in Int32(rng.int((1 << 30)...Int(Int32.max))) }
+    let shift = (0..<channels).map { _ in Int32(rng.int(0...9) == 0 ? rng.int(1...4) : rng.int(-12...(-5))) }
+    return (mult, shift)
+}
+
+/// Packed int8 GEMM weights for `isa`, kept alive with the struct that points at them.
+final class PackedQS8 {
+    var weights: [UInt8]
+    var bias: [Int32], mult: [Int32], shift: [Int32]
+    var gemm = ember_qs8_gemm()
+
+    init(isa: Int32, k: Int, n: Int, w: [Int8], bias b: [Int32]?, mult m: [Int32], shift s: [Int32], zeroPoint: Int32,
+         outputOffset: Int32, actMin: Int32, actMax: Int32, singleRounding: Bool) {
+        let np = Int(ember_n_padded(isa, Int32(n)))
+        weights = [UInt8](repeating: 0, count: Int(ember_qs8_packed_bytes(isa, Int32(k), Int32(n))))
+        bias = [Int32](repeating: 0, count: np); mult = bias; shift = bias
+        weights.withUnsafeMutableBytes { pw in
+            ember_qs8_pack(isa, Int32(k), Int32(n), w, b, m, s, zeroPoint, pw.baseAddress, &bias, &mult, &shift)
+        }
+        gemm.k = Int32(k); gemm.k_padded = ember_qs8_k_padded(isa, Int32(k)); gemm.n = Int32(n); gemm.n_padded = Int32(np)
+        gemm.input_zero_point = zeroPoint; gemm.output_offset = outputOffset; gemm.act_min = actMin; gemm.act_max = actMax
+        gemm.single_rounding = singleRounding ? 1 : 0
+    }
+
+    /// Runs `body` with the struct's pointers bound.
+    func with<R>(_ body: (UnsafePointer<ember_qs8_gemm>) -> R) -> R {
+        weights.withUnsafeBytes { pw in bias.withUnsafeBufferPointer { b in mult.withUnsafeBufferPointer { m in shift.withUnsafeBufferPointer { s in
+            var g = gemm
+            g.weights = pw.baseAddress; g.bias = b.baseAddress; g.multiplier = m.baseAddress; g.shift = s.baseAddress
+            return body(&g)
+        } } } }
+    }
+}
+
+@Suite struct SIMDKernelTests {
+    /// groups == 1 geometries, odd sizes, every stride, dilation and padding kind, batch 1–2.
+    func denseGeometry(_ rng: inout SplitMix64) -> ember_conv_geometry {
+        var g = randomGeometry(&rng)
+        g.groups = 1
+        g.in_c = Int32(rng.int(1...19)); g.out_c = Int32(rng.int(1...45))
+        return g
+    }
+
+    @Test func int8ConvolutionIsByteExactOnEveryISA() {
+        for isa in availableISAs {
+            var rng = SplitMix64(seed: 60)
+            for trial in 0..<300 {
+                var g = denseGeometry(&rng)
+                let k = Int(g.kernel_h * g.kernel_w * g.in_c), n = Int(g.out_c)
+                let inCount = Int(g.batch * g.in_h * g.in_w * g.in_c), outCount = Int(g.batch * g.out_h * g.out_w * g.out_c)
+                // Saturation every few trials: inputs and weights at their extremes.
+                let x = trial % 5 == 0 ? [Int8](repeating: trial % 10 == 0 ? 127 : -128, count: inCount) : rng.int8s(inCount)
+                let f = trial % 5 == 0 ? [Int8](repeating: -127, count: n * k) : rng.int8s(n * k)
+                let bias = trial % 3 == 0 ? nil : (0..<n).map { _ in Int32(rng.int(-5000...5000)) }
+                let (mult, shift) = randomRequant(&rng, channels: n)
+                let zp = Int32(rng.int(-128...127)), outZP = Int32(rng.int(-128...127))
+                let lo = Int32(rng.int(-128...(-10))), hi = Int32(rng.int(10...127))
+                var expected = [Int8](repeating: 0, count: outCount), got = [Int8](repeating: 99, count: outCount)
+                mult.withUnsafeBufferPointer { m in shift.withUnsafeBufferPointer { s in
+                    var q = ember_requant(input_offset: -zp, output_offset: outZP, multiplier: m.baseAddress, shift: s.baseAddress, act_min: lo, act_max: hi)
+                    ember_conv2d_s8_ref(&g, x, f, bias, &q, &expected)
+                } }
+                let packed = PackedQS8(isa: isa, k: k, n: n, w: f, bias: bias, mult: mult, shift: shift, zeroPoint: zp,
+                                       outputOffset: outZP, actMin: lo, actMax: hi, singleRounding: false)
+                var scratch = [UInt8](repeating: 0, count: Int(ember_gemm_scratch_bytes(isa, Int32(k), 1)))
+                packed.with { w in
+                    if isa == Int32(EMBER_ISA_AVX512) { ember_conv2d_s8_avx512(&g, x, w, &scratch, &got) }
+                    else { ember_conv2d_s8_avx2(&g, x, w, &scratch, &got) }
+                }
+                #expect(got == expected, "\(isaName(isa)) trial \(trial): \(g)")
+            }
+        }
+    }
+
+    @Test func int8FullyConnectedIsByteExactOnEveryISA() {
+        for isa in availableISAs {
+            var rng = SplitMix64(seed: 61)
+            for trial in 0..<300 {
+                let rows = rng.int(1...9), k = rng.int(1...97), n = rng.int(1...40)
+                let x = trial % 7 == 0 ? [Int8](repeating: -128, count: rows * k) : rng.int8s(rows * k)
+                let w = trial % 7 == 0 ? [Int8](repeating: 127, count: n * k) : rng.int8s(n * k)
+                let bias = (0..<n).map { _ in Int32(rng.int(-30000...30000)) }
+                let (mult, shift) = randomRequant(&rng, channels: n)
+                let zp = Int32(rng.int(-128...127)), outZP = Int32(rng.int(-128...127))
+                var expected = [Int8](repeating: 0, count: rows * n), got = [Int8](repeating: 99, count: rows * n)
+                mult.withUnsafeBufferPointer { m in shift.withUnsafeBufferPointer { s in
+                    var q = ember_requant(input_offset: -zp, output_offset: outZP, multiplier: m.baseAddress, shift: s.baseAddress, act_min: -128, act_max: 127)
+                    ember_fully_connected_s8_ref(Int64(rows), Int32(k), Int32(n), x, w, bias, &q, &expected)
+                } }
+                let packed = PackedQS8(isa: isa, k: k, n: n, w: w, bias: bias, mult: mult, shift: shift, zeroPoint: zp,
+                                       outputOffset: outZP, actMin: -128, actMax: 127, singleRounding: true)
+                var scratch = [UInt8](repeating: 0, count: Int(ember_gemm_scratch_bytes(isa, Int32(k), 1)))
+                packed.with { p in
+                    if isa == Int32(EMBER_ISA_AVX512) { ember_fully_connected_s8_avx512(Int64(rows), x, p, &scratch, &got) }
+                    else { ember_fully_connected_s8_avx2(Int64(rows), x, p, &scratch, &got) }
+                }
+                #expect(got == expected, "\(isaName(isa)) trial \(trial): rows \(rows) k \(k) n \(n)")
+            }
+        }
+    }
+
+    @Test func int8DepthwiseIsByteExactOnEveryISA() {
+        for isa in availableISAs {
+            var rng = SplitMix64(seed: 62)
+            for trial in 0..<300 {
+                var g = randomGeometry(&rng)
+                let c = rng.int(1...37)
+                g.in_c = Int32(c); g.out_c = Int32(c); g.groups = Int32(c)
+                let taps = Int(g.kernel_h * g.kernel_w)
+                let inCount = Int(g.batch * g.in_h * g.in_w) * c, outCount = Int(g.batch * g.out_h * g.out_w) * c
+                let x = trial % 6 == 0 ? [Int8](repeating: 127, count: inCount) : rng.int8s(inCount)
+                let f = rng.int8s(c * taps), bias = (0..<c).map { _ in Int32(rng.int(-3000...3000)) }
+                let (mult, shift) = randomRequant(&rng, channels: c)
+                let zp = Int32(rng.int(-128...127)), outZP = Int32(rng.int(-128...127))
+                var expected = [Int8](repeating: 0, count: outCount), got = [Int8](repeating: 99, count: outCount)
+                mult.withUnsafeBufferPointer { m in shift.withUnsafeBufferPointer { s in
+                    var q = ember_requant(input_offset: -zp, output_offset: outZP, multiplier: m.baseAddress, shift: s.baseAddress, act_min: -120, act_max: 125)
+                    ember_conv2d_s8_ref(&g, x, f, bias, &q, &expected)
+                } }
+                let cp = Int(ember_n_padded(isa, Int32(c)))
+                var pw = [Int32](repeating: 0, count: taps * cp), pb = [Int32](repeating: 0, count: cp), pm = pb, ps = pb
+                ember_dw_pack_s8(isa, Int32(taps), Int32(c), f, bias, mult, shift, &pw, &pb, &pm, &ps)
+                pw.withUnsafeBufferPointer { w in pb.withUnsafeBufferPointer { b in pm.withUnsafeBufferPointer { m in ps.withUnsafeBufferPointer { s in
+                    var d = ember_qs8_dw(c_padded: Int32(cp), weights: w.baseAddress, bias: b.baseAddress, multiplier: m.baseAddress, shift: s.baseAddress,
+                                         input_zero_point: zp, output_offset: outZP, act_min: -120, act_max: 125)
+                    if isa == Int32(EMBER_ISA_AVX512) { ember_dwconv2d_s8_avx512(&g, x, &d, &got) } else { ember_dwconv2d_s8_avx2(&g, x, &d, &got) }
+                } } } }
+                #expect(got == expected, "\(isaName(isa)) trial \(trial): \(g)")
+            }
+        }
+    }
+
+    @Test func f32ConvolutionFullyConnectedAndDepthwiseMatchTheReference() {
+        for isa in availableISAs {
+            var rng = SplitMix64(seed: 63)
+            for trial in 0..<200 {
+                // Dense convolution (pointwise in place every fourth trial).
+                var g = denseGeometry(&rng)
+                if trial % 4 == 0 { g.kernel_h = 1; g.kernel_w = 1; g.stride_h = 1; g.stride_w = 1; g.pad_top = 0; g.pad_left = 0; g.out_h = g.in_h; g.out_w = g.in_w }
+                let k = Int(g.kernel_h * g.kernel_w * g.in_c), n = Int(g.out_c)
+                let x = rng.floats(Int(g.batch * g.in_h * g.in_w * g.in_c)), f = rng.floats(n * k), bias = rng.floats(n)
+                let outCount = Int(g.batch * g.out_h * g.out_w * g.out_c)
+                var expected = [Float](repeating: 0, count: outCount), got = [Float](repeating: .nan, count: outCount)
+                ember_conv2d_f32_ref(&g, x, f, bias, -2, 2.5, &expected)
+                let np = Int(ember_n_padded(isa, Int32(n)))
+                var pw = [Float](repeating: 0, count: np * k), pb = [Float](repeating: 0, count: np)
+                ember_f32_pack(isa, Int32(k), Int32(n), f, bias, &pw, &pb)
+                var scratch = [Float](repeating: 0, count: Int(ember_gemm_scratch_bytes(isa, Int32(k), 0)) / 4)
+                pw.withUnsafeBufferPointer { w in pb.withUnsafeBufferPointer { b in
+                    var gemm = ember_f32_gemm(k: Int32(k), n: Int32(n), n_padded: Int32(np), weights: w.baseAddress, bias: b.baseAddress, act_min: -2, act_max: 2.5)
+                    if isa == Int32(EMBER_ISA_AVX512) { ember_conv2d_f32_avx512(&g, x, &gemm, &scratch, &got) } else { ember_conv2d_f32_avx2(&g, x, &gemm, &scratch, &got) }
+                    // The same weights as a fully connected layer over the input's first rows.
+                    let rows = rng.int(1...7), fx = rng.floats(rows * k)
+                    var fe = [Float](repeating: 0, count: rows * n), fg = [Float](repeating: .nan, count: rows * n)
+                    ember_fully_connected_f32_ref(Int64(rows), Int32(k), Int32(n), fx, f, bias, -2, 2.5, &fe)
+                    if isa == Int32(EMBER_ISA_AVX512) { ember_fully_connected_f32_avx512(Int64(rows), fx, &gemm, &fg) } else { ember_fully_connected_f32_avx2(Int64(rows), fx, &gemm, &fg) }
+                    for (a, e) in zip(fg, fe) { #expect(abs(a - e) <= 1e-4 * Float(k), "\(isaName(isa)) fc trial \(trial)") }
+                } }
+                for (a, e) in zip(got, expected) { #expect(abs(a - e) <= 1e-4 * Float(k), "\(isaName(isa)) conv trial \(trial): \(g)") }
+
+                // Depthwise.
+                var d = randomGeometry(&rng)
+                let c = rng.int(1...37)
+                d.in_c = Int32(c); d.out_c = Int32(c); d.groups = Int32(c)
+                let taps = Int(d.kernel_h * d.kernel_w)
+                let dx = rng.floats(Int(d.batch * d.in_h * d.in_w) * c), df = rng.floats(c * taps), db = rng.floats(c)
+                let dOut = Int(d.batch * d.out_h * d.out_w) * c
+                var de = [Float](repeating: 0, count: dOut), dg = [Float](repeating: .nan, count: dOut)
+                ember_conv2d_f32_ref(&d, dx, df, db, -.infinity, .infinity, &de)
+                let cp = Int(ember_n_padded(isa, Int32(c)))
+                var dpw = [Float](repeating: 0, count: taps * cp), dpb = [Float](repeating: 0, count: cp)
+                ember_dw_pack_f32(isa, Int32(taps), Int32(c), df, db, &dpw, &dpb)
+                dpw.withUnsafeBufferPointer { w in dpb.withUnsafeBufferPointer { b in
+                    var dw = ember_f32_dw(c_padded: Int32(cp), weights: w.baseAddress, bias: b.baseAddress, act_min: -.infinity, act_max: .infinity)
+                    if isa == Int32(EMBER_ISA_AVX512) { ember_dwconv2d_f32_avx512(&d, dx, &dw, &dg) } else { ember_dwconv2d_f32_avx2(&d, dx, &dw, &dg) }
+                } }
+                for (a, e) in zip(dg, de) { #expect(abs(a - e) <= 1e-5 * Float(taps), "\(isaName(isa)) dw trial \(trial): \(d)") }
+            }
+        }
+    }
+}
