@@ -2,7 +2,7 @@
 """Side-by-side figures for the MLPerf Tiny corpus: package and arena bytes, and
 single-thread latency of Ember vs LiteRT, all measured in one run on this machine.
 
-    python3 tools/bench_corpus.py [--repeat 50] [--corpus ../shared/corpus/mlperf-tiny]
+    python3 tools/bench_corpus.py [--repeat 300] [--rounds 5] [--corpus ../shared/corpus/mlperf-tiny]
 
 Prints a Markdown table (the one in BENCHMARKS.md). Uses tools/.venv-litert
 (created by tools/compare_litert.py's bootstrap if missing) and the release build
@@ -13,9 +13,15 @@ Columns:
   greedy planner with in-place reuse off, which is how TensorFlow Lite Micro's
   GreedyMemoryPlanner places activations (its real arena adds persistent
   allocations and kernel scratch on top, so it is a lower bound for TFLM).
-- latency: median wall time of one inference, one thread. Ember: `ember run
-  --repeat N` (includes copying inputs/outputs). LiteRT: Interpreter.invoke() from
-  Python, default kernels (XNNPACK) and reference kernels (BUILTIN_REF).
+- latency: median wall time of one inference, one thread. Ember: `ember bench
+  --repeat N --json` (inputs written in place, as LiteRT's invoke() excludes
+  set_tensor), on the kernel path EMBER_ISA names or the best this CPU has.
+  LiteRT: Interpreter.invoke() from Python, default kernels (XNNPACK) and
+  reference kernels (BUILTIN_REF). Per model the three are measured back to back.
+- ratio: Ember / LiteRT XNNPACK (below 1: Ember is faster). Ember and XNNPACK
+  are run alternately for --rounds rounds of --repeat inferences each; the
+  latencies are the medians over rounds and the ratio is the median of the
+  per-round ratios, so drift of a shared VM hits both sides alike.
 """
 import argparse
 import json
@@ -52,14 +58,16 @@ def main():
     import numpy as np
     from ai_edge_litert.interpreter import OpResolverType
     ap = argparse.ArgumentParser()
-    ap.add_argument("--repeat", type=int, default=50)
+    ap.add_argument("--repeat", type=int, default=300)
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--corpus", default=os.path.join(ROOT, "..", "shared", "corpus", "mlperf-tiny"))
     a = ap.parse_args()
     ember = os.path.join(ROOT, ".build", "release", "ember")
     subprocess.check_call(["swift", "build", "-c", "release", "--product", "ember"], cwd=ROOT,
                           stdout=subprocess.DEVNULL)
-    print("| model | .tflite bytes | .ember bytes | Ember arena | TFLM-style arena | Ember ms | LiteRT XNNPACK ms | LiteRT reference ms |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("| model | .tflite bytes | .ember bytes | Ember arena | TFLM-style arena | Ember kernels | Ember ms | LiteRT XNNPACK ms "
+          "| ratio | LiteRT reference ms |")
+    print("|---|---:|---:|---:|---:|---|---:|---:|---:|---:|")
     for name in sorted(os.listdir(a.corpus)):
         d = os.path.join(a.corpus, name)
         model = os.path.join(d, "model.tflite")
@@ -75,15 +83,19 @@ def main():
                 continue
             info = json.loads(subprocess.check_output([ember, "inspect", pkg, "--json"]))
             flat = json.loads(subprocess.check_output([ember, "inspect", pkg, "--json", "--no-in-place"]))
-            args = [ember, "run", pkg, "--repeat", str(a.repeat)]
+            args = [ember, "bench", pkg, "--repeat", str(a.repeat), "--json"]
             for k, i in enumerate(meta["inputs"]):
                 args += ["--input", f"{i['name']}={os.path.join(d, 'inputs', f'00_{k}.npy')}"]
-            out = subprocess.check_output(args, text=True)
-            ember_ms = float(out.split("latency ")[1].split(" ms")[0])
-            xnn = litert_latency(model, feeds, OpResolverType.AUTO, a.repeat)
+            embers, xnns = [], []
+            for _ in range(a.rounds):
+                bench = json.loads(subprocess.check_output(args, text=True))
+                embers.append(bench["median_us"] / 1000)
+                xnns.append(litert_latency(model, feeds, OpResolverType.AUTO, a.repeat))
+            ember_ms, xnn = statistics.median(embers), statistics.median(xnns)
+            ratio = statistics.median(e / x for e, x in zip(embers, xnns))
             ref = litert_latency(model, feeds, OpResolverType.BUILTIN_REF, a.repeat)
             print(f"| {name} | {os.path.getsize(model)} | {os.path.getsize(pkg)} | {info['variants'][0]['arena_bytes']} | "
-                  f"{flat['variants'][0]['arena_bytes']} | {ember_ms:.3f} | {xnn:.3f} | {ref:.3f} |")
+                  f"{flat['variants'][0]['arena_bytes']} | {bench['isa']} | {ember_ms:.3f} | {xnn:.3f} | {ratio:.2f}× | {ref:.3f} |")
     return 0
 
 

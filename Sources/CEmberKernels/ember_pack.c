@@ -80,9 +80,9 @@ void ember_dw_pack_f32(int32_t isa, int32_t taps, int32_t channels, const float 
   }
 }
 
-// Both ISAs' GEMM kernels gather four rows at a time (MR in their files).
+// The GEMM kernels gather MR rows at a time: 8 on AVX-512, 4 on AVX2 (MR in their files).
 int64_t ember_gemm_scratch_bytes(int32_t isa, int32_t k, int32_t is_int8) {
-  const int64_t rows = 4;
+  const int64_t rows = isa == EMBER_ISA_AVX512 ? 8 : 4;
   if (!is_int8) return rows * k * (int64_t)sizeof(float);
   return rows * ember_qs8_k_padded(isa, k) * (isa == EMBER_ISA_AVX512 ? 1 : 2);
 }

@@ -197,6 +197,26 @@ TARGET void ember_dwconv2d_s8_avx2(const ember_conv_geometry *g, const int8_t *i
       }
 }
 
+// ------------------------------------------------------------ int8 add / sub
+/// TFLite int8 ADD (SUB) of two tensors of the same shape: ember_add_s8_ref's arithmetic, 8 lanes.
+TARGET void ember_add_s8_avx2(int64_t count, const int8_t *a, const int8_t *b, const ember_add_s8_params *p,
+                              int32_t subtract, int8_t *out) {
+  const __m256i ao = _mm256_set1_epi32(p->a_offset), bo = _mm256_set1_epi32(p->b_offset);
+  const __m256i am = _mm256_set1_epi32(p->a_multiplier), as = _mm256_set1_epi32(p->a_shift);
+  const __m256i bm = _mm256_set1_epi32(p->b_multiplier), bs = _mm256_set1_epi32(p->b_shift);
+  const __m128i left = _mm_cvtsi32_si128(p->left_shift);
+  int32_t om[8], os[8];
+  for (int k = 0; k < 8; ++k) { om[k] = p->output_multiplier; os[k] = p->output_shift; }
+  for (int64_t i = 0; i < count; i += 8) {
+    const int32_t n = count - i < 8 ? (int32_t)(count - i) : 8;
+    const __m256i x = _mm256_sll_epi32(_mm256_add_epi32(load8_s8(a + i, n), ao), left);
+    const __m256i y = _mm256_sll_epi32(_mm256_add_epi32(load8_s8(b + i, n), bo), left);
+    const __m256i xa = mbqm_double(x, am, as), yb = mbqm_double(y, bm, bs);
+    requant_store(subtract ? _mm256_sub_epi32(xa, yb) : _mm256_add_epi32(xa, yb), om, os, 0, p->output_offset,
+                  p->act_min, p->act_max, n, out + i);
+  }
+}
+
 // ------------------------------------------------------------------- f32
 TARGET static inline __m256i tail_mask(int32_t count) {
   const __m256i index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
@@ -314,5 +334,8 @@ void ember_fully_connected_f32_avx2(int64_t r, const float *i, const ember_f32_g
 }
 void ember_dwconv2d_f32_avx2(const ember_conv_geometry *g, const float *i, const ember_f32_dw *w, float *o) {
   (void)g; (void)i; (void)w; (void)o;
+}
+void ember_add_s8_avx2(int64_t n, const int8_t *a, const int8_t *b, const ember_add_s8_params *p, int32_t s, int8_t *o) {
+  (void)n; (void)a; (void)b; (void)p; (void)s; (void)o;
 }
 #endif

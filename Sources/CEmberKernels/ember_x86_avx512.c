@@ -15,7 +15,7 @@
 #include <string.h>
 
 #define TARGET __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")))
-#define MR 4
+#define MR 8  // rows per tile: 2 panels × 8 rows = 16 of the 32 vector registers accumulate
 
 // ------------------------------------------------------------ requantization
 // gemmlowp SaturatingRoundingDoublingHighMul on 64-bit products: nudge, then
@@ -73,43 +73,99 @@ TARGET static inline void requant_store(__m512i acc, const ember_qs8_gemm *w, in
 }
 
 // ------------------------------------------------------------ int8 GEMM tile
-/// MR rows of unsigned patches (each k_padded bytes) × one or two 16-channel panels.
-TARGET static void qs8_tile(int32_t rows, const uint8_t *a, const ember_qs8_gemm *w, int32_t panel,
-                            int8_t *out, int64_t out_stride) {
-  const int32_t kp = w->k_padded, quads = kp / 4, c0 = panel * 16;
-  const int32_t two = (panel + 1) * 16 < w->n_padded;
-  const int8_t *b0 = (const int8_t *)w->weights + (int64_t)panel * quads * 64;
-  const int8_t *b1 = b0 + (int64_t)quads * 64;
-  const uint8_t *a0 = a, *a1 = a + (rows > 1 ? kp : 0), *a2 = a + (rows > 2 ? 2 * kp : 0), *a3 = a + (rows > 3 ? 3 * kp : 0);
-  const __m512i bias0 = _mm512_loadu_si512(w->bias + c0);
-  const __m512i bias1 = two ? _mm512_loadu_si512(w->bias + c0 + 16) : bias0;
-  __m512i c00 = bias0, c10 = bias0, c20 = bias0, c30 = bias0;
-  __m512i c01 = bias1, c11 = bias1, c21 = bias1, c31 = bias1;
-  if (two) {
-    for (int32_t q = 0; q < quads; ++q) {
-      const __m512i w0 = _mm512_loadu_si512(b0 + q * 64), w1 = _mm512_loadu_si512(b1 + q * 64);
-      __m512i x;
-      int32_t v;
-      memcpy(&v, a0 + 4 * q, 4); x = _mm512_set1_epi32(v); c00 = _mm512_dpbusd_epi32(c00, x, w0); c01 = _mm512_dpbusd_epi32(c01, x, w1);
-      memcpy(&v, a1 + 4 * q, 4); x = _mm512_set1_epi32(v); c10 = _mm512_dpbusd_epi32(c10, x, w0); c11 = _mm512_dpbusd_epi32(c11, x, w1);
-      memcpy(&v, a2 + 4 * q, 4); x = _mm512_set1_epi32(v); c20 = _mm512_dpbusd_epi32(c20, x, w0); c21 = _mm512_dpbusd_epi32(c21, x, w1);
-      memcpy(&v, a3 + 4 * q, 4); x = _mm512_set1_epi32(v); c30 = _mm512_dpbusd_epi32(c30, x, w0); c31 = _mm512_dpbusd_epi32(c31, x, w1);
+/// The body of every int8 tile: R rows × P 16-channel panels (both constants, so
+/// the accumulators live in registers and no lane computes for a panel that is not there). `load(r, q)`
+/// gives row r's q-th quad as a broadcast 32-bit value.
+#define QS8_TILE_BODY(R, P, LOAD_QUAD, QUADS, WEIGHTS_AT)                                              \
+  const int32_t c0 = panel * 16;                                                                      \
+  __m512i acc[R][P];                                                                                  \
+  for (int32_t j = 0; j < P; ++j) {                                                                   \
+    const __m512i bias = _mm512_loadu_si512(w->bias + c0 + 16 * j);                                   \
+    for (int32_t r = 0; r < R; ++r) acc[r][j] = bias;                                                 \
+  }                                                                                                   \
+  for (int32_t q = 0; q < (QUADS); ++q) {                                                             \
+    __m512i wv[P];                                                                                    \
+    for (int32_t j = 0; j < P; ++j) wv[j] = _mm512_loadu_si512(WEIGHTS_AT(j, q));                    \
+    for (int32_t r = 0; r < R; ++r) {                                                                 \
+      const __m512i x = LOAD_QUAD(r, q);                                                              \
+      for (int32_t j = 0; j < P; ++j) acc[r][j] = _mm512_dpbusd_epi32(acc[r][j], x, wv[j]);           \
+    }                                                                                                 \
+  }                                                                                                   \
+  for (int32_t r = 0; r < R; ++r)                                                                     \
+    for (int32_t j = 0; j < P; ++j) {                                                                 \
+      const int32_t c = c0 + 16 * j, count = w->n - c < 16 ? w->n - c : 16;                          \
+      if (count > 0) requant_store(acc[r][j], w, c, count, out + r * out_stride + c);                 \
     }
-  } else {
-    for (int32_t q = 0; q < quads; ++q) {
-      const __m512i w0 = _mm512_loadu_si512(b0 + q * 64);
-      int32_t v;
-      memcpy(&v, a0 + 4 * q, 4); c00 = _mm512_dpbusd_epi32(c00, _mm512_set1_epi32(v), w0);
-      memcpy(&v, a1 + 4 * q, 4); c10 = _mm512_dpbusd_epi32(c10, _mm512_set1_epi32(v), w0);
-      memcpy(&v, a2 + 4 * q, 4); c20 = _mm512_dpbusd_epi32(c20, _mm512_set1_epi32(v), w0);
-      memcpy(&v, a3 + 4 * q, 4); c30 = _mm512_dpbusd_epi32(c30, _mm512_set1_epi32(v), w0);
-    }
+
+TARGET static inline __m512i broadcast_quad(const uint8_t *p) {
+  int32_t v;
+  memcpy(&v, p, 4);
+  return _mm512_set1_epi32(v);
+}
+
+#define PATCH_QUAD(r, q) broadcast_quad(a + (int64_t)(r) * kp + 4 * (q))
+#define PANEL_QUAD(j, q) (b + ((int64_t)(panel + (j)) * quads + (q)) * 64)
+
+#define DEFINE_QS8_TILE(R, P)                                                                       \
+  TARGET static void qs8_tile_##R##_##P(const uint8_t *a, const ember_qs8_gemm *w, int32_t panel, \
+                                        int8_t *out, int64_t out_stride) {                          \
+    const int32_t kp = w->k_padded, quads = kp / 4;                                                 \
+    const int8_t *b = (const int8_t *)w->weights;                                                   \
+    QS8_TILE_BODY(R, P, PATCH_QUAD, quads, PANEL_QUAD)                                              \
   }
-  const int32_t n0 = w->n - c0 < 16 ? w->n - c0 : 16, n1 = w->n - c0 - 16 < 16 ? w->n - c0 - 16 : 16;
-  const __m512i acc0[MR] = {c00, c10, c20, c30}, acc1[MR] = {c01, c11, c21, c31};
-  for (int32_t r = 0; r < rows; ++r) {
-    requant_store(acc0[r], w, c0, n0, out + r * out_stride + c0);
-    if (two && n1 > 0) requant_store(acc1[r], w, c0 + 16, n1, out + r * out_stride + c0 + 16);
+DEFINE_QS8_TILE(8, 1) DEFINE_QS8_TILE(8, 2)
+DEFINE_QS8_TILE(4, 1) DEFINE_QS8_TILE(4, 2) DEFINE_QS8_TILE(4, 3) DEFINE_QS8_TILE(4, 4) DEFINE_QS8_TILE(3, 1) DEFINE_QS8_TILE(3, 2) DEFINE_QS8_TILE(3, 3) DEFINE_QS8_TILE(3, 4) DEFINE_QS8_TILE(2, 1) DEFINE_QS8_TILE(2, 2) DEFINE_QS8_TILE(2, 3) DEFINE_QS8_TILE(2, 4) DEFINE_QS8_TILE(1, 1) DEFINE_QS8_TILE(1, 2) DEFINE_QS8_TILE(1, 3) DEFINE_QS8_TILE(1, 4)
+
+/// `rows` (1…MR) gathered patches × every panel, in tiles the registers hold.
+TARGET static void qs8_rows(int32_t rows, const uint8_t *a, const ember_qs8_gemm *w, int8_t *out, int64_t out_stride) {
+  const int32_t panels = w->n_padded / 16;
+  while (rows > 0) {
+    const int32_t r = rows >= 8 ? 8 : rows >= 4 ? 4 : rows, step = r == 8 ? 2 : 4;
+    for (int32_t panel = 0; panel < panels; panel += step) {
+      const int32_t live = panels - panel < step ? panels - panel : step;
+      switch (r * 8 + live) {
+      case 65: qs8_tile_8_1(a, w, panel, out, out_stride); break;
+      case 66: qs8_tile_8_2(a, w, panel, out, out_stride); break;
+      case 33: qs8_tile_4_1(a, w, panel, out, out_stride); break;
+      case 34: qs8_tile_4_2(a, w, panel, out, out_stride); break;
+      case 35: qs8_tile_4_3(a, w, panel, out, out_stride); break;
+      case 36: qs8_tile_4_4(a, w, panel, out, out_stride); break;
+      case 25: qs8_tile_3_1(a, w, panel, out, out_stride); break;
+      case 26: qs8_tile_3_2(a, w, panel, out, out_stride); break;
+      case 27: qs8_tile_3_3(a, w, panel, out, out_stride); break;
+      case 28: qs8_tile_3_4(a, w, panel, out, out_stride); break;
+      case 17: qs8_tile_2_1(a, w, panel, out, out_stride); break;
+      case 18: qs8_tile_2_2(a, w, panel, out, out_stride); break;
+      case 19: qs8_tile_2_3(a, w, panel, out, out_stride); break;
+      case 20: qs8_tile_2_4(a, w, panel, out, out_stride); break;
+      case 9: qs8_tile_1_1(a, w, panel, out, out_stride); break;
+      case 10: qs8_tile_1_2(a, w, panel, out, out_stride); break;
+      case 11: qs8_tile_1_3(a, w, panel, out, out_stride); break;
+      case 12: qs8_tile_1_4(a, w, panel, out, out_stride); break;
+      default: break;
+      }
+    }
+    a += (int64_t)r * w->k_padded;
+    out += r * out_stride;
+    rows -= r;
+  }
+}
+
+/// dst[0..n) = src ^ 0x80 (signed to unsigned bytes), 64 at a time.
+TARGET static inline void copy_flip(uint8_t *dst, const int8_t *src, int32_t n) {
+  const __m512i flip = _mm512_set1_epi8((char)0x80);
+  for (int32_t i = 0; i < n; i += 64) {
+    const __mmask64 m = n - i >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (n - i)) - 1);
+    _mm512_mask_storeu_epi8(dst + i, m, _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, src + i), flip));
+  }
+}
+
+/// dst[0..n) = value.
+TARGET static inline void fill_u8(uint8_t *dst, uint8_t value, int32_t n) {
+  const __m512i v = _mm512_set1_epi8((char)value);
+  for (int32_t i = 0; i < n; i += 64) {
+    const __mmask64 m = n - i >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (n - i)) - 1);
+    _mm512_mask_storeu_epi8(dst + i, m, v);
   }
 }
 
@@ -120,20 +176,118 @@ TARGET static void gather_u8(const ember_conv_geometry *g, const int8_t *input, 
   const int32_t n = (int32_t)(pixel / per_image), rest = (int32_t)(pixel % per_image);
   const int32_t oy = rest / g->out_w, ox = rest % g->out_w, c = g->in_c;
   int32_t k = 0;
+  const int32_t ix0 = ox * g->stride_w - g->pad_left, ix_last = ix0 + (g->kernel_w - 1) * g->dilation_w;
+  const int32_t row_inside = g->dilation_w == 1 && ix0 >= 0 && ix_last < g->in_w;
   for (int32_t ky = 0; ky < g->kernel_h; ++ky) {
     const int32_t iy = oy * g->stride_h - g->pad_top + ky * g->dilation_h;
+    if (row_inside && iy >= 0 && iy < g->in_h) {
+      // The whole row of taps is one contiguous run of the input.
+      copy_flip(dst + k, input + (((int64_t)n * g->in_h + iy) * g->in_w + ix0) * c, g->kernel_w * c);
+      k += g->kernel_w * c;
+      continue;
+    }
     for (int32_t kx = 0; kx < g->kernel_w; ++kx, k += c) {
-      const int32_t ix = ox * g->stride_w - g->pad_left + kx * g->dilation_w;
-      if (iy < 0 || iy >= g->in_h || ix < 0 || ix >= g->in_w) { memset(dst + k, pad, (size_t)c); continue; }
-      const int8_t *src = input + (((int64_t)n * g->in_h + iy) * g->in_w + ix) * c;
-      for (int32_t i = 0; i < c; ++i) dst[k + i] = (uint8_t)src[i] ^ 0x80u;
+      const int32_t ix = ix0 + kx * g->dilation_w;
+      if (iy < 0 || iy >= g->in_h || ix < 0 || ix >= g->in_w) { fill_u8(dst + k, pad, c); continue; }
+      copy_flip(dst + k, input + (((int64_t)n * g->in_h + iy) * g->in_w + ix) * c, c);
     }
   }
-  memset(dst + k, 0, (size_t)(k_padded - k));
+  fill_u8(dst + k, 0, k_padded - k);
+}
+
+// ------------------------------------------- int8 GEMM, input read in place
+// When in_c is a multiple of 4 every tap's quads are whole, so the micro-kernel
+// reads each tap of each row straight from the input (XNNPACK's indirect GEMM):
+// no patch is copied. A tap outside the image points at `pad`, in_c bytes of
+// the input zero point, which contribute (zp − zp)·w = 0 once flipped.
+#define MAX_DIRECT_TAPS 64
+
+TARGET static inline __m512i flipped_quad(const int8_t *p) {
+  int32_t v;
+  memcpy(&v, p, 4);
+  return _mm512_xor_si512(_mm512_set1_epi32(v), _mm512_set1_epi32((int32_t)0x80808080u));
+}
+
+// Quad q of the patch is quad (q % per_tap) of tap (q / per_tap); the weights' quads run in the same order.
+#define DIRECT_QUAD(r, q) flipped_quad(tap_ptr[(r) * MAX_DIRECT_TAPS + (q) / per_tap] + 4 * ((q) % per_tap))
+
+#define DEFINE_QS8_TILE_DIRECT(R, P)                                                                \
+  TARGET static void qs8_tile_direct_##R##_##P(const int8_t *const *tap_ptr, int32_t per_tap, const ember_qs8_gemm *w, \
+                                               int32_t panel, int8_t *out, int64_t out_stride) { \
+    const int32_t quads = w->k_padded / 4;                                                          \
+    const int8_t *b = (const int8_t *)w->weights;                                                   \
+    QS8_TILE_BODY(R, P, DIRECT_QUAD, quads, PANEL_QUAD)                                             \
+  }
+DEFINE_QS8_TILE_DIRECT(8, 1) DEFINE_QS8_TILE_DIRECT(8, 2)
+DEFINE_QS8_TILE_DIRECT(4, 1) DEFINE_QS8_TILE_DIRECT(4, 2) DEFINE_QS8_TILE_DIRECT(4, 3) DEFINE_QS8_TILE_DIRECT(4, 4)
+DEFINE_QS8_TILE_DIRECT(3, 1) DEFINE_QS8_TILE_DIRECT(3, 2) DEFINE_QS8_TILE_DIRECT(3, 3) DEFINE_QS8_TILE_DIRECT(3, 4)
+DEFINE_QS8_TILE_DIRECT(2, 1) DEFINE_QS8_TILE_DIRECT(2, 2) DEFINE_QS8_TILE_DIRECT(2, 3) DEFINE_QS8_TILE_DIRECT(2, 4)
+DEFINE_QS8_TILE_DIRECT(1, 1) DEFINE_QS8_TILE_DIRECT(1, 2) DEFINE_QS8_TILE_DIRECT(1, 3) DEFINE_QS8_TILE_DIRECT(1, 4)
+
+TARGET static void conv2d_s8_direct(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_gemm *w,
+                                    int8_t *pad, int8_t *output) {
+  const int32_t taps = g->kernel_h * g->kernel_w, c = g->in_c;
+  memset(pad, w->input_zero_point, (size_t)c);
+  const int64_t per_image = (int64_t)g->out_h * g->out_w, pixels = (int64_t)g->batch * per_image;
+  const int32_t panels = w->n_padded / 16;
+  (void)taps;
+  const int8_t *tap_ptr[MR * MAX_DIRECT_TAPS];
+  for (int64_t p = 0; p < pixels; p += MR) {
+    const int32_t rows = pixels - p < MR ? (int32_t)(pixels - p) : MR;
+    for (int32_t r = 0; r < rows; ++r) {
+      const int64_t pixel = p + r;
+      const int32_t n = (int32_t)(pixel / per_image), rest = (int32_t)(pixel % per_image);
+      const int32_t oy = rest / g->out_w, ox = rest % g->out_w;
+      const int8_t *image = input + (int64_t)n * g->in_h * g->in_w * c;
+      for (int32_t ky = 0, t = 0; ky < g->kernel_h; ++ky) {
+        const int32_t iy = oy * g->stride_h - g->pad_top + ky * g->dilation_h;
+        for (int32_t kx = 0; kx < g->kernel_w; ++kx, ++t) {
+          const int32_t ix = ox * g->stride_w - g->pad_left + kx * g->dilation_w;
+          tap_ptr[r * MAX_DIRECT_TAPS + t] = (iy < 0 || iy >= g->in_h || ix < 0 || ix >= g->in_w)
+                                                 ? pad : image + ((int64_t)iy * g->in_w + ix) * c;
+        }
+      }
+    }
+    int32_t done = 0;
+    while (done < rows) {
+      const int32_t left = rows - done, r = left >= 8 ? 8 : left >= 4 ? 4 : left, step = r == 8 ? 2 : 4;
+      const int8_t *const *ptrs = tap_ptr + done * MAX_DIRECT_TAPS;
+      int8_t *o = output + (p + done) * w->n;
+      for (int32_t panel = 0; panel < panels; panel += step) {
+        const int32_t live = panels - panel < step ? panels - panel : step;
+        switch (r * 8 + live) {
+        case 65: qs8_tile_direct_8_1(ptrs, c / 4, w, panel, o, w->n); break;
+        case 66: qs8_tile_direct_8_2(ptrs, c / 4, w, panel, o, w->n); break;
+        case 33: qs8_tile_direct_4_1(ptrs, c / 4, w, panel, o, w->n); break;
+        case 34: qs8_tile_direct_4_2(ptrs, c / 4, w, panel, o, w->n); break;
+        case 35: qs8_tile_direct_4_3(ptrs, c / 4, w, panel, o, w->n); break;
+        case 36: qs8_tile_direct_4_4(ptrs, c / 4, w, panel, o, w->n); break;
+        case 25: qs8_tile_direct_3_1(ptrs, c / 4, w, panel, o, w->n); break;
+        case 26: qs8_tile_direct_3_2(ptrs, c / 4, w, panel, o, w->n); break;
+        case 27: qs8_tile_direct_3_3(ptrs, c / 4, w, panel, o, w->n); break;
+        case 28: qs8_tile_direct_3_4(ptrs, c / 4, w, panel, o, w->n); break;
+        case 17: qs8_tile_direct_2_1(ptrs, c / 4, w, panel, o, w->n); break;
+        case 18: qs8_tile_direct_2_2(ptrs, c / 4, w, panel, o, w->n); break;
+        case 19: qs8_tile_direct_2_3(ptrs, c / 4, w, panel, o, w->n); break;
+        case 20: qs8_tile_direct_2_4(ptrs, c / 4, w, panel, o, w->n); break;
+        case 9: qs8_tile_direct_1_1(ptrs, c / 4, w, panel, o, w->n); break;
+        case 10: qs8_tile_direct_1_2(ptrs, c / 4, w, panel, o, w->n); break;
+        case 11: qs8_tile_direct_1_3(ptrs, c / 4, w, panel, o, w->n); break;
+        case 12: qs8_tile_direct_1_4(ptrs, c / 4, w, panel, o, w->n); break;
+        default: break;
+        }
+      }
+      done += r;
+    }
+  }
 }
 
 TARGET void ember_conv2d_s8_avx512(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_gemm *w,
                                    void *scratch, int8_t *output) {
+  if (g->in_c % 4 == 0 && g->kernel_h * g->kernel_w <= MAX_DIRECT_TAPS) {
+    conv2d_s8_direct(g, input, w, (int8_t *)scratch, output);
+    return;
+  }
   uint8_t *patches = (uint8_t *)scratch;
   const uint8_t pad = (uint8_t)(w->input_zero_point + 128);
   const int64_t pixels = (int64_t)g->batch * g->out_h * g->out_w;
@@ -141,7 +295,7 @@ TARGET void ember_conv2d_s8_avx512(const ember_conv_geometry *g, const int8_t *i
   for (int64_t p = 0; p < pixels; p += MR) {
     const int32_t rows = pixels - p < MR ? (int32_t)(pixels - p) : MR;
     for (int32_t r = 0; r < rows; ++r) gather_u8(g, input, p + r, pad, patches + (int64_t)r * w->k_padded, w->k_padded);
-    for (int32_t panel = 0; panel < panels; panel += 2) qs8_tile(rows, patches, w, panel, output + p * w->n, w->n);
+    qs8_rows(rows, patches, w, output + p * w->n, w->n);
   }
 }
 
@@ -152,12 +306,11 @@ TARGET void ember_fully_connected_s8_avx512(int64_t rows, const int8_t *input, c
   for (int64_t p = 0; p < rows; p += MR) {
     const int32_t mr = rows - p < MR ? (int32_t)(rows - p) : MR;
     for (int32_t r = 0; r < mr; ++r) {
-      const int8_t *src = input + (p + r) * w->k;
       uint8_t *dst = patches + (int64_t)r * w->k_padded;
-      for (int32_t i = 0; i < w->k; ++i) dst[i] = (uint8_t)src[i] ^ 0x80u;
-      memset(dst + w->k, 0, (size_t)(w->k_padded - w->k));
+      copy_flip(dst, input + (p + r) * w->k, w->k);
+      fill_u8(dst + w->k, 0, w->k_padded - w->k);
     }
-    for (int32_t panel = 0; panel < panels; panel += 2) qs8_tile(mr, patches, w, panel, output + p * w->n, w->n);
+    qs8_rows(mr, patches, w, output + p * w->n, w->n);
   }
 }
 
@@ -193,42 +346,95 @@ TARGET void ember_dwconv2d_s8_avx512(const ember_conv_geometry *g, const int8_t 
       }
 }
 
-// ------------------------------------------------------------------- f32
-/// MR rows (each `row_stride` floats apart) × one or two 16-channel panels.
-TARGET static void f32_tile(int32_t rows, const float *a, int64_t row_stride, const ember_f32_gemm *w, int32_t panel,
-                            float *out, int64_t out_stride) {
-  const int32_t k = w->k, c0 = panel * 16;
-  const int32_t two = (panel + 1) * 16 < w->n_padded;
-  const float *b0 = w->weights + (int64_t)panel * k * 16, *b1 = b0 + (int64_t)k * 16;
-  const float *a0 = a, *a1 = a + (rows > 1 ? row_stride : 0), *a2 = a + (rows > 2 ? 2 * row_stride : 0);
-  const float *a3 = a + (rows > 3 ? 3 * row_stride : 0);
-  const __m512 bias0 = _mm512_loadu_ps(w->bias + c0), bias1 = two ? _mm512_loadu_ps(w->bias + c0 + 16) : bias0;
-  __m512 c00 = bias0, c10 = bias0, c20 = bias0, c30 = bias0, c01 = bias1, c11 = bias1, c21 = bias1, c31 = bias1;
-  if (two) {
-    for (int32_t i = 0; i < k; ++i) {
-      const __m512 w0 = _mm512_loadu_ps(b0 + i * 16), w1 = _mm512_loadu_ps(b1 + i * 16);
-      __m512 x = _mm512_set1_ps(a0[i]); c00 = _mm512_fmadd_ps(x, w0, c00); c01 = _mm512_fmadd_ps(x, w1, c01);
-      x = _mm512_set1_ps(a1[i]); c10 = _mm512_fmadd_ps(x, w0, c10); c11 = _mm512_fmadd_ps(x, w1, c11);
-      x = _mm512_set1_ps(a2[i]); c20 = _mm512_fmadd_ps(x, w0, c20); c21 = _mm512_fmadd_ps(x, w1, c21);
-      x = _mm512_set1_ps(a3[i]); c30 = _mm512_fmadd_ps(x, w0, c30); c31 = _mm512_fmadd_ps(x, w1, c31);
-    }
-  } else {
-    for (int32_t i = 0; i < k; ++i) {
-      const __m512 w0 = _mm512_loadu_ps(b0 + i * 16);
-      c00 = _mm512_fmadd_ps(_mm512_set1_ps(a0[i]), w0, c00);
-      c10 = _mm512_fmadd_ps(_mm512_set1_ps(a1[i]), w0, c10);
-      c20 = _mm512_fmadd_ps(_mm512_set1_ps(a2[i]), w0, c20);
-      c30 = _mm512_fmadd_ps(_mm512_set1_ps(a3[i]), w0, c30);
-    }
+// ------------------------------------------------------------ int8 add / sub
+/// TFLite int8 ADD (SUB) of two tensors of the same shape: ember_add_s8_ref's arithmetic, 16 lanes.
+TARGET void ember_add_s8_avx512(int64_t count, const int8_t *a, const int8_t *b, const ember_add_s8_params *p,
+                                int32_t subtract, int8_t *out) {
+  const __m512i ao = _mm512_set1_epi32(p->a_offset), bo = _mm512_set1_epi32(p->b_offset);
+  const __m512i am = _mm512_set1_epi32(p->a_multiplier), as = _mm512_set1_epi32(p->a_shift);
+  const __m512i bm = _mm512_set1_epi32(p->b_multiplier), bs = _mm512_set1_epi32(p->b_shift);
+  const __m512i om = _mm512_set1_epi32(p->output_multiplier), os = _mm512_set1_epi32(p->output_shift);
+  const __m512i oo = _mm512_set1_epi32(p->output_offset);
+  const __m512i lo = _mm512_set1_epi32(p->act_min), hi = _mm512_set1_epi32(p->act_max);
+  const __m128i left = _mm_cvtsi32_si128(p->left_shift);
+  for (int64_t i = 0; i < count; i += 16) {
+    const int64_t rest = count - i;
+    const __mmask16 m = rest >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << rest) - 1);
+    const __m512i x = _mm512_sll_epi32(_mm512_add_epi32(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, a + i)), ao), left);
+    const __m512i y = _mm512_sll_epi32(_mm512_add_epi32(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, b + i)), bo), left);
+    const __m512i xa = mbqm_double(x, am, as), yb = mbqm_double(y, bm, bs);
+    __m512i r = mbqm_double(subtract ? _mm512_sub_epi32(xa, yb) : _mm512_add_epi32(xa, yb), om, os);
+    r = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(r, oo), lo), hi);
+    _mm_mask_storeu_epi8(out + i, m, _mm512_cvtepi32_epi8(r));
   }
-  const __m512 lo = _mm512_set1_ps(w->act_min), hi = _mm512_set1_ps(w->act_max);
-  const int32_t n0 = w->n - c0 < 16 ? w->n - c0 : 16, n1 = w->n - c0 - 16 < 16 ? w->n - c0 - 16 : 16;
-  const __mmask16 m0 = n0 >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n0) - 1);
-  const __mmask16 m1 = n1 >= 16 ? (__mmask16)0xFFFF : (__mmask16)(n1 > 0 ? (1u << n1) - 1 : 0);
-  const __m512 acc0[MR] = {c00, c10, c20, c30}, acc1[MR] = {c01, c11, c21, c31};
-  for (int32_t r = 0; r < rows; ++r) {
-    _mm512_mask_storeu_ps(out + r * out_stride + c0, m0, _mm512_min_ps(_mm512_max_ps(acc0[r], lo), hi));
-    if (two && n1 > 0) _mm512_mask_storeu_ps(out + r * out_stride + c0 + 16, m1, _mm512_min_ps(_mm512_max_ps(acc1[r], lo), hi));
+}
+
+// ------------------------------------------------------------------- f32
+/// R rows (each `row_stride` floats apart) × P 16-channel panels (both constants).
+#define DEFINE_F32_TILE(R, P)                                                                       \
+  TARGET static void f32_tile_##R##_##P(const float *a, int64_t row_stride, const ember_f32_gemm *w, int32_t panel, \
+                                        float *out, int64_t out_stride) {                           \
+    const int32_t k = w->k, c0 = panel * 16;                                                        \
+    __m512 acc[R][P];                                                                               \
+    for (int32_t j = 0; j < P; ++j) {                                                               \
+      const __m512 bias = _mm512_loadu_ps(w->bias + c0 + 16 * j);                                   \
+      for (int32_t r = 0; r < R; ++r) acc[r][j] = bias;                                             \
+    }                                                                                               \
+    for (int32_t i = 0; i < k; ++i) {                                                               \
+      __m512 wv[P];                                                                                 \
+      for (int32_t j = 0; j < P; ++j)                                                               \
+        wv[j] = _mm512_loadu_ps(w->weights + ((int64_t)(panel + j) * k + i) * 16);                  \
+      for (int32_t r = 0; r < R; ++r) {                                                             \
+        const __m512 x = _mm512_set1_ps(a[r * row_stride + i]);                                     \
+        for (int32_t j = 0; j < P; ++j) acc[r][j] = _mm512_fmadd_ps(x, wv[j], acc[r][j]);           \
+      }                                                                                             \
+    }                                                                                               \
+    const __m512 lo = _mm512_set1_ps(w->act_min), hi = _mm512_set1_ps(w->act_max);                 \
+    for (int32_t r = 0; r < R; ++r)                                                                 \
+      for (int32_t j = 0; j < P; ++j) {                                                             \
+        const int32_t c = c0 + 16 * j, count = w->n - c < 16 ? w->n - c : 16;                       \
+        if (count <= 0) continue;                                                                   \
+        const __mmask16 m = count >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1);       \
+        _mm512_mask_storeu_ps(out + r * out_stride + c, m, _mm512_min_ps(_mm512_max_ps(acc[r][j], lo), hi)); \
+      }                                                                                             \
+  }
+DEFINE_F32_TILE(8, 1) DEFINE_F32_TILE(8, 2)
+DEFINE_F32_TILE(4, 1) DEFINE_F32_TILE(4, 2) DEFINE_F32_TILE(4, 3) DEFINE_F32_TILE(4, 4)
+DEFINE_F32_TILE(3, 1) DEFINE_F32_TILE(3, 2) DEFINE_F32_TILE(3, 3) DEFINE_F32_TILE(3, 4)
+DEFINE_F32_TILE(2, 1) DEFINE_F32_TILE(2, 2) DEFINE_F32_TILE(2, 3) DEFINE_F32_TILE(2, 4)
+DEFINE_F32_TILE(1, 1) DEFINE_F32_TILE(1, 2) DEFINE_F32_TILE(1, 3) DEFINE_F32_TILE(1, 4)
+
+TARGET static void f32_rows(int32_t rows, const float *a, int64_t row_stride, const ember_f32_gemm *w, float *out, int64_t out_stride) {
+  const int32_t panels = w->n_padded / 16;
+  while (rows > 0) {
+    const int32_t r = rows >= 8 ? 8 : rows >= 4 ? 4 : rows, step = r == 8 ? 2 : 4;
+    for (int32_t panel = 0; panel < panels; panel += step) {
+      const int32_t live = panels - panel < step ? panels - panel : step;
+      switch (r * 8 + live) {
+      case 65: f32_tile_8_1(a, row_stride, w, panel, out, out_stride); break;
+      case 66: f32_tile_8_2(a, row_stride, w, panel, out, out_stride); break;
+      case 33: f32_tile_4_1(a, row_stride, w, panel, out, out_stride); break;
+      case 34: f32_tile_4_2(a, row_stride, w, panel, out, out_stride); break;
+      case 35: f32_tile_4_3(a, row_stride, w, panel, out, out_stride); break;
+      case 36: f32_tile_4_4(a, row_stride, w, panel, out, out_stride); break;
+      case 25: f32_tile_3_1(a, row_stride, w, panel, out, out_stride); break;
+      case 26: f32_tile_3_2(a, row_stride, w, panel, out, out_stride); break;
+      case 27: f32_tile_3_3(a, row_stride, w, panel, out, out_stride); break;
+      case 28: f32_tile_3_4(a, row_stride, w, panel, out, out_stride); break;
+      case 17: f32_tile_2_1(a, row_stride, w, panel, out, out_stride); break;
+      case 18: f32_tile_2_2(a, row_stride, w, panel, out, out_stride); break;
+      case 19: f32_tile_2_3(a, row_stride, w, panel, out, out_stride); break;
+      case 20: f32_tile_2_4(a, row_stride, w, panel, out, out_stride); break;
+      case 9: f32_tile_1_1(a, row_stride, w, panel, out, out_stride); break;
+      case 10: f32_tile_1_2(a, row_stride, w, panel, out, out_stride); break;
+      case 11: f32_tile_1_3(a, row_stride, w, panel, out, out_stride); break;
+      case 12: f32_tile_1_4(a, row_stride, w, panel, out, out_stride); break;
+      default: break;
+      }
+    }
+    a += r * row_stride;
+    out += r * out_stride;
+    rows -= r;
   }
 }
 
@@ -262,7 +468,7 @@ TARGET void ember_conv2d_f32_avx512(const ember_conv_geometry *g, const float *i
       for (int32_t r = 0; r < rows; ++r) gather_f32(g, input, p + r, patches + (int64_t)r * w->k);
       a = patches;
     }
-    for (int32_t panel = 0; panel < panels; panel += 2) f32_tile(rows, a, w->k, w, panel, output + p * w->n, w->n);
+    f32_rows(rows, a, w->k, w, output + p * w->n, w->n);
   }
 }
 
@@ -270,7 +476,7 @@ TARGET void ember_fully_connected_f32_avx512(int64_t rows, const float *input, c
   const int32_t panels = w->n_padded / 16;
   for (int64_t p = 0; p < rows; p += MR) {
     const int32_t mr = rows - p < MR ? (int32_t)(rows - p) : MR;
-    for (int32_t panel = 0; panel < panels; panel += 2) f32_tile(mr, input + p * w->k, w->k, w, panel, output + p * w->n, w->n);
+    f32_rows(mr, input + p * w->k, w->k, w, output + p * w->n, w->n);
   }
 }
 
@@ -318,5 +524,8 @@ void ember_fully_connected_f32_avx512(int64_t r, const float *i, const ember_f32
 }
 void ember_dwconv2d_f32_avx512(const ember_conv_geometry *g, const float *i, const ember_f32_dw *w, float *o) {
   (void)g; (void)i; (void)w; (void)o;
+}
+void ember_add_s8_avx512(int64_t n, const int8_t *a, const int8_t *b, const ember_add_s8_params *p, int32_t s, int8_t *o) {
+  (void)n; (void)a; (void)b; (void)p; (void)s; (void)o;
 }
 #endif

@@ -53,6 +53,8 @@ public enum KernelImplementation: String, CaseIterable, Sendable {
     case dwconv2dF32Avx2 = "dwconv2d_f32_avx2"
     case fullyConnectedF32Avx512 = "fully_connected_f32_avx512"
     case fullyConnectedF32Avx2 = "fully_connected_f32_avx2"
+    case addS8Avx512 = "add_s8_avx512"
+    case addS8Avx2 = "add_s8_avx2"
 
     /// The path an implementation belongs to (`.scalar` for the reference kernels).
     public var isa: KernelISA {
@@ -565,6 +567,16 @@ private struct Preparer {
         let params = try storage.store(p)
         let sub: Int32 = subtract ? 1 : 0
         let node = c.nodeName
+        if let isa = c.isa.cISA, try input(0).dims == c.output.dims, try input(1).dims == c.output.dims {
+            let count = Int64(c.output.elementCount), avx512 = isa == Int32(EMBER_ISA_AVX512)
+            return kernel(avx512 ? .addS8Avx512 : .addS8Avx2) { b in
+                let ap = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
+                let bp = try req(b, 1, node).assumingMemoryBound(to: Int8.self)
+                let out = b.output.assumingMemoryBound(to: Int8.self)
+                if avx512 { return { ember_add_s8_avx512(count, ap, bp, params, sub, out) } }
+                return { ember_add_s8_avx2(count, ap, bp, params, sub, out) }
+            }
+        }
         return kernel(.addS8Ref) { b in
             let ap = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
             let bp = try req(b, 1, node).assumingMemoryBound(to: Int8.self)

@@ -159,6 +159,32 @@ final class PackedQS8 {
         }
     }
 
+    @Test func int8AddAndSubAreByteExactOnEveryISA() {
+        for isa in availableISAs {
+            var rng = SplitMix64(seed: 64)
+            for trial in 0..<300 {
+                let n = rng.int(1...300)
+                let a = trial % 9 == 0 ? [Int8](repeating: -128, count: n) : rng.int8s(n)
+                let b = trial % 9 == 0 ? [Int8](repeating: 127, count: n) : rng.int8s(n)
+                var p = ember_add_s8_params()
+                p.a_offset = Int32(rng.int(-127...128)); p.b_offset = Int32(rng.int(-127...128)); p.output_offset = Int32(rng.int(-128...127))
+                p.left_shift = 20
+                (p.a_multiplier, p.a_shift) = quantizeMultiplier(Double.random(in: 0.01...0.5, using: &rng))
+                (p.b_multiplier, p.b_shift) = quantizeMultiplier(Double.random(in: 0.01...0.5, using: &rng))
+                (p.output_multiplier, p.output_shift) = quantizeMultiplier(Double.random(in: 1e-6...1e-4, using: &rng))
+                p.act_min = Int32(rng.int(-128...0)); p.act_max = Int32(rng.int(0...127))
+                for subtract: Int32 in [0, 1] {
+                    var bc = makeBroadcast([n], [n], [n])
+                    var expected = [Int8](repeating: 0, count: n), got = [Int8](repeating: 99, count: n)
+                    ember_add_s8_ref(&bc, a, b, &p, subtract, &expected)
+                    if isa == Int32(EMBER_ISA_AVX512) { ember_add_s8_avx512(Int64(n), a, b, &p, subtract, &got) }
+                    else { ember_add_s8_avx2(Int64(n), a, b, &p, subtract, &got) }
+                    #expect(got == expected, "\(isaName(isa)) trial \(trial) n \(n) subtract \(subtract)")
+                }
+            }
+        }
+    }
+
     @Test func f32ConvolutionFullyConnectedAndDepthwiseMatchTheReference() {
         for isa in availableISAs {
             var rng = SplitMix64(seed: 63)

@@ -369,6 +369,11 @@ void ember_dwconv2d_s8_avx512(const ember_conv_geometry *g, const int8_t *input,
 void ember_dwconv2d_s8_avx2(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_dw *w, int8_t *output);
 void ember_dwconv2d_f32_avx512(const ember_conv_geometry *g, const float *input, const ember_f32_dw *w, float *output);
 void ember_dwconv2d_f32_avx2(const ember_conv_geometry *g, const float *input, const ember_f32_dw *w, float *output);
+// int8 ADD / SUB of two tensors of the same shape (no broadcasting), as ember_add_s8_ref.
+void ember_add_s8_avx512(int64_t count, const int8_t *a, const int8_t *b, const ember_add_s8_params *p,
+                         int32_t subtract, int8_t *out);
+void ember_add_s8_avx2(int64_t count, const int8_t *a, const int8_t *b, const ember_add_s8_params *p,
+                       int32_t subtract, int8_t *out);
 
 #ifdef __cplusplus
 }
