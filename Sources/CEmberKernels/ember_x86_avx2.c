@@ -9,6 +9,7 @@
 // shift is at most 32 a logical shift gives the same bits; elsewhere the sign
 // is folded in by hand.
 #include "ember_kernels.h"
+#include "ember_conv_loops.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -118,9 +119,9 @@ TARGET static void qs8_tile(int32_t rows, const int16_t *a, const ember_qs8_gemm
 /// The patch of output pixel `pixel` as int16 (x − zero point), 0 where a tap falls outside.
 TARGET static void gather_i16(const ember_conv_geometry *g, const int8_t *input, int64_t pixel, int32_t zero_point,
                               int16_t *dst, int32_t k_padded) {
-  const int64_t per_image = (int64_t)g->out_h * g->out_w;
-  const int32_t n = (int32_t)(pixel / per_image), rest = (int32_t)(pixel % per_image);
-  const int32_t oy = rest / g->out_w, ox = rest % g->out_w, c = g->in_c;
+  int32_t n, oy, ox;
+  ember_pixel_position(g, pixel, &n, &oy, &ox);
+  const int32_t c = g->in_c;
   int32_t k = 0;
   for (int32_t ky = 0; ky < g->kernel_h; ++ky) {
     const int32_t iy = oy * g->stride_h - g->pad_top + ky * g->dilation_h;
@@ -173,28 +174,18 @@ TARGET static inline __m256i load8_s8(const int8_t *src, int32_t count) {
 TARGET void ember_dwconv2d_s8_avx2(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_dw *w, int8_t *output) {
   const int32_t c = g->in_c, cp = w->c_padded;
   const __m256i zp = _mm256_set1_epi32(w->input_zero_point);
-  for (int32_t n = 0; n < g->batch; ++n)
-    for (int32_t oy = 0; oy < g->out_h; ++oy)
-      for (int32_t ox = 0; ox < g->out_w; ++ox) {
-        int8_t *out = output + (((int64_t)n * g->out_h + oy) * g->out_w + ox) * c;
-        for (int32_t c0 = 0; c0 < c; c0 += 8) {
-          const int32_t count = c - c0 < 8 ? c - c0 : 8;
-          __m256i acc = _mm256_loadu_si256((const __m256i *)(w->bias + c0));
-          for (int32_t ky = 0; ky < g->kernel_h; ++ky) {
-            const int32_t iy = oy * g->stride_h - g->pad_top + ky * g->dilation_h;
-            if (iy < 0 || iy >= g->in_h) continue;
-            for (int32_t kx = 0; kx < g->kernel_w; ++kx) {
-              const int32_t ix = ox * g->stride_w - g->pad_left + kx * g->dilation_w;
-              if (ix < 0 || ix >= g->in_w) continue;
-              const int8_t *src = input + (((int64_t)n * g->in_h + iy) * g->in_w + ix) * c + c0;
-              const __m256i x = _mm256_sub_epi32(load8_s8(src, count), zp);
-              const __m256i f = _mm256_loadu_si256((const __m256i *)(w->weights + (int64_t)(ky * g->kernel_w + kx) * cp + c0));
-              acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(x, f));
-            }
-          }
-          requant_store(acc, w->multiplier + c0, w->shift + c0, 0, w->output_offset, w->act_min, w->act_max, count, out + c0);
-        }
-      }
+  EMBER_FOR_EACH_OUTPUT_PIXEL(g, int8_t, output, {
+    for (int32_t c0 = 0; c0 < c; c0 += 8) {
+      const int32_t count = c - c0 < 8 ? c - c0 : 8;
+      __m256i acc = _mm256_loadu_si256((const __m256i *)(w->bias + c0));
+      EMBER_FOR_EACH_VALID_TAP(g, n, oy, ox, int8_t, input, c0, {
+        const __m256i x = _mm256_sub_epi32(load8_s8(src, count), zp);
+        const __m256i f = _mm256_loadu_si256((const __m256i *)(w->weights + (int64_t)tap * cp + c0));
+        acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(x, f));
+      })
+      requant_store(acc, w->multiplier + c0, w->shift + c0, 0, w->output_offset, w->act_min, w->act_max, count, out + c0);
+    }
+  })
 }
 
 // ------------------------------------------------------------ int8 add / sub
@@ -249,33 +240,18 @@ TARGET static void f32_tile(int32_t rows, const float *a, int64_t row_stride, co
   }
 }
 
-TARGET static void gather_f32(const ember_conv_geometry *g, const float *input, int64_t pixel, float *dst) {
-  const int64_t per_image = (int64_t)g->out_h * g->out_w;
-  const int32_t n = (int32_t)(pixel / per_image), rest = (int32_t)(pixel % per_image);
-  const int32_t oy = rest / g->out_w, ox = rest % g->out_w, c = g->in_c;
-  int32_t k = 0;
-  for (int32_t ky = 0; ky < g->kernel_h; ++ky) {
-    const int32_t iy = oy * g->stride_h - g->pad_top + ky * g->dilation_h;
-    for (int32_t kx = 0; kx < g->kernel_w; ++kx, k += c) {
-      const int32_t ix = ox * g->stride_w - g->pad_left + kx * g->dilation_w;
-      if (iy < 0 || iy >= g->in_h || ix < 0 || ix >= g->in_w) { memset(dst + k, 0, sizeof(float) * (size_t)c); continue; }
-      memcpy(dst + k, input + (((int64_t)n * g->in_h + iy) * g->in_w + ix) * c, sizeof(float) * (size_t)c);
-    }
-  }
-}
 
 TARGET void ember_conv2d_f32_avx2(const ember_conv_geometry *g, const float *input, const ember_f32_gemm *w, void *scratch,
                                   float *output) {
   float *patches = (float *)scratch;
   const int64_t pixels = (int64_t)g->batch * g->out_h * g->out_w;
   const int32_t panels = w->n_padded / 8;
-  const int32_t pointwise = g->kernel_h == 1 && g->kernel_w == 1 && g->stride_h == 1 && g->stride_w == 1 &&
-                            g->pad_top == 0 && g->pad_left == 0 && g->out_h == g->in_h && g->out_w == g->in_w;
+  const int32_t pointwise = ember_conv_is_pointwise(g);
   for (int64_t p = 0; p < pixels; p += MR) {
     const int32_t rows = pixels - p < MR ? (int32_t)(pixels - p) : MR;
     const float *a = input + p * w->k;
     if (!pointwise) {
-      for (int32_t r = 0; r < rows; ++r) gather_f32(g, input, p + r, patches + (int64_t)r * w->k);
+      for (int32_t r = 0; r < rows; ++r) ember_gather_f32(g, input, p + r, patches + (int64_t)r * w->k);
       a = patches;
     }
     for (int32_t panel = 0; panel < panels; panel += 2) f32_tile(rows, a, w->k, w, panel, output + p * w->n, w->n);
@@ -293,49 +269,17 @@ TARGET void ember_fully_connected_f32_avx2(int64_t rows, const float *input, con
 TARGET void ember_dwconv2d_f32_avx2(const ember_conv_geometry *g, const float *input, const ember_f32_dw *w, float *output) {
   const int32_t c = g->in_c, cp = w->c_padded;
   const __m256 lo = _mm256_set1_ps(w->act_min), hi = _mm256_set1_ps(w->act_max);
-  for (int32_t n = 0; n < g->batch; ++n)
-    for (int32_t oy = 0; oy < g->out_h; ++oy)
-      for (int32_t ox = 0; ox < g->out_w; ++ox) {
-        float *out = output + (((int64_t)n * g->out_h + oy) * g->out_w + ox) * c;
-        for (int32_t c0 = 0; c0 < c; c0 += 8) {
-          const int32_t count = c - c0 < 8 ? c - c0 : 8;
-          const __m256i m = tail_mask(count);
-          __m256 acc = _mm256_loadu_ps(w->bias + c0);
-          for (int32_t ky = 0; ky < g->kernel_h; ++ky) {
-            const int32_t iy = oy * g->stride_h - g->pad_top + ky * g->dilation_h;
-            if (iy < 0 || iy >= g->in_h) continue;
-            for (int32_t kx = 0; kx < g->kernel_w; ++kx) {
-              const int32_t ix = ox * g->stride_w - g->pad_left + kx * g->dilation_w;
-              if (ix < 0 || ix >= g->in_w) continue;
-              const float *src = input + (((int64_t)n * g->in_h + iy) * g->in_w + ix) * c + c0;
-              acc = _mm256_fmadd_ps(_mm256_maskload_ps(src, m), _mm256_loadu_ps(w->weights + (int64_t)(ky * g->kernel_w + kx) * cp + c0), acc);
-            }
-          }
-          _mm256_maskstore_ps(out + c0, m, _mm256_min_ps(_mm256_max_ps(acc, lo), hi));
-        }
-      }
+  EMBER_FOR_EACH_OUTPUT_PIXEL(g, float, output, {
+    for (int32_t c0 = 0; c0 < c; c0 += 8) {
+      const int32_t count = c - c0 < 8 ? c - c0 : 8;
+      const __m256i m = tail_mask(count);
+      __m256 acc = _mm256_loadu_ps(w->bias + c0);
+      EMBER_FOR_EACH_VALID_TAP(g, n, oy, ox, float, input, c0, {
+        acc = _mm256_fmadd_ps(_mm256_maskload_ps(src, m), _mm256_loadu_ps(w->weights + (int64_t)tap * cp + c0), acc);
+      })
+      _mm256_maskstore_ps(out + c0, m, _mm256_min_ps(_mm256_max_ps(acc, lo), hi));
+    }
+  })
 }
 
-#else  // not x86-64: never dispatched (ember_cpu_features reports no AVX2).
-void ember_conv2d_s8_avx2(const ember_conv_geometry *g, const int8_t *i, const ember_qs8_gemm *w, void *s, int8_t *o) {
-  (void)g; (void)i; (void)w; (void)s; (void)o;
-}
-void ember_fully_connected_s8_avx2(int64_t r, const int8_t *i, const ember_qs8_gemm *w, void *s, int8_t *o) {
-  (void)r; (void)i; (void)w; (void)s; (void)o;
-}
-void ember_dwconv2d_s8_avx2(const ember_conv_geometry *g, const int8_t *i, const ember_qs8_dw *w, int8_t *o) {
-  (void)g; (void)i; (void)w; (void)o;
-}
-void ember_conv2d_f32_avx2(const ember_conv_geometry *g, const float *i, const ember_f32_gemm *w, void *s, float *o) {
-  (void)g; (void)i; (void)w; (void)s; (void)o;
-}
-void ember_fully_connected_f32_avx2(int64_t r, const float *i, const ember_f32_gemm *w, float *o) {
-  (void)r; (void)i; (void)w; (void)o;
-}
-void ember_dwconv2d_f32_avx2(const ember_conv_geometry *g, const float *i, const ember_f32_dw *w, float *o) {
-  (void)g; (void)i; (void)w; (void)o;
-}
-void ember_add_s8_avx2(int64_t n, const int8_t *a, const int8_t *b, const ember_add_s8_params *p, int32_t s, int8_t *o) {
-  (void)n; (void)a; (void)b; (void)p; (void)s; (void)o;
-}
 #endif

@@ -9,6 +9,7 @@
 // reference's. f32 kernels use FMA and may differ from the reference in the
 // last bits (summation order).
 #include "ember_kernels.h"
+#include "ember_conv_loops.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -172,9 +173,9 @@ TARGET static inline void fill_u8(uint8_t *dst, uint8_t value, int32_t n) {
 /// The patch of output pixel `pixel` as unsigned bytes (x + 128), `pad` where a tap falls outside.
 TARGET static void gather_u8(const ember_conv_geometry *g, const int8_t *input, int64_t pixel, uint8_t pad,
                              uint8_t *dst, int32_t k_padded) {
-  const int64_t per_image = (int64_t)g->out_h * g->out_w;
-  const int32_t n = (int32_t)(pixel / per_image), rest = (int32_t)(pixel % per_image);
-  const int32_t oy = rest / g->out_w, ox = rest % g->out_w, c = g->in_c;
+  int32_t n, oy, ox;
+  ember_pixel_position(g, pixel, &n, &oy, &ox);
+  const int32_t c = g->in_c;
   int32_t k = 0;
   const int32_t ix0 = ox * g->stride_w - g->pad_left, ix_last = ix0 + (g->kernel_w - 1) * g->dilation_w;
   const int32_t row_inside = g->dilation_w == 1 && ix0 >= 0 && ix_last < g->in_w;
@@ -321,29 +322,19 @@ TARGET void ember_dwconv2d_s8_avx512(const ember_conv_geometry *g, const int8_t 
   ember_qs8_gemm rq = {0};
   rq.multiplier = w->multiplier; rq.shift = w->shift;
   rq.output_offset = w->output_offset; rq.act_min = w->act_min; rq.act_max = w->act_max;
-  for (int32_t n = 0; n < g->batch; ++n)
-    for (int32_t oy = 0; oy < g->out_h; ++oy)
-      for (int32_t ox = 0; ox < g->out_w; ++ox) {
-        int8_t *out = output + (((int64_t)n * g->out_h + oy) * g->out_w + ox) * c;
-        for (int32_t c0 = 0; c0 < c; c0 += 16) {
-          const int32_t count = c - c0 < 16 ? c - c0 : 16;
-          const __mmask16 m = count == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1);
-          __m512i acc = _mm512_loadu_si512(w->bias + c0);
-          for (int32_t ky = 0; ky < g->kernel_h; ++ky) {
-            const int32_t iy = oy * g->stride_h - g->pad_top + ky * g->dilation_h;
-            if (iy < 0 || iy >= g->in_h) continue;
-            for (int32_t kx = 0; kx < g->kernel_w; ++kx) {
-              const int32_t ix = ox * g->stride_w - g->pad_left + kx * g->dilation_w;
-              if (ix < 0 || ix >= g->in_w) continue;
-              const int8_t *src = input + (((int64_t)n * g->in_h + iy) * g->in_w + ix) * c + c0;
-              const __m512i x = _mm512_sub_epi32(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, src)), zp);
-              const __m512i f = _mm512_loadu_si512(w->weights + (int64_t)(ky * g->kernel_w + kx) * cp + c0);
-              acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(x, f));
-            }
-          }
-          requant_store(acc, &rq, c0, count, out + c0);
-        }
-      }
+  EMBER_FOR_EACH_OUTPUT_PIXEL(g, int8_t, output, {
+    for (int32_t c0 = 0; c0 < c; c0 += 16) {
+      const int32_t count = c - c0 < 16 ? c - c0 : 16;
+      const __mmask16 m = count == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1);
+      __m512i acc = _mm512_loadu_si512(w->bias + c0);
+      EMBER_FOR_EACH_VALID_TAP(g, n, oy, ox, int8_t, input, c0, {
+        const __m512i x = _mm512_sub_epi32(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, src)), zp);
+        const __m512i f = _mm512_loadu_si512(w->weights + (int64_t)tap * cp + c0);
+        acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(x, f));
+      })
+      requant_store(acc, &rq, c0, count, out + c0);
+    }
+  })
 }
 
 // ------------------------------------------------------------ int8 add / sub
@@ -438,34 +429,18 @@ TARGET static void f32_rows(int32_t rows, const float *a, int64_t row_stride, co
   }
 }
 
-TARGET static void gather_f32(const ember_conv_geometry *g, const float *input, int64_t pixel, float *dst) {
-  const int64_t per_image = (int64_t)g->out_h * g->out_w;
-  const int32_t n = (int32_t)(pixel / per_image), rest = (int32_t)(pixel % per_image);
-  const int32_t oy = rest / g->out_w, ox = rest % g->out_w, c = g->in_c;
-  int32_t k = 0;
-  for (int32_t ky = 0; ky < g->kernel_h; ++ky) {
-    const int32_t iy = oy * g->stride_h - g->pad_top + ky * g->dilation_h;
-    for (int32_t kx = 0; kx < g->kernel_w; ++kx, k += c) {
-      const int32_t ix = ox * g->stride_w - g->pad_left + kx * g->dilation_w;
-      if (iy < 0 || iy >= g->in_h || ix < 0 || ix >= g->in_w) { memset(dst + k, 0, sizeof(float) * (size_t)c); continue; }
-      memcpy(dst + k, input + (((int64_t)n * g->in_h + iy) * g->in_w + ix) * c, sizeof(float) * (size_t)c);
-    }
-  }
-}
 
 TARGET void ember_conv2d_f32_avx512(const ember_conv_geometry *g, const float *input, const ember_f32_gemm *w,
                                     void *scratch, float *output) {
   float *patches = (float *)scratch;
   const int64_t pixels = (int64_t)g->batch * g->out_h * g->out_w;
   const int32_t panels = w->n_padded / 16;
-  // A 1×1, stride-1, unpadded convolution reads its input rows in place.
-  const int32_t pointwise = g->kernel_h == 1 && g->kernel_w == 1 && g->stride_h == 1 && g->stride_w == 1 &&
-                            g->pad_top == 0 && g->pad_left == 0 && g->out_h == g->in_h && g->out_w == g->in_w;
+  const int32_t pointwise = ember_conv_is_pointwise(g);  // input rows read in place
   for (int64_t p = 0; p < pixels; p += MR) {
     const int32_t rows = pixels - p < MR ? (int32_t)(pixels - p) : MR;
     const float *a = input + p * w->k;
     if (!pointwise) {
-      for (int32_t r = 0; r < rows; ++r) gather_f32(g, input, p + r, patches + (int64_t)r * w->k);
+      for (int32_t r = 0; r < rows; ++r) ember_gather_f32(g, input, p + r, patches + (int64_t)r * w->k);
       a = patches;
     }
     f32_rows(rows, a, w->k, w, output + p * w->n, w->n);
@@ -483,49 +458,17 @@ TARGET void ember_fully_connected_f32_avx512(int64_t rows, const float *input, c
 TARGET void ember_dwconv2d_f32_avx512(const ember_conv_geometry *g, const float *input, const ember_f32_dw *w, float *output) {
   const int32_t c = g->in_c, cp = w->c_padded;
   const __m512 lo = _mm512_set1_ps(w->act_min), hi = _mm512_set1_ps(w->act_max);
-  for (int32_t n = 0; n < g->batch; ++n)
-    for (int32_t oy = 0; oy < g->out_h; ++oy)
-      for (int32_t ox = 0; ox < g->out_w; ++ox) {
-        float *out = output + (((int64_t)n * g->out_h + oy) * g->out_w + ox) * c;
-        for (int32_t c0 = 0; c0 < c; c0 += 16) {
-          const int32_t count = c - c0 < 16 ? c - c0 : 16;
-          const __mmask16 m = count == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1);
-          __m512 acc = _mm512_loadu_ps(w->bias + c0);
-          for (int32_t ky = 0; ky < g->kernel_h; ++ky) {
-            const int32_t iy = oy * g->stride_h - g->pad_top + ky * g->dilation_h;
-            if (iy < 0 || iy >= g->in_h) continue;
-            for (int32_t kx = 0; kx < g->kernel_w; ++kx) {
-              const int32_t ix = ox * g->stride_w - g->pad_left + kx * g->dilation_w;
-              if (ix < 0 || ix >= g->in_w) continue;
-              const float *src = input + (((int64_t)n * g->in_h + iy) * g->in_w + ix) * c + c0;
-              acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, src), _mm512_loadu_ps(w->weights + (int64_t)(ky * g->kernel_w + kx) * cp + c0), acc);
-            }
-          }
-          _mm512_mask_storeu_ps(out + c0, m, _mm512_min_ps(_mm512_max_ps(acc, lo), hi));
-        }
-      }
+  EMBER_FOR_EACH_OUTPUT_PIXEL(g, float, output, {
+    for (int32_t c0 = 0; c0 < c; c0 += 16) {
+      const int32_t count = c - c0 < 16 ? c - c0 : 16;
+      const __mmask16 m = count == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1);
+      __m512 acc = _mm512_loadu_ps(w->bias + c0);
+      EMBER_FOR_EACH_VALID_TAP(g, n, oy, ox, float, input, c0, {
+        acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, src), _mm512_loadu_ps(w->weights + (int64_t)tap * cp + c0), acc);
+      })
+      _mm512_mask_storeu_ps(out + c0, m, _mm512_min_ps(_mm512_max_ps(acc, lo), hi));
+    }
+  })
 }
 
-#else  // not x86-64: never dispatched (ember_cpu_features reports no AVX-512).
-void ember_conv2d_s8_avx512(const ember_conv_geometry *g, const int8_t *i, const ember_qs8_gemm *w, void *s, int8_t *o) {
-  (void)g; (void)i; (void)w; (void)s; (void)o;
-}
-void ember_fully_connected_s8_avx512(int64_t r, const int8_t *i, const ember_qs8_gemm *w, void *s, int8_t *o) {
-  (void)r; (void)i; (void)w; (void)s; (void)o;
-}
-void ember_dwconv2d_s8_avx512(const ember_conv_geometry *g, const int8_t *i, const ember_qs8_dw *w, int8_t *o) {
-  (void)g; (void)i; (void)w; (void)o;
-}
-void ember_conv2d_f32_avx512(const ember_conv_geometry *g, const float *i, const ember_f32_gemm *w, void *s, float *o) {
-  (void)g; (void)i; (void)w; (void)s; (void)o;
-}
-void ember_fully_connected_f32_avx512(int64_t r, const float *i, const ember_f32_gemm *w, float *o) {
-  (void)r; (void)i; (void)w; (void)o;
-}
-void ember_dwconv2d_f32_avx512(const ember_conv_geometry *g, const float *i, const ember_f32_dw *w, float *o) {
-  (void)g; (void)i; (void)w; (void)o;
-}
-void ember_add_s8_avx512(int64_t n, const int8_t *a, const int8_t *b, const ember_add_s8_params *p, int32_t s, int8_t *o) {
-  (void)n; (void)a; (void)b; (void)p; (void)s; (void)o;
-}
 #endif

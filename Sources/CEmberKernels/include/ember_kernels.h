@@ -1,8 +1,8 @@
 // CEmberKernels — Ember's micro-kernels in C11.
 //
-// Every kernel here is a scalar *reference*: plain loops, no intrinsics, the
-// arithmetic the optimized kernels (AVX2, AVX-512 VNNI, NEON; later) must
-// reproduce. Int8 kernels follow the TensorFlow Lite quantization spec and its
+// The *_ref kernels are the scalar references: plain loops, no intrinsics, the
+// arithmetic the optimized kernels (section "Optimized kernels": AVX2 and
+// AVX-512 VNNI; NEON later) must reproduce and are tested against. Int8 kernels follow the TensorFlow Lite quantization spec and its
 // rounding exactly (see tensorflow/lite/kernels/internal/common.h and
 // reference/integer_ops/*.h), so Ember's bytes equal LiteRT's reference bytes.
 //
