@@ -45,21 +45,33 @@ static inline void ember_pixel_position(const ember_conv_geometry *g, int64_t pi
   *ox = rest % g->out_w;
 }
 
+/// Runs over the kh·kw taps of output pixel `pixel`'s patch in (ky, kx) order. Inside the body
+/// `t` is the tap index; INSIDE runs with `at` = the element offset of the tap's first channel in
+/// `input`, OUTSIDE when the tap falls in the padding.
+#define EMBER_FOR_EACH_PATCH_TAP(g, pixel, INSIDE, OUTSIDE)                                            \
+  do {                                                                                             \
+    int32_t tap_n_, tap_oy_, tap_ox_;                                                              \
+    ember_pixel_position((g), (pixel), &tap_n_, &tap_oy_, &tap_ox_);                               \
+    for (int32_t ky_ = 0, t = 0; ky_ < (g)->kernel_h; ++ky_) {                                     \
+      const int32_t iy_ = tap_oy_ * (g)->stride_h - (g)->pad_top + ky_ * (g)->dilation_h;          \
+      for (int32_t kx_ = 0; kx_ < (g)->kernel_w; ++kx_, ++t) {                                     \
+        const int32_t ix_ = tap_ox_ * (g)->stride_w - (g)->pad_left + kx_ * (g)->dilation_w;       \
+        if (iy_ < 0 || iy_ >= (g)->in_h || ix_ < 0 || ix_ >= (g)->in_w) {                          \
+          OUTSIDE;                                                                                 \
+        } else {                                                                                   \
+          const int64_t at = (((int64_t)tap_n_ * (g)->in_h + iy_) * (g)->in_w + ix_) * (g)->in_c;  \
+          INSIDE;                                                                                  \
+        }                                                                                          \
+      }                                                                                            \
+    }                                                                                              \
+  } while (0)
+
 /// The patch of output pixel `pixel` (batch × out_h × out_w order) as
 /// kh·kw·in_c floats, zeros where a tap falls outside the image.
 static inline void ember_gather_f32(const ember_conv_geometry *g, const float *input, int64_t pixel, float *dst) {
-  int32_t n, oy, ox;
-  ember_pixel_position(g, pixel, &n, &oy, &ox);
-  const int32_t c = g->in_c;
-  int32_t k = 0;
-  for (int32_t ky = 0; ky < g->kernel_h; ++ky) {
-    const int32_t iy = oy * g->stride_h - g->pad_top + ky * g->dilation_h;
-    for (int32_t kx = 0; kx < g->kernel_w; ++kx, k += c) {
-      const int32_t ix = ox * g->stride_w - g->pad_left + kx * g->dilation_w;
-      if (iy < 0 || iy >= g->in_h || ix < 0 || ix >= g->in_w) { memset(dst + k, 0, sizeof(float) * (size_t)c); continue; }
-      memcpy(dst + k, input + (((int64_t)n * g->in_h + iy) * g->in_w + ix) * c, sizeof(float) * (size_t)c);
-    }
-  }
+  const size_t bytes = sizeof(float) * (size_t)g->in_c;
+  EMBER_FOR_EACH_PATCH_TAP(g, pixel, memcpy(dst + (int64_t)t * g->in_c, input + at, bytes),
+                           memset(dst + (int64_t)t * g->in_c, 0, bytes));
 }
 
 #endif

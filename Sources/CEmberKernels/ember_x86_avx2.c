@@ -119,19 +119,12 @@ TARGET static void qs8_tile(int32_t rows, const int16_t *a, const ember_qs8_gemm
 /// The patch of output pixel `pixel` as int16 (x − zero point), 0 where a tap falls outside.
 TARGET static void gather_i16(const ember_conv_geometry *g, const int8_t *input, int64_t pixel, int32_t zero_point,
                               int16_t *dst, int32_t k_padded) {
-  int32_t n, oy, ox;
-  ember_pixel_position(g, pixel, &n, &oy, &ox);
   const int32_t c = g->in_c;
-  int32_t k = 0;
-  for (int32_t ky = 0; ky < g->kernel_h; ++ky) {
-    const int32_t iy = oy * g->stride_h - g->pad_top + ky * g->dilation_h;
-    for (int32_t kx = 0; kx < g->kernel_w; ++kx, k += c) {
-      const int32_t ix = ox * g->stride_w - g->pad_left + kx * g->dilation_w;
-      if (iy < 0 || iy >= g->in_h || ix < 0 || ix >= g->in_w) { memset(dst + k, 0, sizeof(int16_t) * (size_t)c); continue; }
-      const int8_t *src = input + (((int64_t)n * g->in_h + iy) * g->in_w + ix) * c;
-      for (int32_t i = 0; i < c; ++i) dst[k + i] = (int16_t)(src[i] - zero_point);
-    }
-  }
+  EMBER_FOR_EACH_PATCH_TAP(g, pixel, {
+        int16_t *to = dst + (int64_t)t * c;
+        for (int32_t i = 0; i < c; ++i) to[i] = (int16_t)(input[at + i] - zero_point);
+      }, memset(dst + (int64_t)t * c, 0, sizeof(int16_t) * (size_t)c));
+  const int32_t k = g->kernel_h * g->kernel_w * c;
   memset(dst + k, 0, sizeof(int16_t) * (size_t)(k_padded - k));
 }
 

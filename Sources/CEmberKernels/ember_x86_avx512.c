@@ -227,27 +227,16 @@ DEFINE_QS8_TILE_DIRECT(1, 1) DEFINE_QS8_TILE_DIRECT(1, 2) DEFINE_QS8_TILE_DIRECT
 
 TARGET static void conv2d_s8_direct(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_gemm *w,
                                     int8_t *pad, int8_t *output) {
-  const int32_t taps = g->kernel_h * g->kernel_w, c = g->in_c;
+  const int32_t c = g->in_c;
   memset(pad, w->input_zero_point, (size_t)c);
-  const int64_t per_image = (int64_t)g->out_h * g->out_w, pixels = (int64_t)g->batch * per_image;
+  const int64_t pixels = (int64_t)g->batch * g->out_h * g->out_w;
   const int32_t panels = w->n_padded / 16;
-  (void)taps;
   const int8_t *tap_ptr[MR * MAX_DIRECT_TAPS];
   for (int64_t p = 0; p < pixels; p += MR) {
     const int32_t rows = pixels - p < MR ? (int32_t)(pixels - p) : MR;
     for (int32_t r = 0; r < rows; ++r) {
-      const int64_t pixel = p + r;
-      const int32_t n = (int32_t)(pixel / per_image), rest = (int32_t)(pixel % per_image);
-      const int32_t oy = rest / g->out_w, ox = rest % g->out_w;
-      const int8_t *image = input + (int64_t)n * g->in_h * g->in_w * c;
-      for (int32_t ky = 0, t = 0; ky < g->kernel_h; ++ky) {
-        const int32_t iy = oy * g->stride_h - g->pad_top + ky * g->dilation_h;
-        for (int32_t kx = 0; kx < g->kernel_w; ++kx, ++t) {
-          const int32_t ix = ox * g->stride_w - g->pad_left + kx * g->dilation_w;
-          tap_ptr[r * MAX_DIRECT_TAPS + t] = (iy < 0 || iy >= g->in_h || ix < 0 || ix >= g->in_w)
-                                                 ? pad : image + ((int64_t)iy * g->in_w + ix) * c;
-        }
-      }
+      const int8_t **row_taps = tap_ptr + r * MAX_DIRECT_TAPS;
+      EMBER_FOR_EACH_PATCH_TAP(g, p + r, row_taps[t] = input + at, row_taps[t] = pad);
     }
     int32_t done = 0;
     while (done < rows) {

@@ -106,16 +106,12 @@ public func readTextFile(_ path: String, _ policy: FileReadPolicy) throws -> Str
 
 /// The text of `bytes` as `readTextFile` checks it.
 public func decodeText(_ bytes: [UInt8], name: String) throws -> String {
-    var start = 0
-    if bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF { start = 3 }
-    if let nul = bytes[start...].firstIndex(of: 0) {
-        let line = bytes[start..<nul].reduce(1) { $0 + ($1 == 0x0A ? 1 : 0) }
-        throw EmberError.io(path: name, errno: 0, reason: "line \(line) holds a NUL byte; this is not a text file")
-    }
-    guard let text = String(validating: bytes[start...], as: UTF8.self) else {
+    guard let text = String(validating: bytes, as: UTF8.self) else {
+        // A binary file is usually invalid UTF-8 as well; its NUL line says more.
+        _ = try normalizedText(String(decoding: bytes, as: UTF8.self), name: name)
         throw EmberError.io(path: name, errno: 0, reason: "is not valid UTF-8 text")
     }
-    return text
+    return try normalizedText(text, name: name)
 }
 
 /// `text` without a leading byte-order mark; a NUL character is an error naming

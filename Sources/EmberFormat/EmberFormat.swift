@@ -163,7 +163,7 @@ public final class PackageIndex: @unchecked Sendable {
             }
             let label = "\(s.label) (variant '\(variant.name)')"
             var r = try structure(s, label: label)
-            let g = try GraphCodec.decode(&r, tensors: TensorSections(raw: raw, sizes: sizes), limits: limits)
+            let g = try GraphCodec.decode(&r, tensors: TensorSections(sizes: sizes, loaded: raw), limits: limits)
             do { _ = try g.validate(limits: limits) } catch let e as EmberError {
                 throw EmberError.malformedPackage(section: label, offset: s.offset, reason: "\(e)")
             }

@@ -1,23 +1,17 @@
 import EmberCore
 
+/// The tensor sections a graph's constants may live in: the (raw) size of every
+/// one, and the bytes of those already at hand (raw sections borrowed from the file).
+public struct TensorSections {
+    public var sizes: [UInt32: Int]
+    public var loaded: [UInt32: ConstantBuffer]
+    public init(sizes: [UInt32: Int], loaded: [UInt32: ConstantBuffer]) { self.sizes = sizes; self.loaded = loaded }
+}
+
 /// GRPH section payload: a graph's values, nodes, inputs and outputs. Constant
 /// data lives in a TENS section; a constant records (tensor section id, offset,
 /// length). Layout in docs/FORMAT.md. Attribute integers are bounded to Int32
 /// and dims to 0...Int32.max so that no later arithmetic on them can overflow.
-/// The tensor sections a graph's constants may live in: the size of each, and
-/// the bytes of those already at hand (raw sections in the file, or decompressed).
-public struct TensorSections {
-    public var loaded: [UInt32: ConstantBuffer]
-    public var sizes: [UInt32: Int]
-    public init(raw: [UInt32: ConstantBuffer], sizes: [UInt32: Int]) {
-        loaded = raw
-        self.sizes = sizes
-        for (id, b) in raw where self.sizes[id] == nil { self.sizes[id] = b.bytes.count }
-    }
-    /// Every section's bytes at hand.
-    public init(_ loaded: [UInt32: ConstantBuffer]) { self.init(raw: loaded, sizes: [:]) }
-}
-
 public enum GraphCodec {
     static let maxRank = GraphLimits.maxRank
 

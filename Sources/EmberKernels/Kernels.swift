@@ -234,9 +234,9 @@ private struct Preparer {
     func convFloat(_ a: Conv2DAttributes) throws -> PreparedKernel {
         if try input(1).dtype == .i8 { return try convHybrid(a) }
         let g = try storage.store(try convGeometry(a))
+        if let isa = c.isa.cISA, let fast = try convFloatFast(a, isa: isa, geometry: g) { return fast }
         let filter = try floatOperand(1, role: "filter"), bias = try floatOperand(2, role: "bias")
         let (lo, hi) = a.activation.range
-        if let isa = c.isa.cISA, let fast = try convFloatFast(a, isa: isa, geometry: g, filter: filter, bias: bias) { return fast }
         let node = c.nodeName
         return kernel(.conv2dF32Ref) { b in
             let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
@@ -315,10 +315,30 @@ private struct Preparer {
 
     // MARK: optimized convolution and fully connected (weights packed here, once)
 
-    /// A constant f32 input's data (nil when the input is absent or not a constant f32).
-    func constantFloats(_ i: Int) -> FloatPtr? {
-        guard i < c.inputConstants.count, let d = c.inputConstants[i], optionalInput(i)?.dtype == .f32 else { return nil }
-        return d.bytes.baseAddress?.assumingMemoryBound(to: Float.self)
+    /// Constant float input `i` for packing: `body` gets its values as f32 — in place for
+    /// f32, widened into a temporary that is gone after packing for f16 (so only the packed
+    /// copy stays in prepared memory) — or nil when the input is absent. nil, without calling
+    /// `body`, when the input is there but not a constant f32/f16 tensor.
+    func withPackingFloats<R>(_ i: Int, _ body: (FloatPtr?) throws -> R) throws -> R? {
+        guard let t = optionalInput(i) else { return try body(nil) }
+        guard i < c.inputConstants.count, let d = c.inputConstants[i] else { return nil }
+        switch t.dtype {
+        case .f32: return try body(d.bytes.baseAddress?.assumingMemoryBound(to: Float.self))
+        case .f16:
+            var wide = [Float](repeating: 0, count: t.elementCount)
+            ember_f16_to_f32(Int64(wide.count), d.bytes.baseAddress?.assumingMemoryBound(to: UInt16.self), &wide)
+            return try wide.withUnsafeBufferPointer { try body($0.baseAddress) }
+        default: return nil
+        }
+    }
+
+    /// The weights (input 1) and optional bias (input 2) of a float conv or FC for packing, as above.
+    func withPackingWeightsAndBias<R>(_ body: (FloatPtr, FloatPtr?) throws -> R) throws -> R? {
+        let packed: R?? = try withPackingFloats(1) { weights in
+            guard let weights else { return nil }
+            return try withPackingFloats(2) { bias in try body(weights, bias) }
+        }
+        return packed ?? nil
     }
 
     /// The bias input's data: `.some(nil)` when there is no bias, nil when it is not a constant
@@ -394,16 +414,15 @@ private struct Preparer {
         }
     }
 
-    func convFloatFast(_ a: Conv2DAttributes, isa: Int32, geometry g: UnsafePointer<ember_conv_geometry>,
-                       filter widened: FloatPtr?, bias widenedBias: FloatPtr?) throws -> PreparedKernel? {
-        guard let filter = widened ?? constantFloats(1), let optionalBias = try constantBias(Float.self) else { return nil }
-        let bias = widenedBias ?? optionalBias
+    func convFloatFast(_ a: Conv2DAttributes, isa: Int32, geometry g: UnsafePointer<ember_conv_geometry>) throws -> PreparedKernel? {
         let w = try input(1), outC = c.output.dims[3], node = c.nodeName
         let range = a.activation.range
         let avx512 = isa == Int32(EMBER_ISA_AVX512)
         if a.groups == 1 {
             let k = w.dims[1] * w.dims[2] * w.dims[3]
-            let gemm = try packF32(isa: isa, k: k, n: outC, weights: filter, bias: bias, range: range)
+            guard let gemm = try withPackingWeightsAndBias({ try packF32(isa: isa, k: k, n: outC, weights: $0, bias: $1, range: range) }) else {
+                return nil
+            }
             return kernel(avx512 ? .conv2dF32Avx512 : .conv2dF32Avx2, scratch: Int(ember_gemm_scratch_bytes(isa, Int32(k), 0))) { b in
                 let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
                 let out = b.output.assumingMemoryBound(to: Float.self)
@@ -414,10 +433,13 @@ private struct Preparer {
         }
         guard try isDepthwise(a) else { return nil }
         let taps = w.dims[1] * w.dims[2], cp = Int(ember_n_padded(isa, Int32(outC)))
-        let pw = try storage.allocate(Float.self, count: taps * cp), pb = try storage.allocate(Float.self, count: cp)
-        ember_dw_pack_f32(isa, Int32(taps), Int32(outC), filter, bias, pw, pb)
-        let dw = try storage.store(ember_f32_dw(c_padded: Int32(cp), weights: UnsafePointer(pw), bias: UnsafePointer(pb),
-                                                act_min: range.min, act_max: range.max))
+        let packed = try withPackingWeightsAndBias { filter, bias -> UnsafePointer<ember_f32_dw> in
+            let pw = try storage.allocate(Float.self, count: taps * cp), pb = try storage.allocate(Float.self, count: cp)
+            ember_dw_pack_f32(isa, Int32(taps), Int32(outC), filter, bias, pw, pb)
+            return try storage.store(ember_f32_dw(c_padded: Int32(cp), weights: UnsafePointer(pw), bias: UnsafePointer(pb),
+                                                  act_min: range.min, act_max: range.max))
+        }
+        guard let dw = packed else { return nil }
         return kernel(avx512 ? .dwconv2dF32Avx512 : .dwconv2dF32Avx2) { b in
             let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
             let out = b.output.assumingMemoryBound(to: Float.self)
@@ -430,9 +452,19 @@ private struct Preparer {
         let w = try input(1)
         let outF = Int32(w.dims[0]), inF = Int32(w.dims[1])
         let rows = Int64(c.output.elementCount / max(w.dims[0], 1))
-        let bias = try floatOperand(2, role: "bias")
         let (lo, hi) = act.range
         let node = c.nodeName
+        if w.dtype != .int4Block32, let isa = c.isa.cISA,
+           let gemm = try withPackingWeightsAndBias({ try packF32(isa: isa, k: Int(inF), n: Int(outF), weights: $0, bias: $1, range: (lo, hi)) }) {
+            let avx512 = isa == Int32(EMBER_ISA_AVX512)
+            return kernel(avx512 ? .fullyConnectedF32Avx512 : .fullyConnectedF32Avx2) { b in
+                let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
+                let out = b.output.assumingMemoryBound(to: Float.self)
+                if avx512 { return { ember_fully_connected_f32_avx512(rows, x, gemm, out) } }
+                return { ember_fully_connected_f32_avx2(rows, x, gemm, out) }
+            }
+        }
+        let bias = try floatOperand(2, role: "bias")
         if w.dtype == .int4Block32 {
             guard inF % 32 == 0 else { throw unsupported("int4 weights need in_features divisible by 32") }
             return kernel(.fullyConnectedF32Q4b32Ref) { b in
@@ -444,17 +476,6 @@ private struct Preparer {
             }
         }
         let weights = try floatOperand(1, role: "weights")
-        if let isa = c.isa.cISA, let wp = weights ?? constantFloats(1), let constant = try constantBias(Float.self) {
-            // An f16 bias was widened into `bias`; an f32 one is read where it is.
-            let gemm = try packF32(isa: isa, k: Int(inF), n: Int(outF), weights: wp, bias: bias ?? constant, range: (lo, hi))
-            let avx512 = isa == Int32(EMBER_ISA_AVX512)
-            return kernel(avx512 ? .fullyConnectedF32Avx512 : .fullyConnectedF32Avx2) { b in
-                let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
-                let out = b.output.assumingMemoryBound(to: Float.self)
-                if avx512 { return { ember_fully_connected_f32_avx512(rows, x, gemm, out) } }
-                return { ember_fully_connected_f32_avx2(rows, x, gemm, out) }
-            }
-        }
         return kernel(.fullyConnectedF32Ref) { b in
             let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
             let wp = try weights ?? req(b, 1, node).assumingMemoryBound(to: Float.self)

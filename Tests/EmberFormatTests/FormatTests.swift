@@ -1,6 +1,9 @@
 import Testing
 @testable import EmberFormat
 import Ember
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A package built from `TestModels.smallCNN` with two variants.
 func samplePackage(compress: Bool = false) throws -> [UInt8] {
@@ -91,6 +94,37 @@ func entry(_ i: Int) -> Int { 64 + 48 * i }
         let base = UInt(bitPattern: file.bytes.baseAddress), addr = UInt(bitPattern: c.bytes.baseAddress)
         #expect(addr >= base && addr < base + UInt(file.bytes.count))
         #expect(addr % 64 == 0)
+    }
+
+    /// Whether this process may take read leases (the file's owner or CAP_LEASE, and a
+    /// file system that grants them); where it may not, `automatic` falls back to a copy.
+    static let leasesAvailable: Bool = {
+        let path = "/tmp/ember-lease-probe-\(getpid()).ember"
+        defer { unlink(path) }
+        guard (try? writeFile(samplePackage(), to: path)) != nil else { return false }
+        return (try? PackageFile(path: path, protection: .lease)) != nil
+    }()
+
+    /// A writer opening a leased package in this very process: the lease-break
+    /// handler swaps in a private copy of the same bytes before the kernel lets
+    /// the open return, so the truncation that follows never reaches them.
+    @Test(.enabled(if: leasesAvailable, "read leases are not granted here"))
+    func aWriterBreaksTheLeaseAndThePackageBecomesAPrivateCopy() throws {
+        let path = "/tmp/ember-lease-test-\(UInt32.random(in: 0...UInt32.max)).ember"
+        defer { unlink(path) }
+        let original = try samplePackage()
+        try writeFile(original, to: path)
+        let file = try PackageFile(path: path, protection: .lease)
+        let breaksBefore = PackageFile.leaseBreaks
+        #expect(file.protection == .lease && !file.wasReplacedByCopy)
+        let fd = open(path, O_WRONLY | O_TRUNC)
+        #expect(fd >= 0)
+        close(fd)
+        #expect(file.wasReplacedByCopy)
+        #expect(PackageFile.leaseBreaks > breaksBefore)
+        #expect(Array(file.bytes) == original)
+        let p = try file.withBytes { try PackageReader.read(bytes: $0, owner: file) }
+        #expect(try outputs(p) == outputs(try load(original)))
     }
 
     @Test func zstdSectionsRoundTripAndShrink() throws {
