@@ -6,18 +6,36 @@
 
 #include "ember_kernels.h"
 
+/// First and one-past-last kernel index k with 0 <= origin + k·dilation < size (empty when none).
+static inline void ember_valid_taps(int32_t origin, int32_t dilation, int32_t size, int32_t kernel, int32_t *lo,
+                                    int32_t *hi) {
+  const int32_t top = size - 1 - origin;
+  if (dilation == 1) {  // the common case, without divisions
+    *lo = origin >= 0 ? 0 : -origin;
+    *hi = top < 0 ? 0 : (top + 1 < kernel ? top + 1 : kernel);
+    return;
+  }
+  *lo = origin >= 0 ? 0 : (-origin + dilation - 1) / dilation;
+  *hi = top < 0 ? 0 : (top / dilation + 1 < kernel ? top / dilation + 1 : kernel);
+}
+
 /// Runs BODY for every tap (ky, kx) of output position (oy, ox) that falls inside
 /// the image, with `src` pointing at the input pixel (image `n`) plus `offset`.
+/// The valid tap ranges are computed once, so the tap loop itself has no bounds tests.
 #define EMBER_FOR_EACH_VALID_TAP(g, n, oy, ox, type, input, offset, BODY)                          \
-  for (int32_t ky = 0; ky < (g)->kernel_h; ++ky) {                                                \
-    const int32_t iy = (oy) * (g)->stride_h - (g)->pad_top + ky * (g)->dilation_h;               \
-    if (iy < 0 || iy >= (g)->in_h) continue;                                                      \
-    for (int32_t kx = 0; kx < (g)->kernel_w; ++kx) {                                              \
-      const int32_t ix = (ox) * (g)->stride_w - (g)->pad_left + kx * (g)->dilation_w;            \
-      if (ix < 0 || ix >= (g)->in_w) continue;                                                    \
-      const type *src = (input) + (((int64_t)(n) * (g)->in_h + iy) * (g)->in_w + ix) * (g)->in_c + (offset); \
-      const int32_t tap = ky * (g)->kernel_w + kx;                                                \
-      BODY                                                                                        \
+  {                                                                                               \
+    const int32_t iy0_ = (oy) * (g)->stride_h - (g)->pad_top, ix0_ = (ox) * (g)->stride_w - (g)->pad_left; \
+    int32_t ky_lo_, ky_hi_, kx_lo_, kx_hi_;                                                       \
+    ember_valid_taps(iy0_, (g)->dilation_h, (g)->in_h, (g)->kernel_h, &ky_lo_, &ky_hi_);          \
+    ember_valid_taps(ix0_, (g)->dilation_w, (g)->in_w, (g)->kernel_w, &kx_lo_, &kx_hi_);          \
+    for (int32_t ky = ky_lo_; ky < ky_hi_; ++ky) {                                                \
+      const int32_t iy = iy0_ + ky * (g)->dilation_h;                                             \
+      const int64_t row_ = (((int64_t)(n) * (g)->in_h + iy) * (g)->in_w + ix0_) * (g)->in_c + (offset); \
+      for (int32_t kx = kx_lo_; kx < kx_hi_; ++kx) {                                              \
+        const type *src = (input) + row_ + (int64_t)kx * (g)->dilation_w * (g)->in_c;             \
+        const int32_t tap = ky * (g)->kernel_w + kx;                                              \
+        BODY                                                                                      \
+      }                                                                                           \
     }                                                                                             \
   }
 
@@ -29,6 +47,16 @@
         type *out = (output) + (((int64_t)n * (g)->out_h + oy) * (g)->out_w + ox) * (g)->out_c;  \
         BODY                                                                                      \
       }
+
+/// Depthwise kernels keep up to 4 vectors of channels in registers across all taps of a pixel:
+/// runs BLOCK(c0, vectors, last) over [0, c) in blocks of 4·lanes channels, `vectors` (1…4) the
+/// block's vector count and `last` (1…lanes) the channels its final vector holds.
+#define EMBER_FOR_EACH_CHANNEL_BLOCK(c, lanes, BLOCK)                                               \
+  for (int32_t c0 = 0; c0 < (c); c0 += 4 * (lanes)) {                                             \
+    const int32_t rest_ = (c) - c0 < 4 * (lanes) ? (c) - c0 : 4 * (lanes);                        \
+    const int32_t vectors = (rest_ + (lanes) - 1) / (lanes), last = rest_ - ((vectors) - 1) * (lanes); \
+    BLOCK                                                                                         \
+  }
 
 /// Whether a convolution is 1×1, stride 1, unpadded: its input rows are its patches, read in place.
 static inline int ember_conv_is_pointwise(const ember_conv_geometry *g) {
@@ -73,5 +101,24 @@ static inline void ember_gather_f32(const ember_conv_geometry *g, const float *i
   EMBER_FOR_EACH_PATCH_TAP(g, pixel, memcpy(dst + (int64_t)t * g->in_c, input + at, bytes),
                            memset(dst + (int64_t)t * g->in_c, 0, bytes));
 }
+
+/// The dynamic-range convolution of an ISA file, per batch: QUANTIZE(x, count, q) quantizes one batch
+/// of input into the front of scratch and returns its scale; CONV(g, q, w, scratch, out) is the file's
+/// int8 GEMM convolution, here with f32 output at scale input_scale × filter_scale.
+#define EMBER_HYBRID_CONV_BODY(g, input, w, scratch, output, QUANTIZE, CONV)                          \
+  do {                                                                                             \
+    const int64_t in_per_batch_ = (int64_t)(g)->in_h * (g)->in_w * (g)->in_c;                      \
+    const int64_t out_per_batch_ = (int64_t)(g)->out_h * (g)->out_w * (w)->n;                      \
+    int8_t *quantized_ = (int8_t *)(scratch);                                                      \
+    void *gemm_scratch_ = quantized_ + (in_per_batch_ + 63) / 64 * 64;                             \
+    ember_conv_geometry one_ = *(g);                                                               \
+    one_.batch = 1;                                                                                \
+    ember_qs8_gemm batch_w_ = *(w);                                                                \
+    for (int32_t n_ = 0; n_ < (g)->batch; ++n_) {                                                  \
+      const float input_scale_ = QUANTIZE((input) + n_ * in_per_batch_, in_per_batch_, quantized_); \
+      batch_w_.float_scale = input_scale_ * (w)->filter_scale;                                     \
+      CONV(&one_, quantized_, &batch_w_, gemm_scratch_, (output) + n_ * out_per_batch_);           \
+    }                                                                                              \
+  } while (0)
 
 #endif

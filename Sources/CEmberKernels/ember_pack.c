@@ -86,3 +86,7 @@ int64_t ember_gemm_scratch_bytes(int32_t isa, int32_t k, int32_t is_int8) {
   if (!is_int8) return rows * k * (int64_t)sizeof(float);
   return rows * ember_qs8_k_padded(isa, k) * (isa == EMBER_ISA_AVX512 ? 1 : 2);
 }
+
+int64_t ember_hybrid_scratch_bytes(int32_t isa, int64_t input_per_batch, int32_t k) {
+  return (input_per_batch + 63) / 64 * 64 + ember_gemm_scratch_bytes(isa, k, 1);
+}

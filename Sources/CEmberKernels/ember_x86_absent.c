@@ -13,6 +13,12 @@ void ember_fully_connected_s8_avx512(int64_t r, const int8_t *i, const ember_qs8
 void ember_dwconv2d_s8_avx512(const ember_conv_geometry *g, const int8_t *i, const ember_qs8_dw *w, int8_t *o) {
   (void)g; (void)i; (void)w; (void)o;
 }
+void ember_conv2d_hybrid_avx512(const ember_conv_geometry *g, const float *i, const ember_qs8_gemm *w, void *s, float *o) {
+  (void)g; (void)i; (void)w; (void)s; (void)o;
+}
+void ember_conv2d_hybrid_avx2(const ember_conv_geometry *g, const float *i, const ember_qs8_gemm *w, void *s, float *o) {
+  (void)g; (void)i; (void)w; (void)s; (void)o;
+}
 void ember_conv2d_f32_avx512(const ember_conv_geometry *g, const float *i, const ember_f32_gemm *w, void *s, float *o) {
   (void)g; (void)i; (void)w; (void)s; (void)o;
 }

@@ -13,6 +13,7 @@
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 #define TARGET __attribute__((target("avx2,fma")))
@@ -82,9 +83,28 @@ TARGET static inline void requant_store(__m256i acc, const int32_t *multiplier, 
   memcpy(out, tmp, (size_t)count);
 }
 
+/// Stores 8 accumulators of channels [c, c + 8) at element `at` of the GEMM's output: requantized int8,
+/// or for a dynamic-range GEMM f32 acc·scale (+ bias), multiplied then added as the reference does.
+TARGET static inline void store_acc(__m256i acc, const ember_qs8_gemm *w, int32_t c, int32_t count, void *out, int64_t at) {
+  if (!w->float_output) {
+    requant_store(acc, w->multiplier + c, w->shift + c, w->single_rounding, w->output_offset, w->act_min, w->act_max,
+                  count, (int8_t *)out + at);
+    return;
+  }
+  __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), _mm256_set1_ps(w->float_scale));
+  if (w->float_bias) v = _mm256_add_ps(v, _mm256_loadu_ps(w->float_bias + c));
+  v = _mm256_min_ps(_mm256_max_ps(v, _mm256_set1_ps(w->float_min)), _mm256_set1_ps(w->float_max));
+  float *o = (float *)out + at;
+  if (count >= 8) { _mm256_storeu_ps(o, v); return; }
+  float tmp[8];
+  _mm256_storeu_ps(tmp, v);
+  memcpy(o, tmp, sizeof(float) * (size_t)count);
+}
+
 // ------------------------------------------------------------ int8 GEMM tile
 /// MR rows of int16 patches (each k_padded values) × one or two 8-channel panels.
-TARGET static void qs8_tile(int32_t rows, const int16_t *a, const ember_qs8_gemm *w, int32_t panel, int8_t *out, int64_t out_stride) {
+TARGET static void qs8_tile(int32_t rows, const int16_t *a, const ember_qs8_gemm *w, int32_t panel, void *out,
+                            int64_t out_at, int64_t out_stride) {
   const int32_t kp = w->k_padded, pairs = kp / 2, c0 = panel * 8;
   const int32_t two = (panel + 1) * 8 < w->n_padded;
   const int16_t *b0 = (const int16_t *)w->weights + (int64_t)panel * pairs * 16, *b1 = b0 + (int64_t)pairs * 16;
@@ -109,10 +129,9 @@ TARGET static void qs8_tile(int32_t rows, const int16_t *a, const ember_qs8_gemm
   const int32_t n0 = w->n - c0 < 8 ? w->n - c0 : 8, n1 = w->n - c0 - 8 < 8 ? w->n - c0 - 8 : 8;
   const __m256i acc0[MR] = {c00, c10, c20, c30}, acc1[MR] = {c01, c11, c21, c31};
   for (int32_t r = 0; r < rows; ++r) {
-    int8_t *o = out + r * out_stride + c0;
-    requant_store(acc0[r], w->multiplier + c0, w->shift + c0, w->single_rounding, w->output_offset, w->act_min, w->act_max, n0, o);
-    if (two && n1 > 0)
-      requant_store(acc1[r], w->multiplier + c0 + 8, w->shift + c0 + 8, w->single_rounding, w->output_offset, w->act_min, w->act_max, n1, o + 8);
+    const int64_t at = out_at + r * out_stride + c0;
+    store_acc(acc0[r], w, c0, n0, out, at);
+    if (two && n1 > 0) store_acc(acc1[r], w, c0 + 8, n1, out, at + 8);
   }
 }
 
@@ -128,16 +147,64 @@ TARGET static void gather_i16(const ember_conv_geometry *g, const int8_t *input,
   memset(dst + k, 0, sizeof(int16_t) * (size_t)(k_padded - k));
 }
 
-TARGET void ember_conv2d_s8_avx2(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_gemm *w, void *scratch,
-                                 int8_t *output) {
+/// The int8 GEMM convolution behind both the int8 and the hybrid entry points (output int8 or f32).
+TARGET static void conv2d_qs8(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_gemm *w, void *scratch,
+                              void *output) {
   int16_t *patches = (int16_t *)scratch;
   const int64_t pixels = (int64_t)g->batch * g->out_h * g->out_w;
   const int32_t panels = w->n_padded / 8;
   for (int64_t p = 0; p < pixels; p += MR) {
     const int32_t rows = pixels - p < MR ? (int32_t)(pixels - p) : MR;
     for (int32_t r = 0; r < rows; ++r) gather_i16(g, input, p + r, w->input_zero_point, patches + (int64_t)r * w->k_padded, w->k_padded);
-    for (int32_t panel = 0; panel < panels; panel += 2) qs8_tile(rows, patches, w, panel, output + p * w->n, w->n);
+    for (int32_t panel = 0; panel < panels; panel += 2) qs8_tile(rows, patches, w, panel, output, p * w->n, w->n);
   }
+}
+
+TARGET void ember_conv2d_s8_avx2(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_gemm *w, void *scratch,
+                                 int8_t *output) {
+  conv2d_qs8(g, input, w, scratch, output);
+}
+
+/// tensor_utils::SymmetricQuantizeFloats (as ember_conv2d_hybrid_ref), 8 lanes; returns the input scale.
+TARGET static float quantize_symmetric(const float *x, int64_t count, int8_t *q) {
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+  __m256 range_v = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= count; i += 8) range_v = _mm256_max_ps(range_v, _mm256_and_ps(_mm256_loadu_ps(x + i), abs_mask));
+  float lanes[8];
+  _mm256_storeu_ps(lanes, range_v);
+  float range = 0.0f;
+  for (int32_t l = 0; l < 8; ++l) range = lanes[l] > range ? lanes[l] : range;
+  for (; i < count; ++i) range = fabsf(x[i]) > range ? fabsf(x[i]) : range;
+  if (range == 0.0f) {
+    memset(q, 0, (size_t)count);
+    return 1.0f;
+  }
+  const float inv_s = 127.0f / range;
+  const __m256 inv = _mm256_set1_ps(inv_s), half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
+  const __m256 top = _mm256_set1_ps(127.0f), zero = _mm256_setzero_ps();
+  for (i = 0; i + 8 <= count; i += 8) {
+    const __m256 v = _mm256_mul_ps(_mm256_loadu_ps(x + i), inv);
+    // roundf: truncate |v|, add 1 when the dropped fraction (exact in f32) is at least one half.
+    const __m256 a = _mm256_and_ps(v, abs_mask);
+    __m256 r = _mm256_round_ps(a, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    r = _mm256_add_ps(r, _mm256_and_ps(_mm256_cmp_ps(_mm256_sub_ps(a, r), half, _CMP_GE_OQ), one));
+    r = _mm256_min_ps(r, top);
+    r = _mm256_blendv_ps(r, _mm256_sub_ps(zero, r), _mm256_cmp_ps(v, zero, _CMP_LT_OQ));
+    const __m256i n = _mm256_cvttps_epi32(r);
+    const __m128i p16 = _mm_packs_epi32(_mm256_castsi256_si128(n), _mm256_extracti128_si256(n, 1));
+    _mm_storel_epi64((__m128i *)(q + i), _mm_packs_epi16(p16, p16));
+  }
+  for (; i < count; ++i) {
+    const float r = roundf(x[i] * inv_s);
+    q[i] = (int8_t)(r > 127.0f ? 127 : (r < -127.0f ? -127 : (int32_t)r));
+  }
+  return range / 127.0f;
+}
+
+TARGET void ember_conv2d_hybrid_avx2(const ember_conv_geometry *g, const float *input, const ember_qs8_gemm *w,
+                                     void *scratch, float *output) {
+  EMBER_HYBRID_CONV_BODY(g, input, w, scratch, output, quantize_symmetric, conv2d_qs8);
 }
 
 TARGET void ember_fully_connected_s8_avx2(int64_t rows, const int8_t *input, const ember_qs8_gemm *w, void *scratch, int8_t *output) {
@@ -151,7 +218,7 @@ TARGET void ember_fully_connected_s8_avx2(int64_t rows, const int8_t *input, con
       for (int32_t i = 0; i < w->k; ++i) dst[i] = (int16_t)(src[i] - w->input_zero_point);
       memset(dst + w->k, 0, sizeof(int16_t) * (size_t)(w->k_padded - w->k));
     }
-    for (int32_t panel = 0; panel < panels; panel += 2) qs8_tile(mr, patches, w, panel, output + p * w->n, w->n);
+    for (int32_t panel = 0; panel < panels; panel += 2) qs8_tile(mr, patches, w, panel, output, p * w->n, w->n);
   }
 }
 
@@ -164,20 +231,38 @@ TARGET static inline __m256i load8_s8(const int8_t *src, int32_t count) {
   return _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)tmp));
 }
 
+/// One pixel's V (1…4, constant) 8-channel vectors from c0 over every valid tap, then requantized.
+#define DEFINE_DW_S8_BLOCK(V)                                                                        \
+  TARGET static void dw_s8_block_##V(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_dw *w, \
+                                     int32_t n, int32_t oy, int32_t ox, int32_t c0, int32_t last, int8_t *out) { \
+    const __m256i zp = _mm256_set1_epi32(w->input_zero_point);                                    \
+    __m256i acc[V];                                                                               \
+    for (int32_t v = 0; v < V; ++v) acc[v] = _mm256_loadu_si256((const __m256i *)(w->bias + c0 + 8 * v)); \
+    EMBER_FOR_EACH_VALID_TAP(g, n, oy, ox, int8_t, input, c0, {                                   \
+      const int32_t *f = w->weights + (int64_t)tap * w->c_padded + c0;                            \
+      for (int32_t v = 0; v < V; ++v) {                                                           \
+        const __m256i x = _mm256_sub_epi32(load8_s8(src + 8 * v, v == V - 1 ? last : 8), zp);      \
+        acc[v] = _mm256_add_epi32(acc[v], _mm256_mullo_epi32(x, _mm256_loadu_si256((const __m256i *)(f + 8 * v)))); \
+      }                                                                                           \
+    })                                                                                            \
+    for (int32_t v = 0; v < V; ++v) {                                                             \
+      const int32_t c = c0 + 8 * v;                                                               \
+      requant_store(acc[v], w->multiplier + c, w->shift + c, 0, w->output_offset, w->act_min, w->act_max, \
+                    v == V - 1 ? last : 8, out + c);                                              \
+    }                                                                                             \
+  }
+DEFINE_DW_S8_BLOCK(1) DEFINE_DW_S8_BLOCK(2) DEFINE_DW_S8_BLOCK(3) DEFINE_DW_S8_BLOCK(4)
+
 TARGET void ember_dwconv2d_s8_avx2(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_dw *w, int8_t *output) {
-  const int32_t c = g->in_c, cp = w->c_padded;
-  const __m256i zp = _mm256_set1_epi32(w->input_zero_point);
   EMBER_FOR_EACH_OUTPUT_PIXEL(g, int8_t, output, {
-    for (int32_t c0 = 0; c0 < c; c0 += 8) {
-      const int32_t count = c - c0 < 8 ? c - c0 : 8;
-      __m256i acc = _mm256_loadu_si256((const __m256i *)(w->bias + c0));
-      EMBER_FOR_EACH_VALID_TAP(g, n, oy, ox, int8_t, input, c0, {
-        const __m256i x = _mm256_sub_epi32(load8_s8(src, count), zp);
-        const __m256i f = _mm256_loadu_si256((const __m256i *)(w->weights + (int64_t)tap * cp + c0));
-        acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(x, f));
-      })
-      requant_store(acc, w->multiplier + c0, w->shift + c0, 0, w->output_offset, w->act_min, w->act_max, count, out + c0);
-    }
+    EMBER_FOR_EACH_CHANNEL_BLOCK(g->in_c, 8, {
+      switch (vectors) {
+      case 4: dw_s8_block_4(g, input, w, n, oy, ox, c0, last, out); break;
+      case 3: dw_s8_block_3(g, input, w, n, oy, ox, c0, last, out); break;
+      case 2: dw_s8_block_2(g, input, w, n, oy, ox, c0, last, out); break;
+      default: dw_s8_block_1(g, input, w, n, oy, ox, c0, last, out); break;
+      }
+    })
   })
 }
 
@@ -259,19 +344,34 @@ TARGET void ember_fully_connected_f32_avx2(int64_t rows, const float *input, con
   }
 }
 
+/// One pixel's V (1…4, constant) 8-channel vectors from c0 over every valid tap, then clamped.
+#define DEFINE_DW_F32_BLOCK(V)                                                                       \
+  TARGET static void dw_f32_block_##V(const ember_conv_geometry *g, const float *input, const ember_f32_dw *w, \
+                                      int32_t n, int32_t oy, int32_t ox, int32_t c0, int32_t last, float *out) { \
+    const __m256i all = _mm256_set1_epi32(-1), tail = tail_mask(last);                            \
+    __m256 acc[V];                                                                                \
+    for (int32_t v = 0; v < V; ++v) acc[v] = _mm256_loadu_ps(w->bias + c0 + 8 * v);                \
+    EMBER_FOR_EACH_VALID_TAP(g, n, oy, ox, float, input, c0, {                                    \
+      const float *f = w->weights + (int64_t)tap * w->c_padded + c0;                              \
+      for (int32_t v = 0; v < V; ++v)                                                             \
+        acc[v] = _mm256_fmadd_ps(_mm256_maskload_ps(src + 8 * v, v == V - 1 ? tail : all), _mm256_loadu_ps(f + 8 * v), acc[v]); \
+    })                                                                                            \
+    const __m256 lo = _mm256_set1_ps(w->act_min), hi = _mm256_set1_ps(w->act_max);               \
+    for (int32_t v = 0; v < V; ++v)                                                               \
+      _mm256_maskstore_ps(out + c0 + 8 * v, v == V - 1 ? tail : all, _mm256_min_ps(_mm256_max_ps(acc[v], lo), hi)); \
+  }
+DEFINE_DW_F32_BLOCK(1) DEFINE_DW_F32_BLOCK(2) DEFINE_DW_F32_BLOCK(3) DEFINE_DW_F32_BLOCK(4)
+
 TARGET void ember_dwconv2d_f32_avx2(const ember_conv_geometry *g, const float *input, const ember_f32_dw *w, float *output) {
-  const int32_t c = g->in_c, cp = w->c_padded;
-  const __m256 lo = _mm256_set1_ps(w->act_min), hi = _mm256_set1_ps(w->act_max);
   EMBER_FOR_EACH_OUTPUT_PIXEL(g, float, output, {
-    for (int32_t c0 = 0; c0 < c; c0 += 8) {
-      const int32_t count = c - c0 < 8 ? c - c0 : 8;
-      const __m256i m = tail_mask(count);
-      __m256 acc = _mm256_loadu_ps(w->bias + c0);
-      EMBER_FOR_EACH_VALID_TAP(g, n, oy, ox, float, input, c0, {
-        acc = _mm256_fmadd_ps(_mm256_maskload_ps(src, m), _mm256_loadu_ps(w->weights + (int64_t)tap * cp + c0), acc);
-      })
-      _mm256_maskstore_ps(out + c0, m, _mm256_min_ps(_mm256_max_ps(acc, lo), hi));
-    }
+    EMBER_FOR_EACH_CHANNEL_BLOCK(g->in_c, 8, {
+      switch (vectors) {
+      case 4: dw_f32_block_4(g, input, w, n, oy, ox, c0, last, out); break;
+      case 3: dw_f32_block_3(g, input, w, n, oy, ox, c0, last, out); break;
+      case 2: dw_f32_block_2(g, input, w, n, oy, ox, c0, last, out); break;
+      default: dw_f32_block_1(g, input, w, n, oy, ox, c0, last, out); break;
+      }
+    })
   })
 }
 

@@ -73,6 +73,16 @@ TARGET static inline void requant_store(__m512i acc, const ember_qs8_gemm *w, in
   _mm_mask_storeu_epi8(out, m, _mm512_cvtepi32_epi8(r));
 }
 
+/// Stores 16 accumulators of channels [c, c + 16) at element `at` of the GEMM's output: requantized
+/// int8, or for a dynamic-range GEMM f32 acc·scale (+ bias), multiplied then added as the reference does.
+TARGET static inline void store_acc(__m512i acc, const ember_qs8_gemm *w, int32_t c, int32_t count, void *out, int64_t at) {
+  if (!w->float_output) { requant_store(acc, w, c, count, (int8_t *)out + at); return; }
+  __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), _mm512_set1_ps(w->float_scale));
+  if (w->float_bias) v = _mm512_add_ps(v, _mm512_loadu_ps(w->float_bias + c));
+  v = _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(w->float_min)), _mm512_set1_ps(w->float_max));
+  _mm512_mask_storeu_ps((float *)out + at, count >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1), v);
+}
+
 // ------------------------------------------------------------ int8 GEMM tile
 /// The body of every int8 tile: R rows × P 16-channel panels (both constants, so
 /// the accumulators live in registers and no lane computes for a panel that is not there). `load(r, q)`
@@ -95,7 +105,7 @@ TARGET static inline void requant_store(__m512i acc, const ember_qs8_gemm *w, in
   for (int32_t r = 0; r < R; ++r)                                                                     \
     for (int32_t j = 0; j < P; ++j) {                                                                 \
       const int32_t c = c0 + 16 * j, count = w->n - c < 16 ? w->n - c : 16;                          \
-      if (count > 0) requant_store(acc[r][j], w, c, count, out + r * out_stride + c);                 \
+      if (count > 0) store_acc(acc[r][j], w, c, count, out, out_at + r * out_stride + c);             \
     }
 
 TARGET static inline __m512i broadcast_quad(const uint8_t *p) {
@@ -109,7 +119,7 @@ TARGET static inline __m512i broadcast_quad(const uint8_t *p) {
 
 #define DEFINE_QS8_TILE(R, P)                                                                       \
   TARGET static void qs8_tile_##R##_##P(const uint8_t *a, const ember_qs8_gemm *w, int32_t panel, \
-                                        int8_t *out, int64_t out_stride) {                          \
+                                        void *out, int64_t out_at, int64_t out_stride) {            \
     const int32_t kp = w->k_padded, quads = kp / 4;                                                 \
     const int8_t *b = (const int8_t *)w->weights;                                                   \
     QS8_TILE_BODY(R, P, PATCH_QUAD, quads, PANEL_QUAD)                                              \
@@ -118,36 +128,37 @@ DEFINE_QS8_TILE(8, 1) DEFINE_QS8_TILE(8, 2)
 DEFINE_QS8_TILE(4, 1) DEFINE_QS8_TILE(4, 2) DEFINE_QS8_TILE(4, 3) DEFINE_QS8_TILE(4, 4) DEFINE_QS8_TILE(3, 1) DEFINE_QS8_TILE(3, 2) DEFINE_QS8_TILE(3, 3) DEFINE_QS8_TILE(3, 4) DEFINE_QS8_TILE(2, 1) DEFINE_QS8_TILE(2, 2) DEFINE_QS8_TILE(2, 3) DEFINE_QS8_TILE(2, 4) DEFINE_QS8_TILE(1, 1) DEFINE_QS8_TILE(1, 2) DEFINE_QS8_TILE(1, 3) DEFINE_QS8_TILE(1, 4)
 
 /// `rows` (1…MR) gathered patches × every panel, in tiles the registers hold.
-TARGET static void qs8_rows(int32_t rows, const uint8_t *a, const ember_qs8_gemm *w, int8_t *out, int64_t out_stride) {
+TARGET static void qs8_rows(int32_t rows, const uint8_t *a, const ember_qs8_gemm *w, void *out, int64_t out_at,
+                            int64_t out_stride) {
   const int32_t panels = w->n_padded / 16;
   while (rows > 0) {
     const int32_t r = rows >= 8 ? 8 : rows >= 4 ? 4 : rows, step = r == 8 ? 2 : 4;
     for (int32_t panel = 0; panel < panels; panel += step) {
       const int32_t live = panels - panel < step ? panels - panel : step;
       switch (r * 8 + live) {
-      case 65: qs8_tile_8_1(a, w, panel, out, out_stride); break;
-      case 66: qs8_tile_8_2(a, w, panel, out, out_stride); break;
-      case 33: qs8_tile_4_1(a, w, panel, out, out_stride); break;
-      case 34: qs8_tile_4_2(a, w, panel, out, out_stride); break;
-      case 35: qs8_tile_4_3(a, w, panel, out, out_stride); break;
-      case 36: qs8_tile_4_4(a, w, panel, out, out_stride); break;
-      case 25: qs8_tile_3_1(a, w, panel, out, out_stride); break;
-      case 26: qs8_tile_3_2(a, w, panel, out, out_stride); break;
-      case 27: qs8_tile_3_3(a, w, panel, out, out_stride); break;
-      case 28: qs8_tile_3_4(a, w, panel, out, out_stride); break;
-      case 17: qs8_tile_2_1(a, w, panel, out, out_stride); break;
-      case 18: qs8_tile_2_2(a, w, panel, out, out_stride); break;
-      case 19: qs8_tile_2_3(a, w, panel, out, out_stride); break;
-      case 20: qs8_tile_2_4(a, w, panel, out, out_stride); break;
-      case 9: qs8_tile_1_1(a, w, panel, out, out_stride); break;
-      case 10: qs8_tile_1_2(a, w, panel, out, out_stride); break;
-      case 11: qs8_tile_1_3(a, w, panel, out, out_stride); break;
-      case 12: qs8_tile_1_4(a, w, panel, out, out_stride); break;
+      case 65: qs8_tile_8_1(a, w, panel, out, out_at, out_stride); break;
+      case 66: qs8_tile_8_2(a, w, panel, out, out_at, out_stride); break;
+      case 33: qs8_tile_4_1(a, w, panel, out, out_at, out_stride); break;
+      case 34: qs8_tile_4_2(a, w, panel, out, out_at, out_stride); break;
+      case 35: qs8_tile_4_3(a, w, panel, out, out_at, out_stride); break;
+      case 36: qs8_tile_4_4(a, w, panel, out, out_at, out_stride); break;
+      case 25: qs8_tile_3_1(a, w, panel, out, out_at, out_stride); break;
+      case 26: qs8_tile_3_2(a, w, panel, out, out_at, out_stride); break;
+      case 27: qs8_tile_3_3(a, w, panel, out, out_at, out_stride); break;
+      case 28: qs8_tile_3_4(a, w, panel, out, out_at, out_stride); break;
+      case 17: qs8_tile_2_1(a, w, panel, out, out_at, out_stride); break;
+      case 18: qs8_tile_2_2(a, w, panel, out, out_at, out_stride); break;
+      case 19: qs8_tile_2_3(a, w, panel, out, out_at, out_stride); break;
+      case 20: qs8_tile_2_4(a, w, panel, out, out_at, out_stride); break;
+      case 9: qs8_tile_1_1(a, w, panel, out, out_at, out_stride); break;
+      case 10: qs8_tile_1_2(a, w, panel, out, out_at, out_stride); break;
+      case 11: qs8_tile_1_3(a, w, panel, out, out_at, out_stride); break;
+      case 12: qs8_tile_1_4(a, w, panel, out, out_at, out_stride); break;
       default: break;
       }
     }
     a += (int64_t)r * w->k_padded;
-    out += r * out_stride;
+    out_at += r * out_stride;
     rows -= r;
   }
 }
@@ -214,7 +225,7 @@ TARGET static inline __m512i flipped_quad(const int8_t *p) {
 
 #define DEFINE_QS8_TILE_DIRECT(R, P)                                                                \
   TARGET static void qs8_tile_direct_##R##_##P(const int8_t *const *tap_ptr, int32_t per_tap, const ember_qs8_gemm *w, \
-                                               int32_t panel, int8_t *out, int64_t out_stride) { \
+                                               int32_t panel, void *out, int64_t out_at, int64_t out_stride) { \
     const int32_t quads = w->k_padded / 4;                                                          \
     const int8_t *b = (const int8_t *)w->weights;                                                   \
     QS8_TILE_BODY(R, P, DIRECT_QUAD, quads, PANEL_QUAD)                                             \
@@ -226,7 +237,7 @@ DEFINE_QS8_TILE_DIRECT(2, 1) DEFINE_QS8_TILE_DIRECT(2, 2) DEFINE_QS8_TILE_DIRECT
 DEFINE_QS8_TILE_DIRECT(1, 1) DEFINE_QS8_TILE_DIRECT(1, 2) DEFINE_QS8_TILE_DIRECT(1, 3) DEFINE_QS8_TILE_DIRECT(1, 4)
 
 TARGET static void conv2d_s8_direct(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_gemm *w,
-                                    int8_t *pad, int8_t *output) {
+                                    int8_t *pad, void *output) {
   const int32_t c = g->in_c;
   memset(pad, w->input_zero_point, (size_t)c);
   const int64_t pixels = (int64_t)g->batch * g->out_h * g->out_w;
@@ -242,28 +253,28 @@ TARGET static void conv2d_s8_direct(const ember_conv_geometry *g, const int8_t *
     while (done < rows) {
       const int32_t left = rows - done, r = left >= 8 ? 8 : left >= 4 ? 4 : left, step = r == 8 ? 2 : 4;
       const int8_t *const *ptrs = tap_ptr + done * MAX_DIRECT_TAPS;
-      int8_t *o = output + (p + done) * w->n;
+      const int64_t at = (p + done) * w->n;
       for (int32_t panel = 0; panel < panels; panel += step) {
         const int32_t live = panels - panel < step ? panels - panel : step;
         switch (r * 8 + live) {
-        case 65: qs8_tile_direct_8_1(ptrs, c / 4, w, panel, o, w->n); break;
-        case 66: qs8_tile_direct_8_2(ptrs, c / 4, w, panel, o, w->n); break;
-        case 33: qs8_tile_direct_4_1(ptrs, c / 4, w, panel, o, w->n); break;
-        case 34: qs8_tile_direct_4_2(ptrs, c / 4, w, panel, o, w->n); break;
-        case 35: qs8_tile_direct_4_3(ptrs, c / 4, w, panel, o, w->n); break;
-        case 36: qs8_tile_direct_4_4(ptrs, c / 4, w, panel, o, w->n); break;
-        case 25: qs8_tile_direct_3_1(ptrs, c / 4, w, panel, o, w->n); break;
-        case 26: qs8_tile_direct_3_2(ptrs, c / 4, w, panel, o, w->n); break;
-        case 27: qs8_tile_direct_3_3(ptrs, c / 4, w, panel, o, w->n); break;
-        case 28: qs8_tile_direct_3_4(ptrs, c / 4, w, panel, o, w->n); break;
-        case 17: qs8_tile_direct_2_1(ptrs, c / 4, w, panel, o, w->n); break;
-        case 18: qs8_tile_direct_2_2(ptrs, c / 4, w, panel, o, w->n); break;
-        case 19: qs8_tile_direct_2_3(ptrs, c / 4, w, panel, o, w->n); break;
-        case 20: qs8_tile_direct_2_4(ptrs, c / 4, w, panel, o, w->n); break;
-        case 9: qs8_tile_direct_1_1(ptrs, c / 4, w, panel, o, w->n); break;
-        case 10: qs8_tile_direct_1_2(ptrs, c / 4, w, panel, o, w->n); break;
-        case 11: qs8_tile_direct_1_3(ptrs, c / 4, w, panel, o, w->n); break;
-        case 12: qs8_tile_direct_1_4(ptrs, c / 4, w, panel, o, w->n); break;
+        case 65: qs8_tile_direct_8_1(ptrs, c / 4, w, panel, output, at, w->n); break;
+        case 66: qs8_tile_direct_8_2(ptrs, c / 4, w, panel, output, at, w->n); break;
+        case 33: qs8_tile_direct_4_1(ptrs, c / 4, w, panel, output, at, w->n); break;
+        case 34: qs8_tile_direct_4_2(ptrs, c / 4, w, panel, output, at, w->n); break;
+        case 35: qs8_tile_direct_4_3(ptrs, c / 4, w, panel, output, at, w->n); break;
+        case 36: qs8_tile_direct_4_4(ptrs, c / 4, w, panel, output, at, w->n); break;
+        case 25: qs8_tile_direct_3_1(ptrs, c / 4, w, panel, output, at, w->n); break;
+        case 26: qs8_tile_direct_3_2(ptrs, c / 4, w, panel, output, at, w->n); break;
+        case 27: qs8_tile_direct_3_3(ptrs, c / 4, w, panel, output, at, w->n); break;
+        case 28: qs8_tile_direct_3_4(ptrs, c / 4, w, panel, output, at, w->n); break;
+        case 17: qs8_tile_direct_2_1(ptrs, c / 4, w, panel, output, at, w->n); break;
+        case 18: qs8_tile_direct_2_2(ptrs, c / 4, w, panel, output, at, w->n); break;
+        case 19: qs8_tile_direct_2_3(ptrs, c / 4, w, panel, output, at, w->n); break;
+        case 20: qs8_tile_direct_2_4(ptrs, c / 4, w, panel, output, at, w->n); break;
+        case 9: qs8_tile_direct_1_1(ptrs, c / 4, w, panel, output, at, w->n); break;
+        case 10: qs8_tile_direct_1_2(ptrs, c / 4, w, panel, output, at, w->n); break;
+        case 11: qs8_tile_direct_1_3(ptrs, c / 4, w, panel, output, at, w->n); break;
+        case 12: qs8_tile_direct_1_4(ptrs, c / 4, w, panel, output, at, w->n); break;
         default: break;
         }
       }
@@ -272,8 +283,9 @@ TARGET static void conv2d_s8_direct(const ember_conv_geometry *g, const int8_t *
   }
 }
 
-TARGET void ember_conv2d_s8_avx512(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_gemm *w,
-                                   void *scratch, int8_t *output) {
+/// The int8 GEMM convolution behind both the int8 and the hybrid entry points (output int8 or f32).
+TARGET static void conv2d_qs8(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_gemm *w,
+                              void *scratch, void *output) {
   if (g->in_c % 4 == 0 && g->kernel_h * g->kernel_w <= MAX_DIRECT_TAPS) {
     conv2d_s8_direct(g, input, w, (int8_t *)scratch, output);
     return;
@@ -285,8 +297,49 @@ TARGET void ember_conv2d_s8_avx512(const ember_conv_geometry *g, const int8_t *i
   for (int64_t p = 0; p < pixels; p += MR) {
     const int32_t rows = pixels - p < MR ? (int32_t)(pixels - p) : MR;
     for (int32_t r = 0; r < rows; ++r) gather_u8(g, input, p + r, pad, patches + (int64_t)r * w->k_padded, w->k_padded);
-    qs8_rows(rows, patches, w, output + p * w->n, w->n);
+    qs8_rows(rows, patches, w, output, p * w->n, w->n);
   }
+}
+
+TARGET void ember_conv2d_s8_avx512(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_gemm *w,
+                                   void *scratch, int8_t *output) {
+  conv2d_qs8(g, input, w, scratch, output);
+}
+
+/// tensor_utils::SymmetricQuantizeFloats (as ember_conv2d_hybrid_ref): q = round-half-away(x · 127/max|x|),
+/// clamped to ±127. Returns the input scale, max|x| / 127 (1 when the input is all zeros).
+TARGET static float quantize_symmetric(const float *x, int64_t count, int8_t *q) {
+  __m512 range_v = _mm512_setzero_ps();
+  for (int64_t i = 0; i < count; i += 16) {
+    const __mmask16 m = count - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (count - i)) - 1);
+    range_v = _mm512_max_ps(range_v, _mm512_abs_ps(_mm512_maskz_loadu_ps(m, x + i)));
+  }
+  const float range = _mm512_reduce_max_ps(range_v);
+  if (range == 0.0f) {
+    memset(q, 0, (size_t)count);
+    return 1.0f;
+  }
+  const __m512 inv = _mm512_set1_ps(127.0f / range), half = _mm512_set1_ps(0.5f), one = _mm512_set1_ps(1.0f);
+  const __m512 top = _mm512_set1_ps(127.0f);
+  for (int64_t i = 0; i < count; i += 16) {
+    const __mmask16 m = count - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (count - i)) - 1);
+    const __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), inv);
+    // roundf: truncate |v|, add 1 when the dropped fraction (exact in f32) is at least one half.
+    const __m512 a = _mm512_abs_ps(v);
+    __m512 r = _mm512_roundscale_ps(a, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    r = _mm512_mask_add_ps(r, _mm512_cmp_ps_mask(_mm512_sub_ps(a, r), half, _CMP_GE_OQ), r, one);
+    r = _mm512_min_ps(r, top);
+    const __m512i n = _mm512_cvttps_epi32(r);
+    const __m512i signed_n = _mm512_mask_sub_epi32(n, _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ),
+                                                   _mm512_setzero_si512(), n);
+    _mm_mask_storeu_epi8(q + i, m, _mm512_cvtepi32_epi8(signed_n));
+  }
+  return range / 127.0f;
+}
+
+TARGET void ember_conv2d_hybrid_avx512(const ember_conv_geometry *g, const float *input, const ember_qs8_gemm *w,
+                                       void *scratch, float *output) {
+  EMBER_HYBRID_CONV_BODY(g, input, w, scratch, output, quantize_symmetric, conv2d_qs8);
 }
 
 TARGET void ember_fully_connected_s8_avx512(int64_t rows, const int8_t *input, const ember_qs8_gemm *w, void *scratch,
@@ -300,29 +353,49 @@ TARGET void ember_fully_connected_s8_avx512(int64_t rows, const int8_t *input, c
       copy_flip(dst, input + (p + r) * w->k, w->k);
       fill_u8(dst + w->k, 0, w->k_padded - w->k);
     }
-    qs8_rows(mr, patches, w, output + p * w->n, w->n);
+    qs8_rows(mr, patches, w, output, p * w->n, w->n);
   }
 }
 
 // ------------------------------------------------------------ int8 depthwise
+/// Mask of the first `count` (1…16) lanes.
+TARGET static inline __mmask16 lanes_mask(int32_t count) {
+  return count >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1);
+}
+
+/// One pixel's V (1…4, constant) 16-channel vectors from c0 over every valid tap, then requantized.
+#define DEFINE_DW_S8_BLOCK(V)                                                                        \
+  TARGET static void dw_s8_block_##V(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_dw *w, \
+                                     const ember_qs8_gemm *rq, int32_t n, int32_t oy, int32_t ox, int32_t c0, \
+                                     int32_t last, int8_t *out) {                                  \
+    const __m512i zp = _mm512_set1_epi32(w->input_zero_point);                                    \
+    __m512i acc[V];                                                                               \
+    for (int32_t v = 0; v < V; ++v) acc[v] = _mm512_loadu_si512(w->bias + c0 + 16 * v);            \
+    EMBER_FOR_EACH_VALID_TAP(g, n, oy, ox, int8_t, input, c0, {                                   \
+      const int32_t *f = w->weights + (int64_t)tap * w->c_padded + c0;                            \
+      for (int32_t v = 0; v < V; ++v) {                                                           \
+        const __mmask16 m = v == V - 1 ? lanes_mask(last) : (__mmask16)0xFFFF;                    \
+        const __m512i x = _mm512_sub_epi32(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, src + 16 * v)), zp); \
+        acc[v] = _mm512_add_epi32(acc[v], _mm512_mullo_epi32(x, _mm512_loadu_si512(f + 16 * v))); \
+      }                                                                                           \
+    })                                                                                            \
+    for (int32_t v = 0; v < V; ++v) requant_store(acc[v], rq, c0 + 16 * v, v == V - 1 ? last : 16, out + c0 + 16 * v); \
+  }
+DEFINE_DW_S8_BLOCK(1) DEFINE_DW_S8_BLOCK(2) DEFINE_DW_S8_BLOCK(3) DEFINE_DW_S8_BLOCK(4)
+
 TARGET void ember_dwconv2d_s8_avx512(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_dw *w, int8_t *output) {
-  const int32_t c = g->in_c, cp = w->c_padded;
-  const __m512i zp = _mm512_set1_epi32(w->input_zero_point);
   ember_qs8_gemm rq = {0};
   rq.multiplier = w->multiplier; rq.shift = w->shift;
   rq.output_offset = w->output_offset; rq.act_min = w->act_min; rq.act_max = w->act_max;
   EMBER_FOR_EACH_OUTPUT_PIXEL(g, int8_t, output, {
-    for (int32_t c0 = 0; c0 < c; c0 += 16) {
-      const int32_t count = c - c0 < 16 ? c - c0 : 16;
-      const __mmask16 m = count == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1);
-      __m512i acc = _mm512_loadu_si512(w->bias + c0);
-      EMBER_FOR_EACH_VALID_TAP(g, n, oy, ox, int8_t, input, c0, {
-        const __m512i x = _mm512_sub_epi32(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, src)), zp);
-        const __m512i f = _mm512_loadu_si512(w->weights + (int64_t)tap * cp + c0);
-        acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(x, f));
-      })
-      requant_store(acc, &rq, c0, count, out + c0);
-    }
+    EMBER_FOR_EACH_CHANNEL_BLOCK(g->in_c, 16, {
+      switch (vectors) {
+      case 4: dw_s8_block_4(g, input, w, &rq, n, oy, ox, c0, last, out); break;
+      case 3: dw_s8_block_3(g, input, w, &rq, n, oy, ox, c0, last, out); break;
+      case 2: dw_s8_block_2(g, input, w, &rq, n, oy, ox, c0, last, out); break;
+      default: dw_s8_block_1(g, input, w, &rq, n, oy, ox, c0, last, out); break;
+      }
+    })
   })
 }
 
@@ -444,19 +517,36 @@ TARGET void ember_fully_connected_f32_avx512(int64_t rows, const float *input, c
   }
 }
 
+/// One pixel's V (1…4, constant) 16-channel vectors from c0 over every valid tap, then clamped.
+#define DEFINE_DW_F32_BLOCK(V)                                                                       \
+  TARGET static void dw_f32_block_##V(const ember_conv_geometry *g, const float *input, const ember_f32_dw *w, \
+                                      int32_t n, int32_t oy, int32_t ox, int32_t c0, int32_t last, float *out) { \
+    __m512 acc[V];                                                                                \
+    for (int32_t v = 0; v < V; ++v) acc[v] = _mm512_loadu_ps(w->bias + c0 + 16 * v);              \
+    EMBER_FOR_EACH_VALID_TAP(g, n, oy, ox, float, input, c0, {                                    \
+      const float *f = w->weights + (int64_t)tap * w->c_padded + c0;                              \
+      for (int32_t v = 0; v < V; ++v) {                                                           \
+        const __mmask16 m = v == V - 1 ? lanes_mask(last) : (__mmask16)0xFFFF;                    \
+        acc[v] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, src + 16 * v), _mm512_loadu_ps(f + 16 * v), acc[v]); \
+      }                                                                                           \
+    })                                                                                            \
+    const __m512 lo = _mm512_set1_ps(w->act_min), hi = _mm512_set1_ps(w->act_max);               \
+    for (int32_t v = 0; v < V; ++v)                                                               \
+      _mm512_mask_storeu_ps(out + c0 + 16 * v, v == V - 1 ? lanes_mask(last) : (__mmask16)0xFFFF, \
+                            _mm512_min_ps(_mm512_max_ps(acc[v], lo), hi));                        \
+  }
+DEFINE_DW_F32_BLOCK(1) DEFINE_DW_F32_BLOCK(2) DEFINE_DW_F32_BLOCK(3) DEFINE_DW_F32_BLOCK(4)
+
 TARGET void ember_dwconv2d_f32_avx512(const ember_conv_geometry *g, const float *input, const ember_f32_dw *w, float *output) {
-  const int32_t c = g->in_c, cp = w->c_padded;
-  const __m512 lo = _mm512_set1_ps(w->act_min), hi = _mm512_set1_ps(w->act_max);
   EMBER_FOR_EACH_OUTPUT_PIXEL(g, float, output, {
-    for (int32_t c0 = 0; c0 < c; c0 += 16) {
-      const int32_t count = c - c0 < 16 ? c - c0 : 16;
-      const __mmask16 m = count == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1);
-      __m512 acc = _mm512_loadu_ps(w->bias + c0);
-      EMBER_FOR_EACH_VALID_TAP(g, n, oy, ox, float, input, c0, {
-        acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, src), _mm512_loadu_ps(w->weights + (int64_t)tap * cp + c0), acc);
-      })
-      _mm512_mask_storeu_ps(out + c0, m, _mm512_min_ps(_mm512_max_ps(acc, lo), hi));
-    }
+    EMBER_FOR_EACH_CHANNEL_BLOCK(g->in_c, 16, {
+      switch (vectors) {
+      case 4: dw_f32_block_4(g, input, w, n, oy, ox, c0, last, out); break;
+      case 3: dw_f32_block_3(g, input, w, n, oy, ox, c0, last, out); break;
+      case 2: dw_f32_block_2(g, input, w, n, oy, ox, c0, last, out); break;
+      default: dw_f32_block_1(g, input, w, n, oy, ox, c0, last, out); break;
+      }
+    })
   })
 }
 

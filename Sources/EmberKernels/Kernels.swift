@@ -53,6 +53,8 @@ public enum KernelImplementation: String, CaseIterable, Sendable {
     case dwconv2dF32Avx2 = "dwconv2d_f32_avx2"
     case fullyConnectedF32Avx512 = "fully_connected_f32_avx512"
     case fullyConnectedF32Avx2 = "fully_connected_f32_avx2"
+    case conv2dHybridAvx512 = "conv2d_hybrid_avx512"
+    case conv2dHybridAvx2 = "conv2d_hybrid_avx2"
     case addS8Avx512 = "add_s8_avx512"
     case addS8Avx2 = "add_s8_avx2"
 
@@ -255,6 +257,10 @@ private struct Preparer {
             throw unsupported("hybrid convolution with per-channel or asymmetric weight scales")
         }
         let g = try storage.store(try convGeometry(a))
+        if a.groups == 1, let isa = c.isa.cISA, let fast = try convHybridFast(isa: isa, geometry: g, filterScale: wq.scale,
+                                                                             range: a.activation.range) {
+            return fast
+        }
         let bias = try floatOperand(2, role: "bias")
         let (lo, hi) = a.activation.range
         let filterScale = wq.scale
@@ -268,6 +274,44 @@ private struct Preparer {
                 throw EmberError.invalidGraph(node: node, reason: "no scratch buffer was planned")
             }
             return { ember_conv2d_hybrid_ref(g, x, f, filterScale, bi, lo, hi, scratch, out) }
+        }
+    }
+
+    /// The hybrid convolution on the int8 GEMM kernels: weights packed with input zero point 0 (the
+    /// input is quantized symmetrically), f32 bias and activation range in the float output stage.
+    func convHybridFast(isa: Int32, geometry g: UnsafePointer<ember_conv_geometry>, filterScale: Float,
+                        range: (min: Float, max: Float)) throws -> PreparedKernel? {
+        guard let filter = c.inputConstants[1] else { return nil }
+        let w = try input(1), outC = c.output.dims[3], node = c.nodeName
+        let k = w.dims[1] * w.dims[2] * w.dims[3], np = Int(ember_n_padded(isa, Int32(outC)))
+        // Input zero point 0; the float output stage never reads the requantization arrays.
+        let unused = try storage.allocate(Int32.self, count: np)
+        for i in 0..<np { unused[i] = 0 }
+        var r = ember_requant()
+        r.multiplier = UnsafePointer(unused); r.shift = UnsafePointer(unused)
+        let q = try storage.store(r)
+        let constantBias: UnsafePointer<Float>?? = try withPackingFloats(2) { bias in
+            guard let bias else { return nil }
+            let padded = try storage.allocate(Float.self, count: np)
+            for i in 0..<np { padded[i] = i < outC ? bias[i] : 0 }
+            return UnsafePointer(padded)
+        }
+        guard let packedBias = constantBias else { return nil }   // a bias computed at run time: reference path
+        let packed = try packQS8(isa: isa, k: k, n: outC, weights: filter, bias: nil, requant: q, singleRounding: false)
+        var gemm = packed.pointee
+        gemm.float_output = 1; gemm.filter_scale = filterScale
+        gemm.float_min = range.min; gemm.float_max = range.max
+        gemm.float_bias = packedBias
+        let hybrid = try storage.store(gemm)
+        let avx512 = isa == Int32(EMBER_ISA_AVX512)
+        let perBatch = Int64(g.pointee.in_h) * Int64(g.pointee.in_w) * Int64(g.pointee.in_c)
+        let scratch = Int(ember_hybrid_scratch_bytes(isa, perBatch, Int32(k)))
+        return kernel(avx512 ? .conv2dHybridAvx512 : .conv2dHybridAvx2, scratch: scratch) { b in
+            let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
+            let out = b.output.assumingMemoryBound(to: Float.self)
+            guard let s = b.scratch else { throw EmberError.invalidGraph(node: node, reason: "no scratch buffer was planned") }
+            if avx512 { return { ember_conv2d_hybrid_avx512(g, x, hybrid, s, out) } }
+            return { ember_conv2d_hybrid_avx2(g, x, hybrid, s, out) }
         }
     }
 

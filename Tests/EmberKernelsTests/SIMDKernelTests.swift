@@ -61,6 +61,12 @@ final class PackedQS8 {
     }
 }
 
+/// Runs `body` with the array's base address, or nil without an array.
+func withOptionalPointer<T, R>(_ array: [T]?, _ body: (UnsafePointer<T>?) -> R) -> R {
+    guard let array else { return body(nil) }
+    return array.withUnsafeBufferPointer { body($0.baseAddress) }
+}
+
 @Suite struct SIMDKernelTests {
     /// groups == 1 geometries, odd sizes, every stride, dilation and padding kind, batch 1–2.
     func denseGeometry(_ rng: inout SplitMix64) -> ember_conv_geometry {
@@ -101,6 +107,53 @@ final class PackedQS8 {
         }
     }
 
+    /// Dynamic-range conv: the SIMD quantization (round half away from zero, ties included) and the
+    /// float output stage give the reference's bits, with and without bias, batch 1–2, all-zero batches.
+    @Test func hybridConvolutionIsBitExactOnEveryISA() {
+        for isa in availableISAs {
+            var rng = SplitMix64(seed: 65)
+            for trial in 0..<300 {
+                var g = denseGeometry(&rng)
+                let k = Int(g.kernel_h * g.kernel_w * g.in_c), n = Int(g.out_c)
+                let perBatch = Int(g.in_h * g.in_w * g.in_c)
+                let inCount = Int(g.batch) * perBatch, outCount = Int(g.batch * g.out_h * g.out_w * g.out_c)
+                var x = rng.floats(inCount, scale: Float(rng.int(1...1000)) / 100)
+                switch trial % 6 {
+                case 0: for i in 0..<min(perBatch, inCount) { x[i] = 0 }   // an all-zero first batch: scale 1
+                case 1:   // max |x| = 127 makes 127/range = 1, so every x = m + 0.5 is an exact tie
+                    x = (0..<inCount).map { _ in Float(rng.int(-127...126)) + 0.5 }
+                    x[0] = 127
+                default: break
+                }
+                let f = trial % 7 == 0 ? [Int8](repeating: -127, count: n * k) : rng.int8s(n * k)
+                let bias: [Float]? = trial % 3 == 0 ? nil : rng.floats(n, scale: 3)
+                let filterScale = Float(rng.int(1...500)) / 10000
+                let (lo, hi): (Float, Float) = trial % 4 == 0 ? (0, 6) : (-.infinity, .infinity)
+                var expected = [Float](repeating: 0, count: outCount), got = [Float](repeating: .nan, count: outCount)
+                var refScratch = [Int8](repeating: 0, count: inCount)
+                ember_conv2d_hybrid_ref(&g, x, f, filterScale, bias, lo, hi, &refScratch, &expected)
+                let packed = PackedQS8(isa: isa, k: k, n: n, w: f, bias: nil, mult: [Int32](repeating: 0, count: n),
+                                       shift: [Int32](repeating: 0, count: n), zeroPoint: 0, outputOffset: 0,
+                                       actMin: -128, actMax: 127, singleRounding: false)
+                packed.gemm.float_output = 1; packed.gemm.filter_scale = filterScale
+                packed.gemm.float_min = lo; packed.gemm.float_max = hi
+                let np = Int(ember_n_padded(isa, Int32(n)))
+                let paddedBias = bias.map { b in (0..<np).map { $0 < n ? b[$0] : 0 } }
+                var scratch = [UInt8](repeating: 0, count: Int(ember_hybrid_scratch_bytes(isa, Int64(perBatch), Int32(k))))
+                packed.with { w in
+                    var hybrid = w.pointee
+                    withOptionalPointer(paddedBias) { pb in
+                        hybrid.float_bias = pb
+                        if isa == Int32(EMBER_ISA_AVX512) { ember_conv2d_hybrid_avx512(&g, x, &hybrid, &scratch, &got) }
+                        else { ember_conv2d_hybrid_avx2(&g, x, &hybrid, &scratch, &got) }
+                    }
+                }
+                let differing = zip(got, expected).filter { $0.bitPattern != $1.bitPattern }.count
+                #expect(differing == 0, "\(isaName(isa)) trial \(trial): \(differing) of \(outCount) outputs differ, \(g)")
+            }
+        }
+    }
+
     @Test func int8FullyConnectedIsByteExactOnEveryISA() {
         for isa in availableISAs {
             var rng = SplitMix64(seed: 61)
@@ -133,7 +186,7 @@ final class PackedQS8 {
             var rng = SplitMix64(seed: 62)
             for trial in 0..<300 {
                 var g = randomGeometry(&rng)
-                let c = rng.int(1...37)
+                let c = rng.int(1...70)   // up to 4 vectors per channel block on both ISAs, plus a tail block
                 g.in_c = Int32(c); g.out_c = Int32(c); g.groups = Int32(c)
                 let taps = Int(g.kernel_h * g.kernel_w)
                 let inCount = Int(g.batch * g.in_h * g.in_w) * c, outCount = Int(g.batch * g.out_h * g.out_w) * c
@@ -215,7 +268,7 @@ final class PackedQS8 {
 
                 // Depthwise.
                 var d = randomGeometry(&rng)
-                let c = rng.int(1...37)
+                let c = rng.int(1...70)   // up to 4 vectors per channel block on both ISAs, plus a tail block
                 d.in_c = Int32(c); d.out_c = Int32(c); d.groups = Int32(c)
                 let taps = Int(d.kernel_h * d.kernel_w)
                 let dx = rng.floats(Int(d.batch * d.in_h * d.in_w) * c), df = rng.floats(c * taps), db = rng.floats(c)

@@ -309,6 +309,12 @@ typedef struct {
   int32_t input_zero_point;
   int32_t output_offset, act_min, act_max;
   int32_t single_rounding;    // 1: FULLY_CONNECTED's single rounding; 0: conv's double rounding
+  // Dynamic-range ("hybrid") output: when float_output is 1 the int32 sums are stored as f32
+  // acc·float_scale (+ float_bias[c] when not NULL), clamped to [float_min, float_max], instead of
+  // requantized. The hybrid kernels set float_scale per batch (input scale × filter_scale).
+  int32_t float_output;
+  float filter_scale, float_scale, float_min, float_max;
+  const float *float_bias;
 } ember_qs8_gemm;
 
 /// Packs `weights` [n][k] (row o = output channel o's k inputs) for `isa`.
@@ -353,6 +359,15 @@ void ember_conv2d_s8_avx512(const ember_conv_geometry *g, const int8_t *input, c
                             void *scratch, int8_t *output);
 void ember_conv2d_s8_avx2(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_gemm *w,
                           void *scratch, int8_t *output);
+/// Dynamic-range convolution, ember_conv2d_hybrid_ref's arithmetic (bit-exact): per batch the input is
+/// quantized into scratch, then the int8 GEMM `w` (packed with input zero point 0, float_output = 1)
+/// runs on it. Scratch: ember_hybrid_scratch_bytes.
+void ember_conv2d_hybrid_avx512(const ember_conv_geometry *g, const float *input, const ember_qs8_gemm *w,
+                                void *scratch, float *output);
+void ember_conv2d_hybrid_avx2(const ember_conv_geometry *g, const float *input, const ember_qs8_gemm *w,
+                              void *scratch, float *output);
+/// Scratch bytes of the hybrid convolution: one batch of quantized input, then the GEMM's scratch.
+int64_t ember_hybrid_scratch_bytes(int32_t isa, int64_t input_per_batch, int32_t k);
 void ember_conv2d_f32_avx512(const ember_conv_geometry *g, const float *input, const ember_f32_gemm *w,
                              void *scratch, float *output);
 void ember_conv2d_f32_avx2(const ember_conv_geometry *g, const float *input, const ember_f32_gemm *w,
