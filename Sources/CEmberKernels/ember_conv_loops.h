@@ -58,6 +58,32 @@ static inline void ember_valid_taps(int32_t origin, int32_t dilation, int32_t si
     BLOCK                                                                                         \
   }
 
+/// Runs the body (the variadic argument) once per innermost row of a broadcast: `oi`, `ai`, `bi` are the row's first output,
+/// a and b elements; the row holds `inner` outputs, a and b advancing by `a_step` / `b_step` (0 or 1).
+#define EMBER_FOR_EACH_BROADCAST_ROW(bc, ...)                                                      \
+  do {                                                                                            \
+    const int32_t last_ = (bc)->rank - 1;                                                         \
+    const int64_t inner = last_ >= 0 ? (bc)->shape[last_] : 1;                                    \
+    const int64_t a_step = last_ >= 0 ? (bc)->a_strides[last_] : 0, b_step = last_ >= 0 ? (bc)->b_strides[last_] : 0; \
+    int64_t rows_ = 1;                                                                            \
+    for (int32_t d_ = 0; d_ < last_; ++d_) rows_ *= (bc)->shape[d_];                              \
+    int32_t idx_[EMBER_MAX_RANK] = {0};                                                           \
+    int64_t ai = 0, bi = 0;                                                                       \
+    for (int64_t row_ = 0; row_ < rows_; ++row_) {                                                \
+      const int64_t oi = row_ * inner;                                                            \
+      __VA_ARGS__                                                                                 \
+      for (int32_t d_ = last_ - 1; d_ >= 0; --d_) {                                               \
+        ++idx_[d_];                                                                               \
+        ai += (bc)->a_strides[d_];                                                                \
+        bi += (bc)->b_strides[d_];                                                                \
+        if (idx_[d_] < (bc)->shape[d_]) break;                                                    \
+        ai -= (bc)->a_strides[d_] * (bc)->shape[d_];                                              \
+        bi -= (bc)->b_strides[d_] * (bc)->shape[d_];                                              \
+        idx_[d_] = 0;                                                                             \
+      }                                                                                           \
+    }                                                                                             \
+  } while (0)
+
 /// Whether a convolution is 1×1, stride 1, unpadded: its input rows are its patches, read in place.
 static inline int ember_conv_is_pointwise(const ember_conv_geometry *g) {
   return g->kernel_h == 1 && g->kernel_w == 1 && g->stride_h == 1 && g->stride_w == 1 && g->pad_top == 0 &&

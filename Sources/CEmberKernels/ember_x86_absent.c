@@ -52,4 +52,12 @@ void ember_dwconv2d_f32_avx2(const ember_conv_geometry *g, const float *i, const
 void ember_add_s8_avx2(int64_t n, const int8_t *a, const int8_t *b, const ember_add_s8_params *p, int32_t s, int8_t *o) {
   (void)n; (void)a; (void)b; (void)p; (void)s; (void)o;
 }
+void ember_binary_f32_avx512(ember_binary_op op, const ember_broadcast *bc, const float *a, const float *b, float lo, float hi,
+                             float *o) {
+  (void)op; (void)bc; (void)a; (void)b; (void)lo; (void)hi; (void)o;
+}
+void ember_binary_f32_avx2(ember_binary_op op, const ember_broadcast *bc, const float *a, const float *b, float lo, float hi,
+                           float *o) {
+  (void)op; (void)bc; (void)a; (void)b; (void)lo; (void)hi; (void)o;
+}
 #endif

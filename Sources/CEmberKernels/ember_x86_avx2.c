@@ -375,4 +375,35 @@ TARGET void ember_dwconv2d_f32_avx2(const ember_conv_geometry *g, const float *i
   })
 }
 
+
+// ------------------------------------------------------------ f32 elementwise
+/// ember_binary_f32_ref, 8 lanes per step along each innermost row (an operand whose row is one
+/// broadcast value is splatted). max/min give the reference's (x > y ? x : y) and (x < y ? x : y),
+/// and the clamp keeps NaN as the reference's does, so the results are the reference's bits.
+#define BINARY_F32_ROWS(EXPR)                                                                       \
+  EMBER_FOR_EACH_BROADCAST_ROW(bc, {                                                               \
+    if (inner == 0) break;                                                                        \
+    const __m256 a_splat = _mm256_set1_ps(a[ai]), b_splat = _mm256_set1_ps(b[bi]);                                    \
+    for (int64_t i = 0; i < inner; i += 8) {                                                     \
+      const __m256i m = tail_mask(inner - i < 8 ? (int32_t)(inner - i) : 8);                                                          \
+      const __m256 x = a_step ? _mm256_maskload_ps(a + ai + i, m) : a_splat;                                     \
+      const __m256 y = b_step ? _mm256_maskload_ps(b + bi + i, m) : b_splat;                                     \
+      const __m256 r = EXPR;                                                                         \
+      _mm256_maskstore_ps(out + oi + i, m, _mm256_min_ps(hi_v, _mm256_max_ps(lo_v, r)));                                                        \
+    }                                                                                            \
+  })
+
+TARGET void ember_binary_f32_avx2(ember_binary_op op, const ember_broadcast *bc, const float *a, const float *b,
+                                   float act_min, float act_max, float *out) {
+  const __m256 lo_v = _mm256_set1_ps(act_min), hi_v = _mm256_set1_ps(act_max);
+  switch (op) {
+  case EMBER_BINARY_ADD: BINARY_F32_ROWS(_mm256_add_ps(x, y)); break;
+  case EMBER_BINARY_SUB: BINARY_F32_ROWS(_mm256_sub_ps(x, y)); break;
+  case EMBER_BINARY_MUL: BINARY_F32_ROWS(_mm256_mul_ps(x, y)); break;
+  case EMBER_BINARY_DIV: BINARY_F32_ROWS(_mm256_div_ps(x, y)); break;
+  case EMBER_BINARY_MAX: BINARY_F32_ROWS(_mm256_max_ps(x, y)); break;
+  case EMBER_BINARY_MIN: BINARY_F32_ROWS(_mm256_min_ps(x, y)); break;
+  }
+}
+
 #endif

@@ -550,4 +550,35 @@ TARGET void ember_dwconv2d_f32_avx512(const ember_conv_geometry *g, const float 
   })
 }
 
+
+// ------------------------------------------------------------ f32 elementwise
+/// ember_binary_f32_ref, 16 lanes per step along each innermost row (an operand whose row is one
+/// broadcast value is splatted). max/min give the reference's (x > y ? x : y) and (x < y ? x : y),
+/// and the clamp keeps NaN as the reference's does, so the results are the reference's bits.
+#define BINARY_F32_ROWS(EXPR)                                                                       \
+  EMBER_FOR_EACH_BROADCAST_ROW(bc, {                                                               \
+    if (inner == 0) break;                                                                        \
+    const __m512 a_splat = _mm512_set1_ps(a[ai]), b_splat = _mm512_set1_ps(b[bi]);                                    \
+    for (int64_t i = 0; i < inner; i += 16) {                                                     \
+      const __mmask16 m = lanes_mask(inner - i < 16 ? (int32_t)(inner - i) : 16);                                                          \
+      const __m512 x = a_step ? _mm512_maskz_loadu_ps(m, a + ai + i) : a_splat;                                     \
+      const __m512 y = b_step ? _mm512_maskz_loadu_ps(m, b + bi + i) : b_splat;                                     \
+      const __m512 r = EXPR;                                                                         \
+      _mm512_mask_storeu_ps(out + oi + i, m, _mm512_min_ps(hi_v, _mm512_max_ps(lo_v, r)));                                                        \
+    }                                                                                            \
+  })
+
+TARGET void ember_binary_f32_avx512(ember_binary_op op, const ember_broadcast *bc, const float *a, const float *b,
+                                   float act_min, float act_max, float *out) {
+  const __m512 lo_v = _mm512_set1_ps(act_min), hi_v = _mm512_set1_ps(act_max);
+  switch (op) {
+  case EMBER_BINARY_ADD: BINARY_F32_ROWS(_mm512_add_ps(x, y)); break;
+  case EMBER_BINARY_SUB: BINARY_F32_ROWS(_mm512_sub_ps(x, y)); break;
+  case EMBER_BINARY_MUL: BINARY_F32_ROWS(_mm512_mul_ps(x, y)); break;
+  case EMBER_BINARY_DIV: BINARY_F32_ROWS(_mm512_div_ps(x, y)); break;
+  case EMBER_BINARY_MAX: BINARY_F32_ROWS(_mm512_max_ps(x, y)); break;
+  case EMBER_BINARY_MIN: BINARY_F32_ROWS(_mm512_min_ps(x, y)); break;
+  }
+}
+
 #endif

@@ -55,6 +55,8 @@ public enum KernelImplementation: String, CaseIterable, Sendable {
     case fullyConnectedF32Avx2 = "fully_connected_f32_avx2"
     case conv2dHybridAvx512 = "conv2d_hybrid_avx512"
     case conv2dHybridAvx2 = "conv2d_hybrid_avx2"
+    case binaryF32Avx512 = "binary_f32_avx512"
+    case binaryF32Avx2 = "binary_f32_avx2"
     case addS8Avx512 = "add_s8_avx512"
     case addS8Avx2 = "add_s8_avx2"
 
@@ -595,11 +597,13 @@ private struct Preparer {
     func broadcast() throws -> UnsafePointer<ember_broadcast> {
         let a = try input(0), b = try input(1), o = c.output
         guard o.dims.count <= Int(EMBER_MAX_RANK) else { throw unsupported("broadcast over rank \(o.dims.count) (max \(EMBER_MAX_RANK))") }
+        let (shape, aStrides, bStrides) = collapsedBroadcast(o.dims, broadcastStrides(a.dims, to: o.dims),
+                                                             broadcastStrides(b.dims, to: o.dims))
         var bc = ember_broadcast()
-        bc.rank = Int32(o.dims.count)
-        fillTuple(&bc.shape, o.dims.map { Int32($0) })
-        fillTuple(&bc.a_strides, broadcastStrides(a.dims, to: o.dims).map { Int64($0) })
-        fillTuple(&bc.b_strides, broadcastStrides(b.dims, to: o.dims).map { Int64($0) })
+        bc.rank = Int32(shape.count)
+        fillTuple(&bc.shape, shape.map { Int32($0) })
+        fillTuple(&bc.a_strides, aStrides.map { Int64($0) })
+        fillTuple(&bc.b_strides, bStrides.map { Int64($0) })
         return try storage.store(bc)
     }
 
@@ -608,6 +612,16 @@ private struct Preparer {
         let (lo, hi) = act.range
         let aConst = try floatOperand(0, role: "a"), bConst = try floatOperand(1, role: "b")
         let node = c.nodeName
+        if let isa = c.isa.cISA {
+            let avx512 = isa == Int32(EMBER_ISA_AVX512)
+            return kernel(avx512 ? .binaryF32Avx512 : .binaryF32Avx2) { b in
+                let ap = try aConst ?? req(b, 0, node).assumingMemoryBound(to: Float.self)
+                let bp = try bConst ?? req(b, 1, node).assumingMemoryBound(to: Float.self)
+                let out = b.output.assumingMemoryBound(to: Float.self)
+                if avx512 { return { ember_binary_f32_avx512(op, bc, ap, bp, lo, hi, out) } }
+                return { ember_binary_f32_avx2(op, bc, ap, bp, lo, hi, out) }
+            }
+        }
         return kernel(.binaryF32Ref) { b in
             let ap = try aConst ?? req(b, 0, node).assumingMemoryBound(to: Float.self)
             let bp = try bConst ?? req(b, 1, node).assumingMemoryBound(to: Float.self)
@@ -1030,6 +1044,22 @@ private struct Preparer {
 }
 
 /// Element strides of `dims` (right-aligned against `target`), 0 on broadcast dims.
+/// The same broadcast over as few dimensions as possible, so the innermost rows the kernels walk are
+/// long: size-1 dimensions are dropped, and a dimension merges into the next when both operands step
+/// through the pair as one (contiguous in both, broadcast in both, or one of each in the same way).
+func collapsedBroadcast(_ shape: [Int], _ a: [Int], _ b: [Int]) -> (shape: [Int], a: [Int], b: [Int]) {
+    var outShape: [Int] = [], outA: [Int] = [], outB: [Int] = []
+    for d in shape.indices.reversed() where shape[d] != 1 {
+        if let inner = outShape.first, a[d] == outA[0] * inner, b[d] == outB[0] * inner {
+            outShape[0] *= shape[d]
+            continue
+        }
+        outShape.insert(shape[d], at: 0); outA.insert(a[d], at: 0); outB.insert(b[d], at: 0)
+    }
+    if outShape.isEmpty { return ([1], [0], [0]) }
+    return (outShape, outA, outB)
+}
+
 func broadcastStrides(_ dims: [Int], to target: [Int]) -> [Int] {
     let offset = target.count - dims.count
     var strides = [Int](repeating: 0, count: target.count)

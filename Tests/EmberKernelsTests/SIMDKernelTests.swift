@@ -238,6 +238,53 @@ func withOptionalPointer<T, R>(_ array: [T]?, _ body: (UnsafePointer<T>?) -> R) 
         }
     }
 
+    /// f32 ADD/SUB/MUL/DIV/MAX/MIN over random broadcasts (scalars, per-channel, lower rank, same shape),
+    /// with infinities, NaN and signed zeros: the SIMD rows give the reference's bits, and collapsing
+    /// the broadcast's dimensions changes nothing.
+    @Test func f32BinaryOpsAreBitExactOnEveryISAAndUnderCollapsedBroadcasts() {
+        let ops: [ember_binary_op] = [EMBER_BINARY_ADD, EMBER_BINARY_SUB, EMBER_BINARY_MUL, EMBER_BINARY_DIV,
+                                      EMBER_BINARY_MAX, EMBER_BINARY_MIN]
+        let specials: [Float] = [.infinity, -.infinity, .nan, 0, -0, 1e-40]
+        var rng = SplitMix64(seed: 66)
+        for trial in 0..<400 {
+            let rank = rng.int(1...4)
+            let out = (0..<rank).map { d in d == rank - 1 ? rng.int(1...40) : rng.int(1...5) }
+            func operand() -> [Int] {
+                let dims = out.map { rng.int(0...2) == 0 ? 1 : $0 }
+                return Array(dims.dropFirst(rng.int(0...(rank - 1))))
+            }
+            let aDims = trial % 5 == 0 ? [] : operand(), bDims = operand()
+            func values(_ dims: [Int]) -> [Float] {
+                var v = rng.floats(dims.reduce(1, *), scale: 4)
+                for i in v.indices where rng.int(0...15) == 0 { v[i] = specials[rng.int(0...(specials.count - 1))] }
+                return v
+            }
+            let a = values(aDims), b = values(bDims), count = out.reduce(1, *)
+            let op = ops[trial % ops.count]
+            let (lo, hi): (Float, Float) = trial % 3 == 0 ? (0, 6) : (-.infinity, .infinity)
+            var plain = makeBroadcast(aDims, bDims, out)
+            let (shape, aS, bS) = collapsedBroadcast(out, broadcastStrides(aDims, to: out), broadcastStrides(bDims, to: out))
+            var collapsed = ember_broadcast()
+            collapsed.rank = Int32(shape.count)
+            fillTuple(&collapsed.shape, shape.map { Int32($0) })
+            fillTuple(&collapsed.a_strides, aS.map { Int64($0) }); fillTuple(&collapsed.b_strides, bS.map { Int64($0) })
+            var expected = [Float](repeating: 0, count: count), viaCollapsed = expected
+            ember_binary_f32_ref(op, &plain, a, b, lo, hi, &expected)
+            ember_binary_f32_ref(op, &collapsed, a, b, lo, hi, &viaCollapsed)
+            let context = "trial \(trial): op \(op.rawValue) a \(aDims) b \(bDims) out \(out) collapsed \(shape)"
+            #expect(viaCollapsed.map(\.bitPattern) == expected.map(\.bitPattern), "reference, \(context)")
+            for isa in availableISAs {
+                for bc in [plain, collapsed] {
+                    var bc = bc, got = [Float](repeating: 7, count: count)
+                    if isa == Int32(EMBER_ISA_AVX512) { ember_binary_f32_avx512(op, &bc, a, b, lo, hi, &got) }
+                    else { ember_binary_f32_avx2(op, &bc, a, b, lo, hi, &got) }
+                    let differing = zip(got, expected).filter { $0.bitPattern != $1.bitPattern }.count
+                    #expect(differing == 0, "\(isaName(isa)) \(context): \(differing) of \(count) differ")
+                }
+            }
+        }
+    }
+
     @Test func f32ConvolutionFullyConnectedAndDepthwiseMatchTheReference() {
         for isa in availableISAs {
             var rng = SplitMix64(seed: 63)

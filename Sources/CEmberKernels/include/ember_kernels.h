@@ -137,6 +137,11 @@ typedef enum {
 
 void ember_binary_f32_ref(ember_binary_op op, const ember_broadcast *bc, const float *a,
                           const float *b, float act_min, float act_max, float *out);
+/// ember_binary_f32_ref on SIMD (bit-exact, NaN included).
+void ember_binary_f32_avx512(ember_binary_op op, const ember_broadcast *bc, const float *a, const float *b,
+                             float act_min, float act_max, float *out);
+void ember_binary_f32_avx2(ember_binary_op op, const ember_broadcast *bc, const float *a, const float *b,
+                           float act_min, float act_max, float *out);
 
 /// TFLite int8 ADD/SUB parameters (reference integer_ops::Add): inputs are
 /// offset, shifted left by left_shift (20), scaled by their multipliers,
