@@ -90,22 +90,27 @@ static inline int ember_conv_is_pointwise(const ember_conv_geometry *g) {
          g->pad_left == 0 && g->out_h == g->in_h && g->out_w == g->in_w;
 }
 
-/// Image, row and column of output pixel `pixel` (batch × out_h × out_w order).
-static inline void ember_pixel_position(const ember_conv_geometry *g, int64_t pixel, int32_t *n, int32_t *oy, int32_t *ox) {
-  const int64_t per_image = (int64_t)g->out_h * g->out_w;
-  const int32_t rest = (int32_t)(pixel % per_image);
-  *n = (int32_t)(pixel / per_image);
-  *oy = rest / g->out_w;
-  *ox = rest % g->out_w;
+/// An output pixel: image, row and column. Kernels walk pixels in batch × out_h × out_w order
+/// with ember_pixel_next rather than dividing a flat index per pixel (four divisions per pixel
+/// cost as much as a small layer's arithmetic).
+typedef struct {
+  int32_t n, oy, ox;
+} ember_pixel;
+
+static inline void ember_pixel_next(const ember_conv_geometry *g, ember_pixel *p) {
+  if (++p->ox < g->out_w) return;
+  p->ox = 0;
+  if (++p->oy < g->out_h) return;
+  p->oy = 0;
+  ++p->n;
 }
 
-/// Runs over the kh·kw taps of output pixel `pixel`'s patch in (ky, kx) order. Inside the body
+/// Runs over the kh·kw taps of output pixel `px`'s (an ember_pixel) patch in (ky, kx) order. Inside the body
 /// `t` is the tap index; INSIDE runs with `at` = the element offset of the tap's first channel in
 /// `input`, OUTSIDE when the tap falls in the padding.
-#define EMBER_FOR_EACH_PATCH_TAP(g, pixel, INSIDE, OUTSIDE)                                            \
+#define EMBER_FOR_EACH_PATCH_TAP(g, px, INSIDE, OUTSIDE)                                               \
   do {                                                                                             \
-    int32_t tap_n_, tap_oy_, tap_ox_;                                                              \
-    ember_pixel_position((g), (pixel), &tap_n_, &tap_oy_, &tap_ox_);                               \
+    const int32_t tap_n_ = (px).n, tap_oy_ = (px).oy, tap_ox_ = (px).ox;                           \
     for (int32_t ky_ = 0, t = 0; ky_ < (g)->kernel_h; ++ky_) {                                     \
       const int32_t iy_ = tap_oy_ * (g)->stride_h - (g)->pad_top + ky_ * (g)->dilation_h;          \
       for (int32_t kx_ = 0; kx_ < (g)->kernel_w; ++kx_, ++t) {                                     \
@@ -120,11 +125,10 @@ static inline void ember_pixel_position(const ember_conv_geometry *g, int64_t pi
     }                                                                                              \
   } while (0)
 
-/// The patch of output pixel `pixel` (batch × out_h × out_w order) as
-/// kh·kw·in_c floats, zeros where a tap falls outside the image.
-static inline void ember_gather_f32(const ember_conv_geometry *g, const float *input, int64_t pixel, float *dst) {
+/// The patch of output pixel `px` as kh·kw·in_c floats, zeros where a tap falls outside the image.
+static inline void ember_gather_f32(const ember_conv_geometry *g, const float *input, ember_pixel px, float *dst) {
   const size_t bytes = sizeof(float) * (size_t)g->in_c;
-  EMBER_FOR_EACH_PATCH_TAP(g, pixel, memcpy(dst + (int64_t)t * g->in_c, input + at, bytes),
+  EMBER_FOR_EACH_PATCH_TAP(g, px, memcpy(dst + (int64_t)t * g->in_c, input + at, bytes),
                            memset(dst + (int64_t)t * g->in_c, 0, bytes));
 }
 

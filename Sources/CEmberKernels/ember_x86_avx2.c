@@ -135,14 +135,22 @@ TARGET static void qs8_tile(int32_t rows, const int16_t *a, const ember_qs8_gemm
   }
 }
 
-/// The patch of output pixel `pixel` as int16 (x − zero point), 0 where a tap falls outside.
-TARGET static void gather_i16(const ember_conv_geometry *g, const int8_t *input, int64_t pixel, int32_t zero_point,
+/// dst[0..n) = src − zero_point as int16, 16 at a time (a shorter tail element by element).
+TARGET static inline void widen_i16(int16_t *dst, const int8_t *src, int32_t zero_point, int32_t n) {
+  const __m256i zp = _mm256_set1_epi16((int16_t)zero_point);
+  int32_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    _mm256_storeu_si256((__m256i *)(dst + i),
+                        _mm256_sub_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(src + i))), zp));
+  for (; i < n; ++i) dst[i] = (int16_t)(src[i] - zero_point);
+}
+
+/// The patch of output pixel `px` as int16 (x − zero point), 0 where a tap falls outside.
+TARGET static void gather_i16(const ember_conv_geometry *g, const int8_t *input, ember_pixel px, int32_t zero_point,
                               int16_t *dst, int32_t k_padded) {
   const int32_t c = g->in_c;
-  EMBER_FOR_EACH_PATCH_TAP(g, pixel, {
-        int16_t *to = dst + (int64_t)t * c;
-        for (int32_t i = 0; i < c; ++i) to[i] = (int16_t)(input[at + i] - zero_point);
-      }, memset(dst + (int64_t)t * c, 0, sizeof(int16_t) * (size_t)c));
+  EMBER_FOR_EACH_PATCH_TAP(g, px, widen_i16(dst + (int64_t)t * c, input + at, zero_point, c),
+                           memset(dst + (int64_t)t * c, 0, sizeof(int16_t) * (size_t)c));
   const int32_t k = g->kernel_h * g->kernel_w * c;
   memset(dst + k, 0, sizeof(int16_t) * (size_t)(k_padded - k));
 }
@@ -153,9 +161,11 @@ TARGET static void conv2d_qs8(const ember_conv_geometry *g, const int8_t *input,
   int16_t *patches = (int16_t *)scratch;
   const int64_t pixels = (int64_t)g->batch * g->out_h * g->out_w;
   const int32_t panels = w->n_padded / 8;
+  ember_pixel px = {0, 0, 0};
   for (int64_t p = 0; p < pixels; p += MR) {
     const int32_t rows = pixels - p < MR ? (int32_t)(pixels - p) : MR;
-    for (int32_t r = 0; r < rows; ++r) gather_i16(g, input, p + r, w->input_zero_point, patches + (int64_t)r * w->k_padded, w->k_padded);
+    for (int32_t r = 0; r < rows; ++r, ember_pixel_next(g, &px))
+      gather_i16(g, input, px, w->input_zero_point, patches + (int64_t)r * w->k_padded, w->k_padded);
     for (int32_t panel = 0; panel < panels; panel += 2) qs8_tile(rows, patches, w, panel, output, p * w->n, w->n);
   }
 }
@@ -213,9 +223,8 @@ TARGET void ember_fully_connected_s8_avx2(int64_t rows, const int8_t *input, con
   for (int64_t p = 0; p < rows; p += MR) {
     const int32_t mr = rows - p < MR ? (int32_t)(rows - p) : MR;
     for (int32_t r = 0; r < mr; ++r) {
-      const int8_t *src = input + (p + r) * w->k;
       int16_t *dst = patches + (int64_t)r * w->k_padded;
-      for (int32_t i = 0; i < w->k; ++i) dst[i] = (int16_t)(src[i] - w->input_zero_point);
+      widen_i16(dst, input + (p + r) * w->k, w->input_zero_point, w->k);
       memset(dst + w->k, 0, sizeof(int16_t) * (size_t)(w->k_padded - w->k));
     }
     for (int32_t panel = 0; panel < panels; panel += 2) qs8_tile(mr, patches, w, panel, output, p * w->n, w->n);
@@ -325,11 +334,12 @@ TARGET void ember_conv2d_f32_avx2(const ember_conv_geometry *g, const float *inp
   const int64_t pixels = (int64_t)g->batch * g->out_h * g->out_w;
   const int32_t panels = w->n_padded / 8;
   const int32_t pointwise = ember_conv_is_pointwise(g);
+  ember_pixel px = {0, 0, 0};
   for (int64_t p = 0; p < pixels; p += MR) {
     const int32_t rows = pixels - p < MR ? (int32_t)(pixels - p) : MR;
     const float *a = input + p * w->k;
     if (!pointwise) {
-      for (int32_t r = 0; r < rows; ++r) ember_gather_f32(g, input, p + r, patches + (int64_t)r * w->k);
+      for (int32_t r = 0; r < rows; ++r, ember_pixel_next(g, &px)) ember_gather_f32(g, input, px, patches + (int64_t)r * w->k);
       a = patches;
     }
     for (int32_t panel = 0; panel < panels; panel += 2) f32_tile(rows, a, w->k, w, panel, output + p * w->n, w->n);

@@ -85,23 +85,26 @@ TARGET static inline void store_acc(__m512i acc, const ember_qs8_gemm *w, int32_
 
 // ------------------------------------------------------------ int8 GEMM tile
 /// The body of every int8 tile: R rows × P 16-channel panels (both constants, so
-/// the accumulators live in registers and no lane computes for a panel that is not there). `load(r, q)`
-/// gives row r's q-th quad as a broadcast 32-bit value.
-#define QS8_TILE_BODY(R, P, LOAD_QUAD, QUADS, WEIGHTS_AT)                                              \
+/// the accumulators live in registers and no lane computes for a panel that is not there). The K
+/// quads run as TAPS runs of PER_TAP; `LOAD_QUAD(r, t, qq)` gives row r's quad qq of run t as a
+/// broadcast 32-bit value (two loops rather than one, so no quad index is ever divided).
+#define QS8_TILE_BODY(R, P, LOAD_QUAD, TAPS, PER_TAP, WEIGHTS_AT)                                      \
   const int32_t c0 = panel * 16;                                                                      \
   __m512i acc[R][P];                                                                                  \
   for (int32_t j = 0; j < P; ++j) {                                                                   \
     const __m512i bias = _mm512_loadu_si512(w->bias + c0 + 16 * j);                                   \
     for (int32_t r = 0; r < R; ++r) acc[r][j] = bias;                                                 \
   }                                                                                                   \
-  for (int32_t q = 0; q < (QUADS); ++q) {                                                             \
-    __m512i wv[P];                                                                                    \
-    for (int32_t j = 0; j < P; ++j) wv[j] = _mm512_loadu_si512(WEIGHTS_AT(j, q));                    \
-    for (int32_t r = 0; r < R; ++r) {                                                                 \
-      const __m512i x = LOAD_QUAD(r, q);                                                              \
-      for (int32_t j = 0; j < P; ++j) acc[r][j] = _mm512_dpbusd_epi32(acc[r][j], x, wv[j]);           \
+  for (int32_t t = 0; t < (TAPS); ++t)                                                                \
+    for (int32_t qq = 0; qq < (PER_TAP); ++qq) {                                                      \
+      const int32_t q = t * (PER_TAP) + qq;                                                           \
+      __m512i wv[P];                                                                                  \
+      for (int32_t j = 0; j < P; ++j) wv[j] = _mm512_loadu_si512(WEIGHTS_AT(j, q));                  \
+      for (int32_t r = 0; r < R; ++r) {                                                               \
+        const __m512i x = LOAD_QUAD(r, t, qq);                                                        \
+        for (int32_t j = 0; j < P; ++j) acc[r][j] = _mm512_dpbusd_epi32(acc[r][j], x, wv[j]);         \
+      }                                                                                               \
     }                                                                                                 \
-  }                                                                                                   \
   for (int32_t r = 0; r < R; ++r)                                                                     \
     for (int32_t j = 0; j < P; ++j) {                                                                 \
       const int32_t c = c0 + 16 * j, count = w->n - c < 16 ? w->n - c : 16;                          \
@@ -114,7 +117,7 @@ TARGET static inline __m512i broadcast_quad(const uint8_t *p) {
   return _mm512_set1_epi32(v);
 }
 
-#define PATCH_QUAD(r, q) broadcast_quad(a + (int64_t)(r) * kp + 4 * (q))
+#define PATCH_QUAD(r, t, qq) broadcast_quad(a + (int64_t)(r) * kp + 4 * (qq))
 #define PANEL_QUAD(j, q) (b + ((int64_t)(panel + (j)) * quads + (q)) * 64)
 
 #define DEFINE_QS8_TILE(R, P)                                                                       \
@@ -122,7 +125,7 @@ TARGET static inline __m512i broadcast_quad(const uint8_t *p) {
                                         void *out, int64_t out_at, int64_t out_stride) {            \
     const int32_t kp = w->k_padded, quads = kp / 4;                                                 \
     const int8_t *b = (const int8_t *)w->weights;                                                   \
-    QS8_TILE_BODY(R, P, PATCH_QUAD, quads, PANEL_QUAD)                                              \
+    QS8_TILE_BODY(R, P, PATCH_QUAD, 1, quads, PANEL_QUAD)                                           \
   }
 DEFINE_QS8_TILE(8, 1) DEFINE_QS8_TILE(8, 2)
 DEFINE_QS8_TILE(4, 1) DEFINE_QS8_TILE(4, 2) DEFINE_QS8_TILE(4, 3) DEFINE_QS8_TILE(4, 4) DEFINE_QS8_TILE(3, 1) DEFINE_QS8_TILE(3, 2) DEFINE_QS8_TILE(3, 3) DEFINE_QS8_TILE(3, 4) DEFINE_QS8_TILE(2, 1) DEFINE_QS8_TILE(2, 2) DEFINE_QS8_TILE(2, 3) DEFINE_QS8_TILE(2, 4) DEFINE_QS8_TILE(1, 1) DEFINE_QS8_TILE(1, 2) DEFINE_QS8_TILE(1, 3) DEFINE_QS8_TILE(1, 4)
@@ -181,11 +184,10 @@ TARGET static inline void fill_u8(uint8_t *dst, uint8_t value, int32_t n) {
   }
 }
 
-/// The patch of output pixel `pixel` as unsigned bytes (x + 128), `pad` where a tap falls outside.
-TARGET static void gather_u8(const ember_conv_geometry *g, const int8_t *input, int64_t pixel, uint8_t pad,
+/// The patch of output pixel `px` as unsigned bytes (x + 128), `pad` where a tap falls outside.
+TARGET static void gather_u8(const ember_conv_geometry *g, const int8_t *input, ember_pixel px, uint8_t pad,
                              uint8_t *dst, int32_t k_padded) {
-  int32_t n, oy, ox;
-  ember_pixel_position(g, pixel, &n, &oy, &ox);
+  const int32_t n = px.n, oy = px.oy, ox = px.ox;
   const int32_t c = g->in_c;
   int32_t k = 0;
   const int32_t ix0 = ox * g->stride_w - g->pad_left, ix_last = ix0 + (g->kernel_w - 1) * g->dilation_w;
@@ -220,15 +222,15 @@ TARGET static inline __m512i flipped_quad(const int8_t *p) {
   return _mm512_xor_si512(_mm512_set1_epi32(v), _mm512_set1_epi32((int32_t)0x80808080u));
 }
 
-// Quad q of the patch is quad (q % per_tap) of tap (q / per_tap); the weights' quads run in the same order.
-#define DIRECT_QUAD(r, q) flipped_quad(tap_ptr[(r) * MAX_DIRECT_TAPS + (q) / per_tap] + 4 * ((q) % per_tap))
+// Quad qq of tap t of row r; the weights' quads run in the same (tap, quad) order.
+#define DIRECT_QUAD(r, t, qq) flipped_quad(tap_ptr[(r) * MAX_DIRECT_TAPS + (t)] + 4 * (qq))
 
 #define DEFINE_QS8_TILE_DIRECT(R, P)                                                                \
   TARGET static void qs8_tile_direct_##R##_##P(const int8_t *const *tap_ptr, int32_t per_tap, const ember_qs8_gemm *w, \
                                                int32_t panel, void *out, int64_t out_at, int64_t out_stride) { \
     const int32_t quads = w->k_padded / 4;                                                          \
     const int8_t *b = (const int8_t *)w->weights;                                                   \
-    QS8_TILE_BODY(R, P, DIRECT_QUAD, quads, PANEL_QUAD)                                             \
+    QS8_TILE_BODY(R, P, DIRECT_QUAD, quads / per_tap, per_tap, PANEL_QUAD)                          \
   }
 DEFINE_QS8_TILE_DIRECT(8, 1) DEFINE_QS8_TILE_DIRECT(8, 2)
 DEFINE_QS8_TILE_DIRECT(4, 1) DEFINE_QS8_TILE_DIRECT(4, 2) DEFINE_QS8_TILE_DIRECT(4, 3) DEFINE_QS8_TILE_DIRECT(4, 4)
@@ -243,11 +245,13 @@ TARGET static void conv2d_s8_direct(const ember_conv_geometry *g, const int8_t *
   const int64_t pixels = (int64_t)g->batch * g->out_h * g->out_w;
   const int32_t panels = w->n_padded / 16;
   const int8_t *tap_ptr[MR * MAX_DIRECT_TAPS];
+  ember_pixel px = {0, 0, 0};
   for (int64_t p = 0; p < pixels; p += MR) {
     const int32_t rows = pixels - p < MR ? (int32_t)(pixels - p) : MR;
     for (int32_t r = 0; r < rows; ++r) {
       const int8_t **row_taps = tap_ptr + r * MAX_DIRECT_TAPS;
-      EMBER_FOR_EACH_PATCH_TAP(g, p + r, row_taps[t] = input + at, row_taps[t] = pad);
+      EMBER_FOR_EACH_PATCH_TAP(g, px, row_taps[t] = input + at, row_taps[t] = pad);
+      ember_pixel_next(g, &px);
     }
     int32_t done = 0;
     while (done < rows) {
@@ -294,9 +298,11 @@ TARGET static void conv2d_qs8(const ember_conv_geometry *g, const int8_t *input,
   const uint8_t pad = (uint8_t)(w->input_zero_point + 128);
   const int64_t pixels = (int64_t)g->batch * g->out_h * g->out_w;
   const int32_t panels = w->n_padded / 16;
+  ember_pixel px = {0, 0, 0};
   for (int64_t p = 0; p < pixels; p += MR) {
     const int32_t rows = pixels - p < MR ? (int32_t)(pixels - p) : MR;
-    for (int32_t r = 0; r < rows; ++r) gather_u8(g, input, p + r, pad, patches + (int64_t)r * w->k_padded, w->k_padded);
+    for (int32_t r = 0; r < rows; ++r, ember_pixel_next(g, &px))
+      gather_u8(g, input, px, pad, patches + (int64_t)r * w->k_padded, w->k_padded);
     qs8_rows(rows, patches, w, output, p * w->n, w->n);
   }
 }
@@ -498,11 +504,12 @@ TARGET void ember_conv2d_f32_avx512(const ember_conv_geometry *g, const float *i
   const int64_t pixels = (int64_t)g->batch * g->out_h * g->out_w;
   const int32_t panels = w->n_padded / 16;
   const int32_t pointwise = ember_conv_is_pointwise(g);  // input rows read in place
+  ember_pixel px = {0, 0, 0};
   for (int64_t p = 0; p < pixels; p += MR) {
     const int32_t rows = pixels - p < MR ? (int32_t)(pixels - p) : MR;
     const float *a = input + p * w->k;
     if (!pointwise) {
-      for (int32_t r = 0; r < rows; ++r) ember_gather_f32(g, input, p + r, patches + (int64_t)r * w->k);
+      for (int32_t r = 0; r < rows; ++r, ember_pixel_next(g, &px)) ember_gather_f32(g, input, px, patches + (int64_t)r * w->k);
       a = patches;
     }
     f32_rows(rows, a, w->k, w, output + p * w->n, w->n);
