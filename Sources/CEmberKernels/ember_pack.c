@@ -1,8 +1,9 @@
-// Weight packing for the optimized kernels (portable C, run once at prepare).
+// Weight packing for the optimized kernels (portable C, run once at prepare), and the table of
+// each ISA's kernels.
 // Layouts (ember_kernels.h, "Optimized kernels"):
 //   EMBER_ISA_AVX512 int8: [n_padded/16][k_padded/4][16][4] int8, k_padded = ceil4(k)
-//   EMBER_ISA_AVX2   int8: [n_padded/8][k_padded/2][8][2] int16, k_padded = ceil2(k)
-//   f32 (both):            [n_padded/NR][k][NR] float, NR = 16 (AVX-512) or 8 (AVX2)
+//   EMBER_ISA_AVX2, EMBER_ISA_NEON int8: [n_padded/8][k_padded/2][8][2] int16, k_padded = ceil2(k)
+//   f32 (all):             [n_padded/NR][k][NR] float, NR = 16 (AVX-512) or 8 (AVX2, NEON)
 //   depthwise:             [taps][c_padded] int32 (int8) or float (f32)
 // Padding (channels beyond n, k beyond k) is zero, so it adds nothing.
 #include "ember_kernels.h"
@@ -89,4 +90,24 @@ int64_t ember_gemm_scratch_bytes(int32_t isa, int32_t k, int32_t is_int8) {
 
 int64_t ember_hybrid_scratch_bytes(int32_t isa, int64_t input_per_batch, int32_t k) {
   return (input_per_batch + 63) / 64 * 64 + ember_gemm_scratch_bytes(isa, k, 1);
+}
+
+#if defined(__x86_64__)
+extern const ember_kernel_table ember_avx512_kernels, ember_avx2_kernels;
+#endif
+#if defined(__aarch64__)
+extern const ember_kernel_table ember_neon_kernels;
+#endif
+
+const ember_kernel_table *ember_kernel_table_for(int32_t isa) {
+  switch (isa) {
+#if defined(__x86_64__)
+  case EMBER_ISA_AVX512: return &ember_avx512_kernels;
+  case EMBER_ISA_AVX2: return &ember_avx2_kernels;
+#endif
+#if defined(__aarch64__)
+  case EMBER_ISA_NEON: return &ember_neon_kernels;
+#endif
+  default: return NULL;
+  }
 }

@@ -170,7 +170,7 @@ TARGET static void conv2d_qs8(const ember_conv_geometry *g, const int8_t *input,
   }
 }
 
-TARGET void ember_conv2d_s8_avx2(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_gemm *w, void *scratch,
+TARGET static void ember_conv2d_s8_avx2(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_gemm *w, void *scratch,
                                  int8_t *output) {
   conv2d_qs8(g, input, w, scratch, output);
 }
@@ -212,12 +212,12 @@ TARGET static float quantize_symmetric(const float *x, int64_t count, int8_t *q)
   return range / 127.0f;
 }
 
-TARGET void ember_conv2d_hybrid_avx2(const ember_conv_geometry *g, const float *input, const ember_qs8_gemm *w,
+TARGET static void ember_conv2d_hybrid_avx2(const ember_conv_geometry *g, const float *input, const ember_qs8_gemm *w,
                                      void *scratch, float *output) {
   EMBER_HYBRID_CONV_BODY(g, input, w, scratch, output, quantize_symmetric, conv2d_qs8);
 }
 
-TARGET void ember_fully_connected_s8_avx2(int64_t rows, const int8_t *input, const ember_qs8_gemm *w, void *scratch, int8_t *output) {
+TARGET static void ember_fully_connected_s8_avx2(int64_t rows, const int8_t *input, const ember_qs8_gemm *w, void *scratch, int8_t *output) {
   int16_t *patches = (int16_t *)scratch;
   const int32_t panels = w->n_padded / 8;
   for (int64_t p = 0; p < rows; p += MR) {
@@ -262,7 +262,7 @@ TARGET static inline __m256i load8_s8(const int8_t *src, int32_t count) {
   }
 DEFINE_DW_S8_BLOCK(1) DEFINE_DW_S8_BLOCK(2) DEFINE_DW_S8_BLOCK(3) DEFINE_DW_S8_BLOCK(4)
 
-TARGET void ember_dwconv2d_s8_avx2(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_dw *w, int8_t *output) {
+TARGET static void ember_dwconv2d_s8_avx2(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_dw *w, int8_t *output) {
   EMBER_FOR_EACH_OUTPUT_PIXEL(g, int8_t, output, {
     EMBER_FOR_EACH_CHANNEL_BLOCK(g->in_c, 8, {
       switch (vectors) {
@@ -277,7 +277,7 @@ TARGET void ember_dwconv2d_s8_avx2(const ember_conv_geometry *g, const int8_t *i
 
 // ------------------------------------------------------------ int8 add / sub
 /// TFLite int8 ADD (SUB) of two tensors of the same shape: ember_add_s8_ref's arithmetic, 8 lanes.
-TARGET void ember_add_s8_avx2(int64_t count, const int8_t *a, const int8_t *b, const ember_add_s8_params *p,
+TARGET static void ember_add_s8_avx2(int64_t count, const int8_t *a, const int8_t *b, const ember_add_s8_params *p,
                               int32_t subtract, int8_t *out) {
   const __m256i ao = _mm256_set1_epi32(p->a_offset), bo = _mm256_set1_epi32(p->b_offset);
   const __m256i am = _mm256_set1_epi32(p->a_multiplier), as = _mm256_set1_epi32(p->a_shift);
@@ -328,7 +328,7 @@ TARGET static void f32_tile(int32_t rows, const float *a, int64_t row_stride, co
 }
 
 
-TARGET void ember_conv2d_f32_avx2(const ember_conv_geometry *g, const float *input, const ember_f32_gemm *w, void *scratch,
+TARGET static void ember_conv2d_f32_avx2(const ember_conv_geometry *g, const float *input, const ember_f32_gemm *w, void *scratch,
                                   float *output) {
   float *patches = (float *)scratch;
   const int64_t pixels = (int64_t)g->batch * g->out_h * g->out_w;
@@ -346,7 +346,7 @@ TARGET void ember_conv2d_f32_avx2(const ember_conv_geometry *g, const float *inp
   }
 }
 
-TARGET void ember_fully_connected_f32_avx2(int64_t rows, const float *input, const ember_f32_gemm *w, float *output) {
+TARGET static void ember_fully_connected_f32_avx2(int64_t rows, const float *input, const ember_f32_gemm *w, float *output) {
   const int32_t panels = w->n_padded / 8;
   for (int64_t p = 0; p < rows; p += MR) {
     const int32_t mr = rows - p < MR ? (int32_t)(rows - p) : MR;
@@ -372,7 +372,7 @@ TARGET void ember_fully_connected_f32_avx2(int64_t rows, const float *input, con
   }
 DEFINE_DW_F32_BLOCK(1) DEFINE_DW_F32_BLOCK(2) DEFINE_DW_F32_BLOCK(3) DEFINE_DW_F32_BLOCK(4)
 
-TARGET void ember_dwconv2d_f32_avx2(const ember_conv_geometry *g, const float *input, const ember_f32_dw *w, float *output) {
+TARGET static void ember_dwconv2d_f32_avx2(const ember_conv_geometry *g, const float *input, const ember_f32_dw *w, float *output) {
   EMBER_FOR_EACH_OUTPUT_PIXEL(g, float, output, {
     EMBER_FOR_EACH_CHANNEL_BLOCK(g->in_c, 8, {
       switch (vectors) {
@@ -403,7 +403,7 @@ TARGET void ember_dwconv2d_f32_avx2(const ember_conv_geometry *g, const float *i
     }                                                                                            \
   })
 
-TARGET void ember_binary_f32_avx2(ember_binary_op op, const ember_broadcast *bc, const float *a, const float *b,
+TARGET static void ember_binary_f32_avx2(ember_binary_op op, const ember_broadcast *bc, const float *a, const float *b,
                                    float act_min, float act_max, float *out) {
   const __m256 lo_v = _mm256_set1_ps(act_min), hi_v = _mm256_set1_ps(act_max);
   switch (op) {
@@ -415,5 +415,17 @@ TARGET void ember_binary_f32_avx2(ember_binary_op op, const ember_broadcast *bc,
   case EMBER_BINARY_MIN: BINARY_F32_ROWS(_mm256_min_ps(x, y)); break;
   }
 }
+
+const ember_kernel_table ember_avx2_kernels = {
+  .conv2d_s8 = ember_conv2d_s8_avx2,
+  .fully_connected_s8 = ember_fully_connected_s8_avx2,
+  .dwconv2d_s8 = ember_dwconv2d_s8_avx2,
+  .conv2d_hybrid = ember_conv2d_hybrid_avx2,
+  .conv2d_f32 = ember_conv2d_f32_avx2,
+  .fully_connected_f32 = ember_fully_connected_f32_avx2,
+  .dwconv2d_f32 = ember_dwconv2d_f32_avx2,
+  .add_s8 = ember_add_s8_avx2,
+  .binary_f32 = ember_binary_f32_avx2,
+};
 
 #endif

@@ -307,7 +307,7 @@ TARGET static void conv2d_qs8(const ember_conv_geometry *g, const int8_t *input,
   }
 }
 
-TARGET void ember_conv2d_s8_avx512(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_gemm *w,
+TARGET static void ember_conv2d_s8_avx512(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_gemm *w,
                                    void *scratch, int8_t *output) {
   conv2d_qs8(g, input, w, scratch, output);
 }
@@ -343,12 +343,12 @@ TARGET static float quantize_symmetric(const float *x, int64_t count, int8_t *q)
   return range / 127.0f;
 }
 
-TARGET void ember_conv2d_hybrid_avx512(const ember_conv_geometry *g, const float *input, const ember_qs8_gemm *w,
+TARGET static void ember_conv2d_hybrid_avx512(const ember_conv_geometry *g, const float *input, const ember_qs8_gemm *w,
                                        void *scratch, float *output) {
   EMBER_HYBRID_CONV_BODY(g, input, w, scratch, output, quantize_symmetric, conv2d_qs8);
 }
 
-TARGET void ember_fully_connected_s8_avx512(int64_t rows, const int8_t *input, const ember_qs8_gemm *w, void *scratch,
+TARGET static void ember_fully_connected_s8_avx512(int64_t rows, const int8_t *input, const ember_qs8_gemm *w, void *scratch,
                                             int8_t *output) {
   uint8_t *patches = (uint8_t *)scratch;
   const int32_t panels = w->n_padded / 16;
@@ -389,7 +389,7 @@ TARGET static inline __mmask16 lanes_mask(int32_t count) {
   }
 DEFINE_DW_S8_BLOCK(1) DEFINE_DW_S8_BLOCK(2) DEFINE_DW_S8_BLOCK(3) DEFINE_DW_S8_BLOCK(4)
 
-TARGET void ember_dwconv2d_s8_avx512(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_dw *w, int8_t *output) {
+TARGET static void ember_dwconv2d_s8_avx512(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_dw *w, int8_t *output) {
   ember_qs8_gemm rq = {0};
   rq.multiplier = w->multiplier; rq.shift = w->shift;
   rq.output_offset = w->output_offset; rq.act_min = w->act_min; rq.act_max = w->act_max;
@@ -407,7 +407,7 @@ TARGET void ember_dwconv2d_s8_avx512(const ember_conv_geometry *g, const int8_t 
 
 // ------------------------------------------------------------ int8 add / sub
 /// TFLite int8 ADD (SUB) of two tensors of the same shape: ember_add_s8_ref's arithmetic, 16 lanes.
-TARGET void ember_add_s8_avx512(int64_t count, const int8_t *a, const int8_t *b, const ember_add_s8_params *p,
+TARGET static void ember_add_s8_avx512(int64_t count, const int8_t *a, const int8_t *b, const ember_add_s8_params *p,
                                 int32_t subtract, int8_t *out) {
   const __m512i ao = _mm512_set1_epi32(p->a_offset), bo = _mm512_set1_epi32(p->b_offset);
   const __m512i am = _mm512_set1_epi32(p->a_multiplier), as = _mm512_set1_epi32(p->a_shift);
@@ -498,7 +498,7 @@ TARGET static void f32_rows(int32_t rows, const float *a, int64_t row_stride, co
 }
 
 
-TARGET void ember_conv2d_f32_avx512(const ember_conv_geometry *g, const float *input, const ember_f32_gemm *w,
+TARGET static void ember_conv2d_f32_avx512(const ember_conv_geometry *g, const float *input, const ember_f32_gemm *w,
                                     void *scratch, float *output) {
   float *patches = (float *)scratch;
   const int64_t pixels = (int64_t)g->batch * g->out_h * g->out_w;
@@ -516,7 +516,7 @@ TARGET void ember_conv2d_f32_avx512(const ember_conv_geometry *g, const float *i
   }
 }
 
-TARGET void ember_fully_connected_f32_avx512(int64_t rows, const float *input, const ember_f32_gemm *w, float *output) {
+TARGET static void ember_fully_connected_f32_avx512(int64_t rows, const float *input, const ember_f32_gemm *w, float *output) {
   const int32_t panels = w->n_padded / 16;
   for (int64_t p = 0; p < rows; p += MR) {
     const int32_t mr = rows - p < MR ? (int32_t)(rows - p) : MR;
@@ -544,7 +544,7 @@ TARGET void ember_fully_connected_f32_avx512(int64_t rows, const float *input, c
   }
 DEFINE_DW_F32_BLOCK(1) DEFINE_DW_F32_BLOCK(2) DEFINE_DW_F32_BLOCK(3) DEFINE_DW_F32_BLOCK(4)
 
-TARGET void ember_dwconv2d_f32_avx512(const ember_conv_geometry *g, const float *input, const ember_f32_dw *w, float *output) {
+TARGET static void ember_dwconv2d_f32_avx512(const ember_conv_geometry *g, const float *input, const ember_f32_dw *w, float *output) {
   EMBER_FOR_EACH_OUTPUT_PIXEL(g, float, output, {
     EMBER_FOR_EACH_CHANNEL_BLOCK(g->in_c, 16, {
       switch (vectors) {
@@ -575,7 +575,7 @@ TARGET void ember_dwconv2d_f32_avx512(const ember_conv_geometry *g, const float 
     }                                                                                            \
   })
 
-TARGET void ember_binary_f32_avx512(ember_binary_op op, const ember_broadcast *bc, const float *a, const float *b,
+TARGET static void ember_binary_f32_avx512(ember_binary_op op, const ember_broadcast *bc, const float *a, const float *b,
                                    float act_min, float act_max, float *out) {
   const __m512 lo_v = _mm512_set1_ps(act_min), hi_v = _mm512_set1_ps(act_max);
   switch (op) {
@@ -587,5 +587,17 @@ TARGET void ember_binary_f32_avx512(ember_binary_op op, const ember_broadcast *b
   case EMBER_BINARY_MIN: BINARY_F32_ROWS(_mm512_min_ps(x, y)); break;
   }
 }
+
+const ember_kernel_table ember_avx512_kernels = {
+  .conv2d_s8 = ember_conv2d_s8_avx512,
+  .fully_connected_s8 = ember_fully_connected_s8_avx512,
+  .dwconv2d_s8 = ember_dwconv2d_s8_avx512,
+  .conv2d_hybrid = ember_conv2d_hybrid_avx512,
+  .conv2d_f32 = ember_conv2d_f32_avx512,
+  .fully_connected_f32 = ember_fully_connected_f32_avx512,
+  .dwconv2d_f32 = ember_dwconv2d_f32_avx512,
+  .add_s8 = ember_add_s8_avx512,
+  .binary_f32 = ember_binary_f32_avx512,
+};
 
 #endif

@@ -126,7 +126,7 @@ public enum KernelISA: String, CaseIterable, Sendable, CustomStringConvertible {
     case avx2
     /// AVX-512 F + BW + VNNI.
     case avx512
-    /// ARM NEON (no NEON kernels yet: the scalar ones run).
+    /// ARM NEON (AArch64 Advanced SIMD).
     case neon
 
     public var description: String { rawValue }
@@ -167,12 +167,16 @@ public enum KernelISA: String, CaseIterable, Sendable, CustomStringConvertible {
         return isa
     }
 
-    /// The C kernels' ISA number (EMBER_ISA_*); nil where the path has no optimized kernels.
+    /// The C kernels' ISA number (EMBER_ISA_*); nil where the path has no optimized kernels in this
+    /// build (scalar, and an ISA of another architecture).
     var cISA: Int32? {
+        let isa: Int32
         switch self {
-        case .avx2: return Int32(EMBER_ISA_AVX2)
-        case .avx512: return Int32(EMBER_ISA_AVX512)
-        case .scalar, .neon: return nil
+        case .avx2: isa = Int32(EMBER_ISA_AVX2)
+        case .avx512: isa = Int32(EMBER_ISA_AVX512)
+        case .neon: isa = Int32(EMBER_ISA_NEON)
+        case .scalar: return nil
         }
+        return ember_kernel_table_for(isa) == nil ? nil : isa
     }
 }

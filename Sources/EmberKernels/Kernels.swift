@@ -55,6 +55,15 @@ public enum KernelImplementation: String, CaseIterable, Sendable {
     case fullyConnectedF32Avx2 = "fully_connected_f32_avx2"
     case conv2dHybridAvx512 = "conv2d_hybrid_avx512"
     case conv2dHybridAvx2 = "conv2d_hybrid_avx2"
+    case conv2dS8Neon = "conv2d_s8_neon"
+    case dwconv2dS8Neon = "dwconv2d_s8_neon"
+    case fullyConnectedS8Neon = "fully_connected_s8_neon"
+    case conv2dF32Neon = "conv2d_f32_neon"
+    case dwconv2dF32Neon = "dwconv2d_f32_neon"
+    case fullyConnectedF32Neon = "fully_connected_f32_neon"
+    case conv2dHybridNeon = "conv2d_hybrid_neon"
+    case addS8Neon = "add_s8_neon"
+    case binaryF32Neon = "binary_f32_neon"
     case binaryF32Avx512 = "binary_f32_avx512"
     case binaryF32Avx2 = "binary_f32_avx2"
     case addS8Avx512 = "add_s8_avx512"
@@ -62,7 +71,7 @@ public enum KernelImplementation: String, CaseIterable, Sendable {
 
     /// The path an implementation belongs to (`.scalar` for the reference kernels).
     public var isa: KernelISA {
-        rawValue.hasSuffix("_avx512") ? .avx512 : rawValue.hasSuffix("_avx2") ? .avx2 : .scalar
+        KernelISA.allCases.first { $0 != .scalar && rawValue.hasSuffix("_\($0.rawValue)") } ?? .scalar
     }
 
     /// The prefix of a float fallback's name: "f32 fallback(softmax_f32_ref)".
@@ -102,6 +111,16 @@ private struct Preparer {
     let storage: PreparedStorage
 
     func unsupported(_ why: String) -> EmberError { .unsupported(node: c.nodeName, reason: "\(c.op.kind): \(why)") }
+
+    /// The executor's path's optimized kernel `family` (e.g. "conv2d_s8"): its name and its C
+    /// function, taken from the path's table once, at prepare. Only asked for where `c.isa.cISA` is set.
+    func simd<F>(_ family: String, _ pick: (ember_kernel_table) -> F?) throws -> (KernelImplementation, F) {
+        guard let isa = c.isa.cISA, let table = ember_kernel_table_for(isa), let function = pick(table.pointee),
+              let name = KernelImplementation(rawValue: "\(family)_\(c.isa.rawValue)") else {
+            throw unsupported("this build has no \(c.isa) kernel \(family)")
+        }
+        return (name, function)
+    }
 
     func input(_ i: Int) throws -> TensorInfo {
         guard i < c.inputs.count, let t = c.inputs[i] else { throw unsupported("input \(i) is missing") }
@@ -305,15 +324,14 @@ private struct Preparer {
         gemm.float_min = range.min; gemm.float_max = range.max
         gemm.float_bias = packedBias
         let hybrid = try storage.store(gemm)
-        let avx512 = isa == Int32(EMBER_ISA_AVX512)
+        let (name, run) = try simd("conv2d_hybrid") { $0.conv2d_hybrid }
         let perBatch = Int64(g.pointee.in_h) * Int64(g.pointee.in_w) * Int64(g.pointee.in_c)
         let scratch = Int(ember_hybrid_scratch_bytes(isa, perBatch, Int32(k)))
-        return kernel(avx512 ? .conv2dHybridAvx512 : .conv2dHybridAvx2, scratch: scratch) { b in
+        return kernel(name, scratch: scratch) { b in
             let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
             let out = b.output.assumingMemoryBound(to: Float.self)
             guard let s = b.scratch else { throw EmberError.invalidGraph(node: node, reason: "no scratch buffer was planned") }
-            if avx512 { return { ember_conv2d_hybrid_avx512(g, x, hybrid, s, out) } }
-            return { ember_conv2d_hybrid_avx2(g, x, hybrid, s, out) }
+            return { run(g, x, hybrid, s, out) }
         }
     }
 
@@ -430,16 +448,15 @@ private struct Preparer {
                       requant q: UnsafePointer<ember_requant>) throws -> PreparedKernel? {
         guard let filter = c.inputConstants[1], let bias = try constantBias(Int32.self) else { return nil }
         let w = try input(1), outC = c.output.dims[3], node = c.nodeName
-        let avx512 = isa == Int32(EMBER_ISA_AVX512)
         if a.groups == 1 {
             let k = w.dims[1] * w.dims[2] * w.dims[3]
+            let (name, run) = try simd("conv2d_s8") { $0.conv2d_s8 }
             let gemm = try packQS8(isa: isa, k: k, n: outC, weights: filter, bias: bias, requant: q, singleRounding: false)
-            return kernel(avx512 ? .conv2dS8Avx512 : .conv2dS8Avx2, scratch: Int(ember_gemm_scratch_bytes(isa, Int32(k), 1))) { b in
+            return kernel(name, scratch: Int(ember_gemm_scratch_bytes(isa, Int32(k), 1))) { b in
                 let x = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
                 let out = b.output.assumingMemoryBound(to: Int8.self)
                 guard let s = b.scratch else { throw EmberError.invalidGraph(node: node, reason: "no scratch buffer was planned") }
-                if avx512 { return { ember_conv2d_s8_avx512(g, x, gemm, s, out) } }
-                return { ember_conv2d_s8_avx2(g, x, gemm, s, out) }
+                return { run(g, x, gemm, s, out) }
             }
         }
         guard try isDepthwise(a) else { return nil }
@@ -452,29 +469,28 @@ private struct Preparer {
         let dw = try storage.store(ember_qs8_dw(c_padded: Int32(cp), weights: UnsafePointer(pw), bias: UnsafePointer(pb),
                                                 multiplier: UnsafePointer(pm), shift: UnsafePointer(ps), input_zero_point: -r.input_offset,
                                                 output_offset: r.output_offset, act_min: r.act_min, act_max: r.act_max))
-        return kernel(avx512 ? .dwconv2dS8Avx512 : .dwconv2dS8Avx2) { b in
+        let (name, run) = try simd("dwconv2d_s8") { $0.dwconv2d_s8 }
+        return kernel(name) { b in
             let x = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
             let out = b.output.assumingMemoryBound(to: Int8.self)
-            if avx512 { return { ember_dwconv2d_s8_avx512(g, x, dw, out) } }
-            return { ember_dwconv2d_s8_avx2(g, x, dw, out) }
+            return { run(g, x, dw, out) }
         }
     }
 
     func convFloatFast(_ a: Conv2DAttributes, isa: Int32, geometry g: UnsafePointer<ember_conv_geometry>) throws -> PreparedKernel? {
         let w = try input(1), outC = c.output.dims[3], node = c.nodeName
         let range = a.activation.range
-        let avx512 = isa == Int32(EMBER_ISA_AVX512)
         if a.groups == 1 {
             let k = w.dims[1] * w.dims[2] * w.dims[3]
             guard let gemm = try withPackingWeightsAndBias({ try packF32(isa: isa, k: k, n: outC, weights: $0, bias: $1, range: range) }) else {
                 return nil
             }
-            return kernel(avx512 ? .conv2dF32Avx512 : .conv2dF32Avx2, scratch: Int(ember_gemm_scratch_bytes(isa, Int32(k), 0))) { b in
+            let (name, run) = try simd("conv2d_f32") { $0.conv2d_f32 }
+            return kernel(name, scratch: Int(ember_gemm_scratch_bytes(isa, Int32(k), 0))) { b in
                 let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
                 let out = b.output.assumingMemoryBound(to: Float.self)
                 guard let s = b.scratch else { throw EmberError.invalidGraph(node: node, reason: "no scratch buffer was planned") }
-                if avx512 { return { ember_conv2d_f32_avx512(g, x, gemm, s, out) } }
-                return { ember_conv2d_f32_avx2(g, x, gemm, s, out) }
+                return { run(g, x, gemm, s, out) }
             }
         }
         guard try isDepthwise(a) else { return nil }
@@ -486,11 +502,11 @@ private struct Preparer {
                                                   act_min: range.min, act_max: range.max))
         }
         guard let dw = packed else { return nil }
-        return kernel(avx512 ? .dwconv2dF32Avx512 : .dwconv2dF32Avx2) { b in
+        let (name, run) = try simd("dwconv2d_f32") { $0.dwconv2d_f32 }
+        return kernel(name) { b in
             let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
             let out = b.output.assumingMemoryBound(to: Float.self)
-            if avx512 { return { ember_dwconv2d_f32_avx512(g, x, dw, out) } }
-            return { ember_dwconv2d_f32_avx2(g, x, dw, out) }
+            return { run(g, x, dw, out) }
         }
     }
 
@@ -502,12 +518,11 @@ private struct Preparer {
         let node = c.nodeName
         if w.dtype != .int4Block32, let isa = c.isa.cISA,
            let gemm = try withPackingWeightsAndBias({ try packF32(isa: isa, k: Int(inF), n: Int(outF), weights: $0, bias: $1, range: (lo, hi)) }) {
-            let avx512 = isa == Int32(EMBER_ISA_AVX512)
-            return kernel(avx512 ? .fullyConnectedF32Avx512 : .fullyConnectedF32Avx2) { b in
+            let (name, run) = try simd("fully_connected_f32") { $0.fully_connected_f32 }
+            return kernel(name) { b in
                 let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
                 let out = b.output.assumingMemoryBound(to: Float.self)
-                if avx512 { return { ember_fully_connected_f32_avx512(rows, x, gemm, out) } }
-                return { ember_fully_connected_f32_avx2(rows, x, gemm, out) }
+                return { run(rows, x, gemm, out) }
             }
         }
         let bias = try floatOperand(2, role: "bias")
@@ -541,13 +556,12 @@ private struct Preparer {
         if let isa = c.isa.cISA, let weights = c.inputConstants[1], let bias = try constantBias(Int32.self) {
             let gemm = try packQS8(isa: isa, k: Int(inF), n: Int(outF), weights: weights, bias: bias, requant: q, singleRounding: true)
             let scratch = Int(ember_gemm_scratch_bytes(isa, inF, 1))
-            let avx512 = isa == Int32(EMBER_ISA_AVX512)
-            return kernel(avx512 ? .fullyConnectedS8Avx512 : .fullyConnectedS8Avx2, scratch: scratch) { b in
+            let (name, run) = try simd("fully_connected_s8") { $0.fully_connected_s8 }
+            return kernel(name, scratch: scratch) { b in
                 let x = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
                 let out = b.output.assumingMemoryBound(to: Int8.self)
                 guard let s = b.scratch else { throw EmberError.invalidGraph(node: node, reason: "no scratch buffer was planned") }
-                if avx512 { return { ember_fully_connected_s8_avx512(rows, x, gemm, s, out) } }
-                return { ember_fully_connected_s8_avx2(rows, x, gemm, s, out) }
+                return { run(rows, x, gemm, s, out) }
             }
         }
         return kernel(.fullyConnectedS8Ref) { b in
@@ -612,14 +626,13 @@ private struct Preparer {
         let (lo, hi) = act.range
         let aConst = try floatOperand(0, role: "a"), bConst = try floatOperand(1, role: "b")
         let node = c.nodeName
-        if let isa = c.isa.cISA {
-            let avx512 = isa == Int32(EMBER_ISA_AVX512)
-            return kernel(avx512 ? .binaryF32Avx512 : .binaryF32Avx2) { b in
+        if c.isa.cISA != nil {
+            let (name, run) = try simd("binary_f32") { $0.binary_f32 }
+            return kernel(name) { b in
                 let ap = try aConst ?? req(b, 0, node).assumingMemoryBound(to: Float.self)
                 let bp = try bConst ?? req(b, 1, node).assumingMemoryBound(to: Float.self)
                 let out = b.output.assumingMemoryBound(to: Float.self)
-                if avx512 { return { ember_binary_f32_avx512(op, bc, ap, bp, lo, hi, out) } }
-                return { ember_binary_f32_avx2(op, bc, ap, bp, lo, hi, out) }
+                return { run(op, bc, ap, bp, lo, hi, out) }
             }
         }
         return kernel(.binaryF32Ref) { b in
@@ -646,14 +659,14 @@ private struct Preparer {
         let params = try storage.store(p)
         let sub: Int32 = subtract ? 1 : 0
         let node = c.nodeName
-        if let isa = c.isa.cISA, try input(0).dims == c.output.dims, try input(1).dims == c.output.dims {
-            let count = Int64(c.output.elementCount), avx512 = isa == Int32(EMBER_ISA_AVX512)
-            return kernel(avx512 ? .addS8Avx512 : .addS8Avx2) { b in
+        if c.isa.cISA != nil, try input(0).dims == c.output.dims, try input(1).dims == c.output.dims {
+            let count = Int64(c.output.elementCount)
+            let (name, run) = try simd("add_s8") { $0.add_s8 }
+            return kernel(name) { b in
                 let ap = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
                 let bp = try req(b, 1, node).assumingMemoryBound(to: Int8.self)
                 let out = b.output.assumingMemoryBound(to: Int8.self)
-                if avx512 { return { ember_add_s8_avx512(count, ap, bp, params, sub, out) } }
-                return { ember_add_s8_avx2(count, ap, bp, params, sub, out) }
+                return { run(count, ap, bp, params, sub, out) }
             }
         }
         return kernel(.addS8Ref) { b in

@@ -2,20 +2,22 @@ import Testing
 import CEmberKernels
 @testable import EmberKernels
 
-/// The optimized ISAs this CPU can run, and (printed) the ones it cannot.
+/// The optimized ISAs this CPU can run (EMBER_ISA_*), and (printed) the ones it cannot.
 let availableISAs: [Int32] = {
-    let f = ember_cpu_features()
-    var isas: [Int32] = []
-    if f & UInt32(EMBER_CPU_AVX2) != 0 && f & UInt32(EMBER_CPU_FMA) != 0 { isas.append(Int32(EMBER_ISA_AVX2)) }
-    let avx512 = UInt32(EMBER_CPU_AVX512F | EMBER_CPU_AVX512BW | EMBER_CPU_AVX512VNNI)
-    if f & avx512 == avx512 { isas.append(Int32(EMBER_ISA_AVX512)) }
-    for (isa, name) in [(Int32(EMBER_ISA_AVX2), "avx2"), (Int32(EMBER_ISA_AVX512), "avx512 (F+BW+VNNI)")] where !isas.contains(isa) {
-        print("SKIP: this CPU has no \(name); its kernels were not tested here")
+    let optimized = KernelISA.allCases.filter { $0 != .scalar }
+    for path in optimized where path.cISA == nil || !path.isSupported {
+        print("SKIP: this CPU or build has no \(path) kernels; they were not tested here")
     }
-    return isas
+    return optimized.filter(\.isSupported).compactMap(\.cISA)
 }()
 
-func isaName(_ isa: Int32) -> String { isa == Int32(EMBER_ISA_AVX512) ? "avx512" : "avx2" }
+func isaName(_ isa: Int32) -> String { KernelISA.allCases.first { $0.cISA == isa }?.rawValue ?? "isa \(isa)" }
+
+/// The kernel table of an ISA in availableISAs.
+func kernels(_ isa: Int32) -> ember_kernel_table {
+    guard let table = ember_kernel_table_for(isa) else { fatalError("no kernel table for \(isaName(isa))") }
+    return table.pointee
+}
 
 @Test func packingGeometryFollowsTheVectorWidth() {
     #expect(ember_isa_lanes(Int32(EMBER_ISA_AVX512)) == 16 && ember_isa_lanes(Int32(EMBER_ISA_AVX2)) == 8)
@@ -99,8 +101,7 @@ func withOptionalPointer<T, R>(_ array: [T]?, _ body: (UnsafePointer<T>?) -> R) 
                                        outputOffset: outZP, actMin: lo, actMax: hi, singleRounding: false)
                 var scratch = [UInt8](repeating: 0, count: Int(ember_gemm_scratch_bytes(isa, Int32(k), 1)))
                 packed.with { w in
-                    if isa == Int32(EMBER_ISA_AVX512) { ember_conv2d_s8_avx512(&g, x, w, &scratch, &got) }
-                    else { ember_conv2d_s8_avx2(&g, x, w, &scratch, &got) }
+                    kernels(isa).conv2d_s8(&g, x, w, &scratch, &got)
                 }
                 #expect(got == expected, "\(isaName(isa)) trial \(trial): \(g)")
             }
@@ -144,8 +145,7 @@ func withOptionalPointer<T, R>(_ array: [T]?, _ body: (UnsafePointer<T>?) -> R) 
                     var hybrid = w.pointee
                     withOptionalPointer(paddedBias) { pb in
                         hybrid.float_bias = pb
-                        if isa == Int32(EMBER_ISA_AVX512) { ember_conv2d_hybrid_avx512(&g, x, &hybrid, &scratch, &got) }
-                        else { ember_conv2d_hybrid_avx2(&g, x, &hybrid, &scratch, &got) }
+                        kernels(isa).conv2d_hybrid(&g, x, &hybrid, &scratch, &got)
                     }
                 }
                 let differing = zip(got, expected).filter { $0.bitPattern != $1.bitPattern }.count
@@ -173,8 +173,7 @@ func withOptionalPointer<T, R>(_ array: [T]?, _ body: (UnsafePointer<T>?) -> R) 
                                        outputOffset: outZP, actMin: -128, actMax: 127, singleRounding: true)
                 var scratch = [UInt8](repeating: 0, count: Int(ember_gemm_scratch_bytes(isa, Int32(k), 1)))
                 packed.with { p in
-                    if isa == Int32(EMBER_ISA_AVX512) { ember_fully_connected_s8_avx512(Int64(rows), x, p, &scratch, &got) }
-                    else { ember_fully_connected_s8_avx2(Int64(rows), x, p, &scratch, &got) }
+                    kernels(isa).fully_connected_s8(Int64(rows), x, p, &scratch, &got)
                 }
                 #expect(got == expected, "\(isaName(isa)) trial \(trial): rows \(rows) k \(k) n \(n)")
             }
@@ -205,7 +204,7 @@ func withOptionalPointer<T, R>(_ array: [T]?, _ body: (UnsafePointer<T>?) -> R) 
                 pw.withUnsafeBufferPointer { w in pb.withUnsafeBufferPointer { b in pm.withUnsafeBufferPointer { m in ps.withUnsafeBufferPointer { s in
                     var d = ember_qs8_dw(c_padded: Int32(cp), weights: w.baseAddress, bias: b.baseAddress, multiplier: m.baseAddress, shift: s.baseAddress,
                                          input_zero_point: zp, output_offset: outZP, act_min: -120, act_max: 125)
-                    if isa == Int32(EMBER_ISA_AVX512) { ember_dwconv2d_s8_avx512(&g, x, &d, &got) } else { ember_dwconv2d_s8_avx2(&g, x, &d, &got) }
+                    kernels(isa).dwconv2d_s8(&g, x, &d, &got)
                 } } } }
                 #expect(got == expected, "\(isaName(isa)) trial \(trial): \(g)")
             }
@@ -230,8 +229,7 @@ func withOptionalPointer<T, R>(_ array: [T]?, _ body: (UnsafePointer<T>?) -> R) 
                     var bc = makeBroadcast([n], [n], [n])
                     var expected = [Int8](repeating: 0, count: n), got = [Int8](repeating: 99, count: n)
                     ember_add_s8_ref(&bc, a, b, &p, subtract, &expected)
-                    if isa == Int32(EMBER_ISA_AVX512) { ember_add_s8_avx512(Int64(n), a, b, &p, subtract, &got) }
-                    else { ember_add_s8_avx2(Int64(n), a, b, &p, subtract, &got) }
+                    kernels(isa).add_s8(Int64(n), a, b, &p, subtract, &got)
                     #expect(got == expected, "\(isaName(isa)) trial \(trial) n \(n) subtract \(subtract)")
                 }
             }
@@ -276,8 +274,7 @@ func withOptionalPointer<T, R>(_ array: [T]?, _ body: (UnsafePointer<T>?) -> R) 
             for isa in availableISAs {
                 for bc in [plain, collapsed] {
                     var bc = bc, got = [Float](repeating: 7, count: count)
-                    if isa == Int32(EMBER_ISA_AVX512) { ember_binary_f32_avx512(op, &bc, a, b, lo, hi, &got) }
-                    else { ember_binary_f32_avx2(op, &bc, a, b, lo, hi, &got) }
+                    kernels(isa).binary_f32(op, &bc, a, b, lo, hi, &got)
                     let differing = zip(got, expected).filter { $0.bitPattern != $1.bitPattern }.count
                     #expect(differing == 0, "\(isaName(isa)) \(context): \(differing) of \(count) differ")
                 }
@@ -303,12 +300,12 @@ func withOptionalPointer<T, R>(_ array: [T]?, _ body: (UnsafePointer<T>?) -> R) 
                 var scratch = [Float](repeating: 0, count: Int(ember_gemm_scratch_bytes(isa, Int32(k), 0)) / 4)
                 pw.withUnsafeBufferPointer { w in pb.withUnsafeBufferPointer { b in
                     var gemm = ember_f32_gemm(k: Int32(k), n: Int32(n), n_padded: Int32(np), weights: w.baseAddress, bias: b.baseAddress, act_min: -2, act_max: 2.5)
-                    if isa == Int32(EMBER_ISA_AVX512) { ember_conv2d_f32_avx512(&g, x, &gemm, &scratch, &got) } else { ember_conv2d_f32_avx2(&g, x, &gemm, &scratch, &got) }
+                    kernels(isa).conv2d_f32(&g, x, &gemm, &scratch, &got)
                     // The same weights as a fully connected layer over the input's first rows.
                     let rows = rng.int(1...7), fx = rng.floats(rows * k)
                     var fe = [Float](repeating: 0, count: rows * n), fg = [Float](repeating: .nan, count: rows * n)
                     ember_fully_connected_f32_ref(Int64(rows), Int32(k), Int32(n), fx, f, bias, -2, 2.5, &fe)
-                    if isa == Int32(EMBER_ISA_AVX512) { ember_fully_connected_f32_avx512(Int64(rows), fx, &gemm, &fg) } else { ember_fully_connected_f32_avx2(Int64(rows), fx, &gemm, &fg) }
+                    kernels(isa).fully_connected_f32(Int64(rows), fx, &gemm, &fg)
                     for (a, e) in zip(fg, fe) { #expect(abs(a - e) <= 1e-4 * Float(k), "\(isaName(isa)) fc trial \(trial)") }
                 } }
                 for (a, e) in zip(got, expected) { #expect(abs(a - e) <= 1e-4 * Float(k), "\(isaName(isa)) conv trial \(trial): \(g)") }
@@ -327,7 +324,7 @@ func withOptionalPointer<T, R>(_ array: [T]?, _ body: (UnsafePointer<T>?) -> R) 
                 ember_dw_pack_f32(isa, Int32(taps), Int32(c), df, db, &dpw, &dpb)
                 dpw.withUnsafeBufferPointer { w in dpb.withUnsafeBufferPointer { b in
                     var dw = ember_f32_dw(c_padded: Int32(cp), weights: w.baseAddress, bias: b.baseAddress, act_min: -.infinity, act_max: .infinity)
-                    if isa == Int32(EMBER_ISA_AVX512) { ember_dwconv2d_f32_avx512(&d, dx, &dw, &dg) } else { ember_dwconv2d_f32_avx2(&d, dx, &dw, &dg) }
+                    kernels(isa).dwconv2d_f32(&d, dx, &dw, &dg)
                 } }
                 for (a, e) in zip(dg, de) { #expect(abs(a - e) <= 1e-5 * Float(taps), "\(isaName(isa)) dw trial \(trial): \(d)") }
             }

@@ -137,11 +137,6 @@ typedef enum {
 
 void ember_binary_f32_ref(ember_binary_op op, const ember_broadcast *bc, const float *a,
                           const float *b, float act_min, float act_max, float *out);
-/// ember_binary_f32_ref on SIMD (bit-exact, NaN included).
-void ember_binary_f32_avx512(ember_binary_op op, const ember_broadcast *bc, const float *a, const float *b,
-                             float act_min, float act_max, float *out);
-void ember_binary_f32_avx2(ember_binary_op op, const ember_broadcast *bc, const float *a, const float *b,
-                           float act_min, float act_max, float *out);
 
 /// TFLite int8 ADD/SUB parameters (reference integer_ops::Add): inputs are
 /// offset, shifted left by left_shift (20), scaled by their multipliers,
@@ -283,9 +278,9 @@ void ember_f16_to_f32(int64_t count, const uint16_t *in, float *out);
 void ember_f32_to_f16(int64_t count, const float *in, uint16_t *out);
 
 // ------------------------------------------------------- Optimized kernels
-// One file per ISA (ember_x86_avx2.c, ember_x86_avx512.c), each function
-// compiled with __attribute__((target(...))) and called only when
-// ember_cpu_features() says the CPU has it. Their weights are packed once, at
+// One file per ISA (ember_x86_avx2.c, ember_x86_avx512.c, ember_arm_neon.c), each
+// x86 function compiled with __attribute__((target(...))), reached through the ISA's
+// ember_kernel_table and called only when ember_cpu_features() says the CPU has it. Their weights are packed once, at
 // prepare, by ember_pack.c; the int8 kernels give exactly the reference
 // kernels' bytes (integer accumulation is order-free; requantization is the
 // same fixed-point arithmetic, done 8 or 16 lanes at a time).
@@ -293,9 +288,10 @@ enum {
   EMBER_ISA_SCALAR = 0,
   EMBER_ISA_AVX2 = 1,    // AVX2 + FMA: int8 as exact int16 pair products (vpmaddwd)
   EMBER_ISA_AVX512 = 2,  // AVX-512 F + BW + VNNI: int8 as u8·s8 quads (vpdpbusd)
+  EMBER_ISA_NEON = 3,    // AArch64 Advanced SIMD: AVX2's packing, int8 as exact int16 products (vmlal)
 };
 
-/// Output channels per vector: 16 (AVX-512) or 8 (AVX2).
+/// Output channels per packed panel: 16 (AVX-512) or 8 (AVX2, NEON).
 int32_t ember_isa_lanes(int32_t isa);
 /// k rounded up to the ISA's int8 group (4 for VNNI quads, 2 for int16 pairs).
 int32_t ember_qs8_k_padded(int32_t isa, int32_t k);
@@ -359,41 +355,40 @@ void ember_dw_pack_f32(int32_t isa, int32_t taps, int32_t channels, const float 
 /// Scratch the GEMM convolutions and int8 FC need: a few gathered input rows.
 int64_t ember_gemm_scratch_bytes(int32_t isa, int32_t k, int32_t is_int8);
 
-// Convolution with groups == 1 as a GEMM over gathered input patches (K = kh·kw·in_c).
-void ember_conv2d_s8_avx512(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_gemm *w,
-                            void *scratch, int8_t *output);
-void ember_conv2d_s8_avx2(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_gemm *w,
-                          void *scratch, int8_t *output);
-/// Dynamic-range convolution, ember_conv2d_hybrid_ref's arithmetic (bit-exact): per batch the input is
-/// quantized into scratch, then the int8 GEMM `w` (packed with input zero point 0, float_output = 1)
-/// runs on it. Scratch: ember_hybrid_scratch_bytes.
-void ember_conv2d_hybrid_avx512(const ember_conv_geometry *g, const float *input, const ember_qs8_gemm *w,
-                                void *scratch, float *output);
-void ember_conv2d_hybrid_avx2(const ember_conv_geometry *g, const float *input, const ember_qs8_gemm *w,
-                              void *scratch, float *output);
 /// Scratch bytes of the hybrid convolution: one batch of quantized input, then the GEMM's scratch.
 int64_t ember_hybrid_scratch_bytes(int32_t isa, int64_t input_per_batch, int32_t k);
-void ember_conv2d_f32_avx512(const ember_conv_geometry *g, const float *input, const ember_f32_gemm *w,
-                             void *scratch, float *output);
-void ember_conv2d_f32_avx2(const ember_conv_geometry *g, const float *input, const ember_f32_gemm *w,
-                           void *scratch, float *output);
-// Fully connected: rows × k inputs.
-void ember_fully_connected_s8_avx512(int64_t rows, const int8_t *input, const ember_qs8_gemm *w, void *scratch,
-                                     int8_t *output);
-void ember_fully_connected_s8_avx2(int64_t rows, const int8_t *input, const ember_qs8_gemm *w, void *scratch,
-                                   int8_t *output);
-void ember_fully_connected_f32_avx512(int64_t rows, const float *input, const ember_f32_gemm *w, float *output);
-void ember_fully_connected_f32_avx2(int64_t rows, const float *input, const ember_f32_gemm *w, float *output);
-// Depthwise convolution, depth multiplier 1 (groups == in_c == out_c).
-void ember_dwconv2d_s8_avx512(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_dw *w, int8_t *output);
-void ember_dwconv2d_s8_avx2(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_dw *w, int8_t *output);
-void ember_dwconv2d_f32_avx512(const ember_conv_geometry *g, const float *input, const ember_f32_dw *w, float *output);
-void ember_dwconv2d_f32_avx2(const ember_conv_geometry *g, const float *input, const ember_f32_dw *w, float *output);
-// int8 ADD / SUB of two tensors of the same shape (no broadcasting), as ember_add_s8_ref.
-void ember_add_s8_avx512(int64_t count, const int8_t *a, const int8_t *b, const ember_add_s8_params *p,
-                         int32_t subtract, int8_t *out);
-void ember_add_s8_avx2(int64_t count, const int8_t *a, const int8_t *b, const ember_add_s8_params *p,
-                       int32_t subtract, int8_t *out);
+
+/// The optimized kernels of one ISA, each with its reference twin's semantics (int8 and the
+/// dynamic-range conv and f32 elementwise ops bit-exact; f32 conv/FC/depthwise up to summation order).
+typedef struct {
+  /// Convolution with groups == 1 as a GEMM over gathered input patches (K = kh·kw·in_c).
+  void (*conv2d_s8)(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_gemm *w, void *scratch,
+                    int8_t *output);
+  /// rows × k inputs.
+  void (*fully_connected_s8)(int64_t rows, const int8_t *input, const ember_qs8_gemm *w, void *scratch,
+                             int8_t *output);
+  /// Depthwise, depth multiplier 1 (groups == in_c == out_c).
+  void (*dwconv2d_s8)(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_dw *w, int8_t *output);
+  /// Dynamic-range convolution, ember_conv2d_hybrid_ref's arithmetic: per batch the input is quantized
+  /// into scratch (ember_hybrid_scratch_bytes), then the int8 GEMM `w` (packed with input zero point 0,
+  /// float_output = 1) runs on it.
+  void (*conv2d_hybrid)(const ember_conv_geometry *g, const float *input, const ember_qs8_gemm *w, void *scratch,
+                        float *output);
+  void (*conv2d_f32)(const ember_conv_geometry *g, const float *input, const ember_f32_gemm *w, void *scratch,
+                     float *output);
+  void (*fully_connected_f32)(int64_t rows, const float *input, const ember_f32_gemm *w, float *output);
+  void (*dwconv2d_f32)(const ember_conv_geometry *g, const float *input, const ember_f32_dw *w, float *output);
+  /// int8 ADD / SUB of two tensors of the same shape (no broadcasting), as ember_add_s8_ref.
+  void (*add_s8)(int64_t count, const int8_t *a, const int8_t *b, const ember_add_s8_params *p, int32_t subtract,
+                 int8_t *out);
+  /// ember_binary_f32_ref over any broadcast.
+  void (*binary_f32)(ember_binary_op op, const ember_broadcast *bc, const float *a, const float *b, float act_min,
+                     float act_max, float *out);
+} ember_kernel_table;
+
+/// The kernels of `isa` (EMBER_ISA_*), or NULL where this build has none (scalar; x86 paths on ARM
+/// and the reverse). Call them only when ember_cpu_features() says the CPU has the ISA.
+const ember_kernel_table *ember_kernel_table_for(int32_t isa);
 
 #ifdef __cplusplus
 }

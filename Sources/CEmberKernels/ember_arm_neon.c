@@ -1,0 +1,444 @@
+// ARM NEON kernels (AArch64 Advanced SIMD, part of every ARMv8-A core, so no target attribute is
+// needed): 8 output channels per panel, held as two 4-lane registers.
+//
+// int8 GEMM: the AVX2 packing (ember_pack.c) — patches widened to int16 with the zero point
+// subtracted (padding taps are 0), weights as int16 pairs, which vld2q_s16 splits into the even
+// and the odd k — and exact 32-bit multiply-accumulates (vmlal_s16). Requantization is gemmlowp's:
+// vqrdmulhq_s32 is SaturatingRoundingDoublingHighMul exactly (gemmlowp's own NEON definition), and
+// RoundingDivideByPOT is vrshlq_s32 after subtracting 1 from negative values (vrshl rounds half
+// up; gemmlowp and TFLite's NEON code round half away from zero this way), so the bytes are the
+// reference's. The dynamic-range conv quantizes with vcvtaq_s32_f32 (round half away from zero,
+// roundf's rule) and stores acc·scale + bias multiplied then added: the reference's bits. The f32
+// elementwise ops select with compares (not vmaxq/vminq, which turn NaN around differently), so
+// they are the reference's bits too; f32 conv/FC/depthwise use FMA and may differ in the last bits.
+#include "ember_kernels.h"
+#include "ember_conv_loops.h"
+
+#if defined(__aarch64__)
+#include <arm_neon.h>
+#include <math.h>
+#include <string.h>
+
+#define MR 4  // rows per GEMM tile (ember_gemm_scratch_bytes gathers 4 rows for every non-AVX-512 path)
+
+// ------------------------------------------------------------ requantization
+/// ember_multiply_by_quantized_multiplier, 4 lanes.
+static inline int32x4_t mbqm_double(int32x4_t x, int32x4_t mult, int32x4_t shift) {
+  const int32x4_t zero = vdupq_n_s32(0);
+  const int32x4_t left = vmaxq_s32(shift, zero), right = vminq_s32(shift, zero);  // right <= 0
+  x = vshlq_s32(x, left);  // wraps as the reference's uint32 multiply does
+  int32x4_t r = vqrdmulhq_s32(x, mult);
+  const int32x4_t fixup = vshrq_n_s32(vandq_s32(r, right), 31);  // -1 where r < 0 and there is a shift
+  return vrshlq_s32(vqaddq_s32(r, fixup), right);
+}
+
+/// ember_multiply_by_quantized_multiplier_single_rounding, 4 lanes: (x·m + 2^(t−1)) >> t with
+/// t = 31 − shift, which is exactly vrshlq_s64 by −t, then saturated to int32.
+static inline int32x4_t mbqm_single(int32x4_t x, int32x4_t mult, int32x4_t shift) {
+  shift = vminq_s32(vmaxq_s32(shift, vdupq_n_s32(-31)), vdupq_n_s32(30));
+  const int32x4_t neg_total = vsubq_s32(shift, vdupq_n_s32(31));
+  const int64x2_t lo = vrshlq_s64(vmull_s32(vget_low_s32(x), vget_low_s32(mult)), vmovl_s32(vget_low_s32(neg_total)));
+  const int64x2_t hi = vrshlq_s64(vmull_high_s32(x, mult), vmovl_high_s32(neg_total));
+  return vcombine_s32(vqmovn_s64(lo), vqmovn_s64(hi));
+}
+
+/// Stores the first `count` (1…8) bytes of v.
+static inline void store_s8(int8_t *out, int8x8_t v, int32_t count) {
+  if (count >= 8) { vst1_s8(out, v); return; }
+  int8_t tmp[8];
+  vst1_s8(tmp, v);
+  memcpy(out, tmp, (size_t)count);
+}
+
+/// Requantizes 8 accumulators (two registers) of channels [c, c + 8) and stores the first `count`.
+static inline void requant_store8(int32x4_t a0, int32x4_t a1, const int32_t *multiplier, const int32_t *shift,
+                                  int32_t single, int32_t offset, int32_t act_min, int32_t act_max, int32_t count,
+                                  int8_t *out) {
+  const int32x4_t m0 = vld1q_s32(multiplier), m1 = vld1q_s32(multiplier + 4);
+  const int32x4_t s0 = vld1q_s32(shift), s1 = vld1q_s32(shift + 4);
+  int32x4_t r0 = single ? mbqm_single(a0, m0, s0) : mbqm_double(a0, m0, s0);
+  int32x4_t r1 = single ? mbqm_single(a1, m1, s1) : mbqm_double(a1, m1, s1);
+  const int32x4_t off = vdupq_n_s32(offset), lo = vdupq_n_s32(act_min), hi = vdupq_n_s32(act_max);
+  r0 = vminq_s32(vmaxq_s32(vaddq_s32(r0, off), lo), hi);
+  r1 = vminq_s32(vmaxq_s32(vaddq_s32(r1, off), lo), hi);
+  store_s8(out, vqmovn_s16(vcombine_s16(vqmovn_s32(r0), vqmovn_s32(r1))), count);
+}
+
+/// The reference's clamp_f (v < lo ? lo : v > hi ? hi : v), NaN kept.
+static inline float32x4_t clamp_exact(float32x4_t v, float32x4_t lo, float32x4_t hi) {
+  v = vbslq_f32(vcltq_f32(v, lo), lo, v);
+  return vbslq_f32(vcgtq_f32(v, hi), hi, v);
+}
+
+/// Stores the first `count` (1…4) floats of v.
+static inline void store_f32(float *out, float32x4_t v, int32_t count) {
+  if (count >= 4) { vst1q_f32(out, v); return; }
+  float tmp[4];
+  vst1q_f32(tmp, v);
+  memcpy(out, tmp, sizeof(float) * (size_t)count);
+}
+
+/// Loads `count` (1…4) floats, zeros after them.
+static inline float32x4_t load_f32(const float *src, int32_t count) {
+  if (count >= 4) return vld1q_f32(src);
+  float tmp[4] = {0, 0, 0, 0};
+  memcpy(tmp, src, sizeof(float) * (size_t)count);
+  return vld1q_f32(tmp);
+}
+
+/// Stores 8 accumulators of channels [c, c + 8) at element `at` of the GEMM's output: requantized
+/// int8, or for a dynamic-range GEMM f32 acc·scale (+ bias), multiplied then added as the reference does.
+static inline void store_acc(int32x4_t a0, int32x4_t a1, const ember_qs8_gemm *w, int32_t c, int32_t count, void *out,
+                             int64_t at) {
+  if (!w->float_output) {
+    requant_store8(a0, a1, w->multiplier + c, w->shift + c, w->single_rounding, w->output_offset, w->act_min,
+                   w->act_max, count, (int8_t *)out + at);
+    return;
+  }
+  const float32x4_t scale = vdupq_n_f32(w->float_scale);
+  const float32x4_t lo = vdupq_n_f32(w->float_min), hi = vdupq_n_f32(w->float_max);
+  float32x4_t v0 = vmulq_f32(vcvtq_f32_s32(a0), scale), v1 = vmulq_f32(vcvtq_f32_s32(a1), scale);
+  if (w->float_bias) {
+    v0 = vaddq_f32(v0, vld1q_f32(w->float_bias + c));
+    v1 = vaddq_f32(v1, vld1q_f32(w->float_bias + c + 4));
+  }
+  float *o = (float *)out + at;
+  store_f32(o, clamp_exact(v0, lo, hi), count);
+  if (count > 4) store_f32(o + 4, clamp_exact(v1, lo, hi), count - 4);
+}
+
+// ------------------------------------------------------------ int8 GEMM tile
+/// `rows` (1…4) rows of int16 patches (each k_padded values) × one or two 8-channel panels.
+static void qs8_tile(int32_t rows, const int16_t *a, const ember_qs8_gemm *w, int32_t panel, void *out, int64_t out_at,
+                     int64_t out_stride) {
+  const int32_t kp = w->k_padded, pairs = kp / 2, c0 = panel * 8;
+  const int32_t two = (panel + 1) * 8 < w->n_padded;
+  const int16_t *b0 = (const int16_t *)w->weights + (int64_t)panel * pairs * 16, *b1 = b0 + (int64_t)pairs * 16;
+  const int16_t *ar[MR];
+  for (int32_t r = 0; r < MR; ++r) ar[r] = a + (int64_t)(r < rows ? r : 0) * kp;
+  int32x4_t acc[MR][4];  // [row][panel 0 lo, panel 0 hi, panel 1 lo, panel 1 hi]
+  for (int32_t j = 0; j < 4; ++j) {
+    const int32_t c = c0 + 4 * j;
+    const int32x4_t bias = (j < 2 || two) ? vld1q_s32(w->bias + c) : vdupq_n_s32(0);
+    for (int32_t r = 0; r < MR; ++r) acc[r][j] = bias;
+  }
+  for (int32_t q = 0; q < pairs; ++q) {
+    const int16x8x2_t w0 = vld2q_s16(b0 + q * 16);             // even k, odd k of 8 channels
+    const int16x8x2_t w1 = two ? vld2q_s16(b1 + q * 16) : w0;
+    for (int32_t r = 0; r < MR; ++r) {
+      const int16_t x0 = ar[r][2 * q], x1 = ar[r][2 * q + 1];
+      acc[r][0] = vmlal_n_s16(acc[r][0], vget_low_s16(w0.val[0]), x0);
+      acc[r][1] = vmlal_high_n_s16(acc[r][1], w0.val[0], x0);
+      acc[r][0] = vmlal_n_s16(acc[r][0], vget_low_s16(w0.val[1]), x1);
+      acc[r][1] = vmlal_high_n_s16(acc[r][1], w0.val[1], x1);
+      acc[r][2] = vmlal_n_s16(acc[r][2], vget_low_s16(w1.val[0]), x0);
+      acc[r][3] = vmlal_high_n_s16(acc[r][3], w1.val[0], x0);
+      acc[r][2] = vmlal_n_s16(acc[r][2], vget_low_s16(w1.val[1]), x1);
+      acc[r][3] = vmlal_high_n_s16(acc[r][3], w1.val[1], x1);
+    }
+  }
+  const int32_t n0 = w->n - c0 < 8 ? w->n - c0 : 8, n1 = w->n - c0 - 8 < 8 ? w->n - c0 - 8 : 8;
+  for (int32_t r = 0; r < rows; ++r) {
+    const int64_t at = out_at + r * out_stride + c0;
+    store_acc(acc[r][0], acc[r][1], w, c0, n0, out, at);
+    if (two && n1 > 0) store_acc(acc[r][2], acc[r][3], w, c0 + 8, n1, out, at + 8);
+  }
+}
+
+/// dst[0..n) = src − zero_point as int16, 8 at a time (a shorter tail element by element).
+static inline void widen_i16(int16_t *dst, const int8_t *src, int32_t zero_point, int32_t n) {
+  const int16x8_t zp = vdupq_n_s16((int16_t)zero_point);
+  int32_t i = 0;
+  for (; i + 8 <= n; i += 8) vst1q_s16(dst + i, vsubq_s16(vmovl_s8(vld1_s8(src + i)), zp));
+  for (; i < n; ++i) dst[i] = (int16_t)(src[i] - zero_point);
+}
+
+/// The patch of output pixel `px` as int16 (x − zero point), 0 where a tap falls outside.
+static void gather_i16(const ember_conv_geometry *g, const int8_t *input, ember_pixel px, int32_t zero_point,
+                       int16_t *dst, int32_t k_padded) {
+  const int32_t c = g->in_c;
+  EMBER_FOR_EACH_PATCH_TAP(g, px, widen_i16(dst + (int64_t)t * c, input + at, zero_point, c),
+                           memset(dst + (int64_t)t * c, 0, sizeof(int16_t) * (size_t)c));
+  const int32_t k = g->kernel_h * g->kernel_w * c;
+  memset(dst + k, 0, sizeof(int16_t) * (size_t)(k_padded - k));
+}
+
+/// The int8 GEMM convolution behind both the int8 and the hybrid entry points (output int8 or f32).
+static void conv2d_qs8(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_gemm *w, void *scratch,
+                       void *output) {
+  int16_t *patches = (int16_t *)scratch;
+  const int64_t pixels = (int64_t)g->batch * g->out_h * g->out_w;
+  const int32_t panels = w->n_padded / 8;
+  ember_pixel px = {0, 0, 0};
+  for (int64_t p = 0; p < pixels; p += MR) {
+    const int32_t rows = pixels - p < MR ? (int32_t)(pixels - p) : MR;
+    for (int32_t r = 0; r < rows; ++r, ember_pixel_next(g, &px))
+      gather_i16(g, input, px, w->input_zero_point, patches + (int64_t)r * w->k_padded, w->k_padded);
+    for (int32_t panel = 0; panel < panels; panel += 2) qs8_tile(rows, patches, w, panel, output, p * w->n, w->n);
+  }
+}
+
+static void conv2d_s8_neon(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_gemm *w, void *scratch,
+                           int8_t *output) {
+  conv2d_qs8(g, input, w, scratch, output);
+}
+
+static void fully_connected_s8_neon(int64_t rows, const int8_t *input, const ember_qs8_gemm *w, void *scratch,
+                                    int8_t *output) {
+  int16_t *patches = (int16_t *)scratch;
+  const int32_t panels = w->n_padded / 8;
+  for (int64_t p = 0; p < rows; p += MR) {
+    const int32_t mr = rows - p < MR ? (int32_t)(rows - p) : MR;
+    for (int32_t r = 0; r < mr; ++r) {
+      int16_t *dst = patches + (int64_t)r * w->k_padded;
+      widen_i16(dst, input + (p + r) * w->k, w->input_zero_point, w->k);
+      memset(dst + w->k, 0, sizeof(int16_t) * (size_t)(w->k_padded - w->k));
+    }
+    for (int32_t panel = 0; panel < panels; panel += 2) qs8_tile(mr, patches, w, panel, output, p * w->n, w->n);
+  }
+}
+
+// ------------------------------------------------------------ dynamic range
+/// tensor_utils::SymmetricQuantizeFloats (as ember_conv2d_hybrid_ref), 4 lanes; returns the input scale.
+static float quantize_symmetric(const float *x, int64_t count, int8_t *q) {
+  float32x4_t range_v = vdupq_n_f32(0.0f);
+  int64_t i = 0;
+  for (; i + 4 <= count; i += 4) range_v = vmaxq_f32(range_v, vabsq_f32(vld1q_f32(x + i)));
+  float range = vmaxvq_f32(range_v);
+  for (; i < count; ++i) range = fabsf(x[i]) > range ? fabsf(x[i]) : range;
+  if (range == 0.0f) {
+    memset(q, 0, (size_t)count);
+    return 1.0f;
+  }
+  const float inv_s = 127.0f / range;
+  const float32x4_t inv = vdupq_n_f32(inv_s);
+  const int32x4_t top = vdupq_n_s32(127), bottom = vdupq_n_s32(-127);
+  for (i = 0; i + 8 <= count; i += 8) {
+    // vcvtaq rounds half away from zero, as roundf does.
+    const int32x4_t n0 = vminq_s32(vmaxq_s32(vcvtaq_s32_f32(vmulq_f32(vld1q_f32(x + i), inv)), bottom), top);
+    const int32x4_t n1 = vminq_s32(vmaxq_s32(vcvtaq_s32_f32(vmulq_f32(vld1q_f32(x + i + 4), inv)), bottom), top);
+    vst1_s8(q + i, vqmovn_s16(vcombine_s16(vqmovn_s32(n0), vqmovn_s32(n1))));
+  }
+  for (; i < count; ++i) {
+    const float r = roundf(x[i] * inv_s);
+    q[i] = (int8_t)(r > 127.0f ? 127 : (r < -127.0f ? -127 : (int32_t)r));
+  }
+  return range / 127.0f;
+}
+
+static void conv2d_hybrid_neon(const ember_conv_geometry *g, const float *input, const ember_qs8_gemm *w, void *scratch,
+                               float *output) {
+  EMBER_HYBRID_CONV_BODY(g, input, w, scratch, output, quantize_symmetric, conv2d_qs8);
+}
+
+// ------------------------------------------------------------ int8 depthwise
+/// Eight int8 channels minus the zero point as int16; a tail shorter than 8 is read through a copy.
+static inline int16x8_t load8_minus(const int8_t *src, int32_t count, int16x8_t zp) {
+  if (count >= 8) return vsubq_s16(vmovl_s8(vld1_s8(src)), zp);
+  int8_t tmp[8] = {0};
+  memcpy(tmp, src, (size_t)count);
+  return vsubq_s16(vmovl_s8(vld1_s8(tmp)), zp);
+}
+
+/// One pixel's V (1…4, constant) 8-channel groups from c0 over every valid tap, then requantized.
+#define DEFINE_DW_S8_BLOCK(V)                                                                        \
+  static void dw_s8_block_##V(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_dw *w, int32_t n, \
+                              int32_t oy, int32_t ox, int32_t c0, int32_t last, int8_t *out) {     \
+    const int16x8_t zp = vdupq_n_s16((int16_t)w->input_zero_point);                               \
+    int32x4_t acc[V][2];                                                                          \
+    for (int32_t v = 0; v < V; ++v) {                                                             \
+      acc[v][0] = vld1q_s32(w->bias + c0 + 8 * v);                                                \
+      acc[v][1] = vld1q_s32(w->bias + c0 + 8 * v + 4);                                            \
+    }                                                                                             \
+    EMBER_FOR_EACH_VALID_TAP(g, n, oy, ox, int8_t, input, c0, {                                   \
+      const int32_t *f = w->weights + (int64_t)tap * w->c_padded + c0;                            \
+      for (int32_t v = 0; v < V; ++v) {                                                           \
+        const int16x8_t x = load8_minus(src + 8 * v, v == V - 1 ? last : 8, zp);                  \
+        acc[v][0] = vmlaq_s32(acc[v][0], vmovl_s16(vget_low_s16(x)), vld1q_s32(f + 8 * v));       \
+        acc[v][1] = vmlaq_s32(acc[v][1], vmovl_high_s16(x), vld1q_s32(f + 8 * v + 4));            \
+      }                                                                                           \
+    })                                                                                            \
+    for (int32_t v = 0; v < V; ++v) {                                                             \
+      const int32_t c = c0 + 8 * v;                                                               \
+      requant_store8(acc[v][0], acc[v][1], w->multiplier + c, w->shift + c, 0, w->output_offset, w->act_min, \
+                     w->act_max, v == V - 1 ? last : 8, out + c);                                 \
+    }                                                                                             \
+  }
+DEFINE_DW_S8_BLOCK(1) DEFINE_DW_S8_BLOCK(2) DEFINE_DW_S8_BLOCK(3) DEFINE_DW_S8_BLOCK(4)
+
+static void dwconv2d_s8_neon(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_dw *w, int8_t *output) {
+  EMBER_FOR_EACH_OUTPUT_PIXEL(g, int8_t, output, {
+    EMBER_FOR_EACH_CHANNEL_BLOCK(g->in_c, 8, {
+      switch (vectors) {
+      case 4: dw_s8_block_4(g, input, w, n, oy, ox, c0, last, out); break;
+      case 3: dw_s8_block_3(g, input, w, n, oy, ox, c0, last, out); break;
+      case 2: dw_s8_block_2(g, input, w, n, oy, ox, c0, last, out); break;
+      default: dw_s8_block_1(g, input, w, n, oy, ox, c0, last, out); break;
+      }
+    })
+  })
+}
+
+// ------------------------------------------------------------ int8 add / sub
+static void add_s8_neon(int64_t count, const int8_t *a, const int8_t *b, const ember_add_s8_params *p, int32_t subtract,
+                        int8_t *out) {
+  const int32x4_t ao = vdupq_n_s32(p->a_offset), bo = vdupq_n_s32(p->b_offset);
+  const int32x4_t am = vdupq_n_s32(p->a_multiplier), as = vdupq_n_s32(p->a_shift);
+  const int32x4_t bm = vdupq_n_s32(p->b_multiplier), bs = vdupq_n_s32(p->b_shift);
+  const int32x4_t left = vdupq_n_s32(p->left_shift);
+  int32_t om[8], os[8];
+  for (int k = 0; k < 8; ++k) { om[k] = p->output_multiplier; os[k] = p->output_shift; }
+  const int16x8_t zero = vdupq_n_s16(0);
+  for (int64_t i = 0; i < count; i += 8) {
+    const int32_t n = count - i < 8 ? (int32_t)(count - i) : 8;
+    const int16x8_t x = load8_minus(a + i, n, zero), y = load8_minus(b + i, n, zero);
+    int32x4_t r[2];
+    for (int32_t h = 0; h < 2; ++h) {
+      const int32x4_t xs = vshlq_s32(vaddq_s32(h ? vmovl_high_s16(x) : vmovl_s16(vget_low_s16(x)), ao), left);
+      const int32x4_t ys = vshlq_s32(vaddq_s32(h ? vmovl_high_s16(y) : vmovl_s16(vget_low_s16(y)), bo), left);
+      const int32x4_t xa = mbqm_double(xs, am, as), yb = mbqm_double(ys, bm, bs);
+      r[h] = subtract ? vsubq_s32(xa, yb) : vaddq_s32(xa, yb);
+    }
+    requant_store8(r[0], r[1], om, os, 0, p->output_offset, p->act_min, p->act_max, n, out + i);
+  }
+}
+
+// ------------------------------------------------------------------- f32
+/// `rows` (1…4) rows (each `row_stride` floats apart) × one or two 8-channel panels.
+static void f32_tile(int32_t rows, const float *a, int64_t row_stride, const ember_f32_gemm *w, int32_t panel,
+                     float *out, int64_t out_stride) {
+  const int32_t k = w->k, c0 = panel * 8;
+  const int32_t two = (panel + 1) * 8 < w->n_padded;
+  const float *b0 = w->weights + (int64_t)panel * k * 8, *b1 = b0 + (int64_t)k * 8;
+  const float *ar[MR];
+  for (int32_t r = 0; r < MR; ++r) ar[r] = a + (r < rows ? r : 0) * row_stride;
+  float32x4_t acc[MR][4];
+  for (int32_t j = 0; j < 4; ++j) {
+    const float32x4_t bias = (j < 2 || two) ? vld1q_f32(w->bias + c0 + 4 * j) : vdupq_n_f32(0.0f);
+    for (int32_t r = 0; r < MR; ++r) acc[r][j] = bias;
+  }
+  for (int32_t i = 0; i < k; ++i) {
+    const float32x4_t w00 = vld1q_f32(b0 + i * 8), w01 = vld1q_f32(b0 + i * 8 + 4);
+    const float32x4_t w10 = two ? vld1q_f32(b1 + i * 8) : w00, w11 = two ? vld1q_f32(b1 + i * 8 + 4) : w01;
+    for (int32_t r = 0; r < MR; ++r) {
+      const float x = ar[r][i];
+      acc[r][0] = vfmaq_n_f32(acc[r][0], w00, x);
+      acc[r][1] = vfmaq_n_f32(acc[r][1], w01, x);
+      acc[r][2] = vfmaq_n_f32(acc[r][2], w10, x);
+      acc[r][3] = vfmaq_n_f32(acc[r][3], w11, x);
+    }
+  }
+  const float32x4_t lo = vdupq_n_f32(w->act_min), hi = vdupq_n_f32(w->act_max);
+  const int32_t n0 = w->n - c0 < 8 ? w->n - c0 : 8, n1 = w->n - c0 - 8 < 8 ? w->n - c0 - 8 : 8;
+  for (int32_t r = 0; r < rows; ++r) {
+    float *o = out + r * out_stride + c0;
+    store_f32(o, clamp_exact(acc[r][0], lo, hi), n0);
+    if (n0 > 4) store_f32(o + 4, clamp_exact(acc[r][1], lo, hi), n0 - 4);
+    if (two && n1 > 0) {
+      store_f32(o + 8, clamp_exact(acc[r][2], lo, hi), n1);
+      if (n1 > 4) store_f32(o + 12, clamp_exact(acc[r][3], lo, hi), n1 - 4);
+    }
+  }
+}
+
+static void conv2d_f32_neon(const ember_conv_geometry *g, const float *input, const ember_f32_gemm *w, void *scratch,
+                            float *output) {
+  float *patches = (float *)scratch;
+  const int64_t pixels = (int64_t)g->batch * g->out_h * g->out_w;
+  const int32_t panels = w->n_padded / 8;
+  const int32_t pointwise = ember_conv_is_pointwise(g);
+  ember_pixel px = {0, 0, 0};
+  for (int64_t p = 0; p < pixels; p += MR) {
+    const int32_t rows = pixels - p < MR ? (int32_t)(pixels - p) : MR;
+    const float *a = input + p * w->k;
+    if (!pointwise) {
+      for (int32_t r = 0; r < rows; ++r, ember_pixel_next(g, &px)) ember_gather_f32(g, input, px, patches + (int64_t)r * w->k);
+      a = patches;
+    }
+    for (int32_t panel = 0; panel < panels; panel += 2) f32_tile(rows, a, w->k, w, panel, output + p * w->n, w->n);
+  }
+}
+
+static void fully_connected_f32_neon(int64_t rows, const float *input, const ember_f32_gemm *w, float *output) {
+  const int32_t panels = w->n_padded / 8;
+  for (int64_t p = 0; p < rows; p += MR) {
+    const int32_t mr = rows - p < MR ? (int32_t)(rows - p) : MR;
+    for (int32_t panel = 0; panel < panels; panel += 2) f32_tile(mr, input + p * w->k, w->k, w, panel, output + p * w->n, w->n);
+  }
+}
+
+/// One pixel's V (1…4, constant) 4-channel vectors from c0 over every valid tap, then clamped.
+#define DEFINE_DW_F32_BLOCK(V)                                                                       \
+  static void dw_f32_block_##V(const ember_conv_geometry *g, const float *input, const ember_f32_dw *w, int32_t n, \
+                               int32_t oy, int32_t ox, int32_t c0, int32_t last, float *out) {     \
+    float32x4_t acc[V];                                                                           \
+    for (int32_t v = 0; v < V; ++v) acc[v] = vld1q_f32(w->bias + c0 + 4 * v);                     \
+    EMBER_FOR_EACH_VALID_TAP(g, n, oy, ox, float, input, c0, {                                    \
+      const float *f = w->weights + (int64_t)tap * w->c_padded + c0;                              \
+      for (int32_t v = 0; v < V; ++v)                                                             \
+        acc[v] = vfmaq_f32(acc[v], load_f32(src + 4 * v, v == V - 1 ? last : 4), vld1q_f32(f + 4 * v)); \
+    })                                                                                            \
+    const float32x4_t lo = vdupq_n_f32(w->act_min), hi = vdupq_n_f32(w->act_max);                \
+    for (int32_t v = 0; v < V; ++v) store_f32(out + c0 + 4 * v, clamp_exact(acc[v], lo, hi), v == V - 1 ? last : 4); \
+  }
+DEFINE_DW_F32_BLOCK(1) DEFINE_DW_F32_BLOCK(2) DEFINE_DW_F32_BLOCK(3) DEFINE_DW_F32_BLOCK(4)
+
+static void dwconv2d_f32_neon(const ember_conv_geometry *g, const float *input, const ember_f32_dw *w, float *output) {
+  EMBER_FOR_EACH_OUTPUT_PIXEL(g, float, output, {
+    EMBER_FOR_EACH_CHANNEL_BLOCK(g->in_c, 4, {
+      switch (vectors) {
+      case 4: dw_f32_block_4(g, input, w, n, oy, ox, c0, last, out); break;
+      case 3: dw_f32_block_3(g, input, w, n, oy, ox, c0, last, out); break;
+      case 2: dw_f32_block_2(g, input, w, n, oy, ox, c0, last, out); break;
+      default: dw_f32_block_1(g, input, w, n, oy, ox, c0, last, out); break;
+      }
+    })
+  })
+}
+
+// ------------------------------------------------------------ f32 elementwise
+/// ember_binary_f32_ref, 4 lanes along each innermost row, a tail shorter than 4 element by element
+/// with the same operations. max/min and the clamp select with compares: the reference's bits.
+#define BINARY_F32_ROWS(EXPR, SCALAR)                                                               \
+  EMBER_FOR_EACH_BROADCAST_ROW(bc, {                                                              \
+    if (inner == 0) break;                                                                        \
+    const float32x4_t a_splat = vdupq_n_f32(a[ai]), b_splat = vdupq_n_f32(b[bi]);                \
+    int64_t i = 0;                                                                                \
+    for (; i + 4 <= inner; i += 4) {                                                              \
+      const float32x4_t x = a_step ? vld1q_f32(a + ai + i) : a_splat;                             \
+      const float32x4_t y = b_step ? vld1q_f32(b + bi + i) : b_splat;                             \
+      vst1q_f32(out + oi + i, clamp_exact(EXPR, lo_v, hi_v));                                     \
+    }                                                                                             \
+    for (; i < inner; ++i) {                                                                      \
+      const float x = a[ai + (a_step ? i : 0)], y = b[bi + (b_step ? i : 0)];                      \
+      const float r = SCALAR;                                                                     \
+      out[oi + i] = r < act_min ? act_min : (r > act_max ? act_max : r);                          \
+    }                                                                                             \
+  })
+
+static void binary_f32_neon(ember_binary_op op, const ember_broadcast *bc, const float *a, const float *b,
+                            float act_min, float act_max, float *out) {
+  const float32x4_t lo_v = vdupq_n_f32(act_min), hi_v = vdupq_n_f32(act_max);
+  switch (op) {
+  case EMBER_BINARY_ADD: BINARY_F32_ROWS(vaddq_f32(x, y), x + y); break;
+  case EMBER_BINARY_SUB: BINARY_F32_ROWS(vsubq_f32(x, y), x - y); break;
+  case EMBER_BINARY_MUL: BINARY_F32_ROWS(vmulq_f32(x, y), x * y); break;
+  case EMBER_BINARY_DIV: BINARY_F32_ROWS(vdivq_f32(x, y), x / y); break;
+  case EMBER_BINARY_MAX: BINARY_F32_ROWS(vbslq_f32(vcgtq_f32(x, y), x, y), x > y ? x : y); break;
+  case EMBER_BINARY_MIN: BINARY_F32_ROWS(vbslq_f32(vcltq_f32(x, y), x, y), x < y ? x : y); break;
+  }
+}
+
+const ember_kernel_table ember_neon_kernels = {
+  .conv2d_s8 = conv2d_s8_neon,
+  .fully_connected_s8 = fully_connected_s8_neon,
+  .dwconv2d_s8 = dwconv2d_s8_neon,
+  .conv2d_hybrid = conv2d_hybrid_neon,
+  .conv2d_f32 = conv2d_f32_neon,
+  .fully_connected_f32 = fully_connected_f32_neon,
+  .dwconv2d_f32 = dwconv2d_f32_neon,
+  .add_s8 = add_s8_neon,
+  .binary_f32 = binary_f32_neon,
+};
+
+#endif

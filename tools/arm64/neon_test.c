@@ -1,0 +1,315 @@
+// Randomized differential test of the NEON kernels against the scalar reference kernels, built
+// with aarch64-linux-gnu-gcc and run under qemu-aarch64-static by tools/test-arm64.sh (Swift
+// does not cross-compile here, so the kernels are checked in C). int8, the dynamic-range conv and
+// the f32 elementwise ops must give the reference's exact bytes; f32 conv/FC/depthwise (FMA, other
+// summation order) must agree within 1e-4 relative. Odd and prime sizes, batch 1–2, every stride,
+// dilation and padding kind, saturating inputs, weights and requantization parameters.
+#include "ember_kernels.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+static uint64_t next_u64(void) {  // SplitMix64
+  uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+static int32_t rand_int(int32_t lo, int32_t hi) { return lo + (int32_t)(next_u64() % (uint64_t)(hi - lo + 1)); }
+static float rand_float(float scale) { return ((float)(next_u64() >> 40) / (float)(1 << 24) * 2.0f - 1.0f) * scale; }
+static void fill_s8(int8_t *v, int64_t n, int saturate) {
+  for (int64_t i = 0; i < n; ++i) v[i] = saturate ? (int8_t)(saturate > 0 ? 127 : -128) : (int8_t)next_u64();
+}
+static void fill_f32(float *v, int64_t n, float scale) { for (int64_t i = 0; i < n; ++i) v[i] = rand_float(scale); }
+static void *zalloc(int64_t bytes) { return calloc(1, (size_t)(bytes > 0 ? bytes : 1) + 64); }
+
+static int failures = 0, checks = 0;
+static void expect(int ok, const char *what, int trial) {
+  ++checks;
+  if (!ok && failures++ < 20) fprintf(stderr, "FAIL: %s, trial %d\n", what, trial);
+}
+
+static ember_conv_geometry random_geometry(int depthwise) {
+  ember_conv_geometry g;
+  memset(&g, 0, sizeof g);
+  g.batch = rand_int(1, 2); g.in_h = rand_int(1, 9); g.in_w = rand_int(1, 9);
+  g.in_c = depthwise ? rand_int(1, 70) : rand_int(1, 19);
+  g.out_c = depthwise ? g.in_c : rand_int(1, 45);
+  g.groups = depthwise ? g.in_c : 1;
+  g.kernel_h = rand_int(1, 3); g.kernel_w = rand_int(1, 3);
+  g.stride_h = rand_int(1, 2); g.stride_w = rand_int(1, 3);
+  g.dilation_h = rand_int(1, 2); g.dilation_w = rand_int(1, 2);
+  g.pad_top = rand_int(0, 1); g.pad_left = rand_int(0, 2);
+  const int32_t span_h = (g.kernel_h - 1) * g.dilation_h + 1, span_w = (g.kernel_w - 1) * g.dilation_w + 1;
+  const int32_t oh = (g.in_h + 2 * g.pad_top - span_h) / g.stride_h + 1;
+  const int32_t ow = (g.in_w + 2 * g.pad_left - span_w) / g.stride_w + 1;
+  g.out_h = oh > 1 ? oh : 1; g.out_w = ow > 1 ? ow : 1;
+  return g;
+}
+
+/// Random per-channel requantization, some of it saturating (large multipliers, left shifts).
+static void random_requant(int32_t n, int32_t *mult, int32_t *shift) {
+  for (int32_t i = 0; i < n; ++i) {
+    mult[i] = rand_int(1 << 30, INT32_MAX);
+    shift[i] = rand_int(0, 9) == 0 ? rand_int(1, 4) : rand_int(-12, -5);
+  }
+}
+
+static int64_t in_count(const ember_conv_geometry *g) { return (int64_t)g->batch * g->in_h * g->in_w * g->in_c; }
+static int64_t out_count(const ember_conv_geometry *g) { return (int64_t)g->batch * g->out_h * g->out_w * g->out_c; }
+
+/// An int8 GEMM packed for NEON; the caller frees `owned`.
+static ember_qs8_gemm pack_qs8(int32_t isa, int32_t k, int32_t n, const int8_t *w, const int32_t *bias,
+                               const int32_t *mult, const int32_t *shift, int32_t zp, void **owned) {
+  const int32_t np = ember_n_padded(isa, n);
+  char *mem = zalloc(ember_qs8_packed_bytes(isa, k, n) + 3 * (int64_t)np * 4);
+  int32_t *pb = (int32_t *)mem, *pm = pb + np, *ps = pm + np;
+  void *packed = ps + np;
+  ember_qs8_pack(isa, k, n, w, bias, mult, shift, zp, packed, pb, pm, ps);
+  ember_qs8_gemm g;
+  memset(&g, 0, sizeof g);
+  g.k = k; g.k_padded = ember_qs8_k_padded(isa, k); g.n = n; g.n_padded = np;
+  g.weights = packed; g.bias = pb; g.multiplier = pm; g.shift = ps; g.input_zero_point = zp;
+  *owned = mem;
+  return g;
+}
+
+static void test_conv_s8(int32_t isa, const ember_kernel_table *t) {
+  for (int trial = 0; trial < 300; ++trial) {
+    ember_conv_geometry g = random_geometry(0);
+    const int32_t k = g.kernel_h * g.kernel_w * g.in_c, n = g.out_c;
+    int8_t *x = zalloc(in_count(&g)), *f = zalloc((int64_t)n * k);
+    fill_s8(x, in_count(&g), trial % 5 == 0 ? (trial % 10 == 0 ? 1 : -1) : 0);
+    fill_s8(f, (int64_t)n * k, trial % 5 == 0 ? -1 : 0);
+    int32_t *bias = zalloc(4 * n), *mult = zalloc(4 * n), *shift = zalloc(4 * n);
+    for (int32_t i = 0; i < n; ++i) bias[i] = rand_int(-5000, 5000);
+    random_requant(n, mult, shift);
+    const int32_t zp = rand_int(-128, 127), out_zp = rand_int(-128, 127);
+    ember_requant q = {-zp, out_zp, mult, shift, rand_int(-128, -10), rand_int(10, 127)};
+    int8_t *expected = zalloc(out_count(&g)), *got = zalloc(out_count(&g));
+    const int32_t *b = trial % 3 == 0 ? NULL : bias;
+    ember_conv2d_s8_ref(&g, x, f, b, &q, expected);
+    void *owned;
+    ember_qs8_gemm w = pack_qs8(isa, k, n, f, b, mult, shift, zp, &owned);
+    w.output_offset = out_zp; w.act_min = q.act_min; w.act_max = q.act_max;
+    void *scratch = zalloc(ember_gemm_scratch_bytes(isa, k, 1));
+    t->conv2d_s8(&g, x, &w, scratch, got);
+    expect(memcmp(got, expected, (size_t)out_count(&g)) == 0, "conv2d_s8", trial);
+    free(x); free(f); free(bias); free(mult); free(shift); free(expected); free(got); free(owned); free(scratch);
+  }
+}
+
+static void test_fc_s8(int32_t isa, const ember_kernel_table *t) {
+  for (int trial = 0; trial < 300; ++trial) {
+    const int32_t rows = rand_int(1, 9), k = rand_int(1, 97), n = rand_int(1, 40);
+    int8_t *x = zalloc((int64_t)rows * k), *w8 = zalloc((int64_t)n * k);
+    fill_s8(x, (int64_t)rows * k, trial % 7 == 0 ? -1 : 0);
+    fill_s8(w8, (int64_t)n * k, trial % 7 == 0 ? 1 : 0);
+    int32_t *bias = zalloc(4 * n), *mult = zalloc(4 * n), *shift = zalloc(4 * n);
+    for (int32_t i = 0; i < n; ++i) bias[i] = rand_int(-30000, 30000);
+    random_requant(n, mult, shift);
+    const int32_t zp = rand_int(-128, 127), out_zp = rand_int(-128, 127);
+    ember_requant q = {-zp, out_zp, mult, shift, -128, 127};
+    int8_t *expected = zalloc((int64_t)rows * n), *got = zalloc((int64_t)rows * n);
+    ember_fully_connected_s8_ref(rows, k, n, x, w8, bias, &q, expected);
+    void *owned;
+    ember_qs8_gemm w = pack_qs8(isa, k, n, w8, bias, mult, shift, zp, &owned);
+    w.output_offset = out_zp; w.act_min = -128; w.act_max = 127; w.single_rounding = 1;
+    void *scratch = zalloc(ember_gemm_scratch_bytes(isa, k, 1));
+    t->fully_connected_s8(rows, x, &w, scratch, got);
+    expect(memcmp(got, expected, (size_t)((int64_t)rows * n)) == 0, "fully_connected_s8", trial);
+    free(x); free(w8); free(bias); free(mult); free(shift); free(expected); free(got); free(owned); free(scratch);
+  }
+}
+
+static void test_dw_s8(int32_t isa, const ember_kernel_table *t) {
+  for (int trial = 0; trial < 300; ++trial) {
+    ember_conv_geometry g = random_geometry(1);
+    const int32_t c = g.in_c, taps = g.kernel_h * g.kernel_w, cp = ember_n_padded(isa, c);
+    int8_t *x = zalloc(in_count(&g)), *f = zalloc((int64_t)c * taps);
+    fill_s8(x, in_count(&g), trial % 6 == 0 ? 1 : 0);
+    fill_s8(f, (int64_t)c * taps, 0);
+    int32_t *bias = zalloc(4 * c), *mult = zalloc(4 * c), *shift = zalloc(4 * c);
+    for (int32_t i = 0; i < c; ++i) bias[i] = rand_int(-3000, 3000);
+    random_requant(c, mult, shift);
+    const int32_t zp = rand_int(-128, 127), out_zp = rand_int(-128, 127);
+    ember_requant q = {-zp, out_zp, mult, shift, -120, 125};
+    int8_t *expected = zalloc(out_count(&g)), *got = zalloc(out_count(&g));
+    ember_conv2d_s8_ref(&g, x, f, bias, &q, expected);
+    int32_t *pw = zalloc(4 * (int64_t)taps * cp), *pb = zalloc(4 * cp), *pm = zalloc(4 * cp), *ps = zalloc(4 * cp);
+    ember_dw_pack_s8(isa, taps, c, f, bias, mult, shift, pw, pb, pm, ps);
+    ember_qs8_dw d = {cp, pw, pb, pm, ps, zp, out_zp, -120, 125};
+    t->dwconv2d_s8(&g, x, &d, got);
+    expect(memcmp(got, expected, (size_t)out_count(&g)) == 0, "dwconv2d_s8", trial);
+    free(x); free(f); free(bias); free(mult); free(shift); free(expected); free(got);
+    free(pw); free(pb); free(pm); free(ps);
+  }
+}
+
+static void test_add_s8(const ember_kernel_table *t) {
+  for (int trial = 0; trial < 300; ++trial) {
+    const int32_t n = rand_int(1, 300);
+    int8_t *a = zalloc(n), *b = zalloc(n), *expected = zalloc(n), *got = zalloc(n);
+    fill_s8(a, n, trial % 9 == 0 ? -1 : 0);
+    fill_s8(b, n, trial % 9 == 0 ? 1 : 0);
+    ember_add_s8_params p;
+    memset(&p, 0, sizeof p);
+    p.a_offset = rand_int(-127, 128); p.b_offset = rand_int(-127, 128); p.output_offset = rand_int(-128, 127);
+    p.left_shift = 20;
+    ember_quantize_multiplier(0.01 + 0.49 * (double)(next_u64() >> 11) / 9007199254740992.0, &p.a_multiplier, &p.a_shift);
+    ember_quantize_multiplier(0.01 + 0.49 * (double)(next_u64() >> 11) / 9007199254740992.0, &p.b_multiplier, &p.b_shift);
+    ember_quantize_multiplier(1e-6 + 1e-4 * (double)(next_u64() >> 11) / 9007199254740992.0, &p.output_multiplier,
+                              &p.output_shift);
+    p.act_min = rand_int(-128, 0); p.act_max = rand_int(0, 127);
+    for (int32_t subtract = 0; subtract < 2; ++subtract) {
+      ember_broadcast bc;
+      memset(&bc, 0, sizeof bc);
+      bc.rank = 1; bc.shape[0] = n; bc.a_strides[0] = 1; bc.b_strides[0] = 1;
+      ember_add_s8_ref(&bc, a, b, &p, subtract, expected);
+      t->add_s8(n, a, b, &p, subtract, got);
+      expect(memcmp(got, expected, (size_t)n) == 0, subtract ? "sub_s8" : "add_s8", trial);
+    }
+    free(a); free(b); free(expected); free(got);
+  }
+}
+
+static void test_hybrid(int32_t isa, const ember_kernel_table *t) {
+  for (int trial = 0; trial < 300; ++trial) {
+    ember_conv_geometry g = random_geometry(0);
+    const int32_t k = g.kernel_h * g.kernel_w * g.in_c, n = g.out_c, np = ember_n_padded(isa, n);
+    const int64_t per_batch = (int64_t)g.in_h * g.in_w * g.in_c;
+    float *x = zalloc(4 * in_count(&g));
+    fill_f32(x, in_count(&g), (float)rand_int(1, 1000) / 100.0f);
+    if (trial % 6 == 0) memset(x, 0, (size_t)(4 * per_batch));  // an all-zero batch: scale 1
+    if (trial % 6 == 1) {  // max |x| = 127: every m + 0.5 is an exact tie
+      for (int64_t i = 0; i < in_count(&g); ++i) x[i] = (float)rand_int(-127, 126) + 0.5f;
+      x[0] = 127.0f;
+    }
+    int8_t *f = zalloc((int64_t)n * k);
+    fill_s8(f, (int64_t)n * k, trial % 7 == 0 ? -1 : 0);
+    float *bias = zalloc(4 * np);
+    fill_f32(bias, n, 3.0f);
+    const float *b = trial % 3 == 0 ? NULL : bias;
+    const float filter_scale = (float)rand_int(1, 500) / 10000.0f;
+    const float lo = trial % 4 == 0 ? 0.0f : -INFINITY, hi = trial % 4 == 0 ? 6.0f : INFINITY;
+    float *expected = zalloc(4 * out_count(&g)), *got = zalloc(4 * out_count(&g));
+    int8_t *ref_scratch = zalloc(in_count(&g));
+    ember_conv2d_hybrid_ref(&g, x, f, filter_scale, b, lo, hi, ref_scratch, expected);
+    int32_t *zeros = zalloc(4 * n);
+    void *owned;
+    ember_qs8_gemm w = pack_qs8(isa, k, n, f, NULL, zeros, zeros, 0, &owned);
+    w.act_min = -128; w.act_max = 127;
+    w.float_output = 1; w.filter_scale = filter_scale; w.float_min = lo; w.float_max = hi; w.float_bias = b;
+    void *scratch = zalloc(ember_hybrid_scratch_bytes(isa, per_batch, k));
+    t->conv2d_hybrid(&g, x, &w, scratch, got);
+    expect(memcmp(got, expected, (size_t)(4 * out_count(&g))) == 0, "conv2d_hybrid", trial);
+    free(x); free(f); free(bias); free(expected); free(got); free(ref_scratch); free(zeros); free(owned); free(scratch);
+  }
+}
+
+static void test_binary_f32(const ember_kernel_table *t) {
+  const float specials[] = {INFINITY, -INFINITY, NAN, 0.0f, -0.0f, 1e-40f};
+  for (int trial = 0; trial < 400; ++trial) {
+    const int32_t rank = rand_int(1, 4);
+    int32_t out[4], ad[4], bd[4];
+    for (int32_t d = 0; d < rank; ++d) {
+      out[d] = d == rank - 1 ? rand_int(1, 40) : rand_int(1, 5);
+      ad[d] = (trial % 5 == 0 || rand_int(0, 2) == 0) ? 1 : out[d];
+      bd[d] = rand_int(0, 2) == 0 ? 1 : out[d];
+    }
+    ember_broadcast bc;
+    memset(&bc, 0, sizeof bc);
+    bc.rank = rank;
+    int64_t a_n = 1, b_n = 1, count = 1, as = 1, bs = 1;
+    for (int32_t d = rank - 1; d >= 0; --d) {
+      bc.shape[d] = out[d];
+      bc.a_strides[d] = ad[d] == 1 && out[d] != 1 ? 0 : as;
+      bc.b_strides[d] = bd[d] == 1 && out[d] != 1 ? 0 : bs;
+      as *= ad[d]; bs *= bd[d]; count *= out[d];
+    }
+    a_n = as; b_n = bs;
+    float *a = zalloc(4 * a_n), *b = zalloc(4 * b_n), *expected = zalloc(4 * count), *got = zalloc(4 * count);
+    fill_f32(a, a_n, 4.0f);
+    fill_f32(b, b_n, 4.0f);
+    for (int64_t i = 0; i < a_n; ++i) if (rand_int(0, 15) == 0) a[i] = specials[rand_int(0, 5)];
+    for (int64_t i = 0; i < b_n; ++i) if (rand_int(0, 15) == 0) b[i] = specials[rand_int(0, 5)];
+    const ember_binary_op op = (ember_binary_op)(trial % 6);
+    const float lo = trial % 3 == 0 ? 0.0f : -INFINITY, hi = trial % 3 == 0 ? 6.0f : INFINITY;
+    ember_binary_f32_ref(op, &bc, a, b, lo, hi, expected);
+    t->binary_f32(op, &bc, a, b, lo, hi, got);
+    expect(memcmp(got, expected, (size_t)(4 * count)) == 0, "binary_f32", trial);
+    free(a); free(b); free(expected); free(got);
+  }
+}
+
+static int close_enough(const float *got, const float *expected, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    if (fabsf(got[i] - expected[i]) > 1e-4f * (1.0f + fabsf(expected[i]))) return 0;
+  return 1;
+}
+
+static void test_f32(int32_t isa, const ember_kernel_table *t) {
+  for (int trial = 0; trial < 200; ++trial) {
+    ember_conv_geometry g = random_geometry(0);
+    if (trial % 4 == 0) {  // pointwise, read in place
+      g.kernel_h = g.kernel_w = g.stride_h = g.stride_w = 1;
+      g.pad_top = g.pad_left = 0; g.out_h = g.in_h; g.out_w = g.in_w;
+    }
+    const int32_t k = g.kernel_h * g.kernel_w * g.in_c, n = g.out_c, np = ember_n_padded(isa, n);
+    float *x = zalloc(4 * in_count(&g)), *f = zalloc(4 * (int64_t)n * k), *bias = zalloc(4 * n);
+    fill_f32(x, in_count(&g), 1.0f); fill_f32(f, (int64_t)n * k, 1.0f); fill_f32(bias, n, 1.0f);
+    float *expected = zalloc(4 * out_count(&g)), *got = zalloc(4 * out_count(&g));
+    ember_conv2d_f32_ref(&g, x, f, bias, -2.0f, 2.5f, expected);
+    float *packed = zalloc(4 * (int64_t)np * k), *pb = zalloc(4 * np);
+    ember_f32_pack(isa, k, n, f, bias, packed, pb);
+    ember_f32_gemm w = {k, n, np, packed, pb, -2.0f, 2.5f};
+    void *scratch = zalloc(ember_gemm_scratch_bytes(isa, k, 0));
+    t->conv2d_f32(&g, x, &w, scratch, got);
+    expect(close_enough(got, expected, out_count(&g)), "conv2d_f32", trial);
+    const int32_t rows = g.batch * 3;
+    float *fx = zalloc(4 * (int64_t)rows * k), *fe = zalloc(4 * (int64_t)rows * n), *fg = zalloc(4 * (int64_t)rows * n);
+    fill_f32(fx, (int64_t)rows * k, 1.0f);
+    ember_fully_connected_f32_ref(rows, k, n, fx, f, bias, -2.0f, 2.5f, fe);
+    t->fully_connected_f32(rows, fx, &w, fg);
+    expect(close_enough(fg, fe, (int64_t)rows * n), "fully_connected_f32", trial);
+    free(x); free(f); free(bias); free(expected); free(got); free(packed); free(pb); free(scratch);
+    free(fx); free(fe); free(fg);
+
+    ember_conv_geometry d = random_geometry(1);
+    const int32_t c = d.in_c, taps = d.kernel_h * d.kernel_w, cp = ember_n_padded(isa, c);
+    float *dx = zalloc(4 * in_count(&d)), *df = zalloc(4 * (int64_t)c * taps), *db = zalloc(4 * c);
+    fill_f32(dx, in_count(&d), 1.0f); fill_f32(df, (int64_t)c * taps, 1.0f); fill_f32(db, c, 1.0f);
+    float *de = zalloc(4 * out_count(&d)), *dg = zalloc(4 * out_count(&d));
+    ember_conv2d_f32_ref(&d, dx, df, db, -1.5f, 1.5f, de);
+    float *pw = zalloc(4 * (int64_t)taps * cp), *pdb = zalloc(4 * cp);
+    ember_dw_pack_f32(isa, taps, c, df, db, pw, pdb);
+    ember_f32_dw dw = {cp, pw, pdb, -1.5f, 1.5f};
+    t->dwconv2d_f32(&d, dx, &dw, dg);
+    expect(close_enough(dg, de, out_count(&d)), "dwconv2d_f32", trial);
+    free(dx); free(df); free(db); free(de); free(dg); free(pw); free(pdb);
+  }
+}
+
+int main(void) {
+  const uint32_t features = ember_cpu_features();
+  const ember_kernel_table *t = ember_kernel_table_for(EMBER_ISA_NEON);
+  if (!(features & EMBER_CPU_NEON) || !t) {
+    fprintf(stderr, "FAIL: no NEON kernel table (features 0x%x)\n", features);
+    return 1;
+  }
+  printf("NEON kernels (CPU: neon%s%s)\n", features & EMBER_CPU_DOTPROD ? " dotprod" : "",
+         features & EMBER_CPU_I8MM ? " i8mm" : "");
+  test_conv_s8(EMBER_ISA_NEON, t);
+  test_fc_s8(EMBER_ISA_NEON, t);
+  test_dw_s8(EMBER_ISA_NEON, t);
+  test_add_s8(t);
+  test_hybrid(EMBER_ISA_NEON, t);
+  test_binary_f32(t);
+  test_f32(EMBER_ISA_NEON, t);
+  printf("%d checks, %d failed\n", checks, failures);
+  return failures == 0 ? 0 : 1;
+}
