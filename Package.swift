@@ -25,10 +25,11 @@ let package = Package(
             providers: [.apt(["libzstd-dev"])]
         ),
         .target(name: "EmberKernels", dependencies: ["EmberCore", "CEmberKernels"]),
-        // Read leases on mapped packages, answered by a private copy (overwrite-safe mapping).
+        // Read leases on mapped packages, answered by a private copy (overwrite-safe mapping);
+        // the worker pool.
         .target(name: "CEmberSys"),
         .target(name: "EmberFormat", dependencies: ["EmberCore", "CZstd", "CEmberSys"]),
-        .target(name: "EmberRuntime", dependencies: ["EmberCore", "EmberKernels"]),
+        .target(name: "EmberRuntime", dependencies: ["EmberCore", "EmberKernels", "CEmberSys"]),
         .target(name: "Ember", dependencies: ["EmberCore", "EmberFormat", "EmberRuntime", "EmberBudget"]),
         // Power, energy, thermal and memory envelope: telemetry, clocks, controller, scheduler.
         .target(name: "EmberBudget", dependencies: ["EmberCore"]),
@@ -54,7 +55,7 @@ let package = Package(
         .testTarget(name: "EmberCoreTests", dependencies: ["EmberCore"]),
         .testTarget(name: "EmberKernelsTests", dependencies: ["EmberKernels", "CEmberKernels"]),
         .testTarget(name: "EmberFormatTests", dependencies: ["EmberFormat", "Ember"]),
-        .testTarget(name: "EmberRuntimeTests", dependencies: ["EmberRuntime", "EmberKernels", "EmberImport", "Ember", "CAllocationCounter"]),
+        .testTarget(name: "EmberRuntimeTests", dependencies: ["EmberRuntime", "EmberKernels", "EmberImport", "Ember", "CAllocationCounter", "CEmberSys"]),
         .testTarget(name: "EmberTests", dependencies: ["Ember", "CAllocationCounter"]),
         .testTarget(name: "EmberBudgetTests", dependencies: ["EmberBudget"]),
         .testTarget(name: "EmberImportTests", dependencies: ["EmberImport", "Ember"]),

@@ -122,12 +122,14 @@ public final class Session {
     /// parameters are charged to the package's memory account, under the
     /// package's limits, unless `options` brings an account of its own.
     /// With `limits`, the session is checked against those instead, on an account of its own.
-    public init(package: EmberPackage, variant: String? = nil, limits: LoadLimits? = nil,
+    /// `threads` (when given) overrides `options.threads`.
+    public init(package: EmberPackage, variant: String? = nil, limits: LoadLimits? = nil, threads: Int? = nil,
                 options: ExecutorOptions = ExecutorOptions()) throws {
         self.package = package
         let i = try package.variantIndex(variant)
         self.variant = package.variants[i]
         var o = options
+        if let threads { o.threads = threads }
         if let limits {
             o.limits = limits
             o.account = MemoryAccount(limit: limits.maxMemoryBytes)
@@ -142,7 +144,8 @@ public final class Session {
     /// Runs on owned tensors, checking each against the model (dtype and shape):
     /// a mismatch names the input, what was expected and what was given.
     /// Allocates the result arrays; use `inputBuffer`/`run()`/`outputBuffer` to avoid that.
-    public func run(_ feeds: [String: Tensor]) throws -> [String: Tensor] {
+    /// `threads` (default: all the session was prepared with) may be fewer than prepared.
+    public func run(_ feeds: [String: Tensor], threads: Int? = nil) throws -> [String: Tensor] {
         for name in feeds.keys where !inputs.contains(where: { $0.name == name }) {
             throw EmberError.invalidInput(name: name, reason: "the model has no such input; inputs are \(inputs.map(\.name).joined(separator: ", "))")
         }
@@ -159,7 +162,7 @@ public final class Session {
             let dst = executor.inputBuffer(i)
             t.bytes.withUnsafeBytes { dst.copyMemory(from: $0) }
         }
-        executor.run()
+        executor.run(threads: threads ?? executor.threads)
         var result: [String: Tensor] = [:]
         for (i, slot) in outputs.enumerated() {
             result[slot.name] = Tensor(dtype: slot.info.dtype, dims: slot.info.dims, bytes: Array(executor.outputBuffer(i)))

@@ -15,8 +15,9 @@ import Glibc
 /// power), else the same power model. Temperature: the hottest thermal zone;
 /// memory headroom: the process's cgroup.
 ///
-/// The executor runs an inference on one thread, so `maxThreads` is 1 here;
-/// the simulator exercises the thread decision.
+/// Threads: every rung is prepared for `maxThreads` (a worker pool each); the
+/// scheduler chooses 1…maxThreads per request (`Decision.threads`: the fewest that
+/// meet the deadline) and the rung runs on that many.
 public final class LadderSession {
     public let package: EmberPackage
     public let sessions: [Session]
@@ -29,13 +30,14 @@ public final class LadderSession {
     private let raplDomainID: String?
 
     public init(package: EmberPackage, envelope: Envelope, profile: DeviceProfile? = nil, clock: BudgetClock = MonotonicClock(),
-                telemetry: Telemetry? = Telemetry(), activeMilliwatts: Double = 2000, dwellMs: Double = 2000) throws {
+                telemetry: Telemetry? = Telemetry(), activeMilliwatts: Double = 2000, dwellMs: Double = 2000,
+                maxThreads: Int = 1) throws {
         self.package = package
         self.clock = clock
         self.telemetry = telemetry
         self.profile = profile
         self.activeMilliwatts = activeMilliwatts
-        sessions = try package.variants.map { try Session(package: package, variant: $0.name) }
+        sessions = try package.variants.map { try Session(package: package, variant: $0.name, threads: maxThreads) }
         // Measured qualities are comparable only when every rung has one; otherwise
         // the ladder's order (best first) is the quality.
         let allMeasured = package.variants.allSatisfy { !$0.quality.isNaN }
@@ -49,13 +51,15 @@ public final class LadderSession {
                 rungs.append(RungCost(name: record.name, quality: quality, latencyMs: e.latencyMs, energyMillijoules: e.energyMillijoules, memoryBytes: memory))
             } else {
                 let start = clock.nanoseconds
-                s.run()
+                s.executor.run(threads: 1)
                 let ms = max(Double(clock.nanoseconds &- start) / 1e6, 0.001)
                 rungs.append(RungCost(name: record.name, quality: quality, latencyMs: ms, energyMillijoules: activeMilliwatts * ms / 1000, memoryBytes: memory))
             }
         }
         var options = SchedulerOptions()
         options.dwellMs = dwellMs
+        options.maxThreads = maxThreads
+        options.parallelEfficiency = profile?.parallelEfficiency ?? 0.9
         options.idleMilliwatts = profile?.idleMilliwatts ?? 0
         let sustainable = profile?.sustainableMilliwatts(limitCelsius: envelope.tempLimitCelsius, ambientCelsius: 25) ?? envelope.powerMilliwatts
         scheduler = try BudgetScheduler(
@@ -77,7 +81,7 @@ public final class LadderSession {
         let decision = try scheduler.decide(priority: priority)
         _ = sampleEnergy()
         let start = clock.nanoseconds
-        let outputs = try sessions[decision.rung].run(feeds)
+        let outputs = try sessions[decision.rung].run(feeds, threads: decision.threads)
         let ms = Double(clock.nanoseconds &- start) / 1e6
         let idle = profile?.idleMilliwatts ?? 0
         let measured = sampleEnergy().map { max(0, $0 * ms / 1000 - idle * ms / 1000) }

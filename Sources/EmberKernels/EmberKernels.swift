@@ -54,6 +54,46 @@ public struct PreparedKernel {
     /// Which C kernel family runs it (for `ember inspect` and tests).
     public var implementation: String
     public var bind: (KernelBuffers) throws -> () -> Void
+    /// For kernels that can run split across threads: binds `parts` closures that together do what
+    /// `bind`'s one does, each on its own share of the output, part i using scratch at
+    /// `i · PreparedKernel.partScratchStride(scratchBytes)`. Nil: the node runs on one thread.
+    public var bindParts: ((KernelBuffers, Int) throws -> [() -> Void])? = nil
+
+    /// The scratch bytes each part of a split kernel owns (64-byte aligned).
+    public static func partScratchStride(_ scratchBytes: Int) -> Int { (scratchBytes + 63) / 64 * 64 }
+}
+
+/// Splits a convolution into at most `parts` slices of its output: by images when the batch has
+/// enough of them, else (batch 1) by output rows. A row slice keeps the whole input and shifts
+/// `pad_top`, so the kernels read the same absolute input rows; a 1×1 stride-1 unpadded slice also
+/// takes only its input rows, so it stays a pointwise (read in place) convolution. Offsets are in
+/// elements of the input and output.
+public func convSlices(_ g: ember_conv_geometry, parts: Int) -> [(geometry: ember_conv_geometry, input: Int, output: Int)] {
+    let inImage = Int(g.in_h) * Int(g.in_w) * Int(g.in_c), outImage = Int(g.out_h) * Int(g.out_w) * Int(g.out_c)
+    func even(_ total: Int, _ n: Int) -> [Range<Int>] {
+        let n = max(1, min(n, total))
+        return (0..<n).map { i in (total * i / n)..<(total * (i + 1) / n) }
+    }
+    if g.batch != 1 {
+        return even(Int(g.batch), parts).map { r in
+            var s = g
+            s.batch = Int32(r.count)
+            return (s, r.lowerBound * inImage, r.lowerBound * outImage)
+        }
+    }
+    let pointwise = g.kernel_h == 1 && g.kernel_w == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_top == 0
+        && g.pad_left == 0 && g.out_h == g.in_h && g.out_w == g.in_w
+    let outRow = Int(g.out_w) * Int(g.out_c), inRow = Int(g.in_w) * Int(g.in_c)
+    return even(Int(g.out_h), parts).map { r in
+        var s = g
+        s.out_h = Int32(r.count)
+        if pointwise {
+            s.in_h = Int32(r.count)
+            return (s, r.lowerBound * inRow, r.lowerBound * outRow)
+        }
+        s.pad_top = g.pad_top - Int32(r.lowerBound) * g.stride_h
+        return (s, 0, r.lowerBound * outRow)
+    }
 }
 
 /// Long-lived memory for prepared parameters (multipliers, tables, converted

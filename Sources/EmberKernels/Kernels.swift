@@ -145,6 +145,33 @@ private struct Preparer {
         PreparedKernel(scratchBytes: scratch, implementation: implementation.rawValue, bind: bind)
     }
 
+    /// Work below which a convolution is not split across threads: waking a worker and waiting for
+    /// it costs about a microsecond, what a 2-core VM does in ~50k int8 MACs.
+    static let minimumMACsToSplit = 65_536
+
+    /// An optimized convolution that can also run split across threads (see `convSlices`). `bind`
+    /// binds one call on the given buffers and geometry; input and output elements are `elementBytes`.
+    func splittableConv(_ implementation: KernelImplementation, scratch: Int, geometry g: UnsafePointer<ember_conv_geometry>,
+                        elementBytes: Int,
+                        _ bind: @escaping (KernelBuffers, UnsafePointer<ember_conv_geometry>) throws -> () -> Void) -> PreparedKernel {
+        var k = kernel(implementation, scratch: scratch) { b in try bind(b, g) }
+        let geo = g.pointee
+        let macs = Int(geo.batch) * Int(geo.out_h) * Int(geo.out_w) * Int(geo.out_c)
+            * Int(geo.kernel_h) * Int(geo.kernel_w) * Int(geo.in_c / max(geo.groups, 1))
+        guard macs >= Self.minimumMACsToSplit else { return k }
+        let storage = self.storage, stride = PreparedKernel.partScratchStride(scratch)
+        k.bindParts = { b, parts in
+            try convSlices(geo, parts: parts).enumerated().map { i, slice in
+                var part = b
+                if let input = b.inputs.first ?? nil { part.inputs[0] = input + slice.input * elementBytes }
+                part.output = b.output + slice.output * elementBytes
+                part.scratch = b.scratch.map { $0 + i * stride }
+                return try bind(part, try storage.store(slice.geometry))
+            }
+        }
+        return k
+    }
+
     /// A float weight input as f32: nil means "use the runtime pointer" (f32 data
     /// or a non-constant input); f16 constants are widened once, here.
     func floatOperand(_ i: Int, role: String) throws -> FloatPtr? {
@@ -452,7 +479,7 @@ private struct Preparer {
             let k = w.dims[1] * w.dims[2] * w.dims[3]
             let (name, run) = try simd("conv2d_s8") { $0.conv2d_s8 }
             let gemm = try packQS8(isa: isa, k: k, n: outC, weights: filter, bias: bias, requant: q, singleRounding: false)
-            return kernel(name, scratch: Int(ember_gemm_scratch_bytes(isa, Int32(k), 1))) { b in
+            return splittableConv(name, scratch: Int(ember_gemm_scratch_bytes(isa, Int32(k), 1)), geometry: g, elementBytes: 1) { b, g in
                 let x = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
                 let out = b.output.assumingMemoryBound(to: Int8.self)
                 guard let s = b.scratch else { throw EmberError.invalidGraph(node: node, reason: "no scratch buffer was planned") }
@@ -470,7 +497,7 @@ private struct Preparer {
                                                 multiplier: UnsafePointer(pm), shift: UnsafePointer(ps), input_zero_point: -r.input_offset,
                                                 output_offset: r.output_offset, act_min: r.act_min, act_max: r.act_max))
         let (name, run) = try simd("dwconv2d_s8") { $0.dwconv2d_s8 }
-        return kernel(name) { b in
+        return splittableConv(name, scratch: 0, geometry: g, elementBytes: 1) { b, g in
             let x = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
             let out = b.output.assumingMemoryBound(to: Int8.self)
             return { run(g, x, dw, out) }
@@ -486,7 +513,7 @@ private struct Preparer {
                 return nil
             }
             let (name, run) = try simd("conv2d_f32") { $0.conv2d_f32 }
-            return kernel(name, scratch: Int(ember_gemm_scratch_bytes(isa, Int32(k), 0))) { b in
+            return splittableConv(name, scratch: Int(ember_gemm_scratch_bytes(isa, Int32(k), 0)), geometry: g, elementBytes: 4) { b, g in
                 let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
                 let out = b.output.assumingMemoryBound(to: Float.self)
                 guard let s = b.scratch else { throw EmberError.invalidGraph(node: node, reason: "no scratch buffer was planned") }
@@ -503,7 +530,7 @@ private struct Preparer {
         }
         guard let dw = packed else { return nil }
         let (name, run) = try simd("dwconv2d_f32") { $0.dwconv2d_f32 }
-        return kernel(name) { b in
+        return splittableConv(name, scratch: 0, geometry: g, elementBytes: 4) { b, g in
             let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
             let out = b.output.assumingMemoryBound(to: Float.self)
             return { run(g, x, dw, out) }

@@ -6,6 +6,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import CEmberSys
 import EmberCore
 import EmberKernels
 @_exported import enum EmberKernels.KernelISA
@@ -29,10 +30,14 @@ public struct ExecutorOptions: Sendable {
     public var label: String?
     /// The kernel path (nil: `EMBER_ISA` if set, else the best this CPU has).
     public var isa: KernelISA?
+    /// Threads one inference may use (1…`Executor.maxThreads`): the worker pool is created at
+    /// prepare with threads − 1 workers; `run(threads:)` may use fewer.
+    public var threads: Int = 1
     public init(bindings: [String: Int] = [:], inPlace: Bool = true, keepEveryValue: Bool = false,
-                limits: LoadLimits = LoadLimits(), account: MemoryAccount? = nil, label: String? = nil, isa: KernelISA? = nil) {
+                limits: LoadLimits = LoadLimits(), account: MemoryAccount? = nil, label: String? = nil, isa: KernelISA? = nil,
+                threads: Int = 1) {
         self.bindings = bindings; self.inPlace = inPlace; self.keepEveryValue = keepEveryValue
-        self.limits = limits; self.account = account; self.label = label; self.isa = isa
+        self.limits = limits; self.account = account; self.label = label; self.isa = isa; self.threads = threads
     }
 }
 
@@ -59,6 +64,12 @@ public final class Executor {
     public let implementations: [String]
     /// The kernel path this executor was prepared for.
     public let isa: KernelISA
+    /// The threads an inference runs on (the caller and the pool's workers).
+    public let threads: Int
+    /// Nodes whose kernel runs split across the threads (0 with one thread).
+    public let splitNodeCount: Int
+    /// The most threads an executor accepts.
+    public static let maxThreads = 64
     public let inputs: [TensorSlot]
     public let outputs: [TensorSlot]
     /// Bytes held for prepared parameters (multipliers, tables, converted weights).
@@ -70,8 +81,18 @@ public final class Executor {
     /// Closures wrapped in a struct: an array of bare closures stores them at the
     /// generic abstraction level, and calling one from it allocates a
     /// reabstraction thunk per call (seen in debug builds).
-    private struct Step { let run: () -> Void }
+    fileprivate struct Step { let run: () -> Void }
+    /// A split node's parts, run by the pool (one per thread).
+    fileprivate final class Parts {
+        let steps: [Step]
+        init(_ steps: [Step]) { self.steps = steps }
+    }
     private let steps: [Step]
+    /// Per node: its parts when it runs split (retained here; the pool gets unretained pointers).
+    private let parts: [Parts?]
+    private let partContexts: [UnsafeMutableRawPointer?]
+    private let partCounts: [Int]
+    private let pool: OpaquePointer?
     private let inputPointers: [UnsafeMutableRawPointer]
     private let outputPointers: [UnsafeRawPointer]
     private let valuePointers: [UnsafeRawPointer]
@@ -101,6 +122,10 @@ public final class Executor {
         storage = PreparedStorage(account: account, subject: subject)
         let isa = try KernelISA.resolve(options.isa)
         self.isa = isa
+        guard (1...Self.maxThreads).contains(options.threads) else {
+            throw EmberError.invalidArgument("threads must be 1…\(Self.maxThreads), not \(options.threads)")
+        }
+        threads = options.threads
 
         // 1. Kernels first: they say how much scratch they need.
         var prepared: [PreparedKernel] = []
@@ -158,9 +183,12 @@ public final class Executor {
         }
         var requirements = groups.map { BufferRequirement(size: $0.size, firstUse: $0.first, lastUse: $0.last, label: $0.label) }
         var scratchBuffer = [Int?](repeating: nil, count: nodeCount)
+        let splits = prepared.map { options.threads > 1 && $0.bindParts != nil }
         for (i, p) in prepared.enumerated() where p.scratchBytes > 0 {
             scratchBuffer[i] = requirements.count
-            requirements.append(BufferRequirement(size: p.scratchBytes, firstUse: i, lastUse: i, label: "scratch of \(graph.nodes[i].name)"))
+            // A split node's parts each own a slice of scratch.
+            let size = splits[i] ? PreparedKernel.partScratchStride(p.scratchBytes) * options.threads : p.scratchBytes
+            requirements.append(BufferRequirement(size: size, firstUse: i, lastUse: i, label: "scratch of \(graph.nodes[i].name)"))
         }
 
         // 4. Place them, check the invariant, allocate the one arena.
@@ -179,16 +207,34 @@ public final class Executor {
             return base
         }
 
-        // 5. Bind every kernel to its addresses.
-        var steps: [Step] = []
+        // 5. Bind every kernel to its addresses (and a split node's parts to theirs).
+        var steps: [Step] = [], parts: [Parts?] = []
         for (i, node) in graph.nodes.enumerated() {
             let buffers = KernelBuffers(
                 inputs: node.inputs.map { $0.map { UnsafeRawPointer(pointer($0)) } },
                 output: pointer(node.output),
                 scratch: scratchBuffer[i].map { base + plan.offsets[$0] })
             steps.append(Step(run: try prepared[i].bind(buffers)))
+            if splits[i], let bindParts = prepared[i].bindParts {
+                let closures = try bindParts(buffers, options.threads)
+                parts.append(closures.count > 1 ? Parts(closures.map { Step(run: $0) }) : nil)
+            } else {
+                parts.append(nil)
+            }
         }
         self.steps = steps
+        self.parts = parts
+        partContexts = parts.map { $0.map { Unmanaged.passUnretained($0).toOpaque() } }
+        partCounts = parts.map { $0?.steps.count ?? 1 }
+        splitNodeCount = parts.count { $0 != nil }
+        if options.threads > 1 {
+            guard let pool = ember_pool_create(Int32(options.threads - 1)) else {
+                throw EmberError.invalidArgument("could not start \(options.threads - 1) worker threads (\(errnoDescription(errno)))")
+            }
+            self.pool = pool
+        } else {
+            pool = nil
+        }
         inputs = graph.inputs.map { TensorSlot(name: graph.values[$0].name, info: types[$0], quant: graph.values[$0].quant) }
         outputs = graph.outputs.map { TensorSlot(name: graph.values[$0].name, info: types[$0], quant: graph.values[$0].quant) }
         inputPointers = graph.inputs.map { pointer($0) }
@@ -213,7 +259,7 @@ public final class Executor {
         return UnsafeRawBufferPointer(start: valuePointers[id], count: validated.types[id].byteCount)
     }
 
-    /// Runs `runs` inferences timing every step: the median nanoseconds of each
+    /// Runs `runs` inferences on all `threads` timing every step: the median nanoseconds of each
     /// node's kernel, in node order (for `ember bench --profile`; allocates).
     public func profile(runs: Int) -> [Double] {
         var samples = [[UInt64]](repeating: [], count: steps.count)
@@ -225,7 +271,7 @@ public final class Executor {
         for _ in 0..<max(runs, 1) {
             for i in steps.indices {
                 let start = now()
-                steps[i].run()
+                runStep(i, threads: threads)
                 samples[i].append(now() &- start)
             }
         }
@@ -235,12 +281,37 @@ public final class Executor {
         }
     }
 
-    /// One inference over the current input buffers. Allocates nothing.
-    public func run() {
-        steps.withUnsafeBufferPointer { s in
-            for i in 0..<s.count { s[i].run() }
+    /// One inference over the current input buffers, on all `threads`. Allocates nothing.
+    public func run() { run(threads: threads) }
+
+    /// One inference on `threads` threads (clamped to 1…`self.threads`); results do not depend on
+    /// the count — a split node's parts write disjoint outputs with the same arithmetic.
+    /// Allocates nothing.
+    public func run(threads: Int) {
+        let t = min(max(threads, 1), self.threads)
+        for i in 0..<steps.count { runStep(i, threads: t) }
+    }
+
+    /// Node `i`: its parts on the pool when it is split and `threads` > 1, else its one closure.
+    @inline(__always) private func runStep(_ i: Int, threads t: Int) {
+        if t > 1, let context = partContexts[i] {
+            ember_pool_run(pool, runPart, context, Int32(partCounts[i]), Int32(t))
+        } else {
+            steps[i].run()
         }
     }
+
+    deinit {
+        if let pool { ember_pool_destroy(pool) }
+    }
+}
+
+/// The pool's entry point: part `index` of the split node whose `Parts` is `context`.
+private let runPart: @convention(c) (UnsafeMutableRawPointer?, Int32) -> Void = { context, index in
+    guard let context else { return }
+    let parts = Unmanaged<Executor.Parts>.fromOpaque(context).takeUnretainedValue()
+    let i = Int(index)
+    if i < parts.steps.count { parts.steps[i].run() }
 }
 
 /// The one arena of an executor: anonymous pages, zero until first written

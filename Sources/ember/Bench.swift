@@ -17,6 +17,7 @@ struct Bench: ParsableCommand {
         Examples:
           ember bench model.ember --repeat 1000
           ember bench model.ember --variant int8 --profile
+          ember bench model.ember --threads 2
           EMBER_ISA=scalar ember bench model.ember --json
         """
     )
@@ -36,6 +37,9 @@ struct Bench: ParsableCommand {
     @Option(help: "Kernel path: scalar, avx2, avx512 or neon (default: EMBER_ISA, else the best this CPU has).")
     var isa: KernelISA?
 
+    @Option(parsing: .unconditional, help: "Threads per inference (1…64): the caller and a worker pool that splits the larger convolutions.")
+    var threads: Int = 1
+
     @Option(name: .customLong("input"), help: ArgumentHelp("A graph input as NAME=path.npy (default: zeros).", valueName: "NAME=path.npy"))
     var inputs: [String] = []
 
@@ -51,6 +55,7 @@ struct Bench: ParsableCommand {
     func validate() throws {
         guard (1...1_000_000).contains(`repeat`) else { throw ValidationError("--repeat must be 1…1000000, got \(`repeat`)") }
         guard (0...100_000).contains(warmup) else { throw ValidationError("--warmup must be 0…100000, got \(warmup)") }
+        guard (1...64).contains(threads) else { throw ValidationError("--threads must be 1…64, got \(threads)") }
     }
 
     func run() throws {
@@ -61,7 +66,7 @@ struct Bench: ParsableCommand {
         }
         let t0 = monotonicSeconds()
         let package = try EmberPackage(path: file, limits: loadLimits(maxMemory: maxMemory))
-        let session = try Session(package: package, variant: variant, options: ExecutorOptions(isa: isa))
+        let session = try Session(package: package, variant: variant, options: ExecutorOptions(isa: isa, threads: threads))
         let loadMs = (monotonicSeconds() - t0) * 1000
         let e = session.executor
         for (i, slot) in e.inputs.enumerated() {
@@ -94,12 +99,12 @@ struct Bench: ParsableCommand {
             let ops = rows.map { r in
                 "{\"node\":\(jsonString(r.name)),\"op\":\(jsonString(r.op)),\"kernel\":\(jsonString(r.impl)),\"median_us\":\(formatDecimal(r.us, places: 3)),\"macs\":\(r.macs),\"bytes\":\(r.bytes)}"
             }.joined(separator: ",")
-            print("{\"variant\":\(jsonString(session.variant.name)),\"isa\":\(jsonString(e.isa.rawValue)),\"load_prepare_ms\":\(formatDecimal(loadMs, places: 3)),"
+            print("{\"variant\":\(jsonString(session.variant.name)),\"isa\":\(jsonString(e.isa.rawValue)),\"threads\":\(e.threads),\"load_prepare_ms\":\(formatDecimal(loadMs, places: 3)),"
                   + "\"repeat\":\(`repeat`),\"median_us\":\(formatDecimal(median, places: 3)),\"p90_us\":\(formatDecimal(p90, places: 3)),\"min_us\":\(formatDecimal(best, places: 3)),"
                   + "\"macs\":\(macs),\"arena_bytes\":\(e.arenaBytes),\"prepared_bytes\":\(e.preparedBytes),\"ops\":[\(ops)]}")
             return
         }
-        print("variant \(session.variant.name), kernels \(e.isa), \(e.graph.nodes.count) nodes, \(formatCount(macs)) MACs, arena \(e.arenaBytes) bytes, "
+        print("variant \(session.variant.name), kernels \(e.isa), \(threadsText(e)), \(e.graph.nodes.count) nodes, \(formatCount(macs)) MACs, arena \(e.arenaBytes) bytes, "
               + "prepared \(e.preparedBytes) bytes; load + prepare \(formatDecimal(loadMs, places: 2)) ms")
         print("latency over \(`repeat`) runs: median \(formatDecimal(median, places: 2)) µs, p90 \(formatDecimal(p90, places: 2)) µs, "
               + "min \(formatDecimal(best, places: 2)) µs (\(formatDecimal(Double(macs) / max(median, 1e-9) / 1000, places: 2)) GMAC/s)")
@@ -117,3 +122,8 @@ struct Bench: ParsableCommand {
 }
 
 extension KernelISA: ExpressibleByArgument {}
+
+/// "1 thread" or "2 threads (7 nodes split)".
+func threadsText(_ e: Executor) -> String {
+    e.threads == 1 ? "1 thread" : "\(e.threads) threads (\(e.splitNodeCount) of \(e.graph.nodes.count) nodes split)"
+}

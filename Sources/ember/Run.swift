@@ -57,6 +57,12 @@ struct Run: ParsableCommand {
     @Option(help: "Priority of the request under --envelope: critical, normal or best_effort.")
     var priority: String = "normal"
 
+    @Option(parsing: .unconditional, help: """
+        Threads per inference (1…64; default 1). With --envelope, the most the scheduler may give \
+        one request (it picks the fewest that meet the deadline).
+        """)
+    var threads: Int = 1
+
     @Option(parsing: .unconditional, help: "Print the K highest-scoring classes of each output (scores dequantized).")
     var top: Int?
 
@@ -65,6 +71,7 @@ struct Run: ParsableCommand {
 
     func validate() throws {
         guard (1...Run.maxRepeat).contains(`repeat`) else { throw ValidationError("--repeat must be 1…\(Run.maxRepeat), got \(`repeat`)") }
+        guard (1...64).contains(threads) else { throw ValidationError("--threads must be 1…64, got \(threads)") }
         if let top { guard top >= 1 else { throw ValidationError("--top must be at least 1, got \(top)") } }
         if let output, output.isEmpty { throw ValidationError("--output needs a directory") }
         if labels != nil && top == nil { throw ValidationError("--labels goes with --top") }
@@ -94,12 +101,12 @@ struct Run: ParsableCommand {
         var ladder: LadderSession? = nil
         if let env, let path = envelope {
             do {
-                ladder = try LadderSession(package: package, envelope: env, profile: profile)
+                ladder = try LadderSession(package: package, envelope: env, profile: profile, maxThreads: threads)
             } catch EmberError.invalidConfiguration(file: "envelope", let key, let reason) {
                 throw EmberError.invalidConfiguration(file: path, key: key, reason: reason)
             }
         }
-        let session = try ladder.map { $0.sessions[0] } ?? Session(package: package, variant: variant)
+        let session = try ladder.map { $0.sessions[0] } ?? Session(package: package, variant: variant, threads: threads)
         let clock = ContinuousClock()
         var times: [Duration] = []
         var results: [String: Tensor] = [:]

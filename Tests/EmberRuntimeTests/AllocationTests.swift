@@ -19,8 +19,9 @@ import Ember
     }
 
     /// Allocations during `runs` inferences after one warm-up run, and the implementations bound.
-    func allocations(of graph: Graph, isa: KernelISA? = nil, runs: Int = 50) throws -> (count: Int64, implementations: [String]) {
-        let e = try Executor(graph: graph, options: ExecutorOptions(isa: isa))
+    func allocations(of graph: Graph, isa: KernelISA? = nil, threads: Int = 1, runs: Int = 50) throws
+        -> (count: Int64, implementations: [String]) {
+        let e = try Executor(graph: graph, options: ExecutorOptions(isa: isa, threads: threads))
         let feeds = TestModels.input(for: graph, seed: 3)
         for (i, slot) in e.inputs.enumerated() {
             guard let t = feeds[slot.name] else { continue }
@@ -48,6 +49,9 @@ import Ember
             for (name, g) in graphs {
                 let (count, implementations) = try allocations(of: g, isa: isa)
                 #expect(count == 0, "\(name) on \(isa): \(count) allocations in 50 runs")
+                // The same with a worker pool: split nodes hand their parts to the workers.
+                let (pooled, _) = try allocations(of: g, isa: isa, threads: 2)
+                #expect(pooled == 0, "\(name) on \(isa), 2 threads: \(pooled) allocations in 50 runs")
                 for i in implementations {
                     let parsed = KernelImplementation.parse(i)
                     #expect(!parsed.isEmpty, "\(name): '\(i)' is not a KernelImplementation")

@@ -57,4 +57,47 @@ func sysfsFixture(_ name: String) -> SysfsRoot {
         let (_, d) = try ladder.run(feeds, priority: .critical)
         #expect(d.rungName == "small" && d.reason.contains("critical"))
     }
+
+    /// A board that does 10 M f32 MACs per second per core: the big rung (263k MACs) takes ~26 ms on
+    /// one thread and ~15 ms on two (efficiency 0.9), so a 20 ms deadline needs both threads.
+    static let slowBoard = """
+        name = "slow"
+        description = "test board: 2 slow cores"
+        cores = 2
+        isa = ["avx2"]
+        memory_bytes = 4294967296
+        memory_bandwidth_gbps = 4
+        [compute]
+        gmacs_per_core_f32 = 0.01
+        gmacs_per_core_i8 = 0.02
+        parallel_efficiency = 0.9
+        [power]
+        idle_mw = 100
+        core_active_mw = 100
+        energy_pj_per_mac_f32 = 1
+        energy_pj_per_mac_i8 = 1
+        energy_pj_per_dram_byte = 1
+        [thermal]
+        resistance_c_per_w = 1
+        time_constant_s = 60
+        trip_passive_c = 80
+        trip_critical_c = 85
+        throttle_frequency_fraction = 0.6
+        """
+
+    @Test func theSchedulersThreadCountIsWhatTheRungRunsOn() throws {
+        let profile = try DeviceProfile.parse(Self.slowBoard, file: "slow.toml")
+        var results: [Int: [UInt8]] = [:]
+        for (deadline, threads) in [(100.0, 1), (20.0, 2)] {
+            var env = Envelope(powerMilliwatts: 100_000, tempLimitCelsius: 80)
+            env.deadlineMs = [.critical: deadline, .normal: deadline, .bestEffort: deadline]
+            let ladder = try LadderSession(package: try twoRungPackage(), envelope: env, profile: profile, telemetry: nil,
+                                           maxThreads: 2)
+            #expect(ladder.sessions.allSatisfy { $0.executor.threads == 2 })
+            let (out, d) = try ladder.run(feeds, priority: .normal)
+            #expect(d.rungName == "big" && d.threads == threads, "deadline \(deadline) ms: \(d.reason)")
+            results[threads] = out["y"]?.bytes
+        }
+        #expect(results[1] != nil && results[1] == results[2], "the thread count does not change the result")
+    }
 }

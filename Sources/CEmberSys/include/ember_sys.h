@@ -1,4 +1,4 @@
-// CEmberSys — the few system calls Swift cannot make safely itself: a read
+// CEmberSys — the few system calls Swift cannot make safely itself: a worker pool (below), and a read
 // lease on a mapped package, whose break (another process opening the file
 // for writing, truncating it, or `cp new.ember live.ember`) is answered inside
 // a signal handler by replacing the mapping with a private copy of the same
@@ -47,6 +47,23 @@ int ember_private_copy(int fd, size_t length, const void **address);
 
 /// Unmaps what ember_private_copy returned.
 void ember_private_unmap(const void *address, size_t length);
+
+// ------------------------------------------------------------ worker pool
+/// Threads created once (at prepare) that run the parts of one kernel with the caller.
+typedef struct ember_pool ember_pool;
+
+/// Starts `workers` threads (1…255); NULL if the system refuses one.
+ember_pool *ember_pool_create(int32_t workers);
+/// Stops and joins the workers.
+void ember_pool_destroy(ember_pool *pool);
+/// Workers + the caller.
+int32_t ember_pool_threads(const ember_pool *pool);
+/// Runs task(context, i) for i in [0, count) on P = min(threads, count, ember_pool_threads) threads —
+/// thread j (the caller is 0, worker w is w) runs i = j, j + P, … — and returns when all have
+/// finished. A NULL pool, or P = 1, runs them in turn on the caller. One job at a time: a pool
+/// belongs to one session, used from one thread at a time.
+void ember_pool_run(ember_pool *pool, void (*task)(void *context, int32_t index), void *context, int32_t count,
+                    int32_t threads);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,108 @@
+import Testing
+import CEmberKernels
+import CEmberSys
+import EmberRuntime
+import EmberKernels
+import EmberImport
+import Ember
+
+/// The worker pool and the split kernels: every part runs once, slices recompose the whole
+/// convolution exactly, and an inference gives the same bytes on 1, 2 or 3 threads.
+@Suite struct ThreadTests {
+    @Test func thePoolRunsEveryIndexExactlyOnceOnAnyThreadCount() throws {
+        let pool = try #require(ember_pool_create(2))   // 3 threads with the caller
+        defer { ember_pool_destroy(pool) }
+        #expect(ember_pool_threads(pool) == 3)
+        // Raw memory, not a Swift array: tasks on different threads write different elements at once.
+        let hits = UnsafeMutablePointer<Int32>.allocate(capacity: 64)
+        defer { hits.deallocate() }
+        let task: @convention(c) (UnsafeMutableRawPointer?, Int32) -> Void = { context, i in
+            context?.assumingMemoryBound(to: Int32.self)[Int(i)] += 1
+        }
+        for round in 0..<200 {
+            let count = [1, 2, 3, 5, 7, 64][round % 6], threads = Int32(1 + round % 4)
+            hits.initialize(repeating: 0, count: 64)
+            ember_pool_run(pool, task, UnsafeMutableRawPointer(hits), Int32(count), threads)
+            let seen = Array(UnsafeBufferPointer(start: hits, count: 64))
+            #expect(seen.prefix(count).allSatisfy { $0 == 1 }, "round \(round): \(count) tasks on \(threads) threads")
+            #expect(seen.dropFirst(count).allSatisfy { $0 == 0 })
+        }
+    }
+
+    /// Convolving each slice (with its input and output offsets) gives the whole convolution's bits.
+    @Test func convolutionSlicesRecomposeTheWholeOutput() {
+        var rng = SplitMix64(seed: 71)
+        for trial in 0..<300 {
+            var g = ember_conv_geometry()
+            g.batch = Int32(trial % 5 == 0 ? rng.int(2...4) : 1)
+            g.in_h = Int32(rng.int(1...13)); g.in_w = Int32(rng.int(1...7)); g.in_c = Int32(rng.int(1...5))
+            g.out_c = Int32(rng.int(1...6)); g.groups = 1
+            let pointwise = trial % 4 == 0
+            g.kernel_h = pointwise ? 1 : Int32(rng.int(1...3)); g.kernel_w = pointwise ? 1 : Int32(rng.int(1...3))
+            g.stride_h = pointwise ? 1 : Int32(rng.int(1...2)); g.stride_w = pointwise ? 1 : Int32(rng.int(1...2))
+            g.dilation_h = pointwise ? 1 : Int32(rng.int(1...2)); g.dilation_w = 1
+            g.pad_top = pointwise ? 0 : Int32(rng.int(0...1)); g.pad_left = pointwise ? 0 : Int32(rng.int(0...1))
+            let spanH = (Int(g.kernel_h) - 1) * Int(g.dilation_h) + 1, spanW = Int(g.kernel_w)
+            g.out_h = Int32(max(1, (Int(g.in_h) + 2 * Int(g.pad_top) - spanH) / Int(g.stride_h) + 1))
+            g.out_w = Int32(max(1, (Int(g.in_w) + 2 * Int(g.pad_left) - spanW) / Int(g.stride_w) + 1))
+            let inCount = Int(g.batch * g.in_h * g.in_w * g.in_c), outCount = Int(g.batch * g.out_h * g.out_w * g.out_c)
+            let x = rng.floats(inCount), f = rng.floats(Int(g.out_c * g.kernel_h * g.kernel_w * g.in_c)), bias = rng.floats(Int(g.out_c))
+            var whole = [Float](repeating: 0, count: outCount), pieced = [Float](repeating: .nan, count: outCount)
+            ember_conv2d_f32_ref(&g, x, f, bias, -.infinity, .infinity, &whole)
+            let parts = rng.int(2...4)
+            let slices = convSlices(g, parts: parts)
+            #expect(slices.count <= parts && !slices.isEmpty)
+            x.withUnsafeBufferPointer { xp in pieced.withUnsafeMutableBufferPointer { op in
+                for var s in slices {
+                    ember_conv2d_f32_ref(&s.geometry, xp.baseAddress! + s.input, f, bias, -.infinity, .infinity,
+                                         op.baseAddress! + s.output)
+                }
+            } }
+            #expect(pieced.map(\.bitPattern) == whole.map(\.bitPattern), "trial \(trial): \(g), \(parts) parts")
+            if pointwise && g.batch == 1 {
+                #expect(slices.allSatisfy { $0.geometry.in_h == $0.geometry.out_h && $0.geometry.pad_top == 0 },
+                        "a pointwise slice stays pointwise")
+            }
+        }
+    }
+
+    /// Bytes of every output after one run with `inputs`.
+    func outputs(_ e: Executor, _ feeds: [String: Tensor], threads: Int) -> [[UInt8]] {
+        for (i, slot) in e.inputs.enumerated() {
+            guard let t = feeds[slot.name] else { continue }
+            t.bytes.withUnsafeBytes { e.inputBuffer(i).copyMemory(from: $0) }
+        }
+        e.run(threads: threads)
+        return e.outputs.indices.map { Array(e.outputBuffer($0)) }
+    }
+
+    @Test func anInferenceGivesTheSameBytesOnOneTwoAndThreeThreads() throws {
+        var graphs: [(String, Graph)] = [("smallCNN", try TestModels.smallCNN())]
+        for name in ["kws_int8", "resnet8_float"] {
+            let bytes = try readFile(Corpus.fixtures + "/" + name + "/model.tflite", .model)
+            graphs.append((name, try bytes.withUnsafeBytes { try TFLiteImporter.importModel($0, name: name) }))
+        }
+        for isa in KernelISA.supported {
+            for (name, g) in graphs {
+                let feeds = TestModels.input(for: g, seed: 5)
+                let single = try Executor(graph: g, options: ExecutorOptions(isa: isa))
+                let expected = outputs(single, feeds, threads: 1)
+                let pooled = try Executor(graph: g, options: ExecutorOptions(isa: isa, threads: 3))
+                #expect(pooled.threads == 3)
+                if isa != .scalar && name != "smallCNN" {
+                    #expect(pooled.splitNodeCount > 0, "\(name) on \(isa): no node was split")
+                }
+                for t in [3, 2, 1, 3] {
+                    #expect(outputs(pooled, feeds, threads: t) == expected, "\(name) on \(isa), \(t) threads")
+                }
+            }
+        }
+    }
+
+    @Test func aThreadCountOutsideTheRangeIsRefused() throws {
+        let g = try TestModels.smallCNN()
+        for bad in [0, -1, Executor.maxThreads + 1] {
+            #expect(throws: EmberError.self) { try Executor(graph: g, options: ExecutorOptions(threads: bad)) }
+        }
+    }
+}
