@@ -2,7 +2,7 @@
 """Side-by-side figures for the MLPerf Tiny corpus: package and arena bytes, and
 single-thread latency of Ember vs LiteRT, all measured in one run on this machine.
 
-    python3 tools/bench_corpus.py [--repeat 300] [--rounds 5] [--corpus ../shared/corpus/mlperf-tiny]
+    python3 tools/bench_corpus.py [--repeat 300] [--rounds 5] [--threads 1] [--corpus ../shared/corpus/mlperf-tiny]
 
 Prints a Markdown table (the one in BENCHMARKS.md). Uses tools/.venv-litert
 (created by tools/compare_litert.py's bootstrap if missing) and the release build
@@ -13,7 +13,7 @@ Columns:
   greedy planner with in-place reuse off, which is how TensorFlow Lite Micro's
   GreedyMemoryPlanner places activations (its real arena adds persistent
   allocations and kernel scratch on top, so it is a lower bound for TFLM).
-- latency: median wall time of one inference, one thread. Ember: `ember bench
+- latency: median wall time of one inference, on --threads threads (both runtimes). Ember: `ember bench
   --repeat N --json` (inputs written in place, as LiteRT's invoke() excludes
   set_tensor), on the kernel path EMBER_ISA names or the best this CPU has.
   LiteRT: Interpreter.invoke() from Python, default kernels (XNNPACK) and
@@ -38,9 +38,9 @@ sys.path.insert(0, HERE)
 from compare_litert import ensure_venv  # noqa: E402
 
 
-def litert_latency(model, feeds, resolver, repeat):
+def litert_latency(model, feeds, resolver, repeat, threads=1):
     from ai_edge_litert.interpreter import Interpreter
-    it = Interpreter(model_path=model, experimental_op_resolver_type=resolver, num_threads=1)
+    it = Interpreter(model_path=model, experimental_op_resolver_type=resolver, num_threads=threads)
     it.allocate_tensors()
     for d in it.get_input_details():
         it.set_tensor(d["index"], feeds[d["name"]])
@@ -61,6 +61,9 @@ def main():
     ap.add_argument("--repeat", type=int, default=300)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--corpus", default=os.path.join(ROOT, "..", "shared", "corpus", "mlperf-tiny"))
+    ap.add_argument("--threads", type=int, default=1,
+                    help="threads for both runtimes (ember bench --threads, LiteRT num_threads); "
+                         "the reference-kernel column stays single-threaded")
     a = ap.parse_args()
     ember = os.path.join(ROOT, ".build", "release", "ember")
     subprocess.check_call(["swift", "build", "-c", "release", "--product", "ember"], cwd=ROOT,
@@ -83,14 +86,14 @@ def main():
                 continue
             info = json.loads(subprocess.check_output([ember, "inspect", pkg, "--json"]))
             flat = json.loads(subprocess.check_output([ember, "inspect", pkg, "--json", "--no-in-place"]))
-            args = [ember, "bench", pkg, "--repeat", str(a.repeat), "--json"]
+            args = [ember, "bench", pkg, "--repeat", str(a.repeat), "--json", "--threads", str(a.threads)]
             for k, i in enumerate(meta["inputs"]):
                 args += ["--input", f"{i['name']}={os.path.join(d, 'inputs', f'00_{k}.npy')}"]
             embers, xnns = [], []
             for _ in range(a.rounds):
                 bench = json.loads(subprocess.check_output(args, text=True))
                 embers.append(bench["median_us"] / 1000)
-                xnns.append(litert_latency(model, feeds, OpResolverType.AUTO, a.repeat))
+                xnns.append(litert_latency(model, feeds, OpResolverType.AUTO, a.repeat, a.threads))
             ember_ms, xnn = statistics.median(embers), statistics.median(xnns)
             ratio = statistics.median(e / x for e, x in zip(embers, xnns))
             ref = litert_latency(model, feeds, OpResolverType.BUILTIN_REF, a.repeat)
