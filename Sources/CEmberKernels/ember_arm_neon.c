@@ -305,40 +305,53 @@ static void add_s8_neon(int64_t count, const int8_t *a, const int8_t *b, const e
 
 // ------------------------------------------------------------------- f32
 /// `rows` (1…4) rows (each `row_stride` floats apart) × one or two 8-channel panels.
-static void f32_tile(int32_t rows, const float *a, int64_t row_stride, const ember_f32_gemm *w, int32_t panel,
-                     float *out, int64_t out_stride) {
-  const int32_t k = w->k, c0 = panel * 8;
-  const int32_t two = (panel + 1) * 8 < w->n_padded;
-  const float *b0 = w->weights + (int64_t)panel * k * 8, *b1 = b0 + (int64_t)k * 8;
-  const float *ar[MR];
-  for (int32_t r = 0; r < MR; ++r) ar[r] = a + (r < rows ? r : 0) * row_stride;
-  float32x4_t acc[MR][4];
-  for (int32_t j = 0; j < 4; ++j) {
-    const float32x4_t bias = (j < 2 || two) ? vld1q_f32(w->bias + c0 + 4 * j) : vdupq_n_f32(0.0f);
-    for (int32_t r = 0; r < MR; ++r) acc[r][j] = bias;
-  }
-  for (int32_t i = 0; i < k; ++i) {
-    const float32x4_t w00 = vld1q_f32(b0 + i * 8), w01 = vld1q_f32(b0 + i * 8 + 4);
-    const float32x4_t w10 = two ? vld1q_f32(b1 + i * 8) : w00, w11 = two ? vld1q_f32(b1 + i * 8 + 4) : w01;
-    for (int32_t r = 0; r < MR; ++r) {
-      const float x = ar[r][i];
-      acc[r][0] = vfmaq_n_f32(acc[r][0], w00, x);
-      acc[r][1] = vfmaq_n_f32(acc[r][1], w01, x);
-      acc[r][2] = vfmaq_n_f32(acc[r][2], w10, x);
-      acc[r][3] = vfmaq_n_f32(acc[r][3], w11, x);
-    }
-  }
-  const float32x4_t lo = vdupq_n_f32(w->act_min), hi = vdupq_n_f32(w->act_max);
-  const int32_t n0 = w->n - c0 < 8 ? w->n - c0 : 8, n1 = w->n - c0 - 8 < 8 ? w->n - c0 - 8 : 8;
-  for (int32_t r = 0; r < rows; ++r) {
-    float *o = out + r * out_stride + c0;
-    store_f32(o, clamp_exact(acc[r][0], lo, hi), n0);
-    if (n0 > 4) store_f32(o + 4, clamp_exact(acc[r][1], lo, hi), n0 - 4);
-    if (two && n1 > 0) {
-      store_f32(o + 8, clamp_exact(acc[r][2], lo, hi), n1);
-      if (n1 > 4) store_f32(o + 12, clamp_exact(acc[r][3], lo, hi), n1 - 4);
-    }
-  }
+/// KIND f32 reads f32 weights; KIND f16 reads IEEE-half weights (an fp16 rung's) and widens them as loaded.
+#define DEFINE_F32_TILE(KIND, LOAD_WEIGHTS)                                                                           \
+static void KIND##_tile(int32_t rows, const float *a, int64_t row_stride, const ember_f32_gemm *w, int32_t panel,      \
+                     float *out, int64_t out_stride) {                                                                 \
+  const int32_t k = w->k, c0 = panel * 8;                                                                              \
+  const int32_t two = (panel + 1) * 8 < w->n_padded;                                                                   \
+  const int64_t b0 = (int64_t)panel * k * 8, b1 = b0 + (int64_t)k * 8;  /* the two panels' offsets */                  \
+  const float *ar[MR];                                                                                                 \
+  for (int32_t r = 0; r < MR; ++r) ar[r] = a + (r < rows ? r : 0) * row_stride;                                        \
+  float32x4_t acc[MR][4];                                                                                              \
+  for (int32_t j = 0; j < 4; ++j) {                                                                                    \
+    const float32x4_t bias = (j < 2 || two) ? vld1q_f32(w->bias + c0 + 4 * j) : vdupq_n_f32(0.0f);                     \
+    for (int32_t r = 0; r < MR; ++r) acc[r][j] = bias;                                                                 \
+  }                                                                                                                    \
+  for (int32_t i = 0; i < k; ++i) {                                                                                    \
+    const float32x4_t w00 = LOAD_WEIGHTS(b0 + i * 8), w01 = LOAD_WEIGHTS(b0 + i * 8 + 4);                              \
+    const float32x4_t w10 = two ? LOAD_WEIGHTS(b1 + i * 8) : w00, w11 = two ? LOAD_WEIGHTS(b1 + i * 8 + 4) : w01;      \
+    for (int32_t r = 0; r < MR; ++r) {                                                                                 \
+      const float x = ar[r][i];                                                                                        \
+      acc[r][0] = vfmaq_n_f32(acc[r][0], w00, x);                                                                      \
+      acc[r][1] = vfmaq_n_f32(acc[r][1], w01, x);                                                                      \
+      acc[r][2] = vfmaq_n_f32(acc[r][2], w10, x);                                                                      \
+      acc[r][3] = vfmaq_n_f32(acc[r][3], w11, x);                                                                      \
+    }                                                                                                                  \
+  }                                                                                                                    \
+  const float32x4_t lo = vdupq_n_f32(w->act_min), hi = vdupq_n_f32(w->act_max);                                        \
+  const int32_t n0 = w->n - c0 < 8 ? w->n - c0 : 8, n1 = w->n - c0 - 8 < 8 ? w->n - c0 - 8 : 8;                        \
+  for (int32_t r = 0; r < rows; ++r) {                                                                                 \
+    float *o = out + r * out_stride + c0;                                                                              \
+    store_f32(o, clamp_exact(acc[r][0], lo, hi), n0);                                                                  \
+    if (n0 > 4) store_f32(o + 4, clamp_exact(acc[r][1], lo, hi), n0 - 4);                                              \
+    if (two && n1 > 0) {                                                                                               \
+      store_f32(o + 8, clamp_exact(acc[r][2], lo, hi), n1);                                                            \
+      if (n1 > 4) store_f32(o + 12, clamp_exact(acc[r][3], lo, hi), n1 - 4);                                           \
+    }                                                                                                                  \
+  }                                                                                                                    \
+}
+#define LOAD_F32_WEIGHTS(at) vld1q_f32(w->weights + (at))
+#define LOAD_F16_WEIGHTS(at) vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(w->weights_f16 + (at))))
+DEFINE_F32_TILE(f32, LOAD_F32_WEIGHTS)
+DEFINE_F32_TILE(f16, LOAD_F16_WEIGHTS)
+
+/// One tile of `w`, whichever its weights' type.
+static inline void gemm_tile(int32_t rows, const float *a, int64_t row_stride, const ember_f32_gemm *w, int32_t panel,
+                             float *out, int64_t out_stride) {
+  if (w->weights_f16) f16_tile(rows, a, row_stride, w, panel, out, out_stride);
+  else f32_tile(rows, a, row_stride, w, panel, out, out_stride);
 }
 
 static void conv2d_f32_neon(const ember_conv_geometry *g, const float *input, const ember_f32_gemm *w, void *scratch,
@@ -355,7 +368,7 @@ static void conv2d_f32_neon(const ember_conv_geometry *g, const float *input, co
       for (int32_t r = 0; r < rows; ++r, ember_pixel_next(g, &px)) ember_gather_f32(g, input, px, patches + (int64_t)r * w->k);
       a = patches;
     }
-    for (int32_t panel = 0; panel < panels; panel += 2) f32_tile(rows, a, w->k, w, panel, output + p * w->n, w->n);
+    for (int32_t panel = 0; panel < panels; panel += 2) gemm_tile(rows, a, w->k, w, panel, output + p * w->n, w->n);
   }
 }
 
@@ -363,7 +376,7 @@ static void fully_connected_f32_neon(int64_t rows, const float *input, const emb
   const int32_t panels = w->n_padded / 8;
   for (int64_t p = 0; p < rows; p += MR) {
     const int32_t mr = rows - p < MR ? (int32_t)(rows - p) : MR;
-    for (int32_t panel = 0; panel < panels; panel += 2) f32_tile(mr, input + p * w->k, w->k, w, panel, output + p * w->n, w->n);
+    for (int32_t panel = 0; panel < panels; panel += 2) gemm_tile(mr, input + p * w->k, w->k, w, panel, output + p * w->n, w->n);
   }
 }
 
@@ -374,9 +387,13 @@ static void fully_connected_f32_neon(int64_t rows, const float *input, const emb
     float32x4_t acc[V];                                                                           \
     for (int32_t v = 0; v < V; ++v) acc[v] = vld1q_f32(w->bias + c0 + 4 * v);                     \
     EMBER_FOR_EACH_VALID_TAP(g, n, oy, ox, float, input, c0, {                                    \
-      const float *f = w->weights + (int64_t)tap * w->c_padded + c0;                              \
-      for (int32_t v = 0; v < V; ++v)                                                             \
-        acc[v] = vfmaq_f32(acc[v], load_f32(src + 4 * v, v == V - 1 ? last : 4), vld1q_f32(f + 4 * v)); \
+      const int64_t at = (int64_t)tap * w->c_padded + c0;                                         \
+      for (int32_t v = 0; v < V; ++v) {                                                           \
+        const float32x4_t fv = w->weights_f16                                                     \
+            ? vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(w->weights_f16 + at + 4 * v)))            \
+            : vld1q_f32(w->weights + at + 4 * v);                                                  \
+        acc[v] = vfmaq_f32(acc[v], load_f32(src + 4 * v, v == V - 1 ? last : 4), fv);             \
+      }                                                                                           \
     })                                                                                            \
     const float32x4_t lo = vdupq_n_f32(w->act_min), hi = vdupq_n_f32(w->act_max);                \
     for (int32_t v = 0; v < V; ++v) store_f32(out + c0 + 4 * v, clamp_exact(acc[v], lo, hi), v == V - 1 ? last : 4); \

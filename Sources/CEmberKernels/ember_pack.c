@@ -111,3 +111,17 @@ const ember_kernel_table *ember_kernel_table_for(int32_t isa) {
   default: return NULL;
   }
 }
+
+void ember_f16_pack(int32_t isa, int32_t k, int32_t n, const uint16_t *weights, uint16_t *packed) {
+  const int32_t np = ember_n_padded(isa, n), lanes = ember_isa_lanes(isa);
+  for (int32_t o = 0; o < np; ++o) {
+    const int64_t panel = o / lanes, lane = o % lanes;
+    for (int32_t i = 0; i < k; ++i) packed[(panel * k + i) * lanes + lane] = o < n ? weights[(int64_t)o * k + i] : 0;
+  }
+}
+
+void ember_dw_pack_f16(int32_t isa, int32_t taps, int32_t channels, const uint16_t *filter, uint16_t *packed) {
+  const int32_t cp = ember_n_padded(isa, channels);
+  for (int32_t c = 0; c < cp; ++c)
+    for (int32_t t = 0; t < taps; ++t) packed[(int64_t)t * cp + c] = c < channels ? filter[(int64_t)c * taps + t] : 0;
+}

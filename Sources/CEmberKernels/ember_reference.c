@@ -21,6 +21,7 @@ static uint32_t detect_cpu_features(void) {
   if (__builtin_cpu_supports("sse4.2")) f |= EMBER_CPU_SSE42;
   if (__builtin_cpu_supports("avx2")) f |= EMBER_CPU_AVX2;
   if (__builtin_cpu_supports("fma")) f |= EMBER_CPU_FMA;
+  if (__builtin_cpu_supports("f16c")) f |= EMBER_CPU_F16C;
   if (__builtin_cpu_supports("avx512f")) f |= EMBER_CPU_AVX512F;
   if (__builtin_cpu_supports("avx512bw")) f |= EMBER_CPU_AVX512BW;
   if (__builtin_cpu_supports("avx512vnni")) f |= EMBER_CPU_AVX512VNNI;

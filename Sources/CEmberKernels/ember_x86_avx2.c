@@ -1,4 +1,4 @@
-// AVX2 + FMA kernels: 8 output channels per vector.
+// AVX2 + FMA (+ F16C for fp16 weights) kernels: 8 output channels per vector.
 //
 // int8 GEMM: input patches are widened to int16 with the zero point already
 // subtracted (padding taps are 0), weights are int16 pairs, and vpmaddwd
@@ -16,7 +16,7 @@
 #include <math.h>
 #include <string.h>
 
-#define TARGET __attribute__((target("avx2,fma")))
+#define TARGET __attribute__((target("avx2,fma,f16c")))
 #define MR 4
 
 // ------------------------------------------------------------ requantization
@@ -301,30 +301,44 @@ TARGET static inline __m256i tail_mask(int32_t count) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(count), index);
 }
 
-TARGET static void f32_tile(int32_t rows, const float *a, int64_t row_stride, const ember_f32_gemm *w, int32_t panel,
-                            float *out, int64_t out_stride) {
-  const int32_t k = w->k, c0 = panel * 8;
-  const int32_t two = (panel + 1) * 8 < w->n_padded;
-  const float *b0 = w->weights + (int64_t)panel * k * 8, *b1 = b0 + (int64_t)k * 8;
-  const float *a0 = a, *a1 = a + (rows > 1 ? row_stride : 0), *a2 = a + (rows > 2 ? 2 * row_stride : 0);
-  const float *a3 = a + (rows > 3 ? 3 * row_stride : 0);
-  const __m256 bias0 = _mm256_loadu_ps(w->bias + c0), bias1 = two ? _mm256_loadu_ps(w->bias + c0 + 8) : bias0;
-  __m256 c00 = bias0, c10 = bias0, c20 = bias0, c30 = bias0, c01 = bias1, c11 = bias1, c21 = bias1, c31 = bias1;
-  for (int32_t i = 0; i < k; ++i) {
-    const __m256 w0 = _mm256_loadu_ps(b0 + i * 8), w1 = two ? _mm256_loadu_ps(b1 + i * 8) : w0;
-    __m256 x = _mm256_set1_ps(a0[i]); c00 = _mm256_fmadd_ps(x, w0, c00); c01 = _mm256_fmadd_ps(x, w1, c01);
-    x = _mm256_set1_ps(a1[i]); c10 = _mm256_fmadd_ps(x, w0, c10); c11 = _mm256_fmadd_ps(x, w1, c11);
-    x = _mm256_set1_ps(a2[i]); c20 = _mm256_fmadd_ps(x, w0, c20); c21 = _mm256_fmadd_ps(x, w1, c21);
-    x = _mm256_set1_ps(a3[i]); c30 = _mm256_fmadd_ps(x, w0, c30); c31 = _mm256_fmadd_ps(x, w1, c31);
-  }
-  const __m256 lo = _mm256_set1_ps(w->act_min), hi = _mm256_set1_ps(w->act_max);
-  const int32_t n0 = w->n - c0 < 8 ? w->n - c0 : 8, n1 = w->n - c0 - 8 < 8 ? w->n - c0 - 8 : 8;
-  const __m256i m0 = tail_mask(n0), m1 = tail_mask(n1);
-  const __m256 acc0[MR] = {c00, c10, c20, c30}, acc1[MR] = {c01, c11, c21, c31};
-  for (int32_t r = 0; r < rows; ++r) {
-    _mm256_maskstore_ps(out + r * out_stride + c0, m0, _mm256_min_ps(_mm256_max_ps(acc0[r], lo), hi));
-    if (two && n1 > 0) _mm256_maskstore_ps(out + r * out_stride + c0 + 8, m1, _mm256_min_ps(_mm256_max_ps(acc1[r], lo), hi));
-  }
+/// Up to 4 rows × one or two 8-channel panels. KIND f32 reads f32 weights; KIND f16 reads IEEE-half
+/// weights (an fp16 rung's, kept at half the bytes) and widens each panel row as it is loaded (F16C).
+#define DEFINE_F32_TILE(KIND, LOAD_WEIGHTS)                                                                           \
+TARGET static void KIND##_tile(int32_t rows, const float *a, int64_t row_stride, const ember_f32_gemm *w,             \
+                               int32_t panel, float *out, int64_t out_stride) {                                       \
+  const int32_t k = w->k, c0 = panel * 8;                                                                              \
+  const int32_t two = (panel + 1) * 8 < w->n_padded;                                                                   \
+  const int64_t b0 = (int64_t)panel * k * 8, b1 = b0 + (int64_t)k * 8;  /* the two panels' offsets */               \
+  const float *a0 = a, *a1 = a + (rows > 1 ? row_stride : 0), *a2 = a + (rows > 2 ? 2 * row_stride : 0);               \
+  const float *a3 = a + (rows > 3 ? 3 * row_stride : 0);                                                               \
+  const __m256 bias0 = _mm256_loadu_ps(w->bias + c0), bias1 = two ? _mm256_loadu_ps(w->bias + c0 + 8) : bias0;         \
+  __m256 c00 = bias0, c10 = bias0, c20 = bias0, c30 = bias0, c01 = bias1, c11 = bias1, c21 = bias1, c31 = bias1;       \
+  for (int32_t i = 0; i < k; ++i) {                                                                                    \
+    const __m256 w0 = LOAD_WEIGHTS(b0 + i * 8), w1 = two ? LOAD_WEIGHTS(b1 + i * 8) : w0;                              \
+    __m256 x = _mm256_set1_ps(a0[i]); c00 = _mm256_fmadd_ps(x, w0, c00); c01 = _mm256_fmadd_ps(x, w1, c01);            \
+    x = _mm256_set1_ps(a1[i]); c10 = _mm256_fmadd_ps(x, w0, c10); c11 = _mm256_fmadd_ps(x, w1, c11);                   \
+    x = _mm256_set1_ps(a2[i]); c20 = _mm256_fmadd_ps(x, w0, c20); c21 = _mm256_fmadd_ps(x, w1, c21);                   \
+    x = _mm256_set1_ps(a3[i]); c30 = _mm256_fmadd_ps(x, w0, c30); c31 = _mm256_fmadd_ps(x, w1, c31);                   \
+  }                                                                                                                    \
+  const __m256 lo = _mm256_set1_ps(w->act_min), hi = _mm256_set1_ps(w->act_max);                                       \
+  const int32_t n0 = w->n - c0 < 8 ? w->n - c0 : 8, n1 = w->n - c0 - 8 < 8 ? w->n - c0 - 8 : 8;                        \
+  const __m256i m0 = tail_mask(n0), m1 = tail_mask(n1);                                                                \
+  const __m256 acc0[MR] = {c00, c10, c20, c30}, acc1[MR] = {c01, c11, c21, c31};                                       \
+  for (int32_t r = 0; r < rows; ++r) {                                                                                 \
+    _mm256_maskstore_ps(out + r * out_stride + c0, m0, _mm256_min_ps(_mm256_max_ps(acc0[r], lo), hi));                 \
+    if (two && n1 > 0) _mm256_maskstore_ps(out + r * out_stride + c0 + 8, m1, _mm256_min_ps(_mm256_max_ps(acc1[r], lo), hi)); \
+  }                                                                                                                    \
+}
+#define LOAD_F32_WEIGHTS(at) _mm256_loadu_ps(w->weights + (at))
+#define LOAD_F16_WEIGHTS(at) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w->weights_f16 + (at))))
+DEFINE_F32_TILE(f32, LOAD_F32_WEIGHTS)
+DEFINE_F32_TILE(f16, LOAD_F16_WEIGHTS)
+
+/// One tile of `w`, whichever its weights' type.
+TARGET static inline void gemm_tile(int32_t rows, const float *a, int64_t row_stride, const ember_f32_gemm *w, int32_t panel,
+                                    float *out, int64_t out_stride) {
+  if (w->weights_f16) f16_tile(rows, a, row_stride, w, panel, out, out_stride);
+  else f32_tile(rows, a, row_stride, w, panel, out, out_stride);
 }
 
 
@@ -342,7 +356,7 @@ TARGET static void ember_conv2d_f32_avx2(const ember_conv_geometry *g, const flo
       for (int32_t r = 0; r < rows; ++r, ember_pixel_next(g, &px)) ember_gather_f32(g, input, px, patches + (int64_t)r * w->k);
       a = patches;
     }
-    for (int32_t panel = 0; panel < panels; panel += 2) f32_tile(rows, a, w->k, w, panel, output + p * w->n, w->n);
+    for (int32_t panel = 0; panel < panels; panel += 2) gemm_tile(rows, a, w->k, w, panel, output + p * w->n, w->n);
   }
 }
 
@@ -350,7 +364,7 @@ TARGET static void ember_fully_connected_f32_avx2(int64_t rows, const float *inp
   const int32_t panels = w->n_padded / 8;
   for (int64_t p = 0; p < rows; p += MR) {
     const int32_t mr = rows - p < MR ? (int32_t)(rows - p) : MR;
-    for (int32_t panel = 0; panel < panels; panel += 2) f32_tile(mr, input + p * w->k, w->k, w, panel, output + p * w->n, w->n);
+    for (int32_t panel = 0; panel < panels; panel += 2) gemm_tile(mr, input + p * w->k, w->k, w, panel, output + p * w->n, w->n);
   }
 }
 
@@ -362,9 +376,13 @@ TARGET static void ember_fully_connected_f32_avx2(int64_t rows, const float *inp
     __m256 acc[V];                                                                                \
     for (int32_t v = 0; v < V; ++v) acc[v] = _mm256_loadu_ps(w->bias + c0 + 8 * v);                \
     EMBER_FOR_EACH_VALID_TAP(g, n, oy, ox, float, input, c0, {                                    \
-      const float *f = w->weights + (int64_t)tap * w->c_padded + c0;                              \
+      const int64_t at = (int64_t)tap * w->c_padded + c0;                                         \
+      const float *f = w->weights ? w->weights + at : NULL;                                       \
+      const uint16_t *f16 = w->weights_f16 ? w->weights_f16 + at : NULL;                          \
       for (int32_t v = 0; v < V; ++v)                                                             \
-        acc[v] = _mm256_fmadd_ps(_mm256_maskload_ps(src + 8 * v, v == V - 1 ? tail : all), _mm256_loadu_ps(f + 8 * v), acc[v]); \
+        acc[v] = _mm256_fmadd_ps(_mm256_maskload_ps(src + 8 * v, v == V - 1 ? tail : all),                \
+                                 f16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(f16 + 8 * v)))   \
+                                     : _mm256_loadu_ps(f + 8 * v), acc[v]);                               \
     })                                                                                            \
     const __m256 lo = _mm256_set1_ps(w->act_min), hi = _mm256_set1_ps(w->act_max);               \
     for (int32_t v = 0; v < V; ++v)                                                               \

@@ -429,9 +429,11 @@ TARGET static void ember_add_s8_avx512(int64_t count, const int8_t *a, const int
 }
 
 // ------------------------------------------------------------------- f32
-/// R rows (each `row_stride` floats apart) × P 16-channel panels (both constants).
-#define DEFINE_F32_TILE(R, P)                                                                       \
-  TARGET static void f32_tile_##R##_##P(const float *a, int64_t row_stride, const ember_f32_gemm *w, int32_t panel, \
+/// R rows (each `row_stride` floats apart) × P 16-channel panels (both constants). KIND f32 reads
+/// f32 weights; KIND f16 reads IEEE-half weights (an fp16 rung's, kept at half the bytes) and
+/// widens each panel row as it is loaded (vcvtph2ps).
+#define DEFINE_F32_TILE(KIND, LOAD_WEIGHTS, R, P)                                                   \
+  TARGET static void KIND##_tile_##R##_##P(const float *a, int64_t row_stride, const ember_f32_gemm *w, int32_t panel, \
                                         float *out, int64_t out_stride) {                           \
     const int32_t k = w->k, c0 = panel * 16;                                                        \
     __m512 acc[R][P];                                                                               \
@@ -441,8 +443,7 @@ TARGET static void ember_add_s8_avx512(int64_t count, const int8_t *a, const int
     }                                                                                               \
     for (int32_t i = 0; i < k; ++i) {                                                               \
       __m512 wv[P];                                                                                 \
-      for (int32_t j = 0; j < P; ++j)                                                               \
-        wv[j] = _mm512_loadu_ps(w->weights + ((int64_t)(panel + j) * k + i) * 16);                  \
+      for (int32_t j = 0; j < P; ++j) wv[j] = LOAD_WEIGHTS(((int64_t)(panel + j) * k + i) * 16);    \
       for (int32_t r = 0; r < R; ++r) {                                                             \
         const __m512 x = _mm512_set1_ps(a[r * row_stride + i]);                                     \
         for (int32_t j = 0; j < P; ++j) acc[r][j] = _mm512_fmadd_ps(x, wv[j], acc[r][j]);           \
@@ -457,48 +458,64 @@ TARGET static void ember_add_s8_avx512(int64_t count, const int8_t *a, const int
         _mm512_mask_storeu_ps(out + r * out_stride + c, m, _mm512_min_ps(_mm512_max_ps(acc[r][j], lo), hi)); \
       }                                                                                             \
   }
-DEFINE_F32_TILE(8, 1) DEFINE_F32_TILE(8, 2)
-DEFINE_F32_TILE(4, 1) DEFINE_F32_TILE(4, 2) DEFINE_F32_TILE(4, 3) DEFINE_F32_TILE(4, 4)
-DEFINE_F32_TILE(3, 1) DEFINE_F32_TILE(3, 2) DEFINE_F32_TILE(3, 3) DEFINE_F32_TILE(3, 4)
-DEFINE_F32_TILE(2, 1) DEFINE_F32_TILE(2, 2) DEFINE_F32_TILE(2, 3) DEFINE_F32_TILE(2, 4)
-DEFINE_F32_TILE(1, 1) DEFINE_F32_TILE(1, 2) DEFINE_F32_TILE(1, 3) DEFINE_F32_TILE(1, 4)
+#define LOAD_F32_WEIGHTS(at) _mm512_loadu_ps(w->weights + (at))
+#define LOAD_F16_WEIGHTS(at) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w->weights_f16 + (at))))
+#define DEFINE_F32_TILES(KIND, LOAD)                                                                 \
+  DEFINE_F32_TILE(KIND, LOAD, 8, 1) DEFINE_F32_TILE(KIND, LOAD, 8, 2)                               \
+  DEFINE_F32_TILE(KIND, LOAD, 4, 1) DEFINE_F32_TILE(KIND, LOAD, 4, 2) DEFINE_F32_TILE(KIND, LOAD, 4, 3) \
+  DEFINE_F32_TILE(KIND, LOAD, 4, 4) DEFINE_F32_TILE(KIND, LOAD, 3, 1) DEFINE_F32_TILE(KIND, LOAD, 3, 2) \
+  DEFINE_F32_TILE(KIND, LOAD, 3, 3) DEFINE_F32_TILE(KIND, LOAD, 3, 4) DEFINE_F32_TILE(KIND, LOAD, 2, 1) \
+  DEFINE_F32_TILE(KIND, LOAD, 2, 2) DEFINE_F32_TILE(KIND, LOAD, 2, 3) DEFINE_F32_TILE(KIND, LOAD, 2, 4) \
+  DEFINE_F32_TILE(KIND, LOAD, 1, 1) DEFINE_F32_TILE(KIND, LOAD, 1, 2) DEFINE_F32_TILE(KIND, LOAD, 1, 3) \
+  DEFINE_F32_TILE(KIND, LOAD, 1, 4)
+DEFINE_F32_TILES(f32, LOAD_F32_WEIGHTS)
+DEFINE_F32_TILES(f16, LOAD_F16_WEIGHTS)
 
-TARGET static void f32_rows(int32_t rows, const float *a, int64_t row_stride, const ember_f32_gemm *w, float *out, int64_t out_stride) {
-  const int32_t panels = w->n_padded / 16;
-  while (rows > 0) {
-    const int32_t r = rows >= 8 ? 8 : rows >= 4 ? 4 : rows, step = r == 8 ? 2 : 4;
-    for (int32_t panel = 0; panel < panels; panel += step) {
-      const int32_t live = panels - panel < step ? panels - panel : step;
-      switch (r * 8 + live) {
-      case 65: f32_tile_8_1(a, row_stride, w, panel, out, out_stride); break;
-      case 66: f32_tile_8_2(a, row_stride, w, panel, out, out_stride); break;
-      case 33: f32_tile_4_1(a, row_stride, w, panel, out, out_stride); break;
-      case 34: f32_tile_4_2(a, row_stride, w, panel, out, out_stride); break;
-      case 35: f32_tile_4_3(a, row_stride, w, panel, out, out_stride); break;
-      case 36: f32_tile_4_4(a, row_stride, w, panel, out, out_stride); break;
-      case 25: f32_tile_3_1(a, row_stride, w, panel, out, out_stride); break;
-      case 26: f32_tile_3_2(a, row_stride, w, panel, out, out_stride); break;
-      case 27: f32_tile_3_3(a, row_stride, w, panel, out, out_stride); break;
-      case 28: f32_tile_3_4(a, row_stride, w, panel, out, out_stride); break;
-      case 17: f32_tile_2_1(a, row_stride, w, panel, out, out_stride); break;
-      case 18: f32_tile_2_2(a, row_stride, w, panel, out, out_stride); break;
-      case 19: f32_tile_2_3(a, row_stride, w, panel, out, out_stride); break;
-      case 20: f32_tile_2_4(a, row_stride, w, panel, out, out_stride); break;
-      case 9: f32_tile_1_1(a, row_stride, w, panel, out, out_stride); break;
-      case 10: f32_tile_1_2(a, row_stride, w, panel, out, out_stride); break;
-      case 11: f32_tile_1_3(a, row_stride, w, panel, out, out_stride); break;
-      case 12: f32_tile_1_4(a, row_stride, w, panel, out, out_stride); break;
-      default: break;
-      }
-    }
-    a += r * row_stride;
-    out += r * out_stride;
-    rows -= r;
+/// `rows` (1…MR) rows × every panel, in tiles the registers hold.
+#define DEFINE_F32_ROWS(KIND)                                                                        \
+  TARGET static void KIND##_rows(int32_t rows, const float *a, int64_t row_stride, const ember_f32_gemm *w, float *out, \
+                                 int64_t out_stride) {                                              \
+    const int32_t panels = w->n_padded / 16;                                                        \
+    while (rows > 0) {                                                                              \
+      const int32_t r = rows >= 8 ? 8 : rows >= 4 ? 4 : rows, step = r == 8 ? 2 : 4;               \
+      for (int32_t panel = 0; panel < panels; panel += step) {                                      \
+        const int32_t live = panels - panel < step ? panels - panel : step;                         \
+        switch (r * 8 + live) {                                                                     \
+      case 65: KIND##_tile_8_1(a, row_stride, w, panel, out, out_stride); break;                     \
+      case 66: KIND##_tile_8_2(a, row_stride, w, panel, out, out_stride); break;                     \
+      case 33: KIND##_tile_4_1(a, row_stride, w, panel, out, out_stride); break;                     \
+      case 34: KIND##_tile_4_2(a, row_stride, w, panel, out, out_stride); break;                     \
+      case 35: KIND##_tile_4_3(a, row_stride, w, panel, out, out_stride); break;                     \
+      case 36: KIND##_tile_4_4(a, row_stride, w, panel, out, out_stride); break;                     \
+      case 25: KIND##_tile_3_1(a, row_stride, w, panel, out, out_stride); break;                     \
+      case 26: KIND##_tile_3_2(a, row_stride, w, panel, out, out_stride); break;                     \
+      case 27: KIND##_tile_3_3(a, row_stride, w, panel, out, out_stride); break;                     \
+      case 28: KIND##_tile_3_4(a, row_stride, w, panel, out, out_stride); break;                     \
+      case 17: KIND##_tile_2_1(a, row_stride, w, panel, out, out_stride); break;                     \
+      case 18: KIND##_tile_2_2(a, row_stride, w, panel, out, out_stride); break;                     \
+      case 19: KIND##_tile_2_3(a, row_stride, w, panel, out, out_stride); break;                     \
+      case 20: KIND##_tile_2_4(a, row_stride, w, panel, out, out_stride); break;                     \
+      case 9: KIND##_tile_1_1(a, row_stride, w, panel, out, out_stride); break;                     \
+      case 10: KIND##_tile_1_2(a, row_stride, w, panel, out, out_stride); break;                     \
+      case 11: KIND##_tile_1_3(a, row_stride, w, panel, out, out_stride); break;                     \
+      case 12: KIND##_tile_1_4(a, row_stride, w, panel, out, out_stride); break;                     \
+        default: break;                                                                             \
+        }                                                                                           \
+      }                                                                                             \
+      a += r * row_stride;                                                                          \
+      out += r * out_stride;                                                                        \
+      rows -= r;                                                                                    \
+    }                                                                                               \
   }
-}
+DEFINE_F32_ROWS(f32)
+DEFINE_F32_ROWS(f16)
 
-
-TARGET static void ember_conv2d_f32_avx512(const ember_conv_geometry *g, const float *input, const ember_f32_gemm *w,
+/// The GEMM rows of `w`, whichever its weights' type.
+TARGET static inline void gemm_rows(int32_t rows, const float *a, int64_t row_stride, const ember_f32_gemm *w, float *out,
+                                    int64_t out_stride) {
+  if (w->weights_f16) f16_rows(rows, a, row_stride, w, out, out_stride);
+  else f32_rows(rows, a, row_stride, w, out, out_stride);
+}TARGET static void ember_conv2d_f32_avx512(const ember_conv_geometry *g, const float *input, const ember_f32_gemm *w,
                                     void *scratch, float *output) {
   float *patches = (float *)scratch;
   const int64_t pixels = (int64_t)g->batch * g->out_h * g->out_w;
@@ -512,7 +529,7 @@ TARGET static void ember_conv2d_f32_avx512(const ember_conv_geometry *g, const f
       for (int32_t r = 0; r < rows; ++r, ember_pixel_next(g, &px)) ember_gather_f32(g, input, px, patches + (int64_t)r * w->k);
       a = patches;
     }
-    f32_rows(rows, a, w->k, w, output + p * w->n, w->n);
+    gemm_rows(rows, a, w->k, w, output + p * w->n, w->n);
   }
 }
 
@@ -520,7 +537,7 @@ TARGET static void ember_fully_connected_f32_avx512(int64_t rows, const float *i
   const int32_t panels = w->n_padded / 16;
   for (int64_t p = 0; p < rows; p += MR) {
     const int32_t mr = rows - p < MR ? (int32_t)(rows - p) : MR;
-    f32_rows(mr, input + p * w->k, w->k, w, output + p * w->n, w->n);
+    gemm_rows(mr, input + p * w->k, w->k, w, output + p * w->n, w->n);
   }
 }
 
@@ -531,10 +548,14 @@ TARGET static void ember_fully_connected_f32_avx512(int64_t rows, const float *i
     __m512 acc[V];                                                                                \
     for (int32_t v = 0; v < V; ++v) acc[v] = _mm512_loadu_ps(w->bias + c0 + 16 * v);              \
     EMBER_FOR_EACH_VALID_TAP(g, n, oy, ox, float, input, c0, {                                    \
-      const float *f = w->weights + (int64_t)tap * w->c_padded + c0;                              \
+      const int64_t at = (int64_t)tap * w->c_padded + c0;                                         \
+      const float *f = w->weights ? w->weights + at : NULL;                                       \
+      const uint16_t *f16 = w->weights_f16 ? w->weights_f16 + at : NULL;                          \
       for (int32_t v = 0; v < V; ++v) {                                                           \
         const __mmask16 m = v == V - 1 ? lanes_mask(last) : (__mmask16)0xFFFF;                    \
-        acc[v] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, src + 16 * v), _mm512_loadu_ps(f + 16 * v), acc[v]); \
+        const __m512 fv = f16 ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(f16 + 16 * v)))     \
+                              : _mm512_loadu_ps(f + 16 * v);                                        \
+        acc[v] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, src + 16 * v), fv, acc[v]);              \
       }                                                                                           \
     })                                                                                            \
     const __m512 lo = _mm512_set1_ps(w->act_min), hi = _mm512_set1_ps(w->act_max);               \

@@ -162,7 +162,7 @@ public var cpuFeatureNames: [String] {
 public enum KernelISA: String, CaseIterable, Sendable, CustomStringConvertible {
     /// The scalar reference kernels (the oracle every other path is tested against).
     case scalar
-    /// AVX2 + FMA.
+    /// AVX2 + FMA + F16C.
     case avx2
     /// AVX-512 F + BW + VNNI.
     case avx512
@@ -177,7 +177,7 @@ public enum KernelISA: String, CaseIterable, Sendable, CustomStringConvertible {
         func has(_ bits: Int32) -> Bool { f & UInt32(bits) == UInt32(bits) }
         switch self {
         case .scalar: return true
-        case .avx2: return has(Int32(EMBER_CPU_AVX2 | EMBER_CPU_FMA))
+        case .avx2: return has(Int32(EMBER_CPU_AVX2 | EMBER_CPU_FMA | EMBER_CPU_F16C))
         case .avx512: return has(Int32(EMBER_CPU_AVX512F | EMBER_CPU_AVX512BW | EMBER_CPU_AVX512VNNI))
         case .neon: return has(Int32(EMBER_CPU_NEON))
         }

@@ -462,7 +462,38 @@ private struct Preparer {
         let packed = try storage.allocate(Float.self, count: np * k), pb = try storage.allocate(Float.self, count: np)
         ember_f32_pack(isa, Int32(k), Int32(n), weights, bias, packed, pb)
         return try storage.store(ember_f32_gemm(k: Int32(k), n: Int32(n), n_padded: Int32(np), weights: UnsafePointer(packed),
-                                                bias: UnsafePointer(pb), act_min: range.0, act_max: range.1))
+                                                bias: UnsafePointer(pb), act_min: range.0, act_max: range.1, weights_f16: nil))
+    }
+
+    /// Input `i`'s data as IEEE halves when it is a constant f16 tensor (an fp16 rung's weights), else nil.
+    func constantHalves(_ i: Int) -> UnsafePointer<UInt16>? {
+        guard let t = optionalInput(i), t.dtype == .f16, i < c.inputConstants.count, let d = c.inputConstants[i] else { return nil }
+        return d.bytes.baseAddress?.assumingMemoryBound(to: UInt16.self)
+    }
+
+    /// The bias (input 2) widened and padded to `padded` floats (zeros without one); nil when it is not constant.
+    func paddedBias(count n: Int, padded: Int) throws -> UnsafePointer<Float>? {
+        let packed: UnsafePointer<Float>?? = try withPackingFloats(2) { bias in
+            let pb = try storage.allocate(Float.self, count: padded)
+            for i in 0..<padded { pb[i] = i < n ? (bias?[i] ?? 0) : 0 }
+            return UnsafePointer(pb)
+        }
+        return packed ?? nil
+    }
+
+    /// The packed weights of a float conv or FC: f16 weights (fp16 rungs) stay halves in the packed
+    /// layout — half the resident bytes of f32, widened in registers as the tiles load them — and
+    /// f32 ones stay f32. Nil when the weights or bias are not constants.
+    func packFloatGEMM(isa: Int32, k: Int, n: Int, range: (Float, Float)) throws -> UnsafePointer<ember_f32_gemm>? {
+        guard let halves = constantHalves(1) else {
+            return try withPackingWeightsAndBias { try packF32(isa: isa, k: k, n: n, weights: $0, bias: $1, range: range) }
+        }
+        let np = Int(ember_n_padded(isa, Int32(n)))
+        guard let bias = try paddedBias(count: n, padded: np) else { return nil }
+        let packed = try storage.allocate(UInt16.self, count: np * k)
+        ember_f16_pack(isa, Int32(k), Int32(n), halves, packed)
+        return try storage.store(ember_f32_gemm(k: Int32(k), n: Int32(n), n_padded: Int32(np), weights: nil, bias: bias,
+                                                act_min: range.0, act_max: range.1, weights_f16: UnsafePointer(packed)))
     }
 
     /// Depthwise with one output per input channel, in the channels-vectorized kernels.
@@ -509,9 +540,7 @@ private struct Preparer {
         let range = a.activation.range
         if a.groups == 1 {
             let k = w.dims[1] * w.dims[2] * w.dims[3]
-            guard let gemm = try withPackingWeightsAndBias({ try packF32(isa: isa, k: k, n: outC, weights: $0, bias: $1, range: range) }) else {
-                return nil
-            }
+            guard let gemm = try packFloatGEMM(isa: isa, k: k, n: outC, range: range) else { return nil }
             let (name, run) = try simd("conv2d_f32") { $0.conv2d_f32 }
             return splittableConv(name, scratch: Int(ember_gemm_scratch_bytes(isa, Int32(k), 0)), geometry: g, elementBytes: 4) { b, g in
                 let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
@@ -522,11 +551,20 @@ private struct Preparer {
         }
         guard try isDepthwise(a) else { return nil }
         let taps = w.dims[1] * w.dims[2], cp = Int(ember_n_padded(isa, Int32(outC)))
-        let packed = try withPackingWeightsAndBias { filter, bias -> UnsafePointer<ember_f32_dw> in
-            let pw = try storage.allocate(Float.self, count: taps * cp), pb = try storage.allocate(Float.self, count: cp)
-            ember_dw_pack_f32(isa, Int32(taps), Int32(outC), filter, bias, pw, pb)
-            return try storage.store(ember_f32_dw(c_padded: Int32(cp), weights: UnsafePointer(pw), bias: UnsafePointer(pb),
-                                                  act_min: range.min, act_max: range.max))
+        let packed: UnsafePointer<ember_f32_dw>?
+        if let halves = constantHalves(1) {   // an fp16 rung: the filter stays halves
+            guard let bias = try paddedBias(count: outC, padded: cp) else { return nil }
+            let pw = try storage.allocate(UInt16.self, count: taps * cp)
+            ember_dw_pack_f16(isa, Int32(taps), Int32(outC), halves, pw)
+            packed = try storage.store(ember_f32_dw(c_padded: Int32(cp), weights: nil, bias: bias, act_min: range.min,
+                                                    act_max: range.max, weights_f16: UnsafePointer(pw)))
+        } else {
+            packed = try withPackingWeightsAndBias { filter, bias -> UnsafePointer<ember_f32_dw> in
+                let pw = try storage.allocate(Float.self, count: taps * cp), pb = try storage.allocate(Float.self, count: cp)
+                ember_dw_pack_f32(isa, Int32(taps), Int32(outC), filter, bias, pw, pb)
+                return try storage.store(ember_f32_dw(c_padded: Int32(cp), weights: UnsafePointer(pw), bias: UnsafePointer(pb),
+                                                      act_min: range.min, act_max: range.max, weights_f16: nil))
+            }
         }
         guard let dw = packed else { return nil }
         let (name, run) = try simd("dwconv2d_f32") { $0.dwconv2d_f32 }
@@ -544,7 +582,7 @@ private struct Preparer {
         let (lo, hi) = act.range
         let node = c.nodeName
         if w.dtype != .int4Block32, let isa = c.isa.cISA,
-           let gemm = try withPackingWeightsAndBias({ try packF32(isa: isa, k: Int(inF), n: Int(outF), weights: $0, bias: $1, range: (lo, hi)) }) {
+           let gemm = try packFloatGEMM(isa: isa, k: Int(inF), n: Int(outF), range: (lo, hi)) {
             let (name, run) = try simd("fully_connected_f32") { $0.fully_connected_f32 }
             return kernel(name) { b in
                 let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)

@@ -110,8 +110,9 @@ public enum WeightStorage {
         return out
     }
 
-    /// Conv and FC weights and biases as f16; the float kernels widen them once
-    /// when they are prepared, so the package halves and the arena does not change.
+    /// Conv and FC weights and biases as f16: the package halves, and so do the weights held
+    /// after load on the SIMD paths (their packed copies stay halves, widened in registers; the
+    /// scalar reference kernels widen once at prepare). The arena does not change.
     public static func fp16(_ graph: Graph) throws -> Graph {
         var g = graph
         for i in g.nodes.indices {

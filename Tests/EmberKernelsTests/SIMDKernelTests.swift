@@ -282,24 +282,38 @@ func withOptionalPointer<T, R>(_ array: [T]?, _ body: (UnsafePointer<T>?) -> R) 
         }
     }
 
+    /// Weights as IEEE halves (an fp16 rung's) and the f32 values they stand for.
+    func halves(_ w: [Float]) -> (halves: [UInt16], values: [Float]) {
+        var h = [UInt16](repeating: 0, count: w.count), v = [Float](repeating: 0, count: w.count)
+        ember_f32_to_f16(Int64(w.count), w, &h)
+        ember_f16_to_f32(Int64(w.count), h, &v)
+        return (h, v)
+    }
+
+    /// f32 kernels with f32 weights, and with fp16 weights kept as halves and widened in registers
+    /// (checked against the reference on the halves' values).
     @Test func f32ConvolutionFullyConnectedAndDepthwiseMatchTheReference() {
-        for isa in availableISAs {
+        for isa in availableISAs { for useHalves in [false, true] {
             var rng = SplitMix64(seed: 63)
             for trial in 0..<200 {
                 // Dense convolution (pointwise in place every fourth trial).
                 var g = denseGeometry(&rng)
                 if trial % 4 == 0 { g.kernel_h = 1; g.kernel_w = 1; g.stride_h = 1; g.stride_w = 1; g.pad_top = 0; g.pad_left = 0; g.out_h = g.in_h; g.out_w = g.in_w }
                 let k = Int(g.kernel_h * g.kernel_w * g.in_c), n = Int(g.out_c)
-                let x = rng.floats(Int(g.batch * g.in_h * g.in_w * g.in_c)), f = rng.floats(n * k), bias = rng.floats(n)
+                let x = rng.floats(Int(g.batch * g.in_h * g.in_w * g.in_c)), bias = rng.floats(n)
+                let (fHalves, f) = halves(rng.floats(n * k))
                 let outCount = Int(g.batch * g.out_h * g.out_w * g.out_c)
                 var expected = [Float](repeating: 0, count: outCount), got = [Float](repeating: .nan, count: outCount)
                 ember_conv2d_f32_ref(&g, x, f, bias, -2, 2.5, &expected)
                 let np = Int(ember_n_padded(isa, Int32(n)))
                 var pw = [Float](repeating: 0, count: np * k), pb = [Float](repeating: 0, count: np)
+                var ph = [UInt16](repeating: 0, count: np * k)
                 ember_f32_pack(isa, Int32(k), Int32(n), f, bias, &pw, &pb)
+                ember_f16_pack(isa, Int32(k), Int32(n), fHalves, &ph)
                 var scratch = [Float](repeating: 0, count: Int(ember_gemm_scratch_bytes(isa, Int32(k), 0)) / 4)
-                pw.withUnsafeBufferPointer { w in pb.withUnsafeBufferPointer { b in
-                    var gemm = ember_f32_gemm(k: Int32(k), n: Int32(n), n_padded: Int32(np), weights: w.baseAddress, bias: b.baseAddress, act_min: -2, act_max: 2.5)
+                pw.withUnsafeBufferPointer { w in pb.withUnsafeBufferPointer { b in ph.withUnsafeBufferPointer { h in
+                    var gemm = ember_f32_gemm(k: Int32(k), n: Int32(n), n_padded: Int32(np), weights: useHalves ? nil : w.baseAddress,
+                                              bias: b.baseAddress, act_min: -2, act_max: 2.5, weights_f16: useHalves ? h.baseAddress : nil)
                     kernels(isa).conv2d_f32(&g, x, &gemm, &scratch, &got)
                     // The same weights as a fully connected layer over the input's first rows.
                     let rows = rng.int(1...7), fx = rng.floats(rows * k)
@@ -307,7 +321,7 @@ func withOptionalPointer<T, R>(_ array: [T]?, _ body: (UnsafePointer<T>?) -> R) 
                     ember_fully_connected_f32_ref(Int64(rows), Int32(k), Int32(n), fx, f, bias, -2, 2.5, &fe)
                     kernels(isa).fully_connected_f32(Int64(rows), fx, &gemm, &fg)
                     for (a, e) in zip(fg, fe) { #expect(abs(a - e) <= 1e-4 * Float(k), "\(isaName(isa)) fc trial \(trial)") }
-                } }
+                } } }
                 for (a, e) in zip(got, expected) { #expect(abs(a - e) <= 1e-4 * Float(k), "\(isaName(isa)) conv trial \(trial): \(g)") }
 
                 // Depthwise.
@@ -315,19 +329,23 @@ func withOptionalPointer<T, R>(_ array: [T]?, _ body: (UnsafePointer<T>?) -> R) 
                 let c = rng.int(1...70)   // up to 4 vectors per channel block on both ISAs, plus a tail block
                 d.in_c = Int32(c); d.out_c = Int32(c); d.groups = Int32(c)
                 let taps = Int(d.kernel_h * d.kernel_w)
-                let dx = rng.floats(Int(d.batch * d.in_h * d.in_w) * c), df = rng.floats(c * taps), db = rng.floats(c)
+                let dx = rng.floats(Int(d.batch * d.in_h * d.in_w) * c), db = rng.floats(c)
+                let (dfHalves, df) = halves(rng.floats(c * taps))
                 let dOut = Int(d.batch * d.out_h * d.out_w) * c
                 var de = [Float](repeating: 0, count: dOut), dg = [Float](repeating: .nan, count: dOut)
                 ember_conv2d_f32_ref(&d, dx, df, db, -.infinity, .infinity, &de)
                 let cp = Int(ember_n_padded(isa, Int32(c)))
                 var dpw = [Float](repeating: 0, count: taps * cp), dpb = [Float](repeating: 0, count: cp)
+                var dph = [UInt16](repeating: 0, count: taps * cp)
                 ember_dw_pack_f32(isa, Int32(taps), Int32(c), df, db, &dpw, &dpb)
-                dpw.withUnsafeBufferPointer { w in dpb.withUnsafeBufferPointer { b in
-                    var dw = ember_f32_dw(c_padded: Int32(cp), weights: w.baseAddress, bias: b.baseAddress, act_min: -.infinity, act_max: .infinity)
+                ember_dw_pack_f16(isa, Int32(taps), Int32(c), dfHalves, &dph)
+                dpw.withUnsafeBufferPointer { w in dpb.withUnsafeBufferPointer { b in dph.withUnsafeBufferPointer { h in
+                    var dw = ember_f32_dw(c_padded: Int32(cp), weights: useHalves ? nil : w.baseAddress, bias: b.baseAddress,
+                                          act_min: -.infinity, act_max: .infinity, weights_f16: useHalves ? h.baseAddress : nil)
                     kernels(isa).dwconv2d_f32(&d, dx, &dw, &dg)
-                } }
+                } } }
                 for (a, e) in zip(dg, de) { #expect(abs(a - e) <= 1e-5 * Float(taps), "\(isaName(isa)) dw trial \(trial): \(d)") }
             }
-        }
+        } }
     }
 }

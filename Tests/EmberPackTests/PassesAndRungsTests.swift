@@ -264,6 +264,27 @@ func graphEveryPassRewrites() throws -> Graph {
         #expect(try agreementDb(g, half) > 50)
     }
 
+    /// After load, an fp16 rung holds half the weight bytes of the fp32 rung: its weights stay
+    /// halves in the mapped package and in the kernels' packed copies (widened in registers), so
+    /// mapped constant bytes + `preparedBytes` halve too. On every SIMD path this CPU has.
+    @Test func anFp16RungHoldsHalfTheWeightBytesOfTheFp32RungAfterLoad() throws {
+        let g = try Corpus.graph(Corpus.fixtures + "/resnet8_float")
+        let half = try WeightStorage.fp16(g)
+        let paths = KernelISA.supported.filter { $0 != .scalar }
+        if paths.isEmpty { print("SKIP: no SIMD path on this CPU; the scalar kernels widen fp16 weights at prepare") }
+        for isa in paths {
+            func resident(_ graph: Graph) throws -> (total: Int, prepared: Int) {
+                let e = try Executor(graph: graph, options: ExecutorOptions(isa: isa))
+                return (graph.weightBytes + e.preparedBytes, e.preparedBytes)
+            }
+            let (full, fullPrepared) = try resident(g), (halved, halvedPrepared) = try resident(half)
+            print("resident weight bytes on \(isa): fp32 \(full) (prepared \(fullPrepared)), fp16 \(halved) (prepared \(halvedPrepared))")
+            // Packed weights are padded to whole panels, and biases stay f32: a little over half.
+            #expect(Double(halved) <= 0.53 * Double(full), "\(isa): fp16 \(halved) bytes vs fp32 \(full)")
+            #expect(Double(halvedPrepared) <= 0.55 * Double(fullPrepared), "\(isa): prepared \(halvedPrepared) vs \(fullPrepared)")
+        }
+    }
+
     /// The int4 rung computes exactly what the float model computes with its
     /// weights replaced by their int4 round trip (decoded here independently).
     @Test func int4RungMatchesItsDequantizedWeights() throws {

@@ -266,10 +266,22 @@ static void test_f32(int32_t isa, const ember_kernel_table *t) {
     ember_conv2d_f32_ref(&g, x, f, bias, -2.0f, 2.5f, expected);
     float *packed = zalloc(4 * (int64_t)np * k), *pb = zalloc(4 * np);
     ember_f32_pack(isa, k, n, f, bias, packed, pb);
-    ember_f32_gemm w = {k, n, np, packed, pb, -2.0f, 2.5f};
+    ember_f32_gemm w = {k, n, np, packed, pb, -2.0f, 2.5f, NULL};
     void *scratch = zalloc(ember_gemm_scratch_bytes(isa, k, 0));
     t->conv2d_f32(&g, x, &w, scratch, got);
     expect(close_enough(got, expected, out_count(&g)), "conv2d_f32", trial);
+    {  // The same with fp16 weights kept as halves: the reference on the halves' values.
+      uint16_t *halves = zalloc(2 * (int64_t)n * k), *packed16 = zalloc(2 * (int64_t)np * k);
+      float *rounded = zalloc(4 * (int64_t)n * k);
+      ember_f32_to_f16((int64_t)n * k, f, halves);
+      ember_f16_to_f32((int64_t)n * k, halves, rounded);
+      ember_conv2d_f32_ref(&g, x, rounded, bias, -2.0f, 2.5f, expected);
+      ember_f16_pack(isa, k, n, halves, packed16);
+      ember_f32_gemm w16 = {k, n, np, NULL, pb, -2.0f, 2.5f, packed16};
+      t->conv2d_f32(&g, x, &w16, scratch, got);
+      expect(close_enough(got, expected, out_count(&g)), "conv2d_f32 with f16 weights", trial);
+      free(halves); free(packed16); free(rounded);
+    }
     const int32_t rows = g.batch * 3;
     float *fx = zalloc(4 * (int64_t)rows * k), *fe = zalloc(4 * (int64_t)rows * n), *fg = zalloc(4 * (int64_t)rows * n);
     fill_f32(fx, (int64_t)rows * k, 1.0f);
@@ -287,9 +299,21 @@ static void test_f32(int32_t isa, const ember_kernel_table *t) {
     ember_conv2d_f32_ref(&d, dx, df, db, -1.5f, 1.5f, de);
     float *pw = zalloc(4 * (int64_t)taps * cp), *pdb = zalloc(4 * cp);
     ember_dw_pack_f32(isa, taps, c, df, db, pw, pdb);
-    ember_f32_dw dw = {cp, pw, pdb, -1.5f, 1.5f};
+    ember_f32_dw dw = {cp, pw, pdb, -1.5f, 1.5f, NULL};
     t->dwconv2d_f32(&d, dx, &dw, dg);
     expect(close_enough(dg, de, out_count(&d)), "dwconv2d_f32", trial);
+    {
+      uint16_t *halves = zalloc(2 * (int64_t)c * taps), *pw16 = zalloc(2 * (int64_t)taps * cp);
+      float *rounded = zalloc(4 * (int64_t)c * taps);
+      ember_f32_to_f16((int64_t)c * taps, df, halves);
+      ember_f16_to_f32((int64_t)c * taps, halves, rounded);
+      ember_conv2d_f32_ref(&d, dx, rounded, db, -1.5f, 1.5f, de);
+      ember_dw_pack_f16(isa, taps, c, halves, pw16);
+      ember_f32_dw dw16 = {cp, NULL, pdb, -1.5f, 1.5f, pw16};
+      t->dwconv2d_f32(&d, dx, &dw16, dg);
+      expect(close_enough(dg, de, out_count(&d)), "dwconv2d_f32 with f16 weights", trial);
+      free(halves); free(pw16); free(rounded);
+    }
     free(dx); free(df); free(db); free(de); free(dg); free(pw); free(pdb);
   }
 }

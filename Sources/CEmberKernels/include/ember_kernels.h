@@ -31,6 +31,7 @@ enum {
   EMBER_CPU_AVX512F = 1u << 3,
   EMBER_CPU_AVX512BW = 1u << 4,
   EMBER_CPU_AVX512VNNI = 1u << 5,
+  EMBER_CPU_F16C = 1u << 6,
   EMBER_CPU_NEON = 1u << 8,
   EMBER_CPU_DOTPROD = 1u << 9,
   EMBER_CPU_I8MM = 1u << 10,
@@ -326,10 +327,16 @@ void ember_qs8_pack(int32_t isa, int32_t k, int32_t n, const int8_t *weights, co
 /// f32 GEMM weights packed [n_padded/lanes][k][lanes], bias n_padded (zeros without one).
 typedef struct {
   int32_t k, n, n_padded;
-  const float *weights;
+  const float *weights;          // NULL when weights_f16 holds them
   const float *bias;
   float act_min, act_max;
+  const uint16_t *weights_f16;   // the same layout in IEEE half (fp16 rungs), widened as loaded
 } ember_f32_gemm;
+
+/// Packs IEEE-half weights [n][k] into the f32 GEMM layout, still as halves (zeros as padding).
+void ember_f16_pack(int32_t isa, int32_t k, int32_t n, const uint16_t *weights, uint16_t *packed);
+/// Packs IEEE-half depthwise weights [c][kh·kw] as [taps][c_padded] halves.
+void ember_dw_pack_f16(int32_t isa, int32_t taps, int32_t channels, const uint16_t *filter, uint16_t *packed);
 void ember_f32_pack(int32_t isa, int32_t k, int32_t n, const float *weights, const float *bias,
                     float *packed, float *bias_out);
 
@@ -345,9 +352,10 @@ void ember_dw_pack_s8(int32_t isa, int32_t taps, int32_t channels, const int8_t 
                       int32_t *mult_out, int32_t *shift_out);
 typedef struct {
   int32_t c_padded;
-  const float *weights;
+  const float *weights;          // NULL when weights_f16 holds them
   const float *bias;
   float act_min, act_max;
+  const uint16_t *weights_f16;   // [taps][c_padded] IEEE half (fp16 rungs), widened as loaded
 } ember_f32_dw;
 void ember_dw_pack_f32(int32_t isa, int32_t taps, int32_t channels, const float *filter, const float *bias,
                        float *packed, float *bias_out);
