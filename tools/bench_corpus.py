@@ -3,6 +3,7 @@
 single-thread latency of Ember vs LiteRT, all measured in one run on this machine.
 
     python3 tools/bench_corpus.py [--repeat 300] [--rounds 5] [--threads 1] [--corpus ../shared/corpus/mlperf-tiny]
+    python3 tools/bench_corpus.py --load [--rounds 5]     # load + prepare time and peak RSS instead
 
 Prints a Markdown table (the one in BENCHMARKS.md). Uses tools/.venv-litert
 (created by tools/compare_litert.py's bootstrap if missing) and the release build
@@ -53,6 +54,59 @@ def litert_latency(model, feeds, resolver, repeat, threads=1):
     return statistics.median(times) * 1000
 
 
+LITERT_LOAD = r"""
+import resource, sys, time
+import numpy as np
+from ai_edge_litert.interpreter import Interpreter
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+t = time.perf_counter()
+it = Interpreter(model_path=sys.argv[1], num_threads=1)
+it.allocate_tensors()
+ms = (time.perf_counter() - t) * 1000
+it.invoke()
+print(ms, base, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def run_with_rusage(args):
+    """(stdout, peak RSS KiB) of one child process."""
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+    out = p.stdout.read()
+    _, status, usage = os.wait4(p.pid, 0)
+    if status != 0:
+        raise RuntimeError(f"{args[0]} failed: {status}")
+    return out, usage.ru_maxrss
+
+
+def load_table(a, ember):
+    """Load + prepare time and peak memory: `ember bench --repeat 1` (load, prepare, one run) as a
+    process of its own, and LiteRT's Interpreter creation + allocate_tensors + one invoke in a fresh
+    Python. LiteRT's peak RSS is shown as measured and less the Python + LiteRT import baseline."""
+    print("| model | Ember load + prepare ms | LiteRT create + allocate ms | Ember arena + prepared KiB "
+          "| Ember peak RSS MiB (`ember` process) | LiteRT peak RSS MiB (less import baseline) |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name in sorted(os.listdir(a.corpus)):
+        model = os.path.join(a.corpus, name, "model.tflite")
+        if not os.path.exists(model):
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            pkg = os.path.join(tmp, "m.ember")
+            if subprocess.run([ember, "pack", model, "-o", pkg], capture_output=True).returncode != 0:
+                continue
+            loads, lites, rss_e, rss_l, rss_lb = [], [], [], [], []
+            for _ in range(a.rounds):
+                out, rss = run_with_rusage([ember, "bench", pkg, "--repeat", "1", "--warmup", "0", "--json"])
+                bench = json.loads(out)
+                loads.append(bench["load_prepare_ms"]); rss_e.append(rss)
+                held = (bench["arena_bytes"] + bench["prepared_bytes"]) / 1024
+                out, rss = run_with_rusage([sys.executable, "-c", LITERT_LOAD, model])
+                ms, base, peak = out.split()
+                lites.append(float(ms)); rss_l.append(int(peak)); rss_lb.append(int(peak) - int(base))
+            med = statistics.median
+            print(f"| {name} | {med(loads):.2f} | {med(lites):.2f} | {held:.0f} | {med(rss_e) / 1024:.1f} | "
+                  f"{med(rss_l) / 1024:.1f} ({med(rss_lb) / 1024:.1f}) |")
+
+
 def main():
     ensure_venv()
     import numpy as np
@@ -64,10 +118,15 @@ def main():
     ap.add_argument("--threads", type=int, default=1,
                     help="threads for both runtimes (ember bench --threads, LiteRT num_threads); "
                          "the reference-kernel column stays single-threaded")
+    ap.add_argument("--load", action="store_true",
+                    help="instead of latency: load + prepare time and peak RSS of both runtimes")
     a = ap.parse_args()
     ember = os.path.join(ROOT, ".build", "release", "ember")
     subprocess.check_call(["swift", "build", "-c", "release", "--product", "ember"], cwd=ROOT,
                           stdout=subprocess.DEVNULL)
+    if a.load:
+        load_table(a, ember)
+        return 0
     print("| model | .tflite bytes | .ember bytes | Ember arena | TFLM-style arena | Ember kernels | Ember ms | LiteRT XNNPACK ms "
           "| ratio | LiteRT reference ms |")
     print("|---|---:|---:|---:|---:|---|---:|---:|---:|---:|")
