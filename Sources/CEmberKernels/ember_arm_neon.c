@@ -446,11 +446,118 @@ static void binary_f32_neon(ember_binary_op op, const ember_broadcast *bc, const
   }
 }
 
+// ------------------------------------------------- int8 GEMM with the dot product (ARMv8.2 dotprod)
+// sdot multiplies four signed bytes of the input by four of the weights per lane, so the patch is
+// the raw int8 input (padding taps hold the zero point) and (x − zp)·w = x·w − zp·Σw, the last
+// term folded into the bias at pack time (ember_qs8_pack, EMBER_ISA_NEON_DOTPROD). Weights are
+// [n_padded/8][k_padded/4][8][4]: per quad, two registers of four channels' four bytes.
+#if defined(__clang__)
+#define DOTPROD __attribute__((target("dotprod")))
+#else
+#define DOTPROD __attribute__((target("arch=armv8.2-a+dotprod")))
+#endif
+
+/// `rows` (1…4) int8 patch rows (each k_padded bytes) × one or two 8-channel panels.
+DOTPROD static void qs8_tile_dot(int32_t rows, const int8_t *a, const ember_qs8_gemm *w, int32_t panel, void *out,
+                                 int64_t out_at, int64_t out_stride) {
+  const int32_t kp = w->k_padded, quads = kp / 4, c0 = panel * 8;
+  const int32_t two = (panel + 1) * 8 < w->n_padded;
+  const int8_t *b0 = (const int8_t *)w->weights + (int64_t)panel * quads * 32, *b1 = b0 + (int64_t)quads * 32;
+  const int8_t *ar[MR];
+  for (int32_t r = 0; r < MR; ++r) ar[r] = a + (int64_t)(r < rows ? r : 0) * kp;
+  int32x4_t acc[MR][4];
+  for (int32_t j = 0; j < 4; ++j) {
+    const int32x4_t bias = (j < 2 || two) ? vld1q_s32(w->bias + c0 + 4 * j) : vdupq_n_s32(0);
+    for (int32_t r = 0; r < MR; ++r) acc[r][j] = bias;
+  }
+  for (int32_t q = 0; q < quads; ++q) {
+    const int8x16_t w00 = vld1q_s8(b0 + q * 32), w01 = vld1q_s8(b0 + q * 32 + 16);
+    const int8x16_t w10 = two ? vld1q_s8(b1 + q * 32) : w00, w11 = two ? vld1q_s8(b1 + q * 32 + 16) : w01;
+    for (int32_t r = 0; r < MR; ++r) {
+      int32_t v;
+      memcpy(&v, ar[r] + 4 * q, 4);
+      const int8x16_t x = vreinterpretq_s8_s32(vdupq_n_s32(v));
+      acc[r][0] = vdotq_s32(acc[r][0], w00, x);
+      acc[r][1] = vdotq_s32(acc[r][1], w01, x);
+      acc[r][2] = vdotq_s32(acc[r][2], w10, x);
+      acc[r][3] = vdotq_s32(acc[r][3], w11, x);
+    }
+  }
+  const int32_t n0 = w->n - c0 < 8 ? w->n - c0 : 8, n1 = w->n - c0 - 8 < 8 ? w->n - c0 - 8 : 8;
+  for (int32_t r = 0; r < rows; ++r) {
+    const int64_t at = out_at + r * out_stride + c0;
+    store_acc(acc[r][0], acc[r][1], w, c0, n0, out, at);
+    if (two && n1 > 0) store_acc(acc[r][2], acc[r][3], w, c0 + 8, n1, out, at + 8);
+  }
+}
+
+/// The patch of output pixel `px` as raw int8, the zero point where a tap falls outside.
+static void gather_s8(const ember_conv_geometry *g, const int8_t *input, ember_pixel px, int32_t zero_point, int8_t *dst,
+                      int32_t k_padded) {
+  const size_t c = (size_t)g->in_c;
+  EMBER_FOR_EACH_PATCH_TAP(g, px, memcpy(dst + (int64_t)t * g->in_c, input + at, c),
+                           memset(dst + (int64_t)t * g->in_c, zero_point, c));
+  const int32_t k = g->kernel_h * g->kernel_w * g->in_c;
+  memset(dst + k, 0, (size_t)(k_padded - k));
+}
+
+DOTPROD static void conv2d_qs8_dot(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_gemm *w,
+                                   void *scratch, void *output) {
+  int8_t *patches = (int8_t *)scratch;
+  const int64_t pixels = (int64_t)g->batch * g->out_h * g->out_w;
+  const int32_t panels = w->n_padded / 8;
+  ember_pixel px = {0, 0, 0};
+  for (int64_t p = 0; p < pixels; p += MR) {
+    const int32_t rows = pixels - p < MR ? (int32_t)(pixels - p) : MR;
+    for (int32_t r = 0; r < rows; ++r, ember_pixel_next(g, &px))
+      gather_s8(g, input, px, w->input_zero_point, patches + (int64_t)r * w->k_padded, w->k_padded);
+    for (int32_t panel = 0; panel < panels; panel += 2) qs8_tile_dot(rows, patches, w, panel, output, p * w->n, w->n);
+  }
+}
+
+DOTPROD static void conv2d_s8_dot(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_gemm *w,
+                                  void *scratch, int8_t *output) {
+  conv2d_qs8_dot(g, input, w, scratch, output);
+}
+
+DOTPROD static void fully_connected_s8_dot(int64_t rows, const int8_t *input, const ember_qs8_gemm *w, void *scratch,
+                                           int8_t *output) {
+  int8_t *patches = (int8_t *)scratch;
+  const int32_t panels = w->n_padded / 8;
+  for (int64_t p = 0; p < rows; p += MR) {
+    const int32_t mr = rows - p < MR ? (int32_t)(rows - p) : MR;
+    for (int32_t r = 0; r < mr; ++r) {
+      int8_t *dst = patches + (int64_t)r * w->k_padded;
+      memcpy(dst, input + (p + r) * w->k, (size_t)w->k);
+      memset(dst + w->k, 0, (size_t)(w->k_padded - w->k));
+    }
+    for (int32_t panel = 0; panel < panels; panel += 2) qs8_tile_dot(mr, patches, w, panel, output, p * w->n, w->n);
+  }
+}
+
+DOTPROD static void conv2d_hybrid_dot(const ember_conv_geometry *g, const float *input, const ember_qs8_gemm *w,
+                                      void *scratch, float *output) {
+  EMBER_HYBRID_CONV_BODY(g, input, w, scratch, output, quantize_symmetric, conv2d_qs8_dot);
+}
+
 const ember_kernel_table ember_neon_kernels = {
   .conv2d_s8 = conv2d_s8_neon,
   .fully_connected_s8 = fully_connected_s8_neon,
   .dwconv2d_s8 = dwconv2d_s8_neon,
   .conv2d_hybrid = conv2d_hybrid_neon,
+  .conv2d_f32 = conv2d_f32_neon,
+  .fully_connected_f32 = fully_connected_f32_neon,
+  .dwconv2d_f32 = dwconv2d_f32_neon,
+  .add_s8 = add_s8_neon,
+  .binary_f32 = binary_f32_neon,
+};
+
+/// The NEON path on a CPU with the dot product: sdot for the int8 GEMMs, NEON's kernels otherwise.
+const ember_kernel_table ember_neon_dotprod_kernels = {
+  .conv2d_s8 = conv2d_s8_dot,
+  .fully_connected_s8 = fully_connected_s8_dot,
+  .dwconv2d_s8 = dwconv2d_s8_neon,
+  .conv2d_hybrid = conv2d_hybrid_dot,
   .conv2d_f32 = conv2d_f32_neon,
   .fully_connected_f32 = fully_connected_f32_neon,
   .dwconv2d_f32 = dwconv2d_f32_neon,

@@ -2,6 +2,7 @@
 // each ISA's kernels.
 // Layouts (ember_kernels.h, "Optimized kernels"):
 //   EMBER_ISA_AVX512 int8: [n_padded/16][k_padded/4][16][4] int8, k_padded = ceil4(k)
+//   EMBER_ISA_NEON_DOTPROD int8: [n_padded/8][k_padded/4][8][4] int8
 //   EMBER_ISA_AVX2, EMBER_ISA_NEON int8: [n_padded/8][k_padded/2][8][2] int16, k_padded = ceil2(k)
 //   f32 (all):             [n_padded/NR][k][NR] float, NR = 16 (AVX-512) or 8 (AVX2, NEON)
 //   depthwise:             [taps][c_padded] int32 (int8) or float (f32)
@@ -14,13 +15,16 @@ int32_t ember_isa_lanes(int32_t isa) { return isa == EMBER_ISA_AVX512 ? 16 : 8; 
 
 static int32_t round_up(int32_t x, int32_t m) { return (x + m - 1) / m * m; }
 
-int32_t ember_qs8_k_padded(int32_t isa, int32_t k) { return round_up(k, isa == EMBER_ISA_AVX512 ? 4 : 2); }
+/// Whether the ISA's int8 GEMM multiplies quads of bytes (VNNI, sdot) rather than int16 pairs.
+static int int8_quads(int32_t isa) { return isa == EMBER_ISA_AVX512 || isa == EMBER_ISA_NEON_DOTPROD; }
+
+int32_t ember_qs8_k_padded(int32_t isa, int32_t k) { return round_up(k, int8_quads(isa) ? 4 : 2); }
 
 int32_t ember_n_padded(int32_t isa, int32_t n) { return round_up(n, ember_isa_lanes(isa)); }
 
 int64_t ember_qs8_packed_bytes(int32_t isa, int32_t k, int32_t n) {
   const int64_t elems = (int64_t)ember_qs8_k_padded(isa, k) * ember_n_padded(isa, n);
-  return isa == EMBER_ISA_AVX512 ? elems : elems * 2;
+  return int8_quads(isa) ? elems : elems * 2;
 }
 
 void ember_qs8_pack(int32_t isa, int32_t k, int32_t n, const int8_t *weights, const int32_t *bias,
@@ -34,7 +38,7 @@ void ember_qs8_pack(int32_t isa, int32_t k, int32_t n, const int8_t *weights, co
       const int8_t w = weights[(int64_t)o * k + i];
       sum += w;
       const int64_t panel = o / lanes, lane = o % lanes;
-      if (isa == EMBER_ISA_AVX512) {
+      if (int8_quads(isa)) {
         ((int8_t *)packed)[((panel * (kp / 4) + i / 4) * lanes + lane) * 4 + i % 4] = w;
       } else {
         ((int16_t *)packed)[((panel * (kp / 2) + i / 2) * lanes + lane) * 2 + i % 2] = w;
@@ -42,7 +46,10 @@ void ember_qs8_pack(int32_t isa, int32_t k, int32_t n, const int8_t *weights, co
     }
     const int32_t b = (o < n && bias) ? bias[o] : 0;
     // AVX-512 multiplies unsigned input bytes x + 128: (x - zp)·w = (x + 128)·w − (128 + zp)·w.
-    bias_out[o] = isa == EMBER_ISA_AVX512 ? (int32_t)((uint32_t)b - (uint32_t)((128 + input_zero_point) * sum)) : b;
+    // sdot multiplies the raw signed bytes: (x - zp)·w = x·w − zp·w. The int16 paths subtract zp first.
+    const int32_t folded = isa == EMBER_ISA_AVX512 ? 128 + input_zero_point
+                           : isa == EMBER_ISA_NEON_DOTPROD ? input_zero_point : 0;
+    bias_out[o] = (int32_t)((uint32_t)b - (uint32_t)(folded * sum));
     mult_out[o] = o < n ? multiplier[o] : 0;
     shift_out[o] = o < n ? shift[o] : 0;
   }
@@ -85,7 +92,7 @@ void ember_dw_pack_f32(int32_t isa, int32_t taps, int32_t channels, const float 
 int64_t ember_gemm_scratch_bytes(int32_t isa, int32_t k, int32_t is_int8) {
   const int64_t rows = isa == EMBER_ISA_AVX512 ? 8 : 4;
   if (!is_int8) return rows * k * (int64_t)sizeof(float);
-  return rows * ember_qs8_k_padded(isa, k) * (isa == EMBER_ISA_AVX512 ? 1 : 2);
+  return rows * ember_qs8_k_padded(isa, k) * (int8_quads(isa) ? 1 : 2);
 }
 
 int64_t ember_hybrid_scratch_bytes(int32_t isa, int64_t input_per_batch, int32_t k) {
@@ -96,7 +103,7 @@ int64_t ember_hybrid_scratch_bytes(int32_t isa, int64_t input_per_batch, int32_t
 extern const ember_kernel_table ember_avx512_kernels, ember_avx2_kernels;
 #endif
 #if defined(__aarch64__)
-extern const ember_kernel_table ember_neon_kernels;
+extern const ember_kernel_table ember_neon_kernels, ember_neon_dotprod_kernels;
 #endif
 
 const ember_kernel_table *ember_kernel_table_for(int32_t isa) {
@@ -107,6 +114,7 @@ const ember_kernel_table *ember_kernel_table_for(int32_t isa) {
 #endif
 #if defined(__aarch64__)
   case EMBER_ISA_NEON: return &ember_neon_kernels;
+  case EMBER_ISA_NEON_DOTPROD: return &ember_neon_dotprod_kernels;
 #endif
   default: return NULL;
   }

@@ -166,7 +166,7 @@ public enum KernelISA: String, CaseIterable, Sendable, CustomStringConvertible {
     case avx2
     /// AVX-512 F + BW + VNNI.
     case avx512
-    /// ARM NEON (AArch64 Advanced SIMD).
+    /// ARM NEON (AArch64 Advanced SIMD; int8 GEMMs with sdot where the CPU has the dot product).
     case neon
 
     public var description: String { rawValue }
@@ -214,7 +214,8 @@ public enum KernelISA: String, CaseIterable, Sendable, CustomStringConvertible {
         switch self {
         case .avx2: isa = Int32(EMBER_ISA_AVX2)
         case .avx512: isa = Int32(EMBER_ISA_AVX512)
-        case .neon: isa = Int32(EMBER_ISA_NEON)
+        case .neon:  // the int8 GEMMs use sdot where the CPU has the dot product
+            isa = ember_cpu_features() & UInt32(EMBER_CPU_DOTPROD) != 0 ? Int32(EMBER_ISA_NEON_DOTPROD) : Int32(EMBER_ISA_NEON)
         case .scalar: return nil
         }
         return ember_kernel_table_for(isa) == nil ? nil : isa

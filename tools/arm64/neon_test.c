@@ -334,6 +334,16 @@ int main(void) {
   test_hybrid(EMBER_ISA_NEON, t);
   test_binary_f32(t);
   test_f32(EMBER_ISA_NEON, t);
+  if (features & EMBER_CPU_DOTPROD) {
+    const ember_kernel_table *d = ember_kernel_table_for(EMBER_ISA_NEON_DOTPROD);
+    if (!d) { fprintf(stderr, "FAIL: no dotprod kernel table\n"); return 1; }
+    printf("NEON dotprod int8 GEMM kernels\n");
+    test_conv_s8(EMBER_ISA_NEON_DOTPROD, d);
+    test_fc_s8(EMBER_ISA_NEON_DOTPROD, d);
+    test_hybrid(EMBER_ISA_NEON_DOTPROD, d);
+  } else {
+    printf("SKIP: this CPU model has no dotprod; the sdot kernels were not run\n");
+  }
   printf("%d checks, %d failed\n", checks, failures);
   return failures == 0 ? 0 : 1;
 }

@@ -290,6 +290,8 @@ enum {
   EMBER_ISA_AVX2 = 1,    // AVX2 + FMA: int8 as exact int16 pair products (vpmaddwd)
   EMBER_ISA_AVX512 = 2,  // AVX-512 F + BW + VNNI: int8 as u8·s8 quads (vpdpbusd)
   EMBER_ISA_NEON = 3,    // AArch64 Advanced SIMD: AVX2's packing, int8 as exact int16 products (vmlal)
+  EMBER_ISA_NEON_DOTPROD = 4,  // NEON + dot product: int8 as s8·s8 quads (sdot), 8-channel panels;
+                               // the "neon" path on a CPU with dotprod (its f32 kernels are NEON's)
 };
 
 /// Output channels per packed panel: 16 (AVX-512) or 8 (AVX2, NEON).
