@@ -443,6 +443,9 @@ static void binary_f32_neon(ember_binary_op op, const ember_broadcast *bc, const
   case EMBER_BINARY_DIV: BINARY_F32_ROWS(vdivq_f32(x, y), x / y); break;
   case EMBER_BINARY_MAX: BINARY_F32_ROWS(vbslq_f32(vcgtq_f32(x, y), x, y), x > y ? x : y); break;
   case EMBER_BINARY_MIN: BINARY_F32_ROWS(vbslq_f32(vcltq_f32(x, y), x, y), x < y ? x : y); break;
+  case EMBER_BINARY_PRELU:
+    BINARY_F32_ROWS(vbslq_f32(vcgeq_f32(x, vdupq_n_f32(0.0f)), x, vmulq_f32(x, y)), x >= 0.0f ? x : x * y);
+    break;
   }
 }
 

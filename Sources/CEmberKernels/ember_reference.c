@@ -301,6 +301,7 @@ void ember_binary_f32_ref(ember_binary_op op, const ember_broadcast *bc, const f
       case EMBER_BINARY_MUL: r = x * y; break;
       case EMBER_BINARY_MAX: r = x > y ? x : y; break;
       case EMBER_BINARY_MIN: r = x < y ? x : y; break;
+      case EMBER_BINARY_PRELU: r = x >= 0.0f ? x : x * y; break;
       default: r = x / y; break;
     }
     out[oi] = clamp_f(r, act_min, act_max);

@@ -431,6 +431,9 @@ TARGET static void ember_binary_f32_avx2(ember_binary_op op, const ember_broadca
   case EMBER_BINARY_DIV: BINARY_F32_ROWS(_mm256_div_ps(x, y)); break;
   case EMBER_BINARY_MAX: BINARY_F32_ROWS(_mm256_max_ps(x, y)); break;
   case EMBER_BINARY_MIN: BINARY_F32_ROWS(_mm256_min_ps(x, y)); break;
+  case EMBER_BINARY_PRELU:
+    BINARY_F32_ROWS(_mm256_blendv_ps(_mm256_mul_ps(x, y), x, _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_GE_OQ)));
+    break;
   }
 }
 

@@ -606,6 +606,9 @@ TARGET static void ember_binary_f32_avx512(ember_binary_op op, const ember_broad
   case EMBER_BINARY_DIV: BINARY_F32_ROWS(_mm512_div_ps(x, y)); break;
   case EMBER_BINARY_MAX: BINARY_F32_ROWS(_mm512_max_ps(x, y)); break;
   case EMBER_BINARY_MIN: BINARY_F32_ROWS(_mm512_min_ps(x, y)); break;
+  case EMBER_BINARY_PRELU:
+    BINARY_F32_ROWS(_mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GE_OQ), _mm512_mul_ps(x, y), x));
+    break;
   }
 }
 

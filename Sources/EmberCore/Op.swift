@@ -142,6 +142,8 @@ public enum Op: Hashable, Sendable {
     case dequantize
     /// Elementwise maximum / minimum with numpy broadcasting.
     case maximum, minimum
+    /// inputs: x, alpha (numpy broadcasting, e.g. one slope per channel): x ≥ 0 ? x : alpha·x.
+    case prelu
     /// Spatial resize of NHWC images to `height` × `width` (TFLite semantics).
     case resize(ResizeAttributes)
 
@@ -178,6 +180,7 @@ public enum Op: Hashable, Sendable {
         case .maximum: return .maximum
         case .minimum: return .minimum
         case .resize: return .resize
+        case .prelu: return .prelu
         }
     }
 
@@ -185,7 +188,7 @@ public enum Op: Hashable, Sendable {
     public var arity: (required: Int, optional: Int) {
         switch self {
         case .conv2D, .fullyConnected: return (2, 1)
-        case .matMul, .add, .sub, .mul, .div, .maximum, .minimum: return (2, 0)
+        case .matMul, .add, .sub, .mul, .div, .maximum, .minimum, .prelu: return (2, 0)
         case .layerNorm: return (1, 2)
         case .concat: return (1, Int.max - 1)
         default: return (1, 0)
@@ -196,7 +199,8 @@ public enum Op: Hashable, Sendable {
     /// planner may let the output reuse its first input's buffer.
     public var isElementwiseInPlaceCandidate: Bool {
         switch self {
-        case .add, .sub, .mul, .div, .maximum, .minimum, .relu, .relu6, .leakyRelu, .sigmoid, .tanh, .hardSwish, .gelu: return true
+        case .add, .sub, .mul, .div, .maximum, .minimum, .prelu, .relu, .relu6, .leakyRelu, .sigmoid, .tanh, .hardSwish, .gelu:
+            return true
         default: return false
         }
     }
@@ -207,7 +211,7 @@ public enum OpKind: UInt16, Sendable, CaseIterable, CustomStringConvertible {
     case conv2D = 1, fullyConnected, matMul, add, sub, mul, div, relu, relu6, leakyRelu,
          sigmoid, tanh, hardSwish, gelu, softmax, averagePool2D, maxPool2D, mean,
          globalAveragePool, reshape, transpose, concat, pad, slice, layerNorm, quantize, dequantize,
-         maximum, minimum, resize
+         maximum, minimum, resize, prelu
 
     public var description: String {
         switch self {
@@ -241,6 +245,7 @@ public enum OpKind: UInt16, Sendable, CaseIterable, CustomStringConvertible {
         case .maximum: return "Maximum"
         case .minimum: return "Minimum"
         case .resize: return "Resize"
+        case .prelu: return "PRelu"
         }
     }
 }

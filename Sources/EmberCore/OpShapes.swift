@@ -128,7 +128,7 @@ extension Op {
             }
             return TensorInfo(outputDType ?? x.dtype, batch + [m, n])
 
-        case .add, .sub, .mul, .div, .maximum, .minimum:
+        case .add, .sub, .mul, .div, .maximum, .minimum, .prelu:
             try requireNumeric()
             let b = req[1]
             guard b.dtype == x.dtype else { throw fail("input dtypes differ: \(x.dtype) and \(b.dtype)") }
@@ -297,7 +297,8 @@ extension Op {
             if let a = inputs[0], let k = a.dims.last { macs = saturatingMultiply(outElems, k) }
         case let .averagePool2D(p), let .maxPool2D(p):
             macs = saturatingMultiply(saturatingMultiply(outElems, p.kernelH), p.kernelW)
-        case .add, .sub, .mul, .div, .maximum, .minimum, .relu, .relu6, .leakyRelu, .sigmoid, .tanh, .hardSwish, .gelu, .quantize, .dequantize:
+        case .add, .sub, .mul, .div, .maximum, .minimum, .prelu, .relu, .relu6, .leakyRelu, .sigmoid, .tanh, .hardSwish, .gelu,
+             .quantize, .dequantize:
             macs = outElems
         case let .resize(r):
             macs = saturatingMultiply(outElems, (r.bilinear ? 4 : 0))

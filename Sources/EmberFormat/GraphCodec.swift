@@ -202,7 +202,7 @@ public enum GraphCodec {
         case let .resize(r):
             w.i64(Int64(r.height)); w.i64(Int64(r.width))
             w.u8((r.bilinear ? 1 : 0) | (r.alignCorners ? 2 : 0) | (r.halfPixelCenters ? 4 : 0))
-        case .matMul, .relu, .relu6, .sigmoid, .tanh, .hardSwish, .gelu, .globalAveragePool, .dequantize, .maximum, .minimum: break
+        case .matMul, .relu, .relu6, .sigmoid, .tanh, .hardSwish, .gelu, .globalAveragePool, .dequantize, .maximum, .minimum, .prelu: break
         }
     }
 
@@ -277,6 +277,7 @@ public enum GraphCodec {
         case .dequantize: return .dequantize
         case .maximum: return .maximum
         case .minimum: return .minimum
+        case .prelu: return .prelu
         case .resize:
             let h = try positive("height"), w = try positive("width")
             let flags = try r.u8()

@@ -17,7 +17,7 @@ public enum TFLiteImporter {
         case padV2 = 60, expandDims = 70, leakyRelu = 98, quantize = 114, hardSwish = 117
         case batchMatMul = 126
         case resizeBilinear = 23, split = 49, maximum = 55, minimum = 57, slice = 65
-        case resizeNearestNeighbor = 97, splitV = 102
+        case resizeNearestNeighbor = 97, splitV = 102, prelu = 54
     }
 
     /// Names of other builtin codes, for the "unsupported" report.
@@ -25,7 +25,7 @@ public enum TFLiteImporter {
         5: "DEPTH_TO_SPACE", 7: "EMBEDDING_LOOKUP", 8: "FLOOR", 11: "L2_NORMALIZATION", 12: "L2_POOL_2D",
         13: "LOCAL_RESPONSE_NORMALIZATION", 16: "LSTM", 20: "RELU_N1_TO_1", 24: "RNN",
         26: "SPACE_TO_DEPTH", 32: "CUSTOM", 36: "GATHER", 37: "BATCH_TO_SPACE_ND", 38: "SPACE_TO_BATCH_ND",
-        44: "UNIDIRECTIONAL_SEQUENCE_LSTM", 47: "EXP", 50: "LOG_SOFTMAX", 53: "CAST", 54: "PRELU",
+        44: "UNIDIRECTIONAL_SEQUENCE_LSTM", 47: "EXP", 50: "LOG_SOFTMAX", 53: "CAST",
         56: "ARG_MAX", 59: "NEG", 67: "TRANSPOSE_CONV", 69: "TILE",
         74: "SUM", 75: "SQRT", 76: "RSQRT", 77: "SHAPE", 78: "POW", 82: "REDUCE_MAX", 83: "PACK", 88: "UNPACK",
         92: "SQUARE", 99: "SQUARED_DIFFERENCE", 100: "MIRROR_PAD", 101: "ABS",
@@ -471,15 +471,25 @@ private struct Importer {
                     }
                 default: throw EmberError.unsupported(node: node, reason: "DEQUANTIZE of a \(x.dtype) constant")
                 }
-                let folded = floats.withUnsafeBytes { Array($0) }
-                values.append(Value(name: outT.name, dtype: .f32, shape: Shape(outT.dims), quant: nil, constant: ConstantData(copying: folded)))
+                let folded = ConstantData(copying: floats.withUnsafeBytes { Array($0) })
+                values.append(Value(name: outT.name, dtype: .f32, shape: Shape(outT.dims), quant: nil, constant: folded))
                 valueOfTensor[output] = values.count - 1
+                // Later operators that read a constant at import (a depthwise filter, a shape) see the folded one.
+                tensors[output] = TensorRecord(name: outT.name, dtype: .f32, dims: outT.dims, quant: nil, data: folded.bytes)
             } else {
                 try emit(.dequantize, [try value(xi)], output: output, node: node)
             }
 
         case .maximum, .minimum:
             try emit(code == .maximum ? .maximum : .minimum, [try value(input(0)), try value(input(1))], output: output, node: node)
+
+        case .prelu:
+            // x ≥ 0 ? x : alpha·x, alpha broadcast (typically one slope per channel, [1,1,C]).
+            let x = try tensor(try input(0), "input")
+            guard x.dtype == .f32 else {
+                throw EmberError.unsupported(node: node, reason: "PRELU on \(x.dtype) tensors (float PRELU is supported)")
+            }
+            try emit(.prelu, [try value(input(0)), try value(input(1))], output: output, node: node)
 
         case .resizeBilinear, .resizeNearestNeighbor:
             guard outT.dims.count == 4 else { throw EmberError.invalidGraph(node: node, reason: "\(code) output must be NHWC") }

@@ -216,6 +216,9 @@ private struct Preparer {
         case .dequantize: return try dequantize()
         case .maximum: return isQ8 ? try minMaxInt8(maximum: true) : try binaryFloat(EMBER_BINARY_MAX, .none)
         case .minimum: return isQ8 ? try minMaxInt8(maximum: false) : try binaryFloat(EMBER_BINARY_MIN, .none)
+        case .prelu:
+            if isQ8 { throw unsupported("int8 PRelu (float PRelu is supported; keep the op in a float island)") }
+            return try binaryFloat(EMBER_BINARY_PRELU, .none)
         case let .resize(r): return r.bilinear ? (isQ8 ? try floatFallback() : try resizeBilinear(r)) : try resizeNearest(r)
         }
     }
@@ -772,7 +775,7 @@ private struct Preparer {
         case .gelu: return (EMBER_UNARY_GELU, 0)
         case .conv2D, .fullyConnected, .matMul, .add, .sub, .mul, .div, .softmax, .averagePool2D, .maxPool2D, .mean,
              .globalAveragePool, .reshape, .transpose, .concat, .pad, .slice, .layerNorm, .quantize, .dequantize,
-             .maximum, .minimum, .resize:
+             .maximum, .minimum, .resize, .prelu:
             throw unsupported("not an elementwise activation")
         }
     }

@@ -236,12 +236,12 @@ func withOptionalPointer<T, R>(_ array: [T]?, _ body: (UnsafePointer<T>?) -> R) 
         }
     }
 
-    /// f32 ADD/SUB/MUL/DIV/MAX/MIN over random broadcasts (scalars, per-channel, lower rank, same shape),
+    /// f32 ADD/SUB/MUL/DIV/MAX/MIN/PRELU over random broadcasts (scalars, per-channel, lower rank, same shape),
     /// with infinities, NaN and signed zeros: the SIMD rows give the reference's bits, and collapsing
     /// the broadcast's dimensions changes nothing.
     @Test func f32BinaryOpsAreBitExactOnEveryISAAndUnderCollapsedBroadcasts() {
         let ops: [ember_binary_op] = [EMBER_BINARY_ADD, EMBER_BINARY_SUB, EMBER_BINARY_MUL, EMBER_BINARY_DIV,
-                                      EMBER_BINARY_MAX, EMBER_BINARY_MIN]
+                                      EMBER_BINARY_MAX, EMBER_BINARY_MIN, EMBER_BINARY_PRELU]
         let specials: [Float] = [.infinity, -.infinity, .nan, 0, -0, 1e-40]
         var rng = SplitMix64(seed: 66)
         for trial in 0..<400 {

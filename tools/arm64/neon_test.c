@@ -237,7 +237,7 @@ static void test_binary_f32(const ember_kernel_table *t) {
     fill_f32(b, b_n, 4.0f);
     for (int64_t i = 0; i < a_n; ++i) if (rand_int(0, 15) == 0) a[i] = specials[rand_int(0, 5)];
     for (int64_t i = 0; i < b_n; ++i) if (rand_int(0, 15) == 0) b[i] = specials[rand_int(0, 5)];
-    const ember_binary_op op = (ember_binary_op)(trial % 6);
+    const ember_binary_op op = (ember_binary_op)(trial % 7);  // ADD … MIN, PRELU
     const float lo = trial % 3 == 0 ? 0.0f : -INFINITY, hi = trial % 3 == 0 ? 6.0f : INFINITY;
     ember_binary_f32_ref(op, &bc, a, b, lo, hi, expected);
     t->binary_f32(op, &bc, a, b, lo, hi, got);

@@ -134,6 +134,7 @@ typedef enum {
   EMBER_BINARY_DIV = 3,
   EMBER_BINARY_MAX = 4,
   EMBER_BINARY_MIN = 5,
+  EMBER_BINARY_PRELU = 6,  // x >= 0 ? x : x * y (y: the slope, broadcast)
 } ember_binary_op;
 
 void ember_binary_f32_ref(ember_binary_op op, const ember_broadcast *bc, const float *a,
