@@ -269,12 +269,7 @@ DEFINE_DW_S8_BLOCK(1) DEFINE_DW_S8_BLOCK(2) DEFINE_DW_S8_BLOCK(3) DEFINE_DW_S8_B
 static void dwconv2d_s8_neon(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_dw *w, int8_t *output) {
   EMBER_FOR_EACH_OUTPUT_PIXEL(g, int8_t, output, {
     EMBER_FOR_EACH_CHANNEL_BLOCK(g->in_c, 8, {
-      switch (vectors) {
-      case 4: dw_s8_block_4(g, input, w, n, oy, ox, c0, last, out); break;
-      case 3: dw_s8_block_3(g, input, w, n, oy, ox, c0, last, out); break;
-      case 2: dw_s8_block_2(g, input, w, n, oy, ox, c0, last, out); break;
-      default: dw_s8_block_1(g, input, w, n, oy, ox, c0, last, out); break;
-      }
+      EMBER_CALL_CHANNEL_BLOCK(vectors, dw_s8_block, g, input, w, n, oy, ox, c0, last, out);
     })
   })
 }
@@ -403,12 +398,7 @@ DEFINE_DW_F32_BLOCK(1) DEFINE_DW_F32_BLOCK(2) DEFINE_DW_F32_BLOCK(3) DEFINE_DW_F
 static void dwconv2d_f32_neon(const ember_conv_geometry *g, const float *input, const ember_f32_dw *w, float *output) {
   EMBER_FOR_EACH_OUTPUT_PIXEL(g, float, output, {
     EMBER_FOR_EACH_CHANNEL_BLOCK(g->in_c, 4, {
-      switch (vectors) {
-      case 4: dw_f32_block_4(g, input, w, n, oy, ox, c0, last, out); break;
-      case 3: dw_f32_block_3(g, input, w, n, oy, ox, c0, last, out); break;
-      case 2: dw_f32_block_2(g, input, w, n, oy, ox, c0, last, out); break;
-      default: dw_f32_block_1(g, input, w, n, oy, ox, c0, last, out); break;
-      }
+      EMBER_CALL_CHANNEL_BLOCK(vectors, dw_f32_block, g, input, w, n, oy, ox, c0, last, out);
     })
   })
 }

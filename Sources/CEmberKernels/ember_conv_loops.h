@@ -84,6 +84,15 @@ static inline void ember_valid_taps(int32_t origin, int32_t dilation, int32_t si
     }                                                                                             \
   } while (0)
 
+/// Calls NAME_4, NAME_3, NAME_2 or NAME_1 (the block functions of 4…1 vectors) for `vectors`.
+#define EMBER_CALL_CHANNEL_BLOCK(vectors, NAME, ...)                                               \
+  switch (vectors) {                                                                              \
+  case 4: NAME##_4(__VA_ARGS__); break;                                                           \
+  case 3: NAME##_3(__VA_ARGS__); break;                                                           \
+  case 2: NAME##_2(__VA_ARGS__); break;                                                           \
+  default: NAME##_1(__VA_ARGS__); break;                                                          \
+  }
+
 /// Whether a convolution is 1×1, stride 1, unpadded: its input rows are its patches, read in place.
 static inline int ember_conv_is_pointwise(const ember_conv_geometry *g) {
   return g->kernel_h == 1 && g->kernel_w == 1 && g->stride_h == 1 && g->stride_w == 1 && g->pad_top == 0 &&

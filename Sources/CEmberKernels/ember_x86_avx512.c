@@ -395,12 +395,7 @@ TARGET static void ember_dwconv2d_s8_avx512(const ember_conv_geometry *g, const 
   rq.output_offset = w->output_offset; rq.act_min = w->act_min; rq.act_max = w->act_max;
   EMBER_FOR_EACH_OUTPUT_PIXEL(g, int8_t, output, {
     EMBER_FOR_EACH_CHANNEL_BLOCK(g->in_c, 16, {
-      switch (vectors) {
-      case 4: dw_s8_block_4(g, input, w, &rq, n, oy, ox, c0, last, out); break;
-      case 3: dw_s8_block_3(g, input, w, &rq, n, oy, ox, c0, last, out); break;
-      case 2: dw_s8_block_2(g, input, w, &rq, n, oy, ox, c0, last, out); break;
-      default: dw_s8_block_1(g, input, w, &rq, n, oy, ox, c0, last, out); break;
-      }
+      EMBER_CALL_CHANNEL_BLOCK(vectors, dw_s8_block, g, input, w, &rq, n, oy, ox, c0, last, out);
     })
   })
 }
@@ -568,12 +563,7 @@ DEFINE_DW_F32_BLOCK(1) DEFINE_DW_F32_BLOCK(2) DEFINE_DW_F32_BLOCK(3) DEFINE_DW_F
 TARGET static void ember_dwconv2d_f32_avx512(const ember_conv_geometry *g, const float *input, const ember_f32_dw *w, float *output) {
   EMBER_FOR_EACH_OUTPUT_PIXEL(g, float, output, {
     EMBER_FOR_EACH_CHANNEL_BLOCK(g->in_c, 16, {
-      switch (vectors) {
-      case 4: dw_f32_block_4(g, input, w, n, oy, ox, c0, last, out); break;
-      case 3: dw_f32_block_3(g, input, w, n, oy, ox, c0, last, out); break;
-      case 2: dw_f32_block_2(g, input, w, n, oy, ox, c0, last, out); break;
-      default: dw_f32_block_1(g, input, w, n, oy, ox, c0, last, out); break;
-      }
+      EMBER_CALL_CHANNEL_BLOCK(vectors, dw_f32_block, g, input, w, n, oy, ox, c0, last, out);
     })
   })
 }
