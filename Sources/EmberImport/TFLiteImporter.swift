@@ -17,7 +17,7 @@ public enum TFLiteImporter {
         case padV2 = 60, expandDims = 70, leakyRelu = 98, quantize = 114, hardSwish = 117
         case batchMatMul = 126
         case resizeBilinear = 23, split = 49, maximum = 55, minimum = 57, slice = 65
-        case resizeNearestNeighbor = 97, splitV = 102, prelu = 54
+        case resizeNearestNeighbor = 97, splitV = 102, prelu = 54, densify = 124
     }
 
     /// Names of other builtin codes, for the "unsupported" report.
@@ -64,6 +64,8 @@ private struct Importer {
     var values: [Value] = []
     var nodes: [Node] = []
     var valueOfTensor: [Int: ValueID] = [:]
+    /// Bytes made at import (densified sparse constants) that tensor records point into.
+    var ownedConstants: [ConstantData] = []
 
     init(_ fb: FlatBuffer, name: String, limits: LoadLimits) throws {
         self.fb = fb
@@ -151,6 +153,17 @@ private struct Importer {
                         data = UnsafeRawBufferPointer(rebasing: fb.bytes[offset..<(offset + size)])
                     }
                 }
+            }
+            if let sparsity = try t.table(6) {
+                // A sparse constant (pruned weights): densified here, so every op sees an ordinary constant.
+                let fb = self.fb, position = t.position
+                let fail = { (why: String) in fb.fail(position, "sparse tensor '\(tname)' \(formatDims(dims)): \(why)") }
+                let layout = try SparseLayout(sparsity, dims: dims, fail: fail)
+                guard let elementSize = dtype.byteCount(dims: [1]) else { throw fail("\(dtype) elements") }
+                let dense = try layout.densify(data ?? UnsafeRawBufferPointer(start: nil, count: 0), elementSize: elementSize,
+                                               dims: dims, fail: fail)
+                ownedConstants.append(ConstantData(copying: dense))
+                data = ownedConstants[ownedConstants.count - 1].bytes
             }
             if let d = data {
                 guard let need = dtype.byteCount(dims: dims), need == d.count else {
@@ -482,6 +495,15 @@ private struct Importer {
 
         case .maximum, .minimum:
             try emit(code == .maximum ? .maximum : .minimum, [try value(input(0)), try value(input(1))], output: output, node: node)
+
+        case .densify:
+            // Its input was densified when the tensors were read: the output is that constant.
+            let xi = try input(0)
+            guard try tensor(xi, "input").data != nil else {
+                throw EmberError.unsupported(node: node, reason: "DENSIFY of a tensor that is not a sparse constant")
+            }
+            valueOfTensor[output] = try value(xi)
+            tensors[output] = try tensor(xi, "input")
 
         case .prelu:
             // x ≥ 0 ? x : alpha·x, alpha broadcast (typically one slope per channel, [1,1,C]).

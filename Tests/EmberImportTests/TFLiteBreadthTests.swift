@@ -64,3 +64,76 @@ import EmberImport
         #expect(importError(m.bytes).contains("PRELU on i8 tensors (float PRELU is supported)"))
     }
 }
+
+/// Sparse constants (TFLite SparsityParameters) behind DENSIFY: densified at import.
+@Suite struct TFLiteSparseTests {
+    /// One DimensionMetadata: dense of `size`, or CSR with segments and indices (vector type 1 int32, 3 uint8).
+    static func level(dense size: Int32) -> FBObject { .table([(0, .i8(0)), (1, .i32(size))]) }
+    static func level(segments: [Int32], indices: [Int32], uint8: Bool = false) -> FBObject {
+        func vector(_ v: [Int32]) -> FBObject { .table([(0, .object(uint8 ? .bytes(v.map { UInt8($0) }) : .int32s(v)))]) }
+        return .table([(0, .i8(1)), (2, .u8(uint8 ? 3 : 1)), (3, .object(vector(segments))), (4, .u8(uint8 ? 3 : 1)),
+                       (5, .object(vector(indices)))])
+    }
+    static func sparsity(order: [Int32], blockMap: [Int32] = [], levels: [FBObject]) -> FBObject {
+        .table([(0, .object(.int32s(order))), (1, .object(.int32s(blockMap))), (2, .object(.tables(levels)))])
+    }
+
+    /// x [1,K] → FULLY_CONNECTED(x, DENSIFY(w)) → y [1,N], w sparse with `sparsity` and `values`.
+    static func model(n: Int32, k: Int32, values: [Float], sparsity: FBObject) -> [UInt8] {
+        var m = TFLiteModel()
+        m.builtinCodes = [124, 9]   // DENSIFY, FULLY_CONNECTED
+        m.buffers.append(TFLiteBreadthTests.bytes(values))
+        m.tensors = [.init(name: "x", shape: [1, k]), .init(name: "w_sparse", shape: [n, k], buffer: 1, sparsity: sparsity),
+                     .init(name: "w", shape: [n, k]), .init(name: "y", shape: [1, n])]
+        m.operators = [.init(opcode: 0, inputs: [1], outputs: [2]), .init(opcode: 1, inputs: [0, 2, -1], outputs: [3])]
+        m.inputs = [0]; m.outputs = [3]
+        return m.bytes
+    }
+
+    func run(_ bytes: [UInt8], x: [Float]) throws -> [Float] {
+        let g = try bytes.withUnsafeBytes { try TFLiteImporter.importModel($0, name: "sparse") }
+        let s = try Session(package: EmberPackage(contents: PackageContents(metadata: PackageMetadata(),
+                                                                            variants: [VariantRecord(name: "v")], graphs: [g])))
+        let out = try s.run(["x": Tensor(x, dims: [1, x.count])])
+        return try #require(out["y"]).bytes.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+    }
+
+    @Test func aCSRMatrixDensifiesToItsRows() throws {
+        // [[0, 1.5, 0, 0, -2], [0, 0, 0, 0, 0], [3, 0, 0.5, 0, 0]]
+        let sp = Self.sparsity(order: [0, 1], levels: [Self.level(dense: 3), Self.level(segments: [0, 2, 2, 4], indices: [1, 4, 0, 2])])
+        let x: [Float] = [1, 2, 3, 4, 5]
+        let y = try run(Self.model(n: 3, k: 5, values: [1.5, -2, 3, 0.5], sparsity: sp), x: x)
+        let expected: [Float] = [-7, 0, 4.5]   // 1.5·2 − 2·5, 0, 3·1 + 0.5·3
+        #expect(y == expected)
+    }
+
+    @Test func aBlockSparseMatrixDensifiesBlockByBlock() throws {
+        // [4,4] in 1×2 blocks along dim 1: row 0 block 0 = [1,2]; row 1 block 1 = [3,4]; row 3 both = [5,6,7,8].
+        let sp = Self.sparsity(order: [0, 1, 2], blockMap: [1],
+                               levels: [Self.level(dense: 4), Self.level(segments: [0, 1, 2, 2, 4], indices: [0, 1, 0, 1], uint8: true),
+                                        Self.level(dense: 2)])
+        let x: [Float] = [1, 10, 100, 1000]
+        let y = try run(Self.model(n: 4, k: 4, values: [1, 2, 3, 4, 5, 6, 7, 8], sparsity: sp), x: x)
+        let expected: [Float] = [21, 4300, 0, 8765]   // 1 + 2·10, 3·100 + 4·1000, 0, 5 + 60 + 700 + 8000
+        #expect(y == expected)
+    }
+
+    @Test func brokenSparseIndexListsAreErrorsNamingTheTensor() {
+        let cases: [(FBObject, [Float], String)] = [
+            (Self.sparsity(order: [0, 1], levels: [Self.level(dense: 3), Self.level(segments: [0, 2, 9, 4], indices: [1, 4, 0, 2])]),
+             [1, 2, 3, 4], "segments are not a non-decreasing list"),
+            (Self.sparsity(order: [0, 1], levels: [Self.level(dense: 3), Self.level(segments: [0, 2, 2, 4], indices: [1, 7, 0, 2])]),
+             [1, 2, 3, 4], "index outside 0..<5"),
+            (Self.sparsity(order: [0, 1], levels: [Self.level(dense: 3), Self.level(segments: [0, 2, 2, 4], indices: [1, 4, 0, 2])]),
+             [1, 2, 3], "the index lists name more elements than its 3 values"),
+            (Self.sparsity(order: [0, 1], levels: [Self.level(dense: 3), Self.level(segments: [0, 2], indices: [1, 4])]),
+             [1, 2], "has no segment for position 1"),
+            (Self.sparsity(order: [1, 1], levels: [Self.level(dense: 3), Self.level(dense: 5)]), [1], "not a permutation"),
+            (Self.sparsity(order: [0, 1], levels: [Self.level(dense: 4), Self.level(dense: 5)]), [1], "dense level 0 has size 4, expected 3"),
+        ]
+        for (sp, values, message) in cases {
+            let e = importError(Self.model(n: 3, k: 5, values: values, sparsity: sp))
+            #expect(e.contains("sparse tensor 'w_sparse' [3x5]") && e.contains(message), "\(e)")
+        }
+    }
+}

@@ -125,6 +125,8 @@ struct TFLiteModel {
         var scales: [Float]? = nil
         var zeroPoints: [Int64]? = nil
         var quantizedDimension: Int32? = nil
+        /// A SparsityParameters table (slot 6), for sparse constants.
+        var sparsity: FBObject? = nil
     }
     struct Operator { var opcode: UInt32; var inputs: [Int32]; var outputs: [Int32] }
 
@@ -145,6 +147,7 @@ struct TFLiteModel {
                 if let d = t.quantizedDimension { q.append((6, .i32(d))) }
                 fields.append((4, .object(.table(q))))
             }
+            if let s = t.sparsity { fields.append((6, .object(s))) }
             return .table(fields)
         }
         let ops: [FBObject] = operators.map { .table([(0, .u32($0.opcode)), (1, .object(.int32s($0.inputs))), (2, .object(.int32s($0.outputs)))]) }
