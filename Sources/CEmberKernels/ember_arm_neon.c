@@ -183,8 +183,7 @@ static void conv2d_s8_neon(const ember_conv_geometry *g, const int8_t *input, co
   conv2d_qs8(g, input, w, scratch, output);
 }
 
-static void fully_connected_s8_neon(int64_t rows, const int8_t *input, const ember_qs8_gemm *w, void *scratch,
-                                    int8_t *output) {
+static void fc_qs8_neon(int64_t rows, const int8_t *input, const ember_qs8_gemm *w, void *scratch, void *output) {
   int16_t *patches = (int16_t *)scratch;
   const int32_t panels = w->n_padded / 8;
   for (int64_t p = 0; p < rows; p += MR) {
@@ -196,6 +195,10 @@ static void fully_connected_s8_neon(int64_t rows, const int8_t *input, const emb
     }
     for (int32_t panel = 0; panel < panels; panel += 2) qs8_tile(mr, patches, w, panel, output, p * w->n, w->n);
   }
+}
+
+static void fully_connected_s8_neon(int64_t rows, const int8_t *input, const ember_qs8_gemm *w, void *scratch, int8_t *output) {
+  fc_qs8_neon(rows, input, w, scratch, output);
 }
 
 // ------------------------------------------------------------ dynamic range
@@ -513,8 +516,7 @@ DOTPROD static void conv2d_s8_dot(const ember_conv_geometry *g, const int8_t *in
   conv2d_qs8_dot(g, input, w, scratch, output);
 }
 
-DOTPROD static void fully_connected_s8_dot(int64_t rows, const int8_t *input, const ember_qs8_gemm *w, void *scratch,
-                                           int8_t *output) {
+DOTPROD static void fc_qs8_dot(int64_t rows, const int8_t *input, const ember_qs8_gemm *w, void *scratch, void *output) {
   int8_t *patches = (int8_t *)scratch;
   const int32_t panels = w->n_padded / 8;
   for (int64_t p = 0; p < rows; p += MR) {
@@ -528,9 +530,18 @@ DOTPROD static void fully_connected_s8_dot(int64_t rows, const int8_t *input, co
   }
 }
 
+DOTPROD static void fully_connected_s8_dot(int64_t rows, const int8_t *input, const ember_qs8_gemm *w, void *scratch, int8_t *output) {
+  fc_qs8_dot(rows, input, w, scratch, output);
+}
+
 DOTPROD static void conv2d_hybrid_dot(const ember_conv_geometry *g, const float *input, const ember_qs8_gemm *w,
                                       void *scratch, float *output) {
   EMBER_HYBRID_CONV_BODY(g, input, w, scratch, output, quantize_symmetric, conv2d_qs8_dot);
+}
+
+static void fully_connected_hybrid_neon(int64_t rows, const float *input, const ember_qs8_gemm *w, void *scratch,
+                                        float *output) {
+  EMBER_HYBRID_FC_BODY(rows, input, w, scratch, output, quantize_symmetric, fc_qs8_neon);
 }
 
 const ember_kernel_table ember_neon_kernels = {
@@ -538,6 +549,7 @@ const ember_kernel_table ember_neon_kernels = {
   .fully_connected_s8 = fully_connected_s8_neon,
   .dwconv2d_s8 = dwconv2d_s8_neon,
   .conv2d_hybrid = conv2d_hybrid_neon,
+  .fully_connected_hybrid = fully_connected_hybrid_neon,
   .conv2d_f32 = conv2d_f32_neon,
   .fully_connected_f32 = fully_connected_f32_neon,
   .dwconv2d_f32 = dwconv2d_f32_neon,
@@ -545,12 +557,18 @@ const ember_kernel_table ember_neon_kernels = {
   .binary_f32 = binary_f32_neon,
 };
 
+DOTPROD static void fully_connected_hybrid_dot(int64_t rows, const float *input, const ember_qs8_gemm *w, void *scratch,
+                                               float *output) {
+  EMBER_HYBRID_FC_BODY(rows, input, w, scratch, output, quantize_symmetric, fc_qs8_dot);
+}
+
 /// The NEON path on a CPU with the dot product: sdot for the int8 GEMMs, NEON's kernels otherwise.
 const ember_kernel_table ember_neon_dotprod_kernels = {
   .conv2d_s8 = conv2d_s8_dot,
   .fully_connected_s8 = fully_connected_s8_dot,
   .dwconv2d_s8 = dwconv2d_s8_neon,
   .conv2d_hybrid = conv2d_hybrid_dot,
+  .fully_connected_hybrid = fully_connected_hybrid_dot,
   .conv2d_f32 = conv2d_f32_neon,
   .fully_connected_f32 = fully_connected_f32_neon,
   .dwconv2d_f32 = dwconv2d_f32_neon,

@@ -160,4 +160,18 @@ static inline void ember_gather_f32(const ember_conv_geometry *g, const float *i
     }                                                                                              \
   } while (0)
 
+/// The dynamic-range fully connected of an ISA file, row by row: QUANTIZE quantizes one row into the
+/// front of scratch and returns its scale; FC(rows, q, w, scratch, out) is the file's int8 GEMM FC.
+#define EMBER_HYBRID_FC_BODY(rows, input, w, scratch, output, QUANTIZE, FC)                           \
+  do {                                                                                             \
+    int8_t *quantized_ = (int8_t *)(scratch);                                                      \
+    void *gemm_scratch_ = quantized_ + ((int64_t)(w)->k + 63) / 64 * 64;                           \
+    ember_qs8_gemm row_w_ = *(w);                                                                  \
+    for (int64_t r_ = 0; r_ < (rows); ++r_) {                                                      \
+      const float input_scale_ = QUANTIZE((input) + r_ * (w)->k, (w)->k, quantized_);              \
+      row_w_.float_scale = input_scale_ * (w)->filter_scale;                                       \
+      FC(1, quantized_, &row_w_, gemm_scratch_, (output) + r_ * (w)->n);                           \
+    }                                                                                              \
+  } while (0)
+
 #endif

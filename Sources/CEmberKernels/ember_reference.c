@@ -171,28 +171,31 @@ void ember_conv2d_s8_ref(const ember_conv_geometry *g, const int8_t *input, cons
         }
 }
 
+// tensor_utils::SymmetricQuantizeFloats: q = round-half-away(x · 127/max|x|), clamped to ±127;
+// returns the scale max|x| / 127 (1 when every x is 0, all q then 0).
+static float symmetric_quantize(const float *x, int64_t count, int8_t *q) {
+  float lo = count > 0 ? x[0] : 0.0f, hi = lo;
+  for (int64_t i = 1; i < count; ++i) { lo = x[i] < lo ? x[i] : lo; hi = x[i] > hi ? x[i] : hi; }
+  const float range = fabsf(lo) > fabsf(hi) ? fabsf(lo) : fabsf(hi);
+  if (range == 0.0f) {
+    memset(q, 0, (size_t)count);
+    return 1.0f;
+  }
+  const float inv = 127.0f / range;
+  for (int64_t i = 0; i < count; ++i) {
+    const float r = roundf(x[i] * inv);
+    q[i] = (int8_t)(r > 127.0f ? 127 : (r < -127.0f ? -127 : (int32_t)r));
+  }
+  return range / 127.0f;
+}
+
 void ember_conv2d_hybrid_ref(const ember_conv_geometry *g, const float *input, const int8_t *filter,
                              float filter_scale, const float *bias, float act_min, float act_max,
                              int8_t *scratch, float *output) {
   const int64_t per_batch = (int64_t)g->in_h * g->in_w * g->in_c;
   for (int32_t n = 0; n < g->batch; ++n) {
-    // tensor_utils::SymmetricQuantizeFloats over this batch.
-    const float *x = input + n * per_batch;
-    int8_t *q = scratch + n * per_batch;
-    float lo = per_batch > 0 ? x[0] : 0.0f, hi = lo;
-    for (int64_t i = 1; i < per_batch; ++i) { lo = x[i] < lo ? x[i] : lo; hi = x[i] > hi ? x[i] : hi; }
-    const float range = fabsf(lo) > fabsf(hi) ? fabsf(lo) : fabsf(hi);
-    float scale = 1.0f;
-    if (range == 0.0f) {
-      memset(q, 0, (size_t)per_batch);
-    } else {
-      scale = range / 127.0f;
-      const float inv = 127.0f / range;
-      for (int64_t i = 0; i < per_batch; ++i) {
-        const float r = roundf(x[i] * inv);
-        q[i] = (int8_t)(r > 127.0f ? 127 : (r < -127.0f ? -127 : (int32_t)r));
-      }
-    }
+    const int8_t *q = scratch + n * per_batch;
+    const float scale = symmetric_quantize(input + n * per_batch, per_batch, scratch + n * per_batch);
     const float out_scale = scale * filter_scale;
     for (int32_t oy = 0; oy < g->out_h; ++oy)
       for (int32_t ox = 0; ox < g->out_w; ++ox)
@@ -216,6 +219,22 @@ void ember_fully_connected_f32_ref(int64_t rows, int32_t in_features, int32_t ou
       for (int32_t i = 0; i < in_features; ++i) acc += x[i] * w[i];
       output[r * out_features + o] = clamp_f(acc, act_min, act_max);
     }
+}
+
+void ember_fully_connected_hybrid_ref(int64_t rows, int32_t in_features, int32_t out_features, const float *input,
+                                      const int8_t *weights, float filter_scale, const float *bias, float act_min,
+                                      float act_max, int8_t *scratch, float *output) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float out_scale = symmetric_quantize(input + r * in_features, in_features, scratch) * filter_scale;
+    for (int32_t o = 0; o < out_features; ++o) {
+      const int8_t *w = weights + (int64_t)o * in_features;
+      int32_t acc = 0;
+      for (int32_t i = 0; i < in_features; ++i) acc += (int32_t)scratch[i] * (int32_t)w[i];
+      float v = (float)acc * out_scale;
+      if (bias) v += bias[o];
+      output[r * out_features + o] = clamp_f(v, act_min, act_max);
+    }
+  }
 }
 
 void ember_fully_connected_s8_ref(int64_t rows, int32_t in_features, int32_t out_features,

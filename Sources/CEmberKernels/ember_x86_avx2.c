@@ -217,7 +217,7 @@ TARGET static void ember_conv2d_hybrid_avx2(const ember_conv_geometry *g, const 
   EMBER_HYBRID_CONV_BODY(g, input, w, scratch, output, quantize_symmetric, conv2d_qs8);
 }
 
-TARGET static void ember_fully_connected_s8_avx2(int64_t rows, const int8_t *input, const ember_qs8_gemm *w, void *scratch, int8_t *output) {
+TARGET static void fc_qs8(int64_t rows, const int8_t *input, const ember_qs8_gemm *w, void *scratch, void *output) {
   int16_t *patches = (int16_t *)scratch;
   const int32_t panels = w->n_padded / 8;
   for (int64_t p = 0; p < rows; p += MR) {
@@ -229,6 +229,16 @@ TARGET static void ember_fully_connected_s8_avx2(int64_t rows, const int8_t *inp
     }
     for (int32_t panel = 0; panel < panels; panel += 2) qs8_tile(mr, patches, w, panel, output, p * w->n, w->n);
   }
+}
+
+TARGET static void ember_fully_connected_s8_avx2(int64_t rows, const int8_t *input, const ember_qs8_gemm *w, void *scratch,
+                                          int8_t *output) {
+  fc_qs8(rows, input, w, scratch, output);
+}
+
+TARGET static void ember_fully_connected_hybrid_avx2(int64_t rows, const float *input, const ember_qs8_gemm *w, void *scratch,
+                                              float *output) {
+  EMBER_HYBRID_FC_BODY(rows, input, w, scratch, output, quantize_symmetric, fc_qs8);
 }
 
 // ------------------------------------------------------------ int8 depthwise
@@ -432,6 +442,7 @@ const ember_kernel_table ember_avx2_kernels = {
   .fully_connected_s8 = ember_fully_connected_s8_avx2,
   .dwconv2d_s8 = ember_dwconv2d_s8_avx2,
   .conv2d_hybrid = ember_conv2d_hybrid_avx2,
+  .fully_connected_hybrid = ember_fully_connected_hybrid_avx2,
   .conv2d_f32 = ember_conv2d_f32_avx2,
   .fully_connected_f32 = ember_fully_connected_f32_avx2,
   .dwconv2d_f32 = ember_dwconv2d_f32_avx2,

@@ -348,8 +348,8 @@ TARGET static void ember_conv2d_hybrid_avx512(const ember_conv_geometry *g, cons
   EMBER_HYBRID_CONV_BODY(g, input, w, scratch, output, quantize_symmetric, conv2d_qs8);
 }
 
-TARGET static void ember_fully_connected_s8_avx512(int64_t rows, const int8_t *input, const ember_qs8_gemm *w, void *scratch,
-                                            int8_t *output) {
+TARGET static void fc_qs8(int64_t rows, const int8_t *input, const ember_qs8_gemm *w, void *scratch,
+                                            void *output) {
   uint8_t *patches = (uint8_t *)scratch;
   const int32_t panels = w->n_padded / 16;
   for (int64_t p = 0; p < rows; p += MR) {
@@ -361,6 +361,16 @@ TARGET static void ember_fully_connected_s8_avx512(int64_t rows, const int8_t *i
     }
     qs8_rows(mr, patches, w, output, p * w->n, w->n);
   }
+}
+
+TARGET static void ember_fully_connected_s8_avx512(int64_t rows, const int8_t *input, const ember_qs8_gemm *w, void *scratch,
+                                            int8_t *output) {
+  fc_qs8(rows, input, w, scratch, output);
+}
+
+TARGET static void ember_fully_connected_hybrid_avx512(int64_t rows, const float *input, const ember_qs8_gemm *w, void *scratch,
+                                                float *output) {
+  EMBER_HYBRID_FC_BODY(rows, input, w, scratch, output, quantize_symmetric, fc_qs8);
 }
 
 // ------------------------------------------------------------ int8 depthwise
@@ -607,6 +617,7 @@ const ember_kernel_table ember_avx512_kernels = {
   .fully_connected_s8 = ember_fully_connected_s8_avx512,
   .dwconv2d_s8 = ember_dwconv2d_s8_avx512,
   .conv2d_hybrid = ember_conv2d_hybrid_avx512,
+  .fully_connected_hybrid = ember_fully_connected_hybrid_avx512,
   .conv2d_f32 = ember_conv2d_f32_avx512,
   .fully_connected_f32 = ember_fully_connected_f32_avx512,
   .dwconv2d_f32 = ember_dwconv2d_f32_avx512,

@@ -361,7 +361,13 @@ private struct Importer {
             let xi = try input(0)
             let x = try tensor(xi, "input"), w = try tensor(try input(1), "weights")
             if x.dtype == .f32 && w.dtype == .i8 {
-                throw EmberError.unsupported(node: node, reason: "FULLY_CONNECTED with int8 weights on float activations (hybrid) is not supported yet")
+                // Dynamic-range ("hybrid") FC: supported with symmetric input quantization and one weight scale.
+                if try o?.bool(3) ?? false {
+                    throw EmberError.unsupported(node: node, reason: "hybrid FULLY_CONNECTED with asymmetric_quantize_inputs (symmetric is supported)")
+                }
+                if let q = w.quant, !q.isPerTensor {
+                    throw EmberError.unsupported(node: node, reason: "hybrid FULLY_CONNECTED with per-channel weight scales (one scale is supported)")
+                }
             }
             guard w.dims.count == 2, w.dims[1] > 0 else { throw EmberError.invalidGraph(node: node, reason: "weights must be [N,K]") }
             let k = w.dims[1], n = w.dims[0]

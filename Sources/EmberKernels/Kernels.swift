@@ -12,6 +12,7 @@ public enum KernelImplementation: String, CaseIterable, Sendable {
     case concatRef = "concat_ref"
     case conv2dF32Ref = "conv2d_f32_ref"
     case conv2dHybridRef = "conv2d_hybrid_ref"
+    case fullyConnectedHybridRef = "fully_connected_hybrid_ref"
     case conv2dS8Ref = "conv2d_s8_ref"
     case copy = "copy"
     case dequantizeS8F32Ref = "dequantize_s8_f32_ref"
@@ -55,6 +56,8 @@ public enum KernelImplementation: String, CaseIterable, Sendable {
     case fullyConnectedF32Avx2 = "fully_connected_f32_avx2"
     case conv2dHybridAvx512 = "conv2d_hybrid_avx512"
     case conv2dHybridAvx2 = "conv2d_hybrid_avx2"
+    case fullyConnectedHybridAvx512 = "fully_connected_hybrid_avx512"
+    case fullyConnectedHybridAvx2 = "fully_connected_hybrid_avx2"
     case conv2dS8Neon = "conv2d_s8_neon"
     case dwconv2dS8Neon = "dwconv2d_s8_neon"
     case fullyConnectedS8Neon = "fully_connected_s8_neon"
@@ -62,6 +65,7 @@ public enum KernelImplementation: String, CaseIterable, Sendable {
     case dwconv2dF32Neon = "dwconv2d_f32_neon"
     case fullyConnectedF32Neon = "fully_connected_f32_neon"
     case conv2dHybridNeon = "conv2d_hybrid_neon"
+    case fullyConnectedHybridNeon = "fully_connected_hybrid_neon"
     case addS8Neon = "add_s8_neon"
     case binaryF32Neon = "binary_f32_neon"
     case binaryF32Avx512 = "binary_f32_avx512"
@@ -578,7 +582,51 @@ private struct Preparer {
         }
     }
 
+    /// f32 activations with int8 weights (LiteRT's dynamic-range FC with symmetric inputs): each row
+    /// is quantized at run time into scratch.
+    func fullyConnectedHybrid(_ act: Activation) throws -> PreparedKernel {
+        let w = try input(1), wq = try quant(1)
+        guard wq.zeroPoints.allSatisfy({ $0 == 0 }), wq.scales.allSatisfy({ $0 == wq.scale }) else {
+            throw unsupported("hybrid fully connected with per-channel or asymmetric weight scales")
+        }
+        guard w.dims.count == 2, let weights = c.inputConstants[1] else { throw unsupported("hybrid weights must be a constant [N,K]") }
+        let n = w.dims[0], k = w.dims[1], rows = Int64(c.output.elementCount / max(n, 1))
+        let (lo, hi) = act.range, node = c.nodeName, filterScale = wq.scale
+        if let isa = c.isa.cISA {
+            let np = Int(ember_n_padded(isa, Int32(n)))
+            guard let bias = try paddedBias(count: n, padded: np) else { throw unsupported("a hybrid FC bias that is not constant") }
+            let unused = try storage.allocate(Int32.self, count: np)
+            for i in 0..<np { unused[i] = 0 }
+            var r = ember_requant()
+            r.multiplier = UnsafePointer(unused); r.shift = UnsafePointer(unused)
+            var gemm = try packQS8(isa: isa, k: k, n: n, weights: weights, bias: nil, requant: try storage.store(r),
+                                   singleRounding: true).pointee
+            gemm.float_output = 1; gemm.filter_scale = filterScale; gemm.float_min = lo; gemm.float_max = hi
+            gemm.float_bias = c.inputs.count > 2 && c.inputs[2] != nil ? bias : nil
+            let hybrid = try storage.store(gemm)
+            let (name, run) = try simd("fully_connected_hybrid") { $0.fully_connected_hybrid }
+            return kernel(name, scratch: Int(ember_hybrid_scratch_bytes(isa, Int64(k), Int32(k)))) { b in
+                let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
+                let out = b.output.assumingMemoryBound(to: Float.self)
+                guard let s = b.scratch else { throw EmberError.invalidGraph(node: node, reason: "no scratch buffer was planned") }
+                return { run(rows, x, hybrid, s, out) }
+            }
+        }
+        let bias = try floatOperand(2, role: "bias")
+        return kernel(.fullyConnectedHybridRef, scratch: k) { b in
+            let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
+            let wp = try req(b, 1, node).assumingMemoryBound(to: Int8.self)
+            let bi = bias ?? (b.inputs.count > 2 ? b.inputs[2]?.assumingMemoryBound(to: Float.self) : nil)
+            let out = b.output.assumingMemoryBound(to: Float.self)
+            guard let s = b.scratch?.assumingMemoryBound(to: Int8.self) else {
+                throw EmberError.invalidGraph(node: node, reason: "no scratch buffer was planned")
+            }
+            return { ember_fully_connected_hybrid_ref(rows, Int32(k), Int32(n), x, wp, filterScale, bi, lo, hi, s, out) }
+        }
+    }
+
     func fullyConnectedFloat(_ act: Activation) throws -> PreparedKernel {
+        if try input(1).dtype == .i8 { return try fullyConnectedHybrid(act) }
         let w = try input(1)
         let outF = Int32(w.dims[0]), inF = Int32(w.dims[1])
         let rows = Int64(c.output.elementCount / max(w.dims[0], 1))

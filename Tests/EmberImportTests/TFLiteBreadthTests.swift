@@ -52,6 +52,34 @@ import EmberImport
         }
     }
 
+    /// x f32 [2,6] → FULLY_CONNECTED(int8 weights [3,6], scale 0.05; f32 bias) → y: the dynamic-range FC.
+    @Test func aHybridFullyConnectedImportsAndQuantizesEachRowSymmetrically() throws {
+        var rng = SplitMix64(seed: 82)
+        let w = rng.int8s(18), bias: [Float] = [0.5, -1, 2]
+        var m = TFLiteModel()
+        m.builtinCodes = [9]
+        m.buffers += [w.map { UInt8(bitPattern: $0) }, Self.bytes(bias)]
+        m.tensors = [.init(name: "x", shape: [2, 6]), .init(name: "w", shape: [3, 6], type: 9, buffer: 1, scales: [0.05], zeroPoints: [0]),
+                     .init(name: "b", shape: [3], buffer: 2), .init(name: "y", shape: [2, 3])]
+        m.operators = [.init(opcode: 0, inputs: [0, 1, 2], outputs: [3])]
+        m.inputs = [0]; m.outputs = [3]
+        let g = try m.bytes.withUnsafeBytes { try TFLiteImporter.importModel($0, name: "hybrid-fc") }
+        let x: [Float] = [0.3, -1.2, 2.5, 0, 0.7, -0.05, 0, 0, 0, 0, 0, 0]   // the second row is all zeros
+        for isa in KernelISA.supported {
+            let s = try Session(package: EmberPackage(contents: PackageContents(metadata: PackageMetadata(),
+                variants: [VariantRecord(name: "v")], graphs: [g])), options: ExecutorOptions(isa: isa))
+            let y = try #require(try s.run(["x": Tensor(x, dims: [2, 6])])["y"]).bytes.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+            // Row 0 quantized with scale 2.5/127; row 1 (zeros) gives the bias.
+            let scale: Float = 2.5 / 127, q = x.prefix(6).map { Int32(($0 / scale).rounded(.toNearestOrAwayFromZero)) }
+            for o in 0..<3 {
+                let acc = (0..<6).reduce(Int32(0)) { $0 + q[$1] * Int32(w[o * 6 + $1]) }
+                let expected = Float(acc) * (scale * 0.05) + bias[o]
+                #expect(abs(y[o] - expected) < 1e-5, "\(isa) output \(o): \(y[o]) vs \(expected)")
+                #expect(y[3 + o] == bias[o], "\(isa): a zero row gives the bias")
+            }
+        }
+    }
+
     @Test func int8PreluIsAClearErrorNotAMalformedModel() {
         var m = TFLiteModel()
         m.builtinCodes = [54]

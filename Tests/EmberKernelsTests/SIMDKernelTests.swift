@@ -154,6 +154,42 @@ func withOptionalPointer<T, R>(_ array: [T]?, _ body: (UnsafePointer<T>?) -> R) 
         }
     }
 
+    /// Dynamic-range FC: each row quantized on its own; the reference's bits, zero rows included.
+    @Test func hybridFullyConnectedIsBitExactOnEveryISA() {
+        for isa in availableISAs {
+            var rng = SplitMix64(seed: 67)
+            for trial in 0..<300 {
+                let rows = rng.int(1...9), k = rng.int(1...97), n = rng.int(1...40)
+                var x = rng.floats(rows * k, scale: Float(rng.int(1...1000)) / 100)
+                if trial % 5 == 0 { for i in 0..<k { x[i] = 0 } }   // an all-zero first row
+                let w = trial % 7 == 0 ? [Int8](repeating: -127, count: n * k) : rng.int8s(n * k)
+                let bias: [Float]? = trial % 3 == 0 ? nil : rng.floats(n, scale: 3)
+                let filterScale = Float(rng.int(1...500)) / 10000
+                let (lo, hi): (Float, Float) = trial % 4 == 0 ? (0, 6) : (-.infinity, .infinity)
+                var expected = [Float](repeating: 0, count: rows * n), got = [Float](repeating: .nan, count: rows * n)
+                var refScratch = [Int8](repeating: 0, count: k)
+                ember_fully_connected_hybrid_ref(Int64(rows), Int32(k), Int32(n), x, w, filterScale, bias, lo, hi, &refScratch, &expected)
+                let packed = PackedQS8(isa: isa, k: k, n: n, w: w, bias: nil, mult: [Int32](repeating: 0, count: n),
+                                       shift: [Int32](repeating: 0, count: n), zeroPoint: 0, outputOffset: 0,
+                                       actMin: -128, actMax: 127, singleRounding: true)
+                packed.gemm.float_output = 1; packed.gemm.filter_scale = filterScale
+                packed.gemm.float_min = lo; packed.gemm.float_max = hi
+                let np = Int(ember_n_padded(isa, Int32(n)))
+                let paddedBias = bias.map { b in (0..<np).map { $0 < n ? b[$0] : 0 } }
+                var scratch = [UInt8](repeating: 0, count: Int(ember_hybrid_scratch_bytes(isa, Int64(k), Int32(k))))
+                packed.with { p in
+                    var hybrid = p.pointee
+                    withOptionalPointer(paddedBias) { pb in
+                        hybrid.float_bias = pb
+                        kernels(isa).fully_connected_hybrid(Int64(rows), x, &hybrid, &scratch, &got)
+                    }
+                }
+                let differing = zip(got, expected).filter { $0.bitPattern != $1.bitPattern }.count
+                #expect(differing == 0, "\(isaName(isa)) trial \(trial): \(differing) of \(rows * n) differ, rows \(rows) k \(k) n \(n)")
+            }
+        }
+    }
+
     @Test func int8FullyConnectedIsByteExactOnEveryISA() {
         for isa in availableISAs {
             var rng = SplitMix64(seed: 61)

@@ -67,6 +67,9 @@ enum KernelZoo {
         let w8 = b.constant("w8", rng.int8s(8 * 3 * 3 * 4), dtype: .i8, dims: [8, 3, 3, 4], quant: QuantParams(scale: 0.01, zeroPoint: 0))
         let conv = try b.add(.conv2D(Conv2DAttributes(padding: .same)), [x, w8, nil], name: "hybrid")   // [1,3,3,8]
         let flat = try b.add(.reshape([9, 8]), [conv], name: "flat")
+        // Dynamic-range FC on the same rows (int8 weights, one scale).
+        let w8fc = b.constant("w8fc", rng.int8s(6 * 8), dtype: .i8, dims: [6, 8], quant: QuantParams(scale: 0.02, zeroPoint: 0))
+        b.output(try b.add(.fullyConnected(.relu), [flat, w8fc, b.constant("b8fc", rng.floats(6), dims: [6])], name: "hybrid-fc"), name: "h")
         let wide = try b.add(.concat(axis: 1), [flat, flat, flat, flat], name: "widen")                    // [9,32]
         var blocks: [UInt8] = []
         for _ in 0..<5 { blocks += [0x00, 0x2C] + (0..<16).map { _ in UInt8(truncatingIfNeeded: rng.next()) } } // f16 scale 1/16

@@ -211,6 +211,34 @@ static void test_hybrid(int32_t isa, const ember_kernel_table *t) {
   }
 }
 
+static void test_hybrid_fc(int32_t isa, const ember_kernel_table *t) {
+  for (int trial = 0; trial < 300; ++trial) {
+    const int32_t rows = rand_int(1, 9), k = rand_int(1, 97), n = rand_int(1, 40), np = ember_n_padded(isa, n);
+    float *x = zalloc(4 * (int64_t)rows * k);
+    fill_f32(x, (int64_t)rows * k, (float)rand_int(1, 1000) / 100.0f);
+    if (trial % 5 == 0) memset(x, 0, (size_t)(4 * k));  // an all-zero first row
+    int8_t *w8 = zalloc((int64_t)n * k);
+    fill_s8(w8, (int64_t)n * k, trial % 7 == 0 ? -1 : 0);
+    float *bias = zalloc(4 * np);
+    fill_f32(bias, n, 3.0f);
+    const float *b = trial % 3 == 0 ? NULL : bias;
+    const float filter_scale = (float)rand_int(1, 500) / 10000.0f;
+    const float lo = trial % 4 == 0 ? 0.0f : -INFINITY, hi = trial % 4 == 0 ? 6.0f : INFINITY;
+    float *expected = zalloc(4 * (int64_t)rows * n), *got = zalloc(4 * (int64_t)rows * n);
+    int8_t *ref_scratch = zalloc(k);
+    ember_fully_connected_hybrid_ref(rows, k, n, x, w8, filter_scale, b, lo, hi, ref_scratch, expected);
+    int32_t *zeros = zalloc(4 * n);
+    void *owned;
+    ember_qs8_gemm w = pack_qs8(isa, k, n, w8, NULL, zeros, zeros, 0, &owned);
+    w.act_min = -128; w.act_max = 127; w.single_rounding = 1;
+    w.float_output = 1; w.filter_scale = filter_scale; w.float_min = lo; w.float_max = hi; w.float_bias = b;
+    void *scratch = zalloc(ember_hybrid_scratch_bytes(isa, k, k));
+    t->fully_connected_hybrid(rows, x, &w, scratch, got);
+    expect(memcmp(got, expected, (size_t)(4 * (int64_t)rows * n)) == 0, "fully_connected_hybrid", trial);
+    free(x); free(w8); free(bias); free(expected); free(got); free(ref_scratch); free(zeros); free(owned); free(scratch);
+  }
+}
+
 static void test_binary_f32(const ember_kernel_table *t) {
   const float specials[] = {INFINITY, -INFINITY, NAN, 0.0f, -0.0f, 1e-40f};
   for (int trial = 0; trial < 400; ++trial) {
@@ -332,6 +360,7 @@ int main(void) {
   test_dw_s8(EMBER_ISA_NEON, t);
   test_add_s8(t);
   test_hybrid(EMBER_ISA_NEON, t);
+  test_hybrid_fc(EMBER_ISA_NEON, t);
   test_binary_f32(t);
   test_f32(EMBER_ISA_NEON, t);
   if (features & EMBER_CPU_DOTPROD) {
@@ -341,6 +370,7 @@ int main(void) {
     test_conv_s8(EMBER_ISA_NEON_DOTPROD, d);
     test_fc_s8(EMBER_ISA_NEON_DOTPROD, d);
     test_hybrid(EMBER_ISA_NEON_DOTPROD, d);
+    test_hybrid_fc(EMBER_ISA_NEON_DOTPROD, d);
   } else {
     printf("SKIP: this CPU model has no dotprod; the sdot kernels were not run\n");
   }

@@ -94,6 +94,13 @@ void ember_conv2d_hybrid_ref(const ember_conv_geometry *g, const float *input, c
                              int8_t *scratch, float *output);
 
 // ---------------------------------------------------------- Fully connected
+/// Dynamic-range ("hybrid") fully connected, as LiteRT's EvalHybrid with symmetric inputs: each row
+/// of in_features floats is quantized as ember_conv2d_hybrid_ref quantizes a batch (into `scratch`,
+/// in_features bytes), multiplied by the int8 weights in int32, and output = acc · (row scale ·
+/// filter_scale) + bias, clamped. bias may be NULL.
+void ember_fully_connected_hybrid_ref(int64_t rows, int32_t in_features, int32_t out_features, const float *input,
+                                      const int8_t *weights, float filter_scale, const float *bias, float act_min,
+                                      float act_max, int8_t *scratch, float *output);
 /// output[r][o] = sum_i input[r][i] * weights[o][i] + bias[o], clamped. bias may be NULL.
 void ember_fully_connected_f32_ref(int64_t rows, int32_t in_features, int32_t out_features,
                                    const float *input, const float *weights, const float *bias,
@@ -392,6 +399,10 @@ typedef struct {
   /// int8 ADD / SUB of two tensors of the same shape (no broadcasting), as ember_add_s8_ref.
   void (*add_s8)(int64_t count, const int8_t *a, const int8_t *b, const ember_add_s8_params *p, int32_t subtract,
                  int8_t *out);
+  /// Dynamic-range FC, ember_fully_connected_hybrid_ref's arithmetic: each row quantized into scratch
+  /// (ember_hybrid_scratch_bytes with one row), then the int8 GEMM `w` (zero point 0, float_output = 1).
+  void (*fully_connected_hybrid)(int64_t rows, const float *input, const ember_qs8_gemm *w, void *scratch,
+                                 float *output);
   /// ember_binary_f32_ref over any broadcast.
   void (*binary_f32)(ember_binary_op op, const ember_broadcast *bc, const float *a, const float *b, float act_min,
                      float act_max, float *out);
