@@ -338,26 +338,10 @@ private struct Preparer {
                         range: (min: Float, max: Float)) throws -> PreparedKernel? {
         guard let filter = c.inputConstants[1] else { return nil }
         let w = try input(1), outC = c.output.dims[3], node = c.nodeName
-        let k = w.dims[1] * w.dims[2] * w.dims[3], np = Int(ember_n_padded(isa, Int32(outC)))
-        // Input zero point 0; the float output stage never reads the requantization arrays.
-        let unused = try storage.allocate(Int32.self, count: np)
-        for i in 0..<np { unused[i] = 0 }
-        var r = ember_requant()
-        r.multiplier = UnsafePointer(unused); r.shift = UnsafePointer(unused)
-        let q = try storage.store(r)
-        let constantBias: UnsafePointer<Float>?? = try withPackingFloats(2) { bias in
-            guard let bias else { return nil }
-            let padded = try storage.allocate(Float.self, count: np)
-            for i in 0..<np { padded[i] = i < outC ? bias[i] : 0 }
-            return UnsafePointer(padded)
-        }
-        guard let packedBias = constantBias else { return nil }   // a bias computed at run time: reference path
-        let packed = try packQS8(isa: isa, k: k, n: outC, weights: filter, bias: nil, requant: q, singleRounding: false)
-        var gemm = packed.pointee
-        gemm.float_output = 1; gemm.filter_scale = filterScale
-        gemm.float_min = range.min; gemm.float_max = range.max
-        gemm.float_bias = packedBias
-        let hybrid = try storage.store(gemm)
+        let k = w.dims[1] * w.dims[2] * w.dims[3]
+        // A bias computed at run time: reference path.
+        guard let hybrid = try packHybrid(isa: isa, k: k, n: outC, weights: filter, filterScale: filterScale, range: range)
+        else { return nil }
         let (name, run) = try simd("conv2d_hybrid") { $0.conv2d_hybrid }
         let perBatch = Int64(g.pointee.in_h) * Int64(g.pointee.in_w) * Int64(g.pointee.in_c)
         let scratch = Int(ember_hybrid_scratch_bytes(isa, perBatch, Int32(k)))
@@ -367,6 +351,26 @@ private struct Preparer {
             guard let s = b.scratch else { throw EmberError.invalidGraph(node: node, reason: "no scratch buffer was planned") }
             return { run(g, x, hybrid, s, out) }
         }
+    }
+
+    /// The int8 GEMM of a dynamic-range conv or FC: weights packed with input zero point 0 (the input is
+    /// quantized symmetrically), the f32 bias and activation range in the float output stage. Nil when
+    /// the bias is not a constant.
+    func packHybrid(isa: Int32, k: Int, n: Int, weights: ConstantData, filterScale: Float,
+                    range: (min: Float, max: Float)) throws -> UnsafePointer<ember_qs8_gemm>? {
+        let np = Int(ember_n_padded(isa, Int32(n)))
+        guard let bias = try paddedBias(count: n, padded: np) else { return nil }
+        // The float output stage never reads the requantization arrays.
+        let unused = try storage.allocate(Int32.self, count: np)
+        for i in 0..<np { unused[i] = 0 }
+        var r = ember_requant()
+        r.multiplier = UnsafePointer(unused); r.shift = UnsafePointer(unused)
+        var gemm = try packQS8(isa: isa, k: k, n: n, weights: weights, bias: nil, requant: try storage.store(r),
+                               singleRounding: false).pointee
+        gemm.float_output = 1; gemm.filter_scale = filterScale
+        gemm.float_min = range.min; gemm.float_max = range.max
+        gemm.float_bias = c.inputs.count > 2 && c.inputs[2] != nil ? bias : nil
+        return try storage.store(gemm)
     }
 
     /// Per-output-channel requantization (TFLite PopulateConvolutionQuantizationParams).
@@ -593,17 +597,8 @@ private struct Preparer {
         let n = w.dims[0], k = w.dims[1], rows = Int64(c.output.elementCount / max(n, 1))
         let (lo, hi) = act.range, node = c.nodeName, filterScale = wq.scale
         if let isa = c.isa.cISA {
-            let np = Int(ember_n_padded(isa, Int32(n)))
-            guard let bias = try paddedBias(count: n, padded: np) else { throw unsupported("a hybrid FC bias that is not constant") }
-            let unused = try storage.allocate(Int32.self, count: np)
-            for i in 0..<np { unused[i] = 0 }
-            var r = ember_requant()
-            r.multiplier = UnsafePointer(unused); r.shift = UnsafePointer(unused)
-            var gemm = try packQS8(isa: isa, k: k, n: n, weights: weights, bias: nil, requant: try storage.store(r),
-                                   singleRounding: true).pointee
-            gemm.float_output = 1; gemm.filter_scale = filterScale; gemm.float_min = lo; gemm.float_max = hi
-            gemm.float_bias = c.inputs.count > 2 && c.inputs[2] != nil ? bias : nil
-            let hybrid = try storage.store(gemm)
+            guard let hybrid = try packHybrid(isa: isa, k: k, n: n, weights: weights, filterScale: filterScale, range: (lo, hi))
+            else { throw unsupported("a hybrid FC bias that is not constant") }
             let (name, run) = try simd("fully_connected_hybrid") { $0.fully_connected_hybrid }
             return kernel(name, scratch: Int(ember_hybrid_scratch_bytes(isa, Int64(k), Int32(k)))) { b in
                 let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
