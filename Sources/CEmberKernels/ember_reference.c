@@ -321,6 +321,14 @@ void ember_binary_f32_ref(ember_binary_op op, const ember_broadcast *bc, const f
       case EMBER_BINARY_MAX: r = x > y ? x : y; break;
       case EMBER_BINARY_MIN: r = x < y ? x : y; break;
       case EMBER_BINARY_PRELU: r = x >= 0.0f ? x : x * y; break;
+      case EMBER_BINARY_POW: r = powf(x, y); break;
+      case EMBER_BINARY_SQUARED_DIFFERENCE: r = (x - y) * (x - y); break;
+      case EMBER_BINARY_FLOOR_DIV: r = floorf(x / y); break;
+      case EMBER_BINARY_FLOOR_MOD: {
+        r = fmodf(x, y);
+        if (r != 0.0f && ((y < 0.0f) != (r < 0.0f))) r += y;
+        break;
+      }
       default: r = x / y; break;
     }
     out[oi] = clamp_f(r, act_min, act_max);
@@ -369,7 +377,28 @@ void ember_unary_f32_ref(ember_unary_op op, float alpha, int64_t count, const fl
       case EMBER_UNARY_SIGMOID: r = 1.0f / (1.0f + expf(-x)); break;
       case EMBER_UNARY_TANH: r = tanhf(x); break;
       case EMBER_UNARY_HARD_SWISH: r = x * clamp_f(x + 3.0f, 0.0f, 6.0f) / 6.0f; break;
-      default: r = 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)); break;
+      case EMBER_UNARY_GELU: r = 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)); break;
+      case EMBER_UNARY_ABS: r = fabsf(x); break;
+      case EMBER_UNARY_NEG: r = -x; break;
+      case EMBER_UNARY_SQRT: r = sqrtf(x); break;
+      case EMBER_UNARY_RSQRT: r = 1.0f / sqrtf(x); break;
+      case EMBER_UNARY_EXP: r = expf(x); break;
+      case EMBER_UNARY_LOG: r = logf(x); break;
+      case EMBER_UNARY_FLOOR: r = floorf(x); break;
+      case EMBER_UNARY_CEIL: r = ceilf(x); break;
+      case EMBER_UNARY_ROUND: r = nearbyintf(x); break;  // the default rounding mode: half to even
+      case EMBER_UNARY_SQUARE: r = x * x; break;
+      case EMBER_UNARY_ELU: r = x < 0.0f ? expm1f(x) : x; break;
+      case EMBER_UNARY_SIN: r = sinf(x); break;
+      case EMBER_UNARY_COS: r = cosf(x); break;
+      case EMBER_UNARY_SIGN: r = x > 0.0f ? 1.0f : (x < 0.0f ? -1.0f : x); break;
+      case EMBER_UNARY_ERF: r = erff(x); break;
+      case EMBER_UNARY_RECIPROCAL: r = 1.0f / x; break;
+      case EMBER_UNARY_SOFTPLUS: r = x > 0.0f ? x + log1pf(expf(-x)) : log1pf(expf(x)); break;
+      case EMBER_UNARY_GELU_TANH:
+        r = 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)));
+        break;
+      default: r = x; break;
     }
     out[i] = r;
   }
@@ -590,6 +619,285 @@ void ember_mean_s8_ref(const ember_reduce *r, const int8_t *in, int32_t input_ze
   for (int64_t i = 0; i < n_out; ++i) {
     const int32_t v = ember_multiply_by_quantized_multiplier(scratch[i], multiplier, shift) + output_zero_point;
     out[i] = (int8_t)clamp_i32(v, -128, 127);
+  }
+}
+
+// Generic reductions: TFLite's reference Reduce visits the input in order and folds each
+// element into its output, as this loop does, so float sums round the same way.
+#define EMBER_REDUCE_TYPED(T, lowest, highest)                                            \
+  do {                                                                                  \
+    const T *x_ = (const T *)in;                                                        \
+    T *y_ = (T *)out;                                                                   \
+    const T init_ = op == EMBER_REDUCE_SUM ? (T)0 : op == EMBER_REDUCE_PROD ? (T)1       \
+                    : op == EMBER_REDUCE_MAX ? (lowest) : (highest);                    \
+    for (int64_t i_ = 0; i_ < n_out; ++i_) y_[i_] = init_;                              \
+    switch (op) {                                                                       \
+      case EMBER_REDUCE_SUM: EMBER_REDUCE_LOOP(r, { y_[oi] += x_[ii]; }); break;        \
+      case EMBER_REDUCE_PROD: EMBER_REDUCE_LOOP(r, { y_[oi] *= x_[ii]; }); break;       \
+      case EMBER_REDUCE_MAX: EMBER_REDUCE_LOOP(r, { if (x_[ii] > y_[oi]) y_[oi] = x_[ii]; }); break; \
+      default: EMBER_REDUCE_LOOP(r, { if (x_[ii] < y_[oi]) y_[oi] = x_[ii]; }); break;  \
+    }                                                                                   \
+  } while (0)
+
+void ember_reduce_ref(const ember_reduce *r, ember_reduce_op op, ember_dtype dtype, const void *in, void *out) {
+  int64_t n_out, n_red;
+  reduce_counts(r, &n_out, &n_red);
+  switch (dtype) {
+    case EMBER_DTYPE_I32: EMBER_REDUCE_TYPED(int32_t, INT32_MIN, INT32_MAX); break;
+    case EMBER_DTYPE_I64: EMBER_REDUCE_TYPED(int64_t, INT64_MIN, INT64_MAX); break;
+    default: EMBER_REDUCE_TYPED(float, -INFINITY, INFINITY); break;
+  }
+}
+
+#define EMBER_ARG_REDUCE_TYPED(T)                                                        \
+  do {                                                                                  \
+    const T *x_ = (const T *)in;                                                        \
+    for (int64_t o_ = 0; o_ < outer; ++o_)                                              \
+      for (int64_t j_ = 0; j_ < inner; ++j_) {                                          \
+        const T *row_ = x_ + o_ * axis_size * inner + j_;                               \
+        int32_t best_ = 0;                                                              \
+        for (int32_t k_ = 1; k_ < axis_size; ++k_) {                                    \
+          const T v_ = row_[k_ * inner], b_ = row_[best_ * inner];                      \
+          if (largest ? (v_ > b_ || b_ != b_) : (v_ < b_ || b_ != b_)) {                \
+            if (v_ == v_) best_ = k_;                                                   \
+          }                                                                             \
+        }                                                                               \
+        const int64_t at_ = o_ * inner + j_;                                            \
+        if (out_i64) ((int64_t *)out)[at_] = best_; else ((int32_t *)out)[at_] = best_; \
+      }                                                                                 \
+  } while (0)
+
+void ember_arg_reduce_ref(ember_dtype dtype, int64_t outer, int32_t axis_size, int64_t inner, int32_t largest,
+                          const void *in, int32_t out_i64, void *out) {
+  switch (dtype) {
+    case EMBER_DTYPE_I8: EMBER_ARG_REDUCE_TYPED(int8_t); break;
+    case EMBER_DTYPE_U8: EMBER_ARG_REDUCE_TYPED(uint8_t); break;
+    case EMBER_DTYPE_I32: EMBER_ARG_REDUCE_TYPED(int32_t); break;
+    case EMBER_DTYPE_I64: EMBER_ARG_REDUCE_TYPED(int64_t); break;
+    default: EMBER_ARG_REDUCE_TYPED(float); break;
+  }
+}
+
+// ------------------------------------------------------ Comparison, logic, select, cast
+#define EMBER_COMPARE_TYPED(T)                                                           \
+  do {                                                                                  \
+    const T *x_ = (const T *)a, *y_ = (const T *)b;                                     \
+    switch (op) {                                                                       \
+      case EMBER_COMPARE_LESS: EMBER_BROADCAST_LOOP(bc, { out[oi] = x_[ai] < y_[bi]; }); break; \
+      case EMBER_COMPARE_LESS_EQUAL: EMBER_BROADCAST_LOOP(bc, { out[oi] = x_[ai] <= y_[bi]; }); break; \
+      case EMBER_COMPARE_GREATER: EMBER_BROADCAST_LOOP(bc, { out[oi] = x_[ai] > y_[bi]; }); break; \
+      case EMBER_COMPARE_GREATER_EQUAL: EMBER_BROADCAST_LOOP(bc, { out[oi] = x_[ai] >= y_[bi]; }); break; \
+      case EMBER_COMPARE_EQUAL: EMBER_BROADCAST_LOOP(bc, { out[oi] = x_[ai] == y_[bi]; }); break; \
+      default: EMBER_BROADCAST_LOOP(bc, { out[oi] = x_[ai] != y_[bi]; }); break;        \
+    }                                                                                   \
+  } while (0)
+
+void ember_compare_ref(ember_compare_op op, ember_dtype dtype, const ember_broadcast *bc, const void *a,
+                       const void *b, uint8_t *out) {
+  switch (dtype) {
+    case EMBER_DTYPE_I32: EMBER_COMPARE_TYPED(int32_t); break;
+    case EMBER_DTYPE_I64: EMBER_COMPARE_TYPED(int64_t); break;
+    case EMBER_DTYPE_I8: EMBER_COMPARE_TYPED(int8_t); break;
+    case EMBER_DTYPE_U8: case EMBER_DTYPE_BOOL: EMBER_COMPARE_TYPED(uint8_t); break;
+    default: EMBER_COMPARE_TYPED(float); break;
+  }
+}
+
+void ember_logical_ref(ember_logical_op op, const ember_broadcast *bc, const uint8_t *a, const uint8_t *b,
+                       uint8_t *out) {
+  EMBER_BROADCAST_LOOP(bc, {
+    const int x = a[ai] != 0, y = b[bi] != 0;
+    out[oi] = (uint8_t)(op == EMBER_LOGICAL_AND ? (x && y) : op == EMBER_LOGICAL_OR ? (x || y) : (x != y));
+  });
+}
+
+void ember_logical_not_ref(int64_t count, const uint8_t *in, uint8_t *out) {
+  for (int64_t i = 0; i < count; ++i) out[i] = in[i] == 0;
+}
+
+// Float to integer: truncate toward zero, saturate at the type's range, NaN to 0 (C leaves
+// out-of-range conversions undefined, so they are clamped first).
+static inline int64_t float_to_int(double v, double lo, double hi) {
+  if (v != v) return 0;
+  if (v <= lo) return (int64_t)lo;
+  if (v >= hi) return (int64_t)hi;
+  return (int64_t)v;
+}
+
+static inline double load_as_double(ember_dtype t, const void *p, int64_t i) {
+  switch (t) {
+    case EMBER_DTYPE_I32: return (double)((const int32_t *)p)[i];
+    case EMBER_DTYPE_I64: return (double)((const int64_t *)p)[i];
+    case EMBER_DTYPE_I8: return (double)((const int8_t *)p)[i];
+    case EMBER_DTYPE_U8: case EMBER_DTYPE_BOOL: return (double)((const uint8_t *)p)[i];
+    default: return (double)((const float *)p)[i];
+  }
+}
+
+static inline int64_t load_as_int(ember_dtype t, const void *p, int64_t i) {
+  switch (t) {
+    case EMBER_DTYPE_I32: return ((const int32_t *)p)[i];
+    case EMBER_DTYPE_I64: return ((const int64_t *)p)[i];
+    case EMBER_DTYPE_I8: return ((const int8_t *)p)[i];
+    case EMBER_DTYPE_U8: case EMBER_DTYPE_BOOL: return ((const uint8_t *)p)[i];
+    default: return float_to_int((double)((const float *)p)[i], -9223372036854775808.0, 9223372036854774784.0);
+  }
+}
+
+void ember_cast_ref(ember_dtype from, ember_dtype to, int64_t count, const void *in, void *out) {
+  const int from_float = from == EMBER_DTYPE_F32;
+  for (int64_t i = 0; i < count; ++i) {
+    switch (to) {
+      case EMBER_DTYPE_F32:
+        ((float *)out)[i] = from == EMBER_DTYPE_I64 ? (float)((const int64_t *)in)[i] : (float)load_as_double(from, in, i);
+        break;
+      case EMBER_DTYPE_BOOL: ((uint8_t *)out)[i] = load_as_double(from, in, i) != 0.0; break;
+      case EMBER_DTYPE_I32: {
+        const int64_t v = from_float ? float_to_int(load_as_double(from, in, i), -2147483648.0, 2147483647.0)
+                                     : load_as_int(from, in, i);
+        ((int32_t *)out)[i] = (int32_t)v;  // integer narrowing wraps, as static_cast does
+        break;
+      }
+      case EMBER_DTYPE_I64: ((int64_t *)out)[i] = load_as_int(from, in, i); break;
+      case EMBER_DTYPE_I8: {
+        const int64_t v = from_float ? float_to_int(load_as_double(from, in, i), -128.0, 127.0) : load_as_int(from, in, i);
+        ((int8_t *)out)[i] = (int8_t)v;
+        break;
+      }
+      default: {
+        const int64_t v = from_float ? float_to_int(load_as_double(from, in, i), 0.0, 255.0) : load_as_int(from, in, i);
+        ((uint8_t *)out)[i] = (uint8_t)v;
+        break;
+      }
+    }
+  }
+}
+
+void ember_select_ref(int32_t elem_size, const ember_broadcast3 *bc, const uint8_t *cond, const void *x,
+                      const void *y, void *out) {
+  int64_t total = 1;
+  for (int32_t d = 0; d < bc->rank; ++d) total *= bc->shape[d];
+  int32_t idx[EMBER_MAX_RANK] = {0};
+  int64_t at[3] = {0, 0, 0};
+  const char *xs = (const char *)x, *ys = (const char *)y;
+  char *o = (char *)out;
+  for (int64_t oi = 0; oi < total; ++oi) {
+    const char *src = cond[at[0]] ? xs + at[1] * elem_size : ys + at[2] * elem_size;
+    memcpy(o + oi * elem_size, src, (size_t)elem_size);
+    for (int32_t d = bc->rank - 1; d >= 0; --d) {
+      ++idx[d];
+      for (int k = 0; k < 3; ++k) at[k] += bc->strides[k][d];
+      if (idx[d] < bc->shape[d]) break;
+      for (int k = 0; k < 3; ++k) at[k] -= bc->strides[k][d] * bc->shape[d];
+      idx[d] = 0;
+    }
+  }
+}
+
+void ember_gather_ref(int32_t elem_size, int64_t outer, int32_t axis_size, int64_t inner, const void *indices,
+                      int32_t indices_i64, int64_t index_count, const void *params, void *out) {
+  const size_t row = (size_t)(inner * elem_size);
+  const char *p = (const char *)params;
+  char *o = (char *)out;
+  for (int64_t b = 0; b < outer; ++b)
+    for (int64_t j = 0; j < index_count; ++j) {
+      int64_t k = indices_i64 ? ((const int64_t *)indices)[j] : ((const int32_t *)indices)[j];
+      if (k < 0) k += axis_size;
+      char *dst = o + (b * index_count + j) * (int64_t)row;
+      if (k < 0 || k >= axis_size) memset(dst, 0, row);
+      else memcpy(dst, p + (b * axis_size + k) * (int64_t)row, row);
+    }
+}
+
+void ember_tile_ref(int32_t elem_size, int32_t rank, const int32_t *in_shape, const int32_t *out_shape,
+                    const void *in, void *out) {
+  int64_t in_strides[EMBER_MAX_RANK], total = 1, s = 1;
+  for (int32_t d = rank - 1; d >= 0; --d) { in_strides[d] = s; s *= in_shape[d]; total *= out_shape[d]; }
+  int32_t idx[EMBER_MAX_RANK] = {0};
+  const char *x = (const char *)in;
+  char *o = (char *)out;
+  for (int64_t oi = 0; oi < total; ++oi) {
+    int64_t ii = 0;
+    for (int32_t d = 0; d < rank; ++d) ii += (int64_t)(idx[d] % in_shape[d]) * in_strides[d];
+    memcpy(o + oi * elem_size, x + ii * elem_size, (size_t)elem_size);
+    for (int32_t d = rank - 1; d >= 0; --d) {
+      if (++idx[d] < out_shape[d]) break;
+      idx[d] = 0;
+    }
+  }
+}
+
+void ember_mirror_pad_ref(int32_t elem_size, int32_t rank, const int32_t *in_shape, const int32_t *pad_before,
+                          const int32_t *out_shape, int32_t reflect, const void *in, void *out) {
+  int64_t in_strides[EMBER_MAX_RANK], total = 1, s = 1;
+  for (int32_t d = rank - 1; d >= 0; --d) { in_strides[d] = s; s *= in_shape[d]; total *= out_shape[d]; }
+  int32_t idx[EMBER_MAX_RANK] = {0};
+  const char *x = (const char *)in;
+  char *o = (char *)out;
+  const int32_t offset = reflect ? 1 : 0;
+  for (int64_t oi = 0; oi < total; ++oi) {
+    int64_t ii = 0;
+    for (int32_t d = 0; d < rank; ++d) {
+      const int32_t n = in_shape[d];
+      int32_t i = idx[d] - pad_before[d];
+      if (i < 0) i = -i - 1 + offset;
+      else if (i >= n) i = 2 * n - 1 - i - offset;
+      ii += (int64_t)i * in_strides[d];
+    }
+    memcpy(o + oi * elem_size, x + ii * elem_size, (size_t)elem_size);
+    for (int32_t d = rank - 1; d >= 0; --d) {
+      if (++idx[d] < out_shape[d]) break;
+      idx[d] = 0;
+    }
+  }
+}
+
+// ------------------------------------------------------ Transposed convolution
+// Both follow TFLite's reference scatter loop order (input pixel, input channel, tap, output channel).
+#define EMBER_TRANSPOSE_CONV_SCATTER(g, ACC, X, W)                                               \
+  for (int32_t n = 0; n < (g)->batch; ++n)                                                      \
+    for (int32_t iy = 0; iy < (g)->in_h; ++iy)                                                  \
+      for (int32_t ix = 0; ix < (g)->in_w; ++ix)                                                \
+        for (int32_t ic = 0; ic < (g)->in_c; ++ic) {                                            \
+          const int32_t oy0 = iy * (g)->stride_h - (g)->pad_top, ox0 = ix * (g)->stride_w - (g)->pad_left; \
+          for (int32_t ky = 0; ky < (g)->kernel_h; ++ky)                                        \
+            for (int32_t kx = 0; kx < (g)->kernel_w; ++kx) {                                    \
+              const int32_t oy = oy0 + ky, ox = ox0 + kx;                                       \
+              if (oy < 0 || oy >= (g)->out_h || ox < 0 || ox >= (g)->out_w) continue;           \
+              for (int32_t oc = 0; oc < (g)->out_c; ++oc)                                       \
+                ACC[(((int64_t)n * (g)->out_h + oy) * (g)->out_w + ox) * (g)->out_c + oc] +=    \
+                    X(input[(((int64_t)n * (g)->in_h + iy) * (g)->in_w + ix) * (g)->in_c + ic]) * \
+                    W(filter[(((int64_t)oc * (g)->kernel_h + ky) * (g)->kernel_w + kx) * (g)->in_c + ic]); \
+            }                                                                                   \
+        }
+
+#define EMBER_IDENTITY(v) (v)
+void ember_transpose_conv2d_f32_ref(const ember_conv_geometry *g, const float *input, const float *filter,
+                                    const float *bias, float act_min, float act_max, float *output) {
+  const int64_t total = (int64_t)g->batch * g->out_h * g->out_w * g->out_c;
+  for (int64_t i = 0; i < total; ++i) output[i] = 0.0f;
+  EMBER_TRANSPOSE_CONV_SCATTER(g, output, EMBER_IDENTITY, EMBER_IDENTITY)
+  for (int64_t i = 0; i < total; ++i) {
+    const float v = output[i] + (bias ? bias[i % g->out_c] : 0.0f);
+    output[i] = clamp_f(v, act_min, act_max);
+  }
+}
+
+void ember_transpose_conv2d_s8_ref(const ember_conv_geometry *g, const int8_t *input, const int8_t *filter,
+                                   const int32_t *bias, const ember_requant *rq, int32_t *scratch,
+                                   int8_t *output) {
+  const int64_t total = (int64_t)g->batch * g->out_h * g->out_w * g->out_c;
+  for (int64_t i = 0; i < total; ++i) scratch[i] = 0;
+#define EMBER_OFFSET_INPUT(v) ((int32_t)(v) + rq->input_offset)
+#define EMBER_WIDEN(v) ((int32_t)(v))
+  EMBER_TRANSPOSE_CONV_SCATTER(g, scratch, EMBER_OFFSET_INPUT, EMBER_WIDEN)
+#undef EMBER_OFFSET_INPUT
+#undef EMBER_WIDEN
+  for (int64_t i = 0; i < total; ++i) {
+    const int32_t oc = (int32_t)(i % g->out_c);
+    const int32_t acc = scratch[i] + (bias ? bias[oc] : 0);
+    const int32_t v = ember_multiply_by_quantized_multiplier(acc, rq->multiplier[oc], rq->shift[oc]) + rq->output_offset;
+    output[i] = (int8_t)clamp_i32(v, rq->act_min, rq->act_max);
   }
 }
 

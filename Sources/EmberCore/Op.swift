@@ -106,9 +106,114 @@ public struct Pool2DAttributes: Hashable, Sendable {
     }
 }
 
+/// TFLite TRANSPOSE_CONV / ONNX ConvTranspose parameters (NHWC, filter [O,KH,KW,I]).
+/// The output size is an attribute (TFLite gives it as a constant input):
+/// out = (in - 1) * stride + dilated kernel - padding, cropped by `padTop`/`padLeft`.
+public struct TransposeConv2DAttributes: Hashable, Sendable {
+    public var outputHeight: Int, outputWidth: Int
+    public var strideH: Int, strideW: Int
+    /// Rows / columns of the full (uncropped) output dropped at the top / left.
+    public var padTop: Int, padLeft: Int
+    public var activation: Activation
+
+    public init(outputHeight: Int, outputWidth: Int, strideH: Int = 1, strideW: Int = 1,
+                padTop: Int = 0, padLeft: Int = 0, activation: Activation = .none) {
+        self.outputHeight = outputHeight; self.outputWidth = outputWidth
+        self.strideH = strideH; self.strideW = strideW
+        self.padTop = padTop; self.padLeft = padLeft; self.activation = activation
+    }
+}
+
+/// One-input elementwise math of the `unary` op. Raw values are part of the
+/// format (the op's attribute byte): never renumber.
+public enum UnaryFunction: UInt8, Sendable, CaseIterable, CustomStringConvertible {
+    case abs = 0, neg, sqrt, rsqrt, exp, log, floor, ceil, round, square, elu, sin, cos, sign, erf,
+         reciprocal, softplus, reluN1To1, geluTanh
+
+    public var description: String {
+        switch self {
+        case .abs: return "abs"
+        case .neg: return "neg"
+        case .sqrt: return "sqrt"
+        case .rsqrt: return "rsqrt"
+        case .exp: return "exp"
+        case .log: return "log"
+        case .floor: return "floor"
+        case .ceil: return "ceil"
+        case .round: return "round"
+        case .square: return "square"
+        case .elu: return "elu"
+        case .sin: return "sin"
+        case .cos: return "cos"
+        case .sign: return "sign"
+        case .erf: return "erf"
+        case .reciprocal: return "reciprocal"
+        case .softplus: return "softplus"
+        case .reluN1To1: return "relu_n1_to_1"
+        case .geluTanh: return "gelu_tanh"
+        }
+    }
+}
+
+/// Two-input elementwise math of the `binary` op (numpy broadcasting, same dtype).
+public enum BinaryFunction: UInt8, Sendable, CaseIterable, CustomStringConvertible {
+    case pow = 0, squaredDifference, floorDiv, floorMod
+    public var description: String {
+        switch self {
+        case .pow: return "pow"
+        case .squaredDifference: return "squared_difference"
+        case .floorDiv: return "floor_div"
+        case .floorMod: return "floor_mod"
+        }
+    }
+}
+
+/// Elementwise comparisons (numpy broadcasting) producing bool.
+public enum Comparison: UInt8, Sendable, CaseIterable, CustomStringConvertible {
+    case less = 0, lessEqual, greater, greaterEqual, equal, notEqual
+    public var description: String {
+        switch self {
+        case .less: return "less"
+        case .lessEqual: return "less_equal"
+        case .greater: return "greater"
+        case .greaterEqual: return "greater_equal"
+        case .equal: return "equal"
+        case .notEqual: return "not_equal"
+        }
+    }
+}
+
+/// Elementwise logic on bool tensors; `not` takes one input, the rest two.
+public enum LogicalFunction: UInt8, Sendable, CaseIterable, CustomStringConvertible {
+    case and = 0, or, xor, not
+    public var description: String {
+        switch self {
+        case .and: return "and"
+        case .or: return "or"
+        case .xor: return "xor"
+        case .not: return "not"
+        }
+    }
+}
+
+/// Reductions over a set of axes (`mean` has its own op, with an int8 kernel).
+public enum Reduction: UInt8, Sendable, CaseIterable, CustomStringConvertible {
+    case sum = 0, max, min, prod
+    public var description: String {
+        switch self {
+        case .sum: return "sum"
+        case .max: return "max"
+        case .min: return "min"
+        case .prod: return "prod"
+        }
+    }
+}
+
 /// The closed op set. Every op has exactly one output. Images are NHWC; conv
 /// filters are [out_channels, kh, kw, in_channels / groups]; fully-connected
-/// weights are [out_features, in_features].
+/// weights are [out_features, in_features]. What Ember knows about each op —
+/// name, format code, inputs, attributes, shape rule, cost, quantization — is
+/// declared once, in its `OpSchema` (OpSchema.swift).
 public enum Op: Hashable, Sendable {
     /// inputs: x [N,H,W,C], filter [O,KH,KW,C/groups], bias [O] (optional).
     case conv2D(Conv2DAttributes)
@@ -146,8 +251,33 @@ public enum Op: Hashable, Sendable {
     case prelu
     /// Spatial resize of NHWC images to `height` × `width` (TFLite semantics).
     case resize(ResizeAttributes)
+    /// One-input elementwise math (f32; int8 through a 256-entry table).
+    case unary(UnaryFunction)
+    /// Two-input elementwise math with numpy broadcasting.
+    case binary(BinaryFunction)
+    /// inputs: a, b (same dtype, numpy broadcasting) → bool.
+    case compare(Comparison)
+    /// bool inputs → bool.
+    case logical(LogicalFunction)
+    /// Sum / max / min / product over `axes`.
+    case reduce(Reduction, axes: [Int], keepDims: Bool)
+    /// Index of the largest (or smallest) element along `axis`, first on ties; the axis is removed.
+    case argReduce(largest: Bool, axis: Int, output: DType)
+    /// inputs: condition (bool), x, y (numpy broadcasting of all three) → condition ? x : y.
+    case select
+    /// Elementwise conversion to `DType` (float → integer truncates toward zero, as TFLite's CAST).
+    case cast(DType)
+    /// inputs: params, indices (i32/i64) → params.dims[..<axis] + indices.dims + params.dims[(axis+1)...].
+    /// An index outside the axis (after adding the axis size to a negative one) reads zeros.
+    case gather(axis: Int)
+    /// Repeats the input `multiples[d]` times along each dim d.
+    case tile(multiples: [Int])
+    /// inputs: x [N,H,W,C], filter [O,KH,KW,C], bias [O] (optional).
+    case transposeConv2D(TransposeConv2DAttributes)
+    /// Padding by mirroring the edge: REFLECT (edge not repeated) or SYMMETRIC (edge repeated).
+    case mirrorPad(before: [Int], after: [Int], reflect: Bool)
 
-    /// The op's name as the CLI prints it and the format stores it.
+    /// The op's code and name.
     public var kind: OpKind {
         switch self {
         case .conv2D: return .conv2D
@@ -181,71 +311,55 @@ public enum Op: Hashable, Sendable {
         case .minimum: return .minimum
         case .resize: return .resize
         case .prelu: return .prelu
+        case .unary: return .unary
+        case .binary: return .binary
+        case .compare: return .compare
+        case .logical: return .logical
+        case .reduce: return .reduce
+        case .argReduce: return .argReduce
+        case .select: return .select
+        case .cast: return .cast
+        case .gather: return .gather
+        case .tile: return .tile
+        case .transposeConv2D: return .transposeConv2D
+        case .mirrorPad: return .mirrorPad
         }
     }
 
+    /// The op's declaration.
+    public var schema: OpSchema { kind.schema }
+
     /// Required and optional input counts (concat: required is the minimum, any number allowed).
-    public var arity: (required: Int, optional: Int) {
-        switch self {
-        case .conv2D, .fullyConnected: return (2, 1)
-        case .matMul, .add, .sub, .mul, .div, .maximum, .minimum, .prelu: return (2, 0)
-        case .layerNorm: return (1, 2)
-        case .concat: return (1, Int.max - 1)
-        default: return (1, 0)
-        }
-    }
+    public var arity: (required: Int, optional: Int) { schema.arity }
 
     /// Ops whose output element i depends only on input element i (same shape), so the
     /// planner may let the output reuse its first input's buffer.
-    public var isElementwiseInPlaceCandidate: Bool {
+    public var isElementwiseInPlaceCandidate: Bool { schema.traits.contains(.elementwise) }
+
+    /// The op's name as the CLI prints it, with its function for the function families
+    /// ("Unary(rsqrt)").
+    public var displayName: String {
         switch self {
-        case .add, .sub, .mul, .div, .maximum, .minimum, .prelu, .relu, .relu6, .leakyRelu, .sigmoid, .tanh, .hardSwish, .gelu:
-            return true
-        default: return false
+        case let .unary(f): return "Unary(\(f))"
+        case let .binary(f): return "Binary(\(f))"
+        case let .compare(f): return "Compare(\(f))"
+        case let .logical(f): return "Logical(\(f))"
+        case let .reduce(f, _, _): return "Reduce(\(f))"
+        case let .argReduce(largest, _, _): return largest ? "ArgMax" : "ArgMin"
+        default: return kind.description
         }
     }
 }
 
-/// Stable op codes (part of the `.ember` format: never renumber) and names.
+/// Stable op codes (part of the `.ember` format: never renumber). Names and
+/// every other fact about an op live in its `OpSchema`.
 public enum OpKind: UInt16, Sendable, CaseIterable, CustomStringConvertible {
     case conv2D = 1, fullyConnected, matMul, add, sub, mul, div, relu, relu6, leakyRelu,
          sigmoid, tanh, hardSwish, gelu, softmax, averagePool2D, maxPool2D, mean,
          globalAveragePool, reshape, transpose, concat, pad, slice, layerNorm, quantize, dequantize,
-         maximum, minimum, resize, prelu
+         maximum, minimum, resize, prelu,
+         unary, binary, compare, logical, reduce, argReduce, select, cast, gather, tile,
+         transposeConv2D, mirrorPad
 
-    public var description: String {
-        switch self {
-        case .conv2D: return "Conv2D"
-        case .fullyConnected: return "FullyConnected"
-        case .matMul: return "MatMul"
-        case .add: return "Add"
-        case .sub: return "Sub"
-        case .mul: return "Mul"
-        case .div: return "Div"
-        case .relu: return "Relu"
-        case .relu6: return "Relu6"
-        case .leakyRelu: return "LeakyRelu"
-        case .sigmoid: return "Sigmoid"
-        case .tanh: return "Tanh"
-        case .hardSwish: return "HardSwish"
-        case .gelu: return "Gelu"
-        case .softmax: return "Softmax"
-        case .averagePool2D: return "AveragePool2D"
-        case .maxPool2D: return "MaxPool2D"
-        case .mean: return "Mean"
-        case .globalAveragePool: return "GlobalAveragePool"
-        case .reshape: return "Reshape"
-        case .transpose: return "Transpose"
-        case .concat: return "Concat"
-        case .pad: return "Pad"
-        case .slice: return "Slice"
-        case .layerNorm: return "LayerNorm"
-        case .quantize: return "Quantize"
-        case .dequantize: return "Dequantize"
-        case .maximum: return "Maximum"
-        case .minimum: return "Minimum"
-        case .resize: return "Resize"
-        case .prelu: return "PRelu"
-        }
-    }
+    public var description: String { schema.name }
 }

@@ -56,259 +56,282 @@ extension Op {
     /// Output type from input types; throws `invalidGraph` naming `node`.
     /// `inputs[i]` is nil for an absent optional input.
     public func outputInfo(inputs: [TensorInfo?], node: String, outputDType: DType? = nil) throws -> TensorInfo {
-        func fail(_ reason: String) -> EmberError { .invalidGraph(node: node, reason: "\(kind): \(reason)") }
-        let (required, optional) = arity
+        let schema = self.schema
+        let check = ShapeCheck(kind: kind, node: node, inputs: inputs, required: [], outputDType: outputDType)
+        let (required, optional) = schema.arity
         guard inputs.count >= required, inputs.count <= required + optional else {
-            throw fail("takes \(required)\(optional > 0 ? "–\(required + optional)" : "") inputs, got \(inputs.count)")
+            throw check.fail("takes \(required)\(optional > 0 ? "–\(required + optional)" : "") inputs, got \(inputs.count)")
         }
         var req: [TensorInfo] = []
         for i in 0..<required {
-            guard let t = inputs[i] else { throw fail("input \(i) is required") }
+            guard let t = inputs[i] else { throw check.fail("input \(i) is required") }
             req.append(t)
         }
-        let x = req[0]
-        let isFloat = x.dtype == .f32
-        let isQ8 = x.dtype.isQuantized8
-
-        func requireRank(_ t: TensorInfo, _ r: Int, _ what: String) throws {
-            guard t.dims.count == r else { throw fail("\(what) must have rank \(r), got \(formatDims(t.dims))") }
-        }
-        func requireNumeric() throws {
-            guard isFloat || isQ8 else { throw fail("input dtype \(x.dtype) is not supported (f32, i8 or u8)") }
-        }
-        func axisIndex(_ a: Int, rank: Int) throws -> Int {
-            let r = a < 0 ? a + rank : a
-            guard r >= 0, r < rank else { throw fail("axis \(a) is outside rank \(rank)") }
-            return r
-        }
-
-        switch self {
-        case let .conv2D(a):
-            try requireNumeric()
-            let w = req[1]
-            try requireRank(x, 4, "input")
-            try requireRank(w, 4, "filter")
-            guard a.groups >= 1, x.dims[3] % a.groups == 0, w.dims[0] % a.groups == 0 else {
-                throw fail("groups \(a.groups) must divide input channels \(x.dims[3]) and output channels \(w.dims[0])")
-            }
-            guard w.dims[3] * a.groups == x.dims[3] else {
-                throw fail("filter \(formatDims(w.dims)) expects \(w.dims[3] * a.groups) input channels, input has \(x.dims[3])")
-            }
-            if inputs.count > 2, let b = inputs[2] {
-                guard b.dims == [w.dims[0]] else { throw fail("bias must be [\(w.dims[0])], got \(formatDims(b.dims))") }
-            }
-            guard let h = windowGeometry(input: x.dims[1], kernel: w.dims[1], stride: a.strideH, dilation: a.dilationH, padding: a.padding, vertical: true),
-                  let ww = windowGeometry(input: x.dims[2], kernel: w.dims[2], stride: a.strideW, dilation: a.dilationW, padding: a.padding, vertical: false) else {
-                throw fail("window \(w.dims[1])x\(w.dims[2]) (stride \(a.strideH)x\(a.strideW), dilation \(a.dilationH)x\(a.dilationW), \(a.padding)) does not fit input \(formatDims(x.dims))")
-            }
-            return TensorInfo(outputDType ?? x.dtype, [x.dims[0], h.output, ww.output, w.dims[0]])
-
-        case .fullyConnected:
-            try requireNumeric()
-            let w = req[1]
-            guard x.dims.count >= 1 else { throw fail("input must have rank >= 1") }
-            try requireRank(w, 2, "weights")
-            guard x.dims[x.dims.count - 1] == w.dims[1] else {
-                throw fail("input \(formatDims(x.dims)) has \(x.dims.last ?? 0) features, weights \(formatDims(w.dims)) expect \(w.dims[1])")
-            }
-            if inputs.count > 2, let b = inputs[2] {
-                guard b.dims == [w.dims[0]] else { throw fail("bias must be [\(w.dims[0])], got \(formatDims(b.dims))") }
-            }
-            return TensorInfo(outputDType ?? x.dtype, Array(x.dims.dropLast()) + [w.dims[0]])
-
-        case .matMul:
-            try requireNumeric()
-            let b = req[1]
-            guard x.dims.count >= 2, b.dims.count >= 2 else { throw fail("both inputs need rank >= 2") }
-            let m = x.dims[x.dims.count - 2], k = x.dims[x.dims.count - 1]
-            let k2 = b.dims[b.dims.count - 2], n = b.dims[b.dims.count - 1]
-            guard k == k2 else { throw fail("inner dims differ: \(formatDims(x.dims)) × \(formatDims(b.dims))") }
-            guard let batch = broadcastDims(Array(x.dims.dropLast(2)), Array(b.dims.dropLast(2))) else {
-                throw fail("batch dims of \(formatDims(x.dims)) and \(formatDims(b.dims)) do not broadcast")
-            }
-            return TensorInfo(outputDType ?? x.dtype, batch + [m, n])
-
-        case .add, .sub, .mul, .div, .maximum, .minimum, .prelu:
-            try requireNumeric()
-            let b = req[1]
-            guard b.dtype == x.dtype else { throw fail("input dtypes differ: \(x.dtype) and \(b.dtype)") }
-            guard let dims = broadcastDims(x.dims, b.dims) else {
-                throw fail("shapes \(formatDims(x.dims)) and \(formatDims(b.dims)) do not broadcast")
-            }
-            return TensorInfo(x.dtype, dims)
-
-        case .relu, .relu6, .leakyRelu, .sigmoid, .tanh, .hardSwish, .gelu:
-            try requireNumeric()
-            return x
-
-        case let .softmax(axis, beta):
-            try requireNumeric()
-            guard beta.isFinite, beta > 0 else { throw fail("beta \(beta) must be positive") }
-            _ = try axisIndex(axis, rank: x.dims.count)
-            return x
-
-        case let .averagePool2D(p), let .maxPool2D(p):
-            try requireNumeric()
-            try requireRank(x, 4, "input")
-            guard let h = windowGeometry(input: x.dims[1], kernel: p.kernelH, stride: p.strideH, dilation: 1, padding: p.padding, vertical: true),
-                  let w = windowGeometry(input: x.dims[2], kernel: p.kernelW, stride: p.strideW, dilation: 1, padding: p.padding, vertical: false) else {
-                throw fail("window \(p.kernelH)x\(p.kernelW) does not fit input \(formatDims(x.dims))")
-            }
-            return TensorInfo(x.dtype, [x.dims[0], h.output, w.output, x.dims[3]])
-
-        case let .mean(axes, keepDims):
-            try requireNumeric()
-            guard !axes.isEmpty else { throw fail("needs at least one axis") }
-            var reduced = Set<Int>()
-            for a in axes {
-                let r = try axisIndex(a, rank: x.dims.count)
-                guard reduced.insert(r).inserted else { throw fail("axis \(a) is listed twice") }
-            }
-            var dims: [Int] = []
-            for (i, d) in x.dims.enumerated() {
-                if reduced.contains(i) { if keepDims { dims.append(1) } } else { dims.append(d) }
-            }
-            return TensorInfo(x.dtype, dims)
-
-        case .globalAveragePool:
-            try requireNumeric()
-            try requireRank(x, 4, "input")
-            return TensorInfo(x.dtype, [x.dims[0], 1, 1, x.dims[3]])
-
-        case let .reshape(newDims):
-            var inferred: Int? = nil
-            var known = 1
-            for (i, d) in newDims.enumerated() {
-                if d == -1 {
-                    guard inferred == nil else { throw fail("more than one -1 in \(newDims)") }
-                    inferred = i
-                } else {
-                    guard d >= 0, let k = checkedMultiply(known, d) else { throw fail("bad dim \(d) in \(newDims)") }
-                    known = k
-                }
-            }
-            var dims = newDims
-            let total = x.elementCount
-            if let i = inferred {
-                guard known > 0, total % known == 0 else { throw fail("cannot infer -1: \(total) elements into \(newDims)") }
-                dims[i] = total / known
-            }
-            guard elementCount(dims) == total else {
-                throw fail("\(formatDims(x.dims)) has \(total) elements, \(formatDims(dims)) has \(elementCount(dims) ?? -1)")
-            }
-            return TensorInfo(x.dtype, dims)
-
-        case let .transpose(perm):
-            guard perm.count == x.dims.count, Set(perm) == Set(0..<x.dims.count) else {
-                throw fail("perm \(perm) is not a permutation of 0..<\(x.dims.count)")
-            }
-            return TensorInfo(x.dtype, perm.map { x.dims[$0] })
-
-        case let .concat(axis):
-            let all = try inputs.enumerated().map { i, t -> TensorInfo in
-                guard let t else { throw fail("input \(i) is missing") }
-                return t
-            }
-            let a = try axisIndex(axis, rank: x.dims.count)
-            var dims = x.dims
-            for t in all.dropFirst() {
-                guard t.dtype == x.dtype, t.dims.count == x.dims.count else {
-                    throw fail("inputs differ in dtype or rank: \(x) and \(t)")
-                }
-                for i in 0..<dims.count where i != a && t.dims[i] != x.dims[i] {
-                    throw fail("inputs \(formatDims(x.dims)) and \(formatDims(t.dims)) differ outside axis \(a)")
-                }
-                guard let s = checkedAdd(dims[a], t.dims[a]) else { throw fail("axis size overflows") }
-                dims[a] = s
-            }
-            return TensorInfo(x.dtype, dims)
-
-        case let .pad(before, after):
-            guard before.count == x.dims.count, after.count == x.dims.count else {
-                throw fail("needs \(x.dims.count) pads before and after, got \(before.count) and \(after.count)")
-            }
-            var dims = x.dims
-            for i in 0..<dims.count {
-                guard before[i] >= 0, after[i] >= 0, let s = checkedAdd(dims[i], before[i]).flatMap({ checkedAdd($0, after[i]) }) else {
-                    throw fail("pads must be >= 0 (got \(before[i]), \(after[i]) on axis \(i))")
-                }
-                dims[i] = s
-            }
-            return TensorInfo(x.dtype, dims)
-
-        case let .slice(begin, end, strides):
-            let r = x.dims.count
-            guard begin.count == r, end.count == r, strides.count == r else {
-                throw fail("begin, end and strides need \(r) entries each")
-            }
-            var dims: [Int] = []
-            for i in 0..<r {
-                guard let s = sliceAxis(dim: x.dims[i], begin: begin[i], end: end[i], stride: strides[i]) else {
-                    throw fail("stride 0 on axis \(i)")
-                }
-                dims.append(s.count)
-            }
-            return TensorInfo(x.dtype, dims)
-
-        case let .layerNorm(axis, epsilon):
-            try requireNumeric()
-            guard epsilon.isFinite, epsilon >= 0 else { throw fail("epsilon \(epsilon) must be >= 0") }
-            let a = try axisIndex(axis, rank: x.dims.count)
-            let normDims = Array(x.dims[a...])
-            for i in 1..<inputs.count {
-                if let p = inputs[i] {
-                    guard p.dims == normDims || (elementCount(p.dims) == elementCount(normDims) && p.dims.count == 1) else {
-                        throw fail("\(i == 1 ? "gamma" : "beta") must be \(formatDims(normDims)), got \(formatDims(p.dims))")
-                    }
-                }
-            }
-            return x
-
-        case let .quantize(to):
-            guard to.isQuantized8 else { throw fail("target dtype must be i8 or u8, got \(to)") }
-            guard x.dtype == .f32 || x.dtype.isQuantized8 else { throw fail("input must be f32, i8 or u8, got \(x.dtype)") }
-            return TensorInfo(to, x.dims)
-
-        case .dequantize:
-            guard x.dtype.isQuantized8 || x.dtype == .f16 else { throw fail("input must be i8, u8 or f16, got \(x.dtype)") }
-            return TensorInfo(.f32, x.dims)
-
-        case let .resize(r):
-            try requireNumeric()
-            try requireRank(x, 4, "input")
-            guard r.height >= 1, r.width >= 1 else { throw fail("output size \(r.height)x\(r.width) must be positive") }
-            guard x.dims[1] >= 1, x.dims[2] >= 1 else { throw fail("input \(formatDims(x.dims)) is empty") }
-            return TensorInfo(x.dtype, [x.dims[0], r.height, r.width, x.dims[3]])
-        }
+        return try schema.shape(self, ShapeCheck(kind: kind, node: node, inputs: inputs, required: req, outputDType: outputDType))
     }
 
     /// MACs and bytes of one execution, from concrete input and output types.
     public func cost(inputs: [TensorInfo?], output: TensorInfo) -> OpCost {
         let read = inputs.reduce(0) { saturatingAdd($0, $1?.byteCount ?? 0) }
-        let written = output.byteCount
-        let outElems = output.elementCount
-        var macs = 0
-        switch self {
-        case .conv2D:
-            if let w = inputs[1], w.dims.count == 4 { macs = saturatingMultiply(saturatingMultiply(saturatingMultiply(outElems, w.dims[1]), w.dims[2]), w.dims[3]) }
-        case .fullyConnected:
-            if let w = inputs[1], w.dims.count == 2 { macs = saturatingMultiply(outElems, w.dims[1]) }
-        case .matMul:
-            if let a = inputs[0], let k = a.dims.last { macs = saturatingMultiply(outElems, k) }
-        case let .averagePool2D(p), let .maxPool2D(p):
-            macs = saturatingMultiply(saturatingMultiply(outElems, p.kernelH), p.kernelW)
-        case .add, .sub, .mul, .div, .maximum, .minimum, .prelu, .relu, .relu6, .leakyRelu, .sigmoid, .tanh, .hardSwish, .gelu,
-             .quantize, .dequantize:
-            macs = outElems
-        case let .resize(r):
-            macs = saturatingMultiply(outElems, (r.bilinear ? 4 : 0))
-        case .softmax, .layerNorm:
-            macs = saturatingMultiply(outElems, 3)
-        case .mean, .globalAveragePool:
-            macs = inputs[0]?.elementCount ?? 0
-        case .reshape, .transpose, .concat, .pad, .slice:
-            macs = 0
+        return OpCost(macs: schema.macs(self, inputs, output), bytesRead: read, bytesWritten: output.byteCount)
+    }
+}
+
+/// The input types of one node under shape inference, with the checks the
+/// declarations in OpSchema.swift share. Errors name the node and the op.
+public struct ShapeCheck {
+    let kind: OpKind
+    let node: String
+    /// All inputs (nil: an absent optional one).
+    public let inputs: [TensorInfo?]
+    /// The required inputs (never absent).
+    public let required: [TensorInfo]
+    /// The dtype the producer asked for (quantized ops may change it).
+    public let outputDType: DType?
+
+    /// The first input (every op has at least one required input).
+    public var x: TensorInfo { required.first ?? TensorInfo(.f32, []) }
+
+    public func fail(_ reason: String) -> EmberError { .invalidGraph(node: node, reason: "\(kind): \(reason)") }
+
+    public func rank(_ t: TensorInfo, _ r: Int, _ what: String) throws {
+        guard t.dims.count == r else { throw fail("\(what) must have rank \(r), got \(formatDims(t.dims))") }
+    }
+    /// The first input is f32, i8 or u8.
+    public func numeric() throws {
+        guard x.dtype == .f32 || x.dtype.isQuantized8 else {
+            throw fail("input dtype \(x.dtype) is not supported (f32, i8 or u8)")
         }
-        return OpCost(macs: macs, bytesRead: read, bytesWritten: written)
+    }
+    @discardableResult
+    public func dtype(_ t: TensorInfo, in allowed: Set<DType>) throws -> TensorInfo {
+        guard allowed.contains(t.dtype) else {
+            throw fail("dtype \(t.dtype) is not supported (\(allowed.map(\.description).sorted().joined(separator: ", ")))")
+        }
+        return t
+    }
+    public func axis(_ a: Int, rank: Int) throws -> Int {
+        let r = a < 0 ? a + rank : a
+        guard r >= 0, r < rank else { throw fail("axis \(a) is outside rank \(rank)") }
+        return r
+    }
+    public func optional(_ i: Int) -> TensorInfo? { i < inputs.count ? inputs[i] : nil }
+    /// Input `i`, which must be present.
+    public func input(_ i: Int) throws -> TensorInfo {
+        guard let t = optional(i) else { throw fail("input \(i) is required") }
+        return t
+    }
+
+    /// Two same-dtype inputs of `allowed` types broadcast together.
+    public func broadcast(allowed: Set<DType>) throws -> TensorInfo {
+        let a = try dtype(try input(0), in: allowed), b = try input(1)
+        guard b.dtype == a.dtype else { throw fail("input dtypes differ: \(a.dtype) and \(b.dtype)") }
+        guard let dims = broadcastDims(a.dims, b.dims) else {
+            throw fail("shapes \(formatDims(a.dims)) and \(formatDims(b.dims)) do not broadcast")
+        }
+        return TensorInfo(a.dtype, dims)
+    }
+    func broadcastNumeric() throws -> TensorInfo {
+        try numeric()
+        return try broadcast(allowed: [.f32, .i8, .u8])
+    }
+
+    /// The first input with `axes` reduced (kept as 1 with `keepDims`).
+    public func reduced(axes: [Int], keepDims: Bool) throws -> TensorInfo {
+        guard !axes.isEmpty else { throw fail("needs at least one axis") }
+        var reduced = Set<Int>()
+        for a in axes {
+            let r = try axis(a, rank: x.dims.count)
+            guard reduced.insert(r).inserted else { throw fail("axis \(a) is listed twice") }
+        }
+        var dims: [Int] = []
+        for (i, d) in x.dims.enumerated() {
+            if reduced.contains(i) { if keepDims { dims.append(1) } } else { dims.append(d) }
+        }
+        return TensorInfo(x.dtype, dims)
+    }
+
+    /// The first input grown by non-negative pads on every axis.
+    public func padded(before: [Int], after: [Int]) throws -> TensorInfo {
+        guard before.count == x.dims.count, after.count == x.dims.count else {
+            throw fail("needs \(x.dims.count) pads before and after, got \(before.count) and \(after.count)")
+        }
+        var dims = x.dims
+        for i in 0..<dims.count {
+            guard before[i] >= 0, after[i] >= 0,
+                  let s = checkedAdd(dims[i], before[i]).flatMap({ checkedAdd($0, after[i]) }) else {
+                throw fail("pads must be >= 0 (got \(before[i]), \(after[i]) on axis \(i))")
+            }
+            dims[i] = s
+        }
+        return TensorInfo(x.dtype, dims)
+    }
+
+    func bias(_ channels: Int) throws {
+        if let b = optional(2) {
+            guard b.dims == [channels] else { throw fail("bias must be [\(channels)], got \(formatDims(b.dims))") }
+        }
+    }
+
+    func conv2D(_ op: Op) throws -> TensorInfo {
+        guard case let .conv2D(a) = op else { throw fail("not a convolution") }
+        try numeric()
+        let w = try input(1)
+        try rank(x, 4, "input")
+        try rank(w, 4, "filter")
+        guard a.groups >= 1, x.dims[3] % a.groups == 0, w.dims[0] % a.groups == 0 else {
+            throw fail("groups \(a.groups) must divide input channels \(x.dims[3]) and output channels \(w.dims[0])")
+        }
+        guard w.dims[3] * a.groups == x.dims[3] else {
+            throw fail("filter \(formatDims(w.dims)) expects \(w.dims[3] * a.groups) input channels, input has \(x.dims[3])")
+        }
+        try bias(w.dims[0])
+        guard let h = windowGeometry(input: x.dims[1], kernel: w.dims[1], stride: a.strideH, dilation: a.dilationH,
+                                     padding: a.padding, vertical: true),
+              let ww = windowGeometry(input: x.dims[2], kernel: w.dims[2], stride: a.strideW, dilation: a.dilationW,
+                                      padding: a.padding, vertical: false) else {
+            throw fail("window \(w.dims[1])x\(w.dims[2]) (stride \(a.strideH)x\(a.strideW), dilation \(a.dilationH)x\(a.dilationW), "
+                       + "\(a.padding)) does not fit input \(formatDims(x.dims))")
+        }
+        return TensorInfo(outputDType ?? x.dtype, [x.dims[0], h.output, ww.output, w.dims[0]])
+    }
+
+    /// Each output pixel (oy, ox) gathers input pixel iy where oy + padTop = iy * stride + ky:
+    /// the full output is (in - 1) * stride + kernel, of which [padTop, padTop + outputHeight) is kept.
+    func transposeConv2D(_ op: Op) throws -> TensorInfo {
+        guard case let .transposeConv2D(a) = op else { throw fail("not a transposed convolution") }
+        try numeric()
+        let w = try input(1)
+        try rank(x, 4, "input")
+        try rank(w, 4, "filter")
+        guard w.dims[3] == x.dims[3] else {
+            throw fail("filter \(formatDims(w.dims)) expects \(w.dims[3]) input channels, input has \(x.dims[3])")
+        }
+        try bias(w.dims[0])
+        for (input, kernel, stride, pad, out, axis) in [(x.dims[1], w.dims[1], a.strideH, a.padTop, a.outputHeight, "height"),
+                                                        (x.dims[2], w.dims[2], a.strideW, a.padLeft, a.outputWidth, "width")] {
+            // Rows past the full output (TensorFlow's VALID with kernel < stride) hold only the bias.
+            guard input >= 1, let full = checkedMultiply(input - 1, stride).flatMap({ checkedAdd($0, kernel) }),
+                  pad < kernel, out >= 1, out - (full - pad) < stride, full - pad - out < kernel else {
+                throw fail("output \(axis) \(out) (stride \(stride), crop \(pad)) does not fit input \(input) and kernel \(kernel)")
+            }
+        }
+        return TensorInfo(outputDType ?? x.dtype, [x.dims[0], a.outputHeight, a.outputWidth, w.dims[0]])
+    }
+
+    func fullyConnected() throws -> TensorInfo {
+        try numeric()
+        let w = try input(1)
+        guard x.dims.count >= 1 else { throw fail("input must have rank >= 1") }
+        try rank(w, 2, "weights")
+        guard x.dims[x.dims.count - 1] == w.dims[1] else {
+            throw fail("input \(formatDims(x.dims)) has \(x.dims.last ?? 0) features, weights \(formatDims(w.dims)) expect \(w.dims[1])")
+        }
+        try bias(w.dims[0])
+        return TensorInfo(outputDType ?? x.dtype, Array(x.dims.dropLast()) + [w.dims[0]])
+    }
+
+    func matMul() throws -> TensorInfo {
+        try numeric()
+        let b = try input(1)
+        guard x.dims.count >= 2, b.dims.count >= 2 else { throw fail("both inputs need rank >= 2") }
+        let m = x.dims[x.dims.count - 2], k = x.dims[x.dims.count - 1]
+        let k2 = b.dims[b.dims.count - 2], n = b.dims[b.dims.count - 1]
+        guard k == k2 else { throw fail("inner dims differ: \(formatDims(x.dims)) × \(formatDims(b.dims))") }
+        guard let batch = broadcastDims(Array(x.dims.dropLast(2)), Array(b.dims.dropLast(2))) else {
+            throw fail("batch dims of \(formatDims(x.dims)) and \(formatDims(b.dims)) do not broadcast")
+        }
+        return TensorInfo(outputDType ?? x.dtype, batch + [m, n])
+    }
+
+    func pool(_ op: Op) throws -> TensorInfo {
+        guard let p = op.poolAttributes else { throw fail("not a pool") }
+        try numeric()
+        try rank(x, 4, "input")
+        guard let h = windowGeometry(input: x.dims[1], kernel: p.kernelH, stride: p.strideH, dilation: 1,
+                                     padding: p.padding, vertical: true),
+              let w = windowGeometry(input: x.dims[2], kernel: p.kernelW, stride: p.strideW, dilation: 1,
+                                     padding: p.padding, vertical: false) else {
+            throw fail("window \(p.kernelH)x\(p.kernelW) does not fit input \(formatDims(x.dims))")
+        }
+        return TensorInfo(x.dtype, [x.dims[0], h.output, w.output, x.dims[3]])
+    }
+
+    func reshape(_ op: Op) throws -> TensorInfo {
+        guard case let .reshape(newDims) = op else { throw fail("not a reshape") }
+        var inferred: Int? = nil
+        var known = 1
+        for (i, d) in newDims.enumerated() {
+            if d == -1 {
+                guard inferred == nil else { throw fail("more than one -1 in \(newDims)") }
+                inferred = i
+            } else {
+                guard d >= 0, let k = checkedMultiply(known, d) else { throw fail("bad dim \(d) in \(newDims)") }
+                known = k
+            }
+        }
+        var dims = newDims
+        let total = x.elementCount
+        if let i = inferred {
+            guard known > 0, total % known == 0 else { throw fail("cannot infer -1: \(total) elements into \(newDims)") }
+            dims[i] = total / known
+        }
+        guard elementCount(dims) == total else {
+            throw fail("\(formatDims(x.dims)) has \(total) elements, \(formatDims(dims)) has \(elementCount(dims) ?? -1)")
+        }
+        return TensorInfo(x.dtype, dims)
+    }
+
+    func concat(_ op: Op) throws -> TensorInfo {
+        guard case let .concat(axis) = op else { throw fail("not a concat") }
+        let all = try inputs.enumerated().map { i, t -> TensorInfo in
+            guard let t else { throw fail("input \(i) is missing") }
+            return t
+        }
+        let a = try self.axis(axis, rank: x.dims.count)
+        var dims = x.dims
+        for t in all.dropFirst() {
+            guard t.dtype == x.dtype, t.dims.count == x.dims.count else {
+                throw fail("inputs differ in dtype or rank: \(x) and \(t)")
+            }
+            for i in 0..<dims.count where i != a && t.dims[i] != x.dims[i] {
+                throw fail("inputs \(formatDims(x.dims)) and \(formatDims(t.dims)) differ outside axis \(a)")
+            }
+            guard let s = checkedAdd(dims[a], t.dims[a]) else { throw fail("axis size overflows") }
+            dims[a] = s
+        }
+        return TensorInfo(x.dtype, dims)
+    }
+
+    func slice(_ op: Op) throws -> TensorInfo {
+        guard case let .slice(begin, end, strides) = op else { throw fail("not a slice") }
+        let r = x.dims.count
+        guard begin.count == r, end.count == r, strides.count == r else {
+            throw fail("begin, end and strides need \(r) entries each")
+        }
+        var dims: [Int] = []
+        for i in 0..<r {
+            guard let s = sliceAxis(dim: x.dims[i], begin: begin[i], end: end[i], stride: strides[i]) else {
+                throw fail("stride 0 on axis \(i)")
+            }
+            dims.append(s.count)
+        }
+        return TensorInfo(x.dtype, dims)
+    }
+
+    func layerNorm(_ op: Op) throws -> TensorInfo {
+        guard case let .layerNorm(axis, epsilon) = op else { throw fail("not a layer norm") }
+        try numeric()
+        guard epsilon.isFinite, epsilon >= 0 else { throw fail("epsilon \(epsilon) must be >= 0") }
+        let a = try self.axis(axis, rank: x.dims.count)
+        let normDims = Array(x.dims[a...])
+        for i in 1..<inputs.count {
+            if let p = inputs[i] {
+                guard p.dims == normDims || (elementCount(p.dims) == elementCount(normDims) && p.dims.count == 1) else {
+                    throw fail("\(i == 1 ? "gamma" : "beta") must be \(formatDims(normDims)), got \(formatDims(p.dims))")
+                }
+            }
+        }
+        return x
     }
 }

@@ -169,120 +169,77 @@ public enum GraphCodec {
 
     // MARK: attributes
 
+    /// Writes the op's attribute record field by field, as its `OpSchema` lays it out.
     private static func encodeAttributes(_ op: Op, _ w: inout ByteWriter) {
-        func ints(_ a: [Int]) { w.u32(UInt32(a.count)); for v in a { w.i64(Int64(v)) } }
-        func padding(_ p: Padding) {
-            switch p {
-            case .same: w.u8(0)
-            case .valid: w.u8(1)
-            case let .explicit(t, l, b, r): w.u8(2); for v in [t, l, b, r] { w.i64(Int64(v)) }
+        for value in op.schema.attributeValues(op) {
+            switch value {
+            case let .int(v): w.i64(Int64(v))
+            case let .ints(a): w.u32(UInt32(a.count)); for v in a { w.i64(Int64(v)) }
+            case let .float(v): w.f32(v)
+            case let .bool(v): w.u8(v ? 1 : 0)
+            case let .byte(v): w.u8(v)
+            case let .activation(a): w.u8(a.rawValue)
+            case let .dtype(d): w.u8(d.rawValue)
+            case let .padding(p):
+                switch p {
+                case .same: w.u8(0)
+                case .valid: w.u8(1)
+                case let .explicit(t, l, b, r): w.u8(2); for v in [t, l, b, r] { w.i64(Int64(v)) }
+                }
             }
-        }
-        func pool(_ p: Pool2DAttributes) {
-            for v in [p.kernelH, p.kernelW, p.strideH, p.strideW] { w.i64(Int64(v)) }
-            padding(p.padding); w.u8(p.activation.rawValue)
-        }
-        switch op {
-        case let .conv2D(a):
-            for v in [a.strideH, a.strideW, a.dilationH, a.dilationW, a.groups] { w.i64(Int64(v)) }
-            padding(a.padding); w.u8(a.activation.rawValue)
-        case let .fullyConnected(act), let .add(act), let .sub(act), let .mul(act), let .div(act):
-            w.u8(act.rawValue)
-        case let .leakyRelu(alpha): w.f32(alpha)
-        case let .softmax(axis, beta): w.i64(Int64(axis)); w.f32(beta)
-        case let .averagePool2D(p), let .maxPool2D(p): pool(p)
-        case let .mean(axes, keepDims): ints(axes); w.u8(keepDims ? 1 : 0)
-        case let .reshape(dims): ints(dims)
-        case let .transpose(perm): ints(perm)
-        case let .concat(axis): w.i64(Int64(axis))
-        case let .pad(before, after): ints(before); ints(after)
-        case let .slice(begin, end, strides): ints(begin); ints(end); ints(strides)
-        case let .layerNorm(axis, eps): w.i64(Int64(axis)); w.f32(eps)
-        case let .quantize(dtype): w.u8(dtype.rawValue)
-        case let .resize(r):
-            w.i64(Int64(r.height)); w.i64(Int64(r.width))
-            w.u8((r.bilinear ? 1 : 0) | (r.alignCorners ? 2 : 0) | (r.halfPixelCenters ? 4 : 0))
-        case .matMul, .relu, .relu6, .sigmoid, .tanh, .hardSwish, .gelu, .globalAveragePool, .dequantize, .maximum, .minimum, .prelu: break
         }
     }
 
+    /// Reads the attribute record of a `kind` node, checking every field's range.
     private static func decodeAttributes(_ kind: OpKind, _ r: inout ByteReader, node: String) throws -> Op {
         let small = Int(Int32.min)...Int(Int32.max)
-        func int(_ what: String) throws -> Int { try r.int("\(what) of node '\(node)'", in: small) }
-        func positive(_ what: String) throws -> Int { try r.int("\(what) of node '\(node)'", in: 1...Int(Int32.max)) }
-        func ints(_ what: String) throws -> [Int] {
-            let n = try r.count(what, minBytes: 8)
-            guard n <= GraphLimits.maxAttributeCount else { throw r.error("\(what) of node '\(node)' has \(n) entries") }
-            return try (0..<n).map { _ in try int(what) }
-        }
-        func activation() throws -> Activation {
-            let b = try r.u8()
-            guard let a = Activation(rawValue: b) else { throw r.error("node '\(node)' has unknown activation \(b)", at: r.position - 1) }
-            return a
-        }
-        func padding() throws -> Padding {
-            let b = try r.u8()
-            switch b {
-            case 0: return .same
-            case 1: return .valid
-            case 2:
-                let v = try (0..<4).map { _ in try r.int("padding of node '\(node)'", in: 0...Int(Int32.max)) }
-                return .explicit(top: v[0], left: v[1], bottom: v[2], right: v[3])
-            default: throw r.error("node '\(node)' has unknown padding \(b)", at: r.position - 1)
+        let schema = kind.schema
+        let start = r.position
+        var values: [AttributeValue] = []
+        for field in schema.attributes {
+            let at = r.position
+            switch field {
+            case .int: values.append(.int(try r.int("attribute of node '\(node)'", in: small)))
+            case .positive: values.append(.int(try r.int("attribute of node '\(node)'", in: 1...Int(Int32.max))))
+            case .nonNegative: values.append(.int(try r.int("attribute of node '\(node)'", in: 0...Int(Int32.max))))
+            case .ints:
+                let n = try r.count("attribute list of node '\(node)'", minBytes: 8)
+                guard n <= GraphLimits.maxAttributeCount else { throw r.error("attribute list of node '\(node)' has \(n) entries", at: at) }
+                values.append(.ints(try (0..<n).map { _ in try r.int("attribute of node '\(node)'", in: small) }))
+            case .float: values.append(.float(try r.f32()))
+            case .bool: values.append(.bool(try r.u8() != 0))
+            case let .flags(mask):
+                let b = try r.u8()
+                guard b & ~mask == 0 else { throw r.error("node '\(node)' has unknown \(kind) flags \(b)", at: at) }
+                values.append(.byte(b))
+            case let .function(count):
+                let b = try r.u8()
+                guard Int(b) < count else { throw r.error("node '\(node)' has unknown \(kind) function \(b)", at: at) }
+                values.append(.byte(b))
+            case .activation:
+                let b = try r.u8()
+                guard let a = Activation(rawValue: b) else { throw r.error("node '\(node)' has unknown activation \(b)", at: at) }
+                values.append(.activation(a))
+            case .dtype:
+                let b = try r.u8()
+                guard let d = DType(rawValue: b) else { throw r.error("node '\(node)' has unknown dtype \(b)", at: at) }
+                values.append(.dtype(d))
+            case .padding:
+                let b = try r.u8()
+                switch b {
+                case 0: values.append(.padding(.same))
+                case 1: values.append(.padding(.valid))
+                case 2:
+                    let v = try (0..<4).map { _ in try r.int("padding of node '\(node)'", in: 0...Int(Int32.max)) }
+                    values.append(.padding(.explicit(top: v[0], left: v[1], bottom: v[2], right: v[3])))
+                default: throw r.error("node '\(node)' has unknown padding \(b)", at: at)
+                }
             }
         }
-        func pool() throws -> Pool2DAttributes {
-            let kh = try positive("kernel"), kw = try positive("kernel"), sh = try positive("stride"), sw = try positive("stride")
-            return Pool2DAttributes(kernelH: kh, kernelW: kw, strideH: sh, strideW: sw, padding: try padding(), activation: try activation())
-        }
-        switch kind {
-        case .conv2D:
-            let sh = try positive("stride"), sw = try positive("stride"), dh = try positive("dilation"), dw = try positive("dilation")
-            let groups = try positive("groups")
-            return .conv2D(Conv2DAttributes(strideH: sh, strideW: sw, dilationH: dh, dilationW: dw, padding: try padding(), groups: groups, activation: try activation()))
-        case .fullyConnected: return .fullyConnected(try activation())
-        case .add: return .add(try activation())
-        case .sub: return .sub(try activation())
-        case .mul: return .mul(try activation())
-        case .div: return .div(try activation())
-        case .matMul: return .matMul
-        case .relu: return .relu
-        case .relu6: return .relu6
-        case .leakyRelu: return .leakyRelu(alpha: try r.f32())
-        case .sigmoid: return .sigmoid
-        case .tanh: return .tanh
-        case .hardSwish: return .hardSwish
-        case .gelu: return .gelu
-        case .softmax: return .softmax(axis: try int("axis"), beta: try r.f32())
-        case .averagePool2D: return .averagePool2D(try pool())
-        case .maxPool2D: return .maxPool2D(try pool())
-        case .mean:
-            let axes = try ints("axes")
-            return .mean(axes: axes, keepDims: try r.u8() != 0)
-        case .globalAveragePool: return .globalAveragePool
-        case .reshape: return .reshape(try ints("dims"))
-        case .transpose: return .transpose(perm: try ints("perm"))
-        case .concat: return .concat(axis: try int("axis"))
-        case .pad:
-            let before = try ints("pads")
-            return .pad(before: before, after: try ints("pads"))
-        case .slice:
-            let b = try ints("begin"), e = try ints("end")
-            return .slice(begin: b, end: e, strides: try ints("strides"))
-        case .layerNorm: return .layerNorm(axis: try int("axis"), epsilon: try r.f32())
-        case .quantize:
-            let b = try r.u8()
-            guard let d = DType(rawValue: b) else { throw r.error("node '\(node)' quantizes to unknown dtype \(b)", at: r.position - 1) }
-            return .quantize(d)
-        case .dequantize: return .dequantize
-        case .maximum: return .maximum
-        case .minimum: return .minimum
-        case .prelu: return .prelu
-        case .resize:
-            let h = try positive("height"), w = try positive("width")
-            let flags = try r.u8()
-            guard flags & ~7 == 0 else { throw r.error("node '\(node)' has unknown resize flags \(flags)", at: r.position - 1) }
-            return .resize(ResizeAttributes(height: h, width: w, bilinear: flags & 1 != 0, alignCorners: flags & 2 != 0, halfPixelCenters: flags & 4 != 0))
+        do {
+            return try schema.makeOp(values)
+        } catch let e as AttributeError {
+            throw r.error("node '\(node)' (\(kind)): \(e.reason)", at: start)
         }
     }
 }

@@ -11,25 +11,35 @@ public enum TFLiteImporter {
     /// TFLite builtin operator codes (schema.fbs `BuiltinOperator`) this importer maps.
     enum Builtin: Int {
         case add = 0, averagePool2D = 1, concatenation = 2, conv2D = 3, depthwiseConv2D = 4
-        case dequantize = 6, fullyConnected = 9, logistic = 14, maxPool2D = 17, mul = 18
-        case relu = 19, relu6 = 21, reshape = 22, softmax = 25, tanh = 28, pad = 34
-        case transpose = 39, mean = 40, sub = 41, div = 42, squeeze = 43, stridedSlice = 45
-        case padV2 = 60, expandDims = 70, leakyRelu = 98, quantize = 114, hardSwish = 117
-        case batchMatMul = 126
-        case resizeBilinear = 23, split = 49, maximum = 55, minimum = 57, slice = 65
-        case resizeNearestNeighbor = 97, splitV = 102, prelu = 54, densify = 124
+        case depthToSpace = 5, dequantize = 6, floor = 8, fullyConnected = 9, l2Normalization = 11
+        case logistic = 14, maxPool2D = 17, mul = 18
+        case relu = 19, reluN1To1 = 20, relu6 = 21, reshape = 22, resizeBilinear = 23, softmax = 25
+        case spaceToDepth = 26, tanh = 28, pad = 34, gather = 36
+        case transpose = 39, mean = 40, sub = 41, div = 42, squeeze = 43, stridedSlice = 45, exp = 47
+        case split = 49, logSoftmax = 50, cast = 53, prelu = 54, maximum = 55, argMax = 56, minimum = 57
+        case less = 58, neg = 59, padV2 = 60, greater = 61, greaterEqual = 62, lessEqual = 63, select = 64
+        case slice = 65, sin = 66, transposeConv = 67, tile = 69, expandDims = 70, equal = 71, notEqual = 72
+        case log = 73, sum = 74, sqrt = 75, rsqrt = 76, shape = 77, pow = 78, argMin = 79, reduceProd = 81
+        case reduceMax = 82, pack = 83, logicalOr = 84, logicalAnd = 86, logicalNot = 87, unpack = 88
+        case reduceMin = 89, floorDiv = 90, square = 92, floorMod = 95
+        case resizeNearestNeighbor = 97, leakyRelu = 98, squaredDifference = 99, mirrorPad = 100, abs = 101
+        case splitV = 102, ceil = 104, cos = 108, elu = 111, quantize = 114, round = 116, hardSwish = 117
+        case selectV2 = 123, densify = 124, batchMatMul = 126, broadcastTo = 130, gelu = 150
     }
 
     /// Names of other builtin codes, for the "unsupported" report.
     static let otherNames: [Int: String] = [
-        5: "DEPTH_TO_SPACE", 7: "EMBEDDING_LOOKUP", 8: "FLOOR", 11: "L2_NORMALIZATION", 12: "L2_POOL_2D",
-        13: "LOCAL_RESPONSE_NORMALIZATION", 16: "LSTM", 20: "RELU_N1_TO_1", 24: "RNN",
-        26: "SPACE_TO_DEPTH", 32: "CUSTOM", 36: "GATHER", 37: "BATCH_TO_SPACE_ND", 38: "SPACE_TO_BATCH_ND",
-        44: "UNIDIRECTIONAL_SEQUENCE_LSTM", 47: "EXP", 50: "LOG_SOFTMAX", 53: "CAST",
-        56: "ARG_MAX", 59: "NEG", 67: "TRANSPOSE_CONV", 69: "TILE",
-        74: "SUM", 75: "SQRT", 76: "RSQRT", 77: "SHAPE", 78: "POW", 82: "REDUCE_MAX", 83: "PACK", 88: "UNPACK",
-        92: "SQUARE", 99: "SQUARED_DIFFERENCE", 100: "MIRROR_PAD", 101: "ABS",
-        111: "ELU", 150: "GELU",
+        7: "EMBEDDING_LOOKUP", 10: "HASHTABLE_LOOKUP", 12: "L2_POOL_2D", 13: "LOCAL_RESPONSE_NORMALIZATION",
+        15: "LSH_PROJECTION", 16: "LSTM", 24: "RNN", 27: "SVDF", 29: "CONCAT_EMBEDDINGS", 30: "SKIP_GRAM", 31: "CALL",
+        32: "CUSTOM", 33: "EMBEDDING_LOOKUP_SPARSE", 35: "UNIDIRECTIONAL_SEQUENCE_RNN", 37: "BATCH_TO_SPACE_ND",
+        38: "SPACE_TO_BATCH_ND", 44: "UNIDIRECTIONAL_SEQUENCE_LSTM", 46: "BIDIRECTIONAL_SEQUENCE_RNN", 48: "TOPK_V2",
+        51: "DELEGATE", 52: "BIDIRECTIONAL_SEQUENCE_LSTM", 68: "SPARSE_TO_DENSE", 80: "FAKE_QUANT", 85: "ONE_HOT",
+        91: "REDUCE_ANY", 93: "ZEROS_LIKE", 94: "FILL", 96: "RANGE", 103: "UNIQUE", 105: "REVERSE_V2", 106: "ADD_N",
+        107: "GATHER_ND", 109: "WHERE", 110: "RANK", 112: "REVERSE_SEQUENCE", 113: "MATRIX_DIAG",
+        115: "MATRIX_SET_DIAG", 118: "IF", 119: "WHILE", 120: "NON_MAX_SUPPRESSION_V4", 121: "NON_MAX_SUPPRESSION_V5",
+        122: "SCATTER_ND", 125: "SEGMENT_SUM", 128: "CUMSUM", 129: "CALL_ONCE", 131: "RFFT2D", 132: "CONV_3D",
+        140: "REDUCE_ALL", 141: "CONV_3D_TRANSPOSE", 142: "VAR_HANDLE", 143: "READ_VARIABLE", 144: "ASSIGN_VARIABLE",
+        145: "BROADCAST_ARGS", 147: "BUCKETIZE", 151: "DYNAMIC_UPDATE_SLICE",
     ]
 
     static func opName(_ code: Int) -> String {
@@ -266,6 +276,10 @@ private struct Importer {
                 try convertSplit(code, options: try op.table(4), inputs: inputs, outputs: outputs)
                 continue
             }
+            if code == .unpack {
+                try convertUnpack(options: try op.table(4), inputs: inputs, outputs: outputs)
+                continue
+            }
             guard outputs.count == 1 else { throw EmberError.unsupported(node: "operator \(i)", reason: "\(code) with \(outputs.count) outputs") }
             let out = outputs[0]
             let nodeName = try tensor(out, "operator \(i) output").name
@@ -301,6 +315,40 @@ private struct Importer {
             try emit(.slice(begin: begin, end: end, strides: [Int](repeating: 1, count: x.dims.count)), [try value(xIndex)], output: out, node: o.name)
         }
         guard start == x.dims[axis] else { throw EmberError.invalidGraph(node: node, reason: "SPLIT outputs cover \(start) of \(x.dims[axis])") }
+    }
+
+    /// UNPACK: one Slice and Reshape (dropping the axis) per output.
+    mutating func convertUnpack(options: FBTable?, inputs: [Int], outputs: [Int]) throws {
+        let node = try outputs.first.map { try tensor($0, "UNPACK output").name } ?? "unpack"
+        guard let xi = inputs.first, !outputs.isEmpty else { throw EmberError.invalidGraph(node: node, reason: "UNPACK needs an input and outputs") }
+        let x = try tensor(xi, "UNPACK input")
+        let axisValue = Int(try options?.int(1, Int32.self) ?? 0)
+        let axis = axisValue < 0 ? axisValue + x.dims.count : axisValue
+        guard axis >= 0, axis < x.dims.count, x.dims[axis] == outputs.count else {
+            throw EmberError.invalidGraph(node: node, reason: "UNPACK of \(formatDims(x.dims)) along axis \(axisValue) into \(outputs.count) outputs")
+        }
+        for (k, out) in outputs.enumerated() {
+            let o = try tensor(out, "UNPACK output")
+            var begin = [Int](repeating: 0, count: x.dims.count), end = x.dims
+            begin[axis] = k; end[axis] = k + 1
+            var sliced = x.dims; sliced[axis] = 1
+            let tmp = newValue("\(o.name)/slice", x.dtype, sliced, x.quant)
+            nodes.append(Node(name: "\(o.name)/slice", op: .slice(begin: begin, end: end, strides: [Int](repeating: 1, count: x.dims.count)),
+                              inputs: [try value(xi)], output: tmp))
+            try emit(.reshape(o.dims), [tmp], output: out, node: o.name)
+        }
+    }
+
+    /// An intermediate node of a lowering: a new value `name` of `dtype`/`dims`, computed by `op`.
+    mutating func lower(_ op: Op, _ inputs: [ValueID?], _ name: String, _ dtype: DType, _ dims: [Int], quant: QuantParams? = nil) -> ValueID {
+        let v = newValue(name, dtype, dims, quant)
+        nodes.append(Node(name: name, op: op, inputs: inputs, output: v))
+        return v
+    }
+
+    /// A scalar f32 constant.
+    mutating func scalar(_ name: String, _ v: Float) -> ValueID {
+        constant(name, .f32, [1], nil, withUnsafeBytes(of: v) { Array($0) })
     }
 
     mutating func emit(_ op: Op, _ inputs: [ValueID?], output: Int, node: String) throws {
@@ -554,6 +602,209 @@ private struct Importer {
                 return v
             }
             try emit(.matMul, [try transposed(0), try transposed(1)], output: output, node: node)
+
+        case .abs, .neg, .sqrt, .rsqrt, .exp, .log, .floor, .ceil, .round, .square, .elu, .sin, .cos, .reluN1To1:
+            let f: UnaryFunction
+            switch code {
+            case .abs: f = .abs
+            case .neg: f = .neg
+            case .sqrt: f = .sqrt
+            case .rsqrt: f = .rsqrt
+            case .exp: f = .exp
+            case .log: f = .log
+            case .floor: f = .floor
+            case .ceil: f = .ceil
+            case .round: f = .round
+            case .square: f = .square
+            case .elu: f = .elu
+            case .sin: f = .sin
+            case .cos: f = .cos
+            default: f = .reluN1To1
+            }
+            try emit(.unary(f), [try value(input(0))], output: output, node: node)
+
+        case .gelu:
+            let approximate = try o?.bool(0) ?? false
+            try emit(approximate ? .unary(.geluTanh) : .gelu, [try value(input(0))], output: output, node: node)
+
+        case .pow, .squaredDifference, .floorDiv, .floorMod:
+            let f: BinaryFunction = code == .pow ? .pow : code == .squaredDifference ? .squaredDifference
+                : code == .floorDiv ? .floorDiv : .floorMod
+            try emit(.binary(f), [try value(input(0)), try value(input(1))], output: output, node: node)
+
+        case .less, .lessEqual, .greater, .greaterEqual, .equal, .notEqual:
+            let f: Comparison = code == .less ? .less : code == .lessEqual ? .lessEqual : code == .greater ? .greater
+                : code == .greaterEqual ? .greaterEqual : code == .equal ? .equal : .notEqual
+            try emit(.compare(f), [try value(input(0)), try value(input(1))], output: output, node: node)
+
+        case .logicalAnd, .logicalOr:
+            try emit(.logical(code == .logicalAnd ? .and : .or), [try value(input(0)), try value(input(1))], output: output, node: node)
+        case .logicalNot:
+            try emit(.logical(.not), [try value(input(0))], output: output, node: node)
+
+        case .sum, .reduceMax, .reduceMin, .reduceProd:
+            let axes = try ints(try input(1), "\(code) axes", node: node)
+            let f: Reduction = code == .sum ? .sum : code == .reduceMax ? .max : code == .reduceMin ? .min : .prod
+            let x = try tensor(try input(0), "input")
+            if x.dtype.isQuantized8 {
+                throw EmberError.unsupported(node: node, reason: "\(code) on \(x.dtype) tensors (float, int32 and int64 are supported)")
+            }
+            try emit(.reduce(f, axes: axes, keepDims: try o?.bool(0) ?? false), [try value(input(0))], output: output, node: node)
+
+        case .argMax, .argMin:
+            guard let axis = try ints(try input(1), "\(code) axis", node: node).first else {
+                throw EmberError.invalidGraph(node: node, reason: "\(code) has an empty axis tensor")
+            }
+            guard outT.dtype == .i32 || outT.dtype == .i64 else {
+                throw EmberError.unsupported(node: node, reason: "\(code) with \(outT.dtype) output (i32 or i64)")
+            }
+            try emit(.argReduce(largest: code == .argMax, axis: axis, output: outT.dtype), [try value(input(0))], output: output, node: node)
+
+        case .select, .selectV2:
+            var cond = try value(input(0))
+            let c = try tensor(try input(0), "condition"), x = try tensor(try input(1), "x")
+            if code == .select, c.dims.count == 1, x.dims.count > 1, c.dims[0] == x.dims[0] {
+                // SELECT (v1) with a rank-1 condition picks whole rows: broadcast it over the rest.
+                let dims = [c.dims[0]] + [Int](repeating: 1, count: x.dims.count - 1)
+                cond = lower(.reshape(dims), [cond], "\(node)/condition", .bool, dims)
+            }
+            try emit(.select, [cond, try value(input(1)), try value(input(2))], output: output, node: node)
+
+        case .cast:
+            try emit(.cast(outT.dtype), [try value(input(0))], output: output, node: node)
+
+        case .gather:
+            guard (try o?.int(1, Int32.self) ?? 0) == 0 else {
+                throw EmberError.unsupported(node: node, reason: "GATHER with batch_dims (0 is supported)")
+            }
+            let axis = Int(try o?.int(0, Int32.self) ?? 0)
+            try emit(.gather(axis: axis), [try value(input(0)), try value(input(1))], output: output, node: node)
+
+        case .tile:
+            try emit(.tile(multiples: try ints(try input(1), "TILE multiples", node: node)), [try value(input(0))],
+                     output: output, node: node)
+
+        case .broadcastTo:
+            // A reshape to the output's rank, then a tile by the ratio of the dims.
+            let x = try tensor(try input(0), "input")
+            guard x.dims.count <= outT.dims.count else { throw EmberError.invalidGraph(node: node, reason: "BROADCAST_TO to a lower rank") }
+            let aligned = [Int](repeating: 1, count: outT.dims.count - x.dims.count) + x.dims
+            var multiples: [Int] = []
+            for (d, t) in zip(aligned, outT.dims) {
+                guard d == t || d == 1 else { throw EmberError.invalidGraph(node: node, reason: "\(formatDims(x.dims)) does not broadcast to \(formatDims(outT.dims))") }
+                multiples.append(d == t ? 1 : t)
+            }
+            var v = try value(input(0))
+            if aligned != x.dims { v = lower(.reshape(aligned), [v], "\(node)/reshape", x.dtype, aligned, quant: x.quant) }
+            try emit(.tile(multiples: multiples), [v], output: output, node: node)
+
+        case .mirrorPad:
+            let x = try tensor(try input(0), "input")
+            let pads = try ints(try input(1), "paddings", node: node)
+            guard pads.count == 2 * x.dims.count else { throw EmberError.invalidGraph(node: node, reason: "paddings must be [\(x.dims.count),2]") }
+            let reflect = (try o?.int(0, Int8.self) ?? 0) == 0
+            try emit(.mirrorPad(before: stride(from: 0, to: pads.count, by: 2).map { pads[$0] },
+                                after: stride(from: 1, to: pads.count, by: 2).map { pads[$0] }, reflect: reflect),
+                     [try value(input(0))], output: output, node: node)
+
+        case .transposeConv:
+            // inputs: output_shape, weights [O,KH,KW,C], input, bias (optional).
+            let w = try tensor(try input(1), "weights"), x = try tensor(try input(2), "input")
+            guard w.dims.count == 4, x.dims.count == 4, outT.dims.count == 4 else {
+                throw EmberError.invalidGraph(node: node, reason: "TRANSPOSE_CONV needs NHWC input and output and a [O,KH,KW,C] filter")
+            }
+            if x.dtype == .f32 && w.dtype == .i8 {
+                throw EmberError.unsupported(node: node, reason: "TRANSPOSE_CONV with int8 weights on float activations (hybrid)")
+            }
+            let strideH = Int(try o?.int(2, Int32.self, default: 1) ?? 1), strideW = Int(try o?.int(1, Int32.self, default: 1) ?? 1)
+            guard strideH >= 1, strideW >= 1 else { throw EmberError.invalidGraph(node: node, reason: "TRANSPOSE_CONV stride must be >= 1") }
+            let same = try padding(try o?.int(0, Int8.self) ?? 0, node: node) == .same
+            // TFLite's padding: that of the forward conv from the output size back to the input (ComputePaddingHeightWidth).
+            func pad(_ out: Int, _ kernel: Int, _ stride: Int) -> Int {
+                let forward = same ? (out + stride - 1) / stride : (out - kernel + stride) / stride
+                return max(0, (forward - 1) * stride + kernel - out) / 2
+            }
+            let attrs = TransposeConv2DAttributes(outputHeight: outT.dims[1], outputWidth: outT.dims[2], strideH: strideH, strideW: strideW,
+                                                  padTop: pad(outT.dims[1], w.dims[1], strideH), padLeft: pad(outT.dims[2], w.dims[2], strideW),
+                                                  activation: try activation(try o?.int(3, Int8.self) ?? 0, node: node))
+            try emit(.transposeConv2D(attrs), [try value(input(2)), try value(input(1)), try optionalValue(3)], output: output, node: node)
+
+        case .depthToSpace, .spaceToDepth:
+            // Both are a reshape to rank 6, a transpose of the two middle axes, and a reshape back.
+            let x = try tensor(try input(0), "input")
+            let bs = Int(try o?.int(0, Int32.self) ?? 0)
+            guard x.dims.count == 4, bs >= 1 else { throw EmberError.invalidGraph(node: node, reason: "\(code) needs NHWC input and block_size >= 1") }
+            let n = x.dims[0], h = x.dims[1], w = x.dims[2], c = x.dims[3]
+            let split: [Int]
+            if code == .depthToSpace {
+                guard c % (bs * bs) == 0 else { throw EmberError.invalidGraph(node: node, reason: "channels \(c) not divisible by \(bs * bs)") }
+                split = [n, h, w, bs, bs, c / (bs * bs)]
+            } else {
+                guard h % bs == 0, w % bs == 0 else { throw EmberError.invalidGraph(node: node, reason: "\(h)x\(w) not divisible by \(bs)") }
+                split = [n, h / bs, bs, w / bs, bs, c]
+            }
+            let perm = [0, 1, 3, 2, 4, 5]
+            let r = lower(.reshape(split), [try value(input(0))], "\(node)/split", x.dtype, split, quant: x.quant)
+            let t = lower(.transpose(perm: perm), [r], "\(node)/transpose", x.dtype, perm.map { split[$0] }, quant: x.quant)
+            try emit(.reshape(outT.dims), [t], output: output, node: node)
+
+        case .pack:
+            // Each input gains a size-1 axis, then they are concatenated along it.
+            let axisValue = Int(try o?.int(1, Int32.self) ?? 0)
+            let rank = outT.dims.count
+            let axis = axisValue < 0 ? axisValue + rank : axisValue
+            guard axis >= 0, axis < rank else { throw EmberError.invalidGraph(node: node, reason: "PACK axis \(axisValue) outside rank \(rank)") }
+            let parts = try inputs.enumerated().map { k, i -> ValueID in
+                let t = try tensor(i, "PACK input")
+                var dims = t.dims; dims.insert(1, at: min(axis, dims.count))
+                return lower(.reshape(dims), [try value(i)], "\(node)/\(k)", t.dtype, dims, quant: t.quant)
+            }
+            try emit(.concat(axis: axis), parts, output: output, node: node)
+
+        case .shape:
+            // Shapes are static here: SHAPE is a constant.
+            let x = try tensor(try input(0), "input")
+            let bytes: [UInt8]
+            if outT.dtype == .i64 {
+                bytes = x.dims.flatMap { d in withUnsafeBytes(of: Int64(d).littleEndian) { Array($0) } }
+            } else {
+                bytes = x.dims.flatMap { d in withUnsafeBytes(of: Int32(d).littleEndian) { Array($0) } }
+            }
+            let v = constant(outT.name, outT.dtype == .i64 ? .i64 : .i32, [x.dims.count], nil, bytes)
+            valueOfTensor[output] = v
+            tensors[output] = TensorRecord(name: outT.name, dtype: outT.dtype == .i64 ? .i64 : .i32, dims: [x.dims.count],
+                                           quant: nil, data: values[v].constant?.bytes)
+
+        case .l2Normalization:
+            // x / sqrt(max(sum(x²), 1e-6)) over the last axis (TFLite's epsilon), in float.
+            let x = try tensor(try input(0), "input")
+            guard x.dtype == .f32 else { throw EmberError.unsupported(node: node, reason: "L2_NORMALIZATION on \(x.dtype) (float is supported)") }
+            guard (try o?.int(0, Int8.self) ?? 0) == 0 else {
+                throw EmberError.unsupported(node: node, reason: "L2_NORMALIZATION with a fused activation")
+            }
+            let xv = try value(input(0)), r = x.dims.count
+            var kept = x.dims; kept[r - 1] = 1
+            let sq = lower(.unary(.square), [xv], "\(node)/square", .f32, x.dims)
+            let sum = lower(.reduce(.sum, axes: [r - 1], keepDims: true), [sq], "\(node)/sum", .f32, kept)
+            let floorV = lower(.maximum, [sum, scalar("\(node)/epsilon", 1e-6)], "\(node)/max", .f32, kept)
+            let inv = lower(.unary(.rsqrt), [floorV], "\(node)/rsqrt", .f32, kept)
+            try emit(.mul(.none), [xv, inv], output: output, node: node)
+
+        case .logSoftmax:
+            // x - max - log(sum(exp(x - max))) over the last axis, in float.
+            let x = try tensor(try input(0), "input")
+            guard x.dtype == .f32 else { throw EmberError.unsupported(node: node, reason: "LOG_SOFTMAX on \(x.dtype) (float is supported)") }
+            let xv = try value(input(0)), r = x.dims.count
+            var kept = x.dims; kept[r - 1] = 1
+            let mx = lower(.reduce(.max, axes: [r - 1], keepDims: true), [xv], "\(node)/max", .f32, kept)
+            let shifted = lower(.sub(.none), [xv, mx], "\(node)/shifted", .f32, x.dims)
+            let e = lower(.unary(.exp), [shifted], "\(node)/exp", .f32, x.dims)
+            let sum = lower(.reduce(.sum, axes: [r - 1], keepDims: true), [e], "\(node)/sum", .f32, kept)
+            let lg = lower(.unary(.log), [sum], "\(node)/log", .f32, kept)
+            try emit(.sub(.none), [shifted, lg], output: output, node: node)
+
+        case .unpack:
+            throw EmberError.invalidGraph(node: node, reason: "UNPACK is converted elsewhere")
         }
     }
 }

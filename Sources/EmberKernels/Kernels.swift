@@ -73,6 +73,18 @@ public enum KernelImplementation: String, CaseIterable, Sendable {
     case addS8Avx512 = "add_s8_avx512"
     case addS8Avx2 = "add_s8_avx2"
 
+    case reduceRef = "reduce_ref"
+    case argReduceRef = "arg_reduce_ref"
+    case compareRef = "compare_ref"
+    case logicalRef = "logical_ref"
+    case castRef = "cast_ref"
+    case selectRef = "select_ref"
+    case gatherRef = "gather_ref"
+    case tileRef = "tile_ref"
+    case mirrorPadRef = "mirror_pad_ref"
+    case transposeConv2dF32Ref = "transpose_conv2d_f32_ref"
+    case transposeConv2dS8Ref = "transpose_conv2d_s8_ref"
+
     /// The path an implementation belongs to (`.scalar` for the reference kernels).
     public var isa: KernelISA {
         KernelISA.allCases.first { $0 != .scalar && rawValue.hasSuffix("_\($0.rawValue)") } ?? .scalar
@@ -100,17 +112,17 @@ public enum Kernels {
     }
 }
 
-private typealias FloatPtr = UnsafePointer<Float>
-private typealias MutFloatPtr = UnsafeMutablePointer<Float>
+typealias FloatPtr = UnsafePointer<Float>
+typealias MutFloatPtr = UnsafeMutablePointer<Float>
 
-private func req(_ b: KernelBuffers, _ i: Int, _ node: String) throws -> UnsafeRawPointer {
+func req(_ b: KernelBuffers, _ i: Int, _ node: String) throws -> UnsafeRawPointer {
     guard i < b.inputs.count, let p = b.inputs[i] else {
         throw EmberError.invalidGraph(node: node, reason: "input \(i) has no buffer")
     }
     return p
 }
 
-private struct Preparer {
+struct Preparer {
     let c: KernelContext
     let storage: PreparedStorage
 
@@ -224,6 +236,18 @@ private struct Preparer {
             if isQ8 { throw unsupported("int8 PRelu (float PRelu is supported; keep the op in a float island)") }
             return try binaryFloat(EMBER_BINARY_PRELU, .none)
         case let .resize(r): return r.bilinear ? (isQ8 ? try floatFallback() : try resizeBilinear(r)) : try resizeNearest(r)
+        case .unary: return isQ8 ? try unaryInt8() : try unaryFloat()
+        case let .binary(f): return isQ8 ? try floatFallback() : try binaryFloat(f.cOp, .none)
+        case let .compare(f): return try compare(f)
+        case let .logical(f): return try logical(f)
+        case let .reduce(f, axes, _): return try reduce(f, axes: axes)
+        case let .argReduce(largest, axis, _): return try argReduce(largest: largest, axis: axis)
+        case .select: return try select()
+        case .cast: return try cast()
+        case let .gather(axis): return try gather(axis: axis)
+        case .tile: return try tile()
+        case let .mirrorPad(before, _, reflect): return try mirrorPad(before, reflect: reflect)
+        case let .transposeConv2D(a): return isQ8 ? try transposeConvInt8(a) : try transposeConvFloat(a)
         }
     }
 
@@ -737,7 +761,7 @@ private struct Preparer {
         let (lo, hi) = act.range
         let aConst = try floatOperand(0, role: "a"), bConst = try floatOperand(1, role: "b")
         let node = c.nodeName
-        if c.isa.cISA != nil {
+        if c.isa.cISA != nil, op.rawValue <= EMBER_BINARY_PRELU.rawValue { // the SIMD kernels take ADD ... PRELU
             let (name, run) = try simd("binary_f32") { $0.binary_f32 }
             return kernel(name) { b in
                 let ap = try aConst ?? req(b, 0, node).assumingMemoryBound(to: Float.self)
@@ -816,10 +840,8 @@ private struct Preparer {
         case .tanh: return (EMBER_UNARY_TANH, 0)
         case .hardSwish: return (EMBER_UNARY_HARD_SWISH, 0)
         case .gelu: return (EMBER_UNARY_GELU, 0)
-        case .conv2D, .fullyConnected, .matMul, .add, .sub, .mul, .div, .softmax, .averagePool2D, .maxPool2D, .mean,
-             .globalAveragePool, .reshape, .transpose, .concat, .pad, .slice, .layerNorm, .quantize, .dequantize,
-             .maximum, .minimum, .resize, .prelu:
-            throw unsupported("not an elementwise activation")
+        case let .unary(f): return (f.cOp, 0)
+        default: throw unsupported("not an elementwise activation")
         }
     }
 

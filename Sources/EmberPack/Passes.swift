@@ -146,7 +146,7 @@ public enum GraphPasses {
             let act: Activation
             switch g.nodes[i].op { case .relu: act = .relu; case .relu6: act = .relu6; default: return false }
             guard let x = g.nodes[i].inputs.first ?? nil, let p = g.nodes.firstIndex(where: { $0.output == x }),
-                  g.values[x].dtype == .f32, g.nodes[p].op.activation == Activation.none,
+                  g.values[x].dtype == .f32, g.nodes[p].op.fusedActivation == Activation.none,
                   consumers[x, default: []].count == 1, !g.outputs.contains(x) else { return false }
             g.nodes[p].op = g.nodes[p].op.withActivation(act)
             guard g.bypass(nodeAt: i, with: x) else { g.nodes[p].op = g.nodes[p].op.withActivation(.none); return false }
@@ -189,16 +189,6 @@ public enum GraphPasses {
 }
 
 extension Op {
-    /// The fused activation, for ops that carry one (nil for the rest).
-    var activation: Activation? {
-        switch self {
-        case let .conv2D(a): return a.activation
-        case let .fullyConnected(a), let .add(a), let .sub(a), let .mul(a), let .div(a): return a
-        case let .averagePool2D(a), let .maxPool2D(a): return a.activation
-        default: return nil
-        }
-    }
-
     /// The same op with its fused activation replaced (ops without one unchanged).
     func withActivation(_ act: Activation) -> Op {
         switch self {
@@ -210,6 +200,7 @@ extension Op {
         case .div: return .div(act)
         case var .averagePool2D(a): a.activation = act; return .averagePool2D(a)
         case var .maxPool2D(a): a.activation = act; return .maxPool2D(a)
+        case var .transposeConv2D(a): a.activation = act; return .transposeConv2D(a)
         default: return self
         }
     }
@@ -233,7 +224,7 @@ extension Graph {
               values[node.output].dtype == .f32 else { return nil }
         let b = node.inputs.count > 2 ? node.inputs[2] : nil
         if let b, values[b].dtype != .f32 || values[b].constant == nil { return nil }
-        return (w, b, node.op.activation ?? .none)
+        return (w, b, node.op.fusedActivation ?? .none)
     }
 
     /// Removes node `index`, making its readers (and the graph outputs) use

@@ -62,8 +62,10 @@ public enum Quantizer {
             let constantWeights = node.inputs.count > 1 && node.inputs[1].map { id in graph.values[id].constant.flatMap { floatsOf(graph.values[id], $0) } != nil } == true
             if case .conv2D = op, !constantWeights { op = .matMul } // float island below
             if case .fullyConnected = op, !constantWeights { op = .matMul }
-            switch op {
-            case .conv2D, .fullyConnected:
+            // The op's declaration says how it quantizes (conv and FC without constant weights
+            // became float matmuls above).
+            switch op.schema.quantization {
+            case .weighted:
                 guard let wid = node.inputs[1], let wc = graph.values[wid].constant, let weights = floatsOf(graph.values[wid], wc) else {
                     throw EmberError.invalidGraph(node: node.name, reason: "weights are not a constant")
                 }
@@ -99,22 +101,20 @@ public enum Quantizer {
                 }
                 int8ID[out] = try b.add(node.op, [x, w, bias], name: node.name, outputDType: .i8, outputQuant: try quant(out))
 
-            case .add, .sub, .mul, .maximum, .minimum, .relu, .relu6, .leakyRelu, .hardSwish, .gelu, .mean, .globalAveragePool:
+            case .calibratedOutput:
                 let ins = try node.inputs.map { try $0.map { try asInt8($0) } }
                 int8ID[out] = try b.add(node.op, ins, name: node.name, outputDType: .i8, outputQuant: try quant(out))
 
-            case .sigmoid, .softmax, .tanh:
-                let fixed: QuantParams
-                if case .tanh = node.op { fixed = QuantParams(scale: 1.0 / 128, zeroPoint: 0) } else { fixed = QuantParams(scale: 1.0 / 256, zeroPoint: -128) }
+            case let .fixedOutput(scale, zeroPoint):
+                let fixed = QuantParams(scale: scale, zeroPoint: zeroPoint)
                 int8ID[out] = try b.add(node.op, [try asInt8(node.inputs[0] ?? -1)], name: node.name, outputDType: .i8, outputQuant: fixed)
 
-            case .reshape, .transpose, .pad, .slice, .maxPool2D, .averagePool2D:
+            case .inputRange:
                 let x = try asInt8(node.inputs[0] ?? -1)
                 let ins = try [x] + node.inputs.dropFirst().map { try $0.map { try asFloat($0) } }
                 int8ID[out] = try b.add(node.op, ins, name: node.name, outputDType: .i8, outputQuant: b.values[x].quant)
 
-            default:
-                // Float island.
+            case .float:
                 let ins = try node.inputs.map { try $0.map { try asFloat($0) } }
                 floatID[out] = try b.add(node.op, ins, name: node.name)
             }

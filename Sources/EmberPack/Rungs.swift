@@ -136,7 +136,7 @@ public enum WeightStorage {
             let n = g.nodes[i]
             guard n.inputs.count > 1, let w = n.inputs[1], let data = g.values[w].constant, g.values[n.output].dtype == .f32,
                   g.values[w].dtype == .f32 || g.values[w].dtype == .i8, let weights = floatsOf(g.values[w], data) else { continue }
-            let act = n.op.activation ?? .none
+            let act = n.op.fusedActivation ?? .none
             let dims = types[w].dims
             // Weights as [out_features, in_features] rows.
             var rows: [Float] = weights
@@ -299,9 +299,7 @@ public enum Pruning {
                 let n = g.nodes[c]
                 guard n.inputs.first == v, n.inputs.dropFirst().allSatisfy({ $0 != v }) else { return nil }
                 switch n.op {
-                case .relu, .relu6, .leakyRelu, .sigmoid, .tanh, .hardSwish, .gelu, .maxPool2D, .averagePool2D, .globalAveragePool:
-                    passThrough.append(c); frontier.append(n.output)
-                case let .pad(before, after):
+                case let .pad(before, after), let .mirrorPad(before, after, _):
                     guard (before.last ?? 0) == 0, (after.last ?? 0) == 0 else { return nil }
                     passThrough.append(c); frontier.append(n.output)
                 case let .mean(axes, _):
@@ -324,6 +322,8 @@ public enum Pruning {
                 case .fullyConnected:
                     guard g.floatWeightedLayer(n) != nil, let w = n.inputs[1], types[w].dims.last == channels else { return nil }
                     readers.append(c)
+                case _ where n.op.schema.traits.contains(.channelwise):
+                    passThrough.append(c); frontier.append(n.output)
                 default:
                     return nil
                 }

@@ -75,3 +75,109 @@ import Testing
         #expect(DType.i8.byteCount(dims: [Int.max, 2]) == nil)
     }
 }
+
+/// The op declarations (OpSchema): one sample per kind, through the attribute layer the codec uses.
+@Suite struct OpSchemaTests {
+    /// A sample op of every kind (a switch, so a new kind without a sample does not compile).
+    static func sample(_ kind: OpKind) -> Op {
+        let pool = Pool2DAttributes(kernelH: 2, kernelW: 3, strideH: 1, strideW: 2, padding: .explicit(top: 1, left: 0, bottom: 1, right: 2),
+                                    activation: .relu6)
+        switch kind {
+        case .conv2D: return .conv2D(Conv2DAttributes(strideH: 2, strideW: 1, dilationH: 1, dilationW: 3, padding: .same, groups: 4, activation: .relu))
+        case .fullyConnected: return .fullyConnected(.reluN1To1)
+        case .matMul: return .matMul
+        case .add: return .add(.relu)
+        case .sub: return .sub(.none)
+        case .mul: return .mul(.relu6)
+        case .div: return .div(.none)
+        case .relu: return .relu
+        case .relu6: return .relu6
+        case .leakyRelu: return .leakyRelu(alpha: 0.125)
+        case .sigmoid: return .sigmoid
+        case .tanh: return .tanh
+        case .hardSwish: return .hardSwish
+        case .gelu: return .gelu
+        case .softmax: return .softmax(axis: -1, beta: 0.5)
+        case .averagePool2D: return .averagePool2D(pool)
+        case .maxPool2D: return .maxPool2D(pool)
+        case .mean: return .mean(axes: [1, 2], keepDims: true)
+        case .globalAveragePool: return .globalAveragePool
+        case .reshape: return .reshape([-1, 6])
+        case .transpose: return .transpose(perm: [0, 2, 1])
+        case .concat: return .concat(axis: -1)
+        case .pad: return .pad(before: [0, 1], after: [2, 0])
+        case .slice: return .slice(begin: [0, -1], end: [Int(Int32.max), 0], strides: [1, -1])
+        case .layerNorm: return .layerNorm(axis: -1, epsilon: 1e-5)
+        case .quantize: return .quantize(.u8)
+        case .dequantize: return .dequantize
+        case .maximum: return .maximum
+        case .minimum: return .minimum
+        case .resize: return .resize(ResizeAttributes(height: 5, width: 7, bilinear: true, alignCorners: false, halfPixelCenters: true))
+        case .prelu: return .prelu
+        case .unary: return .unary(.rsqrt)
+        case .binary: return .binary(.floorMod)
+        case .compare: return .compare(.greaterEqual)
+        case .logical: return .logical(.xor)
+        case .reduce: return .reduce(.prod, axes: [0, -1], keepDims: false)
+        case .argReduce: return .argReduce(largest: false, axis: -2, output: .i64)
+        case .select: return .select
+        case .cast: return .cast(.bool)
+        case .gather: return .gather(axis: 1)
+        case .tile: return .tile(multiples: [1, 3])
+        case .transposeConv2D:
+            return .transposeConv2D(TransposeConv2DAttributes(outputHeight: 9, outputWidth: 8, strideH: 2, strideW: 3, padTop: 1, padLeft: 0,
+                                                              activation: .relu))
+        case .mirrorPad: return .mirrorPad(before: [1, 0], after: [0, 2], reflect: false)
+        }
+    }
+
+    @Test func everyKindsAttributesRoundTripAndMatchTheirFields() throws {
+        var names = Set<String>()
+        for kind in OpKind.allCases {
+            let op = Self.sample(kind), schema = kind.schema
+            #expect(op.kind == kind)
+            #expect(names.insert(schema.name).inserted, "\(schema.name) is declared twice")
+            let values = schema.attributeValues(op)
+            #expect(values.count == schema.attributes.count, "\(kind): \(values.count) values for \(schema.attributes.count) fields")
+            for (v, f) in zip(values, schema.attributes) {
+                switch (v, f) {
+                case let (.int(n), .int): #expect(n >= Int(Int32.min) && n <= Int(Int32.max))
+                case let (.int(n), .positive): #expect(n >= 1)
+                case let (.int(n), .nonNegative): #expect(n >= 0)
+                case let (.byte(b), .flags(mask)): #expect(b & ~mask == 0)
+                case let (.byte(b), .function(count)): #expect(Int(b) < count)
+                case (.ints, .ints), (.float, .float), (.bool, .bool), (.padding, .padding), (.activation, .activation), (.dtype, .dtype): break
+                default: Issue.record("\(kind): value \(v) does not fit field \(f)")
+                }
+            }
+            #expect(try schema.makeOp(values) == op, "\(kind) does not round-trip")
+        }
+    }
+
+    @Test func attributesThatDoNotMakeTheOpAreErrors() {
+        #expect(throws: AttributeError.self) { try OpKind.unary.schema.makeOp([.byte(200)]) }
+        #expect(throws: AttributeError.self) { try OpKind.conv2D.schema.makeOp([.int(1)]) }
+        #expect(throws: AttributeError.self) { try OpKind.mean.schema.makeOp([.float(1), .bool(true)]) }
+    }
+
+    @Test func functionOpsCheckTheirOperands() throws {
+        let f = TensorInfo(.f32, [2, 3]), b = TensorInfo(.bool, [2, 3]), i = TensorInfo(.i32, [4])
+        #expect(try Op.compare(.less).outputInfo(inputs: [f, TensorInfo(.f32, [3])], node: "c") == TensorInfo(.bool, [2, 3]))
+        #expect(throws: EmberError.self) { try Op.compare(.less).outputInfo(inputs: [f, i], node: "c") }
+        #expect(throws: EmberError.self) { try Op.logical(.and).outputInfo(inputs: [b], node: "l") }
+        #expect(try Op.logical(.not).outputInfo(inputs: [b], node: "l") == b)
+        #expect(throws: EmberError.self) { try Op.logical(.not).outputInfo(inputs: [f], node: "l") }
+        #expect(try Op.select.outputInfo(inputs: [TensorInfo(.bool, [2, 1]), f, TensorInfo(.f32, [3])], node: "s") == f)
+        #expect(try Op.gather(axis: 0).outputInfo(inputs: [f, i], node: "g").dims == [4, 3])
+        #expect(throws: EmberError.self) { try Op.gather(axis: 0).outputInfo(inputs: [f, f], node: "g") }
+        #expect(try Op.argReduce(largest: true, axis: -1, output: .i32).outputInfo(inputs: [f], node: "a") == TensorInfo(.i32, [2]))
+        #expect(try Op.tile(multiples: [2, 0]).outputInfo(inputs: [f], node: "t").dims == [4, 0])
+        #expect(throws: EmberError.self) { try Op.mirrorPad(before: [0, 3], after: [0, 0], reflect: true).outputInfo(inputs: [f], node: "m") }
+        #expect(try Op.mirrorPad(before: [0, 3], after: [0, 0], reflect: false).outputInfo(inputs: [f], node: "m").dims == [2, 6])
+        // TensorFlow's VALID transposed conv with a kernel smaller than the stride: out = in * stride.
+        let tc = Op.transposeConv2D(TransposeConv2DAttributes(outputHeight: 6, outputWidth: 6, strideH: 3, strideW: 3))
+        #expect(try tc.outputInfo(inputs: [TensorInfo(.f32, [1, 2, 2, 4]), TensorInfo(.f32, [5, 2, 2, 4]), nil], node: "t").dims == [1, 6, 6, 5])
+        let tooBig = Op.transposeConv2D(TransposeConv2DAttributes(outputHeight: 9, outputWidth: 6, strideH: 3, strideW: 3))
+        #expect(throws: EmberError.self) { try tooBig.outputInfo(inputs: [TensorInfo(.f32, [1, 2, 2, 4]), TensorInfo(.f32, [5, 2, 2, 4]), nil], node: "t") }
+    }
+}

@@ -78,5 +78,42 @@ enum KernelZoo {
         return try b.build()
     }
 
-    static func all() throws -> [Graph] { [try float(), try int8(), try conversions(), try weightOnly()] }
+    /// The function-family and indexing ops: unary/binary math, comparisons, logic, select, cast,
+    /// reductions, arg-reductions, gather, tile, mirror pad and transposed convolution (f32 and int8).
+    static func breadth() throws -> Graph {
+        var rng = SplitMix64(seed: 23)
+        let b = GraphBuilder(name: "zoo-breadth")
+        let x = b.input("x", .f32, [1, 3, 3, 2])
+        let ids = b.input("ids", .i32, [4])
+        let w = b.constant("tw", rng.floats(4 * 2 * 2 * 2, 0.5), dims: [4, 2, 2, 2])
+        let up = try b.add(.transposeConv2D(TransposeConv2DAttributes(outputHeight: 6, outputWidth: 6, strideH: 2, strideW: 2)),
+                           [x, w, b.constant("tb", rng.floats(4), dims: [4])], name: "transpose-conv")   // [1,6,6,4]
+        let mirrored = try b.add(.mirrorPad(before: [0, 1, 1, 0], after: [0, 1, 1, 0], reflect: true), [up], name: "mirror")
+        let sq = try b.add(.unary(.square), [mirrored], name: "square")                                  // [1,8,8,4]
+        let sum = try b.add(.reduce(.sum, axes: [1, 2], keepDims: true), [sq], name: "sum")               // [1,1,1,4]
+        let diff = try b.add(.binary(.squaredDifference), [sq, sum], name: "sqdiff")                      // [1,8,8,4]
+        b.output(try b.add(.argReduce(largest: true, axis: 3, output: .i32), [diff], name: "argmax"), name: "argmax")
+        let rows = try b.add(.reshape([64, 4]), [diff], name: "rows")
+        let picked = try b.add(.gather(axis: 0), [rows, ids], name: "gather")                            // [4,4]
+        let tiled = try b.add(.tile(multiples: [2, 1]), [picked], name: "tile")                           // [8,4]
+        let big = try b.add(.compare(.greater), [tiled, b.constant("one", [Float(1)], dims: [1])], name: "greater")
+        let small = try b.add(.logical(.not), [big], name: "not")
+        b.output(try b.add(.logical(.and), [big, small], name: "and"), name: "never")
+        let negated = try b.add(.unary(.neg), [tiled], name: "neg")
+        let chosen = try b.add(.select, [small, tiled, negated], name: "select")
+        b.output(chosen, name: "y")
+        b.output(try b.add(.cast(.i32), [chosen], name: "cast"), name: "yi")
+        // int8 transposed convolution with per-channel weights.
+        let q = QuantParams(scale: 0.05, zeroPoint: 3)
+        let xq = b.input("xq", .i8, [1, 2, 2, 3], quant: q)
+        let wq = b.constant("twq", rng.int8s(2 * 3 * 3 * 3), dtype: .i8, dims: [2, 3, 3, 3],
+                            quant: QuantParams(scales: [0.01, 0.02], zeroPoints: [0, 0], axis: 0))
+        let bq = b.constant("tbq", [Int32(100), -50], dtype: .i32, dims: [2])
+        let upq = try b.add(.transposeConv2D(TransposeConv2DAttributes(outputHeight: 4, outputWidth: 4, strideH: 2, strideW: 2)),
+                            [xq, wq, bq], name: "transpose-conv-s8", outputDType: .i8, outputQuant: QuantParams(scale: 0.02, zeroPoint: -1))
+        b.output(try b.add(.dequantize, [upq], name: "yq"), name: "yq")
+        return try b.build()
+    }
+
+    static func all() throws -> [Graph] { [try float(), try int8(), try conversions(), try weightOnly(), try breadth()] }
 }

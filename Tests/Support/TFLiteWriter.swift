@@ -128,7 +128,11 @@ struct TFLiteModel {
         /// A SparsityParameters table (slot 6), for sparse constants.
         var sparsity: FBObject? = nil
     }
-    struct Operator { var opcode: UInt32; var inputs: [Int32]; var outputs: [Int32] }
+    struct Operator {
+        var opcode: UInt32; var inputs: [Int32]; var outputs: [Int32]
+        /// The builtin options table (slot 4), field by field.
+        var options: [(slot: Int, field: FBField)]? = nil
+    }
 
     var builtinCodes: [Int32] = []
     var tensors: [Tensor] = []
@@ -150,7 +154,11 @@ struct TFLiteModel {
             if let s = t.sparsity { fields.append((6, .object(s))) }
             return .table(fields)
         }
-        let ops: [FBObject] = operators.map { .table([(0, .u32($0.opcode)), (1, .object(.int32s($0.inputs))), (2, .object(.int32s($0.outputs)))]) }
+        let ops: [FBObject] = operators.map { op in
+            var fields: [(slot: Int, field: FBField)] = [(0, .u32(op.opcode)), (1, .object(.int32s(op.inputs))), (2, .object(.int32s(op.outputs)))]
+            if let o = op.options { fields.append((4, .object(.table(o)))) }
+            return .table(fields)
+        }
         return .table([(0, .object(.tables(ts))), (1, .object(.int32s(inputs))), (2, .object(.int32s(outputs))), (3, .object(.tables(ops)))])
     }
 

@@ -142,6 +142,11 @@ typedef enum {
   EMBER_BINARY_MAX = 4,
   EMBER_BINARY_MIN = 5,
   EMBER_BINARY_PRELU = 6,  // x >= 0 ? x : x * y (y: the slope, broadcast)
+  // Reference kernel only (the SIMD tables take ADD ... PRELU):
+  EMBER_BINARY_POW = 7,
+  EMBER_BINARY_SQUARED_DIFFERENCE = 8,  // (x - y)^2
+  EMBER_BINARY_FLOOR_DIV = 9,           // floor(x / y)
+  EMBER_BINARY_FLOOR_MOD = 10,          // x - floor(x / y) * y, TFLite's fmod with the sign of y
 } ember_binary_op;
 
 void ember_binary_f32_ref(ember_binary_op op, const ember_broadcast *bc, const float *a,
@@ -185,6 +190,24 @@ typedef enum {
   EMBER_UNARY_HARD_SWISH = 5,  // x * relu6(x + 3) / 6
   EMBER_UNARY_GELU = 6,        // 0.5 x (1 + erf(x / sqrt 2))
   EMBER_UNARY_RELU_N1_TO_1 = 7,
+  EMBER_UNARY_ABS = 8,
+  EMBER_UNARY_NEG = 9,
+  EMBER_UNARY_SQRT = 10,
+  EMBER_UNARY_RSQRT = 11,       // 1 / sqrt(x)
+  EMBER_UNARY_EXP = 12,
+  EMBER_UNARY_LOG = 13,
+  EMBER_UNARY_FLOOR = 14,
+  EMBER_UNARY_CEIL = 15,
+  EMBER_UNARY_ROUND = 16,       // half to even (TFLite ROUND, ONNX Round)
+  EMBER_UNARY_SQUARE = 17,
+  EMBER_UNARY_ELU = 18,         // x < 0 ? exp(x) - 1 : x
+  EMBER_UNARY_SIN = 19,
+  EMBER_UNARY_COS = 20,
+  EMBER_UNARY_SIGN = 21,        // -1, 0 or 1 (NaN stays NaN)
+  EMBER_UNARY_ERF = 22,
+  EMBER_UNARY_RECIPROCAL = 23,
+  EMBER_UNARY_SOFTPLUS = 24,    // log(1 + exp(x)), without overflow
+  EMBER_UNARY_GELU_TANH = 25,   // 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))
 } ember_unary_op;
 /// in and out may alias (in-place).
 void ember_unary_f32_ref(ember_unary_op op, float alpha, int64_t count, const float *in, float *out);
@@ -247,6 +270,72 @@ void ember_mean_f32_ref(const ember_reduce *r, const float *in, float *out);
 void ember_mean_s8_ref(const ember_reduce *r, const int8_t *in, int32_t input_zero_point,
                        int32_t multiplier, int32_t shift, int32_t output_zero_point,
                        int32_t *scratch, int8_t *out);
+
+/// Sum, max, min or product over the axes in r->axis_mask (f32, i32 or i64 by `dtype`).
+typedef enum { EMBER_REDUCE_SUM = 0, EMBER_REDUCE_MAX = 1, EMBER_REDUCE_MIN = 2, EMBER_REDUCE_PROD = 3 } ember_reduce_op;
+/// Element types of the dtype-generic kernels (compare, cast, arg-reduce, reduce).
+typedef enum {
+  EMBER_DTYPE_F32 = 0, EMBER_DTYPE_I32 = 1, EMBER_DTYPE_I64 = 2, EMBER_DTYPE_I8 = 3, EMBER_DTYPE_U8 = 4,
+  EMBER_DTYPE_BOOL = 5,
+} ember_dtype;
+void ember_reduce_ref(const ember_reduce *r, ember_reduce_op op, ember_dtype dtype, const void *in, void *out);
+
+/// Index of the largest (largest != 0) or smallest element of each [outer][axis_size][inner]
+/// row, the first one on ties; NaN is never chosen over a number. out is i32 or i64 (out_i64).
+void ember_arg_reduce_ref(ember_dtype dtype, int64_t outer, int32_t axis_size, int64_t inner, int32_t largest,
+                          const void *in, int32_t out_i64, void *out);
+
+typedef enum {
+  EMBER_COMPARE_LESS = 0, EMBER_COMPARE_LESS_EQUAL = 1, EMBER_COMPARE_GREATER = 2,
+  EMBER_COMPARE_GREATER_EQUAL = 3, EMBER_COMPARE_EQUAL = 4, EMBER_COMPARE_NOT_EQUAL = 5,
+} ember_compare_op;
+/// out[i] = a op b (0 or 1) with broadcasting; a and b have the same dtype.
+void ember_compare_ref(ember_compare_op op, ember_dtype dtype, const ember_broadcast *bc, const void *a,
+                       const void *b, uint8_t *out);
+
+typedef enum { EMBER_LOGICAL_AND = 0, EMBER_LOGICAL_OR = 1, EMBER_LOGICAL_XOR = 2 } ember_logical_op;
+/// bool (one byte, non-zero is true) logic with broadcasting; out is 0 or 1.
+void ember_logical_ref(ember_logical_op op, const ember_broadcast *bc, const uint8_t *a, const uint8_t *b,
+                       uint8_t *out);
+void ember_logical_not_ref(int64_t count, const uint8_t *in, uint8_t *out);
+
+/// Elementwise conversion (float to integer truncates toward zero and saturates; NaN becomes 0;
+/// anything to bool is x != 0).
+void ember_cast_ref(ember_dtype from, ember_dtype to, int64_t count, const void *in, void *out);
+
+/// out = cond ? x : y over a broadcast of three operands: strides[0] for cond, [1] for x, [2] for y.
+typedef struct {
+  int32_t rank;
+  int32_t shape[EMBER_MAX_RANK];
+  int64_t strides[3][EMBER_MAX_RANK];
+} ember_broadcast3;
+void ember_select_ref(int32_t elem_size, const ember_broadcast3 *bc, const uint8_t *cond, const void *x,
+                      const void *y, void *out);
+
+/// Gather along an axis: params viewed as [outer][axis_size][inner], out as [outer][index_count][inner].
+/// A negative index counts from the end; one still outside [0, axis_size) gives zeros.
+void ember_gather_ref(int32_t elem_size, int64_t outer, int32_t axis_size, int64_t inner, const void *indices,
+                      int32_t indices_i64, int64_t index_count, const void *params, void *out);
+
+/// out_shape[d] = in_shape[d] * multiple; out[i] = in[i mod in_shape] on every axis.
+void ember_tile_ref(int32_t elem_size, int32_t rank, const int32_t *in_shape, const int32_t *out_shape,
+                    const void *in, void *out);
+
+/// Mirror padding: out index o on axis d reads in index o - before[d] reflected into [0, n):
+/// REFLECT (reflect != 0) mirrors about the edge element, SYMMETRIC repeats it.
+void ember_mirror_pad_ref(int32_t elem_size, int32_t rank, const int32_t *in_shape, const int32_t *pad_before,
+                          const int32_t *out_shape, int32_t reflect, const void *in, void *out);
+
+/// Transposed convolution (TFLite TRANSPOSE_CONV): every input pixel (iy, ix) scatters
+/// x · filter[o][ky][kx][c] into output (iy·stride_h + ky − pad_top, ix·stride_w + kx − pad_left);
+/// g->kernel_*/stride_*/pad_* describe it, dilation and groups are 1. filter is [O][KH][KW][C].
+void ember_transpose_conv2d_f32_ref(const ember_conv_geometry *g, const float *input, const float *filter,
+                                    const float *bias, float act_min, float act_max, float *output);
+/// int8 (TFLite reference_integer_ops::TransposeConv): int32 sums of (x + input_offset) · w in
+/// scratch (one per output element), plus bias, requantized per output channel.
+void ember_transpose_conv2d_s8_ref(const ember_conv_geometry *g, const int8_t *input, const int8_t *filter,
+                                   const int32_t *bias, const ember_requant *rq, int32_t *scratch,
+                                   int8_t *output);
 
 // ------------------------------------------------------ Data movement (any dtype)
 /// out has shape in_shape permuted: out_shape[d] = in_shape[perm[d]].

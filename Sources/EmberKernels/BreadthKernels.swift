@@ -1,0 +1,259 @@
+import CEmberKernels
+import EmberCore
+
+// Kernels of the function-family and indexing ops (unary, binary, compare, logical, reduce,
+// arg-reduce, select, cast, gather, tile, mirror pad, transposed convolution). Each binds a
+// reference kernel from ember_reference.c; all are dtype-generic where the op is.
+
+extension UnaryFunction {
+    var cOp: ember_unary_op {
+        switch self {
+        case .abs: return EMBER_UNARY_ABS
+        case .neg: return EMBER_UNARY_NEG
+        case .sqrt: return EMBER_UNARY_SQRT
+        case .rsqrt: return EMBER_UNARY_RSQRT
+        case .exp: return EMBER_UNARY_EXP
+        case .log: return EMBER_UNARY_LOG
+        case .floor: return EMBER_UNARY_FLOOR
+        case .ceil: return EMBER_UNARY_CEIL
+        case .round: return EMBER_UNARY_ROUND
+        case .square: return EMBER_UNARY_SQUARE
+        case .elu: return EMBER_UNARY_ELU
+        case .sin: return EMBER_UNARY_SIN
+        case .cos: return EMBER_UNARY_COS
+        case .sign: return EMBER_UNARY_SIGN
+        case .erf: return EMBER_UNARY_ERF
+        case .reciprocal: return EMBER_UNARY_RECIPROCAL
+        case .softplus: return EMBER_UNARY_SOFTPLUS
+        case .reluN1To1: return EMBER_UNARY_RELU_N1_TO_1
+        case .geluTanh: return EMBER_UNARY_GELU_TANH
+        }
+    }
+}
+
+extension BinaryFunction {
+    var cOp: ember_binary_op {
+        switch self {
+        case .pow: return EMBER_BINARY_POW
+        case .squaredDifference: return EMBER_BINARY_SQUARED_DIFFERENCE
+        case .floorDiv: return EMBER_BINARY_FLOOR_DIV
+        case .floorMod: return EMBER_BINARY_FLOOR_MOD
+        }
+    }
+}
+
+extension DType {
+    /// The element type of the dtype-generic C kernels, for the types they take.
+    var cDType: ember_dtype? {
+        switch self {
+        case .f32: return EMBER_DTYPE_F32
+        case .i32: return EMBER_DTYPE_I32
+        case .i64: return EMBER_DTYPE_I64
+        case .i8: return EMBER_DTYPE_I8
+        case .u8: return EMBER_DTYPE_U8
+        case .bool: return EMBER_DTYPE_BOOL
+        case .f16, .int4Block32: return nil
+        }
+    }
+}
+
+extension Preparer {
+    func cType(_ t: TensorInfo) throws -> ember_dtype {
+        guard let d = t.dtype.cDType else { throw unsupported("dtype \(t.dtype)") }
+        return d
+    }
+
+    /// Two same-typed quantized inputs must share scale and zero point for an op that compares
+    /// or selects raw codes.
+    func requireSharedInputQuant(_ i: Int, _ j: Int) throws {
+        guard try input(i).dtype.isQuantized8 else { return }
+        guard i < c.inputQuant.count, j < c.inputQuant.count, c.inputQuant[i] == c.inputQuant[j] else {
+            throw unsupported("quantized inputs \(i) and \(j) must share scale and zero point")
+        }
+    }
+
+    func compare(_ f: Comparison) throws -> PreparedKernel {
+        try requireSharedInputQuant(0, 1)
+        let bc = try broadcast(), dtype = try cType(try input(0))
+        let op = ember_compare_op(rawValue: UInt32(f.rawValue))
+        let node = c.nodeName
+        return kernel(.compareRef) { b in
+            let x = try req(b, 0, node), y = try req(b, 1, node)
+            let out = b.output.assumingMemoryBound(to: UInt8.self)
+            return { ember_compare_ref(op, dtype, bc, x, y, out) }
+        }
+    }
+
+    func logical(_ f: LogicalFunction) throws -> PreparedKernel {
+        let node = c.nodeName
+        if f == .not {
+            let count = Int64(c.output.elementCount)
+            return kernel(.logicalRef) { b in
+                let x = try req(b, 0, node).assumingMemoryBound(to: UInt8.self)
+                let out = b.output.assumingMemoryBound(to: UInt8.self)
+                return { ember_logical_not_ref(count, x, out) }
+            }
+        }
+        let bc = try broadcast()
+        let op: ember_logical_op = f == .and ? EMBER_LOGICAL_AND : f == .or ? EMBER_LOGICAL_OR : EMBER_LOGICAL_XOR
+        return kernel(.logicalRef) { b in
+            let x = try req(b, 0, node).assumingMemoryBound(to: UInt8.self)
+            let y = try req(b, 1, node).assumingMemoryBound(to: UInt8.self)
+            let out = b.output.assumingMemoryBound(to: UInt8.self)
+            return { ember_logical_ref(op, bc, x, y, out) }
+        }
+    }
+
+    /// `axes` of the first input as an `ember_reduce`.
+    func reduction(_ axes: [Int]) throws -> UnsafePointer<ember_reduce> {
+        let x = try input(0)
+        guard x.dims.count <= Int(EMBER_MAX_RANK) else { throw unsupported("rank \(x.dims.count) (max \(EMBER_MAX_RANK))") }
+        var r = ember_reduce()
+        r.rank = Int32(x.dims.count)
+        fillTuple(&r.shape, x.dims.map { Int32($0) })
+        for a in axes { r.axis_mask |= 1 << UInt32(a < 0 ? a + x.dims.count : a) }
+        return try storage.store(r)
+    }
+
+    func reduce(_ f: Reduction, axes: [Int]) throws -> PreparedKernel {
+        let x = try input(0)
+        guard x.dtype == .f32 || x.dtype == .i32 || x.dtype == .i64 else { throw unsupported("\(x.dtype) input") }
+        let r = try reduction(axes), dtype = try cType(x)
+        let op = ember_reduce_op(rawValue: UInt32(f.rawValue))
+        let node = c.nodeName
+        return kernel(.reduceRef) { b in
+            let xp = try req(b, 0, node), out = b.output
+            return { ember_reduce_ref(r, op, dtype, xp, out) }
+        }
+    }
+
+    func argReduce(largest: Bool, axis: Int) throws -> PreparedKernel {
+        let x = try input(0), dtype = try cType(x)
+        let a = axis < 0 ? axis + x.dims.count : axis
+        let outer = Int64(elementCount(Array(x.dims[..<a])) ?? 0), size = Int32(x.dims[a])
+        let inner = Int64(elementCount(Array(x.dims[(a + 1)...])) ?? 0)
+        let wide: Int32 = c.output.dtype == .i64 ? 1 : 0, pickLargest: Int32 = largest ? 1 : 0
+        let node = c.nodeName
+        return kernel(.argReduceRef) { b in
+            let xp = try req(b, 0, node), out = b.output
+            return { ember_arg_reduce_ref(dtype, outer, size, inner, pickLargest, xp, wide, out) }
+        }
+    }
+
+    func select() throws -> PreparedKernel {
+        try requireSharedInputQuant(1, 2)
+        if c.output.dtype.isQuantized8 {
+            guard c.inputQuant.count > 1, c.inputQuant[1] == c.outputQuant else {
+                throw unsupported("quantized select needs the inputs' scale and zero point on its output")
+            }
+        }
+        let o = c.output.dims
+        guard o.count <= Int(EMBER_MAX_RANK) else { throw unsupported("rank \(o.count) (max \(EMBER_MAX_RANK))") }
+        var bc = ember_broadcast3()
+        bc.rank = Int32(max(o.count, 1))
+        fillTuple(&bc.shape, o.isEmpty ? [1] : o.map { Int32($0) })
+        let strides = try (0..<3).map { i in o.isEmpty ? [Int64(0)] : broadcastStrides(try input(i).dims, to: o).map { Int64($0) } }
+        fillTuple(&bc.strides.0, strides[0]); fillTuple(&bc.strides.1, strides[1]); fillTuple(&bc.strides.2, strides[2])
+        let bp = try storage.store(bc), es = elementSize()
+        let node = c.nodeName
+        return kernel(.selectRef) { b in
+            let cond = try req(b, 0, node).assumingMemoryBound(to: UInt8.self)
+            let x = try req(b, 1, node), y = try req(b, 2, node), out = b.output
+            return { ember_select_ref(es, bp, cond, x, y, out) }
+        }
+    }
+
+    func cast() throws -> PreparedKernel {
+        let x = try input(0)
+        let quantized = (c.inputQuant.first ?? nil) != nil || c.outputQuant != nil
+        guard !quantized else { throw unsupported("cast of a quantized tensor (dequantize or quantize it instead)") }
+        let from = try cType(x), to = try cType(c.output)
+        let count = Int64(c.output.elementCount)
+        let node = c.nodeName
+        return kernel(.castRef) { b in
+            let xp = try req(b, 0, node), out = b.output
+            return { ember_cast_ref(from, to, count, xp, out) }
+        }
+    }
+
+    func gather(axis: Int) throws -> PreparedKernel {
+        try requireSameQuant(0)
+        let x = try input(0), idx = try input(1)
+        let a = axis < 0 ? axis + x.dims.count : axis
+        let outer = Int64(elementCount(Array(x.dims[..<a])) ?? 0), size = Int32(x.dims[a])
+        let inner = Int64(elementCount(Array(x.dims[(a + 1)...])) ?? 0)
+        let count = Int64(idx.elementCount), wide: Int32 = idx.dtype == .i64 ? 1 : 0, es = elementSize()
+        let node = c.nodeName
+        return kernel(.gatherRef) { b in
+            let p = try req(b, 0, node), i = try req(b, 1, node), out = b.output
+            return { ember_gather_ref(es, outer, size, inner, i, wide, count, p, out) }
+        }
+    }
+
+    func tile() throws -> PreparedKernel {
+        try requireSameQuant(0)
+        let x = try input(0)
+        let inShape = try rankCheck(x.dims), outShape = try rankCheck(c.output.dims)
+        let rank = Int32(x.dims.count), es = elementSize()
+        let node = c.nodeName
+        return kernel(.tileRef) { b in
+            let xp = try req(b, 0, node), out = b.output
+            return { ember_tile_ref(es, rank, inShape, outShape, xp, out) }
+        }
+    }
+
+    func mirrorPad(_ before: [Int], reflect: Bool) throws -> PreparedKernel {
+        try requireSameQuant(0)
+        let x = try input(0)
+        let inShape = try rankCheck(x.dims), beforeP = try rankCheck(before), outShape = try rankCheck(c.output.dims)
+        let rank = Int32(x.dims.count), es = elementSize(), mode: Int32 = reflect ? 1 : 0
+        let node = c.nodeName
+        return kernel(.mirrorPadRef) { b in
+            let xp = try req(b, 0, node), out = b.output
+            return { ember_mirror_pad_ref(es, rank, inShape, beforeP, outShape, mode, xp, out) }
+        }
+    }
+
+    func transposeConvGeometry(_ a: TransposeConv2DAttributes) throws -> UnsafePointer<ember_conv_geometry> {
+        let x = try input(0), w = try input(1), o = c.output
+        var g = ember_conv_geometry()
+        g.batch = Int32(x.dims[0]); g.in_h = Int32(x.dims[1]); g.in_w = Int32(x.dims[2]); g.in_c = Int32(x.dims[3])
+        g.out_h = Int32(o.dims[1]); g.out_w = Int32(o.dims[2]); g.out_c = Int32(o.dims[3])
+        g.kernel_h = Int32(w.dims[1]); g.kernel_w = Int32(w.dims[2])
+        g.stride_h = Int32(a.strideH); g.stride_w = Int32(a.strideW)
+        g.dilation_h = 1; g.dilation_w = 1; g.groups = 1
+        g.pad_top = Int32(a.padTop); g.pad_left = Int32(a.padLeft)
+        return try storage.store(g)
+    }
+
+    func transposeConvFloat(_ a: TransposeConv2DAttributes) throws -> PreparedKernel {
+        let g = try transposeConvGeometry(a)
+        let filter = try floatOperand(1, role: "filter"), bias = try floatOperand(2, role: "bias")
+        let (lo, hi) = a.activation.range
+        let node = c.nodeName
+        return kernel(.transposeConv2dF32Ref) { b in
+            let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
+            let f = try filter ?? req(b, 1, node).assumingMemoryBound(to: Float.self)
+            let bi = bias ?? (b.inputs.count > 2 ? b.inputs[2]?.assumingMemoryBound(to: Float.self) : nil)
+            let out = b.output.assumingMemoryBound(to: Float.self)
+            return { ember_transpose_conv2d_f32_ref(g, x, f, bi, lo, hi, out) }
+        }
+    }
+
+    func transposeConvInt8(_ a: TransposeConv2DAttributes) throws -> PreparedKernel {
+        guard try input(0).dtype == .i8 else { throw unsupported("u8 activations (use i8)") }
+        let g = try transposeConvGeometry(a)
+        let q = try requant(outputChannels: c.output.dims[3], activation: a.activation)
+        let node = c.nodeName
+        return kernel(.transposeConv2dS8Ref, scratch: c.output.elementCount * 4) { b in
+            let x = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
+            let f = try req(b, 1, node).assumingMemoryBound(to: Int8.self)
+            let bi = b.inputs.count > 2 ? b.inputs[2]?.assumingMemoryBound(to: Int32.self) : nil
+            let out = b.output.assumingMemoryBound(to: Int8.self)
+            guard let s = b.scratch?.assumingMemoryBound(to: Int32.self) else {
+                throw EmberError.invalidGraph(node: node, reason: "no scratch buffer was planned")
+            }
+            return { ember_transpose_conv2d_s8_ref(g, x, f, bi, q, s, out) }
+        }
+    }
+}

@@ -1,0 +1,354 @@
+import Testing
+import CEmberKernels
+import EmberCore
+@testable import EmberKernels
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Randomized tests of the function-family and indexing reference kernels against
+/// oracles written here, element by element, from the ops' definitions.
+@Suite struct BreadthKernelTests {
+    /// Row-major index of `idx` in `dims`.
+    static func flat(_ idx: [Int], _ dims: [Int]) -> Int { zip(idx, dims).reduce(0) { $0 * $1.1 + $1.0 } }
+    /// The multi-index of flat position `i` in `dims`.
+    static func unflat(_ i: Int, _ dims: [Int]) -> [Int] {
+        var rem = i, idx = [Int](repeating: 0, count: dims.count)
+        for d in stride(from: dims.count - 1, through: 0, by: -1) { idx[d] = rem % dims[d]; rem /= dims[d] }
+        return idx
+    }
+    static func randomDims(_ rng: inout SplitMix64, rank: ClosedRange<Int> = 1...4, size: ClosedRange<Int> = 1...5) -> [Int] {
+        (0..<rng.int(rank)).map { _ in rng.int(size) }
+    }
+
+    /// Each unary function from its definition (a switch, so a new function without an oracle does not compile).
+    static func oracle(_ f: UnaryFunction) -> (Float) -> Float {
+        switch f {
+        case .abs: return { Swift.abs($0) }
+        case .neg: return { -$0 }
+        case .sqrt: return { $0.squareRoot() }
+        case .rsqrt: return { 1 / $0.squareRoot() }
+        case .exp: return { expf($0) }
+        case .log: return { logf($0) }
+        case .floor: return { $0.rounded(.down) }
+        case .ceil: return { $0.rounded(.up) }
+        case .round: return { $0.rounded(.toNearestOrEven) }
+        case .square: return { $0 * $0 }
+        case .elu: return { $0 < 0 ? expm1f($0) : $0 }
+        case .sin: return { sinf($0) }
+        case .cos: return { cosf($0) }
+        case .sign: return { $0 > 0 ? 1 : ($0 < 0 ? -1 : $0) }
+        case .erf: return { erff($0) }
+        case .reciprocal: return { 1 / $0 }
+        case .reluN1To1: return { Swift.min(Swift.max($0, -1), 1) }
+        case .softplus: return { x in x > 0 ? x + log1pf(expf(-x)) : log1pf(expf(x)) }
+        case .geluTanh:
+            return { x in
+                let inner: Float = 0.7978845608028654 * (x + 0.044715 * x * x * x)
+                return 0.5 * x * (1 + tanhf(inner))
+            }
+        }
+    }
+
+    @Test func unaryFunctionsMatchTheirDefinitions() {
+        var rng = SplitMix64(seed: 51)
+        let x = rng.floats(301, 4) + [0, -0.0, 0.5, 1.5, 2.5, -2.5, 88, -88, .infinity, -.infinity]
+        for f in UnaryFunction.allCases {
+            let oracle = Self.oracle(f)
+            var out = [Float](repeating: 7, count: x.count)
+            ember_unary_f32_ref(f.cOp, 0, Int64(x.count), x, &out)
+            for i in x.indices {
+                let want = oracle(x[i])
+                #expect(out[i] == want || (out[i].isNaN && want.isNaN), "\(f)(\(x[i])) = \(out[i]), want \(want)")
+            }
+        }
+        // Rounding ties go to even, as TFLite ROUND and ONNX Round do.
+        var r = [Float](repeating: 0, count: 4)
+        ember_unary_f32_ref(EMBER_UNARY_ROUND, 0, 4, [0.5, 1.5, 2.5, -0.5], &r)
+        #expect(r == [0, 2, 2, -0])
+        // Softplus does not overflow where exp does.
+        var sp = [Float](repeating: 0, count: 1)
+        ember_unary_f32_ref(EMBER_UNARY_SOFTPLUS, 0, 1, [100], &sp)
+        #expect(sp[0] == 100)
+    }
+
+    @Test func binaryFunctionsBroadcast() {
+        var rng = SplitMix64(seed: 52)
+        let cases: [(BinaryFunction, (Float, Float) -> Float)] = [
+            (.pow, { powf($0, $1) }), (.squaredDifference, { ($0 - $1) * ($0 - $1) }),
+            (.floorDiv, { ($0 / $1).rounded(.down) }),
+            (.floorMod, { x, y in
+                var r = fmodf(x, y)
+                if r != 0 && ((y < 0) != (r < 0)) { r += y }
+                return r
+            }),
+        ]
+        for _ in 0..<150 {
+            let (ad, bd, od) = randomBroadcastPair(&rng)
+            let a = rng.floats(ad.reduce(1, *), 3), b = rng.floats(bd.reduce(1, *), 3).map { $0 == 0 ? 1 : $0 }
+            for (f, oracle) in cases {
+                var bc = makeBroadcast(ad, bd, od)
+                var out = [Float](repeating: 0, count: od.reduce(1, *))
+                ember_binary_f32_ref(f.cOp, &bc, a, b, -.infinity, .infinity, &out)
+                for i in out.indices {
+                    let want = oracle(a[sourceIndex(i, ad, od)], b[sourceIndex(i, bd, od)])
+                    #expect(out[i] == want || (out[i].isNaN && want.isNaN))
+                }
+            }
+        }
+        // floor_mod takes the divisor's sign (TFLite, Python): -7 mod 3 = 2, 7 mod -3 = -2.
+        var bc = makeBroadcast([2], [2], [2])
+        var out = [Float](repeating: 0, count: 2)
+        ember_binary_f32_ref(EMBER_BINARY_FLOOR_MOD, &bc, [-7, 7], [3, -3], -.infinity, .infinity, &out)
+        #expect(out == [2, -2])
+    }
+
+    @Test func comparisonsAndLogicOnEveryType() {
+        var rng = SplitMix64(seed: 53)
+        let oracles: [(Comparison, (Double, Double) -> Bool)] = [
+            (.less, { $0 < $1 }), (.lessEqual, { $0 <= $1 }), (.greater, { $0 > $1 }),
+            (.greaterEqual, { $0 >= $1 }), (.equal, { $0 == $1 }), (.notEqual, { $0 != $1 }),
+        ]
+        for _ in 0..<100 {
+            let (ad, bd, od) = randomBroadcastPair(&rng)
+            let na = ad.reduce(1, *), nb = bd.reduce(1, *), n = od.reduce(1, *)
+            // Small integer values so that equality happens often.
+            let av = (0..<na).map { _ in rng.int(-3...3) }, bv = (0..<nb).map { _ in rng.int(-3...3) }
+            for (f, oracle) in oracles {
+                func check(_ dtype: ember_dtype, _ a: UnsafeRawPointer, _ b: UnsafeRawPointer) {
+                    var bc = makeBroadcast(ad, bd, od)
+                    var out = [UInt8](repeating: 9, count: n)
+                    ember_compare_ref(ember_compare_op(rawValue: UInt32(f.rawValue)), dtype, &bc, a, b, &out)
+                    for i in 0..<n {
+                        let want = oracle(Double(av[sourceIndex(i, ad, od)]), Double(bv[sourceIndex(i, bd, od)]))
+                        #expect(out[i] == (want ? 1 : 0), "\(f) on \(dtype)")
+                    }
+                }
+                check(EMBER_DTYPE_F32, av.map { Float($0) }, bv.map { Float($0) })
+                check(EMBER_DTYPE_I32, av.map { Int32($0) }, bv.map { Int32($0) })
+                check(EMBER_DTYPE_I64, av.map { Int64($0) }, bv.map { Int64($0) })
+                check(EMBER_DTYPE_I8, av.map { Int8($0) }, bv.map { Int8($0) })
+            }
+            let la = av.map { UInt8($0 > 0 ? 1 : 0) }, lb = bv.map { UInt8($0 > 0 ? 2 : 0) } // any non-zero byte is true
+            for (op, oracle) in [(EMBER_LOGICAL_AND, { (x: Bool, y: Bool) in x && y }), (EMBER_LOGICAL_OR, { $0 || $1 }),
+                                 (EMBER_LOGICAL_XOR, { $0 != $1 })] {
+                var bc = makeBroadcast(ad, bd, od)
+                var out = [UInt8](repeating: 9, count: n)
+                ember_logical_ref(op, &bc, la, lb, &out)
+                for i in 0..<n {
+                    #expect(out[i] == (oracle(la[sourceIndex(i, ad, od)] != 0, lb[sourceIndex(i, bd, od)] != 0) ? 1 : 0))
+                }
+            }
+            var not = [UInt8](repeating: 9, count: na)
+            ember_logical_not_ref(Int64(na), la, &not)
+            #expect(not == la.map { $0 == 0 ? 1 : 0 })
+        }
+    }
+
+    @Test func reductionsOverRandomAxes() {
+        var rng = SplitMix64(seed: 54)
+        for _ in 0..<200 {
+            let dims = Self.randomDims(&rng)
+            let axes = dims.indices.filter { _ in rng.int(0...1) == 0 }
+            let n = dims.reduce(1, *)
+            let outDims = dims.enumerated().map { axes.contains($0.offset) ? 1 : $0.element }
+            let x = rng.floats(n, 2), xi = (0..<n).map { _ in Int32(rng.int(-4...4)) }
+            var r = ember_reduce()
+            r.rank = Int32(dims.count)
+            fillTuple(&r.shape, dims.map { Int32($0) })
+            for a in axes { r.axis_mask |= 1 << UInt32(a) }
+            for f in Reduction.allCases {
+                var want = [Float](repeating: f == .sum ? 0 : f == .prod ? 1 : f == .max ? -.infinity : .infinity, count: outDims.reduce(1, *))
+                var wantI = [Int32](repeating: f == .sum ? 0 : f == .prod ? 1 : f == .max ? .min : .max, count: want.count)
+                for i in 0..<n { // in input order, as the kernel and TFLite fold
+                    let o = Self.flat(Self.unflat(i, dims).enumerated().map { axes.contains($0.offset) ? 0 : $0.element }, outDims)
+                    switch f {
+                    case .sum: want[o] += x[i]; wantI[o] &+= xi[i]
+                    case .prod: want[o] *= x[i]; wantI[o] &*= xi[i]
+                    case .max: want[o] = Swift.max(want[o], x[i]); wantI[o] = Swift.max(wantI[o], xi[i])
+                    case .min: want[o] = Swift.min(want[o], x[i]); wantI[o] = Swift.min(wantI[o], xi[i])
+                    }
+                }
+                var out = [Float](repeating: 0, count: want.count), outI = [Int32](repeating: 0, count: want.count)
+                let op = ember_reduce_op(rawValue: UInt32(f.rawValue))
+                withUnsafePointer(to: &r) { rp in
+                    ember_reduce_ref(rp, op, EMBER_DTYPE_F32, x, &out)
+                    ember_reduce_ref(rp, op, EMBER_DTYPE_I32, xi, &outI)
+                }
+                #expect(out == want, "\(f) over \(axes) of \(dims)")
+                #expect(outI == wantI, "int32 \(f) over \(axes) of \(dims)")
+            }
+        }
+    }
+
+    @Test func argMaxAndArgMinTakeTheFirstOnTies() {
+        var rng = SplitMix64(seed: 55)
+        for _ in 0..<200 {
+            let dims = Self.randomDims(&rng)
+            let axis = rng.int(0...(dims.count - 1))
+            let outer = dims[..<axis].reduce(1, *), size = dims[axis], inner = dims[(axis + 1)...].reduce(1, *)
+            let x = (0..<dims.reduce(1, *)).map { _ in Int8(rng.int(-3...3)) } // ties are common
+            for largest in [true, false] {
+                var out32 = [Int32](repeating: -1, count: outer * inner), out64 = [Int64](repeating: -1, count: outer * inner)
+                let xf = x.map { Float($0) }
+                ember_arg_reduce_ref(EMBER_DTYPE_F32, Int64(outer), Int32(size), Int64(inner), largest ? 1 : 0, xf, 0, &out32)
+                ember_arg_reduce_ref(EMBER_DTYPE_I8, Int64(outer), Int32(size), Int64(inner), largest ? 1 : 0, x, 1, &out64)
+                for o in 0..<outer { for j in 0..<inner {
+                    var best = 0
+                    for k in 1..<max(size, 1) {
+                        let v = x[(o * size + k) * inner + j], b = x[(o * size + best) * inner + j]
+                        if largest ? v > b : v < b { best = k }
+                    }
+                    #expect(out32[o * inner + j] == Int32(best) && out64[o * inner + j] == Int64(best))
+                } }
+            }
+        }
+        // NaN is never chosen over a number.
+        var out = [Int32](repeating: -1, count: 1)
+        ember_arg_reduce_ref(EMBER_DTYPE_F32, 1, 3, 1, 1, [Float.nan, 2, 1], 0, &out)
+        #expect(out == [1])
+    }
+
+    @Test func castTruncatesAndSaturates() {
+        let x: [Float] = [1.9, -1.9, 3e9, -3e9, .nan, 0, 200.5, -129.7]
+        var i32 = [Int32](repeating: 7, count: x.count), i8 = [Int8](repeating: 7, count: x.count)
+        var u8 = [UInt8](repeating: 7, count: x.count), b = [UInt8](repeating: 7, count: x.count)
+        ember_cast_ref(EMBER_DTYPE_F32, EMBER_DTYPE_I32, Int64(x.count), x, &i32)
+        ember_cast_ref(EMBER_DTYPE_F32, EMBER_DTYPE_I8, Int64(x.count), x, &i8)
+        ember_cast_ref(EMBER_DTYPE_F32, EMBER_DTYPE_U8, Int64(x.count), x, &u8)
+        ember_cast_ref(EMBER_DTYPE_F32, EMBER_DTYPE_BOOL, Int64(x.count), x, &b)
+        #expect(i32 == [1, -1, Int32.max, Int32.min, 0, 0, 200, -129])
+        #expect(i8 == [1, -1, 127, -128, 0, 0, 127, -128])
+        #expect(u8 == [1, 0, 255, 0, 0, 0, 200, 0])
+        #expect(b == [1, 1, 1, 1, 1, 0, 1, 1])
+        var rng = SplitMix64(seed: 56)
+        let ints = (0..<257).map { _ in Int64(rng.int(-100_000...100_000)) }
+        var f = [Float](repeating: 0, count: ints.count), back = [Int32](repeating: 0, count: ints.count)
+        ember_cast_ref(EMBER_DTYPE_I64, EMBER_DTYPE_F32, Int64(ints.count), ints, &f)
+        ember_cast_ref(EMBER_DTYPE_I64, EMBER_DTYPE_I32, Int64(ints.count), ints, &back)
+        #expect(f == ints.map { Float($0) })
+        #expect(back == ints.map { Int32($0) })
+    }
+
+    @Test func selectBroadcastsThreeOperands() {
+        var rng = SplitMix64(seed: 57)
+        for _ in 0..<200 {
+            let (xd, cd, od) = randomBroadcastPair(&rng)
+            let yd = Array(od.map { rng.int(0...2) == 0 ? 1 : $0 }.dropFirst(rng.int(0...od.count)))
+            let cond = (0..<cd.reduce(1, *)).map { _ in UInt8(rng.int(0...1)) }
+            let x = rng.floats(xd.reduce(1, *)), y = rng.floats(yd.reduce(1, *))
+            var bc = ember_broadcast3()
+            bc.rank = Int32(max(od.count, 1))
+            fillTuple(&bc.shape, od.isEmpty ? [Int32(1)] : od.map { Int32($0) })
+            let s = [cd, xd, yd].map { d in od.isEmpty ? [Int64(0)] : broadcastStrides(d, to: od).map { Int64($0) } }
+            fillTuple(&bc.strides.0, s[0]); fillTuple(&bc.strides.1, s[1]); fillTuple(&bc.strides.2, s[2])
+            var out = [Float](repeating: 0, count: od.reduce(1, *))
+            ember_select_ref(4, &bc, cond, x, y, &out)
+            for i in out.indices {
+                let want = cond[sourceIndex(i, cd, od)] != 0 ? x[sourceIndex(i, xd, od)] : y[sourceIndex(i, yd, od)]
+                #expect(out[i] == want)
+            }
+        }
+    }
+
+    @Test func gatherReadsRowsAndZerosOutOfRangeIndices() {
+        var rng = SplitMix64(seed: 58)
+        for _ in 0..<200 {
+            let dims = Self.randomDims(&rng)
+            let axis = rng.int(0...(dims.count - 1))
+            let outer = dims[..<axis].reduce(1, *), size = dims[axis], inner = dims[(axis + 1)...].reduce(1, *)
+            let params = rng.floats(dims.reduce(1, *))
+            let idx = (0..<rng.int(1...6)).map { _ in rng.int(-size - 1...size) } // some out of range
+            var out32 = [Float](repeating: 9, count: outer * idx.count * inner), out64 = out32
+            ember_gather_ref(4, Int64(outer), Int32(size), Int64(inner), idx.map { Int32($0) }, 0, Int64(idx.count), params, &out32)
+            ember_gather_ref(4, Int64(outer), Int32(size), Int64(inner), idx.map { Int64($0) }, 1, Int64(idx.count), params, &out64)
+            for o in 0..<outer { for (j, k0) in idx.enumerated() { for i in 0..<inner {
+                let k = k0 < 0 ? k0 + size : k0
+                let want: Float = k >= 0 && k < size ? params[(o * size + k) * inner + i] : 0
+                #expect(out32[(o * idx.count + j) * inner + i] == want)
+                #expect(out64[(o * idx.count + j) * inner + i] == want)
+            } } }
+        }
+    }
+
+    @Test func tileAndMirrorPadIndexTheirSources() {
+        var rng = SplitMix64(seed: 59)
+        for _ in 0..<200 {
+            let dims = Self.randomDims(&rng)
+            let x = (0..<dims.reduce(1, *)).map { Int16($0) }
+            let multiples = dims.map { _ in rng.int(0...3) }
+            let tiled = zip(dims, multiples).map { $0 * $1 }
+            var out = [Int16](repeating: -1, count: tiled.reduce(1, *))
+            ember_tile_ref(2, Int32(dims.count), dims.map { Int32($0) }, tiled.map { Int32($0) }, x, &out)
+            for i in out.indices {
+                #expect(out[i] == x[Self.flat(zip(Self.unflat(i, tiled), dims).map { $0 % $1 }, dims)])
+            }
+            for reflect in [true, false] {
+                let limit = dims.map { reflect ? $0 - 1 : $0 }
+                let before = limit.map { rng.int(0...$0) }, after = limit.map { rng.int(0...$0) }
+                let padded = (0..<dims.count).map { dims[$0] + before[$0] + after[$0] }
+                var p = [Int16](repeating: -1, count: padded.reduce(1, *))
+                ember_mirror_pad_ref(2, Int32(dims.count), dims.map { Int32($0) }, before.map { Int32($0) },
+                                     padded.map { Int32($0) }, reflect ? 1 : 0, x, &p)
+                for i in p.indices {
+                    let src = Self.unflat(i, padded).enumerated().map { d, o -> Int in
+                        let k = o - before[d], n = dims[d]
+                        if k < 0 { return reflect ? -k : -k - 1 }
+                        if k >= n { return reflect ? 2 * n - 2 - k : 2 * n - 1 - k }
+                        return k
+                    }
+                    #expect(p[i] == x[Self.flat(src, dims)], "\(reflect ? "reflect" : "symmetric") \(dims) +\(before)/\(after)")
+                }
+            }
+        }
+    }
+
+    /// The transposed convolution as a gather: output (oy, ox) sums every tap whose input pixel lands on it.
+    @Test func transposeConvolutionMatchesItsGatherForm() {
+        var rng = SplitMix64(seed: 60)
+        for trial in 0..<60 {
+            var g = ember_conv_geometry()
+            g.batch = Int32(rng.int(1...2)); g.in_h = Int32(rng.int(1...4)); g.in_w = Int32(rng.int(1...4))
+            g.in_c = Int32(rng.int(1...5)); g.out_c = Int32(rng.int(1...5))
+            g.kernel_h = Int32(rng.int(1...4)); g.kernel_w = Int32(rng.int(1...4))
+            g.stride_h = Int32(rng.int(1...3)); g.stride_w = Int32(rng.int(1...3))
+            g.pad_top = Int32(rng.int(0...Int(g.kernel_h - 1))); g.pad_left = Int32(rng.int(0...Int(g.kernel_w - 1)))
+            g.out_h = max(1, (g.in_h - 1) * g.stride_h + g.kernel_h - g.pad_top - Int32(rng.int(0...1)))
+            g.out_w = max(1, (g.in_w - 1) * g.stride_w + g.kernel_w - g.pad_left)
+            g.dilation_h = 1; g.dilation_w = 1; g.groups = 1
+            let (n, ih, iw, ic, oh, ow, oc) = (Int(g.batch), Int(g.in_h), Int(g.in_w), Int(g.in_c), Int(g.out_h), Int(g.out_w), Int(g.out_c))
+            let (kh, kw, sh, sw, pt, pl) = (Int(g.kernel_h), Int(g.kernel_w), Int(g.stride_h), Int(g.stride_w), Int(g.pad_top), Int(g.pad_left))
+            let xq = rng.int8s(n * ih * iw * ic), wq = rng.int8s(oc * kh * kw * ic)
+            let bias = (0..<oc).map { _ in Int32(rng.int(-500...500)) }
+            let x = xq.map { Float($0) / 16 }, w = wq.map { Float($0) / 16 }, bf = bias.map { Float($0) / 256 }
+            func gathered(_ b: Int, _ oy: Int, _ ox: Int, _ o: Int, _ term: (Int, Int) -> Double) -> Double {
+                var acc = 0.0
+                for ky in 0..<kh { for kx in 0..<kw {
+                    let ty = oy + pt - ky, tx = ox + pl - kx
+                    guard ty >= 0, tx >= 0, ty % sh == 0, tx % sw == 0, ty / sh < ih, tx / sw < iw else { continue }
+                    for c in 0..<ic { acc += term(((b * ih + ty / sh) * iw + tx / sw) * ic + c, ((o * kh + ky) * kw + kx) * ic + c) }
+                } }
+                return acc
+            }
+            var out = [Float](repeating: 0, count: n * oh * ow * oc)
+            ember_transpose_conv2d_f32_ref(&g, x, w, bf, -.infinity, .infinity, &out)
+            // int8 with per-channel requantization.
+            let mults = (0..<oc).map { _ in Int32(rng.int(1 << 30...Int(Int32.max))) }, shifts = (0..<oc).map { _ in Int32(rng.int(-9 ... -4)) }
+            let inOffset = Int32(rng.int(-20...20)), outOffset = Int32(rng.int(-10...10))
+            var q8 = [Int8](repeating: 0, count: out.count), scratch = [Int32](repeating: 0, count: out.count)
+            mults.withUnsafeBufferPointer { mp in shifts.withUnsafeBufferPointer { sp in
+                var rq = ember_requant(input_offset: inOffset, output_offset: outOffset, multiplier: mp.baseAddress,
+                                       shift: sp.baseAddress, act_min: -128, act_max: 127)
+                ember_transpose_conv2d_s8_ref(&g, xq, wq, bias, &rq, &scratch, &q8)
+            } }
+            for b in 0..<n { for oy in 0..<oh { for ox in 0..<ow { for o in 0..<oc {
+                let at = ((b * oh + oy) * ow + ox) * oc + o
+                let want = gathered(b, oy, ox, o) { Double(x[$0]) * Double(w[$1]) } + Double(bf[o])
+                #expect(Swift.abs(Double(out[at]) - want) <= 1e-4 * Swift.max(1, Swift.abs(want)), "trial \(trial)")
+                let acc = Int32(gathered(b, oy, ox, o) { Double((Int32(xq[$0]) + inOffset) * Int32(wq[$1])) }) + bias[o]
+                let v = ember_multiply_by_quantized_multiplier(acc, mults[o], shifts[o]) + outOffset
+                #expect(q8[at] == Int8(Swift.min(127, Swift.max(-128, v))), "int8 trial \(trial)")
+            } } } }
+        }
+    }
+}
