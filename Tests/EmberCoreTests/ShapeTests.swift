@@ -181,3 +181,31 @@ import Testing
         #expect(throws: EmberError.self) { try tooBig.outputInfo(inputs: [TensorInfo(.f32, [1, 2, 2, 4]), TensorInfo(.f32, [5, 2, 2, 4]), nil], node: "t") }
     }
 }
+
+@Suite struct FormatDocumentationTests {
+    /// docs/FORMAT.md's op table names every op kind with its code (ranges such as "4–7" included).
+    @Test func theFormatDocumentListsEveryOpCode() throws {
+        let root = String(#filePath.dropLast("Tests/EmberCoreTests/ShapeTests.swift".count))
+        let doc = try readTextFile(root + "docs/FORMAT.md", .config("format document"))
+        var documented: [Int: String] = [:]
+        for line in textLines(doc) where line.hasPrefix("| ") {
+            let cells = line.split(separator: "|").map { $0.trimmingCharacters(in: " ") }
+            guard cells.count >= 2 else { continue }
+            let bounds = cells[0].split(separator: "–").compactMap { Int($0) }
+            guard let first = bounds.first else { continue }
+            let names = cells[1].split(separator: ",").map { $0.trimmingCharacters(in: " ") }
+            let codes = Array(first...(bounds.last ?? first))
+            guard codes.count == names.count else { continue }
+            for (c, n) in zip(codes, names) { documented[c] = n }
+        }
+        for kind in OpKind.allCases {
+            #expect(documented[Int(kind.rawValue)] == kind.schema.name, "docs/FORMAT.md: op \(kind.rawValue) should be \(kind.schema.name)")
+        }
+    }
+}
+
+private extension Substring {
+    func trimmingCharacters(in set: Character) -> String {
+        String(drop { $0 == set }.reversed().drop { $0 == set }.reversed())
+    }
+}
