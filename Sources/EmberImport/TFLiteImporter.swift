@@ -76,6 +76,8 @@ private struct Importer {
     var valueOfTensor: [Int: ValueID] = [:]
     /// Bytes made at import (densified sparse constants) that tensor records point into.
     var ownedConstants: [ConstantData] = []
+    /// Tensors read only as conv / FC weights or biases (see `run`).
+    var halfWeights: Set<Int> = []
 
     init(_ fb: FlatBuffer, name: String, limits: LoadLimits) throws {
         self.fb = fb
@@ -266,6 +268,26 @@ private struct Importer {
             let list = unsupported.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", ")
             throw EmberError.unsupported(node: name, reason: "TFLite ops not supported yet: \(list)")
         }
+
+        // Tensors read only as the weights or bias of a conv, depthwise, FC or transposed conv: a float16
+        // constant behind DEQUANTIZE stays float16 there (the kernels read halves), so the model keeps
+        // half the weight bytes, in the package and after load.
+        var weightSlots: [Int: Bool] = [:]
+        for i in 0..<ops.count {
+            let inputs = try ops.table(i).ints(1, Int32.self) ?? []
+            let code = TFLiteImporter.Builtin(rawValue: codes[i])
+            for (slot, t) in inputs.enumerated() where t >= 0 {
+                let weight: Bool
+                switch code {
+                case .conv2D?, .depthwiseConv2D?, .fullyConnected?: weight = slot == 1 || slot == 2
+                case .transposeConv?: weight = slot == 1 || slot == 3
+                default: weight = false
+                }
+                weightSlots[t] = (weightSlots[t] ?? true) && weight
+            }
+        }
+        for o in try subgraph.ints(2, Int32.self) ?? [] { weightSlots[o] = false }
+        halfWeights = Set(weightSlots.filter(\.value).keys)
 
         for i in 0..<ops.count {
             let op = try ops.table(i)
@@ -522,7 +544,13 @@ private struct Importer {
         case .dequantize:
             let xi = try input(0)
             let x = try tensor(xi, "input")
-            if let data = x.data {
+            if let data = x.data, x.dtype == .f16, halfWeights.contains(output) {
+                // float16 weights stay halves: the layer reading them widens them in registers.
+                let halves = ConstantData(copying: Array(data))
+                values.append(Value(name: outT.name, dtype: .f16, shape: Shape(outT.dims), quant: nil, constant: halves))
+                valueOfTensor[output] = values.count - 1
+                tensors[output] = TensorRecord(name: outT.name, dtype: .f16, dims: outT.dims, quant: nil, data: halves.bytes)
+            } else if let data = x.data {
                 // Fold DEQUANTIZE of a constant (float16 or int8 weights) into an f32 constant.
                 let n = elementCount(x.dims) ?? 0
                 var floats = [Float](repeating: 0, count: n)

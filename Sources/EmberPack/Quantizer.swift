@@ -136,12 +136,13 @@ public enum Quantizer {
     }
 }
 
-/// A constant's elements as floats: f32 as they are, int8 with quantization
+/// A constant's elements as floats: f32 as they are, f16 widened, int8 with quantization
 /// (hybrid weights) dequantized per tensor or per axis 0, i32 as numbers; nil otherwise.
 func floatsOf(_ value: Value, _ c: ConstantData) -> [Float]? {
     switch value.dtype {
     case .f32: return Array(c.bytes.bindMemory(to: Float.self))
     case .i32: return c.bytes.bindMemory(to: Int32.self).map { Float($0) }
+    case .f16: return c.bytes.bindMemory(to: UInt16.self).map { Float(Float16(bitPattern: $0)) }
     case .i8:
         guard let q = value.quant else { return nil }
         let xs = Array(c.bytes.bindMemory(to: Int8.self))

@@ -110,6 +110,28 @@ public enum WeightStorage {
         return out
     }
 
+    /// f16 constants (float16 weights kept as imported) as f32: the graph every rung starts from,
+    /// so that pruning, quantization and int4 see floats. Lossless; the fp16 rung halves them again.
+    public static func widenedHalves(_ graph: Graph) throws -> Graph {
+        var g = graph
+        var widened: [ValueID: ValueID] = [:]
+        for i in g.nodes.indices {
+            for (slot, input) in g.nodes[i].inputs.enumerated() {
+                guard let v = input, g.values[v].dtype == .f16, let c = g.values[v].constant,
+                      let floats = floatsOf(g.values[v], c) else { continue }
+                if widened[v] == nil {
+                    g.values.append(Value(name: g.values[v].name + "/f32", dtype: .f32, shape: g.values[v].shape,
+                                          constant: ConstantData(copying: floats)))
+                    widened[v] = g.values.count - 1
+                }
+                g.nodes[i].inputs[slot] = widened[v]
+            }
+        }
+        let out = g.droppingUnreferencedValues()
+        _ = try out.validate()
+        return out
+    }
+
     /// Conv and FC weights and biases as f16: the package halves, and so do the weights held
     /// after load on the SIMD paths (their packed copies stay halves, widened in registers; the
     /// scalar reference kernels widen once at prepare). The arena does not change.

@@ -238,8 +238,9 @@ struct Pack: ParsableCommand {
         var isVariant = false
     }
 
-    func buildLadder(_ original: Graph, optimized graph: Graph, metadata: PackageMetadata,
+    func buildLadder(_ original: Graph, optimized: Graph, metadata: PackageMetadata,
                      limits: LoadLimits) throws -> (PackageContents, [RungReport], Int) {
+        let graph = try WeightStorage.widenedHalves(optimized)
         guard graph.inputs.allSatisfy({ graph.values[$0].dtype == .f32 }) else {
             throw EmberError.invalidArgument("--ladder needs a float model; \(model ?? "") takes \(graph.inputs.map { "\(graph.values[$0].dtype)" }.joined(separator: ", ")) inputs")
         }

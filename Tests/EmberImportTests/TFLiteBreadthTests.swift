@@ -29,6 +29,9 @@ import EmberImport
         m.inputs = [0]; m.outputs = [6]
         let g = try m.bytes.withUnsafeBytes { try TFLiteImporter.importModel($0, name: "breadth") }
         #expect(g.nodes.map(\.op.kind) == [.conv2D, .prelu], "DEQUANTIZE of the constant is folded away")
+        let filterID = try #require(g.nodes[0].inputs[1])
+        #expect(g.values[filterID].dtype == .f16, "float16 weights stay halves")
+        #expect(g.values[filterID].constant?.count == 9 * c * 2)
         let x = rng.floats(h * w * c, 2)
         for isa in KernelISA.supported {
             let s = try Session(package: EmberPackage(contents: PackageContents(metadata: PackageMetadata(),
@@ -163,5 +166,23 @@ import EmberImport
             let e = importError(Self.model(n: 3, k: 5, values: values, sparsity: sp))
             #expect(e.contains("sparse tensor 'w_sparse' [3x5]") && e.contains(message), "\(e)")
         }
+    }
+
+    /// A float16 constant behind DEQUANTIZE that an elementwise op reads is folded to f32 (only conv,
+    /// FC and transposed-conv weights and biases keep halves).
+    @Test func aFloat16ConstantReadByAnAddIsWidened() throws {
+        var m = TFLiteModel()
+        m.builtinCodes = [6, 0]   // DEQUANTIZE, ADD
+        m.buffers += [TFLiteBreadthTests.halves([1, 2, 3, 4])]
+        m.tensors = [.init(name: "x", shape: [4]), .init(name: "c16", shape: [4], type: 1, buffer: 1), .init(name: "c", shape: [4]),
+                     .init(name: "y", shape: [4])]
+        m.operators = [.init(opcode: 0, inputs: [1], outputs: [2]), .init(opcode: 1, inputs: [0, 2], outputs: [3])]
+        m.inputs = [0]; m.outputs = [3]
+        let g = try m.bytes.withUnsafeBytes { try TFLiteImporter.importModel($0, name: "add16") }
+        let c = try #require(g.nodes[0].inputs[1])
+        #expect(g.values[c].dtype == .f32)
+        let s = try Session(package: EmberPackage(contents: PackageContents(metadata: PackageMetadata(), variants: [VariantRecord(name: "v")], graphs: [g])))
+        let y = try #require(try s.run(["x": Tensor([Float](repeating: 0.5, count: 4), dims: [4])])["y"])
+        #expect(y.bytes.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) } == [1.5, 2.5, 3.5, 4.5])
     }
 }

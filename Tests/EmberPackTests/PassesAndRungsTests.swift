@@ -264,6 +264,19 @@ func graphEveryPassRewrites() throws -> Graph {
         #expect(try agreementDb(g, half) > 50)
     }
 
+    /// A graph with float16 weights as imported is widened (losslessly) before the rungs are built,
+    /// and the fp16 rung of the widened graph gives back exactly the imported halves.
+    @Test func importedHalvesAreWidenedLosslesslyForTheLadder() throws {
+        let half = try WeightStorage.fp16(try TestModels.smallCNN())
+        let wide = try WeightStorage.widenedHalves(half)
+        #expect(!wide.values.contains { $0.dtype == .f16 && $0.constant != nil })
+        #expect(wide.weightBytes == 2 * half.weightBytes)
+        #expect(try agreementDb(half, wide) > 100, "widening f16 to f32 changes no value")
+        let again = try WeightStorage.fp16(wide)
+        let bytes = { (g: Graph) in g.values.filter { $0.dtype == .f16 }.compactMap { $0.constant.map { Array($0.bytes) } } }
+        #expect(bytes(again) == bytes(half))
+    }
+
     /// After load, an fp16 rung holds half the weight bytes of the fp32 rung: its weights stay
     /// halves in the mapped package and in the kernels' packed copies (widened in registers), so
     /// mapped constant bytes + `preparedBytes` halve too. On every SIMD path this CPU has.
