@@ -27,25 +27,36 @@ public enum TFLiteImporter {
         case selectV2 = 123, densify = 124, batchMatMul = 126, broadcastTo = 130, gelu = 150
     }
 
-    /// Names of other builtin codes, for the "unsupported" report.
-    static let otherNames: [Int: String] = [
-        7: "EMBEDDING_LOOKUP", 10: "HASHTABLE_LOOKUP", 12: "L2_POOL_2D", 13: "LOCAL_RESPONSE_NORMALIZATION",
-        15: "LSH_PROJECTION", 16: "LSTM", 24: "RNN", 27: "SVDF", 29: "CONCAT_EMBEDDINGS", 30: "SKIP_GRAM", 31: "CALL",
-        32: "CUSTOM", 33: "EMBEDDING_LOOKUP_SPARSE", 35: "UNIDIRECTIONAL_SEQUENCE_RNN", 37: "BATCH_TO_SPACE_ND",
-        38: "SPACE_TO_BATCH_ND", 44: "UNIDIRECTIONAL_SEQUENCE_LSTM", 46: "BIDIRECTIONAL_SEQUENCE_RNN", 48: "TOPK_V2",
-        51: "DELEGATE", 52: "BIDIRECTIONAL_SEQUENCE_LSTM", 68: "SPARSE_TO_DENSE", 80: "FAKE_QUANT", 85: "ONE_HOT",
-        91: "REDUCE_ANY", 93: "ZEROS_LIKE", 94: "FILL", 96: "RANGE", 103: "UNIQUE", 105: "REVERSE_V2", 106: "ADD_N",
-        107: "GATHER_ND", 109: "WHERE", 110: "RANK", 112: "REVERSE_SEQUENCE", 113: "MATRIX_DIAG",
-        115: "MATRIX_SET_DIAG", 118: "IF", 119: "WHILE", 120: "NON_MAX_SUPPRESSION_V4", 121: "NON_MAX_SUPPRESSION_V5",
-        122: "SCATTER_ND", 125: "SEGMENT_SUM", 128: "CUMSUM", 129: "CALL_ONCE", 131: "RFFT2D", 132: "CONV_3D",
-        140: "REDUCE_ALL", 141: "CONV_3D_TRANSPOSE", 142: "VAR_HANDLE", 143: "READ_VARIABLE", 144: "ASSIGN_VARIABLE",
-        145: "BROADCAST_ARGS", 147: "BUCKETIZE", 151: "DYNAMIC_UPDATE_SLICE",
+    /// schema.fbs `BuiltinOperator` names, indexed by code (0 ADD … 151 DYNAMIC_UPDATE_SLICE).
+    static let builtinNames: [String] = [
+        "ADD", "AVERAGE_POOL_2D", "CONCATENATION", "CONV_2D", "DEPTHWISE_CONV_2D", "DEPTH_TO_SPACE", "DEQUANTIZE", "EMBEDDING_LOOKUP",
+        "FLOOR", "FULLY_CONNECTED", "HASHTABLE_LOOKUP", "L2_NORMALIZATION", "L2_POOL_2D", "LOCAL_RESPONSE_NORMALIZATION", "LOGISTIC", "LSH_PROJECTION",
+        "LSTM", "MAX_POOL_2D", "MUL", "RELU", "RELU_N1_TO_1", "RELU6", "RESHAPE", "RESIZE_BILINEAR",
+        "RNN", "SOFTMAX", "SPACE_TO_DEPTH", "SVDF", "TANH", "CONCAT_EMBEDDINGS", "SKIP_GRAM", "CALL",
+        "CUSTOM", "EMBEDDING_LOOKUP_SPARSE", "PAD", "UNIDIRECTIONAL_SEQUENCE_RNN", "GATHER", "BATCH_TO_SPACE_ND", "SPACE_TO_BATCH_ND", "TRANSPOSE",
+        "MEAN", "SUB", "DIV", "SQUEEZE", "UNIDIRECTIONAL_SEQUENCE_LSTM", "STRIDED_SLICE", "BIDIRECTIONAL_SEQUENCE_RNN", "EXP",
+        "TOPK_V2", "SPLIT", "LOG_SOFTMAX", "DELEGATE", "BIDIRECTIONAL_SEQUENCE_LSTM", "CAST", "PRELU", "MAXIMUM",
+        "ARG_MAX", "MINIMUM", "LESS", "NEG", "PADV2", "GREATER", "GREATER_EQUAL", "LESS_EQUAL",
+        "SELECT", "SLICE", "SIN", "TRANSPOSE_CONV", "SPARSE_TO_DENSE", "TILE", "EXPAND_DIMS", "EQUAL",
+        "NOT_EQUAL", "LOG", "SUM", "SQRT", "RSQRT", "SHAPE", "POW", "ARG_MIN",
+        "FAKE_QUANT", "REDUCE_PROD", "REDUCE_MAX", "PACK", "LOGICAL_OR", "ONE_HOT", "LOGICAL_AND", "LOGICAL_NOT",
+        "UNPACK", "REDUCE_MIN", "FLOOR_DIV", "REDUCE_ANY", "SQUARE", "ZEROS_LIKE", "FILL", "FLOOR_MOD",
+        "RANGE", "RESIZE_NEAREST_NEIGHBOR", "LEAKY_RELU", "SQUARED_DIFFERENCE", "MIRROR_PAD", "ABS", "SPLIT_V", "UNIQUE",
+        "CEIL", "REVERSE_V2", "ADD_N", "GATHER_ND", "COS", "WHERE", "RANK", "ELU",
+        "REVERSE_SEQUENCE", "MATRIX_DIAG", "QUANTIZE", "MATRIX_SET_DIAG", "ROUND", "HARD_SWISH", "IF", "WHILE",
+        "NON_MAX_SUPPRESSION_V4", "NON_MAX_SUPPRESSION_V5", "SCATTER_ND", "SELECT_V2", "DENSIFY", "SEGMENT_SUM", "BATCH_MATMUL", "PLACEHOLDER_FOR_GREATER_OP_CODES",
+        "CUMSUM", "CALL_ONCE", "BROADCAST_TO", "RFFT2D", "CONV_3D", "IMAG", "REAL", "COMPLEX_ABS",
+        "HASHTABLE", "HASHTABLE_FIND", "HASHTABLE_IMPORT", "HASHTABLE_SIZE", "REDUCE_ALL", "CONV_3D_TRANSPOSE", "VAR_HANDLE", "READ_VARIABLE",
+        "ASSIGN_VARIABLE", "BROADCAST_ARGS", "RANDOM_STANDARD_NORMAL", "BUCKETIZE", "RANDOM_UNIFORM", "MULTINOMIAL", "GELU", "DYNAMIC_UPDATE_SLICE",
     ]
 
-    static func opName(_ code: Int) -> String {
-        if let b = Builtin(rawValue: code) { return "\(b)" }
-        return otherNames[code] ?? "BUILTIN_\(code)"
+    /// The TFLite name of builtin `code` ("CONV_2D"), or BUILTIN_n for a code this table does not know.
+    public static func opName(_ code: Int) -> String {
+        code >= 0 && code < builtinNames.count ? builtinNames[code] : "BUILTIN_\(code)"
     }
+
+    /// The builtin codes this importer maps (each onto one op or a short lowering), in code order.
+    public static var supportedBuiltins: [Int] { (0..<max(builtinNames.count, 256)).filter { Builtin(rawValue: $0) != nil } }
 
     /// `limits` bound what the model may ask for (tensor elements, values, nodes);
     /// the graph is validated against them, as the package reader will.

@@ -131,7 +131,7 @@ let knownGaps: [String: String] = [:]
     @Test func unsupportedOpsAreListedTogether() throws {
         // A real model with two of its op codes renamed to unsupported ones.
         var bytes = try readBytes(Corpus.fixtures + "/kws_int8/model.tflite")
-        #expect(TFLiteImporter.opName(3) == "conv2D" && TFLiteImporter.opName(44) == "UNIDIRECTIONAL_SEQUENCE_LSTM")
+        #expect(TFLiteImporter.opName(3) == "CONV_2D" && TFLiteImporter.opName(44) == "UNIDIRECTIONAL_SEQUENCE_LSTM")
         for (i, code) in [(0, Int32(44)), (1, Int32(48))] {   // UNIDIRECTIONAL_SEQUENCE_LSTM, TOPK_V2
             try patchOpcode(&bytes, index: i, to: code)
         }

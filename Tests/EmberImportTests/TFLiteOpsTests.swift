@@ -150,3 +150,22 @@ import Glibc
         } throws: { ($0 as? EmberError)?.description.contains("LOG_SOFTMAX") == true || ($0 as? EmberError)?.description.contains("logSoftmax") == true }
     }
 }
+
+@Suite struct TFLiteDocumentationTests {
+    /// docs/TFLITE.md marks ✓ exactly the builtins the importer maps, under their schema names.
+    @Test func theBuiltinTableMatchesTheImporter() throws {
+        let root = String(#filePath.dropLast("Tests/EmberImportTests/TFLiteOpsTests.swift".count))
+        let doc = try readTextFile(root + "docs/TFLITE.md", .config("TFLite document"))
+        var marked: [Int] = []
+        var rows = 0
+        for line in textLines(doc) where line.hasPrefix("| ") {
+            let cells = line.split(separator: "|", omittingEmptySubsequences: false).map { $0.filter { $0 != " " } }
+            guard cells.count >= 4, let code = Int(cells[1]) else { continue }
+            rows += 1
+            #expect(cells[2] == TFLiteImporter.opName(code), "row \(code) names \(cells[2])")
+            if cells[3] == "✓" { marked.append(code) }
+        }
+        #expect(rows == 152, "one row per builtin code 0…151")
+        #expect(marked == TFLiteImporter.supportedBuiltins)
+    }
+}
