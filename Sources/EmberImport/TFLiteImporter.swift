@@ -15,7 +15,8 @@ public enum TFLiteImporter {
         case logistic = 14, maxPool2D = 17, mul = 18
         case relu = 19, reluN1To1 = 20, relu6 = 21, reshape = 22, resizeBilinear = 23, softmax = 25
         case spaceToDepth = 26, tanh = 28, pad = 34, gather = 36
-        case transpose = 39, mean = 40, sub = 41, div = 42, squeeze = 43, stridedSlice = 45, exp = 47
+        case transpose = 39, mean = 40, sub = 41, div = 42, squeeze = 43, unidirectionalSequenceLSTM = 44
+        case stridedSlice = 45, exp = 47
         case split = 49, logSoftmax = 50, cast = 53, prelu = 54, maximum = 55, argMax = 56, minimum = 57
         case less = 58, neg = 59, padV2 = 60, greater = 61, greaterEqual = 62, lessEqual = 63, select = 64
         case slice = 65, sin = 66, transposeConv = 67, tile = 69, expandDims = 70, equal = 71, notEqual = 72
@@ -66,7 +67,7 @@ public enum TFLiteImporter {
     }
 }
 
-private struct TensorRecord {
+struct TensorRecord {
     var name: String
     var dtype: DType
     var dims: [Int]
@@ -74,7 +75,7 @@ private struct TensorRecord {
     var data: UnsafeRawBufferPointer?
 }
 
-private struct Importer {
+struct Importer {
     let fb: FlatBuffer
     let name: String
     let limits: LoadLimits
@@ -844,6 +845,9 @@ private struct Importer {
 
         case .unpack:
             throw EmberError.invalidGraph(node: node, reason: "UNPACK is converted elsewhere")
+
+        case .unidirectionalSequenceLSTM:
+            try convertLSTM(options: o, inputs: inputs, output: output, node: node)
         }
     }
 }

@@ -169,3 +169,56 @@ import Glibc
         #expect(marked == TFLiteImporter.supportedBuiltins)
     }
 }
+
+@Suite struct TFLiteLSTMTests {
+    /// x [2,3,3] → UNIDIRECTIONAL_SEQUENCE_LSTM (2 cells, batch-major, tanh, cell clip 0.8) → y [2,3,2],
+    /// against the gate equations of lstm_eval.cc evaluated here step by step.
+    @Test func aSequenceLSTMUnrollsToItsGateEquations() throws {
+        var rng = SplitMix64(seed: 94)
+        let (batch, steps, nIn, nCell) = (2, 3, 3, 2)
+        var m = TFLiteModel()
+        m.builtinCodes = [44]
+        var tensors: [TFLiteModel.Tensor] = [.init(name: "x", shape: [Int32(batch), Int32(steps), Int32(nIn)])]
+        var inputs = [Int32](repeating: -1, count: 24)
+        inputs[0] = 0
+        var w: [[Float]] = [], r: [[Float]] = [], b: [[Float]] = []
+        func add(_ name: String, _ values: [Float], _ shape: [Int32]) -> Int32 {
+            m.buffers.append(TFLiteOpsTests.bytes(values))
+            tensors.append(.init(name: name, shape: shape, buffer: UInt32(m.buffers.count - 1)))
+            return Int32(tensors.count - 1)
+        }
+        for g in 0..<4 {   // i, f, c, o
+            w.append(rng.floats(nCell * nIn)); r.append(rng.floats(nCell * nCell)); b.append(rng.floats(nCell))
+            inputs[1 + g] = add("w\(g)", w[g], [Int32(nCell), Int32(nIn)])
+            inputs[5 + g] = add("r\(g)", r[g], [Int32(nCell), Int32(nCell)])
+            inputs[12 + g] = add("b\(g)", b[g], [Int32(nCell)])
+        }
+        tensors.append(.init(name: "h0", shape: [Int32(batch), Int32(nCell)])); inputs[18] = Int32(tensors.count - 1)
+        tensors.append(.init(name: "c0", shape: [Int32(batch), Int32(nCell)])); inputs[19] = Int32(tensors.count - 1)
+        tensors.append(.init(name: "y", shape: [Int32(batch), Int32(steps), Int32(nCell)]))
+        m.tensors = tensors
+        m.operators = [.init(opcode: 0, inputs: inputs, outputs: [Int32(tensors.count - 1)],
+                             options: [(0, .i8(4)), (1, .f32(0.8)), (3, .bool(false))])]
+        m.inputs = [0]; m.outputs = [Int32(tensors.count - 1)]
+        let x = rng.floats(batch * steps * nIn, 2)
+        func sigmoid(_ v: Float) -> Float { 1 / (1 + exp(-v)) }
+        for (isa, out) in try TFLiteOpsTests.run(m, ["x": Tensor(x, dims: [batch, steps, nIn])]) {
+            let y = TFLiteOpsTests.floats(out["y"])
+            for n in 0..<batch {
+                var h = [Float](repeating: 0, count: nCell), c = h
+                for t in 0..<steps {
+                    let xt = (0..<nIn).map { x[(n * steps + t) * nIn + $0] }
+                    func pre(_ g: Int, _ k: Int) -> Float {
+                        b[g][k] + (0..<nIn).reduce(0) { $0 + w[g][k * nIn + $1] * xt[$1] } + (0..<nCell).reduce(0) { $0 + r[g][k * nCell + $1] * h[$1] }
+                    }
+                    let gates = (0..<nCell).map { k in (sigmoid(pre(0, k)), sigmoid(pre(1, k)), tanh(pre(2, k)), sigmoid(pre(3, k))) }
+                    for k in 0..<nCell { c[k] = min(max(gates[k].1 * c[k] + gates[k].0 * gates[k].2, -0.8), 0.8) }
+                    h = (0..<nCell).map { gates[$0].3 * tanh(c[$0]) }
+                    for k in 0..<nCell {
+                        #expect(abs(y[(n * steps + t) * nCell + k] - h[k]) < 1e-5, "\(isa) batch \(n) step \(t) cell \(k)")
+                    }
+                }
+            }
+        }
+    }
+}

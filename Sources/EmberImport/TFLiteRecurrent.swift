@@ -1,0 +1,151 @@
+import EmberCore
+
+// UNIDIRECTIONAL_SEQUENCE_LSTM, unrolled over its (static) time steps into the op set: the input
+// projections of all steps are one fully-connected layer, then each step is a recurrent FC, four
+// gate slices, sigmoids/tanh and the cell update (lstm_eval.cc's float path, gates i, f, c, o).
+
+extension Importer {
+    /// A constant tensor's elements as f32 (f32, f16, or int8 dequantized with its scale).
+    func constantFloats(_ i: Int, _ what: String, node: String) throws -> [Float] {
+        let t = try tensor(i, what)
+        guard let d = t.data else { throw EmberError.unsupported(node: node, reason: "\(what) must be a constant tensor") }
+        let n = elementCount(t.dims) ?? 0
+        switch t.dtype {
+        case .f32:
+            guard d.count == n * 4 else { throw EmberError.invalidGraph(node: node, reason: "\(what) has \(d.count) bytes") }
+            return (0..<n).map { k in Float(bitPattern: UInt32(d[4 * k]) | UInt32(d[4 * k + 1]) << 8 | UInt32(d[4 * k + 2]) << 16 | UInt32(d[4 * k + 3]) << 24) }
+        case .f16:
+            guard d.count == n * 2 else { throw EmberError.invalidGraph(node: node, reason: "\(what) has \(d.count) bytes") }
+            return (0..<n).map { k in Float(Float16(bitPattern: UInt16(d[2 * k]) | UInt16(d[2 * k + 1]) << 8)) }
+        case .i8:
+            guard d.count == n, let q = t.quant, q.isPerTensor else {
+                throw EmberError.unsupported(node: node, reason: "\(what): int8 weights need one scale")
+            }
+            return (0..<n).map { k in q.scale * Float(Int32(Int8(bitPattern: d[k])) - q.zeroPoint) }
+        default: throw EmberError.unsupported(node: node, reason: "\(what) of type \(t.dtype)")
+        }
+    }
+
+    mutating func floatConstant(_ name: String, _ values: [Float], _ dims: [Int]) -> ValueID {
+        constant(name, .f32, dims, nil, values.withUnsafeBytes { Array($0) })
+    }
+
+    /// UNIDIRECTIONAL_SEQUENCE_LSTM (float, or hybrid with its int8 weights dequantized): no peephole,
+    /// projection or layer norm; CIFG (no input gate) supported; the state starts from the state
+    /// inputs' stored values (zeros when they have none) on every run.
+    mutating func convertLSTM(options o: FBTable?, inputs: [Int], output: Int, node: String) throws {
+        func present(_ k: Int) -> Bool { k < inputs.count && inputs[k] >= 0 }
+        func input(_ k: Int) throws -> Int {
+            guard present(k) else { throw EmberError.invalidGraph(node: node, reason: "UNIDIRECTIONAL_SEQUENCE_LSTM is missing input \(k)") }
+            return inputs[k]
+        }
+        for (k, what) in [(9, "peephole"), (10, "peephole"), (11, "peephole"), (16, "projection"), (17, "projection"),
+                          (20, "layer norm"), (21, "layer norm"), (22, "layer norm"), (23, "layer norm")] where present(k) {
+            throw EmberError.unsupported(node: node, reason: "UNIDIRECTIONAL_SEQUENCE_LSTM with \(what) weights (input \(k))")
+        }
+        let x = try tensor(try input(0), "input"), outT = try tensor(output, "output")
+        guard x.dtype == .f32, outT.dtype == .f32 else {
+            throw EmberError.unsupported(node: node, reason: "UNIDIRECTIONAL_SEQUENCE_LSTM on \(x.dtype) activations (float and hybrid are supported)")
+        }
+        guard x.dims.count == 3 else { throw EmberError.invalidGraph(node: node, reason: "LSTM input must be rank 3, got \(formatDims(x.dims))") }
+        let timeMajor = try o?.bool(3) ?? false
+        let steps = timeMajor ? x.dims[0] : x.dims[1], batch = timeMajor ? x.dims[1] : x.dims[0], nIn = x.dims[2]
+        let cifg = !present(1)
+        let forgetW = try tensor(try input(2), "input_to_forget_weights")
+        guard forgetW.dims.count == 2, forgetW.dims[1] == nIn else {
+            throw EmberError.invalidGraph(node: node, reason: "input_to_forget_weights \(formatDims(forgetW.dims)) do not take \(nIn) inputs")
+        }
+        let nCell = forgetW.dims[0]
+        let recurrent = try tensor(try input(6), "recurrent_to_forget_weights")
+        guard recurrent.dims.count == 2, recurrent.dims[0] == nCell else {
+            throw EmberError.invalidGraph(node: node, reason: "recurrent weights \(formatDims(recurrent.dims)) do not match \(nCell) cells")
+        }
+        let nOut = recurrent.dims[1]
+        guard nOut == nCell else { throw EmberError.unsupported(node: node, reason: "LSTM output size \(nOut) ≠ cell size \(nCell) (projection)") }
+        guard steps >= 1, batch >= 1, nCell >= 1 else { throw EmberError.invalidGraph(node: node, reason: "empty LSTM") }
+        try LoadLimits.check("unrolled LSTM '\(node)' steps", needs: steps * 16, limit: limits.maxNodes, unit: "nodes")
+
+        let act: Op
+        switch try o?.int(0, Int8.self) ?? 4 {
+        case 0: act = .reshape([batch, nCell])  // identity
+        case 1: act = .relu
+        case 3: act = .relu6
+        case 4: act = .tanh
+        case let a: throw EmberError.unsupported(node: node, reason: "LSTM activation \(a)")
+        }
+        let cellClip = try o?.float(1, default: 0) ?? 0
+
+        // Gates in the order i, f, c, o (f, c, o with CIFG): weights stacked into one matrix each.
+        let gates = cifg ? [(2, 6, 13), (3, 7, 14), (4, 8, 15)] : [(1, 5, 12), (2, 6, 13), (3, 7, 14), (4, 8, 15)]
+        var wx: [Float] = [], wh: [Float] = [], bias: [Float] = []
+        for (wi, ri, bi) in gates {
+            let w = try constantFloats(try input(wi), "input weights \(wi)", node: node)
+            let r = try constantFloats(try input(ri), "recurrent weights \(ri)", node: node)
+            guard w.count == nCell * nIn, r.count == nCell * nOut else {
+                throw EmberError.invalidGraph(node: node, reason: "LSTM gate weights \(wi)/\(ri) have the wrong size")
+            }
+            wx += w; wh += r
+            if present(bi) {
+                let b = try constantFloats(try input(bi), "gate bias \(bi)", node: node)
+                guard b.count == nCell else { throw EmberError.invalidGraph(node: node, reason: "LSTM bias \(bi) has \(b.count) values") }
+                bias += b
+            } else {
+                bias += [Float](repeating: 0, count: nCell)
+            }
+        }
+        let g = gates.count, width = g * nCell
+        let wxV = floatConstant("\(node)/input_weights", wx, [width, nIn])
+        let whV = floatConstant("\(node)/recurrent_weights", wh, [width, nOut])
+        let bV = floatConstant("\(node)/bias", bias, [width])
+        func state(_ k: Int, _ n: Int, _ what: String) throws -> ValueID {
+            let stored = present(k) ? try tensor(inputs[k], what).data != nil : false
+            let values = stored ? try constantFloats(inputs[k], what, node: node) : [Float](repeating: 0, count: batch * n)
+            guard values.count == batch * n else { throw EmberError.invalidGraph(node: node, reason: "\(what) has \(values.count) values") }
+            return floatConstant("\(node)/\(what)", values, [batch, n])
+        }
+        var h = try state(18, nOut, "output_state"), c = try state(19, nCell, "cell_state")
+
+        // All steps' input projections at once: [steps·batch, width], viewed per step.
+        let rows = steps * batch
+        let flat = lower(.reshape([rows, nIn]), [try value(try input(0))], "\(node)/rows", .f32, [rows, nIn])
+        let projected = lower(.fullyConnected(.none), [flat, wxV, bV], "\(node)/input_projection", .f32, [rows, width])
+        let perStep = lower(.reshape(timeMajor ? [steps, batch, width] : [batch, steps, width]), [projected],
+                            "\(node)/steps", .f32, timeMajor ? [steps, batch, width] : [batch, steps, width])
+        var outputs: [ValueID] = []
+        for t in 0..<steps {
+            let p = "\(node)/t\(t)"
+            let begin = timeMajor ? [t, 0, 0] : [0, t, 0], end = timeMajor ? [t + 1, batch, width] : [batch, t + 1, width]
+            let xs = lower(.slice(begin: begin, end: end, strides: [1, 1, 1]), [perStep], "\(p)/x", .f32, timeMajor ? [1, batch, width] : [batch, 1, width])
+            let xt = lower(.reshape([batch, width]), [xs], "\(p)/x2d", .f32, [batch, width])
+            let rh = lower(.fullyConnected(.none), [h, whV, nil], "\(p)/recurrent", .f32, [batch, width])
+            let pre = lower(.add(.none), [xt, rh], "\(p)/gates", .f32, [batch, width])
+            func gate(_ k: Int, _ op: Op, _ name: String) -> ValueID {
+                let s = lower(.slice(begin: [0, k * nCell], end: [batch, (k + 1) * nCell], strides: [1, 1]), [pre], "\(p)/\(name)_pre", .f32, [batch, nCell])
+                return lower(op, [s], "\(p)/\(name)", .f32, [batch, nCell])
+            }
+            let f = gate(cifg ? 0 : 1, .sigmoid, "forget")
+            let i = cifg ? lower(.sub(.none), [floatConstant("\(p)/one", [1], [1]), f], "\(p)/input", .f32, [batch, nCell])
+                         : gate(0, .sigmoid, "input")
+            let cc = gate(cifg ? 1 : 2, act, "cell")
+            let o = gate(cifg ? 2 : 3, .sigmoid, "output")
+            let kept = lower(.mul(.none), [f, c], "\(p)/keep", .f32, [batch, nCell])
+            let added = lower(.mul(.none), [i, cc], "\(p)/write", .f32, [batch, nCell])
+            c = lower(.add(.none), [kept, added], "\(p)/c", .f32, [batch, nCell])
+            if cellClip > 0 {
+                let lo = lower(.maximum, [c, floatConstant("\(p)/-clip", [-cellClip], [1])], "\(p)/c_lo", .f32, [batch, nCell])
+                c = lower(.minimum, [lo, floatConstant("\(p)/clip", [cellClip], [1])], "\(p)/c_clipped", .f32, [batch, nCell])
+            }
+            let ac = lower(act, [c], "\(p)/c_act", .f32, [batch, nCell])
+            h = lower(.mul(.none), [o, ac], "\(p)/h", .f32, [batch, nOut])
+            outputs.append(lower(.reshape(timeMajor ? [1, batch, nOut] : [batch, 1, nOut]), [h], "\(p)/out", .f32,
+                                 timeMajor ? [1, batch, nOut] : [batch, 1, nOut]))
+        }
+        let full = timeMajor ? [steps, batch, nOut] : [batch, steps, nOut]
+        if outT.dims == full {
+            try emit(.concat(axis: timeMajor ? 0 : 1), outputs, output: output, node: node)
+        } else {
+            let joined = lower(.concat(axis: timeMajor ? 0 : 1), outputs, "\(node)/sequence", .f32, full)
+            try emit(.reshape(outT.dims), [joined], output: output, node: node)
+        }
+    }
+}
