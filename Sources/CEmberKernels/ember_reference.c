@@ -678,6 +678,134 @@ void ember_arg_reduce_ref(ember_dtype dtype, int64_t outer, int32_t axis_size, i
   }
 }
 
+// ------------------------------------------------------ int8 softmax and resize (TFLite reference)
+static inline int32_t wrap_add(int32_t a, int32_t b) { return (int32_t)((uint32_t)a + (uint32_t)b); }
+static inline int32_t wrap_sub(int32_t a, int32_t b) { return (int32_t)((uint32_t)a - (uint32_t)b); }
+#define SRDHM ember_saturating_rounding_doubling_high_mul
+
+// gemmlowp SaturatingRoundingMultiplyByPOT<e> for e > 0: a saturating left shift.
+static inline int32_t saturating_shift_left(int32_t x, int e) {
+  const int32_t threshold = (int32_t)((1u << (31 - e)) - 1);
+  if (x > threshold) return INT32_MAX;
+  if (x < -threshold) return INT32_MIN;
+  return (int32_t)((uint32_t)x << e);
+}
+
+// exp(x) for x in [-1/4, 0), Q0.31 in and out.
+static int32_t exp_on_interval_minus_quarter_to_0(int32_t a) {
+  const int32_t constant_term = 1895147668, one_third = 715827883;
+  const int32_t x = wrap_add(a, 1 << 28);
+  const int32_t x2 = SRDHM(x, x), x3 = SRDHM(x2, x), x4 = SRDHM(x2, x2);
+  const int32_t x4_over_4 = ember_rounding_divide_by_pot(x4, 2);
+  const int32_t poly = ember_rounding_divide_by_pot(wrap_add(SRDHM(wrap_add(x4_over_4, x3), one_third), x2), 1);
+  return wrap_add(constant_term, SRDHM(constant_term, wrap_add(x, poly)));
+}
+
+// gemmlowp exp_on_negative_values for a Q5.26 input; Q0.31 result.
+static int32_t exp_on_negative_values_q5(int32_t a) {
+  enum { kFractionalBits = 26, kIntegerBits = 5 };
+  const int32_t one_quarter = 1 << (kFractionalBits - 2);
+  const int32_t a_mod_quarter_minus_quarter = wrap_sub(a & (one_quarter - 1), one_quarter);
+  int32_t result = exp_on_interval_minus_quarter_to_0(saturating_shift_left(a_mod_quarter_minus_quarter, kIntegerBits));
+  const int32_t remainder = wrap_sub(a_mod_quarter_minus_quarter, a);
+  static const int32_t multipliers[7] = {1672461947, 1302514674, 790015084, 290630308, 39332535, 720401, 242};
+  for (int e = -2; e <= 4; ++e)
+    if (remainder & (1 << (kFractionalBits + e))) result = SRDHM(result, multipliers[e + 2]);
+  return a == 0 ? INT32_MAX : result;
+}
+
+static inline int32_t rounding_half_sum(int32_t a, int32_t b) {
+  const int64_t sum = (int64_t)a + (int64_t)b;
+  return (int32_t)((sum + (sum >= 0 ? 1 : -1)) / 2);
+}
+
+// gemmlowp one_over_one_plus_x_for_x_in_0_1 (Newton-Raphson), Q0.31.
+static int32_t one_over_one_plus_x(int32_t a) {
+  const int32_t half_denominator = rounding_half_sum(a, INT32_MAX);
+  const int32_t c48_17 = 1515870810, cneg32_17 = -1010580540, one_q2 = 1 << 29;
+  int32_t x = wrap_add(c48_17, SRDHM(half_denominator, cneg32_17));
+  for (int i = 0; i < 3; ++i) {
+    const int32_t one_minus = wrap_sub(one_q2, SRDHM(half_denominator, x));
+    x = wrap_add(x, saturating_shift_left(SRDHM(x, one_minus), 2));
+  }
+  return saturating_shift_left(x, 1);
+}
+
+void ember_softmax_s8_ref(int64_t rows, int32_t depth, int32_t input_multiplier, int32_t input_left_shift,
+                          int32_t diff_min, const int8_t *in, int8_t *out) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const int8_t *x = in + r * depth;
+    int8_t *y = out + r * depth;
+    int32_t max_in_row = -128;
+    for (int32_t c = 0; c < depth; ++c) max_in_row = x[c] > max_in_row ? x[c] : max_in_row;
+    int32_t sum_of_exps = 0;  // Q12.19
+    for (int32_t c = 0; c < depth; ++c) {
+      const int32_t diff = (int32_t)x[c] - max_in_row;
+      if (diff >= diff_min) {
+        const int32_t scaled = SRDHM(diff * (1 << input_left_shift), input_multiplier);
+        sum_of_exps = wrap_add(sum_of_exps, ember_rounding_divide_by_pot(exp_on_negative_values_q5(scaled), 12));
+      }
+    }
+    // TFLite GetReciprocal(sum, 12 integer bits).
+    const int headroom_plus_one = sum_of_exps > 0 ? __builtin_clz((uint32_t)sum_of_exps) : 31;
+    const int num_bits_over_unit = 12 - headroom_plus_one;
+    const int32_t shifted_sum_minus_one = (int32_t)(((uint32_t)sum_of_exps << headroom_plus_one) - (1u << 31));
+    const int32_t shifted_scale = one_over_one_plus_x(shifted_sum_minus_one);
+    const int exponent = num_bits_over_unit + 31 - 8;
+    for (int32_t c = 0; c < depth; ++c) {
+      const int32_t diff = (int32_t)x[c] - max_in_row;
+      if (diff >= diff_min) {
+        const int32_t scaled = SRDHM(diff * (1 << input_left_shift), input_multiplier);
+        const int32_t e = exp_on_negative_values_q5(scaled);
+        const int32_t unsat = exponent >= 0 && exponent <= 31
+            ? ember_rounding_divide_by_pot(SRDHM(shifted_scale, e), exponent) : 0;
+        y[c] = (int8_t)clamp_i32(unsat - 128, -128, 127);
+      } else {
+        y[c] = -128;
+      }
+    }
+  }
+}
+
+static inline void interpolation_values_integer(int32_t value, int32_t scale_10, int32_t half_pixel_centers,
+                                                int32_t input_size, int32_t *scaled, int32_t *lower, int32_t *upper) {
+  *scaled = half_pixel_centers ? value * scale_10 + scale_10 / 2 - (1 << 9) : value * scale_10;
+  const int32_t lo = *scaled / (1 << 10);  // C division truncates toward zero, as TFLite's does
+  *lower = lo > 0 ? lo : 0;
+  const int32_t hi = (*scaled + (1 << 10) - 1) / (1 << 10);
+  *upper = hi < input_size - 1 ? hi : input_size - 1;
+}
+
+void ember_resize_bilinear_s8_ref(int32_t batch, int32_t in_h, int32_t in_w, int32_t channels,
+                                  int32_t out_h, int32_t out_w, int32_t align_corners,
+                                  int32_t half_pixel_centers, const int8_t *in, int8_t *out) {
+  int32_t hs = ((1 << 10) * in_h + out_h / 2) / out_h, ws = ((1 << 10) * in_w + out_w / 2) / out_w;
+  if (align_corners && out_h > 1) hs = ((1 << 10) * (in_h - 1) + (out_h - 1) / 2) / (out_h - 1);
+  if (align_corners && out_w > 1) ws = ((1 << 10) * (in_w - 1) + (out_w - 1) / 2) / (out_w - 1);
+  for (int32_t n = 0; n < batch; ++n)
+    for (int32_t y = 0; y < out_h; ++y) {
+      int32_t iy, y0, y1;
+      interpolation_values_integer(y, hs, half_pixel_centers, in_h, &iy, &y0, &y1);
+      for (int32_t x = 0; x < out_w; ++x) {
+        int32_t ix, x0, x1;
+        interpolation_values_integer(x, ws, half_pixel_centers, in_w, &ix, &x0, &x1);
+        const int64_t wy1 = iy - (1 << 10) * y0, wy0 = (1 << 10) - wy1;
+        const int64_t wx1 = ix - (1 << 10) * x0, wx0 = (1 << 10) - wx1;
+        const int8_t *p00 = in + (((int64_t)n * in_h + y0) * in_w + x0) * channels;
+        const int8_t *p10 = in + (((int64_t)n * in_h + y1) * in_w + x0) * channels;
+        const int8_t *p01 = in + (((int64_t)n * in_h + y0) * in_w + x1) * channels;
+        const int8_t *p11 = in + (((int64_t)n * in_h + y1) * in_w + x1) * channels;
+        int8_t *o = out + (((int64_t)n * out_h + y) * out_w + x) * channels;
+        for (int32_t c = 0; c < channels; ++c) {
+          const int64_t v = p00[c] * wy0 * wx0 + p10[c] * wy1 * wx0 + p01[c] * wy0 * wx1 + p11[c] * wy1 * wx1;
+          const int64_t round = v > 0 ? (1 << 19) : -(1 << 19);
+          o[c] = (int8_t)((v + round) / (1 << 20));
+        }
+      }
+    }
+}
+#undef SRDHM
+
 // ------------------------------------------------------ Comparison, logic, select, cast
 #define EMBER_COMPARE_TYPED(T)                                                           \
   do {                                                                                  \

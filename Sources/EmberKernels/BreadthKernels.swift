@@ -256,4 +256,42 @@ extension Preparer {
             return { ember_transpose_conv2d_s8_ref(g, x, f, bi, q, s, out) }
         }
     }
+
+    /// TFLite's reference int8 softmax (gemmlowp fixed point) over the last axis, when the output has
+    /// TFLite's fixed parameters (1/256, −128); anything else takes the float fallback.
+    func softmaxInt8(axis: Int, beta: Float) throws -> PreparedKernel {
+        let x = try input(0)
+        let lastAxis = axis == -1 || axis == x.dims.count - 1
+        guard x.dtype == .i8, c.output.dtype == .i8, lastAxis, let qo = c.outputQuant, qo.isPerTensor,
+              qo.scale == 1.0 / 256, qo.zeroPoint == -128, let last = x.dims.last, last >= 1 else { return try floatFallback() }
+        let qi = try perTensorQuant(0)
+        // PreprocessSoftmaxScaling(beta, scale, 5 integer bits) and CalculateInputRadius(5, shift).
+        let real = min(Double(beta) * Double(qi.scale) * Double(1 << 26), Double(Int32.max))
+        let (m, shift) = quantizeMultiplier(real)
+        guard shift >= 0, shift <= 30 else { return try floatFallback() }
+        let diffMin = -Int32((31.0 * Double(1 << 26) / Double(1 << Int(shift))).rounded(.down))
+        let rows = Int64(x.elementCount / last), depth = Int32(last)
+        let node = c.nodeName
+        return kernel(.softmaxS8Ref) { b in
+            let xp = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
+            let out = b.output.assumingMemoryBound(to: Int8.self)
+            return { ember_softmax_s8_ref(rows, depth, m, shift, diffMin, xp, out) }
+        }
+    }
+
+    /// TFLite's integer int8 bilinear resize; input and output share scale and zero point.
+    func resizeBilinearInt8(_ r: ResizeAttributes) throws -> PreparedKernel {
+        let x = try input(0)
+        guard x.dtype == .i8, c.output.dtype == .i8 else { throw unsupported("u8 activations (use i8)") }
+        try requireSameQuant(0)
+        let dims = x.dims.map { Int32($0) }
+        let ac: Int32 = r.alignCorners ? 1 : 0, hp: Int32 = r.halfPixelCenters ? 1 : 0
+        let oh = Int32(r.height), ow = Int32(r.width)
+        let node = c.nodeName
+        return kernel(.resizeBilinearS8Ref) { b in
+            let xp = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
+            let out = b.output.assumingMemoryBound(to: Int8.self)
+            return { ember_resize_bilinear_s8_ref(dims[0], dims[1], dims[2], dims[3], oh, ow, ac, hp, xp, out) }
+        }
+    }
 }

@@ -84,6 +84,8 @@ public enum KernelImplementation: String, CaseIterable, Sendable {
     case mirrorPadRef = "mirror_pad_ref"
     case transposeConv2dF32Ref = "transpose_conv2d_f32_ref"
     case transposeConv2dS8Ref = "transpose_conv2d_s8_ref"
+    case softmaxS8Ref = "softmax_s8_ref"
+    case resizeBilinearS8Ref = "resize_bilinear_s8_ref"
 
     /// The path an implementation belongs to (`.scalar` for the reference kernels).
     public var isa: KernelISA {
@@ -217,7 +219,7 @@ struct Preparer {
         case let .div(act): return isQ8 ? try floatFallback() : try binaryFloat(EMBER_BINARY_DIV, act)
         case .relu, .relu6, .leakyRelu, .sigmoid, .tanh, .hardSwish, .gelu:
             return isQ8 ? try unaryInt8() : try unaryFloat()
-        case let .softmax(axis, beta): return isQ8 ? try floatFallback() : try softmaxFloat(axis: axis, beta: beta)
+        case let .softmax(axis, beta): return isQ8 ? try softmaxInt8(axis: axis, beta: beta) : try softmaxFloat(axis: axis, beta: beta)
         case let .averagePool2D(p): return try pool(p, average: true)
         case let .maxPool2D(p): return try pool(p, average: false)
         case let .mean(axes, _): return try mean(axes: axes)
@@ -235,7 +237,7 @@ struct Preparer {
         case .prelu:
             if isQ8 { throw unsupported("int8 PRelu (float PRelu is supported; keep the op in a float island)") }
             return try binaryFloat(EMBER_BINARY_PRELU, .none)
-        case let .resize(r): return r.bilinear ? (isQ8 ? try floatFallback() : try resizeBilinear(r)) : try resizeNearest(r)
+        case let .resize(r): return r.bilinear ? (isQ8 ? try resizeBilinearInt8(r) : try resizeBilinear(r)) : try resizeNearest(r)
         case .unary: return isQ8 ? try unaryInt8() : try unaryFloat()
         case let .binary(f): return isQ8 ? try floatFallback() : try binaryFloat(f.cOp, .none)
         case let .compare(f): return try compare(f)

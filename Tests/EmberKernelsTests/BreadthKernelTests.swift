@@ -352,3 +352,58 @@ import Glibc
         }
     }
 }
+
+/// The int8 softmax and bilinear resize in TFLite's integer arithmetic.
+@Suite struct Int8SoftmaxAndResizeTests {
+    /// PreprocessSoftmaxScaling / CalculateInputRadius for beta 1 and an input scale.
+    static func params(_ scale: Float) -> (Int32, Int32, Int32) {
+        let (m, s) = quantizeMultiplier(min(Double(scale) * Double(1 << 26), Double(Int32.max)))
+        return (m, s, -Int32((31.0 * Double(1 << 26) / Double(1 << Int(s))).rounded(.down)))
+    }
+
+    @Test func softmaxIsWithinOneCodeOfTheRealSoftmaxAndExactOnUniformRows() {
+        var rng = SplitMix64(seed: 61)
+        for trial in 0..<300 {
+            let depth = rng.int(1...40), rows = rng.int(1...3)
+            let scale = Float.random(in: 0.01...0.4, using: &rng)
+            let x = rng.int8s(depth * rows)
+            let (m, s, diffMin) = Self.params(scale)
+            var out = [Int8](repeating: 0, count: x.count)
+            ember_softmax_s8_ref(Int64(rows), Int32(depth), m, s, diffMin, x, &out)
+            for r in 0..<rows {
+                let row = x[(r * depth)..<((r + 1) * depth)].map { Float($0) * scale }
+                let mx = row.max() ?? 0
+                let e = row.map { exp($0 - mx) }, sum = e.reduce(0, +)
+                for c in 0..<depth {
+                    let want = min(127, Int((e[c] / sum * 256).rounded()) - 128)
+                    #expect(abs(Int(out[r * depth + c]) - want) <= 1, "trial \(trial): \(out[r * depth + c]) vs \(want)")
+                }
+            }
+        }
+        // Equal inputs: each of n gets 1/n exactly when n is a power of two (256/n − 128).
+        for n in [1, 2, 4, 8, 16] {
+            let (m, s, d) = Self.params(0.1)
+            var out = [Int8](repeating: 0, count: n)
+            ember_softmax_s8_ref(1, Int32(n), m, s, d, [Int8](repeating: 17, count: n), &out)
+            #expect(out == [Int8](repeating: Int8(min(127, 256 / n - 128)), count: n), "uniform row of \(n)")
+        }
+    }
+
+    @Test func bilinearResizeIsExactOnTheIdentityAndWithinOneCodeOfTheFloatResize() {
+        var rng = SplitMix64(seed: 62)
+        for _ in 0..<200 {
+            let (n, ih, iw, c) = (rng.int(1...2), rng.int(1...6), rng.int(1...6), rng.int(1...3))
+            let (oh, ow) = (rng.int(1...12), rng.int(1...12))
+            let ac: Int32 = rng.int(0...1) == 0 ? 1 : 0
+            let hp: Int32 = ac == 1 ? 0 : Int32(rng.int(0...1))
+            let x = rng.int8s(n * ih * iw * c)
+            var q = [Int8](repeating: 0, count: n * oh * ow * c), f = [Float](repeating: 0, count: q.count)
+            ember_resize_bilinear_s8_ref(Int32(n), Int32(ih), Int32(iw), Int32(c), Int32(oh), Int32(ow), ac, hp, x, &q)
+            ember_resize_bilinear_f32_ref(Int32(n), Int32(ih), Int32(iw), Int32(c), Int32(oh), Int32(ow), ac, hp, x.map { Float($0) }, &f)
+            for i in q.indices { #expect(abs(Float(q[i]) - f[i]) <= 1.5, "\(ih)x\(iw) → \(oh)x\(ow) ac \(ac) hp \(hp)") }
+            var same = [Int8](repeating: 0, count: x.count)
+            ember_resize_bilinear_s8_ref(Int32(n), Int32(ih), Int32(iw), Int32(c), Int32(ih), Int32(iw), 0, 0, x, &same)
+            #expect(same == x)
+        }
+    }
+}

@@ -43,6 +43,10 @@ enum KernelZoo {
         let near = try b.add(.resize(ResizeAttributes(height: 2, width: 2, bilinear: false)), [rq], name: "nearest", outputQuant: q)
         let div = try b.add(.div(.none), [near, near], name: "div", outputQuant: QuantParams(scale: 0.02, zeroPoint: 0))
         b.output(try b.add(.dequantize, [div], name: "y"), name: "y")
+        let up = try b.add(.resize(ResizeAttributes(height: 7, width: 5, bilinear: true, halfPixelCenters: true)), [rq], name: "bilinear",
+                           outputQuant: q)
+        let probs = try b.add(.softmax(axis: -1, beta: 1), [up], name: "softmax", outputQuant: QuantParams(scale: 1.0 / 256, zeroPoint: -128))
+        b.output(try b.add(.dequantize, [probs], name: "p"), name: "p")
         return try b.build()
     }
 

@@ -271,6 +271,18 @@ void ember_mean_s8_ref(const ember_reduce *r, const int8_t *in, int32_t input_ze
                        int32_t multiplier, int32_t shift, int32_t output_zero_point,
                        int32_t *scratch, int8_t *out);
 
+/// TFLite reference int8 SOFTMAX (gemmlowp fixed point, output scale 1/256, zero point −128) over
+/// rows of `depth`: input_multiplier / input_left_shift from PreprocessSoftmaxScaling(beta, input
+/// scale, 5 integer bits), diff_min from CalculateInputRadius.
+void ember_softmax_s8_ref(int64_t rows, int32_t depth, int32_t input_multiplier, int32_t input_left_shift,
+                          int32_t diff_min, const int8_t *in, int8_t *out);
+
+/// TFLite int8 RESIZE_BILINEAR (ResizeBilinearInteger: 10-bit fixed-point positions, 20-bit
+/// products rounded half away from zero); input and output share scale and zero point.
+void ember_resize_bilinear_s8_ref(int32_t batch, int32_t in_h, int32_t in_w, int32_t channels,
+                                  int32_t out_h, int32_t out_w, int32_t align_corners,
+                                  int32_t half_pixel_centers, const int8_t *in, int8_t *out);
+
 /// Sum, max, min or product over the axes in r->axis_mask (f32, i32 or i64 by `dtype`).
 typedef enum { EMBER_REDUCE_SUM = 0, EMBER_REDUCE_MAX = 1, EMBER_REDUCE_MIN = 2, EMBER_REDUCE_PROD = 3 } ember_reduce_op;
 /// Element types of the dtype-generic kernels (compare, cast, arg-reduce, reduce).
