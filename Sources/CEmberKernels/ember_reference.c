@@ -119,7 +119,7 @@ void ember_conv2d_f32_ref(const ember_conv_geometry *g, const float *input, cons
       for (int32_t ox = 0; ox < g->out_w; ++ox)
         for (int32_t oc = 0; oc < g->out_c; ++oc) {
           const int32_t group = oc / oc_per_group;
-          float acc = bias ? bias[oc] : 0.0f;
+          float acc = 0.0f;  // the bias is added last, as TFLite's reference kernels add it
           for (int32_t ky = 0; ky < g->kernel_h; ++ky) {
             const int32_t iy = oy * g->stride_h - g->pad_top + ky * g->dilation_h;
             if (iy < 0 || iy >= g->in_h) continue;
@@ -131,7 +131,8 @@ void ember_conv2d_f32_ref(const ember_conv_geometry *g, const float *input, cons
               for (int32_t ic = 0; ic < ic_per_group; ++ic) acc += in[ic] * f[ic];
             }
           }
-          output[(((int64_t)n * g->out_h + oy) * g->out_w + ox) * g->out_c + oc] = clamp_f(acc, act_min, act_max);
+          output[(((int64_t)n * g->out_h + oy) * g->out_w + ox) * g->out_c + oc] =
+              clamp_f(acc + (bias ? bias[oc] : 0.0f), act_min, act_max);
         }
 }
 
@@ -208,16 +209,85 @@ void ember_conv2d_hybrid_ref(const ember_conv_geometry *g, const float *input, c
   }
 }
 
+// LiteRT's PortableAsymmetricQuantizeFloats: the zero point that errs less of the two candidates,
+// nudged into [-128, 127]; values rounded half away from zero after adding it in float.
+static void asymmetric_quantize(const float *x, int64_t count, int8_t *q, float *scale_out, int32_t *offset_out) {
+  float lo = 0.0f, hi = 0.0f;
+  for (int64_t i = 0; i < count; ++i) { lo = x[i] < lo ? x[i] : lo; hi = x[i] > hi ? x[i] : hi; }
+  const double rmin = lo, rmax = hi;
+  if (rmin == rmax) {
+    memset(q, 0, (size_t)count);
+    *scale_out = 1.0f;
+    *offset_out = 0;
+    return;
+  }
+  const double scale = (rmax - rmin) / 255.0;
+  const double zp_from_min = -128.0 - rmin / scale, zp_from_max = 127.0 - rmax / scale;
+  const double err_min = 128.0 + fabs(rmin / scale), err_max = 127.0 + fabs(rmax / scale);
+  const double zp = err_min < err_max ? zp_from_min : zp_from_max;
+  const int32_t nudged = zp <= -128.0 ? -128 : (zp >= 127.0 ? 127 : (int32_t)round(zp));
+  *scale_out = (float)scale;
+  *offset_out = nudged;
+  const float inv = 1.0f / *scale_out;
+  for (int64_t i = 0; i < count; ++i) {
+    const int32_t v = (int32_t)roundf((float)nudged + x[i] * inv);
+    q[i] = (int8_t)clamp_i32(v, -128, 127);
+  }
+}
+
+void ember_conv2d_hybrid_per_channel_ref(const ember_conv_geometry *g, const float *input, const int8_t *filter,
+                                         const float *channel_scale, const float *bias, float act_min,
+                                         float act_max, int8_t *scratch, float *output) {
+  const int64_t per_batch = (int64_t)g->in_h * g->in_w * g->in_c;
+  const int depthwise = g->groups > 1 && g->groups == g->in_c;
+  for (int32_t n = 0; n < g->batch; ++n) {
+    int8_t *q = scratch + n * per_batch;
+    float scale;
+    int32_t offset;
+    asymmetric_quantize(input + n * per_batch, per_batch, q, &scale, &offset);
+    for (int32_t oy = 0; oy < g->out_h; ++oy)
+      for (int32_t ox = 0; ox < g->out_w; ++ox)
+        for (int32_t oc = 0; oc < g->out_c; ++oc) {
+          const int32_t acc = conv_s8_accumulate(g, q, filter, -offset, oy, ox, oc);
+          // The two LiteRT kernels multiply in different orders; each is kept.
+          float v = depthwise ? (float)acc * (channel_scale[oc] * scale) : (float)acc * channel_scale[oc] * scale;
+          if (bias) v += bias[oc];
+          output[(((int64_t)n * g->out_h + oy) * g->out_w + ox) * g->out_c + oc] = clamp_f(v, act_min, act_max);
+        }
+  }
+}
+
 // ---------------------------------------------------------- Fully connected
+void ember_fully_connected_hybrid_per_channel_ref(int64_t rows, int32_t in_features, int32_t out_features,
+                                                  const float *input, const int8_t *weights,
+                                                  const float *channel_scale, int32_t asymmetric,
+                                                  const float *bias, float act_min, float act_max,
+                                                  int8_t *scratch, float *output) {
+  for (int64_t r = 0; r < rows; ++r) {
+    float row_scale;
+    int32_t offset = 0;
+    if (asymmetric) asymmetric_quantize(input + r * in_features, in_features, scratch, &row_scale, &offset);
+    else row_scale = symmetric_quantize(input + r * in_features, in_features, scratch);
+    for (int32_t o = 0; o < out_features; ++o) {
+      const int8_t *w = weights + (int64_t)o * in_features;
+      int32_t acc = 0, row_sum = 0;
+      for (int32_t i = 0; i < in_features; ++i) { acc += (int32_t)scratch[i] * (int32_t)w[i]; row_sum += w[i]; }
+      acc -= row_sum * offset;
+      const float v = (bias ? bias[o] : 0.0f) + (float)acc * (row_scale * channel_scale[o]);
+      output[r * out_features + o] = clamp_f(v, act_min, act_max);
+    }
+  }
+}
+
 void ember_fully_connected_f32_ref(int64_t rows, int32_t in_features, int32_t out_features,
                                    const float *input, const float *weights, const float *bias,
                                    float act_min, float act_max, float *output) {
   for (int64_t r = 0; r < rows; ++r)
     for (int32_t o = 0; o < out_features; ++o) {
-      float acc = bias ? bias[o] : 0.0f;
+      float acc = 0.0f;
       const float *x = input + r * in_features, *w = weights + (int64_t)o * in_features;
       for (int32_t i = 0; i < in_features; ++i) acc += x[i] * w[i];
-      output[r * out_features + o] = clamp_f(acc, act_min, act_max);
+      output[r * out_features + o] = clamp_f(acc + (bias ? bias[o] : 0.0f), act_min, act_max);
     }
 }
 

@@ -276,6 +276,9 @@ public enum Op: Hashable, Sendable {
     case transposeConv2D(TransposeConv2DAttributes)
     /// Padding by mirroring the edge: REFLECT (edge not repeated) or SYMMETRIC (edge repeated).
     case mirrorPad(before: [Int], after: [Int], reflect: Bool)
+    /// Dynamic-range FC whose f32 input rows are quantized asymmetrically at run time (LiteRT's
+    /// asymmetric_quantize_inputs); inputs: x f32 [..., K], weights i8 [N, K] (one scale), bias? f32.
+    case fullyConnectedAsymmetricInputs(Activation)
 
     /// The op's code and name.
     public var kind: OpKind {
@@ -323,6 +326,7 @@ public enum Op: Hashable, Sendable {
         case .tile: return .tile
         case .transposeConv2D: return .transposeConv2D
         case .mirrorPad: return .mirrorPad
+        case .fullyConnectedAsymmetricInputs: return .fullyConnectedAsymmetricInputs
         }
     }
 
@@ -359,7 +363,7 @@ public enum OpKind: UInt16, Sendable, CaseIterable, CustomStringConvertible {
          globalAveragePool, reshape, transpose, concat, pad, slice, layerNorm, quantize, dequantize,
          maximum, minimum, resize, prelu,
          unary, binary, compare, logical, reduce, argReduce, select, cast, gather, tile,
-         transposeConv2D, mirrorPad
+         transposeConv2D, mirrorPad, fullyConnectedAsymmetricInputs
 
     public var description: String { schema.name }
 }

@@ -545,6 +545,19 @@ extension OpKind {
                                 guard let x = ins[0], let w = ins[1], w.dims.count == 4 else { return 0 }
                                 return saturatingMultiply(x.elementCount, w.dims[0], w.dims[1], w.dims[2])
                             })
+        case .fullyConnectedAsymmetricInputs:
+            return OpSchema("FullyConnectedAsymmetricInputs", arity: (2, 1), attributes: [.activation],
+                            encode: { op in [.activation(op.fusedActivation ?? .none)] },
+                            decode: { a in .fullyConnectedAsymmetricInputs(try a.activation(0)) },
+                            shape: { _, s in
+                                try s.dtype(s.x, in: [.f32])
+                                try s.dtype(try s.input(1), in: [.i8])
+                                return try s.fullyConnected()
+                            },
+                            macs: { _, ins, out in
+                                guard let w = ins[1], w.dims.count == 2 else { return 0 }
+                                return saturatingMultiply(out.elementCount, w.dims[1])
+                            })
         case .mirrorPad:
             return OpSchema("MirrorPad", attributes: [.ints, .ints, .bool], quantization: .inputRange,
                             encode: { op in
@@ -580,6 +593,7 @@ extension Op {
         switch self {
         case let .conv2D(a): return a.activation
         case let .fullyConnected(a), let .add(a), let .sub(a), let .mul(a), let .div(a): return a
+        case let .fullyConnectedAsymmetricInputs(a): return a
         case let .averagePool2D(a), let .maxPool2D(a): return a.activation
         case let .transposeConv2D(a): return a.activation
         default: return nil

@@ -417,9 +417,6 @@ struct Importer {
             guard w.dims.count == 4, w.dims[0] == 1, x.dims.count == 4, let data = w.data else {
                 throw EmberError.unsupported(node: node, reason: "DEPTHWISE_CONV_2D needs a constant [1,KH,KW,C*M] filter")
             }
-            if x.dtype == .f32 && w.dtype == .i8 {
-                throw EmberError.unsupported(node: node, reason: "DEPTHWISE_CONV_2D with int8 weights on float activations (hybrid) is not supported yet")
-            }
             // TFLite [1,KH,KW,C*M] → Ember grouped conv [C*M,KH,KW,1], groups = C.
             let kh = w.dims[1], kw = w.dims[2], oc = w.dims[3]
             let es = w.dtype.traits.bytesPerBlock
@@ -442,14 +439,11 @@ struct Importer {
             guard (try o?.int(1, Int8.self) ?? 0) == 0 else { throw EmberError.unsupported(node: node, reason: "shuffled FULLY_CONNECTED weights") }
             let xi = try input(0)
             let x = try tensor(xi, "input"), w = try tensor(try input(1), "weights")
-            if x.dtype == .f32 && w.dtype == .i8 {
-                // Dynamic-range ("hybrid") FC: supported with symmetric input quantization and one weight scale.
-                if try o?.bool(3) ?? false {
-                    throw EmberError.unsupported(node: node, reason: "hybrid FULLY_CONNECTED with asymmetric_quantize_inputs (symmetric is supported)")
-                }
-                if let q = w.quant, !q.isPerTensor {
-                    throw EmberError.unsupported(node: node, reason: "hybrid FULLY_CONNECTED with per-channel weight scales (one scale is supported)")
-                }
+            let asymmetricFlag = try o?.bool(3) ?? false
+            let asymmetricInputs = x.dtype == .f32 && w.dtype == .i8 && asymmetricFlag
+            // Dynamic-range ("hybrid") FC: symmetric or asymmetric input rows, one or per-channel weight scales.
+            if x.dtype == .f32 && w.dtype == .i8, let q = w.quant, !q.isPerTensor, q.axis != 0 {
+                throw EmberError.unsupported(node: node, reason: "hybrid FULLY_CONNECTED with weight scales along axis \(q.axis ?? -1)")
             }
             guard w.dims.count == 2, w.dims[1] > 0 else { throw EmberError.invalidGraph(node: node, reason: "weights must be [N,K]") }
             let k = w.dims[1], n = w.dims[0]
@@ -462,11 +456,12 @@ struct Importer {
                 xv = flat
             }
             let act = try activation(try o?.int(0, Int8.self) ?? 0, node: node)
+            let fc: Op = asymmetricInputs ? .fullyConnectedAsymmetricInputs(act) : .fullyConnected(act)
             if outT.dims == [total / k, n] {
-                try emit(.fullyConnected(act), [xv, try value(input(1)), try optionalValue(2)], output: output, node: node)
+                try emit(fc, [xv, try value(input(1)), try optionalValue(2)], output: output, node: node)
             } else {
                 let tmp = newValue("\(node)/fc", outT.dtype, [total / k, n], outT.quant)
-                nodes.append(Node(name: "\(node)/fc", op: .fullyConnected(act), inputs: [xv, try value(input(1)), try optionalValue(2)], output: tmp))
+                nodes.append(Node(name: "\(node)/fc", op: fc, inputs: [xv, try value(input(1)), try optionalValue(2)], output: tmp))
                 try emit(.reshape(outT.dims), [tmp], output: output, node: node)
             }
 

@@ -294,4 +294,51 @@ extension Preparer {
             return { ember_resize_bilinear_s8_ref(dims[0], dims[1], dims[2], dims[3], oh, ow, ac, hp, xp, out) }
         }
     }
+
+    /// LiteRT's EvalHybridPerChannel conv and depthwise (reference kernel).
+    func convHybridPerChannel(_ a: Conv2DAttributes, _ wq: QuantParams) throws -> PreparedKernel {
+        let outC = c.output.dims[3]
+        guard wq.isPerTensor || (wq.axis == 0 && wq.scales.count == outC) else {
+            throw unsupported("hybrid weights quantized along axis \(wq.axis ?? -1) (per output channel is supported)")
+        }
+        let scales = try storage.store(wq.isPerTensor ? [Float](repeating: wq.scale, count: outC) : wq.scales)
+        let g = try storage.store(try convGeometry(a))
+        let bias = try floatOperand(2, role: "bias")
+        let (lo, hi) = a.activation.range
+        let node = c.nodeName
+        return kernel(.conv2dHybridPerChannelRef, scratch: try input(0).elementCount) { b in
+            let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
+            let f = try req(b, 1, node).assumingMemoryBound(to: Int8.self)
+            let bi = bias ?? (b.inputs.count > 2 ? b.inputs[2]?.assumingMemoryBound(to: Float.self) : nil)
+            let out = b.output.assumingMemoryBound(to: Float.self)
+            guard let scratch = b.scratch?.assumingMemoryBound(to: Int8.self) else {
+                throw EmberError.invalidGraph(node: node, reason: "no scratch buffer was planned")
+            }
+            return { ember_conv2d_hybrid_per_channel_ref(g, x, f, scales, bi, lo, hi, scratch, out) }
+        }
+    }
+
+    /// LiteRT's hybrid FC with per-channel weight scales and/or asymmetric input rows (reference kernel).
+    func fullyConnectedHybridPerChannel(_ act: Activation, asymmetricInputs: Bool) throws -> PreparedKernel {
+        let w = try input(1), wq = try quant(1)
+        guard w.dtype == .i8, w.dims.count == 2 else { throw unsupported("hybrid FC weights must be i8 [N,K]") }
+        let n = w.dims[0], k = w.dims[1], rows = Int64(c.output.elementCount / max(n, 1))
+        guard wq.zeroPoints.allSatisfy({ $0 == 0 }), wq.isPerTensor || (wq.axis == 0 && wq.scales.count == n) else {
+            throw unsupported("hybrid FC weights need symmetric scales, one or one per output")
+        }
+        let scales = try storage.store(wq.isPerTensor ? [Float](repeating: wq.scale, count: n) : wq.scales)
+        let (lo, hi) = act.range, asymmetric: Int32 = asymmetricInputs ? 1 : 0
+        let bias = try floatOperand(2, role: "bias")
+        let node = c.nodeName
+        return kernel(.fullyConnectedHybridPerChannelRef, scratch: k) { b in
+            let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
+            let wp = try req(b, 1, node).assumingMemoryBound(to: Int8.self)
+            let bi = bias ?? (b.inputs.count > 2 ? b.inputs[2]?.assumingMemoryBound(to: Float.self) : nil)
+            let out = b.output.assumingMemoryBound(to: Float.self)
+            guard let s = b.scratch?.assumingMemoryBound(to: Int8.self) else {
+                throw EmberError.invalidGraph(node: node, reason: "no scratch buffer was planned")
+            }
+            return { ember_fully_connected_hybrid_per_channel_ref(rows, Int32(k), Int32(n), x, wp, scales, asymmetric, bi, lo, hi, s, out) }
+        }
+    }
 }

@@ -86,6 +86,8 @@ public enum KernelImplementation: String, CaseIterable, Sendable {
     case transposeConv2dS8Ref = "transpose_conv2d_s8_ref"
     case softmaxS8Ref = "softmax_s8_ref"
     case resizeBilinearS8Ref = "resize_bilinear_s8_ref"
+    case conv2dHybridPerChannelRef = "conv2d_hybrid_per_channel_ref"
+    case fullyConnectedHybridPerChannelRef = "fully_connected_hybrid_per_channel_ref"
 
     /// The path an implementation belongs to (`.scalar` for the reference kernels).
     public var isa: KernelISA {
@@ -250,6 +252,7 @@ struct Preparer {
         case .tile: return try tile()
         case let .mirrorPad(before, _, reflect): return try mirrorPad(before, reflect: reflect)
         case let .transposeConv2D(a): return isQ8 ? try transposeConvInt8(a) : try transposeConvFloat(a)
+        case let .fullyConnectedAsymmetricInputs(act): return try fullyConnectedHybridPerChannel(act, asymmetricInputs: true)
         }
     }
 
@@ -334,9 +337,9 @@ struct Preparer {
     /// the input is quantized per batch at run time into scratch.
     func convHybrid(_ a: Conv2DAttributes) throws -> PreparedKernel {
         let wq = try quant(1)
-        guard wq.zeroPoints.allSatisfy({ $0 == 0 }), wq.scales.allSatisfy({ $0 == wq.scale }) else {
-            throw unsupported("hybrid convolution with per-channel or asymmetric weight scales")
-        }
+        guard wq.zeroPoints.allSatisfy({ $0 == 0 }) else { throw unsupported("hybrid convolution with asymmetric weights") }
+        // Per-channel weights and depthwise layers take LiteRT's per-channel path (asymmetric inputs).
+        if !wq.isPerTensor || a.groups > 1 { return try convHybridPerChannel(a, wq) }
         let g = try storage.store(try convGeometry(a))
         if a.groups == 1, let isa = c.isa.cISA, let fast = try convHybridFast(isa: isa, geometry: g, filterScale: wq.scale,
                                                                              range: a.activation.range) {
@@ -616,9 +619,8 @@ struct Preparer {
     /// is quantized at run time into scratch.
     func fullyConnectedHybrid(_ act: Activation) throws -> PreparedKernel {
         let w = try input(1), wq = try quant(1)
-        guard wq.zeroPoints.allSatisfy({ $0 == 0 }), wq.scales.allSatisfy({ $0 == wq.scale }) else {
-            throw unsupported("hybrid fully connected with per-channel or asymmetric weight scales")
-        }
+        guard wq.zeroPoints.allSatisfy({ $0 == 0 }) else { throw unsupported("hybrid fully connected with asymmetric weights") }
+        if !wq.isPerTensor { return try fullyConnectedHybridPerChannel(act, asymmetricInputs: false) }
         guard w.dims.count == 2, let weights = c.inputConstants[1] else { throw unsupported("hybrid weights must be a constant [N,K]") }
         let n = w.dims[0], k = w.dims[1], rows = Int64(c.output.elementCount / max(n, 1))
         let (lo, hi) = act.range, node = c.nodeName, filterScale = wq.scale

@@ -201,6 +201,7 @@ extension Op {
         case var .averagePool2D(a): a.activation = act; return .averagePool2D(a)
         case var .maxPool2D(a): a.activation = act; return .maxPool2D(a)
         case var .transposeConv2D(a): a.activation = act; return .transposeConv2D(a)
+        case .fullyConnectedAsymmetricInputs: return .fullyConnectedAsymmetricInputs(act)
         default: return self
         }
     }

@@ -128,6 +128,7 @@ import Testing
             return .transposeConv2D(TransposeConv2DAttributes(outputHeight: 9, outputWidth: 8, strideH: 2, strideW: 3, padTop: 1, padLeft: 0,
                                                               activation: .relu))
         case .mirrorPad: return .mirrorPad(before: [1, 0], after: [0, 2], reflect: false)
+        case .fullyConnectedAsymmetricInputs: return .fullyConnectedAsymmetricInputs(.relu6)
         }
     }
 

@@ -407,3 +407,91 @@ import Glibc
         }
     }
 }
+
+/// LiteRT's per-channel dynamic-range kernels against their definitions: asymmetric input
+/// quantization (AsymmetricQuantizeFloats) and the float output stage, element by element.
+@Suite struct HybridPerChannelKernelTests {
+    /// AsymmetricQuantizeFloats, written from LiteRT's definition.
+    static func asymmetric(_ x: [Float]) -> (q: [Int32], scale: Float, zeroPoint: Int32) {
+        let rmin = Double(min(0, x.min() ?? 0)), rmax = Double(max(0, x.max() ?? 0))
+        if rmin == rmax { return ([Int32](repeating: 0, count: x.count), 1, 0) }
+        let scale = (rmax - rmin) / 255
+        let fromMin = -128 - rmin / scale, fromMax = 127 - rmax / scale
+        let zp = 128 + abs(rmin / scale) < 127 + abs(rmax / scale) ? fromMin : fromMax
+        let nudged: Int32 = zp <= -128 ? -128 : zp >= 127 ? 127 : Int32(zp.rounded(.toNearestOrAwayFromZero))
+        let s = Float(scale), inv = 1 / s
+        return (x.map { v in max(-128, min(127, Int32((Float(nudged) + v * inv).rounded(.toNearestOrAwayFromZero)))) }, s, nudged)
+    }
+
+    @Test func perChannelConvAndDepthwiseFollowLiteRT() {
+        var rng = SplitMix64(seed: 63)
+        for trial in 0..<80 {
+            // (A single-channel depthwise layer is a plain conv in the IR, and multiplies in the conv order.)
+            let depthwise = trial % 2 == 1
+            var g = ember_conv_geometry()
+            g.batch = Int32(rng.int(1...2)); g.in_h = Int32(rng.int(1...5)); g.in_w = Int32(rng.int(1...5))
+            g.in_c = Int32(rng.int(depthwise ? 2...4 : 1...4))
+            g.kernel_h = Int32(rng.int(1...3)); g.kernel_w = Int32(rng.int(1...3)); g.stride_h = Int32(rng.int(1...2)); g.stride_w = 1
+            g.dilation_h = 1; g.dilation_w = 1; g.pad_top = Int32(rng.int(0...Int(g.kernel_h - 1))); g.pad_left = 0
+            g.groups = depthwise ? g.in_c : 1
+            g.out_c = depthwise ? g.in_c * Int32(rng.int(1...2)) : Int32(rng.int(1...5))
+            g.out_h = max(1, (g.in_h + g.pad_top - g.kernel_h) / g.stride_h + 1); g.out_w = max(1, g.in_w - g.kernel_w + 1)
+            if g.in_h + g.pad_top < g.kernel_h || g.in_w < g.kernel_w { continue }
+            let (n, ih, iw, ic, oh, ow, oc) = (Int(g.batch), Int(g.in_h), Int(g.in_w), Int(g.in_c), Int(g.out_h), Int(g.out_w), Int(g.out_c))
+            let (kh, kw, icg) = (Int(g.kernel_h), Int(g.kernel_w), depthwise ? 1 : ic)
+            // Sometimes all-positive inputs (zero point -128), sometimes all zeros.
+            let shift: Float = trial % 5 == 0 ? 2 : 0
+            let x = trial % 7 == 3 ? [Float](repeating: 0, count: n * ih * iw * ic) : rng.floats(n * ih * iw * ic, 2).map { $0 + shift }
+            let w = rng.int8s(oc * kh * kw * icg), scales = (0..<oc).map { _ in Float.random(in: 0.001...0.05, using: &rng) }
+            let bias = rng.floats(oc)
+            var out = [Float](repeating: 0, count: n * oh * ow * oc), scratch = [Int8](repeating: 0, count: x.count)
+            ember_conv2d_hybrid_per_channel_ref(&g, x, w, scales, bias, -.infinity, .infinity, &scratch, &out)
+            for b in 0..<n {
+                let (q, s, zp) = Self.asymmetric(Array(x[(b * ih * iw * ic)..<((b + 1) * ih * iw * ic)]))
+                for oy in 0..<oh { for ox in 0..<ow { for o in 0..<oc {
+                    var acc: Int32 = 0
+                    for ky in 0..<kh { for kx in 0..<kw {
+                        let iy = oy * Int(g.stride_h) - Int(g.pad_top) + ky, ix = ox + kx
+                        guard iy >= 0, iy < ih, ix >= 0, ix < iw else { continue }
+                        for c in 0..<icg {
+                            let channel = depthwise ? o / (oc / ic) : c
+                            acc += Int32(w[((o * kh + ky) * kw + kx) * icg + c]) * (q[(iy * iw + ix) * ic + channel] - zp)
+                        }
+                    } }
+                    let v = depthwise ? Float(acc) * (scales[o] * s) + bias[o] : Float(acc) * scales[o] * s + bias[o]
+                    #expect(out[((b * oh + oy) * ow + ox) * oc + o] == v, "trial \(trial)")
+                } } }
+            }
+        }
+    }
+
+    @Test func perChannelFullyConnectedWithSymmetricAndAsymmetricRows() {
+        var rng = SplitMix64(seed: 64)
+        for trial in 0..<100 {
+            let rows = rng.int(1...3), k = rng.int(1...40), n = rng.int(1...6)
+            let x = rng.floats(rows * k, 3).map { trial % 4 == 0 ? abs($0) : $0 }
+            let w = rng.int8s(n * k), scales = (0..<n).map { _ in Float.random(in: 0.001...0.05, using: &rng) }
+            let bias: [Float]? = trial % 3 == 0 ? nil : rng.floats(n)
+            for asymmetric in [false, true] {
+                var out = [Float](repeating: 0, count: rows * n), scratch = [Int8](repeating: 0, count: k)
+                ember_fully_connected_hybrid_per_channel_ref(Int64(rows), Int32(k), Int32(n), x, w, scales, asymmetric ? 1 : 0, bias,
+                                                             -.infinity, .infinity, &scratch, &out)
+                for r in 0..<rows {
+                    let row = Array(x[(r * k)..<((r + 1) * k)])
+                    let (q, s, zp): ([Int32], Float, Int32)
+                    if asymmetric {
+                        (q, s, zp) = Self.asymmetric(row)
+                    } else {
+                        let range = row.map { abs($0) }.max() ?? 0
+                        let inv = range > 0 ? 127 / range : 0
+                        (q, s, zp) = (row.map { Int32(($0 * inv).rounded(.toNearestOrAwayFromZero)) }, range > 0 ? range / 127 : 1, 0)
+                    }
+                    for o in 0..<n {
+                        let acc = (0..<k).reduce(Int32(0)) { $0 + Int32(w[o * k + $1]) * (q[$1] - zp) }
+                        #expect(out[r * n + o] == (bias?[o] ?? 0) + Float(acc) * (s * scales[o]), "trial \(trial) asymmetric \(asymmetric)")
+                    }
+                }
+            }
+        }
+    }
+}

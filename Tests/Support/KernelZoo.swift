@@ -79,6 +79,16 @@ enum KernelZoo {
         for _ in 0..<5 { blocks += [0x00, 0x2C] + (0..<16).map { _ in UInt8(truncatingIfNeeded: rng.next()) } } // f16 scale 1/16
         let w4 = b.constant("w4", blocks, dtype: .int4Block32, dims: [5, 32])
         b.output(try b.add(.fullyConnected(.relu), [wide, w4, nil], name: "int4-fc"), name: "y")
+        // LiteRT's per-channel dynamic-range conv, depthwise and FC (asymmetric input rows).
+        let perChannel = QuantParams(scales: (0..<8).map { 0.01 + 0.001 * Float($0) }, zeroPoints: [Int32](repeating: 0, count: 8), axis: 0)
+        let wpc = b.constant("wpc", rng.int8s(8 * 3 * 3 * 4), dtype: .i8, dims: [8, 3, 3, 4], quant: perChannel)
+        let pc = try b.add(.conv2D(Conv2DAttributes(padding: .same)), [x, wpc, nil], name: "hybrid-per-channel")   // [1,3,3,8]
+        let wdw = b.constant("wdw", rng.int8s(8 * 3 * 3), dtype: .i8, dims: [8, 3, 3, 1], quant: perChannel)
+        let dw = try b.add(.conv2D(Conv2DAttributes(padding: .same, groups: 8)), [pc, wdw, nil], name: "hybrid-depthwise")
+        let rowsPC = try b.add(.reshape([9, 8]), [dw], name: "rows-pc")
+        let wfc = b.constant("wfca", rng.int8s(6 * 8), dtype: .i8, dims: [6, 8], quant: QuantParams(scales: [Float](repeating: 0.02, count: 6),
+                                                                                                       zeroPoints: [Int32](repeating: 0, count: 6), axis: 0))
+        b.output(try b.add(.fullyConnectedAsymmetricInputs(.none), [rowsPC, wfc, nil], name: "hybrid-fc-asymmetric"), name: "a")
         return try b.build()
     }
 

@@ -93,7 +93,25 @@ void ember_conv2d_hybrid_ref(const ember_conv_geometry *g, const float *input, c
                              float filter_scale, const float *bias, float act_min, float act_max,
                              int8_t *scratch, float *output);
 
+/// Dynamic-range convolution with per-channel weight scales, as LiteRT's EvalHybridPerChannel (conv and
+/// depthwise): per batch, the input is quantized asymmetrically (AsymmetricQuantizeFloats: scale and
+/// zero point from min(0, x) … max(0, x) over 255 steps, into `scratch`), sums of w · (q − zero point)
+/// in int32, then acc · channel_scale · input_scale (conv) or acc · (channel_scale · input_scale)
+/// (depthwise, groups == in_c), plus bias, clamped.
+void ember_conv2d_hybrid_per_channel_ref(const ember_conv_geometry *g, const float *input, const int8_t *filter,
+                                         const float *channel_scale, const float *bias, float act_min,
+                                         float act_max, int8_t *scratch, float *output);
+
 // ---------------------------------------------------------- Fully connected
+/// Dynamic-range fully connected as LiteRT's EvalHybrid with per-channel scales and/or asymmetric
+/// input rows (asymmetric_quantize_inputs): each row is quantized symmetrically, or asymmetrically as
+/// ember_conv2d_hybrid_per_channel_ref quantizes a batch (into `scratch`), then
+/// output = bias + (Σ w·q − row_sum(w) · zero point) · (row scale · channel_scale[o]), clamped.
+void ember_fully_connected_hybrid_per_channel_ref(int64_t rows, int32_t in_features, int32_t out_features,
+                                                  const float *input, const int8_t *weights,
+                                                  const float *channel_scale, int32_t asymmetric,
+                                                  const float *bias, float act_min, float act_max,
+                                                  int8_t *scratch, float *output);
 /// Dynamic-range ("hybrid") fully connected, as LiteRT's EvalHybrid with symmetric inputs: each row
 /// of in_features floats is quantized as ember_conv2d_hybrid_ref quantizes a batch (into `scratch`,
 /// in_features bytes), multiplied by the int8 weights in int32, and output = acc · (row scale ·
