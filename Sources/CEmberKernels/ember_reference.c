@@ -427,6 +427,16 @@ void ember_mul_s8_ref(const ember_broadcast *bc, const int8_t *a, const int8_t *
   });
 }
 
+void ember_prelu_s8_ref(const ember_broadcast *bc, const int8_t *x, const int8_t *alpha,
+                        const ember_prelu_s8_params *p, int8_t *out) {
+  EMBER_BROADCAST_LOOP(bc, {
+    const int32_t v = p->input_offset + x[ai];
+    const int32_t o = v >= 0 ? ember_multiply_by_quantized_multiplier(v, p->multiplier_1, p->shift_1)
+                             : ember_multiply_by_quantized_multiplier(v * (p->alpha_offset + alpha[bi]), p->multiplier_2, p->shift_2);
+    out[oi] = (int8_t)clamp_i32(o + p->output_offset, -128, 127);
+  });
+}
+
 void ember_minmax_s8_ref(const ember_broadcast *bc, const int8_t *a, const int8_t *b,
                          int32_t maximum, int8_t *out) {
   EMBER_BROADCAST_LOOP(bc, {

@@ -597,8 +597,8 @@ struct Importer {
         case .prelu:
             // x ≥ 0 ? x : alpha·x, alpha broadcast (typically one slope per channel, [1,1,C]).
             let x = try tensor(try input(0), "input")
-            guard x.dtype == .f32 else {
-                throw EmberError.unsupported(node: node, reason: "PRELU on \(x.dtype) tensors (float PRELU is supported)")
+            guard x.dtype == .f32 || x.dtype == .i8 else {
+                throw EmberError.unsupported(node: node, reason: "PRELU on \(x.dtype) tensors (float and int8 are supported)")
             }
             try emit(.prelu, [try value(input(0)), try value(input(1))], output: output, node: node)
 

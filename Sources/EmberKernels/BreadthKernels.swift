@@ -341,4 +341,24 @@ extension Preparer {
             return { ember_fully_connected_hybrid_per_channel_ref(rows, Int32(k), Int32(n), x, wp, scales, asymmetric, bi, lo, hi, s, out) }
         }
     }
+
+    /// TFLite's int8 PRELU: two requantizations, one for x ≥ 0 and one for x · alpha.
+    func preluInt8() throws -> PreparedKernel {
+        guard try input(0).dtype == .i8, try input(1).dtype == .i8, c.output.dtype == .i8 else {
+            throw unsupported("PRelu on u8 tensors (i8 is supported)")
+        }
+        let qx = try perTensorQuant(0), qa = try perTensorQuant(1), qo = try outQuant()
+        var p = ember_prelu_s8_params()
+        p.input_offset = -qx.zeroPoint; p.alpha_offset = -qa.zeroPoint; p.output_offset = qo.zeroPoint
+        (p.multiplier_1, p.shift_1) = quantizeMultiplier(Double(qx.scale) / Double(qo.scale))
+        (p.multiplier_2, p.shift_2) = quantizeMultiplier(Double(qx.scale) * Double(qa.scale) / Double(qo.scale))
+        let params = try storage.store(p), bc = try broadcast()
+        let node = c.nodeName
+        return kernel(.preluS8Ref) { b in
+            let x = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
+            let alpha = try req(b, 1, node).assumingMemoryBound(to: Int8.self)
+            let out = b.output.assumingMemoryBound(to: Int8.self)
+            return { ember_prelu_s8_ref(bc, x, alpha, params, out) }
+        }
+    }
 }

@@ -85,6 +85,7 @@ public enum KernelImplementation: String, CaseIterable, Sendable {
     case transposeConv2dF32Ref = "transpose_conv2d_f32_ref"
     case transposeConv2dS8Ref = "transpose_conv2d_s8_ref"
     case softmaxS8Ref = "softmax_s8_ref"
+    case preluS8Ref = "prelu_s8_ref"
     case resizeBilinearS8Ref = "resize_bilinear_s8_ref"
     case conv2dHybridPerChannelRef = "conv2d_hybrid_per_channel_ref"
     case fullyConnectedHybridPerChannelRef = "fully_connected_hybrid_per_channel_ref"
@@ -236,9 +237,7 @@ struct Preparer {
         case .dequantize: return try dequantize()
         case .maximum: return isQ8 ? try minMaxInt8(maximum: true) : try binaryFloat(EMBER_BINARY_MAX, .none)
         case .minimum: return isQ8 ? try minMaxInt8(maximum: false) : try binaryFloat(EMBER_BINARY_MIN, .none)
-        case .prelu:
-            if isQ8 { throw unsupported("int8 PRelu (float PRelu is supported; keep the op in a float island)") }
-            return try binaryFloat(EMBER_BINARY_PRELU, .none)
+        case .prelu: return isQ8 ? try preluInt8() : try binaryFloat(EMBER_BINARY_PRELU, .none)
         case let .resize(r): return r.bilinear ? (isQ8 ? try resizeBilinearInt8(r) : try resizeBilinear(r)) : try resizeNearest(r)
         case .unary: return isQ8 ? try unaryInt8() : try unaryFloat()
         case let .binary(f): return isQ8 ? try floatFallback() : try binaryFloat(f.cOp, .none)

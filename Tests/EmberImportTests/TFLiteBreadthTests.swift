@@ -1,6 +1,8 @@
 import Testing
 import Ember
 import EmberImport
+import EmberKernels
+import CEmberKernels
 
 /// Published float models store weights as float16 behind DEQUANTIZE and use PRELU; both import.
 @Suite struct TFLiteBreadthTests {
@@ -83,16 +85,29 @@ import EmberImport
         }
     }
 
-    @Test func int8PreluIsAClearErrorNotAMalformedModel() {
+    /// int8 PRELU imports and computes TFLite's two-multiplier requantization (reference_ops::Prelu):
+    /// x − zp ≥ 0 scaled by s_x/s_y, else (x − zp)(α − zp_α) scaled by s_x·s_α/s_y.
+    @Test func int8PreluFollowsTFLitesRequantization() throws {
         var m = TFLiteModel()
         m.builtinCodes = [54]
-        m.buffers.append([1, 2, 3])
-        m.tensors = [.init(name: "x", shape: [1, 3], type: 9, scales: [0.1], zeroPoints: [0]),
-                     .init(name: "a", shape: [3], type: 9, buffer: 1, scales: [0.1], zeroPoints: [0]),
-                     .init(name: "y", shape: [1, 3], type: 9, scales: [0.1], zeroPoints: [0])]
+        let alpha: [Int8] = [40, -90, 127]
+        m.buffers.append(alpha.map { UInt8(bitPattern: $0) })
+        m.tensors = [.init(name: "x", shape: [2, 3], type: 9, scales: [0.1], zeroPoints: [5]),
+                     .init(name: "a", shape: [3], type: 9, buffer: 1, scales: [0.01], zeroPoints: [-3]),
+                     .init(name: "y", shape: [2, 3], type: 9, scales: [0.07], zeroPoints: [-10])]
         m.operators = [.init(opcode: 0, inputs: [0, 1], outputs: [2])]
         m.inputs = [0]; m.outputs = [2]
-        #expect(importError(m.bytes).contains("PRELU on i8 tensors (float PRELU is supported)"))
+        let g = try m.bytes.withUnsafeBytes { try TFLiteImporter.importModel($0, name: "prelu8") }
+        let x: [Int8] = [-128, -1, 5, 6, 127, -40]
+        let s = try Session(package: EmberPackage(contents: PackageContents(metadata: PackageMetadata(), variants: [VariantRecord(name: "v")], graphs: [g])))
+        let y = try #require(try s.run(["x": Tensor(dtype: .i8, dims: [2, 3], bytes: x.map { UInt8(bitPattern: $0) })])["y"]).int8s
+        let (m1, s1) = quantizeMultiplier(0.1 / 0.07), (m2, s2) = quantizeMultiplier(0.1 * 0.01 / 0.07)
+        for i in 0..<6 {
+            let v = Int32(x[i]) - 5
+            let o = v >= 0 ? ember_multiply_by_quantized_multiplier(v, m1, s1)
+                           : ember_multiply_by_quantized_multiplier(v * (Int32(alpha[i % 3]) + 3), m2, s2)
+            #expect(y[i] == Int8(max(-128, min(127, o - 10))), "element \(i)")
+        }
     }
 }
 

@@ -495,3 +495,26 @@ import Glibc
         }
     }
 }
+
+@Suite struct Int8PreluTests {
+    @Test func preluBroadcastsAndRequantizesBothBranches() {
+        var rng = SplitMix64(seed: 65)
+        for _ in 0..<200 {
+            let (xd, ad, od) = randomBroadcastPair(&rng)
+            let x = rng.int8s(xd.reduce(1, *)), alpha = rng.int8s(ad.reduce(1, *))
+            var p = ember_prelu_s8_params()
+            p.input_offset = Int32(rng.int(-20...20)); p.alpha_offset = Int32(rng.int(-20...20)); p.output_offset = Int32(rng.int(-20...20))
+            (p.multiplier_1, p.shift_1) = quantizeMultiplier(Double.random(in: 0.2...3, using: &rng))
+            (p.multiplier_2, p.shift_2) = quantizeMultiplier(Double.random(in: 0.001...0.05, using: &rng))
+            var bc = makeBroadcast(xd, ad, od)
+            var out = [Int8](repeating: 0, count: od.reduce(1, *))
+            ember_prelu_s8_ref(&bc, x, alpha, &p, &out)
+            for i in out.indices {
+                let v = p.input_offset + Int32(x[sourceIndex(i, xd, od)])
+                let o = v >= 0 ? ember_multiply_by_quantized_multiplier(v, p.multiplier_1, p.shift_1)
+                    : ember_multiply_by_quantized_multiplier(v * (p.alpha_offset + Int32(alpha[sourceIndex(i, ad, od)])), p.multiplier_2, p.shift_2)
+                #expect(out[i] == Int8(max(-128, min(127, o + p.output_offset))))
+            }
+        }
+    }
+}

@@ -47,6 +47,9 @@ enum KernelZoo {
                            outputQuant: q)
         let probs = try b.add(.softmax(axis: -1, beta: 1), [up], name: "softmax", outputQuant: QuantParams(scale: 1.0 / 256, zeroPoint: -128))
         b.output(try b.add(.dequantize, [probs], name: "p"), name: "p")
+        let slopes = b.constant("slopes", [Int8(30), -60], dtype: .i8, dims: [2], quant: QuantParams(scale: 0.01, zeroPoint: 1))
+        let pr = try b.add(.prelu, [rq, slopes], name: "prelu", outputQuant: QuantParams(scale: 0.04, zeroPoint: -2))
+        b.output(try b.add(.dequantize, [pr], name: "pr"), name: "pr")
         return try b.build()
     }
 

@@ -194,6 +194,16 @@ typedef struct {
 void ember_mul_s8_ref(const ember_broadcast *bc, const int8_t *a, const int8_t *b,
                       const ember_mul_s8_params *p, int8_t *out);
 
+/// TFLite int8 PRELU (reference_ops::BroadcastPrelu4DSlow): x' = x − x_zp; x' ≥ 0 ? MBQM(x', m1, s1)
+/// : MBQM(x' · (alpha − alpha_zp), m2, s2); + output zero point, clamped to int8.
+typedef struct {
+  int32_t input_offset, alpha_offset, output_offset;  // offsets are minus the zero points; output is +zp
+  int32_t multiplier_1, shift_1;  // input scale / output scale
+  int32_t multiplier_2, shift_2;  // input scale · alpha scale / output scale
+} ember_prelu_s8_params;
+void ember_prelu_s8_ref(const ember_broadcast *bc, const int8_t *x, const int8_t *alpha,
+                        const ember_prelu_s8_params *p, int8_t *out);
+
 /// int8 maximum (maximum != 0) or minimum of raw codes; inputs and output share
 /// scale and zero point (TFLite's rule for MAXIMUM/MINIMUM).
 void ember_minmax_s8_ref(const ember_broadcast *bc, const int8_t *a, const int8_t *b,
