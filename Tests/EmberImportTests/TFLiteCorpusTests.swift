@@ -18,7 +18,9 @@ func checkModel(_ dir: String, isa: KernelISA = .best) throws -> String? {
     let package = EmberPackage(contents: try PackageReader.read(bytes: buffer.bytes, owner: buffer))
     let session = try Session(package: package, options: ExecutorOptions(isa: isa))
     let tolerance = try floatTolerance(dir + "/meta.json")
-    for sample in ["00", "01", "02"] {
+    let samples = ["00", "01", "02"].filter { access("\(dir)/inputs/\($0)_0.npy", F_OK) == 0 }
+    guard !samples.isEmpty else { return "no reference inputs in \(dir)/inputs" }
+    for sample in samples {
         var feeds: [String: Tensor] = [:]
         for (k, slot) in session.inputs.enumerated() {
             feeds[slot.name] = try NPY.decode(try readBytes("\(dir)/inputs/\(sample)_\(k).npy"), name: slot.name)
@@ -95,6 +97,53 @@ let knownGaps: [String: String] = [:]
         #expect(input.quant == QuantParams(scale: 0.5847029089927673, zeroPoint: 83))
         #expect(output.name == "Identity" && output.shape == [1, 12])
         #expect(g.opHistogram.first { $0.op == .conv2D }?.count == 9) // 5 conv + 4 depthwise
+    }
+}
+
+/// The committed zoo entries (Tests/Fixtures/tflite-zoo/NOTICE.md): what published models need.
+enum ZooFixtures {
+    static let directory = Corpus.projectRoot + "/Tests/Fixtures/tflite-zoo"
+    static let all = ["prelu_cnn_int8", "prelu_cnn_float16", "ssd_detector_float16", "audio_conv1d_sparse", "unet_int8",
+                      "unet_float16", "transformer_dynamic_int8", "lstm_float32"]
+}
+
+@Suite struct TFLiteZooFixtureTests {
+    /// On every kernel path this CPU has: int8 byte for byte, float within 1e-4 relative (+1e-5).
+    @Test(arguments: ZooFixtures.all)
+    func zooFixturesMatchLiteRT(_ name: String) throws {
+        for isa in KernelISA.supported {
+            #expect(try checkModel(ZooFixtures.directory + "/" + name, isa: isa) == nil, "\(name) on \(isa)")
+        }
+    }
+
+    /// Truncations and bit flips of each zoo fixture (sparsity metadata included: the sparse model's
+    /// index vectors are most of its non-weight bytes): an EmberError or a result, never a trap.
+    @Test(arguments: ZooFixtures.all)
+    func mutatedZooFixturesNeverCrash(_ name: String) throws {
+        let good = try readBytes(ZooFixtures.directory + "/" + name + "/model.tflite")
+        let extended = getenv("EMBER_EXTENDED") != nil
+        var cases: [[UInt8]] = []
+        for n in stride(from: 0, to: good.count, by: max(1, good.count / (extended ? 2_000 : 60))) { cases.append(Array(good.prefix(n))) }
+        var rng = SplitMix64(seed: 78)
+        for _ in 0..<(extended ? 5_000 : 80) {
+            var b = good
+            for _ in 0..<Int(rng.next() % 3 + 1) {
+                let bit = Int(rng.next() % UInt64(b.count * 8))
+                b[bit / 8] ^= UInt8(1 << (bit % 8))
+            }
+            cases.append(b)
+        }
+        var ran = 0
+        for bytes in cases {
+            do {
+                let g = try bytes.withUnsafeBytes { try TFLiteImporter.importModel($0, name: "m") }
+                let e = try Executor(graph: g)
+                e.run()
+                ran += 1
+            } catch is EmberError {
+            } catch { Issue.record("non-Ember error \(error)") }
+        }
+        #expect(ran > 0, "no mutation imported: the check did not reach the kernels")
     }
 }
 
