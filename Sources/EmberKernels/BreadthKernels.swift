@@ -232,10 +232,8 @@ extension Preparer {
         let (lo, hi) = a.activation.range
         let node = c.nodeName
         return kernel(.transposeConv2dF32Ref) { b in
-            let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
-            let f = try filter ?? req(b, 1, node).assumingMemoryBound(to: Float.self)
-            let bi = bias ?? (b.inputs.count > 2 ? b.inputs[2]?.assumingMemoryBound(to: Float.self) : nil)
-            let out = b.output.assumingMemoryBound(to: Float.self)
+            let (x, f, bi, out) = try layerBuffers(b, node, Float.self, Float.self, Float.self, Float.self,
+                                                   weights: filter, preparedBias: bias)
             return { ember_transpose_conv2d_f32_ref(g, x, f, bi, lo, hi, out) }
         }
     }
@@ -246,13 +244,8 @@ extension Preparer {
         let q = try requant(outputChannels: c.output.dims[3], activation: a.activation)
         let node = c.nodeName
         return kernel(.transposeConv2dS8Ref, scratch: c.output.elementCount * 4) { b in
-            let x = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
-            let f = try req(b, 1, node).assumingMemoryBound(to: Int8.self)
-            let bi = b.inputs.count > 2 ? b.inputs[2]?.assumingMemoryBound(to: Int32.self) : nil
-            let out = b.output.assumingMemoryBound(to: Int8.self)
-            guard let s = b.scratch?.assumingMemoryBound(to: Int32.self) else {
-                throw EmberError.invalidGraph(node: node, reason: "no scratch buffer was planned")
-            }
+            let (x, f, bi, out) = try layerBuffers(b, node, Int8.self, Int8.self, Int32.self, Int8.self)
+            let s = try scratchBuffer(b, node, Int32.self)
             return { ember_transpose_conv2d_s8_ref(g, x, f, bi, q, s, out) }
         }
     }
@@ -307,13 +300,8 @@ extension Preparer {
         let (lo, hi) = a.activation.range
         let node = c.nodeName
         return kernel(.conv2dHybridPerChannelRef, scratch: try input(0).elementCount) { b in
-            let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
-            let f = try req(b, 1, node).assumingMemoryBound(to: Int8.self)
-            let bi = bias ?? (b.inputs.count > 2 ? b.inputs[2]?.assumingMemoryBound(to: Float.self) : nil)
-            let out = b.output.assumingMemoryBound(to: Float.self)
-            guard let scratch = b.scratch?.assumingMemoryBound(to: Int8.self) else {
-                throw EmberError.invalidGraph(node: node, reason: "no scratch buffer was planned")
-            }
+            let (x, f, bi, out) = try layerBuffers(b, node, Float.self, Int8.self, Float.self, Float.self, preparedBias: bias)
+            let scratch = try scratchBuffer(b, node, Int8.self)
             return { ember_conv2d_hybrid_per_channel_ref(g, x, f, scales, bi, lo, hi, scratch, out) }
         }
     }
@@ -331,13 +319,8 @@ extension Preparer {
         let bias = try floatOperand(2, role: "bias")
         let node = c.nodeName
         return kernel(.fullyConnectedHybridPerChannelRef, scratch: k) { b in
-            let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
-            let wp = try req(b, 1, node).assumingMemoryBound(to: Int8.self)
-            let bi = bias ?? (b.inputs.count > 2 ? b.inputs[2]?.assumingMemoryBound(to: Float.self) : nil)
-            let out = b.output.assumingMemoryBound(to: Float.self)
-            guard let s = b.scratch?.assumingMemoryBound(to: Int8.self) else {
-                throw EmberError.invalidGraph(node: node, reason: "no scratch buffer was planned")
-            }
+            let (x, wp, bi, out) = try layerBuffers(b, node, Float.self, Int8.self, Float.self, Float.self, preparedBias: bias)
+            let s = try scratchBuffer(b, node, Int8.self)
             return { ember_fully_connected_hybrid_per_channel_ref(rows, Int32(k), Int32(n), x, wp, scales, asymmetric, bi, lo, hi, s, out) }
         }
     }

@@ -127,6 +127,23 @@ func req(_ b: KernelBuffers, _ i: Int, _ node: String) throws -> UnsafeRawPointe
     return p
 }
 
+/// A weighted layer's buffers at bind time: x (input 0), the weights (input 1, unless `weights` were
+/// prepared at prepare time), the bias (likewise input 2; nil when absent) and the output.
+func layerBuffers<X, W, B, O>(_ b: KernelBuffers, _ node: String, _ x: X.Type, _ w: W.Type, _ bias: B.Type, _ out: O.Type,
+                              weights: UnsafePointer<W>? = nil, preparedBias: UnsafePointer<B>? = nil) throws
+    -> (x: UnsafePointer<X>, w: UnsafePointer<W>, bias: UnsafePointer<B>?, out: UnsafeMutablePointer<O>) {
+    (try req(b, 0, node).assumingMemoryBound(to: X.self),
+     try weights ?? req(b, 1, node).assumingMemoryBound(to: W.self),
+     preparedBias ?? (b.inputs.count > 2 ? b.inputs[2]?.assumingMemoryBound(to: B.self) : nil),
+     b.output.assumingMemoryBound(to: O.self))
+}
+
+/// The scratch buffer the kernel asked for at prepare.
+func scratchBuffer<T>(_ b: KernelBuffers, _ node: String, _ type: T.Type) throws -> UnsafeMutablePointer<T> {
+    guard let s = b.scratch else { throw EmberError.invalidGraph(node: node, reason: "no scratch buffer was planned") }
+    return s.assumingMemoryBound(to: T.self)
+}
+
 struct Preparer {
     let c: KernelContext
     let storage: PreparedStorage
@@ -324,10 +341,8 @@ struct Preparer {
         let (lo, hi) = a.activation.range
         let node = c.nodeName
         return kernel(.conv2dF32Ref) { b in
-            let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
-            let f = try filter ?? req(b, 1, node).assumingMemoryBound(to: Float.self)
-            let bi = bias ?? (b.inputs.count > 2 ? b.inputs[2]?.assumingMemoryBound(to: Float.self) : nil)
-            let out = b.output.assumingMemoryBound(to: Float.self)
+            let (x, f, bi, out) = try layerBuffers(b, node, Float.self, Float.self, Float.self, Float.self,
+                                                   weights: filter, preparedBias: bias)
             return { ember_conv2d_f32_ref(g, x, f, bi, lo, hi, out) }
         }
     }
@@ -349,13 +364,8 @@ struct Preparer {
         let filterScale = wq.scale
         let node = c.nodeName
         return kernel(.conv2dHybridRef, scratch: try input(0).elementCount) { b in
-            let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
-            let f = try req(b, 1, node).assumingMemoryBound(to: Int8.self)
-            let bi = bias ?? (b.inputs.count > 2 ? b.inputs[2]?.assumingMemoryBound(to: Float.self) : nil)
-            let out = b.output.assumingMemoryBound(to: Float.self)
-            guard let scratch = b.scratch?.assumingMemoryBound(to: Int8.self) else {
-                throw EmberError.invalidGraph(node: node, reason: "no scratch buffer was planned")
-            }
+            let (x, f, bi, out) = try layerBuffers(b, node, Float.self, Int8.self, Float.self, Float.self, preparedBias: bias)
+            let scratch = try scratchBuffer(b, node, Int8.self)
             return { ember_conv2d_hybrid_ref(g, x, f, filterScale, bi, lo, hi, scratch, out) }
         }
     }
@@ -376,7 +386,7 @@ struct Preparer {
         return kernel(name, scratch: scratch) { b in
             let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
             let out = b.output.assumingMemoryBound(to: Float.self)
-            guard let s = b.scratch else { throw EmberError.invalidGraph(node: node, reason: "no scratch buffer was planned") }
+            let s = try scratchBuffer(b, node, UInt8.self)
             return { run(g, x, hybrid, s, out) }
         }
     }
@@ -435,10 +445,7 @@ struct Preparer {
         if let isa = c.isa.cISA, let fast = try convInt8Fast(a, isa: isa, geometry: g, requant: q) { return fast }
         let node = c.nodeName
         return kernel(.conv2dS8Ref) { b in
-            let x = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
-            let f = try req(b, 1, node).assumingMemoryBound(to: Int8.self)
-            let bi = b.inputs.count > 2 ? b.inputs[2]?.assumingMemoryBound(to: Int32.self) : nil
-            let out = b.output.assumingMemoryBound(to: Int8.self)
+            let (x, f, bi, out) = try layerBuffers(b, node, Int8.self, Int8.self, Int32.self, Int8.self)
             return { ember_conv2d_s8_ref(g, x, f, bi, q, out) }
         }
     }
@@ -552,7 +559,7 @@ struct Preparer {
             return splittableConv(name, scratch: Int(ember_gemm_scratch_bytes(isa, Int32(k), 1)), geometry: g, elementBytes: 1) { b, g in
                 let x = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
                 let out = b.output.assumingMemoryBound(to: Int8.self)
-                guard let s = b.scratch else { throw EmberError.invalidGraph(node: node, reason: "no scratch buffer was planned") }
+                let s = try scratchBuffer(b, node, UInt8.self)
                 return { run(g, x, gemm, s, out) }
             }
         }
@@ -584,7 +591,7 @@ struct Preparer {
             return splittableConv(name, scratch: Int(ember_gemm_scratch_bytes(isa, Int32(k), 0)), geometry: g, elementBytes: 4) { b, g in
                 let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
                 let out = b.output.assumingMemoryBound(to: Float.self)
-                guard let s = b.scratch else { throw EmberError.invalidGraph(node: node, reason: "no scratch buffer was planned") }
+                let s = try scratchBuffer(b, node, UInt8.self)
                 return { run(g, x, gemm, s, out) }
             }
         }
@@ -630,19 +637,14 @@ struct Preparer {
             return kernel(name, scratch: Int(ember_hybrid_scratch_bytes(isa, Int64(k), Int32(k)))) { b in
                 let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
                 let out = b.output.assumingMemoryBound(to: Float.self)
-                guard let s = b.scratch else { throw EmberError.invalidGraph(node: node, reason: "no scratch buffer was planned") }
+                let s = try scratchBuffer(b, node, UInt8.self)
                 return { run(rows, x, hybrid, s, out) }
             }
         }
         let bias = try floatOperand(2, role: "bias")
         return kernel(.fullyConnectedHybridRef, scratch: k) { b in
-            let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
-            let wp = try req(b, 1, node).assumingMemoryBound(to: Int8.self)
-            let bi = bias ?? (b.inputs.count > 2 ? b.inputs[2]?.assumingMemoryBound(to: Float.self) : nil)
-            let out = b.output.assumingMemoryBound(to: Float.self)
-            guard let s = b.scratch?.assumingMemoryBound(to: Int8.self) else {
-                throw EmberError.invalidGraph(node: node, reason: "no scratch buffer was planned")
-            }
+            let (x, wp, bi, out) = try layerBuffers(b, node, Float.self, Int8.self, Float.self, Float.self, preparedBias: bias)
+            let s = try scratchBuffer(b, node, Int8.self)
             return { ember_fully_connected_hybrid_ref(rows, Int32(k), Int32(n), x, wp, filterScale, bi, lo, hi, s, out) }
         }
     }
@@ -667,19 +669,14 @@ struct Preparer {
         if w.dtype == .int4Block32 {
             guard inF % 32 == 0 else { throw unsupported("int4 weights need in_features divisible by 32") }
             return kernel(.fullyConnectedF32Q4b32Ref) { b in
-                let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
-                let wp = try req(b, 1, node).assumingMemoryBound(to: UInt8.self)
-                let bi = bias ?? (b.inputs.count > 2 ? b.inputs[2]?.assumingMemoryBound(to: Float.self) : nil)
-                let out = b.output.assumingMemoryBound(to: Float.self)
+                let (x, wp, bi, out) = try layerBuffers(b, node, Float.self, UInt8.self, Float.self, Float.self, preparedBias: bias)
                 return { ember_fully_connected_f32_q4b32_ref(rows, inF, outF, x, wp, bi, lo, hi, out) }
             }
         }
         let weights = try floatOperand(1, role: "weights")
         return kernel(.fullyConnectedF32Ref) { b in
-            let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
-            let wp = try weights ?? req(b, 1, node).assumingMemoryBound(to: Float.self)
-            let bi = bias ?? (b.inputs.count > 2 ? b.inputs[2]?.assumingMemoryBound(to: Float.self) : nil)
-            let out = b.output.assumingMemoryBound(to: Float.self)
+            let (x, wp, bi, out) = try layerBuffers(b, node, Float.self, Float.self, Float.self, Float.self,
+                                                    weights: weights, preparedBias: bias)
             return { ember_fully_connected_f32_ref(rows, inF, outF, x, wp, bi, lo, hi, out) }
         }
     }
@@ -698,15 +695,12 @@ struct Preparer {
             return kernel(name, scratch: scratch) { b in
                 let x = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
                 let out = b.output.assumingMemoryBound(to: Int8.self)
-                guard let s = b.scratch else { throw EmberError.invalidGraph(node: node, reason: "no scratch buffer was planned") }
+                let s = try scratchBuffer(b, node, UInt8.self)
                 return { run(rows, x, gemm, s, out) }
             }
         }
         return kernel(.fullyConnectedS8Ref) { b in
-            let x = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
-            let wp = try req(b, 1, node).assumingMemoryBound(to: Int8.self)
-            let bi = b.inputs.count > 2 ? b.inputs[2]?.assumingMemoryBound(to: Int32.self) : nil
-            let out = b.output.assumingMemoryBound(to: Int8.self)
+            let (x, wp, bi, out) = try layerBuffers(b, node, Int8.self, Int8.self, Int32.self, Int8.self)
             return { ember_fully_connected_s8_ref(rows, inF, outF, x, wp, bi, q, out) }
         }
     }
