@@ -811,6 +811,43 @@ static int32_t one_over_one_plus_x(int32_t a) {
   return saturating_shift_left(x, 1);
 }
 
+static inline int16_t srdhm16(int16_t a, int16_t b) {
+  if (a == b && a == INT16_MIN) return INT16_MAX;
+  const int32_t ab = (int32_t)a * (int32_t)b;
+  const int32_t nudge = ab >= 0 ? (1 << 14) : (1 - (1 << 14));
+  return (int16_t)((ab + nudge) / (1 << 15));
+}
+static inline int16_t saturating_doubling_high_mul16(int16_t a, int16_t b) {
+  if (a == b && a == INT16_MIN) return INT16_MAX;
+  return (int16_t)(((int32_t)a * (int32_t)b) / (1 << 15));
+}
+static inline int16_t saturating_left_shift16(int16_t v, int amount) {
+  const int32_t r = (int32_t)v * (1 << amount);
+  return (int16_t)(r < INT16_MIN ? INT16_MIN : (r > INT16_MAX ? INT16_MAX : r));
+}
+static inline int16_t rounding_divide_by_pot16(int16_t x, int exponent) {
+  const int32_t mask = (1 << exponent) - 1, remainder = x & mask;
+  const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+  return (int16_t)((x >> exponent) + (remainder > threshold ? 1 : 0));
+}
+
+void ember_hard_swish_s8_ref(int64_t count, const int8_t *in, const ember_hard_swish_s8_params *p, int8_t *out) {
+  for (int64_t i = 0; i < count; ++i) {
+    const int16_t input_value = (int16_t)(in[i] - p->input_zero_point);
+    const int16_t hires = (int16_t)(input_value * (1 << 7));
+    const int16_t preshift_output = srdhm16(hires, p->output_multiplier_fixedpoint_int16);
+    int16_t reluish = hires;
+    if (p->reluish_multiplier_exponent > 0) reluish = saturating_left_shift16(reluish, p->reluish_multiplier_exponent - 1);
+    reluish = srdhm16(reluish, p->reluish_multiplier_fixedpoint_int16);
+    if (p->reluish_multiplier_exponent > 0) reluish = saturating_left_shift16(reluish, 1);
+    if (p->reluish_multiplier_exponent < 0) reluish = rounding_divide_by_pot16(reluish, -p->reluish_multiplier_exponent);
+    reluish = (int16_t)(((int32_t)reluish + (1 << 15)) >> 1);
+    const int16_t preshift = saturating_doubling_high_mul16(reluish, preshift_output);
+    int32_t v = rounding_divide_by_pot16(preshift, -p->output_multiplier_exponent) + p->output_zero_point;
+    out[i] = (int8_t)clamp_i32(v, -128, 127);
+  }
+}
+
 void ember_softmax_s8_ref(int64_t rows, int32_t depth, int32_t input_multiplier, int32_t input_left_shift,
                           int32_t diff_min, const int8_t *in, int8_t *out) {
   for (int64_t r = 0; r < rows; ++r) {

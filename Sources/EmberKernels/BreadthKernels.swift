@@ -344,4 +344,24 @@ extension Preparer {
             return { ember_prelu_s8_ref(bc, x, alpha, params, out) }
         }
     }
+
+    /// HardSwishPrepare's parameters (its scales are floats, as there).
+    func hardSwishParams(_ qi: QuantParams, _ qo: QuantParams) throws -> ember_hard_swish_s8_params {
+        let hiresInputScale = (1.0 / 128.0) * qi.scale
+        let reluishScale: Float = 3.0 / 32768.0
+        var p = ember_hard_swish_s8_params()
+        p.input_zero_point = qi.zeroPoint; p.output_zero_point = qo.zeroPoint
+        let (om, oe) = quantizeMultiplier(Double(hiresInputScale / qo.scale))
+        guard oe <= 0 else { throw unsupported("int8 hard swish whose output scale is below input scale / 128") }
+        let (rm, re) = quantizeMultiplier(Double(hiresInputScale / reluishScale))
+        p.output_multiplier_fixedpoint_int16 = downScaledToInt16(om); p.output_multiplier_exponent = oe
+        p.reluish_multiplier_fixedpoint_int16 = downScaledToInt16(rm); p.reluish_multiplier_exponent = re
+        return p
+    }
+}
+
+/// TFLite's DownScaleInt32ToInt16Multiplier: the high 16 bits, rounded.
+func downScaledToInt16(_ m: Int32) -> Int16 {
+    guard m < Int32.max - (1 << 15) else { return Int16.max }
+    return Int16(clamping: (Int(m) + (1 << 15)) >> 16)
 }

@@ -861,6 +861,11 @@ struct Preparer {
         let qi = try perTensorQuant(0), qo = try outQuant()
         let table = try storage.allocate(Int8.self, count: 256)
         switch c.op {
+        case .hardSwish:
+            // TFLite's 16-bit fixed-point hard swish, tabulated (it is a function of the code alone).
+            var p = try hardSwishParams(qi, qo)
+            let codes = (0..<256).map { Int8(truncatingIfNeeded: $0 - 128) }
+            ember_hard_swish_s8_ref(256, codes, &p, table)
         case .relu, .relu6:
             let (m, s) = quantizeMultiplier(Double(qi.scale) / Double(qo.scale))
             let (lo, hi) = activationRangeInt8(c.op == .relu ? .relu : .relu6, qo)

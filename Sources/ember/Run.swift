@@ -37,6 +37,9 @@ struct Run: ParsableCommand {
     @Option(help: "Which variant to run (default: the first, best rung).")
     var variant: String?
 
+    @Option(help: ArgumentHelp("Also write every intermediate value as DIR/<name>.npy (to compare layer by layer with another runtime; the arena then keeps every value).", valueName: "DIR"))
+    var dumpAll: String?
+
     @Option(parsing: .unconditional, help: "Run this many times (1…\(Run.maxRepeat)) and report the latency distribution.")
     var `repeat`: Int = 1
 
@@ -74,6 +77,8 @@ struct Run: ParsableCommand {
         guard (1...64).contains(threads) else { throw ValidationError("--threads must be 1…64, got \(threads)") }
         if let top { guard top >= 1 else { throw ValidationError("--top must be at least 1, got \(top)") } }
         if let output, output.isEmpty { throw ValidationError("--output needs a directory") }
+        if let dumpAll, dumpAll.isEmpty { throw ValidationError("--dump-all needs a directory") }
+        if dumpAll != nil && envelope != nil { throw ValidationError("--dump-all and --envelope exclude each other") }
         if labels != nil && top == nil { throw ValidationError("--labels goes with --top") }
         guard Priority(rawValue: priority) != nil else { throw ValidationError("--priority must be critical, normal or best_effort") }
         if target != nil && envelope == nil { throw ValidationError("--target needs --envelope") }
@@ -144,6 +149,7 @@ struct Run: ParsableCommand {
                 }
             }
         }
+        if let dir = dumpAll { try dumpIntermediates(package, feeds: feeds, to: dir) }
         let sorted = times.sorted()
         let median = sorted[sorted.count / 2]
         if let decision {
@@ -152,6 +158,26 @@ struct Run: ParsableCommand {
         let arena = decision.flatMap { d in ladder?.sessions[d.rung].arenaBytes } ?? session.arenaBytes
         print("variant \(decision?.rungName ?? session.variant.name), arena \(arena) bytes, latency \(ms(median)) ms"
               + (`repeat` > 1 ? " (median of \(`repeat`), min \(ms(sorted[0])) ms, max \(ms(sorted[sorted.count - 1])) ms)" : ""))
+    }
+}
+
+extension Run {
+    /// Runs the variant once more with every node's output as a graph output and writes each.
+    func dumpIntermediates(_ package: EmberPackage, feeds: [String: Tensor], to dir: String) throws {
+        let i = try package.variantIndex(variant)
+        var graph = try package.graph(at: i)
+        var outputs = graph.outputs
+        for n in graph.nodes where !outputs.contains(n.output) { outputs.append(n.output) }
+        graph.outputs = outputs
+        let contents = PackageContents(metadata: package.contents.metadata, variants: [package.variants[i]], graphs: [graph])
+        let session = try Session(package: EmberPackage(contents: contents, limits: package.limits))
+        let results = try session.run(feeds)
+        try makeDirectories(dir)
+        for slot in session.outputs {
+            guard let t = results[slot.name] else { continue }
+            try writeFile(NPY.encode(t), to: (dir.hasSuffix("/") ? dir : dir + "/") + safeFileName(slot.name) + ".npy")
+        }
+        print("wrote \(session.outputs.count) values to \(dir)")
     }
 }
 

@@ -518,3 +518,28 @@ import Glibc
         }
     }
 }
+
+@Suite struct Int8HardSwishTests {
+    /// TFLite's fixed-point hard swish stays within one code of x·relu6(x+3)/6 and maps real 0 to the zero point.
+    @Test func hardSwishIsWithinOneCodeOfTheRealFunction() {
+        var rng = SplitMix64(seed: 66)
+        for _ in 0..<200 {
+            let si = Float.random(in: 0.01...0.2, using: &rng), so = Float.random(in: 0.01...0.1, using: &rng)
+            let zi = Int32(rng.int(-100...100)), zo = Int32(rng.int(-100...100))
+            let hires = si / 128, (om, oe) = quantizeMultiplier(Double(hires / so)), (rm, re) = quantizeMultiplier(Double(hires / (3.0 / 32768)))
+            var p = ember_hard_swish_s8_params(input_zero_point: zi, output_zero_point: zo,
+                                               reluish_multiplier_fixedpoint_int16: downScaledToInt16(rm),
+                                               output_multiplier_fixedpoint_int16: downScaledToInt16(om),
+                                               reluish_multiplier_exponent: re, output_multiplier_exponent: oe)
+            let codes = (0..<256).map { Int8(truncatingIfNeeded: $0 - 128) }
+            var out = [Int8](repeating: 0, count: 256)
+            ember_hard_swish_s8_ref(256, codes, &p, &out)
+            for (x, y) in zip(codes, out) {
+                let r = Float(Int32(x) - zi) * si
+                let want = Int32((r * min(max(r + 3, 0), 6) / 6 / so).rounded()) + zo
+                #expect(abs(Int32(y) - max(-128, min(127, want))) <= 1, "code \(x): \(y) vs \(want)")
+                if Int32(x) == zi { #expect(Int32(y) == max(-128, min(127, zo))) }
+            }
+        }
+    }
+}

@@ -299,6 +299,15 @@ void ember_mean_s8_ref(const ember_reduce *r, const int8_t *in, int32_t input_ze
                        int32_t multiplier, int32_t shift, int32_t output_zero_point,
                        int32_t *scratch, int8_t *out);
 
+/// TFLite reference int8 HARD_SWISH (reference_ops::HardSwish: 16-bit fixed point, a "relu-ish"
+/// multiplier in [0, 1] times the input on the output scale). Parameters as HardSwishPrepare makes them.
+typedef struct {
+  int32_t input_zero_point, output_zero_point;
+  int16_t reluish_multiplier_fixedpoint_int16, output_multiplier_fixedpoint_int16;
+  int32_t reluish_multiplier_exponent, output_multiplier_exponent;
+} ember_hard_swish_s8_params;
+void ember_hard_swish_s8_ref(int64_t count, const int8_t *in, const ember_hard_swish_s8_params *p, int8_t *out);
+
 /// TFLite reference int8 SOFTMAX (gemmlowp fixed point, output scale 1/256, zero point −128) over
 /// rows of `depth`: input_multiplier / input_left_shift from PreprocessSoftmaxScaling(beta, input
 /// scale, 5 integer bits), diff_min from CalculateInputRadius.
