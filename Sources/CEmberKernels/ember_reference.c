@@ -848,8 +848,18 @@ void ember_hard_swish_s8_ref(int64_t count, const int8_t *in, const ember_hard_s
   }
 }
 
-void ember_softmax_s8_ref(int64_t rows, int32_t depth, int32_t input_multiplier, int32_t input_left_shift,
-                          int32_t diff_min, const int8_t *in, int8_t *out) {
+void ember_softmax_s8_exp_table(int32_t input_multiplier, int32_t input_left_shift, int32_t diff_min,
+                                int32_t *exp_table) {
+  for (int32_t d = 0; d < 256; ++d) {
+    const int32_t diff = -d;
+    exp_table[d] = diff >= diff_min
+        ? exp_on_negative_values_q5(SRDHM(diff * (1 << input_left_shift), input_multiplier)) : 0;
+  }
+}
+
+// A difference below diff_min has table entry 0; a real exp is never 0 (exp(0) is INT32_MAX and the
+// smallest the barrel shifter reaches stays positive), so 0 marks "skipped" as TFLite's branch does.
+void ember_softmax_s8_ref(int64_t rows, int32_t depth, const int32_t *exp_table, const int8_t *in, int8_t *out) {
   for (int64_t r = 0; r < rows; ++r) {
     const int8_t *x = in + r * depth;
     int8_t *y = out + r * depth;
@@ -857,11 +867,8 @@ void ember_softmax_s8_ref(int64_t rows, int32_t depth, int32_t input_multiplier,
     for (int32_t c = 0; c < depth; ++c) max_in_row = x[c] > max_in_row ? x[c] : max_in_row;
     int32_t sum_of_exps = 0;  // Q12.19
     for (int32_t c = 0; c < depth; ++c) {
-      const int32_t diff = (int32_t)x[c] - max_in_row;
-      if (diff >= diff_min) {
-        const int32_t scaled = SRDHM(diff * (1 << input_left_shift), input_multiplier);
-        sum_of_exps = wrap_add(sum_of_exps, ember_rounding_divide_by_pot(exp_on_negative_values_q5(scaled), 12));
-      }
+      const int32_t e = exp_table[max_in_row - x[c]];
+      if (e != 0) sum_of_exps = wrap_add(sum_of_exps, ember_rounding_divide_by_pot(e, 12));
     }
     // TFLite GetReciprocal(sum, 12 integer bits).
     const int headroom_plus_one = sum_of_exps > 0 ? __builtin_clz((uint32_t)sum_of_exps) : 31;
@@ -870,10 +877,8 @@ void ember_softmax_s8_ref(int64_t rows, int32_t depth, int32_t input_multiplier,
     const int32_t shifted_scale = one_over_one_plus_x(shifted_sum_minus_one);
     const int exponent = num_bits_over_unit + 31 - 8;
     for (int32_t c = 0; c < depth; ++c) {
-      const int32_t diff = (int32_t)x[c] - max_in_row;
-      if (diff >= diff_min) {
-        const int32_t scaled = SRDHM(diff * (1 << input_left_shift), input_multiplier);
-        const int32_t e = exp_on_negative_values_q5(scaled);
+      const int32_t e = exp_table[max_in_row - x[c]];
+      if (e != 0) {
         const int32_t unsat = exponent >= 0 && exponent <= 31
             ? ember_rounding_divide_by_pot(SRDHM(shifted_scale, e), exponent) : 0;
         y[c] = (int8_t)clamp_i32(unsat - 128, -128, 127);
@@ -1098,30 +1103,40 @@ void ember_mirror_pad_ref(int32_t elem_size, int32_t rank, const int32_t *in_sha
 }
 
 // ------------------------------------------------------ Transposed convolution
-// Both follow TFLite's reference scatter loop order (input pixel, input channel, tap, output channel).
-#define EMBER_TRANSPOSE_CONV_SCATTER(g, ACC, X, W)                                               \
+// TFLite's reference scatters input pixel by input pixel; here the taps of one input pixel run
+// output channel by output channel with the input channels innermost (contiguous in the input and
+// the [O][KH][KW][C] filter). Every output element still receives its terms in TFLite's order —
+// input pixel, then input channel (one tap joins an input pixel to an output pixel) — so the float
+// sums round as TFLite's do and the int32 sums are the same.
+#define EMBER_TRANSPOSE_CONV_SCATTER(g, T, ACC, X, W)                                             \
   for (int32_t n = 0; n < (g)->batch; ++n)                                                      \
     for (int32_t iy = 0; iy < (g)->in_h; ++iy)                                                  \
-      for (int32_t ix = 0; ix < (g)->in_w; ++ix)                                                \
-        for (int32_t ic = 0; ic < (g)->in_c; ++ic) {                                            \
-          const int32_t oy0 = iy * (g)->stride_h - (g)->pad_top, ox0 = ix * (g)->stride_w - (g)->pad_left; \
-          for (int32_t ky = 0; ky < (g)->kernel_h; ++ky)                                        \
-            for (int32_t kx = 0; kx < (g)->kernel_w; ++kx) {                                    \
-              const int32_t oy = oy0 + ky, ox = ox0 + kx;                                       \
-              if (oy < 0 || oy >= (g)->out_h || ox < 0 || ox >= (g)->out_w) continue;           \
-              for (int32_t oc = 0; oc < (g)->out_c; ++oc)                                       \
-                ACC[(((int64_t)n * (g)->out_h + oy) * (g)->out_w + ox) * (g)->out_c + oc] +=    \
-                    X(input[(((int64_t)n * (g)->in_h + iy) * (g)->in_w + ix) * (g)->in_c + ic]) * \
-                    W(filter[(((int64_t)oc * (g)->kernel_h + ky) * (g)->kernel_w + kx) * (g)->in_c + ic]); \
+      for (int32_t ix = 0; ix < (g)->in_w; ++ix) {                                              \
+        const int32_t oy0 = iy * (g)->stride_h - (g)->pad_top, ox0 = ix * (g)->stride_w - (g)->pad_left; \
+        const int64_t in_at = (((int64_t)n * (g)->in_h + iy) * (g)->in_w + ix) * (g)->in_c;      \
+        for (int32_t ky = 0; ky < (g)->kernel_h; ++ky) {                                        \
+          const int32_t oy = oy0 + ky;                                                          \
+          if (oy < 0 || oy >= (g)->out_h) continue;                                             \
+          for (int32_t kx = 0; kx < (g)->kernel_w; ++kx) {                                      \
+            const int32_t ox = ox0 + kx;                                                        \
+            if (ox < 0 || ox >= (g)->out_w) continue;                                           \
+            T *acc_ = ACC + (((int64_t)n * (g)->out_h + oy) * (g)->out_w + ox) * (g)->out_c;    \
+            for (int32_t oc = 0; oc < (g)->out_c; ++oc) {                                       \
+              const int64_t w_at = (((int64_t)oc * (g)->kernel_h + ky) * (g)->kernel_w + kx) * (g)->in_c; \
+              T a_ = acc_[oc];                                                                  \
+              for (int32_t ic = 0; ic < (g)->in_c; ++ic) a_ += X(input[in_at + ic]) * W(filter[w_at + ic]); \
+              acc_[oc] = a_;                                                                    \
             }                                                                                   \
-        }
+          }                                                                                     \
+        }                                                                                       \
+      }
 
 #define EMBER_IDENTITY(v) (v)
 void ember_transpose_conv2d_f32_ref(const ember_conv_geometry *g, const float *input, const float *filter,
                                     const float *bias, float act_min, float act_max, float *output) {
   const int64_t total = (int64_t)g->batch * g->out_h * g->out_w * g->out_c;
   for (int64_t i = 0; i < total; ++i) output[i] = 0.0f;
-  EMBER_TRANSPOSE_CONV_SCATTER(g, output, EMBER_IDENTITY, EMBER_IDENTITY)
+  EMBER_TRANSPOSE_CONV_SCATTER(g, float, output, EMBER_IDENTITY, EMBER_IDENTITY)
   for (int64_t i = 0; i < total; ++i) {
     const float v = output[i] + (bias ? bias[i % g->out_c] : 0.0f);
     output[i] = clamp_f(v, act_min, act_max);
@@ -1135,7 +1150,7 @@ void ember_transpose_conv2d_s8_ref(const ember_conv_geometry *g, const int8_t *i
   for (int64_t i = 0; i < total; ++i) scratch[i] = 0;
 #define EMBER_OFFSET_INPUT(v) ((int32_t)(v) + rq->input_offset)
 #define EMBER_WIDEN(v) ((int32_t)(v))
-  EMBER_TRANSPOSE_CONV_SCATTER(g, scratch, EMBER_OFFSET_INPUT, EMBER_WIDEN)
+  EMBER_TRANSPOSE_CONV_SCATTER(g, int32_t, scratch, EMBER_OFFSET_INPUT, EMBER_WIDEN)
 #undef EMBER_OFFSET_INPUT
 #undef EMBER_WIDEN
   for (int64_t i = 0; i < total; ++i) {

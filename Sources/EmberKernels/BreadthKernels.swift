@@ -264,11 +264,14 @@ extension Preparer {
         guard shift >= 0, shift <= 30 else { return try floatFallback() }
         let diffMin = -Int32((31.0 * Double(1 << 26) / Double(1 << Int(shift))).rounded(.down))
         let rows = Int64(x.elementCount / last), depth = Int32(last)
+        let table = try storage.allocate(Int32.self, count: 256)
+        ember_softmax_s8_exp_table(m, shift, diffMin, table)
+        let exps = UnsafePointer(table)
         let node = c.nodeName
         return kernel(.softmaxS8Ref) { b in
             let xp = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
             let out = b.output.assumingMemoryBound(to: Int8.self)
-            return { ember_softmax_s8_ref(rows, depth, m, shift, diffMin, xp, out) }
+            return { ember_softmax_s8_ref(rows, depth, exps, xp, out) }
         }
     }
 

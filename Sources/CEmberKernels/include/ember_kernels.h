@@ -311,8 +311,11 @@ void ember_hard_swish_s8_ref(int64_t count, const int8_t *in, const ember_hard_s
 /// TFLite reference int8 SOFTMAX (gemmlowp fixed point, output scale 1/256, zero point −128) over
 /// rows of `depth`: input_multiplier / input_left_shift from PreprocessSoftmaxScaling(beta, input
 /// scale, 5 integer bits), diff_min from CalculateInputRadius.
-void ember_softmax_s8_ref(int64_t rows, int32_t depth, int32_t input_multiplier, int32_t input_left_shift,
-                          int32_t diff_min, const int8_t *in, int8_t *out);
+/// exp_table[d] for d = 0 … 255: exp_on_negative_values of the rescaled difference −d (Q0.31), or
+/// 0 where −d < diff_min (those elements contribute nothing and output −128). Built once, at prepare.
+void ember_softmax_s8_exp_table(int32_t input_multiplier, int32_t input_left_shift, int32_t diff_min,
+                                int32_t *exp_table);
+void ember_softmax_s8_ref(int64_t rows, int32_t depth, const int32_t *exp_table, const int8_t *in, int8_t *out);
 
 /// TFLite int8 RESIZE_BILINEAR (ResizeBilinearInteger: 10-bit fixed-point positions, 20-bit
 /// products rounded half away from zero); input and output share scale and zero point.
