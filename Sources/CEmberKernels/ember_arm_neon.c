@@ -277,6 +277,30 @@ static void dwconv2d_s8_neon(const ember_conv_geometry *g, const int8_t *input, 
   })
 }
 
+// ------------------------------------------------------------ int8 mul
+/// TFLite int8 MUL, ember_mul_s8_ref's arithmetic, 8 lanes (see ember_kernel_table.mul_s8).
+static void mul_s8_neon(int64_t rows, int64_t cols, const int8_t *a, const int8_t *b, int64_t b_row_stride,
+                        const ember_mul_s8_params *p, int8_t *out) {
+  const int32x4_t ao = vdupq_n_s32(p->a_offset), bo = vdupq_n_s32(p->b_offset);
+  int32_t om[8], os[8];
+  for (int k = 0; k < 8; ++k) { om[k] = p->output_multiplier; os[k] = p->output_shift; }
+  const int16x8_t zero = vdupq_n_s16(0);
+  for (int64_t r = 0; r < rows; ++r) {
+    const int8_t *ar = a + r * cols, *br = b + r * b_row_stride;
+    for (int64_t i = 0; i < cols; i += 8) {
+      const int32_t n = cols - i < 8 ? (int32_t)(cols - i) : 8;
+      const int16x8_t x = load8_minus(ar + i, n, zero), y = load8_minus(br + i, n, zero);
+      int32x4_t v[2];
+      for (int32_t h = 0; h < 2; ++h) {
+        const int32x4_t xs = vaddq_s32(h ? vmovl_high_s16(x) : vmovl_s16(vget_low_s16(x)), ao);
+        const int32x4_t ys = vaddq_s32(h ? vmovl_high_s16(y) : vmovl_s16(vget_low_s16(y)), bo);
+        v[h] = vmulq_s32(xs, ys);
+      }
+      requant_store8(v[0], v[1], om, os, 0, p->output_offset, p->act_min, p->act_max, n, out + r * cols + i);
+    }
+  }
+}
+
 // ------------------------------------------------------------ int8 add / sub
 static void add_s8_neon(int64_t count, const int8_t *a, const int8_t *b, const ember_add_s8_params *p, int32_t subtract,
                         int8_t *out) {
@@ -439,6 +463,7 @@ static void binary_f32_neon(ember_binary_op op, const ember_broadcast *bc, const
   case EMBER_BINARY_PRELU:
     BINARY_F32_ROWS(vbslq_f32(vcgeq_f32(x, vdupq_n_f32(0.0f)), x, vmulq_f32(x, y)), x >= 0.0f ? x : x * y);
     break;
+  default: ember_binary_f32_ref(op, bc, a, b, act_min, act_max, out); break;  // the reference-only functions
   }
 }
 
@@ -554,6 +579,7 @@ const ember_kernel_table ember_neon_kernels = {
   .fully_connected_f32 = fully_connected_f32_neon,
   .dwconv2d_f32 = dwconv2d_f32_neon,
   .add_s8 = add_s8_neon,
+  .mul_s8 = mul_s8_neon,
   .binary_f32 = binary_f32_neon,
 };
 
@@ -573,6 +599,7 @@ const ember_kernel_table ember_neon_dotprod_kernels = {
   .fully_connected_f32 = fully_connected_f32_neon,
   .dwconv2d_f32 = dwconv2d_f32_neon,
   .add_s8 = add_s8_neon,
+  .mul_s8 = mul_s8_neon,
   .binary_f32 = binary_f32_neon,
 };
 

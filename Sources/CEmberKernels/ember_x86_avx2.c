@@ -280,6 +280,23 @@ TARGET static void ember_dwconv2d_s8_avx2(const ember_conv_geometry *g, const in
   })
 }
 
+// ------------------------------------------------------------ int8 mul
+/// TFLite int8 MUL, ember_mul_s8_ref's arithmetic, 8 lanes (see ember_kernel_table.mul_s8).
+TARGET static void ember_mul_s8_avx2(int64_t rows, int64_t cols, const int8_t *a, const int8_t *b, int64_t b_row_stride,
+                                     const ember_mul_s8_params *p, int8_t *out) {
+  const __m256i ao = _mm256_set1_epi32(p->a_offset), bo = _mm256_set1_epi32(p->b_offset);
+  int32_t om[8], os[8];
+  for (int k = 0; k < 8; ++k) { om[k] = p->output_multiplier; os[k] = p->output_shift; }
+  for (int64_t r = 0; r < rows; ++r) {
+    const int8_t *ar = a + r * cols, *br = b + r * b_row_stride;
+    for (int64_t i = 0; i < cols; i += 8) {
+      const int32_t n = cols - i < 8 ? (int32_t)(cols - i) : 8;
+      const __m256i x = _mm256_add_epi32(load8_s8(ar + i, n), ao), y = _mm256_add_epi32(load8_s8(br + i, n), bo);
+      requant_store(_mm256_mullo_epi32(x, y), om, os, 0, p->output_offset, p->act_min, p->act_max, n, out + r * cols + i);
+    }
+  }
+}
+
 // ------------------------------------------------------------ int8 add / sub
 /// TFLite int8 ADD (SUB) of two tensors of the same shape: ember_add_s8_ref's arithmetic, 8 lanes.
 TARGET static void ember_add_s8_avx2(int64_t count, const int8_t *a, const int8_t *b, const ember_add_s8_params *p,
@@ -434,6 +451,7 @@ TARGET static void ember_binary_f32_avx2(ember_binary_op op, const ember_broadca
   case EMBER_BINARY_PRELU:
     BINARY_F32_ROWS(_mm256_blendv_ps(_mm256_mul_ps(x, y), x, _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_GE_OQ)));
     break;
+  default: ember_binary_f32_ref(op, bc, a, b, act_min, act_max, out); break;  // the reference-only functions
   }
 }
 
@@ -447,6 +465,7 @@ const ember_kernel_table ember_avx2_kernels = {
   .fully_connected_f32 = ember_fully_connected_f32_avx2,
   .dwconv2d_f32 = ember_dwconv2d_f32_avx2,
   .add_s8 = ember_add_s8_avx2,
+  .mul_s8 = ember_mul_s8_avx2,
   .binary_f32 = ember_binary_f32_avx2,
 };
 

@@ -433,6 +433,28 @@ TARGET static void ember_add_s8_avx512(int64_t count, const int8_t *a, const int
   }
 }
 
+/// TFLite int8 MUL, ember_mul_s8_ref's arithmetic, 16 lanes (see ember_kernel_table.mul_s8).
+TARGET static void ember_mul_s8_avx512(int64_t rows, int64_t cols, const int8_t *a, const int8_t *b, int64_t b_row_stride,
+                                       const ember_mul_s8_params *p, int8_t *out) {
+  const __m512i ao = _mm512_set1_epi32(p->a_offset), bo = _mm512_set1_epi32(p->b_offset);
+  const __m512i om = _mm512_set1_epi32(p->output_multiplier), os = _mm512_set1_epi32(p->output_shift);
+  const __m512i oo = _mm512_set1_epi32(p->output_offset);
+  const __m512i lo = _mm512_set1_epi32(p->act_min), hi = _mm512_set1_epi32(p->act_max);
+  for (int64_t r = 0; r < rows; ++r) {
+    const int8_t *ar = a + r * cols, *br = b + r * b_row_stride;
+    int8_t *o = out + r * cols;
+    for (int64_t i = 0; i < cols; i += 16) {
+      const int64_t rest = cols - i;
+      const __mmask16 m = rest >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << rest) - 1);
+      const __m512i x = _mm512_add_epi32(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, ar + i)), ao);
+      const __m512i y = _mm512_add_epi32(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, br + i)), bo);
+      __m512i v = mbqm_double(_mm512_mullo_epi32(x, y), om, os);
+      v = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(v, oo), lo), hi);
+      _mm_mask_storeu_epi8(o + i, m, _mm512_cvtepi32_epi8(v));
+    }
+  }
+}
+
 // ------------------------------------------------------------------- f32
 /// R rows (each `row_stride` floats apart) × P 16-channel panels (both constants). KIND f32 reads
 /// f32 weights; KIND f16 reads IEEE-half weights (an fp16 rung's, kept at half the bytes) and
@@ -609,6 +631,7 @@ TARGET static void ember_binary_f32_avx512(ember_binary_op op, const ember_broad
   case EMBER_BINARY_PRELU:
     BINARY_F32_ROWS(_mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GE_OQ), _mm512_mul_ps(x, y), x));
     break;
+  default: ember_binary_f32_ref(op, bc, a, b, act_min, act_max, out); break;  // the reference-only functions
   }
 }
 
@@ -622,6 +645,7 @@ const ember_kernel_table ember_avx512_kernels = {
   .fully_connected_f32 = ember_fully_connected_f32_avx512,
   .dwconv2d_f32 = ember_dwconv2d_f32_avx512,
   .add_s8 = ember_add_s8_avx512,
+  .mul_s8 = ember_mul_s8_avx512,
   .binary_f32 = ember_binary_f32_avx512,
 };
 

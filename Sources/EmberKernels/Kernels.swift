@@ -72,6 +72,9 @@ public enum KernelImplementation: String, CaseIterable, Sendable {
     case binaryF32Avx2 = "binary_f32_avx2"
     case addS8Avx512 = "add_s8_avx512"
     case addS8Avx2 = "add_s8_avx2"
+    case mulS8Avx512 = "mul_s8_avx512"
+    case mulS8Avx2 = "mul_s8_avx2"
+    case mulS8Neon = "mul_s8_neon"
 
     case reduceRef = "reduce_ref"
     case argReduceRef = "arg_reduce_ref"
@@ -820,12 +823,43 @@ struct Preparer {
         (p.act_min, p.act_max) = activationRangeInt8(act, qo)
         let params = try storage.store(p)
         let node = c.nodeName
+        if c.isa.cISA != nil, let rowsCols = try simdRows() {
+            // The SIMD kernel reads b per row; MUL commutes, so a broadcast a trades places with b.
+            let (rows, cols, bStride, swapped) = rowsCols
+            var q = p
+            if swapped { swap(&q.a_offset, &q.b_offset) }
+            let sp = try storage.store(q)
+            let (name, run) = try simd("mul_s8") { $0.mul_s8 }
+            return kernel(name) { b in
+                let ap = try req(b, swapped ? 1 : 0, node).assumingMemoryBound(to: Int8.self)
+                let bp = try req(b, swapped ? 0 : 1, node).assumingMemoryBound(to: Int8.self)
+                let out = b.output.assumingMemoryBound(to: Int8.self)
+                return { run(rows, cols, ap, bp, bStride, sp, out) }
+            }
+        }
         return kernel(.mulS8Ref) { b in
             let ap = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
             let bp = try req(b, 1, node).assumingMemoryBound(to: Int8.self)
             let out = b.output.assumingMemoryBound(to: Int8.self)
             return { ember_mul_s8_ref(bc, ap, bp, params, out) }
         }
+    }
+
+    /// How a two-input op's inputs map onto the row kernels: one input the full output, the other the same
+    /// shape (one row) or a vector along the last axis repeated for every row. nil for other broadcasts.
+    func simdRows() throws -> (rows: Int64, cols: Int64, bRowStride: Int64, swapped: Bool)? {
+        let a = try input(0).dims, b = try input(1).dims, o = c.output.dims
+        let count = Int64(c.output.elementCount)
+        guard count > 0 else { return nil }
+        func perChannel(_ d: [Int]) -> Bool {
+            guard let last = o.last, d.last == last, last > 0 else { return false }
+            return d.dropLast().allSatisfy { $0 == 1 }
+        }
+        for (full, other, swapped) in [(a, b, false), (b, a, true)] where full == o {
+            if other == o { return (1, count, 0, swapped) }
+            if perChannel(other), let last = o.last { return (count / Int64(last), Int64(last), 0, swapped) }
+        }
+        return nil
     }
 
     func unaryOp() throws -> (ember_unary_op, Float) {

@@ -272,6 +272,28 @@ func withOptionalPointer<T, R>(_ array: [T]?, _ body: (UnsafePointer<T>?) -> R) 
         }
     }
 
+    /// int8 MUL rows (same shape, and one per-channel vector for every row) against the reference.
+    @Test func int8MulIsByteExactOnEveryISA() {
+        for isa in availableISAs {
+            var rng = SplitMix64(seed: 65)
+            for trial in 0..<300 {
+                let rows = rng.int(1...5), cols = rng.int(1...70), perChannel = trial % 2 == 1
+                let n = rows * cols
+                let a = trial % 9 == 0 ? [Int8](repeating: -128, count: n) : rng.int8s(n)
+                let b = trial % 9 == 0 ? [Int8](repeating: -128, count: perChannel ? cols : n) : rng.int8s(perChannel ? cols : n)
+                var p = ember_mul_s8_params()
+                p.a_offset = Int32(rng.int(-127...128)); p.b_offset = Int32(rng.int(-127...128)); p.output_offset = Int32(rng.int(-128...127))
+                (p.output_multiplier, p.output_shift) = quantizeMultiplier(Double.random(in: 1e-5...0.05, using: &rng))
+                p.act_min = Int32(rng.int(-128...0)); p.act_max = Int32(rng.int(0...127))
+                var bc = makeBroadcast([rows, cols], perChannel ? [cols] : [rows, cols], [rows, cols])
+                var expected = [Int8](repeating: 0, count: n), got = [Int8](repeating: 99, count: n)
+                ember_mul_s8_ref(&bc, a, b, &p, &expected)
+                kernels(isa).mul_s8(Int64(rows), Int64(cols), a, b, perChannel ? 0 : Int64(cols), &p, &got)
+                #expect(got == expected, "\(isaName(isa)) trial \(trial) \(rows)x\(cols) per-channel \(perChannel)")
+            }
+        }
+    }
+
     /// f32 ADD/SUB/MUL/DIV/MAX/MIN/PRELU over random broadcasts (scalars, per-channel, lower rank, same shape),
     /// with infinities, NaN and signed zeros: the SIMD rows give the reference's bits, and collapsing
     /// the broadcast's dimensions changes nothing.

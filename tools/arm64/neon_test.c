@@ -177,6 +177,31 @@ static void test_add_s8(const ember_kernel_table *t) {
   }
 }
 
+static void test_mul_s8(const ember_kernel_table *t) {
+  for (int trial = 0; trial < 300; ++trial) {
+    const int32_t rows = rand_int(1, 5), cols = rand_int(1, 70), per_channel = trial % 2, n = rows * cols;
+    const int32_t nb = per_channel ? cols : n;
+    int8_t *a = zalloc(n), *b = zalloc(nb), *expected = zalloc(n), *got = zalloc(n);
+    fill_s8(a, n, trial % 9 == 0 ? -1 : 0);
+    fill_s8(b, nb, trial % 9 == 0 ? -1 : 0);
+    ember_mul_s8_params p;
+    memset(&p, 0, sizeof p);
+    p.a_offset = rand_int(-127, 128); p.b_offset = rand_int(-127, 128); p.output_offset = rand_int(-128, 127);
+    ember_quantize_multiplier(1e-5 + 0.05 * (double)(next_u64() >> 11) / 9007199254740992.0, &p.output_multiplier,
+                              &p.output_shift);
+    p.act_min = rand_int(-128, 0); p.act_max = rand_int(0, 127);
+    ember_broadcast bc;
+    memset(&bc, 0, sizeof bc);
+    bc.rank = 2; bc.shape[0] = rows; bc.shape[1] = cols;
+    bc.a_strides[0] = cols; bc.a_strides[1] = 1;
+    bc.b_strides[0] = per_channel ? 0 : cols; bc.b_strides[1] = 1;
+    ember_mul_s8_ref(&bc, a, b, &p, expected);
+    t->mul_s8(rows, cols, a, b, per_channel ? 0 : cols, &p, got);
+    expect(memcmp(got, expected, (size_t)n) == 0, "mul_s8", trial);
+    free(a); free(b); free(expected); free(got);
+  }
+}
+
 static void test_hybrid(int32_t isa, const ember_kernel_table *t) {
   for (int trial = 0; trial < 300; ++trial) {
     ember_conv_geometry g = random_geometry(0);
@@ -359,6 +384,7 @@ int main(void) {
   test_fc_s8(EMBER_ISA_NEON, t);
   test_dw_s8(EMBER_ISA_NEON, t);
   test_add_s8(t);
+  test_mul_s8(t);
   test_hybrid(EMBER_ISA_NEON, t);
   test_hybrid_fc(EMBER_ISA_NEON, t);
   test_binary_f32(t);

@@ -547,6 +547,10 @@ typedef struct {
   /// ember_binary_f32_ref over any broadcast.
   void (*binary_f32)(ember_binary_op op, const ember_broadcast *bc, const float *a, const float *b, float act_min,
                      float act_max, float *out);
+  /// int8 MUL as ember_mul_s8_ref over rows × cols: a and out contiguous, row r of b at b + r·b_row_stride
+  /// (b_row_stride = cols: the same shape; 0: one vector of cols, per channel, for every row).
+  void (*mul_s8)(int64_t rows, int64_t cols, const int8_t *a, const int8_t *b, int64_t b_row_stride,
+                 const ember_mul_s8_params *p, int8_t *out);
 } ember_kernel_table;
 
 /// The kernels of `isa` (EMBER_ISA_*), or NULL where this build has none (scalar; x86 paths on ARM
