@@ -294,6 +294,11 @@ def write_doc(path, results, ember, seconds):
     for r in results:
         L.append(f"| {r['model']} | {r['flavour']} | {r['status']} | {r.get('detail', '').replace('|', '/')} |")
     L.append("")
+    # What is known about the differences (tools/zoo/DIFFERENCES.md, kept by hand with
+    # tools/zoo/compare_layers.py's findings) follows the generated tables.
+    notes = os.path.join(HERE, "DIFFERENCES.md")
+    if os.path.exists(notes):
+        L.append(open(notes).read())
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as f:
         f.write("\n".join(L))
