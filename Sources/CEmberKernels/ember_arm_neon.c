@@ -302,8 +302,8 @@ static void mul_s8_neon(int64_t rows, int64_t cols, const int8_t *a, const int8_
 }
 
 // ------------------------------------------------------------ int8 add / sub
-static void add_s8_neon(int64_t count, const int8_t *a, const int8_t *b, const ember_add_s8_params *p, int32_t subtract,
-                        int8_t *out) {
+static void add_s8_row_neon(int64_t count, const int8_t *a, const int8_t *b, const ember_add_s8_params *p,
+                            int32_t subtract, int8_t *out) {
   const int32x4_t ao = vdupq_n_s32(p->a_offset), bo = vdupq_n_s32(p->b_offset);
   const int32x4_t am = vdupq_n_s32(p->a_multiplier), as = vdupq_n_s32(p->a_shift);
   const int32x4_t bm = vdupq_n_s32(p->b_multiplier), bs = vdupq_n_s32(p->b_shift);
@@ -323,6 +323,11 @@ static void add_s8_neon(int64_t count, const int8_t *a, const int8_t *b, const e
     }
     requant_store8(r[0], r[1], om, os, 0, p->output_offset, p->act_min, p->act_max, n, out + i);
   }
+}
+
+static void add_s8_neon(int64_t rows, int64_t cols, const int8_t *a, const int8_t *b, int64_t b_row_stride,
+                        const ember_add_s8_params *p, int32_t subtract, int8_t *out) {
+  for (int64_t r = 0; r < rows; ++r) add_s8_row_neon(cols, a + r * cols, b + r * b_row_stride, p, subtract, out + r * cols);
 }
 
 // ------------------------------------------------------------------- f32

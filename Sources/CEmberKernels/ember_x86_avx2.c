@@ -299,8 +299,8 @@ TARGET static void ember_mul_s8_avx2(int64_t rows, int64_t cols, const int8_t *a
 
 // ------------------------------------------------------------ int8 add / sub
 /// TFLite int8 ADD (SUB) of two tensors of the same shape: ember_add_s8_ref's arithmetic, 8 lanes.
-TARGET static void ember_add_s8_avx2(int64_t count, const int8_t *a, const int8_t *b, const ember_add_s8_params *p,
-                              int32_t subtract, int8_t *out) {
+TARGET static void add_s8_row_avx2(int64_t count, const int8_t *a, const int8_t *b, const ember_add_s8_params *p,
+                                   int32_t subtract, int8_t *out) {
   const __m256i ao = _mm256_set1_epi32(p->a_offset), bo = _mm256_set1_epi32(p->b_offset);
   const __m256i am = _mm256_set1_epi32(p->a_multiplier), as = _mm256_set1_epi32(p->a_shift);
   const __m256i bm = _mm256_set1_epi32(p->b_multiplier), bs = _mm256_set1_epi32(p->b_shift);
@@ -315,6 +315,11 @@ TARGET static void ember_add_s8_avx2(int64_t count, const int8_t *a, const int8_
     requant_store(subtract ? _mm256_sub_epi32(xa, yb) : _mm256_add_epi32(xa, yb), om, os, 0, p->output_offset,
                   p->act_min, p->act_max, n, out + i);
   }
+}
+
+TARGET static void ember_add_s8_avx2(int64_t rows, int64_t cols, const int8_t *a, const int8_t *b, int64_t b_row_stride,
+                                     const ember_add_s8_params *p, int32_t subtract, int8_t *out) {
+  for (int64_t r = 0; r < rows; ++r) add_s8_row_avx2(cols, a + r * cols, b + r * b_row_stride, p, subtract, out + r * cols);
 }
 
 // ------------------------------------------------------------------- f32

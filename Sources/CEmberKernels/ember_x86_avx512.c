@@ -412,8 +412,8 @@ TARGET static void ember_dwconv2d_s8_avx512(const ember_conv_geometry *g, const 
 
 // ------------------------------------------------------------ int8 add / sub
 /// TFLite int8 ADD (SUB) of two tensors of the same shape: ember_add_s8_ref's arithmetic, 16 lanes.
-TARGET static void ember_add_s8_avx512(int64_t count, const int8_t *a, const int8_t *b, const ember_add_s8_params *p,
-                                int32_t subtract, int8_t *out) {
+TARGET static void add_s8_row_avx512(int64_t count, const int8_t *a, const int8_t *b, const ember_add_s8_params *p,
+                                     int32_t subtract, int8_t *out) {
   const __m512i ao = _mm512_set1_epi32(p->a_offset), bo = _mm512_set1_epi32(p->b_offset);
   const __m512i am = _mm512_set1_epi32(p->a_multiplier), as = _mm512_set1_epi32(p->a_shift);
   const __m512i bm = _mm512_set1_epi32(p->b_multiplier), bs = _mm512_set1_epi32(p->b_shift);
@@ -453,6 +453,11 @@ TARGET static void ember_mul_s8_avx512(int64_t rows, int64_t cols, const int8_t 
       _mm_mask_storeu_epi8(o + i, m, _mm512_cvtepi32_epi8(v));
     }
   }
+}
+
+TARGET static void ember_add_s8_avx512(int64_t rows, int64_t cols, const int8_t *a, const int8_t *b, int64_t b_row_stride,
+                                       const ember_add_s8_params *p, int32_t subtract, int8_t *out) {
+  for (int64_t r = 0; r < rows; ++r) add_s8_row_avx512(cols, a + r * cols, b + r * b_row_stride, p, subtract, out + r * cols);
 }
 
 // ------------------------------------------------------------------- f32

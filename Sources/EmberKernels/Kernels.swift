@@ -794,14 +794,19 @@ struct Preparer {
         let params = try storage.store(p)
         let sub: Int32 = subtract ? 1 : 0
         let node = c.nodeName
-        if c.isa.cISA != nil, try input(0).dims == c.output.dims, try input(1).dims == c.output.dims {
-            let count = Int64(c.output.elementCount)
+        // SUB does not commute: only ADD may trade a broadcast first operand for the second.
+        if c.isa.cISA != nil, let (rows, cols, bStride, swapped) = try simdRows(), !(swapped && subtract) {
+            var q = p
+            if swapped {
+                swap(&q.a_offset, &q.b_offset); swap(&q.a_multiplier, &q.b_multiplier); swap(&q.a_shift, &q.b_shift)
+            }
+            let sp = try storage.store(q)
             let (name, run) = try simd("add_s8") { $0.add_s8 }
             return kernel(name) { b in
-                let ap = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
-                let bp = try req(b, 1, node).assumingMemoryBound(to: Int8.self)
+                let ap = try req(b, swapped ? 1 : 0, node).assumingMemoryBound(to: Int8.self)
+                let bp = try req(b, swapped ? 0 : 1, node).assumingMemoryBound(to: Int8.self)
                 let out = b.output.assumingMemoryBound(to: Int8.self)
-                return { run(count, ap, bp, params, sub, out) }
+                return { run(rows, cols, ap, bp, bStride, sp, sub, out) }
             }
         }
         return kernel(.addS8Ref) { b in

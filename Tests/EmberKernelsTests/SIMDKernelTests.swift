@@ -261,12 +261,16 @@ func withOptionalPointer<T, R>(_ array: [T]?, _ body: (UnsafePointer<T>?) -> R) 
                 (p.b_multiplier, p.b_shift) = quantizeMultiplier(Double.random(in: 0.01...0.5, using: &rng))
                 (p.output_multiplier, p.output_shift) = quantizeMultiplier(Double.random(in: 1e-6...1e-4, using: &rng))
                 p.act_min = Int32(rng.int(-128...0)); p.act_max = Int32(rng.int(0...127))
+                // Same shape (one row), and the last `cols` of b as a per-channel vector over n / cols rows.
+                let cols = [n, 1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 15, 16, 20].filter { n % $0 == 0 }.randomElement(using: &rng) ?? n
+                let rows = n / cols, perChannel = trial % 2 == 1
+                let bv = perChannel ? Array(b.prefix(cols)) : b
                 for subtract: Int32 in [0, 1] {
-                    var bc = makeBroadcast([n], [n], [n])
+                    var bc = makeBroadcast([rows, cols], perChannel ? [cols] : [rows, cols], [rows, cols])
                     var expected = [Int8](repeating: 0, count: n), got = [Int8](repeating: 99, count: n)
-                    ember_add_s8_ref(&bc, a, b, &p, subtract, &expected)
-                    kernels(isa).add_s8(Int64(n), a, b, &p, subtract, &got)
-                    #expect(got == expected, "\(isaName(isa)) trial \(trial) n \(n) subtract \(subtract)")
+                    ember_add_s8_ref(&bc, a, bv, &p, subtract, &expected)
+                    kernels(isa).add_s8(Int64(rows), Int64(cols), a, bv, perChannel ? 0 : Int64(cols), &p, subtract, &got)
+                    #expect(got == expected, "\(isaName(isa)) trial \(trial) \(rows)x\(cols) per-channel \(perChannel) subtract \(subtract)")
                 }
             }
         }

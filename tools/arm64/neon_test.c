@@ -170,9 +170,18 @@ static void test_add_s8(const ember_kernel_table *t) {
       memset(&bc, 0, sizeof bc);
       bc.rank = 1; bc.shape[0] = n; bc.a_strides[0] = 1; bc.b_strides[0] = 1;
       ember_add_s8_ref(&bc, a, b, &p, subtract, expected);
-      t->add_s8(n, a, b, &p, subtract, got);
+      t->add_s8(1, n, a, b, 0, &p, subtract, got);
       expect(memcmp(got, expected, (size_t)n) == 0, subtract ? "sub_s8" : "add_s8", trial);
     }
+    // One per-channel vector (b's first `cols` values) over n / cols rows.
+    const int32_t cols = n % 4 == 0 ? 4 : (n % 3 == 0 ? 3 : n), rows = n / cols;
+    ember_broadcast pc;
+    memset(&pc, 0, sizeof pc);
+    pc.rank = 2; pc.shape[0] = rows; pc.shape[1] = cols;
+    pc.a_strides[0] = cols; pc.a_strides[1] = 1; pc.b_strides[0] = 0; pc.b_strides[1] = 1;
+    ember_add_s8_ref(&pc, a, b, &p, 0, expected);
+    t->add_s8(rows, cols, a, b, 0, &p, 0, got);
+    expect(memcmp(got, expected, (size_t)n) == 0, "add_s8 per channel", trial);
     free(a); free(b); free(expected); free(got);
   }
 }

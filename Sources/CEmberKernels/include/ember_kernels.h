@@ -537,9 +537,10 @@ typedef struct {
                      float *output);
   void (*fully_connected_f32)(int64_t rows, const float *input, const ember_f32_gemm *w, float *output);
   void (*dwconv2d_f32)(const ember_conv_geometry *g, const float *input, const ember_f32_dw *w, float *output);
-  /// int8 ADD / SUB of two tensors of the same shape (no broadcasting), as ember_add_s8_ref.
-  void (*add_s8)(int64_t count, const int8_t *a, const int8_t *b, const ember_add_s8_params *p, int32_t subtract,
-                 int8_t *out);
+  /// int8 ADD / SUB as ember_add_s8_ref over rows × cols, b laid out as for mul_s8 (the same shape, or one
+  /// per-channel vector for every row).
+  void (*add_s8)(int64_t rows, int64_t cols, const int8_t *a, const int8_t *b, int64_t b_row_stride,
+                 const ember_add_s8_params *p, int32_t subtract, int8_t *out);
   /// Dynamic-range FC, ember_fully_connected_hybrid_ref's arithmetic: each row quantized into scratch
   /// (ember_hybrid_scratch_bytes with one row), then the int8 GEMM `w` (zero point 0, float_output = 1).
   void (*fully_connected_hybrid)(int64_t rows, const float *input, const ember_qs8_gemm *w, void *scratch,
