@@ -348,13 +348,18 @@ void ember_fully_connected_f32_q4b32_ref(int64_t rows, int32_t in_features, int3
     }
 }
 
+// Row by row, p outer and j inner: each out[i][j] still adds its k terms in order from 0, and the
+// inner loop runs along contiguous rows of b and out.
 void ember_matmul_f32_ref(int32_t m, int32_t k, int32_t n, const float *a, const float *b, float *out) {
-  for (int32_t i = 0; i < m; ++i)
-    for (int32_t j = 0; j < n; ++j) {
-      float acc = 0.0f;
-      for (int32_t p = 0; p < k; ++p) acc += a[(int64_t)i * k + p] * b[(int64_t)p * n + j];
-      out[(int64_t)i * n + j] = acc;
+  for (int32_t i = 0; i < m; ++i) {
+    float *o = out + (int64_t)i * n;
+    for (int32_t j = 0; j < n; ++j) o[j] = 0.0f;
+    for (int32_t p = 0; p < k; ++p) {
+      const float x = a[(int64_t)i * k + p];
+      const float *row = b + (int64_t)p * n;
+      for (int32_t j = 0; j < n; ++j) o[j] += x * row[j];
     }
+  }
 }
 
 // ------------------------------------------------------------- Elementwise
@@ -680,11 +685,28 @@ static void reduce_counts(const ember_reduce *r, int64_t *out_count, int64_t *re
   *reduced = k;
 }
 
+// Whether the reduced axes are exactly the trailing ones: then every output is the sum of one
+// contiguous run, visited in the same order as EMBER_REDUCE_LOOP visits it.
+static int reduces_trailing_axes(const ember_reduce *r) {
+  int32_t d = r->rank - 1;
+  while (d >= 0 && ((r->axis_mask >> d) & 1u)) --d;
+  for (; d >= 0; --d) if ((r->axis_mask >> d) & 1u) return 0;
+  return r->axis_mask != 0;
+}
+
 void ember_mean_f32_ref(const ember_reduce *r, const float *in, float *out) {
   int64_t n_out, n_red;
   reduce_counts(r, &n_out, &n_red);
   for (int64_t i = 0; i < n_out; ++i) out[i] = 0.0f;
-  EMBER_REDUCE_LOOP(r, { out[oi] += in[ii]; });
+  if (reduces_trailing_axes(r)) {
+    for (int64_t o = 0; o < n_out; ++o) {
+      float acc = 0.0f;
+      for (int64_t k = 0; k < n_red; ++k) acc += in[o * n_red + k];
+      out[o] = acc;
+    }
+  } else {
+    EMBER_REDUCE_LOOP(r, { out[oi] += in[ii]; });
+  }
   if (n_red > 0)
     for (int64_t i = 0; i < n_out; ++i) out[i] /= (float)n_red;
 }
@@ -1184,8 +1206,15 @@ static inline void next_index(int32_t rank, const int32_t *shape, int32_t *idx) 
 
 void ember_transpose_ref(int32_t elem_size, int32_t rank, const int32_t *in_shape,
                          const int32_t *perm, const void *in, void *out) {
-  const int64_t total = product(rank, in_shape);
+  int64_t total = product(rank, in_shape);
   if (total == 0) return;
+  // Trailing axes that stay in place move as one run of bytes (e.g. the head dim of attention's
+  // [B,T,H,D] → [B,H,T,D]): fold them into the element.
+  int32_t shape[EMBER_MAX_RANK];
+  for (int32_t d = 0; d < rank; ++d) shape[d] = in_shape[d];
+  int64_t run = elem_size;
+  while (rank > 1 && perm[rank - 1] == rank - 1) { run *= shape[rank - 1]; total /= shape[rank - 1]; --rank; }
+  in_shape = shape;
   int64_t in_stride[EMBER_MAX_RANK], stride_for_out[EMBER_MAX_RANK];
   int32_t out_shape[EMBER_MAX_RANK], idx[EMBER_MAX_RANK] = {0};
   row_major_strides(rank, in_shape, in_stride);
@@ -1194,7 +1223,7 @@ void ember_transpose_ref(int32_t elem_size, int32_t rank, const int32_t *in_shap
   char *dst = (char *)out;
   int64_t ii = 0;
   for (int64_t oi = 0; oi < total; ++oi) {
-    memcpy(dst + oi * elem_size, src + ii * elem_size, (size_t)elem_size);
+    memcpy(dst + oi * run, src + ii * run, (size_t)run);
     for (int32_t d = rank - 1; d >= 0; --d) {
       ++idx[d];
       ii += stride_for_out[d];
