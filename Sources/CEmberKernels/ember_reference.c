@@ -1165,6 +1165,36 @@ void ember_transpose_conv2d_f32_ref(const ember_conv_geometry *g, const float *i
   }
 }
 
+void ember_transpose_conv2d_hybrid_ref(const ember_conv_geometry *g, const float *input, const int8_t *filter,
+                                       const float *channel_scale, const float *bias, float act_min, float act_max,
+                                       int8_t *scratch, int32_t *acc, float *output) {
+  ember_conv_geometry one = *g;
+  one.batch = 1;
+  const int64_t in_per = (int64_t)g->in_h * g->in_w * g->in_c, out_per = (int64_t)g->out_h * g->out_w * g->out_c;
+  for (int32_t n = 0; n < g->batch; ++n) {
+    float scale;
+    int32_t zero_point;
+    asymmetric_quantize(input + n * in_per, in_per, scratch, &scale, &zero_point);
+    for (int64_t i = 0; i < out_per; ++i) acc[i] = 0;
+    {
+      const int8_t *quantized = scratch;
+#define EMBER_MINUS_ZERO_POINT(v) ((int32_t)(v) - zero_point)
+#define EMBER_WIDEN(v) ((int32_t)(v))
+#define input quantized
+      EMBER_TRANSPOSE_CONV_SCATTER((&one), int32_t, acc, EMBER_MINUS_ZERO_POINT, EMBER_WIDEN)
+#undef input
+#undef EMBER_MINUS_ZERO_POINT
+#undef EMBER_WIDEN
+    }
+    float *out = output + n * out_per;
+    for (int64_t i = 0; i < out_per; ++i) {
+      const int32_t oc = (int32_t)(i % g->out_c);
+      const float v = (float)acc[i] * (scale * channel_scale[oc]) + (bias ? bias[oc] : 0.0f);
+      out[i] = clamp_f(v, act_min, act_max);
+    }
+  }
+}
+
 void ember_transpose_conv2d_s8_ref(const ember_conv_geometry *g, const int8_t *input, const int8_t *filter,
                                    const int32_t *bias, const ember_requant *rq, int32_t *scratch,
                                    int8_t *output) {

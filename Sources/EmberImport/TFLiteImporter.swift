@@ -748,9 +748,6 @@ struct Importer {
             guard w.dims.count == 4, x.dims.count == 4, outT.dims.count == 4 else {
                 throw EmberError.invalidGraph(node: node, reason: "TRANSPOSE_CONV needs NHWC input and output and a [O,KH,KW,C] filter")
             }
-            if x.dtype == .f32 && w.dtype == .i8 {
-                throw EmberError.unsupported(node: node, reason: "TRANSPOSE_CONV with int8 weights on float activations (hybrid)")
-            }
             let strideH = Int(try o?.int(2, Int32.self, default: 1) ?? 1), strideW = Int(try o?.int(1, Int32.self, default: 1) ?? 1)
             guard strideH >= 1, strideW >= 1 else { throw EmberError.invalidGraph(node: node, reason: "TRANSPOSE_CONV stride must be >= 1") }
             let same = try padding(try o?.int(0, Int8.self) ?? 0, node: node) == .same

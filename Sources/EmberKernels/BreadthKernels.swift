@@ -227,6 +227,7 @@ extension Preparer {
     }
 
     func transposeConvFloat(_ a: TransposeConv2DAttributes) throws -> PreparedKernel {
+        if try input(1).dtype == .i8 { return try transposeConvHybrid(a) }
         let g = try transposeConvGeometry(a)
         let filter = try floatOperand(1, role: "filter"), bias = try floatOperand(2, role: "bias")
         let (lo, hi) = a.activation.range
@@ -235,6 +236,27 @@ extension Preparer {
             let (x, f, bi, out) = try layerBuffers(b, node, Float.self, Float.self, Float.self, Float.self,
                                                    weights: filter, preparedBias: bias)
             return { ember_transpose_conv2d_f32_ref(g, x, f, bi, lo, hi, out) }
+        }
+    }
+
+    /// LiteRT's hybrid transposed conv: int8 weights (one or per-channel scales) on f32 activations.
+    func transposeConvHybrid(_ a: TransposeConv2DAttributes) throws -> PreparedKernel {
+        let wq = try quant(1), outC = c.output.dims[3]
+        guard wq.zeroPoints.allSatisfy({ $0 == 0 }), wq.isPerTensor || (wq.axis == 0 && wq.scales.count == outC) else {
+            throw unsupported("hybrid transposed conv weights need symmetric scales, one or one per output channel")
+        }
+        let scales = try storage.store(wq.isPerTensor ? [Float](repeating: wq.scale, count: outC) : wq.scales)
+        let g = try transposeConvGeometry(a), bias = try floatOperand(2, role: "bias")
+        let (lo, hi) = a.activation.range
+        let x = try input(0)
+        let inBytes = x.elementCount / max(x.dims[0], 1), accOffset = (inBytes + 63) / 64 * 64
+        let accCount = c.output.elementCount / max(c.output.dims[0], 1)
+        let node = c.nodeName
+        return kernel(.transposeConv2dHybridRef, scratch: accOffset + accCount * 4) { b in
+            let (xp, f, bi, out) = try layerBuffers(b, node, Float.self, Int8.self, Float.self, Float.self, preparedBias: bias)
+            let s = try scratchBuffer(b, node, Int8.self)
+            let acc = UnsafeMutableRawPointer(s + accOffset).assumingMemoryBound(to: Int32.self)
+            return { ember_transpose_conv2d_hybrid_ref(g, xp, f, scales, bi, lo, hi, s, acc, out) }
         }
     }
 

@@ -87,6 +87,7 @@ public enum KernelImplementation: String, CaseIterable, Sendable {
     case mirrorPadRef = "mirror_pad_ref"
     case transposeConv2dF32Ref = "transpose_conv2d_f32_ref"
     case transposeConv2dS8Ref = "transpose_conv2d_s8_ref"
+    case transposeConv2dHybridRef = "transpose_conv2d_hybrid_ref"
     case softmaxS8Ref = "softmax_s8_ref"
     case preluS8Ref = "prelu_s8_ref"
     case resizeBilinearS8Ref = "resize_bilinear_s8_ref"

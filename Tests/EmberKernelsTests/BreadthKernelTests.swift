@@ -545,3 +545,40 @@ import Glibc
         }
     }
 }
+
+@Suite struct HybridTransposeConvTests {
+    /// Per batch: asymmetric input quantization, the gather form of the transposed conv over
+    /// (q − zero point) · w in int32, then acc · (scale · channel scale) + bias.
+    @Test func hybridTransposeConvFollowsItsDefinition() {
+        var rng = SplitMix64(seed: 67)
+        for trial in 0..<60 {
+            var g = ember_conv_geometry()
+            g.batch = Int32(rng.int(1...2)); g.in_h = Int32(rng.int(1...4)); g.in_w = Int32(rng.int(1...4))
+            g.in_c = Int32(rng.int(1...5)); g.out_c = Int32(rng.int(1...5))
+            g.kernel_h = Int32(rng.int(1...3)); g.kernel_w = Int32(rng.int(1...3)); g.stride_h = Int32(rng.int(1...2)); g.stride_w = 2
+            g.pad_top = 0; g.pad_left = Int32(rng.int(0...Int(g.kernel_w - 1)))
+            g.out_h = (g.in_h - 1) * g.stride_h + g.kernel_h; g.out_w = max(1, (g.in_w - 1) * 2 + g.kernel_w - g.pad_left)
+            g.dilation_h = 1; g.dilation_w = 1; g.groups = 1
+            let (n, ih, iw, ic, oh, ow, oc) = (Int(g.batch), Int(g.in_h), Int(g.in_w), Int(g.in_c), Int(g.out_h), Int(g.out_w), Int(g.out_c))
+            let (kh, kw, sh, pl) = (Int(g.kernel_h), Int(g.kernel_w), Int(g.stride_h), Int(g.pad_left))
+            let x = rng.floats(n * ih * iw * ic, 2).map { trial % 4 == 0 ? abs($0) : $0 }
+            let w = rng.int8s(oc * kh * kw * ic), scales = (0..<oc).map { _ in Float.random(in: 0.001...0.05, using: &rng) }
+            let bias = rng.floats(oc)
+            var out = [Float](repeating: 0, count: n * oh * ow * oc)
+            var q = [Int8](repeating: 0, count: ih * iw * ic), acc = [Int32](repeating: 0, count: oh * ow * oc)
+            ember_transpose_conv2d_hybrid_ref(&g, x, w, scales, bias, -.infinity, .infinity, &q, &acc, &out)
+            for b in 0..<n {
+                let (qv, s, zp) = HybridPerChannelKernelTests.asymmetric(Array(x[(b * ih * iw * ic)..<((b + 1) * ih * iw * ic)]))
+                for oy in 0..<oh { for ox in 0..<ow { for o in 0..<oc {
+                    var sum: Int32 = 0
+                    for ky in 0..<kh { for kx in 0..<kw {
+                        let ty = oy - ky, tx = ox + pl - kx
+                        guard ty >= 0, tx >= 0, ty % sh == 0, tx % 2 == 0, ty / sh < ih, tx / 2 < iw else { continue }
+                        for c in 0..<ic { sum += Int32(w[((o * kh + ky) * kw + kx) * ic + c]) * (qv[((ty / sh) * iw + tx / 2) * ic + c] - zp) }
+                    } }
+                    #expect(out[((b * oh + oy) * ow + ox) * oc + o] == Float(sum) * (s * scales[o]) + bias[o], "trial \(trial)")
+                } } }
+            }
+        }
+    }
+}

@@ -92,6 +92,10 @@ enum KernelZoo {
         let wfc = b.constant("wfca", rng.int8s(6 * 8), dtype: .i8, dims: [6, 8], quant: QuantParams(scales: [Float](repeating: 0.02, count: 6),
                                                                                                        zeroPoints: [Int32](repeating: 0, count: 6), axis: 0))
         b.output(try b.add(.fullyConnectedAsymmetricInputs(.none), [rowsPC, wfc, nil], name: "hybrid-fc-asymmetric"), name: "a")
+        let wtc = b.constant("wtc", rng.int8s(3 * 2 * 2 * 8), dtype: .i8, dims: [3, 2, 2, 8],
+                             quant: QuantParams(scales: [0.01, 0.02, 0.03], zeroPoints: [0, 0, 0], axis: 0))
+        b.output(try b.add(.transposeConv2D(TransposeConv2DAttributes(outputHeight: 6, outputWidth: 6, strideH: 2, strideW: 2)),
+                           [dw, wtc, nil], name: "hybrid-transpose-conv"), name: "t")
         return try b.build()
     }
 

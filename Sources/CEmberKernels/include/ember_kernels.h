@@ -299,6 +299,14 @@ void ember_mean_s8_ref(const ember_reduce *r, const int8_t *in, int32_t input_ze
                        int32_t multiplier, int32_t shift, int32_t output_zero_point,
                        int32_t *scratch, int8_t *out);
 
+/// Dynamic-range transposed convolution (LiteRT's hybrid TRANSPOSE_CONV): per batch, the f32 input is
+/// quantized asymmetrically as ember_conv2d_hybrid_per_channel_ref does (into `scratch`, one batch of
+/// in_h·in_w·in_c bytes), the scatter of ember_transpose_conv2d_s8_ref sums w · (q − zero point) in
+/// int32 (`acc`, one batch of outputs), and output = acc · (input scale · channel_scale[o]) + bias, clamped.
+void ember_transpose_conv2d_hybrid_ref(const ember_conv_geometry *g, const float *input, const int8_t *filter,
+                                       const float *channel_scale, const float *bias, float act_min, float act_max,
+                                       int8_t *scratch, int32_t *acc, float *output);
+
 /// TFLite reference int8 HARD_SWISH (reference_ops::HardSwish: 16-bit fixed point, a "relu-ish"
 /// multiplier in [0, 1] times the input on the output scale). Parameters as HardSwishPrepare makes them.
 typedef struct {
