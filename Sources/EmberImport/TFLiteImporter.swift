@@ -25,7 +25,7 @@ public enum TFLiteImporter {
         case reduceMin = 89, floorDiv = 90, square = 92, floorMod = 95
         case resizeNearestNeighbor = 97, leakyRelu = 98, squaredDifference = 99, mirrorPad = 100, abs = 101
         case splitV = 102, ceil = 104, cos = 108, elu = 111, quantize = 114, round = 116, hardSwish = 117
-        case selectV2 = 123, densify = 124, batchMatMul = 126, broadcastTo = 130, gelu = 150
+        case `while` = 119, selectV2 = 123, densify = 124, batchMatMul = 126, broadcastTo = 130, gelu = 150
     }
 
     /// schema.fbs `BuiltinOperator` names, indexed by code (0 ADD … 151 DYNAMIC_UPDATE_SLICE).
@@ -81,7 +81,11 @@ struct Importer {
     let limits: LoadLimits
     var tensors: [TensorRecord] = []
     var subgraph: FBTable
+    var subgraphTables: [FBTable] = []
+    var buffers: FBVector? = nil
     var opcodes: [Int] = []
+    /// Inlined WHILE iterations so far (their tensor names get a unique suffix).
+    var inlinedBodies = 0
     // IR being built.
     var values: [Value] = []
     var nodes: [Node] = []
@@ -112,17 +116,20 @@ struct Importer {
         guard let subgraphs = try model.vector(2, elementSize: 4), subgraphs.count >= 1 else {
             throw fb.fail(model.position, "model has no subgraph")
         }
-        guard subgraphs.count == 1 else {
-            // Control flow (WHILE, IF, CALL_ONCE) lives in the other subgraphs; packing only the first would be wrong.
-            throw EmberError.unsupported(node: name, reason: "the model has \(subgraphs.count) subgraphs; only single-subgraph models are supported (no control flow ops)")
-        }
-        subgraph = try subgraphs.table(0)
-        let buffers = try model.vector(4, elementSize: 4)
-        guard let ts = try subgraph.vector(0, elementSize: 4) else { throw fb.fail(subgraph.position, "subgraph has no tensors") }
+        subgraphTables = try (0..<subgraphs.count).map { try subgraphs.table($0) }
+        subgraph = subgraphTables[0]
+        buffers = try model.vector(4, elementSize: 4)
+        tensors = try loadTensors(subgraph, suffix: "")
+    }
+
+    /// The tensor records of subgraph `sg`; `suffix` is appended to every name (inlined loop bodies).
+    mutating func loadTensors(_ sg: FBTable, suffix: String) throws -> [TensorRecord] {
+        var tensors: [TensorRecord] = []
+        guard let ts = try sg.vector(0, elementSize: 4) else { throw fb.fail(sg.position, "subgraph has no tensors") }
         try LoadLimits.check("model '\(name)'", needs: ts.count, limit: limits.maxValues, unit: "tensors")
         for i in 0..<ts.count {
             let t = try ts.table(i)
-            let tname = try t.string(3) ?? "tensor\(i)"
+            let tname = (try t.string(3) ?? "tensor\(i)") + suffix
             let typeCode = Int(try t.int(1, Int8.self))
             let dtype: DType
             switch typeCode {
@@ -196,6 +203,7 @@ struct Importer {
             }
             tensors.append(TensorRecord(name: tname, dtype: dtype, dims: dims, quant: quant, data: data))
         }
+        return tensors
     }
 
     // MARK: helpers
@@ -262,24 +270,35 @@ struct Importer {
 
     // MARK: conversion
 
-    mutating func run() throws -> Graph {
-        guard let ops = try subgraph.vector(3, elementSize: 4) else { throw fb.fail(subgraph.position, "subgraph has no operators") }
-        // First pass: every unsupported op, counted, in one error.
-        var unsupported: [String: Int] = [:]
-        var codes: [Int] = []
-        for i in 0..<ops.count {
+    /// The builtin codes of a subgraph's operators.
+    func operatorCodes(_ sg: FBTable) throws -> [Int] {
+        guard let ops = try sg.vector(3, elementSize: 4) else { return [] }
+        return try (0..<ops.count).map { i in
             let op = try ops.table(i)
             let index = Int(try op.int(0, UInt32.self))
             guard index < opcodes.count else { throw fb.fail(op.position, "operator \(i) uses opcode \(index) of \(opcodes.count)") }
-            codes.append(opcodes[index])
-            if TFLiteImporter.Builtin(rawValue: opcodes[index]) == nil {
-                unsupported[TFLiteImporter.opName(opcodes[index]), default: 0] += 1
-            }
+            return opcodes[index]
+        }
+    }
+
+    mutating func run() throws -> Graph {
+        guard try subgraph.vector(3, elementSize: 4) != nil else { throw fb.fail(subgraph.position, "subgraph has no operators") }
+        // First pass: every unsupported op of every subgraph, counted, in one error.
+        let allCodes = try subgraphTables.map { try operatorCodes($0) }
+        var unsupported: [String: Int] = [:]
+        for code in allCodes.joined() where TFLiteImporter.Builtin(rawValue: code) == nil {
+            unsupported[TFLiteImporter.opName(code), default: 0] += 1
         }
         if !unsupported.isEmpty {
             let list = unsupported.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", ")
             throw EmberError.unsupported(node: name, reason: "TFLite ops not supported yet: \(list)")
         }
+        if subgraphTables.count > 1 && !allCodes[0].contains(TFLiteImporter.Builtin.while.rawValue) {
+            // Other subgraphs reached by other means (IF, CALL_ONCE): packing only the first would be wrong.
+            throw EmberError.unsupported(node: name, reason: "the model has \(subgraphTables.count) subgraphs; only single-subgraph models and WHILE loops with a trip count known at import are supported")
+        }
+        let codes = allCodes[0]
+        guard let ops = try subgraph.vector(3, elementSize: 4) else { throw fb.fail(subgraph.position, "subgraph has no operators") }
 
         // Tensors read only as the weights or bias of a conv, depthwise, FC or transposed conv: a float16
         // constant behind DEQUANTIZE stays float16 there (the kernels read halves), so the model keeps
@@ -301,6 +320,20 @@ struct Importer {
         for o in try subgraph.ints(2, Int32.self) ?? [] { weightSlots[o] = false }
         halfWeights = Set(weightSlots.filter(\.value).keys)
 
+        try convertOperators(subgraph)
+
+        let graphInputs = try (subgraph.ints(1, Int32.self) ?? []).map { try value($0) }
+        let graphOutputs = try (subgraph.ints(2, Int32.self) ?? []).map { try value($0) }
+        // Drop values nothing uses (e.g. shape tensors read as parameters).
+        let g = Graph(name: name, values: values, nodes: nodes, inputs: graphInputs, outputs: graphOutputs)
+        _ = try g.validate(limits: limits)
+        return g
+    }
+
+    /// Converts the operators of `sg` (whose tensors are `self.tensors`) in order.
+    mutating func convertOperators(_ sg: FBTable) throws {
+        guard let ops = try sg.vector(3, elementSize: 4) else { return }
+        let codes = try operatorCodes(sg)
         for i in 0..<ops.count {
             let op = try ops.table(i)
             let inputs = try op.ints(1, Int32.self) ?? []
@@ -314,18 +347,148 @@ struct Importer {
                 try convertUnpack(options: try op.table(4), inputs: inputs, outputs: outputs)
                 continue
             }
+            if code == .while {
+                try convertWhile(options: try op.table(4), inputs: inputs, outputs: outputs)
+                continue
+            }
             guard outputs.count == 1 else { throw EmberError.unsupported(node: "operator \(i)", reason: "\(code) with \(outputs.count) outputs") }
             let out = outputs[0]
             let nodeName = try tensor(out, "operator \(i) output").name
+            if try foldIntegers(code, inputs: inputs, output: out) { continue }
             try convert(code, options: try op.table(4), inputs: inputs, output: out, node: nodeName)
         }
+    }
 
-        let graphInputs = try (subgraph.ints(1, Int32.self) ?? []).map { try value($0) }
-        let graphOutputs = try (subgraph.ints(2, Int32.self) ?? []).map { try value($0) }
-        // Drop values nothing uses (e.g. shape tensors read as parameters).
-        let g = Graph(name: name, values: values, nodes: nodes, inputs: graphInputs, outputs: graphOutputs)
-        _ = try g.validate(limits: limits)
-        return g
+    /// The most iterations of one WHILE that are unrolled.
+    static let maxWhileIterations = 4096
+
+    /// WHILE with a trip count that import-time folding can decide (loop counters of constants, as the
+    /// TFLite converter writes for Keras RNNs): the condition subgraph is evaluated before each
+    /// iteration and the body is inlined, its tensors renamed per iteration, until it is false.
+    mutating func convertWhile(options o: FBTable?, inputs: [Int], outputs: [Int]) throws {
+        let node = try outputs.first.map { try tensor($0, "WHILE output").name } ?? "while"
+        let condIndex = Int(try o?.int(0, Int32.self) ?? -1), bodyIndex = Int(try o?.int(1, Int32.self) ?? -1)
+        guard condIndex > 0, condIndex < subgraphTables.count, bodyIndex > 0, bodyIndex < subgraphTables.count,
+              condIndex != bodyIndex, inputs.count == outputs.count else {
+            throw EmberError.invalidGraph(node: node, reason: "WHILE refers to subgraphs \(condIndex) and \(bodyIndex) of \(subgraphTables.count) with \(inputs.count) inputs and \(outputs.count) outputs")
+        }
+        // Carried state: each tensor's record (constants keep their data) and its value, if it has one.
+        var carried = try inputs.map { i -> (TensorRecord, ValueID?) in
+            let t = try tensor(i, "WHILE input")
+            return (t, t.data == nil ? try value(i) : valueOfTensor[i])
+        }
+        var iterations = 0
+        while true {
+            let test = try inline(subgraphTables[condIndex], carried: carried, label: "\(node)/cond\(iterations)")
+            guard test.count == 1, let data = test[0].0.data, data.count >= 1, test[0].0.dtype == .bool else {
+                throw EmberError.unsupported(node: node, reason: "WHILE whose condition is not known at import (only loops with a fixed trip count are unrolled)")
+            }
+            if data[0] == 0 { break }
+            iterations += 1
+            guard iterations <= Self.maxWhileIterations else {
+                throw EmberError.limitExceeded(what: "WHILE '\(node)' iterations", needs: iterations, limit: Self.maxWhileIterations, unit: "iterations", hint: "")
+            }
+            carried = try inline(subgraphTables[bodyIndex], carried: carried, label: "\(node)/\(iterations - 1)")
+            try LoadLimits.check("model '\(name)' after unrolling \(iterations) iterations of WHILE '\(node)'", needs: nodes.count,
+                                 limit: limits.maxNodes, unit: "nodes")
+            guard carried.count == outputs.count else {
+                throw EmberError.invalidGraph(node: node, reason: "the WHILE body gives \(carried.count) values for \(outputs.count) outputs")
+            }
+        }
+        let graphOutputs = Set(try subgraph.ints(2, Int32.self) ?? [])
+        for (k, out) in outputs.enumerated() {
+            let (record, v) = carried[k]
+            let want = try tensor(out, "WHILE output")
+            tensors[out] = TensorRecord(name: want.name, dtype: record.dtype, dims: record.dims, quant: record.quant, data: record.data)
+            valueOfTensor[out] = nil
+            guard let v else { continue }
+            if graphOutputs.contains(out) {
+                // A graph output keeps its own name: an identity reshape names the loop's last value.
+                try emit(.reshape(record.dims), [v], output: out, node: want.name)
+            } else {
+                valueOfTensor[out] = v
+            }
+        }
+    }
+
+    /// Converts subgraph `sg` with its inputs bound to `carried`; returns its outputs the same way.
+    mutating func inline(_ sg: FBTable, carried: [(TensorRecord, ValueID?)], label: String) throws -> [(TensorRecord, ValueID?)] {
+        inlinedBodies += 1
+        try LoadLimits.check("inlined subgraphs", needs: inlinedBodies, limit: 2 * Self.maxWhileIterations, unit: "subgraphs")
+        let saved = (tensors, valueOfTensor, halfWeights, subgraph)
+        defer { (tensors, valueOfTensor, halfWeights, subgraph) = saved }
+        tensors = try loadTensors(sg, suffix: "@" + label)
+        valueOfTensor = [:]
+        halfWeights = []
+        subgraph = sg
+        let ins = try sg.ints(1, Int32.self) ?? [], outs = try sg.ints(2, Int32.self) ?? []
+        guard ins.count == carried.count else {
+            throw EmberError.invalidGraph(node: label, reason: "subgraph takes \(ins.count) inputs, the loop carries \(carried.count)")
+        }
+        for (k, i) in ins.enumerated() {
+            let t = try tensor(i, "subgraph input")
+            let (record, v) = carried[k]
+            guard record.dtype == t.dtype, elementCount(record.dims) == elementCount(t.dims) else {
+                throw EmberError.invalidGraph(node: t.name, reason: "loop value \(record.dtype)\(formatDims(record.dims)) does not fit \(t.dtype)\(formatDims(t.dims))")
+            }
+            tensors[i] = TensorRecord(name: t.name, dtype: t.dtype, dims: t.dims, quant: record.quant, data: record.data)
+            if let v { valueOfTensor[i] = v }
+        }
+        try convertOperators(sg)
+        return try outs.map { o in (try tensor(o, "subgraph output"), valueOfTensor[o]) }
+    }
+
+    /// Integer arithmetic on constants (shape and loop-counter math) computed at import: the output
+    /// becomes a constant. Only small int32/bool tensors; false when the op is not one of these.
+    mutating func foldIntegers(_ code: TFLiteImporter.Builtin, inputs: [Int], output: Int) throws -> Bool {
+        switch code {
+        case .add, .sub, .mul, .less, .lessEqual, .greater, .greaterEqual, .equal, .notEqual, .reshape, .concatenation: break
+        default: return false
+        }
+        let out = try tensor(output, "output")
+        guard out.dtype == .i32 || out.dtype == .bool, let n = elementCount(out.dims), n <= 64 else { return false }
+        var operands: [[Int32]] = []
+        for (k, i) in inputs.enumerated() where i >= 0 {
+            let t = try tensor(i, "input")
+            guard let d = t.data, t.dtype == .i32, d.count == (elementCount(t.dims) ?? -1) * 4 else { return false }
+            if code == .reshape && k == 1 { break }
+            operands.append((0..<(d.count / 4)).map { k in Int32(bitPattern: UInt32(d[4 * k]) | UInt32(d[4 * k + 1]) << 8 | UInt32(d[4 * k + 2]) << 16 | UInt32(d[4 * k + 3]) << 24) })
+        }
+        guard !operands.isEmpty else { return false }
+        var result: [Int32]
+        switch code {
+        case .reshape: result = operands[0]
+        case .concatenation:
+            let dims = try inputs.map { try tensor($0, "input").dims }
+            guard dims.allSatisfy({ $0.count <= 1 }) else { return false } // vectors only
+            result = Array(operands.joined())
+        default:
+            guard operands.count == 2 else { return false }
+            let a = operands[0], b = operands[1]
+            guard a.count == n || a.count == 1, b.count == n || b.count == 1 else { return false }
+            result = (0..<n).map { k in
+                let x = a[a.count == 1 ? 0 : k], y = b[b.count == 1 ? 0 : k]
+                switch code {
+                case .add: return x &+ y
+                case .sub: return x &- y
+                case .mul: return x &* y
+                case .less: return x < y ? 1 : 0
+                case .lessEqual: return x <= y ? 1 : 0
+                case .greater: return x > y ? 1 : 0
+                case .greaterEqual: return x >= y ? 1 : 0
+                case .equal: return x == y ? 1 : 0
+                default: return x != y ? 1 : 0
+                }
+            }
+        }
+        guard result.count == n else { return false }
+        let bytes: [UInt8] = out.dtype == .bool ? result.map { $0 != 0 ? 1 : 0 }
+            : result.flatMap { v in withUnsafeBytes(of: v.littleEndian) { Array($0) } }
+        let c = ConstantData(copying: bytes)
+        ownedConstants.append(c)
+        tensors[output] = TensorRecord(name: out.name, dtype: out.dtype, dims: out.dims, quant: nil, data: c.bytes)
+        valueOfTensor[output] = nil
+        return true
     }
 
     /// SPLIT (axis, x) and SPLIT_V (x, sizes, axis) become one Slice per output.
@@ -386,7 +549,17 @@ struct Importer {
     }
 
     mutating func emit(_ op: Op, _ inputs: [ValueID?], output: Int, node: String) throws {
-        nodes.append(Node(name: node, op: op, inputs: inputs, output: try value(output)))
+        let out = try value(output)
+        if inlinedBodies > 0 && subgraph.position != subgraphTables[0].position {
+            // Inside a loop body the converter's declared shapes are placeholders (they change from
+            // iteration to iteration): the output takes the shape the op gives.
+            let infos = inputs.map { $0.map { TensorInfo(values[$0].dtype, values[$0].shape.upperBoundDims) } }
+            let info = try op.outputInfo(inputs: infos, node: node, outputDType: values[out].dtype)
+            values[out].shape = Shape(info.dims)
+            let t = tensors[output]
+            tensors[output] = TensorRecord(name: t.name, dtype: t.dtype, dims: info.dims, quant: t.quant, data: t.data)
+        }
+        nodes.append(Node(name: node, op: op, inputs: inputs, output: out))
     }
 
     mutating func convert(_ code: TFLiteImporter.Builtin, options: FBTable?, inputs: [Int], output: Int, node: String) throws {
@@ -840,6 +1013,9 @@ struct Importer {
 
         case .unidirectionalSequenceLSTM:
             try convertLSTM(options: o, inputs: inputs, output: output, node: node)
+
+        case .while:
+            throw EmberError.invalidGraph(node: node, reason: "WHILE is converted elsewhere")
         }
     }
 }

@@ -222,3 +222,55 @@ import Glibc
         }
     }
 }
+
+@Suite struct TFLiteWhileTests {
+    static func i32(_ v: Int32) -> [UInt8] { withUnsafeBytes(of: v.littleEndian) { Array($0) } }
+
+    /// x f32[2] → WHILE (i = 0; i < limit; i += 1) { x *= 2 } → x: the loop is unrolled at import.
+    /// `conditionOnX` makes the condition depend on x (unknown at import).
+    static func doubling(limit: Int32, conditionOnX: Bool = false) -> TFLiteModel {
+        var m = TFLiteModel()
+        m.builtinCodes = [119, 58, 0, 18]   // WHILE, LESS, ADD, MUL
+        m.buffers += [i32(0), i32(limit), i32(1), TFLiteOpsTests.bytes([Float(2), 2])]
+        m.tensors = [.init(name: "x", shape: [2]), .init(name: "i0", shape: [], type: 2, buffer: 1),
+                     .init(name: "i_out", shape: [], type: 2), .init(name: "y", shape: [2])]
+        m.operators = [.init(opcode: 0, inputs: [1, 0], outputs: [2, 3], options: [(0, .i32(1)), (1, .i32(2))])]
+        m.inputs = [0]; m.outputs = [3]
+        var cond = TFLiteModel()
+        if conditionOnX {
+            cond.tensors = [.init(name: "ci", shape: [], type: 2), .init(name: "cx", shape: [2]), .init(name: "ctwo", shape: [2], buffer: 4),
+                            .init(name: "go", shape: [2], type: 6)]
+            cond.operators = [.init(opcode: 1, inputs: [1, 2], outputs: [3])]
+        } else {
+            cond.tensors = [.init(name: "ci", shape: [], type: 2), .init(name: "cx", shape: [2]), .init(name: "limit", shape: [], type: 2, buffer: 2),
+                            .init(name: "go", shape: [], type: 6)]
+            cond.operators = [.init(opcode: 1, inputs: [0, 2], outputs: [3])]
+        }
+        cond.inputs = [0, 1]; cond.outputs = [3]
+        var body = TFLiteModel()
+        body.tensors = [.init(name: "bi", shape: [], type: 2), .init(name: "bx", shape: [2]), .init(name: "one", shape: [], type: 2, buffer: 3),
+                        .init(name: "next", shape: [], type: 2), .init(name: "two", shape: [2], buffer: 4), .init(name: "doubled", shape: [2])]
+        body.operators = [.init(opcode: 2, inputs: [0, 2], outputs: [3]), .init(opcode: 3, inputs: [1, 4], outputs: [5])]
+        body.inputs = [0, 1]; body.outputs = [3, 5]
+        m.otherSubgraphs = [cond, body]
+        return m
+    }
+
+    @Test func aWhileWithACountedConditionUnrolls() throws {
+        for limit: Int32 in [0, 1, 3] {
+            let out = try TFLiteOpsTests.run(Self.doubling(limit: limit), ["x": Tensor([Float(1.5), -2], dims: [2])])
+            for (isa, o) in out {
+                let factor = Float(1 << Int(limit))
+                #expect(TFLiteOpsTests.floats(o["y"]) == [1.5 * factor, -2 * factor], "\(isa) limit \(limit)")
+            }
+        }
+    }
+
+    @Test func loopsThatCannotBeUnrolledAreClearErrors() {
+        #expect(importError(Self.doubling(limit: 3, conditionOnX: true).bytes).contains("WHILE whose condition is not known at import"))
+        #expect(importError(Self.doubling(limit: 1_000_000).bytes).contains("limit"))
+        var bad = Self.doubling(limit: 2)
+        bad.operators[0].options = [(0, .i32(7)), (1, .i32(2))]
+        #expect(importError(bad.bytes).contains("WHILE refers to subgraphs 7 and 2 of 3"))
+    }
+}

@@ -142,6 +142,9 @@ struct TFLiteModel {
     /// Buffer 0 is the empty buffer, as converters write it.
     var buffers: [[UInt8]] = [[]]
     var extraSubgraphs = 0
+    /// Further subgraphs (WHILE conditions and bodies), after the main one; their tensors' buffer
+    /// indices refer to this model's `buffers`.
+    var otherSubgraphs: [TFLiteModel] = []
 
     func subgraph() -> FBObject {
         let ts: [FBObject] = tensors.map { t in
@@ -164,7 +167,7 @@ struct TFLiteModel {
 
     var bytes: [UInt8] {
         let codes: [FBObject] = builtinCodes.map { .table([(0, .i8(Int8(clamping: $0))), (3, .i32($0))]) }
-        let subgraphs = [FBObject](repeating: subgraph(), count: 1 + extraSubgraphs)
+        let subgraphs = [FBObject](repeating: subgraph(), count: 1 + extraSubgraphs) + otherSubgraphs.map { $0.subgraph() }
         let bufs: [FBObject] = buffers.map { $0.isEmpty ? .table([]) : .table([(0, .object(.bytes($0)))]) }
         return FlatBufferWriter.file(root: .table([(0, .u32(3)), (1, .object(.tables(codes))), (2, .object(.tables(subgraphs))),
                                                    (4, .object(.tables(bufs)))]))
