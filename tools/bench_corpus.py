@@ -39,19 +39,25 @@ sys.path.insert(0, HERE)
 from compare_litert import ensure_venv  # noqa: E402
 
 
-def litert_latency(model, feeds, resolver, repeat, threads=1):
-    from ai_edge_litert.interpreter import Interpreter
-    it = Interpreter(model_path=model, experimental_op_resolver_type=resolver, num_threads=threads)
-    it.allocate_tensors()
-    for d in it.get_input_details():
-        it.set_tensor(d["index"], feeds[d["name"]])
-    it.invoke()
+def median_invoke_ms(it, repeat, warmup=1):
+    """Median milliseconds of `repeat` invocations of a LiteRT interpreter after `warmup` ones."""
+    for _ in range(max(warmup, 1)):
+        it.invoke()
     times = []
     for _ in range(repeat):
         t = time.perf_counter()
         it.invoke()
         times.append(time.perf_counter() - t)
     return statistics.median(times) * 1000
+
+
+def litert_latency(model, feeds, resolver, repeat, threads=1):
+    from ai_edge_litert.interpreter import Interpreter
+    it = Interpreter(model_path=model, experimental_op_resolver_type=resolver, num_threads=threads)
+    it.allocate_tensors()
+    for d in it.get_input_details():
+        it.set_tensor(d["index"], feeds[d["name"]])
+    return median_invoke_ms(it, repeat)
 
 
 LITERT_LOAD = r"""

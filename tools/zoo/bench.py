@@ -38,6 +38,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bench_corpus import median_invoke_ms  # noqa: E402  (the corpus benchmark's timing loop)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
@@ -65,14 +68,7 @@ def litert_feed(it, meta, d):
 
 
 def litert_round(it, repeat, warmup):
-    for _ in range(max(warmup, 1)):
-        it.invoke()
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        it.invoke()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times) * 1000
+    return median_invoke_ms(it, repeat, warmup)
 
 
 def xnnpack_coverage(it):
