@@ -21,6 +21,9 @@ enum { SLOT_FREE = 0, SLOT_SETUP = 1, SLOT_LEASED = 2, SLOT_COPYING = 3, SLOT_CO
 
 typedef struct {
     _Atomic int state;
+    /// Set once the copy is in place, before the lease is released (and the writer's open returns),
+    /// while `state` still says COPYING so that an unmap waits for the handler to finish with fd.
+    _Atomic int copied;
     int fd;
     void *address;
     size_t length;
@@ -66,10 +69,11 @@ static void on_lease_break(int sig, siginfo_t *info, void *context) {
         if (atomic_load(&s->state) != SLOT_LEASED) continue;
         if (!atomic_compare_exchange_strong(&s->state, &expected, SLOT_COPYING)) continue;
         int ok = replace_with_copy(s) == 0;
+        if (ok) atomic_fetch_add(&breaks, 1);
+        atomic_store(&s->copied, ok ? 1 : -1);
         // Release either way: holding on only delays the writer by the kernel's
         // lease-break-time; with no copy the old pages stay until they are reclaimed.
         fcntl(s->fd, F_SETLEASE, F_UNLCK);
-        if (ok) atomic_fetch_add(&breaks, 1);
         atomic_store(&s->state, ok ? SLOT_COPIED : SLOT_COPY_FAILED);
         handled = 1;
     }
@@ -95,7 +99,7 @@ int ember_leased_map(int fd, size_t max_length, const void **address, size_t *le
     int index = -1;
     for (int i = 0; i < EMBER_MAX_LEASES && index < 0; i++) {
         int expected = SLOT_FREE;
-        if (atomic_compare_exchange_strong(&slots[i].state, &expected, SLOT_SETUP)) index = i;
+        if (atomic_compare_exchange_strong(&slots[i].state, &expected, SLOT_SETUP)) { atomic_store(&slots[i].copied, 0); index = i; }
     }
     if (index < 0) return ENOSPC;
     lease_slot *s = &slots[index];
@@ -161,7 +165,10 @@ void ember_leased_unmap(int slot) {
 
 int ember_leased_state(int slot) {
     if (slot < 0 || slot >= EMBER_MAX_LEASES) return 0;
-    switch (atomic_load(&slots[slot].state)) {
+    const int state = atomic_load(&slots[slot].state);
+    // The writer may already be past its open while the handler is still releasing the lease.
+    if (state == SLOT_COPYING && atomic_load(&slots[slot].copied) != 0) return atomic_load(&slots[slot].copied) > 0 ? 2 : 3;
+    switch (state) {
     case SLOT_LEASED: return 1;
     case SLOT_COPIED: return 2;
     case SLOT_COPY_FAILED: return 3;
