@@ -531,7 +531,9 @@ void ember_layer_norm_f32_ref(int64_t rows, int32_t cols, float epsilon, const f
 }
 
 // ----------------------------------------------------------------- Pooling
-#define EMBER_POOL_LOOP(g, ...)                                                                   \
+// Pools run taps outer and channels inner (contiguous), 256 channels at a time; each output still
+// folds its taps in the same order (rows, then columns), so float sums round as before.
+#define EMBER_POOL_CHANNELS(g, T, INIT, STEP, FINISH)                                             \
   for (int32_t n = 0; n < (g)->batch; ++n)                                                        \
     for (int32_t oy = 0; oy < (g)->out_h; ++oy)                                                   \
       for (int32_t ox = 0; ox < (g)->out_w; ++ox) {                                               \
@@ -540,53 +542,45 @@ void ember_layer_norm_f32_ref(int64_t rows, int32_t cols, float epsilon, const f
         const int32_t ye = y0 + (g)->kernel_h > (g)->in_h ? (g)->in_h : y0 + (g)->kernel_h;       \
         const int32_t xe = x0 + (g)->kernel_w > (g)->in_w ? (g)->in_w : x0 + (g)->kernel_w;       \
         const int64_t obase = (((int64_t)n * (g)->out_h + oy) * (g)->out_w + ox) * (g)->channels; \
-        for (int32_t c = 0; c < (g)->channels; ++c) {                                             \
-          __VA_ARGS__;                                                                            \
+        const int32_t count = (ye > ys ? ye - ys : 0) * (xe > xs ? xe - xs : 0);                  \
+        for (int32_t c0 = 0; c0 < (g)->channels; c0 += 256) {                                     \
+          const int32_t cn = (g)->channels - c0 < 256 ? (g)->channels - c0 : 256;                 \
+          T acc[256];                                                                             \
+          for (int32_t c = 0; c < cn; ++c) acc[c] = (INIT);                                       \
+          for (int32_t y = ys; y < ye; ++y)                                                       \
+            for (int32_t x = xs; x < xe; ++x) {                                                   \
+              const int64_t at = (((int64_t)n * (g)->in_h + y) * (g)->in_w + x) * (g)->channels + c0; \
+              for (int32_t c = 0; c < cn; ++c) { const T v = in[at + c]; STEP; }                  \
+            }                                                                                     \
+          for (int32_t c = 0; c < cn; ++c) { FINISH; }                                            \
         }                                                                                         \
       }
-#define EMBER_POOL_AT(g, y, x) ((((int64_t)n * (g)->in_h + (y)) * (g)->in_w + (x)) * (g)->channels + c)
 
 void ember_avg_pool_f32_ref(const ember_pool_geometry *g, const float *in, float act_min,
                             float act_max, float *out) {
-  EMBER_POOL_LOOP(g, {
-    float sum = 0.0f;
-    int32_t count = 0;
-    for (int32_t y = ys; y < ye; ++y)
-      for (int32_t x = xs; x < xe; ++x) { sum += in[EMBER_POOL_AT(g, y, x)]; ++count; }
-    out[obase + c] = clamp_f(count > 0 ? sum / (float)count : 0.0f, act_min, act_max);
-  })
+  EMBER_POOL_CHANNELS(g, float, 0.0f, acc[c] += v,
+                      out[obase + c0 + c] = clamp_f(count > 0 ? acc[c] / (float)count : 0.0f, act_min, act_max))
 }
 
 void ember_max_pool_f32_ref(const ember_pool_geometry *g, const float *in, float act_min,
                             float act_max, float *out) {
-  EMBER_POOL_LOOP(g, {
-    float m = -INFINITY;
-    for (int32_t y = ys; y < ye; ++y)
-      for (int32_t x = xs; x < xe; ++x) { const float v = in[EMBER_POOL_AT(g, y, x)]; m = v > m ? v : m; }
-    out[obase + c] = clamp_f(m, act_min, act_max);
-  })
+  EMBER_POOL_CHANNELS(g, float, -INFINITY, acc[c] = v > acc[c] ? v : acc[c],
+                      out[obase + c0 + c] = clamp_f(acc[c], act_min, act_max))
 }
 
 void ember_avg_pool_s8_ref(const ember_pool_geometry *g, const int8_t *in, int32_t act_min,
                            int32_t act_max, int8_t *out) {
-  EMBER_POOL_LOOP(g, {
-    int32_t acc = 0, count = 0;
-    for (int32_t y = ys; y < ye; ++y)
-      for (int32_t x = xs; x < xe; ++x) { acc += in[EMBER_POOL_AT(g, y, x)]; ++count; }
-    if (count == 0) count = 1;
-    acc = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
-    out[obase + c] = (int8_t)clamp_i32(acc, act_min, act_max);
+  EMBER_POOL_CHANNELS(g, int32_t, 0, acc[c] += v, {
+    const int32_t k = count > 0 ? count : 1;
+    const int32_t a = acc[c] > 0 ? (acc[c] + k / 2) / k : (acc[c] - k / 2) / k;
+    out[obase + c0 + c] = (int8_t)clamp_i32(a, act_min, act_max);
   })
 }
 
 void ember_max_pool_s8_ref(const ember_pool_geometry *g, const int8_t *in, int32_t act_min,
                            int32_t act_max, int8_t *out) {
-  EMBER_POOL_LOOP(g, {
-    int32_t m = -128;
-    for (int32_t y = ys; y < ye; ++y)
-      for (int32_t x = xs; x < xe; ++x) { const int32_t v = in[EMBER_POOL_AT(g, y, x)]; m = v > m ? v : m; }
-    out[obase + c] = (int8_t)clamp_i32(m, act_min, act_max);
-  })
+  EMBER_POOL_CHANNELS(g, int32_t, -128, acc[c] = v > acc[c] ? v : acc[c],
+                      out[obase + c0 + c] = (int8_t)clamp_i32(acc[c], act_min, act_max))
 }
 
 // -------------------------------------------------------------------- Resize
