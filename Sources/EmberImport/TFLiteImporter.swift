@@ -86,6 +86,8 @@ struct Importer {
     var opcodes: [Int] = []
     /// Inlined WHILE iterations so far (their tensor names get a unique suffix).
     var inlinedBodies = 0
+    /// The tensor records of the subgraphs inlined so far, by table position.
+    var loadedSubgraphs: [Int: [TensorRecord]] = [:]
     // IR being built.
     var values: [Value] = []
     var nodes: [Node] = []
@@ -119,17 +121,17 @@ struct Importer {
         subgraphTables = try (0..<subgraphs.count).map { try subgraphs.table($0) }
         subgraph = subgraphTables[0]
         buffers = try model.vector(4, elementSize: 4)
-        tensors = try loadTensors(subgraph, suffix: "")
+        tensors = try loadTensors(subgraph)
     }
 
-    /// The tensor records of subgraph `sg`; `suffix` is appended to every name (inlined loop bodies).
-    mutating func loadTensors(_ sg: FBTable, suffix: String) throws -> [TensorRecord] {
+    /// The tensor records of subgraph `sg` (sparse constants densified, every size checked).
+    mutating func loadTensors(_ sg: FBTable) throws -> [TensorRecord] {
         var tensors: [TensorRecord] = []
         guard let ts = try sg.vector(0, elementSize: 4) else { throw fb.fail(sg.position, "subgraph has no tensors") }
         try LoadLimits.check("model '\(name)'", needs: ts.count, limit: limits.maxValues, unit: "tensors")
         for i in 0..<ts.count {
             let t = try ts.table(i)
-            let tname = (try t.string(3) ?? "tensor\(i)") + suffix
+            let tname = try t.string(3) ?? "tensor\(i)"
             let typeCode = Int(try t.int(1, Int8.self))
             let dtype: DType
             switch typeCode {
@@ -417,7 +419,11 @@ struct Importer {
         try LoadLimits.check("inlined subgraphs", needs: inlinedBodies, limit: 2 * Self.maxWhileIterations, unit: "subgraphs")
         let saved = (tensors, valueOfTensor, halfWeights, subgraph)
         defer { (tensors, valueOfTensor, halfWeights, subgraph) = saved }
-        tensors = try loadTensors(sg, suffix: "@" + label)
+        // Each subgraph is read (and its sparse constants densified) once; every inlining renames its tensors.
+        if loadedSubgraphs[sg.position] == nil { loadedSubgraphs[sg.position] = try loadTensors(sg) }
+        tensors = (loadedSubgraphs[sg.position] ?? []).map { t in
+            TensorRecord(name: t.name + "@" + label, dtype: t.dtype, dims: t.dims, quant: t.quant, data: t.data)
+        }
         valueOfTensor = [:]
         halfWeights = []
         subgraph = sg
@@ -452,7 +458,7 @@ struct Importer {
             let t = try tensor(i, "input")
             guard let d = t.data, t.dtype == .i32, d.count == (elementCount(t.dims) ?? -1) * 4 else { return false }
             if code == .reshape && k == 1 { break }
-            operands.append((0..<(d.count / 4)).map { k in Int32(bitPattern: UInt32(d[4 * k]) | UInt32(d[4 * k + 1]) << 8 | UInt32(d[4 * k + 2]) << 16 | UInt32(d[4 * k + 3]) << 24) })
+            operands.append(try ints(i, "input", node: out.name).map { Int32(truncatingIfNeeded: $0) })
         }
         guard !operands.isEmpty else { return false }
         var result: [Int32]
@@ -730,22 +736,12 @@ struct Importer {
                 values.append(Value(name: outT.name, dtype: .f16, shape: Shape(outT.dims), quant: nil, constant: halves))
                 valueOfTensor[output] = values.count - 1
                 tensors[output] = TensorRecord(name: outT.name, dtype: .f16, dims: outT.dims, quant: nil, data: halves.bytes)
-            } else if let data = x.data {
+            } else if x.data != nil {
                 // Fold DEQUANTIZE of a constant (float16 or int8 weights) into an f32 constant.
-                let n = elementCount(x.dims) ?? 0
-                var floats = [Float](repeating: 0, count: n)
-                switch x.dtype {
-                case .f16:
-                    for k in 0..<n { floats[k] = Float(Float16(bitPattern: UInt16(data[2 * k]) | UInt16(data[2 * k + 1]) << 8)) }
-                case .i8:
-                    guard let q = x.quant else { throw EmberError.invalidGraph(node: node, reason: "int8 constant without quantization") }
-                    let inner = q.axis.map { a in x.dims[(a + 1)...].reduce(1, *) } ?? 1
-                    for k in 0..<n {
-                        let c = q.isPerTensor ? 0 : (k / inner) % q.scales.count
-                        floats[k] = q.scales[c] * Float(Int32(Int8(bitPattern: data[k])) - q.zeroPoints[c])
-                    }
-                default: throw EmberError.unsupported(node: node, reason: "DEQUANTIZE of a \(x.dtype) constant")
+                guard x.dtype == .f16 || x.dtype == .i8 else {
+                    throw EmberError.unsupported(node: node, reason: "DEQUANTIZE of a \(x.dtype) constant")
                 }
+                let floats = try constantFloats(xi, "input", node: node)
                 let folded = ConstantData(copying: floats.withUnsafeBytes { Array($0) })
                 values.append(Value(name: outT.name, dtype: .f32, shape: Shape(outT.dims), quant: nil, constant: folded))
                 valueOfTensor[output] = values.count - 1

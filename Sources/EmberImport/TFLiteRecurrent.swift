@@ -5,7 +5,8 @@ import EmberCore
 // gate slices, sigmoids/tanh and the cell update (lstm_eval.cc's float path, gates i, f, c, o).
 
 extension Importer {
-    /// A constant tensor's elements as f32 (f32, f16, or int8 dequantized with its scale).
+    /// A constant tensor's elements as f32: f32 as stored, f16 widened, int8 dequantized per tensor or
+    /// along its quantized axis. The one decoder for constants the importer folds (DEQUANTIZE, LSTM weights).
     func constantFloats(_ i: Int, _ what: String, node: String) throws -> [Float] {
         let t = try tensor(i, what)
         guard let d = t.data else { throw EmberError.unsupported(node: node, reason: "\(what) must be a constant tensor") }
@@ -18,10 +19,13 @@ extension Importer {
             guard d.count == n * 2 else { throw EmberError.invalidGraph(node: node, reason: "\(what) has \(d.count) bytes") }
             return (0..<n).map { k in Float(Float16(bitPattern: UInt16(d[2 * k]) | UInt16(d[2 * k + 1]) << 8)) }
         case .i8:
-            guard d.count == n, let q = t.quant, q.isPerTensor else {
-                throw EmberError.unsupported(node: node, reason: "\(what): int8 weights need one scale")
+            guard let q = t.quant else { throw EmberError.invalidGraph(node: node, reason: "int8 constant without quantization") }
+            guard d.count == n else { throw EmberError.invalidGraph(node: node, reason: "\(what) has \(d.count) bytes") }
+            let inner = q.axis.map { a in t.dims[(a + 1)...].reduce(1, *) } ?? 1
+            return (0..<n).map { k in
+                let c = q.isPerTensor ? 0 : (k / inner) % q.scales.count
+                return q.scales[c] * Float(Int32(Int8(bitPattern: d[k])) - q.zeroPoints[c])
             }
-            return (0..<n).map { k in q.scale * Float(Int32(Int8(bitPattern: d[k])) - q.zeroPoint) }
         default: throw EmberError.unsupported(node: node, reason: "\(what) of type \(t.dtype)")
         }
     }
@@ -78,6 +82,14 @@ extension Importer {
         // Gates in the order i, f, c, o (f, c, o with CIFG): weights stacked into one matrix each.
         let gates = cifg ? [(2, 6, 13), (3, 7, 14), (4, 8, 15)] : [(1, 5, 12), (2, 6, 13), (3, 7, 14), (4, 8, 15)]
         var wx: [Float] = [], wh: [Float] = [], bias: [Float] = []
+        // int8 LSTM tensors must have one scale (constantFloats also reads per-axis ones).
+        for k in gates.flatMap({ [$0.0, $0.1, $0.2] }) where present(k) {
+            let t = try tensor(inputs[k], "LSTM input \(k)")
+            let what = k < 5 ? "input weights" : k < 9 ? "recurrent weights" : "gate bias"
+            if t.dtype == .i8 && !(t.quant?.isPerTensor ?? false) {
+                throw EmberError.unsupported(node: node, reason: "\(what) \(k): int8 weights need one scale")
+            }
+        }
         for (wi, ri, bi) in gates {
             let w = try constantFloats(try input(wi), "input weights \(wi)", node: node)
             let r = try constantFloats(try input(ri), "recurrent weights \(ri)", node: node)
