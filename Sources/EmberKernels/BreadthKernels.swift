@@ -128,10 +128,8 @@ extension Preparer {
     }
 
     func argReduce(largest: Bool, axis: Int) throws -> PreparedKernel {
-        let x = try input(0), dtype = try cType(x)
-        let a = axis < 0 ? axis + x.dims.count : axis
-        let outer = Int64(elementCount(Array(x.dims[..<a])) ?? 0), size = Int32(x.dims[a])
-        let inner = Int64(elementCount(Array(x.dims[(a + 1)...])) ?? 0)
+        let x = try input(0), dtype = try cType(x), split = axisSplit(x.dims, axis)
+        let outer = Int64(split.outer), size = Int32(split.size), inner = Int64(split.inner)
         let wide: Int32 = c.output.dtype == .i64 ? 1 : 0, pickLargest: Int32 = largest ? 1 : 0
         let node = c.nodeName
         return kernel(.argReduceRef) { b in
@@ -178,10 +176,8 @@ extension Preparer {
 
     func gather(axis: Int) throws -> PreparedKernel {
         try requireSameQuant(0)
-        let x = try input(0), idx = try input(1)
-        let a = axis < 0 ? axis + x.dims.count : axis
-        let outer = Int64(elementCount(Array(x.dims[..<a])) ?? 0), size = Int32(x.dims[a])
-        let inner = Int64(elementCount(Array(x.dims[(a + 1)...])) ?? 0)
+        let x = try input(0), idx = try input(1), split = axisSplit(x.dims, axis)
+        let outer = Int64(split.outer), size = Int32(split.size), inner = Int64(split.inner)
         let count = Int64(idx.elementCount), wide: Int32 = idx.dtype == .i64 ? 1 : 0, es = elementSize()
         let node = c.nodeName
         return kernel(.gatherRef) { b in

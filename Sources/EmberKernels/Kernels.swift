@@ -142,6 +142,13 @@ func layerBuffers<X, W, B, O>(_ b: KernelBuffers, _ node: String, _ x: X.Type, _
      b.output.assumingMemoryBound(to: O.self))
 }
 
+/// `dims` viewed as [outer][size][inner] around `axis` (negative counts from the end), for the kernels
+/// that walk one axis (softmax, concat, gather, arg-reduce).
+func axisSplit(_ dims: [Int], _ axis: Int) -> (axis: Int, outer: Int, size: Int, inner: Int) {
+    let a = axis < 0 ? axis + dims.count : axis
+    return (a, elementCount(Array(dims[..<a])) ?? 0, dims[a], elementCount(Array(dims[(a + 1)...])) ?? 0)
+}
+
 /// The scratch buffer the kernel asked for at prepare.
 func scratchBuffer<T>(_ b: KernelBuffers, _ node: String, _ type: T.Type) throws -> UnsafeMutablePointer<T> {
     guard let s = b.scratch else { throw EmberError.invalidGraph(node: node, reason: "no scratch buffer was planned") }
@@ -928,11 +935,8 @@ struct Preparer {
     }
 
     func softmaxFloat(axis: Int, beta: Float) throws -> PreparedKernel {
-        let dims = c.output.dims
-        let a = axis < 0 ? axis + dims.count : axis
-        let outer = Int64(elementCount(Array(dims[..<a])) ?? 0)
-        let size = Int32(dims[a])
-        let inner = Int64(elementCount(Array(dims[(a + 1)...])) ?? 0)
+        let split = axisSplit(c.output.dims, axis)
+        let outer = Int64(split.outer), size = Int32(split.size), inner = Int64(split.inner)
         let node = c.nodeName
         return kernel(.softmaxF32Ref) { b in
             let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
@@ -1110,11 +1114,8 @@ struct Preparer {
     func concat() throws -> PreparedKernel {
         guard case let .concat(axis) = c.op else { throw unsupported("not a concat") }
         for i in 0..<c.inputs.count { try requireSameQuant(i) }
-        let dims = c.output.dims
-        let a = axis < 0 ? axis + dims.count : axis
-        let es = Int(elementSize())
-        let outer = Int64(elementCount(Array(dims[..<a])) ?? 0)
-        let inner = elementCount(Array(dims[(a + 1)...])) ?? 0
+        let (a, outerCount, _, inner) = axisSplit(c.output.dims, axis)
+        let es = Int(elementSize()), outer = Int64(outerCount)
         let count = c.inputs.count
         let chunks = try storage.store(try (0..<count).map { i in Int64(try input(i).dims[a] * inner * es) })
         let pointers = try storage.allocate(UnsafeRawPointer?.self, count: count)
