@@ -133,13 +133,8 @@ func withOptionalPointer<T, R>(_ array: [T]?, _ body: (UnsafePointer<T>?) -> R) 
                 var expected = [Float](repeating: 0, count: outCount), got = [Float](repeating: .nan, count: outCount)
                 var refScratch = [Int8](repeating: 0, count: inCount)
                 ember_conv2d_hybrid_ref(&g, x, f, filterScale, bias, lo, hi, &refScratch, &expected)
-                let packed = PackedQS8(isa: isa, k: k, n: n, w: f, bias: nil, mult: [Int32](repeating: 0, count: n),
-                                       shift: [Int32](repeating: 0, count: n), zeroPoint: 0, outputOffset: 0,
-                                       actMin: -128, actMax: 127, singleRounding: false)
-                packed.gemm.float_output = 1; packed.gemm.filter_scale = filterScale
-                packed.gemm.float_min = lo; packed.gemm.float_max = hi
-                let np = Int(ember_n_padded(isa, Int32(n)))
-                let paddedBias = bias.map { b in (0..<np).map { $0 < n ? b[$0] : 0 } }
+                let (packed, paddedBias) = hybridGEMM(isa: isa, k: k, n: n, weights: f, filterScale: filterScale, range: (lo, hi),
+                                                      bias: bias, singleRounding: false)
                 var scratch = [UInt8](repeating: 0, count: Int(ember_hybrid_scratch_bytes(isa, Int64(perBatch), Int32(k))))
                 packed.with { w in
                     var hybrid = w.pointee
@@ -152,6 +147,19 @@ func withOptionalPointer<T, R>(_ array: [T]?, _ body: (UnsafePointer<T>?) -> R) 
                 #expect(differing == 0, "\(isaName(isa)) trial \(trial): \(differing) of \(outCount) outputs differ, \(g)")
             }
         }
+    }
+
+    /// Int8 weights packed for `isa` with the float output stage of the dynamic-range kernels, and the
+    /// bias padded to the packed width (nil stays nil).
+    func hybridGEMM(isa: Int32, k: Int, n: Int, weights: [Int8], filterScale: Float, range: (Float, Float), bias: [Float]?,
+                    singleRounding: Bool) -> (PackedQS8, [Float]?) {
+        let packed = PackedQS8(isa: isa, k: k, n: n, w: weights, bias: nil, mult: [Int32](repeating: 0, count: n),
+                               shift: [Int32](repeating: 0, count: n), zeroPoint: 0, outputOffset: 0,
+                               actMin: -128, actMax: 127, singleRounding: singleRounding)
+        packed.gemm.float_output = 1; packed.gemm.filter_scale = filterScale
+        packed.gemm.float_min = range.0; packed.gemm.float_max = range.1
+        let np = Int(ember_n_padded(isa, Int32(n)))
+        return (packed, bias.map { b in (0..<np).map { $0 < n ? b[$0] : 0 } })
     }
 
     /// Dynamic-range FC: each row quantized on its own; the reference's bits, zero rows included.
@@ -169,13 +177,8 @@ func withOptionalPointer<T, R>(_ array: [T]?, _ body: (UnsafePointer<T>?) -> R) 
                 var expected = [Float](repeating: 0, count: rows * n), got = [Float](repeating: .nan, count: rows * n)
                 var refScratch = [Int8](repeating: 0, count: k)
                 ember_fully_connected_hybrid_ref(Int64(rows), Int32(k), Int32(n), x, w, filterScale, bias, lo, hi, &refScratch, &expected)
-                let packed = PackedQS8(isa: isa, k: k, n: n, w: w, bias: nil, mult: [Int32](repeating: 0, count: n),
-                                       shift: [Int32](repeating: 0, count: n), zeroPoint: 0, outputOffset: 0,
-                                       actMin: -128, actMax: 127, singleRounding: true)
-                packed.gemm.float_output = 1; packed.gemm.filter_scale = filterScale
-                packed.gemm.float_min = lo; packed.gemm.float_max = hi
-                let np = Int(ember_n_padded(isa, Int32(n)))
-                let paddedBias = bias.map { b in (0..<np).map { $0 < n ? b[$0] : 0 } }
+                let (packed, paddedBias) = hybridGEMM(isa: isa, k: k, n: n, weights: w, filterScale: filterScale, range: (lo, hi),
+                                                      bias: bias, singleRounding: true)
                 var scratch = [UInt8](repeating: 0, count: Int(ember_hybrid_scratch_bytes(isa, Int64(k), Int32(k))))
                 packed.with { p in
                     var hybrid = p.pointee
