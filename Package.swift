@@ -12,6 +12,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // ONNX protobuf decoding in the importer only (generated code committed: Sources/EmberImport/ONNX).
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // Core IR: dtypes, shapes, quantization, graph, op set, errors. No dependencies.
@@ -33,8 +35,11 @@ let package = Package(
         .target(name: "Ember", dependencies: ["EmberCore", "EmberFormat", "EmberRuntime", "EmberBudget"]),
         // Power, energy, thermal and memory envelope: telemetry, clocks, controller, scheduler.
         .target(name: "EmberBudget", dependencies: ["EmberCore"]),
-        // Importers (TFLite; ONNX later). Linked into the CLI and packer only.
-        .target(name: "EmberImport", dependencies: ["EmberCore"]),
+        // Importers (TFLite, ONNX). Linked into the CLI and packer only.
+        .target(
+            name: "EmberImport",
+            dependencies: ["EmberCore", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
+        ),
         // The packer's library: calibration, int8 quantization, quality measures.
         .target(name: "EmberPack", dependencies: ["EmberCore", "EmberRuntime"]),
         .executableTarget(

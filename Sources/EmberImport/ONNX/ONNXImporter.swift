@@ -1,0 +1,339 @@
+// The ONNX importer: a ModelProto (decoded by swift-protobuf from the generated onnx.pb.swift)
+// into Ember's IR. ONNX images are NCHW, Ember's kernels are NHWC: each imported value carries
+// the permutation its Ember layout applies to its ONNX dims, ops that care about layout
+// (conv, pooling, resize) take channels-last inputs, ops that do not (elementwise, reductions,
+// concat, slice, transpose) work in whatever layout their input has — so a conv net keeps
+// channels-last from its first conv to its last and transposes only where the graph itself
+// reshapes. Every op's conversion is one entry of `ONNXImporter.handlers` (ONNXOps.swift).
+import EmberCore
+import SwiftProtobuf
+
+public enum ONNXImporter {
+    /// Default-domain opsets this importer reads (each op as of the latest version it knows,
+    /// with the older attribute-vs-input forms where they differ).
+    public static let supportedOpsets = 7...28
+
+    /// What the user fixes about a model's dynamic dims (`ember pack --dim`, `--shape`).
+    public struct Options: Sendable {
+        /// A named dim (`dim_param`) → its size.
+        public var dims: [String: Int] = [:]
+        /// An input's full dims (overrides its declared shape; for unnamed dynamic dims).
+        public var shapes: [String: [Int]] = [:]
+        /// Inputs fixed to a value at import (`ember pack --freeze`): axes, shapes or pads that a model
+        /// takes as inputs but that Ember's static graphs need to know.
+        public var frozen: [String: (dtype: DType, dims: [Int], bytes: [UInt8])] = [:]
+        public init(dims: [String: Int] = [:], shapes: [String: [Int]] = [:]) { self.dims = dims; self.shapes = shapes }
+    }
+
+    /// The op types (default domain) this importer converts, sorted.
+    public static var supportedOps: [String] { handlers.keys.sorted() }
+
+    /// Imports a serialized ModelProto. `directory` is the model's folder, where external data
+    /// files are looked up (nil for a model without external data). The bytes are untrusted.
+    public static func importModel(_ bytes: UnsafeRawBufferPointer, name: String, directory: String? = nil,
+                                   options: Options = Options(), limits: LoadLimits = LoadLimits()) throws -> Graph {
+        let model: Onnx_ModelProto = try decode(bytes, what: "model")
+        let converter = try ONNXConverter(model: model, name: name, directory: directory, options: options, limits: limits)
+        return try converter.run()
+    }
+
+    /// A serialized TensorProto (the `input_0.pb` files of ONNX test cases): name, dtype, dims, bytes.
+    public static func decodeTensor(_ bytes: [UInt8], limits: LoadLimits = LoadLimits()) throws -> (name: String, dtype: DType, dims: [Int], bytes: [UInt8]) {
+        let proto: Onnx_TensorProto = try bytes.withUnsafeBytes { try decode($0, what: "tensor") }
+        let t = try proto.host(external: ExternalDataReader(directory: nil, limits: limits), limits: limits)
+        return (proto.name, t.dtype, t.dims, t.bytes)
+    }
+
+    /// Nesting deeper than this (graphs in attributes in graphs…) is refused.
+    static let maxMessageDepth = 64
+
+    static func decode<M: SwiftProtobuf.Message>(_ bytes: UnsafeRawBufferPointer, what: String) throws -> M {
+        var options = BinaryDecodingOptions()
+        options.messageDepthLimit = maxMessageDepth
+        do {
+            return try M(serializedBytes: Array(bytes), options: options)
+        } catch {
+            throw EmberError.malformedModel(format: "ONNX", offset: 0, reason: "the \(what) protobuf does not decode (\(error))")
+        }
+    }
+}
+
+/// An imported value: the Ember value and its layout — Ember dim j holds ONNX dim `perm[j]`
+/// (the identity for values in ONNX's own layout).
+struct Tracked {
+    var id: ValueID
+    var perm: [Int]
+}
+
+/// The permutation that puts ONNX's channel axis (1) last: [0, 2, 3, …, 1].
+func channelsLast(rank: Int) -> [Int] { rank < 3 ? Array(0..<rank) : [0] + Array(2..<rank) + [1] }
+
+final class ONNXConverter {
+    let model: Onnx_ModelProto
+    let name: String
+    let options: ONNXImporter.Options
+    let limits: LoadLimits
+    let external: ExternalDataReader
+    /// The default-domain opset.
+    let opset: Int
+
+    var values: [Value] = []
+    var nodes: [Node] = []
+    /// ONNX value name → its Ember value (made on first use for constants).
+    var env: [String: Tracked] = [:]
+    /// Values known at import (initializers, Constant nodes, folded shape math), by ONNX name.
+    var constants: [String: HostTensor] = [:]
+    /// Layout conversions made so far: "\(value) \(perm)" → the converted value.
+    var converted: [String: ValueID] = [:]
+    private var graphInputs: [ValueID] = []
+
+    init(model: Onnx_ModelProto, name: String, directory: String?, options: ONNXImporter.Options, limits: LoadLimits) throws {
+        self.model = model; self.name = name; self.options = options; self.limits = limits
+        external = ExternalDataReader(directory: directory, limits: limits)
+        var defaultOpset: Int?
+        for o in model.opsetImport {
+            switch o.domain {
+            case "", "ai.onnx": defaultOpset = Int(clamping: o.version)
+            case "com.microsoft", "ai.onnx.ml": break // checked per node
+            default: break
+            }
+        }
+        guard model.hasGraph else { throw EmberError.malformedModel(format: "ONNX", offset: 0, reason: "the model has no graph") }
+        let version = defaultOpset ?? (model.opsetImport.isEmpty ? 1 : 0)
+        guard ONNXImporter.supportedOpsets.contains(version) else {
+            throw EmberError.unsupported(node: name, reason: "default-domain opset \(version) (supported: \(ONNXImporter.supportedOpsets.lowerBound)–\(ONNXImporter.supportedOpsets.upperBound))")
+        }
+        opset = version
+    }
+
+    func run() throws -> Graph {
+        let graph = model.graph
+        try LoadLimits.check("model '\(name)'", needs: graph.node.count, limit: limits.maxNodes, unit: "nodes")
+        try LoadLimits.check("model '\(name)'", needs: graph.initializer.count + graph.input.count, limit: limits.maxValues, unit: "values")
+        try checkSupported(graph)
+        for t in graph.initializer {
+            constants[t.name] = try t.host(external: external, limits: limits)
+        }
+        guard graph.sparseInitializer.isEmpty else {
+            throw EmberError.unsupported(node: name, reason: "sparse initializers")
+        }
+        try declareInputs(graph)
+        for (k, n) in graph.node.enumerated() {
+            let nodeName = n.name.isEmpty ? (n.output.first.map { "\(n.opType) \($0)" } ?? "\(n.opType) #\(k)") : n.name
+            guard let handler = ONNXImporter.handlers[n.opType] else { continue } // listed by checkSupported
+            var context = NodeContext(converter: self, node: n, attributes: ONNXAttributes(n, node: nodeName), name: nodeName)
+            try handler(&context)
+            try LoadLimits.check("model '\(name)'", needs: nodes.count, limit: limits.maxNodes, unit: "nodes")
+        }
+        var outputs: [ValueID] = []
+        for o in graph.output {
+            guard env[o.name] != nil || constants[o.name] != nil else {
+                throw EmberError.invalidGraph(node: o.name, reason: "graph output is not produced by any node")
+            }
+            var id = try onnxLayout(o.name)
+            // A graph output is a node's own output: an input, a constant or a value already
+            // given out gets an identity node.
+            if values[id].constant != nil || graphInputs.contains(id) || outputs.contains(id) {
+                id = try add(.reshape(dims(id)), [id], name: o.name)
+            }
+            values[id].name = o.name
+            outputs.append(id)
+        }
+        let g = Graph(name: name, values: values, nodes: nodes, inputs: graphInputs, outputs: outputs)
+        _ = try g.validate(limits: limits)
+        return g
+    }
+
+    /// Every node's op must have a converter: all the missing ones are listed at once, with counts.
+    func checkSupported(_ graph: Onnx_GraphProto) throws {
+        var missing: [String: Int] = [:]
+        for n in graph.node {
+            let domain = n.domain == "ai.onnx" ? "" : n.domain
+            if domain != "" {
+                missing["\(n.domain).\(n.opType)", default: 0] += 1
+            } else if ONNXImporter.handlers[n.opType] == nil {
+                missing[n.opType, default: 0] += 1
+            }
+        }
+        guard missing.isEmpty else {
+            let list = missing.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", ")
+            throw EmberError.unsupported(node: name, reason: "ONNX ops not supported yet: \(list)")
+        }
+    }
+
+    /// Graph inputs that are not initializers, with every dynamic dim fixed by the options;
+    /// the dims nothing fixes are listed together with the flag that fixes them.
+    func declareInputs(_ graph: Onnx_GraphProto) throws {
+        var unresolved: [String] = []
+        var declared: [(String, DType, [Int])] = []
+        for input in graph.input where constants[input.name] == nil {
+            if let f = options.frozen[input.name] {
+                let h = HostTensor(dtype: f.dtype, dims: f.dims, bytes: f.bytes)
+                guard let n = elementCount(f.dims), n * f.dtype.traits.bytesPerBlock == f.bytes.count else {
+                    throw EmberError.invalidArgument("frozen input '\(input.name)': \(f.bytes.count) bytes for \(f.dtype)\(formatDims(f.dims))")
+                }
+                constants[input.name] = h
+                continue
+            }
+            let type = input.type.tensorType
+            guard case .tensorType? = input.type.value else {
+                throw EmberError.unsupported(node: "input '\(input.name)'", reason: "non-tensor inputs (sequence, map, optional)")
+            }
+            guard let dtype = ONNXDataType.dtype(type.elemType), dtype != .f16 else {
+                throw EmberError.unsupported(node: "input '\(input.name)'", reason: "\(ONNXDataType.name(type.elemType)) inputs (supported: float, int8, uint8, int32, int64, bool)")
+            }
+            var dims: [Int] = []
+            if let fixed = options.shapes[input.name] {
+                dims = fixed
+            } else {
+                guard type.hasShape else {
+                    unresolved.append("input '\(input.name)' has no shape (--shape \(input.name)=DIMS)")
+                    continue
+                }
+                for (k, d) in type.shape.dim.enumerated() {
+                    switch d.value {
+                    case .dimValue(let v)? where v >= 0 && v <= Int64(Int32.max): dims.append(Int(v))
+                    case .dimParam(let p)?:
+                        if let v = options.dims[p] { dims.append(v) } else {
+                            unresolved.append("'\(p)' (input '\(input.name)' dim \(k); --dim \(p)=N)")
+                        }
+                    default: unresolved.append("input '\(input.name)' dim \(k) (--shape \(input.name)=DIMS)")
+                    }
+                }
+            }
+            guard dims.count <= GraphLimits.maxRank, let n = elementCount(dims) else {
+                throw EmberError.invalidGraph(node: "input '\(input.name)'", reason: "dims \(dims)")
+            }
+            try LoadLimits.check("input '\(input.name)'", needs: n, limit: limits.maxTensorElements, unit: "elements")
+            declared.append((input.name, dtype, dims))
+        }
+        guard unresolved.isEmpty else {
+            throw EmberError.unsupported(node: name, reason: "dynamic dims without a size: " + unresolved.joined(separator: ", "))
+        }
+        for (n, dtype, dims) in declared {
+            values.append(Value(name: n, dtype: dtype, shape: Shape(dims)))
+            graphInputs.append(values.count - 1)
+            env[n] = Tracked(id: values.count - 1, perm: Array(0..<dims.count))
+        }
+    }
+
+    // MARK: values
+
+    func dims(_ id: ValueID) -> [Int] { values[id].shape.upperBoundDims }
+
+    /// The ONNX dims of an imported value.
+    func onnxDims(_ t: Tracked) -> [Int] {
+        let d = dims(t.id)
+        var out = d
+        for (j, p) in t.perm.enumerated() where p < out.count { out[p] = d[j] }
+        return out
+    }
+
+    /// The value an ONNX name stands for (constants become Ember constants on first use).
+    func tracked(_ name: String, node: String) throws -> Tracked {
+        if let t = env[name] { return t }
+        guard let h = constants[name] else {
+            throw EmberError.invalidGraph(node: node, reason: "input '\(name)' is not a graph input, an initializer or any node's output")
+        }
+        let t = Tracked(id: constant(h, name: name), perm: Array(0..<h.dims.count))
+        env[name] = t
+        return t
+    }
+
+    /// An Ember constant holding `h` (float16 widened to float32).
+    func constant(_ h: HostTensor, name: String) -> ValueID {
+        var h = h
+        if h.dtype == .f16, let f = h.floats { h = HostTensor.floats(f, dims: h.dims) }
+        values.append(Value(name: name, dtype: h.dtype, shape: Shape(h.dims), constant: ConstantData(copying: h.bytes)))
+        return values.count - 1
+    }
+
+    /// The ONNX-layout value of `name`.
+    func onnxLayout(_ name: String) throws -> ValueID {
+        let t = try tracked(name, node: name)
+        return try inLayout(t, Array(0..<t.perm.count), name: name)
+    }
+
+    /// `t` in layout `perm` (a transpose, a reshape when only size-1 dims move, or a constant
+    /// permuted at import).
+    func inLayout(_ t: Tracked, _ perm: [Int], name: String) throws -> ValueID {
+        guard t.perm != perm else { return t.id }
+        let key = "\(t.id) \(perm)"
+        if let v = converted[key] { return v }
+        // Output Ember dim j is ONNX dim perm[j], which sits at Ember dim q[j] of t.
+        var q: [Int] = []
+        for p in perm {
+            guard let j = t.perm.firstIndex(of: p) else {
+                throw EmberError.invalidGraph(node: name, reason: "layout \(perm) does not fit rank \(t.perm.count)")
+            }
+            q.append(j)
+        }
+        let d = dims(t.id)
+        let outDims = q.map { d[$0] }
+        let v: ValueID
+        if let c = values[t.id].constant {
+            let size = values[t.id].dtype.traits.bytesPerBlock
+            let bytes = permuteBytes(Array(c.bytes), dims: d, elementSize: size, perm: q)
+            values.append(Value(name: values[t.id].name + "/" + perm.map(String.init).joined(), dtype: values[t.id].dtype,
+                                shape: Shape(outDims), quant: values[t.id].quant, constant: ConstantData(copying: bytes)))
+            v = values.count - 1
+        } else if movesOnlyUnitDims(d, q) {
+            v = try add(.reshape(outDims), [t.id], name: "\(name)/layout")
+        } else {
+            v = try add(.transpose(perm: q), [t.id], name: "\(name)/layout")
+        }
+        converted[key] = v
+        return v
+    }
+
+    /// `id` with new dims: a constant shares its bytes, anything else gets a reshape node.
+    func reshapeValue(_ id: ValueID, _ newDims: [Int], name: String) throws -> ValueID {
+        if dims(id) == newDims { return id }
+        if let data = values[id].constant {
+            values.append(Value(name: name, dtype: values[id].dtype, shape: Shape(newDims), quant: values[id].quant, constant: data))
+            return values.count - 1
+        }
+        return try add(.reshape(newDims), [id], name: name)
+    }
+
+    /// Appends a node; its output type comes from the op's shape function.
+    @discardableResult
+    func add(_ op: Op, _ inputs: [ValueID?], name: String, outputDType: DType? = nil, quant: QuantParams? = nil) throws -> ValueID {
+        let infos = inputs.map { $0.map { TensorInfo(values[$0].dtype, dims($0)) } }
+        let info = try op.outputInfo(inputs: infos, node: name, outputDType: outputDType)
+        values.append(Value(name: name, dtype: info.dtype, shape: Shape(info.dims), quant: quant))
+        nodes.append(Node(name: name, op: op, inputs: inputs, output: values.count - 1))
+        return values.count - 1
+    }
+}
+
+/// True when transposing `dims` by `perm` keeps the order of the dims larger than 1 (a reshape).
+func movesOnlyUnitDims(_ dims: [Int], _ perm: [Int]) -> Bool {
+    let moved = perm.filter { dims[$0] != 1 }
+    return moved == moved.sorted()
+}
+
+/// Row-major `bytes` of `dims` transposed so output dim j is input dim perm[j].
+func permuteBytes(_ bytes: [UInt8], dims: [Int], elementSize: Int, perm: [Int]) -> [UInt8] {
+    let rank = dims.count
+    guard rank > 1, perm != Array(0..<rank) else { return bytes }
+    var inStrides = [Int](repeating: 1, count: rank)
+    for k in stride(from: rank - 2, through: 0, by: -1) { inStrides[k] = inStrides[k + 1] * dims[k + 1] }
+    let outDims = perm.map { dims[$0] }
+    let total = dims.reduce(1, *)
+    var out = [UInt8](repeating: 0, count: bytes.count)
+    var index = [Int](repeating: 0, count: rank)
+    for o in 0..<total {
+        var src = 0
+        for j in 0..<rank { src += index[j] * inStrides[perm[j]] }
+        for b in 0..<elementSize { out[o * elementSize + b] = bytes[src * elementSize + b] }
+        var j = rank - 1
+        while j >= 0 {
+            index[j] += 1
+            if index[j] < outDims[j] { break }
+            index[j] = 0
+            j -= 1
+        }
+    }
+    return out
+}
