@@ -319,21 +319,28 @@ func permuteBytes(_ bytes: [UInt8], dims: [Int], elementSize: Int, perm: [Int]) 
     guard rank > 1, perm != Array(0..<rank) else { return bytes }
     var inStrides = [Int](repeating: 1, count: rank)
     for k in stride(from: rank - 2, through: 0, by: -1) { inStrides[k] = inStrides[k + 1] * dims[k + 1] }
-    let outDims = perm.map { dims[$0] }
-    let total = dims.reduce(1, *)
     var out = [UInt8](repeating: 0, count: bytes.count)
-    var index = [Int](repeating: 0, count: rank)
-    for o in 0..<total {
-        var src = 0
-        for j in 0..<rank { src += index[j] * inStrides[perm[j]] }
+    forEachSourceIndex(perm.map { dims[$0] }, strides: perm.map { inStrides[$0] }) { o, src in
         for b in 0..<elementSize { out[o * elementSize + b] = bytes[src * elementSize + b] }
-        var j = rank - 1
-        while j >= 0 {
-            index[j] += 1
-            if index[j] < outDims[j] { break }
-            index[j] = 0
-            j -= 1
-        }
     }
     return out
+}
+
+/// Walks every element of `outDims` in row-major order and hands `body` its flat index and the
+/// flat source index Σ index[k]·strides[k] (a transpose or a broadcast, by the strides given).
+func forEachSourceIndex(_ outDims: [Int], strides: [Int], _ body: (_ output: Int, _ source: Int) -> Void) {
+    let rank = outDims.count
+    var index = [Int](repeating: 0, count: rank)
+    for o in 0..<outDims.reduce(1, *) {
+        var src = 0
+        for k in 0..<rank { src += index[k] * strides[k] }
+        body(o, src)
+        var k = rank - 1
+        while k >= 0 {
+            index[k] += 1
+            if index[k] < outDims[k] { break }
+            index[k] = 0
+            k -= 1
+        }
+    }
 }

@@ -10,10 +10,7 @@ extension NodeContext {
         let x = try input(0)
         let e = try unary(.unary(.elu), x)
         if alpha == 1 && scale == 1 { return e }
-        let negative = try broadcast(.minimum, [e, Tracked(id: scalar(0, .f32, "zero"), perm: [])], "negative")
-        let scaled = try broadcast(.mul(.none), [negative, Tracked(id: scalar(alpha, .f32, "alpha"), perm: [])], "alpha_negative")
-        let positive = Tracked(id: try add(.relu, [x.id], "positive"), perm: x.perm)
-        let sum = try broadcast(.add(.none), [positive, scaled], scale == 1 ? "" : "sum")
+        let sum = try reluPlusScaledNegative(x, e, alpha: alpha, last: scale == 1)
         return scale == 1 ? sum : try broadcast(.mul(.none), [sum, Tracked(id: scalar(scale, .f32, "scale"), perm: [])])
     }
 
@@ -24,10 +21,15 @@ extension NodeContext {
         let inverse = Tracked(id: scalar(1 / alpha, .f32, "inverse_alpha"), perm: [])
         let xs = try broadcast(.mul(.none), [x, inverse], "scaled")
         let e = Tracked(id: try add(.unary(.elu), [xs.id], "elu"), perm: xs.perm)
+        return try reluPlusScaledNegative(x, e, alpha: alpha, last: true)
+    }
+
+    /// relu(x) + alpha · min(e, 0): the tail Elu, Selu and Celu share (`last` names it after the node).
+    func reluPlusScaledNegative(_ x: Tracked, _ e: Tracked, alpha: Float, last: Bool) throws -> Tracked {
         let negative = try broadcast(.minimum, [e, Tracked(id: scalar(0, .f32, "zero"), perm: [])], "negative")
         let scaled = try broadcast(.mul(.none), [negative, Tracked(id: scalar(alpha, .f32, "alpha"), perm: [])], "alpha_negative")
         let positive = Tracked(id: try add(.relu, [x.id], "positive"), perm: x.perm)
-        return try broadcast(.add(.none), [positive, scaled])
+        return try broadcast(.add(.none), [positive, scaled], last ? "" : "sum")
     }
 
     /// min(max(alpha · x + beta, 0), 1).
@@ -477,7 +479,7 @@ extension NodeContext {
             let scaledC = beta == 1 ? cIn : try broadcast(.mul(.none), [cIn, Tracked(id: scalar(beta, .f32, "beta"), perm: [])], "beta_c")
             v = try broadcast(.add(.none), [v, scaledC], "sum")
         }
-        try define(try add(.reshape(c.dims(v.id)), [v.id]))
+        try define(v)
     }
 
     // MARK: windows
@@ -836,20 +838,7 @@ func broadcastIndices(_ out: [Int], _ dims: [Int]) -> [Int] {
         strides[k] = aligned[k] == 1 ? 0 : s
         s *= aligned[k]
     }
-    let total = out.reduce(1, *)
-    var result = [Int](repeating: 0, count: total)
-    var index = [Int](repeating: 0, count: r)
-    for o in 0..<total {
-        var src = 0
-        for k in 0..<r { src += index[k] * strides[k] }
-        result[o] = src
-        var k = r - 1
-        while k >= 0 {
-            index[k] += 1
-            if index[k] < out[k] { break }
-            index[k] = 0
-            k -= 1
-        }
-    }
+    var result = [Int](repeating: 0, count: out.reduce(1, *))
+    forEachSourceIndex(out, strides: strides) { o, src in result[o] = src }
     return result
 }

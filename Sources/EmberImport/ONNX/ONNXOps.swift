@@ -135,7 +135,7 @@ struct NodeContext {
         var ids: [ValueID] = []
         for (k, t) in inputs.enumerated() {
             if perm == identity || (elementCount(c.dims(t.id)) == 1 && c.dims(t.id).count <= r) {
-                ids.append(t.perm.count == r ? try onnx(t) : try onnx(t)) // numpy broadcasting handles lower ranks
+                ids.append(try onnx(t)) // numpy broadcasting handles lower ranks
                 continue
             }
             var full = t
@@ -287,7 +287,6 @@ extension ONNXImporter {
             var v = x
             if let lo { v = try n.broadcast(.maximum, [v, Tracked(id: n.scalar(lo, dt, "min"), perm: [])], hi == nil ? "" : "max") }
             if let hi { v = try n.broadcast(.minimum, [v, Tracked(id: n.scalar(hi, dt, "max"), perm: [])]) }
-            if lo == nil && hi == nil { return try n.define(x) }
             try n.define(v)
         }
 
@@ -339,10 +338,8 @@ extension ONNXImporter {
                 if type == "Mean" {
                     let inverse = Tracked(id: n.scalar(1 / Float(n.node.input.count), .f32, "inverse_count"), perm: [])
                     v = try n.broadcast(.mul(.none), [v, inverse])
-                } else if n.node.input.count == 1 {
-                    return try n.define(v) // a single input is the result
                 }
-                try n.define(v)
+                try n.define(v) // a single Max/Min/Sum input is the result itself
             }
         }
 
