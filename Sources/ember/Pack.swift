@@ -8,13 +8,20 @@ import Glibc
 
 struct Pack: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Import a TFLite model and write it as an .ember package, optionally as a ladder of quantized and pruned rungs.",
+        abstract: "Import a TFLite or ONNX model and write it as an .ember package, optionally as a ladder of quantized and pruned rungs.",
         discussion: """
         Reads a .tflite flatbuffer (schema v3): float32 models, float16-stored weights and \
         fully int8-quantized models (per-tensor and per-channel). Tensor names are kept, so \
         `ember run --input NAME=…` uses the TFLite input names. An unsupported op or type \
         fails with one error listing every unsupported op and its count. docs/TFLITE.md \
         lists what is supported.
+
+        Reads an .onnx ModelProto (default-domain opsets 7–28; external data files beside the \
+        model, never outside its folder). NCHW images are converted to channels-last at pack \
+        time. A dynamic dim needs a size: --dim NAME=N fixes a named dim (dim_param), --shape \
+        INPUT=1x3x224x224 sets one input's dims; --freeze NAME=FILE.npy fixes an input that only \
+        carries shapes, axes or pads. Without them the error lists every unfixed dim and the \
+        flag that fixes it. docs/ONNX_CONFORMANCE.md lists what is supported.
 
         Graph passes run first (`--passes` lists them; `--no-NAME` turns one off).
 
@@ -45,11 +52,12 @@ struct Pack: ParsableCommand {
           ember pack model.tflite -o model.ember --ladder fp32,int8 --calib calib/ --report report.md
           ember pack model.tflite -o model.ember --ladder fp32,fp16,int8,int4,int8-prune50,int8-2:4 --calib calib/
           ember pack model.tflite -o model.ember --ladder fp32,int8 --calib calib/ --variant tiny-int8=tiny.tflite
+          ember pack model.onnx -o model.ember --dim batch=1 --dim seq=128
           ember pack --passes
         """
     )
 
-    @Argument(help: "The .tflite model.")
+    @Argument(help: "The .tflite or .onnx model.")
     var model: String?
 
     @Option(name: .shortAndLong, help: "Where to write the package.")
@@ -67,7 +75,7 @@ struct Pack: ParsableCommand {
     @Option(help: "Rungs to build from a float model (comma-separated), e.g. fp32,fp16,int8,int4,int8-prune50,int8-2:4,fp32-ch25.")
     var ladder: String?
 
-    @Option(help: "A separately trained model with the same signature as its own rung: NAME=FILE.tflite (repeatable).")
+    @Option(help: "A separately trained model with the same signature as its own rung: NAME=FILE.tflite or NAME=FILE.onnx (repeatable).")
     var variant: [String] = []
 
     @Option(help: "Directory of .npy calibration samples (needed for int8, and for quality figures).")
@@ -97,6 +105,15 @@ struct Pack: ParsableCommand {
     @Option(help: "Write the rung report here too: .json or .md (repeatable).")
     var report: [String] = []
 
+    @Option(help: ArgumentHelp("ONNX: fix a named dynamic dim (repeatable).", valueName: "NAME=N"))
+    var dim: [String] = []
+
+    @Option(help: ArgumentHelp("ONNX: set one input's dims (repeatable).", valueName: "INPUT=1x3x224x224"))
+    var shape: [String] = []
+
+    @Option(help: ArgumentHelp("ONNX: give an input its value at import (a shape, axes or pads; repeatable).", valueName: "NAME=FILE.npy"))
+    var freeze: [String] = []
+
     @Flag(help: "List the graph passes and exit.")
     var passes = false
 
@@ -121,14 +138,20 @@ struct Pack: ParsableCommand {
 
     func validate() throws {
         if passes { return }
-        guard let model else { throw ValidationError("missing the model to pack (ember pack MODEL.tflite -o OUT.ember)") }
+        guard let model else { throw ValidationError("missing the model to pack (ember pack MODEL.tflite|MODEL.onnx -o OUT.ember)") }
         guard let output else { throw ValidationError("missing -o OUT.ember") }
         // Nothing the packer writes may be something it reads, or another of its outputs.
         let variantFiles = variant.compactMap { v in v.firstIndex(of: "=").map { ("--variant", String(v[v.index(after: $0)...])) } }
         try checkOutputs([("-o", output)] + report.map { ("--report", $0) },
-                         inputs: [("model", model)] + variantFiles + [calib, eval].compactMap { $0 }.map { ("calibration", $0) })
+                         inputs: [("model", model)] + variantFiles + [calib, eval].compactMap { $0 }.map { ("calibration", $0) }
+                            + (try freeze.map { ("--freeze", try ModelSource.splitFreeze($0).path) }))
         if let targets, !isDirectory(targets) { throw ValidationError("--targets '\(targets)' is not a directory") }
-        guard model.hasSuffix(".tflite") else { throw ValidationError("only .tflite models can be packed for now (got \(model))") }
+        guard let format = ModelSource.format(of: model) else { throw ValidationError("the model must be a .tflite or .onnx file (got \(model))") }
+        if format != .onnx && !(dim.isEmpty && shape.isEmpty && freeze.isEmpty) {
+            throw ValidationError("--dim, --shape and --freeze apply to ONNX models only")
+        }
+        _ = try ModelSource.parseDims(dim)
+        _ = try ModelSource.parseShapes(shape)
         guard CalibrationMethod(rawValue: calibMethod) != nil else { throw ValidationError("--calib-method must be minmax, percentile or mse") }
         guard (1...22).contains(zstdLevel) else { throw ValidationError("--zstd-level must be 1...22") }
         if ladder != nil || !variant.isEmpty {
@@ -139,8 +162,8 @@ struct Pack: ParsableCommand {
                 do { recipes.append(try RungRecipe.parse(r)) } catch { throw ValidationError("--ladder: \(error)") }
             }
             for v in variant {
-                guard let eq = v.firstIndex(of: "="), eq != v.startIndex, v[v.index(after: eq)...].hasSuffix(".tflite") else {
-                    throw ValidationError("--variant must be NAME=FILE.tflite (got \(v))")
+                guard let eq = v.firstIndex(of: "="), eq != v.startIndex, ModelSource.format(of: String(v[v.index(after: eq)...])) != nil else {
+                    throw ValidationError("--variant must be NAME=FILE.tflite or NAME=FILE.onnx (got \(v))")
                 }
                 recipes.append(Self.variantRecipe(String(v[..<eq])))
             }
@@ -175,14 +198,17 @@ struct Pack: ParsableCommand {
         if targets == nil && !isDirectory("targets") {
             note("no device profiles (./targets is absent and --targets was not given): rung latency and energy are not estimated")
         }
-        let modelBytes = try readFile(model, .model)
-        let base = String(model.split(separator: "/").last ?? Substring(model)).replacingSuffix(".tflite", with: "")
-        let (imported, sourceHash) = try modelBytes.withUnsafeBytes { (try TFLiteImporter.importModel($0, name: base, limits: limits), fnv1aHex($0)) }
+        let source = try modelSource(limits: limits)
+        let base = ModelSource.baseName(model)
+        let (imported, format, sourceHash, modelSize) = try source.read(model, name: base)
         let graph = try optimize(imported, label: base)
         var metadata = PackageMetadata([
-            ("name", base), ("source", model), ("source_format", "tflite"),
+            ("name", base), ("source", model), ("source_format", format.rawValue),
             ("source_hash", sourceHash), ("created_by", "ember pack"),
         ])
+        for (flag, specs) in [("dims", dim), ("shapes", shape), ("frozen", freeze)] where !specs.isEmpty {
+            metadata["import_\(flag)"] = specs.joined(separator: ",")
+        }
         if !skippedPasses.isEmpty { metadata["passes_skipped"] = skippedPasses.sorted().joined(separator: ",") }
         var contents: PackageContents
         var reports: [RungReport] = []
@@ -217,8 +243,17 @@ struct Pack: ParsableCommand {
         }
         let packed = try PackageWriter.serialize(contents, options: options)
         try writeFile(packed, to: output)
-        print("packed \(model) (\(modelBytes.count) bytes) → \(output) (\(packed.count) bytes): "
+        print("packed \(model) (\(modelSize) bytes) → \(output) (\(packed.count) bytes): "
               + contents.variants.map { "\($0.name)" }.joined(separator: ", ") + "; \(graph.nodes.count) nodes, \(graph.parameterCount) parameters")
+    }
+
+    /// How the model files are read: the memory cap and the ONNX dims and frozen inputs.
+    func modelSource(limits: LoadLimits) throws -> ModelSource {
+        var source = ModelSource(limits: limits)
+        source.onnx.dims = try ModelSource.parseDims(dim)
+        source.onnx.shapes = try ModelSource.parseShapes(shape)
+        source.onnx.frozen = try ModelSource.loadFrozen(freeze)
+        return source
     }
 
     /// The graph after the passes not turned off, with one stderr line saying what they did.
@@ -248,7 +283,7 @@ struct Pack: ParsableCommand {
         for v in variant {
             guard let eq = v.firstIndex(of: "=") else { continue }
             let name = String(v[..<eq]), path = String(v[v.index(after: eq)...])
-            let other = try readFile(path, .model).withUnsafeBytes { try TFLiteImporter.importModel($0, name: name, limits: limits) }
+            let other = try modelSource(limits: limits).read(path, name: name).graph
             jobs.append(RungJob(name: name, recipe: Self.variantRecipe(name), source: try optimize(try matchingSignature(other, of: graph, path: path), label: name), isVariant: true))
         }
         let samples = try calib.map { try loadCalibration($0, for: graph) } ?? []

@@ -142,6 +142,55 @@ import Testing
         #expect(Double(int8Bytes) <= 0.27 * Double(floatBytes), "\(int8Bytes) vs \(floatBytes)")
     }
 
+    /// An ONNX model with its weights in an external data file and a dynamic batch dim packs once
+    /// the dim has a size, as a fp32 + int8 ladder; fp32 gives ONNX Runtime's outputs (within
+    /// 1e-4 relative) and int8 stays within a few quanta of them. The fixture and ORT's outputs
+    /// come from tools/onnx/make_cli_fixture.py.
+    @Test func packsAnONNXModelWithExternalWeightsAndADynamicBatch() throws {
+        let fixture = Self.root + "/Tests/Fixtures/onnx-cli", model = fixture + "/small_cnn.onnx"
+        let out = Self.workDir + "/cnn.ember"
+        let unfixed = try ember("pack", model, "-o", out)
+        #expect(unfixed.status == 1 && unfixed.stderr.contains("'N' (input 'image' dim 0; --dim N=SIZE)"), "\(unfixed.stderr)")
+        let typo = try ember("pack", model, "-o", out, "--dim", "batch=1")
+        #expect(typo.status == 1 && typo.stderr.contains("no input has a dim named 'batch' (named dims: N)"), "\(typo.stderr)")
+        let wrongRank = try ember("pack", model, "-o", out, "--shape", "image=1x3x12")
+        #expect(wrongRank.status == 1 && wrongRank.stderr.contains("3 dims given, the input has 4"), "\(wrongRank.stderr)")
+        let bounded = try ember("pack", model, "-o", out, "--dim", "N<=4")
+        #expect(bounded.status != 0 && bounded.stderr.contains("not supported yet"), "\(bounded.stderr)")
+        let onTFLite = try ember("pack", Self.root + "/Tests/Fixtures/mlperf-tiny/resnet8_float/model.tflite", "-o", out, "--dim", "N=1")
+        #expect(onTFLite.status != 0 && onTFLite.stderr.contains("ONNX models only"))
+
+        let r = try ember("pack", model, "-o", out, "--dim", "N=1", "--ladder", "fp32,int8", "--calib", fixture + "/calib",
+                          "--targets", Self.emptyDir)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("| int8 |") && r.stdout.contains("packed \(model)"))
+        let inspect = try ember("inspect", out)
+        #expect(inspect.stdout.contains("source_format: onnx") && inspect.stdout.contains("input   image: f32[1x3x12x12]"), "\(inspect.stdout)")
+
+        func floats(_ path: String, count: Int) throws -> [Float] {
+            let d = try Data(contentsOf: URL(fileURLWithPath: path))
+            return d.suffix(count * 4).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        }
+        var int8Error: Float = 0
+        for k in 0..<4 {
+            let sample = fixture + "/calib/0\(k).npy", ort = try floats(fixture + "/ort_0\(k).npy", count: 5)
+            for variant in ["fp32", "int8"] {
+                let dir = Self.workDir + "/cnn-\(variant)-\(k)"
+                let run = try ember("run", out, "--variant", variant, "--input", "image=" + sample, "--output", dir)
+                #expect(run.status == 0, "\(run.stderr)")
+                let mine = try floats(dir + "/probabilities.npy", count: 5)
+                let worst = zip(mine, ort).map { abs($0 - $1) }.max() ?? .infinity
+                if variant == "fp32" {
+                    #expect(zip(mine, ort).allSatisfy { abs($0 - $1) <= 1e-4 * max(abs($1), 1e-3) }, "sample \(k): \(mine) vs ORT \(ort)")
+                } else {
+                    int8Error = max(int8Error, worst)
+                }
+            }
+        }
+        // Softmax outputs quantized to 1/256: about one quantum of error after three int8 layers.
+        #expect(int8Error < 0.01, "int8 differs from ORT by \(int8Error)")
+    }
+
     /// The packer's passes are listed and each one can be turned off; a ladder
     /// of every precision and pruning kind packs, runs rung by rung, and the
     /// same inputs give the same bytes (two separate processes).

@@ -67,7 +67,9 @@ def check_entry(ember, meta, d, work, timeout):
     shutil.rmtree(out, ignore_errors=True)
     t0 = time.time()
     try:
-        p = subprocess.run([ember, "pack", os.path.join(d, "model.tflite"), "-o", pkg],
+        # meta.json may name another model file (model.onnx) and pack flags (--dim for ONNX).
+        p = subprocess.run([ember, "pack", os.path.join(d, meta.get("model_file", "model.tflite")), "-o", pkg]
+                           + meta.get("pack_args", []),
                            capture_output=True, text=True, timeout=timeout, cwd=work)
     except subprocess.TimeoutExpired:
         r.update(status="pack failed", detail=f"timeout after {timeout}s")
@@ -76,9 +78,9 @@ def check_entry(ember, meta, d, work, timeout):
     if p.returncode != 0:
         msg = first_error_line(p.stderr + "\n" + p.stdout)
         r.update(status="unsupported", detail=msg)
-        m = re.search(r"TFLite ops not supported yet: (.*)$", msg)
+        m = re.search(r"(?:TFLite|ONNX) ops not supported yet: (.*)$", msg)
         if m:
-            r["unsupported_ops"] = {k: int(v) for k, v in re.findall(r"([A-Za-z0-9_:]+) ×(\d+)", m.group(1))}
+            r["unsupported_ops"] = {k: int(v) for k, v in re.findall(r"([A-Za-z0-9_:.]+) ×(\d+)", m.group(1))}
         return r
     args = [ember, "run", pkg, "--output", out]
     for i in meta["inputs"]:

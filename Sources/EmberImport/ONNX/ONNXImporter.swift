@@ -166,8 +166,12 @@ final class ONNXConverter {
     func declareInputs(_ graph: Onnx_GraphProto) throws {
         var unresolved: [String] = []
         var declared: [(String, DType, [Int])] = []
+        try checkOptionNames(graph)
         for input in graph.input where constants[input.name] == nil {
             if let f = options.frozen[input.name] {
+                if let dtype = ONNXDataType.dtype(input.type.tensorType.elemType), dtype != f.dtype {
+                    throw EmberError.invalidArgument("frozen input '\(input.name)' is \(f.dtype), the model declares \(dtype)")
+                }
                 let h = HostTensor(dtype: f.dtype, dims: f.dims, bytes: f.bytes)
                 guard let n = elementCount(f.dims), n * f.dtype.traits.bytesPerBlock == f.bytes.count else {
                     throw EmberError.invalidArgument("frozen input '\(input.name)': \(f.bytes.count) bytes for \(f.dtype)\(formatDims(f.dims))")
@@ -184,6 +188,9 @@ final class ONNXConverter {
             }
             var dims: [Int] = []
             if let fixed = options.shapes[input.name] {
+                if type.hasShape, type.shape.dim.count != fixed.count {
+                    throw EmberError.invalidArgument("--shape \(input.name): \(fixed.count) dims given, the input has \(type.shape.dim.count)")
+                }
                 dims = fixed
             } else {
                 guard type.hasShape else {
@@ -195,7 +202,7 @@ final class ONNXConverter {
                     case .dimValue(let v)? where v >= 0 && v <= Int64(Int32.max): dims.append(Int(v))
                     case .dimParam(let p)?:
                         if let v = options.dims[p] { dims.append(v) } else {
-                            unresolved.append("'\(p)' (input '\(input.name)' dim \(k); --dim \(p)=N)")
+                            unresolved.append("'\(p)' (input '\(input.name)' dim \(k); --dim \(p)=SIZE)")
                         }
                     default: unresolved.append("input '\(input.name)' dim \(k) (--shape \(input.name)=DIMS)")
                     }
@@ -214,6 +221,23 @@ final class ONNXConverter {
             values.append(Value(name: n, dtype: dtype, shape: Shape(dims)))
             graphInputs.append(values.count - 1)
             env[n] = Tracked(id: values.count - 1, perm: Array(0..<dims.count))
+        }
+    }
+
+    /// A `--shape`/`--freeze` for an input the graph lacks, or a `--dim` no input uses, is a typo: say so.
+    func checkOptionNames(_ graph: Onnx_GraphProto) throws {
+        let inputs = graph.input.map(\.name).filter { constants[$0] == nil }
+        for (flag, names) in [("--shape", Array(options.shapes.keys)), ("--freeze", Array(options.frozen.keys))] {
+            for n in names.sorted() where !inputs.contains(n) {
+                throw EmberError.invalidArgument("\(flag) \(n): the model has no input '\(n)' (its inputs: \(inputs.joined(separator: ", ")))")
+            }
+        }
+        var params: [String] = []
+        for input in graph.input { for d in input.type.tensorType.shape.dim { if case .dimParam(let p)? = d.value { params.append(p) } } }
+        for n in options.dims.keys.sorted() where !params.contains(n) {
+            let known = Array(Set(params)).sorted()
+            throw EmberError.invalidArgument("--dim \(n): no input has a dim named '\(n)'"
+                                             + (known.isEmpty ? " (the inputs have no named dims)" : " (named dims: \(known.joined(separator: ", ")))"))
         }
     }
 

@@ -1,0 +1,51 @@
+#!/usr/bin/env python3
+"""Writes Tests/Fixtures/onnx-cli: a small NCHW image classifier with a dynamic batch dim 'N'
+and its weights in an external data file, four calibration samples and ONNX Runtime's outputs
+for them. Fixed seed, no downloads; run with tools/.venv-onnx/bin/python (onnx, onnxruntime, numpy)."""
+import os
+import sys
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import TensorProto, helper, numpy_helper
+
+root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "Tests", "Fixtures", "onnx-cli")
+os.makedirs(os.path.join(root, "calib"), exist_ok=True)
+rng = np.random.default_rng(20261203)
+
+
+def weight(name, *shape, scale=0.3):
+    return numpy_helper.from_array((rng.standard_normal(shape) * scale).astype(np.float32), name)
+
+
+inits = [weight("c1.w", 8, 3, 3, 3), weight("c1.b", 8, scale=0.1), weight("c2.w", 16, 8, 1, 1), weight("c2.b", 16, scale=0.1),
+         weight("fc.w", 16, 5), weight("fc.b", 5, scale=0.1)]
+nodes = [
+    helper.make_node("Conv", ["image", "c1.w", "c1.b"], ["c1"], pads=[1, 1, 1, 1], strides=[1, 1]),
+    helper.make_node("Relu", ["c1"], ["r1"]),
+    helper.make_node("MaxPool", ["r1"], ["p1"], kernel_shape=[2, 2], strides=[2, 2]),
+    helper.make_node("Conv", ["p1", "c2.w", "c2.b"], ["c2"]),
+    helper.make_node("Relu", ["c2"], ["r2"]),
+    helper.make_node("GlobalAveragePool", ["r2"], ["g"]),
+    helper.make_node("Flatten", ["g"], ["f"]),
+    helper.make_node("MatMul", ["f", "fc.w"], ["m"]),
+    helper.make_node("Add", ["m", "fc.b"], ["logits"]),
+    helper.make_node("Softmax", ["logits"], ["probabilities"], axis=-1),
+]
+graph = helper.make_graph(nodes, "small_cnn",
+                          [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, 12, 12])],
+                          [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", 5])], inits)
+model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="ember make_cli_fixture")
+onnx.checker.check_model(model)
+path = os.path.join(root, "small_cnn.onnx")
+onnx.save_model(model, path, save_as_external_data=True, all_tensors_to_one_file=True,
+                location="small_cnn.weights", size_threshold=0)
+
+session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+for k in range(4):
+    x = rng.standard_normal((1, 3, 12, 12)).astype(np.float32)
+    np.save(os.path.join(root, "calib", f"{k:02d}.npy"), x)
+    (y,) = session.run(None, {"image": x})
+    np.save(os.path.join(root, f"ort_{k:02d}.npy"), y)
+print("wrote", root, file=sys.stderr)
