@@ -732,11 +732,10 @@ extension NodeContext {
     }
 
     func dequantizeLinear() throws {
-        let x = try input(0)
-        if let k = constant(0), let v = k.ints, let scale = constant(1)?.floats, scale.count == 1 {
-            let z = constant(2)?.ints?.first ?? 0
-            return try defineConstant(.floats(v.map { Float($0 - z) * scale[0] }, dims: k.dims))
+        if let k = constant(0), let v = k.ints, let s = constant(1), let scale = s.floats, !has(2) || constant(2) != nil {
+            return try defineConstant(.floats(try dequantized(v, dims: k.dims, scale: s, scales: scale), dims: k.dims))
         }
+        let x = try input(0) // after the constant case, so a folded weight leaves no integer constant behind
         let (q, _) = try quantization()
         if let existing = c.values[x.id].quant {
             guard existing == q else { throw unsupported("a scale or zero point that differs from the input's") }
@@ -744,6 +743,34 @@ extension NodeContext {
             c.values[x.id].quant = q
         }
         try define(try add(.dequantize, [x.id]), perm: x.perm)
+    }
+
+    /// Constant integers dequantized at import (QDQ weights and int32 biases): one scale, one per `axis`
+    /// index, or one per `block_size` run along `axis` (opset 21's blocked form); zero points alike.
+    func dequantized(_ v: [Int], dims: [Int], scale s: HostTensor, scales: [Float]) throws -> [Float] {
+        let zeroPoints = constant(2)?.ints ?? [0]
+        guard zeroPoints.count == scales.count || zeroPoints.count == 1 else {
+            throw fail("\(zeroPoints.count) zero points for \(scales.count) scales")
+        }
+        func z(_ k: Int) -> Int { zeroPoints.count == 1 ? zeroPoints[0] : zeroPoints[k] }
+        guard scales.count > 1 else { return v.map { Float($0 - z(0)) * scales[0] } }
+        let axis = try self.axis(try a.int("axis", 1), rank: dims.count)
+        let n = dims[axis], inner = dims[(axis + 1)...].reduce(1, *), block = try a.int("block_size", 0)
+        var scaleIndex: (Int) -> Int
+        if block <= 0 {
+            guard scales.count == n else { throw fail("\(scales.count) scales for axis \(axis) of \(n)") }
+            scaleIndex = { ($0 / inner) % n }
+        } else {
+            var want = dims
+            want[axis] = (n + block - 1) / block
+            guard s.dims == want else { throw fail("blocked scales \(s.dims) for \(dims) in blocks of \(block) (want \(want))") }
+            let blocks = want[axis]
+            scaleIndex = { i in ((i / (n * inner)) * blocks + (i / inner) % n / block) * inner + i % inner }
+        }
+        return v.indices.map { i in
+            let k = scaleIndex(i)
+            return Float(v[i] - z(k)) * scales[k]
+        }
     }
 
     // MARK: folding
@@ -807,6 +834,10 @@ extension NodeContext {
                 case "Div":
                     guard y != 0 else { throw fail("integer division by zero") }
                     out.append(x / y)
+                case "Mod": // fmod=0: the result takes the divisor's sign, as Python's %
+                    guard y != 0 else { throw fail("integer modulo by zero") }
+                    let r = x % y
+                    out.append(r != 0 && (r < 0) != (y < 0) ? r + y : r)
                 case "Equal": out.append(x == y ? 1 : 0); dtype = .bool
                 case "Less": out.append(x < y ? 1 : 0); dtype = .bool
                 case "LessOrEqual": out.append(x <= y ? 1 : 0); dtype = .bool

@@ -320,6 +320,7 @@ extension ONNXImporter {
         h["Trilu"] = { n in try n.trilu() }
         h["Mod"] = { n in
             guard try n.a.int("fmod", 0) == 0 else { throw n.unsupported("fmod=1 (C fmod semantics)") }
+            if try n.foldIntegers() { return }
             try n.define(try n.broadcast(.binary(.floorMod), [try n.input(0), try n.input(1)]))
         }
         h["Not"] = { n in try n.define(try n.unary(.logical(.not))) }
