@@ -1,10 +1,17 @@
 import EmberCore
 
-// UNIDIRECTIONAL_SEQUENCE_LSTM, unrolled over its (static) time steps into the op set: the input
-// projections of all steps are one fully-connected layer, then each step is a recurrent FC, four
-// gate slices, sigmoids/tanh and the cell update (lstm_eval.cc's float path, gates i, f, c, o).
+// UNIDIRECTIONAL_SEQUENCE_LSTM, unrolled over its (static) time steps into the op set with
+// RecurrentUnrolling's steps (lstm_eval.cc's float path, gates i, f, c, o).
 
-extension Importer {
+extension Importer: RecurrentGraphBuilder {
+    mutating func recurrentOp(_ op: Op, _ inputs: [ValueID?], _ name: String, _ dims: [Int]) throws -> ValueID {
+        lower(op, inputs, name, .f32, dims)
+    }
+
+    mutating func recurrentConstant(_ values: [Float], _ dims: [Int], _ name: String) throws -> ValueID {
+        floatConstant(name, values, dims)
+    }
+
     /// A constant tensor's elements as f32: f32 as stored, f16 widened, int8 dequantized per tensor or
     /// along its quantized axis. The one decoder for constants the importer folds (DEQUANTIZE, LSTM weights).
     func constantFloats(_ i: Int, _ what: String, node: String) throws -> [Float] {
@@ -117,38 +124,15 @@ extension Importer {
         }
         var h = try state(18, nOut, "output_state"), c = try state(19, nCell, "cell_state")
 
-        // All steps' input projections at once: [steps·batch, width], viewed per step.
-        let rows = steps * batch
-        let flat = lower(.reshape([rows, nIn]), [try value(try input(0))], "\(node)/rows", .f32, [rows, nIn])
-        let projected = lower(.fullyConnected(.none), [flat, wxV, bV], "\(node)/input_projection", .f32, [rows, width])
-        let perStep = lower(.reshape(timeMajor ? [steps, batch, width] : [batch, steps, width]), [projected],
-                            "\(node)/steps", .f32, timeMajor ? [steps, batch, width] : [batch, steps, width])
+        let xs = try stepProjections(try value(try input(0)), steps: steps, batch: batch, timeMajor: timeMajor, nIn: nIn,
+                                     weights: wxV, bias: bV, width: width, name: node)
+        let cell = LSTMCellOptions(cellActivation: act, cellClip: cellClip, coupledInputForget: cifg)
         var outputs: [ValueID] = []
         for t in 0..<steps {
             let p = "\(node)/t\(t)"
-            let begin = timeMajor ? [t, 0, 0] : [0, t, 0], end = timeMajor ? [t + 1, batch, width] : [batch, t + 1, width]
-            let xs = lower(.slice(begin: begin, end: end, strides: [1, 1, 1]), [perStep], "\(p)/x", .f32, timeMajor ? [1, batch, width] : [batch, 1, width])
-            let xt = lower(.reshape([batch, width]), [xs], "\(p)/x2d", .f32, [batch, width])
             let rh = lower(.fullyConnected(.none), [h, whV, nil], "\(p)/recurrent", .f32, [batch, width])
-            let pre = lower(.add(.none), [xt, rh], "\(p)/gates", .f32, [batch, width])
-            func gate(_ k: Int, _ op: Op, _ name: String) -> ValueID {
-                let s = lower(.slice(begin: [0, k * nCell], end: [batch, (k + 1) * nCell], strides: [1, 1]), [pre], "\(p)/\(name)_pre", .f32, [batch, nCell])
-                return lower(op, [s], "\(p)/\(name)", .f32, [batch, nCell])
-            }
-            let f = gate(cifg ? 0 : 1, .sigmoid, "forget")
-            let i = cifg ? lower(.sub(.none), [floatConstant("\(p)/one", [1], [1]), f], "\(p)/input", .f32, [batch, nCell])
-                         : gate(0, .sigmoid, "input")
-            let cc = gate(cifg ? 1 : 2, act, "cell")
-            let o = gate(cifg ? 2 : 3, .sigmoid, "output")
-            let kept = lower(.mul(.none), [f, c], "\(p)/keep", .f32, [batch, nCell])
-            let added = lower(.mul(.none), [i, cc], "\(p)/write", .f32, [batch, nCell])
-            c = lower(.add(.none), [kept, added], "\(p)/c", .f32, [batch, nCell])
-            if cellClip > 0 {
-                let lo = lower(.maximum, [c, floatConstant("\(p)/-clip", [-cellClip], [1])], "\(p)/c_lo", .f32, [batch, nCell])
-                c = lower(.minimum, [lo, floatConstant("\(p)/clip", [cellClip], [1])], "\(p)/c_clipped", .f32, [batch, nCell])
-            }
-            let ac = lower(act, [c], "\(p)/c_act", .f32, [batch, nCell])
-            h = lower(.mul(.none), [o, ac], "\(p)/h", .f32, [batch, nOut])
+            let pre = lower(.add(.none), [xs[t], rh], "\(p)/gates", .f32, [batch, width])
+            (h, c) = try lstmStep(pre: pre, h: h, c: c, n: nCell, batch: batch, options: cell, name: p)
             outputs.append(lower(.reshape(timeMajor ? [1, batch, nOut] : [batch, 1, nOut]), [h], "\(p)/out", .f32,
                                  timeMajor ? [1, batch, nOut] : [batch, 1, nOut]))
         }

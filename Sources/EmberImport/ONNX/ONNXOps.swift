@@ -318,6 +318,8 @@ extension ONNXImporter {
             try n.define(try n.broadcast(.binary(.pow), [x, y]))
         }
         h["Trilu"] = { n in try n.trilu() }
+        h["LSTM"] = { n in try n.recurrent(gates: 4) }
+        h["GRU"] = { n in try n.recurrent(gates: 3) }
         h["Mod"] = { n in
             guard try n.a.int("fmod", 0) == 0 else { throw n.unsupported("fmod=1 (C fmod semantics)") }
             if try n.foldIntegers() { return }

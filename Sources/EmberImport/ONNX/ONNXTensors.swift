@@ -260,6 +260,12 @@ struct ONNXAttributes {
         return a.floats
     }
 
+    func strings(_ name: String) throws -> [String]? {
+        guard let a = byName[name] else { return nil }
+        guard a.type == .strings || (a.type == .undefined && !a.strings.isEmpty) else { throw bad(name, "a list of strings") }
+        return a.strings.map { String(decoding: $0, as: UTF8.self) }
+    }
+
     func tensor(_ name: String) -> Onnx_TensorProto? { byName[name].flatMap { $0.hasT ? $0.t : nil } }
 
     func graph(_ name: String) -> Onnx_GraphProto? { byName[name].flatMap { $0.hasG ? $0.g : nil } }
