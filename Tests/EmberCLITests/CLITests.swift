@@ -191,6 +191,34 @@ import Testing
         #expect(int8Error < 0.01, "int8 differs from ORT by \(int8Error)")
     }
 
+    /// A streaming GRU whose hidden state is an input and an output: three chunks run one after
+    /// another, each fed the state the last one wrote, give ONNX Runtime's step-by-step scores and
+    /// states (within 1e-4 relative).
+    @Test func aStreamingONNXRecurrentModelCarriesItsStateAcrossRuns() throws {
+        let fixture = Self.root + "/Tests/Fixtures/onnx-cli/streaming", out = Self.workDir + "/stream.ember"
+        let r = try ember("pack", fixture + "/streaming_gru.onnx", "-o", out, "--targets", Self.emptyDir)
+        #expect(r.status == 0, "\(r.stderr)")
+        func floats(_ path: String, count: Int) throws -> [Float] {
+            let d = try Data(contentsOf: URL(fileURLWithPath: path))
+            return d.suffix(count * 4).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        }
+        func close(_ a: [Float], _ b: [Float]) -> Bool {
+            let scale = max(b.map(abs).max() ?? 0, 1e-6)
+            return a.count == b.count && zip(a, b).allSatisfy { abs($0 - $1) <= 1e-4 * scale }
+        }
+        var state = fixture + "/state_0.npy"
+        for k in 0..<3 {
+            let dir = Self.workDir + "/stream-\(k)"
+            let run = try ember("run", out, "--input", "chunk=\(fixture)/chunk_\(k).npy", "--input", "state_in=" + state, "--output", dir)
+            #expect(run.status == 0, "\(run.stderr)")
+            let scores = try floats(dir + "/scores.npy", count: 3), want = try floats(fixture + "/ort_scores_\(k).npy", count: 3)
+            #expect(close(scores, want), "chunk \(k): \(scores) vs ORT \(want)")
+            state = dir + "/state_out.npy"
+            let carried = try floats(state, count: 8), wantState = try floats(fixture + "/ort_state_\(k + 1).npy", count: 8)
+            #expect(close(carried, wantState), "state after chunk \(k): \(carried) vs ORT \(wantState)")
+        }
+    }
+
     /// The packer's passes are listed and each one can be turned off; a ladder
     /// of every precision and pruning kind packs, runs rung by rung, and the
     /// same inputs give the same bytes (two separate processes).

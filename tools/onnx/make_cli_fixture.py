@@ -39,8 +39,12 @@ graph = helper.make_graph(nodes, "small_cnn",
 model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="ember make_cli_fixture")
 onnx.checker.check_model(model)
 path = os.path.join(root, "small_cnn.onnx")
+weights = os.path.join(root, "small_cnn.weights")
+if os.path.exists(weights):
+    os.remove(weights)  # onnx appends external data to an existing file
 onnx.save_model(model, path, save_as_external_data=True, all_tensors_to_one_file=True,
                 location="small_cnn.weights", size_threshold=0)
+os.chmod(weights, 0o644)
 
 session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
 for k in range(4):
@@ -49,3 +53,33 @@ for k in range(4):
     (y,) = session.run(None, {"image": x})
     np.save(os.path.join(root, f"ort_{k:02d}.npy"), y)
 print("wrote", root, file=sys.stderr)
+
+# A streaming GRU: the hidden state goes in as an input and comes out as an output, so a caller
+# carries it from one chunk of 4 frames to the next. ORT runs the chunks one after another.
+stream = os.path.join(root, "streaming")
+os.makedirs(stream, exist_ok=True)
+hidden, features, frames = 8, 6, 4
+gru = helper.make_node("GRU", ["chunk", "gru.W", "gru.R", "gru.B", "", "state_in"], ["y", "state_out"],
+                       hidden_size=hidden, linear_before_reset=1)
+head = helper.make_node("MatMul", ["y_last", "head.w"], ["scores"])
+squeeze = helper.make_node("Reshape", ["state_out", "flat"], ["y_last"])
+g = helper.make_graph(
+    [gru, squeeze, head], "streaming_gru",
+    [helper.make_tensor_value_info("chunk", TensorProto.FLOAT, [frames, 1, features]),
+     helper.make_tensor_value_info("state_in", TensorProto.FLOAT, [1, 1, hidden])],
+    [helper.make_tensor_value_info("scores", TensorProto.FLOAT, [1, 3]),
+     helper.make_tensor_value_info("state_out", TensorProto.FLOAT, [1, 1, hidden])],
+    [weight("gru.W", 1, 3 * hidden, features), weight("gru.R", 1, 3 * hidden, hidden), weight("gru.B", 1, 6 * hidden, scale=0.1),
+     weight("head.w", hidden, 3), numpy_helper.from_array(np.array([1, hidden], dtype=np.int64), "flat")])
+m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], producer_name="ember make_cli_fixture")
+onnx.checker.check_model(m)
+onnx.save_model(m, os.path.join(stream, "streaming_gru.onnx"))
+session = ort.InferenceSession(os.path.join(stream, "streaming_gru.onnx"), providers=["CPUExecutionProvider"])
+state = np.zeros((1, 1, hidden), dtype=np.float32)
+np.save(os.path.join(stream, "state_0.npy"), state)
+for k in range(3):
+    chunk = rng.standard_normal((frames, 1, features)).astype(np.float32)
+    np.save(os.path.join(stream, f"chunk_{k}.npy"), chunk)
+    scores, state = session.run(None, {"chunk": chunk, "state_in": state})
+    np.save(os.path.join(stream, f"ort_scores_{k}.npy"), scores)
+    np.save(os.path.join(stream, f"ort_state_{k + 1}.npy"), state)
