@@ -167,18 +167,14 @@ import Testing
         let inspect = try ember("inspect", out)
         #expect(inspect.stdout.contains("source_format: onnx") && inspect.stdout.contains("input   image: f32[1x3x12x12]"), "\(inspect.stdout)")
 
-        func floats(_ path: String, count: Int) throws -> [Float] {
-            let d = try Data(contentsOf: URL(fileURLWithPath: path))
-            return d.suffix(count * 4).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
-        }
         var int8Error: Float = 0
         for k in 0..<4 {
-            let sample = fixture + "/calib/0\(k).npy", ort = try floats(fixture + "/ort_0\(k).npy", count: 5)
+            let sample = fixture + "/calib/0\(k).npy", ort = try npyFloats(fixture + "/ort_0\(k).npy", count: 5)
             for variant in ["fp32", "int8"] {
                 let dir = Self.workDir + "/cnn-\(variant)-\(k)"
                 let run = try ember("run", out, "--variant", variant, "--input", "image=" + sample, "--output", dir)
                 #expect(run.status == 0, "\(run.stderr)")
-                let mine = try floats(dir + "/probabilities.npy", count: 5)
+                let mine = try npyFloats(dir + "/probabilities.npy", count: 5)
                 let worst = zip(mine, ort).map { abs($0 - $1) }.max() ?? .infinity
                 if variant == "fp32" {
                     #expect(zip(mine, ort).allSatisfy { abs($0 - $1) <= 1e-4 * max(abs($1), 1e-3) }, "sample \(k): \(mine) vs ORT \(ort)")
@@ -198,24 +194,16 @@ import Testing
         let fixture = Self.root + "/Tests/Fixtures/onnx-cli/streaming", out = Self.workDir + "/stream.ember"
         let r = try ember("pack", fixture + "/streaming_gru.onnx", "-o", out, "--targets", Self.emptyDir)
         #expect(r.status == 0, "\(r.stderr)")
-        func floats(_ path: String, count: Int) throws -> [Float] {
-            let d = try Data(contentsOf: URL(fileURLWithPath: path))
-            return d.suffix(count * 4).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
-        }
-        func close(_ a: [Float], _ b: [Float]) -> Bool {
-            let scale = max(b.map(abs).max() ?? 0, 1e-6)
-            return a.count == b.count && zip(a, b).allSatisfy { abs($0 - $1) <= 1e-4 * scale }
-        }
         var state = fixture + "/state_0.npy"
         for k in 0..<3 {
             let dir = Self.workDir + "/stream-\(k)"
             let run = try ember("run", out, "--input", "chunk=\(fixture)/chunk_\(k).npy", "--input", "state_in=" + state, "--output", dir)
             #expect(run.status == 0, "\(run.stderr)")
-            let scores = try floats(dir + "/scores.npy", count: 3), want = try floats(fixture + "/ort_scores_\(k).npy", count: 3)
-            #expect(close(scores, want), "chunk \(k): \(scores) vs ORT \(want)")
+            let scores = try npyFloats(dir + "/scores.npy", count: 3), want = try npyFloats(fixture + "/ort_scores_\(k).npy", count: 3)
+            #expect(closeRelative(scores, want), "chunk \(k): \(scores) vs ORT \(want)")
             state = dir + "/state_out.npy"
-            let carried = try floats(state, count: 8), wantState = try floats(fixture + "/ort_state_\(k + 1).npy", count: 8)
-            #expect(close(carried, wantState), "state after chunk \(k): \(carried) vs ORT \(wantState)")
+            let carried = try npyFloats(state, count: 8), wantState = try npyFloats(fixture + "/ort_state_\(k + 1).npy", count: 8)
+            #expect(closeRelative(carried, wantState), "state after chunk \(k): \(carried) vs ORT \(wantState)")
         }
     }
 
@@ -311,6 +299,32 @@ import Testing
         let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    }
+
+    /// The last `count` float32 elements of a .npy file (its data; the header comes first).
+    func npyFloats(_ path: String, count: Int) throws -> [Float] {
+        let d = try Data(contentsOf: URL(fileURLWithPath: path))
+        return d.suffix(count * 4).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+    }
+
+    /// Equal within 1e-4 of the reference's largest magnitude (the zoo checks' float criterion).
+    func closeRelative(_ a: [Float], _ reference: [Float]) -> Bool {
+        let scale = max(reference.map(abs).max() ?? 0, 1e-6)
+        return a.count == reference.count && zip(a, reference).allSatisfy { abs($0 - $1) <= 1e-4 * scale }
+    }
+
+    /// An If on a data-dependent condition: inputs taking either branch give ORT's outputs.
+    @Test func anONNXIfWithADataDependentConditionTakesEitherBranch() throws {
+        let fixture = Self.root + "/Tests/Fixtures/onnx-cli/control", out = Self.workDir + "/if.ember"
+        let r = try ember("pack", fixture + "/if_select.onnx", "-o", out, "--targets", Self.emptyDir)
+        #expect(r.status == 0, "\(r.stderr)")
+        for k in 0..<2 {
+            let dir = Self.workDir + "/if-\(k)"
+            let run = try ember("run", out, "--input", "x=\(fixture)/x_\(k).npy", "--output", dir)
+            #expect(run.status == 0, "\(run.stderr)")
+            let y = try npyFloats(dir + "/y.npy", count: 6), want = try npyFloats(fixture + "/ort_y_\(k).npy", count: 6)
+            #expect(closeRelative(y, want), "input \(k) (\(k == 0 ? "then" : "else") branch): \(y) vs ORT \(want)")
+        }
     }
 
     /// A little-endian float32 .npy file.

@@ -131,8 +131,13 @@ enum ONNXNodeCases {
     }
 
     /// Truncated and bit-flipped models (untrusted input) import or fail with an EmberError — never trap.
-    @Test func mutatedONNXModelsFailCleanly() throws {
-        let good = try readFile("\(ONNXNodeCases.fixtures)/test_conv_with_strides_padding/model.onnx", .model)
+    /// A conv, a GRU carrying its state and an If with subgraphs (Tests/Fixtures/onnx-cli).
+    static let mutationTargets = ["\(ONNXNodeCases.fixtures)/test_conv_with_strides_padding/model.onnx",
+                                  "\(ONNXNodeCases.fixtures)/../onnx-cli/streaming/streaming_gru.onnx",
+                                  "\(ONNXNodeCases.fixtures)/../onnx-cli/control/if_select.onnx"]
+
+    @Test(arguments: mutationTargets) func mutatedONNXModelsFailCleanly(_ path: String) throws {
+        let good = try readFile(path, .model)
         var rng = SplitMix64(seed: 0x0AA5)
         var rejected = 0
         for i in 0..<600 {

@@ -83,3 +83,29 @@ for k in range(3):
     scores, state = session.run(None, {"chunk": chunk, "state_in": state})
     np.save(os.path.join(stream, f"ort_scores_{k}.npy"), scores)
     np.save(os.path.join(stream, f"ort_state_{k + 1}.npy"), state)
+
+# An If on a data-dependent condition (sum(x) > 0): then doubles x, else subtracts one and negates.
+# Two inputs take one branch each; ORT's outputs for both.
+control = os.path.join(root, "control")
+os.makedirs(control, exist_ok=True)
+then_g = helper.make_graph([helper.make_node("Mul", ["x", "two"], ["then_y"])], "then", [],
+                           [helper.make_tensor_value_info("then_y", TensorProto.FLOAT, [2, 3])],
+                           [numpy_helper.from_array(np.array(2, dtype=np.float32), "two")])
+else_g = helper.make_graph([helper.make_node("Sub", ["one", "x"], ["else_y"])], "else", [],
+                           [helper.make_tensor_value_info("else_y", TensorProto.FLOAT, [2, 3])],
+                           [numpy_helper.from_array(np.array(1, dtype=np.float32), "one")])
+g = helper.make_graph(
+    [helper.make_node("ReduceSum", ["x"], ["total"], keepdims=0),
+     helper.make_node("Greater", ["total", "zero"], ["positive"]),
+     helper.make_node("If", ["positive"], ["y"], then_branch=then_g, else_branch=else_g)],
+    "if_select", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])],
+    [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])],
+    [numpy_helper.from_array(np.array(0, dtype=np.float32), "zero")])
+m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], producer_name="ember make_cli_fixture")
+onnx.checker.check_model(m)
+onnx.save_model(m, os.path.join(control, "if_select.onnx"))
+session = ort.InferenceSession(os.path.join(control, "if_select.onnx"), providers=["CPUExecutionProvider"])
+for k, sign in enumerate([1, -1]):
+    x = (np.abs(rng.standard_normal((2, 3))) * sign).astype(np.float32)
+    np.save(os.path.join(control, f"x_{k}.npy"), x)
+    np.save(os.path.join(control, f"ort_y_{k}.npy"), session.run(None, {"x": x})[0])

@@ -118,13 +118,7 @@ final class ONNXConverter {
             throw EmberError.unsupported(node: name, reason: "sparse initializers")
         }
         try declareInputs(graph)
-        for (k, n) in graph.node.enumerated() {
-            let nodeName = n.name.isEmpty ? (n.output.first.map { "\(n.opType) \($0)" } ?? "\(n.opType) #\(k)") : n.name
-            guard let handler = ONNXImporter.handlers[n.opType] else { continue } // listed by checkSupported
-            var context = NodeContext(converter: self, node: n, attributes: ONNXAttributes(n, node: nodeName), name: nodeName)
-            try handler(&context)
-            try LoadLimits.check("model '\(name)'", needs: nodes.count, limit: limits.maxNodes, unit: "nodes")
-        }
+        try convert(graph.node)
         var outputs: [ValueID] = []
         for o in graph.output {
             guard env[o.name] != nil || constants[o.name] != nil else {
@@ -144,17 +138,35 @@ final class ONNXConverter {
         return g
     }
 
-    /// Every node's op must have a converter: all the missing ones are listed at once, with counts.
+    /// Converts nodes in order (a graph's, or an inlined If branch's).
+    func convert(_ graphNodes: [Onnx_NodeProto]) throws {
+        for (k, n) in graphNodes.enumerated() {
+            let nodeName = n.name.isEmpty ? (n.output.first.map { "\(n.opType) \($0)" } ?? "\(n.opType) #\(k)") : n.name
+            guard let handler = ONNXImporter.handlers[n.opType] else { continue } // listed by checkSupported
+            var context = NodeContext(converter: self, node: n, attributes: ONNXAttributes(n, node: nodeName), name: nodeName)
+            try handler(&context)
+            try LoadLimits.check("model '\(name)'", needs: nodes.count, limit: limits.maxNodes, unit: "nodes")
+        }
+    }
+
+    /// Every node's op must have a converter, in subgraphs too: all the missing ones are listed at once, with counts.
     func checkSupported(_ graph: Onnx_GraphProto) throws {
         var missing: [String: Int] = [:]
-        for n in graph.node {
-            let domain = n.domain == "ai.onnx" ? "" : n.domain
-            if domain != "" {
-                missing["\(n.domain).\(n.opType)", default: 0] += 1
-            } else if ONNXImporter.handlers[n.opType] == nil {
-                missing[n.opType, default: 0] += 1
+        func scan(_ g: Onnx_GraphProto) {
+            for n in g.node {
+                let domain = n.domain == "ai.onnx" ? "" : n.domain
+                if domain != "" {
+                    missing["\(n.domain).\(n.opType)", default: 0] += 1
+                } else if ONNXImporter.handlers[n.opType] == nil {
+                    missing[n.opType, default: 0] += 1
+                }
+                for a in n.attribute {
+                    if a.hasG { scan(a.g) }
+                    for sub in a.graphs { scan(sub) }
+                }
             }
         }
+        scan(graph)
         guard missing.isEmpty else {
             let list = missing.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", ")
             throw EmberError.unsupported(node: name, reason: "ONNX ops not supported yet: \(list)")

@@ -320,6 +320,7 @@ extension ONNXImporter {
         h["Trilu"] = { n in try n.trilu() }
         h["LSTM"] = { n in try n.recurrent(gates: 4) }
         h["GRU"] = { n in try n.recurrent(gates: 3) }
+        h["If"] = { n in try n.ifNode() }
         h["Mod"] = { n in
             guard try n.a.int("fmod", 0) == 0 else { throw n.unsupported("fmod=1 (C fmod semantics)") }
             if try n.foldIntegers() { return }
