@@ -70,6 +70,9 @@ def write_doc(path, results, ember, seconds):
     for r in results:
         L.append(f"| {r['model']} | {r['flavour']} | {r['status']} | {r.get('detail', '').replace('|', '/')} |")
     L.append("")
+    notes = os.path.join(HERE, "ONNX_DIFFERENCES.md")
+    if os.path.exists(notes):
+        L.append(open(notes).read())
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as f:
         f.write("\n".join(L))
