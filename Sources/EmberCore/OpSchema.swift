@@ -60,6 +60,11 @@ public enum QuantizationRule: Sendable, Equatable {
     case inputRange
     /// Stays float (an island between dequantize and quantize).
     case float
+
+    public var isFixedOutput: Bool {
+        if case .fixedOutput = self { return true }
+        return false
+    }
 }
 
 /// One attribute field of the format's attribute record (docs/FORMAT.md).

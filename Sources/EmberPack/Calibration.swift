@@ -32,6 +32,10 @@ public struct Calibration: Sendable {
     public var ranges: [(min: Float, max: Float)?]
     public var sampleCount: Int
 
+    public init(ranges: [(min: Float, max: Float)?], sampleCount: Int) {
+        self.ranges = ranges; self.sampleCount = sampleCount
+    }
+
     /// Runs `graph` over `samples`. A NaN or infinity anywhere is an error naming
     /// the sample and the value (a model that produces them cannot be calibrated).
     public static func run(_ graph: Graph, samples: [Sample], method: CalibrationMethod = .minmax, limits: LoadLimits = LoadLimits(),

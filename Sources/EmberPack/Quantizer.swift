@@ -64,7 +64,13 @@ public enum Quantizer {
             if case .fullyConnected = op, !constantWeights { op = .matMul }
             // The op's declaration says how it quantizes (conv and FC without constant weights
             // became float matmuls above).
-            switch op.schema.quantization {
+            var rule = op.schema.quantization
+            // A value nothing measured (a QDQ model's range statements skip some) stays float.
+            let unmeasuredInput = node.inputs.contains { id in
+                id.map { graph.values[$0].constant == nil && int8ID[$0] == nil && calibration.ranges[$0] == nil } ?? false
+            }
+            if rule != .float && (unmeasuredInput || (calibration.ranges[out] == nil && !rule.isFixedOutput)) { rule = .float }
+            switch rule {
             case .weighted:
                 guard let wid = node.inputs[1], let wc = graph.values[wid].constant, let weights = floatsOf(graph.values[wid], wc) else {
                     throw EmberError.invalidGraph(node: node.name, reason: "weights are not a constant")

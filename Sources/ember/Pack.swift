@@ -21,7 +21,9 @@ struct Pack: ParsableCommand {
         time. A dynamic dim needs a size: --dim NAME=N fixes a named dim (dim_param), --shape \
         INPUT=1x3x224x224 sets one input's dims; --freeze NAME=FILE.npy fixes an input that only \
         carries shapes, axes or pads. Without them the error lists every unfixed dim and the \
-        flag that fixes it. docs/ONNX_CONFORMANCE.md lists what is supported.
+        flag that fixes it. A QDQ model's QuantizeLinear/DequantizeLinear pairs are folded into \
+        int8 ops (checked on a probe input; --keep-qdq runs them as float ops). \
+        docs/ONNX_CONFORMANCE.md lists what is supported.
 
         Graph passes run first (`--passes` lists them; `--no-NAME` turns one off).
 
@@ -114,6 +116,9 @@ struct Pack: ParsableCommand {
     @Option(help: ArgumentHelp("ONNX: give an input its value at import (a shape, axes or pads; repeatable).", valueName: "NAME=FILE.npy"))
     var freeze: [String] = []
 
+    @Flag(help: "Run a QDQ model's QuantizeLinear/DequantizeLinear pairs as float ops (as ORT without optimizations) instead of folding them into int8 ops.")
+    var keepQdq = false
+
     @Flag(help: "List the graph passes and exit.")
     var passes = false
 
@@ -179,6 +184,11 @@ struct Pack: ParsableCommand {
         if (minSqnr != nil || minAgreement != nil) && calib == nil { throw ValidationError("--min-sqnr and --min-agreement need --calib samples to measure quality on") }
     }
 
+    /// A QDQ model folded into int8 ops must stay this close (in output quanta, on a probe input) to
+    /// its Q/DQ float graph, or the pairs are kept as float ops: Ember's integer requantization may
+    /// move a code per layer, more means a range the folding got wrong.
+    static let maxQDQProbeQuanta = 4.0
+
     /// The recipe a `--variant` NAME asks for: its longest dash-separated suffix that is a rung name, else fp32.
     static func variantRecipe(_ name: String) -> RungRecipe {
         let parts = name.split(separator: "-").map(String.init)
@@ -201,7 +211,26 @@ struct Pack: ParsableCommand {
         let source = try modelSource(limits: limits)
         let base = ModelSource.baseName(model)
         let (imported, format, sourceHash, modelSize) = try source.read(model, name: base)
-        let graph = try optimize(imported, label: base)
+        var graph = try optimize(imported, label: base)
+        var qdqNote: String?
+        let qdqPairs = QDQFolding.pairCount(graph)
+        if qdqPairs > 0 && !keepQdq && ladder == nil && variant.isEmpty {
+            do {
+                let (folded, quanta) = try QDQFolding.int8(graph, optimize: { try optimize($0, label: base + " without Q/DQ") },
+                                                           limits: limits)
+                let measured = quanta.map { " (on a probe input its outputs are within \(formatDecimal($0, places: 1)) quanta of the Q/DQ graph's)" } ?? ""
+                if let quanta, quanta > Self.maxQDQProbeQuanta {
+                    note("QDQ pairs kept as float ops: folded into int8 ops the outputs move \(formatDecimal(quanta, places: 1)) quanta "
+                         + "from the Q/DQ graph's on a probe input (more than \(Int(Self.maxQDQProbeQuanta)))")
+                } else {
+                    graph = folded
+                    qdqNote = quanta.map { formatDecimal($0, places: 2) }
+                    note("folded \(qdqPairs) QuantizeLinear/DequantizeLinear pairs into int8 ops\(measured); --keep-qdq runs them as float ops")
+                }
+            } catch {
+                note("QDQ pairs kept as float ops: \(error)")
+            }
+        }
         var metadata = PackageMetadata([
             ("name", base), ("source", model), ("source_format", format.rawValue),
             ("source_hash", sourceHash), ("created_by", "ember pack"),
@@ -209,6 +238,7 @@ struct Pack: ParsableCommand {
         for (flag, specs) in [("dims", dim), ("shapes", shape), ("frozen", freeze)] where !specs.isEmpty {
             metadata["import_\(flag)"] = specs.joined(separator: ",")
         }
+        if let qdqNote { metadata["qdq_folded_probe_quanta"] = qdqNote }
         if !skippedPasses.isEmpty { metadata["passes_skipped"] = skippedPasses.sorted().joined(separator: ",") }
         var contents: PackageContents
         var reports: [RungReport] = []

@@ -109,3 +109,31 @@ for k, sign in enumerate([1, -1]):
     x = (np.abs(rng.standard_normal((2, 3))) * sign).astype(np.float32)
     np.save(os.path.join(control, f"x_{k}.npy"), x)
     np.save(os.path.join(control, f"ort_y_{k}.npy"), session.run(None, {"x": x})[0])
+
+# small_cnn quantized by ORT into QDQ form (per-channel int8 weights, int8 activations calibrated on
+# the four samples), with ORT's outputs for it (graph optimizations disabled: Q/DQ as float ops).
+from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static  # noqa: E402
+
+
+class Samples(CalibrationDataReader):
+    def __init__(self):
+        self.left = iter([{"image": np.load(os.path.join(root, "calib", f"{k:02d}.npy"))} for k in range(4)])
+
+    def get_next(self):
+        return next(self.left, None)
+
+
+fixed = os.path.join(root, "small_cnn_fixed.onnx")
+m = onnx.load(path)
+m.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 1
+onnx.save_model(m, fixed)
+qdq = os.path.join(root, "small_cnn_qdq.onnx")
+quantize_static(fixed, qdq, Samples(), quant_format=QuantFormat.QDQ, per_channel=True,
+                activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
+os.remove(fixed)
+options = ort.SessionOptions()
+options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+session = ort.InferenceSession(qdq, options, providers=["CPUExecutionProvider"])
+for k in range(4):
+    x = np.load(os.path.join(root, "calib", f"{k:02d}.npy"))
+    np.save(os.path.join(root, f"ort_qdq_{k:02d}.npy"), session.run(None, {"image": x})[0])

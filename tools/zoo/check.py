@@ -189,6 +189,28 @@ def blocker_key(r):
     return [msg[:140]]
 
 
+def blockers_section(results):
+    """Each unsupported op (or other import error) with the entries it blocks (also used by check_onnx.py)."""
+    blocked = [r for r in results if r["status"] == "unsupported"]
+    if not blocked:
+        return []
+    L = ["## What blocks the entries that do not import", "",
+         "Each unsupported op (or other import error) with the number of entries it blocks, and the "
+         "number it blocks alone (the entry would import if just this were supported).", "",
+         "| unsupported | entries blocked | blocked by it alone | models |", "|---|---|---|---|"]
+    agg = {}
+    for r in blocked:
+        keys = blocker_key(r)
+        for k in keys:
+            a = agg.setdefault(k, [0, 0, set()])
+            a[0] += 1
+            a[1] += len(keys) == 1
+            a[2].add(r["model"])
+    for k, (n, alone, ms) in sorted(agg.items(), key=lambda kv: (-kv[1][0], kv[0])):
+        L.append(f"| {k.replace('|', '/')} | {n} | {alone} | {', '.join(sorted(ms))} |")
+    return L + [""]
+
+
 def op_section(results):
     """Builtin ops across the zoo: entries using each, and entries it blocks in Ember."""
     use, total = {}, {}
@@ -267,26 +289,7 @@ def write_doc(path, results, ember, seconds):
             cells.append("—" if r is None else short_cell(r))
         L.append(f"| {m} | " + " | ".join(cells) + " |")
     L.append("")
-    blocked = [r for r in results if r["status"] == "unsupported"]
-    if blocked:
-        L.append("## What blocks the entries that do not import")
-        L.append("")
-        L.append("Each unsupported op (or other import error) with the number of entries it blocks, and the "
-                 "number it blocks alone (the entry would import if just this were supported).")
-        L.append("")
-        L.append("| unsupported | entries blocked | blocked by it alone | models |")
-        L.append("|---|---|---|---|")
-        agg = {}
-        for r in blocked:
-            keys = blocker_key(r)
-            for k in keys:
-                a = agg.setdefault(k, [0, 0, set()])
-                a[0] += 1
-                a[1] += len(keys) == 1
-                a[2].add(r["model"])
-        for k, (n, alone, ms) in sorted(agg.items(), key=lambda kv: (-kv[1][0], kv[0])):
-            L.append(f"| {k.replace('|', '/')} | {n} | {alone} | {', '.join(sorted(ms))} |")
-        L.append("")
+    L.extend(blockers_section(results))
     L.extend(op_section(results))
     L.extend(sparse_section(results))
     L.append("## Every entry")

@@ -44,21 +44,7 @@ def write_doc(path, results, ember, seconds):
     for m in models:
         L.append(f"| {m} | " + " | ".join("—" if by.get((m, f)) is None else check.short_cell(by[(m, f)]) for f in flavours) + " |")
     L.append("")
-    blocked = [r for r in results if r["status"] == "unsupported"]
-    if blocked:
-        L += ["## What blocks the entries that do not import", "",
-              "| unsupported | entries blocked | blocked by it alone | models |", "|---|---|---|---|"]
-        agg = {}
-        for r in blocked:
-            keys = check.blocker_key(r)
-            for k in keys:
-                a = agg.setdefault(k, [0, 0, set()])
-                a[0] += 1
-                a[1] += len(keys) == 1
-                a[2].add(r["model"])
-        for k, (n, alone, ms) in sorted(agg.items(), key=lambda kv: (-kv[1][0], kv[0])):
-            L.append(f"| {k.replace('|', '/')} | {n} | {alone} | {', '.join(sorted(ms))} |")
-        L.append("")
+    L.extend(check.blockers_section(results))
     use = {}
     for r in results:
         for op, n in (zoo.status(r["model"], r["flavour"]) or {}).get("ops", {}).items():

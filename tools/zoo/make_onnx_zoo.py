@@ -23,7 +23,6 @@ and runs every entry with Ember and writes docs/ONNX_ZOO.md.
 import argparse
 import json
 import os
-import subprocess
 import sys
 import traceback
 
@@ -36,15 +35,10 @@ FLAVOURS = ["torchscript", "dynamo", "qdq"]
 
 
 def ensure_venv():
-    """Re-exec in tools/zoo/.venv-onnx-zoo, creating it on first use."""
-    py = os.path.join(VENV, "bin", "python")
-    if os.path.abspath(sys.executable) == os.path.abspath(py) or os.environ.get("ZOO_NO_VENV"):
-        return
-    if not os.path.exists(py):
-        print("zoo: creating", VENV, "and installing", " ".join(PACKAGES), file=sys.stderr)
-        subprocess.check_call([sys.executable, "-m", "venv", VENV])
-        subprocess.check_call([os.path.join(VENV, "bin", "pip"), "install", "-q"] + PACKAGES)
-    os.execv(py, [py] + sys.argv)
+    """Re-exec in tools/zoo/.venv-onnx-zoo, creating it on first use (the TFLite zoo's helper)."""
+    sys.path.insert(0, HERE)
+    import make_tflite_zoo  # no TensorFlow import at module level
+    make_tflite_zoo.ensure_venv(VENV, PACKAGES)
 
 
 # ----------------------------------------------------------------------------- models

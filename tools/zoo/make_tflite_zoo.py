@@ -38,15 +38,15 @@ PACKAGES = ["tensorflow-cpu", "tf-keras", "ai-edge-litert", "numpy"]
 FLAVOURS = ["float32", "float16", "dynamic_int8", "int8", "sparse"]
 
 
-def ensure_venv():
-    """Re-exec in tools/zoo/.venv, creating it on first use."""
-    py = os.path.join(VENV, "bin", "python")
+def ensure_venv(venv=VENV, packages=PACKAGES):
+    """Re-exec in `venv` (tools/zoo/.venv by default), creating it with `packages` on first use."""
+    py = os.path.join(venv, "bin", "python")
     if os.path.abspath(sys.executable) == os.path.abspath(py) or os.environ.get("ZOO_NO_VENV"):
         return
     if not os.path.exists(py):
-        print("zoo: creating", VENV, "and installing", " ".join(PACKAGES), file=sys.stderr)
-        subprocess.check_call([sys.executable, "-m", "venv", VENV])
-        subprocess.check_call([os.path.join(VENV, "bin", "pip"), "install", "-q"] + PACKAGES)
+        print("zoo: creating", venv, "and installing", " ".join(packages), file=sys.stderr)
+        subprocess.check_call([sys.executable, "-m", "venv", venv])
+        subprocess.check_call([os.path.join(venv, "bin", "pip"), "install", "-q"] + packages)
     os.execv(py, [py] + sys.argv)
 
 

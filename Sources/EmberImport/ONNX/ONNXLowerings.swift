@@ -725,8 +725,17 @@ extension NodeContext {
     }
 
     func quantizeLinear() throws {
-        let x = try input(0)
         let (q, dtype) = try quantization()
+        if let k = constant(0), let v = k.floats {
+            // A constant quantized at import (ONNX rounds half to even, then saturates).
+            let (lo, hi) = dtype == .u8 ? (0, 255) : (-128, 127)
+            let codes = v.map { x -> Int in
+                let r = (x / q.scale).rounded(.toNearestOrEven)
+                return r.isNaN ? Int(q.zeroPoint) : min(max(Int(max(min(r, 1e6), -1e6)) + Int(q.zeroPoint), lo), hi)
+            }
+            return try defineConstant(.integers(codes, dtype: dtype, dims: k.dims))
+        }
+        let x = try input(0)
         guard self.dtype(x) == .f32 else { throw unsupported("quantizing \(self.dtype(x))") }
         try define(try add(.quantize(dtype), [x.id], dtype: dtype, quant: q), perm: x.perm)
     }

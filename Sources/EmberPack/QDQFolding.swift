@@ -1,0 +1,137 @@
+import EmberCore
+import EmberRuntime
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// QDQ models (ONNX's QuantizeLinear → DequantizeLinear pairs around float ops, as
+/// onnxruntime.quantization writes them) into Ember's int8 ops: each pair is a statement of the
+/// int8 range the value between them takes, so the pairs are removed and their ranges become the
+/// calibration `Quantizer.int8` quantizes the float graph with. The weights, already dequantized
+/// at import, are quantized again per output channel (max |w| / 127, the scale ORT's symmetric
+/// per-channel weights have). Requantization is then Ember's (TFLite's integer arithmetic), not
+/// the float Q/DQ the model spells: outputs may differ from ORT's by a quantum per layer.
+public enum QDQFolding {
+    /// How many Q/DQ pairs `graph` has (0: not a QDQ model).
+    public static func pairCount(_ graph: Graph) -> Int {
+        let producer = producers(graph)
+        return graph.nodes.filter { n in
+            guard case .dequantize = n.op, let x = n.inputs.first ?? nil, let q = producer[x] else { return false }
+            if case .quantize = graph.nodes[q].op { return true }
+            return false
+        }.count
+    }
+
+    /// The float graph without its Q/DQ pairs and the ranges they stated, by value name (the passes
+    /// that run next renumber values, not names).
+    public static func strip(_ graph: Graph) throws -> (graph: Graph, ranges: [String: (min: Float, max: Float)]) {
+        let producer = producers(graph)
+        var ranges = [(min: Float, max: Float)?](repeating: nil, count: graph.values.count)
+        var replacement: [ValueID: ValueID] = [:]
+        var dead = Set<Int>()
+        for (k, n) in graph.nodes.enumerated() {
+            guard case .dequantize = n.op, let x = n.inputs.first ?? nil, let qi = producer[x],
+                  case let .quantize(dtype) = graph.nodes[qi].op, let source = graph.nodes[qi].inputs.first ?? nil,
+                  graph.values[source].dtype == .f32, let q = graph.values[x].quant else { continue }
+            let (lo, hi): (Int32, Int32) = dtype == .u8 ? (0, 255) : (-128, 127)
+            let range = (min: Float(lo - q.zeroPoint) * q.scale, max: Float(hi - q.zeroPoint) * q.scale)
+            // Back-to-back pairs (Q → DQ → Q → DQ) resolve to the first float value.
+            let root = replacement[source] ?? source
+            if ranges[root] == nil { ranges[root] = range }
+            replacement[n.output] = root
+            dead.insert(k)
+            dead.insert(qi)
+        }
+        var g = graph
+        // A quantize whose int8 value something other than its dequantize reads stays.
+        for (k, n) in graph.nodes.enumerated() where !dead.contains(k) {
+            for x in n.inputs.compactMap({ $0 }) { if let p = producer[x], dead.contains(p), case .quantize = graph.nodes[p].op { dead.remove(p) } }
+        }
+        g.nodes = graph.nodes.enumerated().filter { !dead.contains($0.offset) }.map { _, n in
+            var n = n
+            n.inputs = n.inputs.map { $0.map { replacement[$0] ?? $0 } }
+            return n
+        }
+        var renamed: [String: String] = [:]
+        for (k, o) in g.outputs.enumerated() {
+            guard let r = replacement[o] else { continue }
+            if g.outputs.contains(r) || g.inputs.contains(r) {
+                throw EmberError.unsupported(node: graph.values[o].name, reason: "an output that is another output or an input")
+            }
+            g.values[r].name = graph.values[o].name
+            g.outputs[k] = r
+            renamed[graph.values[o].name] = graph.values[r].name
+        }
+        g = g.droppingUnreferencedValues()
+        _ = try g.validate()
+        var byName: [String: (min: Float, max: Float)] = [:]
+        for (id, r) in ranges.enumerated() { if let r { byName[graph.values[id].name] = r } }
+        for (new, old) in renamed { byName[new] = byName[old] }
+        return (g, byName)
+    }
+
+    /// The QDQ model as an int8 graph, and how far its outputs are from the Q/DQ float graph's on a
+    /// probe input drawn (fixed seed) inside the input's quantized range: the worst output's largest
+    /// difference in that output's quanta (nil when an input is not float, so no probe is drawn).
+    /// `optimize` (the packer's passes) runs on the float graph once the pairs are gone, so a conv
+    /// and the relu the pairs kept apart fuse.
+    public static func int8(_ graph: Graph, optimize: (Graph) throws -> Graph = { $0 },
+                            limits: LoadLimits = LoadLimits()) throws -> (graph: Graph, probeQuanta: Double?) {
+        let folded = try int8Graph(graph, optimize: optimize)
+        let (_, ranges) = try strip(graph)
+        let types = try graph.validate().types
+        var state: UInt64 = 0x5EED_0DD5
+        var inputs: [[UInt8]] = []
+        for id in graph.inputs {
+            guard types[id].dtype == .f32 else { return (folded, nil) }
+            let r = ranges[graph.values[id].name] ?? (min: -1, max: 1)
+            // Normal around the range's middle with a sixth of its width as sd, clamped to the range:
+            // inside what calibration saw, as real inputs are (uniform noise over the whole range
+            // drives softmax outputs past their calibrated range, where any two quantizations differ).
+            func uniform() -> Float {
+                state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                return (Float(state >> 40) + 0.5) / Float(1 << 24)
+            }
+            let mid = (r.min + r.max) / 2, sd = (r.max - r.min) / 6
+            let xs = (0..<types[id].elementCount).map { _ -> Float in
+                let g = (-2 * logf(uniform())).squareRoot() * cosf(2 * Float.pi * uniform())
+                return min(max(mid + sd * g, r.min), r.max)
+            }
+            inputs.append(xs.withUnsafeBytes { Array($0) })
+        }
+        let want = try floatOutputs(graph, samples: [Sample(inputs: inputs)], limits: limits)[0]
+        let got = try floatOutputs(folded, samples: [Sample(inputs: inputs)], limits: limits)[0]
+        var worst = 0.0
+        for (k, id) in graph.outputs.enumerated() {
+            let r = ranges[graph.values[id].name]
+            let quantum = r.map { Double($0.max - $0.min) / 255 } ?? Double(want[k].map(abs).max() ?? 1) / 127
+            let diff = zip(want[k], got[k]).map { Double(abs($0 - $1)) }.max() ?? 0
+            worst = max(worst, quantum > 0 ? diff / quantum : diff)
+        }
+        return (folded, worst)
+    }
+
+    static func int8Graph(_ graph: Graph, optimize: (Graph) throws -> Graph) throws -> Graph {
+        let (stripped, ranges) = try strip(graph)
+        let float = try optimize(stripped)
+        var byID = float.values.map { ranges[$0.name] }
+        // Values the importer added between pairs (layout transposes, reshapes) move data only:
+        // they carry their input's range, as the quantizer's same-scale rule has it.
+        for n in float.nodes where byID[n.output] == nil && n.op.schema.quantization == .inputRange {
+            if let x = n.inputs.first ?? nil { byID[n.output] = byID[x] }
+        }
+        // Float constants an int8 op reads (an Add's operand) take their own extremes.
+        for (id, v) in float.values.enumerated() where byID[id] == nil && v.dtype == .f32 {
+            guard let c = v.constant, let xs = floatsOf(v, c), let lo = xs.min(), let hi = xs.max() else { continue }
+            byID[id] = (lo, hi)
+        }
+        let calibration = Calibration(ranges: byID, sampleCount: 0)
+        return try Quantizer.int8(float, calibration: calibration)
+    }
+
+    static func producers(_ graph: Graph) -> [ValueID: Int] {
+        var p: [ValueID: Int] = [:]
+        for (k, n) in graph.nodes.enumerated() { p[n.output] = k }
+        return p
+    }
+}
