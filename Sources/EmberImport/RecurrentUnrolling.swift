@@ -56,12 +56,11 @@ extension RecurrentGraphBuilder {
     mutating func lstmStep(pre: ValueID, h: ValueID, c: ValueID, n: Int, batch: Int, options o: LSTMCellOptions,
                            name p: String) throws -> (h: ValueID, c: ValueID) {
         let dims = [batch, n]
-        func clipped(_ v: ValueID, _ what: String) throws -> ValueID {
-            guard o.preActivationClip > 0 else { return v }
-            let lo = try recurrentOp(.maximum, [v, try recurrentConstant([-o.preActivationClip], [1], "\(p)/\(what)_-clip")],
-                                     "\(p)/\(what)_lo", dims)
-            return try recurrentOp(.minimum, [lo, try recurrentConstant([o.preActivationClip], [1], "\(p)/\(what)_clip")],
-                                   "\(p)/\(what)_clipped", dims)
+        /// `v` clamped to ±limit (0: unclamped); the nodes are named `what`_lo, `what`_clipped.
+        func clamped(_ v: ValueID, _ limit: Float, _ what: String) throws -> ValueID {
+            guard limit > 0 else { return v }
+            let lo = try recurrentOp(.maximum, [v, try recurrentConstant([-limit], [1], "\(what)_-clip")], "\(what)_lo", dims)
+            return try recurrentOp(.minimum, [lo, try recurrentConstant([limit], [1], "\(what)_clip")], "\(what)_clipped", dims)
         }
         func gate(_ k: Int, _ op: Op, _ what: String, peephole: ValueID? = nil, state: ValueID? = nil) throws -> ValueID {
             var s = try gateSlice(pre, k, n: n, batch: batch, "\(p)/\(what)_pre")
@@ -69,7 +68,7 @@ extension RecurrentGraphBuilder {
                 let look = try recurrentOp(.mul(.none), [state, peephole], "\(p)/\(what)_peephole", dims)
                 s = try recurrentOp(.add(.none), [s, look], "\(p)/\(what)_peeped", dims)
             }
-            return try recurrentOp(op, [try clipped(s, what)], "\(p)/\(what)", dims)
+            return try recurrentOp(op, [try clamped(s, o.preActivationClip, "\(p)/\(what)")], "\(p)/\(what)", dims)
         }
         let coupled = o.coupledInputForget
         let f = try gate(coupled ? 0 : 1, o.gateActivation, "forget", peephole: o.peepholes?.forget, state: c)
@@ -78,11 +77,7 @@ extension RecurrentGraphBuilder {
         let candidate = try gate(coupled ? 1 : 2, o.cellActivation, "cell")
         let kept = try recurrentOp(.mul(.none), [f, c], "\(p)/keep", dims)
         let written = try recurrentOp(.mul(.none), [i, candidate], "\(p)/write", dims)
-        var cell = try recurrentOp(.add(.none), [kept, written], "\(p)/c", dims)
-        if o.cellClip > 0 {
-            let lo = try recurrentOp(.maximum, [cell, try recurrentConstant([-o.cellClip], [1], "\(p)/-clip")], "\(p)/c_lo", dims)
-            cell = try recurrentOp(.minimum, [lo, try recurrentConstant([o.cellClip], [1], "\(p)/clip")], "\(p)/c_clipped", dims)
-        }
+        let cell = try clamped(try recurrentOp(.add(.none), [kept, written], "\(p)/c", dims), o.cellClip, "\(p)/c")
         let out = try gate(coupled ? 2 : 3, o.gateActivation, "output", peephole: o.peepholes?.output, state: cell)
         let active = try recurrentOp(o.cellActivation, [cell], "\(p)/c_act", dims)
         return (try recurrentOp(.mul(.none), [out, active], "\(p)/h", dims), cell)

@@ -12,40 +12,52 @@ import Glibc
 /// per-channel weights have). Requantization is then Ember's (TFLite's integer arithmetic), not
 /// the float Q/DQ the model spells: outputs may differ from ORT's by a quantum per layer.
 public enum QDQFolding {
-    /// How many Q/DQ pairs `graph` has (0: not a QDQ model).
-    public static func pairCount(_ graph: Graph) -> Int {
-        let producer = producers(graph)
-        return graph.nodes.filter { n in
-            guard case .dequantize = n.op, let x = n.inputs.first ?? nil, let q = producer[x] else { return false }
-            if case .quantize = graph.nodes[q].op { return true }
-            return false
-        }.count
+    /// One QuantizeLinear → DequantizeLinear pair around a float value.
+    struct Pair {
+        var dequantize: Int, quantize: Int
+        /// The float value quantized, and the range the pair states for it.
+        var source: ValueID
+        var range: (min: Float, max: Float)
     }
+
+    /// Every Q/DQ pair of `graph`, in node order.
+    static func pairs(_ graph: Graph) -> [Pair] {
+        var producer: [ValueID: Int] = [:]
+        for (k, n) in graph.nodes.enumerated() { producer[n.output] = k }
+        return graph.nodes.indices.compactMap { k in
+            let n = graph.nodes[k]
+            guard case .dequantize = n.op, let x = n.inputs.first ?? nil, let qi = producer[x],
+                  case let .quantize(dtype) = graph.nodes[qi].op, let source = graph.nodes[qi].inputs.first ?? nil,
+                  graph.values[source].dtype == .f32, let q = graph.values[x].quant else { return nil }
+            let (lo, hi): (Int32, Int32) = dtype == .u8 ? (0, 255) : (-128, 127)
+            return Pair(dequantize: k, quantize: qi, source: source,
+                        range: (Float(lo - q.zeroPoint) * q.scale, Float(hi - q.zeroPoint) * q.scale))
+        }
+    }
+
+    /// How many Q/DQ pairs `graph` has (0: not a QDQ model).
+    public static func pairCount(_ graph: Graph) -> Int { pairs(graph).count }
 
     /// The float graph without its Q/DQ pairs and the ranges they stated, by value name (the passes
     /// that run next renumber values, not names).
     public static func strip(_ graph: Graph) throws -> (graph: Graph, ranges: [String: (min: Float, max: Float)]) {
-        let producer = producers(graph)
         var ranges = [(min: Float, max: Float)?](repeating: nil, count: graph.values.count)
         var replacement: [ValueID: ValueID] = [:]
         var dead = Set<Int>()
-        for (k, n) in graph.nodes.enumerated() {
-            guard case .dequantize = n.op, let x = n.inputs.first ?? nil, let qi = producer[x],
-                  case let .quantize(dtype) = graph.nodes[qi].op, let source = graph.nodes[qi].inputs.first ?? nil,
-                  graph.values[source].dtype == .f32, let q = graph.values[x].quant else { continue }
-            let (lo, hi): (Int32, Int32) = dtype == .u8 ? (0, 255) : (-128, 127)
-            let range = (min: Float(lo - q.zeroPoint) * q.scale, max: Float(hi - q.zeroPoint) * q.scale)
+        let found = pairs(graph)
+        for pair in found {
             // Back-to-back pairs (Q → DQ → Q → DQ) resolve to the first float value.
-            let root = replacement[source] ?? source
-            if ranges[root] == nil { ranges[root] = range }
-            replacement[n.output] = root
-            dead.insert(k)
-            dead.insert(qi)
+            let root = replacement[pair.source] ?? pair.source
+            if ranges[root] == nil { ranges[root] = pair.range }
+            replacement[graph.nodes[pair.dequantize].output] = root
+            dead.insert(pair.dequantize)
+            dead.insert(pair.quantize)
         }
         var g = graph
         // A quantize whose int8 value something other than its dequantize reads stays.
+        let quantizeOf = Dictionary(found.map { (graph.nodes[$0.quantize].output, $0.quantize) }) { a, _ in a }
         for (k, n) in graph.nodes.enumerated() where !dead.contains(k) {
-            for x in n.inputs.compactMap({ $0 }) { if let p = producer[x], dead.contains(p), case .quantize = graph.nodes[p].op { dead.remove(p) } }
+            for x in n.inputs.compactMap({ $0 }) { if let q = quantizeOf[x] { dead.remove(q) } }
         }
         g.nodes = graph.nodes.enumerated().filter { !dead.contains($0.offset) }.map { _, n in
             var n = n
@@ -77,8 +89,8 @@ public enum QDQFolding {
     /// and the relu the pairs kept apart fuse.
     public static func int8(_ graph: Graph, optimize: (Graph) throws -> Graph = { $0 },
                             limits: LoadLimits = LoadLimits()) throws -> (graph: Graph, probeQuanta: Double?) {
-        let folded = try int8Graph(graph, optimize: optimize)
-        let (_, ranges) = try strip(graph)
+        let (stripped, ranges) = try strip(graph)
+        let folded = try int8Graph(stripped, ranges: ranges, optimize: optimize)
         let types = try graph.validate().types
         var state: UInt64 = 0x5EED_0DD5
         var inputs: [[UInt8]] = []
@@ -111,8 +123,9 @@ public enum QDQFolding {
         return (folded, worst)
     }
 
-    static func int8Graph(_ graph: Graph, optimize: (Graph) throws -> Graph) throws -> Graph {
-        let (stripped, ranges) = try strip(graph)
+    /// The stripped float graph after `optimize`, quantized with the ranges the pairs stated.
+    static func int8Graph(_ stripped: Graph, ranges: [String: (min: Float, max: Float)],
+                          optimize: (Graph) throws -> Graph) throws -> Graph {
         let float = try optimize(stripped)
         var byID = float.values.map { ranges[$0.name] }
         // Values the importer added between pairs (layout transposes, reshapes) move data only:
@@ -127,11 +140,5 @@ public enum QDQFolding {
         }
         let calibration = Calibration(ranges: byID, sampleCount: 0)
         return try Quantizer.int8(float, calibration: calibration)
-    }
-
-    static func producers(_ graph: Graph) -> [ValueID: Int] {
-        var p: [ValueID: Int] = [:]
-        for (k, n) in graph.nodes.enumerated() { p[n.output] = k }
-        return p
     }
 }

@@ -244,7 +244,7 @@ struct Pack: ParsableCommand {
         var reports: [RungReport] = []
         var samples = 0
         if ladder != nil || !variant.isEmpty {
-            (contents, reports, samples) = try buildLadder(imported, optimized: graph, metadata: metadata, limits: limits)
+            (contents, reports, samples) = try buildLadder(imported, optimized: graph, metadata: metadata, source: source, limits: limits)
         } else {
             let executor = try Executor(graph: graph, options: ExecutorOptions(limits: limits))
             let isInt8 = graph.nodes.contains { n in graph.values[n.output].dtype == .i8 }
@@ -303,7 +303,7 @@ struct Pack: ParsableCommand {
         var isVariant = false
     }
 
-    func buildLadder(_ original: Graph, optimized: Graph, metadata: PackageMetadata,
+    func buildLadder(_ original: Graph, optimized: Graph, metadata: PackageMetadata, source: ModelSource,
                      limits: LoadLimits) throws -> (PackageContents, [RungReport], Int) {
         let graph = try WeightStorage.widenedHalves(optimized)
         guard graph.inputs.allSatisfy({ graph.values[$0].dtype == .f32 }) else {
@@ -313,7 +313,7 @@ struct Pack: ParsableCommand {
         for v in variant {
             guard let eq = v.firstIndex(of: "=") else { continue }
             let name = String(v[..<eq]), path = String(v[v.index(after: eq)...])
-            let other = try modelSource(limits: limits).read(path, name: name).graph
+            let other = try source.read(path, name: name).graph
             jobs.append(RungJob(name: name, recipe: Self.variantRecipe(name), source: try optimize(try matchingSignature(other, of: graph, path: path), label: name), isVariant: true))
         }
         let samples = try calib.map { try loadCalibration($0, for: graph) } ?? []

@@ -292,16 +292,18 @@ def write_doc(path, results, ember, seconds):
     L.extend(blockers_section(results))
     L.extend(op_section(results))
     L.extend(sparse_section(results))
-    L.append("## Every entry")
-    L.append("")
-    L.append("| model | flavour | result | detail |")
-    L.append("|---|---|---|---|")
+    # What is known about the differences (tools/zoo/DIFFERENCES.md, kept by hand with
+    # tools/zoo/compare_layers.py's findings) follows the generated tables.
+    write_with_entries(path, L, results, os.path.join(HERE, "DIFFERENCES.md"))
+
+
+def write_with_entries(path, lines, results, notes):
+    """Writes `lines`, then the every-entry table, then the hand-kept `notes` file if it exists
+    (also used by check_onnx.py)."""
+    L = lines + ["## Every entry", "", "| model | flavour | result | detail |", "|---|---|---|---|"]
     for r in results:
         L.append(f"| {r['model']} | {r['flavour']} | {r['status']} | {r.get('detail', '').replace('|', '/')} |")
     L.append("")
-    # What is known about the differences (tools/zoo/DIFFERENCES.md, kept by hand with
-    # tools/zoo/compare_layers.py's findings) follows the generated tables.
-    notes = os.path.join(HERE, "DIFFERENCES.md")
     if os.path.exists(notes):
         L.append(open(notes).read())
     os.makedirs(os.path.dirname(path), exist_ok=True)

@@ -52,16 +52,8 @@ def write_doc(path, results, ember, seconds):
     L += ["## ONNX ops in the zoo", "", "| op | entries using it |", "|---|---|"]
     for op in sorted(use, key=lambda o: (-len(use[o]), o)):
         L.append(f"| {op} | {len(use[op])} |")
-    L += ["", "## Every entry", "", "| model | flavour | result | detail |", "|---|---|---|---|"]
-    for r in results:
-        L.append(f"| {r['model']} | {r['flavour']} | {r['status']} | {r.get('detail', '').replace('|', '/')} |")
     L.append("")
-    notes = os.path.join(HERE, "ONNX_DIFFERENCES.md")
-    if os.path.exists(notes):
-        L.append(open(notes).read())
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        f.write("\n".join(L))
+    check.write_with_entries(path, L, results, os.path.join(HERE, "ONNX_DIFFERENCES.md"))
 
 
 def main():
