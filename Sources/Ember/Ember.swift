@@ -109,14 +109,20 @@ public struct Tensor: Sendable, Equatable {
 
 /// A prepared variant of a package, ready to run. One arena, sized by the plan;
 /// `run()` after writing inputs in place allocates nothing.
+///
+/// A model with bounded dynamic dims (`ember pack --dim seq<=128`) is prepared at its bounds, so
+/// the arena is sized for the largest input. Inputs of another shape within the bounds re-plan
+/// once (`reshape(inputDims:)`, or `run(_:)` does it when the feeds' shapes change); runs at one
+/// shape allocate nothing.
 public final class Session {
     public let package: EmberPackage
     public let variant: VariantRecord
-    public let executor: Executor
+    public private(set) var executor: Executor
 
     public var inputs: [TensorSlot] { executor.inputs }
     public var outputs: [TensorSlot] { executor.outputs }
-    public var arenaBytes: Int { executor.arenaBytes }
+    /// Bytes of the arena (planned for the bounds of any dynamic dims).
+    public var arenaBytes: Int { executor.arenaCapacity }
 
     /// Prepares `variant` (default: the first). Its arena and prepared
     /// parameters are charged to the package's memory account, under the
@@ -141,13 +147,36 @@ public final class Session {
         executor = try Executor(graph: try package.graph(at: i), options: o)
     }
 
+    /// Prepares for inputs of these dims (`inputDims[i]` for input i), within the bounds of the
+    /// model's dynamic dims. Does nothing (and allocates nothing) when they are the current ones;
+    /// otherwise re-plans once. A shape outside the bounds is an `invalidInput` naming the dim.
+    public func reshape(inputDims: [[Int]]) throws {
+        if inputDims.count == executor.inputs.count {
+            var same = true
+            for i in 0..<inputDims.count where inputDims[i] != executor.inputs[i].info.dims { same = false }
+            if same { return }
+        }
+        let bindings = try executor.graph.bindings(forInputDims: inputDims)
+        executor = try executor.rebound(to: bindings)
+    }
+
     /// Runs on owned tensors, checking each against the model (dtype and shape):
-    /// a mismatch names the input, what was expected and what was given.
+    /// a mismatch names the input, what was expected and what was given. Feeds of a new shape
+    /// within the model's bounds re-plan first (see `reshape(inputDims:)`).
     /// Allocates the result arrays; use `inputBuffer`/`run()`/`outputBuffer` to avoid that.
     /// `threads` (default: all the session was prepared with) may be fewer than prepared.
     public func run(_ feeds: [String: Tensor], threads: Int? = nil) throws -> [String: Tensor] {
         for name in feeds.keys where !inputs.contains(where: { $0.name == name }) {
             throw EmberError.invalidInput(name: name, reason: "the model has no such input; inputs are \(inputs.map(\.name).joined(separator: ", "))")
+        }
+        if executor.hasSymbolicInputs {
+            let dims = try inputs.map { slot in
+                guard let t = feeds[slot.name] else {
+                    throw EmberError.invalidInput(name: slot.name, reason: "missing; expected \(slot.info)")
+                }
+                return t.dims
+            }
+            try reshape(inputDims: dims)
         }
         for (i, slot) in inputs.enumerated() {
             guard let t = feeds[slot.name] else {

@@ -142,3 +142,66 @@ public struct Graph: Sendable {
         return counts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key.rawValue < $1.key.rawValue }.map { ($0.key, $0.value) }
     }
 }
+
+extension Graph {
+    /// The sizes that input dims bind to the graph's symbolic dims: `dims[i]` are the dims of
+    /// graph input i. Fixed dims must match; a symbolic dim takes the size it is given (1 up to its
+    /// bound), the same wherever its name appears. Errors name the input and the dim.
+    public func bindings(forInputDims dims: [[Int]]) throws -> [String: Int] {
+        guard dims.count == inputs.count else {
+            throw EmberError.invalidArgument("\(dims.count) input shapes given; the graph has \(inputs.count) inputs")
+        }
+        var bound: [String: Int] = [:]
+        for (id, given) in zip(inputs, dims) {
+            let value = values[id]
+            let expected = value.shape
+            guard given.count == expected.rank else {
+                throw EmberError.invalidInput(name: value.name, reason: "expected rank \(expected.rank) \(expected), got \(formatDims(given))")
+            }
+            for (axis, (dim, size)) in zip(expected.dims, given).enumerated() {
+                switch dim {
+                case let .fixed(n):
+                    guard size == n else {
+                        throw EmberError.invalidInput(name: value.name, reason: "dim \(axis) must be \(n) \(expected), got \(formatDims(given))")
+                    }
+                case let .symbolic(name, upper):
+                    guard size >= 1, size <= upper else {
+                        throw EmberError.invalidInput(name: value.name, reason: "dim \(axis) (\(name)) must be 1…\(upper), got \(size)")
+                    }
+                    if let earlier = bound[name], earlier != size {
+                        throw EmberError.invalidInput(name: value.name, reason: "dim \(axis) (\(name)) is \(size), but another input gave \(name)=\(earlier)")
+                    }
+                    bound[name] = size
+                }
+            }
+        }
+        return bound
+    }
+}
+
+extension Graph {
+    /// The symbolic dims of the graph inputs: name → bound.
+    public var inputBounds: [String: Int] {
+        var out: [String: Int] = [:]
+        for id in inputs { for case let .symbolic(name, bound) in values[id].shape.dims { out[name] = bound } }
+        return out
+    }
+
+    /// Validates a graph with bounded dims at every dim 1, then at its bound, its probe size and a
+    /// third of it, one dim at a time: a graph that holds only at its bounds (a reshape to fixed
+    /// dims, a dim that is not plain) fails here, at pack time, not when a user feeds another size.
+    public func validateAtBoundedSizes(limits: LoadLimits = LoadLimits()) throws {
+        let bounds = inputBounds
+        guard !bounds.isEmpty else { return }
+        var trials: [[String: Int]] = [bounds.mapValues { _ in 1 }]
+        for (name, bound) in bounds.sorted(by: { $0.key < $1.key }) {
+            for size in Set([bound, Dim.probeSize(upperBound: bound), max(1, bound / 3)]).sorted() { trials.append([name: size]) }
+        }
+        for t in trials {
+            do { _ = try validate(bindings: t, limits: limits) } catch {
+                let sizes = t.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")
+                throw EmberError.unsupported(node: name, reason: "the graph does not hold at \(sizes) (inside its bounds): \(error)")
+            }
+        }
+    }
+}

@@ -38,24 +38,32 @@ public final class GraphBuilder {
     public func add(_ op: Op, _ inputs: [ValueID?], name: String? = nil,
                     outputDType: DType? = nil, outputQuant: QuantParams? = nil) throws -> ValueID {
         let nodeName = name ?? "\(op.kind)_\(nodes.count)"
-        var infos: [TensorInfo?] = []
+        var symbols: [String: Int] = [:]
         for input in inputs {
-            guard let id = input else { infos.append(nil); continue }
+            guard let id = input else { continue }
             guard id >= 0, id < values.count else {
                 throw EmberError.invalidGraph(node: nodeName, reason: "input #\(id) does not exist")
             }
-            infos.append(TensorInfo(values[id].dtype, values[id].shape.upperBoundDims))
+            for case let .symbolic(name, bound) in values[id].shape.dims { symbols[name] = bound }
         }
-        let info = try op.outputInfo(inputs: infos, node: nodeName, outputDType: outputDType)
-        // Keep symbolic dims where the output dim is the same dim of the first input.
-        var shape = Shape(info.dims)
-        if let first = inputs.first ?? nil, values[first].shape.rank == info.dims.count {
-            let inDims = values[first].shape.dims
-            shape = Shape(info.dims.enumerated().map { i, d in
-                if case .symbolic = inDims[i], inDims[i].upperBound == d { return inDims[i] }
-                return .fixed(d)
-            })
+        func infos(_ bindings: [String: Int]) throws -> [TensorInfo?] {
+            try inputs.map { input in try input.map { TensorInfo(values[$0].dtype, try values[$0].shape.resolved(bindings)) } }
         }
+        let info = try op.outputInfo(inputs: try infos([:]), node: nodeName, outputDType: outputDType)
+        // An output dim is symbolic when it follows one of the inputs' symbolic dims: it is that dim's
+        // bound at the bounds and its probe size when only that dim is at its probe.
+        var dims = info.dims.map { Dim.fixed($0) }
+        for (name, bound) in symbols.sorted(by: { $0.key < $1.key }) where bound > 1 {
+            let probe = Dim.probeSize(upperBound: bound)
+            // An op that does not hold at the probe (a reshape to fixed dims) keeps fixed dims: the
+            // graph then validates at its bounds only.
+            guard let probed = try? op.outputInfo(inputs: try infos([name: probe]), node: nodeName, outputDType: outputDType),
+                  probed.dims.count == dims.count else { continue }
+            for axis in dims.indices where probed.dims[axis] != info.dims[axis] && info.dims[axis] == bound && probed.dims[axis] == probe {
+                dims[axis] = .symbolic(name: name, upperBound: bound)
+            }
+        }
+        let shape = Shape(dims)
         values.append(Value(name: nodeName, dtype: info.dtype, shape: shape, quant: outputQuant))
         nodes.append(Node(name: nodeName, op: op, inputs: inputs, output: values.count - 1))
         return values.count - 1

@@ -231,7 +231,8 @@ public enum Op: Hashable, Sendable {
     case mean(axes: [Int], keepDims: Bool)
     /// [N,H,W,C] → [N,1,1,C].
     case globalAveragePool
-    /// New dims; at most one -1, inferred from the element count.
+    /// New dims; at most one -1, inferred from the element count; `Op.reshapeCopiesInputDim(k)`
+    /// (-2 - k) takes input dim k, so one reshape serves every size of a bounded dim.
     case reshape([Int])
     case transpose(perm: [Int])
     case concat(axis: Int)
@@ -329,6 +330,9 @@ public enum Op: Hashable, Sendable {
         case .fullyConnectedAsymmetricInputs: return .fullyConnectedAsymmetricInputs
         }
     }
+
+    /// The reshape target entry that copies input dim `axis`.
+    public static func reshapeCopiesInputDim(_ axis: Int) -> Int { -2 - axis }
 
     /// The op's declaration.
     public var schema: OpSchema { kind.schema }

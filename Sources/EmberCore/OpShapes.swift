@@ -258,9 +258,15 @@ public struct ShapeCheck {
     }
 
     func reshape(_ op: Op) throws -> TensorInfo {
-        guard case let .reshape(newDims) = op else { throw fail("not a reshape") }
+        guard case let .reshape(target) = op else { throw fail("not a reshape") }
         var inferred: Int? = nil
         var known = 1
+        var newDims = target
+        for (i, d) in target.enumerated() where d <= Op.reshapeCopiesInputDim(0) {
+            let axis = Op.reshapeCopiesInputDim(0) - d
+            guard axis < x.dims.count else { throw fail("dim \(d) copies input dim \(axis) of \(formatDims(x.dims))") }
+            newDims[i] = x.dims[axis]
+        }
         for (i, d) in newDims.enumerated() {
             if d == -1 {
                 guard inferred == nil else { throw fail("more than one -1 in \(newDims)") }

@@ -11,6 +11,14 @@ public enum Dim: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// A size well inside 1…`upperBound` at which to evaluate what follows a symbolic dim: unlikely
+    /// to coincide with a model's other sizes, and not 1 (which broadcasts) unless the bound is 2.
+    public static func probeSize(upperBound: Int) -> Int {
+        guard upperBound > 2 else { return 1 }
+        let p = max(2, upperBound * 5 / 8)
+        return p == upperBound ? upperBound - 1 : p
+    }
+
     public var description: String {
         switch self {
         case let .fixed(n): return String(n)

@@ -103,7 +103,7 @@ public func convSlices(_ g: ember_conv_geometry, parts: Int) -> [(geometry: embe
 public final class PreparedStorage {
     private var allocations: [UnsafeMutableRawPointer] = []
     public private(set) var bytes = 0
-    private let account: MemoryAccount
+    public let account: MemoryAccount
     private let subject: String
 
     /// `subject` names what is prepared in errors ("variant 'int8'").

@@ -11,7 +11,20 @@ import Glibc
 /// `Graph.inputs` order, already checked against the graph's types.
 public struct Sample: Sendable {
     public var inputs: [[UInt8]]
-    public init(inputs: [[UInt8]]) { self.inputs = inputs }
+    /// Each input's dims, for a graph with bounded dims (nil: the graph's bounds).
+    public var dims: [[Int]]?
+    public init(inputs: [[UInt8]], dims: [[Int]]? = nil) { self.inputs = inputs; self.dims = dims }
+
+    /// The sizes `samples` bind to `graph`'s bounded dims: every sample must have the same dims
+    /// (runs over samples prepare one executor).
+    public static func bindings(of samples: [Sample], for graph: Graph) throws -> [String: Int] {
+        guard let first = samples.first?.dims else { return [:] }
+        if let k = samples.firstIndex(where: { $0.dims != first }) {
+            throw EmberError.invalidInput(name: "sample \(k)", reason: "has dims \((samples[k].dims ?? []).map(formatDims)), "
+                                          + "sample 0 has \(first.map(formatDims)): samples must share one shape")
+        }
+        return try graph.bindings(forInputDims: first)
+    }
 }
 
 /// How an activation's range is chosen from what calibration saw.
@@ -41,7 +54,8 @@ public struct Calibration: Sendable {
     public static func run(_ graph: Graph, samples: [Sample], method: CalibrationMethod = .minmax, limits: LoadLimits = LoadLimits(),
                            progress: ((Int, Int) -> Void)? = nil) throws -> Calibration {
         guard !samples.isEmpty else { throw EmberError.invalidArgument("calibration needs at least one sample") }
-        let executor = try Executor(graph: graph, options: ExecutorOptions(keepEveryValue: true, limits: limits, label: "calibration of '\(graph.name)'"))
+        let executor = try Executor(graph: graph, options: ExecutorOptions(bindings: try Sample.bindings(of: samples, for: graph),
+                                                                           keepEveryValue: true, limits: limits, label: "calibration of '\(graph.name)'"))
         let floatValues = graph.values.indices.filter { graph.values[$0].constant == nil && executor.validated.types[$0].dtype == .f32 }
         var ranges = [(min: Float, max: Float)?](repeating: nil, count: graph.values.count)
         // Percentile keeps every observation of a value; fine for the small models and few samples calibration uses.
@@ -126,7 +140,8 @@ public struct Calibration: Sendable {
 
 /// Runs a graph on samples and returns every output as floats (int8 outputs dequantized).
 public func floatOutputs(_ graph: Graph, samples: [Sample], limits: LoadLimits = LoadLimits()) throws -> [[[Float]]] {
-    let executor = try Executor(graph: graph, options: ExecutorOptions(limits: limits, label: "graph '\(graph.name)'"))
+    let executor = try Executor(graph: graph, options: ExecutorOptions(bindings: try Sample.bindings(of: samples, for: graph),
+                                                                       limits: limits, label: "graph '\(graph.name)'"))
     var all: [[[Float]]] = []
     for (n, s) in samples.enumerated() {
         try Calibration.load(s, into: executor, sampleIndex: n)
@@ -201,8 +216,10 @@ func argmax(_ xs: [Float]) -> Int { xs.indices.max { xs[$0] < xs[$1] } ?? 0 }
 /// graph or with other element counts are skipped.
 public func perLayerSQNR(reference: Graph, candidate: Graph, samples: [Sample], candidateSamples: [Sample]? = nil,
                          limits: LoadLimits = LoadLimits()) throws -> [(node: String, sqnrDb: Double)] {
-    let a = try Executor(graph: reference, options: ExecutorOptions(keepEveryValue: true, limits: limits, label: "graph '\(reference.name)'"))
-    let b = try Executor(graph: candidate, options: ExecutorOptions(keepEveryValue: true, limits: limits, label: "graph '\(candidate.name)'"))
+    let a = try Executor(graph: reference, options: ExecutorOptions(bindings: try Sample.bindings(of: samples, for: reference),
+                                                                    keepEveryValue: true, limits: limits, label: "graph '\(reference.name)'"))
+    let b = try Executor(graph: candidate, options: ExecutorOptions(bindings: try Sample.bindings(of: candidateSamples ?? samples, for: candidate),
+                                                                    keepEveryValue: true, limits: limits, label: "graph '\(candidate.name)'"))
     var byName: [String: ValueID] = [:]
     for n in candidate.nodes { byName[n.name] = n.output }
     var signal = [Double](repeating: 0, count: reference.nodes.count), noise = signal

@@ -44,8 +44,9 @@ public enum GraphPasses {
         var removed = Set<Int>()
         for (i, node) in g.nodes.enumerated() {
             let ins = node.inputs.compactMap { $0 }
+            // A value with a bounded dim has no one size to fold to.
             guard !ins.isEmpty, ins.allSatisfy({ g.values[$0].constant != nil }),
-                  !g.outputs.contains(node.output) else { continue }
+                  !g.outputs.contains(node.output), g.values[node.output].shape.isStatic else { continue }
             if case .dequantize = node.op { continue }
             // A one-node graph over the constants, run on the real kernels.
             var values = ins.map { g.values[$0] }
@@ -74,7 +75,9 @@ public enum GraphPasses {
         while i < g.nodes.count {
             let node = g.nodes[i]
             guard let x = node.inputs.first ?? nil else { i += 1; continue }
+            // Declared shapes too: [N<=4x8] and [4x8] are the same at the bound only.
             let sameType = types[x] == types[node.output] && g.values[x].quant == g.values[node.output].quant
+                && g.values[x].shape == g.values[node.output].shape
             let isNoOp: Bool
             switch node.op {
             case .reshape: isNoOp = sameType

@@ -187,7 +187,8 @@ extension Quantizer {
         var g = quantized
         var floatByName: [String: ValueID] = [:]
         for n in reference.nodes { floatByName[n.name] = n.output }
-        let floatExec = try Executor(graph: reference, options: ExecutorOptions(keepEveryValue: true, limits: limits, label: "graph '\(reference.name)'"))
+        let floatExec = try Executor(graph: reference, options: ExecutorOptions(bindings: try Sample.bindings(of: samples, for: reference),
+                                                                                keepEveryValue: true, limits: limits, label: "graph '\(reference.name)'"))
         var floatRuns: [[ValueID: [Float]]] = []
         for (k, s) in samples.enumerated() {
             try Calibration.load(s, into: floatExec, sampleIndex: k)
@@ -205,7 +206,8 @@ extension Quantizer {
             guard node.inputs.count > 2, let bid = node.inputs[2], let wid = node.inputs[1], let xid = node.inputs[0],
                   let wq = g.values[wid].quant, let xq = g.values[xid].quant, let oq = g.values[node.output].quant,
                   let fid = floatByName[node.name], let bc = g.values[bid].constant, g.values[bid].dtype == .i32 else { continue }
-            let exec = try Executor(graph: g, options: ExecutorOptions(keepEveryValue: true, limits: limits, label: "graph '\(g.name)'"))
+            let exec = try Executor(graph: g, options: ExecutorOptions(bindings: try Sample.bindings(of: samples, for: g),
+                                                                       keepEveryValue: true, limits: limits, label: "graph '\(g.name)'"))
             let channels = exec.validated.types[node.output].dims.last ?? 1
             var sum = [Double](repeating: 0, count: channels), count = [Int](repeating: 0, count: channels)
             for (k, s) in samples.enumerated() {

@@ -44,8 +44,11 @@ public struct ExecutorOptions: Sendable {
 /// A graph input or output as the executor lays it out.
 public struct TensorSlot: Sendable {
     public let name: String
+    /// The concrete type at the executor's bindings.
     public let info: TensorInfo
     public let quant: QuantParams?
+    /// The graph's declared shape: symbolic dims (`N<=8`) where the model has bounded dims.
+    public let declared: Shape
     public var byteCount: Int { info.byteCount }
 }
 
@@ -74,8 +77,17 @@ public final class Executor {
     public let outputs: [TensorSlot]
     /// Bytes held for prepared parameters (multipliers, tables, converted weights).
     public var preparedBytes: Int { storage.bytes }
+    /// Bytes this plan places in the arena (at most `arenaCapacity`).
     public var arenaBytes: Int { plan.arenaSize }
+    /// Bytes of the arena itself: a rebound executor keeps the arena planned for the bounds.
+    public var arenaCapacity: Int { arena.count }
+    /// The sizes this executor was prepared for, one per symbolic dim of the graph (bound ones
+    /// at their bound unless `options.bindings` said otherwise).
+    public let bindings: [String: Int]
+    /// True when some graph input has a symbolic dim, so `rebound(to:)` can change input shapes.
+    public var hasSymbolicInputs: Bool { graph.inputs.contains { !graph.values[$0].shape.isStatic } }
 
+    private let options: ExecutorOptions
     private let arena: Arena
     private let storage: PreparedStorage
     /// Closures wrapped in a struct: an array of bare closures stores them at the
@@ -92,7 +104,7 @@ public final class Executor {
     private let parts: [Parts?]
     private let partContexts: [UnsafeMutableRawPointer?]
     private let partCounts: [Int]
-    private let pool: OpaquePointer?
+    private let pool: WorkerPool?
     private let inputPointers: [UnsafeMutableRawPointer]
     private let outputPointers: [UnsafeRawPointer]
     private let valuePointers: [UnsafeRawPointer]
@@ -108,10 +120,18 @@ public final class Executor {
         }
     }
 
-    private init(checked graph: Graph, options: ExecutorOptions) throws {
+    /// `reusing` lends an executor of the same graph whose arena (when large enough) and worker
+    /// pool the new one shares.
+    private init(checked graph: Graph, options: ExecutorOptions, reusing previous: Executor? = nil) throws {
         self.graph = graph
+        self.options = options
         let v = try graph.validate(bindings: options.bindings, limits: options.limits)
         validated = v
+        var bound: [String: Int] = [:]
+        for value in graph.values {
+            for case let .symbolic(name, upper) in value.shape.dims { bound[name] = options.bindings[name] ?? upper }
+        }
+        bindings = bound
         if let c = graph.values.first(where: { $0.constant?.isDeferred == true }) {
             throw EmberError.invalidArgument("constant '\(c.name)' is still compressed in its package; load the variant's graph first (EmberPackage.graph)")
         }
@@ -198,7 +218,11 @@ public final class Executor {
         }
         self.plan = plan
         bufferOfValue = buffer
-        arena = try Arena(bytes: plan.arenaSize, account: account, subject: subject)
+        if let previous, previous.arena.count >= plan.arenaSize {
+            arena = previous.arena
+        } else {
+            arena = try Arena(bytes: plan.arenaSize, account: account, subject: subject)
+        }
         let base = arena.base
 
         func pointer(_ id: ValueID) -> UnsafeMutableRawPointer {
@@ -228,15 +252,15 @@ public final class Executor {
         partCounts = parts.map { $0?.steps.count ?? 1 }
         splitNodeCount = parts.count { $0 != nil }
         if options.threads > 1 {
-            guard let pool = ember_pool_create(Int32(options.threads - 1)) else {
-                throw EmberError.invalidArgument("could not start \(options.threads - 1) worker threads (\(errnoDescription(errno)))")
-            }
-            self.pool = pool
+            pool = try previous?.pool ?? WorkerPool(workers: options.threads - 1)
         } else {
             pool = nil
         }
-        inputs = graph.inputs.map { TensorSlot(name: graph.values[$0].name, info: types[$0], quant: graph.values[$0].quant) }
-        outputs = graph.outputs.map { TensorSlot(name: graph.values[$0].name, info: types[$0], quant: graph.values[$0].quant) }
+        func slot(_ id: ValueID) -> TensorSlot {
+            TensorSlot(name: graph.values[id].name, info: types[id], quant: graph.values[id].quant, declared: graph.values[id].shape)
+        }
+        inputs = graph.inputs.map(slot)
+        outputs = graph.outputs.map(slot)
         inputPointers = graph.inputs.map { pointer($0) }
         valuePointers = options.keepEveryValue ? graph.values.indices.map { UnsafeRawPointer(pointer($0)) } : []
         outputPointers = graph.outputs.map { UnsafeRawPointer(pointer($0)) }
@@ -295,15 +319,40 @@ public final class Executor {
     /// Node `i`: its parts on the pool when it is split and `threads` > 1, else its one closure.
     @inline(__always) private func runStep(_ i: Int, threads t: Int) {
         if t > 1, let context = partContexts[i] {
-            ember_pool_run(pool, runPart, context, Int32(partCounts[i]), Int32(t))
+            ember_pool_run(pool?.handle, runPart, context, Int32(partCounts[i]), Int32(t))
         } else {
             steps[i].run()
         }
     }
 
-    deinit {
-        if let pool { ember_pool_destroy(pool) }
+    /// The same graph prepared for other sizes of its symbolic dims (`bindings` overrides the
+    /// current ones): validated, planned and bound again — this allocates, so do it once per new
+    /// shape, not per run. The new executor shares this one's arena when its plan fits (the arena
+    /// planned for the bounds always does) and its worker pool.
+    public func rebound(to bindings: [String: Int]) throws -> Executor {
+        var o = options
+        o.bindings = self.bindings.merging(bindings) { _, new in new }
+        o.account = storage.account
+        do {
+            return try Executor(checked: graph, options: o, reusing: self)
+        } catch let EmberError.invalidGraph(node, reason) where o.label != nil {
+            throw EmberError.invalidGraph(node: "\(o.label ?? ""), \(node)", reason: reason)
+        }
     }
+}
+
+/// The worker threads of one executor (and of the executors rebound from it).
+final class WorkerPool {
+    let handle: OpaquePointer
+
+    init(workers: Int) throws {
+        guard let p = ember_pool_create(Int32(workers)) else {
+            throw EmberError.invalidArgument("could not start \(workers) worker threads (\(errnoDescription(errno)))")
+        }
+        handle = p
+    }
+
+    deinit { ember_pool_destroy(handle) }
 }
 
 /// The pool's entry point: part `index` of the split node whose `Parts` is `context`.

@@ -108,8 +108,10 @@ struct VariantReport {
     }
 }
 
+/// `name: f32[1x3x224x224]`, with bounded dims as `N<=8` (the arena is planned for the bounds).
 func slotLine(_ s: TensorSlot) -> String {
-    "\(s.name): \(s.info)" + (s.quant.map { " (\($0))" } ?? "")
+    let type = s.declared.isStatic ? "\(s.info)" : "\(s.info.dtype)\(s.declared)"
+    return "\(s.name): \(type)" + (s.quant.map { " (\($0))" } ?? "")
 }
 
 func pad(_ s: String, _ width: Int) -> String {
@@ -139,7 +141,13 @@ func jsonReport(_ p: EmberPackage, _ reports: [VariantReport]) -> String {
             q = "{\"scales\":[\(quant.scales.map { jsonNumber($0) }.joined(separator: ","))],\"zero_points\":[\(quant.zeroPoints.map(String.init).joined(separator: ","))]"
                 + (quant.axis.map { ",\"axis\":\($0)" } ?? "") + "}"
         }
-        return "{\"name\":\(jsonString(s.name)),\"dtype\":\(jsonString(s.info.dtype.description)),\"shape\":[\(s.info.dims.map(String.init).joined(separator: ","))],\"quant\":\(q)}"
+        // Bounded dims: the shape holds their bounds, "dynamic" names them.
+        let dynamic = s.declared.dims.enumerated().compactMap { axis, d -> String? in
+            guard case let .symbolic(name, bound) = d else { return nil }
+            return "{\"axis\":\(axis),\"name\":\(jsonString(name)),\"max\":\(bound)}"
+        }
+        return "{\"name\":\(jsonString(s.name)),\"dtype\":\(jsonString(s.info.dtype.description)),\"shape\":[\(s.info.dims.map(String.init).joined(separator: ","))],"
+            + "\"dynamic\":[\(dynamic.joined(separator: ","))],\"quant\":\(q)}"
     }
     let meta = p.metadata.entries.map { "\(jsonString($0.key)):\(jsonString($0.value))" }.joined(separator: ",")
     let variants = reports.map { r in

@@ -42,47 +42,49 @@ struct ModelSource {
         return (graph, format, bytes.withUnsafeBytes { fnv1aHex($0) }, bytes.count)
     }
 
-    /// `--dim NAME=N`: a named ONNX dim fixed to N.
-    static func parseDims(_ specs: [String]) throws -> [String: Int] {
-        var dims: [String: Int] = [:]
+    /// `--dim NAME=N` fixes a named ONNX dim to N; `--dim NAME<=N` keeps it dynamic up to N.
+    static func parseDims(_ specs: [String]) throws -> (sizes: [String: Int], bounds: [String: Int]) {
+        var sizes: [String: Int] = [:], bounds: [String: Int] = [:]
         for spec in specs {
-            if spec.contains("<=") {
-                throw ValidationError("--dim '\(spec)': bounded dims (NAME<=N) are not supported yet; "
-                                      + "fix the dim with --dim NAME=N (the package then runs at that size)")
+            let bounded = spec.contains("<=")
+            let separator = bounded ? "<=" : "="
+            let parts = spec.split(separator: separator, maxSplits: 1, omittingEmptySubsequences: false)
+            guard parts.count == 2, !parts[0].isEmpty, let n = Int(parts[1]), n >= 1, n <= Int(Int32.max) else {
+                throw ValidationError("--dim must be NAME=N or NAME<=N with N ≥ 1 (got '\(spec)')")
             }
-            guard let eq = spec.lastIndex(of: "="), eq != spec.startIndex,
-                  let n = Int(spec[spec.index(after: eq)...]), n >= 1, n <= Int(Int32.max) else {
-                throw ValidationError("--dim must be NAME=N with N ≥ 1 (got '\(spec)')")
-            }
-            let name = String(spec[..<eq])
-            guard dims.updateValue(n, forKey: name) == nil else { throw ValidationError("--dim fixes '\(name)' twice") }
+            let name = String(parts[0])
+            guard sizes[name] == nil, bounds[name] == nil else { throw ValidationError("--dim gives '\(name)' twice") }
+            if bounded { bounds[name] = n } else { sizes[name] = n }
         }
-        return dims
+        return (sizes, bounds)
     }
 
-    /// `--shape INPUT=1x3x224x224`: one input's full dims.
-    static func parseShapes(_ specs: [String]) throws -> [String: [Int]] {
-        var shapes: [String: [Int]] = [:]
+    /// `--shape INPUT=1x3x224x224`: one input's full dims; `<=N` for a dim keeps it dynamic up to N
+    /// (`--shape tokens=1x<=128`). Returns the dims (bounded ones at their bound) and the bounded axes.
+    static func parseShapes(_ specs: [String]) throws -> (shapes: [String: [Int]], boundedAxes: [String: Set<Int>]) {
+        var shapes: [String: [Int]] = [:], boundedAxes: [String: Set<Int>] = [:]
         for spec in specs {
-            guard let eq = spec.lastIndex(of: "="), eq != spec.startIndex else {
-                throw ValidationError("--shape must be INPUT=DIMS, e.g. input=1x3x224x224 (got '\(spec)')")
+            guard let eq = spec.firstIndex(of: "="), eq != spec.startIndex, !spec[..<eq].hasSuffix("<") else {
+                throw ValidationError("--shape must be INPUT=DIMS, e.g. input=1x3x224x224 or tokens=1x<=128 (got '\(spec)')")
             }
             let text = spec[spec.index(after: eq)...]
-            if text.contains("<=") {
-                throw ValidationError("--shape '\(spec)': bounded dims (<=N) are not supported yet; give every dim its size")
-            }
-            var dims: [Int] = []
-            for part in text.split(separator: "x", omittingEmptySubsequences: false) {
+            var dims: [Int] = [], axes: Set<Int> = []
+            for (axis, var part) in text.split(separator: "x", omittingEmptySubsequences: false).enumerated() {
+                if part.hasPrefix("<=") {
+                    part = part.dropFirst(2)
+                    axes.insert(axis)
+                }
                 guard let d = Int(part), d >= 1, d <= Int(Int32.max) else {
-                    throw ValidationError("--shape '\(spec)': '\(part)' is not a dim ≥ 1 (dims are separated by x)")
+                    throw ValidationError("--shape '\(spec)': '\(part)' is not a dim ≥ 1 (dims are separated by x; <=N bounds one)")
                 }
                 dims.append(d)
             }
             guard dims.count <= 8 else { throw ValidationError("--shape '\(spec)': more than 8 dims") }
             let name = String(spec[..<eq])
             guard shapes.updateValue(dims, forKey: name) == nil else { throw ValidationError("--shape gives '\(name)' twice") }
+            if !axes.isEmpty { boundedAxes[name] = axes }
         }
-        return shapes
+        return (shapes, boundedAxes)
     }
 
     /// `--freeze NAME=FILE.npy`: an input given its value at import. Only the spec's form is checked here.

@@ -18,10 +18,14 @@ struct Pack: ParsableCommand {
 
         Reads an .onnx ModelProto (default-domain opsets 7–28; external data files beside the \
         model, never outside its folder). NCHW images are converted to channels-last at pack \
-        time. A dynamic dim needs a size: --dim NAME=N fixes a named dim (dim_param), --shape \
-        INPUT=1x3x224x224 sets one input's dims; --freeze NAME=FILE.npy fixes an input that only \
+        time. A dynamic dim needs a size or a bound: --dim NAME=N fixes a named dim (dim_param), \
+        --dim NAME<=N keeps it dynamic up to N (the arena is planned for N; `ember run` takes any \
+        size 1…N and re-plans once per new shape), --shape INPUT=1x3x224x224 sets one input's \
+        dims (INPUT=1x<=128 bounds one); --freeze NAME=FILE.npy fixes an input that only \
         carries shapes, axes or pads. Without them the error lists every unfixed dim and the \
-        flag that fixes it. A QDQ model's QuantizeLinear/DequantizeLinear pairs are folded into \
+        flag that fixes it. A bounded dim must flow through the graph as a whole dim (batch, \
+        sequence length); what Ember can not bind at run time (seq+1, a seq×seq constant mask) \
+        is an error naming the value. A QDQ model's QuantizeLinear/DequantizeLinear pairs are folded into \
         int8 ops (checked on a probe input; --keep-qdq runs them as float ops). \
         docs/ONNX_CONFORMANCE.md lists what is supported.
 
@@ -55,6 +59,7 @@ struct Pack: ParsableCommand {
           ember pack model.tflite -o model.ember --ladder fp32,fp16,int8,int4,int8-prune50,int8-2:4 --calib calib/
           ember pack model.tflite -o model.ember --ladder fp32,int8 --calib calib/ --variant tiny-int8=tiny.tflite
           ember pack model.onnx -o model.ember --dim batch=1 --dim seq=128
+          ember pack model.onnx -o model.ember --dim batch<=8
           ember pack --passes
         """
     )
@@ -107,10 +112,10 @@ struct Pack: ParsableCommand {
     @Option(help: "Write the rung report here too: .json or .md (repeatable).")
     var report: [String] = []
 
-    @Option(help: ArgumentHelp("ONNX: fix a named dynamic dim (repeatable).", valueName: "NAME=N"))
+    @Option(help: ArgumentHelp("ONNX: fix a named dynamic dim, or bound it with NAME<=N (repeatable).", valueName: "NAME=N"))
     var dim: [String] = []
 
-    @Option(help: ArgumentHelp("ONNX: set one input's dims (repeatable).", valueName: "INPUT=1x3x224x224"))
+    @Option(help: ArgumentHelp("ONNX: set one input's dims, <=N for a bounded one (repeatable).", valueName: "INPUT=1x3x224x224"))
     var shape: [String] = []
 
     @Option(help: ArgumentHelp("ONNX: give an input its value at import (a shape, axes or pads; repeatable).", valueName: "NAME=FILE.npy"))
@@ -246,6 +251,7 @@ struct Pack: ParsableCommand {
         if ladder != nil || !variant.isEmpty {
             (contents, reports, samples) = try buildLadder(imported, optimized: graph, metadata: metadata, source: source, limits: limits)
         } else {
+            try graph.validateAtBoundedSizes(limits: limits)
             let executor = try Executor(graph: graph, options: ExecutorOptions(limits: limits))
             let isInt8 = graph.nodes.contains { n in graph.values[n.output].dtype == .i8 }
             let variant = VariantRecord(name: variantName ?? (isInt8 ? "int8" : "fp32"),
@@ -280,8 +286,8 @@ struct Pack: ParsableCommand {
     /// How the model files are read: the memory cap and the ONNX dims and frozen inputs.
     func modelSource(limits: LoadLimits) throws -> ModelSource {
         var source = ModelSource(limits: limits)
-        source.onnx.dims = try ModelSource.parseDims(dim)
-        source.onnx.shapes = try ModelSource.parseShapes(shape)
+        (source.onnx.dims, source.onnx.bounds) = try ModelSource.parseDims(dim)
+        (source.onnx.shapes, source.onnx.boundedAxes) = try ModelSource.parseShapes(shape)
         source.onnx.frozen = try ModelSource.loadFrozen(freeze)
         return source
     }
@@ -340,6 +346,7 @@ struct Pack: ParsableCommand {
                 g = try job.recipe.applyStorage(pruned)
             }
             g.name = graph.name + "-" + job.name
+            try g.validateAtBoundedSizes(limits: limits)
             let executor = try Executor(graph: g, options: ExecutorOptions(limits: limits, label: "rung '\(job.name)'"))
             let quality = evalSamples.isEmpty ? nil : QualityReport.compare(name: job.name, reference: reference,
                                                                             candidate: try floatOutputs(g, samples: evalSamples, limits: limits), classifier: classifier)
@@ -446,18 +453,26 @@ func loadCalibration(_ dir: String, for graph: Graph) throws -> [Sample] {
     }
     let types = try graph.validate().types
     return try groups.map { names in
-        Sample(inputs: try names.enumerated().map { k, name in
+        var dims: [[Int]] = []
+        let bytes: [[UInt8]] = try names.enumerated().map { k, name in
             let path = dir + "/" + name
             let t = try NPY.decode(try readFile(path, .npy), name: path)
-            let want = types[inputs[k]]
-            guard t.dtype == want.dtype, t.dims == want.dims else {
-                throw EmberError.invalidInput(name: path, reason: "expected \(want) for input '\(graph.values[inputs[k]].name)', got \(t.dtype)\(formatDims(t.dims))")
+            let want = types[inputs[k]], declared = graph.values[inputs[k]].shape
+            // A bounded dim may take any size within its bound (checked below for the whole sample).
+            let fits = declared.isStatic ? t.dims == want.dims : declared.rank == t.dims.count
+            guard t.dtype == want.dtype, fits else {
+                let expected = declared.isStatic ? "\(want)" : "\(want.dtype)\(declared)"
+                throw EmberError.invalidInput(name: path, reason: "expected \(expected) for input '\(graph.values[inputs[k]].name)', got \(t.dtype)\(formatDims(t.dims))")
             }
             if t.dtype == .f32, let bad = t.floats.firstIndex(where: { !$0.isFinite }) {
                 throw EmberError.invalidInput(name: path, reason: "element \(bad) is \(t.floats[bad]); calibration data must be finite")
             }
+            dims.append(t.dims)
             return t.bytes
-        })
+        }
+        guard inputs.contains(where: { !graph.values[$0].shape.isStatic }) else { return Sample(inputs: bytes) }
+        _ = try graph.bindings(forInputDims: dims)
+        return Sample(inputs: bytes, dims: dims)
     }
 }
 

@@ -150,13 +150,13 @@ import Testing
         let fixture = Self.root + "/Tests/Fixtures/onnx-cli", model = fixture + "/small_cnn.onnx"
         let out = Self.workDir + "/cnn.ember"
         let unfixed = try ember("pack", model, "-o", out)
-        #expect(unfixed.status == 1 && unfixed.stderr.contains("'N' (input 'image' dim 0; --dim N=SIZE)"), "\(unfixed.stderr)")
+        #expect(unfixed.status == 1 && unfixed.stderr.contains("'N' (input 'image' dim 0; --dim N=SIZE or --dim N<=BOUND)"), "\(unfixed.stderr)")
         let typo = try ember("pack", model, "-o", out, "--dim", "batch=1")
         #expect(typo.status == 1 && typo.stderr.contains("no input has a dim named 'batch' (named dims: N)"), "\(typo.stderr)")
         let wrongRank = try ember("pack", model, "-o", out, "--shape", "image=1x3x12")
         #expect(wrongRank.status == 1 && wrongRank.stderr.contains("3 dims given, the input has 4"), "\(wrongRank.stderr)")
-        let bounded = try ember("pack", model, "-o", out, "--dim", "N<=4")
-        #expect(bounded.status != 0 && bounded.stderr.contains("not supported yet"), "\(bounded.stderr)")
+        let twice = try ember("pack", model, "-o", out, "--dim", "N<=4", "--dim", "N=1")
+        #expect(twice.status != 0 && twice.stderr.contains("--dim gives 'N' twice"), "\(twice.stderr)")
         let onTFLite = try ember("pack", Self.root + "/Tests/Fixtures/mlperf-tiny/resnet8_float/model.tflite", "-o", out, "--dim", "N=1")
         #expect(onTFLite.status != 0 && onTFLite.stderr.contains("ONNX models only"))
 
@@ -185,6 +185,47 @@ import Testing
         }
         // Softmax outputs quantized to 1/256: about one quantum of error after three int8 layers.
         #expect(int8Error < 0.01, "int8 differs from ORT by \(int8Error)")
+    }
+
+    /// Bounded dynamic dims: the packer keeps `--dim NAME<=N` symbolic, the arena is planned for the
+    /// bounds, and `ember run` takes inputs of any size within them, matching ONNX Runtime at each.
+    /// The encoder binds a batch and a sequence length that flow through Shape-computed reshapes; the
+    /// CNN keeps its batch bounded through an fp32 + int8 ladder calibrated on batch-1 samples.
+    @Test func boundedDimsRunAtEverySizeWithinTheirBounds() throws {
+        let fixture = Self.root + "/Tests/Fixtures/onnx-cli", dynamic = fixture + "/dynamic"
+        let out = Self.workDir + "/encoder.ember"
+        let r = try ember("pack", dynamic + "/tiny_encoder.onnx", "-o", out, "--dim", "batch<=2", "--dim", "seq<=16")
+        #expect(r.status == 0, "\(r.stderr)")
+        let inspect = try ember("inspect", out)
+        #expect(inspect.stdout.contains("input   tokens: i64[batch<=2xseq<=16]")
+                && inspect.stdout.contains("output  logits: f32[batch<=2xseq<=16x3]"), "\(inspect.stdout)")
+        var arenas = Set<String>()
+        for (k, count) in [(0, 2 * 16 * 3), (1, 1 * 5 * 3), (2, 2 * 9 * 3)] {
+            let dir = Self.workDir + "/encoder-\(k)"
+            let run = try ember("run", out, "--input", "tokens=\(dynamic)/tokens_\(k).npy", "--input", "mask=\(dynamic)/mask_\(k).npy",
+                                "--output", dir)
+            #expect(run.status == 0, "\(run.stderr)")
+            let mine = try npyFloats(dir + "/logits.npy", count: count), ort = try npyFloats("\(dynamic)/ort_logits_\(k).npy", count: count)
+            #expect(closeRelative(mine, ort), "size \(k): \(mine.prefix(6)) vs ORT \(ort.prefix(6))")
+            arenas.formUnion(run.stdout.split(separator: ",").filter { $0.contains("arena") }.map(String.init))
+        }
+        #expect(arenas.count == 1, "one arena, planned for the bounds: \(arenas)")
+        let tooLong = try ember("run", out, "--input", "tokens=\(dynamic)/tokens_0.npy", "--input", "mask=\(dynamic)/mask_1.npy")
+        #expect(tooLong.status != 0 && tooLong.stderr.contains("is 1, but another input gave batch=2"), "\(tooLong.stderr)")
+
+        let cnn = Self.workDir + "/cnn-bounded.ember"
+        let packed = try ember("pack", fixture + "/small_cnn.onnx", "-o", cnn, "--dim", "N<=4", "--ladder", "fp32,int8",
+                               "--calib", fixture + "/calib", "--targets", Self.emptyDir)
+        #expect(packed.status == 0, "\(packed.stderr)")
+        let ort = try npyFloats(dynamic + "/ort_image_batch3.npy", count: 15)
+        for variant in ["fp32", "int8"] {
+            let dir = Self.workDir + "/cnn-bounded-\(variant)"
+            let run = try ember("run", cnn, "--variant", variant, "--input", "image=\(dynamic)/image_batch3.npy", "--output", dir)
+            #expect(run.status == 0, "\(run.stderr)")
+            let mine = try npyFloats(dir + "/probabilities.npy", count: 15)
+            let worst = zip(mine, ort).map { abs($0 - $1) }.max() ?? .infinity
+            #expect(variant == "fp32" ? closeRelative(mine, ort) : worst < 0.01, "\(variant): \(mine) vs ORT \(ort)")
+        }
     }
 
     /// A streaming GRU whose hidden state is an input and an output: three chunks run one after

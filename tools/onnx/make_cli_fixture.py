@@ -137,3 +137,62 @@ session = ort.InferenceSession(qdq, options, providers=["CPUExecutionProvider"])
 for k in range(4):
     x = np.load(os.path.join(root, "calib", f"{k:02d}.npy"))
     np.save(os.path.join(root, f"ort_qdq_{k:02d}.npy"), session.run(None, {"image": x})[0])
+
+# A tiny attention encoder with a dynamic batch and sequence length, exported the way torch does
+# it: token ids and a padding mask in, Reshape targets computed by Shape → Gather → Concat, and
+# ORT's outputs at three (batch, seq) sizes for `ember pack --dim batch<=2 --dim seq<=16`.
+dynamic = os.path.join(root, "dynamic")
+os.makedirs(dynamic, exist_ok=True)
+E, H, D = 8, 2, 4
+inits = [weight("emb", 20, E), weight("wq", E, E), weight("wk", E, E), weight("wv", E, E), weight("wo", E, 3),
+         numpy_helper.from_array(np.ones(E, np.float32), "ln.g"), numpy_helper.from_array(np.zeros(E, np.float32), "ln.b"),
+         numpy_helper.from_array(np.array([0], np.int64), "i0"), numpy_helper.from_array(np.array([1], np.int64), "i1"),
+         numpy_helper.from_array(np.array([H, D], np.int64), "hd"), numpy_helper.from_array(np.array([E], np.int64), "e"),
+         numpy_helper.from_array(np.array(-1e4, np.float32), "neg"), numpy_helper.from_array(np.array(1, np.float32), "one"),
+         numpy_helper.from_array(np.array(D ** -0.5, np.float32), "scale")]
+nodes = [helper.make_node("Gather", ["emb", "tokens"], ["x"]),
+         helper.make_node("Shape", ["x"], ["xs"]),
+         helper.make_node("Gather", ["xs", "i0"], ["b"], axis=0),
+         helper.make_node("Gather", ["xs", "i1"], ["s"], axis=0),
+         helper.make_node("Concat", ["b", "s", "hd"], ["split_shape"], axis=0),
+         helper.make_node("Concat", ["b", "s", "e"], ["merge_shape"], axis=0)]
+for name, w in [("q", "wq"), ("k", "wk"), ("v", "wv")]:
+    nodes += [helper.make_node("MatMul", ["x", w], [name + "_flat"]),
+              helper.make_node("Reshape", [name + "_flat", "split_shape"], [name + "_heads"]),
+              helper.make_node("Transpose", [name + "_heads"], [name], perm=[0, 2, 1, 3])]
+nodes += [helper.make_node("Transpose", ["k"], ["kt"], perm=[0, 1, 3, 2]),
+          helper.make_node("MatMul", ["q", "kt"], ["scores_raw"]),
+          helper.make_node("Mul", ["scores_raw", "scale"], ["scores"]),
+          helper.make_node("Sub", ["one", "mask"], ["pad"]),
+          helper.make_node("Mul", ["pad", "neg"], ["bias2"]),
+          helper.make_node("Unsqueeze", ["bias2", "i1"], ["bias3"]),
+          helper.make_node("Unsqueeze", ["bias3", "i1"], ["bias4"]),
+          helper.make_node("Add", ["scores", "bias4"], ["masked"]),
+          helper.make_node("Softmax", ["masked"], ["attn"], axis=-1),
+          helper.make_node("MatMul", ["attn", "v"], ["ctx_heads"]),
+          helper.make_node("Transpose", ["ctx_heads"], ["ctx_t"], perm=[0, 2, 1, 3]),
+          helper.make_node("Reshape", ["ctx_t", "merge_shape"], ["ctx"]),
+          helper.make_node("Add", ["ctx", "x"], ["res"]),
+          helper.make_node("LayerNormalization", ["res", "ln.g", "ln.b"], ["normed"], axis=-1),
+          helper.make_node("MatMul", ["normed", "wo"], ["logits"])]
+g = helper.make_graph(nodes, "tiny_encoder",
+                      [helper.make_tensor_value_info("tokens", TensorProto.INT64, ["batch", "seq"]),
+                       helper.make_tensor_value_info("mask", TensorProto.FLOAT, ["batch", "seq"])],
+                      [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", "seq", 3])], inits)
+m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], producer_name="ember make_cli_fixture")
+onnx.checker.check_model(m)
+onnx.save_model(m, os.path.join(dynamic, "tiny_encoder.onnx"))
+session = ort.InferenceSession(os.path.join(dynamic, "tiny_encoder.onnx"), providers=["CPUExecutionProvider"])
+for k, (batch, seq) in enumerate([(2, 16), (1, 5), (2, 9)]):
+    tokens = rng.integers(0, 20, (batch, seq)).astype(np.int64)
+    mask = np.ones((batch, seq), np.float32)
+    mask[-1, seq - seq // 3:] = 0  # the last row is padded at its end
+    np.save(os.path.join(dynamic, f"tokens_{k}.npy"), tokens)
+    np.save(os.path.join(dynamic, f"mask_{k}.npy"), mask)
+    np.save(os.path.join(dynamic, f"ort_logits_{k}.npy"), session.run(None, {"tokens": tokens, "mask": mask})[0])
+
+# small_cnn at batch 3 (the first three calibration samples stacked), for --dim N<=4.
+images = np.concatenate([np.load(os.path.join(root, "calib", f"{k:02d}.npy")) for k in range(3)])
+np.save(os.path.join(dynamic, "image_batch3.npy"), images)
+np.save(os.path.join(dynamic, "ort_image_batch3.npy"),
+        ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"image": images})[0])

@@ -22,7 +22,37 @@ public enum ONNXImporter {
         /// Inputs fixed to a value at import (`ember pack --freeze`): axes, shapes or pads that a model
         /// takes as inputs but that Ember's static graphs need to know.
         public var frozen: [String: (dtype: DType, dims: [Int], bytes: [UInt8])] = [:]
+        /// Named dims that stay dynamic up to a bound (`--dim NAME<=N`): name → bound.
+        public var bounds: [String: Int] = [:]
+        /// Dims of `shapes` entries that stay dynamic up to the size given there (`--shape x=1x<=128`):
+        /// input → its bounded axes. Such a dim is named "INPUT.AXIS" in the graph.
+        public var boundedAxes: [String: Set<Int>] = [:]
         public init(dims: [String: Int] = [:], shapes: [String: [Int]] = [:]) { self.dims = dims; self.shapes = shapes }
+
+        /// Every bounded dim, named dims first.
+        var symbolicBounds: [SymbolicDims.Bound] {
+            var out = bounds.sorted { $0.key < $1.key }.map { SymbolicDims.Bound(name: $0.key, upperBound: $0.value) }
+            for (input, axes) in boundedAxes.sorted(by: { $0.key < $1.key }) {
+                for axis in axes.sorted() where axis < (shapes[input]?.count ?? 0) {
+                    out.append(SymbolicDims.Bound(name: "\(input).\(axis)", upperBound: shapes[input]?[axis] ?? 1))
+                }
+            }
+            return out
+        }
+
+        /// These options with every bounded dim fixed to `sizes[name]`.
+        func fixing(_ sizes: [String: Int]) -> Options {
+            var o = self
+            o.bounds = [:]
+            o.boundedAxes = [:]
+            for (name, bound) in bounds { o.dims[name] = sizes[name] ?? bound }
+            for (input, axes) in boundedAxes {
+                for axis in axes where axis < (o.shapes[input]?.count ?? 0) {
+                    if let size = sizes["\(input).\(axis)"] { o.shapes[input]?[axis] = size }
+                }
+            }
+            return o
+        }
     }
 
     /// The op types (default domain) this importer converts, sorted.
@@ -33,8 +63,19 @@ public enum ONNXImporter {
     public static func importModel(_ bytes: UnsafeRawBufferPointer, name: String, directory: String? = nil,
                                    options: Options = Options(), limits: LoadLimits = LoadLimits()) throws -> Graph {
         let model: Onnx_ModelProto = try decode(bytes, what: "model")
-        let converter = try ONNXConverter(model: model, name: name, directory: directory, options: options, limits: limits)
-        return try converter.run()
+        let bounds = options.symbolicBounds
+        for name in options.bounds.keys where options.dims[name] != nil {
+            throw EmberError.invalidArgument("--dim \(name) is given both a size and a bound")
+        }
+        guard !bounds.isEmpty else {
+            return try ONNXConverter(model: model, name: name, directory: directory, options: options, limits: limits).run()
+        }
+        if let b = bounds.first(where: { $0.upperBound < 1 }) {
+            throw EmberError.invalidArgument("--dim \(b.name)<=\(b.upperBound): a bound must be at least 1")
+        }
+        return try SymbolicDims.graph(bounds: bounds) { sizes in
+            try ONNXConverter(model: model, name: name, directory: directory, options: options.fixing(sizes), limits: limits).run()
+        }
     }
 
     /// A serialized TensorProto (the `input_0.pb` files of ONNX test cases): name, dtype, dims, bytes.
@@ -214,7 +255,7 @@ final class ONNXConverter {
                     case .dimValue(let v)? where v >= 0 && v <= Int64(Int32.max): dims.append(Int(v))
                     case .dimParam(let p)?:
                         if let v = options.dims[p] { dims.append(v) } else {
-                            unresolved.append("'\(p)' (input '\(input.name)' dim \(k); --dim \(p)=SIZE)")
+                            unresolved.append("'\(p)' (input '\(input.name)' dim \(k); --dim \(p)=SIZE or --dim \(p)<=BOUND)")
                         }
                     default: unresolved.append("input '\(input.name)' dim \(k) (--shape \(input.name)=DIMS)")
                     }
@@ -246,7 +287,7 @@ final class ONNXConverter {
         }
         var params: [String] = []
         for input in graph.input { for d in input.type.tensorType.shape.dim { if case .dimParam(let p)? = d.value { params.append(p) } } }
-        for n in options.dims.keys.sorted() where !params.contains(n) {
+        for n in Set(options.dims.keys).union(options.bounds.keys).sorted() where !params.contains(n) {
             let known = Array(Set(params)).sorted()
             throw EmberError.invalidArgument("--dim \(n): no input has a dim named '\(n)'"
                                              + (known.isEmpty ? " (the inputs have no named dims)" : " (named dims: \(known.joined(separator: ", ")))"))
