@@ -238,7 +238,9 @@ public enum Op: Hashable, Sendable {
     case concat(axis: Int)
     /// Constant padding with the value that represents real zero.
     case pad(before: [Int], after: [Int])
-    /// Strided slice with ONNX semantics for negative and out-of-range indices.
+    /// Strided slice with ONNX semantics for negative and out-of-range indices. inputs: x and an
+    /// optional size reference: with it, an end `Op.sliceEndAtReferenceDim(j)` is the reference's
+    /// dim j (`pos[:seq]` with seq a bounded dim of another value; the reference's data is not read).
     case slice(begin: [Int], end: [Int], strides: [Int])
     /// inputs: x, gamma (optional), beta (optional); normalizes over dims axis..<rank.
     case layerNorm(axis: Int, epsilon: Float)
@@ -329,6 +331,21 @@ public enum Op: Hashable, Sendable {
         case .mirrorPad: return .mirrorPad
         case .fullyConnectedAsymmetricInputs: return .fullyConnectedAsymmetricInputs
         }
+    }
+
+    /// The slice end that is dim `axis` of the slice's size reference (input 1).
+    public static func sliceEndAtReferenceDim(_ axis: Int) -> Int { Int(Int32.min) + 1 + axis }
+
+    /// Slice ends with the reference-dim entries resolved against `reference` (the slice's input 1).
+    public static func resolvedSliceEnds(_ end: [Int], reference: TensorInfo?) -> [Int]? {
+        guard let reference else { return end }
+        var out = end
+        for (i, e) in end.enumerated() where e >= sliceEndAtReferenceDim(0) && e < sliceEndAtReferenceDim(GraphLimits.maxRank) {
+            let axis = e - sliceEndAtReferenceDim(0)
+            guard axis < reference.dims.count else { return nil }
+            out[i] = reference.dims[axis]
+        }
+        return out
     }
 
     /// The reshape target entry that copies input dim `axis`.

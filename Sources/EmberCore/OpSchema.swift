@@ -327,7 +327,7 @@ extension OpKind {
                                 return try s.padded(before: before, after: after)
                             }, macs: noMACs)
         case .slice:
-            return OpSchema("Slice", attributes: [.ints, .ints, .ints], quantization: .inputRange,
+            return OpSchema("Slice", arity: (1, 1), attributes: [.ints, .ints, .ints], quantization: .inputRange,
                             encode: { op in
                                 guard case let .slice(b, e, st) = op else { return [] }
                                 return [.ints(b), .ints(e), .ints(st)]

@@ -310,8 +310,11 @@ public struct ShapeCheck {
     }
 
     func slice(_ op: Op) throws -> TensorInfo {
-        guard case let .slice(begin, end, strides) = op else { throw fail("not a slice") }
+        guard case let .slice(begin, ends, strides) = op else { throw fail("not a slice") }
         let r = x.dims.count
+        guard let end = Op.resolvedSliceEnds(ends, reference: inputs.count > 1 ? inputs[1] : nil) else {
+            throw fail("an end refers to a dim the size reference does not have")
+        }
         guard begin.count == r, end.count == r, strides.count == r else {
             throw fail("begin, end and strides need \(r) entries each")
         }

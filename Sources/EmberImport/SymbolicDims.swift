@@ -21,9 +21,16 @@ public enum SymbolicDims {
 
     /// The graph with `bounds` symbolic: `importAt(sizes)` imports the model with each bounded
     /// dim at the given size. The result is validated at several sizes of every dim.
-    public static func graph(bounds: [Bound], importAt: ([String: Int]) throws -> Graph) throws -> Graph {
+    public static func graph(name modelName: String, bounds: [Bound], importAt: ([String: Int]) throws -> Graph) throws -> Graph {
         let atBounds = Dictionary(uniqueKeysWithValues: bounds.map { ($0.name, $0.upperBound) })
-        let base = try importAt(atBounds)
+        let base: Graph
+        do { base = try importAt(atBounds) } catch let error as EmberError {
+            // A model whose exporter baked a size into it fails here (as ONNX Runtime would at that size).
+            guard case .invalidGraph = error else { throw error }
+            let sizes = bounds.map { "\($0.name)=\($0.upperBound)" }.joined(separator: ", ")
+            throw EmberError.unsupported(node: modelName, reason: "at the bounds (\(sizes)) the model does not hold: \(error) "
+                                         + "— was it exported with a fixed size? Fix the dims with --dim NAME=N")
+        }
         var result = base
         var probes: [(bound: Bound, graph: Graph)] = []
         for b in bounds where b.upperBound > 1 {
@@ -41,7 +48,7 @@ public enum SymbolicDims {
             result.values[id].shape = try symbolicShape(of: id, base: base, probes: probes)
         }
         for (i, node) in base.nodes.enumerated() {
-            result.nodes[i].op = try symbolicOp(node, at: i, base: base, probes: probes)
+            (result.nodes[i].op, result.nodes[i].inputs) = try symbolicOp(node, at: i, base: base, result: result, probes: probes)
         }
         try result.validateAtBoundedSizes()
         return result
@@ -60,7 +67,10 @@ public enum SymbolicDims {
                 throw differ("node '\(na.name)' differs")
             }
         }
-        for (va, vb) in zip(a.values, b.values) {
+        // Constants no node reads (shape math the importer made on the way) may differ freely.
+        var read = Set(a.outputs)
+        for n in a.nodes { for case let id? in n.inputs { read.insert(id) } }
+        for (id, (va, vb)) in zip(a.values, b.values).enumerated() where va.constant == nil || read.contains(id) {
             guard va.dtype == vb.dtype, va.shape.rank == vb.shape.rank, va.quant == vb.quant,
                   (va.constant == nil) == (vb.constant == nil) else { throw differ("value '\(va.name)' differs") }
             if let ca = va.constant, let cb = vb.constant, !ca.bytes.elementsEqual(cb.bytes) {
@@ -89,9 +99,13 @@ public enum SymbolicDims {
         return Shape(out)
     }
 
-    /// The node's op with the attributes that follow a dim rewritten to hold for every size.
-    static func symbolicOp(_ node: Node, at index: Int, base: Graph, probes: [(bound: Bound, graph: Graph)]) throws -> Op {
+    /// The node's op with the attributes that follow a dim rewritten to hold for every size (and
+    /// its inputs: a slice to the size of a bounded dim gets a size reference). `result` holds the
+    /// symbolic shapes.
+    static func symbolicOp(_ node: Node, at index: Int, base: Graph, result: Graph,
+                           probes: [(bound: Bound, graph: Graph)]) throws -> (Op, [ValueID?]) {
         var op = node.op
+        var inputs = node.inputs
         for p in probes where p.graph.nodes[index].op != node.op {
             let other = p.graph.nodes[index].op
             func unsupported(_ what: String) -> EmberError {
@@ -122,15 +136,26 @@ public enum SymbolicDims {
                 where strides == stridesB && beginA.count == beginB.count && endA.count == endB.count:
                 guard let input = node.inputs.first ?? nil else { throw unsupported("the slice") }
                 let dimA = base.values[input].shape.upperBoundDims, dimB = p.graph.values[input].shape.upperBoundDims
-                // Indices that move with the axis size are the same distance from its end at both sizes.
+                // Indices that move with the axis size are the same distance from its end at both sizes;
+                // an end that is the bounded dim itself (pos[:seq]) is a dim of a size reference.
+                let symbol = Dim.symbolic(name: p.bound.name, upperBound: p.bound.upperBound)
                 func relative(_ a: [Int], _ b: [Int], isEnd: Bool) throws -> [Int] {
                     try a.indices.map { k in
                         guard a[k] != b[k] else { return a[k] }
-                        guard k < dimA.count, k < dimB.count, a[k] - dimA[k] == b[k] - dimB[k] else { throw unsupported("the slice bounds") }
+                        guard k < dimA.count, k < dimB.count else { throw unsupported("the slice bounds") }
                         let fromEnd = a[k] - dimA[k]
-                        if fromEnd < 0 { return fromEnd }
-                        guard fromEnd == 0, isEnd, strides[k] > 0 else { throw unsupported("the slice bounds") }
-                        return Int(Int32.max)
+                        if a[k] - dimA[k] == b[k] - dimB[k], fromEnd < 0 || (fromEnd == 0 && isEnd && strides[k] > 0) {
+                            return fromEnd < 0 ? fromEnd : Int(Int32.max)
+                        }
+                        guard isEnd, strides[k] > 0, a[k] == p.bound.upperBound, b[k] == p.bound.probe else {
+                            throw unsupported("the slice bounds")
+                        }
+                        let reference = inputs.count > 1 ? inputs[1] : result.inputs.first { result.values[$0].shape.dims.contains(symbol) }
+                        guard let reference, let axis = result.values[reference].shape.dims.firstIndex(of: symbol) else {
+                            throw unsupported("the slice end")
+                        }
+                        inputs = [input, reference]
+                        return Op.sliceEndAtReferenceDim(axis)
                     }
                 }
                 guard case let .slice(currentBegin, currentEnd, _) = op else { throw unsupported("the slice") }
@@ -142,6 +167,6 @@ public enum SymbolicDims {
                 throw unsupported("an attribute")
             }
         }
-        return op
+        return (op, inputs)
     }
 }

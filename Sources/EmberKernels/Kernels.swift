@@ -1093,9 +1093,12 @@ struct Preparer {
         }
     }
 
-    func slice(_ begin: [Int], _ end: [Int], _ strides: [Int]) throws -> PreparedKernel {
+    func slice(_ begin: [Int], _ ends: [Int], _ strides: [Int]) throws -> PreparedKernel {
         try requireSameQuant(0)
         let x = try input(0)
+        guard let end = Op.resolvedSliceEnds(ends, reference: c.inputs.count > 1 ? c.inputs[1] : nil) else {
+            throw unsupported("an end refers to a dim the size reference does not have")
+        }
         var starts: [Int] = []
         for i in 0..<x.dims.count {
             guard let s = sliceAxis(dim: x.dims[i], begin: begin[i], end: end[i], stride: strides[i]) else { throw unsupported("stride 0") }

@@ -189,7 +189,8 @@ import Testing
 
     /// Bounded dynamic dims: the packer keeps `--dim NAME<=N` symbolic, the arena is planned for the
     /// bounds, and `ember run` takes inputs of any size within them, matching ONNX Runtime at each.
-    /// The encoder binds a batch and a sequence length that flow through Shape-computed reshapes; the
+    /// The encoder binds a batch and a sequence length that flow through Shape-computed reshapes and
+    /// positional tables taken as pos[:, :seq] and pos2[arange(seq)] (slices sized at run time); the
     /// CNN keeps its batch bounded through an fp32 + int8 ladder calibrated on batch-1 samples.
     @Test func boundedDimsRunAtEverySizeWithinTheirBounds() throws {
         let fixture = Self.root + "/Tests/Fixtures/onnx-cli", dynamic = fixture + "/dynamic"

@@ -150,7 +150,19 @@ inits = [weight("emb", 20, E), weight("wq", E, E), weight("wk", E, E), weight("w
          numpy_helper.from_array(np.array([H, D], np.int64), "hd"), numpy_helper.from_array(np.array([E], np.int64), "e"),
          numpy_helper.from_array(np.array(-1e4, np.float32), "neg"), numpy_helper.from_array(np.array(1, np.float32), "one"),
          numpy_helper.from_array(np.array(D ** -0.5, np.float32), "scale")]
-nodes = [helper.make_node("Gather", ["emb", "tokens"], ["x"]),
+# Two positional tables added the ways exporters write them: pos[:, :seq] (Slice to a size from
+# Shape) and pos2[arange(seq)] (Gather of a Range).
+inits += [weight("pos", 1, 16, E, scale=0.1), weight("pos2", 16, E, scale=0.1),
+          numpy_helper.from_array(np.array(0, np.int64), "zero"), numpy_helper.from_array(np.array(1, np.int64), "step")]
+nodes = [helper.make_node("Gather", ["emb", "tokens"], ["tok"]),
+         helper.make_node("Shape", ["tok"], ["ts"]),
+         helper.make_node("Gather", ["ts", "i1"], ["ts1"], axis=0),
+         helper.make_node("Slice", ["pos", "i0", "ts1", "i1"], ["pos_seq"]),
+         helper.make_node("Squeeze", ["ts1", "i0"], ["seq_scalar"]),
+         helper.make_node("Range", ["zero", "seq_scalar", "step"], ["positions"]),
+         helper.make_node("Gather", ["pos2", "positions"], ["pos2_seq"]),
+         helper.make_node("Add", ["tok", "pos_seq"], ["tok_pos"]),
+         helper.make_node("Add", ["tok_pos", "pos2_seq"], ["x"]),
          helper.make_node("Shape", ["x"], ["xs"]),
          helper.make_node("Gather", ["xs", "i0"], ["b"], axis=0),
          helper.make_node("Gather", ["xs", "i1"], ["s"], axis=0),

@@ -73,7 +73,7 @@ public enum ONNXImporter {
         if let b = bounds.first(where: { $0.upperBound < 1 }) {
             throw EmberError.invalidArgument("--dim \(b.name)<=\(b.upperBound): a bound must be at least 1")
         }
-        return try SymbolicDims.graph(bounds: bounds) { sizes in
+        return try SymbolicDims.graph(name: name, bounds: bounds) { sizes in
             try ONNXConverter(model: model, name: name, directory: directory, options: options.fixing(sizes), limits: limits).run()
         }
     }

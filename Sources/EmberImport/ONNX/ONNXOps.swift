@@ -473,8 +473,18 @@ extension ONNXImporter {
         h["Slice"] = { n in try n.slice() }
         h["Gather"] = { n in
             if try n.foldIntegers() { return }
-            let x = try n.input(0), indices = try n.input(1)
+            let x = try n.input(0)
             let axis = try n.axis(try n.a.int("axis", 0), rank: n.rank(x))
+            // Positions 0..<n (torch.arange(seq) into an embedding table) are the first n rows: a
+            // slice, which a bounded seq can size at run time where a constant index list can not.
+            if let k = n.constant(1), k.dims.count == 1, let ids = k.ints, !ids.isEmpty, ids == Array(0..<ids.count),
+               ids.count <= n.c.onnxDims(x)[axis] {
+                var end = [Int](repeating: Int(Int32.max), count: n.rank(x))
+                end[axis] = ids.count
+                let zeros = [Int](repeating: 0, count: end.count), ones = [Int](repeating: 1, count: end.count)
+                return try n.define(try n.add(.slice(begin: zeros, end: end, strides: ones), [try n.onnx(x)]))
+            }
+            let indices = try n.input(1)
             try n.define(try n.add(.gather(axis: axis), [try n.onnx(x), try n.onnx(indices)]))
         }
         h["Pad"] = { n in try n.pad() }
