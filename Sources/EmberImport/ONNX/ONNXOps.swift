@@ -522,6 +522,7 @@ extension ONNXImporter {
 
         // Linear algebra and windows.
         h["MatMul"] = { n in try n.matMul() }
+        h["Einsum"] = { n in try n.einsum() }
         h["Gemm"] = { n in try n.gemm() }
         h["Conv"] = { n in try n.conv() }
         h["ConvTranspose"] = { n in try n.convTranspose() }
