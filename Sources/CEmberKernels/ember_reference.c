@@ -410,6 +410,67 @@ void ember_binary_f32_ref(ember_binary_op op, const ember_broadcast *bc, const f
   });
 }
 
+// Two's-complement integer arithmetic through the unsigned type (no undefined overflow).
+#define EMBER_INT_BINARY(T, U, TMIN)                                                            \
+  do {                                                                                        \
+    const T *x_ = (const T *)a;                                                               \
+    const T *y_ = (const T *)b;                                                               \
+    T *o_ = (T *)out;                                                                         \
+    EMBER_BROADCAST_LOOP(bc, {                                                                \
+      const T x = x_[ai], y = y_[bi];                                                         \
+      T r;                                                                                    \
+      switch (op) {                                                                           \
+        case EMBER_BINARY_ADD: r = (T)((U)x + (U)y); break;                                   \
+        case EMBER_BINARY_SUB: r = (T)((U)x - (U)y); break;                                   \
+        case EMBER_BINARY_MUL: r = (T)((U)x * (U)y); break;                                   \
+        case EMBER_BINARY_MAX: r = x > y ? x : y; break;                                      \
+        case EMBER_BINARY_MIN: r = x < y ? x : y; break;                                      \
+        case EMBER_BINARY_PRELU: r = x >= 0 ? x : (T)((U)x * (U)y); break;                    \
+        case EMBER_BINARY_SQUARED_DIFFERENCE: {                                               \
+          const U d = (U)x - (U)y;                                                            \
+          r = (T)(d * d);                                                                     \
+          break;                                                                              \
+        }                                                                                     \
+        case EMBER_BINARY_POW: {                                                              \
+          if (y < 0) {                                                                        \
+            r = x == 1 ? 1 : x == -1 ? ((y & 1) ? -1 : 1) : 0;                                \
+          } else {                                                                            \
+            U base = (U)x, acc = 1;                                                           \
+            for (T e = y; e > 0; e >>= 1) {                                                   \
+              if (e & 1) acc *= base;                                                         \
+              base *= base;                                                                   \
+            }                                                                                 \
+            r = (T)acc;                                                                       \
+          }                                                                                   \
+          break;                                                                              \
+        }                                                                                     \
+        default: {                                                                            \
+          if (y == 0) { r = 0; break; }                                                       \
+          if (x == TMIN && y == -1) { r = (op == EMBER_BINARY_FLOOR_MOD) ? 0 : TMIN; break; } \
+          T q = x / y, m = x % y;                                                             \
+          if (op == EMBER_BINARY_FLOOR_DIV) {                                                 \
+            r = (m != 0 && ((m < 0) != (y < 0))) ? q - 1 : q;                                 \
+          } else if (op == EMBER_BINARY_FLOOR_MOD) {                                          \
+            r = (m != 0 && ((m < 0) != (y < 0))) ? m + y : m;                                 \
+          } else {                                                                            \
+            r = q;                                                                            \
+          }                                                                                   \
+          break;                                                                              \
+        }                                                                                     \
+      }                                                                                       \
+      o_[oi] = r;                                                                             \
+    });                                                                                       \
+  } while (0)
+
+void ember_binary_int_ref(ember_binary_op op, ember_dtype dtype, const ember_broadcast *bc, const void *a,
+                          const void *b, void *out) {
+  if (dtype == EMBER_DTYPE_I64) {
+    EMBER_INT_BINARY(int64_t, uint64_t, INT64_MIN);
+  } else {
+    EMBER_INT_BINARY(int32_t, uint32_t, INT32_MIN);
+  }
+}
+
 void ember_add_s8_ref(const ember_broadcast *bc, const int8_t *a, const int8_t *b,
                       const ember_add_s8_params *p, int32_t subtract, int8_t *out) {
   EMBER_BROADCAST_LOOP(bc, {

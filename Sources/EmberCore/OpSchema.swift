@@ -168,7 +168,7 @@ private func arithmeticSchema(_ name: String, quantization: QuantizationRule,
                               _ make: @escaping @Sendable (Activation) -> Op) -> OpSchema {
     OpSchema(name, arity: (2, 0), attributes: [.activation], traits: .elementwise, quantization: quantization,
              encode: { op in [.activation(op.fusedActivation ?? .none)] },
-             decode: { a in make(try a.activation(0)) }, shape: { _, s in try s.broadcastNumeric() })
+             decode: { a in make(try a.activation(0)) }, shape: { op, s in try s.broadcastArithmetic(op) })
 }
 
 extension OpKind {
@@ -369,7 +369,7 @@ extension OpKind {
             let op: Op = self == .maximum ? .maximum : .minimum
             return OpSchema(self == .maximum ? "Maximum" : "Minimum", arity: (2, 0), traits: .elementwise,
                             quantization: .calibratedOutput, decode: { _ in op },
-                            shape: { _, s in try s.broadcastNumeric() })
+                            shape: { op, s in try s.broadcastArithmetic(op) })
         case .prelu:
             return OpSchema("PRelu", arity: (2, 0), traits: .elementwise, decode: { _ in .prelu },
                             shape: { _, s in try s.broadcastNumeric() })

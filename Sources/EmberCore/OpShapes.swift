@@ -136,6 +136,15 @@ public struct ShapeCheck {
         return try broadcast(allowed: [.f32, .i8, .u8])
     }
 
+    /// Broadcasting arithmetic: f32, 8-bit quantized, or i32 / i64 (wrapping) without a fused activation.
+    func broadcastArithmetic(_ op: Op) throws -> TensorInfo {
+        if x.dtype == .i32 || x.dtype == .i64 {
+            guard (op.fusedActivation ?? Activation.none) == Activation.none else { throw fail("a fused activation on \(x.dtype)") }
+            return try broadcast(allowed: [.i32, .i64])
+        }
+        return try broadcastNumeric()
+    }
+
     /// The first input with `axes` reduced (kept as 1 with `keepDims`).
     public func reduced(axes: [Int], keepDims: Bool) throws -> TensorInfo {
         guard !axes.isEmpty else { throw fail("needs at least one axis") }

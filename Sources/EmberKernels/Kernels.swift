@@ -78,6 +78,7 @@ public enum KernelImplementation: String, CaseIterable, Sendable {
 
     case reduceRef = "reduce_ref"
     case argReduceRef = "arg_reduce_ref"
+    case binaryIntRef = "binary_int_ref"
     case compareRef = "compare_ref"
     case logicalRef = "logical_ref"
     case castRef = "cast_ref"
@@ -244,10 +245,10 @@ struct Preparer {
         case let .conv2D(a): return isQ8 ? try convInt8(a) : try convFloat(a)
         case let .fullyConnected(act): return isQ8 ? try fullyConnectedInt8(act) : try fullyConnectedFloat(act)
         case .matMul: return isQ8 ? try floatFallback() : try matMulFloat()
-        case let .add(act): return isQ8 ? try addInt8(act, subtract: false) : try binaryFloat(EMBER_BINARY_ADD, act)
-        case let .sub(act): return isQ8 ? try addInt8(act, subtract: true) : try binaryFloat(EMBER_BINARY_SUB, act)
-        case let .mul(act): return isQ8 ? try mulInt8(act) : try binaryFloat(EMBER_BINARY_MUL, act)
-        case let .div(act): return isQ8 ? try floatFallback() : try binaryFloat(EMBER_BINARY_DIV, act)
+        case let .add(act): return isQ8 ? try addInt8(act, subtract: false) : try binary(EMBER_BINARY_ADD, act)
+        case let .sub(act): return isQ8 ? try addInt8(act, subtract: true) : try binary(EMBER_BINARY_SUB, act)
+        case let .mul(act): return isQ8 ? try mulInt8(act) : try binary(EMBER_BINARY_MUL, act)
+        case let .div(act): return isQ8 ? try floatFallback() : try binary(EMBER_BINARY_DIV, act)
         case .relu, .relu6, .leakyRelu, .sigmoid, .tanh, .hardSwish, .gelu:
             return isQ8 ? try unaryInt8() : try unaryFloat()
         case let .softmax(axis, beta): return isQ8 ? try softmaxInt8(axis: axis, beta: beta) : try softmaxFloat(axis: axis, beta: beta)
@@ -263,12 +264,12 @@ struct Preparer {
         case let .layerNorm(axis, eps): return isQ8 ? try floatFallback() : try layerNormFloat(axis: axis, epsilon: eps)
         case let .quantize(to): return try quantize(to)
         case .dequantize: return try dequantize()
-        case .maximum: return isQ8 ? try minMaxInt8(maximum: true) : try binaryFloat(EMBER_BINARY_MAX, .none)
-        case .minimum: return isQ8 ? try minMaxInt8(maximum: false) : try binaryFloat(EMBER_BINARY_MIN, .none)
+        case .maximum: return isQ8 ? try minMaxInt8(maximum: true) : try binary(EMBER_BINARY_MAX, .none)
+        case .minimum: return isQ8 ? try minMaxInt8(maximum: false) : try binary(EMBER_BINARY_MIN, .none)
         case .prelu: return isQ8 ? try preluInt8() : try binaryFloat(EMBER_BINARY_PRELU, .none)
         case let .resize(r): return r.bilinear ? (isQ8 ? try resizeBilinearInt8(r) : try resizeBilinear(r)) : try resizeNearest(r)
         case .unary: return isQ8 ? try unaryInt8() : try unaryFloat()
-        case let .binary(f): return isQ8 ? try floatFallback() : try binaryFloat(f.cOp, .none)
+        case let .binary(f): return isQ8 ? try floatFallback() : try binary(f.cOp, .none)
         case let .compare(f): return try compare(f)
         case let .logical(f): return try logical(f)
         case let .reduce(f, axes, _): return try reduce(f, axes: axes)
@@ -762,6 +763,19 @@ struct Preparer {
         fillTuple(&bc.a_strides, aStrides.map { Int64($0) })
         fillTuple(&bc.b_strides, bStrides.map { Int64($0) })
         return try storage.store(bc)
+    }
+
+    /// Two-input arithmetic on f32, or on i32 / i64 (wrapping, as ONNX integer math does).
+    func binary(_ op: ember_binary_op, _ act: Activation) throws -> PreparedKernel {
+        let x = try input(0)
+        guard x.dtype == .i32 || x.dtype == .i64 else { return try binaryFloat(op, act) }
+        guard act == .none else { throw unsupported("a fused activation on \(x.dtype)") }
+        let bc = try broadcast(), dtype = try cType(x)
+        let node = c.nodeName
+        return kernel(.binaryIntRef) { b in
+            let ap = try req(b, 0, node), bp = try req(b, 1, node), out = b.output
+            return { ember_binary_int_ref(op, dtype, bc, ap, bp, out) }
+        }
     }
 
     func binaryFloat(_ op: ember_binary_op, _ act: Activation) throws -> PreparedKernel {

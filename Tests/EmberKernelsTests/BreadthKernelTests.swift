@@ -103,6 +103,58 @@ import Glibc
         #expect(out == [2, -2])
     }
 
+    /// i32 and i64 arithmetic from its definitions (two's complement, wrapping), with broadcasting
+    /// and the values that trap in C: a zero divisor (0 here) and MIN / -1 (wraps).
+    @Test func integerArithmeticWrapsAndNeverTraps() {
+        var rng = SplitMix64(seed: 57)
+        func oracle<T: FixedWidthInteger & SignedInteger>(_ op: ember_binary_op, _ x: T, _ y: T) -> T {
+            switch op {
+            case EMBER_BINARY_ADD: return x &+ y
+            case EMBER_BINARY_SUB: return x &- y
+            case EMBER_BINARY_MUL: return x &* y
+            case EMBER_BINARY_MAX: return Swift.max(x, y)
+            case EMBER_BINARY_MIN: return Swift.min(x, y)
+            case EMBER_BINARY_SQUARED_DIFFERENCE: let d = x &- y; return d &* d
+            case EMBER_BINARY_POW:
+                if y < 0 { return x == 1 ? 1 : x == -1 ? (y % 2 != 0 ? -1 : 1) : 0 }
+                var r: T = 1
+                for _ in 0..<Int(y) { r = r &* x }
+                return r
+            default:
+                guard y != 0 else { return 0 }
+                if x == T.min && y == -1 { return op == EMBER_BINARY_FLOOR_MOD ? 0 : T.min }
+                let (q, m) = (x / y, x % y)
+                let adjust = m != 0 && ((m < 0) != (y < 0))
+                if op == EMBER_BINARY_FLOOR_DIV { return adjust ? q - 1 : q }
+                if op == EMBER_BINARY_FLOOR_MOD { return adjust ? m + y : m }
+                return q
+            }
+        }
+        let ops = [EMBER_BINARY_ADD, EMBER_BINARY_SUB, EMBER_BINARY_MUL, EMBER_BINARY_DIV, EMBER_BINARY_MAX, EMBER_BINARY_MIN,
+                   EMBER_BINARY_POW, EMBER_BINARY_SQUARED_DIFFERENCE, EMBER_BINARY_FLOOR_DIV, EMBER_BINARY_FLOOR_MOD]
+        func check<T: FixedWidthInteger & SignedInteger>(_ type: T.Type, _ dtype: ember_dtype) {
+            let specials: [T] = [0, 1, -1, T.min, T.max, 7, -7, 3]
+            for trial in 0..<60 {
+                let (ad, bd, od) = randomBroadcastPair(&rng)
+                func values(_ n: Int) -> [T] {
+                    (0..<n).map { _ in rng.int(0...3) == 0 ? specials[rng.int(0...(specials.count - 1))] : T(rng.int(-1000...1000)) }
+                }
+                let a = values(ad.reduce(1, *)), b = values(bd.reduce(1, *))
+                for op in ops {
+                    // Small exponents keep the oracle's loop short; the kernel squares.
+                    let bb = op == EMBER_BINARY_POW ? b.map { $0 % 9 } : b
+                    var bc = makeBroadcast(ad, bd, od)
+                    var out = [T](repeating: 0, count: od.reduce(1, *))
+                    ember_binary_int_ref(op, dtype, &bc, a, bb, &out)
+                    let want = out.indices.map { oracle(op, a[sourceIndex($0, ad, od)], bb[sourceIndex($0, bd, od)]) }
+                    #expect(out == want, "\(T.self) op \(op.rawValue) trial \(trial)")
+                }
+            }
+        }
+        check(Int32.self, EMBER_DTYPE_I32)
+        check(Int64.self, EMBER_DTYPE_I64)
+    }
+
     @Test func comparisonsAndLogicOnEveryType() {
         var rng = SplitMix64(seed: 53)
         let oracles: [(Comparison, (Double, Double) -> Bool)] = [

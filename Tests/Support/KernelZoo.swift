@@ -124,6 +124,11 @@ enum KernelZoo {
         let chosen = try b.add(.select, [small, tiled, negated], name: "select")
         b.output(chosen, name: "y")
         b.output(try b.add(.cast(.i32), [chosen], name: "cast"), name: "yi")
+        // Integer arithmetic (position ids, token math).
+        let offsets = b.constant("offsets", [Int32(3), -7, 0, 5], dtype: .i32, dims: [4])
+        let shifted = try b.add(.add(.none), [ids, offsets], name: "int-add")
+        let wrapped = try b.add(.binary(.floorMod), [shifted, b.constant("modulus", [Int32(4)], dtype: .i32, dims: [1])], name: "int-mod")
+        b.output(try b.add(.maximum, [wrapped, offsets], name: "int-max"), name: "ints")
         // int8 transposed convolution with per-channel weights.
         let q = QuantParams(scale: 0.05, zeroPoint: 3)
         let xq = b.input("xq", .i8, [1, 2, 2, 3], quant: q)

@@ -338,6 +338,13 @@ typedef enum {
   EMBER_DTYPE_F32 = 0, EMBER_DTYPE_I32 = 1, EMBER_DTYPE_I64 = 2, EMBER_DTYPE_I8 = 3, EMBER_DTYPE_U8 = 4,
   EMBER_DTYPE_BOOL = 5,
 } ember_dtype;
+
+/// Integer arithmetic on i32 or i64 (`dtype`) over any broadcast, as ONNX/numpy define it with
+/// two's-complement wrap-around: ADD, SUB, MUL, DIV (toward zero), MAX, MIN, POW (negative
+/// exponents give 0 unless the base is ±1), SQUARED_DIFFERENCE, FLOOR_DIV, FLOOR_MOD (sign of
+/// the divisor). A division by zero gives 0 and INT_MIN / -1 wraps: untrusted data never traps.
+void ember_binary_int_ref(ember_binary_op op, ember_dtype dtype, const ember_broadcast *bc, const void *a,
+                          const void *b, void *out);
 void ember_reduce_ref(const ember_reduce *r, ember_reduce_op op, ember_dtype dtype, const void *in, void *out);
 
 /// Index of the largest (largest != 0) or smallest element of each [outer][axis_size][inner]

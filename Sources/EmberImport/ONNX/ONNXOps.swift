@@ -498,11 +498,23 @@ extension ONNXImporter {
         }
         for (type, largest) in [("ArgMax", true), ("ArgMin", false)] {
             h[type] = { n in
-                guard try n.a.int("select_last_index", 0) == 0 else { throw n.unsupported("select_last_index=1") }
                 let x = try n.input(0)
                 let axis = try n.emberAxis(x, try n.a.int("axis", 0))
                 let keep = try n.a.int("keepdims", 1) != 0
-                let v = try n.add(.argReduce(largest: largest, axis: axis, output: .i64), [x.id], keep ? "index" : "")
+                let v: ValueID
+                if try n.a.int("select_last_index", 0) != 0 {
+                    // The last of equal elements is the first of the reversed axis: size − 1 − that index.
+                    let r = n.c.dims(x.id).count
+                    var begin = [Int](repeating: 0, count: r), end = [Int](repeating: Int(Int32.max), count: r)
+                    var strides = [Int](repeating: 1, count: r)
+                    (begin[axis], end[axis], strides[axis]) = (Int(Int32.max), Int(Int32.min), -1)
+                    let reversed = try n.add(.slice(begin: begin, end: end, strides: strides), [x.id], "reversed")
+                    let first = try n.add(.argReduce(largest: largest, axis: axis, output: .i64), [reversed], "reversed_index")
+                    let last = n.scalar(Float(n.c.dims(x.id)[axis] - 1), .i64, "last")
+                    v = try n.add(.sub(.none), [last, first], keep ? "index" : "")
+                } else {
+                    v = try n.add(.argReduce(largest: largest, axis: axis, output: .i64), [x.id], keep ? "index" : "")
+                }
                 if keep {
                     var d = n.c.dims(v); d.insert(1, at: axis)
                     try n.define(try n.add(.reshape(d), [v]), perm: x.perm)
