@@ -471,6 +471,32 @@ void ember_binary_int_ref(ember_binary_op op, ember_dtype dtype, const ember_bro
   }
 }
 
+#define EMBER_CUMSUM_TYPED(T, ACC_T)                                                    \
+  do {                                                                                \
+    const T *x_ = (const T *)in;                                                      \
+    T *o_ = (T *)out;                                                                 \
+    for (int64_t o = 0; o < outer; ++o) {                                             \
+      for (int64_t i = 0; i < inner; ++i) {                                           \
+        ACC_T acc = 0;                                                                \
+        for (int32_t k = 0; k < axis_size; ++k) {                                     \
+          const int32_t j = reverse ? axis_size - 1 - k : k;                          \
+          const int64_t at = (o * axis_size + j) * inner + i;                         \
+          if (exclusive) { o_[at] = (T)acc; acc += (ACC_T)x_[at]; }                   \
+          else { acc += (ACC_T)x_[at]; o_[at] = (T)acc; }                             \
+        }                                                                             \
+      }                                                                               \
+    }                                                                                 \
+  } while (0)
+
+void ember_cumsum_ref(ember_dtype dtype, int64_t outer, int32_t axis_size, int64_t inner, int32_t exclusive,
+                      int32_t reverse, const void *in, void *out) {
+  switch (dtype) {
+    case EMBER_DTYPE_I32: EMBER_CUMSUM_TYPED(int32_t, uint32_t); break;
+    case EMBER_DTYPE_I64: EMBER_CUMSUM_TYPED(int64_t, uint64_t); break;
+    default: EMBER_CUMSUM_TYPED(float, float); break;
+  }
+}
+
 void ember_add_s8_ref(const ember_broadcast *bc, const int8_t *a, const int8_t *b,
                       const ember_add_s8_params *p, int32_t subtract, int8_t *out) {
   EMBER_BROADCAST_LOOP(bc, {

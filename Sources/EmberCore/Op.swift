@@ -282,6 +282,9 @@ public enum Op: Hashable, Sendable {
     /// Dynamic-range FC whose f32 input rows are quantized asymmetrically at run time (LiteRT's
     /// asymmetric_quantize_inputs); inputs: x f32 [..., K], weights i8 [N, K] (one scale), bias? f32.
     case fullyConnectedAsymmetricInputs(Activation)
+    /// Running sum along `axis` (f32, i32, i64 wrapping): `exclusive` leaves out the element itself,
+    /// `reverse` sums from the end.
+    case cumSum(axis: Int, exclusive: Bool, reverse: Bool)
 
     /// The op's code and name.
     public var kind: OpKind {
@@ -330,6 +333,7 @@ public enum Op: Hashable, Sendable {
         case .transposeConv2D: return .transposeConv2D
         case .mirrorPad: return .mirrorPad
         case .fullyConnectedAsymmetricInputs: return .fullyConnectedAsymmetricInputs
+        case .cumSum: return .cumSum
         }
     }
 
@@ -384,7 +388,7 @@ public enum OpKind: UInt16, Sendable, CaseIterable, CustomStringConvertible {
          globalAveragePool, reshape, transpose, concat, pad, slice, layerNorm, quantize, dequantize,
          maximum, minimum, resize, prelu,
          unary, binary, compare, logical, reduce, argReduce, select, cast, gather, tile,
-         transposeConv2D, mirrorPad, fullyConnectedAsymmetricInputs
+         transposeConv2D, mirrorPad, fullyConnectedAsymmetricInputs, cumSum
 
     public var description: String { schema.name }
 }

@@ -563,6 +563,19 @@ extension OpKind {
                                 guard let w = ins[1], w.dims.count == 2 else { return 0 }
                                 return saturatingMultiply(out.elementCount, w.dims[1])
                             })
+        case .cumSum:
+            return OpSchema("CumSum", attributes: [.int, .bool, .bool],
+                            encode: { op in
+                                guard case let .cumSum(axis, exclusive, reverse) = op else { return [] }
+                                return [.int(axis), .bool(exclusive), .bool(reverse)]
+                            },
+                            decode: { a in .cumSum(axis: try a.int(0), exclusive: try a.bool(1), reverse: try a.bool(2)) },
+                            shape: { op, s in
+                                guard case let .cumSum(axis, _, _) = op else { throw s.fail("not a cumulative sum") }
+                                try s.dtype(s.x, in: [.f32, .i32, .i64])
+                                _ = try s.axis(axis, rank: s.x.dims.count)
+                                return s.x
+                            })
         case .mirrorPad:
             return OpSchema("MirrorPad", attributes: [.ints, .ints, .bool], quantization: .inputRange,
                             encode: { op in

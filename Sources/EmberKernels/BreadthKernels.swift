@@ -138,6 +138,17 @@ extension Preparer {
         }
     }
 
+    func cumSum(axis: Int, exclusive: Bool, reverse: Bool) throws -> PreparedKernel {
+        let x = try input(0), dtype = try cType(x), split = axisSplit(x.dims, axis)
+        let outer = Int64(split.outer), size = Int32(split.size), inner = Int64(split.inner)
+        let flags = (exclusive ? Int32(1) : 0, reverse ? Int32(1) : 0)
+        let node = c.nodeName
+        return kernel(.cumSumRef) { b in
+            let xp = try req(b, 0, node), out = b.output
+            return { ember_cumsum_ref(dtype, outer, size, inner, flags.0, flags.1, xp, out) }
+        }
+    }
+
     func select() throws -> PreparedKernel {
         try requireSharedInputQuant(1, 2)
         if c.output.dtype.isQuantized8 {

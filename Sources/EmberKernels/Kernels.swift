@@ -79,6 +79,7 @@ public enum KernelImplementation: String, CaseIterable, Sendable {
     case reduceRef = "reduce_ref"
     case argReduceRef = "arg_reduce_ref"
     case binaryIntRef = "binary_int_ref"
+    case cumSumRef = "cumsum_ref"
     case compareRef = "compare_ref"
     case logicalRef = "logical_ref"
     case castRef = "cast_ref"
@@ -281,6 +282,7 @@ struct Preparer {
         case let .mirrorPad(before, _, reflect): return try mirrorPad(before, reflect: reflect)
         case let .transposeConv2D(a): return isQ8 ? try transposeConvInt8(a) : try transposeConvFloat(a)
         case let .fullyConnectedAsymmetricInputs(act): return try fullyConnectedHybridPerChannel(act, asymmetricInputs: true)
+        case let .cumSum(axis, exclusive, reverse): return try cumSum(axis: axis, exclusive: exclusive, reverse: reverse)
         }
     }
 

@@ -129,6 +129,7 @@ import Testing
                                                               activation: .relu))
         case .mirrorPad: return .mirrorPad(before: [1, 0], after: [0, 2], reflect: false)
         case .fullyConnectedAsymmetricInputs: return .fullyConnectedAsymmetricInputs(.relu6)
+        case .cumSum: return .cumSum(axis: -1, exclusive: true, reverse: false)
         }
     }
 

@@ -155,6 +155,34 @@ import Glibc
         check(Int64.self, EMBER_DTYPE_I64)
     }
 
+    @Test func cumulativeSumsRunForwardBackwardAndExclusive() {
+        var rng = SplitMix64(seed: 58)
+        for trial in 0..<80 {
+            let dims = Self.randomDims(&rng, rank: 1...4, size: 1...6)
+            let axis = rng.int(0...(dims.count - 1))
+            let (outer, size, inner) = (dims[..<axis].reduce(1, *), dims[axis], dims[(axis + 1)...].reduce(1, *))
+            let exclusive = rng.int(0...1) == 1, reverse = rng.int(0...1) == 1
+            let ints = (0..<dims.reduce(1, *)).map { _ in rng.int(0...4) == 0 ? Int64.max - 3 : Int64(rng.int(-50...50)) }
+            func want(_ at: Int) -> Int64 {
+                let (o, j, i) = (at / (size * inner), (at / inner) % size, at % inner)
+                let range = reverse ? (exclusive ? (j + 1)..<size : j..<size) : (exclusive ? 0..<j : 0..<(j + 1))
+                return range.reduce(Int64(0)) { $0 &+ ints[(o * size + $1) * inner + i] }
+            }
+            var out = [Int64](repeating: 0, count: ints.count)
+            ember_cumsum_ref(EMBER_DTYPE_I64, Int64(outer), Int32(size), Int64(inner), exclusive ? 1 : 0, reverse ? 1 : 0, ints, &out)
+            #expect(out == ints.indices.map(want), "trial \(trial): \(dims) axis \(axis)")
+            let floats = ints.map { Float($0 % 100) }
+            var fout = [Float](repeating: 0, count: floats.count)
+            ember_cumsum_ref(EMBER_DTYPE_F32, Int64(outer), Int32(size), Int64(inner), exclusive ? 1 : 0, reverse ? 1 : 0, floats, &fout)
+            let fwant = ints.indices.map { at -> Float in
+                let (o, j, i) = (at / (size * inner), (at / inner) % size, at % inner)
+                let range = reverse ? (exclusive ? (j + 1)..<size : j..<size) : (exclusive ? 0..<j : 0..<(j + 1))
+                return range.reduce(Float(0)) { $0 + floats[(o * size + $1) * inner + i] }
+            }
+            #expect(fout == fwant, "trial \(trial) f32")
+        }
+    }
+
     @Test func comparisonsAndLogicOnEveryType() {
         var rng = SplitMix64(seed: 53)
         let oracles: [(Comparison, (Double, Double) -> Bool)] = [

@@ -339,6 +339,11 @@ typedef enum {
   EMBER_DTYPE_BOOL = 5,
 } ember_dtype;
 
+/// Running sums along the middle axis of [outer][axis_size][inner] (f32, i32 or i64 wrapping):
+/// exclusive != 0 leaves each element out of its own sum, reverse != 0 sums from the end.
+void ember_cumsum_ref(ember_dtype dtype, int64_t outer, int32_t axis_size, int64_t inner, int32_t exclusive,
+                      int32_t reverse, const void *in, void *out);
+
 /// Integer arithmetic on i32 or i64 (`dtype`) over any broadcast, as ONNX/numpy define it with
 /// two's-complement wrap-around: ADD, SUB, MUL, DIV (toward zero), MAX, MIN, POW (negative
 /// exponents give 0 unless the base is ±1), SQUARED_DIFFERENCE, FLOOR_DIV, FLOOR_MOD (sign of

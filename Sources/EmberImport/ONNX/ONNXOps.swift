@@ -535,6 +535,13 @@ extension ONNXImporter {
         // Linear algebra and windows.
         h["MatMul"] = { n in try n.matMul() }
         h["Einsum"] = { n in try n.einsum() }
+        h["CumSum"] = { n in
+            let x = try n.input(0)
+            guard let axisValue = try n.ints(1, "axis")?.first else { throw n.needed(1, "axis") }
+            let axis = try n.emberAxis(x, axisValue)
+            let op = Op.cumSum(axis: axis, exclusive: try n.a.int("exclusive", 0) != 0, reverse: try n.a.int("reverse", 0) != 0)
+            try n.define(try n.add(op, [x.id]), perm: x.perm)
+        }
         h["Gemm"] = { n in try n.gemm() }
         h["Conv"] = { n in try n.conv() }
         h["ConvTranspose"] = { n in try n.convTranspose() }
