@@ -229,6 +229,22 @@ import Testing
         }
     }
 
+    /// The com.microsoft ops ORT's transformer optimizer writes (SkipLayerNormalization with its sum
+    /// output, FusedMatMul, BiasGelu, FastGelu, QuickGelu, Gelu, the simplified (RMS) norms) import
+    /// and give ORT's outputs within 1e-4 relative.
+    @Test func onnxRuntimeContribOpsGiveItsOutputs() throws {
+        let fixture = Self.root + "/Tests/Fixtures/onnx-cli/contrib", out = Self.workDir + "/contrib.ember"
+        let r = try ember("pack", fixture + "/contrib_ops.onnx", "-o", out)
+        #expect(r.status == 0, "\(r.stderr)")
+        let dir = Self.workDir + "/contrib-out"
+        let run = try ember("run", out, "--input", "x=\(fixture)/x.npy", "--input", "skip=\(fixture)/skip.npy", "--output", dir)
+        #expect(run.status == 0, "\(run.stderr)")
+        for name in ["y", "sum"] {
+            let mine = try npyFloats("\(dir)/\(name).npy", count: 80), ort = try npyFloats("\(fixture)/ort_\(name).npy", count: 80)
+            #expect(closeRelative(mine, ort), "\(name): \(mine.prefix(6)) vs ORT \(ort.prefix(6))")
+        }
+    }
+
     /// A streaming GRU whose hidden state is an input and an output: three chunks run one after
     /// another, each fed the state the last one wrote, give ONNX Runtime's step-by-step scores and
     /// states (within 1e-4 relative).

@@ -211,6 +211,10 @@ enum ONNXNodeCases {
 
         **\(passed) of \(results.count) pass** (core set: \(core.filter { $0.outcome == .pass }.count) of \(core.count)).
 
+        The node tests cover the default domain only. The `com.microsoft` ops ORT's exporters and optimizer
+        write that Ember also converts (checked against ORT by the CLI test onnxRuntimeContribOpsGiveItsOutputs):
+        \(ONNXImporter.supportedMicrosoftOps.joined(separator: ", ")).
+
         | op | pass | fail | unsupported |
         |---|---:|---:|---:|
 

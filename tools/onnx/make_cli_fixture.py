@@ -208,3 +208,36 @@ images = np.concatenate([np.load(os.path.join(root, "calib", f"{k:02d}.npy")) fo
 np.save(os.path.join(dynamic, "image_batch3.npy"), images)
 np.save(os.path.join(dynamic, "ort_image_batch3.npy"),
         ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"image": images})[0])
+
+# com.microsoft contrib ops as ORT's transformer optimizer writes them (SkipLayerNormalization,
+# FusedMatMul, BiasGelu, FastGelu, QuickGelu, Gelu, SkipSimplifiedLayerNormalization, and
+# SimplifiedLayerNormalization, which ORT registers in the default domain), with ORT's outputs.
+contrib = os.path.join(root, "contrib")
+os.makedirs(contrib, exist_ok=True)
+ms = "com.microsoft"
+inits = [weight("gamma", 8, scale=1.0), weight("beta", 8, scale=0.1), weight("bias", 8, scale=0.1), weight("w", 8, 8),
+         weight("b1", 8, scale=0.1), weight("b2", 8, scale=0.1), weight("gamma2", 8, scale=1.0), weight("scale", 8, scale=1.0)]
+nodes = [helper.make_node("SkipLayerNormalization", ["x", "skip", "gamma", "beta", "bias"], ["ln", "", "", "sum"],
+                          domain=ms, epsilon=1e-5),
+         helper.make_node("FusedMatMul", ["ln", "w"], ["fm"], domain=ms, transB=1, alpha=0.5),
+         helper.make_node("BiasGelu", ["fm", "b1"], ["bg"], domain=ms),
+         helper.make_node("FastGelu", ["bg", "b2"], ["fg"], domain=ms),
+         helper.make_node("QuickGelu", ["fg"], ["qg"], domain=ms, alpha=1.5),
+         helper.make_node("Gelu", ["qg"], ["g"], domain=ms),
+         helper.make_node("SkipSimplifiedLayerNormalization", ["g", "sum", "gamma2"], ["rms"], domain=ms, epsilon=1e-6),
+         helper.make_node("SimplifiedLayerNormalization", ["rms", "scale"], ["y"], axis=-1, epsilon=1e-6)]
+g = helper.make_graph(nodes, "contrib_ops",
+                      [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 5, 8]),
+                       helper.make_tensor_value_info("skip", TensorProto.FLOAT, [2, 5, 8])],
+                      [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 5, 8]),
+                       helper.make_tensor_value_info("sum", TensorProto.FLOAT, [2, 5, 8])], inits)
+m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid(ms, 1)],
+                      producer_name="ember make_cli_fixture")
+onnx.save_model(m, os.path.join(contrib, "contrib_ops.onnx"))
+session = ort.InferenceSession(os.path.join(contrib, "contrib_ops.onnx"), providers=["CPUExecutionProvider"])
+x, skip = rng.standard_normal((2, 5, 8)).astype(np.float32), rng.standard_normal((2, 5, 8)).astype(np.float32)
+np.save(os.path.join(contrib, "x.npy"), x)
+np.save(os.path.join(contrib, "skip.npy"), skip)
+y, s = session.run(None, {"x": x, "skip": skip})
+np.save(os.path.join(contrib, "ort_y.npy"), y)
+np.save(os.path.join(contrib, "ort_sum.npy"), s)

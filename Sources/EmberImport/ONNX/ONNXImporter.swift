@@ -58,6 +58,18 @@ public enum ONNXImporter {
     /// The op types (default domain) this importer converts, sorted.
     public static var supportedOps: [String] { handlers.keys.sorted() }
 
+    /// The `com.microsoft` op types this importer converts, sorted.
+    public static var supportedMicrosoftOps: [String] { microsoftHandlers.keys.sorted() }
+
+    /// The converter of a node's op in its domain (default or com.microsoft), nil when there is none.
+    static func handler(for node: Onnx_NodeProto) -> ONNXHandler? {
+        switch node.domain {
+        case "", "ai.onnx": return handlers[node.opType]
+        case "com.microsoft": return microsoftHandlers[node.opType]
+        default: return nil
+        }
+    }
+
     /// Imports a serialized ModelProto. `directory` is the model's folder, where external data
     /// files are looked up (nil for a model without external data). The bytes are untrusted.
     public static func importModel(_ bytes: UnsafeRawBufferPointer, name: String, directory: String? = nil,
@@ -183,7 +195,7 @@ final class ONNXConverter {
     func convert(_ graphNodes: [Onnx_NodeProto]) throws {
         for (k, n) in graphNodes.enumerated() {
             let nodeName = n.name.isEmpty ? (n.output.first.map { "\(n.opType) \($0)" } ?? "\(n.opType) #\(k)") : n.name
-            guard let handler = ONNXImporter.handlers[n.opType] else { continue } // listed by checkSupported
+            guard let handler = ONNXImporter.handler(for: n) else { continue } // listed by checkSupported
             var context = NodeContext(converter: self, node: n, attributes: ONNXAttributes(n, node: nodeName), name: nodeName)
             try handler(&context)
             try LoadLimits.check("model '\(name)'", needs: nodes.count, limit: limits.maxNodes, unit: "nodes")
@@ -195,11 +207,8 @@ final class ONNXConverter {
         var missing: [String: Int] = [:]
         func scan(_ g: Onnx_GraphProto) {
             for n in g.node {
-                let domain = n.domain == "ai.onnx" ? "" : n.domain
-                if domain != "" {
-                    missing["\(n.domain).\(n.opType)", default: 0] += 1
-                } else if ONNXImporter.handlers[n.opType] == nil {
-                    missing[n.opType, default: 0] += 1
+                if ONNXImporter.handler(for: n) == nil {
+                    missing[n.domain.isEmpty || n.domain == "ai.onnx" ? n.opType : "\(n.domain).\(n.opType)", default: 0] += 1
                 }
                 for a in n.attribute {
                     if a.hasG { scan(a.g) }

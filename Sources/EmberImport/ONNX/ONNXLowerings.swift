@@ -300,6 +300,22 @@ extension NodeContext {
         try define(v, perm: keep ? x.perm : reducedPerm(x.perm, removing: Set(axes)))
     }
 
+    /// LayerNorm of `x` (ONNX layout) over axes `axis...` with a scale and bias that broadcast to them.
+    func layerNormalized(_ x: Tracked, scale: Tracked?, bias: Tracked?, axis: Int, epsilon: Float) throws -> ValueID {
+        let normDims = Array(onnxDims(x)[axis...])
+        func fit(_ t: Tracked?, _ what: String) throws -> ValueID? {
+            guard let t else { return nil }
+            let d = onnxDims(t)
+            guard let full = broadcastDims(d, normDims), full == normDims else {
+                throw fail("\(what) \(formatDims(d)) does not fit \(formatDims(normDims))")
+            }
+            if d == normDims { return try onnx(t) }
+            let aligned = [Int](repeating: 1, count: normDims.count - d.count) + d
+            return try add(.tile(multiples: zip(aligned, normDims).map { $1 / $0 }), [try reshaped(t, aligned, "\(what)_rank")], what)
+        }
+        return try add(.layerNorm(axis: axis, epsilon: epsilon), [try onnx(x), try fit(scale, "scale"), try fit(bias, "bias")])
+    }
+
     func globalPool(max: Bool) throws {
         let x = try input(0)
         guard rank(x) >= 3 else { throw fail("needs N, C and spatial dims") }
@@ -362,20 +378,9 @@ extension NodeContext {
         let x = try input(0)
         let r = rank(x)
         let axis = try self.axis(try a.int("axis", -1), rank: r)
-        let normDims = Array(onnxDims(x)[axis...])
         let eps = try a.float("epsilon", 1e-5)
-        func fit(_ t: Tracked?, _ what: String) throws -> ValueID? {
-            guard let t else { return nil }
-            let d = onnxDims(t)
-            guard let full = broadcastDims(d, normDims), full == normDims else {
-                throw fail("\(what) \(formatDims(d)) does not fit \(formatDims(normDims))")
-            }
-            if d == normDims { return try onnx(t) }
-            let aligned = [Int](repeating: 1, count: normDims.count - d.count) + d
-            return try add(.tile(multiples: zip(aligned, normDims).map { $1 / $0 }), [try reshaped(t, aligned, "\(what)_rank")], what)
-        }
         let xv = try onnx(x)
-        try define(try add(.layerNorm(axis: axis, epsilon: eps), [xv, try fit(try input(1), "scale"), try fit(try optionalInput(2), "bias")]))
+        try define(try layerNormalized(x, scale: try input(1), bias: try optionalInput(2), axis: axis, epsilon: eps))
         guard usesOutput(1) || usesOutput(2) else { return }
         // The statistics outputs: mean and 1 / sqrt(variance + epsilon) over the normalized axes, kept as 1s.
         let axes = Array(axis..<r)

@@ -535,6 +535,8 @@ extension ONNXImporter {
         // Linear algebra and windows.
         h["MatMul"] = { n in try n.matMul() }
         h["Einsum"] = { n in try n.einsum() }
+        // ORT registers its RMS norm in the default domain (its optimizer writes it there).
+        h["SimplifiedLayerNormalization"] = ONNXImporter.microsoftHandlers["SimplifiedLayerNormalization"]
         h["CumSum"] = { n in
             let x = try n.input(0)
             guard let axisValue = try n.ints(1, "axis")?.first else { throw n.needed(1, "axis") }
