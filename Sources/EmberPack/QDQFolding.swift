@@ -41,6 +41,7 @@ public enum QDQFolding {
     /// The float graph without its Q/DQ pairs and the ranges they stated, by value name (the passes
     /// that run next renumber values, not names).
     public static func strip(_ graph: Graph) throws -> (graph: Graph, ranges: [String: (min: Float, max: Float)]) {
+        let graph = try hoistingDataMovement(graph)
         var ranges = [(min: Float, max: Float)?](repeating: nil, count: graph.values.count)
         var replacement: [ValueID: ValueID] = [:]
         var dead = Set<Int>()
@@ -80,6 +81,38 @@ public enum QDQFolding {
         for (id, r) in ranges.enumerated() { if let r { byName[graph.values[id].name] = r } }
         for (new, old) in renamed { byName[new] = byName[old] }
         return (g, byName)
+    }
+
+    /// Data movement on quantized values (ORT's QOperator form runs MaxPool, Reshape, Transpose on
+    /// the int8 codes: Q → MaxPool → DQ) moved before the quantize, where it reads the float value:
+    /// Q(move(x)) = move(Q(x)) for these ops (quantizing is monotonic and elementwise), so the pair
+    /// becomes an ordinary Q → DQ around the moved float value.
+    static func hoistingDataMovement(_ graph: Graph) throws -> Graph {
+        var g = graph
+        var k = 0
+        while k < g.nodes.count {
+            let n = g.nodes[k]
+            var producer: [ValueID: Int] = [:]
+            for (i, m) in g.nodes.enumerated() { producer[m.output] = i }
+            guard n.op.schema.quantization == .inputRange, let x = n.inputs.first ?? nil, g.values[x].dtype.isQuantized8,
+                  n.inputs.dropFirst().allSatisfy({ $0 == nil || !g.values[$0!].dtype.isQuantized8 }),
+                  let qi = producer[x], case let .quantize(dtype) = g.nodes[qi].op, let source = g.nodes[qi].inputs.first ?? nil,
+                  g.values[source].dtype == .f32, !g.outputs.contains(n.output) else { k += 1; continue }
+            // The moved op now reads and writes floats; a new quantize after it gives its consumers the codes.
+            let out = n.output
+            var floatValue = g.values[out]
+            floatValue.name += "/float"
+            floatValue.dtype = .f32
+            floatValue.quant = nil
+            g.values.append(floatValue)
+            let floatID = g.values.count - 1
+            g.nodes[k].inputs[0] = source
+            g.nodes[k].output = floatID
+            g.nodes.insert(Node(name: n.name + "/quantize", op: .quantize(dtype), inputs: [floatID], output: out), at: k + 1)
+            k += 2
+        }
+        _ = try g.validate()
+        return g
     }
 
     /// The QDQ model as an int8 graph, and how far its outputs are from the Q/DQ float graph's on a

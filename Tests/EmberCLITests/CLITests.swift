@@ -371,27 +371,30 @@ import Testing
         return a.count == reference.count && zip(a, reference).allSatisfy { abs($0 - $1) <= 1e-4 * scale }
     }
 
-    /// ORT's QDQ int8 form of the CNN (quantize_static, per-channel weights) packs into Ember's int8
-    /// ops: the Q/DQ pairs' ranges become the quantization, and the outputs stay within two quanta
-    /// (softmax: 1/256) of ORT's; `--keep-qdq` runs the pairs as float ops and gives ORT's outputs.
-    @Test func aQDQModelFoldsIntoInt8Ops() throws {
-        let fixture = Self.root + "/Tests/Fixtures/onnx-cli", model = fixture + "/small_cnn_qdq.onnx"
-        let folded = Self.workDir + "/qdq.ember", kept = Self.workDir + "/qdq-float.ember"
+    /// ORT's QDQ and QOperator int8 forms of the CNN (quantize_static, per-channel weights; QOperator
+    /// with uint8 activations, QLinearConv/QLinearMatMul/QLinearAdd/QLinearSoftmax and MaxPool on the
+    /// codes) pack into Ember's int8 ops: the Q/DQ pairs' ranges become the quantization, and the
+    /// outputs stay within two quanta (softmax: 1/256) of ORT's; `--keep-qdq` runs the pairs as float
+    /// ops and gives ORT's outputs.
+    @Test(arguments: [("qdq", 9, "Quantize 1, Dequantize 1"), ("qop", 5, "Quantize 3, Dequantize 3")])
+    func aQuantizedONNXModelFoldsIntoInt8Ops(_ form: String, _ pairs: Int, _ leftOver: String) throws {
+        let fixture = Self.root + "/Tests/Fixtures/onnx-cli", model = fixture + "/small_cnn_\(form).onnx"
+        let folded = Self.workDir + "/\(form).ember", kept = Self.workDir + "/\(form)-float.ember"
         let r = try ember("pack", model, "-o", folded, "--targets", Self.emptyDir)
-        #expect(r.status == 0 && r.stdout.contains("folded 9 QuantizeLinear/DequantizeLinear pairs into int8 ops"), "\(r.stdout)\(r.stderr)")
+        #expect(r.status == 0 && r.stdout.contains("folded \(pairs) QuantizeLinear/DequantizeLinear pairs into int8 ops"), "\(r.stdout)\(r.stderr)")
         let inspect = try ember("inspect", folded, "--plan")
-        // Of the nine pairs only the input's quantize and the output's dequantize are left.
-        #expect(inspect.stdout.contains("Conv2D 2") && inspect.stdout.contains("Quantize 1, Dequantize 1"), "\(inspect.stdout)")
+        // Of the pairs only the input's quantize, the output's dequantize and the float islands' are left.
+        #expect(inspect.stdout.contains("Conv2D 2") && inspect.stdout.contains(leftOver), "\(inspect.stdout)")
         #expect(try ember("pack", model, "-o", kept, "--keep-qdq", "--targets", Self.emptyDir).status == 0)
         for k in 0..<4 {
-            let sample = "image=\(fixture)/calib/0\(k).npy", want = try npyFloats(fixture + "/ort_qdq_0\(k).npy", count: 5)
+            let sample = "image=\(fixture)/calib/0\(k).npy", want = try npyFloats(fixture + "/ort_\(form)_0\(k).npy", count: 5)
             for (package, tolerance) in [(folded, Float(2) / 256), (kept, 0)] {
-                let dir = Self.workDir + "/qdq-\(k)-\(tolerance)"
+                let dir = Self.workDir + "/\(form)-\(k)-\(tolerance)"
                 let run = try ember("run", package, "--input", sample, "--output", dir)
                 #expect(run.status == 0, "\(run.stderr)")
                 let got = try npyFloats(dir + "/probabilities.npy", count: 5)
                 let ok = tolerance > 0 ? zip(got, want).allSatisfy { abs($0 - $1) <= tolerance } : closeRelative(got, want)
-                #expect(ok, "sample \(k) (\(package == folded ? "int8" : "float Q/DQ")): \(got) vs ORT \(want)")
+                #expect(ok, "\(form) sample \(k) (\(package == folded ? "int8" : "float Q/DQ")): \(got) vs ORT \(want)")
             }
         }
     }

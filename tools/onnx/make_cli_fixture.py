@@ -241,3 +241,18 @@ np.save(os.path.join(contrib, "skip.npy"), skip)
 y, s = session.run(None, {"x": x, "skip": skip})
 np.save(os.path.join(contrib, "ort_y.npy"), y)
 np.save(os.path.join(contrib, "ort_sum.npy"), s)
+
+# small_cnn in ORT's QOperator form (QLinearConv, QLinearMatMul / QLinearAdd…), with ORT's outputs.
+fixed = os.path.join(root, "small_cnn_fixed.onnx")
+m = onnx.load(path)
+m.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 1
+onnx.save_model(m, fixed)
+qop = os.path.join(root, "small_cnn_qop.onnx")
+quantize_static(fixed, qop, Samples(), quant_format=QuantFormat.QOperator, per_channel=True,
+                activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+os.remove(fixed)
+session = ort.InferenceSession(qop, options, providers=["CPUExecutionProvider"])
+for k in range(4):
+    x = np.load(os.path.join(root, "calib", f"{k:02d}.npy"))
+    np.save(os.path.join(root, f"ort_qop_{k:02d}.npy"), session.run(None, {"image": x})[0])
+print(sorted({n.op_type for n in onnx.load(qop).graph.node}), file=sys.stderr)

@@ -191,6 +191,9 @@ final class ONNXConverter {
         return g
     }
 
+    /// True for a name the model's graph outputs.
+    func isGraphOutput(_ name: String) -> Bool { model.graph.output.contains { $0.name == name } }
+
     /// Converts nodes in order (a graph's, or an inlined If branch's).
     func convert(_ graphNodes: [Onnx_NodeProto]) throws {
         for (k, n) in graphNodes.enumerated() {
@@ -387,7 +390,12 @@ final class ONNXConverter {
     func add(_ op: Op, _ inputs: [ValueID?], name: String, outputDType: DType? = nil, quant: QuantParams? = nil) throws -> ValueID {
         let infos = inputs.map { $0.map { TensorInfo(values[$0].dtype, dims($0)) } }
         let info = try op.outputInfo(inputs: infos, node: name, outputDType: outputDType)
-        values.append(Value(name: name, dtype: info.dtype, shape: Shape(info.dims), quant: quant))
+        // Data movement of 8-bit values (layout transposes, reshapes) keeps the input's parameters.
+        var q = quant
+        if q == nil, info.dtype.isQuantized8, op.schema.quantization == .inputRange, let first = inputs.first ?? nil {
+            q = values[first].quant
+        }
+        values.append(Value(name: name, dtype: info.dtype, shape: Shape(info.dims), quant: q))
         nodes.append(Node(name: name, op: op, inputs: inputs, output: values.count - 1))
         return values.count - 1
     }

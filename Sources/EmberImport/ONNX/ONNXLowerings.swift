@@ -742,6 +742,12 @@ extension NodeContext {
         }
         let x = try input(0)
         guard self.dtype(x) == .f32 else { throw unsupported("quantizing \(self.dtype(x))") }
+        // uint8 codes inside the graph become int8 codes 128 lower with the zero point 128 lower: the
+        // same real values, and every int8 kernel applies (ORT runs MaxPool and friends on uint8).
+        if dtype == .u8, !c.isGraphOutput(try output()) {
+            let shifted = QuantParams(scale: q.scale, zeroPoint: q.zeroPoint - 128)
+            return try define(try add(.quantize(.i8), [x.id], dtype: .i8, quant: shifted), perm: x.perm)
+        }
         try define(try add(.quantize(dtype), [x.id], dtype: dtype, quant: q), perm: x.perm)
     }
 
@@ -750,7 +756,10 @@ extension NodeContext {
             return try defineConstant(.floats(try dequantized(v, dims: k.dims, scale: s, scales: scale), dims: k.dims))
         }
         let x = try input(0) // after the constant case, so a folded weight leaves no integer constant behind
-        let (q, _) = try quantization()
+        var (q, zeroPointType) = try quantization()
+        if zeroPointType == .u8, dtype(x) == .i8 { // a uint8 value kept as int8 (quantizeLinear)
+            q = QuantParams(scale: q.scale, zeroPoint: q.zeroPoint - 128)
+        }
         if let existing = c.values[x.id].quant {
             guard existing == q else { throw unsupported("a scale or zero point that differs from the input's") }
         } else {

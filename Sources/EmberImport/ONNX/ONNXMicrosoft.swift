@@ -51,6 +51,7 @@ extension ONNXImporter {
             try n.define(try n.rmsNormalized(x, scale: try n.input(1), axis: axis, epsilon: try n.a.float("epsilon", 1e-5)))
         }
         h["SkipSimplifiedLayerNormalization"] = { n in try n.skipNormalization(simplified: true) }
+        for (type, handler) in ONNXImporter.microsoftQOperatorHandlers { h[type] = handler }
         return h
     }()
 }

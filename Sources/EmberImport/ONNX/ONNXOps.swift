@@ -535,6 +535,7 @@ extension ONNXImporter {
         // Linear algebra and windows.
         h["MatMul"] = { n in try n.matMul() }
         h["Einsum"] = { n in try n.einsum() }
+        for (type, handler) in ONNXImporter.qoperatorHandlers { h[type] = handler }
         // ORT registers its RMS norm in the default domain (its optimizer writes it there).
         h["SimplifiedLayerNormalization"] = ONNXImporter.microsoftHandlers["SimplifiedLayerNormalization"]
         h["CumSum"] = { n in
