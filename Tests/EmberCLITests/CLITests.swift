@@ -413,6 +413,21 @@ import Testing
         }
     }
 
+    /// Loop with a constant trip count (a carried value and a scan output) and Scan forward and in
+    /// reverse unroll at import and give ORT's outputs.
+    @Test func onnxLoopAndScanUnrollToORTsOutputs() throws {
+        let fixture = Self.root + "/Tests/Fixtures/onnx-cli/control", out = Self.workDir + "/loop.ember"
+        let r = try ember("pack", fixture + "/loop_scan.onnx", "-o", out, "--targets", Self.emptyDir)
+        #expect(r.status == 0, "\(r.stderr)")
+        let dir = Self.workDir + "/loop-out"
+        let run = try ember("run", out, "--input", "x=\(fixture)/loop_x.npy", "--input", "seq=\(fixture)/scan_seq.npy", "--output", dir)
+        #expect(run.status == 0, "\(run.stderr)")
+        for (name, count) in [("v_final", 6), ("v_steps", 24), ("s_final", 3), ("ys", 15), ("s_back", 3), ("ys_back", 15)] {
+            let mine = try npyFloats("\(dir)/\(name).npy", count: count), ort = try npyFloats("\(fixture)/ort_\(name).npy", count: count)
+            #expect(closeRelative(mine, ort), "\(name): \(mine) vs ORT \(ort)")
+        }
+    }
+
     /// A little-endian float32 .npy file.
     func npy(shape: String, floats: [Float]) -> Data {
         var header = "{'descr': '<f4', 'fortran_order': False, 'shape': \(shape), }"

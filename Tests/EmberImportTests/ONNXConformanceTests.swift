@@ -134,7 +134,9 @@ enum ONNXNodeCases {
     /// A conv, a GRU carrying its state and an If with subgraphs (Tests/Fixtures/onnx-cli).
     static let mutationTargets = ["\(ONNXNodeCases.fixtures)/test_conv_with_strides_padding/model.onnx",
                                   "\(ONNXNodeCases.fixtures)/../onnx-cli/streaming/streaming_gru.onnx",
-                                  "\(ONNXNodeCases.fixtures)/../onnx-cli/control/if_select.onnx"]
+                                  "\(ONNXNodeCases.fixtures)/../onnx-cli/control/if_select.onnx",
+                                  "\(ONNXNodeCases.fixtures)/../onnx-cli/control/loop_scan.onnx",
+                                  "\(ONNXNodeCases.fixtures)/../onnx-cli/small_cnn_qop.onnx"]
 
     @Test(arguments: mutationTargets) func mutatedONNXModelsFailCleanly(_ path: String) throws {
         let good = try readFile(path, .model)

@@ -256,3 +256,46 @@ for k in range(4):
     x = np.load(os.path.join(root, "calib", f"{k:02d}.npy"))
     np.save(os.path.join(root, f"ort_qop_{k:02d}.npy"), session.run(None, {"image": x})[0])
 print(sorted({n.op_type for n in onnx.load(qop).graph.node}), file=sys.stderr)
+
+# Loop with a constant trip count (a carried value and a scan output) and Scan forward and in reverse,
+# unrolled by the importer, with ORT's outputs.
+i_in = helper.make_tensor_value_info("i", TensorProto.INT64, [])
+c_in = helper.make_tensor_value_info("cond_in", TensorProto.BOOL, [])
+v_in = helper.make_tensor_value_info("v", TensorProto.FLOAT, [2, 3])
+loop_body = helper.make_graph(
+    [helper.make_node("Cast", ["i"], ["fi"], to=TensorProto.FLOAT),
+     helper.make_node("Mul", ["v", "half"], ["v_half"]),
+     helper.make_node("Add", ["v_half", "fi"], ["v_next"]),
+     helper.make_node("Mul", ["v_next", "two"], ["doubled"]),
+     helper.make_node("Identity", ["cond_in"], ["cond_out"])],
+    "loop_body", [i_in, c_in, v_in],
+    [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+     helper.make_tensor_value_info("v_next", TensorProto.FLOAT, [2, 3]),
+     helper.make_tensor_value_info("doubled", TensorProto.FLOAT, [2, 3])],
+    [numpy_helper.from_array(np.array(0.5, np.float32), "half"), numpy_helper.from_array(np.array(2, np.float32), "two")])
+s_in = helper.make_tensor_value_info("s", TensorProto.FLOAT, [3])
+x_in = helper.make_tensor_value_info("x_t", TensorProto.FLOAT, [3])
+scan_body = helper.make_graph(
+    [helper.make_node("Add", ["s", "x_t"], ["s_next"]), helper.make_node("Mul", ["s_next", "x_t"], ["y_t"])],
+    "scan_body", [s_in, x_in],
+    [helper.make_tensor_value_info("s_next", TensorProto.FLOAT, [3]), helper.make_tensor_value_info("y_t", TensorProto.FLOAT, [3])])
+g = helper.make_graph(
+    [helper.make_node("Loop", ["trips", "keep_going", "x"], ["v_final", "v_steps"], body=loop_body),
+     helper.make_node("Scan", ["s0", "seq"], ["s_final", "ys"], body=scan_body, num_scan_inputs=1),
+     helper.make_node("Scan", ["s0", "seq"], ["s_back", "ys_back"], body=scan_body, num_scan_inputs=1,
+                      scan_input_directions=[1], scan_output_directions=[1])],
+    "loop_scan",
+    [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3]), helper.make_tensor_value_info("seq", TensorProto.FLOAT, [5, 3])],
+    [helper.make_tensor_value_info(n, TensorProto.FLOAT, d) for n, d in
+     [("v_final", [2, 3]), ("v_steps", [4, 2, 3]), ("s_final", [3]), ("ys", [5, 3]), ("s_back", [3]), ("ys_back", [5, 3])]],
+    [numpy_helper.from_array(np.array(4, np.int64), "trips"), numpy_helper.from_array(np.array(True), "keep_going"),
+     numpy_helper.from_array(np.zeros(3, np.float32), "s0")])
+m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], producer_name="ember make_cli_fixture")
+onnx.checker.check_model(m)
+onnx.save_model(m, os.path.join(control, "loop_scan.onnx"))
+session = ort.InferenceSession(os.path.join(control, "loop_scan.onnx"), providers=["CPUExecutionProvider"])
+x, seq = rng.standard_normal((2, 3)).astype(np.float32), rng.standard_normal((5, 3)).astype(np.float32)
+np.save(os.path.join(control, "loop_x.npy"), x)
+np.save(os.path.join(control, "scan_seq.npy"), seq)
+for name, value in zip(["v_final", "v_steps", "s_final", "ys", "s_back", "ys_back"], session.run(None, {"x": x, "seq": seq})):
+    np.save(os.path.join(control, f"ort_{name}.npy"), value)

@@ -535,6 +535,8 @@ extension ONNXImporter {
         // Linear algebra and windows.
         h["MatMul"] = { n in try n.matMul() }
         h["Einsum"] = { n in try n.einsum() }
+        h["Loop"] = { n in try n.loopNode() }
+        h["Scan"] = { n in try n.scanNode() }
         for (type, handler) in ONNXImporter.qoperatorHandlers { h[type] = handler }
         // ORT registers its RMS norm in the default domain (its optimizer writes it there).
         h["SimplifiedLayerNormalization"] = ONNXImporter.microsoftHandlers["SimplifiedLayerNormalization"]
