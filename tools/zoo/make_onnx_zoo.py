@@ -173,11 +173,12 @@ def control_flow(rng, gen):
                 y = self.a(x)
             else:
                 y = self.b(x)
-            for _ in range(3):
+            # A trip count from the input's shape: the exporter writes a Loop (a constant range it unrolls).
+            for _ in range(y.size(0) + 1):
                 y = torch.tanh(self.a(y)) + y
             return y
     # Scripted, so the TorchScript exporter keeps If and Loop instead of tracing one branch.
-    return torch.jit.script(Net()), {"x": rng.standard_normal((1, 16)).astype("float32")}, {"qdq": False, "no_dynamo": True}
+    return torch.jit.script(Net()), {"x": rng.standard_normal((2, 16)).astype("float32")}, {"qdq": False, "no_dynamo": True}
 
 
 MODELS = {
