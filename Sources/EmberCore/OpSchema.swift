@@ -491,6 +491,13 @@ extension OpKind {
                             shape: { op, s in
                                 guard case let .cast(to) = op else { throw s.fail("not a cast") }
                                 let plain: Set<DType> = [.f32, .i32, .i64, .bool, .u8, .i8]
+                                // float16 converts to and from float32 only (model inputs and outputs in half precision).
+                                if s.x.dtype == .f16 || to == .f16 {
+                                    guard (s.x.dtype == .f16 && to == .f32) || (s.x.dtype == .f32 && to == .f16) else {
+                                        throw s.fail("float16 casts to and from float32 only, not \(s.x.dtype) to \(to)")
+                                    }
+                                    return TensorInfo(to, s.x.dims)
+                                }
                                 _ = try s.dtype(s.x, in: plain)
                                 guard plain.contains(to) else { throw s.fail("cannot cast to \(to)") }
                                 return TensorInfo(to, s.x.dims)

@@ -176,9 +176,19 @@ extension Preparer {
         let x = try input(0)
         let quantized = (c.inputQuant.first ?? nil) != nil || c.outputQuant != nil
         guard !quantized else { throw unsupported("cast of a quantized tensor (dequantize or quantize it instead)") }
-        let from = try cType(x), to = try cType(c.output)
         let count = Int64(c.output.elementCount)
         let node = c.nodeName
+        if x.dtype == .f16 || c.output.dtype == .f16 {
+            let widen = x.dtype == .f16
+            return kernel(.castF16Ref) { b in
+                let xp = try req(b, 0, node), out = b.output
+                if widen {
+                    return { ember_f16_to_f32(count, xp.assumingMemoryBound(to: UInt16.self), out.assumingMemoryBound(to: Float.self)) }
+                }
+                return { ember_f32_to_f16(count, xp.assumingMemoryBound(to: Float.self), out.assumingMemoryBound(to: UInt16.self)) }
+            }
+        }
+        let from = try cType(x), to = try cType(c.output)
         return kernel(.castRef) { b in
             let xp = try req(b, 0, node), out = b.output
             return { ember_cast_ref(from, to, count, xp, out) }

@@ -80,6 +80,7 @@ public enum KernelImplementation: String, CaseIterable, Sendable {
     case argReduceRef = "arg_reduce_ref"
     case binaryIntRef = "binary_int_ref"
     case cumSumRef = "cumsum_ref"
+    case castF16Ref = "cast_f16_ref"
     case compareRef = "compare_ref"
     case logicalRef = "logical_ref"
     case castRef = "cast_ref"

@@ -428,6 +428,25 @@ import Testing
         }
     }
 
+    /// A half-precision export (float16 input, weights and output) takes and gives float16; Ember
+    /// computes in float32, ORT in float16, and the outputs agree to float16's precision.
+    @Test func aHalfPrecisionONNXModelTakesAndGivesFloat16() throws {
+        let fixture = Self.root + "/Tests/Fixtures/onnx-cli/half", out = Self.workDir + "/half.ember"
+        let r = try ember("pack", fixture + "/half_mlp.onnx", "-o", out, "--targets", Self.emptyDir)
+        #expect(r.status == 0, "\(r.stderr)")
+        let inspect = try ember("inspect", out)
+        #expect(inspect.stdout.contains("input   x: f16[3x8]") && inspect.stdout.contains("output  y: f16[3x4]"), "\(inspect.stdout)")
+        let dir = Self.workDir + "/half-out"
+        let run = try ember("run", out, "--input", "x=\(fixture)/x.npy", "--output", dir)
+        #expect(run.status == 0 && run.stdout.contains("y.npy f16[3x4]"), "\(run.stdout)\(run.stderr)")
+        func halfs(_ path: String) throws -> [Float] {
+            let d = try Data(contentsOf: URL(fileURLWithPath: path))
+            return d.suffix(24).withUnsafeBytes { Array($0.bindMemory(to: UInt16.self)) }.map { Float(Float16(bitPattern: $0)) }
+        }
+        let mine = try halfs(dir + "/y.npy"), ort = try halfs(fixture + "/ort_y.npy")
+        #expect(zip(mine, ort).allSatisfy { abs($0 - $1) <= 1e-3 * max(1, abs($1)) }, "\(mine) vs ORT \(ort)")
+    }
+
     /// A little-endian float32 .npy file.
     func npy(shape: String, floats: [Float]) -> Data {
         var header = "{'descr': '<f4', 'fortran_order': False, 'shape': \(shape), }"

@@ -124,6 +124,9 @@ enum KernelZoo {
         let chosen = try b.add(.select, [small, tiled, negated], name: "select")
         b.output(chosen, name: "y")
         b.output(try b.add(.cast(.i32), [chosen], name: "cast"), name: "yi")
+        let half = try b.add(.cast(.f16), [chosen], name: "to-half")
+        b.output(half, name: "yh")
+        b.output(try b.add(.cast(.f32), [half], name: "from-half"), name: "yhf")
         // Integer arithmetic (position ids, token math).
         let offsets = b.constant("offsets", [Int32(3), -7, 0, 5], dtype: .i32, dims: [4])
         let shifted = try b.add(.add(.none), [ids, offsets], name: "int-add")

@@ -299,3 +299,23 @@ np.save(os.path.join(control, "loop_x.npy"), x)
 np.save(os.path.join(control, "scan_seq.npy"), seq)
 for name, value in zip(["v_final", "v_steps", "s_final", "ys", "s_back", "ys_back"], session.run(None, {"x": x, "seq": seq})):
     np.save(os.path.join(control, f"ort_{name}.npy"), value)
+
+# A half-precision export (model.half()): float16 input, weights and output; ORT computes in float16,
+# Ember in float32, so the outputs agree to float16's precision.
+half = os.path.join(root, "half")
+os.makedirs(half, exist_ok=True)
+w16 = (rng.standard_normal((8, 4)) * 0.3).astype(np.float16)
+b16 = (rng.standard_normal(4) * 0.1).astype(np.float16)
+g = helper.make_graph(
+    [helper.make_node("MatMul", ["x", "w"], ["m"]), helper.make_node("Add", ["m", "b"], ["a"]),
+     helper.make_node("Relu", ["a"], ["r"]), helper.make_node("Softmax", ["r"], ["y"], axis=-1)],
+    "half_mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT16, [3, 8])],
+    [helper.make_tensor_value_info("y", TensorProto.FLOAT16, [3, 4])],
+    [numpy_helper.from_array(w16, "w"), numpy_helper.from_array(b16, "b")])
+m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], producer_name="ember make_cli_fixture")
+onnx.checker.check_model(m)
+onnx.save_model(m, os.path.join(half, "half_mlp.onnx"))
+x16 = rng.standard_normal((3, 8)).astype(np.float16)
+np.save(os.path.join(half, "x.npy"), x16)
+np.save(os.path.join(half, "ort_y.npy"),
+        ort.InferenceSession(os.path.join(half, "half_mlp.onnx"), providers=["CPUExecutionProvider"]).run(None, {"x": x16})[0])

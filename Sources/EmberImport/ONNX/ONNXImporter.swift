@@ -180,7 +180,9 @@ final class ONNXConverter {
             var id = try onnxLayout(o.name)
             // A graph output is a node's own output: an input, a constant or a value already
             // given out gets an identity node.
-            if values[id].constant != nil || graphInputs.contains(id) || outputs.contains(id) {
+            if o.type.tensorType.elemType == 10, values[id].dtype == .f32 {
+                id = try add(.cast(.f16), [id], name: o.name) // a float16 output, computed in float32
+            } else if values[id].constant != nil || graphInputs.contains(id) || outputs.contains(id) {
                 id = try add(.reshape(dims(id)), [id], name: o.name)
             }
             values[id].name = o.name
@@ -248,8 +250,8 @@ final class ONNXConverter {
             guard case .tensorType? = input.type.value else {
                 throw EmberError.unsupported(node: "input '\(input.name)'", reason: "non-tensor inputs (sequence, map, optional)")
             }
-            guard let dtype = ONNXDataType.dtype(type.elemType), dtype != .f16 else {
-                throw EmberError.unsupported(node: "input '\(input.name)'", reason: "\(ONNXDataType.name(type.elemType)) inputs (supported: float, int8, uint8, int32, int64, bool)")
+            guard let dtype = ONNXDataType.dtype(type.elemType) else {
+                throw EmberError.unsupported(node: "input '\(input.name)'", reason: "\(ONNXDataType.name(type.elemType)) inputs (supported: float, float16, int8, uint8, int32, int64, bool)")
             }
             var dims: [Int] = []
             if let fixed = options.shapes[input.name] {
@@ -285,7 +287,10 @@ final class ONNXConverter {
         for (n, dtype, dims) in declared {
             values.append(Value(name: n, dtype: dtype, shape: Shape(dims)))
             graphInputs.append(values.count - 1)
-            env[n] = Tracked(id: values.count - 1, perm: Array(0..<dims.count))
+            var id = values.count - 1
+            // A float16 input is widened once; the graph computes in float32.
+            if dtype == .f16 { id = try add(.cast(.f32), [id], name: "\(n)/float") }
+            env[n] = Tracked(id: id, perm: Array(0..<dims.count))
         }
     }
 

@@ -43,10 +43,20 @@ extension NodeContext {
     // MARK: types and constants
 
     func cast(to code: Int) throws {
-        guard let target = ONNXDataType.dtype(Int32(clamping: code)), target != .f16 else {
+        guard let target = ONNXDataType.dtype(Int32(clamping: code)) else {
             throw unsupported("cast to \(ONNXDataType.name(Int32(clamping: code)))")
         }
         let x = try input(0)
+        if target == .f16 {
+            // Values stay float32 inside the graph; a cast to float16 rounds them to half precision
+            // (and a graph output declared float16 is converted on the way out).
+            guard dtype(x) == .f32 else { throw unsupported("cast of \(dtype(x)) to float16") }
+            if let k = constant(0), let f = k.floats {
+                return try defineConstant(.floats(f.map { Float(Float16($0)) }, dims: k.dims))
+            }
+            let half = try add(.cast(.f16), [x.id], "half")
+            return try define(try add(.cast(.f32), [half]), perm: x.perm)
+        }
         if let k = constant(0) { return try defineConstant(try convert(k, to: target)) }
         if dtype(x) == target { return try define(x) }
         try define(try unary(.cast(target), x))
