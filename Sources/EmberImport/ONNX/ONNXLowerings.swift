@@ -624,25 +624,19 @@ extension NodeContext {
         try defineSpatial(try add(isMax ? .maxPool2D(attrs) : .averagePool2D(attrs), [input], oneD ? "pool" : ""), oneD: oneD)
     }
 
-    func resize() throws {
-        let x = try input(0)
-        let d = onnxDims(x)
-        guard d.count == 4 else { throw unsupported("resizing a \(d.count)-D tensor (4-D NCHW is supported)") }
-        let mode = try a.string("mode", "nearest")
-        guard mode == "nearest" || mode == "linear" || mode == "bilinear" else { throw unsupported("mode '\(mode)'") }
-        let transform = try a.string("coordinate_transformation_mode", opset >= 11 ? "half_pixel" : "asymmetric")
-        let nearestMode = try a.string("nearest_mode", "round_prefer_floor")
-        guard try a.int("antialias", 0) == 0 else { throw unsupported("antialias") }
-        let axes = try (a.ints("axes") ?? [0, 1, 2, 3]).map { try axis($0, rank: 4) }
+    /// The output dims and per-axis scales of a Resize / Upsample of `d` (any rank), from its scales
+    /// or sizes input and `axes` / `keep_aspect_ratio_policy`, as the ONNX reference computes them.
+    func resizeTarget(_ d: [Int]) throws -> (out: [Int], scales: [Double]) {
+        let r = d.count
+        let axes = try (a.ints("axes") ?? Array(0..<r)).map { try axis($0, rank: r) }
         let policy = try a.string("keep_aspect_ratio_policy", "stretch")
-        /// Values given for `axes` spread over all four dims (`fill` for the others).
+        /// Values given for `axes` spread over all dims (`fill` for the others).
         func full<T>(_ v: [T], _ fill: (Int) -> T) throws -> [T] {
             guard v.count == axes.count else { throw fail("\(v.count) values for \(axes.count) axes") }
-            return (0..<4).map { i in axes.firstIndex(of: i).map { v[$0] } ?? fill(i) }
+            return (0..<r).map { i in axes.firstIndex(of: i).map { v[$0] } ?? fill(i) }
         }
         let scalesInput = node.opType == "Upsample" || opset < 11 ? 1 : 2
         var scales: [Float]? = nil
-        var out: [Int]
         if node.opType == "Upsample" && opset < 9 {
             scales = try a.floats("scales")
         } else if has(scalesInput), let s = constant(scalesInput)?.floats, !s.isEmpty {
@@ -650,22 +644,39 @@ extension NodeContext {
         }
         if opset >= 11, let given = try ints(3, "sizes") {
             var sizes = try full(given) { d[$0] }
-            scales = nil
+            guard sizes.allSatisfy({ $0 >= 1 }) else { throw fail("sizes \(sizes)") }
+            var ratios = (0..<r).map { Double(sizes[$0]) / Double(d[$0]) }
             if policy != "stretch" {
                 // One scale for every listed axis: the largest that fits (not_larger) or the smallest that covers.
-                let ratios = axes.map { Double(sizes[$0]) / Double(d[$0]) }
-                let s = policy == "not_larger" ? ratios.min() ?? 1 : ratios.max() ?? 1
-                for i in axes { sizes[i] = Int((Double(d[i]) * s).rounded()) }
-                scales = (0..<4).map { axes.contains($0) ? Float(s) : 1 }
+                let listed = axes.map { ratios[$0] }
+                let s = policy == "not_larger" ? listed.min() ?? 1 : listed.max() ?? 1
+                for i in axes { sizes[i] = Int(Double(d[i]) * s + 0.5); ratios[i] = s }
             }
-            out = sizes
-        } else if let scales {
-            guard scales.count == 4, scales.allSatisfy({ $0 > 0 && $0.isFinite }) else { throw fail("scales \(scales)") }
-            out = zip(d, scales).map { Int((Float($0) * $1).rounded(.down)) }
-        } else {
-            throw needed(has(3) ? 3 : scalesInput, "scales or sizes")
+            return (sizes, ratios)
         }
-        guard out[0] == d[0], out[1] == d[1], out[2] >= 1, out[3] >= 1 else { throw unsupported("resizing the batch or channel axis") }
+        guard let scales else { throw needed(has(3) ? 3 : scalesInput, "scales or sizes") }
+        guard scales.count == r, scales.allSatisfy({ $0 > 0 && $0.isFinite }) else { throw fail("scales \(scales)") }
+        let out = zip(d, scales).map { Int((Float($0) * $1).rounded(.down)) }
+        guard out.allSatisfy({ $0 >= 1 }) else { throw fail("scales \(scales) give \(formatDims(out))") }
+        return (out, scales.map { Double($0) })
+    }
+
+    func resize() throws {
+        let x = try input(0)
+        let d = onnxDims(x)
+        let mode = try a.string("mode", "nearest")
+        guard ["nearest", "linear", "bilinear", "cubic"].contains(mode) else { throw unsupported("mode '\(mode)'") }
+        let transform = try a.string("coordinate_transformation_mode", opset >= 11 ? "half_pixel" : "asymmetric")
+        let nearestMode = try a.string("nearest_mode", "round_prefer_floor")
+        let (out, axisScales) = try resizeTarget(d)
+        // What Ember's (TFLite's) resize kernel cannot sample the ONNX way goes through the separable form.
+        guard d.count == 4, mode != "cubic", try a.int("antialias", 0) == 0, try a.int("exclude_outside", 0) == 0,
+              ["half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric"].contains(transform),
+              ["round_prefer_floor", "round_prefer_ceil", "floor", "ceil"].contains(nearestMode),
+              out[0] == d[0], out[1] == d[1] else {
+            return try resizeSeparable(x, out: out, scales: axisScales)
+        }
+        let scales: [Float]? = axisScales.map { Float($0) }
         // Ember's resize follows TFLite; the flags that reproduce ONNX's sampling on every output index are chosen here.
         let bilinear = mode != "nearest"
         func onnxCoordinate(_ o: Int, _ axis: Int) throws -> Double {
@@ -675,7 +686,8 @@ extension NodeContext {
             switch transform {
             case "half_pixel": return (x + 0.5) / scale - 0.5
             case "pytorch_half_pixel": return outSize > 1 ? (x + 0.5) / scale - 0.5 : 0
-            case "align_corners": return outSize == 1 ? 0 : x * (inSize - 1) / (outSize - 1)
+            // The reference divides by scale × input size, which is not the output size when the scale does not divide evenly.
+            case "align_corners": return scale * inSize == 1 ? 0 : x * (inSize - 1) / (scale * inSize - 1)
             case "asymmetric": return x / scale
             default: throw unsupported("coordinate_transformation_mode '\(transform)'")
             }
@@ -717,10 +729,7 @@ extension NodeContext {
             }
             if same { chosen = (align, half) }
         }
-        guard let (align, half) = chosen else {
-            throw unsupported("mode '\(mode)', coordinate_transformation_mode '\(transform)'"
-                              + (bilinear ? "" : ", nearest_mode '\(nearestMode)'") + " from \(formatDims(d)) to \(formatDims(out)) samples differently from Ember's resize")
-        }
+        guard let (align, half) = chosen else { return try resizeSeparable(x, out: out, scales: axisScales) }
         let attrs = ResizeAttributes(height: out[2], width: out[3], bilinear: bilinear, alignCorners: align, halfPixelCenters: half)
         let v = try c.inLayout(x, channelsLast(rank: 4), name: name)
         try define(try add(.resize(attrs), [v]), perm: channelsLast(rank: 4))
