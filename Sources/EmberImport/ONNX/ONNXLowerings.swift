@@ -246,8 +246,42 @@ extension NodeContext {
             v = try add(.add(.none), [padded, mask])
         case "reflect":
             v = try add(.mirrorPad(before: before, after: after, reflect: true), [x.id])
+        case "wrap":
+            // Each padded axis: its last `before` and first `after` slices, concatenated around it.
+            var cur = x.id
+            for axis in 0..<r where before[axis] > 0 || after[axis] > 0 {
+                let d = c.dims(cur)
+                guard before[axis] <= d[axis], after[axis] <= d[axis] else { throw unsupported("wrap padding wider than the axis") }
+                func part(_ from: Int, _ to: Int, _ suffix: String) throws -> ValueID {
+                    var begin = [Int](repeating: 0, count: r), end = d
+                    begin[axis] = from; end[axis] = to
+                    return try add(.slice(begin: begin, end: end, strides: [Int](repeating: 1, count: r)), [cur], suffix)
+                }
+                var parts: [ValueID] = []
+                if before[axis] > 0 { parts.append(try part(d[axis] - before[axis], d[axis], "wrap\(axis)_before")) }
+                parts.append(cur)
+                if after[axis] > 0 { parts.append(try part(0, after[axis], "wrap\(axis)_after")) }
+                cur = try add(.concat(axis: axis), parts, "wrap\(axis)")
+            }
+            v = cur
+        case "edge":
+            // Each padded axis: its first and last slice repeated, concatenated around it.
+            var cur = x.id
+            for axis in 0..<r where before[axis] > 0 || after[axis] > 0 {
+                let d = c.dims(cur)
+                func edgeSlice(_ at: Int, _ suffix: String) throws -> ValueID {
+                    var begin = [Int](repeating: 0, count: r), end = d
+                    begin[axis] = at; end[axis] = at + 1
+                    return try add(.slice(begin: begin, end: end, strides: [Int](repeating: 1, count: r)), [cur], suffix)
+                }
+                guard d[axis] >= 1 else { throw unsupported("edge padding of an empty axis") }
+                let first = try edgeSlice(0, "edge\(axis)_first"), last = try edgeSlice(d[axis] - 1, "edge\(axis)_last")
+                let parts = [ValueID](repeating: first, count: before[axis]) + [cur] + [ValueID](repeating: last, count: after[axis])
+                cur = try add(.concat(axis: axis), parts, "edge\(axis)")
+            }
+            v = cur
         default:
-            throw unsupported("mode '\(mode)' (constant and reflect are supported)")
+            throw unsupported("mode '\(mode)' (constant, reflect, edge and wrap are supported)")
         }
         try define(v, perm: x.perm)
     }
@@ -293,6 +327,16 @@ extension NodeContext {
         }
         let axes = Array(Set(try (axesO ?? []).map { try emberAxis(x, $0) })).sorted()
         guard !axes.isEmpty else { return try define(x) }
+        if dtype(x) == .bool, ["ReduceMax", "ReduceMin", "ReduceSum", "ReduceProd"].contains(type) {
+            // any (max, sum): some element is true; all (min, prod): no element is false — empty sets give
+            // false and true, the identities ONNX's reference uses.
+            let any = type == "ReduceMax" || type == "ReduceSum"
+            let counted = any ? x.id : try add(.logical(.not), [x.id], "false")
+            let ints = try add(.cast(.i32), [counted], "as_int")
+            let reduced = try add(.reduce(.sum, axes: axes, keepDims: keep), [ints], "count")
+            let v = try add(.compare(any ? .notEqual : .equal), [reduced, scalar(0, .i32, "zero")])
+            return try define(v, perm: keep ? x.perm : reducedPerm(x.perm, removing: Set(axes)))
+        }
         func sum(_ v: ValueID, _ suffix: String) throws -> ValueID { try add(.reduce(.sum, axes: axes, keepDims: keep), [v], suffix) }
         let v: ValueID
         switch type {
@@ -369,7 +413,17 @@ extension NodeContext {
         guard r >= 2 else { throw fail("needs N and C dims") }
         let channels = onnxDims(x)[1]
         guard let scale = constant(1)?.floats, let bias = constant(2)?.floats, let mean = constant(3)?.floats,
-              let variance = constant(4)?.floats else { throw unsupported("scale, bias, mean and var must be constants") }
+              let variance = constant(4)?.floats else {
+            // Run-time parameters: (x − mean) · scale / sqrt(var + epsilon) + bias, each broadcast per channel.
+            let perChannel = [channels] + [Int](repeating: 1, count: r - 2)
+            func param(_ k: Int, _ what: String) throws -> ValueID { try reshaped(try input(k), perChannel, what) }
+            let eps = try a.float("epsilon", 1e-5), xv = try onnx(x)
+            let centered = try add(.sub(.none), [xv, try param(3, "mean_c")], "centered")
+            let inverse = try add(.unary(.rsqrt), [try add(.add(.none), [try param(4, "var_c"), scalar(eps, .f32, "epsilon")], "var_eps")],
+                                  "inverse_std")
+            let scaled = try add(.mul(.none), [try add(.mul(.none), [centered, inverse], "normalized"), try param(1, "scale_c")], "scaled")
+            return try define(try add(.add(.none), [scaled, try param(2, "bias_c")]))
+        }
         guard [scale, bias, mean, variance].allSatisfy({ $0.count == channels }) else {
             throw fail("scale, bias, mean and var need \(channels) values each")
         }
@@ -382,6 +436,24 @@ extension NodeContext {
         let bv = Tracked(id: c.constant(.floats(b, dims: dims), name: "\(out)/shift"), perm: Array(0..<(r - 1)))
         let scaled = try broadcast(.mul(.none), [x, sv], "scaled")
         try define(try broadcast(.add(.none), [scaled, bv]))
+    }
+
+    /// InstanceNormalization: each (sample, channel) normalized over its spatial axes, then scaled
+    /// and shifted per channel.
+    func instanceNorm() throws {
+        let x = try input(0)
+        let r = rank(x)
+        guard r >= 3 else { throw fail("needs N, C and spatial dims") }
+        let channels = onnxDims(x)[1], eps = try a.float("epsilon", 1e-5)
+        let xv = try onnx(x), axes = Array(2..<r)
+        let mean = try add(.mean(axes: axes, keepDims: true), [xv], "mean")
+        let centered = try add(.sub(.none), [xv, mean], "centered")
+        let variance = try add(.mean(axes: axes, keepDims: true), [try add(.unary(.square), [centered], "square")], "variance")
+        let inverse = try add(.unary(.rsqrt), [try add(.add(.none), [variance, scalar(eps, .f32, "epsilon")], "variance_eps")], "inverse_std")
+        let normalized = try add(.mul(.none), [centered, inverse], "normalized")
+        let perChannel = [channels] + [Int](repeating: 1, count: r - 2)
+        let scale = try reshaped(try input(1), perChannel, "scale_c"), bias = try reshaped(try input(2), perChannel, "bias_c")
+        try define(try add(.add(.none), [try add(.mul(.none), [normalized, scale], "scaled"), bias]))
     }
 
     func layerNorm() throws {

@@ -305,8 +305,13 @@ extension ONNXImporter {
         }
         h["Pow"] = { n in
             let x = try n.input(0)
-            guard n.dtype(x) == .f32 else { throw n.unsupported("\(n.dtype(x)) bases (float is supported)") }
             var y = try n.input(1)
+            if n.dtype(x) == .i32 || n.dtype(x) == .i64 {
+                // Integer bases: the exponent in the base's type (an integral float exponent truncates exactly).
+                if n.dtype(y) != n.dtype(x) { y = try n.unary(.cast(n.dtype(x)), y) }
+                return try n.define(try n.broadcast(.binary(.pow), [x, y]))
+            }
+            guard n.dtype(x) == .f32 else { throw n.unsupported("\(n.dtype(x)) bases (float and integer are supported)") }
             if n.dtype(y) != .f32 {
                 // ONNX lets the exponent have its own type; Ember's pow takes two floats.
                 if let k = n.constant(1) {
@@ -352,7 +357,13 @@ extension ONNXImporter {
             try n.define(try n.input(0))
         }
         h["Dropout"] = { n in
-            guard !n.usesOutput(1) else { throw n.unsupported("the mask output (training)") }
+            // Inference: the output is the input and the mask keeps every element.
+            if n.has(2), n.constant(2)?.ints?.first != 0 { throw n.unsupported("training_mode (a random mask)") }
+            if n.usesOutput(1) {
+                let d = n.onnxDims(try n.input(0))
+                try LoadLimits.check("Dropout mask", needs: d.reduce(1, *), limit: n.c.limits.maxTensorElements, unit: "elements")
+                try n.defineConstant(.integers([Int](repeating: 1, count: d.reduce(1, *)), dtype: .bool, dims: d), output: 1)
+            }
             if let k = n.constant(0) { return try n.defineConstant(k) }
             try n.define(try n.input(0))
         }
@@ -531,6 +542,7 @@ extension ONNXImporter {
         // Normalization.
         h["BatchNormalization"] = { n in try n.batchNorm() }
         h["LayerNormalization"] = { n in try n.layerNorm() }
+        h["InstanceNormalization"] = { n in try n.instanceNorm() }
 
         // Linear algebra and windows.
         h["MatMul"] = { n in try n.matMul() }
