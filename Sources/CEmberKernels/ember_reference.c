@@ -497,6 +497,41 @@ void ember_cumsum_ref(ember_dtype dtype, int64_t outer, int32_t axis_size, int64
   }
 }
 
+#define EMBER_TOPK_TYPED(T)                                                                   \
+  do {                                                                                      \
+    const T *x_ = (const T *)in;                                                            \
+    for (int64_t o = 0; o < outer; ++o) {                                                   \
+      for (int64_t i = 0; i < inner; ++i) {                                                 \
+        memset(taken, 0, (size_t)axis_size);                                                \
+        for (int32_t r = 0; r < k; ++r) {                                                   \
+          int32_t best = -1;                                                                \
+          for (int32_t j = 0; j < axis_size; ++j) {                                         \
+            if (taken[j]) continue;                                                         \
+            const T v = x_[(o * axis_size + j) * inner + i];                                \
+            if (best < 0) { best = j; continue; }                                           \
+            const T b = x_[(o * axis_size + best) * inner + i];                             \
+            if (v != v) continue;                          /* NaN never beats */            \
+            if (b != b || (largest ? v > b : v < b)) best = j; /* ties keep the lower index */ \
+          }                                                                                 \
+          taken[best] = 1;                                                                  \
+          const int64_t at = (o * k + r) * inner + i;                                       \
+          if (out_indices) ((int64_t *)out)[at] = best;                                     \
+          else ((T *)out)[at] = x_[(o * axis_size + best) * inner + i];                     \
+        }                                                                                   \
+      }                                                                                     \
+    }                                                                                       \
+  } while (0)
+
+void ember_topk_ref(ember_dtype dtype, int64_t outer, int32_t axis_size, int64_t inner, int32_t k, int32_t largest,
+                    int32_t out_indices, const void *in, uint8_t *taken, void *out) {
+  if (k <= 0 || axis_size <= 0) return;
+  switch (dtype) {
+    case EMBER_DTYPE_I32: EMBER_TOPK_TYPED(int32_t); break;
+    case EMBER_DTYPE_I64: EMBER_TOPK_TYPED(int64_t); break;
+    default: EMBER_TOPK_TYPED(float); break;
+  }
+}
+
 void ember_add_s8_ref(const ember_broadcast *bc, const int8_t *a, const int8_t *b,
                       const ember_add_s8_params *p, int32_t subtract, int8_t *out) {
   EMBER_BROADCAST_LOOP(bc, {

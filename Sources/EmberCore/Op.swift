@@ -285,6 +285,9 @@ public enum Op: Hashable, Sendable {
     /// Running sum along `axis` (f32, i32, i64 wrapping): `exclusive` leaves out the element itself,
     /// `reverse` sums from the end.
     case cumSum(axis: Int, exclusive: Bool, reverse: Bool)
+    /// The `k` largest (or smallest) elements along `axis`, best first, the lower index first on ties:
+    /// their values (f32, i32, i64) or, with `indices`, their positions as i64 (ONNX TopK's two outputs).
+    case topK(k: Int, axis: Int, largest: Bool, indices: Bool)
 
     /// The op's code and name.
     public var kind: OpKind {
@@ -334,6 +337,7 @@ public enum Op: Hashable, Sendable {
         case .mirrorPad: return .mirrorPad
         case .fullyConnectedAsymmetricInputs: return .fullyConnectedAsymmetricInputs
         case .cumSum: return .cumSum
+        case .topK: return .topK
         }
     }
 
@@ -388,7 +392,7 @@ public enum OpKind: UInt16, Sendable, CaseIterable, CustomStringConvertible {
          globalAveragePool, reshape, transpose, concat, pad, slice, layerNorm, quantize, dequantize,
          maximum, minimum, resize, prelu,
          unary, binary, compare, logical, reduce, argReduce, select, cast, gather, tile,
-         transposeConv2D, mirrorPad, fullyConnectedAsymmetricInputs, cumSum
+         transposeConv2D, mirrorPad, fullyConnectedAsymmetricInputs, cumSum, topK
 
     public var description: String { schema.name }
 }

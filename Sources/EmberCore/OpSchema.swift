@@ -583,6 +583,26 @@ extension OpKind {
                                 _ = try s.axis(axis, rank: s.x.dims.count)
                                 return s.x
                             })
+        case .topK:
+            return OpSchema("TopK", attributes: [.positive, .int, .bool, .bool],
+                            encode: { op in
+                                guard case let .topK(k, axis, largest, indices) = op else { return [] }
+                                return [.int(k), .int(axis), .bool(largest), .bool(indices)]
+                            },
+                            decode: { a in .topK(k: try a.int(0), axis: try a.int(1), largest: try a.bool(2), indices: try a.bool(3)) },
+                            shape: { op, s in
+                                guard case let .topK(k, axis, _, indices) = op else { throw s.fail("not a top-k") }
+                                try s.dtype(s.x, in: [.f32, .i32, .i64])
+                                let a = try s.axis(axis, rank: s.x.dims.count)
+                                guard k <= s.x.dims[a] else { throw s.fail("k \(k) is more than the axis' \(s.x.dims[a]) elements") }
+                                var dims = s.x.dims
+                                dims[a] = k
+                                return TensorInfo(indices ? .i64 : s.x.dtype, dims)
+                            },
+                            macs: { op, ins, _ in
+                                guard case let .topK(k, _, _, _) = op else { return 0 }
+                                return saturatingMultiply(ins[0]?.elementCount ?? 0, k)
+                            })
         case .mirrorPad:
             return OpSchema("MirrorPad", attributes: [.ints, .ints, .bool], quantization: .inputRange,
                             encode: { op in

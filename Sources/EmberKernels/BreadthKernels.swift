@@ -149,6 +149,21 @@ extension Preparer {
         }
     }
 
+    func topK(k: Int, axis: Int, largest: Bool, indices: Bool) throws -> PreparedKernel {
+        let x = try input(0), dtype = try cType(x)
+        let a = axis < 0 ? axis + x.dims.count : axis
+        let split = axisSplit(x.dims, a)
+        let outer = Int64(split.outer), size = Int32(split.size), inner = Int64(split.inner)
+        let flags = (largest ? Int32(1) : 0, indices ? Int32(1) : 0), count = Int32(k)
+        let node = c.nodeName
+        // Scratch: one "taken" byte per element of a row.
+        return kernel(.topKRef, scratch: max(split.size, 1)) { b in
+            let xp = try req(b, 0, node), out = b.output
+            let taken = try scratchBuffer(b, node, UInt8.self)
+            return { ember_topk_ref(dtype, outer, size, inner, count, flags.0, flags.1, xp, taken, out) }
+        }
+    }
+
     func select() throws -> PreparedKernel {
         try requireSharedInputQuant(1, 2)
         if c.output.dtype.isQuantized8 {

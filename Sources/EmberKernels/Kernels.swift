@@ -81,6 +81,7 @@ public enum KernelImplementation: String, CaseIterable, Sendable {
     case binaryIntRef = "binary_int_ref"
     case cumSumRef = "cumsum_ref"
     case castF16Ref = "cast_f16_ref"
+    case topKRef = "topk_ref"
     case compareRef = "compare_ref"
     case logicalRef = "logical_ref"
     case castRef = "cast_ref"
@@ -284,6 +285,7 @@ struct Preparer {
         case let .transposeConv2D(a): return isQ8 ? try transposeConvInt8(a) : try transposeConvFloat(a)
         case let .fullyConnectedAsymmetricInputs(act): return try fullyConnectedHybridPerChannel(act, asymmetricInputs: true)
         case let .cumSum(axis, exclusive, reverse): return try cumSum(axis: axis, exclusive: exclusive, reverse: reverse)
+        case let .topK(k, axis, largest, indices): return try topK(k: k, axis: axis, largest: largest, indices: indices)
         }
     }
 

@@ -130,6 +130,7 @@ import Testing
         case .mirrorPad: return .mirrorPad(before: [1, 0], after: [0, 2], reflect: false)
         case .fullyConnectedAsymmetricInputs: return .fullyConnectedAsymmetricInputs(.relu6)
         case .cumSum: return .cumSum(axis: -1, exclusive: true, reverse: false)
+        case .topK: return .topK(k: 3, axis: 1, largest: false, indices: true)
         }
     }
 

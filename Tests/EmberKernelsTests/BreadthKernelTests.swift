@@ -183,6 +183,33 @@ import Glibc
         }
     }
 
+    /// Top-k against a stable sort of each row: best first, the lower index first on ties (values drawn
+    /// from a few levels so ties are common), values and indices alike.
+    @Test func topKIsAStableSortsPrefix() {
+        var rng = SplitMix64(seed: 59)
+        for trial in 0..<80 {
+            let dims = Self.randomDims(&rng, rank: 1...3, size: 1...7)
+            let axis = rng.int(0...(dims.count - 1))
+            let (outer, size, inner) = (dims[..<axis].reduce(1, *), dims[axis], dims[(axis + 1)...].reduce(1, *))
+            let k = rng.int(1...size), largest = rng.int(0...1) == 1
+            let x = (0..<dims.reduce(1, *)).map { _ in Float(rng.int(-3...3)) }
+            var values = [Float](repeating: 0, count: outer * k * inner), indices = [Int64](repeating: 0, count: outer * k * inner)
+            var taken = [UInt8](repeating: 0, count: size)
+            ember_topk_ref(EMBER_DTYPE_F32, Int64(outer), Int32(size), Int64(inner), Int32(k), largest ? 1 : 0, 0, x, &taken, &values)
+            ember_topk_ref(EMBER_DTYPE_F32, Int64(outer), Int32(size), Int64(inner), Int32(k), largest ? 1 : 0, 1, x, &taken, &indices)
+            for o in 0..<outer {
+                for i in 0..<inner {
+                    let row = (0..<size).map { x[(o * size + $0) * inner + i] }
+                    let order = row.indices.sorted { a, b in row[a] != row[b] ? (largest ? row[a] > row[b] : row[a] < row[b]) : a < b }
+                    for r in 0..<k {
+                        let at = (o * k + r) * inner + i
+                        #expect(indices[at] == Int64(order[r]) && values[at] == row[order[r]], "trial \(trial) row \(o),\(i) rank \(r)")
+                    }
+                }
+            }
+        }
+    }
+
     @Test func comparisonsAndLogicOnEveryType() {
         var rng = SplitMix64(seed: 53)
         let oracles: [(Comparison, (Double, Double) -> Bool)] = [

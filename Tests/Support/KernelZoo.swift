@@ -133,6 +133,7 @@ enum KernelZoo {
         let wrapped = try b.add(.binary(.floorMod), [shifted, b.constant("modulus", [Int32(4)], dtype: .i32, dims: [1])], name: "int-mod")
         b.output(try b.add(.maximum, [wrapped, offsets], name: "int-max"), name: "ints")
         b.output(try b.add(.cumSum(axis: 0, exclusive: false, reverse: false), [ids], name: "positions"), name: "positions")
+        b.output(try b.add(.topK(k: 2, axis: 1, largest: true, indices: true), [picked], name: "top2"), name: "top2")
         // int8 transposed convolution with per-channel weights.
         let q = QuantParams(scale: 0.05, zeroPoint: 3)
         let xq = b.input("xq", .i8, [1, 2, 2, 3], quant: q)

@@ -344,6 +344,12 @@ typedef enum {
 void ember_cumsum_ref(ember_dtype dtype, int64_t outer, int32_t axis_size, int64_t inner, int32_t exclusive,
                       int32_t reverse, const void *in, void *out);
 
+/// The k largest (largest != 0) or smallest elements of each [outer][axis_size][inner] row, best
+/// first, the lower index first on ties; NaN ranks below every number. Writes their values (in
+/// the input's dtype) or, with out_indices != 0, their positions as int64. `taken` is axis_size bytes.
+void ember_topk_ref(ember_dtype dtype, int64_t outer, int32_t axis_size, int64_t inner, int32_t k, int32_t largest,
+                    int32_t out_indices, const void *in, uint8_t *taken, void *out);
+
 /// Integer arithmetic on i32 or i64 (`dtype`) over any broadcast, as ONNX/numpy define it with
 /// two's-complement wrap-around: ADD, SUB, MUL, DIV (toward zero), MAX, MIN, POW (negative
 /// exponents give 0 unless the base is ±1), SQUARED_DIFFERENCE, FLOOR_DIV, FLOOR_MOD (sign of

@@ -548,6 +548,20 @@ extension ONNXImporter {
         h["MatMul"] = { n in try n.matMul() }
         h["Einsum"] = { n in try n.einsum() }
         h["Loop"] = { n in try n.loopNode() }
+        // Values and indices: the same selection twice, one Ember op per output.
+        h["TopK"] = { n in
+            let x = try n.input(0)
+            let given: Int? = n.opset >= 10 ? try n.ints(1, "k")?.first : try n.a.int("k", 0)
+            guard let k = given, k >= 1 else {
+                throw n.needed(1, "k")
+            }
+            let axis = try n.emberAxis(x, try n.a.int("axis", -1))
+            let largest = try n.a.int("largest", 1) != 0
+            for (output, indices) in [(0, false), (1, true)] where n.usesOutput(output) {
+                let v = try n.c.add(.topK(k: k, axis: axis, largest: largest, indices: indices), [x.id], name: try n.output(output))
+                try n.define(v, perm: x.perm, output: output)
+            }
+        }
         h["Scan"] = { n in try n.scanNode() }
         for (type, handler) in ONNXImporter.qoperatorHandlers { h[type] = handler }
         // ORT registers its RMS norm in the default domain (its optimizer writes it there).
