@@ -17,24 +17,16 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from toolvenv import ensure_ember, ensure_venv  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 VENV = os.path.join(HERE, ".venv-litert")
 
 
-def ensure_venv():
-    py = os.path.join(VENV, "bin", "python")
-    if os.path.abspath(sys.executable) == os.path.abspath(py):
-        return
-    if not os.path.exists(py):
-        print("compare_litert: creating", VENV, file=sys.stderr)
-        subprocess.check_call([sys.executable, "-m", "venv", VENV])
-        subprocess.check_call([os.path.join(VENV, "bin", "pip"), "install", "-q", "ai-edge-litert", "numpy"])
-    os.execv(py, [py] + sys.argv)
-
-
 def main():
-    ensure_venv()
+    ensure_venv(VENV, ["ai-edge-litert", "numpy"], "compare_litert")
     import numpy as np
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
@@ -44,8 +36,7 @@ def main():
     ap.add_argument("--kernels", choices=["reference", "default"], default="reference")
     ap.add_argument("--ember", default=os.path.join(ROOT, ".build", "release", "ember"))
     a = ap.parse_args()
-    if not os.path.exists(a.ember):
-        subprocess.check_call(["swift", "build", "-c", "release", "--product", "ember"], cwd=ROOT)
+    ensure_ember(a.ember, ROOT)
 
     feeds = {}
     for spec in a.input:

@@ -20,6 +20,13 @@ import Glibc
     static func randomDims(_ rng: inout SplitMix64, rank: ClosedRange<Int> = 1...4, size: ClosedRange<Int> = 1...5) -> [Int] {
         (0..<rng.int(rank)).map { _ in rng.int(size) }
     }
+    /// Random dims, one of their axes, and the [outer][size][inner] split around it.
+    static func randomAxis(_ rng: inout SplitMix64, rank: ClosedRange<Int>, size: ClosedRange<Int>)
+        -> (dims: [Int], axis: Int, outer: Int, size: Int, inner: Int) {
+        let dims = randomDims(&rng, rank: rank, size: size)
+        let axis = rng.int(0...(dims.count - 1))
+        return (dims, axis, dims[..<axis].reduce(1, *), dims[axis], dims[(axis + 1)...].reduce(1, *))
+    }
 
     /// Each unary function from its definition (a switch, so a new function without an oracle does not compile).
     static func oracle(_ f: UnaryFunction) -> (Float) -> Float {
@@ -158,27 +165,23 @@ import Glibc
     @Test func cumulativeSumsRunForwardBackwardAndExclusive() {
         var rng = SplitMix64(seed: 58)
         for trial in 0..<80 {
-            let dims = Self.randomDims(&rng, rank: 1...4, size: 1...6)
-            let axis = rng.int(0...(dims.count - 1))
-            let (outer, size, inner) = (dims[..<axis].reduce(1, *), dims[axis], dims[(axis + 1)...].reduce(1, *))
+            let (dims, axis, outer, size, inner) = Self.randomAxis(&rng, rank: 1...4, size: 1...6)
             let exclusive = rng.int(0...1) == 1, reverse = rng.int(0...1) == 1
             let ints = (0..<dims.reduce(1, *)).map { _ in rng.int(0...4) == 0 ? Int64.max - 3 : Int64(rng.int(-50...50)) }
-            func want(_ at: Int) -> Int64 {
+            /// The flat positions element `at`'s running sum covers.
+            func summed(_ at: Int) -> [Int] {
                 let (o, j, i) = (at / (size * inner), (at / inner) % size, at % inner)
                 let range = reverse ? (exclusive ? (j + 1)..<size : j..<size) : (exclusive ? 0..<j : 0..<(j + 1))
-                return range.reduce(Int64(0)) { $0 &+ ints[(o * size + $1) * inner + i] }
+                return range.map { (o * size + $0) * inner + i }
             }
+            func want(_ at: Int) -> Int64 { summed(at).reduce(Int64(0)) { $0 &+ ints[$1] } }
             var out = [Int64](repeating: 0, count: ints.count)
             ember_cumsum_ref(EMBER_DTYPE_I64, Int64(outer), Int32(size), Int64(inner), exclusive ? 1 : 0, reverse ? 1 : 0, ints, &out)
             #expect(out == ints.indices.map(want), "trial \(trial): \(dims) axis \(axis)")
             let floats = ints.map { Float($0 % 100) }
             var fout = [Float](repeating: 0, count: floats.count)
             ember_cumsum_ref(EMBER_DTYPE_F32, Int64(outer), Int32(size), Int64(inner), exclusive ? 1 : 0, reverse ? 1 : 0, floats, &fout)
-            let fwant = ints.indices.map { at -> Float in
-                let (o, j, i) = (at / (size * inner), (at / inner) % size, at % inner)
-                let range = reverse ? (exclusive ? (j + 1)..<size : j..<size) : (exclusive ? 0..<j : 0..<(j + 1))
-                return range.reduce(Float(0)) { $0 + floats[(o * size + $1) * inner + i] }
-            }
+            let fwant = ints.indices.map { at in summed(at).reduce(Float(0)) { $0 + floats[$1] } }
             #expect(fout == fwant, "trial \(trial) f32")
         }
     }
@@ -188,9 +191,7 @@ import Glibc
     @Test func topKIsAStableSortsPrefix() {
         var rng = SplitMix64(seed: 59)
         for trial in 0..<80 {
-            let dims = Self.randomDims(&rng, rank: 1...3, size: 1...7)
-            let axis = rng.int(0...(dims.count - 1))
-            let (outer, size, inner) = (dims[..<axis].reduce(1, *), dims[axis], dims[(axis + 1)...].reduce(1, *))
+            let (dims, _, outer, size, inner) = Self.randomAxis(&rng, rank: 1...3, size: 1...7)
             let k = rng.int(1...size), largest = rng.int(0...1) == 1
             let x = (0..<dims.reduce(1, *)).map { _ in Float(rng.int(-3...3)) }
             var values = [Float](repeating: 0, count: outer * k * inner), indices = [Int64](repeating: 0, count: outer * k * inner)

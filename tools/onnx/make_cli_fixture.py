@@ -123,20 +123,27 @@ class Samples(CalibrationDataReader):
         return next(self.left, None)
 
 
-fixed = os.path.join(root, "small_cnn_fixed.onnx")
-m = onnx.load(path)
-m.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 1
-onnx.save_model(m, fixed)
-qdq = os.path.join(root, "small_cnn_qdq.onnx")
-quantize_static(fixed, qdq, Samples(), quant_format=QuantFormat.QDQ, per_channel=True,
-                activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
-os.remove(fixed)
-options = ort.SessionOptions()
-options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-session = ort.InferenceSession(qdq, options, providers=["CPUExecutionProvider"])
-for k in range(4):
-    x = np.load(os.path.join(root, "calib", f"{k:02d}.npy"))
-    np.save(os.path.join(root, f"ort_qdq_{k:02d}.npy"), session.run(None, {"image": x})[0])
+def quantized_cnn(form, quant_format, activation_type):
+    """small_cnn (batch fixed to 1) through quantize_static as small_cnn_FORM.onnx, with ORT's outputs
+    for the calibration samples (graph optimizations disabled: Q/DQ as float ops)."""
+    fixed = os.path.join(root, "small_cnn_fixed.onnx")
+    m = onnx.load(path)
+    m.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 1
+    onnx.save_model(m, fixed)
+    out = os.path.join(root, f"small_cnn_{form}.onnx")
+    quantize_static(fixed, out, Samples(), quant_format=quant_format, per_channel=True,
+                    activation_type=activation_type, weight_type=QuantType.QInt8)
+    os.remove(fixed)
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    session = ort.InferenceSession(out, options, providers=["CPUExecutionProvider"])
+    for k in range(4):
+        x = np.load(os.path.join(root, "calib", f"{k:02d}.npy"))
+        np.save(os.path.join(root, f"ort_{form}_{k:02d}.npy"), session.run(None, {"image": x})[0])
+    return out
+
+
+quantized_cnn("qdq", QuantFormat.QDQ, QuantType.QInt8)
 
 # A tiny attention encoder with a dynamic batch and sequence length, exported the way torch does
 # it: token ids and a padding mask in, Reshape targets computed by Shape → Gather → Concat, and
@@ -243,18 +250,7 @@ np.save(os.path.join(contrib, "ort_y.npy"), y)
 np.save(os.path.join(contrib, "ort_sum.npy"), s)
 
 # small_cnn in ORT's QOperator form (QLinearConv, QLinearMatMul / QLinearAdd…), with ORT's outputs.
-fixed = os.path.join(root, "small_cnn_fixed.onnx")
-m = onnx.load(path)
-m.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 1
-onnx.save_model(m, fixed)
-qop = os.path.join(root, "small_cnn_qop.onnx")
-quantize_static(fixed, qop, Samples(), quant_format=QuantFormat.QOperator, per_channel=True,
-                activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
-os.remove(fixed)
-session = ort.InferenceSession(qop, options, providers=["CPUExecutionProvider"])
-for k in range(4):
-    x = np.load(os.path.join(root, "calib", f"{k:02d}.npy"))
-    np.save(os.path.join(root, f"ort_qop_{k:02d}.npy"), session.run(None, {"image": x})[0])
+qop = quantized_cnn("qop", QuantFormat.QOperator, QuantType.QUInt8)
 print(sorted({n.op_type for n in onnx.load(qop).graph.node}), file=sys.stderr)
 
 # Loop with a constant trip count (a carried value and a scan output) and Scan forward and in reverse,
