@@ -653,7 +653,9 @@ extension NodeContext {
         guard !usesOutput(1) else { throw unsupported("the Indices output") }
         guard let kernel = try a.ints("kernel_shape") else { throw fail("needs kernel_shape") }
         let g = try windowAttributes(spatial: rank(x) - 2, kernel: kernel)
-        guard g.dilations.allSatisfy({ $0 == 1 }) else { throw unsupported("dilated pooling") }
+        guard g.dilations.allSatisfy({ $0 == 1 }), rank(x) <= 4 else {
+            return try poolByTaps(max: isMax, kernel: kernel, strides: g.strides, dilations: g.dilations, pads: g.pads, autoPad: g.autoPad)
+        }
         let ceil = try a.int("ceil_mode", 0) != 0
         let countPads = try !isMax && a.int("count_include_pad", 0) != 0
         let (xin, oneD) = try spatialInput(x)
