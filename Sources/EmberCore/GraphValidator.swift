@@ -124,7 +124,15 @@ extension Graph {
             }
             if v.dtype.isQuantized8 {
                 guard let q = v.quant else {
-                    throw EmberError.invalidGraph(node: valueName(i), reason: "\(v.dtype) value needs quantization parameters")
+                    // Raw 8-bit integers (an ONNX int8 tensor that is not quantized) only convert: a graph
+                    // input or a cast's output that casts read or that is a graph output.
+                    let rawAllowed = v.constant == nil && (inputs.contains(i) || producer[i].map { nodes[$0].op.kind == .cast } == true)
+                        && consumers(of: i).allSatisfy { nodes[$0].op.kind == .cast }
+                    guard rawAllowed else {
+                        throw EmberError.invalidGraph(node: valueName(i), reason: "\(v.dtype) value needs quantization parameters "
+                                                      + "(unquantized 8-bit integers may only be cast)")
+                    }
+                    continue
                 }
                 if let problem = q.validate(dims: types[i].dims, dtype: v.dtype) {
                     throw EmberError.invalidGraph(node: valueName(i), reason: problem)
@@ -132,5 +140,10 @@ extension Graph {
             }
         }
         return ValidatedGraph(graph: self, types: types, producer: producer)
+    }
+
+    /// The nodes that read value `id`.
+    func consumers(of id: ValueID) -> [Int] {
+        nodes.indices.filter { nodes[$0].inputs.contains(id) }
     }
 }

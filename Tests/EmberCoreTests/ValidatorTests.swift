@@ -45,6 +45,20 @@ import Testing
         #expect(reason(g).contains("already defined"))
     }
 
+    /// Unquantized 8-bit values (an ONNX int8 tensor that is plain integers) may exist only to be cast:
+    /// a graph input cast to int32 is valid, the same input read by an add is not.
+    @Test func plainEightBitIntegersMayOnlyBeCast() throws {
+        let ok = GraphBuilder(name: "raw")
+        let x = ok.input("x", .i8, [4])
+        let wide = try ok.add(.cast(.i32), [x], name: "wide")
+        ok.output(try ok.add(.cast(.i8), [wide], name: "narrow"))
+        _ = try ok.build()
+        let bad = GraphBuilder(name: "raw-add")
+        let y = bad.input("y", .i8, [4])
+        bad.output(try bad.add(.add(.none), [y, y], name: "sum", outputQuant: QuantParams(scale: 1, zeroPoint: 0)))
+        #expect { try bad.build() } throws: { "\($0)".contains("may only be cast") }
+    }
+
     @Test func constantSizeQuantAndDeclaredShapesAreChecked() throws {
         var g = try smallGraph().build()
         g.values[1].constant = ConstantData(copying: [Float](repeating: 0, count: 7))

@@ -180,8 +180,11 @@ final class ONNXConverter {
             var id = try onnxLayout(o.name)
             // A graph output is a node's own output: an input, a constant or a value already
             // given out gets an identity node.
-            if o.type.tensorType.elemType == 10, values[id].dtype == .f32 {
+            let declared = o.type.tensorType.elemType
+            if declared == 10, values[id].dtype == .f32 {
                 id = try add(.cast(.f16), [id], name: o.name) // a float16 output, computed in float32
+            } else if declared == 2 || declared == 3, values[id].dtype == .i32 {
+                id = try add(.cast(declared == 2 ? .u8 : .i8), [id], name: o.name) // plain 8-bit integers, computed in int32
             } else if values[id].constant != nil || graphInputs.contains(id) || outputs.contains(id) {
                 id = try add(.reshape(dims(id)), [id], name: o.name)
             }
@@ -290,7 +293,16 @@ final class ONNXConverter {
             var id = values.count - 1
             // A float16 input is widened once; the graph computes in float32.
             if dtype == .f16 { id = try add(.cast(.f32), [id], name: "\(n)/float") }
+            // int8 / uint8 that no quantization op reads are plain integers: computed as int32.
+            if dtype.isQuantized8, !readsQuantized(n, in: graph) { id = try add(.cast(.i32), [id], name: "\(n)/int32") }
             env[n] = Tracked(id: id, perm: Array(0..<dims.count))
+        }
+    }
+
+    /// True when a quantization op (DequantizeLinear, a QLinear op, MatMulInteger, ConvInteger) reads `name`.
+    func readsQuantized(_ name: String, in graph: Onnx_GraphProto) -> Bool {
+        graph.node.contains { n in
+            n.input.contains(name) && (n.opType == "DequantizeLinear" || n.opType.hasPrefix("QLinear") || n.opType.hasSuffix("Integer"))
         }
     }
 
@@ -334,10 +346,12 @@ final class ONNXConverter {
         return t
     }
 
-    /// An Ember constant holding `h` (float16 widened to float32).
+    /// An Ember constant holding `h` (float16 widened to float32, plain 8-bit integers to int32: the
+    /// quantized ones are read by the quantization ops at import, never made Ember constants).
     func constant(_ h: HostTensor, name: String) -> ValueID {
         var h = h
         if h.dtype == .f16, let f = h.floats { h = HostTensor.floats(f, dims: h.dims) }
+        if h.dtype.isQuantized8, let i = h.ints { h = HostTensor.integers(i, dtype: .i32, dims: h.dims) }
         values.append(Value(name: name, dtype: h.dtype, shape: Shape(h.dims), constant: ConstantData(copying: h.bytes)))
         return values.count - 1
     }

@@ -59,6 +59,10 @@ extension NodeContext {
         }
         if let k = constant(0) { return try defineConstant(try convert(k, to: target)) }
         if dtype(x) == target { return try define(x) }
+        if target.isQuantized8 {
+            // Plain 8-bit integers live as int32: the cast wraps (or saturates, from float) to 8 bits and widens back.
+            return try define(try unary(.cast(.i32), try unary(.cast(target), x)))
+        }
         try define(try unary(.cast(target), x))
     }
 
