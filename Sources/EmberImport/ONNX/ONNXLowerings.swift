@@ -616,16 +616,32 @@ extension NodeContext {
     func convTranspose() throws {
         let x = try input(0), w = try input(1)
         let b = try optionalInput(2)
-        let dw = onnxDims(w)
+        var dw = onnxDims(w)
         guard rank(x) == 4, dw.count == 4 else { throw unsupported("\(rank(x) - 2)-D ConvTranspose (2-D is supported)") }
-        guard try a.int("group", 1) == 1 else { throw unsupported("grouped ConvTranspose") }
-        let kernel = try a.ints("kernel_shape") ?? Array(dw[2...])
+        let groups = try a.int("group", 1)
+        var kernel = try a.ints("kernel_shape") ?? Array(dw[2...])
         let g = try windowAttributes(spatial: 2, kernel: kernel)
-        guard g.dilations == [1, 1] else { throw unsupported("dilated ConvTranspose") }
+        guard groups >= 1, dw[0] % groups == 0, onnxDims(x)[1] == dw[0] else { throw fail("group \(groups) for filter \(formatDims(dw))") }
+        // A dilated filter is the filter with dilation − 1 zeros between its taps (made at import).
+        var filterValue = w
+        if g.dilations != [1, 1] {
+            guard let k = constant(1), let f = k.floats else { throw unsupported("dilated ConvTranspose with a run-time filter") }
+            let (dh, dwl) = (g.dilations[0], g.dilations[1])
+            let kh = (dw[2] - 1) * dh + 1, kw = (dw[3] - 1) * dwl + 1
+            var dilated = [Float](repeating: 0, count: dw[0] * dw[1] * kh * kw)
+            for io in 0..<(dw[0] * dw[1]) {
+                for i in 0..<dw[2] {
+                    for j in 0..<dw[3] { dilated[(io * kh + i * dh) * kw + j * dwl] = f[(io * dw[2] + i) * dw[3] + j] }
+                }
+            }
+            dw = [dw[0], dw[1], kh, kw]
+            kernel = [kh, kw]
+            filterValue = Tracked(id: c.constant(.floats(dilated, dims: dw), name: "\(try output())/dilated_filter"), perm: [0, 1, 2, 3])
+        }
         let outputPadding = try a.ints("output_padding") ?? [0, 0]
         guard outputPadding.count == 2 else { throw fail("output_padding \(outputPadding)") }
         let xin = try c.inLayout(x, channelsLast(rank: 4), name: name)
-        let filter = try c.inLayout(w, [1, 2, 3, 0], name: name) // [O, KH, KW, I]
+        let filter = try c.inLayout(filterValue, [1, 2, 3, 0], name: name) // [O/group, KH, KW, I]
         let inDims = c.dims(xin)
         var out = [0, 0], begin = [0, 0]
         let shape = try a.ints("output_shape")
@@ -649,7 +665,22 @@ extension NodeContext {
         let attrs = TransposeConv2DAttributes(outputHeight: out[0], outputWidth: out[1], strideH: g.strides[0], strideW: g.strides[1],
                                               padTop: begin[0], padLeft: begin[1])
         let bias = try b.map { try onnx($0) }
-        try define(try add(.transposeConv2D(attrs), [xin, filter, bias]), perm: channelsLast(rank: 4))
+        guard groups > 1 else {
+            return try define(try add(.transposeConv2D(attrs), [xin, filter, bias]), perm: channelsLast(rank: 4))
+        }
+        // Groups: each group's input channels through its slice of the filter, the outputs concatenated.
+        let inPer = dw[0] / groups, outPer = dw[1]
+        let fd = c.dims(filter), xd = c.dims(xin)
+        var parts: [ValueID] = []
+        for k in 0..<groups {
+            let xs = try add(.slice(begin: [0, 0, 0, k * inPer], end: [xd[0], xd[1], xd[2], (k + 1) * inPer], strides: [1, 1, 1, 1]),
+                             [xin], "group\(k)_in")
+            let fs = try add(.slice(begin: [0, 0, 0, k * inPer], end: [fd[0], fd[1], fd[2], (k + 1) * inPer], strides: [1, 1, 1, 1]),
+                             [filter], "group\(k)_filter")
+            let bs = try bias.map { try add(.slice(begin: [k * outPer], end: [(k + 1) * outPer], strides: [1]), [$0], "group\(k)_bias") }
+            parts.append(try add(.transposeConv2D(attrs), [xs, fs, bs], "group\(k)"))
+        }
+        try define(try add(.concat(axis: 3), parts), perm: channelsLast(rank: 4))
     }
 
     func pool(max isMax: Bool) throws {
