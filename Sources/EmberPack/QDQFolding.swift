@@ -89,14 +89,15 @@ public enum QDQFolding {
     /// becomes an ordinary Q → DQ around the moved float value.
     static func hoistingDataMovement(_ graph: Graph) throws -> Graph {
         var g = graph
+        // The node that writes each value (kept current as nodes are moved and added).
+        var producer: [ValueID: Node] = [:]
+        for m in g.nodes { producer[m.output] = m }
         var k = 0
         while k < g.nodes.count {
             let n = g.nodes[k]
-            var producer: [ValueID: Int] = [:]
-            for (i, m) in g.nodes.enumerated() { producer[m.output] = i }
             guard n.op.schema.quantization == .inputRange, let x = n.inputs.first ?? nil, g.values[x].dtype.isQuantized8,
                   n.inputs.dropFirst().allSatisfy({ $0 == nil || !g.values[$0!].dtype.isQuantized8 }),
-                  let qi = producer[x], case let .quantize(dtype) = g.nodes[qi].op, let source = g.nodes[qi].inputs.first ?? nil,
+                  let q = producer[x], case let .quantize(dtype) = q.op, let source = q.inputs.first ?? nil,
                   g.values[source].dtype == .f32, !g.outputs.contains(n.output) else { k += 1; continue }
             // The moved op now reads and writes floats; a new quantize after it gives its consumers the codes.
             let out = n.output
@@ -108,7 +109,10 @@ public enum QDQFolding {
             let floatID = g.values.count - 1
             g.nodes[k].inputs[0] = source
             g.nodes[k].output = floatID
-            g.nodes.insert(Node(name: n.name + "/quantize", op: .quantize(dtype), inputs: [floatID], output: out), at: k + 1)
+            let requantize = Node(name: n.name + "/quantize", op: .quantize(dtype), inputs: [floatID], output: out)
+            g.nodes.insert(requantize, at: k + 1)
+            producer[floatID] = g.nodes[k]
+            producer[out] = requantize
             k += 2
         }
         _ = try g.validate()

@@ -236,18 +236,7 @@ extension NodeContext {
             if value == 0 { v = padded; break }
             guard dtype(x) == .f32 else { throw unsupported("a non-zero constant_value on \(dtype(x))") }
             // Zero padding plus a constant that is `value` outside the input and 0 inside: exact.
-            let inner = c.dims(x.id), outer = c.dims(padded)
-            var fill = [Float](repeating: value, count: outer.reduce(1, *))
-            for o in 0..<inner.reduce(1, *) {
-                var rest = o, offset = 0, scale = 1
-                for k in stride(from: inner.count - 1, through: 0, by: -1) {
-                    offset += (rest % inner[k] + before[k]) * scale
-                    rest /= inner[k]; scale *= outer[k]
-                }
-                fill[offset] = 0
-            }
-            let mask = c.constant(.floats(fill, dims: outer), name: "\(try output())/pad_value")
-            v = try add(.add(.none), [padded, mask])
+            v = try add(.add(.none), [padded, try paddingFill(value, inner: c.dims(x.id), before: before, padded: padded, "pad_value")])
         case "reflect":
             v = try add(.mirrorPad(before: before, after: after, reflect: true), [x.id])
         case "wrap":
@@ -681,6 +670,22 @@ extension NodeContext {
             parts.append(try add(.transposeConv2D(attrs), [xs, fs, bs], "group\(k)"))
         }
         try define(try add(.concat(axis: 3), parts), perm: channelsLast(rank: 4))
+    }
+
+    /// A constant of `padded`'s dims that is `value` in the padding and 0 where the `inner` input sits
+    /// (`before` cells in front of it on each axis): added to a zero-padded value, it pads with `value`.
+    func paddingFill(_ value: Float, inner: [Int], before: [Int], padded: ValueID, _ suffix: String) throws -> ValueID {
+        let outer = c.dims(padded)
+        var fill = [Float](repeating: value, count: outer.reduce(1, *))
+        for o in 0..<inner.reduce(1, *) {
+            var rest = o, offset = 0, scale = 1
+            for k in stride(from: inner.count - 1, through: 0, by: -1) {
+                offset += (rest % inner[k] + before[k]) * scale
+                rest /= inner[k]; scale *= outer[k]
+            }
+            fill[offset] = 0
+        }
+        return c.constant(.floats(fill, dims: outer), name: "\(try output())/\(suffix)")
     }
 
     func pool(max isMax: Bool) throws {

@@ -46,18 +46,9 @@ extension NodeContext {
         if before.contains(where: { $0 > 0 }) || after.contains(where: { $0 > 0 }) {
             let zeros = try add(.pad(before: [0, 0] + before, after: [0, 0] + after), [v], "padded")
             if isMax {
-                // −∞ outside the input: a constant that is 0 inside and −∞ in the padding, added.
-                let outer = c.dims(zeros)
-                var fill = [Float](repeating: -.infinity, count: outer.reduce(1, *))
-                for o in 0..<d.reduce(1, *) {
-                    var rest = o, offset = 0, scale = 1
-                    for axis in stride(from: r - 1, through: 0, by: -1) {
-                        offset += (rest % d[axis] + (axis >= 2 ? before[axis - 2] : 0)) * scale
-                        rest /= d[axis]; scale *= outer[axis]
-                    }
-                    fill[offset] = 0
-                }
-                v = try add(.add(.none), [zeros, c.constant(.floats(fill, dims: outer), name: "\(try output())/padding")], "padded_max")
+                // −∞ outside the input.
+                let fill = try paddingFill(-.infinity, inner: d, before: [0, 0] + before, padded: zeros, "padding")
+                v = try add(.add(.none), [zeros, fill], "padded_max")
             } else {
                 v = zeros
             }
