@@ -24,7 +24,6 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 sys.dont_write_bytecode = True
 import bench  # noqa: E402  (Ember's timing round, the command line and CPU name)
@@ -102,32 +101,25 @@ def write_markdown(path, rows, a, ember, seconds):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--ember", default=os.path.join(ROOT, ".build", "release", "ember"))
-    ap.add_argument("--only")
-    ap.add_argument("--flavours", default=",".join(zoo.FLAVOURS))
+    check.add_zoo_arguments(ap, zoo, "/tmp/onnx-zoo-bench")
     ap.add_argument("--repeat", type=int, default=50)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)  # ember_bench_args reads it
     ap.add_argument("--timeout", type=int, default=600)
-    ap.add_argument("--work", default="/tmp/onnx-zoo-bench")
     ap.add_argument("--markdown")
     a = ap.parse_args()
     ember = os.path.abspath(a.ember)
     os.makedirs(a.work, exist_ok=True)
     rows, t0 = [], time.time()
-    for n in [n for n in zoo.MODELS if not a.only or n in a.only.split(",")]:
-        for f in a.flavours.split(","):
-            meta = zoo.status(n, f)
-            if meta is None:
-                continue
-            try:
-                row = bench_entry(ember, meta, zoo.entry_dir(n, f), a.work, a)
-            except (RuntimeError, subprocess.TimeoutExpired) as e:
-                row = {"model": n, "flavour": f, "skip": f"run failed: {e}"}
-            rows.append(row)
-            cell = row.get("skip") or f"Ember {row['ember_ms']:.3f} ms, ORT {row['ort_ms']:.3f} ms, {row['ratio']:.2f}×"
-            print(f"{n:20s} {f:12s} {cell[:140]}", flush=True)
+    for n, f, meta in check.built_entries(zoo, a.only, a.flavours):
+        try:
+            row = bench_entry(ember, meta, zoo.entry_dir(n, f), a.work, a)
+        except (RuntimeError, subprocess.TimeoutExpired) as e:
+            row = {"model": n, "flavour": f, "skip": f"run failed: {e}"}
+        rows.append(row)
+        cell = row.get("skip") or f"Ember {row['ember_ms']:.3f} ms, ORT {row['ort_ms']:.3f} ms, {row['ratio']:.2f}×"
+        print(f"{n:20s} {f:12s} {cell[:140]}", flush=True)
     if a.markdown:
         write_markdown(a.markdown, rows, a, ember, time.time() - t0)
     return 0

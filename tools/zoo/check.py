@@ -311,12 +311,30 @@ def write_with_entries(path, lines, results, notes):
         f.write("\n".join(L))
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_zoo_arguments(ap, zoo_module, work):
+    """The flags every zoo script takes: the ember binary, which models and flavours, where outputs go."""
     ap.add_argument("--ember", default=os.path.join(ROOT, ".build", "release", "ember"))
     ap.add_argument("--only")
-    ap.add_argument("--flavours", default=",".join(zoo.FLAVOURS))
-    ap.add_argument("--work", default="/tmp/zoo-check", help="where packages and outputs go")
+    ap.add_argument("--flavours", default=",".join(zoo_module.FLAVOURS))
+    ap.add_argument("--work", default=work, help="where packages and outputs go")
+
+
+def built_entries(zoo_module, only, flavours):
+    """(model, flavour, meta) of every built entry that --only and --flavours select, in zoo order."""
+    wanted = flavours.split(",")
+    flavours_of = getattr(zoo_module, "flavours_of", lambda _name, w: w)
+    for n in zoo_module.MODELS:
+        if only and n not in only.split(","):
+            continue
+        for f in flavours_of(n, wanted):
+            meta = zoo_module.status(n, f)
+            if meta is not None:
+                yield n, f, meta
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_zoo_arguments(ap, zoo, "/tmp/zoo-check")
     ap.add_argument("--doc", default=os.path.join(ROOT, "docs", "TFLITE_ZOO.md"))
     ap.add_argument("--timeout", type=int, default=600, help="seconds per pack or run")
     a = ap.parse_args()
@@ -324,18 +342,12 @@ def main():
     ember = os.path.abspath(a.ember)
     if not os.access(ember, os.X_OK):
         sys.exit(f"check: no ember binary at {ember} (build it, or pass --ember PATH)")
-    names = [n for n in zoo.MODELS if not a.only or n in a.only.split(",")]
-    wanted = a.flavours.split(",")
     os.makedirs(a.work, exist_ok=True)
     results, t_all = [], time.time()
-    for n in names:
-        for f in zoo.flavours_of(n, wanted):
-            meta = zoo.status(n, f)
-            if meta is None:
-                continue
-            r = check_entry(ember, meta, os.path.join(zoo.CACHE, n, f), a.work, a.timeout)
-            results.append(r)
-            print(f"{n:20s} {f:13s} {r['status']:17s} {r.get('detail', '')[:150]}", flush=True)
+    for n, f, meta in built_entries(zoo, a.only, a.flavours):
+        r = check_entry(ember, meta, os.path.join(zoo.CACHE, n, f), a.work, a.timeout)
+        results.append(r)
+        print(f"{n:20s} {f:13s} {r['status']:17s} {r.get('detail', '')[:150]}", flush=True)
     if not results:
         sys.exit("check: nothing built; run tools/zoo/make_tflite_zoo.py first")
     seconds = time.time() - t_all

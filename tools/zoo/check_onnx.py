@@ -58,10 +58,7 @@ def write_doc(path, results, ember, seconds):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--ember", default=os.path.join(ROOT, ".build", "release", "ember"))
-    ap.add_argument("--only")
-    ap.add_argument("--flavours", default=",".join(zoo.FLAVOURS))
-    ap.add_argument("--work", default="/tmp/onnx-zoo-check", help="where packages and outputs go")
+    check.add_zoo_arguments(ap, zoo, "/tmp/onnx-zoo-check")
     ap.add_argument("--doc", default=os.path.join(ROOT, "docs", "ONNX_ZOO.md"))
     ap.add_argument("--timeout", type=int, default=600, help="seconds per pack or run")
     a = ap.parse_args()
@@ -70,14 +67,10 @@ def main():
         sys.exit(f"check_onnx: no ember binary at {ember} (build it, or pass --ember PATH)")
     os.makedirs(a.work, exist_ok=True)
     results, t_all = [], time.time()
-    for n in [n for n in zoo.MODELS if not a.only or n in a.only.split(",")]:
-        for f in a.flavours.split(","):
-            meta = zoo.status(n, f)
-            if meta is None:
-                continue
-            r = check.check_entry(ember, meta, zoo.entry_dir(n, f), a.work, a.timeout)
-            results.append(r)
-            print(f"{n:20s} {f:12s} {r['status']:17s} {r.get('detail', '')[:150]}", flush=True)
+    for n, f, meta in check.built_entries(zoo, a.only, a.flavours):
+        r = check.check_entry(ember, meta, zoo.entry_dir(n, f), a.work, a.timeout)
+        results.append(r)
+        print(f"{n:20s} {f:12s} {r['status']:17s} {r.get('detail', '')[:150]}", flush=True)
     if not results:
         sys.exit("check_onnx: nothing built; run tools/zoo/make_onnx_zoo.py first")
     seconds = time.time() - t_all
