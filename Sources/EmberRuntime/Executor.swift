@@ -18,6 +18,10 @@ public struct ExecutorOptions: Sendable {
     /// Let elementwise ops write over their input and reshapes share their
     /// input's bytes when nothing else needs them (smaller arena).
     public var inPlace = true
+    /// Keep the graph inputs' bytes for the whole run, so inputs written once serve every run (as
+    /// LiteRT keeps them). false lets later values reuse an input's bytes once it is read (a smaller
+    /// arena by the inputs' size, as TFLite Micro plans): then write every input before every run.
+    public var preserveInputs = true
     /// Give every value its own bytes for the whole run, so `valueBuffer` can
     /// read any intermediate afterwards (calibration, per-layer error). Larger arena.
     public var keepEveryValue = false
@@ -170,7 +174,7 @@ public final class Executor {
             lastUse[node.output] = max(lastUse[node.output], i)
             for case let id? in node.inputs { lastUse[id] = max(lastUse[id], i) }
         }
-        for id in graph.inputs { firstUse[id] = 0; lastUse[id] = max(lastUse[id], 0) }
+        for id in graph.inputs { firstUse[id] = 0; lastUse[id] = options.preserveInputs ? last : max(lastUse[id], 0) }
         for id in graph.outputs { lastUse[id] = last }
         if options.keepEveryValue { for id in lastUse.indices { lastUse[id] = last } }
 

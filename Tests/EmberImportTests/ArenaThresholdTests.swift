@@ -9,14 +9,15 @@ import Ember
 /// Micro's memory_arena_threshold_test pins its models': a change to the
 /// planner, the in-place rules or the importer that grows (or shrinks) one by
 /// more than 3 % fails here and must be looked at, and these figures updated.
+/// Graph inputs keep their bytes for the whole run (`ExecutorOptions.preserveInputs`).
 let expectedArenaBytes: [KernelISA: [String: Int]] = [
-    .scalar: ["ad01_fp32": 3072, "ad01_int8": 768, "kws_float32": 72000, "kws_int8": 16000, "resnet8_float": 196608,
-              "resnet8_int8": 49152, "strww_int8": 6656, "vww96_float": 258048, "vww96_int8": 64512],
+    .scalar: ["ad01_fp32": 5632, "ad01_int8": 1408, "kws_float32": 72000, "kws_int8": 16512, "resnet8_float": 208896,
+              "resnet8_int8": 52224, "strww_int8": 7872, "vww96_float": 331776, "vww96_int8": 82944],
     // The optimized paths add the GEMM's gathered rows (scratch): 4 int16 rows on AVX2, 8 byte rows on AVX-512.
-    .avx2: ["ad01_fp32": 3072, "ad01_int8": 5888, "kws_float32": 72000, "kws_int8": 16512, "resnet8_float": 198912,
-            "resnet8_int8": 50304, "strww_int8": 7680, "vww96_float": 258048, "vww96_int8": 64512],
-    .avx512: ["ad01_fp32": 3072, "ad01_int8": 5888, "kws_float32": 72000, "kws_int8": 16512, "resnet8_float": 201216,
-              "resnet8_int8": 50304, "strww_int8": 7680, "vww96_float": 258048, "vww96_int8": 64512],
+    .avx2: ["ad01_fp32": 5632, "ad01_int8": 5888, "kws_float32": 74496, "kws_int8": 17024, "resnet8_float": 211200,
+            "resnet8_int8": 53376, "strww_int8": 8896, "vww96_float": 331904, "vww96_int8": 83008],
+    .avx512: ["ad01_fp32": 5632, "ad01_int8": 5888, "kws_float32": 74496, "kws_int8": 17024, "resnet8_float": 213504,
+              "resnet8_int8": 53376, "strww_int8": 8896, "vww96_float": 332032, "vww96_int8": 83008],
 ]
 
 func arenaBytes(_ dir: String, isa: KernelISA = .scalar) throws -> Int {

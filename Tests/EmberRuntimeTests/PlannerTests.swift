@@ -113,4 +113,31 @@ import Ember
         #expect(try a.run(feeds) == Session(package: p, options: ExecutorOptions(inPlace: false)).run(feeds))
         #expect(Array(a.inputBuffer(0)) == feeds["x"]?.bytes)
     }
+
+    /// x is read by the first node only; the buffers after it are the same size, so a planner that
+    /// ended x's life there would put one over it. Inputs written once must serve every run.
+    @Test func theGraphInputOutlivesItsLastReaderSoRunsCanRepeat() throws {
+        let b = GraphBuilder(name: "chain")
+        var v = b.input("x", .f32, [1, 256])
+        for layer in 0..<3 {
+            let w = b.constant("w\(layer)", (0..<(256 * 256)).map { Float(($0 * 7 + layer) % 13) / 400 - 0.015 }, dims: [256, 256])
+            v = try b.add(.fullyConnected(.relu), [v, w, nil], name: "fc\(layer)")
+        }
+        b.output(v, name: "y")
+        let g = try b.build()
+        let p = EmberPackage(contents: PackageContents(metadata: PackageMetadata(), variants: [VariantRecord(name: "v")], graphs: [g]))
+        let feeds = TestModels.input(for: g, seed: 8)
+        let s = try Session(package: p)
+        let first = try s.run(feeds)
+        #expect(Array(s.inputBuffer(0)) == feeds["x"]?.bytes)
+        s.run() // on the input buffer as the first run left it
+        #expect(s.outputTensors() == first)
+        #expect(s.executor.plan.requirements.count >= 3 && s.arenaBytes == 3 * 1024)
+        // Without preserveInputs, fc1's output goes over x: one buffer less, and x is gone after a run.
+        var compact = ExecutorOptions()
+        compact.preserveInputs = false
+        let c = try Session(package: p, options: compact)
+        #expect(try c.run(feeds) == first && c.arenaBytes == 2 * 1024)
+        #expect(Array(c.inputBuffer(0)) != feeds["x"]?.bytes)
+    }
 }
