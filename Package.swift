@@ -8,6 +8,8 @@ let package = Package(
     products: [
         .library(name: "Ember", targets: ["Ember"]),
         .executable(name: "ember", targets: ["ember"]),
+        // libember.so: the C API (Sources/CEmberAPI/include/ember.h).
+        .library(name: "EmberC", type: .dynamic, targets: ["EmberC"]),
         .executable(name: "ember-fuzz", targets: ["EmberFuzz"]),
     ],
     dependencies: [
@@ -35,6 +37,9 @@ let package = Package(
         .target(name: "Ember", dependencies: ["EmberCore", "EmberFormat", "EmberRuntime", "EmberBudget"]),
         // Power, energy, thermal and memory envelope: telemetry, clocks, controller, scheduler.
         .target(name: "EmberBudget", dependencies: ["EmberCore"]),
+        // The C API: ember.h and the thread-local last error (C), the functions themselves (Swift, @_cdecl).
+        .target(name: "CEmberAPI"),
+        .target(name: "EmberC", dependencies: ["Ember", "CEmberAPI"]),
         // Importers (TFLite, ONNX). Linked into the CLI and packer only.
         .target(
             name: "EmberImport",
@@ -61,7 +66,7 @@ let package = Package(
         .testTarget(name: "EmberKernelsTests", dependencies: ["EmberKernels", "CEmberKernels"]),
         .testTarget(name: "EmberFormatTests", dependencies: ["EmberFormat", "Ember"]),
         .testTarget(name: "EmberRuntimeTests", dependencies: ["EmberRuntime", "EmberKernels", "EmberImport", "Ember", "CAllocationCounter", "CEmberSys"]),
-        .testTarget(name: "EmberTests", dependencies: ["Ember", "CAllocationCounter"]),
+        .testTarget(name: "EmberTests", dependencies: ["Ember", "EmberC", "CEmberAPI", "CAllocationCounter"]),
         .testTarget(name: "EmberBudgetTests", dependencies: ["EmberBudget"]),
         .testTarget(name: "EmberImportTests", dependencies: ["EmberImport", "Ember"]),
         .testTarget(name: "EmberPackTests", dependencies: ["EmberPack", "EmberImport", "Ember"]),

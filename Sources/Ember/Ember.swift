@@ -7,6 +7,9 @@
 @_exported import EmberFormat
 @_exported import EmberRuntime
 
+/// The release this library is (`ember --version`, `ember_version()`).
+public let emberVersion = "0.10.0"
+
 /// A loaded, validated package. Raw tensor sections are used in place from
 /// the package file, which is held so that it cannot change under a running
 /// session (`PackageFile`: a read lease, or a private copy); compressed ones
@@ -18,7 +21,7 @@ public final class EmberPackage: @unchecked Sendable {
     /// deferred until `graph(variant:)` loads them.
     public let contents: PackageContents
     public let path: String?
-    /// Size of the package file in bytes (0 for packages built in memory).
+    /// Size of the package file, or of the bytes it was read from (0 for packages built from `contents`).
     public let fileBytes: Int
     public let limits: LoadLimits
     public let account: MemoryAccount
@@ -41,6 +44,23 @@ public final class EmberPackage: @unchecked Sendable {
         self.limits = limits
         self.account = account
         self.protection = file.protection
+    }
+
+    /// Validates a package held in memory. The bytes are copied (into 64-byte aligned memory the
+    /// package owns), so the caller's buffer may go once this returns.
+    public init(bytes: UnsafeRawBufferPointer, limits: LoadLimits = LoadLimits()) throws {
+        guard !bytes.isEmpty else { throw EmberError.invalidArgument("the package is empty (0 bytes)") }
+        try LoadLimits.check("package", needs: bytes.count, limit: limits.maxFileBytes)
+        let copy = OwnedBytes(copying: bytes)
+        let account = MemoryAccount(limit: limits.maxMemoryBytes)
+        let index = try PackageIndex(bytes: copy.bytes, owner: copy, limits: limits, account: account)
+        self.index = index
+        contents = index.contents
+        path = nil
+        fileBytes = bytes.count
+        self.limits = limits
+        self.account = account
+        protection = .privateCopy
     }
 
     public init(contents: PackageContents, limits: LoadLimits = LoadLimits()) {
@@ -74,6 +94,19 @@ public final class EmberPackage: @unchecked Sendable {
         }
         return try self.index?.loadedGraph(index) ?? contents.graphs[index]
     }
+}
+
+/// Bytes copied into memory of their own, 64-byte aligned (as a mapped file's tensors are), freed with this object.
+final class OwnedBytes: @unchecked Sendable {
+    let bytes: UnsafeRawBufferPointer
+
+    init(copying source: UnsafeRawBufferPointer) {
+        let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: source.count, alignment: 64)
+        memory.copyMemory(from: source)
+        bytes = UnsafeRawBufferPointer(memory)
+    }
+
+    deinit { bytes.deallocate() }
 }
 
 /// An owned tensor: element type, dims and bytes (row-major).
@@ -166,6 +199,14 @@ public final class Session {
     /// Allocates the result arrays; use `inputBuffer`/`run()`/`outputBuffer` to avoid that.
     /// `threads` (default: all the session was prepared with) may be fewer than prepared.
     public func run(_ feeds: [String: Tensor], threads: Int? = nil) throws -> [String: Tensor] {
+        try load(feeds)
+        executor.run(threads: threads ?? executor.threads)
+        return outputTensors()
+    }
+
+    /// Checks `feeds` against the model and copies them into the input buffers (re-planning first
+    /// when their shapes are new); `run(_:)` without running.
+    public func load(_ feeds: [String: Tensor]) throws {
         for name in feeds.keys where !inputs.contains(where: { $0.name == name }) {
             throw EmberError.invalidInput(name: name, reason: "the model has no such input; inputs are \(inputs.map(\.name).joined(separator: ", "))")
         }
@@ -191,7 +232,10 @@ public final class Session {
             let dst = executor.inputBuffer(i)
             t.bytes.withUnsafeBytes { dst.copyMemory(from: $0) }
         }
-        executor.run(threads: threads ?? executor.threads)
+    }
+
+    /// The output buffers as owned tensors, by output name.
+    public func outputTensors() -> [String: Tensor] {
         var result: [String: Tensor] = [:]
         for (i, slot) in outputs.enumerated() {
             result[slot.name] = Tensor(dtype: slot.info.dtype, dims: slot.info.dims, bytes: Array(executor.outputBuffer(i)))

@@ -15,6 +15,8 @@ import Glibc
 /// power), else the same power model. Temperature: the hottest thermal zone;
 /// memory headroom: the process's cgroup.
 ///
+/// `executorOptions` apply to every rung (e.g. a memory account of their own).
+///
 /// Threads: every rung is prepared for `maxThreads` (a worker pool each); the
 /// scheduler chooses 1…maxThreads per request (`Decision.threads`: the fewest that
 /// meet the deadline) and the rung runs on that many.
@@ -26,18 +28,22 @@ public final class LadderSession {
     public let profile: DeviceProfile?
     public let activeMilliwatts: Double
     private let clock: BudgetClock
+    /// The hottest thermal zone at the last request (nil: none readable).
+    public private(set) var lastCelsius: Double?
+    /// How long the last request's inference took.
+    public private(set) var lastLatencyMs: Double?
     private var energyMeter: EnergyMeter?
     private let raplDomainID: String?
 
     public init(package: EmberPackage, envelope: Envelope, profile: DeviceProfile? = nil, clock: BudgetClock = MonotonicClock(),
                 telemetry: Telemetry? = Telemetry(), activeMilliwatts: Double = 2000, dwellMs: Double = 2000,
-                maxThreads: Int = 1) throws {
+                maxThreads: Int = 1, executorOptions: ExecutorOptions = ExecutorOptions()) throws {
         self.package = package
         self.clock = clock
         self.telemetry = telemetry
         self.profile = profile
         self.activeMilliwatts = activeMilliwatts
-        sessions = try package.variants.map { try Session(package: package, variant: $0.name, threads: maxThreads) }
+        sessions = try package.variants.map { try Session(package: package, variant: $0.name, threads: maxThreads, options: executorOptions) }
         // Measured qualities are comparable only when every rung has one; otherwise
         // the ladder's order (best first) is the quality.
         let allMeasured = package.variants.allSatisfy { !$0.quality.isNaN }
@@ -73,21 +79,33 @@ public final class LadderSession {
 
     /// One request: sample telemetry, decide, run the chosen rung, record what it cost.
     public func run(_ feeds: [String: Tensor], priority: Priority) throws -> (outputs: [String: Tensor], decision: Decision) {
+        let decision = try run(priority: priority) { try $0.load(feeds) }
+        return (sessions[decision.rung].outputTensors(), decision)
+    }
+
+    /// One request on the rungs' own buffers: decides, lets `load` fill the chosen rung's
+    /// inputs, runs it and records what it cost. Its outputs are then in
+    /// `sessions[decision.rung]`. A shed request throws `EmberError.overBudget` before `load`.
+    public func run(priority: Priority, load: (Session) throws -> Void) throws -> Decision {
         let headroom: Int64? = telemetry.flatMap { t in
             if case .available(let m) = t.cgroupMemory() { return m.headroomBytes }
             return nil
         }
-        scheduler.tick(celsius: telemetry?.thermalZones().compactMap { $0.celsius.value }.max(), memoryHeadroomBytes: headroom)
+        lastCelsius = telemetry?.thermalZones().compactMap { $0.celsius.value }.max()
+        scheduler.tick(celsius: lastCelsius, memoryHeadroomBytes: headroom)
         let decision = try scheduler.decide(priority: priority)
+        let session = sessions[decision.rung]
+        try load(session)
         _ = sampleEnergy()
         let start = clock.nanoseconds
-        let outputs = try sessions[decision.rung].run(feeds, threads: decision.threads)
+        session.executor.run(threads: decision.threads)
         let ms = Double(clock.nanoseconds &- start) / 1e6
         let idle = profile?.idleMilliwatts ?? 0
         let measured = sampleEnergy().map { max(0, $0 * ms / 1000 - idle * ms / 1000) }
         let modelled = profile.map { _ in decision.predictedEnergyMillijoules * ms / max(decision.predictedLatencyMs, 1e-6) } ?? activeMilliwatts * ms / 1000
         scheduler.record(decision, measuredLatencyMs: ms, measuredEnergyMillijoules: measured ?? modelled)
-        return (outputs, decision)
+        lastLatencyMs = ms
+        return decision
     }
 
     /// Average package power (mW) since the previous sample, from RAPL; nil without it.

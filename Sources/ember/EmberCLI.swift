@@ -17,6 +17,7 @@ struct EmberCommand: ParsableCommand {
         with its graph, weights, quality and cost. `ember demo` builds and runs a small one; \
         `ember inspect` shows what a package holds; `ember run` runs it on .npy inputs.
         """,
+        version: emberVersion,
         subcommands: [Pack.self, Inspect.self, Run.self, Bench.self, Simulate.self, TraceCommand.self, TelemetryCommand.self, Demo.self]
     )
 

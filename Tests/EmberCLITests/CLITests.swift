@@ -346,10 +346,16 @@ import Testing
         }
     }
 
-    func ember(_ args: [String]) throws -> Result {
+    func ember(_ args: [String]) throws -> Result { try process(Self.binary, args) }
+
+    /// Runs `executable` to its end, with `environment` added to this process's.
+    func process(_ executable: String, _ args: [String], environment: [String: String] = [:]) throws -> Result {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: Self.binary)
+        p.executableURL = URL(fileURLWithPath: executable)
         p.arguments = args
+        if !environment.isEmpty {
+            p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err
