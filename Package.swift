@@ -32,7 +32,13 @@ let package = Package(
         // Read leases on mapped packages, answered by a private copy (overwrite-safe mapping);
         // the worker pool.
         .target(name: "CEmberSys"),
-        .target(name: "EmberFormat", dependencies: ["EmberCore", "CZstd", "CEmberSys"]),
+        // The system libsodium (apt: libsodium-dev): Ed25519 and BLAKE2b for signed packages.
+        .systemLibrary(
+            name: "CSodium",
+            pkgConfig: "libsodium",
+            providers: [.apt(["libsodium-dev"])]
+        ),
+        .target(name: "EmberFormat", dependencies: ["EmberCore", "CZstd", "CEmberSys", "CSodium"]),
         .target(name: "EmberRuntime", dependencies: ["EmberCore", "EmberKernels", "CEmberSys"]),
         .target(name: "Ember", dependencies: ["EmberCore", "EmberFormat", "EmberRuntime", "EmberBudget"]),
         // Power, energy, thermal and memory envelope: telemetry, clocks, controller, scheduler.

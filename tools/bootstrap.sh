@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepares a fresh Debian/Ubuntu machine (Swift 6.x already installed) for Ember:
-# installs libzstd-dev (and pkg-config) with apt-get — through sudo only when
+# installs libzstd-dev, libsodium-dev (and pkg-config) with apt-get — through sudo only when
 # not root — then, unless --deps-only is given, builds Ember in release mode,
 # packs the bundled int8 keyword-spotting model (MLPerf Tiny, Apache-2.0) and
 # runs it on a real recorded input, printing the top classes.
@@ -12,6 +12,7 @@ cd "$(dirname "$0")/.."
 
 need=()
 [ -f /usr/include/zstd.h ] || need+=(libzstd-dev)
+[ -f /usr/include/sodium.h ] || need+=(libsodium-dev)
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 if [ ${#need[@]} -gt 0 ]; then
   as_root=()

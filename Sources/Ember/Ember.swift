@@ -30,13 +30,21 @@ public final class EmberPackage: @unchecked Sendable {
     private let index: PackageIndex?
 
     public var metadata: PackageMetadata { contents.metadata }
+    /// Who signed it (nil: unsigned or built in memory); verified when the package was opened with trusted keys.
+    public var signer: PublicKey? { index?.signer }
+    public var signatureVerified: Bool { index?.signatureVerified ?? false }
     public var variants: [VariantRecord] { contents.variants }
 
     /// Holds and validates `path`. Errors say which section, variant and byte is wrong.
-    public init(path: String, limits: LoadLimits = LoadLimits(), protection: PackageFileProtection = .automatic) throws {
+    /// With `trustedKeys`, the package must be signed by one of them and unchanged since signing
+    /// (`EmberError.untrustedPackage` otherwise), checked before any section is decoded.
+    public init(path: String, limits: LoadLimits = LoadLimits(), protection: PackageFileProtection = .automatic,
+                trustedKeys: TrustedKeys? = nil) throws {
         let file = try PackageFile(path: path, maxBytes: limits.maxFileBytes, protection: protection)
         let account = MemoryAccount(limit: limits.maxMemoryBytes)
-        let index = try file.withBytes { try PackageIndex(bytes: $0, owner: file, limits: limits, account: account) }
+        let index = try file.withBytes {
+            try PackageIndex(bytes: $0, owner: file, limits: limits, account: account, trusted: trustedKeys, name: path)
+        }
         self.index = index
         contents = index.contents
         self.path = path
@@ -48,12 +56,13 @@ public final class EmberPackage: @unchecked Sendable {
 
     /// Validates a package held in memory. The bytes are copied (into 64-byte aligned memory the
     /// package owns), so the caller's buffer may go once this returns.
-    public init(bytes: UnsafeRawBufferPointer, limits: LoadLimits = LoadLimits()) throws {
+    public init(bytes: UnsafeRawBufferPointer, limits: LoadLimits = LoadLimits(), trustedKeys: TrustedKeys? = nil) throws {
         guard !bytes.isEmpty else { throw EmberError.invalidArgument("the package is empty (0 bytes)") }
         try LoadLimits.check("package", needs: bytes.count, limit: limits.maxFileBytes)
         let copy = OwnedBytes(copying: bytes)
         let account = MemoryAccount(limit: limits.maxMemoryBytes)
-        let index = try PackageIndex(bytes: copy.bytes, owner: copy, limits: limits, account: account)
+        let index = try PackageIndex(bytes: copy.bytes, owner: copy, limits: limits, account: account,
+                                     trusted: trustedKeys, name: "package in memory")
         self.index = index
         contents = index.contents
         path = nil

@@ -75,6 +75,7 @@ func status(of error: Error) -> ember_status {
     case .overBudget: return EMBER_ERROR_OVER_BUDGET
     case .invalidConfiguration: return EMBER_ERROR_INVALID_CONFIGURATION
     case .limitExceeded: return EMBER_ERROR_LIMIT_EXCEEDED
+    case .untrustedPackage: return EMBER_ERROR_UNTRUSTED_PACKAGE
     }
 }
 
@@ -136,19 +137,27 @@ final class PackageHandle {
     }
 }
 
-func loadLimits(_ options: UnsafePointer<ember_package_options>?) throws -> (LoadLimits, PackageFileProtection) {
+struct PackageOpenOptions {
     var limits = LoadLimits()
-    guard let o = options?.pointee else { return (limits, .automatic) }
+    var protection = PackageFileProtection.automatic
+    var trustedKeys: TrustedKeys?
+}
+
+func openOptions(_ options: UnsafePointer<ember_package_options>?) throws -> PackageOpenOptions {
+    var result = PackageOpenOptions()
+    guard let o = options?.pointee else { return result }
     try checkedStructSize(o.struct_size, MemoryLayout<ember_package_options>.size, "ember_package_options")
     if o.memory_limit_bytes > 0 {
         guard o.memory_limit_bytes <= UInt64(Int.max) else { throw EmberError.invalidArgument("memory_limit_bytes \(o.memory_limit_bytes) is too large") }
-        limits.maxMemoryBytes = Int(o.memory_limit_bytes)
+        result.limits.maxMemoryBytes = Int(o.memory_limit_bytes)
     }
     let protections: [PackageFileProtection] = [.automatic, .lease, .privateCopy]
     guard o.file_protection >= 0, Int(o.file_protection) < protections.count else {
         throw EmberError.invalidArgument("file_protection must be 0 (automatic), 1 (lease) or 2 (private copy), got \(o.file_protection)")
     }
-    return (limits, protections[Int(o.file_protection)])
+    result.protection = protections[Int(o.file_protection)]
+    result.trustedKeys = try string(o.trusted_keys_dir, "trusted_keys_dir").map { try TrustedKeys(directory: $0) }
+    return result
 }
 
 @_cdecl("ember_version")
@@ -164,8 +173,9 @@ public func emberPackageOpen(_ path: UnsafePointer<CChar>?, _ options: UnsafePoi
         let out = try required(out, "out")
         out.pointee = nil
         guard let path = try string(path, "path") else { throw EmberError.invalidArgument("path is NULL") }
-        let (limits, protection) = try loadLimits(options)
-        out.pointee = handles.register(PackageHandle(try EmberPackage(path: path, limits: limits, protection: protection)))
+        let o = try openOptions(options)
+        let package = try EmberPackage(path: path, limits: o.limits, protection: o.protection, trustedKeys: o.trustedKeys)
+        out.pointee = handles.register(PackageHandle(package))
     }
 }
 
@@ -177,8 +187,9 @@ public func emberPackageOpenMemory(_ data: UnsafeRawPointer?, _ size: Int, _ opt
         out.pointee = nil
         guard let data else { throw EmberError.invalidArgument("data is NULL") }
         guard size > 0 else { throw EmberError.invalidArgument("size is 0") }
-        let (limits, _) = try loadLimits(options)
-        let package = try EmberPackage(bytes: UnsafeRawBufferPointer(start: data, count: size), limits: limits)
+        let o = try openOptions(options)
+        let package = try EmberPackage(bytes: UnsafeRawBufferPointer(start: data, count: size), limits: o.limits,
+                                       trustedKeys: o.trustedKeys)
         out.pointee = handles.register(PackageHandle(package))
     }
 }

@@ -28,6 +28,9 @@ public enum EmberError: Error, Equatable, Sendable, CustomStringConvertible {
     /// bound) allows; says what, how much and the limit, checked before allocating.
     /// `unit` is "bytes" (printed as KiB/MiB/GiB) or what is counted ("nodes", "requests").
     case limitExceeded(what: String, needs: Int, limit: Int, unit: String = "bytes", hint: String = "")
+    /// A signature was required (trusted keys given) and the package is unsigned, signed by a key
+    /// that is not trusted, or was changed after signing; says which.
+    case untrustedPackage(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -54,6 +57,8 @@ public enum EmberError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .limitExceeded(what, needs, limit, unit, hint):
             func amount(_ x: Int) -> String { unit == "bytes" ? formatBytes(x) : "\(formatCount(x)) \(unit)" }
             return "\(what) needs \(amount(needs)), limit \(amount(limit))\(hint)"
+        case let .untrustedPackage(path, reason):
+            return "untrusted package '\(path)': \(reason)"
         }
     }
 }

@@ -30,6 +30,8 @@ public struct FileReadPolicy: Sendable {
     public static let npy = FileReadPolicy(".npy file", maxBytes: 1 << 30)
     /// Models to import (.tflite).
     public static let model = FileReadPolicy("model", maxBytes: 2 << 30)
+    /// A whole package read into memory (`ember sign`); running ones are mapped instead.
+    public static let package = FileReadPolicy("package", maxBytes: 4 << 30)
 }
 
 /// An open file checked against a policy. Closes itself.

@@ -128,4 +128,10 @@ public struct ByteReader {
     }
 
     public mutating func skip(_ n: Int) throws { _ = try take(n) }
+    /// The next `n` bytes as an array (`what` names them in errors).
+    public mutating func bytes(_ n: Int, _ what: String) throws -> [UInt8] {
+        guard n >= 0, n <= remaining else { throw error("\(what): needs \(n) bytes, only \(remaining) left") }
+        let start = try take(n)
+        return Array(UnsafeRawBufferPointer(rebasing: self.bytes[start..<(start + n)]))
+    }
 }

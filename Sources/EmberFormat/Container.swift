@@ -69,7 +69,10 @@ public struct Container {
     public let owner: AnyObject?
     public let major: UInt16, minor: UInt16
     public let requiredFeatures: UInt64
+    /// In table order.
     public let sections: [SectionEntry]
+    /// Where the section table starts in the file (entry i is at tableOffset + 48 i).
+    public let tableOffset: Int
 
     /// Stored bytes of a section (checksum already verified).
     public func stored(_ s: SectionEntry) -> UnsafeRawBufferPointer {
@@ -205,7 +208,8 @@ public enum ContainerReader {
                 throw bad(e.label, e.offset, "section checksum mismatch (stored \(hex(e.checksum)), computed \(hex(c)))")
             }
         }
-        return Container(bytes: bytes, owner: owner, major: major, minor: minor, requiredFeatures: features, sections: entries)
+        return Container(bytes: bytes, owner: owner, major: major, minor: minor, requiredFeatures: features, sections: entries,
+                         tableOffset: tOff)
     }
 }
 
@@ -217,6 +221,8 @@ public struct ContainerWriter {
         public var payload: [UInt8]
         public var compress: Bool
         public var required: Bool
+        /// Set when `payload` is already the stored bytes (`addStored`): written as they are.
+        public var stored: (rawLength: Int, compression: SectionCompression)? = nil
     }
 
     public var sections: [PendingSection] = []
@@ -227,10 +233,22 @@ public struct ContainerWriter {
         sections.append(PendingSection(kind: kind, id: id, payload: payload, compress: compress, required: required))
     }
 
+    /// A section copied from another package as it is stored there (compressed or not): `ember sign`.
+    public mutating func addStored(_ kind: SectionKind, id: UInt32, stored: [UInt8], rawLength: Int,
+                                   compression: SectionCompression, required: Bool) {
+        sections.append(PendingSection(kind: kind, id: id, payload: stored, compress: false, required: required,
+                                       stored: (rawLength, compression)))
+    }
+
     public func serialize() throws -> [UInt8] {
         var stored: [(PendingSection, [UInt8], SectionCompression)] = []
         var anyZstd = false
         for s in sections {
+            if let (_, compression) = s.stored {
+                stored.append((s, s.payload, compression))
+                if compression == .zstd { anyZstd = true }
+                continue
+            }
             if s.compress, !s.payload.isEmpty {
                 let z = try Zstd.compress(s.payload, level: zstdLevel)
                 // Keep raw where zstd does not pay: raw sections stay mmappable.
@@ -251,7 +269,7 @@ public struct ContainerWriter {
             table.u32(s.id)
             table.u64(UInt64(offset))
             table.u64(UInt64(bytes.count))
-            table.u64(UInt64(s.payload.count))
+            table.u64(UInt64(s.stored?.rawLength ?? s.payload.count))
             table.u8(compression.rawValue)
             table.u8(s.required ? 1 : 0)
             table.u16(0)

@@ -107,13 +107,26 @@ public final class PackageIndex: @unchecked Sendable {
     public let limits: LoadLimits
     /// Decompressed tensor sections and the sessions on this package draw on it.
     public let account: MemoryAccount
+    /// Who signed the package (nil: unsigned), and whether that was verified against trusted keys.
+    public let signer: PublicKey?
+    public let signatureVerified: Bool
     private let container: Container
 
-    public init(bytes: UnsafeRawBufferPointer, owner: AnyObject?, limits: LoadLimits, account: MemoryAccount) throws {
+    /// With `trusted`, the package must be signed by one of those keys and unchanged since
+    /// (`EmberError.untrustedPackage`, checked before any section is decoded); `name` names it in errors.
+    public init(bytes: UnsafeRawBufferPointer, owner: AnyObject?, limits: LoadLimits, account: MemoryAccount,
+                trusted: TrustedKeys? = nil, name: String = "package") throws {
         self.limits = limits
         self.account = account
         let c = try ContainerReader.read(bytes, owner: owner)
         container = c
+        if let trusted {
+            signer = try PackageSignature.verify(c, trusted: trusted, path: name)
+            signatureVerified = true
+        } else {
+            signer = try? PackageSignature.signer(of: c)
+            signatureVerified = false
+        }
         let known: Set<SectionKind> = [.meta, .graph, .tensors, .variants]
         for s in c.sections where !known.contains(s.kind) && s.required {
             throw EmberError.incompatiblePackage(reason: "required section \(s.label) at byte \(s.offset) is of a kind this build does not know")

@@ -92,11 +92,12 @@ public final class PackageFile: @unchecked Sendable {
 
 /// Writes `bytes` to `path` atomically: to a temporary file beside it, flushed,
 /// then renamed over `path`. A reader never sees a half-written file, and a
-/// process holding the old file keeps the old bytes.
-public func writeFile(_ bytes: [UInt8], to path: String) throws {
+/// process holding the old file keeps the old bytes. `mode` is the new file's (less the umask).
+public func writeFile(_ bytes: [UInt8], to path: String, mode: mode_t = 0o644) throws {
     guard !path.isEmpty else { throw EmberError.io(path: path, errno: 0, reason: "the output path is empty") }
     let tmp = path + ".tmp"
-    let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    unlink(tmp) // a stale one would keep its old mode
+    let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC, mode)
     guard fd >= 0 else { throw EmberError.io(path: path, errno: errno, reason: "cannot create") }
     var written = 0
     let ok: Bool = bytes.withUnsafeBytes { buf in

@@ -18,7 +18,7 @@ struct EmberCommand: ParsableCommand {
         `ember inspect` shows what a package holds; `ember run` runs it on .npy inputs.
         """,
         version: emberVersion,
-        subcommands: [Pack.self, Inspect.self, Run.self, Bench.self, Simulate.self, TraceCommand.self, TelemetryCommand.self, Demo.self]
+        subcommands: [Pack.self, Inspect.self, Run.self, Bench.self, Simulate.self, TraceCommand.self, TelemetryCommand.self, Keygen.self, Sign.self, Verify.self, Demo.self]
     )
 
     static func main() {

@@ -37,8 +37,12 @@ struct Inspect: ParsableCommand {
     @Option(help: "How the package file is held: automatic (a read lease, else a private copy), lease or copy.")
     var fileProtection: PackageFileProtection = .automatic
 
+    @Option(help: ArgumentHelp("Refuse the package unless it is signed by one of the public keys (*.pub) in DIR and unchanged since.", valueName: "DIR"))
+    var trustedKeys: String?
+
     func run() throws {
-        let package = try EmberPackage(path: file, limits: loadLimits(maxMemory: maxMemory), protection: fileProtection)
+        let package = try EmberPackage(path: file, limits: loadLimits(maxMemory: maxMemory), protection: fileProtection,
+                                   trustedKeys: try trustedKeys.map { try TrustedKeys(directory: $0) })
         let indices = variant == nil ? Array(package.variants.indices) : [try package.variantIndex(variant)]
         var reports: [VariantReport] = []
         for i in indices {
@@ -59,6 +63,12 @@ struct Inspect: ParsableCommand {
         print("sections  " + package.contents.sections.map { s in
             "\(s.label) \(s.storedLength)B" + (s.compression == .zstd ? " (zstd from \(s.rawLength)B)" : "")
         }.joined(separator: ", "))
+        if let signer = package.signer {
+            print("signature key \(signer.id)" + (package.signatureVerified ? ", verified against \(trustedKeys ?? "")"
+                : " (not verified: --trusted-keys DIR or ember verify checks it)"))
+        } else {
+            print("signature none")
+        }
         print("\nvariants")
         print(pad("name", 14) + pad("quality", 18) + pad("MACs", 12) + pad("params", 10) + pad("weights", 12) + "arena")
         for r in reports {

@@ -51,6 +51,9 @@ struct Run: ParsableCommand {
     @Option(help: "How the package file is held: automatic (a read lease, else a private copy), lease or copy.")
     var fileProtection: PackageFileProtection = .automatic
 
+    @Option(help: ArgumentHelp("Refuse the package unless it is signed by one of the public keys (*.pub) in DIR and unchanged since.", valueName: "DIR"))
+    var trustedKeys: String?
+
     @Option(help: "Run under this power/thermal envelope (TOML): the budget scheduler picks the rung.")
     var envelope: String?
 
@@ -102,7 +105,8 @@ struct Run: ParsableCommand {
             guard feeds[name] == nil else { throw EmberError.invalidArgument("input '\(name)' is given twice") }
             feeds[name] = try NPY.decode(try readFile(path, .npy), name: name)
         }
-        let package = try EmberPackage(path: file, limits: loadLimits(maxMemory: maxMemory), protection: fileProtection)
+        let package = try EmberPackage(path: file, limits: loadLimits(maxMemory: maxMemory), protection: fileProtection,
+                                   trustedKeys: try trustedKeys.map { try TrustedKeys(directory: $0) })
         var ladder: LadderSession? = nil
         if let env, let path = envelope {
             do {

@@ -317,4 +317,36 @@ import Ember
         _ = ember_session_destroy(s)
         _ = ember_package_close(p)
     }
+
+    @Test func withTrustedKeysOnlySignedUnchangedPackagesOpen() throws {
+        let key = try SigningKey(seed: [UInt8](repeating: 9, count: 32))
+        let keys = Self.dir + "/trusted"
+        try FileManager.default.createDirectory(atPath: keys, withIntermediateDirectories: true)
+        try key.publicKey.fileText.write(toFile: keys + "/release.pub", atomically: true, encoding: .utf8)
+        let plain = [UInt8](try Data(contentsOf: URL(fileURLWithPath: Self.packagePath)))
+        let signed = try PackageSignature.sign(plain, key: key)
+        var tampered = signed
+        tampered[tampered.count / 3] ^= 0x20
+        resealChecksums(&tampered)
+        let signedPath = Self.dir + "/signed.ember"
+        try Data(signed).write(to: URL(fileURLWithPath: signedPath))
+
+        var options = ember_package_options()
+        ember_package_options_init(&options)
+        options.trusted_keys_dir = UnsafePointer(strdup(keys))
+        var package: OpaquePointer?
+        #expect(ember_package_open(signedPath, &options, &package) == EMBER_OK, "\(lastError)")
+        #expect(ember_package_close(package) == EMBER_OK)
+        for (bytes, what) in [(plain, "not signed"), (tampered, "changed after signing")] {
+            var refused: OpaquePointer?
+            let status = bytes.withUnsafeBytes { ember_package_open_memory($0.baseAddress, $0.count, &options, &refused) }
+            #expect(status == EMBER_ERROR_UNTRUSTED_PACKAGE && refused == nil && lastError.contains(what), "\(lastError)")
+        }
+        // Without trusted keys the same tampered bytes open (the CRCs were recomputed): the check is the keys'.
+        var unchecked: OpaquePointer?
+        #expect(tampered.withUnsafeBytes { ember_package_open_memory($0.baseAddress, $0.count, nil, &unchecked) } == EMBER_OK)
+        _ = ember_package_close(unchecked)
+        options.trusted_keys_dir = UnsafePointer(strdup(Self.dir + "/no-such-dir"))
+        #expect(ember_package_open(signedPath, &options, &package) == EMBER_ERROR_IO)
+    }
 }

@@ -62,6 +62,9 @@ typedef enum ember_status {
     EMBER_ERROR_OVER_BUDGET = 9,
     /* An envelope or device profile file is wrong (names the file and key). */
     EMBER_ERROR_INVALID_CONFIGURATION = 10,
+    /* Trusted keys were given and the package is unsigned, signed by another key, or was changed
+     * after signing. */
+    EMBER_ERROR_UNTRUSTED_PACKAGE = 11,
     EMBER_ERROR_INTERNAL = 99
 } ember_status;
 
@@ -172,6 +175,10 @@ typedef struct ember_package_options {
     /* How the file is held: 0 automatic (a read lease, else a private copy), 1 lease only,
      * 2 private copy. Either way replacing or truncating the file cannot disturb a session. */
     int32_t file_protection;
+    /* A directory of trusted public keys (NAME.pub from `ember keygen`). When set, the package
+     * must be signed (`ember sign`) by one of them and unchanged since: else
+     * EMBER_ERROR_UNTRUSTED_PACKAGE. NULL: signatures are not checked. */
+    const char *trusted_keys_dir;
 } ember_package_options;
 
 void ember_package_options_init(ember_package_options *options);
