@@ -191,7 +191,11 @@ import Testing
         let root = String(#filePath.dropLast("Tests/EmberCoreTests/ShapeTests.swift".count))
         let doc = try readTextFile(root + "docs/FORMAT.md", .config("format document"))
         var documented: [Int: String] = [:]
-        for line in textLines(doc) where line.hasPrefix("| ") {
+        // The op table only: from its heading to the next heading (other tables have numbers first too).
+        let lines = textLines(doc)
+        let start = try #require(lines.firstIndex { $0.hasPrefix("### Op codes") })
+        let end = lines[(start + 1)...].firstIndex { $0.hasPrefix("#") } ?? lines.endIndex
+        for line in lines[start..<end] where line.hasPrefix("| ") {
             let cells = line.split(separator: "|").map { $0.trimmingCharacters(in: " ") }
             guard cells.count >= 2 else { continue }
             let bounds = cells[0].split(separator: "–").compactMap { Int($0) }

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Builds an installable release: `ember` (stripped, Swift runtime linked in with
+# --static-swift-stdlib), libember.so (the C API, SONAME libember.so.0, same), ember.h,
+# ember.pc, the C example's source and the docs — as dist/ember-VERSION-ARCH.tar.gz and
+# dist/ember_VERSION_ARCH.deb (dpkg-deb). Then, unless --no-check, installs the .deb into a
+# temporary root (dpkg -x), builds the C example against it with pkg-config and runs both the
+# installed `ember` and the example on the bundled demo model, comparing their outputs.
+#
+#     bash tools/package.sh             # build, package, check (about 5 minutes on 2 cores)
+#     bash tools/package.sh --no-check
+#
+# Runtime dependencies of the .deb: libc6, libzstd1, libsodium23 (Debian 12 / Ubuntu 22.04+).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+check=1
+[ "${1:-}" = "--no-check" ] && check=0
+
+command -v dpkg-deb >/dev/null || { echo "package: dpkg-deb is needed (apt-get install dpkg)" >&2; exit 1; }
+flags=(-c release --static-swift-stdlib)
+echo "package: building ember and libember (release, static Swift runtime)" >&2
+swift build "${flags[@]}" --product ember
+swift build "${flags[@]}" --product EmberC -Xlinker -soname -Xlinker libember.so.0
+bin=$(swift build "${flags[@]}" --show-bin-path)
+version=$("$bin/ember" --version)
+arch=$(dpkg --print-architecture)
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
+root="$stage/root"
+mkdir -p "$root/usr/bin" "$root/usr/lib/pkgconfig" "$root/usr/include" "$root/usr/share/doc/ember/examples"
+install -m 0755 "$bin/ember" "$root/usr/bin/ember"
+install -m 0644 "$bin/libEmberC.so" "$root/usr/lib/libember.so.0"
+ln -s libember.so.0 "$root/usr/lib/libember.so"
+strip --strip-unneeded "$root/usr/bin/ember" "$root/usr/lib/libember.so.0"
+install -m 0644 Sources/CEmberAPI/include/ember.h "$root/usr/include/ember.h"
+sed -e "s|@PREFIX@|/usr|" -e "s|@VERSION@|$version|" tools/ember.pc.in > "$root/usr/lib/pkgconfig/ember.pc"
+install -m 0644 Examples/c-daemon/main.c "$root/usr/share/doc/ember/examples/c-daemon.c"
+install -m 0644 README.md docs/FORMAT.md "$root/usr/share/doc/ember/"
+
+mkdir -p dist
+tarball="dist/ember-$version-$arch.tar.gz"
+tar -C "$root/usr" -czf "$tarball" .
+mkdir -p "$root/DEBIAN"
+cat > "$root/DEBIAN/control" <<EOF
+Package: ember
+Version: $version
+Architecture: $arch
+Maintainer: Ember developers <ember@localhost>
+Depends: libc6, libzstd1, libsodium23
+Section: science
+Priority: optional
+Description: inference runtime for Linux edge devices
+ Runs trained neural networks (.ember packages packed from TFLite and ONNX models) offline
+ within a fixed memory, power and heat budget. The ember command, libember (the C API) with
+ ember.h and ember.pc.
+EOF
+deb="dist/ember_${version}_${arch}.deb"
+dpkg-deb --root-owner-group --build "$root" "$deb" >/dev/null
+rm -rf "$root/DEBIAN"
+echo "package: $tarball ($(du -k "$tarball" | cut -f1) KiB), $deb ($(du -k "$deb" | cut -f1) KiB)" >&2
+echo "package: ember $(du -k "$root/usr/bin/ember" | cut -f1) KiB, libember.so.0 $(du -k "$root/usr/lib/libember.so.0" | cut -f1) KiB (stripped)" >&2
+
+[ "$check" = 1 ] || exit 0
+# Install into a temporary root, build the example against it, compare with the installed ember.
+installed="$stage/installed"
+dpkg -x "$deb" "$installed"
+cc=$(command -v cc || command -v clang)
+export PKG_CONFIG_SYSROOT_DIR="$installed" PKG_CONFIG_PATH="$installed/usr/lib/pkgconfig" PKG_CONFIG_LIBDIR=""
+# shellcheck disable=SC2046
+"$cc" -std=c11 -O2 -Wall -Wextra -Werror "$installed/usr/share/doc/ember/examples/c-daemon.c" \
+  $(pkg-config --cflags --libs ember) -o "$stage/c-daemon"
+export LD_LIBRARY_PATH="$installed/usr/lib"
+if ldd "$stage/c-daemon" | grep -q "libswiftCore"; then
+  echo "package: FAIL: the C example needs the Swift runtime: libember did not link it in" >&2; exit 1
+fi
+"$installed/usr/bin/ember" demo --output "$stage/demo" >/dev/null
+python3 - "$stage/demo/input.npy" "$stage/input.raw" <<'EOF'
+import sys
+data = open(sys.argv[1], 'rb').read()
+open(sys.argv[2], 'wb').write(data[10 + int.from_bytes(data[8:10], 'little'):])
+EOF
+"$stage/c-daemon" "$stage/demo/demo.ember" --variant int8 --runs 3 --input "$stage/input.raw" --output "$stage/c.raw"
+"$installed/usr/bin/ember" run "$stage/demo/demo.ember" --variant int8 --input "image=$stage/demo/input.npy" \
+  --output "$stage/out" >/dev/null
+if ! python3 - "$stage/out/orientation.npy" "$stage/c.raw" <<'EOF'
+import sys
+npy = open(sys.argv[1], 'rb').read()
+payload = npy[10 + int.from_bytes(npy[8:10], 'little'):]
+sys.exit(0 if payload == open(sys.argv[2], 'rb').read() else 1)
+EOF
+then
+  echo "package: FAIL: the installed C example and ember run disagree" >&2; exit 1
+fi
+echo "package: OK: installed $deb into a temporary root; the C example built with pkg-config matches ember run" >&2
