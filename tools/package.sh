@@ -9,7 +9,8 @@
 #     bash tools/package.sh             # build, package, check (about 5 minutes on 2 cores)
 #     bash tools/package.sh --no-check
 #
-# Runtime dependencies of the .deb: libc6, libzstd1, libsodium23 (Debian 12 / Ubuntu 22.04+).
+# Runtime dependencies of the .deb: libc6, libzstd1, libsodium23, libstdc++6, libgcc-s1 (Debian 12,
+# Ubuntu 22.04+); no Swift toolchain.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 check=1
@@ -19,8 +20,12 @@ command -v dpkg-deb >/dev/null || { echo "package: dpkg-deb is needed (apt-get i
 flags=(-c release --static-swift-stdlib)
 echo "package: building ember and libember (release, static Swift runtime)" >&2
 swift build "${flags[@]}" --product ember
-swift build "${flags[@]}" --product EmberC -Xlinker -soname -Xlinker libember.so.0
+# --static-swift-stdlib links executables only; the library gets the runtime with -static-stdlib,
+# in a build tree of its own (other compiler flags would rebuild everything in .build each time).
+lib_flags=(-c release --scratch-path .build-libember -Xswiftc -static-stdlib -Xlinker -soname -Xlinker libember.so.0)
+swift build "${lib_flags[@]}" --product EmberC
 bin=$(swift build "${flags[@]}" --show-bin-path)
+lib=$(swift build "${lib_flags[@]}" --show-bin-path)
 version=$("$bin/ember" --version)
 arch=$(dpkg --print-architecture)
 stage=$(mktemp -d)
@@ -28,7 +33,7 @@ trap 'rm -rf "$stage"' EXIT
 root="$stage/root"
 mkdir -p "$root/usr/bin" "$root/usr/lib/pkgconfig" "$root/usr/include" "$root/usr/share/doc/ember/examples"
 install -m 0755 "$bin/ember" "$root/usr/bin/ember"
-install -m 0644 "$bin/libEmberC.so" "$root/usr/lib/libember.so.0"
+install -m 0644 "$lib/libEmberC.so" "$root/usr/lib/libember.so.0"
 ln -s libember.so.0 "$root/usr/lib/libember.so"
 strip --strip-unneeded "$root/usr/bin/ember" "$root/usr/lib/libember.so.0"
 install -m 0644 Sources/CEmberAPI/include/ember.h "$root/usr/include/ember.h"
@@ -45,7 +50,7 @@ Package: ember
 Version: $version
 Architecture: $arch
 Maintainer: Ember developers <ember@localhost>
-Depends: libc6, libzstd1, libsodium23
+Depends: libc6, libzstd1, libsodium23, libstdc++6, libgcc-s1
 Section: science
 Priority: optional
 Description: inference runtime for Linux edge devices

@@ -262,37 +262,39 @@ public func emberSessionDestroy(_ session: OpaquePointer?) -> ember_status {
 
 @_cdecl("ember_session_input_count")
 public func emberSessionInputCount(_ session: OpaquePointer?, _ count: UnsafeMutablePointer<Int>?) -> ember_status {
-    guarded {
-        let count = try required(count, "count")
-        count.pointee = try handles.object(session, as: SessionHandle.self, "session").reference.inputs.count
-    }
+    slotCount(session, count, inputs: true)
 }
 
 @_cdecl("ember_session_output_count")
 public func emberSessionOutputCount(_ session: OpaquePointer?, _ count: UnsafeMutablePointer<Int>?) -> ember_status {
-    guarded {
-        let count = try required(count, "count")
-        count.pointee = try handles.object(session, as: SessionHandle.self, "session").reference.outputs.count
-    }
+    slotCount(session, count, inputs: false)
 }
 
 @_cdecl("ember_session_input_info")
 public func emberSessionInputInfo(_ session: OpaquePointer?, _ index: Int, _ info: UnsafeMutablePointer<ember_tensor_info>?) -> ember_status {
-    guarded {
-        let info = try required(info, "info")
-        let s = try handles.object(session, as: SessionHandle.self, "session")
-        let i = try slotIndex(index, s.reference.inputs.count, "input")
-        info.pointee = tensorInfo(s.reference.inputs[i], name: s.inputNames[i])
-    }
+    slotInfo(session, index, info, inputs: true)
 }
 
 @_cdecl("ember_session_output_info")
 public func emberSessionOutputInfo(_ session: OpaquePointer?, _ index: Int, _ info: UnsafeMutablePointer<ember_tensor_info>?) -> ember_status {
+    slotInfo(session, index, info, inputs: false)
+}
+
+func slotCount(_ session: OpaquePointer?, _ count: UnsafeMutablePointer<Int>?, inputs: Bool) -> ember_status {
+    guarded {
+        let count = try required(count, "count")
+        let s = try handles.object(session, as: SessionHandle.self, "session")
+        count.pointee = inputs ? s.reference.inputs.count : s.reference.outputs.count
+    }
+}
+
+func slotInfo(_ session: OpaquePointer?, _ index: Int, _ info: UnsafeMutablePointer<ember_tensor_info>?, inputs: Bool) -> ember_status {
     guarded {
         let info = try required(info, "info")
         let s = try handles.object(session, as: SessionHandle.self, "session")
-        let i = try slotIndex(index, s.reference.outputs.count, "output")
-        info.pointee = tensorInfo(s.reference.outputs[i], name: s.outputNames[i])
+        let (slots, names) = inputs ? (s.reference.inputs, s.inputNames) : (s.reference.outputs, s.outputNames)
+        let i = try slotIndex(index, slots.count, inputs ? "input" : "output")
+        info.pointee = tensorInfo(slots[i], name: names[i])
     }
 }
 
