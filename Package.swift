@@ -11,6 +11,7 @@ let package = Package(
         // libember.so: the C API (Sources/CEmberAPI/include/ember.h).
         .library(name: "EmberC", type: .dynamic, targets: ["EmberC"]),
         .executable(name: "ember-fuzz", targets: ["EmberFuzz"]),
+        .executable(name: "emberd", targets: ["emberd"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -63,6 +64,11 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // The inference server (Open Inference Protocol v2, /metrics). The runtime only: no importers.
+        .executableTarget(
+            name: "emberd",
+            dependencies: ["Ember", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
         // Fuzz harnesses for every untrusted-input reader (tools/fuzz.sh); a replay tool otherwise.
         .executableTarget(name: "EmberFuzz", dependencies: ["Ember", "EmberImport"]),
 
@@ -76,6 +82,6 @@ let package = Package(
         .testTarget(name: "EmberBudgetTests", dependencies: ["EmberBudget"]),
         .testTarget(name: "EmberImportTests", dependencies: ["EmberImport", "Ember"]),
         .testTarget(name: "EmberPackTests", dependencies: ["EmberPack", "EmberImport", "Ember"]),
-        .testTarget(name: "EmberCLITests", dependencies: ["Ember", "EmberFormat", "ember"]),
+        .testTarget(name: "EmberCLITests", dependencies: ["Ember", "EmberFormat", "ember", "emberd"]),
     ]
 )

@@ -1,0 +1,394 @@
+// A small HTTP/1.1 server over the socket API: Unix-domain and TCP listeners, one accept thread
+// each, a fixed set of worker threads fed through a bounded queue (full: 503 with Retry-After,
+// answered by the accept thread), keep-alive, Content-Length bodies only, every size bounded.
+// Requests are untrusted input: a malformed one gets a 4xx and the connection is closed.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import Ember
+
+struct HTTPRequest {
+    var method: String
+    /// The path without the query string.
+    var path: String
+    var headers: [(String, String)]
+    var body: [UInt8]
+
+    func header(_ name: String) -> String? {
+        let lower = name.lowercased()
+        return headers.first { $0.0.lowercased() == lower }?.1
+    }
+}
+
+struct HTTPResponse {
+    var status: Int
+    var contentType = "application/json"
+    var headers: [(String, String)] = []
+    var body: [UInt8]
+
+    static func json(_ status: Int, _ value: JSON) -> HTTPResponse {
+        var out: [UInt8] = []
+        value.write(into: &out)
+        return HTTPResponse(status: status, body: out)
+    }
+
+    /// A KServe-style error body: {"error": "…"}.
+    static func error(_ status: Int, _ message: String, headers: [(String, String)] = []) -> HTTPResponse {
+        var r = json(status, .object([("error", .string(message))]))
+        r.headers = headers
+        return r
+    }
+
+    static let reasons: [Int: String] = [
+        200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout",
+        411: "Length Required", 413: "Content Too Large", 431: "Request Header Fields Too Large",
+        500: "Internal Server Error", 501: "Not Implemented", 503: "Service Unavailable",
+    ]
+
+    func serialized(keepAlive: Bool) -> [UInt8] {
+        var head = "HTTP/1.1 \(status) \(Self.reasons[status] ?? "Status")\r\n"
+        head += "Content-Type: \(contentType)\r\nContent-Length: \(body.count)\r\n"
+        for (k, v) in headers { head += "\(k): \(v)\r\n" }
+        head += keepAlive ? "\r\n" : "Connection: close\r\n\r\n"
+        return Array(head.utf8) + body
+    }
+}
+
+struct ServerLimits {
+    var maxHeaderBytes = 16 << 10
+    var maxBodyBytes = 16 << 20
+    var queueCapacity = 64
+    var workers = 2
+    /// A connection idle (or a request arriving) this long is closed.
+    var readTimeoutSeconds = 10
+}
+
+/// A mutex-guarded FIFO of accepted connections with a fixed capacity.
+final class ConnectionQueue: @unchecked Sendable {
+    private var items: [Int32] = []
+    private let capacity: Int
+    private var closed = false
+    private var mutex = pthread_mutex_t()
+    private var ready = pthread_cond_t()
+
+    init(capacity: Int) {
+        self.capacity = capacity
+        pthread_mutex_init(&mutex, nil)
+        pthread_cond_init(&ready, nil)
+    }
+
+    /// False when full (or closed): the caller answers 503.
+    func push(_ fd: Int32) -> Bool {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        guard !closed, items.count < capacity else { return false }
+        items.append(fd)
+        pthread_cond_signal(&ready)
+        return true
+    }
+
+    /// Nil once closed and drained.
+    func pop() -> Int32? {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        while items.isEmpty && !closed { pthread_cond_wait(&ready, &mutex) }
+        return items.isEmpty ? nil : items.removeFirst()
+    }
+
+    var depth: Int {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        return items.count
+    }
+
+    func close() {
+        pthread_mutex_lock(&mutex)
+        closed = true
+        pthread_cond_broadcast(&ready)
+        pthread_mutex_unlock(&mutex)
+    }
+}
+
+/// Starts `body` on a new thread; returns its handle for pthread_join.
+func spawnThread(_ body: @escaping () -> Void) throws -> pthread_t {
+    final class Box { let body: () -> Void; init(_ b: @escaping () -> Void) { body = b } }
+    var thread = pthread_t()
+    let box = Unmanaged.passRetained(Box(body)).toOpaque()
+    let status = pthread_create(&thread, nil, { raw in
+        guard let raw else { return nil }
+        Unmanaged<Box>.fromOpaque(raw).takeRetainedValue().body()
+        return nil
+    }, box)
+    guard status == 0 else {
+        Unmanaged<Box>.fromOpaque(box).release()
+        throw EmberError.io(path: "thread", errno: status, reason: "cannot start a thread")
+    }
+    return thread
+}
+
+enum Listener {
+    /// A Unix-domain socket at `path` (a stale socket file is replaced), mode 0660.
+    static func unix(_ path: String) throws -> Int32 {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        let capacity = MemoryLayout.size(ofValue: address.sun_path)
+        guard !bytes.isEmpty, bytes.count < capacity else {
+            throw EmberError.invalidArgument("--socket path must be 1…\(capacity - 1) bytes, got \(bytes.count)")
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (i, b) in bytes.enumerated() { raw[i] = b }
+        }
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw EmberError.io(path: path, errno: errno, reason: "cannot create a socket") }
+        var st = stat()
+        if lstat(path, &st) == 0 {
+            guard (st.st_mode & S_IFMT) == S_IFSOCK else {
+                close(fd)
+                throw EmberError.io(path: path, errno: 0, reason: "exists and is not a socket; not replacing it")
+            }
+            unlink(path)
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard bound == 0, chmod(path, 0o660) == 0, listen(fd, 128) == 0 else {
+            let e = errno
+            close(fd)
+            throw EmberError.io(path: path, errno: e, reason: "cannot listen on the socket")
+        }
+        return fd
+    }
+
+    /// A TCP socket on `host:port` (IPv4). Port 0 picks a free one; `boundPort` says which.
+    static func tcp(_ spec: String, allowRemote: Bool) throws -> (fd: Int32, port: Int) {
+        let parts = spec.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 2, let port = UInt16(parts[1]) else {
+            throw EmberError.invalidArgument("--listen wants HOST:PORT (e.g. 127.0.0.1:8080), got '\(spec)'")
+        }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        guard inet_pton(AF_INET, String(parts[0]), &address.sin_addr) == 1 else {
+            throw EmberError.invalidArgument("--listen host must be an IPv4 address, got '\(parts[0])'")
+        }
+        let loopback = UInt32(bigEndian: address.sin_addr.s_addr) >> 24 == 127
+        guard loopback || allowRemote else {
+            throw EmberError.invalidArgument("--listen \(spec) is not a loopback address; --allow-remote serves other hosts")
+        }
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw EmberError.io(path: spec, errno: errno, reason: "cannot create a socket") }
+        var yes: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0, listen(fd, 128) == 0 else {
+            let e = errno
+            close(fd)
+            throw EmberError.io(path: spec, errno: e, reason: "cannot listen")
+        }
+        var actual = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &actual) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        return (fd, Int(UInt16(bigEndian: actual.sin_port)))
+    }
+}
+
+/// Serves `handler` on the listeners until `stop()`: then no new connection is taken, requests
+/// in flight finish, and `wait()` returns.
+final class HTTPServer: @unchecked Sendable {
+    let limits: ServerLimits
+    let handler: (HTTPRequest) -> HTTPResponse
+    let queue: ConnectionQueue
+    private var listeners: [Int32] = []
+    private var threads: [pthread_t] = []
+    private var stopping = false
+    /// Connections refused because the queue was full.
+    private(set) var refused = 0
+
+    init(limits: ServerLimits, handler: @escaping (HTTPRequest) -> HTTPResponse) {
+        self.limits = limits
+        self.handler = handler
+        queue = ConnectionQueue(capacity: limits.queueCapacity)
+    }
+
+    func start(listeners: [Int32]) throws {
+        self.listeners = listeners
+        pthread_mutex_init(&exitMutex, nil)
+        acceptThreadsLeft = listeners.count
+        for _ in 0..<max(1, limits.workers) {
+            threads.append(try spawnThread { [self] in
+                while let fd = queue.pop() { serve(fd) }
+            })
+        }
+        for listener in listeners {
+            threads.append(try spawnThread { [self] in acceptLoop(listener) })
+        }
+    }
+
+    func stop() {
+        stopping = true
+        // shutdown() wakes the accept threads; they close the listeners.
+        for fd in listeners { shutdown(fd, Int32(SHUT_RDWR)) }
+    }
+
+    func wait() {
+        for t in threads { pthread_join(t, nil) }
+    }
+
+    private func acceptLoop(_ listener: Int32) {
+        while !stopping {
+            let fd = accept(listener, nil, nil)
+            if fd < 0 {
+                if errno == EINTR || errno == ECONNABORTED { continue }
+                break
+            }
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            if stopping { close(fd); break }
+            var timeout = timeval(tv_sec: limits.readTimeoutSeconds, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            if !queue.push(fd) {
+                refused += 1
+                send(fd, HTTPResponse.error(503, "the server is busy: \(limits.queueCapacity) connections are waiting",
+                                            headers: [("Retry-After", "1")]).serialized(keepAlive: false))
+                close(fd)
+            }
+        }
+        close(listener)
+        // The last accept thread to leave lets the workers drain and stop.
+        pthread_mutex_lock(&exitMutex)
+        acceptThreadsLeft -= 1
+        let last = acceptThreadsLeft == 0
+        pthread_mutex_unlock(&exitMutex)
+        if last { queue.close() }
+    }
+
+    private var acceptThreadsLeft = 0
+    private var exitMutex = pthread_mutex_t()
+
+    private func send(_ fd: Int32, _ bytes: [UInt8]) {
+        var sent = 0
+        bytes.withUnsafeBytes { raw in
+            while sent < raw.count {
+                let n = Glibc.send(fd, raw.baseAddress! + sent, raw.count - sent, Int32(MSG_NOSIGNAL))
+                if n < 0 { if errno == EINTR { continue }; return }
+                sent += n
+            }
+        }
+    }
+
+    /// One connection: requests until the client closes, asks to, errs, or the server stops.
+    private func serve(_ fd: Int32) {
+        defer { close(fd) }
+        var buffer: [UInt8] = []
+        while true {
+            let parsed = readRequest(fd, &buffer)
+            switch parsed {
+            case .closed:
+                return
+            case .failed(let response):
+                send(fd, response.serialized(keepAlive: false))
+                return
+            case .request(let request):
+                let response = handler(request)
+                let keepAlive = !stopping && request.header("Connection")?.lowercased() != "close"
+                send(fd, response.serialized(keepAlive: keepAlive))
+                if !keepAlive { return }
+            }
+        }
+    }
+
+    enum Parsed {
+        case request(HTTPRequest)
+        case failed(HTTPResponse)
+        case closed
+    }
+
+    /// Reads one request; `buffer` carries bytes that arrived beyond it (pipelining).
+    private func readRequest(_ fd: Int32, _ buffer: inout [UInt8]) -> Parsed {
+        var chunk = [UInt8](repeating: 0, count: 64 << 10)
+        func fill() -> Bool? {
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n > 0 { buffer += chunk[0..<n]; return true }
+            if n == 0 { return false }
+            return errno == EINTR ? true : nil
+        }
+        var headerEnd: Int?
+        while headerEnd == nil {
+            headerEnd = Self.find([13, 10, 13, 10], in: buffer)
+            if headerEnd != nil { break }
+            guard buffer.count <= limits.maxHeaderBytes else {
+                return .failed(.error(431, "the request head is over \(limits.maxHeaderBytes) bytes"))
+            }
+            switch fill() {
+            case true?: continue
+            case false?: return buffer.isEmpty ? .closed : .failed(.error(400, "the connection closed inside a request head"))
+            case nil: return buffer.isEmpty ? .closed : .failed(.error(408, "timed out reading the request"))
+            }
+        }
+        guard let end = headerEnd, end <= limits.maxHeaderBytes else {
+            return .failed(.error(431, "the request head is over \(limits.maxHeaderBytes) bytes"))
+        }
+        guard let head = String(validating: buffer[0..<end], as: UTF8.self) else {
+            return .failed(.error(400, "the request head is not UTF-8"))
+        }
+        let lines = head.split(separator: "\r\n", omittingEmptySubsequences: false)
+        let requestLine = lines.first?.split(separator: " ") ?? []
+        guard requestLine.count == 3, requestLine[2].hasPrefix("HTTP/1.") else {
+            return .failed(.error(400, "malformed request line"))
+        }
+        var headers: [(String, String)] = []
+        for line in lines.dropFirst() where !line.isEmpty {
+            guard let colon = line.firstIndex(of: ":") else { return .failed(.error(400, "malformed header line")) }
+            headers.append((String(line[..<colon]).trimmingSpaces, String(line[line.index(after: colon)...]).trimmingSpaces))
+        }
+        var request = HTTPRequest(method: String(requestLine[0]), path: String(requestLine[1].split(separator: "?").first ?? ""),
+                                  headers: headers, body: [])
+        if request.header("Transfer-Encoding") != nil {
+            return .failed(.error(501, "Transfer-Encoding is not supported: send Content-Length"))
+        }
+        var length = 0
+        if let text = request.header("Content-Length") {
+            guard let n = Int(text), n >= 0 else { return .failed(.error(400, "Content-Length '\(text)' is not a byte count")) }
+            length = n
+        } else if request.method == "POST" || request.method == "PUT" {
+            return .failed(.error(411, "a \(request.method) needs Content-Length"))
+        }
+        guard length <= limits.maxBodyBytes else {
+            return .failed(.error(413, "the body is \(length) bytes; the limit is \(limits.maxBodyBytes) (--max-body)"))
+        }
+        let bodyStart = end + 4
+        while buffer.count < bodyStart + length {
+            switch fill() {
+            case true?: continue
+            case false?: return .failed(.error(400, "the connection closed inside the body"))
+            case nil: return .failed(.error(408, "timed out reading the body"))
+            }
+        }
+        request.body = Array(buffer[bodyStart..<(bodyStart + length)])
+        buffer.removeFirst(bodyStart + length)
+        return .request(request)
+    }
+
+    static func find(_ needle: [UInt8], in haystack: [UInt8]) -> Int? {
+        guard haystack.count >= needle.count else { return nil }
+        for i in 0...(haystack.count - needle.count) where haystack[i] == needle[0] {
+            if Array(haystack[i..<(i + needle.count)]) == needle { return i }
+        }
+        return nil
+    }
+}
+
+extension String {
+    var trimmingSpaces: String {
+        var s = Substring(self)
+        while s.first == " " || s.first == "\t" { s = s.dropFirst() }
+        while s.last == " " || s.last == "\t" { s = s.dropLast() }
+        return String(s)
+    }
+}

@@ -1,0 +1,281 @@
+// A small JSON reader and writer for request bodies (untrusted input): bounded nesting, every
+// error a message with the byte offset. Arrays of plain numbers are kept as [Double] (8 bytes
+// per element), since tensor data is most of a request.
+
+enum JSON: Equatable {
+    case null
+    case bool(Bool)
+    case number(Double)
+    case string(String)
+    case numbers([Double])
+    case array([JSON])
+    case object([(String, JSON)])
+    /// Text already in JSON form (written as it is; e.g. Float data in its shortest form).
+    case raw(String)
+
+    static func == (a: JSON, b: JSON) -> Bool {
+        switch (a, b) {
+        case (.null, .null): return true
+        case let (.bool(x), .bool(y)): return x == y
+        case let (.number(x), .number(y)): return x == y
+        case let (.string(x), .string(y)): return x == y
+        case let (.numbers(x), .numbers(y)): return x == y
+        case let (.array(x), .array(y)): return x == y
+        case let (.object(x), .object(y)): return x.count == y.count && zip(x, y).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
+        case let (.raw(x), .raw(y)): return x == y
+        default: return false
+        }
+    }
+
+    subscript(key: String) -> JSON? {
+        guard case .object(let members) = self else { return nil }
+        return members.first { $0.0 == key }?.1
+    }
+
+    var string: String? { if case .string(let s) = self { return s } else { return nil } }
+    var bool: Bool? { if case .bool(let b) = self { return b } else { return nil } }
+    var number: Double? { if case .number(let n) = self { return n } else { return nil } }
+    var elements: [JSON]? {
+        switch self {
+        case .array(let a): return a
+        case .numbers(let n): return n.map { .number($0) }
+        default: return nil
+        }
+    }
+
+    struct ParseError: Error, CustomStringConvertible {
+        var offset: Int
+        var reason: String
+        var description: String { "malformed JSON at byte \(offset): \(reason)" }
+    }
+
+    static let maxDepth = 64
+
+    static func parse(_ bytes: [UInt8]) throws -> JSON {
+        var p = Parser(bytes: bytes)
+        p.skipSpace()
+        let value = try p.value(depth: 0)
+        p.skipSpace()
+        guard p.position == bytes.count else { throw ParseError(offset: p.position, reason: "unexpected bytes after the value") }
+        return value
+    }
+
+    struct Parser {
+        let bytes: [UInt8]
+        var position = 0
+
+        mutating func skipSpace() {
+            while position < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[position]) { position += 1 }
+        }
+
+        func fail(_ reason: String) -> ParseError { ParseError(offset: position, reason: reason) }
+
+        mutating func expect(_ literal: String, _ value: JSON) throws -> JSON {
+            let l = Array(literal.utf8)
+            guard position + l.count <= bytes.count, Array(bytes[position..<(position + l.count)]) == l else {
+                throw fail("expected \(literal)")
+            }
+            position += l.count
+            return value
+        }
+
+        mutating func value(depth: Int) throws -> JSON {
+            guard depth < JSON.maxDepth else { throw fail("nested deeper than \(JSON.maxDepth)") }
+            guard position < bytes.count else { throw fail("unexpected end") }
+            switch bytes[position] {
+            case UInt8(ascii: "{"): return try object(depth: depth)
+            case UInt8(ascii: "["): return try array(depth: depth)
+            case UInt8(ascii: "\""): return .string(try string())
+            case UInt8(ascii: "t"): return try expect("true", .bool(true))
+            case UInt8(ascii: "f"): return try expect("false", .bool(false))
+            case UInt8(ascii: "n"): return try expect("null", .null)
+            default: return .number(try number())
+            }
+        }
+
+        mutating func object(depth: Int) throws -> JSON {
+            position += 1
+            var members: [(String, JSON)] = []
+            skipSpace()
+            if position < bytes.count, bytes[position] == UInt8(ascii: "}") { position += 1; return .object(members) }
+            while true {
+                skipSpace()
+                guard position < bytes.count, bytes[position] == UInt8(ascii: "\"") else { throw fail("expected a member name") }
+                let key = try string()
+                skipSpace()
+                guard position < bytes.count, bytes[position] == UInt8(ascii: ":") else { throw fail("expected ':'") }
+                position += 1
+                skipSpace()
+                members.append((key, try value(depth: depth + 1)))
+                skipSpace()
+                guard position < bytes.count else { throw fail("unexpected end in an object") }
+                if bytes[position] == UInt8(ascii: ",") { position += 1; continue }
+                guard bytes[position] == UInt8(ascii: "}") else { throw fail("expected ',' or '}'") }
+                position += 1
+                return .object(members)
+            }
+        }
+
+        mutating func array(depth: Int) throws -> JSON {
+            position += 1
+            var items: [JSON] = []
+            var numbers: [Double] = []
+            var allNumbers = true
+            skipSpace()
+            if position < bytes.count, bytes[position] == UInt8(ascii: "]") { position += 1; return .numbers([]) }
+            while true {
+                skipSpace()
+                let v = try value(depth: depth + 1)
+                if allNumbers, case .number(let n) = v {
+                    numbers.append(n)
+                } else {
+                    if allNumbers { items = numbers.map { .number($0) }; numbers = []; allNumbers = false }
+                    items.append(v)
+                }
+                skipSpace()
+                guard position < bytes.count else { throw fail("unexpected end in an array") }
+                if bytes[position] == UInt8(ascii: ",") { position += 1; continue }
+                guard bytes[position] == UInt8(ascii: "]") else { throw fail("expected ',' or ']'") }
+                position += 1
+                return allNumbers ? .numbers(numbers) : .array(items)
+            }
+        }
+
+        mutating func string() throws -> String {
+            position += 1
+            var out: [UInt8] = []
+            while position < bytes.count {
+                let c = bytes[position]
+                position += 1
+                switch c {
+                case UInt8(ascii: "\""):
+                    guard let s = String(validating: out, as: UTF8.self) else { throw fail("a string is not UTF-8") }
+                    return s
+                case UInt8(ascii: "\\"):
+                    guard position < bytes.count else { throw fail("unexpected end in an escape") }
+                    let e = bytes[position]
+                    position += 1
+                    switch e {
+                    case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): out.append(e)
+                    case UInt8(ascii: "b"): out.append(0x08)
+                    case UInt8(ascii: "f"): out.append(0x0C)
+                    case UInt8(ascii: "n"): out.append(0x0A)
+                    case UInt8(ascii: "r"): out.append(0x0D)
+                    case UInt8(ascii: "t"): out.append(0x09)
+                    case UInt8(ascii: "u"):
+                        var scalar = try hex4()
+                        if (0xD800..<0xDC00).contains(scalar) {
+                            guard position + 2 <= bytes.count, bytes[position] == UInt8(ascii: "\\"), bytes[position + 1] == UInt8(ascii: "u") else {
+                                throw fail("a lone surrogate")
+                            }
+                            position += 2
+                            let low = try hex4()
+                            guard (0xDC00..<0xE000).contains(low) else { throw fail("a lone surrogate") }
+                            scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                        }
+                        guard let u = Unicode.Scalar(scalar) else { throw fail("an invalid \\u escape") }
+                        out.append(contentsOf: Array(String(Character(u)).utf8))
+                    default: throw fail("an invalid escape")
+                    }
+                default:
+                    guard c >= 0x20 else { throw fail("a control character in a string") }
+                    out.append(c)
+                }
+            }
+            throw fail("unexpected end in a string")
+        }
+
+        mutating func hex4() throws -> UInt32 {
+            guard position + 4 <= bytes.count else { throw fail("unexpected end in a \\u escape") }
+            var v: UInt32 = 0
+            for _ in 0..<4 {
+                let c = bytes[position]
+                position += 1
+                let d: UInt32
+                switch c {
+                case 48...57: d = UInt32(c - 48)
+                case 97...102: d = UInt32(c - 87)
+                case 65...70: d = UInt32(c - 55)
+                default: throw fail("an invalid \\u escape")
+                }
+                v = v << 4 | d
+            }
+            return v
+        }
+
+        mutating func number() throws -> Double {
+            let start = position
+            while position < bytes.count, "+-0123456789.eE".utf8.contains(bytes[position]) { position += 1 }
+            guard position > start, position - start <= 64,
+                  let text = String(validating: bytes[start..<position], as: UTF8.self), let v = Double(text), v.isFinite else {
+                position = start
+                throw fail("expected a value")
+            }
+            return v
+        }
+    }
+
+    /// Compact text. Numbers print as Swift's shortest round-trip form (integers without ".0").
+    func write(into out: inout [UInt8]) {
+        switch self {
+        case .null: out += Array("null".utf8)
+        case .raw(let text): out += Array(text.utf8)
+        case .bool(let b): out += Array((b ? "true" : "false").utf8)
+        case .number(let n): out += Array(JSON.format(n).utf8)
+        case .string(let s): JSON.writeString(s, into: &out)
+        case .numbers(let ns):
+            out.append(UInt8(ascii: "["))
+            for (i, n) in ns.enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                out += Array(JSON.format(n).utf8)
+            }
+            out.append(UInt8(ascii: "]"))
+        case .array(let items):
+            out.append(UInt8(ascii: "["))
+            for (i, v) in items.enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                v.write(into: &out)
+            }
+            out.append(UInt8(ascii: "]"))
+        case .object(let members):
+            out.append(UInt8(ascii: "{"))
+            for (i, (k, v)) in members.enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                JSON.writeString(k, into: &out)
+                out.append(UInt8(ascii: ":"))
+                v.write(into: &out)
+            }
+            out.append(UInt8(ascii: "}"))
+        }
+    }
+
+    var text: String {
+        var out: [UInt8] = []
+        write(into: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    static func format(_ n: Double) -> String {
+        guard n.isFinite else { return "null" }
+        if n == n.rounded(), abs(n) < 1e15 { return String(Int64(n)) }
+        return "\(n)"
+    }
+
+    static func writeString(_ s: String, into out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        for b in s.utf8 {
+            switch b {
+            case UInt8(ascii: "\""): out += Array("\\\"".utf8)
+            case UInt8(ascii: "\\"): out += Array("\\\\".utf8)
+            case 0x0A: out += Array("\\n".utf8)
+            case 0x0D: out += Array("\\r".utf8)
+            case 0x09: out += Array("\\t".utf8)
+            case 0..<0x20:
+                let digits = Array("0123456789abcdef".utf8)
+                out += Array("\\u00".utf8) + [digits[Int(b >> 4)], digits[Int(b & 15)]]
+            default: out.append(b)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+}

@@ -1,0 +1,102 @@
+// /metrics in the Prometheus text format (version 0.0.4).
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import Ember
+
+final class Metrics: @unchecked Sendable {
+    static let buckets: [Double] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]
+
+    struct Series {
+        var counts = [Int](repeating: 0, count: Metrics.buckets.count)
+        var total = 0
+        var sum = 0.0
+    }
+
+    private let models: [ServedModel]
+    private var requests: [String: Int] = [:]       // label set → count
+    private var latency: [String: Series] = [:]     // label set → histogram
+    private var shed: [String: Int] = [:]
+    private var mutex = pthread_mutex_t()
+    private let telemetry = Telemetry()
+
+    init(models: [ServedModel]) {
+        self.models = models
+        pthread_mutex_init(&mutex, nil)
+    }
+
+    static func labels(_ pairs: [(String, String)]) -> String {
+        "{" + pairs.map { k, v in
+            k + "=\"" + v.replacingAll("\\", "\\\\").replacingAll("\"", "\\\"").replacingAll("\n", "\\n") + "\""
+        }.joined(separator: ",") + "}"
+    }
+
+    func record(model: String, variant: String, status: Int, seconds: Double) {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        requests[Self.labels([("model", model), ("variant", variant), ("code", String(status))]), default: 0] += 1
+        if status == 503 { shed[Self.labels([("model", model)]), default: 0] += 1 }
+        guard status == 200 else { return }
+        let key = Self.labels([("model", model), ("variant", variant)])
+        var s = latency[key] ?? Series()
+        for (i, b) in Self.buckets.enumerated() where seconds <= b { s.counts[i] += 1 }
+        s.total += 1
+        s.sum += seconds
+        latency[key] = s
+    }
+
+    func render(queueDepth: Int, refused: Int) -> String {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        var out = ""
+        func family(_ name: String, _ type: String, _ help: String) { out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n" }
+        family("ember_requests_total", "counter", "Inference requests by model, variant served and HTTP status.")
+        for (k, v) in requests.sorted(by: { $0.key < $1.key }) { out += "ember_requests_total\(k) \(v)\n" }
+        family("ember_request_duration_seconds", "histogram", "Time from request parsed to response ready, served requests.")
+        for (k, s) in latency.sorted(by: { $0.key < $1.key }) {
+            let inner = k.dropFirst().dropLast()
+            for (i, b) in Self.buckets.enumerated() {
+                out += "ember_request_duration_seconds_bucket{\(inner),le=\"\(b)\"} \(s.counts[i])\n"
+            }
+            out += "ember_request_duration_seconds_bucket{\(inner),le=\"+Inf\"} \(s.total)\n"
+            out += "ember_request_duration_seconds_sum\(k) \(s.sum)\nember_request_duration_seconds_count\(k) \(s.total)\n"
+        }
+        family("ember_shed_requests_total", "counter", "Requests refused with 503 (over budget) by model.")
+        for m in models {
+            let k = Self.labels([("model", m.name)])
+            out += "ember_shed_requests_total\(k) \(shed[k] ?? 0)\n"
+        }
+        family("ember_refused_connections_total", "counter", "Connections answered 503 because the queue was full.")
+        out += "ember_refused_connections_total \(refused)\n"
+        family("ember_queue_depth", "gauge", "Connections waiting for a worker.")
+        out += "ember_queue_depth \(queueDepth)\n"
+        family("ember_arena_bytes", "gauge", "Arena bytes of every prepared variant, by model.")
+        for m in models { out += "ember_arena_bytes\(Self.labels([("model", m.name)])) \(m.arenaBytes)\n" }
+        family("ember_mapped_bytes", "gauge", "Bytes of the package file held in memory, by model.")
+        for m in models { out += "ember_mapped_bytes\(Self.labels([("model", m.name)])) \(m.package.fileBytes)\n" }
+        family("ember_current_rung", "gauge", "Index of the ladder rung the scheduler is on (0 = best), models under an envelope.")
+        for m in models { if let l = m.ladder { out += "ember_current_rung\(Self.labels([("model", m.name)])) \(l.scheduler.current)\n" } }
+        family("ember_throttled", "gauge", "1 while the thermal controller holds the ladder down.")
+        for m in models { if let l = m.ladder { out += "ember_throttled\(Self.labels([("model", m.name)])) \(l.scheduler.throttled ? 1 : 0)\n" } }
+        family("ember_allowed_power_milliwatts", "gauge", "Power the scheduler allows inference now.")
+        for m in models { if let l = m.ladder { out += "ember_allowed_power_milliwatts\(Self.labels([("model", m.name)])) \(l.scheduler.allowedMilliwatts)\n" } }
+        family("ember_temperature_celsius", "gauge", "Hottest thermal zone (absent when none is readable).")
+        if let t = telemetry.thermalZones().compactMap({ $0.celsius.value }).max() { out += "ember_temperature_celsius \(t)\n" }
+        return out
+    }
+}
+
+extension String {
+    func replacingAll(_ target: String, _ replacement: String) -> String {
+        guard !target.isEmpty, contains(target) else { return self }
+        var out = ""
+        var rest = Substring(self)
+        while let r = rest.firstRange(of: target) {
+            out += rest[..<r.lowerBound] + replacement
+            rest = rest[r.upperBound...]
+        }
+        return out + rest
+    }
+}

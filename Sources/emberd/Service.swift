@@ -1,0 +1,317 @@
+// The Open Inference Protocol v2 (KServe REST) over the models of a directory, and /metrics.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import Ember
+
+/// One package being served: a session on its best variant, or its whole ladder under the
+/// envelope. One request at a time runs on it (a session is single-threaded).
+final class ServedModel: @unchecked Sendable {
+    let name: String
+    let path: String
+    let package: EmberPackage
+    let session: Session?
+    let ladder: LadderSession?
+    private var mutex = pthread_mutex_t()
+
+    init(name: String, path: String, trustedKeys: TrustedKeys?, envelope: Envelope?, profile: DeviceProfile?, threads: Int) throws {
+        self.name = name
+        self.path = path
+        package = try EmberPackage(path: path, trustedKeys: trustedKeys)
+        if let envelope {
+            ladder = try LadderSession(package: package, envelope: envelope, profile: profile, maxThreads: threads)
+            session = nil
+        } else {
+            session = try Session(package: package, threads: threads)
+            ladder = nil
+        }
+        pthread_mutex_init(&mutex, nil)
+    }
+
+    /// The slots of the inputs and outputs (every rung of a ladder shares them).
+    var reference: Session { session ?? ladder!.sessions[0] }
+
+    var arenaBytes: Int { (session.map { [$0] } ?? ladder?.sessions ?? []).reduce(0) { $0 + $1.arenaBytes } }
+
+    func run(_ feeds: [String: Tensor], priority: Priority) throws -> ([String: Tensor], Decision?) {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        if let ladder {
+            let (outputs, decision) = try ladder.run(feeds, priority: priority)
+            return (outputs, decision)
+        }
+        return (try session?.run(feeds) ?? [:], nil)
+    }
+}
+
+/// KServe v2 datatype names.
+enum Datatype {
+    static func name(_ t: DType) -> String {
+        switch t {
+        case .f32: return "FP32"
+        case .f16: return "FP16"
+        case .i8: return "INT8"
+        case .u8: return "UINT8"
+        case .i32: return "INT32"
+        case .i64: return "INT64"
+        case .bool: return "BOOL"
+        default: return "\(t)"
+        }
+    }
+}
+
+struct RequestError: Error {
+    var status: Int
+    var message: String
+    var headers: [(String, String)] = []
+}
+
+final class Service: @unchecked Sendable {
+    let models: [String: ServedModel]
+    let metrics: Metrics
+    weak var server: HTTPServer?
+
+    init(models: [ServedModel]) {
+        var byName: [String: ServedModel] = [:]
+        for m in models { byName[m.name] = m }
+        self.models = byName
+        metrics = Metrics(models: models)
+    }
+
+    func handle(_ request: HTTPRequest) -> HTTPResponse {
+        let start = MonotonicClock().nanoseconds
+        // Inference requests are counted per model whatever their outcome.
+        let parts = request.path.split(separator: "/")
+        var model: String? = parts.count == 4 && parts[3] == "infer" && models[String(parts[2])] != nil ? String(parts[2]) : nil
+        var variant = ""
+        let response: HTTPResponse
+        do {
+            let (r, served, v) = try route(request)
+            response = r
+            if let served { model = served; variant = v }
+        } catch let e as RequestError {
+            response = .error(e.status, e.message, headers: e.headers)
+        } catch let e as EmberError {
+            if case .overBudget(let retryAfterMs, _) = e {
+                response = .error(503, e.description, headers: [("Retry-After", String(max(1, (retryAfterMs + 999) / 1000)))])
+            } else {
+                response = .error(400, e.description)
+            }
+        } catch {
+            response = .error(500, "internal error: \(error)")
+        }
+        if let model {
+            let seconds = Double(MonotonicClock().nanoseconds &- start) / 1e9
+            metrics.record(model: model, variant: variant, status: response.status, seconds: seconds)
+        }
+        return response
+    }
+
+    /// The response, and for inference requests the model and variant that served them.
+    func route(_ r: HTTPRequest) throws -> (HTTPResponse, String?, String) {
+        let parts = r.path.split(separator: "/").map(String.init)
+        func method(_ m: String) throws {
+            guard r.method == m else { throw RequestError(status: 405, message: "\(r.path) takes \(m), not \(r.method)") }
+        }
+        switch parts {
+        case ["v2", "health", "live"]:
+            try method("GET")
+            return (.json(200, .object([("live", .bool(true))])), nil, "")
+        case ["v2", "health", "ready"]:
+            try method("GET")
+            return (.json(200, .object([("ready", .bool(!models.isEmpty))])), nil, "")
+        case ["v2"]:
+            try method("GET")
+            return (.json(200, .object([("name", .string("emberd")), ("version", .string(emberVersion)),
+                                        ("extensions", .array([]))])), nil, "")
+        case ["metrics"]:
+            try method("GET")
+            let text = metrics.render(queueDepth: server?.queue.depth ?? 0, refused: server?.refused ?? 0)
+            return (HTTPResponse(status: 200, contentType: "text/plain; version=0.0.4", body: Array(text.utf8)), nil, "")
+        case let p where p.count >= 3 && p[0] == "v2" && p[1] == "models":
+            guard let model = models[p[2]] else {
+                throw RequestError(status: 404, message: "no model named '\(p[2])'; serving \(models.keys.sorted().joined(separator: ", "))")
+            }
+            switch Array(p.dropFirst(3)) {
+            case []:
+                try method("GET")
+                return (.json(200, metadata(model)), nil, "")
+            case ["ready"]:
+                try method("GET")
+                return (.json(200, .object([("name", .string(model.name)), ("ready", .bool(true))])), nil, "")
+            case ["infer"]:
+                try method("POST")
+                return try infer(model, r)
+            default:
+                throw RequestError(status: 404, message: "no such endpoint: \(r.path)")
+            }
+        default:
+            throw RequestError(status: 404, message: "no such endpoint: \(r.path)")
+        }
+    }
+
+    func metadata(_ m: ServedModel) -> JSON {
+        func tensors(_ slots: [TensorSlot]) -> JSON {
+            .array(slots.map { s in
+                // A bounded dynamic dim is -1, as KServe writes variable dims.
+                .object([("name", .string(s.name)), ("datatype", .string(Datatype.name(s.info.dtype))),
+                         ("shape", .array(s.declared.dims.map { d in
+                             if case .fixed(let n) = d { return .number(Double(n)) } else { return .number(-1) }
+                         }))])
+            })
+        }
+        let variants: [JSON] = m.package.variants.map { v in
+            .object([("name", .string(v.name)), ("quality", v.quality.isFinite ? .number(Double(v.quality)) : .null),
+                     ("quality_metric", .string(v.qualityMetric)), ("macs", .number(Double(v.macs))),
+                     ("weight_bytes", .number(Double(v.weightBytes))), ("arena_bytes", .number(Double(v.arenaBytes)))])
+        }
+        return .object([("name", .string(m.name)), ("versions", .array([.string("1")])), ("platform", .string("ember")),
+                        ("inputs", tensors(m.reference.inputs)), ("outputs", tensors(m.reference.outputs)),
+                        ("parameters", .object([("variants", .array(variants)),
+                                                ("scheduled", .bool(m.ladder != nil))]))])
+    }
+
+    func infer(_ m: ServedModel, _ r: HTTPRequest) throws -> (HTTPResponse, String?, String) {
+        let body: JSON
+        do { body = try JSON.parse(r.body) } catch let e as JSON.ParseError {
+            throw RequestError(status: 400, message: e.description)
+        }
+        guard case .object = body, let inputs = body["inputs"]?.elements else {
+            throw RequestError(status: 400, message: "the request must be an object with an \"inputs\" array")
+        }
+        var feeds: [String: Tensor] = [:]
+        for input in inputs {
+            guard let name = input["name"]?.string else { throw RequestError(status: 400, message: "an input has no \"name\"") }
+            guard let slot = m.reference.inputs.first(where: { $0.name == name }) else {
+                throw RequestError(status: 400, message: "model '\(m.name)' has no input '\(name)'; its inputs are \(m.reference.inputs.map(\.name).joined(separator: ", "))")
+            }
+            guard feeds[name] == nil else { throw RequestError(status: 400, message: "input '\(name)' is given twice") }
+            feeds[name] = try tensor(input, slot: slot)
+        }
+        let priority = try requestPriority(r, body)
+        let (outputs, decision) = try m.run(feeds, priority: priority)
+        var wanted = m.reference.outputs.map(\.name)
+        if let requested = body["outputs"]?.elements {
+            wanted = try requested.map { o in
+                guard let n = o["name"]?.string, outputs[n] != nil else {
+                    throw RequestError(status: 400, message: "requested output \(o["name"]?.text ?? "without a name") is not one of \(wanted.joined(separator: ", "))")
+                }
+                return n
+            }
+        }
+        let variant = decision?.rungName ?? m.session?.variant.name ?? ""
+        var parameters: [(String, JSON)] = [("variant", .string(variant))]
+        if let d = decision {
+            parameters += [("reason", .string(d.reason)), ("threads", .number(Double(d.threads))),
+                           ("predicted_latency_ms", .number(d.predictedLatencyMs)),
+                           ("predicted_energy_mj", .number(d.predictedEnergyMillijoules)), ("throttled", .bool(d.throttled))]
+        } else {
+            parameters.append(("reason", .string("fixed variant (no envelope)")))
+        }
+        var members: [(String, JSON)] = [("model_name", .string(m.name)), ("model_version", .string("1"))]
+        if let id = body["id"]?.string { members.append(("id", .string(id))) }
+        members.append(("outputs", .array(wanted.compactMap { n in outputs[n].map { outputJSON(n, $0) } })))
+        members.append(("parameters", .object(parameters)))
+        return (.json(200, .object(members)), m.name, variant)
+    }
+
+    func requestPriority(_ r: HTTPRequest, _ body: JSON) throws -> Priority {
+        let text = r.header("Ember-Priority") ?? body["parameters"]?["priority"]?.string ?? "normal"
+        guard let p = Priority(rawValue: text) else {
+            throw RequestError(status: 400, message: "priority must be critical, normal or best_effort, got '\(text)'")
+        }
+        return p
+    }
+
+    /// A request input as a tensor of the slot's type: datatype, shape and element count checked,
+    /// every value in range for the type.
+    func tensor(_ input: JSON, slot: TensorSlot) throws -> Tensor {
+        let name = slot.name
+        let expected = Datatype.name(slot.info.dtype)
+        guard let datatype = input["datatype"]?.string, datatype == expected else {
+            throw RequestError(status: 400, message: "input '\(name)': datatype must be \(expected), got \(input["datatype"]?.text ?? "none")")
+        }
+        guard let shapeItems = input["shape"]?.elements else { throw RequestError(status: 400, message: "input '\(name)': no \"shape\"") }
+        let dims = try shapeItems.map { d -> Int in
+            guard let n = d.number, n >= 0, n <= Double(Int32.max), n == n.rounded() else {
+                throw RequestError(status: 400, message: "input '\(name)': shape holds \(d.text), not a dim")
+            }
+            return Int(n)
+        }
+        var values: [Double] = []
+        var bools: [Bool] = []
+        func flatten(_ j: JSON, depth: Int) throws {
+            switch j {
+            case .numbers(let ns): values += ns
+            case .number(let n): values.append(n)
+            case .bool(let b): bools.append(b)
+            case .array(let items): for i in items { try flatten(i, depth: depth + 1) }
+            default: throw RequestError(status: 400, message: "input '\(name)': data holds \(j.text.prefix(40)), not a number")
+            }
+        }
+        guard let data = input["data"] else {
+            throw RequestError(status: 400, message: "input '\(name)': no \"data\" (the binary tensor extension is not served yet)")
+        }
+        try flatten(data, depth: 0)
+        let count = dims.reduce(1) { saturatingMultiply($0, $1) }
+        let given = slot.info.dtype == .bool ? bools.count + values.count : values.count
+        guard given == count, bools.isEmpty || slot.info.dtype == .bool else {
+            throw RequestError(status: 400, message: "input '\(name)': shape \(dims) holds \(count) elements, data has \(given)")
+        }
+        var bytes: [UInt8] = []
+        func integers<T: FixedWidthInteger>(_ type: T.Type) throws {
+            bytes.reserveCapacity(count * MemoryLayout<T>.size)
+            for v in values {
+                guard v == v.rounded(), v >= Double(T.min), v <= Double(T.max) else {
+                    throw RequestError(status: 400, message: "input '\(name)': \(v) is not a \(expected)")
+                }
+                withUnsafeBytes(of: T(v).littleEndian) { bytes += $0 }
+            }
+        }
+        switch slot.info.dtype {
+        case .f32:
+            bytes.reserveCapacity(count * 4)
+            for v in values { withUnsafeBytes(of: Float(v).bitPattern.littleEndian) { bytes += $0 } }
+        case .f16:
+            for v in values { withUnsafeBytes(of: Float16(Float(v)).bitPattern.littleEndian) { bytes += $0 } }
+        case .i8: try integers(Int8.self)
+        case .u8: try integers(UInt8.self)
+        case .i32: try integers(Int32.self)
+        case .i64: try integers(Int64.self)
+        case .bool:
+            bytes = bools.map { $0 ? 1 : 0 } + values.map { $0 != 0 ? 1 : 0 }
+        default:
+            throw RequestError(status: 400, message: "input '\(name)': \(slot.info.dtype) inputs are not served")
+        }
+        return Tensor(dtype: slot.info.dtype, dims: dims, bytes: bytes)
+    }
+
+    func outputJSON(_ name: String, _ t: Tensor) -> JSON {
+        var text = "["
+        var first = true
+        func append(_ s: String) {
+            if !first { text += "," }
+            first = false
+            text += s
+        }
+        t.bytes.withUnsafeBytes { raw in
+            switch t.dtype {
+            case .f32:
+                for f in raw.bindMemory(to: Float.self) { append(f.isFinite ? "\(f)" : "null") }
+            case .f16:
+                for h in raw.bindMemory(to: UInt16.self) { let f = Float(Float16(bitPattern: h)); append(f.isFinite ? "\(f)" : "null") }
+            case .i8: for v in raw.bindMemory(to: Int8.self) { append(String(v)) }
+            case .u8: for v in raw.bindMemory(to: UInt8.self) { append(String(v)) }
+            case .i32: for v in raw.bindMemory(to: Int32.self) { append(String(v)) }
+            case .i64: for v in raw.bindMemory(to: Int64.self) { append(String(v)) }
+            case .bool: for v in raw { append(v != 0 ? "true" : "false") }
+            default: break
+            }
+        }
+        text += "]"
+        return .object([("name", .string(name)), ("datatype", .string(Datatype.name(t.dtype))),
+                        ("shape", .array(t.dims.map { .number(Double($0)) })), ("data", .raw(text))])
+    }
+}

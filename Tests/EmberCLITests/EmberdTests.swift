@@ -1,0 +1,166 @@
+import Foundation
+import Testing
+
+/// The real emberd (built beside this bundle) on a temporary Unix socket and a loopback port,
+/// driven by real HTTP clients: curl, and a raw socket for what curl will not send.
+extension CLITests {
+    static var emberdBinary: String { URL(fileURLWithPath: binary).deletingLastPathComponent().appendingPathComponent("emberd").path }
+
+    final class Daemon {
+        let process: Process
+        let port: Int
+        let socket: String
+        let log: Pipe
+
+        init(models: String, socket: String, extra: [String] = []) throws {
+            self.socket = socket
+            process = Process()
+            process.executableURL = URL(fileURLWithPath: CLITests.emberdBinary)
+            process.arguments = ["--models", models, "--socket", socket, "--listen", "127.0.0.1:0"] + extra
+            log = Pipe()
+            process.standardError = log
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+            // Wait for the "serving … on unix:… and http://127.0.0.1:PORT" line.
+            var text = ""
+            let deadline = Date().addingTimeInterval(60)
+            while !text.contains("serving"), Date() < deadline, process.isRunning {
+                text += String(decoding: log.fileHandleForReading.availableData, as: UTF8.self)
+            }
+            guard let line = text.split(separator: "\n").first(where: { $0.contains("serving") }),
+                  let portText = line.split(separator: ":").last, let port = Int(portText) else {
+                process.terminate()
+                throw EmberdTestError.notStarted(text)
+            }
+            self.port = port
+            startupLog = text
+        }
+
+        var startupLog = ""
+
+        /// SIGTERM, then the exit status (nil: still running after 20 s).
+        func stop() -> Int32? {
+            process.terminate()
+            let deadline = Date().addingTimeInterval(20)
+            while process.isRunning, Date() < deadline { usleep(20_000) }
+            return process.isRunning ? nil : process.terminationStatus
+        }
+    }
+
+    enum EmberdTestError: Error { case notStarted(String) }
+
+    /// curl's body and HTTP status.
+    func curl(_ args: [String]) throws -> (body: String, status: Int) {
+        let r = try process("/usr/bin/env", ["curl", "-s", "-w", "\n%{http_code}"] + args)
+        let lines = r.stdout.split(separator: "\n", omittingEmptySubsequences: false)
+        return (lines.dropLast().joined(separator: "\n"), Int(lines.last ?? "") ?? -1)
+    }
+
+    func json(_ text: String) -> [String: Any] {
+        (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] ?? [:]
+    }
+
+    /// Sends `bytes` on a new loopback connection and returns all that comes back.
+    func rawHTTP(port: Int, _ bytes: [UInt8]) -> String {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = UInt16(port).bigEndian
+        address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { return "" }
+        _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { break }
+            out += chunk[0..<n]
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    @Test func emberdServesTheInferenceProtocolOnASocketAndALoopbackPort() throws {
+        let dir = Self.workDir + "/emberd"
+        try? FileManager.default.removeItem(atPath: dir)
+        try FileManager.default.createDirectory(atPath: dir + "/models", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: try demoPackage(), toPath: dir + "/models/demo.ember")
+        try Data("not a package".utf8).write(to: URL(fileURLWithPath: dir + "/models/broken.ember"))
+        let socket = dir + "/emberd.sock"
+        let daemon = try Daemon(models: dir + "/models", socket: socket, extra: ["--max-body-mib", "1"])
+        var stopped = false
+        defer { if !stopped { _ = daemon.stop() } }
+        #expect(daemon.startupLog.contains("skipped \(dir)/models/broken.ember"), "\(daemon.startupLog)")
+        let mode = try FileManager.default.attributesOfItem(atPath: socket)[.posixPermissions] as? Int
+        #expect(mode == 0o660)
+
+        // Health and metadata over the Unix socket.
+        let live = try curl(["--unix-socket", socket, "http://localhost/v2/health/live"])
+        #expect(live.status == 200 && json(live.body)["live"] as? Bool == true, "\(live)")
+        let ready = try curl(["--unix-socket", socket, "http://localhost/v2/models/demo/ready"])
+        #expect(ready.status == 200 && json(ready.body)["ready"] as? Bool == true)
+        let meta = json(try curl(["--unix-socket", socket, "http://localhost/v2/models/demo"]).body)
+        let inputs = meta["inputs"] as? [[String: Any]]
+        #expect(inputs?.first?["name"] as? String == "image" && inputs?.first?["datatype"] as? String == "FP32")
+        #expect(inputs?.first?["shape"] as? [Int] == [1, 16, 16, 1])
+        let variants = (meta["parameters"] as? [String: Any])?["variants"] as? [[String: Any]]
+        #expect(variants?.map { $0["name"] as? String } == ["fp32", "int8"])
+
+        // Inference over TCP, equal to ember run on the same input.
+        let image = try npyFloats(Self.workDir + "/demo/input.npy", count: 256)
+        let request = "{\"id\":\"r1\",\"inputs\":[{\"name\":\"image\",\"shape\":[1,16,16,1],\"datatype\":\"FP32\",\"data\":["
+            + image.map { "\($0)" }.joined(separator: ",") + "]}]}"
+        let requestFile = dir + "/request.json"
+        try request.write(toFile: requestFile, atomically: true, encoding: .utf8)
+        let url = "http://127.0.0.1:\(daemon.port)/v2/models/demo/infer"
+        let infer = try curl(["-X", "POST", "-H", "Content-Type: application/json", "--data-binary", "@" + requestFile, url])
+        #expect(infer.status == 200, "\(infer.body)")
+        let answer = json(infer.body)
+        #expect(answer["id"] as? String == "r1" && answer["model_name"] as? String == "demo")
+        let output = (answer["outputs"] as? [[String: Any]])?.first
+        let served = (output?["data"] as? [NSNumber])?.map { $0.floatValue } ?? []
+        let run = try ember("run", Self.workDir + "/demo/demo.ember", "--input", "image=\(Self.workDir)/demo/input.npy",
+                            "--output", dir + "/out")
+        #expect(run.status == 0)
+        let expected = try npyFloats(dir + "/out/orientation.npy", count: 2)
+        #expect(output?["name"] as? String == "orientation" && served == expected, "\(served) vs \(expected)")
+        #expect((answer["parameters"] as? [String: Any])?["variant"] as? String == "fp32")
+
+        // Bad requests: a 4xx with a JSON error body each.
+        try "{\"inputs\": [".write(toFile: dir + "/bad.json", atomically: true, encoding: .utf8)
+        let malformed = try curl(["-X", "POST", "--data-binary", "@" + dir + "/bad.json", url])
+        #expect(malformed.status == 400 && (json(malformed.body)["error"] as? String)?.contains("malformed JSON") == true)
+        let wrongShape = request.replacingOccurrences(of: "[1,16,16,1]", with: "[1,16,16,2]")
+        try wrongShape.write(toFile: dir + "/shape.json", atomically: true, encoding: .utf8)
+        let shape = try curl(["-X", "POST", "--data-binary", "@" + dir + "/shape.json", url])
+        #expect(shape.status == 400 && (json(shape.body)["error"] as? String)?.contains("512 elements, data has 256") == true, "\(shape)")
+        let wrongType = request.replacingOccurrences(of: "FP32", with: "INT8")
+        try wrongType.write(toFile: dir + "/type.json", atomically: true, encoding: .utf8)
+        let type = try curl(["-X", "POST", "--data-binary", "@" + dir + "/type.json", url])
+        #expect(type.status == 400 && (json(type.body)["error"] as? String)?.contains("datatype must be FP32") == true)
+        let unknown = try curl(["http://127.0.0.1:\(daemon.port)/v2/models/nope/ready"])
+        #expect(unknown.status == 404 && (json(unknown.body)["error"] as? String)?.contains("serving demo") == true)
+        #expect(try curl([url]).status == 405)
+        let huge = rawHTTP(port: daemon.port, Array("POST /v2/models/demo/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000000\r\n\r\n{".utf8))
+        #expect(huge.hasPrefix("HTTP/1.1 413 ") && huge.contains("\"error\""), "\(huge)")
+        let garbage = rawHTTP(port: daemon.port, Array("\u{1}\u{2} nonsense\r\n\r\n".utf8))
+        #expect(garbage.hasPrefix("HTTP/1.1 400 "), "\(garbage)")
+
+        // Metrics count what happened.
+        let metrics = try curl(["--unix-socket", socket, "http://localhost/metrics"])
+        #expect(metrics.status == 200)
+        #expect(metrics.body.contains("ember_requests_total{model=\"demo\",variant=\"fp32\",code=\"200\"} 1"), "\(metrics.body)")
+        #expect(metrics.body.contains("ember_request_duration_seconds_count{model=\"demo\",variant=\"fp32\"} 1"))
+        #expect(metrics.body.contains("ember_arena_bytes{model=\"demo\"} "))
+
+        // SIGTERM: exit 0, the socket file removed.
+        stopped = true
+        #expect(daemon.stop() == 0)
+        #expect(!FileManager.default.fileExists(atPath: socket))
+        let tail = String(decoding: daemon.log.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(tail.contains("stopped"), "\(tail)")
+    }
+}
