@@ -22,7 +22,17 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
-if [ "${1:-}" != "--deps-only" ]; then
+if [ "${1:-}" = "--deps-only" ]; then
+  # The test suite drives emberd with the unchanged KServe/Triton client when this venv has it
+  # (Tests/EmberCLITests/EmberdTests.swift); without network the test is skipped, visibly.
+  venv=tools/.venv-triton
+  if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import tritonclient.http" 2>/dev/null; then
+    echo "bootstrap: installing tritonclient[http] into $venv (for the emberd client test)" >&2
+    if ! { python3 -m venv "$venv" && "$venv/bin/pip" install -q "tritonclient[http]" numpy; } >/dev/null 2>&1; then
+      echo "SKIP: bootstrap: could not install tritonclient[http]; the emberd Triton-client test will be skipped" >&2
+    fi
+  fi
+else
   swift build -c release --product ember
   kws=Tests/Fixtures/mlperf-tiny/kws_int8
   mkdir -p demo-out

@@ -62,6 +62,19 @@ enum Datatype {
     }
 }
 
+/// The binary part of a request, consumed input by input.
+struct BinaryCursor {
+    let bytes: [UInt8]
+    var position = 0
+    var remaining: Int { bytes.count - position }
+
+    mutating func take(_ n: Int) -> [UInt8]? {
+        guard n >= 0, n <= remaining else { return nil }
+        defer { position += n }
+        return Array(bytes[position..<(position + n)])
+    }
+}
+
 struct RequestError: Error {
     var status: Int
     var message: String
@@ -174,8 +187,18 @@ final class Service: @unchecked Sendable {
     }
 
     func infer(_ m: ServedModel, _ r: HTTPRequest) throws -> (HTTPResponse, String?, String) {
+        // The binary tensor data extension: the JSON header, then the inputs' bytes in order.
+        var headerBytes = r.body
+        var binary = BinaryCursor(bytes: [])
+        if let text = r.header("Inference-Header-Content-Length") {
+            guard let n = Int(text), n >= 0, n <= r.body.count else {
+                throw RequestError(status: 400, message: "Inference-Header-Content-Length \(text) is not within the \(r.body.count)-byte body")
+            }
+            headerBytes = Array(r.body[0..<n])
+            binary = BinaryCursor(bytes: Array(r.body[n...]))
+        }
         let body: JSON
-        do { body = try JSON.parse(r.body) } catch let e as JSON.ParseError {
+        do { body = try JSON.parse(headerBytes) } catch let e as JSON.ParseError {
             throw RequestError(status: 400, message: e.description)
         }
         guard case .object = body, let inputs = body["inputs"]?.elements else {
@@ -188,17 +211,23 @@ final class Service: @unchecked Sendable {
                 throw RequestError(status: 400, message: "model '\(m.name)' has no input '\(name)'; its inputs are \(m.reference.inputs.map(\.name).joined(separator: ", "))")
             }
             guard feeds[name] == nil else { throw RequestError(status: 400, message: "input '\(name)' is given twice") }
-            feeds[name] = try tensor(input, slot: slot)
+            feeds[name] = try tensor(input, slot: slot, binary: &binary)
+        }
+        guard binary.remaining == 0 else {
+            throw RequestError(status: 400, message: "\(binary.remaining) bytes of binary data after the inputs that declare binary_data_size")
         }
         let priority = try requestPriority(r, body)
         let (outputs, decision) = try m.run(feeds, priority: priority)
-        var wanted = m.reference.outputs.map(\.name)
+        // Which outputs, and which of them as binary data (per output, or all by default).
+        let allBinary = body["parameters"]?["binary_data_output"]?.bool ?? false
+        var wanted = m.reference.outputs.map { ($0.name, allBinary) }
         if let requested = body["outputs"]?.elements {
+            let names = wanted.map(\.0)
             wanted = try requested.map { o in
                 guard let n = o["name"]?.string, outputs[n] != nil else {
-                    throw RequestError(status: 400, message: "requested output \(o["name"]?.text ?? "without a name") is not one of \(wanted.joined(separator: ", "))")
+                    throw RequestError(status: 400, message: "requested output \(o["name"]?.text ?? "without a name") is not one of \(names.joined(separator: ", "))")
                 }
-                return n
+                return (n, o["parameters"]?["binary_data"]?.bool ?? allBinary)
             }
         }
         let variant = decision?.rungName ?? m.session?.variant.name ?? ""
@@ -212,9 +241,22 @@ final class Service: @unchecked Sendable {
         }
         var members: [(String, JSON)] = [("model_name", .string(m.name)), ("model_version", .string("1"))]
         if let id = body["id"]?.string { members.append(("id", .string(id))) }
-        members.append(("outputs", .array(wanted.compactMap { n in outputs[n].map { outputJSON(n, $0) } })))
+        var blobs: [UInt8] = []
+        members.append(("outputs", .array(wanted.compactMap { n, asBinary in
+            outputs[n].map { t in
+                guard asBinary else { return outputJSON(n, t) }
+                blobs += t.bytes
+                return outputJSON(n, t, binaryBytes: t.bytes.count)
+            }
+        })))
         members.append(("parameters", .object(parameters)))
-        return (.json(200, .object(members)), m.name, variant)
+        var response = HTTPResponse.json(200, .object(members))
+        if !blobs.isEmpty {
+            response.headers.append(("Inference-Header-Content-Length", String(response.body.count)))
+            response.contentType = "application/octet-stream"
+            response.body += blobs
+        }
+        return (response, m.name, variant)
     }
 
     func requestPriority(_ r: HTTPRequest, _ body: JSON) throws -> Priority {
@@ -227,7 +269,7 @@ final class Service: @unchecked Sendable {
 
     /// A request input as a tensor of the slot's type: datatype, shape and element count checked,
     /// every value in range for the type.
-    func tensor(_ input: JSON, slot: TensorSlot) throws -> Tensor {
+    func tensor(_ input: JSON, slot: TensorSlot, binary: inout BinaryCursor) throws -> Tensor {
         let name = slot.name
         let expected = Datatype.name(slot.info.dtype)
         guard let datatype = input["datatype"]?.string, datatype == expected else {
@@ -239,6 +281,17 @@ final class Service: @unchecked Sendable {
                 throw RequestError(status: 400, message: "input '\(name)': shape holds \(d.text), not a dim")
             }
             return Int(n)
+        }
+        let count = dims.reduce(1) { saturatingMultiply($0, $1) }
+        if let size = input["parameters"]?["binary_data_size"] {
+            let expectedBytes = slot.info.dtype.byteCount(dims: dims) ?? -1
+            guard let n = size.number, n == Double(expectedBytes) else {
+                throw RequestError(status: 400, message: "input '\(name)': binary_data_size \(size.text) is not the \(expectedBytes) bytes of \(expected)\(dims)")
+            }
+            guard let bytes = binary.take(expectedBytes) else {
+                throw RequestError(status: 400, message: "input '\(name)': \(expectedBytes) bytes of binary data needed, \(binary.remaining) left")
+            }
+            return Tensor(dtype: slot.info.dtype, dims: dims, bytes: bytes)
         }
         var values: [Double] = []
         var bools: [Bool] = []
@@ -255,7 +308,6 @@ final class Service: @unchecked Sendable {
             throw RequestError(status: 400, message: "input '\(name)': no \"data\" (the binary tensor extension is not served yet)")
         }
         try flatten(data, depth: 0)
-        let count = dims.reduce(1) { saturatingMultiply($0, $1) }
         let given = slot.info.dtype == .bool ? bools.count + values.count : values.count
         guard given == count, bools.isEmpty || slot.info.dtype == .bool else {
             throw RequestError(status: 400, message: "input '\(name)': shape \(dims) holds \(count) elements, data has \(given)")
@@ -286,6 +338,12 @@ final class Service: @unchecked Sendable {
             throw RequestError(status: 400, message: "input '\(name)': \(slot.info.dtype) inputs are not served")
         }
         return Tensor(dtype: slot.info.dtype, dims: dims, bytes: bytes)
+    }
+
+    func outputJSON(_ name: String, _ t: Tensor, binaryBytes: Int) -> JSON {
+        .object([("name", .string(name)), ("datatype", .string(Datatype.name(t.dtype))),
+                 ("shape", .array(t.dims.map { .number(Double($0)) })),
+                 ("parameters", .object([("binary_data_size", .number(Double(binaryBytes)))]))])
     }
 
     func outputJSON(_ name: String, _ t: Tensor) -> JSON {

@@ -61,7 +61,9 @@ extension CLITests {
     }
 
     /// Sends `bytes` on a new loopback connection and returns all that comes back.
-    func rawHTTP(port: Int, _ bytes: [UInt8]) -> String {
+    func rawHTTP(port: Int, _ bytes: [UInt8]) -> String { String(decoding: rawHTTPBytes(port: port, bytes), as: UTF8.self) }
+
+    func rawHTTPBytes(port: Int, _ bytes: [UInt8]) -> [UInt8] {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var address = sockaddr_in()
@@ -71,7 +73,7 @@ extension CLITests {
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard connected == 0 else { return "" }
+        guard connected == 0 else { return [] }
         _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         var out: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4096)
@@ -80,7 +82,7 @@ extension CLITests {
             if n <= 0 { break }
             out += chunk[0..<n]
         }
-        return String(decoding: out, as: UTF8.self)
+        return out
     }
 
     @Test func emberdServesTheInferenceProtocolOnASocketAndALoopbackPort() throws {
@@ -129,6 +131,26 @@ extension CLITests {
         #expect(output?["name"] as? String == "orientation" && served == expected, "\(served) vs \(expected)")
         #expect((answer["parameters"] as? [String: Any])?["variant"] as? String == "fp32")
 
+        // The binary tensor data extension: input bytes after the JSON header, the output's bytes after the reply's.
+        let header = "{\"inputs\":[{\"name\":\"image\",\"shape\":[1,16,16,1],\"datatype\":\"FP32\",\"parameters\":{\"binary_data_size\":1024}}],"
+            + "\"outputs\":[{\"name\":\"orientation\",\"parameters\":{\"binary_data\":true}}]}"
+        let payload = Array(header.utf8) + image.withUnsafeBytes { Array($0) }
+        let binaryReply = rawHTTPBytes(port: daemon.port, Array(("POST /v2/models/demo/infer HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            + "Inference-Header-Content-Length: \(header.utf8.count)\r\nContent-Length: \(payload.count)\r\n\r\n").utf8) + payload)
+        let headEnd = (0..<max(0, binaryReply.count - 3)).first { Array(binaryReply[$0..<($0 + 4)]) == [13, 10, 13, 10] } ?? 0
+        let replyHead = String(decoding: binaryReply[0..<headEnd], as: UTF8.self)
+        let jsonLength = replyHead.split(separator: "\r\n").first { $0.hasPrefix("Inference-Header-Content-Length: ") }
+            .flatMap { Int($0.dropFirst("Inference-Header-Content-Length: ".count)) }
+        #expect(replyHead.hasPrefix("HTTP/1.1 200 ") && jsonLength != nil, "\(replyHead)")
+        let replyBody = Array(binaryReply.dropFirst(headEnd + 4))
+        if let jsonLength, replyBody.count == jsonLength + 8 {
+            let blob = Array(replyBody[jsonLength...])
+            #expect(blob.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) } == expected)
+            #expect(String(decoding: replyBody[0..<jsonLength], as: UTF8.self).contains("\"binary_data_size\":8"))
+        } else {
+            Issue.record("binary reply of \(replyBody.count) bytes, JSON header \(jsonLength ?? -1)")
+        }
+
         // Bad requests: a 4xx with a JSON error body each.
         try "{\"inputs\": [".write(toFile: dir + "/bad.json", atomically: true, encoding: .utf8)
         let malformed = try curl(["-X", "POST", "--data-binary", "@" + dir + "/bad.json", url])
@@ -152,8 +174,9 @@ extension CLITests {
         // Metrics count what happened.
         let metrics = try curl(["--unix-socket", socket, "http://localhost/metrics"])
         #expect(metrics.status == 200)
-        #expect(metrics.body.contains("ember_requests_total{model=\"demo\",variant=\"fp32\",code=\"200\"} 1"), "\(metrics.body)")
-        #expect(metrics.body.contains("ember_request_duration_seconds_count{model=\"demo\",variant=\"fp32\"} 1"))
+        #expect(metrics.body.contains("ember_requests_total{model=\"demo\",variant=\"fp32\",code=\"200\"} 2"), "\(metrics.body)")
+        #expect(metrics.body.contains("ember_requests_total{model=\"demo\",variant=\"\",code=\"400\"} 3"), "\(metrics.body)")
+        #expect(metrics.body.contains("ember_request_duration_seconds_count{model=\"demo\",variant=\"fp32\"} 2"))
         #expect(metrics.body.contains("ember_arena_bytes{model=\"demo\"} "))
 
         // SIGTERM: exit 0, the socket file removed.
@@ -162,5 +185,34 @@ extension CLITests {
         #expect(!FileManager.default.fileExists(atPath: socket))
         let tail = String(decoding: daemon.log.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(tail.contains("stopped"), "\(tail)")
+    }
+
+    /// tools/.venv-triton/bin/python (made by `tools/bootstrap.sh --deps-only`) when it has tritonclient.
+    static let tritonPython: String? = {
+        let python = root + "/tools/.venv-triton/bin/python"
+        guard FileManager.default.isExecutableFile(atPath: python) else { return nil }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: python)
+        p.arguments = ["-c", "import tritonclient.http"]
+        p.standardError = FileHandle.nullDevice
+        guard (try? p.run()) != nil else { return nil }
+        p.waitUntilExit()
+        return p.terminationStatus == 0 ? python : nil
+    }()
+
+    @Test(.enabled(if: tritonPython != nil, "tools/.venv-triton has no tritonclient[http] (bash tools/bootstrap.sh --deps-only installs it)"))
+    func theUnchangedTritonClientTalksToEmberd() throws {
+        let dir = Self.workDir + "/emberd-triton"
+        try? FileManager.default.removeItem(atPath: dir)
+        try FileManager.default.createDirectory(atPath: dir + "/models", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: try demoPackage(), toPath: dir + "/models/demo.ember")
+        let input = Self.workDir + "/demo/input.npy"
+        #expect(try ember("run", dir + "/models/demo.ember", "--input", "image=\(input)", "--output", dir + "/out").status == 0)
+        let daemon = try Daemon(models: dir + "/models", socket: dir + "/emberd.sock")
+        defer { _ = daemon.stop() }
+        let check = try process(try #require(Self.tritonPython), [Self.root + "/tools/triton_check.py", "--url", "127.0.0.1:\(daemon.port)",
+                                                                 "--model", "demo", "--input", "image=\(input)",
+                                                                 "--expect", "orientation=\(dir)/out/orientation.npy"])
+        #expect(check.status == 0 && check.stdout.contains("triton_check: OK"), "\(check.stdout)\(check.stderr)")
     }
 }
