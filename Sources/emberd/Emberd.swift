@@ -64,12 +64,19 @@ struct Emberd: ParsableCommand {
     @Option(help: "Largest request body in MiB (1…1024).")
     var maxBodyMib: Int = 16
 
+    @Option(help: """
+        Check the models directory this often (ms) and reload a package whose file changed, add new ones, drop \
+        removed ones (0: only on SIGHUP). A file that does not load is rejected and the old model keeps serving.
+        """)
+    var watchIntervalMs: Int = 1000
+
     func validate() throws {
         guard (1...64).contains(threads) else { throw ValidationError("--threads must be 1…64, got \(threads)") }
         guard (1...64).contains(workers) else { throw ValidationError("--workers must be 1…64, got \(workers)") }
         guard (1...4096).contains(queue) else { throw ValidationError("--queue must be 1…4096, got \(queue)") }
         guard (1...1024).contains(maxBodyMib) else { throw ValidationError("--max-body-mib must be 1…1024, got \(maxBodyMib)") }
         if target != nil && envelope == nil { throw ValidationError("--target needs --envelope") }
+        guard (0...3_600_000).contains(watchIntervalMs) else { throw ValidationError("--watch-interval-ms must be 0…3600000") }
     }
 
     func run() throws {
@@ -82,18 +89,11 @@ struct Emberd: ParsableCommand {
         let env = try envelope.map { try Envelope.parse(try readTextFile($0, .config("envelope")), file: $0) }
         let profile = try target.map { try DeviceProfile.parse(try readTextFile($0, .config("device profile")), file: $0) }
         let trusted = try trustedKeys.map { try TrustedKeys(directory: $0) }
-        var served: [ServedModel] = []
-        for file in try packageFiles(in: models) {
-            let name = String(file.dropLast(".ember".count))
-            do {
-                served.append(try ServedModel(name: name, path: models + "/" + file, trustedKeys: trusted,
-                                              envelope: env, profile: profile, threads: threads))
-                log("loaded model '\(name)' (\(served.last?.package.variants.count ?? 0) variants)")
-            } catch {
-                log("skipped \(models)/\(file): \(error)")
-            }
+        let watcher = ModelWatcher(directory: models) { [threads] name, path in
+            try ServedModel(name: name, path: path, trustedKeys: trusted, envelope: env, profile: profile, threads: threads)
         }
-        let service = Service(models: served)
+        let service = Service(models: [])
+        try watcher.scan(into: service)
         var limits = ServerLimits()
         limits.workers = workers
         limits.queueCapacity = queue
@@ -108,25 +108,89 @@ struct Emberd: ParsableCommand {
             where_.append("http://\(listen.split(separator: ":")[0]):\(port)")
         }
         try server.start(listeners: listeners)
-        log("serving \(served.count) models on \(where_.joined(separator: " and "))")
+        log("serving \(service.models.count) models on \(where_.joined(separator: " and "))")
+        let notifier = SystemdNotifier()
+        notifier?.send("READY=1\nSTATUS=serving \(service.models.count) models")
+        if let notifier, let interval = notifier.watchdogInterval { _ = try spawnThread { notifier.watchdog(every: interval) } }
+        if watchIntervalMs > 0 {
+            _ = try spawnThread {
+                while true {
+                    usleep(useconds_t(watchIntervalMs) * 1000)
+                    try? watcher.scan(into: service)
+                }
+            }
+        }
 
         while true {
             var received: Int32 = 0
             guard sigwait(&signals, &received) == 0 else { continue }
             if received == SIGHUP {
-                log("SIGHUP: reloading is not implemented yet; still serving the models loaded at start")
+                log("SIGHUP: rescanning \(models)")
+                try? watcher.scan(into: service)
                 continue
             }
             log("signal \(received): finishing requests in flight, then exiting")
             break
         }
+        notifier?.send("STOPPING=1")
         server.stop()
         server.wait()
         unlink(socket)
         log("stopped")
     }
 
-    func packageFiles(in dir: String) throws -> [String] {
+}
+
+/// The models directory: which packages are there, and whether each changed since it was loaded
+/// (device, inode, size, modification time). `scan` loads new and changed files, keeps the old
+/// model when a new file does not load, and drops models whose file is gone. One scan at a time.
+final class ModelWatcher: @unchecked Sendable {
+    struct Signature: Equatable { var device: UInt64, inode: UInt64, size: Int64, seconds: Int, nanoseconds: Int }
+
+    let directory: String
+    let load: (String, String) throws -> ServedModel
+    private var seen: [String: Signature] = [:]
+    private var mutex = pthread_mutex_t()
+
+    init(directory: String, load: @escaping (String, String) throws -> ServedModel) {
+        self.directory = directory
+        self.load = load
+        pthread_mutex_init(&mutex, nil)
+    }
+
+    func scan(into service: Service) throws {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        let files = try Self.packageFiles(in: directory)
+        var present = Set<String>()
+        for file in files {
+            let name = String(file.dropLast(".ember".count)), path = directory + "/" + file
+            present.insert(name)
+            var st = stat()
+            guard stat(path, &st) == 0 else { continue }
+            let signature = Signature(device: UInt64(st.st_dev), inode: UInt64(st.st_ino), size: Int64(st.st_size),
+                                      seconds: st.st_mtim.tv_sec, nanoseconds: st.st_mtim.tv_nsec)
+            guard seen[name] != signature else { continue }
+            seen[name] = signature
+            let serving = service.models[name] != nil
+            do {
+                let model = try load(name, path)
+                service.replace(name, with: model)
+                log("\(serving ? "reloaded" : "loaded") model '\(name)' (\(model.package.variants.count) variants)")
+            } catch {
+                log(serving ? "rejected the new \(path), still serving the old one: \(error)" : "skipped \(path): \(error)")
+            }
+        }
+        for name in seen.keys where !present.contains(name) {
+            seen[name] = nil
+            if service.models[name] != nil {
+                service.replace(name, with: nil)
+                log("stopped serving model '\(name)': its file is gone")
+            }
+        }
+    }
+
+    static func packageFiles(in dir: String) throws -> [String] {
         guard let d = opendir(dir) else { throw EmberError.io(path: dir, errno: errno, reason: "cannot read the models directory") }
         defer { closedir(d) }
         var names: [String] = []
@@ -135,6 +199,46 @@ struct Emberd: ParsableCommand {
             if name.hasSuffix(".ember"), !name.hasPrefix("."), name.count > ".ember".count { names.append(name) }
         }
         return names.sorted()
+    }
+}
+
+/// systemd's notification socket (NOTIFY_SOCKET): READY=1 once serving, WATCHDOG=1 every half
+/// WATCHDOG_USEC, STOPPING=1 on the way out. Nil when not started by systemd with Type=notify.
+final class SystemdNotifier: @unchecked Sendable {
+    private let fd: Int32
+    private var address = sockaddr_un()
+    private let length: socklen_t
+    let watchdogInterval: UInt32?
+
+    init?() {
+        guard let path = getenv("NOTIFY_SOCKET").map({ String(cString: $0) }), !path.isEmpty else { return nil }
+        var bytes = Array(path.utf8)
+        if bytes.first == UInt8(ascii: "@") { bytes[0] = 0 } // an abstract socket
+        let capacity = MemoryLayout.size(ofValue: address.sun_path)
+        guard bytes.count < capacity else { return nil }
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in for (i, b) in bytes.enumerated() { raw[i] = b } }
+        length = socklen_t(MemoryLayout<sa_family_t>.size + bytes.count)
+        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        let usec = getenv("WATCHDOG_USEC").flatMap { UInt64(String(cString: $0)) } ?? 0
+        watchdogInterval = usec > 0 ? UInt32(min(usec / 2, UInt64(UInt32.max))) : nil
+    }
+
+    func send(_ message: String) {
+        let bytes = Array(message.utf8)
+        _ = withUnsafePointer(to: &address) { a in
+            a.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
+                bytes.withUnsafeBytes { sendto(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL), sa, length) }
+            }
+        }
+    }
+
+    func watchdog(every microseconds: UInt32) {
+        while true {
+            usleep(microseconds)
+            send("WATCHDOG=1")
+        }
     }
 }
 

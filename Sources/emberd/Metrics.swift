@@ -15,15 +15,13 @@ final class Metrics: @unchecked Sendable {
         var sum = 0.0
     }
 
-    private let models: [ServedModel]
     private var requests: [String: Int] = [:]       // label set → count
     private var latency: [String: Series] = [:]     // label set → histogram
     private var shed: [String: Int] = [:]
     private var mutex = pthread_mutex_t()
     private let telemetry = Telemetry()
 
-    init(models: [ServedModel]) {
-        self.models = models
+    init() {
         pthread_mutex_init(&mutex, nil)
     }
 
@@ -47,7 +45,7 @@ final class Metrics: @unchecked Sendable {
         latency[key] = s
     }
 
-    func render(queueDepth: Int, refused: Int) -> String {
+    func render(models: [ServedModel], queueDepth: Int, refused: Int) -> String {
         pthread_mutex_lock(&mutex)
         defer { pthread_mutex_unlock(&mutex) }
         var out = ""

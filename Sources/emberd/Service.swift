@@ -82,28 +82,43 @@ struct RequestError: Error {
 }
 
 final class Service: @unchecked Sendable {
-    let models: [String: ServedModel]
-    let metrics: Metrics
+    private var table: [String: ServedModel] = [:]
+    private var mutex = pthread_mutex_t()
+    let metrics = Metrics()
     weak var server: HTTPServer?
 
     init(models: [ServedModel]) {
-        var byName: [String: ServedModel] = [:]
-        for m in models { byName[m.name] = m }
-        self.models = byName
-        metrics = Metrics(models: models)
+        pthread_mutex_init(&mutex, nil)
+        for m in models { table[m.name] = m }
+    }
+
+    /// The models served now. A request keeps the model it started on: a reload swaps the
+    /// table, and requests in flight finish on the model they hold.
+    var models: [String: ServedModel] {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        return table
+    }
+
+    /// Serves `model` under its name from now on (replacing one of that name), or stops serving `name`.
+    func replace(_ name: String, with model: ServedModel?) {
+        pthread_mutex_lock(&mutex)
+        table[name] = model
+        pthread_mutex_unlock(&mutex)
     }
 
     func handle(_ request: HTTPRequest) -> HTTPResponse {
         let start = MonotonicClock().nanoseconds
         // Inference requests are counted per model whatever their outcome.
         let parts = request.path.split(separator: "/")
-        var model: String? = parts.count == 4 && parts[3] == "infer" && models[String(parts[2])] != nil ? String(parts[2]) : nil
+        let served = models
+        var model: String? = parts.count == 4 && parts[3] == "infer" && served[String(parts[2])] != nil ? String(parts[2]) : nil
         var variant = ""
         let response: HTTPResponse
         do {
-            let (r, served, v) = try route(request)
+            let (r, name, v) = try route(request, served)
             response = r
-            if let served { model = served; variant = v }
+            if let name { model = name; variant = v }
         } catch let e as RequestError {
             response = .error(e.status, e.message, headers: e.headers)
         } catch let e as EmberError {
@@ -123,7 +138,7 @@ final class Service: @unchecked Sendable {
     }
 
     /// The response, and for inference requests the model and variant that served them.
-    func route(_ r: HTTPRequest) throws -> (HTTPResponse, String?, String) {
+    func route(_ r: HTTPRequest, _ models: [String: ServedModel]) throws -> (HTTPResponse, String?, String) {
         let parts = r.path.split(separator: "/").map(String.init)
         func method(_ m: String) throws {
             guard r.method == m else { throw RequestError(status: 405, message: "\(r.path) takes \(m), not \(r.method)") }
@@ -141,7 +156,7 @@ final class Service: @unchecked Sendable {
                                         ("extensions", .array([]))])), nil, "")
         case ["metrics"]:
             try method("GET")
-            let text = metrics.render(queueDepth: server?.queue.depth ?? 0, refused: server?.refused ?? 0)
+            let text = metrics.render(models: models.values.sorted { $0.name < $1.name }, queueDepth: server?.queue.depth ?? 0, refused: server?.refused ?? 0)
             return (HTTPResponse(status: 200, contentType: "text/plain; version=0.0.4", body: Array(text.utf8)), nil, "")
         case let p where p.count >= 3 && p[0] == "v2" && p[1] == "models":
             guard let model = models[p[2]] else {

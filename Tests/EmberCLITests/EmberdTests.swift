@@ -1,3 +1,4 @@
+import Ember
 import Foundation
 import Testing
 
@@ -12,28 +13,46 @@ extension CLITests {
         let socket: String
         let log: Pipe
 
-        init(models: String, socket: String, extra: [String] = []) throws {
+        init(models: String, socket: String, extra: [String] = [], environment: [String: String] = [:]) throws {
             self.socket = socket
             process = Process()
             process.executableURL = URL(fileURLWithPath: CLITests.emberdBinary)
             process.arguments = ["--models", models, "--socket", socket, "--listen", "127.0.0.1:0"] + extra
+            if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
             log = Pipe()
             process.standardError = log
             process.standardOutput = FileHandle.nullDevice
+            // Everything the daemon logs, gathered as it comes (never a blocking read in a test).
+            let gathered = Gathered()
+            self.gathered = gathered
+            log.fileHandleForReading.readabilityHandler = { handle in gathered.append(handle.availableData) }
             try process.run()
-            // Wait for the "serving … on unix:… and http://127.0.0.1:PORT" line.
-            var text = ""
-            let deadline = Date().addingTimeInterval(60)
-            while !text.contains("serving"), Date() < deadline, process.isRunning {
-                text += String(decoding: log.fileHandleForReading.availableData, as: UTF8.self)
-            }
-            guard let line = text.split(separator: "\n").first(where: { $0.contains("serving") }),
+            guard let line = gathered.await("serving", seconds: 60)?.split(separator: "\n").first(where: { $0.contains("serving") }),
                   let portText = line.split(separator: ":").last, let port = Int(portText) else {
                 process.terminate()
-                throw EmberdTestError.notStarted(text)
+                throw EmberdTestError.notStarted(gathered.text)
             }
             self.port = port
-            startupLog = text
+            startupLog = gathered.text
+        }
+
+        let gathered: Gathered
+
+        final class Gathered: @unchecked Sendable {
+            private var data = Data()
+            private let lock = NSLock()
+            func append(_ d: Data) { lock.lock(); data += d; lock.unlock() }
+            var text: String { lock.lock(); defer { lock.unlock() }; return String(decoding: data, as: UTF8.self) }
+            /// Everything logged so far once it contains `needle`; nil after `seconds`.
+            func await(_ needle: String, seconds: Double) -> String? {
+                let deadline = Date().addingTimeInterval(seconds)
+                while Date() < deadline {
+                    let t = text
+                    if t.contains(needle) { return t }
+                    usleep(10_000)
+                }
+                return nil
+            }
         }
 
         var startupLog = ""
@@ -183,8 +202,8 @@ extension CLITests {
         stopped = true
         #expect(daemon.stop() == 0)
         #expect(!FileManager.default.fileExists(atPath: socket))
-        let tail = String(decoding: daemon.log.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        #expect(tail.contains("stopped"), "\(tail)")
+        let tail = daemon.gathered.await("stopped", seconds: 5) ?? daemon.gathered.text
+        #expect(tail.contains("emberd: stopped"), "\(tail)")
     }
 
     /// tools/.venv-triton/bin/python (made by `tools/bootstrap.sh --deps-only`) when it has tritonclient.
@@ -214,5 +233,104 @@ extension CLITests {
                                                                  "--model", "demo", "--input", "image=\(input)",
                                                                  "--expect", "orientation=\(dir)/out/orientation.npy"])
         #expect(check.status == 0 && check.stdout.contains("triton_check: OK"), "\(check.stdout)\(check.stderr)")
+    }
+
+    /// What the daemon has logged once `text` appears (or after 20 s).
+    func awaitLog(_ daemon: Daemon, _ text: String) -> String {
+        daemon.gathered.await(text, seconds: 20) ?? daemon.gathered.text
+    }
+
+    @Test func emberdReloadsChangedPackagesUnderLoadWithoutAFailedRequest() throws {
+        let dir = Self.workDir + "/emberd-reload"
+        try? FileManager.default.removeItem(atPath: dir)
+        try FileManager.default.createDirectory(atPath: dir + "/models", withIntermediateDirectories: true)
+        let live = dir + "/models/demo.ember"
+        try FileManager.default.copyItem(atPath: try demoPackage(), toPath: live)
+        // The same model with its int8 rung only: the reload is visible in the variant that answers.
+        let full = try EmberPackage(path: live)
+        let int8Only = PackageContents(metadata: full.metadata, variants: [full.variants[1]], graphs: [try full.graph(at: 1)])
+        let daemon = try Daemon(models: dir + "/models", socket: dir + "/emberd.sock", extra: ["--watch-interval-ms", "50"])
+        var stopped = false
+        defer { if !stopped { _ = daemon.stop() } }
+
+        final class Load: @unchecked Sendable { var statuses: [String: Int] = [:]; var variants = Set<String>(); var stop = false }
+        let load = Load()
+        let image = try npyFloats(Self.workDir + "/demo/input.npy", count: 256)
+        let body = Array(("{\"inputs\":[{\"name\":\"image\",\"shape\":[1,16,16,1],\"datatype\":\"FP32\",\"data\":["
+            + image.map { "\($0)" }.joined(separator: ",") + "]}]}").utf8)
+        let request = Array("POST /v2/models/demo/infer HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body
+        let port = daemon.port
+        let done = DispatchSemaphore(value: 0)
+        let client = Thread {
+            while !load.stop {
+                let reply = self.rawHTTP(port: port, request)
+                let status = String(reply.prefix(12))
+                load.statuses[status, default: 0] += 1
+                for v in ["fp32", "int8"] where reply.contains("\"variant\":\"\(v)\"") { load.variants.insert(v) }
+            }
+            done.signal()
+        }
+        client.start()
+        usleep(300_000)
+        // Deploy by atomic rename, as a user should: the old inode keeps serving in-flight requests.
+        try PackageWriter.write(int8Only, to: dir + "/next.ember")
+        #expect(rename(dir + "/next.ember", live) == 0)
+        let reloaded = awaitLog(daemon, "reloaded model 'demo'")
+        #expect(reloaded.contains("reloaded model 'demo' (1 variants)"), "\(reloaded)")
+        usleep(300_000)
+        // A damaged package is rejected; the model that was serving goes on.
+        try Data("damaged".utf8).write(to: URL(fileURLWithPath: dir + "/next.ember"))
+        #expect(rename(dir + "/next.ember", live) == 0)
+        let rejected = awaitLog(daemon, "rejected the new")
+        #expect(rejected.contains("still serving the old one"), "\(rejected)")
+        usleep(300_000)
+        load.stop = true
+        done.wait()
+        #expect(load.statuses.keys.sorted() == ["HTTP/1.1 200"], "\(load.statuses)")
+        #expect((load.statuses["HTTP/1.1 200"] ?? 0) >= 10 && load.variants == ["fp32", "int8"], "\(load.statuses) \(load.variants)")
+        let metadata = json(try curl(["--unix-socket", dir + "/emberd.sock", "http://localhost/v2/models/demo"]).body)
+        #expect(((metadata["parameters"] as? [String: Any])?["variants"] as? [[String: Any]])?.count == 1)
+
+        // SIGHUP rescans at once; a removed file stops its model.
+        #expect(unlink(live) == 0)
+        kill(daemon.process.processIdentifier, SIGHUP)
+        let removed = awaitLog(daemon, "stopped serving model 'demo'")
+        #expect(removed.contains("its file is gone"), "\(removed)")
+        #expect(try curl(["--unix-socket", dir + "/emberd.sock", "http://localhost/v2/models/demo/ready"]).status == 404)
+        stopped = true
+        #expect(daemon.stop() == 0)
+    }
+
+    @Test func emberdTellsSystemdItIsReadyAndAlive() throws {
+        let dir = Self.workDir + "/emberd-notify"
+        try? FileManager.default.removeItem(atPath: dir)
+        try FileManager.default.createDirectory(atPath: dir + "/models", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: try demoPackage(), toPath: dir + "/models/demo.ember")
+        // systemd's side: a datagram socket the daemon writes to.
+        let path = dir + "/notify.sock"
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in for (i, b) in path.utf8.enumerated() { raw[i] = b } }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        try #require(bound == 0)
+        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        func receive() -> String {
+            var buffer = [UInt8](repeating: 0, count: 512)
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            return n > 0 ? String(decoding: buffer[0..<n], as: UTF8.self) : ""
+        }
+        let daemon = try Daemon(models: dir + "/models", socket: dir + "/emberd.sock",
+                                environment: ["NOTIFY_SOCKET": path, "WATCHDOG_USEC": "200000"])
+        #expect(receive().hasPrefix("READY=1"))
+        #expect(receive() == "WATCHDOG=1")
+        #expect(daemon.stop() == 0)
+        var messages: [String] = []
+        for _ in 0..<10 { let m = receive(); if m.isEmpty { break }; messages.append(m); if m == "STOPPING=1" { break } }
+        #expect(messages.contains("STOPPING=1"), "\(messages)")
     }
 }
