@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds an installable release: `ember` (stripped, Swift runtime linked in with
-# --static-swift-stdlib), libember.so (the C API, SONAME libember.so.0, same), ember.h,
+# Builds an installable release: `ember` and `emberd` (stripped, Swift runtime linked in with
+# --static-swift-stdlib), the systemd unit, libember.so (the C API, SONAME libember.so.0, same), ember.h,
 # ember.pc, the C example's source and the docs — as dist/ember-VERSION-ARCH.tar.gz and
 # dist/ember_VERSION_ARCH.deb (dpkg-deb). Then, unless --no-check, installs the .deb into a
 # temporary root (dpkg -x), builds the C example against it with pkg-config and runs both the
@@ -20,6 +20,7 @@ command -v dpkg-deb >/dev/null || { echo "package: dpkg-deb is needed (apt-get i
 flags=(-c release --static-swift-stdlib)
 echo "package: building ember and libember (release, static Swift runtime)" >&2
 swift build "${flags[@]}" --product ember
+swift build "${flags[@]}" --product emberd
 # --static-swift-stdlib links executables only; the library gets the runtime with -static-stdlib,
 # in a build tree of its own (other compiler flags would rebuild everything in .build each time).
 lib_flags=(-c release --scratch-path .build-libember -Xswiftc -static-stdlib -Xlinker -soname -Xlinker libember.so.0)
@@ -31,11 +32,14 @@ arch=$(dpkg --print-architecture)
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 root="$stage/root"
-mkdir -p "$root/usr/bin" "$root/usr/lib/pkgconfig" "$root/usr/include" "$root/usr/share/doc/ember/examples"
+mkdir -p "$root/usr/bin" "$root/usr/lib/pkgconfig" "$root/usr/include" "$root/usr/share/doc/ember/examples" \
+  "$root/usr/lib/systemd/system"
 install -m 0755 "$bin/ember" "$root/usr/bin/ember"
+install -m 0755 "$bin/emberd" "$root/usr/bin/emberd"
+install -m 0644 Examples/systemd/emberd.service "$root/usr/lib/systemd/system/emberd.service"
 install -m 0644 "$lib/libEmberC.so" "$root/usr/lib/libember.so.0"
 ln -s libember.so.0 "$root/usr/lib/libember.so"
-strip --strip-unneeded "$root/usr/bin/ember" "$root/usr/lib/libember.so.0"
+strip --strip-unneeded "$root/usr/bin/ember" "$root/usr/bin/emberd" "$root/usr/lib/libember.so.0"
 install -m 0644 Sources/CEmberAPI/include/ember.h "$root/usr/include/ember.h"
 sed -e "s|@PREFIX@|/usr|" -e "s|@VERSION@|$version|" tools/ember.pc.in > "$root/usr/lib/pkgconfig/ember.pc"
 install -m 0644 Examples/c-daemon/main.c "$root/usr/share/doc/ember/examples/c-daemon.c"
@@ -55,14 +59,14 @@ Section: science
 Priority: optional
 Description: inference runtime for Linux edge devices
  Runs trained neural networks (.ember packages packed from TFLite and ONNX models) offline
- within a fixed memory, power and heat budget. The ember command, libember (the C API) with
- ember.h and ember.pc.
+ within a fixed memory, power and heat budget. The ember command, the emberd server (KServe v2
+ REST) with its systemd unit, libember (the C API) with ember.h and ember.pc.
 EOF
 deb="dist/ember_${version}_${arch}.deb"
 dpkg-deb --root-owner-group --build "$root" "$deb" >/dev/null
 rm -rf "$root/DEBIAN"
 echo "package: $tarball ($(du -k "$tarball" | cut -f1) KiB), $deb ($(du -k "$deb" | cut -f1) KiB)" >&2
-echo "package: ember $(du -k "$root/usr/bin/ember" | cut -f1) KiB, libember.so.0 $(du -k "$root/usr/lib/libember.so.0" | cut -f1) KiB (stripped)" >&2
+echo "package: ember $(du -k "$root/usr/bin/ember" | cut -f1) KiB, emberd $(du -k "$root/usr/bin/emberd" | cut -f1) KiB, libember.so.0 $(du -k "$root/usr/lib/libember.so.0" | cut -f1) KiB (stripped)" >&2
 
 [ "$check" = 1 ] || exit 0
 # Install into a temporary root, build the example against it, compare with the installed ember.
@@ -95,4 +99,14 @@ EOF
 then
   echo "package: FAIL: the installed C example and ember run disagree" >&2; exit 1
 fi
-echo "package: OK: installed $deb into a temporary root; the C example built with pkg-config matches ember run" >&2
+# The installed emberd serves the demo model on a temporary socket.
+mkdir -p "$stage/models" && cp "$stage/demo/demo.ember" "$stage/models/"
+"$installed/usr/bin/emberd" --models "$stage/models" --socket "$stage/emberd.sock" 2>"$stage/emberd.log" &
+emberd_pid=$!
+for _ in $(seq 50); do [ -S "$stage/emberd.sock" ] && break; sleep 0.1; done
+ready=$(curl -s --unix-socket "$stage/emberd.sock" http://localhost/v2/models/demo/ready || true)
+kill -TERM "$emberd_pid"; wait "$emberd_pid" || true
+if [ "$ready" != '{"name":"demo","ready":true}' ]; then
+  echo "package: FAIL: the installed emberd did not serve the demo model: $ready" >&2; cat "$stage/emberd.log" >&2; exit 1
+fi
+echo "package: OK: installed $deb into a temporary root; the C example built with pkg-config matches ember run; emberd serves" >&2

@@ -286,8 +286,9 @@ final class HTTPServer: @unchecked Sendable {
     private func serve(_ fd: Int32) {
         defer { close(fd) }
         var buffer: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 64 << 10)
         while true {
-            let parsed = readRequest(fd, &buffer)
+            let parsed = readRequest(fd, &buffer, &chunk)
             switch parsed {
             case .closed:
                 return
@@ -310,8 +311,7 @@ final class HTTPServer: @unchecked Sendable {
     }
 
     /// Reads one request; `buffer` carries bytes that arrived beyond it (pipelining).
-    private func readRequest(_ fd: Int32, _ buffer: inout [UInt8]) -> Parsed {
-        var chunk = [UInt8](repeating: 0, count: 64 << 10)
+    private func readRequest(_ fd: Int32, _ buffer: inout [UInt8], _ chunk: inout [UInt8]) -> Parsed {
         func fill() -> Bool? {
             let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if n > 0 { buffer += chunk[0..<n]; return true }
@@ -319,8 +319,10 @@ final class HTTPServer: @unchecked Sendable {
             return errno == EINTR ? true : nil
         }
         var headerEnd: Int?
+        var searched = 0
         while headerEnd == nil {
-            headerEnd = Self.find([13, 10, 13, 10], in: buffer)
+            headerEnd = Self.headEnd(in: buffer, from: searched)
+            searched = max(0, buffer.count - 3)
             if headerEnd != nil { break }
             guard buffer.count <= limits.maxHeaderBytes else {
                 return .failed(.error(431, "the request head is over \(limits.maxHeaderBytes) bytes"))
@@ -375,10 +377,13 @@ final class HTTPServer: @unchecked Sendable {
         return .request(request)
     }
 
-    static func find(_ needle: [UInt8], in haystack: [UInt8]) -> Int? {
-        guard haystack.count >= needle.count else { return nil }
-        for i in 0...(haystack.count - needle.count) where haystack[i] == needle[0] {
-            if Array(haystack[i..<(i + needle.count)]) == needle { return i }
+    /// Where the blank line ending the head (CR LF CR LF) starts, searching from `start`.
+    static func headEnd(in b: [UInt8], from start: Int) -> Int? {
+        guard b.count >= 4 else { return nil }
+        var i = start
+        while i + 3 < b.count {
+            if b[i] == 13 && b[i + 1] == 10 && b[i + 2] == 13 && b[i + 3] == 10 { return i }
+            i += 1
         }
         return nil
     }

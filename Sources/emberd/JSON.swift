@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 // A small JSON reader and writer for request bodies (untrusted input): bounded nesting, every
 // error a message with the byte offset. Arrays of plain numbers are kept as [Double] (8 bytes
 // per element), since tensor data is most of a request.
@@ -52,7 +58,8 @@ enum JSON: Equatable {
     static let maxDepth = 64
 
     static func parse(_ bytes: [UInt8]) throws -> JSON {
-        var p = Parser(bytes: bytes)
+        // NUL-terminated, so numbers can be read with strtod in place.
+        var p = Parser(bytes: bytes + [0], end: bytes.count)
         p.skipSpace()
         let value = try p.value(depth: 0)
         p.skipSpace()
@@ -62,17 +69,19 @@ enum JSON: Equatable {
 
     struct Parser {
         let bytes: [UInt8]
+        /// Where the text ends (a NUL follows it).
+        let end: Int
         var position = 0
 
         mutating func skipSpace() {
-            while position < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[position]) { position += 1 }
+            while position < end, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[position]) { position += 1 }
         }
 
         func fail(_ reason: String) -> ParseError { ParseError(offset: position, reason: reason) }
 
         mutating func expect(_ literal: String, _ value: JSON) throws -> JSON {
             let l = Array(literal.utf8)
-            guard position + l.count <= bytes.count, Array(bytes[position..<(position + l.count)]) == l else {
+            guard position + l.count <= end, Array(bytes[position..<(position + l.count)]) == l else {
                 throw fail("expected \(literal)")
             }
             position += l.count
@@ -81,7 +90,7 @@ enum JSON: Equatable {
 
         mutating func value(depth: Int) throws -> JSON {
             guard depth < JSON.maxDepth else { throw fail("nested deeper than \(JSON.maxDepth)") }
-            guard position < bytes.count else { throw fail("unexpected end") }
+            guard position < end else { throw fail("unexpected end") }
             switch bytes[position] {
             case UInt8(ascii: "{"): return try object(depth: depth)
             case UInt8(ascii: "["): return try array(depth: depth)
@@ -97,18 +106,18 @@ enum JSON: Equatable {
             position += 1
             var members: [(String, JSON)] = []
             skipSpace()
-            if position < bytes.count, bytes[position] == UInt8(ascii: "}") { position += 1; return .object(members) }
+            if position < end, bytes[position] == UInt8(ascii: "}") { position += 1; return .object(members) }
             while true {
                 skipSpace()
-                guard position < bytes.count, bytes[position] == UInt8(ascii: "\"") else { throw fail("expected a member name") }
+                guard position < end, bytes[position] == UInt8(ascii: "\"") else { throw fail("expected a member name") }
                 let key = try string()
                 skipSpace()
-                guard position < bytes.count, bytes[position] == UInt8(ascii: ":") else { throw fail("expected ':'") }
+                guard position < end, bytes[position] == UInt8(ascii: ":") else { throw fail("expected ':'") }
                 position += 1
                 skipSpace()
                 members.append((key, try value(depth: depth + 1)))
                 skipSpace()
-                guard position < bytes.count else { throw fail("unexpected end in an object") }
+                guard position < end else { throw fail("unexpected end in an object") }
                 if bytes[position] == UInt8(ascii: ",") { position += 1; continue }
                 guard bytes[position] == UInt8(ascii: "}") else { throw fail("expected ',' or '}'") }
                 position += 1
@@ -122,7 +131,7 @@ enum JSON: Equatable {
             var numbers: [Double] = []
             var allNumbers = true
             skipSpace()
-            if position < bytes.count, bytes[position] == UInt8(ascii: "]") { position += 1; return .numbers([]) }
+            if position < end, bytes[position] == UInt8(ascii: "]") { position += 1; return .numbers([]) }
             while true {
                 skipSpace()
                 let v = try value(depth: depth + 1)
@@ -133,7 +142,7 @@ enum JSON: Equatable {
                     items.append(v)
                 }
                 skipSpace()
-                guard position < bytes.count else { throw fail("unexpected end in an array") }
+                guard position < end else { throw fail("unexpected end in an array") }
                 if bytes[position] == UInt8(ascii: ",") { position += 1; continue }
                 guard bytes[position] == UInt8(ascii: "]") else { throw fail("expected ',' or ']'") }
                 position += 1
@@ -144,7 +153,7 @@ enum JSON: Equatable {
         mutating func string() throws -> String {
             position += 1
             var out: [UInt8] = []
-            while position < bytes.count {
+            while position < end {
                 let c = bytes[position]
                 position += 1
                 switch c {
@@ -152,7 +161,7 @@ enum JSON: Equatable {
                     guard let s = String(validating: out, as: UTF8.self) else { throw fail("a string is not UTF-8") }
                     return s
                 case UInt8(ascii: "\\"):
-                    guard position < bytes.count else { throw fail("unexpected end in an escape") }
+                    guard position < end else { throw fail("unexpected end in an escape") }
                     let e = bytes[position]
                     position += 1
                     switch e {
@@ -165,7 +174,7 @@ enum JSON: Equatable {
                     case UInt8(ascii: "u"):
                         var scalar = try hex4()
                         if (0xD800..<0xDC00).contains(scalar) {
-                            guard position + 2 <= bytes.count, bytes[position] == UInt8(ascii: "\\"), bytes[position + 1] == UInt8(ascii: "u") else {
+                            guard position + 2 <= end, bytes[position] == UInt8(ascii: "\\"), bytes[position + 1] == UInt8(ascii: "u") else {
                                 throw fail("a lone surrogate")
                             }
                             position += 2
@@ -186,7 +195,7 @@ enum JSON: Equatable {
         }
 
         mutating func hex4() throws -> UInt32 {
-            guard position + 4 <= bytes.count else { throw fail("unexpected end in a \\u escape") }
+            guard position + 4 <= end else { throw fail("unexpected end in a \\u escape") }
             var v: UInt32 = 0
             for _ in 0..<4 {
                 let c = bytes[position]
@@ -205,14 +214,24 @@ enum JSON: Equatable {
 
         mutating func number() throws -> Double {
             let start = position
-            while position < bytes.count, "+-0123456789.eE".utf8.contains(bytes[position]) { position += 1 }
-            guard position > start, position - start <= 64,
-                  let text = String(validating: bytes[start..<position], as: UTF8.self), let v = Double(text), v.isFinite else {
+            while position < end, Parser.numberBytes[Int(bytes[position])] { position += 1 }
+            guard position > start, position - start <= 64 else { throw fail("expected a value") }
+            // strtod accepts more than JSON (hex, inf, nan), but only these characters reach it;
+            // it must consume all of them.
+            let (v, consumed) = bytes.withUnsafeBufferPointer { b -> (Double, Int) in
+                let first = UnsafeRawPointer(b.baseAddress! + start).assumingMemoryBound(to: CChar.self)
+                var stop: UnsafeMutablePointer<CChar>? = nil
+                let v = strtod(first, &stop)
+                return (v, stop.map { UnsafeRawPointer($0) - UnsafeRawPointer(first) } ?? 0)
+            }
+            guard consumed == position - start, v.isFinite else {
                 position = start
                 throw fail("expected a value")
             }
             return v
         }
+
+        static let numberBytes: [Bool] = (0..<256).map { "+-0123456789.eE".utf8.contains(UInt8($0)) }
     }
 
     /// Compact text. Numbers print as Swift's shortest round-trip form (integers without ".0").

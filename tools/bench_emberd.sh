@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# emberd on loopback under wrk: requests/s and p50/p99 for health, JSON infer and binary infer of
+# the demo model (one connection, then 8), the stripped binary's size and its idle RSS.
+#
+#     bash tools/bench_emberd.sh [SECONDS]      # needs wrk (apt-get install wrk)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-5}
+command -v wrk >/dev/null || { echo "bench_emberd: needs wrk (apt-get install wrk)" >&2; exit 1; }
+swift build -c release --static-swift-stdlib --product emberd --product ember >/dev/null 2>&1 || \
+  { swift build -c release --static-swift-stdlib --product emberd && swift build -c release --static-swift-stdlib --product ember; }
+bin=$(swift build -c release --static-swift-stdlib --show-bin-path)
+work=$(mktemp -d)
+trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+mkdir -p "$work/models"
+"$bin/ember" demo --output "$work/demo" >/dev/null
+cp "$work/demo/demo.ember" "$work/models/"
+cp "$bin/emberd" "$work/emberd" && strip "$work/emberd"
+python3 - "$work" <<'PY'
+import json, struct, sys
+work = sys.argv[1]
+d = open(f"{work}/demo/input.npy", "rb").read()
+raw = d[10 + int.from_bytes(d[8:10], "little"):]
+x = list(struct.unpack("256f", raw))
+body = json.dumps({"inputs": [{"name": "image", "shape": [1, 16, 16, 1], "datatype": "FP32", "data": x}]})
+open(f"{work}/json.lua", "w").write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+                                    f"wrk.body = [[{body}]]\n")
+head = json.dumps({"inputs": [{"name": "image", "shape": [1, 16, 16, 1], "datatype": "FP32",
+                               "parameters": {"binary_data_size": 1024}}],
+                   "outputs": [{"name": "orientation", "parameters": {"binary_data": True}}]})
+blob = "".join("\\%d" % b for b in head.encode() + raw)
+open(f"{work}/binary.lua", "w").write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/octet-stream"\n'
+                                      f'wrk.headers["Inference-Header-Content-Length"] = "{len(head)}"\nwrk.body = "{blob}"\n')
+PY
+"$work/emberd" --models "$work/models" --socket "$work/emberd.sock" --listen 127.0.0.1:18765 2>"$work/log" &
+pid=$!
+sleep 1
+echo "emberd $("$work/emberd" --version): stripped $(du -k "$work/emberd" | cut -f1) KiB, idle RSS $(ps -o rss= -p "$pid") KiB"
+url=http://127.0.0.1:18765
+for run in "health 1 $url/v2/health/live" "json 1 $url/v2/models/demo/infer" "binary 1 $url/v2/models/demo/infer" \
+           "json 8 $url/v2/models/demo/infer"; do
+  set -- $run
+  script=()
+  [ "$1" != health ] && script=(-s "$work/$1.lua")
+  out=$(wrk -t"$([ "$2" = 1 ] && echo 1 || echo 2)" -c"$2" -d"${seconds}s" --latency "${script[@]}" "$3")
+  rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+  p50=$(echo "$out" | awk '$1 == "50%" {print $2}')
+  p99=$(echo "$out" | awk '$1 == "99%" {print $2}')
+  non2xx=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
+  echo "$1, $2 connection(s): $rps requests/s, p50 $p50, p99 $p99${non2xx:+, non-2xx $non2xx}"
+done
+echo "RSS after the runs: $(ps -o rss= -p "$pid") KiB"
+"$bin/ember" bench "$work/demo/demo.ember" --repeat 2000 | tail -1
