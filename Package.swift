@@ -65,9 +65,10 @@ let package = Package(
             ]
         ),
         // The inference server (Open Inference Protocol v2, /metrics). The runtime only: no importers.
+        .target(name: "EmberServe", dependencies: ["Ember"]),
         .executableTarget(
             name: "emberd",
-            dependencies: ["Ember", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Ember", "EmberServe", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // Fuzz harnesses for every untrusted-input reader (tools/fuzz.sh); a replay tool otherwise.
         .executableTarget(name: "EmberFuzz", dependencies: ["Ember", "EmberImport"]),
@@ -82,6 +83,7 @@ let package = Package(
         .testTarget(name: "EmberBudgetTests", dependencies: ["EmberBudget"]),
         .testTarget(name: "EmberImportTests", dependencies: ["EmberImport", "Ember"]),
         .testTarget(name: "EmberPackTests", dependencies: ["EmberPack", "EmberImport", "Ember"]),
+        .testTarget(name: "EmberServeTests", dependencies: ["EmberServe"]),
         .testTarget(name: "EmberCLITests", dependencies: ["Ember", "EmberFormat", "ember", "emberd"]),
     ]
 )

@@ -8,15 +8,15 @@ import Ember
 
 /// One package being served: a session on its best variant, or its whole ladder under the
 /// envelope. One request at a time runs on it (a session is single-threaded).
-final class ServedModel: @unchecked Sendable {
+public final class ServedModel: @unchecked Sendable {
     let name: String
     let path: String
-    let package: EmberPackage
+    public let package: EmberPackage
     let session: Session?
     let ladder: LadderSession?
     private var mutex = pthread_mutex_t()
 
-    init(name: String, path: String, trustedKeys: TrustedKeys?, envelope: Envelope?, profile: DeviceProfile?, threads: Int) throws {
+    public init(name: String, path: String, trustedKeys: TrustedKeys?, envelope: Envelope?, profile: DeviceProfile?, threads: Int) throws {
         self.name = name
         self.path = path
         package = try EmberPackage(path: path, trustedKeys: trustedKeys)
@@ -81,20 +81,20 @@ struct RequestError: Error {
     var headers: [(String, String)] = []
 }
 
-final class Service: @unchecked Sendable {
+public final class Service: @unchecked Sendable {
     private var table: [String: ServedModel] = [:]
     private var mutex = pthread_mutex_t()
     let metrics = Metrics()
-    weak var server: HTTPServer?
+    public weak var server: HTTPServer?
 
-    init(models: [ServedModel]) {
+    public init(models: [ServedModel]) {
         pthread_mutex_init(&mutex, nil)
         for m in models { table[m.name] = m }
     }
 
     /// The models served now. A request keeps the model it started on: a reload swaps the
     /// table, and requests in flight finish on the model they hold.
-    var models: [String: ServedModel] {
+    public var models: [String: ServedModel] {
         pthread_mutex_lock(&mutex)
         defer { pthread_mutex_unlock(&mutex) }
         return table
@@ -107,7 +107,7 @@ final class Service: @unchecked Sendable {
         pthread_mutex_unlock(&mutex)
     }
 
-    func handle(_ request: HTTPRequest) -> HTTPResponse {
+    public func handle(_ request: HTTPRequest) -> HTTPResponse {
         let start = MonotonicClock().nanoseconds
         // Inference requests are counted per model whatever their outcome.
         let parts = request.path.split(separator: "/")

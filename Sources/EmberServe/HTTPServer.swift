@@ -9,7 +9,7 @@ import Musl
 #endif
 import Ember
 
-struct HTTPRequest {
+public struct HTTPRequest {
     var method: String
     /// The path without the query string.
     var path: String
@@ -22,7 +22,7 @@ struct HTTPRequest {
     }
 }
 
-struct HTTPResponse {
+public struct HTTPResponse {
     var status: Int
     var contentType = "application/json"
     var headers: [(String, String)] = []
@@ -56,13 +56,14 @@ struct HTTPResponse {
     }
 }
 
-struct ServerLimits {
-    var maxHeaderBytes = 16 << 10
-    var maxBodyBytes = 16 << 20
-    var queueCapacity = 64
-    var workers = 2
+public struct ServerLimits {
+    public var maxHeaderBytes = 16 << 10
+    public var maxBodyBytes = 16 << 20
+    public var queueCapacity = 64
+    public var workers = 2
     /// A connection idle (or a request arriving) this long is closed.
-    var readTimeoutSeconds = 10
+    public var readTimeoutSeconds = 10
+    public init() {}
 }
 
 /// A mutex-guarded FIFO of accepted connections with a fixed capacity.
@@ -112,7 +113,7 @@ final class ConnectionQueue: @unchecked Sendable {
 }
 
 /// Starts `body` on a new thread; returns its handle for pthread_join.
-func spawnThread(_ body: @escaping () -> Void) throws -> pthread_t {
+public func spawnThread(_ body: @escaping () -> Void) throws -> pthread_t {
     final class Box { let body: () -> Void; init(_ b: @escaping () -> Void) { body = b } }
     var thread = pthread_t()
     let box = Unmanaged.passRetained(Box(body)).toOpaque()
@@ -128,9 +129,9 @@ func spawnThread(_ body: @escaping () -> Void) throws -> pthread_t {
     return thread
 }
 
-enum Listener {
+public enum Listener {
     /// A Unix-domain socket at `path` (a stale socket file is replaced), mode 0660.
-    static func unix(_ path: String) throws -> Int32 {
+    public static func unix(_ path: String) throws -> Int32 {
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         let bytes = Array(path.utf8)
@@ -163,7 +164,7 @@ enum Listener {
     }
 
     /// A TCP socket on `host:port` (IPv4). Port 0 picks a free one; `boundPort` says which.
-    static func tcp(_ spec: String, allowRemote: Bool) throws -> (fd: Int32, port: Int) {
+    public static func tcp(_ spec: String, allowRemote: Bool) throws -> (fd: Int32, port: Int) {
         let parts = spec.split(separator: ":", omittingEmptySubsequences: false)
         guard parts.count == 2, let port = UInt16(parts[1]) else {
             throw EmberError.invalidArgument("--listen wants HOST:PORT (e.g. 127.0.0.1:8080), got '\(spec)'")
@@ -201,7 +202,7 @@ enum Listener {
 
 /// Serves `handler` on the listeners until `stop()`: then no new connection is taken, requests
 /// in flight finish, and `wait()` returns.
-final class HTTPServer: @unchecked Sendable {
+public final class HTTPServer: @unchecked Sendable {
     let limits: ServerLimits
     let handler: (HTTPRequest) -> HTTPResponse
     let queue: ConnectionQueue
@@ -211,13 +212,13 @@ final class HTTPServer: @unchecked Sendable {
     /// Connections refused because the queue was full.
     private(set) var refused = 0
 
-    init(limits: ServerLimits, handler: @escaping (HTTPRequest) -> HTTPResponse) {
+    public init(limits: ServerLimits, handler: @escaping (HTTPRequest) -> HTTPResponse) {
         self.limits = limits
         self.handler = handler
         queue = ConnectionQueue(capacity: limits.queueCapacity)
     }
 
-    func start(listeners: [Int32]) throws {
+    public func start(listeners: [Int32]) throws {
         self.listeners = listeners
         pthread_mutex_init(&exitMutex, nil)
         acceptThreadsLeft = listeners.count
@@ -231,13 +232,13 @@ final class HTTPServer: @unchecked Sendable {
         }
     }
 
-    func stop() {
+    public func stop() {
         stopping = true
         // shutdown() wakes the accept threads; they close the listeners.
         for fd in listeners { shutdown(fd, Int32(SHUT_RDWR)) }
     }
 
-    func wait() {
+    public func wait() {
         for t in threads { pthread_join(t, nil) }
     }
 

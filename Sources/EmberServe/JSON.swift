@@ -1,12 +1,15 @@
+// EmberServe — what emberd is made of: an HTTP/1.1 server over the socket API (HTTPServer.swift),
+// the Open Inference Protocol v2 over served models (Service.swift), Prometheus metrics, the
+// models-directory watcher and systemd notification (Daemon.swift), and this file: a small JSON
+// reader and writer for request bodies (untrusted input): bounded nesting, every
+// error a message with the byte offset. Arrays of plain numbers are kept as [Double] (8 bytes
+// per element), since tensor data is most of a request.
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-
-// A small JSON reader and writer for request bodies (untrusted input): bounded nesting, every
-// error a message with the byte offset. Arrays of plain numbers are kept as [Double] (8 bytes
-// per element), since tensor data is most of a request.
 
 enum JSON: Equatable {
     case null
