@@ -123,6 +123,20 @@ public struct ConfigFile: Sendable {
         return s
     }
 
+    /// true or false; nil when absent.
+    public func bool(_ key: String) throws -> Bool? {
+        guard let v = values[key] else { return nil }
+        guard case .bool(let b) = v else { throw EmberError.invalidConfiguration(file: file, key: key, reason: "must be true or false") }
+        return b
+    }
+
+    /// A whole number within `range`; nil when absent.
+    public func integer(_ key: String, in range: ClosedRange<Int>) throws -> Int? {
+        guard let x = try number(key, in: Double(range.lowerBound)...Double(range.upperBound), required: false) else { return nil }
+        guard x == x.rounded() else { throw EmberError.invalidConfiguration(file: file, key: key, reason: "\(x) is not a whole number") }
+        return Int(x)
+    }
+
     public func strings(_ key: String, allowed: Set<String>) throws -> [String] {
         guard let v = values[key] else { throw EmberError.invalidConfiguration(file: file, key: key, reason: "required (an array of strings)") }
         guard case .strings(let items) = v else { throw EmberError.invalidConfiguration(file: file, key: key, reason: "must be an array of strings") }

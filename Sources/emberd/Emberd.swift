@@ -32,11 +32,14 @@ struct Emberd: ParsableCommand {
         version: emberVersion
     )
 
-    @Option(help: ArgumentHelp("The directory of .ember packages.", valueName: "DIR"))
-    var models: String
+    @Option(help: ArgumentHelp("Settings file (TOML: models = \"DIR\", socket, listen, trusted_keys, envelope, threads, …); flags override it.", valueName: "FILE"))
+    var config: String?
 
-    @Option(help: "The Unix-domain socket to serve on (created mode 0660; a stale socket is replaced).")
-    var socket: String = "/run/emberd/emberd.sock"
+    @Option(help: ArgumentHelp("The directory of .ember packages.", valueName: "DIR"))
+    var models: String?
+
+    @Option(help: "The Unix-domain socket to serve on (created mode 0660; a stale socket is replaced; default /run/emberd/emberd.sock).")
+    var socket: String?
 
     @Option(help: ArgumentHelp("Also serve TCP on HOST:PORT (loopback only without --allow-remote; port 0 picks one).", valueName: "HOST:PORT"))
     var listen: String?
@@ -53,58 +56,71 @@ struct Emberd: ParsableCommand {
     @Option(help: "Device profile (TOML) for the scheduler's cost predictions under --envelope.")
     var target: String?
 
-    @Option(help: "Threads per inference (1…64).")
-    var threads: Int = 1
+    @Option(help: "Threads per inference (1…64; default 1).")
+    var threads: Int?
 
-    @Option(help: "Worker threads serving connections (1…64).")
-    var workers: Int = 2
+    @Option(help: "Worker threads serving connections (1…64; default 2).")
+    var workers: Int?
 
-    @Option(help: "Connections that may wait for a worker before new ones get 503 (1…4096).")
-    var queue: Int = 64
+    @Option(help: "Connections that may wait for a worker before new ones get 503 (1…4096; default 64).")
+    var queue: Int?
 
-    @Option(help: "Largest request body in MiB (1…1024).")
-    var maxBodyMib: Int = 16
+    @Option(help: "Largest request body in MiB (1…1024; default 16).")
+    var maxBodyMib: Int?
 
     @Option(help: """
-        Check the models directory this often (ms) and reload a package whose file changed, add new ones, drop \
-        removed ones (0: only on SIGHUP). A file that does not load is rejected and the old model keeps serving.
+        Check the models directory this often (ms; default 1000) and reload a package whose file changed, add new \
+        ones, drop removed ones (0: only on SIGHUP). A file that does not load is rejected and the old model keeps serving.
         """)
-    var watchIntervalMs: Int = 1000
+    var watchIntervalMs: Int?
 
-    func validate() throws {
-        guard (1...64).contains(threads) else { throw ValidationError("--threads must be 1…64, got \(threads)") }
-        guard (1...64).contains(workers) else { throw ValidationError("--workers must be 1…64, got \(workers)") }
-        guard (1...4096).contains(queue) else { throw ValidationError("--queue must be 1…4096, got \(queue)") }
-        guard (1...1024).contains(maxBodyMib) else { throw ValidationError("--max-body-mib must be 1…1024, got \(maxBodyMib)") }
-        if target != nil && envelope == nil { throw ValidationError("--target needs --envelope") }
-        guard (0...3_600_000).contains(watchIntervalMs) else { throw ValidationError("--watch-interval-ms must be 0…3600000") }
+    /// Defaults, then --config, then flags.
+    func settings() throws -> DaemonSettings {
+        var s = DaemonSettings()
+        if let config { try s.apply(configText: try readTextFile(config, .config("emberd config")), file: config) }
+        if let models { s.models = models }
+        if let socket { s.socket = socket }
+        if let listen { s.listen = listen }
+        if allowRemote { s.allowRemote = true }
+        if let trustedKeys { s.trustedKeys = trustedKeys }
+        if let envelope { s.envelope = envelope }
+        if let target { s.target = target }
+        if let threads { s.threads = threads }
+        if let workers { s.workers = workers }
+        if let queue { s.queue = queue }
+        if let maxBodyMib { s.maxBodyMib = maxBodyMib }
+        if let watchIntervalMs { s.watchIntervalMs = watchIntervalMs }
+        try s.validate()
+        return s
     }
 
     func run() throws {
+        let s = try settings()
+        let models = s.models ?? "", socket = s.socket, watchIntervalMs = s.watchIntervalMs, threads = s.threads
         // Signals are taken by one thread with sigwait; every thread started after this inherits the mask.
         var signals = sigset_t()
         sigemptyset(&signals)
-        for s in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&signals, s) }
+        for signal in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&signals, signal) }
         pthread_sigmask(SIG_BLOCK, &signals, nil)
 
-        let env = try envelope.map { try Envelope.parse(try readTextFile($0, .config("envelope")), file: $0) }
-        let profile = try target.map { try DeviceProfile.parse(try readTextFile($0, .config("device profile")), file: $0) }
-        let trusted = try trustedKeys.map { try TrustedKeys(directory: $0) }
+        let env = try s.envelope.map { try Envelope.parse(try readTextFile($0, .config("envelope")), file: $0) }
+        let profile = try s.target.map { try DeviceProfile.parse(try readTextFile($0, .config("device profile")), file: $0) }
+        let trusted = try s.trustedKeys.map { try TrustedKeys(directory: $0) }
         let watcher = ModelWatcher(directory: models) { [threads] name, path in
             try ServedModel(name: name, path: path, trustedKeys: trusted, envelope: env, profile: profile, threads: threads)
         }
         let service = Service(models: [])
         try watcher.scan(into: service)
         var limits = ServerLimits()
-        limits.workers = workers
-        limits.queueCapacity = queue
-        limits.maxBodyBytes = maxBodyMib << 20
+        limits.workers = s.workers
+        limits.queueCapacity = s.queue
+        limits.maxBodyBytes = s.maxBodyMib << 20
         let server = HTTPServer(limits: limits, handler: service.handle)
         service.server = server
         var listeners = [try Listener.unix(socket)]
         var where_ = ["unix:\(socket)"]
-        if let listen {
-            let (fd, port) = try Listener.tcp(listen, allowRemote: allowRemote)
+        if let listen = s.listen {
+            let (fd, port) = try Listener.tcp(listen, allowRemote: s.allowRemote)
             listeners.append(fd)
             where_.append("http://\(listen.split(separator: ":")[0]):\(port)")
         }

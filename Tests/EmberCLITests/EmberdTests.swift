@@ -301,6 +301,32 @@ extension CLITests {
         #expect(daemon.stop() == 0)
     }
 
+    @Test func emberdTakesItsSettingsFromAConfigFileAndFlagsOverrideIt() throws {
+        let dir = Self.workDir + "/emberd-config"
+        try? FileManager.default.removeItem(atPath: dir)
+        try FileManager.default.createDirectory(atPath: dir + "/models", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: try demoPackage(), toPath: dir + "/models/kws.ember")
+        try "models = \"\(dir)/models\"\nsocket = \"\(dir)/from-config.sock\"\nworkers = 1\n"
+            .write(toFile: dir + "/emberd.toml", atomically: true, encoding: .utf8)
+        // The Daemon helper passes --models and --socket; here the file gives the models, the flag the socket.
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.emberdBinary)
+        p.arguments = ["--config", dir + "/emberd.toml", "--socket", dir + "/from-flag.sock"]
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        defer { p.terminate(); p.waitUntilExit() }
+        var ready = (body: "", status: -1)
+        for _ in 0..<100 where ready.status != 200 {
+            usleep(50_000)
+            ready = try curl(["--unix-socket", dir + "/from-flag.sock", "http://localhost/v2/models/kws/ready"])
+        }
+        #expect(ready.status == 200, "\(ready)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/from-config.sock"))
+        try "models = \"\(dir)/models\"\nworkerz = 1\n".write(toFile: dir + "/bad.toml", atomically: true, encoding: .utf8)
+        let bad = try process(Self.emberdBinary, ["--config", dir + "/bad.toml"])
+        #expect(bad.status != 0 && bad.stderr.contains("workerz"), "\(bad.stderr)")
+    }
+
     @Test func emberdTellsSystemdItIsReadyAndAlive() throws {
         let dir = Self.workDir + "/emberd-notify"
         try? FileManager.default.removeItem(atPath: dir)
