@@ -1,4 +1,5 @@
 import Ember
+import EmberFormat
 import Foundation
 import Testing
 
@@ -325,6 +326,30 @@ extension CLITests {
         try "models = \"\(dir)/models\"\nworkerz = 1\n".write(toFile: dir + "/bad.toml", atomically: true, encoding: .utf8)
         let bad = try process(Self.emberdBinary, ["--config", dir + "/bad.toml"])
         #expect(bad.status != 0 && bad.stderr.contains("workerz"), "\(bad.stderr)")
+    }
+
+    @Test func withTrustedKeysEmberdServesOnlySignedUnchangedPackages() throws {
+        let dir = Self.workDir + "/emberd-signed"
+        try? FileManager.default.removeItem(atPath: dir)
+        try FileManager.default.createDirectory(atPath: dir + "/models", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: dir + "/trusted", withIntermediateDirectories: true)
+        #expect(try ember("keygen", "--out", dir + "/release").status == 0)
+        try FileManager.default.copyItem(atPath: dir + "/release.pub", toPath: dir + "/trusted/release.pub")
+        let demo = try demoPackage()
+        #expect(try ember("sign", demo, "--key", dir + "/release.key", "-o", dir + "/models/signed.ember").status == 0)
+        try FileManager.default.copyItem(atPath: demo, toPath: dir + "/models/unsigned.ember")
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: dir + "/models/signed.ember")))
+        bytes[bytes.count / 2] ^= 0x04
+        resealChecksums(&bytes)
+        try Data(bytes).write(to: URL(fileURLWithPath: dir + "/models/tampered.ember"))
+        let daemon = try Daemon(models: dir + "/models", socket: dir + "/emberd.sock", extra: ["--trusted-keys", dir + "/trusted"])
+        defer { _ = daemon.stop() }
+        #expect(daemon.startupLog.contains("loaded model 'signed'"), "\(daemon.startupLog)")
+        #expect(daemon.startupLog.contains("unsigned.ember: untrusted package"), "\(daemon.startupLog)")
+        #expect(daemon.startupLog.contains("tampered.ember: untrusted package"), "\(daemon.startupLog)")
+        for (model, status) in [("signed", 200), ("unsigned", 404), ("tampered", 404)] {
+            #expect(try curl(["--unix-socket", dir + "/emberd.sock", "http://localhost/v2/models/\(model)/ready"]).status == status)
+        }
     }
 
     @Test func emberdTellsSystemdItIsReadyAndAlive() throws {
