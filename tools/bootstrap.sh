@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepares a fresh Debian/Ubuntu machine (Swift 6.x already installed) for Ember:
-# installs libzstd-dev, libsodium-dev (and pkg-config) with apt-get — through sudo only when
+# installs libzstd-dev, libsodium-dev (and pkg-config, curl) with apt-get — through sudo only when
 # not root — then, unless --deps-only is given, builds Ember in release mode,
 # packs the bundled int8 keyword-spotting model (MLPerf Tiny, Apache-2.0) and
 # runs it on a real recorded input, printing the top classes.
@@ -14,6 +14,8 @@ need=()
 [ -f /usr/include/zstd.h ] || need+=(libzstd-dev)
 [ -f /usr/include/sodium.h ] || need+=(libsodium-dev)
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+# The emberd tests drive the daemon with curl.
+command -v curl >/dev/null 2>&1 || need+=(curl)
 if [ ${#need[@]} -gt 0 ]; then
   as_root=()
   [ "$(id -u)" -ne 0 ] && as_root=(sudo)
