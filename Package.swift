@@ -10,6 +10,8 @@ let package = Package(
         .executable(name: "ember", targets: ["ember"]),
         // libember.so: the C API (Sources/CEmberAPI/include/ember.h).
         .library(name: "EmberC", type: .dynamic, targets: ["EmberC"]),
+        // libember.a: the same, static (tools/package.sh).
+        .library(name: "EmberCStatic", type: .static, targets: ["EmberC"]),
         .executable(name: "ember-fuzz", targets: ["EmberFuzz"]),
         .executable(name: "emberd", targets: ["emberd"]),
     ],
