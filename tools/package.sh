@@ -3,9 +3,9 @@
 # --static-swift-stdlib), the systemd unit, libember.so (the C API, SONAME libember.so.0, same),
 # libember.a (static, with the Swift runtime; ember-static.pc), ember.h, ember.pc, the C example's
 # source and the docs — as dist/ember-VERSION-ARCH.tar.gz and dist/ember_VERSION_ARCH.deb (dpkg-deb).
-# Then, unless --no-check, installs the .deb into a temporary root (dpkg -x), builds the C example against it with pkg-config (shared, then static)
-# and runs the installed `ember`, both builds of the example and the installed emberd on the
-# bundled demo model, comparing their outputs.
+# Then, unless --no-check, installs the .deb into a temporary root (dpkg -x), builds the C example
+# against it with pkg-config (shared, then static) and runs the installed `ember`, both builds of
+# the example and the installed emberd on the bundled demo model, comparing their outputs.
 #
 #     bash tools/package.sh             # build, package, check (about 5 minutes on 2 cores)
 #     bash tools/package.sh --no-check
