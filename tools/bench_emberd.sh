@@ -7,8 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-5}
 command -v wrk >/dev/null || { echo "bench_emberd: needs wrk (apt-get install wrk)" >&2; exit 1; }
-swift build -c release --static-swift-stdlib --product emberd --product ember >/dev/null 2>&1 || \
-  { swift build -c release --static-swift-stdlib --product emberd && swift build -c release --static-swift-stdlib --product ember; }
+for product in emberd ember; do swift build -c release --static-swift-stdlib --product "$product" >/dev/null; done
 bin=$(swift build -c release --static-swift-stdlib --show-bin-path)
 work=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT

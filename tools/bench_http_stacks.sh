@@ -44,8 +44,7 @@ try await server.run()
 SWIFT
 (cd "$work/hb" && swift build -c release --static-swift-stdlib >/dev/null)
 (cd "$work/ff" && swift build -c release --static-swift-stdlib >/dev/null)
-swift build -c release --static-swift-stdlib --product emberd --product ember >/dev/null 2>&1 || \
-  { swift build -c release --static-swift-stdlib --product emberd >/dev/null && swift build -c release --static-swift-stdlib --product ember >/dev/null; }
+for product in emberd ember; do swift build -c release --static-swift-stdlib --product "$product" >/dev/null; done
 bin=$(swift build -c release --static-swift-stdlib --show-bin-path)
 "$bin/ember" demo --output "$work/demo" >/dev/null && cp "$work/demo/demo.ember" "$work/models/"
 for b in "$work/hb/.build/release/hb:hummingbird" "$work/ff/.build/release/ff:flyingfox" "$bin/emberd:emberd"; do

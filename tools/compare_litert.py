@@ -18,7 +18,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from toolvenv import ensure_ember, ensure_venv  # noqa: E402
+from toolvenv import ensure_ember, ensure_venv, npy_feeds  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -38,10 +38,7 @@ def main():
     a = ap.parse_args()
     ensure_ember(a.ember, ROOT)
 
-    feeds = {}
-    for spec in a.input:
-        name, _, path = spec.partition("=")
-        feeds[name] = np.load(path)
+    feeds = npy_feeds(a.input, "compare_litert")
 
     resolver = OpResolverType.BUILTIN_REF if a.kernels == "reference" else OpResolverType.AUTO
     it = Interpreter(model_path=a.model, experimental_op_resolver_type=resolver, num_threads=1)

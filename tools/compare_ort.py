@@ -19,7 +19,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from toolvenv import ensure_ember, ensure_venv  # noqa: E402
+from toolvenv import ensure_ember, ensure_venv, npy_feeds  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -41,12 +41,7 @@ def main():
     a = ap.parse_args()
     ensure_ember(a.ember, ROOT)
 
-    feeds = {}
-    for spec in a.input:
-        name, _, path = spec.partition("=")
-        if not path:
-            sys.exit(f"compare_ort: --input '{spec}' must be NAME=path.npy")
-        feeds[name] = np.load(path)
+    feeds = npy_feeds(a.input, "compare_ort")
 
     options = ort.SessionOptions()
     if not a.optimized:

@@ -21,3 +21,15 @@ def ensure_ember(path, root):
     """Builds the release `ember` when `path` does not exist yet."""
     if not os.path.exists(path):
         subprocess.check_call(["swift", "build", "-c", "release", "--product", "ember"], cwd=root)
+
+
+def npy_feeds(specs, prog):
+    """{NAME: array} from NAME=path.npy arguments (numpy must be importable: call inside the venv)."""
+    import numpy as np
+    feeds = {}
+    for spec in specs:
+        name, _, path = spec.partition("=")
+        if not path:
+            sys.exit(f"{prog}: '{spec}' must be NAME=path.npy")
+        feeds[name] = np.load(path)
+    return feeds

@@ -13,16 +13,10 @@ import sys
 import numpy as np
 import tritonclient.http as httpclient
 
+from toolvenv import npy_feeds
+
 DTYPES = {np.float32: "FP32", np.float16: "FP16", np.int8: "INT8", np.uint8: "UINT8",
           np.int32: "INT32", np.int64: "INT64", np.bool_: "BOOL"}
-
-
-def pairs(specs):
-    out = {}
-    for spec in specs:
-        name, _, path = spec.partition("=")
-        out[name] = np.load(path)
-    return out
 
 
 def main():
@@ -32,7 +26,7 @@ def main():
     p.add_argument("--input", action="append", default=[], help="NAME=file.npy")
     p.add_argument("--expect", action="append", default=[], help="NAME=file.npy")
     a = p.parse_args()
-    inputs, expected = pairs(a.input), pairs(a.expect)
+    inputs, expected = npy_feeds(a.input, "triton_check"), npy_feeds(a.expect, "triton_check")
     client = httpclient.InferenceServerClient(url=a.url)
     failures = []
     if not client.is_server_live():
