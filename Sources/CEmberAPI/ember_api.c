@@ -8,15 +8,20 @@
 enum { EMBER_ERROR_CAPACITY = 2048 };
 static _Thread_local char last_error[EMBER_ERROR_CAPACITY];
 
-void ember_api_set_error(const char *message, size_t length) {
-    if (message == NULL) length = 0;
-    if (length >= EMBER_ERROR_CAPACITY) {
-        length = EMBER_ERROR_CAPACITY - 1;
+void ember_api_copy_text(char *buffer, size_t capacity, const char *text, size_t length) {
+    if (buffer == NULL || capacity == 0) return;
+    if (text == NULL) length = 0;
+    if (length >= capacity) {
+        length = capacity - 1;
         // Do not cut a UTF-8 sequence: back up over continuation bytes.
-        while (length > 0 && ((unsigned char)message[length] & 0xC0) == 0x80) length--;
+        while (length > 0 && ((unsigned char)text[length] & 0xC0) == 0x80) length--;
     }
-    if (length > 0) memcpy(last_error, message, length);
-    last_error[length] = '\0';
+    if (length > 0) memcpy(buffer, text, length);
+    buffer[length] = '\0';
+}
+
+void ember_api_set_error(const char *message, size_t length) {
+    ember_api_copy_text(last_error, EMBER_ERROR_CAPACITY, message, length);
 }
 
 const char *ember_last_error(void) { return last_error; }

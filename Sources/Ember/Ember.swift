@@ -38,38 +38,37 @@ public final class EmberPackage: @unchecked Sendable {
     /// Holds and validates `path`. Errors say which section, variant and byte is wrong.
     /// With `trustedKeys`, the package must be signed by one of them and unchanged since signing
     /// (`EmberError.untrustedPackage` otherwise), checked before any section is decoded.
-    public init(path: String, limits: LoadLimits = LoadLimits(), protection: PackageFileProtection = .automatic,
-                trustedKeys: TrustedKeys? = nil) throws {
+    public convenience init(path: String, limits: LoadLimits = LoadLimits(), protection: PackageFileProtection = .automatic,
+                            trustedKeys: TrustedKeys? = nil) throws {
         let file = try PackageFile(path: path, maxBytes: limits.maxFileBytes, protection: protection)
-        let account = MemoryAccount(limit: limits.maxMemoryBytes)
-        let index = try file.withBytes {
-            try PackageIndex(bytes: $0, owner: file, limits: limits, account: account, trusted: trustedKeys, name: path)
-        }
-        self.index = index
-        contents = index.contents
-        self.path = path
-        fileBytes = file.bytes.count
-        self.limits = limits
-        self.account = account
-        self.protection = file.protection
+        try self.init(holding: file.bytes, owner: file, name: path, path: path, limits: limits,
+                      protection: file.protection, trustedKeys: trustedKeys)
     }
 
     /// Validates a package held in memory. The bytes are copied (into 64-byte aligned memory the
     /// package owns), so the caller's buffer may go once this returns.
-    public init(bytes: UnsafeRawBufferPointer, limits: LoadLimits = LoadLimits(), trustedKeys: TrustedKeys? = nil) throws {
+    public convenience init(bytes: UnsafeRawBufferPointer, limits: LoadLimits = LoadLimits(), trustedKeys: TrustedKeys? = nil) throws {
         guard !bytes.isEmpty else { throw EmberError.invalidArgument("the package is empty (0 bytes)") }
         try LoadLimits.check("package", needs: bytes.count, limit: limits.maxFileBytes)
         let copy = OwnedBytes(copying: bytes)
+        try self.init(holding: copy.bytes, owner: copy, name: "package in memory", path: nil, limits: limits,
+                      protection: .privateCopy, trustedKeys: trustedKeys)
+    }
+
+    /// Indexes `bytes`, which `owner` keeps alive (a held file or a private copy).
+    private init(holding bytes: UnsafeRawBufferPointer, owner: AnyObject, name: String, path: String?, limits: LoadLimits,
+                 protection: PackageFileProtection, trustedKeys: TrustedKeys?) throws {
         let account = MemoryAccount(limit: limits.maxMemoryBytes)
-        let index = try PackageIndex(bytes: copy.bytes, owner: copy, limits: limits, account: account,
-                                     trusted: trustedKeys, name: "package in memory")
+        let index = try withExtendedLifetime(owner) {
+            try PackageIndex(bytes: bytes, owner: owner, limits: limits, account: account, trusted: trustedKeys, name: name)
+        }
         self.index = index
         contents = index.contents
-        path = nil
+        self.path = path
         fileBytes = bytes.count
         self.limits = limits
         self.account = account
-        protection = .privateCopy
+        self.protection = protection
     }
 
     public init(contents: PackageContents, limits: LoadLimits = LoadLimits()) {

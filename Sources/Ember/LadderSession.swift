@@ -44,6 +44,7 @@ public final class LadderSession {
         self.profile = profile
         self.activeMilliwatts = activeMilliwatts
         sessions = try package.variants.map { try Session(package: package, variant: $0.name, threads: maxThreads, options: executorOptions) }
+        try Self.checkOneSignature(sessions)
         // Measured qualities are comparable only when every rung has one; otherwise
         // the ladder's order (best first) is the quality.
         let allMeasured = package.variants.allSatisfy { !$0.quality.isNaN }
@@ -75,6 +76,17 @@ public final class LadderSession {
         let packageDomain = telemetry?.raplDomains().first { $0.name.hasPrefix("package") }
         raplDomainID = packageDomain.map { $0.id }
         energyMeter = packageDomain.map { EnergyMeter(maxRange: $0.maxRangeMicrojoules) }
+    }
+
+    /// Every request is fed the same way whichever rung runs, so every rung must have the first one's
+    /// inputs and outputs (names, dtypes, declared shapes).
+    static func checkOneSignature(_ sessions: [Session]) throws {
+        guard let first = sessions.first else { throw EmberError.invalidArgument("the package has no variants") }
+        func signature(_ slots: [TensorSlot]) -> [String] { slots.map { "\($0.name): \($0.info.dtype)\($0.declared)" } }
+        for s in sessions.dropFirst() where signature(s.inputs) != signature(first.inputs) || signature(s.outputs) != signature(first.outputs) {
+            throw EmberError.unsupported(node: "variant '\(s.variant.name)'",
+                reason: "its inputs or outputs (\(signature(s.inputs + s.outputs).joined(separator: ", "))) differ from variant '\(first.variant.name)''s (\(signature(first.inputs + first.outputs).joined(separator: ", "))): an envelope needs one signature for the whole ladder")
+        }
     }
 
     /// One request: sample telemetry, decide, run the chosen rung, record what it cost.

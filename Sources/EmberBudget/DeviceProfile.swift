@@ -41,6 +41,11 @@ public struct DeviceProfile: Sendable, Equatable {
         "neon", "dotprod", "fp16", "i8mm", "sve", "sse4.2", "avx2", "fma", "avx512f", "avx512vnni", "avxvnni",
     ]
 
+    /// Reads and parses the device profile file at `path` (a config file: at most 1 MiB, UTF-8).
+    public static func load(path: String) throws -> DeviceProfile {
+        try parse(try readTextFile(path, .config("device profile")), file: path)
+    }
+
     /// Parses and validates a profile; errors name the file, the key and the range.
     public static func parse(_ text: String, file: String) throws -> DeviceProfile {
         let c = try ConfigFile(parsing: text, file: file, sections: ["compute", "power", "thermal"])

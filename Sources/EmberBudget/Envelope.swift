@@ -29,6 +29,11 @@ public struct Envelope: Sendable, Equatable {
         self.tempLimitCelsius = tempLimitCelsius
     }
 
+    /// Reads and parses the envelope file at `path` (a config file: at most 1 MiB, UTF-8).
+    public static func load(path: String) throws -> Envelope {
+        try parse(try readTextFile(path, .config("envelope")), file: path)
+    }
+
     /// Parses an envelope file: a TOML subset (`key = number`, `[deadlines_ms]`,
     /// `#` comments). Every key is checked against its range; errors name the
     /// file, the key and what was expected.

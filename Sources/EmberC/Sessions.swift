@@ -9,9 +9,7 @@ import Musl
 
 final class SessionHandle {
     let package: PackageHandle
-    /// The fixed variant, or nil under an envelope.
-    let single: Session?
-    let ladder: LadderSession?
+    let serving: ServingSession
     let account: MemoryAccount
     let inputNames: [UnsafeMutablePointer<CChar>]
     let outputNames: [UnsafeMutablePointer<CChar>]
@@ -29,7 +27,7 @@ final class SessionHandle {
     private let clock = MonotonicClock()
 
     /// The session whose slots describe the inputs and outputs (every rung has the same ones).
-    var reference: Session { single ?? ladder!.sessions[0] }
+    var reference: Session { serving.slots }
 
     init(package: PackageHandle, options o: ember_session_options) throws {
         self.package = package
@@ -60,31 +58,27 @@ final class SessionHandle {
         reason.initialize(to: 0)
         let fixed = "fixed variant"
         if let envelopePath {
-            let envelope = try Envelope.parse(try readTextFile(envelopePath, .config("envelope")), file: envelopePath)
-            let profile = try profilePath.map { try DeviceProfile.parse(try readTextFile($0, .config("device profile")), file: $0) }
+            let envelope = try Envelope.load(path: envelopePath)
+            let profile = try profilePath.map { try DeviceProfile.load(path: $0) }
             let ladder = try LadderSession(package: package.package, envelope: envelope, profile: profile,
                                            maxThreads: threads, executorOptions: executorOptions)
-            try Self.checkSameSlots(ladder.sessions)
-            self.ladder = ladder
-            single = nil
+            serving = .ladder(ladder)
             decision = ember_decision(variant_index: -1, variant: nil, threads: 0, predicted_latency_ms: .nan,
                                       predicted_energy_mj: .nan, allowed_mw: ladder.scheduler.allowedMilliwatts,
                                       throttled: 0, reason: UnsafePointer(reason))
         } else {
             let index = try package.package.variantIndex(variant)
-            let session = try Session(package: package.package, variant: package.package.variants[index].name,
-                                      threads: threads, options: executorOptions)
-            single = session
-            ladder = nil
+            serving = .variant(try Session(package: package.package, variant: package.package.variants[index].name,
+                                           threads: threads, options: executorOptions))
             decision = ember_decision(variant_index: Int32(index), variant: UnsafePointer(package.variantNames[index]),
                                       threads: Int32(threads), predicted_latency_ms: .nan, predicted_energy_mj: .nan,
                                       allowed_mw: 0, throttled: 0, reason: UnsafePointer(reason))
             Self.copy(fixed, into: reason)
         }
-        let slots = single ?? ladder!.sessions[0]
+        let slots = serving.slots
         inputNames = slots.inputs.map { duplicate($0.name) }
         outputNames = slots.outputs.map { duplicate($0.name) }
-        if ladder != nil {
+        if serving.ladder != nil {
             stagedInputs = slots.inputs.map { Self.zeroedBuffer(Self.boundBytes($0)) }
             stagedOutputs = slots.outputs.map { Self.zeroedBuffer(Self.boundBytes($0)) }
         } else {
@@ -99,16 +93,6 @@ final class SessionHandle {
         reason.deallocate()
     }
 
-    /// The C API gives one set of inputs and outputs whichever rung runs: every rung must have them.
-    static func checkSameSlots(_ sessions: [Session]) throws {
-        guard let first = sessions.first else { throw EmberError.invalidArgument("the package has no variants") }
-        func signature(_ slots: [TensorSlot]) -> [String] { slots.map { "\($0.name): \($0.info.dtype)\($0.declared)" } }
-        for s in sessions.dropFirst() where signature(s.inputs) != signature(first.inputs) || signature(s.outputs) != signature(first.outputs) {
-            throw EmberError.unsupported(node: "variant '\(s.variant.name)'",
-                reason: "its inputs or outputs (\(signature(s.inputs + s.outputs).joined(separator: ", "))) differ from variant '\(first.variant.name)''s (\(signature(first.inputs + first.outputs).joined(separator: ", "))): an envelope needs one signature for the whole ladder")
-        }
-    }
-
     static func boundBytes(_ slot: TensorSlot) -> Int {
         max(slot.byteCount, slot.info.dtype.byteCount(dims: slot.declared.upperBoundDims) ?? 0)
     }
@@ -119,38 +103,35 @@ final class SessionHandle {
         return UnsafeMutableRawBufferPointer(rebasing: b[0..<count])
     }
 
-    /// Copies `s` as a NUL-terminated C string into `buffer` (truncated at a UTF-8 boundary).
-    /// Allocates nothing.
+    /// Copies `s` as a NUL-terminated C string into the reason buffer (truncated at a UTF-8 boundary,
+    /// as the last-error message is).
     static func copy(_ s: String, into buffer: UnsafeMutablePointer<CChar>) {
-        var n = 0
-        for b in s.utf8 {
-            if n == reasonCapacity - 1 { break }
-            buffer[n] = CChar(bitPattern: b)
-            n += 1
-        }
-        if n == reasonCapacity - 1 { while n > 0 && UInt8(bitPattern: buffer[n]) & 0xC0 == 0x80 { n -= 1 } }
-        buffer[n] = 0
+        var text = s
+        text.withUTF8 { ember_api_copy_text(buffer, reasonCapacity, UnsafeRawPointer($0.baseAddress)?.assumingMemoryBound(to: CChar.self), $0.count) }
     }
 
     func inputBuffer(_ i: Int) -> UnsafeMutableRawBufferPointer {
-        if let single { return single.inputBuffer(i) }
+        if case .variant(let single) = serving { return single.inputBuffer(i) }
         return UnsafeMutableRawBufferPointer(rebasing: stagedInputs[i][0..<reference.inputs[i].byteCount])
     }
 
     func outputBuffer(_ i: Int) -> UnsafeRawBufferPointer {
-        if let single { return single.outputBuffer(i) }
+        if case .variant(let single) = serving { return single.outputBuffer(i) }
         return UnsafeRawBufferPointer(rebasing: stagedOutputs[i][0..<reference.outputs[i].byteCount])
     }
 
     func run(_ priority: Priority) throws {
-        let start = clock.nanoseconds
-        if let single {
+        let ladder: LadderSession
+        switch serving {
+        case .variant(let single):
+            let start = clock.nanoseconds
             single.run()
             lastLatencyMs = Double(clock.nanoseconds &- start) / 1e6
             runs += 1
             return
+        case .ladder(let l):
+            ladder = l
         }
-        guard let ladder else { return }
         let d: Decision
         do {
             d = try ladder.run(priority: priority) { session in
@@ -182,19 +163,18 @@ final class SessionHandle {
     }
 
     func reshape(_ inputDims: [[Int]]) throws {
-        if let single { return try single.reshape(inputDims: inputDims) }
-        for s in ladder?.sessions ?? [] { try s.reshape(inputDims: inputDims) }
+        for s in serving.sessions { try s.reshape(inputDims: inputDims) }
     }
 
     var telemetry: ember_telemetry {
-        let sessions = single.map { [$0] } ?? ladder?.sessions ?? []
+        let ladder = serving.ladder
         let scheduler = ladder?.scheduler
         return ember_telemetry(
             runs: runs, shed: shed, variant_switches: switches, current_variant: decision.variant_index,
             throttled: (scheduler?.throttled ?? false) ? 1 : 0, last_latency_ms: lastLatencyMs,
             temperature_c: ladder?.lastCelsius ?? .nan, allowed_mw: scheduler?.allowedMilliwatts ?? .nan,
             energy_left_mj: scheduler?.energyLeftMillijoules ?? .nan,
-            arena_bytes: UInt64(sessions.reduce(0) { $0 + $1.arenaBytes }), mapped_bytes: UInt64(package.package.fileBytes),
+            arena_bytes: UInt64(serving.arenaBytes), mapped_bytes: UInt64(package.package.fileBytes),
             memory_used_bytes: UInt64(max(0, account.used)))
     }
 }
@@ -221,16 +201,14 @@ func tensorInfo(_ slot: TensorSlot, name: UnsafeMutablePointer<CChar>) -> ember_
     info.dtype = Int32(slot.info.dtype.rawValue)
     info.rank = Int32(slot.info.dims.count)
     let bounds = slot.declared.upperBoundDims
-    withUnsafeMutableBytes(of: &info.dims) { raw in
-        let dims = raw.bindMemory(to: Int64.self)
-        for (i, d) in slot.info.dims.prefix(dims.count).enumerated() { dims[i] = Int64(d) }
-    }
-    withUnsafeMutableBytes(of: &info.max_dims) { raw in
-        let dims = raw.bindMemory(to: Int64.self)
-        for (i, d) in (bounds.count == slot.info.dims.count ? bounds : slot.info.dims).prefix(dims.count).enumerated() {
-            dims[i] = Int64(d)
+    func store<Dims>(_ values: [Int], in tuple: inout Dims) {
+        withUnsafeMutableBytes(of: &tuple) { raw in
+            let dims = raw.bindMemory(to: Int64.self)
+            for (i, d) in values.prefix(dims.count).enumerated() { dims[i] = Int64(d) }
         }
     }
+    store(slot.info.dims, in: &info.dims)
+    store(bounds.count == slot.info.dims.count ? bounds : slot.info.dims, in: &info.max_dims)
     info.byte_count = slot.byteCount
     return info
 }

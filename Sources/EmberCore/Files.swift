@@ -169,3 +169,25 @@ func fileTypeName(_ type: mode_t) -> String {
     default: return "not a regular file"
     }
 }
+
+/// Names in a directory that `keeping` accepts, hidden ones (a leading '.') left out, in directory
+/// order; [] if it does not exist and `missingIsEmpty`. More than `limit` kept names is a
+/// `limitExceeded` (counted in `unit`) as soon as the one too many is read. `what` names the
+/// directory in errors.
+public func listDirectory(_ dir: String, missingIsEmpty: Bool = true, what: String = "directory",
+                          limit: Int = Int.max, unit: String = "entries",
+                          keeping: (String) -> Bool = { _ in true }) throws -> [String] {
+    guard let d = opendir(dir) else {
+        if errno == ENOENT && missingIsEmpty { return [] }
+        throw EmberError.io(path: dir, errno: errno, reason: "cannot open the \(what)")
+    }
+    defer { closedir(d) }
+    var names: [String] = []
+    while let e = readdir(d) {
+        let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        guard !name.hasPrefix("."), keeping(name) else { continue }
+        names.append(name)
+        try LoadLimits.check("\(what) '\(dir)'", needs: names.count, limit: limit, unit: unit)
+    }
+    return names
+}

@@ -42,8 +42,7 @@ public struct PublicKey: Sendable, Hashable, CustomStringConvertible {
     public var fileText: String { "\(Self.filePrefix) \(hexString(bytes))\n" }
 
     public static func parse(_ text: String, file: String) throws -> PublicKey {
-        let fields = text.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" || $0 == "\r" })
-        guard fields.count >= 2, fields[0] == filePrefix, let key = hexBytes(fields[1]), key.count == byteCount else {
+        guard let key = keyFileBytes(text, prefix: filePrefix, allowComment: true) else {
             throw EmberError.invalidConfiguration(file: file, key: "public key",
                 reason: "expected '\(filePrefix) <64 hex digits>' (a NAME.pub from ember keygen)")
         }
@@ -82,8 +81,7 @@ public struct SigningKey: Sendable {
     public var fileText: String { "\(Self.filePrefix) \(hexString(seed))\n" }
 
     public static func parse(_ text: String, file: String) throws -> SigningKey {
-        let fields = text.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" || $0 == "\r" })
-        guard fields.count == 2, fields[0] == filePrefix, let seed = hexBytes(fields[1]), seed.count == 32 else {
+        guard let seed = keyFileBytes(text, prefix: filePrefix, allowComment: false) else {
             throw EmberError.invalidConfiguration(file: file, key: "secret key",
                 reason: "expected '\(filePrefix) <64 hex digits>' (a NAME.key from ember keygen)")
         }
@@ -112,19 +110,8 @@ public struct TrustedKeys: Sendable {
     /// Every `*.pub` in `directory` (at most 256). A directory without one is an error: a
     /// signature check that nothing could pass is a misconfiguration.
     public init(directory: String) throws {
-        guard let dir = opendir(directory) else {
-            throw EmberError.io(path: directory, errno: errno, reason: "cannot read the trusted-keys directory")
-        }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
-            guard name.hasSuffix(".pub"), !name.hasPrefix(".") else { continue }
-            names.append(name)
-            try LoadLimits.check("trusted-keys directory '\(directory)'", needs: names.count, limit: Self.maxKeys, unit: "keys")
-        }
+        let names = try listDirectory(directory, missingIsEmpty: false, what: "trusted-keys directory",
+                                      limit: Self.maxKeys, unit: "keys") { $0.hasSuffix(".pub") }
         var keys: [PublicKey] = []
         for name in names.sorted() {
             let path = directory + "/" + name
@@ -251,6 +238,15 @@ public enum PackageSignature {
         }
         return signer
     }
+}
+
+/// The 32 bytes of a key file's `PREFIX <64 hex digits>` line (then, with `allowComment`, anything
+/// after a space); nil when the text is anything else.
+func keyFileBytes(_ text: String, prefix: String, allowComment: Bool) -> [UInt8]? {
+    let fields = text.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" || $0 == "\r" })
+    guard fields.count == 2 || (allowComment && fields.count > 2), fields[0] == prefix,
+          let bytes = hexBytes(fields[1]), bytes.count == 32 else { return nil }
+    return bytes
 }
 
 func hexString<S: Sequence>(_ bytes: S) -> String where S.Element == UInt8 {

@@ -56,14 +56,9 @@ public final class ModelWatcher: @unchecked Sendable {
     }
 
     static func packageFiles(in dir: String) throws -> [String] {
-        guard let d = opendir(dir) else { throw EmberError.io(path: dir, errno: errno, reason: "cannot read the models directory") }
-        defer { closedir(d) }
-        var names: [String] = []
-        while let entry = readdir(d) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-            if name.hasSuffix(".ember"), !name.hasPrefix("."), name.count > ".ember".count { names.append(name) }
-        }
-        return names.sorted()
+        try listDirectory(dir, missingIsEmpty: false, what: "models directory") {
+            $0.hasSuffix(".ember") && $0.count > ".ember".count
+        }.sorted()
     }
 }
 
@@ -71,7 +66,7 @@ public final class ModelWatcher: @unchecked Sendable {
 /// WATCHDOG_USEC, STOPPING=1 on the way out. Nil when not started by systemd with Type=notify.
 public final class SystemdNotifier: @unchecked Sendable {
     private let fd: Int32
-    private var address = sockaddr_un()
+    private var address: sockaddr_un
     private let length: socklen_t
     public let watchdogInterval: UInt32?
 
@@ -79,11 +74,9 @@ public final class SystemdNotifier: @unchecked Sendable {
         guard let path = getenv("NOTIFY_SOCKET").map({ String(cString: $0) }), !path.isEmpty else { return nil }
         var bytes = Array(path.utf8)
         if bytes.first == UInt8(ascii: "@") { bytes[0] = 0 } // an abstract socket
-        let capacity = MemoryLayout.size(ofValue: address.sun_path)
-        guard bytes.count < capacity else { return nil }
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in for (i, b) in bytes.enumerated() { raw[i] = b } }
-        length = socklen_t(MemoryLayout<sa_family_t>.size + bytes.count)
+        guard let unixAddress = unixSocketAddress(bytes) else { return nil }
+        address = unixAddress.address
+        length = unixAddress.length
         fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return nil }
         let usec = getenv("WATCHDOG_USEC").flatMap { UInt64(String(cString: $0)) } ?? 0

@@ -13,12 +13,13 @@ public struct HTTPRequest {
     var method: String
     /// The path without the query string.
     var path: String
+    /// Names lowercased when the request is read (HTTP header names are case-insensitive).
     var headers: [(String, String)]
     var body: [UInt8]
 
     func header(_ name: String) -> String? {
         let lower = name.lowercased()
-        return headers.first { $0.0.lowercased() == lower }?.1
+        return headers.first { $0.0 == lower }?.1
     }
 }
 
@@ -129,19 +130,26 @@ public func spawnThread(_ body: @escaping () -> Void) throws -> pthread_t {
     return thread
 }
 
+/// The Unix-domain socket address of `path` (its bytes as given: a leading NUL names an abstract
+/// socket) and its length; nil when the path is empty or does not fit.
+func unixSocketAddress(_ path: [UInt8]) -> (address: sockaddr_un, length: socklen_t)? {
+    var address = sockaddr_un()
+    address.sun_family = sa_family_t(AF_UNIX)
+    guard !path.isEmpty, path.count < MemoryLayout.size(ofValue: address.sun_path) else { return nil }
+    withUnsafeMutableBytes(of: &address.sun_path) { raw in
+        for (i, b) in path.enumerated() { raw[i] = b }
+    }
+    return (address, socklen_t(MemoryLayout<sa_family_t>.size + path.count))
+}
+
 public enum Listener {
     /// A Unix-domain socket at `path` (a stale socket file is replaced), mode 0660.
     public static func unix(_ path: String) throws -> Int32 {
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        let capacity = MemoryLayout.size(ofValue: address.sun_path)
-        guard !bytes.isEmpty, bytes.count < capacity else {
-            throw EmberError.invalidArgument("--socket path must be 1…\(capacity - 1) bytes, got \(bytes.count)")
+        guard let unixAddress = unixSocketAddress(Array(path.utf8)) else {
+            let capacity = MemoryLayout.size(ofValue: sockaddr_un().sun_path)
+            throw EmberError.invalidArgument("--socket path must be 1…\(capacity - 1) bytes, got \(path.utf8.count)")
         }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (i, b) in bytes.enumerated() { raw[i] = b }
-        }
+        var address = unixAddress.address
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw EmberError.io(path: path, errno: errno, reason: "cannot create a socket") }
         var st = stat()
@@ -153,7 +161,7 @@ public enum Listener {
             unlink(path)
         }
         let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, unixAddress.length) }
         }
         guard bound == 0, chmod(path, 0o660) == 0, listen(fd, 128) == 0 else {
             let e = errno
@@ -348,7 +356,7 @@ public final class HTTPServer: @unchecked Sendable {
         var headers: [(String, String)] = []
         for line in lines.dropFirst() where !line.isEmpty {
             guard let colon = line.firstIndex(of: ":") else { return .failed(.error(400, "malformed header line")) }
-            headers.append((String(line[..<colon]).trimmingSpaces, String(line[line.index(after: colon)...]).trimmingSpaces))
+            headers.append((line[..<colon].trimmingCharacters().lowercased(), line[line.index(after: colon)...].trimmingCharacters()))
         }
         var request = HTTPRequest(method: String(requestLine[0]), path: String(requestLine[1].split(separator: "?").first ?? ""),
                                   headers: headers, body: [])
@@ -387,14 +395,5 @@ public final class HTTPServer: @unchecked Sendable {
             i += 1
         }
         return nil
-    }
-}
-
-extension String {
-    var trimmingSpaces: String {
-        var s = Substring(self)
-        while s.first == " " || s.first == "\t" { s = s.dropFirst() }
-        while s.last == " " || s.last == "\t" { s = s.dropLast() }
-        return String(s)
     }
 }

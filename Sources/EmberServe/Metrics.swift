@@ -71,15 +71,15 @@ final class Metrics: @unchecked Sendable {
         family("ember_queue_depth", "gauge", "Connections waiting for a worker.")
         out += "ember_queue_depth \(queueDepth)\n"
         family("ember_arena_bytes", "gauge", "Arena bytes of every prepared variant, by model.")
-        for m in models { out += "ember_arena_bytes\(Self.labels([("model", m.name)])) \(m.arenaBytes)\n" }
+        for m in models { out += "ember_arena_bytes\(Self.labels([("model", m.name)])) \(m.serving.arenaBytes)\n" }
         family("ember_mapped_bytes", "gauge", "Bytes of the package file held in memory, by model.")
         for m in models { out += "ember_mapped_bytes\(Self.labels([("model", m.name)])) \(m.package.fileBytes)\n" }
         family("ember_current_rung", "gauge", "Index of the ladder rung the scheduler is on (0 = best), models under an envelope.")
-        for m in models { if let l = m.ladder { out += "ember_current_rung\(Self.labels([("model", m.name)])) \(l.scheduler.current)\n" } }
+        for m in models { if let l = m.serving.ladder { out += "ember_current_rung\(Self.labels([("model", m.name)])) \(l.scheduler.current)\n" } }
         family("ember_throttled", "gauge", "1 while the thermal controller holds the ladder down.")
-        for m in models { if let l = m.ladder { out += "ember_throttled\(Self.labels([("model", m.name)])) \(l.scheduler.throttled ? 1 : 0)\n" } }
+        for m in models { if let l = m.serving.ladder { out += "ember_throttled\(Self.labels([("model", m.name)])) \(l.scheduler.throttled ? 1 : 0)\n" } }
         family("ember_allowed_power_milliwatts", "gauge", "Power the scheduler allows inference now.")
-        for m in models { if let l = m.ladder { out += "ember_allowed_power_milliwatts\(Self.labels([("model", m.name)])) \(l.scheduler.allowedMilliwatts)\n" } }
+        for m in models { if let l = m.serving.ladder { out += "ember_allowed_power_milliwatts\(Self.labels([("model", m.name)])) \(l.scheduler.allowedMilliwatts)\n" } }
         family("ember_temperature_celsius", "gauge", "Hottest thermal zone (absent when none is readable).")
         if let t = telemetry.thermalZones().compactMap({ $0.celsius.value }).max() { out += "ember_temperature_celsius \(t)\n" }
         return out

@@ -12,8 +12,7 @@ public final class ServedModel: @unchecked Sendable {
     let name: String
     let path: String
     public let package: EmberPackage
-    let session: Session?
-    let ladder: LadderSession?
+    let serving: ServingSession
     private var mutex = pthread_mutex_t()
 
     public init(name: String, path: String, trustedKeys: TrustedKeys?, envelope: Envelope?, profile: DeviceProfile?, threads: Int) throws {
@@ -21,28 +20,17 @@ public final class ServedModel: @unchecked Sendable {
         self.path = path
         package = try EmberPackage(path: path, trustedKeys: trustedKeys)
         if let envelope {
-            ladder = try LadderSession(package: package, envelope: envelope, profile: profile, maxThreads: threads)
-            session = nil
+            serving = .ladder(try LadderSession(package: package, envelope: envelope, profile: profile, maxThreads: threads))
         } else {
-            session = try Session(package: package, threads: threads)
-            ladder = nil
+            serving = .variant(try Session(package: package, threads: threads))
         }
         pthread_mutex_init(&mutex, nil)
     }
 
-    /// The slots of the inputs and outputs (every rung of a ladder shares them).
-    var reference: Session { session ?? ladder!.sessions[0] }
-
-    var arenaBytes: Int { (session.map { [$0] } ?? ladder?.sessions ?? []).reduce(0) { $0 + $1.arenaBytes } }
-
-    func run(_ feeds: [String: Tensor], priority: Priority) throws -> ([String: Tensor], Decision?) {
+    func run(_ feeds: [String: Tensor], priority: Priority) throws -> (outputs: [String: Tensor], decision: Decision?) {
         pthread_mutex_lock(&mutex)
         defer { pthread_mutex_unlock(&mutex) }
-        if let ladder {
-            let (outputs, decision) = try ladder.run(feeds, priority: priority)
-            return (outputs, decision)
-        }
-        return (try session?.run(feeds) ?? [:], nil)
+        return try serving.run(feeds, priority: priority)
     }
 }
 
@@ -196,9 +184,9 @@ public final class Service: @unchecked Sendable {
                      ("weight_bytes", .number(Double(v.weightBytes))), ("arena_bytes", .number(Double(v.arenaBytes)))])
         }
         return .object([("name", .string(m.name)), ("versions", .array([.string("1")])), ("platform", .string("ember")),
-                        ("inputs", tensors(m.reference.inputs)), ("outputs", tensors(m.reference.outputs)),
+                        ("inputs", tensors(m.serving.slots.inputs)), ("outputs", tensors(m.serving.slots.outputs)),
                         ("parameters", .object([("variants", .array(variants)),
-                                                ("scheduled", .bool(m.ladder != nil))]))])
+                                                ("scheduled", .bool(m.serving.ladder != nil))]))])
     }
 
     func infer(_ m: ServedModel, _ r: HTTPRequest) throws -> (HTTPResponse, String?, String) {
@@ -222,8 +210,8 @@ public final class Service: @unchecked Sendable {
         var feeds: [String: Tensor] = [:]
         for input in inputs {
             guard let name = input["name"]?.string else { throw RequestError(status: 400, message: "an input has no \"name\"") }
-            guard let slot = m.reference.inputs.first(where: { $0.name == name }) else {
-                throw RequestError(status: 400, message: "model '\(m.name)' has no input '\(name)'; its inputs are \(m.reference.inputs.map(\.name).joined(separator: ", "))")
+            guard let slot = m.serving.slots.inputs.first(where: { $0.name == name }) else {
+                throw RequestError(status: 400, message: "model '\(m.name)' has no input '\(name)'; its inputs are \(m.serving.slots.inputs.map(\.name).joined(separator: ", "))")
             }
             guard feeds[name] == nil else { throw RequestError(status: 400, message: "input '\(name)' is given twice") }
             feeds[name] = try tensor(input, slot: slot, binary: &binary)
@@ -235,7 +223,7 @@ public final class Service: @unchecked Sendable {
         let (outputs, decision) = try m.run(feeds, priority: priority)
         // Which outputs, and which of them as binary data (per output, or all by default).
         let allBinary = body["parameters"]?["binary_data_output"]?.bool ?? false
-        var wanted = m.reference.outputs.map { ($0.name, allBinary) }
+        var wanted = m.serving.slots.outputs.map { ($0.name, allBinary) }
         if let requested = body["outputs"]?.elements {
             let names = wanted.map(\.0)
             wanted = try requested.map { o in
@@ -245,7 +233,7 @@ public final class Service: @unchecked Sendable {
                 return (n, o["parameters"]?["binary_data"]?.bool ?? allBinary)
             }
         }
-        let variant = decision?.rungName ?? m.session?.variant.name ?? ""
+        let variant = decision?.rungName ?? m.serving.slots.variant.name
         var parameters: [(String, JSON)] = [("variant", .string(variant))]
         if let d = decision {
             parameters += [("reason", .string(d.reason)), ("threads", .number(Double(d.threads))),

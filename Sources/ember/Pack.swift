@@ -410,23 +410,8 @@ struct Pack: ParsableCommand {
 /// Every `*.toml` device profile in `dir`, parsed and validated (a bad one is an error); none when `dir` is absent.
 func loadProfiles(_ dir: String) throws -> [DeviceProfile] {
     try listDirectory(dir).filter { $0.hasSuffix(".toml") }.sorted().map {
-        try DeviceProfile.parse(try readText(dir + "/" + $0, "device profile"), file: dir + "/" + $0)
+        try DeviceProfile.load(path: dir + "/" + $0)
     }
-}
-
-/// Names in a directory; [] if it does not exist and `missingIsEmpty`.
-func listDirectory(_ dir: String, missingIsEmpty: Bool = true, what: String = "directory") throws -> [String] {
-    guard let d = opendir(dir) else {
-        if errno == ENOENT && missingIsEmpty { return [] }
-        throw EmberError.io(path: dir, errno: errno, reason: "cannot open the \(what)")
-    }
-    defer { closedir(d) }
-    var names: [String] = []
-    while let e = readdir(d) {
-        let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        if !name.hasPrefix(".") { names.append(name) }
-    }
-    return names
 }
 
 /// Calibration samples from a directory of .npy files, checked against the graph's inputs.

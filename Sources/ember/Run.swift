@@ -95,8 +95,8 @@ struct Run: ParsableCommand {
 
     func run() throws {
         // Everything that can be wrong with the command's own files is found before the model is prepared.
-        let env = try envelope.map { try Envelope.parse(try readText($0, "envelope"), file: $0) }
-        let profile = try target.map { try DeviceProfile.parse(try readText($0, "device profile"), file: $0) }
+        let env = try envelope.map { try Envelope.load(path: $0) }
+        let profile = try target.map { try DeviceProfile.load(path: $0) }
         let names = try labels.map { path in textLines(try readText(path, "labels file")).map { $0.trimmingCharacters() } } ?? []
         var feeds: [String: Tensor] = [:]
         for spec in inputs {

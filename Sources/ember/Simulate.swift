@@ -64,8 +64,8 @@ struct Simulate: ParsableCommand {
     }
 
     func run() throws {
-        let profile = try DeviceProfile.parse(try readText(target, "device profile"), file: target)
-        let env = try Envelope.parse(try readText(envelope, "envelope"), file: envelope)
+        let profile = try DeviceProfile.load(path: target)
+        let env = try Envelope.load(path: envelope)
         let events = try Workload.parse(try readTextFile(trace, .trace), file: trace)
         let pkg = try EmberPackage(path: package, limits: loadLimits(maxMemory: maxMemory))
         let rungs = try simulatedRungs(pkg).map { r in

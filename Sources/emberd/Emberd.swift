@@ -103,8 +103,8 @@ struct Emberd: ParsableCommand {
         for signal in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&signals, signal) }
         pthread_sigmask(SIG_BLOCK, &signals, nil)
 
-        let env = try s.envelope.map { try Envelope.parse(try readTextFile($0, .config("envelope")), file: $0) }
-        let profile = try s.target.map { try DeviceProfile.parse(try readTextFile($0, .config("device profile")), file: $0) }
+        let env = try s.envelope.map { try Envelope.load(path: $0) }
+        let profile = try s.target.map { try DeviceProfile.load(path: $0) }
         let trusted = try s.trustedKeys.map { try TrustedKeys(directory: $0) }
         let watcher = ModelWatcher(directory: models) { [threads] name, path in
             try ServedModel(name: name, path: path, trustedKeys: trusted, envelope: env, profile: profile, threads: threads)

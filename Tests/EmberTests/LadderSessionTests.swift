@@ -29,6 +29,25 @@ func sysfsFixture(_ name: String) -> SysfsRoot {
 @Suite struct LadderSessionTests {
     let feeds = ["x": Tensor([Float](repeating: 0.5, count: 256), dims: [1, 256])]
 
+    @Test func aLadderWhoseRungsTakeDifferentInputsIsRefusedAtPrepare() throws {
+        func graph(_ input: String) throws -> Graph {
+            let b = GraphBuilder(name: input)
+            let x = b.input(input, .f32, [1, 4])
+            b.output(try b.add(.relu, [x], name: "relu"), name: "y")
+            return try b.build()
+        }
+        let package = EmberPackage(contents: PackageContents(metadata: PackageMetadata(),
+                                                             variants: [VariantRecord(name: "a"), VariantRecord(name: "b")],
+                                                             graphs: [try graph("x"), try graph("image")]))
+        let env = Envelope(powerMilliwatts: 5000, tempLimitCelsius: 80)
+        do {
+            _ = try LadderSession(package: package, envelope: env, telemetry: nil)
+            Issue.record("a ladder with two signatures was prepared")
+        } catch let EmberError.unsupported(node, reason) {
+            #expect(node == "variant 'b'" && reason.contains("image: f32") && reason.contains("one signature"), "\(reason)")
+        }
+    }
+
     @Test func coolDeviceGetsTheBestRungAndADecision() throws {
         var env = Envelope(powerMilliwatts: 5000, tempLimitCelsius: 80)
         env.deadlineMs = [.critical: 1000, .normal: 1000, .bestEffort: 1000]

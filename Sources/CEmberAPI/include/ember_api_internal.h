@@ -5,8 +5,12 @@
 
 #include <stddef.h>
 
-/* Copies `length` bytes of `message` (truncated to the buffer, at a UTF-8 boundary) as the calling
- * thread's ember_last_error(). */
+/* Copies `length` bytes of `text` into `buffer` as a NUL-terminated string of at most `capacity` bytes
+ * in all, truncated at a UTF-8 boundary. */
+void ember_api_copy_text(char *buffer, size_t capacity, const char *text, size_t length);
+
+/* Copies `length` bytes of `message` (truncated like ember_api_copy_text) as the calling thread's
+ * ember_last_error(). */
 void ember_api_set_error(const char *message, size_t length);
 
 #endif
