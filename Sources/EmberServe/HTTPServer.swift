@@ -17,9 +17,9 @@ public struct HTTPRequest {
     var headers: [(String, String)]
     var body: [UInt8]
 
+    /// The value of header `name`, compared ASCII case-insensitively (no String is made per lookup).
     func header(_ name: String) -> String? {
-        let lower = name.lowercased()
-        return headers.first { $0.0 == lower }?.1
+        headers.first { asciiCaseInsensitiveEqual($0.0, name) }?.1
     }
 }
 
@@ -48,12 +48,34 @@ public struct HTTPResponse {
         500: "Internal Server Error", 501: "Not Implemented", 503: "Service Unavailable",
     ]
 
+    /// The response as bytes, written into `out` (cleared first; a connection reuses its buffer).
+    func serialize(keepAlive: Bool, into out: inout [UInt8]) {
+        out.removeAll(keepingCapacity: true)
+        out.reserveCapacity(160 + body.count)
+        func put(_ s: String) { out.append(contentsOf: s.utf8) }
+        put("HTTP/1.1 ")
+        put(String(status))
+        out.append(0x20)
+        put(Self.reasons[status] ?? "Status")
+        put("\r\nContent-Type: ")
+        put(contentType)
+        put("\r\nContent-Length: ")
+        put(String(body.count))
+        put("\r\n")
+        for (k, v) in headers {
+            put(k)
+            put(": ")
+            put(v)
+            put("\r\n")
+        }
+        put(keepAlive ? "\r\n" : "Connection: close\r\n\r\n")
+        out.append(contentsOf: body)
+    }
+
     func serialized(keepAlive: Bool) -> [UInt8] {
-        var head = "HTTP/1.1 \(status) \(Self.reasons[status] ?? "Status")\r\n"
-        head += "Content-Type: \(contentType)\r\nContent-Length: \(body.count)\r\n"
-        for (k, v) in headers { head += "\(k): \(v)\r\n" }
-        head += keepAlive ? "\r\n" : "Connection: close\r\n\r\n"
-        return Array(head.utf8) + body
+        var out: [UInt8] = []
+        serialize(keepAlive: keepAlive, into: &out)
+        return out
     }
 }
 
@@ -296,6 +318,7 @@ public final class HTTPServer: @unchecked Sendable {
         defer { close(fd) }
         var buffer: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 64 << 10)
+        var out: [UInt8] = []
         while true {
             let parsed = readRequest(fd, &buffer, &chunk)
             switch parsed {
@@ -306,8 +329,10 @@ public final class HTTPServer: @unchecked Sendable {
                 return
             case .request(let request):
                 let response = handler(request)
-                let keepAlive = !stopping && request.header("Connection")?.lowercased() != "close"
-                send(fd, response.serialized(keepAlive: keepAlive))
+                let close = request.header("Connection").map { asciiCaseInsensitiveEqual($0, "close") } ?? false
+                let keepAlive = !stopping && !close
+                response.serialize(keepAlive: keepAlive, into: &out)
+                send(fd, out)
                 if !keepAlive { return }
             }
         }
@@ -345,21 +370,12 @@ public final class HTTPServer: @unchecked Sendable {
         guard let end = headerEnd, end <= limits.maxHeaderBytes else {
             return .failed(.error(431, "the request head is over \(limits.maxHeaderBytes) bytes"))
         }
-        guard let head = String(validating: buffer[0..<end], as: UTF8.self) else {
-            return .failed(.error(400, "the request head is not UTF-8"))
+        let parsedHead: Head
+        switch Self.parseHead(buffer[0..<end]) {
+        case .success(let h): parsedHead = h
+        case .failure(let e): return .failed(.error(400, e.message))
         }
-        let lines = head.split(separator: "\r\n", omittingEmptySubsequences: false)
-        let requestLine = lines.first?.split(separator: " ") ?? []
-        guard requestLine.count == 3, requestLine[2].hasPrefix("HTTP/1.") else {
-            return .failed(.error(400, "malformed request line"))
-        }
-        var headers: [(String, String)] = []
-        for line in lines.dropFirst() where !line.isEmpty {
-            guard let colon = line.firstIndex(of: ":") else { return .failed(.error(400, "malformed header line")) }
-            headers.append((line[..<colon].trimmingCharacters().lowercased(), line[line.index(after: colon)...].trimmingCharacters()))
-        }
-        var request = HTTPRequest(method: String(requestLine[0]), path: String(requestLine[1].split(separator: "?").first ?? ""),
-                                  headers: headers, body: [])
+        var request = HTTPRequest(method: parsedHead.method, path: parsedHead.path, headers: parsedHead.headers, body: [])
         if request.header("Transfer-Encoding") != nil {
             return .failed(.error(501, "Transfer-Encoding is not supported: send Content-Length"))
         }
@@ -386,6 +402,65 @@ public final class HTTPServer: @unchecked Sendable {
         return .request(request)
     }
 
+    struct Head {
+        var method: String
+        var path: String
+        var headers: [(String, String)]
+    }
+
+    struct HeadError: Error { var message: String }
+
+    /// The request line and header lines of a head (the bytes before its blank line), read as
+    /// bytes: lines end in CR LF, the request line is METHOD SP TARGET SP HTTP/1.x, header names
+    /// are lowercased, values trimmed of spaces and tabs, and every piece must be UTF-8.
+    static func parseHead(_ head: ArraySlice<UInt8>) -> Result<Head, HeadError> {
+        func text(_ bytes: ArraySlice<UInt8>) -> String? { String(validating: bytes, as: UTF8.self) }
+        func trimmed(_ b: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
+            var s = b.startIndex, e = b.endIndex
+            while s < e, b[s] == 0x20 || b[s] == 0x09 { s += 1 }
+            while e > s, b[e - 1] == 0x20 || b[e - 1] == 0x09 { e -= 1 }
+            return b[s..<e]
+        }
+        // Lines end at CR LF; the last one at the end of the head.
+        func line(from start: Int) -> (line: ArraySlice<UInt8>, next: Int) {
+            var i = start
+            while i + 1 < head.endIndex, !(head[i] == 13 && head[i + 1] == 10) { i += 1 }
+            return i + 1 < head.endIndex ? (head[start..<i], i + 2) : (head[start..<head.endIndex], head.endIndex)
+        }
+        let (requestLine, afterRequestLine) = line(from: head.startIndex)
+        var next = afterRequestLine
+        let fields = requestLine.split(separator: 0x20, maxSplits: 3, omittingEmptySubsequences: false)
+        func isToken(_ b: ArraySlice<UInt8>) -> Bool { !b.isEmpty && b.allSatisfy { $0 > 0x20 && $0 < 0x7F } }
+        guard fields.count == 3, fields[2].starts(with: "HTTP/1.".utf8), isToken(fields[0]),
+              let method = text(fields[0]), let target = text(fields[1]) else {
+            return .failure(HeadError(message: "malformed request line"))
+        }
+        var headers: [(String, String)] = []
+        headers.reserveCapacity(8)
+        while next < head.endIndex {
+            let field: ArraySlice<UInt8>
+            (field, next) = line(from: next)
+            if field.isEmpty { continue }
+            guard let colon = field.firstIndex(of: UInt8(ascii: ":")) else {
+                return .failure(HeadError(message: "malformed header line"))
+            }
+            let rawName = trimmed(field[..<colon])
+            guard isToken(rawName) else {
+                return .failure(HeadError(message: "a header name is not a token of visible ASCII"))
+            }
+            let name = String(unsafeUninitializedCapacity: rawName.count) { out in
+                for (i, c) in rawName.enumerated() { out[i] = c >= 65 && c <= 90 ? c + 32 : c }
+                return rawName.count
+            }
+            guard let value = text(trimmed(field[(colon + 1)...])) else {
+                return .failure(HeadError(message: "the request head is not UTF-8"))
+            }
+            headers.append((name, value))
+        }
+        let path = target.utf8.firstIndex(of: UInt8(ascii: "?")).map { String(target[..<$0]) } ?? target
+        return .success(Head(method: method, path: path, headers: headers))
+    }
+
     /// Where the blank line ending the head (CR LF CR LF) starts, searching from `start`.
     static func headEnd(in b: [UInt8], from start: Int) -> Int? {
         guard b.count >= 4 else { return nil }
@@ -395,5 +470,19 @@ public final class HTTPServer: @unchecked Sendable {
             i += 1
         }
         return nil
+    }
+}
+
+/// Whether `a` and `b` are equal ignoring the case of ASCII letters (HTTP header names and tokens).
+func asciiCaseInsensitiveEqual(_ a: String, _ b: String) -> Bool {
+    var x = a.utf8.makeIterator(), y = b.utf8.makeIterator()
+    while true {
+        switch (x.next(), y.next()) {
+        case (nil, nil): return true
+        case let (p?, q?):
+            let lp = p >= 65 && p <= 90 ? p + 32 : p, lq = q >= 65 && q <= 90 ? q + 32 : q
+            if lp != lq { return false }
+        default: return false
+        }
     }
 }

@@ -77,7 +77,12 @@ enum JSON: Equatable {
         var position = 0
 
         mutating func skipSpace() {
-            while position < end, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[position]) { position += 1 }
+            while position < end {
+                switch bytes[position] {
+                case 0x20, 0x09, 0x0A, 0x0D: position += 1
+                default: return
+                }
+            }
         }
 
         func fail(_ reason: String) -> ParseError { ParseError(offset: position, reason: reason) }
@@ -135,8 +140,13 @@ enum JSON: Equatable {
             var allNumbers = true
             skipSpace()
             if position < end, bytes[position] == UInt8(ascii: "]") { position += 1; return .numbers([]) }
-            while true {
+            repeat {
                 skipSpace()
+                if allNumbers, position < end, bytes[position] == UInt8(ascii: "-") || bytes[position] &- 48 < 10 {
+                    // Tensor data: numbers go straight into the [Double], without a JSON value each.
+                    numbers.append(try number())
+                    continue
+                }
                 let v = try value(depth: depth + 1)
                 if allNumbers, case .number(let n) = v {
                     numbers.append(n)
@@ -144,13 +154,18 @@ enum JSON: Equatable {
                     if allNumbers { items = numbers.map { .number($0) }; numbers = []; allNumbers = false }
                     items.append(v)
                 }
-                skipSpace()
-                guard position < end else { throw fail("unexpected end in an array") }
-                if bytes[position] == UInt8(ascii: ",") { position += 1; continue }
-                guard bytes[position] == UInt8(ascii: "]") else { throw fail("expected ',' or ']'") }
-                position += 1
-                return allNumbers ? .numbers(numbers) : .array(items)
-            }
+            } while try anotherElement()
+            return allNumbers ? .numbers(numbers) : .array(items)
+        }
+
+        /// After an array element: true past a ',', false past the closing ']'.
+        mutating func anotherElement() throws -> Bool {
+            skipSpace()
+            guard position < end else { throw fail("unexpected end in an array") }
+            if bytes[position] == UInt8(ascii: ",") { position += 1; return true }
+            guard bytes[position] == UInt8(ascii: "]") else { throw fail("expected ',' or ']'") }
+            position += 1
+            return false
         }
 
         mutating func string() throws -> String {
@@ -217,7 +232,18 @@ enum JSON: Equatable {
 
         mutating func number() throws -> Double {
             let start = position
-            while position < end, Parser.numberBytes[Int(bytes[position])] { position += 1 }
+            // One pass over the bytes for the common case; the fast reader must stop where the
+            // number characters stop, or strtod decides.
+            let fast = bytes.withUnsafeBufferPointer { b -> (Double, Int)? in
+                guard let (v, stop) = Parser.exactDecimal(b, from: start, end: end),
+                      stop == end || !Parser.isNumberByte(b[stop]) else { return nil }
+                return (v, stop)
+            }
+            if let (v, stop) = fast {
+                position = stop
+                return v
+            }
+            while position < end, Parser.isNumberByte(bytes[position]) { position += 1 }
             guard position > start, position - start <= 64 else { throw fail("expected a value") }
             // strtod accepts more than JSON (hex, inf, nan), but only these characters reach it;
             // it must consume all of them.
@@ -234,22 +260,106 @@ enum JSON: Equatable {
             return v
         }
 
-        static let numberBytes: [Bool] = (0..<256).map { "+-0123456789.eE".utf8.contains(UInt8($0)) }
+        /// Powers of ten that a Double holds exactly.
+        static let exactPowersOfTen: [Double] = (0...22).map { e in (0..<e).reduce(1.0) { r, _ in r * 10 } }
+
+        /// `-?digits(.digits)?([eE][+-]?digits)?` as the correctly rounded Double, or nil for what
+        /// strtod must read. Up to 15 significant digits and a decimal exponent within ±22, the
+        /// mantissa and the power of ten are exact Doubles, so one multiply or divide rounds
+        /// correctly (Clinger's fast path). On x86-64, up to 19 digits and ±27 (the 17-digit text of
+        /// a float32 widened to double) go through Float80, where both are exact; rounding that to
+        /// Double is correct unless the Float80 result sits on a Double midpoint, which goes to strtod.
+        /// The number text `t` as a whole, for tests.
+        static func exactDecimal(_ t: [UInt8]) -> Double? {
+            t.withUnsafeBufferPointer { b in
+                exactDecimal(b, from: 0, end: b.count).flatMap { $0.1 == b.count ? $0.0 : nil }
+            }
+        }
+
+        /// The number starting at `from` and where it stops; every index is checked against `end`,
+        /// itself capped at `t.count`.
+        static func exactDecimal(_ t: UnsafeBufferPointer<UInt8>, from: Int, end: Int) -> (Double, Int)? {
+            let end = min(end, t.count)
+            var i = from
+            let negative = i < end && t[i] == UInt8(ascii: "-")
+            if negative { i += 1 }
+            var mantissa: UInt64 = 0
+            var digits = 0, exponent = 0
+            let integerStart = i
+            while i < end, t[i] &- 48 < 10 {
+                if mantissa != 0 || t[i] != 48 { digits += 1 }
+                mantissa = mantissa &* 10 &+ UInt64(t[i] &- 48)
+                i += 1
+            }
+            guard i > integerStart else { return nil }
+            if i < end, t[i] == UInt8(ascii: ".") {
+                i += 1
+                let fractionStart = i
+                while i < end, t[i] &- 48 < 10 {
+                    if mantissa != 0 || t[i] != 48 { digits += 1 }
+                    mantissa = mantissa &* 10 &+ UInt64(t[i] &- 48)
+                    exponent -= 1
+                    i += 1
+                }
+                guard i > fractionStart else { return nil }
+            }
+            guard digits <= 19 else { return nil }
+            if i < end, t[i] | 0x20 == UInt8(ascii: "e") {
+                i += 1
+                var exponentNegative = false
+                if i < end, t[i] == UInt8(ascii: "+") || t[i] == UInt8(ascii: "-") {
+                    exponentNegative = t[i] == UInt8(ascii: "-")
+                    i += 1
+                }
+                var e = 0
+                let exponentStart = i
+                while i < end, t[i] &- 48 < 10, e < 1000 { e = e * 10 + Int(t[i] &- 48); i += 1 }
+                guard i > exponentStart else { return nil }
+                exponent += exponentNegative ? -e : e
+            }
+            if digits <= 15, exponent >= -22, exponent <= 22 {
+                var v = Double(mantissa)
+                v = exponent < 0 ? v / exactPowersOfTen[-exponent] : v * exactPowersOfTen[exponent]
+                return (negative ? -v : v, i)
+            }
+            #if arch(x86_64)
+            guard exponent >= -27, exponent <= 27 else { return nil }
+            var x = Float80(mantissa)
+            x = exponent < 0 ? x / exactPowersOfTen80[-exponent] : x * exactPowersOfTen80[exponent]
+            guard x.significandBitPattern & 0x7FF != 0x400 else { return nil }
+            return (negative ? -Double(x) : Double(x), i)
+            #else
+            return nil
+            #endif
+        }
+
+        #if arch(x86_64)
+        /// 10^0…10^27: 5^27 < 2^64, so each is exact in Float80's 64-bit significand.
+        static let exactPowersOfTen80: [Float80] = (0...27).map { e in (0..<e).reduce(Float80(1)) { r, _ in r * 10 } }
+        #endif
+
+        static func isNumberByte(_ c: UInt8) -> Bool {
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."),
+                 UInt8(ascii: "e"), UInt8(ascii: "E"): return true
+            default: return false
+            }
+        }
     }
 
     /// Compact text. Numbers print as Swift's shortest round-trip form (integers without ".0").
     func write(into out: inout [UInt8]) {
         switch self {
-        case .null: out += Array("null".utf8)
-        case .raw(let text): out += Array(text.utf8)
-        case .bool(let b): out += Array((b ? "true" : "false").utf8)
-        case .number(let n): out += Array(JSON.format(n).utf8)
+        case .null: out.append(contentsOf: "null".utf8)
+        case .raw(let text): out.append(contentsOf: text.utf8)
+        case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
+        case .number(let n): out.append(contentsOf: JSON.format(n).utf8)
         case .string(let s): JSON.writeString(s, into: &out)
         case .numbers(let ns):
             out.append(UInt8(ascii: "["))
             for (i, n) in ns.enumerated() {
                 if i > 0 { out.append(UInt8(ascii: ",")) }
-                out += Array(JSON.format(n).utf8)
+                out.append(contentsOf: JSON.format(n).utf8)
             }
             out.append(UInt8(ascii: "]"))
         case .array(let items):
@@ -280,21 +390,24 @@ enum JSON: Equatable {
     static func format(_ n: Double) -> String {
         guard n.isFinite else { return "null" }
         if n == n.rounded(), abs(n) < 1e15 { return String(Int64(n)) }
-        return "\(n)"
+        return n.description
     }
 
     static func writeString(_ s: String, into out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
         for b in s.utf8 {
             switch b {
-            case UInt8(ascii: "\""): out += Array("\\\"".utf8)
-            case UInt8(ascii: "\\"): out += Array("\\\\".utf8)
-            case 0x0A: out += Array("\\n".utf8)
-            case 0x0D: out += Array("\\r".utf8)
-            case 0x09: out += Array("\\t".utf8)
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"): out.append(UInt8(ascii: "\\")); out.append(b)
+            case 0x0A: out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "n"))
+            case 0x0D: out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "r"))
+            case 0x09: out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "t"))
             case 0..<0x20:
-                let digits = Array("0123456789abcdef".utf8)
-                out += Array("\\u00".utf8) + [digits[Int(b >> 4)], digits[Int(b & 15)]]
+                let digits: StaticString = "0123456789abcdef"
+                out.append(contentsOf: "\\u00".utf8)
+                digits.withUTF8Buffer { d in
+                    out.append(d[Int(b >> 4)])
+                    out.append(d[Int(b & 15)])
+                }
             default: out.append(b)
             }
         }

@@ -13,11 +13,31 @@ final class Metrics: @unchecked Sendable {
         var counts = [Int](repeating: 0, count: Metrics.buckets.count)
         var total = 0
         var sum = 0.0
+
+        mutating func add(_ seconds: Double) {
+            for (i, b) in Metrics.buckets.enumerated() where seconds <= b { counts[i] += 1 }
+            total += 1
+            sum += seconds
+        }
     }
 
-    private var requests: [String: Int] = [:]       // label set → count
-    private var latency: [String: Series] = [:]     // label set → histogram
-    private var shed: [String: Int] = [:]
+    /// What a request is counted under; label text is made only when /metrics is read.
+    struct RequestKey: Hashable, Comparable {
+        var model: String
+        var variant: String
+        var code: Int
+        static func < (a: RequestKey, b: RequestKey) -> Bool { (a.model, a.variant, a.code) < (b.model, b.variant, b.code) }
+    }
+
+    struct LatencyKey: Hashable, Comparable {
+        var model: String
+        var variant: String
+        static func < (a: LatencyKey, b: LatencyKey) -> Bool { (a.model, a.variant) < (b.model, b.variant) }
+    }
+
+    private var requests: [RequestKey: Int] = [:]
+    private var latency: [LatencyKey: Series] = [:]
+    private var shed: [String: Int] = [:]             // model → 503s
     private var mutex = pthread_mutex_t()
     private let telemetry = Telemetry()
 
@@ -34,15 +54,10 @@ final class Metrics: @unchecked Sendable {
     func record(model: String, variant: String, status: Int, seconds: Double) {
         pthread_mutex_lock(&mutex)
         defer { pthread_mutex_unlock(&mutex) }
-        requests[Self.labels([("model", model), ("variant", variant), ("code", String(status))]), default: 0] += 1
-        if status == 503 { shed[Self.labels([("model", model)]), default: 0] += 1 }
+        requests[RequestKey(model: model, variant: variant, code: status), default: 0] += 1
+        if status == 503 { shed[model, default: 0] += 1 }
         guard status == 200 else { return }
-        let key = Self.labels([("model", model), ("variant", variant)])
-        var s = latency[key] ?? Series()
-        for (i, b) in Self.buckets.enumerated() where seconds <= b { s.counts[i] += 1 }
-        s.total += 1
-        s.sum += seconds
-        latency[key] = s
+        latency[LatencyKey(model: model, variant: variant), default: Series()].add(seconds)
     }
 
     func render(models: [ServedModel], queueDepth: Int, refused: Int) -> String {
@@ -51,9 +66,13 @@ final class Metrics: @unchecked Sendable {
         var out = ""
         func family(_ name: String, _ type: String, _ help: String) { out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n" }
         family("ember_requests_total", "counter", "Inference requests by model, variant served and HTTP status.")
-        for (k, v) in requests.sorted(by: { $0.key < $1.key }) { out += "ember_requests_total\(k) \(v)\n" }
+        for (k, v) in requests.sorted(by: { $0.key < $1.key }) {
+            let labels = Self.labels([("model", k.model), ("variant", k.variant), ("code", String(k.code))])
+            out += "ember_requests_total\(labels) \(v)\n"
+        }
         family("ember_request_duration_seconds", "histogram", "Time from request parsed to response ready, served requests.")
-        for (k, s) in latency.sorted(by: { $0.key < $1.key }) {
+        for (key, s) in latency.sorted(by: { $0.key < $1.key }) {
+            let k = Self.labels([("model", key.model), ("variant", key.variant)])
             let inner = k.dropFirst().dropLast()
             for (i, b) in Self.buckets.enumerated() {
                 out += "ember_request_duration_seconds_bucket{\(inner),le=\"\(b)\"} \(s.counts[i])\n"
@@ -64,7 +83,7 @@ final class Metrics: @unchecked Sendable {
         family("ember_shed_requests_total", "counter", "Requests refused with 503 (over budget) by model.")
         for m in models {
             let k = Self.labels([("model", m.name)])
-            out += "ember_shed_requests_total\(k) \(shed[k] ?? 0)\n"
+            out += "ember_shed_requests_total\(k) \(shed[m.name] ?? 0)\n"
         }
         family("ember_refused_connections_total", "counter", "Connections answered 503 because the queue was full.")
         out += "ember_refused_connections_total \(refused)\n"

@@ -98,13 +98,13 @@ public final class Service: @unchecked Sendable {
     public func handle(_ request: HTTPRequest) -> HTTPResponse {
         let start = MonotonicClock().nanoseconds
         // Inference requests are counted per model whatever their outcome.
-        let parts = request.path.split(separator: "/")
+        let parts = request.path.utf8.split(separator: UInt8(ascii: "/")).map { String(decoding: $0, as: UTF8.self) }
         let served = models
-        var model: String? = parts.count == 4 && parts[3] == "infer" && served[String(parts[2])] != nil ? String(parts[2]) : nil
+        var model: String? = parts.count == 4 && parts[3] == "infer" && served[parts[2]] != nil ? parts[2] : nil
         var variant = ""
         let response: HTTPResponse
         do {
-            let (r, name, v) = try route(request, served)
+            let (r, name, v) = try route(request, parts, served)
             response = r
             if let name { model = name; variant = v }
         } catch let e as RequestError {
@@ -126,8 +126,7 @@ public final class Service: @unchecked Sendable {
     }
 
     /// The response, and for inference requests the model and variant that served them.
-    func route(_ r: HTTPRequest, _ models: [String: ServedModel]) throws -> (HTTPResponse, String?, String) {
-        let parts = r.path.split(separator: "/").map(String.init)
+    func route(_ r: HTTPRequest, _ parts: [String], _ models: [String: ServedModel]) throws -> (HTTPResponse, String?, String) {
         func method(_ m: String) throws {
             guard r.method == m else { throw RequestError(status: 405, message: "\(r.path) takes \(m), not \(r.method)") }
         }
@@ -316,21 +315,23 @@ public final class Service: @unchecked Sendable {
             throw RequestError(status: 400, message: "input '\(name)': shape \(dims) holds \(count) elements, data has \(given)")
         }
         var bytes: [UInt8] = []
+        // Elements converted in a typed array, then its bytes taken at once (tensors are little-endian, as is
+        // every target).
+        func elements<T>(_ convert: (Double) throws -> T) rethrows {
+            let typed = try values.map(convert)
+            bytes = typed.withUnsafeBytes { Array($0) }
+        }
         func integers<T: FixedWidthInteger>(_ type: T.Type) throws {
-            bytes.reserveCapacity(count * MemoryLayout<T>.size)
-            for v in values {
+            try elements { v -> T in
                 guard v == v.rounded(), v >= Double(T.min), v <= Double(T.max) else {
                     throw RequestError(status: 400, message: "input '\(name)': \(v) is not a \(expected)")
                 }
-                withUnsafeBytes(of: T(v).littleEndian) { bytes += $0 }
+                return T(v)
             }
         }
         switch slot.info.dtype {
-        case .f32:
-            bytes.reserveCapacity(count * 4)
-            for v in values { withUnsafeBytes(of: Float(v).bitPattern.littleEndian) { bytes += $0 } }
-        case .f16:
-            for v in values { withUnsafeBytes(of: Float16(Float(v)).bitPattern.littleEndian) { bytes += $0 } }
+        case .f32: elements { Float($0) }
+        case .f16: elements { Float16(Float($0)) }
         case .i8: try integers(Int8.self)
         case .u8: try integers(UInt8.self)
         case .i32: try integers(Int32.self)

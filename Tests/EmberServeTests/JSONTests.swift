@@ -1,5 +1,8 @@
 import Testing
 @testable import EmberServe
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// emberd's JSON reader: request bodies are untrusted, so every malformed text is a ParseError
 /// with an offset — never a trap — and what parses writes back to the same value.
@@ -17,7 +20,7 @@ import Testing
     @Test func malformedTextIsAnErrorWithItsOffset() {
         let cases: [(String, Int)] = [
             ("", 0), ("{", 1), ("[1,]", 3), ("[1 2]", 3), ("{\"a\" 1}", 5), ("\"abc", 4), ("tru", 0), ("1e", 0),
-            ("-", 0), ("1e400", 0), ("\"\\ud800\"", 7), ("\"a\u{01}b\"", 3), ("[1]x", 3), ("0x10", 0), ("nan", 0),
+            ("-", 0), ("1e400", 0), ("\"\\ud800\"", 7), ("\"a\u{01}b\"", 3), ("[1]x", 3), ("0x10", 1), ("nan", 0),
         ]
         for (text, offset) in cases {
             do {
@@ -60,5 +63,45 @@ import Testing
             do { _ = try JSON.parse(b); parsed += 1 } catch is JSON.ParseError { refused += 1 } catch { Issue.record("\(error)") }
         }
         #expect(parsed + refused == 3000 && parsed > 0 && refused > 0)
+    }
+
+    /// The fast decimal reader must give strtod's bits for every number it takes, and take most
+    /// of what clients send: float32 data widened to double (17 digits), short decimals, integers.
+    @Test func numbersReadBitForBitAsStrtodReadsThem() throws {
+        var state: UInt64 = 0x2545_F491_4F6C_DD1D
+        func next() -> UInt64 {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return state
+        }
+        func printed(_ format: String, _ v: Double) -> String {
+            var buffer = [CChar](repeating: 0, count: 64)
+            _ = withVaList([v]) { vsnprintf(&buffer, 64, format, $0) }
+            return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        }
+        var texts = ["9007199254740993", "9007199254740992", "1e22", "1e23", "123456789012345678e-27", "-0", "0.1",
+                     "4.35", "1.7976931348623157e308", "5e-324", "0.30000000000000004", "1E+2", "-2.5e-3"]
+        for _ in 0..<4000 {
+            let bits = next()
+            let unit = Double(bits >> 11) / Double(1 << 53) * 2 - 1
+            let wide = unit * [1, 1e-3, 255, 1e6][Int(bits & 3)]
+            texts.append("\(Double(Float(wide)))")                 // Python's repr of a float32 value
+            texts.append("\(wide)")
+            texts.append(printed(["%.17g", "%.9g", "%.3f", "%.6e", "%.0f"][Int((bits >> 2) % 5)], wide))
+        }
+        var fast = 0
+        for text in texts {
+            let bytes = Array(text.utf8)
+            let expected = strtod(text, nil)
+            let value = try JSON.parse(bytes)
+            #expect(value.number?.bitPattern == expected.bitPattern, "\(text)")
+            if let v = JSON.Parser.exactDecimal(bytes) {
+                fast += 1
+                #expect(v.bitPattern == expected.bitPattern, "\(text) on the fast path")
+            }
+        }
+        #expect(JSON.Parser.exactDecimal(Array("9007199254740993".utf8)) == nil, "a Double midpoint goes to strtod")
+        #if arch(x86_64)
+        #expect(fast * 10 >= texts.count * 9, "\(fast) of \(texts.count) numbers took the fast path")
+        #endif
     }
 }
