@@ -36,17 +36,29 @@ pid=$!
 sleep 1
 echo "emberd $("$work/emberd" --version): stripped $(du -k "$work/emberd" | cut -f1) KiB, idle RSS $(ps -o rss= -p "$pid") KiB"
 url=http://127.0.0.1:18765
+# "request-seconds inference-seconds count" summed over the demo model's variants.
+server_seconds() {
+  curl -s "$url/metrics" | awk '/^ember_request_duration_seconds_sum/ {r += $2} /^ember_inference_duration_seconds_sum/ {i += $2}
+                                /^ember_inference_duration_seconds_count/ {n += $2} END {print r + 0, i + 0, n + 0}'
+}
 for run in "health 1 $url/v2/health/live" "json 1 $url/v2/models/demo/infer" "binary 1 $url/v2/models/demo/infer" \
            "json 8 $url/v2/models/demo/infer"; do
   set -- $run
   script=()
   [ "$1" != health ] && script=(-s "$work/$1.lua")
+  before=$(server_seconds)
   out=$(wrk -t"$([ "$2" = 1 ] && echo 1 || echo 2)" -c"$2" -d"${seconds}s" --latency "${script[@]}" "$3")
+  after=$(server_seconds)
   rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
   p50=$(echo "$out" | awk '$1 == "50%" {print $2}')
   p99=$(echo "$out" | awk '$1 == "99%" {print $2}')
   non2xx=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
-  echo "$1, $2 connection(s): $rps requests/s, p50 $p50, p99 $p99${non2xx:+, non-2xx $non2xx}"
+  # emberd's own time per inference request (handler time minus the inference), from its metrics.
+  own=$(python3 -c 'import sys; b, a = [list(map(float, x.split())) for x in sys.argv[1:]]
+n = a[2] - b[2]
+print(f", in emberd {(a[0] - b[0]) / n * 1e6:.1f} us of which inference {(a[1] - b[1]) / n * 1e6:.1f} us" if n else "")' \
+        "$before" "$after")
+  echo "$1, $2 connection(s): $rps requests/s, p50 $p50, p99 $p99${non2xx:+, non-2xx $non2xx}$own"
 done
 echo "RSS after the runs: $(ps -o rss= -p "$pid") KiB"
 "$bin/ember" bench "$work/demo/demo.ember" --repeat 2000 | tail -1

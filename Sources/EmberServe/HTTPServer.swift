@@ -414,7 +414,7 @@ public final class HTTPServer: @unchecked Sendable {
     /// bytes: lines end in CR LF, the request line is METHOD SP TARGET SP HTTP/1.x, header names
     /// are lowercased, values trimmed of spaces and tabs, and every piece must be UTF-8.
     static func parseHead(_ head: ArraySlice<UInt8>) -> Result<Head, HeadError> {
-        func text(_ bytes: ArraySlice<UInt8>) -> String? { String(validating: bytes, as: UTF8.self) }
+        func text(_ bytes: ArraySlice<UInt8>) -> String? { utf8Text(bytes) }
         func trimmed(_ b: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
             var s = b.startIndex, e = b.endIndex
             while s < e, b[s] == 0x20 || b[s] == 0x09 { s += 1 }
@@ -475,14 +475,15 @@ public final class HTTPServer: @unchecked Sendable {
 
 /// Whether `a` and `b` are equal ignoring the case of ASCII letters (HTTP header names and tokens).
 func asciiCaseInsensitiveEqual(_ a: String, _ b: String) -> Bool {
-    var x = a.utf8.makeIterator(), y = b.utf8.makeIterator()
-    while true {
-        switch (x.next(), y.next()) {
-        case (nil, nil): return true
-        case let (p?, q?):
-            let lp = p >= 65 && p <= 90 ? p + 32 : p, lq = q >= 65 && q <= 90 ? q + 32 : q
-            if lp != lq { return false }
-        default: return false
+    guard a.utf8.count == b.utf8.count else { return false }
+    var a = a, b = b
+    return a.withUTF8 { x in
+        b.withUTF8 { y in
+            for i in 0..<x.count {
+                let p = x[i], q = y[i]
+                if p != q, p | 0x20 != q | 0x20 || !(p | 0x20 >= 97 && p | 0x20 <= 122) { return false }
+            }
+            return true
         }
     }
 }

@@ -170,13 +170,22 @@ enum JSON: Equatable {
 
         mutating func string() throws -> String {
             position += 1
-            var out: [UInt8] = []
+            // Most strings are plain ASCII without escapes: one scan, no byte buffer.
+            var stop = position
+            while stop < end, bytes[stop] >= 0x20, bytes[stop] < 0x80, bytes[stop] != UInt8(ascii: "\""),
+                  bytes[stop] != UInt8(ascii: "\\") { stop += 1 }
+            if stop < end, bytes[stop] == UInt8(ascii: "\"") {
+                defer { position = stop + 1 }
+                return String(decoding: bytes[position..<stop], as: UTF8.self)
+            }
+            var out = Array(bytes[position..<stop])
+            position = stop
             while position < end {
                 let c = bytes[position]
                 position += 1
                 switch c {
                 case UInt8(ascii: "\""):
-                    guard let s = String(validating: out, as: UTF8.self) else { throw fail("a string is not UTF-8") }
+                    guard let s = utf8Text(out[...]) else { throw fail("a string is not UTF-8") }
                     return s
                 case UInt8(ascii: "\\"):
                     guard position < end else { throw fail("unexpected end in an escape") }
@@ -394,23 +403,37 @@ enum JSON: Equatable {
     }
 
     static func writeString(_ s: String, into out: inout [UInt8]) {
-        out.append(UInt8(ascii: "\""))
-        for b in s.utf8 {
-            switch b {
-            case UInt8(ascii: "\""), UInt8(ascii: "\\"): out.append(UInt8(ascii: "\\")); out.append(b)
-            case 0x0A: out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "n"))
-            case 0x0D: out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "r"))
-            case 0x09: out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "t"))
-            case 0..<0x20:
-                let digits: StaticString = "0123456789abcdef"
-                out.append(contentsOf: "\\u00".utf8)
-                digits.withUTF8Buffer { d in
-                    out.append(d[Int(b >> 4)])
-                    out.append(d[Int(b & 15)])
+        var s = s
+        s.withUTF8 { text in
+            out.append(UInt8(ascii: "\""))
+            defer { out.append(UInt8(ascii: "\"")) }
+            if !text.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+                out.append(contentsOf: text)
+                return
+            }
+            for b in text {
+                switch b {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"): out.append(UInt8(ascii: "\\")); out.append(b)
+                case 0x0A: out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "n"))
+                case 0x0D: out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "r"))
+                case 0x09: out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "t"))
+                case 0..<0x20:
+                    let digits: StaticString = "0123456789abcdef"
+                    out.append(contentsOf: "\\u00".utf8)
+                    digits.withUTF8Buffer { d in
+                        out.append(d[Int(b >> 4)])
+                        out.append(d[Int(b & 15)])
+                    }
+                default: out.append(b)
                 }
-            default: out.append(b)
             }
         }
-        out.append(UInt8(ascii: "\""))
     }
+}
+
+/// `bytes` as a String when they are valid UTF-8. ASCII (nearly every header, name and key) skips
+/// the generic validator, which costs about a thousand instructions per short string.
+func utf8Text(_ bytes: ArraySlice<UInt8>) -> String? {
+    if bytes.allSatisfy({ $0 < 0x80 }) { return String(decoding: bytes, as: UTF8.self) }
+    return String(validating: bytes, as: UTF8.self)
 }

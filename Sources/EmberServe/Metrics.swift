@@ -37,6 +37,7 @@ final class Metrics: @unchecked Sendable {
 
     private var requests: [RequestKey: Int] = [:]
     private var latency: [LatencyKey: Series] = [:]
+    private var inference: [LatencyKey: Series] = [:]
     private var shed: [String: Int] = [:]             // model → 503s
     private var mutex = pthread_mutex_t()
     private let telemetry = Telemetry()
@@ -51,13 +52,17 @@ final class Metrics: @unchecked Sendable {
         }.joined(separator: ",") + "}"
     }
 
-    func record(model: String, variant: String, status: Int, seconds: Double) {
+    /// One inference request: its status, its time in the handler and, when it ran, the time of
+    /// the inference alone (the difference is the server's own overhead).
+    func record(model: String, variant: String, status: Int, seconds: Double, inferenceSeconds: Double? = nil) {
         pthread_mutex_lock(&mutex)
         defer { pthread_mutex_unlock(&mutex) }
         requests[RequestKey(model: model, variant: variant, code: status), default: 0] += 1
         if status == 503 { shed[model, default: 0] += 1 }
         guard status == 200 else { return }
-        latency[LatencyKey(model: model, variant: variant), default: Series()].add(seconds)
+        let key = LatencyKey(model: model, variant: variant)
+        latency[key, default: Series()].add(seconds)
+        if let inferenceSeconds { inference[key, default: Series()].add(inferenceSeconds) }
     }
 
     func render(models: [ServedModel], queueDepth: Int, refused: Int) -> String {
@@ -70,16 +75,19 @@ final class Metrics: @unchecked Sendable {
             let labels = Self.labels([("model", k.model), ("variant", k.variant), ("code", String(k.code))])
             out += "ember_requests_total\(labels) \(v)\n"
         }
-        family("ember_request_duration_seconds", "histogram", "Time from request parsed to response ready, served requests.")
-        for (key, s) in latency.sorted(by: { $0.key < $1.key }) {
-            let k = Self.labels([("model", key.model), ("variant", key.variant)])
-            let inner = k.dropFirst().dropLast()
-            for (i, b) in Self.buckets.enumerated() {
-                out += "ember_request_duration_seconds_bucket{\(inner),le=\"\(b)\"} \(s.counts[i])\n"
+        func histograms(_ name: String, _ help: String, _ series: [LatencyKey: Series]) {
+            family(name, "histogram", help)
+            for (key, s) in series.sorted(by: { $0.key < $1.key }) {
+                let k = Self.labels([("model", key.model), ("variant", key.variant)])
+                let inner = k.dropFirst().dropLast()
+                for (i, b) in Self.buckets.enumerated() { out += "\(name)_bucket{\(inner),le=\"\(b)\"} \(s.counts[i])\n" }
+                out += "\(name)_bucket{\(inner),le=\"+Inf\"} \(s.total)\n"
+                out += "\(name)_sum\(k) \(s.sum)\n\(name)_count\(k) \(s.total)\n"
             }
-            out += "ember_request_duration_seconds_bucket{\(inner),le=\"+Inf\"} \(s.total)\n"
-            out += "ember_request_duration_seconds_sum\(k) \(s.sum)\nember_request_duration_seconds_count\(k) \(s.total)\n"
         }
+        histograms("ember_request_duration_seconds", "Time from request parsed to response ready, served requests.", latency)
+        histograms("ember_inference_duration_seconds",
+                   "Time of the inference alone within served requests (the rest is the server's).", inference)
         family("ember_shed_requests_total", "counter", "Requests refused with 503 (over budget) by model.")
         for m in models {
             let k = Self.labels([("model", m.name)])

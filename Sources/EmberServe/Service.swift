@@ -27,10 +27,15 @@ public final class ServedModel: @unchecked Sendable {
         pthread_mutex_init(&mutex, nil)
     }
 
-    func run(_ feeds: [String: Tensor], priority: Priority) throws -> (outputs: [String: Tensor], decision: Decision?) {
+    /// The outputs, the scheduler's decision (under an envelope) and the seconds the inference
+    /// itself took (after the model's lock was taken).
+    func run(_ feeds: [String: Tensor], priority: Priority) throws
+        -> (outputs: [String: Tensor], decision: Decision?, seconds: Double) {
         pthread_mutex_lock(&mutex)
         defer { pthread_mutex_unlock(&mutex) }
-        return try serving.run(feeds, priority: priority)
+        let start = MonotonicClock().nanoseconds
+        let (outputs, decision) = try serving.run(feeds, priority: priority)
+        return (outputs, decision, Double(MonotonicClock().nanoseconds &- start) / 1e9)
     }
 }
 
@@ -61,6 +66,13 @@ struct BinaryCursor {
         defer { position += n }
         return Array(bytes[position..<(position + n)])
     }
+}
+
+/// What served an inference request, for the metrics.
+struct Served {
+    var model: String
+    var variant: String
+    var inferenceSeconds: Double
 }
 
 struct RequestError: Error {
@@ -102,11 +114,12 @@ public final class Service: @unchecked Sendable {
         let served = models
         var model: String? = parts.count == 4 && parts[3] == "infer" && served[parts[2]] != nil ? parts[2] : nil
         var variant = ""
+        var inferenceSeconds: Double?
         let response: HTTPResponse
         do {
-            let (r, name, v) = try route(request, parts, served)
+            let (r, by) = try route(request, parts, served)
             response = r
-            if let name { model = name; variant = v }
+            if let by { model = by.model; variant = by.variant; inferenceSeconds = by.inferenceSeconds }
         } catch let e as RequestError {
             response = .error(e.status, e.message, headers: e.headers)
         } catch let e as EmberError {
@@ -120,31 +133,32 @@ public final class Service: @unchecked Sendable {
         }
         if let model {
             let seconds = Double(MonotonicClock().nanoseconds &- start) / 1e9
-            metrics.record(model: model, variant: variant, status: response.status, seconds: seconds)
+            metrics.record(model: model, variant: variant, status: response.status, seconds: seconds,
+                           inferenceSeconds: inferenceSeconds)
         }
         return response
     }
 
-    /// The response, and for inference requests the model and variant that served them.
-    func route(_ r: HTTPRequest, _ parts: [String], _ models: [String: ServedModel]) throws -> (HTTPResponse, String?, String) {
+    /// The response, and for inference requests what served them.
+    func route(_ r: HTTPRequest, _ parts: [String], _ models: [String: ServedModel]) throws -> (HTTPResponse, Served?) {
         func method(_ m: String) throws {
             guard r.method == m else { throw RequestError(status: 405, message: "\(r.path) takes \(m), not \(r.method)") }
         }
         switch parts {
         case ["v2", "health", "live"]:
             try method("GET")
-            return (.json(200, .object([("live", .bool(true))])), nil, "")
+            return (.json(200, .object([("live", .bool(true))])), nil)
         case ["v2", "health", "ready"]:
             try method("GET")
-            return (.json(200, .object([("ready", .bool(!models.isEmpty))])), nil, "")
+            return (.json(200, .object([("ready", .bool(!models.isEmpty))])), nil)
         case ["v2"]:
             try method("GET")
             return (.json(200, .object([("name", .string("emberd")), ("version", .string(emberVersion)),
-                                        ("extensions", .array([]))])), nil, "")
+                                        ("extensions", .array([]))])), nil)
         case ["metrics"]:
             try method("GET")
             let text = metrics.render(models: models.values.sorted { $0.name < $1.name }, queueDepth: server?.queue.depth ?? 0, refused: server?.refused ?? 0)
-            return (HTTPResponse(status: 200, contentType: "text/plain; version=0.0.4", body: Array(text.utf8)), nil, "")
+            return (HTTPResponse(status: 200, contentType: "text/plain; version=0.0.4", body: Array(text.utf8)), nil)
         case let p where p.count >= 3 && p[0] == "v2" && p[1] == "models":
             guard let model = models[p[2]] else {
                 throw RequestError(status: 404, message: "no model named '\(p[2])'; serving \(models.keys.sorted().joined(separator: ", "))")
@@ -152,10 +166,10 @@ public final class Service: @unchecked Sendable {
             switch Array(p.dropFirst(3)) {
             case []:
                 try method("GET")
-                return (.json(200, metadata(model)), nil, "")
+                return (.json(200, metadata(model)), nil)
             case ["ready"]:
                 try method("GET")
-                return (.json(200, .object([("name", .string(model.name)), ("ready", .bool(true))])), nil, "")
+                return (.json(200, .object([("name", .string(model.name)), ("ready", .bool(true))])), nil)
             case ["infer"]:
                 try method("POST")
                 return try infer(model, r)
@@ -188,7 +202,7 @@ public final class Service: @unchecked Sendable {
                                                 ("scheduled", .bool(m.serving.ladder != nil))]))])
     }
 
-    func infer(_ m: ServedModel, _ r: HTTPRequest) throws -> (HTTPResponse, String?, String) {
+    func infer(_ m: ServedModel, _ r: HTTPRequest) throws -> (HTTPResponse, Served) {
         // The binary tensor data extension: the JSON header, then the inputs' bytes in order.
         var headerBytes = r.body
         var binary = BinaryCursor(bytes: [])
@@ -219,7 +233,7 @@ public final class Service: @unchecked Sendable {
             throw RequestError(status: 400, message: "\(binary.remaining) bytes of binary data after the inputs that declare binary_data_size")
         }
         let priority = try requestPriority(r, body)
-        let (outputs, decision) = try m.run(feeds, priority: priority)
+        let (outputs, decision, inferenceSeconds) = try m.run(feeds, priority: priority)
         // Which outputs, and which of them as binary data (per output, or all by default).
         let allBinary = body["parameters"]?["binary_data_output"]?.bool ?? false
         var wanted = m.serving.slots.outputs.map { ($0.name, allBinary) }
@@ -258,7 +272,7 @@ public final class Service: @unchecked Sendable {
             response.contentType = "application/octet-stream"
             response.body += blobs
         }
-        return (response, m.name, variant)
+        return (response, Served(model: m.name, variant: variant, inferenceSeconds: inferenceSeconds))
     }
 
     func requestPriority(_ r: HTTPRequest, _ body: JSON) throws -> Priority {
