@@ -28,6 +28,10 @@ public final class EmberPackage: @unchecked Sendable {
     /// How the file is held (nil for packages built in memory).
     public let protection: PackageFileProtection?
     private let index: PackageIndex?
+    /// Kernels prepared for a variant, held weakly: sessions of the same variant, kernel path and
+    /// sizes share their weights while any of them lives (see `executor(variant:options:)`).
+    private var preparedKernels: [String: WeakPreparedKernels] = [:]
+    private let preparedKernelsLock = Lock()
 
     public var metadata: PackageMetadata { contents.metadata }
     /// Who signed it (nil: unsigned or built in memory); verified when the package was opened with trusted keys.
@@ -96,12 +100,34 @@ public final class EmberPackage: @unchecked Sendable {
         try graph(at: try variantIndex(variant))
     }
 
+    /// An executor of variant `index`. On the package's own memory account it binds the kernels
+    /// (packed weights, decompressed constants) that a live session of the same variant, kernel
+    /// path and sizes prepared, so N sessions hold the weights once and each only its own arena;
+    /// else it prepares them, for the next session to share.
+    public func executor(variant index: Int, options: ExecutorOptions) throws -> Executor {
+        guard options.account === account else { return try Executor(graph: try graph(at: index), options: options) }
+        let isa = try KernelISA.resolve(options.isa)
+        let sizes = options.bindings.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+        let key = "\(index)|\(isa.rawValue)|\(sizes)"
+        return try preparedKernelsLock.withLock {
+            if let kernels = preparedKernels[key]?.kernels { return try Executor(sharing: kernels, options: options) }
+            let executor = try Executor(graph: try graph(at: index), options: options)
+            preparedKernels = preparedKernels.filter { $0.value.kernels != nil }
+            preparedKernels[key] = WeakPreparedKernels(kernels: executor.kernels)
+            return executor
+        }
+    }
+
     public func graph(at index: Int) throws -> Graph {
         guard index >= 0, index < contents.graphs.count else {
             throw EmberError.invalidArgument("variant #\(index) does not exist; the package has \(contents.graphs.count)")
         }
         return try self.index?.loadedGraph(index) ?? contents.graphs[index]
     }
+}
+
+struct WeakPreparedKernels {
+    weak var kernels: PreparedKernels?
 }
 
 /// Bytes copied into memory of their own, 64-byte aligned (as a mapped file's tensors are), freed with this object.
@@ -185,7 +211,7 @@ public final class Session {
             o.limits = package.limits
         }
         if o.label == nil { o.label = "variant '\(package.variants[i].name)'" }
-        executor = try Executor(graph: try package.graph(at: i), options: o)
+        executor = try package.executor(variant: i, options: o)
     }
 
     /// Prepares for inputs of these dims (`inputDims[i]` for input i), within the bounds of the

@@ -60,13 +60,11 @@ import Darwin
 /// package's decompressed tensor sections and every session's arena and
 /// prepared parameters draw on the same account, so a ladder of sessions is
 /// bounded as a whole. Thread-safe.
-public final class MemoryAccount: @unchecked Sendable {
-    public let limit: Int
-    private var usedBytes = 0
+/// A pthread mutex at a stable address (a Swift stored `pthread_mutex_t` may move).
+public final class Lock: @unchecked Sendable {
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
 
-    public init(limit: Int) {
-        self.limit = limit
+    public init() {
         mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
         pthread_mutex_init(mutex, nil)
     }
@@ -76,14 +74,30 @@ public final class MemoryAccount: @unchecked Sendable {
         mutex.deallocate()
     }
 
-    public var used: Int {
-        pthread_mutex_lock(mutex); defer { pthread_mutex_unlock(mutex) }
-        return usedBytes
+    public func withLock<T>(_ body: () throws -> T) rethrows -> T {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return try body()
     }
+}
+
+public final class MemoryAccount: @unchecked Sendable {
+    public let limit: Int
+    private var usedBytes = 0
+    private let lock = Lock()
+
+    public init(limit: Int) {
+        self.limit = limit
+    }
+
+    public var used: Int { lock.withLock { usedBytes } }
 
     /// Charges `bytes` for `what`, or throws `limitExceeded` (and charges nothing).
     public func reserve(_ bytes: Int, for what: String) throws {
-        pthread_mutex_lock(mutex); defer { pthread_mutex_unlock(mutex) }
+        try lock.withLock { try reserveLocked(bytes, for: what) }
+    }
+
+    private func reserveLocked(_ bytes: Int, for what: String) throws {
         guard bytes >= 0, let total = checkedAdd(usedBytes, bytes), total <= limit else {
             let held = usedBytes > 0 ? " (\(formatBytes(usedBytes)) already in use)" : ""
             throw EmberError.limitExceeded(what: what, needs: max(bytes, 0), limit: limit,
@@ -93,7 +107,6 @@ public final class MemoryAccount: @unchecked Sendable {
     }
 
     public func release(_ bytes: Int) {
-        pthread_mutex_lock(mutex); defer { pthread_mutex_unlock(mutex) }
-        usedBytes = max(0, usedBytes - bytes)
+        lock.withLock { usedBytes = max(0, usedBytes - bytes) }
     }
 }

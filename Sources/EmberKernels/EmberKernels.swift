@@ -42,13 +42,21 @@ public struct KernelBuffers {
     public var output: UnsafeMutableRawPointer
     /// `scratchBytes` bytes, 64-byte aligned, or nil when none were asked for.
     public var scratch: UnsafeMutableRawPointer?
+    /// Where a binding keeps what it needs beyond its closure (e.g. a table of input addresses):
+    /// the executor's own, since prepared kernels — and the `PreparedStorage` they were prepared
+    /// into — are shared by every executor of the same graph and must not change after prepare.
+    public var storage: PreparedStorage
 
-    public init(inputs: [UnsafeRawPointer?], output: UnsafeMutableRawPointer, scratch: UnsafeMutableRawPointer?) {
-        self.inputs = inputs; self.output = output; self.scratch = scratch
+    public init(inputs: [UnsafeRawPointer?], output: UnsafeMutableRawPointer, scratch: UnsafeMutableRawPointer?,
+                storage: PreparedStorage) {
+        self.inputs = inputs; self.output = output; self.scratch = scratch; self.storage = storage
     }
 }
 
-/// A node ready to run once its buffers are known.
+/// A node ready to run once its buffers are known. What `Kernels.prepare` made (packed weights,
+/// requantization records, tables) is read-only from then on: `bind` and the closures it returns
+/// may read it but write only their buffers and `KernelBuffers.storage`, so one prepared kernel can
+/// be bound by several executors (sessions of one package share their weights that way).
 public struct PreparedKernel {
     public var scratchBytes: Int
     /// Which C kernel family runs it (for `ember inspect` and tests).

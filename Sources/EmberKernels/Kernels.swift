@@ -212,14 +212,14 @@ struct Preparer {
         let macs = Int(geo.batch) * Int(geo.out_h) * Int(geo.out_w) * Int(geo.out_c)
             * Int(geo.kernel_h) * Int(geo.kernel_w) * Int(geo.in_c / max(geo.groups, 1))
         guard macs >= Self.minimumMACsToSplit else { return k }
-        let storage = self.storage, stride = PreparedKernel.partScratchStride(scratch)
+        let stride = PreparedKernel.partScratchStride(scratch)
         k.bindParts = { b, parts in
             try convSlices(geo, parts: parts).enumerated().map { i, slice in
                 var part = b
                 if let input = b.inputs.first ?? nil { part.inputs[0] = input + slice.input * elementBytes }
                 part.output = b.output + slice.output * elementBytes
                 part.scratch = b.scratch.map { $0 + i * stride }
-                return try bind(part, try storage.store(slice.geometry))
+                return try bind(part, try b.storage.store(slice.geometry))
             }
         }
         return k
@@ -1140,9 +1140,10 @@ struct Preparer {
         let es = Int(elementSize()), outer = Int64(outerCount)
         let count = c.inputs.count
         let chunks = try storage.store(try (0..<count).map { i in Int64(try input(i).dims[a] * inner * es) })
-        let pointers = try storage.allocate(UnsafeRawPointer?.self, count: count)
         let node = c.nodeName
         return kernel(.concatRef) { b in
+            // The input addresses are this binding's: kept in the executor's storage.
+            let pointers = try b.storage.allocate(UnsafeRawPointer?.self, count: count)
             for i in 0..<count { pointers[i] = try req(b, i, node) }
             let out = b.output
             let ins = UnsafePointer(pointers)
@@ -1240,7 +1241,8 @@ struct Preparer {
                 ins[d.index] = UnsafeRawPointer(scratch + layout[k])
             }
             let outF = (scratch + outOffset).assumingMemoryBound(to: Float.self)
-            let run = try inner.bind(KernelBuffers(inputs: ins, output: UnsafeMutableRawPointer(outF), scratch: inner.scratchBytes > 0 ? scratch : nil))
+            let run = try inner.bind(KernelBuffers(inputs: ins, output: UnsafeMutableRawPointer(outF),
+                                                   scratch: inner.scratchBytes > 0 ? scratch : nil, storage: b.storage))
             let out = b.output.assumingMemoryBound(to: Int8.self)
             let dst = layout.map { (scratch + $0).assumingMemoryBound(to: Float.self) }
             return {

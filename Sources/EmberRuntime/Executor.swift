@@ -56,6 +56,25 @@ public struct TensorSlot: Sendable {
     public var byteCount: Int { info.byteCount }
 }
 
+/// A graph's kernels prepared for one kernel path at one set of sizes: packed weights and per-op
+/// records. They depend on neither the arena nor the thread count and do not change after prepare,
+/// so executors of the same graph share them (`Executor(sharing:options:)`): ten sessions of one
+/// variant hold its prepared weights once.
+public final class PreparedKernels: @unchecked Sendable {
+    public let graph: Graph
+    public let isa: KernelISA
+    /// The concrete type of every value at the sizes these kernels were prepared for.
+    public let types: [TensorInfo]
+    let kernels: [PreparedKernel]
+    let storage: PreparedStorage
+    /// Bytes of prepared parameters, held once however many executors share them.
+    public var bytes: Int { storage.bytes }
+
+    init(graph: Graph, isa: KernelISA, types: [TensorInfo], kernels: [PreparedKernel], storage: PreparedStorage) {
+        self.graph = graph; self.isa = isa; self.types = types; self.kernels = kernels; self.storage = storage
+    }
+}
+
 /// Prepared graph + arena. `prepare` (the initializer) does all the work that
 /// allocates; `run` only calls kernels.
 ///
@@ -79,8 +98,11 @@ public final class Executor {
     public static let maxThreads = 64
     public let inputs: [TensorSlot]
     public let outputs: [TensorSlot]
-    /// Bytes held for prepared parameters (multipliers, tables, converted weights).
-    public var preparedBytes: Int { storage.bytes }
+    /// Bytes held for prepared parameters (multipliers, tables, converted weights), including those
+    /// shared with other executors of the same kernels, plus this executor's own binding records.
+    public var preparedBytes: Int { kernels.bytes + bindStorage.bytes }
+    /// The prepared kernels, for `Executor(sharing:options:)`.
+    public let kernels: PreparedKernels
     /// Bytes this plan places in the arena (at most `arenaCapacity`).
     public var arenaBytes: Int { plan.arenaSize }
     /// Bytes of the arena itself: a rebound executor keeps the arena planned for the bounds.
@@ -93,7 +115,8 @@ public final class Executor {
 
     private let options: ExecutorOptions
     private let arena: Arena
-    private let storage: PreparedStorage
+    /// What this executor's bindings keep (input address tables, split geometries).
+    private let bindStorage: PreparedStorage
     /// Closures wrapped in a struct: an array of bare closures stores them at the
     /// generic abstraction level, and calling one from it allocates a
     /// reabstraction thunk per call (seen in debug builds).
@@ -124,9 +147,21 @@ public final class Executor {
         }
     }
 
+    /// An executor of `kernels`' graph with its own arena, bound to the kernels another executor
+    /// prepared (their weights are held once). `options` must give the same sizes and kernel path.
+    public convenience init(sharing kernels: PreparedKernels, options: ExecutorOptions) throws {
+        do {
+            try self.init(checked: kernels.graph, options: options, sharing: kernels)
+        } catch let EmberError.invalidGraph(node, reason) where options.label != nil {
+            throw EmberError.invalidGraph(node: "\(options.label ?? ""), \(node)", reason: reason)
+        }
+    }
+
     /// `reusing` lends an executor of the same graph whose arena (when large enough) and worker
-    /// pool the new one shares.
-    private init(checked graph: Graph, options: ExecutorOptions, reusing previous: Executor? = nil) throws {
+    /// pool the new one shares; `sharing`, kernels prepared for this graph to bind instead of
+    /// preparing them again.
+    private init(checked graph: Graph, options: ExecutorOptions, reusing previous: Executor? = nil,
+                 sharing: PreparedKernels? = nil) throws {
         self.graph = graph
         self.options = options
         let v = try graph.validate(bindings: options.bindings, limits: options.limits)
@@ -143,7 +178,7 @@ public final class Executor {
         let nodeCount = graph.nodes.count
         let account = options.account ?? MemoryAccount(limit: options.limits.maxMemoryBytes)
         let subject = options.label ?? "graph '\(graph.name)'"
-        storage = PreparedStorage(account: account, subject: subject)
+        bindStorage = PreparedStorage(account: account, subject: subject)
         let isa = try KernelISA.resolve(options.isa)
         self.isa = isa
         guard (1...Self.maxThreads).contains(options.threads) else {
@@ -152,16 +187,27 @@ public final class Executor {
         threads = options.threads
 
         // 1. Kernels first: they say how much scratch they need.
-        var prepared: [PreparedKernel] = []
-        for node in graph.nodes {
-            let ctx = KernelContext(
-                nodeName: node.name, op: node.op,
-                inputs: node.inputs.map { $0.map { types[$0] } },
-                inputQuant: node.inputs.map { $0.flatMap { graph.values[$0].quant } },
-                inputConstants: node.inputs.map { $0.flatMap { graph.values[$0].constant } },
-                output: types[node.output], outputQuant: graph.values[node.output].quant, isa: isa)
-            prepared.append(try Kernels.prepare(ctx, storage: storage))
+        if let sharing {
+            guard sharing.isa == isa, sharing.types == types, sharing.kernels.count == graph.nodes.count else {
+                throw EmberError.invalidArgument("prepared kernels of graph '\(sharing.graph.name)' (\(sharing.isa)) cannot be "
+                                                 + "shared at these sizes or on the \(isa) path; prepare the executor anew")
+            }
+            kernels = sharing
+        } else {
+            let storage = PreparedStorage(account: account, subject: subject)
+            var prepared: [PreparedKernel] = []
+            for node in graph.nodes {
+                let ctx = KernelContext(
+                    nodeName: node.name, op: node.op,
+                    inputs: node.inputs.map { $0.map { types[$0] } },
+                    inputQuant: node.inputs.map { $0.flatMap { graph.values[$0].quant } },
+                    inputConstants: node.inputs.map { $0.flatMap { graph.values[$0].constant } },
+                    output: types[node.output], outputQuant: graph.values[node.output].quant, isa: isa)
+                prepared.append(try Kernels.prepare(ctx, storage: storage))
+            }
+            kernels = PreparedKernels(graph: graph, isa: isa, types: types, kernels: prepared, storage: storage)
         }
+        let prepared = kernels.kernels
         implementations = prepared.map(\.implementation)
 
         // 2. Lifetimes of values (steps are node indices).
@@ -241,7 +287,7 @@ public final class Executor {
             let buffers = KernelBuffers(
                 inputs: node.inputs.map { $0.map { UnsafeRawPointer(pointer($0)) } },
                 output: pointer(node.output),
-                scratch: scratchBuffer[i].map { base + plan.offsets[$0] })
+                scratch: scratchBuffer[i].map { base + plan.offsets[$0] }, storage: bindStorage)
             steps.append(Step(run: try prepared[i].bind(buffers)))
             if splits[i], let bindParts = prepared[i].bindParts {
                 let closures = try bindParts(buffers, options.threads)
@@ -336,7 +382,7 @@ public final class Executor {
     public func rebound(to bindings: [String: Int]) throws -> Executor {
         var o = options
         o.bindings = self.bindings.merging(bindings) { _, new in new }
-        o.account = storage.account
+        o.account = bindStorage.account
         do {
             return try Executor(checked: graph, options: o, reusing: self)
         } catch let EmberError.invalidGraph(node, reason) where o.label != nil {

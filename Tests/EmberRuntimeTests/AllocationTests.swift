@@ -36,13 +36,18 @@ import Ember
     /// The committed int8 and float MLPerf Tiny fixtures, the test graphs and the
     /// kernel zoo: each runs without a single allocation, and between them every
     /// kernel implementation the executor can bind has been counted.
-    @Test func everyKernelImplementationRunsWithoutAllocating() throws {
+    /// The graphs that between them bind every kernel implementation.
+    static func everyKernelGraphs() throws -> [(String, Graph)] {
         var graphs: [(String, Graph)] = [("smallCNN", try TestModels.smallCNN()), ("quantizedMLP", try Int8Models.quantizedMLP())]
         for name in ["kws_int8", "resnet8_float"] {
             let bytes = try readFile(Corpus.fixtures + "/" + name + "/model.tflite", .model)
             graphs.append((name, try bytes.withUnsafeBytes { try TFLiteImporter.importModel($0, name: name) }))
         }
-        graphs += try KernelZoo.all().map { ($0.name, $0) }
+        return graphs + (try KernelZoo.all().map { ($0.name, $0) })
+    }
+
+    @Test func everyKernelImplementationRunsWithoutAllocating() throws {
+        let graphs = try Self.everyKernelGraphs()
         var exercised = Set<KernelImplementation>()
         // Every kernel path this CPU has; the others' implementations cannot run here.
         for isa in KernelISA.supported {
@@ -63,5 +68,38 @@ import Ember
         if !absent.isEmpty { print("SKIP: no \(Set(absent.map(\.isa.rawValue)).sorted()) on this CPU: \(absent.map(\.rawValue)) not run") }
         let missing = KernelImplementation.allCases.filter { $0.isa.isSupported && !exercised.contains($0) }
         #expect(missing.isEmpty, "not exercised by an allocation-counted run: \(missing.map(\.rawValue))")
+    }
+
+    /// Prepared kernels are read-only after prepare, so executors may share them: for every kernel
+    /// implementation, an executor bound to another's kernels, run on other inputs in between,
+    /// leaves the first one's outputs as an executor sharing nothing computes them.
+    @Test func everyKernelImplementationCanBeSharedByExecutors() throws {
+        func outputs(_ e: Executor) -> [[UInt8]] { e.outputs.indices.map { Array(e.outputBuffer($0)) } }
+        func load(_ e: Executor, _ feeds: [String: Tensor]) {
+            for (i, slot) in e.inputs.enumerated() {
+                guard let t = feeds[slot.name] else { continue }
+                t.bytes.withUnsafeBytes { e.inputBuffer(i).copyMemory(from: $0) }
+            }
+        }
+        for isa in KernelISA.supported {
+            for (name, g) in try Self.everyKernelGraphs() {
+                let options = ExecutorOptions(isa: isa, threads: 2)
+                let first = try Executor(graph: g, options: options)
+                let second = try Executor(sharing: first.kernels, options: options)
+                let alone = try Executor(graph: g, options: options)
+                let x = TestModels.input(for: g, seed: 3), y = TestModels.input(for: g, seed: 4)
+                load(alone, x)
+                alone.run()
+                let expected = outputs(alone)
+                load(first, x)
+                load(second, y)
+                first.run()
+                second.run()
+                #expect(outputs(first) == expected, "\(name) on \(isa): a shared executor's run changed another's outputs")
+                load(alone, y)
+                alone.run()
+                #expect(outputs(second) == outputs(alone), "\(name) on \(isa): the sharing executor's own outputs")
+            }
+        }
     }
 }
