@@ -90,22 +90,24 @@ public final class LadderSession {
     }
 
     /// One request: sample telemetry, decide, run the chosen rung, record what it cost.
-    public func run(_ feeds: [String: Tensor], priority: Priority) throws -> (outputs: [String: Tensor], decision: Decision) {
-        let decision = try run(priority: priority) { try $0.load(feeds) }
+    /// `deadlineMs` replaces the envelope's deadline for this request's priority.
+    public func run(_ feeds: [String: Tensor], priority: Priority, deadlineMs: Double? = nil) throws
+        -> (outputs: [String: Tensor], decision: Decision) {
+        let decision = try run(priority: priority, deadlineMs: deadlineMs) { try $0.load(feeds) }
         return (sessions[decision.rung].outputTensors(), decision)
     }
 
     /// One request on the rungs' own buffers: decides, lets `load` fill the chosen rung's
     /// inputs, runs it and records what it cost. Its outputs are then in
     /// `sessions[decision.rung]`. A shed request throws `EmberError.overBudget` before `load`.
-    public func run(priority: Priority, load: (Session) throws -> Void) throws -> Decision {
+    public func run(priority: Priority, deadlineMs: Double? = nil, load: (Session) throws -> Void) throws -> Decision {
         let headroom: Int64? = telemetry.flatMap { t in
             if case .available(let m) = t.cgroupMemory() { return m.headroomBytes }
             return nil
         }
         lastCelsius = telemetry?.thermalZones().compactMap { $0.celsius.value }.max()
         scheduler.tick(celsius: lastCelsius, memoryHeadroomBytes: headroom)
-        let decision = try scheduler.decide(priority: priority)
+        let decision = try scheduler.decide(priority: priority, deadlineMs: deadlineMs)
         let session = sessions[decision.rung]
         try load(session)
         _ = sampleEnergy()

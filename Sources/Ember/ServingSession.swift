@@ -25,12 +25,14 @@ public enum ServingSession {
     public var arenaBytes: Int { sessions.reduce(0) { $0 + $1.arenaBytes } }
 
     /// One request on owned tensors: the variant's outputs (no decision), or the rung the scheduler picks
-    /// and its `Decision` (`EmberError.overBudget` when shed).
-    public func run(_ feeds: [String: Tensor], priority: Priority) throws -> (outputs: [String: Tensor], decision: Decision?) {
+    /// and its `Decision` (`EmberError.overBudget` when shed). `deadlineMs` replaces the envelope's
+    /// deadline for this request (a fixed variant has no scheduler to give it to).
+    public func run(_ feeds: [String: Tensor], priority: Priority, deadlineMs: Double? = nil) throws
+        -> (outputs: [String: Tensor], decision: Decision?) {
         switch self {
         case .variant(let s): return (try s.run(feeds), nil)
         case .ladder(let l):
-            let (outputs, decision) = try l.run(feeds, priority: priority)
+            let (outputs, decision) = try l.run(feeds, priority: priority, deadlineMs: deadlineMs)
             return (outputs, decision)
         }
     }

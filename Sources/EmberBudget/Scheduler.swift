@@ -184,15 +184,16 @@ public final class BudgetScheduler {
     }
 
     /// Decides rung, threads and admission for one request. `backlogMs` is the
-    /// work queued ahead of it. Throws `overBudget` for normal and best-effort
+    /// work queued ahead of it; `deadlineMs` (when given) replaces the envelope's deadline for
+    /// the priority, for this request only. Throws `overBudget` for normal and best-effort
     /// requests that do not fit; never for critical ones.
-    public func decide(priority: Priority, backlogMs: Double = 0) throws -> Decision {
+    public func decide(priority: Priority, backlogMs: Double = 0, deadlineMs: Double? = nil) throws -> Decision {
         let now = clock.nanoseconds
         refill(now)
         arrivals = arrivalsDecayed(to: now) + 1
         lastArrivalNs = now
         let rate = requestsPerSecond
-        let deadline = envelope.deadlineMs[priority] ?? .infinity
+        let deadline = deadlineMs ?? envelope.deadlineMs[priority] ?? .infinity
         let reserve = priority == .bestEffort ? inferenceMilliwatts * window.windowSeconds * 0.2 : 0
         let tokens = min(energyLeftMillijoules, hourly?.tokensMillijoules ?? .infinity)
         let sustainable = min(inferenceMilliwatts, hourly?.refillMilliwatts ?? .infinity)
@@ -310,4 +311,12 @@ public final class BudgetScheduler {
 }
 
 /// Short decimal for messages (no Foundation formatting).
-func fmt(_ x: Double) -> String { formatDecimal(x, places: 1) }
+/// One decimal, or as many as show two significant digits below 0.1 (a 0.02 ms deadline).
+func fmt(_ x: Double) -> String {
+    guard x != 0, abs(x) < 0.1, x.isFinite else { return formatDecimal(x, places: 1) }
+    var places = 1
+    while places < 6, abs(x) * pow10(places) < 10 { places += 1 }
+    return formatDecimal(x, places: places)
+}
+
+private func pow10(_ n: Int) -> Double { (0..<n).reduce(1.0) { r, _ in r * 10 } }

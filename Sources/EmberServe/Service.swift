@@ -29,12 +29,12 @@ public final class ServedModel: @unchecked Sendable {
 
     /// The outputs, the scheduler's decision (under an envelope) and the seconds the inference
     /// itself took (after the model's lock was taken).
-    func run(_ feeds: [String: Tensor], priority: Priority) throws
+    func run(_ feeds: [String: Tensor], priority: Priority, deadlineMs: Double?) throws
         -> (outputs: [String: Tensor], decision: Decision?, seconds: Double) {
         pthread_mutex_lock(&mutex)
         defer { pthread_mutex_unlock(&mutex) }
         let start = MonotonicClock().nanoseconds
-        let (outputs, decision) = try serving.run(feeds, priority: priority)
+        let (outputs, decision) = try serving.run(feeds, priority: priority, deadlineMs: deadlineMs)
         return (outputs, decision, Double(MonotonicClock().nanoseconds &- start) / 1e9)
     }
 }
@@ -233,7 +233,7 @@ public final class Service: @unchecked Sendable {
             throw RequestError(status: 400, message: "\(binary.remaining) bytes of binary data after the inputs that declare binary_data_size")
         }
         let priority = try requestPriority(r, body)
-        let (outputs, decision, inferenceSeconds) = try m.run(feeds, priority: priority)
+        let (outputs, decision, inferenceSeconds) = try m.run(feeds, priority: priority, deadlineMs: try requestDeadline(r, body))
         // Which outputs, and which of them as binary data (per output, or all by default).
         let allBinary = body["parameters"]?["binary_data_output"]?.bool ?? false
         var wanted = m.serving.slots.outputs.map { ($0.name, allBinary) }
@@ -281,6 +281,23 @@ public final class Service: @unchecked Sendable {
             throw RequestError(status: 400, message: "priority must be critical, normal or best_effort, got '\(text)'")
         }
         return p
+    }
+
+    /// The request's own deadline in milliseconds (`Ember-Deadline-Ms` header or `parameters.deadline_ms`),
+    /// which replaces the envelope's deadline for its priority; nil when it gives none.
+    func requestDeadline(_ r: HTTPRequest, _ body: JSON) throws -> Double? {
+        let given: Double?
+        if let text = r.header("Ember-Deadline-Ms") {
+            given = Double(text) ?? .nan
+        } else if let p = body["parameters"]?["deadline_ms"] {
+            given = p.number ?? .nan
+        } else {
+            return nil
+        }
+        guard let ms = given, ms >= 0.01, ms <= 3_600_000 else {
+            throw RequestError(status: 400, message: "the deadline must be 0.01…3600000 ms (Ember-Deadline-Ms or parameters.deadline_ms)")
+        }
+        return ms
     }
 
     /// A request input as a tensor of the slot's type: datatype, shape and element count checked,

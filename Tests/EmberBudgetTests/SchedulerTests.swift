@@ -215,6 +215,26 @@ import EmberCore
         #expect(critical.predictedEnergyMillijoules > normal.predictedEnergyMillijoules) // more threads cost energy
     }
 
+    @Test func aRequestsOwnDeadlineReplacesTheEnvelopesForItsPriority() throws {
+        let clock = VirtualClock()
+        var env = Envelope(powerMilliwatts: 20000, tempLimitCelsius: 70)
+        env.deadlineMs = [.critical: 15, .normal: 50, .bestEffort: 1000]
+        var o = SchedulerOptions()
+        o.maxThreads = 4; o.parallelEfficiency = 0.9; o.dwellMs = 0
+        let s = try BudgetScheduler(envelope: env, rungs: ladder, clock: clock, controller: .tuned(sustainableMilliwatts: 10000, timeConstantSeconds: 60), options: o)
+        s.tick(celsius: 40)
+        let tight = try s.decide(priority: .normal, deadlineMs: 15) // as critical's: fp32 on 4 threads
+        #expect(tight.rungName == "fp32" && tight.threads == 4, "\(tight)")
+        clock.advance(milliseconds: 500)
+        let loose = try s.decide(priority: .critical, deadlineMs: 50) // as normal's: one thread is enough
+        #expect(loose.rungName == "fp32" && loose.threads == 1, "\(loose)")
+        clock.advance(milliseconds: 500)
+        let faster = try s.decide(priority: .normal, deadlineMs: 9) // fp32 on 4 threads takes 12.3 ms: int8 does it
+        #expect(faster.rungName == "int8", "\(faster)")
+        clock.advance(milliseconds: 500)
+        #expect(try s.decide(priority: .normal).threads == 1, "the next request has the envelope's deadline again")
+    }
+
     @Test func measurementsCorrectPredictions() throws {
         let (s, _) = try scheduler()
         s.tick(celsius: 40)

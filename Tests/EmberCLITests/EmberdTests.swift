@@ -252,6 +252,51 @@ extension CLITests {
         daemon.gathered.await(text, seconds: 20) ?? daemon.gathered.text
     }
 
+    /// Under --envelope every answer carries the scheduler's Decision; a request may bring its own
+    /// priority and deadline, and one that no rung can serve in time is shed with 503 + Retry-After.
+    @Test func underAnEnvelopeAnswersCarryTheDecisionAndRequestsTheirOwnDeadline() throws {
+        let dir = Self.workDir + "/emberd-envelope"
+        try? FileManager.default.removeItem(atPath: dir)
+        try FileManager.default.createDirectory(atPath: dir + "/models", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: try demoPackage(), toPath: dir + "/models/demo.ember")
+        try "power_mw = 3000\ntemp_limit_c = 95\n".write(toFile: dir + "/envelope.toml", atomically: true, encoding: .utf8)
+        let daemon = try Daemon(models: dir + "/models", socket: dir + "/emberd.sock", extra: ["--envelope", dir + "/envelope.toml"])
+        defer { _ = daemon.stop() }
+        let image = try npyFloats(Self.workDir + "/demo/input.npy", count: 256)
+        let request = "{\"inputs\":[{\"name\":\"image\",\"shape\":[1,16,16,1],\"datatype\":\"FP32\",\"data\":["
+            + image.map { "\($0)" }.joined(separator: ",") + "]}]}"
+        try request.write(toFile: dir + "/request.json", atomically: true, encoding: .utf8)
+        let url = "http://127.0.0.1:\(daemon.port)/v2/models/demo/infer"
+        func infer(_ headers: [String]) throws -> (body: String, status: Int, head: String) {
+            let r = try curl(headers.flatMap { ["-H", $0] } + ["-D", dir + "/head.txt", "-X", "POST", "--data-binary",
+                                                               "@" + dir + "/request.json", url])
+            return (r.body, r.status, (try? String(contentsOfFile: dir + "/head.txt", encoding: .utf8)) ?? "")
+        }
+
+        let served = try infer([])
+        #expect(served.status == 200, "\(served.body)")
+        let decision = json(served.body)["parameters"] as? [String: Any] ?? [:]
+        #expect(["fp32", "int8"].contains(decision["variant"] as? String ?? ""), "\(decision)")
+        #expect((decision["reason"] as? String)?.isEmpty == false && decision["threads"] as? Int == 1)
+        #expect((decision["predicted_latency_ms"] as? Double ?? 0) > 0 && decision["throttled"] as? Bool == false)
+
+        // 10 µs is less than any rung takes: a normal request is shed, a critical one still served.
+        let late = try infer(["Ember-Deadline-Ms: 0.01"])
+        #expect(late.status == 503 && late.head.lowercased().contains("retry-after: "), "\(late.head)\n\(late.body)")
+        #expect((json(late.body)["error"] as? String)?.contains("0.01 ms deadline") == true, "\(late.body)")
+        let critical = try infer(["Ember-Deadline-Ms: 0.01", "Ember-Priority: critical"])
+        #expect(critical.status == 200, "\(critical.body)")
+        let roomy = try infer(["Ember-Deadline-Ms: 5000"])
+        #expect(roomy.status == 200, "\(roomy.body)")
+        for bad in ["Ember-Deadline-Ms: soon", "Ember-Deadline-Ms: 0", "Ember-Deadline-Ms: inf", "Ember-Priority: urgent"] {
+            let refused = try infer([bad])
+            #expect(refused.status == 400 && json(refused.body)["error"] is String, "\(bad): \(refused.body)")
+        }
+        let metrics = try curl(["http://127.0.0.1:\(daemon.port)/metrics"]).body
+        #expect(metrics.contains("ember_shed_requests_total{model=\"demo\"} 1"), "\(metrics)")
+        #expect(metrics.contains("ember_current_rung{model=\"demo\"} "))
+    }
+
     @Test func emberdReloadsChangedPackagesUnderLoadWithoutAFailedRequest() throws {
         let dir = Self.workDir + "/emberd-reload"
         try? FileManager.default.removeItem(atPath: dir)
