@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import EmberCore
 
 /// Monotonic time for the scheduler. Tests use `VirtualClock` and never sleep.
 public protocol BudgetClock: AnyObject, Sendable {
@@ -10,11 +11,7 @@ public protocol BudgetClock: AnyObject, Sendable {
 /// CLOCK_MONOTONIC.
 public final class MonotonicClock: BudgetClock {
     public init() {}
-    public var nanoseconds: UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
-    }
+    public var nanoseconds: UInt64 { monotonicNanoseconds() }
 }
 
 /// Time that moves only when told to (like swift-nio's EmbeddedEventLoop).

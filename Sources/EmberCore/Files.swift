@@ -191,3 +191,10 @@ public func listDirectory(_ dir: String, missingIsEmpty: Bool = true, what: Stri
     }
     return names
 }
+
+/// CLOCK_MONOTONIC in nanoseconds (the one clock the runtime, the scheduler and the server time with).
+public func monotonicNanoseconds() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+}

@@ -337,11 +337,7 @@ public final class Executor {
     /// node's kernel, in node order (for `ember bench --profile`; allocates).
     public func profile(runs: Int) -> [Double] {
         var samples = [[UInt64]](repeating: [], count: steps.count)
-        var t = timespec()
-        func now() -> UInt64 {
-            clock_gettime(CLOCK_MONOTONIC, &t)
-            return UInt64(t.tv_sec) &* 1_000_000_000 &+ UInt64(t.tv_nsec)
-        }
+        let now = monotonicNanoseconds
         for _ in 0..<max(runs, 1) {
             for i in steps.indices {
                 let start = now()

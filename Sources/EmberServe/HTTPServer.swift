@@ -16,6 +16,8 @@ public struct HTTPRequest {
     /// Names lowercased when the request is read (HTTP header names are case-insensitive).
     var headers: [(String, String)]
     var body: [UInt8]
+    /// When its head had arrived (monotonic nanoseconds): request durations count from here.
+    var receivedNs: UInt64 = 0
 
     /// The value of header `name`, compared ASCII case-insensitively (no String is made per lookup).
     func header(_ name: String) -> String? {
@@ -370,12 +372,14 @@ public final class HTTPServer: @unchecked Sendable {
         guard let end = headerEnd, end <= limits.maxHeaderBytes else {
             return .failed(.error(431, "the request head is over \(limits.maxHeaderBytes) bytes"))
         }
+        let receivedNs = monotonicNanoseconds()
         let parsedHead: Head
         switch Self.parseHead(buffer[0..<end]) {
         case .success(let h): parsedHead = h
         case .failure(let e): return .failed(.error(400, e.message))
         }
-        var request = HTTPRequest(method: parsedHead.method, path: parsedHead.path, headers: parsedHead.headers, body: [])
+        var request = HTTPRequest(method: parsedHead.method, path: parsedHead.path, headers: parsedHead.headers, body: [],
+                                  receivedNs: receivedNs)
         if request.header("Transfer-Encoding") != nil {
             return .failed(.error(501, "Transfer-Encoding is not supported: send Content-Length"))
         }

@@ -85,7 +85,7 @@ final class Metrics: @unchecked Sendable {
                 out += "\(name)_sum\(k) \(s.sum)\n\(name)_count\(k) \(s.total)\n"
             }
         }
-        histograms("ember_request_duration_seconds", "Time from request parsed to response ready, served requests.", latency)
+        histograms("ember_request_duration_seconds", "Time from the request's head read to its response ready, served requests.", latency)
         histograms("ember_inference_duration_seconds",
                    "Time of the inference alone within served requests (the rest is the server's).", inference)
         family("ember_shed_requests_total", "counter", "Requests refused with 503 (over budget) by model.")

@@ -33,9 +33,9 @@ public final class ServedModel: @unchecked Sendable {
         -> (outputs: [String: Tensor], decision: Decision?, seconds: Double) {
         pthread_mutex_lock(&mutex)
         defer { pthread_mutex_unlock(&mutex) }
-        let start = MonotonicClock().nanoseconds
+        let start = monotonicNanoseconds()
         let (outputs, decision) = try serving.run(feeds, priority: priority, deadlineMs: deadlineMs)
-        return (outputs, decision, Double(MonotonicClock().nanoseconds &- start) / 1e9)
+        return (outputs, decision, Double(monotonicNanoseconds() &- start) / 1e9)
     }
 }
 
@@ -108,7 +108,8 @@ public final class Service: @unchecked Sendable {
     }
 
     public func handle(_ request: HTTPRequest) -> HTTPResponse {
-        let start = MonotonicClock().nanoseconds
+        // From the head's arrival: parsing the head, reading the body and the handler (the reply's send is not in).
+        let start = request.receivedNs != 0 ? request.receivedNs : monotonicNanoseconds()
         // Inference requests are counted per model whatever their outcome.
         let parts = request.path.utf8.split(separator: UInt8(ascii: "/")).map { String(decoding: $0, as: UTF8.self) }
         let served = models
@@ -132,7 +133,7 @@ public final class Service: @unchecked Sendable {
             response = .error(500, "internal error: \(error)")
         }
         if let model {
-            let seconds = Double(MonotonicClock().nanoseconds &- start) / 1e9
+            let seconds = Double(monotonicNanoseconds() &- start) / 1e9
             metrics.record(model: model, variant: variant, status: response.status, seconds: seconds,
                            inferenceSeconds: inferenceSeconds)
         }

@@ -482,11 +482,7 @@ final class ProgressBar {
     }
 }
 
-func monotonicSeconds() -> Double {
-    var t = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &t)
-    return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
-}
+func monotonicSeconds() -> Double { Double(monotonicNanoseconds()) / 1e9 }
 
 func formatDuration(_ s: Double) -> String {
     guard s.isFinite, s < 1e9 else { return "?" }
