@@ -36,10 +36,13 @@ pid=$!
 sleep 1
 echo "emberd $("$work/emberd" --version): stripped $(du -k "$work/emberd" | cut -f1) KiB, idle RSS $(ps -o rss= -p "$pid") KiB"
 url=http://127.0.0.1:18765
-# "request-seconds inference-seconds count" summed over the demo model's variants.
+# "request-seconds inference-seconds count" summed over the demo model's variants, then the
+# server-overhead histogram's cumulative bucket counts (le=... in order, summed over variants).
 server_seconds() {
   curl -s "$url/metrics" | awk '/^ember_request_duration_seconds_sum/ {r += $2} /^ember_inference_duration_seconds_sum/ {i += $2}
-                                /^ember_inference_duration_seconds_count/ {n += $2} END {print r + 0, i + 0, n + 0}'
+      /^ember_inference_duration_seconds_count/ {n += $2}
+      /^ember_server_overhead_seconds_bucket/ {split($1, a, "le=\""); le = a[2]; sub(/".*/, "", le); if (!(le in b)) order[++k] = le; b[le] += $2}
+      END {printf "%s %s %s", r + 0, i + 0, n + 0; for (j = 1; j <= k; j++) printf " %s:%s", order[j], b[order[j]]; print ""}'
 }
 for run in "health 1 $url/v2/health/live" "json 1 $url/v2/models/demo/infer" "binary 1 $url/v2/models/demo/infer" \
            "json 8 $url/v2/models/demo/infer"; do
@@ -54,10 +57,23 @@ for run in "health 1 $url/v2/health/live" "json 1 $url/v2/models/demo/infer" "bi
   p99=$(echo "$out" | awk '$1 == "99%" {print $2}')
   non2xx=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
   # emberd's own time per inference request (handler time minus the inference), from its metrics.
-  own=$(python3 -c 'import sys; b, a = [list(map(float, x.split())) for x in sys.argv[1:]]
+  own=$(python3 -c 'import sys
+def parse(text):
+    f = text.split()
+    return [float(x) for x in f[:3]], [(float(le), float(c)) for le, c in (x.split(":") for x in f[3:])]
+(b, bb), (a, ab) = parse(sys.argv[1]), parse(sys.argv[2])
 n = a[2] - b[2]
-print(f", in emberd {(a[0] - b[0]) / n * 1e6:.1f} us of which inference {(a[1] - b[1]) / n * 1e6:.1f} us" if n else "")' \
-        "$before" "$after")
+if not n: sys.exit()
+# p50 of the server overhead from the histogram deltas, interpolated inside its bucket (as histogram_quantile).
+counts = [(le, c - dict(bb).get(le, 0)) for le, c in ab]
+lower, below, p50 = 0.0, 0.0, float("nan")
+for le, c in counts:
+    if c >= n / 2:
+        p50 = (lower + (le - lower) * (n / 2 - below) / max(c - below, 1)) if le != float("inf") else lower
+        break
+    lower, below = le, c
+print(f", in emberd {(a[0] - b[0]) / n * 1e6:.1f} us of which inference {(a[1] - b[1]) / n * 1e6:.1f} us,"
+      f" server overhead p50 {p50 * 1e6:.0f} us")' "$before" "$after")
   echo "$1, $2 connection(s): $rps requests/s, p50 $p50, p99 $p99${non2xx:+, non-2xx $non2xx}$own"
 done
 echo "RSS after the runs: $(ps -o rss= -p "$pid") KiB"

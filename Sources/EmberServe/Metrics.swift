@@ -7,7 +7,9 @@ import Musl
 import Ember
 
 final class Metrics: @unchecked Sendable {
-    static let buckets: [Double] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]
+    /// From 10 µs (a small model's inference, the server's own share) to 2.5 s.
+    static let buckets: [Double] = [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                    0.05, 0.1, 0.25, 0.5, 1, 2.5]
 
     struct Series {
         var counts = [Int](repeating: 0, count: Metrics.buckets.count)
@@ -38,6 +40,7 @@ final class Metrics: @unchecked Sendable {
     private var requests: [RequestKey: Int] = [:]
     private var latency: [LatencyKey: Series] = [:]
     private var inference: [LatencyKey: Series] = [:]
+    private var overhead: [LatencyKey: Series] = [:]
     private var shed: [String: Int] = [:]             // model → 503s
     private var mutex = pthread_mutex_t()
     private let telemetry = Telemetry()
@@ -62,7 +65,10 @@ final class Metrics: @unchecked Sendable {
         guard status == 200 else { return }
         let key = LatencyKey(model: model, variant: variant)
         latency[key, default: Series()].add(seconds)
-        if let inferenceSeconds { inference[key, default: Series()].add(inferenceSeconds) }
+        if let inferenceSeconds {
+            inference[key, default: Series()].add(inferenceSeconds)
+            overhead[key, default: Series()].add(max(0, seconds - inferenceSeconds))
+        }
     }
 
     func render(models: [ServedModel], queueDepth: Int, refused: Int) -> String {
@@ -87,7 +93,9 @@ final class Metrics: @unchecked Sendable {
         }
         histograms("ember_request_duration_seconds", "Time from the request's head read to its response ready, served requests.", latency)
         histograms("ember_inference_duration_seconds",
-                   "Time of the inference alone within served requests (the rest is the server's).", inference)
+                   "Time of the inference alone within served requests.", inference)
+        histograms("ember_server_overhead_seconds",
+                   "Per served request, its duration minus its inference: the server's own time.", overhead)
         family("ember_shed_requests_total", "counter", "Requests refused with 503 (over budget) by model.")
         for m in models {
             let k = Self.labels([("model", m.name)])

@@ -198,13 +198,17 @@ extension CLITests {
         #expect(metrics.body.contains("ember_requests_total{model=\"demo\",variant=\"\",code=\"400\"} 3"), "\(metrics.body)")
         #expect(metrics.body.contains("ember_request_duration_seconds_count{model=\"demo\",variant=\"fp32\"} 2"))
         #expect(metrics.body.contains("ember_inference_duration_seconds_count{model=\"demo\",variant=\"fp32\"} 2"))
+        #expect(metrics.body.contains("ember_server_overhead_seconds_count{model=\"demo\",variant=\"fp32\"} 2"))
+        #expect(metrics.body.contains("ember_server_overhead_seconds_bucket{model=\"demo\",variant=\"fp32\",le=\"1e-05\"} "))
         // The inference is part of the request's time: what is left is the server's overhead.
         func sum(_ family: String) -> Double? {
             metrics.body.split(separator: "\n").first { $0.hasPrefix("\(family)_sum{model=\"demo\"") }
                 .flatMap { $0.split(separator: " ").last }.flatMap { Double($0) }
         }
-        if let request = sum("ember_request_duration_seconds"), let inference = sum("ember_inference_duration_seconds") {
+        if let request = sum("ember_request_duration_seconds"), let inference = sum("ember_inference_duration_seconds"),
+           let overhead = sum("ember_server_overhead_seconds") {
             #expect(inference > 0 && inference < request, "inference \(inference) s of \(request) s")
+            #expect(abs(overhead - (request - inference)) < 1e-9, "overhead \(overhead) s")
         } else {
             Issue.record("no duration sums in \(metrics.body)")
         }
