@@ -94,6 +94,10 @@ public final class BudgetScheduler {
     public private(set) var hourly: EnergyBucket?
     public private(set) var current: Int
     public private(set) var throttled = false
+    /// How many times the temperature limit has been reached (throttled switched on).
+    public private(set) var throttleEvents = 0
+    /// Inference energy spent so far: measured where `record` was given a measurement, else predicted.
+    public private(set) var energySpentMillijoules = 0.0
     /// When the rung last changed (nil: never, so no dwell holds yet).
     public private(set) var lastSwitchNanoseconds: UInt64?
     /// Total device power the controller and the envelope allow now.
@@ -150,13 +154,19 @@ public final class BudgetScheduler {
         refill(now)
         self.memoryHeadroomBytes = memoryHeadroomBytes
         guard let c = celsius else { allowedMilliwatts = envelope.powerMilliwatts; return }
-        if c >= envelope.tempLimitCelsius { throttled = true }
+        if c >= envelope.tempLimitCelsius {
+            if !throttled { throttleEvents += 1 }
+            throttled = true
+        }
         if c <= envelope.tempLimitCelsius - envelope.tempHysteresisCelsius { throttled = false }
         allowedMilliwatts = min(envelope.powerMilliwatts, controller.allowedMilliwatts(celsius: c, limitCelsius: envelope.tempLimitCelsius, dtSeconds: dt))
     }
 
     /// Power inference may use now: what is allowed less idle power.
     public var inferenceMilliwatts: Double { max(0, allowedMilliwatts - options.idleMilliwatts) }
+
+    /// Average inference power over the power window (what `record` charged, or decisions predicted).
+    public var windowMilliwatts: Double { window.spentMillijoules / window.windowSeconds }
 
     /// Inference energy the power window still allows.
     public var energyLeftMillijoules: Double { inferenceMilliwatts * window.windowSeconds - window.spentMillijoules }
@@ -302,7 +312,9 @@ public final class BudgetScheduler {
         let a = options.learningRate
         let s = speedup(max(1, d.threads))
         rungs[d.rung].latencyMs = max(1e-6, (1 - a) * rungs[d.rung].latencyMs + a * measuredLatencyMs * s)
-        if let e = measuredEnergyMillijoules, e.isFinite, e >= 0 {
+        let measured = measuredEnergyMillijoules.flatMap { $0.isFinite && $0 >= 0 ? $0 : nil }
+        energySpentMillijoules += measured ?? d.predictedEnergyMillijoules
+        if let e = measured {
             rungs[d.rung].energyMillijoules = (1 - a) * rungs[d.rung].energyMillijoules + a * e * s / Double(max(1, d.threads))
             window.charge(e - d.predictedEnergyMillijoules)
             hourly?.adjust(by: d.predictedEnergyMillijoules - e)
@@ -310,8 +322,8 @@ public final class BudgetScheduler {
     }
 }
 
-/// Short decimal for messages (no Foundation formatting).
-/// One decimal, or as many as show two significant digits below 0.1 (a 0.02 ms deadline).
+/// Short decimal for messages (no Foundation formatting): one decimal, or as many as show two
+/// significant digits below 0.1 (a 0.02 ms deadline).
 func fmt(_ x: Double) -> String {
     guard x != 0, abs(x) < 0.1, x.isFinite else { return formatDecimal(x, places: 1) }
     var places = 1

@@ -109,12 +109,28 @@ final class Metrics: @unchecked Sendable {
         for m in models { out += "ember_arena_bytes\(Self.labels([("model", m.name)])) \(m.serving.arenaBytes)\n" }
         family("ember_mapped_bytes", "gauge", "Bytes of the package file held in memory, by model.")
         for m in models { out += "ember_mapped_bytes\(Self.labels([("model", m.name)])) \(m.package.fileBytes)\n" }
-        family("ember_current_rung", "gauge", "Index of the ladder rung the scheduler is on (0 = best), models under an envelope.")
-        for m in models { if let l = m.serving.ladder { out += "ember_current_rung\(Self.labels([("model", m.name)])) \(l.scheduler.current)\n" } }
-        family("ember_throttled", "gauge", "1 while the thermal controller holds the ladder down.")
-        for m in models { if let l = m.serving.ladder { out += "ember_throttled\(Self.labels([("model", m.name)])) \(l.scheduler.throttled ? 1 : 0)\n" } }
-        family("ember_allowed_power_milliwatts", "gauge", "Power the scheduler allows inference now.")
-        for m in models { if let l = m.serving.ladder { out += "ember_allowed_power_milliwatts\(Self.labels([("model", m.name)])) \(l.scheduler.allowedMilliwatts)\n" } }
+        // One series per model under an envelope, read from its scheduler.
+        func perLadder(_ name: String, _ type: String, _ help: String, _ value: (BudgetScheduler) -> String) {
+            family(name, type, help)
+            for m in models {
+                if let l = m.serving.ladder { out += "\(name)\(Self.labels([("model", m.name)])) \(value(l.scheduler))\n" }
+            }
+        }
+        perLadder("ember_current_rung", "gauge", "Index of the ladder rung the scheduler is on (0 = best), models under an envelope.") {
+            String($0.current)
+        }
+        perLadder("ember_throttled", "gauge", "1 while the thermal controller holds the ladder down.") { $0.throttled ? "1" : "0" }
+        perLadder("ember_throttle_events_total", "counter", "Times the temperature limit was reached.") { String($0.throttleEvents) }
+        perLadder("ember_inference_power_milliwatts", "gauge", "Average inference power over the envelope's power window.") {
+            "\($0.windowMilliwatts)"
+        }
+        perLadder("ember_energy_left_millijoules", "gauge", "Inference energy the power window still allows.") {
+            "\($0.energyLeftMillijoules)"
+        }
+        perLadder("ember_inference_energy_millijoules_total", "counter", "Inference energy spent (measured with RAPL, else modelled).") {
+            "\($0.energySpentMillijoules)"
+        }
+        perLadder("ember_allowed_power_milliwatts", "gauge", "Power the scheduler allows inference now.") { "\($0.allowedMilliwatts)" }
         family("ember_temperature_celsius", "gauge", "Hottest thermal zone (absent when none is readable).")
         if let t = telemetry.thermalZones().compactMap({ $0.celsius.value }).max() { out += "ember_temperature_celsius \(t)\n" }
         return out

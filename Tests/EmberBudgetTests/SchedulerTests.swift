@@ -131,8 +131,12 @@ import EmberCore
         clock.advance(milliseconds: 100)
         s.tick(celsius: 69) // within the 2 °C hysteresis: still throttled
         #expect(s.throttled)
+        s.tick(celsius: 71.5)
+        #expect(s.throttleEvents == 1, "still the same throttling")
         s.tick(celsius: 67.9)
         #expect(!s.throttled)
+        s.tick(celsius: 70)
+        #expect(s.throttled && s.throttleEvents == 2, "reaching the limit again is a second event")
     }
 
     @Test func spentBudgetShedsNormalButServesCritical() throws {
@@ -241,6 +245,10 @@ import EmberCore
         let d = try s.decide(priority: .normal)
         s.record(d, measuredLatencyMs: 80, measuredEnergyMillijoules: 400)
         #expect(s.rungs[0].latencyMs == 48 && s.rungs[0].energyMillijoules == 240)
+        #expect(s.energySpentMillijoules == 400)
+        #expect(s.windowMilliwatts == 400, "the window holds the measured 400 mJ over its 1 s")
+        s.record(d, measuredLatencyMs: 40, measuredEnergyMillijoules: nil)
+        #expect(s.energySpentMillijoules == 400 + d.predictedEnergyMillijoules, "no measurement: the prediction counts")
     }
 }
 

@@ -299,6 +299,14 @@ extension CLITests {
         let metrics = try curl(["http://127.0.0.1:\(daemon.port)/metrics"]).body
         #expect(metrics.contains("ember_shed_requests_total{model=\"demo\"} 1"), "\(metrics)")
         #expect(metrics.contains("ember_current_rung{model=\"demo\"} "))
+        #expect(metrics.contains("ember_throttle_events_total{model=\"demo\"} 0"), "no thermal zone reached 95 °C")
+        // Four requests ran (the shed one did not): each charged its modelled energy.
+        let spent = metrics.split(separator: "\n").first { $0.hasPrefix("ember_inference_energy_millijoules_total{model=\"demo\"} ") }
+            .flatMap { $0.split(separator: " ").last }.flatMap { Double($0) }
+        #expect((spent ?? 0) > 0, "\(metrics)")
+        for family in ["ember_inference_power_milliwatts", "ember_energy_left_millijoules", "ember_allowed_power_milliwatts"] {
+            #expect(metrics.contains("\(family){model=\"demo\"} "), "\(family)")
+        }
     }
 
     @Test func emberdReloadsChangedPackagesUnderLoadWithoutAFailedRequest() throws {
