@@ -51,6 +51,7 @@ void ember_package_options_init(ember_package_options *options) {
     if (options == NULL) return;
     memset(options, 0, sizeof *options);
     options->struct_size = sizeof *options;
+    options->require_signature = 1;
 }
 
 void ember_session_options_init(ember_session_options *options) {

@@ -156,7 +156,12 @@ func openOptions(_ options: UnsafePointer<ember_package_options>?) throws -> Pac
         throw EmberError.invalidArgument("file_protection must be 0 (automatic), 1 (lease) or 2 (private copy), got \(o.file_protection)")
     }
     result.protection = protections[Int(o.file_protection)]
-    result.trustedKeys = try string(o.trusted_keys_dir, "trusted_keys_dir").map { try TrustedKeys(directory: $0) }
+    guard o.require_signature == 0 || o.require_signature == 1 else {
+        throw EmberError.invalidArgument("require_signature must be 0 or 1, got \(o.require_signature)")
+    }
+    result.trustedKeys = try string(o.trusted_keys_dir, "trusted_keys_dir").map {
+        try TrustedKeys(directory: $0, requireSignature: o.require_signature == 1)
+    }
     return result
 }
 

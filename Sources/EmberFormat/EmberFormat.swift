@@ -122,7 +122,7 @@ public final class PackageIndex: @unchecked Sendable {
         container = c
         if let trusted {
             signer = try PackageSignature.verify(c, trusted: trusted, path: name)
-            signatureVerified = true
+            signatureVerified = signer != nil
         } else {
             signer = try? PackageSignature.signer(of: c)
             signatureVerified = false

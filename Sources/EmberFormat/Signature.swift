@@ -100,16 +100,20 @@ public struct TrustedKeys: Sendable {
     public let keys: [PublicKey]
     /// Where they came from, for messages.
     public let source: String
+    /// Refuse unsigned packages (the default). Off, an unsigned package is accepted as unverified;
+    /// a signed one must still verify (a signer not trusted, or a change after signing, is refused).
+    public var requireSignature = true
     public static let maxKeys = 256
 
-    public init(keys: [PublicKey], source: String) {
+    public init(keys: [PublicKey], source: String, requireSignature: Bool = true) {
         self.keys = keys
         self.source = source
+        self.requireSignature = requireSignature
     }
 
     /// Every `*.pub` in `directory` (at most 256). A directory without one is an error: a
     /// signature check that nothing could pass is a misconfiguration.
-    public init(directory: String) throws {
+    public init(directory: String, requireSignature: Bool = true) throws {
         let names = try listDirectory(directory, missingIsEmpty: false, what: "trusted-keys directory",
                                       limit: Self.maxKeys, unit: "keys") { $0.hasSuffix(".pub") }
         var keys: [PublicKey] = []
@@ -120,7 +124,7 @@ public struct TrustedKeys: Sendable {
         guard !keys.isEmpty else {
             throw EmberError.invalidConfiguration(file: directory, key: "trusted keys", reason: "no NAME.pub files in the directory")
         }
-        self.init(keys: keys, source: directory)
+        self.init(keys: keys, source: directory, requireSignature: requireSignature)
     }
 }
 
@@ -222,10 +226,12 @@ public enum PackageSignature {
     /// Checks that `c` is signed by one of `trusted` and unchanged since; returns the signer.
     /// `path` names the package in errors.
     @discardableResult
-    public static func verify(_ c: Container, trusted: TrustedKeys, path: String) throws -> PublicKey {
+    /// The verified signer; nil for an unsigned package when `trusted.requireSignature` is off.
+    public static func verify(_ c: Container, trusted: TrustedKeys, path: String) throws -> PublicKey? {
         try sodium()
         func refuse(_ reason: String) -> EmberError { .untrustedPackage(path: path, reason: reason) }
         guard let (index, signer, signature) = try signature(in: c) else {
+            if !trusted.requireSignature { return nil }
             throw refuse("it is not signed, and a signature is required (trusted keys: \(trusted.source)); sign it with `ember sign`")
         }
         guard trusted.keys.contains(signer) else {

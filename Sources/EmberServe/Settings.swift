@@ -7,6 +7,8 @@ public struct DaemonSettings: Sendable, Equatable {
     public var listen: String?
     public var allowRemote = false
     public var trustedKeys: String?
+    /// With trusted keys: refuse unsigned packages (false serves them unverified; signed ones must verify).
+    public var requireSignature = true
     public var envelope: String?
     public var target: String?
     public var threads = 1
@@ -28,6 +30,7 @@ public struct DaemonSettings: Sendable, Equatable {
     ///     listen = "127.0.0.1:8080"
     ///     allow_remote = false
     ///     trusted_keys = "/etc/ember/trusted-keys"
+    ///     require_signature = true
     ///     envelope = "/etc/ember/envelope.toml"
     ///     target = "/etc/ember/device.toml"
     ///     threads = 1
@@ -39,13 +42,15 @@ public struct DaemonSettings: Sendable, Equatable {
     /// Unknown keys, wrong types and values out of range are errors naming the file and key.
     public mutating func apply(configText: String, file: String) throws {
         let c = try ConfigFile(parsing: configText, file: file, sections: [])
-        try c.rejectUnknown(Set(["models", "socket", "listen", "allow_remote", "trusted_keys", "envelope", "target"]
+        try c.rejectUnknown(Set(["models", "socket", "listen", "allow_remote", "trusted_keys", "require_signature", "envelope",
+                                 "target"]
                                 + Array(Self.ranges.keys)))
         if let v = try c.string("models", required: false) { models = v }
         if let v = try c.string("socket", required: false) { socket = v }
         if let v = try c.string("listen", required: false) { listen = v }
         if let v = try c.bool("allow_remote") { allowRemote = v }
         if let v = try c.string("trusted_keys", required: false) { trustedKeys = v }
+        if let v = try c.bool("require_signature") { requireSignature = v }
         if let v = try c.string("envelope", required: false) { envelope = v }
         if let v = try c.string("target", required: false) { target = v }
         func int(_ key: String) throws -> Int? { try c.integer(key, in: Self.ranges[key] ?? 0...0) }
@@ -57,6 +62,11 @@ public struct DaemonSettings: Sendable, Equatable {
     }
 
     /// The checks flags and file share: what is required, ranges, what needs what.
+    /// The trusted keys (nil: signatures are not checked), with `requireSignature` applied.
+    public func trusted() throws -> TrustedKeys? {
+        try trustedKeys.map { try TrustedKeys(directory: $0, requireSignature: requireSignature) }
+    }
+
     public func validate() throws {
         guard let models, !models.isEmpty else {
             throw EmberError.invalidArgument("no models directory: give --models DIR or models = \"DIR\" in --config")
@@ -69,5 +79,8 @@ public struct DaemonSettings: Sendable, Equatable {
             }
         }
         if target != nil && envelope == nil { throw EmberError.invalidArgument("a target (device profile) needs an envelope") }
+        if !requireSignature && trustedKeys == nil {
+            throw EmberError.invalidArgument("require_signature = false (--no-require-signature) needs trusted keys")
+        }
     }
 }

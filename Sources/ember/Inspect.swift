@@ -37,12 +37,11 @@ struct Inspect: ParsableCommand {
     @Option(help: "How the package file is held: automatic (a read lease, else a private copy), lease or copy.")
     var fileProtection: PackageFileProtection = .automatic
 
-    @Option(help: ArgumentHelp("Refuse the package unless it is signed by one of the public keys (*.pub) in DIR and unchanged since.", valueName: "DIR"))
-    var trustedKeys: String?
+    @OptionGroup var trust: TrustOptions
 
     func run() throws {
         let package = try EmberPackage(path: file, limits: loadLimits(maxMemory: maxMemory), protection: fileProtection,
-                                   trustedKeys: try trustedKeys.map { try TrustedKeys(directory: $0) })
+                                   trustedKeys: try trust.trusted())
         let indices = variant == nil ? Array(package.variants.indices) : [try package.variantIndex(variant)]
         var reports: [VariantReport] = []
         for i in indices {
@@ -64,7 +63,7 @@ struct Inspect: ParsableCommand {
             "\(s.label) \(s.storedLength)B" + (s.compression == .zstd ? " (zstd from \(s.rawLength)B)" : "")
         }.joined(separator: ", "))
         if let signer = package.signer {
-            print("signature key \(signer.id)" + (package.signatureVerified ? ", verified against \(trustedKeys ?? "")"
+            print("signature key \(signer.id)" + (package.signatureVerified ? ", verified against \(trust.trustedKeys ?? "")"
                 : " (not verified: --trusted-keys DIR or ember verify checks it)"))
         } else {
             print("signature none")

@@ -51,8 +51,7 @@ struct Run: ParsableCommand {
     @Option(help: "How the package file is held: automatic (a read lease, else a private copy), lease or copy.")
     var fileProtection: PackageFileProtection = .automatic
 
-    @Option(help: ArgumentHelp("Refuse the package unless it is signed by one of the public keys (*.pub) in DIR and unchanged since.", valueName: "DIR"))
-    var trustedKeys: String?
+    @OptionGroup var trust: TrustOptions
 
     @Option(help: "Run under this power/thermal envelope (TOML): the budget scheduler picks the rung.")
     var envelope: String?
@@ -106,7 +105,7 @@ struct Run: ParsableCommand {
             feeds[name] = try NPY.decode(try readFile(path, .npy), name: name)
         }
         let package = try EmberPackage(path: file, limits: loadLimits(maxMemory: maxMemory), protection: fileProtection,
-                                   trustedKeys: try trustedKeys.map { try TrustedKeys(directory: $0) })
+                                   trustedKeys: try trust.trusted())
         var ladder: LadderSession? = nil
         if let env, let path = envelope {
             do {

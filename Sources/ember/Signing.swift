@@ -99,3 +99,20 @@ struct Verify: ParsableCommand {
         print("\(file): signed by key \(package.signer?.id ?? "?"), unchanged since signing")
     }
 }
+
+/// `--trusted-keys DIR` and `--[no-]require-signature`, shared by `ember run` and `ember inspect`.
+struct TrustOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Refuse the package unless it is signed by one of the public keys (*.pub) in DIR and unchanged since.", valueName: "DIR"))
+    var trustedKeys: String?
+
+    @Flag(inversion: .prefixedNo, help: "With --trusted-keys: refuse unsigned packages. --no-require-signature accepts them unverified (signed ones must still verify).")
+    var requireSignature = true
+
+    func validate() throws {
+        if !requireSignature && trustedKeys == nil { throw ValidationError("--no-require-signature needs --trusted-keys") }
+    }
+
+    func trusted() throws -> TrustedKeys? {
+        try trustedKeys.map { try TrustedKeys(directory: $0, requireSignature: requireSignature) }
+    }
+}

@@ -50,6 +50,9 @@ struct Emberd: ParsableCommand {
     @Option(help: ArgumentHelp("Serve only packages signed by a public key (*.pub) in DIR.", valueName: "DIR"))
     var trustedKeys: String?
 
+    @Flag(name: .customLong("no-require-signature"), help: "With --trusted-keys, serve unsigned packages too (unverified); signed ones must still verify.")
+    var noRequireSignature = false
+
     @Option(help: "Power/thermal envelope (TOML): every model's ladder is scheduled per request.")
     var envelope: String?
 
@@ -83,6 +86,7 @@ struct Emberd: ParsableCommand {
         if let listen { s.listen = listen }
         if allowRemote { s.allowRemote = true }
         if let trustedKeys { s.trustedKeys = trustedKeys }
+        if noRequireSignature { s.requireSignature = false }
         if let envelope { s.envelope = envelope }
         if let target { s.target = target }
         if let threads { s.threads = threads }
@@ -105,7 +109,7 @@ struct Emberd: ParsableCommand {
 
         let env = try s.envelope.map { try Envelope.load(path: $0) }
         let profile = try s.target.map { try DeviceProfile.load(path: $0) }
-        let trusted = try s.trustedKeys.map { try TrustedKeys(directory: $0) }
+        let trusted = try s.trusted()
         let watcher = ModelWatcher(directory: models) { [threads] name, path in
             try ServedModel(name: name, path: path, trustedKeys: trusted, envelope: env, profile: profile, threads: threads)
         }

@@ -418,6 +418,15 @@ extension CLITests {
         for (model, status) in [("signed", 200), ("unsigned", 404), ("tampered", 404)] {
             #expect(try curl(["--unix-socket", dir + "/emberd.sock", "http://localhost/v2/models/\(model)/ready"]).status == status)
         }
+        // --no-require-signature serves the unsigned package too; the tampered one stays refused.
+        let lenient = try Daemon(models: dir + "/models", socket: dir + "/lenient.sock",
+                                 extra: ["--trusted-keys", dir + "/trusted", "--no-require-signature"])
+        defer { _ = lenient.stop() }
+        #expect(lenient.startupLog.contains("tampered.ember: untrusted package"), "\(lenient.startupLog)")
+        for (model, status) in [("signed", 200), ("unsigned", 200), ("tampered", 404)] {
+            #expect(try curl(["--unix-socket", dir + "/lenient.sock", "http://localhost/v2/models/\(model)/ready"]).status == status,
+                    "\(model)")
+        }
     }
 
     @Test func emberdTellsSystemdItIsReadyAndAlive() throws {

@@ -45,5 +45,16 @@ extension CLITests {
         let refusedRun = try ember("run", tampered, "--trusted-keys", dir + "/trusted", "--input", "image=\(demoInput)")
         #expect(refusedRun.status == 1 && refusedRun.stderr.hasPrefix("ember: error: "), "\(refusedRun.stderr)")
         #expect(try ember("verify", signed).status == 2) // neither --pubkey nor --trusted-keys
+
+        // --no-require-signature: the unsigned package runs, the tampered one still does not.
+        let refusedUnsigned = try ember("run", package, "--trusted-keys", dir + "/trusted", "--input", "image=\(demoInput)")
+        #expect(refusedUnsigned.status == 1 && refusedUnsigned.stderr.contains("not signed"), "\(refusedUnsigned.stderr)")
+        let lenient = try ember("run", package, "--trusted-keys", dir + "/trusted", "--no-require-signature", "--input", "image=\(demoInput)")
+        #expect(lenient.status == 0, "\(lenient.stderr)")
+        let lenientTampered = try ember("run", tampered, "--trusted-keys", dir + "/trusted", "--no-require-signature",
+                                        "--input", "image=\(demoInput)")
+        #expect(lenientTampered.status == 1 && lenientTampered.stderr.contains("changed after signing"), "\(lenientTampered.stderr)")
+        #expect(try ember("run", package, "--no-require-signature", "--input", "image=\(demoInput)").status == 2,
+                "--no-require-signature without --trusted-keys is a usage error")
     }
 }

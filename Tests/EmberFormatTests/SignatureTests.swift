@@ -76,6 +76,23 @@ import Ember
         #expect(mismatch?.contains("changed after signing") == true, "\(mismatch ?? "accepted")")
     }
 
+    /// require_signature off: an unsigned package opens unverified, a signed one must still verify.
+    @Test func withoutRequireSignatureUnsignedOpensButBadSignaturesStillFail() throws {
+        let (a, b) = try keys()
+        let lenient = TrustedKeys(keys: [a.publicKey], source: "test", requireSignature: false)
+        func open(_ bytes: [UInt8]) throws -> EmberPackage { try bytes.withUnsafeBytes { try EmberPackage(bytes: $0, trustedKeys: lenient) } }
+        let plain = try samplePackage()
+        let unsigned = try open(plain)
+        #expect(unsigned.signer == nil && !unsigned.signatureVerified)
+        let signed = try PackageSignature.sign(plain, key: a)
+        #expect(try open(signed).signatureVerified)
+        #expect(untrustedReason { _ = try open(try PackageSignature.sign(plain, key: b)) }?.contains("not among") == true)
+        var tampered = signed
+        tampered[tampered.count / 2] ^= 0x01
+        resealChecksums(&tampered)
+        #expect(untrustedReason { _ = try open(tampered) }?.contains("changed after signing") == true)
+    }
+
     @Test func keyFilesRoundTripAndBadOnesNameTheirFile() throws {
         let (a, b) = try keys()
         #expect(try SigningKey.parse(a.fileText, file: "a.key").publicKey == a.publicKey)

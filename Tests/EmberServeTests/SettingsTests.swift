@@ -12,6 +12,7 @@ import Testing
             listen = "127.0.0.1:9000"
             allow_remote = true
             trusted_keys = "/etc/ember/keys"
+            require_signature = false
             envelope = "/etc/ember/envelope.toml"
             target = "/etc/ember/rpi5.toml"
             threads = 2
@@ -24,7 +25,7 @@ import Testing
         want.models = "/var/lib/ember/models"; want.socket = "/run/x.sock"; want.listen = "127.0.0.1:9000"
         want.allowRemote = true; want.trustedKeys = "/etc/ember/keys"; want.envelope = "/etc/ember/envelope.toml"
         want.target = "/etc/ember/rpi5.toml"; want.threads = 2; want.workers = 4; want.queue = 128
-        want.maxBodyMib = 8; want.watchIntervalMs = 0
+        want.maxBodyMib = 8; want.watchIntervalMs = 0; want.requireSignature = false
         #expect(s == want)
         try s.validate()
 
@@ -42,5 +43,8 @@ import Testing
         none.models = "m"
         none.target = "t"
         #expect(throws: EmberError.self) { try none.validate() } // a target without an envelope
+        none.target = nil
+        none.requireSignature = false
+        #expect(throws: EmberError.self) { try none.validate() } // require_signature = false without trusted keys
     }
 }

@@ -342,6 +342,17 @@ import Ember
             let status = bytes.withUnsafeBytes { ember_package_open_memory($0.baseAddress, $0.count, &options, &refused) }
             #expect(status == EMBER_ERROR_UNTRUSTED_PACKAGE && refused == nil && lastError.contains(what), "\(lastError)")
         }
+        // require_signature = 0: the unsigned package opens, the tampered one still does not; 2 is no switch value.
+        #expect(options.require_signature == 1, "ember_package_options_init requires signatures")
+        options.require_signature = 0
+        var lenient: OpaquePointer?
+        #expect(plain.withUnsafeBytes { ember_package_open_memory($0.baseAddress, $0.count, &options, &lenient) } == EMBER_OK)
+        _ = ember_package_close(lenient)
+        #expect(tampered.withUnsafeBytes { ember_package_open_memory($0.baseAddress, $0.count, &options, &lenient) }
+                == EMBER_ERROR_UNTRUSTED_PACKAGE)
+        options.require_signature = 2
+        #expect(ember_package_open(signedPath, &options, &package) == EMBER_ERROR_INVALID_ARGUMENT && lastError.contains("require_signature"))
+        options.require_signature = 1
         // Without trusted keys the same tampered bytes open (the CRCs were recomputed): the check is the keys'.
         var unchecked: OpaquePointer?
         #expect(tampered.withUnsafeBytes { ember_package_open_memory($0.baseAddress, $0.count, nil, &unchecked) } == EMBER_OK)

@@ -179,6 +179,9 @@ typedef struct ember_package_options {
      * must be signed (`ember sign`) by one of them and unchanged since: else
      * EMBER_ERROR_UNTRUSTED_PACKAGE. NULL: signatures are not checked. */
     const char *trusted_keys_dir;
+    /* With trusted_keys_dir: 1 (the default) refuses unsigned packages; 0 accepts them unverified
+     * (a signed package must still verify). */
+    int32_t require_signature;
 } ember_package_options;
 
 void ember_package_options_init(ember_package_options *options);
