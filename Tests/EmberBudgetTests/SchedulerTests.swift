@@ -203,13 +203,19 @@ import EmberCore
         #expect(s.hourly.map { $0.tokensMillijoules >= 0 } == true)
     }
 
-    @Test func threadsAreSpentOnlyWhenTheDeadlineNeedsThem() throws {
+    /// Up to 4 threads at 90 % efficiency, deadlines 15 / 50 / 1000 ms, power to spare.
+    func threadedScheduler() throws -> (BudgetScheduler, VirtualClock) {
         let clock = VirtualClock()
         var env = Envelope(powerMilliwatts: 20000, tempLimitCelsius: 70)
         env.deadlineMs = [.critical: 15, .normal: 50, .bestEffort: 1000]
         var o = SchedulerOptions()
         o.maxThreads = 4; o.parallelEfficiency = 0.9; o.dwellMs = 0
         let s = try BudgetScheduler(envelope: env, rungs: ladder, clock: clock, controller: .tuned(sustainableMilliwatts: 10000, timeConstantSeconds: 60), options: o)
+        return (s, clock)
+    }
+
+    @Test func threadsAreSpentOnlyWhenTheDeadlineNeedsThem() throws {
+        let (s, clock) = try threadedScheduler()
         s.tick(celsius: 40)
         let normal = try s.decide(priority: .normal)     // fp32: 40 ms on one thread meets 50 ms
         #expect(normal.rungName == "fp32" && normal.threads == 1)
@@ -220,12 +226,7 @@ import EmberCore
     }
 
     @Test func aRequestsOwnDeadlineReplacesTheEnvelopesForItsPriority() throws {
-        let clock = VirtualClock()
-        var env = Envelope(powerMilliwatts: 20000, tempLimitCelsius: 70)
-        env.deadlineMs = [.critical: 15, .normal: 50, .bestEffort: 1000]
-        var o = SchedulerOptions()
-        o.maxThreads = 4; o.parallelEfficiency = 0.9; o.dwellMs = 0
-        let s = try BudgetScheduler(envelope: env, rungs: ladder, clock: clock, controller: .tuned(sustainableMilliwatts: 10000, timeConstantSeconds: 60), options: o)
+        let (s, clock) = try threadedScheduler()
         s.tick(celsius: 40)
         let tight = try s.decide(priority: .normal, deadlineMs: 15) // as critical's: fp32 on 4 threads
         #expect(tight.rungName == "fp32" && tight.threads == 4, "\(tight)")
