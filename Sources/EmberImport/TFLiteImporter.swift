@@ -14,7 +14,7 @@ public enum TFLiteImporter {
         case depthToSpace = 5, dequantize = 6, floor = 8, fullyConnected = 9, l2Normalization = 11
         case logistic = 14, maxPool2D = 17, mul = 18
         case relu = 19, reluN1To1 = 20, relu6 = 21, reshape = 22, resizeBilinear = 23, softmax = 25
-        case spaceToDepth = 26, tanh = 28, pad = 34, gather = 36
+        case spaceToDepth = 26, tanh = 28, pad = 34, gather = 36, batchToSpaceND = 37, spaceToBatchND = 38
         case transpose = 39, mean = 40, sub = 41, div = 42, squeeze = 43, unidirectionalSequenceLSTM = 44
         case stridedSlice = 45, exp = 47
         case split = 49, logSoftmax = 50, cast = 53, prelu = 54, maximum = 55, argMax = 56, minimum = 57
@@ -948,6 +948,9 @@ struct Importer {
             let r = lower(.reshape(split), [try value(input(0))], "\(node)/split", x.dtype, split, quant: x.quant)
             let t = lower(.transpose(perm: perm), [r], "\(node)/transpose", x.dtype, perm.map { split[$0] }, quant: x.quant)
             try emit(.reshape(outT.dims), [t], output: output, node: node)
+
+        case .spaceToBatchND, .batchToSpaceND:
+            try spaceBatchLowering(code, inputs: inputs, node: node, output: output, outT: outT)
 
         case .pack:
             // Each input gains a size-1 axis, then they are concatenated along it.

@@ -56,6 +56,41 @@ import Glibc
         }
     }
 
+    /// SPACE_TO_BATCH_ND with paddings, then BATCH_TO_SPACE_ND with the same crops: against the
+    /// definition element by element, and the round trip gives the input back. Bad crops are errors.
+    @Test func spaceToBatchAndBackWithPaddingsAndCrops() throws {
+        var rng = SplitMix64(seed: 17)
+        let x = rng.floats(1 * 4 * 3 * 2)
+        func model(crops: [Int32]) -> TFLiteModel {
+            var m = TFLiteModel()
+            m.builtinCodes = [38, 37]   // SPACE_TO_BATCH_ND, BATCH_TO_SPACE_ND
+            m.buffers += [Self.bytes([Int32(2), 2]), Self.bytes([Int32(0), 2, 1, 0]), Self.bytes(crops)]
+            m.tensors = [
+                .init(name: "x", shape: [1, 4, 3, 2]), .init(name: "block", shape: [2], type: 2, buffer: 1),
+                .init(name: "pads", shape: [2, 2], type: 2, buffer: 2), .init(name: "crops", shape: [2, 2], type: 2, buffer: 3),
+                .init(name: "s", shape: [4, 3, 2, 2]), .init(name: "y", shape: [1, 4, 3, 2]),
+            ]
+            m.operators = [.init(opcode: 0, inputs: [0, 1, 2], outputs: [4]), .init(opcode: 1, inputs: [4, 1, 3], outputs: [5])]
+            m.inputs = [0]; m.outputs = [4, 5]
+            return m
+        }
+        for (isa, out) in try Self.run(model(crops: [0, 2, 1, 0]), ["x": Tensor(x, dims: [1, 4, 3, 2])]) {
+            let s = Self.floats(out["s"])
+            // Padded to 6x4 (2 rows after, 1 column before); batch b = i·2 + j holds padded[h·2+i][w·2+j].
+            for i in 0..<2 { for j in 0..<2 { for h in 0..<3 { for w in 0..<2 { for c in 0..<2 {
+                let py = h * 2 + i, px = w * 2 + j - 1
+                let want: Float = py < 4 && px >= 0 && px < 3 ? x[(py * 3 + px) * 2 + c] : 0
+                #expect(s[((((i * 2 + j) * 3 + h) * 2 + w) * 2) + c] == want, "\(isa) space to batch")
+            } } } } }
+            #expect(Self.floats(out["y"]) == x, "\(isa): cropping what was padded gives the input back")
+        }
+        var bad = model(crops: [0, 2, 4, 1])  // 5 columns cropped from 4
+        bad.tensors[5] = .init(name: "y", shape: [1, 4, 0, 2])
+        #expect {
+            _ = try bad.bytes.withUnsafeBytes { try TFLiteImporter.importModel($0, name: "b") }
+        } throws: { ($0 as? EmberError)?.description.contains("crops 4 + 1 exceed") == true }
+    }
+
     /// ids → GATHER(table) → e → LOG_SOFTMAX, L2_NORMALIZATION, RSQRT(SUM(SQUARED_DIFFERENCE(e, m), keep)).
     @Test func embeddingLookupAndNormalizations() throws {
         var rng = SplitMix64(seed: 92)

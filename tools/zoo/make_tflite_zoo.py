@@ -236,6 +236,22 @@ def m_mobilenet_d2s():
     return keras.Model(base.input, out, name="mobilenet_d2s")
 
 
+def m_space_batch():
+    """SPACE_TO_BATCH_ND / BATCH_TO_SPACE_ND kept as ops (a sigmoid between them and the conv stops the
+    converter's dilated-conv fusion): 2-D with paddings and crops, and 1-D on a sequence."""
+    inp = L.Input((12, 10, 3), batch_size=1, name="image")
+    x = L.Lambda(lambda t: tf.space_to_batch_nd(t, [2, 2], [[1, 1], [2, 0]]), name="s2b")(inp)   # 4x7x6x3
+    x = L.Conv2D(8, 3, padding="same")(x)
+    x = L.Activation("sigmoid")(x)
+    x = L.Lambda(lambda t: tf.batch_to_space(t, [2, 2], [[1, 1], [2, 0]]), name="b2s")(x)        # 1x12x10x8
+    seq = L.Reshape((30, 32))(L.Conv2D(8, 1)(x))
+    y = L.Lambda(lambda t: tf.space_to_batch_nd(t, [3], [[0, 0]]), name="s2b_1d")(seq)          # 3x10x32
+    y = L.Conv1D(16, 3, padding="same", activation="tanh")(y)
+    y = L.Lambda(lambda t: tf.batch_to_space(t, [3], [[1, 2]]), name="b2s_1d")(y)               # 1x27x16
+    out = L.Dense(4, name="scores")(L.Flatten()(y))  # not a MEAN: int8 MEAN is not LiteRT-exact yet
+    return keras.Model(inp, [L.Activation("linear", name="map")(x), out], name="space_batch")
+
+
 # name -> (builder, sparse pruning style or None)
 MODELS = {
     "mobilenet_v1": (m_mobilenet_v1, "unstructured"),
@@ -255,6 +271,7 @@ MODELS = {
     "transformer": (m_transformer, "block1x4"),
     "prelu_cnn": (m_prelu_cnn, None),
     "mobilenet_d2s": (m_mobilenet_d2s, None),
+    "space_batch": (m_space_batch, None),
 }
 
 
