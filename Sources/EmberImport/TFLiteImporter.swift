@@ -24,7 +24,7 @@ public enum TFLiteImporter {
         case reduceMax = 82, pack = 83, logicalOr = 84, logicalAnd = 86, logicalNot = 87, unpack = 88
         case reduceMin = 89, floorDiv = 90, square = 92, floorMod = 95
         case resizeNearestNeighbor = 97, leakyRelu = 98, squaredDifference = 99, mirrorPad = 100, abs = 101
-        case splitV = 102, ceil = 104, cos = 108, elu = 111, quantize = 114, round = 116, hardSwish = 117
+        case splitV = 102, ceil = 104, gatherND = 107, cos = 108, elu = 111, quantize = 114, round = 116, hardSwish = 117
         case `while` = 119, selectV2 = 123, densify = 124, batchMatMul = 126, broadcastTo = 130, gelu = 150
     }
 
@@ -951,6 +951,9 @@ struct Importer {
 
         case .spaceToBatchND, .batchToSpaceND:
             try spaceBatchLowering(code, inputs: inputs, node: node, output: output, outT: outT)
+
+        case .gatherND:
+            try gatherNDLowering(inputs: inputs, node: node, output: output, outT: outT)
 
         case .pack:
             // Each input gains a size-1 axis, then they are concatenated along it.

@@ -91,6 +91,26 @@ import Glibc
         } throws: { ($0 as? EmberError)?.description.contains("crops 4 + 1 exceed") == true }
     }
 
+    /// GATHER_ND with int64 index pairs into [2, 3, 2]: each pair picks params[i][j][:]; a pair whose row
+    /// number falls outside the 6 rows reads zeros.
+    @Test func gatherNDPicksRowsByIndexTuples() throws {
+        let params = (0..<12).map { Float($0) + 0.5 }
+        var m = TFLiteModel()
+        m.builtinCodes = [107]   // GATHER_ND
+        m.buffers += [Self.bytes([Int64(1), 2, 0, 0, 0, 1, 5, 0])]
+        m.tensors = [.init(name: "p", shape: [2, 3, 2]), .init(name: "i", shape: [4, 2], type: 4, buffer: 1),
+                     .init(name: "y", shape: [4, 2])]
+        m.operators = [.init(opcode: 0, inputs: [0, 1], outputs: [2])]
+        m.inputs = [0]; m.outputs = [2]
+        for (isa, out) in try Self.run(m, ["p": Tensor(params, dims: [2, 3, 2])]) {
+            #expect(Self.floats(out["y"]) == [10.5, 11.5, 0.5, 1.5, 2.5, 3.5, 0, 0], "\(isa)")
+        }
+        m.tensors[1] = .init(name: "i", shape: [2, 4], type: 4, buffer: 1)
+        #expect {
+            _ = try m.bytes.withUnsafeBytes { try TFLiteImporter.importModel($0, name: "g") }
+        } throws: { ($0 as? EmberError)?.description.contains("last dim of 1…3") == true }
+    }
+
     /// ids → GATHER(table) → e → LOG_SOFTMAX, L2_NORMALIZATION, RSQRT(SUM(SQUARED_DIFFERENCE(e, m), keep)).
     @Test func embeddingLookupAndNormalizations() throws {
         var rng = SplitMix64(seed: 92)

@@ -252,6 +252,19 @@ def m_space_batch():
     return keras.Model(inp, [L.Activation("linear", name="map")(x), out], name="space_batch")
 
 
+def m_gather_nd():
+    """GATHER_ND with constant index tuples into a feature map (K = 3, pixels' channel vectors), into
+    its rows (K = 1) and one whole tuple (rank-1 indices), as detection heads pick anchors."""
+    inp = L.Input((6, 6, 3), batch_size=1, name="image")
+    x = L.Conv2D(8, 3, padding="same", activation="relu")(inp)
+    picks = L.Lambda(lambda t: tf.gather_nd(t, [[0, 1, 2], [0, 3, 4], [0, 5, 0], [0, 2, 2]]), name="pick_pixels")(x)
+    scores = L.Dense(4, name="scores")(L.Flatten()(picks))
+    rows = L.Lambda(lambda t: tf.gather_nd(tf.reshape(t, [36, 8]), [[5], [17], [30]]), name="pick_rows")(x)
+    one = L.Lambda(lambda t: tf.gather_nd(t, [0, 4, 1]), name="pick_one")(x)
+    return keras.Model(inp, [scores, L.Activation("linear", name="rows")(rows), L.Activation("linear", name="one")(one)],
+                       name="gather_nd")
+
+
 # name -> (builder, sparse pruning style or None)
 MODELS = {
     "mobilenet_v1": (m_mobilenet_v1, "unstructured"),
@@ -272,6 +285,7 @@ MODELS = {
     "prelu_cnn": (m_prelu_cnn, None),
     "mobilenet_d2s": (m_mobilenet_d2s, None),
     "space_batch": (m_space_batch, None),
+    "gather_nd": (m_gather_nd, None),
 }
 
 

@@ -1,5 +1,7 @@
 import EmberCore
 
+// Index and layout ops lowered to the op set's data movement.
+//
 // SPACE_TO_BATCH_ND and BATCH_TO_SPACE_ND (what the TF converter writes around a dilated conv, and
 // what some audio and segmentation models keep) lowered to data movement the op set has: pad,
 // reshape, transpose, reshape — and for BATCH_TO_SPACE_ND the reverse, then a slice for the crops.
@@ -70,4 +72,42 @@ extension Importer {
             try emit(.slice(begin: begin, end: end, strides: full.map { _ in 1 }), [current], output: output, node: node)
         }
     }
+
+    /// GATHER_ND(params, indices[..., K]): each index tuple is turned into one row number of params
+    /// viewed as [P0·…·P(K-1), rest] (a multiply by the row strides and a sum over the last axis,
+    /// in the indices' integer type), then one GATHER of those rows. Exact for every dtype. An index
+    /// out of range, which makes LiteRT fail the invoke, reads a row of zeros when the row number
+    /// falls outside the table (as GATHER does) and some other row when it falls inside.
+    mutating func gatherNDLowering(inputs ins: [Int], node: String, output: Int, outT: TensorRecord) throws {
+        func fail(_ reason: String) -> EmberError { .invalidGraph(node: node, reason: "GATHER_ND: \(reason)") }
+        guard ins.count >= 2, ins[0] >= 0, ins[1] >= 0 else { throw fail("needs params and indices") }
+        let params = try tensor(ins[0], "params"), indices = try tensor(ins[1], "indices")
+        guard indices.dtype == .i32 || indices.dtype == .i64 else { throw fail("indices must be int32 or int64, not \(indices.dtype)") }
+        guard let k = indices.dims.last, k >= 1, k <= params.dims.count else {
+            throw fail("indices \(formatDims(indices.dims)) need a last dim of 1…\(params.dims.count) (the params' rank)")
+        }
+        let outer = Array(indices.dims.dropLast()), rest = Array(params.dims[k...])
+        guard outer + rest == outT.dims else { throw fail("gives \(formatDims(outer + rest)), the model declares \(formatDims(outT.dims))") }
+        let rows = params.dims[..<k].reduce(1) { saturatingMultiply($0, $1) }
+        guard rows <= Int(Int32.max) else { throw fail("\(rows) rows do not fit int32 row numbers") }
+        var strides = [Int](repeating: 1, count: k)
+        for i in stride(from: k - 2, through: 0, by: -1) { strides[i] = strides[i + 1] * params.dims[i + 1] }
+        let strideBytes = indices.dtype == .i32 ? Self.bytes(strides.map { Int32($0) }) : Self.bytes(strides.map { Int64($0) })
+        let strideValue = constant("\(node)/strides", indices.dtype, [k], nil, strideBytes)
+        let scaled = lower(.mul(.none), [try value(ins[1]), strideValue], "\(node)/scaled", indices.dtype, indices.dims)
+        // One index tuple (indices of rank 1) keeps its axis: one row number, gathered as [1, rest].
+        let rowNumbers = lower(.reduce(.sum, axes: [indices.dims.count - 1], keepDims: outer.isEmpty), [scaled], "\(node)/rows",
+                               indices.dtype, outer.isEmpty ? [1] : outer)
+        let table = lower(.reshape([rows] + rest), [try value(ins[0])], "\(node)/table", params.dtype, [rows] + rest,
+                          quant: params.quant)
+        let gathered = (outer.isEmpty ? [1] : outer) + rest
+        if gathered == outT.dims {
+            try emit(.gather(axis: 0), [table, rowNumbers], output: output, node: node)
+        } else {
+            let g = lower(.gather(axis: 0), [table, rowNumbers], "\(node)/gather", params.dtype, gathered, quant: params.quant)
+            try emit(.reshape(outT.dims), [g], output: output, node: node)
+        }
+    }
+
+    static func bytes<T>(_ values: [T]) -> [UInt8] { values.withUnsafeBytes { Array($0) } }
 }
