@@ -18,18 +18,11 @@ import Musl
 /// The live handles of this process, by address.
 final class HandleRegistry: @unchecked Sendable {
     private var live: Set<UInt> = []
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-
-    init() {
-        mutex = .allocate(capacity: 1)
-        pthread_mutex_init(mutex, nil)
-    }
+    private let lock = Lock()
 
     func register(_ object: AnyObject) -> OpaquePointer {
         let pointer = Unmanaged.passRetained(object).toOpaque()
-        pthread_mutex_lock(mutex)
-        live.insert(UInt(bitPattern: pointer))
-        pthread_mutex_unlock(mutex)
+        _ = lock.withLock { live.insert(UInt(bitPattern: pointer)) }
         return OpaquePointer(pointer)
     }
 
@@ -37,23 +30,22 @@ final class HandleRegistry: @unchecked Sendable {
     /// destroy cannot free it mid-call).
     func object<T: AnyObject>(_ handle: OpaquePointer?, as type: T.Type, _ what: String) throws -> T {
         guard let handle else { throw EmberError.invalidArgument("the \(what) handle is NULL") }
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        guard live.contains(UInt(bitPattern: UnsafeRawPointer(handle))) else {
-            throw EmberError.invalidArgument("not a live \(what) handle (destroyed already, or never created)")
+        // Checked and retained under the lock: a release cannot come between.
+        return try lock.withLock {
+            guard live.contains(UInt(bitPattern: UnsafeRawPointer(handle))) else {
+                throw EmberError.invalidArgument("not a live \(what) handle (destroyed already, or never created)")
+            }
+            guard let object = Unmanaged<AnyObject>.fromOpaque(UnsafeRawPointer(handle)).takeUnretainedValue() as? T else {
+                throw EmberError.invalidArgument("the handle is not an ember_\(what)")
+            }
+            return object
         }
-        guard let object = Unmanaged<AnyObject>.fromOpaque(UnsafeRawPointer(handle)).takeUnretainedValue() as? T else {
-            throw EmberError.invalidArgument("the handle is not an ember_\(what)")
-        }
-        return object
     }
 
     /// Unregisters a live handle of type `T` and drops the registry's reference.
     func release<T: AnyObject>(_ handle: OpaquePointer, as type: T.Type, _ what: String) throws {
         _ = try object(handle, as: type, what)
-        pthread_mutex_lock(mutex)
-        let removed = live.remove(UInt(bitPattern: UnsafeRawPointer(handle))) != nil
-        pthread_mutex_unlock(mutex)
+        let removed = lock.withLock { live.remove(UInt(bitPattern: UnsafeRawPointer(handle))) != nil }
         // Another thread may have released it between the check and the removal: release once only.
         if removed { Unmanaged<AnyObject>.fromOpaque(UnsafeRawPointer(handle)).release() }
     }

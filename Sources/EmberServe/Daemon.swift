@@ -15,17 +15,18 @@ public final class ModelWatcher: @unchecked Sendable {
     let directory: String
     let load: (String, String) throws -> ServedModel
     private var seen: [String: Signature] = [:]
-    private var mutex = pthread_mutex_t()
+    private let lock = Lock()
 
     public init(directory: String, load: @escaping (String, String) throws -> ServedModel) {
         self.directory = directory
         self.load = load
-        pthread_mutex_init(&mutex, nil)
     }
 
     public func scan(into service: Service) throws {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
+        try lock.withLock { try scanLocked(into: service) }
+    }
+
+    private func scanLocked(into service: Service) throws {
         let files = try Self.packageFiles(in: directory)
         var present = Set<String>()
         for file in files {

@@ -241,8 +241,12 @@ public final class HTTPServer: @unchecked Sendable {
     private var listeners: [Int32] = []
     private var threads: [pthread_t] = []
     private var stopping = false
+    /// Guards `refusedCount` and `acceptThreadsLeft` (one accept thread per listener).
+    private let lock = Lock()
+    private var refusedCount = 0
+    private var acceptThreadsLeft = 0
     /// Connections refused because the queue was full.
-    private(set) var refused = 0
+    var refused: Int { lock.withLock { refusedCount } }
 
     public init(limits: ServerLimits, handler: @escaping (HTTPRequest) -> HTTPResponse) {
         self.limits = limits
@@ -252,8 +256,7 @@ public final class HTTPServer: @unchecked Sendable {
 
     public func start(listeners: [Int32]) throws {
         self.listeners = listeners
-        pthread_mutex_init(&exitMutex, nil)
-        acceptThreadsLeft = listeners.count
+        lock.withLock { acceptThreadsLeft = listeners.count }
         for _ in 0..<max(1, limits.workers) {
             threads.append(try spawnThread { [self] in
                 while let fd = queue.pop() { serve(fd) }
@@ -286,7 +289,7 @@ public final class HTTPServer: @unchecked Sendable {
             var timeout = timeval(tv_sec: limits.readTimeoutSeconds, tv_usec: 0)
             setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
             if !queue.push(fd) {
-                refused += 1
+                lock.withLock { refusedCount += 1 }
                 send(fd, HTTPResponse.error(503, "the server is busy: \(limits.queueCapacity) connections are waiting",
                                             headers: [("Retry-After", "1")]).serialized(keepAlive: false))
                 close(fd)
@@ -294,15 +297,12 @@ public final class HTTPServer: @unchecked Sendable {
         }
         close(listener)
         // The last accept thread to leave lets the workers drain and stop.
-        pthread_mutex_lock(&exitMutex)
-        acceptThreadsLeft -= 1
-        let last = acceptThreadsLeft == 0
-        pthread_mutex_unlock(&exitMutex)
+        let last = lock.withLock {
+            acceptThreadsLeft -= 1
+            return acceptThreadsLeft == 0
+        }
         if last { queue.close() }
     }
-
-    private var acceptThreadsLeft = 0
-    private var exitMutex = pthread_mutex_t()
 
     private func send(_ fd: Int32, _ bytes: [UInt8]) {
         var sent = 0

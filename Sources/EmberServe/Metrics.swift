@@ -42,12 +42,8 @@ final class Metrics: @unchecked Sendable {
     private var inference: [LatencyKey: Series] = [:]
     private var overhead: [LatencyKey: Series] = [:]
     private var shed: [String: Int] = [:]             // model → 503s
-    private var mutex = pthread_mutex_t()
+    private let lock = Lock()
     private let telemetry = Telemetry()
-
-    init() {
-        pthread_mutex_init(&mutex, nil)
-    }
 
     static func labels(_ pairs: [(String, String)]) -> String {
         "{" + pairs.map { k, v in
@@ -58,22 +54,24 @@ final class Metrics: @unchecked Sendable {
     /// One inference request: its status, its time in the handler and, when it ran, the time of
     /// the inference alone (the difference is the server's own overhead).
     func record(model: String, variant: String, status: Int, seconds: Double, inferenceSeconds: Double? = nil) {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
-        requests[RequestKey(model: model, variant: variant, code: status), default: 0] += 1
-        if status == 503 { shed[model, default: 0] += 1 }
-        guard status == 200 else { return }
-        let key = LatencyKey(model: model, variant: variant)
-        latency[key, default: Series()].add(seconds)
-        if let inferenceSeconds {
-            inference[key, default: Series()].add(inferenceSeconds)
-            overhead[key, default: Series()].add(max(0, seconds - inferenceSeconds))
+        lock.withLock {
+            requests[RequestKey(model: model, variant: variant, code: status), default: 0] += 1
+            if status == 503 { shed[model, default: 0] += 1 }
+            guard status == 200 else { return }
+            let key = LatencyKey(model: model, variant: variant)
+            latency[key, default: Series()].add(seconds)
+            if let inferenceSeconds {
+                inference[key, default: Series()].add(inferenceSeconds)
+                overhead[key, default: Series()].add(max(0, seconds - inferenceSeconds))
+            }
         }
     }
 
     func render(models: [ServedModel], queueDepth: Int, refused: Int) -> String {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
+        lock.withLock { renderLocked(models: models, queueDepth: queueDepth, refused: refused) }
+    }
+
+    private func renderLocked(models: [ServedModel], queueDepth: Int, refused: Int) -> String {
         var out = ""
         func family(_ name: String, _ type: String, _ help: String) { out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n" }
         family("ember_requests_total", "counter", "Inference requests by model, variant served and HTTP status.")

@@ -13,7 +13,8 @@ public final class ServedModel: @unchecked Sendable {
     let path: String
     public let package: EmberPackage
     let serving: ServingSession
-    private var mutex = pthread_mutex_t()
+    /// One request at a time on the model.
+    private let lock = Lock()
 
     public init(name: String, path: String, trustedKeys: TrustedKeys?, envelope: Envelope?, profile: DeviceProfile?, threads: Int) throws {
         self.name = name
@@ -24,18 +25,17 @@ public final class ServedModel: @unchecked Sendable {
         } else {
             serving = .variant(try Session(package: package, threads: threads))
         }
-        pthread_mutex_init(&mutex, nil)
     }
 
     /// The outputs, the scheduler's decision (under an envelope) and the seconds the inference
     /// itself took (after the model's lock was taken).
     func run(_ feeds: [String: Tensor], priority: Priority, deadlineMs: Double?) throws
         -> (outputs: [String: Tensor], decision: Decision?, seconds: Double) {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
-        let start = monotonicNanoseconds()
-        let (outputs, decision) = try serving.run(feeds, priority: priority, deadlineMs: deadlineMs)
-        return (outputs, decision, Double(monotonicNanoseconds() &- start) / 1e9)
+        try lock.withLock {
+            let start = monotonicNanoseconds()
+            let (outputs, decision) = try serving.run(feeds, priority: priority, deadlineMs: deadlineMs)
+            return (outputs, decision, Double(monotonicNanoseconds() &- start) / 1e9)
+        }
     }
 }
 
@@ -83,28 +83,21 @@ struct RequestError: Error {
 
 public final class Service: @unchecked Sendable {
     private var table: [String: ServedModel] = [:]
-    private var mutex = pthread_mutex_t()
+    private let tableLock = Lock()
     let metrics = Metrics()
     public weak var server: HTTPServer?
 
     public init(models: [ServedModel]) {
-        pthread_mutex_init(&mutex, nil)
         for m in models { table[m.name] = m }
     }
 
     /// The models served now. A request keeps the model it started on: a reload swaps the
     /// table, and requests in flight finish on the model they hold.
-    public var models: [String: ServedModel] {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
-        return table
-    }
+    public var models: [String: ServedModel] { tableLock.withLock { table } }
 
     /// Serves `model` under its name from now on (replacing one of that name), or stops serving `name`.
     func replace(_ name: String, with model: ServedModel?) {
-        pthread_mutex_lock(&mutex)
-        table[name] = model
-        pthread_mutex_unlock(&mutex)
+        tableLock.withLock { table[name] = model }
     }
 
     public func handle(_ request: HTTPRequest) -> HTTPResponse {
