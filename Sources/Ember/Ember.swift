@@ -30,7 +30,7 @@ public final class EmberPackage: @unchecked Sendable {
     private let index: PackageIndex?
     /// Kernels prepared for a variant, held weakly: sessions of the same variant, kernel path and
     /// sizes share their weights while any of them lives (see `executor(variant:options:)`).
-    private var preparedKernels: [String: WeakPreparedKernels] = [:]
+    private var preparedKernels: [PreparedKernelsKey: WeakPreparedKernels] = [:]
     private let preparedKernelsLock = Lock()
 
     public var metadata: PackageMetadata { contents.metadata }
@@ -106,9 +106,7 @@ public final class EmberPackage: @unchecked Sendable {
     /// else it prepares them, for the next session to share.
     public func executor(variant index: Int, options: ExecutorOptions) throws -> Executor {
         guard options.account === account else { return try Executor(graph: try graph(at: index), options: options) }
-        let isa = try KernelISA.resolve(options.isa)
-        let sizes = options.bindings.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
-        let key = "\(index)|\(isa.rawValue)|\(sizes)"
+        let key = PreparedKernelsKey(variant: index, isa: try KernelISA.resolve(options.isa), bindings: options.bindings)
         return try preparedKernelsLock.withLock {
             if let kernels = preparedKernels[key]?.kernels { return try Executor(sharing: kernels, options: options) }
             let executor = try Executor(graph: try graph(at: index), options: options)
@@ -128,6 +126,13 @@ public final class EmberPackage: @unchecked Sendable {
 
 struct WeakPreparedKernels {
     weak var kernels: PreparedKernels?
+}
+
+/// What prepared kernels depend on: the variant, the kernel path and the sizes of symbolic dims.
+struct PreparedKernelsKey: Hashable {
+    var variant: Int
+    var isa: KernelISA
+    var bindings: [String: Int]
 }
 
 /// Bytes copied into memory of their own, 64-byte aligned (as a mapped file's tensors are), freed with this object.

@@ -326,9 +326,7 @@ public final class BudgetScheduler {
 /// significant digits below 0.1 (a 0.02 ms deadline).
 func fmt(_ x: Double) -> String {
     guard x != 0, abs(x) < 0.1, x.isFinite else { return formatDecimal(x, places: 1) }
-    var places = 1
-    while places < 6, abs(x) * pow10(places) < 10 { places += 1 }
+    var places = 1, scaled = abs(x) * 10
+    while places < 6, scaled < 10 { places += 1; scaled *= 10 }
     return formatDecimal(x, places: places)
 }
-
-private func pow10(_ n: Int) -> Double { (0..<n).reduce(1.0) { r, _ in r * 10 } }

@@ -56,10 +56,6 @@ import Musl
 import Darwin
 #endif
 
-/// Resident bytes charged against one cap (`LoadLimits.maxMemoryBytes`): a
-/// package's decompressed tensor sections and every session's arena and
-/// prepared parameters draw on the same account, so a ladder of sessions is
-/// bounded as a whole. Thread-safe.
 /// A pthread mutex at a stable address (a Swift stored `pthread_mutex_t` may move).
 public final class Lock: @unchecked Sendable {
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
@@ -81,6 +77,10 @@ public final class Lock: @unchecked Sendable {
     }
 }
 
+/// Resident bytes charged against one cap (`LoadLimits.maxMemoryBytes`): a
+/// package's decompressed tensor sections and every session's arena and
+/// prepared parameters draw on the same account, so a ladder of sessions is
+/// bounded as a whole. Thread-safe.
 public final class MemoryAccount: @unchecked Sendable {
     public let limit: Int
     private var usedBytes = 0
@@ -94,16 +94,14 @@ public final class MemoryAccount: @unchecked Sendable {
 
     /// Charges `bytes` for `what`, or throws `limitExceeded` (and charges nothing).
     public func reserve(_ bytes: Int, for what: String) throws {
-        try lock.withLock { try reserveLocked(bytes, for: what) }
-    }
-
-    private func reserveLocked(_ bytes: Int, for what: String) throws {
-        guard bytes >= 0, let total = checkedAdd(usedBytes, bytes), total <= limit else {
-            let held = usedBytes > 0 ? " (\(formatBytes(usedBytes)) already in use)" : ""
-            throw EmberError.limitExceeded(what: what, needs: max(bytes, 0), limit: limit,
-                                           hint: held + "; raise it with --max-memory or LoadLimits.maxMemoryBytes")
+        try lock.withLock {
+            guard bytes >= 0, let total = checkedAdd(usedBytes, bytes), total <= limit else {
+                let held = usedBytes > 0 ? " (\(formatBytes(usedBytes)) already in use)" : ""
+                throw EmberError.limitExceeded(what: what, needs: max(bytes, 0), limit: limit,
+                                               hint: held + "; raise it with --max-memory or LoadLimits.maxMemoryBytes")
+            }
+            usedBytes = total
         }
-        usedBytes = total
     }
 
     public func release(_ bytes: Int) {

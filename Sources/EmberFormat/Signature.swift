@@ -223,10 +223,9 @@ public enum PackageSignature {
     /// The key that signed the package in `c`, not verified (nil: unsigned).
     public static func signer(of c: Container) throws -> PublicKey? { try signature(in: c)?.signer }
 
-    /// Checks that `c` is signed by one of `trusted` and unchanged since; returns the signer.
-    /// `path` names the package in errors.
+    /// Checks that `c` is signed by one of `trusted` and unchanged since; returns the signer (nil
+    /// for an unsigned package when `trusted.requireSignature` is off). `path` names the package in errors.
     @discardableResult
-    /// The verified signer; nil for an unsigned package when `trusted.requireSignature` is off.
     public static func verify(_ c: Container, trusted: TrustedKeys, path: String) throws -> PublicKey? {
         try sodium()
         func refuse(_ reason: String) -> EmberError { .untrustedPackage(path: path, reason: reason) }

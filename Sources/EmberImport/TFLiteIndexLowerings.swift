@@ -92,7 +92,8 @@ extension Importer {
         guard rows <= Int(Int32.max) else { throw fail("\(rows) rows do not fit int32 row numbers") }
         var strides = [Int](repeating: 1, count: k)
         for i in stride(from: k - 2, through: 0, by: -1) { strides[i] = strides[i + 1] * params.dims[i + 1] }
-        let strideBytes = indices.dtype == .i32 ? Self.bytes(strides.map { Int32($0) }) : Self.bytes(strides.map { Int64($0) })
+        let strideBytes = indices.dtype == .i32 ? strides.map { Int32($0) }.withUnsafeBytes { Array($0) }
+                                                : strides.map { Int64($0) }.withUnsafeBytes { Array($0) }
         let strideValue = constant("\(node)/strides", indices.dtype, [k], nil, strideBytes)
         let scaled = lower(.mul(.none), [try value(ins[1]), strideValue], "\(node)/scaled", indices.dtype, indices.dims)
         // One index tuple (indices of rank 1) keeps its axis: one row number, gathered as [1, rest].
@@ -108,6 +109,4 @@ extension Importer {
             try emit(.reshape(outT.dims), [g], output: output, node: node)
         }
     }
-
-    static func bytes<T>(_ values: [T]) -> [UInt8] { values.withUnsafeBytes { Array($0) } }
 }

@@ -373,13 +373,12 @@ public final class HTTPServer: @unchecked Sendable {
             return .failed(.error(431, "the request head is over \(limits.maxHeaderBytes) bytes"))
         }
         let receivedNs = monotonicNanoseconds()
-        let parsedHead: Head
+        var request: HTTPRequest
         switch Self.parseHead(buffer[0..<end]) {
-        case .success(let h): parsedHead = h
+        case .success(let r): request = r
         case .failure(let e): return .failed(.error(400, e.message))
         }
-        var request = HTTPRequest(method: parsedHead.method, path: parsedHead.path, headers: parsedHead.headers, body: [],
-                                  receivedNs: receivedNs)
+        request.receivedNs = receivedNs
         if request.header("Transfer-Encoding") != nil {
             return .failed(.error(501, "Transfer-Encoding is not supported: send Content-Length"))
         }
@@ -406,18 +405,13 @@ public final class HTTPServer: @unchecked Sendable {
         return .request(request)
     }
 
-    struct Head {
-        var method: String
-        var path: String
-        var headers: [(String, String)]
-    }
-
     struct HeadError: Error { var message: String }
 
     /// The request line and header lines of a head (the bytes before its blank line), read as
     /// bytes: lines end in CR LF, the request line is METHOD SP TARGET SP HTTP/1.x, header names
-    /// are lowercased, values trimmed of spaces and tabs, and every piece must be UTF-8.
-    static func parseHead(_ head: ArraySlice<UInt8>) -> Result<Head, HeadError> {
+    /// are lowercased, values trimmed of spaces and tabs, and every piece must be UTF-8. The
+    /// request has no body yet.
+    static func parseHead(_ head: ArraySlice<UInt8>) -> Result<HTTPRequest, HeadError> {
         func text(_ bytes: ArraySlice<UInt8>) -> String? { utf8Text(bytes) }
         func trimmed(_ b: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
             var s = b.startIndex, e = b.endIndex
@@ -462,7 +456,7 @@ public final class HTTPServer: @unchecked Sendable {
             headers.append((name, value))
         }
         let path = target.utf8.firstIndex(of: UInt8(ascii: "?")).map { String(target[..<$0]) } ?? target
-        return .success(Head(method: method, path: path, headers: headers))
+        return .success(HTTPRequest(method: method, path: path, headers: headers, body: []))
     }
 
     /// Where the blank line ending the head (CR LF CR LF) starts, searching from `start`.
