@@ -79,7 +79,7 @@ import Ember
             }
             // In-place and out-of-place give the same numbers.
             let feeds = TestModels.input(for: g, seed: UInt64(trial))
-            let p = EmberPackage(contents: PackageContents(metadata: PackageMetadata(), variants: [VariantRecord(name: "v")], graphs: [g]))
+            let p = TestModels.package(g)
             let a = try Session(package: p, options: ExecutorOptions(inPlace: true)).run(feeds)
             let c = try Session(package: p, options: ExecutorOptions(inPlace: false)).run(feeds)
             #expect(a == c, "trial \(trial)")
@@ -107,7 +107,7 @@ import Ember
         #expect(inPlace.plan.requirements.count == 2 && separate.plan.requirements.count == 5)
         #expect(inPlace.arenaBytes < separate.arenaBytes)
         // Same numbers either way, and the input is intact after the run.
-        let p = EmberPackage(contents: PackageContents(metadata: PackageMetadata(), variants: [VariantRecord(name: "v")], graphs: [g]))
+        let p = TestModels.package(g)
         let feeds = TestModels.input(for: g, seed: 4)
         let a = try Session(package: p, options: ExecutorOptions(inPlace: true))
         #expect(try a.run(feeds) == Session(package: p, options: ExecutorOptions(inPlace: false)).run(feeds))
@@ -125,7 +125,7 @@ import Ember
         }
         b.output(v, name: "y")
         let g = try b.build()
-        let p = EmberPackage(contents: PackageContents(metadata: PackageMetadata(), variants: [VariantRecord(name: "v")], graphs: [g]))
+        let p = TestModels.package(g)
         let feeds = TestModels.input(for: g, seed: 8)
         let s = try Session(package: p)
         let first = try s.run(feeds)

@@ -2,15 +2,11 @@ import Testing
 import Ember
 
 @Suite struct SessionTests {
-    func package(_ g: Graph) -> EmberPackage {
-        EmberPackage(contents: PackageContents(metadata: PackageMetadata(), variants: [VariantRecord(name: "v")], graphs: [g]))
-    }
-
     @Test func smallCNNMatchesAHandComputedReference() throws {
         // Reference: the same network computed with plain Swift loops.
         let g = try TestModels.smallCNN()
         let feeds = TestModels.input(for: g, seed: 11)
-        let out = try Session(package: package(g)).run(feeds)
+        let out = try Session(package: TestModels.package(g)).run(feeds)
         let probs = try #require(out["probs"]?.floats)
         let expected = referenceSmallCNN(g, feeds["input"]!.floats)
         #expect(probs.count == 10)
@@ -19,7 +15,7 @@ import Ember
     }
 
     @Test func inputMismatchesNameTheInput() throws {
-        let s = try Session(package: package(try TestModels.smallCNN()))
+        let s = try Session(package: TestModels.package(try TestModels.smallCNN()))
         func text(_ feeds: [String: Tensor]) -> String {
             do { _ = try s.run(feeds); return "ok" } catch { return "\(error)" }
         }
@@ -30,7 +26,7 @@ import Ember
     }
 
     @Test func unknownVariantListsTheLadder() throws {
-        let p = package(try TestModels.smallCNN())
+        let p = TestModels.package(try TestModels.smallCNN())
         #expect(throws: EmberError.invalidArgument("no variant named 'int4'; the package has v")) { try Session(package: p, variant: "int4") }
     }
 }

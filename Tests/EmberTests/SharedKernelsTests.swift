@@ -23,14 +23,10 @@ import Ember
         return try b.build()
     }
 
-    func package(_ g: Graph) -> EmberPackage {
-        EmberPackage(contents: PackageContents(metadata: PackageMetadata(), variants: [VariantRecord(name: "v")], graphs: [g]))
-    }
-
     @Test(arguments: [1, 2])
     func sessionsOfOneVariantHoldItsWeightsOnceAndRunIndependently(threads: Int) throws {
         let g = try Self.branchyCNN()
-        let p = package(g)
+        let p = TestModels.package(g)
         let first = try Session(package: p, threads: threads)
         let afterFirst = p.account.used
         let second = try Session(package: p, threads: threads)
@@ -61,7 +57,7 @@ import Ember
     }
 
     @Test func sharedKernelsGoWhenTheirLastSessionDoes() throws {
-        let p = package(try Self.branchyCNN())
+        let p = TestModels.package(try Self.branchyCNN())
         weak var kernels: PreparedKernels?
         do {
             let s = try Session(package: p)

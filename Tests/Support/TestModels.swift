@@ -2,6 +2,11 @@
 import Ember
 
 enum TestModels {
+    /// `g` as the one variant ("v") of a package built in memory.
+    static func package(_ g: Graph) -> EmberPackage {
+        EmberPackage(contents: PackageContents(metadata: PackageMetadata(), variants: [VariantRecord(name: "v")], graphs: [g]))
+    }
+
     /// conv(3x3, same, relu6) → depthwise conv → add(residual) → avg pool → fc → softmax, f32.
     static func smallCNN(seed: UInt64 = 1) throws -> Graph {
         var rng = SplitMix64(seed: seed)
