@@ -1520,3 +1520,71 @@ void ember_f16_to_f32(int64_t count, const uint16_t *in, float *out) {
 void ember_f32_to_f16(int64_t count, const float *in, uint16_t *out) {
   for (int64_t i = 0; i < count; ++i) out[i] = float_to_half(in[i]);
 }
+
+// ------------------------------------------------ int8 SQUARED_DIFFERENCE and RSQRT (TFLite reference)
+void ember_squared_difference_s8_ref(const ember_broadcast *bc, const int8_t *a, const int8_t *b,
+                                     const ember_add_s8_params *p, int8_t *out) {
+  EMBER_BROADCAST_LOOP(bc, {
+    const int32_t sa = ((int32_t)a[ai] + p->a_offset) * (1 << p->left_shift);
+    const int32_t sb = ((int32_t)b[bi] + p->b_offset) * (1 << p->left_shift);
+    const int32_t diff = wrap_sub(ember_multiply_by_quantized_multiplier(sa, p->a_multiplier, p->a_shift),
+                                  ember_multiply_by_quantized_multiplier(sb, p->b_multiplier, p->b_shift));
+    const int32_t square = (int32_t)((uint32_t)diff * (uint32_t)diff);  // |diff| < 2^15: no wrap in practice
+    const int32_t o = ember_multiply_by_quantized_multiplier(square, p->output_multiplier, p->output_shift)
+                      + p->output_offset;
+    out[oi] = (int8_t)clamp_i32(o, p->act_min, p->act_max);
+  });
+}
+
+// gemmlowp FixedPoint multiplication: the raw product with integer bits adding up.
+static inline int32_t fixed_mul(int32_t a, int32_t b) { return ember_saturating_rounding_doubling_high_mul(a, b); }
+
+void ember_inv_sqrt_quantized_multiplier(int32_t input, int32_t *multiplier, int32_t *shift) {
+  if (input <= 1) {  // TFLite treats 0 (invalid) and 1 alike, to avoid an overflow below
+    *multiplier = INT32_MAX;
+    *shift = 0;
+    return;
+  }
+  int32_t right_shift = 11;
+  while (input >= (1 << 29)) {
+    input /= 4;
+    ++right_shift;
+  }
+  const int32_t left_shift_bit_pairs = (__builtin_clz((uint32_t)input) - 1) / 2 - 1;
+  right_shift -= left_shift_bit_pairs;
+  input <<= 2 * left_shift_bit_pairs;  // now in [2^27, 2^29)
+  // Newton-Raphson for 1/sqrt in gemmlowp's Q3.28, five steps from x = 1.
+  const int32_t half_input = ember_rounding_divide_by_pot(input >> 1, 1);
+  const int32_t half_three = (1 << 28) + (1 << 27);
+  int32_t x = 1 << 28;
+  for (int i = 0; i < 5; ++i) {
+    const int32_t x3 = saturating_shift_left(fixed_mul(fixed_mul(x, x), x), 6);  // Q9 → Q3
+    x = saturating_shift_left(wrap_sub(fixed_mul(half_three, x), fixed_mul(half_input, x3)), 3);  // Q6 → Q3
+  }
+  x = fixed_mul(x, 1518500250);  // × sqrt(2)/2 in Q0.31
+  if (right_shift < 0) {
+    x = (int32_t)((uint32_t)x << -right_shift);
+    right_shift = 0;
+  }
+  *multiplier = x;
+  *shift = -right_shift;  // kReverseShift: a left shift, as MultiplyByQuantizedMultiplier takes it
+}
+
+void ember_rsqrt_s8_table(float input_scale, int32_t input_zero_point, float output_scale,
+                          int32_t output_zero_point, int8_t *table) {
+  int32_t m, s;
+  ember_quantize_multiplier(1.0 / (double)(sqrtf(input_scale) * output_scale), &m, &s);
+  const int32_t k_shift = 20;  // TFLite's shift that keeps 1/sqrt(value) an integer
+  for (int code = -128; code <= 127; ++code) {
+    const int32_t value = code - input_zero_point;
+    int8_t y = 127;  // value 0: TFLite's largest output; below 0 LiteRT refuses the run, Ember saturates
+    if (value > 0) {
+      int32_t inv_m, inv_s;
+      ember_inv_sqrt_quantized_multiplier(value, &inv_m, &inv_s);
+      const int32_t data = ember_multiply_by_quantized_multiplier(1, inv_m, inv_s + k_shift);
+      const int32_t o = ember_multiply_by_quantized_multiplier(data, m, s - k_shift) + output_zero_point;
+      y = (int8_t)clamp_i32(o, -128, 127);
+    }
+    table[code + 128] = y;
+  }
+}

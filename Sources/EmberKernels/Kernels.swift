@@ -25,6 +25,7 @@ public enum KernelImplementation: String, CaseIterable, Sendable {
     case matmulF32Ref = "matmul_f32_ref"
     case meanF32Ref = "mean_f32_ref"
     case meanS8Ref = "mean_s8_ref"
+    case squaredDifferenceS8Ref = "squared_difference_s8_ref"
     case minmaxS8Ref = "minmax_s8_ref"
     case mulS8Ref = "mul_s8_ref"
     case padRef = "pad_ref"
@@ -272,7 +273,9 @@ struct Preparer {
         case .prelu: return isQ8 ? try preluInt8() : try binaryFloat(EMBER_BINARY_PRELU, .none)
         case let .resize(r): return r.bilinear ? (isQ8 ? try resizeBilinearInt8(r) : try resizeBilinear(r)) : try resizeNearest(r)
         case .unary: return isQ8 ? try unaryInt8() : try unaryFloat()
-        case let .binary(f): return isQ8 ? try floatFallback() : try binary(f.cOp, .none)
+        case let .binary(f):
+            if isQ8 { return f == .squaredDifference ? try squaredDifferenceInt8() : try floatFallback() }
+            return try binary(f.cOp, .none)
         case let .compare(f): return try compare(f)
         case let .logical(f): return try logical(f)
         case let .reduce(f, axes, _): return try reduce(f, axes: axes)
@@ -844,6 +847,22 @@ struct Preparer {
         }
     }
 
+    /// TFLite's int8 SQUARED_DIFFERENCE: ADD's fixed-point recipe with a left shift of 7 and the
+    /// difference squared before the output multiplier.
+    func squaredDifferenceInt8() throws -> PreparedKernel {
+        guard try input(0).dtype == .i8 else { throw unsupported("u8 activations (use i8)") }
+        let qa = try perTensorQuant(0), qb = try perTensorQuant(1), qo = try outQuant()
+        let bc = try broadcast()
+        let params = try storage.store(squaredDifferenceS8Params(qa, qb, qo))
+        let node = c.nodeName
+        return kernel(.squaredDifferenceS8Ref) { b in
+            let ap = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
+            let bp = try req(b, 1, node).assumingMemoryBound(to: Int8.self)
+            let out = b.output.assumingMemoryBound(to: Int8.self)
+            return { ember_squared_difference_s8_ref(bc, ap, bp, params, out) }
+        }
+    }
+
     func mulInt8(_ act: Activation) throws -> PreparedKernel {
         guard try input(0).dtype == .i8 else { throw unsupported("u8 activations (use i8)") }
         let qa = try perTensorQuant(0), qb = try perTensorQuant(1), qo = try outQuant()
@@ -932,6 +951,16 @@ struct Preparer {
             var p = try hardSwishParams(qi, qo)
             let codes = (0..<256).map { Int8(truncatingIfNeeded: $0 - 128) }
             ember_hard_swish_s8_ref(256, codes, &p, table)
+        case .unary(.rsqrt):
+            ember_rsqrt_s8_table(qi.scale, qi.zeroPoint, qo.scale, qo.zeroPoint, table)
+        case .unary(.abs):
+            // TFLite's AbsEvalQuantized: |x − zp| requantized in integers (copied when the scales agree).
+            let (m, s) = quantizeMultiplier(Double(qi.scale) / Double(qo.scale))
+            for code in -128...127 {
+                let v = abs(Int32(code) - qi.zeroPoint)
+                let y = qi.scale == qo.scale ? v : ember_multiply_by_quantized_multiplier(v, m, s)
+                table[code + 128] = Int8(clamping: y + qo.zeroPoint)
+            }
         case .relu, .relu6:
             let (m, s) = quantizeMultiplier(Double(qi.scale) / Double(qo.scale))
             let (lo, hi) = activationRangeInt8(c.op == .relu ? .relu : .relu6, qo)
@@ -1039,7 +1068,7 @@ struct Preparer {
         }
         guard x.dtype == .i8 else { throw unsupported("u8 activations (use i8)") }
         let qi = try perTensorQuant(0), qo = try outQuant()
-        let (m, s) = quantizeMultiplier(Double(qi.scale) / (Double(qo.scale) * Double(max(reduced, 1))))
+        let (m, s) = meanMultiplier(inputScale: qi.scale, outputScale: qo.scale, count: reduced)
         let zi = qi.zeroPoint, zo = qo.zeroPoint
         let outCount = c.output.elementCount
         return kernel(.meanS8Ref, scratch: outCount * 4) { b in

@@ -8,6 +8,33 @@ public func quantizeMultiplier(_ real: Double) -> (multiplier: Int32, shift: Int
     return (m, s)
 }
 
+/// The multiplier of LiteRT's int8 MEAN (reference_ops::QuantizedMeanOrSum): the multiplier of
+/// scale_in / scale_out, shifted left by ⌊log2 n⌋ (at most 32, and no further than the shift allows)
+/// and divided by the count n in integers. It is not the multiplier of scale_in / (scale_out · n):
+/// the truncating divide makes the two differ by a code on a few percent of outputs when n is not
+/// a power of two, and LiteRT's outputs are the ones this reproduces.
+public func meanMultiplier(inputScale: Float, outputScale: Float, count n: Int) -> (multiplier: Int32, shift: Int32) {
+    let (m, s) = quantizeMultiplier(Double(inputScale) / Double(outputScale))
+    guard n > 0 else { return (m, s) }
+    let shift = max(0, min(63 - UInt64(n).leadingZeroBitCount, 32, 31 + Int(s)))
+    let divided = (Int64(m) << Int64(shift)) / Int64(n)  // < 2^31: 2^shift ≤ n
+    return (Int32(truncatingIfNeeded: divided), s - Int32(shift))
+}
+
+/// TFLite's int8 SQUARED_DIFFERENCE parameters (squared_difference.cc Prepare): inputs shifted left by
+/// 7 and scaled by their share of twice the larger input scale; output multiplier (2·max)² / (2^14 · s_out).
+func squaredDifferenceS8Params(_ qa: QuantParams, _ qb: QuantParams, _ qo: QuantParams) -> ember_add_s8_params {
+    var p = ember_add_s8_params()
+    p.a_offset = -qa.zeroPoint; p.b_offset = -qb.zeroPoint; p.output_offset = qo.zeroPoint
+    p.left_shift = 7
+    let twiceMax = Double(2 * max(qa.scale, qb.scale))
+    (p.a_multiplier, p.a_shift) = quantizeMultiplier(Double(qa.scale) / twiceMax)
+    (p.b_multiplier, p.b_shift) = quantizeMultiplier(Double(qb.scale) / twiceMax)
+    (p.output_multiplier, p.output_shift) = quantizeMultiplier(twiceMax * twiceMax / Double(Float(1 << 14) * qo.scale))
+    (p.act_min, p.act_max) = (-128, 127)
+    return p
+}
+
 /// TFLite's round-half-away-from-zero quantization of one real number.
 @inlinable
 func quantizeValue(_ x: Float, scale: Float, zeroPoint: Int32) -> Int32 {

@@ -690,3 +690,83 @@ import Glibc
         }
     }
 }
+
+/// LiteRT's fixed-point int8 statistics ops (MEAN, SQUARED_DIFFERENCE, RSQRT). Their byte-exactness with
+/// LiteRT is checked by the norm_stats zoo fixtures; these check the arithmetic against the real functions.
+@Suite struct Int8StatisticsTests {
+    @Test func meanMultiplierIsTheRatioOverTheCount() {
+        var rng = SplitMix64(seed: 67)
+        for _ in 0..<2000 {
+            let si = Float.random(in: 0.001...2, using: &rng), so = Float.random(in: 0.001...2, using: &rng)
+            let n = rng.int(0...3) == 0 ? 1 << rng.int(0...20) : rng.int(1...1_000_000)
+            let (m, s) = meanMultiplier(inputScale: si, outputScale: so, count: n)
+            let real = Double(si) / Double(so) / Double(n)
+            if n & (n - 1) == 0 {  // a power of two divides exactly
+                let plain = quantizeMultiplier(real)
+                #expect(m == plain.multiplier && s == plain.shift, "n \(n)")
+            }
+            let value = Double(m) * pow(2, Double(s) - 31)
+            #expect(abs(value - real) <= real * 4e-9, "n \(n): \(value) against \(real)")
+        }
+    }
+
+    @Test func inverseSquareRootMultiplierIsOneOverTheRoot() {
+        var rng = SplitMix64(seed: 68)
+        let values = (2...300).map { Int32($0) } + (0..<3000).map { _ in Int32(rng.int(2...Int(Int32.max))) }
+            + [Int32.max, 1 << 29, (1 << 29) - 1, 1 << 27]
+        for v in values {
+            var m: Int32 = 0, s: Int32 = 0
+            ember_inv_sqrt_quantized_multiplier(v, &m, &s)
+            let value = Double(m) * pow(2, Double(s) - 31), real = 1 / Double(v).squareRoot()
+            // Q3.28 after five Newton steps from 1: about 21 bits (measured worst 1.24e-6 relative).
+            #expect(m >= 1 << 27, "v \(v): multiplier \(m) keeps too few bits")
+            #expect(abs(value - real) <= real * 2e-6, "v \(v): \(value) against \(real)")
+        }
+        var m: Int32 = 0, s: Int32 = 7
+        ember_inv_sqrt_quantized_multiplier(1, &m, &s)
+        #expect(m == Int32.max && s == 0)
+    }
+
+    @Test func rsqrtTableIsWithinACodeOfTheRealFunction() {
+        var rng = SplitMix64(seed: 69)
+        for _ in 0..<300 {
+            let si = Float.random(in: 0.0005...0.5, using: &rng), so = Float.random(in: 0.002...0.5, using: &rng)
+            let zi = Int32(rng.int(-128...127)), zo = Int32(rng.int(-128...127))
+            var table = [Int8](repeating: 0, count: 256)
+            ember_rsqrt_s8_table(si, zi, so, zo, &table)
+            for code in -128...127 {
+                let got = table[code + 128], value = Int32(code) - zi
+                guard value > 0 else {
+                    #expect(got == 127, "codes at or below the zero point saturate")
+                    continue
+                }
+                let real = (1 / (Double(value) * Double(si)).squareRoot() / Double(so)).rounded() + Double(zo)
+                let want = Int8(max(-128, min(127, real)))
+                #expect(abs(Int(got) - Int(want)) <= 1, "code \(code) zi \(zi) zo \(zo): \(got) against \(want)")
+            }
+        }
+    }
+
+    @Test func squaredDifferenceBroadcastsWithinACodeOfTheRealFunction() {
+        var rng = SplitMix64(seed: 70)
+        for trial in 0..<300 {
+            let (ad, bd, od) = randomBroadcastPair(&rng)
+            let qa = QuantParams(scale: Float.random(in: 0.005...0.2, using: &rng), zeroPoint: Int32(rng.int(-128...127)))
+            let qb = QuantParams(scale: Float.random(in: 0.005...0.2, using: &rng), zeroPoint: Int32(rng.int(-128...127)))
+            // Every third trial has an output scale too fine for the squares: they saturate at 127.
+            let range = 255 * max(qa.scale, qb.scale)
+            let qo = QuantParams(scale: range * range / (trial % 3 == 0 ? 4000 : 255), zeroPoint: -128)
+            let a = rng.int8s(ad.reduce(1, *)), b = rng.int8s(bd.reduce(1, *))
+            var p = squaredDifferenceS8Params(qa, qb, qo)
+            var bc = makeBroadcast(ad, bd, od)
+            var out = [Int8](repeating: 0, count: od.reduce(1, *))
+            ember_squared_difference_s8_ref(&bc, a, b, &p, &out)
+            for i in out.indices {
+                let x = Double(qa.scale) * Double(Int32(a[sourceIndex(i, ad, od)]) - qa.zeroPoint)
+                let y = Double(qb.scale) * Double(Int32(b[sourceIndex(i, bd, od)]) - qb.zeroPoint)
+                let want = Int(max(-128, min(127, ((x - y) * (x - y) / Double(qo.scale)).rounded() + Double(qo.zeroPoint))))
+                #expect(abs(Int(out[i]) - want) <= 1, "trial \(trial) element \(i): \(out[i]) against \(want)")
+            }
+        }
+    }
+}

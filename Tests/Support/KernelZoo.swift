@@ -50,6 +50,8 @@ enum KernelZoo {
         let slopes = b.constant("slopes", [Int8(30), -60], dtype: .i8, dims: [2], quant: QuantParams(scale: 0.01, zeroPoint: 1))
         let pr = try b.add(.prelu, [rq, slopes], name: "prelu", outputQuant: QuantParams(scale: 0.04, zeroPoint: -2))
         b.output(try b.add(.dequantize, [pr], name: "pr"), name: "pr")
+        let sd = try b.add(.binary(.squaredDifference), [rq, x], name: "sqdiff", outputQuant: QuantParams(scale: 0.03, zeroPoint: -128))
+        b.output(try b.add(.dequantize, [sd], name: "sd"), name: "sd")
         return try b.build()
     }
 

@@ -265,6 +265,29 @@ def m_gather_nd():
                        name="gather_nd")
 
 
+def m_norm_stats():
+    """The int8 statistics ops LiteRT computes in fixed point: MEAN over 144-, 36- and 9-pixel windows and
+    over 6 channels (none a power of two), SQUARED_DIFFERENCE and RSQRT in a hand-written and in Keras' layer
+    norm, and ABS."""
+    inp = L.Input((12, 12, 3), batch_size=1, name="image")
+    x = L.Conv2D(6, 3, padding="same", name="features")(inp)
+    pooled = [L.Lambda(lambda t: tf.reduce_mean(t, axis=[1, 2], keepdims=True), name=f"mean_{n}")(
+        L.Conv2D(6, 3, strides=s, padding="same")(x)) for n, s in (("144", 1), ("36", 2), ("9", 4))]
+    stats = L.Add(name="pooled")(pooled)
+
+    def layer_norm(t):
+        mu = tf.reduce_mean(t, axis=-1, keepdims=True)
+        var = tf.reduce_mean(tf.math.squared_difference(t, mu), axis=-1, keepdims=True)
+        return (t - mu) * tf.math.rsqrt(var + 1e-3)
+
+    normed = L.Lambda(layer_norm, name="layer_norm")(x)
+    keras_normed = L.LayerNormalization(epsilon=1e-3, name="keras_layer_norm")(L.Conv2D(6, 1)(normed))
+    mag = L.Lambda(lambda t: tf.reduce_mean(tf.abs(t), axis=[1, 2]), name="abs_mean")(keras_normed)
+    scaled = L.Multiply(name="scaled")([keras_normed, stats])
+    return keras.Model(inp, [L.Activation("linear", name="normed")(normed), scaled,
+                             L.Activation("linear", name="magnitude")(mag)], name="norm_stats")
+
+
 # name -> (builder, sparse pruning style or None)
 MODELS = {
     "mobilenet_v1": (m_mobilenet_v1, "unstructured"),
@@ -286,6 +309,7 @@ MODELS = {
     "mobilenet_d2s": (m_mobilenet_d2s, None),
     "space_batch": (m_space_batch, None),
     "gather_nd": (m_gather_nd, None),
+    "norm_stats": (m_norm_stats, None),
 }
 
 

@@ -185,6 +185,18 @@ typedef struct {
 void ember_add_s8_ref(const ember_broadcast *bc, const int8_t *a, const int8_t *b,
                       const ember_add_s8_params *p, int32_t subtract, int8_t *out);
 
+/// TFLite int8 SQUARED_DIFFERENCE (squared_difference.cc): the ADD recipe with left_shift 7, the
+/// scaled difference squared, then the output multiplier (2·max scale)² / (2^14 · output scale).
+void ember_squared_difference_s8_ref(const ember_broadcast *bc, const int8_t *a, const int8_t *b,
+                                     const ember_add_s8_params *p, int8_t *out);
+
+/// TFLite GetInvSqrtQuantizedMultiplierExp (with kReverseShift): 1/sqrt(input) as a multiplier and a
+/// left shift for MultiplyByQuantizedMultiplier, by gemmlowp's fixed-point Newton-Raphson.
+void ember_inv_sqrt_quantized_multiplier(int32_t input, int32_t *multiplier, int32_t *shift);
+/// The 256 outputs of TFLite's int8 RSQRT (elementwise.cc RsqrtEvalQuantized), by code + 128.
+void ember_rsqrt_s8_table(float input_scale, int32_t input_zero_point, float output_scale,
+                          int32_t output_zero_point, int8_t *table);
+
 /// TFLite int8 MUL: (a + a_offset) * (b + b_offset) requantized by one multiplier.
 typedef struct {
   int32_t a_offset, b_offset, output_offset;
