@@ -32,10 +32,11 @@ extension RecurrentGraphBuilder {
     /// Every step's input projection, x·Wᵀ + b for all steps in one FC: step t's [batch, width].
     /// `x` is [steps, batch, nIn] (time major) or [batch, steps, nIn].
     mutating func stepProjections(_ x: ValueID, steps: Int, batch: Int, timeMajor: Bool, nIn: Int, weights: ValueID,
-                                  bias: ValueID?, width: Int, name: String) throws -> [ValueID] {
+                                  bias: ValueID?, width: Int, projection: Op = .fullyConnected(.none),
+                                  name: String) throws -> [ValueID] {
         let rows = steps * batch
         let flat = try recurrentOp(.reshape([rows, nIn]), [x], "\(name)/rows", [rows, nIn])
-        let projected = try recurrentOp(.fullyConnected(.none), [flat, weights, bias], "\(name)/input_projection", [rows, width])
+        let projected = try recurrentOp(projection, [flat, weights, bias], "\(name)/input_projection", [rows, width])
         let shape = timeMajor ? [steps, batch, width] : [batch, steps, width]
         let perStep = try recurrentOp(.reshape(shape), [projected], "\(name)/steps", shape)
         return try (0..<steps).map { t in

@@ -41,7 +41,7 @@ extension Importer: RecurrentGraphBuilder {
         constant(name, .f32, dims, nil, values.withUnsafeBytes { Array($0) })
     }
 
-    /// UNIDIRECTIONAL_SEQUENCE_LSTM (float, or hybrid with its int8 weights dequantized): no peephole,
+    /// UNIDIRECTIONAL_SEQUENCE_LSTM (float, or hybrid: int8 weights on float activations): no peephole,
     /// projection or layer norm; CIFG (no input gate) supported; the state starts from the state
     /// inputs' stored values (zeros when they have none) on every run.
     mutating func convertLSTM(options o: FBTable?, inputs: [Int], output: Int, node: String) throws {
@@ -113,8 +113,27 @@ extension Importer: RecurrentGraphBuilder {
             }
         }
         let g = gates.count, width = g * nCell
-        let wxV = floatConstant("\(node)/input_weights", wx, [width, nIn])
-        let whV = floatConstant("\(node)/recurrent_weights", wh, [width, nOut])
+        // Hybrid (every gate weight int8): LiteRT's EvalHybrid quantizes each step's input and state rows
+        // and multiplies them by the int8 weights, as a hybrid FULLY_CONNECTED does. Stacking the gates
+        // keeps each gate's scale as the scale of its rows.
+        let hybrid = try gates.flatMap { [$0.0, $0.1] }.allSatisfy { try tensor(try input($0), "LSTM weights").dtype == .i8 }
+        let asymmetricInputs = try o?.bool(4) ?? false
+        let projection: Op = hybrid && asymmetricInputs ? .fullyConnectedAsymmetricInputs(.none) : .fullyConnected(.none)
+        func stacked(_ which: KeyPath<(Int, Int, Int), Int>, _ k: Int, _ what: String, _ float: [Float]) throws -> ValueID {
+            guard hybrid else { return floatConstant("\(node)/\(what)", float, [width, k]) }
+            var bytes: [UInt8] = [], scales: [Float] = []
+            for gate in gates {
+                let t = try tensor(try input(gate[keyPath: which]), what)
+                guard let data = t.data, data.count == nCell * k, let q = t.quant, q.zeroPoints.allSatisfy({ $0 == 0 }) else {
+                    throw EmberError.unsupported(node: node, reason: "hybrid LSTM \(what) must be symmetric int8 [\(nCell),\(k)]")
+                }
+                bytes += data
+                scales += [Float](repeating: q.scale, count: nCell)
+            }
+            return constant("\(node)/\(what)", .i8, [width, k], QuantParams(scales: scales, zeroPoints: [Int32](repeating: 0, count: width), axis: 0), bytes)
+        }
+        let wxV = try stacked(\.0, nIn, "input_weights", wx)
+        let whV = try stacked(\.1, nOut, "recurrent_weights", wh)
         let bV = floatConstant("\(node)/bias", bias, [width])
         func state(_ k: Int, _ n: Int, _ what: String) throws -> ValueID {
             let stored = present(k) ? try tensor(inputs[k], what).data != nil : false
@@ -125,12 +144,12 @@ extension Importer: RecurrentGraphBuilder {
         var h = try state(18, nOut, "output_state"), c = try state(19, nCell, "cell_state")
 
         let xs = try stepProjections(try value(try input(0)), steps: steps, batch: batch, timeMajor: timeMajor, nIn: nIn,
-                                     weights: wxV, bias: bV, width: width, name: node)
+                                     weights: wxV, bias: bV, width: width, projection: projection, name: node)
         let cell = LSTMCellOptions(cellActivation: act, cellClip: cellClip, coupledInputForget: cifg)
         var outputs: [ValueID] = []
         for t in 0..<steps {
             let p = "\(node)/t\(t)"
-            let rh = lower(.fullyConnected(.none), [h, whV, nil], "\(p)/recurrent", .f32, [batch, width])
+            let rh = lower(projection, [h, whV, nil], "\(p)/recurrent", .f32, [batch, width])
             let pre = lower(.add(.none), [xs[t], rh], "\(p)/gates", .f32, [batch, width])
             (h, c) = try lstmStep(pre: pre, h: h, c: c, n: nCell, batch: batch, options: cell, name: p)
             outputs.append(lower(.reshape(timeMajor ? [1, batch, nOut] : [batch, 1, nOut]), [h], "\(p)/out", .f32,

@@ -10,14 +10,14 @@ func readBytes(_ path: String) throws -> [UInt8] { try readFile(path, .model) }
 /// Packs a model folder's model.tflite, runs every reference input and
 /// compares with `outputs_ref`: returns nil when every output matches (int8
 /// byte for byte; float within the corpus tolerance), else why not.
-func checkModel(_ dir: String, isa: KernelISA = .best) throws -> String? {
+func checkModel(_ dir: String, isa: KernelISA = .best, tolerance given: (abs: Float, rel: Float)? = nil) throws -> String? {
     let graph = try readBytes(dir + "/model.tflite").withUnsafeBytes { try TFLiteImporter.importModel($0, name: "m") }
     // Through the real format: write, read back, run.
     let bytes = try PackageWriter.serialize(PackageContents(metadata: PackageMetadata(), variants: [VariantRecord(name: "v")], graphs: [graph]))
     let buffer = bytes.withUnsafeBytes { ConstantBuffer(copying: $0) }
     let package = EmberPackage(contents: try PackageReader.read(bytes: buffer.bytes, owner: buffer))
     let session = try Session(package: package, options: ExecutorOptions(isa: isa))
-    let tolerance = try floatTolerance(dir + "/meta.json")
+    let tolerance = try given ?? floatTolerance(dir + "/meta.json")
     let samples = ["00", "01", "02"].filter { access("\(dir)/inputs/\($0)_0.npy", F_OK) == 0 }
     guard !samples.isEmpty else { return "no reference inputs in \(dir)/inputs" }
     for sample in samples {
@@ -105,15 +105,20 @@ enum ZooFixtures {
     static let directory = Corpus.projectRoot + "/Tests/Fixtures/tflite-zoo"
     static let all = ["prelu_cnn_int8", "prelu_cnn_float16", "ssd_detector_float16", "audio_conv1d_sparse", "unet_int8",
                       "unet_float16", "transformer_dynamic_int8", "lstm_float32", "gru_float32", "space_batch_float32", "space_batch_int8",
-                      "gather_nd_float32", "gather_nd_int8", "norm_stats_float32", "norm_stats_int8"]
+                      "gather_nd_float32", "gather_nd_int8", "norm_stats_float32", "norm_stats_int8", "lstm_dynamic_int8"]
+    /// Float outputs within 1e-6 + 1e-5·|reference|: ten times tighter than the zoo's 1e-4, and still five
+    /// times the worst difference any fixture shows on any kernel path (ssd_detector_float16 on SIMD).
+    /// A hybrid op that dequantizes its weights instead of quantizing its inputs (the LSTM did) is outside it.
+    static let tolerance: (abs: Float, rel: Float) = (1e-6, 1e-5)
 }
 
 @Suite struct TFLiteZooFixtureTests {
-    /// On every kernel path this CPU has: int8 byte for byte, float within 1e-4 relative (+1e-5).
+    /// On every kernel path this CPU has: int8 byte for byte, float within `ZooFixtures.tolerance`.
     @Test(arguments: ZooFixtures.all)
     func zooFixturesMatchLiteRT(_ name: String) throws {
         for isa in KernelISA.supported {
-            #expect(try checkModel(ZooFixtures.directory + "/" + name, isa: isa) == nil, "\(name) on \(isa)")
+            let why = try checkModel(ZooFixtures.directory + "/" + name, isa: isa, tolerance: ZooFixtures.tolerance)
+            #expect(why == nil, "\(name) on \(isa)")
         }
     }
 

@@ -276,6 +276,13 @@ def write_doc(path, results, ember, seconds):
         L.append("Reference from LiteRT's builtin kernels without delegates instead (the reference resolver lacks an "
                  "op version; meta.json says which): " + ", ".join(fallback) + ".")
         L.append("")
+    lowered = [f"{r['model']}/{r['flavour']} ({(zoo.status(r['model'], r['flavour']) or {})['reference_note'].split(' (')[0]})"
+               for r in results if "reference_note" in (zoo.status(r["model"], r["flavour"]) or {})]
+    if lowered:
+        L.append("Reference kernels run on a copy whose data-movement op is marked version 1, because the reference "
+                 "resolver registers only version 1 and later versions add nothing but element types: "
+                 + ", ".join(lowered) + ".")
+        L.append("")
     built = time.strftime("%Y-%m-%d %H:%M", time.localtime(os.path.getmtime(ember)))
     L.append(f"Ember binary: `{ember}` (built {built}); {len(results)} entries checked in {seconds:.0f} s: "
              + ", ".join(f"{v} {k}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1])) + ".")
