@@ -281,14 +281,11 @@ extension Preparer {
         let g = try transposeConvGeometry(a), bias = try floatOperand(2, role: "bias")
         let (lo, hi) = a.activation.range
         let x = try input(0)
-        let inBytes = x.elementCount / max(x.dims[0], 1), accOffset = (inBytes + 63) / 64 * 64
-        let accCount = c.output.elementCount / max(c.output.dims[0], 1)
         let node = c.nodeName
-        return kernel(.transposeConv2dHybridRef, scratch: accOffset + accCount * 4) { b in
+        return kernel(.transposeConv2dHybridRef, scratch: x.elementCount / max(x.dims[0], 1)) { b in
             let (xp, f, bi, out) = try layerBuffers(b, node, Float.self, Int8.self, Float.self, Float.self, preparedBias: bias)
             let s = try scratchBuffer(b, node, Int8.self)
-            let acc = UnsafeMutableRawPointer(s + accOffset).assumingMemoryBound(to: Int32.self)
-            return { ember_transpose_conv2d_hybrid_ref(g, xp, f, scales, bi, lo, hi, s, acc, out) }
+            return { ember_transpose_conv2d_hybrid_ref(g, xp, f, scales, bi, lo, hi, s, out) }
         }
     }
 

@@ -23,6 +23,7 @@ public enum KernelImplementation: String, CaseIterable, Sendable {
     case layerNormF32Ref = "layer_norm_f32_ref"
     case lookupS8 = "lookup_s8"
     case matmulF32Ref = "matmul_f32_ref"
+    case matmulS8Ref = "matmul_s8_ref"
     case meanF32Ref = "mean_f32_ref"
     case meanS8Ref = "mean_s8_ref"
     case squaredDifferenceS8Ref = "squared_difference_s8_ref"
@@ -248,7 +249,7 @@ struct Preparer {
         switch c.op {
         case let .conv2D(a): return isQ8 ? try convInt8(a) : try convFloat(a)
         case let .fullyConnected(act): return isQ8 ? try fullyConnectedInt8(act) : try fullyConnectedFloat(act)
-        case .matMul: return isQ8 ? try floatFallback() : try matMulFloat()
+        case .matMul: return isQ8 ? try matMulInt8() : try matMulFloat()
         case let .add(act): return isQ8 ? try addInt8(act, subtract: false) : try binary(EMBER_BINARY_ADD, act)
         case let .sub(act): return isQ8 ? try addInt8(act, subtract: true) : try binary(EMBER_BINARY_SUB, act)
         case let .mul(act): return isQ8 ? try mulInt8(act) : try binary(EMBER_BINARY_MUL, act)
@@ -725,12 +726,13 @@ struct Preparer {
         }
     }
 
-    func matMulFloat() throws -> PreparedKernel {
+    /// A batched matmul's sizes and, per output batch, the element offsets of its matrices in a and b
+    /// (batch dims broadcast).
+    func matMulBatches() throws -> (m: Int, k: Int, n: Int, batches: Int, a: UnsafePointer<Int>, b: UnsafePointer<Int>) {
         let a = try input(0), bt = try input(1), o = c.output
         let m = a.dims[a.dims.count - 2], k = a.dims[a.dims.count - 1], n = bt.dims[bt.dims.count - 1]
         let batchDims = Array(o.dims.dropLast(2))
         let batches = elementCount(batchDims) ?? 0
-        // Element offsets of each batch's matrices in a and b (broadcast batch dims).
         let aOff = try storage.allocate(Int.self, count: batches), bOff = try storage.allocate(Int.self, count: batches)
         let aStrides = broadcastStrides(Array(a.dims.dropLast(2)), to: batchDims)
         let bStrides = broadcastStrides(Array(bt.dims.dropLast(2)), to: batchDims)
@@ -742,7 +744,37 @@ struct Preparer {
             var d = batchDims.count - 1
             while d >= 0 { index[d] += 1; if index[d] < batchDims[d] { break }; index[d] = 0; d -= 1 }
         }
-        let aOffsets = UnsafePointer(aOff), bOffsets = UnsafePointer(bOff)
+        return (m, k, n, batches, UnsafePointer(aOff), UnsafePointer(bOff))
+    }
+
+    /// LiteRT's int8 BATCH_MATMUL (reference_ops::BatchMatMul): Σ (a − za)(b − zb) in int32, requantized
+    /// by the multiplier of sa·sb/so with double rounding.
+    func matMulInt8() throws -> PreparedKernel {
+        guard try input(0).dtype == .i8, try input(1).dtype == .i8, c.output.dtype == .i8 else {
+            throw unsupported("u8 activations (use i8)")
+        }
+        let qa = try perTensorQuant(0), qb = try perTensorQuant(1), qo = try outQuant()
+        let (m, k, n, batches, aOffsets, bOffsets) = try matMulBatches()
+        var p = ember_matmul_s8_params()
+        p.a_offset = -qa.zeroPoint; p.b_offset = -qb.zeroPoint; p.output_offset = qo.zeroPoint
+        (p.output_multiplier, p.output_shift) = quantizeMultiplier(Double(qa.scale) * Double(qb.scale) / Double(qo.scale))
+        let params = try storage.store(p)
+        let m32 = Int32(m), k32 = Int32(k), n32 = Int32(n), outStride = m * n
+        let node = c.nodeName
+        return kernel(.matmulS8Ref) { b in
+            let ap = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
+            let bp = try req(b, 1, node).assumingMemoryBound(to: Int8.self)
+            let out = b.output.assumingMemoryBound(to: Int8.self)
+            return {
+                for i in 0..<batches {
+                    ember_matmul_s8_ref(m32, k32, n32, ap + aOffsets[i], bp + bOffsets[i], params, out + i * outStride)
+                }
+            }
+        }
+    }
+
+    func matMulFloat() throws -> PreparedKernel {
+        let (m, k, n, batches, aOffsets, bOffsets) = try matMulBatches()
         let m32 = Int32(m), k32 = Int32(k), n32 = Int32(n), outStride = m * n
         let aConst = try floatOperand(0, role: "a"), bConst = try floatOperand(1, role: "b")
         let node = c.nodeName

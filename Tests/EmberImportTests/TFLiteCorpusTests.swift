@@ -105,7 +105,8 @@ enum ZooFixtures {
     static let directory = Corpus.projectRoot + "/Tests/Fixtures/tflite-zoo"
     static let all = ["prelu_cnn_int8", "prelu_cnn_float16", "ssd_detector_float16", "audio_conv1d_sparse", "unet_int8",
                       "unet_float16", "transformer_dynamic_int8", "lstm_float32", "gru_float32", "space_batch_float32", "space_batch_int8",
-                      "gather_nd_float32", "gather_nd_int8", "norm_stats_float32", "norm_stats_int8", "lstm_dynamic_int8"]
+                      "gather_nd_float32", "gather_nd_int8", "norm_stats_float32", "norm_stats_int8", "lstm_dynamic_int8",
+                      "transformer_int8"]
     /// Float outputs within 1e-6 + 1e-5·|reference|: ten times tighter than the zoo's 1e-4, and still five
     /// times the worst difference any fixture shows on any kernel path (ssd_detector_float16 on SIMD).
     /// A hybrid op that dequantizes its weights instead of quantizing its inputs (the LSTM did) is outside it.

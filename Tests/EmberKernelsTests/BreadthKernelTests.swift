@@ -521,7 +521,8 @@ import Glibc
 /// LiteRT's per-channel dynamic-range kernels against their definitions: asymmetric input
 /// quantization (AsymmetricQuantizeFloats) and the float output stage, element by element.
 @Suite struct HybridPerChannelKernelTests {
-    /// AsymmetricQuantizeFloats, written from LiteRT's definition.
+    /// AsymmetricQuantizeFloats, written from LiteRT's definition, with the zero point added after
+    /// rounding as LiteRT's outputs show (`asymmetricQuantizationAddsTheZeroPointAfterRounding`).
     static func asymmetric(_ x: [Float]) -> (q: [Int32], scale: Float, zeroPoint: Int32) {
         let rmin = Double(min(0, x.min() ?? 0)), rmax = Double(max(0, x.max() ?? 0))
         if rmin == rmax { return ([Int32](repeating: 0, count: x.count), 1, 0) }
@@ -530,7 +531,27 @@ import Glibc
         let zp = 128 + abs(rmin / scale) < 127 + abs(rmax / scale) ? fromMin : fromMax
         let nudged: Int32 = zp <= -128 ? -128 : zp >= 127 ? 127 : Int32(zp.rounded(.toNearestOrAwayFromZero))
         let s = Float(scale), inv = 1 / s
-        return (x.map { v in max(-128, min(127, Int32((Float(nudged) + v * inv).rounded(.toNearestOrAwayFromZero)))) }, s, nudged)
+        return (x.map { v in max(-128, min(127, Int32((v * inv).rounded(.toNearestOrAwayFromZero)) + nudged)) }, s, nudged)
+    }
+
+    /// Rows whose f32 sum zp + x·inv lands on a tie that the product alone is not on: LiteRT's code is
+    /// round(x·inv) + zp (resnet50 dynamic_int8's conv2_block3_1 input: −128 + 79.5 is −48 there, and
+    /// −128 + 45.4999962 is −83), not the rounding of the sum.
+    @Test func asymmetricQuantizationAddsTheZeroPointAfterRounding() {
+        var rng = SplitMix64(seed: 64)
+        var checked = 0
+        while checked < 8 {
+            let hi = Float.random(in: 0.5...4, using: &rng), v = Float.random(in: 0...hi, using: &rng)
+            let inv = 1 / Float(Double(hi) / 255), product = v * inv, sum = Float(-128) + product
+            let liteRT = Int32(product.rounded(.toNearestOrAwayFromZero)) - 128
+            guard sum - sum.rounded(.down) == 0.5, Int32(sum.rounded(.toNearestOrAwayFromZero)) != liteRT else { continue }
+            let x: [Float] = [0, hi, v], w: [Int8] = [0, 0, 1], scales: [Float] = [1]
+            var scratch = [Int8](repeating: 0, count: 3), out: [Float] = [0]
+            ember_fully_connected_hybrid_per_channel_ref(1, 3, 1, x, w, scales, 1, nil, -.infinity, .infinity, &scratch, &out)
+            let scale = Float(Double(hi) / 255)
+            #expect(out[0] == Float(liteRT + 128) * scale, "v \(v) hi \(hi): code \(out[0] / scale - 128), LiteRT's \(liteRT)")
+            checked += 1
+        }
     }
 
     @Test func perChannelConvAndDepthwiseFollowLiteRT() {
@@ -655,8 +676,9 @@ import Glibc
 }
 
 @Suite struct HybridTransposeConvTests {
-    /// Per batch: asymmetric input quantization, the gather form of the transposed conv over
-    /// (q − zero point) · w in int32, then acc · (scale · channel scale) + bias.
+    /// Per batch: asymmetric input quantization; every product (q − zero point) · w scaled on its own,
+    /// · channel scale · input scale, and summed in f32 in LiteRT's scatter order (input pixel by pixel,
+    /// channel by channel); then + bias. Written in the gather form, visiting input pixels in that order.
     @Test func hybridTransposeConvFollowsItsDefinition() {
         var rng = SplitMix64(seed: 67)
         for trial in 0..<60 {
@@ -673,20 +695,49 @@ import Glibc
             let w = rng.int8s(oc * kh * kw * ic), scales = (0..<oc).map { _ in Float.random(in: 0.001...0.05, using: &rng) }
             let bias = rng.floats(oc)
             var out = [Float](repeating: 0, count: n * oh * ow * oc)
-            var q = [Int8](repeating: 0, count: ih * iw * ic), acc = [Int32](repeating: 0, count: oh * ow * oc)
-            ember_transpose_conv2d_hybrid_ref(&g, x, w, scales, bias, -.infinity, .infinity, &q, &acc, &out)
+            var q = [Int8](repeating: 0, count: ih * iw * ic)
+            ember_transpose_conv2d_hybrid_ref(&g, x, w, scales, bias, -.infinity, .infinity, &q, &out)
             for b in 0..<n {
                 let (qv, s, zp) = HybridPerChannelKernelTests.asymmetric(Array(x[(b * ih * iw * ic)..<((b + 1) * ih * iw * ic)]))
                 for oy in 0..<oh { for ox in 0..<ow { for o in 0..<oc {
-                    var sum: Int32 = 0
-                    for ky in 0..<kh { for kx in 0..<kw {
-                        let ty = oy - ky, tx = ox + pl - kx
-                        guard ty >= 0, tx >= 0, ty % sh == 0, tx % 2 == 0, ty / sh < ih, tx / 2 < iw else { continue }
-                        for c in 0..<ic { sum += Int32(w[((o * kh + ky) * kw + kx) * ic + c]) * (qv[((ty / sh) * iw + tx / 2) * ic + c] - zp) }
+                    var sum: Float = 0
+                    for iy in 0..<ih { for ix in 0..<iw {
+                        let ky = oy - iy * sh, kx = ox + pl - ix * 2
+                        guard ky >= 0, ky < kh, kx >= 0, kx < kw else { continue }
+                        for c in 0..<ic {
+                            let product = Int32(w[((o * kh + ky) * kw + kx) * ic + c]) * (qv[(iy * iw + ix) * ic + c] - zp)
+                            sum += Float(product) * scales[o] * s
+                        }
                     } }
-                    #expect(out[((b * oh + oy) * ow + ox) * oc + o] == Float(sum) * (s * scales[o]) + bias[o], "trial \(trial)")
+                    #expect(out[((b * oh + oy) * ow + ox) * oc + o] == sum + bias[o], "trial \(trial)")
                 } } }
             }
+        }
+    }
+}
+
+@Suite struct Int8MatMulTests {
+    /// Each output within a code of the real product of the dequantized matrices (LiteRT's byte-exactness
+    /// is checked on the transformer_int8 zoo fixture); saturating at both ends on every fourth trial.
+    @Test func matMulS8IsWithinACodeOfTheRealProduct() {
+        var rng = SplitMix64(seed: 71)
+        for trial in 0..<200 {
+            let m = rng.int(1...7), k = rng.int(1...40), n = rng.int(1...9)
+            let sa = Float.random(in: 0.005...0.1, using: &rng), sb = Float.random(in: 0.005...0.1, using: &rng)
+            let za = Int32(rng.int(-128...127)), zb = Int32(rng.int(-20...20)), zo = Int32(rng.int(-128...127))
+            let so = sa * sb * Float(k) * (trial % 4 == 0 ? 0.2 : 40) * Float.random(in: 0.5...2, using: &rng)
+            let a = rng.int8s(m * k), b = rng.int8s(k * n)
+            var p = ember_matmul_s8_params(a_offset: -za, b_offset: -zb, output_offset: zo, output_multiplier: 0, output_shift: 0)
+            (p.output_multiplier, p.output_shift) = quantizeMultiplier(Double(sa) * Double(sb) / Double(so))
+            var out = [Int8](repeating: 0, count: m * n)
+            ember_matmul_s8_ref(Int32(m), Int32(k), Int32(n), a, b, &p, &out)
+            for i in 0..<m { for j in 0..<n {
+                let real = (0..<k).reduce(0.0) { acc, t in
+                    acc + Double(sa) * Double(Int32(a[i * k + t]) - za) * Double(sb) * Double(Int32(b[t * n + j]) - zb)
+                }
+                let want = Int(max(-128, min(127, (real / Double(so)).rounded() + Double(zo))))
+                #expect(abs(Int(out[i * n + j]) - want) <= 1, "trial \(trial) [\(i),\(j)]: \(out[i * n + j]) against \(want)")
+            } }
         }
     }
 }

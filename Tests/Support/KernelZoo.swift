@@ -52,6 +52,9 @@ enum KernelZoo {
         b.output(try b.add(.dequantize, [pr], name: "pr"), name: "pr")
         let sd = try b.add(.binary(.squaredDifference), [rq, x], name: "sqdiff", outputQuant: QuantParams(scale: 0.03, zeroPoint: -128))
         b.output(try b.add(.dequantize, [sd], name: "sd"), name: "sd")
+        let wm = b.constant("wm", [Int8(3), -7, 12, 100, -128, 5], dtype: .i8, dims: [2, 3], quant: QuantParams(scale: 0.02, zeroPoint: 2))
+        let mm = try b.add(.matMul, [rq, wm], name: "matmul-s8", outputQuant: QuantParams(scale: 0.01, zeroPoint: 4))
+        b.output(try b.add(.dequantize, [mm], name: "mm"), name: "mm")
         return try b.build()
     }
 

@@ -138,6 +138,15 @@ void ember_fully_connected_f32_q4b32_ref(int64_t rows, int32_t in_features, int3
                                          const float *bias, float act_min, float act_max,
                                          float *output);
 
+/// TFLite int8 BATCH_MATMUL (reference_ops::BatchMatMul, one matrix): out[m][n] =
+/// MBQM(Σ_k (a[m][k] + a_offset)(b[k][n] + b_offset)) + output_offset, clamped to int8.
+typedef struct {
+  int32_t a_offset, b_offset, output_offset;  // offsets are minus the zero points; output is +zp
+  int32_t output_multiplier, output_shift;
+} ember_matmul_s8_params;
+void ember_matmul_s8_ref(int32_t m, int32_t k, int32_t n, const int8_t *a, const int8_t *b,
+                         const ember_matmul_s8_params *p, int8_t *out);
+
 /// out[m][n] = sum_k a[m][k] * b[k][n] (row-major, one matrix).
 void ember_matmul_f32_ref(int32_t m, int32_t k, int32_t n, const float *a, const float *b,
                           float *out);
@@ -313,11 +322,11 @@ void ember_mean_s8_ref(const ember_reduce *r, const int8_t *in, int32_t input_ze
 
 /// Dynamic-range transposed convolution (LiteRT's hybrid TRANSPOSE_CONV): per batch, the f32 input is
 /// quantized asymmetrically as ember_conv2d_hybrid_per_channel_ref does (into `scratch`, one batch of
-/// in_h·in_w·in_c bytes), the scatter of ember_transpose_conv2d_s8_ref sums w · (q − zero point) in
-/// int32 (`acc`, one batch of outputs), and output = acc · (input scale · channel_scale[o]) + bias, clamped.
+/// in_h·in_w·in_c bytes); the scatter of ember_transpose_conv2d_f32_ref then adds each product
+/// (q − zero point) · w · channel_scale[o] · input scale in f32, in LiteRT's order; + bias, clamped.
 void ember_transpose_conv2d_hybrid_ref(const ember_conv_geometry *g, const float *input, const int8_t *filter,
                                        const float *channel_scale, const float *bias, float act_min, float act_max,
-                                       int8_t *scratch, int32_t *acc, float *output);
+                                       int8_t *scratch, float *output);
 
 /// TFLite reference int8 HARD_SWISH (reference_ops::HardSwish: 16-bit fixed point, a "relu-ish"
 /// multiplier in [0, 1] times the input on the output scale). Parameters as HardSwishPrepare makes them.
