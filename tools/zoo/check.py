@@ -7,8 +7,10 @@ reference-kernel outputs stored beside it; write docs/TFLITE_ZOO.md.
 
 Integer outputs must be equal (the report gives the largest difference in codes);
 float outputs are compared by max |a-b| and by rel = max|a-b| / max(max|ref|, 1e-6),
-which must be at most 1e-4 to count as a match. Run inside tools/zoo/.venv (check.sh
-does that; the venv is created by make_tflite_zoo.py on first use).
+which must be at most 1e-4 to count as a match. An entry that differs is run again on the
+scalar reference kernels (EMBER_ISA=scalar), which sum floats in LiteRT's reference order: the
+report gives both. Run inside tools/zoo/.venv (check.sh does that; the venv is created by
+make_tflite_zoo.py on first use).
 """
 import argparse
 import json
@@ -49,9 +51,11 @@ def first_error_line(text):
     return lines[0] if lines else "(no message)"
 
 
-def check_entry(ember, meta, d, work, timeout):
+def check_entry(ember, meta, d, work, timeout, isa=None):
+    """Packs and runs one entry (with EMBER_ISA=isa when given) and compares it with the reference."""
     import numpy as np
     r = {"model": meta["model"], "flavour": meta["flavour"]}
+    env = dict(os.environ, EMBER_ISA=isa) if isa else None
     if "conversion_error" in meta:
         r.update(status="conversion failed", detail=meta["conversion_error"].splitlines()[0])
         return r
@@ -87,7 +91,7 @@ def check_entry(ember, meta, d, work, timeout):
         args += ["--input", f"{i['name']}={os.path.join(d, i['file'])}"]
     t0 = time.time()
     try:
-        p = subprocess.run(args, capture_output=True, text=True, timeout=timeout, cwd=work)
+        p = subprocess.run(args, capture_output=True, text=True, timeout=timeout, cwd=work, env=env)
     except subprocess.TimeoutExpired:
         r.update(status="run failed", detail=f"timeout after {timeout}s")
         return r
@@ -169,7 +173,10 @@ def short_cell(r):
             val = f"Δ{max(e.get('max_abs', 0) for e in outs):g} codes"
         else:
             val = f"rel {max(e.get('rel', float('inf')) for e in outs):.1e}"
-        return ("match " if st == "match" else "**differs** ") + val
+        cell = ("match " if st == "match" else "**differs** ") + val
+        if "scalar" in r:  # a difference on the SIMD path, run again on the scalar reference kernels
+            cell += f" (scalar kernels: {short_cell(r['scalar']).replace('**', '')})"
+        return cell
     if st == "unsupported":
         if "unsupported_ops" in r:
             return "unsupported: " + ", ".join(sorted(r["unsupported_ops"]))
@@ -268,7 +275,9 @@ def write_doc(path, results, ember, seconds):
              "built (Keras models with random fixed-seed weights, see tools/zoo/README.md). Each entry is "
              "packed with `ember pack model.tflite -o X.ember`, run with `ember run X.ember --input NAME=inputs/00.npy "
              "--output DIR`, and compared with the outputs of LiteRT's reference kernels (BUILTIN_REF) for the same input. "
-             f"Integer outputs must be equal; float outputs match when max|a-b| / max(max|ref|, 1e-6) ≤ {REL_TOL:g}.")
+             f"Integer outputs must be equal; float outputs match when max|a-b| / max(max|ref|, 1e-6) ≤ {REL_TOL:g}. "
+             "An entry that differs is run again with `EMBER_ISA=scalar` (the reference kernels, which sum in "
+             "LiteRT's order); its result is given in brackets.")
     L.append("")
     fallback = [f"{r['model']}/{r['flavour']}" for r in results
                 if (zoo.status(r["model"], r["flavour"]) or {}).get("reference_kernels", "BUILTIN_REF") != "BUILTIN_REF"]
@@ -309,7 +318,8 @@ def write_with_entries(path, lines, results, notes):
     (also used by check_onnx.py)."""
     L = lines + ["## Every entry", "", "| model | flavour | result | detail |", "|---|---|---|---|"]
     for r in results:
-        L.append(f"| {r['model']} | {r['flavour']} | {r['status']} | {r.get('detail', '').replace('|', '/')} |")
+        status = r["status"] + (f" (scalar kernels: {r['scalar']['status']})" if "scalar" in r else "")
+        L.append(f"| {r['model']} | {r['flavour']} | {status} | {r.get('detail', '').replace('|', '/')} |")
     L.append("")
     if os.path.exists(notes):
         L.append(open(notes).read())
@@ -353,8 +363,13 @@ def main():
     results, t_all = [], time.time()
     for n, f, meta in built_entries(zoo, a.only, a.flavours):
         r = check_entry(ember, meta, os.path.join(zoo.CACHE, n, f), a.work, a.timeout)
+        if r["status"] == "differs":
+            # The SIMD kernels sum floats in another order than LiteRT's reference kernels; the scalar
+            # ones keep its order, so the second run tells an order effect from a real difference.
+            r["scalar"] = check_entry(ember, meta, os.path.join(zoo.CACHE, n, f), a.work, a.timeout, isa="scalar")
         results.append(r)
-        print(f"{n:20s} {f:13s} {r['status']:17s} {r.get('detail', '')[:150]}", flush=True)
+        scalar = f" [scalar kernels: {r['scalar']['status']}]" if "scalar" in r else ""
+        print(f"{n:20s} {f:13s} {r['status']:17s} {r.get('detail', '')[:150]}{scalar}", flush=True)
     if not results:
         sys.exit("check: nothing built; run tools/zoo/make_tflite_zoo.py first")
     seconds = time.time() - t_all
