@@ -845,14 +845,7 @@ struct Preparer {
         guard try input(0).dtype == .i8 else { throw unsupported("u8 activations (use i8)") }
         let qa = try perTensorQuant(0), qb = try perTensorQuant(1), qo = try outQuant()
         let bc = try broadcast()
-        var p = ember_add_s8_params()
-        p.a_offset = -qa.zeroPoint; p.b_offset = -qb.zeroPoint; p.output_offset = qo.zeroPoint
-        p.left_shift = 20
-        let twiceMax = Double(2 * max(qa.scale, qb.scale))
-        (p.a_multiplier, p.a_shift) = quantizeMultiplier(Double(qa.scale) / twiceMax)
-        (p.b_multiplier, p.b_shift) = quantizeMultiplier(Double(qb.scale) / twiceMax)
-        (p.output_multiplier, p.output_shift) = quantizeMultiplier(twiceMax / Double(Float(1 << 20) * qo.scale))
-        (p.act_min, p.act_max) = activationRangeInt8(act, qo)
+        let p = twoInputS8Params(qa, qb, qo, range: activationRangeInt8(act, qo))
         let params = try storage.store(p)
         let sub: Int32 = subtract ? 1 : 0
         let node = c.nodeName
@@ -885,7 +878,7 @@ struct Preparer {
         guard try input(0).dtype == .i8 else { throw unsupported("u8 activations (use i8)") }
         let qa = try perTensorQuant(0), qb = try perTensorQuant(1), qo = try outQuant()
         let bc = try broadcast()
-        let params = try storage.store(squaredDifferenceS8Params(qa, qb, qo))
+        let params = try storage.store(twoInputS8Params(qa, qb, qo, squaredDifference: true))
         let node = c.nodeName
         return kernel(.squaredDifferenceS8Ref) { b in
             let ap = try req(b, 0, node).assumingMemoryBound(to: Int8.self)

@@ -21,17 +21,21 @@ public func meanMultiplier(inputScale: Float, outputScale: Float, count n: Int) 
     return (Int32(truncatingIfNeeded: divided), s - Int32(shift))
 }
 
-/// TFLite's int8 SQUARED_DIFFERENCE parameters (squared_difference.cc Prepare): inputs shifted left by
-/// 7 and scaled by their share of twice the larger input scale; output multiplier (2·max)² / (2^14 · s_out).
-func squaredDifferenceS8Params(_ qa: QuantParams, _ qb: QuantParams, _ qo: QuantParams) -> ember_add_s8_params {
+/// TFLite's two-input int8 recipe that rescales both inputs to twice the larger input scale after a left
+/// shift: ADD/SUB (reference integer_ops::Add, shift 20, output multiplier 2·max / (2^20 · s_out)) and
+/// SQUARED_DIFFERENCE (squared_difference.cc, shift 7, the difference squared, (2·max)² / (2^14 · s_out)).
+func twoInputS8Params(_ qa: QuantParams, _ qb: QuantParams, _ qo: QuantParams, squaredDifference: Bool = false,
+                      range: (Int32, Int32) = (-128, 127)) -> ember_add_s8_params {
     var p = ember_add_s8_params()
     p.a_offset = -qa.zeroPoint; p.b_offset = -qb.zeroPoint; p.output_offset = qo.zeroPoint
-    p.left_shift = 7
+    p.left_shift = squaredDifference ? 7 : 20
     let twiceMax = Double(2 * max(qa.scale, qb.scale))
     (p.a_multiplier, p.a_shift) = quantizeMultiplier(Double(qa.scale) / twiceMax)
     (p.b_multiplier, p.b_shift) = quantizeMultiplier(Double(qb.scale) / twiceMax)
-    (p.output_multiplier, p.output_shift) = quantizeMultiplier(twiceMax * twiceMax / Double(Float(1 << 14) * qo.scale))
-    (p.act_min, p.act_max) = (-128, 127)
+    let outputReal = squaredDifference ? twiceMax * twiceMax / Double(Float(1 << 14) * qo.scale)
+                                       : twiceMax / Double(Float(1 << 20) * qo.scale)
+    (p.output_multiplier, p.output_shift) = quantizeMultiplier(outputReal)
+    (p.act_min, p.act_max) = range
     return p
 }
 

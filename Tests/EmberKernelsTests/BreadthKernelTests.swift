@@ -808,7 +808,7 @@ import Glibc
             let range = 255 * max(qa.scale, qb.scale)
             let qo = QuantParams(scale: range * range / (trial % 3 == 0 ? 4000 : 255), zeroPoint: -128)
             let a = rng.int8s(ad.reduce(1, *)), b = rng.int8s(bd.reduce(1, *))
-            var p = squaredDifferenceS8Params(qa, qb, qo)
+            var p = twoInputS8Params(qa, qb, qo, squaredDifference: true)
             var bc = makeBroadcast(ad, bd, od)
             var out = [Int8](repeating: 0, count: od.reduce(1, *))
             ember_squared_difference_s8_ref(&bc, a, b, &p, &out)
