@@ -477,12 +477,55 @@ void ember_binary_f32_ref(ember_binary_op op, const ember_broadcast *bc, const f
     });                                                                                       \
   } while (0)
 
+// Unsigned arithmetic: wraps in U (at least 32 bits wide, so 16-bit products cannot overflow an int),
+// floor division and modulo are plain division and remainder, a zero divisor gives 0.
+#define EMBER_UINT_BINARY(T, U)                                                                 \
+  do {                                                                                        \
+    const T *x_ = (const T *)a;                                                               \
+    const T *y_ = (const T *)b;                                                               \
+    T *o_ = (T *)out;                                                                         \
+    EMBER_BROADCAST_LOOP(bc, {                                                                \
+      const T x = x_[ai], y = y_[bi];                                                         \
+      T r;                                                                                    \
+      switch (op) {                                                                           \
+        case EMBER_BINARY_ADD: r = (T)((U)x + (U)y); break;                                   \
+        case EMBER_BINARY_SUB: r = (T)((U)x - (U)y); break;                                   \
+        case EMBER_BINARY_MUL: r = (T)((U)x * (U)y); break;                                   \
+        case EMBER_BINARY_MAX: r = x > y ? x : y; break;                                      \
+        case EMBER_BINARY_MIN: r = x < y ? x : y; break;                                      \
+        case EMBER_BINARY_PRELU: r = x; break;                                                \
+        case EMBER_BINARY_SQUARED_DIFFERENCE: {                                               \
+          const U d = (U)x - (U)y;                                                            \
+          r = (T)(d * d);                                                                     \
+          break;                                                                              \
+        }                                                                                     \
+        case EMBER_BINARY_POW: {                                                              \
+          U base = (U)x, acc = 1;                                                             \
+          for (T e = y; e > 0; e >>= 1) {                                                     \
+            if (e & 1) acc *= base;                                                           \
+            base *= base;                                                                     \
+          }                                                                                   \
+          r = (T)acc;                                                                         \
+          break;                                                                              \
+        }                                                                                     \
+        default:                                                                              \
+          r = y == 0 ? 0 : op == EMBER_BINARY_FLOOR_MOD ? (T)(x % y) : (T)(x / y);            \
+          break;                                                                              \
+      }                                                                                       \
+      o_[oi] = r;                                                                             \
+    });                                                                                       \
+  } while (0)
+
 void ember_binary_int_ref(ember_binary_op op, ember_dtype dtype, const ember_broadcast *bc, const void *a,
                           const void *b, void *out) {
-  if (dtype == EMBER_DTYPE_I64) {
-    EMBER_INT_BINARY(int64_t, uint64_t, INT64_MIN);
-  } else {
-    EMBER_INT_BINARY(int32_t, uint32_t, INT32_MIN);
+  // 16-bit values are multiplied as uint32_t: uint16_t would promote to int, whose product can overflow.
+  switch (dtype) {
+    case EMBER_DTYPE_I64: EMBER_INT_BINARY(int64_t, uint64_t, INT64_MIN); break;
+    case EMBER_DTYPE_I16: EMBER_INT_BINARY(int16_t, uint32_t, INT16_MIN); break;
+    case EMBER_DTYPE_U16: EMBER_UINT_BINARY(uint16_t, uint32_t); break;
+    case EMBER_DTYPE_U32: EMBER_UINT_BINARY(uint32_t, uint32_t); break;
+    case EMBER_DTYPE_U64: EMBER_UINT_BINARY(uint64_t, uint64_t); break;
+    default: EMBER_INT_BINARY(int32_t, uint32_t, INT32_MIN); break;
   }
 }
 
@@ -543,6 +586,10 @@ void ember_topk_ref(ember_dtype dtype, int64_t outer, int32_t axis_size, int64_t
   switch (dtype) {
     case EMBER_DTYPE_I32: EMBER_TOPK_TYPED(int32_t); break;
     case EMBER_DTYPE_I64: EMBER_TOPK_TYPED(int64_t); break;
+    case EMBER_DTYPE_I16: EMBER_TOPK_TYPED(int16_t); break;
+    case EMBER_DTYPE_U16: EMBER_TOPK_TYPED(uint16_t); break;
+    case EMBER_DTYPE_U32: EMBER_TOPK_TYPED(uint32_t); break;
+    case EMBER_DTYPE_U64: EMBER_TOPK_TYPED(uint64_t); break;
     default: EMBER_TOPK_TYPED(float); break;
   }
 }
@@ -879,6 +926,10 @@ void ember_reduce_ref(const ember_reduce *r, ember_reduce_op op, ember_dtype dty
   switch (dtype) {
     case EMBER_DTYPE_I32: EMBER_REDUCE_TYPED(int32_t, INT32_MIN, INT32_MAX); break;
     case EMBER_DTYPE_I64: EMBER_REDUCE_TYPED(int64_t, INT64_MIN, INT64_MAX); break;
+    case EMBER_DTYPE_I16: EMBER_REDUCE_TYPED(int16_t, INT16_MIN, INT16_MAX); break;
+    case EMBER_DTYPE_U16: EMBER_REDUCE_TYPED(uint16_t, 0, UINT16_MAX); break;
+    case EMBER_DTYPE_U32: EMBER_REDUCE_TYPED(uint32_t, 0, UINT32_MAX); break;
+    case EMBER_DTYPE_U64: EMBER_REDUCE_TYPED(uint64_t, 0, UINT64_MAX); break;
     default: EMBER_REDUCE_TYPED(float, -INFINITY, INFINITY); break;
   }
 }
@@ -908,6 +959,10 @@ void ember_arg_reduce_ref(ember_dtype dtype, int64_t outer, int32_t axis_size, i
     case EMBER_DTYPE_U8: EMBER_ARG_REDUCE_TYPED(uint8_t); break;
     case EMBER_DTYPE_I32: EMBER_ARG_REDUCE_TYPED(int32_t); break;
     case EMBER_DTYPE_I64: EMBER_ARG_REDUCE_TYPED(int64_t); break;
+    case EMBER_DTYPE_I16: EMBER_ARG_REDUCE_TYPED(int16_t); break;
+    case EMBER_DTYPE_U16: EMBER_ARG_REDUCE_TYPED(uint16_t); break;
+    case EMBER_DTYPE_U32: EMBER_ARG_REDUCE_TYPED(uint32_t); break;
+    case EMBER_DTYPE_U64: EMBER_ARG_REDUCE_TYPED(uint64_t); break;
     default: EMBER_ARG_REDUCE_TYPED(float); break;
   }
 }
@@ -1103,6 +1158,10 @@ void ember_compare_ref(ember_compare_op op, ember_dtype dtype, const ember_broad
     case EMBER_DTYPE_I64: EMBER_COMPARE_TYPED(int64_t); break;
     case EMBER_DTYPE_I8: EMBER_COMPARE_TYPED(int8_t); break;
     case EMBER_DTYPE_U8: case EMBER_DTYPE_BOOL: EMBER_COMPARE_TYPED(uint8_t); break;
+    case EMBER_DTYPE_I16: EMBER_COMPARE_TYPED(int16_t); break;
+    case EMBER_DTYPE_U16: EMBER_COMPARE_TYPED(uint16_t); break;
+    case EMBER_DTYPE_U32: EMBER_COMPARE_TYPED(uint32_t); break;
+    case EMBER_DTYPE_U64: EMBER_COMPARE_TYPED(uint64_t); break;
     default: EMBER_COMPARE_TYPED(float); break;
   }
 }
@@ -1134,6 +1193,10 @@ static inline double load_as_double(ember_dtype t, const void *p, int64_t i) {
     case EMBER_DTYPE_I64: return (double)((const int64_t *)p)[i];
     case EMBER_DTYPE_I8: return (double)((const int8_t *)p)[i];
     case EMBER_DTYPE_U8: case EMBER_DTYPE_BOOL: return (double)((const uint8_t *)p)[i];
+    case EMBER_DTYPE_I16: return (double)((const int16_t *)p)[i];
+    case EMBER_DTYPE_U16: return (double)((const uint16_t *)p)[i];
+    case EMBER_DTYPE_U32: return (double)((const uint32_t *)p)[i];
+    case EMBER_DTYPE_U64: return (double)((const uint64_t *)p)[i];
     default: return (double)((const float *)p)[i];
   }
 }
@@ -1144,6 +1207,10 @@ static inline int64_t load_as_int(ember_dtype t, const void *p, int64_t i) {
     case EMBER_DTYPE_I64: return ((const int64_t *)p)[i];
     case EMBER_DTYPE_I8: return ((const int8_t *)p)[i];
     case EMBER_DTYPE_U8: case EMBER_DTYPE_BOOL: return ((const uint8_t *)p)[i];
+    case EMBER_DTYPE_I16: return ((const int16_t *)p)[i];
+    case EMBER_DTYPE_U16: return ((const uint16_t *)p)[i];
+    case EMBER_DTYPE_U32: return ((const uint32_t *)p)[i];
+    case EMBER_DTYPE_U64: return (int64_t)((const uint64_t *)p)[i];  // wraps above INT64_MAX; narrowing keeps the low bits
     default: return float_to_int((double)((const float *)p)[i], -9223372036854775808.0, 9223372036854774784.0);
   }
 }
@@ -1153,7 +1220,9 @@ void ember_cast_ref(ember_dtype from, ember_dtype to, int64_t count, const void 
   for (int64_t i = 0; i < count; ++i) {
     switch (to) {
       case EMBER_DTYPE_F32:
-        ((float *)out)[i] = from == EMBER_DTYPE_I64 ? (float)((const int64_t *)in)[i] : (float)load_as_double(from, in, i);
+        // 64-bit integers round once to f32 (through double they could round twice).
+        ((float *)out)[i] = from == EMBER_DTYPE_I64 ? (float)((const int64_t *)in)[i]
+                            : from == EMBER_DTYPE_U64 ? (float)((const uint64_t *)in)[i] : (float)load_as_double(from, in, i);
         break;
       case EMBER_DTYPE_BOOL: ((uint8_t *)out)[i] = load_as_double(from, in, i) != 0.0; break;
       case EMBER_DTYPE_I32: {
@@ -1163,6 +1232,21 @@ void ember_cast_ref(ember_dtype from, ember_dtype to, int64_t count, const void 
         break;
       }
       case EMBER_DTYPE_I64: ((int64_t *)out)[i] = load_as_int(from, in, i); break;
+      case EMBER_DTYPE_U64: {
+        const double v = load_as_double(from, in, i);
+        ((uint64_t *)out)[i] = from_float ? (v != v || v <= 0.0 ? 0 : v >= 18446744073709549568.0 ? UINT64_MAX : (uint64_t)v)
+                                          : (uint64_t)load_as_int(from, in, i);
+        break;
+      }
+      case EMBER_DTYPE_I16: case EMBER_DTYPE_U16: case EMBER_DTYPE_U32: {
+        const double lo = to == EMBER_DTYPE_I16 ? -32768.0 : 0.0;
+        const double hi = to == EMBER_DTYPE_I16 ? 32767.0 : to == EMBER_DTYPE_U16 ? 65535.0 : 4294967295.0;
+        const int64_t v = from_float ? float_to_int(load_as_double(from, in, i), lo, hi) : load_as_int(from, in, i);
+        if (to == EMBER_DTYPE_I16) ((int16_t *)out)[i] = (int16_t)v;
+        else if (to == EMBER_DTYPE_U16) ((uint16_t *)out)[i] = (uint16_t)v;
+        else ((uint32_t *)out)[i] = (uint32_t)v;
+        break;
+      }
       case EMBER_DTYPE_I8: {
         const int64_t v = from_float ? float_to_int(load_as_double(from, in, i), -128.0, 127.0) : load_as_int(from, in, i);
         ((int8_t *)out)[i] = (int8_t)v;

@@ -1,5 +1,5 @@
 /// NumPy `.npy` files (format versions 1.0, 2.0 and 3.0): C-order arrays of
-/// f32, f16, i8, u8, i32, i64 or bool. The reader treats the bytes as
+/// f32, f16, i8, u8, i16, u16, i32, u32, i64, u64 or bool. The reader treats the bytes as
 /// untrusted: every length is checked, bad input is an `EmberError` naming the file.
 public enum NPY {
     static let magic: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59] // \x93NUMPY
@@ -34,8 +34,14 @@ public enum NPY {
         case "|u1", "u1", "<u1": dtype = .u8
         case "<i4", "=i4": dtype = .i32
         case "<i8", "=i8": dtype = .i64
+        case "<i2", "=i2": dtype = .i16
+        case "<u2", "=u2": dtype = .u16
+        case "<u4", "=u4": dtype = .u32
+        case "<u8", "=u8": dtype = .u64
         case "|b1", "b1": dtype = .bool
-        default: throw bad("dtype '\(code)' is not supported (use float32, float16, int8, uint8, int32, int64 or bool, little-endian)")
+        default:
+            throw bad("dtype '\(code)' is not supported (use float32, float16, int8, uint8, int16, uint16, int32, uint32, int64, "
+                      + "uint64 or bool, little-endian)")
         }
         guard shapeText.hasPrefix("("), shapeText.hasSuffix(")") else { throw bad("shape '\(shapeText)' is not a tuple") }
         var dims: [Int] = []
@@ -64,6 +70,10 @@ public enum NPY {
         case .i32: descr = "<i4"
         case .i64: descr = "<i8"
         case .bool: descr = "|b1"
+        case .i16: descr = "<i2"
+        case .u16: descr = "<u2"
+        case .u32: descr = "<u4"
+        case .u64: descr = "<u8"
         case .int4Block32: descr = "|u1" // raw blocks; not produced by the runtime
         }
         let shape = t.dims.count == 1 ? "(\(t.dims[0]),)" : "(" + t.dims.map(String.init).joined(separator: ", ") + ")"

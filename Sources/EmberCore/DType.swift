@@ -10,6 +10,11 @@ public enum DType: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     /// Symmetric INT4 weights in blocks of 32 along the last dimension, each block
     /// an f16 scale followed by 16 bytes of nibbles (see `EncodingTraits`).
     case int4Block32 = 8
+    /// Plain integers of the widths ONNX models carry (format minor version 3).
+    case i16 = 9
+    case u16 = 10
+    case u32 = 11
+    case u64 = 12
 
     /// The one table that describes each encoding (as ggml's type traits do).
     public var traits: EncodingTraits {
@@ -22,6 +27,10 @@ public enum DType: UInt8, Sendable, CaseIterable, CustomStringConvertible {
         case .i64: return EncodingTraits(name: "i64", elementsPerBlock: 1, bytesPerBlock: 8)
         case .bool: return EncodingTraits(name: "bool", elementsPerBlock: 1, bytesPerBlock: 1)
         case .int4Block32: return EncodingTraits(name: "int4b32", elementsPerBlock: 32, bytesPerBlock: 18)
+        case .i16: return EncodingTraits(name: "i16", elementsPerBlock: 1, bytesPerBlock: 2)
+        case .u16: return EncodingTraits(name: "u16", elementsPerBlock: 1, bytesPerBlock: 2)
+        case .u32: return EncodingTraits(name: "u32", elementsPerBlock: 1, bytesPerBlock: 4)
+        case .u64: return EncodingTraits(name: "u64", elementsPerBlock: 1, bytesPerBlock: 8)
         }
     }
 
@@ -29,6 +38,9 @@ public enum DType: UInt8, Sendable, CaseIterable, CustomStringConvertible {
 
     /// Whether values of this type are stored in blocks (only for constants).
     public var isBlockEncoded: Bool { traits.elementsPerBlock > 1 }
+
+    /// Integers computed as integers (two's-complement wrapping): never affine-quantized.
+    public var isPlainInteger: Bool { [.i32, .i64, .i16, .u16, .u32, .u64].contains(self) }
 
     /// Whether this is an 8-bit affine-quantized activation type.
     public var isQuantized8: Bool { self == .i8 || self == .u8 }

@@ -422,7 +422,7 @@ extension OpKind {
                             },
                             decode: { a in .compare(try a.function(0, Comparison.self)) },
                             shape: { _, s in
-                                let t = try s.broadcast(allowed: [.f32, .i32, .i64, .i8, .u8, .bool])
+                                let t = try s.broadcast(allowed: [.f32, .i32, .i64, .i8, .u8, .bool, .i16, .u16, .u32, .u64])
                                 return TensorInfo(.bool, t.dims)
                             })
         case .logical:
@@ -490,7 +490,7 @@ extension OpKind {
                             decode: { a in .cast(try a.dtype(0)) },
                             shape: { op, s in
                                 guard case let .cast(to) = op else { throw s.fail("not a cast") }
-                                let plain: Set<DType> = [.f32, .i32, .i64, .bool, .u8, .i8]
+                                let plain: Set<DType> = [.f32, .i32, .i64, .bool, .u8, .i8, .i16, .u16, .u32, .u64]
                                 // float16 converts to and from float32 only (model inputs and outputs in half precision).
                                 if s.x.dtype == .f16 || to == .f16 {
                                     guard (s.x.dtype == .f16 && to == .f32) || (s.x.dtype == .f32 && to == .f16) else {
@@ -592,7 +592,7 @@ extension OpKind {
                             decode: { a in .topK(k: try a.int(0), axis: try a.int(1), largest: try a.bool(2), indices: try a.bool(3)) },
                             shape: { op, s in
                                 guard case let .topK(k, axis, _, indices) = op else { throw s.fail("not a top-k") }
-                                try s.dtype(s.x, in: [.f32, .i32, .i64])
+                                try s.dtype(s.x, in: [.f32, .i32, .i64, .i16, .u16, .u32, .u64])
                                 let a = try s.axis(axis, rank: s.x.dims.count)
                                 guard k <= s.x.dims[a] else { throw s.fail("k \(k) is more than the axis' \(s.x.dims[a]) elements") }
                                 var dims = s.x.dims

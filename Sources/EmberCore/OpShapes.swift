@@ -138,9 +138,9 @@ public struct ShapeCheck {
 
     /// Broadcasting arithmetic: f32, 8-bit quantized, or i32 / i64 (wrapping) without a fused activation.
     func broadcastArithmetic(_ op: Op) throws -> TensorInfo {
-        if x.dtype == .i32 || x.dtype == .i64 {
+        if x.dtype.isPlainInteger {
             guard (op.fusedActivation ?? Activation.none) == Activation.none else { throw fail("a fused activation on \(x.dtype)") }
-            return try broadcast(allowed: [.i32, .i64])
+            return try broadcast(allowed: [x.dtype])
         }
         return try broadcastNumeric()
     }

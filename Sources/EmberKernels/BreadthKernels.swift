@@ -52,6 +52,10 @@ extension DType {
         case .i8: return EMBER_DTYPE_I8
         case .u8: return EMBER_DTYPE_U8
         case .bool: return EMBER_DTYPE_BOOL
+        case .i16: return EMBER_DTYPE_I16
+        case .u16: return EMBER_DTYPE_U16
+        case .u32: return EMBER_DTYPE_U32
+        case .u64: return EMBER_DTYPE_U64
         case .f16, .int4Block32: return nil
         }
     }
@@ -117,7 +121,7 @@ extension Preparer {
 
     func reduce(_ f: Reduction, axes: [Int]) throws -> PreparedKernel {
         let x = try input(0)
-        guard x.dtype == .f32 || x.dtype == .i32 || x.dtype == .i64 else { throw unsupported("\(x.dtype) input") }
+        guard x.dtype == .f32 || x.dtype.isPlainInteger else { throw unsupported("\(x.dtype) input") }
         let r = try reduction(axes), dtype = try cType(x)
         let op = ember_reduce_op(rawValue: UInt32(f.rawValue))
         let node = c.nodeName

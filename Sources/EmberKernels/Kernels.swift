@@ -808,7 +808,7 @@ struct Preparer {
     /// Two-input arithmetic on f32, or on i32 / i64 (wrapping, as ONNX integer math does).
     func binary(_ op: ember_binary_op, _ act: Activation) throws -> PreparedKernel {
         let x = try input(0)
-        guard x.dtype == .i32 || x.dtype == .i64 else { return try binaryFloat(op, act) }
+        guard x.dtype.isPlainInteger else { return try binaryFloat(op, act) }
         guard act == .none else { throw unsupported("a fused activation on \(x.dtype)") }
         let bc = try broadcast(), dtype = try cType(x)
         let node = c.nodeName

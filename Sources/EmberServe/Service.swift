@@ -49,6 +49,10 @@ enum Datatype {
         case .u8: return "UINT8"
         case .i32: return "INT32"
         case .i64: return "INT64"
+        case .i16: return "INT16"
+        case .u16: return "UINT16"
+        case .u32: return "UINT32"
+        case .u64: return "UINT64"
         case .bool: return "BOOL"
         default: return "\(t)"
         }
@@ -348,10 +352,11 @@ public final class Service: @unchecked Sendable {
         }
         func integers<T: FixedWidthInteger>(_ type: T.Type) throws {
             try elements { v -> T in
-                guard v == v.rounded(), v >= Double(T.min), v <= Double(T.max) else {
+                // T(exactly:): Double(T.max) of a 64-bit type rounds up to 2^63 or 2^64, which T(v) would trap on.
+                guard let x = T(exactly: v) else {
                     throw RequestError(status: 400, message: "input '\(name)': \(v) is not a \(expected)")
                 }
-                return T(v)
+                return x
             }
         }
         switch slot.info.dtype {
@@ -361,6 +366,10 @@ public final class Service: @unchecked Sendable {
         case .u8: try integers(UInt8.self)
         case .i32: try integers(Int32.self)
         case .i64: try integers(Int64.self)
+        case .i16: try integers(Int16.self)
+        case .u16: try integers(UInt16.self)
+        case .u32: try integers(UInt32.self)
+        case .u64: try integers(UInt64.self)
         case .bool:
             bytes = bools.map { $0 ? 1 : 0 } + values.map { $0 != 0 ? 1 : 0 }
         default:
@@ -393,6 +402,10 @@ public final class Service: @unchecked Sendable {
             case .u8: for v in raw.bindMemory(to: UInt8.self) { append(String(v)) }
             case .i32: for v in raw.bindMemory(to: Int32.self) { append(String(v)) }
             case .i64: for v in raw.bindMemory(to: Int64.self) { append(String(v)) }
+            case .i16: for v in raw.bindMemory(to: Int16.self) { append(String(v)) }
+            case .u16: for v in raw.bindMemory(to: UInt16.self) { append(String(v)) }
+            case .u32: for v in raw.bindMemory(to: UInt32.self) { append(String(v)) }
+            case .u64: for v in raw.bindMemory(to: UInt64.self) { append(String(v)) }
             case .bool: for v in raw { append(v != 0 ? "true" : "false") }
             default: break
             }

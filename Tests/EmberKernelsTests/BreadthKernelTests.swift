@@ -110,11 +110,13 @@ import Glibc
         #expect(out == [2, -2])
     }
 
-    /// i32 and i64 arithmetic from its definitions (two's complement, wrapping), with broadcasting
-    /// and the values that trap in C: a zero divisor (0 here) and MIN / -1 (wraps).
+    /// Integer arithmetic of every plain integer type (i16, u16, i32, u32, i64, u64) from its definitions
+    /// (two's complement, wrapping), with broadcasting and the values that trap in C: a zero divisor
+    /// (0 here) and MIN / -1 (wraps).
     @Test func integerArithmeticWrapsAndNeverTraps() {
         var rng = SplitMix64(seed: 57)
-        func oracle<T: FixedWidthInteger & SignedInteger>(_ op: ember_binary_op, _ x: T, _ y: T) -> T {
+        func oracle<T: FixedWidthInteger>(_ op: ember_binary_op, _ x: T, _ y: T) -> T {
+            let minusOne = T(truncatingIfNeeded: -1)
             switch op {
             case EMBER_BINARY_ADD: return x &+ y
             case EMBER_BINARY_SUB: return x &- y
@@ -123,13 +125,13 @@ import Glibc
             case EMBER_BINARY_MIN: return Swift.min(x, y)
             case EMBER_BINARY_SQUARED_DIFFERENCE: let d = x &- y; return d &* d
             case EMBER_BINARY_POW:
-                if y < 0 { return x == 1 ? 1 : x == -1 ? (y % 2 != 0 ? -1 : 1) : 0 }
+                if T.isSigned && y < 0 { return x == 1 ? 1 : x == minusOne ? (y % 2 != 0 ? minusOne : 1) : 0 }
                 var r: T = 1
                 for _ in 0..<Int(y) { r = r &* x }
                 return r
             default:
                 guard y != 0 else { return 0 }
-                if x == T.min && y == -1 { return op == EMBER_BINARY_FLOOR_MOD ? 0 : T.min }
+                if T.isSigned && x == T.min && y == minusOne { return op == EMBER_BINARY_FLOOR_MOD ? 0 : T.min }
                 let (q, m) = (x / y, x % y)
                 let adjust = m != 0 && ((m < 0) != (y < 0))
                 if op == EMBER_BINARY_FLOOR_DIV { return adjust ? q - 1 : q }
@@ -139,12 +141,14 @@ import Glibc
         }
         let ops = [EMBER_BINARY_ADD, EMBER_BINARY_SUB, EMBER_BINARY_MUL, EMBER_BINARY_DIV, EMBER_BINARY_MAX, EMBER_BINARY_MIN,
                    EMBER_BINARY_POW, EMBER_BINARY_SQUARED_DIFFERENCE, EMBER_BINARY_FLOOR_DIV, EMBER_BINARY_FLOOR_MOD]
-        func check<T: FixedWidthInteger & SignedInteger>(_ type: T.Type, _ dtype: ember_dtype) {
-            let specials: [T] = [0, 1, -1, T.min, T.max, 7, -7, 3]
+        func check<T: FixedWidthInteger>(_ type: T.Type, _ dtype: ember_dtype) {
+            let specials: [T] = [0, 1, T(truncatingIfNeeded: -1), T.min, T.max, 7, T(truncatingIfNeeded: -7), 3]
             for trial in 0..<60 {
                 let (ad, bd, od) = randomBroadcastPair(&rng)
                 func values(_ n: Int) -> [T] {
-                    (0..<n).map { _ in rng.int(0...3) == 0 ? specials[rng.int(0...(specials.count - 1))] : T(rng.int(-1000...1000)) }
+                    (0..<n).map { _ in
+                        rng.int(0...3) == 0 ? specials[rng.int(0...(specials.count - 1))] : T(truncatingIfNeeded: rng.int(-1000...1000))
+                    }
                 }
                 let a = values(ad.reduce(1, *)), b = values(bd.reduce(1, *))
                 for op in ops {
@@ -160,6 +164,10 @@ import Glibc
         }
         check(Int32.self, EMBER_DTYPE_I32)
         check(Int64.self, EMBER_DTYPE_I64)
+        check(Int16.self, EMBER_DTYPE_I16)
+        check(UInt16.self, EMBER_DTYPE_U16)
+        check(UInt32.self, EMBER_DTYPE_U32)
+        check(UInt64.self, EMBER_DTYPE_U64)
     }
 
     @Test func cumulativeSumsRunForwardBackwardAndExclusive() {
@@ -236,6 +244,26 @@ import Glibc
                 check(EMBER_DTYPE_I32, av.map { Int32($0) }, bv.map { Int32($0) })
                 check(EMBER_DTYPE_I64, av.map { Int64($0) }, bv.map { Int64($0) })
                 check(EMBER_DTYPE_I8, av.map { Int8($0) }, bv.map { Int8($0) })
+                check(EMBER_DTYPE_I16, av.map { Int16($0) }, bv.map { Int16($0) })
+            }
+            // Unsigned: the same small values shifted up (an order that a signed view would break: + 2^63).
+            let ua = av.map { UInt64(($0 + 3)) &+ (1 << 63) }, ub = bv.map { UInt64(($0 + 3)) &+ (1 << 63) }
+            for (f, oracle) in oracles {
+                for (dtype, a, b): (ember_dtype, [UInt8], [UInt8]) in [
+                    (EMBER_DTYPE_U64, ua.withUnsafeBytes { Array($0) }, ub.withUnsafeBytes { Array($0) }),
+                    (EMBER_DTYPE_U32, ua.map { UInt32(truncatingIfNeeded: $0) &+ (1 << 31) }.withUnsafeBytes { Array($0) },
+                     ub.map { UInt32(truncatingIfNeeded: $0) &+ (1 << 31) }.withUnsafeBytes { Array($0) }),
+                    (EMBER_DTYPE_U16, ua.map { UInt16(truncatingIfNeeded: $0) &+ (1 << 15) }.withUnsafeBytes { Array($0) },
+                     ub.map { UInt16(truncatingIfNeeded: $0) &+ (1 << 15) }.withUnsafeBytes { Array($0) }),
+                ] {
+                    var bc = makeBroadcast(ad, bd, od)
+                    var out = [UInt8](repeating: 9, count: n)
+                    ember_compare_ref(ember_compare_op(rawValue: UInt32(f.rawValue)), dtype, &bc, a, b, &out)
+                    for i in 0..<n {
+                        let want = oracle(Double(av[sourceIndex(i, ad, od)]), Double(bv[sourceIndex(i, bd, od)]))
+                        #expect(out[i] == (want ? 1 : 0), "\(f) on \(dtype)")
+                    }
+                }
             }
             let la = av.map { UInt8($0 > 0 ? 1 : 0) }, lb = bv.map { UInt8($0 > 0 ? 2 : 0) } // any non-zero byte is true
             for (op, oracle) in [(EMBER_LOGICAL_AND, { (x: Bool, y: Bool) in x && y }), (EMBER_LOGICAL_OR, { $0 || $1 }),
@@ -336,6 +364,23 @@ import Glibc
         ember_cast_ref(EMBER_DTYPE_I64, EMBER_DTYPE_I32, Int64(ints.count), ints, &back)
         #expect(f == ints.map { Float($0) })
         #expect(back == ints.map { Int32($0) })
+        // The 16-bit and unsigned types: float saturates at the type's range, integers wrap as static_cast.
+        var i16 = [Int16](repeating: 7, count: x.count), u16 = [UInt16](repeating: 7, count: x.count)
+        var u32 = [UInt32](repeating: 7, count: x.count), u64 = [UInt64](repeating: 7, count: x.count)
+        ember_cast_ref(EMBER_DTYPE_F32, EMBER_DTYPE_I16, Int64(x.count), x, &i16)
+        ember_cast_ref(EMBER_DTYPE_F32, EMBER_DTYPE_U16, Int64(x.count), x, &u16)
+        ember_cast_ref(EMBER_DTYPE_F32, EMBER_DTYPE_U32, Int64(x.count), x, &u32)
+        ember_cast_ref(EMBER_DTYPE_F32, EMBER_DTYPE_U64, Int64(x.count), x, &u64)
+        #expect(i16 == [1, -1, Int16.max, Int16.min, 0, 0, 200, -129])
+        #expect(u16 == [1, 0, UInt16.max, 0, 0, 0, 200, 0])
+        #expect(u32 == [1, 0, 3_000_000_000, 0, 0, 0, 200, 0])
+        #expect(u64 == [1, 0, 3_000_000_000, 0, 0, 0, 200, 0])
+        let big: [UInt64] = [UInt64.max, 1 << 63, 70_000, 5]
+        var bigF = [Float](repeating: 0, count: 4), bigI16 = [Int16](repeating: 0, count: 4)
+        ember_cast_ref(EMBER_DTYPE_U64, EMBER_DTYPE_F32, 4, big, &bigF)
+        ember_cast_ref(EMBER_DTYPE_U64, EMBER_DTYPE_I16, 4, big, &bigI16)
+        #expect(bigF == big.map { Float($0) })
+        #expect(bigI16 == big.map { Int16(truncatingIfNeeded: $0) })
     }
 
     @Test func selectBroadcastsThreeOperands() {

@@ -8,6 +8,10 @@ import Ember
             Tensor([Int8](arrayLiteral: -128, 0, 127, 5, 6, 7), dims: [2, 3]),
             Tensor(dtype: .i32, dims: [2], bytes: [1, 0, 0, 0, 255, 255, 255, 255]),
             Tensor(dtype: .u8, dims: [], bytes: [42]),
+            Tensor(dtype: .i16, dims: [2], bytes: [0x00, 0x80, 0xFF, 0x7F]),
+            Tensor(dtype: .u16, dims: [1], bytes: [0xFF, 0xFF]),
+            Tensor(dtype: .u32, dims: [1], bytes: [1, 2, 3, 4]),
+            Tensor(dtype: .u64, dims: [1, 1], bytes: [UInt8](repeating: 0xFF, count: 8)),
         ]
         for t in cases {
             let bytes = NPY.encode(t)

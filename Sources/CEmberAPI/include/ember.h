@@ -76,7 +76,12 @@ typedef enum ember_dtype {
     EMBER_DTYPE_U8 = 4,
     EMBER_DTYPE_I32 = 5,
     EMBER_DTYPE_I64 = 6,
-    EMBER_DTYPE_BOOL = 7
+    EMBER_DTYPE_BOOL = 7,
+    /* 8 is INT4 block-32, a weight encoding that never reaches an input or output. */
+    EMBER_DTYPE_I16 = 9,
+    EMBER_DTYPE_U16 = 10,
+    EMBER_DTYPE_U32 = 11,
+    EMBER_DTYPE_U64 = 12
 } ember_dtype;
 
 /* Priority of a request under an envelope (ignored on a fixed variant). */

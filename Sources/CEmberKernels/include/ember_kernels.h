@@ -357,7 +357,7 @@ typedef enum { EMBER_REDUCE_SUM = 0, EMBER_REDUCE_MAX = 1, EMBER_REDUCE_MIN = 2,
 /// Element types of the dtype-generic kernels (compare, cast, arg-reduce, reduce).
 typedef enum {
   EMBER_DTYPE_F32 = 0, EMBER_DTYPE_I32 = 1, EMBER_DTYPE_I64 = 2, EMBER_DTYPE_I8 = 3, EMBER_DTYPE_U8 = 4,
-  EMBER_DTYPE_BOOL = 5,
+  EMBER_DTYPE_BOOL = 5, EMBER_DTYPE_I16 = 6, EMBER_DTYPE_U16 = 7, EMBER_DTYPE_U32 = 8, EMBER_DTYPE_U64 = 9,
 } ember_dtype;
 
 /// Running sums along the middle axis of [outer][axis_size][inner] (f32, i32 or i64 wrapping):

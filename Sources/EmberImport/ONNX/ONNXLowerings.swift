@@ -857,7 +857,9 @@ extension NodeContext {
         guard scale.count == 1 else { throw unsupported("per-axis quantization (\(scale.count) scales)") }
         let zp = constant(2)
         let dtype = zp?.dtype ?? .u8
-        guard dtype == .u8 || dtype == .i8 else { throw unsupported("\(dtype) quantization (int8 and uint8 are supported)") }
+        guard [.u8, .i8, .u16, .i16].contains(dtype) else {
+            throw unsupported("\(dtype) quantization (int8, uint8, int16 and uint16 are supported)")
+        }
         guard let z = zp?.ints?.first ?? (has(2) ? nil : 0) else { throw needed(2, "the zero point") }
         return (QuantParams(scale: scale[0], zeroPoint: Int32(z)), dtype)
     }
@@ -866,7 +868,7 @@ extension NodeContext {
         let (q, dtype) = try quantization()
         if let k = constant(0), let v = k.floats {
             // A constant quantized at import (ONNX rounds half to even, then saturates).
-            let (lo, hi) = dtype == .u8 ? (0, 255) : (-128, 127)
+            let (lo, hi) = codeRange(dtype)
             let codes = v.map { x -> Int in
                 let r = (x / q.scale).rounded(.toNearestOrEven)
                 return r.isNaN ? Int(q.zeroPoint) : min(max(Int(max(min(r, 1e6), -1e6)) + Int(q.zeroPoint), lo), hi)
@@ -875,6 +877,17 @@ extension NodeContext {
         }
         let x = try input(0)
         guard self.dtype(x) == .f32 else { throw unsupported("quantizing \(self.dtype(x))") }
+        if dtype == .i16 || dtype == .u16 {
+            // 16-bit codes are plain integers in Ember: round-half-even(x / scale) + zp, saturated, in f32
+            // (exact for every 16-bit code), then cast.
+            let (lo, hi) = codeRange(dtype)
+            let scaled = try broadcast(.div(.none), [x, Tracked(id: scalar(q.scale, .f32, "scale"), perm: [])], "scaled")
+            let rounded = try unary(.unary(.round), scaled)
+            var v = try broadcast(.add(.none), [rounded, Tracked(id: scalar(Float(q.zeroPoint), .f32, "zero_point"), perm: [])], "shifted")
+            v = try broadcast(.maximum, [v, Tracked(id: scalar(Float(lo), .f32, "lowest"), perm: [])], "lo")
+            v = try broadcast(.minimum, [v, Tracked(id: scalar(Float(hi), .f32, "highest"), perm: [])], "hi")
+            return try define(try add(.cast(dtype), [v.id], dtype: dtype), perm: v.perm)
+        }
         // uint8 codes inside the graph become int8 codes 128 lower with the zero point 128 lower: the
         // same real values, and every int8 kernel applies (ORT runs MaxPool and friends on uint8).
         if dtype == .u8, !c.isGraphOutput(try output()) {
@@ -890,6 +903,14 @@ extension NodeContext {
         }
         let x = try input(0) // after the constant case, so a folded weight leaves no integer constant behind
         var (q, zeroPointType) = try quantization()
+        if zeroPointType == .i16 || zeroPointType == .u16 {
+            // (x − zp) · scale in f32: exact up to the product, as ONNX defines it.
+            let wide = try unary(.cast(.f32), x)
+            let centred = try broadcast(.sub(.none), [wide, Tracked(id: scalar(Float(q.zeroPoint), .f32, "zero_point"), perm: [])],
+                                        "centred")
+            return try define(try broadcast(.mul(.none), [centred, Tracked(id: scalar(q.scale, .f32, "scale"), perm: [])]).id,
+                              perm: centred.perm)
+        }
         if zeroPointType == .u8, dtype(x) == .i8 { // a uint8 value kept as int8 (quantizeLinear)
             q = QuantParams(scale: q.scale, zeroPoint: q.zeroPoint - 128)
         }
@@ -899,6 +920,16 @@ extension NodeContext {
             c.values[x.id].quant = q
         }
         try define(try add(.dequantize, [x.id]), perm: x.perm)
+    }
+
+    /// The codes a quantized type holds.
+    func codeRange(_ dtype: DType) -> (Int, Int) {
+        switch dtype {
+        case .u8: return (0, 255)
+        case .i16: return (-32768, 32767)
+        case .u16: return (0, 65535)
+        default: return (-128, 127)
+        }
     }
 
     /// Constant integers dequantized at import (QDQ weights and int32 biases): one scale, one per `axis`

@@ -27,6 +27,10 @@ struct HostTensor {
         case .i32: return (0..<n).map { Int(load(Int32.self, $0)) }
         case .i8: return (0..<n).map { Int(Int8(bitPattern: bytes[$0])) }
         case .u8, .bool: return bytes.map { Int($0) }
+        case .i16: return (0..<n).map { Int(Int16(bitPattern: load(UInt16.self, $0))) }
+        case .u16: return (0..<n).map { Int(load(UInt16.self, $0)) }
+        case .u32: return (0..<n).map { Int(load(UInt32.self, $0)) }
+        case .u64: return (0..<n).map { Int(truncatingIfNeeded: load(UInt64.self, $0)) }
         default: return nil
         }
     }
@@ -54,12 +58,14 @@ struct HostTensor {
         HostTensor(dtype: .i64, dims: dims, bytes: values.flatMap { v in withUnsafeBytes(of: Int64(v).littleEndian) { Array($0) } })
     }
 
-    /// Integers in `dtype` (i64, i32, i8, u8 or bool), truncated to its width.
+    /// Integers in `dtype` (any integer type or bool), truncated to its width.
     static func integers(_ values: [Int], dtype: DType, dims: [Int]) -> HostTensor {
         let bytes: [UInt8]
         switch dtype {
         case .i64: bytes = values.flatMap { v in withUnsafeBytes(of: Int64(v).littleEndian) { Array($0) } }
-        case .i32: bytes = values.flatMap { v in withUnsafeBytes(of: Int32(truncatingIfNeeded: v).littleEndian) { Array($0) } }
+        case .i32, .u32: bytes = values.flatMap { v in withUnsafeBytes(of: Int32(truncatingIfNeeded: v).littleEndian) { Array($0) } }
+        case .u64: bytes = values.flatMap { v in withUnsafeBytes(of: Int64(v).littleEndian) { Array($0) } }
+        case .i16, .u16: bytes = values.flatMap { v in withUnsafeBytes(of: Int16(truncatingIfNeeded: v).littleEndian) { Array($0) } }
         case .bool: bytes = values.map { $0 != 0 ? 1 : 0 }
         default: bytes = values.map { UInt8(truncatingIfNeeded: $0) }
         }
@@ -85,6 +91,10 @@ enum ONNXDataType {
         case 7: return .i64
         case 9: return .bool
         case 10: return .f16
+        case 4: return .u16
+        case 5: return .i16
+        case 12: return .u32
+        case 13: return .u64
         default: return nil
         }
     }
@@ -98,6 +108,10 @@ enum ONNXDataType {
         case .i64: return 7
         case .bool: return 9
         case .f16: return 10
+        case .u16: return 4
+        case .i16: return 5
+        case .u32: return 12
+        case .u64: return 13
         case .int4Block32: return 0
         }
     }
@@ -205,6 +219,10 @@ extension Onnx_TensorProto {
         case .i64:
             try count(int64Data.count)
             return HostTensor.int64s(int64Data.map { Int($0) }, dims: intDims)
+        case .u32, .u64:
+            // uint32 and uint64 values travel in uint64_data.
+            try count(uint64Data.count)
+            return HostTensor.integers(uint64Data.map { Int(truncatingIfNeeded: $0) }, dtype: dtype, dims: intDims)
         case .f16:
             // float16 values travel in int32_data, one per element (low 16 bits).
             try count(int32Data.count)
