@@ -425,6 +425,19 @@ void ember_binary_f32_ref(ember_binary_op op, const ember_broadcast *bc, const f
   });
 }
 
+// The cases signed and unsigned integer arithmetic share: wrapping through U, min and max.
+#define EMBER_INT_WRAPPING_CASES(T, U)                                                          \
+        case EMBER_BINARY_ADD: r = (T)((U)x + (U)y); break;                                   \
+        case EMBER_BINARY_SUB: r = (T)((U)x - (U)y); break;                                   \
+        case EMBER_BINARY_MUL: r = (T)((U)x * (U)y); break;                                   \
+        case EMBER_BINARY_MAX: r = x > y ? x : y; break;                                      \
+        case EMBER_BINARY_MIN: r = x < y ? x : y; break;                                      \
+        case EMBER_BINARY_SQUARED_DIFFERENCE: {                                               \
+          const U d = (U)x - (U)y;                                                            \
+          r = (T)(d * d);                                                                     \
+          break;                                                                              \
+        }
+
 // Two's-complement integer arithmetic through the unsigned type (no undefined overflow).
 #define EMBER_INT_BINARY(T, U, TMIN)                                                            \
   do {                                                                                        \
@@ -435,17 +448,8 @@ void ember_binary_f32_ref(ember_binary_op op, const ember_broadcast *bc, const f
       const T x = x_[ai], y = y_[bi];                                                         \
       T r;                                                                                    \
       switch (op) {                                                                           \
-        case EMBER_BINARY_ADD: r = (T)((U)x + (U)y); break;                                   \
-        case EMBER_BINARY_SUB: r = (T)((U)x - (U)y); break;                                   \
-        case EMBER_BINARY_MUL: r = (T)((U)x * (U)y); break;                                   \
-        case EMBER_BINARY_MAX: r = x > y ? x : y; break;                                      \
-        case EMBER_BINARY_MIN: r = x < y ? x : y; break;                                      \
+        EMBER_INT_WRAPPING_CASES(T, U)                                                        \
         case EMBER_BINARY_PRELU: r = x >= 0 ? x : (T)((U)x * (U)y); break;                    \
-        case EMBER_BINARY_SQUARED_DIFFERENCE: {                                               \
-          const U d = (U)x - (U)y;                                                            \
-          r = (T)(d * d);                                                                     \
-          break;                                                                              \
-        }                                                                                     \
         case EMBER_BINARY_POW: {                                                              \
           if (y < 0) {                                                                        \
             r = x == 1 ? 1 : x == -1 ? ((y & 1) ? -1 : 1) : 0;                                \
@@ -488,17 +492,8 @@ void ember_binary_f32_ref(ember_binary_op op, const ember_broadcast *bc, const f
       const T x = x_[ai], y = y_[bi];                                                         \
       T r;                                                                                    \
       switch (op) {                                                                           \
-        case EMBER_BINARY_ADD: r = (T)((U)x + (U)y); break;                                   \
-        case EMBER_BINARY_SUB: r = (T)((U)x - (U)y); break;                                   \
-        case EMBER_BINARY_MUL: r = (T)((U)x * (U)y); break;                                   \
-        case EMBER_BINARY_MAX: r = x > y ? x : y; break;                                      \
-        case EMBER_BINARY_MIN: r = x < y ? x : y; break;                                      \
+        EMBER_INT_WRAPPING_CASES(T, U)                                                        \
         case EMBER_BINARY_PRELU: r = x; break;                                                \
-        case EMBER_BINARY_SQUARED_DIFFERENCE: {                                               \
-          const U d = (U)x - (U)y;                                                            \
-          r = (T)(d * d);                                                                     \
-          break;                                                                              \
-        }                                                                                     \
         case EMBER_BINARY_POW: {                                                              \
           U base = (U)x, acc = 1;                                                             \
           for (T e = y; e > 0; e >>= 1) {                                                     \
