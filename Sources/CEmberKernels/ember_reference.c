@@ -438,28 +438,26 @@ void ember_binary_f32_ref(ember_binary_op op, const ember_broadcast *bc, const f
           break;                                                                              \
         }
 
-// Two's-complement integer arithmetic through the unsigned type (no undefined overflow).
-#define EMBER_INT_BINARY(T, U, TMIN)                                                            \
+// r = x^y for y ≥ 0 by squaring, wrapping through U.
+#define EMBER_INT_POW(T, U)                                                                     \
   do {                                                                                        \
-    const T *x_ = (const T *)a;                                                               \
-    const T *y_ = (const T *)b;                                                               \
-    T *o_ = (T *)out;                                                                         \
-    EMBER_BROADCAST_LOOP(bc, {                                                                \
-      const T x = x_[ai], y = y_[bi];                                                         \
-      T r;                                                                                    \
-      switch (op) {                                                                           \
-        EMBER_INT_WRAPPING_CASES(T, U)                                                        \
+    U base = (U)x, acc = 1;                                                                   \
+    for (T e = y; e > 0; e >>= 1) {                                                           \
+      if (e & 1) acc *= base;                                                                 \
+      base *= base;                                                                           \
+    }                                                                                         \
+    r = (T)acc;                                                                               \
+  } while (0)
+
+// The cases only signed integers have: PRELU's negative side, negative exponents, and floor division
+// and modulo toward −∞ with MIN / −1 wrapping (C would trap on it and on a zero divisor).
+#define EMBER_SIGNED_CASES(T, U, TMIN)                                                          \
         case EMBER_BINARY_PRELU: r = x >= 0 ? x : (T)((U)x * (U)y); break;                    \
         case EMBER_BINARY_POW: {                                                              \
           if (y < 0) {                                                                        \
             r = x == 1 ? 1 : x == -1 ? ((y & 1) ? -1 : 1) : 0;                                \
           } else {                                                                            \
-            U base = (U)x, acc = 1;                                                           \
-            for (T e = y; e > 0; e >>= 1) {                                                   \
-              if (e & 1) acc *= base;                                                         \
-              base *= base;                                                                   \
-            }                                                                                 \
-            r = (T)acc;                                                                       \
+            EMBER_INT_POW(T, U);                                                              \
           }                                                                                   \
           break;                                                                              \
         }                                                                                     \
@@ -475,15 +473,20 @@ void ember_binary_f32_ref(ember_binary_op op, const ember_broadcast *bc, const f
             r = q;                                                                            \
           }                                                                                   \
           break;                                                                              \
-        }                                                                                     \
-      }                                                                                       \
-      o_[oi] = r;                                                                             \
-    });                                                                                       \
-  } while (0)
+        }
 
-// Unsigned arithmetic: wraps in U (at least 32 bits wide, so 16-bit products cannot overflow an int),
-// floor division and modulo are plain division and remainder, a zero divisor gives 0.
-#define EMBER_UINT_BINARY(T, U)                                                                 \
+// Unsigned: nothing is negative, floor division and modulo are plain division and remainder, a zero
+// divisor gives 0. (No comparison with 0 or −1 here: GCC's -Wtype-limits rejects them.)
+#define EMBER_UNSIGNED_CASES(T, U, TMIN)                                                        \
+        case EMBER_BINARY_PRELU: r = x; break;                                                \
+        case EMBER_BINARY_POW: EMBER_INT_POW(T, U); break;                                    \
+        default:                                                                              \
+          r = y == 0 ? 0 : op == EMBER_BINARY_FLOOR_MOD ? (T)(x % y) : (T)(x / y);            \
+          break;
+
+// Integer arithmetic through the unsigned type U (no undefined overflow; U is at least 32 bits, so
+// 16-bit products cannot overflow an int): the shared wrapping cases, then CASES for the signedness.
+#define EMBER_INT_BINARY(T, U, TMIN, CASES)                                                     \
   do {                                                                                        \
     const T *x_ = (const T *)a;                                                               \
     const T *y_ = (const T *)b;                                                               \
@@ -493,19 +496,7 @@ void ember_binary_f32_ref(ember_binary_op op, const ember_broadcast *bc, const f
       T r;                                                                                    \
       switch (op) {                                                                           \
         EMBER_INT_WRAPPING_CASES(T, U)                                                        \
-        case EMBER_BINARY_PRELU: r = x; break;                                                \
-        case EMBER_BINARY_POW: {                                                              \
-          U base = (U)x, acc = 1;                                                             \
-          for (T e = y; e > 0; e >>= 1) {                                                     \
-            if (e & 1) acc *= base;                                                           \
-            base *= base;                                                                     \
-          }                                                                                   \
-          r = (T)acc;                                                                         \
-          break;                                                                              \
-        }                                                                                     \
-        default:                                                                              \
-          r = y == 0 ? 0 : op == EMBER_BINARY_FLOOR_MOD ? (T)(x % y) : (T)(x / y);            \
-          break;                                                                              \
+        CASES(T, U, TMIN)                                                                     \
       }                                                                                       \
       o_[oi] = r;                                                                             \
     });                                                                                       \
@@ -513,14 +504,13 @@ void ember_binary_f32_ref(ember_binary_op op, const ember_broadcast *bc, const f
 
 void ember_binary_int_ref(ember_binary_op op, ember_dtype dtype, const ember_broadcast *bc, const void *a,
                           const void *b, void *out) {
-  // 16-bit values are multiplied as uint32_t: uint16_t would promote to int, whose product can overflow.
   switch (dtype) {
-    case EMBER_DTYPE_I64: EMBER_INT_BINARY(int64_t, uint64_t, INT64_MIN); break;
-    case EMBER_DTYPE_I16: EMBER_INT_BINARY(int16_t, uint32_t, INT16_MIN); break;
-    case EMBER_DTYPE_U16: EMBER_UINT_BINARY(uint16_t, uint32_t); break;
-    case EMBER_DTYPE_U32: EMBER_UINT_BINARY(uint32_t, uint32_t); break;
-    case EMBER_DTYPE_U64: EMBER_UINT_BINARY(uint64_t, uint64_t); break;
-    default: EMBER_INT_BINARY(int32_t, uint32_t, INT32_MIN); break;
+    case EMBER_DTYPE_I64: EMBER_INT_BINARY(int64_t, uint64_t, INT64_MIN, EMBER_SIGNED_CASES); break;
+    case EMBER_DTYPE_I16: EMBER_INT_BINARY(int16_t, uint32_t, INT16_MIN, EMBER_SIGNED_CASES); break;
+    case EMBER_DTYPE_U16: EMBER_INT_BINARY(uint16_t, uint32_t, 0, EMBER_UNSIGNED_CASES); break;
+    case EMBER_DTYPE_U32: EMBER_INT_BINARY(uint32_t, uint32_t, 0, EMBER_UNSIGNED_CASES); break;
+    case EMBER_DTYPE_U64: EMBER_INT_BINARY(uint64_t, uint64_t, 0, EMBER_UNSIGNED_CASES); break;
+    default: EMBER_INT_BINARY(int32_t, uint32_t, INT32_MIN, EMBER_SIGNED_CASES); break;
   }
 }
 

@@ -245,25 +245,10 @@ import Glibc
                 check(EMBER_DTYPE_I64, av.map { Int64($0) }, bv.map { Int64($0) })
                 check(EMBER_DTYPE_I8, av.map { Int8($0) }, bv.map { Int8($0) })
                 check(EMBER_DTYPE_I16, av.map { Int16($0) }, bv.map { Int16($0) })
-            }
-            // Unsigned: the same small values shifted up (an order that a signed view would break: + 2^63).
-            let ua = av.map { UInt64(($0 + 3)) &+ (1 << 63) }, ub = bv.map { UInt64(($0 + 3)) &+ (1 << 63) }
-            for (f, oracle) in oracles {
-                for (dtype, a, b): (ember_dtype, [UInt8], [UInt8]) in [
-                    (EMBER_DTYPE_U64, ua.withUnsafeBytes { Array($0) }, ub.withUnsafeBytes { Array($0) }),
-                    (EMBER_DTYPE_U32, ua.map { UInt32(truncatingIfNeeded: $0) &+ (1 << 31) }.withUnsafeBytes { Array($0) },
-                     ub.map { UInt32(truncatingIfNeeded: $0) &+ (1 << 31) }.withUnsafeBytes { Array($0) }),
-                    (EMBER_DTYPE_U16, ua.map { UInt16(truncatingIfNeeded: $0) &+ (1 << 15) }.withUnsafeBytes { Array($0) },
-                     ub.map { UInt16(truncatingIfNeeded: $0) &+ (1 << 15) }.withUnsafeBytes { Array($0) }),
-                ] {
-                    var bc = makeBroadcast(ad, bd, od)
-                    var out = [UInt8](repeating: 9, count: n)
-                    ember_compare_ref(ember_compare_op(rawValue: UInt32(f.rawValue)), dtype, &bc, a, b, &out)
-                    for i in 0..<n {
-                        let want = oracle(Double(av[sourceIndex(i, ad, od)]), Double(bv[sourceIndex(i, bd, od)]))
-                        #expect(out[i] == (want ? 1 : 0), "\(f) on \(dtype)")
-                    }
-                }
+                // Unsigned: the same values lifted by half the type's range (an order a signed view would break).
+                check(EMBER_DTYPE_U64, av.map { UInt64($0 + 3) &+ (1 << 63) }, bv.map { UInt64($0 + 3) &+ (1 << 63) })
+                check(EMBER_DTYPE_U32, av.map { UInt32($0 + 3) &+ (1 << 31) }, bv.map { UInt32($0 + 3) &+ (1 << 31) })
+                check(EMBER_DTYPE_U16, av.map { UInt16($0 + 3) &+ (1 << 15) }, bv.map { UInt16($0 + 3) &+ (1 << 15) })
             }
             let la = av.map { UInt8($0 > 0 ? 1 : 0) }, lb = bv.map { UInt8($0 > 0 ? 2 : 0) } // any non-zero byte is true
             for (op, oracle) in [(EMBER_LOGICAL_AND, { (x: Bool, y: Bool) in x && y }), (EMBER_LOGICAL_OR, { $0 || $1 }),
