@@ -902,6 +902,9 @@ extension NodeContext {
             return try defineConstant(.floats(try dequantized(v, dims: k.dims, scale: s, scales: scale), dims: k.dims))
         }
         let x = try input(0) // after the constant case, so a folded weight leaves no integer constant behind
+        if (constant(1)?.elementCount ?? 1) > 1 || (constant(2)?.elementCount ?? 1) > 1 {
+            return try dequantizePerAxis(x)
+        }
         var (q, zeroPointType) = try quantization()
         if zeroPointType == .i16 || zeroPointType == .u16 {
             // (x − zp) · scale in f32: exact up to the product, as ONNX defines it.
@@ -922,6 +925,31 @@ extension NodeContext {
         try define(try add(.dequantize, [x.id]), perm: x.perm)
     }
 
+    /// DequantizeLinear of a run-time tensor with a scale or zero point per index of `axis`:
+    /// (x − zp) · scale in f32, the constants shaped to broadcast along the axis.
+    func dequantizePerAxis(_ x: Tracked) throws {
+        guard try a.int("block_size", 0) <= 0 else { throw unsupported("blocked quantization of a run-time tensor") }
+        guard let s = constant(1), let scales = s.floats else { throw needed(1, "the scale") }
+        var zeroPoints = [0]
+        if has(2) {
+            guard let z = constant(2)?.ints else { throw needed(2, "the zero point") }
+            zeroPoints = z
+        }
+        let dims = onnxDims(x), axis = try self.axis(try a.int("axis", 1), rank: dims.count), n = dims[axis]
+        for (what, count) in [("scales", scales.count), ("zero points", zeroPoints.count)] where count != 1 && count != n {
+            throw fail("\(count) \(what) for axis \(axis) of \(n)")
+        }
+        let shape = [max(scales.count, zeroPoints.count)] + [Int](repeating: 1, count: dims.count - axis - 1)
+        func perAxis(_ v: [Float], _ suffix: String) -> Tracked {
+            let full = v.count == 1 ? [Float](repeating: v[0], count: shape[0]) : v
+            return Tracked(id: c.constant(.floats(full, dims: shape), name: "\(node.output.first ?? name)/\(suffix)"),
+                           perm: Array(0..<shape.count))
+        }
+        let wide = try unary(.cast(.f32), x)
+        let centred = try broadcast(.sub(.none), [wide, perAxis(zeroPoints.map { Float($0) }, "zero_points")], "centred")
+        try define(try broadcast(.mul(.none), [centred, perAxis(scales, "scales")]))
+    }
+
     /// The codes a quantized type holds.
     func codeRange(_ dtype: DType) -> (Int, Int) {
         switch dtype {
@@ -936,6 +964,8 @@ extension NodeContext {
     /// index, or one per `block_size` run along `axis` (opset 21's blocked form); zero points alike.
     func dequantized(_ v: [Int], dims: [Int], scale s: HostTensor, scales: [Float]) throws -> [Float] {
         let zeroPoints = constant(2)?.ints ?? [0]
+        // One scale with a zero point per index (ConvInteger's weights) is that scale on every index.
+        let scales = scales.count == 1 && zeroPoints.count > 1 ? [Float](repeating: scales[0], count: zeroPoints.count) : scales
         guard zeroPoints.count == scales.count || zeroPoints.count == 1 else {
             throw fail("\(zeroPoints.count) zero points for \(scales.count) scales")
         }

@@ -76,12 +76,14 @@ extension NodeContext {
     func integerProduct(conv: Bool) throws {
         let one = try rewriteName("one")
         var nodes: [Onnx_NodeProto] = []
-        func operand(_ k: Int, zeroPoint: Int, _ suffix: String) throws -> String {
+        /// `axis`: where a zero point per element lies (b's: one per output channel of a conv, per column of a matmul).
+        func operand(_ k: Int, zeroPoint: Int, axis: Int, _ suffix: String) throws -> String {
             let out = try rewriteName(suffix)
-            nodes.append(rewriteNode("DequantizeLinear", [node.input[k], one] + (has(zeroPoint) ? [node.input[zeroPoint]] : []), out))
+            nodes.append(rewriteNode("DequantizeLinear", [node.input[k], one] + (has(zeroPoint) ? [node.input[zeroPoint]] : []), out,
+                                     extra: [intAttribute("axis", axis)]))
             return out
         }
-        let a = try operand(0, zeroPoint: 2, "a"), b = try operand(1, zeroPoint: 3, "b")
+        let a = try operand(0, zeroPoint: 2, axis: 1, "a"), b = try operand(1, zeroPoint: 3, axis: conv ? 0 : -1, "b")
         let product = try rewriteName("product")
         nodes.append(rewriteNode(conv ? "Conv" : "MatMul", [a, b], product,
                                  copying: conv ? ["auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"] : []))
