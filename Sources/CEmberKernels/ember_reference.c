@@ -579,13 +579,17 @@ void ember_topk_ref(ember_dtype dtype, int64_t outer, int32_t axis_size, int64_t
   }
 }
 
+// One operand of TFLite's two-input int8 recipe (ADD, SUB, SQUARED_DIFFERENCE): the code plus its offset,
+// shifted left by left_shift, rescaled to twice the larger input scale.
+static inline int32_t add_s8_operand(int8_t v, int32_t offset, int32_t left_shift, int32_t multiplier, int32_t shift) {
+  return ember_multiply_by_quantized_multiplier(((int32_t)v + offset) * (1 << left_shift), multiplier, shift);
+}
+
 void ember_add_s8_ref(const ember_broadcast *bc, const int8_t *a, const int8_t *b,
                       const ember_add_s8_params *p, int32_t subtract, int8_t *out) {
   EMBER_BROADCAST_LOOP(bc, {
-    const int32_t sa = ((int32_t)a[ai] + p->a_offset) * (1 << p->left_shift);
-    const int32_t sb = ((int32_t)b[bi] + p->b_offset) * (1 << p->left_shift);
-    const int32_t xa = ember_multiply_by_quantized_multiplier(sa, p->a_multiplier, p->a_shift);
-    const int32_t xb = ember_multiply_by_quantized_multiplier(sb, p->b_multiplier, p->b_shift);
+    const int32_t xa = add_s8_operand(a[ai], p->a_offset, p->left_shift, p->a_multiplier, p->a_shift);
+    const int32_t xb = add_s8_operand(b[bi], p->b_offset, p->left_shift, p->b_multiplier, p->b_shift);
     const int32_t raw = subtract ? xa - xb : xa + xb;
     const int32_t o = ember_multiply_by_quantized_multiplier(raw, p->output_multiplier, p->output_shift) + p->output_offset;
     out[oi] = (int8_t)clamp_i32(o, p->act_min, p->act_max);
@@ -1602,10 +1606,8 @@ void ember_f32_to_f16(int64_t count, const float *in, uint16_t *out) {
 void ember_squared_difference_s8_ref(const ember_broadcast *bc, const int8_t *a, const int8_t *b,
                                      const ember_add_s8_params *p, int8_t *out) {
   EMBER_BROADCAST_LOOP(bc, {
-    const int32_t sa = ((int32_t)a[ai] + p->a_offset) * (1 << p->left_shift);
-    const int32_t sb = ((int32_t)b[bi] + p->b_offset) * (1 << p->left_shift);
-    const int32_t diff = wrap_sub(ember_multiply_by_quantized_multiplier(sa, p->a_multiplier, p->a_shift),
-                                  ember_multiply_by_quantized_multiplier(sb, p->b_multiplier, p->b_shift));
+    const int32_t diff = wrap_sub(add_s8_operand(a[ai], p->a_offset, p->left_shift, p->a_multiplier, p->a_shift),
+                                  add_s8_operand(b[bi], p->b_offset, p->left_shift, p->b_multiplier, p->b_shift));
     const int32_t square = (int32_t)((uint32_t)diff * (uint32_t)diff);  // |diff| < 2^15: no wrap in practice
     const int32_t o = ember_multiply_by_quantized_multiplier(square, p->output_multiplier, p->output_shift)
                       + p->output_offset;

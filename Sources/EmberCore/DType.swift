@@ -10,7 +10,7 @@ public enum DType: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     /// Symmetric INT4 weights in blocks of 32 along the last dimension, each block
     /// an f16 scale followed by 16 bytes of nibbles (see `EncodingTraits`).
     case int4Block32 = 8
-    /// Plain integers of the widths ONNX models carry (format minor version 3).
+    /// Plain integers of the widths ONNX models carry (no format version: an older reader refuses the byte).
     case i16 = 9
     case u16 = 10
     case u32 = 11

@@ -97,13 +97,19 @@ extension Importer: RecurrentGraphBuilder {
                 throw EmberError.unsupported(node: node, reason: "\(what) \(k): int8 weights need one scale")
             }
         }
+        // Hybrid (every gate weight int8): LiteRT's EvalHybrid quantizes each step's input and state rows
+        // and multiplies them by the int8 weights, as a hybrid FULLY_CONNECTED does. Stacking the gates
+        // keeps each gate's scale as the scale of its rows.
+        let hybrid = try gates.flatMap { [$0.0, $0.1] }.allSatisfy { try tensor(try input($0), "LSTM weights").dtype == .i8 }
         for (wi, ri, bi) in gates {
-            let w = try constantFloats(try input(wi), "input weights \(wi)", node: node)
-            let r = try constantFloats(try input(ri), "recurrent weights \(ri)", node: node)
-            guard w.count == nCell * nIn, r.count == nCell * nOut else {
-                throw EmberError.invalidGraph(node: node, reason: "LSTM gate weights \(wi)/\(ri) have the wrong size")
+            if !hybrid {  // hybrid weights stay int8 (`stacked` below)
+                let w = try constantFloats(try input(wi), "input weights \(wi)", node: node)
+                let r = try constantFloats(try input(ri), "recurrent weights \(ri)", node: node)
+                guard w.count == nCell * nIn, r.count == nCell * nOut else {
+                    throw EmberError.invalidGraph(node: node, reason: "LSTM gate weights \(wi)/\(ri) have the wrong size")
+                }
+                wx += w; wh += r
             }
-            wx += w; wh += r
             if present(bi) {
                 let b = try constantFloats(try input(bi), "gate bias \(bi)", node: node)
                 guard b.count == nCell else { throw EmberError.invalidGraph(node: node, reason: "LSTM bias \(bi) has \(b.count) values") }
@@ -113,19 +119,21 @@ extension Importer: RecurrentGraphBuilder {
             }
         }
         let g = gates.count, width = g * nCell
-        // Hybrid (every gate weight int8): LiteRT's EvalHybrid quantizes each step's input and state rows
-        // and multiplies them by the int8 weights, as a hybrid FULLY_CONNECTED does. Stacking the gates
-        // keeps each gate's scale as the scale of its rows.
-        let hybrid = try gates.flatMap { [$0.0, $0.1] }.allSatisfy { try tensor(try input($0), "LSTM weights").dtype == .i8 }
         let asymmetricInputs = try o?.bool(4) ?? false
         let projection: Op = hybrid && asymmetricInputs ? .fullyConnectedAsymmetricInputs(.none) : .fullyConnected(.none)
         func stacked(_ which: KeyPath<(Int, Int, Int), Int>, _ k: Int, _ what: String, _ float: [Float]) throws -> ValueID {
             guard hybrid else { return floatConstant("\(node)/\(what)", float, [width, k]) }
             var bytes: [UInt8] = [], scales: [Float] = []
             for gate in gates {
-                let t = try tensor(try input(gate[keyPath: which]), what)
-                guard let data = t.data, data.count == nCell * k, let q = t.quant, q.zeroPoints.allSatisfy({ $0 == 0 }) else {
-                    throw EmberError.unsupported(node: node, reason: "hybrid LSTM \(what) must be symmetric int8 [\(nCell),\(k)]")
+                let index = try input(gate[keyPath: which]), t = try tensor(index, what)
+                // The checks constantFloats makes of the float path's weights, in the same order.
+                guard let data = t.data else { throw EmberError.unsupported(node: node, reason: "\(what) \(index) must be a constant tensor") }
+                guard let q = t.quant else { throw EmberError.invalidGraph(node: node, reason: "int8 constant without quantization") }
+                guard data.count == nCell * k else {
+                    throw EmberError.invalidGraph(node: node, reason: "LSTM gate \(what) \(index) have the wrong size")
+                }
+                guard q.zeroPoints.allSatisfy({ $0 == 0 }) else {
+                    throw EmberError.unsupported(node: node, reason: "hybrid LSTM \(what) must be symmetric int8")
                 }
                 bytes += data
                 scales += [Float](repeating: q.scale, count: nCell)

@@ -881,11 +881,11 @@ extension NodeContext {
             // 16-bit codes are plain integers in Ember: round-half-even(x / scale) + zp, saturated, in f32
             // (exact for every 16-bit code), then cast.
             let (lo, hi) = codeRange(dtype)
-            let scaled = try broadcast(.div(.none), [x, Tracked(id: scalar(q.scale, .f32, "scale"), perm: [])], "scaled")
+            let scaled = try broadcast(.div(.none), [x, scalarTracked(q.scale, "scale")], "scaled")
             let rounded = try unary(.unary(.round), scaled)
-            var v = try broadcast(.add(.none), [rounded, Tracked(id: scalar(Float(q.zeroPoint), .f32, "zero_point"), perm: [])], "shifted")
-            v = try broadcast(.maximum, [v, Tracked(id: scalar(Float(lo), .f32, "lowest"), perm: [])], "lo")
-            v = try broadcast(.minimum, [v, Tracked(id: scalar(Float(hi), .f32, "highest"), perm: [])], "hi")
+            var v = try broadcast(.add(.none), [rounded, scalarTracked(Float(q.zeroPoint), "zero_point")], "shifted")
+            v = try broadcast(.maximum, [v, scalarTracked(Float(lo), "lowest")], "lo")
+            v = try broadcast(.minimum, [v, scalarTracked(Float(hi), "highest")], "hi")
             return try define(try add(.cast(dtype), [v.id], dtype: dtype), perm: v.perm)
         }
         // uint8 codes inside the graph become int8 codes 128 lower with the zero point 128 lower: the
@@ -903,17 +903,10 @@ extension NodeContext {
         }
         let x = try input(0) // after the constant case, so a folded weight leaves no integer constant behind
         if (constant(1)?.elementCount ?? 1) > 1 || (constant(2)?.elementCount ?? 1) > 1 {
-            return try dequantizePerAxis(x)
+            return try dequantizeInFloat(x)
         }
         var (q, zeroPointType) = try quantization()
-        if zeroPointType == .i16 || zeroPointType == .u16 {
-            // (x − zp) · scale in f32: exact up to the product, as ONNX defines it.
-            let wide = try unary(.cast(.f32), x)
-            let centred = try broadcast(.sub(.none), [wide, Tracked(id: scalar(Float(q.zeroPoint), .f32, "zero_point"), perm: [])],
-                                        "centred")
-            return try define(try broadcast(.mul(.none), [centred, Tracked(id: scalar(q.scale, .f32, "scale"), perm: [])]).id,
-                              perm: centred.perm)
-        }
+        if zeroPointType == .i16 || zeroPointType == .u16 { return try dequantizeInFloat(x) }
         if zeroPointType == .u8, dtype(x) == .i8 { // a uint8 value kept as int8 (quantizeLinear)
             q = QuantParams(scale: q.scale, zeroPoint: q.zeroPoint - 128)
         }
@@ -925,9 +918,10 @@ extension NodeContext {
         try define(try add(.dequantize, [x.id]), perm: x.perm)
     }
 
-    /// DequantizeLinear of a run-time tensor with a scale or zero point per index of `axis`:
-    /// (x − zp) · scale in f32, the constants shaped to broadcast along the axis.
-    func dequantizePerAxis(_ x: Tracked) throws {
+    /// DequantizeLinear of a run-time tensor as (x − zp) · scale in f32 (exact up to the product, as ONNX
+    /// defines it): for 16-bit codes, and for a scale or zero point per index of `axis` (the constants
+    /// then shaped to broadcast along the axis).
+    func dequantizeInFloat(_ x: Tracked) throws {
         guard try a.int("block_size", 0) <= 0 else { throw unsupported("blocked quantization of a run-time tensor") }
         guard let s = constant(1), let scales = s.floats else { throw needed(1, "the scale") }
         var zeroPoints = [0]
@@ -935,13 +929,16 @@ extension NodeContext {
             guard let z = constant(2)?.ints else { throw needed(2, "the zero point") }
             zeroPoints = z
         }
-        let dims = onnxDims(x), axis = try self.axis(try a.int("axis", 1), rank: dims.count), n = dims[axis]
-        for (what, count) in [("scales", scales.count), ("zero points", zeroPoints.count)] where count != 1 && count != n {
-            throw fail("\(count) \(what) for axis \(axis) of \(n)")
+        var shape: [Int] = []  // one scale and one zero point: scalars
+        if scales.count > 1 || zeroPoints.count > 1 {
+            let dims = onnxDims(x), axis = try self.axis(try a.int("axis", 1), rank: dims.count), n = dims[axis]
+            for (what, count) in [("scales", scales.count), ("zero points", zeroPoints.count)] where count != 1 && count != n {
+                throw fail("\(count) \(what) for axis \(axis) of \(n)")
+            }
+            shape = [n] + [Int](repeating: 1, count: dims.count - axis - 1)
         }
-        let shape = [max(scales.count, zeroPoints.count)] + [Int](repeating: 1, count: dims.count - axis - 1)
         func perAxis(_ v: [Float], _ suffix: String) -> Tracked {
-            let full = v.count == 1 ? [Float](repeating: v[0], count: shape[0]) : v
+            let full = v.count == 1 ? [Float](repeating: v[0], count: shape.first ?? 1) : v
             return Tracked(id: c.constant(.floats(full, dims: shape), name: "\(node.output.first ?? name)/\(suffix)"),
                            perm: Array(0..<shape.count))
         }

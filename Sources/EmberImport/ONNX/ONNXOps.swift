@@ -109,6 +109,9 @@ struct NodeContext {
         return c.constant(h, name: "\(node.output.first ?? name)/\(suffix)")
     }
 
+    /// A float scalar constant as an operand of `broadcast`.
+    func scalarTracked(_ v: Float, _ suffix: String) -> Tracked { Tracked(id: scalar(v, .f32, suffix), perm: []) }
+
     /// `t` with new ONNX dims (a constant is reshaped at import).
     func reshaped(_ t: Tracked, _ dims: [Int], _ suffix: String) throws -> ValueID {
         try c.reshapeValue(try onnx(t), dims, name: "\(node.output.first ?? name)/\(suffix)")
