@@ -396,9 +396,7 @@ extension Preparer {
         let params = try storage.store(p), bc = try broadcast()
         let node = c.nodeName
         return kernel(.preluS8Ref) { b in
-            let x = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
-            let alpha = try req(b, 1, node).assumingMemoryBound(to: Int8.self)
-            let out = b.output.assumingMemoryBound(to: Int8.self)
+            let (x, alpha, out) = try int8Pair(b, node)
             return { ember_prelu_s8_ref(bc, x, alpha, params, out) }
         }
     }

@@ -137,6 +137,13 @@ func req(_ b: KernelBuffers, _ i: Int, _ node: String) throws -> UnsafeRawPointe
     return p
 }
 
+/// The two int8 inputs and the int8 output of an elementwise (or matmul) kernel's binding.
+func int8Pair(_ b: KernelBuffers, _ node: String) throws
+    -> (a: UnsafePointer<Int8>, b: UnsafePointer<Int8>, out: UnsafeMutablePointer<Int8>) {
+    (try req(b, 0, node).assumingMemoryBound(to: Int8.self), try req(b, 1, node).assumingMemoryBound(to: Int8.self),
+     b.output.assumingMemoryBound(to: Int8.self))
+}
+
 /// A weighted layer's buffers at bind time: x (input 0), the weights (input 1, unless `weights` were
 /// prepared at prepare time), the bias (likewise input 2; nil when absent) and the output.
 func layerBuffers<X, W, B, O>(_ b: KernelBuffers, _ node: String, _ x: X.Type, _ w: W.Type, _ bias: B.Type, _ out: O.Type,
@@ -301,9 +308,7 @@ struct Preparer {
         let flag: Int32 = maximum ? 1 : 0
         let node = c.nodeName
         return kernel(.minmaxS8Ref) { b in
-            let ap = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
-            let bp = try req(b, 1, node).assumingMemoryBound(to: Int8.self)
-            let out = b.output.assumingMemoryBound(to: Int8.self)
+            let (ap, bp, out) = try int8Pair(b, node)
             return { ember_minmax_s8_ref(bc, ap, bp, flag, out) }
         }
     }
@@ -762,9 +767,7 @@ struct Preparer {
         let m32 = Int32(m), k32 = Int32(k), n32 = Int32(n), outStride = m * n
         let node = c.nodeName
         return kernel(.matmulS8Ref) { b in
-            let ap = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
-            let bp = try req(b, 1, node).assumingMemoryBound(to: Int8.self)
-            let out = b.output.assumingMemoryBound(to: Int8.self)
+            let (ap, bp, out) = try int8Pair(b, node)
             return {
                 for i in 0..<batches {
                     ember_matmul_s8_ref(m32, k32, n32, ap + aOffsets[i], bp + bOffsets[i], params, out + i * outStride)
@@ -865,9 +868,7 @@ struct Preparer {
             }
         }
         return kernel(.addS8Ref) { b in
-            let ap = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
-            let bp = try req(b, 1, node).assumingMemoryBound(to: Int8.self)
-            let out = b.output.assumingMemoryBound(to: Int8.self)
+            let (ap, bp, out) = try int8Pair(b, node)
             return { ember_add_s8_ref(bc, ap, bp, params, sub, out) }
         }
     }
@@ -881,9 +882,7 @@ struct Preparer {
         let params = try storage.store(twoInputS8Params(qa, qb, qo, squaredDifference: true))
         let node = c.nodeName
         return kernel(.squaredDifferenceS8Ref) { b in
-            let ap = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
-            let bp = try req(b, 1, node).assumingMemoryBound(to: Int8.self)
-            let out = b.output.assumingMemoryBound(to: Int8.self)
+            let (ap, bp, out) = try int8Pair(b, node)
             return { ember_squared_difference_s8_ref(bc, ap, bp, params, out) }
         }
     }
@@ -914,9 +913,7 @@ struct Preparer {
             }
         }
         return kernel(.mulS8Ref) { b in
-            let ap = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
-            let bp = try req(b, 1, node).assumingMemoryBound(to: Int8.self)
-            let out = b.output.assumingMemoryBound(to: Int8.self)
+            let (ap, bp, out) = try int8Pair(b, node)
             return { ember_mul_s8_ref(bc, ap, bp, params, out) }
         }
     }
