@@ -36,7 +36,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-from compare_litert import ensure_venv  # noqa: E402
+from compare_litert import VENV as LITERT_VENV  # noqa: E402
+from toolvenv import ensure_venv  # noqa: E402
 
 
 def median_invoke_ms(it, repeat, warmup=1):
@@ -114,7 +115,7 @@ def load_table(a, ember):
 
 
 def main():
-    ensure_venv()
+    ensure_venv(LITERT_VENV, ["ai-edge-litert", "numpy"], "bench_corpus")
     import numpy as np
     from ai_edge_litert.interpreter import OpResolverType
     ap = argparse.ArgumentParser()

@@ -102,56 +102,100 @@ TARGET static inline void store_acc(__m256i acc, const ember_qs8_gemm *w, int32_
 }
 
 // ------------------------------------------------------------ int8 GEMM tile
-/// MR rows of int16 patches (each k_padded values) × one or two 8-channel panels.
-TARGET static void qs8_tile(int32_t rows, const int16_t *a, const ember_qs8_gemm *w, int32_t panel, void *out,
-                            int64_t out_at, int64_t out_stride) {
-  const int32_t kp = w->k_padded, pairs = kp / 2, c0 = panel * 8;
-  const int32_t two = (panel + 1) * 8 < w->n_padded;
-  const int16_t *b0 = (const int16_t *)w->weights + (int64_t)panel * pairs * 16, *b1 = b0 + (int64_t)pairs * 16;
-  const int16_t *a0 = a, *a1 = a + (rows > 1 ? kp : 0), *a2 = a + (rows > 2 ? 2 * kp : 0), *a3 = a + (rows > 3 ? 3 * kp : 0);
-  const __m256i bias0 = _mm256_loadu_si256((const __m256i *)(w->bias + c0));
-  const __m256i bias1 = two ? _mm256_loadu_si256((const __m256i *)(w->bias + c0 + 8)) : bias0;
-  __m256i c00 = bias0, c10 = bias0, c20 = bias0, c30 = bias0, c01 = bias1, c11 = bias1, c21 = bias1, c31 = bias1;
-  for (int32_t q = 0; q < pairs; ++q) {
-    const __m256i w0 = _mm256_loadu_si256((const __m256i *)(b0 + q * 16));
-    const __m256i w1 = two ? _mm256_loadu_si256((const __m256i *)(b1 + q * 16)) : w0;
-    int32_t v;
-    __m256i x;
-    memcpy(&v, a0 + 2 * q, 4); x = _mm256_set1_epi32(v);
-    c00 = _mm256_add_epi32(c00, _mm256_madd_epi16(x, w0)); c01 = _mm256_add_epi32(c01, _mm256_madd_epi16(x, w1));
-    memcpy(&v, a1 + 2 * q, 4); x = _mm256_set1_epi32(v);
-    c10 = _mm256_add_epi32(c10, _mm256_madd_epi16(x, w0)); c11 = _mm256_add_epi32(c11, _mm256_madd_epi16(x, w1));
-    memcpy(&v, a2 + 2 * q, 4); x = _mm256_set1_epi32(v);
-    c20 = _mm256_add_epi32(c20, _mm256_madd_epi16(x, w0)); c21 = _mm256_add_epi32(c21, _mm256_madd_epi16(x, w1));
-    memcpy(&v, a3 + 2 * q, 4); x = _mm256_set1_epi32(v);
-    c30 = _mm256_add_epi32(c30, _mm256_madd_epi16(x, w0)); c31 = _mm256_add_epi32(c31, _mm256_madd_epi16(x, w1));
+/// R rows of int16 patches (each k_padded values) × P 8-channel panels, both constants, so the
+/// accumulators stay in registers and no lane computes for a row or panel that is not there (a
+/// one-row GEMV runs 8 panels: eight independent accumulator chains hide vpmaddwd's latency).
+#define DEFINE_QS8_TILE(R, P)                                                                         \
+  TARGET static void qs8_tile_##R##_##P(const int16_t *a, const ember_qs8_gemm *w, int32_t panel, void *out, \
+                                        int64_t out_at, int64_t out_stride) {                         \
+    const int32_t kp = w->k_padded, pairs = kp / 2, c0 = panel * 8;                                   \
+    const int16_t *b = (const int16_t *)w->weights + (int64_t)panel * pairs * 16;                     \
+    __m256i acc[R][P];                                                                                \
+    for (int32_t j = 0; j < P; ++j) {                                                                 \
+      const __m256i bias = _mm256_loadu_si256((const __m256i *)(w->bias + c0 + 8 * j));               \
+      for (int32_t r = 0; r < R; ++r) acc[r][j] = bias;                                               \
+    }                                                                                                 \
+    for (int32_t q = 0; q < pairs; ++q) {                                                             \
+      __m256i wv[P];                                                                                  \
+      for (int32_t j = 0; j < P; ++j) wv[j] = _mm256_loadu_si256((const __m256i *)(b + ((int64_t)j * pairs + q) * 16)); \
+      for (int32_t r = 0; r < R; ++r) {                                                               \
+        int32_t v;                                                                                    \
+        memcpy(&v, a + (int64_t)r * kp + 2 * q, 4);                                                   \
+        const __m256i x = _mm256_set1_epi32(v);                                                       \
+        for (int32_t j = 0; j < P; ++j) acc[r][j] = _mm256_add_epi32(acc[r][j], _mm256_madd_epi16(x, wv[j])); \
+      }                                                                                               \
+    }                                                                                                 \
+    for (int32_t r = 0; r < R; ++r)                                                                   \
+      for (int32_t j = 0; j < P; ++j) {                                                               \
+        const int32_t c = c0 + 8 * j, count = w->n - c < 8 ? w->n - c : 8;                            \
+        if (count > 0) store_acc(acc[r][j], w, c, count, out, out_at + r * out_stride + c);           \
+      }                                                                                               \
   }
-  const int32_t n0 = w->n - c0 < 8 ? w->n - c0 : 8, n1 = w->n - c0 - 8 < 8 ? w->n - c0 - 8 : 8;
-  const __m256i acc0[MR] = {c00, c10, c20, c30}, acc1[MR] = {c01, c11, c21, c31};
-  for (int32_t r = 0; r < rows; ++r) {
-    const int64_t at = out_at + r * out_stride + c0;
-    store_acc(acc0[r], w, c0, n0, out, at);
-    if (two && n1 > 0) store_acc(acc1[r], w, c0 + 8, n1, out, at + 8);
+DEFINE_QS8_TILE(4, 1) DEFINE_QS8_TILE(4, 2) DEFINE_QS8_TILE(3, 1) DEFINE_QS8_TILE(3, 2) DEFINE_QS8_TILE(3, 3)
+DEFINE_QS8_TILE(2, 1) DEFINE_QS8_TILE(2, 2) DEFINE_QS8_TILE(2, 3) DEFINE_QS8_TILE(2, 4)
+DEFINE_QS8_TILE(1, 1) DEFINE_QS8_TILE(1, 2) DEFINE_QS8_TILE(1, 3) DEFINE_QS8_TILE(1, 4) DEFINE_QS8_TILE(1, 5)
+DEFINE_QS8_TILE(1, 6) DEFINE_QS8_TILE(1, 7) DEFINE_QS8_TILE(1, 8)
+
+/// Panels per tile for R rows: as many as the 16 registers hold next to the R·P accumulators.
+#define PANELS_PER_TILE(R) ((R) == 4 ? 2 : (R) == 3 ? 3 : (R) == 2 ? 4 : 8)
+
+typedef void (*qs8_tile_fn)(const int16_t *, const ember_qs8_gemm *, int32_t, void *, int64_t, int64_t);
+/// qs8_tiles[R][P]: the tile of R rows × P panels (NULL outside PANELS_PER_TILE).
+static const qs8_tile_fn qs8_tiles[MR + 1][9] = {
+  [4] = {NULL, qs8_tile_4_1, qs8_tile_4_2},
+  [3] = {NULL, qs8_tile_3_1, qs8_tile_3_2, qs8_tile_3_3},
+  [2] = {NULL, qs8_tile_2_1, qs8_tile_2_2, qs8_tile_2_3, qs8_tile_2_4},
+  [1] = {NULL, qs8_tile_1_1, qs8_tile_1_2, qs8_tile_1_3, qs8_tile_1_4, qs8_tile_1_5, qs8_tile_1_6, qs8_tile_1_7,
+         qs8_tile_1_8},
+};
+
+/// `rows` (1…MR) int16 patches × every panel of `w`, in tiles of PANELS_PER_TILE(rows) panels.
+TARGET static void qs8_rows(int32_t rows, const int16_t *a, const ember_qs8_gemm *w, void *out, int64_t out_at,
+                            int64_t out_stride) {
+  const int32_t panels = w->n_padded / 8, step = PANELS_PER_TILE(rows);
+  for (int32_t panel = 0; panel < panels; panel += step) {
+    const int32_t live = panels - panel < step ? panels - panel : step;
+    qs8_tiles[rows][live](a, w, panel, out, out_at, out_stride);
   }
 }
 
-/// dst[0..n) = src − zero_point as int16, 16 at a time (a shorter tail element by element).
+/// dst[0..n) = src − zero_point as int16: 16 at a time, then 8, then element by element.
 TARGET static inline void widen_i16(int16_t *dst, const int8_t *src, int32_t zero_point, int32_t n) {
   const __m256i zp = _mm256_set1_epi16((int16_t)zero_point);
   int32_t i = 0;
   for (; i + 16 <= n; i += 16)
     _mm256_storeu_si256((__m256i *)(dst + i),
                         _mm256_sub_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(src + i))), zp));
+  if (i + 8 <= n) {
+    _mm_storeu_si128((__m128i *)(dst + i), _mm_sub_epi16(_mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(src + i))),
+                                                         _mm256_castsi256_si128(zp)));
+    i += 8;
+  }
   for (; i < n; ++i) dst[i] = (int16_t)(src[i] - zero_point);
 }
 
-/// The patch of output pixel `px` as int16 (x − zero point), 0 where a tap falls outside.
+/// The patch of output pixel `px` as int16 (x − zero point), 0 where a tap falls outside. A row of
+/// taps that lies wholly inside the image (dilation 1) is one contiguous run, widened in one call.
 TARGET static void gather_i16(const ember_conv_geometry *g, const int8_t *input, ember_pixel px, int32_t zero_point,
                               int16_t *dst, int32_t k_padded) {
-  const int32_t c = g->in_c;
-  EMBER_FOR_EACH_PATCH_TAP(g, px, widen_i16(dst + (int64_t)t * c, input + at, zero_point, c),
-                           memset(dst + (int64_t)t * c, 0, sizeof(int16_t) * (size_t)c));
-  const int32_t k = g->kernel_h * g->kernel_w * c;
+  const int32_t c = g->in_c, ix0 = px.ox * g->stride_w - g->pad_left;
+  const int32_t row_inside = g->dilation_w == 1 && ix0 >= 0 && ix0 + g->kernel_w - 1 < g->in_w;
+  int32_t k = 0;
+  for (int32_t ky = 0; ky < g->kernel_h; ++ky) {
+    const int32_t iy = px.oy * g->stride_h - g->pad_top + ky * g->dilation_h;
+    const int32_t iy_inside = iy >= 0 && iy < g->in_h;
+    const int64_t row = ((int64_t)px.n * g->in_h + iy) * g->in_w;
+    if (row_inside && iy_inside) {
+      widen_i16(dst + k, input + (row + ix0) * c, zero_point, g->kernel_w * c);
+      k += g->kernel_w * c;
+      continue;
+    }
+    for (int32_t kx = 0; kx < g->kernel_w; ++kx, k += c) {
+      const int32_t ix = ix0 + kx * g->dilation_w;
+      if (!iy_inside || ix < 0 || ix >= g->in_w) memset(dst + k, 0, sizeof(int16_t) * (size_t)c);
+      else widen_i16(dst + k, input + (row + ix) * c, zero_point, c);
+    }
+  }
   memset(dst + k, 0, sizeof(int16_t) * (size_t)(k_padded - k));
 }
 
@@ -160,13 +204,12 @@ TARGET static void conv2d_qs8(const ember_conv_geometry *g, const int8_t *input,
                               void *output) {
   int16_t *patches = (int16_t *)scratch;
   const int64_t pixels = (int64_t)g->batch * g->out_h * g->out_w;
-  const int32_t panels = w->n_padded / 8;
   ember_pixel px = {0, 0, 0};
   for (int64_t p = 0; p < pixels; p += MR) {
     const int32_t rows = pixels - p < MR ? (int32_t)(pixels - p) : MR;
     for (int32_t r = 0; r < rows; ++r, ember_pixel_next(g, &px))
       gather_i16(g, input, px, w->input_zero_point, patches + (int64_t)r * w->k_padded, w->k_padded);
-    for (int32_t panel = 0; panel < panels; panel += 2) qs8_tile(rows, patches, w, panel, output, p * w->n, w->n);
+    qs8_rows(rows, patches, w, output, p * w->n, w->n);
   }
 }
 
@@ -219,7 +262,6 @@ TARGET static void ember_conv2d_hybrid_avx2(const ember_conv_geometry *g, const 
 
 TARGET static void fc_qs8(int64_t rows, const int8_t *input, const ember_qs8_gemm *w, void *scratch, void *output) {
   int16_t *patches = (int16_t *)scratch;
-  const int32_t panels = w->n_padded / 8;
   for (int64_t p = 0; p < rows; p += MR) {
     const int32_t mr = rows - p < MR ? (int32_t)(rows - p) : MR;
     for (int32_t r = 0; r < mr; ++r) {
@@ -227,7 +269,7 @@ TARGET static void fc_qs8(int64_t rows, const int8_t *input, const ember_qs8_gem
       widen_i16(dst, input + (p + r) * w->k, w->input_zero_point, w->k);
       memset(dst + w->k, 0, sizeof(int16_t) * (size_t)(w->k_padded - w->k));
     }
-    for (int32_t panel = 0; panel < panels; panel += 2) qs8_tile(mr, patches, w, panel, output, p * w->n, w->n);
+    qs8_rows(mr, patches, w, output, p * w->n, w->n);
   }
 }
 
@@ -328,52 +370,69 @@ TARGET static inline __m256i tail_mask(int32_t count) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(count), index);
 }
 
-/// Up to 4 rows × one or two 8-channel panels. KIND f32 reads f32 weights; KIND f16 reads IEEE-half
-/// weights (an fp16 rung's, kept at half the bytes) and widens each panel row as it is loaded (F16C).
-#define DEFINE_F32_TILE(KIND, LOAD_WEIGHTS)                                                                           \
-TARGET static void KIND##_tile(int32_t rows, const float *a, int64_t row_stride, const ember_f32_gemm *w,             \
-                               int32_t panel, float *out, int64_t out_stride) {                                       \
-  const int32_t k = w->k, c0 = panel * 8;                                                                              \
-  const int32_t two = (panel + 1) * 8 < w->n_padded;                                                                   \
-  const int64_t b0 = (int64_t)panel * k * 8, b1 = b0 + (int64_t)k * 8;  /* the two panels' offsets */               \
-  const float *a0 = a, *a1 = a + (rows > 1 ? row_stride : 0), *a2 = a + (rows > 2 ? 2 * row_stride : 0);               \
-  const float *a3 = a + (rows > 3 ? 3 * row_stride : 0);                                                               \
-  const __m256 bias0 = _mm256_loadu_ps(w->bias + c0), bias1 = two ? _mm256_loadu_ps(w->bias + c0 + 8) : bias0;         \
-  __m256 c00 = bias0, c10 = bias0, c20 = bias0, c30 = bias0, c01 = bias1, c11 = bias1, c21 = bias1, c31 = bias1;       \
-  for (int32_t i = 0; i < k; ++i) {                                                                                    \
-    const __m256 w0 = LOAD_WEIGHTS(b0 + i * 8), w1 = two ? LOAD_WEIGHTS(b1 + i * 8) : w0;                              \
-    __m256 x = _mm256_set1_ps(a0[i]); c00 = _mm256_fmadd_ps(x, w0, c00); c01 = _mm256_fmadd_ps(x, w1, c01);            \
-    x = _mm256_set1_ps(a1[i]); c10 = _mm256_fmadd_ps(x, w0, c10); c11 = _mm256_fmadd_ps(x, w1, c11);                   \
-    x = _mm256_set1_ps(a2[i]); c20 = _mm256_fmadd_ps(x, w0, c20); c21 = _mm256_fmadd_ps(x, w1, c21);                   \
-    x = _mm256_set1_ps(a3[i]); c30 = _mm256_fmadd_ps(x, w0, c30); c31 = _mm256_fmadd_ps(x, w1, c31);                   \
-  }                                                                                                                    \
-  const __m256 lo = _mm256_set1_ps(w->act_min), hi = _mm256_set1_ps(w->act_max);                                       \
-  const int32_t n0 = w->n - c0 < 8 ? w->n - c0 : 8, n1 = w->n - c0 - 8 < 8 ? w->n - c0 - 8 : 8;                        \
-  const __m256i m0 = tail_mask(n0), m1 = tail_mask(n1);                                                                \
-  const __m256 acc0[MR] = {c00, c10, c20, c30}, acc1[MR] = {c01, c11, c21, c31};                                       \
-  for (int32_t r = 0; r < rows; ++r) {                                                                                 \
-    _mm256_maskstore_ps(out + r * out_stride + c0, m0, _mm256_min_ps(_mm256_max_ps(acc0[r], lo), hi));                 \
-    if (two && n1 > 0) _mm256_maskstore_ps(out + r * out_stride + c0 + 8, m1, _mm256_min_ps(_mm256_max_ps(acc1[r], lo), hi)); \
-  }                                                                                                                    \
-}
+/// R rows (each `row_stride` floats apart) × P 8-channel panels (both constants, as the int8 tiles).
+/// KIND f32 reads f32 weights; KIND f16 reads IEEE-half weights (an fp16 rung's, kept at half the
+/// bytes) and widens each panel row as it is loaded (F16C).
+#define DEFINE_F32_TILE(KIND, LOAD_WEIGHTS, R, P)                                                     \
+  TARGET static void KIND##_tile_##R##_##P(const float *a, int64_t row_stride, const ember_f32_gemm *w, int32_t panel, \
+                                           float *out, int64_t out_stride) {                          \
+    const int32_t k = w->k, c0 = panel * 8;                                                           \
+    __m256 acc[R][P];                                                                                 \
+    for (int32_t j = 0; j < P; ++j) {                                                                 \
+      const __m256 bias = _mm256_loadu_ps(w->bias + c0 + 8 * j);                                      \
+      for (int32_t r = 0; r < R; ++r) acc[r][j] = bias;                                               \
+    }                                                                                                 \
+    for (int32_t i = 0; i < k; ++i) {                                                                 \
+      __m256 wv[P];                                                                                   \
+      for (int32_t j = 0; j < P; ++j) wv[j] = LOAD_WEIGHTS(((int64_t)(panel + j) * k + i) * 8);       \
+      for (int32_t r = 0; r < R; ++r) {                                                               \
+        const __m256 x = _mm256_set1_ps(a[r * row_stride + i]);                                       \
+        for (int32_t j = 0; j < P; ++j) acc[r][j] = _mm256_fmadd_ps(x, wv[j], acc[r][j]);             \
+      }                                                                                               \
+    }                                                                                                 \
+    const __m256 lo = _mm256_set1_ps(w->act_min), hi = _mm256_set1_ps(w->act_max);                    \
+    for (int32_t r = 0; r < R; ++r)                                                                   \
+      for (int32_t j = 0; j < P; ++j) {                                                               \
+        const int32_t c = c0 + 8 * j, count = w->n - c < 8 ? w->n - c : 8;                            \
+        if (count > 0)                                                                                \
+          _mm256_maskstore_ps(out + r * out_stride + c, tail_mask(count), _mm256_min_ps(_mm256_max_ps(acc[r][j], lo), hi)); \
+      }                                                                                               \
+  }
 #define LOAD_F32_WEIGHTS(at) _mm256_loadu_ps(w->weights + (at))
 #define LOAD_F16_WEIGHTS(at) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w->weights_f16 + (at))))
-DEFINE_F32_TILE(f32, LOAD_F32_WEIGHTS)
-DEFINE_F32_TILE(f16, LOAD_F16_WEIGHTS)
+#define DEFINE_F32_TILES(KIND, LOAD)                                                                   \
+  DEFINE_F32_TILE(KIND, LOAD, 4, 1) DEFINE_F32_TILE(KIND, LOAD, 4, 2) DEFINE_F32_TILE(KIND, LOAD, 3, 1)   \
+  DEFINE_F32_TILE(KIND, LOAD, 3, 2) DEFINE_F32_TILE(KIND, LOAD, 3, 3) DEFINE_F32_TILE(KIND, LOAD, 2, 1)   \
+  DEFINE_F32_TILE(KIND, LOAD, 2, 2) DEFINE_F32_TILE(KIND, LOAD, 2, 3) DEFINE_F32_TILE(KIND, LOAD, 2, 4)   \
+  DEFINE_F32_TILE(KIND, LOAD, 1, 1) DEFINE_F32_TILE(KIND, LOAD, 1, 2) DEFINE_F32_TILE(KIND, LOAD, 1, 3)   \
+  DEFINE_F32_TILE(KIND, LOAD, 1, 4) DEFINE_F32_TILE(KIND, LOAD, 1, 5) DEFINE_F32_TILE(KIND, LOAD, 1, 6)   \
+  DEFINE_F32_TILE(KIND, LOAD, 1, 7) DEFINE_F32_TILE(KIND, LOAD, 1, 8)                                    \
+  static const f32_tile_fn KIND##_tiles[MR + 1][9] = {                                                  \
+    [4] = {NULL, KIND##_tile_4_1, KIND##_tile_4_2},                                                     \
+    [3] = {NULL, KIND##_tile_3_1, KIND##_tile_3_2, KIND##_tile_3_3},                                    \
+    [2] = {NULL, KIND##_tile_2_1, KIND##_tile_2_2, KIND##_tile_2_3, KIND##_tile_2_4},                   \
+    [1] = {NULL, KIND##_tile_1_1, KIND##_tile_1_2, KIND##_tile_1_3, KIND##_tile_1_4, KIND##_tile_1_5,    \
+           KIND##_tile_1_6, KIND##_tile_1_7, KIND##_tile_1_8},                                          \
+  };
+typedef void (*f32_tile_fn)(const float *, int64_t, const ember_f32_gemm *, int32_t, float *, int64_t);
+DEFINE_F32_TILES(f32, LOAD_F32_WEIGHTS)
+DEFINE_F32_TILES(f16, LOAD_F16_WEIGHTS)
 
-/// One tile of `w`, whichever its weights' type.
-TARGET static inline void gemm_tile(int32_t rows, const float *a, int64_t row_stride, const ember_f32_gemm *w, int32_t panel,
-                                    float *out, int64_t out_stride) {
-  if (w->weights_f16) f16_tile(rows, a, row_stride, w, panel, out, out_stride);
-  else f32_tile(rows, a, row_stride, w, panel, out, out_stride);
+/// `rows` (1…MR) rows × every panel of `w`, whichever its weights' type.
+TARGET static void gemm_rows(int32_t rows, const float *a, int64_t row_stride, const ember_f32_gemm *w, float *out,
+                             int64_t out_stride) {
+  const f32_tile_fn *tiles = w->weights_f16 ? f16_tiles[rows] : f32_tiles[rows];
+  const int32_t panels = w->n_padded / 8, step = PANELS_PER_TILE(rows);
+  for (int32_t panel = 0; panel < panels; panel += step) {
+    const int32_t live = panels - panel < step ? panels - panel : step;
+    tiles[live](a, row_stride, w, panel, out, out_stride);
+  }
 }
-
 
 TARGET static void ember_conv2d_f32_avx2(const ember_conv_geometry *g, const float *input, const ember_f32_gemm *w, void *scratch,
                                   float *output) {
   float *patches = (float *)scratch;
   const int64_t pixels = (int64_t)g->batch * g->out_h * g->out_w;
-  const int32_t panels = w->n_padded / 8;
   const int32_t pointwise = ember_conv_is_pointwise(g);
   ember_pixel px = {0, 0, 0};
   for (int64_t p = 0; p < pixels; p += MR) {
@@ -383,15 +442,14 @@ TARGET static void ember_conv2d_f32_avx2(const ember_conv_geometry *g, const flo
       for (int32_t r = 0; r < rows; ++r, ember_pixel_next(g, &px)) ember_gather_f32(g, input, px, patches + (int64_t)r * w->k);
       a = patches;
     }
-    for (int32_t panel = 0; panel < panels; panel += 2) gemm_tile(rows, a, w->k, w, panel, output + p * w->n, w->n);
+    gemm_rows(rows, a, w->k, w, output + p * w->n, w->n);
   }
 }
 
 TARGET static void ember_fully_connected_f32_avx2(int64_t rows, const float *input, const ember_f32_gemm *w, float *output) {
-  const int32_t panels = w->n_padded / 8;
   for (int64_t p = 0; p < rows; p += MR) {
     const int32_t mr = rows - p < MR ? (int32_t)(rows - p) : MR;
-    for (int32_t panel = 0; panel < panels; panel += 2) gemm_tile(mr, input + p * w->k, w->k, w, panel, output + p * w->n, w->n);
+    gemm_rows(mr, input + p * w->k, w->k, w, output + p * w->n, w->n);
   }
 }
 

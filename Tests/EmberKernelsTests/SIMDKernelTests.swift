@@ -74,7 +74,7 @@ func withOptionalPointer<T, R>(_ array: [T]?, _ body: (UnsafePointer<T>?) -> R) 
     func denseGeometry(_ rng: inout SplitMix64) -> ember_conv_geometry {
         var g = randomGeometry(&rng)
         g.groups = 1
-        g.in_c = Int32(rng.int(1...19)); g.out_c = Int32(rng.int(1...45))
+        g.in_c = Int32(rng.int(1...19)); g.out_c = Int32(rng.int(1...72))  // up to 9 AVX2 panels: every tile width
         return g
     }
 
@@ -167,7 +167,7 @@ func withOptionalPointer<T, R>(_ array: [T]?, _ body: (UnsafePointer<T>?) -> R) 
         for isa in availableISAs {
             var rng = SplitMix64(seed: 67)
             for trial in 0..<300 {
-                let rows = rng.int(1...9), k = rng.int(1...97), n = rng.int(1...40)
+                let rows = rng.int(1...9), k = rng.int(1...97), n = rng.int(1...72)
                 var x = rng.floats(rows * k, scale: Float(rng.int(1...1000)) / 100)
                 if trial % 5 == 0 { for i in 0..<k { x[i] = 0 } }   // an all-zero first row
                 let w = trial % 7 == 0 ? [Int8](repeating: -127, count: n * k) : rng.int8s(n * k)
@@ -197,7 +197,7 @@ func withOptionalPointer<T, R>(_ array: [T]?, _ body: (UnsafePointer<T>?) -> R) 
         for isa in availableISAs {
             var rng = SplitMix64(seed: 61)
             for trial in 0..<300 {
-                let rows = rng.int(1...9), k = rng.int(1...97), n = rng.int(1...40)
+                let rows = rng.int(1...9), k = rng.int(1...97), n = rng.int(1...72)
                 let x = trial % 7 == 0 ? [Int8](repeating: -128, count: rows * k) : rng.int8s(rows * k)
                 let w = trial % 7 == 0 ? [Int8](repeating: 127, count: n * k) : rng.int8s(n * k)
                 let bias = (0..<n).map { _ in Int32(rng.int(-30000...30000)) }
