@@ -20,13 +20,13 @@
 #define MR 4
 
 // ------------------------------------------------------------ requantization
+/// gemmlowp SaturatingRoundingDoublingHighMul from the 64-bit product p = a·b, in the low 32 bits of each
+/// lane. gemmlowp nudges by ±2^30 and divides by 2^31 truncating toward zero; for negative p that is
+/// ceil((p + 1 − 2^30) / 2^31) = floor((p + 2^30) / 2^31), as it is for p ≥ 0, so one add and one shift
+/// give its bits (the a = b = INT32_MIN saturation cannot occur: multipliers are in [2^30, 2^31)).
 TARGET static inline __m256i srdhm_from_product(__m256i p) {
-  const __m256i zero = _mm256_setzero_si256();
-  __m256i negative = _mm256_cmpgt_epi64(zero, p);
-  p = _mm256_add_epi64(p, _mm256_blendv_epi8(_mm256_set1_epi64x(1LL << 30), _mm256_set1_epi64x(1 - (1LL << 30)), negative));
-  negative = _mm256_cmpgt_epi64(zero, p);
-  p = _mm256_add_epi64(p, _mm256_and_si256(negative, _mm256_set1_epi64x((1LL << 31) - 1)));
-  return _mm256_srli_epi64(p, 31);  // bits 31..62 of p: the same low 32 bits as an arithmetic shift
+  // Bits 31..62 of the sum: the same low 32 bits as an arithmetic shift.
+  return _mm256_srli_epi64(_mm256_add_epi64(p, _mm256_set1_epi64x(1LL << 30)), 31);
 }
 
 TARGET static inline __m256i mbqm_double(__m256i x, __m256i mult, __m256i shift) {

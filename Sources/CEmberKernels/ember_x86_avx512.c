@@ -19,14 +19,12 @@
 #define MR 8  // rows per tile: 2 panels × 8 rows = 16 of the 32 vector registers accumulate
 
 // ------------------------------------------------------------ requantization
-// gemmlowp SaturatingRoundingDoublingHighMul on 64-bit products: nudge, then
-// divide by 2^31 truncating toward zero (the low 32 bits are the result).
+// gemmlowp SaturatingRoundingDoublingHighMul on 64-bit products p = a·b: gemmlowp nudges by ±2^30 and
+// divides by 2^31 truncating toward zero, which for negative p is ceil((p + 1 − 2^30) / 2^31) =
+// floor((p + 2^30) / 2^31), as for p ≥ 0: one add and one arithmetic shift (the low 32 bits are the
+// result; the a = b = INT32_MIN saturation cannot occur, multipliers being in [2^30, 2^31)).
 TARGET static inline __m512i srdhm_from_product(__m512i p) {
-  const __m512i zero = _mm512_setzero_si512();
-  const __mmask8 negative = _mm512_cmplt_epi64_mask(p, zero);
-  p = _mm512_add_epi64(p, _mm512_mask_blend_epi64(negative, _mm512_set1_epi64(1LL << 30), _mm512_set1_epi64(1 - (1LL << 30))));
-  p = _mm512_mask_add_epi64(p, _mm512_cmplt_epi64_mask(p, zero), p, _mm512_set1_epi64((1LL << 31) - 1));
-  return _mm512_srai_epi64(p, 31);
+  return _mm512_srai_epi64(_mm512_add_epi64(p, _mm512_set1_epi64(1LL << 30)), 31);
 }
 
 /// ember_multiply_by_quantized_multiplier, 16 lanes.
