@@ -39,6 +39,19 @@ static inline void ember_valid_taps(int32_t origin, int32_t dilation, int32_t si
     }                                                                                             \
   }
 
+/// Output columns [*lo, *hi) of output row `oy` whose every tap lies inside the image; an empty
+/// range when a tap row of `oy` falls in the padding. Depthwise kernels run these pixels without
+/// bounds tests and with the input zero point folded into the bias.
+static inline void ember_interior_columns(const ember_conv_geometry *g, int32_t oy, int32_t *lo, int32_t *hi) {
+  const int32_t iy0 = oy * g->stride_h - g->pad_top;
+  *lo = *hi = 0;
+  if (iy0 < 0 || iy0 + (g->kernel_h - 1) * g->dilation_h >= g->in_h) return;
+  const int32_t first = g->pad_left > 0 ? (g->pad_left + g->stride_w - 1) / g->stride_w : 0;
+  const int32_t top = g->in_w - 1 + g->pad_left - (g->kernel_w - 1) * g->dilation_w;  // largest ox·stride
+  const int32_t end = top < 0 ? 0 : (top / g->stride_w + 1 < g->out_w ? top / g->stride_w + 1 : g->out_w);
+  if (first < end) { *lo = first; *hi = end; }
+}
+
 /// Runs BODY for every output pixel (n, oy, ox) with `out` at its first channel.
 #define EMBER_FOR_EACH_OUTPUT_PIXEL(g, type, output, BODY)                                          \
   for (int32_t n = 0; n < (g)->batch; ++n)                                                        \

@@ -314,12 +314,66 @@ TARGET static inline __m256i load8_s8(const int8_t *src, int32_t count) {
   }
 DEFINE_DW_S8_BLOCK(1) DEFINE_DW_S8_BLOCK(2) DEFINE_DW_S8_BLOCK(3) DEFINE_DW_S8_BLOCK(4)
 
-TARGET static void ember_dwconv2d_s8_avx2(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_dw *w, int8_t *output) {
-  EMBER_FOR_EACH_OUTPUT_PIXEL(g, int8_t, output, {
+#define DW_INTERIOR_MAX_TAPS 25
+
+/// Channels [c0, c0 + count) (count 1…8) of output pixels [lo, hi) of row (n, oy), every tap of which
+/// is inside the image: the bias less zp·Σw once per call, then per pixel one widening load, multiply
+/// and add per tap. TAPS is the tap count when constant (9: 3×3, its weights held in registers), or
+/// 0 to read it from `g`.
+#define DEFINE_DW_S8_INTERIOR(NAME, TAPS)                                                              \
+  TARGET static void NAME(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_dw *w, int32_t n, \
+                          int32_t oy, int32_t lo, int32_t hi, int32_t c0, int32_t count, int8_t *output) { \
+    const int32_t taps = TAPS ? TAPS : g->kernel_h * g->kernel_w, c = g->in_c;                      \
+    int64_t offset[DW_INTERIOR_MAX_TAPS];                                                            \
+    __m256i wv[DW_INTERIOR_MAX_TAPS];                                                                \
+    __m256i folded = _mm256_loadu_si256((const __m256i *)(w->bias + c0)), weight_sum = _mm256_setzero_si256(); \
+    for (int32_t t = 0; t < taps; ++t) {                                                             \
+      offset[t] = ((int64_t)(t / g->kernel_w) * g->dilation_h * g->in_w + (t % g->kernel_w) * g->dilation_w) * c; \
+      wv[t] = _mm256_loadu_si256((const __m256i *)(w->weights + (int64_t)t * w->c_padded + c0));     \
+      weight_sum = _mm256_add_epi32(weight_sum, wv[t]);                                              \
+    }                                                                                                \
+    folded = _mm256_sub_epi32(folded, _mm256_mullo_epi32(weight_sum, _mm256_set1_epi32(w->input_zero_point))); \
+    const int32_t iy0 = oy * g->stride_h - g->pad_top;                                               \
+    const int64_t row = ((int64_t)n * g->in_h + iy0) * g->in_w - g->pad_left;  /* column 0's first tap */ \
+    int8_t *out = output + (((int64_t)n * g->out_h + oy) * g->out_w) * g->out_c + c0;                \
+    for (int32_t ox = lo; ox < hi; ++ox) {                                                           \
+      const int8_t *src = input + (row + (int64_t)ox * g->stride_w) * c + c0;                        \
+      __m256i acc = folded;                                                                          \
+      for (int32_t t = 0; t < taps; ++t)                                                             \
+        acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(load8_s8(src + offset[t], count), wv[t]));    \
+      requant_store(acc, w->multiplier + c0, w->shift + c0, 0, w->output_offset, w->act_min, w->act_max, count, \
+                    out + (int64_t)ox * g->out_c);                                                   \
+    }                                                                                                \
+  }
+DEFINE_DW_S8_INTERIOR(dw_s8_interior_3x3, 9)
+DEFINE_DW_S8_INTERIOR(dw_s8_interior, 0)
+
+/// Every output pixel of row (n, oy) in [from, to) by the general per-pixel blocks (bounds-tested taps).
+TARGET static void dw_s8_border(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_dw *w, int32_t n,
+                                int32_t oy, int32_t from, int32_t to, int8_t *output) {
+  for (int32_t ox = from; ox < to; ++ox) {
+    int8_t *out = output + (((int64_t)n * g->out_h + oy) * g->out_w + ox) * g->out_c;
     EMBER_FOR_EACH_CHANNEL_BLOCK(g->in_c, 8, {
       EMBER_CALL_CHANNEL_BLOCK(vectors, dw_s8_block, g, input, w, n, oy, ox, c0, last, out);
     })
-  })
+  }
+}
+
+TARGET static void ember_dwconv2d_s8_avx2(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_dw *w, int8_t *output) {
+  const int32_t taps = g->kernel_h * g->kernel_w;
+  for (int32_t n = 0; n < g->batch; ++n)
+    for (int32_t oy = 0; oy < g->out_h; ++oy) {
+      int32_t lo, hi;
+      ember_interior_columns(g, oy, &lo, &hi);
+      if (taps > DW_INTERIOR_MAX_TAPS) lo = hi = 0;
+      dw_s8_border(g, input, w, n, oy, 0, lo, output);
+      for (int32_t c0 = 0; c0 < g->in_c && lo < hi; c0 += 8) {
+        const int32_t count = g->in_c - c0 < 8 ? g->in_c - c0 : 8;
+        if (taps == 9) dw_s8_interior_3x3(g, input, w, n, oy, lo, hi, c0, count, output);
+        else dw_s8_interior(g, input, w, n, oy, lo, hi, c0, count, output);
+      }
+      dw_s8_border(g, input, w, n, oy, hi > lo ? hi : 0, g->out_w, output);
+    }
 }
 
 // ------------------------------------------------------------ int8 mul
