@@ -52,6 +52,30 @@ static inline void ember_interior_columns(const ember_conv_geometry *g, int32_t 
   if (first < end) { *lo = first; *hi = end; }
 }
 
+/// Drives a depthwise kernel row by row. Per output row (n, oy): PIXEL runs for each pixel `ox` with a
+/// tap outside the image (bounds-tested, all channels), INTERIOR once per `lanes`-channel block
+/// (`c0`, `count` of them) for the pixels [lo, hi) whose taps all lie inside (none when the kernel
+/// has more than max_taps taps).
+#define EMBER_DEPTHWISE_ROWS(g, lanes, max_taps, PIXEL, INTERIOR)                                     \
+  for (int32_t n = 0; n < (g)->batch; ++n)                                                        \
+    for (int32_t oy = 0; oy < (g)->out_h; ++oy) {                                                 \
+      int32_t lo, hi;                                                                             \
+      ember_interior_columns(g, oy, &lo, &hi);                                                    \
+      if ((g)->kernel_h * (g)->kernel_w > (max_taps)) lo = hi = 0;                                \
+      for (int32_t ox = 0; ox < lo; ++ox) { PIXEL }                                               \
+      for (int32_t c0 = 0; c0 < (g)->in_c && lo < hi; c0 += (lanes)) {                           \
+        const int32_t count = (g)->in_c - c0 < (lanes) ? (g)->in_c - c0 : (lanes);                \
+        INTERIOR                                                                                  \
+      }                                                                                           \
+      for (int32_t ox = hi > lo ? hi : 0; ox < (g)->out_w; ++ox) { PIXEL }                        \
+    }
+
+/// Element offsets, from a pixel's first tap, of its kh·kw taps in (ky, kx) order (NHWC input).
+static inline void ember_tap_offsets(const ember_conv_geometry *g, int64_t *offset) {
+  for (int32_t t = 0; t < g->kernel_h * g->kernel_w; ++t)
+    offset[t] = ((int64_t)(t / g->kernel_w) * g->dilation_h * g->in_w + (t % g->kernel_w) * g->dilation_w) * g->in_c;
+}
+
 /// Runs BODY for every output pixel (n, oy, ox) with `out` at its first channel.
 #define EMBER_FOR_EACH_OUTPUT_PIXEL(g, type, output, BODY)                                          \
   for (int32_t n = 0; n < (g)->batch; ++n)                                                        \
@@ -147,11 +171,37 @@ static inline void ember_pixel_next(const ember_conv_geometry *g, ember_pixel *p
     }                                                                                              \
   } while (0)
 
+/// dst[0..n) = src[0..n) for floats; short runs (a tap of a few channels) by a plain loop, since a
+/// libc memcpy call per tap costs more than the copy.
+static inline void ember_copy_floats(float *dst, const float *src, int32_t n) {
+  if (n > 32) {
+    memcpy(dst, src, sizeof(float) * (size_t)n);
+    return;
+  }
+  for (int32_t i = 0; i < n; ++i) dst[i] = src[i];
+}
+
 /// The patch of output pixel `px` as kh·kw·in_c floats, zeros where a tap falls outside the image.
+/// A row of taps wholly inside the image (dilation 1) is one contiguous run of the input.
 static inline void ember_gather_f32(const ember_conv_geometry *g, const float *input, ember_pixel px, float *dst) {
-  const size_t bytes = sizeof(float) * (size_t)g->in_c;
-  EMBER_FOR_EACH_PATCH_TAP(g, px, memcpy(dst + (int64_t)t * g->in_c, input + at, bytes),
-                           memset(dst + (int64_t)t * g->in_c, 0, bytes));
+  const int32_t c = g->in_c, ix0 = px.ox * g->stride_w - g->pad_left;
+  const int32_t row_inside = g->dilation_w == 1 && ix0 >= 0 && ix0 + g->kernel_w - 1 < g->in_w;
+  int64_t k = 0;
+  for (int32_t ky = 0; ky < g->kernel_h; ++ky) {
+    const int32_t iy = px.oy * g->stride_h - g->pad_top + ky * g->dilation_h;
+    const int32_t iy_inside = iy >= 0 && iy < g->in_h;
+    const int64_t row = ((int64_t)px.n * g->in_h + iy) * g->in_w;
+    if (row_inside && iy_inside) {
+      ember_copy_floats(dst + k, input + (row + ix0) * c, g->kernel_w * c);
+      k += (int64_t)g->kernel_w * c;
+      continue;
+    }
+    for (int32_t kx = 0; kx < g->kernel_w; ++kx, k += c) {
+      const int32_t ix = ix0 + kx * g->dilation_w;
+      if (!iy_inside || ix < 0 || ix >= g->in_w) memset(dst + k, 0, sizeof(float) * (size_t)c);
+      else ember_copy_floats(dst + k, input + (row + ix) * c, c);
+    }
+  }
 }
 
 /// The dynamic-range convolution of an ISA file, per batch: QUANTIZE(x, count, q) quantizes one batch

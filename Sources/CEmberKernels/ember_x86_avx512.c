@@ -295,7 +295,6 @@ TARGET static void conv2d_qs8(const ember_conv_geometry *g, const int8_t *input,
   uint8_t *patches = (uint8_t *)scratch;
   const uint8_t pad = (uint8_t)(w->input_zero_point + 128);
   const int64_t pixels = (int64_t)g->batch * g->out_h * g->out_w;
-  const int32_t panels = w->n_padded / 16;
   ember_pixel px = {0, 0, 0};
   for (int64_t p = 0; p < pixels; p += MR) {
     const int32_t rows = pixels - p < MR ? (int32_t)(pixels - p) : MR;
@@ -349,7 +348,6 @@ TARGET static void ember_conv2d_hybrid_avx512(const ember_conv_geometry *g, cons
 TARGET static void fc_qs8(int64_t rows, const int8_t *input, const ember_qs8_gemm *w, void *scratch,
                                             void *output) {
   uint8_t *patches = (uint8_t *)scratch;
-  const int32_t panels = w->n_padded / 16;
   for (int64_t p = 0; p < rows; p += MR) {
     const int32_t mr = rows - p < MR ? (int32_t)(rows - p) : MR;
     for (int32_t r = 0; r < mr; ++r) {
@@ -549,7 +547,6 @@ TARGET static inline void gemm_rows(int32_t rows, const float *a, int64_t row_st
                                     void *scratch, float *output) {
   float *patches = (float *)scratch;
   const int64_t pixels = (int64_t)g->batch * g->out_h * g->out_w;
-  const int32_t panels = w->n_padded / 16;
   const int32_t pointwise = ember_conv_is_pointwise(g);  // input rows read in place
   ember_pixel px = {0, 0, 0};
   for (int64_t p = 0; p < pixels; p += MR) {
@@ -564,7 +561,6 @@ TARGET static inline void gemm_rows(int32_t rows, const float *a, int64_t row_st
 }
 
 TARGET static void ember_fully_connected_f32_avx512(int64_t rows, const float *input, const ember_f32_gemm *w, float *output) {
-  const int32_t panels = w->n_padded / 16;
   for (int64_t p = 0; p < rows; p += MR) {
     const int32_t mr = rows - p < MR ? (int32_t)(rows - p) : MR;
     gemm_rows(mr, input + p * w->k, w->k, w, output + p * w->n, w->n);

@@ -69,6 +69,18 @@ func withOptionalPointer<T, R>(_ array: [T]?, _ body: (UnsafePointer<T>?) -> R) 
     return array.withUnsafeBufferPointer { body($0.baseAddress) }
 }
 
+/// Every fifth and seventh trial of a depthwise test, a larger kernel in a larger image: 5×5 (the AVX2
+/// interior loop's general tap count) and 7×6 (more taps than it takes: every pixel through the
+/// bounds-tested blocks).
+func enlargeDepthwiseKernel(_ g: inout ember_conv_geometry, trial: Int, _ rng: inout SplitMix64) {
+    guard trial % 5 == 0 || trial % 7 == 0 else { return }
+    (g.kernel_h, g.kernel_w) = trial % 5 == 0 ? (5, 5) : (7, 6)
+    g.in_h = Int32(rng.int(7...16)); g.in_w = Int32(rng.int(7...16))
+    let spanH = (Int(g.kernel_h) - 1) * Int(g.dilation_h) + 1, spanW = (Int(g.kernel_w) - 1) * Int(g.dilation_w) + 1
+    g.out_h = Int32(max(1, (Int(g.in_h) + 2 * Int(g.pad_top) - spanH) / Int(g.stride_h) + 1))
+    g.out_w = Int32(max(1, (Int(g.in_w) + 2 * Int(g.pad_left) - spanW) / Int(g.stride_w) + 1))
+}
+
 @Suite struct SIMDKernelTests {
     /// groups == 1 geometries, odd sizes, every stride, dilation and padding kind, batch 1–2.
     func denseGeometry(_ rng: inout SplitMix64) -> ember_conv_geometry {
@@ -226,15 +238,7 @@ func withOptionalPointer<T, R>(_ array: [T]?, _ body: (UnsafePointer<T>?) -> R) 
                 var g = randomGeometry(&rng)
                 let c = rng.int(1...70)   // up to 4 vectors per channel block on both ISAs, plus a tail block
                 g.in_c = Int32(c); g.out_c = Int32(c); g.groups = Int32(c)
-                // Larger kernels in larger images: 5×5 (the AVX2 interior loop's general tap count) and 7×6
-                // (more taps than it takes: every pixel through the bounds-tested blocks).
-                if trial % 5 == 0 || trial % 7 == 0 {
-                    (g.kernel_h, g.kernel_w) = trial % 5 == 0 ? (5, 5) : (7, 6)
-                    g.in_h = Int32(rng.int(7...16)); g.in_w = Int32(rng.int(7...16))
-                    let spanH = (Int(g.kernel_h) - 1) * Int(g.dilation_h) + 1, spanW = (Int(g.kernel_w) - 1) * Int(g.dilation_w) + 1
-                    g.out_h = Int32(max(1, (Int(g.in_h) + 2 * Int(g.pad_top) - spanH) / Int(g.stride_h) + 1))
-                    g.out_w = Int32(max(1, (Int(g.in_w) + 2 * Int(g.pad_left) - spanW) / Int(g.stride_w) + 1))
-                }
+                enlargeDepthwiseKernel(&g, trial: trial, &rng)
                 let taps = Int(g.kernel_h * g.kernel_w)
                 let inCount = Int(g.batch * g.in_h * g.in_w) * c, outCount = Int(g.batch * g.out_h * g.out_w) * c
                 let x = trial % 6 == 0 ? [Int8](repeating: 127, count: inCount) : rng.int8s(inCount)
@@ -402,6 +406,7 @@ func withOptionalPointer<T, R>(_ array: [T]?, _ body: (UnsafePointer<T>?) -> R) 
                 var d = randomGeometry(&rng)
                 let c = rng.int(1...70)   // up to 4 vectors per channel block on both ISAs, plus a tail block
                 d.in_c = Int32(c); d.out_c = Int32(c); d.groups = Int32(c)
+                enlargeDepthwiseKernel(&d, trial: trial, &rng)
                 let taps = Int(d.kernel_h * d.kernel_w)
                 let dx = rng.floats(Int(d.batch * d.in_h * d.in_w) * c), db = rng.floats(c)
                 let (dfHalves, df) = halves(rng.floats(c * taps))
