@@ -52,28 +52,47 @@ static inline void ember_interior_columns(const ember_conv_geometry *g, int32_t 
   if (first < end) { *lo = first; *hi = end; }
 }
 
-/// Drives a depthwise kernel row by row. Per output row (n, oy): PIXEL runs for each pixel `ox` with a
-/// tap outside the image (bounds-tested, all channels), INTERIOR once per `lanes`-channel block
-/// (`c0`, `count` of them) for the pixels [lo, hi) whose taps all lie inside (none when the kernel
-/// has more than max_taps taps).
-#define EMBER_DEPTHWISE_ROWS(g, lanes, max_taps, PIXEL, INTERIOR)                                     \
-  for (int32_t n = 0; n < (g)->batch; ++n)                                                        \
-    for (int32_t oy = 0; oy < (g)->out_h; ++oy) {                                                 \
-      int32_t lo, hi;                                                                             \
-      ember_interior_columns(g, oy, &lo, &hi);                                                    \
-      if ((g)->kernel_h * (g)->kernel_w > (max_taps)) lo = hi = 0;                                \
-      for (int32_t ox = 0; ox < lo; ++ox) { PIXEL }                                               \
-      for (int32_t c0 = 0; c0 < (g)->in_c && lo < hi; c0 += (lanes)) {                           \
-        const int32_t count = (g)->in_c - c0 < (lanes) ? (g)->in_c - c0 : (lanes);                \
-        INTERIOR                                                                                  \
+/// Drives a depthwise kernel in two passes. First PIXEL runs for each output pixel (n, oy, ox) with a
+/// tap outside the image (bounds-tested, all channels); then INTERIOR once per `lanes`-channel block
+/// (`c0`, `count` of them), to run every pixel whose taps all lie inside (ember_interior_columns of
+/// each row), its per-block set-up paid once. Unless `use_interior`, every pixel goes through PIXEL.
+#define EMBER_DEPTHWISE_ROWS(g, lanes, use_interior, PIXEL, INTERIOR)                                 \
+  do {                                                                                            \
+    const int32_t interior_ = (use_interior);                                                     \
+    for (int32_t n = 0; n < (g)->batch; ++n)                                                      \
+      for (int32_t oy = 0; oy < (g)->out_h; ++oy) {                                               \
+        int32_t lo = 0, hi = 0;                                                                   \
+        if (interior_) ember_interior_columns(g, oy, &lo, &hi);                                   \
+        for (int32_t ox = 0; ox < lo; ++ox) { PIXEL }                                             \
+        for (int32_t ox = hi > lo ? hi : 0; ox < (g)->out_w; ++ox) { PIXEL }                      \
       }                                                                                           \
-      for (int32_t ox = hi > lo ? hi : 0; ox < (g)->out_w; ++ox) { PIXEL }                        \
+    for (int32_t c0 = 0; interior_ && c0 < (g)->in_c; c0 += (lanes)) {                            \
+      const int32_t count = (g)->in_c - c0 < (lanes) ? (g)->in_c - c0 : (lanes);                  \
+      INTERIOR                                                                                    \
+    }                                                                                             \
+  } while (0)
+
+/// Runs BODY for every output pixel whose taps all lie inside the image, with `at` the element offset
+/// of its first tap's channel `c0` in `input` and `out` at its channel c0 in `output`.
+#define EMBER_FOR_EACH_INTERIOR_PIXEL(g, type, output, c0, BODY)                                    \
+  for (int32_t n_ = 0; n_ < (g)->batch; ++n_)                                                     \
+    for (int32_t oy_ = 0; oy_ < (g)->out_h; ++oy_) {                                              \
+      int32_t lo_, hi_;                                                                           \
+      ember_interior_columns(g, oy_, &lo_, &hi_);                                                 \
+      const int64_t row_ = ((int64_t)n_ * (g)->in_h + oy_ * (g)->stride_h - (g)->pad_top) * (g)->in_w - (g)->pad_left; \
+      type *out_row_ = (output) + ((int64_t)n_ * (g)->out_h + oy_) * (g)->out_w * (g)->out_c + (c0); \
+      for (int32_t ox_ = lo_; ox_ < hi_; ++ox_) {                                                 \
+        const int64_t at = (row_ + (int64_t)ox_ * (g)->stride_w) * (g)->in_c + (c0);              \
+        type *out = out_row_ + (int64_t)ox_ * (g)->out_c;                                         \
+        BODY                                                                                      \
+      }                                                                                           \
     }
 
 /// Element offsets, from a pixel's first tap, of its kh·kw taps in (ky, kx) order (NHWC input).
 static inline void ember_tap_offsets(const ember_conv_geometry *g, int64_t *offset) {
-  for (int32_t t = 0; t < g->kernel_h * g->kernel_w; ++t)
-    offset[t] = ((int64_t)(t / g->kernel_w) * g->dilation_h * g->in_w + (t % g->kernel_w) * g->dilation_w) * g->in_c;
+  for (int32_t ky = 0, t = 0; ky < g->kernel_h; ++ky)
+    for (int32_t kx = 0; kx < g->kernel_w; ++kx, ++t)
+      offset[t] = ((int64_t)ky * g->dilation_h * g->in_w + (int64_t)kx * g->dilation_w) * g->in_c;
 }
 
 /// Runs BODY for every output pixel (n, oy, ox) with `out` at its first channel.

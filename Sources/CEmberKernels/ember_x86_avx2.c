@@ -29,18 +29,44 @@ TARGET static inline __m256i srdhm_from_product(__m256i p) {
   return _mm256_srli_epi64(_mm256_add_epi64(p, _mm256_set1_epi64x(1LL << 30)), 31);
 }
 
-TARGET static inline __m256i mbqm_double(__m256i x, __m256i mult, __m256i shift) {
+/// The per-channel constants of ember_multiply_by_quantized_multiplier for 8 channels, derived from
+/// the multipliers and shifts once (per tile column, not per output vector).
+typedef struct {
+  __m256i mult, mult_odd, left, right, mask, half;  // half = mask >> 1, RoundingDivideByPOT's threshold
+} requant8;
+
+TARGET static inline requant8 requant8_make(__m256i mult, __m256i shift) {
   const __m256i zero = _mm256_setzero_si256(), one = _mm256_set1_epi32(1);
-  const __m256i left = _mm256_max_epi32(shift, zero), right = _mm256_max_epi32(_mm256_sub_epi32(zero, shift), zero);
-  x = _mm256_sllv_epi32(x, left);
-  const __m256i even = srdhm_from_product(_mm256_mul_epi32(x, mult));
-  const __m256i odd = srdhm_from_product(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), _mm256_srli_epi64(mult, 32)));
+  requant8 q;
+  q.mult = mult;
+  q.mult_odd = _mm256_srli_epi64(mult, 32);
+  q.left = _mm256_max_epi32(shift, zero);
+  q.right = _mm256_max_epi32(_mm256_sub_epi32(zero, shift), zero);
+  q.mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, q.right), one);
+  q.half = _mm256_srai_epi32(q.mask, 1);
+  return q;
+}
+
+TARGET static inline requant8 requant8_load(const int32_t *multiplier, const int32_t *shift) {
+  return requant8_make(_mm256_loadu_si256((const __m256i *)multiplier), _mm256_loadu_si256((const __m256i *)shift));
+}
+
+/// ember_multiply_by_quantized_multiplier, 8 lanes: SRDHM of x << left, then RoundingDivideByPOT by
+/// right, whose threshold gains 1 for negative values (the sign bit, shifted down).
+TARGET static inline __m256i mbqm_double_with(__m256i x, const requant8 *q) {
+  x = _mm256_sllv_epi32(x, q->left);
+  const __m256i even = srdhm_from_product(_mm256_mul_epi32(x, q->mult));
+  const __m256i odd = srdhm_from_product(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), q->mult_odd));
   __m256i r = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
-  const __m256i mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, right), one);
-  const __m256i remainder = _mm256_and_si256(r, mask);
-  const __m256i threshold = _mm256_add_epi32(_mm256_srai_epi32(mask, 1), _mm256_and_si256(_mm256_cmpgt_epi32(zero, r), one));
-  r = _mm256_srav_epi32(r, right);
-  return _mm256_add_epi32(r, _mm256_and_si256(_mm256_cmpgt_epi32(remainder, threshold), one));
+  const __m256i remainder = _mm256_and_si256(r, q->mask);
+  const __m256i threshold = _mm256_add_epi32(q->half, _mm256_srli_epi32(r, 31));
+  r = _mm256_srav_epi32(r, q->right);
+  return _mm256_sub_epi32(r, _mm256_cmpgt_epi32(remainder, threshold));  // the compare's −1 adds one
+}
+
+TARGET static inline __m256i mbqm_double(__m256i x, __m256i mult, __m256i shift) {
+  const requant8 q = requant8_make(mult, shift);
+  return mbqm_double_with(x, &q);
 }
 
 /// Arithmetic right shift of 64-bit lanes by per-lane counts.
@@ -68,11 +94,8 @@ TARGET static inline __m256i mbqm_single(__m256i x, __m256i mult, __m256i shift)
   return _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
 }
 
-/// Requantizes 8 accumulators of channels [c, c + 8) and stores the first `count` as int8.
-TARGET static inline void requant_store(__m256i acc, const int32_t *multiplier, const int32_t *shift, int32_t single,
-                                        int32_t offset, int32_t act_min, int32_t act_max, int32_t count, int8_t *out) {
-  const __m256i mult = _mm256_loadu_si256((const __m256i *)multiplier), sh = _mm256_loadu_si256((const __m256i *)shift);
-  __m256i r = single ? mbqm_single(acc, mult, sh) : mbqm_double(acc, mult, sh);
+/// Offset, clamp and store the first `count` of 8 requantized values as int8.
+TARGET static inline void store_s8(__m256i r, int32_t offset, int32_t act_min, int32_t act_max, int32_t count, int8_t *out) {
   r = _mm256_add_epi32(r, _mm256_set1_epi32(offset));
   r = _mm256_min_epi32(_mm256_max_epi32(r, _mm256_set1_epi32(act_min)), _mm256_set1_epi32(act_max));
   const __m128i p16 = _mm_packs_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
@@ -83,12 +106,25 @@ TARGET static inline void requant_store(__m256i acc, const int32_t *multiplier, 
   memcpy(out, tmp, (size_t)count);
 }
 
-/// Stores 8 accumulators of channels [c, c + 8) at element `at` of the GEMM's output: requantized int8,
-/// or for a dynamic-range GEMM f32 acc·scale (+ bias), multiplied then added as the reference does.
-TARGET static inline void store_acc(__m256i acc, const ember_qs8_gemm *w, int32_t c, int32_t count, void *out, int64_t at) {
+/// Requantizes 8 accumulators of channels [c, c + 8) and stores the first `count` as int8.
+TARGET static inline void requant_store(__m256i acc, const int32_t *multiplier, const int32_t *shift, int32_t single,
+                                        int32_t offset, int32_t act_min, int32_t act_max, int32_t count, int8_t *out) {
+  const __m256i mult = _mm256_loadu_si256((const __m256i *)multiplier), sh = _mm256_loadu_si256((const __m256i *)shift);
+  store_s8(single ? mbqm_single(acc, mult, sh) : mbqm_double(acc, mult, sh), offset, act_min, act_max, count, out);
+}
+
+/// Stores 8 accumulators of channels [c, c + 8) at element `at` of the GEMM's output: requantized int8
+/// (with `q`, the channels' constants, when the GEMM rounds twice), or for a dynamic-range GEMM f32
+/// acc·scale (+ bias), multiplied then added as the reference does.
+TARGET static inline void store_acc(__m256i acc, const ember_qs8_gemm *w, const requant8 *q, int32_t c, int32_t count,
+                                    void *out, int64_t at) {
   if (!w->float_output) {
-    requant_store(acc, w->multiplier + c, w->shift + c, w->single_rounding, w->output_offset, w->act_min, w->act_max,
-                  count, (int8_t *)out + at);
+    if (!w->single_rounding) {
+      store_s8(mbqm_double_with(acc, q), w->output_offset, w->act_min, w->act_max, count, (int8_t *)out + at);
+      return;
+    }
+    requant_store(acc, w->multiplier + c, w->shift + c, 1, w->output_offset, w->act_min, w->act_max, count,
+                  (int8_t *)out + at);
     return;
   }
   __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), _mm256_set1_ps(w->float_scale));
@@ -125,11 +161,14 @@ TARGET static inline void store_acc(__m256i acc, const ember_qs8_gemm *w, int32_
         for (int32_t j = 0; j < P; ++j) acc[r][j] = _mm256_add_epi32(acc[r][j], _mm256_madd_epi16(x, wv[j])); \
       }                                                                                               \
     }                                                                                                 \
-    for (int32_t r = 0; r < R; ++r)                                                                   \
-      for (int32_t j = 0; j < P; ++j) {                                                               \
-        const int32_t c = c0 + 8 * j, count = w->n - c < 8 ? w->n - c : 8;                            \
-        if (count > 0) store_acc(acc[r][j], w, c, count, out, out_at + r * out_stride + c);           \
-      }                                                                                               \
+    for (int32_t j = 0; j < P; ++j) {                                                                 \
+      const int32_t c = c0 + 8 * j, count = w->n - c < 8 ? w->n - c : 8;                              \
+      if (count <= 0) continue;                                                                       \
+      requant8 q;  /* only the int8, double-rounding output stage reads it */                         \
+      if (!w->float_output && !w->single_rounding) q = requant8_load(w->multiplier + c, w->shift + c);  \
+      else memset(&q, 0, sizeof q);                                                                   \
+      for (int32_t r = 0; r < R; ++r) store_acc(acc[r][j], w, &q, c, count, out, out_at + r * out_stride + c); \
+    }                                                                                                 \
   }
 DEFINE_QS8_TILE(4, 1) DEFINE_QS8_TILE(4, 2) DEFINE_QS8_TILE(3, 1) DEFINE_QS8_TILE(3, 2) DEFINE_QS8_TILE(3, 3)
 DEFINE_QS8_TILE(2, 1) DEFINE_QS8_TILE(2, 2) DEFINE_QS8_TILE(2, 3) DEFINE_QS8_TILE(2, 4)
@@ -314,39 +353,34 @@ TARGET static inline __m256i load8_s8(const int8_t *src, int32_t count) {
   }
 DEFINE_DW_S8_BLOCK(1) DEFINE_DW_S8_BLOCK(2) DEFINE_DW_S8_BLOCK(3) DEFINE_DW_S8_BLOCK(4)
 
-#define DW_INTERIOR_MAX_TAPS 25
+// Only 3×3 depthwise layers run their interior pixels apart: their nine weight vectors stay in
+// registers. Other kernels (1-D ones like strww's 3×1 … 15×1 among them) measured slower that way
+// (one vector per pass over the taps rather than up to four), so they keep the per-pixel blocks.
+#define DW_INTERIOR_TAPS 9
 
-/// Channels [c0, c0 + count) (count 1…8) of output pixels [lo, hi) of row (n, oy), every tap of which
-/// is inside the image: the bias less zp·Σw once per call, then per pixel one widening load, multiply
-/// and add per tap. TAPS is the tap count when constant (9: 3×3, its weights held in registers), or
-/// 0 to read it from `g`.
+/// Channels [c0, c0 + count) (count 1…8) of every output pixel whose TAPS (constant) taps, at `offset`
+/// (ember_tap_offsets), are all inside the image: the bias less zp·Σw once per call, then per pixel one
+/// widening load, multiply and add per tap.
 #define DEFINE_DW_S8_INTERIOR(NAME, TAPS)                                                              \
-  TARGET static void NAME(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_dw *w, int32_t n, \
-                          int32_t oy, int32_t lo, int32_t hi, int32_t c0, int32_t count, int8_t *output) { \
-    const int32_t taps = TAPS ? TAPS : g->kernel_h * g->kernel_w, c = g->in_c;                      \
-    int64_t offset[DW_INTERIOR_MAX_TAPS];                                                            \
-    __m256i wv[DW_INTERIOR_MAX_TAPS];                                                                \
+  TARGET static void NAME(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_dw *w,           \
+                          const int64_t *offset, int32_t c0, int32_t count, int8_t *output) {   \
+    const int32_t taps = TAPS;                                                                       \
+    __m256i wv[TAPS];                                                                                \
     __m256i folded = _mm256_loadu_si256((const __m256i *)(w->bias + c0)), weight_sum = _mm256_setzero_si256(); \
-    ember_tap_offsets(g, offset);                                                                    \
     for (int32_t t = 0; t < taps; ++t) {                                                             \
       wv[t] = _mm256_loadu_si256((const __m256i *)(w->weights + (int64_t)t * w->c_padded + c0));     \
       weight_sum = _mm256_add_epi32(weight_sum, wv[t]);                                              \
     }                                                                                                \
     folded = _mm256_sub_epi32(folded, _mm256_mullo_epi32(weight_sum, _mm256_set1_epi32(w->input_zero_point))); \
-    const int32_t iy0 = oy * g->stride_h - g->pad_top;                                               \
-    const int64_t row = ((int64_t)n * g->in_h + iy0) * g->in_w - g->pad_left;  /* column 0's first tap */ \
-    int8_t *out = output + (((int64_t)n * g->out_h + oy) * g->out_w) * g->out_c + c0;                \
-    for (int32_t ox = lo; ox < hi; ++ox) {                                                           \
-      const int8_t *src = input + (row + (int64_t)ox * g->stride_w) * c + c0;                        \
+    const requant8 q = requant8_load(w->multiplier + c0, w->shift + c0);                            \
+    EMBER_FOR_EACH_INTERIOR_PIXEL(g, int8_t, output, c0, {                                           \
       __m256i acc = folded;                                                                          \
       for (int32_t t = 0; t < taps; ++t)                                                             \
-        acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(load8_s8(src + offset[t], count), wv[t]));    \
-      requant_store(acc, w->multiplier + c0, w->shift + c0, 0, w->output_offset, w->act_min, w->act_max, count, \
-                    out + (int64_t)ox * g->out_c);                                                   \
-    }                                                                                                \
+        acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(load8_s8(input + at + offset[t], count), wv[t])); \
+      store_s8(mbqm_double_with(acc, &q), w->output_offset, w->act_min, w->act_max, count, out);      \
+    })                                                                                               \
   }
 DEFINE_DW_S8_INTERIOR(dw_s8_interior_3x3, 9)
-DEFINE_DW_S8_INTERIOR(dw_s8_interior, 0)
 
 /// The int8 depthwise pixel (n, oy, ox), all channels, by the bounds-tested blocks.
 TARGET static void dw_s8_pixel(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_dw *w, int32_t n,
@@ -358,11 +392,11 @@ TARGET static void dw_s8_pixel(const ember_conv_geometry *g, const int8_t *input
 }
 
 TARGET static void ember_dwconv2d_s8_avx2(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_dw *w, int8_t *output) {
-  const int32_t taps = g->kernel_h * g->kernel_w;
-  EMBER_DEPTHWISE_ROWS(g, 8, DW_INTERIOR_MAX_TAPS, dw_s8_pixel(g, input, w, n, oy, ox, output);, {
-    if (taps == 9) dw_s8_interior_3x3(g, input, w, n, oy, lo, hi, c0, count, output);
-    else dw_s8_interior(g, input, w, n, oy, lo, hi, c0, count, output);
-  })
+  const int32_t three_by_three = g->kernel_h == 3 && g->kernel_w == 3;
+  int64_t offset[DW_INTERIOR_TAPS];  // the interior pixels' tap offsets, once per call
+  if (three_by_three) ember_tap_offsets(g, offset);
+  EMBER_DEPTHWISE_ROWS(g, 8, three_by_three, dw_s8_pixel(g, input, w, n, oy, ox, output);,
+                       dw_s8_interior_3x3(g, input, w, offset, c0, count, output););
 }
 
 // ------------------------------------------------------------ int8 mul
@@ -525,16 +559,13 @@ TARGET static void ember_fully_connected_f32_avx2(int64_t rows, const float *inp
   }
 DEFINE_DW_F32_BLOCK(1) DEFINE_DW_F32_BLOCK(2) DEFINE_DW_F32_BLOCK(3) DEFINE_DW_F32_BLOCK(4)
 
-/// Channels [c0, c0 + count) of output pixels [lo, hi) of row (n, oy), every tap inside: no bounds tests,
-/// the bias then the taps in (ky, kx) order as dw_f32_block sums them (so the same bits). TAPS as for
-/// DEFINE_DW_S8_INTERIOR.
+/// Channels [c0, c0 + count) of every output pixel whose taps are all inside: no bounds tests,
+/// the bias then the taps in (ky, kx) order as dw_f32_block sums them (so the same bits); TAPS constant.
 #define DEFINE_DW_F32_INTERIOR(NAME, TAPS)                                                             \
-  TARGET static void NAME(const ember_conv_geometry *g, const float *input, const ember_f32_dw *w, int32_t n, \
-                          int32_t oy, int32_t lo, int32_t hi, int32_t c0, int32_t count, float *output) { \
-    const int32_t taps = TAPS ? TAPS : g->kernel_h * g->kernel_w, c = g->in_c;                      \
-    int64_t offset[DW_INTERIOR_MAX_TAPS];                                                            \
-    __m256 wv[DW_INTERIOR_MAX_TAPS];                                                                 \
-    ember_tap_offsets(g, offset);                                                                    \
+  TARGET static void NAME(const ember_conv_geometry *g, const float *input, const ember_f32_dw *w,            \
+                          const int64_t *offset, int32_t c0, int32_t count, float *output) {    \
+    const int32_t taps = TAPS;                                                                       \
+    __m256 wv[TAPS];                                                                                 \
     for (int32_t t = 0; t < taps; ++t) {                                                             \
       const int64_t at = (int64_t)t * w->c_padded + c0;                                              \
       wv[t] = w->weights_f16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w->weights_f16 + at))) \
@@ -543,17 +574,13 @@ DEFINE_DW_F32_BLOCK(1) DEFINE_DW_F32_BLOCK(2) DEFINE_DW_F32_BLOCK(3) DEFINE_DW_F
     const __m256 bias = _mm256_loadu_ps(w->bias + c0);                                               \
     const __m256 lo_v = _mm256_set1_ps(w->act_min), hi_v = _mm256_set1_ps(w->act_max);               \
     const __m256i mask = tail_mask(count);                                                           \
-    const int64_t row = ((int64_t)n * g->in_h + oy * g->stride_h - g->pad_top) * g->in_w - g->pad_left; \
-    float *out = output + (((int64_t)n * g->out_h + oy) * g->out_w) * g->out_c + c0;                 \
-    for (int32_t ox = lo; ox < hi; ++ox) {                                                           \
-      const float *src = input + (row + (int64_t)ox * g->stride_w) * c + c0;                         \
+    EMBER_FOR_EACH_INTERIOR_PIXEL(g, float, output, c0, {                                            \
       __m256 acc = bias;                                                                             \
-      for (int32_t t = 0; t < taps; ++t) acc = _mm256_fmadd_ps(_mm256_maskload_ps(src + offset[t], mask), wv[t], acc); \
-      store_ps(out + (int64_t)ox * g->out_c, _mm256_min_ps(_mm256_max_ps(acc, lo_v), hi_v), count);   \
-    }                                                                                                \
+      for (int32_t t = 0; t < taps; ++t) acc = _mm256_fmadd_ps(_mm256_maskload_ps(input + at + offset[t], mask), wv[t], acc); \
+      store_ps(out, _mm256_min_ps(_mm256_max_ps(acc, lo_v), hi_v), count);                            \
+    })                                                                                               \
   }
 DEFINE_DW_F32_INTERIOR(dw_f32_interior_3x3, 9)
-DEFINE_DW_F32_INTERIOR(dw_f32_interior, 0)
 
 /// The f32 depthwise pixel (n, oy, ox), all channels, by the bounds-tested blocks.
 TARGET static void dw_f32_pixel(const ember_conv_geometry *g, const float *input, const ember_f32_dw *w, int32_t n,
@@ -565,11 +592,11 @@ TARGET static void dw_f32_pixel(const ember_conv_geometry *g, const float *input
 }
 
 TARGET static void ember_dwconv2d_f32_avx2(const ember_conv_geometry *g, const float *input, const ember_f32_dw *w, float *output) {
-  const int32_t taps = g->kernel_h * g->kernel_w;
-  EMBER_DEPTHWISE_ROWS(g, 8, DW_INTERIOR_MAX_TAPS, dw_f32_pixel(g, input, w, n, oy, ox, output);, {
-    if (taps == 9) dw_f32_interior_3x3(g, input, w, n, oy, lo, hi, c0, count, output);
-    else dw_f32_interior(g, input, w, n, oy, lo, hi, c0, count, output);
-  })
+  const int32_t three_by_three = g->kernel_h == 3 && g->kernel_w == 3;
+  int64_t offset[DW_INTERIOR_TAPS];  // the interior pixels' tap offsets, once per call
+  if (three_by_three) ember_tap_offsets(g, offset);
+  EMBER_DEPTHWISE_ROWS(g, 8, three_by_three, dw_f32_pixel(g, input, w, n, oy, ox, output);,
+                       dw_f32_interior_3x3(g, input, w, offset, c0, count, output););
 }
 
 

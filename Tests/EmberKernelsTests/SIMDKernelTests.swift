@@ -69,9 +69,8 @@ func withOptionalPointer<T, R>(_ array: [T]?, _ body: (UnsafePointer<T>?) -> R) 
     return array.withUnsafeBufferPointer { body($0.baseAddress) }
 }
 
-/// Every fifth and seventh trial of a depthwise test, a larger kernel in a larger image: 5×5 (the AVX2
-/// interior loop's general tap count) and 7×6 (more taps than it takes: every pixel through the
-/// bounds-tested blocks).
+/// Every fifth and seventh trial of a depthwise test, a larger kernel in a larger image (5×5, 7×6), so the
+/// bounds-tested blocks run kernels with many taps and rows of only interior or only border pixels.
 func enlargeDepthwiseKernel(_ g: inout ember_conv_geometry, trial: Int, _ rng: inout SplitMix64) {
     guard trial % 5 == 0 || trial % 7 == 0 else { return }
     (g.kernel_h, g.kernel_w) = trial % 5 == 0 ? (5, 5) : (7, 6)
