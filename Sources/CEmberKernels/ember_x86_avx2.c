@@ -576,7 +576,8 @@ DEFINE_DW_F32_BLOCK(1) DEFINE_DW_F32_BLOCK(2) DEFINE_DW_F32_BLOCK(3) DEFINE_DW_F
     const __m256i mask = tail_mask(count);                                                           \
     EMBER_FOR_EACH_INTERIOR_PIXEL(g, float, output, c0, {                                            \
       __m256 acc = bias;                                                                             \
-      for (int32_t t = 0; t < taps; ++t) acc = _mm256_fmadd_ps(_mm256_maskload_ps(input + at + offset[t], mask), wv[t], acc); \
+      for (int32_t t = 0; t < taps; ++t)                                                             \
+        acc = _mm256_fmadd_ps(_mm256_maskload_ps(input + at + offset[t], mask), wv[t], acc);         \
       store_ps(out, _mm256_min_ps(_mm256_max_ps(acc, lo_v), hi_v), count);                            \
     })                                                                                               \
   }
