@@ -200,27 +200,41 @@ static inline void ember_copy_floats(float *dst, const float *src, int32_t n) {
   for (int32_t i = 0; i < n; ++i) dst[i] = src[i];
 }
 
+/// Runs over output pixel `px`'s patch in (ky, kx) order as runs: INSIDE with `k` (the run's first
+/// patch element), `at` (its first input element) and `len` (elements) for input that is inside the
+/// image — a row of taps wholly inside (dilation 1) is one run — and OUTSIDE with `k` and `len` for a
+/// tap in the padding. Leaves `k` (declared by the caller) at the patch's length.
+#define EMBER_FOR_EACH_PATCH_RUN(g, px, k, INSIDE, OUTSIDE)                                           \
+  do {                                                                                             \
+    const int32_t c_ = (g)->in_c, ix0_ = (px).ox * (g)->stride_w - (g)->pad_left;                  \
+    const int32_t row_inside_ = (g)->dilation_w == 1 && ix0_ >= 0 && ix0_ + (g)->kernel_w - 1 < (g)->in_w; \
+    k = 0;                                                                                         \
+    for (int32_t ky_ = 0; ky_ < (g)->kernel_h; ++ky_) {                                            \
+      const int32_t iy_ = (px).oy * (g)->stride_h - (g)->pad_top + ky_ * (g)->dilation_h;          \
+      const int32_t iy_inside_ = iy_ >= 0 && iy_ < (g)->in_h;                                      \
+      const int64_t row_ = ((int64_t)(px).n * (g)->in_h + iy_) * (g)->in_w;                        \
+      if (row_inside_ && iy_inside_) {                                                             \
+        const int64_t at = (row_ + ix0_) * c_;                                                     \
+        const int32_t len = (g)->kernel_w * c_;                                                    \
+        INSIDE;                                                                                    \
+        k += len;                                                                                  \
+        continue;                                                                                  \
+      }                                                                                            \
+      for (int32_t kx_ = 0; kx_ < (g)->kernel_w; ++kx_, k += c_) {                                 \
+        const int32_t ix_ = ix0_ + kx_ * (g)->dilation_w, len = c_;                                \
+        const int64_t at = (row_ + ix_) * c_;                                                      \
+        if (!iy_inside_ || ix_ < 0 || ix_ >= (g)->in_w) { OUTSIDE; }                               \
+        else { INSIDE; }                                                                           \
+      }                                                                                            \
+    }                                                                                              \
+  } while (0)
+
 /// The patch of output pixel `px` as kh·kw·in_c floats, zeros where a tap falls outside the image.
-/// A row of taps wholly inside the image (dilation 1) is one contiguous run of the input.
 static inline void ember_gather_f32(const ember_conv_geometry *g, const float *input, ember_pixel px, float *dst) {
-  const int32_t c = g->in_c, ix0 = px.ox * g->stride_w - g->pad_left;
-  const int32_t row_inside = g->dilation_w == 1 && ix0 >= 0 && ix0 + g->kernel_w - 1 < g->in_w;
-  int64_t k = 0;
-  for (int32_t ky = 0; ky < g->kernel_h; ++ky) {
-    const int32_t iy = px.oy * g->stride_h - g->pad_top + ky * g->dilation_h;
-    const int32_t iy_inside = iy >= 0 && iy < g->in_h;
-    const int64_t row = ((int64_t)px.n * g->in_h + iy) * g->in_w;
-    if (row_inside && iy_inside) {
-      ember_copy_floats(dst + k, input + (row + ix0) * c, g->kernel_w * c);
-      k += (int64_t)g->kernel_w * c;
-      continue;
-    }
-    for (int32_t kx = 0; kx < g->kernel_w; ++kx, k += c) {
-      const int32_t ix = ix0 + kx * g->dilation_w;
-      if (!iy_inside || ix < 0 || ix >= g->in_w) memset(dst + k, 0, sizeof(float) * (size_t)c);
-      else ember_copy_floats(dst + k, input + (row + ix) * c, c);
-    }
-  }
+  int64_t k;
+  EMBER_FOR_EACH_PATCH_RUN(g, px, k, ember_copy_floats(dst + k, input + at, len),
+                           memset(dst + k, 0, sizeof(float) * (size_t)len));
+  (void)k;
 }
 
 /// The dynamic-range convolution of an ISA file, per batch: QUANTIZE(x, count, q) quantizes one batch

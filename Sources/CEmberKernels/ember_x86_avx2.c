@@ -213,28 +213,13 @@ TARGET static inline void widen_i16(int16_t *dst, const int8_t *src, int32_t zer
   for (; i < n; ++i) dst[i] = (int16_t)(src[i] - zero_point);
 }
 
-/// The patch of output pixel `px` as int16 (x − zero point), 0 where a tap falls outside. A row of
-/// taps that lies wholly inside the image (dilation 1) is one contiguous run, widened in one call.
+/// The patch of output pixel `px` as int16 (x − zero point), 0 where a tap falls outside, then 0 up to
+/// k_padded.
 TARGET static void gather_i16(const ember_conv_geometry *g, const int8_t *input, ember_pixel px, int32_t zero_point,
                               int16_t *dst, int32_t k_padded) {
-  const int32_t c = g->in_c, ix0 = px.ox * g->stride_w - g->pad_left;
-  const int32_t row_inside = g->dilation_w == 1 && ix0 >= 0 && ix0 + g->kernel_w - 1 < g->in_w;
-  int32_t k = 0;
-  for (int32_t ky = 0; ky < g->kernel_h; ++ky) {
-    const int32_t iy = px.oy * g->stride_h - g->pad_top + ky * g->dilation_h;
-    const int32_t iy_inside = iy >= 0 && iy < g->in_h;
-    const int64_t row = ((int64_t)px.n * g->in_h + iy) * g->in_w;
-    if (row_inside && iy_inside) {
-      widen_i16(dst + k, input + (row + ix0) * c, zero_point, g->kernel_w * c);
-      k += g->kernel_w * c;
-      continue;
-    }
-    for (int32_t kx = 0; kx < g->kernel_w; ++kx, k += c) {
-      const int32_t ix = ix0 + kx * g->dilation_w;
-      if (!iy_inside || ix < 0 || ix >= g->in_w) memset(dst + k, 0, sizeof(int16_t) * (size_t)c);
-      else widen_i16(dst + k, input + (row + ix) * c, zero_point, c);
-    }
-  }
+  int32_t k;
+  EMBER_FOR_EACH_PATCH_RUN(g, px, k, widen_i16(dst + k, input + at, zero_point, len),
+                           memset(dst + k, 0, sizeof(int16_t) * (size_t)len));
   memset(dst + k, 0, sizeof(int16_t) * (size_t)(k_padded - k));
 }
 
@@ -382,22 +367,25 @@ DEFINE_DW_S8_BLOCK(1) DEFINE_DW_S8_BLOCK(2) DEFINE_DW_S8_BLOCK(3) DEFINE_DW_S8_B
   }
 DEFINE_DW_S8_INTERIOR(dw_s8_interior_3x3, 9)
 
-/// The int8 depthwise pixel (n, oy, ox), all channels, by the bounds-tested blocks.
-TARGET static void dw_s8_pixel(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_dw *w, int32_t n,
-                               int32_t oy, int32_t ox, int8_t *output) {
-  int8_t *out = output + (((int64_t)n * g->out_h + oy) * g->out_w + ox) * g->out_c;
-  EMBER_FOR_EACH_CHANNEL_BLOCK(g->in_c, 8, {
-    EMBER_CALL_CHANNEL_BLOCK(vectors, dw_s8_block, g, input, w, n, oy, ox, c0, last, out);
-  })
-}
-
-TARGET static void ember_dwconv2d_s8_avx2(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_dw *w, int8_t *output) {
-  const int32_t three_by_three = g->kernel_h == 3 && g->kernel_w == 3;
-  int64_t offset[DW_INTERIOR_TAPS];  // the interior pixels' tap offsets, once per call
-  if (three_by_three) ember_tap_offsets(g, offset);
-  EMBER_DEPTHWISE_ROWS(g, 8, three_by_three, dw_s8_pixel(g, input, w, n, oy, ox, output);,
-                       dw_s8_interior_3x3(g, input, w, offset, c0, count, output););
-}
+/// The depthwise entry point of KIND (s8, f32): the pixel (n, oy, ox) over all channels by the
+/// bounds-tested blocks dw_KIND_block_V, and 3×3 interior pixels by dw_KIND_interior_3x3.
+#define DEFINE_DW_ENTRY(KIND, T, W)                                                                    \
+  TARGET static void dw_##KIND##_pixel(const ember_conv_geometry *g, const T *input, const W *w, int32_t n, \
+                                       int32_t oy, int32_t ox, T *output) {                           \
+    T *out = output + (((int64_t)n * g->out_h + oy) * g->out_w + ox) * g->out_c;                      \
+    EMBER_FOR_EACH_CHANNEL_BLOCK(g->in_c, 8, {                                                        \
+      EMBER_CALL_CHANNEL_BLOCK(vectors, dw_##KIND##_block, g, input, w, n, oy, ox, c0, last, out);    \
+    })                                                                                                \
+  }                                                                                                   \
+  TARGET static void ember_dwconv2d_##KIND##_avx2(const ember_conv_geometry *g, const T *input, const W *w, \
+                                                  T *output) {                                        \
+    const int32_t three_by_three = g->kernel_h == 3 && g->kernel_w == 3;                              \
+    int64_t offset[DW_INTERIOR_TAPS];  /* the interior pixels' tap offsets, once per call */          \
+    if (three_by_three) ember_tap_offsets(g, offset);                                                 \
+    EMBER_DEPTHWISE_ROWS(g, 8, three_by_three, dw_##KIND##_pixel(g, input, w, n, oy, ox, output);,    \
+                         dw_##KIND##_interior_3x3(g, input, w, offset, c0, count, output););          \
+  }
+DEFINE_DW_ENTRY(s8, int8_t, ember_qs8_dw)
 
 // ------------------------------------------------------------ int8 mul
 /// TFLite int8 MUL, ember_mul_s8_ref's arithmetic, 8 lanes (see ember_kernel_table.mul_s8).
@@ -583,22 +571,7 @@ DEFINE_DW_F32_BLOCK(1) DEFINE_DW_F32_BLOCK(2) DEFINE_DW_F32_BLOCK(3) DEFINE_DW_F
   }
 DEFINE_DW_F32_INTERIOR(dw_f32_interior_3x3, 9)
 
-/// The f32 depthwise pixel (n, oy, ox), all channels, by the bounds-tested blocks.
-TARGET static void dw_f32_pixel(const ember_conv_geometry *g, const float *input, const ember_f32_dw *w, int32_t n,
-                                int32_t oy, int32_t ox, float *output) {
-  float *out = output + (((int64_t)n * g->out_h + oy) * g->out_w + ox) * g->out_c;
-  EMBER_FOR_EACH_CHANNEL_BLOCK(g->in_c, 8, {
-    EMBER_CALL_CHANNEL_BLOCK(vectors, dw_f32_block, g, input, w, n, oy, ox, c0, last, out);
-  })
-}
-
-TARGET static void ember_dwconv2d_f32_avx2(const ember_conv_geometry *g, const float *input, const ember_f32_dw *w, float *output) {
-  const int32_t three_by_three = g->kernel_h == 3 && g->kernel_w == 3;
-  int64_t offset[DW_INTERIOR_TAPS];  // the interior pixels' tap offsets, once per call
-  if (three_by_three) ember_tap_offsets(g, offset);
-  EMBER_DEPTHWISE_ROWS(g, 8, three_by_three, dw_f32_pixel(g, input, w, n, oy, ox, output);,
-                       dw_f32_interior_3x3(g, input, w, offset, c0, count, output););
-}
+DEFINE_DW_ENTRY(f32, float, ember_f32_dw)
 
 
 // ------------------------------------------------------------ f32 elementwise
