@@ -39,32 +39,38 @@ static inline void ember_valid_taps(int32_t origin, int32_t dilation, int32_t si
     }                                                                                             \
   }
 
-/// Output columns [*lo, *hi) of output row `oy` whose every tap lies inside the image; an empty
-/// range when a tap row of `oy` falls in the padding. Depthwise kernels run these pixels without
-/// bounds tests and with the input zero point folded into the bias.
-static inline void ember_interior_columns(const ember_conv_geometry *g, int32_t oy, int32_t *lo, int32_t *hi) {
-  const int32_t iy0 = oy * g->stride_h - g->pad_top;
-  *lo = *hi = 0;
-  if (iy0 < 0 || iy0 + (g->kernel_h - 1) * g->dilation_h >= g->in_h) return;
+/// Output columns [*lo, *hi) whose every tap column lies inside the image (the same for every row;
+/// lo = hi = 0 when there are none). Depthwise kernels run these pixels of the rows
+/// ember_interior_row accepts without bounds tests.
+static inline void ember_interior_columns(const ember_conv_geometry *g, int32_t *lo, int32_t *hi) {
   const int32_t first = g->pad_left > 0 ? (g->pad_left + g->stride_w - 1) / g->stride_w : 0;
   const int32_t top = g->in_w - 1 + g->pad_left - (g->kernel_w - 1) * g->dilation_w;  // largest ox·stride
   const int32_t end = top < 0 ? 0 : (top / g->stride_w + 1 < g->out_w ? top / g->stride_w + 1 : g->out_w);
-  if (first < end) { *lo = first; *hi = end; }
+  *lo = first < end ? first : 0;
+  *hi = first < end ? end : 0;
+}
+
+/// Whether every tap row of output row `oy` lies inside the image.
+static inline int ember_interior_row(const ember_conv_geometry *g, int32_t oy) {
+  const int32_t iy0 = oy * g->stride_h - g->pad_top;
+  return iy0 >= 0 && iy0 + (g->kernel_h - 1) * g->dilation_h < g->in_h;
 }
 
 /// Drives a depthwise kernel in two passes. First PIXEL runs for each output pixel (n, oy, ox) with a
 /// tap outside the image (bounds-tested, all channels); then INTERIOR once per `lanes`-channel block
-/// (`c0`, `count` of them), to run every pixel whose taps all lie inside (ember_interior_columns of
-/// each row), its per-block set-up paid once. Unless `use_interior`, every pixel goes through PIXEL.
+/// (`c0`, `count` of them), to run every pixel whose taps all lie inside (EMBER_FOR_EACH_INTERIOR_PIXEL),
+/// its per-block set-up paid once. Unless `use_interior`, every pixel goes through PIXEL.
 #define EMBER_DEPTHWISE_ROWS(g, lanes, use_interior, PIXEL, INTERIOR)                                 \
   do {                                                                                            \
     const int32_t interior_ = (use_interior);                                                     \
+    int32_t lo_ = 0, hi_ = 0;                                                                     \
+    if (interior_) ember_interior_columns(g, &lo_, &hi_);                                         \
     for (int32_t n = 0; n < (g)->batch; ++n)                                                      \
       for (int32_t oy = 0; oy < (g)->out_h; ++oy) {                                               \
-        int32_t lo = 0, hi = 0;                                                                   \
-        if (interior_) ember_interior_columns(g, oy, &lo, &hi);                                   \
+        const int32_t inside_ = interior_ && ember_interior_row(g, oy);                           \
+        const int32_t lo = inside_ ? lo_ : 0, hi = inside_ ? hi_ : 0;  /* hi = 0 when none */     \
         for (int32_t ox = 0; ox < lo; ++ox) { PIXEL }                                             \
-        for (int32_t ox = hi > lo ? hi : 0; ox < (g)->out_w; ++ox) { PIXEL }                      \
+        for (int32_t ox = hi; ox < (g)->out_w; ++ox) { PIXEL }                                    \
       }                                                                                           \
     for (int32_t c0 = 0; interior_ && c0 < (g)->in_c; c0 += (lanes)) {                            \
       const int32_t count = (g)->in_c - c0 < (lanes) ? (g)->in_c - c0 : (lanes);                  \
@@ -75,18 +81,21 @@ static inline void ember_interior_columns(const ember_conv_geometry *g, int32_t 
 /// Runs BODY for every output pixel whose taps all lie inside the image, with `at` the element offset
 /// of its first tap's channel `c0` in `input` and `out` at its channel c0 in `output`.
 #define EMBER_FOR_EACH_INTERIOR_PIXEL(g, type, output, c0, BODY)                                    \
-  for (int32_t n_ = 0; n_ < (g)->batch; ++n_)                                                     \
-    for (int32_t oy_ = 0; oy_ < (g)->out_h; ++oy_) {                                              \
-      int32_t lo_, hi_;                                                                           \
-      ember_interior_columns(g, oy_, &lo_, &hi_);                                                 \
-      const int64_t row_ = ((int64_t)n_ * (g)->in_h + oy_ * (g)->stride_h - (g)->pad_top) * (g)->in_w - (g)->pad_left; \
-      type *out_row_ = (output) + ((int64_t)n_ * (g)->out_h + oy_) * (g)->out_w * (g)->out_c + (c0); \
-      for (int32_t ox_ = lo_; ox_ < hi_; ++ox_) {                                                 \
-        const int64_t at = (row_ + (int64_t)ox_ * (g)->stride_w) * (g)->in_c + (c0);              \
-        type *out = out_row_ + (int64_t)ox_ * (g)->out_c;                                         \
-        BODY                                                                                      \
+  {                                                                                               \
+    int32_t lo_, hi_;                                                                             \
+    ember_interior_columns(g, &lo_, &hi_);                                                        \
+    for (int32_t n_ = 0; n_ < (g)->batch; ++n_)                                                   \
+      for (int32_t oy_ = 0; oy_ < (g)->out_h; ++oy_) {                                            \
+        if (!ember_interior_row(g, oy_)) continue;                                                \
+        const int64_t row_ = ((int64_t)n_ * (g)->in_h + oy_ * (g)->stride_h - (g)->pad_top) * (g)->in_w - (g)->pad_left; \
+        type *out_row_ = (output) + ((int64_t)n_ * (g)->out_h + oy_) * (g)->out_w * (g)->out_c + (c0); \
+        for (int32_t ox_ = lo_; ox_ < hi_; ++ox_) {                                               \
+          const int64_t at = (row_ + (int64_t)ox_ * (g)->stride_w) * (g)->in_c + (c0);            \
+          type *out = out_row_ + (int64_t)ox_ * (g)->out_c;                                       \
+          BODY                                                                                    \
+        }                                                                                         \
       }                                                                                           \
-    }
+  }
 
 /// Element offsets, from a pixel's first tap, of its kh·kw taps in (ky, kx) order (NHWC input).
 static inline void ember_tap_offsets(const ember_conv_geometry *g, int64_t *offset) {

@@ -30,15 +30,17 @@ TARGET static inline __m256i srdhm_from_product(__m256i p) {
 }
 
 /// The per-channel constants of ember_multiply_by_quantized_multiplier for 8 channels, derived from
-/// the multipliers and shifts once (per tile column, not per output vector).
+/// the multipliers and shifts once (per tile column, not per output vector). `shift` is kept as given
+/// for the single-rounding form.
 typedef struct {
-  __m256i mult, mult_odd, left, right, mask, half;  // half = mask >> 1, RoundingDivideByPOT's threshold
+  __m256i mult, shift, mult_odd, left, right, mask, half;  // half = mask >> 1, RoundingDivideByPOT's threshold
 } requant8;
 
 TARGET static inline requant8 requant8_make(__m256i mult, __m256i shift) {
   const __m256i zero = _mm256_setzero_si256(), one = _mm256_set1_epi32(1);
   requant8 q;
   q.mult = mult;
+  q.shift = shift;
   q.mult_odd = _mm256_srli_epi64(mult, 32);
   q.left = _mm256_max_epi32(shift, zero);
   q.right = _mm256_max_epi32(_mm256_sub_epi32(zero, shift), zero);
@@ -106,25 +108,21 @@ TARGET static inline void store_s8(__m256i r, int32_t offset, int32_t act_min, i
   memcpy(out, tmp, (size_t)count);
 }
 
-/// Requantizes 8 accumulators of channels [c, c + 8) and stores the first `count` as int8.
-TARGET static inline void requant_store(__m256i acc, const int32_t *multiplier, const int32_t *shift, int32_t single,
-                                        int32_t offset, int32_t act_min, int32_t act_max, int32_t count, int8_t *out) {
-  const __m256i mult = _mm256_loadu_si256((const __m256i *)multiplier), sh = _mm256_loadu_si256((const __m256i *)shift);
-  store_s8(single ? mbqm_single(acc, mult, sh) : mbqm_double(acc, mult, sh), offset, act_min, act_max, count, out);
+/// Requantizes (double rounding) 8 accumulators of channels [c, c + 8) and stores the first `count` as int8.
+TARGET static inline void requant_store(__m256i acc, const int32_t *multiplier, const int32_t *shift, int32_t offset,
+                                        int32_t act_min, int32_t act_max, int32_t count, int8_t *out) {
+  const requant8 q = requant8_load(multiplier, shift);
+  store_s8(mbqm_double_with(acc, &q), offset, act_min, act_max, count, out);
 }
 
 /// Stores 8 accumulators of channels [c, c + 8) at element `at` of the GEMM's output: requantized int8
-/// (with `q`, the channels' constants, when the GEMM rounds twice), or for a dynamic-range GEMM f32
-/// acc·scale (+ bias), multiplied then added as the reference does.
+/// with `q`, the channels' constants (single or double rounding, as the GEMM says), or for a
+/// dynamic-range GEMM f32 acc·scale (+ bias), multiplied then added as the reference does (q unread).
 TARGET static inline void store_acc(__m256i acc, const ember_qs8_gemm *w, const requant8 *q, int32_t c, int32_t count,
                                     void *out, int64_t at) {
   if (!w->float_output) {
-    if (!w->single_rounding) {
-      store_s8(mbqm_double_with(acc, q), w->output_offset, w->act_min, w->act_max, count, (int8_t *)out + at);
-      return;
-    }
-    requant_store(acc, w->multiplier + c, w->shift + c, 1, w->output_offset, w->act_min, w->act_max, count,
-                  (int8_t *)out + at);
+    const __m256i r = w->single_rounding ? mbqm_single(acc, q->mult, q->shift) : mbqm_double_with(acc, q);
+    store_s8(r, w->output_offset, w->act_min, w->act_max, count, (int8_t *)out + at);
     return;
   }
   __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), _mm256_set1_ps(w->float_scale));
@@ -164,8 +162,8 @@ TARGET static inline void store_acc(__m256i acc, const ember_qs8_gemm *w, const 
     for (int32_t j = 0; j < P; ++j) {                                                                 \
       const int32_t c = c0 + 8 * j, count = w->n - c < 8 ? w->n - c : 8;                              \
       if (count <= 0) continue;                                                                       \
-      requant8 q;  /* only the int8, double-rounding output stage reads it */                         \
-      if (!w->float_output && !w->single_rounding) q = requant8_load(w->multiplier + c, w->shift + c);  \
+      requant8 q;  /* only an int8 output stage reads it (a hybrid GEMM has no multipliers) */        \
+      if (!w->float_output) q = requant8_load(w->multiplier + c, w->shift + c);                       \
       else memset(&q, 0, sizeof q);                                                                   \
       for (int32_t r = 0; r < R; ++r) store_acc(acc[r][j], w, &q, c, count, out, out_at + r * out_stride + c); \
     }                                                                                                 \
@@ -332,40 +330,38 @@ TARGET static inline __m256i load8_s8(const int8_t *src, int32_t count) {
     })                                                                                            \
     for (int32_t v = 0; v < V; ++v) {                                                             \
       const int32_t c = c0 + 8 * v;                                                               \
-      requant_store(acc[v], w->multiplier + c, w->shift + c, 0, w->output_offset, w->act_min, w->act_max, \
+      requant_store(acc[v], w->multiplier + c, w->shift + c, w->output_offset, w->act_min, w->act_max,    \
                     v == V - 1 ? last : 8, out + c);                                              \
     }                                                                                             \
   }
 DEFINE_DW_S8_BLOCK(1) DEFINE_DW_S8_BLOCK(2) DEFINE_DW_S8_BLOCK(3) DEFINE_DW_S8_BLOCK(4)
 
-// Only 3×3 depthwise layers run their interior pixels apart: their nine weight vectors stay in
-// registers. Other kernels (1-D ones like strww's 3×1 … 15×1 among them) measured slower that way
+// Only 3×3 depthwise layers run their interior pixels apart (DW_INTERIOR_TAPS taps): their nine weight
+// vectors stay in registers. Other kernels (1-D ones like strww's 3×1 … 15×1 among them) measured slower that way
 // (one vector per pass over the taps rather than up to four), so they keep the per-pixel blocks.
 #define DW_INTERIOR_TAPS 9
 
-/// Channels [c0, c0 + count) (count 1…8) of every output pixel whose TAPS (constant) taps, at `offset`
+/// Channels [c0, c0 + count) (count 1…8) of every 3×3 output pixel whose taps, at `offset`
 /// (ember_tap_offsets), are all inside the image: the bias less zp·Σw once per call, then per pixel one
 /// widening load, multiply and add per tap.
-#define DEFINE_DW_S8_INTERIOR(NAME, TAPS)                                                              \
-  TARGET static void NAME(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_dw *w,           \
-                          const int64_t *offset, int32_t c0, int32_t count, int8_t *output) {   \
-    const int32_t taps = TAPS;                                                                       \
-    __m256i wv[TAPS];                                                                                \
-    __m256i folded = _mm256_loadu_si256((const __m256i *)(w->bias + c0)), weight_sum = _mm256_setzero_si256(); \
-    for (int32_t t = 0; t < taps; ++t) {                                                             \
-      wv[t] = _mm256_loadu_si256((const __m256i *)(w->weights + (int64_t)t * w->c_padded + c0));     \
-      weight_sum = _mm256_add_epi32(weight_sum, wv[t]);                                              \
-    }                                                                                                \
-    folded = _mm256_sub_epi32(folded, _mm256_mullo_epi32(weight_sum, _mm256_set1_epi32(w->input_zero_point))); \
-    const requant8 q = requant8_load(w->multiplier + c0, w->shift + c0);                            \
-    EMBER_FOR_EACH_INTERIOR_PIXEL(g, int8_t, output, c0, {                                           \
-      __m256i acc = folded;                                                                          \
-      for (int32_t t = 0; t < taps; ++t)                                                             \
-        acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(load8_s8(input + at + offset[t], count), wv[t])); \
-      store_s8(mbqm_double_with(acc, &q), w->output_offset, w->act_min, w->act_max, count, out);      \
-    })                                                                                               \
+TARGET static void dw_s8_interior_3x3(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_dw *w,
+                                      const int64_t *offset, int32_t c0, int32_t count, int8_t *output) {
+  __m256i wv[DW_INTERIOR_TAPS];
+  __m256i weight_sum = _mm256_setzero_si256();
+  for (int32_t t = 0; t < DW_INTERIOR_TAPS; ++t) {
+    wv[t] = _mm256_loadu_si256((const __m256i *)(w->weights + (int64_t)t * w->c_padded + c0));
+    weight_sum = _mm256_add_epi32(weight_sum, wv[t]);
   }
-DEFINE_DW_S8_INTERIOR(dw_s8_interior_3x3, 9)
+  const __m256i folded = _mm256_sub_epi32(_mm256_loadu_si256((const __m256i *)(w->bias + c0)),
+                                          _mm256_mullo_epi32(weight_sum, _mm256_set1_epi32(w->input_zero_point)));
+  const requant8 q = requant8_load(w->multiplier + c0, w->shift + c0);
+  EMBER_FOR_EACH_INTERIOR_PIXEL(g, int8_t, output, c0, {
+    __m256i acc = folded;
+    for (int32_t t = 0; t < DW_INTERIOR_TAPS; ++t)
+      acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(load8_s8(input + at + offset[t], count), wv[t]));
+    store_s8(mbqm_double_with(acc, &q), w->output_offset, w->act_min, w->act_max, count, out);
+  })
+}
 
 /// The depthwise entry point of KIND (s8, f32): the pixel (n, oy, ox) over all channels by the
 /// bounds-tested blocks dw_KIND_block_V, and 3×3 interior pixels by dw_KIND_interior_3x3.
@@ -399,7 +395,7 @@ TARGET static void ember_mul_s8_avx2(int64_t rows, int64_t cols, const int8_t *a
     for (int64_t i = 0; i < cols; i += 8) {
       const int32_t n = cols - i < 8 ? (int32_t)(cols - i) : 8;
       const __m256i x = _mm256_add_epi32(load8_s8(ar + i, n), ao), y = _mm256_add_epi32(load8_s8(br + i, n), bo);
-      requant_store(_mm256_mullo_epi32(x, y), om, os, 0, p->output_offset, p->act_min, p->act_max, n, out + r * cols + i);
+      requant_store(_mm256_mullo_epi32(x, y), om, os, p->output_offset, p->act_min, p->act_max, n, out + r * cols + i);
     }
   }
 }
@@ -419,7 +415,7 @@ TARGET static void add_s8_row_avx2(int64_t count, const int8_t *a, const int8_t 
     const __m256i x = _mm256_sll_epi32(_mm256_add_epi32(load8_s8(a + i, n), ao), left);
     const __m256i y = _mm256_sll_epi32(_mm256_add_epi32(load8_s8(b + i, n), bo), left);
     const __m256i xa = mbqm_double(x, am, as), yb = mbqm_double(y, bm, bs);
-    requant_store(subtract ? _mm256_sub_epi32(xa, yb) : _mm256_add_epi32(xa, yb), om, os, 0, p->output_offset,
+    requant_store(subtract ? _mm256_sub_epi32(xa, yb) : _mm256_add_epi32(xa, yb), om, os, p->output_offset,
                   p->act_min, p->act_max, n, out + i);
   }
 }
@@ -547,29 +543,26 @@ TARGET static void ember_fully_connected_f32_avx2(int64_t rows, const float *inp
   }
 DEFINE_DW_F32_BLOCK(1) DEFINE_DW_F32_BLOCK(2) DEFINE_DW_F32_BLOCK(3) DEFINE_DW_F32_BLOCK(4)
 
-/// Channels [c0, c0 + count) of every output pixel whose taps are all inside: no bounds tests,
-/// the bias then the taps in (ky, kx) order as dw_f32_block sums them (so the same bits); TAPS constant.
-#define DEFINE_DW_F32_INTERIOR(NAME, TAPS)                                                             \
-  TARGET static void NAME(const ember_conv_geometry *g, const float *input, const ember_f32_dw *w,            \
-                          const int64_t *offset, int32_t c0, int32_t count, float *output) {    \
-    const int32_t taps = TAPS;                                                                       \
-    __m256 wv[TAPS];                                                                                 \
-    for (int32_t t = 0; t < taps; ++t) {                                                             \
-      const int64_t at = (int64_t)t * w->c_padded + c0;                                              \
-      wv[t] = w->weights_f16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w->weights_f16 + at))) \
-                             : _mm256_loadu_ps(w->weights + at);                                     \
-    }                                                                                                \
-    const __m256 bias = _mm256_loadu_ps(w->bias + c0);                                               \
-    const __m256 lo_v = _mm256_set1_ps(w->act_min), hi_v = _mm256_set1_ps(w->act_max);               \
-    const __m256i mask = tail_mask(count);                                                           \
-    EMBER_FOR_EACH_INTERIOR_PIXEL(g, float, output, c0, {                                            \
-      __m256 acc = bias;                                                                             \
-      for (int32_t t = 0; t < taps; ++t)                                                             \
-        acc = _mm256_fmadd_ps(_mm256_maskload_ps(input + at + offset[t], mask), wv[t], acc);         \
-      store_ps(out, _mm256_min_ps(_mm256_max_ps(acc, lo_v), hi_v), count);                            \
-    })                                                                                               \
+/// Channels [c0, c0 + count) of every 3×3 output pixel whose taps are all inside: no bounds tests, the
+/// bias then the taps in (ky, kx) order as dw_f32_block sums them (so the same bits).
+TARGET static void dw_f32_interior_3x3(const ember_conv_geometry *g, const float *input, const ember_f32_dw *w,
+                                       const int64_t *offset, int32_t c0, int32_t count, float *output) {
+  __m256 wv[DW_INTERIOR_TAPS];
+  for (int32_t t = 0; t < DW_INTERIOR_TAPS; ++t) {
+    const int64_t at = (int64_t)t * w->c_padded + c0;
+    wv[t] = w->weights_f16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w->weights_f16 + at)))
+                           : _mm256_loadu_ps(w->weights + at);
   }
-DEFINE_DW_F32_INTERIOR(dw_f32_interior_3x3, 9)
+  const __m256 bias = _mm256_loadu_ps(w->bias + c0);
+  const __m256 lo_v = _mm256_set1_ps(w->act_min), hi_v = _mm256_set1_ps(w->act_max);
+  const __m256i mask = tail_mask(count);
+  EMBER_FOR_EACH_INTERIOR_PIXEL(g, float, output, c0, {
+    __m256 acc = bias;
+    for (int32_t t = 0; t < DW_INTERIOR_TAPS; ++t)
+      acc = _mm256_fmadd_ps(_mm256_maskload_ps(input + at + offset[t], mask), wv[t], acc);
+    store_ps(out, _mm256_min_ps(_mm256_max_ps(acc, lo_v), hi_v), count);
+  })
+}
 
 DEFINE_DW_ENTRY(f32, float, ember_f32_dw)
 
