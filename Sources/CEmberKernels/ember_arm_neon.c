@@ -153,13 +153,13 @@ static inline void widen_i16(int16_t *dst, const int8_t *src, int32_t zero_point
   for (; i < n; ++i) dst[i] = (int16_t)(src[i] - zero_point);
 }
 
-/// The patch of output pixel `px` as int16 (x − zero point), 0 where a tap falls outside.
+/// The patch of output pixel `px` as int16 (x − zero point), 0 where a tap falls outside, then 0 up to
+/// k_padded.
 static void gather_i16(const ember_conv_geometry *g, const int8_t *input, ember_pixel px, int32_t zero_point,
                        int16_t *dst, int32_t k_padded) {
-  const int32_t c = g->in_c;
-  EMBER_FOR_EACH_PATCH_TAP(g, px, widen_i16(dst + (int64_t)t * c, input + at, zero_point, c),
-                           memset(dst + (int64_t)t * c, 0, sizeof(int16_t) * (size_t)c));
-  const int32_t k = g->kernel_h * g->kernel_w * c;
+  int32_t k;
+  EMBER_FOR_EACH_PATCH_RUN(g, px, k, widen_i16(dst + k, input + at, zero_point, len),
+                           memset(dst + k, 0, sizeof(int16_t) * (size_t)len));
   memset(dst + k, 0, sizeof(int16_t) * (size_t)(k_padded - k));
 }
 
@@ -517,13 +517,12 @@ DOTPROD static void qs8_tile_dot(int32_t rows, const int8_t *a, const ember_qs8_
   }
 }
 
-/// The patch of output pixel `px` as raw int8, the zero point where a tap falls outside.
+/// The patch of output pixel `px` as raw int8, the zero point where a tap falls outside, then 0 up to
+/// k_padded.
 static void gather_s8(const ember_conv_geometry *g, const int8_t *input, ember_pixel px, int32_t zero_point, int8_t *dst,
                       int32_t k_padded) {
-  const size_t c = (size_t)g->in_c;
-  EMBER_FOR_EACH_PATCH_TAP(g, px, memcpy(dst + (int64_t)t * g->in_c, input + at, c),
-                           memset(dst + (int64_t)t * g->in_c, zero_point, c));
-  const int32_t k = g->kernel_h * g->kernel_w * g->in_c;
+  int32_t k;
+  EMBER_FOR_EACH_PATCH_RUN(g, px, k, memcpy(dst + k, input + at, (size_t)len), memset(dst + k, zero_point, (size_t)len));
   memset(dst + k, 0, (size_t)(k_padded - k));
 }
 

@@ -182,28 +182,12 @@ TARGET static inline void fill_u8(uint8_t *dst, uint8_t value, int32_t n) {
   }
 }
 
-/// The patch of output pixel `px` as unsigned bytes (x + 128), `pad` where a tap falls outside.
+/// The patch of output pixel `px` as unsigned bytes (x + 128), `pad` where a tap falls outside, then 0
+/// up to k_padded.
 TARGET static void gather_u8(const ember_conv_geometry *g, const int8_t *input, ember_pixel px, uint8_t pad,
                              uint8_t *dst, int32_t k_padded) {
-  const int32_t n = px.n, oy = px.oy, ox = px.ox;
-  const int32_t c = g->in_c;
-  int32_t k = 0;
-  const int32_t ix0 = ox * g->stride_w - g->pad_left, ix_last = ix0 + (g->kernel_w - 1) * g->dilation_w;
-  const int32_t row_inside = g->dilation_w == 1 && ix0 >= 0 && ix_last < g->in_w;
-  for (int32_t ky = 0; ky < g->kernel_h; ++ky) {
-    const int32_t iy = oy * g->stride_h - g->pad_top + ky * g->dilation_h;
-    if (row_inside && iy >= 0 && iy < g->in_h) {
-      // The whole row of taps is one contiguous run of the input.
-      copy_flip(dst + k, input + (((int64_t)n * g->in_h + iy) * g->in_w + ix0) * c, g->kernel_w * c);
-      k += g->kernel_w * c;
-      continue;
-    }
-    for (int32_t kx = 0; kx < g->kernel_w; ++kx, k += c) {
-      const int32_t ix = ix0 + kx * g->dilation_w;
-      if (iy < 0 || iy >= g->in_h || ix < 0 || ix >= g->in_w) { fill_u8(dst + k, pad, c); continue; }
-      copy_flip(dst + k, input + (((int64_t)n * g->in_h + iy) * g->in_w + ix) * c, c);
-    }
-  }
+  int32_t k;
+  EMBER_FOR_EACH_PATCH_RUN(g, px, k, copy_flip(dst + k, input + at, len), fill_u8(dst + k, pad, len));
   fill_u8(dst + k, 0, k_padded - k);
 }
 
