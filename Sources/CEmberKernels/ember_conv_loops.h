@@ -209,6 +209,20 @@ static inline void ember_copy_floats(float *dst, const float *src, int32_t n) {
   for (int32_t i = 0; i < n; ++i) dst[i] = src[i];
 }
 
+/// Whether output pixel px's whole patch lies inside the image with dilation_w 1, so that it can be read
+/// in place: kernel_h runs of kernel_w·in_c elements, ember_patch_run_stride(g) apart, the first at
+/// element *at of the input.
+static inline int ember_patch_in_place(const ember_conv_geometry *g, ember_pixel px, int64_t *at) {
+  const int32_t iy0 = px.oy * g->stride_h - g->pad_top, ix0 = px.ox * g->stride_w - g->pad_left;
+  *at = (((int64_t)px.n * g->in_h + iy0) * g->in_w + ix0) * g->in_c;
+  return g->dilation_w == 1 && iy0 >= 0 && ix0 >= 0 && ix0 + g->kernel_w <= g->in_w &&
+         iy0 + (g->kernel_h - 1) * g->dilation_h < g->in_h;
+}
+
+static inline int64_t ember_patch_run_stride(const ember_conv_geometry *g) {
+  return (int64_t)g->dilation_h * g->in_w * g->in_c;
+}
+
 /// Runs over output pixel `px`'s patch in (ky, kx) order as runs: INSIDE with `k` (the run's first
 /// patch element), `at` (its first input element) and `len` (elements) for input that is inside the
 /// image — a row of taps wholly inside (dilation 1) is one run — and OUTSIDE with `k` and `len` for a
@@ -216,10 +230,19 @@ static inline void ember_copy_floats(float *dst, const float *src, int32_t n) {
 #define EMBER_FOR_EACH_PATCH_RUN(g, px, k, INSIDE, OUTSIDE)                                           \
   do {                                                                                             \
     const int32_t c_ = (g)->in_c, ix0_ = (px).ox * (g)->stride_w - (g)->pad_left;                  \
+    const int32_t iy0_ = (px).oy * (g)->stride_h - (g)->pad_top;                                   \
     const int32_t row_inside_ = (g)->dilation_w == 1 && ix0_ >= 0 && ix0_ + (g)->kernel_w - 1 < (g)->in_w; \
     k = 0;                                                                                         \
-    for (int32_t ky_ = 0; ky_ < (g)->kernel_h; ++ky_) {                                            \
-      const int32_t iy_ = (px).oy * (g)->stride_h - (g)->pad_top + ky_ * (g)->dilation_h;          \
+    int64_t first_;                                                                                \
+    const int32_t all_inside_ = ember_patch_in_place(g, px, &first_);                              \
+    if (all_inside_) {  /* most pixels: kernel_h runs, without per-row tests */                    \
+      const int32_t len = (g)->kernel_w * c_;                                                      \
+      const int64_t step_ = ember_patch_run_stride(g);                                             \
+      int64_t at = first_;                                                                         \
+      for (int32_t ky_ = 0; ky_ < (g)->kernel_h; ++ky_, at += step_, k += len) { INSIDE; }         \
+    }                                                                                              \
+    for (int32_t ky_ = 0; !all_inside_ && ky_ < (g)->kernel_h; ++ky_) {                            \
+      const int32_t iy_ = iy0_ + ky_ * (g)->dilation_h;                                            \
       const int32_t iy_inside_ = iy_ >= 0 && iy_ < (g)->in_h;                                      \
       const int64_t row_ = ((int64_t)(px).n * (g)->in_h + iy_) * (g)->in_w;                        \
       if (row_inside_ && iy_inside_) {                                                             \
@@ -244,6 +267,42 @@ static inline void ember_gather_f32(const ember_conv_geometry *g, const float *i
   EMBER_FOR_EACH_PATCH_RUN(g, px, k, ember_copy_floats(dst + k, input + at, len),
                            memset(dst + k, 0, sizeof(float) * (size_t)len));
   (void)k;
+}
+
+/// The rows of A a float GEMM tile reads (up to 8): element (s, i) of row r — patch index s·run + i,
+/// segment s < segments, i < run — is row[r][s·seg_stride + i]. A patch read in place is kernel_h
+/// segments of kernel_w·in_c; a gathered patch, a pointwise input row or a fully connected row is one
+/// segment of k.
+typedef struct {
+  const float *row[8];
+  int32_t segments, run;
+  int64_t seg_stride;
+} ember_f32_rows;
+
+/// `rows` (≤ 8) rows of k, `stride` floats apart from `a`, as one segment each.
+static inline ember_f32_rows ember_f32_plain_rows(const float *a, int64_t stride, int32_t rows, int32_t k) {
+  ember_f32_rows t = {{0}, 1, k, 0};
+  for (int32_t r = 0; r < rows; ++r) t.row[r] = a + r * stride;
+  return t;
+}
+
+/// The A rows of a convolution tile of `rows` (≤ 8) pixels, the first *px (advanced past them): the
+/// input itself when every pixel's patch lies inside the image (no copy), else patches gathered into
+/// `scratch` (rows × k floats).
+static inline ember_f32_rows ember_f32_patch_rows(const ember_conv_geometry *g, const float *input, int32_t rows,
+                                                  int32_t k, ember_pixel *px, float *scratch) {
+  int64_t at[8];
+  ember_pixel q = *px;
+  int32_t in_place = 1;
+  for (int32_t r = 0; r < rows; ++r, ember_pixel_next(g, &q)) in_place &= ember_patch_in_place(g, q, &at[r]);
+  if (in_place) {
+    ember_f32_rows t = {{0}, g->kernel_h, g->kernel_w * g->in_c, ember_patch_run_stride(g)};
+    for (int32_t r = 0; r < rows; ++r) t.row[r] = input + at[r];
+    *px = q;
+    return t;
+  }
+  for (int32_t r = 0; r < rows; ++r, ember_pixel_next(g, px)) ember_gather_f32(g, input, *px, scratch + (int64_t)r * k);
+  return ember_f32_plain_rows(scratch, k, rows, k);
 }
 
 /// The dynamic-range convolution of an ISA file, per batch: QUANTIZE(x, count, q) quantizes one batch

@@ -196,24 +196,34 @@ TARGET static void qs8_rows(int32_t rows, const int16_t *a, const ember_qs8_gemm
   }
 }
 
-/// dst[0..n) = src − zero_point as int16: 16 at a time, then 8, then element by element.
+/// dst[0..n) = src − zero_point as int16, 16 or 8 at a time; a tail of a run of at least 8 is one more
+/// vector ending at n (overlapping values already written with the same), so a short run (a tap row
+/// of a few channels) is one or two vectors, not a scalar loop.
 TARGET static inline void widen_i16(int16_t *dst, const int8_t *src, int32_t zero_point, int32_t n) {
   const __m256i zp = _mm256_set1_epi16((int16_t)zero_point);
-  int32_t i = 0;
-  for (; i + 16 <= n; i += 16)
-    _mm256_storeu_si256((__m256i *)(dst + i),
-                        _mm256_sub_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(src + i))), zp));
-  if (i + 8 <= n) {
-    _mm_storeu_si128((__m128i *)(dst + i), _mm_sub_epi16(_mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(src + i))),
-                                                         _mm256_castsi256_si128(zp)));
-    i += 8;
+#define WIDEN_16(at) _mm256_storeu_si256((__m256i *)(dst + (at)), _mm256_sub_epi16(                  \
+    _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(src + (at)))), zp))
+#define WIDEN_8(at) _mm_storeu_si128((__m128i *)(dst + (at)), _mm_sub_epi16(                          \
+    _mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(src + (at)))), _mm256_castsi256_si128(zp)))
+  if (n < 8) {
+    for (int32_t i = 0; i < n; ++i) dst[i] = (int16_t)(src[i] - zero_point);
+    return;
   }
-  for (; i < n; ++i) dst[i] = (int16_t)(src[i] - zero_point);
+  int32_t i = 0;
+  for (; i + 16 <= n; i += 16) WIDEN_16(i);
+  const int32_t rest = n - i;  // 0…15
+  if (rest > 8 && n >= 16) WIDEN_16(n - 16);
+  else if (rest > 0) {
+    if (rest > 8) WIDEN_8(i);
+    WIDEN_8(n - 8);
+  }
+#undef WIDEN_16
+#undef WIDEN_8
 }
 
 /// The patch of output pixel `px` as int16 (x − zero point), 0 where a tap falls outside, then 0 up to
-/// k_padded.
-TARGET static void gather_i16(const ember_conv_geometry *g, const int8_t *input, ember_pixel px, int32_t zero_point,
+/// k_padded. Not inlined: it runs for border pixels only, and would crowd the registers of the hot loop.
+TARGET __attribute__((noinline)) static void gather_i16(const ember_conv_geometry *g, const int8_t *input, ember_pixel px, int32_t zero_point,
                               int16_t *dst, int32_t k_padded) {
   int32_t k;
   EMBER_FOR_EACH_PATCH_RUN(g, px, k, widen_i16(dst + k, input + at, zero_point, len),
@@ -226,11 +236,25 @@ TARGET static void conv2d_qs8(const ember_conv_geometry *g, const int8_t *input,
                               void *output) {
   int16_t *patches = (int16_t *)scratch;
   const int64_t pixels = (int64_t)g->batch * g->out_h * g->out_w;
+  const int32_t pointwise = ember_conv_is_pointwise(g), k = w->k, kp = w->k_padded, zp = w->input_zero_point;
+  const int32_t run = g->kernel_w * g->in_c;
+  const int64_t run_stride = ember_patch_run_stride(g);
   ember_pixel px = {0, 0, 0};
   for (int64_t p = 0; p < pixels; p += MR) {
     const int32_t rows = pixels - p < MR ? (int32_t)(pixels - p) : MR;
-    for (int32_t r = 0; r < rows; ++r, ember_pixel_next(g, &px))
-      gather_i16(g, input, px, w->input_zero_point, patches + (int64_t)r * w->k_padded, w->k_padded);
+    for (int32_t r = 0; r < rows; ++r) {
+      int16_t *dst = patches + (int64_t)r * kp;
+      int64_t at;
+      if (pointwise) {  // the patch is the input row
+        widen_i16(dst, input + (p + r) * k, zp, k);
+      } else if (ember_patch_in_place(g, px, &at)) {  // kernel_h runs, without per-tap geometry
+        for (int32_t ky = 0; ky < g->kernel_h; ++ky) widen_i16(dst + ky * run, input + at + ky * run_stride, zp, run);
+      } else {
+        gather_i16(g, input, px, zp, dst, kp);
+      }
+      for (int32_t i = k; i < kp; ++i) dst[i] = 0;
+      if (!pointwise) ember_pixel_next(g, &px);
+    }
     qs8_rows(rows, patches, w, output, p * w->n, w->n);
   }
 }
@@ -438,25 +462,31 @@ TARGET static inline void store_ps(float *dst, __m256 v, int32_t count) {
   else _mm256_maskstore_ps(dst, tail_mask(count), v);
 }
 
-/// R rows (each `row_stride` floats apart) × P 8-channel panels (both constants, as the int8 tiles).
-/// KIND f32 reads f32 weights; KIND f16 reads IEEE-half weights (an fp16 rung's, kept at half the
-/// bytes) and widens each panel row as it is loaded (F16C).
+/// R rows (read as `a` says: in place or gathered) × P 8-channel panels, both constants, as the int8
+/// tiles. KIND f32 reads f32 weights; KIND f16 reads IEEE-half weights (an fp16 rung's, kept at half
+/// the bytes) and widens each panel row as it is loaded (F16C).
 #define DEFINE_F32_TILE(KIND, LOAD_WEIGHTS, R, P)                                                     \
-  TARGET static void KIND##_tile_##R##_##P(const float *a, int64_t row_stride, const ember_f32_gemm *w, int32_t panel, \
-                                           float *out, int64_t out_stride) {                          \
-    const int32_t k = w->k, c0 = panel * 8;                                                           \
+  TARGET static void KIND##_tile_##R##_##P(const ember_f32_rows *a, const ember_f32_gemm *w, int32_t panel, float *out, \
+                                           int64_t out_stride) {                                      \
+    const int32_t k = w->k, c0 = panel * 8, run = a->run;                                             \
+    const float *row[R];                                                                              \
+    for (int32_t r = 0; r < R; ++r) row[r] = a->row[r];                                               \
     __m256 acc[R][P];                                                                                 \
     for (int32_t j = 0; j < P; ++j) {                                                                 \
       const __m256 bias = _mm256_loadu_ps(w->bias + c0 + 8 * j);                                      \
       for (int32_t r = 0; r < R; ++r) acc[r][j] = bias;                                               \
     }                                                                                                 \
-    for (int32_t i = 0; i < k; ++i) {                                                                 \
-      __m256 wv[P];                                                                                   \
-      for (int32_t j = 0; j < P; ++j) wv[j] = LOAD_WEIGHTS(((int64_t)(panel + j) * k + i) * 8);       \
-      for (int32_t r = 0; r < R; ++r) {                                                               \
-        const __m256 x = _mm256_set1_ps(a[r * row_stride + i]);                                       \
-        for (int32_t j = 0; j < P; ++j) acc[r][j] = _mm256_fmadd_ps(x, wv[j], acc[r][j]);             \
+    int64_t kk = 0;  /* the patch index: segment · run + i */                                         \
+    for (int32_t s = 0; s < a->segments; ++s) {                                                       \
+      for (int32_t i = 0; i < run; ++i, ++kk) {                                                       \
+        __m256 wv[P];                                                                                 \
+        for (int32_t j = 0; j < P; ++j) wv[j] = LOAD_WEIGHTS(((int64_t)(panel + j) * k + kk) * 8);    \
+        for (int32_t r = 0; r < R; ++r) {                                                             \
+          const __m256 x = _mm256_set1_ps(row[r][i]);                                                 \
+          for (int32_t j = 0; j < P; ++j) acc[r][j] = _mm256_fmadd_ps(x, wv[j], acc[r][j]);           \
+        }                                                                                             \
       }                                                                                               \
+      for (int32_t r = 0; r < R; ++r) row[r] += a->seg_stride;                                        \
     }                                                                                                 \
     const __m256 lo = _mm256_set1_ps(w->act_min), hi = _mm256_set1_ps(w->act_max);                    \
     for (int32_t r = 0; r < R; ++r)                                                                   \
@@ -482,42 +512,38 @@ TARGET static inline void store_ps(float *dst, __m256 v, int32_t count) {
     [1] = {NULL, KIND##_tile_1_1, KIND##_tile_1_2, KIND##_tile_1_3, KIND##_tile_1_4, KIND##_tile_1_5,    \
            KIND##_tile_1_6, KIND##_tile_1_7, KIND##_tile_1_8},                                          \
   };
-typedef void (*f32_tile_fn)(const float *, int64_t, const ember_f32_gemm *, int32_t, float *, int64_t);
+typedef void (*f32_tile_fn)(const ember_f32_rows *, const ember_f32_gemm *, int32_t, float *, int64_t);
 DEFINE_F32_TILES(f32, LOAD_F32_WEIGHTS)
 DEFINE_F32_TILES(f16, LOAD_F16_WEIGHTS)
 
 /// `rows` (1…MR) rows × every panel of `w`, whichever its weights' type.
-TARGET static void gemm_rows(int32_t rows, const float *a, int64_t row_stride, const ember_f32_gemm *w, float *out,
-                             int64_t out_stride) {
+TARGET static void gemm_rows(int32_t rows, const ember_f32_rows *a, const ember_f32_gemm *w, float *out, int64_t out_stride) {
   const f32_tile_fn *tiles = w->weights_f16 ? f16_tiles[rows] : f32_tiles[rows];
   const int32_t panels = w->n_padded / 8, step = PANELS_PER_TILE(rows);
   for (int32_t panel = 0; panel < panels; panel += step) {
     const int32_t live = panels - panel < step ? panels - panel : step;
-    tiles[live](a, row_stride, w, panel, out, out_stride);
+    tiles[live](a, w, panel, out, out_stride);
   }
 }
 
 TARGET static void ember_conv2d_f32_avx2(const ember_conv_geometry *g, const float *input, const ember_f32_gemm *w, void *scratch,
                                   float *output) {
-  float *patches = (float *)scratch;
   const int64_t pixels = (int64_t)g->batch * g->out_h * g->out_w;
   const int32_t pointwise = ember_conv_is_pointwise(g);
   ember_pixel px = {0, 0, 0};
   for (int64_t p = 0; p < pixels; p += MR) {
     const int32_t rows = pixels - p < MR ? (int32_t)(pixels - p) : MR;
-    const float *a = input + p * w->k;
-    if (!pointwise) {
-      for (int32_t r = 0; r < rows; ++r, ember_pixel_next(g, &px)) ember_gather_f32(g, input, px, patches + (int64_t)r * w->k);
-      a = patches;
-    }
-    gemm_rows(rows, a, w->k, w, output + p * w->n, w->n);
+    const ember_f32_rows a = pointwise ? ember_f32_plain_rows(input + p * w->k, w->k, rows, w->k)
+                                       : ember_f32_patch_rows(g, input, rows, w->k, &px, (float *)scratch);
+    gemm_rows(rows, &a, w, output + p * w->n, w->n);
   }
 }
 
 TARGET static void ember_fully_connected_f32_avx2(int64_t rows, const float *input, const ember_f32_gemm *w, float *output) {
   for (int64_t p = 0; p < rows; p += MR) {
     const int32_t mr = rows - p < MR ? (int32_t)(rows - p) : MR;
-    gemm_rows(mr, input + p * w->k, w->k, w, output + p * w->n, w->n);
+    const ember_f32_rows a = ember_f32_plain_rows(input + p * w->k, w->k, mr, w->k);
+    gemm_rows(mr, &a, w, output + p * w->n, w->n);
   }
 }
 
