@@ -8,10 +8,10 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Time a package's inference: median, p90 and min latency, and with --profile where the time goes.",
         discussion: """
-        Prepares the variant once, writes zeros (or --input files) into its inputs, runs --warmup \\
-        inferences, then times --repeat single inferences through the allocation-free path \\
-        (inputs written in place, no copies). Reports the kernel path (EMBER_ISA or the best this \\
-        CPU has), load + prepare time, and latency. --profile times each node over the same runs \\
+        Prepares the variant once, writes zeros (or --input files) into its inputs, runs --warmup \
+        inferences, then times --repeat single inferences through the allocation-free path \
+        (inputs written in place, no copies). Reports the kernel path (EMBER_ISA or the best this \
+        CPU has), load + prepare time, and latency. --profile times each node over the same runs \
         and prints a per-op table: median µs, share of the run, and achieved GMAC/s or GB/s.
 
         Examples:
