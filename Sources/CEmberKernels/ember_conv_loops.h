@@ -164,6 +164,80 @@ static inline int ember_conv_is_pointwise(const ember_conv_geometry *g) {
          g->pad_left == 0 && g->out_h == g->in_h && g->out_w == g->in_w;
 }
 
+// ------------------------------------------------------------------------ input-row window
+// A convolution kernel that reads its taps from a window rather than gathering patches keeps, for the
+// output row it computes, the kernel_h input rows that row's taps touch, each copied (and converted
+// as the kernel needs) ember_window_width pixels wide from input column −pad_left, padding included.
+// Every tap of every pixel of the row is then a read at a fixed offset, with no bounds test. Rows
+// live in kernel_h slots, input row iy in slot ⌊(iy + pad_top) / dilation_h⌋ mod kernel_h (the rows
+// of one output row get different slots), so a row the next output row reads too — all but one at
+// stride 1 — is not copied again.
+
+/// Pixels of a window row: every column a tap of the output row can touch.
+static inline int32_t ember_window_width(const ember_conv_geometry *g) {
+  return (g->out_w - 1) * g->stride_w + (g->kernel_w - 1) * g->dilation_w + 1;
+}
+
+/// Bytes of a slot: the row of `elem`-byte values, then at least 64 bytes a kernel may read past its
+/// end (its runs are padded to whole quads or vectors; the weights there are zero).
+static inline int64_t ember_window_row_bytes(const ember_conv_geometry *g, int32_t elem) {
+  return ((int64_t)ember_window_width(g) * g->in_c * elem + 64 + 63) / 64 * 64;
+}
+
+static inline int64_t ember_window_header_bytes(const ember_conv_geometry *g) {
+  const int64_t words = (int64_t)g->kernel_h * 2 + (int64_t)g->kernel_h * g->kernel_w;
+  return (words * 8 + 63) / 64 * 64;
+}
+
+/// Scratch of a window: a key per slot, a row pointer per tap row, a pointer per tap, then the slots.
+static inline int64_t ember_window_bytes(const ember_conv_geometry *g, int32_t elem) {
+  return ember_window_header_bytes(g) + g->kernel_h * ember_window_row_bytes(g, elem);
+}
+
+typedef struct {
+  int64_t *key;          // per slot: image << 32 | input row held; −1 when it holds none
+  const uint8_t **row;   // per tap row ky: the slot holding it for the current output row
+  const uint8_t **tap;   // per tap: room for the kernel's own pointers (kernel_h·kernel_w)
+  uint8_t *slots;
+  int64_t row_bytes;
+} ember_window;
+
+/// An empty window in `scratch` (ember_window_bytes, 64-byte aligned).
+static inline ember_window ember_window_start(const ember_conv_geometry *g, int32_t elem, void *scratch) {
+  ember_window w;
+  w.key = (int64_t *)scratch;
+  w.row = (const uint8_t **)(void *)(w.key + g->kernel_h);
+  w.tap = w.row + g->kernel_h;
+  w.slots = (uint8_t *)scratch + ember_window_header_bytes(g);
+  w.row_bytes = ember_window_row_bytes(g, elem);
+  for (int32_t s = 0; s < g->kernel_h; ++s) w.key[s] = -1;
+  return w;
+}
+
+/// Points win->row[ky] at the input rows output row `oy` of image `n` reads, running FILL with `dst`
+/// (the slot) and `iy` (the input row, possibly outside the image) for each row the window lacks.
+#define EMBER_WINDOW_ROWS(g, win, n, oy, FILL)                                                       \
+  for (int32_t ky_ = 0; ky_ < (g)->kernel_h; ++ky_) {                                              \
+    const int32_t from_top_ = (oy) * (g)->stride_h + ky_ * (g)->dilation_h;  /* iy + pad_top >= 0 */ \
+    const int32_t iy = from_top_ - (g)->pad_top, slot_ = from_top_ / (g)->dilation_h % (g)->kernel_h; \
+    const int64_t key_ = (int64_t)(n) << 32 | (uint32_t)iy;                                          \
+    uint8_t *dst = (win)->slots + slot_ * (win)->row_bytes;                                         \
+    if ((win)->key[slot_] != key_) {                                                               \
+      FILL;                                                                                        \
+      (win)->key[slot_] = key_;                                                                    \
+    }                                                                                              \
+    (win)->row[ky_] = dst;                                                                         \
+  }
+
+/// The columns [*lo, *hi) of a window row that lie inside the image (lo = hi when none); column j is
+/// input column j − pad_left.
+static inline void ember_window_inside(const ember_conv_geometry *g, int32_t width, int32_t *lo, int32_t *hi) {
+  *lo = g->pad_left > 0 ? (g->pad_left < width ? g->pad_left : width) : 0;
+  const int32_t end = g->pad_left + g->in_w;
+  *hi = end < width ? end : width;
+  if (*hi < *lo) *hi = *lo;
+}
+
 /// An output pixel: image, row and column. Kernels walk pixels in batch × out_h × out_w order
 /// with ember_pixel_next rather than dividing a flat index per pixel (four divisions per pixel
 /// cost as much as a small layer's arithmetic).

@@ -1,13 +1,15 @@
 // Weight packing for the optimized kernels (portable C, run once at prepare), and the table of
 // each ISA's kernels.
 // Layouts (ember_kernels.h, "Optimized kernels"):
-//   EMBER_ISA_AVX512 int8: [n_padded/16][k_padded/4][16][4] int8, k_padded = ceil4(k)
+//   EMBER_ISA_AVX512 int8: [n_padded/16][k_padded/4][16][4] int8, k_padded = ceil4(k), or for a
+//                          convolution runs × ceil4(run length) (ember_conv_k_runs)
 //   EMBER_ISA_NEON_DOTPROD int8: [n_padded/8][k_padded/4][8][4] int8
 //   EMBER_ISA_AVX2, EMBER_ISA_NEON int8: [n_padded/8][k_padded/2][8][2] int16, k_padded = ceil2(k)
 //   f32 (all):             [n_padded/NR][k][NR] float, NR = 16 (AVX-512) or 8 (AVX2, NEON)
 //   depthwise:             [taps][c_padded] int32 (int8) or float (f32)
 // Padding (channels beyond n, k beyond k) is zero, so it adds nothing.
 #include "ember_kernels.h"
+#include "ember_conv_loops.h"
 
 #include <string.h>
 
@@ -23,25 +25,51 @@ int32_t ember_qs8_k_padded(int32_t isa, int32_t k) { return round_up(k, int8_qua
 int32_t ember_n_padded(int32_t isa, int32_t n) { return round_up(n, ember_isa_lanes(isa)); }
 
 int64_t ember_qs8_packed_bytes(int32_t isa, int32_t k, int32_t n) {
-  const int64_t elems = (int64_t)ember_qs8_k_padded(isa, k) * ember_n_padded(isa, n);
+  return ember_qs8_packed_bytes_runs(isa, (ember_k_runs){1, k}, n);
+}
+
+ember_k_runs ember_conv_k_runs(int32_t isa, const ember_conv_geometry *g) {
+  const int32_t k = g->kernel_h * g->kernel_w * g->in_c;
+  // Only AVX-512's int8 convolution reads runs from its window of input rows (pointwise layers go
+  // through its fully connected path, one run).
+  if (isa != EMBER_ISA_AVX512 || ember_conv_is_pointwise(g)) return (ember_k_runs){1, k};
+  if (g->dilation_w == 1) return (ember_k_runs){g->kernel_h, g->kernel_w * g->in_c};
+  return (ember_k_runs){g->kernel_h * g->kernel_w, g->in_c};
+}
+
+int32_t ember_qs8_k_padded_runs(int32_t isa, ember_k_runs r) {
+  return r.runs * round_up(r.length, int8_quads(isa) ? 4 : 2);
+}
+
+int64_t ember_qs8_packed_bytes_runs(int32_t isa, ember_k_runs r, int32_t n) {
+  const int64_t elems = (int64_t)ember_qs8_k_padded_runs(isa, r) * ember_n_padded(isa, n);
   return int8_quads(isa) ? elems : elems * 2;
 }
 
 void ember_qs8_pack(int32_t isa, int32_t k, int32_t n, const int8_t *weights, const int32_t *bias,
                     const int32_t *multiplier, const int32_t *shift, int32_t input_zero_point,
                     void *packed, int32_t *bias_out, int32_t *mult_out, int32_t *shift_out) {
-  const int32_t kp = ember_qs8_k_padded(isa, k), np = ember_n_padded(isa, n), lanes = ember_isa_lanes(isa);
-  memset(packed, 0, (size_t)ember_qs8_packed_bytes(isa, k, n));
+  ember_qs8_pack_runs(isa, (ember_k_runs){1, k}, n, weights, bias, multiplier, shift, input_zero_point, packed,
+                      bias_out, mult_out, shift_out);
+}
+
+void ember_qs8_pack_runs(int32_t isa, ember_k_runs r, int32_t n, const int8_t *weights, const int32_t *bias,
+                         const int32_t *multiplier, const int32_t *shift, int32_t input_zero_point, void *packed,
+                         int32_t *bias_out, int32_t *mult_out, int32_t *shift_out) {
+  const int32_t k = r.runs * r.length, kp = ember_qs8_k_padded_runs(isa, r), np = ember_n_padded(isa, n);
+  const int32_t lanes = ember_isa_lanes(isa), run_padded = kp / (r.runs > 0 ? r.runs : 1);
+  memset(packed, 0, (size_t)ember_qs8_packed_bytes_runs(isa, r, n));
   for (int32_t o = 0; o < np; ++o) {
     int32_t sum = 0;
     for (int32_t i = 0; o < n && i < k; ++i) {
       const int8_t w = weights[(int64_t)o * k + i];
       sum += w;
       const int64_t panel = o / lanes, lane = o % lanes;
+      const int32_t at = i / r.length * run_padded + i % r.length;  // its place among the padded runs
       if (int8_quads(isa)) {
-        ((int8_t *)packed)[((panel * (kp / 4) + i / 4) * lanes + lane) * 4 + i % 4] = w;
+        ((int8_t *)packed)[((panel * (kp / 4) + at / 4) * lanes + lane) * 4 + at % 4] = w;
       } else {
-        ((int16_t *)packed)[((panel * (kp / 2) + i / 2) * lanes + lane) * 2 + i % 2] = w;
+        ((int16_t *)packed)[((panel * (kp / 2) + at / 2) * lanes + lane) * 2 + at % 2] = w;
       }
     }
     const int32_t b = (o < n && bias) ? bias[o] : 0;
@@ -97,6 +125,16 @@ int64_t ember_gemm_scratch_bytes(int32_t isa, int32_t k, int32_t is_int8) {
 
 int64_t ember_hybrid_scratch_bytes(int32_t isa, int64_t input_per_batch, int32_t k) {
   return (input_per_batch + 63) / 64 * 64 + ember_gemm_scratch_bytes(isa, k, 1);
+}
+
+int64_t ember_conv_scratch_bytes(int32_t isa, const ember_conv_geometry *g, int32_t is_int8) {
+  if (isa == EMBER_ISA_AVX512 && is_int8 && !ember_conv_is_pointwise(g)) return ember_window_bytes(g, 1);
+  return ember_gemm_scratch_bytes(isa, g->kernel_h * g->kernel_w * g->in_c, is_int8);
+}
+
+int64_t ember_hybrid_conv_scratch_bytes(int32_t isa, const ember_conv_geometry *g) {
+  const int64_t per_batch = (int64_t)g->in_h * g->in_w * g->in_c;
+  return (per_batch + 63) / 64 * 64 + ember_conv_scratch_bytes(isa, g, 1);
 }
 
 #if defined(__x86_64__)

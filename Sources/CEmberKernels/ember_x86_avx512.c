@@ -27,21 +27,46 @@ TARGET static inline __m512i srdhm_from_product(__m512i p) {
   return _mm512_srai_epi64(_mm512_add_epi64(p, _mm512_set1_epi64(1LL << 30)), 31);
 }
 
-/// ember_multiply_by_quantized_multiplier, 16 lanes.
-TARGET static inline __m512i mbqm_double(__m512i x, __m512i mult, __m512i shift) {
+/// The per-channel constants of ember_multiply_by_quantized_multiplier for 16 channels, derived from
+/// the multipliers and shifts once per tile column (not per output vector). `shift` is kept as given
+/// for the single-rounding form.
+typedef struct {
+  __m512i mult, shift, mult_odd, left, right, mask, half;  // half = mask >> 1, RoundingDivideByPOT's threshold
+} requant16;
+
+TARGET static inline requant16 requant16_make(__m512i mult, __m512i shift) {
   const __m512i zero = _mm512_setzero_si512(), one = _mm512_set1_epi32(1);
-  const __m512i left = _mm512_max_epi32(shift, zero), right = _mm512_max_epi32(_mm512_sub_epi32(zero, shift), zero);
-  x = _mm512_sllv_epi32(x, left);
-  const __m512i even = srdhm_from_product(_mm512_mul_epi32(x, mult));
-  const __m512i odd = srdhm_from_product(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), _mm512_srli_epi64(mult, 32)));
+  requant16 q;
+  q.mult = mult;
+  q.shift = shift;
+  q.mult_odd = _mm512_srli_epi64(mult, 32);
+  q.left = _mm512_max_epi32(shift, zero);
+  q.right = _mm512_max_epi32(_mm512_sub_epi32(zero, shift), zero);
+  q.mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, q.right), one);
+  q.half = _mm512_srai_epi32(q.mask, 1);
+  return q;
+}
+
+TARGET static inline requant16 requant16_load(const int32_t *multiplier, const int32_t *shift) {
+  return requant16_make(_mm512_loadu_si512(multiplier), _mm512_loadu_si512(shift));
+}
+
+/// ember_multiply_by_quantized_multiplier, 16 lanes: SRDHM of x << left, then RoundingDivideByPOT by
+/// right, whose threshold gains 1 for negative values (the sign bit, shifted down).
+TARGET static inline __m512i mbqm_double_with(__m512i x, const requant16 *q) {
+  x = _mm512_sllv_epi32(x, q->left);
+  const __m512i even = srdhm_from_product(_mm512_mul_epi32(x, q->mult));
+  const __m512i odd = srdhm_from_product(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), q->mult_odd));
   __m512i r = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
-  // RoundingDivideByPOT(r, right).
-  const __m512i mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, right), one);
-  const __m512i remainder = _mm512_and_si512(r, mask);
-  __m512i threshold = _mm512_srai_epi32(mask, 1);
-  threshold = _mm512_mask_add_epi32(threshold, _mm512_cmplt_epi32_mask(r, zero), threshold, one);
-  r = _mm512_srav_epi32(r, right);
-  return _mm512_mask_add_epi32(r, _mm512_cmpgt_epi32_mask(remainder, threshold), r, one);
+  const __m512i remainder = _mm512_and_si512(r, q->mask);
+  const __m512i threshold = _mm512_add_epi32(q->half, _mm512_srli_epi32(r, 31));
+  r = _mm512_srav_epi32(r, q->right);
+  return _mm512_mask_add_epi32(r, _mm512_cmpgt_epi32_mask(remainder, threshold), r, _mm512_set1_epi32(1));
+}
+
+TARGET static inline __m512i mbqm_double(__m512i x, __m512i mult, __m512i shift) {
+  const requant16 q = requant16_make(mult, shift);
+  return mbqm_double_with(x, &q);
 }
 
 /// ember_multiply_by_quantized_multiplier_single_rounding, 16 lanes.
@@ -61,238 +86,211 @@ TARGET static inline __m512i mbqm_single(__m512i x, __m512i mult, __m512i shift)
   return _mm512_or_si512(e, o);
 }
 
-/// Requantizes 16 accumulators of channels [c, c + 16) and stores the first `count` as int8.
-TARGET static inline void requant_store(__m512i acc, const ember_qs8_gemm *w, int32_t c, int32_t count, int8_t *out) {
-  const __m512i mult = _mm512_loadu_si512(w->multiplier + c), shift = _mm512_loadu_si512(w->shift + c);
-  __m512i r = w->single_rounding ? mbqm_single(acc, mult, shift) : mbqm_double(acc, mult, shift);
-  r = _mm512_add_epi32(r, _mm512_set1_epi32(w->output_offset));
-  r = _mm512_min_epi32(_mm512_max_epi32(r, _mm512_set1_epi32(w->act_min)), _mm512_set1_epi32(w->act_max));
-  const __mmask16 m = count >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1);
-  _mm_mask_storeu_epi8(out, m, _mm512_cvtepi32_epi8(r));
+/// Mask of the first `count` (1…16) lanes.
+TARGET static inline __mmask16 lanes_mask(int32_t count) {
+  return count >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1);
 }
 
-/// Stores 16 accumulators of channels [c, c + 16) at element `at` of the GEMM's output: requantized
-/// int8, or for a dynamic-range GEMM f32 acc·scale (+ bias), multiplied then added as the reference does.
-TARGET static inline void store_acc(__m512i acc, const ember_qs8_gemm *w, int32_t c, int32_t count, void *out, int64_t at) {
-  if (!w->float_output) { requant_store(acc, w, c, count, (int8_t *)out + at); return; }
+/// Offsets, clamps and stores the first `count` of 16 requantized values as int8.
+TARGET static inline void store_s8(__m512i r, int32_t offset, int32_t act_min, int32_t act_max, int32_t count,
+                                   int8_t *out) {
+  r = _mm512_add_epi32(r, _mm512_set1_epi32(offset));
+  r = _mm512_min_epi32(_mm512_max_epi32(r, _mm512_set1_epi32(act_min)), _mm512_set1_epi32(act_max));
+  _mm_mask_storeu_epi8(out, lanes_mask(count), _mm512_cvtepi32_epi8(r));
+}
+
+/// Requantizes (double rounding) 16 accumulators of channels [c, c + 16) and stores the first `count`.
+TARGET static inline void requant_store(__m512i acc, const int32_t *multiplier, const int32_t *shift, int32_t offset,
+                                        int32_t act_min, int32_t act_max, int32_t count, int8_t *out) {
+  const requant16 q = requant16_load(multiplier, shift);
+  store_s8(mbqm_double_with(acc, &q), offset, act_min, act_max, count, out);
+}
+
+/// Stores 16 accumulators of channels [c, c + 16) at element `at` of the GEMM's output: requantized int8
+/// with `q`, the channels' constants (single or double rounding, as the GEMM says), or for a
+/// dynamic-range GEMM f32 acc·scale (+ bias), multiplied then added as the reference does (q unread).
+TARGET static inline void store_acc(__m512i acc, const ember_qs8_gemm *w, const requant16 *q, int32_t c, int32_t count,
+                                    void *out, int64_t at) {
+  if (!w->float_output) {
+    const __m512i r = w->single_rounding ? mbqm_single(acc, q->mult, q->shift) : mbqm_double_with(acc, q);
+    store_s8(r, w->output_offset, w->act_min, w->act_max, count, (int8_t *)out + at);
+    return;
+  }
   __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), _mm512_set1_ps(w->float_scale));
   if (w->float_bias) v = _mm512_add_ps(v, _mm512_loadu_ps(w->float_bias + c));
   v = _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(w->float_min)), _mm512_set1_ps(w->float_max));
-  _mm512_mask_storeu_ps((float *)out + at, count >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1), v);
+  _mm512_mask_storeu_ps((float *)out + at, lanes_mask(count), v);
 }
 
 // ------------------------------------------------------------ int8 GEMM tile
-/// The body of every int8 tile: R rows × P 16-channel panels (both constants, so
-/// the accumulators live in registers and no lane computes for a panel that is not there). The K
-/// quads run as TAPS runs of PER_TAP; `LOAD_QUAD(r, t, qq)` gives row r's quad qq of run t as a
-/// broadcast 32-bit value (two loops rather than one, so no quad index is ever divided).
-#define QS8_TILE_BODY(R, P, LOAD_QUAD, TAPS, PER_TAP, WEIGHTS_AT)                                      \
-  const int32_t c0 = panel * 16;                                                                      \
-  __m512i acc[R][P];                                                                                  \
-  for (int32_t j = 0; j < P; ++j) {                                                                   \
-    const __m512i bias = _mm512_loadu_si512(w->bias + c0 + 16 * j);                                   \
-    for (int32_t r = 0; r < R; ++r) acc[r][j] = bias;                                                 \
-  }                                                                                                   \
-  for (int32_t t = 0; t < (TAPS); ++t)                                                                \
-    for (int32_t qq = 0; qq < (PER_TAP); ++qq) {                                                      \
-      const int32_t q = t * (PER_TAP) + qq;                                                           \
-      __m512i wv[P];                                                                                  \
-      for (int32_t j = 0; j < P; ++j) wv[j] = _mm512_loadu_si512(WEIGHTS_AT(j, q));                  \
-      for (int32_t r = 0; r < R; ++r) {                                                               \
-        const __m512i x = LOAD_QUAD(r, t, qq);                                                        \
-        for (int32_t j = 0; j < P; ++j) acc[r][j] = _mm512_dpbusd_epi32(acc[r][j], x, wv[j]);         \
+/// Where a tile's rows read their unsigned input bytes (x ^ 0x80): `runs` runs of `run_quads` quads
+/// each, in the packed weights' order (ember_k_runs) — a convolution's tap rows (or taps) in its
+/// window, or one row of gathered patches for a fully connected layer. Tile row r reads `pixel`·r
+/// bytes after row 0.
+typedef struct {
+  const uint8_t *const *run;
+  int32_t runs, run_quads;
+  int64_t pixel;
+} qs8_source;
+
+/// R rows × P 16-channel panels, both constants, so the accumulators stay in registers and no lane
+/// computes for a row or panel that is not there. Row r's input starts `col` + r·pixel bytes into each
+/// run; a quad is one broadcast load (the input is already unsigned), one vpdpbusd per panel.
+#define DEFINE_QS8_TILE(R, P)                                                                         \
+  TARGET static void qs8_tile_##R##_##P(const qs8_source *src, int64_t col, const ember_qs8_gemm *w, int32_t panel, \
+                                        void *out, int64_t out_at, int64_t out_stride) {              \
+    const int32_t quads = w->k_padded / 4, c0 = panel * 16;                                           \
+    const int8_t *b = (const int8_t *)w->weights + (int64_t)panel * quads * 64;                       \
+    const int64_t pixel = src->pixel;                                                                 \
+    __m512i acc[R][P];                                                                                \
+    for (int32_t j = 0; j < P; ++j) {                                                                 \
+      const __m512i bias = _mm512_loadu_si512(w->bias + c0 + 16 * j);                                 \
+      for (int32_t r = 0; r < R; ++r) acc[r][j] = bias;                                               \
+    }                                                                                                 \
+    for (int32_t t = 0; t < src->runs; ++t) {                                                         \
+      const uint8_t *run = src->run[t] + col;                                                         \
+      for (int32_t qq = 0; qq < src->run_quads; ++qq, b += 64) {                                      \
+        __m512i wv[P];                                                                                \
+        for (int32_t j = 0; j < P; ++j) wv[j] = _mm512_loadu_si512(b + (int64_t)j * quads * 64);      \
+        for (int32_t r = 0; r < R; ++r) {                                                             \
+          int32_t v;                                                                                  \
+          memcpy(&v, run + r * pixel + 4 * qq, 4);                                                    \
+          const __m512i x = _mm512_set1_epi32(v);                                                     \
+          for (int32_t j = 0; j < P; ++j) acc[r][j] = _mm512_dpbusd_epi32(acc[r][j], x, wv[j]);       \
+        }                                                                                             \
       }                                                                                               \
     }                                                                                                 \
-  for (int32_t r = 0; r < R; ++r)                                                                     \
-    for (int32_t j = 0; j < P; ++j) {                                                                 \
-      const int32_t c = c0 + 16 * j, count = w->n - c < 16 ? w->n - c : 16;                          \
-      if (count > 0) store_acc(acc[r][j], w, c, count, out, out_at + r * out_stride + c);             \
-    }
-
-TARGET static inline __m512i broadcast_quad(const uint8_t *p) {
-  int32_t v;
-  memcpy(&v, p, 4);
-  return _mm512_set1_epi32(v);
-}
-
-#define PATCH_QUAD(r, t, qq) broadcast_quad(a + (int64_t)(r) * kp + 4 * (qq))
-#define PANEL_QUAD(j, q) (b + ((int64_t)(panel + (j)) * quads + (q)) * 64)
-
-#define DEFINE_QS8_TILE(R, P)                                                                       \
-  TARGET static void qs8_tile_##R##_##P(const uint8_t *a, const ember_qs8_gemm *w, int32_t panel, \
-                                        void *out, int64_t out_at, int64_t out_stride) {            \
-    const int32_t kp = w->k_padded, quads = kp / 4;                                                 \
-    const int8_t *b = (const int8_t *)w->weights;                                                   \
-    QS8_TILE_BODY(R, P, PATCH_QUAD, 1, quads, PANEL_QUAD)                                           \
+    /* Unrolled: a loop here would index acc in memory, and clang would then store every          \
+       accumulator to the stack at each step of the loops above. */                                   \
+    _Pragma("GCC unroll 4") for (int32_t j = 0; j < P; ++j) {                                         \
+      const int32_t c = c0 + 16 * j, count = w->n - c < 16 ? w->n - c : 16;                           \
+      if (count <= 0) continue;                                                                       \
+      requant16 q;  /* only an int8 output stage reads it (a hybrid GEMM has no multipliers) */       \
+      if (!w->float_output) q = requant16_load(w->multiplier + c, w->shift + c);                      \
+      else memset(&q, 0, sizeof q);                                                                   \
+      _Pragma("GCC unroll 8") for (int32_t r = 0; r < R; ++r)                                         \
+        store_acc(acc[r][j], w, &q, c, count, out, out_at + r * out_stride + c);                      \
+    }                                                                                                 \
   }
 DEFINE_QS8_TILE(8, 1) DEFINE_QS8_TILE(8, 2)
-DEFINE_QS8_TILE(4, 1) DEFINE_QS8_TILE(4, 2) DEFINE_QS8_TILE(4, 3) DEFINE_QS8_TILE(4, 4) DEFINE_QS8_TILE(3, 1) DEFINE_QS8_TILE(3, 2) DEFINE_QS8_TILE(3, 3) DEFINE_QS8_TILE(3, 4) DEFINE_QS8_TILE(2, 1) DEFINE_QS8_TILE(2, 2) DEFINE_QS8_TILE(2, 3) DEFINE_QS8_TILE(2, 4) DEFINE_QS8_TILE(1, 1) DEFINE_QS8_TILE(1, 2) DEFINE_QS8_TILE(1, 3) DEFINE_QS8_TILE(1, 4)
+DEFINE_QS8_TILE(4, 1) DEFINE_QS8_TILE(4, 2) DEFINE_QS8_TILE(4, 3) DEFINE_QS8_TILE(4, 4)
+DEFINE_QS8_TILE(3, 1) DEFINE_QS8_TILE(3, 2) DEFINE_QS8_TILE(3, 3) DEFINE_QS8_TILE(3, 4)
+DEFINE_QS8_TILE(2, 1) DEFINE_QS8_TILE(2, 2) DEFINE_QS8_TILE(2, 3) DEFINE_QS8_TILE(2, 4)
+DEFINE_QS8_TILE(1, 1) DEFINE_QS8_TILE(1, 2) DEFINE_QS8_TILE(1, 3) DEFINE_QS8_TILE(1, 4)
 
-/// `rows` (1…MR) gathered patches × every panel, in tiles the registers hold.
-TARGET static void qs8_rows(int32_t rows, const uint8_t *a, const ember_qs8_gemm *w, void *out, int64_t out_at,
-                            int64_t out_stride) {
+/// Panels per tile for R rows: 8 rows × 2 panels or up to 4 rows × 4 panels of accumulators.
+#define PANELS_PER_TILE(R) ((R) == 8 ? 2 : 4)
+
+typedef void (*qs8_tile_fn)(const qs8_source *, int64_t, const ember_qs8_gemm *, int32_t, void *, int64_t, int64_t);
+/// qs8_tiles[R][P]: the tile of R rows × P panels (NULL outside PANELS_PER_TILE).
+static const qs8_tile_fn qs8_tiles[MR + 1][5] = {
+  [8] = {NULL, qs8_tile_8_1, qs8_tile_8_2},
+  [4] = {NULL, qs8_tile_4_1, qs8_tile_4_2, qs8_tile_4_3, qs8_tile_4_4},
+  [3] = {NULL, qs8_tile_3_1, qs8_tile_3_2, qs8_tile_3_3, qs8_tile_3_4},
+  [2] = {NULL, qs8_tile_2_1, qs8_tile_2_2, qs8_tile_2_3, qs8_tile_2_4},
+  [1] = {NULL, qs8_tile_1_1, qs8_tile_1_2, qs8_tile_1_3, qs8_tile_1_4},
+};
+
+/// `rows` consecutive GEMM rows (pixels), the first reading `col` bytes into the source rows, × every
+/// panel of `w`, in tiles of 8, 4 or fewer rows.
+TARGET static void qs8_rows(int32_t rows, const qs8_source *src, int64_t col, const ember_qs8_gemm *w, void *out,
+                            int64_t out_at, int64_t out_stride) {
   const int32_t panels = w->n_padded / 16;
   while (rows > 0) {
-    const int32_t r = rows >= 8 ? 8 : rows >= 4 ? 4 : rows, step = r == 8 ? 2 : 4;
+    const int32_t r = rows >= 8 ? 8 : rows >= 4 ? 4 : rows, step = PANELS_PER_TILE(r);
     for (int32_t panel = 0; panel < panels; panel += step) {
       const int32_t live = panels - panel < step ? panels - panel : step;
-      switch (r * 8 + live) {
-      case 65: qs8_tile_8_1(a, w, panel, out, out_at, out_stride); break;
-      case 66: qs8_tile_8_2(a, w, panel, out, out_at, out_stride); break;
-      case 33: qs8_tile_4_1(a, w, panel, out, out_at, out_stride); break;
-      case 34: qs8_tile_4_2(a, w, panel, out, out_at, out_stride); break;
-      case 35: qs8_tile_4_3(a, w, panel, out, out_at, out_stride); break;
-      case 36: qs8_tile_4_4(a, w, panel, out, out_at, out_stride); break;
-      case 25: qs8_tile_3_1(a, w, panel, out, out_at, out_stride); break;
-      case 26: qs8_tile_3_2(a, w, panel, out, out_at, out_stride); break;
-      case 27: qs8_tile_3_3(a, w, panel, out, out_at, out_stride); break;
-      case 28: qs8_tile_3_4(a, w, panel, out, out_at, out_stride); break;
-      case 17: qs8_tile_2_1(a, w, panel, out, out_at, out_stride); break;
-      case 18: qs8_tile_2_2(a, w, panel, out, out_at, out_stride); break;
-      case 19: qs8_tile_2_3(a, w, panel, out, out_at, out_stride); break;
-      case 20: qs8_tile_2_4(a, w, panel, out, out_at, out_stride); break;
-      case 9: qs8_tile_1_1(a, w, panel, out, out_at, out_stride); break;
-      case 10: qs8_tile_1_2(a, w, panel, out, out_at, out_stride); break;
-      case 11: qs8_tile_1_3(a, w, panel, out, out_at, out_stride); break;
-      case 12: qs8_tile_1_4(a, w, panel, out, out_at, out_stride); break;
-      default: break;
-      }
+      qs8_tiles[r][live](src, col, w, panel, out, out_at, out_stride);
     }
-    a += (int64_t)r * w->k_padded;
+    col += r * src->pixel;
     out_at += r * out_stride;
     rows -= r;
   }
 }
 
 /// dst[0..n) = src ^ 0x80 (signed to unsigned bytes), 64 at a time.
-TARGET static inline void copy_flip(uint8_t *dst, const int8_t *src, int32_t n) {
+TARGET static inline void copy_flip(uint8_t *dst, const int8_t *src, int64_t n) {
   const __m512i flip = _mm512_set1_epi8((char)0x80);
-  for (int32_t i = 0; i < n; i += 64) {
+  for (int64_t i = 0; i < n; i += 64) {
     const __mmask64 m = n - i >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (n - i)) - 1);
     _mm512_mask_storeu_epi8(dst + i, m, _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, src + i), flip));
   }
 }
 
 /// dst[0..n) = value.
-TARGET static inline void fill_u8(uint8_t *dst, uint8_t value, int32_t n) {
+TARGET static inline void fill_u8(uint8_t *dst, uint8_t value, int64_t n) {
   const __m512i v = _mm512_set1_epi8((char)value);
-  for (int32_t i = 0; i < n; i += 64) {
+  for (int64_t i = 0; i < n; i += 64) {
     const __mmask64 m = n - i >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (n - i)) - 1);
     _mm512_mask_storeu_epi8(dst + i, m, v);
   }
 }
 
-/// The patch of output pixel `px` as unsigned bytes (x + 128), `pad` where a tap falls outside, then 0
-/// up to k_padded.
-TARGET static void gather_u8(const ember_conv_geometry *g, const int8_t *input, ember_pixel px, uint8_t pad,
-                             uint8_t *dst, int32_t k_padded) {
-  int32_t k;
-  EMBER_FOR_EACH_PATCH_RUN(g, px, k, copy_flip(dst + k, input + at, len), fill_u8(dst + k, pad, len));
-  fill_u8(dst + k, 0, k_padded - k);
+/// `rows` rows of k int8 inputs, `stride` apart, × w: each tile's rows flipped to unsigned bytes and
+/// padded with zeros to k_padded in scratch (MR rows), then multiplied.
+TARGET static void fc_qs8_strided(int64_t rows, const int8_t *input, int64_t stride, const ember_qs8_gemm *w,
+                                  void *scratch, void *output) {
+  uint8_t *patches = (uint8_t *)scratch;
+  const uint8_t *row = patches;
+  const qs8_source src = {&row, 1, w->k_padded / 4, w->k_padded};
+  for (int64_t p = 0; p < rows; p += MR) {
+    const int32_t mr = rows - p < MR ? (int32_t)(rows - p) : MR;
+    for (int32_t r = 0; r < mr; ++r) {
+      uint8_t *dst = patches + (int64_t)r * w->k_padded;
+      copy_flip(dst, input + (p + r) * stride, w->k);
+      fill_u8(dst + w->k, 0, w->k_padded - w->k);
+    }
+    qs8_rows(mr, &src, 0, w, output, p * w->n, w->n);
+  }
 }
 
-// ------------------------------------------- int8 GEMM, input read in place
-// When in_c is a multiple of 4 every tap's quads are whole, so the micro-kernel
-// reads each tap of each row straight from the input (XNNPACK's indirect GEMM):
-// no patch is copied. A tap outside the image points at `pad`, in_c bytes of
-// the input zero point, which contribute (zp − zp)·w = 0 once flipped.
-#define MAX_DIRECT_TAPS 64
-
-TARGET static inline __m512i flipped_quad(const int8_t *p) {
-  int32_t v;
-  memcpy(&v, p, 4);
-  return _mm512_xor_si512(_mm512_set1_epi32(v), _mm512_set1_epi32((int32_t)0x80808080u));
-}
-
-// Quad qq of tap t of row r; the weights' quads run in the same (tap, quad) order.
-#define DIRECT_QUAD(r, t, qq) flipped_quad(tap_ptr[(r) * MAX_DIRECT_TAPS + (t)] + 4 * (qq))
-
-#define DEFINE_QS8_TILE_DIRECT(R, P)                                                                \
-  TARGET static void qs8_tile_direct_##R##_##P(const int8_t *const *tap_ptr, int32_t per_tap, const ember_qs8_gemm *w, \
-                                               int32_t panel, void *out, int64_t out_at, int64_t out_stride) { \
-    const int32_t quads = w->k_padded / 4;                                                          \
-    const int8_t *b = (const int8_t *)w->weights;                                                   \
-    QS8_TILE_BODY(R, P, DIRECT_QUAD, quads / per_tap, per_tap, PANEL_QUAD)                          \
+/// Input row `iy` of image `n` as a window row of `width` pixels from column −pad_left: unsigned bytes
+/// (x ^ 0x80), `pad` (the zero point, flipped) outside the image, then 4 zero bytes for the last run's
+/// quad padding (its weights are zero).
+TARGET static void fill_window_row(uint8_t *dst, const ember_conv_geometry *g, const int8_t *input, int32_t n,
+                                   int32_t iy, int32_t width, uint8_t pad) {
+  const int64_t c = g->in_c, bytes = width * c;
+  int32_t lo, hi;
+  ember_window_inside(g, width, &lo, &hi);
+  if (iy < 0 || iy >= g->in_h) {
+    fill_u8(dst, pad, bytes);
+  } else {
+    fill_u8(dst, pad, lo * c);
+    copy_flip(dst + lo * c, input + (((int64_t)n * g->in_h + iy) * g->in_w + (lo - g->pad_left)) * c, (hi - lo) * c);
+    fill_u8(dst + hi * c, pad, bytes - hi * c);
   }
-DEFINE_QS8_TILE_DIRECT(8, 1) DEFINE_QS8_TILE_DIRECT(8, 2)
-DEFINE_QS8_TILE_DIRECT(4, 1) DEFINE_QS8_TILE_DIRECT(4, 2) DEFINE_QS8_TILE_DIRECT(4, 3) DEFINE_QS8_TILE_DIRECT(4, 4)
-DEFINE_QS8_TILE_DIRECT(3, 1) DEFINE_QS8_TILE_DIRECT(3, 2) DEFINE_QS8_TILE_DIRECT(3, 3) DEFINE_QS8_TILE_DIRECT(3, 4)
-DEFINE_QS8_TILE_DIRECT(2, 1) DEFINE_QS8_TILE_DIRECT(2, 2) DEFINE_QS8_TILE_DIRECT(2, 3) DEFINE_QS8_TILE_DIRECT(2, 4)
-DEFINE_QS8_TILE_DIRECT(1, 1) DEFINE_QS8_TILE_DIRECT(1, 2) DEFINE_QS8_TILE_DIRECT(1, 3) DEFINE_QS8_TILE_DIRECT(1, 4)
-
-TARGET static void conv2d_s8_direct(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_gemm *w,
-                                    int8_t *pad, void *output) {
-  const int32_t c = g->in_c;
-  memset(pad, w->input_zero_point, (size_t)c);
-  const int64_t pixels = (int64_t)g->batch * g->out_h * g->out_w;
-  const int32_t panels = w->n_padded / 16;
-  const int8_t *tap_ptr[MR * MAX_DIRECT_TAPS];
-  ember_pixel px = {0, 0, 0};
-  for (int64_t p = 0; p < pixels; p += MR) {
-    const int32_t rows = pixels - p < MR ? (int32_t)(pixels - p) : MR;
-    for (int32_t r = 0; r < rows; ++r) {
-      const int8_t **row_taps = tap_ptr + r * MAX_DIRECT_TAPS;
-      EMBER_FOR_EACH_PATCH_TAP(g, px, row_taps[t] = input + at, row_taps[t] = pad);
-      ember_pixel_next(g, &px);
-    }
-    int32_t done = 0;
-    while (done < rows) {
-      const int32_t left = rows - done, r = left >= 8 ? 8 : left >= 4 ? 4 : left, step = r == 8 ? 2 : 4;
-      const int8_t *const *ptrs = tap_ptr + done * MAX_DIRECT_TAPS;
-      const int64_t at = (p + done) * w->n;
-      for (int32_t panel = 0; panel < panels; panel += step) {
-        const int32_t live = panels - panel < step ? panels - panel : step;
-        switch (r * 8 + live) {
-        case 65: qs8_tile_direct_8_1(ptrs, c / 4, w, panel, output, at, w->n); break;
-        case 66: qs8_tile_direct_8_2(ptrs, c / 4, w, panel, output, at, w->n); break;
-        case 33: qs8_tile_direct_4_1(ptrs, c / 4, w, panel, output, at, w->n); break;
-        case 34: qs8_tile_direct_4_2(ptrs, c / 4, w, panel, output, at, w->n); break;
-        case 35: qs8_tile_direct_4_3(ptrs, c / 4, w, panel, output, at, w->n); break;
-        case 36: qs8_tile_direct_4_4(ptrs, c / 4, w, panel, output, at, w->n); break;
-        case 25: qs8_tile_direct_3_1(ptrs, c / 4, w, panel, output, at, w->n); break;
-        case 26: qs8_tile_direct_3_2(ptrs, c / 4, w, panel, output, at, w->n); break;
-        case 27: qs8_tile_direct_3_3(ptrs, c / 4, w, panel, output, at, w->n); break;
-        case 28: qs8_tile_direct_3_4(ptrs, c / 4, w, panel, output, at, w->n); break;
-        case 17: qs8_tile_direct_2_1(ptrs, c / 4, w, panel, output, at, w->n); break;
-        case 18: qs8_tile_direct_2_2(ptrs, c / 4, w, panel, output, at, w->n); break;
-        case 19: qs8_tile_direct_2_3(ptrs, c / 4, w, panel, output, at, w->n); break;
-        case 20: qs8_tile_direct_2_4(ptrs, c / 4, w, panel, output, at, w->n); break;
-        case 9: qs8_tile_direct_1_1(ptrs, c / 4, w, panel, output, at, w->n); break;
-        case 10: qs8_tile_direct_1_2(ptrs, c / 4, w, panel, output, at, w->n); break;
-        case 11: qs8_tile_direct_1_3(ptrs, c / 4, w, panel, output, at, w->n); break;
-        case 12: qs8_tile_direct_1_4(ptrs, c / 4, w, panel, output, at, w->n); break;
-        default: break;
-        }
-      }
-      done += r;
-    }
-  }
+  memset(dst + bytes, 0, 4);
 }
 
 /// The int8 GEMM convolution behind both the int8 and the hybrid entry points (output int8 or f32).
+/// Pointwise layers multiply the input rows (as a fully connected layer); others read every tap of an
+/// output row from the window of its input rows (ember_window), in runs as ember_conv_k_runs packs.
 TARGET static void conv2d_qs8(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_gemm *w,
                               void *scratch, void *output) {
-  if (g->in_c % 4 == 0 && g->kernel_h * g->kernel_w <= MAX_DIRECT_TAPS) {
-    conv2d_s8_direct(g, input, w, (int8_t *)scratch, output);
+  if (ember_conv_is_pointwise(g)) {
+    fc_qs8_strided((int64_t)g->batch * g->out_h * g->out_w, input, g->in_c, w, scratch, output);
     return;
   }
-  uint8_t *patches = (uint8_t *)scratch;
+  const ember_k_runs runs = ember_conv_k_runs(EMBER_ISA_AVX512, g);
+  const int32_t c = g->in_c, width = ember_window_width(g), per_row = runs.runs / g->kernel_h;
   const uint8_t pad = (uint8_t)(w->input_zero_point + 128);
-  const int64_t pixels = (int64_t)g->batch * g->out_h * g->out_w;
-  ember_pixel px = {0, 0, 0};
-  for (int64_t p = 0; p < pixels; p += MR) {
-    const int32_t rows = pixels - p < MR ? (int32_t)(pixels - p) : MR;
-    for (int32_t r = 0; r < rows; ++r, ember_pixel_next(g, &px))
-      gather_u8(g, input, px, pad, patches + (int64_t)r * w->k_padded, w->k_padded);
-    qs8_rows(rows, patches, w, output, p * w->n, w->n);
-  }
+  ember_window win = ember_window_start(g, 1, scratch);
+  // With dilation_w > 1 every tap is a run: its pointer is the tap row's plus kx·dilation_w pixels.
+  const qs8_source src = {per_row == 1 ? win.row : (const uint8_t *const *)win.tap, runs.runs,
+                          w->k_padded / 4 / runs.runs, (int64_t)g->stride_w * c};
+  for (int32_t n = 0; n < g->batch; ++n)
+    for (int32_t oy = 0; oy < g->out_h; ++oy) {
+      EMBER_WINDOW_ROWS(g, &win, n, oy, fill_window_row(dst, g, input, n, iy, width, pad));
+      for (int32_t t = 0; per_row > 1 && t < runs.runs; ++t)
+        win.tap[t] = win.row[t / per_row] + (int64_t)(t % per_row) * g->dilation_w * c;
+      qs8_rows(g->out_w, &src, 0, w, output, ((int64_t)n * g->out_h + oy) * g->out_w * w->n, w->n);
+    }
 }
 
 TARGET static void ember_conv2d_s8_avx512(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_gemm *w,
                                    void *scratch, int8_t *output) {
   conv2d_qs8(g, input, w, scratch, output);
 }
-
 /// tensor_utils::SymmetricQuantizeFloats (as ember_conv2d_hybrid_ref): q = round-half-away(x · 127/max|x|),
 /// clamped to ±127. Returns the input scale, max|x| / 127 (1 when the input is all zeros).
 TARGET static float quantize_symmetric(const float *x, int64_t count, int8_t *q) {
@@ -329,18 +327,8 @@ TARGET static void ember_conv2d_hybrid_avx512(const ember_conv_geometry *g, cons
   EMBER_HYBRID_CONV_BODY(g, input, w, scratch, output, quantize_symmetric, conv2d_qs8);
 }
 
-TARGET static void fc_qs8(int64_t rows, const int8_t *input, const ember_qs8_gemm *w, void *scratch,
-                                            void *output) {
-  uint8_t *patches = (uint8_t *)scratch;
-  for (int64_t p = 0; p < rows; p += MR) {
-    const int32_t mr = rows - p < MR ? (int32_t)(rows - p) : MR;
-    for (int32_t r = 0; r < mr; ++r) {
-      uint8_t *dst = patches + (int64_t)r * w->k_padded;
-      copy_flip(dst, input + (p + r) * w->k, w->k);
-      fill_u8(dst + w->k, 0, w->k_padded - w->k);
-    }
-    qs8_rows(mr, patches, w, output, p * w->n, w->n);
-  }
+TARGET static void fc_qs8(int64_t rows, const int8_t *input, const ember_qs8_gemm *w, void *scratch, void *output) {
+  fc_qs8_strided(rows, input, w->k, w, scratch, output);
 }
 
 TARGET static void ember_fully_connected_s8_avx512(int64_t rows, const int8_t *input, const ember_qs8_gemm *w, void *scratch,
@@ -354,16 +342,10 @@ TARGET static void ember_fully_connected_hybrid_avx512(int64_t rows, const float
 }
 
 // ------------------------------------------------------------ int8 depthwise
-/// Mask of the first `count` (1…16) lanes.
-TARGET static inline __mmask16 lanes_mask(int32_t count) {
-  return count >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1);
-}
-
 /// One pixel's V (1…4, constant) 16-channel vectors from c0 over every valid tap, then requantized.
 #define DEFINE_DW_S8_BLOCK(V)                                                                        \
   TARGET static void dw_s8_block_##V(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_dw *w, \
-                                     const ember_qs8_gemm *rq, int32_t n, int32_t oy, int32_t ox, int32_t c0, \
-                                     int32_t last, int8_t *out) {                                  \
+                                     int32_t n, int32_t oy, int32_t ox, int32_t c0, int32_t last, int8_t *out) { \
     const __m512i zp = _mm512_set1_epi32(w->input_zero_point);                                    \
     __m512i acc[V];                                                                               \
     for (int32_t v = 0; v < V; ++v) acc[v] = _mm512_loadu_si512(w->bias + c0 + 16 * v);            \
@@ -375,19 +357,130 @@ TARGET static inline __mmask16 lanes_mask(int32_t count) {
         acc[v] = _mm512_add_epi32(acc[v], _mm512_mullo_epi32(x, _mm512_loadu_si512(f + 16 * v))); \
       }                                                                                           \
     })                                                                                            \
-    for (int32_t v = 0; v < V; ++v) requant_store(acc[v], rq, c0 + 16 * v, v == V - 1 ? last : 16, out + c0 + 16 * v); \
+    for (int32_t v = 0; v < V; ++v) {                                                             \
+      const int32_t c = c0 + 16 * v;                                                              \
+      requant_store(acc[v], w->multiplier + c, w->shift + c, w->output_offset, w->act_min, w->act_max, \
+                    v == V - 1 ? last : 16, out + c);                                             \
+    }                                                                                             \
   }
 DEFINE_DW_S8_BLOCK(1) DEFINE_DW_S8_BLOCK(2) DEFINE_DW_S8_BLOCK(3) DEFINE_DW_S8_BLOCK(4)
 
-TARGET static void ember_dwconv2d_s8_avx512(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_dw *w, int8_t *output) {
-  ember_qs8_gemm rq = {0};
-  rq.multiplier = w->multiplier; rq.shift = w->shift;
-  rq.output_offset = w->output_offset; rq.act_min = w->act_min; rq.act_max = w->act_max;
-  EMBER_FOR_EACH_OUTPUT_PIXEL(g, int8_t, output, {
-    EMBER_FOR_EACH_CHANNEL_BLOCK(g->in_c, 16, {
-      EMBER_CALL_CHANNEL_BLOCK(vectors, dw_s8_block, g, input, w, &rq, n, oy, ox, c0, last, out);
-    })
+// Interior pixels (every tap inside the image) run apart from the border, per 16-channel block with the
+// block's set-up paid once: the input zero point folded into the bias (bias − zp·Σw), the
+// requantization constants derived, and for 3×3 kernels the nine weight vectors held in registers.
+#define DW_3X3_TAPS 9
+
+/// Loads the 16 int8 values at `p` (the first `count` when m is a partial mask) as int32.
+#define DW_LOAD_S8(p, m) _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, p))
+
+/// The folded bias of channels [c0, c0 + 16): bias − zp·Σ_t w[t].
+TARGET static inline __m512i dw_s8_folded_bias(const ember_qs8_dw *w, int32_t taps, int32_t c0) {
+  __m512i weight_sum = _mm512_setzero_si512();
+  for (int32_t t = 0; t < taps; ++t)
+    weight_sum = _mm512_add_epi32(weight_sum, _mm512_loadu_si512(w->weights + (int64_t)t * w->c_padded + c0));
+  return _mm512_sub_epi32(_mm512_loadu_si512(w->bias + c0),
+                          _mm512_mullo_epi32(weight_sum, _mm512_set1_epi32(w->input_zero_point)));
+}
+
+/// Channels [c0, c0 + count) of every interior pixel of a 3×3 kernel (taps at `offset`, ember_tap_offsets).
+TARGET static void dw_s8_interior_3x3(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_dw *w,
+                                      const int64_t *offset, int32_t c0, int32_t count, int8_t *output) {
+  __m512i wv[DW_3X3_TAPS];
+  for (int32_t t = 0; t < DW_3X3_TAPS; ++t) wv[t] = _mm512_loadu_si512(w->weights + (int64_t)t * w->c_padded + c0);
+  const __m512i folded = dw_s8_folded_bias(w, DW_3X3_TAPS, c0);
+  const requant16 q = requant16_load(w->multiplier + c0, w->shift + c0);
+  const __mmask16 m = lanes_mask(count);
+  EMBER_FOR_EACH_INTERIOR_PIXEL(g, int8_t, output, c0, {
+    __m512i acc = folded;
+    for (int32_t t = 0; t < DW_3X3_TAPS; ++t)
+      acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(DW_LOAD_S8(input + at + offset[t], m), wv[t]));
+    store_s8(mbqm_double_with(acc, &q), w->output_offset, w->act_min, w->act_max, count, out);
   })
+}
+
+/// The same for any other kernel: its weights read from the packed table (in L1) at each tap.
+TARGET static void dw_s8_interior_any(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_dw *w,
+                                      const int64_t *offset, int32_t c0, int32_t count, int8_t *output) {
+  const int32_t taps = g->kernel_h * g->kernel_w;
+  const int32_t *f = w->weights + c0;
+  const int64_t cp = w->c_padded;
+  const __m512i folded = dw_s8_folded_bias(w, taps, c0);
+  const requant16 q = requant16_load(w->multiplier + c0, w->shift + c0);
+  const __mmask16 m = lanes_mask(count);
+  EMBER_FOR_EACH_INTERIOR_PIXEL(g, int8_t, output, c0, {
+    __m512i acc = folded;
+    for (int32_t t = 0; t < taps; ++t)
+      acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(DW_LOAD_S8(input + at + offset[t], m), _mm512_loadu_si512(f + t * cp)));
+    store_s8(mbqm_double_with(acc, &q), w->output_offset, w->act_min, w->act_max, count, out);
+  })
+}
+
+/// 8-channel 3×3 layers (half a vector per pixel): two horizontally adjacent interior pixels per
+/// vector, channels 0–7 of the left one in the low lanes. With stride 1 their taps are 16 contiguous
+/// bytes; with a wider stride two 8-byte loads. The weights, bias and requantization constants are the
+/// 8 channels' twice over.
+TARGET static void dw_s8_interior_3x3_pairs(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_dw *w,
+                                            const int64_t *offset, int8_t *output) {
+#define TWICE(p) _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(p)))
+  __m512i wv[DW_3X3_TAPS], weight_sum = _mm512_setzero_si512();
+  for (int32_t t = 0; t < DW_3X3_TAPS; ++t) {
+    wv[t] = TWICE(w->weights + (int64_t)t * w->c_padded);
+    weight_sum = _mm512_add_epi32(weight_sum, wv[t]);
+  }
+  const __m512i folded = _mm512_sub_epi32(TWICE(w->bias), _mm512_mullo_epi32(weight_sum, _mm512_set1_epi32(w->input_zero_point)));
+  const requant16 q = requant16_make(TWICE(w->multiplier), TWICE(w->shift));
+#undef TWICE
+  const int64_t next = (int64_t)g->stride_w * 8;  // from a pixel's tap to its right neighbour's
+  int32_t lo, hi;
+  ember_interior_columns(g, &lo, &hi);
+  for (int32_t n = 0; n < g->batch; ++n)
+    for (int32_t oy = 0; oy < g->out_h; ++oy) {
+      if (!ember_interior_row(g, oy)) continue;
+      const int64_t row = ((int64_t)n * g->in_h + oy * g->stride_h - g->pad_top) * g->in_w - g->pad_left;
+      int8_t *out_row = output + ((int64_t)n * g->out_h + oy) * g->out_w * 8;
+      for (int32_t ox = lo; ox < hi; ox += 2) {
+        const int64_t at = (row + (int64_t)ox * g->stride_w) * 8;
+        const int32_t pair = ox + 1 < hi;
+        __m512i acc = folded;
+        for (int32_t t = 0; t < DW_3X3_TAPS; ++t) {
+          const int8_t *p = input + at + offset[t];
+          const __m128i left = _mm_loadl_epi64((const __m128i *)p);
+          __m128i both = left;
+          if (pair) both = next == 8 ? _mm_loadu_si128((const __m128i *)p)
+                                     : _mm_unpacklo_epi64(left, _mm_loadl_epi64((const __m128i *)(p + next)));
+          acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(_mm512_cvtepi8_epi32(both), wv[t]));
+        }
+        store_s8(mbqm_double_with(acc, &q), w->output_offset, w->act_min, w->act_max, pair ? 16 : 8,
+                 out_row + (int64_t)ox * 8);
+      }
+    }
+}
+
+TARGET static void dw_s8_pixel(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_dw *w, int32_t n,
+                               int32_t oy, int32_t ox, int8_t *output) {
+  int8_t *out = output + (((int64_t)n * g->out_h + oy) * g->out_w + ox) * g->out_c;
+  EMBER_FOR_EACH_CHANNEL_BLOCK(g->in_c, 16, {
+    EMBER_CALL_CHANNEL_BLOCK(vectors, dw_s8_block, g, input, w, n, oy, ox, c0, last, out);
+  })
+}
+
+/// Border pixels by the bounds-tested blocks, then the interior per channel block. Kernels of up to
+/// DW_MAX_INTERIOR_TAPS taps have an interior pass; larger ones keep the blocks everywhere.
+#define DW_MAX_INTERIOR_TAPS 64
+TARGET static void ember_dwconv2d_s8_avx512(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_dw *w,
+                                            int8_t *output) {
+  const int32_t taps = g->kernel_h * g->kernel_w, three_by_three = g->kernel_h == 3 && g->kernel_w == 3;
+  int64_t offset[DW_MAX_INTERIOR_TAPS];
+  const int32_t interior = taps <= DW_MAX_INTERIOR_TAPS;
+  if (interior) ember_tap_offsets(g, offset);
+  if (three_by_three && g->in_c == 8) {
+    EMBER_DEPTHWISE_ROWS(g, 8, 1, dw_s8_pixel(g, input, w, n, oy, ox, output);,
+                         dw_s8_interior_3x3_pairs(g, input, w, offset, output););
+    return;
+  }
+  EMBER_DEPTHWISE_ROWS(g, 16, interior, dw_s8_pixel(g, input, w, n, oy, ox, output);,
+                       if (three_by_three) dw_s8_interior_3x3(g, input, w, offset, c0, count, output);
+                       else dw_s8_interior_any(g, input, w, offset, c0, count, output););
 }
 
 // ------------------------------------------------------------ int8 add / sub
@@ -575,12 +668,92 @@ TARGET static void ember_fully_connected_f32_avx512(int64_t rows, const float *i
   }
 DEFINE_DW_F32_BLOCK(1) DEFINE_DW_F32_BLOCK(2) DEFINE_DW_F32_BLOCK(3) DEFINE_DW_F32_BLOCK(4)
 
-TARGET static void ember_dwconv2d_f32_avx512(const ember_conv_geometry *g, const float *input, const ember_f32_dw *w, float *output) {
-  EMBER_FOR_EACH_OUTPUT_PIXEL(g, float, output, {
-    EMBER_FOR_EACH_CHANNEL_BLOCK(g->in_c, 16, {
-      EMBER_CALL_CHANNEL_BLOCK(vectors, dw_f32_block, g, input, w, n, oy, ox, c0, last, out);
+/// Loads 16 floats (the first `count` under mask m) of f32 or f16 weights at element `at`.
+TARGET static inline __m512 dw_f32_weights(const ember_f32_dw *w, int64_t at) {
+  return w->weights_f16 ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w->weights_f16 + at)))
+                        : _mm512_loadu_ps(w->weights + at);
+}
+
+/// Channels [c0, c0 + count) of every interior pixel (taps at `offset`): 3×3 kernels hold their nine
+/// weight vectors in registers, others read them (in L1) at each tap.
+TARGET static void dw_f32_interior(const ember_conv_geometry *g, const float *input, const ember_f32_dw *w,
+                                   const int64_t *offset, int32_t c0, int32_t count, float *output) {
+  const __m512 bias = _mm512_loadu_ps(w->bias + c0);
+  const __m512 lo_v = _mm512_set1_ps(w->act_min), hi_v = _mm512_set1_ps(w->act_max);
+  const __mmask16 m = lanes_mask(count);
+  if (g->kernel_h == 3 && g->kernel_w == 3) {
+    __m512 wv[DW_3X3_TAPS];
+    for (int32_t t = 0; t < DW_3X3_TAPS; ++t) wv[t] = dw_f32_weights(w, (int64_t)t * w->c_padded + c0);
+    EMBER_FOR_EACH_INTERIOR_PIXEL(g, float, output, c0, {
+      __m512 acc = bias;
+      for (int32_t t = 0; t < DW_3X3_TAPS; ++t) acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, input + at + offset[t]), wv[t], acc);
+      _mm512_mask_storeu_ps(out, m, _mm512_min_ps(_mm512_max_ps(acc, lo_v), hi_v));
     })
+    return;
+  }
+  const int32_t taps = g->kernel_h * g->kernel_w;
+  EMBER_FOR_EACH_INTERIOR_PIXEL(g, float, output, c0, {
+    __m512 acc = bias;
+    for (int32_t t = 0; t < taps; ++t)
+      acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, input + at + offset[t]), dw_f32_weights(w, (int64_t)t * w->c_padded + c0), acc);
+    _mm512_mask_storeu_ps(out, m, _mm512_min_ps(_mm512_max_ps(acc, lo_v), hi_v));
   })
+}
+
+/// 8-channel 3×3 layers: two horizontally adjacent interior pixels per vector, as dw_s8_interior_3x3_pairs.
+TARGET static void dw_f32_interior_3x3_pairs(const ember_conv_geometry *g, const float *input, const ember_f32_dw *w,
+                                             const int64_t *offset, float *output) {
+  __m512 wv[DW_3X3_TAPS];
+  for (int32_t t = 0; t < DW_3X3_TAPS; ++t) {
+    const __m512 v = dw_f32_weights(w, (int64_t)t * w->c_padded);
+    wv[t] = _mm512_shuffle_f32x4(v, v, 0x44);  // channels 0–7 in both halves
+  }
+  const __m512 b = _mm512_loadu_ps(w->bias), bias = _mm512_shuffle_f32x4(b, b, 0x44);
+  const __m512 lo_v = _mm512_set1_ps(w->act_min), hi_v = _mm512_set1_ps(w->act_max);
+  const int64_t next = (int64_t)g->stride_w * 8;
+  int32_t lo, hi;
+  ember_interior_columns(g, &lo, &hi);
+  for (int32_t n = 0; n < g->batch; ++n)
+    for (int32_t oy = 0; oy < g->out_h; ++oy) {
+      if (!ember_interior_row(g, oy)) continue;
+      const int64_t row = ((int64_t)n * g->in_h + oy * g->stride_h - g->pad_top) * g->in_w - g->pad_left;
+      float *out_row = output + ((int64_t)n * g->out_h + oy) * g->out_w * 8;
+      for (int32_t ox = lo; ox < hi; ox += 2) {
+        const int64_t at = (row + (int64_t)ox * g->stride_w) * 8;
+        const __mmask16 m = ox + 1 < hi ? (__mmask16)0xFFFF : (__mmask16)0x00FF;
+        __m512 acc = bias;
+        for (int32_t t = 0; t < DW_3X3_TAPS; ++t) {
+          const float *p = input + at + offset[t];
+          const __m512 x = next == 8 ? _mm512_maskz_loadu_ps(m, p)
+                                     : _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(p)),
+                                                          _mm256_maskz_loadu_ps((__mmask8)(m >> 8), p + next), 1);
+          acc = _mm512_fmadd_ps(x, wv[t], acc);
+        }
+        _mm512_mask_storeu_ps(out_row + (int64_t)ox * 8, m, _mm512_min_ps(_mm512_max_ps(acc, lo_v), hi_v));
+      }
+    }
+}
+
+TARGET static void dw_f32_pixel(const ember_conv_geometry *g, const float *input, const ember_f32_dw *w, int32_t n,
+                                int32_t oy, int32_t ox, float *output) {
+  float *out = output + (((int64_t)n * g->out_h + oy) * g->out_w + ox) * g->out_c;
+  EMBER_FOR_EACH_CHANNEL_BLOCK(g->in_c, 16, {
+    EMBER_CALL_CHANNEL_BLOCK(vectors, dw_f32_block, g, input, w, n, oy, ox, c0, last, out);
+  })
+}
+
+TARGET static void ember_dwconv2d_f32_avx512(const ember_conv_geometry *g, const float *input, const ember_f32_dw *w,
+                                             float *output) {
+  const int32_t taps = g->kernel_h * g->kernel_w, interior = taps <= DW_MAX_INTERIOR_TAPS;
+  int64_t offset[DW_MAX_INTERIOR_TAPS];
+  if (interior) ember_tap_offsets(g, offset);
+  if (g->kernel_h == 3 && g->kernel_w == 3 && g->in_c == 8) {
+    EMBER_DEPTHWISE_ROWS(g, 8, 1, dw_f32_pixel(g, input, w, n, oy, ox, output);,
+                         dw_f32_interior_3x3_pairs(g, input, w, offset, output););
+    return;
+  }
+  EMBER_DEPTHWISE_ROWS(g, 16, interior, dw_f32_pixel(g, input, w, n, oy, ox, output);,
+                       dw_f32_interior(g, input, w, offset, c0, count, output););
 }
 
 

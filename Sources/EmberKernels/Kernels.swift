@@ -404,11 +404,11 @@ struct Preparer {
         let w = try input(1), outC = c.output.dims[3], node = c.nodeName
         let k = w.dims[1] * w.dims[2] * w.dims[3]
         // A bias computed at run time: reference path.
-        guard let hybrid = try packHybrid(isa: isa, k: k, n: outC, weights: filter, filterScale: filterScale, range: range)
+        guard let hybrid = try packHybrid(isa: isa, k: k, n: outC, weights: filter, filterScale: filterScale, range: range,
+                                          runs: ember_conv_k_runs(isa, g))
         else { return nil }
         let (name, run) = try simd("conv2d_hybrid") { $0.conv2d_hybrid }
-        let perBatch = Int64(g.pointee.in_h) * Int64(g.pointee.in_w) * Int64(g.pointee.in_c)
-        let scratch = Int(ember_hybrid_scratch_bytes(isa, perBatch, Int32(k)))
+        let scratch = Int(ember_hybrid_conv_scratch_bytes(isa, g))
         return kernel(name, scratch: scratch) { b in
             let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
             let out = b.output.assumingMemoryBound(to: Float.self)
@@ -421,7 +421,7 @@ struct Preparer {
     /// quantized symmetrically), the f32 bias and activation range in the float output stage. Nil when
     /// the bias is not a constant.
     func packHybrid(isa: Int32, k: Int, n: Int, weights: ConstantData, filterScale: Float,
-                    range: (min: Float, max: Float)) throws -> UnsafePointer<ember_qs8_gemm>? {
+                    range: (min: Float, max: Float), runs: ember_k_runs? = nil) throws -> UnsafePointer<ember_qs8_gemm>? {
         let np = Int(ember_n_padded(isa, Int32(n)))
         guard let bias = try paddedBias(count: n, padded: np) else { return nil }
         // The float output stage never reads the requantization arrays.
@@ -430,7 +430,7 @@ struct Preparer {
         var r = ember_requant()
         r.multiplier = UnsafePointer(unused); r.shift = UnsafePointer(unused)
         var gemm = try packQS8(isa: isa, k: k, n: n, weights: weights, bias: nil, requant: try storage.store(r),
-                               singleRounding: false).pointee
+                               singleRounding: false, runs: runs).pointee
         gemm.float_output = 1; gemm.filter_scale = filterScale
         gemm.float_min = range.min; gemm.float_max = range.max
         gemm.float_bias = c.inputs.count > 2 && c.inputs[2] != nil ? bias : nil
@@ -512,17 +512,24 @@ struct Preparer {
         return .some(d.bytes.baseAddress?.assumingMemoryBound(to: T.self))
     }
 
+    /// The int8 GEMM of k × n weights [n][k], packed as `runs` says (a convolution's ember_conv_k_runs;
+    /// one run of k for a fully connected layer).
     func packQS8(isa: Int32, k: Int, n: Int, weights: ConstantData, bias: UnsafePointer<Int32>?,
-                 requant q: UnsafePointer<ember_requant>, singleRounding: Bool) throws -> UnsafePointer<ember_qs8_gemm> {
+                 requant q: UnsafePointer<ember_requant>, singleRounding: Bool,
+                 runs: ember_k_runs? = nil) throws -> UnsafePointer<ember_qs8_gemm> {
+        let runs = runs ?? ember_k_runs(runs: 1, length: Int32(k))
+        guard Int(runs.runs) * Int(runs.length) == k else {
+            throw EmberError.invalidGraph(node: c.nodeName, reason: "weight runs \(runs.runs)×\(runs.length) do not make k = \(k)")
+        }
         let np = Int(ember_n_padded(isa, Int32(n)))
-        let packed = try storage.allocate(UInt8.self, count: Int(ember_qs8_packed_bytes(isa, Int32(k), Int32(n))))
+        let packed = try storage.allocate(UInt8.self, count: Int(ember_qs8_packed_bytes_runs(isa, runs, Int32(n))))
         let pb = try storage.allocate(Int32.self, count: np), pm = try storage.allocate(Int32.self, count: np)
         let ps = try storage.allocate(Int32.self, count: np)
         let r = q.pointee
-        ember_qs8_pack(isa, Int32(k), Int32(n), weights.bytes.baseAddress?.assumingMemoryBound(to: Int8.self), bias,
-                       r.multiplier, r.shift, -r.input_offset, packed, pb, pm, ps)
+        ember_qs8_pack_runs(isa, runs, Int32(n), weights.bytes.baseAddress?.assumingMemoryBound(to: Int8.self), bias,
+                            r.multiplier, r.shift, -r.input_offset, packed, pb, pm, ps)
         var g = ember_qs8_gemm()
-        g.k = Int32(k); g.k_padded = ember_qs8_k_padded(isa, Int32(k)); g.n = Int32(n); g.n_padded = Int32(np)
+        g.k = Int32(k); g.k_padded = ember_qs8_k_padded_runs(isa, runs); g.n = Int32(n); g.n_padded = Int32(np)
         g.weights = UnsafeRawPointer(packed); g.bias = UnsafePointer(pb); g.multiplier = UnsafePointer(pm); g.shift = UnsafePointer(ps)
         g.input_zero_point = -r.input_offset; g.output_offset = r.output_offset; g.act_min = r.act_min; g.act_max = r.act_max
         g.single_rounding = singleRounding ? 1 : 0
@@ -581,8 +588,9 @@ struct Preparer {
         if a.groups == 1 {
             let k = w.dims[1] * w.dims[2] * w.dims[3]
             let (name, run) = try simd("conv2d_s8") { $0.conv2d_s8 }
-            let gemm = try packQS8(isa: isa, k: k, n: outC, weights: filter, bias: bias, requant: q, singleRounding: false)
-            return splittableConv(name, scratch: Int(ember_gemm_scratch_bytes(isa, Int32(k), 1)), geometry: g, elementBytes: 1) { b, g in
+            let gemm = try packQS8(isa: isa, k: k, n: outC, weights: filter, bias: bias, requant: q, singleRounding: false,
+                                   runs: ember_conv_k_runs(isa, g))
+            return splittableConv(name, scratch: Int(ember_conv_scratch_bytes(isa, g, 1)), geometry: g, elementBytes: 1) { b, g in
                 let x = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
                 let out = b.output.assumingMemoryBound(to: Int8.self)
                 let s = try scratchBuffer(b, node, UInt8.self)
@@ -614,7 +622,7 @@ struct Preparer {
             let k = w.dims[1] * w.dims[2] * w.dims[3]
             guard let gemm = try packFloatGEMM(isa: isa, k: k, n: outC, range: range) else { return nil }
             let (name, run) = try simd("conv2d_f32") { $0.conv2d_f32 }
-            return splittableConv(name, scratch: Int(ember_gemm_scratch_bytes(isa, Int32(k), 0)), geometry: g, elementBytes: 4) { b, g in
+            return splittableConv(name, scratch: Int(ember_conv_scratch_bytes(isa, g, 0)), geometry: g, elementBytes: 4) { b, g in
                 let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
                 let out = b.output.assumingMemoryBound(to: Float.self)
                 let s = try scratchBuffer(b, node, UInt8.self)

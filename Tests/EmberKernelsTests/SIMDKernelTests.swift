@@ -27,6 +27,27 @@ func kernels(_ isa: Int32) -> ember_kernel_table {
     #expect(ember_qs8_packed_bytes(Int32(EMBER_ISA_AVX2), 27, 17) == 28 * 24 * 2)
 }
 
+/// AVX-512's int8 convolution reads each tap row (or, dilated, each tap) as a run padded to a quad; every
+/// other ISA, and pointwise layers, one run of k.
+@Test func convolutionWeightRunsFollowTheKernel() {
+    var g = ember_conv_geometry(batch: 1, in_h: 9, in_w: 9, in_c: 3, out_h: 9, out_w: 9, out_c: 8, kernel_h: 3, kernel_w: 3,
+                                stride_h: 1, stride_w: 1, dilation_h: 1, dilation_w: 1, pad_top: 1, pad_left: 1, groups: 1)
+    let avx512 = Int32(EMBER_ISA_AVX512), avx2 = Int32(EMBER_ISA_AVX2)
+    var r = ember_conv_k_runs(avx512, &g)
+    #expect(r.runs == 3 && r.length == 9 && ember_qs8_k_padded_runs(avx512, r) == 36)
+    #expect(ember_qs8_packed_bytes_runs(avx512, r, 8) == 36 * 16)
+    r = ember_conv_k_runs(avx2, &g)
+    #expect(r.runs == 1 && r.length == 27 && ember_qs8_k_padded_runs(avx2, r) == 28)
+    g.dilation_w = 2
+    r = ember_conv_k_runs(avx512, &g)
+    #expect(r.runs == 9 && r.length == 3 && ember_qs8_k_padded_runs(avx512, r) == 36)
+    g = ember_conv_geometry(batch: 1, in_h: 5, in_w: 5, in_c: 7, out_h: 5, out_w: 5, out_c: 8, kernel_h: 1, kernel_w: 1,
+                            stride_h: 1, stride_w: 1, dilation_h: 1, dilation_w: 1, pad_top: 0, pad_left: 0, groups: 1)
+    r = ember_conv_k_runs(avx512, &g)
+    #expect(r.runs == 1 && r.length == 7 && ember_qs8_k_padded_runs(avx512, r) == 8)
+    #expect(ember_conv_scratch_bytes(avx512, &g, 1) == ember_gemm_scratch_bytes(avx512, 7, 1))
+}
+
 /// Random requantization parameters, some of them saturating (large multipliers, left shifts).
 func randomRequant(_ rng: inout SplitMix64, channels: Int) -> (mult: [Int32], shift: [Int32]) {
     let mult = (0..<channels).map { _ in Int32(rng.int((1 << 30)...Int(Int32.max))) }
@@ -40,15 +61,20 @@ final class PackedQS8 {
     var bias: [Int32], mult: [Int32], shift: [Int32]
     var gemm = ember_qs8_gemm()
 
+    /// `runs`: how a convolution's kernel reads k (ember_conv_k_runs); nil, one run (fully connected).
     init(isa: Int32, k: Int, n: Int, w: [Int8], bias b: [Int32]?, mult m: [Int32], shift s: [Int32], zeroPoint: Int32,
-         outputOffset: Int32, actMin: Int32, actMax: Int32, singleRounding: Bool) {
-        let np = Int(ember_n_padded(isa, Int32(n)))
-        weights = [UInt8](repeating: 0, count: Int(ember_qs8_packed_bytes(isa, Int32(k), Int32(n))))
+         outputOffset: Int32, actMin: Int32, actMax: Int32, singleRounding: Bool, runs: ember_k_runs? = nil) {
+        let np = Int(ember_n_padded(isa, Int32(n))), runs = runs ?? ember_k_runs(runs: 1, length: Int32(k))
+        weights = [UInt8](repeating: 0, count: Int(ember_qs8_packed_bytes_runs(isa, runs, Int32(n))))
         bias = [Int32](repeating: 0, count: np); mult = bias; shift = bias
         weights.withUnsafeMutableBytes { pw in
-            ember_qs8_pack(isa, Int32(k), Int32(n), w, b, m, s, zeroPoint, pw.baseAddress, &bias, &mult, &shift)
+            if runs.runs == 1 {  // a fully connected layer's packing
+                ember_qs8_pack(isa, Int32(k), Int32(n), w, b, m, s, zeroPoint, pw.baseAddress, &bias, &mult, &shift)
+            } else {
+                ember_qs8_pack_runs(isa, runs, Int32(n), w, b, m, s, zeroPoint, pw.baseAddress, &bias, &mult, &shift)
+            }
         }
-        gemm.k = Int32(k); gemm.k_padded = ember_qs8_k_padded(isa, Int32(k)); gemm.n = Int32(n); gemm.n_padded = Int32(np)
+        gemm.k = Int32(k); gemm.k_padded = ember_qs8_k_padded_runs(isa, runs); gemm.n = Int32(n); gemm.n_padded = Int32(np)
         gemm.input_zero_point = zeroPoint; gemm.output_offset = outputOffset; gemm.act_min = actMin; gemm.act_max = actMax
         gemm.single_rounding = singleRounding ? 1 : 0
     }
@@ -61,6 +87,18 @@ final class PackedQS8 {
             return body(&g)
         } } } }
     }
+}
+
+/// A kernel's scratch of `bytes`, followed by guard bytes that `intact` checks were not written.
+struct GuardedScratch {
+    static let guardBytes = 64, pattern: UInt8 = 0xA5
+    var bytes: [UInt8]
+    let size: Int
+    init(_ size: Int) {
+        self.size = size
+        bytes = [UInt8](repeating: Self.pattern, count: size + Self.guardBytes)
+    }
+    var intact: Bool { bytes[size...].allSatisfy { $0 == Self.pattern } }
 }
 
 /// Runs `body` with the array's base address, or nil without an array.
@@ -80,12 +118,45 @@ func enlargeDepthwiseKernel(_ g: inout ember_conv_geometry, trial: Int, _ rng: i
     g.out_w = Int32(max(1, (Int(g.in_w) + 2 * Int(g.pad_left) - spanW) / Int(g.stride_w) + 1))
 }
 
+/// A depthwise geometry of 1–70 channels (up to 4 vectors per channel block on both ISAs, plus a tail
+/// block); one trial in four is an 8-channel 3×3 layer on an image up to 17 wide (AVX-512 runs those
+/// two pixels per vector, a row's last pixel alone when the interior is odd), stride 1 or 2.
+func depthwiseGeometry(_ rng: inout SplitMix64, trial: Int) -> ember_conv_geometry {
+    var g = randomGeometry(&rng)
+    var c = rng.int(1...70)
+    if trial % 4 == 1 {
+        c = 8
+        g.kernel_h = 3; g.kernel_w = 3; g.dilation_h = 1; g.dilation_w = 1
+        g.stride_h = Int32(rng.int(1...2)); g.stride_w = Int32(rng.int(1...2))
+        g.in_h = Int32(rng.int(3...9)); g.in_w = Int32(rng.int(3...17))
+        g.out_h = Int32(max(1, (Int(g.in_h) + 2 * Int(g.pad_top) - 3) / Int(g.stride_h) + 1))
+        g.out_w = Int32(max(1, (Int(g.in_w) + 2 * Int(g.pad_left) - 3) / Int(g.stride_w) + 1))
+    }
+    g.in_c = Int32(c); g.out_c = Int32(c); g.groups = Int32(c)
+    enlargeDepthwiseKernel(&g, trial: trial, &rng)
+    return g
+}
+
 @Suite struct SIMDKernelTests {
-    /// groups == 1 geometries, odd sizes, every stride, dilation and padding kind, batch 1–2.
-    func denseGeometry(_ rng: inout SplitMix64) -> ember_conv_geometry {
+    /// groups == 1 geometries, odd sizes, every stride, dilation and padding kind, batch 1–2. One trial in
+    /// four is pointwise; another is wider and taller (up to 40 × 12, kernels up to 5 × 5), so output rows
+    /// span several tiles and windows of input rows are reused from one output row to the next.
+    func denseGeometry(_ rng: inout SplitMix64, trial: Int) -> ember_conv_geometry {
         var g = randomGeometry(&rng)
         g.groups = 1
         g.in_c = Int32(rng.int(1...19)); g.out_c = Int32(rng.int(1...72))  // up to 9 AVX2 panels: every tile width
+        if trial % 4 == 1 {  // pointwise: the input rows are the patches
+            g.kernel_h = 1; g.kernel_w = 1; g.stride_h = 1; g.stride_w = 1; g.pad_top = 0; g.pad_left = 0
+            g.out_h = g.in_h; g.out_w = g.in_w
+        }
+        if trial % 4 == 3 {
+            g.kernel_h = Int32(rng.int(1...5)); g.kernel_w = Int32(rng.int(1...5))
+            g.in_h = Int32(rng.int(5...12)); g.in_w = Int32(rng.int(10...40))
+            g.pad_top = Int32(rng.int(0...2))
+            let spanH = (Int(g.kernel_h) - 1) * Int(g.dilation_h) + 1, spanW = (Int(g.kernel_w) - 1) * Int(g.dilation_w) + 1
+            g.out_h = Int32(max(1, (Int(g.in_h) + 2 * Int(g.pad_top) - spanH) / Int(g.stride_h) + 1))
+            g.out_w = Int32(max(1, (Int(g.in_w) + 2 * Int(g.pad_left) - spanW) / Int(g.stride_w) + 1))
+        }
         return g
     }
 
@@ -93,7 +164,7 @@ func enlargeDepthwiseKernel(_ g: inout ember_conv_geometry, trial: Int, _ rng: i
         for isa in availableISAs {
             var rng = SplitMix64(seed: 60)
             for trial in 0..<300 {
-                var g = denseGeometry(&rng)
+                var g = denseGeometry(&rng, trial: trial)
                 let k = Int(g.kernel_h * g.kernel_w * g.in_c), n = Int(g.out_c)
                 let inCount = Int(g.batch * g.in_h * g.in_w * g.in_c), outCount = Int(g.batch * g.out_h * g.out_w * g.out_c)
                 // Saturation every few trials: inputs and weights at their extremes.
@@ -109,12 +180,14 @@ func enlargeDepthwiseKernel(_ g: inout ember_conv_geometry, trial: Int, _ rng: i
                     ember_conv2d_s8_ref(&g, x, f, bias, &q, &expected)
                 } }
                 let packed = PackedQS8(isa: isa, k: k, n: n, w: f, bias: bias, mult: mult, shift: shift, zeroPoint: zp,
-                                       outputOffset: outZP, actMin: lo, actMax: hi, singleRounding: false)
-                var scratch = [UInt8](repeating: 0, count: Int(ember_gemm_scratch_bytes(isa, Int32(k), 1)))
+                                       outputOffset: outZP, actMin: lo, actMax: hi, singleRounding: false,
+                                       runs: ember_conv_k_runs(isa, &g))
+                var scratch = GuardedScratch(Int(ember_conv_scratch_bytes(isa, &g, 1)))
                 packed.with { w in
-                    kernels(isa).conv2d_s8(&g, x, w, &scratch, &got)
+                    kernels(isa).conv2d_s8(&g, x, w, &scratch.bytes, &got)
                 }
                 #expect(got == expected, "\(isaName(isa)) trial \(trial): \(g)")
+                #expect(scratch.intact, "\(isaName(isa)) trial \(trial) wrote past its scratch: \(g)")
             }
         }
     }
@@ -125,7 +198,7 @@ func enlargeDepthwiseKernel(_ g: inout ember_conv_geometry, trial: Int, _ rng: i
         for isa in availableISAs {
             var rng = SplitMix64(seed: 65)
             for trial in 0..<300 {
-                var g = denseGeometry(&rng)
+                var g = denseGeometry(&rng, trial: trial)
                 let k = Int(g.kernel_h * g.kernel_w * g.in_c), n = Int(g.out_c)
                 let perBatch = Int(g.in_h * g.in_w * g.in_c)
                 let inCount = Int(g.batch) * perBatch, outCount = Int(g.batch * g.out_h * g.out_w * g.out_c)
@@ -145,15 +218,16 @@ func enlargeDepthwiseKernel(_ g: inout ember_conv_geometry, trial: Int, _ rng: i
                 var refScratch = [Int8](repeating: 0, count: inCount)
                 ember_conv2d_hybrid_ref(&g, x, f, filterScale, bias, lo, hi, &refScratch, &expected)
                 let (packed, paddedBias) = hybridGEMM(isa: isa, k: k, n: n, weights: f, filterScale: filterScale, range: (lo, hi),
-                                                      bias: bias, singleRounding: false)
-                var scratch = [UInt8](repeating: 0, count: Int(ember_hybrid_scratch_bytes(isa, Int64(perBatch), Int32(k))))
+                                                      bias: bias, singleRounding: false, runs: ember_conv_k_runs(isa, &g))
+                var scratch = GuardedScratch(Int(ember_hybrid_conv_scratch_bytes(isa, &g)))
                 packed.with { w in
                     var hybrid = w.pointee
                     withOptionalPointer(paddedBias) { pb in
                         hybrid.float_bias = pb
-                        kernels(isa).conv2d_hybrid(&g, x, &hybrid, &scratch, &got)
+                        kernels(isa).conv2d_hybrid(&g, x, &hybrid, &scratch.bytes, &got)
                     }
                 }
+                #expect(scratch.intact, "\(isaName(isa)) trial \(trial) wrote past its scratch: \(g)")
                 let differing = zip(got, expected).filter { $0.bitPattern != $1.bitPattern }.count
                 #expect(differing == 0, "\(isaName(isa)) trial \(trial): \(differing) of \(outCount) outputs differ, \(g)")
             }
@@ -163,10 +237,10 @@ func enlargeDepthwiseKernel(_ g: inout ember_conv_geometry, trial: Int, _ rng: i
     /// Int8 weights packed for `isa` with the float output stage of the dynamic-range kernels, and the
     /// bias padded to the packed width (nil stays nil).
     func hybridGEMM(isa: Int32, k: Int, n: Int, weights: [Int8], filterScale: Float, range: (Float, Float), bias: [Float]?,
-                    singleRounding: Bool) -> (PackedQS8, [Float]?) {
+                    singleRounding: Bool, runs: ember_k_runs? = nil) -> (PackedQS8, [Float]?) {
         let packed = PackedQS8(isa: isa, k: k, n: n, w: weights, bias: nil, mult: [Int32](repeating: 0, count: n),
                                shift: [Int32](repeating: 0, count: n), zeroPoint: 0, outputOffset: 0,
-                               actMin: -128, actMax: 127, singleRounding: singleRounding)
+                               actMin: -128, actMax: 127, singleRounding: singleRounding, runs: runs)
         packed.gemm.float_output = 1; packed.gemm.filter_scale = filterScale
         packed.gemm.float_min = range.0; packed.gemm.float_max = range.1
         let np = Int(ember_n_padded(isa, Int32(n)))
@@ -234,10 +308,8 @@ func enlargeDepthwiseKernel(_ g: inout ember_conv_geometry, trial: Int, _ rng: i
         for isa in availableISAs {
             var rng = SplitMix64(seed: 62)
             for trial in 0..<300 {
-                var g = randomGeometry(&rng)
-                let c = rng.int(1...70)   // up to 4 vectors per channel block on both ISAs, plus a tail block
-                g.in_c = Int32(c); g.out_c = Int32(c); g.groups = Int32(c)
-                enlargeDepthwiseKernel(&g, trial: trial, &rng)
+                var g = depthwiseGeometry(&rng, trial: trial)
+                let c = Int(g.in_c)
                 let taps = Int(g.kernel_h * g.kernel_w)
                 let inCount = Int(g.batch * g.in_h * g.in_w) * c, outCount = Int(g.batch * g.out_h * g.out_w) * c
                 let x = trial % 6 == 0 ? [Int8](repeating: 127, count: inCount) : rng.int8s(inCount)
@@ -374,7 +446,7 @@ func enlargeDepthwiseKernel(_ g: inout ember_conv_geometry, trial: Int, _ rng: i
             var rng = SplitMix64(seed: 63)
             for trial in 0..<200 {
                 // Dense convolution (pointwise in place every fourth trial).
-                var g = denseGeometry(&rng)
+                var g = denseGeometry(&rng, trial: trial)
                 if trial % 4 == 0 { g.kernel_h = 1; g.kernel_w = 1; g.stride_h = 1; g.stride_w = 1; g.pad_top = 0; g.pad_left = 0; g.out_h = g.in_h; g.out_w = g.in_w }
                 let k = Int(g.kernel_h * g.kernel_w * g.in_c), n = Int(g.out_c)
                 let x = rng.floats(Int(g.batch * g.in_h * g.in_w * g.in_c)), bias = rng.floats(n)
@@ -387,7 +459,7 @@ func enlargeDepthwiseKernel(_ g: inout ember_conv_geometry, trial: Int, _ rng: i
                 var ph = [UInt16](repeating: 0, count: np * k)
                 ember_f32_pack(isa, Int32(k), Int32(n), f, bias, &pw, &pb)
                 ember_f16_pack(isa, Int32(k), Int32(n), fHalves, &ph)
-                var scratch = [Float](repeating: 0, count: Int(ember_gemm_scratch_bytes(isa, Int32(k), 0)) / 4)
+                var scratch = [Float](repeating: 0, count: Int(ember_conv_scratch_bytes(isa, &g, 0)) / 4)
                 pw.withUnsafeBufferPointer { w in pb.withUnsafeBufferPointer { b in ph.withUnsafeBufferPointer { h in
                     var gemm = ember_f32_gemm(k: Int32(k), n: Int32(n), n_padded: Int32(np), weights: useHalves ? nil : w.baseAddress,
                                               bias: b.baseAddress, act_min: -2, act_max: 2.5, weights_f16: useHalves ? h.baseAddress : nil)
@@ -402,10 +474,8 @@ func enlargeDepthwiseKernel(_ g: inout ember_conv_geometry, trial: Int, _ rng: i
                 for (a, e) in zip(got, expected) { #expect(abs(a - e) <= 1e-4 * Float(k), "\(isaName(isa)) conv trial \(trial): \(g)") }
 
                 // Depthwise.
-                var d = randomGeometry(&rng)
-                let c = rng.int(1...70)   // up to 4 vectors per channel block on both ISAs, plus a tail block
-                d.in_c = Int32(c); d.out_c = Int32(c); d.groups = Int32(c)
-                enlargeDepthwiseKernel(&d, trial: trial, &rng)
+                var d = depthwiseGeometry(&rng, trial: trial)
+                let c = Int(d.in_c)
                 let taps = Int(d.kernel_h * d.kernel_w)
                 let dx = rng.floats(Int(d.batch * d.in_h * d.in_w) * c), db = rng.floats(c)
                 let (dfHalves, df) = halves(rng.floats(c * taps))

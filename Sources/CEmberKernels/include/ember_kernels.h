@@ -522,6 +522,23 @@ void ember_qs8_pack(int32_t isa, int32_t k, int32_t n, const int8_t *weights, co
                     const int32_t *multiplier, const int32_t *shift, int32_t input_zero_point,
                     void *packed, int32_t *bias_out, int32_t *mult_out, int32_t *shift_out);
 
+/// How an int8 GEMM's k inputs are packed: `runs` runs of `length` inputs, each run padded on its own to
+/// the ISA's int8 group (a quad on AVX-512), so that a kernel can read every run straight from a row
+/// of input pixels. A fully connected layer is one run of k (ember_qs8_pack); a convolution's AVX-512
+/// kernel reads one run per tap row (kernel_w·in_c inputs), or per tap (in_c) when dilation_w > 1.
+typedef struct {
+  int32_t runs, length;
+} ember_k_runs;
+/// The runs of convolution `g`'s GEMM on `isa` (one run of kh·kw·in_c where the kernel gathers patches).
+ember_k_runs ember_conv_k_runs(int32_t isa, const ember_conv_geometry *g);
+/// runs × length rounded up to the ISA's int8 group.
+int32_t ember_qs8_k_padded_runs(int32_t isa, ember_k_runs r);
+int64_t ember_qs8_packed_bytes_runs(int32_t isa, ember_k_runs r, int32_t n);
+/// ember_qs8_pack for weights [n][runs·length] packed as `r` says.
+void ember_qs8_pack_runs(int32_t isa, ember_k_runs r, int32_t n, const int8_t *weights, const int32_t *bias,
+                         const int32_t *multiplier, const int32_t *shift, int32_t input_zero_point, void *packed,
+                         int32_t *bias_out, int32_t *mult_out, int32_t *shift_out);
+
 /// f32 GEMM weights packed [n_padded/lanes][k][lanes], bias n_padded (zeros without one).
 typedef struct {
   int32_t k, n, n_padded;
@@ -558,11 +575,18 @@ typedef struct {
 void ember_dw_pack_f32(int32_t isa, int32_t taps, int32_t channels, const float *filter, const float *bias,
                        float *packed, float *bias_out);
 
-/// Scratch the GEMM convolutions and int8 FC need: a few gathered input rows.
+/// Scratch the int8 FC (and on every ISA but AVX-512 the int8 and f32 GEMM convolutions, of k =
+/// kh·kw·in_c) needs: a few gathered input rows.
 int64_t ember_gemm_scratch_bytes(int32_t isa, int32_t k, int32_t is_int8);
 
 /// Scratch bytes of the hybrid convolution: one batch of quantized input, then the GEMM's scratch.
 int64_t ember_hybrid_scratch_bytes(int32_t isa, int64_t input_per_batch, int32_t k);
+
+/// Scratch a convolution kernel needs (groups == 1): gathered patch rows, or on AVX-512 int8 the
+/// window of input rows its taps read (kernel_h rows of the padded input width).
+int64_t ember_conv_scratch_bytes(int32_t isa, const ember_conv_geometry *g, int32_t is_int8);
+/// Scratch of the hybrid convolution: one batch of quantized input, then ember_conv_scratch_bytes.
+int64_t ember_hybrid_conv_scratch_bytes(int32_t isa, const ember_conv_geometry *g);
 
 /// The optimized kernels of one ISA, each with its reference twin's semantics (int8 and the
 /// dynamic-range conv and f32 elementwise ops bit-exact; f32 conv/FC/depthwise up to summation order).
