@@ -10,6 +10,7 @@
 // is folded in by hand.
 #include "ember_kernels.h"
 #include "ember_conv_loops.h"
+#include "ember_fixed_point.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -425,22 +426,64 @@ TARGET static void ember_mul_s8_avx2(int64_t rows, int64_t cols, const int8_t *a
 }
 
 // ------------------------------------------------------------ int8 add / sub
-/// TFLite int8 ADD (SUB) of two tensors of the same shape: ember_add_s8_ref's arithmetic, 8 lanes.
+/// One operand of TFLite's int8 ADD recipe in 32-bit lanes (ember_add_operand_plan), constants once per call.
+typedef struct {
+  __m256i offset, m_hi, m_lo, nudge, round, negative;
+  __m128i hi_shift, lo_shift, right;
+} add_operand8;
+
+TARGET static inline add_operand8 add_operand8_make(const ember_add_operand_plan *plan, int32_t offset) {
+  add_operand8 o;
+  o.offset = _mm256_set1_epi32(offset);
+  o.m_hi = _mm256_set1_epi32(plan->m_hi);
+  o.m_lo = _mm256_set1_epi32(plan->m_lo);
+  o.nudge = _mm256_set1_epi32(plan->nudge);
+  o.round = _mm256_set1_epi32(plan->round);
+  o.negative = _mm256_set1_epi32(plan->negative);
+  o.hi_shift = _mm_cvtsi32_si128(plan->hi_shift);
+  o.lo_shift = _mm_cvtsi32_si128(plan->lo_shift);
+  o.right = _mm_cvtsi32_si128(plan->right);
+  return o;
+}
+
+/// The operand of 8 int8 codes x (as int32): SRDHM as u·M_hi·2^hi_shift + ((u·M_lo + nudge) >> lo_shift),
+/// then RoundingDivideByPOT in its bounded form (ember_add_operand_plan).
+TARGET static inline __m256i add_operand8_apply(__m256i x, const add_operand8 *o) {
+  const __m256i u = _mm256_add_epi32(x, o->offset);
+  const __m256i high = _mm256_sll_epi32(_mm256_mullo_epi32(u, o->m_hi), o->hi_shift);
+  const __m256i low = _mm256_sra_epi32(_mm256_add_epi32(_mm256_mullo_epi32(u, o->m_lo), o->nudge), o->lo_shift);
+  const __m256i r = _mm256_add_epi32(high, low);
+  const __m256i down = _mm256_and_si256(_mm256_srai_epi32(r, 31), o->negative);  // −1 for r < 0 when right ≥ 1
+  return _mm256_sra_epi32(_mm256_add_epi32(_mm256_add_epi32(r, o->round), down), o->right);
+}
+
+/// TFLite int8 ADD (SUB) of two tensors of the same shape: ember_add_s8_ref's arithmetic, 8 lanes. The
+/// operands in 32-bit lanes where ember_add_operand_plan allows (TFLite's left shift of 20 does), else
+/// with 64-bit products.
 TARGET static void add_s8_row_avx2(int64_t count, const int8_t *a, const int8_t *b, const ember_add_s8_params *p,
                                    int32_t subtract, int8_t *out) {
+  ember_add_operand_plan plan_a, plan_b;
+  const int32_t narrow = ember_add_operand_plan_make(p->left_shift, p->a_multiplier, p->a_shift, p->a_offset, &plan_a) &
+                         ember_add_operand_plan_make(p->left_shift, p->b_multiplier, p->b_shift, p->b_offset, &plan_b);
+  const add_operand8 oa = add_operand8_make(&plan_a, p->a_offset), ob = add_operand8_make(&plan_b, p->b_offset);
   const __m256i ao = _mm256_set1_epi32(p->a_offset), bo = _mm256_set1_epi32(p->b_offset);
-  const __m256i am = _mm256_set1_epi32(p->a_multiplier), as = _mm256_set1_epi32(p->a_shift);
-  const __m256i bm = _mm256_set1_epi32(p->b_multiplier), bs = _mm256_set1_epi32(p->b_shift);
+  const requant8 qa = requant8_make(_mm256_set1_epi32(p->a_multiplier), _mm256_set1_epi32(p->a_shift));
+  const requant8 qb = requant8_make(_mm256_set1_epi32(p->b_multiplier), _mm256_set1_epi32(p->b_shift));
+  const requant8 qo = requant8_make(_mm256_set1_epi32(p->output_multiplier), _mm256_set1_epi32(p->output_shift));
   const __m128i left = _mm_cvtsi32_si128(p->left_shift);
-  int32_t om[8], os[8];
-  for (int k = 0; k < 8; ++k) { om[k] = p->output_multiplier; os[k] = p->output_shift; }
   for (int64_t i = 0; i < count; i += 8) {
     const int32_t n = count - i < 8 ? (int32_t)(count - i) : 8;
-    const __m256i x = _mm256_sll_epi32(_mm256_add_epi32(load8_s8(a + i, n), ao), left);
-    const __m256i y = _mm256_sll_epi32(_mm256_add_epi32(load8_s8(b + i, n), bo), left);
-    const __m256i xa = mbqm_double(x, am, as), yb = mbqm_double(y, bm, bs);
-    requant_store(subtract ? _mm256_sub_epi32(xa, yb) : _mm256_add_epi32(xa, yb), om, os, p->output_offset,
-                  p->act_min, p->act_max, n, out + i);
+    const __m256i x = load8_s8(a + i, n), y = load8_s8(b + i, n);
+    __m256i xa, yb;
+    if (narrow) {
+      xa = add_operand8_apply(x, &oa);
+      yb = add_operand8_apply(y, &ob);
+    } else {
+      xa = mbqm_double_with(_mm256_sll_epi32(_mm256_add_epi32(x, ao), left), &qa);
+      yb = mbqm_double_with(_mm256_sll_epi32(_mm256_add_epi32(y, bo), left), &qb);
+    }
+    const __m256i r = mbqm_double_with(subtract ? _mm256_sub_epi32(xa, yb) : _mm256_add_epi32(xa, yb), &qo);
+    store_s8(r, p->output_offset, p->act_min, p->act_max, n, out + i);
   }
 }
 

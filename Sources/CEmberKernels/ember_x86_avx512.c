@@ -10,6 +10,7 @@
 // last bits (summation order).
 #include "ember_kernels.h"
 #include "ember_conv_loops.h"
+#include "ember_fixed_point.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -484,25 +485,68 @@ TARGET static void ember_dwconv2d_s8_avx512(const ember_conv_geometry *g, const 
 }
 
 // ------------------------------------------------------------ int8 add / sub
-/// TFLite int8 ADD (SUB) of two tensors of the same shape: ember_add_s8_ref's arithmetic, 16 lanes.
+/// One operand of TFLite's int8 ADD recipe, MBQM((x + offset) · 2^left_shift, M, shift), in 32-bit lanes
+/// (ember_add_operand_plan says when that is exact); the plan's constants broadcast once per call.
+typedef struct {
+  __m512i offset, m_hi, m_lo, nudge, round, negative;
+  __m128i hi_shift, lo_shift, right;
+} add_operand16;
+
+TARGET static inline add_operand16 add_operand16_make(const ember_add_operand_plan *plan, int32_t offset) {
+  add_operand16 o;
+  o.offset = _mm512_set1_epi32(offset);
+  o.m_hi = _mm512_set1_epi32(plan->m_hi);
+  o.m_lo = _mm512_set1_epi32(plan->m_lo);
+  o.nudge = _mm512_set1_epi32(plan->nudge);
+  o.round = _mm512_set1_epi32(plan->round);
+  o.negative = _mm512_set1_epi32(plan->negative);
+  o.hi_shift = _mm_cvtsi32_si128(plan->hi_shift);
+  o.lo_shift = _mm_cvtsi32_si128(plan->lo_shift);
+  o.right = _mm_cvtsi32_si128(plan->right);
+  return o;
+}
+
+/// The operand of 16 int8 codes x (as int32): SRDHM as u·M_hi·2^hi_shift + ((u·M_lo + nudge) >> lo_shift),
+/// then RoundingDivideByPOT in its bounded form (ember_add_operand_plan).
+TARGET static inline __m512i add_operand16_apply(__m512i x, const add_operand16 *o) {
+  const __m512i u = _mm512_add_epi32(x, o->offset);
+  const __m512i high = _mm512_sll_epi32(_mm512_mullo_epi32(u, o->m_hi), o->hi_shift);
+  const __m512i low = _mm512_sra_epi32(_mm512_add_epi32(_mm512_mullo_epi32(u, o->m_lo), o->nudge), o->lo_shift);
+  const __m512i r = _mm512_add_epi32(high, low);
+  const __m512i down = _mm512_and_si512(_mm512_srai_epi32(r, 31), o->negative);  // −1 for r < 0 when right ≥ 1
+  return _mm512_sra_epi32(_mm512_add_epi32(_mm512_add_epi32(r, o->round), down), o->right);
+}
+
+/// TFLite int8 ADD (SUB) of two tensors of the same shape: ember_add_s8_ref's arithmetic, 16 lanes. The
+/// operands in 32-bit lanes where ember_add_operand_plan allows (TFLite's left shift of 20 does), else
+/// with 64-bit products.
 TARGET static void add_s8_row_avx512(int64_t count, const int8_t *a, const int8_t *b, const ember_add_s8_params *p,
                                      int32_t subtract, int8_t *out) {
+  ember_add_operand_plan plan_a, plan_b;
+  const int32_t narrow = ember_add_operand_plan_make(p->left_shift, p->a_multiplier, p->a_shift, p->a_offset, &plan_a) &
+                         ember_add_operand_plan_make(p->left_shift, p->b_multiplier, p->b_shift, p->b_offset, &plan_b);
+  const add_operand16 oa = add_operand16_make(&plan_a, p->a_offset), ob = add_operand16_make(&plan_b, p->b_offset);
   const __m512i ao = _mm512_set1_epi32(p->a_offset), bo = _mm512_set1_epi32(p->b_offset);
-  const __m512i am = _mm512_set1_epi32(p->a_multiplier), as = _mm512_set1_epi32(p->a_shift);
-  const __m512i bm = _mm512_set1_epi32(p->b_multiplier), bs = _mm512_set1_epi32(p->b_shift);
-  const __m512i om = _mm512_set1_epi32(p->output_multiplier), os = _mm512_set1_epi32(p->output_shift);
-  const __m512i oo = _mm512_set1_epi32(p->output_offset);
-  const __m512i lo = _mm512_set1_epi32(p->act_min), hi = _mm512_set1_epi32(p->act_max);
+  const requant16 qa = requant16_make(_mm512_set1_epi32(p->a_multiplier), _mm512_set1_epi32(p->a_shift));
+  const requant16 qb = requant16_make(_mm512_set1_epi32(p->b_multiplier), _mm512_set1_epi32(p->b_shift));
+  const requant16 qo = requant16_make(_mm512_set1_epi32(p->output_multiplier), _mm512_set1_epi32(p->output_shift));
   const __m128i left = _mm_cvtsi32_si128(p->left_shift);
+  // Whole vectors with plain loads, then the tail under a mask.
   for (int64_t i = 0; i < count; i += 16) {
-    const int64_t rest = count - i;
-    const __mmask16 m = rest >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << rest) - 1);
-    const __m512i x = _mm512_sll_epi32(_mm512_add_epi32(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, a + i)), ao), left);
-    const __m512i y = _mm512_sll_epi32(_mm512_add_epi32(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, b + i)), bo), left);
-    const __m512i xa = mbqm_double(x, am, as), yb = mbqm_double(y, bm, bs);
-    __m512i r = mbqm_double(subtract ? _mm512_sub_epi32(xa, yb) : _mm512_add_epi32(xa, yb), om, os);
-    r = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(r, oo), lo), hi);
-    _mm_mask_storeu_epi8(out + i, m, _mm512_cvtepi32_epi8(r));
+    const int32_t n = count - i < 16 ? (int32_t)(count - i) : 16;
+    const __mmask16 m = lanes_mask(n);
+    const __m512i x = _mm512_cvtepi8_epi32(n == 16 ? _mm_loadu_si128((const __m128i *)(a + i)) : _mm_maskz_loadu_epi8(m, a + i));
+    const __m512i y = _mm512_cvtepi8_epi32(n == 16 ? _mm_loadu_si128((const __m128i *)(b + i)) : _mm_maskz_loadu_epi8(m, b + i));
+    __m512i xa, yb;
+    if (narrow) {
+      xa = add_operand16_apply(x, &oa);
+      yb = add_operand16_apply(y, &ob);
+    } else {
+      xa = mbqm_double_with(_mm512_sll_epi32(_mm512_add_epi32(x, ao), left), &qa);
+      yb = mbqm_double_with(_mm512_sll_epi32(_mm512_add_epi32(y, bo), left), &qb);
+    }
+    const __m512i r = mbqm_double_with(subtract ? _mm512_sub_epi32(xa, yb) : _mm512_add_epi32(xa, yb), &qo);
+    store_s8(r, p->output_offset, p->act_min, p->act_max, n, out + i);
   }
 }
 

@@ -343,9 +343,15 @@ func depthwiseGeometry(_ rng: inout SplitMix64, trial: Int) -> ember_conv_geomet
                 let b = trial % 9 == 0 ? [Int8](repeating: 127, count: n) : rng.int8s(n)
                 var p = ember_add_s8_params()
                 p.a_offset = Int32(rng.int(-127...128)); p.b_offset = Int32(rng.int(-127...128)); p.output_offset = Int32(rng.int(-128...127))
-                p.left_shift = 20
-                (p.a_multiplier, p.a_shift) = quantizeMultiplier(Double.random(in: 0.01...0.5, using: &rng))
-                (p.b_multiplier, p.b_shift) = quantizeMultiplier(Double.random(in: 0.01...0.5, using: &rng))
+                // TFLite's left shift (20) and input multipliers (≤ 0.5) mostly: the 32-bit operand identity.
+                // Every fourth trial another shift (7 for SQUARED_DIFFERENCE, the identity's edges 14, 15, 22,
+                // 23) and multipliers up to 4 (a positive MBQM shift that adds to it), so both the identity
+                // and the 64-bit form run at and past their boundaries.
+                let edge = trial % 4 == 3
+                p.left_shift = edge ? [7, 14, 15, 16, 22, 23][rng.int(0...5)] : 20
+                let inputRange = edge ? 0.01...4.0 : 0.01...0.5
+                (p.a_multiplier, p.a_shift) = quantizeMultiplier(Double.random(in: inputRange, using: &rng))
+                (p.b_multiplier, p.b_shift) = quantizeMultiplier(Double.random(in: inputRange, using: &rng))
                 (p.output_multiplier, p.output_shift) = quantizeMultiplier(Double.random(in: 1e-6...1e-4, using: &rng))
                 p.act_min = Int32(rng.int(-128...0)); p.act_max = Int32(rng.int(0...127))
                 // Same shape (one row), and the last `cols` of b as a per-channel vector over n / cols rows.

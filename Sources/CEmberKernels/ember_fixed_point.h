@@ -1,0 +1,44 @@
+// Fixed-point identities the SIMD files share (private to CEmberKernels), each equal to the reference's
+// gemmlowp arithmetic for every input it is used on.
+#ifndef EMBER_FIXED_POINT_H
+#define EMBER_FIXED_POINT_H
+
+#include <stdint.h>
+
+/// One operand of TFLite's int8 ADD/SUB recipe, MBQM(u · 2^left_shift, M, shift) with u = x + offset
+/// (|u| ≤ 255), in 32-bit arithmetic. With L = left_shift + max(shift, 0) (the MBQM's own left shift
+/// folded in) and M = M_hi·2^16 + M_lo (0 ≤ M_lo < 2^16):
+///   SRDHM(u·2^L, M) = floor((u·M·2^L + 2^30) / 2^31)
+///                   = u·M_hi·2^(L−15) + floor((u·M_lo + 2^(30−L)) / 2^(31−L)),
+/// the first term being whole when L ≥ 15 (gemmlowp's nudge-and-truncate equals the floor form; the
+/// saturating case needs u·2^L = INT32_MIN, impossible here). For L ≤ 22 neither |u·M_hi|·2^(L−15) <
+/// 2^30 nor |u·M_lo| < 2^24 overflows. RoundingDivideByPOT(r, right), right = max(−shift, 0), rounds
+/// half away from zero: (r + 2^(right−1) − [r < 0]) >> right for right ≥ 1, r for right = 0; with
+/// |r| ≤ 255·2^22 < 2^30 the sum cannot overflow.
+typedef struct {
+  int32_t m_hi, m_lo, nudge;            // M >> 16, M & 0xFFFF, 2^(30 − L)
+  int32_t hi_shift, lo_shift, right;    // L − 15, 31 − L, max(−shift, 0)
+  int32_t round, negative;              // 2^(right − 1) and −1 when right ≥ 1; 0 and 0 when right = 0
+} ember_add_operand_plan;
+
+/// Fills `plan` and returns 1 when the identity holds (15 ≤ L ≤ 22, |offset| ≤ 128 so that |u| ≤ 255);
+/// 0 otherwise (use 64-bit products).
+static inline int ember_add_operand_plan_make(int32_t left_shift, int32_t multiplier, int32_t shift, int32_t offset,
+                                              ember_add_operand_plan *plan) {
+  const int32_t l = left_shift + (shift > 0 ? shift : 0);
+  plan->m_hi = multiplier >> 16;  // arithmetic: M = M_hi·2^16 + M_lo for any int32 M
+  plan->m_lo = multiplier & 0xFFFF;
+  plan->right = shift > 0 ? 0 : -shift;
+  if (l < 15 || l > 22 || plan->right > 31 || offset < -128 || offset > 128) {
+    plan->nudge = 0; plan->hi_shift = 0; plan->lo_shift = 0; plan->right = 0; plan->round = 0; plan->negative = 0;
+    return 0;
+  }
+  plan->nudge = (int32_t)1 << (30 - l);
+  plan->hi_shift = l - 15;
+  plan->lo_shift = 31 - l;
+  plan->round = plan->right > 0 ? (int32_t)(1u << (plan->right - 1)) : 0;
+  plan->negative = plan->right > 0 ? -1 : 0;
+  return 1;
+}
+
+#endif
