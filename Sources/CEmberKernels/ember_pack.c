@@ -128,7 +128,7 @@ int64_t ember_hybrid_scratch_bytes(int32_t isa, int64_t input_per_batch, int32_t
 }
 
 int64_t ember_conv_scratch_bytes(int32_t isa, const ember_conv_geometry *g, int32_t is_int8) {
-  if (isa == EMBER_ISA_AVX512 && is_int8 && !ember_conv_is_pointwise(g)) return ember_window_bytes(g, 1);
+  if (isa == EMBER_ISA_AVX512 && !ember_conv_is_pointwise(g)) return ember_window_bytes(g, is_int8 ? 1 : 4);
   return ember_gemm_scratch_bytes(isa, g->kernel_h * g->kernel_w * g->in_c, is_int8);
 }
 

@@ -578,34 +578,47 @@ TARGET static void ember_add_s8_avx512(int64_t rows, int64_t cols, const int8_t 
 }
 
 // ------------------------------------------------------------------- f32
-/// R rows (each `row_stride` floats apart) × P 16-channel panels (both constants). KIND f32 reads
-/// f32 weights; KIND f16 reads IEEE-half weights (an fp16 rung's, kept at half the bytes) and
-/// widens each panel row as it is loaded (vcvtph2ps).
+/// Where a float tile's rows read their inputs: `runs` runs of `run_length` floats, in the packed
+/// weights' k order — a convolution's tap rows (or taps) in its window, or the input rows themselves
+/// for a fully connected or pointwise layer. Tile row r reads `pixel`·r floats after row 0.
+typedef struct {
+  const float *const *run;
+  int32_t runs, run_length;
+  int64_t pixel;
+} f32_source;
+
+/// R rows × P 16-channel panels (both constants). KIND f32 reads f32 weights; KIND f16 reads IEEE-half
+/// weights (an fp16 rung's, kept at half the bytes) and widens each panel row as it is loaded.
 #define DEFINE_F32_TILE(KIND, LOAD_WEIGHTS, R, P)                                                   \
-  TARGET static void KIND##_tile_##R##_##P(const float *a, int64_t row_stride, const ember_f32_gemm *w, int32_t panel, \
-                                        float *out, int64_t out_stride) {                           \
+  TARGET static void KIND##_tile_##R##_##P(const f32_source *src, int64_t col, const ember_f32_gemm *w, int32_t panel, \
+                                           float *out, int64_t out_stride) {                        \
     const int32_t k = w->k, c0 = panel * 16;                                                        \
+    const int64_t pixel = src->pixel;                                                               \
     __m512 acc[R][P];                                                                               \
     for (int32_t j = 0; j < P; ++j) {                                                               \
       const __m512 bias = _mm512_loadu_ps(w->bias + c0 + 16 * j);                                   \
       for (int32_t r = 0; r < R; ++r) acc[r][j] = bias;                                             \
     }                                                                                               \
-    for (int32_t i = 0; i < k; ++i) {                                                               \
-      __m512 wv[P];                                                                                 \
-      for (int32_t j = 0; j < P; ++j) wv[j] = LOAD_WEIGHTS(((int64_t)(panel + j) * k + i) * 16);    \
-      for (int32_t r = 0; r < R; ++r) {                                                             \
-        const __m512 x = _mm512_set1_ps(a[r * row_stride + i]);                                     \
-        for (int32_t j = 0; j < P; ++j) acc[r][j] = _mm512_fmadd_ps(x, wv[j], acc[r][j]);           \
+    int64_t kk = (int64_t)panel * k * 16;  /* the weights of input kk of panel `panel` */           \
+    for (int32_t t = 0; t < src->runs; ++t) {                                                       \
+      const float *run = src->run[t] + col;                                                         \
+      for (int32_t i = 0; i < src->run_length; ++i, kk += 16) {                                     \
+        __m512 wv[P];                                                                               \
+        for (int32_t j = 0; j < P; ++j) wv[j] = LOAD_WEIGHTS(kk + (int64_t)j * k * 16);             \
+        for (int32_t r = 0; r < R; ++r) {                                                           \
+          const __m512 x = _mm512_set1_ps(run[r * pixel + i]);                                      \
+          for (int32_t j = 0; j < P; ++j) acc[r][j] = _mm512_fmadd_ps(x, wv[j], acc[r][j]);         \
+        }                                                                                           \
       }                                                                                             \
     }                                                                                               \
     const __m512 lo = _mm512_set1_ps(w->act_min), hi = _mm512_set1_ps(w->act_max);                 \
-    for (int32_t r = 0; r < R; ++r)                                                                 \
-      for (int32_t j = 0; j < P; ++j) {                                                             \
-        const int32_t c = c0 + 16 * j, count = w->n - c < 16 ? w->n - c : 16;                       \
-        if (count <= 0) continue;                                                                   \
-        const __mmask16 m = count >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1);       \
-        _mm512_mask_storeu_ps(out + r * out_stride + c, m, _mm512_min_ps(_mm512_max_ps(acc[r][j], lo), hi)); \
-      }                                                                                             \
+    /* Unrolled, so that acc stays in registers (see DEFINE_QS8_TILE). */                            \
+    _Pragma("GCC unroll 4") for (int32_t j = 0; j < P; ++j) {                                       \
+      const int32_t c = c0 + 16 * j, count = w->n - c < 16 ? w->n - c : 16;                         \
+      if (count <= 0) continue;                                                                     \
+      _Pragma("GCC unroll 8") for (int32_t r = 0; r < R; ++r)                                       \
+        _mm512_mask_storeu_ps(out + r * out_stride + c, lanes_mask(count), _mm512_min_ps(_mm512_max_ps(acc[r][j], lo), hi)); \
+    }                                                                                               \
   }
 #define LOAD_F32_WEIGHTS(at) _mm512_loadu_ps(w->weights + (at))
 #define LOAD_F16_WEIGHTS(at) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w->weights_f16 + (at))))
@@ -616,76 +629,81 @@ TARGET static void ember_add_s8_avx512(int64_t rows, int64_t cols, const int8_t 
   DEFINE_F32_TILE(KIND, LOAD, 3, 3) DEFINE_F32_TILE(KIND, LOAD, 3, 4) DEFINE_F32_TILE(KIND, LOAD, 2, 1) \
   DEFINE_F32_TILE(KIND, LOAD, 2, 2) DEFINE_F32_TILE(KIND, LOAD, 2, 3) DEFINE_F32_TILE(KIND, LOAD, 2, 4) \
   DEFINE_F32_TILE(KIND, LOAD, 1, 1) DEFINE_F32_TILE(KIND, LOAD, 1, 2) DEFINE_F32_TILE(KIND, LOAD, 1, 3) \
-  DEFINE_F32_TILE(KIND, LOAD, 1, 4)
+  DEFINE_F32_TILE(KIND, LOAD, 1, 4)                                                                  \
+  static const f32_tile_fn KIND##_tiles[MR + 1][5] = {                                               \
+    [8] = {NULL, KIND##_tile_8_1, KIND##_tile_8_2},                                                  \
+    [4] = {NULL, KIND##_tile_4_1, KIND##_tile_4_2, KIND##_tile_4_3, KIND##_tile_4_4},                \
+    [3] = {NULL, KIND##_tile_3_1, KIND##_tile_3_2, KIND##_tile_3_3, KIND##_tile_3_4},                \
+    [2] = {NULL, KIND##_tile_2_1, KIND##_tile_2_2, KIND##_tile_2_3, KIND##_tile_2_4},                \
+    [1] = {NULL, KIND##_tile_1_1, KIND##_tile_1_2, KIND##_tile_1_3, KIND##_tile_1_4},                \
+  };
+typedef void (*f32_tile_fn)(const f32_source *, int64_t, const ember_f32_gemm *, int32_t, float *, int64_t);
 DEFINE_F32_TILES(f32, LOAD_F32_WEIGHTS)
 DEFINE_F32_TILES(f16, LOAD_F16_WEIGHTS)
 
-/// `rows` (1…MR) rows × every panel, in tiles the registers hold.
-#define DEFINE_F32_ROWS(KIND)                                                                        \
-  TARGET static void KIND##_rows(int32_t rows, const float *a, int64_t row_stride, const ember_f32_gemm *w, float *out, \
-                                 int64_t out_stride) {                                              \
-    const int32_t panels = w->n_padded / 16;                                                        \
-    while (rows > 0) {                                                                              \
-      const int32_t r = rows >= 8 ? 8 : rows >= 4 ? 4 : rows, step = r == 8 ? 2 : 4;               \
-      for (int32_t panel = 0; panel < panels; panel += step) {                                      \
-        const int32_t live = panels - panel < step ? panels - panel : step;                         \
-        switch (r * 8 + live) {                                                                     \
-      case 65: KIND##_tile_8_1(a, row_stride, w, panel, out, out_stride); break;                     \
-      case 66: KIND##_tile_8_2(a, row_stride, w, panel, out, out_stride); break;                     \
-      case 33: KIND##_tile_4_1(a, row_stride, w, panel, out, out_stride); break;                     \
-      case 34: KIND##_tile_4_2(a, row_stride, w, panel, out, out_stride); break;                     \
-      case 35: KIND##_tile_4_3(a, row_stride, w, panel, out, out_stride); break;                     \
-      case 36: KIND##_tile_4_4(a, row_stride, w, panel, out, out_stride); break;                     \
-      case 25: KIND##_tile_3_1(a, row_stride, w, panel, out, out_stride); break;                     \
-      case 26: KIND##_tile_3_2(a, row_stride, w, panel, out, out_stride); break;                     \
-      case 27: KIND##_tile_3_3(a, row_stride, w, panel, out, out_stride); break;                     \
-      case 28: KIND##_tile_3_4(a, row_stride, w, panel, out, out_stride); break;                     \
-      case 17: KIND##_tile_2_1(a, row_stride, w, panel, out, out_stride); break;                     \
-      case 18: KIND##_tile_2_2(a, row_stride, w, panel, out, out_stride); break;                     \
-      case 19: KIND##_tile_2_3(a, row_stride, w, panel, out, out_stride); break;                     \
-      case 20: KIND##_tile_2_4(a, row_stride, w, panel, out, out_stride); break;                     \
-      case 9: KIND##_tile_1_1(a, row_stride, w, panel, out, out_stride); break;                     \
-      case 10: KIND##_tile_1_2(a, row_stride, w, panel, out, out_stride); break;                     \
-      case 11: KIND##_tile_1_3(a, row_stride, w, panel, out, out_stride); break;                     \
-      case 12: KIND##_tile_1_4(a, row_stride, w, panel, out, out_stride); break;                     \
-        default: break;                                                                             \
-        }                                                                                           \
-      }                                                                                             \
-      a += r * row_stride;                                                                          \
-      out += r * out_stride;                                                                        \
-      rows -= r;                                                                                    \
-    }                                                                                               \
-  }
-DEFINE_F32_ROWS(f32)
-DEFINE_F32_ROWS(f16)
-
-/// The GEMM rows of `w`, whichever its weights' type.
-TARGET static inline void gemm_rows(int32_t rows, const float *a, int64_t row_stride, const ember_f32_gemm *w, float *out,
-                                    int64_t out_stride) {
-  if (w->weights_f16) f16_rows(rows, a, row_stride, w, out, out_stride);
-  else f32_rows(rows, a, row_stride, w, out, out_stride);
-}TARGET static void ember_conv2d_f32_avx512(const ember_conv_geometry *g, const float *input, const ember_f32_gemm *w,
-                                    void *scratch, float *output) {
-  float *patches = (float *)scratch;
-  const int64_t pixels = (int64_t)g->batch * g->out_h * g->out_w;
-  const int32_t pointwise = ember_conv_is_pointwise(g);  // input rows read in place
-  ember_pixel px = {0, 0, 0};
-  for (int64_t p = 0; p < pixels; p += MR) {
-    const int32_t rows = pixels - p < MR ? (int32_t)(pixels - p) : MR;
-    const float *a = input + p * w->k;
-    if (!pointwise) {
-      for (int32_t r = 0; r < rows; ++r, ember_pixel_next(g, &px)) ember_gather_f32(g, input, px, patches + (int64_t)r * w->k);
-      a = patches;
+/// `rows` consecutive GEMM rows, the first reading `col` floats into the source runs, × every panel of
+/// `w` (whichever its weights' type), in tiles of 8, 4 or fewer rows.
+TARGET static void f32_rows(int32_t rows, const f32_source *src, int64_t col, const ember_f32_gemm *w, float *out,
+                            int64_t out_stride) {
+  const f32_tile_fn(*tiles)[5] = w->weights_f16 ? f16_tiles : f32_tiles;
+  const int32_t panels = w->n_padded / 16;
+  while (rows > 0) {
+    const int32_t r = rows >= 8 ? 8 : rows >= 4 ? 4 : rows, step = PANELS_PER_TILE(r);
+    for (int32_t panel = 0; panel < panels; panel += step) {
+      const int32_t live = panels - panel < step ? panels - panel : step;
+      tiles[r][live](src, col, w, panel, out, out_stride);
     }
-    gemm_rows(rows, a, w->k, w, output + p * w->n, w->n);
+    col += r * src->pixel;
+    out += r * out_stride;
+    rows -= r;
   }
 }
 
-TARGET static void ember_fully_connected_f32_avx512(int64_t rows, const float *input, const ember_f32_gemm *w, float *output) {
-  for (int64_t p = 0; p < rows; p += MR) {
-    const int32_t mr = rows - p < MR ? (int32_t)(rows - p) : MR;
-    gemm_rows(mr, input + p * w->k, w->k, w, output + p * w->n, w->n);
+/// `rows` rows of k floats, `stride` apart, × w, read in place.
+TARGET static void fc_f32_strided(int64_t rows, const float *input, int64_t stride, const ember_f32_gemm *w,
+                                  float *output) {
+  const float *row = input;
+  const f32_source src = {&row, 1, w->k, stride};
+  for (int64_t p = 0; p < rows; p += 1 << 20)  // in chunks, so that a row count always fits an int32
+    f32_rows(rows - p < (1 << 20) ? (int32_t)(rows - p) : 1 << 20, &src, p * stride, w, output + p * w->n, w->n);
+}
+
+/// Input row `iy` of image `n` as a window row of `width` pixels from column −pad_left, 0 outside the image.
+TARGET static void fill_window_row_f32(float *dst, const ember_conv_geometry *g, const float *input, int32_t n,
+                                       int32_t iy, int32_t width) {
+  const int64_t c = g->in_c, count = width * c;
+  int32_t lo, hi;
+  ember_window_inside(g, width, &lo, &hi);
+  if (iy < 0 || iy >= g->in_h) lo = hi = width;  // all padding
+  for (int64_t i = 0; i < lo * c; ++i) dst[i] = 0.0f;
+  if (hi > lo) memcpy(dst + lo * c, input + (((int64_t)n * g->in_h + iy) * g->in_w + (lo - g->pad_left)) * c,
+                      sizeof(float) * (size_t)((hi - lo) * c));
+  for (int64_t i = (hi > lo ? hi : lo) * c; i < count; ++i) dst[i] = 0.0f;
+}
+
+/// Pointwise layers multiply the input rows in place; others read every tap of an output row from its
+/// window of input rows, a run per tap row (kernel_w·in_c floats) or per tap when dilated.
+TARGET static void ember_conv2d_f32_avx512(const ember_conv_geometry *g, const float *input, const ember_f32_gemm *w,
+                                           void *scratch, float *output) {
+  if (ember_conv_is_pointwise(g)) {
+    fc_f32_strided((int64_t)g->batch * g->out_h * g->out_w, input, g->in_c, w, output);
+    return;
   }
+  const int32_t c = g->in_c, width = ember_window_width(g), per_row = g->dilation_w == 1 ? 1 : g->kernel_w;
+  ember_window win = ember_window_start(g, 4, scratch);
+  const f32_source src = {per_row == 1 ? (const float *const *)win.row : (const float *const *)win.tap,
+                          g->kernel_h * per_row, per_row == 1 ? g->kernel_w * c : c, (int64_t)g->stride_w * c};
+  for (int32_t n = 0; n < g->batch; ++n)
+    for (int32_t oy = 0; oy < g->out_h; ++oy) {
+      EMBER_WINDOW_ROWS(g, &win, n, oy, fill_window_row_f32((float *)dst, g, input, n, iy, width));
+      for (int32_t t = 0; per_row > 1 && t < g->kernel_h * per_row; ++t)
+        win.tap[t] = win.row[t / per_row] + (int64_t)(t % per_row) * g->dilation_w * c * 4;
+      f32_rows(g->out_w, &src, 0, w, output + ((int64_t)n * g->out_h + oy) * g->out_w * w->n, w->n);
+    }
+}
+
+TARGET static void ember_fully_connected_f32_avx512(int64_t rows, const float *input, const ember_f32_gemm *w, float *output) {
+  fc_f32_strided(rows, input, w->k, w, output);
 }
 
 /// One pixel's V (1…4, constant) 16-channel vectors from c0 over every valid tap, then clamped.
