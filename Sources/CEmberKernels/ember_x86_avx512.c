@@ -192,11 +192,87 @@ static const qs8_tile_fn qs8_tiles[MR + 1][5] = {
   [1] = {NULL, qs8_tile_1_1, qs8_tile_1_2, qs8_tile_1_3, qs8_tile_1_4},
 };
 
+/// Stores two rows' accumulators of channels [0, count) (count ≤ 8), row r's in the low half of z and row
+/// r + 1's in the high half (`second` = 0: row r only), as store_acc does one row.
+TARGET static inline void store_acc_pair(__m512i z, const ember_qs8_gemm *w, const requant16 *q, int32_t count,
+                                         void *out, int64_t at, int64_t at_next, int32_t second) {
+  const __mmask8 m = (__mmask8)((1u << count) - 1);
+  if (!w->float_output) {
+    __m512i r = w->single_rounding ? mbqm_single(z, q->mult, q->shift) : mbqm_double_with(z, q);
+    r = _mm512_add_epi32(r, _mm512_set1_epi32(w->output_offset));
+    r = _mm512_min_epi32(_mm512_max_epi32(r, _mm512_set1_epi32(w->act_min)), _mm512_set1_epi32(w->act_max));
+    const __m128i bytes = _mm512_cvtepi32_epi8(r);
+    _mm_mask_storeu_epi8((int8_t *)out + at, m, bytes);
+    if (second) _mm_mask_storeu_epi8((int8_t *)out + at_next, m, _mm_srli_si128(bytes, 8));
+    return;
+  }
+  __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(z), _mm512_set1_ps(w->float_scale));
+  if (w->float_bias) {
+    const __m512 b = _mm512_castps256_ps512(_mm256_loadu_ps(w->float_bias));
+    v = _mm512_add_ps(v, _mm512_shuffle_f32x4(b, b, 0x44));
+  }
+  v = _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(w->float_min)), _mm512_set1_ps(w->float_max));
+  _mm256_mask_storeu_ps((float *)out + at, m, _mm512_castps512_ps256(v));
+  if (second) _mm256_mask_storeu_ps((float *)out + at_next, m, _mm512_extractf32x8_ps(v, 1));
+}
+
+/// Layers of at most 8 output channels: R rows × the first 8 lanes of panel 0, in 256-bit registers
+/// (twice the vpdpbusd of a half-empty 512-bit vector per cycle on cores that split 512-bit work, and
+/// up to 16 rows of accumulators); two rows are requantized per 512-bit vector.
+#define DEFINE_QS8_HALF_TILE(R)                                                                       \
+  TARGET static void qs8_half_tile_##R(const qs8_source *src, int64_t col, const ember_qs8_gemm *w, void *out, \
+                                       int64_t out_at, int64_t out_stride) {                          \
+    const int8_t *b = (const int8_t *)w->weights;                                                     \
+    const int64_t pixel = src->pixel;                                                                 \
+    __m256i acc[R];                                                                                   \
+    const __m256i bias = _mm256_loadu_si256((const __m256i *)w->bias);                                \
+    for (int32_t r = 0; r < R; ++r) acc[r] = bias;                                                    \
+    for (int32_t t = 0; t < src->runs; ++t) {                                                         \
+      const uint8_t *run = src->run[t] + col;                                                         \
+      for (int32_t qq = 0; qq < src->run_quads; ++qq, b += 64) {                                      \
+        const __m256i wv = _mm256_loadu_si256((const __m256i *)b);                                    \
+        for (int32_t r = 0; r < R; ++r) {                                                             \
+          int32_t v;                                                                                  \
+          memcpy(&v, run + r * pixel + 4 * qq, 4);                                                    \
+          acc[r] = _mm256_dpbusd_epi32(acc[r], _mm256_set1_epi32(v), wv);                             \
+        }                                                                                             \
+      }                                                                                               \
+    }                                                                                                 \
+    requant16 q;                                                                                      \
+    if (!w->float_output) {                                                                           \
+      const __m512i m = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)w->multiplier));    \
+      const __m512i sh = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)w->shift));       \
+      q = requant16_make(_mm512_shuffle_i64x2(m, m, 0x44), _mm512_shuffle_i64x2(sh, sh, 0x44));       \
+    } else {                                                                                          \
+      memset(&q, 0, sizeof q);                                                                        \
+    }                                                                                                 \
+    _Pragma("GCC unroll 8") for (int32_t r = 0; r < R; r += 2) {                                      \
+      const __m256i next = r + 1 < R ? acc[r + 1] : _mm256_setzero_si256();                           \
+      store_acc_pair(_mm512_inserti64x4(_mm512_castsi256_si512(acc[r]), next, 1), w, &q, w->n, out,   \
+                     out_at + r * out_stride, out_at + (r + 1) * out_stride, r + 1 < R);              \
+    }                                                                                                 \
+  }
+DEFINE_QS8_HALF_TILE(16) DEFINE_QS8_HALF_TILE(8) DEFINE_QS8_HALF_TILE(4) DEFINE_QS8_HALF_TILE(2)
+DEFINE_QS8_HALF_TILE(1)
+
 /// `rows` consecutive GEMM rows (pixels), the first reading `col` bytes into the source rows, × every
 /// panel of `w`, in tiles of 8, 4 or fewer rows.
 TARGET static void qs8_rows(int32_t rows, const qs8_source *src, int64_t col, const ember_qs8_gemm *w, void *out,
                             int64_t out_at, int64_t out_stride) {
   const int32_t panels = w->n_padded / 16;
+  while (w->n <= 8 && rows > 0) {  // 8-lane tiles
+    const int32_t r = rows >= 16 ? 16 : rows >= 8 ? 8 : rows >= 4 ? 4 : rows >= 2 ? 2 : 1;
+    switch (r) {
+    case 16: qs8_half_tile_16(src, col, w, out, out_at, out_stride); break;
+    case 8: qs8_half_tile_8(src, col, w, out, out_at, out_stride); break;
+    case 4: qs8_half_tile_4(src, col, w, out, out_at, out_stride); break;
+    case 2: qs8_half_tile_2(src, col, w, out, out_at, out_stride); break;
+    default: qs8_half_tile_1(src, col, w, out, out_at, out_stride); break;
+    }
+    col += r * src->pixel;
+    out_at += r * out_stride;
+    rows -= r;
+  }
   while (rows > 0) {
     const int32_t r = rows >= 8 ? 8 : rows >= 4 ? 4 : rows, step = PANELS_PER_TILE(r);
     for (int32_t panel = 0; panel < panels; panel += step) {
@@ -641,12 +717,55 @@ typedef void (*f32_tile_fn)(const f32_source *, int64_t, const ember_f32_gemm *,
 DEFINE_F32_TILES(f32, LOAD_F32_WEIGHTS)
 DEFINE_F32_TILES(f16, LOAD_F16_WEIGHTS)
 
+/// Layers of at most 8 output channels: R rows × the first 8 lanes of panel 0 in 256-bit registers (two
+/// 256-bit FMAs per cycle where one 512-bit one issues; up to 16 rows of accumulators).
+#define DEFINE_F32_HALF_TILE(KIND, LOAD_HALF, R)                                                     \
+  TARGET static void KIND##_half_tile_##R(const f32_source *src, int64_t col, const ember_f32_gemm *w, float *out, \
+                                          int64_t out_stride) {                                     \
+    const int64_t pixel = src->pixel;                                                               \
+    __m256 acc[R];                                                                                  \
+    const __m256 bias = _mm256_loadu_ps(w->bias);                                                   \
+    for (int32_t r = 0; r < R; ++r) acc[r] = bias;                                                  \
+    int64_t kk = 0;                                                                                 \
+    for (int32_t t = 0; t < src->runs; ++t) {                                                       \
+      const float *run = src->run[t] + col;                                                         \
+      for (int32_t i = 0; i < src->run_length; ++i, kk += 16) {                                     \
+        const __m256 wv = LOAD_HALF(kk);                                                            \
+        for (int32_t r = 0; r < R; ++r) acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(run[r * pixel + i]), wv, acc[r]); \
+      }                                                                                             \
+    }                                                                                               \
+    const __m256 lo = _mm256_set1_ps(w->act_min), hi = _mm256_set1_ps(w->act_max);                 \
+    const __mmask8 m = (__mmask8)((1u << w->n) - 1);                                                \
+    _Pragma("GCC unroll 16") for (int32_t r = 0; r < R; ++r)                                        \
+      _mm256_mask_storeu_ps(out + r * out_stride, m, _mm256_min_ps(_mm256_max_ps(acc[r], lo), hi));  \
+  }
+#define LOAD_F32_HALF(at) _mm256_loadu_ps(w->weights + (at))
+#define LOAD_F16_HALF(at) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w->weights_f16 + (at))))
+#define DEFINE_F32_HALF_TILES(KIND, LOAD)                                                            \
+  DEFINE_F32_HALF_TILE(KIND, LOAD, 16) DEFINE_F32_HALF_TILE(KIND, LOAD, 8) DEFINE_F32_HALF_TILE(KIND, LOAD, 4) \
+  DEFINE_F32_HALF_TILE(KIND, LOAD, 2) DEFINE_F32_HALF_TILE(KIND, LOAD, 1)                          \
+  static const f32_half_tile_fn KIND##_half_tiles[17] = {                                            \
+    [16] = KIND##_half_tile_16, [8] = KIND##_half_tile_8, [4] = KIND##_half_tile_4, [2] = KIND##_half_tile_2, \
+    [1] = KIND##_half_tile_1,                                                                        \
+  };
+typedef void (*f32_half_tile_fn)(const f32_source *, int64_t, const ember_f32_gemm *, float *, int64_t);
+DEFINE_F32_HALF_TILES(f32, LOAD_F32_HALF)
+DEFINE_F32_HALF_TILES(f16, LOAD_F16_HALF)
+
 /// `rows` consecutive GEMM rows, the first reading `col` floats into the source runs, × every panel of
 /// `w` (whichever its weights' type), in tiles of 8, 4 or fewer rows.
 TARGET static void f32_rows(int32_t rows, const f32_source *src, int64_t col, const ember_f32_gemm *w, float *out,
                             int64_t out_stride) {
   const f32_tile_fn(*tiles)[5] = w->weights_f16 ? f16_tiles : f32_tiles;
+  const f32_half_tile_fn *half = w->weights_f16 ? f16_half_tiles : f32_half_tiles;
   const int32_t panels = w->n_padded / 16;
+  while (w->n <= 8 && rows > 0) {  // 8-lane tiles
+    const int32_t r = rows >= 16 ? 16 : rows >= 8 ? 8 : rows >= 4 ? 4 : rows >= 2 ? 2 : 1;
+    half[r](src, col, w, out, out_stride);
+    col += r * src->pixel;
+    out += r * out_stride;
+    rows -= r;
+  }
   while (rows > 0) {
     const int32_t r = rows >= 8 ? 8 : rows >= 4 ? 4 : rows, step = PANELS_PER_TILE(r);
     for (int32_t panel = 0; panel < panels; panel += step) {
