@@ -310,12 +310,17 @@ TARGET static void fc_qs8_strided(int64_t rows, const int8_t *input, int64_t str
   uint8_t *patches = (uint8_t *)scratch;
   const uint8_t *row = patches;
   const qs8_source src = {&row, 1, w->k_padded / 4, w->k_padded};
+  const int32_t contiguous = w->k == w->k_padded && stride == w->k;  // a tile's rows are one run of bytes
   for (int64_t p = 0; p < rows; p += MR) {
     const int32_t mr = rows - p < MR ? (int32_t)(rows - p) : MR;
-    for (int32_t r = 0; r < mr; ++r) {
-      uint8_t *dst = patches + (int64_t)r * w->k_padded;
-      copy_flip(dst, input + (p + r) * stride, w->k);
-      fill_u8(dst + w->k, 0, w->k_padded - w->k);
+    if (contiguous) {
+      copy_flip(patches, input + p * stride, (int64_t)mr * w->k);
+    } else {
+      for (int32_t r = 0; r < mr; ++r) {
+        uint8_t *dst = patches + (int64_t)r * w->k_padded;
+        copy_flip(dst, input + (p + r) * stride, w->k);
+        fill_u8(dst + w->k, 0, w->k_padded - w->k);
+      }
     }
     qs8_rows(mr, &src, 0, w, output, p * w->n, w->n);
   }
