@@ -269,7 +269,9 @@ static inline int16x8_t load8_minus(const int8_t *src, int32_t count, int16x8_t 
   }
 DEFINE_DW_S8_BLOCK(1) DEFINE_DW_S8_BLOCK(2) DEFINE_DW_S8_BLOCK(3) DEFINE_DW_S8_BLOCK(4)
 
-static void dwconv2d_s8_neon(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_dw *w, int8_t *output) {
+static void dwconv2d_s8_neon(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_dw *w, void *scratch,
+                             int8_t *output) {
+  (void)scratch;
   EMBER_FOR_EACH_OUTPUT_PIXEL(g, int8_t, output, {
     EMBER_FOR_EACH_CHANNEL_BLOCK(g->in_c, 8, {
       EMBER_CALL_CHANNEL_BLOCK(vectors, dw_s8_block, g, input, w, n, oy, ox, c0, last, out);
@@ -427,7 +429,9 @@ static void fully_connected_f32_neon(int64_t rows, const float *input, const emb
   }
 DEFINE_DW_F32_BLOCK(1) DEFINE_DW_F32_BLOCK(2) DEFINE_DW_F32_BLOCK(3) DEFINE_DW_F32_BLOCK(4)
 
-static void dwconv2d_f32_neon(const ember_conv_geometry *g, const float *input, const ember_f32_dw *w, float *output) {
+static void dwconv2d_f32_neon(const ember_conv_geometry *g, const float *input, const ember_f32_dw *w, void *scratch,
+                              float *output) {
+  (void)scratch;
   EMBER_FOR_EACH_OUTPUT_PIXEL(g, float, output, {
     EMBER_FOR_EACH_CHANNEL_BLOCK(g->in_c, 4, {
       EMBER_CALL_CHANNEL_BLOCK(vectors, dw_f32_block, g, input, w, n, oy, ox, c0, last, out);

@@ -97,6 +97,31 @@ static inline int ember_interior_row(const ember_conv_geometry *g, int32_t oy) {
       }                                                                                           \
   }
 
+/// EMBER_FOR_EACH_INTERIOR_PIXEL in groups: GROUP runs for `group` horizontally adjacent interior pixels
+/// at once (`at` and `out` at the first), ONE for each pixel left over at a row's end.
+#define EMBER_FOR_EACH_INTERIOR_GROUP(g, type, output, c0, group, GROUP, ONE)                          \
+  {                                                                                               \
+    int32_t lo_, hi_;                                                                             \
+    ember_interior_columns(g, &lo_, &hi_);                                                        \
+    for (int32_t n_ = 0; n_ < (g)->batch; ++n_)                                                   \
+      for (int32_t oy_ = 0; oy_ < (g)->out_h; ++oy_) {                                            \
+        if (!ember_interior_row(g, oy_)) continue;                                                \
+        const int64_t row_ = ((int64_t)n_ * (g)->in_h + oy_ * (g)->stride_h - (g)->pad_top) * (g)->in_w - (g)->pad_left; \
+        type *out_row_ = (output) + ((int64_t)n_ * (g)->out_h + oy_) * (g)->out_w * (g)->out_c + (c0); \
+        int32_t ox_ = lo_;                                                                        \
+        for (; ox_ + (group) <= hi_; ox_ += (group)) {                                            \
+          const int64_t at = (row_ + (int64_t)ox_ * (g)->stride_w) * (g)->in_c + (c0);            \
+          type *out = out_row_ + (int64_t)ox_ * (g)->out_c;                                       \
+          GROUP                                                                                   \
+        }                                                                                         \
+        for (; ox_ < hi_; ++ox_) {                                                                \
+          const int64_t at = (row_ + (int64_t)ox_ * (g)->stride_w) * (g)->in_c + (c0);            \
+          type *out = out_row_ + (int64_t)ox_ * (g)->out_c;                                       \
+          ONE                                                                                     \
+        }                                                                                         \
+      }                                                                                           \
+  }
+
 /// Element offsets, from a pixel's first tap, of its kh·kw taps in (ky, kx) order (NHWC input).
 static inline void ember_tap_offsets(const ember_conv_geometry *g, int64_t *offset) {
   for (int32_t ky = 0, t = 0; ky < g->kernel_h; ++ky)
@@ -189,9 +214,15 @@ static inline int64_t ember_window_header_bytes(const ember_conv_geometry *g) {
   return (words * 8 + 63) / 64 * 64;
 }
 
-/// Scratch of a window: a key per slot, a row pointer per tap row, a pointer per tap, then the slots.
+/// Scratch of a window of slots of `row_bytes`: a key per slot, a row pointer per tap row, a pointer per
+/// tap, then the slots.
+static inline int64_t ember_window_bytes_rows(const ember_conv_geometry *g, int64_t row_bytes) {
+  return ember_window_header_bytes(g) + g->kernel_h * row_bytes;
+}
+
+/// The same for rows of the input as it is (`elem`-byte values).
 static inline int64_t ember_window_bytes(const ember_conv_geometry *g, int32_t elem) {
-  return ember_window_header_bytes(g) + g->kernel_h * ember_window_row_bytes(g, elem);
+  return ember_window_bytes_rows(g, ember_window_row_bytes(g, elem));
 }
 
 typedef struct {
@@ -202,16 +233,21 @@ typedef struct {
   int64_t row_bytes;
 } ember_window;
 
-/// An empty window in `scratch` (ember_window_bytes, 64-byte aligned).
-static inline ember_window ember_window_start(const ember_conv_geometry *g, int32_t elem, void *scratch) {
+/// An empty window of slots of `row_bytes` in `scratch` (ember_window_bytes_rows, 64-byte aligned).
+static inline ember_window ember_window_start_rows(const ember_conv_geometry *g, int64_t row_bytes, void *scratch) {
   ember_window w;
   w.key = (int64_t *)scratch;
   w.row = (const uint8_t **)(void *)(w.key + g->kernel_h);
   w.tap = w.row + g->kernel_h;
   w.slots = (uint8_t *)scratch + ember_window_header_bytes(g);
-  w.row_bytes = ember_window_row_bytes(g, elem);
+  w.row_bytes = row_bytes;
   for (int32_t s = 0; s < g->kernel_h; ++s) w.key[s] = -1;
   return w;
+}
+
+/// An empty window of input rows as they are (ember_window_bytes).
+static inline ember_window ember_window_start(const ember_conv_geometry *g, int32_t elem, void *scratch) {
+  return ember_window_start_rows(g, ember_window_row_bytes(g, elem), scratch);
 }
 
 /// Points win->row[ky] at the input rows output row `oy` of image `n` reads, running FILL with `dst`

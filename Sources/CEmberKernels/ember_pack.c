@@ -94,10 +94,10 @@ void ember_f32_pack(int32_t isa, int32_t k, int32_t n, const float *weights, con
   }
 }
 
-void ember_dw_pack_s8(int32_t isa, int32_t taps, int32_t channels, const int8_t *filter, const int32_t *bias,
-                      const int32_t *multiplier, const int32_t *shift, int32_t *packed, int32_t *bias_out,
-                      int32_t *mult_out, int32_t *shift_out) {
-  const int32_t cp = ember_n_padded(isa, channels);
+void ember_dw_pack_s8(int32_t isa, int32_t kernel_h, int32_t kernel_w, int32_t channels, const int8_t *filter,
+                      const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int32_t *packed,
+                      int32_t *bias_out, int32_t *mult_out, int32_t *shift_out) {
+  const int32_t cp = ember_n_padded(isa, channels), taps = kernel_h * kernel_w;
   for (int32_t c = 0; c < cp; ++c) {
     // Ember's depthwise filter is [c][kh][kw][1].
     for (int32_t t = 0; t < taps; ++t) packed[(int64_t)t * cp + c] = c < channels ? filter[(int64_t)c * taps + t] : 0;
@@ -130,6 +130,12 @@ int64_t ember_hybrid_scratch_bytes(int32_t isa, int64_t input_per_batch, int32_t
 int64_t ember_conv_scratch_bytes(int32_t isa, const ember_conv_geometry *g, int32_t is_int8) {
   if (isa == EMBER_ISA_AVX512 && !ember_conv_is_pointwise(g)) return ember_window_bytes(g, is_int8 ? 1 : 4);
   return ember_gemm_scratch_bytes(isa, g->kernel_h * g->kernel_w * g->in_c, is_int8);
+}
+
+int64_t ember_dwconv_scratch_bytes(int32_t isa, const ember_conv_geometry *g, int32_t is_int8) {
+  // AVX-512's f32 depthwise reads its taps from a window of input rows; the int8 one and other ISAs
+  // run border pixels apart and need none.
+  return isa == EMBER_ISA_AVX512 && !is_int8 ? ember_window_bytes(g, 4) : 0;
 }
 
 int64_t ember_hybrid_conv_scratch_bytes(int32_t isa, const ember_conv_geometry *g) {

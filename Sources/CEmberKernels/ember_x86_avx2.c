@@ -399,7 +399,8 @@ TARGET static void dw_s8_interior_3x3(const ember_conv_geometry *g, const int8_t
     })                                                                                                \
   }                                                                                                   \
   TARGET static void ember_dwconv2d_##KIND##_avx2(const ember_conv_geometry *g, const T *input, const W *w, \
-                                                  T *output) {                                        \
+                                                  void *scratch, T *output) {                         \
+    (void)scratch;                                                                                    \
     const int32_t three_by_three = g->kernel_h == 3 && g->kernel_w == 3;                              \
     int64_t offset[DW_INTERIOR_TAPS];  /* the interior pixels' tap offsets, once per call */          \
     if (three_by_three) ember_tap_offsets(g, offset);                                                 \

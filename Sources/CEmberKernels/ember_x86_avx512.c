@@ -465,6 +465,9 @@ TARGET static inline __m512i dw_s8_folded_bias(const ember_qs8_dw *w, int32_t ta
 }
 
 /// Channels [c0, c0 + count) of every interior pixel of a 3×3 kernel (taps at `offset`, ember_tap_offsets).
+/// With stride and dilation 1, DW_GROUP adjacent pixels at a time: each tap row's DW_GROUP + 2 input
+/// pixels are widened once and serve up to three of them (a third of the widening loads per pixel).
+#define DW_GROUP 4
 TARGET static void dw_s8_interior_3x3(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_dw *w,
                                       const int64_t *offset, int32_t c0, int32_t count, int8_t *output) {
   __m512i wv[DW_3X3_TAPS];
@@ -472,12 +475,28 @@ TARGET static void dw_s8_interior_3x3(const ember_conv_geometry *g, const int8_t
   const __m512i folded = dw_s8_folded_bias(w, DW_3X3_TAPS, c0);
   const requant16 q = requant16_load(w->multiplier + c0, w->shift + c0);
   const __mmask16 m = lanes_mask(count);
-  EMBER_FOR_EACH_INTERIOR_PIXEL(g, int8_t, output, c0, {
-    __m512i acc = folded;
-    for (int32_t t = 0; t < DW_3X3_TAPS; ++t)
-      acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(DW_LOAD_S8(input + at + offset[t], m), wv[t]));
-    store_s8(mbqm_double_with(acc, &q), w->output_offset, w->act_min, w->act_max, count, out);
-  })
+  const int32_t c = g->in_c, group = g->stride_w == 1 && g->dilation_w == 1 ? DW_GROUP : 1 << 30;
+#define DW_ONE_PIXEL                                                                                 \
+  {                                                                                               \
+    __m512i acc = folded;                                                                         \
+    for (int32_t t = 0; t < DW_3X3_TAPS; ++t)                                                     \
+      acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(DW_LOAD_S8(input + at + offset[t], m), wv[t])); \
+    store_s8(mbqm_double_with(acc, &q), w->output_offset, w->act_min, w->act_max, count, out);    \
+  }
+  EMBER_FOR_EACH_INTERIOR_GROUP(g, int8_t, output, c0, group, {
+    __m512i acc[DW_GROUP];
+    for (int32_t j = 0; j < DW_GROUP; ++j) acc[j] = folded;
+    for (int32_t ky = 0; ky < 3; ++ky) {
+      const int8_t *row = input + at + offset[3 * ky];
+      __m512i x[DW_GROUP + 2];
+      for (int32_t i = 0; i < DW_GROUP + 2; ++i) x[i] = DW_LOAD_S8(row + (int64_t)i * c, m);
+      for (int32_t j = 0; j < DW_GROUP; ++j)
+        for (int32_t kx = 0; kx < 3; ++kx) acc[j] = _mm512_add_epi32(acc[j], _mm512_mullo_epi32(x[j + kx], wv[3 * ky + kx]));
+    }
+    for (int32_t j = 0; j < DW_GROUP; ++j)
+      store_s8(mbqm_double_with(acc[j], &q), w->output_offset, w->act_min, w->act_max, count, out + (int64_t)j * c);
+  }, DW_ONE_PIXEL)
+#undef DW_ONE_PIXEL
 }
 
 /// The same for any other kernel: its weights read from the packed table (in L1) at each tap.
@@ -550,7 +569,8 @@ TARGET static void dw_s8_pixel(const ember_conv_geometry *g, const int8_t *input
 /// DW_MAX_INTERIOR_TAPS taps have an interior pass; larger ones keep the blocks everywhere.
 #define DW_MAX_INTERIOR_TAPS 64
 TARGET static void ember_dwconv2d_s8_avx512(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_dw *w,
-                                            int8_t *output) {
+                                            void *scratch, int8_t *output) {
+  (void)scratch;
   const int32_t taps = g->kernel_h * g->kernel_w, three_by_three = g->kernel_h == 3 && g->kernel_w == 3;
   int64_t offset[DW_MAX_INTERIOR_TAPS];
   const int32_t interior = taps <= DW_MAX_INTERIOR_TAPS;
@@ -830,116 +850,112 @@ TARGET static void ember_fully_connected_f32_avx512(int64_t rows, const float *i
   fc_f32_strided(rows, input, w->k, w, output);
 }
 
-/// One pixel's V (1…4, constant) 16-channel vectors from c0 over every valid tap, then clamped.
-#define DEFINE_DW_F32_BLOCK(V)                                                                       \
-  TARGET static void dw_f32_block_##V(const ember_conv_geometry *g, const float *input, const ember_f32_dw *w, \
-                                      int32_t n, int32_t oy, int32_t ox, int32_t c0, int32_t last, float *out) { \
-    __m512 acc[V];                                                                                \
-    for (int32_t v = 0; v < V; ++v) acc[v] = _mm512_loadu_ps(w->bias + c0 + 16 * v);              \
-    EMBER_FOR_EACH_VALID_TAP(g, n, oy, ox, float, input, c0, {                                    \
-      const int64_t at = (int64_t)tap * w->c_padded + c0;                                         \
-      const float *f = w->weights ? w->weights + at : NULL;                                       \
-      const uint16_t *f16 = w->weights_f16 ? w->weights_f16 + at : NULL;                          \
-      for (int32_t v = 0; v < V; ++v) {                                                           \
-        const __mmask16 m = v == V - 1 ? lanes_mask(last) : (__mmask16)0xFFFF;                    \
-        const __m512 fv = f16 ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(f16 + 16 * v)))     \
-                              : _mm512_loadu_ps(f + 16 * v);                                        \
-        acc[v] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, src + 16 * v), fv, acc[v]);              \
-      }                                                                                           \
-    })                                                                                            \
-    const __m512 lo = _mm512_set1_ps(w->act_min), hi = _mm512_set1_ps(w->act_max);               \
-    for (int32_t v = 0; v < V; ++v)                                                               \
-      _mm512_mask_storeu_ps(out + c0 + 16 * v, v == V - 1 ? lanes_mask(last) : (__mmask16)0xFFFF, \
-                            _mm512_min_ps(_mm512_max_ps(acc[v], lo), hi));                        \
-  }
-DEFINE_DW_F32_BLOCK(1) DEFINE_DW_F32_BLOCK(2) DEFINE_DW_F32_BLOCK(3) DEFINE_DW_F32_BLOCK(4)
+// ------------------------------------------------------------------- f32 depthwise
+// Taps read from the window of input rows (0.0 as padding, which adds nothing),
+// per output row and 16-channel block, 3×3 weights in registers and, with stride 1, DW_GROUP adjacent
+// pixels sharing each tap row's loads; 8-channel 3×3 layers two pixels per vector.
 
-/// Loads 16 floats (the first `count` under mask m) of f32 or f16 weights at element `at`.
+/// 16 floats of f32 or f16 weights at element `at`.
 TARGET static inline __m512 dw_f32_weights(const ember_f32_dw *w, int64_t at) {
   return w->weights_f16 ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w->weights_f16 + at)))
                         : _mm512_loadu_ps(w->weights + at);
 }
 
-/// Channels [c0, c0 + count) of every interior pixel (taps at `offset`): 3×3 kernels hold their nine
-/// weight vectors in registers, others read them (in L1) at each tap.
-TARGET static void dw_f32_interior(const ember_conv_geometry *g, const float *input, const ember_f32_dw *w,
-                                   const int64_t *offset, int32_t c0, int32_t count, float *output) {
+TARGET static void dw_f32_row_3x3(const ember_conv_geometry *g, const ember_f32_dw *w, const float *const *rows,
+                                  int32_t c0, int32_t count, float *out) {
+  __m512 wv[DW_3X3_TAPS];
+  for (int32_t t = 0; t < DW_3X3_TAPS; ++t) wv[t] = dw_f32_weights(w, (int64_t)t * w->c_padded + c0);
   const __m512 bias = _mm512_loadu_ps(w->bias + c0);
-  const __m512 lo_v = _mm512_set1_ps(w->act_min), hi_v = _mm512_set1_ps(w->act_max);
+  const __m512 lo = _mm512_set1_ps(w->act_min), hi = _mm512_set1_ps(w->act_max);
   const __mmask16 m = lanes_mask(count);
-  if (g->kernel_h == 3 && g->kernel_w == 3) {
-    __m512 wv[DW_3X3_TAPS];
-    for (int32_t t = 0; t < DW_3X3_TAPS; ++t) wv[t] = dw_f32_weights(w, (int64_t)t * w->c_padded + c0);
-    EMBER_FOR_EACH_INTERIOR_PIXEL(g, float, output, c0, {
-      __m512 acc = bias;
-      for (int32_t t = 0; t < DW_3X3_TAPS; ++t) acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, input + at + offset[t]), wv[t], acc);
-      _mm512_mask_storeu_ps(out, m, _mm512_min_ps(_mm512_max_ps(acc, lo_v), hi_v));
-    })
-    return;
-  }
-  const int32_t taps = g->kernel_h * g->kernel_w;
-  EMBER_FOR_EACH_INTERIOR_PIXEL(g, float, output, c0, {
+  const int64_t c = g->in_c, pixel = g->stride_w * c, tap = g->dilation_w * c;
+  int32_t ox = 0;
+  if (g->stride_w == 1 && g->dilation_w == 1)
+    for (; ox + DW_GROUP <= g->out_w; ox += DW_GROUP) {
+      __m512 acc[DW_GROUP];
+      for (int32_t j = 0; j < DW_GROUP; ++j) acc[j] = bias;
+      for (int32_t ky = 0; ky < 3; ++ky) {
+        const float *row = rows[ky] + c0 + ox * c;
+        __m512 x[DW_GROUP + 2];
+        for (int32_t i = 0; i < DW_GROUP + 2; ++i) x[i] = _mm512_maskz_loadu_ps(m, row + i * c);
+        for (int32_t j = 0; j < DW_GROUP; ++j)
+          for (int32_t kx = 0; kx < 3; ++kx) acc[j] = _mm512_fmadd_ps(x[j + kx], wv[3 * ky + kx], acc[j]);
+      }
+      for (int32_t j = 0; j < DW_GROUP; ++j)
+        _mm512_mask_storeu_ps(out + (ox + j) * c, m, _mm512_min_ps(_mm512_max_ps(acc[j], lo), hi));
+    }
+  for (; ox < g->out_w; ++ox) {
     __m512 acc = bias;
-    for (int32_t t = 0; t < taps; ++t)
-      acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, input + at + offset[t]), dw_f32_weights(w, (int64_t)t * w->c_padded + c0), acc);
-    _mm512_mask_storeu_ps(out, m, _mm512_min_ps(_mm512_max_ps(acc, lo_v), hi_v));
-  })
+    for (int32_t ky = 0; ky < 3; ++ky)
+      for (int32_t kx = 0; kx < 3; ++kx)
+        acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, rows[ky] + c0 + ox * pixel + kx * tap), wv[3 * ky + kx], acc);
+    _mm512_mask_storeu_ps(out + ox * c, m, _mm512_min_ps(_mm512_max_ps(acc, lo), hi));
+  }
 }
 
-/// 8-channel 3×3 layers: two horizontally adjacent interior pixels per vector, as dw_s8_interior_3x3_pairs.
-TARGET static void dw_f32_interior_3x3_pairs(const ember_conv_geometry *g, const float *input, const ember_f32_dw *w,
-                                             const int64_t *offset, float *output) {
+TARGET static void dw_f32_row_any(const ember_conv_geometry *g, const ember_f32_dw *w, const float *const *rows,
+                                  int32_t c0, int32_t count, float *out) {
+  const __m512 bias = _mm512_loadu_ps(w->bias + c0);
+  const __m512 lo = _mm512_set1_ps(w->act_min), hi = _mm512_set1_ps(w->act_max);
+  const __mmask16 m = lanes_mask(count);
+  const int64_t c = g->in_c, pixel = g->stride_w * c, tap = g->dilation_w * c;
+  for (int32_t ox = 0; ox < g->out_w; ++ox) {
+    __m512 acc = bias;
+    int64_t f = c0;
+    for (int32_t ky = 0; ky < g->kernel_h; ++ky) {
+      const float *p = rows[ky] + c0 + ox * pixel;
+      for (int32_t kx = 0; kx < g->kernel_w; ++kx, p += tap, f += w->c_padded)
+        acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, p), dw_f32_weights(w, f), acc);
+    }
+    _mm512_mask_storeu_ps(out + ox * c, m, _mm512_min_ps(_mm512_max_ps(acc, lo), hi));
+  }
+}
+
+/// An output row of an 8-channel 3×3 layer, two adjacent pixels per vector (see dw_s8_row_pairs).
+TARGET static void dw_f32_row_pairs(const ember_conv_geometry *g, const ember_f32_dw *w, const float *const *rows,
+                                    float *out) {
   __m512 wv[DW_3X3_TAPS];
   for (int32_t t = 0; t < DW_3X3_TAPS; ++t) {
     const __m512 v = dw_f32_weights(w, (int64_t)t * w->c_padded);
     wv[t] = _mm512_shuffle_f32x4(v, v, 0x44);  // channels 0–7 in both halves
   }
   const __m512 b = _mm512_loadu_ps(w->bias), bias = _mm512_shuffle_f32x4(b, b, 0x44);
-  const __m512 lo_v = _mm512_set1_ps(w->act_min), hi_v = _mm512_set1_ps(w->act_max);
-  const int64_t next = (int64_t)g->stride_w * 8;
-  int32_t lo, hi;
-  ember_interior_columns(g, &lo, &hi);
-  for (int32_t n = 0; n < g->batch; ++n)
-    for (int32_t oy = 0; oy < g->out_h; ++oy) {
-      if (!ember_interior_row(g, oy)) continue;
-      const int64_t row = ((int64_t)n * g->in_h + oy * g->stride_h - g->pad_top) * g->in_w - g->pad_left;
-      float *out_row = output + ((int64_t)n * g->out_h + oy) * g->out_w * 8;
-      for (int32_t ox = lo; ox < hi; ox += 2) {
-        const int64_t at = (row + (int64_t)ox * g->stride_w) * 8;
-        const __mmask16 m = ox + 1 < hi ? (__mmask16)0xFFFF : (__mmask16)0x00FF;
-        __m512 acc = bias;
-        for (int32_t t = 0; t < DW_3X3_TAPS; ++t) {
-          const float *p = input + at + offset[t];
-          const __m512 x = next == 8 ? _mm512_maskz_loadu_ps(m, p)
-                                     : _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(p)),
-                                                          _mm256_maskz_loadu_ps((__mmask8)(m >> 8), p + next), 1);
-          acc = _mm512_fmadd_ps(x, wv[t], acc);
-        }
-        _mm512_mask_storeu_ps(out_row + (int64_t)ox * 8, m, _mm512_min_ps(_mm512_max_ps(acc, lo_v), hi_v));
+  const __m512 lo = _mm512_set1_ps(w->act_min), hi = _mm512_set1_ps(w->act_max);
+  const int64_t pixel = (int64_t)g->stride_w * 8, tap = (int64_t)g->dilation_w * 8;
+  for (int32_t ox = 0; ox < g->out_w; ox += 2) {
+    const __mmask16 m = ox + 1 < g->out_w ? (__mmask16)0xFFFF : (__mmask16)0x00FF;
+    __m512 acc = bias;
+    for (int32_t ky = 0; ky < 3; ++ky)
+      for (int32_t kx = 0; kx < 3; ++kx) {
+        const float *p = rows[ky] + ox * pixel + kx * tap;
+        const __m512 x = pixel == 8 ? _mm512_maskz_loadu_ps(m, p)
+                                    : _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(p)),
+                                                         _mm256_maskz_loadu_ps((__mmask8)(m >> 8), p + pixel), 1);
+        acc = _mm512_fmadd_ps(x, wv[3 * ky + kx], acc);
       }
-    }
-}
-
-TARGET static void dw_f32_pixel(const ember_conv_geometry *g, const float *input, const ember_f32_dw *w, int32_t n,
-                                int32_t oy, int32_t ox, float *output) {
-  float *out = output + (((int64_t)n * g->out_h + oy) * g->out_w + ox) * g->out_c;
-  EMBER_FOR_EACH_CHANNEL_BLOCK(g->in_c, 16, {
-    EMBER_CALL_CHANNEL_BLOCK(vectors, dw_f32_block, g, input, w, n, oy, ox, c0, last, out);
-  })
+    _mm512_mask_storeu_ps(out + ox * 8, m, _mm512_min_ps(_mm512_max_ps(acc, lo), hi));
+  }
 }
 
 TARGET static void ember_dwconv2d_f32_avx512(const ember_conv_geometry *g, const float *input, const ember_f32_dw *w,
-                                             float *output) {
-  const int32_t taps = g->kernel_h * g->kernel_w, interior = taps <= DW_MAX_INTERIOR_TAPS;
-  int64_t offset[DW_MAX_INTERIOR_TAPS];
-  if (interior) ember_tap_offsets(g, offset);
-  if (g->kernel_h == 3 && g->kernel_w == 3 && g->in_c == 8) {
-    EMBER_DEPTHWISE_ROWS(g, 8, 1, dw_f32_pixel(g, input, w, n, oy, ox, output);,
-                         dw_f32_interior_3x3_pairs(g, input, w, offset, output););
-    return;
-  }
-  EMBER_DEPTHWISE_ROWS(g, 16, interior, dw_f32_pixel(g, input, w, n, oy, ox, output);,
-                       dw_f32_interior(g, input, w, offset, c0, count, output););
+                                             void *scratch, float *output) {
+  const int32_t c = g->in_c, width = ember_window_width(g), three_by_three = g->kernel_h == 3 && g->kernel_w == 3;
+  ember_window win = ember_window_start(g, 4, scratch);
+  for (int32_t n = 0; n < g->batch; ++n)
+    for (int32_t oy = 0; oy < g->out_h; ++oy) {
+      EMBER_WINDOW_ROWS(g, &win, n, oy, fill_window_row_f32((float *)dst, g, input, n, iy, width));
+      const float *const *rows = (const float *const *)win.row;
+      float *out = output + ((int64_t)n * g->out_h + oy) * g->out_w * c;
+      if (three_by_three && c == 8) {
+        dw_f32_row_pairs(g, w, rows, out);
+        continue;
+      }
+      for (int32_t c0 = 0; c0 < c; c0 += 16) {
+        const int32_t count = c - c0 < 16 ? c - c0 : 16;
+        if (three_by_three) dw_f32_row_3x3(g, w, rows, c0, count, out + c0);
+        else dw_f32_row_any(g, w, rows, c0, count, out + c0);
+      }
+    }
 }
 
 

@@ -602,16 +602,18 @@ struct Preparer {
         let pw = try storage.allocate(Int32.self, count: taps * cp), pb = try storage.allocate(Int32.self, count: cp)
         let pm = try storage.allocate(Int32.self, count: cp), ps = try storage.allocate(Int32.self, count: cp)
         let r = q.pointee
-        ember_dw_pack_s8(isa, Int32(taps), Int32(outC), filter.bytes.baseAddress?.assumingMemoryBound(to: Int8.self), bias,
-                         r.multiplier, r.shift, pw, pb, pm, ps)
+        ember_dw_pack_s8(isa, Int32(w.dims[1]), Int32(w.dims[2]), Int32(outC),
+                         filter.bytes.baseAddress?.assumingMemoryBound(to: Int8.self), bias, r.multiplier, r.shift, pw, pb, pm, ps)
         let dw = try storage.store(ember_qs8_dw(c_padded: Int32(cp), weights: UnsafePointer(pw), bias: UnsafePointer(pb),
                                                 multiplier: UnsafePointer(pm), shift: UnsafePointer(ps), input_zero_point: -r.input_offset,
                                                 output_offset: r.output_offset, act_min: r.act_min, act_max: r.act_max))
         let (name, run) = try simd("dwconv2d_s8") { $0.dwconv2d_s8 }
-        return splittableConv(name, scratch: 0, geometry: g, elementBytes: 1) { b, g in
+        let scratch = Int(ember_dwconv_scratch_bytes(isa, g, 1))
+        return splittableConv(name, scratch: scratch, geometry: g, elementBytes: 1) { b, g in
             let x = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
             let out = b.output.assumingMemoryBound(to: Int8.self)
-            return { run(g, x, dw, out) }
+            let s = scratch > 0 ? UnsafeMutableRawPointer(try scratchBuffer(b, node, UInt8.self)) : nil
+            return { run(g, x, dw, s, out) }
         }
     }
 
@@ -648,10 +650,12 @@ struct Preparer {
         }
         guard let dw = packed else { return nil }
         let (name, run) = try simd("dwconv2d_f32") { $0.dwconv2d_f32 }
-        return splittableConv(name, scratch: 0, geometry: g, elementBytes: 4) { b, g in
+        let scratch = Int(ember_dwconv_scratch_bytes(isa, g, 0))
+        return splittableConv(name, scratch: scratch, geometry: g, elementBytes: 4) { b, g in
             let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
             let out = b.output.assumingMemoryBound(to: Float.self)
-            return { run(g, x, dw, out) }
+            let s = scratch > 0 ? UnsafeMutableRawPointer(try scratchBuffer(b, node, UInt8.self)) : nil
+            return { run(g, x, dw, s, out) }
         }
     }
 

@@ -322,14 +322,16 @@ func depthwiseGeometry(_ rng: inout SplitMix64, trial: Int) -> ember_conv_geomet
                     ember_conv2d_s8_ref(&g, x, f, bias, &q, &expected)
                 } }
                 let cp = Int(ember_n_padded(isa, Int32(c)))
+                var scratch = GuardedScratch(Int(ember_dwconv_scratch_bytes(isa, &g, 1)))
                 var pw = [Int32](repeating: 0, count: taps * cp), pb = [Int32](repeating: 0, count: cp), pm = pb, ps = pb
-                ember_dw_pack_s8(isa, Int32(taps), Int32(c), f, bias, mult, shift, &pw, &pb, &pm, &ps)
+                ember_dw_pack_s8(isa, g.kernel_h, g.kernel_w, Int32(c), f, bias, mult, shift, &pw, &pb, &pm, &ps)
                 pw.withUnsafeBufferPointer { w in pb.withUnsafeBufferPointer { b in pm.withUnsafeBufferPointer { m in ps.withUnsafeBufferPointer { s in
                     var d = ember_qs8_dw(c_padded: Int32(cp), weights: w.baseAddress, bias: b.baseAddress, multiplier: m.baseAddress, shift: s.baseAddress,
                                          input_zero_point: zp, output_offset: outZP, act_min: -120, act_max: 125)
-                    kernels(isa).dwconv2d_s8(&g, x, &d, &got)
+                    kernels(isa).dwconv2d_s8(&g, x, &d, &scratch.bytes, &got)
                 } } } }
                 #expect(got == expected, "\(isaName(isa)) trial \(trial): \(g)")
+                #expect(scratch.intact, "\(isaName(isa)) trial \(trial) wrote past its scratch: \(g)")
             }
         }
     }
@@ -491,13 +493,15 @@ func depthwiseGeometry(_ rng: inout SplitMix64, trial: Int) -> ember_conv_geomet
                 let cp = Int(ember_n_padded(isa, Int32(c)))
                 var dpw = [Float](repeating: 0, count: taps * cp), dpb = [Float](repeating: 0, count: cp)
                 var dph = [UInt16](repeating: 0, count: taps * cp)
+                var dScratch = GuardedScratch(Int(ember_dwconv_scratch_bytes(isa, &d, 0)))
                 ember_dw_pack_f32(isa, Int32(taps), Int32(c), df, db, &dpw, &dpb)
                 ember_dw_pack_f16(isa, Int32(taps), Int32(c), dfHalves, &dph)
                 dpw.withUnsafeBufferPointer { w in dpb.withUnsafeBufferPointer { b in dph.withUnsafeBufferPointer { h in
                     var dw = ember_f32_dw(c_padded: Int32(cp), weights: useHalves ? nil : w.baseAddress, bias: b.baseAddress,
                                           act_min: -.infinity, act_max: .infinity, weights_f16: useHalves ? h.baseAddress : nil)
-                    kernels(isa).dwconv2d_f32(&d, dx, &dw, &dg)
+                    kernels(isa).dwconv2d_f32(&d, dx, &dw, &dScratch.bytes, &dg)
                 } } }
+                #expect(dScratch.intact, "\(isaName(isa)) dw trial \(trial) wrote past its scratch: \(d)")
                 for (a, e) in zip(dg, de) { #expect(abs(a - e) <= 1e-5 * Float(taps), "\(isaName(isa)) dw trial \(trial): \(d)") }
             }
         } }

@@ -141,9 +141,9 @@ static void test_dw_s8(int32_t isa, const ember_kernel_table *t) {
     int8_t *expected = zalloc(out_count(&g)), *got = zalloc(out_count(&g));
     ember_conv2d_s8_ref(&g, x, f, bias, &q, expected);
     int32_t *pw = zalloc(4 * (int64_t)taps * cp), *pb = zalloc(4 * cp), *pm = zalloc(4 * cp), *ps = zalloc(4 * cp);
-    ember_dw_pack_s8(isa, taps, c, f, bias, mult, shift, pw, pb, pm, ps);
+    ember_dw_pack_s8(isa, g.kernel_h, g.kernel_w, c, f, bias, mult, shift, pw, pb, pm, ps);
     ember_qs8_dw d = {cp, pw, pb, pm, ps, zp, out_zp, -120, 125};
-    t->dwconv2d_s8(&g, x, &d, got);
+    t->dwconv2d_s8(&g, x, &d, NULL, got);
     expect(memcmp(got, expected, (size_t)out_count(&g)) == 0, "dwconv2d_s8", trial);
     free(x); free(f); free(bias); free(mult); free(shift); free(expected); free(got);
     free(pw); free(pb); free(pm); free(ps);
@@ -362,7 +362,7 @@ static void test_f32(int32_t isa, const ember_kernel_table *t) {
     float *pw = zalloc(4 * (int64_t)taps * cp), *pdb = zalloc(4 * cp);
     ember_dw_pack_f32(isa, taps, c, df, db, pw, pdb);
     ember_f32_dw dw = {cp, pw, pdb, -1.5f, 1.5f, NULL};
-    t->dwconv2d_f32(&d, dx, &dw, dg);
+    t->dwconv2d_f32(&d, dx, &dw, NULL, dg);
     expect(close_enough(dg, de, out_count(&d)), "dwconv2d_f32", trial);
     {
       uint16_t *halves = zalloc(2 * (int64_t)c * taps), *pw16 = zalloc(2 * (int64_t)taps * cp);
@@ -372,7 +372,7 @@ static void test_f32(int32_t isa, const ember_kernel_table *t) {
       ember_conv2d_f32_ref(&d, dx, rounded, db, -1.5f, 1.5f, de);
       ember_dw_pack_f16(isa, taps, c, halves, pw16);
       ember_f32_dw dw16 = {cp, NULL, pdb, -1.5f, 1.5f, pw16};
-      t->dwconv2d_f32(&d, dx, &dw16, dg);
+      t->dwconv2d_f32(&d, dx, &dw16, NULL, dg);
       expect(close_enough(dg, de, out_count(&d)), "dwconv2d_f32 with f16 weights", trial);
       free(halves); free(pw16); free(rounded);
     }

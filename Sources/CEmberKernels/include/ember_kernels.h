@@ -555,16 +555,18 @@ void ember_dw_pack_f16(int32_t isa, int32_t taps, int32_t channels, const uint16
 void ember_f32_pack(int32_t isa, int32_t k, int32_t n, const float *weights, const float *bias,
                     float *packed, float *bias_out);
 
-/// Depthwise (depth multiplier 1) weights packed [kh·kw][c_padded], per-channel parameters c_padded.
+/// Depthwise (depth multiplier 1) int8 weights packed [kh·kw][c_padded] int32, per-channel parameters
+/// c_padded.
 typedef struct {
   int32_t c_padded;
   const int32_t *weights;
   const int32_t *bias, *multiplier, *shift;
   int32_t input_zero_point, output_offset, act_min, act_max;
 } ember_qs8_dw;
-void ember_dw_pack_s8(int32_t isa, int32_t taps, int32_t channels, const int8_t *filter, const int32_t *bias,
-                      const int32_t *multiplier, const int32_t *shift, int32_t *packed, int32_t *bias_out,
-                      int32_t *mult_out, int32_t *shift_out);
+/// Packs `filter` [channels][kernel_h][kernel_w] for `isa`.
+void ember_dw_pack_s8(int32_t isa, int32_t kernel_h, int32_t kernel_w, int32_t channels, const int8_t *filter,
+                      const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int32_t *packed,
+                      int32_t *bias_out, int32_t *mult_out, int32_t *shift_out);
 typedef struct {
   int32_t c_padded;
   const float *weights;          // NULL when weights_f16 holds them
@@ -585,6 +587,8 @@ int64_t ember_hybrid_scratch_bytes(int32_t isa, int64_t input_per_batch, int32_t
 /// Scratch a convolution kernel needs (groups == 1): gathered patch rows, or on AVX-512 int8 the
 /// window of input rows its taps read (kernel_h rows of the padded input width).
 int64_t ember_conv_scratch_bytes(int32_t isa, const ember_conv_geometry *g, int32_t is_int8);
+/// Scratch a depthwise kernel needs: for AVX-512's f32 one the window of input rows its taps read.
+int64_t ember_dwconv_scratch_bytes(int32_t isa, const ember_conv_geometry *g, int32_t is_int8);
 /// Scratch of the hybrid convolution: one batch of quantized input, then ember_conv_scratch_bytes.
 int64_t ember_hybrid_conv_scratch_bytes(int32_t isa, const ember_conv_geometry *g);
 
@@ -597,8 +601,9 @@ typedef struct {
   /// rows × k inputs.
   void (*fully_connected_s8)(int64_t rows, const int8_t *input, const ember_qs8_gemm *w, void *scratch,
                              int8_t *output);
-  /// Depthwise, depth multiplier 1 (groups == in_c == out_c).
-  void (*dwconv2d_s8)(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_dw *w, int8_t *output);
+  /// Depthwise, depth multiplier 1 (groups == in_c == out_c); scratch of ember_dwconv_scratch_bytes.
+  void (*dwconv2d_s8)(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_dw *w, void *scratch,
+                      int8_t *output);
   /// Dynamic-range convolution, ember_conv2d_hybrid_ref's arithmetic: per batch the input is quantized
   /// into scratch (ember_hybrid_scratch_bytes), then the int8 GEMM `w` (packed with input zero point 0,
   /// float_output = 1) runs on it.
@@ -607,7 +612,8 @@ typedef struct {
   void (*conv2d_f32)(const ember_conv_geometry *g, const float *input, const ember_f32_gemm *w, void *scratch,
                      float *output);
   void (*fully_connected_f32)(int64_t rows, const float *input, const ember_f32_gemm *w, float *output);
-  void (*dwconv2d_f32)(const ember_conv_geometry *g, const float *input, const ember_f32_dw *w, float *output);
+  void (*dwconv2d_f32)(const ember_conv_geometry *g, const float *input, const ember_f32_dw *w, void *scratch,
+                       float *output);
   /// int8 ADD / SUB as ember_add_s8_ref over rows × cols, b laid out as for mul_s8 (the same shape, or one
   /// per-channel vector for every row).
   void (*add_s8)(int64_t rows, int64_t cols, const int8_t *a, const int8_t *b, int64_t b_row_stride,
