@@ -22,29 +22,42 @@
 // ------------------------------------------------------------ requantization
 // gemmlowp SaturatingRoundingDoublingHighMul on 64-bit products p = a·b: gemmlowp nudges by ±2^30 and
 // divides by 2^31 truncating toward zero, which for negative p is ceil((p + 1 − 2^30) / 2^31) =
-// floor((p + 2^30) / 2^31), as for p ≥ 0: one add and one arithmetic shift (the low 32 bits are the
-// result; the a = b = INT32_MIN saturation cannot occur, multipliers being in [2^30, 2^31)).
-TARGET static inline __m512i srdhm_from_product(__m512i p) {
-  return _mm512_srai_epi64(_mm512_add_epi64(p, _mm512_set1_epi64(1LL << 30)), 31);
-}
+// floor((p + 2^30) / 2^31), as for p ≥ 0 (the a = b = INT32_MIN saturation cannot occur, multipliers
+// being in [2^30, 2^31)).
 
 /// The per-channel constants of ember_multiply_by_quantized_multiplier for 16 channels, derived from
-/// the multipliers and shifts once per tile column (not per output vector). `shift` is kept as given
-/// for the single-rounding form.
+/// the multipliers and shifts once per tile column (not per output vector). `mult` and `shift` are kept
+/// as given for the single-rounding form; the rest serve the double rounding in one 64-bit step:
+/// with p = (x << left)·M and right = max(−shift, 0), gemmlowp's SRDHM r = ⌊(p + 2^30) / 2^31⌋ (above)
+/// followed by RoundingDivideByPOT(r, right) = ⌊(r + 2^(right−1) − [r < 0]) / 2^right⌋
+/// (right ≥ 1; r itself for right = 0) is, the floors nesting, ⌊(p + 2^30 + (2^(right−1) − [r < 0])·2^31)
+/// / 2^(31 + right)⌋, and r < 0 exactly when p < −2^30. |p| < 2^62 keeps the sum in 64 bits.
 typedef struct {
-  __m512i mult, shift, mult_odd, left, right, mask, half;  // half = mask >> 1, RoundingDivideByPOT's threshold
+  __m512i mult, shift, mult_odd, left;
+  __m512i nudge_even, nudge_odd;  // 2^30 + 2^(30 + right) (2^30 alone for right = 0), 64-bit lanes
+  __m512i total_even, total_odd;  // 31 + right
+  __mmask8 rounds_even, rounds_odd;  // right ≥ 1: r < 0 takes 2^31 off
 } requant16;
 
 TARGET static inline requant16 requant16_make(__m512i mult, __m512i shift) {
-  const __m512i zero = _mm512_setzero_si512(), one = _mm512_set1_epi32(1);
+  const __m512i zero = _mm512_setzero_si512(), low = _mm512_set1_epi64(0xFFFFFFFF);
   requant16 q;
   q.mult = mult;
   q.shift = shift;
   q.mult_odd = _mm512_srli_epi64(mult, 32);
   q.left = _mm512_max_epi32(shift, zero);
-  q.right = _mm512_max_epi32(_mm512_sub_epi32(zero, shift), zero);
-  q.mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, q.right), one);
-  q.half = _mm512_srai_epi32(q.mask, 1);
+  const __m512i right = _mm512_max_epi32(_mm512_sub_epi32(zero, shift), zero);
+  const __m512i right_even = _mm512_and_si512(right, low), right_odd = _mm512_srli_epi64(right, 32);
+#define REQUANT16_HALF(HALF, R)                                                                        \
+  {                                                                                                 \
+    q.rounds_##HALF = _mm512_cmpgt_epi64_mask(R, zero);                                             \
+    const __m512i half = _mm512_maskz_sllv_epi64(q.rounds_##HALF, _mm512_set1_epi64(1), _mm512_add_epi64(R, _mm512_set1_epi64(30))); \
+    q.nudge_##HALF = _mm512_add_epi64(half, _mm512_set1_epi64(1LL << 30));                           \
+    q.total_##HALF = _mm512_add_epi64(R, _mm512_set1_epi64(31));                                     \
+  }
+  REQUANT16_HALF(even, right_even)
+  REQUANT16_HALF(odd, right_odd)
+#undef REQUANT16_HALF
   return q;
 }
 
@@ -52,17 +65,20 @@ TARGET static inline requant16 requant16_load(const int32_t *multiplier, const i
   return requant16_make(_mm512_loadu_si512(multiplier), _mm512_loadu_si512(shift));
 }
 
-/// ember_multiply_by_quantized_multiplier, 16 lanes: SRDHM of x << left, then RoundingDivideByPOT by
-/// right, whose threshold gains 1 for negative values (the sign bit, shifted down).
+/// ember_multiply_by_quantized_multiplier, 16 lanes: the product of x << left by the multiplier in even and
+/// odd 64-bit halves, each rounded once (requant16), the low dwords interleaved back.
 TARGET static inline __m512i mbqm_double_with(__m512i x, const requant16 *q) {
+  const __m512i below = _mm512_set1_epi64(-(1LL << 30)), down = _mm512_set1_epi64(1LL << 31);
   x = _mm512_sllv_epi32(x, q->left);
-  const __m512i even = srdhm_from_product(_mm512_mul_epi32(x, q->mult));
-  const __m512i odd = srdhm_from_product(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), q->mult_odd));
-  __m512i r = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
-  const __m512i remainder = _mm512_and_si512(r, q->mask);
-  const __m512i threshold = _mm512_add_epi32(q->half, _mm512_srli_epi32(r, 31));
-  r = _mm512_srav_epi32(r, q->right);
-  return _mm512_mask_add_epi32(r, _mm512_cmpgt_epi32_mask(remainder, threshold), r, _mm512_set1_epi32(1));
+  __m512i even = _mm512_mul_epi32(x, q->mult), odd = _mm512_mul_epi32(_mm512_srli_epi64(x, 32), q->mult_odd);
+  const __mmask8 negative_even = _mm512_mask_cmplt_epi64_mask(q->rounds_even, even, below);  // r < 0
+  const __mmask8 negative_odd = _mm512_mask_cmplt_epi64_mask(q->rounds_odd, odd, below);
+  even = _mm512_mask_sub_epi64(_mm512_add_epi64(even, q->nudge_even), negative_even, _mm512_add_epi64(even, q->nudge_even), down);
+  odd = _mm512_mask_sub_epi64(_mm512_add_epi64(odd, q->nudge_odd), negative_odd, _mm512_add_epi64(odd, q->nudge_odd), down);
+  even = _mm512_srav_epi64(even, q->total_even);
+  odd = _mm512_srav_epi64(odd, q->total_odd);
+  const __m512i interleave = _mm512_setr_epi32(0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30);
+  return _mm512_permutex2var_epi32(even, interleave, odd);
 }
 
 TARGET static inline __m512i mbqm_double(__m512i x, __m512i mult, __m512i shift) {

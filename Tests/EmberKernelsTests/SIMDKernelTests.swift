@@ -48,10 +48,20 @@ func kernels(_ isa: Int32) -> ember_kernel_table {
     #expect(ember_conv_scratch_bytes(avx512, &g, 1) == ember_gemm_scratch_bytes(avx512, 7, 1))
 }
 
-/// Random requantization parameters, some of them saturating (large multipliers, left shifts).
+/// Random requantization parameters, some of them saturating (large multipliers, left shifts): mostly the
+/// right shifts of real layers (5–12), and every kind of edge — left shifts, no shift, right shifts of 1–3
+/// (where the rounding nudge is largest relative to the result) and of 13–31.
 func randomRequant(_ rng: inout SplitMix64, channels: Int) -> (mult: [Int32], shift: [Int32]) {
     let mult = (0..<channels).map { _ in Int32(rng.int((1 << 30)...Int(Int32.max))) }
-    let shift = (0..<channels).map { _ in Int32(rng.int(0...9) == 0 ? rng.int(1...4) : rng.int(-12...(-5))) }
+    let shift = (0..<channels).map { _ -> Int32 in
+        switch rng.int(0...19) {
+        case 0, 1: return Int32(rng.int(1...4))
+        case 2: return 0
+        case 3, 4: return Int32(rng.int(-3...(-1)))
+        case 5: return Int32(rng.int(-31...(-13)))
+        default: return Int32(rng.int(-12...(-5)))
+        }
+    }
     return (mult, shift)
 }
 
