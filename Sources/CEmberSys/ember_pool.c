@@ -1,6 +1,9 @@
 // A persistent worker pool for splitting one kernel across threads (see include/ember_sys.h).
 // Workers spin for a short while after each job, so the next layer of the same inference starts
 // without a wake-up; then they sleep on a condition variable, so an idle session costs no CPU.
+// Parts are claimed, not assigned: the caller and the workers take the next unclaimed part until none
+// is left, so a worker that is asleep or descheduled when a job starts (a wake-up can take hundreds of
+// microseconds on a virtual machine) never holds the job up — the caller runs its parts too.
 // Nothing here allocates after ember_pool_create.
 #define _GNU_SOURCE
 #include "ember_sys.h"
@@ -8,6 +11,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 // About 50 µs of spinning before a worker sleeps (and before the caller starts yielding).
@@ -16,19 +20,23 @@
 struct ember_pool {
   int32_t workers;
   pthread_t *threads;
-  _Atomic uint32_t generation;  // bumped once per job; workers run the job whose generation they see
-  _Atomic int32_t pending;      // workers that have not finished the current job
+  // The job: generation << 32 | index of the next unclaimed part. A part is claimed by a compare-and-
+  // swap that also checks the generation, so a late worker cannot claim a part of a newer job with
+  // the task it read for an older one (the job's fields are read between the load and the swap, and
+  // a job's fields change only after all its parts were claimed, which fails that swap).
+  _Atomic uint64_t work;
+  _Atomic int32_t done;  // parts of the current job finished
   _Atomic int32_t stopping;
-  void (*task)(void *, int32_t);
-  void *context;
-  int32_t count, participants;
+  void (*_Atomic task)(void *, int32_t);
+  void *_Atomic context;
+  _Atomic int32_t count, participants;
   pthread_mutex_t mutex;
   pthread_cond_t wake;
 };
 
 typedef struct {
   struct ember_pool *pool;
-  int32_t index;  // the task this worker runs: 1 … workers (the caller runs 0)
+  int32_t index;  // 1 … workers (the caller is 0); a worker takes part only when index < participants
 } worker_start;
 
 static inline void cpu_relax(void) {
@@ -39,28 +47,45 @@ static inline void cpu_relax(void) {
 #endif
 }
 
+/// Claims and runs parts of job `generation` until none is left (or a newer job started).
+static void run_parts(struct ember_pool *p, uint32_t generation) {
+  uint64_t w = atomic_load_explicit(&p->work, memory_order_acquire);
+  for (;;) {
+    if ((uint32_t)(w >> 32) != generation) return;
+    void (*task)(void *, int32_t) = atomic_load_explicit(&p->task, memory_order_relaxed);
+    void *context = atomic_load_explicit(&p->context, memory_order_relaxed);
+    const int32_t count = atomic_load_explicit(&p->count, memory_order_relaxed);
+    const int32_t index = (int32_t)(uint32_t)w;
+    if (index >= count) return;
+    if (!atomic_compare_exchange_weak_explicit(&p->work, &w, w + 1, memory_order_acq_rel, memory_order_acquire))
+      continue;  // w now holds the current word: retry
+    task(context, index);
+    atomic_fetch_add_explicit(&p->done, 1, memory_order_release);
+    w = atomic_load_explicit(&p->work, memory_order_acquire);
+  }
+}
+
 static void *worker_main(void *arg) {
   worker_start start = *(worker_start *)arg;
   free(arg);
   struct ember_pool *p = start.pool;
   uint32_t seen = 0;
   for (;;) {
-    uint32_t g = atomic_load_explicit(&p->generation, memory_order_acquire);
+    uint32_t g = (uint32_t)(atomic_load_explicit(&p->work, memory_order_acquire) >> 32);
     for (int spin = 0; g == seen && spin < EMBER_POOL_SPINS && !atomic_load(&p->stopping); ++spin) {
       cpu_relax();
-      g = atomic_load_explicit(&p->generation, memory_order_acquire);
+      g = (uint32_t)(atomic_load_explicit(&p->work, memory_order_acquire) >> 32);
     }
     if (g == seen) {
       pthread_mutex_lock(&p->mutex);
-      while ((g = atomic_load_explicit(&p->generation, memory_order_acquire)) == seen && !atomic_load(&p->stopping))
+      while ((g = (uint32_t)(atomic_load_explicit(&p->work, memory_order_acquire) >> 32)) == seen &&
+             !atomic_load(&p->stopping))
         pthread_cond_wait(&p->wake, &p->mutex);
       pthread_mutex_unlock(&p->mutex);
     }
     if (atomic_load(&p->stopping)) return NULL;
     seen = g;
-    for (int32_t i = start.index; start.index < p->participants && i < p->count; i += p->participants)
-      p->task(p->context, i);
-    atomic_fetch_sub_explicit(&p->pending, 1, memory_order_release);
+    if (start.index < atomic_load_explicit(&p->participants, memory_order_relaxed)) run_parts(p, g);
   }
 }
 
@@ -109,17 +134,20 @@ void ember_pool_run(ember_pool *p, void (*task)(void *context, int32_t index), v
     for (int32_t i = 0; i < count; ++i) task(context, i);
     return;
   }
-  p->task = task;
-  p->context = context;
-  p->count = count;
-  p->participants = participants;
-  atomic_store_explicit(&p->pending, p->workers, memory_order_relaxed);
+  // The previous job's parts were all claimed and finished: its fields can change.
+  atomic_store_explicit(&p->task, task, memory_order_relaxed);
+  atomic_store_explicit(&p->context, context, memory_order_relaxed);
+  atomic_store_explicit(&p->count, count, memory_order_relaxed);
+  atomic_store_explicit(&p->participants, participants, memory_order_relaxed);
+  atomic_store_explicit(&p->done, 0, memory_order_relaxed);
+  const uint32_t generation = (uint32_t)(atomic_load_explicit(&p->work, memory_order_relaxed) >> 32) + 1;
   pthread_mutex_lock(&p->mutex);
-  atomic_fetch_add_explicit(&p->generation, 1, memory_order_release);
+  atomic_store_explicit(&p->work, (uint64_t)generation << 32, memory_order_release);
   pthread_cond_broadcast(&p->wake);
   pthread_mutex_unlock(&p->mutex);
-  for (int32_t i = 0; i < count; i += participants) task(context, i);
-  for (int spin = 0; atomic_load_explicit(&p->pending, memory_order_acquire) > 0; ++spin) {
+  run_parts(p, generation);
+  // Only parts a worker claimed and is running are left.
+  for (int spin = 0; atomic_load_explicit(&p->done, memory_order_acquire) < count; ++spin) {
     if (spin < EMBER_POOL_SPINS) cpu_relax(); else sched_yield();
   }
 }

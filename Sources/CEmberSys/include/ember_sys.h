@@ -58,10 +58,11 @@ ember_pool *ember_pool_create(int32_t workers);
 void ember_pool_destroy(ember_pool *pool);
 /// Workers + the caller.
 int32_t ember_pool_threads(const ember_pool *pool);
-/// Runs task(context, i) for i in [0, count) on P = min(threads, count, ember_pool_threads) threads —
-/// thread j (the caller is 0, worker w is w) runs i = j, j + P, … — and returns when all have
-/// finished. A NULL pool, or P = 1, runs them in turn on the caller. One job at a time: a pool
-/// belongs to one session, used from one thread at a time.
+/// Runs task(context, i) for i in [0, count) on up to P = min(threads, count, ember_pool_threads)
+/// threads — the caller and workers 1 … P − 1 each claim the next part not yet taken, so the caller
+/// runs every part no worker got to in time — and returns when all have finished. A NULL pool, or
+/// P = 1, runs them in turn on the caller. One job at a time: a pool belongs to one session, used
+/// from one thread at a time.
 void ember_pool_run(ember_pool *pool, void (*task)(void *context, int32_t index), void *context, int32_t count,
                     int32_t threads);
 
