@@ -207,20 +207,25 @@ struct Preparer {
         PreparedKernel(scratchBytes: scratch, implementation: implementation.rawValue, bind: bind)
     }
 
-    /// Work below which a convolution is not split across threads: waking a worker and waiting for
-    /// it costs about a microsecond, what a 2-core VM does in ~50k int8 MACs.
-    static let minimumMACsToSplit = 65_536
+    /// Work below which a convolution is not split across threads. Handing a part to a worker and
+    /// waiting for it costs about a microsecond, and each part repeats some set-up (its window of
+    /// input rows), so a layer is split when one thread would take ~4 µs or more: the int8 GEMM runs
+    /// ~150 GMAC/s on an AVX-512 core, the f32 GEMM ~50, depthwise layers ~15–30.
+    enum SplitThreshold: Int {
+        case int8GEMM = 524_288, floatGEMM = 196_608, depthwise = 65_536
+    }
 
-    /// An optimized convolution that can also run split across threads (see `convSlices`). `bind`
-    /// binds one call on the given buffers and geometry; input and output elements are `elementBytes`.
+    /// An optimized convolution that can also run split across threads (see `convSlices`) when it
+    /// has at least `threshold` MACs. `bind` binds one call on the given buffers and geometry; input
+    /// and output elements are `elementBytes`.
     func splittableConv(_ implementation: KernelImplementation, scratch: Int, geometry g: UnsafePointer<ember_conv_geometry>,
-                        elementBytes: Int,
+                        elementBytes: Int, threshold: SplitThreshold,
                         _ bind: @escaping (KernelBuffers, UnsafePointer<ember_conv_geometry>) throws -> () -> Void) -> PreparedKernel {
         var k = kernel(implementation, scratch: scratch) { b in try bind(b, g) }
         let geo = g.pointee
         let macs = Int(geo.batch) * Int(geo.out_h) * Int(geo.out_w) * Int(geo.out_c)
             * Int(geo.kernel_h) * Int(geo.kernel_w) * Int(geo.in_c / max(geo.groups, 1))
-        guard macs >= Self.minimumMACsToSplit else { return k }
+        guard macs >= threshold.rawValue else { return k }
         let stride = PreparedKernel.partScratchStride(scratch)
         k.bindParts = { b, parts in
             try convSlices(geo, parts: parts).enumerated().map { i, slice in
@@ -590,7 +595,8 @@ struct Preparer {
             let (name, run) = try simd("conv2d_s8") { $0.conv2d_s8 }
             let gemm = try packQS8(isa: isa, k: k, n: outC, weights: filter, bias: bias, requant: q, singleRounding: false,
                                    runs: ember_conv_k_runs(isa, g))
-            return splittableConv(name, scratch: Int(ember_conv_scratch_bytes(isa, g, 1)), geometry: g, elementBytes: 1) { b, g in
+            return splittableConv(name, scratch: Int(ember_conv_scratch_bytes(isa, g, 1)), geometry: g, elementBytes: 1,
+                                  threshold: .int8GEMM) { b, g in
                 let x = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
                 let out = b.output.assumingMemoryBound(to: Int8.self)
                 let s = try scratchBuffer(b, node, UInt8.self)
@@ -609,7 +615,7 @@ struct Preparer {
                                                 output_offset: r.output_offset, act_min: r.act_min, act_max: r.act_max))
         let (name, run) = try simd("dwconv2d_s8") { $0.dwconv2d_s8 }
         let scratch = Int(ember_dwconv_scratch_bytes(isa, g, 1))
-        return splittableConv(name, scratch: scratch, geometry: g, elementBytes: 1) { b, g in
+        return splittableConv(name, scratch: scratch, geometry: g, elementBytes: 1, threshold: .depthwise) { b, g in
             let x = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
             let out = b.output.assumingMemoryBound(to: Int8.self)
             let s = scratch > 0 ? UnsafeMutableRawPointer(try scratchBuffer(b, node, UInt8.self)) : nil
@@ -624,7 +630,8 @@ struct Preparer {
             let k = w.dims[1] * w.dims[2] * w.dims[3]
             guard let gemm = try packFloatGEMM(isa: isa, k: k, n: outC, range: range) else { return nil }
             let (name, run) = try simd("conv2d_f32") { $0.conv2d_f32 }
-            return splittableConv(name, scratch: Int(ember_conv_scratch_bytes(isa, g, 0)), geometry: g, elementBytes: 4) { b, g in
+            return splittableConv(name, scratch: Int(ember_conv_scratch_bytes(isa, g, 0)), geometry: g, elementBytes: 4,
+                                  threshold: .floatGEMM) { b, g in
                 let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
                 let out = b.output.assumingMemoryBound(to: Float.self)
                 let s = try scratchBuffer(b, node, UInt8.self)
@@ -651,7 +658,7 @@ struct Preparer {
         guard let dw = packed else { return nil }
         let (name, run) = try simd("dwconv2d_f32") { $0.dwconv2d_f32 }
         let scratch = Int(ember_dwconv_scratch_bytes(isa, g, 0))
-        return splittableConv(name, scratch: scratch, geometry: g, elementBytes: 4) { b, g in
+        return splittableConv(name, scratch: scratch, geometry: g, elementBytes: 4, threshold: .depthwise) { b, g in
             let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
             let out = b.output.assumingMemoryBound(to: Float.self)
             let s = scratch > 0 ? UnsafeMutableRawPointer(try scratchBuffer(b, node, UInt8.self)) : nil
