@@ -78,27 +78,10 @@ static inline int ember_interior_row(const ember_conv_geometry *g, int32_t oy) {
     }                                                                                             \
   } while (0)
 
-/// Runs BODY for every output pixel whose taps all lie inside the image, with `at` the element offset
-/// of its first tap's channel `c0` in `input` and `out` at its channel c0 in `output`.
-#define EMBER_FOR_EACH_INTERIOR_PIXEL(g, type, output, c0, BODY)                                    \
-  {                                                                                               \
-    int32_t lo_, hi_;                                                                             \
-    ember_interior_columns(g, &lo_, &hi_);                                                        \
-    for (int32_t n_ = 0; n_ < (g)->batch; ++n_)                                                   \
-      for (int32_t oy_ = 0; oy_ < (g)->out_h; ++oy_) {                                            \
-        if (!ember_interior_row(g, oy_)) continue;                                                \
-        const int64_t row_ = ((int64_t)n_ * (g)->in_h + oy_ * (g)->stride_h - (g)->pad_top) * (g)->in_w - (g)->pad_left; \
-        type *out_row_ = (output) + ((int64_t)n_ * (g)->out_h + oy_) * (g)->out_w * (g)->out_c + (c0); \
-        for (int32_t ox_ = lo_; ox_ < hi_; ++ox_) {                                               \
-          const int64_t at = (row_ + (int64_t)ox_ * (g)->stride_w) * (g)->in_c + (c0);            \
-          type *out = out_row_ + (int64_t)ox_ * (g)->out_c;                                       \
-          BODY                                                                                    \
-        }                                                                                         \
-      }                                                                                           \
-  }
-
-/// EMBER_FOR_EACH_INTERIOR_PIXEL in groups: GROUP runs for `group` horizontally adjacent interior pixels
-/// at once (`at` and `out` at the first), ONE for each pixel left over at a row's end.
+/// Runs over every output pixel whose taps all lie inside the image, with `at` the element offset of its
+/// first tap's channel `c0` in `input` and `out` at its channel c0 in `output`: GROUP for `group`
+/// horizontally adjacent pixels at once (`at` and `out` at the first), ONE for each pixel left over at
+/// a row's end.
 #define EMBER_FOR_EACH_INTERIOR_GROUP(g, type, output, c0, group, GROUP, ONE)                          \
   {                                                                                               \
     int32_t lo_, hi_;                                                                             \
@@ -121,6 +104,10 @@ static inline int ember_interior_row(const ember_conv_geometry *g, int32_t oy) {
         }                                                                                         \
       }                                                                                           \
   }
+
+/// The same one pixel at a time.
+#define EMBER_FOR_EACH_INTERIOR_PIXEL(g, type, output, c0, BODY) \
+  EMBER_FOR_EACH_INTERIOR_GROUP(g, type, output, c0, 1 << 30, {}, BODY)
 
 /// Element offsets, from a pixel's first tap, of its kh·kw taps in (ky, kx) order (NHWC input).
 static inline void ember_tap_offsets(const ember_conv_geometry *g, int64_t *offset) {

@@ -271,34 +271,40 @@ TARGET static inline void store_acc_pair(__m512i z, const ember_qs8_gemm *w, con
 DEFINE_QS8_HALF_TILE(16) DEFINE_QS8_HALF_TILE(8) DEFINE_QS8_HALF_TILE(4) DEFINE_QS8_HALF_TILE(2)
 DEFINE_QS8_HALF_TILE(1)
 
+/// Covers `rows` GEMM rows with tiles: when `half` (at most 8 output channels), 8-lane tiles of 16, 8, 4, 2
+/// or 1 rows (HALF(r)); otherwise R × P tiles of 8, 4 or fewer rows over every panel (TILE(r, panel,
+/// live)). NEXT(r) moves the row source and output past r rows.
+#define EMBER_ROW_TILES(rows, panels, half, HALF, TILE, NEXT)                                          \
+  do {                                                                                             \
+    while ((half) && rows > 0) {                                                                   \
+      const int32_t r = rows >= 16 ? 16 : rows >= 8 ? 8 : rows >= 4 ? 4 : rows >= 2 ? 2 : 1;       \
+      HALF;                                                                                        \
+      NEXT;                                                                                        \
+      rows -= r;                                                                                   \
+    }                                                                                              \
+    while (rows > 0) {                                                                             \
+      const int32_t r = rows >= 8 ? 8 : rows >= 4 ? 4 : rows, step = PANELS_PER_TILE(r);           \
+      for (int32_t panel = 0; panel < (panels); panel += step) {                                   \
+        const int32_t live = (panels) - panel < step ? (panels) - panel : step;                    \
+        TILE;                                                                                      \
+      }                                                                                            \
+      NEXT;                                                                                        \
+      rows -= r;                                                                                   \
+    }                                                                                              \
+  } while (0)
+
+typedef void (*qs8_half_tile_fn)(const qs8_source *, int64_t, const ember_qs8_gemm *, void *, int64_t, int64_t);
+static const qs8_half_tile_fn qs8_half_tiles[17] = {
+  [16] = qs8_half_tile_16, [8] = qs8_half_tile_8, [4] = qs8_half_tile_4, [2] = qs8_half_tile_2, [1] = qs8_half_tile_1,
+};
+
 /// `rows` consecutive GEMM rows (pixels), the first reading `col` bytes into the source rows, × every
 /// panel of `w`, in tiles of 8, 4 or fewer rows.
 TARGET static void qs8_rows(int32_t rows, const qs8_source *src, int64_t col, const ember_qs8_gemm *w, void *out,
                             int64_t out_at, int64_t out_stride) {
-  const int32_t panels = w->n_padded / 16;
-  while (w->n <= 8 && rows > 0) {  // 8-lane tiles
-    const int32_t r = rows >= 16 ? 16 : rows >= 8 ? 8 : rows >= 4 ? 4 : rows >= 2 ? 2 : 1;
-    switch (r) {
-    case 16: qs8_half_tile_16(src, col, w, out, out_at, out_stride); break;
-    case 8: qs8_half_tile_8(src, col, w, out, out_at, out_stride); break;
-    case 4: qs8_half_tile_4(src, col, w, out, out_at, out_stride); break;
-    case 2: qs8_half_tile_2(src, col, w, out, out_at, out_stride); break;
-    default: qs8_half_tile_1(src, col, w, out, out_at, out_stride); break;
-    }
-    col += r * src->pixel;
-    out_at += r * out_stride;
-    rows -= r;
-  }
-  while (rows > 0) {
-    const int32_t r = rows >= 8 ? 8 : rows >= 4 ? 4 : rows, step = PANELS_PER_TILE(r);
-    for (int32_t panel = 0; panel < panels; panel += step) {
-      const int32_t live = panels - panel < step ? panels - panel : step;
-      qs8_tiles[r][live](src, col, w, panel, out, out_at, out_stride);
-    }
-    col += r * src->pixel;
-    out_at += r * out_stride;
-    rows -= r;
-  }
+  EMBER_ROW_TILES(rows, w->n_padded / 16, w->n <= 8, qs8_half_tiles[r](src, col, w, out, out_at, out_stride),
+                  qs8_tiles[r][live](src, col, w, panel, out, out_at, out_stride),
+                  { col += r * src->pixel; out_at += r * out_stride; });
 }
 
 /// dst[0..n) = src ^ 0x80 (signed to unsigned bytes), 64 at a time.
@@ -799,24 +805,8 @@ TARGET static void f32_rows(int32_t rows, const f32_source *src, int64_t col, co
                             int64_t out_stride) {
   const f32_tile_fn(*tiles)[5] = w->weights_f16 ? f16_tiles : f32_tiles;
   const f32_half_tile_fn *half = w->weights_f16 ? f16_half_tiles : f32_half_tiles;
-  const int32_t panels = w->n_padded / 16;
-  while (w->n <= 8 && rows > 0) {  // 8-lane tiles
-    const int32_t r = rows >= 16 ? 16 : rows >= 8 ? 8 : rows >= 4 ? 4 : rows >= 2 ? 2 : 1;
-    half[r](src, col, w, out, out_stride);
-    col += r * src->pixel;
-    out += r * out_stride;
-    rows -= r;
-  }
-  while (rows > 0) {
-    const int32_t r = rows >= 8 ? 8 : rows >= 4 ? 4 : rows, step = PANELS_PER_TILE(r);
-    for (int32_t panel = 0; panel < panels; panel += step) {
-      const int32_t live = panels - panel < step ? panels - panel : step;
-      tiles[r][live](src, col, w, panel, out, out_stride);
-    }
-    col += r * src->pixel;
-    out += r * out_stride;
-    rows -= r;
-  }
+  EMBER_ROW_TILES(rows, w->n_padded / 16, w->n <= 8, half[r](src, col, w, out, out_stride),
+                  tiles[r][live](src, col, w, panel, out, out_stride), { col += r * src->pixel; out += r * out_stride; });
 }
 
 /// `rows` rows of k floats, `stride` apart, × w, read in place.
