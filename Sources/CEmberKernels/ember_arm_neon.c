@@ -577,6 +577,39 @@ static void fully_connected_hybrid_neon(int64_t rows, const float *input, const 
   EMBER_HYBRID_FC_BODY(rows, input, w, scratch, output, quantize_symmetric, fc_qs8_neon);
 }
 
+// ------------------------------------------------------------ roofline probes
+/// Eight chains of the int8 GEMM's widening multiply-add (smlal: 4 MACs) or of f32 FMAs (4 MACs).
+static int64_t probe_mac_neon(int32_t is_int8, int64_t iterations) {
+  if (is_int8) {
+    int32x4_t acc[8];
+    int16x4_t a = vdup_n_s16(3);
+    const int16x4_t b = vdup_n_s16(2);
+    for (int32_t j = 0; j < 8; ++j) acc[j] = vdupq_n_s32(0);
+    for (int64_t i = 0; i < iterations; ++i)
+      for (int32_t j = 0; j < 8; ++j) {
+        __asm__ volatile("" : "+w"(a));  // so that the product is not hoisted out of the loop
+        acc[j] = vmlal_s16(acc[j], a, b);
+        __asm__ volatile("" : "+w"(acc[j]));
+      }
+    int32x4_t sum = acc[0];
+    for (int32_t j = 1; j < 8; ++j) sum = vaddq_s32(sum, acc[j]);
+    __asm__ volatile("" : : "w"(sum));
+    return iterations * 8 * 4;
+  }
+  float32x4_t acc[8];
+  const float32x4_t a = vdupq_n_f32(1.0f), b = vdupq_n_f32(0.5f);
+  for (int32_t j = 0; j < 8; ++j) acc[j] = vdupq_n_f32(0.0f);
+  for (int64_t i = 0; i < iterations; ++i)
+    for (int32_t j = 0; j < 8; ++j) {
+      acc[j] = vfmaq_f32(acc[j], a, b);
+      __asm__ volatile("" : "+w"(acc[j]));
+    }
+  float32x4_t sum = acc[0];
+  for (int32_t j = 1; j < 8; ++j) sum = vaddq_f32(sum, acc[j]);
+  __asm__ volatile("" : : "w"(sum));
+  return iterations * 8 * 4;
+}
+
 const ember_kernel_table ember_neon_kernels = {
   .conv2d_s8 = conv2d_s8_neon,
   .fully_connected_s8 = fully_connected_s8_neon,
@@ -589,7 +622,25 @@ const ember_kernel_table ember_neon_kernels = {
   .add_s8 = add_s8_neon,
   .mul_s8 = mul_s8_neon,
   .binary_f32 = binary_f32_neon,
+  .probe_mac = probe_mac_neon,
 };
+
+/// Eight chains of sdot (16 MACs) for int8; NEON's FMAs for f32.
+DOTPROD static int64_t probe_mac_dot(int32_t is_int8, int64_t iterations) {
+  if (!is_int8) return probe_mac_neon(0, iterations);
+  int32x4_t acc[8];
+  const int8x16_t a = vdupq_n_s8(3), b = vdupq_n_s8(2);
+  for (int32_t j = 0; j < 8; ++j) acc[j] = vdupq_n_s32(0);
+  for (int64_t i = 0; i < iterations; ++i)
+    for (int32_t j = 0; j < 8; ++j) {
+      acc[j] = vdotq_s32(acc[j], a, b);
+      __asm__ volatile("" : "+w"(acc[j]));
+    }
+  int32x4_t sum = acc[0];
+  for (int32_t j = 1; j < 8; ++j) sum = vaddq_s32(sum, acc[j]);
+  __asm__ volatile("" : : "w"(sum));
+  return iterations * 8 * 16;
+}
 
 DOTPROD static void fully_connected_hybrid_dot(int64_t rows, const float *input, const ember_qs8_gemm *w, void *scratch,
                                                float *output) {
@@ -609,6 +660,7 @@ const ember_kernel_table ember_neon_dotprod_kernels = {
   .add_s8 = add_s8_neon,
   .mul_s8 = mul_s8_neon,
   .binary_f32 = binary_f32_neon,
+  .probe_mac = probe_mac_dot,
 };
 
 #endif

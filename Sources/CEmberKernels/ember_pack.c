@@ -164,6 +164,40 @@ const ember_kernel_table *ember_kernel_table_for(int32_t isa) {
   }
 }
 
+int64_t ember_probe_mac(int32_t isa, int32_t is_int8, int64_t iterations) {
+  const ember_kernel_table *t = ember_kernel_table_for(isa);
+  if (t && t->probe_mac) return t->probe_mac(is_int8, iterations);
+  // The scalar path: eight chains of plain multiply-adds, kept in registers and not vectorized.
+  int32_t acc[8] = {0};
+  float facc[8] = {0};
+  for (int64_t i = 0; i < iterations; ++i)
+    for (int32_t j = 0; j < 8; ++j) {
+      if (is_int8) {
+        acc[j] += 3 * (j + 1);
+        __asm__ volatile("" : "+r"(acc[j]));
+      } else {
+        facc[j] += 0.5f * (float)j;
+        __asm__ volatile("" : "+m"(facc[j]));
+      }
+    }
+  return iterations * 8;
+}
+
+uint64_t ember_probe_read(const void *buffer, int64_t bytes) {
+  const uint64_t *words = (const uint64_t *)buffer;
+  uint64_t sum[4] = {0, 0, 0, 0};
+  const int64_t n = bytes / 8;
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    sum[0] += words[i];
+    sum[1] += words[i + 1];
+    sum[2] += words[i + 2];
+    sum[3] += words[i + 3];
+  }
+  for (; i < n; ++i) sum[0] += words[i];
+  return sum[0] + sum[1] + sum[2] + sum[3];
+}
+
 void ember_f16_pack(int32_t isa, int32_t k, int32_t n, const uint16_t *weights, uint16_t *packed) {
   const int32_t np = ember_n_padded(isa, n), lanes = ember_isa_lanes(isa);
   for (int32_t o = 0; o < np; ++o) {

@@ -671,6 +671,39 @@ TARGET static void ember_binary_f32_avx2(ember_binary_op op, const ember_broadca
   }
 }
 
+// ------------------------------------------------------------ roofline probe
+/// Six chains of vpmaddwd + vpaddd (16 MACs, the int8 GEMM's pair; six, so that chains and operands fit
+/// the 16 registers) or eight of 256-bit FMAs (8 MACs).
+TARGET static int64_t probe_mac_avx2(int32_t is_int8, int64_t iterations) {
+  if (is_int8) {
+    __m256i acc[6], a[6];
+    const __m256i b = _mm256_set1_epi16(2);
+    for (int32_t j = 0; j < 6; ++j) acc[j] = _mm256_setzero_si256(), a[j] = _mm256_set1_epi16((int16_t)(j + 1));
+    for (int64_t i = 0; i < iterations; ++i)
+      for (int32_t j = 0; j < 6; ++j) {
+        __asm__ volatile("" : "+x"(a[j]));  // so that the product is not hoisted out of the loop
+        acc[j] = _mm256_add_epi32(acc[j], _mm256_madd_epi16(a[j], b));
+        __asm__ volatile("" : "+x"(acc[j]));
+      }
+    __m256i sum = acc[0];
+    for (int32_t j = 1; j < 6; ++j) sum = _mm256_add_epi32(sum, acc[j]);
+    __asm__ volatile("" : : "x"(sum));
+    return iterations * 6 * 16;
+  }
+  __m256 acc[8];
+  const __m256 a = _mm256_set1_ps(1.0f), b = _mm256_set1_ps(0.5f);
+  for (int32_t j = 0; j < 8; ++j) acc[j] = _mm256_setzero_ps();
+  for (int64_t i = 0; i < iterations; ++i)
+    for (int32_t j = 0; j < 8; ++j) {
+      acc[j] = _mm256_fmadd_ps(a, b, acc[j]);
+      __asm__ volatile("" : "+x"(acc[j]));
+    }
+  __m256 sum = acc[0];
+  for (int32_t j = 1; j < 8; ++j) sum = _mm256_add_ps(sum, acc[j]);
+  __asm__ volatile("" : : "x"(sum));
+  return iterations * 8 * 8;
+}
+
 const ember_kernel_table ember_avx2_kernels = {
   .conv2d_s8 = ember_conv2d_s8_avx2,
   .fully_connected_s8 = ember_fully_connected_s8_avx2,
@@ -683,6 +716,7 @@ const ember_kernel_table ember_avx2_kernels = {
   .add_s8 = ember_add_s8_avx2,
   .mul_s8 = ember_mul_s8_avx2,
   .binary_f32 = ember_binary_f32_avx2,
+  .probe_mac = probe_mac_avx2,
 };
 
 #endif

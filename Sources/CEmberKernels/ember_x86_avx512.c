@@ -999,6 +999,37 @@ TARGET static void ember_binary_f32_avx512(ember_binary_op op, const ember_broad
   }
 }
 
+// ------------------------------------------------------------ roofline probe
+/// Eight chains of vpdpbusd (64 MACs each) or of 512-bit FMAs (16 MACs).
+TARGET static int64_t probe_mac_avx512(int32_t is_int8, int64_t iterations) {
+  if (is_int8) {
+    __m512i acc[8];
+    const __m512i a = _mm512_set1_epi8(1), b = _mm512_set1_epi8(2);
+    for (int32_t j = 0; j < 8; ++j) acc[j] = _mm512_setzero_si512();
+    for (int64_t i = 0; i < iterations; ++i)
+      for (int32_t j = 0; j < 8; ++j) {
+        acc[j] = _mm512_dpbusd_epi32(acc[j], a, b);
+        __asm__ volatile("" : "+v"(acc[j]));
+      }
+    int32_t sink = 0;
+    for (int32_t j = 0; j < 8; ++j) sink += _mm512_reduce_add_epi32(acc[j]);
+    __asm__ volatile("" : : "r"(sink));
+    return iterations * 8 * 64;
+  }
+  __m512 acc[8];
+  const __m512 a = _mm512_set1_ps(1.0f), b = _mm512_set1_ps(0.5f);
+  for (int32_t j = 0; j < 8; ++j) acc[j] = _mm512_setzero_ps();
+  for (int64_t i = 0; i < iterations; ++i)
+    for (int32_t j = 0; j < 8; ++j) {
+      acc[j] = _mm512_fmadd_ps(a, b, acc[j]);
+      __asm__ volatile("" : "+v"(acc[j]));
+    }
+  float sink = 0;
+  for (int32_t j = 0; j < 8; ++j) sink += _mm512_reduce_add_ps(acc[j]);
+  __asm__ volatile("" : : "x"(sink));
+  return iterations * 8 * 16;
+}
+
 const ember_kernel_table ember_avx512_kernels = {
   .conv2d_s8 = ember_conv2d_s8_avx512,
   .fully_connected_s8 = ember_fully_connected_s8_avx512,
@@ -1011,6 +1042,7 @@ const ember_kernel_table ember_avx512_kernels = {
   .add_s8 = ember_add_s8_avx512,
   .mul_s8 = ember_mul_s8_avx512,
   .binary_f32 = ember_binary_f32_avx512,
+  .probe_mac = probe_mac_avx512,
 };
 
 #endif

@@ -228,4 +228,15 @@ public enum KernelISA: String, CaseIterable, Sendable, CustomStringConvertible {
         }
         return ember_kernel_table_for(isa) == nil ? nil : isa
     }
+
+    /// The roofline probe (ember_probe_mac): `iterations` rounds of this path's int8 (or f32) multiply-
+    /// accumulate instruction on independent accumulators; returns the MACs done. Timed by the caller.
+    public func probeMACs(int8: Bool, iterations: Int) -> Int {
+        Int(ember_probe_mac(cISA ?? Int32(EMBER_ISA_SCALAR), int8 ? 1 : 0, Int64(max(iterations, 0))))
+    }
+
+    /// Reads every 8-byte word of `buffer` (ember_probe_read), to time the memory bandwidth.
+    public static func probeRead(_ buffer: UnsafeRawBufferPointer) -> UInt64 {
+        ember_probe_read(buffer.baseAddress, Int64(buffer.count / 8 * 8))
+    }
 }

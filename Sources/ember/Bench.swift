@@ -12,7 +12,10 @@ struct Bench: ParsableCommand {
         inferences, then times --repeat single inferences through the allocation-free path \
         (inputs written in place, no copies). Reports the kernel path (EMBER_ISA or the best this \
         CPU has), load + prepare time, and latency. --profile times each node over the same runs \
-        and prints a per-op table: median µs, share of the run, and achieved GMAC/s or GB/s.
+        and prints a per-op table: median µs, share of the run, achieved GMAC/s or GB/s, and that \
+        rate as a share of this core's peak on the kernel path (int8 or f32 multiply-accumulates, \
+        or read bandwidth for ops without MACs) times the threads — the peaks are measured once \
+        per CPU model and path by a short probe and cached in ~/.cache/ember/roofline.
 
         Examples:
           ember bench model.ember --repeat 1000
@@ -88,6 +91,13 @@ struct Bench: ParsableCommand {
         let median = times[times.count / 2], p90 = times[min(times.count - 1, times.count * 9 / 10)], best = times[0]
         let macs = e.validated.totalCost.macs
         var rows: [(name: String, op: String, impl: String, us: Double, macs: Int, bytes: Int)] = []
+        // The peaks the profile's rates are shares of: this core's on the path, times the threads.
+        let roofline = profile ? Roofline.of(e.isa) { if !json { print($0) } } : nil
+        func peakShare(_ r: (name: String, op: String, impl: String, us: Double, macs: Int, bytes: Int)) -> Double? {
+            guard let roofline, r.us > 0 else { return nil }
+            let gmacs = r.macs > 0 ? Double(r.macs) / r.us / 1000 : nil
+            return roofline.share(kernel: r.impl, gmacs: gmacs, gbs: Double(r.bytes) / r.us / 1000) / Double(e.threads)
+        }
         if profile {
             let perNode = e.profile(runs: `repeat`)
             for (i, node) in e.graph.nodes.enumerated() {
@@ -97,25 +107,34 @@ struct Bench: ParsableCommand {
         }
         if json {
             let ops = rows.map { r in
-                "{\"node\":\(jsonString(r.name)),\"op\":\(jsonString(r.op)),\"kernel\":\(jsonString(r.impl)),\"median_us\":\(formatDecimal(r.us, places: 3)),\"macs\":\(r.macs),\"bytes\":\(r.bytes)}"
+                "{\"node\":\(jsonString(r.name)),\"op\":\(jsonString(r.op)),\"kernel\":\(jsonString(r.impl)),\"median_us\":\(formatDecimal(r.us, places: 3)),\"macs\":\(r.macs),\"bytes\":\(r.bytes)"
+                    + (peakShare(r).map { ",\"peak_share\":\(formatDecimal($0, places: 4))" } ?? "") + "}"
             }.joined(separator: ",")
+            let peaks = roofline.map {
+                ",\"peak\":{\"int8_gmacs\":\(formatDecimal($0.int8GMACs, places: 2)),\"f32_gmacs\":\(formatDecimal($0.f32GMACs, places: 2)),"
+                    + "\"read_gbs\":\(formatDecimal($0.readGBs, places: 2))}"
+            } ?? ""
             print("{\"variant\":\(jsonString(session.variant.name)),\"isa\":\(jsonString(e.isa.rawValue)),\"threads\":\(e.threads),\"load_prepare_ms\":\(formatDecimal(loadMs, places: 3)),"
                   + "\"repeat\":\(`repeat`),\"median_us\":\(formatDecimal(median, places: 3)),\"p90_us\":\(formatDecimal(p90, places: 3)),\"min_us\":\(formatDecimal(best, places: 3)),"
-                  + "\"macs\":\(macs),\"arena_bytes\":\(e.arenaBytes),\"prepared_bytes\":\(e.preparedBytes),\"ops\":[\(ops)]}")
+                  + "\"macs\":\(macs),\"arena_bytes\":\(e.arenaBytes),\"prepared_bytes\":\(e.preparedBytes)\(peaks),\"ops\":[\(ops)]}")
             return
         }
         print("variant \(session.variant.name), kernels \(e.isa), \(threadsText(e)), \(e.graph.nodes.count) nodes, \(formatCount(macs)) MACs, arena \(e.arenaBytes) bytes, "
               + "prepared \(e.preparedBytes) bytes; load + prepare \(formatDecimal(loadMs, places: 2)) ms")
         print("latency over \(`repeat`) runs: median \(formatDecimal(median, places: 2)) µs, p90 \(formatDecimal(p90, places: 2)) µs, "
               + "min \(formatDecimal(best, places: 2)) µs (\(formatDecimal(Double(macs) / max(median, 1e-9) / 1000, places: 2)) GMAC/s)")
-        guard profile else { return }
+        guard profile, let roofline else { return }
         let total = rows.reduce(0) { $0 + $1.us }
-        print("\n| node | op | kernel | median µs | share | GMAC/s | GB/s |")
-        print("|---|---|---|---:|---:|---:|---:|")
+        print("peak of this core on the \(e.isa) kernels: int8 \(formatDecimal(roofline.int8GMACs, places: 1)) GMAC/s, "
+              + "f32 \(formatDecimal(roofline.f32GMACs, places: 1)) GMAC/s, read \(formatDecimal(roofline.readGBs, places: 1)) GB/s"
+              + (e.threads > 1 ? " (× \(e.threads) threads)" : ""))
+        print("\n| node | op | kernel | median µs | share | GMAC/s | GB/s | of peak |")
+        print("|---|---|---|---:|---:|---:|---:|---:|")
         for r in rows.sorted(by: { $0.us > $1.us }) {
             let share = total > 0 ? r.us / total * 100 : 0
             print("| \(r.name.suffix(40)) | \(r.op) | \(r.impl) | \(formatDecimal(r.us, places: 2)) | \(formatDecimal(share, places: 1)) % | "
-                  + "\(r.macs > 0 ? formatDecimal(Double(r.macs) / max(r.us, 1e-9) / 1000, places: 2) : "-") | \(formatDecimal(Double(r.bytes) / max(r.us, 1e-9) / 1000, places: 2)) |")
+                  + "\(r.macs > 0 ? formatDecimal(Double(r.macs) / max(r.us, 1e-9) / 1000, places: 2) : "-") | \(formatDecimal(Double(r.bytes) / max(r.us, 1e-9) / 1000, places: 2)) | "
+                  + "\(peakShare(r).map { formatDecimal($0 * 100, places: 0) + " %" } ?? "-") |")
         }
         print("sum of node medians \(formatDecimal(total, places: 2)) µs (the run's median was \(formatDecimal(median, places: 2)) µs)")
     }

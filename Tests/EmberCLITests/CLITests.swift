@@ -32,6 +32,38 @@ import Testing
         return dir + "/demo.ember"
     }
 
+    /// `ember bench`: latency figures, and with --profile every node's time and its share of this
+    /// core's peak — the peaks measured once and then read from the cache (a planted cache line is
+    /// what the next run reports).
+    @Test func benchProfilesAgainstCachedPeaks() throws {
+        let path = try demoPackage(), cache = Self.workDir + "/cache"
+        try? FileManager.default.removeItem(atPath: cache)
+        func bench(_ extra: String...) throws -> [String: Any] {
+            let r = try process(Self.binary, ["bench", path, "--repeat", "3", "--warmup", "1", "--json"] + extra,
+                                environment: ["XDG_CACHE_HOME": cache])
+            #expect(r.status == 0, "\(r.stderr)")
+            return try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        }
+        let plain = try bench()
+        #expect(plain["median_us"] as? Double != nil && plain["peak"] == nil)
+        #expect((plain["ops"] as? [Any])?.isEmpty == true)
+
+        let measured = try bench("--profile")
+        let isa = try #require(measured["isa"] as? String)
+        let peak = try #require(measured["peak"] as? [String: Double])
+        #expect((peak["int8_gmacs"] ?? 0) > 0 && (peak["f32_gmacs"] ?? 0) > 0 && (peak["read_gbs"] ?? 0) > 0)
+        let ops = try #require(measured["ops"] as? [[String: Any]])
+        #expect(ops.count == 5 && ops.allSatisfy { $0["peak_share"] as? Double != nil })
+        let cached = try String(contentsOfFile: cache + "/ember/roofline", encoding: .utf8)
+        #expect(cached.hasPrefix(isa + "\t"))
+
+        // A cache line of round numbers: the next profile reads it rather than measuring again.
+        let key = cached.split(separator: "\t").prefix(2).joined(separator: "\t")
+        try (key + "\t1000\t500\t250\n").write(toFile: cache + "/ember/roofline", atomically: true, encoding: .utf8)
+        let again = try bench("--profile")
+        #expect(again["peak"] as? [String: Double] == ["int8_gmacs": 1000, "f32_gmacs": 500, "read_gbs": 250])
+    }
+
     @Test func demoInspectAndRunWork() throws {
         let dir = Self.workDir + "/demo"
         let demo = try ember("demo", "--output", dir)

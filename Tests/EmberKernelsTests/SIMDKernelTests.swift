@@ -48,6 +48,25 @@ func kernels(_ isa: Int32) -> ember_kernel_table {
     #expect(ember_conv_scratch_bytes(avx512, &g, 1) == ember_gemm_scratch_bytes(avx512, 7, 1))
 }
 
+/// The roofline probes count the work they do — iterations × accumulator chains × MACs per instruction
+/// (their timing is `ember bench --profile`'s, never asserted here) — and the read probe sums every word.
+@Test func rooflineProbesCountTheirWork() {
+    let perIteration: [Int32: (int8: Int64, f32: Int64)] = [
+        Int32(EMBER_ISA_SCALAR): (8, 8), Int32(EMBER_ISA_AVX512): (8 * 64, 8 * 16), Int32(EMBER_ISA_AVX2): (6 * 16, 8 * 8),
+        Int32(EMBER_ISA_NEON): (8 * 4, 8 * 4), Int32(EMBER_ISA_NEON_DOTPROD): (8 * 16, 8 * 4),
+    ]
+    for isa in [Int32(EMBER_ISA_SCALAR)] + availableISAs {
+        guard let expected = perIteration[isa] else { Issue.record("no expected counts for \(isaName(isa))"); continue }
+        #expect(ember_probe_mac(isa, 1, 10) == 10 * expected.int8, "\(isaName(isa))")
+        #expect(ember_probe_mac(isa, 0, 10) == 10 * expected.f32, "\(isaName(isa))")
+        #expect(ember_probe_mac(isa, 1, 0) == 0)
+    }
+    let words: [UInt64] = (0..<1000).map { UInt64($0) * 0x1_0000_0001 }
+    let sum = words.withUnsafeBytes { ember_probe_read($0.baseAddress, Int64($0.count)) }
+    #expect(sum == words.reduce(0, &+))
+    #expect(words.withUnsafeBytes { ember_probe_read($0.baseAddress, 24) } == words[0] &+ words[1] &+ words[2])
+}
+
 /// Random requantization parameters, some of them saturating (large multipliers, left shifts): mostly the
 /// right shifts of real layers (5–12), and every kind of edge — left shifts, no shift, right shifts of 1–3
 /// (where the rounding nudge is largest relative to the result) and of 13–31.

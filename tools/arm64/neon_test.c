@@ -398,6 +398,9 @@ int main(void) {
   test_hybrid_fc(EMBER_ISA_NEON, t);
   test_binary_f32(t);
   test_f32(EMBER_ISA_NEON, t);
+  // The roofline probes count their work: iterations × 8 chains × MACs per instruction.
+  expect(ember_probe_mac(EMBER_ISA_NEON, 1, 10) == 10 * 8 * 4, "probe_mac int8", 0);
+  expect(ember_probe_mac(EMBER_ISA_NEON, 0, 10) == 10 * 8 * 4, "probe_mac f32", 0);
   if (features & EMBER_CPU_DOTPROD) {
     const ember_kernel_table *d = ember_kernel_table_for(EMBER_ISA_NEON_DOTPROD);
     if (!d) { fprintf(stderr, "FAIL: no dotprod kernel table\n"); return 1; }
@@ -406,6 +409,7 @@ int main(void) {
     test_fc_s8(EMBER_ISA_NEON_DOTPROD, d);
     test_hybrid(EMBER_ISA_NEON_DOTPROD, d);
     test_hybrid_fc(EMBER_ISA_NEON_DOTPROD, d);
+    expect(ember_probe_mac(EMBER_ISA_NEON_DOTPROD, 1, 10) == 10 * 8 * 16, "probe_mac sdot", 0);
   } else {
     printf("SKIP: this CPU model has no dotprod; the sdot kernels were not run\n");
   }

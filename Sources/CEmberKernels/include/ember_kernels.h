@@ -629,7 +629,19 @@ typedef struct {
   /// (b_row_stride = cols: the same shape; 0: one vector of cols, per channel, for every row).
   void (*mul_s8)(int64_t rows, int64_t cols, const int8_t *a, const int8_t *b, int64_t b_row_stride,
                  const ember_mul_s8_params *p, int8_t *out);
+  /// The roofline probe of ember_probe_mac.
+  int64_t (*probe_mac)(int32_t is_int8, int64_t iterations);
 } ember_kernel_table;
+
+// ------------------------------------------------------------ Roofline probes
+/// `iterations` rounds of the ISA's multiply-accumulate instruction — its int8 one when is_int8 (vpdpbusd,
+/// vpmaddwd + vpaddd, sdot or smlal, as its GEMMs use), else its f32 FMA — on six to eight independent
+/// accumulators; returns the MACs done. Timed by the caller (`ember bench --profile`), it gives the
+/// path's peak MAC rate on this core. The scalar path counts one multiply-add per MAC.
+int64_t ember_probe_mac(int32_t isa, int32_t is_int8, int64_t iterations);
+/// The sum of `bytes` bytes of `buffer` as 64-bit words (bytes a multiple of 8): reads that cannot be
+/// skipped, to time the memory bandwidth.
+uint64_t ember_probe_read(const void *buffer, int64_t bytes);
 
 /// The kernels of `isa` (EMBER_ISA_*), or NULL where this build has none (scalar; x86 paths on ARM
 /// and the reverse). Call them only when ember_cpu_features() says the CPU has the ISA.
