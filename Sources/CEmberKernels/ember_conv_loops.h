@@ -56,11 +56,9 @@ static inline int ember_interior_row(const ember_conv_geometry *g, int32_t oy) {
   return iy0 >= 0 && iy0 + (g->kernel_h - 1) * g->dilation_h < g->in_h;
 }
 
-/// Drives a depthwise kernel in two passes. First PIXEL runs for each output pixel (n, oy, ox) with a
-/// tap outside the image (bounds-tested, all channels); then INTERIOR once per `lanes`-channel block
-/// (`c0`, `count` of them), to run every pixel whose taps all lie inside (EMBER_FOR_EACH_INTERIOR_PIXEL),
-/// its per-block set-up paid once. Unless `use_interior`, every pixel goes through PIXEL.
-#define EMBER_DEPTHWISE_ROWS(g, lanes, use_interior, PIXEL, INTERIOR)                                 \
+/// Runs BODY for every output pixel (n, oy, ox) with a tap outside the image — every pixel unless
+/// `use_interior` — in batch, row, column order.
+#define EMBER_FOR_EACH_BORDER_PIXEL(g, use_interior, BODY)                                           \
   do {                                                                                            \
     const int32_t interior_ = (use_interior);                                                     \
     int32_t lo_ = 0, hi_ = 0;                                                                     \
@@ -69,10 +67,19 @@ static inline int ember_interior_row(const ember_conv_geometry *g, int32_t oy) {
       for (int32_t oy = 0; oy < (g)->out_h; ++oy) {                                               \
         const int32_t inside_ = interior_ && ember_interior_row(g, oy);                           \
         const int32_t lo = inside_ ? lo_ : 0, hi = inside_ ? hi_ : 0;  /* hi = 0 when none */     \
-        for (int32_t ox = 0; ox < lo; ++ox) { PIXEL }                                             \
-        for (int32_t ox = hi; ox < (g)->out_w; ++ox) { PIXEL }                                    \
+        for (int32_t ox = 0; ox < lo; ++ox) { BODY }                                              \
+        for (int32_t ox = hi; ox < (g)->out_w; ++ox) { BODY }                                     \
       }                                                                                           \
-    for (int32_t c0 = 0; interior_ && c0 < (g)->in_c; c0 += (lanes)) {                            \
+  } while (0)
+
+/// Drives a depthwise kernel in two passes. First PIXEL runs for each output pixel (n, oy, ox) with a
+/// tap outside the image (bounds-tested, all channels); then INTERIOR once per `lanes`-channel block
+/// (`c0`, `count` of them), to run every pixel whose taps all lie inside (EMBER_FOR_EACH_INTERIOR_PIXEL),
+/// its per-block set-up paid once. Unless `use_interior`, every pixel goes through PIXEL.
+#define EMBER_DEPTHWISE_ROWS(g, lanes, use_interior, PIXEL, INTERIOR)                                 \
+  do {                                                                                            \
+    EMBER_FOR_EACH_BORDER_PIXEL(g, use_interior, PIXEL);                                          \
+    for (int32_t c0 = 0; (use_interior) && c0 < (g)->in_c; c0 += (lanes)) {                       \
       const int32_t count = (g)->in_c - c0 < (lanes) ? (g)->in_c - c0 : (lanes);                  \
       INTERIOR                                                                                    \
     }                                                                                             \

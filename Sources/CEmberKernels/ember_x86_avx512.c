@@ -446,26 +446,31 @@ TARGET static void ember_fully_connected_hybrid_avx512(int64_t rows, const float
 }
 
 // ------------------------------------------------------------ int8 depthwise
-/// One pixel's V (1…4, constant) 16-channel vectors from c0 over every valid tap, then requantized.
+// Per 16-channel block, with the block's requantization constants derived once: border pixels (a tap
+// outside the image) over their valid taps, then the interior pixels.
+
+/// Loads the 16 int8 values at `p` (the first `count` when m is a partial mask) as int32.
+#define DW_LOAD_S8(p, m) _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, p))
+
+/// One border pixel's V (1…4, constant) 16-channel vectors from c0 over the taps inside the image — the
+/// bias plus (x − zp)·w — requantized with q[0 … V − 1] (the vectors' constants, derived once per call).
 #define DEFINE_DW_S8_BLOCK(V)                                                                        \
   TARGET static void dw_s8_block_##V(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_dw *w, \
-                                     int32_t n, int32_t oy, int32_t ox, int32_t c0, int32_t last, int8_t *out) { \
+                                     const requant16 *q, int32_t n, int32_t oy, int32_t ox, int32_t c0, \
+                                     int32_t last, int8_t *out) {                                  \
     const __m512i zp = _mm512_set1_epi32(w->input_zero_point);                                    \
     __m512i acc[V];                                                                               \
     for (int32_t v = 0; v < V; ++v) acc[v] = _mm512_loadu_si512(w->bias + c0 + 16 * v);            \
     EMBER_FOR_EACH_VALID_TAP(g, n, oy, ox, int8_t, input, c0, {                                   \
       const int32_t *f = w->weights + (int64_t)tap * w->c_padded + c0;                            \
       for (int32_t v = 0; v < V; ++v) {                                                           \
-        const __mmask16 m = v == V - 1 ? lanes_mask(last) : (__mmask16)0xFFFF;                    \
-        const __m512i x = _mm512_sub_epi32(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, src + 16 * v)), zp); \
+        const __m512i x = _mm512_sub_epi32(DW_LOAD_S8(src + 16 * v, v == V - 1 ? lanes_mask(last) : (__mmask16)0xFFFF), zp); \
         acc[v] = _mm512_add_epi32(acc[v], _mm512_mullo_epi32(x, _mm512_loadu_si512(f + 16 * v))); \
       }                                                                                           \
     })                                                                                            \
-    for (int32_t v = 0; v < V; ++v) {                                                             \
-      const int32_t c = c0 + 16 * v;                                                              \
-      requant_store(acc[v], w->multiplier + c, w->shift + c, w->output_offset, w->act_min, w->act_max, \
-                    v == V - 1 ? last : 16, out + c);                                             \
-    }                                                                                             \
+    for (int32_t v = 0; v < V; ++v)                                                               \
+      store_s8(mbqm_double_with(acc[v], &q[v]), w->output_offset, w->act_min, w->act_max, v == V - 1 ? last : 16, \
+               out + c0 + 16 * v);                                                                \
   }
 DEFINE_DW_S8_BLOCK(1) DEFINE_DW_S8_BLOCK(2) DEFINE_DW_S8_BLOCK(3) DEFINE_DW_S8_BLOCK(4)
 
@@ -473,9 +478,6 @@ DEFINE_DW_S8_BLOCK(1) DEFINE_DW_S8_BLOCK(2) DEFINE_DW_S8_BLOCK(3) DEFINE_DW_S8_B
 // block's set-up paid once: the input zero point folded into the bias (bias − zp·Σw), the
 // requantization constants derived, and for 3×3 kernels the nine weight vectors held in registers.
 #define DW_3X3_TAPS 9
-
-/// Loads the 16 int8 values at `p` (the first `count` when m is a partial mask) as int32.
-#define DW_LOAD_S8(p, m) _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, p))
 
 /// The folded bias of channels [c0, c0 + 16): bias − zp·Σ_t w[t].
 TARGET static inline __m512i dw_s8_folded_bias(const ember_qs8_dw *w, int32_t taps, int32_t c0) {
@@ -491,11 +493,12 @@ TARGET static inline __m512i dw_s8_folded_bias(const ember_qs8_dw *w, int32_t ta
 /// pixels are widened once and serve up to three of them (a third of the widening loads per pixel).
 #define DW_GROUP 4
 TARGET static void dw_s8_interior_3x3(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_dw *w,
-                                      const int64_t *offset, int32_t c0, int32_t count, int8_t *output) {
+                                      const int64_t *offset, int32_t c0, int32_t count, const requant16 *qp,
+                                      int8_t *output) {
   __m512i wv[DW_3X3_TAPS];
   for (int32_t t = 0; t < DW_3X3_TAPS; ++t) wv[t] = _mm512_loadu_si512(w->weights + (int64_t)t * w->c_padded + c0);
   const __m512i folded = dw_s8_folded_bias(w, DW_3X3_TAPS, c0);
-  const requant16 q = requant16_load(w->multiplier + c0, w->shift + c0);
+  const requant16 q = *qp;
   const __mmask16 m = lanes_mask(count);
   const int32_t c = g->in_c, group = g->stride_w == 1 && g->dilation_w == 1 ? DW_GROUP : 1 << 30;
 #define DW_ONE_PIXEL                                                                                 \
@@ -523,12 +526,13 @@ TARGET static void dw_s8_interior_3x3(const ember_conv_geometry *g, const int8_t
 
 /// The same for any other kernel: its weights read from the packed table (in L1) at each tap.
 TARGET static void dw_s8_interior_any(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_dw *w,
-                                      const int64_t *offset, int32_t c0, int32_t count, int8_t *output) {
+                                      const int64_t *offset, int32_t c0, int32_t count, const requant16 *qp,
+                                      int8_t *output) {
   const int32_t taps = g->kernel_h * g->kernel_w;
   const int32_t *f = w->weights + c0;
   const int64_t cp = w->c_padded;
   const __m512i folded = dw_s8_folded_bias(w, taps, c0);
-  const requant16 q = requant16_load(w->multiplier + c0, w->shift + c0);
+  const requant16 q = *qp;
   const __mmask16 m = lanes_mask(count);
   EMBER_FOR_EACH_INTERIOR_PIXEL(g, int8_t, output, c0, {
     __m512i acc = folded;
@@ -579,32 +583,33 @@ TARGET static void dw_s8_interior_3x3_pairs(const ember_conv_geometry *g, const 
     }
 }
 
-TARGET static void dw_s8_pixel(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_dw *w, int32_t n,
-                               int32_t oy, int32_t ox, int8_t *output) {
-  int8_t *out = output + (((int64_t)n * g->out_h + oy) * g->out_w + ox) * g->out_c;
-  EMBER_FOR_EACH_CHANNEL_BLOCK(g->in_c, 16, {
-    EMBER_CALL_CHANNEL_BLOCK(vectors, dw_s8_block, g, input, w, n, oy, ox, c0, last, out);
-  })
-}
-
-/// Border pixels by the bounds-tested blocks, then the interior per channel block. Kernels of up to
-/// DW_MAX_INTERIOR_TAPS taps have an interior pass; larger ones keep the blocks everywhere.
+/// Per group of up to 64 channels, the requantization constants of its four vectors derived once: the
+/// border pixels (a tap outside the image) by the bounds-tested blocks, then the interior pixels per
+/// 16-channel vector (kernels of up to DW_MAX_INTERIOR_TAPS taps; larger ones run every pixel as the
+/// border's). 8-channel 3×3 layers run their interior in pairs.
 #define DW_MAX_INTERIOR_TAPS 64
 TARGET static void ember_dwconv2d_s8_avx512(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_dw *w,
                                             void *scratch, int8_t *output) {
   (void)scratch;
   const int32_t taps = g->kernel_h * g->kernel_w, three_by_three = g->kernel_h == 3 && g->kernel_w == 3;
+  const int32_t interior = taps <= DW_MAX_INTERIOR_TAPS, c = g->in_c;
   int64_t offset[DW_MAX_INTERIOR_TAPS];
-  const int32_t interior = taps <= DW_MAX_INTERIOR_TAPS;
   if (interior) ember_tap_offsets(g, offset);
-  if (three_by_three && g->in_c == 8) {
-    EMBER_DEPTHWISE_ROWS(g, 8, 1, dw_s8_pixel(g, input, w, n, oy, ox, output);,
-                         dw_s8_interior_3x3_pairs(g, input, w, offset, output););
-    return;
+  for (int32_t c0 = 0; c0 < c; c0 += 64) {
+    const int32_t rest = c - c0 < 64 ? c - c0 : 64, vectors = (rest + 15) / 16, last = rest - (vectors - 1) * 16;
+    requant16 q[4];
+    for (int32_t v = 0; v < vectors; ++v) q[v] = requant16_load(w->multiplier + c0 + 16 * v, w->shift + c0 + 16 * v);
+    EMBER_FOR_EACH_BORDER_PIXEL(g, interior, {
+      int8_t *out = output + (((int64_t)n * g->out_h + oy) * g->out_w + ox) * g->out_c;
+      EMBER_CALL_CHANNEL_BLOCK(vectors, dw_s8_block, g, input, w, q, n, oy, ox, c0, last, out);
+    });
+    for (int32_t v = 0; interior && v < vectors; ++v) {
+      const int32_t cv = c0 + 16 * v, count = v == vectors - 1 ? last : 16;
+      if (three_by_three && c == 8) dw_s8_interior_3x3_pairs(g, input, w, offset, output);
+      else if (three_by_three) dw_s8_interior_3x3(g, input, w, offset, cv, count, &q[v], output);
+      else dw_s8_interior_any(g, input, w, offset, cv, count, &q[v], output);
+    }
   }
-  EMBER_DEPTHWISE_ROWS(g, 16, interior, dw_s8_pixel(g, input, w, n, oy, ox, output);,
-                       if (three_by_three) dw_s8_interior_3x3(g, input, w, offset, c0, count, output);
-                       else dw_s8_interior_any(g, input, w, offset, c0, count, output););
 }
 
 // ------------------------------------------------------------ int8 add / sub
