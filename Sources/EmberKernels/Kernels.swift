@@ -209,10 +209,11 @@ struct Preparer {
 
     /// Work below which a convolution is not split across threads. Handing a part to a worker and
     /// waiting for it costs about a microsecond, and each part repeats some set-up (its window of
-    /// input rows), so a layer is split when one thread would take ~4 µs or more: the int8 GEMM runs
-    /// ~150 GMAC/s on an AVX-512 core, the f32 GEMM ~50, depthwise layers ~15–30.
+    /// input rows), so a layer is split when one thread would take ~2–4 µs or more: the int8 GEMM
+    /// runs ~100–200 GMAC/s on an AVX-512 core, the f32 GEMM ~50, depthwise layers ~15–30 (measured:
+    /// splitting kws's 512k-MAC int8 pointwise layers takes its two-thread median 41 → 31 µs).
     enum SplitThreshold: Int {
-        case int8GEMM = 524_288, floatGEMM = 196_608, depthwise = 65_536
+        case int8GEMM = 262_144, floatGEMM = 196_608, depthwise = 65_536
     }
 
     /// An optimized convolution that can also run split across threads (see `convSlices`) when it
