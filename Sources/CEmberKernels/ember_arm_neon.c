@@ -623,6 +623,7 @@ const ember_kernel_table ember_neon_kernels = {
   .mul_s8 = mul_s8_neon,
   .binary_f32 = binary_f32_neon,
   .probe_mac = probe_mac_neon,
+  .hybrid_quantize = quantize_symmetric,
 };
 
 /// Eight chains of sdot (16 MACs) for int8; NEON's FMAs for f32.
@@ -661,6 +662,7 @@ const ember_kernel_table ember_neon_dotprod_kernels = {
   .mul_s8 = mul_s8_neon,
   .binary_f32 = binary_f32_neon,
   .probe_mac = probe_mac_dot,
+  .hybrid_quantize = quantize_symmetric,
 };
 
 #endif

@@ -132,6 +132,22 @@ int64_t ember_conv_scratch_bytes(int32_t isa, const ember_conv_geometry *g, int3
   return ember_gemm_scratch_bytes(isa, g->kernel_h * g->kernel_w * g->in_c, is_int8);
 }
 
+void ember_conv2d_hybrid_part(int32_t isa, const ember_conv_geometry *part, int64_t image, int64_t offset,
+                              const float *input, const ember_qs8_gemm *w, void *scratch, float *output) {
+  const ember_kernel_table *t = ember_kernel_table_for(isa);
+  if (!t || !t->hybrid_quantize) return;
+  int8_t *quantized = (int8_t *)scratch;
+  void *gemm_scratch = quantized + (image + 63) / 64 * 64;
+  const int64_t out_per_batch = (int64_t)part->out_h * part->out_w * w->n;
+  ember_conv_geometry one = *part;
+  one.batch = 1;
+  ember_qs8_gemm batch_w = *w;
+  for (int32_t n = 0; n < part->batch; ++n) {
+    batch_w.float_scale = t->hybrid_quantize(input + n * image, image, quantized) * w->filter_scale;
+    t->conv2d_s8(&one, quantized + offset, &batch_w, gemm_scratch, (int8_t *)(void *)(output + n * out_per_batch));
+  }
+}
+
 int64_t ember_dwconv_scratch_bytes(int32_t isa, const ember_conv_geometry *g, int32_t is_int8) {
   // AVX-512's f32 depthwise reads its taps from a window of input rows; the int8 one and other ISAs
   // run border pixels apart and need none.

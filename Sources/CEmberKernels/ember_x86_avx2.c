@@ -717,6 +717,7 @@ const ember_kernel_table ember_avx2_kernels = {
   .mul_s8 = ember_mul_s8_avx2,
   .binary_f32 = ember_binary_f32_avx2,
   .probe_mac = probe_mac_avx2,
+  .hybrid_quantize = quantize_symmetric,
 };
 
 #endif

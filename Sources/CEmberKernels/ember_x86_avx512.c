@@ -1048,6 +1048,7 @@ const ember_kernel_table ember_avx512_kernels = {
   .mul_s8 = ember_mul_s8_avx512,
   .binary_f32 = ember_binary_f32_avx512,
   .probe_mac = probe_mac_avx512,
+  .hybrid_quantize = quantize_symmetric,
 };
 
 #endif

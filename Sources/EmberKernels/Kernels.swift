@@ -216,6 +216,11 @@ struct Preparer {
         case int8GEMM = 262_144, floatGEMM = 196_608, depthwise = 65_536
     }
 
+    /// A convolution's multiply-accumulates.
+    func convMACs(_ g: ember_conv_geometry) -> Int {
+        Int(g.batch) * Int(g.out_h) * Int(g.out_w) * Int(g.out_c) * Int(g.kernel_h) * Int(g.kernel_w) * Int(g.in_c / max(g.groups, 1))
+    }
+
     /// An optimized convolution that can also run split across threads (see `convSlices`) when it
     /// has at least `threshold` MACs. `bind` binds one call on the given buffers and geometry; input
     /// and output elements are `elementBytes`.
@@ -224,9 +229,7 @@ struct Preparer {
                         _ bind: @escaping (KernelBuffers, UnsafePointer<ember_conv_geometry>) throws -> () -> Void) -> PreparedKernel {
         var k = kernel(implementation, scratch: scratch) { b in try bind(b, g) }
         let geo = g.pointee
-        let macs = Int(geo.batch) * Int(geo.out_h) * Int(geo.out_w) * Int(geo.out_c)
-            * Int(geo.kernel_h) * Int(geo.kernel_w) * Int(geo.in_c / max(geo.groups, 1))
-        guard macs >= threshold.rawValue else { return k }
+        guard convMACs(geo) >= threshold.rawValue else { return k }
         let stride = PreparedKernel.partScratchStride(scratch)
         k.bindParts = { b, parts in
             try convSlices(geo, parts: parts).enumerated().map { i, slice in
@@ -415,12 +418,31 @@ struct Preparer {
         else { return nil }
         let (name, run) = try simd("conv2d_hybrid") { $0.conv2d_hybrid }
         let scratch = Int(ember_hybrid_conv_scratch_bytes(isa, g))
-        return kernel(name, scratch: scratch) { b in
+        var prepared = kernel(name, scratch: scratch) { b in
             let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
             let out = b.output.assumingMemoryBound(to: Float.self)
             let s = try scratchBuffer(b, node, UInt8.self)
             return { run(g, x, hybrid, s, out) }
         }
+        // Split across threads as the int8 convolutions are, but each part quantizes whole images (the
+        // scale is an image's max |x|): rows of one image, or whole images of a batch.
+        let geo = g.pointee, image = Int64(geo.in_h) * Int64(geo.in_w) * Int64(geo.in_c)
+        guard convMACs(geo) >= SplitThreshold.int8GEMM.rawValue else { return prepared }
+        let stride = PreparedKernel.partScratchStride(scratch)
+        prepared.bindParts = { b, parts in
+            try convSlices(geo, parts: parts).enumerated().map { i, slice in
+                let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
+                let out = b.output.assumingMemoryBound(to: Float.self) + slice.output
+                guard let s = b.scratch.map({ $0 + i * stride }) else {
+                    throw EmberError.invalidGraph(node: node, reason: "no scratch buffer was planned")
+                }
+                let part = try b.storage.store(slice.geometry)
+                // A batch split hands out whole images; a row split reads its rows of the one image.
+                let (first, offset) = geo.batch != 1 ? (slice.input, 0) : (0, Int64(slice.input))
+                return { ember_conv2d_hybrid_part(isa, part, image, offset, x + first, hybrid, s, out) }
+            }
+        }
+        return prepared
     }
 
     /// The int8 GEMM of a dynamic-range conv or FC: weights packed with input zero point 0 (the input is

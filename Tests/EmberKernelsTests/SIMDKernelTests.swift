@@ -249,14 +249,27 @@ func depthwiseGeometry(_ rng: inout SplitMix64, trial: Int) -> ember_conv_geomet
                 let (packed, paddedBias) = hybridGEMM(isa: isa, k: k, n: n, weights: f, filterScale: filterScale, range: (lo, hi),
                                                       bias: bias, singleRounding: false, runs: ember_conv_k_runs(isa, &g))
                 var scratch = GuardedScratch(Int(ember_hybrid_conv_scratch_bytes(isa, &g)))
+                var split = [Float](repeating: .nan, count: outCount)
+                let parts = 2 + trial % 2
                 packed.with { w in
                     var hybrid = w.pointee
                     withOptionalPointer(paddedBias) { pb in
                         hybrid.float_bias = pb
                         kernels(isa).conv2d_hybrid(&g, x, &hybrid, &scratch.bytes, &got)
+                        // The same layer split as the thread pool splits it: each part quantizes whole images.
+                        for slice in convSlices(g, parts: parts) {
+                            var part = slice.geometry
+                            let (first, offset) = g.batch != 1 ? (slice.input, 0) : (0, Int64(slice.input))
+                            x.withUnsafeBufferPointer { xs in split.withUnsafeMutableBufferPointer { out in
+                                ember_conv2d_hybrid_part(isa, &part, Int64(perBatch), offset, xs.baseAddress! + first, &hybrid,
+                                                         &scratch.bytes, out.baseAddress! + slice.output)
+                            } }
+                        }
                     }
                 }
                 #expect(scratch.intact, "\(isaName(isa)) trial \(trial) wrote past its scratch: \(g)")
+                #expect(zip(split, got).allSatisfy { $0.bitPattern == $1.bitPattern },
+                        "\(isaName(isa)) trial \(trial): \(parts) parts differ from the whole, \(g)")
                 let differing = zip(got, expected).filter { $0.bitPattern != $1.bitPattern }.count
                 #expect(differing == 0, "\(isaName(isa)) trial \(trial): \(differing) of \(outCount) outputs differ, \(g)")
             }

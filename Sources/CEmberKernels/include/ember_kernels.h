@@ -587,6 +587,14 @@ int64_t ember_hybrid_scratch_bytes(int32_t isa, int64_t input_per_batch, int32_t
 /// Scratch a convolution kernel needs (groups == 1): gathered patch rows, or on AVX-512 int8 the
 /// window of input rows its taps read (kernel_h rows of the padded input width).
 int64_t ember_conv_scratch_bytes(int32_t isa, const ember_conv_geometry *g, int32_t is_int8);
+/// One part of a dynamic-range convolution split across threads (conv2d_hybrid's arithmetic on part of
+/// the output): each of part->batch images of `image` floats from `input` is quantized whole — its
+/// scale is the whole image's, as unsplit — then `part` (rows or images of the layer, as convSlices
+/// cuts them) is convolved from element `offset` of the quantized image into `output`. scratch:
+/// ember_hybrid_conv_scratch_bytes of the whole layer. Nothing without kernels for `isa`.
+void ember_conv2d_hybrid_part(int32_t isa, const ember_conv_geometry *part, int64_t image, int64_t offset,
+                              const float *input, const ember_qs8_gemm *w, void *scratch, float *output);
+
 /// Scratch a depthwise kernel needs: for AVX-512's f32 one the window of input rows its taps read.
 int64_t ember_dwconv_scratch_bytes(int32_t isa, const ember_conv_geometry *g, int32_t is_int8);
 /// Scratch of the hybrid convolution: one batch of quantized input, then ember_conv_scratch_bytes.
@@ -631,6 +639,9 @@ typedef struct {
                  const ember_mul_s8_params *p, int8_t *out);
   /// The roofline probe of ember_probe_mac.
   int64_t (*probe_mac)(int32_t is_int8, int64_t iterations);
+  /// The dynamic-range kernels' input quantization (tensor_utils::SymmetricQuantizeFloats): `count`
+  /// floats into q, returning the scale (max|x| / 127; 1 for all zeros).
+  float (*hybrid_quantize)(const float *x, int64_t count, int8_t *q);
 } ember_kernel_table;
 
 // ------------------------------------------------------------ Roofline probes
