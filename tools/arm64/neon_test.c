@@ -241,6 +241,23 @@ static void test_hybrid(int32_t isa, const ember_kernel_table *t) {
     void *scratch = zalloc(ember_hybrid_scratch_bytes(isa, per_batch, k));
     t->conv2d_hybrid(&g, x, &w, scratch, got);
     expect(memcmp(got, expected, (size_t)(4 * out_count(&g))) == 0, "conv2d_hybrid", trial);
+    if (g.batch == 1 && g.out_h >= 2) {  // in two parts of rows, as the thread pool splits it
+      float *split = zalloc(4 * out_count(&g));
+      void *part_scratch = zalloc(ember_hybrid_conv_scratch_bytes(isa, &g));
+      const int pointwise = g.kernel_h == 1 && g.kernel_w == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_top == 0 &&
+                            g.pad_left == 0 && g.out_h == g.in_h && g.out_w == g.in_w;
+      for (int32_t part = 0, first = 0; part < 2; ++part) {
+        ember_conv_geometry s = g;
+        s.out_h = part == 0 ? g.out_h / 2 : g.out_h - g.out_h / 2;
+        int64_t offset = 0;
+        if (pointwise) { s.in_h = s.out_h; offset = (int64_t)first * g.in_w * g.in_c; }
+        else s.pad_top = g.pad_top - first * g.stride_h;
+        ember_conv2d_hybrid_part(isa, &s, per_batch, offset, x, &w, part_scratch, split + (int64_t)first * g.out_w * n);
+        first += s.out_h;
+      }
+      expect(memcmp(split, got, (size_t)(4 * out_count(&g))) == 0, "conv2d_hybrid in two parts", trial);
+      free(split); free(part_scratch);
+    }
     free(x); free(f); free(bias); free(expected); free(got); free(ref_scratch); free(zeros); free(owned); free(scratch);
   }
 }
