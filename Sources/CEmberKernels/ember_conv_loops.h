@@ -102,6 +102,7 @@ static inline int ember_interior_row(const ember_conv_geometry *g, int32_t oy) {
         for (; ox_ + (group) <= hi_; ox_ += (group)) {                                            \
           const int64_t at = (row_ + (int64_t)ox_ * (g)->stride_w) * (g)->in_c + (c0);            \
           type *out = out_row_ + (int64_t)ox_ * (g)->out_c;                                       \
+          (void)at; (void)out;  /* a GROUP of {} (EMBER_FOR_EACH_INTERIOR_PIXEL) reads neither */  \
           GROUP                                                                                   \
         }                                                                                         \
         for (; ox_ < hi_; ++ox_) {                                                                \
@@ -259,6 +260,37 @@ static inline ember_window ember_window_start(const ember_conv_geometry *g, int3
     (win)->row[ky_] = dst;                                                                         \
   }
 
+/// Where a GEMM tile's rows read their inputs, in the packed weights' k order: `runs` runs of `length`
+/// units (int8 quads, int16 pairs or floats: the kernel's), run t of tile row r starting `col` + r·pixel
+/// bytes after run[t] — a convolution's tap rows (or taps) in its window, or a fully connected layer's
+/// rows (one run).
+typedef struct {
+  const uint8_t *const *run;
+  int32_t runs, length;
+  int64_t pixel;
+} ember_run_source;
+
+/// Runs a convolution through its window `win` of input rows of `elem`-byte values, `length` units per
+/// run (ember_conv_k_runs: a tap row of kernel_w·in_c values, or a tap of in_c with dilation_w > 1):
+/// per output row of each image, FILL (with dst, n, iy) fills the rows the window lacks, a dilated
+/// kernel's tap pointers follow, and ROWS runs with `src` (an ember_run_source) and `out_at`, the
+/// row's first output pixel.
+#define EMBER_WINDOW_CONV(g, win, elem, length, FILL, ROWS)                                          \
+  do {                                                                                            \
+    const int32_t per_row_ = (g)->dilation_w == 1 ? 1 : (g)->kernel_w;                            \
+    const int64_t tap_bytes_ = (int64_t)(g)->dilation_w * (g)->in_c * (elem);                     \
+    const ember_run_source src = {per_row_ == 1 ? (win)->row : (win)->tap, (g)->kernel_h * per_row_, (length), \
+                                  (int64_t)(g)->stride_w * (g)->in_c * (elem)};                    \
+    for (int32_t n = 0; n < (g)->batch; ++n)                                                      \
+      for (int32_t oy = 0; oy < (g)->out_h; ++oy) {                                               \
+        EMBER_WINDOW_ROWS(g, win, n, oy, FILL);                                                   \
+        for (int32_t t_ = 0; per_row_ > 1 && t_ < src.runs; ++t_)                                 \
+          (win)->tap[t_] = (win)->row[t_ / per_row_] + (int64_t)(t_ % per_row_) * tap_bytes_;     \
+        const int64_t out_at = ((int64_t)n * (g)->out_h + oy) * (g)->out_w;                       \
+        ROWS;                                                                                     \
+      }                                                                                           \
+  } while (0)
+
 /// The columns [*lo, *hi) of a window row that lie inside the image (lo = hi when none); column j is
 /// input column j − pad_left.
 static inline void ember_window_inside(const ember_conv_geometry *g, int32_t width, int32_t *lo, int32_t *hi) {
@@ -266,6 +298,20 @@ static inline void ember_window_inside(const ember_conv_geometry *g, int32_t wid
   const int32_t end = g->pad_left + g->in_w;
   *hi = end < width ? end : width;
   if (*hi < *lo) *hi = *lo;
+}
+
+/// Input row `iy` of image `n` (floats) as a window row of `width` pixels from column −pad_left, 0.0
+/// outside the image (portable: the f32 kernels of every ISA that windows).
+static inline void ember_fill_window_row_f32(float *dst, const ember_conv_geometry *g, const float *input, int32_t n,
+                                             int32_t iy, int32_t width) {
+  const int64_t c = g->in_c, count = width * c;
+  int32_t lo, hi;
+  ember_window_inside(g, width, &lo, &hi);
+  if (iy < 0 || iy >= g->in_h) lo = hi = width;  // all padding
+  for (int64_t i = 0; i < lo * c; ++i) dst[i] = 0.0f;
+  if (hi > lo) memcpy(dst + lo * c, input + (((int64_t)n * g->in_h + iy) * g->in_w + (lo - g->pad_left)) * c,
+                      sizeof(float) * (size_t)((hi - lo) * c));
+  for (int64_t i = (hi > lo ? hi : lo) * c; i < count; ++i) dst[i] = 0.0f;
 }
 
 /// An output pixel: image, row and column. Kernels walk pixels in batch × out_h × out_w order
@@ -371,42 +417,6 @@ static inline void ember_gather_f32(const ember_conv_geometry *g, const float *i
   EMBER_FOR_EACH_PATCH_RUN(g, px, k, ember_copy_floats(dst + k, input + at, len),
                            memset(dst + k, 0, sizeof(float) * (size_t)len));
   (void)k;
-}
-
-/// The rows of A a float GEMM tile reads (up to 8): element (s, i) of row r — patch index s·run + i,
-/// segment s < segments, i < run — is row[r][s·seg_stride + i]. A patch read in place is kernel_h
-/// segments of kernel_w·in_c; a gathered patch, a pointwise input row or a fully connected row is one
-/// segment of k.
-typedef struct {
-  const float *row[8];
-  int32_t segments, run;
-  int64_t seg_stride;
-} ember_f32_rows;
-
-/// `rows` (≤ 8) rows of k, `stride` floats apart from `a`, as one segment each.
-static inline ember_f32_rows ember_f32_plain_rows(const float *a, int64_t stride, int32_t rows, int32_t k) {
-  ember_f32_rows t = {{0}, 1, k, 0};
-  for (int32_t r = 0; r < rows; ++r) t.row[r] = a + r * stride;
-  return t;
-}
-
-/// The A rows of a convolution tile of `rows` (≤ 8) pixels, the first *px (advanced past them): the
-/// input itself when every pixel's patch lies inside the image (no copy), else patches gathered into
-/// `scratch` (rows × k floats).
-static inline ember_f32_rows ember_f32_patch_rows(const ember_conv_geometry *g, const float *input, int32_t rows,
-                                                  int32_t k, ember_pixel *px, float *scratch) {
-  int64_t at[8];
-  ember_pixel q = *px;
-  int32_t in_place = 1;
-  for (int32_t r = 0; r < rows; ++r, ember_pixel_next(g, &q)) in_place &= ember_patch_in_place(g, q, &at[r]);
-  if (in_place) {
-    ember_f32_rows t = {{0}, g->kernel_h, g->kernel_w * g->in_c, ember_patch_run_stride(g)};
-    for (int32_t r = 0; r < rows; ++r) t.row[r] = input + at[r];
-    *px = q;
-    return t;
-  }
-  for (int32_t r = 0; r < rows; ++r, ember_pixel_next(g, px)) ember_gather_f32(g, input, *px, scratch + (int64_t)r * k);
-  return ember_f32_plain_rows(scratch, k, rows, k);
 }
 
 /// The dynamic-range convolution of an ISA file, per batch: QUANTIZE(x, count, q) quantizes one batch

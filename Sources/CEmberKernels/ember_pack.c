@@ -30,9 +30,9 @@ int64_t ember_qs8_packed_bytes(int32_t isa, int32_t k, int32_t n) {
 
 ember_k_runs ember_conv_k_runs(int32_t isa, const ember_conv_geometry *g) {
   const int32_t k = g->kernel_h * g->kernel_w * g->in_c;
-  // Only AVX-512's int8 convolution reads runs from its window of input rows (pointwise layers go
-  // through its fully connected path, one run).
-  if (isa != EMBER_ISA_AVX512 || ember_conv_is_pointwise(g)) return (ember_k_runs){1, k};
+  // The x86 int8 convolutions read runs from their window of input rows (pointwise layers go through
+  // their fully connected path, one run); NEON gathers patches.
+  if ((isa != EMBER_ISA_AVX512 && isa != EMBER_ISA_AVX2) || ember_conv_is_pointwise(g)) return (ember_k_runs){1, k};
   if (g->dilation_w == 1) return (ember_k_runs){g->kernel_h, g->kernel_w * g->in_c};
   return (ember_k_runs){g->kernel_h * g->kernel_w, g->in_c};
 }
@@ -128,7 +128,10 @@ int64_t ember_hybrid_scratch_bytes(int32_t isa, int64_t input_per_batch, int32_t
 }
 
 int64_t ember_conv_scratch_bytes(int32_t isa, const ember_conv_geometry *g, int32_t is_int8) {
-  if (isa == EMBER_ISA_AVX512 && !ember_conv_is_pointwise(g)) return ember_window_bytes(g, is_int8 ? 1 : 4);
+  if (ember_conv_is_pointwise(g)) return ember_gemm_scratch_bytes(isa, g->kernel_h * g->kernel_w * g->in_c, is_int8);
+  // x86 windows: AVX-512 int8 as unsigned bytes, AVX2 int8 as int16, f32 as it is.
+  if (isa == EMBER_ISA_AVX512) return ember_window_bytes(g, is_int8 ? 1 : 4);
+  if (isa == EMBER_ISA_AVX2) return ember_window_bytes(g, is_int8 ? 2 : 4);
   return ember_gemm_scratch_bytes(isa, g->kernel_h * g->kernel_w * g->in_c, is_int8);
 }
 

@@ -137,36 +137,43 @@ TARGET static inline void store_acc(__m256i acc, const ember_qs8_gemm *w, const 
 }
 
 // ------------------------------------------------------------ int8 GEMM tile
-/// R rows of int16 patches (each k_padded values) × P 8-channel panels, both constants, so the
-/// accumulators stay in registers and no lane computes for a row or panel that is not there (a
-/// one-row GEMV runs 8 panels: eight independent accumulator chains hide vpmaddwd's latency).
+/// R rows of int16 values (x − zero point) read as pairs from an ember_run_source × P 8-channel panels,
+/// both constants, so the accumulators stay in registers and no lane computes for a row or panel that
+/// is not there (a one-row GEMV runs 8 panels: eight independent accumulator chains hide vpmaddwd's
+/// latency). Row r's pairs start `col` + r·pixel bytes into each run.
 #define DEFINE_QS8_TILE(R, P)                                                                         \
-  TARGET static void qs8_tile_##R##_##P(const int16_t *a, const ember_qs8_gemm *w, int32_t panel, void *out, \
-                                        int64_t out_at, int64_t out_stride) {                         \
-    const int32_t kp = w->k_padded, pairs = kp / 2, c0 = panel * 8;                                   \
+  TARGET static void qs8_tile_##R##_##P(const ember_run_source *src, int64_t col, const ember_qs8_gemm *w, \
+                                        int32_t panel, void *out, int64_t out_at, int64_t out_stride) { \
+    const int32_t pairs = w->k_padded / 2, c0 = panel * 8;                                            \
     const int16_t *b = (const int16_t *)w->weights + (int64_t)panel * pairs * 16;                     \
+    const int64_t pixel = src->pixel;                                                                 \
     __m256i acc[R][P];                                                                                \
     for (int32_t j = 0; j < P; ++j) {                                                                 \
       const __m256i bias = _mm256_loadu_si256((const __m256i *)(w->bias + c0 + 8 * j));               \
       for (int32_t r = 0; r < R; ++r) acc[r][j] = bias;                                               \
     }                                                                                                 \
-    for (int32_t q = 0; q < pairs; ++q) {                                                             \
-      __m256i wv[P];                                                                                  \
-      for (int32_t j = 0; j < P; ++j) wv[j] = _mm256_loadu_si256((const __m256i *)(b + ((int64_t)j * pairs + q) * 16)); \
-      for (int32_t r = 0; r < R; ++r) {                                                               \
-        int32_t v;                                                                                    \
-        memcpy(&v, a + (int64_t)r * kp + 2 * q, 4);                                                   \
-        const __m256i x = _mm256_set1_epi32(v);                                                       \
-        for (int32_t j = 0; j < P; ++j) acc[r][j] = _mm256_add_epi32(acc[r][j], _mm256_madd_epi16(x, wv[j])); \
+    for (int32_t t = 0; t < src->runs; ++t) {                                                         \
+      const uint8_t *run = src->run[t] + col;                                                         \
+      for (int32_t qq = 0; qq < src->length; ++qq, b += 16) {                                         \
+        __m256i wv[P];                                                                                \
+        for (int32_t j = 0; j < P; ++j) wv[j] = _mm256_loadu_si256((const __m256i *)(b + (int64_t)j * pairs * 16)); \
+        for (int32_t r = 0; r < R; ++r) {                                                             \
+          int32_t v;                                                                                  \
+          memcpy(&v, run + r * pixel + 4 * qq, 4);                                                    \
+          const __m256i x = _mm256_set1_epi32(v);                                                     \
+          for (int32_t j = 0; j < P; ++j) acc[r][j] = _mm256_add_epi32(acc[r][j], _mm256_madd_epi16(x, wv[j])); \
+        }                                                                                             \
       }                                                                                               \
     }                                                                                                 \
-    for (int32_t j = 0; j < P; ++j) {                                                                 \
+    /* Unrolled: a loop here would index acc in memory (see the AVX-512 tiles). */                    \
+    _Pragma("GCC unroll 8") for (int32_t j = 0; j < P; ++j) {                                         \
       const int32_t c = c0 + 8 * j, count = w->n - c < 8 ? w->n - c : 8;                              \
       if (count <= 0) continue;                                                                       \
       requant8 q;  /* only an int8 output stage reads it (a hybrid GEMM has no multipliers) */        \
       if (!w->float_output) q = requant8_load(w->multiplier + c, w->shift + c);                       \
       else memset(&q, 0, sizeof q);                                                                   \
-      for (int32_t r = 0; r < R; ++r) store_acc(acc[r][j], w, &q, c, count, out, out_at + r * out_stride + c); \
+      _Pragma("GCC unroll 4") for (int32_t r = 0; r < R; ++r)                                         \
+        store_acc(acc[r][j], w, &q, c, count, out, out_at + r * out_stride + c);                      \
     }                                                                                                 \
   }
 DEFINE_QS8_TILE(4, 1) DEFINE_QS8_TILE(4, 2) DEFINE_QS8_TILE(3, 1) DEFINE_QS8_TILE(3, 2) DEFINE_QS8_TILE(3, 3)
@@ -177,7 +184,7 @@ DEFINE_QS8_TILE(1, 6) DEFINE_QS8_TILE(1, 7) DEFINE_QS8_TILE(1, 8)
 /// Panels per tile for R rows: as many as the 16 registers hold next to the R·P accumulators.
 #define PANELS_PER_TILE(R) ((R) == 4 ? 2 : (R) == 3 ? 3 : (R) == 2 ? 4 : 8)
 
-typedef void (*qs8_tile_fn)(const int16_t *, const ember_qs8_gemm *, int32_t, void *, int64_t, int64_t);
+typedef void (*qs8_tile_fn)(const ember_run_source *, int64_t, const ember_qs8_gemm *, int32_t, void *, int64_t, int64_t);
 /// qs8_tiles[R][P]: the tile of R rows × P panels (NULL outside PANELS_PER_TILE).
 static const qs8_tile_fn qs8_tiles[MR + 1][9] = {
   [4] = {NULL, qs8_tile_4_1, qs8_tile_4_2},
@@ -187,13 +194,20 @@ static const qs8_tile_fn qs8_tiles[MR + 1][9] = {
          qs8_tile_1_8},
 };
 
-/// `rows` (1…MR) int16 patches × every panel of `w`, in tiles of PANELS_PER_TILE(rows) panels.
-TARGET static void qs8_rows(int32_t rows, const int16_t *a, const ember_qs8_gemm *w, void *out, int64_t out_at,
-                            int64_t out_stride) {
-  const int32_t panels = w->n_padded / 8, step = PANELS_PER_TILE(rows);
-  for (int32_t panel = 0; panel < panels; panel += step) {
-    const int32_t live = panels - panel < step ? panels - panel : step;
-    qs8_tiles[rows][live](a, w, panel, out, out_at, out_stride);
+/// `rows` consecutive GEMM rows, the first reading `col` bytes into the source runs, × every panel of `w`,
+/// in tiles of 4 or fewer rows and PANELS_PER_TILE panels.
+TARGET static void qs8_rows(int32_t rows, const ember_run_source *src, int64_t col, const ember_qs8_gemm *w, void *out,
+                            int64_t out_at, int64_t out_stride) {
+  const int32_t panels = w->n_padded / 8;
+  while (rows > 0) {
+    const int32_t r = rows >= MR ? MR : rows, step = PANELS_PER_TILE(r);
+    for (int32_t panel = 0; panel < panels; panel += step) {
+      const int32_t live = panels - panel < step ? panels - panel : step;
+      qs8_tiles[r][live](src, col, w, panel, out, out_at, out_stride);
+    }
+    col += r * src->pixel;
+    out_at += r * out_stride;
+    rows -= r;
   }
 }
 
@@ -222,42 +236,60 @@ TARGET static inline void widen_i16(int16_t *dst, const int8_t *src, int32_t zer
 #undef WIDEN_8
 }
 
-/// The patch of output pixel `px` as int16 (x − zero point), 0 where a tap falls outside, then 0 up to
-/// k_padded. Not inlined: it runs for border pixels only, and would crowd the registers of the hot loop.
-TARGET __attribute__((noinline)) static void gather_i16(const ember_conv_geometry *g, const int8_t *input, ember_pixel px, int32_t zero_point,
-                              int16_t *dst, int32_t k_padded) {
-  int32_t k;
-  EMBER_FOR_EACH_PATCH_RUN(g, px, k, widen_i16(dst + k, input + at, zero_point, len),
-                           memset(dst + k, 0, sizeof(int16_t) * (size_t)len));
-  memset(dst + k, 0, sizeof(int16_t) * (size_t)(k_padded - k));
+/// `rows` rows of k int8 inputs, `stride` apart, × w: each tile's rows widened to int16 (x − zero point)
+/// and padded with zeros to k_padded in scratch (MR rows), then multiplied.
+TARGET static void fc_qs8_strided(int64_t rows, const int8_t *input, int64_t stride, const ember_qs8_gemm *w,
+                                  void *scratch, void *output) {
+  int16_t *patches = (int16_t *)scratch;
+  const uint8_t *row = (const uint8_t *)patches;
+  const ember_run_source src = {&row, 1, w->k_padded / 2, (int64_t)w->k_padded * 2};
+  const int32_t contiguous = w->k == w->k_padded && stride == w->k;  // a tile's rows are one run
+  for (int64_t p = 0; p < rows; p += MR) {
+    const int32_t mr = rows - p < MR ? (int32_t)(rows - p) : MR;
+    if (contiguous) {
+      widen_i16(patches, input + p * stride, w->input_zero_point, mr * w->k);
+    } else {
+      for (int32_t r = 0; r < mr; ++r) {
+        int16_t *dst = patches + (int64_t)r * w->k_padded;
+        widen_i16(dst, input + (p + r) * stride, w->input_zero_point, w->k);
+        memset(dst + w->k, 0, sizeof(int16_t) * (size_t)(w->k_padded - w->k));
+      }
+    }
+    qs8_rows(mr, &src, 0, w, output, p * w->n, w->n);
+  }
+}
+
+/// Input row `iy` of image `n` as a window row of int16 (x − zero point), `width` pixels from column
+/// −pad_left, 0 outside the image, then two zero values for the last run's pair padding.
+TARGET static void fill_window_row_i16(int16_t *dst, const ember_conv_geometry *g, const int8_t *input, int32_t n,
+                                       int32_t iy, int32_t width, int32_t zero_point) {
+  const int64_t c = g->in_c, count = width * c;
+  int32_t lo, hi;
+  ember_window_inside(g, width, &lo, &hi);
+  if (iy < 0 || iy >= g->in_h) lo = hi = width;
+  memset(dst, 0, sizeof(int16_t) * (size_t)(lo * c));
+  if (hi > lo) widen_i16(dst + lo * c, input + (((int64_t)n * g->in_h + iy) * g->in_w + (lo - g->pad_left)) * c,
+                         zero_point, (int32_t)((hi - lo) * c));
+  const int64_t end = (hi > lo ? hi : lo) * c;
+  memset(dst + end, 0, sizeof(int16_t) * (size_t)(count - end + 2));
 }
 
 /// The int8 GEMM convolution behind both the int8 and the hybrid entry points (output int8 or f32).
+/// Pointwise layers multiply the input rows (as a fully connected layer); others read every tap of an
+/// output row from the window of its input rows (ember_window), widened to int16 once, in runs as
+/// ember_conv_k_runs packs them.
 TARGET static void conv2d_qs8(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_gemm *w, void *scratch,
                               void *output) {
-  int16_t *patches = (int16_t *)scratch;
-  const int64_t pixels = (int64_t)g->batch * g->out_h * g->out_w;
-  const int32_t pointwise = ember_conv_is_pointwise(g), k = w->k, kp = w->k_padded, zp = w->input_zero_point;
-  const int32_t run = g->kernel_w * g->in_c;
-  const int64_t run_stride = ember_patch_run_stride(g);
-  ember_pixel px = {0, 0, 0};
-  for (int64_t p = 0; p < pixels; p += MR) {
-    const int32_t rows = pixels - p < MR ? (int32_t)(pixels - p) : MR;
-    for (int32_t r = 0; r < rows; ++r) {
-      int16_t *dst = patches + (int64_t)r * kp;
-      int64_t at;
-      if (pointwise) {  // the patch is the input row
-        widen_i16(dst, input + (p + r) * k, zp, k);
-      } else if (ember_patch_in_place(g, px, &at)) {  // kernel_h runs, without per-tap geometry
-        for (int32_t ky = 0; ky < g->kernel_h; ++ky) widen_i16(dst + ky * run, input + at + ky * run_stride, zp, run);
-      } else {
-        gather_i16(g, input, px, zp, dst, kp);
-      }
-      for (int32_t i = k; i < kp; ++i) dst[i] = 0;
-      if (!pointwise) ember_pixel_next(g, &px);
-    }
-    qs8_rows(rows, patches, w, output, p * w->n, w->n);
+  if (ember_conv_is_pointwise(g)) {
+    fc_qs8_strided((int64_t)g->batch * g->out_h * g->out_w, input, g->in_c, w, scratch, output);
+    return;
   }
+  const ember_k_runs runs = ember_conv_k_runs(EMBER_ISA_AVX2, g);
+  const int32_t width = ember_window_width(g);
+  ember_window win = ember_window_start(g, 2, scratch);
+  EMBER_WINDOW_CONV(g, &win, 2, w->k_padded / 2 / runs.runs,
+                    fill_window_row_i16((int16_t *)(void *)dst, g, input, n, iy, width, w->input_zero_point),
+                    qs8_rows(g->out_w, &src, 0, w, output, out_at * w->n, w->n));
 }
 
 TARGET static void ember_conv2d_s8_avx2(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_gemm *w, void *scratch,
@@ -308,16 +340,7 @@ TARGET static void ember_conv2d_hybrid_avx2(const ember_conv_geometry *g, const 
 }
 
 TARGET static void fc_qs8(int64_t rows, const int8_t *input, const ember_qs8_gemm *w, void *scratch, void *output) {
-  int16_t *patches = (int16_t *)scratch;
-  for (int64_t p = 0; p < rows; p += MR) {
-    const int32_t mr = rows - p < MR ? (int32_t)(rows - p) : MR;
-    for (int32_t r = 0; r < mr; ++r) {
-      int16_t *dst = patches + (int64_t)r * w->k_padded;
-      widen_i16(dst, input + (p + r) * w->k, w->input_zero_point, w->k);
-      memset(dst + w->k, 0, sizeof(int16_t) * (size_t)(w->k_padded - w->k));
-    }
-    qs8_rows(mr, patches, w, output, p * w->n, w->n);
-  }
+  fc_qs8_strided(rows, input, w->k, w, scratch, output);
 }
 
 TARGET static void ember_fully_connected_s8_avx2(int64_t rows, const int8_t *input, const ember_qs8_gemm *w, void *scratch,
@@ -506,39 +529,38 @@ TARGET static inline void store_ps(float *dst, __m256 v, int32_t count) {
   else _mm256_maskstore_ps(dst, tail_mask(count), v);
 }
 
-/// R rows (read as `a` says: in place or gathered) × P 8-channel panels, both constants, as the int8
-/// tiles. KIND f32 reads f32 weights; KIND f16 reads IEEE-half weights (an fp16 rung's, kept at half
-/// the bytes) and widens each panel row as it is loaded (F16C).
+/// R rows of floats from an ember_run_source × P 8-channel panels, both constants, as the int8 tiles.
+/// KIND f32 reads f32 weights; KIND f16 reads IEEE-half weights (an fp16 rung's, kept at half the
+/// bytes) and widens each panel row as it is loaded (F16C).
 #define DEFINE_F32_TILE(KIND, LOAD_WEIGHTS, R, P)                                                     \
-  TARGET static void KIND##_tile_##R##_##P(const ember_f32_rows *a, const ember_f32_gemm *w, int32_t panel, float *out, \
-                                           int64_t out_stride) {                                      \
-    const int32_t k = w->k, c0 = panel * 8, run = a->run;                                             \
-    const float *row[R];                                                                              \
-    for (int32_t r = 0; r < R; ++r) row[r] = a->row[r];                                               \
+  TARGET static void KIND##_tile_##R##_##P(const ember_run_source *src, int64_t col, const ember_f32_gemm *w, \
+                                           int32_t panel, float *out, int64_t out_stride) {          \
+    const int32_t k = w->k, c0 = panel * 8;                                                           \
+    const int64_t pixel = src->pixel;                                                                 \
     __m256 acc[R][P];                                                                                 \
     for (int32_t j = 0; j < P; ++j) {                                                                 \
       const __m256 bias = _mm256_loadu_ps(w->bias + c0 + 8 * j);                                      \
       for (int32_t r = 0; r < R; ++r) acc[r][j] = bias;                                               \
     }                                                                                                 \
-    int64_t kk = 0;  /* the patch index: segment · run + i */                                         \
-    for (int32_t s = 0; s < a->segments; ++s) {                                                       \
-      for (int32_t i = 0; i < run; ++i, ++kk) {                                                       \
+    int64_t kk = (int64_t)panel * k * 8;  /* the weights of input kk of panel `panel` */              \
+    for (int32_t t = 0; t < src->runs; ++t) {                                                         \
+      const uint8_t *run = src->run[t] + col;                                                         \
+      for (int32_t i = 0; i < src->length; ++i, kk += 8) {                                            \
         __m256 wv[P];                                                                                 \
-        for (int32_t j = 0; j < P; ++j) wv[j] = LOAD_WEIGHTS(((int64_t)(panel + j) * k + kk) * 8);    \
+        for (int32_t j = 0; j < P; ++j) wv[j] = LOAD_WEIGHTS(kk + (int64_t)j * k * 8);                \
         for (int32_t r = 0; r < R; ++r) {                                                             \
-          const __m256 x = _mm256_set1_ps(row[r][i]);                                                 \
+          const __m256 x = _mm256_set1_ps(((const float *)(run + r * pixel))[i]);                     \
           for (int32_t j = 0; j < P; ++j) acc[r][j] = _mm256_fmadd_ps(x, wv[j], acc[r][j]);           \
         }                                                                                             \
       }                                                                                               \
-      for (int32_t r = 0; r < R; ++r) row[r] += a->seg_stride;                                        \
     }                                                                                                 \
     const __m256 lo = _mm256_set1_ps(w->act_min), hi = _mm256_set1_ps(w->act_max);                    \
-    for (int32_t r = 0; r < R; ++r)                                                                   \
-      for (int32_t j = 0; j < P; ++j) {                                                               \
-        const int32_t c = c0 + 8 * j, count = w->n - c < 8 ? w->n - c : 8;                            \
-        if (count > 0)                                                                                \
-          store_ps(out + r * out_stride + c, _mm256_min_ps(_mm256_max_ps(acc[r][j], lo), hi), count);     \
-      }                                                                                               \
+    _Pragma("GCC unroll 8") for (int32_t j = 0; j < P; ++j) {                                         \
+      const int32_t c = c0 + 8 * j, count = w->n - c < 8 ? w->n - c : 8;                              \
+      if (count <= 0) continue;                                                                       \
+      _Pragma("GCC unroll 4") for (int32_t r = 0; r < R; ++r)                                         \
+        store_ps(out + r * out_stride + c, _mm256_min_ps(_mm256_max_ps(acc[r][j], lo), hi), count);   \
+    }                                                                                                 \
   }
 #define LOAD_F32_WEIGHTS(at) _mm256_loadu_ps(w->weights + (at))
 #define LOAD_F16_WEIGHTS(at) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w->weights_f16 + (at))))
@@ -556,39 +578,53 @@ TARGET static inline void store_ps(float *dst, __m256 v, int32_t count) {
     [1] = {NULL, KIND##_tile_1_1, KIND##_tile_1_2, KIND##_tile_1_3, KIND##_tile_1_4, KIND##_tile_1_5,    \
            KIND##_tile_1_6, KIND##_tile_1_7, KIND##_tile_1_8},                                          \
   };
-typedef void (*f32_tile_fn)(const ember_f32_rows *, const ember_f32_gemm *, int32_t, float *, int64_t);
+typedef void (*f32_tile_fn)(const ember_run_source *, int64_t, const ember_f32_gemm *, int32_t, float *, int64_t);
 DEFINE_F32_TILES(f32, LOAD_F32_WEIGHTS)
 DEFINE_F32_TILES(f16, LOAD_F16_WEIGHTS)
 
-/// `rows` (1…MR) rows × every panel of `w`, whichever its weights' type.
-TARGET static void gemm_rows(int32_t rows, const ember_f32_rows *a, const ember_f32_gemm *w, float *out, int64_t out_stride) {
-  const f32_tile_fn *tiles = w->weights_f16 ? f16_tiles[rows] : f32_tiles[rows];
-  const int32_t panels = w->n_padded / 8, step = PANELS_PER_TILE(rows);
-  for (int32_t panel = 0; panel < panels; panel += step) {
-    const int32_t live = panels - panel < step ? panels - panel : step;
-    tiles[live](a, w, panel, out, out_stride);
+/// `rows` consecutive GEMM rows, the first reading `col` bytes into the source runs, × every panel of
+/// `w`, whichever its weights' type, in tiles of 4 or fewer rows.
+TARGET static void f32_rows(int32_t rows, const ember_run_source *src, int64_t col, const ember_f32_gemm *w, float *out,
+                            int64_t out_stride) {
+  const f32_tile_fn(*tiles)[9] = w->weights_f16 ? f16_tiles : f32_tiles;
+  const int32_t panels = w->n_padded / 8;
+  while (rows > 0) {
+    const int32_t r = rows >= MR ? MR : rows, step = PANELS_PER_TILE(r);
+    for (int32_t panel = 0; panel < panels; panel += step) {
+      const int32_t live = panels - panel < step ? panels - panel : step;
+      tiles[r][live](src, col, w, panel, out, out_stride);
+    }
+    col += r * src->pixel;
+    out += r * out_stride;
+    rows -= r;
   }
 }
 
-TARGET static void ember_conv2d_f32_avx2(const ember_conv_geometry *g, const float *input, const ember_f32_gemm *w, void *scratch,
+/// `rows` rows of k floats, `stride` apart, × w, read in place.
+TARGET static void fc_f32_strided(int64_t rows, const float *input, int64_t stride, const ember_f32_gemm *w,
                                   float *output) {
-  const int64_t pixels = (int64_t)g->batch * g->out_h * g->out_w;
-  const int32_t pointwise = ember_conv_is_pointwise(g);
-  ember_pixel px = {0, 0, 0};
-  for (int64_t p = 0; p < pixels; p += MR) {
-    const int32_t rows = pixels - p < MR ? (int32_t)(pixels - p) : MR;
-    const ember_f32_rows a = pointwise ? ember_f32_plain_rows(input + p * w->k, w->k, rows, w->k)
-                                       : ember_f32_patch_rows(g, input, rows, w->k, &px, (float *)scratch);
-    gemm_rows(rows, &a, w, output + p * w->n, w->n);
+  const uint8_t *row = (const uint8_t *)input;
+  const ember_run_source src = {&row, 1, w->k, stride * 4};
+  for (int64_t p = 0; p < rows; p += 1 << 20)  // in chunks, so that a row count always fits an int32
+    f32_rows(rows - p < (1 << 20) ? (int32_t)(rows - p) : 1 << 20, &src, p * stride * 4, w, output + p * w->n, w->n);
+}
+
+/// Pointwise layers multiply the input rows in place; others read every tap of an output row from its
+/// window of input rows (as AVX-512's), a run per tap row or per tap when dilated.
+TARGET static void ember_conv2d_f32_avx2(const ember_conv_geometry *g, const float *input, const ember_f32_gemm *w,
+                                         void *scratch, float *output) {
+  if (ember_conv_is_pointwise(g)) {
+    fc_f32_strided((int64_t)g->batch * g->out_h * g->out_w, input, g->in_c, w, output);
+    return;
   }
+  const int32_t width = ember_window_width(g), length = g->dilation_w == 1 ? g->kernel_w * g->in_c : g->in_c;
+  ember_window win = ember_window_start(g, 4, scratch);
+  EMBER_WINDOW_CONV(g, &win, 4, length, ember_fill_window_row_f32((float *)(void *)dst, g, input, n, iy, width),
+                    f32_rows(g->out_w, &src, 0, w, output + out_at * w->n, w->n));
 }
 
 TARGET static void ember_fully_connected_f32_avx2(int64_t rows, const float *input, const ember_f32_gemm *w, float *output) {
-  for (int64_t p = 0; p < rows; p += MR) {
-    const int32_t mr = rows - p < MR ? (int32_t)(rows - p) : MR;
-    const ember_f32_rows a = ember_f32_plain_rows(input + p * w->k, w->k, mr, w->k);
-    gemm_rows(mr, &a, w, output + p * w->n, w->n);
-  }
+  fc_f32_strided(rows, input, w->k, w, output);
 }
 
 /// One pixel's V (1…4, constant) 8-channel vectors from c0 over every valid tap, then clamped.

@@ -16,7 +16,7 @@
 #include <immintrin.h>
 #include <string.h>
 
-#define TARGET __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")))
+#define TARGET __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,fma,f16c")))
 #define MR 8  // rows per tile: 2 panels × 8 rows = 16 of the 32 vector registers accumulate
 
 // ------------------------------------------------------------ requantization
@@ -140,21 +140,13 @@ TARGET static inline void store_acc(__m512i acc, const ember_qs8_gemm *w, const 
 }
 
 // ------------------------------------------------------------ int8 GEMM tile
-/// Where a tile's rows read their unsigned input bytes (x ^ 0x80): `runs` runs of `run_quads` quads
-/// each, in the packed weights' order (ember_k_runs) — a convolution's tap rows (or taps) in its
-/// window, or one row of gathered patches for a fully connected layer. Tile row r reads `pixel`·r
-/// bytes after row 0.
-typedef struct {
-  const uint8_t *const *run;
-  int32_t runs, run_quads;
-  int64_t pixel;
-} qs8_source;
+// The int8 tiles read unsigned input bytes (x ^ 0x80) as quads from an ember_run_source.
 
 /// R rows × P 16-channel panels, both constants, so the accumulators stay in registers and no lane
 /// computes for a row or panel that is not there. Row r's input starts `col` + r·pixel bytes into each
 /// run; a quad is one broadcast load (the input is already unsigned), one vpdpbusd per panel.
 #define DEFINE_QS8_TILE(R, P)                                                                         \
-  TARGET static void qs8_tile_##R##_##P(const qs8_source *src, int64_t col, const ember_qs8_gemm *w, int32_t panel, \
+  TARGET static void qs8_tile_##R##_##P(const ember_run_source *src, int64_t col, const ember_qs8_gemm *w, int32_t panel, \
                                         void *out, int64_t out_at, int64_t out_stride) {              \
     const int32_t quads = w->k_padded / 4, c0 = panel * 16;                                           \
     const int8_t *b = (const int8_t *)w->weights + (int64_t)panel * quads * 64;                       \
@@ -166,7 +158,7 @@ typedef struct {
     }                                                                                                 \
     for (int32_t t = 0; t < src->runs; ++t) {                                                         \
       const uint8_t *run = src->run[t] + col;                                                         \
-      for (int32_t qq = 0; qq < src->run_quads; ++qq, b += 64) {                                      \
+      for (int32_t qq = 0; qq < src->length; ++qq, b += 64) {                                         \
         __m512i wv[P];                                                                                \
         for (int32_t j = 0; j < P; ++j) wv[j] = _mm512_loadu_si512(b + (int64_t)j * quads * 64);      \
         for (int32_t r = 0; r < R; ++r) {                                                             \
@@ -198,7 +190,7 @@ DEFINE_QS8_TILE(1, 1) DEFINE_QS8_TILE(1, 2) DEFINE_QS8_TILE(1, 3) DEFINE_QS8_TIL
 /// Panels per tile for R rows: 8 rows × 2 panels or up to 4 rows × 4 panels of accumulators.
 #define PANELS_PER_TILE(R) ((R) == 8 ? 2 : 4)
 
-typedef void (*qs8_tile_fn)(const qs8_source *, int64_t, const ember_qs8_gemm *, int32_t, void *, int64_t, int64_t);
+typedef void (*qs8_tile_fn)(const ember_run_source *, int64_t, const ember_qs8_gemm *, int32_t, void *, int64_t, int64_t);
 /// qs8_tiles[R][P]: the tile of R rows × P panels (NULL outside PANELS_PER_TILE).
 static const qs8_tile_fn qs8_tiles[MR + 1][5] = {
   [8] = {NULL, qs8_tile_8_1, qs8_tile_8_2},
@@ -236,7 +228,7 @@ TARGET static inline void store_acc_pair(__m512i z, const ember_qs8_gemm *w, con
 /// (twice the vpdpbusd of a half-empty 512-bit vector per cycle on cores that split 512-bit work, and
 /// up to 16 rows of accumulators); two rows are requantized per 512-bit vector.
 #define DEFINE_QS8_HALF_TILE(R)                                                                       \
-  TARGET static void qs8_half_tile_##R(const qs8_source *src, int64_t col, const ember_qs8_gemm *w, void *out, \
+  TARGET static void qs8_half_tile_##R(const ember_run_source *src, int64_t col, const ember_qs8_gemm *w, void *out, \
                                        int64_t out_at, int64_t out_stride) {                          \
     const int8_t *b = (const int8_t *)w->weights;                                                     \
     const int64_t pixel = src->pixel;                                                                 \
@@ -245,7 +237,7 @@ TARGET static inline void store_acc_pair(__m512i z, const ember_qs8_gemm *w, con
     for (int32_t r = 0; r < R; ++r) acc[r] = bias;                                                    \
     for (int32_t t = 0; t < src->runs; ++t) {                                                         \
       const uint8_t *run = src->run[t] + col;                                                         \
-      for (int32_t qq = 0; qq < src->run_quads; ++qq, b += 64) {                                      \
+      for (int32_t qq = 0; qq < src->length; ++qq, b += 64) {                                         \
         const __m256i wv = _mm256_loadu_si256((const __m256i *)b);                                    \
         for (int32_t r = 0; r < R; ++r) {                                                             \
           int32_t v;                                                                                  \
@@ -293,14 +285,14 @@ DEFINE_QS8_HALF_TILE(1)
     }                                                                                              \
   } while (0)
 
-typedef void (*qs8_half_tile_fn)(const qs8_source *, int64_t, const ember_qs8_gemm *, void *, int64_t, int64_t);
+typedef void (*qs8_half_tile_fn)(const ember_run_source *, int64_t, const ember_qs8_gemm *, void *, int64_t, int64_t);
 static const qs8_half_tile_fn qs8_half_tiles[17] = {
   [16] = qs8_half_tile_16, [8] = qs8_half_tile_8, [4] = qs8_half_tile_4, [2] = qs8_half_tile_2, [1] = qs8_half_tile_1,
 };
 
 /// `rows` consecutive GEMM rows (pixels), the first reading `col` bytes into the source rows, × every
 /// panel of `w`, in tiles of 8, 4 or fewer rows.
-TARGET static void qs8_rows(int32_t rows, const qs8_source *src, int64_t col, const ember_qs8_gemm *w, void *out,
+TARGET static void qs8_rows(int32_t rows, const ember_run_source *src, int64_t col, const ember_qs8_gemm *w, void *out,
                             int64_t out_at, int64_t out_stride) {
   EMBER_ROW_TILES(rows, w->n_padded / 16, w->n <= 8, qs8_half_tiles[r](src, col, w, out, out_at, out_stride),
                   qs8_tiles[r][live](src, col, w, panel, out, out_at, out_stride),
@@ -331,7 +323,7 @@ TARGET static void fc_qs8_strided(int64_t rows, const int8_t *input, int64_t str
                                   void *scratch, void *output) {
   uint8_t *patches = (uint8_t *)scratch;
   const uint8_t *row = patches;
-  const qs8_source src = {&row, 1, w->k_padded / 4, w->k_padded};
+  const ember_run_source src = {&row, 1, w->k_padded / 4, w->k_padded};
   const int32_t contiguous = w->k == w->k_padded && stride == w->k;  // a tile's rows are one run of bytes
   for (int64_t p = 0; p < rows; p += MR) {
     const int32_t mr = rows - p < MR ? (int32_t)(rows - p) : MR;
@@ -376,19 +368,11 @@ TARGET static void conv2d_qs8(const ember_conv_geometry *g, const int8_t *input,
     return;
   }
   const ember_k_runs runs = ember_conv_k_runs(EMBER_ISA_AVX512, g);
-  const int32_t c = g->in_c, width = ember_window_width(g), per_row = runs.runs / g->kernel_h;
+  const int32_t width = ember_window_width(g);
   const uint8_t pad = (uint8_t)(w->input_zero_point + 128);
   ember_window win = ember_window_start(g, 1, scratch);
-  // With dilation_w > 1 every tap is a run: its pointer is the tap row's plus kx·dilation_w pixels.
-  const qs8_source src = {per_row == 1 ? win.row : (const uint8_t *const *)win.tap, runs.runs,
-                          w->k_padded / 4 / runs.runs, (int64_t)g->stride_w * c};
-  for (int32_t n = 0; n < g->batch; ++n)
-    for (int32_t oy = 0; oy < g->out_h; ++oy) {
-      EMBER_WINDOW_ROWS(g, &win, n, oy, fill_window_row(dst, g, input, n, iy, width, pad));
-      for (int32_t t = 0; per_row > 1 && t < runs.runs; ++t)
-        win.tap[t] = win.row[t / per_row] + (int64_t)(t % per_row) * g->dilation_w * c;
-      qs8_rows(g->out_w, &src, 0, w, output, ((int64_t)n * g->out_h + oy) * g->out_w * w->n, w->n);
-    }
+  EMBER_WINDOW_CONV(g, &win, 1, w->k_padded / 4 / runs.runs, fill_window_row(dst, g, input, n, iy, width, pad),
+                    qs8_rows(g->out_w, &src, 0, w, output, out_at * w->n, w->n));
 }
 
 TARGET static void ember_conv2d_s8_avx512(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_gemm *w,
@@ -706,19 +690,12 @@ TARGET static void ember_add_s8_avx512(int64_t rows, int64_t cols, const int8_t 
 }
 
 // ------------------------------------------------------------------- f32
-/// Where a float tile's rows read their inputs: `runs` runs of `run_length` floats, in the packed
-/// weights' k order — a convolution's tap rows (or taps) in its window, or the input rows themselves
-/// for a fully connected or pointwise layer. Tile row r reads `pixel`·r floats after row 0.
-typedef struct {
-  const float *const *run;
-  int32_t runs, run_length;
-  int64_t pixel;
-} f32_source;
+// The float tiles read floats from an ember_run_source.
 
 /// R rows × P 16-channel panels (both constants). KIND f32 reads f32 weights; KIND f16 reads IEEE-half
 /// weights (an fp16 rung's, kept at half the bytes) and widens each panel row as it is loaded.
 #define DEFINE_F32_TILE(KIND, LOAD_WEIGHTS, R, P)                                                   \
-  TARGET static void KIND##_tile_##R##_##P(const f32_source *src, int64_t col, const ember_f32_gemm *w, int32_t panel, \
+  TARGET static void KIND##_tile_##R##_##P(const ember_run_source *src, int64_t col, const ember_f32_gemm *w, int32_t panel, \
                                            float *out, int64_t out_stride) {                        \
     const int32_t k = w->k, c0 = panel * 16;                                                        \
     const int64_t pixel = src->pixel;                                                               \
@@ -729,12 +706,12 @@ typedef struct {
     }                                                                                               \
     int64_t kk = (int64_t)panel * k * 16;  /* the weights of input kk of panel `panel` */           \
     for (int32_t t = 0; t < src->runs; ++t) {                                                       \
-      const float *run = src->run[t] + col;                                                         \
-      for (int32_t i = 0; i < src->run_length; ++i, kk += 16) {                                     \
+      const uint8_t *run = src->run[t] + col;                                                       \
+      for (int32_t i = 0; i < src->length; ++i, kk += 16) {                                         \
         __m512 wv[P];                                                                               \
         for (int32_t j = 0; j < P; ++j) wv[j] = LOAD_WEIGHTS(kk + (int64_t)j * k * 16);             \
         for (int32_t r = 0; r < R; ++r) {                                                           \
-          const __m512 x = _mm512_set1_ps(run[r * pixel + i]);                                      \
+          const __m512 x = _mm512_set1_ps(((const float *)(run + r * pixel))[i]);                   \
           for (int32_t j = 0; j < P; ++j) acc[r][j] = _mm512_fmadd_ps(x, wv[j], acc[r][j]);         \
         }                                                                                           \
       }                                                                                             \
@@ -765,14 +742,14 @@ typedef struct {
     [2] = {NULL, KIND##_tile_2_1, KIND##_tile_2_2, KIND##_tile_2_3, KIND##_tile_2_4},                \
     [1] = {NULL, KIND##_tile_1_1, KIND##_tile_1_2, KIND##_tile_1_3, KIND##_tile_1_4},                \
   };
-typedef void (*f32_tile_fn)(const f32_source *, int64_t, const ember_f32_gemm *, int32_t, float *, int64_t);
+typedef void (*f32_tile_fn)(const ember_run_source *, int64_t, const ember_f32_gemm *, int32_t, float *, int64_t);
 DEFINE_F32_TILES(f32, LOAD_F32_WEIGHTS)
 DEFINE_F32_TILES(f16, LOAD_F16_WEIGHTS)
 
 /// Layers of at most 8 output channels: R rows × the first 8 lanes of panel 0 in 256-bit registers (two
 /// 256-bit FMAs per cycle where one 512-bit one issues; up to 16 rows of accumulators).
 #define DEFINE_F32_HALF_TILE(KIND, LOAD_HALF, R)                                                     \
-  TARGET static void KIND##_half_tile_##R(const f32_source *src, int64_t col, const ember_f32_gemm *w, float *out, \
+  TARGET static void KIND##_half_tile_##R(const ember_run_source *src, int64_t col, const ember_f32_gemm *w, float *out, \
                                           int64_t out_stride) {                                     \
     const int64_t pixel = src->pixel;                                                               \
     __m256 acc[R];                                                                                  \
@@ -780,10 +757,11 @@ DEFINE_F32_TILES(f16, LOAD_F16_WEIGHTS)
     for (int32_t r = 0; r < R; ++r) acc[r] = bias;                                                  \
     int64_t kk = 0;                                                                                 \
     for (int32_t t = 0; t < src->runs; ++t) {                                                       \
-      const float *run = src->run[t] + col;                                                         \
-      for (int32_t i = 0; i < src->run_length; ++i, kk += 16) {                                     \
+      const uint8_t *run = src->run[t] + col;                                                       \
+      for (int32_t i = 0; i < src->length; ++i, kk += 16) {                                         \
         const __m256 wv = LOAD_HALF(kk);                                                            \
-        for (int32_t r = 0; r < R; ++r) acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(run[r * pixel + i]), wv, acc[r]); \
+        for (int32_t r = 0; r < R; ++r)                                                             \
+          acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(((const float *)(run + r * pixel))[i]), wv, acc[r]); \
       }                                                                                             \
     }                                                                                               \
     const __m256 lo = _mm256_set1_ps(w->act_min), hi = _mm256_set1_ps(w->act_max);                 \
@@ -800,13 +778,13 @@ DEFINE_F32_TILES(f16, LOAD_F16_WEIGHTS)
     [16] = KIND##_half_tile_16, [8] = KIND##_half_tile_8, [4] = KIND##_half_tile_4, [2] = KIND##_half_tile_2, \
     [1] = KIND##_half_tile_1,                                                                        \
   };
-typedef void (*f32_half_tile_fn)(const f32_source *, int64_t, const ember_f32_gemm *, float *, int64_t);
+typedef void (*f32_half_tile_fn)(const ember_run_source *, int64_t, const ember_f32_gemm *, float *, int64_t);
 DEFINE_F32_HALF_TILES(f32, LOAD_F32_HALF)
 DEFINE_F32_HALF_TILES(f16, LOAD_F16_HALF)
 
-/// `rows` consecutive GEMM rows, the first reading `col` floats into the source runs, × every panel of
+/// `rows` consecutive GEMM rows, the first reading `col` bytes into the source runs, × every panel of
 /// `w` (whichever its weights' type), in tiles of 8, 4 or fewer rows.
-TARGET static void f32_rows(int32_t rows, const f32_source *src, int64_t col, const ember_f32_gemm *w, float *out,
+TARGET static void f32_rows(int32_t rows, const ember_run_source *src, int64_t col, const ember_f32_gemm *w, float *out,
                             int64_t out_stride) {
   const f32_tile_fn(*tiles)[5] = w->weights_f16 ? f16_tiles : f32_tiles;
   const f32_half_tile_fn *half = w->weights_f16 ? f16_half_tiles : f32_half_tiles;
@@ -817,24 +795,12 @@ TARGET static void f32_rows(int32_t rows, const f32_source *src, int64_t col, co
 /// `rows` rows of k floats, `stride` apart, × w, read in place.
 TARGET static void fc_f32_strided(int64_t rows, const float *input, int64_t stride, const ember_f32_gemm *w,
                                   float *output) {
-  const float *row = input;
-  const f32_source src = {&row, 1, w->k, stride};
+  const uint8_t *row = (const uint8_t *)input;
+  const ember_run_source src = {&row, 1, w->k, stride * 4};
   for (int64_t p = 0; p < rows; p += 1 << 20)  // in chunks, so that a row count always fits an int32
-    f32_rows(rows - p < (1 << 20) ? (int32_t)(rows - p) : 1 << 20, &src, p * stride, w, output + p * w->n, w->n);
+    f32_rows(rows - p < (1 << 20) ? (int32_t)(rows - p) : 1 << 20, &src, p * stride * 4, w, output + p * w->n, w->n);
 }
 
-/// Input row `iy` of image `n` as a window row of `width` pixels from column −pad_left, 0 outside the image.
-TARGET static void fill_window_row_f32(float *dst, const ember_conv_geometry *g, const float *input, int32_t n,
-                                       int32_t iy, int32_t width) {
-  const int64_t c = g->in_c, count = width * c;
-  int32_t lo, hi;
-  ember_window_inside(g, width, &lo, &hi);
-  if (iy < 0 || iy >= g->in_h) lo = hi = width;  // all padding
-  for (int64_t i = 0; i < lo * c; ++i) dst[i] = 0.0f;
-  if (hi > lo) memcpy(dst + lo * c, input + (((int64_t)n * g->in_h + iy) * g->in_w + (lo - g->pad_left)) * c,
-                      sizeof(float) * (size_t)((hi - lo) * c));
-  for (int64_t i = (hi > lo ? hi : lo) * c; i < count; ++i) dst[i] = 0.0f;
-}
 
 /// Pointwise layers multiply the input rows in place; others read every tap of an output row from its
 /// window of input rows, a run per tap row (kernel_w·in_c floats) or per tap when dilated.
@@ -844,17 +810,10 @@ TARGET static void ember_conv2d_f32_avx512(const ember_conv_geometry *g, const f
     fc_f32_strided((int64_t)g->batch * g->out_h * g->out_w, input, g->in_c, w, output);
     return;
   }
-  const int32_t c = g->in_c, width = ember_window_width(g), per_row = g->dilation_w == 1 ? 1 : g->kernel_w;
+  const int32_t width = ember_window_width(g), length = g->dilation_w == 1 ? g->kernel_w * g->in_c : g->in_c;
   ember_window win = ember_window_start(g, 4, scratch);
-  const f32_source src = {per_row == 1 ? (const float *const *)win.row : (const float *const *)win.tap,
-                          g->kernel_h * per_row, per_row == 1 ? g->kernel_w * c : c, (int64_t)g->stride_w * c};
-  for (int32_t n = 0; n < g->batch; ++n)
-    for (int32_t oy = 0; oy < g->out_h; ++oy) {
-      EMBER_WINDOW_ROWS(g, &win, n, oy, fill_window_row_f32((float *)dst, g, input, n, iy, width));
-      for (int32_t t = 0; per_row > 1 && t < g->kernel_h * per_row; ++t)
-        win.tap[t] = win.row[t / per_row] + (int64_t)(t % per_row) * g->dilation_w * c * 4;
-      f32_rows(g->out_w, &src, 0, w, output + ((int64_t)n * g->out_h + oy) * g->out_w * w->n, w->n);
-    }
+  EMBER_WINDOW_CONV(g, &win, 4, length, ember_fill_window_row_f32((float *)(void *)dst, g, input, n, iy, width),
+                    f32_rows(g->out_w, &src, 0, w, output + out_at * w->n, w->n));
 }
 
 TARGET static void ember_fully_connected_f32_avx512(int64_t rows, const float *input, const ember_f32_gemm *w, float *output) {
@@ -954,7 +913,7 @@ TARGET static void ember_dwconv2d_f32_avx512(const ember_conv_geometry *g, const
   ember_window win = ember_window_start(g, 4, scratch);
   for (int32_t n = 0; n < g->batch; ++n)
     for (int32_t oy = 0; oy < g->out_h; ++oy) {
-      EMBER_WINDOW_ROWS(g, &win, n, oy, fill_window_row_f32((float *)dst, g, input, n, iy, width));
+      EMBER_WINDOW_ROWS(g, &win, n, oy, ember_fill_window_row_f32((float *)(void *)dst, g, input, n, iy, width));
       const float *const *rows = (const float *const *)win.row;
       float *out = output + ((int64_t)n * g->out_h + oy) * g->out_w * c;
       if (three_by_three && c == 8) {

@@ -186,7 +186,8 @@ public enum KernelISA: String, CaseIterable, Sendable, CustomStringConvertible {
         switch self {
         case .scalar: return true
         case .avx2: return has(Int32(EMBER_CPU_AVX2 | EMBER_CPU_FMA | EMBER_CPU_F16C))
-        case .avx512: return has(Int32(EMBER_CPU_AVX512F | EMBER_CPU_AVX512BW | EMBER_CPU_AVX512VNNI))
+        case .avx512:  // and the FMA and F16C every AVX-512 CPU has (its kernels use both on 256-bit lanes)
+            return has(Int32(EMBER_CPU_AVX512F | EMBER_CPU_AVX512BW | EMBER_CPU_AVX512VNNI | EMBER_CPU_FMA | EMBER_CPU_F16C))
         case .neon: return has(Int32(EMBER_CPU_NEON))
         }
     }

@@ -11,13 +11,16 @@ import Ember
 /// more than 3 % fails here and must be looked at, and these figures updated.
 /// Graph inputs keep their bytes for the whole run (`ExecutorOptions.preserveInputs`).
 let expectedArenaBytes: [KernelISA: [String: Int]] = [
-    .scalar: ["ad01_fp32": 5632, "ad01_int8": 1408, "kws_float32": 72000, "kws_int8": 16512, "resnet8_float": 208896,
+    .scalar: ["ad01_fp32": 5632, "ad01_int8": 1408, "kws_float32": 73984, "kws_int8": 16512, "resnet8_float": 208896,
               "resnet8_int8": 52224, "strww_int8": 7872, "vww96_float": 331776, "vww96_int8": 82944],
-    // The optimized paths add the GEMM's gathered rows (scratch): 4 int16 rows on AVX2, 8 byte rows on AVX-512.
-    .avx2: ["ad01_fp32": 5632, "ad01_int8": 5888, "kws_float32": 74496, "kws_int8": 17024, "resnet8_float": 211200,
-            "resnet8_int8": 53376, "strww_int8": 8896, "vww96_float": 331904, "vww96_int8": 83008],
-    .avx512: ["ad01_fp32": 5632, "ad01_int8": 5888, "kws_float32": 74496, "kws_int8": 17024, "resnet8_float": 213504,
-              "resnet8_int8": 53376, "strww_int8": 8896, "vww96_float": 332032, "vww96_int8": 83008],
+    // The optimized paths add each convolution's window of input rows as scratch (kernel_h rows of the
+    // padded width: int16 on AVX2, bytes on AVX-512, floats for f32), and the fully connected layers'
+    // gathered rows (4 int16 rows on AVX2, 8 byte rows on AVX-512). The AVX2 int8 windows grew
+    // resnet8_int8 by 4.6 % (53,376 → 55,808 bytes) for 1.5–3× faster convolutions.
+    .avx2: ["ad01_fp32": 5632, "ad01_int8": 5888, "kws_float32": 74496, "kws_int8": 17024, "resnet8_float": 215744,
+            "resnet8_int8": 55808, "strww_int8": 8896, "vww96_float": 331904, "vww96_int8": 83008],
+    .avx512: ["ad01_fp32": 5632, "ad01_int8": 5888, "kws_float32": 74496, "kws_int8": 17024, "resnet8_float": 215744,
+              "resnet8_int8": 54272, "strww_int8": 8896, "vww96_float": 332032, "vww96_int8": 83008],
 ]
 
 func arenaBytes(_ dir: String, isa: KernelISA = .scalar) throws -> Int {

@@ -27,8 +27,8 @@ func kernels(_ isa: Int32) -> ember_kernel_table {
     #expect(ember_qs8_packed_bytes(Int32(EMBER_ISA_AVX2), 27, 17) == 28 * 24 * 2)
 }
 
-/// AVX-512's int8 convolution reads each tap row (or, dilated, each tap) as a run padded to a quad; every
-/// other ISA, and pointwise layers, one run of k.
+/// The x86 int8 convolutions read each tap row (or, dilated, each tap) as a run padded to a quad (AVX-512)
+/// or a pair (AVX2); NEON, and pointwise layers, one run of k.
 @Test func convolutionWeightRunsFollowTheKernel() {
     var g = ember_conv_geometry(batch: 1, in_h: 9, in_w: 9, in_c: 3, out_h: 9, out_w: 9, out_c: 8, kernel_h: 3, kernel_w: 3,
                                 stride_h: 1, stride_w: 1, dilation_h: 1, dilation_w: 1, pad_top: 1, pad_left: 1, groups: 1)
@@ -36,8 +36,10 @@ func kernels(_ isa: Int32) -> ember_kernel_table {
     var r = ember_conv_k_runs(avx512, &g)
     #expect(r.runs == 3 && r.length == 9 && ember_qs8_k_padded_runs(avx512, r) == 36)
     #expect(ember_qs8_packed_bytes_runs(avx512, r, 8) == 36 * 16)
-    r = ember_conv_k_runs(avx2, &g)
-    #expect(r.runs == 1 && r.length == 27 && ember_qs8_k_padded_runs(avx2, r) == 28)
+    r = ember_conv_k_runs(avx2, &g)  // int16 pairs: each tap row padded to an even length
+    #expect(r.runs == 3 && r.length == 9 && ember_qs8_k_padded_runs(avx2, r) == 30)
+    r = ember_conv_k_runs(Int32(EMBER_ISA_NEON), &g)  // NEON gathers patches: one run
+    #expect(r.runs == 1 && r.length == 27 && ember_qs8_k_padded_runs(Int32(EMBER_ISA_NEON), r) == 28)
     g.dilation_w = 2
     r = ember_conv_k_runs(avx512, &g)
     #expect(r.runs == 9 && r.length == 3 && ember_qs8_k_padded_runs(avx512, r) == 36)
