@@ -152,9 +152,9 @@ void ember_conv2d_hybrid_part(int32_t isa, const ember_conv_geometry *part, int6
 }
 
 int64_t ember_dwconv_scratch_bytes(int32_t isa, const ember_conv_geometry *g, int32_t is_int8) {
-  // AVX-512's f32 depthwise reads its taps from a window of input rows; the int8 one and other ISAs
+  // The x86 f32 depthwise kernels read their taps from a window of input rows; the int8 ones and NEON
   // run border pixels apart and need none.
-  return isa == EMBER_ISA_AVX512 && !is_int8 ? ember_window_bytes(g, 4) : 0;
+  return (isa == EMBER_ISA_AVX512 || isa == EMBER_ISA_AVX2) && !is_int8 ? ember_window_bytes(g, 4) : 0;
 }
 
 int64_t ember_hybrid_conv_scratch_bytes(int32_t isa, const ember_conv_geometry *g) {

@@ -391,7 +391,10 @@ DEFINE_DW_S8_BLOCK(1) DEFINE_DW_S8_BLOCK(2) DEFINE_DW_S8_BLOCK(3) DEFINE_DW_S8_B
 
 /// Channels [c0, c0 + count) (count 1…8) of every 3×3 output pixel whose taps, at `offset`
 /// (ember_tap_offsets), are all inside the image: the bias less zp·Σw once per call, then per pixel one
-/// widening load, multiply and add per tap.
+/// widening load, multiply and add per tap. With stride and dilation 1, DW_GROUP adjacent pixels at a
+/// time: each tap row's DW_GROUP + 2 inputs are widened once and serve up to three of them (the
+/// weights then come from memory: the 16 registers hold the inputs and accumulators).
+#define DW_GROUP 4
 TARGET static void dw_s8_interior_3x3(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_dw *w,
                                       const int64_t *offset, int32_t c0, int32_t count, int8_t *output) {
   __m256i wv[DW_INTERIOR_TAPS];
@@ -403,7 +406,24 @@ TARGET static void dw_s8_interior_3x3(const ember_conv_geometry *g, const int8_t
   const __m256i folded = _mm256_sub_epi32(_mm256_loadu_si256((const __m256i *)(w->bias + c0)),
                                           _mm256_mullo_epi32(weight_sum, _mm256_set1_epi32(w->input_zero_point)));
   const requant8 q = requant8_load(w->multiplier + c0, w->shift + c0);
-  EMBER_FOR_EACH_INTERIOR_PIXEL(g, int8_t, output, c0, {
+  const int32_t c = g->in_c, group = g->stride_w == 1 && g->dilation_w == 1 ? DW_GROUP : 1 << 30;
+  const int32_t *f = w->weights + c0;
+  const int64_t cp = w->c_padded;
+  EMBER_FOR_EACH_INTERIOR_GROUP(g, int8_t, output, c0, group, {
+    __m256i acc[DW_GROUP];
+    for (int32_t j = 0; j < DW_GROUP; ++j) acc[j] = folded;
+    for (int32_t ky = 0; ky < 3; ++ky) {
+      const int8_t *row = input + at + offset[3 * ky];
+      __m256i x[DW_GROUP + 2];
+      for (int32_t i = 0; i < DW_GROUP + 2; ++i) x[i] = load8_s8(row + (int64_t)i * c, count);
+      for (int32_t kx = 0; kx < 3; ++kx) {
+        const __m256i wk = _mm256_loadu_si256((const __m256i *)(f + (3 * ky + kx) * cp));
+        for (int32_t j = 0; j < DW_GROUP; ++j) acc[j] = _mm256_add_epi32(acc[j], _mm256_mullo_epi32(x[j + kx], wk));
+      }
+    }
+    for (int32_t j = 0; j < DW_GROUP; ++j)
+      store_s8(mbqm_double_with(acc[j], &q), w->output_offset, w->act_min, w->act_max, count, out + (int64_t)j * c);
+  }, {
     __m256i acc = folded;
     for (int32_t t = 0; t < DW_INTERIOR_TAPS; ++t)
       acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(load8_s8(input + at + offset[t], count), wv[t]));
@@ -627,50 +647,80 @@ TARGET static void ember_fully_connected_f32_avx2(int64_t rows, const float *inp
   fc_f32_strided(rows, input, w->k, w, output);
 }
 
-/// One pixel's V (1…4, constant) 8-channel vectors from c0 over every valid tap, then clamped.
-#define DEFINE_DW_F32_BLOCK(V)                                                                       \
-  TARGET static void dw_f32_block_##V(const ember_conv_geometry *g, const float *input, const ember_f32_dw *w, \
-                                      int32_t n, int32_t oy, int32_t ox, int32_t c0, int32_t last, float *out) { \
-    const __m256i all = _mm256_set1_epi32(-1), tail = tail_mask(last);                            \
-    __m256 acc[V];                                                                                \
-    for (int32_t v = 0; v < V; ++v) acc[v] = _mm256_loadu_ps(w->bias + c0 + 8 * v);                \
-    EMBER_FOR_EACH_VALID_TAP(g, n, oy, ox, float, input, c0, {                                    \
-      const int64_t at = (int64_t)tap * w->c_padded + c0;                                         \
-      const float *f = w->weights ? w->weights + at : NULL;                                       \
-      const uint16_t *f16 = w->weights_f16 ? w->weights_f16 + at : NULL;                          \
-      for (int32_t v = 0; v < V; ++v)                                                             \
-        acc[v] = _mm256_fmadd_ps(_mm256_maskload_ps(src + 8 * v, v == V - 1 ? tail : all),                \
-                                 f16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(f16 + 8 * v)))   \
-                                     : _mm256_loadu_ps(f + 8 * v), acc[v]);                               \
-    })                                                                                            \
-    const __m256 lo = _mm256_set1_ps(w->act_min), hi = _mm256_set1_ps(w->act_max);               \
-    for (int32_t v = 0; v < V; ++v)                                                               \
-      store_ps(out + c0 + 8 * v, _mm256_min_ps(_mm256_max_ps(acc[v], lo), hi), v == V - 1 ? last : 8);            \
-  }
-DEFINE_DW_F32_BLOCK(1) DEFINE_DW_F32_BLOCK(2) DEFINE_DW_F32_BLOCK(3) DEFINE_DW_F32_BLOCK(4)
-
-/// Channels [c0, c0 + count) of every 3×3 output pixel whose taps are all inside: no bounds tests, the
-/// bias then the taps in (ky, kx) order as dw_f32_block sums them (so the same bits).
-TARGET static void dw_f32_interior_3x3(const ember_conv_geometry *g, const float *input, const ember_f32_dw *w,
-                                       const int64_t *offset, int32_t c0, int32_t count, float *output) {
-  __m256 wv[DW_INTERIOR_TAPS];
-  for (int32_t t = 0; t < DW_INTERIOR_TAPS; ++t) {
-    const int64_t at = (int64_t)t * w->c_padded + c0;
-    wv[t] = w->weights_f16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w->weights_f16 + at)))
-                           : _mm256_loadu_ps(w->weights + at);
-  }
-  const __m256 bias = _mm256_loadu_ps(w->bias + c0);
-  const __m256 lo_v = _mm256_set1_ps(w->act_min), hi_v = _mm256_set1_ps(w->act_max);
-  const __m256i mask = tail_mask(count);
-  EMBER_FOR_EACH_INTERIOR_PIXEL(g, float, output, c0, {
-    __m256 acc = bias;
-    for (int32_t t = 0; t < DW_INTERIOR_TAPS; ++t)
-      acc = _mm256_fmadd_ps(_mm256_maskload_ps(input + at + offset[t], mask), wv[t], acc);
-    store_ps(out, _mm256_min_ps(_mm256_max_ps(acc, lo_v), hi_v), count);
-  })
+/// Tap t's weights for channels [c0, c0 + 8), as floats.
+TARGET static inline __m256 dw_f32_weight(const ember_f32_dw *w, int32_t t, int32_t c0) {
+  const int64_t at = (int64_t)t * w->c_padded + c0;
+  return w->weights_f16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w->weights_f16 + at)))
+                        : _mm256_loadu_ps(w->weights + at);
 }
 
-DEFINE_DW_ENTRY(f32, float, ember_f32_dw)
+/// Channels [c0, c0 + count) of output row `out` (pixel 0, channel 0) of an f32 depthwise layer from its
+/// window rows `rows` (from window column 0; ember_fill_window_row_f32), with the block's weights `wk`
+/// (one vector per tap, widened from f16 if need be; NULL for kernels of more than DW_MAX_TAPS taps,
+/// whose weights are read at each tap): the bias, then the taps in (ky, kx) order. Reads
+/// run past `count` channels into the next pixel or the row's slack (those lanes are not stored), so
+/// every load is a whole vector. A 3×3 kernel at stride 1 runs DW_GROUP pixels at a time, each tap
+/// row's inputs loaded once for up to three of them.
+TARGET static void dw_f32_row(const ember_conv_geometry *g, const ember_f32_dw *w, const uint8_t *const *rows,
+                              const __m256 *wk, int32_t c0, int32_t count, float *out) {
+  const __m256 bias = _mm256_loadu_ps(w->bias + c0);
+  const __m256 lo = _mm256_set1_ps(w->act_min), hi = _mm256_set1_ps(w->act_max);
+  const int64_t c = g->in_c, pixel = (int64_t)g->stride_w * c, tap = (int64_t)g->dilation_w * c;
+#define DW_F32_ROW(ky) ((const float *)(const void *)rows[ky] + c0)
+  int32_t ox = 0;
+  const int32_t three_by_three = g->kernel_h == 3 && g->kernel_w == 3 && wk;
+  if (three_by_three && g->stride_w == 1 && g->dilation_w == 1)
+    for (; ox + DW_GROUP <= g->out_w; ox += DW_GROUP) {
+      __m256 acc[DW_GROUP];
+      for (int32_t j = 0; j < DW_GROUP; ++j) acc[j] = bias;
+      for (int32_t ky = 0; ky < 3; ++ky) {
+        const float *row = DW_F32_ROW(ky) + ox * c;
+        __m256 x[DW_GROUP + 2];
+        for (int32_t i = 0; i < DW_GROUP + 2; ++i) x[i] = _mm256_loadu_ps(row + i * c);
+        for (int32_t kx = 0; kx < 3; ++kx)
+          for (int32_t j = 0; j < DW_GROUP; ++j) acc[j] = _mm256_fmadd_ps(x[j + kx], wk[3 * ky + kx], acc[j]);
+      }
+      for (int32_t j = 0; j < DW_GROUP; ++j) store_ps(out + (ox + j) * c + c0, _mm256_min_ps(_mm256_max_ps(acc[j], lo), hi), count);
+    }
+  if (three_by_three) {  // the nine weights in registers
+    __m256 w9[DW_INTERIOR_TAPS];
+    for (int32_t t = 0; t < DW_INTERIOR_TAPS; ++t) w9[t] = wk[t];
+    for (; ox < g->out_w; ++ox) {
+      __m256 acc = bias;
+      for (int32_t ky = 0; ky < 3; ++ky)
+        for (int32_t kx = 0; kx < 3; ++kx)
+          acc = _mm256_fmadd_ps(_mm256_loadu_ps(DW_F32_ROW(ky) + ox * pixel + kx * tap), w9[3 * ky + kx], acc);
+      store_ps(out + ox * c + c0, _mm256_min_ps(_mm256_max_ps(acc, lo), hi), count);
+    }
+  }
+  for (; ox < g->out_w; ++ox) {
+    __m256 acc = bias;
+    for (int32_t ky = 0, t = 0; ky < g->kernel_h; ++ky)
+      for (int32_t kx = 0; kx < g->kernel_w; ++kx, ++t)
+        acc = _mm256_fmadd_ps(_mm256_loadu_ps(DW_F32_ROW(ky) + ox * pixel + kx * tap), wk ? wk[t] : dw_f32_weight(w, t, c0), acc);
+    store_ps(out + ox * c + c0, _mm256_min_ps(_mm256_max_ps(acc, lo), hi), count);
+  }
+#undef DW_F32_ROW
+}
+
+/// f32 depthwise layers read their taps from the window of input rows (no border pass), per output row
+/// and 8-channel block, the block's weights widened once per row (for up to DW_MAX_TAPS taps).
+#define DW_MAX_TAPS 64
+TARGET static void ember_dwconv2d_f32_avx2(const ember_conv_geometry *g, const float *input, const ember_f32_dw *w,
+                                           void *scratch, float *output) {
+  const int32_t c = g->in_c, width = ember_window_width(g), taps = g->kernel_h * g->kernel_w;
+  ember_window win = ember_window_start(g, 4, scratch);
+  for (int32_t n = 0; n < g->batch; ++n)
+    for (int32_t oy = 0; oy < g->out_h; ++oy) {
+      EMBER_WINDOW_ROWS(g, &win, n, oy, ember_fill_window_row_f32((float *)(void *)dst, g, input, n, iy, width));
+      float *out = output + ((int64_t)n * g->out_h + oy) * g->out_w * c;
+      for (int32_t c0 = 0; c0 < c; c0 += 8) {
+        __m256 wk[DW_MAX_TAPS];  // the block's weights as floats, once per row and block
+        for (int32_t t = 0; t < taps && taps <= DW_MAX_TAPS; ++t) wk[t] = dw_f32_weight(w, t, c0);
+        dw_f32_row(g, w, win.row, taps <= DW_MAX_TAPS ? wk : NULL, c0, c - c0 < 8 ? c - c0 : 8, out);
+      }
+    }
+}
 
 
 // ------------------------------------------------------------ f32 elementwise

@@ -138,12 +138,13 @@ func withOptionalPointer<T, R>(_ array: [T]?, _ body: (UnsafePointer<T>?) -> R) 
     return array.withUnsafeBufferPointer { body($0.baseAddress) }
 }
 
-/// Every fifth and seventh trial of a depthwise test, a larger kernel in a larger image (5×5, 7×6), so the
+/// Every fifth, seventh and eleventh trial of a depthwise test, a larger kernel in a larger image (5×5, 7×6,
+/// and 9×9 — past the 64 taps the kernels keep their weights in registers or on the stack for), so the
 /// bounds-tested blocks run kernels with many taps and rows of only interior or only border pixels.
 func enlargeDepthwiseKernel(_ g: inout ember_conv_geometry, trial: Int, _ rng: inout SplitMix64) {
-    guard trial % 5 == 0 || trial % 7 == 0 else { return }
-    (g.kernel_h, g.kernel_w) = trial % 5 == 0 ? (5, 5) : (7, 6)
-    g.in_h = Int32(rng.int(7...16)); g.in_w = Int32(rng.int(7...16))
+    guard trial % 5 == 0 || trial % 7 == 0 || trial % 11 == 0 else { return }
+    (g.kernel_h, g.kernel_w) = trial % 5 == 0 ? (5, 5) : trial % 7 == 0 ? (7, 6) : (9, 9)
+    g.in_h = Int32(rng.int(9...16)); g.in_w = Int32(rng.int(9...16))
     let spanH = (Int(g.kernel_h) - 1) * Int(g.dilation_h) + 1, spanW = (Int(g.kernel_w) - 1) * Int(g.dilation_w) + 1
     g.out_h = Int32(max(1, (Int(g.in_h) + 2 * Int(g.pad_top) - spanH) / Int(g.stride_h) + 1))
     g.out_w = Int32(max(1, (Int(g.in_w) + 2 * Int(g.pad_left) - spanW) / Int(g.stride_w) + 1))

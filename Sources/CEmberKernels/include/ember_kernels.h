@@ -595,7 +595,7 @@ int64_t ember_conv_scratch_bytes(int32_t isa, const ember_conv_geometry *g, int3
 void ember_conv2d_hybrid_part(int32_t isa, const ember_conv_geometry *part, int64_t image, int64_t offset,
                               const float *input, const ember_qs8_gemm *w, void *scratch, float *output);
 
-/// Scratch a depthwise kernel needs: for AVX-512's f32 one the window of input rows its taps read.
+/// Scratch a depthwise kernel needs: for the x86 f32 ones the window of input rows their taps read.
 int64_t ember_dwconv_scratch_bytes(int32_t isa, const ember_conv_geometry *g, int32_t is_int8);
 /// Scratch of the hybrid convolution: one batch of quantized input, then ember_conv_scratch_bytes.
 int64_t ember_hybrid_conv_scratch_bytes(int32_t isa, const ember_conv_geometry *g);
