@@ -680,7 +680,8 @@ TARGET static void dw_f32_row(const ember_conv_geometry *g, const ember_f32_dw *
         for (int32_t kx = 0; kx < 3; ++kx)
           for (int32_t j = 0; j < DW_GROUP; ++j) acc[j] = _mm256_fmadd_ps(x[j + kx], wk[3 * ky + kx], acc[j]);
       }
-      for (int32_t j = 0; j < DW_GROUP; ++j) store_ps(out + (ox + j) * c + c0, _mm256_min_ps(_mm256_max_ps(acc[j], lo), hi), count);
+      for (int32_t j = 0; j < DW_GROUP; ++j)
+        store_ps(out + (ox + j) * c + c0, _mm256_min_ps(_mm256_max_ps(acc[j], lo), hi), count);
     }
   if (three_by_three) {  // the nine weights in registers
     __m256 w9[DW_INTERIOR_TAPS];
@@ -697,7 +698,8 @@ TARGET static void dw_f32_row(const ember_conv_geometry *g, const ember_f32_dw *
     __m256 acc = bias;
     for (int32_t ky = 0, t = 0; ky < g->kernel_h; ++ky)
       for (int32_t kx = 0; kx < g->kernel_w; ++kx, ++t)
-        acc = _mm256_fmadd_ps(_mm256_loadu_ps(DW_F32_ROW(ky) + ox * pixel + kx * tap), wk ? wk[t] : dw_f32_weight(w, t, c0), acc);
+        acc = _mm256_fmadd_ps(_mm256_loadu_ps(DW_F32_ROW(ky) + ox * pixel + kx * tap),
+                              wk ? wk[t] : dw_f32_weight(w, t, c0), acc);
     store_ps(out + ox * c + c0, _mm256_min_ps(_mm256_max_ps(acc, lo), hi), count);
   }
 #undef DW_F32_ROW

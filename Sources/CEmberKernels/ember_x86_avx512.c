@@ -51,7 +51,8 @@ TARGET static inline requant16 requant16_make(__m512i mult, __m512i shift) {
 #define REQUANT16_HALF(HALF, R)                                                                        \
   {                                                                                                 \
     q.rounds_##HALF = _mm512_cmpgt_epi64_mask(R, zero);                                             \
-    const __m512i half = _mm512_maskz_sllv_epi64(q.rounds_##HALF, _mm512_set1_epi64(1), _mm512_add_epi64(R, _mm512_set1_epi64(30))); \
+    const __m512i half = _mm512_maskz_sllv_epi64(q.rounds_##HALF, _mm512_set1_epi64(1),              \
+                                                 _mm512_add_epi64(R, _mm512_set1_epi64(30)));        \
     q.nudge_##HALF = _mm512_add_epi64(half, _mm512_set1_epi64(1LL << 30));                           \
     q.total_##HALF = _mm512_add_epi64(R, _mm512_set1_epi64(31));                                     \
   }
@@ -73,8 +74,10 @@ TARGET static inline __m512i mbqm_double_with(__m512i x, const requant16 *q) {
   __m512i even = _mm512_mul_epi32(x, q->mult), odd = _mm512_mul_epi32(_mm512_srli_epi64(x, 32), q->mult_odd);
   const __mmask8 negative_even = _mm512_mask_cmplt_epi64_mask(q->rounds_even, even, below);  // r < 0
   const __mmask8 negative_odd = _mm512_mask_cmplt_epi64_mask(q->rounds_odd, odd, below);
-  even = _mm512_mask_sub_epi64(_mm512_add_epi64(even, q->nudge_even), negative_even, _mm512_add_epi64(even, q->nudge_even), down);
-  odd = _mm512_mask_sub_epi64(_mm512_add_epi64(odd, q->nudge_odd), negative_odd, _mm512_add_epi64(odd, q->nudge_odd), down);
+  even = _mm512_add_epi64(even, q->nudge_even);
+  odd = _mm512_add_epi64(odd, q->nudge_odd);
+  even = _mm512_mask_sub_epi64(even, negative_even, even, down);
+  odd = _mm512_mask_sub_epi64(odd, negative_odd, odd, down);
   even = _mm512_srav_epi64(even, q->total_even);
   odd = _mm512_srav_epi64(odd, q->total_odd);
   const __m512i interleave = _mm512_setr_epi32(0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30);
@@ -538,7 +541,8 @@ TARGET static void dw_s8_interior_3x3_pairs(const ember_conv_geometry *g, const 
     wv[t] = TWICE(w->weights + (int64_t)t * w->c_padded);
     weight_sum = _mm512_add_epi32(weight_sum, wv[t]);
   }
-  const __m512i folded = _mm512_sub_epi32(TWICE(w->bias), _mm512_mullo_epi32(weight_sum, _mm512_set1_epi32(w->input_zero_point)));
+  const __m512i folded =
+      _mm512_sub_epi32(TWICE(w->bias), _mm512_mullo_epi32(weight_sum, _mm512_set1_epi32(w->input_zero_point)));
   const requant16 q = requant16_make(TWICE(w->multiplier), TWICE(w->shift));
 #undef TWICE
   const int64_t next = (int64_t)g->stride_w * 8;  // from a pixel's tap to its right neighbour's
@@ -647,8 +651,10 @@ TARGET static void add_s8_row_avx512(int64_t count, const int8_t *a, const int8_
   for (int64_t i = 0; i < count; i += 16) {
     const int32_t n = count - i < 16 ? (int32_t)(count - i) : 16;
     const __mmask16 m = lanes_mask(n);
-    const __m512i x = _mm512_cvtepi8_epi32(n == 16 ? _mm_loadu_si128((const __m128i *)(a + i)) : _mm_maskz_loadu_epi8(m, a + i));
-    const __m512i y = _mm512_cvtepi8_epi32(n == 16 ? _mm_loadu_si128((const __m128i *)(b + i)) : _mm_maskz_loadu_epi8(m, b + i));
+    const __m512i x = _mm512_cvtepi8_epi32(n == 16 ? _mm_loadu_si128((const __m128i *)(a + i))
+                                                   : _mm_maskz_loadu_epi8(m, a + i));
+    const __m512i y = _mm512_cvtepi8_epi32(n == 16 ? _mm_loadu_si128((const __m128i *)(b + i))
+                                                   : _mm_maskz_loadu_epi8(m, b + i));
     __m512i xa, yb;
     if (narrow) {
       xa = add_operand16_apply(x, &oa);

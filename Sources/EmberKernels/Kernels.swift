@@ -218,7 +218,8 @@ struct Preparer {
 
     /// A convolution's multiply-accumulates.
     func convMACs(_ g: ember_conv_geometry) -> Int {
-        Int(g.batch) * Int(g.out_h) * Int(g.out_w) * Int(g.out_c) * Int(g.kernel_h) * Int(g.kernel_w) * Int(g.in_c / max(g.groups, 1))
+        Int(g.batch) * Int(g.out_h) * Int(g.out_w) * Int(g.out_c) * Int(g.kernel_h) * Int(g.kernel_w)
+            * Int(g.in_c / max(g.groups, 1))
     }
 
     /// An optimized convolution that can also run split across threads (see `convSlices`) when it
@@ -547,7 +548,8 @@ struct Preparer {
                  runs: ember_k_runs? = nil) throws -> UnsafePointer<ember_qs8_gemm> {
         let runs = runs ?? ember_k_runs(runs: 1, length: Int32(k))
         guard Int(runs.runs) * Int(runs.length) == k else {
-            throw EmberError.invalidGraph(node: c.nodeName, reason: "weight runs \(runs.runs)×\(runs.length) do not make k = \(k)")
+            throw EmberError.invalidGraph(node: c.nodeName,
+                                          reason: "weight runs \(runs.runs)×\(runs.length) do not make k = \(k)")
         }
         let np = Int(ember_n_padded(isa, Int32(n)))
         let packed = try storage.allocate(UInt8.self, count: Int(ember_qs8_packed_bytes_runs(isa, runs, Int32(n))))
