@@ -759,6 +759,42 @@ TARGET static void ember_binary_f32_avx2(ember_binary_op op, const ember_broadca
   }
 }
 
+// ------------------------------------------------------------ mean over the middle axes
+/// The int8 mean of ember_kernel_table.mean_s8, 32 channels (four vectors) per pass over the rows. The
+/// sum of x − zp is Σx − reduced·zp in wrapping int32 arithmetic, as the reference's int32 sum wraps.
+TARGET static void ember_mean_s8_avx2(int64_t outer, int64_t reduced, int64_t inner, const int8_t *in,
+                                      int32_t input_zero_point, int32_t multiplier, int32_t shift,
+                                      int32_t output_zero_point, int8_t *out) {
+  const requant8 q = requant8_make(_mm256_set1_epi32(multiplier), _mm256_set1_epi32(shift));
+  const __m256i fold = _mm256_set1_epi32((int32_t)(uint32_t)((uint64_t)0 - (uint64_t)reduced * (uint64_t)(int64_t)input_zero_point));
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t c0 = 0; c0 < inner; c0 += 32) {
+      const int32_t rest = inner - c0 < 32 ? (int32_t)(inner - c0) : 32;
+      __m256i acc[4] = {fold, fold, fold, fold};
+      for (int64_t r = 0; r < reduced; ++r) {
+        const int8_t *x = in + (o * reduced + r) * inner + c0;
+        for (int32_t v = 0; v * 8 < rest; ++v)
+          acc[v] = _mm256_add_epi32(acc[v], load8_s8(x + 8 * v, rest - 8 * v < 8 ? rest - 8 * v : 8));
+      }
+      for (int32_t v = 0; v * 8 < rest; ++v)
+        store_s8(mbqm_double_with(acc[v], &q), output_zero_point, -128, 127, rest - 8 * v < 8 ? rest - 8 * v : 8,
+                 out + o * inner + c0 + 8 * v);
+    }
+}
+
+/// The f32 mean of ember_kernel_table.mean_f32: per lane the rows in order from 0.0, then one division.
+TARGET static void ember_mean_f32_avx2(int64_t outer, int64_t reduced, int64_t inner, const float *in, float *out) {
+  const __m256 count = _mm256_set1_ps((float)reduced);
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t c0 = 0; c0 < inner; c0 += 8) {
+      const int32_t n = inner - c0 < 8 ? (int32_t)(inner - c0) : 8;
+      const __m256i mask = tail_mask(n);
+      __m256 acc = _mm256_setzero_ps();
+      for (int64_t r = 0; r < reduced; ++r) acc = _mm256_add_ps(acc, _mm256_maskload_ps(in + (o * reduced + r) * inner + c0, mask));
+      store_ps(out + o * inner + c0, reduced > 0 ? _mm256_div_ps(acc, count) : acc, n);
+    }
+}
+
 // ------------------------------------------------------------ roofline probe
 /// Six chains of vpmaddwd + vpaddd (16 MACs, the int8 GEMM's pair; six, so that chains and operands fit
 /// the 16 registers) or eight of 256-bit FMAs (8 MACs).
@@ -806,6 +842,8 @@ const ember_kernel_table ember_avx2_kernels = {
   .binary_f32 = ember_binary_f32_avx2,
   .probe_mac = probe_mac_avx2,
   .hybrid_quantize = quantize_symmetric,
+  .mean_s8 = ember_mean_s8_avx2,
+  .mean_f32 = ember_mean_f32_avx2,
 };
 
 #endif

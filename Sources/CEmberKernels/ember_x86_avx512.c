@@ -969,6 +969,43 @@ TARGET static void ember_binary_f32_avx512(ember_binary_op op, const ember_broad
   }
 }
 
+// ------------------------------------------------------------ mean over the middle axes
+/// The int8 mean of ember_kernel_table.mean_s8, 64 channels (four vectors) per pass over the rows. The
+/// sum of x − zp is Σx − reduced·zp in wrapping int32 arithmetic, as the reference's int32 sum wraps.
+TARGET static void ember_mean_s8_avx512(int64_t outer, int64_t reduced, int64_t inner, const int8_t *in,
+                                        int32_t input_zero_point, int32_t multiplier, int32_t shift,
+                                        int32_t output_zero_point, int8_t *out) {
+  const requant16 q = requant16_make(_mm512_set1_epi32(multiplier), _mm512_set1_epi32(shift));
+  const __m512i fold = _mm512_set1_epi32((int32_t)(uint32_t)((uint64_t)0 - (uint64_t)reduced * (uint64_t)(int64_t)input_zero_point));
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t c0 = 0; c0 < inner; c0 += 64) {
+      const int64_t rest = inner - c0 < 64 ? inner - c0 : 64;
+      __mmask16 m[4];
+      for (int32_t v = 0; v < 4; ++v) m[v] = rest <= 16 * v ? 0 : lanes_mask(rest - 16 * v < 16 ? (int32_t)(rest - 16 * v) : 16);
+      __m512i acc[4] = {fold, fold, fold, fold};
+      for (int64_t r = 0; r < reduced; ++r) {
+        const int8_t *x = in + (o * reduced + r) * inner + c0;
+        for (int32_t v = 0; v < 4; ++v)
+          acc[v] = _mm512_add_epi32(acc[v], _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m[v], x + 16 * v)));
+      }
+      for (int32_t v = 0; v * 16 < rest; ++v)
+        store_s8(mbqm_double_with(acc[v], &q), output_zero_point, -128, 127, (int32_t)(rest - 16 * v < 16 ? rest - 16 * v : 16),
+                 out + o * inner + c0 + 16 * v);
+    }
+}
+
+/// The f32 mean of ember_kernel_table.mean_f32: per lane the rows in order from 0.0, then one division.
+TARGET static void ember_mean_f32_avx512(int64_t outer, int64_t reduced, int64_t inner, const float *in, float *out) {
+  const __m512 count = _mm512_set1_ps((float)reduced);
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t c0 = 0; c0 < inner; c0 += 16) {
+      const __mmask16 m = lanes_mask(inner - c0 < 16 ? (int32_t)(inner - c0) : 16);
+      __m512 acc = _mm512_setzero_ps();
+      for (int64_t r = 0; r < reduced; ++r) acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(m, in + (o * reduced + r) * inner + c0));
+      _mm512_mask_storeu_ps(out + o * inner + c0, m, reduced > 0 ? _mm512_div_ps(acc, count) : acc);
+    }
+}
+
 // ------------------------------------------------------------ roofline probe
 /// Eight chains of vpdpbusd (64 MACs each) or of 512-bit FMAs (16 MACs).
 TARGET static int64_t probe_mac_avx512(int32_t is_int8, int64_t iterations) {
@@ -1014,6 +1051,8 @@ const ember_kernel_table ember_avx512_kernels = {
   .binary_f32 = ember_binary_f32_avx512,
   .probe_mac = probe_mac_avx512,
   .hybrid_quantize = quantize_symmetric,
+  .mean_s8 = ember_mean_s8_avx512,
+  .mean_f32 = ember_mean_f32_avx512,
 };
 
 #endif

@@ -77,6 +77,10 @@ public enum KernelImplementation: String, CaseIterable, Sendable {
     case mulS8Avx512 = "mul_s8_avx512"
     case mulS8Avx2 = "mul_s8_avx2"
     case mulS8Neon = "mul_s8_neon"
+    case meanS8Avx512 = "mean_s8_avx512"
+    case meanS8Avx2 = "mean_s8_avx2"
+    case meanF32Avx512 = "mean_f32_avx512"
+    case meanF32Avx2 = "mean_f32_avx2"
 
     case reduceRef = "reduce_ref"
     case argReduceRef = "arg_reduce_ref"
@@ -1125,6 +1129,7 @@ struct Preparer {
         }
         let rp = try storage.store(r)
         let node = c.nodeName
+        if let fast = try meanFast(x: x, axes: axes) { return fast }
         if x.dtype == .f32 {
             return kernel(.meanF32Ref) { b in
                 let xp = try req(b, 0, node).assumingMemoryBound(to: Float.self)
@@ -1142,6 +1147,39 @@ struct Preparer {
             let out = b.output.assumingMemoryBound(to: Int8.self)
             let scratch = b.scratch?.assumingMemoryBound(to: Int32.self)
             return { ember_mean_s8_ref(rp, xp, zi, m, s, zo, scratch, out) }
+        }
+    }
+
+    /// The mean on the ISA's kernels when the reduced axes are one contiguous block with channels
+    /// after it ([outer][reduced][inner], inner ≥ 4: a global average pool over H and W of NHWC); nil
+    /// for other reductions and paths without the kernel. Same bytes (int8) or bits (f32) as the reference.
+    func meanFast(x: TensorInfo, axes: [Int]) throws -> PreparedKernel? {
+        guard let isa = c.isa.cISA, let table = ember_kernel_table_for(isa)?.pointee else { return nil }
+        let rank = x.dims.count
+        let sorted = Set(axes.map { $0 < 0 ? $0 + rank : $0 }).sorted()
+        guard let first = sorted.first, let last = sorted.last, last - first + 1 == sorted.count else { return nil }
+        let outer = x.dims[..<first].reduce(1, *), reduced = x.dims[first...last].reduce(1, *)
+        let inner = x.dims[(last + 1)...].reduce(1, *)
+        guard inner >= 4, reduced > 0 else { return nil }
+        let node = c.nodeName
+        let (o, r, n) = (Int64(outer), Int64(reduced), Int64(inner))
+        if x.dtype == .f32 {
+            guard let run = table.mean_f32, let name = KernelImplementation(rawValue: "mean_f32_\(c.isa.rawValue)") else { return nil }
+            return kernel(name) { b in
+                let xp = try req(b, 0, node).assumingMemoryBound(to: Float.self)
+                let out = b.output.assumingMemoryBound(to: Float.self)
+                return { run(o, r, n, xp, out) }
+            }
+        }
+        guard x.dtype == .i8, let run = table.mean_s8, let name = KernelImplementation(rawValue: "mean_s8_\(c.isa.rawValue)")
+        else { return nil }
+        let qi = try perTensorQuant(0), qo = try outQuant()
+        let (m, s) = meanMultiplier(inputScale: qi.scale, outputScale: qo.scale, count: reduced)
+        let zi = qi.zeroPoint, zo = qo.zeroPoint
+        return kernel(name) { b in
+            let xp = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
+            let out = b.output.assumingMemoryBound(to: Int8.self)
+            return { run(o, r, n, xp, zi, m, s, zo, out) }
         }
     }
 

@@ -438,6 +438,51 @@ func depthwiseGeometry(_ rng: inout SplitMix64, trial: Int) -> ember_conv_geomet
         }
     }
 
+    /// The mean over the middle axes of NHWC-like inputs ([outer][h][w][inner], H and W reduced: a global
+    /// average pool) against the reference: int8 bytes with random zero points and multipliers (all-min and
+    /// all-max inputs among them), f32 bits with signed zeros, infinities, overflow and NaN.
+    @Test func meanOverMiddleAxesMatchesTheReferenceOnEveryISA() {
+        var rng = SplitMix64(seed: 67)
+        for trial in 0..<200 {
+            // Every tenth a large pool (up to 120×120), where the sum and the divided multiplier's shift grow.
+            let big = trial % 10 == 0
+            let dims = [rng.int(1...3), rng.int(1...(big ? 120 : 9)), rng.int(1...(big ? 120 : 9)), rng.int(4...(big ? 20 : 150))]
+            let count = dims.reduce(1, *), outCount = dims[0] * dims[3], reduced = dims[1] * dims[2]
+            var r = ember_reduce()
+            r.rank = 4
+            fillTuple(&r.shape, dims.map { Int32($0) })
+            r.axis_mask = 0b0110
+            let xs: [Int8] = trial % 7 == 0 ? [Int8](repeating: trial % 2 == 0 ? -128 : 127, count: count) : rng.int8s(count)
+            let zi = Int32(rng.int(-128...127)), zo = Int32(rng.int(-128...127))
+            let (m, s) = meanMultiplier(inputScale: Float.random(in: 0.001...0.5, using: &rng),
+                                        outputScale: Float.random(in: big ? 0.001...50 : 0.001...0.5, using: &rng),
+                                        count: reduced)
+            var expected = [Int8](repeating: 0, count: outCount), scratch = [Int32](repeating: 0, count: outCount)
+            ember_mean_s8_ref(&r, xs, zi, m, s, zo, &scratch, &expected)
+            var xf = rng.floats(count, scale: 8)
+            let specials: [Float] = [.infinity, -.infinity, .nan, -0.0, 0, 3e38]
+            for i in xf.indices where rng.int(0...40) == 0 { xf[i] = specials[rng.int(0...(specials.count - 1))] }
+            var expectedF = [Float](repeating: 0, count: outCount)
+            ember_mean_f32_ref(&r, xf, &expectedF)
+            let (o, red, n) = (Int64(dims[0]), Int64(reduced), Int64(dims[3]))
+            for isa in availableISAs {
+                let table = kernels(isa)
+                guard let meanS8 = table.mean_s8, let meanF32 = table.mean_f32 else {
+                    print("SKIP: \(isaName(isa)) has no mean kernels (the reference serves it)")
+                    continue
+                }
+                var got = [Int8](repeating: 99, count: outCount), gotF = [Float](repeating: 7, count: outCount)
+                meanS8(o, red, n, xs, zi, m, s, zo, &got)
+                meanF32(o, red, n, xf, &gotF)
+                #expect(got == expected, "\(isaName(isa)) trial \(trial) \(dims) zp \(zi)→\(zo)")
+                // Any NaN for a NaN: which NaN a sum of NaN and ±inf keeps follows the operand order the C
+                // compiler picked for the reference's commutative `+=`, which the language leaves open.
+                let differing = zip(gotF, expectedF).filter { $0.bitPattern != $1.bitPattern && !($0.isNaN && $1.isNaN) }.count
+                #expect(differing == 0, "\(isaName(isa)) trial \(trial) \(dims): \(differing) of \(outCount) differ")
+            }
+        }
+    }
+
     /// f32 ADD/SUB/MUL/DIV/MAX/MIN/PRELU over random broadcasts (scalars, per-channel, lower rank, same shape),
     /// with infinities, NaN and signed zeros: the SIMD rows give the reference's bits, and collapsing
     /// the broadcast's dimensions changes nothing.

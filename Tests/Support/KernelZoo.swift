@@ -27,6 +27,8 @@ enum KernelZoo {
         let mm = try b.add(.matMul, [sig, w], name: "matmul")                                     // [4,3]
         let m = try b.add(.mean(axes: [0], keepDims: false), [mm], name: "mean")
         b.output(m, name: "y")
+        // A global average pool (H and W of NHWC, channels after them): the ISAs' mean kernels.
+        b.output(try b.add(.mean(axes: [1, 2], keepDims: false), [c], name: "global-mean"), name: "gap")
         return try b.build()
     }
 
@@ -55,6 +57,11 @@ enum KernelZoo {
         let wm = b.constant("wm", [Int8(3), -7, 12, 100, -128, 5], dtype: .i8, dims: [2, 3], quant: QuantParams(scale: 0.02, zeroPoint: 2))
         let mm = try b.add(.matMul, [rq, wm], name: "matmul-s8", outputQuant: QuantParams(scale: 0.01, zeroPoint: 4))
         b.output(try b.add(.dequantize, [mm], name: "mm"), name: "mm")
+        // A global average pool over four channels: the ISAs' int8 mean kernels.
+        let wide = try b.add(.reshape([1, 2, 4, 4]), [rq], name: "reshape-s8", outputQuant: q)
+        let gap = try b.add(.mean(axes: [1, 2], keepDims: true), [wide], name: "global-mean-s8",
+                            outputQuant: QuantParams(scale: 0.03, zeroPoint: 5))
+        b.output(try b.add(.dequantize, [gap], name: "gap"), name: "gap")
         return try b.build()
     }
 

@@ -639,6 +639,14 @@ typedef struct {
                  const ember_mul_s8_params *p, int8_t *out);
   /// The roofline probe of ember_probe_mac.
   int64_t (*probe_mac)(int32_t is_int8, int64_t iterations);
+  /// ember_mean_s8_ref over an input laid out [outer][reduced][inner] — the reduced axes contiguous,
+  /// e.g. H and W of NHWC — giving [outer][inner]: the int32 sum of x − zero point over the reduced
+  /// rows, requantized (the reference's bytes).
+  void (*mean_s8)(int64_t outer, int64_t reduced, int64_t inner, const int8_t *in, int32_t input_zero_point,
+                  int32_t multiplier, int32_t shift, int32_t output_zero_point, int8_t *out);
+  /// ember_mean_f32_ref over the same layout: each output's sum in the reference's order (row by row),
+  /// then divided by `reduced` (the reference's bits).
+  void (*mean_f32)(int64_t outer, int64_t reduced, int64_t inner, const float *in, float *out);
   /// The dynamic-range kernels' input quantization (tensor_utils::SymmetricQuantizeFloats): `count`
   /// floats into q, returning the scale (max|x| / 127; 1 for all zeros).
   float (*hybrid_quantize)(const float *x, int64_t count, int8_t *q);
