@@ -759,6 +759,40 @@ TARGET static void ember_binary_f32_avx2(ember_binary_op op, const ember_broadca
   }
 }
 
+// ------------------------------------------------------------ table lookup
+/// ember_lookup_s8 with vpshufb: sixteen 16-entry shuffles, each over the codes moved down 16 more, whose
+/// XOR telescopes to the entry (XNNPACK's x8-lut scheme). vpshufb gives 0 where the index's top bit is set,
+/// so a shuffle only contributes while the moved code lies in [0, 127]: wrapping steps for the first half
+/// of the table, saturating ones after (codes that went negative stay out). The tables are prepared XORs
+/// of neighbouring 16-byte rows.
+TARGET static void ember_lookup_s8_avx2(int64_t count, const int8_t *in, const int8_t *table, int8_t *out) {
+  __m256i rows[16], tables[16];
+  for (int32_t j = 0; j < 16; ++j) rows[j] = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(table + 16 * j)));
+  tables[0] = rows[0];
+  for (int32_t j = 1; j < 16; ++j) {
+    tables[j] = _mm256_xor_si256(rows[j - 1], rows[j]);
+    if (j >= 8) tables[j] = _mm256_xor_si256(tables[j], tables[j - 8]);
+  }
+  const __m256i step = _mm256_set1_epi8(16), flip = _mm256_set1_epi8((char)0x80);
+  for (int64_t i = 0; i < count; i += 32) {
+    const int64_t n = count - i < 32 ? count - i : 32;
+    int8_t buffer[32] = {0};
+    if (n < 32) memcpy(buffer, in + i, (size_t)n);
+    __m256i x = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(n < 32 ? buffer : in + i)), flip);
+    __m256i y = _mm256_shuffle_epi8(tables[0], x);
+    for (int32_t j = 1; j < 9; ++j) {
+      x = _mm256_sub_epi8(x, step);
+      y = _mm256_xor_si256(y, _mm256_shuffle_epi8(tables[j], x));
+    }
+    for (int32_t j = 9; j < 16; ++j) {
+      x = _mm256_subs_epi8(x, step);
+      y = _mm256_xor_si256(y, _mm256_shuffle_epi8(tables[j], x));
+    }
+    if (n == 32) _mm256_storeu_si256((__m256i *)(out + i), y);
+    else { _mm256_storeu_si256((__m256i *)buffer, y); memcpy(out + i, buffer, (size_t)n); }
+  }
+}
+
 // ------------------------------------------------------------ mean over the middle axes
 /// The int8 mean of ember_kernel_table.mean_s8, 32 channels (four vectors) per pass over the rows. The
 /// sum of x − zp is Σx − reduced·zp in wrapping int32 arithmetic, as the reference's int32 sum wraps.
@@ -844,6 +878,7 @@ const ember_kernel_table ember_avx2_kernels = {
   .hybrid_quantize = quantize_symmetric,
   .mean_s8 = ember_mean_s8_avx2,
   .mean_f32 = ember_mean_f32_avx2,
+  .lookup_s8 = ember_lookup_s8_avx2,
 };
 
 #endif

@@ -969,6 +969,37 @@ TARGET static void ember_binary_f32_avx512(ember_binary_op op, const ember_broad
   }
 }
 
+// ------------------------------------------------------------ table lookup
+/// ember_lookup_s8 with vpshufb: sixteen 16-entry shuffles, each over the codes moved down 16 more, whose
+/// XOR telescopes to the entry (XNNPACK's x8-lut scheme). vpshufb gives 0 where the index's top bit is set,
+/// so a shuffle only contributes while the moved code lies in [0, 127]: wrapping steps for the first half
+/// of the table, saturating ones after (codes that went negative stay out). The tables are prepared XORs
+/// of neighbouring 16-byte rows.
+TARGET static void ember_lookup_s8_avx512(int64_t count, const int8_t *in, const int8_t *table, int8_t *out) {
+  __m512i rows[16], tables[16];
+  for (int32_t j = 0; j < 16; ++j) rows[j] = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(table + 16 * j)));
+  tables[0] = rows[0];
+  for (int32_t j = 1; j < 16; ++j) {
+    tables[j] = _mm512_xor_si512(rows[j - 1], rows[j]);
+    if (j >= 8) tables[j] = _mm512_xor_si512(tables[j], tables[j - 8]);
+  }
+  const __m512i step = _mm512_set1_epi8(16), flip = _mm512_set1_epi8((char)0x80);
+  for (int64_t i = 0; i < count; i += 64) {
+    const __mmask64 m = count - i >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (count - i)) - 1);
+    __m512i x = _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, in + i), flip);
+    __m512i y = _mm512_shuffle_epi8(tables[0], x);
+    for (int32_t j = 1; j < 9; ++j) {
+      x = _mm512_sub_epi8(x, step);
+      y = _mm512_xor_si512(y, _mm512_shuffle_epi8(tables[j], x));
+    }
+    for (int32_t j = 9; j < 16; ++j) {
+      x = _mm512_subs_epi8(x, step);
+      y = _mm512_xor_si512(y, _mm512_shuffle_epi8(tables[j], x));
+    }
+    _mm512_mask_storeu_epi8(out + i, m, y);
+  }
+}
+
 // ------------------------------------------------------------ mean over the middle axes
 /// The int8 mean of ember_kernel_table.mean_s8, 64 channels (four vectors) per pass over the rows. The
 /// sum of x − zp is Σx − reduced·zp in wrapping int32 arithmetic, as the reference's int32 sum wraps.
@@ -1053,6 +1084,7 @@ const ember_kernel_table ember_avx512_kernels = {
   .hybrid_quantize = quantize_symmetric,
   .mean_s8 = ember_mean_s8_avx512,
   .mean_f32 = ember_mean_f32_avx512,
+  .lookup_s8 = ember_lookup_s8_avx512,
 };
 
 #endif

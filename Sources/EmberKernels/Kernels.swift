@@ -81,6 +81,8 @@ public enum KernelImplementation: String, CaseIterable, Sendable {
     case meanS8Avx2 = "mean_s8_avx2"
     case meanF32Avx512 = "mean_f32_avx512"
     case meanF32Avx2 = "mean_f32_avx2"
+    case lookupS8Avx512 = "lookup_s8_avx512"
+    case lookupS8Avx2 = "lookup_s8_avx2"
 
     case reduceRef = "reduce_ref"
     case argReduceRef = "arg_reduce_ref"
@@ -1045,6 +1047,14 @@ struct Preparer {
         let lut = UnsafePointer(table)
         let count = Int64(c.output.elementCount)
         let node = c.nodeName
+        if let isa = c.isa.cISA, let lookup = ember_kernel_table_for(isa)?.pointee.lookup_s8,
+           let name = KernelImplementation(rawValue: "lookup_s8_\(c.isa.rawValue)") {
+            return kernel(name) { b in
+                let x = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
+                let out = b.output.assumingMemoryBound(to: Int8.self)
+                return { lookup(count, x, lut, out) }
+            }
+        }
         return kernel(.lookupS8) { b in
             let x = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
             let out = b.output.assumingMemoryBound(to: Int8.self)

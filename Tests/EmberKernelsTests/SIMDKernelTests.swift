@@ -438,6 +438,29 @@ func depthwiseGeometry(_ rng: inout SplitMix64, trial: Int) -> ember_conv_geomet
         }
     }
 
+    /// The table lookup of the int8 activations (sigmoid, tanh, hard-swish tables) against the reference:
+    /// random tables, every code (-128 and 127 included) at every position of a vector, odd lengths.
+    @Test func int8LookupMatchesTheReferenceOnEveryISA() {
+        var rng = SplitMix64(seed: 68)
+        for trial in 0..<200 {
+            let table = rng.int8s(256)
+            let x = trial < 4 ? (0..<256).map { Int8(truncatingIfNeeded: $0 + trial) } : rng.int8s(rng.int(1...300))
+            var expected = [Int8](repeating: 0, count: x.count)
+            ember_lookup_s8(Int64(x.count), x, table, &expected)
+            for isa in availableISAs {
+                guard let lookup = kernels(isa).lookup_s8 else {
+                    print("SKIP: \(isaName(isa)) has no lookup kernel (the reference serves it)")
+                    continue
+                }
+                // One code past the end, which a store wider than the count would overwrite.
+                var got = [Int8](repeating: 99, count: x.count + 1)
+                lookup(Int64(x.count), x, table, &got)
+                #expect(Array(got.prefix(x.count)) == expected, "\(isaName(isa)) trial \(trial), \(x.count) codes")
+                #expect(got[x.count] == 99, "\(isaName(isa)) trial \(trial) wrote past the end")
+            }
+        }
+    }
+
     /// The mean over the middle axes of NHWC-like inputs ([outer][h][w][inner], H and W reduced: a global
     /// average pool) against the reference: int8 bytes with random zero points and multipliers (all-min and
     /// all-max inputs among them), f32 bits with signed zeros, infinities, overflow and NaN.

@@ -647,6 +647,8 @@ typedef struct {
   /// ember_mean_f32_ref over the same layout: each output's sum in the reference's order (row by row),
   /// then divided by `reduced` (the reference's bits).
   void (*mean_f32)(int64_t outer, int64_t reduced, int64_t inner, const float *in, float *out);
+  /// ember_lookup_s8 (sigmoid, tanh, hard-swish… as 256-entry tables) a vector of codes at a time.
+  void (*lookup_s8)(int64_t count, const int8_t *in, const int8_t *table, int8_t *out);
   /// The dynamic-range kernels' input quantization (tensor_utils::SymmetricQuantizeFloats): `count`
   /// floats into q, returning the scale (max|x| / 127; 1 for all zeros).
   float (*hybrid_quantize)(const float *x, int64_t count, int8_t *q);
