@@ -457,14 +457,14 @@ DEFINE_DW_ENTRY(s8, int8_t, ember_qs8_dw)
 TARGET static void ember_mul_s8_avx2(int64_t rows, int64_t cols, const int8_t *a, const int8_t *b, int64_t b_row_stride,
                                      const ember_mul_s8_params *p, int8_t *out) {
   const __m256i ao = _mm256_set1_epi32(p->a_offset), bo = _mm256_set1_epi32(p->b_offset);
-  int32_t om[8], os[8];
-  for (int k = 0; k < 8; ++k) { om[k] = p->output_multiplier; os[k] = p->output_shift; }
+  const requant8 q = requant8_make(_mm256_set1_epi32(p->output_multiplier), _mm256_set1_epi32(p->output_shift));
   for (int64_t r = 0; r < rows; ++r) {
     const int8_t *ar = a + r * cols, *br = b + r * b_row_stride;
     for (int64_t i = 0; i < cols; i += 8) {
       const int32_t n = cols - i < 8 ? (int32_t)(cols - i) : 8;
       const __m256i x = _mm256_add_epi32(load8_s8(ar + i, n), ao), y = _mm256_add_epi32(load8_s8(br + i, n), bo);
-      requant_store(_mm256_mullo_epi32(x, y), om, os, p->output_offset, p->act_min, p->act_max, n, out + r * cols + i);
+      store_s8(mbqm_double_with(_mm256_mullo_epi32(x, y), &q), p->output_offset, p->act_min, p->act_max, n,
+               out + r * cols + i);
     }
   }
 }

@@ -672,20 +672,16 @@ TARGET static void add_s8_row_avx512(int64_t count, const int8_t *a, const int8_
 TARGET static void ember_mul_s8_avx512(int64_t rows, int64_t cols, const int8_t *a, const int8_t *b, int64_t b_row_stride,
                                        const ember_mul_s8_params *p, int8_t *out) {
   const __m512i ao = _mm512_set1_epi32(p->a_offset), bo = _mm512_set1_epi32(p->b_offset);
-  const __m512i om = _mm512_set1_epi32(p->output_multiplier), os = _mm512_set1_epi32(p->output_shift);
-  const __m512i oo = _mm512_set1_epi32(p->output_offset);
-  const __m512i lo = _mm512_set1_epi32(p->act_min), hi = _mm512_set1_epi32(p->act_max);
+  const requant16 q = requant16_make(_mm512_set1_epi32(p->output_multiplier), _mm512_set1_epi32(p->output_shift));
   for (int64_t r = 0; r < rows; ++r) {
     const int8_t *ar = a + r * cols, *br = b + r * b_row_stride;
-    int8_t *o = out + r * cols;
     for (int64_t i = 0; i < cols; i += 16) {
-      const int64_t rest = cols - i;
-      const __mmask16 m = rest >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << rest) - 1);
-      const __m512i x = _mm512_add_epi32(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, ar + i)), ao);
-      const __m512i y = _mm512_add_epi32(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, br + i)), bo);
-      __m512i v = mbqm_double(_mm512_mullo_epi32(x, y), om, os);
-      v = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(v, oo), lo), hi);
-      _mm_mask_storeu_epi8(o + i, m, _mm512_cvtepi32_epi8(v));
+      const int32_t n = cols - i < 16 ? (int32_t)(cols - i) : 16;
+      const __mmask16 m = lanes_mask(n);
+      const __m128i xs = n == 16 ? _mm_loadu_si128((const __m128i *)(ar + i)) : _mm_maskz_loadu_epi8(m, ar + i);
+      const __m128i ys = n == 16 ? _mm_loadu_si128((const __m128i *)(br + i)) : _mm_maskz_loadu_epi8(m, br + i);
+      const __m512i x = _mm512_add_epi32(_mm512_cvtepi8_epi32(xs), ao), y = _mm512_add_epi32(_mm512_cvtepi8_epi32(ys), bo);
+      store_s8(mbqm_double_with(_mm512_mullo_epi32(x, y), &q), p->output_offset, p->act_min, p->act_max, n, out + r * cols + i);
     }
   }
 }
