@@ -51,6 +51,29 @@ func errorText(_ body: () throws -> Any) -> String {
 /// Offset of table entry `i`.
 func entry(_ i: Int) -> Int { 64 + 48 * i }
 
+/// The section checksum: zlib's CRC-32 check value, and the sliced loop against the bit-at-a-time
+/// definition over random lengths (0 to past several 8-byte steps) at unaligned offsets.
+@Test func crc32MatchesZlibAndTheBitwiseDefinition() {
+    #expect(CRC32.checksum(Array("123456789".utf8)) == 0xCBF4_3926)
+    #expect(CRC32.checksum([UInt8]()) == 0)
+    func bitwise(_ bytes: ArraySlice<UInt8>) -> UInt32 {
+        var c: UInt32 = 0xFFFF_FFFF
+        for b in bytes {
+            c ^= UInt32(b)
+            for _ in 0..<8 { c = (c & 1) != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
+        }
+        return c ^ 0xFFFF_FFFF
+    }
+    var rng = SplitMix64(seed: 90)
+    let data = (0..<400).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+    for _ in 0..<300 {
+        let start = Int(rng.next() % 17), length = Int(rng.next() % 380)
+        let slice = data[start..<(start + length)]
+        let sliced = data.withUnsafeBytes { CRC32.checksum(UnsafeRawBufferPointer(rebasing: $0[start..<(start + length)])) }
+        #expect(sliced == bitwise(slice), "offset \(start) length \(length)")
+    }
+}
+
 @Suite struct FormatRoundTripTests {
     @Test func roundTripKeepsEverything() throws {
         let bytes = try samplePackage()
