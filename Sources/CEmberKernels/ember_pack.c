@@ -156,6 +156,44 @@ void ember_conv2d_hybrid_part(int32_t isa, const ember_conv_geometry *part, int6
   }
 }
 
+/// Bytes rounded up to a 64-byte line, so the next scratch region starts aligned.
+static int64_t whole_lines(int64_t bytes) { return (bytes + 63) / 64 * 64; }
+
+int64_t ember_transpose_conv2d_s8_scratch_bytes(int32_t isa, const ember_conv_geometry *g, const ember_qs8_gemm *w) {
+  const int64_t sums = (int64_t)g->out_h * g->out_w * g->out_c * 4, row = (int64_t)g->in_w * w->n * 4;
+  return whole_lines(sums) + whole_lines(row) + ember_gemm_scratch_bytes(isa, w->k, 1);
+}
+
+void ember_transpose_conv2d_s8(int32_t isa, const ember_conv_geometry *g, const int8_t *input, const ember_qs8_gemm *w,
+                               const int32_t *bias, const ember_requant *rq, void *scratch, int8_t *output) {
+  const ember_kernel_table *t = ember_kernel_table_for(isa);
+  if (!t || !t->requantize_s32 || !t->fully_connected_s8) return;
+  const int64_t pixels = (int64_t)g->out_h * g->out_w, out_c = g->out_c, taps_c = w->n;
+  uint32_t *sums = (uint32_t *)scratch;  // unsigned: the reference's int32 sums wrap
+  int32_t *row = (int32_t *)((uint8_t *)scratch + whole_lines(pixels * out_c * 4));
+  void *gemm_scratch = (uint8_t *)row + whole_lines((int64_t)g->in_w * taps_c * 4);
+  for (int32_t n = 0; n < g->batch; ++n) {
+    memset(sums, 0, (size_t)(pixels * out_c) * 4);
+    for (int32_t iy = 0; iy < g->in_h; ++iy) {
+      const int8_t *x = input + (((int64_t)n * g->in_h + iy) * g->in_w) * g->in_c;
+      t->fully_connected_s8(g->in_w, x, w, gemm_scratch, (int8_t *)(void *)row);
+      for (int32_t ky = 0; ky < g->kernel_h; ++ky) {
+        const int32_t oy = iy * g->stride_h - g->pad_top + ky;
+        if (oy < 0 || oy >= g->out_h) continue;
+        for (int32_t ix = 0; ix < g->in_w; ++ix)
+          for (int32_t kx = 0; kx < g->kernel_w; ++kx) {
+            const int32_t ox = ix * g->stride_w - g->pad_left + kx;
+            if (ox < 0 || ox >= g->out_w) continue;
+            uint32_t *acc = sums + ((int64_t)oy * g->out_w + ox) * out_c;
+            const int32_t *products = row + (int64_t)ix * taps_c + ((int64_t)ky * g->kernel_w + kx) * out_c;
+            for (int64_t c = 0; c < out_c; ++c) acc[c] += (uint32_t)products[c];
+          }
+      }
+    }
+    t->requantize_s32(pixels, g->out_c, (const int32_t *)sums, bias, rq, output + (int64_t)n * pixels * out_c);
+  }
+}
+
 int64_t ember_dwconv_scratch_bytes(int32_t isa, const ember_conv_geometry *g, int32_t is_int8) {
   // The x86 f32 depthwise kernels read their taps from a window of input rows; the int8 ones and NEON
   // run border pixels apart and need none.

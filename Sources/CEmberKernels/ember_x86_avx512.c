@@ -131,6 +131,10 @@ TARGET static inline void requant_store(__m512i acc, const int32_t *multiplier, 
 /// dynamic-range GEMM f32 acc·scale (+ bias), multiplied then added as the reference does (q unread).
 TARGET static inline void store_acc(__m512i acc, const ember_qs8_gemm *w, const requant16 *q, int32_t c, int32_t count,
                                     void *out, int64_t at) {
+  if (w->int32_output) {
+    _mm512_mask_storeu_epi32((int32_t *)out + at, lanes_mask(count), acc);
+    return;
+  }
   if (!w->float_output) {
     const __m512i r = w->single_rounding ? mbqm_single(acc, q->mult, q->shift) : mbqm_double_with(acc, q);
     store_s8(r, w->output_offset, w->act_min, w->act_max, count, (int8_t *)out + at);
@@ -208,6 +212,11 @@ static const qs8_tile_fn qs8_tiles[MR + 1][5] = {
 TARGET static inline void store_acc_pair(__m512i z, const ember_qs8_gemm *w, const requant16 *q, int32_t count,
                                          void *out, int64_t at, int64_t at_next, int32_t second) {
   const __mmask8 m = (__mmask8)((1u << count) - 1);
+  if (w->int32_output) {
+    _mm256_mask_storeu_epi32((int32_t *)out + at, m, _mm512_castsi512_si256(z));
+    if (second) _mm256_mask_storeu_epi32((int32_t *)out + at_next, m, _mm512_extracti64x4_epi64(z, 1));
+    return;
+  }
   if (!w->float_output) {
     __m512i r = w->single_rounding ? mbqm_single(z, q->mult, q->shift) : mbqm_double_with(z, q);
     r = _mm512_add_epi32(r, _mm512_set1_epi32(w->output_offset));
@@ -965,6 +974,22 @@ TARGET static void ember_binary_f32_avx512(ember_binary_op op, const ember_broad
   }
 }
 
+// ------------------------------------------------------------ int32 sums to int8
+/// ember_kernel_table.requantize_s32: each pixel's channels 16 at a time, double rounding.
+TARGET static void ember_requantize_s32_avx512(int64_t pixels, int32_t channels, const int32_t *acc, const int32_t *bias,
+                                               const ember_requant *rq, int8_t *out) {
+  for (int64_t p = 0; p < pixels; ++p)
+    for (int32_t c = 0; c < channels; c += 16) {
+      const int32_t count = channels - c < 16 ? channels - c : 16;
+      const __mmask16 m = lanes_mask(count);
+      __m512i v = _mm512_maskz_loadu_epi32(m, acc + p * channels + c);
+      if (bias) v = _mm512_add_epi32(v, _mm512_maskz_loadu_epi32(m, bias + c));
+      const requant16 q = requant16_make(_mm512_maskz_loadu_epi32(m, rq->multiplier + c),
+                                         _mm512_maskz_loadu_epi32(m, rq->shift + c));
+      store_s8(mbqm_double_with(v, &q), rq->output_offset, rq->act_min, rq->act_max, count, out + p * channels + c);
+    }
+}
+
 // ------------------------------------------------------------ table lookup
 /// ember_lookup_s8 with vpshufb: sixteen 16-entry shuffles, each over the codes moved down 16 more, whose
 /// XOR telescopes to the entry (XNNPACK's x8-lut scheme). vpshufb gives 0 where the index's top bit is set,
@@ -1081,6 +1106,7 @@ const ember_kernel_table ember_avx512_kernels = {
   .mean_s8 = ember_mean_s8_avx512,
   .mean_f32 = ember_mean_f32_avx512,
   .lookup_s8 = ember_lookup_s8_avx512,
+  .requantize_s32 = ember_requantize_s32_avx512,
 };
 
 #endif

@@ -297,11 +297,60 @@ extension Preparer {
         guard try input(0).dtype == .i8 else { throw unsupported("u8 activations (use i8)") }
         let g = try transposeConvGeometry(a)
         let q = try requant(outputChannels: c.output.dims[3], activation: a.activation)
+        if let fast = try transposeConvInt8Fast(g, requant: q) { return fast }
         let node = c.nodeName
         return kernel(.transposeConv2dS8Ref, scratch: c.output.elementCount * 4) { b in
             let (x, f, bi, out) = try layerBuffers(b, node, Int8.self, Int8.self, Int32.self, Int8.self)
             let s = try scratchBuffer(b, node, Int32.self)
             return { ember_transpose_conv2d_s8_ref(g, x, f, bi, q, s, out) }
+        }
+    }
+
+    /// The int8 transposed conv on the ISA's GEMM (ember_transpose_conv2d_s8): the filter [oc][kh][kw][ic]
+    /// repacked as a GEMM of k = in_c and n = taps·out_c, column (tap, oc), so one input row's products
+    /// for every tap come out of one GEMM call. nil without a constant filter (and bias) or the kernels.
+    func transposeConvInt8Fast(_ g: UnsafePointer<ember_conv_geometry>, requant q: UnsafePointer<ember_requant>) throws
+        -> PreparedKernel? {
+        guard let isa = c.isa.cISA, let table = ember_kernel_table_for(isa)?.pointee, table.requantize_s32 != nil,
+              table.fully_connected_s8 != nil,
+              let name = KernelImplementation(rawValue: "transpose_conv2d_s8_\(c.isa.rawValue)"),
+              let filter = c.inputConstants.count > 1 ? c.inputConstants[1] : nil,
+              let biasData = try constantBias(Int32.self) else { return nil }
+        let geometry = g.pointee
+        let inC = Int(geometry.in_c), outC = Int(geometry.out_c)
+        let taps = Int(geometry.kernel_h) * Int(geometry.kernel_w), columns = taps * outC
+        guard filter.bytes.count == columns * inC else {
+            throw EmberError.invalidGraph(node: c.nodeName, reason: "transposed conv filter holds \(filter.bytes.count) bytes, "
+                                          + "expected \(outC)×\(geometry.kernel_h)×\(geometry.kernel_w)×\(inC)")
+        }
+        // Column (tap, oc) of the GEMM is filter[oc][tap][·].
+        var reordered = [Int8](repeating: 0, count: columns * inC)
+        let source = filter.bytes.bindMemory(to: Int8.self)
+        for oc in 0..<outC { for tap in 0..<taps {
+            let from = (oc * taps + tap) * inC, to = (tap * outC + oc) * inC
+            for i in 0..<inC { reordered[to + i] = source[from + i] }
+        } }
+        let np = Int(ember_n_padded(isa, Int32(columns)))
+        let packed = try storage.allocate(UInt8.self, count: Int(ember_qs8_packed_bytes(isa, Int32(inC), Int32(columns))))
+        let pb = try storage.allocate(Int32.self, count: np), pm = try storage.allocate(Int32.self, count: np)
+        let ps = try storage.allocate(Int32.self, count: np)
+        let zeros = [Int32](repeating: 0, count: columns)  // no requantization: the sums stay int32
+        let zp = -q.pointee.input_offset
+        ember_qs8_pack_runs(isa, ember_k_runs(runs: 1, length: Int32(inC)), Int32(columns), reordered, nil, zeros, zeros, zp,
+                            packed, pb, pm, ps)
+        var w = ember_qs8_gemm()
+        w.k = Int32(inC); w.k_padded = ember_qs8_k_padded(isa, Int32(inC)); w.n = Int32(columns); w.n_padded = Int32(np)
+        w.weights = UnsafeRawPointer(packed); w.bias = UnsafePointer(pb); w.multiplier = UnsafePointer(pm)
+        w.shift = UnsafePointer(ps); w.input_zero_point = zp; w.act_min = -128; w.act_max = 127; w.int32_output = 1
+        let gemm = try storage.store(w)
+        let bias = biasData
+        let scratch = Int(ember_transpose_conv2d_s8_scratch_bytes(isa, g, gemm))
+        let node = c.nodeName
+        return kernel(name, scratch: scratch) { b in
+            let x = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
+            let out = b.output.assumingMemoryBound(to: Int8.self)
+            let s = try scratchBuffer(b, node, UInt8.self)
+            return { ember_transpose_conv2d_s8(isa, g, x, gemm, bias, q, s, out) }
         }
     }
 

@@ -83,6 +83,8 @@ public enum KernelImplementation: String, CaseIterable, Sendable {
     case meanF32Avx2 = "mean_f32_avx2"
     case lookupS8Avx512 = "lookup_s8_avx512"
     case lookupS8Avx2 = "lookup_s8_avx2"
+    case transposeConv2dS8Avx512 = "transpose_conv2d_s8_avx512"
+    case transposeConv2dS8Avx2 = "transpose_conv2d_s8_avx2"
 
     case reduceRef = "reduce_ref"
     case argReduceRef = "arg_reduce_ref"

@@ -515,6 +515,9 @@ typedef struct {
   int32_t float_output;
   float filter_scale, float_scale, float_min, float_max;
   const float *float_bias;
+  // Raw output (x86 kernels): when int32_output is 1 the int32 sums Σ (x − zp)·w (+ packed bias) are
+  // stored as they are, for a kernel that adds several up before requantizing (the transposed conv).
+  int32_t int32_output;
 } ember_qs8_gemm;
 
 /// Packs `weights` [n][k] (row o = output channel o's k inputs) for `isa`.
@@ -595,6 +598,18 @@ int64_t ember_conv_scratch_bytes(int32_t isa, const ember_conv_geometry *g, int3
 void ember_conv2d_hybrid_part(int32_t isa, const ember_conv_geometry *part, int64_t image, int64_t offset,
                               const float *input, const ember_qs8_gemm *w, void *scratch, float *output);
 
+/// ember_transpose_conv2d_s8_ref's bytes on the ISA's kernels, for the ISAs whose table has
+/// requantize_s32 (nothing otherwise). Per input row the int8 GEMM `w` — k = in_c, n = kernel_h·kernel_w·
+/// out_c, column (tap, oc) holding filter[oc][tap][·], packed with the input zero point, no bias and
+/// int32_output = 1 — gives every tap's products for the row's pixels; they are added into the output's
+/// int32 sums (wrapping, as the reference's), which are then requantized with `bias` and `rq`.
+/// Integer sums in any order are the same, so the bytes are the reference's.
+void ember_transpose_conv2d_s8(int32_t isa, const ember_conv_geometry *g, const int8_t *input, const ember_qs8_gemm *w,
+                               const int32_t *bias, const ember_requant *rq, void *scratch, int8_t *output);
+/// Scratch of ember_transpose_conv2d_s8: the output's int32 sums, one input row's products
+/// (in_w × n int32) and the GEMM's own scratch.
+int64_t ember_transpose_conv2d_s8_scratch_bytes(int32_t isa, const ember_conv_geometry *g, const ember_qs8_gemm *w);
+
 /// Scratch a depthwise kernel needs: for the x86 f32 ones the window of input rows their taps read.
 int64_t ember_dwconv_scratch_bytes(int32_t isa, const ember_conv_geometry *g, int32_t is_int8);
 /// Scratch of the hybrid convolution: one batch of quantized input, then ember_conv_scratch_bytes.
@@ -649,6 +664,11 @@ typedef struct {
   void (*mean_f32)(int64_t outer, int64_t reduced, int64_t inner, const float *in, float *out);
   /// ember_lookup_s8 (sigmoid, tanh, hard-swish… as 256-entry tables) a vector of codes at a time.
   void (*lookup_s8)(int64_t count, const int8_t *in, const int8_t *table, int8_t *out);
+  /// `pixels` × `channels` int32 sums (+ bias[c] when bias is not NULL) to int8 with rq's per-channel
+  /// multipliers (double rounding), output offset and clamp: the output stage of
+  /// ember_transpose_conv2d_s8_ref (rq->input_offset unread).
+  void (*requantize_s32)(int64_t pixels, int32_t channels, const int32_t *acc, const int32_t *bias,
+                         const ember_requant *rq, int8_t *out);
   /// The dynamic-range kernels' input quantization (tensor_utils::SymmetricQuantizeFloats): `count`
   /// floats into q, returning the scale (max|x| / 127; 1 for all zeros).
   float (*hybrid_quantize)(const float *x, int64_t count, int8_t *q);
