@@ -41,4 +41,23 @@ static inline int ember_add_operand_plan_make(int32_t left_shift, int32_t multip
   return 1;
 }
 
+/// TFLite's integer bilinear resize (ResizeBilinearInteger): the input step per output pixel in 1/1024ths.
+static inline int32_t ember_resize_scale_10(int32_t in_size, int32_t out_size, int32_t align_corners) {
+  if (align_corners && out_size > 1) return ((1 << 10) * (in_size - 1) + (out_size - 1) / 2) / (out_size - 1);
+  return ((1 << 10) * in_size + out_size / 2) / out_size;
+}
+
+/// Output pixel `value`'s source position in 1/1024ths and the two input pixels around it (ComputeInterpolation
+/// ValuesInteger). With |position − 1024·lower| ≤ 1024 + 512 per axis, the four weights' products and a
+/// pixel sum Σ x·wy·wx stay below 2^31 in magnitude: int32 arithmetic is exact.
+static inline void ember_interpolation_values_integer(int32_t value, int32_t scale_10, int32_t half_pixel_centers,
+                                                      int32_t input_size, int32_t *scaled, int32_t *lower,
+                                                      int32_t *upper) {
+  *scaled = half_pixel_centers ? value * scale_10 + scale_10 / 2 - (1 << 9) : value * scale_10;
+  const int32_t lo = *scaled / (1 << 10);  // C division truncates toward zero, as TFLite's does
+  *lower = lo > 0 ? lo : 0;
+  const int32_t hi = (*scaled + (1 << 10) - 1) / (1 << 10);
+  *upper = hi < input_size - 1 ? hi : input_size - 1;
+}
+
 #endif

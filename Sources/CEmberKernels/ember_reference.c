@@ -2,6 +2,7 @@
 // arithmetic every optimized kernel must reproduce. Int8 follows TensorFlow
 // Lite's reference kernels bit for bit (gemmlowp fixed point, double rounding).
 #include "ember_kernels.h"
+#include "ember_fixed_point.h"
 
 #include <math.h>
 #include <string.h>
@@ -1087,28 +1088,17 @@ void ember_softmax_s8_ref(int64_t rows, int32_t depth, const int32_t *exp_table,
   }
 }
 
-static inline void interpolation_values_integer(int32_t value, int32_t scale_10, int32_t half_pixel_centers,
-                                                int32_t input_size, int32_t *scaled, int32_t *lower, int32_t *upper) {
-  *scaled = half_pixel_centers ? value * scale_10 + scale_10 / 2 - (1 << 9) : value * scale_10;
-  const int32_t lo = *scaled / (1 << 10);  // C division truncates toward zero, as TFLite's does
-  *lower = lo > 0 ? lo : 0;
-  const int32_t hi = (*scaled + (1 << 10) - 1) / (1 << 10);
-  *upper = hi < input_size - 1 ? hi : input_size - 1;
-}
-
 void ember_resize_bilinear_s8_ref(int32_t batch, int32_t in_h, int32_t in_w, int32_t channels,
                                   int32_t out_h, int32_t out_w, int32_t align_corners,
                                   int32_t half_pixel_centers, const int8_t *in, int8_t *out) {
-  int32_t hs = ((1 << 10) * in_h + out_h / 2) / out_h, ws = ((1 << 10) * in_w + out_w / 2) / out_w;
-  if (align_corners && out_h > 1) hs = ((1 << 10) * (in_h - 1) + (out_h - 1) / 2) / (out_h - 1);
-  if (align_corners && out_w > 1) ws = ((1 << 10) * (in_w - 1) + (out_w - 1) / 2) / (out_w - 1);
+  const int32_t hs = ember_resize_scale_10(in_h, out_h, align_corners), ws = ember_resize_scale_10(in_w, out_w, align_corners);
   for (int32_t n = 0; n < batch; ++n)
     for (int32_t y = 0; y < out_h; ++y) {
       int32_t iy, y0, y1;
-      interpolation_values_integer(y, hs, half_pixel_centers, in_h, &iy, &y0, &y1);
+      ember_interpolation_values_integer(y, hs, half_pixel_centers, in_h, &iy, &y0, &y1);
       for (int32_t x = 0; x < out_w; ++x) {
         int32_t ix, x0, x1;
-        interpolation_values_integer(x, ws, half_pixel_centers, in_w, &ix, &x0, &x1);
+        ember_interpolation_values_integer(x, ws, half_pixel_centers, in_w, &ix, &x0, &x1);
         const int64_t wy1 = iy - (1 << 10) * y0, wy0 = (1 << 10) - wy1;
         const int64_t wx1 = ix - (1 << 10) * x0, wx0 = (1 << 10) - wx1;
         const int8_t *p00 = in + (((int64_t)n * in_h + y0) * in_w + x0) * channels;

@@ -781,6 +781,44 @@ TARGET static void ember_requantize_s32_avx2(int64_t pixels, int32_t channels, c
     }
 }
 
+// ------------------------------------------------------------ int8 bilinear resize
+/// ember_resize_bilinear_s8_ref's bytes, channels 8 at a time: per output pixel the four weights
+/// wy·wx in scalar, then Σ x·w in int32 (exact, see ember_interpolation_values_integer) and the
+/// reference's rounding, (|v| + 2^19) >> 20 with v's sign (its division truncates toward zero).
+TARGET static void ember_resize_bilinear_s8_avx2(int32_t batch, int32_t in_h, int32_t in_w, int32_t channels,
+                                                 int32_t out_h, int32_t out_w, int32_t align_corners,
+                                                 int32_t half_pixel_centers, const int8_t *in, int8_t *out) {
+  const int32_t hs = ember_resize_scale_10(in_h, out_h, align_corners), ws = ember_resize_scale_10(in_w, out_w, align_corners);
+  const __m256i half = _mm256_set1_epi32(1 << 19);
+  for (int32_t n = 0; n < batch; ++n)
+    for (int32_t y = 0; y < out_h; ++y) {
+      int32_t iy, y0, y1;
+      ember_interpolation_values_integer(y, hs, half_pixel_centers, in_h, &iy, &y0, &y1);
+      const int32_t wy1 = iy - (1 << 10) * y0, wy0 = (1 << 10) - wy1;
+      const int8_t *row0 = in + ((int64_t)n * in_h + y0) * in_w * channels;
+      const int8_t *row1 = in + ((int64_t)n * in_h + y1) * in_w * channels;
+      for (int32_t x = 0; x < out_w; ++x) {
+        int32_t ix, x0, x1;
+        ember_interpolation_values_integer(x, ws, half_pixel_centers, in_w, &ix, &x0, &x1);
+        const int32_t wx1 = ix - (1 << 10) * x0, wx0 = (1 << 10) - wx1;
+        const __m256i w00 = _mm256_set1_epi32(wy0 * wx0), w10 = _mm256_set1_epi32(wy1 * wx0);
+        const __m256i w01 = _mm256_set1_epi32(wy0 * wx1), w11 = _mm256_set1_epi32(wy1 * wx1);
+        const int8_t *p00 = row0 + (int64_t)x0 * channels, *p01 = row0 + (int64_t)x1 * channels;
+        const int8_t *p10 = row1 + (int64_t)x0 * channels, *p11 = row1 + (int64_t)x1 * channels;
+        int8_t *o = out + (((int64_t)n * out_h + y) * out_w + x) * channels;
+        for (int32_t c = 0; c < channels; c += 8) {
+          const int32_t count = channels - c < 8 ? channels - c : 8;
+          __m256i v = _mm256_mullo_epi32(load8_s8(p00 + c, count), w00);
+          v = _mm256_add_epi32(v, _mm256_mullo_epi32(load8_s8(p10 + c, count), w10));
+          v = _mm256_add_epi32(v, _mm256_mullo_epi32(load8_s8(p01 + c, count), w01));
+          v = _mm256_add_epi32(v, _mm256_mullo_epi32(load8_s8(p11 + c, count), w11));
+          const __m256i r = _mm256_srli_epi32(_mm256_add_epi32(_mm256_abs_epi32(v), half), 20);
+          store_s8(_mm256_sign_epi32(r, v), 0, -128, 127, count, o + c);
+        }
+      }
+    }
+}
+
 // ------------------------------------------------------------ table lookup
 /// ember_lookup_s8 with vpshufb: sixteen 16-entry shuffles, each over the codes moved down 16 more, whose
 /// XOR telescopes to the entry (XNNPACK's x8-lut scheme). vpshufb gives 0 where the index's top bit is set,
@@ -902,6 +940,7 @@ const ember_kernel_table ember_avx2_kernels = {
   .mean_f32 = ember_mean_f32_avx2,
   .lookup_s8 = ember_lookup_s8_avx2,
   .requantize_s32 = ember_requantize_s32_avx2,
+  .resize_bilinear_s8 = ember_resize_bilinear_s8_avx2,
 };
 
 #endif

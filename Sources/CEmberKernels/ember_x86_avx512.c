@@ -990,6 +990,45 @@ TARGET static void ember_requantize_s32_avx512(int64_t pixels, int32_t channels,
     }
 }
 
+// ------------------------------------------------------------ int8 bilinear resize
+/// ember_resize_bilinear_s8_ref's bytes, channels 16 at a time: per output pixel the four weights
+/// wy·wx in scalar, then Σ x·w in int32 (exact, see ember_interpolation_values_integer) and the
+/// reference's rounding, (|v| + 2^19) >> 20 with v's sign (its division truncates toward zero).
+TARGET static void ember_resize_bilinear_s8_avx512(int32_t batch, int32_t in_h, int32_t in_w, int32_t channels,
+                                                   int32_t out_h, int32_t out_w, int32_t align_corners,
+                                                   int32_t half_pixel_centers, const int8_t *in, int8_t *out) {
+  const int32_t hs = ember_resize_scale_10(in_h, out_h, align_corners), ws = ember_resize_scale_10(in_w, out_w, align_corners);
+  const __m512i half = _mm512_set1_epi32(1 << 19);
+  for (int32_t n = 0; n < batch; ++n)
+    for (int32_t y = 0; y < out_h; ++y) {
+      int32_t iy, y0, y1;
+      ember_interpolation_values_integer(y, hs, half_pixel_centers, in_h, &iy, &y0, &y1);
+      const int32_t wy1 = iy - (1 << 10) * y0, wy0 = (1 << 10) - wy1;
+      const int8_t *row0 = in + ((int64_t)n * in_h + y0) * in_w * channels;
+      const int8_t *row1 = in + ((int64_t)n * in_h + y1) * in_w * channels;
+      for (int32_t x = 0; x < out_w; ++x) {
+        int32_t ix, x0, x1;
+        ember_interpolation_values_integer(x, ws, half_pixel_centers, in_w, &ix, &x0, &x1);
+        const int32_t wx1 = ix - (1 << 10) * x0, wx0 = (1 << 10) - wx1;
+        const __m512i w00 = _mm512_set1_epi32(wy0 * wx0), w10 = _mm512_set1_epi32(wy1 * wx0);
+        const __m512i w01 = _mm512_set1_epi32(wy0 * wx1), w11 = _mm512_set1_epi32(wy1 * wx1);
+        const int8_t *p00 = row0 + (int64_t)x0 * channels, *p01 = row0 + (int64_t)x1 * channels;
+        const int8_t *p10 = row1 + (int64_t)x0 * channels, *p11 = row1 + (int64_t)x1 * channels;
+        int8_t *o = out + (((int64_t)n * out_h + y) * out_w + x) * channels;
+        for (int32_t c = 0; c < channels; c += 16) {
+          const __mmask16 m = lanes_mask(channels - c < 16 ? channels - c : 16);
+          __m512i v = _mm512_mullo_epi32(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, p00 + c)), w00);
+          v = _mm512_add_epi32(v, _mm512_mullo_epi32(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, p10 + c)), w10));
+          v = _mm512_add_epi32(v, _mm512_mullo_epi32(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, p01 + c)), w01));
+          v = _mm512_add_epi32(v, _mm512_mullo_epi32(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, p11 + c)), w11));
+          __m512i r = _mm512_srli_epi32(_mm512_add_epi32(_mm512_abs_epi32(v), half), 20);
+          r = _mm512_mask_sub_epi32(r, _mm512_cmplt_epi32_mask(v, _mm512_setzero_si512()), _mm512_setzero_si512(), r);
+          _mm_mask_storeu_epi8(o + c, m, _mm512_cvtepi32_epi8(r));
+        }
+      }
+    }
+}
+
 // ------------------------------------------------------------ table lookup
 /// ember_lookup_s8 with vpshufb: sixteen 16-entry shuffles, each over the codes moved down 16 more, whose
 /// XOR telescopes to the entry (XNNPACK's x8-lut scheme). vpshufb gives 0 where the index's top bit is set,
@@ -1107,6 +1146,7 @@ const ember_kernel_table ember_avx512_kernels = {
   .mean_f32 = ember_mean_f32_avx512,
   .lookup_s8 = ember_lookup_s8_avx512,
   .requantize_s32 = ember_requantize_s32_avx512,
+  .resize_bilinear_s8 = ember_resize_bilinear_s8_avx512,
 };
 
 #endif

@@ -388,6 +388,13 @@ extension Preparer {
         let ac: Int32 = r.alignCorners ? 1 : 0, hp: Int32 = r.halfPixelCenters ? 1 : 0
         let oh = Int32(r.height), ow = Int32(r.width)
         let node = c.nodeName
+        if c.isa.cISA != nil, let (name, resize) = try? simd("resize_bilinear_s8", { $0.resize_bilinear_s8 }) {
+            return kernel(name) { b in
+                let xp = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
+                let out = b.output.assumingMemoryBound(to: Int8.self)
+                return { resize(dims[0], dims[1], dims[2], dims[3], oh, ow, ac, hp, xp, out) }
+            }
+        }
         return kernel(.resizeBilinearS8Ref) { b in
             let xp = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
             let out = b.output.assumingMemoryBound(to: Int8.self)

@@ -85,6 +85,8 @@ public enum KernelImplementation: String, CaseIterable, Sendable {
     case lookupS8Avx2 = "lookup_s8_avx2"
     case transposeConv2dS8Avx512 = "transpose_conv2d_s8_avx512"
     case transposeConv2dS8Avx2 = "transpose_conv2d_s8_avx2"
+    case resizeBilinearS8Avx512 = "resize_bilinear_s8_avx512"
+    case resizeBilinearS8Avx2 = "resize_bilinear_s8_avx2"
 
     case reduceRef = "reduce_ref"
     case argReduceRef = "arg_reduce_ref"

@@ -461,6 +461,32 @@ func depthwiseGeometry(_ rng: inout SplitMix64, trial: Int) -> ember_conv_geomet
         }
     }
 
+    /// The int8 bilinear resize against the reference: up- and downsampling (odd factors among them),
+    /// align-corners and half-pixel centres, 1 to 40 channels, batches of 2, extreme codes.
+    @Test func int8BilinearResizeMatchesTheReferenceOnEveryISA() {
+        var rng = SplitMix64(seed: 69)
+        for trial in 0..<200 {
+            let batch = rng.int(1...2), inH = rng.int(1...9), inW = rng.int(1...9), channels = rng.int(1...40)
+            let outH = rng.int(1...20), outW = rng.int(1...20)
+            let mode = trial % 3  // 0: neither, 1: align corners, 2: half-pixel centres
+            let align: Int32 = mode == 1 ? 1 : 0, halfPixel: Int32 = mode == 2 ? 1 : 0
+            let count = batch * inH * inW * channels, outCount = batch * outH * outW * channels
+            let x: [Int8] = trial % 8 == 0 ? (0..<count).map { $0 % 2 == 0 ? -128 : 127 } : rng.int8s(count)
+            var expected = [Int8](repeating: 0, count: outCount)
+            ember_resize_bilinear_s8_ref(Int32(batch), Int32(inH), Int32(inW), Int32(channels), Int32(outH), Int32(outW),
+                                         align, halfPixel, x, &expected)
+            for isa in availableISAs {
+                guard let resize = kernels(isa).resize_bilinear_s8 else {
+                    print("SKIP: \(isaName(isa)) has no bilinear resize kernel (the reference serves it)")
+                    continue
+                }
+                var got = [Int8](repeating: 99, count: outCount)
+                resize(Int32(batch), Int32(inH), Int32(inW), Int32(channels), Int32(outH), Int32(outW), align, halfPixel, x, &got)
+                #expect(got == expected, "\(isaName(isa)) trial \(trial): \(batch)×\(inH)×\(inW)×\(channels) → \(outH)×\(outW), mode \(mode)")
+            }
+        }
+    }
+
     /// The mean over the middle axes of NHWC-like inputs ([outer][h][w][inner], H and W reduced: a global
     /// average pool) against the reference: int8 bytes with random zero points and multipliers (all-min and
     /// all-max inputs among them), f32 bits with signed zeros, infinities, overflow and NaN.

@@ -669,6 +669,9 @@ typedef struct {
   /// ember_transpose_conv2d_s8_ref (rq->input_offset unread).
   void (*requantize_s32)(int64_t pixels, int32_t channels, const int32_t *acc, const int32_t *bias,
                          const ember_requant *rq, int8_t *out);
+  /// ember_resize_bilinear_s8_ref (the reference's bytes), a vector of channels at a time.
+  void (*resize_bilinear_s8)(int32_t batch, int32_t in_h, int32_t in_w, int32_t channels, int32_t out_h, int32_t out_w,
+                             int32_t align_corners, int32_t half_pixel_centers, const int8_t *in, int8_t *out);
   /// The dynamic-range kernels' input quantization (tensor_utils::SymmetricQuantizeFloats): `count`
   /// floats into q, returning the scale (max|x| / 127; 1 for all zeros).
   float (*hybrid_quantize)(const float *x, int64_t count, int8_t *q);
