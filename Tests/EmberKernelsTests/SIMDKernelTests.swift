@@ -461,6 +461,61 @@ func depthwiseGeometry(_ rng: inout SplitMix64, trial: Int) -> ember_conv_geomet
         }
     }
 
+    /// The int8 transposed convolution's C driver (the executor-level test covers the preparer): the filter
+    /// repacked as a GEMM of columns (tap, oc), int32 sums, and the reference's bytes — overlapping and
+    /// disjoint taps, crops, batches of 2, per-channel multipliers, a clamp.
+    @Test func int8TransposedConvolutionDriverMatchesTheReference() {
+        var rng = SplitMix64(seed: 70)
+        for trial in 0..<60 {
+            var g = ember_conv_geometry()
+            g.batch = Int32(rng.int(1...2)); g.in_h = Int32(rng.int(1...5)); g.in_w = Int32(rng.int(1...7))
+            g.in_c = Int32(rng.int(1...20)); g.out_c = Int32(rng.int(1...19))
+            g.kernel_h = Int32(rng.int(1...4)); g.kernel_w = Int32(rng.int(1...4))
+            g.stride_h = Int32(rng.int(1...3)); g.stride_w = Int32(rng.int(1...3)); g.dilation_h = 1; g.dilation_w = 1; g.groups = 1
+            g.pad_top = Int32(rng.int(0...Int(g.kernel_h - 1))); g.pad_left = Int32(rng.int(0...Int(g.kernel_w - 1)))
+            g.out_h = (g.in_h - 1) * g.stride_h + g.kernel_h - g.pad_top
+            g.out_w = (g.in_w - 1) * g.stride_w + g.kernel_w - g.pad_left
+            let inC = Int(g.in_c), outC = Int(g.out_c), taps = Int(g.kernel_h * g.kernel_w), columns = taps * outC
+            let x = rng.int8s(Int(g.batch * g.in_h * g.in_w) * inC), filter = rng.int8s(columns * inC)
+            let bias = (0..<outC).map { _ in Int32(rng.int(-3000...3000)) }
+            let multipliers = (0..<outC).map { _ in quantizeMultiplier(Double.random(in: 0.0005...0.01, using: &rng)) }
+            var m = multipliers.map(\.0), s = multipliers.map(\.1)
+            let outCount = Int(g.batch * g.out_h * g.out_w) * outC
+            var expected = [Int8](repeating: 0, count: outCount), sums = [Int32](repeating: 0, count: outCount)
+            let zp = Int32(rng.int(-128...127))
+            m.withUnsafeMutableBufferPointer { mp in s.withUnsafeMutableBufferPointer { sp in
+                var rq = ember_requant(input_offset: -zp, output_offset: Int32(rng.int(-10...10)), multiplier: mp.baseAddress,
+                                       shift: sp.baseAddress, act_min: trial % 3 == 0 ? 0 : -128, act_max: 127)
+                ember_transpose_conv2d_s8_ref(&g, x, filter, bias, &rq, &sums, &expected)
+                var reordered = [Int8](repeating: 0, count: columns * inC)
+                for oc in 0..<outC { for tap in 0..<taps { for i in 0..<inC {
+                    reordered[(tap * outC + oc) * inC + i] = filter[(oc * taps + tap) * inC + i]
+                } } }
+                for isa in availableISAs where kernels(isa).requantize_s32 != nil {
+                    let np = Int(ember_n_padded(isa, Int32(columns)))
+                    var packed = [UInt8](repeating: 0, count: Int(ember_qs8_packed_bytes(isa, g.in_c, Int32(columns))))
+                    var pb = [Int32](repeating: 0, count: np), pm = pb, ps = pb
+                    let zeros = [Int32](repeating: 0, count: columns)
+                    ember_qs8_pack_runs(isa, ember_k_runs(runs: 1, length: g.in_c), Int32(columns), reordered, nil, zeros, zeros, zp,
+                                        &packed, &pb, &pm, &ps)
+                    var got = [Int8](repeating: 99, count: outCount)
+                    packed.withUnsafeBytes { w in pb.withUnsafeBufferPointer { b in pm.withUnsafeBufferPointer { mm in
+                        ps.withUnsafeBufferPointer { ss in
+                            var gemm = ember_qs8_gemm()
+                            gemm.k = g.in_c; gemm.k_padded = ember_qs8_k_padded(isa, g.in_c); gemm.n = Int32(columns)
+                            gemm.n_padded = Int32(np); gemm.weights = w.baseAddress; gemm.bias = b.baseAddress
+                            gemm.multiplier = mm.baseAddress; gemm.shift = ss.baseAddress; gemm.input_zero_point = zp
+                            gemm.int32_output = 1
+                            var scratch = [UInt8](repeating: 0, count: Int(ember_transpose_conv2d_s8_scratch_bytes(isa, &g, &gemm)))
+                            ember_transpose_conv2d_s8(isa, &g, x, &gemm, bias, &rq, &scratch, &got)
+                        }
+                    } } }
+                    #expect(got == expected, "\(isaName(isa)) trial \(trial): \(g)")
+                }
+            } }
+        }
+    }
+
     /// The int8 bilinear resize against the reference: up- and downsampling (odd factors among them),
     /// align-corners and half-pixel centres, 1 to 40 channels, batches of 2, extreme codes.
     @Test func int8BilinearResizeMatchesTheReferenceOnEveryISA() {
