@@ -22,6 +22,8 @@ public enum KernelImplementation: String, CaseIterable, Sendable {
     case fullyConnectedS8Ref = "fully_connected_s8_ref"
     case layerNormF32Ref = "layer_norm_f32_ref"
     case lookupS8 = "lookup_s8"
+    /// A node folded into its consumer's lookup table: nothing runs.
+    case foldedIntoConsumer = "folded_into_consumer"
     case matmulF32Ref = "matmul_f32_ref"
     case matmulS8Ref = "matmul_s8_ref"
     case meanF32Ref = "mean_f32_ref"
@@ -134,6 +136,24 @@ public enum Kernels {
     /// node this runtime cannot run yet, e.g. an int8 op with per-axis activations.
     public static func prepare(_ c: KernelContext, storage: PreparedStorage) throws -> PreparedKernel {
         try Preparer(c: c, storage: storage).prepare()
+    }
+
+    /// The node of `c` as a 256-entry table of its int8 input `input` (out[i] = table[x[i] + 128]):
+    /// what the executor binds when it has folded an int8 elementwise chain such as x · sigmoid(x)
+    /// (see LookupFolding) into one function of x.
+    public static func lookup(_ c: KernelContext, table: [Int8], input: Int, storage: PreparedStorage) throws
+        -> PreparedKernel {
+        guard table.count == 256 else {
+            throw EmberError.invalidGraph(node: c.nodeName, reason: "a lookup table has 256 entries, not \(table.count)")
+        }
+        let lut = try storage.allocate(Int8.self, count: 256)
+        for i in 0..<256 { lut[i] = table[i] }
+        return Preparer(c: c, storage: storage).lookupKernel(UnsafePointer(lut), input: input)
+    }
+
+    /// A node whose only consumer computes its work itself (a folded lookup): it runs nothing.
+    public static func foldedIntoConsumer(_ c: KernelContext) -> PreparedKernel {
+        PreparedKernel(scratchBytes: 0, implementation: KernelImplementation.foldedIntoConsumer.rawValue, bind: { _ in {} })
     }
 }
 
@@ -1048,19 +1068,24 @@ struct Preparer {
             ember_unary_f32_ref(op, alpha, 256, real, &real)
             ember_quantize_f32_s8_ref(256, real, qo.scale, qo.zeroPoint, table)
         }
-        let lut = UnsafePointer(table)
+        return lookupKernel(UnsafePointer(table), input: 0)
+    }
+
+    /// out[i] = table[x[i] + 128] over the output's elements, x being input `input`: on the path's
+    /// SIMD lookup where there is one.
+    func lookupKernel(_ lut: UnsafePointer<Int8>, input: Int) -> PreparedKernel {
         let count = Int64(c.output.elementCount)
         let node = c.nodeName
         if let isa = c.isa.cISA, let lookup = ember_kernel_table_for(isa)?.pointee.lookup_s8,
            let name = KernelImplementation(rawValue: "lookup_s8_\(c.isa.rawValue)") {
             return kernel(name) { b in
-                let x = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
+                let x = try req(b, input, node).assumingMemoryBound(to: Int8.self)
                 let out = b.output.assumingMemoryBound(to: Int8.self)
                 return { lookup(count, x, lut, out) }
             }
         }
         return kernel(.lookupS8) { b in
-            let x = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
+            let x = try req(b, input, node).assumingMemoryBound(to: Int8.self)
             let out = b.output.assumingMemoryBound(to: Int8.self)
             return { ember_lookup_s8(count, x, lut, out) }
         }

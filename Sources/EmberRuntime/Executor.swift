@@ -37,6 +37,9 @@ public struct ExecutorOptions: Sendable {
     /// Threads one inference may use (1…`Executor.maxThreads`): the worker pool is created at
     /// prepare with threads − 1 workers; `run(threads:)` may use fewer.
     public var threads: Int = 1
+    /// Fold int8 elementwise pairs such as x · sigmoid(x) into one table lookup of x (the same
+    /// bytes; see LookupFolding). false runs every node as the graph has it.
+    public var foldLookups = true
     public init(bindings: [String: Int] = [:], inPlace: Bool = true, keepEveryValue: Bool = false,
                 limits: LoadLimits = LoadLimits(), account: MemoryAccount? = nil, label: String? = nil, isa: KernelISA? = nil,
                 threads: Int = 1) {
@@ -196,14 +199,26 @@ public final class Executor {
         } else {
             let storage = PreparedStorage(account: account, subject: subject)
             var prepared: [PreparedKernel] = []
-            for node in graph.nodes {
+            // int8 pairs such as x · sigmoid(x) become one lookup of x (LookupFolding).
+            var folds: [Int: LookupFolding.Fold] = [:], foldedAway = Set<Int>()
+            for fold in options.foldLookups ? LookupFolding.plan(graph, types: types, keepProducers: options.keepEveryValue) : [] {
+                folds[fold.consumer] = fold
+                foldedAway.formUnion(fold.folded)
+            }
+            for (i, node) in graph.nodes.enumerated() {
                 let ctx = KernelContext(
                     nodeName: node.name, op: node.op,
                     inputs: node.inputs.map { $0.map { types[$0] } },
                     inputQuant: node.inputs.map { $0.flatMap { graph.values[$0].quant } },
                     inputConstants: node.inputs.map { $0.flatMap { graph.values[$0].constant } },
                     output: types[node.output], outputQuant: graph.values[node.output].quant, isa: isa)
-                prepared.append(try Kernels.prepare(ctx, storage: storage))
+                if let fold = folds[i] {
+                    prepared.append(try Kernels.lookup(ctx, table: fold.table, input: fold.input, storage: storage))
+                } else if foldedAway.contains(i) {
+                    prepared.append(Kernels.foldedIntoConsumer(ctx))
+                } else {
+                    prepared.append(try Kernels.prepare(ctx, storage: storage))
+                }
             }
             kernels = PreparedKernels(graph: graph, isa: isa, types: types, kernels: prepared, storage: storage)
         }

@@ -57,6 +57,13 @@ enum KernelZoo {
         let wm = b.constant("wm", [Int8(3), -7, 12, 100, -128, 5], dtype: .i8, dims: [2, 3], quant: QuantParams(scale: 0.02, zeroPoint: 2))
         let mm = try b.add(.matMul, [rq, wm], name: "matmul-s8", outputQuant: QuantParams(scale: 0.01, zeroPoint: 4))
         b.output(try b.add(.dequantize, [mm], name: "mm"), name: "mm")
+        // An int8 ADD of two different values (x + x would fold into a lookup).
+        let sum = try b.add(.add(.none), [mx, ap], name: "add-s8", outputQuant: QuantParams(scale: 0.08, zeroPoint: 1))
+        b.output(try b.add(.dequantize, [sum], name: "sum-out"), name: "sum")
+        // Swish as TFLite has it (LOGISTIC, then MUL): folded into one lookup, the sigmoid running nothing.
+        let gate = try b.add(.sigmoid, [x], name: "swish-gate", outputQuant: QuantParams(scale: 1.0 / 256, zeroPoint: -128))
+        let swish = try b.add(.mul(.none), [x, gate], name: "swish", outputQuant: q)
+        b.output(try b.add(.dequantize, [swish], name: "swish-out"), name: "swish")
         // A global average pool over four channels: the ISAs' int8 mean kernels.
         let wide = try b.add(.reshape([1, 2, 4, 4]), [rq], name: "reshape-s8", outputQuant: q)
         let gap = try b.add(.mean(axes: [1, 2], keepDims: true), [wide], name: "global-mean-s8",

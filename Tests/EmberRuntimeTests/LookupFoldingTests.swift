@@ -1,0 +1,76 @@
+import Testing
+import EmberRuntime
+import EmberKernels
+import Ember
+
+/// int8 elementwise pairs f(x, g(x)) folded into one table of x give the bytes of the graph run node by
+/// node, on every kernel path; a producer still read elsewhere keeps running, one read only by the
+/// folded node runs nothing.
+@Suite struct LookupFoldingTests {
+    static let xq = QuantParams(scale: 0.07, zeroPoint: -9)
+
+    /// x · sigmoid(x) (swish, as TFLite's LOGISTIC + MUL), sigmoid(x) · x, x + tanh(x) with tanh also an
+    /// output, x · x, and a mul of two different values (not foldable).
+    static func graph() throws -> Graph {
+        let b = GraphBuilder(name: "folding")
+        let x = b.input("x", .i8, [2, 5, 7, 3], quant: xq)
+        let other = b.input("other", .i8, [2, 5, 7, 3], quant: QuantParams(scale: 0.03, zeroPoint: 4))
+        let sig = try b.add(.sigmoid, [x], name: "sigmoid", outputQuant: QuantParams(scale: 1.0 / 256, zeroPoint: -128))
+        let swish = try b.add(.mul(.none), [x, sig], name: "swish", outputQuant: QuantParams(scale: 0.05, zeroPoint: -2))
+        b.output(swish, name: "swish")
+        let sig2 = try b.add(.sigmoid, [swish], name: "sigmoid2", outputQuant: QuantParams(scale: 1.0 / 256, zeroPoint: -128))
+        let swapped = try b.add(.mul(.relu), [sig2, swish], name: "swapped", outputQuant: QuantParams(scale: 0.02, zeroPoint: -100))
+        b.output(swapped, name: "swapped")
+        let th = try b.add(.tanh, [x], name: "tanh", outputQuant: QuantParams(scale: 1.0 / 128, zeroPoint: 0))
+        b.output(th, name: "tanh")
+        let sum = try b.add(.add(.none), [x, th], name: "x+tanh", outputQuant: QuantParams(scale: 0.08, zeroPoint: 3))
+        b.output(sum, name: "sum")
+        let square = try b.add(.mul(.none), [x, x], name: "square", outputQuant: QuantParams(scale: 0.1, zeroPoint: -128))
+        b.output(square, name: "square")
+        let mixed = try b.add(.mul(.none), [x, other], name: "mixed", outputQuant: QuantParams(scale: 0.01, zeroPoint: 0))
+        b.output(mixed, name: "mixed")
+        return try b.build()
+    }
+
+    func run(_ g: Graph, _ options: ExecutorOptions) throws -> (outputs: [[UInt8]], kernels: [String]) {
+        let e = try Executor(graph: g, options: options)
+        let feeds = TestModels.input(for: g, seed: 17)
+        for (i, slot) in e.inputs.enumerated() {
+            guard let t = feeds[slot.name] else { continue }
+            t.bytes.withUnsafeBytes { e.inputBuffer(i).copyMemory(from: $0) }
+        }
+        e.run()
+        return (e.outputs.indices.map { Array(e.outputBuffer($0)) }, e.implementations)
+    }
+
+    @Test func foldedPairsGiveTheUnfoldedBytesOnEveryPath() throws {
+        let g = try Self.graph()
+        let names = g.nodes.map(\.name)
+        func kernel(_ kernels: [String], _ node: String) -> String { names.firstIndex(of: node).map { kernels[$0] } ?? "?" }
+        for isa in KernelISA.supported {
+            var plain = ExecutorOptions(isa: isa)
+            plain.foldLookups = false
+            let unfolded = try run(g, plain), folded = try run(g, ExecutorOptions(isa: isa))
+            #expect(folded.outputs == unfolded.outputs, "\(isa)")
+            for node in ["swish", "swapped", "x+tanh", "square"] {
+                #expect(kernel(folded.kernels, node).hasPrefix("lookup_s8"), "\(isa): \(node) is \(kernel(folded.kernels, node))")
+            }
+            #expect(kernel(folded.kernels, "mixed").hasPrefix("mul_s8"), "\(isa): two different values are not one function")
+            // sigmoid and sigmoid2 are read only by the folded nodes; tanh is also a graph output.
+            #expect(kernel(folded.kernels, "sigmoid") == "folded_into_consumer")
+            #expect(kernel(folded.kernels, "sigmoid2") == "folded_into_consumer")
+            #expect(kernel(folded.kernels, "tanh").hasPrefix("lookup_s8"))
+            #expect(kernel(unfolded.kernels, "swish").hasPrefix("mul_s8"))
+        }
+    }
+
+    /// An executor that keeps every value (per-layer inspection) still computes the producers.
+    @Test func keepingEveryValueKeepsTheProducersRunning() throws {
+        let g = try Self.graph()
+        var options = ExecutorOptions(keepEveryValue: true)
+        options.isa = .scalar
+        let (_, kernels) = try run(g, options)
+        #expect(!kernels.contains("folded_into_consumer"))
+        #expect(kernels[g.nodes.firstIndex { $0.name == "swish" } ?? 0] == "lookup_s8")
+    }
+}
