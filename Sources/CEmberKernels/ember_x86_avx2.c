@@ -67,11 +67,6 @@ TARGET static inline __m256i mbqm_double_with(__m256i x, const requant8 *q) {
   return _mm256_sub_epi32(r, _mm256_cmpgt_epi32(remainder, threshold));  // the compare's −1 adds one
 }
 
-TARGET static inline __m256i mbqm_double(__m256i x, __m256i mult, __m256i shift) {
-  const requant8 q = requant8_make(mult, shift);
-  return mbqm_double_with(x, &q);
-}
-
 /// Arithmetic right shift of 64-bit lanes by per-lane counts.
 TARGET static inline __m256i srav_epi64(__m256i v, __m256i count) {
   const __m256i sign = _mm256_cmpgt_epi64(_mm256_setzero_si256(), v);

@@ -84,11 +84,6 @@ TARGET static inline __m512i mbqm_double_with(__m512i x, const requant16 *q) {
   return _mm512_permutex2var_epi32(even, interleave, odd);
 }
 
-TARGET static inline __m512i mbqm_double(__m512i x, __m512i mult, __m512i shift) {
-  const requant16 q = requant16_make(mult, shift);
-  return mbqm_double_with(x, &q);
-}
-
 /// ember_multiply_by_quantized_multiplier_single_rounding, 16 lanes.
 TARGET static inline __m512i mbqm_single(__m512i x, __m512i mult, __m512i shift) {
   shift = _mm512_min_epi32(_mm512_max_epi32(shift, _mm512_set1_epi32(-31)), _mm512_set1_epi32(30));
@@ -117,13 +112,6 @@ TARGET static inline void store_s8(__m512i r, int32_t offset, int32_t act_min, i
   r = _mm512_add_epi32(r, _mm512_set1_epi32(offset));
   r = _mm512_min_epi32(_mm512_max_epi32(r, _mm512_set1_epi32(act_min)), _mm512_set1_epi32(act_max));
   _mm_mask_storeu_epi8(out, lanes_mask(count), _mm512_cvtepi32_epi8(r));
-}
-
-/// Requantizes (double rounding) 16 accumulators of channels [c, c + 16) and stores the first `count`.
-TARGET static inline void requant_store(__m512i acc, const int32_t *multiplier, const int32_t *shift, int32_t offset,
-                                        int32_t act_min, int32_t act_max, int32_t count, int8_t *out) {
-  const requant16 q = requant16_load(multiplier, shift);
-  store_s8(mbqm_double_with(acc, &q), offset, act_min, act_max, count, out);
 }
 
 /// Stores 16 accumulators of channels [c, c + 16) at element `at` of the GEMM's output: requantized int8
