@@ -1452,24 +1452,66 @@ void ember_transpose_ref(int32_t elem_size, int32_t rank, const int32_t *in_shap
   }
 }
 
+/// `n` elements of elem_size bytes at dst set to *value (doubling copies for wider elements).
+static void fill_elements(char *dst, int64_t n, int32_t elem_size, const void *value) {
+  if (n <= 0) return;
+  if (elem_size == 1) { memset(dst, *(const unsigned char *)value, (size_t)n); return; }
+  memcpy(dst, value, (size_t)elem_size);
+  for (int64_t done = 1; done < n;) {
+    const int64_t chunk = done < n - done ? done : n - done;
+    memcpy(dst + done * elem_size, dst, (size_t)(chunk * elem_size));
+    done += chunk;
+  }
+}
+
+typedef struct {
+  int32_t rank, elem_size, last;  // last: the innermost padded dimension (those after it are copied whole)
+  const int32_t *in_shape, *pad_before, *out_shape;
+  const void *pad_value;
+  int64_t in_stride[EMBER_MAX_RANK], out_block[EMBER_MAX_RANK + 1];  // bytes
+} pad_plan;
+
+/// The output block of dimension d (and those after it) at dst, read from src (NULL: the block lies
+/// in the padding): at the innermost padded dimension one run of its in-range entries (each a whole
+/// block of the unpadded dimensions after it, e.g. a pixel's channels) is copied, the padding filled
+/// around it.
+static void pad_block(const pad_plan *p, int32_t d, const char *src, char *dst) {
+  const int32_t es = p->elem_size;
+  if (!src) { fill_elements(dst, p->out_block[d] / es, es, p->pad_value); return; }
+  const int32_t before = p->pad_before[d], out = p->out_shape[d];
+  if (d == p->last) {
+    const int64_t unit = p->out_block[d + 1];  // bytes of one entry
+    int64_t lo = before < 0 ? 0 : before, hi = (int64_t)before + p->in_shape[d];
+    if (lo > out) lo = out;
+    if (hi > out) hi = out;
+    if (hi < lo) hi = lo;
+    fill_elements(dst, lo * unit / es, es, p->pad_value);
+    if (hi > lo) memcpy(dst + lo * unit, src + (lo - before) * unit, (size_t)((hi - lo) * unit));
+    fill_elements(dst + hi * unit, (out - hi) * unit / es, es, p->pad_value);
+    return;
+  }
+  for (int32_t o = 0; o < out; ++o) {
+    const int32_t v = o - before;
+    pad_block(p, d + 1, v >= 0 && v < p->in_shape[d] ? src + (int64_t)v * p->in_stride[d] : NULL,
+              dst + (int64_t)o * p->out_block[d + 1]);
+  }
+}
+
 void ember_pad_ref(int32_t elem_size, int32_t rank, const int32_t *in_shape,
                    const int32_t *pad_before, const int32_t *out_shape, const void *pad_value,
                    const void *in, void *out) {
-  const int64_t total = product(rank, out_shape);
-  if (total == 0) return;
-  int64_t in_stride[EMBER_MAX_RANK];
-  int32_t idx[EMBER_MAX_RANK] = {0};
-  row_major_strides(rank, in_shape, in_stride);
-  const char *src = (const char *)in;
-  char *dst = (char *)out;
-  for (int64_t oi = 0; oi < total; ++oi, next_index(rank, out_shape, idx)) {
-    const char *from = src;
-    for (int32_t d = 0; d < rank && from; ++d) {
-      const int32_t v = idx[d] - pad_before[d];
-      from = (v < 0 || v >= in_shape[d]) ? NULL : from + (int64_t)v * in_stride[d] * elem_size;
-    }
-    memcpy(dst + oi * elem_size, from ? from : (const char *)pad_value, (size_t)elem_size);
+  if (product(rank, out_shape) == 0) return;
+  int32_t last = rank - 1;
+  while (last > 0 && pad_before[last] == 0 && out_shape[last] == in_shape[last]) --last;
+  pad_plan p = {rank, elem_size, last, in_shape, pad_before, out_shape, pad_value, {0}, {0}};
+  row_major_strides(rank, in_shape, p.in_stride);
+  p.out_block[rank] = elem_size;
+  for (int32_t d = rank - 1; d >= 0; --d) {
+    p.in_stride[d] *= elem_size;
+    p.out_block[d] = p.out_block[d + 1] * out_shape[d];
   }
+  if (rank == 0) { memcpy(out, in, (size_t)elem_size); return; }
+  pad_block(&p, 0, (const char *)in, (char *)out);
 }
 
 void ember_slice_ref(int32_t elem_size, int32_t rank, const int32_t *in_shape,

@@ -113,8 +113,9 @@ func quantizeTwin(_ x: Float, _ scale: Float, _ zp: Int32, _ lo: Int32, _ hi: In
             let rank = rng.int(1...5)
             let dims = (0..<rank).map { _ in rng.int(1...4) }
             let x = (0..<dims.reduce(1, *)).map { Int16($0) }
-            // Pad with -1.
-            let before = (0..<rank).map { _ in rng.int(0...2) }, after = (0..<rank).map { _ in rng.int(0...2) }
+            // Pad with -1; a negative pad crops (ONNX Pad allows it), leaving at least one element.
+            let before = dims.map { d in rng.int(max(-1, 1 - d)...2) }
+            let after = (0..<rank).map { i in rng.int(max(-1, 1 - dims[i] - before[i])...2) }
             let padded = (0..<rank).map { dims[$0] + before[$0] + after[$0] }
             var p = [Int16](repeating: 0, count: padded.reduce(1, *))
             var fill: Int16 = -1
