@@ -60,4 +60,18 @@ static inline void ember_interpolation_values_integer(int32_t value, int32_t sca
   *upper = hi < input_size - 1 ? hi : input_size - 1;
 }
 
+/// One axis of a bilinear output pixel: its two input positions and their weights in 1024ths (the
+/// upper one's is position − 1024·lower; it may be negative at a half-pixel edge, where both are 0).
+typedef struct {
+  int32_t lower, upper, w_lower, w_upper;
+} ember_bilinear_axis;
+
+static inline ember_bilinear_axis ember_bilinear_axis_at(int32_t value, int32_t scale_10, int32_t half_pixel_centers,
+                                                         int32_t input_size) {
+  int32_t scaled, lower, upper;
+  ember_interpolation_values_integer(value, scale_10, half_pixel_centers, input_size, &scaled, &lower, &upper);
+  const int32_t w_upper = scaled - (1 << 10) * lower;
+  return (ember_bilinear_axis){lower, upper, (1 << 10) - w_upper, w_upper};
+}
+
 #endif

@@ -989,15 +989,13 @@ TARGET static void ember_resize_bilinear_s8_avx512(int32_t batch, int32_t in_h, 
   const __m512i half = _mm512_set1_epi32(1 << 19);
   for (int32_t n = 0; n < batch; ++n)
     for (int32_t y = 0; y < out_h; ++y) {
-      int32_t iy, y0, y1;
-      ember_interpolation_values_integer(y, hs, half_pixel_centers, in_h, &iy, &y0, &y1);
-      const int32_t wy1 = iy - (1 << 10) * y0, wy0 = (1 << 10) - wy1;
-      const int8_t *row0 = in + ((int64_t)n * in_h + y0) * in_w * channels;
-      const int8_t *row1 = in + ((int64_t)n * in_h + y1) * in_w * channels;
+      const ember_bilinear_axis ay = ember_bilinear_axis_at(y, hs, half_pixel_centers, in_h);
+      const int32_t wy0 = ay.w_lower, wy1 = ay.w_upper;
+      const int8_t *row0 = in + ((int64_t)n * in_h + ay.lower) * in_w * channels;
+      const int8_t *row1 = in + ((int64_t)n * in_h + ay.upper) * in_w * channels;
       for (int32_t x = 0; x < out_w; ++x) {
-        int32_t ix, x0, x1;
-        ember_interpolation_values_integer(x, ws, half_pixel_centers, in_w, &ix, &x0, &x1);
-        const int32_t wx1 = ix - (1 << 10) * x0, wx0 = (1 << 10) - wx1;
+        const ember_bilinear_axis ax = ember_bilinear_axis_at(x, ws, half_pixel_centers, in_w);
+        const int32_t wx0 = ax.w_lower, wx1 = ax.w_upper, x0 = ax.lower, x1 = ax.upper;
         const __m512i w00 = _mm512_set1_epi32(wy0 * wx0), w10 = _mm512_set1_epi32(wy1 * wx0);
         const __m512i w01 = _mm512_set1_epi32(wy0 * wx1), w11 = _mm512_set1_epi32(wy1 * wx1);
         const int8_t *p00 = row0 + (int64_t)x0 * channels, *p01 = row0 + (int64_t)x1 * channels;
