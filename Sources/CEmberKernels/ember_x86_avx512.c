@@ -1083,6 +1083,62 @@ TARGET static void ember_mean_f32_avx512(int64_t outer, int64_t reduced, int64_t
     }
 }
 
+// ------------------------------------------------------------ f32 unary
+/// ember_kernel_table.unary_f32: the piecewise-linear activations, hard-swish, abs, neg and square with
+/// the reference's operations in its order (max/min operands placed so that NaN and −0 come out as the
+/// reference's comparisons give them); sigmoid as 1 / (1 + e^−x) with its own e^x (Cephes' expf
+/// polynomial after a two-part ln 2 reduction, the 1 added last), within 4 ulp of the reference's libm.
+TARGET static inline __m512 exp_ps_avx512(__m512 z) {
+  // NaN stays NaN (max/min return their second operand when one is NaN); beyond ±the range e^z is
+  // 0 or inf, which scalef gives from the clamped argument's exponent.
+  z = _mm512_min_ps(_mm512_set1_ps(89.0f), _mm512_max_ps(_mm512_set1_ps(-104.0f), z));
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(z, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), z);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+  p = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p, r), r, r), _mm512_set1_ps(1.0f));  // one rounding of the 1
+  return _mm512_scalef_ps(p, n);
+}
+
+TARGET static int32_t ember_unary_f32_avx512(ember_unary_op op, float alpha, int64_t count, const float *in, float *out) {
+  switch (op) {
+    case EMBER_UNARY_RELU: case EMBER_UNARY_RELU6: case EMBER_UNARY_RELU_N1_TO_1: case EMBER_UNARY_LEAKY_RELU:
+    case EMBER_UNARY_HARD_SWISH: case EMBER_UNARY_ABS: case EMBER_UNARY_NEG: case EMBER_UNARY_SQUARE:
+    case EMBER_UNARY_SIGMOID: break;
+    default: return 0;
+  }
+  const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f), three = _mm512_set1_ps(3.0f);
+  const __m512 six = _mm512_set1_ps(6.0f), slope = _mm512_set1_ps(alpha), sign = _mm512_set1_ps(-0.0f);
+  for (int64_t i = 0; i < count; i += 16) {
+    const __mmask16 m = lanes_mask(count - i < 16 ? (int32_t)(count - i) : 16);
+    const __m512 x = _mm512_maskz_loadu_ps(m, in + i);
+    __m512 r;
+    switch (op) {
+      case EMBER_UNARY_RELU: r = _mm512_max_ps(x, zero); break;
+      case EMBER_UNARY_RELU6: r = _mm512_min_ps(six, _mm512_max_ps(zero, x)); break;
+      case EMBER_UNARY_RELU_N1_TO_1: r = _mm512_min_ps(one, _mm512_max_ps(_mm512_set1_ps(-1.0f), x)); break;
+      case EMBER_UNARY_LEAKY_RELU:
+        r = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, zero, _CMP_GE_OQ), _mm512_mul_ps(slope, x), x);
+        break;
+      case EMBER_UNARY_HARD_SWISH:
+        r = _mm512_div_ps(_mm512_mul_ps(x, _mm512_min_ps(six, _mm512_max_ps(zero, _mm512_add_ps(x, three)))), six);
+        break;
+      case EMBER_UNARY_ABS: r = _mm512_andnot_ps(sign, x); break;
+      case EMBER_UNARY_NEG: r = _mm512_xor_ps(x, sign); break;
+      case EMBER_UNARY_SQUARE: r = _mm512_mul_ps(x, x); break;
+      default: r = _mm512_div_ps(one, _mm512_add_ps(one, exp_ps_avx512(_mm512_xor_ps(x, sign)))); break;
+    }
+    _mm512_mask_storeu_ps(out + i, m, r);
+  }
+  return 1;
+}
+
 // ------------------------------------------------------------ roofline probe
 /// Eight chains of vpdpbusd (64 MACs each) or of 512-bit FMAs (16 MACs).
 TARGET static int64_t probe_mac_avx512(int32_t is_int8, int64_t iterations) {
@@ -1133,6 +1189,7 @@ const ember_kernel_table ember_avx512_kernels = {
   .lookup_s8 = ember_lookup_s8_avx512,
   .requantize_s32 = ember_requantize_s32_avx512,
   .resize_bilinear_s8 = ember_resize_bilinear_s8_avx512,
+  .unary_f32 = ember_unary_f32_avx512,
 };
 
 #endif

@@ -89,6 +89,8 @@ public enum KernelImplementation: String, CaseIterable, Sendable {
     case transposeConv2dS8Avx2 = "transpose_conv2d_s8_avx2"
     case resizeBilinearS8Avx512 = "resize_bilinear_s8_avx512"
     case resizeBilinearS8Avx2 = "resize_bilinear_s8_avx2"
+    case unaryF32Avx512 = "unary_f32_avx512"
+    case unaryF32Avx2 = "unary_f32_avx2"
 
     case reduceRef = "reduce_ref"
     case argReduceRef = "arg_reduce_ref"
@@ -1031,6 +1033,13 @@ struct Preparer {
         let (op, alpha) = try unaryOp()
         let count = Int64(c.output.elementCount)
         let node = c.nodeName
+        if c.isa.cISA != nil, let (name, unary) = try? simd("unary_f32", { $0.unary_f32 }), unary(op, alpha, 0, nil, nil) == 1 {
+            return kernel(name) { b in
+                let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
+                let out = b.output.assumingMemoryBound(to: Float.self)
+                return { _ = unary(op, alpha, count, x, out) }
+            }
+        }
         return kernel(.unaryF32Ref) { b in
             let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
             let out = b.output.assumingMemoryBound(to: Float.self)

@@ -516,6 +516,48 @@ func depthwiseGeometry(_ rng: inout SplitMix64, trial: Int) -> ember_conv_geomet
         }
     }
 
+    /// The f32 unary kernels against the reference over random values, signed zeros, infinities, NaN,
+    /// denormals and e^x's overflow and underflow edges: the piecewise-linear ops, hard-swish, abs, neg
+    /// and square bit for bit (any NaN for a NaN), sigmoid within 4 ulp (or 1e-38 near 0); the ops
+    /// they do not handle are refused.
+    @Test func f32UnaryKernelsMatchTheReferenceOnEveryISA() {
+        let exact: [ember_unary_op] = [EMBER_UNARY_RELU, EMBER_UNARY_RELU6, EMBER_UNARY_RELU_N1_TO_1, EMBER_UNARY_LEAKY_RELU,
+                                       EMBER_UNARY_HARD_SWISH, EMBER_UNARY_ABS, EMBER_UNARY_NEG, EMBER_UNARY_SQUARE]
+        let specials: [Float] = [.infinity, -.infinity, .nan, 0, -0.0, 1e-40, -1e-40, 88.5, -88.5, 88.73, -88.73, 89, -89,
+                                 103.9, -103.9, 104, -104, 1e30, -1e30, -3, 3, 6, -6, 1, -1]
+        var rng = SplitMix64(seed: 71)
+        for trial in 0..<120 {
+            let n = rng.int(1...100)
+            var x = rng.floats(n, scale: trial % 2 == 0 ? 8 : 30)
+            for i in x.indices where rng.int(0...5) == 0 { x[i] = specials[rng.int(0...(specials.count - 1))] }
+            for op in exact + [EMBER_UNARY_SIGMOID] {
+                let alpha = Float.random(in: 0.01...0.3, using: &rng)
+                var expected = [Float](repeating: 0, count: n)
+                ember_unary_f32_ref(op, alpha, Int64(n), x, &expected)
+                for isa in availableISAs {
+                    guard let unary = kernels(isa).unary_f32 else { continue }
+                    var got = [Float](repeating: 7, count: n + 1)
+                    #expect(unary(op, alpha, Int64(n), x, &got) == 1)
+                    #expect(got[n] == 7, "\(isaName(isa)) op \(op.rawValue) wrote past the end")
+                    for i in 0..<n {
+                        let (g, e) = (got[i], expected[i])
+                        let ok: Bool
+                        if g.isNaN || e.isNaN { ok = g.isNaN && e.isNaN }
+                        else if op == EMBER_UNARY_SIGMOID {
+                            ok = abs(Int64(g.bitPattern) - Int64(e.bitPattern)) <= 4 || abs(g - e) <= 1e-38
+                        } else { ok = g.bitPattern == e.bitPattern }
+                        #expect(ok, "\(isaName(isa)) op \(op.rawValue) x \(x[i]): \(g) vs \(e)")
+                    }
+                }
+            }
+        }
+        for isa in availableISAs {
+            guard let unary = kernels(isa).unary_f32 else { continue }
+            #expect(unary(EMBER_UNARY_ERF, 0, 0, nil, nil) == 0, "\(isaName(isa)): erf is the reference's")
+            #expect(unary(EMBER_UNARY_SIGMOID, 0, 0, nil, nil) == 1)
+        }
+    }
+
     /// The int8 bilinear resize against the reference: up- and downsampling (odd factors among them),
     /// align-corners and half-pixel centres, 1 to 40 channels, batches of 2, extreme codes.
     @Test func int8BilinearResizeMatchesTheReferenceOnEveryISA() {
