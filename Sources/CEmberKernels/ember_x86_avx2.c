@@ -882,6 +882,42 @@ TARGET static void ember_mean_f32_avx2(int64_t outer, int64_t reduced, int64_t i
     }
 }
 
+// ------------------------------------------------------------ f32 matmul
+/// ember_kernel_table.matmul_f32: ember_matmul_f32_ref's bits — per output, x·b products added from
+/// 0 in k order, each product and sum rounded apart (no FMA) — with 4 rows × 16 columns of outputs held in
+/// registers across k (the reference adds into memory at every step).
+#define DEFINE_MATMUL_F32_TILE(R)                                                                    \
+  TARGET static void matmul_f32_tile_##R(int32_t k, int32_t n, const float *a, const float *b, int32_t j, \
+                                         float *out) {                                                  \
+    const int32_t n0 = n - j < 8 ? n - j : 8, n1 = n - j > 8 ? (n - j - 8 < 8 ? n - j - 8 : 8) : 0;     \
+    const __m256i m0 = tail_mask(n0), m1 = tail_mask(n1);                                              \
+    __m256 acc[R][2];                                                                                   \
+    for (int32_t r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();                        \
+    for (int32_t p = 0; p < k; ++p) {                                                                   \
+      const float *row = b + (int64_t)p * n + j;                                                        \
+      const __m256 b0 = n0 == 8 ? _mm256_loadu_ps(row) : _mm256_maskload_ps(row, m0);                   \
+      const __m256 b1 = n1 == 8 ? _mm256_loadu_ps(row + 8) : _mm256_maskload_ps(row + 8, m1);           \
+      for (int32_t r = 0; r < R; ++r) {                                                                 \
+        const __m256 x = _mm256_set1_ps(a[(int64_t)r * k + p]);                                         \
+        acc[r][0] = _mm256_add_ps(acc[r][0], _mm256_mul_ps(x, b0));                                     \
+        acc[r][1] = _mm256_add_ps(acc[r][1], _mm256_mul_ps(x, b1));                                     \
+      }                                                                                                 \
+    }                                                                                                   \
+    _Pragma("GCC unroll 4") for (int32_t r = 0; r < R; ++r) {                                           \
+      store_ps(out + (int64_t)r * n + j, acc[r][0], n0);                                                \
+      if (n1 > 0) store_ps(out + (int64_t)r * n + j + 8, acc[r][1], n1);                                \
+    }                                                                                                   \
+  }
+DEFINE_MATMUL_F32_TILE(4) DEFINE_MATMUL_F32_TILE(1)
+
+TARGET static void ember_matmul_f32_avx2(int32_t m, int32_t k, int32_t n, const float *a, const float *b, float *out) {
+  int32_t i = 0;
+  for (; i + 4 <= m; i += 4)
+    for (int32_t j = 0; j < n; j += 16) matmul_f32_tile_4(k, n, a + (int64_t)i * k, b, j, out + (int64_t)i * n);
+  for (; i < m; ++i)
+    for (int32_t j = 0; j < n; j += 16) matmul_f32_tile_1(k, n, a + (int64_t)i * k, b, j, out + (int64_t)i * n);
+}
+
 // ------------------------------------------------------------ f32 unary
 /// ember_kernel_table.unary_f32: the piecewise-linear activations, hard-swish, abs, neg and square with
 /// the reference's operations in its order (max/min operands placed so that NaN and −0 come out as the
@@ -996,6 +1032,7 @@ const ember_kernel_table ember_avx2_kernels = {
   .requantize_s32 = ember_requantize_s32_avx2,
   .resize_bilinear_s8 = ember_resize_bilinear_s8_avx2,
   .unary_f32 = ember_unary_f32_avx2,
+  .matmul_f32 = ember_matmul_f32_avx2,
 };
 
 #endif

@@ -1083,6 +1083,41 @@ TARGET static void ember_mean_f32_avx512(int64_t outer, int64_t reduced, int64_t
     }
 }
 
+// ------------------------------------------------------------ f32 matmul
+/// ember_kernel_table.matmul_f32: ember_matmul_f32_ref's bits — per output, x·b products added from
+/// 0 in k order, each product and sum rounded apart (no FMA) — with 4 rows × 32 columns of outputs held in
+/// registers across k (the reference adds into memory at every step).
+#define DEFINE_MATMUL_F32_TILE(R)                                                                    \
+  TARGET static void matmul_f32_tile_##R(int32_t k, int32_t n, const float *a, const float *b, int32_t j, \
+                                         float *out) {                                                  \
+    const __mmask16 m0 = lanes_mask(n - j < 16 ? n - j : 16);                                          \
+    const __mmask16 m1 = n - j > 16 ? lanes_mask(n - j - 16 < 16 ? n - j - 16 : 16) : 0;               \
+    __m512 acc[R][2];                                                                                   \
+    for (int32_t r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();                        \
+    for (int32_t p = 0; p < k; ++p) {                                                                   \
+      const float *row = b + (int64_t)p * n + j;                                                        \
+      const __m512 b0 = _mm512_maskz_loadu_ps(m0, row), b1 = _mm512_maskz_loadu_ps(m1, row + 16);     \
+      for (int32_t r = 0; r < R; ++r) {                                                                 \
+        const __m512 x = _mm512_set1_ps(a[(int64_t)r * k + p]);                                         \
+        acc[r][0] = _mm512_add_ps(acc[r][0], _mm512_mul_ps(x, b0));                                     \
+        acc[r][1] = _mm512_add_ps(acc[r][1], _mm512_mul_ps(x, b1));                                     \
+      }                                                                                                 \
+    }                                                                                                   \
+    _Pragma("GCC unroll 4") for (int32_t r = 0; r < R; ++r) {                                           \
+      _mm512_mask_storeu_ps(out + (int64_t)r * n + j, m0, acc[r][0]);                                   \
+      _mm512_mask_storeu_ps(out + (int64_t)r * n + j + 16, m1, acc[r][1]);                              \
+    }                                                                                                   \
+  }
+DEFINE_MATMUL_F32_TILE(4) DEFINE_MATMUL_F32_TILE(1)
+
+TARGET static void ember_matmul_f32_avx512(int32_t m, int32_t k, int32_t n, const float *a, const float *b, float *out) {
+  int32_t i = 0;
+  for (; i + 4 <= m; i += 4)
+    for (int32_t j = 0; j < n; j += 32) matmul_f32_tile_4(k, n, a + (int64_t)i * k, b, j, out + (int64_t)i * n);
+  for (; i < m; ++i)
+    for (int32_t j = 0; j < n; j += 32) matmul_f32_tile_1(k, n, a + (int64_t)i * k, b, j, out + (int64_t)i * n);
+}
+
 // ------------------------------------------------------------ f32 unary
 /// ember_kernel_table.unary_f32: the piecewise-linear activations, hard-swish, abs, neg and square with
 /// the reference's operations in its order (max/min operands placed so that NaN and −0 come out as the
@@ -1190,6 +1225,7 @@ const ember_kernel_table ember_avx512_kernels = {
   .requantize_s32 = ember_requantize_s32_avx512,
   .resize_bilinear_s8 = ember_resize_bilinear_s8_avx512,
   .unary_f32 = ember_unary_f32_avx512,
+  .matmul_f32 = ember_matmul_f32_avx512,
 };
 
 #endif

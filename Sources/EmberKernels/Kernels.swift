@@ -91,6 +91,8 @@ public enum KernelImplementation: String, CaseIterable, Sendable {
     case resizeBilinearS8Avx2 = "resize_bilinear_s8_avx2"
     case unaryF32Avx512 = "unary_f32_avx512"
     case unaryF32Avx2 = "unary_f32_avx2"
+    case matmulF32Avx512 = "matmul_f32_avx512"
+    case matmulF32Avx2 = "matmul_f32_avx2"
 
     case reduceRef = "reduce_ref"
     case argReduceRef = "arg_reduce_ref"
@@ -861,13 +863,15 @@ struct Preparer {
         let m32 = Int32(m), k32 = Int32(k), n32 = Int32(n), outStride = m * n
         let aConst = try floatOperand(0, role: "a"), bConst = try floatOperand(1, role: "b")
         let node = c.nodeName
-        return kernel(.matmulF32Ref) { b in
+        let fast = c.isa.cISA == nil ? nil : try? simd("matmul_f32") { $0.matmul_f32 }
+        return kernel(fast?.0 ?? .matmulF32Ref) { b in
             let ap = try aConst ?? req(b, 0, node).assumingMemoryBound(to: Float.self)
             let bp = try bConst ?? req(b, 1, node).assumingMemoryBound(to: Float.self)
             let out = b.output.assumingMemoryBound(to: Float.self)
+            let matmul = fast?.1 ?? ember_matmul_f32_ref
             return {
                 for i in 0..<batches {
-                    ember_matmul_f32_ref(m32, k32, n32, ap + aOffsets[i], bp + bOffsets[i], out + i * outStride)
+                    matmul(m32, k32, n32, ap + aOffsets[i], bp + bOffsets[i], out + i * outStride)
                 }
             }
         }

@@ -558,6 +558,27 @@ func depthwiseGeometry(_ rng: inout SplitMix64, trial: Int) -> ember_conv_geomet
         }
     }
 
+    /// The f32 matmul (attention's QKᵀ and ·V, batch matmuls) against the reference bit for bit: odd
+    /// m, k and n across the row and column tiles' edges, infinities and NaN among the inputs.
+    @Test func f32MatmulIsBitExactOnEveryISA() {
+        var rng = SplitMix64(seed: 72)
+        for trial in 0..<150 {
+            let m = rng.int(1...11), k = rng.int(1...40), n = rng.int(1...70)
+            var a = rng.floats(m * k, scale: 3), b = rng.floats(k * n, scale: 3)
+            if trial % 10 == 0 { a[rng.int(0...(a.count - 1))] = [.infinity, -.infinity, .nan][trial % 3] }
+            var expected = [Float](repeating: 0, count: m * n)
+            ember_matmul_f32_ref(Int32(m), Int32(k), Int32(n), a, b, &expected)
+            for isa in availableISAs {
+                guard let matmul = kernels(isa).matmul_f32 else { continue }
+                var got = [Float](repeating: 7, count: m * n + 1)
+                matmul(Int32(m), Int32(k), Int32(n), a, b, &got)
+                let differing = zip(got, expected).filter { $0.bitPattern != $1.bitPattern && !($0.isNaN && $1.isNaN) }.count
+                #expect(differing == 0, "\(isaName(isa)) trial \(trial) \(m)×\(k)×\(n): \(differing) differ")
+                #expect(got[m * n] == 7, "\(isaName(isa)) trial \(trial) wrote past the end")
+            }
+        }
+    }
+
     /// The int8 bilinear resize against the reference: up- and downsampling (odd factors among them),
     /// align-corners and half-pixel centres, 1 to 40 channels, batches of 2, extreme codes.
     @Test func int8BilinearResizeMatchesTheReferenceOnEveryISA() {

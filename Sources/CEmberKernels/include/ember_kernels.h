@@ -674,6 +674,8 @@ typedef struct {
   /// with the reference's bits; sigmoid within 4 ulp of it (its own e^x; over x in [−100, 100] in steps
   /// of 1e-4, 97 % of values are the reference's, 0.35 % 2 ulp off, 54 of 2M 3–4 ulp).
   int32_t (*unary_f32)(ember_unary_op op, float alpha, int64_t count, const float *in, float *out);
+  /// ember_matmul_f32_ref (its bits: no FMA, k in order), outputs held in registers across k.
+  void (*matmul_f32)(int32_t m, int32_t k, int32_t n, const float *a, const float *b, float *out);
   /// ember_resize_bilinear_s8_ref (the reference's bytes), a vector of channels at a time.
   void (*resize_bilinear_s8)(int32_t batch, int32_t in_h, int32_t in_w, int32_t channels, int32_t out_h, int32_t out_w,
                              int32_t align_corners, int32_t half_pixel_centers, const int8_t *in, int8_t *out);
