@@ -1422,10 +1422,31 @@ static inline void next_index(int32_t rank, const int32_t *shape, int32_t *idx) 
   }
 }
 
+/// `count` elements of `size` bytes, `step` bytes apart at src, to consecutive places at dst (fixed-size
+/// copies for the usual element sizes, so each is a load and a store rather than a memcpy call).
+static void copy_strided(char *dst, const char *src, int64_t count, int64_t step, int64_t size) {
+#define EMBER_COPY_STRIDED(T)                                                                      \
+  for (int64_t i = 0; i < count; ++i) {                                                            \
+    T v;                                                                                           \
+    memcpy(&v, src + i * step, sizeof v);                                                          \
+    memcpy(dst + i * (int64_t)sizeof v, &v, sizeof v);                                             \
+  }
+  switch (size) {
+    case 1: EMBER_COPY_STRIDED(uint8_t) break;
+    case 2: EMBER_COPY_STRIDED(uint16_t) break;
+    case 4: EMBER_COPY_STRIDED(uint32_t) break;
+    case 8: EMBER_COPY_STRIDED(uint64_t) break;
+    default:
+      for (int64_t i = 0; i < count; ++i) memcpy(dst + i * size, src + i * step, (size_t)size);
+  }
+#undef EMBER_COPY_STRIDED
+}
+
 void ember_transpose_ref(int32_t elem_size, int32_t rank, const int32_t *in_shape,
                          const int32_t *perm, const void *in, void *out) {
   int64_t total = product(rank, in_shape);
   if (total == 0) return;
+  if (rank == 0) { memcpy(out, in, (size_t)elem_size); return; }
   // Trailing axes that stay in place move as one run of bytes (e.g. the head dim of attention's
   // [B,T,H,D] → [B,H,T,D]): fold them into the element.
   int32_t shape[EMBER_MAX_RANK];
@@ -1433,16 +1454,19 @@ void ember_transpose_ref(int32_t elem_size, int32_t rank, const int32_t *in_shap
   int64_t run = elem_size;
   while (rank > 1 && perm[rank - 1] == rank - 1) { run *= shape[rank - 1]; total /= shape[rank - 1]; --rank; }
   in_shape = shape;
-  int64_t in_stride[EMBER_MAX_RANK], stride_for_out[EMBER_MAX_RANK];
-  int32_t out_shape[EMBER_MAX_RANK], idx[EMBER_MAX_RANK] = {0};
+  int64_t in_stride[EMBER_MAX_RANK] = {0}, stride_for_out[EMBER_MAX_RANK] = {0};
+  int32_t out_shape[EMBER_MAX_RANK] = {0}, idx[EMBER_MAX_RANK] = {0};
   row_major_strides(rank, in_shape, in_stride);
   for (int32_t d = 0; d < rank; ++d) { out_shape[d] = in_shape[perm[d]]; stride_for_out[d] = in_stride[perm[d]]; }
   const char *src = (const char *)in;
   char *dst = (char *)out;
+  // A whole output row at a time: its elements are `step` runs apart in the input.
+  const int32_t last = rank - 1;
+  const int64_t row = out_shape[last], step = stride_for_out[last] * run;
   int64_t ii = 0;
-  for (int64_t oi = 0; oi < total; ++oi) {
-    memcpy(dst + oi * run, src + ii * run, (size_t)run);
-    for (int32_t d = rank - 1; d >= 0; --d) {
+  for (int64_t oi = 0; oi < total; oi += row) {
+    copy_strided(dst + oi * run, src + ii * run, row, step, run);
+    for (int32_t d = last - 1; d >= 0; --d) {
       ++idx[d];
       ii += stride_for_out[d];
       if (idx[d] < out_shape[d]) break;
