@@ -1543,15 +1543,19 @@ void ember_slice_ref(int32_t elem_size, int32_t rank, const int32_t *in_shape,
                      const void *in, void *out) {
   const int64_t total = product(rank, out_shape);
   if (total == 0) return;
-  int64_t in_stride[EMBER_MAX_RANK];
+  if (rank == 0) { memcpy(out, in, (size_t)elem_size); return; }
+  int64_t in_stride[EMBER_MAX_RANK] = {0};
   int32_t idx[EMBER_MAX_RANK] = {0};
   row_major_strides(rank, in_shape, in_stride);
   const char *src = (const char *)in;
   char *dst = (char *)out;
-  for (int64_t oi = 0; oi < total; ++oi, next_index(rank, out_shape, idx)) {
-    int64_t ii = 0;
-    for (int32_t d = 0; d < rank; ++d) ii += ((int64_t)begin[d] + (int64_t)idx[d] * stride[d]) * in_stride[d];
-    memcpy(dst + oi * elem_size, src + ii * elem_size, (size_t)elem_size);
+  // A whole output row at a time (its elements stride[last] apart in the input, either direction).
+  const int32_t last = rank - 1;
+  const int64_t row = out_shape[last], step = (int64_t)stride[last] * in_stride[last] * elem_size;
+  for (int64_t oi = 0; oi < total; oi += row, next_index(last, out_shape, idx)) {
+    int64_t ii = (int64_t)begin[last] * in_stride[last];
+    for (int32_t d = 0; d < last; ++d) ii += ((int64_t)begin[d] + (int64_t)idx[d] * stride[d]) * in_stride[d];
+    copy_strided(dst + oi * elem_size, src + ii * elem_size, row, step, elem_size);
   }
 }
 
