@@ -246,8 +246,38 @@ struct Preparer {
     /// input rows), so a layer is split when one thread would take ~2–4 µs or more: the int8 GEMM
     /// runs ~100–200 GMAC/s on an AVX-512 core, the f32 GEMM ~50, depthwise layers ~15–30 (measured:
     /// splitting kws's 512k-MAC int8 pointwise layers takes its two-thread median 41 → 31 µs).
+    /// int8ElementwiseRows counts outputs, not MACs: the exact int8 ADD/MUL take ~0.3 ns an output.
     enum SplitThreshold: Int {
-        case int8GEMM = 262_144, floatGEMM = 196_608, depthwise = 65_536
+        case int8GEMM = 262_144, floatGEMM = 196_608, depthwise = 65_536, int8Elementwise = 8_192
+    }
+
+    /// A row kernel (rows × cols outputs; b's row r at r · bRowStride) that can also run split across
+    /// threads from SplitThreshold.int8Elementwise outputs: by rows, or for one long row by columns.
+    /// `run` gets (rows, cols, a, b, out) of its share, pointers already offset.
+    func splittableRows(_ name: KernelImplementation, rows: Int64, cols: Int64, bRowStride: Int64, swapped: Bool,
+                        _ run: @escaping (Int64, Int64, UnsafePointer<Int8>, UnsafePointer<Int8>, UnsafeMutablePointer<Int8>) -> Void)
+        -> PreparedKernel {
+        let node = c.nodeName
+        func operands(_ b: KernelBuffers) throws -> (UnsafePointer<Int8>, UnsafePointer<Int8>, UnsafeMutablePointer<Int8>) {
+            (try req(b, swapped ? 1 : 0, node).assumingMemoryBound(to: Int8.self),
+             try req(b, swapped ? 0 : 1, node).assumingMemoryBound(to: Int8.self), b.output.assumingMemoryBound(to: Int8.self))
+        }
+        var k = kernel(name) { b in
+            let (ap, bp, out) = try operands(b)
+            return { run(rows, cols, ap, bp, out) }
+        }
+        guard rows * cols >= SplitThreshold.int8Elementwise.rawValue else { return k }
+        k.bindParts = { b, parts in
+            let (ap, bp, out) = try operands(b)
+            let byColumns = rows == 1, total = byColumns ? cols : rows
+            let n = Int64(max(1, min(parts, Int(total))))
+            return (0..<n).map { i in
+                let lo = total * i / n, hi = total * (i + 1) / n
+                if byColumns { return { run(1, hi - lo, ap + Int(lo), bp + Int(lo), out + Int(lo)) } }
+                return { run(hi - lo, cols, ap + Int(lo * cols), bp + Int(lo * bRowStride), out + Int(lo * cols)) }
+            }
+        }
+        return k
     }
 
     /// A convolution's multiply-accumulates.
@@ -944,11 +974,8 @@ struct Preparer {
             }
             let sp = try storage.store(q)
             let (name, run) = try simd("add_s8") { $0.add_s8 }
-            return kernel(name) { b in
-                let ap = try req(b, swapped ? 1 : 0, node).assumingMemoryBound(to: Int8.self)
-                let bp = try req(b, swapped ? 0 : 1, node).assumingMemoryBound(to: Int8.self)
-                let out = b.output.assumingMemoryBound(to: Int8.self)
-                return { run(rows, cols, ap, bp, bStride, sp, sub, out) }
+            return splittableRows(name, rows: rows, cols: cols, bRowStride: bStride, swapped: swapped) { r, n, ap, bp, out in
+                run(r, n, ap, bp, bStride, sp, sub, out)
             }
         }
         return kernel(.addS8Ref) { b in
@@ -989,11 +1016,8 @@ struct Preparer {
             if swapped { swap(&q.a_offset, &q.b_offset) }
             let sp = try storage.store(q)
             let (name, run) = try simd("mul_s8") { $0.mul_s8 }
-            return kernel(name) { b in
-                let ap = try req(b, swapped ? 1 : 0, node).assumingMemoryBound(to: Int8.self)
-                let bp = try req(b, swapped ? 0 : 1, node).assumingMemoryBound(to: Int8.self)
-                let out = b.output.assumingMemoryBound(to: Int8.self)
-                return { run(rows, cols, ap, bp, bStride, sp, out) }
+            return splittableRows(name, rows: rows, cols: cols, bRowStride: bStride, swapped: swapped) { r, n, ap, bp, out in
+                run(r, n, ap, bp, bStride, sp, out)
             }
         }
         return kernel(.mulS8Ref) { b in

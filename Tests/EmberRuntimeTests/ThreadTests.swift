@@ -105,6 +105,27 @@ import Ember
         }
     }
 
+    /// int8 ADD and MUL large enough to split (same shape: one long row split by columns; a per-channel
+    /// operand: rows split), on every path: 1, 2 and 3 threads give the same bytes.
+    @Test func splitInt8AddAndMulGiveTheSameBytes() throws {
+        let q = QuantParams(scale: 0.05, zeroPoint: -3)
+        let b = GraphBuilder(name: "elementwise")
+        let x = b.input("x", .i8, [1, 37, 41, 13], quant: q), y = b.input("y", .i8, [1, 37, 41, 13], quant: q)
+        let gate = b.input("gate", .i8, [1, 1, 1, 13], quant: QuantParams(scale: 1.0 / 256, zeroPoint: -128))
+        let sum = try b.add(.add(.relu), [x, y], name: "add", outputQuant: QuantParams(scale: 0.07, zeroPoint: -20))
+        let scaled = try b.add(.mul(.none), [sum, gate], name: "mul", outputQuant: QuantParams(scale: 0.03, zeroPoint: 5))
+        let product = try b.add(.mul(.none), [scaled, x], name: "mul2", outputQuant: QuantParams(scale: 0.2, zeroPoint: 0))
+        b.output(product, name: "out")
+        let g = try b.build()
+        let feeds = TestModels.input(for: g, seed: 9)
+        for isa in KernelISA.supported where isa != .scalar {
+            let expected = outputs(try Executor(graph: g, options: ExecutorOptions(isa: isa)), feeds, threads: 1)
+            let pooled = try Executor(graph: g, options: ExecutorOptions(isa: isa, threads: 3))
+            #expect(pooled.splitNodeCount == 3, "\(isa): \(pooled.splitNodeCount) of 3 nodes split")
+            for t in [3, 2, 1] { #expect(outputs(pooled, feeds, threads: t) == expected, "\(isa), \(t) threads") }
+        }
+    }
+
     @Test func aThreadCountOutsideTheRangeIsRefused() throws {
         let g = try TestModels.smallCNN()
         for bad in [0, -1, Executor.maxThreads + 1] {
