@@ -452,4 +452,19 @@ static inline void ember_gather_f32(const ember_conv_geometry *g, const float *i
     }                                                                                              \
   } while (0)
 
+/// Every output pixel of a pooling layer (ember_pool_geometry) with its window clipped to the image,
+/// as ember_max_pool_*_ref visits them: n, oy, ox, input rows [ys, ye) and columns [xs, xe), and
+/// obase, the output pixel's first element.
+#define EMBER_FOR_EACH_POOL_WINDOW(g, BODY)                                                          \
+  for (int32_t n = 0; n < (g)->batch; ++n)                                                         \
+    for (int32_t oy = 0; oy < (g)->out_h; ++oy)                                                    \
+      for (int32_t ox = 0; ox < (g)->out_w; ++ox) {                                                \
+        const int32_t y0 = oy * (g)->stride_h - (g)->pad_top, x0 = ox * (g)->stride_w - (g)->pad_left; \
+        const int32_t ys = y0 < 0 ? 0 : y0, xs = x0 < 0 ? 0 : x0;                                  \
+        const int32_t ye = y0 + (g)->kernel_h > (g)->in_h ? (g)->in_h : y0 + (g)->kernel_h;        \
+        const int32_t xe = x0 + (g)->kernel_w > (g)->in_w ? (g)->in_w : x0 + (g)->kernel_w;        \
+        const int64_t obase = (((int64_t)n * (g)->out_h + oy) * (g)->out_w + ox) * (g)->channels;  \
+        BODY                                                                                       \
+      }
+
 #endif

@@ -882,6 +882,51 @@ TARGET static void ember_mean_f32_avx2(int64_t outer, int64_t reduced, int64_t i
     }
 }
 
+// ------------------------------------------------------------ max pooling
+/// ember_max_pool_s8_ref / ember_max_pool_f32_ref (their bits), 32 channels a vector: the window's
+/// running maximum from −128 (−inf), then the activation clamp. The f32 maximum keeps its running value
+/// when a tap is NaN, as the reference's `v > acc` does.
+TARGET static void ember_max_pool_s8_avx2(const ember_pool_geometry *g, const int8_t *in, int32_t act_min,
+                                          int32_t act_max, int8_t *out) {
+  const __m256i lo = _mm256_set1_epi8((char)act_min), hi = _mm256_set1_epi8((char)act_max);
+  EMBER_FOR_EACH_POOL_WINDOW(g, {
+    for (int32_t c0 = 0; c0 < g->channels; c0 += 32) {
+      const int32_t count = g->channels - c0 < 32 ? g->channels - c0 : 32;
+      __m256i acc = _mm256_set1_epi8(-128);
+      for (int32_t y = ys; y < ye; ++y)
+        for (int32_t x = xs; x < xe; ++x) {
+          const int8_t *p = in + (((int64_t)n * g->in_h + y) * g->in_w + x) * g->channels + c0;
+          int8_t tail[32] = {0};
+          if (count < 32) memcpy(tail, p, (size_t)count);
+          acc = _mm256_max_epi8(acc, _mm256_loadu_si256((const __m256i *)(count < 32 ? tail : p)));
+        }
+      acc = _mm256_min_epi8(_mm256_max_epi8(acc, lo), hi);
+      if (count == 32) { _mm256_storeu_si256((__m256i *)(out + obase + c0), acc); continue; }
+      int8_t tail[32];
+      _mm256_storeu_si256((__m256i *)tail, acc);
+      memcpy(out + obase + c0, tail, (size_t)count);
+    }
+  })
+}
+
+TARGET static void ember_max_pool_f32_avx2(const ember_pool_geometry *g, const float *in, float act_min, float act_max,
+                                           float *out) {
+  const __m256 lo = _mm256_set1_ps(act_min), hi = _mm256_set1_ps(act_max);
+  EMBER_FOR_EACH_POOL_WINDOW(g, {
+    for (int32_t c0 = 0; c0 < g->channels; c0 += 8) {
+      const int32_t count = g->channels - c0 < 8 ? g->channels - c0 : 8;
+      const __m256i m = tail_mask(count);
+      __m256 acc = _mm256_set1_ps(-INFINITY);
+      for (int32_t y = ys; y < ye; ++y)
+        for (int32_t x = xs; x < xe; ++x) {
+          const float *p = in + (((int64_t)n * g->in_h + y) * g->in_w + x) * g->channels + c0;
+          acc = _mm256_max_ps(count == 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, m), acc);
+        }
+      store_ps(out + obase + c0, _mm256_min_ps(hi, _mm256_max_ps(lo, acc)), count);
+    }
+  })
+}
+
 // ------------------------------------------------------------ f32 matmul
 /// ember_kernel_table.matmul_f32: ember_matmul_f32_ref's bits — per output, x·b products added from
 /// 0 in k order, each product and sum rounded apart (no FMA) — with 4 rows × 16 columns of outputs held in
@@ -1033,6 +1078,8 @@ const ember_kernel_table ember_avx2_kernels = {
   .resize_bilinear_s8 = ember_resize_bilinear_s8_avx2,
   .unary_f32 = ember_unary_f32_avx2,
   .matmul_f32 = ember_matmul_f32_avx2,
+  .max_pool_s8 = ember_max_pool_s8_avx2,
+  .max_pool_f32 = ember_max_pool_f32_avx2,
 };
 
 #endif

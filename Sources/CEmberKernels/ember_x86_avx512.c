@@ -14,6 +14,7 @@
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 #define TARGET __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,fma,f16c")))
@@ -1083,6 +1084,41 @@ TARGET static void ember_mean_f32_avx512(int64_t outer, int64_t reduced, int64_t
     }
 }
 
+// ------------------------------------------------------------ max pooling
+/// ember_max_pool_s8_ref / ember_max_pool_f32_ref (their bits), 64 channels a vector: the window's
+/// running maximum from −128 (−inf), then the activation clamp. The f32 maximum keeps its running value
+/// when a tap is NaN, as the reference's `v > acc` does.
+TARGET static void ember_max_pool_s8_avx512(const ember_pool_geometry *g, const int8_t *in, int32_t act_min,
+                                            int32_t act_max, int8_t *out) {
+  const __m512i lo = _mm512_set1_epi8((char)act_min), hi = _mm512_set1_epi8((char)act_max);
+  EMBER_FOR_EACH_POOL_WINDOW(g, {
+    for (int32_t c0 = 0; c0 < g->channels; c0 += 64) {
+      const int32_t rest = g->channels - c0;
+      const __mmask64 m = rest >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << rest) - 1);
+      __m512i acc = _mm512_set1_epi8(-128);
+      for (int32_t y = ys; y < ye; ++y)
+        for (int32_t x = xs; x < xe; ++x)
+          acc = _mm512_max_epi8(acc, _mm512_maskz_loadu_epi8(m, in + (((int64_t)n * g->in_h + y) * g->in_w + x) * g->channels + c0));
+      _mm512_mask_storeu_epi8(out + obase + c0, m, _mm512_min_epi8(_mm512_max_epi8(acc, lo), hi));
+    }
+  })
+}
+
+TARGET static void ember_max_pool_f32_avx512(const ember_pool_geometry *g, const float *in, float act_min, float act_max,
+                                             float *out) {
+  const __m512 lo = _mm512_set1_ps(act_min), hi = _mm512_set1_ps(act_max);
+  EMBER_FOR_EACH_POOL_WINDOW(g, {
+    for (int32_t c0 = 0; c0 < g->channels; c0 += 16) {
+      const __mmask16 m = lanes_mask(g->channels - c0 < 16 ? g->channels - c0 : 16);
+      __m512 acc = _mm512_set1_ps(-INFINITY);
+      for (int32_t y = ys; y < ye; ++y)
+        for (int32_t x = xs; x < xe; ++x)
+          acc = _mm512_max_ps(_mm512_maskz_loadu_ps(m, in + (((int64_t)n * g->in_h + y) * g->in_w + x) * g->channels + c0), acc);
+      _mm512_mask_storeu_ps(out + obase + c0, m, _mm512_min_ps(hi, _mm512_max_ps(lo, acc)));
+    }
+  })
+}
+
 // ------------------------------------------------------------ f32 matmul
 /// ember_kernel_table.matmul_f32: ember_matmul_f32_ref's bits — per output, x·b products added from
 /// 0 in k order, each product and sum rounded apart (no FMA) — with 4 rows × 32 columns of outputs held in
@@ -1226,6 +1262,8 @@ const ember_kernel_table ember_avx512_kernels = {
   .resize_bilinear_s8 = ember_resize_bilinear_s8_avx512,
   .unary_f32 = ember_unary_f32_avx512,
   .matmul_f32 = ember_matmul_f32_avx512,
+  .max_pool_s8 = ember_max_pool_s8_avx512,
+  .max_pool_f32 = ember_max_pool_f32_avx512,
 };
 
 #endif

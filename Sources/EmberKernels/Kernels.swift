@@ -93,6 +93,10 @@ public enum KernelImplementation: String, CaseIterable, Sendable {
     case unaryF32Avx2 = "unary_f32_avx2"
     case matmulF32Avx512 = "matmul_f32_avx512"
     case matmulF32Avx2 = "matmul_f32_avx2"
+    case maxPoolS8Avx512 = "max_pool_s8_avx512"
+    case maxPoolS8Avx2 = "max_pool_s8_avx2"
+    case maxPoolF32Avx512 = "max_pool_f32_avx512"
+    case maxPoolF32Avx2 = "max_pool_f32_avx2"
 
     case reduceRef = "reduce_ref"
     case argReduceRef = "arg_reduce_ref"
@@ -1178,6 +1182,13 @@ struct Preparer {
         let node = c.nodeName
         if x.dtype == .f32 {
             let (lo, hi) = p.activation.range
+            if !average, c.isa.cISA != nil, let (name, pool) = try? simd("max_pool_f32", { $0.max_pool_f32 }) {
+                return kernel(name) { b in
+                    let xp = try req(b, 0, node).assumingMemoryBound(to: Float.self)
+                    let out = b.output.assumingMemoryBound(to: Float.self)
+                    return { pool(gp, xp, lo, hi, out) }
+                }
+            }
             return kernel(average ? .avgPoolF32Ref : .maxPoolF32Ref) { b in
                 let xp = try req(b, 0, node).assumingMemoryBound(to: Float.self)
                 let out = b.output.assumingMemoryBound(to: Float.self)
@@ -1188,6 +1199,13 @@ struct Preparer {
         let qi = try perTensorQuant(0), qo = try outQuant()
         guard qi == qo else { throw unsupported("int8 pooling needs the same scale and zero point on input and output (TFLite's rule)") }
         let (lo, hi) = activationRangeInt8(p.activation, qo)
+        if !average, c.isa.cISA != nil, let (name, pool) = try? simd("max_pool_s8", { $0.max_pool_s8 }) {
+            return kernel(name) { b in
+                let xp = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
+                let out = b.output.assumingMemoryBound(to: Int8.self)
+                return { pool(gp, xp, lo, hi, out) }
+            }
+        }
         return kernel(average ? .avgPoolS8Ref : .maxPoolS8Ref) { b in
             let xp = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
             let out = b.output.assumingMemoryBound(to: Int8.self)

@@ -579,6 +579,41 @@ func depthwiseGeometry(_ rng: inout SplitMix64, trial: Int) -> ember_conv_geomet
         }
     }
 
+    /// Max pooling against the reference bit for bit: windows 1–4 with strides 1–3 and padding (clipped
+    /// windows), 1 to 100 channels, batches of 2, activation clamps; f32 with infinities and NaN taps.
+    @Test func maxPoolingMatchesTheReferenceOnEveryISA() {
+        var rng = SplitMix64(seed: 73)
+        for trial in 0..<150 {
+            var g = ember_pool_geometry()
+            g.batch = Int32(rng.int(1...2)); g.in_h = Int32(rng.int(1...9)); g.in_w = Int32(rng.int(1...9))
+            g.channels = Int32(rng.int(1...100))
+            g.kernel_h = Int32(rng.int(1...4)); g.kernel_w = Int32(rng.int(1...4))
+            g.stride_h = Int32(rng.int(1...3)); g.stride_w = Int32(rng.int(1...3))
+            g.pad_top = Int32(rng.int(0...Int(g.kernel_h - 1))); g.pad_left = Int32(rng.int(0...Int(g.kernel_w - 1)))
+            // At least one output; windows wholly in the padding are allowed (the reference gives −128 / −inf).
+            g.out_h = max(1, (g.in_h + 2 * g.pad_top - g.kernel_h) / g.stride_h + 1)
+            g.out_w = max(1, (g.in_w + 2 * g.pad_left - g.kernel_w) / g.stride_w + 1)
+            let count = Int(g.batch * g.in_h * g.in_w * g.channels), outCount = Int(g.batch * g.out_h * g.out_w * g.channels)
+            let xs = rng.int8s(count)
+            var xf = rng.floats(count, scale: 5)
+            for i in xf.indices where rng.int(0...30) == 0 { xf[i] = [Float.infinity, -.infinity, .nan][rng.int(0...2)] }
+            let (lo8, hi8) = trial % 3 == 0 ? (Int32(rng.int(-128...0)), Int32(rng.int(0...127))) : (-128, 127)
+            let (lo, hi): (Float, Float) = trial % 3 == 0 ? (0, 6) : (-.infinity, .infinity)
+            var expected = [Int8](repeating: 0, count: outCount), expectedF = [Float](repeating: 0, count: outCount)
+            ember_max_pool_s8_ref(&g, xs, lo8, hi8, &expected)
+            ember_max_pool_f32_ref(&g, xf, lo, hi, &expectedF)
+            for isa in availableISAs {
+                let table = kernels(isa)
+                guard let s8 = table.max_pool_s8, let f32 = table.max_pool_f32 else { continue }
+                var got = [Int8](repeating: 99, count: outCount), gotF = [Float](repeating: 7, count: outCount)
+                s8(&g, xs, lo8, hi8, &got)
+                f32(&g, xf, lo, hi, &gotF)
+                #expect(got == expected, "\(isaName(isa)) trial \(trial): \(g)")
+                #expect(gotF.map(\.bitPattern) == expectedF.map(\.bitPattern), "\(isaName(isa)) trial \(trial) f32: \(g)")
+            }
+        }
+    }
+
     /// The int8 bilinear resize against the reference: up- and downsampling (odd factors among them),
     /// align-corners and half-pixel centres, 1 to 40 channels, batches of 2, extreme codes.
     @Test func int8BilinearResizeMatchesTheReferenceOnEveryISA() {

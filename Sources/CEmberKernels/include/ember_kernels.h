@@ -676,6 +676,9 @@ typedef struct {
   int32_t (*unary_f32)(ember_unary_op op, float alpha, int64_t count, const float *in, float *out);
   /// ember_matmul_f32_ref (its bits: no FMA, k in order), outputs held in registers across k.
   void (*matmul_f32)(int32_t m, int32_t k, int32_t n, const float *a, const float *b, float *out);
+  /// ember_max_pool_s8_ref and ember_max_pool_f32_ref (their bits), a vector of channels at a time.
+  void (*max_pool_s8)(const ember_pool_geometry *g, const int8_t *in, int32_t act_min, int32_t act_max, int8_t *out);
+  void (*max_pool_f32)(const ember_pool_geometry *g, const float *in, float act_min, float act_max, float *out);
   /// ember_resize_bilinear_s8_ref (the reference's bytes), a vector of channels at a time.
   void (*resize_bilinear_s8)(int32_t batch, int32_t in_h, int32_t in_w, int32_t channels, int32_t out_h, int32_t out_w,
                              int32_t align_corners, int32_t half_pixel_centers, const int8_t *in, int8_t *out);
