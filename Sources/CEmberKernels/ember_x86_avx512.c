@@ -1084,6 +1084,112 @@ TARGET static void ember_mean_f32_avx512(int64_t outer, int64_t reduced, int64_t
     }
 }
 
+// ------------------------------------------------------------ int8 softmax
+/// gemmlowp fixed point, 16 lanes, with the reference's (scalar) bits. SaturatingRoundingDoublingHighMul
+/// of lanes a·b as floor((a·b + 2^30) / 2^31), equal to its nudge-and-truncate for every product, with
+/// INT32_MIN·INT32_MIN saturated.
+TARGET static inline __m512i srdhm_lanes(__m512i a, __m512i b) {
+  const __m512i round = _mm512_set1_epi64(1LL << 30), min = _mm512_set1_epi32(INT32_MIN);
+  const __m512i even = _mm512_srai_epi64(_mm512_add_epi64(_mm512_mul_epi32(a, b), round), 31);
+  const __m512i odd =
+      _mm512_srai_epi64(_mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(a, 32), _mm512_srli_epi64(b, 32)), round), 31);
+  const __m512i interleave = _mm512_setr_epi32(0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30);
+  const __m512i r = _mm512_permutex2var_epi32(even, interleave, odd);
+  const __mmask16 saturated = _mm512_cmpeq_epi32_mask(a, min) & _mm512_cmpeq_epi32_mask(b, min);
+  return _mm512_mask_mov_epi32(r, saturated, _mm512_set1_epi32(INT32_MAX));
+}
+
+/// ember_rounding_divide_by_pot with a per-lane exponent in [0, 31].
+TARGET static inline __m512i rdbp_lanes(__m512i x, __m512i exponent) {
+  const __m512i one = _mm512_set1_epi32(1);
+  const __m512i mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, exponent), one);
+  const __m512i remainder = _mm512_and_si512(x, mask);
+  __m512i threshold = _mm512_srai_epi32(mask, 1);
+  threshold = _mm512_mask_add_epi32(threshold, _mm512_cmplt_epi32_mask(x, _mm512_setzero_si512()), threshold, one);
+  const __m512i shifted = _mm512_srav_epi32(x, exponent);
+  return _mm512_mask_add_epi32(shifted, _mm512_cmpgt_epi32_mask(remainder, threshold), shifted, one);
+}
+
+/// gemmlowp SaturatingRoundingMultiplyByPOT<e> for e = 1 or 2: a saturating left shift.
+TARGET static inline __m512i saturating_shift_left_lanes(__m512i x, int e) {
+  const __m512i threshold = _mm512_set1_epi32((int32_t)((1u << (31 - e)) - 1));
+  __m512i r = _mm512_sllv_epi32(x, _mm512_set1_epi32(e));
+  r = _mm512_mask_mov_epi32(r, _mm512_cmpgt_epi32_mask(x, threshold), _mm512_set1_epi32(INT32_MAX));
+  return _mm512_mask_mov_epi32(r, _mm512_cmplt_epi32_mask(x, _mm512_sub_epi32(_mm512_setzero_si512(), threshold)),
+                               _mm512_set1_epi32(INT32_MIN));
+}
+
+/// gemmlowp one_over_one_plus_x_for_x_in_0_1 (Newton-Raphson), Q0.31 lanes. RoundingHalfSum(a, INT32_MAX)
+/// is (a + 2^31) / 2 as an unsigned shift, −1 for a = INT32_MIN.
+TARGET static inline __m512i one_over_one_plus_x_lanes(__m512i a) {
+  const __m512i min = _mm512_set1_epi32(INT32_MIN);
+  __m512i half = _mm512_srli_epi32(_mm512_xor_si512(a, min), 1);
+  half = _mm512_mask_mov_epi32(half, _mm512_cmpeq_epi32_mask(a, min), _mm512_set1_epi32(-1));
+  __m512i x = _mm512_add_epi32(_mm512_set1_epi32(1515870810), srdhm_lanes(half, _mm512_set1_epi32(-1010580540)));
+  for (int i = 0; i < 3; ++i) {
+    const __m512i one_minus = _mm512_sub_epi32(_mm512_set1_epi32(1 << 29), srdhm_lanes(half, x));
+    x = _mm512_add_epi32(x, saturating_shift_left_lanes(srdhm_lanes(x, one_minus), 2));
+  }
+  return saturating_shift_left_lanes(x, 1);
+}
+
+/// Rows of the int8 softmax at most this deep take the lanes-of-rows kernel (the others the reference).
+#define SOFTMAX_MAX_LANE_DEPTH 64
+
+/// ember_softmax_s8_ref 16 rows at a time, one row a lane (segmentation heads: a softmax over a few
+/// classes at every pixel): the rows' codes moved into lane order, max, Σ exp, the reciprocal and the
+/// outputs in lanes, moved back. Rows past the last whole group, and deeper rows, take the reference.
+TARGET static void ember_softmax_s8_avx512(int64_t rows, int32_t depth, const int32_t *exp_table, const int8_t *in,
+                                           int8_t *out) {
+  int64_t r = 0;
+  if (depth <= SOFTMAX_MAX_LANE_DEPTH) {
+    int8_t codes[SOFTMAX_MAX_LANE_DEPTH][16], results[SOFTMAX_MAX_LANE_DEPTH][16];
+    int32_t exps[SOFTMAX_MAX_LANE_DEPTH][16];
+    const __m512i zero = _mm512_setzero_si512();
+    for (; r + 16 <= rows; r += 16) {
+      const int8_t *x = in + r * depth;
+      for (int32_t i = 0; i < 16; ++i)
+        for (int32_t c = 0; c < depth; ++c) codes[c][i] = x[(int64_t)i * depth + c];
+      __m512i max = _mm512_set1_epi32(-128);
+      for (int32_t c = 0; c < depth; ++c)
+        max = _mm512_max_epi32(max, _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)codes[c])));
+      __m512i sum = zero;
+      const __m512i twelve = _mm512_set1_epi32(12);
+      for (int32_t c = 0; c < depth; ++c) {
+        const __m512i v = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)codes[c]));
+        const __m512i e = _mm512_i32gather_epi32(_mm512_sub_epi32(max, v), exp_table, 4);
+        _mm512_storeu_si512(exps[c], e);
+        sum = _mm512_add_epi32(sum, rdbp_lanes(e, twelve));
+      }
+      // headroom + 1 = clz(sum) for sum > 0 (31 − floor(log2 sum), exact through doubles), else 31.
+      const __m512d lo = _mm512_cvtepi32_pd(_mm512_castsi512_si256(sum));
+      const __m512d hi = _mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(sum, 1));
+      const __m512i log2 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtpd_epi32(_mm512_getexp_pd(lo))),
+                                              _mm512_cvtpd_epi32(_mm512_getexp_pd(hi)), 1);
+      const __m512i headroom = _mm512_mask_sub_epi32(_mm512_set1_epi32(31), _mm512_cmpgt_epi32_mask(sum, zero),
+                                                     _mm512_set1_epi32(31), log2);
+      const __m512i shifted = _mm512_xor_si512(_mm512_sllv_epi32(sum, headroom), _mm512_set1_epi32(INT32_MIN));
+      const __m512i scale = one_over_one_plus_x_lanes(shifted);
+      const __m512i exponent = _mm512_sub_epi32(_mm512_set1_epi32(12 + 31 - 8), headroom);
+      const __mmask16 in_range = _mm512_cmpge_epi32_mask(exponent, zero) &
+                                 _mm512_cmple_epi32_mask(exponent, _mm512_set1_epi32(31));
+      const __m512i safe = _mm512_min_epi32(_mm512_max_epi32(exponent, zero), _mm512_set1_epi32(31));
+      for (int32_t c = 0; c < depth; ++c) {
+        const __m512i e = _mm512_loadu_si512(exps[c]);
+        __m512i y = _mm512_maskz_mov_epi32(in_range, rdbp_lanes(srdhm_lanes(scale, e), safe));
+        y = _mm512_min_epi32(_mm512_max_epi32(_mm512_sub_epi32(y, _mm512_set1_epi32(128)), _mm512_set1_epi32(-128)),
+                             _mm512_set1_epi32(127));
+        y = _mm512_mask_mov_epi32(y, _mm512_cmpeq_epi32_mask(e, zero), _mm512_set1_epi32(-128));
+        _mm_storeu_si128((__m128i *)results[c], _mm512_cvtepi32_epi8(y));
+      }
+      int8_t *y = out + r * depth;
+      for (int32_t i = 0; i < 16; ++i)
+        for (int32_t c = 0; c < depth; ++c) y[(int64_t)i * depth + c] = results[c][i];
+    }
+  }
+  if (r < rows) ember_softmax_s8_ref(rows - r, depth, exp_table, in + r * depth, out + r * depth);
+}
+
 // ------------------------------------------------------------ max pooling
 /// ember_max_pool_s8_ref / ember_max_pool_f32_ref (their bits), 64 channels a vector: the window's
 /// running maximum from −128 (−inf), then the activation clamp. The f32 maximum keeps its running value
@@ -1264,6 +1370,7 @@ const ember_kernel_table ember_avx512_kernels = {
   .matmul_f32 = ember_matmul_f32_avx512,
   .max_pool_s8 = ember_max_pool_s8_avx512,
   .max_pool_f32 = ember_max_pool_f32_avx512,
+  .softmax_s8 = ember_softmax_s8_avx512,
 };
 
 #endif

@@ -372,10 +372,12 @@ extension Preparer {
         ember_softmax_s8_exp_table(m, shift, diffMin, table)
         let exps = UnsafePointer(table)
         let node = c.nodeName
-        return kernel(.softmaxS8Ref) { b in
+        let fast = c.isa.cISA == nil ? nil : try? simd("softmax_s8") { $0.softmax_s8 }
+        return kernel(fast?.0 ?? .softmaxS8Ref) { b in
             let xp = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
             let out = b.output.assumingMemoryBound(to: Int8.self)
-            return { ember_softmax_s8_ref(rows, depth, exps, xp, out) }
+            let softmax = fast?.1 ?? ember_softmax_s8_ref
+            return { softmax(rows, depth, exps, xp, out) }
         }
     }
 

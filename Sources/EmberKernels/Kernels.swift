@@ -97,6 +97,7 @@ public enum KernelImplementation: String, CaseIterable, Sendable {
     case maxPoolS8Avx2 = "max_pool_s8_avx2"
     case maxPoolF32Avx512 = "max_pool_f32_avx512"
     case maxPoolF32Avx2 = "max_pool_f32_avx2"
+    case softmaxS8Avx512 = "softmax_s8_avx512"
 
     case reduceRef = "reduce_ref"
     case argReduceRef = "arg_reduce_ref"

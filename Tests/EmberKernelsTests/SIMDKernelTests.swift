@@ -614,6 +614,39 @@ func depthwiseGeometry(_ rng: inout SplitMix64, trial: Int) -> ember_conv_geomet
         }
     }
 
+    /// The int8 softmax against the reference byte for byte: 1 to 80 classes (past the lane kernel's 64),
+    /// row counts off the 16-row groups, input scales and betas across TFLite's range, uniform rows,
+    /// all-extreme rows and one dominant class.
+    @Test func int8SoftmaxIsByteExactOnEveryISA() {
+        var rng = SplitMix64(seed: 74)
+        for trial in 0..<200 {
+            let depth = trial % 10 == 0 ? rng.int(65...80) : rng.int(1...12)
+            let rows = rng.int(1...70), count = rows * depth
+            var x = rng.int8s(count)
+            switch trial % 7 {
+            case 0: x = [Int8](repeating: Int8(rng.int(-128...127)), count: count)
+            case 1: x = (0..<count).map { $0 % 2 == 0 ? -128 : 127 }
+            case 2: for r in 0..<rows { x[r * depth + rng.int(0...(depth - 1))] = 127 }
+            default: break
+            }
+            // PreprocessSoftmaxScaling as the preparer does it (5 integer bits).
+            let scale = Double.random(in: 0.01...0.5, using: &rng), beta = Double.random(in: 0.5...2, using: &rng)
+            let (m, shift) = quantizeMultiplier(min(beta * scale * Double(1 << 26), Double(Int32.max)))
+            guard shift >= 0, shift <= 30 else { continue }
+            let diffMin = -Int32((31.0 * Double(1 << 26) / Double(1 << Int(shift))).rounded(.down))
+            var table = [Int32](repeating: 0, count: 256)
+            ember_softmax_s8_exp_table(m, shift, diffMin, &table)
+            var expected = [Int8](repeating: 0, count: count)
+            ember_softmax_s8_ref(Int64(rows), Int32(depth), table, x, &expected)
+            for isa in availableISAs {
+                guard let softmax = kernels(isa).softmax_s8 else { continue }
+                var got = [Int8](repeating: 99, count: count)
+                softmax(Int64(rows), Int32(depth), table, x, &got)
+                #expect(got == expected, "\(isaName(isa)) trial \(trial): \(rows) rows of \(depth)")
+            }
+        }
+    }
+
     /// The int8 bilinear resize against the reference: up- and downsampling (odd factors among them),
     /// align-corners and half-pixel centres, 1 to 40 channels, batches of 2, extreme codes.
     @Test func int8BilinearResizeMatchesTheReferenceOnEveryISA() {
