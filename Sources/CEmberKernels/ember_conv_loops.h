@@ -454,8 +454,8 @@ static inline void ember_gather_f32(const ember_conv_geometry *g, const float *i
 
 /// Every output pixel of a pooling layer (ember_pool_geometry) with its window clipped to the image,
 /// as ember_max_pool_*_ref visits them: n, oy, ox, input rows [ys, ye) and columns [xs, xe), and
-/// obase, the output pixel's first element.
-#define EMBER_FOR_EACH_POOL_WINDOW(g, BODY)                                                          \
+/// obase, the output pixel's first element. The body is the macro's last argument(s).
+#define EMBER_FOR_EACH_POOL_WINDOW(g, ...)                                                           \
   for (int32_t n = 0; n < (g)->batch; ++n)                                                         \
     for (int32_t oy = 0; oy < (g)->out_h; ++oy)                                                    \
       for (int32_t ox = 0; ox < (g)->out_w; ++ox) {                                                \
@@ -464,7 +464,7 @@ static inline void ember_gather_f32(const ember_conv_geometry *g, const float *i
         const int32_t ye = y0 + (g)->kernel_h > (g)->in_h ? (g)->in_h : y0 + (g)->kernel_h;        \
         const int32_t xe = x0 + (g)->kernel_w > (g)->in_w ? (g)->in_w : x0 + (g)->kernel_w;        \
         const int64_t obase = (((int64_t)n * (g)->out_h + oy) * (g)->out_w + ox) * (g)->channels;  \
-        BODY                                                                                       \
+        __VA_ARGS__                                                                                \
       }
 
 #endif

@@ -3,6 +3,7 @@
 // Lite's reference kernels bit for bit (gemmlowp fixed point, double rounding).
 #include "ember_kernels.h"
 #include "ember_fixed_point.h"
+#include "ember_conv_loops.h"
 
 #include <math.h>
 #include <string.h>
@@ -708,28 +709,21 @@ void ember_layer_norm_f32_ref(int64_t rows, int32_t cols, float epsilon, const f
 // Pools run taps outer and channels inner (contiguous), 256 channels at a time; each output still
 // folds its taps in the same order (rows, then columns), so float sums round as before.
 #define EMBER_POOL_CHANNELS(g, T, INIT, STEP, FINISH)                                             \
-  for (int32_t n = 0; n < (g)->batch; ++n)                                                        \
-    for (int32_t oy = 0; oy < (g)->out_h; ++oy)                                                   \
-      for (int32_t ox = 0; ox < (g)->out_w; ++ox) {                                               \
-        const int32_t y0 = oy * (g)->stride_h - (g)->pad_top, x0 = ox * (g)->stride_w - (g)->pad_left; \
-        const int32_t ys = y0 < 0 ? 0 : y0, xs = x0 < 0 ? 0 : x0;                                 \
-        const int32_t ye = y0 + (g)->kernel_h > (g)->in_h ? (g)->in_h : y0 + (g)->kernel_h;       \
-        const int32_t xe = x0 + (g)->kernel_w > (g)->in_w ? (g)->in_w : x0 + (g)->kernel_w;       \
-        const int64_t obase = (((int64_t)n * (g)->out_h + oy) * (g)->out_w + ox) * (g)->channels; \
-        const int32_t count = (ye > ys ? ye - ys : 0) * (xe > xs ? xe - xs : 0);                  \
-        (void)count; /* the max pools do not need it */                                          \
-        for (int32_t c0 = 0; c0 < (g)->channels; c0 += 256) {                                     \
-          const int32_t cn = (g)->channels - c0 < 256 ? (g)->channels - c0 : 256;                 \
-          T acc[256];                                                                             \
-          for (int32_t c = 0; c < cn; ++c) acc[c] = (INIT);                                       \
-          for (int32_t y = ys; y < ye; ++y)                                                       \
-            for (int32_t x = xs; x < xe; ++x) {                                                   \
-              const int64_t at = (((int64_t)n * (g)->in_h + y) * (g)->in_w + x) * (g)->channels + c0; \
-              for (int32_t c = 0; c < cn; ++c) { const T v = in[at + c]; STEP; }                  \
-            }                                                                                     \
-          for (int32_t c = 0; c < cn; ++c) { FINISH; }                                            \
+  EMBER_FOR_EACH_POOL_WINDOW(g, {                                                                 \
+    const int32_t count = (ye > ys ? ye - ys : 0) * (xe > xs ? xe - xs : 0);                      \
+    (void)count; /* the max pools do not need it */                                              \
+    for (int32_t c0 = 0; c0 < (g)->channels; c0 += 256) {                                         \
+      const int32_t cn = (g)->channels - c0 < 256 ? (g)->channels - c0 : 256;                    \
+      T acc[256];                                                                                 \
+      for (int32_t c = 0; c < cn; ++c) acc[c] = (INIT);                                           \
+      for (int32_t y = ys; y < ye; ++y)                                                           \
+        for (int32_t x = xs; x < xe; ++x) {                                                       \
+          const int64_t at = (((int64_t)n * (g)->in_h + y) * (g)->in_w + x) * (g)->channels + c0; \
+          for (int32_t c = 0; c < cn; ++c) { const T v = in[at + c]; STEP; }                      \
         }                                                                                         \
-      }
+      for (int32_t c = 0; c < cn; ++c) { FINISH; }                                                \
+    }                                                                                             \
+  })
 
 void ember_avg_pool_f32_ref(const ember_pool_geometry *g, const float *in, float act_min,
                             float act_max, float *out) {
