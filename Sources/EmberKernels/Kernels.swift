@@ -250,10 +250,13 @@ struct Preparer {
     /// waiting for it costs about a microsecond, and each part repeats some set-up (its window of
     /// input rows), so a layer is split when one thread would take ~2–4 µs or more: the int8 GEMM
     /// runs ~100–200 GMAC/s on an AVX-512 core, the f32 GEMM ~50, depthwise layers ~15–30 (measured:
-    /// splitting kws's 512k-MAC int8 pointwise layers takes its two-thread median 41 → 31 µs).
-    /// int8ElementwiseRows counts outputs, not MACs: the exact int8 ADD/MUL take ~0.3 ns an output.
+    /// splitting kws's 512k-MAC int8 pointwise layers takes its two-thread median 41 → 31 µs). f32
+    /// depthwise layers are split later than int8 ones (~26 against ~15 GMAC/s): split at 72k MACs,
+    /// kws_float32's took its two-thread median from 38 to 104 µs in most processes on this VM.
+    /// int8Elementwise counts outputs, not MACs: the exact int8 ADD/MUL take ~0.3 ns an output.
     enum SplitThreshold: Int {
-        case int8GEMM = 262_144, floatGEMM = 196_608, depthwise = 65_536, int8Elementwise = 8_192
+        case int8GEMM = 262_144, floatGEMM = 196_608, depthwise = 65_536, floatDepthwise = 163_840
+        case int8Elementwise = 8_192
     }
 
     /// A row kernel (rows × cols outputs; b's row r at r · bRowStride) that can also run split across
@@ -756,7 +759,7 @@ struct Preparer {
         guard let dw = packed else { return nil }
         let (name, run) = try simd("dwconv2d_f32") { $0.dwconv2d_f32 }
         let scratch = Int(ember_dwconv_scratch_bytes(isa, g, 0))
-        return splittableConv(name, scratch: scratch, geometry: g, elementBytes: 4, threshold: .depthwise) { b, g in
+        return splittableConv(name, scratch: scratch, geometry: g, elementBytes: 4, threshold: .floatDepthwise) { b, g in
             let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
             let out = b.output.assumingMemoryBound(to: Float.self)
             let s = scratch > 0 ? UnsafeMutableRawPointer(try scratchBuffer(b, node, UInt8.self)) : nil
