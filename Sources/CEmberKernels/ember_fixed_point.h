@@ -41,6 +41,12 @@ static inline int ember_add_operand_plan_make(int32_t left_shift, int32_t multip
   return 1;
 }
 
+/// −n·zero_point in wrapping int32 arithmetic: the start of a sum of n values of x − zero_point that
+/// adds the raw x (the reference's int32 sum wraps the same way).
+static inline int32_t ember_wrapped_offset_sum(int64_t n, int32_t zero_point) {
+  return (int32_t)(uint32_t)((uint64_t)0 - (uint64_t)n * (uint64_t)(int64_t)zero_point);
+}
+
 /// TFLite's integer bilinear resize (ResizeBilinearInteger): the input step per output pixel in 1/1024ths.
 static inline int32_t ember_resize_scale_10(int32_t in_size, int32_t out_size, int32_t align_corners) {
   if (align_corners && out_size > 1) return ((1 << 10) * (in_size - 1) + (out_size - 1) / 2) / (out_size - 1);

@@ -17,6 +17,9 @@ int32_t ember_isa_lanes(int32_t isa) { return isa == EMBER_ISA_AVX512 ? 16 : 8; 
 
 static int32_t round_up(int32_t x, int32_t m) { return (x + m - 1) / m * m; }
 
+/// Bytes rounded up to a 64-byte line, so the next scratch region starts aligned.
+static int64_t whole_lines(int64_t bytes) { return (bytes + 63) / 64 * 64; }
+
 /// Whether the ISA's int8 GEMM multiplies quads of bytes (VNNI, sdot) rather than int16 pairs.
 static int int8_quads(int32_t isa) { return isa == EMBER_ISA_AVX512 || isa == EMBER_ISA_NEON_DOTPROD; }
 
@@ -129,7 +132,7 @@ int64_t ember_gemm_scratch_bytes(int32_t isa, int32_t k, int32_t is_int8) {
 }
 
 int64_t ember_hybrid_scratch_bytes(int32_t isa, int64_t input_per_batch, int32_t k) {
-  return (input_per_batch + 63) / 64 * 64 + ember_gemm_scratch_bytes(isa, k, 1);
+  return whole_lines(input_per_batch) + ember_gemm_scratch_bytes(isa, k, 1);
 }
 
 int64_t ember_conv_scratch_bytes(int32_t isa, const ember_conv_geometry *g, int32_t is_int8) {
@@ -145,7 +148,7 @@ void ember_conv2d_hybrid_part(int32_t isa, const ember_conv_geometry *part, int6
   const ember_kernel_table *t = ember_kernel_table_for(isa);
   if (!t || !t->hybrid_quantize) return;
   int8_t *quantized = (int8_t *)scratch;
-  void *gemm_scratch = quantized + (image + 63) / 64 * 64;
+  void *gemm_scratch = quantized + whole_lines(image);
   const int64_t out_per_batch = (int64_t)part->out_h * part->out_w * w->n;
   ember_conv_geometry one = *part;
   one.batch = 1;
@@ -155,9 +158,6 @@ void ember_conv2d_hybrid_part(int32_t isa, const ember_conv_geometry *part, int6
     t->conv2d_s8(&one, quantized + offset, &batch_w, gemm_scratch, (int8_t *)(void *)(output + n * out_per_batch));
   }
 }
-
-/// Bytes rounded up to a 64-byte line, so the next scratch region starts aligned.
-static int64_t whole_lines(int64_t bytes) { return (bytes + 63) / 64 * 64; }
 
 int64_t ember_transpose_conv2d_s8_scratch_bytes(int32_t isa, const ember_conv_geometry *g, const ember_qs8_gemm *w) {
   const int64_t sums = (int64_t)g->out_h * g->out_w * g->out_c * 4, row = (int64_t)g->in_w * w->n * 4;
@@ -202,7 +202,7 @@ int64_t ember_dwconv_scratch_bytes(int32_t isa, const ember_conv_geometry *g, in
 
 int64_t ember_hybrid_conv_scratch_bytes(int32_t isa, const ember_conv_geometry *g) {
   const int64_t per_batch = (int64_t)g->in_h * g->in_w * g->in_c;
-  return (per_batch + 63) / 64 * 64 + ember_conv_scratch_bytes(isa, g, 1);
+  return whole_lines(per_batch) + ember_conv_scratch_bytes(isa, g, 1);
 }
 
 #if defined(__x86_64__)

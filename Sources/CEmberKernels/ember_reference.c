@@ -1085,7 +1085,8 @@ void ember_softmax_s8_ref(int64_t rows, int32_t depth, const int32_t *exp_table,
 void ember_resize_bilinear_s8_ref(int32_t batch, int32_t in_h, int32_t in_w, int32_t channels,
                                   int32_t out_h, int32_t out_w, int32_t align_corners,
                                   int32_t half_pixel_centers, const int8_t *in, int8_t *out) {
-  const int32_t hs = ember_resize_scale_10(in_h, out_h, align_corners), ws = ember_resize_scale_10(in_w, out_w, align_corners);
+  const int32_t hs = ember_resize_scale_10(in_h, out_h, align_corners);
+  const int32_t ws = ember_resize_scale_10(in_w, out_w, align_corners);
   for (int32_t n = 0; n < batch; ++n)
     for (int32_t y = 0; y < out_h; ++y) {
       int32_t iy, y0, y1;

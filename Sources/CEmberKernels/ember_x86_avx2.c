@@ -783,7 +783,8 @@ TARGET static void ember_requantize_s32_avx2(int64_t pixels, int32_t channels, c
 TARGET static void ember_resize_bilinear_s8_avx2(int32_t batch, int32_t in_h, int32_t in_w, int32_t channels,
                                                  int32_t out_h, int32_t out_w, int32_t align_corners,
                                                  int32_t half_pixel_centers, const int8_t *in, int8_t *out) {
-  const int32_t hs = ember_resize_scale_10(in_h, out_h, align_corners), ws = ember_resize_scale_10(in_w, out_w, align_corners);
+  const int32_t hs = ember_resize_scale_10(in_h, out_h, align_corners);
+  const int32_t ws = ember_resize_scale_10(in_w, out_w, align_corners);
   const __m256i half = _mm256_set1_epi32(1 << 19);
   for (int32_t n = 0; n < batch; ++n)
     for (int32_t y = 0; y < out_h; ++y) {
@@ -820,7 +821,8 @@ TARGET static void ember_resize_bilinear_s8_avx2(int32_t batch, int32_t in_h, in
 /// of neighbouring 16-byte rows.
 TARGET static void ember_lookup_s8_avx2(int64_t count, const int8_t *in, const int8_t *table, int8_t *out) {
   __m256i rows[16], tables[16];
-  for (int32_t j = 0; j < 16; ++j) rows[j] = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(table + 16 * j)));
+  for (int32_t j = 0; j < 16; ++j)
+    rows[j] = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(table + 16 * j)));
   tables[0] = rows[0];
   for (int32_t j = 1; j < 16; ++j) {
     tables[j] = _mm256_xor_si256(rows[j - 1], rows[j]);
@@ -853,7 +855,7 @@ TARGET static void ember_mean_s8_avx2(int64_t outer, int64_t reduced, int64_t in
                                       int32_t input_zero_point, int32_t multiplier, int32_t shift,
                                       int32_t output_zero_point, int8_t *out) {
   const requant8 q = requant8_make(_mm256_set1_epi32(multiplier), _mm256_set1_epi32(shift));
-  const __m256i fold = _mm256_set1_epi32((int32_t)(uint32_t)((uint64_t)0 - (uint64_t)reduced * (uint64_t)(int64_t)input_zero_point));
+  const __m256i fold = _mm256_set1_epi32(ember_wrapped_offset_sum(reduced, input_zero_point));
   for (int64_t o = 0; o < outer; ++o)
     for (int64_t c0 = 0; c0 < inner; c0 += 32) {
       const int32_t rest = inner - c0 < 32 ? (int32_t)(inner - c0) : 32;
@@ -877,7 +879,8 @@ TARGET static void ember_mean_f32_avx2(int64_t outer, int64_t reduced, int64_t i
       const int32_t n = inner - c0 < 8 ? (int32_t)(inner - c0) : 8;
       const __m256i mask = tail_mask(n);
       __m256 acc = _mm256_setzero_ps();
-      for (int64_t r = 0; r < reduced; ++r) acc = _mm256_add_ps(acc, _mm256_maskload_ps(in + (o * reduced + r) * inner + c0, mask));
+      for (int64_t r = 0; r < reduced; ++r)
+        acc = _mm256_add_ps(acc, _mm256_maskload_ps(in + (o * reduced + r) * inner + c0, mask));
       store_ps(out + o * inner + c0, reduced > 0 ? _mm256_div_ps(acc, count) : acc, n);
     }
 }

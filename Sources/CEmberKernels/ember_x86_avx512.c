@@ -107,6 +107,11 @@ TARGET static inline __mmask16 lanes_mask(int32_t count) {
   return count >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1);
 }
 
+/// The 16 int8 values at `p` (those of mask m's lanes; the others 0) as int32.
+TARGET static inline __m512i load16_s8(const int8_t *p, __mmask16 m) {
+  return _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, p));
+}
+
 /// Offsets, clamps and stores the first `count` of 16 requantized values as int8.
 TARGET static inline void store_s8(__m512i r, int32_t offset, int32_t act_min, int32_t act_max, int32_t count,
                                    int8_t *out) {
@@ -434,9 +439,6 @@ TARGET static void ember_fully_connected_hybrid_avx512(int64_t rows, const float
 // Per 16-channel block, with the block's requantization constants derived once: border pixels (a tap
 // outside the image) over their valid taps, then the interior pixels.
 
-/// Loads the 16 int8 values at `p` (the first `count` when m is a partial mask) as int32.
-#define DW_LOAD_S8(p, m) _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, p))
-
 /// One border pixel's V (1…4, constant) 16-channel vectors from c0 over the taps inside the image — the
 /// bias plus (x − zp)·w — requantized with q[0 … V − 1] (the vectors' constants, derived once per call).
 #define DEFINE_DW_S8_BLOCK(V)                                                                        \
@@ -449,7 +451,7 @@ TARGET static void ember_fully_connected_hybrid_avx512(int64_t rows, const float
     EMBER_FOR_EACH_VALID_TAP(g, n, oy, ox, int8_t, input, c0, {                                   \
       const int32_t *f = w->weights + (int64_t)tap * w->c_padded + c0;                            \
       for (int32_t v = 0; v < V; ++v) {                                                           \
-        const __m512i x = _mm512_sub_epi32(DW_LOAD_S8(src + 16 * v, v == V - 1 ? lanes_mask(last) : (__mmask16)0xFFFF), zp); \
+        const __m512i x = _mm512_sub_epi32(load16_s8(src + 16 * v, v == V - 1 ? lanes_mask(last) : (__mmask16)0xFFFF), zp); \
         acc[v] = _mm512_add_epi32(acc[v], _mm512_mullo_epi32(x, _mm512_loadu_si512(f + 16 * v))); \
       }                                                                                           \
     })                                                                                            \
@@ -490,7 +492,7 @@ TARGET static void dw_s8_interior_3x3(const ember_conv_geometry *g, const int8_t
   {                                                                                               \
     __m512i acc = folded;                                                                         \
     for (int32_t t = 0; t < DW_3X3_TAPS; ++t)                                                     \
-      acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(DW_LOAD_S8(input + at + offset[t], m), wv[t])); \
+      acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(load16_s8(input + at + offset[t], m), wv[t])); \
     store_s8(mbqm_double_with(acc, &q), w->output_offset, w->act_min, w->act_max, count, out);    \
   }
   EMBER_FOR_EACH_INTERIOR_GROUP(g, int8_t, output, c0, group, {
@@ -499,7 +501,7 @@ TARGET static void dw_s8_interior_3x3(const ember_conv_geometry *g, const int8_t
     for (int32_t ky = 0; ky < 3; ++ky) {
       const int8_t *row = input + at + offset[3 * ky];
       __m512i x[DW_GROUP + 2];
-      for (int32_t i = 0; i < DW_GROUP + 2; ++i) x[i] = DW_LOAD_S8(row + (int64_t)i * c, m);
+      for (int32_t i = 0; i < DW_GROUP + 2; ++i) x[i] = load16_s8(row + (int64_t)i * c, m);
       for (int32_t j = 0; j < DW_GROUP; ++j)
         for (int32_t kx = 0; kx < 3; ++kx) acc[j] = _mm512_add_epi32(acc[j], _mm512_mullo_epi32(x[j + kx], wv[3 * ky + kx]));
     }
@@ -522,7 +524,7 @@ TARGET static void dw_s8_interior_any(const ember_conv_geometry *g, const int8_t
   EMBER_FOR_EACH_INTERIOR_PIXEL(g, int8_t, output, c0, {
     __m512i acc = folded;
     for (int32_t t = 0; t < taps; ++t)
-      acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(DW_LOAD_S8(input + at + offset[t], m), _mm512_loadu_si512(f + t * cp)));
+      acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(load16_s8(input + at + offset[t], m), _mm512_loadu_si512(f + t * cp)));
     store_s8(mbqm_double_with(acc, &q), w->output_offset, w->act_min, w->act_max, count, out);
   })
 }
@@ -678,8 +680,10 @@ TARGET static void ember_mul_s8_avx512(int64_t rows, int64_t cols, const int8_t 
       const __mmask16 m = lanes_mask(n);
       const __m128i xs = n == 16 ? _mm_loadu_si128((const __m128i *)(ar + i)) : _mm_maskz_loadu_epi8(m, ar + i);
       const __m128i ys = n == 16 ? _mm_loadu_si128((const __m128i *)(br + i)) : _mm_maskz_loadu_epi8(m, br + i);
-      const __m512i x = _mm512_add_epi32(_mm512_cvtepi8_epi32(xs), ao), y = _mm512_add_epi32(_mm512_cvtepi8_epi32(ys), bo);
-      store_s8(mbqm_double_with(_mm512_mullo_epi32(x, y), &q), p->output_offset, p->act_min, p->act_max, n, out + r * cols + i);
+      const __m512i x = _mm512_add_epi32(_mm512_cvtepi8_epi32(xs), ao);
+      const __m512i y = _mm512_add_epi32(_mm512_cvtepi8_epi32(ys), bo);
+      store_s8(mbqm_double_with(_mm512_mullo_epi32(x, y), &q), p->output_offset, p->act_min, p->act_max, n,
+               out + r * cols + i);
     }
   }
 }
@@ -986,7 +990,8 @@ TARGET static void ember_requantize_s32_avx512(int64_t pixels, int32_t channels,
 TARGET static void ember_resize_bilinear_s8_avx512(int32_t batch, int32_t in_h, int32_t in_w, int32_t channels,
                                                    int32_t out_h, int32_t out_w, int32_t align_corners,
                                                    int32_t half_pixel_centers, const int8_t *in, int8_t *out) {
-  const int32_t hs = ember_resize_scale_10(in_h, out_h, align_corners), ws = ember_resize_scale_10(in_w, out_w, align_corners);
+  const int32_t hs = ember_resize_scale_10(in_h, out_h, align_corners);
+  const int32_t ws = ember_resize_scale_10(in_w, out_w, align_corners);
   const __m512i half = _mm512_set1_epi32(1 << 19);
   for (int32_t n = 0; n < batch; ++n)
     for (int32_t y = 0; y < out_h; ++y) {
@@ -1004,10 +1009,10 @@ TARGET static void ember_resize_bilinear_s8_avx512(int32_t batch, int32_t in_h, 
         int8_t *o = out + (((int64_t)n * out_h + y) * out_w + x) * channels;
         for (int32_t c = 0; c < channels; c += 16) {
           const __mmask16 m = lanes_mask(channels - c < 16 ? channels - c : 16);
-          __m512i v = _mm512_mullo_epi32(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, p00 + c)), w00);
-          v = _mm512_add_epi32(v, _mm512_mullo_epi32(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, p10 + c)), w10));
-          v = _mm512_add_epi32(v, _mm512_mullo_epi32(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, p01 + c)), w01));
-          v = _mm512_add_epi32(v, _mm512_mullo_epi32(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, p11 + c)), w11));
+          __m512i v = _mm512_mullo_epi32(load16_s8(p00 + c, m), w00);
+          v = _mm512_add_epi32(v, _mm512_mullo_epi32(load16_s8(p10 + c, m), w10));
+          v = _mm512_add_epi32(v, _mm512_mullo_epi32(load16_s8(p01 + c, m), w01));
+          v = _mm512_add_epi32(v, _mm512_mullo_epi32(load16_s8(p11 + c, m), w11));
           __m512i r = _mm512_srli_epi32(_mm512_add_epi32(_mm512_abs_epi32(v), half), 20);
           r = _mm512_mask_sub_epi32(r, _mm512_cmplt_epi32_mask(v, _mm512_setzero_si512()), _mm512_setzero_si512(), r);
           _mm_mask_storeu_epi8(o + c, m, _mm512_cvtepi32_epi8(r));
@@ -1054,20 +1059,22 @@ TARGET static void ember_mean_s8_avx512(int64_t outer, int64_t reduced, int64_t 
                                         int32_t input_zero_point, int32_t multiplier, int32_t shift,
                                         int32_t output_zero_point, int8_t *out) {
   const requant16 q = requant16_make(_mm512_set1_epi32(multiplier), _mm512_set1_epi32(shift));
-  const __m512i fold = _mm512_set1_epi32((int32_t)(uint32_t)((uint64_t)0 - (uint64_t)reduced * (uint64_t)(int64_t)input_zero_point));
+  const __m512i fold = _mm512_set1_epi32(ember_wrapped_offset_sum(reduced, input_zero_point));
   for (int64_t o = 0; o < outer; ++o)
     for (int64_t c0 = 0; c0 < inner; c0 += 64) {
       const int64_t rest = inner - c0 < 64 ? inner - c0 : 64;
       __mmask16 m[4];
-      for (int32_t v = 0; v < 4; ++v) m[v] = rest <= 16 * v ? 0 : lanes_mask(rest - 16 * v < 16 ? (int32_t)(rest - 16 * v) : 16);
+      for (int32_t v = 0; v < 4; ++v)
+        m[v] = rest <= 16 * v ? 0 : lanes_mask(rest - 16 * v < 16 ? (int32_t)(rest - 16 * v) : 16);
       __m512i acc[4] = {fold, fold, fold, fold};
       for (int64_t r = 0; r < reduced; ++r) {
         const int8_t *x = in + (o * reduced + r) * inner + c0;
         for (int32_t v = 0; v < 4; ++v)
-          acc[v] = _mm512_add_epi32(acc[v], _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m[v], x + 16 * v)));
+          acc[v] = _mm512_add_epi32(acc[v], load16_s8(x + 16 * v, m[v]));
       }
       for (int32_t v = 0; v * 16 < rest; ++v)
-        store_s8(mbqm_double_with(acc[v], &q), output_zero_point, -128, 127, (int32_t)(rest - 16 * v < 16 ? rest - 16 * v : 16),
+        store_s8(mbqm_double_with(acc[v], &q), output_zero_point, -128, 127,
+                 (int32_t)(rest - 16 * v < 16 ? rest - 16 * v : 16),
                  out + o * inner + c0 + 16 * v);
     }
 }

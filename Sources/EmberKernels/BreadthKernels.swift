@@ -311,11 +311,11 @@ extension Preparer {
     /// for every tap come out of one GEMM call. nil without a constant filter (and bias) or the kernels.
     func transposeConvInt8Fast(_ g: UnsafePointer<ember_conv_geometry>, requant q: UnsafePointer<ember_requant>) throws
         -> PreparedKernel? {
-        guard let isa = c.isa.cISA, let table = ember_kernel_table_for(isa)?.pointee, table.requantize_s32 != nil,
-              table.fully_connected_s8 != nil,
-              let name = KernelImplementation(rawValue: "transpose_conv2d_s8_\(c.isa.rawValue)"),
+        // The C driver runs the path's int8 FC, then its requantize_s32.
+        guard let isa = c.isa.cISA, let (name, _) = simdIfAny("transpose_conv2d_s8", { $0.requantize_s32 }),
+              simdIfAny("fully_connected_s8", { $0.fully_connected_s8 }) != nil,
               let filter = c.inputConstants.count > 1 ? c.inputConstants[1] : nil,
-              let biasData = try constantBias(Int32.self) else { return nil }
+              let bias = try constantBias(Int32.self) else { return nil }
         let geometry = g.pointee
         let inC = Int(geometry.in_c), outC = Int(geometry.out_c)
         let taps = Int(geometry.kernel_h) * Int(geometry.kernel_w), columns = taps * outC
@@ -330,20 +330,13 @@ extension Preparer {
             let from = (oc * taps + tap) * inC, to = (tap * outC + oc) * inC
             for i in 0..<inC { reordered[to + i] = source[from + i] }
         } }
-        let np = Int(ember_n_padded(isa, Int32(columns)))
-        let packed = try storage.allocate(UInt8.self, count: Int(ember_qs8_packed_bytes(isa, Int32(inC), Int32(columns))))
-        let pb = try storage.allocate(Int32.self, count: np), pm = try storage.allocate(Int32.self, count: np)
-        let ps = try storage.allocate(Int32.self, count: np)
-        let zeros = [Int32](repeating: 0, count: columns)  // no requantization: the sums stay int32
-        let zp = -q.pointee.input_offset
-        ember_qs8_pack_runs(isa, ember_k_runs(runs: 1, length: Int32(inC)), Int32(columns), reordered, nil, zeros, zeros, zp,
-                            packed, pb, pm, ps)
-        var w = ember_qs8_gemm()
-        w.k = Int32(inC); w.k_padded = ember_qs8_k_padded(isa, Int32(inC)); w.n = Int32(columns); w.n_padded = Int32(np)
-        w.weights = UnsafeRawPointer(packed); w.bias = UnsafePointer(pb); w.multiplier = UnsafePointer(pm)
-        w.shift = UnsafePointer(ps); w.input_zero_point = zp; w.act_min = -128; w.act_max = 127; w.int32_output = 1
-        let gemm = try storage.store(w)
-        let bias = biasData
+        // No output stage reads the requantization: the sums stay int32.
+        let unread = try unreadRequant(count: Int(ember_n_padded(isa, Int32(columns))), inputZeroPoint: -q.pointee.input_offset)
+        var packed = try reordered.withUnsafeBufferPointer { w in
+            try packQS8(isa: isa, k: inC, n: columns, weights: w.baseAddress, bias: nil, requant: unread, singleRounding: false)
+        }.pointee
+        packed.int32_output = 1
+        let gemm = try storage.store(packed)
         let scratch = Int(ember_transpose_conv2d_s8_scratch_bytes(isa, g, gemm))
         let node = c.nodeName
         return kernel(name, scratch: scratch) { b in
@@ -372,7 +365,7 @@ extension Preparer {
         ember_softmax_s8_exp_table(m, shift, diffMin, table)
         let exps = UnsafePointer(table)
         let node = c.nodeName
-        let fast = c.isa.cISA == nil ? nil : try? simd("softmax_s8") { $0.softmax_s8 }
+        let fast = simdIfAny("softmax_s8") { $0.softmax_s8 }
         return kernel(fast?.0 ?? .softmaxS8Ref) { b in
             let xp = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
             let out = b.output.assumingMemoryBound(to: Int8.self)
@@ -390,7 +383,7 @@ extension Preparer {
         let ac: Int32 = r.alignCorners ? 1 : 0, hp: Int32 = r.halfPixelCenters ? 1 : 0
         let oh = Int32(r.height), ow = Int32(r.width)
         let node = c.nodeName
-        if c.isa.cISA != nil, let (name, resize) = try? simd("resize_bilinear_s8", { $0.resize_bilinear_s8 }) {
+        if let (name, resize) = simdIfAny("resize_bilinear_s8", { $0.resize_bilinear_s8 }) {
             return kernel(name) { b in
                 let xp = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
                 let out = b.output.assumingMemoryBound(to: Int8.self)

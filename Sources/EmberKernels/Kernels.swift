@@ -223,6 +223,12 @@ struct Preparer {
         return (name, function)
     }
 
+    /// The path's optimized kernel `family` where it has one; nil on the scalar path and where the
+    /// ISA's table leaves the entry empty (the reference kernel serves then).
+    func simdIfAny<F>(_ family: String, _ pick: (ember_kernel_table) -> F?) -> (KernelImplementation, F)? {
+        try? simd(family, pick)
+    }
+
     func input(_ i: Int) throws -> TensorInfo {
         guard i < c.inputs.count, let t = c.inputs[i] else { throw unsupported("input \(i) is missing") }
         return t
@@ -530,16 +536,23 @@ struct Preparer {
         let np = Int(ember_n_padded(isa, Int32(n)))
         guard let bias = try paddedBias(count: n, padded: np) else { return nil }
         // The float output stage never reads the requantization arrays.
-        let unused = try storage.allocate(Int32.self, count: np)
-        for i in 0..<np { unused[i] = 0 }
-        var r = ember_requant()
-        r.multiplier = UnsafePointer(unused); r.shift = UnsafePointer(unused)
-        var gemm = try packQS8(isa: isa, k: k, n: n, weights: weights, bias: nil, requant: try storage.store(r),
+        var gemm = try packQS8(isa: isa, k: k, n: n, weights: weights, bias: nil, requant: try unreadRequant(count: np),
                                singleRounding: false, runs: runs).pointee
         gemm.float_output = 1; gemm.filter_scale = filterScale
         gemm.float_min = range.min; gemm.float_max = range.max
         gemm.float_bias = c.inputs.count > 2 && c.inputs[2] != nil ? bias : nil
         return try storage.store(gemm)
+    }
+
+    /// A requantization record for a GEMM whose output stage never reads it (float or int32 output):
+    /// `count` zero multipliers and shifts, and the input zero point the packing folds into the bias.
+    func unreadRequant(count: Int, inputZeroPoint: Int32 = 0) throws -> UnsafePointer<ember_requant> {
+        let zeros = try storage.allocate(Int32.self, count: count)
+        zeros.initialize(repeating: 0, count: count)
+        var r = ember_requant()
+        r.input_offset = -inputZeroPoint
+        r.multiplier = UnsafePointer(zeros); r.shift = UnsafePointer(zeros)
+        return try storage.store(r)
     }
 
     /// Per-output-channel requantization (TFLite PopulateConvolutionQuantizationParams).
@@ -622,6 +635,14 @@ struct Preparer {
     func packQS8(isa: Int32, k: Int, n: Int, weights: ConstantData, bias: UnsafePointer<Int32>?,
                  requant q: UnsafePointer<ember_requant>, singleRounding: Bool,
                  runs: ember_k_runs? = nil) throws -> UnsafePointer<ember_qs8_gemm> {
+        try packQS8(isa: isa, k: k, n: n, weights: weights.bytes.baseAddress?.assumingMemoryBound(to: Int8.self), bias: bias,
+                    requant: q, singleRounding: singleRounding, runs: runs)
+    }
+
+    /// The same from weights in memory (a repacked copy).
+    func packQS8(isa: Int32, k: Int, n: Int, weights: UnsafePointer<Int8>?, bias: UnsafePointer<Int32>?,
+                 requant q: UnsafePointer<ember_requant>, singleRounding: Bool,
+                 runs: ember_k_runs? = nil) throws -> UnsafePointer<ember_qs8_gemm> {
         let runs = runs ?? ember_k_runs(runs: 1, length: Int32(k))
         guard Int(runs.runs) * Int(runs.length) == k else {
             throw EmberError.invalidGraph(node: c.nodeName,
@@ -632,8 +653,7 @@ struct Preparer {
         let pb = try storage.allocate(Int32.self, count: np), pm = try storage.allocate(Int32.self, count: np)
         let ps = try storage.allocate(Int32.self, count: np)
         let r = q.pointee
-        ember_qs8_pack_runs(isa, runs, Int32(n), weights.bytes.baseAddress?.assumingMemoryBound(to: Int8.self), bias,
-                            r.multiplier, r.shift, -r.input_offset, packed, pb, pm, ps)
+        ember_qs8_pack_runs(isa, runs, Int32(n), weights, bias, r.multiplier, r.shift, -r.input_offset, packed, pb, pm, ps)
         var g = ember_qs8_gemm()
         g.k = Int32(k); g.k_padded = ember_qs8_k_padded_runs(isa, runs); g.n = Int32(n); g.n_padded = Int32(np)
         g.weights = UnsafeRawPointer(packed); g.bias = UnsafePointer(pb); g.multiplier = UnsafePointer(pm); g.shift = UnsafePointer(ps)
@@ -901,7 +921,7 @@ struct Preparer {
         let m32 = Int32(m), k32 = Int32(k), n32 = Int32(n), outStride = m * n
         let aConst = try floatOperand(0, role: "a"), bConst = try floatOperand(1, role: "b")
         let node = c.nodeName
-        let fast = c.isa.cISA == nil ? nil : try? simd("matmul_f32") { $0.matmul_f32 }
+        let fast = simdIfAny("matmul_f32") { $0.matmul_f32 }
         return kernel(fast?.0 ?? .matmulF32Ref) { b in
             let ap = try aConst ?? req(b, 0, node).assumingMemoryBound(to: Float.self)
             let bp = try bConst ?? req(b, 1, node).assumingMemoryBound(to: Float.self)
@@ -1069,7 +1089,7 @@ struct Preparer {
         let (op, alpha) = try unaryOp()
         let count = Int64(c.output.elementCount)
         let node = c.nodeName
-        if c.isa.cISA != nil, let (name, unary) = try? simd("unary_f32", { $0.unary_f32 }), unary(op, alpha, 0, nil, nil) == 1 {
+        if let (name, unary) = simdIfAny("unary_f32", { $0.unary_f32 }), unary(op, alpha, 0, nil, nil) == 1 {
             return kernel(name) { b in
                 let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
                 let out = b.output.assumingMemoryBound(to: Float.self)
@@ -1125,8 +1145,7 @@ struct Preparer {
     func lookupKernel(_ lut: UnsafePointer<Int8>, input: Int) -> PreparedKernel {
         let count = Int64(c.output.elementCount)
         let node = c.nodeName
-        if let isa = c.isa.cISA, let lookup = ember_kernel_table_for(isa)?.pointee.lookup_s8,
-           let name = KernelImplementation(rawValue: "lookup_s8_\(c.isa.rawValue)") {
+        if let (name, lookup) = simdIfAny("lookup_s8", { $0.lookup_s8 }) {
             return kernel(name) { b in
                 let x = try req(b, input, node).assumingMemoryBound(to: Int8.self)
                 let out = b.output.assumingMemoryBound(to: Int8.self)
@@ -1186,7 +1205,7 @@ struct Preparer {
         let node = c.nodeName
         if x.dtype == .f32 {
             let (lo, hi) = p.activation.range
-            if !average, c.isa.cISA != nil, let (name, pool) = try? simd("max_pool_f32", { $0.max_pool_f32 }) {
+            if !average, let (name, pool) = simdIfAny("max_pool_f32", { $0.max_pool_f32 }) {
                 return kernel(name) { b in
                     let xp = try req(b, 0, node).assumingMemoryBound(to: Float.self)
                     let out = b.output.assumingMemoryBound(to: Float.self)
@@ -1203,7 +1222,7 @@ struct Preparer {
         let qi = try perTensorQuant(0), qo = try outQuant()
         guard qi == qo else { throw unsupported("int8 pooling needs the same scale and zero point on input and output (TFLite's rule)") }
         let (lo, hi) = activationRangeInt8(p.activation, qo)
-        if !average, c.isa.cISA != nil, let (name, pool) = try? simd("max_pool_s8", { $0.max_pool_s8 }) {
+        if !average, let (name, pool) = simdIfAny("max_pool_s8", { $0.max_pool_s8 }) {
             return kernel(name) { b in
                 let xp = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
                 let out = b.output.assumingMemoryBound(to: Int8.self)
@@ -1220,18 +1239,26 @@ struct Preparer {
     func mean(axes: [Int]) throws -> PreparedKernel {
         let x = try input(0)
         guard x.dims.count <= Int(EMBER_MAX_RANK) else { throw unsupported("rank \(x.dims.count) (max \(EMBER_MAX_RANK))") }
+        guard x.dtype == .f32 || x.dtype == .i8 else { throw unsupported("u8 activations (use i8)") }
+        let normalized = axes.map { $0 < 0 ? $0 + x.dims.count : $0 }
         var r = ember_reduce()
         r.rank = Int32(x.dims.count)
         fillTuple(&r.shape, x.dims.map { Int32($0) })
         var reduced = 1
-        for a in axes {
-            let n = a < 0 ? a + x.dims.count : a
+        for n in normalized {
             r.axis_mask |= 1 << UInt32(n)
             reduced *= x.dims[n]
         }
+        // int8: the sum of x − zero point over the reduced elements, requantized with the count folded in.
+        var q = MeanRequant(multiplier: 0, shift: 0, inputZeroPoint: 0, outputZeroPoint: 0)
+        if x.dtype == .i8 {
+            let qi = try perTensorQuant(0), qo = try outQuant()
+            let (m, s) = meanMultiplier(inputScale: qi.scale, outputScale: qo.scale, count: reduced)
+            q = MeanRequant(multiplier: m, shift: s, inputZeroPoint: qi.zeroPoint, outputZeroPoint: qo.zeroPoint)
+        }
+        if let fast = meanFast(x: x, axes: normalized, requant: q) { return fast }
         let rp = try storage.store(r)
         let node = c.nodeName
-        if let fast = try meanFast(x: x, axes: axes) { return fast }
         if x.dtype == .f32 {
             return kernel(.meanF32Ref) { b in
                 let xp = try req(b, 0, node).assumingMemoryBound(to: Float.self)
@@ -1239,26 +1266,26 @@ struct Preparer {
                 return { ember_mean_f32_ref(rp, xp, out) }
             }
         }
-        guard x.dtype == .i8 else { throw unsupported("u8 activations (use i8)") }
-        let qi = try perTensorQuant(0), qo = try outQuant()
-        let (m, s) = meanMultiplier(inputScale: qi.scale, outputScale: qo.scale, count: reduced)
-        let zi = qi.zeroPoint, zo = qo.zeroPoint
         let outCount = c.output.elementCount
         return kernel(.meanS8Ref, scratch: outCount * 4) { b in
             let xp = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
             let out = b.output.assumingMemoryBound(to: Int8.self)
             let scratch = b.scratch?.assumingMemoryBound(to: Int32.self)
-            return { ember_mean_s8_ref(rp, xp, zi, m, s, zo, scratch, out) }
+            return { ember_mean_s8_ref(rp, xp, q.inputZeroPoint, q.multiplier, q.shift, q.outputZeroPoint, scratch, out) }
         }
     }
 
-    /// The mean on the ISA's kernels when the reduced axes are one contiguous block with channels
-    /// after it ([outer][reduced][inner], inner ≥ 4: a global average pool over H and W of NHWC); nil
-    /// for other reductions and paths without the kernel. Same bytes (int8) or bits (f32) as the reference.
-    func meanFast(x: TensorInfo, axes: [Int]) throws -> PreparedKernel? {
-        guard let isa = c.isa.cISA, let table = ember_kernel_table_for(isa)?.pointee else { return nil }
-        let rank = x.dims.count
-        let sorted = Set(axes.map { $0 < 0 ? $0 + rank : $0 }).sorted()
+    /// An int8 mean's requantization (unread for f32).
+    struct MeanRequant {
+        var multiplier, shift, inputZeroPoint, outputZeroPoint: Int32
+    }
+
+    /// The mean on the ISA's kernels when the reduced axes (non-negative) are one contiguous block with
+    /// channels after it ([outer][reduced][inner], inner ≥ 4: a global average pool over H and W of
+    /// NHWC); nil for other reductions and paths without the kernel. Same bytes (int8) or bits (f32) as
+    /// the reference.
+    func meanFast(x: TensorInfo, axes: [Int], requant q: MeanRequant) -> PreparedKernel? {
+        let sorted = Set(axes).sorted()
         guard let first = sorted.first, let last = sorted.last, last - first + 1 == sorted.count else { return nil }
         let outer = x.dims[..<first].reduce(1, *), reduced = x.dims[first...last].reduce(1, *)
         let inner = x.dims[(last + 1)...].reduce(1, *)
@@ -1266,22 +1293,18 @@ struct Preparer {
         let node = c.nodeName
         let (o, r, n) = (Int64(outer), Int64(reduced), Int64(inner))
         if x.dtype == .f32 {
-            guard let run = table.mean_f32, let name = KernelImplementation(rawValue: "mean_f32_\(c.isa.rawValue)") else { return nil }
+            guard let (name, run) = simdIfAny("mean_f32", { $0.mean_f32 }) else { return nil }
             return kernel(name) { b in
                 let xp = try req(b, 0, node).assumingMemoryBound(to: Float.self)
                 let out = b.output.assumingMemoryBound(to: Float.self)
                 return { run(o, r, n, xp, out) }
             }
         }
-        guard x.dtype == .i8, let run = table.mean_s8, let name = KernelImplementation(rawValue: "mean_s8_\(c.isa.rawValue)")
-        else { return nil }
-        let qi = try perTensorQuant(0), qo = try outQuant()
-        let (m, s) = meanMultiplier(inputScale: qi.scale, outputScale: qo.scale, count: reduced)
-        let zi = qi.zeroPoint, zo = qo.zeroPoint
+        guard let (name, run) = simdIfAny("mean_s8", { $0.mean_s8 }) else { return nil }
         return kernel(name) { b in
             let xp = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
             let out = b.output.assumingMemoryBound(to: Int8.self)
-            return { run(o, r, n, xp, zi, m, s, zo, out) }
+            return { run(o, r, n, xp, q.inputZeroPoint, q.multiplier, q.shift, q.outputZeroPoint, out) }
         }
     }
 
