@@ -222,6 +222,15 @@ def export(module, inputs, spec, path, dynamo):
     if dynamo:
         shapes = None
         if dynamic:
+            # torch.export specializes a dim whose example size is 1 (and then refuses a range with
+            # min 2), so trace with such dims repeated to 2; the ORT references still use `inputs`.
+            widened = []
+            for a, n in zip(args, names):
+                for axis in dynamic.get(n, {}):
+                    if a.shape[axis] == 1:
+                        a = a.repeat_interleave(2, dim=axis)
+                widened.append(a)
+            args = tuple(widened)
             dims = {}
             shapes = {n: {a: dims.setdefault(d, torch.export.Dim(d, min=2, max=64)) for a, d in dynamic.get(n, {}).items()}
                       for n in names}
