@@ -58,12 +58,24 @@ public enum QuantizationRule: Sendable, Equatable {
     case fixedOutput(scale: Float, zeroPoint: Int32)
     /// int8 first input; the output keeps its parameters (data movement, max pool).
     case inputRange
+    /// Every input and the output share one set of parameters, the variable input's (TFLite's
+    /// MAXIMUM / MINIMUM): constant operands are quantized with them.
+    case sharedRange
     /// Stays float (an island between dequantize and quantize).
     case float
 
     public var isFixedOutput: Bool {
         if case .fixedOutput = self { return true }
         return false
+    }
+
+    /// Whether the quantizer needs a calibrated range for the op's output (not when the output's
+    /// parameters are fixed or taken from an input).
+    public var needsOutputRange: Bool {
+        switch self {
+        case .fixedOutput, .sharedRange: return false
+        default: return true
+        }
     }
 }
 
@@ -368,7 +380,7 @@ extension OpKind {
         case .maximum, .minimum:
             let op: Op = self == .maximum ? .maximum : .minimum
             return OpSchema(self == .maximum ? "Maximum" : "Minimum", arity: (2, 0), traits: .elementwise,
-                            quantization: .calibratedOutput, decode: { _ in op },
+                            quantization: .sharedRange, decode: { _ in op },
                             shape: { op, s in try s.broadcastArithmetic(op) })
         case .prelu:
             return OpSchema("PRelu", arity: (2, 0), traits: .elementwise, decode: { _ in .prelu },

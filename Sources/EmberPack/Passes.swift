@@ -137,6 +137,9 @@ public enum GraphPasses {
             if g.nodes[i].inputs.count < 3 { g.nodes[i].inputs.append(nil) }
             g.nodes[i].inputs[2] = g.values.count - 1
             g.nodes[i].op = g.nodes[i].op.withActivation(act)
+            // The layer's output now holds what the follower wrote: it takes that value's name (a QDQ
+            // model's ranges are stated by name, and the pre-fold range would be wrong for it).
+            g.values[node.output].name = g.values[follower.output].name
             guard g.bypass(nodeAt: next, with: node.output) else { throw EmberError.invalidGraph(node: follower.name, reason: "cannot fold into \(node.name)") }
             return true
         }
@@ -152,7 +155,11 @@ public enum GraphPasses {
                   g.values[x].dtype == .f32, g.nodes[p].op.fusedActivation == Activation.none,
                   consumers[x, default: []].count == 1, !g.outputs.contains(x) else { return false }
             g.nodes[p].op = g.nodes[p].op.withActivation(act)
-            guard g.bypass(nodeAt: i, with: x) else { g.nodes[p].op = g.nodes[p].op.withActivation(.none); return false }
+            let name = g.values[x].name
+            g.values[x].name = g.values[g.nodes[i].output].name  // x now holds the activation's output
+            guard g.bypass(nodeAt: i, with: x) else {
+                g.nodes[p].op = g.nodes[p].op.withActivation(.none); g.values[x].name = name; return false
+            }
             return true
         }
     }

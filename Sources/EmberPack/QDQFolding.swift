@@ -126,7 +126,8 @@ public enum QDQFolding {
     /// and the relu the pairs kept apart fuse.
     public static func int8(_ graph: Graph, optimize: (Graph) throws -> Graph = { $0 },
                             limits: LoadLimits = LoadLimits()) throws -> (graph: Graph, probeQuanta: Double?) {
-        let (stripped, ranges) = try strip(graph)
+        var (stripped, ranges) = try strip(graph)
+        propagateRanges(stripped, &ranges)
         let folded = try int8Graph(stripped, ranges: ranges, optimize: optimize)
         let types = try graph.validate().types
         var state: UInt64 = 0x5EED_0DD5
@@ -158,6 +159,44 @@ public enum QDQFolding {
             worst = max(worst, quantum > 0 ? diff / quantum : diff)
         }
         return (folded, worst)
+    }
+
+    /// Ranges for values no pair measured that an elementwise op computes from one measured value
+    /// and constants (x·α + β, clamps: a lowered HardSigmoid), by interval arithmetic in node order.
+    /// Without them such chains stay float islands; with them fold-batchnorm can fold the affine
+    /// part into the conv before it and the value keeps a true range.
+    static func propagateRanges(_ graph: Graph, _ ranges: inout [String: (min: Float, max: Float)]) {
+        for n in graph.nodes where ranges[graph.values[n.output].name] == nil && graph.values[n.output].dtype == .f32 {
+            let variable = n.inputs.compactMap { $0 }.filter { graph.values[$0].constant == nil }
+            guard variable.count == 1, let x = variable.first, let r = ranges[graph.values[x].name] else { continue }
+            let constants = n.inputs.compactMap { $0 }.filter { $0 != x }
+            var c: (min: Float, max: Float) = (0, 0)
+            if let k = constants.first {
+                guard constants.count == 1, let data = graph.values[k].constant,
+                      let xs = floatsOf(graph.values[k], data), let lo = xs.min(), let hi = xs.max() else { continue }
+                c = (lo, hi)
+            }
+            let xFirst = n.inputs.first == x
+            var out: (min: Float, max: Float)
+            var activation = Activation.none
+            switch n.op {
+            case let .add(a) where constants.count == 1: out = (r.min + c.min, r.max + c.max); activation = a
+            case let .sub(a) where constants.count == 1:
+                out = xFirst ? (r.min - c.max, r.max - c.min) : (c.min - r.max, c.max - r.min); activation = a
+            case let .mul(a) where constants.count == 1:
+                let p = [r.min * c.min, r.min * c.max, r.max * c.min, r.max * c.max]
+                out = (p.min() ?? 0, p.max() ?? 0); activation = a
+            // Int8 maximum and minimum keep their input's parameters (Quantizer's .sharedRange).
+            case .maximum where constants.count == 1, .minimum where constants.count == 1: out = r
+            case .relu where constants.isEmpty: out = r; activation = .relu
+            case .relu6 where constants.isEmpty: out = r; activation = .relu6
+            default: continue
+            }
+            let clamp = activation.range
+            out = (min(max(out.min, clamp.min), clamp.max), min(max(out.max, clamp.min), clamp.max))
+            guard out.min.isFinite, out.max.isFinite else { continue }
+            ranges[graph.values[n.output].name] = out
+        }
     }
 
     /// The stripped float graph after `optimize`, quantized with the ranges the pairs stated.

@@ -69,7 +69,14 @@ public enum Quantizer {
             let unmeasuredInput = node.inputs.contains { id in
                 id.map { graph.values[$0].constant == nil && int8ID[$0] == nil && calibration.ranges[$0] == nil } ?? false
             }
-            if rule != .float && (unmeasuredInput || (calibration.ranges[out] == nil && !rule.isFixedOutput)) { rule = .float }
+            if rule != .float && (unmeasuredInput || (calibration.ranges[out] == nil && rule.needsOutputRange)) { rule = .float }
+            // A shared-range op stays float unless its variable inputs are int8 already, all with
+            // the same parameters.
+            let variableInputs = node.inputs.compactMap { $0 }.filter { graph.values[$0].constant == nil }
+            if rule == .sharedRange {
+                let params = variableInputs.map { int8ID[$0].flatMap { b.values[$0].quant } }
+                if variableInputs.isEmpty || params.contains(where: { $0 == nil || $0 != params[0] }) { rule = .float }
+            }
             switch rule {
             case .weighted:
                 guard let wid = node.inputs[1], let wc = graph.values[wid].constant, let weights = floatsOf(graph.values[wid], wc) else {
@@ -92,6 +99,8 @@ public enum Quantizer {
                 }
                 let wq = QuantParams(scales: scales, zeroPoints: [Int32](repeating: 0, count: channels), axis: 0)
                 let x = try asInt8(node.inputs[0] ?? -1)
+                // The scale the input was given (a same-range op's output keeps its input's, whatever
+                // range was measured for it).
                 let inScale = try quant(node.inputs[0] ?? -1).scale
                 let w = b.constant(graph.values[wid].name, qw, dtype: .i8, dims: dims, quant: wq)
                 var bias: ValueID?
@@ -119,6 +128,18 @@ public enum Quantizer {
                 let x = try asInt8(node.inputs[0] ?? -1)
                 let ins = try [x] + node.inputs.dropFirst().map { try $0.map { try asFloat($0) } }
                 int8ID[out] = try b.add(node.op, ins, name: node.name, outputDType: .i8, outputQuant: b.values[x].quant)
+
+            case .sharedRange:
+                guard let first = variableInputs.first, let shared = b.values[try asInt8(first)].quant else {
+                    throw EmberError.invalidGraph(node: node.name, reason: "no variable int8 input")
+                }
+                let ins = try node.inputs.map { id -> ValueID? in
+                    guard let id else { return nil }
+                    guard let c = graph.values[id].constant, let floats = floatsOf(graph.values[id], c) else { return try asInt8(id) }
+                    let codes = floats.map { Int8(max(-128, min(127, ($0 / shared.scale).rounded() + Float(shared.zeroPoint)))) }
+                    return b.constant(graph.values[id].name, codes, dtype: .i8, dims: v.types[id].dims, quant: shared)
+                }
+                int8ID[out] = try b.add(node.op, ins, name: node.name, outputDType: .i8, outputQuant: shared)
 
             case .float:
                 let ins = try node.inputs.map { try $0.map { try asFloat($0) } }

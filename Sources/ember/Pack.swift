@@ -124,6 +124,12 @@ struct Pack: ParsableCommand {
     @Flag(help: "Run a QDQ model's QuantizeLinear/DequantizeLinear pairs as float ops (as ORT without optimizations) instead of folding them into int8 ops.")
     var keepQdq = false
 
+    /// A QDQ model folded into int8 ops must stay this close (in output quanta, on a probe input) to
+    /// its Q/DQ float graph, or the pairs are kept as float ops: Ember's integer requantization may
+    /// move a code per layer, more means a range the folding got wrong.
+    @Option(help: ArgumentHelp("Fold a QDQ model's pairs into int8 ops only when, on a probe input, the folded outputs stay within this many output quanta of the Q/DQ graph's (otherwise the pairs run as float ops).", valueName: "quanta"))
+    var qdqMaxQuanta: Double = 4
+
     @Flag(help: "List the graph passes and exit.")
     var passes = false
 
@@ -185,14 +191,10 @@ struct Pack: ParsableCommand {
         for r in report where !(r.hasSuffix(".json") || r.hasSuffix(".md")) { throw ValidationError("--report must end in .json or .md (got \(r))") }
         if let m = minSqnr, !(m > -100 && m < 400) { throw ValidationError("--min-sqnr must be a number of dB") }
         if let m = minAgreement, !(0...100).contains(m) { throw ValidationError("--min-agreement must be a percentage, 0...100") }
+        guard qdqMaxQuanta >= 0, qdqMaxQuanta.isFinite else { throw ValidationError("--qdq-max-quanta must be a finite number ≥ 0") }
         if eval != nil && calib == nil { throw ValidationError("--eval needs --calib too") }
         if (minSqnr != nil || minAgreement != nil) && calib == nil { throw ValidationError("--min-sqnr and --min-agreement need --calib samples to measure quality on") }
     }
-
-    /// A QDQ model folded into int8 ops must stay this close (in output quanta, on a probe input) to
-    /// its Q/DQ float graph, or the pairs are kept as float ops: Ember's integer requantization may
-    /// move a code per layer, more means a range the folding got wrong.
-    static let maxQDQProbeQuanta = 4.0
 
     /// The recipe a `--variant` NAME asks for: its longest dash-separated suffix that is a rung name, else fp32.
     static func variantRecipe(_ name: String) -> RungRecipe {
@@ -224,9 +226,9 @@ struct Pack: ParsableCommand {
                 let (folded, quanta) = try QDQFolding.int8(graph, optimize: { try optimize($0, label: base + " without Q/DQ") },
                                                            limits: limits)
                 let measured = quanta.map { " (on a probe input its outputs are within \(formatDecimal($0, places: 1)) quanta of the Q/DQ graph's)" } ?? ""
-                if let quanta, quanta > Self.maxQDQProbeQuanta {
+                if let quanta, quanta > qdqMaxQuanta {
                     note("QDQ pairs kept as float ops: folded into int8 ops the outputs move \(formatDecimal(quanta, places: 1)) quanta "
-                         + "from the Q/DQ graph's on a probe input (more than \(Int(Self.maxQDQProbeQuanta)))")
+                         + "from the Q/DQ graph's on a probe input (more than --qdq-max-quanta \(formatDecimal(qdqMaxQuanta, places: 1)))")
                 } else {
                     graph = folded
                     qdqNote = quanta.map { formatDecimal($0, places: 2) }

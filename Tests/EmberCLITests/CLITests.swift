@@ -424,6 +424,12 @@ import Testing
         // Of the pairs only the input's quantize, the output's dequantize and the float islands' are left.
         #expect(inspect.stdout.contains("Conv2D 2") && inspect.stdout.contains(leftOver), "\(inspect.stdout)")
         #expect(try ember("pack", model, "-o", kept, "--keep-qdq", "--targets", Self.emptyDir).status == 0)
+        if form == "qdq" {
+            // The QDQ fold moves this model's outputs 0.4 quanta on the probe: a zero tolerance keeps the pairs.
+            let strict = try ember("pack", model, "-o", Self.workDir + "/strict.ember", "--qdq-max-quanta", "0", "--targets", Self.emptyDir)
+            #expect(strict.status == 0 && strict.stdout.contains("QDQ pairs kept as float ops") && strict.stdout.contains("--qdq-max-quanta 0"),
+                    "\(strict.stdout)\(strict.stderr)")
+        }
         for k in 0..<4 {
             let sample = "image=\(fixture)/calib/0\(k).npy", want = try npyFloats(fixture + "/ort_\(form)_0\(k).npy", count: 5)
             for (package, tolerance) in [(folded, Float(2) / 256), (kept, 0)] {
