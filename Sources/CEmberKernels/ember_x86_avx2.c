@@ -970,7 +970,8 @@ TARGET static void ember_matmul_f32_avx2(int32_t m, int32_t k, int32_t n, const 
 /// ember_kernel_table.unary_f32: the piecewise-linear activations, hard-swish, abs, neg and square with
 /// the reference's operations in its order (max/min operands placed so that NaN and −0 come out as the
 /// reference's comparisons give them); sigmoid as 1 / (1 + e^−x) with its own e^x (Cephes' expf
-/// polynomial after a two-part ln 2 reduction, the 1 added last), within 4 ulp of the reference's libm.
+/// polynomial after a two-part ln 2 reduction, the 1 added last) and tanh (below), within 4 ulp of the
+/// reference's libm.
 TARGET static inline __m256 exp_ps_avx2(__m256 z) {
   // NaN stays NaN (max/min return their second operand when one is NaN). 2^n is applied in two
   // halves, each a normal number, so e^z overflows to inf and underflows gradually as it should.
@@ -994,11 +995,28 @@ TARGET static inline __m256 exp_ps_avx2(__m256 z) {
   return _mm256_mul_ps(_mm256_mul_ps(p, a), b);
 }
 
+/// tanh as Cephes' tanhf: x + x³·P(x²) for |x| < 0.625, else ±(1 − 2 / (e^2|x| + 1)) with the sign of
+/// x (NaN stays NaN, ±inf gives ±1, −0 stays −0); within 4 ulp of the reference's libm.
+TARGET static inline __m256 tanh_ps_avx2(__m256 x) {
+  const __m256 sign = _mm256_set1_ps(-0.0f), one = _mm256_set1_ps(1.0f);
+  const __m256 ax = _mm256_andnot_ps(sign, x), z = _mm256_mul_ps(x, x);
+  __m256 p = _mm256_set1_ps(-5.70498872745e-3f);
+  p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(2.06390887954e-2f));
+  p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(-5.37397155531e-2f));
+  p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(1.33314422036e-1f));
+  p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(-3.33332819422e-1f));
+  const __m256 small = _mm256_fmadd_ps(_mm256_mul_ps(p, z), x, x);
+  const __m256 e = exp_ps_avx2(_mm256_add_ps(ax, ax));
+  const __m256 large = _mm256_sub_ps(one, _mm256_div_ps(_mm256_set1_ps(2.0f), _mm256_add_ps(e, one)));
+  const __m256 r = _mm256_blendv_ps(large, small, _mm256_cmp_ps(ax, _mm256_set1_ps(0.625f), _CMP_LT_OQ));
+  return _mm256_or_ps(_mm256_andnot_ps(sign, r), _mm256_and_ps(x, sign));  // x's sign (−0 too)
+}
+
 TARGET static int32_t ember_unary_f32_avx2(ember_unary_op op, float alpha, int64_t count, const float *in, float *out) {
   switch (op) {
     case EMBER_UNARY_RELU: case EMBER_UNARY_RELU6: case EMBER_UNARY_RELU_N1_TO_1: case EMBER_UNARY_LEAKY_RELU:
     case EMBER_UNARY_HARD_SWISH: case EMBER_UNARY_ABS: case EMBER_UNARY_NEG: case EMBER_UNARY_SQUARE:
-    case EMBER_UNARY_SIGMOID: break;
+    case EMBER_UNARY_SIGMOID: case EMBER_UNARY_TANH: break;
     default: return 0;
   }
   const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f), three = _mm256_set1_ps(3.0f);
@@ -1020,6 +1038,7 @@ TARGET static int32_t ember_unary_f32_avx2(ember_unary_op op, float alpha, int64
       case EMBER_UNARY_ABS: r = _mm256_andnot_ps(sign, x); break;
       case EMBER_UNARY_NEG: r = _mm256_xor_ps(x, sign); break;
       case EMBER_UNARY_SQUARE: r = _mm256_mul_ps(x, x); break;
+      case EMBER_UNARY_TANH: r = tanh_ps_avx2(x); break;
       default: r = _mm256_div_ps(one, _mm256_add_ps(one, exp_ps_avx2(_mm256_xor_ps(x, sign)))); break;
     }
     store_ps(out + i, r, n);

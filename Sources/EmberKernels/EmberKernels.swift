@@ -66,6 +66,9 @@ public struct PreparedKernel {
     /// `bind`'s one does, each on its own share of the output, part i using scratch at
     /// `i · PreparedKernel.partScratchStride(scratchBytes)`. Nil: the node runs on one thread.
     public var bindParts: ((KernelBuffers, Int) throws -> [() -> Void])? = nil
+    /// Set when the output is a contiguous run of input 0's bytes starting this many bytes in (a
+    /// slice of whole rows): the executor may place the output there, and then the kernel does nothing.
+    public var viewOffset: Int? = nil
 
     /// The scratch bytes each part of a split kernel owns (64-byte aligned).
     public static func partScratchStride(_ scratchBytes: Int) -> Int { (scratchBytes + 63) / 64 * 64 }

@@ -1385,10 +1385,34 @@ struct Preparer {
         let outShape = try rankCheck(c.output.dims)
         let rank = Int32(x.dims.count), es = elementSize()
         let node = c.nodeName
-        return kernel(.sliceRef) { b in
+        let view = Self.contiguousRunOffset(input: x.dims, output: c.output.dims, starts: starts, strides: strides)
+            .map { $0 * Int(es) }
+        var prepared = kernel(.sliceRef) { b in
             let xp = try req(b, 0, node), out = b.output
+            if let view, UnsafeRawPointer(out) == xp + view { return {} } // the planner placed it in the input
             return { ember_slice_ref(es, rank, inShape, beginP, strideP, outShape, xp, out) }
         }
+        prepared.viewOffset = view
+        return prepared
+    }
+
+    /// The element offset of a slice's output in its input when the output is one contiguous run of
+    /// the input's elements (row-major): every axis before the first one the output has more than one
+    /// element on is taken at one index, that axis with stride 1, every later axis whole. Nil otherwise
+    /// (and for an empty output).
+    static func contiguousRunOffset(input: [Int], output: [Int], starts: [Int], strides: [Int]) -> Int? {
+        guard input.count == output.count, starts.count == input.count, strides.count == input.count,
+              !output.contains(0) else { return nil }
+        if let k = output.firstIndex(where: { $0 > 1 }) {
+            guard strides[k] == 1 else { return nil }
+            for a in (k + 1)..<output.count where output[a] != input[a] || strides[a] != 1 || starts[a] != 0 { return nil }
+        }
+        var offset = 0, stride = 1
+        for a in input.indices.reversed() {
+            offset += starts[a] * stride
+            stride *= input[a]
+        }
+        return offset
     }
 
     func concat() throws -> PreparedKernel {

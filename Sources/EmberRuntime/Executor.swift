@@ -223,7 +223,6 @@ public final class Executor {
             kernels = PreparedKernels(graph: graph, isa: isa, types: types, kernels: prepared, storage: storage)
         }
         let prepared = kernels.kernels
-        implementations = prepared.map(\.implementation)
 
         // 2. Lifetimes of values (steps are node indices).
         let last = max(nodeCount - 1, 0)
@@ -246,9 +245,22 @@ public final class Executor {
             buffer[id] = groups.count
             groups.append((types[id].byteCount, firstUse[id], max(lastUse[id], firstUse[id]), graph.values[id].name, isGraphInput.contains(id)))
         }
+        // Where in its buffer a value starts (a slice placed inside its input, and what shares its bytes).
+        var byteOffset = [Int](repeating: 0, count: graph.values.count)
+        var kernelNames = prepared.map(\.implementation)
         for id in graph.inputs where graph.values[id].constant == nil { newBuffer(id) }
         for (i, node) in graph.nodes.enumerated() {
             let out = node.output
+            if options.inPlace && !options.keepEveryValue, let view = prepared[i].viewOffset, let first = node.inputs.first ?? nil,
+               let g = buffer[first] {
+                // A contiguous slice reads as its input's bytes: no copy. An elementwise op may later
+                // overwrite it in place only when nothing in the group is read after it (below).
+                buffer[out] = g
+                byteOffset[out] = byteOffset[first] + view
+                groups[g].last = max(groups[g].last, lastUse[out], i)
+                kernelNames[i] = "view"  // nothing runs
+                continue
+            }
             if options.inPlace && !options.keepEveryValue, let first = node.inputs.first ?? nil, let g = buffer[first],
                types[first].byteCount == types[out].byteCount {
                 let sharesBytes: Bool
@@ -260,12 +272,14 @@ public final class Executor {
                 }
                 if sharesBytes {
                     buffer[out] = g
+                    byteOffset[out] = byteOffset[first]
                     groups[g].last = max(groups[g].last, lastUse[out], i)
                     continue
                 }
             }
             newBuffer(out)
         }
+        implementations = kernelNames
         var requirements = groups.map { BufferRequirement(size: $0.size, firstUse: $0.first, lastUse: $0.last, label: $0.label) }
         var scratchBuffer = [Int?](repeating: nil, count: nodeCount)
         let splits = prepared.map { options.threads > 1 && $0.bindParts != nil }
@@ -292,7 +306,7 @@ public final class Executor {
 
         func pointer(_ id: ValueID) -> UnsafeMutableRawPointer {
             if let c = graph.values[id].constant, let p = c.bytes.baseAddress { return UnsafeMutableRawPointer(mutating: p) }
-            if let b = buffer[id] { return base + plan.offsets[b] }
+            if let b = buffer[id] { return base + plan.offsets[b] + byteOffset[id] }
             return base
         }
 

@@ -94,7 +94,7 @@ struct Bench: ParsableCommand {
         // The peaks the profile's rates are shares of: this core's on the path, times the threads.
         let roofline = profile ? Roofline.of(e.isa) { if !json { print($0) } } : nil
         func peakShare(_ r: (name: String, op: String, impl: String, us: Double, macs: Int, bytes: Int)) -> Double? {
-            guard let roofline, r.us > 0 else { return nil }
+            guard let roofline, r.us > 0, r.impl != "view" else { return nil }
             let gmacs = r.macs > 0 ? Double(r.macs) / r.us / 1000 : nil
             return roofline.share(kernel: r.impl, gmacs: gmacs, gbs: Double(r.bytes) / r.us / 1000) / Double(e.threads)
         }
@@ -102,7 +102,9 @@ struct Bench: ParsableCommand {
             let perNode = e.profile(runs: `repeat`)
             for (i, node) in e.graph.nodes.enumerated() {
                 let cost = node.op.cost(inputs: node.inputs.map { $0.map { e.validated.types[$0] } }, output: e.validated.types[node.output])
-                rows.append((node.name, "\(node.op.kind)", e.implementations[i], perNode[i] / 1000, cost.macs, saturatingAdd(cost.bytesRead, cost.bytesWritten)))
+                // A view (a slice the planner placed inside its input) moves no bytes.
+                let bytes = e.implementations[i] == "view" ? 0 : saturatingAdd(cost.bytesRead, cost.bytesWritten)
+                rows.append((node.name, "\(node.op.kind)", e.implementations[i], perNode[i] / 1000, cost.macs, bytes))
             }
         }
         if json {

@@ -54,7 +54,7 @@ import Ember
             let steps = Int(rng.next() % 12) + 1
             for s in 0..<steps {
                 let pick = live[Int(rng.next() % UInt64(live.count))]
-                let choice = rng.next() % 5, other = live[Int(rng.next() % UInt64(live.count))]
+                let choice = rng.next() % 6, other = live[Int(rng.next() % UInt64(live.count))]
                 do {
                     switch choice {
                     case 0: live.append(try b.add(.relu, [pick], name: "relu\(s)"))
@@ -63,6 +63,13 @@ import Ember
                     case 3:
                         let w = b.constant("w\(s)", rng.floats(width * width, scale: 1), dims: [width, width])
                         live.append(try b.add(.fullyConnected(.none), [pick, w, nil], name: "fc\(s)"))
+                    case 4:
+                        // A run of rows or columns: contiguous when the other dim is 1, so placed in `pick`.
+                        let dims = b.values[pick].shape.upperBoundDims, axis = dims[0] == 1 ? 1 : 0
+                        let lo = Int(rng.next() % UInt64(dims[axis])), hi = lo + 1 + Int(rng.next() % UInt64(dims[axis] - lo))
+                        var begin = [0, 0], end = dims
+                        begin[axis] = lo; end[axis] = hi
+                        live.append(try b.add(.slice(begin: begin, end: end, strides: [1, 1]), [pick], name: "slice\(s)"))
                     default: live.append(try b.add(.sigmoid, [pick], name: "sig\(s)"))
                     }
                 } catch {
@@ -84,6 +91,43 @@ import Ember
             let c = try Session(package: p, options: ExecutorOptions(inPlace: false)).run(feeds)
             #expect(a == c, "trial \(trial)")
         }
+    }
+
+    /// A recurrent step's gates: slices of whole rows are placed inside the value they slice (no
+    /// copy, kernel "view"), each gate's activation writes over its own slice only when nothing reads
+    /// the sliced value later, and a column slice (strided) still copies. Same numbers as out of place,
+    /// the input intact.
+    @Test func contiguousSlicesAreViewsOfTheirInput() throws {
+        let b = GraphBuilder(name: "gates")
+        let x = b.input("x", .f32, [1, 4, 16])
+        let w = b.constant("w", (0..<(64 * 64)).map { Float(($0 * 37) % 101) / 500 - 0.1 }, dims: [64, 64])
+        let pre = try b.add(.fullyConnected(.none), [try b.add(.reshape([1, 64]), [x], name: "flat"), w, nil], name: "pre")
+        let gates = try (0..<4).map { k in
+            try b.add(.slice(begin: [0, 16 * k], end: [1, 16 * (k + 1)], strides: [1, 1]), [pre], name: "gate\(k)")
+        }
+        let i = try b.add(.sigmoid, [gates[0]], name: "i"), f = try b.add(.sigmoid, [gates[1]], name: "f")
+        let c = try b.add(.tanh, [gates[2]], name: "c"), o = try b.add(.sigmoid, [gates[3]], name: "o")
+        let h = try b.add(.mul(.none), [try b.add(.add(.none), [try b.add(.mul(.none), [i, c], name: "ic"), f], name: "cell"), o],
+                          name: "h")
+        let row = try b.add(.slice(begin: [0, 2, 0], end: [1, 3, 16], strides: [1, 1, 1]), [x], name: "row")
+        let column = try b.add(.slice(begin: [0, 0, 3], end: [1, 4, 4], strides: [1, 1, 1]), [x], name: "column")
+        b.output(h, name: "h")
+        b.output(try b.add(.add(.none), [row, try b.add(.reshape([1, 1, 16]), [h], name: "h3")], name: "sum"), name: "sum")
+        b.output(column, name: "column")
+        let g = try b.build()
+        let views = try Executor(graph: g, options: ExecutorOptions(inPlace: true))
+        let copies = try Executor(graph: g, options: ExecutorOptions(inPlace: false))
+        let kernel = Dictionary(uniqueKeysWithValues: zip(g.nodes.map(\.name), views.implementations))
+        #expect((0..<4).allSatisfy { kernel["gate\($0)"] == "view" } && kernel["row"] == "view", "\(kernel)")
+        #expect(kernel["column"] == "slice_ref")
+        #expect(!copies.implementations.contains("view"))
+        #expect(views.arenaBytes < copies.arenaBytes, "\(views.arenaBytes) vs \(copies.arenaBytes)")
+        let p = TestModels.package(g)
+        let feeds = TestModels.input(for: g, seed: 5)
+        let a = try Session(package: p, options: ExecutorOptions(inPlace: true))
+        #expect(try a.run(feeds) == Session(package: p, options: ExecutorOptions(inPlace: false)).run(feeds))
+        #expect(try a.run(feeds) == Session(package: p, options: ExecutorOptions(inPlace: false)).run(feeds), "a second run")
+        #expect(Array(a.inputBuffer(0)) == feeds["x"]?.bytes)
     }
 
     /// x → fc → relu → sigmoid → add(·, x): planned out of place, the step that
