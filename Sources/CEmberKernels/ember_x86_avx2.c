@@ -1046,6 +1046,31 @@ TARGET static int32_t ember_unary_f32_avx2(ember_unary_op op, float alpha, int64
   return 1;
 }
 
+// ------------------------------------------------------------ f32 → int8 quantize
+/// ember_quantize_f32_s8_ref's bytes, as the AVX-512 kernel computes them (division, half away from
+/// zero, float clamp, NaN → the zero point), 8 values at a time.
+TARGET static void ember_quantize_f32_s8_avx2(int64_t count, const float *in, float scale, int32_t zero_point,
+                                              int8_t *out) {
+  const __m256 s = _mm256_set1_ps(scale), half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  const __m256 lo = _mm256_set1_ps((float)(-128 - zero_point)), hi = _mm256_set1_ps((float)(127 - zero_point));
+  const int32_t nan_code = zero_point < -128 ? -128 : (zero_point > 127 ? 127 : zero_point);
+  for (int64_t i = 0; i < count; i += 8) {
+    const int32_t n = count - i < 8 ? (int32_t)(count - i) : 8;
+    const __m256 x = n == 8 ? _mm256_loadu_ps(in + i) : _mm256_maskload_ps(in + i, tail_mask(n));
+    const __m256 v = _mm256_div_ps(x, s);
+    const __m256 a = _mm256_andnot_ps(sign, v);
+    __m256 r = _mm256_round_ps(a, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    r = _mm256_add_ps(r, _mm256_and_ps(_mm256_cmp_ps(_mm256_sub_ps(a, r), half, _CMP_GE_OQ), one));
+    r = _mm256_or_ps(r, _mm256_and_ps(v, sign));
+    const __m256 c = _mm256_min_ps(_mm256_max_ps(r, lo), hi);
+    // NaN lanes: the zero point's code; store_s8 adds the zero point to the others and clamps.
+    const __m256i code = _mm256_blendv_epi8(_mm256_cvttps_epi32(c), _mm256_set1_epi32(nan_code - zero_point),
+                                            _mm256_castps_si256(_mm256_cmp_ps(v, v, _CMP_UNORD_Q)));
+    store_s8(code, zero_point, -128, 127, n, out + i);
+  }
+}
+
 // ------------------------------------------------------------ roofline probe
 /// Six chains of vpmaddwd + vpaddd (16 MACs, the int8 GEMM's pair; six, so that chains and operands fit
 /// the 16 registers) or eight of 256-bit FMAs (8 MACs).
@@ -1099,6 +1124,7 @@ const ember_kernel_table ember_avx2_kernels = {
   .requantize_s32 = ember_requantize_s32_avx2,
   .resize_bilinear_s8 = ember_resize_bilinear_s8_avx2,
   .unary_f32 = ember_unary_f32_avx2,
+  .quantize_f32_s8 = ember_quantize_f32_s8_avx2,
   .matmul_f32 = ember_matmul_f32_avx2,
   .max_pool_s8 = ember_max_pool_s8_avx2,
   .max_pool_f32 = ember_max_pool_f32_avx2,

@@ -1342,6 +1342,31 @@ TARGET static int32_t ember_unary_f32_avx512(ember_unary_op op, float alpha, int
   return 1;
 }
 
+// ------------------------------------------------------------ f32 → int8 quantize
+/// ember_quantize_f32_s8_ref's bytes: x / scale (a division, as the reference), rounded half away from
+/// zero (truncate |v|, add 1 when the dropped fraction, exact in f32, is at least one half), clamped
+/// in float to the codes' range less the zero point, then offset; NaN gives the zero point.
+TARGET static void ember_quantize_f32_s8_avx512(int64_t count, const float *in, float scale, int32_t zero_point,
+                                                int8_t *out) {
+  const __m512 s = _mm512_set1_ps(scale), half = _mm512_set1_ps(0.5f), one = _mm512_set1_ps(1.0f);
+  const __m512 sign = _mm512_set1_ps(-0.0f);
+  const __m512 lo = _mm512_set1_ps((float)(-128 - zero_point)), hi = _mm512_set1_ps((float)(127 - zero_point));
+  const __m512i zp = _mm512_set1_epi32(zero_point);
+  const __m512i nan_code = _mm512_set1_epi32(zero_point < -128 ? -128 : (zero_point > 127 ? 127 : zero_point));
+  for (int64_t i = 0; i < count; i += 16) {
+    const __mmask16 m = lanes_mask(count - i < 16 ? (int32_t)(count - i) : 16);
+    const __m512 v = _mm512_div_ps(_mm512_maskz_loadu_ps(m, in + i), s);
+    const __m512 a = _mm512_andnot_ps(sign, v);
+    __m512 r = _mm512_roundscale_ps(a, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    r = _mm512_mask_add_ps(r, _mm512_cmp_ps_mask(_mm512_sub_ps(a, r), half, _CMP_GE_OQ), r, one);
+    r = _mm512_or_ps(r, _mm512_and_ps(v, sign));
+    const __m512 c = _mm512_min_ps(_mm512_max_ps(r, lo), hi);
+    __m512i n = _mm512_add_epi32(_mm512_cvttps_epi32(c), zp);
+    n = _mm512_mask_mov_epi32(n, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), nan_code);
+    _mm_mask_storeu_epi8(out + i, m, _mm512_cvtsepi32_epi8(n));
+  }
+}
+
 // ------------------------------------------------------------ roofline probe
 /// Eight chains of vpdpbusd (64 MACs each) or of 512-bit FMAs (16 MACs).
 TARGET static int64_t probe_mac_avx512(int32_t is_int8, int64_t iterations) {
@@ -1393,6 +1418,7 @@ const ember_kernel_table ember_avx512_kernels = {
   .requantize_s32 = ember_requantize_s32_avx512,
   .resize_bilinear_s8 = ember_resize_bilinear_s8_avx512,
   .unary_f32 = ember_unary_f32_avx512,
+  .quantize_f32_s8 = ember_quantize_f32_s8_avx512,
   .matmul_f32 = ember_matmul_f32_avx512,
   .max_pool_s8 = ember_max_pool_s8_avx512,
   .max_pool_f32 = ember_max_pool_f32_avx512,

@@ -15,6 +15,8 @@ public enum KernelImplementation: String, CaseIterable, Sendable {
     case fullyConnectedHybridRef = "fully_connected_hybrid_ref"
     case conv2dS8Ref = "conv2d_s8_ref"
     case copy = "copy"
+    /// A slice the executor placed inside its input: nothing runs.
+    case view = "view"
     case dequantizeS8F32Ref = "dequantize_s8_f32_ref"
     case f16ToF32 = "f16_to_f32"
     case fullyConnectedF32Q4b32Ref = "fully_connected_f32_q4b32_ref"
@@ -89,6 +91,8 @@ public enum KernelImplementation: String, CaseIterable, Sendable {
     case transposeConv2dS8Avx2 = "transpose_conv2d_s8_avx2"
     case resizeBilinearS8Avx512 = "resize_bilinear_s8_avx512"
     case resizeBilinearS8Avx2 = "resize_bilinear_s8_avx2"
+    case quantizeF32S8Avx512 = "quantize_f32_s8_avx512"
+    case quantizeF32S8Avx2 = "quantize_f32_s8_avx2"
     case unaryF32Avx512 = "unary_f32_avx512"
     case unaryF32Avx2 = "unary_f32_avx2"
     case matmulF32Avx512 = "matmul_f32_avx512"
@@ -269,12 +273,14 @@ struct Preparer {
     /// threads from SplitThreshold.int8Elementwise outputs: by rows, or for one long row by columns.
     /// `run` gets (rows, cols, a, b, out) of its share, pointers already offset.
     func splittableRows(_ name: KernelImplementation, rows: Int64, cols: Int64, bRowStride: Int64, swapped: Bool,
+                        bRow: UnsafePointer<Int8>? = nil,
                         _ run: @escaping (Int64, Int64, UnsafePointer<Int8>, UnsafePointer<Int8>, UnsafeMutablePointer<Int8>) -> Void)
         -> PreparedKernel {
         let node = c.nodeName
+        // `bRow`: the second operand's one row, prepared (a broadcast scalar), instead of its buffer.
         func operands(_ b: KernelBuffers) throws -> (UnsafePointer<Int8>, UnsafePointer<Int8>, UnsafeMutablePointer<Int8>) {
             (try req(b, swapped ? 1 : 0, node).assumingMemoryBound(to: Int8.self),
-             try req(b, swapped ? 0 : 1, node).assumingMemoryBound(to: Int8.self), b.output.assumingMemoryBound(to: Int8.self))
+             try bRow ?? req(b, swapped ? 0 : 1, node).assumingMemoryBound(to: Int8.self), b.output.assumingMemoryBound(to: Int8.self))
         }
         var k = kernel(name) { b in
             let (ap, bp, out) = try operands(b)
@@ -995,14 +1001,14 @@ struct Preparer {
         let sub: Int32 = subtract ? 1 : 0
         let node = c.nodeName
         // SUB does not commute: only ADD may trade a broadcast first operand for the second.
-        if c.isa.cISA != nil, let (rows, cols, bStride, swapped) = try simdRows(), !(swapped && subtract) {
+        if c.isa.cISA != nil, let (rows, cols, bStride, swapped, bRow) = try simdRows(), !(swapped && subtract) {
             var q = p
             if swapped {
                 swap(&q.a_offset, &q.b_offset); swap(&q.a_multiplier, &q.b_multiplier); swap(&q.a_shift, &q.b_shift)
             }
             let sp = try storage.store(q)
             let (name, run) = try simd("add_s8") { $0.add_s8 }
-            return splittableRows(name, rows: rows, cols: cols, bRowStride: bStride, swapped: swapped) { r, n, ap, bp, out in
+            return splittableRows(name, rows: rows, cols: cols, bRowStride: bStride, swapped: swapped, bRow: bRow) { r, n, ap, bp, out in
                 run(r, n, ap, bp, bStride, sp, sub, out)
             }
         }
@@ -1039,12 +1045,12 @@ struct Preparer {
         let node = c.nodeName
         if c.isa.cISA != nil, let rowsCols = try simdRows() {
             // The SIMD kernel reads b per row; MUL commutes, so a broadcast a trades places with b.
-            let (rows, cols, bStride, swapped) = rowsCols
+            let (rows, cols, bStride, swapped, bRow) = rowsCols
             var q = p
             if swapped { swap(&q.a_offset, &q.b_offset) }
             let sp = try storage.store(q)
             let (name, run) = try simd("mul_s8") { $0.mul_s8 }
-            return splittableRows(name, rows: rows, cols: cols, bRowStride: bStride, swapped: swapped) { r, n, ap, bp, out in
+            return splittableRows(name, rows: rows, cols: cols, bRowStride: bStride, swapped: swapped, bRow: bRow) { r, n, ap, bp, out in
                 run(r, n, ap, bp, bStride, sp, out)
             }
         }
@@ -1056,7 +1062,9 @@ struct Preparer {
 
     /// How a two-input op's inputs map onto the row kernels: one input the full output, the other the same
     /// shape (one row) or a vector along the last axis repeated for every row. nil for other broadcasts.
-    func simdRows() throws -> (rows: Int64, cols: Int64, bRowStride: Int64, swapped: Bool)? {
+    /// A one-element int8 constant (x + 1e-6 quantized) is read as a row of `cols` copies of it,
+    /// prepared here (`bRow`), with rows of at least 64 trailing elements where the shape allows.
+    func simdRows() throws -> (rows: Int64, cols: Int64, bRowStride: Int64, swapped: Bool, bRow: UnsafePointer<Int8>?)? {
         let a = try input(0).dims, b = try input(1).dims, o = c.output.dims
         let count = Int64(c.output.elementCount)
         guard count > 0 else { return nil }
@@ -1065,8 +1073,17 @@ struct Preparer {
             return d.dropLast().allSatisfy { $0 == 1 }
         }
         for (full, other, swapped) in [(a, b, false), (b, a, true)] where full == o {
-            if other == o { return (1, count, 0, swapped) }
-            if perChannel(other), let last = o.last { return (count / Int64(last), Int64(last), 0, swapped) }
+            if other == o { return (1, count, 0, swapped, nil) }
+            if perChannel(other), let last = o.last { return (count / Int64(last), Int64(last), 0, swapped, nil) }
+            let k = swapped ? 0 : 1
+            if other.reduce(1, *) == 1, k < c.inputConstants.count, let constant = c.inputConstants[k],
+               let code = constant.bytes.first {
+                var cols = 1
+                for d in o.reversed() where cols < 64 { cols *= d }
+                let row = try storage.allocate(Int8.self, count: cols)
+                row.initialize(repeating: Int8(bitPattern: code), count: cols)
+                return (count / Int64(cols), Int64(cols), 0, swapped, UnsafePointer(row))
+            }
         }
         return nil
     }
@@ -1442,6 +1459,13 @@ struct Preparer {
         let node = c.nodeName
         if x.dtype == .f32 {
             let s = qo.scale, z = qo.zeroPoint
+            if to == .i8, let (name, run) = simdIfAny("quantize_f32_s8", { $0.quantize_f32_s8 }) {
+                return kernel(name) { b in
+                    let xp = try req(b, 0, node).assumingMemoryBound(to: Float.self)
+                    let out = b.output.assumingMemoryBound(to: Int8.self)
+                    return { run(count, xp, s, z, out) }
+                }
+            }
             return kernel(to == .i8 ? .quantizeF32S8Ref : .quantizeF32U8Ref) { b in
                 let xp = try req(b, 0, node).assumingMemoryBound(to: Float.self)
                 let out = b.output

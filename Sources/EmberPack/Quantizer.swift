@@ -40,6 +40,17 @@ public enum Quantizer {
         /// The value as int8 in the new graph (quantizing a float one once).
         func asInt8(_ id: ValueID) throws -> ValueID {
             if let q = int8ID[id] { return q }
+            // A float constant is quantized now (TFLite's affine rounding), not by a node every run.
+            if let c = graph.values[id].constant, let floats = floatsOf(graph.values[id], c) {
+                let p = try quant(id)
+                let codes = floats.map { x -> Int8 in
+                    let q = (x / p.scale).rounded() + Float(p.zeroPoint)
+                    return q.isNaN ? Int8(clamping: p.zeroPoint) : Int8(max(-128, min(127, q)))
+                }
+                let q = b.constant(graph.values[id].name + "/quantized", codes, dtype: .i8, dims: v.types[id].dims, quant: p)
+                int8ID[id] = q
+                return q
+            }
             let f = try asFloat(id)
             let q = try b.add(.quantize(.i8), [f], name: graph.values[id].name + "/quantized", outputQuant: try quant(id))
             int8ID[id] = q

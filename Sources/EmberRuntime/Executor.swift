@@ -258,7 +258,7 @@ public final class Executor {
                 buffer[out] = g
                 byteOffset[out] = byteOffset[first] + view
                 groups[g].last = max(groups[g].last, lastUse[out], i)
-                kernelNames[i] = "view"  // nothing runs
+                kernelNames[i] = KernelImplementation.view.rawValue  // nothing runs
                 continue
             }
             if options.inPlace && !options.keepEveryValue, let first = node.inputs.first ?? nil, let g = buffer[first],

@@ -560,6 +560,36 @@ func depthwiseGeometry(_ rng: inout SplitMix64, trial: Int) -> ember_conv_geomet
         }
     }
 
+    /// f32 → int8 quantization against the reference byte for byte: odd counts, scales and zero points
+    /// (some outside the int8 range), exact ties x.5 (rounded away from zero), values past the codes'
+    /// range, ±inf, NaN (the zero point), ±0 and denormals.
+    @Test func f32ToInt8QuantizeIsByteExactOnEveryISA() {
+        var rng = SplitMix64(seed: 73)
+        let specials: [Float] = [.infinity, -.infinity, .nan, 0, -0.0, 1e-40, -1e-40, 1e30, -1e30]
+        for trial in 0..<200 {
+            let n = rng.int(1...90)
+            let scale = trial % 7 == 0 ? 1 : Float.random(in: 0.001...2, using: &rng)
+            let zeroPoint = Int32(rng.int(-140...140))
+            var x = rng.floats(n, scale: 200 * scale)
+            for i in x.indices {
+                switch rng.int(0...7) {
+                case 0: x[i] = specials[rng.int(0...(specials.count - 1))]
+                case 1: x[i] = (Float(rng.int(-300...300)) + 0.5) * scale  // a tie after the division, mostly
+                default: break
+                }
+            }
+            var expected = [Int8](repeating: 0, count: n)
+            ember_quantize_f32_s8_ref(Int64(n), x, scale, zeroPoint, &expected)
+            for isa in availableISAs {
+                guard let quantize = kernels(isa).quantize_f32_s8 else { continue }
+                var got = [Int8](repeating: 77, count: n + 1)
+                quantize(Int64(n), x, scale, zeroPoint, &got)
+                #expect(Array(got.prefix(n)) == expected, "\(isaName(isa)) trial \(trial) scale \(scale) zp \(zeroPoint)")
+                #expect(got[n] == 77, "\(isaName(isa)) trial \(trial) wrote past the end")
+            }
+        }
+    }
+
     /// The f32 matmul (attention's QKᵀ and ·V, batch matmuls) against the reference bit for bit: odd
     /// m, k and n across the row and column tiles' edges, infinities and NaN among the inputs.
     @Test func f32MatmulIsBitExactOnEveryISA() {

@@ -29,6 +29,8 @@ enum KernelZoo {
         b.output(m, name: "y")
         // A global average pool (H and W of NHWC, channels after them): the ISAs' mean kernels.
         b.output(try b.add(.mean(axes: [1, 2], keepDims: false), [c], name: "global-mean"), name: "gap")
+        // Whole rows of c: a view the executor places inside c.
+        b.output(try b.add(.slice(begin: [0, 1, 0, 0], end: [1, 3, 4, 4], strides: [1, 1, 1, 1]), [c], name: "rows"), name: "rows")
         return try b.build()
     }
 

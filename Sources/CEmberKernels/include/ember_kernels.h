@@ -688,6 +688,9 @@ typedef struct {
   /// The dynamic-range kernels' input quantization (tensor_utils::SymmetricQuantizeFloats): `count`
   /// floats into q, returning the scale (max|x| / 127; 1 for all zeros).
   float (*hybrid_quantize)(const float *x, int64_t count, int8_t *q);
+  /// ember_quantize_f32_s8_ref (its bytes: x / scale rounded half away from zero, clamped, NaN → the
+  /// zero point): a graph's float input or a float island's output entering int8 ops.
+  void (*quantize_f32_s8)(int64_t count, const float *in, float scale, int32_t zero_point, int8_t *out);
 } ember_kernel_table;
 
 // ------------------------------------------------------------ Roofline probes
