@@ -84,6 +84,30 @@ int32_t ember_multiply_by_quantized_multiplier_single_rounding(int32_t x, int32_
   return (int32_t)(result > INT32_MAX ? INT32_MAX : (result < INT32_MIN ? INT32_MIN : result));
 }
 
+static inline int32_t clamp_i32(int32_t v, int32_t lo, int32_t hi) { return v < lo ? lo : (v > hi ? hi : v); }
+
+/// Clamped to ±2^30 first (the int8 clamp follows), NaN to 0; nearbyintf rounds to nearest even in the
+/// default rounding mode, as MLAS's cvtps / vcvtnq do.
+static int32_t round_float_s32(float v) {
+  if (!(v == v)) return 0;
+  v = v < -1073741824.0f ? -1073741824.0f : (v > 1073741824.0f ? 1073741824.0f : v);
+  return (int32_t)nearbyintf(v);
+}
+
+int32_t ember_requantize_float(int32_t acc, float scale) { return round_float_s32((float)acc * scale); }
+
+int32_t ember_quantize_float(float v, float scale) { return round_float_s32(v / scale); }
+
+/// An int8 conv / FC accumulator requantized as `q` says (fixed point with `single` or double rounding, or
+/// float), offset by the output zero point and clamped.
+static inline int8_t requant_output(int32_t acc, const ember_requant *q, int32_t channel, int32_t single) {
+  int32_t v;
+  if (q->scale) v = ember_requantize_float(acc, q->scale[channel]);
+  else if (single) v = ember_multiply_by_quantized_multiplier_single_rounding(acc, q->multiplier[channel], q->shift[channel]);
+  else v = ember_multiply_by_quantized_multiplier(acc, q->multiplier[channel], q->shift[channel]);
+  return (int8_t)clamp_i32(v + q->output_offset, q->act_min, q->act_max);
+}
+
 void ember_quantize_multiplier(double real, int32_t *multiplier, int32_t *shift) {
   if (real == 0.0 || !isfinite(real)) {
     *multiplier = 0;
@@ -109,7 +133,6 @@ void ember_quantize_multiplier(double real, int32_t *multiplier, int32_t *shift)
   *shift = exponent;
 }
 
-static inline int32_t clamp_i32(int32_t v, int32_t lo, int32_t hi) { return v < lo ? lo : (v > hi ? hi : v); }
 static inline float clamp_f(float v, float lo, float hi) { return v < lo ? lo : (v > hi ? hi : v); }
 
 // ------------------------------------------------------------------ Conv 2D
@@ -169,8 +192,7 @@ void ember_conv2d_s8_ref(const ember_conv_geometry *g, const int8_t *input, cons
         for (int32_t oc = 0; oc < g->out_c; ++oc) {
           int32_t acc = conv_s8_accumulate(g, input + n * per_batch, filter, q->input_offset, oy, ox, oc);
           if (bias) acc += bias[oc];
-          acc = ember_multiply_by_quantized_multiplier(acc, q->multiplier[oc], q->shift[oc]) + q->output_offset;
-          output[(((int64_t)n * g->out_h + oy) * g->out_w + ox) * g->out_c + oc] = (int8_t)clamp_i32(acc, q->act_min, q->act_max);
+          output[(((int64_t)n * g->out_h + oy) * g->out_w + ox) * g->out_c + oc] = requant_output(acc, q, oc, 0);
         }
 }
 
@@ -321,8 +343,7 @@ void ember_fully_connected_s8_ref(int64_t rows, int32_t in_features, int32_t out
       const int8_t *x = input + r * in_features, *w = weights + (int64_t)o * in_features;
       for (int32_t i = 0; i < in_features; ++i) acc += ((int32_t)x[i] + q->input_offset) * (int32_t)w[i];
       if (bias) acc += bias[o];
-      acc = ember_multiply_by_quantized_multiplier_single_rounding(acc, q->multiplier[o], q->shift[o]) + q->output_offset;
-      output[r * out_features + o] = (int8_t)clamp_i32(acc, q->act_min, q->act_max);
+      output[r * out_features + o] = requant_output(acc, q, o, 1);
     }
 }
 
@@ -589,6 +610,15 @@ static inline int32_t add_s8_operand(int8_t v, int32_t offset, int32_t left_shif
 
 void ember_add_s8_ref(const ember_broadcast *bc, const int8_t *a, const int8_t *b,
                       const ember_add_s8_params *p, int32_t subtract, int8_t *out) {
+  if (p->float_mode) {
+    EMBER_BROADCAST_LOOP(bc, {
+      const float x = (float)((int32_t)a[ai] + p->a_offset) * p->a_scale;
+      const float y = (float)((int32_t)b[bi] + p->b_offset) * p->b_scale;
+      const int32_t o = ember_quantize_float(subtract ? x - y : x + y, p->output_scale) + p->output_offset;
+      out[oi] = (int8_t)clamp_i32(o, p->act_min, p->act_max);
+    });
+    return;
+  }
   EMBER_BROADCAST_LOOP(bc, {
     const int32_t xa = add_s8_operand(a[ai], p->a_offset, p->left_shift, p->a_multiplier, p->a_shift);
     const int32_t xb = add_s8_operand(b[bi], p->b_offset, p->left_shift, p->b_multiplier, p->b_shift);
@@ -600,6 +630,14 @@ void ember_add_s8_ref(const ember_broadcast *bc, const int8_t *a, const int8_t *
 
 void ember_mul_s8_ref(const ember_broadcast *bc, const int8_t *a, const int8_t *b,
                       const ember_mul_s8_params *p, int8_t *out) {
+  if (p->float_mode) {
+    EMBER_BROADCAST_LOOP(bc, {
+      const float x = (float)((int32_t)a[ai] + p->a_offset) * p->a_scale;
+      const float y = (float)((int32_t)b[bi] + p->b_offset) * p->b_scale;
+      out[oi] = (int8_t)clamp_i32(ember_quantize_float(x * y, p->output_scale) + p->output_offset, p->act_min, p->act_max);
+    });
+    return;
+  }
   EMBER_BROADCAST_LOOP(bc, {
     const int32_t prod = ((int32_t)a[ai] + p->a_offset) * ((int32_t)b[bi] + p->b_offset);
     const int32_t o = ember_multiply_by_quantized_multiplier(prod, p->output_multiplier, p->output_shift) + p->output_offset;
@@ -885,6 +923,16 @@ void ember_mean_s8_ref(const ember_reduce *r, const int8_t *in, int32_t input_ze
     const int32_t v = ember_multiply_by_quantized_multiplier(scratch[i], multiplier, shift) + output_zero_point;
     out[i] = (int8_t)clamp_i32(v, -128, 127);
   }
+}
+
+void ember_mean_s8_float_ref(const ember_reduce *r, const int8_t *in, int32_t input_zero_point, float scale,
+                             int32_t output_zero_point, int32_t *scratch, int8_t *out) {
+  int64_t n_out, n_red;
+  reduce_counts(r, &n_out, &n_red);
+  for (int64_t i = 0; i < n_out; ++i) scratch[i] = 0;
+  EMBER_REDUCE_LOOP(r, { scratch[oi] += (int32_t)in[ii] - input_zero_point; });
+  for (int64_t i = 0; i < n_out; ++i)
+    out[i] = (int8_t)clamp_i32(ember_requantize_float(scratch[i], scale) + output_zero_point, -128, 127);
 }
 
 // Generic reductions: TFLite's reference Reduce visits the input in order and folds each
@@ -1390,9 +1438,7 @@ void ember_transpose_conv2d_s8_ref(const ember_conv_geometry *g, const int8_t *i
 #undef EMBER_OFFSET_PRODUCT
   for (int64_t i = 0; i < total; ++i) {
     const int32_t oc = (int32_t)(i % g->out_c);
-    const int32_t acc = scratch[i] + (bias ? bias[oc] : 0);
-    const int32_t v = ember_multiply_by_quantized_multiplier(acc, rq->multiplier[oc], rq->shift[oc]) + rq->output_offset;
-    output[i] = (int8_t)clamp_i32(v, rq->act_min, rq->act_max);
+    output[i] = requant_output(scratch[i] + (bias ? bias[oc] : 0), rq, oc, 0);
   }
 }
 
@@ -1577,6 +1623,10 @@ static inline int32_t affine_quantize(float x, float scale, int32_t zero_point, 
 
 void ember_quantize_f32_s8_ref(int64_t count, const float *in, float scale, int32_t zero_point, int8_t *out) {
   for (int64_t i = 0; i < count; ++i) out[i] = (int8_t)affine_quantize(in[i], scale, zero_point, -128, 127);
+}
+
+void ember_quantize_f32_s8_even_ref(int64_t count, const float *in, float scale, int32_t zero_point, int8_t *out) {
+  for (int64_t i = 0; i < count; ++i) out[i] = (int8_t)clamp_i32(ember_quantize_float(in[i], scale) + zero_point, -128, 127);
 }
 
 void ember_quantize_f32_u8_ref(int64_t count, const float *in, float scale, int32_t zero_point, uint8_t *out) {

@@ -35,11 +35,14 @@ TARGET static inline __m256i srdhm_from_product(__m256i p) {
 /// for the single-rounding form.
 typedef struct {
   __m256i mult, shift, mult_odd, left, right, mask, half;  // half = mask >> 1, RoundingDivideByPOT's threshold
+  __m256 fscale;      // is_float: ONNX Runtime's float requantization by these scales (the rest unread)
+  int32_t is_float;
 } requant8;
 
 TARGET static inline requant8 requant8_make(__m256i mult, __m256i shift) {
   const __m256i zero = _mm256_setzero_si256(), one = _mm256_set1_epi32(1);
   requant8 q;
+  memset(&q, 0, sizeof q);  // not float (is_float 0)
   q.mult = mult;
   q.shift = shift;
   q.mult_odd = _mm256_srli_epi64(mult, 32);
@@ -54,6 +57,33 @@ TARGET static inline requant8 requant8_load(const int32_t *multiplier, const int
   return requant8_make(_mm256_loadu_si256((const __m256i *)multiplier), _mm256_loadu_si256((const __m256i *)shift));
 }
 
+/// A requant8 of ONNX Runtime's float requantization by `scale`.
+TARGET static inline requant8 requant8_float(__m256 scale) {
+  requant8 q;
+  memset(&q, 0, sizeof q);
+  q.fscale = scale;
+  q.is_float = 1;
+  return q;
+}
+
+/// Channels [c, c + 8) of per-channel constants: float scales when `scale` is not NULL, else the
+/// fixed-point multipliers and shifts.
+TARGET static inline requant8 requant8_channels(const int32_t *multiplier, const int32_t *shift, const float *scale,
+                                                int64_t c) {
+  return scale ? requant8_float(_mm256_loadu_ps(scale + c)) : requant8_load(multiplier + c, shift + c);
+}
+
+/// Rounds to nearest even (explicitly, whatever MXCSR says) after clamping to ±2^30.
+TARGET static inline __m256i round_float8(__m256 v) {
+  v = _mm256_min_ps(_mm256_max_ps(v, _mm256_set1_ps(-1073741824.0f)), _mm256_set1_ps(1073741824.0f));
+  return _mm256_cvttps_epi32(_mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+}
+
+/// ember_requantize_float, 8 lanes.
+TARGET static inline __m256i requantize_float8(__m256i acc, __m256 scale) {
+  return round_float8(_mm256_mul_ps(_mm256_cvtepi32_ps(acc), scale));
+}
+
 /// ember_multiply_by_quantized_multiplier, 8 lanes: SRDHM of x << left, then RoundingDivideByPOT by
 /// right, whose threshold gains 1 for negative values (the sign bit, shifted down).
 TARGET static inline __m256i mbqm_double_with(__m256i x, const requant8 *q) {
@@ -65,6 +95,11 @@ TARGET static inline __m256i mbqm_double_with(__m256i x, const requant8 *q) {
   const __m256i threshold = _mm256_add_epi32(q->half, _mm256_srli_epi32(r, 31));
   r = _mm256_srav_epi32(r, q->right);
   return _mm256_sub_epi32(r, _mm256_cmpgt_epi32(remainder, threshold));  // the compare's −1 adds one
+}
+
+/// 8 accumulators requantized as `q` says: float, or fixed point with double rounding.
+TARGET static inline __m256i requantize8(__m256i x, const requant8 *q) {
+  return q->is_float ? requantize_float8(x, q->fscale) : mbqm_double_with(x, q);
 }
 
 /// Arithmetic right shift of 64-bit lanes by per-lane counts.
@@ -110,11 +145,13 @@ TARGET static inline void store_s8(__m256i r, int32_t offset, int32_t act_min, i
   memcpy(out, tmp, (size_t)count);
 }
 
-/// Requantizes (double rounding) 8 accumulators of channels [c, c + 8) and stores the first `count` as int8.
-TARGET static inline void requant_store(__m256i acc, const int32_t *multiplier, const int32_t *shift, int32_t offset,
-                                        int32_t act_min, int32_t act_max, int32_t count, int8_t *out) {
-  const requant8 q = requant8_load(multiplier, shift);
-  store_s8(mbqm_double_with(acc, &q), offset, act_min, act_max, count, out);
+/// Requantizes 8 accumulators of channels [c, c + 8) (double rounding, or float by `scale` when it is not
+/// NULL) and stores the first `count` as int8.
+TARGET static inline void requant_store(__m256i acc, const int32_t *multiplier, const int32_t *shift, const float *scale,
+                                        int64_t c, int32_t offset, int32_t act_min, int32_t act_max, int32_t count,
+                                        int8_t *out) {
+  const requant8 q = requant8_channels(multiplier, shift, scale, c);
+  store_s8(requantize8(acc, &q), offset, act_min, act_max, count, out);
 }
 
 /// Stores 8 accumulators of channels [c, c + 8) at element `at` of the GEMM's output: requantized int8
@@ -128,7 +165,7 @@ TARGET static inline void store_acc(__m256i acc, const ember_qs8_gemm *w, const 
     return;
   }
   if (!w->float_output) {
-    const __m256i r = w->single_rounding ? mbqm_single(acc, q->mult, q->shift) : mbqm_double_with(acc, q);
+    const __m256i r = q->is_float || !w->single_rounding ? requantize8(acc, q) : mbqm_single(acc, q->mult, q->shift);
     store_s8(r, w->output_offset, w->act_min, w->act_max, count, (int8_t *)out + at);
     return;
   }
@@ -176,7 +213,7 @@ TARGET static inline void store_acc(__m256i acc, const ember_qs8_gemm *w, const 
       const int32_t c = c0 + 8 * j, count = w->n - c < 8 ? w->n - c : 8;                              \
       if (count <= 0) continue;                                                                       \
       requant8 q;  /* only an int8 output stage reads it (a hybrid GEMM has no multipliers) */        \
-      if (!w->float_output) q = requant8_load(w->multiplier + c, w->shift + c);                       \
+      if (!w->float_output) q = requant8_channels(w->multiplier, w->shift, w->requant_scale, c);      \
       else memset(&q, 0, sizeof q);                                                                   \
       _Pragma("GCC unroll 4") for (int32_t r = 0; r < R; ++r)                                         \
         store_acc(acc[r][j], w, &q, c, count, out, out_at + r * out_stride + c);                      \
@@ -384,7 +421,8 @@ TARGET static inline __m256i load8_s8(const int8_t *src, int32_t count) {
     })                                                                                            \
     for (int32_t v = 0; v < V; ++v) {                                                             \
       const int32_t c = c0 + 8 * v;                                                               \
-      requant_store(acc[v], w->multiplier + c, w->shift + c, w->output_offset, w->act_min, w->act_max,    \
+      requant_store(acc[v], w->multiplier, w->shift, w->requant_scale, c, w->output_offset, w->act_min,  \
+                    w->act_max,                                                                   \
                     v == V - 1 ? last : 8, out + c);                                              \
     }                                                                                             \
   }
@@ -411,7 +449,7 @@ TARGET static void dw_s8_interior_3x3(const ember_conv_geometry *g, const int8_t
   }
   const __m256i folded = _mm256_sub_epi32(_mm256_loadu_si256((const __m256i *)(w->bias + c0)),
                                           _mm256_mullo_epi32(weight_sum, _mm256_set1_epi32(w->input_zero_point)));
-  const requant8 q = requant8_load(w->multiplier + c0, w->shift + c0);
+  const requant8 q = requant8_channels(w->multiplier, w->shift, w->requant_scale, c0);
   const int32_t c = g->in_c, group = g->stride_w == 1 && g->dilation_w == 1 ? DW_GROUP : 1 << 30;
   const int32_t *f = w->weights + c0;
   const int64_t cp = w->c_padded;
@@ -428,12 +466,12 @@ TARGET static void dw_s8_interior_3x3(const ember_conv_geometry *g, const int8_t
       }
     }
     for (int32_t j = 0; j < DW_GROUP; ++j)
-      store_s8(mbqm_double_with(acc[j], &q), w->output_offset, w->act_min, w->act_max, count, out + (int64_t)j * c);
+      store_s8(requantize8(acc[j], &q), w->output_offset, w->act_min, w->act_max, count, out + (int64_t)j * c);
   }, {
     __m256i acc = folded;
     for (int32_t t = 0; t < DW_INTERIOR_TAPS; ++t)
       acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(load8_s8(input + at + offset[t], count), wv[t]));
-    store_s8(mbqm_double_with(acc, &q), w->output_offset, w->act_min, w->act_max, count, out);
+    store_s8(requantize8(acc, &q), w->output_offset, w->act_min, w->act_max, count, out);
   })
 }
 
@@ -458,11 +496,39 @@ TARGET static void dw_s8_interior_3x3(const ember_conv_geometry *g, const int8_t
   }
 DEFINE_DW_ENTRY(s8, int8_t, ember_qs8_dw)
 
+// ------------------------------------------------------------ float-mode int8 add / sub / mul
+/// 8 int8 codes at p (the first n) dequantized: (x + offset) · scale in float.
+TARGET static inline __m256 dequantize8(const int8_t *p, int32_t n, __m256i offset, __m256 scale) {
+  return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(load8_s8(p, n), offset)), scale);
+}
+
+/// ADD/SUB/MUL in ONNX Runtime's float arithmetic (float_mode), as the reference: the dequantized operands
+/// combined in float, divided by the output scale, rounded to nearest even. `op`: 0 add, 1 sub, 2 mul.
+TARGET static void float_binary_s8_row_avx2(int64_t count, const int8_t *a, const int8_t *b, int32_t a_offset,
+                                            int32_t b_offset, float a_scale, float b_scale, float output_scale,
+                                            int32_t output_offset, int32_t act_min, int32_t act_max, int32_t op,
+                                            int8_t *out) {
+  const __m256i ao = _mm256_set1_epi32(a_offset), bo = _mm256_set1_epi32(b_offset);
+  const __m256 as = _mm256_set1_ps(a_scale), bs = _mm256_set1_ps(b_scale), os = _mm256_set1_ps(output_scale);
+  for (int64_t i = 0; i < count; i += 8) {
+    const int32_t n = count - i < 8 ? (int32_t)(count - i) : 8;
+    const __m256 x = dequantize8(a + i, n, ao, as), y = dequantize8(b + i, n, bo, bs);
+    const __m256 v = op == 0 ? _mm256_add_ps(x, y) : op == 1 ? _mm256_sub_ps(x, y) : _mm256_mul_ps(x, y);
+    store_s8(round_float8(_mm256_div_ps(v, os)), output_offset, act_min, act_max, n, out + i);
+  }
+}
+
 // ------------------------------------------------------------ int8 mul
 /// TFLite int8 MUL, ember_mul_s8_ref's arithmetic, 8 lanes (see ember_kernel_table.mul_s8).
 TARGET static void ember_mul_s8_avx2(int64_t rows, int64_t cols, const int8_t *a, const int8_t *b, int64_t b_row_stride,
                                      const ember_mul_s8_params *p, int8_t *out) {
   const __m256i ao = _mm256_set1_epi32(p->a_offset), bo = _mm256_set1_epi32(p->b_offset);
+  if (p->float_mode) {
+    for (int64_t r = 0; r < rows; ++r)
+      float_binary_s8_row_avx2(cols, a + r * cols, b + r * b_row_stride, p->a_offset, p->b_offset, p->a_scale,
+                               p->b_scale, p->output_scale, p->output_offset, p->act_min, p->act_max, 2, out + r * cols);
+    return;
+  }
   const requant8 q = requant8_make(_mm256_set1_epi32(p->output_multiplier), _mm256_set1_epi32(p->output_shift));
   for (int64_t r = 0; r < rows; ++r) {
     const int8_t *ar = a + r * cols, *br = b + r * b_row_stride;
@@ -512,6 +578,11 @@ TARGET static inline __m256i add_operand8_apply(__m256i x, const add_operand8 *o
 /// with 64-bit products.
 TARGET static void add_s8_row_avx2(int64_t count, const int8_t *a, const int8_t *b, const ember_add_s8_params *p,
                                    int32_t subtract, int8_t *out) {
+  if (p->float_mode) {
+    float_binary_s8_row_avx2(count, a, b, p->a_offset, p->b_offset, p->a_scale, p->b_scale, p->output_scale,
+                             p->output_offset, p->act_min, p->act_max, subtract ? 1 : 0, out);
+    return;
+  }
   ember_add_operand_plan plan_a, plan_b;
   const int32_t narrow = ember_add_operand_plan_make(p->left_shift, p->a_multiplier, p->a_shift, p->a_offset, &plan_a) &
                          ember_add_operand_plan_make(p->left_shift, p->b_multiplier, p->b_shift, p->b_offset, &plan_b);
@@ -853,8 +924,10 @@ TARGET static void ember_lookup_s8_avx2(int64_t count, const int8_t *in, const i
 /// sum of x − zp is Σx − reduced·zp in wrapping int32 arithmetic, as the reference's int32 sum wraps.
 TARGET static void ember_mean_s8_avx2(int64_t outer, int64_t reduced, int64_t inner, const int8_t *in,
                                       int32_t input_zero_point, int32_t multiplier, int32_t shift,
+                                      float float_scale,
                                       int32_t output_zero_point, int8_t *out) {
-  const requant8 q = requant8_make(_mm256_set1_epi32(multiplier), _mm256_set1_epi32(shift));
+  const requant8 q = float_scale > 0 ? requant8_float(_mm256_set1_ps(float_scale))
+                                      : requant8_make(_mm256_set1_epi32(multiplier), _mm256_set1_epi32(shift));
   const __m256i fold = _mm256_set1_epi32(ember_wrapped_offset_sum(reduced, input_zero_point));
   for (int64_t o = 0; o < outer; ++o)
     for (int64_t c0 = 0; c0 < inner; c0 += 32) {
@@ -866,7 +939,7 @@ TARGET static void ember_mean_s8_avx2(int64_t outer, int64_t reduced, int64_t in
           acc[v] = _mm256_add_epi32(acc[v], load8_s8(x + 8 * v, rest - 8 * v < 8 ? rest - 8 * v : 8));
       }
       for (int32_t v = 0; v * 8 < rest; ++v)
-        store_s8(mbqm_double_with(acc[v], &q), output_zero_point, -128, 127, rest - 8 * v < 8 ? rest - 8 * v : 8,
+        store_s8(requantize8(acc[v], &q), output_zero_point, -128, 127, rest - 8 * v < 8 ? rest - 8 * v : 8,
                  out + o * inner + c0 + 8 * v);
     }
 }
@@ -1050,7 +1123,7 @@ TARGET static int32_t ember_unary_f32_avx2(ember_unary_op op, float alpha, int64
 /// ember_quantize_f32_s8_ref's bytes, as the AVX-512 kernel computes them (division, half away from
 /// zero, float clamp, NaN → the zero point), 8 values at a time.
 TARGET static void ember_quantize_f32_s8_avx2(int64_t count, const float *in, float scale, int32_t zero_point,
-                                              int8_t *out) {
+                                              int32_t half_even, int8_t *out) {
   const __m256 s = _mm256_set1_ps(scale), half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
   const __m256 sign = _mm256_set1_ps(-0.0f);
   const __m256 lo = _mm256_set1_ps((float)(-128 - zero_point)), hi = _mm256_set1_ps((float)(127 - zero_point));
@@ -1059,10 +1132,15 @@ TARGET static void ember_quantize_f32_s8_avx2(int64_t count, const float *in, fl
     const int32_t n = count - i < 8 ? (int32_t)(count - i) : 8;
     const __m256 x = n == 8 ? _mm256_loadu_ps(in + i) : _mm256_maskload_ps(in + i, tail_mask(n));
     const __m256 v = _mm256_div_ps(x, s);
-    const __m256 a = _mm256_andnot_ps(sign, v);
-    __m256 r = _mm256_round_ps(a, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-    r = _mm256_add_ps(r, _mm256_and_ps(_mm256_cmp_ps(_mm256_sub_ps(a, r), half, _CMP_GE_OQ), one));
-    r = _mm256_or_ps(r, _mm256_and_ps(v, sign));
+    __m256 r;
+    if (half_even) {
+      r = _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    } else {
+      const __m256 a = _mm256_andnot_ps(sign, v);
+      r = _mm256_round_ps(a, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+      r = _mm256_add_ps(r, _mm256_and_ps(_mm256_cmp_ps(_mm256_sub_ps(a, r), half, _CMP_GE_OQ), one));
+      r = _mm256_or_ps(r, _mm256_and_ps(v, sign));
+    }
     const __m256 c = _mm256_min_ps(_mm256_max_ps(r, lo), hi);
     // NaN lanes: the zero point's code; store_s8 adds the zero point to the others and clamps.
     const __m256i code = _mm256_blendv_epi8(_mm256_cvttps_epi32(c), _mm256_set1_epi32(nan_code - zero_point),

@@ -38,11 +38,14 @@ typedef struct {
   __m512i nudge_even, nudge_odd;  // 2^30 + 2^(30 + right) (2^30 alone for right = 0), 64-bit lanes
   __m512i total_even, total_odd;  // 31 + right
   __mmask8 rounds_even, rounds_odd;  // right ≥ 1: r < 0 takes 2^31 off
+  __m512 fscale;      // is_float: ONNX Runtime's float requantization by these scales (the rest unread)
+  int32_t is_float;
 } requant16;
 
 TARGET static inline requant16 requant16_make(__m512i mult, __m512i shift) {
   const __m512i zero = _mm512_setzero_si512(), low = _mm512_set1_epi64(0xFFFFFFFF);
   requant16 q;
+  memset(&q, 0, sizeof q);  // not float (is_float 0)
   q.mult = mult;
   q.shift = shift;
   q.mult_odd = _mm512_srli_epi64(mult, 32);
@@ -67,6 +70,30 @@ TARGET static inline requant16 requant16_load(const int32_t *multiplier, const i
   return requant16_make(_mm512_loadu_si512(multiplier), _mm512_loadu_si512(shift));
 }
 
+/// ember_requantize_float, 16 lanes: acc · scale in float, clamped to ±2^30, rounded to nearest even
+/// (explicitly, whatever MXCSR says).
+TARGET static inline __m512i requantize_float16(__m512i acc, __m512 scale) {
+  __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), scale);
+  v = _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(-1073741824.0f)), _mm512_set1_ps(1073741824.0f));
+  return _mm512_cvt_roundps_epi32(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+}
+
+/// A requant16 of ONNX Runtime's float requantization by `scale`.
+TARGET static inline requant16 requant16_float(__m512 scale) {
+  requant16 q;
+  memset(&q, 0, sizeof q);
+  q.fscale = scale;
+  q.is_float = 1;
+  return q;
+}
+
+/// Channels [c, c + 16) of per-channel constants: float scales when `scale` is not NULL, else the
+/// fixed-point multipliers and shifts.
+TARGET static inline requant16 requant16_channels(const int32_t *multiplier, const int32_t *shift, const float *scale,
+                                                  int64_t c) {
+  return scale ? requant16_float(_mm512_loadu_ps(scale + c)) : requant16_load(multiplier + c, shift + c);
+}
+
 /// ember_multiply_by_quantized_multiplier, 16 lanes: the product of x << left by the multiplier in even and
 /// odd 64-bit halves, each rounded once (requant16), the low dwords interleaved back.
 TARGET static inline __m512i mbqm_double_with(__m512i x, const requant16 *q) {
@@ -83,6 +110,11 @@ TARGET static inline __m512i mbqm_double_with(__m512i x, const requant16 *q) {
   odd = _mm512_srav_epi64(odd, q->total_odd);
   const __m512i interleave = _mm512_setr_epi32(0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30);
   return _mm512_permutex2var_epi32(even, interleave, odd);
+}
+
+/// 16 accumulators requantized as `q` says: float, or fixed point with double rounding.
+TARGET static inline __m512i requantize16(__m512i x, const requant16 *q) {
+  return q->is_float ? requantize_float16(x, q->fscale) : mbqm_double_with(x, q);
 }
 
 /// ember_multiply_by_quantized_multiplier_single_rounding, 16 lanes.
@@ -130,7 +162,7 @@ TARGET static inline void store_acc(__m512i acc, const ember_qs8_gemm *w, const 
     return;
   }
   if (!w->float_output) {
-    const __m512i r = w->single_rounding ? mbqm_single(acc, q->mult, q->shift) : mbqm_double_with(acc, q);
+    const __m512i r = q->is_float || !w->single_rounding ? requantize16(acc, q) : mbqm_single(acc, q->mult, q->shift);
     store_s8(r, w->output_offset, w->act_min, w->act_max, count, (int8_t *)out + at);
     return;
   }
@@ -176,7 +208,7 @@ TARGET static inline void store_acc(__m512i acc, const ember_qs8_gemm *w, const 
       const int32_t c = c0 + 16 * j, count = w->n - c < 16 ? w->n - c : 16;                           \
       if (count <= 0) continue;                                                                       \
       requant16 q;  /* only an int8 output stage reads it (a hybrid GEMM has no multipliers) */       \
-      if (!w->float_output) q = requant16_load(w->multiplier + c, w->shift + c);                      \
+      if (!w->float_output) q = requant16_channels(w->multiplier, w->shift, w->requant_scale, c);     \
       else memset(&q, 0, sizeof q);                                                                   \
       _Pragma("GCC unroll 8") for (int32_t r = 0; r < R; ++r)                                         \
         store_acc(acc[r][j], w, &q, c, count, out, out_at + r * out_stride + c);                      \
@@ -212,7 +244,7 @@ TARGET static inline void store_acc_pair(__m512i z, const ember_qs8_gemm *w, con
     return;
   }
   if (!w->float_output) {
-    __m512i r = w->single_rounding ? mbqm_single(z, q->mult, q->shift) : mbqm_double_with(z, q);
+    __m512i r = q->is_float || !w->single_rounding ? requantize16(z, q) : mbqm_single(z, q->mult, q->shift);
     r = _mm512_add_epi32(r, _mm512_set1_epi32(w->output_offset));
     r = _mm512_min_epi32(_mm512_max_epi32(r, _mm512_set1_epi32(w->act_min)), _mm512_set1_epi32(w->act_max));
     const __m128i bytes = _mm512_cvtepi32_epi8(r);
@@ -253,7 +285,10 @@ TARGET static inline void store_acc_pair(__m512i z, const ember_qs8_gemm *w, con
       }                                                                                               \
     }                                                                                                 \
     requant16 q;                                                                                      \
-    if (!w->float_output) {                                                                           \
+    if (!w->float_output && w->requant_scale) {                                                       \
+      const __m512 f = _mm512_castps256_ps512(_mm256_loadu_ps(w->requant_scale));                     \
+      q = requant16_float(_mm512_shuffle_f32x4(f, f, 0x44));                                          \
+    } else if (!w->float_output) {                                                                    \
       const __m512i m = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)w->multiplier));    \
       const __m512i sh = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)w->shift));       \
       q = requant16_make(_mm512_shuffle_i64x2(m, m, 0x44), _mm512_shuffle_i64x2(sh, sh, 0x44));       \
@@ -456,7 +491,7 @@ TARGET static void ember_fully_connected_hybrid_avx512(int64_t rows, const float
       }                                                                                           \
     })                                                                                            \
     for (int32_t v = 0; v < V; ++v)                                                               \
-      store_s8(mbqm_double_with(acc[v], &q[v]), w->output_offset, w->act_min, w->act_max, v == V - 1 ? last : 16, \
+      store_s8(requantize16(acc[v], &q[v]), w->output_offset, w->act_min, w->act_max, v == V - 1 ? last : 16, \
                out + c0 + 16 * v);                                                                \
   }
 DEFINE_DW_S8_BLOCK(1) DEFINE_DW_S8_BLOCK(2) DEFINE_DW_S8_BLOCK(3) DEFINE_DW_S8_BLOCK(4)
@@ -493,7 +528,7 @@ TARGET static void dw_s8_interior_3x3(const ember_conv_geometry *g, const int8_t
     __m512i acc = folded;                                                                         \
     for (int32_t t = 0; t < DW_3X3_TAPS; ++t)                                                     \
       acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(load16_s8(input + at + offset[t], m), wv[t])); \
-    store_s8(mbqm_double_with(acc, &q), w->output_offset, w->act_min, w->act_max, count, out);    \
+    store_s8(requantize16(acc, &q), w->output_offset, w->act_min, w->act_max, count, out);    \
   }
   EMBER_FOR_EACH_INTERIOR_GROUP(g, int8_t, output, c0, group, {
     __m512i acc[DW_GROUP];
@@ -506,7 +541,7 @@ TARGET static void dw_s8_interior_3x3(const ember_conv_geometry *g, const int8_t
         for (int32_t kx = 0; kx < 3; ++kx) acc[j] = _mm512_add_epi32(acc[j], _mm512_mullo_epi32(x[j + kx], wv[3 * ky + kx]));
     }
     for (int32_t j = 0; j < DW_GROUP; ++j)
-      store_s8(mbqm_double_with(acc[j], &q), w->output_offset, w->act_min, w->act_max, count, out + (int64_t)j * c);
+      store_s8(requantize16(acc[j], &q), w->output_offset, w->act_min, w->act_max, count, out + (int64_t)j * c);
   }, DW_ONE_PIXEL)
 #undef DW_ONE_PIXEL
 }
@@ -525,7 +560,7 @@ TARGET static void dw_s8_interior_any(const ember_conv_geometry *g, const int8_t
     __m512i acc = folded;
     for (int32_t t = 0; t < taps; ++t)
       acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(load16_s8(input + at + offset[t], m), _mm512_loadu_si512(f + t * cp)));
-    store_s8(mbqm_double_with(acc, &q), w->output_offset, w->act_min, w->act_max, count, out);
+    store_s8(requantize16(acc, &q), w->output_offset, w->act_min, w->act_max, count, out);
   })
 }
 
@@ -543,7 +578,8 @@ TARGET static void dw_s8_interior_3x3_pairs(const ember_conv_geometry *g, const 
   }
   const __m512i folded =
       _mm512_sub_epi32(TWICE(w->bias), _mm512_mullo_epi32(weight_sum, _mm512_set1_epi32(w->input_zero_point)));
-  const requant16 q = requant16_make(TWICE(w->multiplier), TWICE(w->shift));
+  const requant16 q = w->requant_scale ? requant16_float(_mm512_castsi512_ps(TWICE(w->requant_scale)))
+                                       : requant16_make(TWICE(w->multiplier), TWICE(w->shift));
 #undef TWICE
   const int64_t next = (int64_t)g->stride_w * 8;  // from a pixel's tap to its right neighbour's
   int32_t lo, hi;
@@ -565,7 +601,7 @@ TARGET static void dw_s8_interior_3x3_pairs(const ember_conv_geometry *g, const 
                                      : _mm_unpacklo_epi64(left, _mm_loadl_epi64((const __m128i *)(p + next)));
           acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(_mm512_cvtepi8_epi32(both), wv[t]));
         }
-        store_s8(mbqm_double_with(acc, &q), w->output_offset, w->act_min, w->act_max, pair ? 16 : 8,
+        store_s8(requantize16(acc, &q), w->output_offset, w->act_min, w->act_max, pair ? 16 : 8,
                  out_row + (int64_t)ox * 8);
       }
     }
@@ -586,7 +622,7 @@ TARGET static void ember_dwconv2d_s8_avx512(const ember_conv_geometry *g, const 
   for (int32_t c0 = 0; c0 < c; c0 += 64) {
     const int32_t rest = c - c0 < 64 ? c - c0 : 64, vectors = (rest + 15) / 16, last = rest - (vectors - 1) * 16;
     requant16 q[4];
-    for (int32_t v = 0; v < vectors; ++v) q[v] = requant16_load(w->multiplier + c0 + 16 * v, w->shift + c0 + 16 * v);
+    for (int32_t v = 0; v < vectors; ++v) q[v] = requant16_channels(w->multiplier, w->shift, w->requant_scale, c0 + 16 * v);
     EMBER_FOR_EACH_BORDER_PIXEL(g, interior, {
       int8_t *out = output + (((int64_t)n * g->out_h + oy) * g->out_w + ox) * g->out_c;
       EMBER_CALL_CHANNEL_BLOCK(vectors, dw_s8_block, g, input, w, q, n, oy, ox, c0, last, out);
@@ -636,8 +672,43 @@ TARGET static inline __m512i add_operand16_apply(__m512i x, const add_operand16 
 /// TFLite int8 ADD (SUB) of two tensors of the same shape: ember_add_s8_ref's arithmetic, 16 lanes. The
 /// operands in 32-bit lanes where ember_add_operand_plan allows (TFLite's left shift of 20 does), else
 /// with 64-bit products.
+/// 16 int8 codes at p (the first n; n < 16 under a mask) dequantized: (x + offset) · scale in float.
+TARGET static inline __m512 dequantize16(const int8_t *p, int32_t n, __m512i offset, __m512 scale) {
+  const __m128i codes = n == 16 ? _mm_loadu_si128((const __m128i *)p) : _mm_maskz_loadu_epi8(lanes_mask(n), p);
+  return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(_mm512_cvtepi8_epi32(codes), offset)), scale);
+}
+
+/// ember_quantize_float, 16 lanes: v / scale (a division, as the reference), clamped to ±2^30, rounded to
+/// nearest even.
+TARGET static inline __m512i quantize_float16(__m512 v, __m512 scale) {
+  v = _mm512_div_ps(v, scale);
+  v = _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(-1073741824.0f)), _mm512_set1_ps(1073741824.0f));
+  return _mm512_cvt_roundps_epi32(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+}
+
+/// ADD/SUB/MUL in ONNX Runtime's float arithmetic (float_mode), ember_add_s8_ref's / ember_mul_s8_ref's: the
+/// dequantized operands combined in float, quantized by the output scale. `op`: 0 add, 1 sub, 2 mul.
+TARGET static void float_binary_s8_row_avx512(int64_t count, const int8_t *a, const int8_t *b, int32_t a_offset,
+                                              int32_t b_offset, float a_scale, float b_scale, float output_scale,
+                                              int32_t output_offset, int32_t act_min, int32_t act_max, int32_t op,
+                                              int8_t *out) {
+  const __m512i ao = _mm512_set1_epi32(a_offset), bo = _mm512_set1_epi32(b_offset);
+  const __m512 as = _mm512_set1_ps(a_scale), bs = _mm512_set1_ps(b_scale), os = _mm512_set1_ps(output_scale);
+  for (int64_t i = 0; i < count; i += 16) {
+    const int32_t n = count - i < 16 ? (int32_t)(count - i) : 16;
+    const __m512 x = dequantize16(a + i, n, ao, as), y = dequantize16(b + i, n, bo, bs);
+    const __m512 v = op == 0 ? _mm512_add_ps(x, y) : op == 1 ? _mm512_sub_ps(x, y) : _mm512_mul_ps(x, y);
+    store_s8(quantize_float16(v, os), output_offset, act_min, act_max, n, out + i);
+  }
+}
+
 TARGET static void add_s8_row_avx512(int64_t count, const int8_t *a, const int8_t *b, const ember_add_s8_params *p,
                                      int32_t subtract, int8_t *out) {
+  if (p->float_mode) {
+    float_binary_s8_row_avx512(count, a, b, p->a_offset, p->b_offset, p->a_scale, p->b_scale, p->output_scale,
+                               p->output_offset, p->act_min, p->act_max, subtract ? 1 : 0, out);
+    return;
+  }
   ember_add_operand_plan plan_a, plan_b;
   const int32_t narrow = ember_add_operand_plan_make(p->left_shift, p->a_multiplier, p->a_shift, p->a_offset, &plan_a) &
                          ember_add_operand_plan_make(p->left_shift, p->b_multiplier, p->b_shift, p->b_offset, &plan_b);
@@ -672,6 +743,13 @@ TARGET static void add_s8_row_avx512(int64_t count, const int8_t *a, const int8_
 TARGET static void ember_mul_s8_avx512(int64_t rows, int64_t cols, const int8_t *a, const int8_t *b, int64_t b_row_stride,
                                        const ember_mul_s8_params *p, int8_t *out) {
   const __m512i ao = _mm512_set1_epi32(p->a_offset), bo = _mm512_set1_epi32(p->b_offset);
+  if (p->float_mode) {
+    for (int64_t r = 0; r < rows; ++r)
+      float_binary_s8_row_avx512(cols, a + r * cols, b + r * b_row_stride, p->a_offset, p->b_offset, p->a_scale,
+                                 p->b_scale, p->output_scale, p->output_offset, p->act_min, p->act_max, 2,
+                                 out + r * cols);
+    return;
+  }
   const requant16 q = requant16_make(_mm512_set1_epi32(p->output_multiplier), _mm512_set1_epi32(p->output_shift));
   for (int64_t r = 0; r < rows; ++r) {
     const int8_t *ar = a + r * cols, *br = b + r * b_row_stride;
@@ -1057,8 +1135,10 @@ TARGET static void ember_lookup_s8_avx512(int64_t count, const int8_t *in, const
 /// sum of x − zp is Σx − reduced·zp in wrapping int32 arithmetic, as the reference's int32 sum wraps.
 TARGET static void ember_mean_s8_avx512(int64_t outer, int64_t reduced, int64_t inner, const int8_t *in,
                                         int32_t input_zero_point, int32_t multiplier, int32_t shift,
+                                        float float_scale,
                                         int32_t output_zero_point, int8_t *out) {
-  const requant16 q = requant16_make(_mm512_set1_epi32(multiplier), _mm512_set1_epi32(shift));
+  const requant16 q = float_scale > 0 ? requant16_float(_mm512_set1_ps(float_scale))
+                                      : requant16_make(_mm512_set1_epi32(multiplier), _mm512_set1_epi32(shift));
   const __m512i fold = _mm512_set1_epi32(ember_wrapped_offset_sum(reduced, input_zero_point));
   for (int64_t o = 0; o < outer; ++o)
     for (int64_t c0 = 0; c0 < inner; c0 += 64) {
@@ -1073,7 +1153,7 @@ TARGET static void ember_mean_s8_avx512(int64_t outer, int64_t reduced, int64_t 
           acc[v] = _mm512_add_epi32(acc[v], load16_s8(x + 16 * v, m[v]));
       }
       for (int32_t v = 0; v * 16 < rest; ++v)
-        store_s8(mbqm_double_with(acc[v], &q), output_zero_point, -128, 127,
+        store_s8(requantize16(acc[v], &q), output_zero_point, -128, 127,
                  (int32_t)(rest - 16 * v < 16 ? rest - 16 * v : 16),
                  out + o * inner + c0 + 16 * v);
     }
@@ -1347,7 +1427,7 @@ TARGET static int32_t ember_unary_f32_avx512(ember_unary_op op, float alpha, int
 /// zero (truncate |v|, add 1 when the dropped fraction, exact in f32, is at least one half), clamped
 /// in float to the codes' range less the zero point, then offset; NaN gives the zero point.
 TARGET static void ember_quantize_f32_s8_avx512(int64_t count, const float *in, float scale, int32_t zero_point,
-                                                int8_t *out) {
+                                                int32_t half_even, int8_t *out) {
   const __m512 s = _mm512_set1_ps(scale), half = _mm512_set1_ps(0.5f), one = _mm512_set1_ps(1.0f);
   const __m512 sign = _mm512_set1_ps(-0.0f);
   const __m512 lo = _mm512_set1_ps((float)(-128 - zero_point)), hi = _mm512_set1_ps((float)(127 - zero_point));
@@ -1356,10 +1436,15 @@ TARGET static void ember_quantize_f32_s8_avx512(int64_t count, const float *in, 
   for (int64_t i = 0; i < count; i += 16) {
     const __mmask16 m = lanes_mask(count - i < 16 ? (int32_t)(count - i) : 16);
     const __m512 v = _mm512_div_ps(_mm512_maskz_loadu_ps(m, in + i), s);
-    const __m512 a = _mm512_andnot_ps(sign, v);
-    __m512 r = _mm512_roundscale_ps(a, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-    r = _mm512_mask_add_ps(r, _mm512_cmp_ps_mask(_mm512_sub_ps(a, r), half, _CMP_GE_OQ), r, one);
-    r = _mm512_or_ps(r, _mm512_and_ps(v, sign));
+    __m512 r;
+    if (half_even) {
+      r = _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    } else {
+      const __m512 a = _mm512_andnot_ps(sign, v);
+      r = _mm512_roundscale_ps(a, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+      r = _mm512_mask_add_ps(r, _mm512_cmp_ps_mask(_mm512_sub_ps(a, r), half, _CMP_GE_OQ), r, one);
+      r = _mm512_or_ps(r, _mm512_and_ps(v, sign));
+    }
     const __m512 c = _mm512_min_ps(_mm512_max_ps(r, lo), hi);
     __m512i n = _mm512_add_epi32(_mm512_cvttps_epi32(c), zp);
     n = _mm512_mask_mov_epi32(n, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), nan_code);

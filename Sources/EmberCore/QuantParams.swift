@@ -5,6 +5,16 @@ public struct QuantParams: Hashable, Sendable, CustomStringConvertible {
     public var zeroPoints: [Int32]
     /// nil for per-tensor parameters.
     public var axis: Int?
+    /// How an int8 op requantizes its result into a value with these parameters.
+    public var requantization: Requantization = .fixedPoint
+
+    /// TFLite's fixed-point arithmetic (LiteRT's reference kernels: a Q31 multiplier, gemmlowp's
+    /// double rounding), or ONNX Runtime's: the int32 result times a float scale, rounded to
+    /// nearest even (MLAS QLinearConv; ONNX QuantizeLinear after float Dequantize/op). QDQ models
+    /// folded into int8 ops take the second, so that they give ORT's codes (docs/DESIGN_NOTES.md).
+    public enum Requantization: UInt8, Hashable, Sendable {
+        case fixedPoint = 0, float = 1
+    }
 
     public init(scale: Float, zeroPoint: Int32) {
         scales = [scale]
@@ -47,7 +57,8 @@ public struct QuantParams: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String {
-        if let axis { return "per-axis(\(axis)) \(scales.count) scales" }
-        return "scale=\(scale) zp=\(zeroPoint)"
+        let mode = requantization == .float ? " float-requant" : ""
+        if let axis { return "per-axis(\(axis)) \(scales.count) scales\(mode)" }
+        return "scale=\(scale) zp=\(zeroPoint)\(mode)"
     }
 }

@@ -24,7 +24,7 @@ public enum GraphCodec {
         for v in graph.values {
             w.string(v.name)
             w.u8(v.dtype.rawValue)
-            w.u8((v.quant != nil ? 1 : 0) | (v.constant != nil ? 2 : 0))
+            w.u8((v.quant != nil ? 1 : 0) | (v.constant != nil ? 2 : 0) | (v.quant?.requantization == .float ? 4 : 0))
             w.u8(UInt8(v.shape.rank))
             for d in v.shape.dims {
                 switch d {
@@ -81,7 +81,9 @@ public enum GraphCodec {
             let dtypeByte = try r.u8()
             guard let dtype = DType(rawValue: dtypeByte) else { throw r.error("value '\(vname)' has unknown dtype \(dtypeByte)", at: r.position - 1) }
             let flags = try r.u8()
-            guard flags & ~3 == 0 else { throw r.error("value '\(vname)' has unknown flags \(flags)", at: r.position - 1) }
+            guard flags & ~7 == 0, flags & 5 != 4 else {
+                throw r.error("value '\(vname)' has unknown flags \(flags)", at: r.position - 1)
+            }
             let rank = Int(try r.u8())
             guard rank <= maxRank else { throw r.error("value '\(vname)' has rank \(rank) (max \(maxRank))", at: r.position - 1) }
             var dims: [Dim] = []
@@ -109,6 +111,7 @@ public enum GraphCodec {
                 } else {
                     quant = QuantParams(scales: scales, zeroPoints: zps, axis: axis)
                 }
+                if flags & 4 != 0 { quant?.requantization = .float }
             }
             var constant: ConstantData? = nil
             if flags & 2 != 0 {

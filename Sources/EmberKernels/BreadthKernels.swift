@@ -312,7 +312,9 @@ extension Preparer {
     func transposeConvInt8Fast(_ g: UnsafePointer<ember_conv_geometry>, requant q: UnsafePointer<ember_requant>) throws
         -> PreparedKernel? {
         // The C driver runs the path's int8 FC, then its requantize_s32.
-        guard let isa = c.isa.cISA, let (name, _) = simdIfAny("transpose_conv2d_s8", { $0.requantize_s32 }),
+        // Float requantization (ONNX) runs the reference: the ISAs' requantize_s32 is fixed point only.
+        guard q.pointee.scale == nil, let isa = c.isa.cISA,
+              let (name, _) = simdIfAny("transpose_conv2d_s8", { $0.requantize_s32 }),
               simdIfAny("fully_connected_s8", { $0.fully_connected_s8 }) != nil,
               let filter = c.inputConstants.count > 1 ? c.inputConstants[1] : nil,
               let bias = try constantBias(Int32.self) else { return nil }

@@ -35,6 +35,7 @@ public enum KernelImplementation: String, CaseIterable, Sendable {
     case mulS8Ref = "mul_s8_ref"
     case padRef = "pad_ref"
     case quantizeF32S8Ref = "quantize_f32_s8_ref"
+    case quantizeF32S8EvenRef = "quantize_f32_s8_even_ref"
     case requantizeS8Ref = "requantize_s8_ref"
     case resizeBilinearF32Ref = "resize_bilinear_f32_ref"
     case resizeNearestRef = "resize_nearest_ref"
@@ -585,7 +586,28 @@ struct Preparer {
         r.multiplier = UnsafePointer(mult)
         r.shift = UnsafePointer(shift)
         r.act_min = lo; r.act_max = hi
+        if oQ.requantization == .float {
+            // ORT's QLinearConv output scales: X_scale · W_scale / Y_scale, in float, left to right.
+            let scales = try storage.allocate(Float.self, count: outputChannels)
+            for o in 0..<outputChannels { scales[o] = inQ.scale * (wQ.isPerTensor ? wQ.scale : wQ.scales[o]) / oQ.scale }
+            r.scale = UnsafePointer(scales)
+        }
         return try storage.store(r)
+    }
+
+    /// `q`'s float requantization scales padded to `padded` channels (zeros after the last), for the
+    /// packed kernels; nil for fixed-point requantization.
+    func paddedRequantScales(_ q: ember_requant, count n: Int, padded: Int) throws -> UnsafePointer<Float>? {
+        guard let scale = q.scale else { return nil }
+        let p = try storage.allocate(Float.self, count: padded)
+        for i in 0..<padded { p[i] = i < n ? scale[i] : 0 }
+        return UnsafePointer(p)
+    }
+
+    /// The ISA's int8 conv / FC / depthwise kernels requantize in float too, except NEON's (which run
+    /// fixed point only: ONNX-rounded layers take the reference kernels there).
+    func packedKernelsRequantize(_ q: ember_requant, isa: Int32) -> Bool {
+        q.scale == nil || isa != Int32(EMBER_ISA_NEON)
     }
 
     func convInt8(_ a: Conv2DAttributes) throws -> PreparedKernel {
@@ -665,6 +687,7 @@ struct Preparer {
         g.weights = UnsafeRawPointer(packed); g.bias = UnsafePointer(pb); g.multiplier = UnsafePointer(pm); g.shift = UnsafePointer(ps)
         g.input_zero_point = -r.input_offset; g.output_offset = r.output_offset; g.act_min = r.act_min; g.act_max = r.act_max
         g.single_rounding = singleRounding ? 1 : 0
+        g.requant_scale = try paddedRequantScales(r, count: n, padded: np)
         return try storage.store(g)
     }
 
@@ -715,7 +738,8 @@ struct Preparer {
 
     func convInt8Fast(_ a: Conv2DAttributes, isa: Int32, geometry g: UnsafePointer<ember_conv_geometry>,
                       requant q: UnsafePointer<ember_requant>) throws -> PreparedKernel? {
-        guard let filter = c.inputConstants[1], let bias = try constantBias(Int32.self) else { return nil }
+        guard let filter = c.inputConstants[1], let bias = try constantBias(Int32.self),
+              packedKernelsRequantize(q.pointee, isa: isa) else { return nil }
         let w = try input(1), outC = c.output.dims[3], node = c.nodeName
         if a.groups == 1 {
             let k = w.dims[1] * w.dims[2] * w.dims[3]
@@ -739,7 +763,8 @@ struct Preparer {
                          filter.bytes.baseAddress?.assumingMemoryBound(to: Int8.self), bias, r.multiplier, r.shift, pw, pb, pm, ps)
         let dw = try storage.store(ember_qs8_dw(c_padded: Int32(cp), weights: UnsafePointer(pw), bias: UnsafePointer(pb),
                                                 multiplier: UnsafePointer(pm), shift: UnsafePointer(ps), input_zero_point: -r.input_offset,
-                                                output_offset: r.output_offset, act_min: r.act_min, act_max: r.act_max))
+                                                output_offset: r.output_offset, act_min: r.act_min, act_max: r.act_max,
+                                                requant_scale: try paddedRequantScales(r, count: outC, padded: cp)))
         let (name, run) = try simd("dwconv2d_s8") { $0.dwconv2d_s8 }
         let scratch = Int(ember_dwconv_scratch_bytes(isa, g, 1))
         return splittableConv(name, scratch: scratch, geometry: g, elementBytes: 1, threshold: .depthwise) { b, g in
@@ -860,7 +885,8 @@ struct Preparer {
         let rows = Int64(c.output.elementCount / max(w.dims[0], 1))
         let q = try requant(outputChannels: w.dims[0], activation: act)
         let node = c.nodeName
-        if let isa = c.isa.cISA, let weights = c.inputConstants[1], let bias = try constantBias(Int32.self) {
+        if let isa = c.isa.cISA, let weights = c.inputConstants[1], let bias = try constantBias(Int32.self),
+           packedKernelsRequantize(q.pointee, isa: isa) {
             let gemm = try packQS8(isa: isa, k: Int(inF), n: Int(outF), weights: weights, bias: bias, requant: q, singleRounding: true)
             let scratch = Int(ember_gemm_scratch_bytes(isa, inF, 1))
             let (name, run) = try simd("fully_connected_s8") { $0.fully_connected_s8 }
@@ -1001,10 +1027,12 @@ struct Preparer {
         let sub: Int32 = subtract ? 1 : 0
         let node = c.nodeName
         // SUB does not commute: only ADD may trade a broadcast first operand for the second.
-        if c.isa.cISA != nil, let (rows, cols, bStride, swapped, bRow) = try simdRows(), !(swapped && subtract) {
+        if c.isa.cISA != nil, rowKernelsTake(floatMode: p.float_mode),
+           let (rows, cols, bStride, swapped, bRow) = try simdRows(), !(swapped && subtract) {
             var q = p
             if swapped {
                 swap(&q.a_offset, &q.b_offset); swap(&q.a_multiplier, &q.b_multiplier); swap(&q.a_shift, &q.b_shift)
+                swap(&q.a_scale, &q.b_scale)
             }
             let sp = try storage.store(q)
             let (name, run) = try simd("add_s8") { $0.add_s8 }
@@ -1041,13 +1069,17 @@ struct Preparer {
         // TFLite computes this product in float, then widens it.
         (p.output_multiplier, p.output_shift) = quantizeMultiplier(Double(qa.scale * qb.scale / qo.scale))
         (p.act_min, p.act_max) = activationRangeInt8(act, qo)
+        if qo.requantization == .float {
+            p.float_mode = 1
+            p.a_scale = qa.scale; p.b_scale = qb.scale; p.output_scale = qo.scale
+        }
         let params = try storage.store(p)
         let node = c.nodeName
-        if c.isa.cISA != nil, let rowsCols = try simdRows() {
+        if c.isa.cISA != nil, rowKernelsTake(floatMode: p.float_mode), let rowsCols = try simdRows() {
             // The SIMD kernel reads b per row; MUL commutes, so a broadcast a trades places with b.
             let (rows, cols, bStride, swapped, bRow) = rowsCols
             var q = p
-            if swapped { swap(&q.a_offset, &q.b_offset) }
+            if swapped { swap(&q.a_offset, &q.b_offset); swap(&q.a_scale, &q.b_scale) }
             let sp = try storage.store(q)
             let (name, run) = try simd("mul_s8") { $0.mul_s8 }
             return splittableRows(name, rows: rows, cols: cols, bRowStride: bStride, swapped: swapped, bRow: bRow) { r, n, ap, bp, out in
@@ -1058,6 +1090,11 @@ struct Preparer {
             let (ap, bp, out) = try int8Pair(b, node)
             return { ember_mul_s8_ref(bc, ap, bp, params, out) }
         }
+    }
+
+    /// Whether the ISA's int8 ADD/MUL row kernels compute this mode: NEON's are fixed point only.
+    func rowKernelsTake(floatMode: Int32) -> Bool {
+        floatMode == 0 || c.isa.cISA != Int32(EMBER_ISA_NEON)
     }
 
     /// How a two-input op's inputs map onto the row kernels: one input the full output, the other the same
@@ -1127,6 +1164,15 @@ struct Preparer {
         guard try input(0).dtype == .i8, c.output.dtype == .i8 else { throw unsupported("u8 activations (use i8)") }
         let qi = try perTensorQuant(0), qo = try outQuant()
         let table = try storage.allocate(Int8.self, count: 256)
+        if qo.requantization == .float {
+            // ONNX Runtime's Q/DQ pair around the float op: each dequantized code through the float
+            // function, then QuantizeLinear (rounding half to even).
+            let (op, alpha) = try unaryOp()
+            var real = (0..<256).map { Float($0 - 128 - Int(qi.zeroPoint)) * qi.scale }
+            ember_unary_f32_ref(op, alpha, 256, real, &real)
+            ember_quantize_f32_s8_even_ref(256, real, qo.scale, qo.zeroPoint, table)
+            return lookupKernel(UnsafePointer(table), input: 0)
+        }
         switch c.op {
         case .hardSwish:
             // TFLite's 16-bit fixed-point hard swish, tabulated (it is a function of the code alone).
@@ -1273,9 +1319,21 @@ struct Preparer {
             let (m, s) = meanMultiplier(inputScale: qi.scale, outputScale: qo.scale, count: reduced)
             q = MeanRequant(multiplier: m, shift: s, inputZeroPoint: qi.zeroPoint, outputZeroPoint: qo.zeroPoint)
         }
-        if let fast = meanFast(x: x, axes: normalized, requant: q) { return fast }
         let rp = try storage.store(r)
         let node = c.nodeName
+        if x.dtype == .i8, try outQuant().requantization == .float {
+            // ORT's QLinearGlobalAveragePool: the int32 sum times input scale / count / output scale.
+            let qi = try perTensorQuant(0), qo = try outQuant()
+            let scale = qi.scale / Float(reduced) / qo.scale
+            if let fast = meanFast(x: x, axes: normalized, requant: q, floatScale: scale) { return fast }
+            return kernel(.meanS8Ref, scratch: c.output.elementCount * 4) { b in
+                let xp = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
+                let out = b.output.assumingMemoryBound(to: Int8.self)
+                let scratch = b.scratch?.assumingMemoryBound(to: Int32.self)
+                return { ember_mean_s8_float_ref(rp, xp, q.inputZeroPoint, scale, q.outputZeroPoint, scratch, out) }
+            }
+        }
+        if let fast = meanFast(x: x, axes: normalized, requant: q) { return fast }
         if x.dtype == .f32 {
             return kernel(.meanF32Ref) { b in
                 let xp = try req(b, 0, node).assumingMemoryBound(to: Float.self)
@@ -1301,7 +1359,7 @@ struct Preparer {
     /// channels after it ([outer][reduced][inner], inner ≥ 4: a global average pool over H and W of
     /// NHWC); nil for other reductions and paths without the kernel. Same bytes (int8) or bits (f32) as
     /// the reference.
-    func meanFast(x: TensorInfo, axes: [Int], requant q: MeanRequant) -> PreparedKernel? {
+    func meanFast(x: TensorInfo, axes: [Int], requant q: MeanRequant, floatScale: Float = 0) -> PreparedKernel? {
         let sorted = Set(axes).sorted()
         guard let first = sorted.first, let last = sorted.last, last - first + 1 == sorted.count else { return nil }
         let outer = x.dims[..<first].reduce(1, *), reduced = x.dims[first...last].reduce(1, *)
@@ -1321,7 +1379,7 @@ struct Preparer {
         return kernel(name) { b in
             let xp = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
             let out = b.output.assumingMemoryBound(to: Int8.self)
-            return { run(o, r, n, xp, q.inputZeroPoint, q.multiplier, q.shift, q.outputZeroPoint, out) }
+            return { run(o, r, n, xp, q.inputZeroPoint, q.multiplier, q.shift, floatScale, q.outputZeroPoint, out) }
         }
     }
 
@@ -1459,11 +1517,19 @@ struct Preparer {
         let node = c.nodeName
         if x.dtype == .f32 {
             let s = qo.scale, z = qo.zeroPoint
+            let halfEven: Int32 = qo.requantization == .float ? 1 : 0  // ONNX QuantizeLinear: ties to even
             if to == .i8, let (name, run) = simdIfAny("quantize_f32_s8", { $0.quantize_f32_s8 }) {
                 return kernel(name) { b in
                     let xp = try req(b, 0, node).assumingMemoryBound(to: Float.self)
                     let out = b.output.assumingMemoryBound(to: Int8.self)
-                    return { run(count, xp, s, z, out) }
+                    return { run(count, xp, s, z, halfEven, out) }
+                }
+            }
+            if to == .i8, halfEven == 1 {
+                return kernel(.quantizeF32S8EvenRef) { b in
+                    let xp = try req(b, 0, node).assumingMemoryBound(to: Float.self)
+                    let out = b.output.assumingMemoryBound(to: Int8.self)
+                    return { ember_quantize_f32_s8_even_ref(count, xp, s, z, out) }
                 }
             }
             return kernel(to == .i8 ? .quantizeF32S8Ref : .quantizeF32U8Ref) { b in
@@ -1475,6 +1541,14 @@ struct Preparer {
         }
         guard x.dtype == .i8, to == .i8 else { throw unsupported("requantize \(x.dtype) → \(to) (only i8 → i8)") }
         let qi = try perTensorQuant(0)
+        if qo.requantization == .float {
+            // ONNX's DequantizeLinear then QuantizeLinear (a concat's inputs brought to its scale): a function
+            // of the code, tabulated.
+            let table = try storage.allocate(Int8.self, count: 256)
+            let real = (0..<256).map { Float($0 - 128 - Int(qi.zeroPoint)) * qi.scale }
+            ember_quantize_f32_s8_even_ref(256, real, qo.scale, qo.zeroPoint, table)
+            return lookupKernel(UnsafePointer(table), input: 0)
+        }
         let (m, s) = quantizeMultiplier(Double(qi.scale) / Double(qo.scale))
         let zi = qi.zeroPoint, zo = qo.zeroPoint
         return kernel(.requantizeS8Ref) { b in

@@ -36,6 +36,10 @@ func twoInputS8Params(_ qa: QuantParams, _ qb: QuantParams, _ qo: QuantParams, s
                                        : twiceMax / Double(Float(1 << 20) * qo.scale)
     (p.output_multiplier, p.output_shift) = quantizeMultiplier(outputReal)
     (p.act_min, p.act_max) = range
+    if qo.requantization == .float, !squaredDifference {
+        p.float_mode = 1
+        p.a_scale = qa.scale; p.b_scale = qb.scale; p.output_scale = qo.scale
+    }
     return p
 }
 

@@ -44,6 +44,9 @@ public struct Calibration: Sendable {
     /// Per value id: (min, max), nil for values that are not float activations.
     public var ranges: [(min: Float, max: Float)?]
     public var sampleCount: Int
+    /// Per value id: parameters a QDQ model states for it, which the quantizer takes as they are
+    /// instead of deriving them from the range (empty after a calibration run).
+    public var stated: [QuantParams?] = []
 
     public init(ranges: [(min: Float, max: Float)?], sampleCount: Int) {
         self.ranges = ranges; self.sampleCount = sampleCount

@@ -6,11 +6,14 @@ import Glibc
 
 /// QDQ models (ONNX's QuantizeLinear → DequantizeLinear pairs around float ops, as
 /// onnxruntime.quantization writes them) into Ember's int8 ops: each pair is a statement of the
-/// int8 range the value between them takes, so the pairs are removed and their ranges become the
-/// calibration `Quantizer.int8` quantizes the float graph with. The weights, already dequantized
-/// at import, are quantized again per output channel (max |w| / 127, the scale ORT's symmetric
-/// per-channel weights have). Requantization is then Ember's (TFLite's integer arithmetic), not
-/// the float Q/DQ the model spells: outputs may differ from ORT's by a quantum per layer.
+/// int8 parameters of the value between them, so the pairs are removed and their parameters (exactly
+/// as stated) become the calibration `Quantizer.int8` quantizes the float graph with. The weights,
+/// already dequantized at import, are quantized again per output channel (max |w| / 127, the scale
+/// ORT's symmetric per-channel weights have: the same codes). The int8 ops then requantize as ONNX
+/// Runtime does (`QuantParams.Requantization.float`: float scales, ties to even), and the passes do
+/// not fold across a pair, so conv, depthwise, FC, add, mul, global average pool and table
+/// activations give ORT's codes; average pool, resize, concat with differing scales, softmax and
+/// int8 matmul keep TFLite's integer arithmetic (a quantum at ties).
 public enum QDQFolding {
     /// One QuantizeLinear → DequantizeLinear pair around a float value.
     struct Pair {
@@ -18,6 +21,8 @@ public enum QDQFolding {
         /// The float value quantized, and the range the pair states for it.
         var source: ValueID
         var range: (min: Float, max: Float)
+        /// The pair's parameters as int8 ones (a u8 pair's zero point less 128, the same scale).
+        var params: QuantParams
     }
 
     /// Every Q/DQ pair of `graph`, in node order.
@@ -30,8 +35,10 @@ public enum QDQFolding {
                   case let .quantize(dtype) = graph.nodes[qi].op, let source = graph.nodes[qi].inputs.first ?? nil,
                   graph.values[source].dtype == .f32, let q = graph.values[x].quant else { return nil }
             let (lo, hi): (Int32, Int32) = dtype == .u8 ? (0, 255) : (-128, 127)
+            guard q.isPerTensor else { return nil }
             return Pair(dequantize: k, quantize: qi, source: source,
-                        range: (Float(lo - q.zeroPoint) * q.scale, Float(hi - q.zeroPoint) * q.scale))
+                        range: (Float(lo - q.zeroPoint) * q.scale, Float(hi - q.zeroPoint) * q.scale),
+                        params: QuantParams(scale: q.scale, zeroPoint: q.zeroPoint - (dtype == .u8 ? 128 : 0)))
         }
     }
 
@@ -40,16 +47,20 @@ public enum QDQFolding {
 
     /// The float graph without its Q/DQ pairs and the ranges they stated, by value name (the passes
     /// that run next renumber values, not names).
-    public static func strip(_ graph: Graph) throws -> (graph: Graph, ranges: [String: (min: Float, max: Float)]) {
+    /// `stated` holds the pairs' own parameters by the same names: the int8 graph takes them exactly
+    /// (a range's scale recomputed in float can be an ulp off, which moves codes at rounding ties).
+    public static func strip(_ graph: Graph) throws -> (graph: Graph, ranges: [String: (min: Float, max: Float)],
+                                                        stated: [String: QuantParams]) {
         let graph = try hoistingDataMovement(graph)
         var ranges = [(min: Float, max: Float)?](repeating: nil, count: graph.values.count)
+        var stated = [QuantParams?](repeating: nil, count: graph.values.count)
         var replacement: [ValueID: ValueID] = [:]
         var dead = Set<Int>()
         let found = pairs(graph)
         for pair in found {
             // Back-to-back pairs (Q → DQ → Q → DQ) resolve to the first float value.
             let root = replacement[pair.source] ?? pair.source
-            if ranges[root] == nil { ranges[root] = pair.range }
+            if ranges[root] == nil { ranges[root] = pair.range; stated[root] = pair.params }
             replacement[graph.nodes[pair.dequantize].output] = root
             dead.insert(pair.dequantize)
             dead.insert(pair.quantize)
@@ -77,10 +88,11 @@ public enum QDQFolding {
         }
         g = g.droppingUnreferencedValues()
         _ = try g.validate()
-        var byName: [String: (min: Float, max: Float)] = [:]
+        var byName: [String: (min: Float, max: Float)] = [:], statedByName: [String: QuantParams] = [:]
         for (id, r) in ranges.enumerated() { if let r { byName[graph.values[id].name] = r } }
-        for (new, old) in renamed { byName[new] = byName[old] }
-        return (g, byName)
+        for (id, p) in stated.enumerated() { if let p { statedByName[graph.values[id].name] = p } }
+        for (new, old) in renamed { byName[new] = byName[old]; statedByName[new] = statedByName[old] }
+        return (g, byName, statedByName)
     }
 
     /// Data movement on quantized values (ORT's QOperator form runs MaxPool, Reshape, Transpose on
@@ -126,9 +138,14 @@ public enum QDQFolding {
     /// and the relu the pairs kept apart fuse.
     public static func int8(_ graph: Graph, optimize: (Graph) throws -> Graph = { $0 },
                             limits: LoadLimits = LoadLimits()) throws -> (graph: Graph, probeQuanta: Double?) {
-        var (stripped, ranges) = try strip(graph)
-        propagateRanges(stripped, &ranges)
-        let folded = try int8Graph(stripped, ranges: ranges, optimize: optimize)
+        let (stripped, ranges, stated) = try strip(graph)
+        // ORT rounds at the pairs and nowhere else, and the int8 graph requantizes as ORT does: a value
+        // a pair quantizes keeps its own node (fold-batchnorm would fold an affine consumer into it —
+        // a lowered HardSigmoid's x·α + β into a squeeze-excite conv — and drop that rounding), and a
+        // chain of elementwise ops between two pairs without one of its own runs as a float island
+        // (no invented intermediate rounding), as in the Q/DQ graph.
+        let folded = try int8Graph(stripped, ranges: ranges, stated: stated,
+                                   optimize: { try keepingRounding(at: Set(stated.keys), $0, optimize) })
         let types = try graph.validate().types
         var state: UInt64 = 0x5EED_0DD5
         var inputs: [[UInt8]] = []
@@ -161,60 +178,47 @@ public enum QDQFolding {
         return (folded, worst)
     }
 
-    /// Ranges for values no pair measured that an elementwise op computes from one measured value
-    /// and constants (x·α + β, clamps: a lowered HardSigmoid), by interval arithmetic in node order.
-    /// Without them such chains stay float islands; with them fold-batchnorm can fold the affine
-    /// part into the conv before it and the value keeps a true range.
-    static func propagateRanges(_ graph: Graph, _ ranges: inout [String: (min: Float, max: Float)]) {
-        for n in graph.nodes where ranges[graph.values[n.output].name] == nil && graph.values[n.output].dtype == .f32 {
-            let variable = n.inputs.compactMap { $0 }.filter { graph.values[$0].constant == nil }
-            guard variable.count == 1, let x = variable.first, let r = ranges[graph.values[x].name] else { continue }
-            let constants = n.inputs.compactMap { $0 }.filter { $0 != x }
-            var c: (min: Float, max: Float) = (0, 0)
-            if let k = constants.first {
-                guard constants.count == 1, let data = graph.values[k].constant,
-                      let xs = floatsOf(graph.values[k], data), let lo = xs.min(), let hi = xs.max() else { continue }
-                c = (lo, hi)
-            }
-            let xFirst = n.inputs.first == x
-            var out: (min: Float, max: Float)
-            var activation = Activation.none
+    /// `optimize` with the values named in `rounded` that an affine op (add, sub, mul, div with a
+    /// constant) reads kept as they are: graph outputs while the passes run, so nothing folds them away.
+    static func keepingRounding(at rounded: Set<String>, _ graph: Graph, _ optimize: (Graph) throws -> Graph) throws -> Graph {
+        var g = graph
+        let kept = graph.nodes.flatMap { n -> [ValueID] in
             switch n.op {
-            case let .add(a) where constants.count == 1: out = (r.min + c.min, r.max + c.max); activation = a
-            case let .sub(a) where constants.count == 1:
-                out = xFirst ? (r.min - c.max, r.max - c.min) : (c.min - r.max, c.max - r.min); activation = a
-            case let .mul(a) where constants.count == 1:
-                let p = [r.min * c.min, r.min * c.max, r.max * c.min, r.max * c.max]
-                out = (p.min() ?? 0, p.max() ?? 0); activation = a
-            // Int8 maximum and minimum keep their input's parameters (Quantizer's .sharedRange).
-            case .maximum where constants.count == 1, .minimum where constants.count == 1: out = r
-            case .relu where constants.isEmpty: out = r; activation = .relu
-            case .relu6 where constants.isEmpty: out = r; activation = .relu6
-            default: continue
+            case .add, .sub, .mul, .div:
+                guard n.inputs.contains(where: { $0.map { graph.values[$0].constant != nil } ?? false }) else { return [] }
+                return n.inputs.compactMap { $0 }.filter {
+                    graph.values[$0].constant == nil && rounded.contains(graph.values[$0].name) && !graph.outputs.contains($0)
+                }
+            default: return []
             }
-            let clamp = activation.range
-            out = (min(max(out.min, clamp.min), clamp.max), min(max(out.max, clamp.min), clamp.max))
-            guard out.min.isFinite, out.max.isFinite else { continue }
-            ranges[graph.values[n.output].name] = out
         }
+        g.outputs += Array(Set(kept)).sorted()
+        var optimized = try optimize(g)
+        guard optimized.outputs.count == g.outputs.count else {
+            throw EmberError.invalidGraph(node: graph.name, reason: "the passes changed the number of graph outputs")
+        }
+        optimized.outputs = Array(optimized.outputs.prefix(graph.outputs.count))  // the graph's own, in order
+        return optimized
     }
 
     /// The stripped float graph after `optimize`, quantized with the ranges the pairs stated.
-    static func int8Graph(_ stripped: Graph, ranges: [String: (min: Float, max: Float)],
+    static func int8Graph(_ stripped: Graph, ranges: [String: (min: Float, max: Float)], stated: [String: QuantParams],
                           optimize: (Graph) throws -> Graph) throws -> Graph {
         let float = try optimize(stripped)
         var byID = float.values.map { ranges[$0.name] }
+        var exact = float.values.map { v in ranges[v.name] == nil ? nil : stated[v.name] }
         // Values the importer added between pairs (layout transposes, reshapes) move data only:
         // they carry their input's range, as the quantizer's same-scale rule has it.
         for n in float.nodes where byID[n.output] == nil && n.op.schema.quantization == .inputRange {
-            if let x = n.inputs.first ?? nil { byID[n.output] = byID[x] }
+            if let x = n.inputs.first ?? nil { byID[n.output] = byID[x]; exact[n.output] = exact[x] }
         }
         // Float constants an int8 op reads (an Add's operand) take their own extremes.
         for (id, v) in float.values.enumerated() where byID[id] == nil && v.dtype == .f32 {
             guard let c = v.constant, let xs = floatsOf(v, c), let lo = xs.min(), let hi = xs.max() else { continue }
             byID[id] = (lo, hi)
         }
-        let calibration = Calibration(ranges: byID, sampleCount: 0)
-        return try Quantizer.int8(float, calibration: calibration)
+        var calibration = Calibration(ranges: byID, sampleCount: 0)
+        calibration.stated = exact
+        return try Quantizer.int8(float, calibration: calibration, requantization: .float)
     }
 }

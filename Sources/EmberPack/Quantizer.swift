@@ -12,7 +12,10 @@ import EmberRuntime
 /// (a quantize node follows), outputs are dequantized back to f32 under their
 /// original names.
 public enum Quantizer {
-    public static func int8(_ graph: Graph, calibration: Calibration, name: String? = nil) throws -> Graph {
+    /// `requantization` .float (a QDQ model folded: QDQFolding) makes every int8 activation requantize
+    /// as ONNX Runtime does (`QuantParams.Requantization`); the default is TFLite's fixed point.
+    public static func int8(_ graph: Graph, calibration: Calibration, name: String? = nil,
+                            requantization: QuantParams.Requantization = .fixedPoint) throws -> Graph {
         let v = try graph.validate()
         let b = GraphBuilder(name: name ?? graph.name + "-int8")
         var floatID = [ValueID?](repeating: nil, count: graph.values.count)
@@ -22,7 +25,10 @@ public enum Quantizer {
             guard let r = calibration.ranges[id] else {
                 throw EmberError.invalidGraph(node: graph.values[id].name, reason: "no calibrated range for this value")
             }
-            return activationParams(min: r.min, max: r.max)
+            var p = id < calibration.stated.count ? calibration.stated[id] ?? activationParams(min: r.min, max: r.max)
+                                                  : activationParams(min: r.min, max: r.max)
+            p.requantization = requantization
+            return p
         }
         /// The value as f32 in the new graph (dequantizing an int8 one once).
         func asFloat(_ id: ValueID) throws -> ValueID {
@@ -120,7 +126,9 @@ public enum Quantizer {
                         throw EmberError.unsupported(node: node.name, reason: "a non-constant bias cannot be quantized")
                     }
                     let q = bf.indices.map { i -> Int32 in
-                        let s = Double(inScale) * Double(scales[min(i, scales.count - 1)])
+                        let channelScale = scales[min(i, scales.count - 1)]
+                        // ORT states the bias at the float product s_in·s_w: divide by exactly that.
+                        let s = requantization == .float ? Double(inScale * channelScale) : Double(inScale) * Double(channelScale)
                         return Int32(max(-2_147_483_647, min(2_147_483_647, (Double(bf[i]) / s).rounded())))
                     }
                     bias = b.constant(graph.values[bid].name, q, dtype: .i32, dims: v.types[bid].dims)
@@ -132,7 +140,10 @@ public enum Quantizer {
                 int8ID[out] = try b.add(node.op, ins, name: node.name, outputDType: .i8, outputQuant: try quant(out))
 
             case let .fixedOutput(scale, zeroPoint):
-                let fixed = QuantParams(scale: scale, zeroPoint: zeroPoint)
+                // TFLite fixes these outputs' parameters; a QDQ model states its own, which ORT uses.
+                var fixed = QuantParams(scale: scale, zeroPoint: zeroPoint)
+                if requantization == .float, calibration.ranges[out] != nil { fixed = try quant(out) }
+                fixed.requantization = requantization
                 int8ID[out] = try b.add(node.op, [try asInt8(node.inputs[0] ?? -1)], name: node.name, outputDType: .i8, outputQuant: fixed)
 
             case .inputRange:
@@ -158,7 +169,11 @@ public enum Quantizer {
             }
         }
         for id in graph.outputs {
-            let f = try asFloat(id)
+            var f = try asFloat(id)
+            if requantization == .float, int8ID[id] == nil, id < calibration.stated.count, calibration.stated[id] != nil {
+                // A float island's result that the Q/DQ graph rounds at its output pair: round it the same way.
+                f = try b.add(.dequantize, [try asInt8(id)], name: graph.values[id].name + "/rounded")
+            }
             b.output(f, name: graph.values[id].name)
             if let q = int8ID[id], q != f { b.rename(q, to: graph.values[id].name + "/int8") }
         }

@@ -411,9 +411,9 @@ import Testing
 
     /// ORT's QDQ and QOperator int8 forms of the CNN (quantize_static, per-channel weights; QOperator
     /// with uint8 activations, QLinearConv/QLinearMatMul/QLinearAdd/QLinearSoftmax and MaxPool on the
-    /// codes) pack into Ember's int8 ops: the Q/DQ pairs' ranges become the quantization, and the
-    /// outputs stay within two quanta (softmax: 1/256) of ORT's; `--keep-qdq` runs the pairs as float
-    /// ops and gives ORT's outputs.
+    /// codes) pack into Ember's int8 ops: the Q/DQ pairs' parameters become the quantization, the int8
+    /// ops requantize as ORT does, and the outputs are ORT's exactly; `--keep-qdq` runs the pairs as
+    /// float ops and gives ORT's outputs too.
     @Test(arguments: [("qdq", 9, "Quantize 1, Dequantize 1"), ("qop", 5, "Quantize 3, Dequantize 3")])
     func aQuantizedONNXModelFoldsIntoInt8Ops(_ form: String, _ pairs: Int, _ leftOver: String) throws {
         let fixture = Self.root + "/Tests/Fixtures/onnx-cli", model = fixture + "/small_cnn_\(form).onnx"
@@ -424,22 +424,39 @@ import Testing
         // Of the pairs only the input's quantize, the output's dequantize and the float islands' are left.
         #expect(inspect.stdout.contains("Conv2D 2") && inspect.stdout.contains(leftOver), "\(inspect.stdout)")
         #expect(try ember("pack", model, "-o", kept, "--keep-qdq", "--targets", Self.emptyDir).status == 0)
-        if form == "qdq" {
-            // The QDQ fold moves this model's outputs 0.4 quanta on the probe: a zero tolerance keeps the pairs.
-            let strict = try ember("pack", model, "-o", Self.workDir + "/strict.ember", "--qdq-max-quanta", "0", "--targets", Self.emptyDir)
-            #expect(strict.status == 0 && strict.stdout.contains("QDQ pairs kept as float ops") && strict.stdout.contains("--qdq-max-quanta 0"),
-                    "\(strict.stdout)\(strict.stderr)")
-        }
+        #expect(r.stdout.contains("within 0 quanta"), "\(r.stdout)")
         for k in 0..<4 {
             let sample = "image=\(fixture)/calib/0\(k).npy", want = try npyFloats(fixture + "/ort_\(form)_0\(k).npy", count: 5)
-            for (package, tolerance) in [(folded, Float(2) / 256), (kept, 0)] {
+            for (package, tolerance) in [(folded, Float(0)), (kept, 0)] {
                 let dir = Self.workDir + "/\(form)-\(k)-\(tolerance)"
                 let run = try ember("run", package, "--input", sample, "--output", dir)
                 #expect(run.status == 0, "\(run.stderr)")
                 let got = try npyFloats(dir + "/probabilities.npy", count: 5)
-                let ok = tolerance > 0 ? zip(got, want).allSatisfy { abs($0 - $1) <= tolerance } : closeRelative(got, want)
+                let ok = package == folded ? got == want : closeRelative(got, want)
                 #expect(ok, "\(form) sample \(k) (\(package == folded ? "int8" : "float Q/DQ")): \(got) vs ORT \(want)")
             }
+        }
+    }
+
+    /// A QDQ average pool whose averages fall halfway between codes: folded, the int8 pool rounds them as
+    /// TFLite does (away from zero) where ORT rounds to even — the probe measures it, and a zero
+    /// `--qdq-max-quanta` keeps the pairs as float ops, which give ORT's outputs exactly.
+    @Test func qdqMaxQuantaKeepsPairsWhoseFoldMovesTheOutputs() throws {
+        let fixture = Self.root + "/Tests/Fixtures/onnx-cli/qdq_pool", model = fixture + "/qdq_pool.onnx"
+        let want = try npyFloats(fixture + "/ort_y.npy", count: 32)
+        for (flags, folds) in [([String](), true), (["--qdq-max-quanta", "0"], false)] {
+            let out = Self.workDir + "/pool-\(folds).ember", dir = Self.workDir + "/pool-\(folds)"
+            let r = try ember(["pack", model, "-o", out, "--targets", Self.emptyDir] + flags)
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(r.stdout.contains(folds ? "folded 2 QuantizeLinear/DequantizeLinear pairs" : "QDQ pairs kept as float ops"),
+                    "\(r.stdout)")
+            if !folds { #expect(r.stdout.contains("--qdq-max-quanta 0"), "\(r.stdout)") }
+            #expect(try ember("run", out, "--input", "x=\(fixture)/x.npy", "--output", dir).status == 0)
+            let got = try npyFloats(dir + "/y.npy", count: 32)
+            let differing = zip(got, want).filter { $0 != $1 }.count
+            // Folded: the ties, one quantum (1/16) each; kept: ORT's outputs.
+            #expect(folds ? differing > 0 && zip(got, want).allSatisfy { abs($0 - $1) <= 1.0 / 16 } : differing == 0,
+                    "\(differing) of 32 differ")
         }
     }
 

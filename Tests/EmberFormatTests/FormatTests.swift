@@ -93,6 +93,38 @@ func entry(_ i: Int) -> Int { 64 + 48 * i }
         #expect(c0.count > 0 && tens.compression == .none)
     }
 
+    /// A value's float requantization (ONNX's rounding, GRPH flag bit 2) survives encoding; the bit without
+    /// quantization (bit 0) is refused, naming the value.
+    @Test func floatRequantizationRoundTripsAndAStrayFlagIsRefused() throws {
+        let b = GraphBuilder(name: "onnx-int8")
+        var onnx = QuantParams(scale: 0.05, zeroPoint: 3)
+        onnx.requantization = .float
+        let x = b.input("x", .f32, [4])
+        let q = try b.add(.quantize(.i8), [x], name: "q", outputQuant: onnx)
+        let tflite = try b.add(.quantize(.i8), [try b.add(.dequantize, [q], name: "dq")], name: "q2",
+                               outputQuant: QuantParams(scale: 0.05, zeroPoint: 3))
+        b.output(try b.add(.dequantize, [tflite], name: "y"))
+        let g = try b.build()
+        var tensors = ByteWriter()
+        var encoded = GraphCodec.encode(g, tensorSection: 0, tensors: &tensors)
+        let sections = TensorSections(sizes: [0: tensors.count], loaded: [:])
+        func decode(_ bytes: [UInt8]) throws -> Graph {
+            try bytes.withUnsafeBytes { raw in
+                var r = ByteReader(raw, section: "GRPH#0", baseOffset: 0)
+                return try GraphCodec.decode(&r, tensors: sections)
+            }
+        }
+        let back = try decode(encoded)
+        let modes = back.values.compactMap { $0.quant?.requantization }
+        #expect(modes == [.float, .fixedPoint], "\(back.values.map(\.quant))")
+        // Value "x" (no quantization) given flag bit 2: its flags byte follows its name and dtype.
+        let name = Array("x".utf8), at = try #require((0..<encoded.count - 2).first { i in
+            encoded[i..<(i + name.count)].elementsEqual(name) && encoded[i + name.count] == DType.f32.rawValue
+        }) + name.count + 1
+        encoded[at] |= 4
+        #expect(errorText { try decode(encoded) }.contains("value 'x' has unknown flags 4"))
+    }
+
     @Test func everyOpKindRoundTrips() throws {
         let b = GraphBuilder(name: "ops")
         let x = b.input("x", .f32, [1, 4, 4, 2])

@@ -471,7 +471,7 @@ import Glibc
             var q8 = [Int8](repeating: 0, count: out.count), scratch = [Int32](repeating: 0, count: out.count)
             mults.withUnsafeBufferPointer { mp in shifts.withUnsafeBufferPointer { sp in
                 var rq = ember_requant(input_offset: inOffset, output_offset: outOffset, multiplier: mp.baseAddress,
-                                       shift: sp.baseAddress, act_min: -128, act_max: 127)
+                                       shift: sp.baseAddress, act_min: -128, act_max: 127, scale: nil)
                 ember_transpose_conv2d_s8_ref(&g, xq, wq, bias, &rq, &scratch, &q8)
             } }
             for b in 0..<n { for oy in 0..<oh { for ox in 0..<ow { for o in 0..<oc {

@@ -79,7 +79,7 @@ func forEachTap(_ g: ember_conv_geometry, _ tap: (Int, Int, Int) -> Void) {
             }
             var out = [Int8](repeating: 99, count: outCount)
             mult.withUnsafeBufferPointer { m in shift.withUnsafeBufferPointer { s in
-                var q = ember_requant(input_offset: -inZP, output_offset: outZP, multiplier: m.baseAddress, shift: s.baseAddress, act_min: lo, act_max: hi)
+                var q = ember_requant(input_offset: -inZP, output_offset: outZP, multiplier: m.baseAddress, shift: s.baseAddress, act_min: lo, act_max: hi, scale: nil)
                 ember_conv2d_s8_ref(&g, x, f, bias, &q, &out)
             } }
             #expect(out == expected)
@@ -135,7 +135,7 @@ func forEachTap(_ g: ember_conv_geometry, _ tap: (Int, Int, Int) -> Void) {
             } }
             var out = [Int8](repeating: 0, count: rows * outF)
             mult.withUnsafeBufferPointer { m in shift.withUnsafeBufferPointer { s in
-                var q = ember_requant(input_offset: -inZP, output_offset: outZP, multiplier: m.baseAddress, shift: s.baseAddress, act_min: -128, act_max: 127)
+                var q = ember_requant(input_offset: -inZP, output_offset: outZP, multiplier: m.baseAddress, shift: s.baseAddress, act_min: -128, act_max: 127, scale: nil)
                 ember_fully_connected_s8_ref(Int64(rows), Int32(inF), Int32(outF), x, w, bias, &q, &out)
             } }
             #expect(out == expected)

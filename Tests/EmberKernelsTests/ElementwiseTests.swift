@@ -74,12 +74,32 @@ func randomBroadcastPair(_ rng: inout SplitMix64) -> ([Int], [Int], [Int]) {
                 #expect(out[i] == Int8(min(max(raw, -100), 120)))
             }
 
-            var m = ember_mul_s8_params(a_offset: p.a_offset, b_offset: p.b_offset, output_offset: p.output_offset,
-                                        output_multiplier: p.output_multiplier, output_shift: Int32(rng.int(-14...(-7))), act_min: -128, act_max: 127)
+            var m = ember_mul_s8_params()
+            m.a_offset = p.a_offset; m.b_offset = p.b_offset; m.output_offset = p.output_offset
+            m.output_multiplier = p.output_multiplier; m.output_shift = Int32(rng.int(-14...(-7))); m.act_min = -128; m.act_max = 127
             ember_mul_s8_ref(&bc, a, b, &m, &out)
             for i in 0..<n {
                 let prod = (Int32(a[sourceIndex(i, ad, od)]) + m.a_offset) * (Int32(b[sourceIndex(i, bd, od)]) + m.b_offset)
                 #expect(out[i] == Int8(min(max(mbqm(prod, m.output_multiplier, m.output_shift) + m.output_offset, -128), 127)))
+            }
+
+            // ONNX Runtime's form (float_mode): Q/DQ around a float ADD, SUB or MUL — the dequantized codes
+            // combined in float, divided by the output scale, rounded to nearest even.
+            let (sa, sb, so) = (Float.random(in: 0.001...0.1, using: &rng), Float.random(in: 0.001...0.1, using: &rng),
+                                Float.random(in: 0.001...0.1, using: &rng))
+            p.float_mode = 1; p.a_scale = sa; p.b_scale = sb; p.output_scale = so
+            m.float_mode = 1; m.a_scale = sa; m.b_scale = sb; m.output_scale = so
+            var sums = [Int8](repeating: 0, count: n), products = [Int8](repeating: 0, count: n)
+            ember_add_s8_ref(&bc, a, b, &p, sub, &sums)
+            ember_mul_s8_ref(&bc, a, b, &m, &products)
+            for i in 0..<n {
+                let x = Float(Int32(a[sourceIndex(i, ad, od)]) + p.a_offset) * sa
+                let y = Float(Int32(b[sourceIndex(i, bd, od)]) + p.b_offset) * sb
+                func onnx(_ v: Float, _ lo: Int32, _ hi: Int32) -> Int8 {
+                    Int8(min(max(Int32((v / so).rounded(.toNearestOrEven)) + p.output_offset, lo), hi))
+                }
+                #expect(sums[i] == onnx(sub == 1 ? x - y : x + y, -100, 120))
+                #expect(products[i] == onnx(x * y, -128, 127))
             }
         }
     }

@@ -193,7 +193,7 @@ func quantizeTwin(_ x: Float, _ scale: Float, _ zp: Int32, _ lo: Int32, _ hi: In
             let want = expected.map { Int8(min(max(mbqm($0, Int32.max, 8) - 5, -100), 90)) }
             var out = [Int8](repeating: 0, count: outCount)
             mult.withUnsafeBufferPointer { m in shift.withUnsafeBufferPointer { s in
-                var q = ember_requant(input_offset: 3, output_offset: -5, multiplier: m.baseAddress, shift: s.baseAddress, act_min: -100, act_max: 90)
+                var q = ember_requant(input_offset: 3, output_offset: -5, multiplier: m.baseAddress, shift: s.baseAddress, act_min: -100, act_max: 90, scale: nil)
                 ember_conv2d_s8_ref(&g, x, f, nil, &q, &out)
             } }
             #expect(out == want)
@@ -243,5 +243,27 @@ func quantizeTwin(_ x: Float, _ scale: Float, _ zp: Int32, _ lo: Int32, _ hi: In
         }
         let untested = declared.filter { name in name != "ember_cpu_features" && !sources.contains(name + "(") }
         #expect(untested.isEmpty, "declared in ember_kernels.h but called by no kernel test: \(untested)")
+    }
+}
+
+/// ONNX Runtime's requantization helpers against Swift's own float arithmetic: acc · scale (and v / scale)
+/// rounded to nearest even — exact ties included, where TFLite's rounding would go away from zero — and
+/// clamped so that no out-of-range float is converted.
+@Suite struct FloatRequantizationTests {
+    @Test func floatRequantizationRoundsTiesToEvenAsORTDoes() {
+        var rng = SplitMix64(seed: 91)
+        func expected(_ v: Float) -> Int32 { Int32(max(min(v, 1_073_741_824), -1_073_741_824).rounded(.toNearestOrEven)) }
+        for trial in 0..<20_000 {
+            let scale = trial % 4 == 0 ? 0.5 : Float.random(in: 1e-5...2, using: &rng)
+            let acc = Int32(rng.int(-3_000_000...3_000_000))
+            #expect(ember_requantize_float(acc, scale) == expected(Float(acc) * scale), "acc \(acc) scale \(scale)")
+            let v = trial % 3 == 0 ? (Float(rng.int(-300...300)) + 0.5) * scale : Float.random(in: -500...500, using: &rng)
+            #expect(ember_quantize_float(v, scale) == expected(v / scale), "v \(v) scale \(scale)")
+        }
+        // Ties: 2.5 → 2 and −2.5 → −2 (TFLite: 3 and −3); saturation and NaN.
+        #expect(ember_requantize_float(5, 0.5) == 2 && ember_requantize_float(-5, 0.5) == -2)
+        #expect(ember_quantize_float(7.5, 1) == 8 && ember_quantize_float(6.5, 1) == 6)
+        #expect(ember_requantize_float(Int32.max, 1000) == 1_073_741_824 && ember_quantize_float(.nan, 1) == 0)
+        #expect(ember_quantize_float(-.infinity, 1) == -1_073_741_824)
     }
 }

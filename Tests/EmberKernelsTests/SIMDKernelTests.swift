@@ -86,16 +86,28 @@ func randomRequant(_ rng: inout SplitMix64, channels: Int) -> (mult: [Int32], sh
     return (mult, shift)
 }
 
+/// Per-channel float requantization scales (ONNX Runtime's form) for every other trial, else nil: the
+/// ratios real layers have (≈ 1e-4 … 5e-2) and a few large ones that saturate.
+func randomFloatRequant(_ rng: inout SplitMix64, channels: Int, trial: Int) -> [Float]? {
+    guard trial % 2 == 1 else { return nil }
+    return (0..<channels).map { _ in rng.int(0...15) == 0 ? Float.random(in: 0.5...3, using: &rng)
+                                                         : Float.random(in: 0.0001...0.05, using: &rng) }
+}
+
 /// Packed int8 GEMM weights for `isa`, kept alive with the struct that points at them.
 final class PackedQS8 {
     var weights: [UInt8]
     var bias: [Int32], mult: [Int32], shift: [Int32]
+    /// Float requantization scales padded to n_padded (nil: fixed point).
+    var scales: [Float]?
     var gemm = ember_qs8_gemm()
 
     /// `runs`: how a convolution's kernel reads k (ember_conv_k_runs); nil, one run (fully connected).
     init(isa: Int32, k: Int, n: Int, w: [Int8], bias b: [Int32]?, mult m: [Int32], shift s: [Int32], zeroPoint: Int32,
-         outputOffset: Int32, actMin: Int32, actMax: Int32, singleRounding: Bool, runs: ember_k_runs? = nil) {
+         outputOffset: Int32, actMin: Int32, actMax: Int32, singleRounding: Bool, runs: ember_k_runs? = nil,
+         floatScales: [Float]? = nil) {
         let np = Int(ember_n_padded(isa, Int32(n))), runs = runs ?? ember_k_runs(runs: 1, length: Int32(k))
+        scales = floatScales.map { $0 + [Float](repeating: 0, count: np - $0.count) }
         weights = [UInt8](repeating: 0, count: Int(ember_qs8_packed_bytes_runs(isa, runs, Int32(n))))
         bias = [Int32](repeating: 0, count: np); mult = bias; shift = bias
         weights.withUnsafeMutableBytes { pw in
@@ -113,9 +125,12 @@ final class PackedQS8 {
     /// Runs `body` with the struct's pointers bound.
     func with<R>(_ body: (UnsafePointer<ember_qs8_gemm>) -> R) -> R {
         weights.withUnsafeBytes { pw in bias.withUnsafeBufferPointer { b in mult.withUnsafeBufferPointer { m in shift.withUnsafeBufferPointer { s in
-            var g = gemm
-            g.weights = pw.baseAddress; g.bias = b.baseAddress; g.multiplier = m.baseAddress; g.shift = s.baseAddress
-            return body(&g)
+            withOptionalPointer(scales) { f in
+                var g = gemm
+                g.weights = pw.baseAddress; g.bias = b.baseAddress; g.multiplier = m.baseAddress; g.shift = s.baseAddress
+                g.requant_scale = f
+                return body(&g)
+            }
         } } } }
     }
 }
@@ -204,16 +219,18 @@ func depthwiseGeometry(_ rng: inout SplitMix64, trial: Int) -> ember_conv_geomet
                 let f = trial % 5 == 0 ? [Int8](repeating: -127, count: n * k) : rng.int8s(n * k)
                 let bias = trial % 3 == 0 ? nil : (0..<n).map { _ in Int32(rng.int(-5000...5000)) }
                 let (mult, shift) = randomRequant(&rng, channels: n)
+                let scales = randomFloatRequant(&rng, channels: n, trial: trial)  // ONNX's float requantization
                 let zp = Int32(rng.int(-128...127)), outZP = Int32(rng.int(-128...127))
                 let lo = Int32(rng.int(-128...(-10))), hi = Int32(rng.int(10...127))
                 var expected = [Int8](repeating: 0, count: outCount), got = [Int8](repeating: 99, count: outCount)
-                mult.withUnsafeBufferPointer { m in shift.withUnsafeBufferPointer { s in
-                    var q = ember_requant(input_offset: -zp, output_offset: outZP, multiplier: m.baseAddress, shift: s.baseAddress, act_min: lo, act_max: hi)
+                mult.withUnsafeBufferPointer { m in shift.withUnsafeBufferPointer { s in withOptionalPointer(scales) { f32 in
+                    var q = ember_requant(input_offset: -zp, output_offset: outZP, multiplier: m.baseAddress, shift: s.baseAddress,
+                                          act_min: lo, act_max: hi, scale: f32)
                     ember_conv2d_s8_ref(&g, x, f, bias, &q, &expected)
-                } }
+                } } }
                 let packed = PackedQS8(isa: isa, k: k, n: n, w: f, bias: bias, mult: mult, shift: shift, zeroPoint: zp,
                                        outputOffset: outZP, actMin: lo, actMax: hi, singleRounding: false,
-                                       runs: ember_conv_k_runs(isa, &g))
+                                       runs: ember_conv_k_runs(isa, &g), floatScales: scales)
                 var scratch = GuardedScratch(Int(ember_conv_scratch_bytes(isa, &g, 1)))
                 packed.with { w in
                     kernels(isa).conv2d_s8(&g, x, w, &scratch.bytes, &got)
@@ -332,14 +349,16 @@ func depthwiseGeometry(_ rng: inout SplitMix64, trial: Int) -> ember_conv_geomet
                 let w = trial % 7 == 0 ? [Int8](repeating: 127, count: n * k) : rng.int8s(n * k)
                 let bias = (0..<n).map { _ in Int32(rng.int(-30000...30000)) }
                 let (mult, shift) = randomRequant(&rng, channels: n)
+                let scales = randomFloatRequant(&rng, channels: n, trial: trial)
                 let zp = Int32(rng.int(-128...127)), outZP = Int32(rng.int(-128...127))
                 var expected = [Int8](repeating: 0, count: rows * n), got = [Int8](repeating: 99, count: rows * n)
-                mult.withUnsafeBufferPointer { m in shift.withUnsafeBufferPointer { s in
-                    var q = ember_requant(input_offset: -zp, output_offset: outZP, multiplier: m.baseAddress, shift: s.baseAddress, act_min: -128, act_max: 127)
+                mult.withUnsafeBufferPointer { m in shift.withUnsafeBufferPointer { s in withOptionalPointer(scales) { f32 in
+                    var q = ember_requant(input_offset: -zp, output_offset: outZP, multiplier: m.baseAddress, shift: s.baseAddress,
+                                          act_min: -128, act_max: 127, scale: f32)
                     ember_fully_connected_s8_ref(Int64(rows), Int32(k), Int32(n), x, w, bias, &q, &expected)
-                } }
+                } } }
                 let packed = PackedQS8(isa: isa, k: k, n: n, w: w, bias: bias, mult: mult, shift: shift, zeroPoint: zp,
-                                       outputOffset: outZP, actMin: -128, actMax: 127, singleRounding: true)
+                                       outputOffset: outZP, actMin: -128, actMax: 127, singleRounding: true, floatScales: scales)
                 var scratch = [UInt8](repeating: 0, count: Int(ember_gemm_scratch_bytes(isa, Int32(k), 1)))
                 packed.with { p in
                     kernels(isa).fully_connected_s8(Int64(rows), x, p, &scratch, &got)
@@ -360,20 +379,26 @@ func depthwiseGeometry(_ rng: inout SplitMix64, trial: Int) -> ember_conv_geomet
                 let x = trial % 6 == 0 ? [Int8](repeating: 127, count: inCount) : rng.int8s(inCount)
                 let f = rng.int8s(c * taps), bias = (0..<c).map { _ in Int32(rng.int(-3000...3000)) }
                 let (mult, shift) = randomRequant(&rng, channels: c)
+                let scales = randomFloatRequant(&rng, channels: c, trial: trial)
                 let zp = Int32(rng.int(-128...127)), outZP = Int32(rng.int(-128...127))
                 var expected = [Int8](repeating: 0, count: outCount), got = [Int8](repeating: 99, count: outCount)
-                mult.withUnsafeBufferPointer { m in shift.withUnsafeBufferPointer { s in
-                    var q = ember_requant(input_offset: -zp, output_offset: outZP, multiplier: m.baseAddress, shift: s.baseAddress, act_min: -120, act_max: 125)
+                mult.withUnsafeBufferPointer { m in shift.withUnsafeBufferPointer { s in withOptionalPointer(scales) { f32 in
+                    var q = ember_requant(input_offset: -zp, output_offset: outZP, multiplier: m.baseAddress, shift: s.baseAddress,
+                                          act_min: -120, act_max: 125, scale: f32)
                     ember_conv2d_s8_ref(&g, x, f, bias, &q, &expected)
-                } }
+                } } }
                 let cp = Int(ember_n_padded(isa, Int32(c)))
+                let paddedScales = scales.map { $0 + [Float](repeating: 0, count: cp - c) }
                 var scratch = GuardedScratch(Int(ember_dwconv_scratch_bytes(isa, &g, 1)))
                 var pw = [Int32](repeating: 0, count: taps * cp), pb = [Int32](repeating: 0, count: cp), pm = pb, ps = pb
                 ember_dw_pack_s8(isa, g.kernel_h, g.kernel_w, Int32(c), f, bias, mult, shift, &pw, &pb, &pm, &ps)
                 pw.withUnsafeBufferPointer { w in pb.withUnsafeBufferPointer { b in pm.withUnsafeBufferPointer { m in ps.withUnsafeBufferPointer { s in
-                    var d = ember_qs8_dw(c_padded: Int32(cp), weights: w.baseAddress, bias: b.baseAddress, multiplier: m.baseAddress, shift: s.baseAddress,
-                                         input_zero_point: zp, output_offset: outZP, act_min: -120, act_max: 125)
-                    kernels(isa).dwconv2d_s8(&g, x, &d, &scratch.bytes, &got)
+                    withOptionalPointer(paddedScales) { f32 in
+                        var d = ember_qs8_dw(c_padded: Int32(cp), weights: w.baseAddress, bias: b.baseAddress, multiplier: m.baseAddress,
+                                             shift: s.baseAddress, input_zero_point: zp, output_offset: outZP, act_min: -120, act_max: 125,
+                                             requant_scale: f32)
+                        kernels(isa).dwconv2d_s8(&g, x, &d, &scratch.bytes, &got)
+                    }
                 } } } }
                 #expect(got == expected, "\(isaName(isa)) trial \(trial): \(g)")
                 #expect(scratch.intact, "\(isaName(isa)) trial \(trial) wrote past its scratch: \(g)")
@@ -401,6 +426,11 @@ func depthwiseGeometry(_ rng: inout SplitMix64, trial: Int) -> ember_conv_geomet
                 (p.b_multiplier, p.b_shift) = quantizeMultiplier(Double.random(in: inputRange, using: &rng))
                 (p.output_multiplier, p.output_shift) = quantizeMultiplier(Double.random(in: 1e-6...1e-4, using: &rng))
                 p.act_min = Int32(rng.int(-128...0)); p.act_max = Int32(rng.int(0...127))
+                if trial % 3 == 1 {  // ONNX Runtime's float form instead
+                    p.float_mode = 1
+                    p.a_scale = Float.random(in: 0.001...0.2, using: &rng); p.b_scale = Float.random(in: 0.001...0.2, using: &rng)
+                    p.output_scale = Float.random(in: 0.001...0.2, using: &rng)
+                }
                 // Same shape (one row), and the last `cols` of b as a per-channel vector over n / cols rows.
                 let cols = [n, 1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 15, 16, 20].filter { n % $0 == 0 }.randomElement(using: &rng) ?? n
                 let rows = n / cols, perChannel = trial % 2 == 1
@@ -429,6 +459,11 @@ func depthwiseGeometry(_ rng: inout SplitMix64, trial: Int) -> ember_conv_geomet
                 p.a_offset = Int32(rng.int(-127...128)); p.b_offset = Int32(rng.int(-127...128)); p.output_offset = Int32(rng.int(-128...127))
                 (p.output_multiplier, p.output_shift) = quantizeMultiplier(Double.random(in: 1e-5...0.05, using: &rng))
                 p.act_min = Int32(rng.int(-128...0)); p.act_max = Int32(rng.int(0...127))
+                if trial % 3 == 1 {  // ONNX Runtime's float form instead
+                    p.float_mode = 1
+                    p.a_scale = Float.random(in: 0.001...0.2, using: &rng); p.b_scale = Float.random(in: 0.001...0.2, using: &rng)
+                    p.output_scale = Float.random(in: 0.0001...0.05, using: &rng)
+                }
                 var bc = makeBroadcast([rows, cols], perChannel ? [cols] : [rows, cols], [rows, cols])
                 var expected = [Int8](repeating: 0, count: n), got = [Int8](repeating: 99, count: n)
                 ember_mul_s8_ref(&bc, a, b, &p, &expected)
@@ -485,7 +520,7 @@ func depthwiseGeometry(_ rng: inout SplitMix64, trial: Int) -> ember_conv_geomet
             let zp = Int32(rng.int(-128...127))
             m.withUnsafeMutableBufferPointer { mp in s.withUnsafeMutableBufferPointer { sp in
                 var rq = ember_requant(input_offset: -zp, output_offset: Int32(rng.int(-10...10)), multiplier: mp.baseAddress,
-                                       shift: sp.baseAddress, act_min: trial % 3 == 0 ? 0 : -128, act_max: 127)
+                                       shift: sp.baseAddress, act_min: trial % 3 == 0 ? 0 : -128, act_max: 127, scale: nil)
                 ember_transpose_conv2d_s8_ref(&g, x, filter, bias, &rq, &sums, &expected)
                 var reordered = [Int8](repeating: 0, count: columns * inC)
                 for oc in 0..<outC { for tap in 0..<taps { for i in 0..<inC {
@@ -578,14 +613,18 @@ func depthwiseGeometry(_ rng: inout SplitMix64, trial: Int) -> ember_conv_geomet
                 default: break
                 }
             }
-            var expected = [Int8](repeating: 0, count: n)
+            // Both roundings: TFLite's half away from zero and ONNX's ties to even (the trial's ties differ).
+            var expected = [Int8](repeating: 0, count: n), expectedEven = [Int8](repeating: 0, count: n)
             ember_quantize_f32_s8_ref(Int64(n), x, scale, zeroPoint, &expected)
+            ember_quantize_f32_s8_even_ref(Int64(n), x, scale, zeroPoint, &expectedEven)
             for isa in availableISAs {
                 guard let quantize = kernels(isa).quantize_f32_s8 else { continue }
-                var got = [Int8](repeating: 77, count: n + 1)
-                quantize(Int64(n), x, scale, zeroPoint, &got)
-                #expect(Array(got.prefix(n)) == expected, "\(isaName(isa)) trial \(trial) scale \(scale) zp \(zeroPoint)")
-                #expect(got[n] == 77, "\(isaName(isa)) trial \(trial) wrote past the end")
+                for (halfEven, want) in [(Int32(0), expected), (1, expectedEven)] {
+                    var got = [Int8](repeating: 77, count: n + 1)
+                    quantize(Int64(n), x, scale, zeroPoint, halfEven, &got)
+                    #expect(Array(got.prefix(n)) == want, "\(isaName(isa)) trial \(trial) scale \(scale) zp \(zeroPoint) even \(halfEven)")
+                    #expect(got[n] == 77, "\(isaName(isa)) trial \(trial) wrote past the end")
+                }
             }
         }
     }
@@ -726,6 +765,10 @@ func depthwiseGeometry(_ rng: inout SplitMix64, trial: Int) -> ember_conv_geomet
                                         count: reduced)
             var expected = [Int8](repeating: 0, count: outCount), scratch = [Int32](repeating: 0, count: outCount)
             ember_mean_s8_ref(&r, xs, zi, m, s, zo, &scratch, &expected)
+            // ONNX Runtime's QLinearGlobalAveragePool form: the sum times a float scale.
+            let floatScale = Float.random(in: 0.0001...0.2, using: &rng) / Float(reduced)
+            var expectedFloat = [Int8](repeating: 0, count: outCount)
+            ember_mean_s8_float_ref(&r, xs, zi, floatScale, zo, &scratch, &expectedFloat)
             var xf = rng.floats(count, scale: 8)
             let specials: [Float] = [.infinity, -.infinity, .nan, -0.0, 0, 3e38]
             for i in xf.indices where rng.int(0...40) == 0 { xf[i] = specials[rng.int(0...(specials.count - 1))] }
@@ -739,9 +782,12 @@ func depthwiseGeometry(_ rng: inout SplitMix64, trial: Int) -> ember_conv_geomet
                     continue
                 }
                 var got = [Int8](repeating: 99, count: outCount), gotF = [Float](repeating: 7, count: outCount)
-                meanS8(o, red, n, xs, zi, m, s, zo, &got)
+                var gotFloat = got
+                meanS8(o, red, n, xs, zi, m, s, 0, zo, &got)
+                meanS8(o, red, n, xs, zi, m, s, floatScale, zo, &gotFloat)
                 meanF32(o, red, n, xf, &gotF)
                 #expect(got == expected, "\(isaName(isa)) trial \(trial) \(dims) zp \(zi)→\(zo)")
+                #expect(gotFloat == expectedFloat, "\(isaName(isa)) trial \(trial) \(dims) float scale \(floatScale)")
                 // Any NaN for a NaN: which NaN a sum of NaN and ±inf keeps follows the operand order the C
                 // compiler picked for the reference's commutative `+=`, which the language leaves open.
                 let differing = zip(gotF, expectedF).filter { $0.bitPattern != $1.bitPattern && !($0.isNaN && $1.isNaN) }.count

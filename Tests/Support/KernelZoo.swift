@@ -74,6 +74,34 @@ enum KernelZoo {
         return try b.build()
     }
 
+    /// int8 ops that requantize as ONNX Runtime does (a QDQ model folded): float scales, ties to even.
+    static func onnxInt8() throws -> Graph {
+        var rng = SplitMix64(seed: 23)
+        func onnx(_ scale: Float, _ zeroPoint: Int32) -> QuantParams {
+            var p = QuantParams(scale: scale, zeroPoint: zeroPoint)
+            p.requantization = .float
+            return p
+        }
+        let b = GraphBuilder(name: "zoo-onnx-s8")
+        let x = b.input("x", .f32, [1, 4, 4, 8])
+        let xq = try b.add(.quantize(.i8), [x], name: "quantize-even", outputQuant: onnx(0.05, 3))
+        let w = b.constant("w", rng.int8s(8 * 8), dtype: .i8, dims: [8, 1, 1, 8],
+                           quant: QuantParams(scales: (0..<8).map { 0.01 + 0.002 * Float($0) }, zeroPoints: [Int32](repeating: 0, count: 8), axis: 0))
+        let conv = try b.add(.conv2D(Conv2DAttributes(padding: .valid)), [xq, w], name: "conv-float-requant", outputQuant: onnx(0.04, -2))
+        let dw = b.constant("dw", rng.int8s(9 * 8), dtype: .i8, dims: [8, 3, 3, 1],
+                            quant: QuantParams(scales: [Float](repeating: 0.02, count: 8), zeroPoints: [Int32](repeating: 0, count: 8), axis: 0))
+        let depthwise = try b.add(.conv2D(Conv2DAttributes(padding: .same, groups: 8)), [conv, dw], name: "dw-float-requant",
+                                  outputQuant: onnx(0.05, 1))
+        let sum = try b.add(.add(.none), [depthwise, xq], name: "add-float", outputQuant: onnx(0.06, 0))
+        let prod = try b.add(.mul(.none), [sum, conv], name: "mul-float", outputQuant: onnx(0.1, -5))
+        let gap = try b.add(.mean(axes: [1, 2], keepDims: false), [prod], name: "mean-float", outputQuant: onnx(0.02, 2))
+        let fw = b.constant("fw", rng.int8s(3 * 8), dtype: .i8, dims: [3, 8], quant: QuantParams(scale: 0.03, zeroPoint: 0))
+        let fc = try b.add(.fullyConnected(.none), [gap, fw], name: "fc-float-requant", outputQuant: onnx(0.05, 0))
+        let sig = try b.add(.sigmoid, [fc], name: "sigmoid-table", outputQuant: onnx(1.0 / 256, -128))
+        b.output(try b.add(.dequantize, [sig], name: "y"), name: "y")
+        return try b.build()
+    }
+
     /// u8 and f16 conversions.
     static func conversions() throws -> Graph {
         let b = GraphBuilder(name: "zoo-conversions")
@@ -167,5 +195,7 @@ enum KernelZoo {
         return try b.build()
     }
 
-    static func all() throws -> [Graph] { [try float(), try int8(), try conversions(), try weightOnly(), try breadth()] }
+    static func all() throws -> [Graph] {
+        [try float(), try int8(), try onnxInt8(), try conversions(), try weightOnly(), try breadth()]
+    }
 }

@@ -89,7 +89,7 @@ static void test_conv_s8(int32_t isa, const ember_kernel_table *t) {
     for (int32_t i = 0; i < n; ++i) bias[i] = rand_int(-5000, 5000);
     random_requant(n, mult, shift);
     const int32_t zp = rand_int(-128, 127), out_zp = rand_int(-128, 127);
-    ember_requant q = {-zp, out_zp, mult, shift, rand_int(-128, -10), rand_int(10, 127)};
+    ember_requant q = {-zp, out_zp, mult, shift, rand_int(-128, -10), rand_int(10, 127), NULL};
     int8_t *expected = zalloc(out_count(&g)), *got = zalloc(out_count(&g));
     const int32_t *b = trial % 3 == 0 ? NULL : bias;
     ember_conv2d_s8_ref(&g, x, f, b, &q, expected);
@@ -113,7 +113,7 @@ static void test_fc_s8(int32_t isa, const ember_kernel_table *t) {
     for (int32_t i = 0; i < n; ++i) bias[i] = rand_int(-30000, 30000);
     random_requant(n, mult, shift);
     const int32_t zp = rand_int(-128, 127), out_zp = rand_int(-128, 127);
-    ember_requant q = {-zp, out_zp, mult, shift, -128, 127};
+    ember_requant q = {-zp, out_zp, mult, shift, -128, 127, NULL};
     int8_t *expected = zalloc((int64_t)rows * n), *got = zalloc((int64_t)rows * n);
     ember_fully_connected_s8_ref(rows, k, n, x, w8, bias, &q, expected);
     void *owned;
@@ -137,12 +137,12 @@ static void test_dw_s8(int32_t isa, const ember_kernel_table *t) {
     for (int32_t i = 0; i < c; ++i) bias[i] = rand_int(-3000, 3000);
     random_requant(c, mult, shift);
     const int32_t zp = rand_int(-128, 127), out_zp = rand_int(-128, 127);
-    ember_requant q = {-zp, out_zp, mult, shift, -120, 125};
+    ember_requant q = {-zp, out_zp, mult, shift, -120, 125, NULL};
     int8_t *expected = zalloc(out_count(&g)), *got = zalloc(out_count(&g));
     ember_conv2d_s8_ref(&g, x, f, bias, &q, expected);
     int32_t *pw = zalloc(4 * (int64_t)taps * cp), *pb = zalloc(4 * cp), *pm = zalloc(4 * cp), *ps = zalloc(4 * cp);
     ember_dw_pack_s8(isa, g.kernel_h, g.kernel_w, c, f, bias, mult, shift, pw, pb, pm, ps);
-    ember_qs8_dw d = {cp, pw, pb, pm, ps, zp, out_zp, -120, 125};
+    ember_qs8_dw d = {cp, pw, pb, pm, ps, zp, out_zp, -120, 125, NULL};  // fixed point: Swift runs float requantization on the reference here
     t->dwconv2d_s8(&g, x, &d, NULL, got);
     expect(memcmp(got, expected, (size_t)out_count(&g)) == 0, "dwconv2d_s8", trial);
     free(x); free(f); free(bias); free(mult); free(shift); free(expected); free(got);

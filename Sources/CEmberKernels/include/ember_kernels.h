@@ -63,7 +63,16 @@ typedef struct {
   const int32_t *multiplier;  // one per output channel
   const int32_t *shift;       // one per output channel
   int32_t act_min, act_max;   // clamp, in the quantized domain
+  const float *scale;         // NULL: the fixed-point multipliers; else ONNX Runtime's float requantization
+                              // (ember_requantize_float) by these per-channel scales, multipliers unread
 } ember_requant;
+
+/// ONNX Runtime's requantization (MLAS QLinearConv / QGemm output stage): acc · scale in float, clamped to
+/// ±2^30 (so that no value outside int32 is converted), rounded to nearest even.
+int32_t ember_requantize_float(int32_t acc, float scale);
+/// ONNX QuantizeLinear of an int8 op's float result v: v / scale rounded to nearest even (the division,
+/// not a multiplication by 1 / scale, as ORT's QuantizeLinear), clamped as ember_requantize_float.
+int32_t ember_quantize_float(float v, float scale);
 
 // ------------------------------------------------------------------ Conv 2D
 typedef struct {
@@ -189,6 +198,10 @@ typedef struct {
   int32_t b_multiplier, b_shift;
   int32_t output_multiplier, output_shift;
   int32_t act_min, act_max;
+  // float_mode 1: ONNX Runtime's float arithmetic instead (a Q/DQ pair around a float ADD): the
+  // dequantized inputs (x − zp)·scale added in float, then ember_quantize_float by output_scale.
+  int32_t float_mode;
+  float a_scale, b_scale, output_scale;
 } ember_add_s8_params;
 /// subtract != 0 computes a - b.
 void ember_add_s8_ref(const ember_broadcast *bc, const int8_t *a, const int8_t *b,
@@ -211,6 +224,8 @@ typedef struct {
   int32_t a_offset, b_offset, output_offset;
   int32_t output_multiplier, output_shift;
   int32_t act_min, act_max;
+  int32_t float_mode;  // 1: the dequantized inputs multiplied in float, then ember_quantize_float (as ADD's)
+  float a_scale, b_scale, output_scale;
 } ember_mul_s8_params;
 void ember_mul_s8_ref(const ember_broadcast *bc, const int8_t *a, const int8_t *b,
                       const ember_mul_s8_params *p, int8_t *out);
@@ -319,6 +334,11 @@ void ember_mean_f32_ref(const ember_reduce *r, const float *in, float *out);
 void ember_mean_s8_ref(const ember_reduce *r, const int8_t *in, int32_t input_zero_point,
                        int32_t multiplier, int32_t shift, int32_t output_zero_point,
                        int32_t *scratch, int8_t *out);
+/// The same with ONNX Runtime's requantization (QLinearGlobalAveragePool): the int32 sum times
+/// scale = input scale / count / output scale in float (computed by the caller in that order), rounded
+/// to nearest even.
+void ember_mean_s8_float_ref(const ember_reduce *r, const int8_t *in, int32_t input_zero_point, float scale,
+                             int32_t output_zero_point, int32_t *scratch, int8_t *out);
 
 /// Dynamic-range transposed convolution (LiteRT's hybrid TRANSPOSE_CONV): per batch, the f32 input is
 /// quantized asymmetrically as ember_conv2d_hybrid_per_channel_ref does (into `scratch`, one batch of
@@ -459,6 +479,9 @@ void ember_concat_ref(int32_t count, const void *const *inputs, const int64_t *c
 /// TFLite AffineQuantize: q = clamp(round_half_away(x / scale) + zero_point, qmin, qmax).
 void ember_quantize_f32_s8_ref(int64_t count, const float *in, float scale, int32_t zero_point,
                                int8_t *out);
+/// ONNX QuantizeLinear to int8 (a QDQ model's input quantized as ORT does): ember_quantize_float + zero point,
+/// clamped (rounds half to even, where ember_quantize_f32_s8_ref rounds half away from zero).
+void ember_quantize_f32_s8_even_ref(int64_t count, const float *in, float scale, int32_t zero_point, int8_t *out);
 void ember_quantize_f32_u8_ref(int64_t count, const float *in, float scale, int32_t zero_point,
                                uint8_t *out);
 /// x = scale * (q - zero_point).
@@ -509,6 +532,7 @@ typedef struct {
   int32_t input_zero_point;
   int32_t output_offset, act_min, act_max;
   int32_t single_rounding;    // 1: FULLY_CONNECTED's single rounding; 0: conv's double rounding
+  const float *requant_scale; // not NULL: ember_requantize_float by these n_padded scales instead (ONNX)
   // Dynamic-range ("hybrid") output: when float_output is 1 the int32 sums are stored as f32
   // acc·float_scale (+ float_bias[c] when not NULL), clamped to [float_min, float_max], instead of
   // requantized. The hybrid kernels set float_scale per batch (input scale × filter_scale).
@@ -565,6 +589,7 @@ typedef struct {
   const int32_t *weights;
   const int32_t *bias, *multiplier, *shift;
   int32_t input_zero_point, output_offset, act_min, act_max;
+  const float *requant_scale;  // not NULL: ember_requantize_float by these c_padded scales (ONNX)
 } ember_qs8_dw;
 /// Packs `filter` [channels][kernel_h][kernel_w] for `isa`.
 void ember_dw_pack_s8(int32_t isa, int32_t kernel_h, int32_t kernel_w, int32_t channels, const int8_t *filter,
@@ -656,9 +681,10 @@ typedef struct {
   int64_t (*probe_mac)(int32_t is_int8, int64_t iterations);
   /// ember_mean_s8_ref over an input laid out [outer][reduced][inner] — the reduced axes contiguous,
   /// e.g. H and W of NHWC — giving [outer][inner]: the int32 sum of x − zero point over the reduced
-  /// rows, requantized (the reference's bytes).
+  /// rows, requantized (the reference's bytes): by multiplier and shift, or when float_scale > 0 by
+  /// ember_requantize_float with it (ember_mean_s8_float_ref's bytes).
   void (*mean_s8)(int64_t outer, int64_t reduced, int64_t inner, const int8_t *in, int32_t input_zero_point,
-                  int32_t multiplier, int32_t shift, int32_t output_zero_point, int8_t *out);
+                  int32_t multiplier, int32_t shift, float float_scale, int32_t output_zero_point, int8_t *out);
   /// ember_mean_f32_ref over the same layout: each output's sum in the reference's order (row by row),
   /// then divided by `reduced` (the reference's bits).
   void (*mean_f32)(int64_t outer, int64_t reduced, int64_t inner, const float *in, float *out);
@@ -689,8 +715,10 @@ typedef struct {
   /// floats into q, returning the scale (max|x| / 127; 1 for all zeros).
   float (*hybrid_quantize)(const float *x, int64_t count, int8_t *q);
   /// ember_quantize_f32_s8_ref (its bytes: x / scale rounded half away from zero, clamped, NaN → the
-  /// zero point): a graph's float input or a float island's output entering int8 ops.
-  void (*quantize_f32_s8)(int64_t count, const float *in, float scale, int32_t zero_point, int8_t *out);
+  /// zero point): a graph's float input or a float island's output entering int8 ops; with half_even,
+  /// ember_quantize_f32_s8_even_ref's (ONNX QuantizeLinear: ties to even).
+  void (*quantize_f32_s8)(int64_t count, const float *in, float scale, int32_t zero_point, int32_t half_even,
+                          int8_t *out);
 } ember_kernel_table;
 
 // ------------------------------------------------------------ Roofline probes

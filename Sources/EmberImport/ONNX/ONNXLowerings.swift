@@ -861,7 +861,11 @@ extension NodeContext {
             throw unsupported("\(dtype) quantization (int8, uint8, int16 and uint16 are supported)")
         }
         guard let z = zp?.ints?.first ?? (has(2) ? nil : 0) else { throw needed(2, "the zero point") }
-        return (QuantParams(scale: scale[0], zeroPoint: Int32(z)), dtype)
+        // ONNX rounds as ORT does: QuantizeLinear to nearest even, int8 ops folded from Q/DQ pairs
+        // with float scales (QuantParams.Requantization).
+        var q = QuantParams(scale: scale[0], zeroPoint: Int32(z))
+        q.requantization = .float
+        return (q, dtype)
     }
 
     func quantizeLinear() throws {
@@ -891,7 +895,8 @@ extension NodeContext {
         // uint8 codes inside the graph become int8 codes 128 lower with the zero point 128 lower: the
         // same real values, and every int8 kernel applies (ORT runs MaxPool and friends on uint8).
         if dtype == .u8, !c.isGraphOutput(try output()) {
-            let shifted = QuantParams(scale: q.scale, zeroPoint: q.zeroPoint - 128)
+            var shifted = q
+            shifted.zeroPoints = [q.zeroPoint - 128]
             return try define(try add(.quantize(.i8), [x.id], dtype: .i8, quant: shifted), perm: x.perm)
         }
         try define(try add(.quantize(dtype), [x.id], dtype: dtype, quant: q), perm: x.perm)
@@ -908,10 +913,12 @@ extension NodeContext {
         var (q, zeroPointType) = try quantization()
         if zeroPointType == .i16 || zeroPointType == .u16 { return try dequantizeInFloat(x) }
         if zeroPointType == .u8, dtype(x) == .i8 { // a uint8 value kept as int8 (quantizeLinear)
-            q = QuantParams(scale: q.scale, zeroPoint: q.zeroPoint - 128)
+            q.zeroPoints = [q.zeroPoint - 128]
         }
         if let existing = c.values[x.id].quant {
-            guard existing == q else { throw unsupported("a scale or zero point that differs from the input's") }
+            guard existing.scales == q.scales, existing.zeroPoints == q.zeroPoints, existing.axis == q.axis else {
+                throw unsupported("a scale or zero point that differs from the input's")
+            }
         } else {
             c.values[x.id].quant = q
         }
