@@ -1465,6 +1465,25 @@ static inline void next_index(int32_t rank, const int32_t *shape, int32_t *idx) 
 
 /// `count` elements of `size` bytes, `step` bytes apart at src, to consecutive places at dst (fixed-size
 /// copies for the usual element sizes, so each is a load and a store rather than a memcpy call).
+/// `count` elements of `size` bytes from contiguous src to dst, `step` bytes apart.
+static void scatter_strided(char *dst, const char *src, int64_t count, int64_t step, int64_t size) {
+#define EMBER_SCATTER_STRIDED(T)                                                                   \
+  for (int64_t i = 0; i < count; ++i) {                                                            \
+    T v;                                                                                           \
+    memcpy(&v, src + i * (int64_t)sizeof v, sizeof v);                                             \
+    memcpy(dst + i * step, &v, sizeof v);                                                          \
+  }
+  switch (size) {
+    case 1: EMBER_SCATTER_STRIDED(uint8_t) break;
+    case 2: EMBER_SCATTER_STRIDED(uint16_t) break;
+    case 4: EMBER_SCATTER_STRIDED(uint32_t) break;
+    case 8: EMBER_SCATTER_STRIDED(uint64_t) break;
+    default:
+      for (int64_t i = 0; i < count; ++i) memcpy(dst + i * step, src + i * size, (size_t)size);
+  }
+#undef EMBER_SCATTER_STRIDED
+}
+
 static void copy_strided(char *dst, const char *src, int64_t count, int64_t step, int64_t size) {
 #define EMBER_COPY_STRIDED(T)                                                                      \
   for (int64_t i = 0; i < count; ++i) {                                                            \
@@ -1495,6 +1514,22 @@ void ember_transpose_ref(int32_t elem_size, int32_t rank, const int32_t *in_shap
   int64_t run = elem_size;
   while (rank > 1 && perm[rank - 1] == rank - 1) { run *= shape[rank - 1]; total /= shape[rank - 1]; --rank; }
   in_shape = shape;
+  // One axis moved to the end, the others in order ([N][C][H·W] → [N][H·W][C]: an ONNX image entering
+  // the channels-last layout): per (outer, c), a contiguous input row scattered C runs apart — where
+  // the general loop below would copy rows of C elements, one call per pixel.
+  int32_t moved = perm[rank - 1], one_moved = rank > 1;
+  for (int32_t d = 0; d < rank - 1; ++d) one_moved &= perm[d] == (d < moved ? d : d + 1);
+  if (one_moved) {
+    int64_t outer = 1, inner = 1;
+    for (int32_t d = 0; d < moved; ++d) outer *= shape[d];
+    for (int32_t d = moved + 1; d < rank; ++d) inner *= shape[d];
+    const int64_t channels = shape[moved];
+    for (int64_t o = 0; o < outer; ++o)
+      for (int64_t c = 0; c < channels; ++c)
+        scatter_strided((char *)out + ((o * inner) * channels + c) * run, (const char *)in + ((o * channels + c) * inner) * run,
+                        inner, channels * run, run);
+    return;
+  }
   int64_t in_stride[EMBER_MAX_RANK] = {0}, stride_for_out[EMBER_MAX_RANK] = {0};
   int32_t out_shape[EMBER_MAX_RANK] = {0}, idx[EMBER_MAX_RANK] = {0};
   row_major_strides(rank, in_shape, in_stride);

@@ -111,6 +111,21 @@ import CEmberKernels
             ember_transpose_ref(4, Int32(rank), dims.map { Int32($0) }, perm.map { Int32($0) }, x, &y)
             #expect(y == transposeTwin(x, dims: dims, perm: perm), "dims \(dims) perm \(perm)")
         }
+        // Every "one axis moved to the end" (NCHW → NHWC and its kin: the kernel's scatter path), with
+        // axes kept in place after it too, at sizes past a vector.
+        for rank in 2...5 {
+            for moved in 0..<(rank - 1) {
+                for kept in 0..<(rank - moved - 1) {
+                    let dims = (0..<rank).map { _ in rng.int(1...9) }
+                    let front = Array(0..<(rank - kept))
+                    let perm = front.filter { $0 != moved } + [moved] + Array((rank - kept)..<rank)
+                    let x = rng.floats(dims.reduce(1, *))
+                    var y = [Float](repeating: .nan, count: x.count)
+                    ember_transpose_ref(4, Int32(rank), dims.map { Int32($0) }, perm.map { Int32($0) }, x, &y)
+                    #expect(y == transposeTwin(x, dims: dims, perm: perm), "dims \(dims) perm \(perm)")
+                }
+            }
+        }
     }
 }
 
