@@ -50,18 +50,60 @@ static inline void store_s8(int8_t *out, int8x8_t v, int32_t count) {
   memcpy(out, tmp, (size_t)count);
 }
 
-/// Requantizes 8 accumulators (two registers) of channels [c, c + 8) and stores the first `count`.
-static inline void requant_store8(int32x4_t a0, int32x4_t a1, const int32_t *multiplier, const int32_t *shift,
-                                  int32_t single, int32_t offset, int32_t act_min, int32_t act_max, int32_t count,
-                                  int8_t *out) {
-  const int32x4_t m0 = vld1q_s32(multiplier), m1 = vld1q_s32(multiplier + 4);
-  const int32x4_t s0 = vld1q_s32(shift), s1 = vld1q_s32(shift + 4);
-  int32x4_t r0 = single ? mbqm_single(a0, m0, s0) : mbqm_double(a0, m0, s0);
-  int32x4_t r1 = single ? mbqm_single(a1, m1, s1) : mbqm_double(a1, m1, s1);
+/// Rounds to nearest even (FCVTNS) after clamping to ±2^30, as ember_requantize_float / ember_quantize_float.
+static inline int32x4_t round_float4(float32x4_t v) {
+  v = vminq_f32(vmaxq_f32(v, vdupq_n_f32(-1073741824.0f)), vdupq_n_f32(1073741824.0f));
+  return vcvtnq_s32_f32(v);
+}
+
+/// Offsets, clamps and stores the first `count` of 8 requantized values.
+static inline void offset_store8(int32x4_t r0, int32x4_t r1, int32_t offset, int32_t act_min, int32_t act_max,
+                                 int32_t count, int8_t *out) {
   const int32x4_t off = vdupq_n_s32(offset), lo = vdupq_n_s32(act_min), hi = vdupq_n_s32(act_max);
   r0 = vminq_s32(vmaxq_s32(vaddq_s32(r0, off), lo), hi);
   r1 = vminq_s32(vmaxq_s32(vaddq_s32(r1, off), lo), hi);
   store_s8(out, vqmovn_s16(vcombine_s16(vqmovn_s32(r0), vqmovn_s32(r1))), count);
+}
+
+/// Requantizes 8 accumulators (two registers) of channels [c, c + 8) and stores the first `count`: by the
+/// float scales when `scale` is not NULL (ONNX Runtime's requantization), else fixed point.
+static inline void requant_store8(int32x4_t a0, int32x4_t a1, const int32_t *multiplier, const int32_t *shift,
+                                  const float *scale, int32_t single, int32_t offset, int32_t act_min, int32_t act_max,
+                                  int32_t count, int8_t *out) {
+  if (scale) {
+    offset_store8(round_float4(vmulq_f32(vcvtq_f32_s32(a0), vld1q_f32(scale))),
+                  round_float4(vmulq_f32(vcvtq_f32_s32(a1), vld1q_f32(scale + 4))), offset, act_min, act_max, count, out);
+    return;
+  }
+  const int32x4_t m0 = vld1q_s32(multiplier), m1 = vld1q_s32(multiplier + 4);
+  const int32x4_t s0 = vld1q_s32(shift), s1 = vld1q_s32(shift + 4);
+  int32x4_t r0 = single ? mbqm_single(a0, m0, s0) : mbqm_double(a0, m0, s0);
+  int32x4_t r1 = single ? mbqm_single(a1, m1, s1) : mbqm_double(a1, m1, s1);
+  offset_store8(r0, r1, offset, act_min, act_max, count, out);
+}
+
+/// ADD/SUB/MUL in ONNX Runtime's float arithmetic (float_mode) over `count` elements: the dequantized
+/// operands combined in float, divided by the output scale, rounded to nearest even. `op`: 0 add, 1 sub, 2 mul.
+static void float_binary_s8_row_neon(int64_t count, const int8_t *a, const int8_t *b, int32_t a_offset, int32_t b_offset,
+                                     float a_scale, float b_scale, float output_scale, int32_t output_offset,
+                                     int32_t act_min, int32_t act_max, int32_t op, int8_t *out) {
+  for (int64_t i = 0; i < count; i += 8) {
+    const int32_t n = count - i < 8 ? (int32_t)(count - i) : 8;
+    int8_t xa[8] = {0}, xb[8] = {0};
+    memcpy(xa, a + i, (size_t)n);
+    memcpy(xb, b + i, (size_t)n);
+    const int16x8_t x = vmovl_s8(vld1_s8(xa)), y = vmovl_s8(vld1_s8(xb));
+    int32x4_t r[2];
+    for (int32_t h = 0; h < 2; ++h) {
+      const int32x4_t xs = vaddq_s32(h ? vmovl_high_s16(x) : vmovl_s16(vget_low_s16(x)), vdupq_n_s32(a_offset));
+      const int32x4_t ys = vaddq_s32(h ? vmovl_high_s16(y) : vmovl_s16(vget_low_s16(y)), vdupq_n_s32(b_offset));
+      const float32x4_t fx = vmulq_f32(vcvtq_f32_s32(xs), vdupq_n_f32(a_scale));
+      const float32x4_t fy = vmulq_f32(vcvtq_f32_s32(ys), vdupq_n_f32(b_scale));
+      const float32x4_t v = op == 0 ? vaddq_f32(fx, fy) : op == 1 ? vsubq_f32(fx, fy) : vmulq_f32(fx, fy);
+      r[h] = round_float4(vdivq_f32(v, vdupq_n_f32(output_scale)));
+    }
+    offset_store8(r[0], r[1], output_offset, act_min, act_max, n, out + i);
+  }
 }
 
 /// The reference's clamp_f (v < lo ? lo : v > hi ? hi : v), NaN kept.
@@ -91,8 +133,8 @@ static inline float32x4_t load_f32(const float *src, int32_t count) {
 static inline void store_acc(int32x4_t a0, int32x4_t a1, const ember_qs8_gemm *w, int32_t c, int32_t count, void *out,
                              int64_t at) {
   if (!w->float_output) {
-    requant_store8(a0, a1, w->multiplier + c, w->shift + c, w->single_rounding, w->output_offset, w->act_min,
-                   w->act_max, count, (int8_t *)out + at);
+    requant_store8(a0, a1, w->multiplier + c, w->shift + c, w->requant_scale ? w->requant_scale + c : NULL,
+                   w->single_rounding, w->output_offset, w->act_min, w->act_max, count, (int8_t *)out + at);
     return;
   }
   const float32x4_t scale = vdupq_n_f32(w->float_scale);
@@ -263,7 +305,8 @@ static inline int16x8_t load8_minus(const int8_t *src, int32_t count, int16x8_t 
     })                                                                                            \
     for (int32_t v = 0; v < V; ++v) {                                                             \
       const int32_t c = c0 + 8 * v;                                                               \
-      requant_store8(acc[v][0], acc[v][1], w->multiplier + c, w->shift + c, 0, w->output_offset, w->act_min, \
+      requant_store8(acc[v][0], acc[v][1], w->multiplier + c, w->shift + c,                        \
+                     w->requant_scale ? w->requant_scale + c : NULL, 0, w->output_offset, w->act_min, \
                      w->act_max, v == V - 1 ? last : 8, out + c);                                 \
     }                                                                                             \
   }
@@ -283,6 +326,12 @@ static void dwconv2d_s8_neon(const ember_conv_geometry *g, const int8_t *input, 
 /// TFLite int8 MUL, ember_mul_s8_ref's arithmetic, 8 lanes (see ember_kernel_table.mul_s8).
 static void mul_s8_neon(int64_t rows, int64_t cols, const int8_t *a, const int8_t *b, int64_t b_row_stride,
                         const ember_mul_s8_params *p, int8_t *out) {
+  if (p->float_mode) {
+    for (int64_t r = 0; r < rows; ++r)
+      float_binary_s8_row_neon(cols, a + r * cols, b + r * b_row_stride, p->a_offset, p->b_offset, p->a_scale, p->b_scale,
+                               p->output_scale, p->output_offset, p->act_min, p->act_max, 2, out + r * cols);
+    return;
+  }
   const int32x4_t ao = vdupq_n_s32(p->a_offset), bo = vdupq_n_s32(p->b_offset);
   int32_t om[8], os[8];
   for (int k = 0; k < 8; ++k) { om[k] = p->output_multiplier; os[k] = p->output_shift; }
@@ -298,7 +347,7 @@ static void mul_s8_neon(int64_t rows, int64_t cols, const int8_t *a, const int8_
         const int32x4_t ys = vaddq_s32(h ? vmovl_high_s16(y) : vmovl_s16(vget_low_s16(y)), bo);
         v[h] = vmulq_s32(xs, ys);
       }
-      requant_store8(v[0], v[1], om, os, 0, p->output_offset, p->act_min, p->act_max, n, out + r * cols + i);
+      requant_store8(v[0], v[1], om, os, NULL, 0, p->output_offset, p->act_min, p->act_max, n, out + r * cols + i);
     }
   }
 }
@@ -306,6 +355,11 @@ static void mul_s8_neon(int64_t rows, int64_t cols, const int8_t *a, const int8_
 // ------------------------------------------------------------ int8 add / sub
 static void add_s8_row_neon(int64_t count, const int8_t *a, const int8_t *b, const ember_add_s8_params *p,
                             int32_t subtract, int8_t *out) {
+  if (p->float_mode) {
+    float_binary_s8_row_neon(count, a, b, p->a_offset, p->b_offset, p->a_scale, p->b_scale, p->output_scale,
+                             p->output_offset, p->act_min, p->act_max, subtract ? 1 : 0, out);
+    return;
+  }
   const int32x4_t ao = vdupq_n_s32(p->a_offset), bo = vdupq_n_s32(p->b_offset);
   const int32x4_t am = vdupq_n_s32(p->a_multiplier), as = vdupq_n_s32(p->a_shift);
   const int32x4_t bm = vdupq_n_s32(p->b_multiplier), bs = vdupq_n_s32(p->b_shift);
@@ -323,7 +377,7 @@ static void add_s8_row_neon(int64_t count, const int8_t *a, const int8_t *b, con
       const int32x4_t xa = mbqm_double(xs, am, as), yb = mbqm_double(ys, bm, bs);
       r[h] = subtract ? vsubq_s32(xa, yb) : vaddq_s32(xa, yb);
     }
-    requant_store8(r[0], r[1], om, os, 0, p->output_offset, p->act_min, p->act_max, n, out + i);
+    requant_store8(r[0], r[1], om, os, NULL, 0, p->output_offset, p->act_min, p->act_max, n, out + i);
   }
 }
 

@@ -604,12 +604,6 @@ struct Preparer {
         return UnsafePointer(p)
     }
 
-    /// The ISA's int8 conv / FC / depthwise kernels requantize in float too, except NEON's (which run
-    /// fixed point only: ONNX-rounded layers take the reference kernels there).
-    func packedKernelsRequantize(_ q: ember_requant, isa: Int32) -> Bool {
-        q.scale == nil || isa != Int32(EMBER_ISA_NEON)
-    }
-
     func convInt8(_ a: Conv2DAttributes) throws -> PreparedKernel {
         guard try input(0).dtype == .i8 else { throw unsupported("u8 activations (use i8)") }
         let g = try storage.store(try convGeometry(a))
@@ -738,8 +732,7 @@ struct Preparer {
 
     func convInt8Fast(_ a: Conv2DAttributes, isa: Int32, geometry g: UnsafePointer<ember_conv_geometry>,
                       requant q: UnsafePointer<ember_requant>) throws -> PreparedKernel? {
-        guard let filter = c.inputConstants[1], let bias = try constantBias(Int32.self),
-              packedKernelsRequantize(q.pointee, isa: isa) else { return nil }
+        guard let filter = c.inputConstants[1], let bias = try constantBias(Int32.self) else { return nil }
         let w = try input(1), outC = c.output.dims[3], node = c.nodeName
         if a.groups == 1 {
             let k = w.dims[1] * w.dims[2] * w.dims[3]
@@ -885,8 +878,7 @@ struct Preparer {
         let rows = Int64(c.output.elementCount / max(w.dims[0], 1))
         let q = try requant(outputChannels: w.dims[0], activation: act)
         let node = c.nodeName
-        if let isa = c.isa.cISA, let weights = c.inputConstants[1], let bias = try constantBias(Int32.self),
-           packedKernelsRequantize(q.pointee, isa: isa) {
+        if let isa = c.isa.cISA, let weights = c.inputConstants[1], let bias = try constantBias(Int32.self) {
             let gemm = try packQS8(isa: isa, k: Int(inF), n: Int(outF), weights: weights, bias: bias, requant: q, singleRounding: true)
             let scratch = Int(ember_gemm_scratch_bytes(isa, inF, 1))
             let (name, run) = try simd("fully_connected_s8") { $0.fully_connected_s8 }
@@ -1027,8 +1019,7 @@ struct Preparer {
         let sub: Int32 = subtract ? 1 : 0
         let node = c.nodeName
         // SUB does not commute: only ADD may trade a broadcast first operand for the second.
-        if c.isa.cISA != nil, rowKernelsTake(floatMode: p.float_mode),
-           let (rows, cols, bStride, swapped, bRow) = try simdRows(), !(swapped && subtract) {
+        if c.isa.cISA != nil, let (rows, cols, bStride, swapped, bRow) = try simdRows(), !(swapped && subtract) {
             var q = p
             if swapped {
                 swap(&q.a_offset, &q.b_offset); swap(&q.a_multiplier, &q.b_multiplier); swap(&q.a_shift, &q.b_shift)
@@ -1075,7 +1066,7 @@ struct Preparer {
         }
         let params = try storage.store(p)
         let node = c.nodeName
-        if c.isa.cISA != nil, rowKernelsTake(floatMode: p.float_mode), let rowsCols = try simdRows() {
+        if c.isa.cISA != nil, let rowsCols = try simdRows() {
             // The SIMD kernel reads b per row; MUL commutes, so a broadcast a trades places with b.
             let (rows, cols, bStride, swapped, bRow) = rowsCols
             var q = p
@@ -1090,11 +1081,6 @@ struct Preparer {
             let (ap, bp, out) = try int8Pair(b, node)
             return { ember_mul_s8_ref(bc, ap, bp, params, out) }
         }
-    }
-
-    /// Whether the ISA's int8 ADD/MUL row kernels compute this mode: NEON's are fixed point only.
-    func rowKernelsTake(floatMode: Int32) -> Bool {
-        floatMode == 0 || c.isa.cISA != Int32(EMBER_ISA_NEON)
     }
 
     /// How a two-input op's inputs map onto the row kernels: one input the full output, the other the same

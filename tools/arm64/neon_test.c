@@ -59,6 +59,15 @@ static void random_requant(int32_t n, int32_t *mult, int32_t *shift) {
   }
 }
 
+/// Every other trial, per-channel float requantization scales (ONNX Runtime's form) padded with zeros to
+/// `padded`; NULL otherwise (fixed point). The caller frees it.
+static float *random_float_requant(int trial, int32_t n, int32_t padded) {
+  if (trial % 2 == 0) return NULL;
+  float *s = zalloc(4 * (int64_t)padded);
+  for (int32_t i = 0; i < n; ++i) s[i] = rand_int(0, 15) == 0 ? 0.5f + fabsf(rand_float(2.5f)) : 1e-4f + fabsf(rand_float(0.05f));
+  return s;
+}
+
 static int64_t in_count(const ember_conv_geometry *g) { return (int64_t)g->batch * g->in_h * g->in_w * g->in_c; }
 static int64_t out_count(const ember_conv_geometry *g) { return (int64_t)g->batch * g->out_h * g->out_w * g->out_c; }
 
@@ -89,17 +98,18 @@ static void test_conv_s8(int32_t isa, const ember_kernel_table *t) {
     for (int32_t i = 0; i < n; ++i) bias[i] = rand_int(-5000, 5000);
     random_requant(n, mult, shift);
     const int32_t zp = rand_int(-128, 127), out_zp = rand_int(-128, 127);
-    ember_requant q = {-zp, out_zp, mult, shift, rand_int(-128, -10), rand_int(10, 127), NULL};
+    float *scales = random_float_requant(trial, n, ember_n_padded(isa, n));
+    ember_requant q = {-zp, out_zp, mult, shift, rand_int(-128, -10), rand_int(10, 127), scales};
     int8_t *expected = zalloc(out_count(&g)), *got = zalloc(out_count(&g));
     const int32_t *b = trial % 3 == 0 ? NULL : bias;
     ember_conv2d_s8_ref(&g, x, f, b, &q, expected);
     void *owned;
     ember_qs8_gemm w = pack_qs8(isa, k, n, f, b, mult, shift, zp, &owned);
-    w.output_offset = out_zp; w.act_min = q.act_min; w.act_max = q.act_max;
+    w.output_offset = out_zp; w.act_min = q.act_min; w.act_max = q.act_max; w.requant_scale = scales;
     void *scratch = zalloc(ember_gemm_scratch_bytes(isa, k, 1));
     t->conv2d_s8(&g, x, &w, scratch, got);
-    expect(memcmp(got, expected, (size_t)out_count(&g)) == 0, "conv2d_s8", trial);
-    free(x); free(f); free(bias); free(mult); free(shift); free(expected); free(got); free(owned); free(scratch);
+    expect(memcmp(got, expected, (size_t)out_count(&g)) == 0, scales ? "conv2d_s8 float requantization" : "conv2d_s8", trial);
+    free(x); free(f); free(bias); free(mult); free(shift); free(expected); free(got); free(owned); free(scratch); free(scales);
   }
 }
 
@@ -113,16 +123,17 @@ static void test_fc_s8(int32_t isa, const ember_kernel_table *t) {
     for (int32_t i = 0; i < n; ++i) bias[i] = rand_int(-30000, 30000);
     random_requant(n, mult, shift);
     const int32_t zp = rand_int(-128, 127), out_zp = rand_int(-128, 127);
-    ember_requant q = {-zp, out_zp, mult, shift, -128, 127, NULL};
+    float *scales = random_float_requant(trial, n, ember_n_padded(isa, n));
+    ember_requant q = {-zp, out_zp, mult, shift, -128, 127, scales};
     int8_t *expected = zalloc((int64_t)rows * n), *got = zalloc((int64_t)rows * n);
     ember_fully_connected_s8_ref(rows, k, n, x, w8, bias, &q, expected);
     void *owned;
     ember_qs8_gemm w = pack_qs8(isa, k, n, w8, bias, mult, shift, zp, &owned);
-    w.output_offset = out_zp; w.act_min = -128; w.act_max = 127; w.single_rounding = 1;
+    w.output_offset = out_zp; w.act_min = -128; w.act_max = 127; w.single_rounding = 1; w.requant_scale = scales;
     void *scratch = zalloc(ember_gemm_scratch_bytes(isa, k, 1));
     t->fully_connected_s8(rows, x, &w, scratch, got);
     expect(memcmp(got, expected, (size_t)((int64_t)rows * n)) == 0, "fully_connected_s8", trial);
-    free(x); free(w8); free(bias); free(mult); free(shift); free(expected); free(got); free(owned); free(scratch);
+    free(x); free(w8); free(bias); free(mult); free(shift); free(expected); free(got); free(owned); free(scratch); free(scales);
   }
 }
 
@@ -137,15 +148,16 @@ static void test_dw_s8(int32_t isa, const ember_kernel_table *t) {
     for (int32_t i = 0; i < c; ++i) bias[i] = rand_int(-3000, 3000);
     random_requant(c, mult, shift);
     const int32_t zp = rand_int(-128, 127), out_zp = rand_int(-128, 127);
-    ember_requant q = {-zp, out_zp, mult, shift, -120, 125, NULL};
+    float *scales = random_float_requant(trial, c, cp);
+    ember_requant q = {-zp, out_zp, mult, shift, -120, 125, scales};
     int8_t *expected = zalloc(out_count(&g)), *got = zalloc(out_count(&g));
     ember_conv2d_s8_ref(&g, x, f, bias, &q, expected);
     int32_t *pw = zalloc(4 * (int64_t)taps * cp), *pb = zalloc(4 * cp), *pm = zalloc(4 * cp), *ps = zalloc(4 * cp);
     ember_dw_pack_s8(isa, g.kernel_h, g.kernel_w, c, f, bias, mult, shift, pw, pb, pm, ps);
-    ember_qs8_dw d = {cp, pw, pb, pm, ps, zp, out_zp, -120, 125, NULL};  // fixed point: Swift runs float requantization on the reference here
+    ember_qs8_dw d = {cp, pw, pb, pm, ps, zp, out_zp, -120, 125, scales};
     t->dwconv2d_s8(&g, x, &d, NULL, got);
     expect(memcmp(got, expected, (size_t)out_count(&g)) == 0, "dwconv2d_s8", trial);
-    free(x); free(f); free(bias); free(mult); free(shift); free(expected); free(got);
+    free(x); free(f); free(bias); free(mult); free(shift); free(expected); free(got); free(scales);
     free(pw); free(pb); free(pm); free(ps);
   }
 }
@@ -165,6 +177,11 @@ static void test_add_s8(const ember_kernel_table *t) {
     ember_quantize_multiplier(1e-6 + 1e-4 * (double)(next_u64() >> 11) / 9007199254740992.0, &p.output_multiplier,
                               &p.output_shift);
     p.act_min = rand_int(-128, 0); p.act_max = rand_int(0, 127);
+    if (trial % 3 == 1) {  // ONNX Runtime's float form
+      p.float_mode = 1;
+      p.a_scale = 1e-3f + fabsf(rand_float(0.2f)); p.b_scale = 1e-3f + fabsf(rand_float(0.2f));
+      p.output_scale = 1e-3f + fabsf(rand_float(0.2f));
+    }
     for (int32_t subtract = 0; subtract < 2; ++subtract) {
       ember_broadcast bc;
       memset(&bc, 0, sizeof bc);
@@ -199,6 +216,11 @@ static void test_mul_s8(const ember_kernel_table *t) {
     ember_quantize_multiplier(1e-5 + 0.05 * (double)(next_u64() >> 11) / 9007199254740992.0, &p.output_multiplier,
                               &p.output_shift);
     p.act_min = rand_int(-128, 0); p.act_max = rand_int(0, 127);
+    if (trial % 3 == 1) {  // ONNX Runtime's float form
+      p.float_mode = 1;
+      p.a_scale = 1e-3f + fabsf(rand_float(0.2f)); p.b_scale = 1e-3f + fabsf(rand_float(0.2f));
+      p.output_scale = 1e-4f + fabsf(rand_float(0.05f));
+    }
     ember_broadcast bc;
     memset(&bc, 0, sizeof bc);
     bc.rank = 2; bc.shape[0] = rows; bc.shape[1] = cols;
