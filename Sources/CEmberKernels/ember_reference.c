@@ -673,6 +673,7 @@ void ember_unary_f32_ref(ember_unary_op op, float alpha, int64_t count, const fl
       case EMBER_UNARY_RELU_N1_TO_1: r = clamp_f(x, -1.0f, 1.0f); break;
       case EMBER_UNARY_LEAKY_RELU: r = x >= 0.0f ? x : alpha * x; break;
       case EMBER_UNARY_SIGMOID: r = 1.0f / (1.0f + expf(-x)); break;
+      case EMBER_UNARY_SILU: { const float s = 1.0f / (1.0f + expf(-x)); r = x * s; break; }
       case EMBER_UNARY_TANH: r = tanhf(x); break;
       case EMBER_UNARY_HARD_SWISH: r = x * clamp_f(x + 3.0f, 0.0f, 6.0f) / 6.0f; break;
       case EMBER_UNARY_GELU: r = 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)); break;

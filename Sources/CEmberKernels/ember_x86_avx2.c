@@ -1089,7 +1089,7 @@ TARGET static int32_t ember_unary_f32_avx2(ember_unary_op op, float alpha, int64
   switch (op) {
     case EMBER_UNARY_RELU: case EMBER_UNARY_RELU6: case EMBER_UNARY_RELU_N1_TO_1: case EMBER_UNARY_LEAKY_RELU:
     case EMBER_UNARY_HARD_SWISH: case EMBER_UNARY_ABS: case EMBER_UNARY_NEG: case EMBER_UNARY_SQUARE:
-    case EMBER_UNARY_SIGMOID: case EMBER_UNARY_TANH: break;
+    case EMBER_UNARY_SIGMOID: case EMBER_UNARY_TANH: case EMBER_UNARY_SILU: break;
     default: return 0;
   }
   const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f), three = _mm256_set1_ps(3.0f);
@@ -1112,6 +1112,9 @@ TARGET static int32_t ember_unary_f32_avx2(ember_unary_op op, float alpha, int64
       case EMBER_UNARY_NEG: r = _mm256_xor_ps(x, sign); break;
       case EMBER_UNARY_SQUARE: r = _mm256_mul_ps(x, x); break;
       case EMBER_UNARY_TANH: r = tanh_ps_avx2(x); break;
+      case EMBER_UNARY_SILU:  // the sigmoid below, then the product (a fused Logistic → Mul's bits)
+        r = _mm256_mul_ps(x, _mm256_div_ps(one, _mm256_add_ps(one, exp_ps_avx2(_mm256_xor_ps(x, sign)))));
+        break;
       default: r = _mm256_div_ps(one, _mm256_add_ps(one, exp_ps_avx2(_mm256_xor_ps(x, sign)))); break;
     }
     store_ps(out + i, r, n);

@@ -1392,7 +1392,7 @@ TARGET static int32_t ember_unary_f32_avx512(ember_unary_op op, float alpha, int
   switch (op) {
     case EMBER_UNARY_RELU: case EMBER_UNARY_RELU6: case EMBER_UNARY_RELU_N1_TO_1: case EMBER_UNARY_LEAKY_RELU:
     case EMBER_UNARY_HARD_SWISH: case EMBER_UNARY_ABS: case EMBER_UNARY_NEG: case EMBER_UNARY_SQUARE:
-    case EMBER_UNARY_SIGMOID: case EMBER_UNARY_TANH: break;
+    case EMBER_UNARY_SIGMOID: case EMBER_UNARY_TANH: case EMBER_UNARY_SILU: break;
     default: return 0;
   }
   const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f), three = _mm512_set1_ps(3.0f);
@@ -1415,6 +1415,9 @@ TARGET static int32_t ember_unary_f32_avx512(ember_unary_op op, float alpha, int
       case EMBER_UNARY_NEG: r = _mm512_xor_ps(x, sign); break;
       case EMBER_UNARY_SQUARE: r = _mm512_mul_ps(x, x); break;
       case EMBER_UNARY_TANH: r = tanh_ps_avx512(x); break;
+      case EMBER_UNARY_SILU:  // the sigmoid below, then the product (a fused Logistic → Mul's bits)
+        r = _mm512_mul_ps(x, _mm512_div_ps(one, _mm512_add_ps(one, exp_ps_avx512(_mm512_xor_ps(x, sign)))));
+        break;
       default: r = _mm512_div_ps(one, _mm512_add_ps(one, exp_ps_avx512(_mm512_xor_ps(x, sign)))); break;
     }
     _mm512_mask_storeu_ps(out + i, m, r);

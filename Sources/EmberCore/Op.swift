@@ -128,7 +128,7 @@ public struct TransposeConv2DAttributes: Hashable, Sendable {
 /// format (the op's attribute byte): never renumber.
 public enum UnaryFunction: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     case abs = 0, neg, sqrt, rsqrt, exp, log, floor, ceil, round, square, elu, sin, cos, sign, erf,
-         reciprocal, softplus, reluN1To1, geluTanh
+         reciprocal, softplus, reluN1To1, geluTanh, silu
 
     public var description: String {
         switch self {
@@ -151,6 +151,7 @@ public enum UnaryFunction: UInt8, Sendable, CaseIterable, CustomStringConvertibl
         case .softplus: return "softplus"
         case .reluN1To1: return "relu_n1_to_1"
         case .geluTanh: return "gelu_tanh"
+        case .silu: return "silu"
         }
     }
 }

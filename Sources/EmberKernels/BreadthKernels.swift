@@ -27,6 +27,7 @@ extension UnaryFunction {
         case .softplus: return EMBER_UNARY_SOFTPLUS
         case .reluN1To1: return EMBER_UNARY_RELU_N1_TO_1
         case .geluTanh: return EMBER_UNARY_GELU_TANH
+        case .silu: return EMBER_UNARY_SILU
         }
     }
 }

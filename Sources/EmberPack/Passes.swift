@@ -18,6 +18,7 @@ public enum GraphPasses {
         GraphPass(name: "remove-no-ops", summary: "drop reshapes to the same shape, identity transposes, zero pads, full slices, one-input concats", apply: removeNoOps),
         GraphPass(name: "fold-batchnorm", summary: "fold a per-channel constant Mul/Add/Sub (BatchNorm as imported) into the conv or FC before it", apply: foldBatchNorm),
         GraphPass(name: "fuse-activations", summary: "fuse a Relu or Relu6 into the conv, FC, add or pool that feeds only it", apply: fuseActivations),
+        GraphPass(name: "fuse-swish", summary: "fuse x · sigmoid(x) (SiLU, swish: a Logistic and a Mul) into one silu op", apply: fuseSwish),
         GraphPass(name: "remove-dead-nodes", summary: "drop nodes and constants no graph output depends on", apply: removeDeadNodes),
     ]
 
@@ -161,6 +162,24 @@ public enum GraphPasses {
                 g.nodes[p].op = g.nodes[p].op.withActivation(.none); g.values[x].name = name; return false
             }
             return true
+        }
+    }
+
+    /// A Mul of x and sigmoid(x) (the sigmoid read by nothing else) becomes one silu of x: one pass over
+    /// the tensor instead of two, with the same bits (the kernels round the sigmoid, then multiply).
+    static func fuseSwish(_ graph: Graph) throws -> (graph: Graph, rewrites: Int) {
+        try rewriteUntilNoneApplies(graph) { g, i, consumers, types in
+            guard case .mul(.none) = g.nodes[i].op, g.nodes[i].inputs.count == 2,
+                  let a = g.nodes[i].inputs[0], let b = g.nodes[i].inputs[1] else { return false }
+            for (x, s) in [(a, b), (b, a)] {
+                guard let p = g.nodes.firstIndex(where: { $0.output == s }), case .sigmoid = g.nodes[p].op,
+                      g.nodes[p].inputs.first == x, types[s].dtype == .f32, types[x].dims == types[g.nodes[i].output].dims,
+                      consumers[s, default: []].count == 1, !g.outputs.contains(s) else { continue }
+                g.nodes[i].op = .unary(.silu)
+                g.nodes[i].inputs = [x]
+                return true
+            }
+            return false
         }
     }
 

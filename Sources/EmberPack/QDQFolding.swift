@@ -140,8 +140,8 @@ public enum QDQFolding {
                             limits: LoadLimits = LoadLimits()) throws -> (graph: Graph, probeQuanta: Double?) {
         let (stripped, ranges, stated) = try strip(graph)
         // ORT rounds at the pairs and nowhere else, and the int8 graph requantizes as ORT does: a value
-        // a pair quantizes keeps its own node (fold-batchnorm would fold an affine consumer into it —
-        // a lowered HardSigmoid's x·α + β into a squeeze-excite conv — and drop that rounding), and a
+        // a pair quantizes keeps its own node (no pass fuses across it: fold-batchnorm would fold a
+        // lowered HardSigmoid's x·α + β into a squeeze-excite conv and drop that rounding), and a
         // chain of elementwise ops between two pairs without one of its own runs as a float island
         // (no invented intermediate rounding), as in the Q/DQ graph.
         let folded = try int8Graph(stripped, ranges: ranges, stated: stated,
@@ -178,21 +178,15 @@ public enum QDQFolding {
         return (folded, worst)
     }
 
-    /// `optimize` with the values named in `rounded` that an affine op (add, sub, mul, div with a
-    /// constant) reads kept as they are: graph outputs while the passes run, so nothing folds them away.
+    /// `optimize` with the values named in `rounded` kept as they are: graph outputs while the passes run,
+    /// so that no pass fuses across them (fold-batchnorm, fuse-activations, fuse-swish).
     static func keepingRounding(at rounded: Set<String>, _ graph: Graph, _ optimize: (Graph) throws -> Graph) throws -> Graph {
         var g = graph
-        let kept = graph.nodes.flatMap { n -> [ValueID] in
-            switch n.op {
-            case .add, .sub, .mul, .div:
-                guard n.inputs.contains(where: { $0.map { graph.values[$0].constant != nil } ?? false }) else { return [] }
-                return n.inputs.compactMap { $0 }.filter {
-                    graph.values[$0].constant == nil && rounded.contains(graph.values[$0].name) && !graph.outputs.contains($0)
-                }
-            default: return []
-            }
+        let kept = graph.values.indices.filter { id in
+            graph.values[id].constant == nil && rounded.contains(graph.values[id].name) && !graph.outputs.contains(id)
+                && !graph.inputs.contains(id)
         }
-        g.outputs += Array(Set(kept)).sorted()
+        g.outputs += kept
         var optimized = try optimize(g)
         guard optimized.outputs.count == g.outputs.count else {
             throw EmberError.invalidGraph(node: graph.name, reason: "the passes changed the number of graph outputs")

@@ -137,6 +137,7 @@ struct Pack: ParsableCommand {
     @Flag(name: .customLong("no-remove-no-ops"), help: "Skip the remove-no-ops pass.") var noRemoveNoOps = false
     @Flag(name: .customLong("no-fold-batchnorm"), help: "Skip the fold-batchnorm pass.") var noFoldBatchnorm = false
     @Flag(name: .customLong("no-fuse-activations"), help: "Skip the fuse-activations pass.") var noFuseActivations = false
+    @Flag(name: .customLong("no-fuse-swish"), help: "Skip the fuse-swish pass.") var noFuseSwish = false
     @Flag(name: .customLong("no-remove-dead-nodes"), help: "Skip the remove-dead-nodes pass.") var noRemoveDeadNodes = false
 
     /// The passes turned off by `--no-NAME`.
@@ -146,6 +147,7 @@ struct Pack: ParsableCommand {
         if noRemoveNoOps { s.insert("remove-no-ops") }
         if noFoldBatchnorm { s.insert("fold-batchnorm") }
         if noFuseActivations { s.insert("fuse-activations") }
+        if noFuseSwish { s.insert("fuse-swish") }
         if noRemoveDeadNodes { s.insert("remove-dead-nodes") }
         return s
     }

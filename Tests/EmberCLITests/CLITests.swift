@@ -305,7 +305,7 @@ import Testing
         let list = try ember("pack", "--passes")
         #expect(list.status == 0)
         let names = list.stdout.split(separator: "\n").compactMap { $0.split(separator: " ").first.map(String.init) }
-        #expect(names == ["fold-constants", "remove-no-ops", "fold-batchnorm", "fuse-activations", "remove-dead-nodes"])
+        #expect(names == ["fold-constants", "remove-no-ops", "fold-batchnorm", "fuse-activations", "fuse-swish", "remove-dead-nodes"])
 
         let ladder = "fp32,fp16,int8,int4,int8-prune50,int8-2:4,fp32-ch25"
         var outputs: [String] = []

@@ -54,6 +54,7 @@ import Glibc
                 let inner: Float = 0.7978845608028654 * (x + 0.044715 * x * x * x)
                 return 0.5 * x * (1 + tanhf(inner))
             }
+        case .silu: return { x in x * (1 / (1 + expf(-x))) }  // the sigmoid rounded, then the product
         }
     }
 

@@ -165,6 +165,7 @@ func quantizeTwin(_ x: Float, _ scale: Float, _ zp: Int32, _ lo: Int32, _ hi: In
             (EMBER_UNARY_RELU, 0, { max($0, 0) }), (EMBER_UNARY_RELU6, 0, { min(max($0, 0), 6) }),
             (EMBER_UNARY_RELU_N1_TO_1, 0, { min(max($0, -1), 1) }), (EMBER_UNARY_LEAKY_RELU, 0.3, { $0 >= 0 ? $0 : 0.3 * $0 }),
             (EMBER_UNARY_SIGMOID, 0, { 1 / (1 + expf(-$0)) }), (EMBER_UNARY_TANH, 0, { tanhf($0) }),
+            (EMBER_UNARY_SILU, 0, { $0 / (1 + expf(-$0)) }),
             (EMBER_UNARY_HARD_SWISH, 0, { $0 * min(max($0 + 3, 0), 6) / 6 }), (EMBER_UNARY_GELU, 0, { 0.5 * $0 * (1 + erff($0 / Float(2).squareRoot())) }),
         ]
         for _ in 0..<30 {

@@ -104,6 +104,27 @@ func opKinds(_ g: Graph) -> [OpKind] { g.nodes.map(\.op.kind) }
         #expect(try agreementDb(g, fused) == .infinity)
     }
 
+    /// SiLU as exporters write it (Sigmoid then Mul, either operand order) becomes one silu with the same
+    /// bits; a sigmoid something else reads, or a Mul of another value by it, stays as it is.
+    @Test func swishFusesIntoOneSiluWithTheSameBits() throws {
+        let b = GraphBuilder(name: "swish")
+        let x = b.input("x", .f32, [2, 37]), z = b.input("z", .f32, [2, 37])
+        let swish = try b.add(.mul(.none), [try b.add(.sigmoid, [x], name: "gate"), x], name: "swish")
+        let shared = try b.add(.sigmoid, [swish], name: "shared-gate")
+        let kept = try b.add(.mul(.none), [swish, shared], name: "kept")
+        let other = try b.add(.mul(.none), [z, try b.add(.sigmoid, [x], name: "gate-of-x")], name: "other")
+        b.output(try b.add(.add(.none), [kept, shared], name: "y"), name: "y")
+        b.output(other, name: "o")
+        let g = try b.build()
+        let (fused, n) = try pass("fuse-swish").apply(g)
+        #expect(n == 1, "\(fused.nodes.map(\.name))")
+        #expect(fused.nodes.first { $0.name == "swish" }?.op == .unary(.silu))
+        let clean = try pass("remove-dead-nodes").apply(fused).graph
+        #expect(!clean.nodes.contains { $0.name == "gate" })
+        #expect(clean.nodes.filter { $0.op == .sigmoid }.count == 2)  // shared-gate and gate-of-x stay
+        #expect(try agreementDb(g, clean) == .infinity)
+    }
+
     @Test func deadNodesAndTheirConstantsGo() throws {
         let b = GraphBuilder(name: "dead")
         let x = b.input("x", .f32, [1, 4])
@@ -146,7 +167,8 @@ func graphEveryPassRewrites() throws -> Graph {
     let m = try b.add(.mul(.none), [conv, scale], name: "bn/mul")
     let a = try b.add(.add(.none), [m, b.constant("beta", rng.floats(8, 1), dims: [8])], name: "bn/add")
     let r = try b.add(.relu, [a], name: "relu")
-    let same = try b.add(.reshape([1, 6, 6, 8]), [r], name: "same-shape")
+    let reshaped = try b.add(.reshape([1, 6, 6, 8]), [r], name: "same-shape")
+    let same = try b.add(.mul(.none), [reshaped, try b.add(.sigmoid, [reshaped], name: "swish-gate")], name: "swish")
     _ = try b.add(.sigmoid, [same], name: "dead-branch")
     let pool = try b.add(.averagePool2D(Pool2DAttributes(kernelH: 6, kernelW: 6, strideH: 1, strideW: 1)), [same], name: "pool")
     let flat = try b.add(.reshape([1, 8]), [pool], name: "flatten")

@@ -272,6 +272,7 @@ typedef enum {
   EMBER_UNARY_RECIPROCAL = 23,
   EMBER_UNARY_SOFTPLUS = 24,    // log(1 + exp(x)), without overflow
   EMBER_UNARY_GELU_TANH = 25,   // 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))
+  EMBER_UNARY_SILU = 26,        // x * sigmoid(x): the sigmoid rounded to float first (a fused Logistic → Mul's bits)
 } ember_unary_op;
 /// in and out may alias (in-place).
 void ember_unary_f32_ref(ember_unary_op op, float alpha, int64_t count, const float *in, float *out);
