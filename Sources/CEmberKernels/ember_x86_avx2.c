@@ -732,7 +732,7 @@ TARGET static inline __m256 dw_f32_weight(const ember_f32_dw *w, int32_t t, int3
 /// whose weights are read at each tap): the bias, then the taps in (ky, kx) order. Reads
 /// run past `count` channels into the next pixel or the row's slack (those lanes are not stored), so
 /// every load is a whole vector. A 3×3 kernel at stride 1 runs DW_GROUP pixels at a time, each tap
-/// row's inputs loaded once for up to three of them.
+/// row's inputs loaded once for up to three of them; other kernels DW_GROUP pixels at a time too.
 TARGET static void dw_f32_row(const ember_conv_geometry *g, const ember_f32_dw *w, const uint8_t *const *rows,
                               const __m256 *wk, int32_t c0, int32_t count, float *out) {
   const __m256 bias = _mm256_loadu_ps(w->bias + c0);
@@ -752,6 +752,21 @@ TARGET static void dw_f32_row(const ember_conv_geometry *g, const ember_f32_dw *
         for (int32_t kx = 0; kx < 3; ++kx)
           for (int32_t j = 0; j < DW_GROUP; ++j) acc[j] = _mm256_fmadd_ps(x[j + kx], wk[3 * ky + kx], acc[j]);
       }
+      for (int32_t j = 0; j < DW_GROUP; ++j)
+        store_ps(out + (ox + j) * c + c0, _mm256_min_ps(_mm256_max_ps(acc[j], lo), hi), count);
+    }
+  if (!(three_by_three && g->stride_w == 1 && g->dilation_w == 1))
+    // Other kernels, strides and dilations: DW_GROUP independent FMA chains (one chain per pixel is bound
+    // by the FMA's latency), each tap's weights read once for them, each pixel's taps in (ky, kx) order.
+    for (; ox + DW_GROUP <= g->out_w; ox += DW_GROUP) {
+      __m256 acc[DW_GROUP];
+      for (int32_t j = 0; j < DW_GROUP; ++j) acc[j] = bias;
+      for (int32_t ky = 0, t = 0; ky < g->kernel_h; ++ky)
+        for (int32_t kx = 0; kx < g->kernel_w; ++kx, ++t) {
+          const __m256 wv = wk ? wk[t] : dw_f32_weight(w, t, c0);
+          const float *p = DW_F32_ROW(ky) + ox * pixel + kx * tap;
+          for (int32_t j = 0; j < DW_GROUP; ++j) acc[j] = _mm256_fmadd_ps(_mm256_loadu_ps(p + j * pixel), wv, acc[j]);
+        }
       for (int32_t j = 0; j < DW_GROUP; ++j)
         store_ps(out + (ox + j) * c + c0, _mm256_min_ps(_mm256_max_ps(acc[j], lo), hi), count);
     }

@@ -945,13 +945,31 @@ TARGET static void dw_f32_row_3x3(const ember_conv_geometry *g, const ember_f32_
   }
 }
 
+/// Any kernel, stride and dilation: DW_GROUP pixels at a time, each tap's weights loaded once for all of
+/// them and DW_GROUP independent FMA chains (one chain per pixel is bound by the FMA's latency: a 5×5
+/// layer ran at a fifth of the FMA's rate), each pixel's taps in the same order as alone.
 TARGET static void dw_f32_row_any(const ember_conv_geometry *g, const ember_f32_dw *w, const float *const *rows,
                                   int32_t c0, int32_t count, float *out) {
   const __m512 bias = _mm512_loadu_ps(w->bias + c0);
   const __m512 lo = _mm512_set1_ps(w->act_min), hi = _mm512_set1_ps(w->act_max);
   const __mmask16 m = lanes_mask(count);
   const int64_t c = g->in_c, pixel = g->stride_w * c, tap = g->dilation_w * c;
-  for (int32_t ox = 0; ox < g->out_w; ++ox) {
+  int32_t ox = 0;
+  for (; ox + DW_GROUP <= g->out_w; ox += DW_GROUP) {
+    __m512 acc[DW_GROUP];
+    for (int32_t j = 0; j < DW_GROUP; ++j) acc[j] = bias;
+    int64_t f = c0;
+    for (int32_t ky = 0; ky < g->kernel_h; ++ky) {
+      const float *p = rows[ky] + c0 + ox * pixel;
+      for (int32_t kx = 0; kx < g->kernel_w; ++kx, p += tap, f += w->c_padded) {
+        const __m512 wv = dw_f32_weights(w, f);
+        for (int32_t j = 0; j < DW_GROUP; ++j) acc[j] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, p + j * pixel), wv, acc[j]);
+      }
+    }
+    for (int32_t j = 0; j < DW_GROUP; ++j)
+      _mm512_mask_storeu_ps(out + (ox + j) * c, m, _mm512_min_ps(_mm512_max_ps(acc[j], lo), hi));
+  }
+  for (; ox < g->out_w; ++ox) {
     __m512 acc = bias;
     int64_t f = c0;
     for (int32_t ky = 0; ky < g->kernel_h; ++ky) {
@@ -1004,7 +1022,8 @@ TARGET static void ember_dwconv2d_f32_avx512(const ember_conv_geometry *g, const
       }
       for (int32_t c0 = 0; c0 < c; c0 += 16) {
         const int32_t count = c - c0 < 16 ? c - c0 : 16;
-        if (three_by_three) dw_f32_row_3x3(g, w, rows, c0, count, out + c0);
+        // 3×3 with stride and dilation 1: weights in registers, shared tap-row loads; else grouped pixels.
+        if (three_by_three && g->stride_w == 1 && g->dilation_w == 1) dw_f32_row_3x3(g, w, rows, c0, count, out + c0);
         else dw_f32_row_any(g, w, rows, c0, count, out + c0);
       }
     }
