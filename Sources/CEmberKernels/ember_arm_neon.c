@@ -13,6 +13,7 @@
 // they are the reference's bits too; f32 conv/FC/depthwise use FMA and may differ in the last bits.
 #include "ember_kernels.h"
 #include "ember_conv_loops.h"
+#include "ember_fixed_point.h"
 
 #if defined(__aarch64__)
 #include <arm_neon.h>
@@ -664,6 +665,75 @@ static int64_t probe_mac_neon(int32_t is_int8, int64_t iterations) {
   return iterations * 8 * 4;
 }
 
+// ------------------------------------------------------------ int8 lookup, quantize, mean
+/// ember_lookup_s8: the 256-entry table in four 64-byte parts, TBL for the first and TBX (which keeps
+/// the lanes whose index is out of its part's range) for the others, on the codes moved up by 128.
+static void lookup_s8_neon(int64_t count, const int8_t *in, const int8_t *table, int8_t *out) {
+  const uint8_t *t = (const uint8_t *)table;
+  const uint8x16x4_t t0 = vld1q_u8_x4(t), t1 = vld1q_u8_x4(t + 64), t2 = vld1q_u8_x4(t + 128), t3 = vld1q_u8_x4(t + 192);
+  const uint8x16_t flip = vdupq_n_u8(0x80), step = vdupq_n_u8(64);
+  int64_t i = 0;
+  for (; i + 16 <= count; i += 16) {
+    const uint8x16_t index = veorq_u8(vld1q_u8((const uint8_t *)in + i), flip);  // code + 128
+    uint8x16_t r = vqtbl4q_u8(t0, index);
+    r = vqtbx4q_u8(r, t1, vsubq_u8(index, step));
+    r = vqtbx4q_u8(r, t2, vsubq_u8(index, vaddq_u8(step, step)));
+    r = vqtbx4q_u8(r, t3, vsubq_u8(index, vdupq_n_u8(192)));
+    vst1q_u8((uint8_t *)out + i, r);
+  }
+  for (; i < count; ++i) out[i] = table[(uint8_t)((int32_t)in[i] + 128)];
+}
+
+/// ember_quantize_f32_s8_ref (half_even 0: FRINTA, ties away from zero) or ember_quantize_f32_s8_even_ref
+/// (FRINTN): x / scale (a division, as the references), clamped to the codes in float, NaN → the zero point.
+static void quantize_f32_s8_neon(int64_t count, const float *in, float scale, int32_t zero_point, int32_t half_even,
+                                 int8_t *out) {
+  const float32x4_t s = vdupq_n_f32(scale);
+  const float32x4_t lo = vdupq_n_f32((float)(-128 - zero_point)), hi = vdupq_n_f32((float)(127 - zero_point));
+  const int32x4_t zp = vdupq_n_s32(zero_point);
+  const int32x4_t nan_code = vdupq_n_s32(zero_point < -128 ? -128 : (zero_point > 127 ? 127 : zero_point));
+  for (int64_t i = 0; i < count; i += 8) {
+    const int32_t n = count - i < 8 ? (int32_t)(count - i) : 8;
+    float x[8] = {0};
+    memcpy(x, in + i, sizeof(float) * (size_t)n);
+    int32x4_t q[2];
+    for (int32_t h = 0; h < 2; ++h) {
+      const float32x4_t v = vdivq_f32(vld1q_f32(x + 4 * h), s);
+      const float32x4_t r = half_even ? vrndnq_f32(v) : vrndaq_f32(v);
+      const int32x4_t code = vaddq_s32(vcvtq_s32_f32(vminq_f32(vmaxq_f32(r, lo), hi)), zp);
+      q[h] = vbslq_s32(vceqq_f32(v, v), code, nan_code);  // NaN lanes: the zero point's code
+    }
+    int8_t bytes[8];
+    vst1_s8(bytes, vqmovn_s16(vcombine_s16(vqmovn_s32(q[0]), vqmovn_s32(q[1]))));
+    memcpy(out + i, bytes, (size_t)n);
+  }
+}
+
+/// ember_kernel_table.mean_s8: per 8 channels the int32 sum of x − zp over the reduced rows (wrapping, as
+/// the reference's), requantized by the multiplier and shift, or by float_scale when it is > 0.
+static void mean_s8_neon(int64_t outer, int64_t reduced, int64_t inner, const int8_t *in, int32_t input_zero_point,
+                         int32_t multiplier, int32_t shift, float float_scale, int32_t output_zero_point, int8_t *out) {
+  int32_t m[8], sh[8];
+  float scales[8];
+  for (int k = 0; k < 8; ++k) { m[k] = multiplier; sh[k] = shift; scales[k] = float_scale; }
+  const int32x4_t fold = vdupq_n_s32(ember_wrapped_offset_sum(reduced, input_zero_point));
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t c0 = 0; c0 < inner; c0 += 8) {
+      const int32_t n = inner - c0 < 8 ? (int32_t)(inner - c0) : 8;
+      int32x4_t a0 = fold, a1 = fold;
+      for (int64_t r = 0; r < reduced; ++r) {
+        const int8_t *x = in + (o * reduced + r) * inner + c0;
+        int8_t tmp[8] = {0};
+        const int8x8_t v = n == 8 ? vld1_s8(x) : (memcpy(tmp, x, (size_t)n), vld1_s8(tmp));
+        const int16x8_t wide = vmovl_s8(v);
+        a0 = vaddw_s16(a0, vget_low_s16(wide));
+        a1 = vaddw_high_s16(a1, wide);
+      }
+      requant_store8(a0, a1, m, sh, float_scale > 0 ? scales : NULL, 0, output_zero_point, -128, 127, n,
+                     out + o * inner + c0);
+    }
+}
+
 const ember_kernel_table ember_neon_kernels = {
   .conv2d_s8 = conv2d_s8_neon,
   .fully_connected_s8 = fully_connected_s8_neon,
@@ -678,6 +748,9 @@ const ember_kernel_table ember_neon_kernels = {
   .binary_f32 = binary_f32_neon,
   .probe_mac = probe_mac_neon,
   .hybrid_quantize = quantize_symmetric,
+  .lookup_s8 = lookup_s8_neon,
+  .quantize_f32_s8 = quantize_f32_s8_neon,
+  .mean_s8 = mean_s8_neon,
 };
 
 /// Eight chains of sdot (16 MACs) for int8; NEON's FMAs for f32.
@@ -717,6 +790,9 @@ const ember_kernel_table ember_neon_dotprod_kernels = {
   .binary_f32 = binary_f32_neon,
   .probe_mac = probe_mac_dot,
   .hybrid_quantize = quantize_symmetric,
+  .lookup_s8 = lookup_s8_neon,
+  .quantize_f32_s8 = quantize_f32_s8_neon,
+  .mean_s8 = mean_s8_neon,
 };
 
 #endif

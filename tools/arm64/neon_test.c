@@ -419,6 +419,61 @@ static void test_f32(int32_t isa, const ember_kernel_table *t) {
   }
 }
 
+/// The int8 lookup, f32 → int8 quantize (both roundings) and int8 mean (both requantizations) against the
+/// reference byte for byte: odd lengths, every code, ties, ±inf and NaN, zero points outside int8.
+static void test_lookup_quantize_mean(const ember_kernel_table *t) {
+  for (int trial = 0; trial < 300; ++trial) {
+    const int32_t n = rand_int(1, 300);
+    int8_t *codes = zalloc(n), *table = zalloc(256), *expected = zalloc(n), *got = zalloc(n);
+    fill_s8(codes, n, 0);
+    fill_s8(table, 256, 0);
+    if (trial == 0) for (int32_t i = 0; i < n; ++i) codes[i] = (int8_t)(i - 128);
+    ember_lookup_s8(n, codes, table, expected);
+    t->lookup_s8(n, codes, table, got);
+    expect(memcmp(got, expected, (size_t)n) == 0, "lookup_s8", trial);
+
+    float *x = zalloc(4 * (int64_t)n);
+    const float scale = trial % 7 == 0 ? 1.0f : 0.001f + fabsf(rand_float(2.0f));
+    const int32_t zp = rand_int(-140, 140);
+    const float specials[] = {INFINITY, -INFINITY, NAN, 0.0f, -0.0f, 1e-40f, 3e38f};
+    for (int32_t i = 0; i < n; ++i) {
+      switch (rand_int(0, 7)) {
+        case 0: x[i] = specials[rand_int(0, 6)]; break;
+        case 1: x[i] = ((float)rand_int(-300, 300) + 0.5f) * scale; break;  // a tie after the division, mostly
+        default: x[i] = rand_float(200.0f * scale);
+      }
+    }
+    for (int32_t even = 0; even < 2; ++even) {
+      if (even) ember_quantize_f32_s8_even_ref(n, x, scale, zp, expected);
+      else ember_quantize_f32_s8_ref(n, x, scale, zp, expected);
+      t->quantize_f32_s8(n, x, scale, zp, even, got);
+      expect(memcmp(got, expected, (size_t)n) == 0, even ? "quantize_f32_s8 ties to even" : "quantize_f32_s8", trial);
+    }
+    free(codes); free(table); free(expected); free(got); free(x);
+
+    // Mean over H and W of [outer][h][w][c] (global average pool).
+    const int32_t outer = rand_int(1, 2), h = rand_int(1, 6), w = rand_int(1, 6), c = rand_int(1, 40);
+    const int64_t count = (int64_t)outer * h * w * c;
+    int8_t *xs = zalloc(count), *me = zalloc((int64_t)outer * c), *mg = zalloc((int64_t)outer * c);
+    fill_s8(xs, count, trial % 9 == 0 ? 1 : 0);
+    int32_t *scratch = zalloc(4 * (int64_t)outer * c);
+    ember_reduce r;
+    memset(&r, 0, sizeof r);
+    r.rank = 4; r.shape[0] = outer; r.shape[1] = h; r.shape[2] = w; r.shape[3] = c; r.axis_mask = 0x6;
+    const int32_t zi = rand_int(-128, 127), zo = rand_int(-128, 127);
+    int32_t m, sh;
+    ember_quantize_multiplier((0.001 + fabs((double)rand_float(0.5f))) / (h * w), &m, &sh);
+    const float fs = (0.0001f + fabsf(rand_float(0.2f))) / (float)(h * w);
+    ember_mean_s8_ref(&r, xs, zi, m, sh, zo, scratch, me);
+    t->mean_s8(outer, (int64_t)h * w, c, xs, zi, m, sh, 0, zo, mg);
+    expect(memcmp(mg, me, (size_t)(outer * c)) == 0, "mean_s8", trial);
+    ember_mean_s8_float_ref(&r, xs, zi, fs, zo, scratch, me);
+    t->mean_s8(outer, (int64_t)h * w, c, xs, zi, m, sh, fs, zo, mg);
+    expect(memcmp(mg, me, (size_t)(outer * c)) == 0, "mean_s8 float requantization", trial);
+    free(xs); free(me); free(mg); free(scratch);
+  }
+}
+
 int main(void) {
   const uint32_t features = ember_cpu_features();
   const ember_kernel_table *t = ember_kernel_table_for(EMBER_ISA_NEON);
@@ -436,6 +491,7 @@ int main(void) {
   test_hybrid(EMBER_ISA_NEON, t);
   test_hybrid_fc(EMBER_ISA_NEON, t);
   test_binary_f32(t);
+  test_lookup_quantize_mean(t);
   test_f32(EMBER_ISA_NEON, t);
   // The roofline probes count their work: iterations × 8 chains × MACs per instruction.
   expect(ember_probe_mac(EMBER_ISA_NEON, 1, 10) == 10 * 8 * 4, "probe_mac int8", 0);
