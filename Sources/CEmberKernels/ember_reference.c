@@ -1464,43 +1464,29 @@ static inline void next_index(int32_t rank, const int32_t *shape, int32_t *idx) 
   }
 }
 
-/// `count` elements of `size` bytes, `step` bytes apart at src, to consecutive places at dst (fixed-size
+/// `count` elements of `size` bytes, src_step bytes apart in src, to dst_step bytes apart in dst (fixed-size
 /// copies for the usual element sizes, so each is a load and a store rather than a memcpy call).
-/// `count` elements of `size` bytes from contiguous src to dst, `step` bytes apart.
-static void scatter_strided(char *dst, const char *src, int64_t count, int64_t step, int64_t size) {
-#define EMBER_SCATTER_STRIDED(T)                                                                   \
+static void move_elements(char *dst, int64_t dst_step, const char *src, int64_t src_step, int64_t count, int64_t size) {
+#define EMBER_MOVE_ELEMENTS(T)                                                                     \
   for (int64_t i = 0; i < count; ++i) {                                                            \
     T v;                                                                                           \
-    memcpy(&v, src + i * (int64_t)sizeof v, sizeof v);                                             \
-    memcpy(dst + i * step, &v, sizeof v);                                                          \
+    memcpy(&v, src + i * src_step, sizeof v);                                                      \
+    memcpy(dst + i * dst_step, &v, sizeof v);                                                      \
   }
   switch (size) {
-    case 1: EMBER_SCATTER_STRIDED(uint8_t) break;
-    case 2: EMBER_SCATTER_STRIDED(uint16_t) break;
-    case 4: EMBER_SCATTER_STRIDED(uint32_t) break;
-    case 8: EMBER_SCATTER_STRIDED(uint64_t) break;
+    case 1: EMBER_MOVE_ELEMENTS(uint8_t) break;
+    case 2: EMBER_MOVE_ELEMENTS(uint16_t) break;
+    case 4: EMBER_MOVE_ELEMENTS(uint32_t) break;
+    case 8: EMBER_MOVE_ELEMENTS(uint64_t) break;
     default:
-      for (int64_t i = 0; i < count; ++i) memcpy(dst + i * step, src + i * size, (size_t)size);
+      for (int64_t i = 0; i < count; ++i) memcpy(dst + i * dst_step, src + i * src_step, (size_t)size);
   }
-#undef EMBER_SCATTER_STRIDED
+#undef EMBER_MOVE_ELEMENTS
 }
 
+/// `count` elements of `size` bytes, `step` bytes apart in src, to contiguous dst.
 static void copy_strided(char *dst, const char *src, int64_t count, int64_t step, int64_t size) {
-#define EMBER_COPY_STRIDED(T)                                                                      \
-  for (int64_t i = 0; i < count; ++i) {                                                            \
-    T v;                                                                                           \
-    memcpy(&v, src + i * step, sizeof v);                                                          \
-    memcpy(dst + i * (int64_t)sizeof v, &v, sizeof v);                                             \
-  }
-  switch (size) {
-    case 1: EMBER_COPY_STRIDED(uint8_t) break;
-    case 2: EMBER_COPY_STRIDED(uint16_t) break;
-    case 4: EMBER_COPY_STRIDED(uint32_t) break;
-    case 8: EMBER_COPY_STRIDED(uint64_t) break;
-    default:
-      for (int64_t i = 0; i < count; ++i) memcpy(dst + i * size, src + i * step, (size_t)size);
-  }
-#undef EMBER_COPY_STRIDED
+  move_elements(dst, size, src, step, count, size);
 }
 
 void ember_transpose_ref(int32_t elem_size, int32_t rank, const int32_t *in_shape,
@@ -1527,8 +1513,8 @@ void ember_transpose_ref(int32_t elem_size, int32_t rank, const int32_t *in_shap
     const int64_t channels = shape[moved];
     for (int64_t o = 0; o < outer; ++o)
       for (int64_t c = 0; c < channels; ++c)
-        scatter_strided((char *)out + ((o * inner) * channels + c) * run, (const char *)in + ((o * channels + c) * inner) * run,
-                        inner, channels * run, run);
+        move_elements((char *)out + ((o * inner) * channels + c) * run, channels * run,
+                      (const char *)in + ((o * channels + c) * inner) * run, run, inner, run);
     return;
   }
   int64_t in_stride[EMBER_MAX_RANK] = {0}, stride_for_out[EMBER_MAX_RANK] = {0};
