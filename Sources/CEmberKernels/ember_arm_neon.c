@@ -665,6 +665,83 @@ static int64_t probe_mac_neon(int32_t is_int8, int64_t iterations) {
   return iterations * 8 * 4;
 }
 
+// ------------------------------------------------------------ f32 unary
+/// e^z for 4 lanes as the x86 kernels compute it (Cephes' expf polynomial after a two-part ln 2
+/// reduction, 2^n applied in two halves so that e^z overflows and underflows as it should); NaN stays NaN.
+static inline float32x4_t exp_f32x4(float32x4_t z) {
+  z = vminq_f32(vdupq_n_f32(89.0f), vmaxq_f32(vdupq_n_f32(-104.0f), z));
+  const float32x4_t n = vrndnq_f32(vmulq_f32(z, vdupq_n_f32(1.44269504088896341f)));
+  float32x4_t r = vfmsq_f32(z, n, vdupq_n_f32(0.693359375f));
+  r = vfmsq_f32(r, n, vdupq_n_f32(-2.12194440e-4f));
+  float32x4_t p = vdupq_n_f32(1.9875691500e-4f);
+  p = vfmaq_f32(vdupq_n_f32(1.3981999507e-3f), p, r);
+  p = vfmaq_f32(vdupq_n_f32(8.3334519073e-3f), p, r);
+  p = vfmaq_f32(vdupq_n_f32(4.1665795894e-2f), p, r);
+  p = vfmaq_f32(vdupq_n_f32(1.6666665459e-1f), p, r);
+  p = vfmaq_f32(vdupq_n_f32(5.0000001201e-1f), p, r);
+  p = vaddq_f32(vfmaq_f32(r, vmulq_f32(p, r), r), vdupq_n_f32(1.0f));  // one rounding of the 1
+  const int32x4_t k = vcvtnq_s32_f32(n), half = vshrq_n_s32(k, 1), rest = vsubq_s32(k, half);
+  const float32x4_t a = vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(half, vdupq_n_s32(127)), 23));
+  const float32x4_t b = vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(rest, vdupq_n_s32(127)), 23));
+  return vmulq_f32(vmulq_f32(p, a), b);
+}
+
+static inline float32x4_t sigmoid_f32x4(float32x4_t x) {
+  const float32x4_t one = vdupq_n_f32(1.0f);
+  return vdivq_f32(one, vaddq_f32(one, exp_f32x4(vnegq_f32(x))));
+}
+
+/// tanh as Cephes' tanhf (the x86 kernels' formula): x + x³·P(x²) below |x| 0.625, else
+/// 1 − 2 / (e^2|x| + 1), with x's sign.
+static inline float32x4_t tanh_f32x4(float32x4_t x) {
+  const float32x4_t one = vdupq_n_f32(1.0f), ax = vabsq_f32(x), z = vmulq_f32(x, x);
+  float32x4_t p = vdupq_n_f32(-5.70498872745e-3f);
+  p = vfmaq_f32(vdupq_n_f32(2.06390887954e-2f), p, z);
+  p = vfmaq_f32(vdupq_n_f32(-5.37397155531e-2f), p, z);
+  p = vfmaq_f32(vdupq_n_f32(1.33314422036e-1f), p, z);
+  p = vfmaq_f32(vdupq_n_f32(-3.33332819422e-1f), p, z);
+  const float32x4_t small = vfmaq_f32(x, vmulq_f32(p, z), x);
+  const float32x4_t e = exp_f32x4(vaddq_f32(ax, ax));
+  const float32x4_t large = vsubq_f32(one, vdivq_f32(vdupq_n_f32(2.0f), vaddq_f32(e, one)));
+  const float32x4_t r = vbslq_f32(vcltq_f32(ax, vdupq_n_f32(0.625f)), small, large);
+  return vbslq_f32(vdupq_n_u32(0x80000000u), x, r);  // x's sign bit (−0 too), the rest r's
+}
+
+/// ember_kernel_table.unary_f32: the piecewise-linear activations, hard-swish, abs, neg and square with
+/// the reference's operations and comparisons (its bits, NaN and −0 included); sigmoid, tanh and silu
+/// with their own e^x, within a few ulp of the reference's libm. Other ops: 0, the reference serves them.
+static int32_t unary_f32_neon(ember_unary_op op, float alpha, int64_t count, const float *in, float *out) {
+  switch (op) {
+    case EMBER_UNARY_RELU: case EMBER_UNARY_RELU6: case EMBER_UNARY_RELU_N1_TO_1: case EMBER_UNARY_LEAKY_RELU:
+    case EMBER_UNARY_HARD_SWISH: case EMBER_UNARY_ABS: case EMBER_UNARY_NEG: case EMBER_UNARY_SQUARE:
+    case EMBER_UNARY_SIGMOID: case EMBER_UNARY_TANH: case EMBER_UNARY_SILU: break;
+    default: return 0;
+  }
+  const float32x4_t zero = vdupq_n_f32(0.0f), one = vdupq_n_f32(1.0f), six = vdupq_n_f32(6.0f);
+  for (int64_t i = 0; i < count; i += 4) {
+    const int32_t n = count - i < 4 ? (int32_t)(count - i) : 4;
+    const float32x4_t x = load_f32(in + i, n);
+    float32x4_t r;
+    switch (op) {
+      case EMBER_UNARY_RELU: r = vbslq_f32(vcgtq_f32(x, zero), x, zero); break;
+      case EMBER_UNARY_RELU6: r = clamp_exact(x, zero, six); break;
+      case EMBER_UNARY_RELU_N1_TO_1: r = clamp_exact(x, vdupq_n_f32(-1.0f), one); break;
+      case EMBER_UNARY_LEAKY_RELU: r = vbslq_f32(vcgeq_f32(x, zero), x, vmulq_f32(vdupq_n_f32(alpha), x)); break;
+      case EMBER_UNARY_HARD_SWISH:
+        r = vdivq_f32(vmulq_f32(x, clamp_exact(vaddq_f32(x, vdupq_n_f32(3.0f)), zero, six)), six);
+        break;
+      case EMBER_UNARY_ABS: r = vabsq_f32(x); break;
+      case EMBER_UNARY_NEG: r = vnegq_f32(x); break;
+      case EMBER_UNARY_SQUARE: r = vmulq_f32(x, x); break;
+      case EMBER_UNARY_TANH: r = tanh_f32x4(x); break;
+      case EMBER_UNARY_SILU: r = vmulq_f32(x, sigmoid_f32x4(x)); break;  // the sigmoid rounded, then the product
+      default: r = sigmoid_f32x4(x); break;
+    }
+    store_f32(out + i, r, n);
+  }
+  return 1;
+}
+
 // ------------------------------------------------------------ int8 lookup, quantize, mean
 /// ember_lookup_s8: the 256-entry table in four 64-byte parts, TBL for the first and TBX (which keeps
 /// the lanes whose index is out of its part's range) for the others, on the codes moved up by 128.
@@ -749,6 +826,7 @@ const ember_kernel_table ember_neon_kernels = {
   .probe_mac = probe_mac_neon,
   .hybrid_quantize = quantize_symmetric,
   .lookup_s8 = lookup_s8_neon,
+  .unary_f32 = unary_f32_neon,
   .quantize_f32_s8 = quantize_f32_s8_neon,
   .mean_s8 = mean_s8_neon,
 };
@@ -791,6 +869,7 @@ const ember_kernel_table ember_neon_dotprod_kernels = {
   .probe_mac = probe_mac_dot,
   .hybrid_quantize = quantize_symmetric,
   .lookup_s8 = lookup_s8_neon,
+  .unary_f32 = unary_f32_neon,
   .quantize_f32_s8 = quantize_f32_s8_neon,
   .mean_s8 = mean_s8_neon,
 };

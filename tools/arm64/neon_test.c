@@ -474,6 +474,45 @@ static void test_lookup_quantize_mean(const ember_kernel_table *t) {
   }
 }
 
+/// The f32 unary kernel against the reference: the piecewise-linear ops, hard-swish, abs, neg and square bit
+/// for bit (any NaN for a NaN), sigmoid and tanh within 4 ulp and silu within 5 (or 1e-38 near 0), over random
+/// values, infinities, NaN, ±0, denormals and e^x's edges, and a dense sweep across tanh's seam at 0.625.
+static void test_unary_f32(const ember_kernel_table *t) {
+  const ember_unary_op exact[] = {EMBER_UNARY_RELU, EMBER_UNARY_RELU6, EMBER_UNARY_RELU_N1_TO_1, EMBER_UNARY_LEAKY_RELU,
+                                  EMBER_UNARY_HARD_SWISH, EMBER_UNARY_ABS, EMBER_UNARY_NEG, EMBER_UNARY_SQUARE};
+  const ember_unary_op approximate[] = {EMBER_UNARY_SIGMOID, EMBER_UNARY_TANH, EMBER_UNARY_SILU};
+  const float specials[] = {INFINITY, -INFINITY, NAN, 0.0f, -0.0f, 1e-40f, -1e-40f, 88.5f, -88.5f, 89.0f, -89.0f,
+                            103.9f, -103.9f, 104.0f, -104.0f, 1e30f, -1e30f, -3.0f, 3.0f, 6.0f, -6.0f, 0.625f, -0.625f};
+  for (int trial = 0; trial < 120; ++trial) {
+    const int32_t n = trial == 0 ? 2401 : rand_int(1, 100);
+    float *x = zalloc(4 * (int64_t)n), *expected = zalloc(4 * (int64_t)n), *got = zalloc(4 * (int64_t)n + 4);
+    for (int32_t i = 0; i < n; ++i) {
+      x[i] = trial == 0 ? (float)(i - 1200) / 1000.0f : rand_float(trial % 2 ? 30.0f : 8.0f);
+      if (trial > 0 && rand_int(0, 5) == 0) x[i] = specials[rand_int(0, 22)];
+    }
+    for (int k = 0; k < 11; ++k) {
+      const ember_unary_op op = k < 8 ? exact[k] : approximate[k - 8];
+      const float alpha = 0.01f + fabsf(rand_float(0.3f));
+      ember_unary_f32_ref(op, alpha, n, x, expected);
+      got[n] = 7.0f;
+      expect(t->unary_f32(op, alpha, n, x, got) == 1, "unary_f32 handles the op", trial);
+      expect(got[n] == 7.0f, "unary_f32 wrote past the end", trial);
+      int ok = 1;
+      for (int32_t i = 0; i < n && ok; ++i) {
+        if (isnan(got[i]) || isnan(expected[i])) { ok = isnan(got[i]) && isnan(expected[i]); continue; }
+        int32_t a, b;
+        memcpy(&a, &got[i], 4);
+        memcpy(&b, &expected[i], 4);
+        const int64_t ulps = a > b ? (int64_t)a - b : (int64_t)b - a;
+        ok = k < 8 ? a == b : (ulps <= (op == EMBER_UNARY_SILU ? 5 : 4) || fabsf(got[i] - expected[i]) <= 1e-38f);
+      }
+      expect(ok, k < 8 ? "unary_f32 exact op" : "unary_f32 sigmoid/tanh/silu", trial * 16 + k);
+    }
+    free(x); free(expected); free(got);
+  }
+  expect(t->unary_f32(EMBER_UNARY_ERF, 0, 0, NULL, NULL) == 0, "unary_f32 leaves erf to the reference", 0);
+}
+
 int main(void) {
   const uint32_t features = ember_cpu_features();
   const ember_kernel_table *t = ember_kernel_table_for(EMBER_ISA_NEON);
@@ -492,6 +531,7 @@ int main(void) {
   test_hybrid_fc(EMBER_ISA_NEON, t);
   test_binary_f32(t);
   test_lookup_quantize_mean(t);
+  test_unary_f32(t);
   test_f32(EMBER_ISA_NEON, t);
   // The roofline probes count their work: iterations × 8 chains × MACs per instruction.
   expect(ember_probe_mac(EMBER_ISA_NEON, 1, 10) == 10 * 8 * 4, "probe_mac int8", 0);
