@@ -742,6 +742,30 @@ static int32_t unary_f32_neon(ember_unary_op op, float alpha, int64_t count, con
   return 1;
 }
 
+/// ember_max_pool_s8_ref, 16 channels a vector: the largest code of each window's valid pixels, clamped.
+static void max_pool_s8_neon(const ember_pool_geometry *g, const int8_t *in, int32_t act_min, int32_t act_max,
+                             int8_t *out) {
+  const int8x16_t lo = vdupq_n_s8((int8_t)act_min), hi = vdupq_n_s8((int8_t)act_max);
+  EMBER_FOR_EACH_POOL_WINDOW(g, {
+    for (int32_t c0 = 0; c0 < g->channels; c0 += 16) {
+      const int32_t count = g->channels - c0 < 16 ? g->channels - c0 : 16;
+      int8x16_t acc = vdupq_n_s8(-128);
+      for (int32_t y = ys; y < ye; ++y)
+        for (int32_t x = xs; x < xe; ++x) {
+          const int8_t *p = in + (((int64_t)n * g->in_h + y) * g->in_w + x) * g->channels + c0;
+          int8_t tail[16] = {0};
+          if (count < 16) memcpy(tail, p, (size_t)count);
+          acc = vmaxq_s8(acc, vld1q_s8(count < 16 ? tail : p));
+        }
+      acc = vminq_s8(vmaxq_s8(acc, lo), hi);
+      if (count == 16) { vst1q_s8(out + obase + c0, acc); continue; }
+      int8_t tail[16];
+      vst1q_s8(tail, acc);
+      memcpy(out + obase + c0, tail, (size_t)count);
+    }
+  })
+}
+
 // ------------------------------------------------------------ int8 lookup, quantize, mean
 /// ember_lookup_s8: the 256-entry table in four 64-byte parts, TBL for the first and TBX (which keeps
 /// the lanes whose index is out of its part's range) for the others, on the codes moved up by 128.
@@ -827,6 +851,7 @@ const ember_kernel_table ember_neon_kernels = {
   .hybrid_quantize = quantize_symmetric,
   .lookup_s8 = lookup_s8_neon,
   .unary_f32 = unary_f32_neon,
+  .max_pool_s8 = max_pool_s8_neon,
   .quantize_f32_s8 = quantize_f32_s8_neon,
   .mean_s8 = mean_s8_neon,
 };
@@ -870,6 +895,7 @@ const ember_kernel_table ember_neon_dotprod_kernels = {
   .hybrid_quantize = quantize_symmetric,
   .lookup_s8 = lookup_s8_neon,
   .unary_f32 = unary_f32_neon,
+  .max_pool_s8 = max_pool_s8_neon,
   .quantize_f32_s8 = quantize_f32_s8_neon,
   .mean_s8 = mean_s8_neon,
 };

@@ -86,6 +86,7 @@ public enum KernelImplementation: String, CaseIterable, Sendable {
     case quantizeF32S8Neon = "quantize_f32_s8_neon"
     case meanS8Neon = "mean_s8_neon"
     case unaryF32Neon = "unary_f32_neon"
+    case maxPoolS8Neon = "max_pool_s8_neon"
     case meanS8Avx512 = "mean_s8_avx512"
     case meanS8Avx2 = "mean_s8_avx2"
     case meanF32Avx512 = "mean_f32_avx512"

@@ -513,6 +513,30 @@ static void test_unary_f32(const ember_kernel_table *t) {
   expect(t->unary_f32(EMBER_UNARY_ERF, 0, 0, NULL, NULL) == 0, "unary_f32 leaves erf to the reference", 0);
 }
 
+/// int8 max pooling against the reference byte for byte: odd channel counts, windows past the border
+/// (padding excluded), strides, and clamps inside the code range.
+static void test_max_pool_s8(const ember_kernel_table *t) {
+  for (int trial = 0; trial < 300; ++trial) {
+    ember_pool_geometry g;
+    memset(&g, 0, sizeof g);
+    g.batch = rand_int(1, 2); g.in_h = rand_int(1, 9); g.in_w = rand_int(1, 9); g.channels = rand_int(1, 40);
+    g.kernel_h = rand_int(1, 3); g.kernel_w = rand_int(1, 3); g.stride_h = rand_int(1, 2); g.stride_w = rand_int(1, 2);
+    g.pad_top = rand_int(0, g.kernel_h - 1); g.pad_left = rand_int(0, g.kernel_w - 1);
+    g.out_h = (g.in_h + 2 * g.pad_top - g.kernel_h) / g.stride_h + 1;
+    g.out_w = (g.in_w + 2 * g.pad_left - g.kernel_w) / g.stride_w + 1;
+    if (g.out_h < 1 || g.out_w < 1) continue;
+    const int64_t in_n = (int64_t)g.batch * g.in_h * g.in_w * g.channels;
+    const int64_t out_n = (int64_t)g.batch * g.out_h * g.out_w * g.channels;
+    int8_t *x = zalloc(in_n), *expected = zalloc(out_n), *got = zalloc(out_n);
+    fill_s8(x, in_n, trial % 9 == 0 ? -1 : 0);
+    const int32_t lo = trial % 3 == 0 ? rand_int(-128, 0) : -128, hi = trial % 3 == 0 ? rand_int(0, 127) : 127;
+    ember_max_pool_s8_ref(&g, x, lo, hi, expected);
+    t->max_pool_s8(&g, x, lo, hi, got);
+    expect(memcmp(got, expected, (size_t)out_n) == 0, "max_pool_s8", trial);
+    free(x); free(expected); free(got);
+  }
+}
+
 int main(void) {
   const uint32_t features = ember_cpu_features();
   const ember_kernel_table *t = ember_kernel_table_for(EMBER_ISA_NEON);
@@ -532,6 +556,7 @@ int main(void) {
   test_binary_f32(t);
   test_lookup_quantize_mean(t);
   test_unary_f32(t);
+  test_max_pool_s8(t);
   test_f32(EMBER_ISA_NEON, t);
   // The roofline probes count their work: iterations × 8 chains × MACs per instruction.
   expect(ember_probe_mac(EMBER_ISA_NEON, 1, 10) == 10 * 8 * 4, "probe_mac int8", 0);
