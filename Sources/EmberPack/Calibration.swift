@@ -48,6 +48,9 @@ public struct Calibration: Sendable {
     /// instead of deriving them from the range (empty after a calibration run).
     public var stated: [QuantParams?] = []
 
+    /// The parameters stated for value `id`, if any.
+    public func statedParams(_ id: ValueID) -> QuantParams? { id < stated.count ? stated[id] : nil }
+
     public init(ranges: [(min: Float, max: Float)?], sampleCount: Int) {
         self.ranges = ranges; self.sampleCount = sampleCount
     }

@@ -18,11 +18,15 @@ public enum QDQFolding {
     /// One QuantizeLinear → DequantizeLinear pair around a float value.
     struct Pair {
         var dequantize: Int, quantize: Int
-        /// The float value quantized, and the range the pair states for it.
+        /// The float value quantized, and the pair's parameters as int8 ones (a u8 pair's zero point
+        /// less 128, the same scale: the same reals).
         var source: ValueID
-        var range: (min: Float, max: Float)
-        /// The pair's parameters as int8 ones (a u8 pair's zero point less 128, the same scale).
         var params: QuantParams
+    }
+
+    /// The reals the int8 codes of `p` span: the range a pair states for its value.
+    static func range(_ p: QuantParams) -> (min: Float, max: Float) {
+        (Float(-128 - p.zeroPoint) * p.scale, Float(127 - p.zeroPoint) * p.scale)
     }
 
     /// Every Q/DQ pair of `graph`, in node order.
@@ -34,10 +38,8 @@ public enum QDQFolding {
             guard case .dequantize = n.op, let x = n.inputs.first ?? nil, let qi = producer[x],
                   case let .quantize(dtype) = graph.nodes[qi].op, let source = graph.nodes[qi].inputs.first ?? nil,
                   graph.values[source].dtype == .f32, let q = graph.values[x].quant else { return nil }
-            let (lo, hi): (Int32, Int32) = dtype == .u8 ? (0, 255) : (-128, 127)
             guard q.isPerTensor else { return nil }
             return Pair(dequantize: k, quantize: qi, source: source,
-                        range: (Float(lo - q.zeroPoint) * q.scale, Float(hi - q.zeroPoint) * q.scale),
                         params: QuantParams(scale: q.scale, zeroPoint: q.zeroPoint - (dtype == .u8 ? 128 : 0)))
         }
     }
@@ -45,14 +47,12 @@ public enum QDQFolding {
     /// How many Q/DQ pairs `graph` has (0: not a QDQ model).
     public static func pairCount(_ graph: Graph) -> Int { pairs(graph).count }
 
-    /// The float graph without its Q/DQ pairs and the ranges they stated, by value name (the passes
-    /// that run next renumber values, not names).
-    /// `stated` holds the pairs' own parameters by the same names: the int8 graph takes them exactly
-    /// (a range's scale recomputed in float can be an ulp off, which moves codes at rounding ties).
-    public static func strip(_ graph: Graph) throws -> (graph: Graph, ranges: [String: (min: Float, max: Float)],
-                                                        stated: [String: QuantParams]) {
+    /// The float graph without its Q/DQ pairs and the parameters they stated, by value name (the passes
+    /// that run next renumber values, not names). The int8 graph takes them exactly (a scale recomputed
+    /// from a range in float can be an ulp off, which moves codes at rounding ties); `range` gives the
+    /// reals they span.
+    public static func strip(_ graph: Graph) throws -> (graph: Graph, stated: [String: QuantParams]) {
         let graph = try hoistingDataMovement(graph)
-        var ranges = [(min: Float, max: Float)?](repeating: nil, count: graph.values.count)
         var stated = [QuantParams?](repeating: nil, count: graph.values.count)
         var replacement: [ValueID: ValueID] = [:]
         var dead = Set<Int>()
@@ -60,7 +60,7 @@ public enum QDQFolding {
         for pair in found {
             // Back-to-back pairs (Q → DQ → Q → DQ) resolve to the first float value.
             let root = replacement[pair.source] ?? pair.source
-            if ranges[root] == nil { ranges[root] = pair.range; stated[root] = pair.params }
+            if stated[root] == nil { stated[root] = pair.params }
             replacement[graph.nodes[pair.dequantize].output] = root
             dead.insert(pair.dequantize)
             dead.insert(pair.quantize)
@@ -88,11 +88,10 @@ public enum QDQFolding {
         }
         g = g.droppingUnreferencedValues()
         _ = try g.validate()
-        var byName: [String: (min: Float, max: Float)] = [:], statedByName: [String: QuantParams] = [:]
-        for (id, r) in ranges.enumerated() { if let r { byName[graph.values[id].name] = r } }
-        for (id, p) in stated.enumerated() { if let p { statedByName[graph.values[id].name] = p } }
-        for (new, old) in renamed { byName[new] = byName[old]; statedByName[new] = statedByName[old] }
-        return (g, byName, statedByName)
+        var byName: [String: QuantParams] = [:]
+        for (id, p) in stated.enumerated() { if let p { byName[graph.values[id].name] = p } }
+        for (new, old) in renamed { byName[new] = byName[old] }
+        return (g, byName)
     }
 
     /// Data movement on quantized values (ORT's QOperator form runs MaxPool, Reshape, Transpose on
@@ -138,20 +137,20 @@ public enum QDQFolding {
     /// and the relu the pairs kept apart fuse.
     public static func int8(_ graph: Graph, optimize: (Graph) throws -> Graph = { $0 },
                             limits: LoadLimits = LoadLimits()) throws -> (graph: Graph, probeQuanta: Double?) {
-        let (stripped, ranges, stated) = try strip(graph)
+        let (stripped, stated) = try strip(graph)
         // ORT rounds at the pairs and nowhere else, and the int8 graph requantizes as ORT does: a value
         // a pair quantizes keeps its own node (no pass fuses across it: fold-batchnorm would fold a
         // lowered HardSigmoid's x·α + β into a squeeze-excite conv and drop that rounding), and a
         // chain of elementwise ops between two pairs without one of its own runs as a float island
         // (no invented intermediate rounding), as in the Q/DQ graph.
-        let folded = try int8Graph(stripped, ranges: ranges, stated: stated,
+        let folded = try int8Graph(stripped, stated: stated,
                                    optimize: { try keepingRounding(at: Set(stated.keys), $0, optimize) })
         let types = try graph.validate().types
         var state: UInt64 = 0x5EED_0DD5
         var inputs: [[UInt8]] = []
         for id in graph.inputs {
             guard types[id].dtype == .f32 else { return (folded, nil) }
-            let r = ranges[graph.values[id].name] ?? (min: -1, max: 1)
+            let r = stated[graph.values[id].name].map(range) ?? (min: -1, max: 1)
             // Normal around the range's middle with a sixth of its width as sd, clamped to the range:
             // inside what calibration saw, as real inputs are (uniform noise over the whole range
             // drives softmax outputs past their calibrated range, where any two quantizations differ).
@@ -170,7 +169,7 @@ public enum QDQFolding {
         let got = try floatOutputs(folded, samples: [Sample(inputs: inputs)], limits: limits)[0]
         var worst = 0.0
         for (k, id) in graph.outputs.enumerated() {
-            let r = ranges[graph.values[id].name]
+            let r = stated[graph.values[id].name].map(range)
             let quantum = r.map { Double($0.max - $0.min) / 255 } ?? Double(want[k].map(abs).max() ?? 1) / 127
             let diff = zip(want[k], got[k]).map { Double(abs($0 - $1)) }.max() ?? 0
             worst = max(worst, quantum > 0 ? diff / quantum : diff)
@@ -195,12 +194,12 @@ public enum QDQFolding {
         return optimized
     }
 
-    /// The stripped float graph after `optimize`, quantized with the ranges the pairs stated.
-    static func int8Graph(_ stripped: Graph, ranges: [String: (min: Float, max: Float)], stated: [String: QuantParams],
+    /// The stripped float graph after `optimize`, quantized with the parameters the pairs stated.
+    static func int8Graph(_ stripped: Graph, stated: [String: QuantParams],
                           optimize: (Graph) throws -> Graph) throws -> Graph {
         let float = try optimize(stripped)
-        var byID = float.values.map { ranges[$0.name] }
-        var exact = float.values.map { v in ranges[v.name] == nil ? nil : stated[v.name] }
+        var exact = float.values.map { stated[$0.name] }
+        var byID = exact.map { $0.map(range) }
         // Values the importer added between pairs (layout transposes, reshapes) move data only:
         // they carry their input's range, as the quantizer's same-scale rule has it.
         for n in float.nodes where byID[n.output] == nil && n.op.schema.quantization == .inputRange {

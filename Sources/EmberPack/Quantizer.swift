@@ -25,8 +25,7 @@ public enum Quantizer {
             guard let r = calibration.ranges[id] else {
                 throw EmberError.invalidGraph(node: graph.values[id].name, reason: "no calibrated range for this value")
             }
-            var p = id < calibration.stated.count ? calibration.stated[id] ?? activationParams(min: r.min, max: r.max)
-                                                  : activationParams(min: r.min, max: r.max)
+            var p = calibration.statedParams(id) ?? activationParams(min: r.min, max: r.max)
             p.requantization = requantization
             return p
         }
@@ -170,7 +169,7 @@ public enum Quantizer {
         }
         for id in graph.outputs {
             var f = try asFloat(id)
-            if requantization == .float, int8ID[id] == nil, id < calibration.stated.count, calibration.stated[id] != nil {
+            if requantization == .float, int8ID[id] == nil, calibration.statedParams(id) != nil {
                 // A float island's result that the Q/DQ graph rounds at its output pair: round it the same way.
                 f = try b.add(.dequantize, [try asInt8(id)], name: graph.values[id].name + "/rounded")
             }
