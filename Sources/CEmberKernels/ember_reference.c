@@ -608,12 +608,15 @@ static inline int32_t add_s8_operand(int8_t v, int32_t offset, int32_t left_shif
   return ember_multiply_by_quantized_multiplier(((int32_t)v + offset) * (1 << left_shift), multiplier, shift);
 }
 
+/// An int8 code as ONNX's DequantizeLinear gives it: (code − zero point) · scale in float (`offset` is
+/// minus the zero point).
+static inline float dequantized(int8_t code, int32_t offset, float scale) { return (float)((int32_t)code + offset) * scale; }
+
 void ember_add_s8_ref(const ember_broadcast *bc, const int8_t *a, const int8_t *b,
                       const ember_add_s8_params *p, int32_t subtract, int8_t *out) {
   if (p->float_mode) {
     EMBER_BROADCAST_LOOP(bc, {
-      const float x = (float)((int32_t)a[ai] + p->a_offset) * p->a_scale;
-      const float y = (float)((int32_t)b[bi] + p->b_offset) * p->b_scale;
+      const float x = dequantized(a[ai], p->a_offset, p->a_scale), y = dequantized(b[bi], p->b_offset, p->b_scale);
       const int32_t o = ember_quantize_float(subtract ? x - y : x + y, p->output_scale) + p->output_offset;
       out[oi] = (int8_t)clamp_i32(o, p->act_min, p->act_max);
     });
@@ -632,8 +635,7 @@ void ember_mul_s8_ref(const ember_broadcast *bc, const int8_t *a, const int8_t *
                       const ember_mul_s8_params *p, int8_t *out) {
   if (p->float_mode) {
     EMBER_BROADCAST_LOOP(bc, {
-      const float x = (float)((int32_t)a[ai] + p->a_offset) * p->a_scale;
-      const float y = (float)((int32_t)b[bi] + p->b_offset) * p->b_scale;
+      const float x = dequantized(a[ai], p->a_offset, p->a_scale), y = dequantized(b[bi], p->b_offset, p->b_scale);
       out[oi] = (int8_t)clamp_i32(ember_quantize_float(x * y, p->output_scale) + p->output_offset, p->act_min, p->act_max);
     });
     return;
@@ -913,13 +915,20 @@ void ember_mean_f32_ref(const ember_reduce *r, const float *in, float *out) {
     for (int64_t i = 0; i < n_out; ++i) out[i] /= (float)n_red;
 }
 
-void ember_mean_s8_ref(const ember_reduce *r, const int8_t *in, int32_t input_zero_point,
-                       int32_t multiplier, int32_t shift, int32_t output_zero_point,
-                       int32_t *scratch, int8_t *out) {
+/// The int32 sums of x − input_zero_point over the reduced axes into scratch (one per output); returns
+/// how many outputs there are.
+static int64_t mean_s8_sums(const ember_reduce *r, const int8_t *in, int32_t input_zero_point, int32_t *scratch) {
   int64_t n_out, n_red;
   reduce_counts(r, &n_out, &n_red);
   for (int64_t i = 0; i < n_out; ++i) scratch[i] = 0;
   EMBER_REDUCE_LOOP(r, { scratch[oi] += (int32_t)in[ii] - input_zero_point; });
+  return n_out;
+}
+
+void ember_mean_s8_ref(const ember_reduce *r, const int8_t *in, int32_t input_zero_point,
+                       int32_t multiplier, int32_t shift, int32_t output_zero_point,
+                       int32_t *scratch, int8_t *out) {
+  const int64_t n_out = mean_s8_sums(r, in, input_zero_point, scratch);
   for (int64_t i = 0; i < n_out; ++i) {
     const int32_t v = ember_multiply_by_quantized_multiplier(scratch[i], multiplier, shift) + output_zero_point;
     out[i] = (int8_t)clamp_i32(v, -128, 127);
@@ -928,10 +937,7 @@ void ember_mean_s8_ref(const ember_reduce *r, const int8_t *in, int32_t input_ze
 
 void ember_mean_s8_float_ref(const ember_reduce *r, const int8_t *in, int32_t input_zero_point, float scale,
                              int32_t output_zero_point, int32_t *scratch, int8_t *out) {
-  int64_t n_out, n_red;
-  reduce_counts(r, &n_out, &n_red);
-  for (int64_t i = 0; i < n_out; ++i) scratch[i] = 0;
-  EMBER_REDUCE_LOOP(r, { scratch[oi] += (int32_t)in[ii] - input_zero_point; });
+  const int64_t n_out = mean_s8_sums(r, in, input_zero_point, scratch);
   for (int64_t i = 0; i < n_out; ++i)
     out[i] = (int8_t)clamp_i32(ember_requantize_float(scratch[i], scale) + output_zero_point, -128, 127);
 }

@@ -1154,16 +1154,12 @@ struct Preparer {
     func unaryInt8() throws -> PreparedKernel {
         guard try input(0).dtype == .i8, c.output.dtype == .i8 else { throw unsupported("u8 activations (use i8)") }
         let qi = try perTensorQuant(0), qo = try outQuant()
-        let table = try storage.allocate(Int8.self, count: 256)
         if qo.requantization == .float {
-            // ONNX Runtime's Q/DQ pair around the float op: each dequantized code through the float
-            // function, then QuantizeLinear (rounding half to even).
+            // ONNX Runtime's Q/DQ pair around the float op.
             let (op, alpha) = try unaryOp()
-            var real = (0..<256).map { Float($0 - 128 - Int(qi.zeroPoint)) * qi.scale }
-            ember_unary_f32_ref(op, alpha, 256, real, &real)
-            ember_quantize_f32_s8_even_ref(256, real, qo.scale, qo.zeroPoint, table)
-            return lookupKernel(UnsafePointer(table), input: 0)
+            return try onnxLookup(qi, qo) { ember_unary_f32_ref(op, alpha, 256, $0, $0) }
         }
+        let table = try storage.allocate(Int8.self, count: 256)
         switch c.op {
         case .hardSwish:
             // TFLite's 16-bit fixed-point hard swish, tabulated (it is a function of the code alone).
@@ -1191,6 +1187,18 @@ struct Preparer {
             ember_unary_f32_ref(op, alpha, 256, real, &real)
             ember_quantize_f32_s8_ref(256, real, qo.scale, qo.zeroPoint, table)
         }
+        return lookupKernel(UnsafePointer(table), input: 0)
+    }
+
+    /// A lookup of input 0's codes as ONNX Runtime computes a Q/DQ pair around a float function: each code
+    /// dequantized, `function` applied to the 256 values in place (none: a plain requantization), then
+    /// QuantizeLinear (rounding half to even) with the output's parameters.
+    func onnxLookup(_ qi: QuantParams, _ qo: QuantParams, _ function: ((UnsafeMutablePointer<Float>) -> Void)? = nil) throws
+        -> PreparedKernel {
+        var real = (0..<256).map { Float($0 - 128 - Int(qi.zeroPoint)) * qi.scale }
+        real.withUnsafeMutableBufferPointer { if let p = $0.baseAddress { function?(p) } }
+        let table = try storage.allocate(Int8.self, count: 256)
+        ember_quantize_f32_s8_even_ref(256, real, qo.scale, qo.zeroPoint, table)
         return lookupKernel(UnsafePointer(table), input: 0)
     }
 
@@ -1303,28 +1311,19 @@ struct Preparer {
             r.axis_mask |= 1 << UInt32(n)
             reduced *= x.dims[n]
         }
-        // int8: the sum of x − zero point over the reduced elements, requantized with the count folded in.
-        var q = MeanRequant(multiplier: 0, shift: 0, inputZeroPoint: 0, outputZeroPoint: 0)
+        // int8: the sum of x − zero point over the reduced elements, requantized with the count folded in
+        // (TFLite's multiplier, or ORT's QLinearGlobalAveragePool scale: input scale / count / output scale).
+        var q = MeanRequant(multiplier: 0, shift: 0, floatScale: 0, inputZeroPoint: 0, outputZeroPoint: 0)
         if x.dtype == .i8 {
             let qi = try perTensorQuant(0), qo = try outQuant()
             let (m, s) = meanMultiplier(inputScale: qi.scale, outputScale: qo.scale, count: reduced)
-            q = MeanRequant(multiplier: m, shift: s, inputZeroPoint: qi.zeroPoint, outputZeroPoint: qo.zeroPoint)
-        }
-        let rp = try storage.store(r)
-        let node = c.nodeName
-        if x.dtype == .i8, try outQuant().requantization == .float {
-            // ORT's QLinearGlobalAveragePool: the int32 sum times input scale / count / output scale.
-            let qi = try perTensorQuant(0), qo = try outQuant()
-            let scale = qi.scale / Float(reduced) / qo.scale
-            if let fast = meanFast(x: x, axes: normalized, requant: q, floatScale: scale) { return fast }
-            return kernel(.meanS8Ref, scratch: c.output.elementCount * 4) { b in
-                let xp = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
-                let out = b.output.assumingMemoryBound(to: Int8.self)
-                let scratch = b.scratch?.assumingMemoryBound(to: Int32.self)
-                return { ember_mean_s8_float_ref(rp, xp, q.inputZeroPoint, scale, q.outputZeroPoint, scratch, out) }
-            }
+            let floatScale = qo.requantization == .float ? qi.scale / Float(reduced) / qo.scale : 0
+            q = MeanRequant(multiplier: m, shift: s, floatScale: floatScale, inputZeroPoint: qi.zeroPoint,
+                            outputZeroPoint: qo.zeroPoint)
         }
         if let fast = meanFast(x: x, axes: normalized, requant: q) { return fast }
+        let rp = try storage.store(r)
+        let node = c.nodeName
         if x.dtype == .f32 {
             return kernel(.meanF32Ref) { b in
                 let xp = try req(b, 0, node).assumingMemoryBound(to: Float.self)
@@ -1337,20 +1336,26 @@ struct Preparer {
             let xp = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
             let out = b.output.assumingMemoryBound(to: Int8.self)
             let scratch = b.scratch?.assumingMemoryBound(to: Int32.self)
+            if q.floatScale > 0 {
+                return { ember_mean_s8_float_ref(rp, xp, q.inputZeroPoint, q.floatScale, q.outputZeroPoint, scratch, out) }
+            }
             return { ember_mean_s8_ref(rp, xp, q.inputZeroPoint, q.multiplier, q.shift, q.outputZeroPoint, scratch, out) }
         }
     }
 
-    /// An int8 mean's requantization (unread for f32).
+    /// An int8 mean's requantization (unread for f32): the fixed-point multiplier and shift, or when
+    /// floatScale > 0 ONNX Runtime's float scale.
     struct MeanRequant {
-        var multiplier, shift, inputZeroPoint, outputZeroPoint: Int32
+        var multiplier, shift: Int32
+        var floatScale: Float
+        var inputZeroPoint, outputZeroPoint: Int32
     }
 
     /// The mean on the ISA's kernels when the reduced axes (non-negative) are one contiguous block with
     /// channels after it ([outer][reduced][inner], inner ≥ 4: a global average pool over H and W of
     /// NHWC); nil for other reductions and paths without the kernel. Same bytes (int8) or bits (f32) as
     /// the reference.
-    func meanFast(x: TensorInfo, axes: [Int], requant q: MeanRequant, floatScale: Float = 0) -> PreparedKernel? {
+    func meanFast(x: TensorInfo, axes: [Int], requant q: MeanRequant) -> PreparedKernel? {
         let sorted = Set(axes).sorted()
         guard let first = sorted.first, let last = sorted.last, last - first + 1 == sorted.count else { return nil }
         let outer = x.dims[..<first].reduce(1, *), reduced = x.dims[first...last].reduce(1, *)
@@ -1370,7 +1375,7 @@ struct Preparer {
         return kernel(name) { b in
             let xp = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
             let out = b.output.assumingMemoryBound(to: Int8.self)
-            return { run(o, r, n, xp, q.inputZeroPoint, q.multiplier, q.shift, floatScale, q.outputZeroPoint, out) }
+            return { run(o, r, n, xp, q.inputZeroPoint, q.multiplier, q.shift, q.floatScale, q.outputZeroPoint, out) }
         }
     }
 
@@ -1532,14 +1537,8 @@ struct Preparer {
         }
         guard x.dtype == .i8, to == .i8 else { throw unsupported("requantize \(x.dtype) → \(to) (only i8 → i8)") }
         let qi = try perTensorQuant(0)
-        if qo.requantization == .float {
-            // ONNX's DequantizeLinear then QuantizeLinear (a concat's inputs brought to its scale): a function
-            // of the code, tabulated.
-            let table = try storage.allocate(Int8.self, count: 256)
-            let real = (0..<256).map { Float($0 - 128 - Int(qi.zeroPoint)) * qi.scale }
-            ember_quantize_f32_s8_even_ref(256, real, qo.scale, qo.zeroPoint, table)
-            return lookupKernel(UnsafePointer(table), input: 0)
-        }
+        // ONNX's DequantizeLinear then QuantizeLinear (a concat's inputs brought to its scale), tabulated.
+        if qo.requantization == .float { return try onnxLookup(qi, qo) }
         let (m, s) = quantizeMultiplier(Double(qi.scale) / Double(qo.scale))
         let zi = qi.zeroPoint, zo = qo.zeroPoint
         return kernel(.requantizeS8Ref) { b in
