@@ -70,12 +70,16 @@ TARGET static inline requant16 requant16_load(const int32_t *multiplier, const i
   return requant16_make(_mm512_loadu_si512(multiplier), _mm512_loadu_si512(shift));
 }
 
-/// ember_requantize_float, 16 lanes: acc · scale in float, clamped to ±2^30, rounded to nearest even
-/// (explicitly, whatever MXCSR says).
-TARGET static inline __m512i requantize_float16(__m512i acc, __m512 scale) {
-  __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), scale);
+/// Rounds to nearest even (explicitly, whatever MXCSR says) after clamping to ±2^30, as the reference's
+/// ember_requantize_float / ember_quantize_float.
+TARGET static inline __m512i round_float16(__m512 v) {
   v = _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(-1073741824.0f)), _mm512_set1_ps(1073741824.0f));
   return _mm512_cvt_roundps_epi32(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+}
+
+/// ember_requantize_float, 16 lanes: acc · scale in float, rounded.
+TARGET static inline __m512i requantize_float16(__m512i acc, __m512 scale) {
+  return round_float16(_mm512_mul_ps(_mm512_cvtepi32_ps(acc), scale));
 }
 
 /// A requant16 of ONNX Runtime's float requantization by `scale`.
@@ -678,13 +682,8 @@ TARGET static inline __m512 dequantize16(const int8_t *p, int32_t n, __m512i off
   return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(_mm512_cvtepi8_epi32(codes), offset)), scale);
 }
 
-/// ember_quantize_float, 16 lanes: v / scale (a division, as the reference), clamped to ±2^30, rounded to
-/// nearest even.
-TARGET static inline __m512i quantize_float16(__m512 v, __m512 scale) {
-  v = _mm512_div_ps(v, scale);
-  v = _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(-1073741824.0f)), _mm512_set1_ps(1073741824.0f));
-  return _mm512_cvt_roundps_epi32(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-}
+/// ember_quantize_float, 16 lanes: v / scale (a division, as the reference), rounded.
+TARGET static inline __m512i quantize_float16(__m512 v, __m512 scale) { return round_float16(_mm512_div_ps(v, scale)); }
 
 /// ADD/SUB/MUL in ONNX Runtime's float arithmetic (float_mode), ember_add_s8_ref's / ember_mul_s8_ref's: the
 /// dequantized operands combined in float, quantized by the output scale. `op`: 0 add, 1 sub, 2 mul.
