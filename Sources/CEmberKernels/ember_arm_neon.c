@@ -464,6 +464,33 @@ static void fully_connected_f32_neon(int64_t rows, const float *input, const emb
   }
 }
 
+// ------------------------------------------------------------------- f32 Winograd F(2×2, 3×3)
+/// `rows` rows of w->k floats, `a_stride` apart, × w into rows `out_stride` apart.
+static void f32_gemm_strided(int32_t rows, const float *a, int64_t a_stride, const ember_f32_gemm *w, float *out,
+                             int64_t out_stride) {
+  const int32_t panels = w->n_padded / 8;
+  for (int32_t p = 0; p < rows; p += MR) {
+    const int32_t mr = rows - p < MR ? rows - p : MR;
+    for (int32_t panel = 0; panel < panels; panel += 2)
+      gemm_tile(mr, a + p * a_stride, a_stride, w, panel, out + p * out_stride, out_stride);
+  }
+}
+#define WG_TARGET
+#define WG_VEC float32x4_t
+#define WG_LANES 4
+#define WG_LOAD(p) vld1q_f32(p)
+#define WG_STORE(p, v) vst1q_f32(p, v)
+#define WG_LOADN(p, n) load_f32(p, n)
+#define WG_STOREN(p, v, n) store_f32(p, v, n)
+#define WG_ADD vaddq_f32
+#define WG_SUB vsubq_f32
+#define WG_CLAMP(v, lo, hi) clamp_exact(v, lo, hi)
+#define WG_SET1 vdupq_n_f32
+#define WG_ZERO() vdupq_n_f32(0.0f)
+#define WG_GEMM f32_gemm_strided
+#define WG_FUNCTION conv2d_winograd_f32_neon
+#include "ember_winograd.h"
+
 /// One pixel's V (1…4, constant) 4-channel vectors from c0 over every valid tap, then clamped.
 #define DEFINE_DW_F32_BLOCK(V)                                                                       \
   static void dw_f32_block_##V(const ember_conv_geometry *g, const float *input, const ember_f32_dw *w, int32_t n, \
@@ -843,6 +870,7 @@ const ember_kernel_table ember_neon_kernels = {
   .fully_connected_hybrid = fully_connected_hybrid_neon,
   .conv2d_f32 = conv2d_f32_neon,
   .fully_connected_f32 = fully_connected_f32_neon,
+  .conv2d_winograd_f32 = conv2d_winograd_f32_neon,
   .dwconv2d_f32 = dwconv2d_f32_neon,
   .add_s8 = add_s8_neon,
   .mul_s8 = mul_s8_neon,
@@ -887,6 +915,7 @@ const ember_kernel_table ember_neon_dotprod_kernels = {
   .fully_connected_hybrid = fully_connected_hybrid_dot,
   .conv2d_f32 = conv2d_f32_neon,
   .fully_connected_f32 = fully_connected_f32_neon,
+  .conv2d_winograd_f32 = conv2d_winograd_f32_neon,
   .dwconv2d_f32 = dwconv2d_f32_neon,
   .add_s8 = add_s8_neon,
   .mul_s8 = mul_s8_neon,

@@ -719,6 +719,30 @@ TARGET static void ember_fully_connected_f32_avx2(int64_t rows, const float *inp
   fc_f32_strided(rows, input, w->k, w, output);
 }
 
+// ------------------------------------------------------------------- f32 Winograd F(2×2, 3×3)
+/// `rows` rows of w->k floats, `a_stride` apart, × w into rows `out_stride` apart.
+TARGET static void f32_gemm_strided(int32_t rows, const float *a, int64_t a_stride, const ember_f32_gemm *w, float *out,
+                                    int64_t out_stride) {
+  const uint8_t *row = (const uint8_t *)a;
+  const ember_run_source src = {&row, 1, w->k, a_stride * 4};
+  f32_rows(rows, &src, 0, w, out, out_stride);
+}
+#define WG_TARGET TARGET
+#define WG_VEC __m256
+#define WG_LANES 8
+#define WG_LOAD(p) _mm256_loadu_ps(p)
+#define WG_STORE(p, v) _mm256_storeu_ps(p, v)
+#define WG_LOADN(p, n) _mm256_maskload_ps(p, tail_mask(n))
+#define WG_STOREN(p, v, n) store_ps(p, v, n)
+#define WG_ADD _mm256_add_ps
+#define WG_SUB _mm256_sub_ps
+#define WG_CLAMP(v, lo, hi) _mm256_min_ps(_mm256_max_ps(v, lo), hi)
+#define WG_SET1 _mm256_set1_ps
+#define WG_ZERO _mm256_setzero_ps
+#define WG_GEMM f32_gemm_strided
+#define WG_FUNCTION ember_conv2d_winograd_f32_avx2
+#include "ember_winograd.h"
+
 /// Tap t's weights for channels [c0, c0 + 8), as floats.
 TARGET static inline __m256 dw_f32_weight(const ember_f32_dw *w, int32_t t, int32_t c0) {
   const int64_t at = (int64_t)t * w->c_padded + c0;
@@ -1208,6 +1232,7 @@ const ember_kernel_table ember_avx2_kernels = {
   .fully_connected_hybrid = ember_fully_connected_hybrid_avx2,
   .conv2d_f32 = ember_conv2d_f32_avx2,
   .fully_connected_f32 = ember_fully_connected_f32_avx2,
+  .conv2d_winograd_f32 = ember_conv2d_winograd_f32_avx2,
   .dwconv2d_f32 = ember_dwconv2d_f32_avx2,
   .add_s8 = ember_add_s8_avx2,
   .mul_s8 = ember_mul_s8_avx2,

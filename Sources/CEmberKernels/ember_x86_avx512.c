@@ -901,6 +901,30 @@ TARGET static void ember_fully_connected_f32_avx512(int64_t rows, const float *i
   fc_f32_strided(rows, input, w->k, w, output);
 }
 
+// ------------------------------------------------------------------- f32 Winograd F(2×2, 3×3)
+/// `rows` rows of w->k floats, `a_stride` apart, × w into rows `out_stride` apart.
+TARGET static void f32_gemm_strided(int32_t rows, const float *a, int64_t a_stride, const ember_f32_gemm *w, float *out,
+                                    int64_t out_stride) {
+  const uint8_t *row = (const uint8_t *)a;
+  const ember_run_source src = {&row, 1, w->k, a_stride * 4};
+  f32_rows(rows, &src, 0, w, out, out_stride);
+}
+#define WG_TARGET TARGET
+#define WG_VEC __m512
+#define WG_LANES 16
+#define WG_LOAD(p) _mm512_loadu_ps(p)
+#define WG_STORE(p, v) _mm512_storeu_ps(p, v)
+#define WG_LOADN(p, n) _mm512_maskz_loadu_ps(lanes_mask(n), p)
+#define WG_STOREN(p, v, n) _mm512_mask_storeu_ps(p, lanes_mask(n), v)
+#define WG_ADD _mm512_add_ps
+#define WG_SUB _mm512_sub_ps
+#define WG_CLAMP(v, lo, hi) _mm512_min_ps(_mm512_max_ps(v, lo), hi)
+#define WG_SET1 _mm512_set1_ps
+#define WG_ZERO _mm512_setzero_ps
+#define WG_GEMM f32_gemm_strided
+#define WG_FUNCTION ember_conv2d_winograd_f32_avx512
+#include "ember_winograd.h"
+
 // ------------------------------------------------------------------- f32 depthwise
 // Taps read from the window of input rows (0.0 as padding, which adds nothing),
 // per output row and 16-channel block, 3×3 weights in registers and, with stride 1, DW_GROUP adjacent
@@ -1512,6 +1536,7 @@ const ember_kernel_table ember_avx512_kernels = {
   .fully_connected_hybrid = ember_fully_connected_hybrid_avx512,
   .conv2d_f32 = ember_conv2d_f32_avx512,
   .fully_connected_f32 = ember_fully_connected_f32_avx512,
+  .conv2d_winograd_f32 = ember_conv2d_winograd_f32_avx512,
   .dwconv2d_f32 = ember_dwconv2d_f32_avx512,
   .add_s8 = ember_add_s8_avx512,
   .mul_s8 = ember_mul_s8_avx512,

@@ -78,12 +78,14 @@ public struct PreparedKernel {
 /// enough of them, else (batch 1) by output rows. A row slice keeps the whole input and shifts
 /// `pad_top`, so the kernels read the same absolute input rows; a 1×1 stride-1 unpadded slice also
 /// takes only its input rows, so it stays a pointwise (read in place) convolution. Offsets are in
-/// elements of the input and output.
-public func convSlices(_ g: ember_conv_geometry, parts: Int) -> [(geometry: ember_conv_geometry, input: Int, output: Int)] {
+/// elements of the input and output. Row slices start at multiples of `rowMultiple` (2 for Winograd
+/// F(2×2, 3×3), so every part's tiles are the unsplit layer's and its bits do not depend on the threads).
+public func convSlices(_ g: ember_conv_geometry, parts: Int, rowMultiple: Int = 1)
+    -> [(geometry: ember_conv_geometry, input: Int, output: Int)] {
     let inImage = Int(g.in_h) * Int(g.in_w) * Int(g.in_c), outImage = Int(g.out_h) * Int(g.out_w) * Int(g.out_c)
-    func even(_ total: Int, _ n: Int) -> [Range<Int>] {
-        let n = max(1, min(n, total))
-        return (0..<n).map { i in (total * i / n)..<(total * (i + 1) / n) }
+    func even(_ total: Int, _ n: Int, multiple: Int = 1) -> [Range<Int>] {
+        let units = (total + multiple - 1) / multiple, n = max(1, min(n, units))
+        return (0..<n).map { i in min(total, units * i / n * multiple)..<min(total, units * (i + 1) / n * multiple) }
     }
     if g.batch != 1 {
         return even(Int(g.batch), parts).map { r in
@@ -95,7 +97,7 @@ public func convSlices(_ g: ember_conv_geometry, parts: Int) -> [(geometry: embe
     let pointwise = g.kernel_h == 1 && g.kernel_w == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_top == 0
         && g.pad_left == 0 && g.out_h == g.in_h && g.out_w == g.in_w
     let outRow = Int(g.out_w) * Int(g.out_c), inRow = Int(g.in_w) * Int(g.in_c)
-    return even(Int(g.out_h), parts).map { r in
+    return even(Int(g.out_h), parts, multiple: max(1, rowMultiple)).map { r in
         var s = g
         s.out_h = Int32(r.count)
         if pointwise {

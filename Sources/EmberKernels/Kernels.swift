@@ -57,6 +57,9 @@ public enum KernelImplementation: String, CaseIterable, Sendable {
     case fullyConnectedS8Avx2 = "fully_connected_s8_avx2"
     case conv2dF32Avx512 = "conv2d_f32_avx512"
     case conv2dF32Avx2 = "conv2d_f32_avx2"
+    case conv2dWinogradF32Avx512 = "conv2d_winograd_f32_avx512"
+    case conv2dWinogradF32Avx2 = "conv2d_winograd_f32_avx2"
+    case conv2dWinogradF32Neon = "conv2d_winograd_f32_neon"
     case dwconv2dF32Avx512 = "dwconv2d_f32_avx512"
     case dwconv2dF32Avx2 = "dwconv2d_f32_avx2"
     case fullyConnectedF32Avx512 = "fully_connected_f32_avx512"
@@ -316,14 +319,14 @@ struct Preparer {
     /// has at least `threshold` MACs. `bind` binds one call on the given buffers and geometry; input
     /// and output elements are `elementBytes`.
     func splittableConv(_ implementation: KernelImplementation, scratch: Int, geometry g: UnsafePointer<ember_conv_geometry>,
-                        elementBytes: Int, threshold: SplitThreshold,
+                        elementBytes: Int, threshold: SplitThreshold, rowMultiple: Int = 1,
                         _ bind: @escaping (KernelBuffers, UnsafePointer<ember_conv_geometry>) throws -> () -> Void) -> PreparedKernel {
         var k = kernel(implementation, scratch: scratch) { b in try bind(b, g) }
         let geo = g.pointee
         guard convMACs(geo) >= threshold.rawValue else { return k }
         let stride = PreparedKernel.partScratchStride(scratch)
         k.bindParts = { b, parts in
-            try convSlices(geo, parts: parts).enumerated().map { i, slice in
+            try convSlices(geo, parts: parts, rowMultiple: rowMultiple).enumerated().map { i, slice in
                 var part = b
                 if let input = b.inputs.first ?? nil { part.inputs[0] = input + slice.input * elementBytes }
                 part.output = b.output + slice.output * elementBytes
@@ -773,10 +776,49 @@ struct Preparer {
         }
     }
 
+    /// Whether a convolution runs faster in Winograd F(2×2, 3×3) form: 3×3, stride 1, no dilation, one
+    /// group; enough channels that the transforms (per tile and channel) are small beside the 16 GEMMs
+    /// (per tile and channel pair); and a transformed filter (64·in_c·out_c bytes) of at most 4 MiB.
+    /// Larger filters stream from memory once per block: ResNet-18's 512-channel 7×7 layers (16 MiB)
+    /// ran at half the direct kernel's rate, its 256-channel ones (4 MiB) 10–20 % above it.
+    static func winogradPays(_ g: ember_conv_geometry) -> Bool {
+        g.kernel_h == 3 && g.kernel_w == 3 && g.stride_h == 1 && g.stride_w == 1 && g.dilation_h == 1
+            && g.dilation_w == 1 && g.groups == 1 && g.in_c >= 8 && g.out_c >= 8
+            && 64 * Int(g.in_c) * Int(g.out_c) <= 4 << 20
+    }
+
+    /// A 3×3 stride-1 f32 convolution as Winograd F(2×2, 3×3) where winogradPays, the ISA has the kernel
+    /// and the weights are f32 constants (an fp16 rung keeps its halves in the direct kernel: the
+    /// transformed filter would be 16/9 of the f32 bytes). The transformed filter is 16/9 of the
+    /// direct kernel's packed bytes.
+    func convFloatWinograd(isa: Int32, geometry g: UnsafePointer<ember_conv_geometry>,
+                           range: (min: Float, max: Float)) throws -> PreparedKernel? {
+        let geo = g.pointee, node = c.nodeName
+        guard Self.winogradPays(geo), constantHalves(1) == nil,
+              let (name, run) = simdIfAny("conv2d_winograd_f32", { $0.conv2d_winograd_f32 }) else { return nil }
+        let packed = try withPackingWeightsAndBias { filter, bias -> UnsafePointer<ember_winograd_f32> in
+            let np = Int(ember_n_padded(isa, geo.out_c))
+            let weights = try storage.allocate(Float.self, count: Int(ember_winograd_f32_packed_floats(isa, geo.in_c, geo.out_c)))
+            let pb = try storage.allocate(Float.self, count: np), zeros = try storage.allocate(Float.self, count: np)
+            var w = ember_winograd_f32()
+            ember_winograd_f32_pack(isa, geo.in_c, geo.out_c, filter, bias, range.min, range.max, weights, pb, zeros, &w)
+            return try storage.store(w)
+        }
+        guard let w = packed else { return nil }
+        return splittableConv(name, scratch: Int(ember_winograd_scratch_bytes(isa, g)), geometry: g, elementBytes: 4,
+                              threshold: .floatGEMM, rowMultiple: 2) { b, g in
+            let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
+            let out = b.output.assumingMemoryBound(to: Float.self)
+            let s = try scratchBuffer(b, node, UInt8.self)
+            return { run(g, x, w, s, out) }
+        }
+    }
+
     func convFloatFast(_ a: Conv2DAttributes, isa: Int32, geometry g: UnsafePointer<ember_conv_geometry>) throws -> PreparedKernel? {
         let w = try input(1), outC = c.output.dims[3], node = c.nodeName
         let range = a.activation.range
         if a.groups == 1 {
+            if let winograd = try convFloatWinograd(isa: isa, geometry: g, range: range) { return winograd }
             let k = w.dims[1] * w.dims[2] * w.dims[3]
             guard let gemm = try packFloatGEMM(isa: isa, k: k, n: outC, range: range) else { return nil }
             let (name, run) = try simd("conv2d_f32") { $0.conv2d_f32 }

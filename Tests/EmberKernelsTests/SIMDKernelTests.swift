@@ -911,4 +911,71 @@ func depthwiseGeometry(_ rng: inout SplitMix64, trial: Int) -> ember_conv_geomet
             }
         } }
     }
+    /// Winograd F(2×2, 3×3) against the direct reference: odd channel counts (partial vectors), images
+    /// down to 1×1, padding 0–2 on each side (asymmetric: the bottom and right by the output's size),
+    /// batch 1–3, a clamp, and the layer run whole and cut into row slices as threads run it (at even
+    /// rows, as the executor cuts it, and at any row). Cut at even rows, the bits are the unsplit
+    /// layer's. The error allowed is relative to Σ|x·w| + |bias| for each
+    /// output (the transforms add a few ulp of it; a wrong tap or tile would be off by O(1) of it), and
+    /// the kernel must stay inside its scratch.
+    @Test func winogradConvolutionMatchesTheDirectReference() {
+        for isa in availableISAs {
+            var rng = SplitMix64(seed: 64)
+            var worst: Float = 0
+            for trial in 0..<160 {
+                var g = ember_conv_geometry()
+                g.batch = Int32(rng.int(1...3)); g.in_c = Int32(rng.int(1...40)); g.out_c = Int32(rng.int(1...40))
+                g.in_h = Int32(rng.int(1...14)); g.in_w = Int32(rng.int(1...14))
+                g.kernel_h = 3; g.kernel_w = 3; g.stride_h = 1; g.stride_w = 1; g.dilation_h = 1; g.dilation_w = 1; g.groups = 1
+                g.pad_top = Int32(rng.int(0...2)); g.pad_left = Int32(rng.int(0...2))
+                g.out_h = g.in_h + g.pad_top + Int32(rng.int(0...2)) - 2
+                g.out_w = g.in_w + g.pad_left + Int32(rng.int(0...2)) - 2
+                guard g.out_h >= 1, g.out_w >= 1 else { continue }
+                let inC = Int(g.in_c), n = Int(g.out_c), k = 9 * inC
+                let x = rng.floats(Int(g.batch * g.in_h * g.in_w) * inC), f = rng.floats(n * k), bias = rng.floats(n)
+                let outCount = Int(g.batch * g.out_h * g.out_w) * n
+                let (lo, hi): (Float, Float) = trial % 3 == 0 ? (-2, 2.5) : (-.infinity, .infinity)
+                var expected = [Float](repeating: 0, count: outCount), magnitude = expected
+                ember_conv2d_f32_ref(&g, x, f, bias, lo, hi, &expected)
+                ember_conv2d_f32_ref(&g, x.map(abs), f.map(abs), bias.map(abs), 0, .infinity, &magnitude)
+                let np = Int(ember_n_padded(isa, g.out_c))
+                var packed = [Float](repeating: .nan, count: Int(ember_winograd_f32_packed_floats(isa, g.in_c, g.out_c)))
+                var pb = [Float](repeating: .nan, count: np), zeros = pb
+                var w = ember_winograd_f32()
+                ember_winograd_f32_pack(isa, g.in_c, g.out_c, f, bias, lo, hi, &packed, &pb, &zeros, &w)
+                let parts = trial % 2 == 0 ? 1 : rng.int(2...3)
+                var got = [Float](repeating: .nan, count: outCount)
+                var scratch = GuardedScratch(Int(ember_winograd_scratch_bytes(isa, &g)))
+                // Blocks of 32 tiles at most (fewer only in a smaller layer), the scratch exactly theirs.
+                let tiles = Int(g.batch) * Int((g.out_h + 1) / 2) * Int((g.out_w + 1) / 2)
+                let block = Int(ember_winograd_tile_block(isa, &g))
+                #expect(block == min(32, tiles), "\(isaName(isa)) trial \(trial): block \(block) of \(tiles) tiles")
+                let perTile = Int(ember_n_padded(isa, g.in_c)) + np, pad = Int(EMBER_WINOGRAD_POINT_PAD)
+                #expect(scratch.size == 64 * (block * perTile + 2 * pad))
+                // Odd row multiples too: a part starting at an odd row still computes its rows right.
+                for slice in convSlices(g, parts: parts, rowMultiple: trial % 4 == 1 ? 1 : 2) {
+                    var part = slice.geometry
+                    x.withUnsafeBufferPointer { xp in got.withUnsafeMutableBufferPointer { out in
+                        kernels(isa).conv2d_winograd_f32(&part, xp.baseAddress! + slice.input, &w, &scratch.bytes,
+                                                         out.baseAddress! + slice.output)
+                    } }
+                    #expect(scratch.intact, "\(isaName(isa)) trial \(trial) wrote past its scratch: \(part)")
+                }
+                if parts > 1 && trial % 4 != 1 {
+                    var whole = [Float](repeating: .nan, count: outCount)
+                    kernels(isa).conv2d_winograd_f32(&g, x, &w, &scratch.bytes, &whole)
+                    #expect(whole.map(\.bitPattern) == got.map(\.bitPattern), "\(isaName(isa)) trial \(trial): split ≠ whole")
+                }
+                for i in 0..<outCount {
+                    let error = abs(got[i] - expected[i]) / (magnitude[i] + 1e-30)
+                    worst = max(worst, error.isNaN ? .infinity : error)
+                    if !(error <= 1e-5) {
+                        Issue.record("\(isaName(isa)) trial \(trial) (\(parts) parts) output \(i): \(got[i]) for \(expected[i]): \(g)")
+                        break
+                    }
+                }
+            }
+            print("winograd \(isaName(isa)): worst error \(worst) of Σ|x·w|")
+        }
+    }
 }

@@ -56,8 +56,14 @@ import Ember
             var whole = [Float](repeating: 0, count: outCount), pieced = [Float](repeating: .nan, count: outCount)
             ember_conv2d_f32_ref(&g, x, f, bias, -.infinity, .infinity, &whole)
             let parts = rng.int(2...4)
-            let slices = convSlices(g, parts: parts)
+            let rowMultiple = trial % 3 == 0 ? 2 : 1   // Winograd's slices start at even rows
+            let slices = convSlices(g, parts: parts, rowMultiple: rowMultiple)
             #expect(slices.count <= parts && !slices.isEmpty)
+            if g.batch == 1 {
+                let outRow = Int(g.out_w * g.out_c)
+                #expect(slices.allSatisfy { $0.output / outRow % rowMultiple == 0 && $0.geometry.out_h > 0 },
+                        "trial \(trial): slices start at multiples of \(rowMultiple) rows")
+            }
             x.withUnsafeBufferPointer { xp in pieced.withUnsafeMutableBufferPointer { op in
                 for var s in slices {
                     ember_conv2d_f32_ref(&s.geometry, xp.baseAddress! + s.input, f, bias, -.infinity, .infinity,

@@ -31,6 +31,11 @@ enum KernelZoo {
         b.output(try b.add(.mean(axes: [1, 2], keepDims: false), [c], name: "global-mean"), name: "gap")
         // Whole rows of c: a view the executor places inside c.
         b.output(try b.add(.slice(begin: [0, 1, 0, 0], end: [1, 3, 4, 4], strides: [1, 1, 1, 1]), [c], name: "rows"), name: "rows")
+        // A 3×3 stride-1 convolution of 8 channels: the Winograd kernels.
+        let x8 = b.input("x8", .f32, [1, 5, 5, 8])
+        let w3 = b.constant("w3", rng.floats(8 * 3 * 3 * 8, 0.3), dims: [8, 3, 3, 8])
+        b.output(try b.add(.conv2D(Conv2DAttributes(padding: .same, activation: .relu)),
+                           [x8, w3, b.constant("b3", rng.floats(8), dims: [8])], name: "winograd"), name: "wino")
         return try b.build()
     }
 

@@ -419,6 +419,50 @@ static void test_f32(int32_t isa, const ember_kernel_table *t) {
   }
 }
 
+/// Winograd F(2×2, 3×3) against the direct reference: odd channel counts, images down to 1×1, padding 0–2 on
+/// each side, batch 1–2, a clamp; the error allowed is 1e-5 of Σ|x·w| + |bias| per output (the transforms'
+/// rounding; a wrong tap or tile is off by O(1) of it); the scratch's end is checked untouched.
+static void test_winograd(int32_t isa, const ember_kernel_table *t) {
+  for (int trial = 0; trial < 120; ++trial) {
+    ember_conv_geometry g = {0};
+    g.batch = rand_int(1, 2); g.in_c = rand_int(1, 20); g.out_c = rand_int(1, 20);
+    g.in_h = rand_int(1, 11); g.in_w = rand_int(1, 11);
+    g.kernel_h = g.kernel_w = 3; g.stride_h = g.stride_w = g.dilation_h = g.dilation_w = g.groups = 1;
+    g.pad_top = rand_int(0, 2); g.pad_left = rand_int(0, 2);
+    g.out_h = g.in_h + g.pad_top + rand_int(0, 2) - 2; g.out_w = g.in_w + g.pad_left + rand_int(0, 2) - 2;
+    if (g.out_h < 1 || g.out_w < 1) continue;
+    const int32_t k = 9 * g.in_c, n = g.out_c, np = ember_n_padded(isa, n);
+    const int64_t outs = out_count(&g);
+    float *x = zalloc(4 * in_count(&g)), *f = zalloc(4 * (int64_t)n * k), *bias = zalloc(4 * n);
+    fill_f32(x, in_count(&g), 1.0f); fill_f32(f, (int64_t)n * k, 1.0f); fill_f32(bias, n, 1.0f);
+    float *ax = zalloc(4 * in_count(&g)), *af = zalloc(4 * (int64_t)n * k), *ab = zalloc(4 * n);
+    for (int64_t i = 0; i < in_count(&g); ++i) ax[i] = fabsf(x[i]);
+    for (int64_t i = 0; i < (int64_t)n * k; ++i) af[i] = fabsf(f[i]);
+    for (int32_t i = 0; i < n; ++i) ab[i] = fabsf(bias[i]);
+    float *expected = zalloc(4 * outs), *magnitude = zalloc(4 * outs), *got = zalloc(4 * outs);
+    const float lo = trial % 3 == 0 ? -2.0f : -INFINITY, hi = trial % 3 == 0 ? 2.5f : INFINITY;
+    ember_conv2d_f32_ref(&g, x, f, bias, lo, hi, expected);
+    ember_conv2d_f32_ref(&g, ax, af, ab, 0.0f, INFINITY, magnitude);
+    float *packed = zalloc(4 * ember_winograd_f32_packed_floats(isa, g.in_c, n));
+    float *pb = zalloc(4 * np), *zeros = zalloc(4 * np);
+    ember_winograd_f32 w;
+    ember_winograd_f32_pack(isa, g.in_c, n, f, bias, lo, hi, packed, pb, zeros, &w);
+    const int64_t scratch_bytes = ember_winograd_scratch_bytes(isa, &g);
+    uint8_t *scratch = zalloc(scratch_bytes + 64);
+    memset(scratch + scratch_bytes, 0xA5, 64);
+    t->conv2d_winograd_f32(&g, x, &w, scratch, got);
+    int ok = 1;
+    for (int64_t i = 0; i < outs; ++i)
+      if (!(fabsf(got[i] - expected[i]) <= 1e-5f * magnitude[i])) ok = 0;
+    expect(ok, "conv2d_winograd_f32", trial);
+    int intact = 1;
+    for (int i = 0; i < 64; ++i) intact &= scratch[scratch_bytes + i] == 0xA5;
+    expect(intact, "conv2d_winograd_f32 stays in its scratch", trial);
+    free(x); free(f); free(bias); free(ax); free(af); free(ab); free(expected); free(magnitude); free(got);
+    free(packed); free(pb); free(zeros); free(scratch);
+  }
+}
+
 /// The int8 lookup, f32 → int8 quantize (both roundings) and int8 mean (both requantizations) against the
 /// reference byte for byte: odd lengths, every code, ties, ±inf and NaN, zero points outside int8.
 static void test_lookup_quantize_mean(const ember_kernel_table *t) {
@@ -558,6 +602,7 @@ int main(void) {
   test_unary_f32(t);
   test_max_pool_s8(t);
   test_f32(EMBER_ISA_NEON, t);
+  test_winograd(EMBER_ISA_NEON, t);
   // The roofline probes count their work: iterations × 8 chains × MACs per instruction.
   expect(ember_probe_mac(EMBER_ISA_NEON, 1, 10) == 10 * 8 * 4, "probe_mac int8", 0);
   expect(ember_probe_mac(EMBER_ISA_NEON, 0, 10) == 10 * 8 * 4, "probe_mac f32", 0);

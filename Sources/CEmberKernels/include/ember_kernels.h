@@ -606,6 +606,30 @@ typedef struct {
 void ember_dw_pack_f32(int32_t isa, int32_t taps, int32_t channels, const float *filter, const float *bias,
                        float *packed, float *bias_out);
 
+/// A 3×3 stride-1 f32 convolution in Winograd F(2×2, 3×3) form (conv2d_winograd_f32): the filter's 16
+/// transform points U_ξ = (G g Gᵀ)_ξ as 16 f32 GEMMs of k = in_c by n = out_c (packed as ember_f32_pack,
+/// no bias, no clamp), the bias and clamp applied after the output transform.
+typedef struct {
+  int32_t isa;
+  ember_f32_gemm point[16];
+  const float *bias;  // point[0].n_padded
+  float act_min, act_max;
+} ember_winograd_f32;
+/// Floats ember_winograd_f32_pack writes to `packed`: 16 · n_padded · in_c.
+int64_t ember_winograd_f32_packed_floats(int32_t isa, int32_t in_c, int32_t out_c);
+/// Transforms and packs `filter` [out_c][3][3][in_c] (transform in double, rounded once) into `packed`,
+/// the bias (NULL: zeros) into bias_out (n_padded), n_padded zeros into zero_bias, and fills *w.
+void ember_winograd_f32_pack(int32_t isa, int32_t in_c, int32_t out_c, const float *filter, const float *bias,
+                             float act_min, float act_max, float *packed, float *bias_out, float *zero_bias,
+                             ember_winograd_f32 *w);
+/// Tiles the kernel transforms and multiplies at a time: 32, fewer where that would take more than 1 MiB
+/// of scratch (at least 8, at most the geometry's).
+int32_t ember_winograd_tile_block(int32_t isa, const ember_conv_geometry *g);
+/// Floats between one transform point's rows and the next's in the Winograd scratch, past the block.
+#define EMBER_WINOGRAD_POINT_PAD 16
+/// Scratch of conv2d_winograd_f32: a block's 16 input transforms and 16 products.
+int64_t ember_winograd_scratch_bytes(int32_t isa, const ember_conv_geometry *g);
+
 /// Scratch the int8 FC (and on every ISA but AVX-512 the int8 and f32 GEMM convolutions, of k =
 /// kh·kw·in_c) needs: a few gathered input rows.
 int64_t ember_gemm_scratch_bytes(int32_t isa, int32_t k, int32_t is_int8);
@@ -661,6 +685,12 @@ typedef struct {
   void (*conv2d_f32)(const ember_conv_geometry *g, const float *input, const ember_f32_gemm *w, void *scratch,
                      float *output);
   void (*fully_connected_f32)(int64_t rows, const float *input, const ember_f32_gemm *w, float *output);
+  /// A 3×3, stride 1, dilation 1, groups 1 f32 convolution in Winograd F(2×2, 3×3) form: ember_conv2d_f32_ref's
+  /// result up to rounding (the transforms add a few ulp of the products' magnitude); scratch of
+  /// ember_winograd_scratch_bytes.
+  void (*conv2d_winograd_f32)(const ember_conv_geometry *g, const float *input, const ember_winograd_f32 *w,
+                              void *scratch, float *output);
+
   void (*dwconv2d_f32)(const ember_conv_geometry *g, const float *input, const ember_f32_dw *w, void *scratch,
                        float *output);
   /// int8 ADD / SUB as ember_add_s8_ref over rows × cols, b laid out as for mul_s8 (the same shape, or one
