@@ -246,7 +246,9 @@ int64_t ember_probe_mac(int32_t isa, int32_t is_int8, int64_t iterations) {
   return iterations * 8;
 }
 
-uint64_t ember_probe_read(const void *buffer, int64_t bytes) {
+uint64_t ember_probe_read(int32_t isa, const void *buffer, int64_t bytes) {
+  const ember_kernel_table *t = ember_kernel_table_for(isa);
+  if (t && t->probe_read) return t->probe_read(buffer, bytes);
   const uint64_t *words = (const uint64_t *)buffer;
   uint64_t sum[4] = {0, 0, 0, 0};
   const int64_t n = bytes / 8;

@@ -1224,6 +1224,29 @@ TARGET static int64_t probe_mac_avx2(int32_t is_int8, int64_t iterations) {
   return iterations * 8 * 8;
 }
 
+/// Four streams, one per quarter of the buffer (see probe_read_avx512), 32-byte loads, then the tail.
+TARGET static uint64_t probe_read_avx2(const void *buffer, int64_t bytes) {
+  const uint8_t *p = (const uint8_t *)buffer;
+  const int64_t quarter = bytes / 4 / 64 * 64;
+  __m256i sum[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
+  for (int64_t i = 0; i < quarter; i += 64)
+    for (int32_t j = 0; j < 4; ++j) {
+      const uint8_t *at = p + j * quarter + i;
+      sum[j] = _mm256_add_epi64(sum[j], _mm256_add_epi64(_mm256_loadu_si256((const __m256i *)(const void *)at),
+                                                         _mm256_loadu_si256((const __m256i *)(const void *)(at + 32))));
+    }
+  uint64_t lanes[4];
+  _mm256_storeu_si256((__m256i *)(void *)lanes,
+                      _mm256_add_epi64(_mm256_add_epi64(sum[0], sum[1]), _mm256_add_epi64(sum[2], sum[3])));
+  uint64_t total = lanes[0] + lanes[1] + lanes[2] + lanes[3];
+  for (int64_t i = 4 * quarter; i + 8 <= bytes; i += 8) {
+    uint64_t w;
+    memcpy(&w, p + i, 8);
+    total += w;
+  }
+  return total;
+}
+
 const ember_kernel_table ember_avx2_kernels = {
   .conv2d_s8 = ember_conv2d_s8_avx2,
   .fully_connected_s8 = ember_fully_connected_s8_avx2,
@@ -1238,6 +1261,7 @@ const ember_kernel_table ember_avx2_kernels = {
   .mul_s8 = ember_mul_s8_avx2,
   .binary_f32 = ember_binary_f32_avx2,
   .probe_mac = probe_mac_avx2,
+  .probe_read = probe_read_avx2,
   .hybrid_quantize = quantize_symmetric,
   .mean_s8 = ember_mean_s8_avx2,
   .mean_f32 = ember_mean_f32_avx2,

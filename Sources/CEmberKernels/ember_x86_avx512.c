@@ -1528,6 +1528,31 @@ TARGET static int64_t probe_mac_avx512(int32_t is_int8, int64_t iterations) {
   return iterations * 8 * 16;
 }
 
+/// Four streams, one per quarter of the buffer (one sequential stream reads ~25 % slower here: the
+/// kernels' weight panels are several streams), then the tail words. 256-bit loads: in this process
+/// 512-bit ones read 22–25 GB/s where 256-bit ones read 28–29 (the memory side is the same).
+TARGET static uint64_t probe_read_avx512(const void *buffer, int64_t bytes) {
+  const uint8_t *p = (const uint8_t *)buffer;
+  const int64_t quarter = bytes / 4 / 64 * 64;
+  __m256i sum[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
+  for (int64_t i = 0; i < quarter; i += 64)
+    for (int32_t j = 0; j < 4; ++j) {
+      const uint8_t *at = p + j * quarter + i;
+      sum[j] = _mm256_add_epi64(sum[j], _mm256_add_epi64(_mm256_loadu_si256((const __m256i *)(const void *)at),
+                                                         _mm256_loadu_si256((const __m256i *)(const void *)(at + 32))));
+    }
+  uint64_t lanes[4];
+  _mm256_storeu_si256((__m256i *)(void *)lanes,
+                      _mm256_add_epi64(_mm256_add_epi64(sum[0], sum[1]), _mm256_add_epi64(sum[2], sum[3])));
+  uint64_t total = lanes[0] + lanes[1] + lanes[2] + lanes[3];
+  for (int64_t i = 4 * quarter; i + 8 <= bytes; i += 8) {
+    uint64_t w;
+    memcpy(&w, p + i, 8);
+    total += w;
+  }
+  return total;
+}
+
 const ember_kernel_table ember_avx512_kernels = {
   .conv2d_s8 = ember_conv2d_s8_avx512,
   .fully_connected_s8 = ember_fully_connected_s8_avx512,
@@ -1542,6 +1567,7 @@ const ember_kernel_table ember_avx512_kernels = {
   .mul_s8 = ember_mul_s8_avx512,
   .binary_f32 = ember_binary_f32_avx512,
   .probe_mac = probe_mac_avx512,
+  .probe_read = probe_read_avx512,
   .hybrid_quantize = quantize_symmetric,
   .mean_s8 = ember_mean_s8_avx512,
   .mean_f32 = ember_mean_f32_avx512,

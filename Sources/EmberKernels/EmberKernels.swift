@@ -241,8 +241,9 @@ public enum KernelISA: String, CaseIterable, Sendable, CustomStringConvertible {
         Int(ember_probe_mac(cISA ?? Int32(EMBER_ISA_SCALAR), int8 ? 1 : 0, Int64(max(iterations, 0))))
     }
 
-    /// Reads every 8-byte word of `buffer` (ember_probe_read), to time the memory bandwidth.
-    public static func probeRead(_ buffer: UnsafeRawBufferPointer) -> UInt64 {
-        ember_probe_read(buffer.baseAddress, Int64(buffer.count / 8 * 8))
+    /// Reads every 8-byte word of `buffer` with this path's widest loads (ember_probe_read), to time the
+    /// memory bandwidth its kernels can see.
+    public func probeRead(_ buffer: UnsafeRawBufferPointer) -> UInt64 {
+        ember_probe_read(cISA ?? Int32(EMBER_ISA_SCALAR), buffer.baseAddress, Int64(buffer.count / 8 * 8))
     }
 }

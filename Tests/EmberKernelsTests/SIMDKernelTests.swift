@@ -63,10 +63,14 @@ func kernels(_ isa: Int32) -> ember_kernel_table {
         #expect(ember_probe_mac(isa, 0, 10) == 10 * expected.f32, "\(isaName(isa))")
         #expect(ember_probe_mac(isa, 1, 0) == 0)
     }
-    let words: [UInt64] = (0..<1000).map { UInt64($0) * 0x1_0000_0001 }
-    let sum = words.withUnsafeBytes { ember_probe_read($0.baseAddress, Int64($0.count)) }
-    #expect(sum == words.reduce(0, &+))
-    #expect(words.withUnsafeBytes { ember_probe_read($0.baseAddress, 24) } == words[0] &+ words[1] &+ words[2])
+    // Every path's read probe sums every word, whole vectors and the tail (1000 words: 31 blocks of 256
+    // bytes and 8 words after them on AVX-512), wrapping.
+    let words: [UInt64] = (0..<1000).map { UInt64($0) &* 0x9E37_79B9_7F4A_7C15 }
+    for isa in [Int32(EMBER_ISA_SCALAR)] + availableISAs {
+        let sum = words.withUnsafeBytes { ember_probe_read(isa, $0.baseAddress, Int64($0.count)) }
+        #expect(sum == words.reduce(0, &+), "\(isaName(isa))")
+        #expect(words.withUnsafeBytes { ember_probe_read(isa, $0.baseAddress, 24) } == words[0] &+ words[1] &+ words[2])
+    }
 }
 
 /// Random requantization parameters, some of them saturating (large multipliers, left shifts): mostly the

@@ -708,8 +708,9 @@ typedef struct {
   /// (b_row_stride = cols: the same shape; 0: one vector of cols, per channel, for every row).
   void (*mul_s8)(int64_t rows, int64_t cols, const int8_t *a, const int8_t *b, int64_t b_row_stride,
                  const ember_mul_s8_params *p, int8_t *out);
-  /// The roofline probe of ember_probe_mac.
+  /// The roofline probes of ember_probe_mac and ember_probe_read.
   int64_t (*probe_mac)(int32_t is_int8, int64_t iterations);
+  uint64_t (*probe_read)(const void *buffer, int64_t bytes);
   /// ember_mean_s8_ref over an input laid out [outer][reduced][inner] — the reduced axes contiguous,
   /// e.g. H and W of NHWC — giving [outer][inner]: the int32 sum of x − zero point over the reduced
   /// rows, requantized (the reference's bytes): by multiplier and shift, or when float_scale > 0 by
@@ -758,9 +759,12 @@ typedef struct {
 /// accumulators; returns the MACs done. Timed by the caller (`ember bench --profile`), it gives the
 /// path's peak MAC rate on this core. The scalar path counts one multiply-add per MAC.
 int64_t ember_probe_mac(int32_t isa, int32_t is_int8, int64_t iterations);
-/// The sum of `bytes` bytes of `buffer` as 64-bit words (bytes a multiple of 8): reads that cannot be
-/// skipped, to time the memory bandwidth.
-uint64_t ember_probe_read(const void *buffer, int64_t bytes);
+/// The sum of `bytes` bytes of `buffer` as 64-bit words (bytes a multiple of 8), read as four streams
+/// (one per quarter) with the ISA's vector loads (the table's probe_read; one stream of 64-bit words on
+/// the scalar path): reads that cannot be skipped, to time the memory bandwidth the kernels can see.
+/// One scalar stream measured 22–27 GB/s here where four vector streams (as the GEMMs' weight panels
+/// are) read 28–34, and the fp32 and int8 GEMVs 30–35.
+uint64_t ember_probe_read(int32_t isa, const void *buffer, int64_t bytes);
 
 /// The kernels of `isa` (EMBER_ISA_*), or NULL where this build has none (scalar; x86 paths on ARM
 /// and the reverse). Call them only when ember_cpu_features() says the CPU has the ISA.
