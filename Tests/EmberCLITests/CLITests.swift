@@ -57,8 +57,9 @@ import Testing
         let cached = try String(contentsOfFile: cache + "/ember/roofline", encoding: .utf8)
         #expect(cached.hasPrefix(isa + "\t"))
 
-        // A cache line of round numbers: the next profile reads it rather than measuring again.
-        let key = cached.split(separator: "\t").prefix(2).joined(separator: "\t")
+        // A cache line of round numbers: the next profile reads it rather than measuring again. The key is
+        // the path, the probe's version and the CPU model.
+        let key = cached.split(separator: "\t").prefix(3).joined(separator: "\t")
         try (key + "\t1000\t500\t250\n").write(toFile: cache + "/ember/roofline", atomically: true, encoding: .utf8)
         let again = try bench("--profile")
         #expect(again["peak"] as? [String: Double] == ["int8_gmacs": 1000, "f32_gmacs": 500, "read_gbs": 250])
