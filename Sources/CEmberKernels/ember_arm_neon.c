@@ -464,6 +464,48 @@ static void fully_connected_f32_neon(int64_t rows, const float *input, const emb
   }
 }
 
+// ------------------------------------------------------------------- INT4 block-32 fully connected
+/// As Q4_BLOCKS_AVX512: a block's 16 bytes XOR 0x88, the nibbles less 8 as signed bytes, widened to four
+/// 4-lane groups of each kind, eight FMAs against the regrouped inputs, then scaled by the block's half.
+#define Q4_BLOCKS_NEON(U, w, xs, out)                                                                \
+  do {                                                                                              \
+    float32x4_t acc_[U];                                                                            \
+    for (int32_t u = 0; u < (U); ++u) acc_[u] = vdupq_n_f32(0.0f);                                  \
+    for (int32_t b = 0; b < blocks; ++b) {                                                          \
+      const float *x_ = (xs) + 32 * b;                                                              \
+      for (int32_t u = 0; u < (U); ++u) {                                                           \
+        const uint8_t *blk = (w) + u * row_bytes + 18 * (int64_t)b;                                 \
+        const uint8x16_t t = veorq_u8(vld1q_u8(blk + 2), vdupq_n_u8(0x88));                         \
+        const int8x16_t lo = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(t, vdupq_n_u8(0xF))), vdupq_n_s8(8)); \
+        const int8x16_t hi = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(t, 4)), vdupq_n_s8(8));        \
+        float32x4_t dot = vdupq_n_f32(0.0f);                                                        \
+        const int16x8_t l16[2] = {vmovl_s8(vget_low_s8(lo)), vmovl_s8(vget_high_s8(lo))};           \
+        const int16x8_t h16[2] = {vmovl_s8(vget_low_s8(hi)), vmovl_s8(vget_high_s8(hi))};           \
+        for (int32_t q = 0; q < 4; ++q) {                                                           \
+          const int16x4_t lq = q & 1 ? vget_high_s16(l16[q >> 1]) : vget_low_s16(l16[q >> 1]);      \
+          const int16x4_t hq = q & 1 ? vget_high_s16(h16[q >> 1]) : vget_low_s16(h16[q >> 1]);      \
+          dot = vfmaq_f32(dot, vld1q_f32(x_ + 4 * q), vcvtq_f32_s32(vmovl_s16(lq)));                \
+          dot = vfmaq_f32(dot, vld1q_f32(x_ + 16 + 4 * q), vcvtq_f32_s32(vmovl_s16(hq)));           \
+        }                                                                                           \
+        uint16_t half_;                                                                             \
+        memcpy(&half_, blk, 2);                                                                     \
+        const float scale_ = vgetq_lane_f32(vcvt_f32_f16(vreinterpret_f16_u16(vdup_n_u16(half_))), 0); \
+        acc_[u] = vfmaq_n_f32(acc_[u], dot, scale_);                                                \
+      }                                                                                             \
+    }                                                                                               \
+    for (int32_t u = 0; u < (U); ++u) {                                                             \
+      const float v = vaddvq_f32(acc_[u]) + (bias ? bias[o + u] : 0.0f);                            \
+      (out)[u] = v < act_min ? act_min : v > act_max ? act_max : v;                                 \
+    }                                                                                               \
+  } while (0)
+
+static void fully_connected_q4b32_neon(int64_t rows, int32_t in_features, int32_t out_features, const float *input,
+                                       const uint8_t *weights, const float *bias, float act_min, float act_max,
+                                       void *scratch, float *output) {
+  const int32_t blocks = in_features / 32;
+  EMBER_Q4_ROWS(rows, in_features, out_features, input, weights, scratch, output, Q4_BLOCKS_NEON);
+}
+
 // ------------------------------------------------------------------- f32 Winograd F(2×2, 3×3)
 /// `rows` rows of w->k floats, `a_stride` apart, × w into rows `out_stride` apart.
 static void f32_gemm_strided(int32_t rows, const float *a, int64_t a_stride, const ember_f32_gemm *w, float *out,
@@ -887,6 +929,7 @@ const ember_kernel_table ember_neon_kernels = {
   .conv2d_f32 = conv2d_f32_neon,
   .fully_connected_f32 = fully_connected_f32_neon,
   .conv2d_winograd_f32 = conv2d_winograd_f32_neon,
+  .fully_connected_q4b32 = fully_connected_q4b32_neon,
   .dwconv2d_f32 = dwconv2d_f32_neon,
   .add_s8 = add_s8_neon,
   .mul_s8 = mul_s8_neon,
@@ -933,6 +976,7 @@ const ember_kernel_table ember_neon_dotprod_kernels = {
   .conv2d_f32 = conv2d_f32_neon,
   .fully_connected_f32 = fully_connected_f32_neon,
   .conv2d_winograd_f32 = conv2d_winograd_f32_neon,
+  .fully_connected_q4b32 = fully_connected_q4b32_neon,
   .dwconv2d_f32 = dwconv2d_f32_neon,
   .add_s8 = add_s8_neon,
   .mul_s8 = mul_s8_neon,

@@ -314,6 +314,32 @@ static inline void ember_fill_window_row_f32(float *dst, const ember_conv_geomet
   for (int64_t i = (hi > lo ? hi : lo) * c; i < count; ++i) dst[i] = 0.0f;
 }
 
+/// One row of an INT4 block-32 layer's inputs regrouped per block of 32: the 16 even inputs (those the
+/// blocks' low nibbles multiply), then the 16 odd ones, so that a vector of nibbles meets a vector of inputs.
+static inline void ember_q4_regroup(const float *x, int32_t in_features, float *dst) {
+  for (int32_t b = 0; b + 32 <= in_features; b += 32)
+    for (int32_t j = 0; j < 16; ++j) {
+      dst[b + j] = x[b + 2 * j];
+      dst[b + 16 + j] = x[b + 2 * j + 1];
+    }
+}
+
+/// The INT4 GEMV loop every ISA shares: per row the inputs regrouped into `scratch`, then U (4, then 1 for
+/// the rest) outputs at a time; BLOCKS(U, w, xs, out) accumulates and stores outputs [o, o + U) from their
+/// weight rows at w (row_bytes apart).
+#define EMBER_Q4_ROWS(rows, in_features, out_features, input, weights, scratch, output, BLOCKS)            \
+  do {                                                                                                  \
+    const int64_t row_bytes = (int64_t)((in_features) / 32) * 18;                                     \
+    float *xs = (float *)(scratch);                                                                   \
+    for (int64_t r_ = 0; r_ < (rows); ++r_) {                                                         \
+      ember_q4_regroup((input) + r_ * (in_features), in_features, xs);                               \
+      float *out = (output) + r_ * (out_features);                                                    \
+      int32_t o = 0;                                                                                  \
+      for (; o + 4 <= (out_features); o += 4) BLOCKS(4, (weights) + o * row_bytes, xs, out + o);      \
+      for (; o < (out_features); ++o) BLOCKS(1, (weights) + o * row_bytes, xs, out + o);              \
+    }                                                                                                 \
+  } while (0)
+
 /// An output pixel: image, row and column. Kernels walk pixels in batch × out_h × out_w order
 /// with ember_pixel_next rather than dividing a flat index per pixel (four divisions per pixel
 /// cost as much as a small layer's arithmetic).

@@ -719,6 +719,48 @@ TARGET static void ember_fully_connected_f32_avx2(int64_t rows, const float *inp
   fc_f32_strided(rows, input, w->k, w, output);
 }
 
+// ------------------------------------------------------------------- INT4 block-32 fully connected
+/// As Q4_BLOCKS_AVX512, the 32 nibbles of a block as two 8-lane halves of each kind.
+#define Q4_BLOCKS_AVX2(U, w, xs, out)                                                                \
+  do {                                                                                              \
+    __m256 acc_[U];                                                                                 \
+    for (int32_t u = 0; u < (U); ++u) acc_[u] = _mm256_setzero_ps();                                \
+    for (int32_t b = 0; b < blocks; ++b) {                                                          \
+      const float *x_ = (xs) + 32 * b;                                                              \
+      const __m256 xe0 = _mm256_loadu_ps(x_), xe1 = _mm256_loadu_ps(x_ + 8);                        \
+      const __m256 xo0 = _mm256_loadu_ps(x_ + 16), xo1 = _mm256_loadu_ps(x_ + 24);                  \
+      for (int32_t u = 0; u < (U); ++u) {                                                           \
+        const uint8_t *blk = (w) + u * row_bytes + 18 * (int64_t)b;                                 \
+        const __m256i t0 = _mm256_xor_si256(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(blk + 2))), flip); \
+        const __m256i t1 = _mm256_xor_si256(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(blk + 10))), flip); \
+        const __m256 lo0 = _mm256_sub_ps(_mm256_castsi256_ps(_mm256_or_si256(_mm256_and_si256(t0, nibble), magic)), offset); \
+        const __m256 lo1 = _mm256_sub_ps(_mm256_castsi256_ps(_mm256_or_si256(_mm256_and_si256(t1, nibble), magic)), offset); \
+        const __m256 hi0 = _mm256_sub_ps(_mm256_castsi256_ps(_mm256_or_si256(_mm256_srli_epi32(t0, 4), magic)), offset); \
+        const __m256 hi1 = _mm256_sub_ps(_mm256_castsi256_ps(_mm256_or_si256(_mm256_srli_epi32(t1, 4), magic)), offset); \
+        __m256 dot = _mm256_fmadd_ps(xe1, lo1, _mm256_mul_ps(xe0, lo0));                            \
+        dot = _mm256_fmadd_ps(xo1, hi1, _mm256_fmadd_ps(xo0, hi0, dot));                            \
+        uint16_t half_;                                                                             \
+        memcpy(&half_, blk, 2);                                                                     \
+        acc_[u] = _mm256_fmadd_ps(dot, _mm256_set1_ps(_cvtsh_ss(half_)), acc_[u]);                  \
+      }                                                                                             \
+    }                                                                                               \
+    for (int32_t u = 0; u < (U); ++u) {                                                             \
+      const __m128 h_ = _mm_add_ps(_mm256_castps256_ps128(acc_[u]), _mm256_extractf128_ps(acc_[u], 1)); \
+      const __m128 q_ = _mm_add_ps(h_, _mm_movehl_ps(h_, h_));                                      \
+      const float v = _mm_cvtss_f32(_mm_add_ss(q_, _mm_movehdup_ps(q_))) + (bias ? bias[o + u] : 0.0f); \
+      (out)[u] = v < act_min ? act_min : v > act_max ? act_max : v;                                 \
+    }                                                                                               \
+  } while (0)
+
+TARGET static void fully_connected_q4b32_avx2(int64_t rows, int32_t in_features, int32_t out_features,
+                                              const float *input, const uint8_t *weights, const float *bias,
+                                              float act_min, float act_max, void *scratch, float *output) {
+  const int32_t blocks = in_features / 32;
+  const __m256i flip = _mm256_set1_epi32(0x88), nibble = _mm256_set1_epi32(0xF), magic = _mm256_set1_epi32(0x4B000000);
+  const __m256 offset = _mm256_set1_ps(8388616.0f);  // 2^23 + 8
+  EMBER_Q4_ROWS(rows, in_features, out_features, input, weights, scratch, output, Q4_BLOCKS_AVX2);
+}
+
 // ------------------------------------------------------------------- f32 Winograd F(2×2, 3×3)
 /// `rows` rows of w->k floats, `a_stride` apart, × w into rows `out_stride` apart.
 TARGET static void f32_gemm_strided(int32_t rows, const float *a, int64_t a_stride, const ember_f32_gemm *w, float *out,
@@ -1256,6 +1298,7 @@ const ember_kernel_table ember_avx2_kernels = {
   .conv2d_f32 = ember_conv2d_f32_avx2,
   .fully_connected_f32 = ember_fully_connected_f32_avx2,
   .conv2d_winograd_f32 = ember_conv2d_winograd_f32_avx2,
+  .fully_connected_q4b32 = fully_connected_q4b32_avx2,
   .dwconv2d_f32 = ember_dwconv2d_f32_avx2,
   .add_s8 = ember_add_s8_avx2,
   .mul_s8 = ember_mul_s8_avx2,

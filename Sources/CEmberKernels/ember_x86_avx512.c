@@ -901,6 +901,42 @@ TARGET static void ember_fully_connected_f32_avx512(int64_t rows, const float *i
   fc_f32_strided(rows, input, w->k, w, output);
 }
 
+// ------------------------------------------------------------------- INT4 block-32 fully connected
+/// U outputs' dot products over every block: per block the 16 bytes of nibbles (XOR 0x88 flips each
+/// nibble's sign bit, so n ^ 8 is 0…15) made floats by the exponent trick, one multiply and one FMA
+/// against the regrouped inputs, then scaled by the block's half into the output's accumulator.
+#define Q4_BLOCKS_AVX512(U, w, xs, out)                                                              \
+  do {                                                                                              \
+    __m512 acc_[U];                                                                                 \
+    for (int32_t u = 0; u < (U); ++u) acc_[u] = _mm512_setzero_ps();                               \
+    for (int32_t b = 0; b < blocks; ++b) {                                                          \
+      const __m512 xe = _mm512_loadu_ps((xs) + 32 * b), xo = _mm512_loadu_ps((xs) + 32 * b + 16);   \
+      for (int32_t u = 0; u < (U); ++u) {                                                           \
+        const uint8_t *blk = (w) + u * row_bytes + 18 * (int64_t)b;                                 \
+        const __m512i t = _mm512_xor_si512(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(blk + 2))), flip); \
+        const __m512 lo = _mm512_sub_ps(_mm512_castsi512_ps(_mm512_ternarylogic_epi32(t, nibble, magic, 0xEA)), offset); \
+        const __m512 hi = _mm512_sub_ps(_mm512_castsi512_ps(_mm512_or_si512(_mm512_srli_epi32(t, 4), magic)), offset); \
+        uint16_t half_;                                                                             \
+        memcpy(&half_, blk, 2);                                                                     \
+        const __m512 scale_ = _mm512_cvtph_ps(_mm256_set1_epi16((short)half_));  /* no scalar round trip */ \
+        acc_[u] = _mm512_fmadd_ps(_mm512_fmadd_ps(xo, hi, _mm512_mul_ps(xe, lo)), scale_, acc_[u]);  \
+      }                                                                                             \
+    }                                                                                               \
+    for (int32_t u = 0; u < (U); ++u) {                                                             \
+      const float v = _mm512_reduce_add_ps(acc_[u]) + (bias ? bias[o + u] : 0.0f);                 \
+      (out)[u] = v < act_min ? act_min : v > act_max ? act_max : v;                                 \
+    }                                                                                               \
+  } while (0)
+
+TARGET static void fully_connected_q4b32_avx512(int64_t rows, int32_t in_features, int32_t out_features,
+                                                const float *input, const uint8_t *weights, const float *bias,
+                                                float act_min, float act_max, void *scratch, float *output) {
+  const int32_t blocks = in_features / 32;
+  const __m512i flip = _mm512_set1_epi32(0x88), nibble = _mm512_set1_epi32(0xF), magic = _mm512_set1_epi32(0x4B000000);
+  const __m512 offset = _mm512_set1_ps(8388616.0f);  // 2^23 + 8
+  EMBER_Q4_ROWS(rows, in_features, out_features, input, weights, scratch, output, Q4_BLOCKS_AVX512);
+}
+
 // ------------------------------------------------------------------- f32 Winograd F(2×2, 3×3)
 /// `rows` rows of w->k floats, `a_stride` apart, × w into rows `out_stride` apart.
 TARGET static void f32_gemm_strided(int32_t rows, const float *a, int64_t a_stride, const ember_f32_gemm *w, float *out,
@@ -1562,6 +1598,7 @@ const ember_kernel_table ember_avx512_kernels = {
   .conv2d_f32 = ember_conv2d_f32_avx512,
   .fully_connected_f32 = ember_fully_connected_f32_avx512,
   .conv2d_winograd_f32 = ember_conv2d_winograd_f32_avx512,
+  .fully_connected_q4b32 = fully_connected_q4b32_avx512,
   .dwconv2d_f32 = ember_dwconv2d_f32_avx512,
   .add_s8 = ember_add_s8_avx512,
   .mul_s8 = ember_mul_s8_avx512,

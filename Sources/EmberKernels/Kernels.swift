@@ -60,6 +60,9 @@ public enum KernelImplementation: String, CaseIterable, Sendable {
     case conv2dWinogradF32Avx512 = "conv2d_winograd_f32_avx512"
     case conv2dWinogradF32Avx2 = "conv2d_winograd_f32_avx2"
     case conv2dWinogradF32Neon = "conv2d_winograd_f32_neon"
+    case fullyConnectedQ4b32Avx512 = "fully_connected_q4b32_avx512"
+    case fullyConnectedQ4b32Avx2 = "fully_connected_q4b32_avx2"
+    case fullyConnectedQ4b32Neon = "fully_connected_q4b32_neon"
     case dwconv2dF32Avx512 = "dwconv2d_f32_avx512"
     case dwconv2dF32Avx2 = "dwconv2d_f32_avx2"
     case fullyConnectedF32Avx512 = "fully_connected_f32_avx512"
@@ -905,6 +908,15 @@ struct Preparer {
         let bias = try floatOperand(2, role: "bias")
         if w.dtype == .int4Block32 {
             guard inF % 32 == 0 else { throw unsupported("int4 weights need in_features divisible by 32") }
+            if let (name, run) = simdIfAny("fully_connected_q4b32", { $0.fully_connected_q4b32 }) {
+                // The weights stay the package's blocks (mapped, at int4's bytes), widened in registers.
+                return kernel(name, scratch: Int(inF) * 4) { b in
+                    let (x, wp, bi, out) = try layerBuffers(b, node, Float.self, UInt8.self, Float.self, Float.self,
+                                                            preparedBias: bias)
+                    let s = try scratchBuffer(b, node, UInt8.self)
+                    return { run(rows, inF, outF, x, wp, bi, lo, hi, s, out) }
+                }
+            }
             return kernel(.fullyConnectedF32Q4b32Ref) { b in
                 let (x, wp, bi, out) = try layerBuffers(b, node, Float.self, UInt8.self, Float.self, Float.self, preparedBias: bias)
                 return { ember_fully_connected_f32_q4b32_ref(rows, inF, outF, x, wp, bi, lo, hi, out) }

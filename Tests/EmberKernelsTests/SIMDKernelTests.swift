@@ -982,4 +982,57 @@ func depthwiseGeometry(_ rng: inout SplitMix64, trial: Int) -> ember_conv_geomet
             print("winograd \(isaName(isa)): worst error \(worst) of Σ|x·w|")
         }
     }
+    /// The INT4 block-32 fully connected kernels against the reference: 1–5 rows, 1–9 blocks, 1–37 outputs
+    /// (the 4-at-a-time loop and its tail), every byte value of the nibbles, scales from tiny to large
+    /// halves, bias or none, a clamp. The error allowed is 1e-5 of Σ|x·w·scale| + |bias| per output
+    /// (summation order; a wrong nibble, sign or block would be off by O(1) of it).
+    @Test func int4FullyConnectedMatchesTheReference() {
+        for isa in availableISAs {
+            var rng = SplitMix64(seed: 65)
+            var worst: Float = 0
+            for trial in 0..<150 {
+                let rows = rng.int(1...5), blocks = rng.int(1...9), outF = rng.int(1...37), inF = 32 * blocks
+                let x = rng.floats(rows * inF, 2)
+                let scales = rng.floats(outF * blocks, trial % 5 == 0 ? 40 : 0.05)
+                var halves = [UInt16](repeating: 0, count: scales.count)
+                ember_f32_to_f16(Int64(scales.count), scales, &halves)
+                var weights = [UInt8](repeating: 0, count: outF * blocks * 18)
+                for o in 0..<outF { for b in 0..<blocks {
+                    let at = (o * blocks + b) * 18, h = halves[o * blocks + b]
+                    weights[at] = UInt8(h & 0xFF); weights[at + 1] = UInt8(h >> 8)
+                    for j in 0..<16 { weights[at + 2 + j] = UInt8(truncatingIfNeeded: rng.next()) }
+                } }
+                let bias: [Float]? = trial % 3 == 0 ? nil : rng.floats(outF)
+                let (lo, hi): (Float, Float) = trial % 4 == 0 ? (-1, 1.5) : (-.infinity, .infinity)
+                var expected = [Float](repeating: 0, count: rows * outF), got = [Float](repeating: .nan, count: rows * outF)
+                var scratch = GuardedScratch(inF * 4)
+                withOptionalPointer(bias) { bp in
+                    ember_fully_connected_f32_q4b32_ref(Int64(rows), Int32(inF), Int32(outF), x, weights, bp, lo, hi, &expected)
+                    kernels(isa).fully_connected_q4b32(Int64(rows), Int32(inF), Int32(outF), x, weights, bp, lo, hi,
+                                                       &scratch.bytes, &got)
+                }
+                #expect(scratch.intact, "\(isaName(isa)) trial \(trial) wrote past its scratch")
+                var scale = [Float](repeating: 0, count: halves.count)
+                ember_f16_to_f32(Int64(halves.count), halves, &scale)
+                for r in 0..<rows { for o in 0..<outF {
+                    var magnitude = abs(bias?[o] ?? 0)
+                    for b in 0..<blocks {
+                        let at = (o * blocks + b) * 18
+                        for j in 0..<16 {
+                            let byte = Int(weights[at + 2 + j])
+                            let low = (byte & 0xF) ^ 8 - 8, high = (byte >> 4) ^ 8 - 8
+                            magnitude += abs(scale[o * blocks + b]) * (abs(x[r * inF + 32 * b + 2 * j] * Float(low))
+                                                                        + abs(x[r * inF + 32 * b + 2 * j + 1] * Float(high)))
+                        }
+                    }
+                    let i = r * outF + o, error = abs(got[i] - expected[i]) / (magnitude + 1e-30)
+                    worst = max(worst, error.isNaN ? .infinity : error)
+                    if !(error <= 1e-5) {
+                        Issue.record("\(isaName(isa)) trial \(trial) row \(r) output \(o): \(got[i]) for \(expected[i])")
+                    }
+                } }
+            }
+            print("int4 fc \(isaName(isa)): worst error \(worst) of Σ|x·w·scale|")
+        }
+    }
 }

@@ -463,6 +463,49 @@ static void test_winograd(int32_t isa, const ember_kernel_table *t) {
   }
 }
 
+/// The INT4 block-32 fully connected kernel against the reference: 1–4 rows, 1–7 blocks, 1–21 outputs, every
+/// byte of nibbles, bias or none, a clamp; error within 1e-5 of Σ|x·w·scale| + |bias| per output.
+static void test_q4(const ember_kernel_table *t) {
+  for (int trial = 0; trial < 120; ++trial) {
+    const int32_t rows = rand_int(1, 4), blocks = rand_int(1, 7), out_f = rand_int(1, 21), in_f = 32 * blocks;
+    float *x = zalloc(4 * (int64_t)rows * in_f), *bias = trial % 3 == 0 ? NULL : zalloc(4 * out_f);
+    fill_f32(x, (int64_t)rows * in_f, 2.0f);
+    if (bias) fill_f32(bias, out_f, 1.0f);
+    uint8_t *w = zalloc((int64_t)out_f * blocks * 18);
+    float *scale = zalloc(4 * (int64_t)out_f * blocks);
+    for (int64_t i = 0; i < (int64_t)out_f * blocks; ++i) {
+      uint16_t h;
+      float s = rand_float(trial % 5 == 0 ? 40.0f : 0.05f);
+      ember_f32_to_f16(1, &s, &h);
+      ember_f16_to_f32(1, &h, scale + i);
+      w[i * 18] = (uint8_t)(h & 0xFF);
+      w[i * 18 + 1] = (uint8_t)(h >> 8);
+      for (int j = 0; j < 16; ++j) w[i * 18 + 2 + j] = (uint8_t)next_u64();
+    }
+    const float lo = trial % 4 == 0 ? -1.0f : -INFINITY, hi = trial % 4 == 0 ? 1.5f : INFINITY;
+    float *expected = zalloc(4 * (int64_t)rows * out_f), *got = zalloc(4 * (int64_t)rows * out_f);
+    float *scratch = zalloc(4 * (int64_t)in_f);
+    ember_fully_connected_f32_q4b32_ref(rows, in_f, out_f, x, w, bias, lo, hi, expected);
+    t->fully_connected_q4b32(rows, in_f, out_f, x, w, bias, lo, hi, scratch, got);
+    int ok = 1;
+    for (int32_t r = 0; r < rows; ++r)
+      for (int32_t o = 0; o < out_f; ++o) {
+        float magnitude = bias ? fabsf(bias[o]) : 0.0f;
+        for (int32_t b = 0; b < blocks; ++b)
+          for (int j = 0; j < 16; ++j) {
+            const int byte = w[((int64_t)o * blocks + b) * 18 + 2 + j];
+            const int low = ((byte & 0xF) ^ 8) - 8, high = ((byte >> 4) ^ 8) - 8;
+            const float *xr = x + (int64_t)r * in_f + 32 * b + 2 * j;
+            magnitude += fabsf(scale[o * blocks + b]) * (fabsf(xr[0] * (float)low) + fabsf(xr[1] * (float)high));
+          }
+        const int64_t i = (int64_t)r * out_f + o;
+        if (!(fabsf(got[i] - expected[i]) <= 1e-5f * magnitude)) ok = 0;
+      }
+    expect(ok, "fully_connected_q4b32", trial);
+    free(x); free(bias); free(w); free(scale); free(expected); free(got); free(scratch);
+  }
+}
+
 /// The int8 lookup, f32 → int8 quantize (both roundings) and int8 mean (both requantizations) against the
 /// reference byte for byte: odd lengths, every code, ties, ±inf and NaN, zero points outside int8.
 static void test_lookup_quantize_mean(const ember_kernel_table *t) {
@@ -603,6 +646,7 @@ int main(void) {
   test_max_pool_s8(t);
   test_f32(EMBER_ISA_NEON, t);
   test_winograd(EMBER_ISA_NEON, t);
+  test_q4(t);
   // The roofline probes count their work: iterations × 8 chains × MACs per instruction.
   expect(ember_probe_mac(EMBER_ISA_NEON, 1, 10) == 10 * 8 * 4, "probe_mac int8", 0);
   expect(ember_probe_mac(EMBER_ISA_NEON, 0, 10) == 10 * 8 * 4, "probe_mac f32", 0);

@@ -685,6 +685,12 @@ typedef struct {
   void (*conv2d_f32)(const ember_conv_geometry *g, const float *input, const ember_f32_gemm *w, void *scratch,
                      float *output);
   void (*fully_connected_f32)(int64_t rows, const float *input, const ember_f32_gemm *w, float *output);
+  /// ember_fully_connected_f32_q4b32_ref up to summation order: the package's INT4 blocks read in place
+  /// and widened in registers (a nibble n as the float 2^23 + (n ^ 8), less 2^23 + 8), each row's inputs
+  /// first regrouped per block as its 16 even then its 16 odd ones (scratch: in_features floats).
+  void (*fully_connected_q4b32)(int64_t rows, int32_t in_features, int32_t out_features, const float *input,
+                                const uint8_t *weights, const float *bias, float act_min, float act_max, void *scratch,
+                                float *output);
   /// A 3×3, stride 1, dilation 1, groups 1 f32 convolution in Winograd F(2×2, 3×3) form: ember_conv2d_f32_ref's
   /// result up to rounding (the transforms add a few ulp of the products' magnitude); scratch of
   /// ember_winograd_scratch_bytes.
