@@ -995,12 +995,13 @@ TARGET static void dw_f32_row_3x3(const ember_conv_geometry *g, const ember_f32_
       for (int32_t j = 0; j < DW_GROUP; ++j)
         _mm512_mask_storeu_ps(out + (ox + j) * c, m, _mm512_min_ps(_mm512_max_ps(acc[j], lo), hi));
     }
-  for (; ox < g->out_w; ++ox) {
-    __m512 acc = bias;
+  for (; ox < g->out_w; ++ox) {  // one chain per tap row: a single chain of 9 FMAs is latency-bound
+    __m512 acc[3] = {bias, _mm512_setzero_ps(), _mm512_setzero_ps()};
     for (int32_t ky = 0; ky < 3; ++ky)
       for (int32_t kx = 0; kx < 3; ++kx)
-        acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, rows[ky] + c0 + ox * pixel + kx * tap), wv[3 * ky + kx], acc);
-    _mm512_mask_storeu_ps(out + ox * c, m, _mm512_min_ps(_mm512_max_ps(acc, lo), hi));
+        acc[ky] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, rows[ky] + c0 + ox * pixel + kx * tap), wv[3 * ky + kx], acc[ky]);
+    const __m512 sum = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), acc[2]);
+    _mm512_mask_storeu_ps(out + ox * c, m, _mm512_min_ps(_mm512_max_ps(sum, lo), hi));
   }
 }
 
@@ -1029,14 +1030,26 @@ TARGET static void dw_f32_row_any(const ember_conv_geometry *g, const ember_f32_
       _mm512_mask_storeu_ps(out + (ox + j) * c, m, _mm512_min_ps(_mm512_max_ps(acc[j], lo), hi));
   }
   for (; ox < g->out_w; ++ox) {
-    __m512 acc = bias;
-    int64_t f = c0;
-    for (int32_t ky = 0; ky < g->kernel_h; ++ky) {
-      const float *p = rows[ky] + c0 + ox * pixel;
-      for (int32_t kx = 0; kx < g->kernel_w; ++kx, p += tap, f += w->c_padded)
-        acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, p), dw_f32_weights(w, f), acc);
+    // Even and odd tap rows on two chains (one chain of 25 FMAs is latency-bound), in named registers:
+    // accumulators indexed at run time would live on the stack.
+    __m512 even = bias, odd = _mm512_setzero_ps();
+    int32_t ky = 0;
+    for (; ky + 2 <= g->kernel_h; ky += 2) {
+      const float *p = rows[ky] + c0 + ox * pixel, *q = rows[ky + 1] + c0 + ox * pixel;
+      const int64_t f = c0 + (int64_t)ky * g->kernel_w * w->c_padded;
+      for (int32_t kx = 0; kx < g->kernel_w; ++kx) {
+        even = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, p + kx * tap), dw_f32_weights(w, f + kx * w->c_padded), even);
+        odd = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + kx * tap),
+                              dw_f32_weights(w, f + (int64_t)(g->kernel_w + kx) * w->c_padded), odd);
+      }
     }
-    _mm512_mask_storeu_ps(out + ox * c, m, _mm512_min_ps(_mm512_max_ps(acc, lo), hi));
+    if (ky < g->kernel_h) {
+      const float *p = rows[ky] + c0 + ox * pixel;
+      const int64_t f = c0 + (int64_t)ky * g->kernel_w * w->c_padded;
+      for (int32_t kx = 0; kx < g->kernel_w; ++kx)
+        even = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, p + kx * tap), dw_f32_weights(w, f + kx * w->c_padded), even);
+    }
+    _mm512_mask_storeu_ps(out + ox * c, m, _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(even, odd), lo), hi));
   }
 }
 
