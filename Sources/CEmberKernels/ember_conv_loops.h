@@ -448,6 +448,46 @@ static inline void ember_gather_f32(const ember_conv_geometry *g, const float *i
 /// The dynamic-range convolution of an ISA file, per batch: QUANTIZE(x, count, q) quantizes one batch
 /// of input into the front of scratch and returns its scale; CONV(g, q, w, scratch, out) is the file's
 /// int8 GEMM convolution, here with f32 output at scale input_scale × filter_scale.
+/// f32 convolutions whose packed weights pass 1 MiB and whose patches fit 1 MiB run weight-stationary on
+/// x86 (ResNet-18's 7×7 layers: 9.4 MB of weights for 49 pixels): every pixel's patch gathered once into
+/// scratch, then each pair of weight panels — which then stays in L2 — runs over all the pixels in
+/// 8-row tiles that cross output rows. Per output row, the window path streamed all the weights again
+/// for tiles of the row's 7 pixels (4 + 3 rows: a weight load per 4 FMAs).
+static inline int64_t ember_patches_bytes(const ember_conv_geometry *g) {
+  return (int64_t)g->batch * g->out_h * g->out_w * g->kernel_h * g->kernel_w * g->in_c * 4;
+}
+static inline int ember_conv_f32_big_weights(const ember_conv_geometry *g, int32_t n_padded) {
+  return !ember_conv_is_pointwise(g) && (int64_t)g->kernel_h * g->kernel_w * g->in_c * n_padded * 4 > (1 << 20);
+}
+static inline int ember_conv_f32_weight_stationary(const ember_conv_geometry *g, int32_t n_padded) {
+  return ember_conv_f32_big_weights(g, n_padded) && ember_patches_bytes(g) <= (1 << 20);
+}
+
+/// The weight-stationary loops: the patches gathered into `scratch`, then per pair of panels (`panels`)
+/// all pixels in tiles of MAX_ROWS, 4 or fewer rows; TILE(r, live, panel, col, out) runs r pixels from
+/// byte `col` of the patch rows (an ember_run_source `src`) into `out` (row stride `n`).
+#define EMBER_WEIGHT_STATIONARY_CONV(g, input, scratch, output, panels, n, MAX_ROWS, TILE)              \
+  do {                                                                                              \
+    const int32_t k_ = (g)->kernel_h * (g)->kernel_w * (g)->in_c;                                  \
+    const int64_t pixels_ = (int64_t)(g)->batch * (g)->out_h * (g)->out_w;                         \
+    float *patches_ = (float *)(scratch);                                                           \
+    ember_pixel px_ = {0, 0, 0};                                                                    \
+    for (int64_t p_ = 0; p_ < pixels_; ++p_, ember_pixel_next(g, &px_))                             \
+      ember_gather_f32(g, input, px_, patches_ + p_ * k_);                                          \
+    const uint8_t *row_ = (const uint8_t *)patches_;                                                \
+    const ember_run_source src = {&row_, 1, k_, (int64_t)k_ * 4};                                   \
+    for (int32_t panel = 0; panel < (panels); panel += 2) {                                         \
+      const int32_t live = (panels) - panel < 2 ? (panels) - panel : 2;                             \
+      for (int64_t p_ = 0; p_ < pixels_;) {                                                         \
+        const int32_t r = pixels_ - p_ >= (MAX_ROWS) ? (MAX_ROWS) : pixels_ - p_ >= 4 ? 4 : (int32_t)(pixels_ - p_); \
+        const int64_t col = p_ * k_ * 4;                                                            \
+        float *out = (output) + p_ * (n);                                                           \
+        TILE;                                                                                       \
+        p_ += r;                                                                                    \
+      }                                                                                             \
+    }                                                                                               \
+  } while (0)
+
 #define EMBER_HYBRID_CONV_BODY(g, input, w, scratch, output, QUANTIZE, CONV)                          \
   do {                                                                                             \
     const int64_t in_per_batch_ = (int64_t)(g)->in_h * (g)->in_w * (g)->in_c;                      \

@@ -139,6 +139,14 @@ int64_t ember_hybrid_scratch_bytes(int32_t isa, int64_t input_per_batch, int32_t
 int64_t ember_conv_scratch_bytes(int32_t isa, const ember_conv_geometry *g, int32_t is_int8) {
   if (ember_conv_is_pointwise(g)) return ember_gemm_scratch_bytes(isa, g->kernel_h * g->kernel_w * g->in_c, is_int8);
   // x86 windows: AVX-512 int8 as unsigned bytes, AVX2 int8 as int16, f32 as it is.
+  if ((isa == EMBER_ISA_AVX512 || isa == EMBER_ISA_AVX2) && !is_int8 &&
+      ember_conv_f32_big_weights(g, ember_n_padded(isa, g->out_c))) {
+    // A thread's row slice may take the weight-stationary path where the whole layer's patches are too
+    // many for it: room for up to 1 MiB of patches (a slice's patches are at most the layer's).
+    const int64_t window = ember_window_bytes(g, 4), patches = ember_patches_bytes(g);
+    const int64_t room = patches < (1 << 20) ? patches : (1 << 20);
+    return window > room ? window : room;
+  }
   if (isa == EMBER_ISA_AVX512) return ember_window_bytes(g, is_int8 ? 1 : 4);
   if (isa == EMBER_ISA_AVX2) return ember_window_bytes(g, is_int8 ? 2 : 4);
   return ember_gemm_scratch_bytes(isa, g->kernel_h * g->kernel_w * g->in_c, is_int8);

@@ -891,6 +891,12 @@ TARGET static void ember_conv2d_f32_avx512(const ember_conv_geometry *g, const f
     fc_f32_strided((int64_t)g->batch * g->out_h * g->out_w, input, g->in_c, w, output);
     return;
   }
+  if (ember_conv_f32_weight_stationary(g, w->n_padded)) {
+    const f32_tile_fn(*tiles)[5] = w->weights_f16 ? f16_tiles : f32_tiles;
+    EMBER_WEIGHT_STATIONARY_CONV(g, input, scratch, output, w->n_padded / 16, w->n, 8,
+                                 tiles[r][live](&src, col, w, panel, out, w->n));
+    return;
+  }
   const int32_t width = ember_window_width(g), length = g->dilation_w == 1 ? g->kernel_w * g->in_c : g->in_c;
   ember_window win = ember_window_start(g, 4, scratch);
   EMBER_WINDOW_CONV(g, &win, 4, length, ember_fill_window_row_f32((float *)(void *)dst, g, input, n, iy, width),

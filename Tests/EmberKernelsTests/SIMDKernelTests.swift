@@ -1035,4 +1035,48 @@ func depthwiseGeometry(_ rng: inout SplitMix64, trial: Int) -> ember_conv_geomet
             print("int4 fc \(isaName(isa)): worst error \(worst) of Σ|x·w·scale|")
         }
     }
+    /// f32 convolutions with more than 1 MiB of packed weights (the weight-stationary path: patches
+    /// gathered, each pair of panels over every pixel): odd sizes, stride 1 and 2, batch 1–2, padding,
+    /// run whole and in thread slices — among them a layer whose patches pass 1 MiB (window path) but
+    /// whose slices' do not, in the whole layer's scratch. Against the reference, within 1e-5 of
+    /// Σ|x·w| + |bias| per output, and inside the scratch.
+    @Test func f32ConvolutionWithLargeWeightsMatchesTheReference() {
+        for isa in availableISAs {
+            var rng = SplitMix64(seed: 66)
+            for trial in 0..<6 {
+                var g = ember_conv_geometry()
+                g.batch = Int32(trial % 2 + 1); g.in_c = Int32(rng.int(64...70)); g.out_c = Int32(rng.int(480...500))
+                g.kernel_h = 3; g.kernel_w = 3; g.stride_h = Int32(trial % 3 == 2 ? 2 : 1); g.stride_w = g.stride_h
+                g.dilation_h = 1; g.dilation_w = 1; g.groups = 1; g.pad_top = 1; g.pad_left = 1
+                // Trial 5: 16 × 20 outputs of k = 9·in_c floats — past 1 MiB of patches whole, not in halves.
+                g.in_h = Int32(trial == 5 ? 16 : rng.int(3...9)); g.in_w = Int32(trial == 5 ? 20 : rng.int(3...9))
+                g.out_h = (g.in_h - 1) / g.stride_h + 1; g.out_w = (g.in_w - 1) / g.stride_w + 1
+                let k = 9 * Int(g.in_c), n = Int(g.out_c)
+                let x = rng.floats(Int(g.batch * g.in_h * g.in_w * g.in_c)), f = rng.floats(n * k), bias = rng.floats(n)
+                let outCount = Int(g.batch * g.out_h * g.out_w) * n
+                var expected = [Float](repeating: 0, count: outCount), magnitude = expected
+                ember_conv2d_f32_ref(&g, x, f, bias, -3, 3, &expected)
+                ember_conv2d_f32_ref(&g, x.map(abs), f.map(abs), bias.map(abs), 0, .infinity, &magnitude)
+                let np = Int(ember_n_padded(isa, Int32(n)))
+                var pw = [Float](repeating: 0, count: np * k), pb = [Float](repeating: 0, count: np)
+                ember_f32_pack(isa, Int32(k), Int32(n), f, bias, &pw, &pb)
+                var scratch = GuardedScratch(Int(ember_conv_scratch_bytes(isa, &g, 0)))
+                var got = [Float](repeating: .nan, count: outCount)
+                pw.withUnsafeBufferPointer { wp in pb.withUnsafeBufferPointer { bp in
+                    var gemm = ember_f32_gemm(k: Int32(k), n: Int32(n), n_padded: Int32(np), weights: wp.baseAddress,
+                                              bias: bp.baseAddress, act_min: -3, act_max: 3, weights_f16: nil)
+                    for slice in convSlices(g, parts: trial % 2 == 0 ? 1 : 2) {
+                        var part = slice.geometry
+                        x.withUnsafeBufferPointer { xp in got.withUnsafeMutableBufferPointer { op in
+                            kernels(isa).conv2d_f32(&part, xp.baseAddress! + slice.input, &gemm, &scratch.bytes,
+                                                    op.baseAddress! + slice.output)
+                        } }
+                    }
+                } }
+                #expect(scratch.intact, "\(isaName(isa)) trial \(trial) wrote past its scratch: \(g)")
+                let bad = (0..<outCount).filter { !(abs(got[$0] - expected[$0]) <= 1e-5 * magnitude[$0]) }.count
+                #expect(bad == 0, "\(isaName(isa)) trial \(trial): \(bad) of \(outCount) differ: \(g)")
+            }
+        }
+    }
 }
