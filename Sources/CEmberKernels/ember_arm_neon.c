@@ -438,6 +438,13 @@ static inline void gemm_tile(int32_t rows, const float *a, int64_t row_stride, c
   else f32_tile(rows, a, row_stride, w, panel, out, out_stride);
 }
 
+static int32_t unary_f32_neon(ember_unary_op op, float alpha, int64_t count, const float *in, float *out);
+
+/// A fused activation (post_unary) over `count` outputs just written, in place.
+static inline void post_unary_neon(int32_t post, float alpha, int64_t count, float *out) {
+  if (post) (void)unary_f32_neon((ember_unary_op)(post - 1), alpha, count, out, out);
+}
+
 static void conv2d_f32_neon(const ember_conv_geometry *g, const float *input, const ember_f32_gemm *w, void *scratch,
                             float *output) {
   float *patches = (float *)scratch;
@@ -453,6 +460,7 @@ static void conv2d_f32_neon(const ember_conv_geometry *g, const float *input, co
       a = patches;
     }
     for (int32_t panel = 0; panel < panels; panel += 2) gemm_tile(rows, a, w->k, w, panel, output + p * w->n, w->n);
+    post_unary_neon(w->post_unary, w->post_alpha, (int64_t)rows * w->n, output + p * w->n);
   }
 }
 
@@ -461,6 +469,7 @@ static void fully_connected_f32_neon(int64_t rows, const float *input, const emb
   for (int64_t p = 0; p < rows; p += MR) {
     const int32_t mr = rows - p < MR ? (int32_t)(rows - p) : MR;
     for (int32_t panel = 0; panel < panels; panel += 2) gemm_tile(mr, input + p * w->k, w->k, w, panel, output + p * w->n, w->n);
+    post_unary_neon(w->post_unary, w->post_alpha, (int64_t)mr * w->n, output + p * w->n);
   }
 }
 
@@ -560,6 +569,7 @@ static void dwconv2d_f32_neon(const ember_conv_geometry *g, const float *input, 
     EMBER_FOR_EACH_CHANNEL_BLOCK(g->in_c, 4, {
       EMBER_CALL_CHANNEL_BLOCK(vectors, dw_f32_block, g, input, w, n, oy, ox, c0, last, out);
     })
+    post_unary_neon(w->post_unary, w->post_alpha, g->in_c, out);
   })
 }
 

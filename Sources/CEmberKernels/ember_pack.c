@@ -324,7 +324,8 @@ void ember_winograd_f32_pack(int32_t isa, int32_t in_c, int32_t out_c, const flo
   }
   w->isa = isa;
   for (int32_t xi = 0; xi < 16; ++xi)
-    w->point[xi] = (ember_f32_gemm){in_c, out_c, np, packed + xi * point_floats, zero_bias, -INFINITY, INFINITY, NULL};
+    w->point[xi] =
+        (ember_f32_gemm){in_c, out_c, np, packed + xi * point_floats, zero_bias, -INFINITY, INFINITY, NULL, 0, 0.0f};
   w->bias = bias_out;
   w->act_min = act_min;
   w->act_max = act_max;

@@ -692,13 +692,25 @@ TARGET static void f32_rows(int32_t rows, const ember_run_source *src, int64_t c
   }
 }
 
-/// `rows` rows of k floats, `stride` apart, × w, read in place.
+TARGET static int32_t ember_unary_f32_avx2(ember_unary_op op, float alpha, int64_t count, const float *in, float *out);
+
+/// A fused activation (post_unary) over `count` outputs just written, in place.
+TARGET static inline void post_unary_avx2(int32_t post, float alpha, int64_t count, float *out) {
+  if (post) (void)ember_unary_f32_avx2((ember_unary_op)(post - 1), alpha, count, out, out);
+}
+
+/// `rows` rows of k floats, `stride` apart, × w, read in place; with a fused activation, 64 rows at a
+/// time, each chunk's activation applied while it is in cache.
 TARGET static void fc_f32_strided(int64_t rows, const float *input, int64_t stride, const ember_f32_gemm *w,
                                   float *output) {
   const uint8_t *row = (const uint8_t *)input;
   const ember_run_source src = {&row, 1, w->k, stride * 4};
-  for (int64_t p = 0; p < rows; p += 1 << 20)  // in chunks, so that a row count always fits an int32
-    f32_rows(rows - p < (1 << 20) ? (int32_t)(rows - p) : 1 << 20, &src, p * stride * 4, w, output + p * w->n, w->n);
+  const int64_t chunk = w->post_unary ? 64 : 1 << 20;  // a row count always fits an int32
+  for (int64_t p = 0; p < rows; p += chunk) {
+    const int32_t r = rows - p < chunk ? (int32_t)(rows - p) : (int32_t)chunk;
+    f32_rows(r, &src, p * stride * 4, w, output + p * w->n, w->n);
+    post_unary_avx2(w->post_unary, w->post_alpha, (int64_t)r * w->n, output + p * w->n);
+  }
 }
 
 /// Pointwise layers multiply the input rows in place; others read every tap of an output row from its
@@ -713,12 +725,15 @@ TARGET static void ember_conv2d_f32_avx2(const ember_conv_geometry *g, const flo
     const f32_tile_fn(*tiles)[9] = w->weights_f16 ? f16_tiles : f32_tiles;
     EMBER_WEIGHT_STATIONARY_CONV(g, input, scratch, output, w->n_padded / 8, w->n, MR,
                                  tiles[r][live](&src, col, w, panel, out, w->n));
+    post_unary_avx2(w->post_unary, w->post_alpha, (int64_t)g->batch * g->out_h * g->out_w * w->n, output);
     return;
   }
   const int32_t width = ember_window_width(g), length = g->dilation_w == 1 ? g->kernel_w * g->in_c : g->in_c;
   ember_window win = ember_window_start(g, 4, scratch);
-  EMBER_WINDOW_CONV(g, &win, 4, length, ember_fill_window_row_f32((float *)(void *)dst, g, input, n, iy, width),
-                    f32_rows(g->out_w, &src, 0, w, output + out_at * w->n, w->n));
+  EMBER_WINDOW_CONV(g, &win, 4, length, ember_fill_window_row_f32((float *)(void *)dst, g, input, n, iy, width), {
+    f32_rows(g->out_w, &src, 0, w, output + out_at * w->n, w->n);
+    post_unary_avx2(w->post_unary, w->post_alpha, (int64_t)g->out_w * w->n, output + out_at * w->n);
+  });
 }
 
 TARGET static void ember_fully_connected_f32_avx2(int64_t rows, const float *input, const ember_f32_gemm *w, float *output) {
@@ -880,6 +895,7 @@ TARGET static void ember_dwconv2d_f32_avx2(const ember_conv_geometry *g, const f
         for (int32_t t = 0; t < taps && taps <= DW_MAX_TAPS; ++t) wk[t] = dw_f32_weight(w, t, c0);
         dw_f32_row(g, w, win.row, taps <= DW_MAX_TAPS ? wk : NULL, c0, c - c0 < 8 ? c - c0 : 8, out);
       }
+      post_unary_avx2(w->post_unary, w->post_alpha, (int64_t)g->out_w * c, out);
     }
 }
 

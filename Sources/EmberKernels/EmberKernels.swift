@@ -27,6 +27,9 @@ public struct KernelContext {
     public var outputQuant: QuantParams?
     /// Which optimized kernels to bind where one exists (already checked against the CPU).
     public var isa: KernelISA
+    /// An f32 activation node that reads only this node's output, offered for the kernel to apply to
+    /// its output as it writes it (ActivationFusion); `PreparedKernel.appliesPostUnary` says it did.
+    public var postUnary: (op: ember_unary_op, alpha: Float)? = nil
 
     public init(nodeName: String, op: Op, inputs: [TensorInfo?], inputQuant: [QuantParams?],
                 inputConstants: [ConstantData?], output: TensorInfo, outputQuant: QuantParams?, isa: KernelISA = .scalar) {
@@ -69,6 +72,9 @@ public struct PreparedKernel {
     /// Set when the output is a contiguous run of input 0's bytes starting this many bytes in (a
     /// slice of whole rows): the executor may place the output there, and then the kernel does nothing.
     public var viewOffset: Int? = nil
+    /// Set when the kernel applies the context's `postUnary` to its output: its activation node then
+    /// runs nothing (`Kernels.appliedByProducer`).
+    public var appliesPostUnary = false
 
     /// The scratch bytes each part of a split kernel owns (64-byte aligned).
     public static func partScratchStride(_ scratchBytes: Int) -> Int { (scratchBytes + 63) / 64 * 64 }

@@ -60,6 +60,8 @@ public enum KernelImplementation: String, CaseIterable, Sendable {
     case conv2dWinogradF32Avx512 = "conv2d_winograd_f32_avx512"
     case conv2dWinogradF32Avx2 = "conv2d_winograd_f32_avx2"
     case conv2dWinogradF32Neon = "conv2d_winograd_f32_neon"
+    /// An f32 activation its producing conv or FC applied as it stored (ActivationFusion).
+    case appliedByProducer = "applied_by_producer"
     case fullyConnectedQ4b32Avx512 = "fully_connected_q4b32_avx512"
     case fullyConnectedQ4b32Avx2 = "fully_connected_q4b32_avx2"
     case fullyConnectedQ4b32Neon = "fully_connected_q4b32_neon"
@@ -179,6 +181,41 @@ public enum Kernels {
     /// A node whose only consumer computes its work itself (a folded lookup): it runs nothing.
     public static func foldedIntoConsumer(_ c: KernelContext) -> PreparedKernel {
         PreparedKernel(scratchBytes: 0, implementation: KernelImplementation.foldedIntoConsumer.rawValue, bind: { _ in {} })
+    }
+
+    /// The unary function and its parameter of an f32 activation op (nil for other ops).
+    public static func activation(of op: Op) -> (op: ember_unary_op, alpha: Float)? {
+        switch op {
+        case .relu: return (EMBER_UNARY_RELU, 0)
+        case .relu6: return (EMBER_UNARY_RELU6, 0)
+        case let .leakyRelu(alpha): return (EMBER_UNARY_LEAKY_RELU, alpha)
+        case .sigmoid: return (EMBER_UNARY_SIGMOID, 0)
+        case .tanh: return (EMBER_UNARY_TANH, 0)
+        case .hardSwish: return (EMBER_UNARY_HARD_SWISH, 0)
+        case .gelu: return (EMBER_UNARY_GELU, 0)
+        case let .unary(f): return (f.cOp, 0)
+        default: return nil
+        }
+    }
+
+    /// Whether `isa`'s optimized f32 convolutions and FC can apply `op` as they store (its unary_f32 has it).
+    public static func canApplyAfterStore(_ op: ember_unary_op, isa: KernelISA) -> Bool {
+        guard let cISA = isa.cISA, let table = ember_kernel_table_for(cISA), let unary = table.pointee.unary_f32 else {
+            return false
+        }
+        return unary(op, 0, 0, nil, nil) == 1
+    }
+
+    /// An activation node its producer already applied (ActivationFusion): its output is its input's
+    /// bytes — a view the executor places there, running nothing, or else one copy.
+    public static func appliedByProducer(_ c: KernelContext) -> PreparedKernel {
+        let node = c.nodeName, bytes = c.output.byteCount
+        var k = PreparedKernel(scratchBytes: 0, implementation: KernelImplementation.appliedByProducer.rawValue) { b in
+            let x = try req(b, 0, node)
+            return { if UnsafeRawPointer(b.output) != x { b.output.copyMemory(from: x, byteCount: bytes) } }
+        }
+        k.viewOffset = 0
+        return k
     }
 }
 
@@ -696,12 +733,20 @@ struct Preparer {
         return try storage.store(g)
     }
 
-    func packF32(isa: Int32, k: Int, n: Int, weights: FloatPtr, bias: FloatPtr?, range: (Float, Float)) throws -> UnsafePointer<ember_f32_gemm> {
+    func packF32(isa: Int32, k: Int, n: Int, weights: FloatPtr, bias: FloatPtr?, range: (Float, Float),
+                 post: (Int32, Float) = (0, 0)) throws -> UnsafePointer<ember_f32_gemm> {
         let np = Int(ember_n_padded(isa, Int32(n)))
         let packed = try storage.allocate(Float.self, count: np * k), pb = try storage.allocate(Float.self, count: np)
         ember_f32_pack(isa, Int32(k), Int32(n), weights, bias, packed, pb)
         return try storage.store(ember_f32_gemm(k: Int32(k), n: Int32(n), n_padded: Int32(np), weights: UnsafePointer(packed),
-                                                bias: UnsafePointer(pb), act_min: range.0, act_max: range.1, weights_f16: nil))
+                                                bias: UnsafePointer(pb), act_min: range.0, act_max: range.1, weights_f16: nil,
+                                                post_unary: post.0, post_alpha: post.1))
+    }
+
+    /// The context's fused activation as the kernels' (post_unary, post_alpha): ember_unary_op + 1, or 0.
+    var postUnaryFields: (Int32, Float) {
+        guard let p = c.postUnary else { return (0, 0) }
+        return (Int32(p.op.rawValue) + 1, p.alpha)
     }
 
     /// Input `i`'s data as IEEE halves when it is a constant f16 tensor (an fp16 rung's weights), else nil.
@@ -723,16 +768,22 @@ struct Preparer {
     /// The packed weights of a float conv or FC: f16 weights (fp16 rungs) stay halves in the packed
     /// layout — half the resident bytes of f32, widened in registers as the tiles load them — and
     /// f32 ones stay f32. Nil when the weights or bias are not constants.
-    func packFloatGEMM(isa: Int32, k: Int, n: Int, range: (Float, Float)) throws -> UnsafePointer<ember_f32_gemm>? {
+    /// `post`: apply the context's postUnary after the clamp (for kernels whose GEMM output is the node's).
+    func packFloatGEMM(isa: Int32, k: Int, n: Int, range: (Float, Float), post: Bool = false) throws
+        -> UnsafePointer<ember_f32_gemm>? {
+        let fields = post ? postUnaryFields : (0, 0)
         guard let halves = constantHalves(1) else {
-            return try withPackingWeightsAndBias { try packF32(isa: isa, k: k, n: n, weights: $0, bias: $1, range: range) }
+            return try withPackingWeightsAndBias {
+                try packF32(isa: isa, k: k, n: n, weights: $0, bias: $1, range: range, post: fields)
+            }
         }
         let np = Int(ember_n_padded(isa, Int32(n)))
         guard let bias = try paddedBias(count: n, padded: np) else { return nil }
         let packed = try storage.allocate(UInt16.self, count: np * k)
         ember_f16_pack(isa, Int32(k), Int32(n), halves, packed)
         return try storage.store(ember_f32_gemm(k: Int32(k), n: Int32(n), n_padded: Int32(np), weights: nil, bias: bias,
-                                                act_min: range.0, act_max: range.1, weights_f16: UnsafePointer(packed)))
+                                                act_min: range.0, act_max: range.1, weights_f16: UnsafePointer(packed),
+                                                post_unary: fields.0, post_alpha: fields.1))
     }
 
     /// Depthwise with one output per input channel, in the channels-vectorized kernels.
@@ -823,15 +874,17 @@ struct Preparer {
         if a.groups == 1 {
             if let winograd = try convFloatWinograd(isa: isa, geometry: g, range: range) { return winograd }
             let k = w.dims[1] * w.dims[2] * w.dims[3]
-            guard let gemm = try packFloatGEMM(isa: isa, k: k, n: outC, range: range) else { return nil }
+            guard let gemm = try packFloatGEMM(isa: isa, k: k, n: outC, range: range, post: true) else { return nil }
             let (name, run) = try simd("conv2d_f32") { $0.conv2d_f32 }
-            return splittableConv(name, scratch: Int(ember_conv_scratch_bytes(isa, g, 0)), geometry: g, elementBytes: 4,
-                                  threshold: .floatGEMM) { b, g in
+            var conv = splittableConv(name, scratch: Int(ember_conv_scratch_bytes(isa, g, 0)), geometry: g,
+                                      elementBytes: 4, threshold: .floatGEMM) { b, g in
                 let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
                 let out = b.output.assumingMemoryBound(to: Float.self)
                 let s = try scratchBuffer(b, node, UInt8.self)
                 return { run(g, x, gemm, s, out) }
             }
+            conv.appliesPostUnary = c.postUnary != nil
+            return conv
         }
         guard try isDepthwise(a) else { return nil }
         let taps = w.dims[1] * w.dims[2], cp = Int(ember_n_padded(isa, Int32(outC)))
@@ -841,24 +894,28 @@ struct Preparer {
             let pw = try storage.allocate(UInt16.self, count: taps * cp)
             ember_dw_pack_f16(isa, Int32(taps), Int32(outC), halves, pw)
             packed = try storage.store(ember_f32_dw(c_padded: Int32(cp), weights: nil, bias: bias, act_min: range.min,
-                                                    act_max: range.max, weights_f16: UnsafePointer(pw)))
+                                                    act_max: range.max, weights_f16: UnsafePointer(pw),
+                                                    post_unary: postUnaryFields.0, post_alpha: postUnaryFields.1))
         } else {
             packed = try withPackingWeightsAndBias { filter, bias -> UnsafePointer<ember_f32_dw> in
                 let pw = try storage.allocate(Float.self, count: taps * cp), pb = try storage.allocate(Float.self, count: cp)
                 ember_dw_pack_f32(isa, Int32(taps), Int32(outC), filter, bias, pw, pb)
                 return try storage.store(ember_f32_dw(c_padded: Int32(cp), weights: UnsafePointer(pw), bias: UnsafePointer(pb),
-                                                      act_min: range.min, act_max: range.max, weights_f16: nil))
+                                                      act_min: range.min, act_max: range.max, weights_f16: nil,
+                                                      post_unary: postUnaryFields.0, post_alpha: postUnaryFields.1))
             }
         }
         guard let dw = packed else { return nil }
         let (name, run) = try simd("dwconv2d_f32") { $0.dwconv2d_f32 }
         let scratch = Int(ember_dwconv_scratch_bytes(isa, g, 0))
-        return splittableConv(name, scratch: scratch, geometry: g, elementBytes: 4, threshold: .floatDepthwise) { b, g in
+        var k = splittableConv(name, scratch: scratch, geometry: g, elementBytes: 4, threshold: .floatDepthwise) { b, g in
             let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
             let out = b.output.assumingMemoryBound(to: Float.self)
             let s = scratch > 0 ? UnsafeMutableRawPointer(try scratchBuffer(b, node, UInt8.self)) : nil
             return { run(g, x, dw, s, out) }
         }
+        k.appliesPostUnary = c.postUnary != nil
+        return k
     }
 
     /// f32 activations with int8 weights (LiteRT's dynamic-range FC with symmetric inputs): each row
@@ -897,13 +954,15 @@ struct Preparer {
         let (lo, hi) = act.range
         let node = c.nodeName
         if w.dtype != .int4Block32, let isa = c.isa.cISA,
-           let gemm = try packFloatGEMM(isa: isa, k: Int(inF), n: Int(outF), range: (lo, hi)) {
+           let gemm = try packFloatGEMM(isa: isa, k: Int(inF), n: Int(outF), range: (lo, hi), post: true) {
             let (name, run) = try simd("fully_connected_f32") { $0.fully_connected_f32 }
-            return kernel(name) { b in
+            var k = kernel(name) { b in
                 let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
                 let out = b.output.assumingMemoryBound(to: Float.self)
                 return { run(rows, x, gemm, out) }
             }
+            k.appliesPostUnary = c.postUnary != nil
+            return k
         }
         let bias = try floatOperand(2, role: "bias")
         if w.dtype == .int4Block32 {
@@ -1171,17 +1230,8 @@ struct Preparer {
     }
 
     func unaryOp() throws -> (ember_unary_op, Float) {
-        switch c.op {
-        case .relu: return (EMBER_UNARY_RELU, 0)
-        case .relu6: return (EMBER_UNARY_RELU6, 0)
-        case let .leakyRelu(alpha): return (EMBER_UNARY_LEAKY_RELU, alpha)
-        case .sigmoid: return (EMBER_UNARY_SIGMOID, 0)
-        case .tanh: return (EMBER_UNARY_TANH, 0)
-        case .hardSwish: return (EMBER_UNARY_HARD_SWISH, 0)
-        case .gelu: return (EMBER_UNARY_GELU, 0)
-        case let .unary(f): return (f.cOp, 0)
-        default: throw unsupported("not an elementwise activation")
-        }
+        guard let a = Kernels.activation(of: c.op) else { throw unsupported("not an elementwise activation") }
+        return (a.op, a.alpha)
     }
 
     func unaryFloat() throws -> PreparedKernel {

@@ -205,8 +205,14 @@ public final class Executor {
                 folds[fold.consumer] = fold
                 foldedAway.formUnion(fold.folded)
             }
+            // f32 activations their conv or FC can apply as it stores (ActivationFusion): not when every
+            // value is kept, since the producer's own output would then hold the activated values.
+            let fusions = options.foldLookups && !options.keepEveryValue
+                ? ActivationFusion.plan(graph, types: types, isa: isa) : []
+            var offered: [Int: ActivationFusion.Fusion] = [:], appliedByProducer = Set<Int>()
+            for f in fusions where folds[f.producer] == nil && !foldedAway.contains(f.producer) { offered[f.producer] = f }
             for (i, node) in graph.nodes.enumerated() {
-                let ctx = KernelContext(
+                var ctx = KernelContext(
                     nodeName: node.name, op: node.op,
                     inputs: node.inputs.map { $0.map { types[$0] } },
                     inputQuant: node.inputs.map { $0.flatMap { graph.values[$0].quant } },
@@ -216,8 +222,13 @@ public final class Executor {
                     prepared.append(try Kernels.lookup(ctx, table: fold.table, input: fold.input, storage: storage))
                 } else if foldedAway.contains(i) {
                     prepared.append(Kernels.foldedIntoConsumer(ctx))
+                } else if appliedByProducer.contains(i) {
+                    prepared.append(Kernels.appliedByProducer(ctx))
                 } else {
-                    prepared.append(try Kernels.prepare(ctx, storage: storage))
+                    ctx.postUnary = offered[i].map { ($0.op, $0.alpha) }
+                    let kernel = try Kernels.prepare(ctx, storage: storage)
+                    if kernel.appliesPostUnary, let f = offered[i] { appliedByProducer.insert(f.consumer) }
+                    prepared.append(kernel)
                 }
             }
             kernels = PreparedKernels(graph: graph, isa: isa, types: types, kernels: prepared, storage: storage)
@@ -240,10 +251,14 @@ public final class Executor {
 
         // 3. Buffers: one per non-constant value, except where a value may share its input's.
         var buffer = [Int?](repeating: nil, count: graph.values.count)
-        var groups: [(size: Int, first: Int, last: Int, label: String, holdsGraphInput: Bool)] = []
+        // A group holding a graph input or output is never overwritten in place: a graph output's last use
+        // is the last step, which an elementwise op at that step would otherwise take for its own.
+        let isGraphOutput = Set(graph.outputs)
+        var groups: [(size: Int, first: Int, last: Int, label: String, holdsGraphValue: Bool)] = []
         func newBuffer(_ id: ValueID) {
             buffer[id] = groups.count
-            groups.append((types[id].byteCount, firstUse[id], max(lastUse[id], firstUse[id]), graph.values[id].name, isGraphInput.contains(id)))
+            groups.append((types[id].byteCount, firstUse[id], max(lastUse[id], firstUse[id]), graph.values[id].name,
+                           isGraphInput.contains(id) || isGraphOutput.contains(id)))
         }
         // Where in its buffer a value starts (a slice placed inside its input, and what shares its bytes).
         var byteOffset = [Int](repeating: 0, count: graph.values.count)
@@ -258,7 +273,11 @@ public final class Executor {
                 buffer[out] = g
                 byteOffset[out] = byteOffset[first] + view
                 groups[g].last = max(groups[g].last, lastUse[out], i)
-                kernelNames[i] = KernelImplementation.view.rawValue  // nothing runs
+                groups[g].holdsGraphValue = groups[g].holdsGraphValue || isGraphOutput.contains(out)
+                // Nothing runs (an activation its producer applied keeps its name, for `ember inspect`).
+                if kernelNames[i] != KernelImplementation.appliedByProducer.rawValue {
+                    kernelNames[i] = KernelImplementation.view.rawValue
+                }
                 continue
             }
             if options.inPlace && !options.keepEveryValue, let first = node.inputs.first ?? nil, let g = buffer[first],
@@ -268,12 +287,13 @@ public final class Executor {
                 case .reshape: sharesBytes = true
                 default:
                     sharesBytes = node.op.isElementwiseInPlaceCandidate && types[first] == types[out]
-                        && groups[g].last == i && !groups[g].holdsGraphInput
+                        && groups[g].last == i && !groups[g].holdsGraphValue
                 }
                 if sharesBytes {
                     buffer[out] = g
                     byteOffset[out] = byteOffset[first]
                     groups[g].last = max(groups[g].last, lastUse[out], i)
+                    groups[g].holdsGraphValue = groups[g].holdsGraphValue || isGraphOutput.contains(out)
                     continue
                 }
             }

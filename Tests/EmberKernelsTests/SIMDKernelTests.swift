@@ -879,7 +879,7 @@ func depthwiseGeometry(_ rng: inout SplitMix64, trial: Int) -> ember_conv_geomet
                 var scratch = [Float](repeating: 0, count: Int(ember_conv_scratch_bytes(isa, &g, 0)) / 4)
                 pw.withUnsafeBufferPointer { w in pb.withUnsafeBufferPointer { b in ph.withUnsafeBufferPointer { h in
                     var gemm = ember_f32_gemm(k: Int32(k), n: Int32(n), n_padded: Int32(np), weights: useHalves ? nil : w.baseAddress,
-                                              bias: b.baseAddress, act_min: -2, act_max: 2.5, weights_f16: useHalves ? h.baseAddress : nil)
+                                              bias: b.baseAddress, act_min: -2, act_max: 2.5, weights_f16: useHalves ? h.baseAddress : nil, post_unary: 0, post_alpha: 0)
                     kernels(isa).conv2d_f32(&g, x, &gemm, &scratch, &got)
                     // The same weights as a fully connected layer over the input's first rows.
                     let rows = rng.int(1...7), fx = rng.floats(rows * k)
@@ -907,7 +907,8 @@ func depthwiseGeometry(_ rng: inout SplitMix64, trial: Int) -> ember_conv_geomet
                 ember_dw_pack_f16(isa, Int32(taps), Int32(c), dfHalves, &dph)
                 dpw.withUnsafeBufferPointer { w in dpb.withUnsafeBufferPointer { b in dph.withUnsafeBufferPointer { h in
                     var dw = ember_f32_dw(c_padded: Int32(cp), weights: useHalves ? nil : w.baseAddress, bias: b.baseAddress,
-                                          act_min: -.infinity, act_max: .infinity, weights_f16: useHalves ? h.baseAddress : nil)
+                                          act_min: -.infinity, act_max: .infinity, weights_f16: useHalves ? h.baseAddress : nil,
+                                          post_unary: 0, post_alpha: 0)
                     kernels(isa).dwconv2d_f32(&d, dx, &dw, &dScratch.bytes, &dg)
                 } } }
                 #expect(dScratch.intact, "\(isaName(isa)) dw trial \(trial) wrote past its scratch: \(d)")
@@ -1064,7 +1065,8 @@ func depthwiseGeometry(_ rng: inout SplitMix64, trial: Int) -> ember_conv_geomet
                 var got = [Float](repeating: .nan, count: outCount)
                 pw.withUnsafeBufferPointer { wp in pb.withUnsafeBufferPointer { bp in
                     var gemm = ember_f32_gemm(k: Int32(k), n: Int32(n), n_padded: Int32(np), weights: wp.baseAddress,
-                                              bias: bp.baseAddress, act_min: -3, act_max: 3, weights_f16: nil)
+                                              bias: bp.baseAddress, act_min: -3, act_max: 3, weights_f16: nil,
+                                              post_unary: 0, post_alpha: 0)
                     for slice in convSlices(g, parts: trial % 2 == 0 ? 1 : 2) {
                         var part = slice.geometry
                         x.withUnsafeBufferPointer { xp in got.withUnsafeMutableBufferPointer { op in
@@ -1072,6 +1074,12 @@ func depthwiseGeometry(_ rng: inout SplitMix64, trial: Int) -> ember_conv_geomet
                                                     op.baseAddress! + slice.output)
                         } }
                     }
+                    // With a fused SiLU: the bits of the same convolution, then the unary kernel.
+                    var fused = [Float](repeating: .nan, count: outCount), then = got
+                    gemm.post_unary = Int32(EMBER_UNARY_SILU.rawValue) + 1
+                    kernels(isa).conv2d_f32(&g, x, &gemm, &scratch.bytes, &fused)
+                    _ = kernels(isa).unary_f32(EMBER_UNARY_SILU, 0, Int64(outCount), then, &then)
+                    #expect(fused.map(\.bitPattern) == then.map(\.bitPattern), "\(isaName(isa)) trial \(trial): fused SiLU")
                 } }
                 #expect(scratch.intact, "\(isaName(isa)) trial \(trial) wrote past its scratch: \(g)")
                 let bad = (0..<outCount).filter { !(abs(got[$0] - expected[$0]) <= 1e-5 * magnitude[$0]) }.count

@@ -36,6 +36,10 @@ enum KernelZoo {
         let w3 = b.constant("w3", rng.floats(8 * 3 * 3 * 8, 0.3), dims: [8, 3, 3, 8])
         b.output(try b.add(.conv2D(Conv2DAttributes(padding: .same, activation: .relu)),
                            [x8, w3, b.constant("b3", rng.floats(8), dims: [8])], name: "winograd"), name: "wino")
+        // A pointwise convolution whose SiLU it applies as it stores (ActivationFusion).
+        let pw = try b.add(.conv2D(Conv2DAttributes()), [x8, b.constant("w1", rng.floats(8 * 8, 0.3), dims: [8, 1, 1, 8]), nil],
+                           name: "pointwise")
+        b.output(try b.add(.unary(.silu), [pw], name: "silu"), name: "silu")
         return try b.build()
     }
 

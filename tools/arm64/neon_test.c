@@ -367,10 +367,19 @@ static void test_f32(int32_t isa, const ember_kernel_table *t) {
     ember_conv2d_f32_ref(&g, x, f, bias, -2.0f, 2.5f, expected);
     float *packed = zalloc(4 * (int64_t)np * k), *pb = zalloc(4 * np);
     ember_f32_pack(isa, k, n, f, bias, packed, pb);
-    ember_f32_gemm w = {k, n, np, packed, pb, -2.0f, 2.5f, NULL};
+    ember_f32_gemm w = {k, n, np, packed, pb, -2.0f, 2.5f, NULL, 0, 0.0f};
     void *scratch = zalloc(ember_gemm_scratch_bytes(isa, k, 0));
     t->conv2d_f32(&g, x, &w, scratch, got);
     expect(close_enough(got, expected, out_count(&g)), "conv2d_f32", trial);
+    {  // A fused activation: the bits of the conv, then the unary kernel over its output.
+      float *fused = zalloc(4 * out_count(&g));
+      ember_f32_gemm wf = w;
+      wf.post_unary = (trial % 2 ? EMBER_UNARY_SILU : EMBER_UNARY_HARD_SWISH) + 1;
+      t->conv2d_f32(&g, x, &wf, scratch, fused);
+      t->unary_f32((ember_unary_op)(wf.post_unary - 1), 0.0f, out_count(&g), got, got);
+      expect(memcmp(fused, got, (size_t)(4 * out_count(&g))) == 0, "conv2d_f32 with a fused activation", trial);
+      free(fused);
+    }
     {  // The same with fp16 weights kept as halves: the reference on the halves' values.
       uint16_t *halves = zalloc(2 * (int64_t)n * k), *packed16 = zalloc(2 * (int64_t)np * k);
       float *rounded = zalloc(4 * (int64_t)n * k);
@@ -378,7 +387,7 @@ static void test_f32(int32_t isa, const ember_kernel_table *t) {
       ember_f16_to_f32((int64_t)n * k, halves, rounded);
       ember_conv2d_f32_ref(&g, x, rounded, bias, -2.0f, 2.5f, expected);
       ember_f16_pack(isa, k, n, halves, packed16);
-      ember_f32_gemm w16 = {k, n, np, NULL, pb, -2.0f, 2.5f, packed16};
+      ember_f32_gemm w16 = {k, n, np, NULL, pb, -2.0f, 2.5f, packed16, 0, 0.0f};
       t->conv2d_f32(&g, x, &w16, scratch, got);
       expect(close_enough(got, expected, out_count(&g)), "conv2d_f32 with f16 weights", trial);
       free(halves); free(packed16); free(rounded);
@@ -389,6 +398,15 @@ static void test_f32(int32_t isa, const ember_kernel_table *t) {
     ember_fully_connected_f32_ref(rows, k, n, fx, f, bias, -2.0f, 2.5f, fe);
     t->fully_connected_f32(rows, fx, &w, fg);
     expect(close_enough(fg, fe, (int64_t)rows * n), "fully_connected_f32", trial);
+    {
+      float *fused = zalloc(4 * (int64_t)rows * n);
+      ember_f32_gemm wf = w;
+      wf.post_unary = EMBER_UNARY_SIGMOID + 1;
+      t->fully_connected_f32(rows, fx, &wf, fused);
+      t->unary_f32(EMBER_UNARY_SIGMOID, 0.0f, (int64_t)rows * n, fg, fg);
+      expect(memcmp(fused, fg, (size_t)(4 * (int64_t)rows * n)) == 0, "fully_connected_f32 with a fused activation", trial);
+      free(fused);
+    }
     free(x); free(f); free(bias); free(expected); free(got); free(packed); free(pb); free(scratch);
     free(fx); free(fe); free(fg);
 
@@ -400,9 +418,18 @@ static void test_f32(int32_t isa, const ember_kernel_table *t) {
     ember_conv2d_f32_ref(&d, dx, df, db, -1.5f, 1.5f, de);
     float *pw = zalloc(4 * (int64_t)taps * cp), *pdb = zalloc(4 * cp);
     ember_dw_pack_f32(isa, taps, c, df, db, pw, pdb);
-    ember_f32_dw dw = {cp, pw, pdb, -1.5f, 1.5f, NULL};
+    ember_f32_dw dw = {cp, pw, pdb, -1.5f, 1.5f, NULL, 0, 0.0f};
     t->dwconv2d_f32(&d, dx, &dw, NULL, dg);
     expect(close_enough(dg, de, out_count(&d)), "dwconv2d_f32", trial);
+    {
+      float *fused = zalloc(4 * out_count(&d));
+      ember_f32_dw dwf = dw;
+      dwf.post_unary = EMBER_UNARY_SILU + 1;
+      t->dwconv2d_f32(&d, dx, &dwf, NULL, fused);
+      t->unary_f32(EMBER_UNARY_SILU, 0.0f, out_count(&d), dg, dg);
+      expect(memcmp(fused, dg, (size_t)(4 * out_count(&d))) == 0, "dwconv2d_f32 with a fused activation", trial);
+      free(fused);
+    }
     {
       uint16_t *halves = zalloc(2 * (int64_t)c * taps), *pw16 = zalloc(2 * (int64_t)taps * cp);
       float *rounded = zalloc(4 * (int64_t)c * taps);
@@ -410,7 +437,7 @@ static void test_f32(int32_t isa, const ember_kernel_table *t) {
       ember_f16_to_f32((int64_t)c * taps, halves, rounded);
       ember_conv2d_f32_ref(&d, dx, rounded, db, -1.5f, 1.5f, de);
       ember_dw_pack_f16(isa, taps, c, halves, pw16);
-      ember_f32_dw dw16 = {cp, NULL, pdb, -1.5f, 1.5f, pw16};
+      ember_f32_dw dw16 = {cp, NULL, pdb, -1.5f, 1.5f, pw16, 0, 0.0f};
       t->dwconv2d_f32(&d, dx, &dw16, NULL, dg);
       expect(close_enough(dg, de, out_count(&d)), "dwconv2d_f32 with f16 weights", trial);
       free(halves); free(pw16); free(rounded);

@@ -574,6 +574,8 @@ typedef struct {
   const float *bias;
   float act_min, act_max;
   const uint16_t *weights_f16;   // the same layout in IEEE half (fp16 rungs), widened as loaded
+  int32_t post_unary;            // 0: none; else ember_unary_op + 1, applied in place after the clamp by the
+  float post_alpha;              // ISA's unary_f32 to each stretch of output just written (a fused activation)
 } ember_f32_gemm;
 
 /// Packs IEEE-half weights [n][k] into the f32 GEMM layout, still as halves (zeros as padding).
@@ -602,6 +604,8 @@ typedef struct {
   const float *bias;
   float act_min, act_max;
   const uint16_t *weights_f16;   // [taps][c_padded] IEEE half (fp16 rungs), widened as loaded
+  int32_t post_unary;            // as ember_f32_gemm's, per output row
+  float post_alpha;
 } ember_f32_dw;
 void ember_dw_pack_f32(int32_t isa, int32_t taps, int32_t channels, const float *filter, const float *bias,
                        float *packed, float *bias_out);
