@@ -23,13 +23,7 @@ enum ActivationFusion {
     /// reading the only use of a conv or FC output of its own type that is no graph output.
     static func plan(_ graph: Graph, types: [TensorInfo], isa: KernelISA) -> [Fusion] {
         guard isa != .scalar else { return [] }
-        var producer = [Int?](repeating: nil, count: graph.values.count)
-        var uses = [Int](repeating: 0, count: graph.values.count)
-        for (i, node) in graph.nodes.enumerated() {
-            producer[node.output] = i
-            for case let id? in node.inputs { uses[id] += 1 }
-        }
-        for id in graph.outputs { uses[id] += 1 }
+        let (producer, uses) = graph.producersAndUses()
         var fusions: [Fusion] = []
         for (j, node) in graph.nodes.enumerated() {
             guard let activation = Kernels.activation(of: node.op), let input = node.inputs.first ?? nil,

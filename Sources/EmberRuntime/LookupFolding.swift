@@ -24,13 +24,7 @@ enum LookupFolding {
     /// The folds of `graph` (`keepProducers`: leave every producer running, for a caller that reads
     /// intermediate values).
     static func plan(_ graph: Graph, types: [TensorInfo], keepProducers: Bool) -> [Fold] {
-        var producer = [Int?](repeating: nil, count: graph.values.count)
-        var uses = [Int](repeating: 0, count: graph.values.count)
-        for (i, node) in graph.nodes.enumerated() {
-            producer[node.output] = i
-            for case let id? in node.inputs { uses[id] += 1 }
-        }
-        for id in graph.outputs { uses[id] += 1 }
+        let (producer, uses) = graph.producersAndUses()
         func isInt8Activation(_ id: ValueID) -> Bool {
             types[id].dtype == .i8 && graph.values[id].constant == nil && graph.values[id].quant?.isPerTensor == true
         }
@@ -96,5 +90,20 @@ enum LookupFolding {
         }
         let operands = try producers.map { p in try p.map { try run($0, [codes]) } ?? codes }
         return try run(consumer, operands)
+    }
+}
+
+extension Graph {
+    /// Per value: the node that makes it (nil for inputs and constants) and how many times it is read —
+    /// as a node input or as a graph output (each counts once).
+    func producersAndUses() -> (producer: [Int?], uses: [Int]) {
+        var producer = [Int?](repeating: nil, count: values.count)
+        var uses = [Int](repeating: 0, count: values.count)
+        for (i, node) in nodes.enumerated() {
+            producer[node.output] = i
+            for case let id? in node.inputs { uses[id] += 1 }
+        }
+        for id in outputs { uses[id] += 1 }
+        return (producer, uses)
     }
 }

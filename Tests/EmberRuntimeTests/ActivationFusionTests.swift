@@ -39,14 +39,7 @@ import Ember
     }
 
     func run(_ g: Graph, _ options: ExecutorOptions, threads: Int = 1) throws -> (outputs: [[UInt8]], kernels: [String]) {
-        let e = try Executor(graph: g, options: options)
-        let feeds = TestModels.input(for: g, seed: 23)
-        for (i, slot) in e.inputs.enumerated() {
-            guard let t = feeds[slot.name] else { continue }
-            t.bytes.withUnsafeBytes { e.inputBuffer(i).copyMemory(from: $0) }
-        }
-        e.run(threads: threads)
-        return (e.outputs.indices.map { Array(e.outputBuffer($0)) }, e.implementations)
+        try runOnce(g, options, seed: 23, threads: threads)
     }
 
     @Test func fusedActivationsGiveTheUnfusedBytes() throws {

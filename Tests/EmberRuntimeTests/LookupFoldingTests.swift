@@ -33,14 +33,7 @@ import Ember
     }
 
     func run(_ g: Graph, _ options: ExecutorOptions) throws -> (outputs: [[UInt8]], kernels: [String]) {
-        let e = try Executor(graph: g, options: options)
-        let feeds = TestModels.input(for: g, seed: 17)
-        for (i, slot) in e.inputs.enumerated() {
-            guard let t = feeds[slot.name] else { continue }
-            t.bytes.withUnsafeBytes { e.inputBuffer(i).copyMemory(from: $0) }
-        }
-        e.run()
-        return (e.outputs.indices.map { Array(e.outputBuffer($0)) }, e.implementations)
+        try runOnce(g, options, seed: 17)
     }
 
     @Test func foldedPairsGiveTheUnfoldedBytesOnEveryPath() throws {
@@ -73,4 +66,17 @@ import Ember
         #expect(!kernels.contains("folded_into_consumer"))
         #expect(kernels[g.nodes.firstIndex { $0.name == "swish" } ?? 0] == "lookup_s8")
     }
+}
+
+/// One inference of `g` on TestModels' inputs of `seed`: every output's bytes and the kernel of each node.
+func runOnce(_ g: Graph, _ options: ExecutorOptions, seed: UInt64, threads: Int = 1) throws
+    -> (outputs: [[UInt8]], kernels: [String]) {
+    let e = try Executor(graph: g, options: options)
+    let feeds = TestModels.input(for: g, seed: seed)
+    for (i, slot) in e.inputs.enumerated() {
+        guard let t = feeds[slot.name] else { continue }
+        t.bytes.withUnsafeBytes { e.inputBuffer(i).copyMemory(from: $0) }
+    }
+    e.run(threads: threads)
+    return (e.outputs.indices.map { Array(e.outputBuffer($0)) }, e.implementations)
 }
