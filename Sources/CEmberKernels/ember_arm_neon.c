@@ -527,6 +527,7 @@ static void f32_gemm_strided(int32_t rows, const float *a, int64_t a_stride, con
   }
 }
 #define WG_TARGET
+#define WG_ISA EMBER_ISA_NEON
 #define WG_VEC float32x4_t
 #define WG_LANES 4
 #define WG_LOAD(p) vld1q_f32(p)

@@ -445,9 +445,6 @@ static inline void ember_gather_f32(const ember_conv_geometry *g, const float *i
   (void)k;
 }
 
-/// The dynamic-range convolution of an ISA file, per batch: QUANTIZE(x, count, q) quantizes one batch
-/// of input into the front of scratch and returns its scale; CONV(g, q, w, scratch, out) is the file's
-/// int8 GEMM convolution, here with f32 output at scale input_scale × filter_scale.
 /// f32 convolutions whose packed weights pass 1 MiB and whose patches fit 1 MiB run weight-stationary on
 /// x86 (ResNet-18's 7×7 layers: 9.4 MB of weights for 49 pixels): every pixel's patch gathered once into
 /// scratch, then each pair of weight panels — which then stays in L2 — runs over all the pixels in
@@ -488,6 +485,9 @@ static inline int ember_conv_f32_weight_stationary(const ember_conv_geometry *g,
     }                                                                                               \
   } while (0)
 
+/// The dynamic-range convolution of an ISA file, per batch: QUANTIZE(x, count, q) quantizes one batch
+/// of input into the front of scratch and returns its scale; CONV(g, q, w, scratch, out) is the file's
+/// int8 GEMM convolution, here with f32 output at scale input_scale × filter_scale.
 #define EMBER_HYBRID_CONV_BODY(g, input, w, scratch, output, QUANTIZE, CONV)                          \
   do {                                                                                             \
     const int64_t in_per_batch_ = (int64_t)(g)->in_h * (g)->in_w * (g)->in_c;                      \

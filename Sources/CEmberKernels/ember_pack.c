@@ -322,7 +322,6 @@ void ember_winograd_f32_pack(int32_t isa, int32_t in_c, int32_t out_c, const flo
     bias_out[o] = (o < out_c && bias) ? bias[o] : 0.0f;
     zero_bias[o] = 0.0f;
   }
-  w->isa = isa;
   for (int32_t xi = 0; xi < 16; ++xi)
     w->point[xi] =
         (ember_f32_gemm){in_c, out_c, np, packed + xi * point_floats, zero_bias, -INFINITY, INFINITY, NULL, 0, 0.0f};

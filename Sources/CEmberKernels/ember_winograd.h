@@ -2,6 +2,7 @@
 // file defines before including this header (private to CEmberKernels):
 //
 //   WG_TARGET                 the ISA's function attribute (empty on ARM)
+//   WG_ISA                    its EMBER_ISA_* (for the packing and the block the scratch was sized by)
 //   WG_VEC, WG_LANES          a vector of floats and its width
 //   WG_LOAD(p), WG_STORE(p,v) whole-vector unaligned load and store
 //   WG_LOADN(p,n)             the first n (1…WG_LANES) floats, zeros after them
@@ -147,8 +148,8 @@ static inline void WG_CAT(WG_FUNCTION, _next)(const ember_conv_geometry *g, embe
 WG_TARGET static void WG_FUNCTION(const ember_conv_geometry *g, const float *input, const ember_winograd_f32 *w,
                                   void *scratch, float *output) {
   const int64_t tiles = (int64_t)g->batch * ((g->out_h + 1) / 2) * ((g->out_w + 1) / 2);
-  const int32_t block = ember_winograd_tile_block(w->isa, g);
-  const int64_t in_stride = ember_n_padded(w->isa, g->in_c), out_stride = w->point[0].n_padded;
+  const int32_t block = ember_winograd_tile_block(WG_ISA, g);
+  const int64_t in_stride = ember_n_padded(WG_ISA, g->in_c), out_stride = w->point[0].n_padded;
   // Each point's rows one cache line past a multiple of the block (EMBER_WINOGRAD_POINT_PAD): the 16
   // points a tile's transform reads or writes would otherwise sit a multiple of 4 KiB apart, in one set
   // of the L1 cache, which holds only 8 of them.

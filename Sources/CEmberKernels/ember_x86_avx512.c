@@ -880,16 +880,22 @@ TARGET static inline void post_unary_avx512(int32_t post, float alpha, int64_t c
   if (post) (void)ember_unary_f32_avx512((ember_unary_op)(post - 1), alpha, count, out, out);
 }
 
+/// `rows` rows of w->k floats, `a_stride` apart, × w into rows `out_stride` apart.
+TARGET static void f32_gemm_strided(int32_t rows, const float *a, int64_t a_stride, const ember_f32_gemm *w, float *out,
+                                    int64_t out_stride) {
+  const uint8_t *row = (const uint8_t *)a;
+  const ember_run_source src = {&row, 1, w->k, a_stride * 4};
+  f32_rows(rows, &src, 0, w, out, out_stride);
+}
+
 /// `rows` rows of k floats, `stride` apart, × w, read in place; with a fused activation, 64 rows at a
 /// time, each chunk's activation applied while it is in cache.
 TARGET static void fc_f32_strided(int64_t rows, const float *input, int64_t stride, const ember_f32_gemm *w,
                                   float *output) {
-  const uint8_t *row = (const uint8_t *)input;
-  const ember_run_source src = {&row, 1, w->k, stride * 4};
   const int64_t chunk = w->post_unary ? 64 : 1 << 20;  // a row count always fits an int32
   for (int64_t p = 0; p < rows; p += chunk) {
     const int32_t r = rows - p < chunk ? (int32_t)(rows - p) : (int32_t)chunk;
-    f32_rows(r, &src, p * stride * 4, w, output + p * w->n, w->n);
+    f32_gemm_strided(r, input + p * stride, stride, w, output + p * w->n, w->n);
     post_unary_avx512(w->post_unary, w->post_alpha, (int64_t)r * w->n, output + p * w->n);
   }
 }
@@ -959,14 +965,8 @@ TARGET static void fully_connected_q4b32_avx512(int64_t rows, int32_t in_feature
 }
 
 // ------------------------------------------------------------------- f32 Winograd F(2×2, 3×3)
-/// `rows` rows of w->k floats, `a_stride` apart, × w into rows `out_stride` apart.
-TARGET static void f32_gemm_strided(int32_t rows, const float *a, int64_t a_stride, const ember_f32_gemm *w, float *out,
-                                    int64_t out_stride) {
-  const uint8_t *row = (const uint8_t *)a;
-  const ember_run_source src = {&row, 1, w->k, a_stride * 4};
-  f32_rows(rows, &src, 0, w, out, out_stride);
-}
 #define WG_TARGET TARGET
+#define WG_ISA EMBER_ISA_AVX512
 #define WG_VEC __m512
 #define WG_LANES 16
 #define WG_LOAD(p) _mm512_loadu_ps(p)
@@ -1599,30 +1599,10 @@ TARGET static int64_t probe_mac_avx512(int32_t is_int8, int64_t iterations) {
   return iterations * 8 * 16;
 }
 
-/// Four streams, one per quarter of the buffer (one sequential stream reads ~25 % slower here: the
-/// kernels' weight panels are several streams), then the tail words. 256-bit loads: in this process
-/// 512-bit ones read 22–25 GB/s where 256-bit ones read 28–29 (the memory side is the same).
-TARGET static uint64_t probe_read_avx512(const void *buffer, int64_t bytes) {
-  const uint8_t *p = (const uint8_t *)buffer;
-  const int64_t quarter = bytes / 4 / 64 * 64;
-  __m256i sum[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
-  for (int64_t i = 0; i < quarter; i += 64)
-    for (int32_t j = 0; j < 4; ++j) {
-      const uint8_t *at = p + j * quarter + i;
-      sum[j] = _mm256_add_epi64(sum[j], _mm256_add_epi64(_mm256_loadu_si256((const __m256i *)(const void *)at),
-                                                         _mm256_loadu_si256((const __m256i *)(const void *)(at + 32))));
-    }
-  uint64_t lanes[4];
-  _mm256_storeu_si256((__m256i *)(void *)lanes,
-                      _mm256_add_epi64(_mm256_add_epi64(sum[0], sum[1]), _mm256_add_epi64(sum[2], sum[3])));
-  uint64_t total = lanes[0] + lanes[1] + lanes[2] + lanes[3];
-  for (int64_t i = 4 * quarter; i + 8 <= bytes; i += 8) {
-    uint64_t w;
-    memcpy(&w, p + i, 8);
-    total += w;
-  }
-  return total;
-}
+/// The read probe is AVX2's (ember_x86_avx2.c): 256-bit loads, which in this process read 28–29 GB/s
+/// where 512-bit ones read 22–25 (the memory side is the same). Every CPU with this path has AVX2.
+uint64_t ember_probe_read_avx2(const void *buffer, int64_t bytes);
+
 
 const ember_kernel_table ember_avx512_kernels = {
   .conv2d_s8 = ember_conv2d_s8_avx512,
@@ -1639,7 +1619,7 @@ const ember_kernel_table ember_avx512_kernels = {
   .mul_s8 = ember_mul_s8_avx512,
   .binary_f32 = ember_binary_f32_avx512,
   .probe_mac = probe_mac_avx512,
-  .probe_read = probe_read_avx512,
+  .probe_read = ember_probe_read_avx2,
   .hybrid_quantize = quantize_symmetric,
   .mean_s8 = ember_mean_s8_avx512,
   .mean_f32 = ember_mean_f32_avx512,

@@ -734,7 +734,7 @@ struct Preparer {
     }
 
     func packF32(isa: Int32, k: Int, n: Int, weights: FloatPtr, bias: FloatPtr?, range: (Float, Float),
-                 post: (Int32, Float) = (0, 0)) throws -> UnsafePointer<ember_f32_gemm> {
+                 post: (Int32, Float)) throws -> UnsafePointer<ember_f32_gemm> {
         let np = Int(ember_n_padded(isa, Int32(n)))
         let packed = try storage.allocate(Float.self, count: np * k), pb = try storage.allocate(Float.self, count: np)
         ember_f32_pack(isa, Int32(k), Int32(n), weights, bias, packed, pb)
@@ -768,10 +768,9 @@ struct Preparer {
     /// The packed weights of a float conv or FC: f16 weights (fp16 rungs) stay halves in the packed
     /// layout — half the resident bytes of f32, widened in registers as the tiles load them — and
     /// f32 ones stay f32. Nil when the weights or bias are not constants.
-    /// `post`: apply the context's postUnary after the clamp (for kernels whose GEMM output is the node's).
-    func packFloatGEMM(isa: Int32, k: Int, n: Int, range: (Float, Float), post: Bool = false) throws
-        -> UnsafePointer<ember_f32_gemm>? {
-        let fields = post ? postUnaryFields : (0, 0)
+    /// The context's postUnary goes with them (its callers, the conv and FC kernels, apply it and say so).
+    func packFloatGEMM(isa: Int32, k: Int, n: Int, range: (Float, Float)) throws -> UnsafePointer<ember_f32_gemm>? {
+        let fields = postUnaryFields
         guard let halves = constantHalves(1) else {
             return try withPackingWeightsAndBias {
                 try packF32(isa: isa, k: k, n: n, weights: $0, bias: $1, range: range, post: fields)
@@ -874,7 +873,7 @@ struct Preparer {
         if a.groups == 1 {
             if let winograd = try convFloatWinograd(isa: isa, geometry: g, range: range) { return winograd }
             let k = w.dims[1] * w.dims[2] * w.dims[3]
-            guard let gemm = try packFloatGEMM(isa: isa, k: k, n: outC, range: range, post: true) else { return nil }
+            guard let gemm = try packFloatGEMM(isa: isa, k: k, n: outC, range: range) else { return nil }
             let (name, run) = try simd("conv2d_f32") { $0.conv2d_f32 }
             var conv = splittableConv(name, scratch: Int(ember_conv_scratch_bytes(isa, g, 0)), geometry: g,
                                       elementBytes: 4, threshold: .floatGEMM) { b, g in
@@ -954,7 +953,7 @@ struct Preparer {
         let (lo, hi) = act.range
         let node = c.nodeName
         if w.dtype != .int4Block32, let isa = c.isa.cISA,
-           let gemm = try packFloatGEMM(isa: isa, k: Int(inF), n: Int(outF), range: (lo, hi), post: true) {
+           let gemm = try packFloatGEMM(isa: isa, k: Int(inF), n: Int(outF), range: (lo, hi)) {
             let (name, run) = try simd("fully_connected_f32") { $0.fully_connected_f32 }
             var k = kernel(name) { b in
                 let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)

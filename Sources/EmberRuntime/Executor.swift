@@ -209,8 +209,9 @@ public final class Executor {
             // value is kept, since the producer's own output would then hold the activated values.
             let fusions = options.foldLookups && !options.keepEveryValue
                 ? ActivationFusion.plan(graph, types: types, isa: isa) : []
+            // (LookupFolding's nodes are int8, these f32: the two never meet.)
             var offered: [Int: ActivationFusion.Fusion] = [:], appliedByProducer = Set<Int>()
-            for f in fusions where folds[f.producer] == nil && !foldedAway.contains(f.producer) { offered[f.producer] = f }
+            for f in fusions { offered[f.producer] = f }
             for (i, node) in graph.nodes.enumerated() {
                 var ctx = KernelContext(
                     nodeName: node.name, op: node.op,

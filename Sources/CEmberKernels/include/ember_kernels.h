@@ -614,7 +614,6 @@ void ember_dw_pack_f32(int32_t isa, int32_t taps, int32_t channels, const float 
 /// transform points U_ξ = (G g Gᵀ)_ξ as 16 f32 GEMMs of k = in_c by n = out_c (packed as ember_f32_pack,
 /// no bias, no clamp), the bias and clamp applied after the output transform.
 typedef struct {
-  int32_t isa;
   ember_f32_gemm point[16];
   const float *bias;  // point[0].n_padded
   float act_min, act_max;
