@@ -474,170 +474,207 @@ TARGET static void ember_fully_connected_hybrid_avx512(int64_t rows, const float
   EMBER_HYBRID_FC_BODY(rows, input, w, scratch, output, quantize_symmetric, fc_qs8);
 }
 
-// ------------------------------------------------------------ int8 depthwise
-// Per 16-channel block, with the block's requantization constants derived once: border pixels (a tap
-// outside the image) over their valid taps, then the interior pixels.
-
-/// One border pixel's V (1…4, constant) 16-channel vectors from c0 over the taps inside the image — the
-/// bias plus (x − zp)·w — requantized with q[0 … V − 1] (the vectors' constants, derived once per call).
-#define DEFINE_DW_S8_BLOCK(V)                                                                        \
-  TARGET static void dw_s8_block_##V(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_dw *w, \
-                                     const requant16 *q, int32_t n, int32_t oy, int32_t ox, int32_t c0, \
-                                     int32_t last, int8_t *out) {                                  \
-    const __m512i zp = _mm512_set1_epi32(w->input_zero_point);                                    \
-    __m512i acc[V];                                                                               \
-    for (int32_t v = 0; v < V; ++v) acc[v] = _mm512_loadu_si512(w->bias + c0 + 16 * v);            \
-    EMBER_FOR_EACH_VALID_TAP(g, n, oy, ox, int8_t, input, c0, {                                   \
-      const int32_t *f = w->weights + (int64_t)tap * w->c_padded + c0;                            \
-      for (int32_t v = 0; v < V; ++v) {                                                           \
-        const __m512i x = _mm512_sub_epi32(load16_s8(src + 16 * v, v == V - 1 ? lanes_mask(last) : (__mmask16)0xFFFF), zp); \
-        acc[v] = _mm512_add_epi32(acc[v], _mm512_mullo_epi32(x, _mm512_loadu_si512(f + 16 * v))); \
-      }                                                                                           \
-    })                                                                                            \
-    for (int32_t v = 0; v < V; ++v)                                                               \
-      store_s8(requantize16(acc[v], &q[v]), w->output_offset, w->act_min, w->act_max, v == V - 1 ? last : 16, \
-               out + c0 + 16 * v);                                                                \
-  }
-DEFINE_DW_S8_BLOCK(1) DEFINE_DW_S8_BLOCK(2) DEFINE_DW_S8_BLOCK(3) DEFINE_DW_S8_BLOCK(4)
-
-// Interior pixels (every tap inside the image) run apart from the border, per 16-channel block with the
-// block's set-up paid once: the input zero point folded into the bias (bias − zp·Σw), the
-// requantization constants derived, and for 3×3 kernels the nine weight vectors held in registers.
+// The f32 depthwise kernels (below) hold 3×3 weights in registers; both kinds run DW_GROUP pixels at a time.
 #define DW_3X3_TAPS 9
-
-/// The folded bias of channels [c0, c0 + 16): bias − zp·Σ_t w[t].
-TARGET static inline __m512i dw_s8_folded_bias(const ember_qs8_dw *w, int32_t taps, int32_t c0) {
-  __m512i weight_sum = _mm512_setzero_si512();
-  for (int32_t t = 0; t < taps; ++t)
-    weight_sum = _mm512_add_epi32(weight_sum, _mm512_loadu_si512(w->weights + (int64_t)t * w->c_padded + c0));
-  return _mm512_sub_epi32(_mm512_loadu_si512(w->bias + c0),
-                          _mm512_mullo_epi32(weight_sum, _mm512_set1_epi32(w->input_zero_point)));
-}
-
-/// Channels [c0, c0 + count) of every interior pixel of a 3×3 kernel (taps at `offset`, ember_tap_offsets).
-/// With stride and dilation 1, DW_GROUP adjacent pixels at a time: each tap row's DW_GROUP + 2 input
-/// pixels are widened once and serve up to three of them (a third of the widening loads per pixel).
 #define DW_GROUP 4
-TARGET static void dw_s8_interior_3x3(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_dw *w,
-                                      const int64_t *offset, int32_t c0, int32_t count, const requant16 *qp,
-                                      int8_t *output) {
-  __m512i wv[DW_3X3_TAPS];
-  for (int32_t t = 0; t < DW_3X3_TAPS; ++t) wv[t] = _mm512_loadu_si512(w->weights + (int64_t)t * w->c_padded + c0);
-  const __m512i folded = dw_s8_folded_bias(w, DW_3X3_TAPS, c0);
-  const requant16 q = *qp;
-  const __mmask16 m = lanes_mask(count);
-  const int32_t c = g->in_c, group = g->stride_w == 1 && g->dilation_w == 1 ? DW_GROUP : 1 << 30;
-#define DW_ONE_PIXEL                                                                                 \
-  {                                                                                               \
-    __m512i acc = folded;                                                                         \
-    for (int32_t t = 0; t < DW_3X3_TAPS; ++t)                                                     \
-      acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(load16_s8(input + at + offset[t], m), wv[t])); \
-    store_s8(requantize16(acc, &q), w->output_offset, w->act_min, w->act_max, count, out);    \
-  }
-  EMBER_FOR_EACH_INTERIOR_GROUP(g, int8_t, output, c0, group, {
-    __m512i acc[DW_GROUP];
-    for (int32_t j = 0; j < DW_GROUP; ++j) acc[j] = folded;
-    for (int32_t ky = 0; ky < 3; ++ky) {
-      const int8_t *row = input + at + offset[3 * ky];
-      __m512i x[DW_GROUP + 2];
-      for (int32_t i = 0; i < DW_GROUP + 2; ++i) x[i] = load16_s8(row + (int64_t)i * c, m);
-      for (int32_t j = 0; j < DW_GROUP; ++j)
-        for (int32_t kx = 0; kx < 3; ++kx) acc[j] = _mm512_add_epi32(acc[j], _mm512_mullo_epi32(x[j + kx], wv[3 * ky + kx]));
+
+// ------------------------------------------------------------ int8 depthwise
+// Per output row and group of up to 64 channels, its taps gathered once into quads (ember_dw_quad_rows
+// in ember_conv_loops.h), so one vpdpbusd adds four taps of 16 channels: with the quads' unsigned bytes,
+// the packed weights (zero in the slots past the kernel) and the bias folded at pack time
+// (ember_dw_pack_s8: bias − (128 + zp)·Σw), padding is the zero point and adds nothing, as the
+// reference's skipped taps. No pixel runs a bounds test, so small images (a 6×6 layer has 20 border
+// pixels of 36) run as fast as large ones.
+
+/// The quads of 64 bytes of four streams (a, b, e, f): byte k of each, flipped to unsigned, at dst[4k …
+/// 4k + 3]. Lane j of q0 … q3 holds bytes 16j … 16j + 15 four at a time; a 4×4 transpose of the 128-bit
+/// lanes puts each 16 bytes' quads in one vector.
+TARGET static inline void dw_s8_quad64(uint8_t *dst, __m512i a, __m512i b, __m512i e, __m512i f) {
+  const __m512i flip = _mm512_set1_epi8((char)0x80);
+  const __m512i ab_lo = _mm512_unpacklo_epi8(a, b), ab_hi = _mm512_unpackhi_epi8(a, b);
+  const __m512i ef_lo = _mm512_unpacklo_epi8(e, f), ef_hi = _mm512_unpackhi_epi8(e, f);
+  const __m512i q0 = _mm512_unpacklo_epi16(ab_lo, ef_lo), q1 = _mm512_unpackhi_epi16(ab_lo, ef_lo);
+  const __m512i q2 = _mm512_unpacklo_epi16(ab_hi, ef_hi), q3 = _mm512_unpackhi_epi16(ab_hi, ef_hi);
+  const __m512i t0 = _mm512_shuffle_i64x2(q0, q1, 0x44), t1 = _mm512_shuffle_i64x2(q0, q1, 0xEE);
+  const __m512i t2 = _mm512_shuffle_i64x2(q2, q3, 0x44), t3 = _mm512_shuffle_i64x2(q2, q3, 0xEE);
+  _mm512_storeu_si512(dst, _mm512_xor_si512(_mm512_shuffle_i64x2(t0, t2, 0x88), flip));
+  _mm512_storeu_si512(dst + 64, _mm512_xor_si512(_mm512_shuffle_i64x2(t0, t2, 0xDD), flip));
+  _mm512_storeu_si512(dst + 128, _mm512_xor_si512(_mm512_shuffle_i64x2(t1, t3, 0x88), flip));
+  _mm512_storeu_si512(dst + 192, _mm512_xor_si512(_mm512_shuffle_i64x2(t1, t3, 0xDD), flip));
+}
+
+/// The quads of `columns` columns of channels [0, count) of four streams of rows of c channels, at
+/// 4·ember_dw_channel_group bytes per column. When the group is all c channels the columns are one stream
+/// of bytes, 64 at a time (a last partial step spills up to 252 bytes past the end); else each column is
+/// one step of 256 bytes, the last group's (count < 64) read masked.
+TARGET static void dw_s8_gather(uint8_t *dst, const int8_t *const *src, int64_t columns, int64_t c, int32_t count) {
+  if (count == c) {
+    const int64_t bytes = columns * c;
+    for (int64_t k = 0; k < bytes; k += 64, dst += 256) {
+      const __mmask64 m = bytes - k >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (bytes - k)) - 1);
+      dw_s8_quad64(dst, _mm512_maskz_loadu_epi8(m, src[0] + k), _mm512_maskz_loadu_epi8(m, src[1] + k),
+                   _mm512_maskz_loadu_epi8(m, src[2] + k), _mm512_maskz_loadu_epi8(m, src[3] + k));
     }
-    for (int32_t j = 0; j < DW_GROUP; ++j)
-      store_s8(requantize16(acc[j], &q), w->output_offset, w->act_min, w->act_max, count, out + (int64_t)j * c);
-  }, DW_ONE_PIXEL)
-#undef DW_ONE_PIXEL
-}
-
-/// The same for any other kernel: its weights read from the packed table (in L1) at each tap.
-TARGET static void dw_s8_interior_any(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_dw *w,
-                                      const int64_t *offset, int32_t c0, int32_t count, const requant16 *qp,
-                                      int8_t *output) {
-  const int32_t taps = g->kernel_h * g->kernel_w;
-  const int32_t *f = w->weights + c0;
-  const int64_t cp = w->c_padded;
-  const __m512i folded = dw_s8_folded_bias(w, taps, c0);
-  const requant16 q = *qp;
-  const __mmask16 m = lanes_mask(count);
-  EMBER_FOR_EACH_INTERIOR_PIXEL(g, int8_t, output, c0, {
-    __m512i acc = folded;
-    for (int32_t t = 0; t < taps; ++t)
-      acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(load16_s8(input + at + offset[t], m), _mm512_loadu_si512(f + t * cp)));
-    store_s8(requantize16(acc, &q), w->output_offset, w->act_min, w->act_max, count, out);
-  })
-}
-
-/// 8-channel 3×3 layers (half a vector per pixel): two horizontally adjacent interior pixels per
-/// vector, channels 0–7 of the left one in the low lanes. With stride 1 their taps are 16 contiguous
-/// bytes; with a wider stride two 8-byte loads. The weights, bias and requantization constants are the
-/// 8 channels' twice over.
-TARGET static void dw_s8_interior_3x3_pairs(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_dw *w,
-                                            const int64_t *offset, int8_t *output) {
-#define TWICE(p) _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(p)))
-  __m512i wv[DW_3X3_TAPS], weight_sum = _mm512_setzero_si512();
-  for (int32_t t = 0; t < DW_3X3_TAPS; ++t) {
-    wv[t] = TWICE(w->weights + (int64_t)t * w->c_padded);
-    weight_sum = _mm512_add_epi32(weight_sum, wv[t]);
+    return;
   }
-  const __m512i folded =
-      _mm512_sub_epi32(TWICE(w->bias), _mm512_mullo_epi32(weight_sum, _mm512_set1_epi32(w->input_zero_point)));
+  const __mmask64 m = count >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << count) - 1);
+  for (int64_t j = 0, at = 0; j < columns; ++j, at += c, dst += 256)
+    dw_s8_quad64(dst, _mm512_maskz_loadu_epi8(m, src[0] + at), _mm512_maskz_loadu_epi8(m, src[1] + at),
+                 _mm512_maskz_loadu_epi8(m, src[2] + at), _mm512_maskz_loadu_epi8(m, src[3] + at));
+}
+
+/// Quad row r of output row oy of image n, across tap rows, for the group of `count` channels from g0:
+/// per window column (from input column −pad_left) and channel, the bytes of tap rows 4r … 4r + 3
+/// (`plain`, in_w·in_c zero points, for a row outside the image or past the kernel); the padding's
+/// quads are fill bytes, written after the image's.
+TARGET static void dw_s8_fill_tap_rows(uint8_t *dst, const ember_conv_geometry *g, const int8_t *input,
+                                       const int8_t *plain, int32_t n, int32_t oy, int32_t r, int32_t width,
+                                       int32_t g0, int32_t count, uint8_t pad) {
+  const int64_t c = g->in_c, column = (int64_t)ember_dw_channel_group(g) * 4;
+  int32_t lo, hi;
+  ember_window_inside(g, width, &lo, &hi);
+  const int8_t *row[4];
+  for (int32_t i = 0; i < 4; ++i) {
+    const int32_t ky = 4 * r + i, iy = oy * g->stride_h - g->pad_top + ky * g->dilation_h;
+    row[i] = (ky < g->kernel_h && iy >= 0 && iy < g->in_h ? input + ((int64_t)n * g->in_h + iy) * g->in_w * c
+                                                           : plain) + (lo - g->pad_left) * c + g0;
+  }
+  dw_s8_gather(dst + lo * column, row, hi - lo, c, count);
+  fill_u8(dst, pad, lo * column);
+  fill_u8(dst + hi * column, pad, (width - hi) * column);
+}
+
+/// `plain` = input row oy·stride_h − pad_top of image n from column −pad_left, `columns` wide, zero
+/// points outside the image (a kernel one tap high reads its quads from it).
+TARGET static void dw_s8_plain_row(int8_t *plain, const ember_conv_geometry *g, const int8_t *input, int32_t n,
+                                   int32_t oy, int32_t columns, int8_t zero_point) {
+  const int64_t c = g->in_c;
+  const int32_t iy = oy * g->stride_h - g->pad_top;
+  int32_t lo, hi;
+  ember_window_inside(g, columns, &lo, &hi);
+  if (iy < 0 || iy >= g->in_h) lo = hi = columns;
+  fill_u8((uint8_t *)plain, (uint8_t)zero_point, lo * c);
+  if (hi > lo) memcpy(plain + lo * c, input + (((int64_t)n * g->in_h + iy) * g->in_w + lo - g->pad_left) * c,
+                      (size_t)((hi - lo) * c));
+  fill_u8((uint8_t *)plain + hi * c, (uint8_t)zero_point, (columns - hi) * c);
+}
+
+/// The quad rows of a kernel one tap high, from its plain row, for the group of `count` channels from
+/// g0: quad row r at window column j holds the bytes at columns j + (4r + i)·dilation_w, i = 0 … 3 —
+/// for the columns where an output pixel starts (a layer with one output pixel gathers one column, not
+/// the kernel's width).
+TARGET static void dw_s8_fill_along_row(uint8_t *quads, int64_t row_bytes, int32_t rows, const ember_conv_geometry *g,
+                                        const int8_t *plain, int32_t g0, int32_t count) {
+  const int64_t c = g->in_c, d = g->dilation_w, starts = (int64_t)(g->out_w - 1) * g->stride_w + 1;
+  for (int32_t r = 0; r < rows; ++r) {
+    const int8_t *at[4];
+    for (int32_t i = 0; i < 4; ++i) at[i] = plain + (4 * r + i) * d * c + g0;
+    dw_s8_gather(quads + r * row_bytes, at, starts, c, count);
+  }
+}
+
+/// Channels [c0, c0 + count) of an output row from its quad rows (`rows` of them, `row_bytes` apart,
+/// `column` bytes per window column, channel c0 at `base`): DW_GROUP pixels at a time, each weight vector
+/// loaded once for them and a chain per pixel. ROWS and KW are the quad rows and the quads per row (the
+/// kernel width across tap rows, 1 along a row), constants in the 3×3 variant (its loops unrolled, its
+/// accumulators and weights in registers).
+#define DEFINE_DW_S8_ROW(NAME, ROWS, KW)                                                             \
+  TARGET static void NAME(const ember_conv_geometry *g, const ember_qs8_dw *w, const uint8_t *base,    \
+                          int64_t column, int64_t row_bytes, int32_t rows, int32_t kw, int32_t c0,      \
+                          int32_t count, int8_t *out) {                                             \
+    (void)rows; (void)kw;                                                                           \
+    const int64_t pixel = g->stride_w * column, tap = g->dilation_w * column;                       \
+    const int8_t *wq = w->quads + (int64_t)c0 / 16 * (ROWS) * (KW) * 64;                            \
+    const __m512i bias = _mm512_loadu_si512(w->bias + c0);                                          \
+    const requant16 q = requant16_channels(w->multiplier, w->shift, w->requant_scale, c0);          \
+    int32_t ox = 0;                                                                                 \
+    for (; ox + DW_GROUP <= g->out_w; ox += DW_GROUP) {                                             \
+      __m512i acc[DW_GROUP];                                                                        \
+      for (int32_t j = 0; j < DW_GROUP; ++j) acc[j] = bias;                                         \
+      for (int32_t r = 0; r < (ROWS); ++r)                                                          \
+        for (int32_t kx = 0; kx < (KW); ++kx) {                                                     \
+          const __m512i wv = _mm512_loadu_si512(wq + (r * (KW) + kx) * 64);                         \
+          const uint8_t *p = base + r * row_bytes + ox * pixel + kx * tap;                          \
+          for (int32_t j = 0; j < DW_GROUP; ++j)                                                    \
+            acc[j] = _mm512_dpbusd_epi32(acc[j], _mm512_loadu_si512(p + j * pixel), wv);            \
+        }                                                                                           \
+      for (int32_t j = 0; j < DW_GROUP; ++j)                                                        \
+        store_s8(requantize16(acc[j], &q), w->output_offset, w->act_min, w->act_max, count,         \
+                 out + (ox + j) * g->in_c);                                                         \
+    }                                                                                               \
+    for (; ox < g->out_w; ++ox) {                                                                   \
+      __m512i acc = bias;                                                                           \
+      for (int32_t r = 0; r < (ROWS); ++r)                                                          \
+        for (int32_t kx = 0; kx < (KW); ++kx)                                                       \
+          acc = _mm512_dpbusd_epi32(acc, _mm512_loadu_si512(base + r * row_bytes + ox * pixel + kx * tap), \
+                                    _mm512_loadu_si512(wq + (r * (KW) + kx) * 64));                 \
+      store_s8(requantize16(acc, &q), w->output_offset, w->act_min, w->act_max, count, out + ox * g->in_c); \
+    }                                                                                               \
+  }
+DEFINE_DW_S8_ROW(dw_s8_row_3x3, 1, 3)
+DEFINE_DW_S8_ROW(dw_s8_row, rows, kw)
+
+/// An output row of an 8-channel layer, two adjacent pixels per vector (channels 0–7 of the left one in
+/// the low lanes): their quads are one 64-byte load at stride 1, else two of 32. The weights, bias and
+/// requantization constants are the 8 channels' twice over.
+TARGET static void dw_s8_row_pairs(const ember_conv_geometry *g, const ember_qs8_dw *w, const uint8_t *quads,
+                                   int64_t row_bytes, int32_t rows, int32_t kw, int8_t *out) {
+#define TWICE(p) _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)(p)))
+  const int64_t pixel = (int64_t)g->stride_w * 32, tap = (int64_t)g->dilation_w * 32;
+  const __m512i bias = TWICE(w->bias);
   const requant16 q = w->requant_scale ? requant16_float(_mm512_castsi512_ps(TWICE(w->requant_scale)))
                                        : requant16_make(TWICE(w->multiplier), TWICE(w->shift));
-#undef TWICE
-  const int64_t next = (int64_t)g->stride_w * 8;  // from a pixel's tap to its right neighbour's
-  int32_t lo, hi;
-  ember_interior_columns(g, &lo, &hi);
-  for (int32_t n = 0; n < g->batch; ++n)
-    for (int32_t oy = 0; oy < g->out_h; ++oy) {
-      if (!ember_interior_row(g, oy)) continue;
-      const int64_t row = ((int64_t)n * g->in_h + oy * g->stride_h - g->pad_top) * g->in_w - g->pad_left;
-      int8_t *out_row = output + ((int64_t)n * g->out_h + oy) * g->out_w * 8;
-      for (int32_t ox = lo; ox < hi; ox += 2) {
-        const int64_t at = (row + (int64_t)ox * g->stride_w) * 8;
-        const int32_t pair = ox + 1 < hi;
-        __m512i acc = folded;
-        for (int32_t t = 0; t < DW_3X3_TAPS; ++t) {
-          const int8_t *p = input + at + offset[t];
-          const __m128i left = _mm_loadl_epi64((const __m128i *)p);
-          __m128i both = left;
-          if (pair) both = next == 8 ? _mm_loadu_si128((const __m128i *)p)
-                                     : _mm_unpacklo_epi64(left, _mm_loadl_epi64((const __m128i *)(p + next)));
-          acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(_mm512_cvtepi8_epi32(both), wv[t]));
-        }
-        store_s8(requantize16(acc, &q), w->output_offset, w->act_min, w->act_max, pair ? 16 : 8,
-                 out_row + (int64_t)ox * 8);
+  for (int32_t ox = 0; ox < g->out_w; ox += 2) {
+    const int32_t pair = ox + 1 < g->out_w;
+    __m512i acc = bias;
+    for (int32_t r = 0; r < rows; ++r)
+      for (int32_t kx = 0; kx < kw; ++kx) {
+        const uint8_t *p = quads + r * row_bytes + ox * pixel + kx * tap;
+        const __m512i x = pixel == 32 || !pair ? _mm512_loadu_si512(p)
+            : _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)p)),
+                                 _mm256_loadu_si256((const __m256i *)(p + pixel)), 1);
+        acc = _mm512_dpbusd_epi32(acc, x, TWICE(w->quads + (r * kw + kx) * 64));
       }
-    }
+    store_s8(requantize16(acc, &q), w->output_offset, w->act_min, w->act_max, pair ? 16 : 8, out + ox * 8);
+  }
+#undef TWICE
 }
 
-/// Per group of up to 64 channels, the requantization constants of its four vectors derived once: the
-/// border pixels (a tap outside the image) by the bounds-tested blocks, then the interior pixels per
-/// 16-channel vector (kernels of up to DW_MAX_INTERIOR_TAPS taps; larger ones run every pixel as the
-/// border's). 8-channel 3×3 layers run their interior in pairs.
-#define DW_MAX_INTERIOR_TAPS 64
-TARGET static void ember_dwconv2d_s8_avx512(const ember_conv_geometry *g, const int8_t *input, const ember_qs8_dw *w,
-                                            void *scratch, int8_t *output) {
-  (void)scratch;
-  const int32_t taps = g->kernel_h * g->kernel_w, three_by_three = g->kernel_h == 3 && g->kernel_w == 3;
-  const int32_t interior = taps <= DW_MAX_INTERIOR_TAPS, c = g->in_c;
-  int64_t offset[DW_MAX_INTERIOR_TAPS];
-  if (interior) ember_tap_offsets(g, offset);
-  for (int32_t c0 = 0; c0 < c; c0 += 64) {
-    const int32_t rest = c - c0 < 64 ? c - c0 : 64, vectors = (rest + 15) / 16, last = rest - (vectors - 1) * 16;
-    requant16 q[4];
-    for (int32_t v = 0; v < vectors; ++v) q[v] = requant16_channels(w->multiplier, w->shift, w->requant_scale, c0 + 16 * v);
-    EMBER_FOR_EACH_BORDER_PIXEL(g, interior, {
-      int8_t *out = output + (((int64_t)n * g->out_h + oy) * g->out_w + ox) * g->out_c;
-      EMBER_CALL_CHANNEL_BLOCK(vectors, dw_s8_block, g, input, w, q, n, oy, ox, c0, last, out);
-    });
-    for (int32_t v = 0; interior && v < vectors; ++v) {
-      const int32_t cv = c0 + 16 * v, count = v == vectors - 1 ? last : 16;
-      if (three_by_three && c == 8) dw_s8_interior_3x3_pairs(g, input, w, offset, output);
-      else if (three_by_three) dw_s8_interior_3x3(g, input, w, offset, cv, count, &q[v], output);
-      else dw_s8_interior_any(g, input, w, offset, cv, count, &q[v], output);
+/// Scratch (ember_dwconv_scratch_bytes): the plain row (ember_dw_plain_row_bytes), then the quad rows of
+/// the output row and channel group being computed.
+TARGET static void ember_dwconv2d_s8_avx512(const ember_conv_geometry *geometry, const int8_t *input,
+                                            const ember_qs8_dw *w, void *scratch, int8_t *output) {
+  const ember_conv_geometry run = ember_dw_run_geometry(geometry), *g = &run;
+  const int32_t c = g->in_c, width = ember_window_width(g), rows = ember_dw_quad_rows(g);
+  const int32_t along = ember_dw_quads_along_row(g), kw = along ? 1 : g->kernel_w;
+  const int32_t group = ember_dw_channel_group(g), three_by_three = !along && g->kernel_h == 3 && g->kernel_w == 3;
+  const int64_t row_bytes = ember_dw_quad_row_bytes(g);
+  int8_t *plain = (int8_t *)scratch;
+  uint8_t *quads = (uint8_t *)scratch + ember_dw_plain_row_bytes(g);
+  if (!along) fill_u8((uint8_t *)plain, (uint8_t)w->input_zero_point, (int64_t)g->in_w * c);
+  const uint8_t pad = (uint8_t)(w->input_zero_point + 128);
+  for (int32_t n = 0; n < g->batch; ++n)
+    for (int32_t oy = 0; oy < g->out_h; ++oy) {
+      int8_t *out = output + ((int64_t)n * g->out_h + oy) * g->out_w * c;
+      if (along) dw_s8_plain_row(plain, g, input, n, oy, width + 4 * rows * g->dilation_w, (int8_t)w->input_zero_point);
+      for (int32_t g0 = 0; g0 < c; g0 += group) {
+        const int32_t count = c - g0 < group ? c - g0 : group;
+        if (along) dw_s8_fill_along_row(quads, row_bytes, rows, g, plain, g0, count);
+        else
+          for (int32_t r = 0; r < rows; ++r)
+            dw_s8_fill_tap_rows(quads + r * row_bytes, g, input, plain, n, oy, r, width, g0, count, pad);
+        if (c == 8) {
+          dw_s8_row_pairs(g, w, quads, row_bytes, rows, kw, out);
+          continue;
+        }
+        for (int32_t c0 = g0; c0 < g0 + count; c0 += 16) {
+          const int32_t lanes = g0 + count - c0 < 16 ? g0 + count - c0 : 16;
+          const uint8_t *base = quads + (int64_t)(c0 - g0) * 4;
+          if (three_by_three) dw_s8_row_3x3(g, w, base, (int64_t)group * 4, row_bytes, rows, kw, c0, lanes, out + c0);
+          else dw_s8_row(g, w, base, (int64_t)group * 4, row_bytes, rows, kw, c0, lanes, out + c0);
+        }
+      }
     }
-  }
 }
 
 // ------------------------------------------------------------ int8 add / sub

@@ -809,16 +809,22 @@ struct Preparer {
             }
         }
         guard try isDepthwise(a) else { return nil }
-        let taps = w.dims[1] * w.dims[2], cp = Int(ember_n_padded(isa, Int32(outC)))
-        let pw = try storage.allocate(Int32.self, count: taps * cp), pb = try storage.allocate(Int32.self, count: cp)
+        let cp = Int(ember_n_padded(isa, Int32(outC)))
+        let pw = try storage.allocate(UInt8.self, count: Int(ember_dw_s8_weight_bytes(isa, g)))
+        let pb = try storage.allocate(Int32.self, count: cp)
         let pm = try storage.allocate(Int32.self, count: cp), ps = try storage.allocate(Int32.self, count: cp)
         let r = q.pointee
-        ember_dw_pack_s8(isa, Int32(w.dims[1]), Int32(w.dims[2]), Int32(outC),
-                         filter.bytes.baseAddress?.assumingMemoryBound(to: Int8.self), bias, r.multiplier, r.shift, pw, pb, pm, ps)
-        let dw = try storage.store(ember_qs8_dw(c_padded: Int32(cp), weights: UnsafePointer(pw), bias: UnsafePointer(pb),
-                                                multiplier: UnsafePointer(pm), shift: UnsafePointer(ps), input_zero_point: -r.input_offset,
-                                                output_offset: r.output_offset, act_min: r.act_min, act_max: r.act_max,
-                                                requant_scale: try paddedRequantScales(r, count: outC, padded: cp)))
+        ember_dw_pack_s8(isa, g, filter.bytes.baseAddress?.assumingMemoryBound(to: Int8.self), bias,
+                         r.multiplier, r.shift, -r.input_offset, pw, pb, pm, ps)
+        // AVX-512 reads the weights as tap quads, the other ISAs as int32 (ember_qs8_dw).
+        let quads = isa == EMBER_ISA_AVX512
+        let dw = try storage.store(ember_qs8_dw(c_padded: Int32(cp),
+                                                weights: quads ? nil : UnsafeRawPointer(pw).assumingMemoryBound(to: Int32.self),
+                                                bias: UnsafePointer(pb), multiplier: UnsafePointer(pm), shift: UnsafePointer(ps),
+                                                input_zero_point: -r.input_offset, output_offset: r.output_offset,
+                                                act_min: r.act_min, act_max: r.act_max,
+                                                requant_scale: try paddedRequantScales(r, count: outC, padded: cp),
+                                                quads: quads ? UnsafeRawPointer(pw).assumingMemoryBound(to: Int8.self) : nil))
         let (name, run) = try simd("dwconv2d_s8") { $0.dwconv2d_s8 }
         let scratch = Int(ember_dwconv_scratch_bytes(isa, g, 1))
         return splittableConv(name, scratch: scratch, geometry: g, elementBytes: 1, threshold: .depthwise) { b, g in

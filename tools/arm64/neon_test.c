@@ -152,9 +152,10 @@ static void test_dw_s8(int32_t isa, const ember_kernel_table *t) {
     ember_requant q = {-zp, out_zp, mult, shift, -120, 125, scales};
     int8_t *expected = zalloc(out_count(&g)), *got = zalloc(out_count(&g));
     ember_conv2d_s8_ref(&g, x, f, bias, &q, expected);
-    int32_t *pw = zalloc(4 * (int64_t)taps * cp), *pb = zalloc(4 * cp), *pm = zalloc(4 * cp), *ps = zalloc(4 * cp);
-    ember_dw_pack_s8(isa, g.kernel_h, g.kernel_w, c, f, bias, mult, shift, pw, pb, pm, ps);
-    ember_qs8_dw d = {cp, pw, pb, pm, ps, zp, out_zp, -120, 125, scales};
+    int32_t *pw = zalloc(ember_dw_s8_weight_bytes(isa, &g)), *pb = zalloc(4 * cp);
+    int32_t *pm = zalloc(4 * cp), *ps = zalloc(4 * cp);
+    ember_dw_pack_s8(isa, &g, f, bias, mult, shift, zp, pw, pb, pm, ps);
+    ember_qs8_dw d = {cp, pw, pb, pm, ps, zp, out_zp, -120, 125, scales, NULL};
     t->dwconv2d_s8(&g, x, &d, NULL, got);
     expect(memcmp(got, expected, (size_t)out_count(&g)) == 0, "dwconv2d_s8", trial);
     free(x); free(f); free(bias); free(mult); free(shift); free(expected); free(got); free(scales);
