@@ -220,13 +220,15 @@ static inline int64_t ember_window_bytes(const ember_conv_geometry *g, int32_t e
   return ember_window_bytes_rows(g, ember_window_row_bytes(g, elem));
 }
 
-// The AVX-512 int8 depthwise kernel adds four taps of 16 channels per vpdpbusd, from quads of input bytes
-// it gathers per output row: of four tap rows (taps ky = 4r … 4r + 3 in quad row r), or for a kernel one
-// tap high, of four taps along the row (kx = 4r … 4r + 3). An image one pixel wide under a kernel one tap
-// wide (a 1-D convolution over H, as keyword spotters have) runs transposed, as one row: its NHWC bytes
-// are the same.
+// An int8 depthwise kernel can add several taps of a channel per instruction — four int8 taps per
+// vpdpbusd on AVX-512 (quads) — from input gathered per output row into slots of that many taps (t), 4
+// bytes per channel: of successive tap rows (taps ky = t·r … t·r + t − 1 in slot row r), or for a kernel
+// one tap high, of successive taps along the row. An image one pixel wide under a kernel one tap wide (a
+// 1-D convolution over H, as keyword spotters have) runs transposed, as one row: its NHWC bytes are the
+// same. (AVX2's vpmaddwd on int16 pairs measured no faster on kws_int8 and vww96_int8, whose depthwise
+// layers are bound by the exact requantization there, for 2× the scratch; AVX2 keeps per-tap weights.)
 
-/// The geometry the AVX-512 int8 depthwise kernel runs: `g`, or transposed when one pixel wide.
+/// The geometry the slotted int8 depthwise kernels run: `g`, or transposed when one pixel wide.
 static inline ember_conv_geometry ember_dw_run_geometry(const ember_conv_geometry *g) {
   ember_conv_geometry t = *g;
   if (g->in_w == 1 && g->out_w == 1 && g->kernel_w == 1 && g->pad_left == 0 && g->kernel_h > 1) {
@@ -237,31 +239,31 @@ static inline ember_conv_geometry ember_dw_run_geometry(const ember_conv_geometr
   return t;
 }
 
-/// Whether the quads of run geometry `g` lie along the row (a kernel one tap high).
-static inline int ember_dw_quads_along_row(const ember_conv_geometry *g) { return g->kernel_h == 1; }
+/// Whether the slots of run geometry `g` lie along the row (a kernel one tap high).
+static inline int ember_dw_slots_along_row(const ember_conv_geometry *g) { return g->kernel_h == 1; }
 
-/// Quad rows per output row of run geometry `g`.
-static inline int32_t ember_dw_quad_rows(const ember_conv_geometry *g) {
-  return ((ember_dw_quads_along_row(g) ? g->kernel_w : g->kernel_h) + 3) / 4;
+/// Slot rows per output row of run geometry `g`, slots of `taps` taps.
+static inline int32_t ember_dw_slot_rows(const ember_conv_geometry *g, int32_t taps) {
+  return ((ember_dw_slots_along_row(g) ? g->kernel_w : g->kernel_h) + taps - 1) / taps;
 }
 
 /// Channels gathered at a time: all of them up to 64 (their columns one stream of bytes), else 64, so
-/// that the quads of a wide layer take 256 bytes per column, not 4·in_c.
+/// that the slots of a wide layer take 256 bytes per column, not 4·in_c.
 static inline int32_t ember_dw_channel_group(const ember_conv_geometry *g) { return g->in_c <= 64 ? g->in_c : 64; }
 
-/// Bytes of a quad row: 4 per channel of a group and column (every window column across tap rows; along
+/// Bytes of a slot row: 4 per channel of a group and column (every window column across tap rows; along
 /// a row, those where an output pixel starts), then at least 256 that the gather's last step may write
 /// and a vector load read past its end (lanes whose weights are zero).
-static inline int64_t ember_dw_quad_row_bytes(const ember_conv_geometry *g) {
-  const int64_t columns = ember_dw_quads_along_row(g) ? (int64_t)(g->out_w - 1) * g->stride_w + 1 : ember_window_width(g);
+static inline int64_t ember_dw_slot_row_bytes(const ember_conv_geometry *g) {
+  const int64_t columns = ember_dw_slots_along_row(g) ? (int64_t)(g->out_w - 1) * g->stride_w + 1 : ember_window_width(g);
   return (columns * ember_dw_channel_group(g) * 4 + 256 + 63) / 64 * 64;
 }
 
-/// Bytes of the row the quads read besides the input: zero points for tap rows outside the image, or
-/// along a row the input row padded, as wide as the last quad reads.
-static inline int64_t ember_dw_plain_row_bytes(const ember_conv_geometry *g) {
-  const int64_t columns = ember_dw_quads_along_row(g)
-      ? ember_window_width(g) + (int64_t)4 * ember_dw_quad_rows(g) * g->dilation_w : g->in_w;
+/// Bytes of the row the slots read besides the input: zero points for tap rows outside the image, or
+/// along a row the input row padded, as wide as the last slot reads.
+static inline int64_t ember_dw_plain_row_bytes(const ember_conv_geometry *g, int32_t taps) {
+  const int64_t columns = ember_dw_slots_along_row(g)
+      ? ember_window_width(g) + (int64_t)taps * ember_dw_slot_rows(g, taps) * g->dilation_w : g->in_w;
   return (columns * g->in_c + 63) / 64 * 64;
 }
 

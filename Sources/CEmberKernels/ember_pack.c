@@ -103,20 +103,24 @@ void ember_f32_pack(int32_t isa, int32_t k, int32_t n, const float *weights, con
   }
 }
 
-/// The packed kernel height and width: AVX-512 quads run along the tap rows, or along the one row of a
-/// kernel one tap high (taps × 1); the other ISAs keep the kernel's.
+int32_t ember_dw_s8_slot_taps(int32_t isa) { return isa == EMBER_ISA_AVX512 ? 4 : 0; }
+
+/// The packed kernel height and width: slots run along the tap rows, or along the one row of a kernel
+/// one tap high (taps × 1); kernels without slots keep the kernel's.
 static void dw_s8_packed_kernel(int32_t isa, const ember_conv_geometry *g, int32_t *kh, int32_t *kw) {
   const ember_conv_geometry run = ember_dw_run_geometry(g);
-  const int along = isa == EMBER_ISA_AVX512 && ember_dw_quads_along_row(&run);
+  const int along = ember_dw_s8_slot_taps(isa) > 0 && ember_dw_slots_along_row(&run);
   *kh = along ? g->kernel_h * g->kernel_w : g->kernel_h;
   *kw = along ? 1 : g->kernel_w;
 }
 
 int64_t ember_dw_s8_weight_bytes(int32_t isa, const ember_conv_geometry *g) {
   const int64_t cp = ember_n_padded(isa, g->in_c);
+  const int32_t taps = ember_dw_s8_slot_taps(isa);
   int32_t kh, kw;
   dw_s8_packed_kernel(isa, g, &kh, &kw);
-  if (isa == EMBER_ISA_AVX512) return cp * ((kh + 3) / 4) * kw * 4;
+  // Quads are 4 bytes per channel and slot; int32 weights 4 per tap.
+  if (taps > 0) return cp * ((kh + taps - 1) / taps) * kw * 4;
   return cp * kh * kw * (int64_t)sizeof(int32_t);
 }
 
@@ -126,12 +130,15 @@ void ember_dw_pack_s8(int32_t isa, const ember_conv_geometry *g, const int8_t *f
   int32_t kernel_h, kernel_w;
   dw_s8_packed_kernel(isa, g, &kernel_h, &kernel_w);
   const int32_t channels = g->in_c, cp = ember_n_padded(isa, channels), taps = kernel_h * kernel_w;
-  const int32_t rows = (kernel_h + 3) / 4;
+  const int32_t per = ember_dw_s8_slot_taps(isa), rows = per > 0 ? (kernel_h + per - 1) / per : 0;
+  // The quads' inputs are x ^ 0x80 (unsigned for vpdpbusd): the bias takes that zero point times Σw off.
+  const uint32_t folded_zero_point = (uint32_t)(128 + input_zero_point);
   for (int32_t c = 0; c < cp; ++c) {
     // Ember's depthwise filter is [c][kh][kw][1].
     const int8_t *f = filter + (int64_t)c * taps;
     uint32_t sum = 0;  // Σw, for the folded bias (wrapping as the kernel's int32 sums do)
-    if (isa == EMBER_ISA_AVX512) {
+    if (per > 0) {
+      // [c_padded/16][rows][kw][16][4] int8 quads.
       int8_t *quads = (int8_t *)packed + (int64_t)c / 16 * rows * kernel_w * 64 + c % 16 * 4;
       for (int32_t r = 0; r < rows; ++r)
         for (int32_t kx = 0; kx < kernel_w; ++kx)
@@ -144,7 +151,7 @@ void ember_dw_pack_s8(int32_t isa, const ember_conv_geometry *g, const int8_t *f
     }
     for (int32_t t = 0; c < channels && t < taps; ++t) sum += (uint32_t)(int32_t)f[t];
     const uint32_t b = (c < channels && bias) ? (uint32_t)bias[c] : 0;
-    bias_out[c] = isa == EMBER_ISA_AVX512 ? (int32_t)(b - (uint32_t)(128 + input_zero_point) * sum) : (int32_t)b;
+    bias_out[c] = per > 0 ? (int32_t)(b - folded_zero_point * sum) : (int32_t)b;
     mult_out[c] = c < channels ? multiplier[c] : 0;
     shift_out[c] = c < channels ? shift[c] : 0;
   }
@@ -239,10 +246,11 @@ void ember_transpose_conv2d_s8(int32_t isa, const ember_conv_geometry *g, const 
 
 int64_t ember_dwconv_scratch_bytes(int32_t isa, const ember_conv_geometry *g, int32_t is_int8) {
   // The x86 f32 depthwise kernels read their taps from a window of input rows, the AVX-512 int8 one from
-  // quad rows; AVX2's int8 and NEON run border pixels apart and need none.
-  if (isa == EMBER_ISA_AVX512 && is_int8) {
+  // quad rows (ember_conv_loops.h); AVX2's int8 and NEON run border pixels apart and need none.
+  const int32_t taps = ember_dw_s8_slot_taps(isa);
+  if (taps > 0 && is_int8) {
     const ember_conv_geometry run = ember_dw_run_geometry(g);
-    return ember_dw_plain_row_bytes(&run) + ember_dw_quad_rows(&run) * ember_dw_quad_row_bytes(&run);
+    return ember_dw_plain_row_bytes(&run, taps) + ember_dw_slot_rows(&run, taps) * ember_dw_slot_row_bytes(&run);
   }
   return (isa == EMBER_ISA_AVX512 || isa == EMBER_ISA_AVX2) && !is_int8 ? ember_window_bytes(g, 4) : 0;
 }

@@ -479,7 +479,7 @@ TARGET static void ember_fully_connected_hybrid_avx512(int64_t rows, const float
 #define DW_GROUP 4
 
 // ------------------------------------------------------------ int8 depthwise
-// Per output row and group of up to 64 channels, its taps gathered once into quads (ember_dw_quad_rows
+// Per output row and group of up to 64 channels, its taps gathered once into quads (ember_dw_slot_rows
 // in ember_conv_loops.h), so one vpdpbusd adds four taps of 16 channels: with the quads' unsigned bytes,
 // the packed weights (zero in the slots past the kernel) and the bias folded at pack time
 // (ember_dw_pack_s8: bias − (128 + zp)·Σw), padding is the zero point and adds nothing, as the
@@ -584,7 +584,7 @@ TARGET static void dw_s8_fill_along_row(uint8_t *quads, int64_t row_bytes, int32
                           int32_t count, int8_t *out) {                                             \
     (void)rows; (void)kw;                                                                           \
     const int64_t pixel = g->stride_w * column, tap = g->dilation_w * column;                       \
-    const int8_t *wq = w->quads + (int64_t)c0 / 16 * (ROWS) * (KW) * 64;                            \
+    const int8_t *wq = (const int8_t *)w->slots + (int64_t)c0 / 16 * (ROWS) * (KW) * 64;                            \
     const __m512i bias = _mm512_loadu_si512(w->bias + c0);                                          \
     const requant16 q = requant16_channels(w->multiplier, w->shift, w->requant_scale, c0);          \
     int32_t ox = 0;                                                                                 \
@@ -633,7 +633,7 @@ TARGET static void dw_s8_row_pairs(const ember_conv_geometry *g, const ember_qs8
         const __m512i x = pixel == 32 || !pair ? _mm512_loadu_si512(p)
             : _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)p)),
                                  _mm256_loadu_si256((const __m256i *)(p + pixel)), 1);
-        acc = _mm512_dpbusd_epi32(acc, x, TWICE(w->quads + (r * kw + kx) * 64));
+        acc = _mm512_dpbusd_epi32(acc, x, TWICE((const int8_t *)w->slots + (r * kw + kx) * 64));
       }
     store_s8(requantize16(acc, &q), w->output_offset, w->act_min, w->act_max, pair ? 16 : 8, out + ox * 8);
   }
@@ -645,12 +645,12 @@ TARGET static void dw_s8_row_pairs(const ember_conv_geometry *g, const ember_qs8
 TARGET static void ember_dwconv2d_s8_avx512(const ember_conv_geometry *geometry, const int8_t *input,
                                             const ember_qs8_dw *w, void *scratch, int8_t *output) {
   const ember_conv_geometry run = ember_dw_run_geometry(geometry), *g = &run;
-  const int32_t c = g->in_c, width = ember_window_width(g), rows = ember_dw_quad_rows(g);
-  const int32_t along = ember_dw_quads_along_row(g), kw = along ? 1 : g->kernel_w;
+  const int32_t c = g->in_c, width = ember_window_width(g), rows = ember_dw_slot_rows(g, 4);
+  const int32_t along = ember_dw_slots_along_row(g), kw = along ? 1 : g->kernel_w;
   const int32_t group = ember_dw_channel_group(g), three_by_three = !along && g->kernel_h == 3 && g->kernel_w == 3;
-  const int64_t row_bytes = ember_dw_quad_row_bytes(g);
+  const int64_t row_bytes = ember_dw_slot_row_bytes(g);
   int8_t *plain = (int8_t *)scratch;
-  uint8_t *quads = (uint8_t *)scratch + ember_dw_plain_row_bytes(g);
+  uint8_t *quads = (uint8_t *)scratch + ember_dw_plain_row_bytes(g, 4);
   if (!along) fill_u8((uint8_t *)plain, (uint8_t)w->input_zero_point, (int64_t)g->in_w * c);
   const uint8_t pad = (uint8_t)(w->input_zero_point + 128);
   for (int32_t n = 0; n < g->batch; ++n)

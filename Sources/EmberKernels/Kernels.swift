@@ -816,15 +816,15 @@ struct Preparer {
         let r = q.pointee
         ember_dw_pack_s8(isa, g, filter.bytes.baseAddress?.assumingMemoryBound(to: Int8.self), bias,
                          r.multiplier, r.shift, -r.input_offset, pw, pb, pm, ps)
-        // AVX-512 reads the weights as tap quads, the other ISAs as int32 (ember_qs8_dw).
-        let quads = isa == EMBER_ISA_AVX512
+        // The x86 kernels read the weights as slots of several taps, NEON as int32 (ember_qs8_dw).
+        let slots = ember_dw_s8_slot_taps(isa) > 0
         let dw = try storage.store(ember_qs8_dw(c_padded: Int32(cp),
-                                                weights: quads ? nil : UnsafeRawPointer(pw).assumingMemoryBound(to: Int32.self),
+                                                weights: slots ? nil : UnsafeRawPointer(pw).assumingMemoryBound(to: Int32.self),
                                                 bias: UnsafePointer(pb), multiplier: UnsafePointer(pm), shift: UnsafePointer(ps),
                                                 input_zero_point: -r.input_offset, output_offset: r.output_offset,
                                                 act_min: r.act_min, act_max: r.act_max,
                                                 requant_scale: try paddedRequantScales(r, count: outC, padded: cp),
-                                                quads: quads ? UnsafeRawPointer(pw).assumingMemoryBound(to: Int8.self) : nil))
+                                                slots: slots ? UnsafeRawPointer(pw) : nil))
         let (name, run) = try simd("dwconv2d_s8") { $0.dwconv2d_s8 }
         let scratch = Int(ember_dwconv_scratch_bytes(isa, g, 1))
         return splittableConv(name, scratch: scratch, geometry: g, elementBytes: 1, threshold: .depthwise) { b, g in

@@ -407,14 +407,14 @@ func depthwiseGeometry(_ rng: inout SplitMix64, trial: Int) -> ember_conv_geomet
                 let weightBytes = Int(ember_dw_s8_weight_bytes(isa, &g))
                 var pw = [Int32](repeating: 0, count: (weightBytes + 3) / 4), pb = [Int32](repeating: 0, count: cp), pm = pb, ps = pb
                 ember_dw_pack_s8(isa, &g, f, bias, mult, shift, zp, &pw, &pb, &pm, &ps)
-                let quads = isa == EMBER_ISA_AVX512
+                let slots = ember_dw_s8_slot_taps(isa) > 0
                 pw.withUnsafeBufferPointer { w in pb.withUnsafeBufferPointer { b in pm.withUnsafeBufferPointer { m in ps.withUnsafeBufferPointer { s in
                     withOptionalPointer(paddedScales) { f32 in
                         let raw = UnsafeRawPointer(w.baseAddress)
-                        var d = ember_qs8_dw(c_padded: Int32(cp), weights: quads ? nil : w.baseAddress, bias: b.baseAddress,
+                        var d = ember_qs8_dw(c_padded: Int32(cp), weights: slots ? nil : w.baseAddress, bias: b.baseAddress,
                                              multiplier: m.baseAddress, shift: s.baseAddress, input_zero_point: zp,
                                              output_offset: outZP, act_min: -120, act_max: 125, requant_scale: f32,
-                                             quads: quads ? raw?.assumingMemoryBound(to: Int8.self) : nil)
+                                             slots: slots ? raw : nil)
                         kernels(isa).dwconv2d_s8(&g, x, &d, &scratch.bytes, &got)
                     }
                 } } } }

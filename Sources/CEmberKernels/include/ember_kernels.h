@@ -587,21 +587,24 @@ void ember_f32_pack(int32_t isa, int32_t k, int32_t n, const float *weights, con
 
 /// Depthwise (depth multiplier 1) int8 weights and per-channel parameters (c_padded). AVX2 and NEON read
 /// `weights`, [kh·kw][c_padded] int32, and subtract the input zero point as they run. AVX-512 reads
-/// `quads`, [c_padded/16][⌈kh/4⌉][kw][16][4] int8 (tap rows 4r … 4r + 3 of a column, zero past kh), and
-/// its bias has the zero point folded in: bias − (128 + zp)·Σw (its inputs are x ^ 0x80).
+/// `slots`, quads of four taps of a column: [c_padded/16][⌈kh/4⌉][kw][16][4] int8 (zero past kh), with
+/// the zero point folded into the bias: bias − (128 + zp)·Σw (its inputs are x ^ 0x80).
 typedef struct {
   int32_t c_padded;
   const int32_t *weights;
   const int32_t *bias, *multiplier, *shift;
   int32_t input_zero_point, output_offset, act_min, act_max;
   const float *requant_scale;  // not NULL: ember_requantize_float by these c_padded scales (ONNX)
-  const int8_t *quads;
+  const void *slots;
 } ember_qs8_dw;
+/// Taps per slot of `isa`'s int8 depthwise kernel (ember_conv_loops.h): 4 int8 on AVX-512 (vpdpbusd); 0 where
+/// the kernel reads `weights` per tap (AVX2, NEON).
+int32_t ember_dw_s8_slot_taps(int32_t isa);
 /// Bytes of `packed` in ember_dw_pack_s8.
 int64_t ember_dw_s8_weight_bytes(int32_t isa, const ember_conv_geometry *g);
 /// Packs `filter` [channels][kernel_h][kernel_w] of depthwise layer `g` for `isa`: `packed` is the struct's
-/// `quads` on AVX-512 (for a kernel one tap high, or one wide over an image one pixel wide, the quads
-/// run along the taps: [c_padded/16][⌈taps/4⌉][1][16][4]), its `weights` elsewhere.
+/// `slots` on AVX-512 (for a kernel one tap high, or one wide over an image one pixel wide, the quads run
+/// along the taps, as a kernel taps × 1), its `weights` elsewhere.
 void ember_dw_pack_s8(int32_t isa, const ember_conv_geometry *g, const int8_t *filter, const int32_t *bias,
                       const int32_t *multiplier, const int32_t *shift, int32_t input_zero_point, void *packed,
                       int32_t *bias_out, int32_t *mult_out, int32_t *shift_out);
