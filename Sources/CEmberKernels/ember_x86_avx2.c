@@ -879,6 +879,28 @@ TARGET static void dw_f32_row(const ember_conv_geometry *g, const ember_f32_dw *
 #undef DW_F32_ROW
 }
 
+/// Input row iy of image n as a depthwise window row: the stored input's, or with w->expand the pointwise
+/// layer's output computed here from its input row (f32_gemm_strided and the activation, as that layer's
+/// kernel runs them), 0.0 outside the image.
+TARGET static void fill_window_row_f32_dw(float *dst, const ember_conv_geometry *g, const ember_f32_dw *w,
+                                          const float *input, int32_t n, int32_t iy, int32_t width) {
+  if (!w->expand) {
+    ember_fill_window_row_f32(dst, g, input, n, iy, width);
+    return;
+  }
+  const int64_t c = g->in_c, k = w->expand->k;
+  int32_t lo, hi;
+  ember_window_inside(g, width, &lo, &hi);
+  if (iy < 0 || iy >= g->in_h) lo = hi = width;
+  memset(dst, 0, sizeof(float) * (size_t)(lo * c));
+  if (hi > lo) {
+    float *out = dst + lo * c;
+    f32_gemm_strided(hi - lo, input + (((int64_t)n * g->in_h + iy) * g->in_w + lo - g->pad_left) * k, k, w->expand, out, c);
+    post_unary_avx2(w->expand->post_unary, w->expand->post_alpha, (int64_t)(hi - lo) * c, out);
+  }
+  memset(dst + hi * c, 0, sizeof(float) * (size_t)((width - hi) * c));
+}
+
 /// f32 depthwise layers read their taps from the window of input rows (no border pass), per output row
 /// and 8-channel block, the block's weights widened once per row (for up to DW_MAX_TAPS taps).
 #define DW_MAX_TAPS 64
@@ -888,7 +910,7 @@ TARGET static void ember_dwconv2d_f32_avx2(const ember_conv_geometry *g, const f
   ember_window win = ember_window_start(g, 4, scratch);
   for (int32_t n = 0; n < g->batch; ++n)
     for (int32_t oy = 0; oy < g->out_h; ++oy) {
-      EMBER_WINDOW_ROWS(g, &win, n, oy, ember_fill_window_row_f32((float *)(void *)dst, g, input, n, iy, width));
+      EMBER_WINDOW_ROWS(g, &win, n, oy, fill_window_row_f32_dw((float *)(void *)dst, g, w, input, n, iy, width));
       float *out = output + ((int64_t)n * g->out_h + oy) * g->out_w * c;
       for (int32_t c0 = 0; c0 < c; c0 += 8) {
         __m256 wk[DW_MAX_TAPS];  // the block's weights as floats, once per row and block

@@ -1137,13 +1137,35 @@ TARGET static void dw_f32_row_pairs(const ember_conv_geometry *g, const ember_f3
   }
 }
 
+/// Input row iy of image n as a depthwise window row: the stored input's, or with w->expand the pointwise
+/// layer's output computed here from its input row (f32_gemm_strided and the activation, as that layer's
+/// kernel runs them), 0.0 outside the image.
+TARGET static void fill_window_row_f32_dw(float *dst, const ember_conv_geometry *g, const ember_f32_dw *w,
+                                          const float *input, int32_t n, int32_t iy, int32_t width) {
+  if (!w->expand) {
+    ember_fill_window_row_f32(dst, g, input, n, iy, width);
+    return;
+  }
+  const int64_t c = g->in_c, k = w->expand->k;
+  int32_t lo, hi;
+  ember_window_inside(g, width, &lo, &hi);
+  if (iy < 0 || iy >= g->in_h) lo = hi = width;
+  memset(dst, 0, sizeof(float) * (size_t)(lo * c));
+  if (hi > lo) {
+    float *out = dst + lo * c;
+    f32_gemm_strided(hi - lo, input + (((int64_t)n * g->in_h + iy) * g->in_w + lo - g->pad_left) * k, k, w->expand, out, c);
+    post_unary_avx512(w->expand->post_unary, w->expand->post_alpha, (int64_t)(hi - lo) * c, out);
+  }
+  memset(dst + hi * c, 0, sizeof(float) * (size_t)((width - hi) * c));
+}
+
 TARGET static void ember_dwconv2d_f32_avx512(const ember_conv_geometry *g, const float *input, const ember_f32_dw *w,
                                              void *scratch, float *output) {
   const int32_t c = g->in_c, width = ember_window_width(g), three_by_three = g->kernel_h == 3 && g->kernel_w == 3;
   ember_window win = ember_window_start(g, 4, scratch);
   for (int32_t n = 0; n < g->batch; ++n)
     for (int32_t oy = 0; oy < g->out_h; ++oy) {
-      EMBER_WINDOW_ROWS(g, &win, n, oy, ember_fill_window_row_f32((float *)(void *)dst, g, input, n, iy, width));
+      EMBER_WINDOW_ROWS(g, &win, n, oy, fill_window_row_f32_dw((float *)(void *)dst, g, w, input, n, iy, width));
       const float *const *rows = (const float *const *)win.row;
       float *out = output + ((int64_t)n * g->out_h + oy) * g->out_w * c;
       if (three_by_three && c == 8) {

@@ -30,6 +30,10 @@ public struct KernelContext {
     /// An f32 activation node that reads only this node's output, offered for the kernel to apply to
     /// its output as it writes it (ActivationFusion); `PreparedKernel.appliesPostUnary` says it did.
     public var postUnary: (op: ember_unary_op, alpha: Float)? = nil
+    /// For an f32 depthwise layer: the packed pointwise layer (`PreparedKernel.pointwiseGEMM`) whose output
+    /// is its input, offered for the kernel to compute as it reads it (PointwiseExpansion); input 0 is
+    /// then bound to that layer's input. `PreparedKernel.consumesExpansion` says it did.
+    public var expandedFrom: UnsafePointer<ember_f32_gemm>? = nil
 
     public init(nodeName: String, op: Op, inputs: [TensorInfo?], inputQuant: [QuantParams?],
                 inputConstants: [ConstantData?], output: TensorInfo, outputQuant: QuantParams?, isa: KernelISA = .scalar) {
@@ -75,6 +79,11 @@ public struct PreparedKernel {
     /// Set when the kernel applies the context's `postUnary` to its output: its activation node then
     /// runs nothing (`Kernels.appliedByProducer`).
     public var appliesPostUnary = false
+    /// A pointwise (1×1, stride 1, unpadded) f32 convolution's packed GEMM, for a depthwise consumer to
+    /// run itself (`KernelContext.expandedFrom`).
+    public var pointwiseGEMM: UnsafePointer<ember_f32_gemm>? = nil
+    /// Set when the kernel computes its input from `KernelContext.expandedFrom`.
+    public var consumesExpansion = false
 
     /// The scratch bytes each part of a split kernel owns (64-byte aligned).
     public static func partScratchStride(_ scratchBytes: Int) -> Int { (scratchBytes + 63) / 64 * 64 }

@@ -358,8 +358,10 @@ struct Preparer {
     /// An optimized convolution that can also run split across threads (see `convSlices`) when it
     /// has at least `threshold` MACs. `bind` binds one call on the given buffers and geometry; input
     /// and output elements are `elementBytes`.
+    /// `inputPixelBytes`: bytes per input pixel when input 0 is not the geometry's (an expanded
+    /// depthwise layer reads the pointwise layer's input).
     func splittableConv(_ implementation: KernelImplementation, scratch: Int, geometry g: UnsafePointer<ember_conv_geometry>,
-                        elementBytes: Int, threshold: SplitThreshold, rowMultiple: Int = 1,
+                        elementBytes: Int, threshold: SplitThreshold, rowMultiple: Int = 1, inputPixelBytes: Int? = nil,
                         _ bind: @escaping (KernelBuffers, UnsafePointer<ember_conv_geometry>) throws -> () -> Void) -> PreparedKernel {
         var k = kernel(implementation, scratch: scratch) { b in try bind(b, g) }
         let geo = g.pointee
@@ -368,7 +370,8 @@ struct Preparer {
         k.bindParts = { b, parts in
             try convSlices(geo, parts: parts, rowMultiple: rowMultiple).enumerated().map { i, slice in
                 var part = b
-                if let input = b.inputs.first ?? nil { part.inputs[0] = input + slice.input * elementBytes }
+                let inputBytes = inputPixelBytes.map { slice.input / max(Int(geo.in_c), 1) * $0 } ?? slice.input * elementBytes
+                if let input = b.inputs.first ?? nil { part.inputs[0] = input + inputBytes }
                 part.output = b.output + slice.output * elementBytes
                 part.scratch = b.scratch.map { $0 + i * stride }
                 return try bind(part, try b.storage.store(slice.geometry))
@@ -889,10 +892,17 @@ struct Preparer {
                 return { run(g, x, gemm, s, out) }
             }
             conv.appliesPostUnary = c.postUnary != nil
+            let geo = g.pointee
+            if geo.kernel_h == 1 && geo.kernel_w == 1 && geo.stride_h == 1 && geo.stride_w == 1 && geo.pad_top == 0
+                && geo.pad_left == 0 && geo.out_h == geo.in_h && geo.out_w == geo.in_w {
+                conv.pointwiseGEMM = gemm  // a depthwise consumer may run it (PointwiseExpansion)
+            }
             return conv
         }
         guard try isDepthwise(a) else { return nil }
         let taps = w.dims[1] * w.dims[2], cp = Int(ember_n_padded(isa, Int32(outC)))
+        // The x86 kernels read their input rows through a window, which can compute them (PointwiseExpansion).
+        let expand = (isa == EMBER_ISA_AVX512 || isa == EMBER_ISA_AVX2) ? c.expandedFrom : nil
         let packed: UnsafePointer<ember_f32_dw>?
         if let halves = constantHalves(1) {   // an fp16 rung: the filter stays halves
             guard let bias = try paddedBias(count: outC, padded: cp) else { return nil }
@@ -900,26 +910,30 @@ struct Preparer {
             ember_dw_pack_f16(isa, Int32(taps), Int32(outC), halves, pw)
             packed = try storage.store(ember_f32_dw(c_padded: Int32(cp), weights: nil, bias: bias, act_min: range.min,
                                                     act_max: range.max, weights_f16: UnsafePointer(pw),
-                                                    post_unary: postUnaryFields.0, post_alpha: postUnaryFields.1))
+                                                    post_unary: postUnaryFields.0, post_alpha: postUnaryFields.1,
+                                                    expand: expand))
         } else {
             packed = try withPackingWeightsAndBias { filter, bias -> UnsafePointer<ember_f32_dw> in
                 let pw = try storage.allocate(Float.self, count: taps * cp), pb = try storage.allocate(Float.self, count: cp)
                 ember_dw_pack_f32(isa, Int32(taps), Int32(outC), filter, bias, pw, pb)
                 return try storage.store(ember_f32_dw(c_padded: Int32(cp), weights: UnsafePointer(pw), bias: UnsafePointer(pb),
                                                       act_min: range.min, act_max: range.max, weights_f16: nil,
-                                                      post_unary: postUnaryFields.0, post_alpha: postUnaryFields.1))
+                                                      post_unary: postUnaryFields.0, post_alpha: postUnaryFields.1,
+                                                      expand: expand))
             }
         }
         guard let dw = packed else { return nil }
         let (name, run) = try simd("dwconv2d_f32") { $0.dwconv2d_f32 }
         let scratch = Int(ember_dwconv_scratch_bytes(isa, g, 0))
-        var k = splittableConv(name, scratch: scratch, geometry: g, elementBytes: 4, threshold: .floatDepthwise) { b, g in
+        var k = splittableConv(name, scratch: scratch, geometry: g, elementBytes: 4, threshold: .floatDepthwise,
+                               inputPixelBytes: expand.map { Int($0.pointee.k) * 4 }) { b, g in
             let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
             let out = b.output.assumingMemoryBound(to: Float.self)
             let s = scratch > 0 ? UnsafeMutableRawPointer(try scratchBuffer(b, node, UInt8.self)) : nil
             return { run(g, x, dw, s, out) }
         }
         k.appliesPostUnary = c.postUnary != nil
+        k.consumesExpansion = expand != nil
         return k
     }
 

@@ -8,6 +8,7 @@ import Musl
 #endif
 import CEmberSys
 import EmberCore
+import CEmberKernels
 import EmberKernels
 @_exported import enum EmberKernels.KernelISA
 
@@ -70,11 +71,18 @@ public final class PreparedKernels: @unchecked Sendable {
     public let types: [TensorInfo]
     let kernels: [PreparedKernel]
     let storage: PreparedStorage
+    /// Depthwise nodes that compute their input from a pointwise layer's (PointwiseExpansion): node →
+    /// the value bound as its input 0, the pointwise layer's input.
+    let expandedInputs: [Int: ValueID]
+    /// Values those pairs never store (the pointwise output and its activation's): no buffer.
+    let unstored: Set<ValueID>
     /// Bytes of prepared parameters, held once however many executors share them.
     public var bytes: Int { storage.bytes }
 
-    init(graph: Graph, isa: KernelISA, types: [TensorInfo], kernels: [PreparedKernel], storage: PreparedStorage) {
+    init(graph: Graph, isa: KernelISA, types: [TensorInfo], kernels: [PreparedKernel], storage: PreparedStorage,
+         expandedInputs: [Int: ValueID] = [:], unstored: Set<ValueID> = []) {
         self.graph = graph; self.isa = isa; self.types = types; self.kernels = kernels; self.storage = storage
+        self.expandedInputs = expandedInputs; self.unstored = unstored
     }
 }
 
@@ -212,6 +220,14 @@ public final class Executor {
             // (LookupFolding's nodes are int8, these f32: the two never meet.)
             var offered: [Int: ActivationFusion.Fusion] = [:], appliedByProducer = Set<Int>()
             for f in fusions { offered[f.producer] = f }
+            // Pointwise → depthwise pairs the depthwise kernel runs as one (PointwiseExpansion): only where
+            // values may be views (an activation between them is a view of a value never stored).
+            var expansions: [Int: PointwiseExpansion.Pair] = [:], expandedInputs: [Int: ValueID] = [:]
+            var unstored = Set<ValueID>(), pointwiseGEMMs: [Int: UnsafePointer<ember_f32_gemm>] = [:]
+            if options.inPlace && options.foldLookups && !options.keepEveryValue {
+                for pair in PointwiseExpansion.plan(graph, types: types, activations: fusions) { expansions[pair.depthwise] = pair }
+            }
+            var contexts: [KernelContext] = []
             for (i, node) in graph.nodes.enumerated() {
                 var ctx = KernelContext(
                     nodeName: node.name, op: node.op,
@@ -227,12 +243,29 @@ public final class Executor {
                     prepared.append(Kernels.appliedByProducer(ctx))
                 } else {
                     ctx.postUnary = offered[i].map { ($0.op, $0.alpha) }
-                    let kernel = try Kernels.prepare(ctx, storage: storage)
-                    if kernel.appliesPostUnary, let f = offered[i] { appliedByProducer.insert(f.consumer) }
-                    prepared.append(kernel)
+                    var kernel: PreparedKernel? = nil
+                    if let pair = expansions[i], let gemm = pointwiseGEMMs[pair.pointwise],
+                       pair.activation.map({ appliedByProducer.contains($0) }) ?? true {
+                        var expanded = ctx
+                        expanded.expandedFrom = gemm
+                        let k = try Kernels.prepare(expanded, storage: storage)
+                        if k.consumesExpansion {
+                            kernel = k
+                            prepared[pair.pointwise] = Kernels.foldedIntoConsumer(contexts[pair.pointwise])
+                            if let input = graph.nodes[pair.pointwise].inputs.first ?? nil { expandedInputs[i] = input }
+                            unstored.insert(graph.nodes[pair.pointwise].output)
+                            if let a = pair.activation { unstored.insert(graph.nodes[a].output) }
+                        }
+                    }
+                    let chosen = try kernel ?? Kernels.prepare(ctx, storage: storage)
+                    if chosen.appliesPostUnary, let f = offered[i] { appliedByProducer.insert(f.consumer) }
+                    if let gemm = chosen.pointwiseGEMM { pointwiseGEMMs[i] = gemm }
+                    prepared.append(chosen)
                 }
+                contexts.append(ctx)
             }
-            kernels = PreparedKernels(graph: graph, isa: isa, types: types, kernels: prepared, storage: storage)
+            kernels = PreparedKernels(graph: graph, isa: isa, types: types, kernels: prepared, storage: storage,
+                                      expandedInputs: expandedInputs, unstored: unstored)
         }
         let prepared = kernels.kernels
 
@@ -245,6 +278,7 @@ public final class Executor {
             firstUse[node.output] = i
             lastUse[node.output] = max(lastUse[node.output], i)
             for case let id? in node.inputs { lastUse[id] = max(lastUse[id], i) }
+            if let input = kernels.expandedInputs[i] { lastUse[input] = max(lastUse[input], i) }
         }
         for id in graph.inputs { firstUse[id] = 0; lastUse[id] = options.preserveInputs ? last : max(lastUse[id], 0) }
         for id in graph.outputs { lastUse[id] = last }
@@ -267,6 +301,12 @@ public final class Executor {
         for id in graph.inputs where graph.values[id].constant == nil { newBuffer(id) }
         for (i, node) in graph.nodes.enumerated() {
             let out = node.output
+            if kernels.unstored.contains(out) {  // computed inside its depthwise consumer
+                if kernelNames[i] != KernelImplementation.appliedByProducer.rawValue {
+                    kernelNames[i] = KernelImplementation.foldedIntoConsumer.rawValue
+                }
+                continue
+            }
             if options.inPlace && !options.keepEveryValue, let view = prepared[i].viewOffset, let first = node.inputs.first ?? nil,
                let g = buffer[first] {
                 // A contiguous slice reads as its input's bytes: no copy. An elementwise op may later
@@ -334,8 +374,10 @@ public final class Executor {
         // 5. Bind every kernel to its addresses (and a split node's parts to theirs).
         var steps: [Step] = [], parts: [Parts?] = []
         for (i, node) in graph.nodes.enumerated() {
+            var inputs = node.inputs.map { $0.map { UnsafeRawPointer(pointer($0)) } }
+            if let input = kernels.expandedInputs[i], !inputs.isEmpty { inputs[0] = UnsafeRawPointer(pointer(input)) }
             let buffers = KernelBuffers(
-                inputs: node.inputs.map { $0.map { UnsafeRawPointer(pointer($0)) } },
+                inputs: inputs,
                 output: pointer(node.output),
                 scratch: scratchBuffer[i].map { base + plan.offsets[$0] }, storage: bindStorage)
             steps.append(Step(run: try prepared[i].bind(buffers)))

@@ -922,7 +922,7 @@ func depthwiseGeometry(_ rng: inout SplitMix64, trial: Int) -> ember_conv_geomet
                 dpw.withUnsafeBufferPointer { w in dpb.withUnsafeBufferPointer { b in dph.withUnsafeBufferPointer { h in
                     var dw = ember_f32_dw(c_padded: Int32(cp), weights: useHalves ? nil : w.baseAddress, bias: b.baseAddress,
                                           act_min: -.infinity, act_max: .infinity, weights_f16: useHalves ? h.baseAddress : nil,
-                                          post_unary: 0, post_alpha: 0)
+                                          post_unary: 0, post_alpha: 0, expand: nil)
                     kernels(isa).dwconv2d_f32(&d, dx, &dw, &dScratch.bytes, &dg)
                 } } }
                 #expect(dScratch.intact, "\(isaName(isa)) dw trial \(trial) wrote past its scratch: \(d)")
@@ -930,6 +930,65 @@ func depthwiseGeometry(_ rng: inout SplitMix64, trial: Int) -> ember_conv_geomet
             }
         } }
     }
+    /// A depthwise layer that computes its input rows from a pointwise layer's input (ember_f32_dw.expand,
+    /// the x86 kernels) gives the bytes of that pointwise layer run whole (with a fused SiLU on odd
+    /// trials, or its clamp) and then the depthwise layer: every depthwise geometry of the test above,
+    /// 1–20 pointwise inputs, and the layer cut into row slices as threads cut it.
+    @Test func expandedDepthwiseGivesThePointwiseThenDepthwiseBytes() {
+        for isa in availableISAs where isa == EMBER_ISA_AVX512 || isa == EMBER_ISA_AVX2 {
+            var rng = SplitMix64(seed: 67)
+            for trial in 0..<200 {
+                var d = depthwiseGeometry(&rng, trial: trial)
+                let c = Int(d.in_c), k = rng.int(1...20), taps = Int(d.kernel_h * d.kernel_w)
+                let pixels = Int(d.batch * d.in_h * d.in_w)
+                let x = rng.floats(pixels * k), pwf = rng.floats(c * k), pwb = rng.floats(c)
+                let df = rng.floats(c * taps), db = rng.floats(c)
+                let np = Int(ember_n_padded(isa, Int32(c)))
+                var ppw = [Float](repeating: 0, count: np * k), ppb = [Float](repeating: 0, count: np)
+                ember_f32_pack(isa, Int32(k), Int32(c), pwf, pwb, &ppw, &ppb)
+                var dpw = [Float](repeating: 0, count: taps * np), dpb = [Float](repeating: 0, count: np)
+                ember_dw_pack_f32(isa, Int32(taps), Int32(c), df, db, &dpw, &dpb)
+                var p = ember_conv_geometry(batch: d.batch, in_h: d.in_h, in_w: d.in_w, in_c: Int32(k), out_h: d.in_h, out_w: d.in_w,
+                                            out_c: Int32(c), kernel_h: 1, kernel_w: 1, stride_h: 1, stride_w: 1, dilation_h: 1,
+                                            dilation_w: 1, pad_top: 0, pad_left: 0, groups: 1)
+                let post = trial % 2 == 1 ? Int32(EMBER_UNARY_SILU.rawValue) + 1 : 0
+                let outCount = Int(d.batch * d.out_h * d.out_w) * c
+                var expanded = [Float](repeating: .nan, count: pixels * c)
+                var expected = [Float](repeating: .nan, count: outCount), got = [Float](repeating: .nan, count: outCount)
+                var scratch = GuardedScratch(Int(ember_dwconv_scratch_bytes(isa, &d, 0)))
+                var pScratch = [UInt8](repeating: 0, count: Int(ember_conv_scratch_bytes(isa, &p, 0)) + 64)
+                ppw.withUnsafeBufferPointer { pw in ppb.withUnsafeBufferPointer { pb in
+                dpw.withUnsafeBufferPointer { w in dpb.withUnsafeBufferPointer { b in
+                    var gemm = ember_f32_gemm(k: Int32(k), n: Int32(c), n_padded: Int32(np), weights: pw.baseAddress, bias: pb.baseAddress,
+                                              act_min: -1.5, act_max: 3, weights_f16: nil, post_unary: post, post_alpha: 0)
+                    kernels(isa).conv2d_f32(&p, x, &gemm, &pScratch, &expanded)
+                    var dw = ember_f32_dw(c_padded: Int32(np), weights: w.baseAddress, bias: b.baseAddress, act_min: -.infinity,
+                                          act_max: .infinity, weights_f16: nil, post_unary: 0, post_alpha: 0, expand: nil)
+                    kernels(isa).dwconv2d_f32(&d, expanded, &dw, &scratch.bytes, &expected)
+                    withUnsafePointer(to: gemm) { g in
+                        dw.expand = g
+                        // Whole, then in row slices (batch 1) as the executor's threads run it.
+                        kernels(isa).dwconv2d_f32(&d, x, &dw, &scratch.bytes, &got)
+                        let whole = got
+                        got = [Float](repeating: .nan, count: outCount)
+                        for slice in convSlices(d, parts: 3) {
+                            var sg = slice.geometry
+                            got.withUnsafeMutableBufferPointer { out in
+                                kernels(isa).dwconv2d_f32(&sg, x.withUnsafeBufferPointer { $0.baseAddress! } + slice.input / c * k,
+                                                          &dw, &scratch.bytes, out.baseAddress! + slice.output)
+                            }
+                        }
+                        let wrong = zip(whole, expected).filter { $0.0 != $0.1 }.count
+                        #expect(wrong == 0, "\(isaName(isa)) trial \(trial): whole: \(wrong) of \(outCount) differ: \(d)")
+                    }
+                } } } }
+                let wrong = zip(got, expected).filter { $0.0 != $0.1 }.count
+                #expect(wrong == 0, "\(isaName(isa)) trial \(trial): sliced: \(wrong) of \(outCount) differ: \(d)")
+                #expect(scratch.intact, "\(isaName(isa)) trial \(trial) wrote past its scratch: \(d)")
+            }
+        }
+    }
+
     /// Winograd F(2×2, 3×3) against the direct reference: odd channel counts (partial vectors), images
     /// down to 1×1, padding 0–2 on each side (asymmetric: the bottom and right by the output's size),
     /// batch 1–3, a clamp, and the layer run whole and cut into row slices as threads run it (at even

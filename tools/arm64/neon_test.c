@@ -419,7 +419,7 @@ static void test_f32(int32_t isa, const ember_kernel_table *t) {
     ember_conv2d_f32_ref(&d, dx, df, db, -1.5f, 1.5f, de);
     float *pw = zalloc(4 * (int64_t)taps * cp), *pdb = zalloc(4 * cp);
     ember_dw_pack_f32(isa, taps, c, df, db, pw, pdb);
-    ember_f32_dw dw = {cp, pw, pdb, -1.5f, 1.5f, NULL, 0, 0.0f};
+    ember_f32_dw dw = {cp, pw, pdb, -1.5f, 1.5f, NULL, 0, 0.0f, NULL};
     t->dwconv2d_f32(&d, dx, &dw, NULL, dg);
     expect(close_enough(dg, de, out_count(&d)), "dwconv2d_f32", trial);
     {
@@ -438,7 +438,7 @@ static void test_f32(int32_t isa, const ember_kernel_table *t) {
       ember_f16_to_f32((int64_t)c * taps, halves, rounded);
       ember_conv2d_f32_ref(&d, dx, rounded, db, -1.5f, 1.5f, de);
       ember_dw_pack_f16(isa, taps, c, halves, pw16);
-      ember_f32_dw dw16 = {cp, NULL, pdb, -1.5f, 1.5f, pw16, 0, 0.0f};
+      ember_f32_dw dw16 = {cp, NULL, pdb, -1.5f, 1.5f, pw16, 0, 0.0f, NULL};
       t->dwconv2d_f32(&d, dx, &dw16, NULL, dg);
       expect(close_enough(dg, de, out_count(&d)), "dwconv2d_f32 with f16 weights", trial);
       free(halves); free(pw16); free(rounded);

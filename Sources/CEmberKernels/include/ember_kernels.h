@@ -616,6 +616,10 @@ typedef struct {
   const uint16_t *weights_f16;   // [taps][c_padded] IEEE half (fp16 rungs), widened as loaded
   int32_t post_unary;            // as ember_f32_gemm's, per output row
   float post_alpha;
+  // Not NULL (x86): the layer's input is this pointwise layer's output, never stored. The kernel's input
+  // is then that layer's input (expand->k channels), and each input row the window needs is computed
+  // when it enters the window (its activation, expand->post_unary, applied), the same bytes as stored.
+  const ember_f32_gemm *expand;
 } ember_f32_dw;
 void ember_dw_pack_f32(int32_t isa, int32_t taps, int32_t channels, const float *filter, const float *bias,
                        float *packed, float *bias_out);
