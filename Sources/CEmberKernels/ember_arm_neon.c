@@ -787,14 +787,49 @@ static inline float32x4_t tanh_f32x4(float32x4_t x) {
   return vbslq_f32(vdupq_n_u32(0x80000000u), x, r);  // x's sign bit (−0 too), the rest r's
 }
 
-/// ember_kernel_table.unary_f32: the piecewise-linear activations, hard-swish, abs, neg and square with
-/// the reference's operations and comparisons (its bits, NaN and −0 included); sigmoid, tanh and silu
-/// with their own e^x, within a few ulp of the reference's libm. Other ops: 0, the reference serves them.
+/// ln x as the x86 kernels compute it (Cephes' logf): x = m·2^e, m in [√½, √2), from the float's bits (a
+/// denormal scaled by 2^23 first); 0 gives −inf, a negative x or NaN NaN, +inf +inf.
+static inline float32x4_t log_f32x4(float32x4_t x) {
+  const float32x4_t one = vdupq_n_f32(1.0f);
+  const uint32x4_t tiny = vcltq_f32(x, vdupq_n_f32(1.17549435e-38f));
+  const int32x4_t bits = vreinterpretq_s32_f32(vbslq_f32(tiny, vmulq_f32(x, vdupq_n_f32(8388608.0f)), x));
+  const int32x4_t biased = vandq_s32(vshrq_n_s32(bits, 23), vdupq_n_s32(0xFF));
+  float32x4_t e = vsubq_f32(vcvtq_f32_s32(vsubq_s32(biased, vdupq_n_s32(126))),
+                            vbslq_f32(tiny, vdupq_n_f32(23.0f), vdupq_n_f32(0.0f)));  // x = m·2^e, m in [0.5, 1)
+  const float32x4_t m = vreinterpretq_f32_s32(vorrq_s32(vandq_s32(bits, vdupq_n_s32(0x007FFFFF)), vdupq_n_s32(0x3F000000)));
+  const uint32x4_t low = vcltq_f32(m, vdupq_n_f32(0.707106781186547524f));
+  e = vbslq_f32(low, vsubq_f32(e, one), e);
+  const float32x4_t f = vsubq_f32(vbslq_f32(low, vaddq_f32(m, m), m), one);  // m < √½: 2m − 1, else m − 1
+  const float32x4_t z = vmulq_f32(f, f);
+  float32x4_t p = vdupq_n_f32(7.0376836292e-2f);
+  p = vfmaq_f32(vdupq_n_f32(-1.1514610310e-1f), p, f);
+  p = vfmaq_f32(vdupq_n_f32(1.1676998740e-1f), p, f);
+  p = vfmaq_f32(vdupq_n_f32(-1.2420140846e-1f), p, f);
+  p = vfmaq_f32(vdupq_n_f32(1.4249322787e-1f), p, f);
+  p = vfmaq_f32(vdupq_n_f32(-1.6668057665e-1f), p, f);
+  p = vfmaq_f32(vdupq_n_f32(2.0000714765e-1f), p, f);
+  p = vfmaq_f32(vdupq_n_f32(-2.4999993993e-1f), p, f);
+  p = vfmaq_f32(vdupq_n_f32(3.3333331174e-1f), p, f);
+  float32x4_t y = vmulq_f32(vmulq_f32(f, z), p);
+  y = vfmaq_f32(y, e, vdupq_n_f32(-2.12194440e-4f));
+  y = vfmsq_f32(y, vdupq_n_f32(0.5f), z);
+  float32x4_t r = vfmaq_f32(vaddq_f32(f, y), e, vdupq_n_f32(0.693359375f));
+  r = vbslq_f32(vceqq_f32(x, vdupq_n_f32(0.0f)), vdupq_n_f32(-INFINITY), r);
+  r = vbslq_f32(vceqq_f32(x, vdupq_n_f32(INFINITY)), x, r);
+  return vbslq_f32(vcgeq_f32(x, vdupq_n_f32(0.0f)), r, vdupq_n_f32(NAN));  // x < 0 or NaN: NaN
+}
+
+/// ember_kernel_table.unary_f32: the piecewise-linear activations, hard-swish, abs, neg, square, sqrt,
+/// rsqrt, reciprocal, floor, ceil and round with the reference's operations and comparisons (its bits,
+/// NaN and −0 included); e^x and ln x within 2 ulp of the reference's libm, sigmoid, tanh and silu a few.
+/// Other ops: 0, the reference serves them.
 static int32_t unary_f32_neon(ember_unary_op op, float alpha, int64_t count, const float *in, float *out) {
   switch (op) {
     case EMBER_UNARY_RELU: case EMBER_UNARY_RELU6: case EMBER_UNARY_RELU_N1_TO_1: case EMBER_UNARY_LEAKY_RELU:
     case EMBER_UNARY_HARD_SWISH: case EMBER_UNARY_ABS: case EMBER_UNARY_NEG: case EMBER_UNARY_SQUARE:
-    case EMBER_UNARY_SIGMOID: case EMBER_UNARY_TANH: case EMBER_UNARY_SILU: break;
+    case EMBER_UNARY_SIGMOID: case EMBER_UNARY_TANH: case EMBER_UNARY_SILU: case EMBER_UNARY_SQRT:
+    case EMBER_UNARY_RSQRT: case EMBER_UNARY_RECIPROCAL: case EMBER_UNARY_FLOOR: case EMBER_UNARY_CEIL:
+    case EMBER_UNARY_ROUND: case EMBER_UNARY_EXP: case EMBER_UNARY_LOG: break;
     default: return 0;
   }
   const float32x4_t zero = vdupq_n_f32(0.0f), one = vdupq_n_f32(1.0f), six = vdupq_n_f32(6.0f);
@@ -814,6 +849,14 @@ static int32_t unary_f32_neon(ember_unary_op op, float alpha, int64_t count, con
       case EMBER_UNARY_NEG: r = vnegq_f32(x); break;
       case EMBER_UNARY_SQUARE: r = vmulq_f32(x, x); break;
       case EMBER_UNARY_TANH: r = tanh_f32x4(x); break;
+      case EMBER_UNARY_SQRT: r = vsqrtq_f32(x); break;
+      case EMBER_UNARY_RSQRT: r = vdivq_f32(one, vsqrtq_f32(x)); break;
+      case EMBER_UNARY_RECIPROCAL: r = vdivq_f32(one, x); break;
+      case EMBER_UNARY_FLOOR: r = vrndmq_f32(x); break;
+      case EMBER_UNARY_CEIL: r = vrndpq_f32(x); break;
+      case EMBER_UNARY_ROUND: r = vrndnq_f32(x); break;
+      case EMBER_UNARY_EXP: r = exp_f32x4(x); break;
+      case EMBER_UNARY_LOG: r = log_f32x4(x); break;
       case EMBER_UNARY_SILU: r = vmulq_f32(x, sigmoid_f32x4(x)); break;  // the sigmoid rounded, then the product
       default: r = sigmoid_f32x4(x); break;
     }

@@ -1165,11 +1165,11 @@ TARGET static void ember_matmul_f32_avx2(int32_t m, int32_t k, int32_t n, const 
 }
 
 // ------------------------------------------------------------ f32 unary
-/// ember_kernel_table.unary_f32: the piecewise-linear activations, hard-swish, abs, neg and square with
-/// the reference's operations in its order (max/min operands placed so that NaN and −0 come out as the
-/// reference's comparisons give them); sigmoid as 1 / (1 + e^−x) with its own e^x (Cephes' expf
-/// polynomial after a two-part ln 2 reduction, the 1 added last) and tanh (below), within 4 ulp of the
-/// reference's libm.
+/// ember_kernel_table.unary_f32: the piecewise-linear activations, hard-swish, abs, neg, square, sqrt,
+/// rsqrt, reciprocal, floor, ceil and round with the reference's operations in its order (max/min
+/// operands placed so that NaN and −0 come out as the reference's comparisons give them): its bits;
+/// e^x (Cephes' expf polynomial after a two-part ln 2 reduction, the 1 added last) and ln x within 2
+/// ulp of the reference's libm, sigmoid as 1 / (1 + e^−x) and tanh (below) within 4.
 TARGET static inline __m256 exp_ps_avx2(__m256 z) {
   // NaN stays NaN (max/min return their second operand when one is NaN). 2^n is applied in two
   // halves, each a normal number, so e^z overflows to inf and underflows gradually as it should.
@@ -1210,11 +1210,47 @@ TARGET static inline __m256 tanh_ps_avx2(__m256 x) {
   return _mm256_or_ps(_mm256_andnot_ps(sign, r), _mm256_and_ps(x, sign));  // x's sign (−0 too)
 }
 
+/// ln x as Cephes' logf (see log_ps_avx512): x = m·2^e, m in [√½, √2), from the float's bits (a denormal
+/// scaled by 2^23 first); within 2 ulp of the reference's libm. 0 gives −inf, a negative x or NaN NaN,
+/// +inf +inf.
+TARGET static inline __m256 log_ps_avx2(__m256 x) {
+  const __m256 one = _mm256_set1_ps(1.0f);
+  const __m256 tiny = _mm256_cmp_ps(x, _mm256_set1_ps(1.17549435e-38f), _CMP_LT_OQ);
+  const __m256i bits = _mm256_castps_si256(_mm256_blendv_ps(x, _mm256_mul_ps(x, _mm256_set1_ps(8388608.0f)), tiny));
+  const __m256i biased = _mm256_and_si256(_mm256_srli_epi32(bits, 23), _mm256_set1_epi32(0xFF));
+  __m256 e = _mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(biased, _mm256_set1_epi32(126))),
+                           _mm256_and_ps(tiny, _mm256_set1_ps(23.0f)));   // x = m·2^e, m in [0.5, 1)
+  const __m256 m = _mm256_castsi256_ps(_mm256_or_si256(_mm256_and_si256(bits, _mm256_set1_epi32(0x007FFFFF)),
+                                                       _mm256_set1_epi32(0x3F000000)));
+  const __m256 low = _mm256_cmp_ps(m, _mm256_set1_ps(0.707106781186547524f), _CMP_LT_OQ);
+  e = _mm256_sub_ps(e, _mm256_and_ps(low, one));
+  const __m256 f = _mm256_sub_ps(_mm256_add_ps(m, _mm256_and_ps(low, m)), one);  // m < √½: 2m − 1, else m − 1
+  const __m256 z = _mm256_mul_ps(f, f);
+  __m256 p = _mm256_set1_ps(7.0376836292e-2f);
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(-1.1514610310e-1f));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.1676998740e-1f));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(-1.2420140846e-1f));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.4249322787e-1f));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(-1.6668057665e-1f));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(2.0000714765e-1f));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(-2.4999993993e-1f));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(3.3333331174e-1f));
+  __m256 y = _mm256_mul_ps(_mm256_mul_ps(f, z), p);
+  y = _mm256_fmadd_ps(e, _mm256_set1_ps(-2.12194440e-4f), y);
+  y = _mm256_fnmadd_ps(_mm256_set1_ps(0.5f), z, y);
+  __m256 r = _mm256_fmadd_ps(e, _mm256_set1_ps(0.693359375f), _mm256_add_ps(f, y));
+  r = _mm256_blendv_ps(r, _mm256_set1_ps(-INFINITY), _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_EQ_OQ));
+  r = _mm256_blendv_ps(r, x, _mm256_cmp_ps(x, _mm256_set1_ps(INFINITY), _CMP_EQ_OQ));
+  return _mm256_blendv_ps(r, _mm256_set1_ps(NAN), _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_NGE_UQ));  // x < 0 or NaN
+}
+
 TARGET static int32_t ember_unary_f32_avx2(ember_unary_op op, float alpha, int64_t count, const float *in, float *out) {
   switch (op) {
     case EMBER_UNARY_RELU: case EMBER_UNARY_RELU6: case EMBER_UNARY_RELU_N1_TO_1: case EMBER_UNARY_LEAKY_RELU:
     case EMBER_UNARY_HARD_SWISH: case EMBER_UNARY_ABS: case EMBER_UNARY_NEG: case EMBER_UNARY_SQUARE:
-    case EMBER_UNARY_SIGMOID: case EMBER_UNARY_TANH: case EMBER_UNARY_SILU: break;
+    case EMBER_UNARY_SIGMOID: case EMBER_UNARY_TANH: case EMBER_UNARY_SILU: case EMBER_UNARY_SQRT:
+    case EMBER_UNARY_RSQRT: case EMBER_UNARY_RECIPROCAL: case EMBER_UNARY_FLOOR: case EMBER_UNARY_CEIL:
+    case EMBER_UNARY_ROUND: case EMBER_UNARY_EXP: case EMBER_UNARY_LOG: break;
     default: return 0;
   }
   const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f), three = _mm256_set1_ps(3.0f);
@@ -1237,6 +1273,14 @@ TARGET static int32_t ember_unary_f32_avx2(ember_unary_op op, float alpha, int64
       case EMBER_UNARY_NEG: r = _mm256_xor_ps(x, sign); break;
       case EMBER_UNARY_SQUARE: r = _mm256_mul_ps(x, x); break;
       case EMBER_UNARY_TANH: r = tanh_ps_avx2(x); break;
+      case EMBER_UNARY_SQRT: r = _mm256_sqrt_ps(x); break;
+      case EMBER_UNARY_RSQRT: r = _mm256_div_ps(one, _mm256_sqrt_ps(x)); break;
+      case EMBER_UNARY_RECIPROCAL: r = _mm256_div_ps(one, x); break;
+      case EMBER_UNARY_FLOOR: r = _mm256_round_ps(x, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC); break;
+      case EMBER_UNARY_CEIL: r = _mm256_round_ps(x, _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC); break;
+      case EMBER_UNARY_ROUND: r = _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); break;
+      case EMBER_UNARY_EXP: r = exp_ps_avx2(x); break;
+      case EMBER_UNARY_LOG: r = log_ps_avx2(x); break;
       case EMBER_UNARY_SILU:  // the sigmoid below, then the product (a fused Logistic → Mul's bits)
         r = _mm256_mul_ps(x, _mm256_div_ps(one, _mm256_add_ps(one, exp_ps_avx2(_mm256_xor_ps(x, sign)))));
         break;

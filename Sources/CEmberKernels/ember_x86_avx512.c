@@ -1520,11 +1520,11 @@ TARGET static void ember_matmul_f32_avx512(int32_t m, int32_t k, int32_t n, cons
 }
 
 // ------------------------------------------------------------ f32 unary
-/// ember_kernel_table.unary_f32: the piecewise-linear activations, hard-swish, abs, neg and square with
-/// the reference's operations in its order (max/min operands placed so that NaN and −0 come out as the
-/// reference's comparisons give them); sigmoid as 1 / (1 + e^−x) with its own e^x (Cephes' expf
-/// polynomial after a two-part ln 2 reduction, the 1 added last) and tanh (below), within 4 ulp of the
-/// reference's libm.
+/// ember_kernel_table.unary_f32: the piecewise-linear activations, hard-swish, abs, neg, square, sqrt,
+/// rsqrt, reciprocal, floor, ceil and round with the reference's operations in its order (max/min
+/// operands placed so that NaN and −0 come out as the reference's comparisons give them): its bits;
+/// e^x (Cephes' expf polynomial after a two-part ln 2 reduction, the 1 added last) and ln x (below)
+/// within 2 ulp of the reference's libm, sigmoid as 1 / (1 + e^−x) and tanh within 4.
 TARGET static inline __m512 exp_ps_avx512(__m512 z) {
   // NaN stays NaN (max/min return their second operand when one is NaN); beyond ±the range e^z is
   // 0 or inf, which scalef gives from the clamped argument's exponent.
@@ -1560,11 +1560,42 @@ TARGET static inline __m512 tanh_ps_avx512(__m512 x) {
   return _mm512_or_ps(_mm512_andnot_ps(sign, r), _mm512_and_ps(x, sign));  // x's sign (−0 too)
 }
 
+/// ln x as Cephes' logf: x = m·2^e with m in [√½, √2), ln(1 + f) = f − f²/2 + f³·P(f) for f = m − 1, plus
+/// e·ln 2 in two parts; within 2 ulp of the reference's libm. 0 gives −inf, a negative x or NaN NaN, +inf
+/// +inf; denormals are exact inputs (getexp and getmant read them).
+TARGET static inline __m512 log_ps_avx512(__m512 x) {
+  const __m512 one = _mm512_set1_ps(1.0f);
+  __m512 e = _mm512_add_ps(_mm512_getexp_ps(x), one);                     // x = m·2^e, m in [0.5, 1)
+  __m512 m = _mm512_getmant_ps(x, _MM_MANT_NORM_p5_1, _MM_MANT_SIGN_zero);
+  const __mmask16 low = _mm512_cmp_ps_mask(m, _mm512_set1_ps(0.707106781186547524f), _CMP_LT_OQ);
+  e = _mm512_mask_sub_ps(e, low, e, one);
+  const __m512 f = _mm512_sub_ps(_mm512_mask_add_ps(m, low, m, m), one);   // m < √½: 2m − 1, else m − 1
+  const __m512 z = _mm512_mul_ps(f, f);
+  __m512 p = _mm512_set1_ps(7.0376836292e-2f);
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(-1.1514610310e-1f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.1676998740e-1f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(-1.2420140846e-1f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.4249322787e-1f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(-1.6668057665e-1f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.0000714765e-1f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(-2.4999993993e-1f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(3.3333331174e-1f));
+  __m512 y = _mm512_mul_ps(_mm512_mul_ps(f, z), p);
+  y = _mm512_fmadd_ps(e, _mm512_set1_ps(-2.12194440e-4f), y);
+  y = _mm512_fnmadd_ps(_mm512_set1_ps(0.5f), z, y);
+  __m512 r = _mm512_fmadd_ps(e, _mm512_set1_ps(0.693359375f), _mm512_add_ps(f, y));
+  r = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_EQ_OQ), r, _mm512_set1_ps(-INFINITY));
+  r = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(INFINITY), _CMP_EQ_OQ), r, x);
+  return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_NGE_UQ), r, _mm512_set1_ps(NAN));  // x < 0 or NaN
+}
+
 TARGET static int32_t ember_unary_f32_avx512(ember_unary_op op, float alpha, int64_t count, const float *in, float *out) {
   switch (op) {
     case EMBER_UNARY_RELU: case EMBER_UNARY_RELU6: case EMBER_UNARY_RELU_N1_TO_1: case EMBER_UNARY_LEAKY_RELU:
     case EMBER_UNARY_HARD_SWISH: case EMBER_UNARY_ABS: case EMBER_UNARY_NEG: case EMBER_UNARY_SQUARE:
-    case EMBER_UNARY_SIGMOID: case EMBER_UNARY_TANH: case EMBER_UNARY_SILU: break;
+    case EMBER_UNARY_SIGMOID: case EMBER_UNARY_TANH: case EMBER_UNARY_SILU: case EMBER_UNARY_SQRT:
+    case EMBER_UNARY_RSQRT: case EMBER_UNARY_RECIPROCAL: case EMBER_UNARY_FLOOR: case EMBER_UNARY_CEIL:
+    case EMBER_UNARY_ROUND: case EMBER_UNARY_EXP: case EMBER_UNARY_LOG: break;
     default: return 0;
   }
   const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f), three = _mm512_set1_ps(3.0f);
@@ -1587,6 +1618,14 @@ TARGET static int32_t ember_unary_f32_avx512(ember_unary_op op, float alpha, int
       case EMBER_UNARY_NEG: r = _mm512_xor_ps(x, sign); break;
       case EMBER_UNARY_SQUARE: r = _mm512_mul_ps(x, x); break;
       case EMBER_UNARY_TANH: r = tanh_ps_avx512(x); break;
+      case EMBER_UNARY_SQRT: r = _mm512_sqrt_ps(x); break;
+      case EMBER_UNARY_RSQRT: r = _mm512_div_ps(one, _mm512_sqrt_ps(x)); break;
+      case EMBER_UNARY_RECIPROCAL: r = _mm512_div_ps(one, x); break;
+      case EMBER_UNARY_FLOOR: r = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC); break;
+      case EMBER_UNARY_CEIL: r = _mm512_roundscale_ps(x, _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC); break;
+      case EMBER_UNARY_ROUND: r = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); break;
+      case EMBER_UNARY_EXP: r = exp_ps_avx512(x); break;
+      case EMBER_UNARY_LOG: r = log_ps_avx512(x); break;
       case EMBER_UNARY_SILU:  // the sigmoid below, then the product (a fused Logistic → Mul's bits)
         r = _mm512_mul_ps(x, _mm512_div_ps(one, _mm512_add_ps(one, exp_ps_avx512(_mm512_xor_ps(x, sign)))));
         break;

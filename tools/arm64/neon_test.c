@@ -589,13 +589,18 @@ static void test_lookup_quantize_mean(const ember_kernel_table *t) {
   }
 }
 
-/// The f32 unary kernel against the reference: the piecewise-linear ops, hard-swish, abs, neg and square bit
-/// for bit (any NaN for a NaN), sigmoid and tanh within 4 ulp and silu within 5 (or 1e-38 near 0), over random
-/// values, infinities, NaN, ±0, denormals and e^x's edges, and a dense sweep across tanh's seam at 0.625.
+/// The f32 unary kernel against the reference: the piecewise-linear ops, hard-swish, abs, neg, square, sqrt,
+/// rsqrt, reciprocal, floor, ceil and round bit for bit (any NaN for a NaN), e^x and ln x within 2 ulp,
+/// sigmoid and tanh within 4 ulp and silu within 5 (or 1e-38 near 0), over random values, infinities, NaN,
+/// ±0, denormals and e^x's edges, and a dense sweep across tanh's seam at 0.625.
 static void test_unary_f32(const ember_kernel_table *t) {
   const ember_unary_op exact[] = {EMBER_UNARY_RELU, EMBER_UNARY_RELU6, EMBER_UNARY_RELU_N1_TO_1, EMBER_UNARY_LEAKY_RELU,
-                                  EMBER_UNARY_HARD_SWISH, EMBER_UNARY_ABS, EMBER_UNARY_NEG, EMBER_UNARY_SQUARE};
-  const ember_unary_op approximate[] = {EMBER_UNARY_SIGMOID, EMBER_UNARY_TANH, EMBER_UNARY_SILU};
+                                  EMBER_UNARY_HARD_SWISH, EMBER_UNARY_ABS, EMBER_UNARY_NEG, EMBER_UNARY_SQUARE,
+                                  EMBER_UNARY_SQRT, EMBER_UNARY_RSQRT, EMBER_UNARY_RECIPROCAL, EMBER_UNARY_FLOOR,
+                                  EMBER_UNARY_CEIL, EMBER_UNARY_ROUND};
+  const ember_unary_op approximate[] = {EMBER_UNARY_SIGMOID, EMBER_UNARY_TANH, EMBER_UNARY_SILU, EMBER_UNARY_EXP,
+                                        EMBER_UNARY_LOG};
+  enum { EXACT = 14, OPS = 19 };
   const float specials[] = {INFINITY, -INFINITY, NAN, 0.0f, -0.0f, 1e-40f, -1e-40f, 88.5f, -88.5f, 89.0f, -89.0f,
                             103.9f, -103.9f, 104.0f, -104.0f, 1e30f, -1e30f, -3.0f, 3.0f, 6.0f, -6.0f, 0.625f, -0.625f};
   for (int trial = 0; trial < 120; ++trial) {
@@ -605,13 +610,16 @@ static void test_unary_f32(const ember_kernel_table *t) {
       x[i] = trial == 0 ? (float)(i - 1200) / 1000.0f : rand_float(trial % 2 ? 30.0f : 8.0f);
       if (trial > 0 && rand_int(0, 5) == 0) x[i] = specials[rand_int(0, 22)];
     }
-    for (int k = 0; k < 11; ++k) {
-      const ember_unary_op op = k < 8 ? exact[k] : approximate[k - 8];
+    for (int k = 0; k < OPS; ++k) {
+      const ember_unary_op op = k < EXACT ? exact[k] : approximate[k - EXACT];
       const float alpha = 0.01f + fabsf(rand_float(0.3f));
+      if (op == EMBER_UNARY_LOG && trial % 2)  // ln x of positive values too, denormals every third trial
+        for (int32_t i = 0; i < n; ++i) x[i] = isnan(x[i]) ? x[i] : fabsf(x[i]) * (trial % 3 == 0 ? 1e-39f : 1.0f);
       ember_unary_f32_ref(op, alpha, n, x, expected);
       got[n] = 7.0f;
       expect(t->unary_f32(op, alpha, n, x, got) == 1, "unary_f32 handles the op", trial);
       expect(got[n] == 7.0f, "unary_f32 wrote past the end", trial);
+      const int64_t allowed = op == EMBER_UNARY_SILU ? 5 : op == EMBER_UNARY_EXP || op == EMBER_UNARY_LOG ? 2 : 4;
       int ok = 1;
       for (int32_t i = 0; i < n && ok; ++i) {
         if (isnan(got[i]) || isnan(expected[i])) { ok = isnan(got[i]) && isnan(expected[i]); continue; }
@@ -619,9 +627,9 @@ static void test_unary_f32(const ember_kernel_table *t) {
         memcpy(&a, &got[i], 4);
         memcpy(&b, &expected[i], 4);
         const int64_t ulps = a > b ? (int64_t)a - b : (int64_t)b - a;
-        ok = k < 8 ? a == b : (ulps <= (op == EMBER_UNARY_SILU ? 5 : 4) || fabsf(got[i] - expected[i]) <= 1e-38f);
+        ok = k < EXACT ? a == b : (a == b || ulps <= allowed || (allowed == 4 && fabsf(got[i] - expected[i]) <= 1e-38f));
       }
-      expect(ok, k < 8 ? "unary_f32 exact op" : "unary_f32 sigmoid/tanh/silu", trial * 16 + k);
+      expect(ok, k < EXACT ? "unary_f32 exact op" : "unary_f32 sigmoid/tanh/silu/exp/log", trial * 32 + k);
     }
     free(x); free(expected); free(got);
   }
