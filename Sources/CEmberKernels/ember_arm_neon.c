@@ -819,9 +819,34 @@ static inline float32x4_t log_f32x4(float32x4_t x) {
   return vbslq_f32(vcgeq_f32(x, vdupq_n_f32(0.0f)), r, vdupq_n_f32(NAN));  // x < 0 or NaN: NaN
 }
 
+/// erf x as the x86 kernels compute it (Cephes' erff): x·T(x²) below |x| 1, else ±(1 − e^−x²·P(1/x²)/|x|).
+static inline float32x4_t erf_f32x4(float32x4_t x) {
+  const float32x4_t one = vdupq_n_f32(1.0f), a = vabsq_f32(x), z = vmulq_f32(x, x);
+  static const float t[] = {7.853861353153693e-5f, -8.010193625184903e-4f, 5.188327685732524e-3f,
+                            -2.685381193529856e-2f, 1.128358514861418e-1f, -3.761262582423300e-1f, 1.128379165726710e+0f};
+  static const float pc[] = {2.326819970068386e-2f, -1.387039388740657e-1f, 3.687424674597105e-1f,
+                             -5.824733027278666e-1f, 6.210004621745983e-1f, -4.944515323274145e-1f,
+                             3.404879937665872e-1f, -2.741127028184656e-1f, 5.638259427386472e-1f};
+  static const float rc[] = {-1.047766399936249e+1f, 1.297719955371516e+1f, -7.495518717768503e+0f,
+                             2.921019019210786e+0f, -1.015265279202700e+0f, 4.218463358204948e-1f,
+                             -2.820767439740514e-1f, 5.641895067754075e-1f};
+  float32x4_t ps = vdupq_n_f32(t[0]);
+  for (int i = 1; i < 7; ++i) ps = vfmaq_f32(vdupq_n_f32(t[i]), ps, z);
+  const float32x4_t small = vmulq_f32(x, ps);
+  const float32x4_t q = vdivq_f32(one, a), y = vmulq_f32(q, q);
+  float32x4_t pp = vdupq_n_f32(pc[0]), pr = vdupq_n_f32(rc[0]);
+  for (int i = 1; i < 9; ++i) pp = vfmaq_f32(vdupq_n_f32(pc[i]), pp, y);
+  for (int i = 1; i < 8; ++i) pr = vfmaq_f32(vdupq_n_f32(rc[i]), pr, y);
+  const float32x4_t p = vbslq_f32(vcltq_f32(a, vdupq_n_f32(2.0f)), pp, pr);
+  const float32x4_t erfc = vmulq_f32(vmulq_f32(exp_f32x4(vnegq_f32(z)), q), p);
+  const float32x4_t large = vbslq_f32(vdupq_n_u32(0x80000000u), x, vsubq_f32(one, erfc));  // x's sign
+  return vbslq_f32(vcltq_f32(a, one), small, large);
+}
+
 /// ember_kernel_table.unary_f32: the piecewise-linear activations, hard-swish, abs, neg, square, sqrt,
 /// rsqrt, reciprocal, floor, ceil and round with the reference's operations and comparisons (its bits,
-/// NaN and −0 included); e^x and ln x within 2 ulp of the reference's libm, sigmoid, tanh and silu a few.
+/// NaN and −0 included); e^x, ln x and erf x within 2 ulp of the reference's libm, sigmoid, tanh and silu
+/// a few.
 /// Other ops: 0, the reference serves them.
 static int32_t unary_f32_neon(ember_unary_op op, float alpha, int64_t count, const float *in, float *out) {
   switch (op) {
@@ -829,7 +854,7 @@ static int32_t unary_f32_neon(ember_unary_op op, float alpha, int64_t count, con
     case EMBER_UNARY_HARD_SWISH: case EMBER_UNARY_ABS: case EMBER_UNARY_NEG: case EMBER_UNARY_SQUARE:
     case EMBER_UNARY_SIGMOID: case EMBER_UNARY_TANH: case EMBER_UNARY_SILU: case EMBER_UNARY_SQRT:
     case EMBER_UNARY_RSQRT: case EMBER_UNARY_RECIPROCAL: case EMBER_UNARY_FLOOR: case EMBER_UNARY_CEIL:
-    case EMBER_UNARY_ROUND: case EMBER_UNARY_EXP: case EMBER_UNARY_LOG: break;
+    case EMBER_UNARY_ROUND: case EMBER_UNARY_EXP: case EMBER_UNARY_LOG: case EMBER_UNARY_ERF: break;
     default: return 0;
   }
   const float32x4_t zero = vdupq_n_f32(0.0f), one = vdupq_n_f32(1.0f), six = vdupq_n_f32(6.0f);
@@ -857,6 +882,7 @@ static int32_t unary_f32_neon(ember_unary_op op, float alpha, int64_t count, con
       case EMBER_UNARY_ROUND: r = vrndnq_f32(x); break;
       case EMBER_UNARY_EXP: r = exp_f32x4(x); break;
       case EMBER_UNARY_LOG: r = log_f32x4(x); break;
+      case EMBER_UNARY_ERF: r = erf_f32x4(x); break;
       case EMBER_UNARY_SILU: r = vmulq_f32(x, sigmoid_f32x4(x)); break;  // the sigmoid rounded, then the product
       default: r = sigmoid_f32x4(x); break;
     }

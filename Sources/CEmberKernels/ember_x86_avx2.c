@@ -1168,8 +1168,8 @@ TARGET static void ember_matmul_f32_avx2(int32_t m, int32_t k, int32_t n, const 
 /// ember_kernel_table.unary_f32: the piecewise-linear activations, hard-swish, abs, neg, square, sqrt,
 /// rsqrt, reciprocal, floor, ceil and round with the reference's operations in its order (max/min
 /// operands placed so that NaN and −0 come out as the reference's comparisons give them): its bits;
-/// e^x (Cephes' expf polynomial after a two-part ln 2 reduction, the 1 added last) and ln x within 2
-/// ulp of the reference's libm, sigmoid as 1 / (1 + e^−x) and tanh (below) within 4.
+/// e^x (Cephes' expf polynomial after a two-part ln 2 reduction, the 1 added last), ln x and erf x within
+/// 2 ulp of the reference's libm, sigmoid as 1 / (1 + e^−x) and tanh (below) within 4.
 TARGET static inline __m256 exp_ps_avx2(__m256 z) {
   // NaN stays NaN (max/min return their second operand when one is NaN). 2^n is applied in two
   // halves, each a normal number, so e^z overflows to inf and underflows gradually as it should.
@@ -1244,13 +1244,38 @@ TARGET static inline __m256 log_ps_avx2(__m256 x) {
   return _mm256_blendv_ps(r, _mm256_set1_ps(NAN), _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_NGE_UQ));  // x < 0 or NaN
 }
 
+/// erf x as erf_ps_avx512 (Cephes' erff); within 2 ulp of the reference's libm.
+TARGET static inline __m256 erf_ps_avx2(__m256 x) {
+  const __m256 sign = _mm256_set1_ps(-0.0f), one = _mm256_set1_ps(1.0f);
+  const __m256 a = _mm256_andnot_ps(sign, x), z = _mm256_mul_ps(x, x);
+  static const float t[] = {7.853861353153693e-5f, -8.010193625184903e-4f, 5.188327685732524e-3f,
+                            -2.685381193529856e-2f, 1.128358514861418e-1f, -3.761262582423300e-1f, 1.128379165726710e+0f};
+  static const float pc[] = {2.326819970068386e-2f, -1.387039388740657e-1f, 3.687424674597105e-1f,
+                             -5.824733027278666e-1f, 6.210004621745983e-1f, -4.944515323274145e-1f,
+                             3.404879937665872e-1f, -2.741127028184656e-1f, 5.638259427386472e-1f};
+  static const float rc[] = {-1.047766399936249e+1f, 1.297719955371516e+1f, -7.495518717768503e+0f,
+                             2.921019019210786e+0f, -1.015265279202700e+0f, 4.218463358204948e-1f,
+                             -2.820767439740514e-1f, 5.641895067754075e-1f};
+  __m256 ps = _mm256_set1_ps(t[0]);
+  for (int i = 1; i < 7; ++i) ps = _mm256_fmadd_ps(ps, z, _mm256_set1_ps(t[i]));
+  const __m256 small = _mm256_mul_ps(x, ps);
+  const __m256 q = _mm256_div_ps(one, a), y = _mm256_mul_ps(q, q);
+  __m256 pp = _mm256_set1_ps(pc[0]), pr = _mm256_set1_ps(rc[0]);
+  for (int i = 1; i < 9; ++i) pp = _mm256_fmadd_ps(pp, y, _mm256_set1_ps(pc[i]));
+  for (int i = 1; i < 8; ++i) pr = _mm256_fmadd_ps(pr, y, _mm256_set1_ps(rc[i]));
+  const __m256 p = _mm256_blendv_ps(pr, pp, _mm256_cmp_ps(a, _mm256_set1_ps(2.0f), _CMP_LT_OQ));
+  const __m256 erfc = _mm256_mul_ps(_mm256_mul_ps(exp_ps_avx2(_mm256_xor_ps(z, sign)), q), p);
+  const __m256 large = _mm256_or_ps(_mm256_sub_ps(one, erfc), _mm256_and_ps(x, sign));
+  return _mm256_blendv_ps(large, small, _mm256_cmp_ps(a, one, _CMP_LT_OQ));
+}
+
 TARGET static int32_t ember_unary_f32_avx2(ember_unary_op op, float alpha, int64_t count, const float *in, float *out) {
   switch (op) {
     case EMBER_UNARY_RELU: case EMBER_UNARY_RELU6: case EMBER_UNARY_RELU_N1_TO_1: case EMBER_UNARY_LEAKY_RELU:
     case EMBER_UNARY_HARD_SWISH: case EMBER_UNARY_ABS: case EMBER_UNARY_NEG: case EMBER_UNARY_SQUARE:
     case EMBER_UNARY_SIGMOID: case EMBER_UNARY_TANH: case EMBER_UNARY_SILU: case EMBER_UNARY_SQRT:
     case EMBER_UNARY_RSQRT: case EMBER_UNARY_RECIPROCAL: case EMBER_UNARY_FLOOR: case EMBER_UNARY_CEIL:
-    case EMBER_UNARY_ROUND: case EMBER_UNARY_EXP: case EMBER_UNARY_LOG: break;
+    case EMBER_UNARY_ROUND: case EMBER_UNARY_EXP: case EMBER_UNARY_LOG: case EMBER_UNARY_ERF: break;
     default: return 0;
   }
   const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f), three = _mm256_set1_ps(3.0f);
@@ -1281,6 +1306,7 @@ TARGET static int32_t ember_unary_f32_avx2(ember_unary_op op, float alpha, int64
       case EMBER_UNARY_ROUND: r = _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); break;
       case EMBER_UNARY_EXP: r = exp_ps_avx2(x); break;
       case EMBER_UNARY_LOG: r = log_ps_avx2(x); break;
+      case EMBER_UNARY_ERF: r = erf_ps_avx2(x); break;
       case EMBER_UNARY_SILU:  // the sigmoid below, then the product (a fused Logistic → Mul's bits)
         r = _mm256_mul_ps(x, _mm256_div_ps(one, _mm256_add_ps(one, exp_ps_avx2(_mm256_xor_ps(x, sign)))));
         break;
@@ -1289,6 +1315,86 @@ TARGET static int32_t ember_unary_f32_avx2(ember_unary_op op, float alpha, int64
     store_ps(out + i, r, n);
   }
   return 1;
+}
+
+// ------------------------------------------------------------ f32 softmax and layer norm
+/// Lanes summed pairwise (the same order every call).
+TARGET static inline float hsum_ps(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+}
+
+TARGET static inline double hsum_pd(__m256d v) {
+  __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+  return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
+}
+
+TARGET static void ember_softmax_f32_avx2(int64_t rows, int32_t size, float beta, const float *in, float *out) {
+  const __m256 b = _mm256_set1_ps(beta);
+  for (int64_t r = 0; r < rows; ++r) {
+    const float *x = in + r * size;
+    float *y = out + r * size;
+    __m256 mv = _mm256_set1_ps(-INFINITY);
+    int32_t i = 0;
+    for (; i + 8 <= size; i += 8) mv = _mm256_max_ps(mv, _mm256_loadu_ps(x + i));
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mv), _mm256_extractf128_ps(mv, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    float max = _mm_cvtss_f32(_mm_max_ss(m4, _mm_movehdup_ps(m4)));
+    for (; i < size; ++i) max = x[i] > max ? x[i] : max;
+    const __m256 mx = _mm256_set1_ps(max);
+    __m256 sv = _mm256_setzero_ps();
+    for (i = 0; i < size; i += 8) {
+      const int32_t n = size - i < 8 ? size - i : 8;
+      const __m256 v = n == 8 ? _mm256_loadu_ps(x + i) : _mm256_maskload_ps(x + i, tail_mask(n));
+      const __m256 e = _mm256_and_ps(exp_ps_avx2(_mm256_mul_ps(b, _mm256_sub_ps(v, mx))),
+                                     _mm256_castsi256_ps(tail_mask(n)));
+      sv = _mm256_add_ps(sv, e);
+      store_ps(y + i, e, n);
+    }
+    const __m256 sum = _mm256_set1_ps(hsum_ps(sv));
+    for (i = 0; i < size; i += 8) {
+      const int32_t n = size - i < 8 ? size - i : 8;
+      const __m256 v = n == 8 ? _mm256_loadu_ps(y + i) : _mm256_maskload_ps(y + i, tail_mask(n));
+      store_ps(y + i, _mm256_div_ps(v, sum), n);
+    }
+  }
+}
+
+TARGET static void ember_layer_norm_f32_avx2(int64_t rows, int32_t cols, float epsilon, const float *in,
+                                             const float *gamma, const float *beta, float *out) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float *x = in + r * cols;
+    float *y = out + r * cols;
+    __m256d s = _mm256_setzero_pd();
+    int32_t c = 0;
+    for (; c + 4 <= cols; c += 4) s = _mm256_add_pd(s, _mm256_cvtps_pd(_mm_loadu_ps(x + c)));
+    double sum = hsum_pd(s);
+    for (; c < cols; ++c) sum += x[c];
+    const double mean = sum / cols;
+    const __m256d mv = _mm256_set1_pd(mean);
+    __m256d v = _mm256_setzero_pd();
+    for (c = 0; c + 4 <= cols; c += 4) {
+      const __m256d d = _mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(x + c)), mv);
+      v = _mm256_add_pd(v, _mm256_mul_pd(d, d));
+    }
+    double var = hsum_pd(v);
+    for (; c < cols; ++c) var += (x[c] - mean) * (x[c] - mean);
+    const float inv = 1.0f / sqrtf((float)(var / cols) + epsilon);
+    const __m128 iv = _mm_set1_ps(inv);
+    for (c = 0; c + 4 <= cols; c += 4) {
+      __m128 o = _mm_mul_ps(_mm256_cvtpd_ps(_mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(x + c)), mv)), iv);
+      if (gamma) o = _mm_mul_ps(o, _mm_loadu_ps(gamma + c));
+      if (beta) o = _mm_add_ps(o, _mm_loadu_ps(beta + c));
+      _mm_storeu_ps(y + c, o);
+    }
+    for (; c < cols; ++c) {
+      float o = ((float)(x[c] - mean)) * inv;
+      if (gamma) o *= gamma[c];
+      if (beta) o += beta[c];
+      y[c] = o;
+    }
+  }
 }
 
 // ------------------------------------------------------------ f32 → int8 quantize
@@ -1406,6 +1512,8 @@ const ember_kernel_table ember_avx2_kernels = {
   .matmul_f32 = ember_matmul_f32_avx2,
   .max_pool_s8 = ember_max_pool_s8_avx2,
   .max_pool_f32 = ember_max_pool_f32_avx2,
+  .softmax_f32 = ember_softmax_f32_avx2,
+  .layer_norm_f32 = ember_layer_norm_f32_avx2,
 };
 
 #endif

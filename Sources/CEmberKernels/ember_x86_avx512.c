@@ -1523,8 +1523,8 @@ TARGET static void ember_matmul_f32_avx512(int32_t m, int32_t k, int32_t n, cons
 /// ember_kernel_table.unary_f32: the piecewise-linear activations, hard-swish, abs, neg, square, sqrt,
 /// rsqrt, reciprocal, floor, ceil and round with the reference's operations in its order (max/min
 /// operands placed so that NaN and −0 come out as the reference's comparisons give them): its bits;
-/// e^x (Cephes' expf polynomial after a two-part ln 2 reduction, the 1 added last) and ln x (below)
-/// within 2 ulp of the reference's libm, sigmoid as 1 / (1 + e^−x) and tanh within 4.
+/// e^x (Cephes' expf polynomial after a two-part ln 2 reduction, the 1 added last), ln x and erf x
+/// (below) within 2 ulp of the reference's libm, sigmoid as 1 / (1 + e^−x) and tanh within 4.
 TARGET static inline __m512 exp_ps_avx512(__m512 z) {
   // NaN stays NaN (max/min return their second operand when one is NaN); beyond ±the range e^z is
   // 0 or inf, which scalef gives from the clamped argument's exponent.
@@ -1589,13 +1589,39 @@ TARGET static inline __m512 log_ps_avx512(__m512 x) {
   return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_NGE_UQ), r, _mm512_set1_ps(NAN));  // x < 0 or NaN
 }
 
+/// erf x as Cephes' erff: x·T(x²) below |x| 1, else ±(1 − erfc|x|), erfc a = e^−a²·P(1/a²)/a (R from 2 on);
+/// within 2 ulp of the reference's libm (NaN stays NaN, ±inf gives ±1).
+TARGET static inline __m512 erf_ps_avx512(__m512 x) {
+  const __m512 sign = _mm512_set1_ps(-0.0f), one = _mm512_set1_ps(1.0f);
+  const __m512 a = _mm512_andnot_ps(sign, x), z = _mm512_mul_ps(x, x);
+  static const float t[] = {7.853861353153693e-5f, -8.010193625184903e-4f, 5.188327685732524e-3f,
+                            -2.685381193529856e-2f, 1.128358514861418e-1f, -3.761262582423300e-1f, 1.128379165726710e+0f};
+  static const float pc[] = {2.326819970068386e-2f, -1.387039388740657e-1f, 3.687424674597105e-1f,
+                             -5.824733027278666e-1f, 6.210004621745983e-1f, -4.944515323274145e-1f,
+                             3.404879937665872e-1f, -2.741127028184656e-1f, 5.638259427386472e-1f};
+  static const float rc[] = {-1.047766399936249e+1f, 1.297719955371516e+1f, -7.495518717768503e+0f,
+                             2.921019019210786e+0f, -1.015265279202700e+0f, 4.218463358204948e-1f,
+                             -2.820767439740514e-1f, 5.641895067754075e-1f};
+  __m512 ps = _mm512_set1_ps(t[0]);
+  for (int i = 1; i < 7; ++i) ps = _mm512_fmadd_ps(ps, z, _mm512_set1_ps(t[i]));
+  const __m512 small = _mm512_mul_ps(x, ps);
+  const __m512 q = _mm512_div_ps(one, a), y = _mm512_mul_ps(q, q);
+  __m512 pp = _mm512_set1_ps(pc[0]), pr = _mm512_set1_ps(rc[0]);
+  for (int i = 1; i < 9; ++i) pp = _mm512_fmadd_ps(pp, y, _mm512_set1_ps(pc[i]));
+  for (int i = 1; i < 8; ++i) pr = _mm512_fmadd_ps(pr, y, _mm512_set1_ps(rc[i]));
+  const __m512 p = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, _mm512_set1_ps(2.0f), _CMP_LT_OQ), pr, pp);
+  const __m512 erfc = _mm512_mul_ps(_mm512_mul_ps(exp_ps_avx512(_mm512_xor_ps(z, sign)), q), p);
+  const __m512 large = _mm512_or_ps(_mm512_sub_ps(one, erfc), _mm512_and_ps(x, sign));
+  return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, one, _CMP_LT_OQ), large, small);
+}
+
 TARGET static int32_t ember_unary_f32_avx512(ember_unary_op op, float alpha, int64_t count, const float *in, float *out) {
   switch (op) {
     case EMBER_UNARY_RELU: case EMBER_UNARY_RELU6: case EMBER_UNARY_RELU_N1_TO_1: case EMBER_UNARY_LEAKY_RELU:
     case EMBER_UNARY_HARD_SWISH: case EMBER_UNARY_ABS: case EMBER_UNARY_NEG: case EMBER_UNARY_SQUARE:
     case EMBER_UNARY_SIGMOID: case EMBER_UNARY_TANH: case EMBER_UNARY_SILU: case EMBER_UNARY_SQRT:
     case EMBER_UNARY_RSQRT: case EMBER_UNARY_RECIPROCAL: case EMBER_UNARY_FLOOR: case EMBER_UNARY_CEIL:
-    case EMBER_UNARY_ROUND: case EMBER_UNARY_EXP: case EMBER_UNARY_LOG: break;
+    case EMBER_UNARY_ROUND: case EMBER_UNARY_EXP: case EMBER_UNARY_LOG: case EMBER_UNARY_ERF: break;
     default: return 0;
   }
   const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f), three = _mm512_set1_ps(3.0f);
@@ -1626,6 +1652,7 @@ TARGET static int32_t ember_unary_f32_avx512(ember_unary_op op, float alpha, int
       case EMBER_UNARY_ROUND: r = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); break;
       case EMBER_UNARY_EXP: r = exp_ps_avx512(x); break;
       case EMBER_UNARY_LOG: r = log_ps_avx512(x); break;
+      case EMBER_UNARY_ERF: r = erf_ps_avx512(x); break;
       case EMBER_UNARY_SILU:  // the sigmoid below, then the product (a fused Logistic → Mul's bits)
         r = _mm512_mul_ps(x, _mm512_div_ps(one, _mm512_add_ps(one, exp_ps_avx512(_mm512_xor_ps(x, sign)))));
         break;
@@ -1634,6 +1661,63 @@ TARGET static int32_t ember_unary_f32_avx512(ember_unary_op op, float alpha, int
     _mm512_mask_storeu_ps(out + i, m, r);
   }
   return 1;
+}
+
+// ------------------------------------------------------------ f32 softmax and layer norm
+TARGET static void ember_softmax_f32_avx512(int64_t rows, int32_t size, float beta, const float *in, float *out) {
+  const __m512 b = _mm512_set1_ps(beta);
+  for (int64_t r = 0; r < rows; ++r) {
+    const float *x = in + r * size;
+    float *y = out + r * size;
+    __m512 mv = _mm512_set1_ps(-INFINITY);
+    for (int32_t i = 0; i < size; i += 16) {
+      const __mmask16 m = lanes_mask(size - i < 16 ? size - i : 16);
+      mv = _mm512_mask_max_ps(mv, m, mv, _mm512_maskz_loadu_ps(m, x + i));
+    }
+    const __m512 max = _mm512_set1_ps(_mm512_reduce_max_ps(mv));
+    __m512 sv = _mm512_setzero_ps();
+    for (int32_t i = 0; i < size; i += 16) {
+      const __mmask16 m = lanes_mask(size - i < 16 ? size - i : 16);
+      const __m512 e = exp_ps_avx512(_mm512_mul_ps(b, _mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), max)));
+      sv = _mm512_mask_add_ps(sv, m, sv, e);
+      _mm512_mask_storeu_ps(y + i, m, e);
+    }
+    const __m512 sum = _mm512_set1_ps(_mm512_reduce_add_ps(sv));
+    for (int32_t i = 0; i < size; i += 16) {
+      const __mmask16 m = lanes_mask(size - i < 16 ? size - i : 16);
+      _mm512_mask_storeu_ps(y + i, m, _mm512_div_ps(_mm512_maskz_loadu_ps(m, y + i), sum));
+    }
+  }
+}
+
+TARGET static void ember_layer_norm_f32_avx512(int64_t rows, int32_t cols, float epsilon, const float *in,
+                                               const float *gamma, const float *beta, float *out) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float *x = in + r * cols;
+    float *y = out + r * cols;
+    __m512d s = _mm512_setzero_pd();
+    for (int32_t c = 0; c < cols; c += 8) {
+      const __mmask8 m = (__mmask8)lanes_mask(cols - c < 8 ? cols - c : 8);
+      s = _mm512_add_pd(s, _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, x + c)));
+    }
+    const double mean = _mm512_reduce_add_pd(s) / cols;
+    const __m512d mv = _mm512_set1_pd(mean);
+    __m512d v = _mm512_setzero_pd();
+    for (int32_t c = 0; c < cols; c += 8) {
+      const __mmask8 m = (__mmask8)lanes_mask(cols - c < 8 ? cols - c : 8);
+      const __m512d d = _mm512_maskz_sub_pd(m, _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, x + c)), mv);
+      v = _mm512_add_pd(v, _mm512_mul_pd(d, d));
+    }
+    const float inv = 1.0f / sqrtf((float)(_mm512_reduce_add_pd(v) / cols) + epsilon);
+    const __m256 iv = _mm256_set1_ps(inv);
+    for (int32_t c = 0; c < cols; c += 8) {
+      const __mmask8 m = (__mmask8)lanes_mask(cols - c < 8 ? cols - c : 8);
+      __m256 o = _mm256_mul_ps(_mm512_cvtpd_ps(_mm512_sub_pd(_mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, x + c)), mv)), iv);
+      if (gamma) o = _mm256_mul_ps(o, _mm256_maskz_loadu_ps(m, gamma + c));
+      if (beta) o = _mm256_add_ps(o, _mm256_maskz_loadu_ps(m, beta + c));
+      _mm256_mask_storeu_ps(y + c, m, o);
+    }
+  }
 }
 
 // ------------------------------------------------------------ f32 → int8 quantize
@@ -1730,6 +1814,8 @@ const ember_kernel_table ember_avx512_kernels = {
   .max_pool_s8 = ember_max_pool_s8_avx512,
   .max_pool_f32 = ember_max_pool_f32_avx512,
   .softmax_s8 = ember_softmax_s8_avx512,
+  .softmax_f32 = ember_softmax_f32_avx512,
+  .layer_norm_f32 = ember_layer_norm_f32_avx512,
 };
 
 #endif

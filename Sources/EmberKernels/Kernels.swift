@@ -116,6 +116,10 @@ public enum KernelImplementation: String, CaseIterable, Sendable {
     case maxPoolF32Avx512 = "max_pool_f32_avx512"
     case maxPoolF32Avx2 = "max_pool_f32_avx2"
     case softmaxS8Avx512 = "softmax_s8_avx512"
+    case softmaxF32Avx512 = "softmax_f32_avx512"
+    case softmaxF32Avx2 = "softmax_f32_avx2"
+    case layerNormF32Avx512 = "layer_norm_f32_avx512"
+    case layerNormF32Avx2 = "layer_norm_f32_avx2"
 
     case reduceRef = "reduce_ref"
     case argReduceRef = "arg_reduce_ref"
@@ -1348,6 +1352,13 @@ struct Preparer {
         let split = axisSplit(c.output.dims, axis)
         let outer = Int64(split.outer), size = Int32(split.size), inner = Int64(split.inner)
         let node = c.nodeName
+        if inner == 1, let (name, softmax) = simdIfAny("softmax_f32", { $0.softmax_f32 }) {  // the last axis
+            return kernel(name) { b in
+                let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
+                let out = b.output.assumingMemoryBound(to: Float.self)
+                return { softmax(outer, size, beta, x, out) }
+            }
+        }
         return kernel(.softmaxF32Ref) { b in
             let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
             let out = b.output.assumingMemoryBound(to: Float.self)
@@ -1363,12 +1374,13 @@ struct Preparer {
         let gamma = try floatOperand(1, role: "gamma"), beta = try floatOperand(2, role: "beta")
         let cols32 = Int32(cols)
         let node = c.nodeName
-        return kernel(.layerNormF32Ref) { b in
+        let (name, run) = simdIfAny("layer_norm_f32", { $0.layer_norm_f32 }) ?? (.layerNormF32Ref, ember_layer_norm_f32_ref)
+        return kernel(name) { b in
             let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
             let g = gamma ?? (b.inputs.count > 1 ? b.inputs[1]?.assumingMemoryBound(to: Float.self) : nil)
             let be = beta ?? (b.inputs.count > 2 ? b.inputs[2]?.assumingMemoryBound(to: Float.self) : nil)
             let out = b.output.assumingMemoryBound(to: Float.self)
-            return { ember_layer_norm_f32_ref(rows, cols32, epsilon, x, g, be, out) }
+            return { run(rows, cols32, epsilon, x, g, be, out) }
         }
     }
 

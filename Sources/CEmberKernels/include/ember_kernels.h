@@ -774,6 +774,14 @@ typedef struct {
   /// ember_quantize_f32_s8_even_ref's (ONNX QuantizeLinear: ties to even).
   void (*quantize_f32_s8)(int64_t count, const float *in, float scale, int32_t zero_point, int32_t half_even,
                           int8_t *out);
+  /// ember_softmax_f32_ref over `rows` rows of `size` contiguous values (the last axis): the same operations
+  /// per element (e^(beta·(x − max)) within 2 ulp, each divided by the sum), the sum added in lanes — a
+  /// few ulp from the reference.
+  void (*softmax_f32)(int64_t rows, int32_t size, float beta, const float *in, float *out);
+  /// ember_layer_norm_f32_ref: the mean and variance summed in double (in lanes), then the reference's
+  /// float operations per element.
+  void (*layer_norm_f32)(int64_t rows, int32_t cols, float epsilon, const float *in, const float *gamma,
+                         const float *beta, float *out);
 } ember_kernel_table;
 
 // ------------------------------------------------------------ Roofline probes
