@@ -845,16 +845,20 @@ TARGET static void dw_f32_row(const ember_conv_geometry *g, const ember_f32_dw *
   if (!(three_by_three && g->stride_w == 1 && g->dilation_w == 1))
     // Other kernels, strides and dilations: DW_GROUP independent FMA chains (one chain per pixel is bound
     // by the FMA's latency), each tap's weights read once for them, each pixel's taps in (ky, kx) order.
-    for (; ox + DW_GROUP <= g->out_w; ox += DW_GROUP) {
+    // A last group of DW_GROUP − 1 pixels runs as a whole group, its extra lane repeating its last pixel.
+    for (; g->out_w - ox >= DW_GROUP - 1; ox += DW_GROUP) {
+      const int32_t live = g->out_w - ox < DW_GROUP ? g->out_w - ox : DW_GROUP;
+      int64_t at[DW_GROUP];
+      for (int32_t j = 0; j < DW_GROUP; ++j) at[j] = (j < live ? j : live - 1) * pixel;
       __m256 acc[DW_GROUP];
       for (int32_t j = 0; j < DW_GROUP; ++j) acc[j] = bias;
       for (int32_t ky = 0, t = 0; ky < g->kernel_h; ++ky)
         for (int32_t kx = 0; kx < g->kernel_w; ++kx, ++t) {
           const __m256 wv = wk ? wk[t] : dw_f32_weight(w, t, c0);
           const float *p = DW_F32_ROW(ky) + ox * pixel + kx * tap;
-          for (int32_t j = 0; j < DW_GROUP; ++j) acc[j] = _mm256_fmadd_ps(_mm256_loadu_ps(p + j * pixel), wv, acc[j]);
+          for (int32_t j = 0; j < DW_GROUP; ++j) acc[j] = _mm256_fmadd_ps(_mm256_loadu_ps(p + at[j]), wv, acc[j]);
         }
-      for (int32_t j = 0; j < DW_GROUP; ++j)
+      for (int32_t j = 0; j < live; ++j)
         store_ps(out + (ox + j) * c + c0, _mm256_min_ps(_mm256_max_ps(acc[j], lo), hi), count);
     }
   if (three_by_three) {  // the nine weights in registers

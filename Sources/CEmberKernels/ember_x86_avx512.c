@@ -1073,7 +1073,12 @@ TARGET static void dw_f32_row_any(const ember_conv_geometry *g, const ember_f32_
   const __mmask16 m = lanes_mask(count);
   const int64_t c = g->in_c, pixel = g->stride_w * c, tap = g->dilation_w * c;
   int32_t ox = 0;
-  for (; ox + DW_GROUP <= g->out_w; ox += DW_GROUP) {
+  // A last group of DW_GROUP − 1 pixels runs as a whole group too, its extra lane repeating its last
+  // pixel (not stored): three pixels alone would be three latency-bound pairs of chains.
+  for (; g->out_w - ox >= DW_GROUP - 1; ox += DW_GROUP) {
+    const int32_t live = g->out_w - ox < DW_GROUP ? g->out_w - ox : DW_GROUP;
+    int64_t at[DW_GROUP];
+    for (int32_t j = 0; j < DW_GROUP; ++j) at[j] = (j < live ? j : live - 1) * pixel;
     __m512 acc[DW_GROUP];
     for (int32_t j = 0; j < DW_GROUP; ++j) acc[j] = bias;
     int64_t f = c0;
@@ -1081,10 +1086,10 @@ TARGET static void dw_f32_row_any(const ember_conv_geometry *g, const ember_f32_
       const float *p = rows[ky] + c0 + ox * pixel;
       for (int32_t kx = 0; kx < g->kernel_w; ++kx, p += tap, f += w->c_padded) {
         const __m512 wv = dw_f32_weights(w, f);
-        for (int32_t j = 0; j < DW_GROUP; ++j) acc[j] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, p + j * pixel), wv, acc[j]);
+        for (int32_t j = 0; j < DW_GROUP; ++j) acc[j] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, p + at[j]), wv, acc[j]);
       }
     }
-    for (int32_t j = 0; j < DW_GROUP; ++j)
+    for (int32_t j = 0; j < live; ++j)
       _mm512_mask_storeu_ps(out + (ox + j) * c, m, _mm512_min_ps(_mm512_max_ps(acc[j], lo), hi));
   }
   for (; ox < g->out_w; ++ox) {
