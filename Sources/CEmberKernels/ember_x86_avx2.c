@@ -1132,6 +1132,49 @@ TARGET static void ember_max_pool_f32_avx2(const ember_pool_geometry *g, const f
   })
 }
 
+/// As ember_avg_pool_s8_avx512: the rounding division exact in double.
+TARGET static void ember_avg_pool_s8_avx2(const ember_pool_geometry *g, const int8_t *in, int32_t act_min,
+                                          int32_t act_max, int8_t *out) {
+  const __m256i zero = _mm256_setzero_si256();
+  EMBER_FOR_EACH_POOL_WINDOW(g, {
+    const int32_t count = (ye > ys ? ye - ys : 0) * (xe > xs ? xe - xs : 0), k = count > 0 ? count : 1;
+    const __m256i half = _mm256_set1_epi32(k / 2);
+    const __m256d kd = _mm256_set1_pd((double)k);
+    for (int32_t c0 = 0; c0 < g->channels; c0 += 8) {
+      const int32_t lanes = g->channels - c0 < 8 ? g->channels - c0 : 8;
+      __m256i acc = zero;
+      for (int32_t y = ys; y < ye; ++y)
+        for (int32_t x = xs; x < xe; ++x)
+          acc = _mm256_add_epi32(acc, load8_s8(in + (((int64_t)n * g->in_h + y) * g->in_w + x) * g->channels + c0, lanes));
+      const __m256i positive = _mm256_cmpgt_epi32(acc, zero);
+      const __m256i num = _mm256_blendv_epi8(_mm256_sub_epi32(acc, half), _mm256_add_epi32(acc, half), positive);
+      const __m128i q0 = _mm256_cvttpd_epi32(_mm256_div_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(num)), kd));
+      const __m128i q1 = _mm256_cvttpd_epi32(_mm256_div_pd(_mm256_cvtepi32_pd(_mm256_extracti128_si256(num, 1)), kd));
+      store_s8(_mm256_set_m128i(q1, q0), 0, act_min, act_max, lanes, out + obase + c0);
+    }
+  })
+}
+
+TARGET static void ember_avg_pool_f32_avx2(const ember_pool_geometry *g, const float *in, float act_min, float act_max,
+                                           float *out) {
+  const __m256 lo = _mm256_set1_ps(act_min), hi = _mm256_set1_ps(act_max);
+  EMBER_FOR_EACH_POOL_WINDOW(g, {
+    const int32_t count = (ye > ys ? ye - ys : 0) * (xe > xs ? xe - xs : 0);
+    const __m256 k = _mm256_set1_ps((float)count);
+    for (int32_t c0 = 0; c0 < g->channels; c0 += 8) {
+      const int32_t lanes = g->channels - c0 < 8 ? g->channels - c0 : 8;
+      __m256 acc = _mm256_setzero_ps();
+      for (int32_t y = ys; y < ye; ++y)
+        for (int32_t x = xs; x < xe; ++x) {
+          const float *p = in + (((int64_t)n * g->in_h + y) * g->in_w + x) * g->channels + c0;
+          acc = _mm256_add_ps(acc, lanes == 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, tail_mask(lanes)));
+        }
+      const __m256 mean = count > 0 ? _mm256_div_ps(acc, k) : _mm256_setzero_ps();
+      store_ps(out + obase + c0, _mm256_min_ps(hi, _mm256_max_ps(lo, mean)), lanes);
+    }
+  })
+}
+
 // ------------------------------------------------------------ f32 matmul
 /// ember_kernel_table.matmul_f32: ember_matmul_f32_ref's bits — per output, x·b products added from
 /// 0 in k order, each product and sum rounded apart (no FMA) — with 4 rows × 16 columns of outputs held in
@@ -1516,6 +1559,8 @@ const ember_kernel_table ember_avx2_kernels = {
   .matmul_f32 = ember_matmul_f32_avx2,
   .max_pool_s8 = ember_max_pool_s8_avx2,
   .max_pool_f32 = ember_max_pool_f32_avx2,
+  .avg_pool_s8 = ember_avg_pool_s8_avx2,
+  .avg_pool_f32 = ember_avg_pool_f32_avx2,
   .softmax_f32 = ember_softmax_f32_avx2,
   .layer_norm_f32 = ember_layer_norm_f32_avx2,
 };

@@ -1489,6 +1489,48 @@ TARGET static void ember_max_pool_f32_avx512(const ember_pool_geometry *g, const
   })
 }
 
+/// The window's count is at most in_h·in_w, so |sum ± count/2| / count (an average of int8 values) is
+/// within 129 and a double quotient truncates exactly as the reference's int32 division.
+TARGET static void ember_avg_pool_s8_avx512(const ember_pool_geometry *g, const int8_t *in, int32_t act_min,
+                                            int32_t act_max, int8_t *out) {
+  const __m512i lo = _mm512_set1_epi32(act_min), hi = _mm512_set1_epi32(act_max), zero = _mm512_setzero_si512();
+  EMBER_FOR_EACH_POOL_WINDOW(g, {
+    const int32_t count = (ye > ys ? ye - ys : 0) * (xe > xs ? xe - xs : 0), k = count > 0 ? count : 1;
+    const __m512i half = _mm512_set1_epi32(k / 2);
+    const __m512d kd = _mm512_set1_pd((double)k);
+    for (int32_t c0 = 0; c0 < g->channels; c0 += 16) {
+      const __mmask16 m = lanes_mask(g->channels - c0 < 16 ? g->channels - c0 : 16);
+      __m512i acc = zero;
+      for (int32_t y = ys; y < ye; ++y)
+        for (int32_t x = xs; x < xe; ++x)
+          acc = _mm512_add_epi32(acc, load16_s8(in + (((int64_t)n * g->in_h + y) * g->in_w + x) * g->channels + c0, m));
+      const __m512i num = _mm512_mask_sub_epi32(_mm512_add_epi32(acc, half), _mm512_cmple_epi32_mask(acc, zero), acc, half);
+      const __m256i q0 = _mm512_cvttpd_epi32(_mm512_div_pd(_mm512_cvtepi32_pd(_mm512_castsi512_si256(num)), kd));
+      const __m256i q1 = _mm512_cvttpd_epi32(_mm512_div_pd(_mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(num, 1)), kd));
+      const __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(q0), q1, 1);
+      _mm_mask_storeu_epi8(out + obase + c0, m, _mm512_cvtepi32_epi8(_mm512_min_epi32(_mm512_max_epi32(q, lo), hi)));
+    }
+  })
+}
+
+TARGET static void ember_avg_pool_f32_avx512(const ember_pool_geometry *g, const float *in, float act_min, float act_max,
+                                             float *out) {
+  const __m512 lo = _mm512_set1_ps(act_min), hi = _mm512_set1_ps(act_max);
+  EMBER_FOR_EACH_POOL_WINDOW(g, {
+    const int32_t count = (ye > ys ? ye - ys : 0) * (xe > xs ? xe - xs : 0);
+    const __m512 k = _mm512_set1_ps((float)count);
+    for (int32_t c0 = 0; c0 < g->channels; c0 += 16) {
+      const __mmask16 m = lanes_mask(g->channels - c0 < 16 ? g->channels - c0 : 16);
+      __m512 acc = _mm512_setzero_ps();
+      for (int32_t y = ys; y < ye; ++y)
+        for (int32_t x = xs; x < xe; ++x)
+          acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(m, in + (((int64_t)n * g->in_h + y) * g->in_w + x) * g->channels + c0));
+      const __m512 mean = count > 0 ? _mm512_div_ps(acc, k) : _mm512_setzero_ps();
+      _mm512_mask_storeu_ps(out + obase + c0, m, _mm512_min_ps(hi, _mm512_max_ps(lo, mean)));
+    }
+  })
+}
+
 // ------------------------------------------------------------ f32 matmul
 /// ember_kernel_table.matmul_f32: ember_matmul_f32_ref's bits — per output, x·b products added from
 /// 0 in k order, each product and sum rounded apart (no FMA) — with 4 rows × 32 columns of outputs held in
@@ -1819,6 +1861,8 @@ const ember_kernel_table ember_avx512_kernels = {
   .max_pool_s8 = ember_max_pool_s8_avx512,
   .max_pool_f32 = ember_max_pool_f32_avx512,
   .softmax_s8 = ember_softmax_s8_avx512,
+  .avg_pool_s8 = ember_avg_pool_s8_avx512,
+  .avg_pool_f32 = ember_avg_pool_f32_avx512,
   .softmax_f32 = ember_softmax_f32_avx512,
   .layer_norm_f32 = ember_layer_norm_f32_avx512,
 };

@@ -116,6 +116,10 @@ public enum KernelImplementation: String, CaseIterable, Sendable {
     case maxPoolF32Avx512 = "max_pool_f32_avx512"
     case maxPoolF32Avx2 = "max_pool_f32_avx2"
     case softmaxS8Avx512 = "softmax_s8_avx512"
+    case avgPoolS8Avx512 = "avg_pool_s8_avx512"
+    case avgPoolS8Avx2 = "avg_pool_s8_avx2"
+    case avgPoolF32Avx512 = "avg_pool_f32_avx512"
+    case avgPoolF32Avx2 = "avg_pool_f32_avx2"
     case softmaxF32Avx512 = "softmax_f32_avx512"
     case softmaxF32Avx2 = "softmax_f32_avx2"
     case layerNormF32Avx512 = "layer_norm_f32_avx512"
@@ -1402,7 +1406,8 @@ struct Preparer {
         let node = c.nodeName
         if x.dtype == .f32 {
             let (lo, hi) = p.activation.range
-            if !average, let (name, pool) = simdIfAny("max_pool_f32", { $0.max_pool_f32 }) {
+            if let (name, pool) = average ? simdIfAny("avg_pool_f32", { $0.avg_pool_f32 })
+                                          : simdIfAny("max_pool_f32", { $0.max_pool_f32 }) {
                 return kernel(name) { b in
                     let xp = try req(b, 0, node).assumingMemoryBound(to: Float.self)
                     let out = b.output.assumingMemoryBound(to: Float.self)
@@ -1419,7 +1424,7 @@ struct Preparer {
         let qi = try perTensorQuant(0), qo = try outQuant()
         guard qi == qo else { throw unsupported("int8 pooling needs the same scale and zero point on input and output (TFLite's rule)") }
         let (lo, hi) = activationRangeInt8(p.activation, qo)
-        if !average, let (name, pool) = simdIfAny("max_pool_s8", { $0.max_pool_s8 }) {
+        if let (name, pool) = average ? simdIfAny("avg_pool_s8", { $0.avg_pool_s8 }) : simdIfAny("max_pool_s8", { $0.max_pool_s8 }) {
             return kernel(name) { b in
                 let xp = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
                 let out = b.output.assumingMemoryBound(to: Int8.self)

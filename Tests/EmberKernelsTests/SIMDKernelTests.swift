@@ -681,9 +681,10 @@ func depthwiseGeometry(_ rng: inout SplitMix64, trial: Int) -> ember_conv_geomet
         }
     }
 
-    /// Max pooling against the reference bit for bit: windows 1–4 with strides 1–3 and padding (clipped
-    /// windows), 1 to 100 channels, batches of 2, activation clamps; f32 with infinities and NaN taps.
-    @Test func maxPoolingMatchesTheReferenceOnEveryISA() {
+    /// Max and average pooling against the reference bit for bit: windows 1–4 with strides 1–3 and padding
+    /// (clipped windows), global windows, 1 to 100 channels, batches of 2, activation clamps; f32 with
+    /// infinities and NaN taps; int8 averages of every sign (the rounding division's ties).
+    @Test func poolingMatchesTheReferenceOnEveryISA() {
         var rng = SplitMix64(seed: 73)
         for trial in 0..<150 {
             var g = ember_pool_geometry()
@@ -692,6 +693,9 @@ func depthwiseGeometry(_ rng: inout SplitMix64, trial: Int) -> ember_conv_geomet
             g.kernel_h = Int32(rng.int(1...4)); g.kernel_w = Int32(rng.int(1...4))
             g.stride_h = Int32(rng.int(1...3)); g.stride_w = Int32(rng.int(1...3))
             g.pad_top = Int32(rng.int(0...Int(g.kernel_h - 1))); g.pad_left = Int32(rng.int(0...Int(g.kernel_w - 1)))
+            if trial % 7 == 0 {  // a global window
+                g.kernel_h = g.in_h; g.kernel_w = g.in_w; g.pad_top = 0; g.pad_left = 0
+            }
             // At least one output; windows wholly in the padding are allowed (the reference gives −128 / −inf).
             g.out_h = max(1, (g.in_h + 2 * g.pad_top - g.kernel_h) / g.stride_h + 1)
             g.out_w = max(1, (g.in_w + 2 * g.pad_left - g.kernel_w) / g.stride_w + 1)
@@ -704,14 +708,27 @@ func depthwiseGeometry(_ rng: inout SplitMix64, trial: Int) -> ember_conv_geomet
             var expected = [Int8](repeating: 0, count: outCount), expectedF = [Float](repeating: 0, count: outCount)
             ember_max_pool_s8_ref(&g, xs, lo8, hi8, &expected)
             ember_max_pool_f32_ref(&g, xf, lo, hi, &expectedF)
+            var expectedAvg = expected, expectedAvgF = expectedF
+            ember_avg_pool_s8_ref(&g, xs, lo8, hi8, &expectedAvg)
+            ember_avg_pool_f32_ref(&g, xf, lo, hi, &expectedAvgF)
+            func same(_ a: [Float], _ b: [Float]) -> Bool {
+                zip(a, b).allSatisfy { $0.bitPattern == $1.bitPattern || ($0.isNaN && $1.isNaN) }
+            }
             for isa in availableISAs {
                 let table = kernels(isa)
-                guard let s8 = table.max_pool_s8, let f32 = table.max_pool_f32 else { continue }
                 var got = [Int8](repeating: 99, count: outCount), gotF = [Float](repeating: 7, count: outCount)
-                s8(&g, xs, lo8, hi8, &got)
-                f32(&g, xf, lo, hi, &gotF)
-                #expect(got == expected, "\(isaName(isa)) trial \(trial): \(g)")
-                #expect(gotF.map(\.bitPattern) == expectedF.map(\.bitPattern), "\(isaName(isa)) trial \(trial) f32: \(g)")
+                if let s8 = table.max_pool_s8, let f32 = table.max_pool_f32 {
+                    s8(&g, xs, lo8, hi8, &got)
+                    f32(&g, xf, lo, hi, &gotF)
+                    #expect(got == expected, "\(isaName(isa)) trial \(trial): \(g)")
+                    #expect(same(gotF, expectedF), "\(isaName(isa)) trial \(trial) f32: \(g)")
+                }
+                if let s8 = table.avg_pool_s8, let f32 = table.avg_pool_f32 {
+                    s8(&g, xs, lo8, hi8, &got)
+                    f32(&g, xf, lo, hi, &gotF)
+                    #expect(got == expectedAvg, "\(isaName(isa)) trial \(trial) average: \(g)")
+                    #expect(same(gotF, expectedAvgF), "\(isaName(isa)) trial \(trial) f32 average: \(g)")
+                }
             }
         }
     }

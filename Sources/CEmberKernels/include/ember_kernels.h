@@ -761,6 +761,10 @@ typedef struct {
   /// ember_max_pool_s8_ref and ember_max_pool_f32_ref (their bits), a vector of channels at a time.
   void (*max_pool_s8)(const ember_pool_geometry *g, const int8_t *in, int32_t act_min, int32_t act_max, int8_t *out);
   void (*max_pool_f32)(const ember_pool_geometry *g, const float *in, float act_min, float act_max, float *out);
+  /// ember_avg_pool_s8_ref / ember_avg_pool_f32_ref (their bits: each channel summed in the reference's
+  /// order, a vector of channels at a time; the int8 mean's rounding division done exactly in double).
+  void (*avg_pool_s8)(const ember_pool_geometry *g, const int8_t *in, int32_t act_min, int32_t act_max, int8_t *out);
+  void (*avg_pool_f32)(const ember_pool_geometry *g, const float *in, float act_min, float act_max, float *out);
   /// ember_softmax_s8_ref (its bytes); AVX-512 runs 16 rows of up to 64 classes at once, one a lane.
   void (*softmax_s8)(int64_t rows, int32_t depth, const int32_t *exp_table, const int8_t *in, int8_t *out);
   /// ember_resize_bilinear_s8_ref (the reference's bytes), a vector of channels at a time.
