@@ -607,6 +607,9 @@ static void binary_f32_neon(ember_binary_op op, const ember_broadcast *bc, const
   case EMBER_BINARY_PRELU:
     BINARY_F32_ROWS(vbslq_f32(vcgeq_f32(x, vdupq_n_f32(0.0f)), x, vmulq_f32(x, y)), x >= 0.0f ? x : x * y);
     break;
+  case EMBER_BINARY_SQUARED_DIFFERENCE:
+    BINARY_F32_ROWS(vmulq_f32(vsubq_f32(x, y), vsubq_f32(x, y)), (x - y) * (x - y));
+    break;
   default: ember_binary_f32_ref(op, bc, a, b, act_min, act_max, out); break;  // the reference-only functions
   }
 }
@@ -854,7 +857,8 @@ static int32_t unary_f32_neon(ember_unary_op op, float alpha, int64_t count, con
     case EMBER_UNARY_HARD_SWISH: case EMBER_UNARY_ABS: case EMBER_UNARY_NEG: case EMBER_UNARY_SQUARE:
     case EMBER_UNARY_SIGMOID: case EMBER_UNARY_TANH: case EMBER_UNARY_SILU: case EMBER_UNARY_SQRT:
     case EMBER_UNARY_RSQRT: case EMBER_UNARY_RECIPROCAL: case EMBER_UNARY_FLOOR: case EMBER_UNARY_CEIL:
-    case EMBER_UNARY_ROUND: case EMBER_UNARY_EXP: case EMBER_UNARY_LOG: case EMBER_UNARY_ERF: break;
+    case EMBER_UNARY_ROUND: case EMBER_UNARY_EXP: case EMBER_UNARY_LOG: case EMBER_UNARY_ERF:
+    case EMBER_UNARY_GELU: break;
     default: return 0;
   }
   const float32x4_t zero = vdupq_n_f32(0.0f), one = vdupq_n_f32(1.0f), six = vdupq_n_f32(6.0f);
@@ -883,6 +887,9 @@ static int32_t unary_f32_neon(ember_unary_op op, float alpha, int64_t count, con
       case EMBER_UNARY_EXP: r = exp_f32x4(x); break;
       case EMBER_UNARY_LOG: r = log_f32x4(x); break;
       case EMBER_UNARY_ERF: r = erf_f32x4(x); break;
+      case EMBER_UNARY_GELU:  // the reference's order: (0.5·x)·(1 + erf(x·√½))
+        r = vmulq_f32(vmulq_f32(vdupq_n_f32(0.5f), x), vaddq_f32(one, erf_f32x4(vmulq_f32(x, vdupq_n_f32(0.70710678118654752f)))));
+        break;
       case EMBER_UNARY_SILU: r = vmulq_f32(x, sigmoid_f32x4(x)); break;  // the sigmoid rounded, then the product
       default: r = sigmoid_f32x4(x); break;
     }

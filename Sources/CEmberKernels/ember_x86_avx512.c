@@ -1218,6 +1218,9 @@ TARGET static void ember_binary_f32_avx512(ember_binary_op op, const ember_broad
   case EMBER_BINARY_PRELU:
     BINARY_F32_ROWS(_mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GE_OQ), _mm512_mul_ps(x, y), x));
     break;
+  case EMBER_BINARY_SQUARED_DIFFERENCE:
+    BINARY_F32_ROWS(_mm512_mul_ps(_mm512_sub_ps(x, y), _mm512_sub_ps(x, y)));
+    break;
   default: ember_binary_f32_ref(op, bc, a, b, act_min, act_max, out); break;  // the reference-only functions
   }
 }
@@ -1668,7 +1671,8 @@ TARGET static int32_t ember_unary_f32_avx512(ember_unary_op op, float alpha, int
     case EMBER_UNARY_HARD_SWISH: case EMBER_UNARY_ABS: case EMBER_UNARY_NEG: case EMBER_UNARY_SQUARE:
     case EMBER_UNARY_SIGMOID: case EMBER_UNARY_TANH: case EMBER_UNARY_SILU: case EMBER_UNARY_SQRT:
     case EMBER_UNARY_RSQRT: case EMBER_UNARY_RECIPROCAL: case EMBER_UNARY_FLOOR: case EMBER_UNARY_CEIL:
-    case EMBER_UNARY_ROUND: case EMBER_UNARY_EXP: case EMBER_UNARY_LOG: case EMBER_UNARY_ERF: break;
+    case EMBER_UNARY_ROUND: case EMBER_UNARY_EXP: case EMBER_UNARY_LOG: case EMBER_UNARY_ERF:
+    case EMBER_UNARY_GELU: break;
     default: return 0;
   }
   const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f), three = _mm512_set1_ps(3.0f);
@@ -1700,6 +1704,9 @@ TARGET static int32_t ember_unary_f32_avx512(ember_unary_op op, float alpha, int
       case EMBER_UNARY_EXP: r = exp_ps_avx512(x); break;
       case EMBER_UNARY_LOG: r = log_ps_avx512(x); break;
       case EMBER_UNARY_ERF: r = erf_ps_avx512(x); break;
+      case EMBER_UNARY_GELU:  // the reference's order: (0.5·x)·(1 + erf(x·√½))
+        r = _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), x), _mm512_add_ps(one, erf_ps_avx512(_mm512_mul_ps(x, _mm512_set1_ps(0.70710678118654752f)))));
+        break;
       case EMBER_UNARY_SILU:  // the sigmoid below, then the product (a fused Logistic → Mul's bits)
         r = _mm512_mul_ps(x, _mm512_div_ps(one, _mm512_add_ps(one, exp_ps_avx512(_mm512_xor_ps(x, sign)))));
         break;

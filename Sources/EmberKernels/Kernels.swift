@@ -1137,7 +1137,8 @@ struct Preparer {
         let (lo, hi) = act.range
         let aConst = try floatOperand(0, role: "a"), bConst = try floatOperand(1, role: "b")
         let node = c.nodeName
-        if c.isa.cISA != nil, op.rawValue <= EMBER_BINARY_PRELU.rawValue { // the SIMD kernels take ADD ... PRELU
+        // The SIMD kernels take ADD … PRELU and SQUARED_DIFFERENCE (a layer norm's variance).
+        if c.isa.cISA != nil, op.rawValue <= EMBER_BINARY_PRELU.rawValue || op == EMBER_BINARY_SQUARED_DIFFERENCE {
             let (name, run) = try simd("binary_f32") { $0.binary_f32 }
             return kernel(name) { b in
                 let ap = try aConst ?? req(b, 0, node).assumingMemoryBound(to: Float.self)
