@@ -831,6 +831,13 @@ static inline void interpolation_values(int32_t o, float scale, int32_t half_pix
   *hi = c < in - 1 ? c : in - 1;
 }
 
+void ember_resize_bilinear_f32_axis(int32_t o, int32_t in, int32_t out, int32_t align_corners, int32_t half_pixel_centers,
+                                    float *fraction, int32_t *lo, int32_t *hi) {
+  float scaled;
+  interpolation_values(o, resize_scale(in, out, align_corners), half_pixel_centers, in, &scaled, lo, hi);
+  *fraction = scaled - (float)*lo;
+}
+
 void ember_resize_bilinear_f32_ref(int32_t batch, int32_t in_h, int32_t in_w, int32_t channels,
                                    int32_t out_h, int32_t out_w, int32_t align_corners,
                                    int32_t half_pixel_centers, const float *in, float *out) {

@@ -1178,6 +1178,49 @@ TARGET static void ember_avg_pool_f32_avx2(const ember_pool_geometry *g, const f
   })
 }
 
+// ------------------------------------------------------------ f32 bilinear resize
+/// ember_resize_bilinear_f32_ref's bits: its axis values (ember_resize_bilinear_f32_axis) and per channel
+/// p00·(1 − dy)·(1 − dx) + p10·dy·(1 − dx) + p01·(1 − dy)·dx + p11·dy·dx, each product and sum rounded
+/// in its order, 8 channels at a time.
+TARGET static void ember_resize_bilinear_f32_avx2(int32_t batch, int32_t in_h, int32_t in_w, int32_t channels,
+                                                int32_t out_h, int32_t out_w, int32_t align_corners,
+                                                int32_t half_pixel_centers, const float *in, float *out) {
+  // Columns 64 at a time, their axis values computed once for every row (not once per pixel: with few
+  // channels they cost more than the interpolation).
+  float dxs[64];
+  int32_t x0s[64], x1s[64];
+  for (int32_t xc = 0; xc < out_w; xc += 64) {
+    const int32_t columns = out_w - xc < 64 ? out_w - xc : 64;
+    for (int32_t j = 0; j < columns; ++j)
+      ember_resize_bilinear_f32_axis(xc + j, in_w, out_w, align_corners, half_pixel_centers, &dxs[j], &x0s[j], &x1s[j]);
+    for (int32_t n = 0; n < batch; ++n)
+    for (int32_t y = 0; y < out_h; ++y) {
+      float dy;
+      int32_t y0, y1;
+      ember_resize_bilinear_f32_axis(y, in_h, out_h, align_corners, half_pixel_centers, &dy, &y0, &y1);
+      const __m256 vy = _mm256_set1_ps(dy), uy = _mm256_set1_ps(1 - dy);
+      for (int32_t x = xc; x < xc + columns; ++x) {
+        const float dx = dxs[x - xc];
+        const int32_t x0 = x0s[x - xc], x1 = x1s[x - xc];
+        const __m256 vx = _mm256_set1_ps(dx), ux = _mm256_set1_ps(1 - dx);
+        const float *p00 = in + (((int64_t)n * in_h + y0) * in_w + x0) * channels;
+        const float *p10 = in + (((int64_t)n * in_h + y1) * in_w + x0) * channels;
+        const float *p01 = in + (((int64_t)n * in_h + y0) * in_w + x1) * channels;
+        const float *p11 = in + (((int64_t)n * in_h + y1) * in_w + x1) * channels;
+        float *o = out + (((int64_t)n * out_h + y) * out_w + x) * channels;
+        for (int32_t c = 0; c < channels; c += 8) {
+          const int32_t n8 = channels - c < 8 ? channels - c : 8;
+          __m256 r = _mm256_mul_ps(_mm256_mul_ps((n8 == 8 ? _mm256_loadu_ps(p00 + c) : _mm256_maskload_ps(p00 + c, tail_mask(n8))), uy), ux);
+          r = _mm256_add_ps(r, _mm256_mul_ps(_mm256_mul_ps((n8 == 8 ? _mm256_loadu_ps(p10 + c) : _mm256_maskload_ps(p10 + c, tail_mask(n8))), vy), ux));
+          r = _mm256_add_ps(r, _mm256_mul_ps(_mm256_mul_ps((n8 == 8 ? _mm256_loadu_ps(p01 + c) : _mm256_maskload_ps(p01 + c, tail_mask(n8))), uy), vx));
+          r = _mm256_add_ps(r, _mm256_mul_ps(_mm256_mul_ps((n8 == 8 ? _mm256_loadu_ps(p11 + c) : _mm256_maskload_ps(p11 + c, tail_mask(n8))), vy), vx));
+          store_ps(o + c, r, n8);
+        }
+      }
+    }
+  }
+}
+
 // ------------------------------------------------------------ f32 matmul
 /// ember_kernel_table.matmul_f32: ember_matmul_f32_ref's bits — per output, x·b products added from
 /// 0 in k order, each product and sum rounded apart (no FMA) — with 4 rows × 16 columns of outputs held in
@@ -1569,6 +1612,7 @@ const ember_kernel_table ember_avx2_kernels = {
   .avg_pool_s8 = ember_avg_pool_s8_avx2,
   .avg_pool_f32 = ember_avg_pool_f32_avx2,
   .softmax_f32 = ember_softmax_f32_avx2,
+  .resize_bilinear_f32 = ember_resize_bilinear_f32_avx2,
   .layer_norm_f32 = ember_layer_norm_f32_avx2,
 };
 

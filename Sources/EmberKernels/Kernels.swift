@@ -120,6 +120,8 @@ public enum KernelImplementation: String, CaseIterable, Sendable {
     case avgPoolS8Avx2 = "avg_pool_s8_avx2"
     case avgPoolF32Avx512 = "avg_pool_f32_avx512"
     case avgPoolF32Avx2 = "avg_pool_f32_avx2"
+    case resizeBilinearF32Avx512 = "resize_bilinear_f32_avx512"
+    case resizeBilinearF32Avx2 = "resize_bilinear_f32_avx2"
     case softmaxF32Avx512 = "softmax_f32_avx512"
     case softmaxF32Avx2 = "softmax_f32_avx2"
     case layerNormF32Avx512 = "layer_norm_f32_avx512"
@@ -487,10 +489,12 @@ struct Preparer {
         let ac: Int32 = r.alignCorners ? 1 : 0, hp: Int32 = r.halfPixelCenters ? 1 : 0
         let oh = Int32(r.height), ow = Int32(r.width)
         let node = c.nodeName
-        return kernel(.resizeBilinearF32Ref) { b in
+        let (name, run) = simdIfAny("resize_bilinear_f32", { $0.resize_bilinear_f32 })
+            ?? (.resizeBilinearF32Ref, ember_resize_bilinear_f32_ref)
+        return kernel(name) { b in
             let xp = try req(b, 0, node).assumingMemoryBound(to: Float.self)
             let out = b.output.assumingMemoryBound(to: Float.self)
-            return { ember_resize_bilinear_f32_ref(dims[0], dims[1], dims[2], dims[3], oh, ow, ac, hp, xp, out) }
+            return { run(dims[0], dims[1], dims[2], dims[3], oh, ow, ac, hp, xp, out) }
         }
     }
 

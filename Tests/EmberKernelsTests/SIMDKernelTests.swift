@@ -797,6 +797,39 @@ func depthwiseGeometry(_ rng: inout SplitMix64, trial: Int) -> ember_conv_geomet
         }
     }
 
+    /// The f32 bilinear resize against the reference bit for bit: up- and downsampling, align-corners and
+    /// half-pixel centres, 1 to 40 channels (every tail), batches of 2.
+    @Test func f32BilinearResizeMatchesTheReferenceOnEveryISA() {
+        var rng = SplitMix64(seed: 70)
+        for trial in 0..<200 {
+            let batch = rng.int(1...2), inH = rng.int(1...9), inW = rng.int(1...9), channels = rng.int(1...40)
+            let outH = rng.int(1...20), outW = rng.int(1...20)
+            let mode = trial % 3  // 0: neither, 1: align corners, 2: half-pixel centres
+            let align: Int32 = mode == 1 ? 1 : 0, halfPixel: Int32 = mode == 2 ? 1 : 0
+            let x = rng.floats(batch * inH * inW * channels, scale: 10), outCount = batch * outH * outW * channels
+            var expected = [Float](repeating: 0, count: outCount)
+            ember_resize_bilinear_f32_ref(Int32(batch), Int32(inH), Int32(inW), Int32(channels), Int32(outH), Int32(outW),
+                                          align, halfPixel, x, &expected)
+            // The axis values the kernels share with the reference: two sources inside the input, the second
+            // at most one past the first, and the corners mapped to the corners when aligned.
+            for o in 0..<outH {
+                var fraction: Float = 0, lo: Int32 = 0, hi: Int32 = 0
+                ember_resize_bilinear_f32_axis(Int32(o), Int32(inH), Int32(outH), align, halfPixel, &fraction, &lo, &hi)
+                #expect(0 <= lo && lo <= hi && hi <= lo + 1 && hi < Int32(inH), "trial \(trial): row \(o) reads \(lo), \(hi)")
+                if align == 1 && outH > 1 && (o == 0 || o == outH - 1) {
+                    #expect(lo == (o == 0 ? 0 : Int32(inH - 1)) && fraction == 0, "trial \(trial): corner row \(o)")
+                }
+            }
+            for isa in availableISAs {
+                guard let resize = kernels(isa).resize_bilinear_f32 else { continue }
+                var got = [Float](repeating: .nan, count: outCount)
+                resize(Int32(batch), Int32(inH), Int32(inW), Int32(channels), Int32(outH), Int32(outW), align, halfPixel, x, &got)
+                let wrong = zip(got, expected).filter { $0.bitPattern != $1.bitPattern }.count
+                #expect(wrong == 0, "\(isaName(isa)) trial \(trial): \(wrong) differ, \(batch)×\(inH)×\(inW)×\(channels) → \(outH)×\(outW)")
+            }
+        }
+    }
+
     /// The mean over the middle axes of NHWC-like inputs ([outer][h][w][inner], H and W reduced: a global
     /// average pool) against the reference: int8 bytes with random zero points and multipliers (all-min and
     /// all-max inputs among them), f32 bits with signed zeros, infinities, overflow and NaN.

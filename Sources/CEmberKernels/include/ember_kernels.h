@@ -314,6 +314,11 @@ void ember_resize_nearest_ref(int32_t elem_size, int32_t batch, int32_t in_h, in
                               int32_t channels, int32_t out_h, int32_t out_w, int32_t align_corners,
                               int32_t half_pixel_centers, const void *in, void *out);
 /// TFLite reference RESIZE_BILINEAR on f32 (ComputeInterpolationValues).
+/// Output position o of an axis `out` long resized from `in`: the two source positions and the fraction
+/// between them, as ember_resize_bilinear_f32_ref computes them (compiled without FMA, so the SIMD
+/// kernels' weights are its bits).
+void ember_resize_bilinear_f32_axis(int32_t o, int32_t in, int32_t out, int32_t align_corners, int32_t half_pixel_centers,
+                                    float *fraction, int32_t *lo, int32_t *hi);
 void ember_resize_bilinear_f32_ref(int32_t batch, int32_t in_h, int32_t in_w, int32_t channels,
                                    int32_t out_h, int32_t out_w, int32_t align_corners,
                                    int32_t half_pixel_centers, const float *in, float *out);
@@ -782,6 +787,10 @@ typedef struct {
   /// per element (e^(beta·(x − max)) within 2 ulp, each divided by the sum), the sum added in lanes — a
   /// few ulp from the reference.
   void (*softmax_f32)(int64_t rows, int32_t size, float beta, const float *in, float *out);
+  /// ember_resize_bilinear_f32_ref (its bits: the same four products and sums per channel), channels a
+  /// vector at a time.
+  void (*resize_bilinear_f32)(int32_t batch, int32_t in_h, int32_t in_w, int32_t channels, int32_t out_h, int32_t out_w,
+                              int32_t align_corners, int32_t half_pixel_centers, const float *in, float *out);
   /// ember_layer_norm_f32_ref: the mean and variance summed in double (in lanes), then the reference's
   /// float operations per element.
   void (*layer_norm_f32)(int64_t rows, int32_t cols, float epsilon, const float *in, const float *gamma,
