@@ -244,6 +244,41 @@ void ember_transpose_conv2d_s8(int32_t isa, const ember_conv_geometry *g, const 
   }
 }
 
+int64_t ember_transpose_conv2d_f32_scratch_bytes(const ember_conv_geometry *g, const ember_f32_gemm *w) {
+  return whole_lines((int64_t)g->in_w * w->n * 4);
+}
+
+void ember_transpose_conv2d_f32(int32_t isa, const ember_conv_geometry *g, const float *input, const ember_f32_gemm *w,
+                                const float *bias, float act_min, float act_max, void *scratch, float *output) {
+  const ember_kernel_table *t = ember_kernel_table_for(isa);
+  if (!t || !t->fully_connected_f32) return;
+  const int64_t pixels = (int64_t)g->out_h * g->out_w, out_c = g->out_c, taps_c = w->n;
+  float *row = (float *)scratch;
+  for (int32_t n = 0; n < g->batch; ++n) {
+    float *out = output + (int64_t)n * pixels * out_c;
+    memset(out, 0, sizeof(float) * (size_t)(pixels * out_c));
+    for (int32_t iy = 0; iy < g->in_h; ++iy) {
+      t->fully_connected_f32(g->in_w, input + (((int64_t)n * g->in_h + iy) * g->in_w) * g->in_c, w, row);
+      for (int32_t ky = 0; ky < g->kernel_h; ++ky) {
+        const int32_t oy = iy * g->stride_h - g->pad_top + ky;
+        if (oy < 0 || oy >= g->out_h) continue;
+        for (int32_t ix = 0; ix < g->in_w; ++ix)
+          for (int32_t kx = 0; kx < g->kernel_w; ++kx) {
+            const int32_t ox = ix * g->stride_w - g->pad_left + kx;
+            if (ox < 0 || ox >= g->out_w) continue;
+            float *acc = out + ((int64_t)oy * g->out_w + ox) * out_c;
+            const float *products = row + (int64_t)ix * taps_c + ((int64_t)ky * g->kernel_w + kx) * out_c;
+            for (int64_t c = 0; c < out_c; ++c) acc[c] += products[c];
+          }
+      }
+    }
+    for (int64_t i = 0; i < pixels * out_c; ++i) {
+      const float v = out[i] + (bias ? bias[i % out_c] : 0.0f);
+      out[i] = v < act_min ? act_min : (v > act_max ? act_max : v);
+    }
+  }
+}
+
 int64_t ember_dwconv_scratch_bytes(int32_t isa, const ember_conv_geometry *g, int32_t is_int8) {
   // The x86 f32 depthwise kernels read their taps from a window of input rows, the AVX-512 int8 one from
   // quad rows (ember_conv_loops.h); AVX2's int8 and NEON run border pixels apart and need none.

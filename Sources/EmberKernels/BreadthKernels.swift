@@ -269,10 +269,56 @@ extension Preparer {
         let filter = try floatOperand(1, role: "filter"), bias = try floatOperand(2, role: "bias")
         let (lo, hi) = a.activation.range
         let node = c.nodeName
+        if let fast = try transposeConvFloatFast(g, filter: filter, bias: bias, range: (lo, hi)) { return fast }
         return kernel(.transposeConv2dF32Ref) { b in
             let (x, f, bi, out) = try layerBuffers(b, node, Float.self, Float.self, Float.self, Float.self,
                                                    weights: filter, preparedBias: bias)
             return { ember_transpose_conv2d_f32_ref(g, x, f, bi, lo, hi, out) }
+        }
+    }
+
+    /// The f32 transposed conv on the ISA's f32 GEMM (ember_transpose_conv2d_f32), its filter repacked as
+    /// transposeConvInt8Fast's: k = in_c, n = taps·out_c, column (tap, oc). nil without a constant filter
+    /// (and bias, when there is one) or the kernel.
+    func transposeConvFloatFast(_ g: UnsafePointer<ember_conv_geometry>, filter prepared: FloatPtr?, bias: FloatPtr?,
+                                range: (Float, Float)) throws -> PreparedKernel? {
+        guard let isa = c.isa.cISA, let (name, _) = simdIfAny("transpose_conv2d_f32", { $0.fully_connected_f32 }) else {
+            return nil
+        }
+        let constantFilter = c.inputConstants.count > 1 ? c.inputConstants[1] : nil
+        guard let filter = prepared ?? constantFilter?.bytes.baseAddress?.assumingMemoryBound(to: Float.self),
+              optionalInput(2) == nil || bias != nil || c.inputConstants.count > 2 && c.inputConstants[2] != nil else {
+            return nil
+        }
+        let geometry = g.pointee
+        let inC = Int(geometry.in_c), outC = Int(geometry.out_c)
+        let taps = Int(geometry.kernel_h) * Int(geometry.kernel_w), columns = taps * outC
+        guard try input(1).elementCount == columns * inC else {
+            throw EmberError.invalidGraph(node: c.nodeName, reason: "transposed conv filter holds \(try input(1).elementCount) "
+                                          + "values, expected \(outC)×\(geometry.kernel_h)×\(geometry.kernel_w)×\(inC)")
+        }
+        let constantBias = bias ?? (c.inputConstants.count > 2 ? c.inputConstants[2]?.bytes.baseAddress?
+            .assumingMemoryBound(to: Float.self) : nil)
+        // Column (tap, oc) of the GEMM is filter[oc][tap][·].
+        var reordered = [Float](repeating: 0, count: columns * inC)
+        for oc in 0..<outC { for tap in 0..<taps {
+            let from = (oc * taps + tap) * inC, to = (tap * outC + oc) * inC
+            for i in 0..<inC { reordered[to + i] = filter[from + i] }
+        } }
+        let np = Int(ember_n_padded(isa, Int32(columns)))
+        let packed = try storage.allocate(Float.self, count: np * inC), zeros = try storage.allocate(Float.self, count: np)
+        ember_f32_pack(isa, Int32(inC), Int32(columns), reordered, nil, packed, zeros)
+        let gemm = try storage.store(ember_f32_gemm(k: Int32(inC), n: Int32(columns), n_padded: Int32(np),
+                                                    weights: UnsafePointer(packed), bias: UnsafePointer(zeros),
+                                                    act_min: -.infinity, act_max: .infinity, weights_f16: nil,
+                                                    post_unary: 0, post_alpha: 0))
+        let scratch = Int(ember_transpose_conv2d_f32_scratch_bytes(g, gemm))
+        let node = c.nodeName, (lo, hi) = range
+        return kernel(name, scratch: scratch) { b in
+            let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
+            let out = b.output.assumingMemoryBound(to: Float.self)
+            let s = try scratchBuffer(b, node, UInt8.self)
+            return { ember_transpose_conv2d_f32(isa, g, x, gemm, constantBias, lo, hi, s, out) }
         }
     }
 

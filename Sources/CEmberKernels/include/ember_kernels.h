@@ -682,6 +682,16 @@ void ember_transpose_conv2d_s8(int32_t isa, const ember_conv_geometry *g, const 
 /// (in_w × n int32) and the GEMM's own scratch.
 int64_t ember_transpose_conv2d_s8_scratch_bytes(int32_t isa, const ember_conv_geometry *g, const ember_qs8_gemm *w);
 
+/// ember_transpose_conv2d_f32_ref on the ISA's f32 fully connected kernel (nothing without one): per input
+/// row the GEMM `w` — k = in_c, n = kernel_h·kernel_w·out_c, column (tap, oc) holding filter[oc][tap][·],
+/// no bias, no clamp — gives every tap's products for the row's pixels, added into the output; then the
+/// bias and the clamp. The reference adds each x·w into the output in turn, this each tap's dot product:
+/// the sums agree to rounding.
+void ember_transpose_conv2d_f32(int32_t isa, const ember_conv_geometry *g, const float *input, const ember_f32_gemm *w,
+                                const float *bias, float act_min, float act_max, void *scratch, float *output);
+/// Scratch of ember_transpose_conv2d_f32: one input row's products (in_w × n floats).
+int64_t ember_transpose_conv2d_f32_scratch_bytes(const ember_conv_geometry *g, const ember_f32_gemm *w);
+
 /// Scratch a depthwise kernel needs: for the x86 f32 ones the window of input rows their taps read.
 int64_t ember_dwconv_scratch_bytes(int32_t isa, const ember_conv_geometry *g, int32_t is_int8);
 /// Scratch of the hybrid convolution: one batch of quantized input, then ember_conv_scratch_bytes.
