@@ -814,11 +814,17 @@ void ember_resize_nearest_ref(int32_t elem_size, int32_t batch, int32_t in_h, in
   const char *src = (const char *)in;
   char *dst = (char *)out;
   for (int32_t n = 0; n < batch; ++n)
-    for (int32_t y = 0; y < out_h; ++y) {
+    for (int32_t y = 0, previous = -1; y < out_h; ++y) {
       const int32_t iy = nearest_source(y, in_h, sh, align_corners, half_pixel_centers);
+      char *out_row = dst + ((int64_t)n * out_h + y) * out_w * row;
+      if (iy == previous) {  // an upsampled row repeats the one above: one copy of it
+        memcpy(out_row, out_row - out_w * row, (size_t)(out_w * row));
+        continue;
+      }
+      previous = iy;
       for (int32_t x = 0; x < out_w; ++x) {
         const int32_t ix = nearest_source(x, in_w, sw, align_corners, half_pixel_centers);
-        memcpy(dst + (((int64_t)n * out_h + y) * out_w + x) * row, src + (((int64_t)n * in_h + iy) * in_w + ix) * row, (size_t)row);
+        memcpy(out_row + x * row, src + (((int64_t)n * in_h + iy) * in_w + ix) * row, (size_t)row);
       }
     }
 }
