@@ -373,12 +373,15 @@ struct Preparer {
     /// and output elements are `elementBytes`.
     /// `inputPixelBytes`: bytes per input pixel when input 0 is not the geometry's (an expanded
     /// depthwise layer reads the pointwise layer's input).
+    /// `extraMACs`: work the kernel does beyond the convolution's own (an expanded depthwise layer's
+    /// pointwise layer), counted against the threshold.
     func splittableConv(_ implementation: KernelImplementation, scratch: Int, geometry g: UnsafePointer<ember_conv_geometry>,
                         elementBytes: Int, threshold: SplitThreshold, rowMultiple: Int = 1, inputPixelBytes: Int? = nil,
+                        extraMACs: Int = 0,
                         _ bind: @escaping (KernelBuffers, UnsafePointer<ember_conv_geometry>) throws -> () -> Void) -> PreparedKernel {
         var k = kernel(implementation, scratch: scratch) { b in try bind(b, g) }
         let geo = g.pointee
-        guard convMACs(geo) >= threshold.rawValue else { return k }
+        guard convMACs(geo) + extraMACs >= threshold.rawValue else { return k }
         let stride = PreparedKernel.partScratchStride(scratch)
         k.bindParts = { b, parts in
             try convSlices(geo, parts: parts, rowMultiple: rowMultiple).enumerated().map { i, slice in
@@ -940,8 +943,10 @@ struct Preparer {
         guard let dw = packed else { return nil }
         let (name, run) = try simd("dwconv2d_f32") { $0.dwconv2d_f32 }
         let scratch = Int(ember_dwconv_scratch_bytes(isa, g, 0))
+        let geo = g.pointee
+        let expandMACs = expand.map { Int(geo.batch) * Int(geo.in_h) * Int(geo.in_w) * Int(geo.in_c) * Int($0.pointee.k) } ?? 0
         var k = splittableConv(name, scratch: scratch, geometry: g, elementBytes: 4, threshold: .floatDepthwise,
-                               inputPixelBytes: expand.map { Int($0.pointee.k) * 4 }) { b, g in
+                               inputPixelBytes: expand.map { Int($0.pointee.k) * 4 }, extraMACs: expandMACs) { b, g in
             let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
             let out = b.output.assumingMemoryBound(to: Float.self)
             let s = scratch > 0 ? UnsafeMutableRawPointer(try scratchBuffer(b, node, UInt8.self)) : nil
