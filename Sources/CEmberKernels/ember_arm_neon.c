@@ -13,6 +13,7 @@
 // they are the reference's bits too; f32 conv/FC/depthwise use FMA and may differ in the last bits.
 #include "ember_kernels.h"
 #include "ember_conv_loops.h"
+#include "ember_poly.h"
 #include "ember_fixed_point.h"
 
 #if defined(__aarch64__)
@@ -804,15 +805,8 @@ static inline float32x4_t log_f32x4(float32x4_t x) {
   e = vbslq_f32(low, vsubq_f32(e, one), e);
   const float32x4_t f = vsubq_f32(vbslq_f32(low, vaddq_f32(m, m), m), one);  // m < √½: 2m − 1, else m − 1
   const float32x4_t z = vmulq_f32(f, f);
-  float32x4_t p = vdupq_n_f32(7.0376836292e-2f);
-  p = vfmaq_f32(vdupq_n_f32(-1.1514610310e-1f), p, f);
-  p = vfmaq_f32(vdupq_n_f32(1.1676998740e-1f), p, f);
-  p = vfmaq_f32(vdupq_n_f32(-1.2420140846e-1f), p, f);
-  p = vfmaq_f32(vdupq_n_f32(1.4249322787e-1f), p, f);
-  p = vfmaq_f32(vdupq_n_f32(-1.6668057665e-1f), p, f);
-  p = vfmaq_f32(vdupq_n_f32(2.0000714765e-1f), p, f);
-  p = vfmaq_f32(vdupq_n_f32(-2.4999993993e-1f), p, f);
-  p = vfmaq_f32(vdupq_n_f32(3.3333331174e-1f), p, f);
+  float32x4_t p = vdupq_n_f32(ember_logf_p[0]);
+  for (int i = 1; i < 9; ++i) p = vfmaq_f32(vdupq_n_f32(ember_logf_p[i]), p, f);
   float32x4_t y = vmulq_f32(vmulq_f32(f, z), p);
   y = vfmaq_f32(y, e, vdupq_n_f32(-2.12194440e-4f));
   y = vfmsq_f32(y, vdupq_n_f32(0.5f), z);
@@ -825,21 +819,13 @@ static inline float32x4_t log_f32x4(float32x4_t x) {
 /// erf x as the x86 kernels compute it (Cephes' erff): x·T(x²) below |x| 1, else ±(1 − e^−x²·P(1/x²)/|x|).
 static inline float32x4_t erf_f32x4(float32x4_t x) {
   const float32x4_t one = vdupq_n_f32(1.0f), a = vabsq_f32(x), z = vmulq_f32(x, x);
-  static const float t[] = {7.853861353153693e-5f, -8.010193625184903e-4f, 5.188327685732524e-3f,
-                            -2.685381193529856e-2f, 1.128358514861418e-1f, -3.761262582423300e-1f, 1.128379165726710e+0f};
-  static const float pc[] = {2.326819970068386e-2f, -1.387039388740657e-1f, 3.687424674597105e-1f,
-                             -5.824733027278666e-1f, 6.210004621745983e-1f, -4.944515323274145e-1f,
-                             3.404879937665872e-1f, -2.741127028184656e-1f, 5.638259427386472e-1f};
-  static const float rc[] = {-1.047766399936249e+1f, 1.297719955371516e+1f, -7.495518717768503e+0f,
-                             2.921019019210786e+0f, -1.015265279202700e+0f, 4.218463358204948e-1f,
-                             -2.820767439740514e-1f, 5.641895067754075e-1f};
-  float32x4_t ps = vdupq_n_f32(t[0]);
-  for (int i = 1; i < 7; ++i) ps = vfmaq_f32(vdupq_n_f32(t[i]), ps, z);
+  float32x4_t ps = vdupq_n_f32(ember_erff_t[0]);
+  for (int i = 1; i < 7; ++i) ps = vfmaq_f32(vdupq_n_f32(ember_erff_t[i]), ps, z);
   const float32x4_t small = vmulq_f32(x, ps);
   const float32x4_t q = vdivq_f32(one, a), y = vmulq_f32(q, q);
-  float32x4_t pp = vdupq_n_f32(pc[0]), pr = vdupq_n_f32(rc[0]);
-  for (int i = 1; i < 9; ++i) pp = vfmaq_f32(vdupq_n_f32(pc[i]), pp, y);
-  for (int i = 1; i < 8; ++i) pr = vfmaq_f32(vdupq_n_f32(rc[i]), pr, y);
+  float32x4_t pp = vdupq_n_f32(ember_erfcf_p[0]), pr = vdupq_n_f32(ember_erfcf_r[0]);
+  for (int i = 1; i < 9; ++i) pp = vfmaq_f32(vdupq_n_f32(ember_erfcf_p[i]), pp, y);
+  for (int i = 1; i < 8; ++i) pr = vfmaq_f32(vdupq_n_f32(ember_erfcf_r[i]), pr, y);
   const float32x4_t p = vbslq_f32(vcltq_f32(a, vdupq_n_f32(2.0f)), pp, pr);
   const float32x4_t erfc = vmulq_f32(vmulq_f32(exp_f32x4(vnegq_f32(z)), q), p);
   const float32x4_t large = vbslq_f32(vdupq_n_u32(0x80000000u), x, vsubq_f32(one, erfc));  // x's sign

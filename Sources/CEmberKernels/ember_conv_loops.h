@@ -361,6 +361,63 @@ static inline void ember_fill_window_row_f32(float *dst, const ember_conv_geomet
   for (int64_t i = (hi > lo ? hi : lo) * c; i < count; ++i) dst[i] = 0.0f;
 }
 
+/// The pixels of an f32 bilinear resize (ember_resize_bilinear_f32_ref's) as the SIMD kernels visit them:
+/// columns 64 at a time with their axis values (ember_resize_bilinear_f32_axis) computed once for every
+/// row — with few channels they cost more than the interpolation — then per output pixel BODY with
+/// dy, dx (the fractions), p00, p10, p01, p11 (the four source pixels: rows y0/y1, columns x0/x1) and
+/// o (the output pixel); BODY is the variadic tail, so its commas need no parentheses.
+#define EMBER_BILINEAR_F32_PIXELS(batch, in_h, in_w, channels, out_h, out_w, align_corners, half_pixel, in, out, ...) \
+  do {                                                                                                 \
+    float dxs_[64];                                                                                    \
+    int32_t x0s_[64], x1s_[64];                                                                        \
+    for (int32_t xc_ = 0; xc_ < (out_w); xc_ += 64) {                                                  \
+      const int32_t columns_ = (out_w) - xc_ < 64 ? (out_w) - xc_ : 64;                                \
+      for (int32_t j_ = 0; j_ < columns_; ++j_)                                                        \
+        ember_resize_bilinear_f32_axis(xc_ + j_, in_w, out_w, align_corners, half_pixel, &dxs_[j_], &x0s_[j_], &x1s_[j_]); \
+      for (int32_t n_ = 0; n_ < (batch); ++n_)                                                         \
+        for (int32_t y_ = 0; y_ < (out_h); ++y_) {                                                     \
+          float dy;                                                                                    \
+          int32_t y0_, y1_;                                                                            \
+          ember_resize_bilinear_f32_axis(y_, in_h, out_h, align_corners, half_pixel, &dy, &y0_, &y1_); \
+          const float *row0_ = (in) + ((int64_t)n_ * (in_h) + y0_) * (in_w) * (channels);              \
+          const float *row1_ = (in) + ((int64_t)n_ * (in_h) + y1_) * (in_w) * (channels);              \
+          for (int32_t x_ = xc_; x_ < xc_ + columns_; ++x_) {                                          \
+            const float dx = dxs_[x_ - xc_];                                                           \
+            const float *p00 = row0_ + (int64_t)x0s_[x_ - xc_] * (channels);                           \
+            const float *p10 = row1_ + (int64_t)x0s_[x_ - xc_] * (channels);                           \
+            const float *p01 = row0_ + (int64_t)x1s_[x_ - xc_] * (channels);                           \
+            const float *p11 = row1_ + (int64_t)x1s_[x_ - xc_] * (channels);                           \
+            float *o = (out) + (((int64_t)n_ * (out_h) + y_) * (out_w) + x_) * (channels);             \
+            __VA_ARGS__                                                                                \
+          }                                                                                            \
+        }                                                                                              \
+    }                                                                                                  \
+  } while (0)
+
+/// Defines fill_window_row_f32_dw for an ISA file (TARGET, its f32_gemm_strided as GEMM and its
+/// post_unary_<isa> as POST): input row iy of image n as a depthwise window row — the stored input's,
+/// or with w->expand the pointwise layer's output computed here from its input row (the GEMM and the
+/// activation, as that layer's kernel runs them) — 0.0 outside the image.
+#define EMBER_DEFINE_FILL_WINDOW_ROW_F32_DW(GEMM, POST)                                                 \
+  TARGET static void fill_window_row_f32_dw(float *dst, const ember_conv_geometry *g, const ember_f32_dw *w, \
+                                            const float *input, int32_t n, int32_t iy, int32_t width) { \
+    if (!w->expand) {                                                                                   \
+      ember_fill_window_row_f32(dst, g, input, n, iy, width);                                           \
+      return;                                                                                           \
+    }                                                                                                   \
+    const int64_t c = g->in_c, k = w->expand->k;                                                        \
+    int32_t lo, hi;                                                                                     \
+    ember_window_inside(g, width, &lo, &hi);                                                            \
+    if (iy < 0 || iy >= g->in_h) lo = hi = width;                                                       \
+    memset(dst, 0, sizeof(float) * (size_t)(lo * c));                                                  \
+    if (hi > lo) {                                                                                      \
+      float *out = dst + lo * c;                                                                        \
+      GEMM(hi - lo, input + (((int64_t)n * g->in_h + iy) * g->in_w + lo - g->pad_left) * k, k, w->expand, out, c); \
+      POST(w->expand->post_unary, w->expand->post_alpha, (int64_t)(hi - lo) * c, out);                  \
+    }                                                                                                   \
+    memset(dst + hi * c, 0, sizeof(float) * (size_t)((width - hi) * c));                                \
+  }
+
 /// One row of an INT4 block-32 layer's inputs regrouped per block of 32: the 16 even inputs (those the
 /// blocks' low nibbles multiply), then the 16 odd ones, so that a vector of nibbles meets a vector of inputs.
 static inline void ember_q4_regroup(const float *x, int32_t in_features, float *dst) {

@@ -209,6 +209,23 @@ void ember_conv2d_hybrid_part(int32_t isa, const ember_conv_geometry *part, int6
   }
 }
 
+/// For every tap of input row iy of a transposed conv that lands inside the output: ADD with `at`, the
+/// output pixel's first element (in one image), and `from`, the tap's products in the row's GEMM output
+/// (in_w pixels × taps_c, column (tap, oc)).
+#define TRANSPOSE_CONV_ADD_ROW(g, iy, taps_c, out_c, ADD)                                            \
+  for (int32_t ky = 0; ky < (g)->kernel_h; ++ky) {                                                  \
+    const int32_t oy = (iy) * (g)->stride_h - (g)->pad_top + ky;                                    \
+    if (oy < 0 || oy >= (g)->out_h) continue;                                                       \
+    for (int32_t ix = 0; ix < (g)->in_w; ++ix)                                                      \
+      for (int32_t kx = 0; kx < (g)->kernel_w; ++kx) {                                              \
+        const int32_t ox = ix * (g)->stride_w - (g)->pad_left + kx;                                 \
+        if (ox < 0 || ox >= (g)->out_w) continue;                                                   \
+        const int64_t at = ((int64_t)oy * (g)->out_w + ox) * (out_c);                               \
+        const int64_t from = (int64_t)ix * (taps_c) + ((int64_t)ky * (g)->kernel_w + kx) * (out_c); \
+        ADD                                                                                         \
+      }                                                                                             \
+  }
+
 int64_t ember_transpose_conv2d_s8_scratch_bytes(int32_t isa, const ember_conv_geometry *g, const ember_qs8_gemm *w) {
   const int64_t sums = (int64_t)g->out_h * g->out_w * g->out_c * 4, row = (int64_t)g->in_w * w->n * 4;
   return whole_lines(sums) + whole_lines(row) + ember_gemm_scratch_bytes(isa, w->k, 1);
@@ -227,18 +244,11 @@ void ember_transpose_conv2d_s8(int32_t isa, const ember_conv_geometry *g, const 
     for (int32_t iy = 0; iy < g->in_h; ++iy) {
       const int8_t *x = input + (((int64_t)n * g->in_h + iy) * g->in_w) * g->in_c;
       t->fully_connected_s8(g->in_w, x, w, gemm_scratch, (int8_t *)(void *)row);
-      for (int32_t ky = 0; ky < g->kernel_h; ++ky) {
-        const int32_t oy = iy * g->stride_h - g->pad_top + ky;
-        if (oy < 0 || oy >= g->out_h) continue;
-        for (int32_t ix = 0; ix < g->in_w; ++ix)
-          for (int32_t kx = 0; kx < g->kernel_w; ++kx) {
-            const int32_t ox = ix * g->stride_w - g->pad_left + kx;
-            if (ox < 0 || ox >= g->out_w) continue;
-            uint32_t *acc = sums + ((int64_t)oy * g->out_w + ox) * out_c;
-            const int32_t *products = row + (int64_t)ix * taps_c + ((int64_t)ky * g->kernel_w + kx) * out_c;
-            for (int64_t c = 0; c < out_c; ++c) acc[c] += (uint32_t)products[c];
-          }
-      }
+      TRANSPOSE_CONV_ADD_ROW(g, iy, taps_c, out_c, {
+        uint32_t *acc = sums + at;
+        const int32_t *products = row + from;
+        for (int64_t c = 0; c < out_c; ++c) acc[c] += (uint32_t)products[c];
+      });
     }
     t->requantize_s32(pixels, g->out_c, (const int32_t *)sums, bias, rq, output + (int64_t)n * pixels * out_c);
   }
@@ -259,18 +269,11 @@ void ember_transpose_conv2d_f32(int32_t isa, const ember_conv_geometry *g, const
     memset(out, 0, sizeof(float) * (size_t)(pixels * out_c));
     for (int32_t iy = 0; iy < g->in_h; ++iy) {
       t->fully_connected_f32(g->in_w, input + (((int64_t)n * g->in_h + iy) * g->in_w) * g->in_c, w, row);
-      for (int32_t ky = 0; ky < g->kernel_h; ++ky) {
-        const int32_t oy = iy * g->stride_h - g->pad_top + ky;
-        if (oy < 0 || oy >= g->out_h) continue;
-        for (int32_t ix = 0; ix < g->in_w; ++ix)
-          for (int32_t kx = 0; kx < g->kernel_w; ++kx) {
-            const int32_t ox = ix * g->stride_w - g->pad_left + kx;
-            if (ox < 0 || ox >= g->out_w) continue;
-            float *acc = out + ((int64_t)oy * g->out_w + ox) * out_c;
-            const float *products = row + (int64_t)ix * taps_c + ((int64_t)ky * g->kernel_w + kx) * out_c;
-            for (int64_t c = 0; c < out_c; ++c) acc[c] += products[c];
-          }
-      }
+      TRANSPOSE_CONV_ADD_ROW(g, iy, taps_c, out_c, {
+        float *acc = out + at;
+        const float *products = row + from;
+        for (int64_t c = 0; c < out_c; ++c) acc[c] += products[c];
+      });
     }
     for (int64_t i = 0; i < pixels * out_c; ++i) {
       const float v = out[i] + (bias ? bias[i % out_c] : 0.0f);

@@ -10,6 +10,7 @@
 // is folded in by hand.
 #include "ember_kernels.h"
 #include "ember_conv_loops.h"
+#include "ember_poly.h"
 #include "ember_fixed_point.h"
 
 #if defined(__x86_64__)
@@ -883,27 +884,7 @@ TARGET static void dw_f32_row(const ember_conv_geometry *g, const ember_f32_dw *
 #undef DW_F32_ROW
 }
 
-/// Input row iy of image n as a depthwise window row: the stored input's, or with w->expand the pointwise
-/// layer's output computed here from its input row (f32_gemm_strided and the activation, as that layer's
-/// kernel runs them), 0.0 outside the image.
-TARGET static void fill_window_row_f32_dw(float *dst, const ember_conv_geometry *g, const ember_f32_dw *w,
-                                          const float *input, int32_t n, int32_t iy, int32_t width) {
-  if (!w->expand) {
-    ember_fill_window_row_f32(dst, g, input, n, iy, width);
-    return;
-  }
-  const int64_t c = g->in_c, k = w->expand->k;
-  int32_t lo, hi;
-  ember_window_inside(g, width, &lo, &hi);
-  if (iy < 0 || iy >= g->in_h) lo = hi = width;
-  memset(dst, 0, sizeof(float) * (size_t)(lo * c));
-  if (hi > lo) {
-    float *out = dst + lo * c;
-    f32_gemm_strided(hi - lo, input + (((int64_t)n * g->in_h + iy) * g->in_w + lo - g->pad_left) * k, k, w->expand, out, c);
-    post_unary_avx2(w->expand->post_unary, w->expand->post_alpha, (int64_t)(hi - lo) * c, out);
-  }
-  memset(dst + hi * c, 0, sizeof(float) * (size_t)((width - hi) * c));
-}
+EMBER_DEFINE_FILL_WINDOW_ROW_F32_DW(f32_gemm_strided, post_unary_avx2)
 
 /// f32 depthwise layers read their taps from the window of input rows (no border pass), per output row
 /// and 8-channel block, the block's weights widened once per row (for up to DW_MAX_TAPS taps).
@@ -1179,46 +1160,28 @@ TARGET static void ember_avg_pool_f32_avx2(const ember_pool_geometry *g, const f
 }
 
 // ------------------------------------------------------------ f32 bilinear resize
+/// `count` (≤ 8) floats at p, the rest 0.
+TARGET static inline __m256 load_tail_ps(const float *p, int32_t count) {
+  return count >= 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, tail_mask(count));
+}
+
 /// ember_resize_bilinear_f32_ref's bits: its axis values (ember_resize_bilinear_f32_axis) and per channel
 /// p00·(1 − dy)·(1 − dx) + p10·dy·(1 − dx) + p01·(1 − dy)·dx + p11·dy·dx, each product and sum rounded
 /// in its order, 8 channels at a time.
 TARGET static void ember_resize_bilinear_f32_avx2(int32_t batch, int32_t in_h, int32_t in_w, int32_t channels,
                                                 int32_t out_h, int32_t out_w, int32_t align_corners,
                                                 int32_t half_pixel_centers, const float *in, float *out) {
-  // Columns 64 at a time, their axis values computed once for every row (not once per pixel: with few
-  // channels they cost more than the interpolation).
-  float dxs[64];
-  int32_t x0s[64], x1s[64];
-  for (int32_t xc = 0; xc < out_w; xc += 64) {
-    const int32_t columns = out_w - xc < 64 ? out_w - xc : 64;
-    for (int32_t j = 0; j < columns; ++j)
-      ember_resize_bilinear_f32_axis(xc + j, in_w, out_w, align_corners, half_pixel_centers, &dxs[j], &x0s[j], &x1s[j]);
-    for (int32_t n = 0; n < batch; ++n)
-    for (int32_t y = 0; y < out_h; ++y) {
-      float dy;
-      int32_t y0, y1;
-      ember_resize_bilinear_f32_axis(y, in_h, out_h, align_corners, half_pixel_centers, &dy, &y0, &y1);
-      const __m256 vy = _mm256_set1_ps(dy), uy = _mm256_set1_ps(1 - dy);
-      for (int32_t x = xc; x < xc + columns; ++x) {
-        const float dx = dxs[x - xc];
-        const int32_t x0 = x0s[x - xc], x1 = x1s[x - xc];
-        const __m256 vx = _mm256_set1_ps(dx), ux = _mm256_set1_ps(1 - dx);
-        const float *p00 = in + (((int64_t)n * in_h + y0) * in_w + x0) * channels;
-        const float *p10 = in + (((int64_t)n * in_h + y1) * in_w + x0) * channels;
-        const float *p01 = in + (((int64_t)n * in_h + y0) * in_w + x1) * channels;
-        const float *p11 = in + (((int64_t)n * in_h + y1) * in_w + x1) * channels;
-        float *o = out + (((int64_t)n * out_h + y) * out_w + x) * channels;
-        for (int32_t c = 0; c < channels; c += 8) {
-          const int32_t n8 = channels - c < 8 ? channels - c : 8;
-          __m256 r = _mm256_mul_ps(_mm256_mul_ps((n8 == 8 ? _mm256_loadu_ps(p00 + c) : _mm256_maskload_ps(p00 + c, tail_mask(n8))), uy), ux);
-          r = _mm256_add_ps(r, _mm256_mul_ps(_mm256_mul_ps((n8 == 8 ? _mm256_loadu_ps(p10 + c) : _mm256_maskload_ps(p10 + c, tail_mask(n8))), vy), ux));
-          r = _mm256_add_ps(r, _mm256_mul_ps(_mm256_mul_ps((n8 == 8 ? _mm256_loadu_ps(p01 + c) : _mm256_maskload_ps(p01 + c, tail_mask(n8))), uy), vx));
-          r = _mm256_add_ps(r, _mm256_mul_ps(_mm256_mul_ps((n8 == 8 ? _mm256_loadu_ps(p11 + c) : _mm256_maskload_ps(p11 + c, tail_mask(n8))), vy), vx));
-          store_ps(o + c, r, n8);
-        }
-      }
+  EMBER_BILINEAR_F32_PIXELS(batch, in_h, in_w, channels, out_h, out_w, align_corners, half_pixel_centers, in, out, {
+    const __m256 vy = _mm256_set1_ps(dy), uy = _mm256_set1_ps(1 - dy), vx = _mm256_set1_ps(dx), ux = _mm256_set1_ps(1 - dx);
+    for (int32_t c = 0; c < channels; c += 8) {
+      const int32_t n8 = channels - c < 8 ? channels - c : 8;
+      __m256 r = _mm256_mul_ps(_mm256_mul_ps(load_tail_ps(p00 + c, n8), uy), ux);
+      r = _mm256_add_ps(r, _mm256_mul_ps(_mm256_mul_ps(load_tail_ps(p10 + c, n8), vy), ux));
+      r = _mm256_add_ps(r, _mm256_mul_ps(_mm256_mul_ps(load_tail_ps(p01 + c, n8), uy), vx));
+      r = _mm256_add_ps(r, _mm256_mul_ps(_mm256_mul_ps(load_tail_ps(p11 + c, n8), vy), vx));
+      store_ps(o + c, r, n8);
     }
-  }
+  });
 }
 
 // ------------------------------------------------------------ f32 matmul
@@ -1319,15 +1282,8 @@ TARGET static inline __m256 log_ps_avx2(__m256 x) {
   e = _mm256_sub_ps(e, _mm256_and_ps(low, one));
   const __m256 f = _mm256_sub_ps(_mm256_add_ps(m, _mm256_and_ps(low, m)), one);  // m < √½: 2m − 1, else m − 1
   const __m256 z = _mm256_mul_ps(f, f);
-  __m256 p = _mm256_set1_ps(7.0376836292e-2f);
-  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(-1.1514610310e-1f));
-  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.1676998740e-1f));
-  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(-1.2420140846e-1f));
-  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.4249322787e-1f));
-  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(-1.6668057665e-1f));
-  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(2.0000714765e-1f));
-  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(-2.4999993993e-1f));
-  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(3.3333331174e-1f));
+  __m256 p = _mm256_set1_ps(ember_logf_p[0]);
+  for (int i = 1; i < 9; ++i) p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(ember_logf_p[i]));
   __m256 y = _mm256_mul_ps(_mm256_mul_ps(f, z), p);
   y = _mm256_fmadd_ps(e, _mm256_set1_ps(-2.12194440e-4f), y);
   y = _mm256_fnmadd_ps(_mm256_set1_ps(0.5f), z, y);
@@ -1341,21 +1297,13 @@ TARGET static inline __m256 log_ps_avx2(__m256 x) {
 TARGET static inline __m256 erf_ps_avx2(__m256 x) {
   const __m256 sign = _mm256_set1_ps(-0.0f), one = _mm256_set1_ps(1.0f);
   const __m256 a = _mm256_andnot_ps(sign, x), z = _mm256_mul_ps(x, x);
-  static const float t[] = {7.853861353153693e-5f, -8.010193625184903e-4f, 5.188327685732524e-3f,
-                            -2.685381193529856e-2f, 1.128358514861418e-1f, -3.761262582423300e-1f, 1.128379165726710e+0f};
-  static const float pc[] = {2.326819970068386e-2f, -1.387039388740657e-1f, 3.687424674597105e-1f,
-                             -5.824733027278666e-1f, 6.210004621745983e-1f, -4.944515323274145e-1f,
-                             3.404879937665872e-1f, -2.741127028184656e-1f, 5.638259427386472e-1f};
-  static const float rc[] = {-1.047766399936249e+1f, 1.297719955371516e+1f, -7.495518717768503e+0f,
-                             2.921019019210786e+0f, -1.015265279202700e+0f, 4.218463358204948e-1f,
-                             -2.820767439740514e-1f, 5.641895067754075e-1f};
-  __m256 ps = _mm256_set1_ps(t[0]);
-  for (int i = 1; i < 7; ++i) ps = _mm256_fmadd_ps(ps, z, _mm256_set1_ps(t[i]));
+  __m256 ps = _mm256_set1_ps(ember_erff_t[0]);
+  for (int i = 1; i < 7; ++i) ps = _mm256_fmadd_ps(ps, z, _mm256_set1_ps(ember_erff_t[i]));
   const __m256 small = _mm256_mul_ps(x, ps);
   const __m256 q = _mm256_div_ps(one, a), y = _mm256_mul_ps(q, q);
-  __m256 pp = _mm256_set1_ps(pc[0]), pr = _mm256_set1_ps(rc[0]);
-  for (int i = 1; i < 9; ++i) pp = _mm256_fmadd_ps(pp, y, _mm256_set1_ps(pc[i]));
-  for (int i = 1; i < 8; ++i) pr = _mm256_fmadd_ps(pr, y, _mm256_set1_ps(rc[i]));
+  __m256 pp = _mm256_set1_ps(ember_erfcf_p[0]), pr = _mm256_set1_ps(ember_erfcf_r[0]);
+  for (int i = 1; i < 9; ++i) pp = _mm256_fmadd_ps(pp, y, _mm256_set1_ps(ember_erfcf_p[i]));
+  for (int i = 1; i < 8; ++i) pr = _mm256_fmadd_ps(pr, y, _mm256_set1_ps(ember_erfcf_r[i]));
   const __m256 p = _mm256_blendv_ps(pr, pp, _mm256_cmp_ps(a, _mm256_set1_ps(2.0f), _CMP_LT_OQ));
   const __m256 erfc = _mm256_mul_ps(_mm256_mul_ps(exp_ps_avx2(_mm256_xor_ps(z, sign)), q), p);
   const __m256 large = _mm256_or_ps(_mm256_sub_ps(one, erfc), _mm256_and_ps(x, sign));

@@ -10,6 +10,7 @@
 // last bits (summation order).
 #include "ember_kernels.h"
 #include "ember_conv_loops.h"
+#include "ember_poly.h"
 #include "ember_fixed_point.h"
 
 #if defined(__x86_64__)
@@ -1142,27 +1143,7 @@ TARGET static void dw_f32_row_pairs(const ember_conv_geometry *g, const ember_f3
   }
 }
 
-/// Input row iy of image n as a depthwise window row: the stored input's, or with w->expand the pointwise
-/// layer's output computed here from its input row (f32_gemm_strided and the activation, as that layer's
-/// kernel runs them), 0.0 outside the image.
-TARGET static void fill_window_row_f32_dw(float *dst, const ember_conv_geometry *g, const ember_f32_dw *w,
-                                          const float *input, int32_t n, int32_t iy, int32_t width) {
-  if (!w->expand) {
-    ember_fill_window_row_f32(dst, g, input, n, iy, width);
-    return;
-  }
-  const int64_t c = g->in_c, k = w->expand->k;
-  int32_t lo, hi;
-  ember_window_inside(g, width, &lo, &hi);
-  if (iy < 0 || iy >= g->in_h) lo = hi = width;
-  memset(dst, 0, sizeof(float) * (size_t)(lo * c));
-  if (hi > lo) {
-    float *out = dst + lo * c;
-    f32_gemm_strided(hi - lo, input + (((int64_t)n * g->in_h + iy) * g->in_w + lo - g->pad_left) * k, k, w->expand, out, c);
-    post_unary_avx512(w->expand->post_unary, w->expand->post_alpha, (int64_t)(hi - lo) * c, out);
-  }
-  memset(dst + hi * c, 0, sizeof(float) * (size_t)((width - hi) * c));
-}
+EMBER_DEFINE_FILL_WINDOW_ROW_F32_DW(f32_gemm_strided, post_unary_avx512)
 
 TARGET static void ember_dwconv2d_f32_avx512(const ember_conv_geometry *g, const float *input, const ember_f32_dw *w,
                                              void *scratch, float *output) {
@@ -1539,42 +1520,19 @@ TARGET static void ember_avg_pool_f32_avx512(const ember_pool_geometry *g, const
 /// p00·(1 − dy)·(1 − dx) + p10·dy·(1 − dx) + p01·(1 − dy)·dx + p11·dy·dx, each product and sum rounded
 /// in its order, 16 channels at a time.
 TARGET static void ember_resize_bilinear_f32_avx512(int32_t batch, int32_t in_h, int32_t in_w, int32_t channels,
-                                                int32_t out_h, int32_t out_w, int32_t align_corners,
-                                                int32_t half_pixel_centers, const float *in, float *out) {
-  // Columns 64 at a time, their axis values computed once for every row (not once per pixel: with few
-  // channels they cost more than the interpolation).
-  float dxs[64];
-  int32_t x0s[64], x1s[64];
-  for (int32_t xc = 0; xc < out_w; xc += 64) {
-    const int32_t columns = out_w - xc < 64 ? out_w - xc : 64;
-    for (int32_t j = 0; j < columns; ++j)
-      ember_resize_bilinear_f32_axis(xc + j, in_w, out_w, align_corners, half_pixel_centers, &dxs[j], &x0s[j], &x1s[j]);
-    for (int32_t n = 0; n < batch; ++n)
-    for (int32_t y = 0; y < out_h; ++y) {
-      float dy;
-      int32_t y0, y1;
-      ember_resize_bilinear_f32_axis(y, in_h, out_h, align_corners, half_pixel_centers, &dy, &y0, &y1);
-      const __m512 vy = _mm512_set1_ps(dy), uy = _mm512_set1_ps(1 - dy);
-      for (int32_t x = xc; x < xc + columns; ++x) {
-        const float dx = dxs[x - xc];
-        const int32_t x0 = x0s[x - xc], x1 = x1s[x - xc];
-        const __m512 vx = _mm512_set1_ps(dx), ux = _mm512_set1_ps(1 - dx);
-        const float *p00 = in + (((int64_t)n * in_h + y0) * in_w + x0) * channels;
-        const float *p10 = in + (((int64_t)n * in_h + y1) * in_w + x0) * channels;
-        const float *p01 = in + (((int64_t)n * in_h + y0) * in_w + x1) * channels;
-        const float *p11 = in + (((int64_t)n * in_h + y1) * in_w + x1) * channels;
-        float *o = out + (((int64_t)n * out_h + y) * out_w + x) * channels;
-        for (int32_t c = 0; c < channels; c += 16) {
-          const __mmask16 m = lanes_mask(channels - c < 16 ? channels - c : 16);
-          __m512 r = _mm512_mul_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, p00 + c), uy), ux);
-          r = _mm512_add_ps(r, _mm512_mul_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, p10 + c), vy), ux));
-          r = _mm512_add_ps(r, _mm512_mul_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, p01 + c), uy), vx));
-          r = _mm512_add_ps(r, _mm512_mul_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, p11 + c), vy), vx));
-          _mm512_mask_storeu_ps(o + c, m, r);
-        }
-      }
+                                                  int32_t out_h, int32_t out_w, int32_t align_corners,
+                                                  int32_t half_pixel_centers, const float *in, float *out) {
+  EMBER_BILINEAR_F32_PIXELS(batch, in_h, in_w, channels, out_h, out_w, align_corners, half_pixel_centers, in, out, {
+    const __m512 vy = _mm512_set1_ps(dy), uy = _mm512_set1_ps(1 - dy), vx = _mm512_set1_ps(dx), ux = _mm512_set1_ps(1 - dx);
+    for (int32_t c = 0; c < channels; c += 16) {
+      const __mmask16 m = lanes_mask(channels - c < 16 ? channels - c : 16);
+      __m512 r = _mm512_mul_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, p00 + c), uy), ux);
+      r = _mm512_add_ps(r, _mm512_mul_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, p10 + c), vy), ux));
+      r = _mm512_add_ps(r, _mm512_mul_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, p01 + c), uy), vx));
+      r = _mm512_add_ps(r, _mm512_mul_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, p11 + c), vy), vx));
+      _mm512_mask_storeu_ps(o + c, m, r);
     }
-  }
+  });
 }
 
 // ------------------------------------------------------------ f32 matmul
@@ -1664,15 +1622,8 @@ TARGET static inline __m512 log_ps_avx512(__m512 x) {
   e = _mm512_mask_sub_ps(e, low, e, one);
   const __m512 f = _mm512_sub_ps(_mm512_mask_add_ps(m, low, m, m), one);   // m < √½: 2m − 1, else m − 1
   const __m512 z = _mm512_mul_ps(f, f);
-  __m512 p = _mm512_set1_ps(7.0376836292e-2f);
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(-1.1514610310e-1f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.1676998740e-1f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(-1.2420140846e-1f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.4249322787e-1f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(-1.6668057665e-1f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.0000714765e-1f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(-2.4999993993e-1f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(3.3333331174e-1f));
+  __m512 p = _mm512_set1_ps(ember_logf_p[0]);
+  for (int i = 1; i < 9; ++i) p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(ember_logf_p[i]));
   __m512 y = _mm512_mul_ps(_mm512_mul_ps(f, z), p);
   y = _mm512_fmadd_ps(e, _mm512_set1_ps(-2.12194440e-4f), y);
   y = _mm512_fnmadd_ps(_mm512_set1_ps(0.5f), z, y);
@@ -1687,21 +1638,13 @@ TARGET static inline __m512 log_ps_avx512(__m512 x) {
 TARGET static inline __m512 erf_ps_avx512(__m512 x) {
   const __m512 sign = _mm512_set1_ps(-0.0f), one = _mm512_set1_ps(1.0f);
   const __m512 a = _mm512_andnot_ps(sign, x), z = _mm512_mul_ps(x, x);
-  static const float t[] = {7.853861353153693e-5f, -8.010193625184903e-4f, 5.188327685732524e-3f,
-                            -2.685381193529856e-2f, 1.128358514861418e-1f, -3.761262582423300e-1f, 1.128379165726710e+0f};
-  static const float pc[] = {2.326819970068386e-2f, -1.387039388740657e-1f, 3.687424674597105e-1f,
-                             -5.824733027278666e-1f, 6.210004621745983e-1f, -4.944515323274145e-1f,
-                             3.404879937665872e-1f, -2.741127028184656e-1f, 5.638259427386472e-1f};
-  static const float rc[] = {-1.047766399936249e+1f, 1.297719955371516e+1f, -7.495518717768503e+0f,
-                             2.921019019210786e+0f, -1.015265279202700e+0f, 4.218463358204948e-1f,
-                             -2.820767439740514e-1f, 5.641895067754075e-1f};
-  __m512 ps = _mm512_set1_ps(t[0]);
-  for (int i = 1; i < 7; ++i) ps = _mm512_fmadd_ps(ps, z, _mm512_set1_ps(t[i]));
+  __m512 ps = _mm512_set1_ps(ember_erff_t[0]);
+  for (int i = 1; i < 7; ++i) ps = _mm512_fmadd_ps(ps, z, _mm512_set1_ps(ember_erff_t[i]));
   const __m512 small = _mm512_mul_ps(x, ps);
   const __m512 q = _mm512_div_ps(one, a), y = _mm512_mul_ps(q, q);
-  __m512 pp = _mm512_set1_ps(pc[0]), pr = _mm512_set1_ps(rc[0]);
-  for (int i = 1; i < 9; ++i) pp = _mm512_fmadd_ps(pp, y, _mm512_set1_ps(pc[i]));
-  for (int i = 1; i < 8; ++i) pr = _mm512_fmadd_ps(pr, y, _mm512_set1_ps(rc[i]));
+  __m512 pp = _mm512_set1_ps(ember_erfcf_p[0]), pr = _mm512_set1_ps(ember_erfcf_r[0]);
+  for (int i = 1; i < 9; ++i) pp = _mm512_fmadd_ps(pp, y, _mm512_set1_ps(ember_erfcf_p[i]));
+  for (int i = 1; i < 8; ++i) pr = _mm512_fmadd_ps(pr, y, _mm512_set1_ps(ember_erfcf_r[i]));
   const __m512 p = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, _mm512_set1_ps(2.0f), _CMP_LT_OQ), pr, pp);
   const __m512 erfc = _mm512_mul_ps(_mm512_mul_ps(exp_ps_avx512(_mm512_xor_ps(z, sign)), q), p);
   const __m512 large = _mm512_or_ps(_mm512_sub_ps(one, erfc), _mm512_and_ps(x, sign));

@@ -169,6 +169,20 @@ func enlargeDepthwiseKernel(_ g: inout ember_conv_geometry, trial: Int, _ rng: i
     g.out_w = Int32(max(1, (Int(g.in_w) + 2 * Int(g.pad_left) - spanW) / Int(g.stride_w) + 1))
 }
 
+/// A transposed convolution's geometry: strides 1–3, padding below the kernel, kernels up to 4×4, 1–20
+/// input and 1–19 output channels, batches of 2, the output as large as the taps reach.
+func transposeConvGeometry(_ rng: inout SplitMix64) -> ember_conv_geometry {
+    var g = ember_conv_geometry()
+    g.batch = Int32(rng.int(1...2)); g.in_h = Int32(rng.int(1...5)); g.in_w = Int32(rng.int(1...7))
+    g.in_c = Int32(rng.int(1...20)); g.out_c = Int32(rng.int(1...19))
+    g.kernel_h = Int32(rng.int(1...4)); g.kernel_w = Int32(rng.int(1...4))
+    g.stride_h = Int32(rng.int(1...3)); g.stride_w = Int32(rng.int(1...3)); g.dilation_h = 1; g.dilation_w = 1; g.groups = 1
+    g.pad_top = Int32(rng.int(0...Int(g.kernel_h - 1))); g.pad_left = Int32(rng.int(0...Int(g.kernel_w - 1)))
+    g.out_h = (g.in_h - 1) * g.stride_h + g.kernel_h - g.pad_top
+    g.out_w = (g.in_w - 1) * g.stride_w + g.kernel_w - g.pad_left
+    return g
+}
+
 /// A depthwise geometry of 1–70 channels (up to 4 vectors per channel block on both ISAs, plus a tail
 /// block); one trial in four is an 8-channel 3×3 layer on an image up to 17 wide (AVX-512 runs those
 /// two pixels per vector, a row's last pixel alone when the interior is odd), stride 1 or 2; another in
@@ -520,14 +534,7 @@ func depthwiseGeometry(_ rng: inout SplitMix64, trial: Int) -> ember_conv_geomet
     @Test func f32TransposedConvolutionDriverMatchesTheReference() {
         var rng = SplitMix64(seed: 76)
         for trial in 0..<60 {
-            var g = ember_conv_geometry()
-            g.batch = Int32(rng.int(1...2)); g.in_h = Int32(rng.int(1...5)); g.in_w = Int32(rng.int(1...7))
-            g.in_c = Int32(rng.int(1...20)); g.out_c = Int32(rng.int(1...19))
-            g.kernel_h = Int32(rng.int(1...4)); g.kernel_w = Int32(rng.int(1...4))
-            g.stride_h = Int32(rng.int(1...3)); g.stride_w = Int32(rng.int(1...3)); g.dilation_h = 1; g.dilation_w = 1; g.groups = 1
-            g.pad_top = Int32(rng.int(0...Int(g.kernel_h - 1))); g.pad_left = Int32(rng.int(0...Int(g.kernel_w - 1)))
-            g.out_h = (g.in_h - 1) * g.stride_h + g.kernel_h - g.pad_top
-            g.out_w = (g.in_w - 1) * g.stride_w + g.kernel_w - g.pad_left
+            var g = transposeConvGeometry(&rng)
             let inC = Int(g.in_c), outC = Int(g.out_c), taps = Int(g.kernel_h * g.kernel_w), columns = taps * outC
             let x = rng.floats(Int(g.batch * g.in_h * g.in_w) * inC), filter = rng.floats(columns * inC)
             let bias: [Float]? = trial % 3 == 0 ? nil : rng.floats(outC)
@@ -564,14 +571,7 @@ func depthwiseGeometry(_ rng: inout SplitMix64, trial: Int) -> ember_conv_geomet
     @Test func int8TransposedConvolutionDriverMatchesTheReference() {
         var rng = SplitMix64(seed: 70)
         for trial in 0..<60 {
-            var g = ember_conv_geometry()
-            g.batch = Int32(rng.int(1...2)); g.in_h = Int32(rng.int(1...5)); g.in_w = Int32(rng.int(1...7))
-            g.in_c = Int32(rng.int(1...20)); g.out_c = Int32(rng.int(1...19))
-            g.kernel_h = Int32(rng.int(1...4)); g.kernel_w = Int32(rng.int(1...4))
-            g.stride_h = Int32(rng.int(1...3)); g.stride_w = Int32(rng.int(1...3)); g.dilation_h = 1; g.dilation_w = 1; g.groups = 1
-            g.pad_top = Int32(rng.int(0...Int(g.kernel_h - 1))); g.pad_left = Int32(rng.int(0...Int(g.kernel_w - 1)))
-            g.out_h = (g.in_h - 1) * g.stride_h + g.kernel_h - g.pad_top
-            g.out_w = (g.in_w - 1) * g.stride_w + g.kernel_w - g.pad_left
+            var g = transposeConvGeometry(&rng)
             let inC = Int(g.in_c), outC = Int(g.out_c), taps = Int(g.kernel_h * g.kernel_w), columns = taps * outC
             let x = rng.int8s(Int(g.batch * g.in_h * g.in_w) * inC), filter = rng.int8s(columns * inC)
             let bias = (0..<outC).map { _ in Int32(rng.int(-3000...3000)) }
