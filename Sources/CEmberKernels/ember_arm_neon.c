@@ -908,6 +908,151 @@ static void max_pool_s8_neon(const ember_pool_geometry *g, const int8_t *in, int
   })
 }
 
+/// ember_max_pool_f32_ref's bits (the reference's comparison and clamp, NaN and all), 4 channels a vector.
+static void max_pool_f32_neon(const ember_pool_geometry *g, const float *in, float act_min, float act_max, float *out) {
+  const float32x4_t lo = vdupq_n_f32(act_min), hi = vdupq_n_f32(act_max);
+  EMBER_FOR_EACH_POOL_WINDOW(g, {
+    for (int32_t c0 = 0; c0 < g->channels; c0 += 4) {
+      const int32_t count = g->channels - c0 < 4 ? g->channels - c0 : 4;
+      float32x4_t acc = vdupq_n_f32(-INFINITY);
+      for (int32_t y = ys; y < ye; ++y)
+        for (int32_t x = xs; x < xe; ++x) {
+          const float32x4_t v = load_f32(in + (((int64_t)n * g->in_h + y) * g->in_w + x) * g->channels + c0, count);
+          acc = vbslq_f32(vcgtq_f32(v, acc), v, acc);  // v > acc ? v : acc
+        }
+      store_f32(out + obase + c0, clamp_exact(acc, lo, hi), count);
+    }
+  })
+}
+
+/// ember_avg_pool_f32_ref's bits: each channel summed in the reference's order, divided by the count.
+static void avg_pool_f32_neon(const ember_pool_geometry *g, const float *in, float act_min, float act_max, float *out) {
+  const float32x4_t lo = vdupq_n_f32(act_min), hi = vdupq_n_f32(act_max);
+  EMBER_FOR_EACH_POOL_WINDOW(g, {
+    const int32_t count = (ye > ys ? ye - ys : 0) * (xe > xs ? xe - xs : 0);
+    for (int32_t c0 = 0; c0 < g->channels; c0 += 4) {
+      const int32_t lanes = g->channels - c0 < 4 ? g->channels - c0 : 4;
+      float32x4_t acc = vdupq_n_f32(0.0f);
+      for (int32_t y = ys; y < ye; ++y)
+        for (int32_t x = xs; x < xe; ++x)
+          acc = vaddq_f32(acc, load_f32(in + (((int64_t)n * g->in_h + y) * g->in_w + x) * g->channels + c0, lanes));
+      const float32x4_t mean = count > 0 ? vdivq_f32(acc, vdupq_n_f32((float)count)) : vdupq_n_f32(0.0f);
+      store_f32(out + obase + c0, clamp_exact(mean, lo, hi), lanes);
+    }
+  })
+}
+
+/// ember_avg_pool_s8_ref's bytes: int32 sums, the rounding division (sum ± count/2, truncated) exact in
+/// double (the quotient is an average of int8 values), 4 channels a step.
+static void avg_pool_s8_neon(const ember_pool_geometry *g, const int8_t *in, int32_t act_min, int32_t act_max,
+                             int8_t *out) {
+  EMBER_FOR_EACH_POOL_WINDOW(g, {
+    const int32_t count = (ye > ys ? ye - ys : 0) * (xe > xs ? xe - xs : 0), k = count > 0 ? count : 1;
+    const float64x2_t kd = vdupq_n_f64((double)k);
+    for (int32_t c0 = 0; c0 < g->channels; c0 += 4) {
+      const int32_t lanes = g->channels - c0 < 4 ? g->channels - c0 : 4;
+      int32x4_t acc = vdupq_n_s32(0);
+      for (int32_t y = ys; y < ye; ++y)
+        for (int32_t x = xs; x < xe; ++x) {
+          const int8_t *p = in + (((int64_t)n * g->in_h + y) * g->in_w + x) * g->channels + c0;
+          int32_t v[4] = {0, 0, 0, 0};
+          for (int32_t i = 0; i < lanes; ++i) v[i] = p[i];
+          acc = vaddq_s32(acc, vld1q_s32(v));
+        }
+      const int32x4_t half = vdupq_n_s32(k / 2);
+      const int32x4_t num = vbslq_s32(vcgtq_s32(acc, vdupq_n_s32(0)), vaddq_s32(acc, half), vsubq_s32(acc, half));
+      const float64x2_t q0 = vdivq_f64(vcvtq_f64_s64(vmovl_s32(vget_low_s32(num))), kd);
+      const float64x2_t q1 = vdivq_f64(vcvtq_f64_s64(vmovl_s32(vget_high_s32(num))), kd);
+      int32x4_t q = vcombine_s32(vmovn_s64(vcvtq_s64_f64(q0)), vmovn_s64(vcvtq_s64_f64(q1)));  // truncated
+      q = vminq_s32(vmaxq_s32(q, vdupq_n_s32(act_min)), vdupq_n_s32(act_max));
+      int32_t r[4];
+      vst1q_s32(r, q);
+      for (int32_t i = 0; i < lanes; ++i) out[obase + c0 + i] = (int8_t)r[i];
+    }
+  })
+}
+
+// ------------------------------------------------------------ f32 softmax, layer norm, bilinear resize
+static void softmax_f32_neon(int64_t rows, int32_t size, float beta, const float *in, float *out) {
+  const float32x4_t b = vdupq_n_f32(beta);
+  for (int64_t r = 0; r < rows; ++r) {
+    const float *x = in + r * size;
+    float *y = out + r * size;
+    float max = x[0];
+    for (int32_t i = 1; i < size; ++i) max = x[i] > max ? x[i] : max;
+    const float32x4_t mx = vdupq_n_f32(max);
+    float32x4_t sv = vdupq_n_f32(0.0f);
+    for (int32_t i = 0; i < size; i += 4) {
+      const int32_t lanes = size - i < 4 ? size - i : 4;
+      float32x4_t e = exp_f32x4(vmulq_f32(b, vsubq_f32(load_f32(x + i, lanes), mx)));
+      if (lanes < 4) {  // lanes past the row add nothing
+        const uint32_t keep[4] = {0xFFFFFFFFu, lanes > 1 ? 0xFFFFFFFFu : 0, lanes > 2 ? 0xFFFFFFFFu : 0, 0};
+        e = vreinterpretq_f32_u32(vandq_u32(vreinterpretq_u32_f32(e), vld1q_u32(keep)));
+      }
+      sv = vaddq_f32(sv, e);
+      store_f32(y + i, e, lanes);
+    }
+    const float32x4_t sum = vdupq_n_f32(vaddvq_f32(sv));
+    for (int32_t i = 0; i < size; i += 4) {
+      const int32_t lanes = size - i < 4 ? size - i : 4;
+      store_f32(y + i, vdivq_f32(load_f32(y + i, lanes), sum), lanes);
+    }
+  }
+}
+
+static void layer_norm_f32_neon(int64_t rows, int32_t cols, float epsilon, const float *in, const float *gamma,
+                                const float *beta, float *out) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float *x = in + r * cols;
+    float *y = out + r * cols;
+    float64x2_t s = vdupq_n_f64(0.0);
+    int32_t c = 0;
+    for (; c + 2 <= cols; c += 2) s = vaddq_f64(s, vcvt_f64_f32(vld1_f32(x + c)));
+    double sum = vaddvq_f64(s);
+    for (; c < cols; ++c) sum += x[c];
+    const double mean = sum / cols;
+    const float64x2_t mv = vdupq_n_f64(mean);
+    float64x2_t v = vdupq_n_f64(0.0);
+    for (c = 0; c + 2 <= cols; c += 2) {
+      const float64x2_t d = vsubq_f64(vcvt_f64_f32(vld1_f32(x + c)), mv);
+      v = vaddq_f64(v, vmulq_f64(d, d));
+    }
+    double var = vaddvq_f64(v);
+    for (; c < cols; ++c) var += (x[c] - mean) * (x[c] - mean);
+    const float inv = 1.0f / sqrtf((float)(var / cols) + epsilon);
+    const float32x2_t iv = vdup_n_f32(inv);
+    for (c = 0; c + 2 <= cols; c += 2) {
+      float32x2_t o = vmul_f32(vcvt_f32_f64(vsubq_f64(vcvt_f64_f32(vld1_f32(x + c)), mv)), iv);
+      if (gamma) o = vmul_f32(o, vld1_f32(gamma + c));
+      if (beta) o = vadd_f32(o, vld1_f32(beta + c));
+      vst1_f32(y + c, o);
+    }
+    for (; c < cols; ++c) {
+      float o = ((float)(x[c] - mean)) * inv;
+      if (gamma) o *= gamma[c];
+      if (beta) o += beta[c];
+      y[c] = o;
+    }
+  }
+}
+
+/// ember_resize_bilinear_f32_ref's bits: its four products and three sums per channel in order.
+static void resize_bilinear_f32_neon(int32_t batch, int32_t in_h, int32_t in_w, int32_t channels, int32_t out_h,
+                                     int32_t out_w, int32_t align_corners, int32_t half_pixel_centers, const float *in,
+                                     float *out) {
+  EMBER_BILINEAR_F32_PIXELS(batch, in_h, in_w, channels, out_h, out_w, align_corners, half_pixel_centers, in, out, {
+    const float32x4_t vy = vdupq_n_f32(dy), uy = vdupq_n_f32(1 - dy), vx = vdupq_n_f32(dx), ux = vdupq_n_f32(1 - dx);
+    for (int32_t c = 0; c < channels; c += 4) {
+      const int32_t lanes = channels - c < 4 ? channels - c : 4;
+      float32x4_t r = vmulq_f32(vmulq_f32(load_f32(p00 + c, lanes), uy), ux);
+      r = vaddq_f32(r, vmulq_f32(vmulq_f32(load_f32(p10 + c, lanes), vy), ux));
+      r = vaddq_f32(r, vmulq_f32(vmulq_f32(load_f32(p01 + c, lanes), uy), vx));
+      r = vaddq_f32(r, vmulq_f32(vmulq_f32(load_f32(p11 + c, lanes), vy), vx));
+      store_f32(o + c, r, lanes);
+    }
+  });
+}
+
 // ------------------------------------------------------------ int8 lookup, quantize, mean
 /// ember_lookup_s8: the 256-entry table in four 64-byte parts, TBL for the first and TBX (which keeps
 /// the lanes whose index is out of its part's range) for the others, on the codes moved up by 128.
@@ -1013,6 +1158,12 @@ const ember_kernel_table ember_neon_kernels = {
   .lookup_s8 = lookup_s8_neon,
   .unary_f32 = unary_f32_neon,
   .max_pool_s8 = max_pool_s8_neon,
+  .max_pool_f32 = max_pool_f32_neon,
+  .avg_pool_s8 = avg_pool_s8_neon,
+  .avg_pool_f32 = avg_pool_f32_neon,
+  .softmax_f32 = softmax_f32_neon,
+  .layer_norm_f32 = layer_norm_f32_neon,
+  .resize_bilinear_f32 = resize_bilinear_f32_neon,
   .quantize_f32_s8 = quantize_f32_s8_neon,
   .mean_s8 = mean_s8_neon,
 };
@@ -1060,6 +1211,12 @@ const ember_kernel_table ember_neon_dotprod_kernels = {
   .lookup_s8 = lookup_s8_neon,
   .unary_f32 = unary_f32_neon,
   .max_pool_s8 = max_pool_s8_neon,
+  .max_pool_f32 = max_pool_f32_neon,
+  .avg_pool_s8 = avg_pool_s8_neon,
+  .avg_pool_f32 = avg_pool_f32_neon,
+  .softmax_f32 = softmax_f32_neon,
+  .layer_norm_f32 = layer_norm_f32_neon,
+  .resize_bilinear_f32 = resize_bilinear_f32_neon,
   .quantize_f32_s8 = quantize_f32_s8_neon,
   .mean_s8 = mean_s8_neon,
 };

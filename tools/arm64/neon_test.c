@@ -639,8 +639,8 @@ static void test_unary_f32(const ember_kernel_table *t) {
   expect(t->unary_f32(EMBER_UNARY_SIN, 0, 0, NULL, NULL) == 0, "unary_f32 leaves sin to the reference", 0);
 }
 
-/// int8 max pooling against the reference byte for byte: odd channel counts, windows past the border
-/// (padding excluded), strides, and clamps inside the code range.
+/// int8 max and average pooling against the reference byte for byte, and the f32 ones bit for bit: odd
+/// channel counts, windows past the border (padding excluded), strides, and clamps.
 static void test_max_pool_s8(const ember_kernel_table *t) {
   for (int trial = 0; trial < 300; ++trial) {
     ember_pool_geometry g;
@@ -659,7 +659,56 @@ static void test_max_pool_s8(const ember_kernel_table *t) {
     ember_max_pool_s8_ref(&g, x, lo, hi, expected);
     t->max_pool_s8(&g, x, lo, hi, got);
     expect(memcmp(got, expected, (size_t)out_n) == 0, "max_pool_s8", trial);
-    free(x); free(expected); free(got);
+    ember_avg_pool_s8_ref(&g, x, lo, hi, expected);
+    t->avg_pool_s8(&g, x, lo, hi, got);
+    expect(memcmp(got, expected, (size_t)out_n) == 0, "avg_pool_s8", trial);
+    // The f32 pools bit for bit on the same windows (values with infinities; the clamp or none).
+    float *xf = zalloc(4 * in_n), *ef = zalloc(4 * out_n), *gf = zalloc(4 * out_n);
+    for (int64_t i = 0; i < in_n; ++i) xf[i] = rand_int(0, 40) == 0 ? (i % 2 ? INFINITY : -INFINITY) : rand_float(5.0f);
+    const float flo = trial % 3 == 0 ? 0.0f : -INFINITY, fhi = trial % 3 == 0 ? 6.0f : INFINITY;
+    ember_max_pool_f32_ref(&g, xf, flo, fhi, ef);
+    t->max_pool_f32(&g, xf, flo, fhi, gf);
+    expect(memcmp(gf, ef, (size_t)(4 * out_n)) == 0, "max_pool_f32", trial);
+    ember_avg_pool_f32_ref(&g, xf, flo, fhi, ef);
+    t->avg_pool_f32(&g, xf, flo, fhi, gf);
+    int same = 1;
+    for (int64_t i = 0; i < out_n; ++i) same &= (isnan(gf[i]) && isnan(ef[i])) || memcmp(&gf[i], &ef[i], 4) == 0;
+    expect(same, "avg_pool_f32", trial);
+    free(x); free(expected); free(got); free(xf); free(ef); free(gf);
+  }
+}
+
+/// f32 softmax over the last axis and layer norm within 1e-5 of the reference (sums in lanes), every tail
+/// length; the f32 bilinear resize bit for bit in every mode.
+static void test_softmax_norm_resize_f32(const ember_kernel_table *t) {
+  for (int trial = 0; trial < 200; ++trial) {
+    const int32_t rows = rand_int(1, 4), size = trial < 40 ? trial + 1 : rand_int(1, 200);
+    const int64_t n = (int64_t)rows * size;
+    float *x = zalloc(4 * n), *e = zalloc(4 * n), *got = zalloc(4 * n), *gamma = zalloc(4 * size), *beta = zalloc(4 * size);
+    for (int64_t i = 0; i < n; ++i) x[i] = rand_float(trial % 2 ? 30.0f : 4.0f) + (trial % 3 == 0 ? 100.0f : 0.0f);
+    for (int32_t i = 0; i < size; ++i) { gamma[i] = rand_float(2.0f); beta[i] = rand_float(2.0f); }
+    ember_softmax_f32_ref(rows, size, 1, 1.5f, x, e);
+    t->softmax_f32(rows, size, 1.5f, x, got);
+    int ok = 1;
+    for (int64_t i = 0; i < n; ++i) ok &= fabsf(got[i] - e[i]) <= 1e-5f * fabsf(e[i]) + 1e-7f;
+    expect(ok, "softmax_f32", trial);
+    const float *g = trial % 4 ? gamma : NULL, *b = trial % 5 ? beta : NULL;
+    ember_layer_norm_f32_ref(rows, size, 1e-5f, x, g, b, e);
+    t->layer_norm_f32(rows, size, 1e-5f, x, g, b, got);
+    ok = 1;
+    for (int64_t i = 0; i < n; ++i) ok &= fabsf(got[i] - e[i]) <= 1e-5f * fmaxf(fabsf(e[i]), 1e-3f);
+    expect(ok, "layer_norm_f32", trial);
+    free(x); free(e); free(got); free(gamma); free(beta);
+
+    const int32_t batch = rand_int(1, 2), ih = rand_int(1, 9), iw = rand_int(1, 9), c = rand_int(1, 40);
+    const int32_t oh = rand_int(1, 20), ow = rand_int(1, 20), mode = trial % 3;
+    const int64_t in_n = (int64_t)batch * ih * iw * c, out_n = (int64_t)batch * oh * ow * c;
+    float *ri = zalloc(4 * in_n), *re = zalloc(4 * out_n), *rg = zalloc(4 * out_n);
+    for (int64_t i = 0; i < in_n; ++i) ri[i] = rand_float(10.0f);
+    ember_resize_bilinear_f32_ref(batch, ih, iw, c, oh, ow, mode == 1, mode == 2, ri, re);
+    t->resize_bilinear_f32(batch, ih, iw, c, oh, ow, mode == 1, mode == 2, ri, rg);
+    expect(memcmp(rg, re, (size_t)(4 * out_n)) == 0, "resize_bilinear_f32", trial);
+    free(ri); free(re); free(rg);
   }
 }
 
@@ -682,6 +731,7 @@ int main(void) {
   test_binary_f32(t);
   test_lookup_quantize_mean(t);
   test_unary_f32(t);
+  test_softmax_norm_resize_f32(t);
   test_max_pool_s8(t);
   test_f32(EMBER_ISA_NEON, t);
   test_winograd(EMBER_ISA_NEON, t);
