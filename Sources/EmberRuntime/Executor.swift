@@ -243,21 +243,18 @@ public final class Executor {
                     prepared.append(Kernels.appliedByProducer(ctx))
                 } else {
                     ctx.postUnary = offered[i].map { ($0.op, $0.alpha) }
-                    var kernel: PreparedKernel? = nil
-                    if let pair = expansions[i], let gemm = pointwiseGEMMs[pair.pointwise],
-                       pair.activation.map({ appliedByProducer.contains($0) }) ?? true {
-                        var expanded = ctx
-                        expanded.expandedFrom = gemm
-                        let k = try Kernels.prepare(expanded, storage: storage)
-                        if k.consumesExpansion {
-                            kernel = k
-                            prepared[pair.pointwise] = Kernels.foldedIntoConsumer(contexts[pair.pointwise])
-                            if let input = graph.nodes[pair.pointwise].inputs.first ?? nil { expandedInputs[i] = input }
-                            unstored.insert(graph.nodes[pair.pointwise].output)
-                            if let a = pair.activation { unstored.insert(graph.nodes[a].output) }
-                        }
+                    // The offer is read only by a kernel that can take it; any other prepares as usual, once.
+                    let pair = expansions[i].flatMap { pair in
+                        pair.activation.map({ appliedByProducer.contains($0) }) ?? true ? pair : nil
                     }
-                    let chosen = try kernel ?? Kernels.prepare(ctx, storage: storage)
+                    ctx.expandedFrom = pair.flatMap { pointwiseGEMMs[$0.pointwise] }
+                    let chosen = try Kernels.prepare(ctx, storage: storage)
+                    if let pair, chosen.consumesExpansion {
+                        prepared[pair.pointwise] = Kernels.foldedIntoConsumer(contexts[pair.pointwise])
+                        if let input = graph.nodes[pair.pointwise].inputs.first ?? nil { expandedInputs[i] = input }
+                        unstored.insert(graph.nodes[pair.pointwise].output)
+                        if let a = pair.activation { unstored.insert(graph.nodes[a].output) }
+                    }
                     if chosen.appliesPostUnary, let f = offered[i] { appliedByProducer.insert(f.consumer) }
                     if let gemm = chosen.pointwiseGEMM { pointwiseGEMMs[i] = gemm }
                     prepared.append(chosen)
