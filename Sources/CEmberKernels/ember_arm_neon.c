@@ -1138,34 +1138,38 @@ static uint64_t probe_read_neon(const void *buffer, int64_t bytes) {
   return total;
 }
 
+/// The entries both NEON tables share; they differ in the int8 GEMM kernels (sdot or int16 products).
+#define NEON_SHARED_ENTRIES                            \
+  .dwconv2d_s8 = dwconv2d_s8_neon,                     \
+  .conv2d_f32 = conv2d_f32_neon,                       \
+  .fully_connected_f32 = fully_connected_f32_neon,     \
+  .conv2d_winograd_f32 = conv2d_winograd_f32_neon,     \
+  .fully_connected_q4b32 = fully_connected_q4b32_neon, \
+  .dwconv2d_f32 = dwconv2d_f32_neon,                   \
+  .add_s8 = add_s8_neon,                               \
+  .mul_s8 = mul_s8_neon,                               \
+  .binary_f32 = binary_f32_neon,                       \
+  .probe_read = probe_read_neon,                       \
+  .hybrid_quantize = quantize_symmetric,               \
+  .lookup_s8 = lookup_s8_neon,                         \
+  .unary_f32 = unary_f32_neon,                         \
+  .max_pool_s8 = max_pool_s8_neon,                     \
+  .max_pool_f32 = max_pool_f32_neon,                   \
+  .avg_pool_s8 = avg_pool_s8_neon,                     \
+  .avg_pool_f32 = avg_pool_f32_neon,                   \
+  .softmax_f32 = softmax_f32_neon,                     \
+  .layer_norm_f32 = layer_norm_f32_neon,               \
+  .resize_bilinear_f32 = resize_bilinear_f32_neon,     \
+  .quantize_f32_s8 = quantize_f32_s8_neon,             \
+  .mean_s8 = mean_s8_neon,
+
 const ember_kernel_table ember_neon_kernels = {
   .conv2d_s8 = conv2d_s8_neon,
   .fully_connected_s8 = fully_connected_s8_neon,
-  .dwconv2d_s8 = dwconv2d_s8_neon,
   .conv2d_hybrid = conv2d_hybrid_neon,
   .fully_connected_hybrid = fully_connected_hybrid_neon,
-  .conv2d_f32 = conv2d_f32_neon,
-  .fully_connected_f32 = fully_connected_f32_neon,
-  .conv2d_winograd_f32 = conv2d_winograd_f32_neon,
-  .fully_connected_q4b32 = fully_connected_q4b32_neon,
-  .dwconv2d_f32 = dwconv2d_f32_neon,
-  .add_s8 = add_s8_neon,
-  .mul_s8 = mul_s8_neon,
-  .binary_f32 = binary_f32_neon,
   .probe_mac = probe_mac_neon,
-  .probe_read = probe_read_neon,
-  .hybrid_quantize = quantize_symmetric,
-  .lookup_s8 = lookup_s8_neon,
-  .unary_f32 = unary_f32_neon,
-  .max_pool_s8 = max_pool_s8_neon,
-  .max_pool_f32 = max_pool_f32_neon,
-  .avg_pool_s8 = avg_pool_s8_neon,
-  .avg_pool_f32 = avg_pool_f32_neon,
-  .softmax_f32 = softmax_f32_neon,
-  .layer_norm_f32 = layer_norm_f32_neon,
-  .resize_bilinear_f32 = resize_bilinear_f32_neon,
-  .quantize_f32_s8 = quantize_f32_s8_neon,
-  .mean_s8 = mean_s8_neon,
+  NEON_SHARED_ENTRIES
 };
 
 /// Eight chains of sdot (16 MACs) for int8; NEON's FMAs for f32.
@@ -1194,31 +1198,10 @@ DOTPROD static void fully_connected_hybrid_dot(int64_t rows, const float *input,
 const ember_kernel_table ember_neon_dotprod_kernels = {
   .conv2d_s8 = conv2d_s8_dot,
   .fully_connected_s8 = fully_connected_s8_dot,
-  .dwconv2d_s8 = dwconv2d_s8_neon,
   .conv2d_hybrid = conv2d_hybrid_dot,
   .fully_connected_hybrid = fully_connected_hybrid_dot,
-  .conv2d_f32 = conv2d_f32_neon,
-  .fully_connected_f32 = fully_connected_f32_neon,
-  .conv2d_winograd_f32 = conv2d_winograd_f32_neon,
-  .fully_connected_q4b32 = fully_connected_q4b32_neon,
-  .dwconv2d_f32 = dwconv2d_f32_neon,
-  .add_s8 = add_s8_neon,
-  .mul_s8 = mul_s8_neon,
-  .binary_f32 = binary_f32_neon,
   .probe_mac = probe_mac_dot,
-  .probe_read = probe_read_neon,
-  .hybrid_quantize = quantize_symmetric,
-  .lookup_s8 = lookup_s8_neon,
-  .unary_f32 = unary_f32_neon,
-  .max_pool_s8 = max_pool_s8_neon,
-  .max_pool_f32 = max_pool_f32_neon,
-  .avg_pool_s8 = avg_pool_s8_neon,
-  .avg_pool_f32 = avg_pool_f32_neon,
-  .softmax_f32 = softmax_f32_neon,
-  .layer_norm_f32 = layer_norm_f32_neon,
-  .resize_bilinear_f32 = resize_bilinear_f32_neon,
-  .quantize_f32_s8 = quantize_f32_s8_neon,
-  .mean_s8 = mean_s8_neon,
+  NEON_SHARED_ENTRIES
 };
 
 #endif

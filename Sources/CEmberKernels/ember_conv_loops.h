@@ -74,7 +74,7 @@ static inline int ember_interior_row(const ember_conv_geometry *g, int32_t oy) {
 
 /// Drives a depthwise kernel in two passes. First PIXEL runs for each output pixel (n, oy, ox) with a
 /// tap outside the image (bounds-tested, all channels); then INTERIOR once per `lanes`-channel block
-/// (`c0`, `count` of them), to run every pixel whose taps all lie inside (EMBER_FOR_EACH_INTERIOR_PIXEL),
+/// (`c0`, `count` of them), to run every pixel whose taps all lie inside (EMBER_FOR_EACH_INTERIOR_GROUP),
 /// its per-block set-up paid once. Unless `use_interior`, every pixel goes through PIXEL.
 #define EMBER_DEPTHWISE_ROWS(g, lanes, use_interior, PIXEL, INTERIOR)                                 \
   do {                                                                                            \
@@ -102,7 +102,7 @@ static inline int ember_interior_row(const ember_conv_geometry *g, int32_t oy) {
         for (; ox_ + (group) <= hi_; ox_ += (group)) {                                            \
           const int64_t at = (row_ + (int64_t)ox_ * (g)->stride_w) * (g)->in_c + (c0);            \
           type *out = out_row_ + (int64_t)ox_ * (g)->out_c;                                       \
-          (void)at; (void)out;  /* a GROUP of {} (EMBER_FOR_EACH_INTERIOR_PIXEL) reads neither */  \
+          (void)at; (void)out;  /* a GROUP may read neither */                                  \
           GROUP                                                                                   \
         }                                                                                         \
         for (; ox_ < hi_; ++ox_) {                                                                \
@@ -112,10 +112,6 @@ static inline int ember_interior_row(const ember_conv_geometry *g, int32_t oy) {
         }                                                                                         \
       }                                                                                           \
   }
-
-/// The same one pixel at a time.
-#define EMBER_FOR_EACH_INTERIOR_PIXEL(g, type, output, c0, BODY) \
-  EMBER_FOR_EACH_INTERIOR_GROUP(g, type, output, c0, 1 << 30, {}, BODY)
 
 /// Element offsets, from a pixel's first tap, of its kh·kw taps in (ky, kx) order (NHWC input).
 static inline void ember_tap_offsets(const ember_conv_geometry *g, int64_t *offset) {

@@ -9,12 +9,9 @@ import Ember
 /// cannot apply it (Winograd), runs as its own node.
 @Suite struct ActivationFusionTests {
     static func graph() throws -> Graph {
-        var rng = SplitMix64(seed: 31)
         let b = GraphBuilder(name: "fusion")
         let x = b.input("x", .f32, [2, 12, 13, 8])
-        func constant(_ name: String, _ dims: [Int]) -> ValueID {
-            b.constant(name, rng.floats(dims.reduce(1, *), 0.4), dims: dims)
-        }
+        let constant = randomConstants(b, seed: 31)
         // Pointwise (its rows in 64-row chunks) → SiLU; depthwise 5×5 → hard-swish; a 3×3 stride-2
         // conv with relu6 → sigmoid; a 3×3 stride-1 conv (Winograd) → tanh, not fused.
         let pw = try b.add(.conv2D(Conv2DAttributes()), [x, constant("pw", [24, 1, 1, 8]), constant("pwb", [24])], name: "expand")
@@ -44,8 +41,6 @@ import Ember
 
     @Test func fusedActivationsGiveTheUnfusedBytes() throws {
         let g = try Self.graph()
-        let names = g.nodes.map(\.name)
-        func kernel(_ kernels: [String], _ node: String) -> String { names.firstIndex(of: node).map { kernels[$0] } ?? "?" }
         for isa in KernelISA.supported {
             var plain = ExecutorOptions(isa: isa)
             plain.foldLookups = false
@@ -58,12 +53,13 @@ import Ember
                 let differing = zip(fused.outputs, unfused.outputs).enumerated().filter { $0.element.0 != $0.element.1 }.map(\.offset)
                 #expect(differing.isEmpty, "\(isa), \(threads) threads, in place \(inPlace): outputs \(differing) differ")
                 for node in ["silu", "hswish", "sigmoid", "leaky"] {
-                    #expect((kernel(fused.kernels, node) == "applied_by_producer") == fusedOn,
-                            "\(isa): \(node) ran \(kernel(fused.kernels, node))")
+                    #expect((kernel(of: node, in: g, fused.kernels) == "applied_by_producer") == fusedOn,
+                            "\(isa): \(node) ran \(kernel(of: node, in: g, fused.kernels))")
                 }
                 // Winograd does not apply it; side's output is read twice (a graph output).
-                #expect(kernel(fused.kernels, "tanh").hasPrefix("unary_f32"), "\(isa): tanh ran \(kernel(fused.kernels, "tanh"))")
-                #expect(kernel(fused.kernels, "side-relu").hasPrefix("unary_f32"))
+                let tanh = kernel(of: "tanh", in: g, fused.kernels)
+                #expect(tanh.hasPrefix("unary_f32"), "\(isa): tanh ran \(tanh)")
+                #expect(kernel(of: "side-relu", in: g, fused.kernels).hasPrefix("unary_f32"))
             }
             // A graph output read by an activation that is the last node keeps its own bytes: the
             // activation must not run in place over it (it did, before the executor checked for outputs).

@@ -38,22 +38,22 @@ import Ember
 
     @Test func foldedPairsGiveTheUnfoldedBytesOnEveryPath() throws {
         let g = try Self.graph()
-        let names = g.nodes.map(\.name)
-        func kernel(_ kernels: [String], _ node: String) -> String { names.firstIndex(of: node).map { kernels[$0] } ?? "?" }
         for isa in KernelISA.supported {
             var plain = ExecutorOptions(isa: isa)
             plain.foldLookups = false
             let unfolded = try run(g, plain), folded = try run(g, ExecutorOptions(isa: isa))
             #expect(folded.outputs == unfolded.outputs, "\(isa)")
             for node in ["swish", "swapped", "x+tanh", "square"] {
-                #expect(kernel(folded.kernels, node).hasPrefix("lookup_s8"), "\(isa): \(node) is \(kernel(folded.kernels, node))")
+                let ran = kernel(of: node, in: g, folded.kernels)
+                #expect(ran.hasPrefix("lookup_s8"), "\(isa): \(node) is \(ran)")
             }
-            #expect(kernel(folded.kernels, "mixed").hasPrefix("mul_s8"), "\(isa): two different values are not one function")
+            #expect(kernel(of: "mixed", in: g, folded.kernels).hasPrefix("mul_s8"),
+                    "\(isa): two different values are not one function")
             // sigmoid and sigmoid2 are read only by the folded nodes; tanh is also a graph output.
-            #expect(kernel(folded.kernels, "sigmoid") == "folded_into_consumer")
-            #expect(kernel(folded.kernels, "sigmoid2") == "folded_into_consumer")
-            #expect(kernel(folded.kernels, "tanh").hasPrefix("lookup_s8"))
-            #expect(kernel(unfolded.kernels, "swish").hasPrefix("mul_s8"))
+            #expect(kernel(of: "sigmoid", in: g, folded.kernels) == "folded_into_consumer")
+            #expect(kernel(of: "sigmoid2", in: g, folded.kernels) == "folded_into_consumer")
+            #expect(kernel(of: "tanh", in: g, folded.kernels).hasPrefix("lookup_s8"))
+            #expect(kernel(of: "swish", in: g, unfolded.kernels).hasPrefix("mul_s8"))
         }
     }
 
@@ -66,6 +66,18 @@ import Ember
         #expect(!kernels.contains("folded_into_consumer"))
         #expect(kernels[g.nodes.firstIndex { $0.name == "swish" } ?? 0] == "lookup_s8")
     }
+}
+
+/// The kernel that ran node `node` of `g`, from an executor's implementations in node order ("?" when
+/// there is no such node).
+func kernel(of node: String, in g: Graph, _ kernels: [String]) -> String {
+    g.nodes.firstIndex { $0.name == node }.map { kernels[$0] } ?? "?"
+}
+
+/// A maker of constants added to `b`: `dims` values within ±scale from a generator seeded `seed`.
+func randomConstants(_ b: GraphBuilder, seed: UInt64, scale: Float = 0.4) -> (String, [Int]) -> ValueID {
+    var rng = SplitMix64(seed: seed)
+    return { name, dims in b.constant(name, rng.floats(dims.reduce(1, *), scale), dims: dims) }
 }
 
 /// One inference of `g` on TestModels' inputs of `seed`: every output's bytes and the kernel of each node.

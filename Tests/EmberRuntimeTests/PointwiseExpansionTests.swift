@@ -9,12 +9,9 @@ import Ember
 /// output then takes no arena. A pointwise output read elsewhere is stored as before.
 @Suite struct PointwiseExpansionTests {
     static func graph() throws -> Graph {
-        var rng = SplitMix64(seed: 41)
         let b = GraphBuilder(name: "expansion")
         let x = b.input("x", .f32, [2, 11, 13, 8])
-        func constant(_ name: String, _ dims: [Int]) -> ValueID {
-            b.constant(name, rng.floats(dims.reduce(1, *), 0.4), dims: dims)
-        }
+        let constant = randomConstants(b, seed: 41)
         // expand → SiLU → 3×3 depthwise (stride 1).
         let e1 = try b.add(.conv2D(Conv2DAttributes()), [x, constant("e1", [24, 1, 1, 8]), constant("e1b", [24])], name: "expand1")
         let silu = try b.add(.unary(.silu), [e1], name: "silu")
@@ -40,8 +37,6 @@ import Ember
 
     @Test func expandedDepthwiseGivesTheUnexpandedBytes() throws {
         let g = try Self.graph()
-        let names = g.nodes.map(\.name)
-        func kernel(_ kernels: [String], _ node: String) -> String { names.firstIndex(of: node).map { kernels[$0] } ?? "?" }
         for isa in KernelISA.supported {
             var plain = ExecutorOptions(isa: isa)
             plain.foldLookups = false
@@ -51,16 +46,19 @@ import Ember
             for threads in [1, 2] {
                 let options = ExecutorOptions(isa: isa, threads: threads)
                 let expanded = try runOnce(g, options, seed: 29, threads: threads)
-                let differing = zip(expanded.outputs, unexpanded.outputs).enumerated().filter { $0.element.0 != $0.element.1 }
+                let differing = zip(expanded.outputs, unexpanded.outputs).enumerated()
+                    .filter { $0.element.0 != $0.element.1 }
                 #expect(differing.isEmpty, "\(isa), \(threads) threads: outputs \(differing.map(\.offset)) differ")
                 for node in ["expand1", "expand2", "expand3"] {
-                    #expect((kernel(expanded.kernels, node) == "folded_into_consumer") == expands,
-                            "\(isa): \(node) ran \(kernel(expanded.kernels, node))")
+                    #expect((kernel(of: node, in: g, expanded.kernels) == "folded_into_consumer") == expands,
+                            "\(isa): \(node) ran \(kernel(of: node, in: g, expanded.kernels))")
                 }
-                #expect(kernel(expanded.kernels, "expand4").hasPrefix("conv2d_f32"), "\(isa): expand4 ran \(kernel(expanded.kernels, "expand4"))")
+                let expand4 = kernel(of: "expand4", in: g, expanded.kernels)
+                #expect(expand4.hasPrefix("conv2d_f32"), "\(isa): expand4 ran \(expand4)")
                 let arena = try Executor(graph: g, options: options).arenaBytes
                 // expand1's 2×11×13×24 floats (27 KB) among others are never stored.
-                #expect(expands ? arena < plainArena : arena <= plainArena, "\(isa): arena \(arena) vs \(plainArena) bytes")
+                #expect(expands ? arena < plainArena : arena <= plainArena,
+                        "\(isa): arena \(arena) vs \(plainArena) bytes")
             }
         }
     }
