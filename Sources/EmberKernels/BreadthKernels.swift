@@ -285,11 +285,12 @@ extension Preparer {
         guard let isa = c.isa.cISA, let (name, _) = simdIfAny("transpose_conv2d_f32", { $0.fully_connected_f32 }) else {
             return nil
         }
-        let constantFilter = c.inputConstants.count > 1 ? c.inputConstants[1] : nil
-        guard let filter = prepared ?? constantFilter?.bytes.baseAddress?.assumingMemoryBound(to: Float.self),
-              optionalInput(2) == nil || bias != nil || c.inputConstants.count > 2 && c.inputConstants[2] != nil else {
-            return nil
+        func constant(_ i: Int) -> FloatPtr? {
+            (i < c.inputConstants.count ? c.inputConstants[i] : nil)?.bytes.baseAddress?.assumingMemoryBound(to: Float.self)
         }
+        // f32 operands are nil from floatOperand (read at run time): their constant bytes, if constant.
+        let constantBias = bias ?? constant(2)
+        guard let filter = prepared ?? constant(1), optionalInput(2) == nil || constantBias != nil else { return nil }
         let geometry = g.pointee
         let inC = Int(geometry.in_c), outC = Int(geometry.out_c)
         let taps = Int(geometry.kernel_h) * Int(geometry.kernel_w), columns = taps * outC
@@ -297,8 +298,6 @@ extension Preparer {
             throw EmberError.invalidGraph(node: c.nodeName, reason: "transposed conv filter holds \(try input(1).elementCount) "
                                           + "values, expected \(outC)×\(geometry.kernel_h)×\(geometry.kernel_w)×\(inC)")
         }
-        let constantBias = bias ?? (c.inputConstants.count > 2 ? c.inputConstants[2]?.bytes.baseAddress?
-            .assumingMemoryBound(to: Float.self) : nil)
         // Column (tap, oc) of the GEMM is filter[oc][tap][·].
         var reordered = [Float](repeating: 0, count: columns * inC)
         for oc in 0..<outC { for tap in 0..<taps {

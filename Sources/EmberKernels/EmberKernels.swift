@@ -89,6 +89,14 @@ public struct PreparedKernel {
     public static func partScratchStride(_ scratchBytes: Int) -> Int { (scratchBytes + 63) / 64 * 64 }
 }
 
+extension ember_conv_geometry {
+    /// A 1×1, stride-1, unpadded convolution (ember_conv_is_pointwise): its input rows are its patches.
+    public var isPointwise: Bool {
+        kernel_h == 1 && kernel_w == 1 && stride_h == 1 && stride_w == 1 && pad_top == 0 && pad_left == 0
+            && out_h == in_h && out_w == in_w
+    }
+}
+
 /// Splits a convolution into at most `parts` slices of its output: by images when the batch has
 /// enough of them, else (batch 1) by output rows. A row slice keeps the whole input and shifts
 /// `pad_top`, so the kernels read the same absolute input rows; a 1×1 stride-1 unpadded slice also
@@ -109,8 +117,7 @@ public func convSlices(_ g: ember_conv_geometry, parts: Int, rowMultiple: Int = 
             return (s, r.lowerBound * inImage, r.lowerBound * outImage)
         }
     }
-    let pointwise = g.kernel_h == 1 && g.kernel_w == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_top == 0
-        && g.pad_left == 0 && g.out_h == g.in_h && g.out_w == g.in_w
+    let pointwise = g.isPointwise
     let outRow = Int(g.out_w) * Int(g.out_c), inRow = Int(g.in_w) * Int(g.in_c)
     return even(Int(g.out_h), parts, multiple: max(1, rowMultiple)).map { r in
         var s = g

@@ -843,7 +843,7 @@ struct Preparer {
         let r = q.pointee
         ember_dw_pack_s8(isa, g, filter.bytes.baseAddress?.assumingMemoryBound(to: Int8.self), bias,
                          r.multiplier, r.shift, -r.input_offset, pw, pb, pm, ps)
-        // The x86 kernels read the weights as slots of several taps, NEON as int32 (ember_qs8_dw).
+        // AVX-512 reads the weights as quads of taps, the other ISAs as int32 (ember_qs8_dw).
         let slots = ember_dw_s8_slot_taps(isa) > 0
         let dw = try storage.store(ember_qs8_dw(c_padded: Int32(cp),
                                                 weights: slots ? nil : UnsafeRawPointer(pw).assumingMemoryBound(to: Int32.self),
@@ -916,11 +916,7 @@ struct Preparer {
                 return { run(g, x, gemm, s, out) }
             }
             conv.appliesPostUnary = c.postUnary != nil
-            let geo = g.pointee
-            if geo.kernel_h == 1 && geo.kernel_w == 1 && geo.stride_h == 1 && geo.stride_w == 1 && geo.pad_top == 0
-                && geo.pad_left == 0 && geo.out_h == geo.in_h && geo.out_w == geo.in_w {
-                conv.pointwiseGEMM = gemm  // a depthwise consumer may run it (PointwiseExpansion)
-            }
+            if g.pointee.isPointwise { conv.pointwiseGEMM = gemm }  // a depthwise consumer may run it (PointwiseExpansion)
             return conv
         }
         guard try isDepthwise(a) else { return nil }
