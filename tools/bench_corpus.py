@@ -87,30 +87,42 @@ def run_with_rusage(args):
 
 def load_table(a, ember):
     """Load + prepare time and peak memory: `ember bench --repeat 1` (load, prepare, one run) as a
-    process of its own, and LiteRT's Interpreter creation + allocate_tensors + one invoke in a fresh
-    Python. LiteRT's peak RSS is shown as measured and less the Python + LiteRT import baseline."""
-    print("| model | Ember load + prepare ms | LiteRT create + allocate ms | Ember arena + prepared KiB "
+    process of its own — of the package as `ember pack` writes it (weights pre-packed for this machine's
+    path) and of one packed with `--prepack none` (weights packed at prepare) — and LiteRT's Interpreter
+    creation + allocate_tensors + one invoke in a fresh Python. LiteRT's peak RSS is shown as measured and
+    less the Python + LiteRT import baseline."""
+    print("| model | Ember load + prepare ms (pre-packed / packed at prepare) | LiteRT create + allocate ms "
+          "| Ember arena + prepared KiB (pre-packed / packed at prepare) | pre-packed KiB read in place "
           "| Ember peak RSS MiB (`ember` process) | LiteRT peak RSS MiB (less import baseline) |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for name in sorted(os.listdir(a.corpus)):
         model = os.path.join(a.corpus, name, "model.tflite")
         if not os.path.exists(model):
             continue
         with tempfile.TemporaryDirectory() as tmp:
-            pkg = os.path.join(tmp, "m.ember")
-            if subprocess.run([ember, "pack", model, "-o", pkg], capture_output=True).returncode != 0:
+            pkg, plain = os.path.join(tmp, "m.ember"), os.path.join(tmp, "plain.ember")
+            if (subprocess.run([ember, "pack", model, "-o", pkg], capture_output=True).returncode != 0
+                    or subprocess.run([ember, "pack", model, "-o", plain, "--prepack", "none"],
+                                      capture_output=True).returncode != 0):
                 continue
-            loads, lites, rss_e, rss_l, rss_lb = [], [], [], [], []
+            loads, plains, lites, rss_e, rss_l, rss_lb = [], [], [], [], [], []
+            held = {}
             for _ in range(a.rounds):
-                out, rss = run_with_rusage([ember, "bench", pkg, "--repeat", "1", "--warmup", "0", "--json"])
-                bench = json.loads(out)
-                loads.append(bench["load_prepare_ms"]); rss_e.append(rss)
-                held = (bench["arena_bytes"] + bench["prepared_bytes"]) / 1024
+                # Interleaved, so machine drift hits all three alike.
+                for path, times in ((pkg, loads), (plain, plains)):
+                    out, rss = run_with_rusage([ember, "bench", path, "--repeat", "1", "--warmup", "0", "--json"])
+                    bench = json.loads(out)
+                    times.append(bench["load_prepare_ms"])
+                    held[path] = ((bench["arena_bytes"] + bench["prepared_bytes"]) / 1024,
+                                  bench.get("prepacked_bytes", 0) / 1024)
+                    if path == pkg:
+                        rss_e.append(rss)
                 out, rss = run_with_rusage([sys.executable, "-c", LITERT_LOAD, model])
                 ms, base, peak = out.split()
                 lites.append(float(ms)); rss_l.append(int(peak)); rss_lb.append(int(peak) - int(base))
             med = statistics.median
-            print(f"| {name} | {med(loads):.2f} | {med(lites):.2f} | {held:.0f} | {med(rss_e) / 1024:.1f} | "
+            print(f"| {name} | {med(loads):.2f} / {med(plains):.2f} | {med(lites):.2f} | {held[pkg][0]:.0f} / "
+                  f"{held[plain][0]:.0f} | {held[pkg][1]:.0f} | {med(rss_e) / 1024:.1f} | "
                   f"{med(rss_l) / 1024:.1f} ({med(rss_lb) / 1024:.1f}) |")
 
 

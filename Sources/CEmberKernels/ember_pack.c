@@ -107,7 +107,7 @@ int32_t ember_dw_s8_slot_taps(int32_t isa) { return isa == EMBER_ISA_AVX512 ? 4 
 
 /// The packed kernel height and width: slots run along the tap rows, or along the one row of a kernel
 /// one tap high (taps × 1); kernels without slots keep the kernel's.
-static void dw_s8_packed_kernel(int32_t isa, const ember_conv_geometry *g, int32_t *kh, int32_t *kw) {
+void ember_dw_s8_packed_kernel(int32_t isa, const ember_conv_geometry *g, int32_t *kh, int32_t *kw) {
   const ember_conv_geometry run = ember_dw_run_geometry(g);
   const int along = ember_dw_s8_slot_taps(isa) > 0 && ember_dw_slots_along_row(&run);
   *kh = along ? g->kernel_h * g->kernel_w : g->kernel_h;
@@ -118,7 +118,7 @@ int64_t ember_dw_s8_weight_bytes(int32_t isa, const ember_conv_geometry *g) {
   const int64_t cp = ember_n_padded(isa, g->in_c);
   const int32_t taps = ember_dw_s8_slot_taps(isa);
   int32_t kh, kw;
-  dw_s8_packed_kernel(isa, g, &kh, &kw);
+  ember_dw_s8_packed_kernel(isa, g, &kh, &kw);
   // Quads are 4 bytes per channel and slot; int32 weights 4 per tap.
   if (taps > 0) return cp * ((kh + taps - 1) / taps) * kw * 4;
   return cp * kh * kw * (int64_t)sizeof(int32_t);
@@ -128,7 +128,7 @@ void ember_dw_pack_s8(int32_t isa, const ember_conv_geometry *g, const int8_t *f
                       const int32_t *multiplier, const int32_t *shift, int32_t input_zero_point, void *packed,
                       int32_t *bias_out, int32_t *mult_out, int32_t *shift_out) {
   int32_t kernel_h, kernel_w;
-  dw_s8_packed_kernel(isa, g, &kernel_h, &kernel_w);
+  ember_dw_s8_packed_kernel(isa, g, &kernel_h, &kernel_w);
   const int32_t channels = g->in_c, cp = ember_n_padded(isa, channels), taps = kernel_h * kernel_w;
   const int32_t per = ember_dw_s8_slot_taps(isa), rows = per > 0 ? (kernel_h + per - 1) / per : 0;
   // The quads' inputs are x ^ 0x80 (unsigned for vpdpbusd): the bias takes that zero point times Σw off.
@@ -375,8 +375,7 @@ int64_t ember_winograd_f32_packed_floats(int32_t isa, int32_t in_c, int32_t out_
 }
 
 void ember_winograd_f32_pack(int32_t isa, int32_t in_c, int32_t out_c, const float *filter, const float *bias,
-                             float act_min, float act_max, float *packed, float *bias_out, float *zero_bias,
-                             ember_winograd_f32 *w) {
+                             float *packed, float *bias_out) {
   const int32_t np = ember_n_padded(isa, out_c), lanes = ember_isa_lanes(isa);
   const int64_t point_floats = (int64_t)np * in_c;
   for (int32_t o = 0; o < np; ++o) {
@@ -404,12 +403,17 @@ void ember_winograd_f32_pack(int32_t isa, int32_t in_c, int32_t out_c, const flo
       for (int32_t xi = 0; xi < 16; ++xi) packed[xi * point_floats + (panel * in_c + i) * lanes + lane] = (float)u[xi];
     }
     bias_out[o] = (o < out_c && bias) ? bias[o] : 0.0f;
-    zero_bias[o] = 0.0f;
   }
+}
+
+void ember_winograd_f32_describe(int32_t isa, int32_t in_c, int32_t out_c, const float *packed, const float *bias,
+                                 const float *zero_bias, float act_min, float act_max, ember_winograd_f32 *w) {
+  const int32_t np = ember_n_padded(isa, out_c);
+  const int64_t point_floats = (int64_t)np * in_c;
   for (int32_t xi = 0; xi < 16; ++xi)
     w->point[xi] =
         (ember_f32_gemm){in_c, out_c, np, packed + xi * point_floats, zero_bias, -INFINITY, INFINITY, NULL, 0, 0.0f};
-  w->bias = bias_out;
+  w->bias = bias;
   w->act_min = act_min;
   w->act_max = act_max;
 }

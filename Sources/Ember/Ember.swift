@@ -104,7 +104,13 @@ public final class EmberPackage: @unchecked Sendable {
     /// (packed weights, decompressed constants) that a live session of the same variant, kernel
     /// path and sizes prepared, so N sessions hold the weights once and each only its own arena;
     /// else it prepares them, for the next session to share.
+    /// Weights the package has pre-packed for the path's layout (PACK) are used in place, not packed again.
     public func executor(variant index: Int, options: ExecutorOptions) throws -> Executor {
+        var options = options
+        if options.packedWeights == nil, let packages = self.index, index >= 0, index < contents.graphs.count,
+           let layout = try KernelISA.resolve(options.isa).packedLayout {
+            options.packedWeights = try packages.packedWeights(variant: index, layout: layout)
+        }
         guard options.account === account else { return try Executor(graph: try graph(at: index), options: options) }
         let key = PreparedKernelsKey(variant: index, isa: try KernelISA.resolve(options.isa), bindings: options.bindings)
         return try preparedKernelsLock.withLock {

@@ -52,7 +52,8 @@ public struct SectionEntry: Sendable, Equatable {
 public enum FormatV1 {
     public static let magic: [UInt8] = Array("EMBR".utf8)
     public static let major: UInt16 = 1
-    public static let minor: UInt16 = 0
+    /// 1: optional PACK sections (pre-packed weights).
+    public static let minor: UInt16 = 1
     public static let headerSize = 64
     public static let entrySize = 48
     public static let sectionAlignment = 64

@@ -16,6 +16,9 @@ public struct PackageContents: Sendable {
     /// The section table as read (empty for contents built in memory).
     public var sections: [SectionEntry] = []
     public var formatVersion: (major: UInt16, minor: UInt16) = (FormatV1.major, FormatV1.minor)
+    /// Weights pre-packed for kernel layouts, written as PACK sections (empty as read: a reader
+    /// gets them from `PackageIndex.packedWeights(variant:layout:)`).
+    public var packedWeights: [PackedWeightsSection] = []
 
     public init(metadata: PackageMetadata, variants: [VariantRecord], graphs: [Graph]) {
         self.metadata = metadata; self.variants = variants; self.graphs = graphs
@@ -67,6 +70,27 @@ public enum PackageWriter {
             c.add(.graph, id: UInt32(i), payload: graph, compress: options.compressGraphs)
             c.add(.tensors, id: UInt32(i), payload: tensors.bytes, compress: options.compressTensors)
         }
+        // Never compressed: they are used in place from the mapped file, shared by every process mapping it.
+        var packsOfVariant: [Int: Int] = [:]
+        for pack in p.packedWeights {
+            guard p.graphs.indices.contains(pack.variant) else {
+                throw EmberError.invalidArgument("packed weights of variant #\(pack.variant); the package has \(p.graphs.count)")
+            }
+            guard !pack.layout.isEmpty, pack.layout.utf8.count <= 64 else {
+                throw EmberError.invalidArgument("packed layout name '\(pack.layout.prefix(40))' must be 1…64 bytes")
+            }
+            let nodes = p.graphs[pack.variant].nodes.count
+            if let b = pack.blobs.first(where: { $0.blob.node >= nodes || $0.blob.params.count > PackedBlob.maxParams
+                                                 || !(0...PackedBlob.maxOrdinal).contains($0.blob.ordinal) }) {
+                throw EmberError.invalidArgument("packed blob of node \(b.blob.node) #\(b.blob.ordinal) does not fit variant "
+                                                 + "'\(p.variants[pack.variant].name)' (\(nodes) nodes)")
+            }
+            let ordinal = packsOfVariant[pack.variant, default: 0]
+            guard ordinal < 256 else { throw EmberError.invalidArgument("more than 256 packed layouts for one variant") }
+            packsOfVariant[pack.variant] = ordinal + 1
+            c.add(.packedWeights, id: PackedWeightsCodec.sectionID(variant: pack.variant, ordinal: ordinal),
+                  payload: PackedWeightsCodec.encode(pack), compress: false, required: false)
+        }
         return try c.serialize()
     }
 
@@ -111,6 +135,9 @@ public final class PackageIndex: @unchecked Sendable {
     public let signer: PublicKey?
     public let signatureVerified: Bool
     private let container: Container
+    /// PACK sections per variant: decoded at load when stored raw (they borrow the mapped bytes),
+    /// else decoded when asked for.
+    private var packed: [Int: [(entry: SectionEntry, weights: PackedWeights?)]] = [:]
 
     /// With `trusted`, the package must be signed by one of those keys and unchanged since
     /// (`EmberError.untrustedPackage`, checked before any section is decoded); `name` names it in errors.
@@ -127,7 +154,7 @@ public final class PackageIndex: @unchecked Sendable {
             signer = try? PackageSignature.signer(of: c)
             signatureVerified = false
         }
-        let known: Set<SectionKind> = [.meta, .graph, .tensors, .variants]
+        let known: Set<SectionKind> = [.meta, .graph, .tensors, .variants, .packedWeights]
         for s in c.sections where !known.contains(s.kind) && s.required {
             throw EmberError.incompatiblePackage(reason: "required section \(s.label) at byte \(s.offset) is of a kind this build does not know")
         }
@@ -196,10 +223,48 @@ public final class PackageIndex: @unchecked Sendable {
                     reason: "declares \(formatBytes(s.rawLength)) of tensors, but its constants end at byte \(end)")
             }
         }
+        for s in c.sections where s.kind == .packedWeights {
+            let variant = PackedWeightsCodec.variant(ofSection: s.id)
+            guard graphs.indices.contains(variant) else {
+                throw EmberError.malformedPackage(section: s.label, offset: s.offset,
+                                                  reason: "packed weights of variant #\(variant); the package has \(graphs.count)")
+            }
+            var weights: PackedWeights?
+            if s.compression == .none {
+                weights = try PackedWeightsCodec.decode(try c.contents(s, account: nil, what: s.label), section: s.label,
+                                                        baseOffset: s.offset, variant: variant,
+                                                        nodeCount: graphs[variant].nodes.count)
+                guard weights != nil else { continue }  // a later version of the section: skipped
+            }
+            packed[variant, default: []].append((s, weights))
+        }
         var p = PackageContents(metadata: metadata, variants: variants, graphs: graphs)
         p.sections = c.sections
         p.formatVersion = (c.major, c.minor)
         contents = p
+    }
+
+    /// Variant `index`'s weights pre-packed for kernel layout `layout` (a PACK section), nil when the
+    /// package has none. A compressed section is decompressed now, charged to `account`.
+    public func packedWeights(variant index: Int, layout: String) throws -> PackedWeights? {
+        for (entry, weights) in packed[index] ?? [] {
+            if let weights {
+                if weights.layout == layout { return weights }
+                continue
+            }
+            let buffer = try container.contents(entry, account: account,
+                                                what: "variant '\(contents.variants[index].name)': decompressing \(entry.label)")
+            if let w = try PackedWeightsCodec.decode(buffer, section: entry.label, baseOffset: entry.offset, variant: index,
+                                                     nodeCount: contents.graphs[index].nodes.count), w.layout == layout {
+                return w
+            }
+        }
+        return nil
+    }
+
+    /// The kernel layouts variant `index` has pre-packed weights for (compressed sections not counted).
+    public func packedLayouts(variant index: Int) -> [String] {
+        (packed[index] ?? []).compactMap { $0.weights?.layout }
     }
 
     /// Variant `index`'s graph with every constant's bytes present: its

@@ -298,17 +298,17 @@ extension Preparer {
             throw EmberError.invalidGraph(node: c.nodeName, reason: "transposed conv filter holds \(try input(1).elementCount) "
                                           + "values, expected \(outC)×\(geometry.kernel_h)×\(geometry.kernel_w)×\(inC)")
         }
-        // Column (tap, oc) of the GEMM is filter[oc][tap][·].
-        var reordered = [Float](repeating: 0, count: columns * inC)
-        for oc in 0..<outC { for tap in 0..<taps {
-            let from = (oc * taps + tap) * inC, to = (tap * outC + oc) * inC
-            for i in 0..<inC { reordered[to + i] = filter[from + i] }
-        } }
-        let np = Int(ember_n_padded(isa, Int32(columns)))
-        let packed = try storage.allocate(Float.self, count: np * inC), zeros = try storage.allocate(Float.self, count: np)
-        ember_f32_pack(isa, Int32(inC), Int32(columns), reordered, nil, packed, zeros)
-        let gemm = try storage.store(ember_f32_gemm(k: Int32(inC), n: Int32(columns), n_padded: Int32(np),
-                                                    weights: UnsafePointer(packed), bias: UnsafePointer(zeros),
+        let (packed, zeros) = try packedF32GEMM(isa: isa, k: inC, n: columns) { packed, zeros in
+            // Column (tap, oc) of the GEMM is filter[oc][tap][·].
+            var reordered = [Float](repeating: 0, count: columns * inC)
+            for oc in 0..<outC { for tap in 0..<taps {
+                let from = (oc * taps + tap) * inC, to = (tap * outC + oc) * inC
+                for i in 0..<inC { reordered[to + i] = filter[from + i] }
+            } }
+            ember_f32_pack(isa, Int32(inC), Int32(columns), reordered, nil, packed, zeros)
+        }
+        let gemm = try storage.store(ember_f32_gemm(k: Int32(inC), n: Int32(columns), n_padded: ember_n_padded(isa, Int32(columns)),
+                                                    weights: packed, bias: zeros,
                                                     act_min: -.infinity, act_max: .infinity, weights_f16: nil,
                                                     post_unary: 0, post_alpha: 0))
         let scratch = Int(ember_transpose_conv2d_f32_scratch_bytes(g, gemm))

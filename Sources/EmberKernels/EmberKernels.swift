@@ -34,6 +34,9 @@ public struct KernelContext {
     /// is its input, offered for the kernel to compute as it reads it (PointwiseExpansion); input 0 is
     /// then bound to that layer's input. `PreparedKernel.consumesExpansion` says it did.
     public var expandedFrom: UnsafePointer<ember_f32_gemm>? = nil
+    /// Weights packed ahead for this node (a package's PACK section), and where a packer records what
+    /// the kernel packs (`Preparer.packedWeights`); nil: pack at prepare, record nothing.
+    public var packs: NodeWeightPacks? = nil
 
     public init(nodeName: String, op: Op, inputs: [TensorInfo?], inputQuant: [QuantParams?],
                 inputConstants: [ConstantData?], output: TensorInfo, outputQuant: QuantParams?, isa: KernelISA = .scalar) {

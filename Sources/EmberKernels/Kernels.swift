@@ -746,14 +746,17 @@ struct Preparer {
                                           reason: "weight runs \(runs.runs)×\(runs.length) do not make k = \(k)")
         }
         let np = Int(ember_n_padded(isa, Int32(n)))
-        let packed = try storage.allocate(UInt8.self, count: Int(ember_qs8_packed_bytes_runs(isa, runs, Int32(n))))
-        let pb = try storage.allocate(Int32.self, count: np), pm = try storage.allocate(Int32.self, count: np)
-        let ps = try storage.allocate(Int32.self, count: np)
         let r = q.pointee
-        ember_qs8_pack_runs(isa, runs, Int32(n), weights, bias, r.multiplier, r.shift, -r.input_offset, packed, pb, pm, ps)
+        let (pm, ps) = try paddedMultipliers(r, count: n, padded: np)
+        let packed = try packedWeights(.int8GEMM, params: [Int32(k), Int32(n), runs.runs, runs.length, -r.input_offset],
+                                       parts: [Int(ember_qs8_packed_bytes_runs(isa, runs, Int32(n))), np * 4]) { p in
+            ember_qs8_pack_runs(isa, runs, Int32(n), weights, bias, r.multiplier, r.shift, -r.input_offset, p[0],
+                                p[1].assumingMemoryBound(to: Int32.self), pm, ps)
+        }
         var g = ember_qs8_gemm()
         g.k = Int32(k); g.k_padded = ember_qs8_k_padded_runs(isa, runs); g.n = Int32(n); g.n_padded = Int32(np)
-        g.weights = UnsafeRawPointer(packed); g.bias = UnsafePointer(pb); g.multiplier = UnsafePointer(pm); g.shift = UnsafePointer(ps)
+        g.weights = packed[0]; g.bias = packed[1].assumingMemoryBound(to: Int32.self)
+        g.multiplier = UnsafePointer(pm); g.shift = UnsafePointer(ps)
         g.input_zero_point = -r.input_offset; g.output_offset = r.output_offset; g.act_min = r.act_min; g.act_max = r.act_max
         g.single_rounding = singleRounding ? 1 : 0
         g.requant_scale = try paddedRequantScales(r, count: n, padded: np)
@@ -762,12 +765,32 @@ struct Preparer {
 
     func packF32(isa: Int32, k: Int, n: Int, weights: FloatPtr, bias: FloatPtr?, range: (Float, Float),
                  post: (Int32, Float)) throws -> UnsafePointer<ember_f32_gemm> {
-        let np = Int(ember_n_padded(isa, Int32(n)))
-        let packed = try storage.allocate(Float.self, count: np * k), pb = try storage.allocate(Float.self, count: np)
-        ember_f32_pack(isa, Int32(k), Int32(n), weights, bias, packed, pb)
-        return try storage.store(ember_f32_gemm(k: Int32(k), n: Int32(n), n_padded: Int32(np), weights: UnsafePointer(packed),
-                                                bias: UnsafePointer(pb), act_min: range.0, act_max: range.1, weights_f16: nil,
+        let (packed, pb) = try packedF32GEMM(isa: isa, k: k, n: n) { ember_f32_pack(isa, Int32(k), Int32(n), weights, bias, $0, $1) }
+        return try storage.store(ember_f32_gemm(k: Int32(k), n: Int32(n), n_padded: ember_n_padded(isa, Int32(n)),
+                                                weights: packed, bias: pb, act_min: range.0, act_max: range.1, weights_f16: nil,
                                                 post_unary: post.0, post_alpha: post.1))
+    }
+
+    /// The f32 GEMM panels and padded bias of a k × n layer (packedWeights' `.floatGEMM`), `pack` filling
+    /// them (ember_f32_pack, or a reordering before it) when the package has not.
+    func packedF32GEMM(isa: Int32, k: Int, n: Int, pack: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void)
+        throws -> (weights: UnsafePointer<Float>, bias: UnsafePointer<Float>) {
+        let np = Int(ember_n_padded(isa, Int32(n)))
+        let p = try packedWeights(.floatGEMM, params: [Int32(k), Int32(n)], parts: [np * k * 4, np * 4]) { p in
+            pack(p[0].assumingMemoryBound(to: Float.self), p[1].assumingMemoryBound(to: Float.self))
+        }
+        return (p[0].assumingMemoryBound(to: Float.self), p[1].assumingMemoryBound(to: Float.self))
+    }
+
+    /// The requantization multipliers and shifts padded with zeros to `padded` channels.
+    func paddedMultipliers(_ r: ember_requant, count n: Int, padded: Int) throws
+        -> (UnsafeMutablePointer<Int32>, UnsafeMutablePointer<Int32>) {
+        let pm = try storage.allocate(Int32.self, count: padded), ps = try storage.allocate(Int32.self, count: padded)
+        for o in 0..<padded {
+            pm[o] = o < n ? r.multiplier[o] : 0
+            ps[o] = o < n ? r.shift[o] : 0
+        }
+        return (pm, ps)
     }
 
     /// The context's fused activation as the kernels' (post_unary, post_alpha): ember_unary_op + 1, or 0.
@@ -805,10 +828,12 @@ struct Preparer {
         }
         let np = Int(ember_n_padded(isa, Int32(n)))
         guard let bias = try paddedBias(count: n, padded: np) else { return nil }
-        let packed = try storage.allocate(UInt16.self, count: np * k)
-        ember_f16_pack(isa, Int32(k), Int32(n), halves, packed)
+        let packed = try packedWeights(.halfGEMM, params: [Int32(k), Int32(n)], parts: [np * k * 2]) { p in
+            ember_f16_pack(isa, Int32(k), Int32(n), halves, p[0].assumingMemoryBound(to: UInt16.self))
+        }
         return try storage.store(ember_f32_gemm(k: Int32(k), n: Int32(n), n_padded: Int32(np), weights: nil, bias: bias,
-                                                act_min: range.0, act_max: range.1, weights_f16: UnsafePointer(packed),
+                                                act_min: range.0, act_max: range.1,
+                                                weights_f16: packed[0].assumingMemoryBound(to: UInt16.self),
                                                 post_unary: fields.0, post_alpha: fields.1))
     }
 
@@ -837,21 +862,27 @@ struct Preparer {
         }
         guard try isDepthwise(a) else { return nil }
         let cp = Int(ember_n_padded(isa, Int32(outC)))
-        let pw = try storage.allocate(UInt8.self, count: Int(ember_dw_s8_weight_bytes(isa, g)))
-        let pb = try storage.allocate(Int32.self, count: cp)
-        let pm = try storage.allocate(Int32.self, count: cp), ps = try storage.allocate(Int32.self, count: cp)
         let r = q.pointee
-        ember_dw_pack_s8(isa, g, filter.bytes.baseAddress?.assumingMemoryBound(to: Int8.self), bias,
-                         r.multiplier, r.shift, -r.input_offset, pw, pb, pm, ps)
+        let (pm, ps) = try paddedMultipliers(r, count: outC, padded: cp)
+        var packedH: Int32 = 0, packedW: Int32 = 0
+        ember_dw_s8_packed_kernel(isa, g, &packedH, &packedW)
+        let geo = g.pointee
+        let packed = try packedWeights(.int8Depthwise,
+                                       params: [geo.kernel_h, geo.kernel_w, geo.in_c, packedH, packedW, -r.input_offset],
+                                       parts: [Int(ember_dw_s8_weight_bytes(isa, g)), cp * 4]) { p in
+            ember_dw_pack_s8(isa, g, filter.bytes.baseAddress?.assumingMemoryBound(to: Int8.self), bias,
+                             r.multiplier, r.shift, -r.input_offset, p[0], p[1].assumingMemoryBound(to: Int32.self), pm, ps)
+        }
         // AVX-512 reads the weights as quads of taps, the other ISAs as int32 (ember_qs8_dw).
         let slots = ember_dw_s8_slot_taps(isa) > 0
         let dw = try storage.store(ember_qs8_dw(c_padded: Int32(cp),
-                                                weights: slots ? nil : UnsafeRawPointer(pw).assumingMemoryBound(to: Int32.self),
-                                                bias: UnsafePointer(pb), multiplier: UnsafePointer(pm), shift: UnsafePointer(ps),
+                                                weights: slots ? nil : packed[0].assumingMemoryBound(to: Int32.self),
+                                                bias: packed[1].assumingMemoryBound(to: Int32.self),
+                                                multiplier: UnsafePointer(pm), shift: UnsafePointer(ps),
                                                 input_zero_point: -r.input_offset, output_offset: r.output_offset,
                                                 act_min: r.act_min, act_max: r.act_max,
                                                 requant_scale: try paddedRequantScales(r, count: outC, padded: cp),
-                                                slots: slots ? UnsafeRawPointer(pw) : nil))
+                                                slots: slots ? packed[0] : nil))
         let (name, run) = try simd("dwconv2d_s8") { $0.dwconv2d_s8 }
         let scratch = Int(ember_dwconv_scratch_bytes(isa, g, 1))
         return splittableConv(name, scratch: scratch, geometry: g, elementBytes: 1, threshold: .depthwise) { b, g in
@@ -884,10 +915,16 @@ struct Preparer {
               let (name, run) = simdIfAny("conv2d_winograd_f32", { $0.conv2d_winograd_f32 }) else { return nil }
         let packed = try withPackingWeightsAndBias { filter, bias -> UnsafePointer<ember_winograd_f32> in
             let np = Int(ember_n_padded(isa, geo.out_c))
-            let weights = try storage.allocate(Float.self, count: Int(ember_winograd_f32_packed_floats(isa, geo.in_c, geo.out_c)))
-            let pb = try storage.allocate(Float.self, count: np), zeros = try storage.allocate(Float.self, count: np)
+            let zeros = try storage.allocate(Float.self, count: np)
+            zeros.initialize(repeating: 0, count: np)
+            let floats = Int(ember_winograd_f32_packed_floats(isa, geo.in_c, geo.out_c))
+            let p = try packedWeights(.floatWinograd, params: [geo.in_c, geo.out_c], parts: [floats * 4, np * 4]) { p in
+                ember_winograd_f32_pack(isa, geo.in_c, geo.out_c, filter, bias, p[0].assumingMemoryBound(to: Float.self),
+                                        p[1].assumingMemoryBound(to: Float.self))
+            }
             var w = ember_winograd_f32()
-            ember_winograd_f32_pack(isa, geo.in_c, geo.out_c, filter, bias, range.min, range.max, weights, pb, zeros, &w)
+            ember_winograd_f32_describe(isa, geo.in_c, geo.out_c, p[0].assumingMemoryBound(to: Float.self),
+                                        p[1].assumingMemoryBound(to: Float.self), zeros, range.min, range.max, &w)
             return try storage.store(w)
         }
         guard let w = packed else { return nil }
@@ -926,17 +963,22 @@ struct Preparer {
         let packed: UnsafePointer<ember_f32_dw>?
         if let halves = constantHalves(1) {   // an fp16 rung: the filter stays halves
             guard let bias = try paddedBias(count: outC, padded: cp) else { return nil }
-            let pw = try storage.allocate(UInt16.self, count: taps * cp)
-            ember_dw_pack_f16(isa, Int32(taps), Int32(outC), halves, pw)
+            let pw = try packedWeights(.halfDepthwise, params: [Int32(taps), Int32(outC)], parts: [taps * cp * 2]) { p in
+                ember_dw_pack_f16(isa, Int32(taps), Int32(outC), halves, p[0].assumingMemoryBound(to: UInt16.self))
+            }
             packed = try storage.store(ember_f32_dw(c_padded: Int32(cp), weights: nil, bias: bias, act_min: range.min,
-                                                    act_max: range.max, weights_f16: UnsafePointer(pw),
+                                                    act_max: range.max, weights_f16: pw[0].assumingMemoryBound(to: UInt16.self),
                                                     post_unary: postUnaryFields.0, post_alpha: postUnaryFields.1,
                                                     expand: expand))
         } else {
             packed = try withPackingWeightsAndBias { filter, bias -> UnsafePointer<ember_f32_dw> in
-                let pw = try storage.allocate(Float.self, count: taps * cp), pb = try storage.allocate(Float.self, count: cp)
-                ember_dw_pack_f32(isa, Int32(taps), Int32(outC), filter, bias, pw, pb)
-                return try storage.store(ember_f32_dw(c_padded: Int32(cp), weights: UnsafePointer(pw), bias: UnsafePointer(pb),
+                let p = try packedWeights(.floatDepthwise, params: [Int32(taps), Int32(outC)],
+                                          parts: [taps * cp * 4, cp * 4]) { p in
+                    ember_dw_pack_f32(isa, Int32(taps), Int32(outC), filter, bias, p[0].assumingMemoryBound(to: Float.self),
+                                      p[1].assumingMemoryBound(to: Float.self))
+                }
+                return try storage.store(ember_f32_dw(c_padded: Int32(cp), weights: p[0].assumingMemoryBound(to: Float.self),
+                                                      bias: p[1].assumingMemoryBound(to: Float.self),
                                                       act_min: range.min, act_max: range.max, weights_f16: nil,
                                                       post_unary: postUnaryFields.0, post_alpha: postUnaryFields.1,
                                                       expand: expand))

@@ -11,6 +11,7 @@ import EmberCore
 import CEmberKernels
 import EmberKernels
 @_exported import enum EmberKernels.KernelISA
+@_exported import enum EmberKernels.PackedLayouts
 
 /// How to prepare an executor.
 public struct ExecutorOptions: Sendable {
@@ -41,6 +42,11 @@ public struct ExecutorOptions: Sendable {
     /// Fold int8 elementwise pairs such as x · sigmoid(x) into one table lookup of x (the same
     /// bytes; see LookupFolding). false runs every node as the graph has it.
     public var foldLookups = true
+    /// Weights pre-packed for the kernel path (a package's PACK section): kernels use the blobs that match
+    /// what they would pack, in place. Ignored when packed for another layout or layout revision.
+    public var packedWeights: PackedWeights?
+    /// Records every blob the kernels pack (the packer; `Executor.packWeights`).
+    public var packRecorder: PackedWeightsRecorder?
     public init(bindings: [String: Int] = [:], inPlace: Bool = true, keepEveryValue: Bool = false,
                 limits: LoadLimits = LoadLimits(), account: MemoryAccount? = nil, label: String? = nil, isa: KernelISA? = nil,
                 threads: Int = 1) {
@@ -78,11 +84,18 @@ public final class PreparedKernels: @unchecked Sendable {
     let unstored: Set<ValueID>
     /// Bytes of prepared parameters, held once however many executors share them.
     public var bytes: Int { storage.bytes }
+    /// The pre-packed weights the kernels read in place (kept alive with them), and how many of their
+    /// bytes they use.
+    let packedWeights: PackedWeights?
+    public let prepackedBytesUsed: Int
 
     init(graph: Graph, isa: KernelISA, types: [TensorInfo], kernels: [PreparedKernel], storage: PreparedStorage,
-         expandedInputs: [Int: ValueID] = [:], unstored: Set<ValueID> = []) {
+         expandedInputs: [Int: ValueID] = [:], unstored: Set<ValueID> = [], packedWeights: PackedWeights? = nil,
+         prepackedBytesUsed: Int = 0) {
         self.graph = graph; self.isa = isa; self.types = types; self.kernels = kernels; self.storage = storage
         self.expandedInputs = expandedInputs; self.unstored = unstored
+        self.packedWeights = prepackedBytesUsed > 0 ? packedWeights : nil
+        self.prepackedBytesUsed = prepackedBytesUsed
     }
 }
 
@@ -112,6 +125,9 @@ public final class Executor {
     /// Bytes held for prepared parameters (multipliers, tables, converted weights), including those
     /// shared with other executors of the same kernels, plus this executor's own binding records.
     public var preparedBytes: Int { kernels.bytes + bindStorage.bytes }
+    /// Bytes of pre-packed weights (the package's PACK section) the kernels read in place instead of
+    /// packing them into prepared memory; not part of `preparedBytes`.
+    public var prepackedBytes: Int { kernels.prepackedBytesUsed }
     /// The prepared kernels, for `Executor(sharing:options:)`.
     public let kernels: PreparedKernels
     /// Bytes this plan places in the arena (at most `arenaCapacity`).
@@ -190,7 +206,8 @@ public final class Executor {
         let account = options.account ?? MemoryAccount(limit: options.limits.maxMemoryBytes)
         let subject = options.label ?? "graph '\(graph.name)'"
         bindStorage = PreparedStorage(account: account, subject: subject)
-        let isa = try KernelISA.resolve(options.isa)
+        // A packer lays weights out for a path it need not run on (Executor.packWeights).
+        let isa = try options.packRecorder != nil ? options.isa ?? KernelISA.resolve(nil) : KernelISA.resolve(options.isa)
         self.isa = isa
         guard (1...Self.maxThreads).contains(options.threads) else {
             throw EmberError.invalidArgument("threads must be 1…\(Self.maxThreads), not \(options.threads)")
@@ -228,6 +245,10 @@ public final class Executor {
                 for pair in PointwiseExpansion.plan(graph, types: types, activations: fusions) { expansions[pair.depthwise] = pair }
             }
             var contexts: [KernelContext] = []
+            let packedSource = options.packedWeights.flatMap {
+                $0.layout == isa.packedLayout && $0.revision == PackedLayouts.revision ? $0 : nil
+            }
+            var prepackedBytesUsed = 0
             for (i, node) in graph.nodes.enumerated() {
                 var ctx = KernelContext(
                     nodeName: node.name, op: node.op,
@@ -235,6 +256,10 @@ public final class Executor {
                     inputQuant: node.inputs.map { $0.flatMap { graph.values[$0].quant } },
                     inputConstants: node.inputs.map { $0.flatMap { graph.values[$0].constant } },
                     output: types[node.output], outputQuant: graph.values[node.output].quant, isa: isa)
+                if packedSource != nil || options.packRecorder != nil {
+                    ctx.packs = NodeWeightPacks(node: i, source: packedSource, recorder: options.packRecorder)
+                }
+                defer { prepackedBytesUsed += ctx.packs?.bytesUsedInPlace ?? 0 }
                 if let fold = folds[i] {
                     prepared.append(try Kernels.lookup(ctx, table: fold.table, input: fold.input, storage: storage))
                 } else if foldedAway.contains(i) {
@@ -262,7 +287,8 @@ public final class Executor {
                 contexts.append(ctx)
             }
             kernels = PreparedKernels(graph: graph, isa: isa, types: types, kernels: prepared, storage: storage,
-                                      expandedInputs: expandedInputs, unstored: unstored)
+                                      expandedInputs: expandedInputs, unstored: unstored, packedWeights: packedSource,
+                                      prepackedBytesUsed: prepackedBytesUsed)
         }
         let prepared = kernels.kernels
 
@@ -473,6 +499,31 @@ public final class Executor {
         } catch let EmberError.invalidGraph(node, reason) where o.label != nil {
             throw EmberError.invalidGraph(node: "\(o.label ?? ""), \(node)", reason: reason)
         }
+    }
+
+    /// The paths whose weight layouts this build can produce, by layout name (KernelISA.packedLayout).
+    public static var packableLayouts: [String: KernelISA] {
+        var found: [String: KernelISA] = [:]
+        for isa in KernelISA.allCases { if let name = isa.packedLayout { found[name] = isa } }
+        return found
+    }
+
+    /// Packs `graph`'s weights as the kernels of `layout` read them (e.g. "avx512"), for a package's PACK
+    /// section: each blob is what prepare would pack for that node on that path. The path need not be
+    /// this CPU's (nothing runs); it must be one this build has kernels for (`packableLayouts`).
+    public static func packWeights(graph: Graph, layout: String, limits: LoadLimits = LoadLimits()) throws
+        -> [(blob: PackedBlob, bytes: [UInt8])] {
+        guard let isa = packableLayouts[layout] else {
+            let known = packableLayouts.keys.sorted()
+            throw EmberError.invalidArgument("this build cannot lay out weights for '\(layout)': it has kernels for "
+                + (known.isEmpty ? "no packed layout" : known.joined(separator: ", "))
+                + " (layouts: \(PackedLayouts.names.joined(separator: ", ")); pack NEON layouts on an arm64 build)")
+        }
+        let recorder = PackedWeightsRecorder()
+        var options = ExecutorOptions(limits: limits, isa: isa)
+        options.packRecorder = recorder
+        _ = try Executor(graph: graph, options: options)
+        return recorder.blobs
     }
 }
 

@@ -118,11 +118,12 @@ struct Bench: ParsableCommand {
             } ?? ""
             print("{\"variant\":\(jsonString(session.variant.name)),\"isa\":\(jsonString(e.isa.rawValue)),\"threads\":\(e.threads),\"load_prepare_ms\":\(formatDecimal(loadMs, places: 3)),"
                   + "\"repeat\":\(`repeat`),\"median_us\":\(formatDecimal(median, places: 3)),\"p90_us\":\(formatDecimal(p90, places: 3)),\"min_us\":\(formatDecimal(best, places: 3)),"
-                  + "\"macs\":\(macs),\"arena_bytes\":\(e.arenaBytes),\"prepared_bytes\":\(e.preparedBytes)\(peaks),\"ops\":[\(ops)]}")
+                  + "\"macs\":\(macs),\"arena_bytes\":\(e.arenaBytes),\"prepared_bytes\":\(e.preparedBytes),\"prepacked_bytes\":\(e.prepackedBytes)\(peaks),\"ops\":[\(ops)]}")
             return
         }
         print("variant \(session.variant.name), kernels \(e.isa), \(threadsText(e)), \(e.graph.nodes.count) nodes, \(formatCount(macs)) MACs, arena \(e.arenaBytes) bytes, "
-              + "prepared \(e.preparedBytes) bytes; load + prepare \(formatDecimal(loadMs, places: 2)) ms")
+              + "prepared \(e.preparedBytes) bytes"
+              + (e.prepackedBytes > 0 ? " (+ \(e.prepackedBytes) pre-packed, read in place)" : "") + "; load + prepare \(formatDecimal(loadMs, places: 2)) ms")
         print("latency over \(`repeat`) runs: median \(formatDecimal(median, places: 2)) µs, p90 \(formatDecimal(p90, places: 2)) µs, "
               + "min \(formatDecimal(best, places: 2)) µs (\(formatDecimal(Double(macs) / max(median, 1e-9) / 1000, places: 2)) GMAC/s)")
         guard profile, let roofline else { return }

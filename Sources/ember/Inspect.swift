@@ -86,7 +86,8 @@ struct Inspect: ParsableCommand {
             for s in r.outputs { print("  output  \(slotLine(s))") }
             print("  ops     " + r.graph.opHistogram.map { "\($0.op) \($0.count)" }.joined(separator: ", "))
             print("  params  \(r.graph.parameterCount) (\(r.graph.weightBytes) bytes of weights)")
-            print("  arena   \(r.arenaBytes) bytes, \(r.bufferCount) buffers; prepared parameters \(r.preparedBytes) bytes")
+            print("  arena   \(r.arenaBytes) bytes, \(r.bufferCount) buffers; prepared parameters \(r.preparedBytes) bytes"
+                  + (r.prepackedBytes > 0 ? " (+ \(r.prepackedBytes) pre-packed for \(r.layout), read in place)" : ""))
             if plan { print(r.planPicture) }
         }
     }
@@ -99,6 +100,9 @@ struct VariantReport {
     let macs: Int
     let arenaBytes: Int
     let preparedBytes: Int
+    /// Pre-packed weight bytes (PACK) the kernels read in place, for `layout`.
+    let prepackedBytes: Int
+    let layout: String
     let inputs: [TensorSlot]
     let outputs: [TensorSlot]
     let bufferCount: Int
@@ -110,6 +114,8 @@ struct VariantReport {
         macs = executor.validated.totalCost.macs
         arenaBytes = executor.arenaBytes
         preparedBytes = executor.preparedBytes
+        prepackedBytes = executor.prepackedBytes
+        layout = executor.isa.packedLayout ?? "-"
         inputs = executor.inputs
         outputs = executor.outputs
         bufferCount = executor.plan.requirements.count

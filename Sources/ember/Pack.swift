@@ -130,6 +130,9 @@ struct Pack: ParsableCommand {
     @Option(help: ArgumentHelp("Fold a QDQ model's pairs into int8 ops only when, on a probe input, the folded outputs stay within this many output quanta of the Q/DQ graph's (otherwise the pairs run as float ops).", valueName: "quanta"))
     var qdqMaxQuanta: Double = 4
 
+    @Option(help: ArgumentHelp("Kernel layouts to store the weights pre-packed for, so that prepare uses them in place instead of packing them (comma-separated: \(PackedLayouts.names.joined(separator: ", ")); 'auto': this machine's; 'none'). A device with another layout packs at prepare, as without.", valueName: "layouts"))
+    var prepack = "auto"
+
     @Flag(help: "List the graph passes and exit.")
     var passes = false
 
@@ -190,6 +193,7 @@ struct Pack: ParsableCommand {
             if recipes.contains(where: \.needsCalibration) && calib == nil { throw ValidationError("int8 rungs need --calib DIR of .npy samples") }
             guard variantName == nil else { throw ValidationError("--variant-name and --ladder/--variant exclude each other") }
         }
+        _ = try prepackLayouts()
         for r in report where !(r.hasSuffix(".json") || r.hasSuffix(".md")) { throw ValidationError("--report must end in .json or .md (got \(r))") }
         if let m = minSqnr, !(m > -100 && m < 400) { throw ValidationError("--min-sqnr must be a number of dB") }
         if let m = minAgreement, !(0...100).contains(m) { throw ValidationError("--min-agreement must be a percentage, 0...100") }
@@ -264,6 +268,7 @@ struct Pack: ParsableCommand {
                                         targets: try targetCosts(executor))
             contents = PackageContents(metadata: metadata, variants: [variant], graphs: [graph])
         }
+        contents.packedWeights = try prepackedWeights(contents, limits: limits)
         // Graph sections are decoded at load anyway, so zstd there costs nothing at run time.
         let options = WriteOptions(compressTensors: compress ?? !reports.isEmpty, compressGraphs: true, zstdLevel: zstdLevel)
         if !reports.isEmpty {
@@ -285,6 +290,40 @@ struct Pack: ParsableCommand {
         try writeFile(packed, to: output)
         print("packed \(model) (\(modelSize) bytes) → \(output) (\(packed.count) bytes): "
               + contents.variants.map { "\($0.name)" }.joined(separator: ", ") + "; \(graph.nodes.count) nodes, \(graph.parameterCount) parameters")
+    }
+
+    /// The layouts --prepack names (auto: this machine's path, as `EMBER_ISA` would choose it).
+    func prepackLayouts() throws -> [String] {
+        switch prepack {
+        case "none": return []
+        case "auto": return (try? KernelISA.resolve(nil).packedLayout).flatMap { $0 }.map { [$0] } ?? []
+        default:
+            let names = prepack.split(separator: ",").map { String($0.filter { $0 != " " }) }
+            for n in names where !PackedLayouts.names.contains(n) {
+                throw ValidationError("--prepack: '\(n)' is not a layout (\(PackedLayouts.names.joined(separator: ", ")), auto or none)")
+            }
+            guard Set(names).count == names.count else { throw ValidationError("--prepack names a layout twice") }
+            return names
+        }
+    }
+
+    /// Every variant's weights packed for each --prepack layout (PACK sections), with one line saying so.
+    func prepackedWeights(_ contents: PackageContents, limits: LoadLimits) throws -> [PackedWeightsSection] {
+        let layouts = try prepackLayouts()
+        var sections: [PackedWeightsSection] = []
+        for layout in layouts {
+            for (i, g) in contents.graphs.enumerated() {
+                let blobs = try Executor.packWeights(graph: g, layout: layout, limits: limits)
+                if blobs.isEmpty { continue }
+                sections.append(PackedWeightsSection(variant: i, layout: layout, revision: PackedLayouts.revision, blobs: blobs))
+            }
+        }
+        if !sections.isEmpty {
+            let bytes = sections.reduce(0) { $0 + $1.byteCount }
+            note("weights pre-packed for \(layouts.joined(separator: ", ")) (\(formatBytes(bytes)), used in place at prepare; "
+                 + "--prepack none leaves them out)")
+        }
+        return sections
     }
 
     /// How the model files are read: the memory cap and the ONNX dims and frozen inputs.

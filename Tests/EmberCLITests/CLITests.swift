@@ -167,9 +167,20 @@ import Testing
         let run = try ember("run", out, "--variant", "int8", "--input", "input_1=" + fixture + "/inputs/00_0.npy")
         #expect(run.status == 0, "\(run.stderr)")
 
-        // An int8-only package is at most 0.27x the float model.
-        let small = Self.workDir + "/r8-int8.ember"
-        #expect(try ember("pack", fixture + "/model.tflite", "-o", small, "--ladder", "int8", "--calib", fixture + "/inputs").status == 0)
+        // An int8-only package without pre-packed weights is at most 0.27x the float model; pre-packed for this
+        // machine's path, it holds one PACK section more.
+        let small = Self.workDir + "/r8-int8.ember", prepacked = Self.workDir + "/r8-int8-prepacked.ember"
+        #expect(try ember("pack", fixture + "/model.tflite", "-o", small, "--ladder", "int8", "--calib", fixture + "/inputs",
+                          "--prepack", "none").status == 0)
+        let withPack = try ember("pack", fixture + "/model.tflite", "-o", prepacked, "--ladder", "int8", "--calib",
+                                 fixture + "/inputs")
+        #expect(withPack.status == 0, "\(withPack.stderr)")
+        let sections = try ember("inspect", prepacked)
+        #expect(sections.stdout.contains("PACK#0") == withPack.stdout.contains("weights pre-packed for"), "\(sections.stdout)")
+        #if arch(x86_64)
+        #expect(withPack.stdout.contains("weights pre-packed for avx"), "every x86 machine we run on has AVX2")
+        #endif
+        #expect(try ember("inspect", small).stdout.contains("PACK#") == false)
         let floatBytes = try FileManager.default.attributesOfItem(atPath: fixture + "/model.tflite")[.size] as? Int ?? 0
         let int8Bytes = try FileManager.default.attributesOfItem(atPath: small)[.size] as? Int ?? .max
         #expect(Double(int8Bytes) <= 0.27 * Double(floatBytes), "\(int8Bytes) vs \(floatBytes)")

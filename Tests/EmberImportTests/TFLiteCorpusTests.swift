@@ -12,11 +12,19 @@ func readBytes(_ path: String) throws -> [UInt8] { try readFile(path, .model) }
 /// byte for byte; float within the corpus tolerance), else why not.
 func checkModel(_ dir: String, isa: KernelISA = .best, tolerance given: (abs: Float, rel: Float)? = nil) throws -> String? {
     let graph = try readBytes(dir + "/model.tflite").withUnsafeBytes { try TFLiteImporter.importModel($0, name: "m") }
-    // Through the real format: write, read back, run.
-    let bytes = try PackageWriter.serialize(PackageContents(metadata: PackageMetadata(), variants: [VariantRecord(name: "v")], graphs: [graph]))
-    let buffer = bytes.withUnsafeBytes { ConstantBuffer(copying: $0) }
-    let package = EmberPackage(contents: try PackageReader.read(bytes: buffer.bytes, owner: buffer))
+    // Through the real format: write (with the path's weights pre-packed, as `ember pack` does), read back, run.
+    var contents = PackageContents(metadata: PackageMetadata(), variants: [VariantRecord(name: "v")], graphs: [graph])
+    if let layout = isa.packedLayout {
+        contents.packedWeights = [PackedWeightsSection(variant: 0, layout: layout, revision: PackedLayouts.revision,
+                                                       blobs: try Executor.packWeights(graph: graph, layout: layout))]
+    }
+    let bytes = try PackageWriter.serialize(contents)
+    let package = try bytes.withUnsafeBytes { try EmberPackage(bytes: $0) }
     let session = try Session(package: package, options: ExecutorOptions(isa: isa))
+    let prepacked = contents.packedWeights.reduce(0) { $0 + $1.byteCount }
+    guard session.executor.prepackedBytes == prepacked else {
+        return "read \(session.executor.prepackedBytes) of \(prepacked) pre-packed bytes in place"
+    }
     let tolerance = try given ?? floatTolerance(dir + "/meta.json")
     let samples = ["00", "01", "02"].filter { access("\(dir)/inputs/\($0)_0.npy", F_OK) == 0 }
     guard !samples.isEmpty else { return "no reference inputs in \(dir)/inputs" }

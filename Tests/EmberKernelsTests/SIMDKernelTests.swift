@@ -419,6 +419,14 @@ func depthwiseGeometry(_ rng: inout SplitMix64, trial: Int) -> ember_conv_geomet
                 var scratch = GuardedScratch(Int(ember_dwconv_scratch_bytes(isa, &g, 1)))
                 // Int32s hold the packed bytes, so that they are aligned for the ISAs that read int32 weights.
                 let weightBytes = Int(ember_dw_s8_weight_bytes(isa, &g))
+                // The packed kernel shape (a PACK blob's parameters): the kernel's own, or taps × 1 where quads
+                // run along a row; the weight bytes follow from it.
+                var packedH: Int32 = 0, packedW: Int32 = 0
+                ember_dw_s8_packed_kernel(isa, &g, &packedH, &packedW)
+                #expect(Int(packedH * packedW) == taps && (packedW == g.kernel_w || packedW == 1))
+                let perSlot = Int(ember_dw_s8_slot_taps(isa))
+                #expect(weightBytes == (perSlot > 0 ? cp * ((Int(packedH) + perSlot - 1) / perSlot) * Int(packedW) * 4
+                                                    : cp * taps * 4), "weight bytes of a \(packedH)×\(packedW) packed kernel")
                 var pw = [Int32](repeating: 0, count: (weightBytes + 3) / 4), pb = [Int32](repeating: 0, count: cp), pm = pb, ps = pb
                 ember_dw_pack_s8(isa, &g, f, bias, mult, shift, zp, &pw, &pb, &pm, &ps)
                 let slots = ember_dw_s8_slot_taps(isa) > 0
@@ -1163,9 +1171,11 @@ func depthwiseGeometry(_ rng: inout SplitMix64, trial: Int) -> ember_conv_geomet
                 ember_conv2d_f32_ref(&g, x.map(abs), f.map(abs), bias.map(abs), 0, .infinity, &magnitude)
                 let np = Int(ember_n_padded(isa, g.out_c))
                 var packed = [Float](repeating: .nan, count: Int(ember_winograd_f32_packed_floats(isa, g.in_c, g.out_c)))
-                var pb = [Float](repeating: .nan, count: np), zeros = pb
+                var pb = [Float](repeating: .nan, count: np)
+                let zeros = [Float](repeating: 0, count: np)
                 var w = ember_winograd_f32()
-                ember_winograd_f32_pack(isa, g.in_c, g.out_c, f, bias, lo, hi, &packed, &pb, &zeros, &w)
+                ember_winograd_f32_pack(isa, g.in_c, g.out_c, f, bias, &packed, &pb)
+                ember_winograd_f32_describe(isa, g.in_c, g.out_c, packed, pb, zeros, lo, hi, &w)
                 let parts = trial % 2 == 0 ? 1 : rng.int(2...3)
                 var got = [Float](repeating: .nan, count: outCount)
                 var scratch = GuardedScratch(Int(ember_winograd_scratch_bytes(isa, &g)))

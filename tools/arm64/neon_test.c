@@ -474,7 +474,8 @@ static void test_winograd(int32_t isa, const ember_kernel_table *t) {
     float *packed = zalloc(4 * ember_winograd_f32_packed_floats(isa, g.in_c, n));
     float *pb = zalloc(4 * np), *zeros = zalloc(4 * np);
     ember_winograd_f32 w;
-    ember_winograd_f32_pack(isa, g.in_c, n, f, bias, lo, hi, packed, pb, zeros, &w);
+    ember_winograd_f32_pack(isa, g.in_c, n, f, bias, packed, pb);
+    ember_winograd_f32_describe(isa, g.in_c, n, packed, pb, zeros, lo, hi, &w);
     const int64_t scratch_bytes = ember_winograd_scratch_bytes(isa, &g);
     uint8_t *scratch = zalloc(scratch_bytes + 64);
     memset(scratch + scratch_bytes, 0xA5, 64);

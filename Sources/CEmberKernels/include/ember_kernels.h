@@ -607,6 +607,8 @@ typedef struct {
 int32_t ember_dw_s8_slot_taps(int32_t isa);
 /// Bytes of `packed` in ember_dw_pack_s8.
 int64_t ember_dw_s8_weight_bytes(int32_t isa, const ember_conv_geometry *g);
+/// The kernel height and width ember_dw_pack_s8 lays the weights out as (taps × 1 where quads run along a row).
+void ember_dw_s8_packed_kernel(int32_t isa, const ember_conv_geometry *g, int32_t *kh, int32_t *kw);
 /// Packs `filter` [channels][kernel_h][kernel_w] of depthwise layer `g` for `isa`: `packed` is the struct's
 /// `slots` on AVX-512 (for a kernel one tap high, or one wide over an image one pixel wide, the quads run
 /// along the taps, as a kernel taps × 1), its `weights` elsewhere.
@@ -640,10 +642,13 @@ typedef struct {
 /// Floats ember_winograd_f32_pack writes to `packed`: 16 · n_padded · in_c.
 int64_t ember_winograd_f32_packed_floats(int32_t isa, int32_t in_c, int32_t out_c);
 /// Transforms and packs `filter` [out_c][3][3][in_c] (transform in double, rounded once) into `packed`,
-/// the bias (NULL: zeros) into bias_out (n_padded), n_padded zeros into zero_bias, and fills *w.
+/// and the bias (NULL: zeros) into bias_out (n_padded).
 void ember_winograd_f32_pack(int32_t isa, int32_t in_c, int32_t out_c, const float *filter, const float *bias,
-                             float act_min, float act_max, float *packed, float *bias_out, float *zero_bias,
-                             ember_winograd_f32 *w);
+                             float *packed, float *bias_out);
+/// Fills *w for weights ember_winograd_f32_pack packed: its 16 GEMMs read `packed` with `zero_bias` (n_padded
+/// zeros) as their bias; `bias` and the clamp are applied after the output transform.
+void ember_winograd_f32_describe(int32_t isa, int32_t in_c, int32_t out_c, const float *packed, const float *bias,
+                                 const float *zero_bias, float act_min, float act_max, ember_winograd_f32 *w);
 /// Tiles the kernel transforms and multiplies at a time: 32, fewer where that would take more than 1 MiB
 /// of scratch (at least 8, at most the geometry's).
 int32_t ember_winograd_tile_block(int32_t isa, const ember_conv_geometry *g);
