@@ -41,7 +41,7 @@ let package = Package(
             pkgConfig: "libsodium",
             providers: [.apt(["libsodium-dev"])]
         ),
-        .target(name: "EmberFormat", dependencies: ["EmberCore", "CZstd", "CEmberSys", "CSodium"]),
+        .target(name: "EmberFormat", dependencies: ["EmberCore", "CZstd", "CEmberSys", "CSodium", "CEmberKernels"]),
         .target(name: "EmberRuntime", dependencies: ["EmberCore", "EmberKernels", "CEmberSys"]),
         .target(name: "Ember", dependencies: ["EmberCore", "EmberFormat", "EmberRuntime", "EmberBudget"]),
         // Power, energy, thermal and memory envelope: telemetry, clocks, controller, scheduler.
@@ -79,7 +79,7 @@ let package = Package(
         .target(name: "CAllocationCounter", path: "Tests/Support/CAllocationCounter"),
         .testTarget(name: "EmberCoreTests", dependencies: ["EmberCore"]),
         .testTarget(name: "EmberKernelsTests", dependencies: ["EmberKernels", "CEmberKernels"]),
-        .testTarget(name: "EmberFormatTests", dependencies: ["EmberFormat", "Ember"]),
+        .testTarget(name: "EmberFormatTests", dependencies: ["EmberFormat", "Ember", "CEmberKernels"]),
         .testTarget(name: "EmberRuntimeTests", dependencies: ["EmberRuntime", "EmberKernels", "EmberImport", "Ember", "CAllocationCounter", "CEmberSys"]),
         .testTarget(name: "EmberTests", dependencies: ["Ember", "EmberC", "CEmberAPI", "CAllocationCounter"]),
         .testTarget(name: "EmberBudgetTests", dependencies: ["EmberBudget"]),

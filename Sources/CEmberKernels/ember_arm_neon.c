@@ -17,6 +17,7 @@
 #include "ember_fixed_point.h"
 
 #if defined(__aarch64__)
+#include <arm_acle.h>
 #include <arm_neon.h>
 #include <math.h>
 #include <string.h>
@@ -613,6 +614,23 @@ static void binary_f32_neon(ember_binary_op op, const ember_broadcast *bc, const
     break;
   default: ember_binary_f32_ref(op, bc, a, b, act_min, act_max, out); break;  // the reference-only functions
   }
+}
+
+// ------------------------------------------------------------------ CRC-32 (ARMv8 CRC32 instructions)
+#if defined(__clang__)
+#define CRC_TARGET __attribute__((target("crc")))
+#else
+#define CRC_TARGET __attribute__((target("arch=armv8-a+crc")))
+#endif
+
+/// CRC32X is the reflected IEEE polynomial on 8 bytes: the register update, no inversions.
+CRC_TARGET uint32_t ember_crc32_armv8(uint32_t crc, const uint8_t *p, int64_t n) {
+  for (; n >= 8; p += 8, n -= 8) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    crc = __crc32d(crc, v);
+  }
+  return crc;
 }
 
 // ------------------------------------------------- int8 GEMM with the dot product (ARMv8.2 dotprod)

@@ -319,6 +319,33 @@ const ember_kernel_table *ember_kernel_table_for(int32_t isa) {
   }
 }
 
+// The ISA versions (ember_x86_avx2.c, ember_arm_neon.c): `length` a multiple of 16 and at least 64
+// (PCLMULQDQ), a multiple of 8 (ARMv8 CRC32).
+#if defined(__x86_64__)
+uint32_t ember_crc32_pclmul(uint32_t crc, const uint8_t *data, int64_t length);
+#endif
+#if defined(__aarch64__)
+uint32_t ember_crc32_armv8(uint32_t crc, const uint8_t *data, int64_t length);
+#endif
+
+uint32_t ember_crc32_prefix(uint32_t crc, const uint8_t *data, int64_t length, int64_t *consumed) {
+  *consumed = 0;
+#if defined(__x86_64__)
+  if (length >= 64 && (ember_cpu_features() & EMBER_CPU_PCLMUL)) {
+    *consumed = length / 16 * 16;
+    return ember_crc32_pclmul(crc, data, *consumed);
+  }
+#elif defined(__aarch64__)
+  if (length >= 64 && (ember_cpu_features() & EMBER_CPU_CRC32)) {
+    *consumed = length / 8 * 8;
+    return ember_crc32_armv8(crc, data, *consumed);
+  }
+#endif
+  (void)data;
+  (void)length;
+  return crc;
+}
+
 int64_t ember_probe_mac(int32_t isa, int32_t is_int8, int64_t iterations) {
   const ember_kernel_table *t = ember_kernel_table_for(isa);
   if (t && t->probe_mac) return t->probe_mac(is_int8, iterations);

@@ -27,11 +27,15 @@ static uint32_t detect_cpu_features(void) {
   if (__builtin_cpu_supports("avx512f")) f |= EMBER_CPU_AVX512F;
   if (__builtin_cpu_supports("avx512bw")) f |= EMBER_CPU_AVX512BW;
   if (__builtin_cpu_supports("avx512vnni")) f |= EMBER_CPU_AVX512VNNI;
+  if (__builtin_cpu_supports("pclmul")) f |= EMBER_CPU_PCLMUL;
 #elif defined(__aarch64__) && defined(__linux__)
   unsigned long hw = getauxval(AT_HWCAP);
   f |= EMBER_CPU_NEON;  // mandatory on AArch64
 #ifdef HWCAP_ASIMDDP
   if (hw & HWCAP_ASIMDDP) f |= EMBER_CPU_DOTPROD;
+#endif
+#ifdef HWCAP_CRC32
+  if (hw & HWCAP_CRC32) f |= EMBER_CPU_CRC32;
 #endif
 #if defined(AT_HWCAP2) && defined(HWCAP2_I8MM)
   if (getauxval(AT_HWCAP2) & HWCAP2_I8MM) f |= EMBER_CPU_I8MM;

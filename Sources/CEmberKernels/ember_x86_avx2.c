@@ -1530,6 +1530,47 @@ TARGET uint64_t ember_probe_read_avx2(const void *buffer, int64_t bytes) {
   return total;
 }
 
+// ------------------------------------------------------------------ CRC-32 by carry-less multiplies
+// Intel's "Fast CRC Computation for Generic Polynomials Using PCLMULQDQ" for the reflected IEEE polynomial
+// (the constants of Linux's crc32-pclmul): four 128-bit lanes fold 64 bytes a step by x^(512±64) mod P,
+// one lane 16 bytes by x^(128±64), then 128 → 64 → 32 bits and a Barrett reduction. Every CPU with AVX2
+// has PCLMULQDQ; it is checked on its own (EMBER_CPU_PCLMUL).
+#define CLMUL __attribute__((target("pclmul,sse4.1")))
+
+CLMUL static inline __m128i crc_fold(__m128i x, __m128i k) {
+  return _mm_xor_si128(_mm_clmulepi64_si128(x, k, 0x00), _mm_clmulepi64_si128(x, k, 0x11));
+}
+
+CLMUL uint32_t ember_crc32_pclmul(uint32_t crc, const uint8_t *p, int64_t n) {
+  const __m128i k1k2 = _mm_set_epi64x(0x1c6e41596LL, 0x154442bd4LL);  // x^(512+32) and x^(512-32) mod P, reflected
+  const __m128i k3k4 = _mm_set_epi64x(0x0ccaa009eLL, 0x1751997d0LL);  // x^(128+32), x^(128-32)
+  const __m128i k5 = _mm_set_epi64x(0, 0x163cd6124LL);                // x^64
+  const __m128i barrett = _mm_set_epi64x(0x1f7011641LL, 0x1db710641LL);  // μ = x^64 / P, and P, reflected
+  const __m128i low32 = _mm_set_epi32(0, 0, 0, -1);
+  __m128i x0 = _mm_xor_si128(_mm_loadu_si128((const __m128i *)p), _mm_cvtsi32_si128((int32_t)crc));
+  __m128i x1 = _mm_loadu_si128((const __m128i *)(p + 16)), x2 = _mm_loadu_si128((const __m128i *)(p + 32));
+  __m128i x3 = _mm_loadu_si128((const __m128i *)(p + 48));
+  p += 64;
+  n -= 64;
+  for (; n >= 64; p += 64, n -= 64) {
+    x0 = _mm_xor_si128(crc_fold(x0, k1k2), _mm_loadu_si128((const __m128i *)p));
+    x1 = _mm_xor_si128(crc_fold(x1, k1k2), _mm_loadu_si128((const __m128i *)(p + 16)));
+    x2 = _mm_xor_si128(crc_fold(x2, k1k2), _mm_loadu_si128((const __m128i *)(p + 32)));
+    x3 = _mm_xor_si128(crc_fold(x3, k1k2), _mm_loadu_si128((const __m128i *)(p + 48)));
+  }
+  x0 = _mm_xor_si128(crc_fold(x0, k3k4), x1);
+  x0 = _mm_xor_si128(crc_fold(x0, k3k4), x2);
+  x0 = _mm_xor_si128(crc_fold(x0, k3k4), x3);
+  for (; n >= 16; p += 16, n -= 16) x0 = _mm_xor_si128(crc_fold(x0, k3k4), _mm_loadu_si128((const __m128i *)p));
+  // 128 → 64 bits (the low half times x^(128-32)... as Linux's fold_64), then 64 → 32.
+  x0 = _mm_xor_si128(_mm_srli_si128(x0, 8), _mm_clmulepi64_si128(x0, k3k4, 0x10));
+  x0 = _mm_xor_si128(_mm_srli_si128(x0, 4), _mm_clmulepi64_si128(_mm_and_si128(x0, low32), k5, 0x00));
+  // Barrett: T1 = (R mod x^32)·μ, T2 = (T1 mod x^32)·P, CRC = (R ^ T2) / x^32.
+  __m128i t = _mm_clmulepi64_si128(_mm_and_si128(x0, low32), barrett, 0x10);
+  t = _mm_clmulepi64_si128(_mm_and_si128(t, low32), barrett, 0x00);
+  return (uint32_t)_mm_extract_epi32(_mm_xor_si128(x0, t), 1);
+}
+
 const ember_kernel_table ember_avx2_kernels = {
   .conv2d_s8 = ember_conv2d_s8_avx2,
   .fully_connected_s8 = ember_fully_connected_s8_avx2,

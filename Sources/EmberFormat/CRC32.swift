@@ -2,8 +2,12 @@
 /// 0xFFFFFFFF) — the same as zlib's crc32. Detects every 1-, 2- and 3-bit error
 /// and every burst up to 32 bits, which is what a bit-flipped package needs.
 ///
-/// Slicing-by-8 (eight 256-entry tables, eight bytes a step): loading a package checks every
-/// section, so a byte-at-a-time loop cost ~2 ms per MiB of weights; this is several times faster.
+/// Loading a package checks every section, so this runs over every byte of the weights. Where the CPU
+/// has them, carry-less multiplies (x86 PCLMULQDQ) or the ARMv8 CRC32 instructions take all but the last
+/// few bytes (ember_crc32_prefix); the rest, and CPUs without them, go through slicing-by-8 (eight
+/// 256-entry tables, eight bytes a step) — the reference `tableChecksum` the fast paths are tested against.
+import CEmberKernels
+
 public enum CRC32 {
     /// tables[k * 256 + i]: the CRC of byte i followed by k zero bytes.
     private static let tables: [UInt32] = {
@@ -23,8 +27,22 @@ public enum CRC32 {
     }()
 
     public static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        var consumed: Int64 = 0
+        let c = bytes.baseAddress.map {
+            ember_crc32_prefix(0xFFFF_FFFF, $0.assumingMemoryBound(to: UInt8.self), Int64(bytes.count), &consumed)
+        } ?? 0xFFFF_FFFF
+        return update(c, UnsafeRawBufferPointer(rebasing: bytes[Int(consumed)...])) ^ 0xFFFF_FFFF
+    }
+
+    /// The same by the tables alone (the reference).
+    public static func tableChecksum(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        update(0xFFFF_FFFF, bytes) ^ 0xFFFF_FFFF
+    }
+
+    /// The CRC register after `bytes`, from `register` (no inversions).
+    static func update(_ register: UInt32, _ bytes: UnsafeRawBufferPointer) -> UInt32 {
         tables.withUnsafeBufferPointer { t in
-            var c: UInt32 = 0xFFFF_FFFF
+            var c = register
             let count = bytes.count
             var i = 0
             while i + 8 <= count {
@@ -40,7 +58,7 @@ public enum CRC32 {
                 c = t[Int((c ^ UInt32(bytes[i])) & 0xFF)] ^ (c >> 8)
                 i += 1
             }
-            return c ^ 0xFFFF_FFFF
+            return c
         }
     }
 

@@ -1,6 +1,7 @@
 import Testing
 @testable import EmberFormat
 import Ember
+import CEmberKernels
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -52,8 +53,14 @@ func errorText(_ body: () throws -> Any) -> String {
 func entry(_ i: Int) -> Int { 64 + 48 * i }
 
 /// The section checksum: zlib's CRC-32 check value, and the sliced loop against the bit-at-a-time
-/// definition over random lengths (0 to past several 8-byte steps) at unaligned offsets.
+/// definition over random lengths (0 to past several 8-byte steps) at unaligned offsets — through the
+/// CPU's fast path where it has one (PCLMULQDQ or ARMv8 CRC32 from 64 bytes on) and the tables alone.
 @Test func crc32MatchesZlibAndTheBitwiseDefinition() {
+    var features: [String] = []
+    if ember_cpu_features() & UInt32(EMBER_CPU_PCLMUL) != 0 { features.append("PCLMULQDQ") }
+    if ember_cpu_features() & UInt32(EMBER_CPU_CRC32) != 0 { features.append("ARMv8 CRC32") }
+    print(features.isEmpty ? "SKIP: no CRC instructions on this CPU; the tables alone are checked"
+                           : "CRC-32 fast path: \(features.joined(separator: ", "))")
     #expect(CRC32.checksum(Array("123456789".utf8)) == 0xCBF4_3926)
     #expect(CRC32.checksum([UInt8]()) == 0)
     func bitwise(_ bytes: ArraySlice<UInt8>) -> UInt32 {
@@ -70,8 +77,20 @@ func entry(_ i: Int) -> Int { 64 + 48 * i }
         let start = Int(rng.next() % 17), length = Int(rng.next() % 380)
         let slice = data[start..<(start + length)]
         let sliced = data.withUnsafeBytes { CRC32.checksum(UnsafeRawBufferPointer(rebasing: $0[start..<(start + length)])) }
-        #expect(sliced == bitwise(slice), "offset \(start) length \(length)")
+        let tables = data.withUnsafeBytes { CRC32.tableChecksum(UnsafeRawBufferPointer(rebasing: $0[start..<(start + length)])) }
+        #expect(sliced == bitwise(slice) && tables == sliced, "offset \(start) length \(length)")
     }
+    // Long buffers (many 64-byte folds, then 16-byte ones and a tail), every length mod 64 near a few sizes.
+    let long = (0..<20_000).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+    for base in [64, 128, 1024, 19_000] {
+        for extra in 0..<70 where base + extra + 3 <= long.count {
+            long.withUnsafeBytes { raw in
+                let view = UnsafeRawBufferPointer(rebasing: raw[3..<(3 + base + extra)])
+                #expect(CRC32.checksum(view) == CRC32.tableChecksum(view), "length \(base + extra)")
+            }
+        }
+    }
+    #expect(CRC32.checksum(long) == bitwise(long[...]))
 }
 
 @Suite struct FormatRoundTripTests {

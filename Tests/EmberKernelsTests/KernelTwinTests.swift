@@ -225,6 +225,27 @@ func quantizeTwin(_ x: Float, _ scale: Float, _ zp: Int32, _ lo: Int32, _ hi: In
         }
     }
 
+    /// ember_crc32_prefix (PCLMULQDQ folding, or ARMv8 CRC32) against the bit-at-a-time CRC-32 register over the
+    /// prefix it says it consumed, at odd offsets and lengths; without the instructions it consumes nothing.
+    @Test func crc32PrefixMatchesTheBitwiseDefinition() {
+        var rng = SplitMix64(seed: 77)
+        let data = (0..<5000).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        let fast = ember_cpu_features() & UInt32(EMBER_CPU_PCLMUL | EMBER_CPU_CRC32) != 0
+        if !fast { print("SKIP: no CRC instructions on this CPU (ember_crc32_prefix consumes nothing)") }
+        for trial in 0..<120 {
+            let start = trial % 11, length = trial < 20 ? trial * 5 : rng.int(64...4900)
+            var consumed: Int64 = -1
+            let got = data.withUnsafeBufferPointer { ember_crc32_prefix(0xFFFF_FFFF, $0.baseAddress! + start, Int64(length), &consumed) }
+            #expect(consumed >= 0 && Int(consumed) <= length && (consumed > 0) == (fast && length >= 64), "length \(length)")
+            var want: UInt32 = 0xFFFF_FFFF
+            for b in data[start..<(start + Int(max(consumed, 0)))] {
+                want ^= UInt32(b)
+                for _ in 0..<8 { want = (want & 1) != 0 ? 0xEDB8_8320 ^ (want >> 1) : want >> 1 }
+            }
+            #expect(got == want, "offset \(start) length \(length) consumed \(consumed)")
+        }
+    }
+
     /// Every kernel the C header declares is called by at least one test in this target.
     @Test func everyDeclaredKernelIsCalledByATest() throws {
         let dir = String(#filePath.dropLast("KernelTwinTests.swift".count))

@@ -87,6 +87,26 @@ static ember_qs8_gemm pack_qs8(int32_t isa, int32_t k, int32_t n, const int8_t *
   return g;
 }
 
+/// ember_crc32_prefix (the ARMv8 CRC32 instructions) against the bit-at-a-time CRC-32, at odd offsets and
+/// lengths; the prefix it leaves is finished bit by bit, as EmberFormat finishes it with its tables.
+static void test_crc32(void) {
+  uint8_t data[3000];
+  for (int i = 0; i < 3000; ++i) data[i] = (uint8_t)(i * 131 + (i >> 3));
+  for (int trial = 0; trial < 200; ++trial) {
+    const int start = trial % 13, length = (trial * 37) % 2900;
+    int64_t consumed = -1;
+    uint32_t c = ember_crc32_prefix(0xFFFFFFFFu, data + start, length, &consumed);
+    uint32_t want = 0xFFFFFFFFu;
+    for (int i = 0; i < length; ++i) {
+      want ^= data[start + i];
+      for (int b = 0; b < 8; ++b) want = (want & 1) ? 0xEDB88320u ^ (want >> 1) : want >> 1;
+      if (i + 1 == consumed) expect(c == want, "crc32 prefix", trial);
+    }
+    expect(consumed >= 0 && consumed <= length && (length < 64 || consumed > 0 || !(ember_cpu_features() & EMBER_CPU_CRC32)),
+           "crc32 consumed", trial);
+  }
+}
+
 static void test_conv_s8(int32_t isa, const ember_kernel_table *t) {
   for (int trial = 0; trial < 300; ++trial) {
     ember_conv_geometry g = random_geometry(0);
@@ -737,6 +757,8 @@ int main(void) {
   test_f32(EMBER_ISA_NEON, t);
   test_winograd(EMBER_ISA_NEON, t);
   test_q4(t);
+  test_crc32();
+  printf("CRC-32: %s\n", features & EMBER_CPU_CRC32 ? "ARMv8 CRC32 instructions" : "SKIP: no CRC32 instructions (tables only)");
   // The roofline probes count their work: iterations × 8 chains × MACs per instruction.
   expect(ember_probe_mac(EMBER_ISA_NEON, 1, 10) == 10 * 8 * 4, "probe_mac int8", 0);
   expect(ember_probe_mac(EMBER_ISA_NEON, 0, 10) == 10 * 8 * 4, "probe_mac f32", 0);

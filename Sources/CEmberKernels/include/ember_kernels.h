@@ -35,9 +35,17 @@ enum {
   EMBER_CPU_NEON = 1u << 8,
   EMBER_CPU_DOTPROD = 1u << 9,
   EMBER_CPU_I8MM = 1u << 10,
+  EMBER_CPU_PCLMUL = 1u << 7,   // x86 carry-less multiply (CRC folding)
+  EMBER_CPU_CRC32 = 1u << 11,   // ARMv8 CRC32 instructions
 };
 /// Features of the CPU we run on (detected once, at run time).
 uint32_t ember_cpu_features(void);
+
+/// CRC-32 (IEEE, reflected 0xEDB88320) register `crc` (no pre- or post-inversion) after a prefix of the
+/// `length` bytes at `data`, with PCLMULQDQ folding (x86) or the CRC32 instructions (ARMv8) where the CPU
+/// has them; `*consumed` says how many bytes (0 where it has neither, or `length` is under 64). The
+/// caller finishes the rest with a table (EmberFormat's CRC32, the reference twin).
+uint32_t ember_crc32_prefix(uint32_t crc, const uint8_t *data, int64_t length, int64_t *consumed);
 
 // ------------------------------------------------- TFLite fixed-point helpers
 /// gemmlowp SaturatingRoundingDoublingHighMul.
