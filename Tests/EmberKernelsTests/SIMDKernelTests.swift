@@ -1013,8 +1013,9 @@ func depthwiseGeometry(_ rng: inout SplitMix64, trial: Int) -> ember_conv_geomet
                     var gemm = ember_f32_gemm(k: Int32(k), n: Int32(n), n_padded: Int32(np), weights: useHalves ? nil : w.baseAddress,
                                               bias: b.baseAddress, act_min: -2, act_max: 2.5, weights_f16: useHalves ? h.baseAddress : nil, post_unary: 0, post_alpha: 0)
                     kernels(isa).conv2d_f32(&g, x, &gemm, &scratch, &got)
-                    // The same weights as a fully connected layer over the input's first rows.
-                    let rows = rng.int(1...7), fx = rng.floats(rows * k)
+                    // The same weights as a fully connected layer over 1–16 rows: every tile height, the tall
+                    // single-pass tiles (5–7 and 9–14 rows) among them.
+                    let rows = rng.int(1...16), fx = rng.floats(rows * k)
                     var fe = [Float](repeating: 0, count: rows * n), fg = [Float](repeating: .nan, count: rows * n)
                     ember_fully_connected_f32_ref(Int64(rows), Int32(k), Int32(n), fx, f, bias, -2, 2.5, &fe)
                     kernels(isa).fully_connected_f32(Int64(rows), fx, &gemm, &fg)
