@@ -122,6 +122,11 @@ public final class EmberPackage: @unchecked Sendable {
         }
     }
 
+    /// The kernel layouts variant `index` has pre-packed weights for (its PACK sections stored raw).
+    public func packedLayouts(variant index: Int) -> [String] {
+        self.index?.packedLayouts(variant: index) ?? []
+    }
+
     public func graph(at index: Int) throws -> Graph {
         guard index >= 0, index < contents.graphs.count else {
             throw EmberError.invalidArgument("variant #\(index) does not exist; the package has \(contents.graphs.count)")

@@ -88,6 +88,10 @@ struct Inspect: ParsableCommand {
             print("  params  \(r.graph.parameterCount) (\(r.graph.weightBytes) bytes of weights)")
             print("  arena   \(r.arenaBytes) bytes, \(r.bufferCount) buffers; prepared parameters \(r.preparedBytes) bytes"
                   + (r.prepackedBytes > 0 ? " (+ \(r.prepackedBytes) pre-packed for \(r.layout), read in place)" : ""))
+            let layouts = package.packedLayouts(variant: package.variants.firstIndex { $0.name == r.record.name } ?? 0)
+            print("  packed  " + (layouts.isEmpty ? "no pre-packed weights (packed at prepare)"
+                                                  : "weights pre-packed for \(layouts.joined(separator: ", "))")
+                  + "; this machine's kernels read \(r.layout)")
             if plan { print(r.planPicture) }
         }
     }
@@ -169,7 +173,9 @@ func jsonReport(_ p: EmberPackage, _ reports: [VariantReport]) -> String {
         let ops = r.graph.opHistogram.map { "\(jsonString($0.op.description)):\($0.count)" }.joined(separator: ",")
         return "{\"name\":\(jsonString(r.record.name)),\"quality\":\(jsonNumber(r.record.quality)),\"quality_metric\":\(jsonString(r.record.qualityMetric)),"
             + "\"macs\":\(r.macs),\"parameters\":\(r.graph.parameterCount),\"weight_bytes\":\(r.graph.weightBytes),\"arena_bytes\":\(r.arenaBytes),"
-            + "\"inputs\":[\(r.inputs.map(slot).joined(separator: ","))],\"outputs\":[\(r.outputs.map(slot).joined(separator: ","))],"
+            + "\"prepared_bytes\":\(r.preparedBytes),\"prepacked_bytes\":\(r.prepackedBytes),\"packed_layouts\":["
+            + p.packedLayouts(variant: p.variants.firstIndex { $0.name == r.record.name } ?? 0).map(jsonString).joined(separator: ",")
+            + "],\"inputs\":[\(r.inputs.map(slot).joined(separator: ","))],\"outputs\":[\(r.outputs.map(slot).joined(separator: ","))],"
             + "\"ops\":{\(ops)}}"
     }.joined(separator: ",")
     return "{\"file_bytes\":\(p.fileBytes),\"metadata\":{\(meta)},\"variants\":[\(variants)]}"

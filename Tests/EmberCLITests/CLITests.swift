@@ -179,6 +179,9 @@ import Testing
         #expect(sections.stdout.contains("PACK#0") == withPack.stdout.contains("weights pre-packed for"), "\(sections.stdout)")
         #if arch(x86_64)
         #expect(withPack.stdout.contains("weights pre-packed for avx"), "every x86 machine we run on has AVX2")
+        // inspect names the layouts and says the kernels read them in place.
+        #expect(sections.stdout.contains("packed  weights pre-packed for avx") && sections.stdout.contains("read in place"),
+                "\(sections.stdout)")
         #endif
         #expect(try ember("inspect", small).stdout.contains("PACK#") == false)
         let floatBytes = try FileManager.default.attributesOfItem(atPath: fixture + "/model.tflite")[.size] as? Int ?? 0
