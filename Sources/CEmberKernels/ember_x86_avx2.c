@@ -641,8 +641,9 @@ TARGET static inline void store_ps(float *dst, __m256 v, int32_t count) {
       for (int32_t i = 0; i < src->length; ++i, kk += 8) {                                            \
         __m256 wv[P];                                                                                 \
         for (int32_t j = 0; j < P; ++j) wv[j] = LOAD_WEIGHTS(kk + (int64_t)j * k * 8);                \
-        if (R > 1 && (i & 1) == 0)  /* a line holds two panel rows; see PREFETCH_WEIGHTS */            \
-          for (int32_t j = 0; j < P; ++j) PREFETCH_WEIGHTS(kk + (int64_t)j * k * 8 + 8 * F32_PREFETCH_AHEAD); \
+        if (R > 1 && (i & 1) == 0)  /* a line holds two panel rows (EMBER_PREFETCH_F32_GEMM_WEIGHTS) */ \
+          for (int32_t j = 0; j < P; ++j)                                                             \
+            EMBER_PREFETCH_F32_GEMM_WEIGHTS(w, kk + (int64_t)j * k * 8 + 8 * EMBER_F32_PREFETCH_AHEAD);  \
         for (int32_t r = 0; r < R; ++r) {                                                             \
           const __m256 x = _mm256_set1_ps(((const float *)(run + r * pixel))[i]);                     \
           for (int32_t j = 0; j < P; ++j) acc[r][j] = _mm256_fmadd_ps(x, wv[j], acc[r][j]);           \
@@ -658,12 +659,6 @@ TARGET static inline void store_ps(float *dst, __m256 v, int32_t count) {
     }                                                                                                 \
   }
 #define LOAD_F32_WEIGHTS(at) _mm256_loadu_ps(w->weights + (at))
-/// Weights that do not stay in cache stream from memory: each tile asks for the panel rows 16 inputs ahead
-/// (as the AVX-512 tiles; a one-row GEMV streams fine without).
-#define F32_PREFETCH_AHEAD 16
-#define PREFETCH_WEIGHTS(at)                                                                          \
-  _mm_prefetch((const char *)(w->weights ? (const void *)(w->weights + (at)) : (const void *)(w->weights_f16 + (at))), \
-               _MM_HINT_T0)
 #define LOAD_F16_WEIGHTS(at) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w->weights_f16 + (at))))
 #define DEFINE_F32_TILES(KIND, LOAD)                                                                   \
   DEFINE_F32_TILE(KIND, LOAD, 4, 1) DEFINE_F32_TILE(KIND, LOAD, 4, 2) DEFINE_F32_TILE(KIND, LOAD, 3, 1)   \

@@ -829,8 +829,9 @@ TARGET static void ember_add_s8_avx512(int64_t rows, int64_t cols, const int8_t 
       for (int32_t i = 0; i < src->length; ++i, kk += 16) {                                         \
         __m512 wv[P];                                                                               \
         for (int32_t j = 0; j < P; ++j) wv[j] = LOAD_WEIGHTS(kk + (int64_t)j * k * 16);             \
-        if (R > 1)  /* a one-row GEMV streams fine without (ad01's layers 3 % slower with) */          \
-          for (int32_t j = 0; j < P; ++j) PREFETCH_WEIGHTS(kk + (int64_t)j * k * 16 + 16 * F32_PREFETCH_AHEAD); \
+        if (R > 1)  /* EMBER_PREFETCH_F32_GEMM_WEIGHTS */                                             \
+          for (int32_t j = 0; j < P; ++j)                                                           \
+            EMBER_PREFETCH_F32_GEMM_WEIGHTS(w, kk + (int64_t)j * k * 16 + 16 * EMBER_F32_PREFETCH_AHEAD); \
         /* Unrolled (up to 14 rows), so that acc stays in registers. */                              \
         _Pragma("GCC unroll 16") for (int32_t r = 0; r < R; ++r) {                                  \
           const __m512 x = _mm512_set1_ps(((const float *)(run + r * pixel))[i]);                   \
@@ -848,13 +849,6 @@ TARGET static void ember_add_s8_avx512(int64_t rows, int64_t cols, const int8_t 
     }                                                                                               \
   }
 #define LOAD_F32_WEIGHTS(at) _mm512_loadu_ps(w->weights + (at))
-/// Weights stream from memory when a layer's do not stay in cache (EfficientNet-B0 reads 16 MB of them an
-/// inference): each tile asks for the panel rows 16 inputs ahead, which took its 192 → 1152 layer on 3 × 3
-/// pixels from 59 to 48 µs and its 320 → 1280 head from 100 to 86 µs (no change on the MLPerf models).
-#define F32_PREFETCH_AHEAD 16
-#define PREFETCH_WEIGHTS(at)                                                                          \
-  _mm_prefetch((const char *)(w->weights ? (const void *)(w->weights + (at)) : (const void *)(w->weights_f16 + (at))), \
-               _MM_HINT_T0)
 #define LOAD_F16_WEIGHTS(at) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w->weights_f16 + (at))))
 #define DEFINE_F32_TILES(KIND, LOAD)                                                                 \
   DEFINE_F32_TILE(KIND, LOAD, 8, 1) DEFINE_F32_TILE(KIND, LOAD, 8, 2)                               \
