@@ -83,8 +83,11 @@ extension Preparer {
         let packs = c.packs
         let ordinal = packs?.next ?? 0
         packs?.next += 1
+        // In place only when 64-byte aligned, as packing would give it (a package read from a caller's
+        // unaligned buffer, not a mapped file, may not be).
         if let packs, let (blob, bytes) = packs.source?.blob(node: packs.node, ordinal: ordinal),
-           blob.kind == kind.rawValue, blob.params == params, blob.count == total, let base = bytes.baseAddress {
+           blob.kind == kind.rawValue, blob.params == params, blob.count == total, let base = bytes.baseAddress,
+           Int(bitPattern: base) % 64 == 0 {
             packs.noteUsed(total)
             return offsets.map { base + $0 }
         }
