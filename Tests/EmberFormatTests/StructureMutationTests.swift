@@ -21,14 +21,25 @@ import Glibc
         return l
     }()
 
-    /// Five variants over most op kinds, float and int8, uncompressed so their bytes can be edited.
+    /// The layout this CPU's kernels read (nil: scalar only, no PACK sections).
+    static let layout = KernelISA.best.packedLayout
+
+    /// Five variants over most op kinds, float and int8, uncompressed so their bytes can be edited, with their
+    /// weights pre-packed for this CPU's kernels (PACK sections, read in place when they run).
     static let package: [UInt8] = {
         let graphs = (try? [TestModels.smallCNN(), Int8Models.quantizedMLP()] + KernelZoo.all()) ?? []
-        let contents = PackageContents(metadata: PackageMetadata([("name", "mutate"), ("license", "test")]),
+        var contents = PackageContents(metadata: PackageMetadata([("name", "mutate"), ("license", "test")]),
                                        variants: graphs.enumerated().map { VariantRecord(name: "v\($0.offset)", quality: Float($0.offset), qualityMetric: "sqnr_db",
                                                                                           macs: 100, weightBytes: 10, arenaBytes: 64,
                                                                                           targets: [TargetCost(target: "rpi4", latencyMs: 1, energyMj: 2)]) },
                                        graphs: graphs)
+        if let layout {
+            contents.packedWeights = graphs.enumerated().compactMap { i, g in
+                (try? Executor.packWeights(graph: g, layout: layout)).map {
+                    PackedWeightsSection(variant: i, layout: layout, revision: PackedLayouts.revision, blobs: $0)
+                }
+            }.filter { !$0.blobs.isEmpty }
+        }
         return (try? PackageWriter.serialize(contents)) ?? []
     }()
 
@@ -41,8 +52,9 @@ import Glibc
         do {
             let index = try PackageIndex(bytes: buffer.bytes, owner: buffer, limits: limits, account: account)
             for i in index.contents.graphs.indices {
-                let e = try Executor(graph: try index.loadedGraph(i),
-                                     options: ExecutorOptions(limits: limits, account: account, label: "variant '\(index.contents.variants[i].name)'"))
+                var options = ExecutorOptions(limits: limits, account: account, label: "variant '\(index.contents.variants[i].name)'")
+                options.packedWeights = try layout.flatMap { try index.packedWeights(variant: i, layout: $0) }
+                let e = try Executor(graph: try index.loadedGraph(i), options: options)
                 #expect(account.used <= limits.maxMemoryBytes)
                 if e.validated.totalCost.macs <= 5_000_000 { e.run() }
             }
@@ -99,9 +111,13 @@ import Glibc
     /// 2,000 seeds per kind; 20,000 with EMBER_EXTENDED=1.
     static let seeds = getenv("EMBER_EXTENDED") != nil ? 20_000 : 2_000
 
-    @Test(arguments: ["META", "VARS", "GRPH", "TENS"])
+    @Test(arguments: ["META", "VARS", "GRPH", "TENS", "PACK"])
     func mutatedSectionContentsErrorOrRun(kind: String) throws {
         #expect(!Self.package.isEmpty)
+        if kind == "PACK" && Self.layout == nil {
+            print("SKIP: PACK mutations (this CPU has no optimized kernel path, so no weights are pre-packed)")
+            return
+        }
         let spans = try Self.sections(Self.package, SectionKind(rawValue: kind.utf8.enumerated().reduce(0) { $0 | UInt32($1.element) << (8 * UInt32($1.offset)) }))
         #expect(!spans.isEmpty)
         let (ran, rejected) = try Self.run(kind: kind, seeds: Self.seeds) { b, rng in
@@ -113,6 +129,11 @@ import Glibc
         switch kind {
         case "TENS":
             #expect(ran > Self.seeds / 2) // weights are data: most edits change numbers, not structure
+        case "PACK":
+            // Blob bytes are data; an edited directory is refused at load naming the section, or, when only a
+            // blob's parameters changed, packed again at prepare.
+            #expect(ran > 0 && rejected.count > 0)
+            #expect(rejected.allSatisfy { $0.contains("PACK#") }, "\(rejected.first { !$0.contains("PACK#") } ?? "")")
         case "GRPH":
             // Edits reach deep: some graphs still validate and run, most are refused with where.
             #expect(ran > 0 && rejected.count > Self.seeds / 2)
