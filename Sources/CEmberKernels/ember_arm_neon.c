@@ -102,7 +102,8 @@ static void float_binary_s8_row_neon(int64_t count, const int8_t *a, const int8_
       const int32x4_t ys = vaddq_s32(h ? vmovl_high_s16(y) : vmovl_s16(vget_low_s16(y)), vdupq_n_s32(b_offset));
       const float32x4_t fx = vmulq_f32(vcvtq_f32_s32(xs), vdupq_n_f32(a_scale));
       const float32x4_t fy = vmulq_f32(vcvtq_f32_s32(ys), vdupq_n_f32(b_scale));
-      const float32x4_t v = op == 0 ? vaddq_f32(fx, fy) : op == 1 ? vsubq_f32(fx, fy) : vmulq_f32(fx, fy);
+      const float32x4_t v = op == 0 ? vaddq_f32(fx, fy) : op == 1 ? vsubq_f32(fx, fy) : op == 3 ? vsubq_f32(fy, fx)
+                                                                                          : vmulq_f32(fx, fy);
       r[h] = round_float4(vdivq_f32(v, vdupq_n_f32(output_scale)));
     }
     offset_store8(r[0], r[1], output_offset, act_min, act_max, n, out + i);
@@ -360,7 +361,7 @@ static void add_s8_row_neon(int64_t count, const int8_t *a, const int8_t *b, con
                             int32_t subtract, int8_t *out) {
   if (p->float_mode) {
     float_binary_s8_row_neon(count, a, b, p->a_offset, p->b_offset, p->a_scale, p->b_scale, p->output_scale,
-                             p->output_offset, p->act_min, p->act_max, subtract ? 1 : 0, out);
+                             p->output_offset, p->act_min, p->act_max, subtract == 2 ? 3 : subtract ? 1 : 0, out);
     return;
   }
   const int32x4_t ao = vdupq_n_s32(p->a_offset), bo = vdupq_n_s32(p->b_offset);
@@ -378,7 +379,7 @@ static void add_s8_row_neon(int64_t count, const int8_t *a, const int8_t *b, con
       const int32x4_t xs = vshlq_s32(vaddq_s32(h ? vmovl_high_s16(x) : vmovl_s16(vget_low_s16(x)), ao), left);
       const int32x4_t ys = vshlq_s32(vaddq_s32(h ? vmovl_high_s16(y) : vmovl_s16(vget_low_s16(y)), bo), left);
       const int32x4_t xa = mbqm_double(xs, am, as), yb = mbqm_double(ys, bm, bs);
-      r[h] = subtract ? vsubq_s32(xa, yb) : vaddq_s32(xa, yb);
+      r[h] = subtract == 2 ? vsubq_s32(yb, xa) : subtract ? vsubq_s32(xa, yb) : vaddq_s32(xa, yb);
     }
     requant_store8(r[0], r[1], om, os, NULL, 0, p->output_offset, p->act_min, p->act_max, n, out + i);
   }

@@ -514,7 +514,8 @@ TARGET static void float_binary_s8_row_avx2(int64_t count, const int8_t *a, cons
   for (int64_t i = 0; i < count; i += 8) {
     const int32_t n = count - i < 8 ? (int32_t)(count - i) : 8;
     const __m256 x = dequantize8(a + i, n, ao, as), y = dequantize8(b + i, n, bo, bs);
-    const __m256 v = op == 0 ? _mm256_add_ps(x, y) : op == 1 ? _mm256_sub_ps(x, y) : _mm256_mul_ps(x, y);
+    const __m256 v = op == 0 ? _mm256_add_ps(x, y) : op == 1 ? _mm256_sub_ps(x, y) : op == 3 ? _mm256_sub_ps(y, x)
+                                                                                     : _mm256_mul_ps(x, y);
     store_s8(round_float8(_mm256_div_ps(v, os)), output_offset, act_min, act_max, n, out + i);
   }
 }
@@ -581,7 +582,7 @@ TARGET static void add_s8_row_avx2(int64_t count, const int8_t *a, const int8_t 
                                    int32_t subtract, int8_t *out) {
   if (p->float_mode) {
     float_binary_s8_row_avx2(count, a, b, p->a_offset, p->b_offset, p->a_scale, p->b_scale, p->output_scale,
-                             p->output_offset, p->act_min, p->act_max, subtract ? 1 : 0, out);
+                             p->output_offset, p->act_min, p->act_max, subtract == 2 ? 3 : subtract ? 1 : 0, out);
     return;
   }
   ember_add_operand_plan plan_a, plan_b;
@@ -604,7 +605,8 @@ TARGET static void add_s8_row_avx2(int64_t count, const int8_t *a, const int8_t 
       xa = mbqm_double_with(_mm256_sll_epi32(_mm256_add_epi32(x, ao), left), &qa);
       yb = mbqm_double_with(_mm256_sll_epi32(_mm256_add_epi32(y, bo), left), &qb);
     }
-    const __m256i r = mbqm_double_with(subtract ? _mm256_sub_epi32(xa, yb) : _mm256_add_epi32(xa, yb), &qo);
+    const __m256i r = mbqm_double_with(subtract == 2 ? _mm256_sub_epi32(yb, xa)
+                                       : subtract ? _mm256_sub_epi32(xa, yb) : _mm256_add_epi32(xa, yb), &qo);
     store_s8(r, p->output_offset, p->act_min, p->act_max, n, out + i);
   }
 }

@@ -724,7 +724,7 @@ TARGET static inline __m512 dequantize16(const int8_t *p, int32_t n, __m512i off
 TARGET static inline __m512i quantize_float16(__m512 v, __m512 scale) { return round_float16(_mm512_div_ps(v, scale)); }
 
 /// ADD/SUB/MUL in ONNX Runtime's float arithmetic (float_mode), ember_add_s8_ref's / ember_mul_s8_ref's: the
-/// dequantized operands combined in float, quantized by the output scale. `op`: 0 add, 1 sub, 2 mul.
+/// dequantized operands combined in float, quantized by the output scale. `op`: 0 add, 1 a − b, 2 mul, 3 b − a.
 TARGET static void float_binary_s8_row_avx512(int64_t count, const int8_t *a, const int8_t *b, int32_t a_offset,
                                               int32_t b_offset, float a_scale, float b_scale, float output_scale,
                                               int32_t output_offset, int32_t act_min, int32_t act_max, int32_t op,
@@ -734,7 +734,8 @@ TARGET static void float_binary_s8_row_avx512(int64_t count, const int8_t *a, co
   for (int64_t i = 0; i < count; i += 16) {
     const int32_t n = count - i < 16 ? (int32_t)(count - i) : 16;
     const __m512 x = dequantize16(a + i, n, ao, as), y = dequantize16(b + i, n, bo, bs);
-    const __m512 v = op == 0 ? _mm512_add_ps(x, y) : op == 1 ? _mm512_sub_ps(x, y) : _mm512_mul_ps(x, y);
+    const __m512 v = op == 0 ? _mm512_add_ps(x, y) : op == 1 ? _mm512_sub_ps(x, y) : op == 3 ? _mm512_sub_ps(y, x)
+                                                                                     : _mm512_mul_ps(x, y);
     store_s8(quantize_float16(v, os), output_offset, act_min, act_max, n, out + i);
   }
 }
@@ -743,7 +744,7 @@ TARGET static void add_s8_row_avx512(int64_t count, const int8_t *a, const int8_
                                      int32_t subtract, int8_t *out) {
   if (p->float_mode) {
     float_binary_s8_row_avx512(count, a, b, p->a_offset, p->b_offset, p->a_scale, p->b_scale, p->output_scale,
-                               p->output_offset, p->act_min, p->act_max, subtract ? 1 : 0, out);
+                               p->output_offset, p->act_min, p->act_max, subtract == 2 ? 3 : subtract ? 1 : 0, out);
     return;
   }
   ember_add_operand_plan plan_a, plan_b;
@@ -771,7 +772,8 @@ TARGET static void add_s8_row_avx512(int64_t count, const int8_t *a, const int8_
       xa = mbqm_double_with(_mm512_sll_epi32(_mm512_add_epi32(x, ao), left), &qa);
       yb = mbqm_double_with(_mm512_sll_epi32(_mm512_add_epi32(y, bo), left), &qb);
     }
-    const __m512i r = mbqm_double_with(subtract ? _mm512_sub_epi32(xa, yb) : _mm512_add_epi32(xa, yb), &qo);
+    const __m512i r = mbqm_double_with(subtract == 2 ? _mm512_sub_epi32(yb, xa)
+                                       : subtract ? _mm512_sub_epi32(xa, yb) : _mm512_add_epi32(xa, yb), &qo);
     store_s8(r, p->output_offset, p->act_min, p->act_max, n, out + i);
   }
 }

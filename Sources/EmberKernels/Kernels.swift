@@ -1220,17 +1220,28 @@ struct Preparer {
         let params = try storage.store(p)
         let sub: Int32 = subtract ? 1 : 0
         let node = c.nodeName
-        // SUB does not commute: only ADD may trade a broadcast first operand for the second.
-        if c.isa.cISA != nil, let (rows, cols, bStride, swapped, bRow) = try simdRows(), !(swapped && subtract) {
+        // A broadcast first operand trades places with the second (and its parameters); SUB then computes
+        // b − a (mode 2).
+        func operands(swapped: Bool) throws -> (UnsafePointer<ember_add_s8_params>, mode: Int32) {
             var q = p
             if swapped {
                 swap(&q.a_offset, &q.b_offset); swap(&q.a_multiplier, &q.b_multiplier); swap(&q.a_shift, &q.b_shift)
                 swap(&q.a_scale, &q.b_scale)
             }
-            let sp = try storage.store(q)
+            return (try storage.store(q), subtract && swapped ? 2 : sub)
+        }
+        if c.isa.cISA != nil, let (rows, cols, bStride, swapped, bRow) = try simdRows() {
+            let (sp, mode) = try operands(swapped: swapped)
             let (name, run) = try simd("add_s8") { $0.add_s8 }
             return splittableRows(name, rows: rows, cols: cols, bRowStride: bStride, swapped: swapped, bRow: bRow) { r, n, ap, bp, out in
-                run(r, n, ap, bp, bStride, sp, sub, out)
+                run(r, n, ap, bp, bStride, sp, mode, out)
+            }
+        }
+        if c.isa.cISA != nil, let (rows, cols, swapped, fullStride) = try rowScalars() {
+            let (sp, mode) = try operands(swapped: swapped)
+            let (name, run) = try simd("add_s8") { $0.add_s8 }
+            return rowScalarKernel(name, rows: rows, cols: cols, swapped: swapped, fullStride: fullStride) { full, row, out in
+                run(1, cols, full, row, 0, sp, mode, out)
             }
         }
         return kernel(.addS8Ref) { b in
@@ -1279,9 +1290,55 @@ struct Preparer {
                 run(r, n, ap, bp, bStride, sp, out)
             }
         }
+        if c.isa.cISA != nil, let (rows, cols, swapped, fullStride) = try rowScalars() {
+            var q = p
+            if swapped { swap(&q.a_offset, &q.b_offset); swap(&q.a_scale, &q.b_scale) }
+            let sp = try storage.store(q)
+            let (name, run) = try simd("mul_s8") { $0.mul_s8 }
+            return rowScalarKernel(name, rows: rows, cols: cols, swapped: swapped, fullStride: fullStride) { full, row, out in
+                run(1, cols, full, row, 0, sp, out)
+            }
+        }
         return kernel(.mulS8Ref) { b in
             let (ap, bp, out) = try int8Pair(b, node)
             return { ember_mul_s8_ref(bc, ap, bp, params, out) }
+        }
+    }
+
+    /// One input the output's rows [..., D] — all of them, or one vector of D for every row (`fullStride` 0) —
+    /// the other one value per row ([..., 1], leading dims equal or absent): an int8 transformer's layer
+    /// norm (x − mean, x · rsqrt(var), mean · γ·rsqrt(var) as an outer product). `swapped` when the rows are
+    /// input 1. nil otherwise.
+    func rowScalars() throws -> (rows: Int64, cols: Int64, swapped: Bool, fullStride: Int64)? {
+        let a = try input(0).dims, b = try input(1).dims, o = c.output.dims
+        guard let last = o.last, last > 1, c.output.elementCount > 0 else { return nil }
+        func padded(_ d: [Int]) -> [Int]? { d.count <= o.count ? [Int](repeating: 1, count: o.count - d.count) + d : nil }
+        for (rowsIn, other, swapped) in [(a, b, false), (b, a, true)] {
+            guard let r = padded(rowsIn), let v = padded(other), v.last == 1, Array(v.dropLast()) == Array(o.dropLast()),
+                  r.last == last else { continue }
+            let rows = Int64(c.output.elementCount / last)
+            if r == o { return (rows, Int64(last), swapped, Int64(last)) }
+            if r.dropLast().allSatisfy({ $0 == 1 }) { return (rows, Int64(last), swapped, 0) }
+        }
+        return nil
+    }
+
+    /// A row kernel over rows of the full input against one value per row (`rowScalars`): each row's value
+    /// is spread over a scratch row of `cols` bytes, then `run(full row, that row, output row)`.
+    func rowScalarKernel(_ name: KernelImplementation, rows: Int64, cols: Int64, swapped: Bool, fullStride: Int64,
+                         _ run: @escaping (UnsafePointer<Int8>, UnsafePointer<Int8>, UnsafeMutablePointer<Int8>) -> Void)
+        -> PreparedKernel {
+        let node = c.nodeName
+        return kernel(name, scratch: Int(cols)) { b in
+            let (ap, bp, out) = try int8Pair(b, node)
+            let row = try scratchBuffer(b, node, Int8.self)
+            let (full, values) = swapped ? (bp, ap) : (ap, bp)
+            return {
+                for r in 0..<Int(rows) {
+                    row.update(repeating: values[r], count: Int(cols))
+                    run(full + r * Int(fullStride), row, out + r * Int(cols))
+                }
+            }
         }
     }
 

@@ -475,10 +475,19 @@ func depthwiseGeometry(_ rng: inout SplitMix64, trial: Int) -> ember_conv_geomet
                 let cols = [n, 1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 15, 16, 20].filter { n % $0 == 0 }.randomElement(using: &rng) ?? n
                 let rows = n / cols, perChannel = trial % 2 == 1
                 let bv = perChannel ? Array(b.prefix(cols)) : b
-                for subtract: Int32 in [0, 1] {
-                    var bc = makeBroadcast([rows, cols], perChannel ? [cols] : [rows, cols], [rows, cols])
+                for subtract: Int32 in [0, 1, 2] {
                     var expected = [Int8](repeating: 0, count: n), got = [Int8](repeating: 99, count: n)
-                    ember_add_s8_ref(&bc, a, bv, &p, subtract, &expected)
+                    if subtract == 2 {
+                        // b − a: the reference's SUB with the operands (and their parameters) the other way round.
+                        var q = p
+                        swap(&q.a_offset, &q.b_offset); swap(&q.a_multiplier, &q.b_multiplier); swap(&q.a_shift, &q.b_shift)
+                        swap(&q.a_scale, &q.b_scale)
+                        var bc = makeBroadcast(perChannel ? [cols] : [rows, cols], [rows, cols], [rows, cols])
+                        ember_add_s8_ref(&bc, bv, a, &q, 1, &expected)
+                    } else {
+                        var bc = makeBroadcast([rows, cols], perChannel ? [cols] : [rows, cols], [rows, cols])
+                        ember_add_s8_ref(&bc, a, bv, &p, subtract, &expected)
+                    }
                     kernels(isa).add_s8(Int64(rows), Int64(cols), a, bv, perChannel ? 0 : Int64(cols), &p, subtract, &got)
                     #expect(got == expected, "\(isaName(isa)) trial \(trial) \(rows)x\(cols) per-channel \(perChannel) subtract \(subtract)")
                 }

@@ -220,6 +220,17 @@ static void test_add_s8(const ember_kernel_table *t) {
     ember_add_s8_ref(&pc, a, b, &p, 0, expected);
     t->add_s8(rows, cols, a, b, 0, &p, 0, got);
     expect(memcmp(got, expected, (size_t)n) == 0, "add_s8 per channel", trial);
+    // Mode 2, b − a: the reference's SUB with the operands and their parameters the other way round.
+    ember_add_s8_params q = p;
+    q.a_offset = p.b_offset; q.b_offset = p.a_offset; q.a_multiplier = p.b_multiplier; q.b_multiplier = p.a_multiplier;
+    q.a_shift = p.b_shift; q.b_shift = p.a_shift; q.a_scale = p.b_scale; q.b_scale = p.a_scale;
+    ember_broadcast rc;
+    memset(&rc, 0, sizeof rc);
+    rc.rank = 2; rc.shape[0] = rows; rc.shape[1] = cols;
+    rc.a_strides[0] = 0; rc.a_strides[1] = 1; rc.b_strides[0] = cols; rc.b_strides[1] = 1;
+    ember_add_s8_ref(&rc, b, a, &q, 1, expected);
+    t->add_s8(rows, cols, a, b, 0, &p, 2, got);
+    expect(memcmp(got, expected, (size_t)n) == 0, "sub_s8 reversed per channel", trial);
     free(a); free(b); free(expected); free(got);
   }
 }
