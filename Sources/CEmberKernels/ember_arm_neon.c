@@ -380,6 +380,7 @@ static void add_s8_row_neon(int64_t count, const int8_t *a, const int8_t *b, con
       const int32x4_t ys = vshlq_s32(vaddq_s32(h ? vmovl_high_s16(y) : vmovl_s16(vget_low_s16(y)), bo), left);
       const int32x4_t xa = mbqm_double(xs, am, as), yb = mbqm_double(ys, bm, bs);
       r[h] = subtract == 2 ? vsubq_s32(yb, xa) : subtract ? vsubq_s32(xa, yb) : vaddq_s32(xa, yb);
+      if (subtract == 3) r[h] = vmulq_s32(r[h], r[h]);  // SQUARED_DIFFERENCE (wrapping, as the reference)
     }
     requant_store8(r[0], r[1], om, os, NULL, 0, p->output_offset, p->act_min, p->act_max, n, out + i);
   }

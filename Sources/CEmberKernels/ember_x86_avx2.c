@@ -605,8 +605,9 @@ TARGET static void add_s8_row_avx2(int64_t count, const int8_t *a, const int8_t 
       xa = mbqm_double_with(_mm256_sll_epi32(_mm256_add_epi32(x, ao), left), &qa);
       yb = mbqm_double_with(_mm256_sll_epi32(_mm256_add_epi32(y, bo), left), &qb);
     }
-    const __m256i r = mbqm_double_with(subtract == 2 ? _mm256_sub_epi32(yb, xa)
-                                       : subtract ? _mm256_sub_epi32(xa, yb) : _mm256_add_epi32(xa, yb), &qo);
+    __m256i raw = subtract == 2 ? _mm256_sub_epi32(yb, xa) : subtract ? _mm256_sub_epi32(xa, yb) : _mm256_add_epi32(xa, yb);
+    if (subtract == 3) raw = _mm256_mullo_epi32(raw, raw);  // SQUARED_DIFFERENCE (wrapping, as the reference)
+    const __m256i r = mbqm_double_with(raw, &qo);
     store_s8(r, p->output_offset, p->act_min, p->act_max, n, out + i);
   }
 }

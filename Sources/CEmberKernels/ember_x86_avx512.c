@@ -772,8 +772,9 @@ TARGET static void add_s8_row_avx512(int64_t count, const int8_t *a, const int8_
       xa = mbqm_double_with(_mm512_sll_epi32(_mm512_add_epi32(x, ao), left), &qa);
       yb = mbqm_double_with(_mm512_sll_epi32(_mm512_add_epi32(y, bo), left), &qb);
     }
-    const __m512i r = mbqm_double_with(subtract == 2 ? _mm512_sub_epi32(yb, xa)
-                                       : subtract ? _mm512_sub_epi32(xa, yb) : _mm512_add_epi32(xa, yb), &qo);
+    __m512i raw = subtract == 2 ? _mm512_sub_epi32(yb, xa) : subtract ? _mm512_sub_epi32(xa, yb) : _mm512_add_epi32(xa, yb);
+    if (subtract == 3) raw = _mm512_mullo_epi32(raw, raw);  // SQUARED_DIFFERENCE (wrapping, as the reference)
+    const __m512i r = mbqm_double_with(raw, &qo);
     store_s8(r, p->output_offset, p->act_min, p->act_max, n, out + i);
   }
 }

@@ -1256,8 +1256,31 @@ struct Preparer {
         guard try input(0).dtype == .i8 else { throw unsupported("u8 activations (use i8)") }
         let qa = try perTensorQuant(0), qb = try perTensorQuant(1), qo = try outQuant()
         let bc = try broadcast()
-        let params = try storage.store(twoInputS8Params(qa, qb, qo, squaredDifference: true))
+        let p = twoInputS8Params(qa, qb, qo, squaredDifference: true)
+        let params = try storage.store(p)
         let node = c.nodeName
+        // The ADD row kernels' mode 3; (a − b)² does not care which operand is broadcast.
+        if c.isa.cISA != nil, p.float_mode == 0 {
+            func operands(swapped: Bool) throws -> UnsafePointer<ember_add_s8_params> {
+                var q = p
+                if swapped { swap(&q.a_offset, &q.b_offset); swap(&q.a_multiplier, &q.b_multiplier); swap(&q.a_shift, &q.b_shift) }
+                return try storage.store(q)
+            }
+            if let (rows, cols, bStride, swapped, bRow) = try simdRows() {
+                let sp = try operands(swapped: swapped)
+                let (name, run) = try simd("add_s8") { $0.add_s8 }
+                return splittableRows(name, rows: rows, cols: cols, bRowStride: bStride, swapped: swapped, bRow: bRow) {
+                    r, n, ap, bp, out in run(r, n, ap, bp, bStride, sp, 3, out)
+                }
+            }
+            if let (rows, cols, swapped, fullStride) = try rowScalars() {
+                let sp = try operands(swapped: swapped)
+                let (name, run) = try simd("add_s8") { $0.add_s8 }
+                return rowScalarKernel(name, rows: rows, cols: cols, swapped: swapped, fullStride: fullStride) { full, row, out in
+                    run(1, cols, full, row, 0, sp, 3, out)
+                }
+            }
+        }
         return kernel(.squaredDifferenceS8Ref) { b in
             let (ap, bp, out) = try int8Pair(b, node)
             return { ember_squared_difference_s8_ref(bc, ap, bp, params, out) }

@@ -475,9 +475,12 @@ func depthwiseGeometry(_ rng: inout SplitMix64, trial: Int) -> ember_conv_geomet
                 let cols = [n, 1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 15, 16, 20].filter { n % $0 == 0 }.randomElement(using: &rng) ?? n
                 let rows = n / cols, perChannel = trial % 2 == 1
                 let bv = perChannel ? Array(b.prefix(cols)) : b
-                for subtract: Int32 in [0, 1, 2] {
+                for subtract: Int32 in [0, 1, 2, 3] where subtract < 3 || p.float_mode == 0 {
                     var expected = [Int8](repeating: 0, count: n), got = [Int8](repeating: 99, count: n)
-                    if subtract == 2 {
+                    if subtract == 3 {  // SQUARED_DIFFERENCE's (a − b)² (fixed point only)
+                        var bc = makeBroadcast([rows, cols], perChannel ? [cols] : [rows, cols], [rows, cols])
+                        ember_squared_difference_s8_ref(&bc, a, bv, &p, &expected)
+                    } else if subtract == 2 {
                         // b − a: the reference's SUB with the operands (and their parameters) the other way round.
                         var q = p
                         swap(&q.a_offset, &q.b_offset); swap(&q.a_multiplier, &q.b_multiplier); swap(&q.a_shift, &q.b_shift)

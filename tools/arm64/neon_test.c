@@ -231,6 +231,13 @@ static void test_add_s8(const ember_kernel_table *t) {
     ember_add_s8_ref(&rc, b, a, &q, 1, expected);
     t->add_s8(rows, cols, a, b, 0, &p, 2, got);
     expect(memcmp(got, expected, (size_t)n) == 0, "sub_s8 reversed per channel", trial);
+    if (!p.float_mode) {  // mode 3, SQUARED_DIFFERENCE's (a − b)², with its left shift of 7
+      ember_add_s8_params s = p;
+      s.left_shift = 7;
+      ember_squared_difference_s8_ref(&pc, a, b, &s, expected);
+      t->add_s8(rows, cols, a, b, 0, &s, 3, got);
+      expect(memcmp(got, expected, (size_t)n) == 0, "squared_difference_s8 per channel", trial);
+    }
     free(a); free(b); free(expected); free(got);
   }
 }

@@ -746,7 +746,8 @@ typedef struct {
                        float *output);
   /// int8 ADD / SUB as ember_add_s8_ref over rows × cols, b laid out as for mul_s8 (the same shape, or one
   /// per-channel vector for every row). `subtract`: 0 a + b, 1 a − b, 2 b − a (a SUB whose first operand is
-  /// the broadcast one, traded places with its parameters).
+  /// the broadcast one, traded places with its parameters), 3 (a − b)² (ember_squared_difference_s8_ref;
+  /// fixed point only, not float_mode).
   void (*add_s8)(int64_t rows, int64_t cols, const int8_t *a, const int8_t *b, int64_t b_row_stride,
                  const ember_add_s8_params *p, int32_t subtract, int8_t *out);
   /// Dynamic-range FC, ember_fully_connected_hybrid_ref's arithmetic: each row quantized into scratch
