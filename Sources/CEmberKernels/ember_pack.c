@@ -319,6 +319,25 @@ const ember_kernel_table *ember_kernel_table_for(int32_t isa) {
   }
 }
 
+int64_t ember_matmul_s8_via_f32_scratch_bytes(int32_t m, int32_t k, int32_t n) {
+  return 4 * ((int64_t)m * k + (int64_t)k * n + (int64_t)m * n);
+}
+
+void ember_matmul_s8_via_f32(int32_t isa, int32_t m, int32_t k, int32_t n, const int8_t *a, const int8_t *b,
+                             const ember_matmul_s8_params *p, void *scratch, int8_t *out) {
+  const ember_kernel_table *t = ember_kernel_table_for(isa);
+  float *fa = (float *)scratch, *fb = fa + (int64_t)m * k, *fc = fb + (int64_t)k * n;
+  for (int64_t i = 0; i < (int64_t)m * k; ++i) fa[i] = (float)((int32_t)a[i] + p->a_offset);
+  for (int64_t i = 0; i < (int64_t)k * n; ++i) fb[i] = (float)((int32_t)b[i] + p->b_offset);
+  if (t && t->matmul_f32) t->matmul_f32(m, k, n, fa, fb, fc);
+  else ember_matmul_f32_ref(m, k, n, fa, fb, fc);
+  for (int64_t i = 0; i < (int64_t)m * n; ++i) {
+    const int32_t v = ember_multiply_by_quantized_multiplier((int32_t)fc[i], p->output_multiplier, p->output_shift) +
+                      p->output_offset;
+    out[i] = (int8_t)(v < -128 ? -128 : v > 127 ? 127 : v);
+  }
+}
+
 // The ISA versions (ember_x86_avx2.c, ember_arm_neon.c): `length` a multiple of 16 and at least 64
 // (PCLMULQDQ), a multiple of 8 (ARMv8 CRC32).
 #if defined(__x86_64__)

@@ -120,6 +120,9 @@ public enum KernelImplementation: String, CaseIterable, Sendable {
     case unaryF32Avx2 = "unary_f32_avx2"
     case matmulF32Avx512 = "matmul_f32_avx512"
     case matmulF32Avx2 = "matmul_f32_avx2"
+    /// int8 MatMul exactly through the path's f32 matmul (ember_matmul_s8_via_f32).
+    case matmulS8Avx512 = "matmul_s8_avx512"
+    case matmulS8Avx2 = "matmul_s8_avx2"
     case maxPoolS8Avx512 = "max_pool_s8_avx512"
     case maxPoolS8Avx2 = "max_pool_s8_avx2"
     case maxPoolF32Avx512 = "max_pool_f32_avx512"
@@ -1131,6 +1134,20 @@ struct Preparer {
         let params = try storage.store(p)
         let m32 = Int32(m), k32 = Int32(k), n32 = Int32(n), outStride = m * n
         let node = c.nodeName
+        // Exact on the f32 matmul while k products of at most 255² stay below 2^24.
+        if let isa = c.isa.cISA, k <= Int(EMBER_MATMUL_S8_F32_MAX_K), simdIfAny("matmul_f32", { $0.matmul_f32 }) != nil,
+           let name = KernelImplementation(rawValue: "matmul_s8_\(c.isa.rawValue)") {
+            return kernel(name, scratch: Int(ember_matmul_s8_via_f32_scratch_bytes(m32, k32, n32))) { b in
+                let (ap, bp, out) = try int8Pair(b, node)
+                let s = UnsafeMutableRawPointer(try scratchBuffer(b, node, UInt8.self))
+                return {
+                    for i in 0..<batches {
+                        ember_matmul_s8_via_f32(isa, m32, k32, n32, ap + aOffsets[i], bp + bOffsets[i], params, s,
+                                                out + i * outStride)
+                    }
+                }
+            }
+        }
         return kernel(.matmulS8Ref) { b in
             let (ap, bp, out) = try int8Pair(b, node)
             return {

@@ -731,6 +731,32 @@ func depthwiseGeometry(_ rng: inout SplitMix64, trial: Int) -> ember_conv_geomet
 
     /// The f32 matmul (attention's QKᵀ and ·V, batch matmuls) against the reference bit for bit: odd
     /// m, k and n across the row and column tiles' edges, infinities and NaN among the inputs.
+    /// int8 MatMul through each ISA's f32 matmul against the reference, byte for byte: odd sizes, k up to the
+    /// exactness bound (258), and operands at ±255 after their offsets (every product at its largest).
+    @Test func int8MatmulThroughF32IsByteExactOnEveryISA() {
+        for isa in availableISAs {
+            var rng = SplitMix64(seed: 79)
+            for trial in 0..<120 {
+                let m = rng.int(1...13), n = rng.int(1...37)
+                let k = trial % 10 == 0 ? Int(EMBER_MATMUL_S8_F32_MAX_K) : rng.int(1...Int(EMBER_MATMUL_S8_F32_MAX_K))
+                let extreme = trial % 5 == 0
+                var p = ember_matmul_s8_params()
+                p.a_offset = extreme ? 128 : Int32(rng.int(-127...128)); p.b_offset = extreme ? -127 : Int32(rng.int(-127...128))
+                p.output_offset = Int32(rng.int(-128...127))
+                (p.output_multiplier, p.output_shift) = quantizeMultiplier(Double.random(in: 1e-7...1e-3, using: &rng))
+                // Extremes: a + 128 = 255 and b − 127 = −255 everywhere, the sum at −255²·k.
+                let a = extreme ? [Int8](repeating: 127, count: m * k) : rng.int8s(m * k)
+                let b = extreme ? [Int8](repeating: -128, count: k * n) : rng.int8s(k * n)
+                var expected = [Int8](repeating: 0, count: m * n), got = [Int8](repeating: 99, count: m * n)
+                ember_matmul_s8_ref(Int32(m), Int32(k), Int32(n), a, b, &p, &expected)
+                var scratch = GuardedScratch(Int(ember_matmul_s8_via_f32_scratch_bytes(Int32(m), Int32(k), Int32(n))))
+                ember_matmul_s8_via_f32(isa, Int32(m), Int32(k), Int32(n), a, b, &p, &scratch.bytes, &got)
+                #expect(scratch.intact, "\(isaName(isa)) trial \(trial) wrote past its scratch")
+                #expect(got == expected, "\(isaName(isa)) trial \(trial): \(m)x\(k)x\(n) extreme \(extreme)")
+            }
+        }
+    }
+
     @Test func f32MatmulIsBitExactOnEveryISA() {
         var rng = SplitMix64(seed: 72)
         for trial in 0..<150 {

@@ -164,6 +164,17 @@ typedef struct {
 void ember_matmul_s8_ref(int32_t m, int32_t k, int32_t n, const int8_t *a, const int8_t *b,
                          const ember_matmul_s8_params *p, int8_t *out);
 
+/// The largest k for which ember_matmul_s8_via_f32 is exact: every product (a + a_offset)(b + b_offset) is at most
+/// 255² and k of them stay below 2^24, so float sums of them are the reference's int32 sums, in any order.
+#define EMBER_MATMUL_S8_F32_MAX_K 258
+/// Scratch bytes of ember_matmul_s8_via_f32: the operands and the product as floats.
+int64_t ember_matmul_s8_via_f32_scratch_bytes(int32_t m, int32_t k, int32_t n);
+/// ember_matmul_s8_ref on `isa`'s f32 matmul (ember_kernel_table.matmul_f32) for k ≤ EMBER_MATMUL_S8_F32_MAX_K: the
+/// offset operands widened to floats, multiplied exactly, each sum requantized as the reference does. The same
+/// bytes; `scratch` holds ember_matmul_s8_via_f32_scratch_bytes.
+void ember_matmul_s8_via_f32(int32_t isa, int32_t m, int32_t k, int32_t n, const int8_t *a, const int8_t *b,
+                             const ember_matmul_s8_params *p, void *scratch, int8_t *out);
+
 /// out[m][n] = sum_k a[m][k] * b[k][n] (row-major, one matrix).
 void ember_matmul_f32_ref(int32_t m, int32_t k, int32_t n, const float *a, const float *b,
                           float *out);
