@@ -661,6 +661,19 @@ void ember_prelu_s8_ref(const ember_broadcast *bc, const int8_t *x, const int8_t
   });
 }
 
+void ember_prelu_s8_tables(int64_t rows, int32_t channels, int32_t table_count, const int8_t *x, const int8_t *tables,
+                           int8_t *out) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const int8_t *xr = x + r * channels;
+    int8_t *yr = out + r * channels;
+    if (table_count == 1) {
+      for (int32_t c = 0; c < channels; ++c) yr[c] = tables[(uint8_t)(xr[c] ^ 0x80)];
+    } else {
+      for (int32_t c = 0; c < channels; ++c) yr[c] = tables[(int64_t)c * 256 + (uint8_t)(xr[c] ^ 0x80)];
+    }
+  }
+}
+
 void ember_minmax_s8_ref(const ember_broadcast *bc, const int8_t *a, const int8_t *b,
                          int32_t maximum, int8_t *out) {
   EMBER_BROADCAST_LOOP(bc, {

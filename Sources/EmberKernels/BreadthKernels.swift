@@ -494,9 +494,41 @@ extension Preparer {
         (p.multiplier_2, p.shift_2) = quantizeMultiplier(Double(qx.scale) * Double(qa.scale) / Double(qo.scale))
         let params = try storage.store(p), bc = try broadcast()
         let node = c.nodeName
+        if let fast = try preluInt8Tables(params) { return fast }
         return kernel(.preluS8Ref) { b in
             let (x, alpha, out) = try int8Pair(b, node)
             return { ember_prelu_s8_ref(bc, x, alpha, params, out) }
+        }
+    }
+
+    /// PRELU whose slopes are a constant, one per channel (the last axis) or one for all: every output is a
+    /// function of its input code and channel, so each channel's 256 outputs are computed at prepare by the
+    /// reference itself and a run looks them up (prelu_cnn int8: 612 µs on the reference).
+    func preluInt8Tables(_ params: UnsafePointer<ember_prelu_s8_params>) throws -> PreparedKernel? {
+        let x = try input(0), alpha = try input(1)
+        guard x.dims == c.output.dims, let channels = x.dims.last, channels > 0, channels <= 4096,
+              c.inputConstants.count > 1, let slopes = c.inputConstants[1], alpha.dims.count <= x.dims.count,
+              alpha.dims.dropLast().allSatisfy({ $0 == 1 }), case let count = alpha.dims.last ?? 1,
+              count == channels || count == 1, alpha.elementCount == count, slopes.bytes.count >= count, let slopeBase = slopes.bytes.baseAddress
+        else { return nil }
+        // Code x of every channel: a [256, count] input against the slopes, through the reference.
+        var codes = [Int8](repeating: 0, count: 256 * count)
+        for v in 0..<256 { for ch in 0..<count { codes[v * count + ch] = Int8(truncatingIfNeeded: v - 128) } }
+        var bc = ember_broadcast()
+        bc.rank = 2
+        fillTuple(&bc.shape, [Int32(256), Int32(count)])
+        fillTuple(&bc.a_strides, [Int64(count), 1])
+        fillTuple(&bc.b_strides, [0, 1])
+        var byCode = [Int8](repeating: 0, count: 256 * count)
+        ember_prelu_s8_ref(&bc, codes, slopeBase.assumingMemoryBound(to: Int8.self), params, &byCode)
+        let tables = try storage.allocate(Int8.self, count: 256 * count)
+        for ch in 0..<count { for v in 0..<256 { tables[ch * 256 + v] = byCode[v * count + ch] } }
+        let rows = Int64(c.output.elementCount / channels), channels32 = Int32(channels), count32 = Int32(count)
+        let node = c.nodeName, table = UnsafePointer(tables)
+        return kernel(.preluS8Tables) { b in
+            let xp = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
+            let out = b.output.assumingMemoryBound(to: Int8.self)
+            return { ember_prelu_s8_tables(rows, channels32, count32, xp, table, out) }
         }
     }
 

@@ -157,6 +157,8 @@ public enum KernelImplementation: String, CaseIterable, Sendable {
     case transposeConv2dHybridRef = "transpose_conv2d_hybrid_ref"
     case softmaxS8Ref = "softmax_s8_ref"
     case preluS8Ref = "prelu_s8_ref"
+    /// int8 PRELU with constant per-channel slopes as per-channel tables (ember_prelu_s8_tables).
+    case preluS8Tables = "prelu_s8_tables"
     case resizeBilinearS8Ref = "resize_bilinear_s8_ref"
     case conv2dHybridPerChannelRef = "conv2d_hybrid_per_channel_ref"
     case fullyConnectedHybridPerChannelRef = "fully_connected_hybrid_per_channel_ref"

@@ -225,6 +225,35 @@ func quantizeTwin(_ x: Float, _ scale: Float, _ zp: Int32, _ lo: Int32, _ hi: In
         }
     }
 
+    /// ember_prelu_s8_tables against ember_prelu_s8_ref: tables of every code per channel made by the reference
+    /// (as prepare makes them), then random rows looked up; one table for all channels, or one each.
+    @Test func preluTablesMatchTheReference() {
+        var rng = SplitMix64(seed: 81)
+        for trial in 0..<40 {
+            let channels = rng.int(1...19), tableCount = trial % 3 == 0 ? 1 : channels, rows = rng.int(1...9)
+            let slopes = rng.int8s(tableCount)
+            var p = ember_prelu_s8_params()
+            p.input_offset = Int32(rng.int(-127...128)); p.alpha_offset = Int32(rng.int(-127...128))
+            p.output_offset = Int32(rng.int(-128...127))
+            (p.multiplier_1, p.shift_1) = quantizeMultiplier(Double.random(in: 0.05...3, using: &rng))
+            (p.multiplier_2, p.shift_2) = quantizeMultiplier(Double.random(in: 0.0005...0.05, using: &rng))
+            var tables = [Int8](repeating: 0, count: 256 * tableCount)
+            for t in 0..<tableCount {
+                var code = (0..<256).map { Int8(truncatingIfNeeded: $0 - 128) }
+                var bc = makeBroadcast([256], [1], [256])
+                var out = [Int8](repeating: 0, count: 256)
+                ember_prelu_s8_ref(&bc, &code, [slopes[t]], &p, &out)
+                for v in 0..<256 { tables[t * 256 + v] = out[v] }
+            }
+            let x = rng.int8s(rows * channels)
+            var bc = makeBroadcast([rows, channels], tableCount == 1 ? [1] : [channels], [rows, channels])
+            var expected = [Int8](repeating: 0, count: x.count), got = [Int8](repeating: 99, count: x.count)
+            ember_prelu_s8_ref(&bc, x, slopes, &p, &expected)
+            ember_prelu_s8_tables(Int64(rows), Int32(channels), Int32(tableCount), x, tables, &got)
+            #expect(got == expected, "trial \(trial): \(rows)x\(channels), \(tableCount) tables")
+        }
+    }
+
     /// ember_crc32_prefix (PCLMULQDQ folding, or ARMv8 CRC32) against the bit-at-a-time CRC-32 register over the
     /// prefix it says it consumed, at odd offsets and lengths; without the instructions it consumes nothing.
     @Test func crc32PrefixMatchesTheBitwiseDefinition() {

@@ -258,6 +258,11 @@ typedef struct {
 } ember_prelu_s8_params;
 void ember_prelu_s8_ref(const ember_broadcast *bc, const int8_t *x, const int8_t *alpha,
                         const ember_prelu_s8_params *p, int8_t *out);
+/// int8 PRELU with one constant slope per channel (or one for all) as per-channel tables: each output is
+/// tables[(c % table_count) · 256 + x + 128] for x in channel c of `channels` (tables made at prepare by
+/// ember_prelu_s8_ref itself, so the same bytes). Portable C.
+void ember_prelu_s8_tables(int64_t rows, int32_t channels, int32_t table_count, const int8_t *x, const int8_t *tables,
+                           int8_t *out);
 
 /// int8 maximum (maximum != 0) or minimum of raw codes; inputs and output share
 /// scale and zero point (TFLite's rule for MAXIMUM/MINIMUM).
