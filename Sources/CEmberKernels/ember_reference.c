@@ -674,6 +674,11 @@ void ember_prelu_s8_tables(int64_t rows, int32_t channels, int32_t table_count, 
   }
 }
 
+void ember_prelu_s8_pair_table(int64_t count, const int8_t *x, const int8_t *alpha, const int8_t *table, int8_t *out) {
+  for (int64_t i = 0; i < count; ++i)
+    out[i] = table[(int64_t)(uint8_t)(alpha[i] ^ 0x80) << 8 | (uint8_t)(x[i] ^ 0x80)];
+}
+
 void ember_minmax_s8_ref(const ember_broadcast *bc, const int8_t *a, const int8_t *b,
                          int32_t maximum, int8_t *out) {
   EMBER_BROADCAST_LOOP(bc, {

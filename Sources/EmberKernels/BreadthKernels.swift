@@ -495,6 +495,7 @@ extension Preparer {
         let params = try storage.store(p), bc = try broadcast()
         let node = c.nodeName
         if let fast = try preluInt8Tables(params) { return fast }
+        if let fast = try preluInt8PairTable(params) { return fast }
         return kernel(.preluS8Ref) { b in
             let (x, alpha, out) = try int8Pair(b, node)
             return { ember_prelu_s8_ref(bc, x, alpha, params, out) }
@@ -529,6 +530,29 @@ extension Preparer {
             let xp = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
             let out = b.output.assumingMemoryBound(to: Int8.self)
             return { ember_prelu_s8_tables(rows, channels32, count32, xp, table, out) }
+        }
+    }
+
+    /// PRELU whose slopes have the input's shape (Keras' PReLU without shared axes: one slope per pixel and
+    /// channel), constant or not: its multipliers are per tensor, so each output is a function of its (slope,
+    /// code) pair alone. Prepare runs the reference over all 65,536 pairs; a run looks each element up.
+    func preluInt8PairTable(_ params: UnsafePointer<ember_prelu_s8_params>) throws -> PreparedKernel? {
+        let x = try input(0), alpha = try input(1)
+        guard x.dims == c.output.dims, alpha.elementCount == x.elementCount, alpha.dims.count <= x.dims.count,
+              Array(x.dims.suffix(alpha.dims.count)) == alpha.dims, x.elementCount > 0 else { return nil }
+        // Row = slope code, column = input code.
+        let codes = (0..<256).map { Int8(truncatingIfNeeded: $0 - 128) }
+        var bc = ember_broadcast()
+        bc.rank = 2
+        fillTuple(&bc.shape, [Int32(256), Int32(256)])
+        fillTuple(&bc.a_strides, [Int64(0), 1])
+        fillTuple(&bc.b_strides, [Int64(1), 0])
+        let table = try storage.allocate(Int8.self, count: 65_536)
+        ember_prelu_s8_ref(&bc, codes, codes, params, table)
+        let count = Int64(x.elementCount), node = c.nodeName, t = UnsafePointer(table)
+        return kernel(.preluS8PairTable) { b in
+            let (xp, ap, out) = try int8Pair(b, node)
+            return { ember_prelu_s8_pair_table(count, xp, ap, t, out) }
         }
     }
 

@@ -159,6 +159,8 @@ public enum KernelImplementation: String, CaseIterable, Sendable {
     case preluS8Ref = "prelu_s8_ref"
     /// int8 PRELU with constant per-channel slopes as per-channel tables (ember_prelu_s8_tables).
     case preluS8Tables = "prelu_s8_tables"
+    /// int8 PRELU with a slope per element as one table of every (slope, code) pair (ember_prelu_s8_pair_table).
+    case preluS8PairTable = "prelu_s8_pair_table"
     case resizeBilinearS8Ref = "resize_bilinear_s8_ref"
     case conv2dHybridPerChannelRef = "conv2d_hybrid_per_channel_ref"
     case fullyConnectedHybridPerChannelRef = "fully_connected_hybrid_per_channel_ref"

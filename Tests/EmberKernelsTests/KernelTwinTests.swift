@@ -254,6 +254,31 @@ func quantizeTwin(_ x: Float, _ scale: Float, _ zp: Int32, _ lo: Int32, _ hi: In
         }
     }
 
+    /// ember_prelu_s8_pair_table against ember_prelu_s8_ref: the table of every (slope, code) pair made by the
+    /// reference (as prepare makes it), then random inputs and slopes of the same shape looked up.
+    @Test func preluPairTableMatchesTheReference() {
+        var rng = SplitMix64(seed: 82)
+        for trial in 0..<20 {
+            var p = ember_prelu_s8_params()
+            p.input_offset = Int32(rng.int(-127...128)); p.alpha_offset = Int32(rng.int(-127...128))
+            p.output_offset = Int32(rng.int(-128...127))
+            (p.multiplier_1, p.shift_1) = quantizeMultiplier(Double.random(in: 0.05...3, using: &rng))
+            (p.multiplier_2, p.shift_2) = quantizeMultiplier(Double.random(in: 0.0005...0.05, using: &rng))
+            let codes = (0..<256).map { Int8(truncatingIfNeeded: $0 - 128) }
+            var grid = makeBroadcast([256], [256, 1], [256, 256])
+            var table = [Int8](repeating: 0, count: 65_536)
+            ember_prelu_s8_ref(&grid, codes, codes, &p, &table)
+            let n = rng.int(1...500)
+            let x = trial == 0 ? [Int8](repeating: -128, count: n) : rng.int8s(n)
+            let alpha = trial == 0 ? [Int8](repeating: 127, count: n) : rng.int8s(n)
+            var bc = makeBroadcast([n], [n], [n])
+            var expected = [Int8](repeating: 0, count: n), got = [Int8](repeating: 99, count: n)
+            ember_prelu_s8_ref(&bc, x, alpha, &p, &expected)
+            ember_prelu_s8_pair_table(Int64(n), x, alpha, table, &got)
+            #expect(got == expected, "trial \(trial)")
+        }
+    }
+
     /// ember_crc32_prefix (PCLMULQDQ folding, or ARMv8 CRC32) against the bit-at-a-time CRC-32 register over the
     /// prefix it says it consumed, at odd offsets and lengths; without the instructions it consumes nothing.
     @Test func crc32PrefixMatchesTheBitwiseDefinition() {

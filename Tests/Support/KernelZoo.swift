@@ -63,11 +63,16 @@ enum KernelZoo {
         let slopes = b.constant("slopes", [Int8(30), -60], dtype: .i8, dims: [2], quant: QuantParams(scale: 0.01, zeroPoint: 1))
         let pr = try b.add(.prelu, [rq, slopes], name: "prelu", outputQuant: QuantParams(scale: 0.04, zeroPoint: -2))
         b.output(try b.add(.dequantize, [pr], name: "pr"), name: "pr")
-        // A slope per position (Keras' PReLU without shared axes): the reference kernel, not per-channel tables.
+        // A slope per position (Keras' PReLU without shared axes): one table of (slope, code) pairs.
         let everywhere = b.constant("slopes-hw", (0..<32).map { Int8(truncatingIfNeeded: $0 * 37 - 90) }, dtype: .i8, dims: [4, 4, 2],
                                     quant: QuantParams(scale: 0.01, zeroPoint: -3))
         let prhw = try b.add(.prelu, [rq, everywhere], name: "prelu-hw", outputQuant: QuantParams(scale: 0.04, zeroPoint: -2))
         b.output(try b.add(.dequantize, [prhw], name: "prhw"), name: "prhw")
+        // Slopes shared along W only: neither table fits, the reference kernel runs.
+        let alongW = b.constant("slopes-h", [Int8(20), -7, 55, 3, -100, 8, 0, 127], dtype: .i8, dims: [4, 1, 2],
+                                quant: QuantParams(scale: 0.02, zeroPoint: 2))
+        let prh = try b.add(.prelu, [rq, alongW], name: "prelu-h", outputQuant: QuantParams(scale: 0.04, zeroPoint: -2))
+        b.output(try b.add(.dequantize, [prh], name: "prh"), name: "prh")
         let sd = try b.add(.binary(.squaredDifference), [rq, x], name: "sqdiff", outputQuant: QuantParams(scale: 0.03, zeroPoint: -128))
         b.output(try b.add(.dequantize, [sd], name: "sd"), name: "sd")
         let wm = b.constant("wm", [Int8(3), -7, 12, 100, -128, 5], dtype: .i8, dims: [2, 3], quant: QuantParams(scale: 0.02, zeroPoint: 2))

@@ -263,6 +263,10 @@ void ember_prelu_s8_ref(const ember_broadcast *bc, const int8_t *x, const int8_t
 /// ember_prelu_s8_ref itself, so the same bytes). Portable C.
 void ember_prelu_s8_tables(int64_t rows, int32_t channels, int32_t table_count, const int8_t *x, const int8_t *tables,
                            int8_t *out);
+/// int8 PRELU with a slope per element (alpha the shape of x): out[i] = table[(alpha[i] + 128) · 256 + x[i] + 128],
+/// the 64 KiB table of every (slope, code) pair made at prepare by ember_prelu_s8_ref (its multipliers are per
+/// tensor, so one table serves every position). Portable C.
+void ember_prelu_s8_pair_table(int64_t count, const int8_t *x, const int8_t *alpha, const int8_t *table, int8_t *out);
 
 /// int8 maximum (maximum != 0) or minimum of raw codes; inputs and output share
 /// scale and zero point (TFLite's rule for MAXIMUM/MINIMUM).
