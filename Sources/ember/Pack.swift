@@ -303,6 +303,11 @@ struct Pack: ParsableCommand {
                 throw ValidationError("--prepack: '\(n)' is not a layout (\(PackedLayouts.names.joined(separator: ", ")), auto or none)")
             }
             guard Set(names).count == names.count else { throw ValidationError("--prepack names a layout twice") }
+            let packable = Executor.packableLayouts.keys.sorted()
+            for n in names where !packable.contains(n) {
+                throw ValidationError("--prepack: this build lays out weights for \(packable.joined(separator: ", ")) only, not '\(n)' "
+                                      + "(pack NEON layouts with an arm64 build of ember, x86 ones with an x86 build)")
+            }
             return names
         }
     }

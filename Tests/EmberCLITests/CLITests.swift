@@ -386,8 +386,15 @@ import Testing
             (["--ladder", "fp32", "--variant", "small=" + Self.root + "/Tests/Fixtures/mlperf-tiny/kws_int8/model.tflite", "--calib", fixture + "/inputs"], 1,
              "input 0 'input_1' is i8[1x49x10x1], the model's 'input_1' is f32[1x32x32x3]"),
             (["--ladder", "fp32", "--report", "r.txt"], 2, ".json or .md"),
+            (["--prepack", "bogus"], 2, "'bogus' is not a layout"),
+            (["--prepack", "avx2,avx2"], 2, "names a layout twice"),
         ]
-        for (args, status, message) in cases {
+        #if arch(x86_64)
+        let foreign = "neon"
+        #else
+        let foreign = "avx512"
+        #endif
+        for (args, status, message) in cases + [(["--prepack", foreign], 2, "this build lays out weights for")] {
             let r = try ember(["pack", model, "-o", out] + args)
             #expect(r.status == status && r.stderr.contains(message), "\(args): \(r.status) \(r.stderr)")
         }
