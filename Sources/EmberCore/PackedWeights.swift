@@ -44,7 +44,8 @@ public final class PackedWeights: @unchecked Sendable {
         for (i, b) in blobs.enumerated() {
             guard b.offset >= 0, b.count >= 0, b.offset <= buffer.bytes.count, b.count <= buffer.bytes.count - b.offset,
                   b.node >= 0, (0...PackedBlob.maxOrdinal).contains(b.ordinal), b.params.count <= PackedBlob.maxParams else {
-                throw EmberError.invalidArgument("packed blob \(i) (node \(b.node), #\(b.ordinal)) is outside its buffer or limits")
+                throw EmberError.invalidArgument(
+                    "packed blob \(i) (node \(b.node), #\(b.ordinal)) is outside its buffer or limits")
             }
             guard index.updateValue(i, forKey: Self.key(b.node, b.ordinal)) == nil else {
                 throw EmberError.invalidArgument("node \(b.node) has two packed blobs #\(b.ordinal)")

@@ -226,8 +226,9 @@ public final class PackageIndex: @unchecked Sendable {
         for s in c.sections where s.kind == .packedWeights {
             let variant = PackedWeightsCodec.variant(ofSection: s.id)
             guard graphs.indices.contains(variant) else {
-                throw EmberError.malformedPackage(section: s.label, offset: s.offset,
-                                                  reason: "packed weights of variant #\(variant); the package has \(graphs.count)")
+                throw EmberError.malformedPackage(
+                    section: s.label, offset: s.offset,
+                    reason: "packed weights of variant #\(variant); the package has \(graphs.count)")
             }
             var weights: PackedWeights?
             if s.compression == .none {

@@ -64,7 +64,9 @@ enum PackedWeightsCodec {
         let layout = try r.string("layout name", limit: 64)
         let revision = try r.u32()
         let at = r.position
-        guard Int(try r.u32()) == variant else { throw r.error("names another variant than its section id's \(variant)", at: at) }
+        guard Int(try r.u32()) == variant else {
+            throw r.error("names another variant than its section id's \(variant)", at: at)
+        }
         let n = try r.count("packed blob", minBytes: 32)
         var blobs: [PackedBlob] = []
         var seen = Set<Int>()
@@ -72,7 +74,9 @@ enum PackedWeightsCodec {
             let start = r.position
             let node = Int(try r.u32()), ordinal = Int(try r.u32()), kind = try r.u32()
             guard node < nodeCount else { throw r.error("blob of node \(node); the graph has \(nodeCount)", at: start) }
-            guard ordinal <= PackedBlob.maxOrdinal else { throw r.error("blob ordinal \(ordinal) above \(PackedBlob.maxOrdinal)", at: start) }
+            guard ordinal <= PackedBlob.maxOrdinal else {
+                throw r.error("blob ordinal \(ordinal) above \(PackedBlob.maxOrdinal)", at: start)
+            }
             guard seen.insert(node << 8 | ordinal).inserted else {
                 throw r.error("node \(node) has two blobs #\(ordinal)", at: start)
             }

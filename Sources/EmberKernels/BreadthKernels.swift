@@ -510,7 +510,8 @@ extension Preparer {
         guard x.dims == c.output.dims, let channels = x.dims.last, channels > 0, channels <= 4096,
               c.inputConstants.count > 1, let slopes = c.inputConstants[1], alpha.dims.count <= x.dims.count,
               alpha.dims.dropLast().allSatisfy({ $0 == 1 }), case let count = alpha.dims.last ?? 1,
-              count == channels || count == 1, alpha.elementCount == count, slopes.bytes.count >= count, let slopeBase = slopes.bytes.baseAddress
+              count == channels || count == 1, alpha.elementCount == count, slopes.bytes.count >= count,
+              let slopeBase = slopes.bytes.baseAddress
         else { return nil }
         // Code x of every channel: a [256, count] input against the slopes, through the reference.
         var codes = [Int8](repeating: 0, count: 256 * count)

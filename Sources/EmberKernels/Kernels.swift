@@ -772,7 +772,9 @@ struct Preparer {
 
     func packF32(isa: Int32, k: Int, n: Int, weights: FloatPtr, bias: FloatPtr?, range: (Float, Float),
                  post: (Int32, Float)) throws -> UnsafePointer<ember_f32_gemm> {
-        let (packed, pb) = try packedF32GEMM(isa: isa, k: k, n: n) { ember_f32_pack(isa, Int32(k), Int32(n), weights, bias, $0, $1) }
+        let (packed, pb) = try packedF32GEMM(isa: isa, k: k, n: n) {
+            ember_f32_pack(isa, Int32(k), Int32(n), weights, bias, $0, $1)
+        }
         return try storage.store(ember_f32_gemm(k: Int32(k), n: Int32(n), n_padded: ember_n_padded(isa, Int32(n)),
                                                 weights: packed, bias: pb, act_min: range.0, act_max: range.1, weights_f16: nil,
                                                 post_unary: post.0, post_alpha: post.1))
@@ -1284,7 +1286,9 @@ struct Preparer {
         if c.isa.cISA != nil, p.float_mode == 0 {
             func operands(swapped: Bool) throws -> UnsafePointer<ember_add_s8_params> {
                 var q = p
-                if swapped { swap(&q.a_offset, &q.b_offset); swap(&q.a_multiplier, &q.b_multiplier); swap(&q.a_shift, &q.b_shift) }
+                if swapped {
+                    swap(&q.a_offset, &q.b_offset); swap(&q.a_multiplier, &q.b_multiplier); swap(&q.a_shift, &q.b_shift)
+                }
                 return try storage.store(q)
             }
             if let (rows, cols, bStride, swapped, bRow) = try simdRows() {
