@@ -1240,33 +1240,11 @@ struct Preparer {
         let qa = try perTensorQuant(0), qb = try perTensorQuant(1), qo = try outQuant()
         let bc = try broadcast()
         let p = twoInputS8Params(qa, qb, qo, range: activationRangeInt8(act, qo))
-        let params = try storage.store(p)
         let sub: Int32 = subtract ? 1 : 0
         let node = c.nodeName
-        // A broadcast first operand trades places with the second (and its parameters); SUB then computes
-        // b − a (mode 2).
-        func operands(swapped: Bool) throws -> (UnsafePointer<ember_add_s8_params>, mode: Int32) {
-            var q = p
-            if swapped {
-                swap(&q.a_offset, &q.b_offset); swap(&q.a_multiplier, &q.b_multiplier); swap(&q.a_shift, &q.b_shift)
-                swap(&q.a_scale, &q.b_scale)
-            }
-            return (try storage.store(q), subtract && swapped ? 2 : sub)
-        }
-        if c.isa.cISA != nil, let (rows, cols, bStride, swapped, bRow) = try simdRows() {
-            let (sp, mode) = try operands(swapped: swapped)
-            let (name, run) = try simd("add_s8") { $0.add_s8 }
-            return splittableRows(name, rows: rows, cols: cols, bRowStride: bStride, swapped: swapped, bRow: bRow) { r, n, ap, bp, out in
-                run(r, n, ap, bp, bStride, sp, mode, out)
-            }
-        }
-        if c.isa.cISA != nil, let (rows, cols, swapped, fullStride) = try rowScalars() {
-            let (sp, mode) = try operands(swapped: swapped)
-            let (name, run) = try simd("add_s8") { $0.add_s8 }
-            return rowScalarKernel(name, rows: rows, cols: cols, swapped: swapped, fullStride: fullStride) { full, row, out in
-                run(1, cols, full, row, 0, sp, mode, out)
-            }
-        }
+        // SUB of a broadcast first operand: the operands trade places and the kernel computes b − a (mode 2).
+        if let fast = try addRowKernel(p, mode: { swapped in subtract ? (swapped ? 2 : 1) : 0 }) { return fast }
+        let params = try storage.store(p)
         return kernel(.addS8Ref) { b in
             let (ap, bp, out) = try int8Pair(b, node)
             return { ember_add_s8_ref(bc, ap, bp, params, sub, out) }
@@ -1280,36 +1258,44 @@ struct Preparer {
         let qa = try perTensorQuant(0), qb = try perTensorQuant(1), qo = try outQuant()
         let bc = try broadcast()
         let p = twoInputS8Params(qa, qb, qo, squaredDifference: true)
-        let params = try storage.store(p)
         let node = c.nodeName
-        // The ADD row kernels' mode 3; (a − b)² does not care which operand is broadcast.
-        if c.isa.cISA != nil, p.float_mode == 0 {
-            func operands(swapped: Bool) throws -> UnsafePointer<ember_add_s8_params> {
-                var q = p
-                if swapped {
-                    swap(&q.a_offset, &q.b_offset); swap(&q.a_multiplier, &q.b_multiplier); swap(&q.a_shift, &q.b_shift)
-                }
-                return try storage.store(q)
-            }
-            if let (rows, cols, bStride, swapped, bRow) = try simdRows() {
-                let sp = try operands(swapped: swapped)
-                let (name, run) = try simd("add_s8") { $0.add_s8 }
-                return splittableRows(name, rows: rows, cols: cols, bRowStride: bStride, swapped: swapped, bRow: bRow) {
-                    r, n, ap, bp, out in run(r, n, ap, bp, bStride, sp, 3, out)
-                }
-            }
-            if let (rows, cols, swapped, fullStride) = try rowScalars() {
-                let sp = try operands(swapped: swapped)
-                let (name, run) = try simd("add_s8") { $0.add_s8 }
-                return rowScalarKernel(name, rows: rows, cols: cols, swapped: swapped, fullStride: fullStride) { full, row, out in
-                    run(1, cols, full, row, 0, sp, 3, out)
-                }
-            }
-        }
+        // The ADD row kernels' mode 3 (fixed point only); (a − b)² does not care which operand is broadcast.
+        if p.float_mode == 0, let fast = try addRowKernel(p, mode: { _ in 3 }) { return fast }
+        let params = try storage.store(p)
         return kernel(.squaredDifferenceS8Ref) { b in
             let (ap, bp, out) = try int8Pair(b, node)
             return { ember_squared_difference_s8_ref(bc, ap, bp, params, out) }
         }
+    }
+
+    /// The ADD row kernels (`add_s8`) on the broadcasts they take (`simdRows`, `rowScalars`), nil for others
+    /// and paths without them. An operand broadcast first trades places with the second, with its
+    /// parameters; `mode(swapped)` is the kernel's `subtract` (0 a + b, 1 a − b, 2 b − a, 3 (a − b)²).
+    func addRowKernel(_ p: ember_add_s8_params, mode: (Bool) -> Int32) throws -> PreparedKernel? {
+        guard c.isa.cISA != nil else { return nil }
+        func operands(swapped: Bool) throws -> (UnsafePointer<ember_add_s8_params>, mode: Int32) {
+            var q = p
+            if swapped {
+                swap(&q.a_offset, &q.b_offset); swap(&q.a_multiplier, &q.b_multiplier); swap(&q.a_shift, &q.b_shift)
+                swap(&q.a_scale, &q.b_scale)
+            }
+            return (try storage.store(q), mode(swapped))
+        }
+        if let (rows, cols, bStride, swapped, bRow) = try simdRows() {
+            let (sp, mode) = try operands(swapped: swapped)
+            let (name, run) = try simd("add_s8") { $0.add_s8 }
+            return splittableRows(name, rows: rows, cols: cols, bRowStride: bStride, swapped: swapped, bRow: bRow) {
+                r, n, ap, bp, out in run(r, n, ap, bp, bStride, sp, mode, out)
+            }
+        }
+        if let (rows, cols, swapped, fullStride) = try rowScalars() {
+            let (sp, mode) = try operands(swapped: swapped)
+            let (name, run) = try simd("add_s8") { $0.add_s8 }
+            return rowScalarKernel(name, rows: rows, cols: cols, swapped: swapped, fullStride: fullStride) { full, row, out in
+                run(1, cols, full, row, 0, sp, mode, out)
+            }
+        }
+        return nil
     }
 
     func mulInt8(_ act: Activation) throws -> PreparedKernel {
