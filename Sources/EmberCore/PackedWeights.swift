@@ -63,9 +63,6 @@ public final class PackedWeights: @unchecked Sendable {
         let b = blobs[i]
         return (b, UnsafeRawBufferPointer(rebasing: buffer.bytes[b.offset..<(b.offset + b.count)]))
     }
-
-    /// Bytes of all blobs.
-    public var byteCount: Int { blobs.reduce(0) { $0 + $1.count } }
 }
 
 /// Collects the blobs kernels pack while an executor prepares (the packer's `Executor.packWeights`).

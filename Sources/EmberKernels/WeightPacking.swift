@@ -56,16 +56,12 @@ public final class NodeWeightPacks {
     let recorder: PackedWeightsRecorder?
     /// The node's next packing's ordinal.
     var next = 0
-    /// Bytes the node's kernel used from `source` in place, and bytes it packed itself.
-    public private(set) var bytesUsedInPlace = 0
-    public private(set) var bytesPacked = 0
+    /// Bytes the node's kernel used from `source` in place.
+    public fileprivate(set) var bytesUsedInPlace = 0
 
     public init(node: Int, source: PackedWeights?, recorder: PackedWeightsRecorder?) {
         self.node = node; self.source = source; self.recorder = recorder
     }
-
-    fileprivate func noteUsed(_ n: Int) { bytesUsedInPlace += n }
-    fileprivate func notePacked(_ n: Int) { bytesPacked += n }
 }
 
 extension Preparer {
@@ -88,13 +84,12 @@ extension Preparer {
         if let packs, let (blob, bytes) = packs.source?.blob(node: packs.node, ordinal: ordinal),
            blob.kind == kind.rawValue, blob.params == params, blob.count == total, let base = bytes.baseAddress,
            Int(bitPattern: base) % 64 == 0 {
-            packs.noteUsed(total)
+            packs.bytesUsedInPlace += total
             return offsets.map { base + $0 }
         }
         let block = UnsafeMutableRawPointer(try storage.allocate(UInt8.self, count: total))
         memset(block, 0, max(total, 1))  // the gaps between parts are zeros, so recorded blobs are reproducible
         fill(offsets.map { block + $0 })
-        packs?.notePacked(total)
         if let packs, let recorder = packs.recorder {
             recorder.record(node: packs.node, ordinal: ordinal, kind: kind.rawValue, params: params,
                             bytes: UnsafeRawBufferPointer(start: block, count: total))
