@@ -48,7 +48,8 @@ struct Inspect: ParsableCommand {
             // One variant at a time: its weights and arena are released before the next is prepared.
             let session = try Session(package: package, variant: package.variants[i].name, options: ExecutorOptions(inPlace: !noInPlace))
             reports.append(VariantReport(record: package.variants[i], graph: package.contents.graphs[i],
-                                         executor: session.executor, drawPlan: plan))
+                                         executor: session.executor, packedLayouts: package.packedLayouts(variant: i),
+                                         drawPlan: plan))
         }
         if json {
             print(jsonReport(package, reports))
@@ -88,9 +89,8 @@ struct Inspect: ParsableCommand {
             print("  params  \(r.graph.parameterCount) (\(r.graph.weightBytes) bytes of weights)")
             print("  arena   \(r.arenaBytes) bytes, \(r.bufferCount) buffers; prepared parameters \(r.preparedBytes) bytes"
                   + (r.prepackedBytes > 0 ? " (+ \(r.prepackedBytes) pre-packed for \(r.layout), read in place)" : ""))
-            let layouts = package.packedLayouts(variant: package.variants.firstIndex { $0.name == r.record.name } ?? 0)
-            print("  packed  " + (layouts.isEmpty ? "no pre-packed weights (packed at prepare)"
-                                                  : "weights pre-packed for \(layouts.joined(separator: ", "))")
+            print("  packed  " + (r.packedLayouts.isEmpty ? "no pre-packed weights (packed at prepare)"
+                                                         : "weights pre-packed for \(r.packedLayouts.joined(separator: ", "))")
                   + "; this machine's kernels read \(r.layout)")
             if plan { print(r.planPicture) }
         }
@@ -107,12 +107,14 @@ struct VariantReport {
     /// Pre-packed weight bytes (PACK) the kernels read in place, for `layout`.
     let prepackedBytes: Int
     let layout: String
+    /// The layouts the package has this variant's weights pre-packed for.
+    let packedLayouts: [String]
     let inputs: [TensorSlot]
     let outputs: [TensorSlot]
     let bufferCount: Int
     let planPicture: String
 
-    init(record: VariantRecord, graph: Graph, executor: Executor, drawPlan: Bool) {
+    init(record: VariantRecord, graph: Graph, executor: Executor, packedLayouts: [String], drawPlan: Bool) {
         self.record = record
         self.graph = graph
         macs = executor.validated.totalCost.macs
@@ -120,6 +122,7 @@ struct VariantReport {
         preparedBytes = executor.preparedBytes
         prepackedBytes = executor.prepackedBytes
         layout = executor.isa.packedLayout ?? "-"
+        self.packedLayouts = packedLayouts
         inputs = executor.inputs
         outputs = executor.outputs
         bufferCount = executor.plan.requirements.count
@@ -174,7 +177,7 @@ func jsonReport(_ p: EmberPackage, _ reports: [VariantReport]) -> String {
         return "{\"name\":\(jsonString(r.record.name)),\"quality\":\(jsonNumber(r.record.quality)),\"quality_metric\":\(jsonString(r.record.qualityMetric)),"
             + "\"macs\":\(r.macs),\"parameters\":\(r.graph.parameterCount),\"weight_bytes\":\(r.graph.weightBytes),\"arena_bytes\":\(r.arenaBytes),"
             + "\"prepared_bytes\":\(r.preparedBytes),\"prepacked_bytes\":\(r.prepackedBytes),\"packed_layouts\":["
-            + p.packedLayouts(variant: p.variants.firstIndex { $0.name == r.record.name } ?? 0).map(jsonString).joined(separator: ",")
+            + r.packedLayouts.map(jsonString).joined(separator: ",")
             + "],\"inputs\":[\(r.inputs.map(slot).joined(separator: ","))],\"outputs\":[\(r.outputs.map(slot).joined(separator: ","))],"
             + "\"ops\":{\(ops)}}"
     }.joined(separator: ",")
