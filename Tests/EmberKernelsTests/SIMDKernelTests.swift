@@ -140,6 +140,17 @@ final class PackedQS8 {
 }
 
 /// A kernel's scratch of `bytes`, followed by guard bytes that `intact` checks were not written.
+/// A random bilinear-resize case for the int8 and f32 resize tests: batch 1–2, input 1–9 × 1–9, 1–40 channels,
+/// output 1–20 × 1–20 (up- and downsampling), and the mode trial % 3: 0 neither, 1 align corners, 2 half-pixel
+/// centres.
+func resizeCase(_ rng: inout SplitMix64, trial: Int)
+    -> (batch: Int, inH: Int, inW: Int, channels: Int, outH: Int, outW: Int, mode: Int, align: Int32, halfPixel: Int32) {
+    let batch = rng.int(1...2), inH = rng.int(1...9), inW = rng.int(1...9), channels = rng.int(1...40)
+    let outH = rng.int(1...20), outW = rng.int(1...20)
+    let mode = trial % 3
+    return (batch, inH, inW, channels, outH, outW, mode, mode == 1 ? 1 : 0, mode == 2 ? 1 : 0)
+}
+
 struct GuardedScratch {
     static let guardBytes = 64, pattern: UInt8 = 0xA5
     var bytes: [UInt8]
@@ -866,10 +877,7 @@ func depthwiseGeometry(_ rng: inout SplitMix64, trial: Int) -> ember_conv_geomet
     @Test func int8BilinearResizeMatchesTheReferenceOnEveryISA() {
         var rng = SplitMix64(seed: 69)
         for trial in 0..<200 {
-            let batch = rng.int(1...2), inH = rng.int(1...9), inW = rng.int(1...9), channels = rng.int(1...40)
-            let outH = rng.int(1...20), outW = rng.int(1...20)
-            let mode = trial % 3  // 0: neither, 1: align corners, 2: half-pixel centres
-            let align: Int32 = mode == 1 ? 1 : 0, halfPixel: Int32 = mode == 2 ? 1 : 0
+            let (batch, inH, inW, channels, outH, outW, mode, align, halfPixel) = resizeCase(&rng, trial: trial)
             let count = batch * inH * inW * channels, outCount = batch * outH * outW * channels
             let x: [Int8] = trial % 8 == 0 ? (0..<count).map { $0 % 2 == 0 ? -128 : 127 } : rng.int8s(count)
             var expected = [Int8](repeating: 0, count: outCount)
@@ -892,10 +900,7 @@ func depthwiseGeometry(_ rng: inout SplitMix64, trial: Int) -> ember_conv_geomet
     @Test func f32BilinearResizeMatchesTheReferenceOnEveryISA() {
         var rng = SplitMix64(seed: 70)
         for trial in 0..<200 {
-            let batch = rng.int(1...2), inH = rng.int(1...9), inW = rng.int(1...9), channels = rng.int(1...40)
-            let outH = rng.int(1...20), outW = rng.int(1...20)
-            let mode = trial % 3  // 0: neither, 1: align corners, 2: half-pixel centres
-            let align: Int32 = mode == 1 ? 1 : 0, halfPixel: Int32 = mode == 2 ? 1 : 0
+            let (batch, inH, inW, channels, outH, outW, mode, align, halfPixel) = resizeCase(&rng, trial: trial)
             let x = rng.floats(batch * inH * inW * channels, scale: 10), outCount = batch * outH * outW * channels
             var expected = [Float](repeating: 0, count: outCount)
             ember_resize_bilinear_f32_ref(Int32(batch), Int32(inH), Int32(inW), Int32(channels), Int32(outH), Int32(outW),
