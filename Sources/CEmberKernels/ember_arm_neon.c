@@ -62,10 +62,13 @@ static inline int32x4_t round_float4(float32x4_t v) {
 /// Offsets, clamps and stores the first `count` of 8 requantized values.
 static inline void offset_store8(int32x4_t r0, int32x4_t r1, int32_t offset, int32_t act_min, int32_t act_max,
                                  int32_t count, int8_t *out) {
-  const int32x4_t off = vdupq_n_s32(offset), lo = vdupq_n_s32(act_min), hi = vdupq_n_s32(act_max);
-  r0 = vminq_s32(vmaxq_s32(vaddq_s32(r0, off), lo), hi);
-  r1 = vminq_s32(vmaxq_s32(vaddq_s32(r1, off), lo), hi);
-  store_s8(out, vqmovn_s16(vcombine_s16(vqmovn_s32(r0), vqmovn_s32(r1))), count);
+  // The narrowing saturates to [−128, 127], so the activation range clamps the 8 bytes, and only when
+  // narrower (ReLU6, or ReLU at a zero point above −128).
+  const int32x4_t off = vdupq_n_s32(offset);
+  int8x8_t v = vqmovn_s16(vcombine_s16(vqmovn_s32(vaddq_s32(r0, off)), vqmovn_s32(vaddq_s32(r1, off))));
+  if (act_min > -128) v = vmax_s8(v, vdup_n_s8((int8_t)act_min));
+  if (act_max < 127) v = vmin_s8(v, vdup_n_s8((int8_t)act_max));
+  store_s8(out, v, count);
 }
 
 /// Requantizes 8 accumulators (two registers) of channels [c, c + 8) and stores the first `count`: by the

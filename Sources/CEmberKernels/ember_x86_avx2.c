@@ -137,7 +137,9 @@ TARGET static inline __m256i tail_mask(int32_t count) {
 /// Offset, clamp and store the first `count` of 8 requantized values as int8.
 TARGET static inline void store_s8(__m256i r, int32_t offset, int32_t act_min, int32_t act_max, int32_t count, int8_t *out) {
   r = _mm256_add_epi32(r, _mm256_set1_epi32(offset));
-  r = _mm256_min_epi32(_mm256_max_epi32(r, _mm256_set1_epi32(act_min)), _mm256_set1_epi32(act_max));
+  // The packs saturate to [−128, 127]: only a narrower activation range needs its clamp.
+  if (act_min > -128) r = _mm256_max_epi32(r, _mm256_set1_epi32(act_min));
+  if (act_max < 127) r = _mm256_min_epi32(r, _mm256_set1_epi32(act_max));
   const __m128i p16 = _mm_packs_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
   const __m128i p8 = _mm_packs_epi16(p16, p16);
   if (count >= 8) { _mm_storel_epi64((__m128i *)out, p8); return; }

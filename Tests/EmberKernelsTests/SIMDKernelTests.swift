@@ -75,12 +75,13 @@ func kernels(_ isa: Int32) -> ember_kernel_table {
 
 /// Random requantization parameters, some of them saturating (large multipliers, left shifts): mostly the
 /// right shifts of real layers (5–12), and every kind of edge — left shifts, no shift, right shifts of 1–3
-/// (where the rounding nudge is largest relative to the result) and of 13–31.
-func randomRequant(_ rng: inout SplitMix64, channels: Int) -> (mult: [Int32], shift: [Int32]) {
+/// (where the rounding nudge is largest relative to the result) and of 13–31. Without `leftShifts` no
+/// channel has one, as in most real layers (the SIMD requantization then skips that step).
+func randomRequant(_ rng: inout SplitMix64, channels: Int, leftShifts: Bool = true) -> (mult: [Int32], shift: [Int32]) {
     let mult = (0..<channels).map { _ in Int32(rng.int((1 << 30)...Int(Int32.max))) }
     let shift = (0..<channels).map { _ -> Int32 in
         switch rng.int(0...19) {
-        case 0, 1: return Int32(rng.int(1...4))
+        case 0, 1: return leftShifts ? Int32(rng.int(1...4)) : 0
         case 2: return 0
         case 3, 4: return Int32(rng.int(-3...(-1)))
         case 5: return Int32(rng.int(-31...(-13)))
@@ -88,6 +89,17 @@ func randomRequant(_ rng: inout SplitMix64, channels: Int) -> (mult: [Int32], sh
         }
     }
     return (mult, shift)
+}
+
+/// An int8 activation range: the full one (no activation), a ReLU's (the output zero point up), a ReLU6's
+/// or any narrower one. The SIMD stores saturate to int8 and clamp only to a narrower range.
+func randomActivationRange(_ rng: inout SplitMix64, trial: Int, outputZeroPoint: Int32) -> (lo: Int32, hi: Int32) {
+    switch trial % 4 {
+    case 0: return (-128, 127)
+    case 1: return (outputZeroPoint, 127)
+    case 2: return (outputZeroPoint, min(127, outputZeroPoint + Int32(rng.int(20...120))))
+    default: return (Int32(rng.int(-128...(-10))), Int32(rng.int(10...127)))
+    }
 }
 
 /// Per-channel float requantization scales (ONNX Runtime's form) for every other trial, else nil: the
@@ -255,10 +267,10 @@ func depthwiseGeometry(_ rng: inout SplitMix64, trial: Int) -> ember_conv_geomet
                 let x = trial % 5 == 0 ? [Int8](repeating: trial % 10 == 0 ? 127 : -128, count: inCount) : rng.int8s(inCount)
                 let f = trial % 5 == 0 ? [Int8](repeating: -127, count: n * k) : rng.int8s(n * k)
                 let bias = trial % 3 == 0 ? nil : (0..<n).map { _ in Int32(rng.int(-5000...5000)) }
-                let (mult, shift) = randomRequant(&rng, channels: n)
+                let (mult, shift) = randomRequant(&rng, channels: n, leftShifts: trial % 3 != 0)
                 let scales = randomFloatRequant(&rng, channels: n, trial: trial)  // ONNX's float requantization
                 let zp = Int32(rng.int(-128...127)), outZP = Int32(rng.int(-128...127))
-                let lo = Int32(rng.int(-128...(-10))), hi = Int32(rng.int(10...127))
+                let (lo, hi) = randomActivationRange(&rng, trial: trial, outputZeroPoint: outZP)
                 var expected = [Int8](repeating: 0, count: outCount), got = [Int8](repeating: 99, count: outCount)
                 mult.withUnsafeBufferPointer { m in shift.withUnsafeBufferPointer { s in withOptionalPointer(scales) { f32 in
                     var q = ember_requant(input_offset: -zp, output_offset: outZP, multiplier: m.baseAddress, shift: s.baseAddress,
@@ -416,13 +428,14 @@ func depthwiseGeometry(_ rng: inout SplitMix64, trial: Int) -> ember_conv_geomet
                 let inCount = Int(g.batch * g.in_h * g.in_w) * c, outCount = Int(g.batch * g.out_h * g.out_w) * c
                 let x = trial % 6 == 0 ? [Int8](repeating: 127, count: inCount) : rng.int8s(inCount)
                 let f = rng.int8s(c * taps), bias = (0..<c).map { _ in Int32(rng.int(-3000...3000)) }
-                let (mult, shift) = randomRequant(&rng, channels: c)
+                let (mult, shift) = randomRequant(&rng, channels: c, leftShifts: trial % 3 != 0)
                 let scales = randomFloatRequant(&rng, channels: c, trial: trial)
                 let zp = Int32(rng.int(-128...127)), outZP = Int32(rng.int(-128...127))
+                let (lo, hi) = randomActivationRange(&rng, trial: trial, outputZeroPoint: outZP)
                 var expected = [Int8](repeating: 0, count: outCount), got = [Int8](repeating: 99, count: outCount)
                 mult.withUnsafeBufferPointer { m in shift.withUnsafeBufferPointer { s in withOptionalPointer(scales) { f32 in
                     var q = ember_requant(input_offset: -zp, output_offset: outZP, multiplier: m.baseAddress, shift: s.baseAddress,
-                                          act_min: -120, act_max: 125, scale: f32)
+                                          act_min: lo, act_max: hi, scale: f32)
                     ember_conv2d_s8_ref(&g, x, f, bias, &q, &expected)
                 } } }
                 let cp = Int(ember_n_padded(isa, Int32(c)))
@@ -446,7 +459,7 @@ func depthwiseGeometry(_ rng: inout SplitMix64, trial: Int) -> ember_conv_geomet
                         let raw = UnsafeRawPointer(w.baseAddress)
                         var d = ember_qs8_dw(c_padded: Int32(cp), weights: slots ? nil : w.baseAddress, bias: b.baseAddress,
                                              multiplier: m.baseAddress, shift: s.baseAddress, input_zero_point: zp,
-                                             output_offset: outZP, act_min: -120, act_max: 125, requant_scale: f32,
+                                             output_offset: outZP, act_min: lo, act_max: hi, requant_scale: f32,
                                              slots: slots ? raw : nil)
                         kernels(isa).dwconv2d_s8(&g, x, &d, &scratch.bytes, &got)
                     }
@@ -476,7 +489,7 @@ func depthwiseGeometry(_ rng: inout SplitMix64, trial: Int) -> ember_conv_geomet
                 (p.a_multiplier, p.a_shift) = quantizeMultiplier(Double.random(in: inputRange, using: &rng))
                 (p.b_multiplier, p.b_shift) = quantizeMultiplier(Double.random(in: inputRange, using: &rng))
                 (p.output_multiplier, p.output_shift) = quantizeMultiplier(Double.random(in: 1e-6...1e-4, using: &rng))
-                p.act_min = Int32(rng.int(-128...0)); p.act_max = Int32(rng.int(0...127))
+                (p.act_min, p.act_max) = randomActivationRange(&rng, trial: trial / 2, outputZeroPoint: p.output_offset)
                 if trial % 3 == 1 {  // ONNX Runtime's float form instead
                     p.float_mode = 1
                     p.a_scale = Float.random(in: 0.001...0.2, using: &rng); p.b_scale = Float.random(in: 0.001...0.2, using: &rng)
@@ -521,7 +534,7 @@ func depthwiseGeometry(_ rng: inout SplitMix64, trial: Int) -> ember_conv_geomet
                 var p = ember_mul_s8_params()
                 p.a_offset = Int32(rng.int(-127...128)); p.b_offset = Int32(rng.int(-127...128)); p.output_offset = Int32(rng.int(-128...127))
                 (p.output_multiplier, p.output_shift) = quantizeMultiplier(Double.random(in: 1e-5...0.05, using: &rng))
-                p.act_min = Int32(rng.int(-128...0)); p.act_max = Int32(rng.int(0...127))
+                (p.act_min, p.act_max) = randomActivationRange(&rng, trial: trial / 2, outputZeroPoint: p.output_offset)
                 if trial % 3 == 1 {  // ONNX Runtime's float form instead
                     p.float_mode = 1
                     p.a_scale = Float.random(in: 0.001...0.2, using: &rng); p.b_scale = Float.random(in: 0.001...0.2, using: &rng)

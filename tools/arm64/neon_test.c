@@ -107,6 +107,17 @@ static void test_crc32(void) {
   }
 }
 
+/// An int8 activation range (as randomActivationRange in the Swift tests): the full one, a ReLU's, a
+/// ReLU6's or any narrower one. The NEON stores saturate and clamp only to a narrower range.
+static void random_activation_range(int trial, int32_t out_zp, int32_t *lo, int32_t *hi) {
+  switch (trial % 4) {
+  case 0: *lo = -128; *hi = 127; break;
+  case 1: *lo = out_zp; *hi = 127; break;
+  case 2: *lo = out_zp; *hi = out_zp + rand_int(20, 120); if (*hi > 127) *hi = 127; break;
+  default: *lo = rand_int(-128, -10); *hi = rand_int(10, 127);
+  }
+}
+
 static void test_conv_s8(int32_t isa, const ember_kernel_table *t) {
   for (int trial = 0; trial < 300; ++trial) {
     ember_conv_geometry g = random_geometry(0);
@@ -119,7 +130,9 @@ static void test_conv_s8(int32_t isa, const ember_kernel_table *t) {
     random_requant(n, mult, shift);
     const int32_t zp = rand_int(-128, 127), out_zp = rand_int(-128, 127);
     float *scales = random_float_requant(trial, n, ember_n_padded(isa, n));
-    ember_requant q = {-zp, out_zp, mult, shift, rand_int(-128, -10), rand_int(10, 127), scales};
+    int32_t lo, hi;
+    random_activation_range(trial, out_zp, &lo, &hi);
+    ember_requant q = {-zp, out_zp, mult, shift, lo, hi, scales};
     int8_t *expected = zalloc(out_count(&g)), *got = zalloc(out_count(&g));
     const int32_t *b = trial % 3 == 0 ? NULL : bias;
     ember_conv2d_s8_ref(&g, x, f, b, &q, expected);
