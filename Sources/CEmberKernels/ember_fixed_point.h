@@ -6,38 +6,45 @@
 #include <stdint.h>
 
 /// One operand of TFLite's int8 ADD/SUB recipe, MBQM(u · 2^left_shift, M, shift) with u = x + offset
-/// (|u| ≤ 255), in 32-bit arithmetic. With L = left_shift + max(shift, 0) (the MBQM's own left shift
-/// folded in) and M = M_hi·2^16 + M_lo (0 ≤ M_lo < 2^16):
-///   SRDHM(u·2^L, M) = floor((u·M·2^L + 2^30) / 2^31)
-///                   = u·M_hi·2^(L−15) + floor((u·M_lo + 2^(30−L)) / 2^(31−L)),
-/// the first term being whole when L ≥ 15 (gemmlowp's nudge-and-truncate equals the floor form; the
-/// saturating case needs u·2^L = INT32_MIN, impossible here). For L ≤ 22 neither |u·M_hi|·2^(L−15) <
-/// 2^30 nor |u·M_lo| < 2^24 overflows. RoundingDivideByPOT(r, right), right = max(−shift, 0), rounds
-/// half away from zero: (r + 2^(right−1) − [r < 0]) >> right for right ≥ 1, r for right = 0; with
-/// |r| ≤ 255·2^22 < 2^30 the sum cannot overflow.
+/// (x the int8 code, |u| ≤ 255), as one floor in 32-bit arithmetic. With L = left_shift + max(shift, 0)
+/// (the MBQM's own left shift folded in) and right = max(−shift, 0):
+///   SRDHM(u·2^L, M) = r = floor((u·M + 2^(30−L)) / 2^(31−L))   (gemmlowp's nudge-and-truncate is this
+///                                                                floor; the saturating case needs
+///                                                                u·2^L = INT32_MIN, impossible here)
+///   RoundingDivideByPOT(r, right) = floor((r + 2^(right−1) − [r < 0]) / 2^right)   (r itself for right = 0)
+/// The floors nest, so the operand is floor((u·M + C_u) / 2^S) with S = 31 − L + right and
+/// C_u = 2^(30−L) + (2^(right−1) − [u < 0])·2^(31−L) (the second term only for right ≥ 1; r < 0 exactly when
+/// u < 0, since |u·M| ≥ 2^30 > 2^(30−L) for u ≠ 0). With M = M_hi·2^S + M_lo (0 ≤ M_lo < 2^S) it is
+///   u·M_hi + floor((u·M_lo + C_u) / 2^S) = x·M_hi + offset·M_hi + ((x·M_lo + offset·M_lo + C_u) >> S),
+/// two 32-bit products, a compare for the sign of u and a shift.
 typedef struct {
-  int32_t m_hi, m_lo, nudge;            // M >> 16, M & 0xFFFF, 2^(30 − L)
-  int32_t hi_shift, lo_shift, right;    // L − 15, 31 − L, max(−shift, 0)
-  int32_t round, negative;              // 2^(right − 1) and −1 when right ≥ 1; 0 and 0 when right = 0
+  int32_t m_hi, m_lo, shift;   // M >> S, M & (2^S − 1), S
+  int32_t high_bias;           // offset·M_hi
+  int32_t low_bias;            // offset·M_lo + C_u for u ≥ 0
+  int32_t negative_fix;        // C_u(u ≥ 0) − C_u(u < 0): 2^(31−L) for right ≥ 1, else 0
+  int32_t below;               // −offset: u < 0 exactly when x < below
 } ember_add_operand_plan;
 
-/// Fills `plan` and returns 1 when the identity holds (15 ≤ L ≤ 22, |offset| ≤ 128 so that |u| ≤ 255);
-/// 0 otherwise (use 64-bit products).
+/// Fills `plan` and returns 1 when the identity holds in int32 for every code x (1 ≤ L ≤ 30, |offset| ≤ 128
+/// and no sum past 2^31, checked here in 64 bits for |u| = 255); 0 otherwise (use 64-bit products).
 static inline int ember_add_operand_plan_make(int32_t left_shift, int32_t multiplier, int32_t shift, int32_t offset,
                                               ember_add_operand_plan *plan) {
-  const int32_t l = left_shift + (shift > 0 ? shift : 0);
-  plan->m_hi = multiplier >> 16;  // arithmetic: M = M_hi·2^16 + M_lo for any int32 M
-  plan->m_lo = multiplier & 0xFFFF;
-  plan->right = shift > 0 ? 0 : -shift;
-  if (l < 15 || l > 22 || plan->right > 31 || offset < -128 || offset > 128) {
-    plan->nudge = 0; plan->hi_shift = 0; plan->lo_shift = 0; plan->right = 0; plan->round = 0; plan->negative = 0;
-    return 0;
-  }
-  plan->nudge = (int32_t)1 << (30 - l);
-  plan->hi_shift = l - 15;
-  plan->lo_shift = 31 - l;
-  plan->round = plan->right > 0 ? (int32_t)(1u << (plan->right - 1)) : 0;
-  plan->negative = plan->right > 0 ? -1 : 0;
+  const int64_t l = (int64_t)left_shift + (shift > 0 ? shift : 0), right = shift > 0 ? 0 : -(int64_t)shift;
+  const int64_t s = 31 - l + right;
+  plan->m_hi = plan->m_lo = plan->shift = plan->high_bias = plan->low_bias = plan->negative_fix = plan->below = 0;
+  if (l < 1 || l > 30 || right > 31 || s > 30 || multiplier < 0 || offset < -128 || offset > 128) return 0;
+  const int64_t m_hi = (int64_t)multiplier >> s, m_lo = (int64_t)multiplier & (((int64_t)1 << s) - 1);
+  const int64_t fix = right > 0 ? (int64_t)1 << (31 - l) : 0;
+  const int64_t c_positive = ((int64_t)1 << (30 - l)) + (right > 0 ? ((int64_t)1 << (right - 1)) << (31 - l) : 0);
+  const int64_t limit = ((int64_t)1 << 31) - 1;
+  if (255 * m_hi + 256 > limit || 255 * m_lo + c_positive > limit) return 0;
+  plan->m_hi = (int32_t)m_hi;
+  plan->m_lo = (int32_t)m_lo;
+  plan->shift = (int32_t)s;
+  plan->high_bias = (int32_t)(offset * m_hi);
+  plan->low_bias = (int32_t)(offset * m_lo + c_positive);
+  plan->negative_fix = (int32_t)fix;
+  plan->below = -offset;
   return 1;
 }
 

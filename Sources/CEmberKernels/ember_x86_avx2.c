@@ -548,33 +548,29 @@ TARGET static void ember_mul_s8_avx2(int64_t rows, int64_t cols, const int8_t *a
 // ------------------------------------------------------------ int8 add / sub
 /// One operand of TFLite's int8 ADD recipe in 32-bit lanes (ember_add_operand_plan), constants once per call.
 typedef struct {
-  __m256i offset, m_hi, m_lo, nudge, round, negative;
-  __m128i hi_shift, lo_shift, right;
+  __m256i m_hi, m_lo, high_bias, low_bias, negative_fix, below;
+  __m128i shift;
 } add_operand8;
 
-TARGET static inline add_operand8 add_operand8_make(const ember_add_operand_plan *plan, int32_t offset) {
+TARGET static inline add_operand8 add_operand8_make(const ember_add_operand_plan *plan) {
   add_operand8 o;
-  o.offset = _mm256_set1_epi32(offset);
   o.m_hi = _mm256_set1_epi32(plan->m_hi);
   o.m_lo = _mm256_set1_epi32(plan->m_lo);
-  o.nudge = _mm256_set1_epi32(plan->nudge);
-  o.round = _mm256_set1_epi32(plan->round);
-  o.negative = _mm256_set1_epi32(plan->negative);
-  o.hi_shift = _mm_cvtsi32_si128(plan->hi_shift);
-  o.lo_shift = _mm_cvtsi32_si128(plan->lo_shift);
-  o.right = _mm_cvtsi32_si128(plan->right);
+  o.high_bias = _mm256_set1_epi32(plan->high_bias);
+  o.low_bias = _mm256_set1_epi32(plan->low_bias);
+  o.negative_fix = _mm256_set1_epi32(plan->negative_fix);
+  o.below = _mm256_set1_epi32(plan->below);
+  o.shift = _mm_cvtsi32_si128(plan->shift);
   return o;
 }
 
-/// The operand of 8 int8 codes x (as int32): SRDHM as u·M_hi·2^hi_shift + ((u·M_lo + nudge) >> lo_shift),
-/// then RoundingDivideByPOT in its bounded form (ember_add_operand_plan).
+/// The operand of 8 int8 codes x (as int32): x·M_hi + offset·M_hi + ((x·M_lo + offset·M_lo + C_u) >> S),
+/// C_u lower by negative_fix where u = x + offset < 0 (ember_add_operand_plan).
 TARGET static inline __m256i add_operand8_apply(__m256i x, const add_operand8 *o) {
-  const __m256i u = _mm256_add_epi32(x, o->offset);
-  const __m256i high = _mm256_sll_epi32(_mm256_mullo_epi32(u, o->m_hi), o->hi_shift);
-  const __m256i low = _mm256_sra_epi32(_mm256_add_epi32(_mm256_mullo_epi32(u, o->m_lo), o->nudge), o->lo_shift);
-  const __m256i r = _mm256_add_epi32(high, low);
-  const __m256i down = _mm256_and_si256(_mm256_srai_epi32(r, 31), o->negative);  // −1 for r < 0 when right ≥ 1
-  return _mm256_sra_epi32(_mm256_add_epi32(_mm256_add_epi32(r, o->round), down), o->right);
+  const __m256i high = _mm256_add_epi32(_mm256_mullo_epi32(x, o->m_hi), o->high_bias);
+  __m256i low = _mm256_add_epi32(_mm256_mullo_epi32(x, o->m_lo), o->low_bias);
+  low = _mm256_sub_epi32(low, _mm256_and_si256(_mm256_cmpgt_epi32(o->below, x), o->negative_fix));
+  return _mm256_add_epi32(high, _mm256_sra_epi32(low, o->shift));
 }
 
 /// TFLite int8 ADD (SUB) of two tensors of the same shape: ember_add_s8_ref's arithmetic, 8 lanes. The
@@ -590,7 +586,7 @@ TARGET static void add_s8_row_avx2(int64_t count, const int8_t *a, const int8_t 
   ember_add_operand_plan plan_a, plan_b;
   const int32_t narrow = ember_add_operand_plan_make(p->left_shift, p->a_multiplier, p->a_shift, p->a_offset, &plan_a) &
                          ember_add_operand_plan_make(p->left_shift, p->b_multiplier, p->b_shift, p->b_offset, &plan_b);
-  const add_operand8 oa = add_operand8_make(&plan_a, p->a_offset), ob = add_operand8_make(&plan_b, p->b_offset);
+  const add_operand8 oa = add_operand8_make(&plan_a), ob = add_operand8_make(&plan_b);
   const __m256i ao = _mm256_set1_epi32(p->a_offset), bo = _mm256_set1_epi32(p->b_offset);
   const requant8 qa = requant8_make(_mm256_set1_epi32(p->a_multiplier), _mm256_set1_epi32(p->a_shift));
   const requant8 qb = requant8_make(_mm256_set1_epi32(p->b_multiplier), _mm256_set1_epi32(p->b_shift));

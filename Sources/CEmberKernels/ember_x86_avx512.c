@@ -166,11 +166,13 @@ TARGET static inline __m128i clamp_pack_s8(__m512i r, int32_t act_min, int32_t a
   return _mm512_cvtsepi32_epi8(r);
 }
 
-/// Offsets, clamps and stores the first `count` of 16 requantized values as int8.
+/// Offsets, clamps and stores the first `count` of 16 requantized values as int8 (a masked store only for
+/// fewer than 16).
 TARGET static inline void store_s8(__m512i r, int32_t offset, int32_t act_min, int32_t act_max, int32_t count,
                                    int8_t *out) {
-  _mm_mask_storeu_epi8(out, lanes_mask(count), clamp_pack_s8(_mm512_add_epi32(r, _mm512_set1_epi32(offset)), act_min,
-                                                             act_max));
+  const __m128i bytes = clamp_pack_s8(_mm512_add_epi32(r, _mm512_set1_epi32(offset)), act_min, act_max);
+  if (count >= 16) _mm_storeu_si128((__m128i *)(void *)out, bytes);
+  else _mm_mask_storeu_epi8(out, lanes_mask(count), bytes);
 }
 
 /// Stores 16 accumulators of channels [c, c + 16) at element `at` of the GEMM's output: requantized int8
@@ -697,38 +699,31 @@ TARGET static void ember_dwconv2d_s8_avx512(const ember_conv_geometry *geometry,
 /// One operand of TFLite's int8 ADD recipe, MBQM((x + offset) · 2^left_shift, M, shift), in 32-bit lanes
 /// (ember_add_operand_plan says when that is exact); the plan's constants broadcast once per call.
 typedef struct {
-  __m512i offset, m_hi, m_lo, nudge, round, negative;
-  __m128i hi_shift, lo_shift, right;
+  __m512i m_hi, m_lo, high_bias, low_bias, negative_fix, below;
+  __m128i shift;
 } add_operand16;
 
-TARGET static inline add_operand16 add_operand16_make(const ember_add_operand_plan *plan, int32_t offset) {
+TARGET static inline add_operand16 add_operand16_make(const ember_add_operand_plan *plan) {
   add_operand16 o;
-  o.offset = _mm512_set1_epi32(offset);
   o.m_hi = _mm512_set1_epi32(plan->m_hi);
   o.m_lo = _mm512_set1_epi32(plan->m_lo);
-  o.nudge = _mm512_set1_epi32(plan->nudge);
-  o.round = _mm512_set1_epi32(plan->round);
-  o.negative = _mm512_set1_epi32(plan->negative);
-  o.hi_shift = _mm_cvtsi32_si128(plan->hi_shift);
-  o.lo_shift = _mm_cvtsi32_si128(plan->lo_shift);
-  o.right = _mm_cvtsi32_si128(plan->right);
+  o.high_bias = _mm512_set1_epi32(plan->high_bias);
+  o.low_bias = _mm512_set1_epi32(plan->low_bias);
+  o.negative_fix = _mm512_set1_epi32(plan->negative_fix);
+  o.below = _mm512_set1_epi32(plan->below);
+  o.shift = _mm_cvtsi32_si128(plan->shift);
   return o;
 }
 
-/// The operand of 16 int8 codes x (as int32): SRDHM as u·M_hi·2^hi_shift + ((u·M_lo + nudge) >> lo_shift),
-/// then RoundingDivideByPOT in its bounded form (ember_add_operand_plan).
+/// The operand of 16 int8 codes x (as int32): x·M_hi + offset·M_hi + ((x·M_lo + offset·M_lo + C_u) >> S),
+/// C_u lower by negative_fix where u = x + offset < 0 (ember_add_operand_plan).
 TARGET static inline __m512i add_operand16_apply(__m512i x, const add_operand16 *o) {
-  const __m512i u = _mm512_add_epi32(x, o->offset);
-  const __m512i high = _mm512_sll_epi32(_mm512_mullo_epi32(u, o->m_hi), o->hi_shift);
-  const __m512i low = _mm512_sra_epi32(_mm512_add_epi32(_mm512_mullo_epi32(u, o->m_lo), o->nudge), o->lo_shift);
-  const __m512i r = _mm512_add_epi32(high, low);
-  const __m512i down = _mm512_and_si512(_mm512_srai_epi32(r, 31), o->negative);  // −1 for r < 0 when right ≥ 1
-  return _mm512_sra_epi32(_mm512_add_epi32(_mm512_add_epi32(r, o->round), down), o->right);
+  const __m512i high = _mm512_add_epi32(_mm512_mullo_epi32(x, o->m_hi), o->high_bias);
+  __m512i low = _mm512_add_epi32(_mm512_mullo_epi32(x, o->m_lo), o->low_bias);
+  low = _mm512_mask_sub_epi32(low, _mm512_cmplt_epi32_mask(x, o->below), low, o->negative_fix);
+  return _mm512_add_epi32(high, _mm512_sra_epi32(low, o->shift));
 }
 
-/// TFLite int8 ADD (SUB) of two tensors of the same shape: ember_add_s8_ref's arithmetic, 16 lanes. The
-/// operands in 32-bit lanes where ember_add_operand_plan allows (TFLite's left shift of 20 does), else
-/// with 64-bit products.
 /// 16 int8 codes at p (the first n; n < 16 under a mask) dequantized: (x + offset) · scale in float.
 TARGET static inline __m512 dequantize16(const int8_t *p, int32_t n, __m512i offset, __m512 scale) {
   const __m128i codes = n == 16 ? _mm_loadu_si128((const __m128i *)p) : _mm_maskz_loadu_epi8(lanes_mask(n), p);
@@ -755,22 +750,20 @@ TARGET static void float_binary_s8_row_avx512(int64_t count, const int8_t *a, co
   }
 }
 
-TARGET static void add_s8_row_avx512(int64_t count, const int8_t *a, const int8_t *b, const ember_add_s8_params *p,
-                                     int32_t subtract, int8_t *out) {
-  if (p->float_mode) {
-    float_binary_s8_row_avx512(count, a, b, p->a_offset, p->b_offset, p->a_scale, p->b_scale, p->output_scale,
-                               p->output_offset, p->act_min, p->act_max, subtract == 2 ? 3 : subtract ? 1 : 0, out);
-    return;
-  }
-  ember_add_operand_plan plan_a, plan_b;
-  const int32_t narrow = ember_add_operand_plan_make(p->left_shift, p->a_multiplier, p->a_shift, p->a_offset, &plan_a) &
-                         ember_add_operand_plan_make(p->left_shift, p->b_multiplier, p->b_shift, p->b_offset, &plan_b);
-  const add_operand16 oa = add_operand16_make(&plan_a, p->a_offset), ob = add_operand16_make(&plan_b, p->b_offset);
-  const __m512i ao = _mm512_set1_epi32(p->a_offset), bo = _mm512_set1_epi32(p->b_offset);
-  const requant16 qa = requant16_make(_mm512_set1_epi32(p->a_multiplier), _mm512_set1_epi32(p->a_shift));
-  const requant16 qb = requant16_make(_mm512_set1_epi32(p->b_multiplier), _mm512_set1_epi32(p->b_shift));
-  const requant16 qo = requant16_make(_mm512_set1_epi32(p->output_multiplier), _mm512_set1_epi32(p->output_shift));
-  const __m128i left = _mm_cvtsi32_si128(p->left_shift);
+/// The constants of an int8 ADD row (add_s8_row_avx512).
+typedef struct {
+  add_operand16 oa, ob;           // the operands in 32-bit lanes (narrow)
+  requant16 qa, qb, qo;           // the operands with 64-bit products (not narrow), and the output
+  __m512i ao, bo;
+  __m128i left;
+  int32_t offset, act_min, act_max;
+} add_s8_constants;
+
+/// The vectors of an int8 ADD row. Inlined with `narrow` a constant, so that each loop holds only its own
+/// constants in registers (with both, the 64-bit form's spilled into the 32-bit one's loop).
+TARGET static inline __attribute__((always_inline)) void add_s8_vectors(int64_t count, const int8_t *a, const int8_t *b,
+                                                                        const add_s8_constants *k, int32_t narrow,
+                                                                        int32_t subtract, int8_t *out) {
   // Whole vectors with plain loads, then the tail under a mask.
   for (int64_t i = 0; i < count; i += 16) {
     const int32_t n = count - i < 16 ? (int32_t)(count - i) : 16;
@@ -781,17 +774,46 @@ TARGET static void add_s8_row_avx512(int64_t count, const int8_t *a, const int8_
                                                    : _mm_maskz_loadu_epi8(m, b + i));
     __m512i xa, yb;
     if (narrow) {
-      xa = add_operand16_apply(x, &oa);
-      yb = add_operand16_apply(y, &ob);
+      xa = add_operand16_apply(x, &k->oa);
+      yb = add_operand16_apply(y, &k->ob);
     } else {
-      xa = mbqm_double_with(_mm512_sll_epi32(_mm512_add_epi32(x, ao), left), &qa);
-      yb = mbqm_double_with(_mm512_sll_epi32(_mm512_add_epi32(y, bo), left), &qb);
+      xa = mbqm_double_with(_mm512_sll_epi32(_mm512_add_epi32(x, k->ao), k->left), &k->qa);
+      yb = mbqm_double_with(_mm512_sll_epi32(_mm512_add_epi32(y, k->bo), k->left), &k->qb);
     }
     __m512i raw = subtract == 2 ? _mm512_sub_epi32(yb, xa) : subtract ? _mm512_sub_epi32(xa, yb) : _mm512_add_epi32(xa, yb);
     if (subtract == 3) raw = _mm512_mullo_epi32(raw, raw);  // SQUARED_DIFFERENCE (wrapping, as the reference)
-    const __m512i r = mbqm_double_with(raw, &qo);
-    store_s8(r, p->output_offset, p->act_min, p->act_max, n, out + i);
+    store_s8(mbqm_double_with(raw, &k->qo), k->offset, k->act_min, k->act_max, n, out + i);
   }
+}
+
+/// TFLite int8 ADD (SUB) of two tensors of the same shape: ember_add_s8_ref's arithmetic, 16 lanes. The
+/// operands in 32-bit lanes where ember_add_operand_plan allows (TFLite's left shift of 20 does), else
+/// with 64-bit products.
+TARGET static void add_s8_row_avx512(int64_t count, const int8_t *a, const int8_t *b, const ember_add_s8_params *p,
+                                     int32_t subtract, int8_t *out) {
+  if (p->float_mode) {
+    float_binary_s8_row_avx512(count, a, b, p->a_offset, p->b_offset, p->a_scale, p->b_scale, p->output_scale,
+                               p->output_offset, p->act_min, p->act_max, subtract == 2 ? 3 : subtract ? 1 : 0, out);
+    return;
+  }
+  ember_add_operand_plan plan_a, plan_b;
+  const int32_t narrow = ember_add_operand_plan_make(p->left_shift, p->a_multiplier, p->a_shift, p->a_offset, &plan_a) &
+                         ember_add_operand_plan_make(p->left_shift, p->b_multiplier, p->b_shift, p->b_offset, &plan_b);
+  add_s8_constants k;
+  k.oa = add_operand16_make(&plan_a);
+  k.ob = add_operand16_make(&plan_b);
+  k.qa = requant16_make(_mm512_set1_epi32(p->a_multiplier), _mm512_set1_epi32(p->a_shift));
+  k.qb = requant16_make(_mm512_set1_epi32(p->b_multiplier), _mm512_set1_epi32(p->b_shift));
+  k.qo = requant16_make(_mm512_set1_epi32(p->output_multiplier), _mm512_set1_epi32(p->output_shift));
+  k.ao = _mm512_set1_epi32(p->a_offset);
+  k.bo = _mm512_set1_epi32(p->b_offset);
+  k.left = _mm_cvtsi32_si128(p->left_shift);
+  // Read once: the stores may alias p as far as the compiler knows, so it would reload them per vector.
+  k.offset = p->output_offset;
+  k.act_min = p->act_min;
+  k.act_max = p->act_max;
+  if (narrow) add_s8_vectors(count, a, b, &k, 1, subtract, out);
+  else add_s8_vectors(count, a, b, &k, 0, subtract, out);
 }
 
 /// TFLite int8 MUL, ember_mul_s8_ref's arithmetic, 16 lanes (see ember_kernel_table.mul_s8).
