@@ -23,6 +23,22 @@ trap 'rm -f "$out"' EXIT
 aarch64-linux-gnu-gcc -std=c11 -O2 -Wall -Wextra -Werror -Wno-unused-function -ffp-contract=off -static \
   -I Sources/CEmberKernels/include -I Sources/CEmberKernels \
   Sources/CEmberKernels/*.c tools/arm64/neon_test.c -lm -o "$out"
+# The reference kernels as SwiftPM builds them on an ARM machine (clang, FP contraction on by default) must
+# hold no fused multiply-add: the kernels reproduce their separately rounded products and sums
+# (Sources/CEmberKernels/ember_fp_contract.h).
+if command -v clang >/dev/null && command -v llvm-objdump >/dev/null; then
+  clang --target=aarch64-linux-gnu -O2 -c -I Sources/CEmberKernels/include -I Sources/CEmberKernels \
+    Sources/CEmberKernels/ember_reference.c -o "$out.o"
+  fused=$(llvm-objdump -d "$out.o" | grep -cE '\sf(n?madd|n?msub|mla|mls)\s' || true)
+  rm -f "$out.o"
+  if [ "$fused" != 0 ]; then
+    echo "FAIL: clang fused $fused multiply-adds in the AArch64 reference kernels" >&2
+    exit 1
+  fi
+  echo "test-arm64: the reference kernels under clang for AArch64 hold no fused multiply-add"
+else
+  echo "SKIP: test-arm64: no clang and llvm-objdump; the reference kernels' FP contraction NOT checked"
+fi
 for cpu in cortex-a72 max; do
   echo "test-arm64: qemu-aarch64-static -cpu $cpu"
   qemu-aarch64-static -cpu "$cpu" "$out"

@@ -11,6 +11,7 @@
 // roundf's rule) and stores acc·scale + bias multiplied then added: the reference's bits. The f32
 // elementwise ops select with compares (not vmaxq/vminq, which turn NaN around differently), so
 // they are the reference's bits too; f32 conv/FC/depthwise use FMA and may differ in the last bits.
+#include "ember_fp_contract.h"
 #include "ember_kernels.h"
 #include "ember_conv_loops.h"
 #include "ember_poly.h"

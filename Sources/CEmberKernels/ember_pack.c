@@ -8,6 +8,7 @@
 //   f32 (all):             [n_padded/NR][k][NR] float, NR = 16 (AVX-512) or 8 (AVX2, NEON)
 //   depthwise:             [taps][c_padded] int32 (int8) or float (f32)
 // Padding (channels beyond n, k beyond k) is zero, so it adds nothing.
+#include "ember_fp_contract.h"
 #include "ember_kernels.h"
 #include "ember_conv_loops.h"
 

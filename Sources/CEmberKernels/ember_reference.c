@@ -1,6 +1,7 @@
 // Scalar reference kernels (see include/ember_kernels.h). Plain C11 loops: the
 // arithmetic every optimized kernel must reproduce. Int8 follows TensorFlow
 // Lite's reference kernels bit for bit (gemmlowp fixed point, double rounding).
+#include "ember_fp_contract.h"
 #include "ember_kernels.h"
 #include "ember_fixed_point.h"
 #include "ember_conv_loops.h"

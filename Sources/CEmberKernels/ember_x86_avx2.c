@@ -8,6 +8,7 @@
 // shift: where only the low 32 bits of a shifted product are kept and the
 // shift is at most 32 a logical shift gives the same bits; elsewhere the sign
 // is folded in by hand.
+#include "ember_fp_contract.h"
 #include "ember_kernels.h"
 #include "ember_conv_loops.h"
 #include "ember_poly.h"

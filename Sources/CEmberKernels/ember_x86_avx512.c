@@ -8,6 +8,7 @@
 // reference's fixed-point arithmetic lane by lane, so the bytes are the
 // reference's. f32 kernels use FMA and may differ from the reference in the
 // last bits (summation order).
+#include "ember_fp_contract.h"
 #include "ember_kernels.h"
 #include "ember_conv_loops.h"
 #include "ember_poly.h"
