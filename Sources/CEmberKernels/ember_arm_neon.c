@@ -622,6 +622,52 @@ static void binary_f32_neon(ember_binary_op op, const ember_broadcast *bc, const
   }
 }
 
+// ------------------------------------------------------------------- f32 matmul
+/// ember_kernel_table.matmul_f32: ember_matmul_f32_ref's bits — per output, x·b products added from 0 in
+/// k order, each product and sum rounded apart (vmulq then vaddq, never fused: ember_fp_contract.h) — with
+/// R rows × 4C columns of outputs held in registers across k (the reference adds into memory at every step).
+/// `b` and `out` start at the tile's first column.
+#define DEFINE_MATMUL_F32_TILE(R, C)                                                                 \
+  static void matmul_f32_tile_##R##x##C(int32_t k, int32_t n, const float *a, const float *b, float *out) { \
+    float32x4_t acc[R][C];                                                                          \
+    for (int32_t r = 0; r < R; ++r)                                                                 \
+      for (int32_t c = 0; c < C; ++c) acc[r][c] = vdupq_n_f32(0.0f);                                \
+    for (int32_t p = 0; p < k; ++p) {                                                               \
+      const float *row = b + (int64_t)p * n;                                                        \
+      float32x4_t bv[C];                                                                            \
+      for (int32_t c = 0; c < C; ++c) bv[c] = vld1q_f32(row + 4 * c);                               \
+      for (int32_t r = 0; r < R; ++r) {                                                             \
+        const float32x4_t x = vdupq_n_f32(a[(int64_t)r * k + p]);                                   \
+        for (int32_t c = 0; c < C; ++c) acc[r][c] = vaddq_f32(acc[r][c], vmulq_f32(x, bv[c]));      \
+      }                                                                                             \
+    }                                                                                               \
+    for (int32_t r = 0; r < R; ++r)                                                                 \
+      for (int32_t c = 0; c < C; ++c) vst1q_f32(out + (int64_t)r * n + 4 * c, acc[r][c]);          \
+  }
+DEFINE_MATMUL_F32_TILE(4, 4) DEFINE_MATMUL_F32_TILE(4, 1) DEFINE_MATMUL_F32_TILE(1, 4) DEFINE_MATMUL_F32_TILE(1, 1)
+
+/// Rows in tiles of 4 (then 1); columns 16, then 4 at a time; the last n % 4 columns in scalar, in the
+/// reference's order.
+static void matmul_f32_neon(int32_t m, int32_t k, int32_t n, const float *a, const float *b, float *out) {
+  const int32_t n16 = n / 16 * 16, n4 = n / 4 * 4;
+  for (int32_t i = 0; i < m;) {
+    const int32_t rows = m - i >= 4 ? 4 : 1;
+    const float *ai = a + (int64_t)i * k;
+    float *oi = out + (int64_t)i * n;
+    for (int32_t j = 0; j < n16; j += 16)
+      (rows == 4 ? matmul_f32_tile_4x4 : matmul_f32_tile_1x4)(k, n, ai, b + j, oi + j);
+    for (int32_t j = n16; j < n4; j += 4)
+      (rows == 4 ? matmul_f32_tile_4x1 : matmul_f32_tile_1x1)(k, n, ai, b + j, oi + j);
+    for (int32_t r = 0; r < rows; ++r)
+      for (int32_t j = n4; j < n; ++j) {
+        float sum = 0.0f;
+        for (int32_t p = 0; p < k; ++p) sum += ai[(int64_t)r * k + p] * b[(int64_t)p * n + j];
+        oi[(int64_t)r * n + j] = sum;
+      }
+    i += rows;
+  }
+}
+
 // ------------------------------------------------------------------ CRC-32 (ARMv8 CRC32 instructions)
 #if defined(__clang__)
 #define CRC_TARGET __attribute__((target("crc")))
@@ -1190,6 +1236,7 @@ static uint64_t probe_read_neon(const void *buffer, int64_t bytes) {
   .add_s8 = add_s8_neon,                               \
   .mul_s8 = mul_s8_neon,                               \
   .binary_f32 = binary_f32_neon,                       \
+  .matmul_f32 = matmul_f32_neon,                       \
   .probe_read = probe_read_neon,                       \
   .hybrid_quantize = quantize_symmetric,               \
   .lookup_s8 = lookup_s8_neon,                         \

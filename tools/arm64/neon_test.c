@@ -399,6 +399,45 @@ static void test_binary_f32(const ember_kernel_table *t) {
   }
 }
 
+/// matmul_f32 against ember_matmul_f32_ref bit for bit (whole 16- and 4-column tiles, the scalar columns,
+/// 4-row and single-row tiles, signed zeros and infinities); then int8 MatMul through it
+/// (ember_matmul_s8_via_f32) against ember_matmul_s8_ref, saturating operands included.
+static void test_matmul(int32_t isa, const ember_kernel_table *t) {
+  const float specials[] = {INFINITY, -INFINITY, 0.0f, -0.0f, 1e-40f};
+  if (!t->matmul_f32) {
+    expect(0, "matmul_f32 in the kernel table", 0);
+    return;
+  }
+  for (int trial = 0; trial < 300; ++trial) {
+    const int32_t m = rand_int(1, 9), k = rand_int(1, 40), n = trial % 7 == 0 ? rand_int(33, 70) : rand_int(1, 37);
+    float *a = zalloc(4 * (int64_t)m * k), *b = zalloc(4 * (int64_t)k * n);
+    float *expected = zalloc(4 * (int64_t)m * n), *got = zalloc(4 * (int64_t)m * n);
+    fill_f32(a, (int64_t)m * k, 3.0f);
+    fill_f32(b, (int64_t)k * n, 3.0f);
+    if (trial % 5 == 0)
+      for (int64_t i = 0; i < (int64_t)k * n; ++i) if (rand_int(0, 20) == 0) b[i] = specials[rand_int(0, 4)];
+    ember_matmul_f32_ref(m, k, n, a, b, expected);
+    t->matmul_f32(m, k, n, a, b, got);
+    expect(memcmp(got, expected, (size_t)(4 * (int64_t)m * n)) == 0, "matmul_f32", trial);
+    free(a); free(b); free(expected); free(got);
+
+    const int32_t k8 = trial % 10 == 0 ? EMBER_MATMUL_S8_F32_MAX_K : rand_int(1, 80);
+    int8_t *a8 = zalloc((int64_t)m * k8), *b8 = zalloc((int64_t)k8 * n);
+    int8_t *expected8 = zalloc((int64_t)m * n), *got8 = zalloc((int64_t)m * n);
+    fill_s8(a8, (int64_t)m * k8, trial % 10 == 0 ? -1 : 0);
+    fill_s8(b8, (int64_t)k8 * n, trial % 10 == 0 ? -1 : 0);
+    ember_matmul_s8_params p = {rand_int(-127, 128), rand_int(-127, 128), rand_int(-128, 127), 0, 0};
+    if (trial % 10 == 0) p.a_offset = p.b_offset = 128;  // (−128 + 128)… and the largest products, 255²
+    p.output_multiplier = rand_int(1 << 30, INT32_MAX);
+    p.output_shift = rand_int(-20, -8);
+    void *scratch = zalloc(ember_matmul_s8_via_f32_scratch_bytes(m, k8, n));
+    ember_matmul_s8_ref(m, k8, n, a8, b8, &p, expected8);
+    ember_matmul_s8_via_f32(isa, m, k8, n, a8, b8, &p, scratch, got8);
+    expect(memcmp(got8, expected8, (size_t)((int64_t)m * n)) == 0, "matmul_s8 via f32", trial);
+    free(a8); free(b8); free(expected8); free(got8); free(scratch);
+  }
+}
+
 static int close_enough(const float *got, const float *expected, int64_t n) {
   for (int64_t i = 0; i < n; ++i)
     if (fabsf(got[i] - expected[i]) > 1e-4f * (1.0f + fabsf(expected[i]))) return 0;
@@ -781,6 +820,7 @@ int main(void) {
   test_hybrid(EMBER_ISA_NEON, t);
   test_hybrid_fc(EMBER_ISA_NEON, t);
   test_binary_f32(t);
+  test_matmul(EMBER_ISA_NEON, t);
   test_lookup_quantize_mean(t);
   test_unary_f32(t);
   test_softmax_norm_resize_f32(t);
