@@ -1209,6 +1209,97 @@ static void mean_s8_neon(int64_t outer, int64_t reduced, int64_t inner, const in
     }
 }
 
+/// The first `count` (≤ 8) int8 values at p, widened to int32 in two registers.
+static inline void load8_s8_s32(const int8_t *p, int32_t count, int32x4_t *lo, int32x4_t *hi) {
+  int8_t tmp[8] = {0};
+  const int16x8_t wide = vmovl_s8(count == 8 ? vld1_s8(p) : (memcpy(tmp, p, (size_t)count), vld1_s8(tmp)));
+  *lo = vmovl_s16(vget_low_s16(wide));
+  *hi = vmovl_high_s16(wide);
+}
+
+/// The f32 mean of ember_kernel_table.mean_f32: per lane the rows in order from 0.0, then one division.
+static void mean_f32_neon(int64_t outer, int64_t reduced, int64_t inner, const float *in, float *out) {
+  const float32x4_t count = vdupq_n_f32((float)reduced);
+  for (int64_t o = 0; o < outer; ++o) {
+    int64_t c = 0;
+    for (; c + 4 <= inner; c += 4) {
+      float32x4_t acc = vdupq_n_f32(0.0f);
+      for (int64_t r = 0; r < reduced; ++r) acc = vaddq_f32(acc, vld1q_f32(in + (o * reduced + r) * inner + c));
+      vst1q_f32(out + o * inner + c, reduced > 0 ? vdivq_f32(acc, count) : acc);
+    }
+    for (; c < inner; ++c) {
+      float acc = 0.0f;
+      for (int64_t r = 0; r < reduced; ++r) acc += in[(o * reduced + r) * inner + c];
+      out[o * inner + c] = reduced > 0 ? acc / (float)reduced : acc;
+    }
+  }
+}
+
+/// ember_kernel_table.requantize_s32: each pixel's channels 8 at a time, double rounding.
+static void requantize_s32_neon(int64_t pixels, int32_t channels, const int32_t *acc, const int32_t *bias,
+                                const ember_requant *rq, int8_t *out) {
+  for (int64_t p = 0; p < pixels; ++p)
+    for (int32_t c = 0; c < channels; c += 8) {
+      const int32_t count = channels - c < 8 ? channels - c : 8;
+      int32_t a[8] = {0}, m[8] = {0}, s[8] = {0};
+      memcpy(a, acc + p * channels + c, 4 * (size_t)count);
+      memcpy(m, rq->multiplier + c, 4 * (size_t)count);
+      memcpy(s, rq->shift + c, 4 * (size_t)count);
+      int32x4_t a0 = vld1q_s32(a), a1 = vld1q_s32(a + 4);
+      if (bias) {
+        int32_t b[8] = {0};
+        memcpy(b, bias + c, 4 * (size_t)count);
+        a0 = vaddq_s32(a0, vld1q_s32(b));
+        a1 = vaddq_s32(a1, vld1q_s32(b + 4));
+      }
+      requant_store8(a0, a1, m, s, NULL, 0, rq->output_offset, rq->act_min, rq->act_max, count,
+                     out + p * channels + c);
+    }
+}
+
+/// ember_resize_bilinear_s8_ref's bytes, channels 8 at a time: per output pixel the four weights wy·wx in
+/// scalar, then Σ x·w in int32 (exact, see ember_interpolation_values_integer) and the reference's
+/// rounding, (|v| + 2^19) >> 20 with v's sign (its division truncates toward zero).
+static void resize_bilinear_s8_neon(int32_t batch, int32_t in_h, int32_t in_w, int32_t channels, int32_t out_h,
+                                    int32_t out_w, int32_t align_corners, int32_t half_pixel_centers, const int8_t *in,
+                                    int8_t *out) {
+  const int32_t hs = ember_resize_scale_10(in_h, out_h, align_corners);
+  const int32_t ws = ember_resize_scale_10(in_w, out_w, align_corners);
+  for (int32_t n = 0; n < batch; ++n)
+    for (int32_t y = 0; y < out_h; ++y) {
+      const ember_bilinear_axis ay = ember_bilinear_axis_at(y, hs, half_pixel_centers, in_h);
+      const int8_t *row0 = in + ((int64_t)n * in_h + ay.lower) * in_w * channels;
+      const int8_t *row1 = in + ((int64_t)n * in_h + ay.upper) * in_w * channels;
+      for (int32_t x = 0; x < out_w; ++x) {
+        const ember_bilinear_axis ax = ember_bilinear_axis_at(x, ws, half_pixel_centers, in_w);
+        const int32_t w00 = ay.w_lower * ax.w_lower, w10 = ay.w_upper * ax.w_lower;
+        const int32_t w01 = ay.w_lower * ax.w_upper, w11 = ay.w_upper * ax.w_upper;
+        const int8_t *p00 = row0 + (int64_t)ax.lower * channels, *p01 = row0 + (int64_t)ax.upper * channels;
+        const int8_t *p10 = row1 + (int64_t)ax.lower * channels, *p11 = row1 + (int64_t)ax.upper * channels;
+        int8_t *o = out + (((int64_t)n * out_h + y) * out_w + x) * channels;
+        for (int32_t c = 0; c < channels; c += 8) {
+          const int32_t count = channels - c < 8 ? channels - c : 8;
+          int32x4_t v[2] = {vdupq_n_s32(0), vdupq_n_s32(0)}, lo, hi;
+          load8_s8_s32(p00 + c, count, &lo, &hi);
+          v[0] = vmlaq_n_s32(v[0], lo, w00); v[1] = vmlaq_n_s32(v[1], hi, w00);
+          load8_s8_s32(p10 + c, count, &lo, &hi);
+          v[0] = vmlaq_n_s32(v[0], lo, w10); v[1] = vmlaq_n_s32(v[1], hi, w10);
+          load8_s8_s32(p01 + c, count, &lo, &hi);
+          v[0] = vmlaq_n_s32(v[0], lo, w01); v[1] = vmlaq_n_s32(v[1], hi, w01);
+          load8_s8_s32(p11 + c, count, &lo, &hi);
+          v[0] = vmlaq_n_s32(v[0], lo, w11); v[1] = vmlaq_n_s32(v[1], hi, w11);
+          int32x4_t r[2];
+          for (int32_t h = 0; h < 2; ++h) {
+            const int32x4_t mag = vreinterpretq_s32_u32(
+                vshrq_n_u32(vreinterpretq_u32_s32(vaddq_s32(vabsq_s32(v[h]), vdupq_n_s32(1 << 19))), 20));
+            r[h] = vbslq_s32(vcltzq_s32(v[h]), vnegq_s32(mag), mag);
+          }
+          store_s8(o + c, vqmovn_s16(vcombine_s16(vqmovn_s32(r[0]), vqmovn_s32(r[1]))), count);
+        }
+      }
+    }
+}
+
 /// Four streams, one per quarter of the buffer (as the x86 probes), 16-byte loads, then the tail.
 static uint64_t probe_read_neon(const void *buffer, int64_t bytes) {
   const uint8_t *p = (const uint8_t *)buffer;
@@ -1249,7 +1340,10 @@ static uint64_t probe_read_neon(const void *buffer, int64_t bytes) {
   .layer_norm_f32 = layer_norm_f32_neon,               \
   .resize_bilinear_f32 = resize_bilinear_f32_neon,     \
   .quantize_f32_s8 = quantize_f32_s8_neon,             \
-  .mean_s8 = mean_s8_neon,
+  .mean_s8 = mean_s8_neon,                             \
+  .mean_f32 = mean_f32_neon,                           \
+  .requantize_s32 = requantize_s32_neon,               \
+  .resize_bilinear_s8 = resize_bilinear_s8_neon,
 
 const ember_kernel_table ember_neon_kernels = {
   .conv2d_s8 = conv2d_s8_neon,

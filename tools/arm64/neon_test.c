@@ -676,7 +676,54 @@ static void test_lookup_quantize_mean(const ember_kernel_table *t) {
     ember_mean_s8_float_ref(&r, xs, zi, fs, zo, scratch, me);
     t->mean_s8(outer, (int64_t)h * w, c, xs, zi, m, sh, fs, zo, mg);
     expect(memcmp(mg, me, (size_t)(outer * c)) == 0, "mean_s8 float requantization", trial);
-    free(xs); free(me); free(mg); free(scratch);
+    // The f32 mean over the same axes, bit for bit (infinities and NaN among the values now and then).
+    float *xf = zalloc(4 * count), *fe = zalloc(4 * (int64_t)outer * c), *fg = zalloc(4 * (int64_t)outer * c);
+    fill_f32(xf, count, 10.0f);
+    if (trial % 11 == 0) xf[rand_int(0, (int32_t)count - 1)] = trial % 22 == 0 ? INFINITY : NAN;
+    ember_mean_f32_ref(&r, xf, fe);
+    t->mean_f32(outer, (int64_t)h * w, c, xf, fg);
+    expect(memcmp(fg, fe, (size_t)(4 * outer * c)) == 0, "mean_f32", trial);
+    free(xs); free(me); free(mg); free(scratch); free(xf); free(fe); free(fg);
+  }
+}
+
+/// requantize_s32 (the int8 transposed conv's output stage) against the reference's MBQM per element,
+/// saturating sums and left shifts included; resize_bilinear_s8 against its reference.
+static void test_requantize_resize_s8(const ember_kernel_table *t) {
+  for (int trial = 0; trial < 300; ++trial) {
+    const int32_t pixels = rand_int(1, 9), channels = rand_int(1, 37);
+    const int64_t count = (int64_t)pixels * channels;
+    int32_t *acc = zalloc(4 * count), *bias = zalloc(4 * (int64_t)channels);
+    int32_t *mult = zalloc(4 * (int64_t)channels), *shift = zalloc(4 * (int64_t)channels);
+    for (int64_t i = 0; i < count; ++i) acc[i] = trial % 8 == 0 ? (rand_int(0, 1) ? INT32_MAX : INT32_MIN) : rand_int(-200000, 200000);
+    for (int32_t i = 0; i < channels; ++i) bias[i] = rand_int(-5000, 5000);
+    random_requant(channels, mult, shift);
+    int32_t lo, hi;
+    const int32_t out_zp = rand_int(-128, 127);
+    random_activation_range(trial, out_zp, &lo, &hi);
+    const ember_requant rq = {0, out_zp, mult, shift, lo, hi, NULL};
+    const int32_t *b = trial % 3 == 0 ? NULL : bias;
+    int8_t *expected = zalloc(count), *got = zalloc(count);
+    for (int64_t i = 0; i < count; ++i) {
+      const int32_t ch = (int32_t)(i % channels);
+      const int32_t sum = (int32_t)((uint32_t)acc[i] + (uint32_t)(b ? b[ch] : 0));  // wrapping, as the kernels
+      const int32_t v = ember_multiply_by_quantized_multiplier(sum, mult[ch], shift[ch]) + out_zp;
+      expected[i] = (int8_t)(v < lo ? lo : v > hi ? hi : v);
+    }
+    t->requantize_s32(pixels, channels, acc, b, &rq, got);
+    expect(memcmp(got, expected, (size_t)count) == 0, "requantize_s32", trial);
+    free(acc); free(bias); free(mult); free(shift); free(expected); free(got);
+
+    const int32_t batch = rand_int(1, 2), in_h = rand_int(1, 7), in_w = rand_int(1, 7), c = rand_int(1, 20);
+    const int32_t out_h = rand_int(1, 12), out_w = rand_int(1, 12);
+    const int32_t align = trial % 3 == 1, half_pixel = trial % 3 == 2;
+    const int64_t in_n = (int64_t)batch * in_h * in_w * c, out_n = (int64_t)batch * out_h * out_w * c;
+    int8_t *x = zalloc(in_n), *re = zalloc(out_n), *rg = zalloc(out_n);
+    fill_s8(x, in_n, trial % 10 == 0 ? (trial % 20 == 0 ? 1 : -1) : 0);
+    ember_resize_bilinear_s8_ref(batch, in_h, in_w, c, out_h, out_w, align, half_pixel, x, re);
+    t->resize_bilinear_s8(batch, in_h, in_w, c, out_h, out_w, align, half_pixel, x, rg);
+    expect(memcmp(rg, re, (size_t)out_n) == 0, "resize_bilinear_s8", trial);
+    free(x); free(re); free(rg);
   }
 }
 
@@ -822,6 +869,7 @@ int main(void) {
   test_binary_f32(t);
   test_matmul(EMBER_ISA_NEON, t);
   test_lookup_quantize_mean(t);
+  test_requantize_resize_s8(t);
   test_unary_f32(t);
   test_softmax_norm_resize_f32(t);
   test_max_pool_s8(t);
