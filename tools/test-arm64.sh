@@ -39,6 +39,23 @@ if command -v clang >/dev/null && command -v llvm-objdump >/dev/null; then
 else
   echo "SKIP: test-arm64: no clang and llvm-objdump; the reference kernels' FP contraction NOT checked"
 fi
+# Every entry of the NEON tables that a Swift kernel family reads (simd("family") { $0.field }) needs its
+# implementation name, `family_neon`, in KernelImplementation (Sources/EmberKernels/Kernels.swift): without
+# it simd() finds no name and on ARM the family runs the scalar reference, silently.
+neon_fields=$(sed -n '/define NEON_SHARED_ENTRIES/,/^$/p;/ember_neon_kernels = {/,/};/p' \
+  Sources/CEmberKernels/ember_arm_neon.c | grep -oE '^\s+\.[a-z0-9_]+ = ' | tr -d ' .=' | sort -u)
+missing=""
+while read -r family field; do
+  if grep -qx "$field" <<<"$neon_fields" && ! grep -q "\"${family}_neon\"" Sources/EmberKernels/Kernels.swift; then
+    missing="$missing ${family}_neon"
+  fi
+done < <(grep -ohE 'simd(IfAny)?\("[a-z0-9_]+"(, *\{|\) *\{) ?\$0\.[a-z0-9_]+' Sources/EmberKernels/*.swift |
+         sed -E 's/simd(IfAny)?\("([a-z0-9_]+)".*\$0\.([a-z0-9_]+)/\2 \3/' | sort -u)
+if [ -n "$missing" ]; then
+  echo "FAIL: NEON kernels without an implementation name in KernelImplementation:$missing" >&2
+  exit 1
+fi
+echo "test-arm64: every NEON table entry the Swift kernels read has its implementation name"
 for cpu in cortex-a72 max; do
   echo "test-arm64: qemu-aarch64-static -cpu $cpu"
   qemu-aarch64-static -cpu "$cpu" "$out"
