@@ -1209,6 +1209,81 @@ static void mean_s8_neon(int64_t outer, int64_t reduced, int64_t inner, const in
     }
 }
 
+// ------------------------------------------------------------ int8 softmax
+/// gemmlowp's fixed point in 4 lanes with the reference's bits. vqrdmulhq_s32 is its
+/// SaturatingRoundingDoublingHighMul exactly: (2ab + 2^31) >> 32 = floor((ab + 2^30) / 2^31), which equals
+/// gemmlowp's nudge-and-truncate for every product, and both saturate INT32_MIN·INT32_MIN to INT32_MAX.
+
+/// ember_rounding_divide_by_pot with a per-lane exponent in [0, 31].
+static inline int32x4_t rdbp_lanes(int32x4_t x, int32x4_t exponent) {
+  const int32x4_t one = vdupq_n_s32(1);
+  const int32x4_t mask = vsubq_s32(vshlq_s32(one, exponent), one);
+  const int32x4_t remainder = vandq_s32(x, mask);
+  const int32x4_t threshold = vaddq_s32(vshrq_n_s32(mask, 1), vandq_s32(vreinterpretq_s32_u32(vcltzq_s32(x)), one));
+  const int32x4_t shifted = vshlq_s32(x, vnegq_s32(exponent));  // arithmetic shift right by exponent
+  return vaddq_s32(shifted, vandq_s32(vreinterpretq_s32_u32(vcgtq_s32(remainder, threshold)), one));
+}
+
+/// gemmlowp one_over_one_plus_x_for_x_in_0_1 (Newton-Raphson), Q0.31 lanes. RoundingHalfSum(a, INT32_MAX)
+/// is (a + 2^31) / 2 as an unsigned shift, −1 for a = INT32_MIN; SaturatingRoundingMultiplyByPOT<e> is
+/// vqshlq_n_s32 (a saturating left shift).
+static inline int32x4_t one_over_one_plus_x_lanes(int32x4_t a) {
+  const int32x4_t min = vdupq_n_s32(INT32_MIN);
+  int32x4_t half = vreinterpretq_s32_u32(vshrq_n_u32(vreinterpretq_u32_s32(veorq_s32(a, min)), 1));
+  half = vbslq_s32(vceqq_s32(a, min), vdupq_n_s32(-1), half);
+  int32x4_t x = vaddq_s32(vdupq_n_s32(1515870810), vqrdmulhq_s32(half, vdupq_n_s32(-1010580540)));
+  for (int i = 0; i < 3; ++i) {
+    const int32x4_t one_minus = vsubq_s32(vdupq_n_s32(1 << 29), vqrdmulhq_s32(half, x));
+    x = vaddq_s32(x, vqshlq_n_s32(vqrdmulhq_s32(x, one_minus), 2));
+  }
+  return vqshlq_n_s32(x, 1);
+}
+
+/// ember_softmax_s8_ref 4 rows at a time, one row a lane (segmentation heads: a softmax over a few classes
+/// at every pixel), as the AVX-512 kernel: the row maxima and the table reads in scalar (NEON has no gather),
+/// Σ exp, the reciprocal and the outputs in lanes. Rows past the last whole group, and deeper rows, take the
+/// reference.
+static void softmax_s8_neon(int64_t rows, int32_t depth, const int32_t *exp_table, const int8_t *in, int8_t *out) {
+  int64_t r = 0;
+  if (depth <= SOFTMAX_MAX_LANE_DEPTH) {
+    int32_t exps[SOFTMAX_MAX_LANE_DEPTH][4];
+    const int32x4_t zero = vdupq_n_s32(0), twelve = vdupq_n_s32(12);
+    for (; r + 4 <= rows; r += 4) {
+      const int8_t *x = in + r * depth;
+      int32_t max[4];
+      for (int32_t i = 0; i < 4; ++i) {
+        int32_t m = -128;
+        for (int32_t c = 0; c < depth; ++c) m = x[(int64_t)i * depth + c] > m ? x[(int64_t)i * depth + c] : m;
+        max[i] = m;
+      }
+      int32x4_t sum = zero;
+      for (int32_t c = 0; c < depth; ++c) {
+        for (int32_t i = 0; i < 4; ++i) exps[c][i] = exp_table[max[i] - x[(int64_t)i * depth + c]];
+        sum = vaddq_s32(sum, rdbp_lanes(vld1q_s32(exps[c]), twelve));  // wraps, as the reference's sum
+      }
+      // headroom + 1 = clz(sum) for sum > 0, else 31 (GetReciprocal with 12 integer bits).
+      const int32x4_t headroom = vbslq_s32(vcgtzq_s32(sum), vclzq_s32(sum), vdupq_n_s32(31));
+      const int32x4_t shifted = veorq_s32(vshlq_s32(sum, headroom), vdupq_n_s32(INT32_MIN));
+      const int32x4_t scale = one_over_one_plus_x_lanes(shifted);
+      const int32x4_t exponent = vsubq_s32(vdupq_n_s32(12 + 31 - 8), headroom);
+      const uint32x4_t in_range = vandq_u32(vcgezq_s32(exponent), vcleq_s32(exponent, vdupq_n_s32(31)));
+      const int32x4_t safe = vminq_s32(vmaxq_s32(exponent, zero), vdupq_n_s32(31));
+      int8_t *y = out + r * depth;
+      for (int32_t c = 0; c < depth; ++c) {
+        const int32x4_t e = vld1q_s32(exps[c]);
+        int32x4_t v = vandq_s32(vreinterpretq_s32_u32(in_range), rdbp_lanes(vqrdmulhq_s32(scale, e), safe));
+        v = vminq_s32(vmaxq_s32(vsubq_s32(v, vdupq_n_s32(128)), vdupq_n_s32(-128)), vdupq_n_s32(127));
+        v = vbslq_s32(vceqzq_s32(e), vdupq_n_s32(-128), v);
+        y[c] = (int8_t)vgetq_lane_s32(v, 0);
+        y[depth + c] = (int8_t)vgetq_lane_s32(v, 1);
+        y[2 * depth + c] = (int8_t)vgetq_lane_s32(v, 2);
+        y[3 * depth + c] = (int8_t)vgetq_lane_s32(v, 3);
+      }
+    }
+  }
+  if (r < rows) ember_softmax_s8_ref(rows - r, depth, exp_table, in + r * depth, out + r * depth);
+}
+
 /// The first `count` (≤ 8) int8 values at p, widened to int32 in two registers.
 static inline void load8_s8_s32(const int8_t *p, int32_t count, int32x4_t *lo, int32x4_t *hi) {
   int8_t tmp[8] = {0};
@@ -1343,7 +1418,8 @@ static uint64_t probe_read_neon(const void *buffer, int64_t bytes) {
   .mean_s8 = mean_s8_neon,                             \
   .mean_f32 = mean_f32_neon,                           \
   .requantize_s32 = requantize_s32_neon,               \
-  .resize_bilinear_s8 = resize_bilinear_s8_neon,
+  .resize_bilinear_s8 = resize_bilinear_s8_neon,       \
+  .softmax_s8 = softmax_s8_neon,
 
 const ember_kernel_table ember_neon_kernels = {
   .conv2d_s8 = conv2d_s8_neon,

@@ -6,6 +6,10 @@
 
 #include "ember_kernels.h"
 
+/// Rows of the int8 softmax at most this deep take the lanes-of-rows kernels (one row a lane, every ISA); deeper
+/// rows take the reference.
+#define SOFTMAX_MAX_LANE_DEPTH 64
+
 /// How many inputs ahead an f32 GEMM tile of several rows prefetches its panels' weight rows, and the prefetch
 /// of `w`'s packed f32 or f16 weights at element `at` (both x86 paths). Weights that do not stay in cache
 /// stream from memory (EfficientNet-B0 reads 16 MB an inference): this took its 192 → 1152 layer on 3 × 3

@@ -1076,6 +1076,110 @@ TARGET static void ember_mean_f32_avx2(int64_t outer, int64_t reduced, int64_t i
     }
 }
 
+// ------------------------------------------------------------ int8 softmax
+/// gemmlowp fixed point, 8 lanes, with the reference's (scalar) bits (as the AVX-512 file's). Saturating
+/// RoundingDoublingHighMul of lanes a·b: floor((a·b + 2^30) / 2^31) from the even and odd 64-bit products
+/// (srdhm_from_product), INT32_MIN·INT32_MIN saturated.
+TARGET static inline __m256i srdhm_lanes(__m256i a, __m256i b) {
+  const __m256i min = _mm256_set1_epi32(INT32_MIN);
+  const __m256i even = srdhm_from_product(_mm256_mul_epi32(a, b));
+  const __m256i odd = srdhm_from_product(_mm256_mul_epi32(_mm256_srli_epi64(a, 32), _mm256_srli_epi64(b, 32)));
+  const __m256i r = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
+  const __m256i saturated = _mm256_and_si256(_mm256_cmpeq_epi32(a, min), _mm256_cmpeq_epi32(b, min));
+  return _mm256_blendv_epi8(r, _mm256_set1_epi32(INT32_MAX), saturated);
+}
+
+/// ember_rounding_divide_by_pot with a per-lane exponent in [0, 31].
+TARGET static inline __m256i rdbp_lanes(__m256i x, __m256i exponent) {
+  const __m256i one = _mm256_set1_epi32(1);
+  const __m256i mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, exponent), one);
+  const __m256i remainder = _mm256_and_si256(x, mask);
+  const __m256i threshold = _mm256_sub_epi32(_mm256_srai_epi32(mask, 1), _mm256_srai_epi32(x, 31));  // +1 for x < 0
+  const __m256i shifted = _mm256_srav_epi32(x, exponent);
+  return _mm256_sub_epi32(shifted, _mm256_cmpgt_epi32(remainder, threshold));  // −(−1) where remainder > threshold
+}
+
+/// gemmlowp SaturatingRoundingMultiplyByPOT<e> for e = 1 or 2: a saturating left shift.
+TARGET static inline __m256i saturating_shift_left_lanes(__m256i x, int e) {
+  const __m256i threshold = _mm256_set1_epi32((int32_t)((1u << (31 - e)) - 1));
+  __m256i r = _mm256_sll_epi32(x, _mm_cvtsi32_si128(e));
+  r = _mm256_blendv_epi8(r, _mm256_set1_epi32(INT32_MAX), _mm256_cmpgt_epi32(x, threshold));
+  return _mm256_blendv_epi8(r, _mm256_set1_epi32(INT32_MIN),
+                            _mm256_cmpgt_epi32(_mm256_sub_epi32(_mm256_setzero_si256(), threshold), x));
+}
+
+/// gemmlowp one_over_one_plus_x_for_x_in_0_1 (Newton-Raphson), Q0.31 lanes. RoundingHalfSum(a, INT32_MAX)
+/// is (a + 2^31) / 2 as an unsigned shift, −1 for a = INT32_MIN.
+TARGET static inline __m256i one_over_one_plus_x_lanes(__m256i a) {
+  const __m256i min = _mm256_set1_epi32(INT32_MIN);
+  __m256i half = _mm256_srli_epi32(_mm256_xor_si256(a, min), 1);
+  half = _mm256_blendv_epi8(half, _mm256_set1_epi32(-1), _mm256_cmpeq_epi32(a, min));
+  __m256i x = _mm256_add_epi32(_mm256_set1_epi32(1515870810), srdhm_lanes(half, _mm256_set1_epi32(-1010580540)));
+  for (int i = 0; i < 3; ++i) {
+    const __m256i one_minus = _mm256_sub_epi32(_mm256_set1_epi32(1 << 29), srdhm_lanes(half, x));
+    x = _mm256_add_epi32(x, saturating_shift_left_lanes(srdhm_lanes(x, one_minus), 2));
+  }
+  return saturating_shift_left_lanes(x, 1);
+}
+
+/// 31 − floor(log2 v) for v > 0 (clz), exact through doubles: the exponent field of (double)v.
+TARGET static inline __m256i clz_positive_lanes(__m256i v) {
+  const __m256d lo = _mm256_cvtepi32_pd(_mm256_castsi256_si128(v)), hi = _mm256_cvtepi32_pd(_mm256_extracti128_si256(v, 1));
+  const __m256i elo = _mm256_srli_epi64(_mm256_castpd_si256(lo), 52), ehi = _mm256_srli_epi64(_mm256_castpd_si256(hi), 52);
+  // The low dwords of the four 64-bit lanes of each half, in order.
+  const __m256i order = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
+  const __m256i packed = _mm256_permute2x128_si256(_mm256_permutevar8x32_epi32(elo, order),
+                                                   _mm256_permutevar8x32_epi32(ehi, order), 0x20);
+  return _mm256_sub_epi32(_mm256_set1_epi32(31 + 1023), packed);
+}
+
+/// ember_softmax_s8_ref 8 rows at a time, one row a lane, as the AVX-512 kernel (softmax_s8 there).
+TARGET static void ember_softmax_s8_avx2(int64_t rows, int32_t depth, const int32_t *exp_table, const int8_t *in,
+                                         int8_t *out) {
+  int64_t r = 0;
+  if (depth <= SOFTMAX_MAX_LANE_DEPTH) {
+    int8_t codes[SOFTMAX_MAX_LANE_DEPTH][8], results[SOFTMAX_MAX_LANE_DEPTH][8];
+    int32_t exps[SOFTMAX_MAX_LANE_DEPTH][8];
+    const __m256i zero = _mm256_setzero_si256(), twelve = _mm256_set1_epi32(12);
+    for (; r + 8 <= rows; r += 8) {
+      const int8_t *x = in + r * depth;
+      for (int32_t i = 0; i < 8; ++i)
+        for (int32_t c = 0; c < depth; ++c) codes[c][i] = x[(int64_t)i * depth + c];
+      __m256i max = _mm256_set1_epi32(-128);
+      for (int32_t c = 0; c < depth; ++c)
+        max = _mm256_max_epi32(max, _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)codes[c])));
+      __m256i sum = zero;
+      for (int32_t c = 0; c < depth; ++c) {
+        const __m256i v = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)codes[c]));
+        const __m256i e = _mm256_i32gather_epi32(exp_table, _mm256_sub_epi32(max, v), 4);
+        _mm256_storeu_si256((__m256i *)exps[c], e);
+        sum = _mm256_add_epi32(sum, rdbp_lanes(e, twelve));
+      }
+      const __m256i positive = _mm256_cmpgt_epi32(sum, zero);
+      const __m256i headroom = _mm256_blendv_epi8(_mm256_set1_epi32(31), clz_positive_lanes(sum), positive);
+      const __m256i shifted = _mm256_xor_si256(_mm256_sllv_epi32(sum, headroom), _mm256_set1_epi32(INT32_MIN));
+      const __m256i scale = one_over_one_plus_x_lanes(shifted);
+      const __m256i exponent = _mm256_sub_epi32(_mm256_set1_epi32(12 + 31 - 8), headroom);
+      const __m256i in_range = _mm256_andnot_si256(_mm256_cmpgt_epi32(zero, exponent),
+                                                   _mm256_cmpgt_epi32(_mm256_set1_epi32(32), exponent));
+      const __m256i safe = _mm256_min_epi32(_mm256_max_epi32(exponent, zero), _mm256_set1_epi32(31));
+      for (int32_t c = 0; c < depth; ++c) {
+        const __m256i e = _mm256_loadu_si256((const __m256i *)exps[c]);
+        __m256i y = _mm256_and_si256(in_range, rdbp_lanes(srdhm_lanes(scale, e), safe));
+        y = _mm256_min_epi32(_mm256_max_epi32(_mm256_sub_epi32(y, _mm256_set1_epi32(128)), _mm256_set1_epi32(-128)),
+                             _mm256_set1_epi32(127));
+        y = _mm256_blendv_epi8(y, _mm256_set1_epi32(-128), _mm256_cmpeq_epi32(e, zero));
+        const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(y), _mm256_extracti128_si256(y, 1));
+        _mm_storel_epi64((__m128i *)results[c], _mm_packs_epi16(w, w));
+      }
+      int8_t *y = out + r * depth;
+      for (int32_t i = 0; i < 8; ++i)
+        for (int32_t c = 0; c < depth; ++c) y[(int64_t)i * depth + c] = results[c][i];
+    }
+  }
+  if (r < rows) ember_softmax_s8_ref(rows - r, depth, exp_table, in + r * depth, out + r * depth);
+}
+
 // ------------------------------------------------------------ max pooling
 /// ember_max_pool_s8_ref / ember_max_pool_f32_ref (their bits), 32 channels a vector: the window's
 /// running maximum from −128 (−inf), then the activation clamp. The f32 maximum keeps its running value
@@ -1623,6 +1727,7 @@ const ember_kernel_table ember_avx2_kernels = {
   .avg_pool_s8 = ember_avg_pool_s8_avx2,
   .avg_pool_f32 = ember_avg_pool_f32_avx2,
   .softmax_f32 = ember_softmax_f32_avx2,
+  .softmax_s8 = ember_softmax_s8_avx2,
   .resize_bilinear_f32 = ember_resize_bilinear_f32_avx2,
   .layer_norm_f32 = ember_layer_norm_f32_avx2,
 };

@@ -1458,9 +1458,6 @@ TARGET static inline __m512i one_over_one_plus_x_lanes(__m512i a) {
   return saturating_shift_left_lanes(x, 1);
 }
 
-/// Rows of the int8 softmax at most this deep take the lanes-of-rows kernel (the others the reference).
-#define SOFTMAX_MAX_LANE_DEPTH 64
-
 /// ember_softmax_s8_ref 16 rows at a time, one row a lane (segmentation heads: a softmax over a few
 /// classes at every pixel): the rows' codes moved into lane order, max, Σ exp, the reciprocal and the
 /// outputs in lanes, moved back. Rows past the last whole group, and deeper rows, take the reference.

@@ -133,6 +133,8 @@ public enum KernelImplementation: String, CaseIterable, Sendable {
     case maxPoolF32Avx512 = "max_pool_f32_avx512"
     case maxPoolF32Avx2 = "max_pool_f32_avx2"
     case softmaxS8Avx512 = "softmax_s8_avx512"
+    case softmaxS8Avx2 = "softmax_s8_avx2"
+    case softmaxS8Neon = "softmax_s8_neon"
     case avgPoolS8Avx512 = "avg_pool_s8_avx512"
     case avgPoolS8Avx2 = "avg_pool_s8_avx2"
     case avgPoolF32Avx512 = "avg_pool_f32_avx512"

@@ -858,7 +858,8 @@ func depthwiseGeometry(_ rng: inout SplitMix64, trial: Int) -> ember_conv_geomet
     @Test func int8SoftmaxIsByteExactOnEveryISA() {
         var rng = SplitMix64(seed: 74)
         for trial in 0..<200 {
-            let depth = trial % 10 == 0 ? rng.int(65...80) : rng.int(1...12)
+            // Mostly a few classes; the lanes kernels' deepest rows (up to 64); deeper ones (the reference).
+            let depth = trial % 10 == 0 ? rng.int(65...80) : trial % 10 == 1 ? rng.int(13...64) : rng.int(1...12)
             let rows = rng.int(1...70), count = rows * depth
             var x = rng.int8s(count)
             switch trial % 7 {

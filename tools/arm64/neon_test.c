@@ -687,6 +687,35 @@ static void test_lookup_quantize_mean(const ember_kernel_table *t) {
   }
 }
 
+/// softmax_s8 against ember_softmax_s8_ref (as the Swift test): a few classes, rows up to the lanes kernel's
+/// depth and past it, partial groups of rows, constant rows, alternating extremes, and one maximum per row.
+static void test_softmax_s8(const ember_kernel_table *t) {
+  for (int trial = 0; trial < 200; ++trial) {
+    const int32_t depth = trial % 10 == 0 ? rand_int(65, 80) : trial % 10 == 1 ? rand_int(13, 64) : rand_int(1, 12);
+    const int32_t rows = rand_int(1, 70);
+    const int64_t count = (int64_t)rows * depth;
+    int8_t *x = zalloc(count), *expected = zalloc(count), *got = zalloc(count);
+    fill_s8(x, count, 0);
+    if (trial % 7 == 0) memset(x, rand_int(-128, 127), (size_t)count);
+    if (trial % 7 == 1) for (int64_t i = 0; i < count; ++i) x[i] = i % 2 == 0 ? -128 : 127;
+    if (trial % 7 == 2) for (int32_t r = 0; r < rows; ++r) x[(int64_t)r * depth + rand_int(0, depth - 1)] = 127;
+    // PreprocessSoftmaxScaling as the preparer does it (5 integer bits).
+    const double scale = 0.01 + 0.49 * fabs((double)rand_float(1.0f)), beta = 0.5 + 1.5 * fabs((double)rand_float(1.0f));
+    double real = beta * scale * (double)(1 << 26);
+    if (real > (double)INT32_MAX) real = (double)INT32_MAX;
+    int32_t m, shift;
+    ember_quantize_multiplier(real, &m, &shift);
+    if (shift < 0 || shift > 30) { free(x); free(expected); free(got); continue; }
+    const int32_t diff_min = -(int32_t)floor(31.0 * (double)(1 << 26) / (double)(1 << shift));
+    int32_t table[256];
+    ember_softmax_s8_exp_table(m, shift, diff_min, table);
+    ember_softmax_s8_ref(rows, depth, table, x, expected);
+    t->softmax_s8(rows, depth, table, x, got);
+    expect(memcmp(got, expected, (size_t)count) == 0, "softmax_s8", trial);
+    free(x); free(expected); free(got);
+  }
+}
+
 /// requantize_s32 (the int8 transposed conv's output stage) against the reference's MBQM per element,
 /// saturating sums and left shifts included; resize_bilinear_s8 against its reference.
 static void test_requantize_resize_s8(const ember_kernel_table *t) {
@@ -870,6 +899,7 @@ int main(void) {
   test_matmul(EMBER_ISA_NEON, t);
   test_lookup_quantize_mean(t);
   test_requantize_resize_s8(t);
+  test_softmax_s8(t);
   test_unary_f32(t);
   test_softmax_norm_resize_f32(t);
   test_max_pool_s8(t);
