@@ -361,11 +361,50 @@ static void mul_s8_neon(int64_t rows, int64_t cols, const int8_t *a, const int8_
 }
 
 // ------------------------------------------------------------ int8 add / sub
+/// The linear form of an int8 ADD/SUB (ember_add_s8_linear_plan): (a·lin_a + b·lin_b + lin_c) >> lin_shift,
+/// saturated to int8 and clamped; the form has the exact recipe's bytes for every pair of codes.
+static void add_s8_linear_row_neon(int64_t count, const int8_t *a, const int8_t *b, const ember_add_s8_params *p,
+                                   int8_t *out) {
+  const int32x4_t kc = vdupq_n_s32(p->lin_c), shift = vdupq_n_s32(-p->lin_shift);
+  const int32_t lin_a = p->lin_a, lin_b = p->lin_b, act_min = p->act_min, act_max = p->act_max;
+  const int32_t exceptions = p->lin_exceptions;
+  int32_t pairs[EMBER_ADD_LINEAR_EXCEPTIONS], values[EMBER_ADD_LINEAR_EXCEPTIONS];
+  memcpy(pairs, p->lin_pairs, sizeof pairs);
+  memcpy(values, p->lin_values, sizeof values);
+  const int16x8_t zero = vdupq_n_s16(0);
+  const uint16x8_t low_byte = vdupq_n_u16(255);
+  for (int64_t i = 0; i < count; i += 8) {
+    const int32_t n = count - i < 8 ? (int32_t)(count - i) : 8;
+    const int16x8_t x = load8_minus(a + i, n, zero), y = load8_minus(b + i, n, zero);
+    int32x4_t r[2];
+    for (int32_t h = 0; h < 2; ++h) {
+      int32x4_t v = vmlaq_n_s32(kc, h ? vmovl_high_s16(x) : vmovl_s16(vget_low_s16(x)), lin_a);
+      v = vmlaq_n_s32(v, h ? vmovl_high_s16(y) : vmovl_s16(vget_low_s16(y)), lin_b);
+      r[h] = vshlq_s32(v, shift);  // arithmetic shift right by lin_shift
+    }
+    // Saturated to int8, then the activation clamp where it is narrower (as offset_store8).
+    int8x8_t bytes = vqmovn_s16(vcombine_s16(vqmovn_s32(r[0]), vqmovn_s32(r[1])));
+    if (act_min > -128) bytes = vmax_s8(bytes, vdup_n_s8((int8_t)act_min));
+    if (act_max < 127) bytes = vmin_s8(bytes, vdup_n_s8((int8_t)act_max));
+    if (exceptions) {  // the pairs the form gets wrong, by their key (a & 255) << 8 | (b & 255)
+      const uint16x8_t key = vorrq_u16(vshlq_n_u16(vandq_u16(vreinterpretq_u16_s16(x), low_byte), 8),
+                                       vandq_u16(vreinterpretq_u16_s16(y), low_byte));
+      for (int32_t e = 0; e < exceptions; ++e)
+        bytes = vbsl_s8(vmovn_u16(vceqq_u16(key, vdupq_n_u16((uint16_t)pairs[e]))), vdup_n_s8((int8_t)values[e]), bytes);
+    }
+    store_s8(out + i, bytes, count - i < 8 ? (int32_t)(count - i) : 8);
+  }
+}
+
 static void add_s8_row_neon(int64_t count, const int8_t *a, const int8_t *b, const ember_add_s8_params *p,
                             int32_t subtract, int8_t *out) {
   if (p->float_mode) {
     float_binary_s8_row_neon(count, a, b, p->a_offset, p->b_offset, p->a_scale, p->b_scale, p->output_scale,
                              p->output_offset, p->act_min, p->act_max, subtract == 2 ? 3 : subtract ? 1 : 0, out);
+    return;
+  }
+  if (p->linear && subtract != 3) {
+    add_s8_linear_row_neon(count, a, b, p, out);
     return;
   }
   const int32x4_t ao = vdupq_n_s32(p->a_offset), bo = vdupq_n_s32(p->b_offset);

@@ -13,6 +13,7 @@
 #include "ember_conv_loops.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 int32_t ember_isa_lanes(int32_t isa) { return isa == EMBER_ISA_AVX512 ? 16 : 8; }
@@ -337,6 +338,77 @@ void ember_matmul_s8_via_f32(int32_t isa, int32_t m, int32_t k, int32_t n, const
                       p->output_offset;
     out[i] = (int8_t)(v < -128 ? -128 : v > 127 ? 127 : v);
   }
+}
+
+int32_t ember_add_s8_linear_plan(int32_t isa, ember_add_s8_params *p, int32_t mode) {
+  const ember_kernel_table *t = ember_kernel_table_for(isa);
+  p->linear = 0;
+  p->lin_exceptions = 0;
+  if (!t || !t->add_s8 || p->float_mode || mode < 0 || mode > 2) return 0;
+  // The real map of TFLite's recipe: each operand (x + offset)·2^left·M_x·2^shift_x / 2^31, their sum (or
+  // difference) times M_o·2^shift_o / 2^31, plus the output offset.
+  const double out_scale = ldexp((double)p->output_multiplier, p->output_shift - 31);
+  double alpha = ldexp((double)p->a_multiplier, p->left_shift + p->a_shift - 31) * out_scale;
+  double beta = ldexp((double)p->b_multiplier, p->left_shift + p->b_shift - 31) * out_scale;
+  if (mode == 1) beta = -beta;
+  if (mode == 2) alpha = -alpha;
+  const double k = alpha * p->a_offset + beta * p->b_offset + p->output_offset;
+  const double bound = 128.0 * (fabs(alpha) + fabs(beta)) + fabs(k) + 1.0;
+  if (!(bound > 0.0) || !isfinite(bound)) return 0;
+  int32_t shift = (int32_t)floor(log2(((double)(1 << 30)) / bound));
+  if (shift > 30) shift = 30;
+  if (shift < 8) return 0;  // too coarse to be exact anywhere it matters
+  const int64_t a = llround(ldexp(alpha, shift)), b = llround(ldexp(beta, shift));
+  const int64_t c = llround(ldexp(k, shift)) + ((int64_t)1 << (shift - 1));
+  if (128 * (llabs(a) + llabs(b)) + llabs(c) + 2 >= ((int64_t)1 << 31)) return 0;
+  // Every pair: a[r][c] = r − 128 (rows constant), b's one row −128 … 127 repeated (row stride 0).
+  int8_t *grid = malloc(3 * 65536 + 256);
+  if (!grid) return 0;
+  int8_t *exact = grid + 65536, *fast = exact + 65536, *row = fast + 65536;
+  for (int32_t i = 0; i < 65536; ++i) grid[i] = (int8_t)((i >> 8) - 128);
+  for (int32_t i = 0; i < 256; ++i) row[i] = (int8_t)(i - 128);
+  t->add_s8(256, 256, grid, row, 0, p, mode, exact);
+  // Half up first; TFLite rounds half away from zero, which a constant one lower or higher may match better.
+  const int64_t candidates[3] = {c, c - 1, c + 1};
+  ember_add_s8_params best = *p;
+  int32_t best_misses = 65537;
+  for (int32_t i = 0; i < 3 && best_misses > 0; ++i) {
+    ember_add_s8_params q = *p;
+    q.linear = 1; q.lin_a = (int32_t)a; q.lin_b = (int32_t)b; q.lin_c = (int32_t)candidates[i]; q.lin_shift = shift;
+    q.lin_exceptions = 0;
+    t->add_s8(256, 256, grid, row, 0, &q, mode, fast);
+    int32_t misses = 0;
+    // Whole 64-byte blocks compared at once; the pairs only where a block differs, and no further than one
+    // past the exceptions a form may have.
+    for (int32_t j = 0; j < 65536 && misses <= EMBER_ADD_LINEAR_EXCEPTIONS; ++j) {
+      if ((j & 63) == 0 && memcmp(exact + j, fast + j, 64) == 0) {
+        j += 63;
+        continue;
+      }
+      if (exact[j] == fast[j]) continue;
+      if (misses < EMBER_ADD_LINEAR_EXCEPTIONS) {
+        // Pair j is a = (j >> 8) − 128, b = (j & 255) − 128: its key is (a & 255) << 8 | (b & 255).
+        q.lin_pairs[misses] = ((((j >> 8) - 128) & 255) << 8) | (((j & 255) - 128) & 255);
+        q.lin_values[misses] = exact[j];
+      }
+      ++misses;
+    }
+    if (misses < best_misses) {
+      best_misses = misses;
+      best = q;
+      best.lin_exceptions = misses;
+    }
+  }
+  if (best_misses <= EMBER_ADD_LINEAR_EXCEPTIONS) {
+    t->add_s8(256, 256, grid, row, 0, &best, mode, fast);  // the form with its exceptions, once more
+    if (memcmp(exact, fast, 65536) == 0) {
+      *p = best;
+      free(grid);
+      return 1;
+    }
+  }
+  free(grid);
+  return 0;
 }
 
 // The ISA versions (ember_x86_avx2.c, ember_arm_neon.c): `length` a multiple of 16 and at least 64

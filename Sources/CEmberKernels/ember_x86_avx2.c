@@ -574,6 +574,32 @@ TARGET static inline __m256i add_operand8_apply(__m256i x, const add_operand8 *o
   return _mm256_add_epi32(high, _mm256_sra_epi32(low, o->shift));
 }
 
+/// The linear form of an int8 ADD/SUB (ember_add_s8_linear_plan): (a·lin_a + b·lin_b + lin_c) >> lin_shift,
+/// saturated to int8 and clamped; the form has the exact recipe's bytes for every pair of codes.
+TARGET static void add_s8_linear_row_avx2(int64_t count, const int8_t *a, const int8_t *b,
+                                          const ember_add_s8_params *p, int8_t *out) {
+  const __m256i ka = _mm256_set1_epi32(p->lin_a), kb = _mm256_set1_epi32(p->lin_b), kc = _mm256_set1_epi32(p->lin_c);
+  const __m128i shift = _mm_cvtsi32_si128(p->lin_shift);
+  const int32_t act_min = p->act_min, act_max = p->act_max, exceptions = p->lin_exceptions;
+  int32_t pairs[EMBER_ADD_LINEAR_EXCEPTIONS], values[EMBER_ADD_LINEAR_EXCEPTIONS];
+  memcpy(pairs, p->lin_pairs, sizeof pairs);
+  memcpy(values, p->lin_values, sizeof values);
+  const __m256i low_byte = _mm256_set1_epi32(255);
+  for (int64_t i = 0; i < count; i += 8) {
+    const int32_t n = count - i < 8 ? (int32_t)(count - i) : 8;
+    const __m256i x = load8_s8(a + i, n), y = load8_s8(b + i, n);
+    __m256i v = _mm256_add_epi32(_mm256_add_epi32(_mm256_mullo_epi32(x, ka), kc), _mm256_mullo_epi32(y, kb));
+    v = _mm256_sra_epi32(v, shift);
+    if (exceptions) {  // the pairs the form gets wrong, by their key (a & 255) << 8 | (b & 255)
+      const __m256i key = _mm256_or_si256(_mm256_slli_epi32(_mm256_and_si256(x, low_byte), 8),
+                                          _mm256_and_si256(y, low_byte));
+      for (int32_t e = 0; e < exceptions; ++e)
+        v = _mm256_blendv_epi8(v, _mm256_set1_epi32(values[e]), _mm256_cmpeq_epi32(key, _mm256_set1_epi32(pairs[e])));
+    }
+    store_s8(v, 0, act_min, act_max, n, out + i);
+  }
+}
+
 /// TFLite int8 ADD (SUB) of two tensors of the same shape: ember_add_s8_ref's arithmetic, 8 lanes. The
 /// operands in 32-bit lanes where ember_add_operand_plan allows (TFLite's left shift of 20 does), else
 /// with 64-bit products.
@@ -582,6 +608,10 @@ TARGET static void add_s8_row_avx2(int64_t count, const int8_t *a, const int8_t 
   if (p->float_mode) {
     float_binary_s8_row_avx2(count, a, b, p->a_offset, p->b_offset, p->a_scale, p->b_scale, p->output_scale,
                              p->output_offset, p->act_min, p->act_max, subtract == 2 ? 3 : subtract ? 1 : 0, out);
+    return;
+  }
+  if (p->linear && subtract != 3) {
+    add_s8_linear_row_avx2(count, a, b, p, out);
     return;
   }
   ember_add_operand_plan plan_a, plan_b;

@@ -751,6 +751,37 @@ TARGET static void float_binary_s8_row_avx512(int64_t count, const int8_t *a, co
   }
 }
 
+/// The linear form of an int8 ADD/SUB (ember_add_s8_linear_plan): (a·lin_a + b·lin_b + lin_c) >> lin_shift,
+/// saturated to int8 and clamped; the form has the exact recipe's bytes for every pair of codes.
+TARGET static void add_s8_linear_row_avx512(int64_t count, const int8_t *a, const int8_t *b,
+                                            const ember_add_s8_params *p, int8_t *out) {
+  const __m512i ka = _mm512_set1_epi32(p->lin_a), kb = _mm512_set1_epi32(p->lin_b), kc = _mm512_set1_epi32(p->lin_c);
+  const __m128i shift = _mm_cvtsi32_si128(p->lin_shift);
+  const int32_t act_min = p->act_min, act_max = p->act_max, exceptions = p->lin_exceptions;
+  int32_t pairs[EMBER_ADD_LINEAR_EXCEPTIONS], values[EMBER_ADD_LINEAR_EXCEPTIONS];
+  memcpy(pairs, p->lin_pairs, sizeof pairs);
+  memcpy(values, p->lin_values, sizeof values);
+  const __m512i low_byte = _mm512_set1_epi32(255);
+  for (int64_t i = 0; i < count; i += 16) {
+    const int32_t n = count - i < 16 ? (int32_t)(count - i) : 16;
+    const __mmask16 m = lanes_mask(n);
+    const __m512i x = _mm512_cvtepi8_epi32(n == 16 ? _mm_loadu_si128((const __m128i *)(a + i))
+                                                   : _mm_maskz_loadu_epi8(m, a + i));
+    const __m512i y = _mm512_cvtepi8_epi32(n == 16 ? _mm_loadu_si128((const __m128i *)(b + i))
+                                                   : _mm_maskz_loadu_epi8(m, b + i));
+    __m512i v = _mm512_add_epi32(_mm512_add_epi32(_mm512_mullo_epi32(x, ka), kc), _mm512_mullo_epi32(y, kb));
+    v = _mm512_sra_epi32(v, shift);
+    if (exceptions) {  // the pairs the form gets wrong, by their key (a & 255) << 8 | (b & 255)
+      const __m512i key = _mm512_or_si512(_mm512_slli_epi32(_mm512_and_si512(x, low_byte), 8),
+                                          _mm512_and_si512(y, low_byte));
+      for (int32_t e = 0; e < exceptions; ++e)
+        v = _mm512_mask_mov_epi32(v, _mm512_cmpeq_epi32_mask(key, _mm512_set1_epi32(pairs[e])),
+                                  _mm512_set1_epi32(values[e]));
+    }
+    store_s8(v, 0, act_min, act_max, n, out + i);
+  }
+}
+
 /// The constants of an int8 ADD row (add_s8_row_avx512).
 typedef struct {
   add_operand16 oa, ob;           // the operands in 32-bit lanes (narrow)
@@ -795,6 +826,10 @@ TARGET static void add_s8_row_avx512(int64_t count, const int8_t *a, const int8_
   if (p->float_mode) {
     float_binary_s8_row_avx512(count, a, b, p->a_offset, p->b_offset, p->a_scale, p->b_scale, p->output_scale,
                                p->output_offset, p->act_min, p->act_max, subtract == 2 ? 3 : subtract ? 1 : 0, out);
+    return;
+  }
+  if (p->linear && subtract != 3) {
+    add_s8_linear_row_avx512(count, a, b, p, out);
     return;
   }
   ember_add_operand_plan plan_a, plan_b;

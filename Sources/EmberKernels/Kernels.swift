@@ -1279,14 +1279,17 @@ struct Preparer {
     /// and paths without them. An operand broadcast first trades places with the second, with its
     /// parameters; `mode(swapped)` is the kernel's `subtract` (0 a + b, 1 a − b, 2 b − a, 3 (a − b)²).
     func addRowKernel(_ p: ember_add_s8_params, mode: (Bool) -> Int32) throws -> PreparedKernel? {
-        guard c.isa.cISA != nil else { return nil }
+        guard let isa = c.isa.cISA else { return nil }
         func operands(swapped: Bool) throws -> (UnsafePointer<ember_add_s8_params>, mode: Int32) {
             var q = p
             if swapped {
                 swap(&q.a_offset, &q.b_offset); swap(&q.a_multiplier, &q.b_multiplier); swap(&q.a_shift, &q.b_shift)
                 swap(&q.a_scale, &q.b_scale)
             }
-            return (try storage.store(q), mode(swapped))
+            // ADD/SUB in one rounding where that gives the exact recipe's bytes for every pair of codes.
+            let m = mode(swapped)
+            if m != 3 { _ = ember_add_s8_linear_plan(isa, &q, m) }
+            return (try storage.store(q), m)
         }
         if let (rows, cols, bStride, swapped, bRow) = try simdRows() {
             let (sp, mode) = try operands(swapped: swapped)

@@ -207,6 +207,9 @@ typedef enum {
 void ember_binary_f32_ref(ember_binary_op op, const ember_broadcast *bc, const float *a,
                           const float *b, float act_min, float act_max, float *out);
 
+/// Pairs of codes an int8 ADD's linear form may get wrong and correct one by one (ember_add_s8_linear_plan).
+#define EMBER_ADD_LINEAR_EXCEPTIONS 8
+
 /// TFLite int8 ADD/SUB parameters (reference integer_ops::Add): inputs are
 /// offset, shifted left by left_shift (20), scaled by their multipliers,
 /// added (or subtracted), scaled by the output multiplier, offset and clamped.
@@ -221,7 +224,27 @@ typedef struct {
   // dequantized inputs (x − zp)·scale added in float, then ember_quantize_float by output_scale.
   int32_t float_mode;
   float a_scale, b_scale, output_scale;
+  // linear 1: the optimized add_s8 kernels compute out = clamp((a·lin_a + b·lin_b + lin_c) >> lin_shift, act_min,
+  // act_max) in int32 instead, except for the lin_exceptions pairs of codes ((a & 255) << 8 | (b & 255) in
+  // lin_pairs) whose bytes are lin_values: a form ember_add_s8_linear_plan found to give the exact bytes (the
+  // reference kernels ignore it).
+  int32_t linear, lin_a, lin_b, lin_c, lin_shift;
+  int32_t lin_exceptions;
+  int32_t lin_pairs[EMBER_ADD_LINEAR_EXCEPTIONS], lin_values[EMBER_ADD_LINEAR_EXCEPTIONS];
 } ember_add_s8_params;
+
+/// Sets p's linear form for the add_s8 kernels of `isa` called with `subtract` = mode (0 a + b, 1 a − b,
+/// 2 b − a; never 3 or float_mode) when it gives the exact form's bytes for all 65,536 (a, b) pairs of codes —
+/// the op's whole domain, elementwise, so the result is the reference's bytes by exhaustion (checked
+/// against `isa`'s exact add_s8, which the kernel tests hold byte-exact to ember_add_s8_ref). The form: the
+/// real map α·(a − za) + β·(b − zb) + zo that TFLite's fixed point approximates, with α and β from p's
+/// multipliers and shifts, in 2^S fixed point (S as large as int32 allows), rounded half up. TFLite's three
+/// roundings move that map by far less than one output step, so it differs only for pairs within ~2^−18 of
+/// a rounding boundary — none or a few of the 65,536. Of three rounding constants (half up, one lower, one
+/// higher) the one with the fewest such pairs is kept, those pairs (at most EMBER_ADD_LINEAR_EXCEPTIONS)
+/// becoming exceptions with their exact bytes; the whole form is then checked once more. Else p is left
+/// exact. Returns 1 when the form is set. Prepare-time: about 50 µs and 192 KiB of temporary memory.
+int32_t ember_add_s8_linear_plan(int32_t isa, ember_add_s8_params *p, int32_t mode);
 /// subtract != 0 computes a - b.
 void ember_add_s8_ref(const ember_broadcast *bc, const int8_t *a, const int8_t *b,
                       const ember_add_s8_params *p, int32_t subtract, int8_t *out);
