@@ -361,37 +361,39 @@ int32_t ember_add_s8_linear_plan(int32_t isa, ember_add_s8_params *p, int32_t mo
   const int64_t a = llround(ldexp(alpha, shift)), b = llround(ldexp(beta, shift));
   const int64_t c = llround(ldexp(k, shift)) + ((int64_t)1 << (shift - 1));
   if (128 * (llabs(a) + llabs(b)) + llabs(c) + 2 >= ((int64_t)1 << 31)) return 0;
-  // Every pair: a[r][c] = r − 128 (rows constant), b's one row −128 … 127 repeated (row stride 0).
-  int8_t *grid = malloc(3 * 65536 + 256);
-  if (!grid) return 0;
-  int8_t *exact = grid + 65536, *fast = exact + 65536, *row = fast + 65536;
-  for (int32_t i = 0; i < 65536; ++i) grid[i] = (int8_t)((i >> 8) - 128);
-  for (int32_t i = 0; i < 256; ++i) row[i] = (int8_t)(i - 128);
-  t->add_s8(256, 256, grid, row, 0, p, mode, exact);
-  // Half up first; TFLite rounds half away from zero, which a constant one lower or higher may match better.
+  // Every pair, 16 rows of 256 at a time: a = r − 128 across row r, b = −128 … 127 in every row (row stride
+  // 0). The exact bytes are kept (64 KiB); a form's are compared as they come.
+  enum { ROWS = 16 };
+  int8_t *exact = malloc(65536);
+  if (!exact) return 0;
+  int8_t a_rows[ROWS * 256], b_row[256], fast[ROWS * 256];
+  for (int32_t i = 0; i < 256; ++i) b_row[i] = (int8_t)(i - 128);
+  for (int32_t r0 = 0; r0 < 256; r0 += ROWS) {
+    for (int32_t r = 0; r < ROWS; ++r) memset(a_rows + 256 * r, r0 + r - 128, 256);
+    t->add_s8(ROWS, 256, a_rows, b_row, 0, p, mode, exact + 256 * r0);
+  }
+  // Half up; TFLite rounds half away from zero, which a constant one lower or higher may match when half up
+  // misses more pairs than the exceptions hold.
   const int64_t candidates[3] = {c, c - 1, c + 1};
   ember_add_s8_params best = *p;
-  int32_t best_misses = 65537;
-  for (int32_t i = 0; i < 3 && best_misses > 0; ++i) {
+  int32_t best_misses = EMBER_ADD_LINEAR_EXCEPTIONS + 1;
+  for (int32_t i = 0; i < 3 && best_misses > EMBER_ADD_LINEAR_EXCEPTIONS; ++i) {
     ember_add_s8_params q = *p;
     q.linear = 1; q.lin_a = (int32_t)a; q.lin_b = (int32_t)b; q.lin_c = (int32_t)candidates[i]; q.lin_shift = shift;
     q.lin_exceptions = 0;
-    t->add_s8(256, 256, grid, row, 0, &q, mode, fast);
     int32_t misses = 0;
-    // Whole 64-byte blocks compared at once; the pairs only where a block differs, and no further than one
-    // past the exceptions a form may have.
-    for (int32_t j = 0; j < 65536 && misses <= EMBER_ADD_LINEAR_EXCEPTIONS; ++j) {
-      if ((j & 63) == 0 && memcmp(exact + j, fast + j, 64) == 0) {
-        j += 63;
-        continue;
+    for (int32_t r0 = 0; r0 < 256 && misses <= EMBER_ADD_LINEAR_EXCEPTIONS; r0 += ROWS) {
+      for (int32_t r = 0; r < ROWS; ++r) memset(a_rows + 256 * r, r0 + r - 128, 256);
+      t->add_s8(ROWS, 256, a_rows, b_row, 0, &q, mode, fast);
+      if (memcmp(fast, exact + 256 * r0, sizeof fast) == 0) continue;
+      for (int32_t j = 0; j < ROWS * 256; ++j) {
+        if (fast[j] == exact[256 * r0 + j]) continue;
+        if (misses < EMBER_ADD_LINEAR_EXCEPTIONS) {  // a = r0 + j / 256 − 128, b = j % 256 − 128, keyed by their bytes
+          q.lin_pairs[misses] = (((r0 + j / 256 - 128) & 255) << 8) | ((j % 256 - 128) & 255);
+          q.lin_values[misses] = exact[256 * r0 + j];
+        }
+        ++misses;
       }
-      if (exact[j] == fast[j]) continue;
-      if (misses < EMBER_ADD_LINEAR_EXCEPTIONS) {
-        // Pair j is a = (j >> 8) − 128, b = (j & 255) − 128: its key is (a & 255) << 8 | (b & 255).
-        q.lin_pairs[misses] = ((((j >> 8) - 128) & 255) << 8) | (((j & 255) - 128) & 255);
-        q.lin_values[misses] = exact[j];
-      }
-      ++misses;
     }
     if (misses < best_misses) {
       best_misses = misses;
@@ -399,16 +401,16 @@ int32_t ember_add_s8_linear_plan(int32_t isa, ember_add_s8_params *p, int32_t mo
       best.lin_exceptions = misses;
     }
   }
-  if (best_misses <= EMBER_ADD_LINEAR_EXCEPTIONS) {
-    t->add_s8(256, 256, grid, row, 0, &best, mode, fast);  // the form with its exceptions, once more
-    if (memcmp(exact, fast, 65536) == 0) {
-      *p = best;
-      free(grid);
-      return 1;
-    }
+  int32_t same = best_misses <= EMBER_ADD_LINEAR_EXCEPTIONS;
+  // The form with its exceptions, once more, where it has any (without, it was just compared whole).
+  for (int32_t r0 = 0; same && best_misses > 0 && r0 < 256; r0 += ROWS) {
+    for (int32_t r = 0; r < ROWS; ++r) memset(a_rows + 256 * r, r0 + r - 128, 256);
+    t->add_s8(ROWS, 256, a_rows, b_row, 0, &best, mode, fast);
+    same = memcmp(fast, exact + 256 * r0, sizeof fast) == 0;
   }
-  free(grid);
-  return 0;
+  free(exact);
+  if (same) *p = best;
+  return same;
 }
 
 // The ISA versions (ember_x86_avx2.c, ember_arm_neon.c): `length` a multiple of 16 and at least 64

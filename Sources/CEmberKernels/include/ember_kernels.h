@@ -240,10 +240,10 @@ typedef struct {
 /// real map α·(a − za) + β·(b − zb) + zo that TFLite's fixed point approximates, with α and β from p's
 /// multipliers and shifts, in 2^S fixed point (S as large as int32 allows), rounded half up. TFLite's three
 /// roundings move that map by far less than one output step, so it differs only for pairs within ~2^−18 of
-/// a rounding boundary — none or a few of the 65,536. Of three rounding constants (half up, one lower, one
-/// higher) the one with the fewest such pairs is kept, those pairs (at most EMBER_ADD_LINEAR_EXCEPTIONS)
-/// becoming exceptions with their exact bytes; the whole form is then checked once more. Else p is left
-/// exact. Returns 1 when the form is set. Prepare-time: about 50 µs and 192 KiB of temporary memory.
+/// a rounding boundary — none or a few of the 65,536. Those pairs (at most EMBER_ADD_LINEAR_EXCEPTIONS)
+/// become exceptions with their exact bytes (a rounding constant one lower or higher is tried when half up
+/// misses more), and a form with exceptions is checked once more. Else p is left exact. Returns 1 when the
+/// form is set. Prepare-time: 40–70 µs and 64 KiB of temporary memory.
 int32_t ember_add_s8_linear_plan(int32_t isa, ember_add_s8_params *p, int32_t mode);
 /// subtract != 0 computes a - b.
 void ember_add_s8_ref(const ember_broadcast *bc, const int8_t *a, const int8_t *b,
