@@ -60,16 +60,21 @@ static inline int32x4_t round_float4(float32x4_t v) {
   return vcvtnq_s32_f32(v);
 }
 
-/// Offsets, clamps and stores the first `count` of 8 requantized values.
-static inline void offset_store8(int32x4_t r0, int32x4_t r1, int32_t offset, int32_t act_min, int32_t act_max,
-                                 int32_t count, int8_t *out) {
-  // The narrowing saturates to [−128, 127], so the activation range clamps the 8 bytes, and only when
-  // narrower (ReLU6, or ReLU at a zero point above −128).
+/// 8 requantized values (two registers) offset and narrowed to int8, clamped to [act_min, act_max]. The
+/// narrowing saturates to [−128, 127], so the activation range clamps the 8 bytes, and only when narrower
+/// (ReLU6, or ReLU at a zero point above −128).
+static inline int8x8_t offset_clamp8(int32x4_t r0, int32x4_t r1, int32_t offset, int32_t act_min, int32_t act_max) {
   const int32x4_t off = vdupq_n_s32(offset);
   int8x8_t v = vqmovn_s16(vcombine_s16(vqmovn_s32(vaddq_s32(r0, off)), vqmovn_s32(vaddq_s32(r1, off))));
   if (act_min > -128) v = vmax_s8(v, vdup_n_s8((int8_t)act_min));
   if (act_max < 127) v = vmin_s8(v, vdup_n_s8((int8_t)act_max));
-  store_s8(out, v, count);
+  return v;
+}
+
+/// Offsets, clamps and stores the first `count` of 8 requantized values.
+static inline void offset_store8(int32x4_t r0, int32x4_t r1, int32_t offset, int32_t act_min, int32_t act_max,
+                                 int32_t count, int8_t *out) {
+  store_s8(out, offset_clamp8(r0, r1, offset, act_min, act_max), count);
 }
 
 /// Requantizes 8 accumulators (two registers) of channels [c, c + 8) and stores the first `count`: by the
@@ -382,17 +387,14 @@ static void add_s8_linear_row_neon(int64_t count, const int8_t *a, const int8_t 
       v = vmlaq_n_s32(v, h ? vmovl_high_s16(y) : vmovl_s16(vget_low_s16(y)), lin_b);
       r[h] = vshlq_s32(v, shift);  // arithmetic shift right by lin_shift
     }
-    // Saturated to int8, then the activation clamp where it is narrower (as offset_store8).
-    int8x8_t bytes = vqmovn_s16(vcombine_s16(vqmovn_s32(r[0]), vqmovn_s32(r[1])));
-    if (act_min > -128) bytes = vmax_s8(bytes, vdup_n_s8((int8_t)act_min));
-    if (act_max < 127) bytes = vmin_s8(bytes, vdup_n_s8((int8_t)act_max));
+    int8x8_t bytes = offset_clamp8(r[0], r[1], 0, act_min, act_max);
     if (exceptions) {  // the pairs the form gets wrong, by their key (a & 255) << 8 | (b & 255)
       const uint16x8_t key = vorrq_u16(vshlq_n_u16(vandq_u16(vreinterpretq_u16_s16(x), low_byte), 8),
                                        vandq_u16(vreinterpretq_u16_s16(y), low_byte));
       for (int32_t e = 0; e < exceptions; ++e)
         bytes = vbsl_s8(vmovn_u16(vceqq_u16(key, vdupq_n_u16((uint16_t)pairs[e]))), vdup_n_s8((int8_t)values[e]), bytes);
     }
-    store_s8(out + i, bytes, count - i < 8 ? (int32_t)(count - i) : 8);
+    store_s8(out + i, bytes, n);
   }
 }
 

@@ -725,10 +725,14 @@ TARGET static inline __m512i add_operand16_apply(__m512i x, const add_operand16 
   return _mm512_add_epi32(high, _mm512_sra_epi32(low, o->shift));
 }
 
+/// The first n (≤ 16) int8 codes at p as int32 lanes (the rest 0): a plain load when n is 16, else masked.
+TARGET static inline __m512i codes16(const int8_t *p, int32_t n) {
+  return _mm512_cvtepi8_epi32(n == 16 ? _mm_loadu_si128((const __m128i *)p) : _mm_maskz_loadu_epi8(lanes_mask(n), p));
+}
+
 /// 16 int8 codes at p (the first n; n < 16 under a mask) dequantized: (x + offset) · scale in float.
 TARGET static inline __m512 dequantize16(const int8_t *p, int32_t n, __m512i offset, __m512 scale) {
-  const __m128i codes = n == 16 ? _mm_loadu_si128((const __m128i *)p) : _mm_maskz_loadu_epi8(lanes_mask(n), p);
-  return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(_mm512_cvtepi8_epi32(codes), offset)), scale);
+  return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(codes16(p, n), offset)), scale);
 }
 
 /// ember_quantize_float, 16 lanes: v / scale (a division, as the reference), rounded.
@@ -764,11 +768,7 @@ TARGET static void add_s8_linear_row_avx512(int64_t count, const int8_t *a, cons
   const __m512i low_byte = _mm512_set1_epi32(255);
   for (int64_t i = 0; i < count; i += 16) {
     const int32_t n = count - i < 16 ? (int32_t)(count - i) : 16;
-    const __mmask16 m = lanes_mask(n);
-    const __m512i x = _mm512_cvtepi8_epi32(n == 16 ? _mm_loadu_si128((const __m128i *)(a + i))
-                                                   : _mm_maskz_loadu_epi8(m, a + i));
-    const __m512i y = _mm512_cvtepi8_epi32(n == 16 ? _mm_loadu_si128((const __m128i *)(b + i))
-                                                   : _mm_maskz_loadu_epi8(m, b + i));
+    const __m512i x = codes16(a + i, n), y = codes16(b + i, n);
     __m512i v = _mm512_add_epi32(_mm512_add_epi32(_mm512_mullo_epi32(x, ka), kc), _mm512_mullo_epi32(y, kb));
     v = _mm512_sra_epi32(v, shift);
     if (exceptions) {  // the pairs the form gets wrong, by their key (a & 255) << 8 | (b & 255)
@@ -799,11 +799,7 @@ TARGET static inline __attribute__((always_inline)) void add_s8_vectors(int64_t 
   // Whole vectors with plain loads, then the tail under a mask.
   for (int64_t i = 0; i < count; i += 16) {
     const int32_t n = count - i < 16 ? (int32_t)(count - i) : 16;
-    const __mmask16 m = lanes_mask(n);
-    const __m512i x = _mm512_cvtepi8_epi32(n == 16 ? _mm_loadu_si128((const __m128i *)(a + i))
-                                                   : _mm_maskz_loadu_epi8(m, a + i));
-    const __m512i y = _mm512_cvtepi8_epi32(n == 16 ? _mm_loadu_si128((const __m128i *)(b + i))
-                                                   : _mm_maskz_loadu_epi8(m, b + i));
+    const __m512i x = codes16(a + i, n), y = codes16(b + i, n);
     __m512i xa, yb;
     if (narrow) {
       xa = add_operand16_apply(x, &k->oa);
