@@ -371,17 +371,18 @@ extension Preparer {
             throw EmberError.invalidGraph(node: c.nodeName, reason: "transposed conv filter holds \(filter.bytes.count) bytes, "
                                           + "expected \(outC)×\(geometry.kernel_h)×\(geometry.kernel_w)×\(inC)")
         }
-        // Column (tap, oc) of the GEMM is filter[oc][tap][·].
-        var reordered = [Int8](repeating: 0, count: columns * inC)
-        let source = filter.bytes.bindMemory(to: Int8.self)
-        for oc in 0..<outC { for tap in 0..<taps {
-            let from = (oc * taps + tap) * inC, to = (tap * outC + oc) * inC
-            for i in 0..<inC { reordered[to + i] = source[from + i] }
-        } }
         // No output stage reads the requantization: the sums stay int32.
         let unread = try unreadRequant(count: Int(ember_n_padded(isa, Int32(columns))), inputZeroPoint: -q.pointee.input_offset)
-        var packed = try reordered.withUnsafeBufferPointer { w in
-            try packQS8(isa: isa, k: inC, n: columns, weights: w.baseAddress, bias: nil, requant: unread, singleRounding: false)
+        let source = filter.bytes.bindMemory(to: Int8.self)
+        var packed = try packQS8(isa: isa, k: inC, n: columns, bias: nil, requant: unread, singleRounding: false) { body in
+            // Column (tap, oc) of the GEMM is filter[oc][tap][·]; reordered only when packed here, not when the
+            // package holds the layer pre-packed.
+            var reordered = [Int8](repeating: 0, count: columns * inC)
+            for oc in 0..<outC { for tap in 0..<taps {
+                let from = (oc * taps + tap) * inC, to = (tap * outC + oc) * inC
+                for i in 0..<inC { reordered[to + i] = source[from + i] }
+            } }
+            reordered.withUnsafeBufferPointer { body($0.baseAddress) }
         }.pointee
         packed.int32_output = 1
         let gemm = try storage.store(packed)

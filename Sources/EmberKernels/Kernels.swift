@@ -750,10 +750,20 @@ struct Preparer {
                     requant: q, singleRounding: singleRounding, runs: runs)
     }
 
-    /// The same from weights in memory (a repacked copy).
+    /// The same from weights in memory.
     func packQS8(isa: Int32, k: Int, n: Int, weights: UnsafePointer<Int8>?, bias: UnsafePointer<Int32>?,
                  requant q: UnsafePointer<ember_requant>, singleRounding: Bool,
                  runs: ember_k_runs? = nil) throws -> UnsafePointer<ember_qs8_gemm> {
+        try packQS8(isa: isa, k: k, n: n, bias: bias, requant: q, singleRounding: singleRounding, runs: runs) { body in
+            body(weights)
+        }
+    }
+
+    /// The same from weights made only when they are packed here (`withWeights` hands them to its body): a
+    /// package's pre-packed blob for this layer skips making them (a reordered copy, say).
+    func packQS8(isa: Int32, k: Int, n: Int, bias: UnsafePointer<Int32>?, requant q: UnsafePointer<ember_requant>,
+                 singleRounding: Bool, runs: ember_k_runs? = nil,
+                 withWeights: ((UnsafePointer<Int8>?) -> Void) -> Void) throws -> UnsafePointer<ember_qs8_gemm> {
         let runs = runs ?? ember_k_runs(runs: 1, length: Int32(k))
         guard Int(runs.runs) * Int(runs.length) == k else {
             throw EmberError.invalidGraph(node: c.nodeName,
@@ -764,8 +774,10 @@ struct Preparer {
         let (pm, ps) = try paddedMultipliers(r, count: n, padded: np)
         let packed = try packedWeights(.int8GEMM, params: [Int32(k), Int32(n), runs.runs, runs.length, -r.input_offset],
                                        parts: [Int(ember_qs8_packed_bytes_runs(isa, runs, Int32(n))), np * 4]) { p in
-            ember_qs8_pack_runs(isa, runs, Int32(n), weights, bias, r.multiplier, r.shift, -r.input_offset, p[0],
-                                p[1].assumingMemoryBound(to: Int32.self), pm, ps)
+            withWeights { weights in
+                ember_qs8_pack_runs(isa, runs, Int32(n), weights, bias, r.multiplier, r.shift, -r.input_offset, p[0],
+                                    p[1].assumingMemoryBound(to: Int32.self), pm, ps)
+            }
         }
         var g = ember_qs8_gemm()
         g.k = Int32(k); g.k_padded = ember_qs8_k_padded_runs(isa, runs); g.n = Int32(n); g.n_padded = Int32(np)
