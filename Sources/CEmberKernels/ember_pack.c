@@ -340,6 +340,16 @@ void ember_matmul_s8_via_f32(int32_t isa, int32_t m, int32_t k, int32_t n, const
   }
 }
 
+/// Pairs of codes for ember_add_s8_linear_plan, 16 rows of 256 at a time: rows r0 … r0 + 15 of every pair
+/// (a = r − 128 across row r, b = −128 … 127 in every row: `b_row` at row stride 0) through `t`'s add_s8
+/// with `p`, into `out`.
+enum { ADD_PLAN_ROWS = 16 };
+static void add_s8_pair_rows(const ember_kernel_table *t, const ember_add_s8_params *p, int32_t mode, int32_t r0,
+                             int8_t *a_rows, const int8_t *b_row, int8_t *out) {
+  for (int32_t r = 0; r < ADD_PLAN_ROWS; ++r) memset(a_rows + 256 * r, r0 + r - 128, 256);
+  t->add_s8(ADD_PLAN_ROWS, 256, a_rows, b_row, 0, p, mode, out);
+}
+
 int32_t ember_add_s8_linear_plan(int32_t isa, ember_add_s8_params *p, int32_t mode) {
   const ember_kernel_table *t = ember_kernel_table_for(isa);
   p->linear = 0;
@@ -361,17 +371,12 @@ int32_t ember_add_s8_linear_plan(int32_t isa, ember_add_s8_params *p, int32_t mo
   const int64_t a = llround(ldexp(alpha, shift)), b = llround(ldexp(beta, shift));
   const int64_t c = llround(ldexp(k, shift)) + ((int64_t)1 << (shift - 1));
   if (128 * (llabs(a) + llabs(b)) + llabs(c) + 2 >= ((int64_t)1 << 31)) return 0;
-  // Every pair, 16 rows of 256 at a time: a = r − 128 across row r, b = −128 … 127 in every row (row stride
-  // 0). The exact bytes are kept (64 KiB); a form's are compared as they come.
-  enum { ROWS = 16 };
+  // Every pair (add_s8_pair_rows). The exact bytes are kept (64 KiB); a form's are compared as they come.
   int8_t *exact = malloc(65536);
   if (!exact) return 0;
-  int8_t a_rows[ROWS * 256], b_row[256], fast[ROWS * 256];
+  int8_t a_rows[ADD_PLAN_ROWS * 256], b_row[256], fast[ADD_PLAN_ROWS * 256];
   for (int32_t i = 0; i < 256; ++i) b_row[i] = (int8_t)(i - 128);
-  for (int32_t r0 = 0; r0 < 256; r0 += ROWS) {
-    for (int32_t r = 0; r < ROWS; ++r) memset(a_rows + 256 * r, r0 + r - 128, 256);
-    t->add_s8(ROWS, 256, a_rows, b_row, 0, p, mode, exact + 256 * r0);
-  }
+  for (int32_t r0 = 0; r0 < 256; r0 += ADD_PLAN_ROWS) add_s8_pair_rows(t, p, mode, r0, a_rows, b_row, exact + 256 * r0);
   // Half up; TFLite rounds half away from zero, which a constant one lower or higher may match when half up
   // misses more pairs than the exceptions hold.
   const int64_t candidates[3] = {c, c - 1, c + 1};
@@ -382,11 +387,10 @@ int32_t ember_add_s8_linear_plan(int32_t isa, ember_add_s8_params *p, int32_t mo
     q.linear = 1; q.lin_a = (int32_t)a; q.lin_b = (int32_t)b; q.lin_c = (int32_t)candidates[i]; q.lin_shift = shift;
     q.lin_exceptions = 0;
     int32_t misses = 0;
-    for (int32_t r0 = 0; r0 < 256 && misses <= EMBER_ADD_LINEAR_EXCEPTIONS; r0 += ROWS) {
-      for (int32_t r = 0; r < ROWS; ++r) memset(a_rows + 256 * r, r0 + r - 128, 256);
-      t->add_s8(ROWS, 256, a_rows, b_row, 0, &q, mode, fast);
+    for (int32_t r0 = 0; r0 < 256 && misses <= EMBER_ADD_LINEAR_EXCEPTIONS; r0 += ADD_PLAN_ROWS) {
+      add_s8_pair_rows(t, &q, mode, r0, a_rows, b_row, fast);
       if (memcmp(fast, exact + 256 * r0, sizeof fast) == 0) continue;
-      for (int32_t j = 0; j < ROWS * 256; ++j) {
+      for (int32_t j = 0; j < ADD_PLAN_ROWS * 256; ++j) {
         if (fast[j] == exact[256 * r0 + j]) continue;
         if (misses < EMBER_ADD_LINEAR_EXCEPTIONS) {  // a = r0 + j / 256 − 128, b = j % 256 − 128, keyed by their bytes
           q.lin_pairs[misses] = (((r0 + j / 256 - 128) & 255) << 8) | ((j % 256 - 128) & 255);
@@ -403,9 +407,8 @@ int32_t ember_add_s8_linear_plan(int32_t isa, ember_add_s8_params *p, int32_t mo
   }
   int32_t same = best_misses <= EMBER_ADD_LINEAR_EXCEPTIONS;
   // The form with its exceptions, once more, where it has any (without, it was just compared whole).
-  for (int32_t r0 = 0; same && best_misses > 0 && r0 < 256; r0 += ROWS) {
-    for (int32_t r = 0; r < ROWS; ++r) memset(a_rows + 256 * r, r0 + r - 128, 256);
-    t->add_s8(ROWS, 256, a_rows, b_row, 0, &best, mode, fast);
+  for (int32_t r0 = 0; same && best_misses > 0 && r0 < 256; r0 += ADD_PLAN_ROWS) {
+    add_s8_pair_rows(t, &best, mode, r0, a_rows, b_row, fast);
     same = memcmp(fast, exact + 256 * r0, sizeof fast) == 0;
   }
   free(exact);

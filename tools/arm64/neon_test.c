@@ -217,10 +217,10 @@ static void test_add_s8(const ember_kernel_table *t) {
       p.a_scale = 1e-3f + fabsf(rand_float(0.2f)); p.b_scale = 1e-3f + fabsf(rand_float(0.2f));
       p.output_scale = 1e-3f + fabsf(rand_float(0.2f));
     }
+    ember_broadcast bc;  // same shape
+    memset(&bc, 0, sizeof bc);
+    bc.rank = 1; bc.shape[0] = n; bc.a_strides[0] = 1; bc.b_strides[0] = 1;
     for (int32_t subtract = 0; subtract < 2; ++subtract) {
-      ember_broadcast bc;
-      memset(&bc, 0, sizeof bc);
-      bc.rank = 1; bc.shape[0] = n; bc.a_strides[0] = 1; bc.b_strides[0] = 1;
       ember_add_s8_ref(&bc, a, b, &p, subtract, expected);
       t->add_s8(1, n, a, b, 0, &p, subtract, got);
       expect(memcmp(got, expected, (size_t)n) == 0, subtract ? "sub_s8" : "add_s8", trial);
@@ -258,9 +258,6 @@ static void test_add_s8(const ember_kernel_table *t) {
           t->add_s8(rows, cols, a, b, 0, &l, 2, got);
           expect(memcmp(got, expected, (size_t)n) == 0, "sub_s8 reversed, linear form", trial);
         } else {
-          ember_broadcast bc;
-          memset(&bc, 0, sizeof bc);
-          bc.rank = 1; bc.shape[0] = n; bc.a_strides[0] = 1; bc.b_strides[0] = 1;
           ember_add_s8_ref(&bc, a, b, &p, mode, expected);
           t->add_s8(1, n, a, b, 0, &l, mode, got);
           expect(memcmp(got, expected, (size_t)n) == 0, mode ? "sub_s8, linear form" : "add_s8, linear form", trial);
