@@ -1298,9 +1298,10 @@ struct Preparer {
                 swap(&q.a_offset, &q.b_offset); swap(&q.a_multiplier, &q.b_multiplier); swap(&q.a_shift, &q.b_shift)
                 swap(&q.a_scale, &q.b_scale)
             }
-            // ADD/SUB in one rounding where that gives the exact recipe's bytes for every pair of codes.
+            // ADD/SUB in one rounding where that gives the exact recipe's bytes for every pair of codes (the
+            // plan declines SQUARED_DIFFERENCE's mode 3 and the float form itself).
             let m = mode(swapped)
-            if m != 3 { _ = ember_add_s8_linear_plan(isa, &q, m) }
+            _ = ember_add_s8_linear_plan(isa, &q, m)
             return (try storage.store(q), m)
         }
         if let (rows, cols, bStride, swapped, bRow) = try simdRows() {
