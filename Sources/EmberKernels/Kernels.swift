@@ -350,6 +350,8 @@ struct Preparer {
         case int8GEMM = 262_144, floatGEMM = 196_608, depthwise = 65_536, floatDepthwise = 163_840
         case int8Elementwise = 8_192
     }
+    /// Weight bytes from which a GEMV (a one-row fully connected layer) runs split by output panels.
+    static let splitGEMVWeightBytes = 131_072
 
     /// A row kernel (rows × cols outputs; b's row r at r · bRowStride) that can also run split across
     /// threads from SplitThreshold.int8Elementwise outputs: by rows, or for one long row by columns.
@@ -1057,6 +1059,34 @@ struct Preparer {
         }
     }
 
+    /// A one-row f32 fully connected layer (a GEMV) split across threads by output panels: each part
+    /// reads only its panels' weights (so two cores hold half of a large layer each in their own L2)
+    /// and computes its outputs exactly as the whole layer does. Nil below splitGEMVWeightBytes
+    /// of weights, where the hand-off costs more than the part saves.
+    func columnParts(isa: Int32, gemm: UnsafePointer<ember_f32_gemm>,
+                     run: @escaping (UnsafePointer<Float>, UnsafePointer<ember_f32_gemm>, UnsafeMutablePointer<Float>) -> Void)
+        -> ((KernelBuffers, Int) throws -> [() -> Void])? {
+        let w = gemm.pointee, lanes = Int(ember_isa_lanes(isa)), node = c.nodeName
+        let panels = Int(w.n_padded) / max(lanes, 1), elementBytes = w.weights_f16 != nil ? 2 : 4
+        guard panels >= 2, Int(w.k) * Int(w.n_padded) * elementBytes >= Self.splitGEMVWeightBytes else { return nil }
+        return { b, parts in
+            let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
+            let out = b.output.assumingMemoryBound(to: Float.self)
+            let n = max(1, min(parts, panels))
+            return try (0..<n).map { i in
+                let first = panels * i / n, last = panels * (i + 1) / n, column = first * lanes
+                var part = w
+                part.n = Int32(min(Int(w.n), last * lanes) - column)
+                part.n_padded = Int32((last - first) * lanes)
+                part.weights = w.weights.map { $0 + column * Int(w.k) }
+                part.weights_f16 = w.weights_f16.map { $0 + column * Int(w.k) }
+                part.bias = w.bias.map { $0 + column }
+                let stored = try b.storage.store(part)
+                return { run(x, stored, out + column) }
+            }
+        }
+    }
+
     func fullyConnectedFloat(_ act: Activation) throws -> PreparedKernel {
         if try input(1).dtype == .i8 { return try fullyConnectedHybrid(act) }
         let w = try input(1)
@@ -1073,6 +1103,7 @@ struct Preparer {
                 return { run(rows, x, gemm, out) }
             }
             k.appliesPostUnary = c.postUnary != nil
+            if rows == 1 { k.bindParts = columnParts(isa: isa, gemm: gemm) { run(1, $0, $1, $2) } }
             return k
         }
         let bias = try floatOperand(2, role: "bias")

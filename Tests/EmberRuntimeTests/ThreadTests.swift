@@ -132,6 +132,38 @@ import Ember
         }
     }
 
+    /// One-row f32 fully connected layers (GEMVs) with weights past the split threshold run split by
+    /// output panels — f32 and IEEE-half weights, a width that is not a whole number of panels, a fused
+    /// activation — and give the same bits on 1, 2 and 3 threads; a small one and a two-row one do not split.
+    @Test func splitGEMVsGiveTheSameBits() throws {
+        var rng = SplitMix64(seed: 23)
+        let b = GraphBuilder(name: "gemv")
+        let x = b.input("x", .f32, [1, 301])
+        let wide = b.constant("w1", rng.floats(517 * 301, scale: 0.1), dims: [517, 301])
+        let h = try b.add(.fullyConnected(.relu), [x, wide, b.constant("b1", rng.floats(517), dims: [517])], name: "fc1")
+        let halves = rng.floats(203 * 517, scale: 0.1).map { Float16($0).bitPattern }
+        let half = b.constant("w2", halves, dtype: .f16, dims: [203, 517])
+        let y2 = try b.add(.fullyConnected(.relu6), [h, half, nil], name: "fc2-f16")
+        let y = try b.add(.tanh, [y2], name: "tanh")  // fused into fc2 as its post-activation
+        let small = b.constant("w3", rng.floats(7 * 203), dims: [7, 203])
+        let z = try b.add(.fullyConnected(.none), [y, small, nil], name: "fc3-small")
+        let pair = b.input("pair", .f32, [2, 301])
+        let twoRows = try b.add(.fullyConnected(.none), [pair, wide, nil], name: "fc4-two-rows")
+        b.output(z, name: "z")
+        b.output(twoRows, name: "rows")
+        let g = try b.build()
+        let feeds = TestModels.input(for: g, seed: 3)
+        for isa in KernelISA.supported where isa != .scalar {
+            let expected = outputs(try Executor(graph: g, options: ExecutorOptions(isa: isa)), feeds, threads: 1)
+            let pooled = try Executor(graph: g, options: ExecutorOptions(isa: isa, threads: 3))
+            #expect(pooled.splitNodeCount == 2, "\(isa): \(pooled.splitNodeCount) nodes split, expected fc1 and fc2-f16")
+            for t in [3, 2, 1] {
+                let same = outputs(pooled, feeds, threads: t) == expected  // (not the arrays: thousands of bytes)
+                #expect(same, "\(isa), \(t) threads: the split GEMVs' bits differ")
+            }
+        }
+    }
+
     @Test func aThreadCountOutsideTheRangeIsRefused() throws {
         let g = try TestModels.smallCNN()
         for bad in [0, -1, Executor.maxThreads + 1] {
