@@ -3,7 +3,7 @@
 measured DRAM bandwidth" criterion, measured.
 
     tools/zoo/.venv-onnx-zoo/bin/python tools/bench_gemv.py [--ember PATH] [--k 8192] [--n 8192]
-        [--repeat 30] [--markdown FILE]
+        [--repeat 30] [--threads 1] [--markdown FILE]
 
 Builds one fully connected layer y = x·W (x [1, k], W [k, n], fixed seed) as an ONNX model, packs it
 with `ember pack --ladder fp32,int8,int4` (int8: per-channel weights; int4: weight-only blocks of 32),
@@ -53,6 +53,7 @@ def main():
     ap.add_argument("--k", type=int, default=8192, help="input features")
     ap.add_argument("--n", type=int, default=8192, help="output features")
     ap.add_argument("--repeat", type=int, default=30)
+    ap.add_argument("--threads", type=int, default=1, help="ember bench --threads (a GEMV splits by output panels)")
     ap.add_argument("--markdown", help="also write the table here")
     args = ap.parse_args()
     if not os.path.exists(args.ember):
@@ -68,7 +69,7 @@ def main():
         rows = []
         for variant in ["fp32", "int8", "int4"]:
             out = subprocess.run([args.ember, "bench", pkg, "--variant", variant, "--repeat", str(args.repeat),
-                                  "--warmup", "3", "--profile", "--json"], check=True, capture_output=True, text=True)
+                                  "--warmup", "3", "--threads", str(args.threads), "--profile", "--json"], check=True, capture_output=True, text=True)
             d = json.loads(out.stdout)
             gemv = max(d["ops"], key=lambda o: o["median_us"])
             gbs = gemv["bytes"] / gemv["median_us"] / 1e3
@@ -78,8 +79,8 @@ def main():
              "|---|---|---|---:|---:|---:|---:|"]
     for v, isa, kernel, b, us, gbs, share, _ in rows:
         lines.append(f"| {v} | {isa} | {kernel} | {b:,} | {us:.1f} | {gbs:.2f} | {share * 100:.0f} % |")
-    lines.append(f"\nRead peak (ember's probe on this core): {rows[0][7]:.2f} GB/s; GEMV {args.k} × {args.n}, "
-                 f"{args.repeat} runs per rung.")
+    lines.append(f"\nRead peak (ember's probe on one core): {rows[0][7]:.2f} GB/s; GEMV {args.k} × {args.n}, "
+                 f"{args.repeat} runs per rung, {args.threads} thread(s).")
     text = "\n".join(lines)
     print(text)
     if args.markdown:

@@ -1044,12 +1044,19 @@ struct Preparer {
             guard let hybrid = try packHybrid(isa: isa, k: k, n: n, weights: weights, filterScale: filterScale, range: (lo, hi))
             else { throw unsupported("a hybrid FC bias that is not constant") }
             let (name, run) = try simd("fully_connected_hybrid") { $0.fully_connected_hybrid }
-            return kernel(name, scratch: Int(ember_hybrid_scratch_bytes(isa, Int64(k), Int32(k)))) { b in
+            let scratch = Int(ember_hybrid_scratch_bytes(isa, Int64(k), Int32(k)))
+            var prepared = kernel(name, scratch: scratch) { b in
                 let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
                 let out = b.output.assumingMemoryBound(to: Float.self)
                 let s = try scratchBuffer(b, node, UInt8.self)
                 return { run(rows, x, hybrid, s, out) }
             }
+            if rows == 1 {
+                prepared.bindParts = int8GEMVParts(isa: isa, gemm: hybrid, scratch: scratch) { x, w, s, out in
+                    run(1, x.assumingMemoryBound(to: Float.self), w, s, out.assumingMemoryBound(to: Float.self))
+                }
+            }
+            return prepared
         }
         let bias = try floatOperand(2, role: "bias")
         return kernel(.fullyConnectedHybridRef, scratch: k) { b in
@@ -1059,31 +1066,74 @@ struct Preparer {
         }
     }
 
-    /// A one-row f32 fully connected layer (a GEMV) split across threads by output panels: each part
-    /// reads only its panels' weights (so two cores hold half of a large layer each in their own L2)
-    /// and computes its outputs exactly as the whole layer does. Nil below splitGEMVWeightBytes
-    /// of weights, where the hand-off costs more than the part saves.
-    func columnParts(isa: Int32, gemm: UnsafePointer<ember_f32_gemm>,
-                     run: @escaping (UnsafePointer<Float>, UnsafePointer<ember_f32_gemm>, UnsafeMutablePointer<Float>) -> Void)
+    /// A one-row fully connected layer (a GEMV) split across threads by output panels of `lanes`
+    /// channels: each part reads only its panels' weights (so two cores hold half of a large layer each
+    /// in their own L2, and a compute-bound one — int4 — gets both cores) and computes its outputs
+    /// exactly as the whole layer does. `part(first, last, buffers)` makes the kernel's weights for
+    /// panels [first, last) and returns the part's run, given the layer's input, the part's scratch and
+    /// its first output (`first · lanes` channels in). Nil below splitGEMVWeightBytes of weights, where
+    /// the hand-off costs more than the part saves.
+    func gemvParts(panels: Int, weightBytes: Int, scratch: Int, outputElementBytes: Int, lanes: Int,
+                   part: @escaping (Int, Int, KernelBuffers) throws
+                       -> (UnsafeRawPointer, UnsafeMutableRawPointer?, UnsafeMutableRawPointer) -> Void)
         -> ((KernelBuffers, Int) throws -> [() -> Void])? {
-        let w = gemm.pointee, lanes = Int(ember_isa_lanes(isa)), node = c.nodeName
-        let panels = Int(w.n_padded) / max(lanes, 1), elementBytes = w.weights_f16 != nil ? 2 : 4
-        guard panels >= 2, Int(w.k) * Int(w.n_padded) * elementBytes >= Self.splitGEMVWeightBytes else { return nil }
+        guard panels >= 2, weightBytes >= Self.splitGEMVWeightBytes else { return nil }
+        let node = c.nodeName, stride = PreparedKernel.partScratchStride(scratch)
         return { b, parts in
-            let x = try req(b, 0, node).assumingMemoryBound(to: Float.self)
-            let out = b.output.assumingMemoryBound(to: Float.self)
+            let x = UnsafeRawPointer(try req(b, 0, node))
             let n = max(1, min(parts, panels))
             return try (0..<n).map { i in
-                let first = panels * i / n, last = panels * (i + 1) / n, column = first * lanes
-                var part = w
-                part.n = Int32(min(Int(w.n), last * lanes) - column)
-                part.n_padded = Int32((last - first) * lanes)
-                part.weights = w.weights.map { $0 + column * Int(w.k) }
-                part.weights_f16 = w.weights_f16.map { $0 + column * Int(w.k) }
-                part.bias = w.bias.map { $0 + column }
-                let stored = try b.storage.store(part)
-                return { run(x, stored, out + column) }
+                let first = panels * i / n, last = panels * (i + 1) / n
+                let run = try part(first, last, b)
+                let s = scratch > 0 ? try scratchBuffer(b, node, UInt8.self) + i * stride : nil
+                let out = b.output + first * lanes * outputElementBytes
+                return { run(x, s.map(UnsafeMutableRawPointer.init), out) }
             }
+        }
+    }
+
+    /// gemvParts for an f32 GEMM (f32 or IEEE-half weights, [panels][k][lanes]).
+    func floatGEMVParts(isa: Int32, gemm: UnsafePointer<ember_f32_gemm>,
+                        run: @escaping (UnsafePointer<Float>, UnsafePointer<ember_f32_gemm>, UnsafeMutablePointer<Float>) -> Void)
+        -> ((KernelBuffers, Int) throws -> [() -> Void])? {
+        let w = gemm.pointee, lanes = Int(ember_isa_lanes(isa))
+        let weightBytes = Int(w.k) * Int(w.n_padded) * (w.weights_f16 != nil ? 2 : 4)
+        return gemvParts(panels: Int(w.n_padded) / max(lanes, 1), weightBytes: weightBytes, scratch: 0,
+                         outputElementBytes: 4, lanes: lanes) { first, last, b in
+            let column = first * lanes
+            var part = w
+            part.n = Int32(min(Int(w.n), last * lanes) - column)
+            part.n_padded = Int32((last - first) * lanes)
+            part.weights = w.weights.map { $0 + column * Int(w.k) }
+            part.weights_f16 = w.weights_f16.map { $0 + column * Int(w.k) }
+            part.bias = w.bias.map { $0 + column }
+            let stored = try b.storage.store(part)
+            return { x, _, out in run(x.assumingMemoryBound(to: Float.self), stored, out.assumingMemoryBound(to: Float.self)) }
+        }
+    }
+
+    /// gemvParts for an int8 GEMM (int8 or hybrid output: per-channel constants and the f32 bias offset
+    /// with the panels); each part flips (or quantizes) the whole input row into its own scratch.
+    func int8GEMVParts(isa: Int32, gemm: UnsafePointer<ember_qs8_gemm>, scratch: Int,
+                       run: @escaping (UnsafeRawPointer, UnsafePointer<ember_qs8_gemm>, UnsafeMutableRawPointer?,
+                                       UnsafeMutableRawPointer) -> Void)
+        -> ((KernelBuffers, Int) throws -> [() -> Void])? {
+        let w = gemm.pointee, lanes = Int(ember_isa_lanes(isa))
+        let panelBytes = Int(ember_qs8_packed_bytes(isa, w.k, Int32(lanes))), panels = Int(w.n_padded) / max(lanes, 1)
+        return gemvParts(panels: panels, weightBytes: panelBytes * panels, scratch: scratch,
+                         outputElementBytes: w.float_output != 0 ? 4 : 1, lanes: lanes) { first, last, b in
+            let column = first * lanes
+            var part = w
+            part.n = Int32(min(Int(w.n), last * lanes) - column)
+            part.n_padded = Int32((last - first) * lanes)
+            part.weights = w.weights.map { $0 + first * panelBytes }
+            part.bias = w.bias.map { $0 + column }
+            part.multiplier = w.multiplier.map { $0 + column }
+            part.shift = w.shift.map { $0 + column }
+            part.requant_scale = w.requant_scale.map { $0 + column }
+            part.float_bias = w.float_bias.map { $0 + column }
+            let stored = try b.storage.store(part)
+            return { x, s, out in run(x, stored, s, out) }
         }
     }
 
@@ -1103,7 +1153,7 @@ struct Preparer {
                 return { run(rows, x, gemm, out) }
             }
             k.appliesPostUnary = c.postUnary != nil
-            if rows == 1 { k.bindParts = columnParts(isa: isa, gemm: gemm) { run(1, $0, $1, $2) } }
+            if rows == 1 { k.bindParts = floatGEMVParts(isa: isa, gemm: gemm) { run(1, $0, $1, $2) } }
             return k
         }
         let bias = try floatOperand(2, role: "bias")
@@ -1111,12 +1161,28 @@ struct Preparer {
             guard inF % 32 == 0 else { throw unsupported("int4 weights need in_features divisible by 32") }
             if let (name, run) = simdIfAny("fully_connected_q4b32", { $0.fully_connected_q4b32 }) {
                 // The weights stay the package's blocks (mapped, at int4's bytes), widened in registers.
-                return kernel(name, scratch: Int(inF) * 4) { b in
+                var k = kernel(name, scratch: Int(inF) * 4) { b in
                     let (x, wp, bi, out) = try layerBuffers(b, node, Float.self, UInt8.self, Float.self, Float.self,
                                                             preparedBias: bias)
                     let s = try scratchBuffer(b, node, UInt8.self)
                     return { run(rows, inF, outF, x, wp, bi, lo, hi, s, out) }
                 }
+                // One output's weights are a row of blocks; a part takes whole groups of 4 (the kernel's unit).
+                let rowBytes = Int(inF) / 32 * 18, outputs = Int(outF)
+                if rows == 1 {
+                    k.bindParts = gemvParts(panels: (outputs + 3) / 4, weightBytes: outputs * rowBytes, scratch: Int(inF) * 4,
+                                            outputElementBytes: 4, lanes: 4) { first, last, b in
+                        let (_, wp, bi, _) = try layerBuffers(b, node, Float.self, UInt8.self, Float.self, Float.self,
+                                                              preparedBias: bias)
+                        let count = Int32(min(outputs, last * 4) - first * 4)
+                        let weights = wp + first * 4 * rowBytes, partBias = bi.map { $0 + first * 4 }
+                        return { x, s, out in
+                            run(1, inF, count, x.assumingMemoryBound(to: Float.self), weights, partBias, lo, hi, s,
+                                out.assumingMemoryBound(to: Float.self))
+                        }
+                    }
+                }
+                return k
             }
             return kernel(.fullyConnectedF32Q4b32Ref) { b in
                 let (x, wp, bi, out) = try layerBuffers(b, node, Float.self, UInt8.self, Float.self, Float.self, preparedBias: bias)
@@ -1142,12 +1208,18 @@ struct Preparer {
             let gemm = try packQS8(isa: isa, k: Int(inF), n: Int(outF), weights: weights, bias: bias, requant: q, singleRounding: true)
             let scratch = Int(ember_gemm_scratch_bytes(isa, inF, 1))
             let (name, run) = try simd("fully_connected_s8") { $0.fully_connected_s8 }
-            return kernel(name, scratch: scratch) { b in
+            var k = kernel(name, scratch: scratch) { b in
                 let x = try req(b, 0, node).assumingMemoryBound(to: Int8.self)
                 let out = b.output.assumingMemoryBound(to: Int8.self)
                 let s = try scratchBuffer(b, node, UInt8.self)
                 return { run(rows, x, gemm, s, out) }
             }
+            if rows == 1 {
+                k.bindParts = int8GEMVParts(isa: isa, gemm: gemm, scratch: scratch) { x, w, s, out in
+                    run(1, x.assumingMemoryBound(to: Int8.self), w, s, out.assumingMemoryBound(to: Int8.self))
+                }
+            }
+            return k
         }
         return kernel(.fullyConnectedS8Ref) { b in
             let (x, wp, bi, out) = try layerBuffers(b, node, Int8.self, Int8.self, Int32.self, Int8.self)

@@ -132,9 +132,10 @@ import Ember
         }
     }
 
-    /// One-row f32 fully connected layers (GEMVs) with weights past the split threshold run split by
-    /// output panels — f32 and IEEE-half weights, a width that is not a whole number of panels, a fused
-    /// activation — and give the same bits on 1, 2 and 3 threads; a small one and a two-row one do not split.
+    /// One-row fully connected layers (GEMVs) with weights past the split threshold run split by output
+    /// panels — f32, IEEE-half, dynamic-range, int8 and INT4 weights, a width that is not a whole number of
+    /// panels, a fused activation — and give the same bits on 1, 2 and 3 threads; a small one and a
+    /// two-row one do not split.
     @Test func splitGEMVsGiveTheSameBits() throws {
         var rng = SplitMix64(seed: 23)
         let b = GraphBuilder(name: "gemv")
@@ -149,14 +150,38 @@ import Ember
         let z = try b.add(.fullyConnected(.none), [y, small, nil], name: "fc3-small")
         let pair = b.input("pair", .f32, [2, 301])
         let twoRows = try b.add(.fullyConnected(.none), [pair, wide, nil], name: "fc4-two-rows")
+        // Dynamic-range (int8 weights, f32 activations) and int8 GEMVs: per-channel constants and the
+        // f32 bias go with their panels.
+        let w8 = b.constant("w8", rng.int8s(517 * 301), dtype: .i8, dims: [517, 301],
+                            quant: QuantParams(scale: 0.01, zeroPoint: 0))
+        let hybrid = try b.add(.fullyConnected(.none), [x, w8, b.constant("b8", rng.floats(517), dims: [517])],
+                               name: "fc5-hybrid")
+        let xq = try b.add(.quantize(.i8), [x], name: "quantize", outputQuant: QuantParams(scale: 0.01, zeroPoint: 3))
+        let wq = b.constant("wq", rng.int8s(517 * 301), dtype: .i8, dims: [517, 301],
+                            quant: QuantParams(scales: (0..<517).map { _ in Float.random(in: 0.001...0.01, using: &rng) },
+                                               zeroPoints: [Int32](repeating: 0, count: 517), axis: 0))
+        let bq = b.constant("bq", (0..<517).map { _ in Int32.random(in: -5000...5000, using: &rng) }, dtype: .i32, dims: [517])
+        let int8 = try b.add(.fullyConnected(.relu), [xq, wq, bq], name: "fc6-int8",
+                             outputQuant: QuantParams(scale: 0.05, zeroPoint: -128))
+        // INT4 block-32 weights (weight-only): 901 outputs, so the last part's group of 4 is partial.
+        var blocks: [UInt8] = []
+        for _ in 0..<(901 * 10) { blocks += [0x00, 0x2C] + (0..<16).map { _ in UInt8(truncatingIfNeeded: rng.next()) } }
+        let head = b.input("x320", .f32, [1, 320])
+        let int4 = try b.add(.fullyConnected(.none), [head, b.constant("w4", blocks, dtype: .int4Block32, dims: [901, 320]),
+                                                      b.constant("b4", rng.floats(901), dims: [901])], name: "fc7-int4")
         b.output(z, name: "z")
         b.output(twoRows, name: "rows")
+        b.output(int4, name: "int4")
+        b.output(hybrid, name: "hybrid")
+        b.output(int8, name: "int8")
         let g = try b.build()
         let feeds = TestModels.input(for: g, seed: 3)
         for isa in KernelISA.supported where isa != .scalar {
             let expected = outputs(try Executor(graph: g, options: ExecutorOptions(isa: isa)), feeds, threads: 1)
             let pooled = try Executor(graph: g, options: ExecutorOptions(isa: isa, threads: 3))
-            #expect(pooled.splitNodeCount == 2, "\(isa): \(pooled.splitNodeCount) nodes split, expected fc1 and fc2-f16")
+            #expect(pooled.splitNodeCount == 5, "\(isa): \(pooled.splitNodeCount) nodes split, expected fc1, fc2, fc5-fc7")
+            // Outputs that vary (not a clamp's constant), so equal bytes say something.
+            #expect(expected.allSatisfy { Set($0).count > 20 }, "\(isa): \(expected.map { Set($0).count }) distinct bytes")
             for t in [3, 2, 1] {
                 let same = outputs(pooled, feeds, threads: t) == expected  // (not the arrays: thousands of bytes)
                 #expect(same, "\(isa), \(t) threads: the split GEMVs' bits differ")
