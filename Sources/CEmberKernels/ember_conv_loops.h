@@ -303,10 +303,14 @@ static inline ember_window ember_window_start(const ember_conv_geometry *g, int3
 
 /// Points win->row[ky] at the input rows output row `oy` of image `n` reads, running FILL with `dst`
 /// (the slot) and `iy` (the input row, possibly outside the image) for each row the window lacks.
+/// Tap row ky's slot is ⌊(oy·stride_h + ky·dilation_h) / dilation_h⌋ mod kernel_h = (⌊oy·stride_h /
+/// dilation_h⌋ + ky) mod kernel_h: one division per output row (none undilated), not two per tap row.
 #define EMBER_WINDOW_ROWS(g, win, n, oy, FILL)                                                       \
-  for (int32_t ky_ = 0; ky_ < (g)->kernel_h; ++ky_) {                                              \
-    const int32_t from_top_ = (oy) * (g)->stride_h + ky_ * (g)->dilation_h;  /* iy + pad_top >= 0 */ \
-    const int32_t iy = from_top_ - (g)->pad_top, slot_ = from_top_ / (g)->dilation_h % (g)->kernel_h; \
+  do {                                                                                             \
+  const int32_t top_ = (oy) * (g)->stride_h;  /* iy + pad_top of tap row 0, >= 0 */                  \
+  int32_t slot_ = ((g)->dilation_h == 1 ? top_ : top_ / (g)->dilation_h) % (g)->kernel_h;           \
+  for (int32_t ky_ = 0; ky_ < (g)->kernel_h; ++ky_, slot_ = slot_ + 1 == (g)->kernel_h ? 0 : slot_ + 1) { \
+    const int32_t iy = top_ + ky_ * (g)->dilation_h - (g)->pad_top;                                  \
     const int64_t key_ = (int64_t)(n) << 32 | (uint32_t)iy;                                          \
     uint8_t *dst = (win)->slots + slot_ * (win)->row_bytes;                                         \
     if ((win)->key[slot_] != key_) {                                                               \
@@ -314,7 +318,8 @@ static inline ember_window ember_window_start(const ember_conv_geometry *g, int3
       (win)->key[slot_] = key_;                                                                    \
     }                                                                                              \
     (win)->row[ky_] = dst;                                                                         \
-  }
+  }                                                                                                \
+  } while (0)
 
 /// Where a GEMM tile's rows read their inputs, in the packed weights' k order: `runs` runs of `length`
 /// units (int8 quads, int16 pairs or floats: the kernel's), run t of tile row r starting `col` + r·pixel
