@@ -30,6 +30,7 @@ struct ember_pool {
   void (*_Atomic task)(void *, int32_t);
   void *_Atomic context;
   _Atomic int32_t count, participants;
+  _Atomic int32_t sleepers;  // workers waiting (or about to wait) on `wake`; changed under `mutex`
   pthread_mutex_t mutex;
   pthread_cond_t wake;
 };
@@ -78,9 +79,12 @@ static void *worker_main(void *arg) {
     }
     if (g == seen) {
       pthread_mutex_lock(&p->mutex);
-      while ((g = (uint32_t)(atomic_load_explicit(&p->work, memory_order_acquire) >> 32)) == seen &&
-             !atomic_load(&p->stopping))
+      // Counted before the job word is read again (both sequentially consistent): a caller that
+      // publishes a job after this read sees the sleeper and broadcasts under the mutex.
+      atomic_fetch_add(&p->sleepers, 1);
+      while ((g = (uint32_t)(atomic_load(&p->work) >> 32)) == seen && !atomic_load(&p->stopping))
         pthread_cond_wait(&p->wake, &p->mutex);
+      atomic_fetch_sub(&p->sleepers, 1);
       pthread_mutex_unlock(&p->mutex);
     }
     if (atomic_load(&p->stopping)) return NULL;
@@ -141,10 +145,15 @@ void ember_pool_run(ember_pool *p, void (*task)(void *context, int32_t index), v
   atomic_store_explicit(&p->participants, participants, memory_order_relaxed);
   atomic_store_explicit(&p->done, 0, memory_order_relaxed);
   const uint32_t generation = (uint32_t)(atomic_load_explicit(&p->work, memory_order_relaxed) >> 32) + 1;
-  pthread_mutex_lock(&p->mutex);
-  atomic_store_explicit(&p->work, (uint64_t)generation << 32, memory_order_release);
-  pthread_cond_broadcast(&p->wake);
-  pthread_mutex_unlock(&p->mutex);
+  atomic_store(&p->work, (uint64_t)generation << 32);
+  // Spinning workers see the job word; only sleeping ones need the condition variable (a lock and a
+  // broadcast cost more than a small layer's part). A worker about to sleep counted itself before it
+  // re-reads the word, so one of the two sequentially consistent accesses sees the other.
+  if (atomic_load(&p->sleepers) > 0) {
+    pthread_mutex_lock(&p->mutex);
+    pthread_cond_broadcast(&p->wake);
+    pthread_mutex_unlock(&p->mutex);
+  }
   run_parts(p, generation);
   // Only parts a worker claimed and is running are left.
   for (int spin = 0; atomic_load_explicit(&p->done, memory_order_acquire) < count; ++spin) {
