@@ -1,9 +1,13 @@
 // A persistent worker pool for splitting one kernel across threads (see include/ember_sys.h).
 // Workers spin for a short while after each job, so the next layer of the same inference starts
 // without a wake-up; then they sleep on a condition variable, so an idle session costs no CPU.
-// Parts are claimed, not assigned: the caller and the workers take the next unclaimed part until none
-// is left, so a worker that is asleep or descheduled when a job starts (a wake-up can take hundreds of
-// microseconds on a virtual machine) never holds the job up — the caller runs its parts too.
+// Parts are claimed, not assigned: the caller and the workers take unclaimed parts until none is left,
+// so a worker that is asleep or descheduled when a job starts (a wake-up can take hundreds of
+// microseconds on a virtual machine) never holds the job up — the caller runs its parts too. Each
+// thread first claims the part of its own index (caller 0, worker k part k) when it is free: a row
+// band of one layer then runs on the core that computed (and holds in its cache) the same band of the
+// layer before, instead of whichever thread won the race (vww96_int8 on two threads: 1-2 % faster,
+// five interleaved runs).
 // Nothing here allocates after ember_pool_create.
 #define _GNU_SOURCE
 #include "ember_sys.h"
@@ -20,10 +24,11 @@
 struct ember_pool {
   int32_t workers;
   pthread_t *threads;
-  // The job: generation << 32 | index of the next unclaimed part. A part is claimed by a compare-and-
-  // swap that also checks the generation, so a late worker cannot claim a part of a newer job with
-  // the task it read for an older one (the job's fields are read between the load and the swap, and
-  // a job's fields change only after all its parts were claimed, which fails that swap).
+  // The job: generation << 32 | its claims: for up to 32 parts a mask of those claimed, for more the
+  // index of the next unclaimed one. A part is claimed by a compare-and-swap that also checks the
+  // generation, so a late worker cannot claim a part of a newer job with the task it read for an
+  // older one (the job's fields are read between the load and the swap, and a job's fields change
+  // only after all its parts were claimed, which fails that swap).
   _Atomic uint64_t work;
   _Atomic int32_t done;  // parts of the current job finished
   _Atomic int32_t stopping;
@@ -48,17 +53,32 @@ static inline void cpu_relax(void) {
 #endif
 }
 
-/// Claims and runs parts of job `generation` until none is left (or a newer job started).
-static void run_parts(struct ember_pool *p, uint32_t generation) {
+/// Parts a claim mask can track (more run in index order).
+#define EMBER_POOL_MASK_PARTS 32
+
+/// Claims and runs parts of job `generation` until none is left (or a newer job started): part `own`
+/// first when it is free, then the lowest free one.
+static void run_parts(struct ember_pool *p, uint32_t generation, int32_t own) {
   uint64_t w = atomic_load_explicit(&p->work, memory_order_acquire);
   for (;;) {
     if ((uint32_t)(w >> 32) != generation) return;
     void (*task)(void *, int32_t) = atomic_load_explicit(&p->task, memory_order_relaxed);
     void *context = atomic_load_explicit(&p->context, memory_order_relaxed);
     const int32_t count = atomic_load_explicit(&p->count, memory_order_relaxed);
-    const int32_t index = (int32_t)(uint32_t)w;
-    if (index >= count) return;
-    if (!atomic_compare_exchange_weak_explicit(&p->work, &w, w + 1, memory_order_acq_rel, memory_order_acquire))
+    const uint32_t claims = (uint32_t)w;
+    int32_t index;
+    uint64_t claimed;
+    if (count <= EMBER_POOL_MASK_PARTS) {
+      const uint32_t all = count == 32 ? 0xFFFFFFFFu : (1u << count) - 1;
+      if ((claims & all) == all) return;
+      index = own < count && !(claims >> own & 1) ? own : __builtin_ctz(~claims);
+      claimed = w | (uint64_t)1 << index;
+    } else {
+      index = (int32_t)claims;
+      if (index >= count) return;
+      claimed = w + 1;
+    }
+    if (!atomic_compare_exchange_weak_explicit(&p->work, &w, claimed, memory_order_acq_rel, memory_order_acquire))
       continue;  // w now holds the current word: retry
     task(context, index);
     atomic_fetch_add_explicit(&p->done, 1, memory_order_release);
@@ -89,7 +109,7 @@ static void *worker_main(void *arg) {
     }
     if (atomic_load(&p->stopping)) return NULL;
     seen = g;
-    if (start.index < atomic_load_explicit(&p->participants, memory_order_relaxed)) run_parts(p, g);
+    if (start.index < atomic_load_explicit(&p->participants, memory_order_relaxed)) run_parts(p, g, start.index);
   }
 }
 
@@ -154,7 +174,7 @@ void ember_pool_run(ember_pool *p, void (*task)(void *context, int32_t index), v
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->mutex);
   }
-  run_parts(p, generation);
+  run_parts(p, generation, 0);
   // Only parts a worker claimed and is running are left.
   for (int spin = 0; atomic_load_explicit(&p->done, memory_order_acquire) < count; ++spin) {
     if (spin < EMBER_POOL_SPINS) cpu_relax(); else sched_yield();

@@ -59,8 +59,9 @@ void ember_pool_destroy(ember_pool *pool);
 /// Workers + the caller.
 int32_t ember_pool_threads(const ember_pool *pool);
 /// Runs task(context, i) for i in [0, count) on up to P = min(threads, count, ember_pool_threads)
-/// threads — the caller and workers 1 … P − 1 each claim the next part not yet taken, so the caller
-/// runs every part no worker got to in time — and returns when all have finished. A NULL pool, or
+/// threads — the caller and workers 1 … P − 1 each claim parts not yet taken, their own index first
+/// (so a layer's band i runs where the previous layer's band i did), and the caller runs every part no
+/// worker got to in time — and returns when all have finished. A NULL pool, or
 /// P = 1, runs them in turn on the caller. One job at a time: a pool belongs to one session, used
 /// from one thread at a time.
 void ember_pool_run(ember_pool *pool, void (*task)(void *context, int32_t index), void *context, int32_t count,
