@@ -122,13 +122,23 @@ import Ember
         let scaled = try b.add(.mul(.none), [sum, gate], name: "mul", outputQuant: QuantParams(scale: 0.03, zeroPoint: 5))
         let product = try b.add(.mul(.none), [scaled, x], name: "mul2", outputQuant: QuantParams(scale: 0.2, zeroPoint: 0))
         b.output(product, name: "out")
-        let g = try b.build()
-        let feeds = TestModels.input(for: g, seed: 9)
+        try expectSameBitsOnAnyThreadCount(try b.build(), seed: 9, splitNodes: 3)
+    }
+
+    /// On every SIMD path: `g` prepared for 3 threads splits `splitNodes` nodes, its outputs vary (not a
+    /// clamp's constant, so equal bytes say something) and are the same bytes on 3, 2 and 1 threads as
+    /// an executor prepared for one thread gives.
+    func expectSameBitsOnAnyThreadCount(_ g: Graph, seed: UInt64, splitNodes: Int) throws {
+        let feeds = TestModels.input(for: g, seed: seed)
         for isa in KernelISA.supported where isa != .scalar {
             let expected = outputs(try Executor(graph: g, options: ExecutorOptions(isa: isa)), feeds, threads: 1)
             let pooled = try Executor(graph: g, options: ExecutorOptions(isa: isa, threads: 3))
-            #expect(pooled.splitNodeCount == 3, "\(isa): \(pooled.splitNodeCount) of 3 nodes split")
-            for t in [3, 2, 1] { #expect(outputs(pooled, feeds, threads: t) == expected, "\(isa), \(t) threads") }
+            #expect(pooled.splitNodeCount == splitNodes, "\(isa): \(pooled.splitNodeCount) of \(splitNodes) nodes split")
+            #expect(expected.allSatisfy { Set($0).count > 20 }, "\(isa): \(expected.map { Set($0).count }) distinct bytes")
+            for t in [3, 2, 1] {
+                let same = outputs(pooled, feeds, threads: t) == expected  // (not the arrays: thousands of bytes)
+                #expect(same, "\(isa), \(t) threads: the bytes differ from one thread's")
+            }
         }
     }
 
@@ -174,19 +184,7 @@ import Ember
         b.output(int4, name: "int4")
         b.output(hybrid, name: "hybrid")
         b.output(int8, name: "int8")
-        let g = try b.build()
-        let feeds = TestModels.input(for: g, seed: 3)
-        for isa in KernelISA.supported where isa != .scalar {
-            let expected = outputs(try Executor(graph: g, options: ExecutorOptions(isa: isa)), feeds, threads: 1)
-            let pooled = try Executor(graph: g, options: ExecutorOptions(isa: isa, threads: 3))
-            #expect(pooled.splitNodeCount == 5, "\(isa): \(pooled.splitNodeCount) nodes split, expected fc1, fc2, fc5-fc7")
-            // Outputs that vary (not a clamp's constant), so equal bytes say something.
-            #expect(expected.allSatisfy { Set($0).count > 20 }, "\(isa): \(expected.map { Set($0).count }) distinct bytes")
-            for t in [3, 2, 1] {
-                let same = outputs(pooled, feeds, threads: t) == expected  // (not the arrays: thousands of bytes)
-                #expect(same, "\(isa), \(t) threads: the split GEMVs' bits differ")
-            }
-        }
+        try expectSameBitsOnAnyThreadCount(try b.build(), seed: 3, splitNodes: 5)  // fc1, fc2, fc5, fc6, fc7
     }
 
     @Test func aThreadCountOutsideTheRangeIsRefused() throws {
