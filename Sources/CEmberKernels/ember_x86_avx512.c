@@ -196,8 +196,50 @@ TARGET static inline void store_acc(__m512i acc, const ember_qs8_gemm *w, const 
   _mm512_mask_storeu_ps((float *)out + at, lanes_mask(count), v);
 }
 
+/// Four vectors of 16 requantized int32 values (a, b, c, d) offset, saturated and clamped as store_s8 does
+/// each, and stored as int8: two signed packs to int16, the offset added there with saturation (an int16
+/// past the int8 range stays past it), one pack to bytes and a dword permute back into order (each pack
+/// works within 128-bit lanes) — 6 operations where four store_s8's down-conversions take 8 and their
+/// offsets 4. The vectors are `per_row` (1, 2 or 4) to an output row, rows `stride` bytes apart from
+/// `out`: one 64-byte store when the rows are adjacent, else one per row.
+TARGET static inline void store_s8_x4(__m512i a, __m512i b, __m512i c, __m512i d, int32_t offset, int32_t act_min,
+                                      int32_t act_max, int32_t per_row, int8_t *out, int64_t stride) {
+  const __m512i offset16 = _mm512_set1_epi16((short)offset);
+  const __m512i ab = _mm512_adds_epi16(_mm512_packs_epi32(a, b), offset16);
+  const __m512i cd = _mm512_adds_epi16(_mm512_packs_epi32(c, d), offset16);
+  // Lane k of the bytes holds dwords a_k, b_k, c_k, d_k (a_k = a's values 4k … 4k + 3): a 4 × 4 transpose.
+  const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  __m512i bytes = _mm512_permutexvar_epi32(order, _mm512_packs_epi16(ab, cd));
+  if (act_min > -128) bytes = _mm512_max_epi8(bytes, _mm512_set1_epi8((char)act_min));
+  if (act_max < 127) bytes = _mm512_min_epi8(bytes, _mm512_set1_epi8((char)act_max));
+  if (per_row == 4 || stride == 16 * per_row) {
+    _mm512_storeu_si512(out, bytes);
+  } else if (per_row == 2) {
+    _mm256_storeu_si256((__m256i *)(void *)out, _mm512_castsi512_si256(bytes));
+    _mm256_storeu_si256((__m256i *)(void *)(out + stride), _mm512_extracti64x4_epi64(bytes, 1));
+  } else {
+    _mm_storeu_si128((__m128i *)(void *)out, _mm512_castsi512_si128(bytes));
+    _mm_storeu_si128((__m128i *)(void *)(out + stride), _mm512_extracti32x4_epi32(bytes, 1));
+    _mm_storeu_si128((__m128i *)(void *)(out + 2 * stride), _mm512_extracti32x4_epi32(bytes, 2));
+    _mm_storeu_si128((__m128i *)(void *)(out + 3 * stride), _mm512_extracti32x4_epi32(bytes, 3));
+  }
+}
+
 // ------------------------------------------------------------ int8 GEMM tile
 // The int8 tiles read unsigned input bytes (x ^ 0x80) as quads from an ember_run_source.
+
+/// 16 accumulators requantized as an int8 GEMM's output stage says (single or double rounding, or
+/// float), before the output offset.
+TARGET static inline __m512i requantize_s8_gemm(__m512i acc, const ember_qs8_gemm *w, const requant16 *q) {
+  return q->is_float || !w->single_rounding ? requantize16(acc, q) : mbqm_single(acc, q->mult, q->shift);
+}
+
+/// Whether an R × P tile from channel c0 stores its int8 output four vectors at a time (store_s8_x4): an
+/// int8 output stage, every panel full, and the tile's vectors in whole groups of four of one row (P 4),
+/// two rows (P 2) or four rows (P 1).
+static inline int32_t qs8_tile_packs(const ember_qs8_gemm *w, int32_t rows, int32_t panels, int32_t c0) {
+  return !w->int32_output && !w->float_output && c0 + 16 * panels <= w->n && panels != 3 && (rows * panels) % 4 == 0;
+}
 
 /// R rows × P 16-channel panels, both constants, so the accumulators stay in registers and no lane
 /// computes for a row or panel that is not there. Row r's input starts `col` + r·pixel bytes into each
@@ -228,14 +270,27 @@ TARGET static inline void store_acc(__m512i acc, const ember_qs8_gemm *w, const 
     }                                                                                                 \
     /* Unrolled: a loop here would index acc in memory, and clang would then store every          \
        accumulator to the stack at each step of the loops above. */                                   \
+    const int32_t packs = qs8_tile_packs(w, R, P, c0);                                                \
     _Pragma("GCC unroll 4") for (int32_t j = 0; j < P; ++j) {                                         \
       const int32_t c = c0 + 16 * j, count = w->n - c < 16 ? w->n - c : 16;                           \
       if (count <= 0) continue;                                                                       \
       requant16 q;  /* only an int8 output stage reads it (a hybrid GEMM has no multipliers) */       \
       if (!w->float_output) q = requant16_channels(w->multiplier, w->shift, w->requant_scale, c);     \
       else memset(&q, 0, sizeof q);                                                                   \
+      if (packs) { /* requantized in place, stored below four vectors at a time */                    \
+        _Pragma("GCC unroll 8") for (int32_t r = 0; r < R; ++r) acc[r][j] = requantize_s8_gemm(acc[r][j], w, &q); \
+        continue;                                                                                     \
+      }                                                                                               \
       _Pragma("GCC unroll 8") for (int32_t r = 0; r < R; ++r)                                         \
         store_acc(acc[r][j], w, &q, c, count, out, out_at + r * out_stride + c);                      \
+    }                                                                                                 \
+    /* In row-major (r, j) order, four vectors at a time: one row's (P 4), two rows' (P 2), four (P 1). */ \
+    if (packs && P != 3 && (R * P) % 4 == 0) {                                                        \
+      int8_t *o = (int8_t *)out + out_at + c0;                                                         \
+      _Pragma("GCC unroll 8") for (int32_t i = 0; i < R * P; i += 4)                                 \
+        store_s8_x4(acc[i / P][i % P], acc[(i + 1) / P][(i + 1) % P], acc[(i + 2) / P][(i + 2) % P],   \
+                    acc[(i + 3) / P][(i + 3) % P], w->output_offset, w->act_min, w->act_max, P < 4 ? P : 4, \
+                    o + (i / P) * out_stride, out_stride);                                            \
     }                                                                                                 \
   }
 DEFINE_QS8_TILE(8, 1) DEFINE_QS8_TILE(8, 2)
