@@ -672,6 +672,12 @@ TARGET static void dw_s8_fill_along_row(uint8_t *quads, int64_t row_bytes, int32
           for (int32_t j = 0; j < DW_GROUP; ++j)                                                    \
             acc[j] = _mm512_dpbusd_epi32(acc[j], _mm512_loadu_si512(p + j * pixel), wv);            \
         }                                                                                           \
+      if (count == 16 && DW_GROUP == 4) { /* four pixels' 16 channels, in_c apart */                  \
+        store_s8_x4(requantize16(acc[0], &q), requantize16(acc[1], &q), requantize16(acc[2], &q),    \
+                    requantize16(acc[3], &q), w->output_offset, w->act_min, w->act_max, 1,          \
+                    out + ox * g->in_c, g->in_c);                                                   \
+        continue;                                                                                   \
+      }                                                                                             \
       for (int32_t j = 0; j < DW_GROUP; ++j)                                                        \
         store_s8(requantize16(acc[j], &q), w->output_offset, w->act_min, w->act_max, count,         \
                  out + (ox + j) * g->in_c);                                                         \
