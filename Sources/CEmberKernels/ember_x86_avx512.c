@@ -704,19 +704,36 @@ TARGET static void dw_s8_row_pairs(const ember_conv_geometry *g, const ember_qs8
   const __m512i bias = TWICE(w->bias);
   const requant16 q = w->requant_scale ? requant16_float(_mm512_castsi512_ps(TWICE(w->requant_scale)))
                                        : requant16_make(TWICE(w->multiplier), TWICE(w->shift));
-  for (int32_t ox = 0; ox < g->out_w; ox += 2) {
+  // The pair of pixels from ox (the second only when `pair`) accumulated.
+#define DW_PAIR(ox, pair, acc)                                                                        \
+  do {                                                                                              \
+    acc = bias;                                                                                     \
+    for (int32_t r = 0; r < rows; ++r)                                                              \
+      for (int32_t kx = 0; kx < kw; ++kx) {                                                         \
+        const uint8_t *p = quads + r * row_bytes + (ox) * pixel + kx * tap;                         \
+        const __m512i x = pixel == 32 || !(pair) ? _mm512_loadu_si512(p)                            \
+            : _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)p)),    \
+                                 _mm256_loadu_si256((const __m256i *)(p + pixel)), 1);              \
+        acc = _mm512_dpbusd_epi32(acc, x, TWICE((const int8_t *)w->slots + (r * kw + kx) * 64));    \
+      }                                                                                             \
+  } while (0)
+  int32_t ox = 0;
+  for (; ox + 8 <= g->out_w; ox += 8) {  // eight pixels: 64 adjacent output bytes, one packed store
+    __m512i a, b, c, d;
+    DW_PAIR(ox, 1, a);
+    DW_PAIR(ox + 2, 1, b);
+    DW_PAIR(ox + 4, 1, c);
+    DW_PAIR(ox + 6, 1, d);
+    store_s8_x4(requantize16(a, &q), requantize16(b, &q), requantize16(c, &q), requantize16(d, &q), w->output_offset,
+                w->act_min, w->act_max, 4, out + ox * 8, 64);
+  }
+  for (; ox < g->out_w; ox += 2) {
     const int32_t pair = ox + 1 < g->out_w;
-    __m512i acc = bias;
-    for (int32_t r = 0; r < rows; ++r)
-      for (int32_t kx = 0; kx < kw; ++kx) {
-        const uint8_t *p = quads + r * row_bytes + ox * pixel + kx * tap;
-        const __m512i x = pixel == 32 || !pair ? _mm512_loadu_si512(p)
-            : _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)p)),
-                                 _mm256_loadu_si256((const __m256i *)(p + pixel)), 1);
-        acc = _mm512_dpbusd_epi32(acc, x, TWICE((const int8_t *)w->slots + (r * kw + kx) * 64));
-      }
+    __m512i acc;
+    DW_PAIR(ox, pair, acc);
     store_s8(requantize16(acc, &q), w->output_offset, w->act_min, w->act_max, pair ? 16 : 8, out + ox * 8);
   }
+#undef DW_PAIR
 #undef TWICE
 }
 
