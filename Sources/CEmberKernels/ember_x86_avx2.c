@@ -149,6 +149,48 @@ TARGET static inline void store_s8(__m256i r, int32_t offset, int32_t act_min, i
   memcpy(out, tmp, (size_t)count);
 }
 
+/// Four vectors of 8 requantized int32 values (a, b, c, d) offset, saturated and clamped as store_s8 does
+/// each, and stored as int8: two signed packs to int16 with the offset added there with saturation, one
+/// pack to bytes and a dword permute back into order — 6 operations where four store_s8's take 16. The
+/// vectors are `per_row` (1, 2 or 4) to an output row, rows `stride` bytes apart from `out`: one 32-byte
+/// store when the rows are adjacent, else one per row.
+TARGET static inline void store_s8_x4(__m256i a, __m256i b, __m256i c, __m256i d, int32_t offset, int32_t act_min,
+                                      int32_t act_max, int32_t per_row, int8_t *out, int64_t stride) {
+  const __m256i offset16 = _mm256_set1_epi16((short)offset);
+  const __m256i ab = _mm256_adds_epi16(_mm256_packs_epi32(a, b), offset16);
+  const __m256i cd = _mm256_adds_epi16(_mm256_packs_epi32(c, d), offset16);
+  // Lane k (of two) of the bytes holds dwords a_k, b_k, c_k, d_k (a_k = a's values 4k … 4k + 3).
+  __m256i bytes = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(ab, cd), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+  if (act_min > -128) bytes = _mm256_max_epi8(bytes, _mm256_set1_epi8((char)act_min));
+  if (act_max < 127) bytes = _mm256_min_epi8(bytes, _mm256_set1_epi8((char)act_max));
+  if (per_row == 4 || stride == 8 * per_row) {
+    _mm256_storeu_si256((__m256i *)(void *)out, bytes);
+  } else if (per_row == 2) {
+    _mm_storeu_si128((__m128i *)(void *)out, _mm256_castsi256_si128(bytes));
+    _mm_storeu_si128((__m128i *)(void *)(out + stride), _mm256_extracti128_si256(bytes, 1));
+  } else {
+    const __m128i lo = _mm256_castsi256_si128(bytes), hi = _mm256_extracti128_si256(bytes, 1);
+    _mm_storel_epi64((__m128i *)(void *)out, lo);
+    _mm_storel_epi64((__m128i *)(void *)(out + stride), _mm_unpackhi_epi64(lo, lo));
+    _mm_storel_epi64((__m128i *)(void *)(out + 2 * stride), hi);
+    _mm_storel_epi64((__m128i *)(void *)(out + 3 * stride), _mm_unpackhi_epi64(hi, hi));
+  }
+}
+
+/// 8 accumulators requantized as an int8 GEMM's output stage says (single or double rounding, or
+/// float), before the output offset.
+TARGET static inline __m256i requantize_s8_gemm(__m256i acc, const ember_qs8_gemm *w, const requant8 *q) {
+  return q->is_float || !w->single_rounding ? requantize8(acc, q) : mbqm_single(acc, q->mult, q->shift);
+}
+
+/// Whether an R × P tile from channel c0 stores its int8 output four vectors at a time (store_s8_x4): an
+/// int8 output stage, every panel full, and the tile's vectors in whole groups of four of one row (P a
+/// multiple of 4), two rows (P 2) or four rows (P 1).
+static inline int32_t qs8_tile_packs(const ember_qs8_gemm *w, int32_t rows, int32_t panels, int32_t c0) {
+  return !w->int32_output && !w->float_output && c0 + 8 * panels <= w->n && (panels % 4 == 0 || panels <= 2) &&
+         (rows * panels) % 4 == 0;
+}
+
 /// Requantizes 8 accumulators of channels [c, c + 8) (double rounding, or float by `scale` when it is not
 /// NULL) and stores the first `count` as int8.
 TARGET static inline void requant_store(__m256i acc, const int32_t *multiplier, const int32_t *shift, const float *scale,
@@ -213,14 +255,27 @@ TARGET static inline void store_acc(__m256i acc, const ember_qs8_gemm *w, const 
       }                                                                                               \
     }                                                                                                 \
     /* Unrolled: a loop here would index acc in memory (see the AVX-512 tiles). */                    \
+    const int32_t packs = qs8_tile_packs(w, R, P, c0);                                                \
     _Pragma("GCC unroll 8") for (int32_t j = 0; j < P; ++j) {                                         \
       const int32_t c = c0 + 8 * j, count = w->n - c < 8 ? w->n - c : 8;                              \
       if (count <= 0) continue;                                                                       \
       requant8 q;  /* only an int8 output stage reads it (a hybrid GEMM has no multipliers) */        \
       if (!w->float_output) q = requant8_channels(w->multiplier, w->shift, w->requant_scale, c);      \
       else memset(&q, 0, sizeof q);                                                                   \
+      if (packs) { /* requantized in place, stored below four vectors at a time */                    \
+        _Pragma("GCC unroll 4") for (int32_t r = 0; r < R; ++r) acc[r][j] = requantize_s8_gemm(acc[r][j], w, &q); \
+        continue;                                                                                     \
+      }                                                                                               \
       _Pragma("GCC unroll 4") for (int32_t r = 0; r < R; ++r)                                         \
         store_acc(acc[r][j], w, &q, c, count, out, out_at + r * out_stride + c);                      \
+    }                                                                                                 \
+    /* In row-major (r, j) order, four vectors at a time: one row's (P 4, 8), two rows' (P 2), four (P 1). */ \
+    if (packs && (P % 4 == 0 || P <= 2) && (R * P) % 4 == 0) {                                         \
+      int8_t *o = (int8_t *)out + out_at + c0;                                                         \
+      _Pragma("GCC unroll 8") for (int32_t i = 0; i < R * P; i += 4)                                 \
+        store_s8_x4(acc[i / P][i % P], acc[(i + 1) / P][(i + 1) % P], acc[(i + 2) / P][(i + 2) % P],   \
+                    acc[(i + 3) / P][(i + 3) % P], w->output_offset, w->act_min, w->act_max, P < 4 ? P : 4, \
+                    o + (i / P) * out_stride + (P >= 4 ? (i % P) * 8 : 0), out_stride);               \
     }                                                                                                 \
   }
 DEFINE_QS8_TILE(4, 1) DEFINE_QS8_TILE(4, 2) DEFINE_QS8_TILE(3, 1) DEFINE_QS8_TILE(3, 2) DEFINE_QS8_TILE(3, 3)
