@@ -183,12 +183,14 @@ TARGET static inline __m256i requantize_s8_gemm(__m256i acc, const ember_qs8_gem
   return q->is_float || !w->single_rounding ? requantize8(acc, q) : mbqm_single(acc, q->mult, q->shift);
 }
 
-/// Whether an R × P tile from channel c0 stores its int8 output four vectors at a time (store_s8_x4): an
-/// int8 output stage, every panel full, and the tile's vectors in whole groups of four of one row (P a
-/// multiple of 4), two rows (P 2) or four rows (P 1).
-static inline int32_t qs8_tile_packs(const ember_qs8_gemm *w, int32_t rows, int32_t panels, int32_t c0) {
-  return !w->int32_output && !w->float_output && c0 + 8 * panels <= w->n && (panels % 4 == 0 || panels <= 2) &&
-         (rows * panels) % 4 == 0;
+/// Whether an R × P tile's vectors come in whole groups of four for store_s8_x4: of one row (P a multiple
+/// of 4), two rows (P 2) or four rows (P 1). A compile-time constant, so the other tiles carry no packed store.
+#define QS8_TILE_GROUPS(R, P) (((P) % 4 == 0 || (P) <= 2) && ((R) * (P)) % 4 == 0)
+
+/// Whether a tile of P panels from channel c0 stores its int8 output four vectors at a time: an int8
+/// output stage and every panel full.
+static inline int32_t qs8_tile_packs(const ember_qs8_gemm *w, int32_t panels, int32_t c0) {
+  return !w->int32_output && !w->float_output && c0 + 8 * panels <= w->n;
 }
 
 /// Requantizes 8 accumulators of channels [c, c + 8) (double rounding, or float by `scale` when it is not
@@ -211,8 +213,7 @@ TARGET static inline void store_acc(__m256i acc, const ember_qs8_gemm *w, const 
     return;
   }
   if (!w->float_output) {
-    const __m256i r = q->is_float || !w->single_rounding ? requantize8(acc, q) : mbqm_single(acc, q->mult, q->shift);
-    store_s8(r, w->output_offset, w->act_min, w->act_max, count, (int8_t *)out + at);
+    store_s8(requantize_s8_gemm(acc, w, q), w->output_offset, w->act_min, w->act_max, count, (int8_t *)out + at);
     return;
   }
   __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), _mm256_set1_ps(w->float_scale));
@@ -255,7 +256,7 @@ TARGET static inline void store_acc(__m256i acc, const ember_qs8_gemm *w, const 
       }                                                                                               \
     }                                                                                                 \
     /* Unrolled: a loop here would index acc in memory (see the AVX-512 tiles). */                    \
-    const int32_t packs = qs8_tile_packs(w, R, P, c0);                                                \
+    const int32_t packs = QS8_TILE_GROUPS(R, P) && qs8_tile_packs(w, P, c0);                          \
     _Pragma("GCC unroll 8") for (int32_t j = 0; j < P; ++j) {                                         \
       const int32_t c = c0 + 8 * j, count = w->n - c < 8 ? w->n - c : 8;                              \
       if (count <= 0) continue;                                                                       \
@@ -270,7 +271,7 @@ TARGET static inline void store_acc(__m256i acc, const ember_qs8_gemm *w, const 
         store_acc(acc[r][j], w, &q, c, count, out, out_at + r * out_stride + c);                      \
     }                                                                                                 \
     /* In row-major (r, j) order, four vectors at a time: one row's (P 4, 8), two rows' (P 2), four (P 1). */ \
-    if (packs && (P % 4 == 0 || P <= 2) && (R * P) % 4 == 0) {                                         \
+    if (packs) {                                                                                      \
       int8_t *o = (int8_t *)out + out_at + c0;                                                         \
       _Pragma("GCC unroll 8") for (int32_t i = 0; i < R * P; i += 4)                                 \
         store_s8_x4(acc[i / P][i % P], acc[(i + 1) / P][(i + 1) % P], acc[(i + 2) / P][(i + 2) % P],   \

@@ -176,6 +176,12 @@ TARGET static inline void store_s8(__m512i r, int32_t offset, int32_t act_min, i
   else _mm_mask_storeu_epi8(out, lanes_mask(count), bytes);
 }
 
+/// 16 accumulators requantized as an int8 GEMM's output stage says (single or double rounding, or
+/// float), before the output offset.
+TARGET static inline __m512i requantize_s8_gemm(__m512i acc, const ember_qs8_gemm *w, const requant16 *q) {
+  return q->is_float || !w->single_rounding ? requantize16(acc, q) : mbqm_single(acc, q->mult, q->shift);
+}
+
 /// Stores 16 accumulators of channels [c, c + 16) at element `at` of the GEMM's output: requantized int8
 /// with `q`, the channels' constants (single or double rounding, as the GEMM says), or for a
 /// dynamic-range GEMM f32 acc·scale (+ bias), multiplied then added as the reference does (q unread).
@@ -186,8 +192,7 @@ TARGET static inline void store_acc(__m512i acc, const ember_qs8_gemm *w, const 
     return;
   }
   if (!w->float_output) {
-    const __m512i r = q->is_float || !w->single_rounding ? requantize16(acc, q) : mbqm_single(acc, q->mult, q->shift);
-    store_s8(r, w->output_offset, w->act_min, w->act_max, count, (int8_t *)out + at);
+    store_s8(requantize_s8_gemm(acc, w, q), w->output_offset, w->act_min, w->act_max, count, (int8_t *)out + at);
     return;
   }
   __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), _mm512_set1_ps(w->float_scale));
@@ -228,17 +233,14 @@ TARGET static inline void store_s8_x4(__m512i a, __m512i b, __m512i c, __m512i d
 // ------------------------------------------------------------ int8 GEMM tile
 // The int8 tiles read unsigned input bytes (x ^ 0x80) as quads from an ember_run_source.
 
-/// 16 accumulators requantized as an int8 GEMM's output stage says (single or double rounding, or
-/// float), before the output offset.
-TARGET static inline __m512i requantize_s8_gemm(__m512i acc, const ember_qs8_gemm *w, const requant16 *q) {
-  return q->is_float || !w->single_rounding ? requantize16(acc, q) : mbqm_single(acc, q->mult, q->shift);
-}
+/// Whether an R × P tile's vectors come in whole groups of four for store_s8_x4: one row's (P 4), two
+/// rows' (P 2) or four rows' (P 1). A compile-time constant, so the other tiles carry no packed store.
+#define QS8_TILE_GROUPS(R, P) ((P) != 3 && ((R) * (P)) % 4 == 0)
 
-/// Whether an R × P tile from channel c0 stores its int8 output four vectors at a time (store_s8_x4): an
-/// int8 output stage, every panel full, and the tile's vectors in whole groups of four of one row (P 4),
-/// two rows (P 2) or four rows (P 1).
-static inline int32_t qs8_tile_packs(const ember_qs8_gemm *w, int32_t rows, int32_t panels, int32_t c0) {
-  return !w->int32_output && !w->float_output && c0 + 16 * panels <= w->n && panels != 3 && (rows * panels) % 4 == 0;
+/// Whether a tile of P panels from channel c0 stores its int8 output four vectors at a time: an int8
+/// output stage and every panel full.
+static inline int32_t qs8_tile_packs(const ember_qs8_gemm *w, int32_t panels, int32_t c0) {
+  return !w->int32_output && !w->float_output && c0 + 16 * panels <= w->n;
 }
 
 /// R rows × P 16-channel panels, both constants, so the accumulators stay in registers and no lane
@@ -270,7 +272,7 @@ static inline int32_t qs8_tile_packs(const ember_qs8_gemm *w, int32_t rows, int3
     }                                                                                                 \
     /* Unrolled: a loop here would index acc in memory, and clang would then store every          \
        accumulator to the stack at each step of the loops above. */                                   \
-    const int32_t packs = qs8_tile_packs(w, R, P, c0);                                                \
+    const int32_t packs = QS8_TILE_GROUPS(R, P) && qs8_tile_packs(w, P, c0);                          \
     _Pragma("GCC unroll 4") for (int32_t j = 0; j < P; ++j) {                                         \
       const int32_t c = c0 + 16 * j, count = w->n - c < 16 ? w->n - c : 16;                           \
       if (count <= 0) continue;                                                                       \
@@ -285,7 +287,7 @@ static inline int32_t qs8_tile_packs(const ember_qs8_gemm *w, int32_t rows, int3
         store_acc(acc[r][j], w, &q, c, count, out, out_at + r * out_stride + c);                      \
     }                                                                                                 \
     /* In row-major (r, j) order, four vectors at a time: one row's (P 4), two rows' (P 2), four (P 1). */ \
-    if (packs && P != 3 && (R * P) % 4 == 0) {                                                        \
+    if (packs) {                                                                                      \
       int8_t *o = (int8_t *)out + out_at + c0;                                                         \
       _Pragma("GCC unroll 8") for (int32_t i = 0; i < R * P; i += 4)                                 \
         store_s8_x4(acc[i / P][i % P], acc[(i + 1) / P][(i + 1) % P], acc[(i + 2) / P][(i + 2) % P],   \
@@ -323,9 +325,8 @@ TARGET static inline void store_acc_pair(__m512i z, const ember_qs8_gemm *w, con
     return;
   }
   if (!w->float_output) {
-    __m512i r = q->is_float || !w->single_rounding ? requantize16(z, q) : mbqm_single(z, q->mult, q->shift);
-    const __m128i bytes = clamp_pack_s8(_mm512_add_epi32(r, _mm512_set1_epi32(w->output_offset)),
-                                        w->act_min, w->act_max);
+    const __m512i r = _mm512_add_epi32(requantize_s8_gemm(z, w, q), _mm512_set1_epi32(w->output_offset));
+    const __m128i bytes = clamp_pack_s8(r, w->act_min, w->act_max);
     _mm_mask_storeu_epi8((int8_t *)out + at, m, bytes);
     if (second) _mm_mask_storeu_epi8((int8_t *)out + at_next, m, _mm_srli_si128(bytes, 8));
     return;
