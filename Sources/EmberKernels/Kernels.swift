@@ -1069,14 +1069,14 @@ struct Preparer {
     /// A one-row fully connected layer (a GEMV) split across threads by output panels of `lanes`
     /// channels: each part reads only its panels' weights (so two cores hold half of a large layer each
     /// in their own L2, and a compute-bound one — int4 — gets both cores) and computes its outputs
-    /// exactly as the whole layer does. `part(first, last, buffers)` makes the kernel's weights for
-    /// panels [first, last) and returns the part's run, given the layer's input, the part's scratch and
-    /// its first output (`first · lanes` channels in). Nil below splitGEMVWeightBytes of weights, where
-    /// the hand-off costs more than the part saves.
-    func gemvParts(panels: Int, weightBytes: Int, scratch: Int, outputElementBytes: Int, lanes: Int,
-                   part: @escaping (Int, Int, KernelBuffers) throws
+    /// exactly as the whole layer does. `part(range, buffers)` makes the kernel's weights for its outputs
+    /// and returns the part's run, given the layer's input, the part's scratch and its first output.
+    /// Nil below splitGEMVWeightBytes of weights, where the hand-off costs more than the part saves.
+    func gemvParts(outputs: Int, lanes: Int, weightBytes: Int, scratch: Int, outputElementBytes: Int,
+                   part: @escaping (GEMVPart, KernelBuffers) throws
                        -> (UnsafeRawPointer, UnsafeMutableRawPointer?, UnsafeMutableRawPointer) -> Void)
         -> ((KernelBuffers, Int) throws -> [() -> Void])? {
+        let panels = (outputs + lanes - 1) / max(lanes, 1)
         guard panels >= 2, weightBytes >= Self.splitGEMVWeightBytes else { return nil }
         let node = c.nodeName, stride = PreparedKernel.partScratchStride(scratch)
         return { b, parts in
@@ -1084,29 +1084,35 @@ struct Preparer {
             let n = max(1, min(parts, panels))
             return try (0..<n).map { i in
                 let first = panels * i / n, last = panels * (i + 1) / n
-                let run = try part(first, last, b)
+                let range = GEMVPart(panel: first, first: first * lanes, count: min(outputs, last * lanes) - first * lanes,
+                                     padded: (last - first) * lanes)
+                let run = try part(range, b)
                 let s = scratch > 0 ? try scratchBuffer(b, node, UInt8.self) + i * stride : nil
-                let out = b.output + first * lanes * outputElementBytes
+                let out = b.output + range.first * outputElementBytes
                 return { run(x, s.map(UnsafeMutableRawPointer.init), out) }
             }
         }
+    }
+
+    /// One part of a split GEMV: its first panel and output, its outputs, and those padded to whole panels.
+    struct GEMVPart {
+        let panel, first, count, padded: Int
     }
 
     /// gemvParts for an f32 GEMM (f32 or IEEE-half weights, [panels][k][lanes]).
     func floatGEMVParts(isa: Int32, gemm: UnsafePointer<ember_f32_gemm>,
                         run: @escaping (UnsafePointer<Float>, UnsafePointer<ember_f32_gemm>, UnsafeMutablePointer<Float>) -> Void)
         -> ((KernelBuffers, Int) throws -> [() -> Void])? {
-        let w = gemm.pointee, lanes = Int(ember_isa_lanes(isa))
+        let w = gemm.pointee
         let weightBytes = Int(w.k) * Int(w.n_padded) * (w.weights_f16 != nil ? 2 : 4)
-        return gemvParts(panels: Int(w.n_padded) / max(lanes, 1), weightBytes: weightBytes, scratch: 0,
-                         outputElementBytes: 4, lanes: lanes) { first, last, b in
-            let column = first * lanes
+        return gemvParts(outputs: Int(w.n), lanes: Int(ember_isa_lanes(isa)), weightBytes: weightBytes, scratch: 0,
+                         outputElementBytes: 4) { range, b in
             var part = w
-            part.n = Int32(min(Int(w.n), last * lanes) - column)
-            part.n_padded = Int32((last - first) * lanes)
-            part.weights = w.weights.map { $0 + column * Int(w.k) }
-            part.weights_f16 = w.weights_f16.map { $0 + column * Int(w.k) }
-            part.bias = w.bias.map { $0 + column }
+            part.n = Int32(range.count)
+            part.n_padded = Int32(range.padded)
+            part.weights = w.weights.map { $0 + range.first * Int(w.k) }
+            part.weights_f16 = w.weights_f16.map { $0 + range.first * Int(w.k) }
+            part.bias = w.bias.map { $0 + range.first }
             let stored = try b.storage.store(part)
             return { x, _, out in run(x.assumingMemoryBound(to: Float.self), stored, out.assumingMemoryBound(to: Float.self)) }
         }
@@ -1119,19 +1125,18 @@ struct Preparer {
                                        UnsafeMutableRawPointer) -> Void)
         -> ((KernelBuffers, Int) throws -> [() -> Void])? {
         let w = gemm.pointee, lanes = Int(ember_isa_lanes(isa))
-        let panelBytes = Int(ember_qs8_packed_bytes(isa, w.k, Int32(lanes))), panels = Int(w.n_padded) / max(lanes, 1)
-        return gemvParts(panels: panels, weightBytes: panelBytes * panels, scratch: scratch,
-                         outputElementBytes: w.float_output != 0 ? 4 : 1, lanes: lanes) { first, last, b in
-            let column = first * lanes
+        let panelBytes = Int(ember_qs8_packed_bytes(isa, w.k, Int32(lanes)))
+        return gemvParts(outputs: Int(w.n), lanes: lanes, weightBytes: panelBytes * Int(w.n_padded) / max(lanes, 1),
+                         scratch: scratch, outputElementBytes: w.float_output != 0 ? 4 : 1) { range, b in
             var part = w
-            part.n = Int32(min(Int(w.n), last * lanes) - column)
-            part.n_padded = Int32((last - first) * lanes)
-            part.weights = w.weights.map { $0 + first * panelBytes }
-            part.bias = w.bias.map { $0 + column }
-            part.multiplier = w.multiplier.map { $0 + column }
-            part.shift = w.shift.map { $0 + column }
-            part.requant_scale = w.requant_scale.map { $0 + column }
-            part.float_bias = w.float_bias.map { $0 + column }
+            part.n = Int32(range.count)
+            part.n_padded = Int32(range.padded)
+            part.weights = w.weights.map { $0 + range.panel * panelBytes }
+            part.bias = w.bias.map { $0 + range.first }
+            part.multiplier = w.multiplier.map { $0 + range.first }
+            part.shift = w.shift.map { $0 + range.first }
+            part.requant_scale = w.requant_scale.map { $0 + range.first }
+            part.float_bias = w.float_bias.map { $0 + range.first }
             let stored = try b.storage.store(part)
             return { x, s, out in run(x, stored, s, out) }
         }
@@ -1170,15 +1175,14 @@ struct Preparer {
                 // One output's weights are a row of blocks; a part takes whole groups of 4 (the kernel's unit).
                 let rowBytes = Int(inF) / 32 * 18, outputs = Int(outF)
                 if rows == 1 {
-                    k.bindParts = gemvParts(panels: (outputs + 3) / 4, weightBytes: outputs * rowBytes, scratch: Int(inF) * 4,
-                                            outputElementBytes: 4, lanes: 4) { first, last, b in
+                    k.bindParts = gemvParts(outputs: outputs, lanes: 4, weightBytes: outputs * rowBytes, scratch: Int(inF) * 4,
+                                            outputElementBytes: 4) { range, b in
                         let (_, wp, bi, _) = try layerBuffers(b, node, Float.self, UInt8.self, Float.self, Float.self,
                                                               preparedBias: bias)
-                        let count = Int32(min(outputs, last * 4) - first * 4)
-                        let weights = wp + first * 4 * rowBytes, partBias = bi.map { $0 + first * 4 }
+                        let weights = wp + range.first * rowBytes, partBias = bi.map { $0 + range.first }
                         return { x, s, out in
-                            run(1, inF, count, x.assumingMemoryBound(to: Float.self), weights, partBias, lo, hi, s,
-                                out.assumingMemoryBound(to: Float.self))
+                            run(1, inF, Int32(range.count), x.assumingMemoryBound(to: Float.self), weights, partBias, lo,
+                                hi, s, out.assumingMemoryBound(to: Float.self))
                         }
                     }
                 }
