@@ -1084,7 +1084,8 @@ struct Preparer {
             let n = max(1, min(parts, panels))
             return try (0..<n).map { i in
                 let first = panels * i / n, last = panels * (i + 1) / n
-                let range = GEMVPart(panel: first, first: first * lanes, count: min(outputs, last * lanes) - first * lanes,
+                let column = first * lanes
+                let range = GEMVPart(panel: first, first: column, count: min(outputs, last * lanes) - column,
                                      padded: (last - first) * lanes)
                 let run = try part(range, b)
                 let s = scratch > 0 ? try scratchBuffer(b, node, UInt8.self) + i * stride : nil
@@ -1175,8 +1176,8 @@ struct Preparer {
                 // One output's weights are a row of blocks; a part takes whole groups of 4 (the kernel's unit).
                 let rowBytes = Int(inF) / 32 * 18, outputs = Int(outF)
                 if rows == 1 {
-                    k.bindParts = gemvParts(outputs: outputs, lanes: 4, weightBytes: outputs * rowBytes, scratch: Int(inF) * 4,
-                                            outputElementBytes: 4) { range, b in
+                    k.bindParts = gemvParts(outputs: outputs, lanes: 4, weightBytes: outputs * rowBytes,
+                                            scratch: Int(inF) * 4, outputElementBytes: 4) { range, b in
                         let (_, wp, bi, _) = try layerBuffers(b, node, Float.self, UInt8.self, Float.self, Float.self,
                                                               preparedBias: bias)
                         let weights = wp + range.first * rowBytes, partBias = bi.map { $0 + range.first }
